@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"reflect"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+func serveCmd(e *env) *cobra.Command {
+	var noMigrate bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the auth server and gateway",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, path, err := e.loadConfig()
+			if err != nil {
+				return err
+			}
+			log := e.logger(cfg.Log.Level)
+			for _, w := range cfg.Warnings() {
+				log.Warn(w)
+			}
+			ctx := cmd.Context()
+			a, err := app.New(ctx, cfg, log, app.Options{Migrate: !noMigrate, RetryStartup: true})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			ln, err := net.Listen("tcp", cfg.Listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s (key listen): %w", cfg.Listen, err)
+			}
+			var adminLn net.Listener
+			if cfg.AdminListen != "" {
+				if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+					ln.Close()
+					return fmt.Errorf("listen on %s (key admin_listen): %w", cfg.AdminListen, err)
+				}
+			}
+			go reloadOnHUP(ctx, e, a, path)
+			return a.Serve(ctx, ln, adminLn)
+		},
+	}
+	cmd.Flags().BoolVar(&noMigrate, "no-migrate", false, "do not apply pending store migrations at start")
+	return cmd
+}
+
+// reloadOnHUP re-reads the config on SIGHUP and swaps in its routes. A bad
+// file keeps the running config and says why; changes to other keys need a
+// restart and are reported as such.
+func reloadOnHUP(ctx context.Context, e *env, a *app.App, path string) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := config.Load(path, e.getenv)
+		if err != nil {
+			a.Log.Error("config reload failed; keeping the running config", "file", path, "error", err.Error())
+			continue
+		}
+		if err := a.ReloadRoutes(cfg.Routes); err != nil {
+			a.Log.Error("config reload failed; keeping the running routes", "file", path, "error", err.Error())
+			continue
+		}
+		old, now := a.Config, cfg
+		old.Routes, now.Routes = nil, nil
+		if !reflect.DeepEqual(old, now) {
+			a.Log.Warn("config reloaded: routes applied; other changed keys take effect after a restart", "file", path)
+		} else {
+			a.Log.Info("config reloaded: routes applied", "file", path, "routes", len(cfg.Routes))
+		}
+	}
+}

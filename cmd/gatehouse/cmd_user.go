@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+)
+
+func userCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Manage users"}
+	cmd.AddCommand(userAddCmd(e), userListCmd(e), userPasswdCmd(e), userRolesCmd(e),
+		userStateCmd(e, "disable", "Disable a user and end all their sessions and tokens", true),
+		userStateCmd(e, "enable", "Enable a disabled user", false),
+		userDeleteCmd(e), userSessionsCmd(e), userLogoutCmd(e))
+	return cmd
+}
+
+// withApp opens the stores for one command and closes them after.
+func withApp(e *env, fn func(cmd *cobra.Command, a *app.App, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		a, err := e.openApp(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		return fn(cmd, a, args)
+	}
+}
+
+func userAddCmd(e *env) *cobra.Command {
+	var roles []string
+	var fromStdin, noPassword bool
+	cmd := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Create a user (prompts for the password, or reads it with --password-stdin)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
+			pw := ""
+			if !noPassword {
+				var err error
+				if pw, err = e.readPassword(fromStdin); err != nil {
+					return err
+				}
+			}
+			u, err := a.Users.Create(cmd.Context(), args[0], pw, roles)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "created user %s (id %s, roles %s)\n", u.Username, u.ID, rolesText(u.Roles))
+			return nil
+		}),
+	}
+	cmd.Flags().StringArrayVar(&roles, "role", nil, "role to grant (repeatable)")
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
+	cmd.Flags().BoolVar(&noPassword, "no-password", false, "create a user who can only sign in through an OIDC provider")
+	return cmd
+}
+
+// readPassword reads a new password: the first line of stdin with
+// --password-stdin, else twice without echo from the terminal.
+func (e *env) readPassword(fromStdin bool) (string, error) {
+	if fromStdin {
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read password from stdin: %w", err)
+		}
+		pw := strings.TrimRight(line, "\r\n")
+		if pw == "" {
+			return "", usagef("--password-stdin: standard input is empty")
+		}
+		return pw, nil
+	}
+	f, ok := e.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", usagef("standard input is not a terminal: pass the password with --password-stdin")
+	}
+	read := func(prompt string) (string, error) {
+		fmt.Fprint(e.stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.stderr)
+		return string(b), err
+	}
+	pw, err := read("Password: ")
+	if err != nil {
+		return "", err
+	}
+	again, err := read("Repeat password: ")
+	if err != nil {
+		return "", err
+	}
+	if pw != again {
+		return "", usagef("the two passwords differ")
+	}
+	return pw, nil
+}
+
+func rolesText(roles []string) string {
+	if len(roles) == 0 {
+		return "-"
+	}
+	return strings.Join(roles, ",")
+}
+
+func userListCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use: "list", Short: "List users and their linked identities", Args: cobra.NoArgs,
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, _ []string) error {
+			users, err := a.Users.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "USERNAME\tID\tROLES\tSTATUS\tCREATED\tIDENTITIES")
+			for _, u := range users {
+				status := "active"
+				if u.Disabled {
+					status = "disabled"
+				}
+				ids, err := a.Store.UserIdentities(cmd.Context(), u.ID)
+				if err != nil {
+					return err
+				}
+				var linked []string
+				for _, id := range ids {
+					linked = append(linked, id.Provider+":"+firstNonEmpty(id.Email, id.Subject))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, u.ID, rolesText(u.Roles), status,
+					u.CreatedAt.UTC().Format(time.RFC3339), rolesText(linked))
+			}
+			return tw.Flush()
+		}),
+	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func userPasswdCmd(e *env) *cobra.Command {
+	var fromStdin bool
+	cmd := &cobra.Command{
+		Use: "passwd NAME", Short: "Set a user's password (ends their sessions and tokens)", Args: cobra.ExactArgs(1),
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
+			pw, err := e.readPassword(fromStdin)
+			if err != nil {
+				return err
+			}
+			if err := a.Users.SetPassword(cmd.Context(), args[0], pw); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "password changed for %s; their sessions and tokens were ended\n", args[0])
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
+	return cmd
+}
+
+func userRolesCmd(e *env) *cobra.Command {
+	var roles []string
+	cmd := &cobra.Command{
+		Use: "roles NAME --role R...", Short: "Replace a user's roles", Args: cobra.ExactArgs(1),
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
+			u, err := a.Users.SetRoles(cmd.Context(), args[0], roles)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "roles of %s: %s\n", u.Username, rolesText(u.Roles))
+			return nil
+		}),
+	}
+	cmd.Flags().StringArrayVar(&roles, "role", nil, "role (repeatable; none clears all roles)")
+	return cmd
+}
+
+func userStateCmd(e *env, use, short string, disabled bool) *cobra.Command {
+	return &cobra.Command{
+		Use: use + " NAME", Short: short, Args: cobra.ExactArgs(1),
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
+			u, err := a.Users.SetDisabled(cmd.Context(), args[0], disabled)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%sd user %s\n", use, u.Username)
+			return nil
+		}),
+	}
+}
+
+func userDeleteCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use: "delete NAME", Short: "Delete a user and all their credentials", Args: cobra.ExactArgs(1),
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
+			if err := a.Users.Delete(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "deleted user %s\n", args[0])
+			return nil
+		}),
+	}
+}
+
+func userSessionsCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use: "sessions NAME", Short: "List a user's live sessions", Args: cobra.ExactArgs(1),
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
+			u, err := a.Users.Get(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			recs, err := a.Sessions.List(cmd.Context(), u.ID)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tCREATED\tLAST SEEN\tEXPIRES\tIP\tMETHOD\tUSER AGENT")
+			for _, r := range recs {
+				exp := r.ExpiresAt
+				if r.IdleExpiresAt.Before(exp) {
+					exp = r.IdleExpiresAt
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, ts(r.CreatedAt), ts(r.LastSeenAt), ts(exp), r.IP, r.Method, r.UserAgent)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%d session(s)\n", len(recs))
+			return nil
+		}),
+	}
+}
+
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func userLogoutCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use: "logout NAME", Short: "End every session and refresh token of a user, on every instance", Args: cobra.ExactArgs(1),
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
+			u, err := a.Users.Get(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if err := a.Users.RevokeAll(cmd.Context(), u); err != nil {
+				return err
+			}
+			a.Audit.Record(cmd.Context(), audit.Event{Type: audit.Logout, UserID: u.ID, Username: u.Username,
+				Details: map[string]string{"via": "cli", "scope": "all"}})
+			fmt.Fprintf(e.stdout, "logged out %s everywhere\n", u.Username)
+			return nil
+		}),
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+// usageError marks a mistake in how a command was called (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exitCode prints err as one sentence and returns the contract's exit code:
+// 0 ok, 2 usage or configuration error, 1 anything else.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "gatehouse: %s\n", strings.ReplaceAll(err.Error(), "\n", "\ngatehouse: "))
+	var ue usageError
+	var ce *config.Error
+	if errors.As(err, &ue) || errors.As(err, &ce) || errors.Is(err, auth.ErrInvalidInput) {
+		return 2
+	}
+	return 1
+}
+
+// env is what every command shares: streams, the environment and the
+// config flag.
+type env struct {
+	getenv     func(string) string
+	stdin      io.Reader
+	stdout     io.Writer
+	stderr     io.Writer
+	configPath string
+}
+
+// run is the whole program; main only calls it, tests call it directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "gatehouse",
+		Short:         "Authentication server and API gateway",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVarP(&e.configPath, "config", "c", "", "config file (default $GATEHOUSE_CONFIG or ./gatehouse.yaml)")
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		serveCmd(e), demoCmd(e), userCmd(e), keysCmd(e), tokenCmd(e), configCmd(e), migrateCmd(e),
+		benchCmd(e), versionCmd(e),
+	)
+	err := root.ExecuteContext(ctx)
+	if err != nil && isCobraUsage(err) {
+		return usageError{err}
+	}
+	return err
+}
+
+// isCobraUsage recognises cobra's own argument errors (unknown command,
+// wrong number of arguments), which it does not type.
+func isCobraUsage(err error) bool {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return false
+	}
+	msg := err.Error()
+	for _, s := range []string{"unknown command", "accepts ", "requires at least", "arg(s)", "unknown flag", "unknown shorthand"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// loadConfig resolves and loads the config (exit 2 on any problem).
+func (e *env) loadConfig() (config.Config, string, error) {
+	path, _ := config.Resolve(e.configPath, e.getenv)
+	cfg, err := config.Load(path, e.getenv)
+	return cfg, path, err
+}
+
+// logger writes JSON lines to stderr. CLI commands log warnings only, so
+// their output stays readable; serve logs at the configured level.
+func (e *env) logger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// openApp loads the config and opens the stores for a CLI command.
+func (e *env) openApp(ctx context.Context) (*app.App, error) {
+	cfg, _, err := e.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return app.New(ctx, cfg, e.logger("warn"), app.Options{Migrate: true})
+}
+
+func version() string {
+	v := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	return v
+}
+
+func versionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use: "version", Short: "Print the version", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bi, _ := debug.ReadBuildInfo()
+			goVersion := ""
+			if bi != nil {
+				goVersion = bi.GoVersion
+			}
+			fmt.Fprintf(e.stdout, "gatehouse %s (%s)\n", version(), goVersion)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cli runs gatehouse with a config in dir and returns exit code, stdout, stderr.
+type cli struct {
+	t   *testing.T
+	cfg string
+	env map[string]string
+}
+
+func newCLI(t *testing.T, yaml string) *cli {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gatehouse.yaml")
+	body := "store: sqlite://" + filepath.Join(dir, "gh.db") + "\npasswords: {memory_kib: 8192, iterations: 1, parallelism: 1}\n" + yaml
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &cli{t: t, cfg: cfg, env: map[string]string{}}
+}
+
+func (c *cli) run(stdin string, args ...string) (int, string, string) {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	getenv := func(k string) string { return c.env[k] }
+	err := run(context.Background(), append(args, "-c", c.cfg), getenv, strings.NewReader(stdin), &out, &errb)
+	code := exitCode(err, &errb)
+	return code, out.String(), errb.String()
+}
+
+func (c *cli) ok(stdin string, args ...string) string {
+	c.t.Helper()
+	code, out, errOut := c.run(stdin, args...)
+	if code != 0 {
+		c.t.Fatalf("gatehouse %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+const pw = "correct horse battery staple\n"
+
+func TestUserLifecycle(t *testing.T) {
+	c := newCLI(t, "")
+	out := c.ok(pw, "user", "add", "Alice", "--role", "admin", "--role", "user", "--password-stdin")
+	if !strings.Contains(out, "created user Alice") || !strings.Contains(out, "admin,user") {
+		t.Fatalf("user add printed %q", out)
+	}
+	// Usernames are unique case-insensitively.
+	if code, _, errOut := c.run(pw, "user", "add", "alice", "--password-stdin"); code == 0 || !strings.Contains(errOut, "already exists") {
+		t.Errorf("duplicate user add = %d %q", code, errOut)
+	}
+	// A weak password is refused with the reason, exit 2.
+	if code, _, errOut := c.run("password1\n", "user", "add", "bob", "--password-stdin"); code != 2 || !strings.Contains(errOut, "easy to guess") {
+		t.Errorf("weak password: exit %d, stderr %q", code, errOut)
+	}
+	out = c.ok("", "user", "list")
+	if !strings.Contains(out, "Alice") || !strings.Contains(out, "active") {
+		t.Errorf("user list = %q", out)
+	}
+	c.ok("", "user", "disable", "alice")
+	if out := c.ok("", "user", "list"); !strings.Contains(out, "disabled") {
+		t.Errorf("after disable: %q", out)
+	}
+	c.ok("", "user", "enable", "ALICE")
+	c.ok("another strong passphrase here\n", "user", "passwd", "alice", "--password-stdin")
+	if out := c.ok("", "user", "sessions", "alice"); !strings.Contains(out, "0 session(s)") {
+		t.Errorf("sessions = %q", out)
+	}
+	if out := c.ok("", "user", "logout", "alice"); !strings.Contains(out, "logged out") {
+		t.Errorf("logout = %q", out)
+	}
+	c.ok("", "user", "delete", "alice")
+	if code, _, errOut := c.run("", "user", "delete", "alice"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("deleting a deleted user: exit %d %q", code, errOut)
+	}
+}
+
+func TestPasswordNeedsTerminalOrStdinFlag(t *testing.T) {
+	c := newCLI(t, "")
+	code, _, errOut := c.run(pw, "user", "add", "alice")
+	if code != 2 || !strings.Contains(errOut, "--password-stdin") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	tests := []struct {
+		name     string
+		yaml     string
+		env      map[string]string
+		code     int
+		contains string
+	}{
+		{"defaults", "", nil, 0, "listen: 127.0.0.1:8080"},
+		{"unknown key", "sesions: {}\n", nil, 2, "sesions: unknown key"},
+		{"nested unknown key", "sessions: {cookie: {nam: x}}\n", nil, 2, "sessions.cookie.nam: unknown key"},
+		{"bad duration", "sessions: {idle_timeout: 10 minutes}\n", nil, 2, "sessions.idle_timeout"},
+		{"bad URL", "public_url: not a url\n", nil, 2, "public_url"},
+		{"short HS256 secret", "tokens: {algorithm: HS256, hmac_secret: short}\n", nil, 2, "tokens.hmac_secret"},
+		{"shadowing routes", "routes:\n- {name: a, match: {path_prefix: /api/}, upstream: 'http://127.0.0.1:1', auth: none}\n- {name: b, match: {path_prefix: /api/}, upstream: 'http://127.0.0.1:2', auth: token}\n", nil, 2, "shadow"},
+		{"env override", "", map[string]string{"GATEHOUSE_LISTEN": "127.0.0.1:9999"}, 0, "listen: 127.0.0.1:9999"},
+		{"bad env override", "", map[string]string{"GATEHOUSE_TOKENS_ACCESS_TTL": "soon"}, 2, "GATEHOUSE_TOKENS_ACCESS_TTL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCLI(t, tt.yaml)
+			for k, v := range tt.env {
+				c.env[k] = v
+			}
+			code, out, errOut := c.run("", "config", "check")
+			if code != tt.code || !strings.Contains(out+errOut, tt.contains) {
+				t.Errorf("exit %d (want %d)\nstdout %s\nstderr %s\nwant %q", code, tt.code, out, errOut, tt.contains)
+			}
+			if tt.code == 2 && strings.Count(strings.TrimSpace(errOut), "\n") > 2 {
+				t.Errorf("expected one sentence, got %q", errOut)
+			}
+		})
+	}
+}
+
+func TestConfigCheckMasksSecrets(t *testing.T) {
+	secret := strings.Repeat("s3cr3t-", 6)
+	c := newCLI(t, "tokens: {algorithm: HS256}\nredis: {url: 'redis://:hunter2@127.0.0.1:6379/0'}\n")
+	c.env["GATEHOUSE_TOKENS_HMAC_SECRET"] = secret
+	_, out, errOut := c.run("", "config", "check")
+	if strings.Contains(out+errOut, secret) || strings.Contains(out+errOut, "hunter2") {
+		t.Fatalf("config check printed a secret:\n%s%s", out, errOut)
+	}
+	if !strings.Contains(out, "hmac_secret: '********'") && !strings.Contains(out, `hmac_secret: "********"`) {
+		t.Errorf("masked secret not shown: %s", out)
+	}
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	c := newCLI(t, "")
+	for _, args := range [][]string{{"nope"}, {"user", "add"}, {"serve", "--bogus"}, {"token", "issue"}} {
+		if code, _, _ := c.run("", args...); code != 2 {
+			t.Errorf("gatehouse %v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	c := newCLI(t, "")
+	if out := c.ok("", "version"); !strings.HasPrefix(out, "gatehouse ") {
+		t.Errorf("version = %q", out)
+	}
+}

@@ -1,0 +1,370 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/metrics"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
+	redisstore "github.com/gatehouse-auth/gatehouse/internal/store/redis"
+	"github.com/gatehouse-auth/gatehouse/internal/throttle"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+// App is one assembled gatehouse instance.
+type App struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Metrics  *metrics.Metrics
+	Store    MainStore
+	Redis    *redisstore.Store // nil without Redis
+	Sessions *session.Manager
+	Auth     *session.Authenticator
+	Watcher  *revocation.Watcher
+	Audit    *audit.Logger
+	Users    *user.Service
+	Keys     *keys.Set
+	Issuer   *token.Issuer
+	Verifier *token.Verifier
+	Grants   *token.Grants
+	OIDC     *oidc.Handler
+
+	gateway atomic.Pointer[gateway.Gateway]
+	handler http.Handler
+	now     func() time.Time
+	closers []func() error
+}
+
+// Options tune New.
+type Options struct {
+	// Migrate applies pending migrations before use (serve, demo).
+	Migrate bool
+	// RetryStartup keeps retrying, with backoff, while a store is down at
+	// start (serve); otherwise the first failure is returned (CLI commands).
+	RetryStartup bool
+	// Now replaces the clock (tests).
+	Now func() time.Time
+	// QuietLogs logs only failed requests (bench).
+	QuietLogs bool
+}
+
+// New opens the stores and builds every service. It starts no goroutines
+// and listens on nothing: call Run for the background work and Handler
+// for HTTP.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) (*App, error) {
+	a := &App{Config: cfg, Log: log, Metrics: metrics.New(), now: opt.Now}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if err := a.openStores(ctx, opt); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.build(ctx, opt); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// openStores opens (and migrates) the main store and Redis, retrying with
+// backoff when asked to.
+func (a *App) openStores(ctx context.Context, opt Options) error {
+	delay := 500 * time.Millisecond
+	for {
+		err := a.tryOpenStores(ctx, opt)
+		if err == nil || !opt.RetryStartup || !unavailable(err) {
+			return err
+		}
+		a.Log.Warn("a store is not reachable at start; retrying", "error", err.Error(), "retry_in", delay.String())
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 15*time.Second)
+	}
+}
+
+func (a *App) tryOpenStores(ctx context.Context, opt Options) error {
+	if a.Store == nil {
+		s, err := OpenMainStore(ctx, a.Config.Store)
+		if err != nil {
+			return err
+		}
+		if err := s.Ping(ctx); err != nil {
+			s.Close()
+			return fmt.Errorf("store: %w", err)
+		}
+		if opt.Migrate {
+			if err := s.Migrate(ctx); err != nil {
+				s.Close()
+				return fmt.Errorf("migrate store: %w", err)
+			}
+		}
+		a.Store = s
+		a.closers = append(a.closers, s.Close)
+	}
+	if a.Redis == nil {
+		r, err := openRedis(ctx, a.Config)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			if err := r.Ping(ctx); err != nil {
+				r.Close()
+				return fmt.Errorf("redis: %w", err)
+			}
+			a.Redis = r
+			a.closers = append(a.closers, r.Close)
+		}
+	}
+	return nil
+}
+
+func (a *App) build(ctx context.Context, opt Options) error {
+	cfg := a.Config
+	a.Audit = audit.New(a.Store, a.Log, a.now)
+
+	var revStore revocation.Store = a.Store
+	var throttleStore throttle.Store = memory.New()
+	if a.Redis != nil {
+		revStore, throttleStore = a.Redis, a.Redis
+	}
+	a.Watcher = revocation.NewWatcher(revStore, revocation.WithLogger(a.Log), revocation.WithClock(a.now))
+
+	var sessStore session.Store = a.Store
+	switch {
+	case cfg.Sessions.Store == "memory":
+		sessStore = memory.New()
+	case strings.HasPrefix(cfg.Sessions.Store, "redis"):
+		sessStore = a.Redis
+	}
+	a.Sessions = session.NewManager(sessStore,
+		session.WithTimeouts(cfg.Sessions.IdleTimeout.D(), cfg.Sessions.AbsoluteTimeout.D()),
+		session.WithCookie(cookieOf(cfg)), session.WithClock(a.now), session.WithPublisher(a.Watcher))
+	a.Auth = session.NewAuthenticator(a.Sessions, a.Store, cfg.Sessions.CacheTTL.D(), a.Watcher.Fresh)
+
+	if err := a.buildTokens(ctx); err != nil {
+		return err
+	}
+
+	hasher, err := password.NewHasher(password.Params{
+		MemoryKiB: cfg.Passwords.MemoryKiB, Iterations: cfg.Passwords.Iterations, Parallelism: cfg.Passwords.Parallelism,
+	}, cfg.Passwords.MaxConcurrent)
+	if err != nil {
+		return err
+	}
+	limiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now))
+	a.Users = user.NewService(a.Store, hasher, user.WithLimiter(limiter), user.WithAudit(a.Audit),
+		user.WithRevokers(a.Sessions, a.Grants), user.WithClock(a.now))
+
+	a.Watcher.OnEvent(a.onRevocation)
+
+	if len(cfg.OIDC.Providers) > 0 {
+		if a.OIDC, err = a.buildOIDC(ctx); err != nil {
+			return err
+		}
+	}
+	gw, err := a.newGateway(cfg.Routes)
+	if err != nil {
+		return err
+	}
+	a.gateway.Store(gw)
+	a.closers = append(a.closers, func() error { a.gateway.Load().Close(); return nil })
+
+	a.handler, err = httpapi.NewServer(httpapi.Deps{
+		Config: cfg, Logger: a.Log, Metrics: a.Metrics, Audit: a.Audit, Users: a.Users, Sessions: a.Auth,
+		Verifier: a.Verifier, Grants: a.Grants, Keys: a.Keys,
+		Gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().ServeHTTP(w, r) }),
+		Verify:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().VerifyHandler().ServeHTTP(w, r) }),
+		OIDC:    a.OIDC, Identities: a.Store, Ready: a.Ready, QuietLogs: opt.QuietLogs,
+	})
+	return err
+}
+
+func (a *App) buildTokens(ctx context.Context) error {
+	cfg := a.Config
+	grace := cfg.Tokens.AccessTTL.D() + cfg.Tokens.Leeway.D()
+	keyOpts := []keys.Option{keys.WithClock(a.now), keys.WithVerifyGrace(grace), keys.WithLogger(a.Log),
+		keys.WithOnRotate(func(ctx context.Context, kid string) {
+			a.Audit.Record(ctx, audit.Event{Type: audit.KeyRotated, Details: map[string]string{"kid": kid}})
+			_ = a.Watcher.Publish(ctx, revocation.Event{Kind: revocation.KindKeys, Until: a.now().Add(time.Hour)})
+		})}
+	if cfg.Tokens.Algorithm == "HS256" {
+		keyOpts = append(keyOpts, keys.WithHMACSecret([]byte(cfg.Tokens.HMACSecret)))
+	}
+	if cfg.Keys.EncryptionKey != "" {
+		keyOpts = append(keyOpts, keys.WithEncryptionKey([]byte(cfg.Keys.EncryptionKey)))
+	}
+	ks, err := keys.NewSet(ctx, a.Store, cfg.Tokens.Algorithm, keyOpts...)
+	if err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	a.Keys = ks
+	common := []token.Option{
+		token.WithIssuer(cfg.EffectivePublicURL()), token.WithAudience(cfg.Tokens.Audience),
+		token.WithAccessTTL(cfg.Tokens.AccessTTL.D()), token.WithLeeway(cfg.Tokens.Leeway.D()), token.WithClock(a.now),
+	}
+	a.Issuer = token.NewIssuer(ks, common...)
+	a.Verifier = token.NewVerifier(ks, a.Watcher, append(common,
+		token.WithCacheSize(cfg.Tokens.CacheSize), token.WithCacheTrust(a.Watcher.Fresh))...)
+	a.Grants = token.NewGrants(a.Issuer, a.Store, a.Store, a.Watcher, append(common,
+		token.WithRefreshTTL(cfg.Tokens.RefreshTTL.D()), token.WithRefreshIdleTTL(cfg.Tokens.RefreshIdleTTL.D()),
+		token.WithAudit(a.Audit))...)
+	return nil
+}
+
+// onRevocation drops every local cache entry an event makes stale.
+func (a *App) onRevocation(ev revocation.Event) {
+	a.Auth.Forget(ev)
+	a.Verifier.Forget(ev.Kind, ev.Key)
+	if ev.Kind == revocation.KindKeys {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := a.Keys.Reload(ctx); err != nil {
+			a.Log.Error("reload signing keys", "error", err.Error())
+		}
+	}
+}
+
+func (a *App) buildOIDC(ctx context.Context) (*oidc.Handler, error) {
+	return oidc.New(ctx, oidc.Deps{
+		Providers: a.Config.OIDC.Providers, PublicURL: a.Config.EffectivePublicURL(),
+		Users: a.Store, Identities: a.Store, Audit: a.Audit, Now: a.now, Logger: a.Log,
+		StateKey: stateKey(a.Config), SecureCookies: a.Config.SecureCookies(), NewID: user.NewID,
+		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error {
+			_, err := a.Sessions.Login(w, r, u.ID, session.Meta{IP: httpapi.ClientIP(r), UserAgent: r.UserAgent(), Method: method})
+			return err
+		},
+	})
+}
+
+// stateKey seals OIDC state cookies. Instances must share it, so it is
+// derived from a configured secret: keys.encryption_key, else the HMAC
+// secret, else the store URL (documented: set keys.encryption_key when
+// running several instances with OIDC).
+func stateKey(cfg config.Config) []byte {
+	seed := cfg.Keys.EncryptionKey
+	if seed == "" {
+		seed = cfg.Tokens.HMACSecret
+	}
+	if seed == "" {
+		seed = "store:" + cfg.Store
+	}
+	sum := sha256.Sum256([]byte("gatehouse-oidc-state\x00" + seed))
+	return sum[:]
+}
+
+func (a *App) newGateway(routes []config.Route) (*gateway.Gateway, error) {
+	prefixes, err := httpapi.ParsePrefixes(a.Config.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	return gateway.New(routes, gateway.Deps{
+		Sessions: a.Auth, Tokens: a.Verifier, Internal: a.Issuer, CookieName: a.Sessions.CookieName(),
+		TrustedProxies: prefixes, Logger: a.Log,
+		Observe: func(route, method, outcome string) { a.Metrics.Decision(method, outcome) },
+	})
+}
+
+func cookieOf(cfg config.Config) session.Cookie {
+	ss := map[string]http.SameSite{"strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}[strings.ToLower(cfg.Sessions.Cookie.SameSite)]
+	if ss == 0 {
+		ss = http.SameSiteLaxMode
+	}
+	return session.Cookie{Name: cfg.CookieName(), Secure: cfg.SecureCookies(), SameSite: ss, Domain: cfg.Sessions.Cookie.Domain}
+}
+
+// Handler is the public HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Gateway is the gateway currently in use.
+func (a *App) Gateway() *gateway.Gateway { return a.gateway.Load() }
+
+// ReloadRoutes compiles routes and swaps them in; on error the old routes
+// stay. In-flight requests finish on the gateway they started on.
+func (a *App) ReloadRoutes(routes []config.Route) error {
+	gw, err := a.newGateway(routes)
+	if err != nil {
+		return err
+	}
+	old := a.gateway.Swap(gw)
+	a.Config.Routes = routes
+	// Let requests in flight on the old gateway finish before closing its
+	// idle connections.
+	time.AfterFunc(time.Minute, old.Close)
+	return nil
+}
+
+// Ready names the parts that do not answer (for /readyz).
+func (a *App) Ready(ctx context.Context) []string {
+	var failing []string
+	if err := a.Store.Ping(ctx); err != nil {
+		failing = append(failing, "store")
+	}
+	if a.Redis != nil {
+		if err := a.Redis.Ping(ctx); err != nil {
+			failing = append(failing, "redis")
+		}
+	}
+	if err := a.Watcher.Ready(ctx); err != nil {
+		failing = append(failing, "revocations")
+	}
+	return failing
+}
+
+// Run does the background work until ctx ends: follows the revocation
+// feed, reloads and rotates keys, purges expired records.
+func (a *App) Run(ctx context.Context) {
+	go func() {
+		if err := a.Watcher.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			a.Log.Error("revocation watcher stopped", "error", err.Error())
+		}
+	}()
+	go a.Keys.Run(ctx, a.Config.Keys.RotateEvery.D(), 30*time.Second)
+	go a.purge(ctx, 5*time.Minute)
+}
+
+func (a *App) purge(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := a.now()
+		_, _ = a.Sessions.PurgeExpired(ctx)
+		_, _ = a.Store.DeleteExpiredRefresh(ctx, now)
+		_, _ = a.Store.DeleteExpiredRevocations(ctx, now)
+		_, _ = a.Store.DeleteRetiredKeys(ctx, now.Add(-24*time.Hour))
+	}
+}
+
+// Close releases stores and connections.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		_ = a.closers[i]()
+	}
+	a.closers = nil
+}

@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+)
+
+// ShutdownGrace is how long in-flight requests may take to finish after
+// SIGINT/SIGTERM.
+const ShutdownGrace = 30 * time.Second
+
+// Serve runs the background work and serves the public handler on ln (TLS
+// when configured) and the admin handler on adminLn (may be nil) until ctx
+// ends, then drains in-flight requests for up to ShutdownGrace.
+func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	a.Run(runCtx)
+
+	srv := newHTTPServer(a.handler)
+	errc := make(chan error, 2)
+	go func() {
+		var err error
+		if a.Config.TLS.Enabled() {
+			err = srv.ServeTLS(ln, a.Config.TLS.Cert, a.Config.TLS.Key)
+		} else {
+			err = srv.Serve(ln)
+		}
+		errc <- err
+	}()
+	var admin *http.Server
+	if adminLn != nil {
+		admin = newHTTPServer(a.AdminHandler())
+		go func() { errc <- admin.Serve(adminLn) }()
+	}
+	a.Log.Info("gatehouse serving", "listen", ln.Addr().String(), "public_url", a.Config.EffectivePublicURL(),
+		"admin", addrOf(adminLn), "store", redactDSN(a.Config.Store))
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+	defer cancel()
+	a.Log.Info("shutting down: draining in-flight requests")
+	if e := srv.Shutdown(shutdownCtx); e != nil && err == nil {
+		err = fmt.Errorf("shutdown: %w", e)
+	}
+	if admin != nil {
+		_ = admin.Shutdown(shutdownCtx)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No ReadTimeout/WriteTimeout: gateway routes stream uploads, SSE
+		// and WebSockets; per-route timeouts bound upstream waits instead.
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+	}
+}
+
+// AdminHandler serves /metrics and /debug/pprof (admin_listen only).
+func (a *App) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return "off"
+	}
+	return ln.Addr().String()
+}

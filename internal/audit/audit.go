@@ -1,0 +1,70 @@
+package audit
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Event types (contract section 6).
+const (
+	LoginOK         = "login.ok"
+	LoginFailed     = "login.failed"
+	LoginThrottled  = "login.throttled"
+	Logout          = "logout"
+	SessionRevoked  = "session.revoked"
+	TokenIssued     = "token.issued"
+	TokenRefreshed  = "token.refreshed"
+	TokenRevoked    = "token.revoked"
+	RefreshReuse    = "token.refresh_reuse"
+	KeyRotated      = "key.rotated"
+	UserCreated     = "user.created"
+	UserChanged     = "user.changed"
+	UserDisabled    = "user.disabled"
+	UserEnabled     = "user.enabled"
+	UserDeleted     = "user.deleted"
+	OIDCLoginFailed = "oidc.failed"
+	IdentityLinked  = "oidc.linked"
+)
+
+// Logger stores and logs audit events. A nil Store only logs.
+type Logger struct {
+	store Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns a Logger writing to store (may be nil) and log.
+func New(store Store, log *slog.Logger, now func() time.Time) *Logger {
+	if now == nil {
+		now = time.Now
+	}
+	return &Logger{store: store, log: log, now: now}
+}
+
+// Record writes e. A failure to store is logged, not returned: auditing must
+// not turn a successful logout into an error, and the slog line remains.
+func (l *Logger) Record(ctx context.Context, e Event) {
+	if l == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = l.now()
+	}
+	attrs := []slog.Attr{slog.String("event", e.Type)}
+	for k, v := range map[string]string{"user_id": e.UserID, "username": e.Username, "ip": e.IP, "request_id": e.RequestID} {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
+		}
+	}
+	for k, v := range e.Details {
+		attrs = append(attrs, slog.String(k, v))
+	}
+	l.log.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
+	if l.store == nil {
+		return
+	}
+	if err := l.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		l.log.LogAttrs(ctx, slog.LevelError, "audit store failed", slog.String("event", e.Type), slog.String("error", err.Error()))
+	}
+}

@@ -1,0 +1,69 @@
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// User is a local account. PasswordHash is a PHC argon2id string, or "" for an
+// account that can only log in through an external identity provider.
+type User struct {
+	ID           string    `json:"id"`
+	Username     string    `json:"username"`
+	Roles        []string  `json:"roles"`
+	Disabled     bool      `json:"disabled"`
+	PasswordHash string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// Authentication methods, as reported in X-Auth-Method.
+const (
+	MethodSession = "session"
+	MethodToken   = "token"
+)
+
+// Principal is the verified identity of a request, whatever credential
+// carried it. The gateway forwards it to upstreams as X-Auth-* headers.
+type Principal struct {
+	Subject  string   // user ID
+	Username string   // display name at the time the credential was issued
+	Roles    []string // roles at the time the credential was issued
+	Method   string   // MethodSession or MethodToken
+	// SessionID is the public session ID (MethodSession) or the token's sid
+	// (refresh family) claim (MethodToken).
+	SessionID string
+	// TokenID is the access token's jti; empty for sessions.
+	TokenID   string
+	Scope     string
+	ExpiresAt time.Time
+}
+
+// HasAnyRole reports whether p holds at least one of roles. An empty roles
+// list means "any authenticated user" and always matches.
+func (p Principal) HasAnyRole(roles []string) bool {
+	if len(roles) == 0 {
+		return true
+	}
+	for _, want := range roles {
+		for _, have := range p.Roles {
+			if want == have {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal stored by WithPrincipal, if any.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}

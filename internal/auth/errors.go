@@ -1,0 +1,54 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors. Stores and services wrap them with context
+// (fmt.Errorf("load session: %w", ErrNotFound)); callers branch with errors.Is,
+// and httpapi maps them to HTTP statuses in exactly one table.
+var (
+	// ErrNotFound: the record does not exist (or is not visible to the caller).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique value (username, ID) is already taken.
+	ErrConflict = errors.New("already exists")
+	// ErrInvalidCredentials: wrong username, wrong password or disabled user —
+	// deliberately one error so that responses cannot tell them apart.
+	ErrInvalidCredentials = errors.New("invalid credentials")
+	// ErrUnauthenticated: no usable credential was presented, or it expired.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrExpired: a credential was valid once but its lifetime is over.
+	ErrExpired = errors.New("expired")
+	// ErrRevoked: a credential was revoked (logout, revoke, reuse detection).
+	ErrRevoked = errors.New("revoked")
+	// ErrReused: a single-use credential (refresh token) was presented again.
+	ErrReused = errors.New("reused")
+	// ErrDisabled: the user exists but is disabled.
+	ErrDisabled = errors.New("user disabled")
+	// ErrForbidden: authenticated, but policy denies the request.
+	ErrForbidden = errors.New("forbidden")
+	// ErrInvalidInput: a request or argument is malformed; the wrapping
+	// message says what is wrong and is safe to show to the caller.
+	ErrInvalidInput = errors.New("invalid input")
+	// ErrUnavailable: a store or dependency did not answer. Requests that
+	// need it fail closed with 503.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// ThrottledError says a login was refused because of too many failures.
+// errors.Is(err, ErrThrottled) matches it.
+type ThrottledError struct {
+	RetryAfter time.Duration
+}
+
+// ErrThrottled matches any *ThrottledError.
+var ErrThrottled = errors.New("too many attempts")
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many attempts; retry after %s", e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrThrottled) true for a *ThrottledError.
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }

@@ -1,0 +1,93 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+)
+
+// Upstream is the service behind every mode: it answers 200 "ok" at once,
+// so that what is measured is the proxy in front of it.
+func Upstream() http.Handler {
+	body := []byte("ok")
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Length", "2")
+		_, _ = w.Write(body)
+	})
+}
+
+// BareProxy is the baseline: a plain httputil.ReverseProxy to upstream
+// with no authentication, using Rewrite (as the gateway does) and a
+// transport with the gateway's pool sizes, so that the difference to a
+// gatehouse mode is the authentication and policy work.
+func BareProxy(upstream *url.URL) http.Handler {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(upstream)
+			pr.SetXForwarded()
+		},
+		Transport: &http.Transport{
+			DialContext:         dialer.DialContext,
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+		},
+	}
+}
+
+// Serve serves h on ln until ctx ends, with the server settings gatehouse
+// itself uses, then closes it.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	return err
+}
+
+// server is a fixture running in the background on loopback.
+type server struct {
+	URL  string
+	stop context.CancelFunc
+	done chan error
+}
+
+// startServer serves h on a random loopback port.
+func startServer(ctx context.Context, h http.Handler) (*server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	ctx, stop := context.WithCancel(ctx)
+	s := &server{URL: "http://" + ln.Addr().String(), stop: stop, done: make(chan error, 1)}
+	go func() { s.done <- Serve(ctx, ln, h) }()
+	return s, nil
+}
+
+// Close stops the server and waits for it.
+func (s *server) Close() error {
+	s.stop()
+	return <-s.done
+}

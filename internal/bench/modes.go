@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+// Mode names that are special to the runner.
+const (
+	ModeBare     = "bare-proxy"
+	ModePostgres = "session-postgres"
+)
+
+// BenchPath is the gateway route every mode serves (the upstream behind
+// it answers any path under it).
+const BenchPath = "/bench/"
+
+// mode is one configuration under test. configure edits a gatehouse
+// config that already has SQLite in a temporary directory, cheap password
+// hashing and the /bench/ route; it is nil for the baseline.
+type mode struct {
+	name        string
+	kind        string
+	description string
+	needs       string // "redis", "postgres" or ""
+	configure   func(*config.Config, *runner)
+}
+
+// ModeNames lists the modes Run measures, in order. session-postgres is
+// added after session-redis when Options.PostgresURL is set.
+func ModeNames() []string {
+	var names []string
+	for _, m := range allModes() {
+		if m.name != ModePostgres {
+			names = append(names, m.name)
+		}
+	}
+	return names
+}
+
+func allModes() []mode {
+	session := func(name, desc, needs string, fn func(*config.Config, *runner)) mode {
+		return mode{name: name, kind: KindSession, description: desc, needs: needs, configure: fn}
+	}
+	token := func(alg string, cache bool) mode {
+		name, desc := "token-"+alg, alg+" JWT, verified-token cache"
+		if !cache {
+			name, desc = name+"-nocache", alg+" JWT, signature checked on every request"
+		}
+		return mode{name: name, kind: KindToken, description: desc, configure: func(c *config.Config, r *runner) {
+			c.Tokens.Algorithm = alg
+			if alg == "HS256" {
+				c.Tokens.HMACSecret = r.hmacSecret
+			}
+			if !cache {
+				c.Tokens.CacheSize = 0
+			}
+		}}
+	}
+	return []mode{
+		{name: ModeBare, kind: KindBaseline, description: "httputil.ReverseProxy, no authentication (baseline)"},
+		session("session-memory", "cookie, sessions.store: memory", "", func(c *config.Config, _ *runner) {
+			c.Sessions.Store = "memory"
+		}),
+		session("session-sqlite", "cookie, SQLite session store, local cache", "", func(*config.Config, *runner) {}),
+		session("session-redis", "cookie, Redis session store, local cache", "redis", func(c *config.Config, r *runner) {
+			c.Sessions.Store = r.opt.RedisURL
+			c.Redis.KeyPrefix = r.redisPrefix
+		}),
+		session(ModePostgres, "cookie, PostgreSQL store, local cache", "postgres", func(c *config.Config, r *runner) {
+			c.Store = r.opt.PostgresURL
+		}),
+		session("session-sqlite-nocache", "cookie, SQLite session store, no local cache", "", func(c *config.Config, _ *runner) {
+			c.Sessions.CacheTTL = 0
+		}),
+		token("HS256", true), token("ES256", true), token("RS256", true), token("EdDSA", true),
+		token("ES256", false), token("RS256", false),
+	}
+}
+
+// instance is one gatehouse serving on loopback in this process.
+type instance struct {
+	URL    string
+	App    *app.App
+	Config config.Config
+	stop   context.CancelFunc
+	done   chan error
+}
+
+// baseConfig is the config every gatehouse mode starts from.
+func (r *runner) baseConfig(name string) (config.Config, error) {
+	dir := filepath.Join(r.dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return config.Config{}, fmt.Errorf("mode %s: %w", name, err)
+	}
+	cfg := config.Default()
+	cfg.Store = "sqlite://" + filepath.Join(dir, "gatehouse.db")
+	cfg.AdminListen = ""
+	cfg.Log.Level = "error"
+	// Logins are not what is measured: keep argon2id cheap.
+	cfg.Passwords = config.Passwords{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}
+	cfg.Routes = []config.Route{{
+		Name: "bench", Match: config.RouteMatch{PathPrefix: BenchPath}, Upstream: r.upstream.URL,
+		Forward: "headers", Timeout: config.Duration(30 * time.Second),
+	}}
+	return cfg, nil
+}
+
+// startInstance starts gatehouse with cfg (its Listen is replaced by a
+// random loopback port) and waits until /healthz answers.
+func startInstance(ctx context.Context, cfg config.Config, log *slog.Logger) (*instance, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	cfg.Listen = ln.Addr().String()
+	if errs := cfg.Validate(); len(errs) > 0 {
+		ln.Close()
+		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	a, err := app.New(ctx, cfg, log, app.Options{Migrate: true, QuietLogs: true})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("start gatehouse: %w", err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	inst := &instance{URL: "http://" + cfg.Listen, App: a, Config: cfg, stop: stop, done: make(chan error, 1)}
+	go func() { inst.done <- a.Serve(runCtx, ln, nil) }()
+	if err := waitHealthy(ctx, inst.URL); err != nil {
+		inst.Close()
+		return nil, err
+	}
+	return inst, nil
+}
+
+// Close stops the instance, waits for in-flight requests and closes its
+// stores.
+func (i *instance) Close() error {
+	i.stop()
+	err := <-i.done
+	i.App.Close()
+	return err
+}
+
+func waitHealthy(ctx context.Context, base string) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		resp, err := client.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("%s/healthz did not answer 200 within 15s", base)
+}
+
+// randomString returns n random bytes, base64url-encoded.
+func randomString(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}

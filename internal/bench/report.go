@@ -1,0 +1,269 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Report is the outcome of one Run. It is written as Markdown (for
+// people), JSON (for tools) and SVG (a chart).
+type Report struct {
+	Machine  Machine         `json:"machine"`
+	Settings Settings        `json:"settings"`
+	Modes    []ModeResult    `json:"modes"`
+	Memory   []SessionMemory `json:"session_memory"`
+	Notes    []string        `json:"notes"`
+}
+
+// Settings are the parameters a report was measured with.
+type Settings struct {
+	DurationSeconds float64 `json:"duration_s"`
+	WarmupSeconds   float64 `json:"warmup_s"`
+	Concurrency     int     `json:"concurrency"`
+	MaxRequests     int64   `json:"max_requests"`
+	Sessions        int     `json:"sessions"`
+	AccessTTL       string  `json:"access_ttl"`
+}
+
+// Kinds of mode.
+const (
+	KindBaseline = "baseline"
+	KindSession  = "session"
+	KindToken    = "token"
+)
+
+// ModeResult is one mode's measurement, or why it was skipped.
+type ModeResult struct {
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	Description string `json:"description"`
+	// Skipped is the reason the mode did not run; "" when it ran.
+	Skipped    string  `json:"skipped,omitempty"`
+	Requests   int64   `json:"requests"`
+	Errors     int64   `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+	RPS        float64 `json:"requests_per_second"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	// Ratio is RPS divided by bare-proxy's RPS in the same run.
+	Ratio float64 `json:"ratio_to_bare"`
+	// CPUMicros is process CPU time per request, load generator included.
+	CPUMicros float64 `json:"cpu_us_per_request"`
+	// CredentialBytes is the length of the header line carrying the
+	// credential ("Cookie: …\r\n" or "Authorization: Bearer …\r\n").
+	CredentialBytes  int         `json:"credential_bytes"`
+	CredentialHeader string      `json:"credential_header,omitempty"`
+	Revocation       *Revocation `json:"revocation,omitempty"`
+}
+
+// Ran reports whether the mode was measured.
+func (m ModeResult) Ran() bool { return m.Skipped == "" }
+
+// Flagged reports whether some requests failed, which makes the mode's
+// figures suspect.
+func (m ModeResult) Flagged() bool { return m.Errors > 0 }
+
+// Revocation is how long a revoked credential kept working at the gateway.
+type Revocation struct {
+	Action string `json:"action"`
+	// Observed is true once the gateway answered 401 to the credential.
+	Observed  bool    `json:"observed"`
+	LatencyMs float64 `json:"latency_ms"`
+	// Requests is how many gateway requests it took to see the 401; 1
+	// means the very next request.
+	Requests int `json:"requests_until_401"`
+}
+
+// SessionMemory is the server-side cost of one active session in a store.
+type SessionMemory struct {
+	Store           string  `json:"store"`
+	Sessions        int     `json:"sessions"`
+	BytesPerSession float64 `json:"bytes_per_session"`
+	Method          string  `json:"method"`
+	Skipped         string  `json:"skipped,omitempty"`
+}
+
+// Mode returns the result named name, if present.
+func (r *Report) Mode(name string) (ModeResult, bool) {
+	for _, m := range r.Modes {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return ModeResult{}, false
+}
+
+// WriteFiles writes base+".md", base+".json" and base+".svg".
+func (r *Report) WriteFiles(base string) error {
+	for ext, write := range map[string]func(io.Writer) error{
+		".md": r.WriteMarkdown, ".json": r.WriteJSON, ".svg": r.WriteSVG,
+	} {
+		if err := writeFile(base+ext, write); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteMarkdown writes the report: machine, per-mode table, memory,
+// revocation, and the sessions-versus-tokens comparison table.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	r.mdHeader(&b)
+	r.mdModes(&b)
+	r.mdMemory(&b)
+	r.mdRevocation(&b)
+	r.mdComparison(&b)
+	if len(r.Notes) > 0 {
+		b.WriteString("\n### Notes\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (r *Report) mdHeader(b *strings.Builder) {
+	m, s := r.Machine, r.Settings
+	fmt.Fprintf(b, "## gatehouse bench: sessions vs tokens\n\n")
+	fmt.Fprintf(b, "- Machine: %s, %d cores, %s/%s\n", m.CPUModel, m.Cores, m.GOOS, m.GOARCH)
+	fmt.Fprintf(b, "- Software: gatehouse %s, %s\n", m.Version, m.GoVersion)
+	fmt.Fprintf(b, "- Date: %s\n", m.Date.Format(time.RFC3339))
+	fmt.Fprintf(b, "- Load: %s per mode after %s of warm-up, %d keep-alive connections, at most %s requests per mode; "+
+		"GET through the gateway to an upstream that answers 200 \"ok\"\n",
+		secs(s.DurationSeconds), secs(s.WarmupSeconds), s.Concurrency, thousands(float64(s.MaxRequests)))
+}
+
+func (r *Report) mdModes(b *strings.Builder) {
+	b.WriteString("\n### Per mode\n\n")
+	b.WriteString("| mode | what | req/s | × bare | p50 | p99 | CPU/req | credential on the wire | errors |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, m := range r.Modes {
+		if !m.Ran() {
+			fmt.Fprintf(b, "| %s | %s | skipped: %s | | | | | | |\n", m.Name, mdCell(m.Description), mdCell(m.Skipped))
+			continue
+		}
+		errs := strconv.FormatInt(m.Errors, 10)
+		if m.Flagged() {
+			errs = fmt.Sprintf("**%d ⚠** (%s)", m.Errors, mdCell(m.FirstError))
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %.2f× | %s | %s | %s | %s | %s |\n",
+			m.Name, mdCell(m.Description), thousands(m.RPS), m.Ratio, ms(m.P50Ms), ms(m.P99Ms),
+			micros(m.CPUMicros), credentialText(m), errs)
+	}
+}
+
+func (r *Report) mdMemory(b *strings.Builder) {
+	b.WriteString("\n### Server memory per active session\n\n")
+	b.WriteString("| store | sessions created | bytes per session | measured as |\n|---|--:|--:|---|\n")
+	for _, m := range r.Memory {
+		if m.Skipped != "" {
+			fmt.Fprintf(b, "| %s | | skipped: %s | %s |\n", m.Store, mdCell(m.Skipped), mdCell(m.Method))
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", m.Store, thousands(float64(m.Sessions)),
+			thousands(m.BytesPerSession), mdCell(m.Method))
+	}
+}
+
+func (r *Report) mdRevocation(b *strings.Builder) {
+	b.WriteString("\n### Revocation latency (one instance)\n\n")
+	b.WriteString("| mode | action | until the gateway answers 401 |\n|---|---|---|\n")
+	for _, m := range r.Modes {
+		if m.Revocation == nil {
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |\n", m.Name, m.Revocation.Action, revocationText(m.Revocation))
+	}
+	fmt.Fprintf(b, "| any token mode, no deny-list | none possible | until expiry: up to access_ttl (%s) + leeway; stated, not waited for |\n",
+		r.Settings.AccessTTL)
+}
+
+func revocationText(rv *Revocation) string {
+	if !rv.Observed {
+		return fmt.Sprintf("**still accepted after %d requests ⚠**", rv.Requests)
+	}
+	next := "the next request"
+	if rv.Requests > 1 {
+		next = fmt.Sprintf("request %d", rv.Requests)
+	}
+	return fmt.Sprintf("%s (%s)", ms(rv.LatencyMs), next)
+}
+
+func credentialText(m ModeResult) string {
+	if m.CredentialHeader == "" {
+		return "none"
+	}
+	return fmt.Sprintf("%d B (%s)", m.CredentialBytes, m.CredentialHeader)
+}
+
+// mdCell keeps text from breaking a Markdown table row.
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ").Replace(s)
+}
+
+// thousands formats v rounded to an integer with comma separators.
+func thousands(v float64) string {
+	s := strconv.FormatInt(int64(v+0.5), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
+
+func ms(v float64) string {
+	switch {
+	case v < 0.1:
+		return fmt.Sprintf("%.3f ms", v)
+	case v < 10:
+		return fmt.Sprintf("%.2f ms", v)
+	default:
+		return fmt.Sprintf("%.1f ms", v)
+	}
+}
+
+func micros(v float64) string {
+	if v <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f µs", v)
+}
+
+func secs(v float64) string { return (time.Duration(v * float64(time.Second))).String() }

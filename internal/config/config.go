@@ -1,0 +1,265 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration. Field tags are the YAML keys of the
+// contract (section 2); environment overrides use GATEHOUSE_ plus the
+// upper-cased key path joined by "_" (GATEHOUSE_SESSIONS_STORE).
+type Config struct {
+	Listen         string    `yaml:"listen"`
+	PublicURL      string    `yaml:"public_url"`
+	AdminListen    string    `yaml:"admin_listen"`
+	TLS            TLS       `yaml:"tls"`
+	Store          string    `yaml:"store"`
+	Sessions       Sessions  `yaml:"sessions"`
+	Tokens         Tokens    `yaml:"tokens"`
+	Keys           Keys      `yaml:"keys"`
+	Passwords      Passwords `yaml:"passwords"`
+	Login          Login     `yaml:"login"`
+	TrustedProxies []string  `yaml:"trusted_proxies"`
+	Redis          Redis     `yaml:"redis"`
+	Routes         []Route   `yaml:"routes"`
+	OIDC           OIDC      `yaml:"oidc"`
+	Log            Log       `yaml:"log"`
+}
+
+// TLS enables HTTPS (and HSTS) on Listen when both files are set.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Enabled reports whether gatehouse terminates TLS itself.
+func (t TLS) Enabled() bool { return t.Cert != "" && t.Key != "" }
+
+// Sessions configures browser sessions.
+type Sessions struct {
+	// Store is "" (same as the main store), "memory" or a redis:// URL.
+	Store           string   `yaml:"store"`
+	Cookie          Cookie   `yaml:"cookie"`
+	IdleTimeout     Duration `yaml:"idle_timeout"`
+	AbsoluteTimeout Duration `yaml:"absolute_timeout"`
+	// CacheTTL bounds how long an instance trusts its local copy of a session
+	// without asking the store; revocations invalidate it sooner. 0 disables.
+	CacheTTL Duration `yaml:"cache_ttl"`
+}
+
+// Cookie configures the session cookie.
+type Cookie struct {
+	// Name "" means __Host-gatehouse when secure, gatehouse otherwise.
+	Name string `yaml:"name"`
+	// Secure is "auto", "true" or "false".
+	Secure   string `yaml:"secure"`
+	SameSite string `yaml:"same_site"`
+	Domain   string `yaml:"domain"`
+}
+
+// Tokens configures JWT access tokens and refresh tokens.
+type Tokens struct {
+	Algorithm      string   `yaml:"algorithm"`
+	HMACSecret     string   `yaml:"hmac_secret" secret:"true"`
+	HMACSecretFile string   `yaml:"hmac_secret_file"`
+	Audience       []string `yaml:"audience"`
+	AccessTTL      Duration `yaml:"access_ttl"`
+	RefreshTTL     Duration `yaml:"refresh_ttl"`
+	RefreshIdleTTL Duration `yaml:"refresh_idle_ttl"`
+	Leeway         Duration `yaml:"leeway"`
+	PasswordGrant  bool     `yaml:"password_grant"`
+	// CacheSize bounds the verified-token cache (entries); 0 disables it.
+	CacheSize int `yaml:"cache_size"`
+}
+
+// Keys configures signing-key storage and rotation.
+type Keys struct {
+	// EncryptionKey (>= 32 bytes) encrypts private keys at rest with AES-GCM.
+	EncryptionKey     string   `yaml:"encryption_key" secret:"true"`
+	EncryptionKeyFile string   `yaml:"encryption_key_file"`
+	RotateEvery       Duration `yaml:"rotate_every"` // 0 = manual only
+}
+
+// Passwords configures argon2id hashing.
+type Passwords struct {
+	MemoryKiB   uint32 `yaml:"memory_kib"`
+	Iterations  uint32 `yaml:"iterations"`
+	Parallelism uint8  `yaml:"parallelism"`
+	// MaxConcurrent caps simultaneous hashes (each takes MemoryKiB of RAM);
+	// 0 means the number of CPUs.
+	MaxConcurrent int `yaml:"max_concurrent"`
+}
+
+// Login configures failure throttling for /auth/login and the password grant.
+type Login struct {
+	MaxFailures int      `yaml:"max_failures"`
+	Window      Duration `yaml:"window"`
+}
+
+// Redis configures the optional shared Redis.
+type Redis struct {
+	URL       string `yaml:"url" secret:"url"`
+	KeyPrefix string `yaml:"key_prefix"`
+}
+
+// Route is one gateway route (contract section 5).
+type Route struct {
+	Name         string     `yaml:"name"`
+	Match        RouteMatch `yaml:"match"`
+	Upstream     string     `yaml:"upstream"`
+	Auth         string     `yaml:"auth"`
+	Roles        []string   `yaml:"roles"`
+	StripPrefix  bool       `yaml:"strip_prefix"`
+	PreserveHost bool       `yaml:"preserve_host"`
+	Forward      string     `yaml:"forward"`
+	Timeout      Duration   `yaml:"timeout"`
+}
+
+// RouteMatch selects requests for a Route.
+type RouteMatch struct {
+	PathPrefix string   `yaml:"path_prefix"`
+	Methods    []string `yaml:"methods"`
+}
+
+// OIDC configures external identity providers.
+type OIDC struct {
+	Providers []Provider `yaml:"providers"`
+}
+
+// Provider is one OpenID Connect (or plain OAuth 2.0) login provider.
+type Provider struct {
+	Name                string   `yaml:"name"`
+	DisplayName         string   `yaml:"display_name"`
+	Type                string   `yaml:"type"` // oidc (default) | oauth2
+	Issuer              string   `yaml:"issuer"`
+	ClientID            string   `yaml:"client_id"`
+	ClientSecret        string   `yaml:"client_secret" secret:"true"`
+	ClientSecretFile    string   `yaml:"client_secret_file"`
+	Scopes              []string `yaml:"scopes"`
+	CreateUsers         bool     `yaml:"create_users"`
+	LinkByEmail         bool     `yaml:"link_by_email"`
+	DefaultRoles        []string `yaml:"default_roles"`
+	AllowedEmailDomains []string `yaml:"allowed_email_domains"`
+	// Plain OAuth 2.0 (type: oauth2) endpoints and claim mapping.
+	AuthURL     string       `yaml:"auth_url"`
+	TokenURL    string       `yaml:"token_url"`
+	UserinfoURL string       `yaml:"userinfo_url"`
+	Claims      ClaimMapping `yaml:"claims"`
+}
+
+// ClaimMapping names the userinfo fields of a plain OAuth 2.0 provider.
+type ClaimMapping struct {
+	Subject       string `yaml:"subject"`
+	Username      string `yaml:"username"`
+	Email         string `yaml:"email"`
+	EmailVerified string `yaml:"email_verified"`
+}
+
+// Log configures the process log.
+type Log struct {
+	Level string `yaml:"level"` // debug | info | warn | error
+}
+
+// Default returns the configuration with every key at its documented default.
+func Default() Config {
+	return Config{
+		Listen:      "127.0.0.1:8080",
+		AdminListen: "127.0.0.1:9090",
+		Store:       "sqlite://gatehouse.db",
+		Sessions: Sessions{
+			Cookie:          Cookie{Secure: "auto", SameSite: "lax"},
+			IdleTimeout:     Duration(30 * time.Minute),
+			AbsoluteTimeout: Duration(24 * time.Hour),
+			CacheTTL:        Duration(5 * time.Second),
+		},
+		Tokens: Tokens{
+			Algorithm:      "ES256",
+			Audience:       []string{"gatehouse"},
+			AccessTTL:      Duration(10 * time.Minute),
+			RefreshTTL:     Duration(720 * time.Hour),
+			RefreshIdleTTL: Duration(336 * time.Hour),
+			Leeway:         Duration(30 * time.Second),
+			PasswordGrant:  true,
+			CacheSize:      100_000,
+		},
+		Passwords:      Passwords{MemoryKiB: 19456, Iterations: 2, Parallelism: 1},
+		Login:          Login{MaxFailures: 5, Window: Duration(15 * time.Minute)},
+		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
+		Redis:          Redis{KeyPrefix: "gatehouse:"},
+		Log:            Log{Level: "info"},
+	}
+}
+
+// EffectivePublicURL is public_url, or http(s)://listen when it is unset.
+func (c Config) EffectivePublicURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	scheme := "http"
+	if c.TLS.Enabled() {
+		scheme = "https"
+	}
+	return scheme + "://" + c.Listen
+}
+
+// SecureCookies reports whether the session cookie gets Secure and the
+// __Host- prefix: secure: true, or auto with TLS or an https public_url.
+func (c Config) SecureCookies() bool {
+	switch c.Sessions.Cookie.Secure {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return c.TLS.Enabled() || strings.HasPrefix(c.EffectivePublicURL(), "https://")
+}
+
+// CookieName is the session cookie's name after applying the defaults.
+func (c Config) CookieName() string {
+	if c.Sessions.Cookie.Name != "" {
+		return c.Sessions.Cookie.Name
+	}
+	if c.SecureCookies() {
+		return "__Host-gatehouse"
+	}
+	return "gatehouse"
+}
+
+// Duration is a time.Duration written as "30m" in YAML.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML parses Go duration syntax ("90s", "1h30m"), plus "Nd" days.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration in Go syntax.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// ParseDuration is time.ParseDuration that also accepts a whole number of
+// days ("30d"), because refresh lifetimes are usually written that way.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, "d") {
+		var days int
+		if _, err := fmt.Sscanf(s, "%dd", &days); err == nil && fmt.Sprintf("%dd", days) == s {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (use e.g. 30s, 10m, 24h)", s)
+	}
+	return v, nil
+}

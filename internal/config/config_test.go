@@ -1,0 +1,147 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func noEnv(string) string { return "" }
+
+func TestDefaultsAreValid(t *testing.T) {
+	cfg, err := config.Load("", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.EffectivePublicURL(), "http://127.0.0.1:8080"; got != want {
+		t.Errorf("public url = %q, want %q", got, want)
+	}
+	if got, want := cfg.CookieName(), "gatehouse"; got != want {
+		t.Errorf("cookie = %q, want %q", got, want)
+	}
+}
+
+func TestLoadErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		key  string
+	}{
+		{"unknown top-level key", "lissen: x\n", "lissen"},
+		{"unknown nested key", "tokens: {algoritm: ES256}\n", "tokens.algoritm"},
+		{"unknown route key", "routes: [{name: a, mtch: {}}]\n", "routes[0].mtch"},
+		{"duration", "tokens: {access_ttl: ten}\n", "tokens.access_ttl"},
+		{"algorithm", "tokens: {algorithm: none}\n", "tokens.algorithm"},
+		{"store scheme", "store: mysql://x\n", "store"},
+		{"upstream", "routes: [{name: a, match: {path_prefix: /a/}, upstream: 'ftp://x', auth: none}]\n", "routes[0].upstream"},
+		{"auth", "routes: [{name: a, match: {path_prefix: /a/}, upstream: 'http://x', auth: maybe}]\n", "routes[0].auth"},
+		{"non-normalised prefix", "routes: [{name: a, match: {path_prefix: /a/../b/}, upstream: 'http://x', auth: none}]\n", "routes[0].match.path_prefix"},
+		{"reserved prefix", "routes: [{name: a, match: {path_prefix: /auth/x/}, upstream: 'http://x', auth: none}]\n", "routes[0].match.path_prefix"},
+		{"trusted proxy", "trusted_proxies: [nonsense]\n", "trusted_proxies[0]"},
+		{"__Host- with domain", "sessions: {cookie: {secure: 'true', domain: example.com}}\n", "sessions.cookie.name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(write(t, tt.yaml), noEnv)
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a *config.Error", err)
+			}
+			if !strings.Contains(err.Error(), tt.key+":") {
+				t.Errorf("error %q does not name %s", err, tt.key)
+			}
+		})
+	}
+}
+
+func TestAllProblemsReported(t *testing.T) {
+	_, err := config.Load(write(t, "tokens: {access_ttl: 0s, leeway: -1s}\nlogin: {max_failures: 0}\n"), noEnv)
+	for _, key := range []string{"tokens.access_ttl", "tokens.leeway", "login.max_failures"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("error %v does not report %s", err, key)
+		}
+	}
+}
+
+func TestRoutesMustNotShadow(t *testing.T) {
+	base := "routes:\n- {name: a, match: {path_prefix: /api/, methods: [GET]}, upstream: 'http://x', auth: none}\n"
+	if _, err := config.Load(write(t, base+"- {name: b, match: {path_prefix: /api/, methods: [POST]}, upstream: 'http://x', auth: token}\n"), noEnv); err != nil {
+		t.Errorf("same prefix, disjoint methods: %v", err)
+	}
+	if _, err := config.Load(write(t, base+"- {name: b, match: {path_prefix: /api/}, upstream: 'http://x', auth: token}\n"), noEnv); err == nil || !strings.Contains(err.Error(), "shadow") {
+		t.Errorf("same prefix, overlapping methods: %v", err)
+	}
+	if _, err := config.Load(write(t, base+"- {name: a, match: {path_prefix: /b/}, upstream: 'http://x', auth: token}\n"), noEnv); err == nil || !strings.Contains(err.Error(), "already used") {
+		t.Errorf("duplicate name: %v", err)
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	env := map[string]string{
+		"GATEHOUSE_STORE":                "postgres://gh@db/gatehouse",
+		"GATEHOUSE_SESSIONS_IDLE_TIMEOUT": "5m",
+		"GATEHOUSE_TOKENS_AUDIENCE":       "api, web",
+		"GATEHOUSE_TOKENS_PASSWORD_GRANT": "false",
+		"GATEHOUSE_LOGIN_MAX_FAILURES":    "9",
+	}
+	cfg, err := config.Load(write(t, "store: sqlite://file.db\n"), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store != env["GATEHOUSE_STORE"] || cfg.Sessions.IdleTimeout.D() != 5*time.Minute ||
+		strings.Join(cfg.Tokens.Audience, "|") != "api|web" || cfg.Tokens.PasswordGrant || cfg.Login.MaxFailures != 9 {
+		t.Errorf("overrides not applied: %+v", cfg)
+	}
+}
+
+func TestSecretFromFileAndMasking(t *testing.T) {
+	secret := strings.Repeat("k", 40)
+	f := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(f, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(write(t, "tokens: {algorithm: HS256, hmac_secret_file: "+f+"}\nstore: 'postgres://gh:pw123@db/x'\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Tokens.HMACSecret != secret {
+		t.Fatalf("secret from file = %q", cfg.Tokens.HMACSecret)
+	}
+	out := cfg.Masked()
+	if strings.Contains(out, secret) || strings.Contains(out, "pw123") {
+		t.Errorf("Masked leaks a secret:\n%s", out)
+	}
+}
+
+func TestDurationsAcceptDays(t *testing.T) {
+	cfg, err := config.Load(write(t, "tokens: {refresh_ttl: 30d}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Tokens.RefreshTTL.D(), 720*time.Hour; got != want {
+		t.Errorf("30d = %v, want %v", got, want)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	cfg := config.Default()
+	cfg.PublicURL = "http://auth.example.com"
+	w := strings.Join(cfg.Warnings(), "\n")
+	if !strings.Contains(w, "keys.encryption_key") || !strings.Contains(w, "not Secure") {
+		t.Errorf("warnings = %q", w)
+	}
+}

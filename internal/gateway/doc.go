@@ -1,0 +1,23 @@
+// Package gateway is gatehouse's reverse proxy: it matches a request to a
+// configured route (longest path prefix, then method), applies the route's
+// policy (auth none | session | token | any, roles any-of), and forwards the
+// request to the route's upstream with the verified identity in X-Auth-*
+// headers, so that no upstream service repeats verification code.
+//
+// The same decision is available to other proxies (nginx auth_request,
+// Traefik ForwardAuth, Caddy forward_auth) through VerifyHandler.
+//
+// Security rules the package keeps, each with a test:
+//   - The request path is checked and normalised once (see cleanPath); the
+//     normalised path is what the matcher sees and what goes upstream, so a
+//     route can never be reached by a spelling the matcher did not see.
+//   - Client-sent X-Auth-* headers, the gatehouse session cookie and the
+//     client's Authorization header never reach an upstream.
+//   - X-Forwarded-* and X-Original-* headers are believed only from
+//     trusted proxies.
+//   - When a credential store does not answer the request fails closed (503)
+//     and is never proxied.
+//
+// A Gateway is immutable once built: configuration reloads build a new one
+// with New and swap it in; Close releases the old one's idle connections.
+package gateway

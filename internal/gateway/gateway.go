@@ -1,0 +1,218 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+// SessionAuthenticator resolves the gatehouse session cookie of a request.
+type SessionAuthenticator interface {
+	// AuthenticateSession returns the principal of the request's session cookie, auth.ErrUnauthenticated when
+	// there is no/invalid/expired cookie, a wrapped auth.ErrUnavailable when the store is down.
+	AuthenticateSession(r *http.Request) (auth.Principal, error)
+}
+
+// TokenVerifier verifies bearer access tokens.
+type TokenVerifier interface {
+	// Verify checks a raw JWT access token: errors wrap auth.ErrUnauthenticated/ErrExpired/ErrRevoked, or
+	// auth.ErrUnavailable when the revocation store is down.
+	Verify(ctx context.Context, raw string) (auth.Principal, error)
+}
+
+// InternalIssuer mints the short-lived JWTs sent upstream by forward: jwt
+// routes.
+type InternalIssuer interface {
+	IssueInternal(p auth.Principal, audience string, ttl time.Duration) (string, error)
+}
+
+// InternalTokenTTL is the lifetime of the internal JWT of forward: jwt.
+const InternalTokenTTL = 60 * time.Second
+
+// Deps are the gateway's collaborators and settings.
+type Deps struct {
+	Sessions SessionAuthenticator // needed when a route uses auth session or any
+	Tokens   TokenVerifier        // needed when a route uses auth token or any
+	Internal InternalIssuer       // needed when a route uses forward: jwt
+	// CookieName is the gatehouse session cookie: never forwarded upstream.
+	CookieName string
+	// TrustedProxies are the peers whose X-Forwarded-* and X-Original-*
+	// headers are believed; nil trusts nobody.
+	TrustedProxies []netip.Prefix
+	// LoginURL is where browsers without a session are redirected, with
+	// ?next=<path and query>; "" means "/login".
+	LoginURL string
+	// Logger receives denials (Info, granted=false reason=…) and upstream
+	// failures (Warn); nil discards.
+	Logger *slog.Logger
+	// Observe, when set, is called once per decision with the route name (""
+	// when no route matched), the credential kind that was evaluated
+	// ("none" | "session" | "token") and the outcome ("allow" |
+	// "unauthorized" | "forbidden" | "unavailable" | "bad_request" |
+	// "not_found" | "error").
+	Observe func(route, method, outcome string)
+}
+
+// Gateway is the compiled route table plus one reverse proxy per route. It
+// is safe for concurrent use and immutable; build a new one to reload.
+type Gateway struct {
+	routes   []*Route
+	deps     Deps
+	log      *slog.Logger
+	trusted  trustedProxies
+	origin   *http.CrossOriginProtection
+	loginURL string
+	buffers  *bufferPool
+}
+
+// New compiles routes once. It opens no connections and starts no
+// goroutines, so building a Gateway on every reload is cheap. Errors name
+// the offending route; a route whose policy needs a missing dependency is an
+// error too, so a misconfiguration never turns into an open route.
+func New(routes []config.Route, deps Deps) (*Gateway, error) {
+	g := &Gateway{
+		deps:     deps,
+		log:      deps.Logger,
+		trusted:  trustedProxies(deps.TrustedProxies),
+		origin:   http.NewCrossOriginProtection(),
+		loginURL: deps.LoginURL,
+		buffers:  newBufferPool(),
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.loginURL == "" {
+		g.loginURL = "/login"
+	}
+	names := make(map[string]bool, len(routes))
+	for _, c := range routes {
+		rt, err := compileRoute(c)
+		if err != nil {
+			return nil, err
+		}
+		if names[rt.Name] {
+			return nil, fmt.Errorf("gateway: route %q: name: used twice", rt.Name)
+		}
+		names[rt.Name] = true
+		if err := g.checkDeps(rt); err != nil {
+			return nil, err
+		}
+		rt.proxy = g.newProxy(rt)
+		g.routes = append(g.routes, rt)
+	}
+	if err := sortRoutes(g.routes); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *Gateway) checkDeps(rt *Route) error {
+	a := rt.Policy.Auth
+	if (a == AuthSession || a == AuthAny) && g.deps.Sessions == nil {
+		return fmt.Errorf("gateway: route %q: auth %s needs a session authenticator", rt.Name, a)
+	}
+	if (a == AuthSession || a == AuthAny) && g.deps.CookieName == "" {
+		return fmt.Errorf("gateway: route %q: auth %s needs the session cookie name", rt.Name, a)
+	}
+	if (a == AuthToken || a == AuthAny) && g.deps.Tokens == nil {
+		return fmt.Errorf("gateway: route %q: auth %s needs a token verifier", rt.Name, a)
+	}
+	if rt.Policy.Forward == ForwardJWT && g.deps.Internal == nil {
+		return fmt.Errorf("gateway: route %q: forward jwt needs an internal token issuer", rt.Name)
+	}
+	return nil
+}
+
+// Match returns the route that a request with method and escaped path (as
+// sent on the wire) would use; false when the path is refused or no route
+// matches.
+func (g *Gateway) Match(method, path string) (*Route, bool) {
+	p, err := cleanPath(path)
+	if err != nil {
+		return nil, false
+	}
+	rt := match(g.routes, method, p)
+	return rt, rt != nil
+}
+
+// Routes returns the compiled routes, longest prefix first.
+func (g *Gateway) Routes() []*Route { return g.routes }
+
+// Close releases the idle upstream connections of every route. Requests in
+// flight finish normally; call Close on the old Gateway after a reload.
+func (g *Gateway) Close() {
+	for _, rt := range g.routes {
+		if t, ok := rt.proxy.Transport.(interface{ CloseIdleConnections() }); ok {
+			t.CloseIdleConnections()
+		}
+	}
+}
+
+// ServeHTTP routes, authorises and proxies r. Refusals are JSON:
+// 400 bad_request, 404 not_found, 401 unauthorized, 403 forbidden,
+// 503 unavailable; upstream failures 502 bad_gateway or 504 gateway_timeout.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p, err := cleanPath(r.URL.EscapedPath())
+	if err != nil {
+		g.refuseBadPath(w, r, err)
+		return
+	}
+	rt := match(g.routes, r.Method, p)
+	if rt == nil {
+		g.refuseNotFound(w, r, p)
+		return
+	}
+	d := g.decide(r, rt)
+	if d.outcome != outcomeAllow {
+		g.deny(w, r, rt, p, d, g.redirectBrowser(r, d))
+		return
+	}
+	gr := &grant{path: p, principal: d.principal, authenticated: d.kind != kindNone}
+	if gr.authenticated && rt.Policy.Forward == ForwardJWT {
+		tok, err := g.deps.Internal.IssueInternal(d.principal, rt.Name, InternalTokenTTL)
+		if err != nil {
+			g.failIssue(w, r, rt, d, err)
+			return
+		}
+		gr.internalToken = tok
+	}
+	g.observe(rt.Name, d.kind, outcomeAllow)
+	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantKey{}, gr)))
+}
+
+// failIssue answers when the internal JWT for forward: jwt cannot be minted:
+// the request is not proxied without the identity it was configured to carry.
+func (g *Gateway) failIssue(w http.ResponseWriter, r *http.Request, rt *Route, d decision, err error) {
+	status, code, outcome := http.StatusInternalServerError, "internal_error", "error"
+	if errors.Is(err, auth.ErrUnavailable) {
+		status, code, outcome = http.StatusServiceUnavailable, "unavailable", outcomeUnavailable
+	}
+	g.log.LogAttrs(r.Context(), slog.LevelWarn, "gateway: issue internal token",
+		slog.String("route", rt.Name), slog.String("error", err.Error()))
+	g.observe(rt.Name, d.kind, outcome)
+	writeError(w, status, code)
+}
+
+func (g *Gateway) observe(route, kind, outcome string) {
+	if g.deps.Observe != nil {
+		g.deps.Observe(route, kind, outcome)
+	}
+}
+
+// grant is what the authorisation step hands to the proxy's Rewrite through
+// the request context.
+type grant struct {
+	path          string // clean path, as matched
+	principal     auth.Principal
+	authenticated bool
+	internalToken string
+}
+
+type grantKey struct{}

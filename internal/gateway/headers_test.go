@@ -1,0 +1,287 @@
+package gateway_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+)
+
+func TestIdentityHeadersCannotBeSpoofed(t *testing.T) {
+	up := newUpstream(t)
+	_, srv := serve(t, []config.Route{
+		route("public", "/public/", "none", up.URL),
+		route("app", "/app/", "session", up.URL),
+	}, deps())
+	spoof := []string{
+		"X-Auth-User", "mallory",
+		"x-auth-roles", "admin",
+		"X-AUTH-SUBJECT", "u-mallory",
+		"X-Auth-Method", "token",
+		"X-Auth-Extra", "1",
+		"Connection", "X-Auth-User, X-Auth-Roles, X-Auth-Subject",
+	}
+	tests := []struct {
+		name string
+		path string
+		cred []string
+		want map[string][]string // nil value = header absent
+	}{
+		{"authenticated route", "/app/x", sessionCred("alice"), map[string][]string{
+			"X-Auth-User": {"alice"}, "X-Auth-Roles": {"user"}, "X-Auth-Subject": {"u-alice"},
+			"X-Auth-Method": {"session"}, "X-Auth-Extra": nil,
+		}},
+		{"public route", "/public/x", nil, map[string][]string{
+			"X-Auth-User": nil, "X-Auth-Roles": nil, "X-Auth-Subject": nil, "X-Auth-Method": nil, "X-Auth-Extra": nil,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// raw keeps the header names exactly as spelled above.
+			r := raw(t, srv, "GET", tt.path, append(slices.Clone(spoof), tt.cred...)...)
+			if r.StatusCode != 200 {
+				t.Fatalf("status = %d, want 200", r.StatusCode)
+			}
+			h := up.last(t).Header
+			for k, want := range tt.want {
+				if got := h.Values(k); !slices.Equal(got, want) {
+					t.Errorf("upstream %s = %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestRolesAreCommaSeparated(t *testing.T) {
+	up := newUpstream(t)
+	_, srv := serve(t, []config.Route{route("app", "/app/", "token", up.URL)}, deps())
+	if r := do(t, newRequest(t, "GET", srv.URL+"/app/", tokenCred("root")...)); r.StatusCode != 200 {
+		t.Fatalf("status = %d", r.StatusCode)
+	}
+	h := up.last(t).Header
+	if got, want := h.Get("X-Auth-Roles"), "admin,user"; got != want {
+		t.Errorf("X-Auth-Roles = %q, want %q", got, want)
+	}
+	if got, want := h.Get("X-Auth-User"), "root"; got != want {
+		t.Errorf("X-Auth-User = %q, want %q", got, want)
+	}
+}
+
+func TestCredentialsNeverReachUpstream(t *testing.T) {
+	up := newUpstream(t)
+	_, srv := serve(t, []config.Route{
+		route("public", "/public/", "none", up.URL),
+		route("app", "/app/", "session", up.URL),
+		route("api", "/api/", "token", up.URL),
+	}, deps())
+	tests := []struct {
+		name       string
+		path       string
+		header     []string
+		wantCookie []string
+	}{
+		{"session cookie among others", "/app/x", []string{"Cookie", "theme=dark; " + cookieName + "=sess-alice; lang=en", "Authorization", "Bearer tok-alice"}, []string{"theme=dark; lang=en"}},
+		{"only the session cookie", "/app/x", []string{"Cookie", cookieName + "=sess-alice"}, nil},
+		{"token route", "/api/x", []string{"Cookie", cookieName + "=sess-alice;theme=dark", "Authorization", "Bearer tok-alice"}, []string{"theme=dark"}},
+		{"public route", "/public/x", []string{"Cookie", cookieName + "=sess-alice; a=b", "Authorization", "Bearer tok-alice"}, []string{"a=b"}},
+		{"similar cookie names are kept", "/public/x", []string{"Cookie", cookieName + "x=1; x" + cookieName + "=2"}, []string{cookieName + "x=1; x" + cookieName + "=2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := do(t, newRequest(t, "GET", srv.URL+tt.path, tt.header...)); r.StatusCode != 200 {
+				t.Fatalf("status = %d, want 200 (body %q)", r.StatusCode, r.Body)
+			}
+			h := up.last(t).Header
+			if got := h.Values("Cookie"); !slices.Equal(got, tt.wantCookie) {
+				t.Errorf("upstream Cookie = %q, want %q", got, tt.wantCookie)
+			}
+			if got := h.Values("Authorization"); got != nil {
+				t.Errorf("upstream Authorization = %q, want none", got)
+			}
+		})
+	}
+}
+
+func TestForwardJWT(t *testing.T) {
+	up := newUpstream(t)
+	jwtRoute := route("billing", "/billing/", "any", up.URL)
+	jwtRoute.Forward = "jwt"
+	_, srv := serve(t, []config.Route{jwtRoute}, deps())
+	for _, cred := range [][]string{tokenCred("alice"), sessionCred("alice")} {
+		if r := do(t, newRequest(t, "GET", srv.URL+"/billing/x", cred...)); r.StatusCode != 200 {
+			t.Fatalf("status = %d, want 200", r.StatusCode)
+		}
+		// fakeIssuer encodes subject, audience and lifetime into the token.
+		if got, want := up.last(t).Header.Values("Authorization"), []string{"Bearer internal.u-alice.billing.1m0s"}; !slices.Equal(got, want) {
+			t.Errorf("upstream Authorization = %q, want %q", got, want)
+		}
+	}
+}
+
+func TestForwardJWTIssuerFailureFailsClosed(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		code   string
+	}{
+		{"key store down", fmt.Errorf("load signing key: %w", auth.ErrUnavailable), 503, "unavailable"},
+		{"other failure", errors.New("sign: broken key"), 500, "internal_error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := newUpstream(t)
+			r := route("billing", "/billing/", "token", up.URL)
+			r.Forward = "jwt"
+			d := deps()
+			d.Internal = fakeIssuer{err: tt.err}
+			_, srv := serve(t, []config.Route{r}, d)
+			wantJSONError(t, do(t, newRequest(t, "GET", srv.URL+"/billing/x", tokenCred("alice")...)), tt.status, tt.code)
+			if up.count() != 0 {
+				t.Error("request was proxied without its internal token")
+			}
+		})
+	}
+}
+
+func TestForwardedHeadersTrustedOnlyFromTrustedProxies(t *testing.T) {
+	spoof := []string{
+		"X-Forwarded-For", "203.0.113.7",
+		"X-Forwarded-Host", "victim.example",
+		"X-Forwarded-Proto", "https",
+		"X-Forwarded-Prefix", "/evil",
+		"X-Original-URI", "/admin/",
+		"X-Real-IP", "203.0.113.8",
+		"Forwarded", "for=203.0.113.9",
+	}
+	tests := []struct {
+		name    string
+		trusted bool
+		want    map[string][]string // host placeholder "{gw}" = the gateway's host
+	}{
+		{"untrusted peer", false, map[string][]string{
+			"X-Forwarded-For": {"127.0.0.1"}, "X-Forwarded-Host": {"{gw}"}, "X-Forwarded-Proto": {"http"},
+			"X-Forwarded-Prefix": nil, "X-Original-Uri": nil, "X-Real-Ip": nil, "Forwarded": nil,
+		}},
+		{"trusted peer", true, map[string][]string{
+			"X-Forwarded-For": {"203.0.113.7, 127.0.0.1"}, "X-Forwarded-Host": {"victim.example"}, "X-Forwarded-Proto": {"https"},
+			"X-Forwarded-Prefix": {"/evil"}, "X-Real-Ip": {"203.0.113.8"}, "Forwarded": {"for=203.0.113.9"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := newUpstream(t)
+			d := deps()
+			d.TrustedProxies = notLoopback()
+			if tt.trusted {
+				d.TrustedProxies = loopback()
+			}
+			_, srv := serve(t, []config.Route{route("public", "/", "none", up.URL)}, d)
+			if r := do(t, newRequest(t, "GET", srv.URL+"/x", spoof...)); r.StatusCode != 200 {
+				t.Fatalf("status = %d", r.StatusCode)
+			}
+			h := up.last(t).Header
+			for k, want := range tt.want {
+				for i := range want {
+					if want[i] == "{gw}" {
+						want[i] = srv.Listener.Addr().String()
+					}
+				}
+				if got := h.Values(k); !slices.Equal(got, want) {
+					t.Errorf("upstream %s = %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestStripPrefixAndHost(t *testing.T) {
+	up := newUpstream(t)
+	strip := func(r config.Route) config.Route { r.StripPrefix = true; return r }
+	preserve := route("keep", "/keep/", "none", up.URL)
+	preserve.PreserveHost = true
+	_, srv := serve(t, []config.Route{
+		strip(route("api", "/api/", "none", up.URL)),
+		strip(route("app", "/app", "none", up.URL)),
+		strip(route("based", "/based/", "none", up.URL+"/v1/")),
+		route("plain", "/plain/", "none", up.URL),
+		preserve,
+	}, deps())
+	gw := srv.Listener.Addr().String()
+	upHost := up.Listener.Addr().String()
+	tests := []struct {
+		target, wantURI, wantHost string
+	}{
+		{"/api/x/y?q=1", "/x/y?q=1", upHost},
+		{"/api/", "/", upHost},
+		{"/api", "/", upHost},
+		{"/app/x", "/x", upHost},
+		{"/app", "/", upHost},
+		{"/based/x", "/v1/x", upHost},
+		{"/plain/x", "/plain/x", upHost},
+		{"/keep/x", "/keep/x", gw},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			if r := raw(t, srv, "GET", tt.target); r.StatusCode != 200 {
+				t.Fatalf("status = %d", r.StatusCode)
+			}
+			s := up.last(t)
+			if s.RequestURI != tt.wantURI {
+				t.Errorf("upstream request-target = %q, want %q", s.RequestURI, tt.wantURI)
+			}
+			if s.Host != tt.wantHost {
+				t.Errorf("upstream Host = %q, want %q", s.Host, tt.wantHost)
+			}
+		})
+	}
+}
+
+func TestObserveAndDenialLog(t *testing.T) {
+	up := newUpstream(t)
+	var logs syncBuffer
+	type call struct{ route, method, outcome string }
+	calls := make(chan call, 10)
+	d := deps()
+	d.Logger = slogText(&logs)
+	d.Observe = func(route, method, outcome string) { calls <- call{route, method, outcome} }
+	_, srv := serve(t, []config.Route{route("api", "/api/", "token", up.URL, "user")}, d)
+
+	do(t, newRequest(t, "GET", srv.URL+"/api/x", tokenCred("alice")...))
+	do(t, newRequest(t, "GET", srv.URL+"/api/x", tokenCred("revoked")...))
+	do(t, newRequest(t, "GET", srv.URL+"/api/x", "Cookie", cookieName+"=sess-alice-secret"))
+	do(t, newRequest(t, "GET", srv.URL+"/api/x", tokenCred("guest")...))
+	do(t, newRequest(t, "GET", srv.URL+"/nowhere"))
+
+	want := []call{
+		{"api", "token", "allow"},
+		{"api", "token", "unauthorized"},
+		{"api", "token", "unauthorized"},
+		{"api", "token", "forbidden"},
+		{"", "none", "not_found"},
+	}
+	for i, w := range want {
+		if got := <-calls; got != w {
+			t.Errorf("Observe call %d = %+v, want %+v", i, got, w)
+		}
+	}
+	out := logs.String()
+	for _, needle := range []string{"reason=revoked", "reason=no_credentials", "reason=wrong_role", "granted=false"} {
+		if !containsLine(out, needle) {
+			t.Errorf("log lacks %q:\n%s", needle, out)
+		}
+	}
+	for _, secret := range []string{"tok-revoked", "tok-guest", "sess-alice-secret"} {
+		if containsLine(out, secret) {
+			t.Errorf("log contains the credential %q:\n%s", secret, out)
+		}
+	}
+}
+
+var _ gateway.SessionAuthenticator = fakeSessions{}
+var _ gateway.TokenVerifier = fakeTokens{}
+var _ gateway.InternalIssuer = fakeIssuer{}

@@ -1,0 +1,274 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+)
+
+const cookieName = "gatehouse"
+
+var (
+	alice = auth.Principal{Subject: "u-alice", Username: "alice", Roles: []string{"user"}}
+	guest = auth.Principal{Subject: "u-guest", Username: "guest", Roles: []string{"guest"}}
+	root  = auth.Principal{Subject: "u-root", Username: "root", Roles: []string{"admin", "user"}}
+)
+
+// outcomes maps a credential value (cookie value or bearer token) to what an
+// honest authenticator would answer for it.
+func outcome(value string) (auth.Principal, error) {
+	switch strings.TrimPrefix(strings.TrimPrefix(value, "sess-"), "tok-") {
+	case "alice":
+		return alice, nil
+	case "guest":
+		return guest, nil
+	case "root":
+		return root, nil
+	case "expired":
+		return auth.Principal{}, fmt.Errorf("check credential: %w: %w", auth.ErrUnauthenticated, auth.ErrExpired)
+	case "revoked":
+		return auth.Principal{}, fmt.Errorf("check credential: %w: %w", auth.ErrUnauthenticated, auth.ErrRevoked)
+	case "down":
+		return auth.Principal{}, fmt.Errorf("load credential: %w", auth.ErrUnavailable)
+	}
+	return auth.Principal{}, fmt.Errorf("check credential: %w", auth.ErrUnauthenticated)
+}
+
+// fakeSessions accepts session cookies named "sess-<who>".
+type fakeSessions struct{}
+
+func (fakeSessions) AuthenticateSession(r *http.Request) (auth.Principal, error) {
+	c, err := r.Cookie(cookieName)
+	if err != nil || !strings.HasPrefix(c.Value, "sess-") {
+		return auth.Principal{}, fmt.Errorf("no session: %w", auth.ErrUnauthenticated)
+	}
+	p, err := outcome(c.Value)
+	p.Method = auth.MethodSession
+	return p, err
+}
+
+// fakeTokens accepts bearer tokens named "tok-<who>".
+type fakeTokens struct{}
+
+func (fakeTokens) Verify(_ context.Context, raw string) (auth.Principal, error) {
+	if !strings.HasPrefix(raw, "tok-") {
+		return auth.Principal{}, fmt.Errorf("parse token: %w", auth.ErrUnauthenticated)
+	}
+	p, err := outcome(raw)
+	p.Method = auth.MethodToken
+	return p, err
+}
+
+// fakeIssuer mints readable "internal JWTs" so tests can see what was asked.
+type fakeIssuer struct{ err error }
+
+func (f fakeIssuer) IssueInternal(p auth.Principal, audience string, ttl time.Duration) (string, error) {
+	if f.err != nil {
+		return "", f.err
+	}
+	return fmt.Sprintf("internal.%s.%s.%s", p.Subject, audience, ttl), nil
+}
+
+// seen is what an upstream observed of one request.
+type seen struct {
+	Method     string
+	Path       string // decoded, r.URL.Path
+	RequestURI string // as on the wire
+	Host       string
+	Header     http.Header
+	Body       int64
+}
+
+// upstream is a loopback server that records every request.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []seen
+}
+
+func newUpstream(t *testing.T) *upstream {
+	t.Helper()
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		u.mu.Lock()
+		u.reqs = append(u.reqs, seen{r.Method, r.URL.Path, r.RequestURI, r.Host, r.Header.Clone(), n})
+		u.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "upstream ok")
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.reqs)
+}
+
+// last returns the most recent request; the test fails if there was none.
+func (u *upstream) last(t *testing.T) seen {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.reqs) == 0 {
+		t.Fatal("upstream received no request")
+	}
+	return u.reqs[len(u.reqs)-1]
+}
+
+func route(name, prefix, auth, upstreamURL string, roles ...string) config.Route {
+	return config.Route{Name: name, Match: config.RouteMatch{PathPrefix: prefix}, Upstream: upstreamURL, Auth: auth, Roles: roles}
+}
+
+func loopback() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
+
+func notLoopback() []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} }
+
+func deps() gateway.Deps {
+	return gateway.Deps{
+		Sessions:       fakeSessions{},
+		Tokens:         fakeTokens{},
+		Internal:       fakeIssuer{},
+		CookieName:     cookieName,
+		TrustedProxies: loopback(),
+	}
+}
+
+// serve builds a Gateway and serves it, with its verify handler at
+// /auth/verify, on a loopback server.
+func serve(t testing.TB, routes []config.Route, d gateway.Deps) (*gateway.Gateway, *httptest.Server) {
+	t.Helper()
+	g, err := gateway.New(routes, d)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(g.Close)
+	mux := http.NewServeMux()
+	mux.Handle("/auth/verify", g.VerifyHandler())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/auth/verify" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		g.ServeHTTP(w, r) // not through the mux: it would clean paths before the gateway sees them
+	}))
+	t.Cleanup(srv.Close)
+	return g, srv
+}
+
+// reply is a response with its body read.
+type reply struct {
+	*http.Response
+	Body string
+}
+
+// do sends a request built by the caller through the plain client (no
+// redirects followed).
+func do(t *testing.T, req *http.Request) reply {
+	t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return reply{resp, string(b)}
+}
+
+func newRequest(t *testing.T, method, url string, header ...string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
+	}
+	return req
+}
+
+// raw sends target byte for byte as the request-target, so that paths reach
+// the gateway exactly as an attacker would spell them.
+func raw(t *testing.T, srv *httptest.Server, method, target string, header ...string) reply {
+	t.Helper()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, srv.Listener.Addr())
+	for i := 0; i+1 < len(header); i += 2 {
+		fmt.Fprintf(&b, "%s: %s\r\n", header[i], header[i+1])
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s %q: read response: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return reply{resp, string(body)}
+}
+
+func wantJSONError(t *testing.T, r reply, status int, code string) {
+	t.Helper()
+	if got := r.StatusCode; got != status {
+		t.Fatalf("status = %d, want %d (body %q)", got, status, r.Body)
+	}
+	if got, want := r.Header.Get("Content-Type"), "application/json"; got != want {
+		t.Errorf("Content-Type = %q, want %q", got, want)
+	}
+	if got, want := strings.TrimSpace(r.Body), `{"error":"`+code+`"}`; got != want {
+		t.Errorf("body = %q, want %q", got, want)
+	}
+}
+
+// syncBuffer is a log sink that server goroutines can share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func slogText(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func containsLine(log, s string) bool { return strings.Contains(log, s) }

@@ -1,0 +1,131 @@
+package gateway
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// writeError writes the JSON error body of the contract: {"error":code}.
+func writeError(w http.ResponseWriter, status int, code string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`{"error":"` + code + `"}` + "\n"))
+}
+
+// loginMode says how a browser without a usable session is sent to the
+// login page.
+type loginMode int
+
+const (
+	loginNone     loginMode = iota // 401, no redirect
+	loginRedirect                  // 302 Location: /login?next=…
+	loginHint                      // 401 plus X-Auth-Redirect (nginx auth_request cannot pass a 302 on)
+)
+
+// wantsLogin reports whether a denial should send a browser to the login
+// page: a session credential was expected (auth session, or any without an
+// Authorization header) and the client accepts HTML.
+func wantsLogin(r *http.Request, d decision) bool {
+	return d.outcome == outcomeUnauthorized && d.kind == kindSession && acceptsHTML(r)
+}
+
+func acceptsHTML(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		if strings.Contains(v, "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Gateway) redirectBrowser(r *http.Request, d decision) loginMode {
+	if wantsLogin(r, d) {
+		return loginRedirect
+	}
+	return loginNone
+}
+
+// loginLocation is the login URL with next set to the clean path and query,
+// so the login page can send the user back after signing in.
+func (g *Gateway) loginLocation(p, rawQuery string) string {
+	next := escapePath(p)
+	if rawQuery != "" {
+		next += "?" + rawQuery
+	}
+	sep := "?"
+	if strings.Contains(g.loginURL, "?") {
+		sep = "&"
+	}
+	return g.loginURL + sep + "next=" + url.QueryEscape(next)
+}
+
+// deny logs and answers a refused decision.
+func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p string, d decision, mode loginMode) {
+	g.logDenial(r, rt.Name, p, d)
+	g.observe(rt.Name, d.kind, d.outcome)
+	switch d.outcome {
+	case outcomeUnavailable:
+		writeError(w, http.StatusServiceUnavailable, "unavailable")
+	case outcomeForbidden:
+		writeError(w, http.StatusForbidden, "forbidden")
+	default:
+		g.unauthorized(w, r, p, d, mode)
+	}
+}
+
+func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, p string, d decision, mode loginMode) {
+	switch mode {
+	case loginRedirect:
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, g.loginLocation(p, r.URL.RawQuery), http.StatusFound)
+		return
+	case loginHint:
+		w.Header().Set("X-Auth-Redirect", g.loginLocation(p, r.URL.RawQuery))
+	}
+	challenge := `Bearer realm="gatehouse"`
+	if d.tokenSent {
+		challenge += `, error="invalid_token"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeError(w, http.StatusUnauthorized, "unauthorized")
+}
+
+// logDenial writes one line per refused request. It never logs credentials:
+// only the route, the reason, the method and the clean path (no query, which
+// may carry secrets).
+func (g *Gateway) logDenial(r *http.Request, route, p string, d decision) {
+	level := slog.LevelInfo
+	attrs := []slog.Attr{
+		slog.String("route", route),
+		slog.Bool("granted", false),
+		slog.String("reason", d.reason),
+		slog.String("credential", d.kind),
+		slog.String("method", r.Method),
+		slog.String("path", p),
+	}
+	if d.outcome == outcomeUnavailable {
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.String("error", d.err.Error()))
+	}
+	g.log.LogAttrs(r.Context(), level, "gateway: request denied", attrs...)
+}
+
+func (g *Gateway) refuseBadPath(w http.ResponseWriter, r *http.Request, err error) {
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "gateway: request denied",
+		slog.Bool("granted", false), slog.String("reason", reasonBadPath),
+		slog.String("method", r.Method), slog.String("error", err.Error()))
+	g.observe("", kindNone, "bad_request")
+	writeError(w, http.StatusBadRequest, "bad_request")
+}
+
+func (g *Gateway) refuseNotFound(w http.ResponseWriter, r *http.Request, p string) {
+	g.log.LogAttrs(r.Context(), slog.LevelDebug, "gateway: no route",
+		slog.String("reason", reasonNoRoute), slog.String("method", r.Method), slog.String("path", p))
+	g.observe("", kindNone, "not_found")
+	writeError(w, http.StatusNotFound, "not_found")
+}

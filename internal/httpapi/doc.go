@@ -1,0 +1,6 @@
+// Package httpapi is gatehouse's HTTP surface: NewServer builds one
+// http.Handler with every endpoint of the contract (routes.go lists them
+// all), the gateway as the fallback, and the middleware every request goes
+// through (request ID, one log line, panic recovery, body cap, security
+// headers). Errors map to HTTP statuses in one table (errors.go).
+package httpapi

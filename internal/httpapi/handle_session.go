@@ -1,0 +1,247 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+type sessionJSON struct {
+	ID         string `json:"id"`
+	CreatedAt  string `json:"created_at"`
+	LastSeenAt string `json:"last_seen_at"`
+	ExpiresAt  string `json:"expires_at"`
+	IP         string `json:"ip"`
+	UserAgent  string `json:"user_agent"`
+	Method     string `json:"method,omitempty"`
+	Current    bool   `json:"current,omitempty"`
+}
+
+// expiresAt is when the session ends if nothing happens: the earlier of
+// its idle and absolute expiry.
+func expiresAt(r session.Record) time.Time {
+	if r.IdleExpiresAt.Before(r.ExpiresAt) {
+		return r.IdleExpiresAt
+	}
+	return r.ExpiresAt
+}
+
+func toSessionJSON(r session.Record, current string) sessionJSON {
+	return sessionJSON{
+		ID: r.ID, CreatedAt: rfc3339(r.CreatedAt), LastSeenAt: rfc3339(r.LastSeenAt),
+		ExpiresAt: rfc3339(expiresAt(r)), IP: r.IP, UserAgent: r.UserAgent, Method: r.Method,
+		Current: r.ID == current,
+	}
+}
+
+// handleLogin: form (303 to next / back to /login?error=1) or JSON (200 /
+// 401). A new session ID at every login; a session the browser already had
+// is ended, so no cookie is ever adopted (fixation).
+func (s *server) handleLogin() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		form := !isJSON(r)
+		var creds struct {
+			Username string `json:"username"`
+			Password string `json:"password"`
+		}
+		next := "/"
+		if form {
+			if err := r.ParseForm(); err != nil {
+				s.writeError(w, r, errors.Join(auth.ErrInvalidInput, err))
+				return
+			}
+			creds.Username, creds.Password = r.PostForm.Get("username"), r.PostForm.Get("password")
+			next = safeNext(r.PostForm.Get("next"))
+		} else if err := decodeJSON(r, &creds); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		via := "json"
+		if form {
+			via = "form"
+		}
+		u, err := s.Users.Login(r.Context(), user.Attempt{
+			Username: creds.Username, Password: creds.Password, IP: clientIP(r), RequestID: requestID(r.Context()), Via: via,
+		})
+		if err != nil {
+			s.loginFailed(w, r, err, form, next)
+			return
+		}
+		rec, err := s.startSession(w, r, u, "password")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if form {
+			http.Redirect(w, r, next, http.StatusSeeOther)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"user":    toUserJSON(u),
+			"session": map[string]string{"expires_at": rfc3339(expiresAt(rec))},
+		})
+	})
+}
+
+func (s *server) loginFailed(w http.ResponseWriter, r *http.Request, err error, form bool, next string) {
+	switch {
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		s.countLoginFailure("invalid_credentials")
+		if form {
+			http.Redirect(w, r, "/login?error=1&next="+url.QueryEscape(next), http.StatusSeeOther)
+			return
+		}
+	case errors.Is(err, auth.ErrThrottled):
+		s.countLoginFailure("throttled")
+		if form {
+			var te *auth.ThrottledError
+			if errors.As(err, &te) {
+				w.Header().Set("Retry-After", retryAfter(te.RetryAfter))
+			}
+			s.pages.render(w, http.StatusTooManyRequests, "login", loginPage{Next: next, Throttled: true, Providers: s.providers()})
+			return
+		}
+	}
+	s.writeError(w, r, err)
+}
+
+func (s *server) countLoginFailure(reason string) {
+	if s.metrics != nil {
+		s.metrics.LoginFailures.WithLabelValues(reason).Inc()
+	}
+}
+
+// startSession creates a session for u and sets its cookie, ending the
+// session the request came with, if any.
+func (s *server) startSession(w http.ResponseWriter, r *http.Request, u auth.User, method string) (session.Record, error) {
+	return s.Sessions.Manager().Login(w, r, u.ID, session.Meta{IP: clientIP(r), UserAgent: r.UserAgent(), Method: method})
+}
+
+// currentSession authenticates the request's cookie.
+func (s *server) currentSession(r *http.Request) (auth.Principal, session.Record, error) {
+	return s.Sessions.Authenticate(r.Context(), s.Sessions.Manager().CookieValue(r))
+}
+
+func (s *server) handleSession() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, rec, err := s.currentSession(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"user":    userJSON{ID: p.Subject, Username: p.Username, Roles: nonNil(p.Roles)},
+			"session": toSessionJSON(rec, ""),
+		})
+	})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// handleLogout ends the session server-side and clears the cookie; 204 for
+// API clients, 303 to /login for forms. It answers the same when there was
+// no session.
+func (s *server) handleLogout() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m := s.Sessions.Manager()
+		if p, rec, err := s.currentSession(r); err == nil {
+			if err := m.Revoke(r.Context(), rec.ID); err != nil && !errors.Is(err, auth.ErrNotFound) {
+				s.writeError(w, r, err)
+				return
+			}
+			s.record(r, audit.Logout, p)
+		} else if errors.Is(err, auth.ErrUnavailable) {
+			s.writeError(w, r, err)
+			return
+		}
+		m.ClearCookie(w)
+		if isForm(r) || wantsHTML(r) {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (s *server) handleListSessions() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, cur, err := s.currentSession(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		recs, err := s.Sessions.Manager().List(r.Context(), p.Subject)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out := make([]sessionJSON, 0, len(recs))
+		for _, rec := range recs {
+			out = append(out, toSessionJSON(rec, cur.ID))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+	})
+}
+
+// handleRevokeSession ends one of the caller's sessions; another user's
+// session ID is 404, exactly like an unknown one.
+func (s *server) handleRevokeSession() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, cur, err := s.currentSession(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		id := r.PathValue("id")
+		m := s.Sessions.Manager()
+		target, err := m.Store().Session(r.Context(), id)
+		if err != nil || target.UserID != p.Subject {
+			if err != nil && !errors.Is(err, auth.ErrNotFound) {
+				s.writeError(w, r, err)
+				return
+			}
+			s.writeError(w, r, auth.ErrNotFound)
+			return
+		}
+		if err := m.Revoke(r.Context(), id); err != nil && !errors.Is(err, auth.ErrNotFound) {
+			s.writeError(w, r, err)
+			return
+		}
+		s.record(r, audit.SessionRevoked, p)
+		if id == cur.ID {
+			m.ClearCookie(w)
+		}
+		if r.Method == http.MethodPost {
+			http.Redirect(w, r, "/account", http.StatusSeeOther)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (s *server) handleRevokeOtherSessions() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, cur, err := s.currentSession(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if _, err := s.Sessions.Manager().RevokeAllExcept(r.Context(), p.Subject, cur.ID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.record(r, audit.SessionRevoked, p)
+		w.WriteHeader(http.StatusNoContent)
+	})
+}

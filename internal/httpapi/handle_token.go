@@ -1,0 +1,231 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+// DefaultClientID is the client_id of tokens whose request named none.
+const DefaultClientID = "gatehouse"
+
+// oauthError writes an RFC 6749 §5.2 error.
+func oauthError(w http.ResponseWriter, status int, code, description string) {
+	body := map[string]string{"error": code}
+	if description != "" {
+		body["error_description"] = description
+	}
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, status, body)
+}
+
+// tokenForm parses an application/x-www-form-urlencoded body and refuses
+// repeated parameters (RFC 6749 §3.2).
+func tokenForm(r *http.Request) (func(string) string, string) {
+	if !isForm(r) {
+		return nil, "the body must be application/x-www-form-urlencoded"
+	}
+	if err := r.ParseForm(); err != nil {
+		return nil, "malformed form body"
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return nil, "parameter " + k + " is repeated"
+		}
+	}
+	return r.PostForm.Get, ""
+}
+
+// handleToken is the RFC 6749 token endpoint: password and refresh_token grants.
+func (s *server) handleToken() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		get, problem := tokenForm(r)
+		if problem != "" {
+			oauthError(w, http.StatusBadRequest, "invalid_request", problem)
+			return
+		}
+		var (
+			pair token.Pair
+			err  error
+		)
+		switch get("grant_type") {
+		case "password":
+			if !s.Config.Tokens.PasswordGrant {
+				oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "the password grant is disabled")
+				return
+			}
+			if get("username") == "" || get("password") == "" {
+				oauthError(w, http.StatusBadRequest, "invalid_request", "username and password are required")
+				return
+			}
+			pair, err = s.passwordGrant(r, get)
+		case "refresh_token":
+			if get("refresh_token") == "" {
+				oauthError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
+				return
+			}
+			pair, err = s.Grants.Refresh(r.Context(), get("refresh_token"))
+			if err == nil {
+				s.metrics.Token("refreshed")
+			} else if errors.Is(err, auth.ErrReused) {
+				s.metrics.Token("reuse_detected")
+			}
+		case "":
+			oauthError(w, http.StatusBadRequest, "invalid_request", "grant_type is required")
+			return
+		default:
+			oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "")
+			return
+		}
+		if err != nil {
+			s.tokenError(w, r, err)
+			return
+		}
+		w.Header().Set("Pragma", "no-cache")
+		writeJSON(w, http.StatusOK, map[string]any{
+			"access_token": pair.AccessToken, "token_type": "Bearer", "expires_in": pair.ExpiresIn,
+			"refresh_token": pair.RefreshToken, "scope": pair.Scope,
+		})
+	})
+}
+
+func (s *server) passwordGrant(r *http.Request, get func(string) string) (token.Pair, error) {
+	u, err := s.Users.Login(r.Context(), user.Attempt{
+		Username: get("username"), Password: get("password"), IP: clientIP(r), RequestID: requestID(r.Context()), Via: "token",
+	})
+	if err != nil {
+		return token.Pair{}, err
+	}
+	clientID := get("client_id")
+	if clientID == "" {
+		clientID = DefaultClientID
+	}
+	pair, err := s.Grants.Start(r.Context(), u, clientID, get("scope"))
+	if err == nil {
+		s.metrics.Token("issued")
+	}
+	return pair, err
+}
+
+// tokenError maps grant failures to RFC 6749 errors: bad credentials and
+// dead refresh tokens are invalid_grant, throttling 429, outages 503.
+func (s *server) tokenError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, auth.ErrThrottled):
+		s.countLoginFailure("throttled")
+		var te *auth.ThrottledError
+		if errors.As(err, &te) {
+			w.Header().Set("Retry-After", retryAfter(te.RetryAfter))
+		}
+		oauthError(w, http.StatusTooManyRequests, "invalid_grant", "too many failed attempts; retry later")
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		s.countLoginFailure("invalid_credentials")
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "invalid username or password")
+	case errors.Is(err, auth.ErrNotFound), errors.Is(err, auth.ErrReused), errors.Is(err, auth.ErrRevoked),
+		errors.Is(err, auth.ErrExpired), errors.Is(err, auth.ErrDisabled), errors.Is(err, auth.ErrUnauthenticated):
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or revoked")
+	case errors.Is(err, auth.ErrInvalidInput):
+		oauthError(w, http.StatusBadRequest, "invalid_request", "")
+	default:
+		s.writeError(w, r, err)
+	}
+}
+
+// handleRevoke is RFC 7009: 200 whether or not the token was known.
+func (s *server) handleRevoke() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		get, problem := tokenForm(r)
+		if problem == "" && get("token") == "" {
+			problem = "token is required"
+		}
+		if problem != "" {
+			oauthError(w, http.StatusBadRequest, "invalid_request", problem)
+			return
+		}
+		if err := s.Grants.Revoke(r.Context(), get("token"), get("token_type_hint")); err != nil {
+			// Only an outage is worth telling the client: it should retry.
+			if errors.Is(err, auth.ErrUnavailable) {
+				s.writeError(w, r, err)
+				return
+			}
+			s.log.WarnContext(r.Context(), "revoke failed", "request_id", requestID(r.Context()), "error", err.Error())
+		} else {
+			s.metrics.Token("revoked")
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+func (s *server) handleJWKS() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		// Short: a rotated key is used at once, and verifiers also refetch
+		// on an unknown kid.
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		_, _ = w.Write(s.Keys.JWKS())
+	})
+}
+
+// handleMetadata is the RFC 8414 authorization server metadata.
+func (s *server) handleMetadata() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		base := s.Config.EffectivePublicURL()
+		grants := []string{"refresh_token"}
+		if s.Config.Tokens.PasswordGrant {
+			grants = []string{"password", "refresh_token"}
+		}
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		writeJSON(w, http.StatusOK, map[string]any{
+			"issuer":                                     base,
+			"token_endpoint":                             base + "/auth/token",
+			"jwks_uri":                                   base + "/.well-known/jwks.json",
+			"revocation_endpoint":                        base + "/auth/revoke",
+			"userinfo_endpoint":                          base + "/auth/userinfo",
+			"grant_types_supported":                      grants,
+			"response_types_supported":                   []string{},
+			"token_endpoint_auth_methods_supported":      []string{"none"},
+			"revocation_endpoint_auth_methods_supported": []string{"none"},
+			"access_token_signing_alg_values_supported":  []string{s.Config.Tokens.Algorithm},
+		})
+	})
+}
+
+// handleUserinfo answers for a bearer token or, without one, a session.
+func (s *server) handleUserinfo() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var (
+			p   auth.Principal
+			err error
+		)
+		authz := r.Header.Get("Authorization")
+		bearer := authz != ""
+		if bearer {
+			raw, ok := strings.CutPrefix(authz, "Bearer ")
+			if !ok {
+				raw, ok = strings.CutPrefix(authz, "bearer ")
+			}
+			if !ok || raw == "" {
+				err = auth.ErrUnauthenticated
+			} else {
+				p, err = s.Verifier.Verify(r.Context(), strings.TrimSpace(raw))
+			}
+		} else {
+			p, _, err = s.currentSession(r)
+		}
+		if err != nil {
+			if bearer && !errors.Is(err, auth.ErrUnavailable) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token"`)
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+				return
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"sub": p.Subject, "username": p.Username, "roles": nonNil(p.Roles)})
+	})
+}

@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+type pages struct{ t *template.Template }
+
+func newPages() *pages {
+	return &pages{t: template.Must(template.ParseFS(templateFS, "templates/*.html"))}
+}
+
+// page is what every template gets; Nonce allows the one inline <style>
+// under a CSP that allows nothing else (no scripts at all).
+type page struct {
+	Title string
+	Nonce string
+	Data  any
+}
+
+type loginPage struct {
+	Next      string
+	Error     bool
+	Throttled bool
+	Providers []oidc.ProviderInfo
+}
+
+type accountPage struct {
+	User       auth.Principal
+	Sessions   []sessionJSON
+	Identities []identityRow
+}
+
+type identityRow struct{ Provider, Email, CreatedAt string }
+
+func (p *pages) render(w http.ResponseWriter, status int, name string, data any) {
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce)
+	n := base64.StdEncoding.EncodeToString(nonce)
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+n+"'; img-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	title := map[string]string{"login": "Sign in", "account": "Your account"}[name]
+	_ = p.t.ExecuteTemplate(w, name, flatten(page{Title: title, Nonce: n, Data: data}))
+}
+
+// flatten merges the page chrome into the data map the templates read.
+func flatten(p page) map[string]any {
+	m := map[string]any{"Title": p.Title, "Nonce": p.Nonce}
+	switch d := p.Data.(type) {
+	case loginPage:
+		m["Next"], m["Error"], m["Throttled"], m["Providers"] = d.Next, d.Error, d.Throttled, d.Providers
+	case accountPage:
+		m["User"], m["Sessions"], m["Identities"] = d.User, d.Sessions, d.Identities
+	}
+	return m
+}
+
+func (s *server) providers() []oidc.ProviderInfo {
+	if s.OIDC == nil {
+		return nil
+	}
+	return s.OIDC.Providers()
+}
+
+func (s *server) handleLoginPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		s.pages.render(w, http.StatusOK, "login", loginPage{
+			Next: safeNext(q.Get("next")), Error: q.Get("error") != "", Providers: s.providers(),
+		})
+	})
+}
+
+// handleAccountPage lists the user's sessions (revoke buttons) and linked
+// identities; without a session it sends the browser to /login.
+func (s *server) handleAccountPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, cur, err := s.currentSession(r)
+		if err != nil {
+			if errors.Is(err, auth.ErrUnavailable) {
+				s.writeError(w, r, err)
+				return
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape("/account"), http.StatusFound)
+			return
+		}
+		recs, err := s.Sessions.Manager().List(r.Context(), p.Subject)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		data := accountPage{User: p}
+		for _, rec := range recs {
+			data.Sessions = append(data.Sessions, toSessionJSON(rec, cur.ID))
+		}
+		if s.Identities != nil {
+			ids, err := s.Identities.UserIdentities(r.Context(), p.Subject)
+			if err == nil {
+				for _, id := range ids {
+					data.Identities = append(data.Identities, identityRow{Provider: id.Provider, Email: id.Email, CreatedAt: rfc3339(id.CreatedAt)})
+				}
+			}
+		}
+		s.pages.render(w, http.StatusOK, "account", data)
+	})
+}

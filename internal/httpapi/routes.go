@@ -1,0 +1,53 @@
+package httpapi
+
+import "net/http"
+
+// routes lists every endpoint (contract sections 3–7). Cookie-authenticated
+// state-changing endpoints are wrapped in cross-origin protection.
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	own := func(pattern string, h http.Handler) { mux.Handle(pattern, s.own(h)) }
+	csrf := s.cop.Handler
+
+	// Sessions (section 3)
+	own("POST /auth/login", csrf(s.handleLogin()))
+	own("GET /auth/session", s.handleSession())
+	own("POST /auth/logout", csrf(s.handleLogout()))
+	own("GET /auth/sessions", s.handleListSessions())
+	own("DELETE /auth/sessions/{id}", csrf(s.handleRevokeSession()))
+	own("POST /auth/sessions/{id}/revoke", csrf(s.handleRevokeSession())) // HTML form on /account
+	own("DELETE /auth/sessions", csrf(s.handleRevokeOtherSessions()))
+	own("GET /login", s.handleLoginPage())
+	own("GET /account", s.handleAccountPage())
+
+	// Tokens (section 4)
+	own("POST /auth/token", s.handleToken())
+	own("POST /auth/revoke", s.handleRevoke())
+	own("GET /.well-known/jwks.json", s.handleJWKS())
+	own("GET /.well-known/oauth-authorization-server", s.handleMetadata())
+	own("GET /auth/userinfo", s.handleUserinfo())
+
+	// Gateway (section 5)
+	if s.Verify != nil {
+		own("GET /auth/verify", s.Verify)
+	}
+
+	// OIDC (section 7)
+	if s.OIDC != nil {
+		own("GET /auth/oidc/{name}/start", s.OIDC.Start())
+		own("GET /auth/oidc/{name}/callback", s.OIDC.Callback())
+	}
+
+	// Operations (section 6)
+	own("GET /healthz", s.handleHealthz())
+	own("GET /readyz", s.handleReadyz())
+
+	if s.Gateway != nil {
+		mux.Handle("/", s.Gateway)
+	} else {
+		mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
+		}))
+	}
+	return mux
+}

@@ -1,0 +1,90 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/metrics"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+// TokenVerifier verifies bearer access tokens (token.Verifier).
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (auth.Principal, error)
+}
+
+// Grants issues, refreshes and revokes tokens (token.Grants).
+type Grants interface {
+	Start(ctx context.Context, u auth.User, clientID, scope string) (token.Pair, error)
+	Refresh(ctx context.Context, refreshToken string) (token.Pair, error)
+	Revoke(ctx context.Context, token, hint string) error
+}
+
+// KeySet publishes the verification keys (keys.Set).
+type KeySet interface {
+	JWKS() []byte
+}
+
+// Deps are everything the HTTP surface needs. Nil optional parts switch
+// their endpoints off (404).
+type Deps struct {
+	Config     config.Config
+	Logger     *slog.Logger
+	Metrics    *metrics.Metrics // optional
+	Audit      *audit.Logger
+	Users      *user.Service
+	Sessions   *session.Authenticator
+	Verifier   TokenVerifier
+	Grants     Grants
+	Keys       KeySet
+	Gateway    http.Handler // fallback for paths no endpoint claims; nil = 404
+	Verify     http.Handler // GET /auth/verify; nil = 404
+	OIDC       *oidc.Handler
+	Identities oidc.IdentityStore // optional: linked identities on /account
+	// Ready returns the names of the parts that do not answer (empty = ready).
+	Ready func(ctx context.Context) []string
+	// QuietLogs logs only requests that failed (benchmarks).
+	QuietLogs bool
+}
+
+type server struct {
+	Deps
+	log            *slog.Logger
+	metrics        *metrics.Metrics
+	trustedProxies []netip.Prefix
+	tls            bool
+	quiet          bool
+	cop            *http.CrossOriginProtection
+	pages          *pages
+}
+
+// NewServer returns gatehouse's public HTTP handler.
+func NewServer(d Deps) (http.Handler, error) {
+	prefixes, err := ParsePrefixes(d.Config.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{
+		Deps: d, log: d.Logger, metrics: d.Metrics, trustedProxies: prefixes,
+		tls: d.Config.TLS.Enabled(), quiet: d.QuietLogs, cop: http.NewCrossOriginProtection(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.pages = newPages()
+	return s.observe(s.routes()), nil
+}
+
+// record writes an audit event about principal p for request r.
+func (s *server) record(r *http.Request, typ string, p auth.Principal) {
+	s.Audit.Record(r.Context(), audit.Event{Type: typ, UserID: p.Subject, Username: p.Username,
+		IP: clientIP(r), RequestID: requestID(r.Context())})
+}

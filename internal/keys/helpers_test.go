@@ -1,0 +1,125 @@
+package keys_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
+)
+
+// memStore is a small, honest keys.Store: RotateKey is a compare-and-swap
+// on the active key under one mutex, like the SQL stores' transaction.
+type memStore struct {
+	mu   sync.Mutex
+	keys []keys.Key
+	// beforeRotate runs inside RotateKey before the check, to let a test
+	// play "another instance got there first".
+	beforeRotate func(s *memStore)
+	fail         error // returned by every call when set
+}
+
+func (s *memStore) Keys(ctx context.Context) ([]keys.Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	return append([]keys.Key(nil), s.keys...), nil
+}
+
+func (s *memStore) active() string {
+	var best keys.Key
+	for _, k := range s.keys {
+		if k.RetiresAt.IsZero() && (best.ID == "" || k.ActivatedAt.After(best.ActivatedAt)) {
+			best = k
+		}
+	}
+	return best.ID
+}
+
+func (s *memStore) RotateKey(ctx context.Context, expectActive string, next keys.Key, retireAt time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	if f := s.beforeRotate; f != nil {
+		s.beforeRotate = nil
+		f(s)
+	}
+	if s.active() != expectActive {
+		return fmt.Errorf("rotate key: %w", auth.ErrConflict)
+	}
+	for i := range s.keys {
+		if s.keys[i].ID == next.ID {
+			return fmt.Errorf("rotate key: %w", auth.ErrConflict)
+		}
+		if s.keys[i].RetiresAt.IsZero() {
+			s.keys[i].RetiresAt = retireAt
+		}
+	}
+	next.RetiresAt = time.Time{} // the new key is the active one
+	s.keys = append(s.keys, next)
+	return nil
+}
+
+func (s *memStore) DeleteRetiredKeys(ctx context.Context, cutoff time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.keys[:0]
+	for _, k := range s.keys {
+		if k.RetiresAt.IsZero() || !k.RetiresAt.Before(cutoff) {
+			kept = append(kept, k)
+		}
+	}
+	n := len(s.keys) - len(kept)
+	s.keys = kept
+	return n, nil
+}
+
+func (s *memStore) stored() []keys.Key {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := append([]keys.Key(nil), s.keys...)
+	sort.Slice(out, func(i, j int) bool { return out[i].ActivatedAt.Before(out[j].ActivatedAt) })
+	return out
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+var asymmetric = []string{keys.RS256, keys.ES256, keys.EdDSA}
+
+const grace = 10*time.Minute + 30*time.Second
+
+func newSet(t *testing.T, store keys.Store, alg string, c *clock, opts ...keys.Option) *keys.Set {
+	t.Helper()
+	opts = append([]keys.Option{keys.WithClock(c.Now), keys.WithVerifyGrace(grace)}, opts...)
+	s, err := keys.NewSet(context.Background(), store, alg, opts...)
+	if err != nil {
+		t.Fatalf("NewSet(%s): %v", alg, err)
+	}
+	return s
+}

@@ -1,0 +1,494 @@
+package keys
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// Key states reported by List.
+const (
+	StateActive    = "active"    // signs new tokens
+	StateVerifying = "verifying" // rotated out; verifies until RetiresAt
+	StateRetired   = "retired"   // past RetiresAt; verifies nothing
+)
+
+// Info describes a key for `gatehouse keys list`. It holds no key material.
+type Info struct {
+	KID         string
+	Algorithm   string
+	CreatedAt   time.Time
+	ActivatedAt time.Time
+	RetiresAt   time.Time // zero for the active key
+	State       string
+}
+
+// Option configures a Set.
+type Option func(*Set)
+
+// WithHMACSecret sets the HS256 secret (tokens.hmac_secret). It is required
+// for HS256 and ignored otherwise; it is never written to the store.
+func WithHMACSecret(secret []byte) Option {
+	return func(s *Set) { s.hmac = append([]byte(nil), secret...) }
+}
+
+// WithEncryptionKey seals private keys at rest with AES-256-GCM under a key
+// derived (HKDF-SHA256) from secret (keys.encryption_key). Without it new
+// keys are stored unencrypted.
+func WithEncryptionKey(secret []byte) Option {
+	return func(s *Set) { s.encKey = append([]byte(nil), secret...) }
+}
+
+// WithClock sets the time source (default time.Now).
+func WithClock(now func() time.Time) Option { return func(s *Set) { s.now = now } }
+
+// WithVerifyGrace sets how long a rotated-out key keeps verifying; it should
+// be access_ttl + leeway so that no token signed before a rotation dies
+// early. Default 10m30s (the default access_ttl and leeway).
+func WithVerifyGrace(d time.Duration) Option { return func(s *Set) { s.grace = d } }
+
+// WithRandom sets the randomness for key generation and sealing (default
+// crypto/rand.Reader).
+func WithRandom(r io.Reader) Option { return func(s *Set) { s.random = r } }
+
+// WithLogger sets the logger for rotations and reload failures (default:
+// discard). Key material is never logged, only kids.
+func WithLogger(l *slog.Logger) Option { return func(s *Set) { s.log = l } }
+
+// WithRSABits sets the RSA modulus size for new RS256 keys: 2048 (default)
+// or more; smaller values are raised to 2048.
+func WithRSABits(bits int) Option { return func(s *Set) { s.rsaBits = max(bits, 2048) } }
+
+// WithOnRotate registers fn, called after this Set rotated the store's
+// active key, so that serve can publish a "keys" revocation event and the
+// other instances reload at once instead of at their next periodic reload.
+func WithOnRotate(fn func(ctx context.Context, newKID string)) Option {
+	return func(s *Set) { s.onRotate = fn }
+}
+
+// Set is the signing keys of this instance: one active key that signs and
+// the rotated-out keys that still verify. It is safe for concurrent use;
+// lookups are lock-free reads of an immutable snapshot.
+type Set struct {
+	alg      string
+	store    Store
+	hmac     []byte
+	encKey   []byte
+	sealer   *sealer
+	now      func() time.Time
+	grace    time.Duration
+	random   io.Reader
+	log      *slog.Logger
+	rsaBits  int
+	onRotate func(context.Context, string)
+
+	mu  sync.Mutex // serialises Reload and Rotate
+	cur atomic.Pointer[snapshot]
+}
+
+// entry is a loaded key of the configured algorithm.
+type entry struct {
+	info Info
+	pub  any
+	jwk  JWK
+}
+
+// snapshot is one immutable view of the store.
+type snapshot struct {
+	activeKID   string // the active key of the configured algorithm ("" if none)
+	storeActive string // the store's active key, whatever its algorithm
+	signer      any
+	byKID       map[string]*entry
+	order       []*entry // active first, then newest activation first
+	infos       []Info   // every stored key, for List
+}
+
+// NewSet loads the keys of alg from store. For RS256, ES256 and EdDSA it
+// creates the first key when the store has no active key of alg (an
+// instance that loses that race to another simply loads the winner's key).
+// For HS256 store may be nil and WithHMACSecret is required.
+//
+// Errors name the configuration key at fault (tokens.hmac_secret,
+// keys.encryption_key); store failures wrap auth.ErrUnavailable as the store
+// returned them.
+func NewSet(ctx context.Context, store Store, alg string, opts ...Option) (*Set, error) {
+	s := &Set{alg: alg, store: store, now: time.Now, grace: 10*time.Minute + 30*time.Second,
+		random: rand.Reader, log: slog.New(slog.DiscardHandler), rsaBits: 2048}
+	for _, o := range opts {
+		o(s)
+	}
+	switch alg {
+	case HS256:
+		return s, s.initHMAC()
+	case RS256, ES256, EdDSA:
+	default:
+		return nil, fmt.Errorf("tokens.algorithm %q: %w", alg, ErrUnsupported)
+	}
+	if store == nil {
+		return nil, fmt.Errorf("keys: %s needs a key store", alg)
+	}
+	if len(s.encKey) > 0 {
+		if len(s.encKey) < MinSecretLen {
+			return nil, fmt.Errorf("keys.encryption_key must be at least %d bytes", MinSecretLen)
+		}
+		sl, err := newSealer(s.encKey)
+		if err != nil {
+			return nil, err
+		}
+		s.sealer = sl
+	}
+	if err := s.ensureActive(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Set) initHMAC() error {
+	if len(s.hmac) < MinSecretLen {
+		return fmt.Errorf("tokens.hmac_secret must be at least %d bytes for HS256", MinSecretLen)
+	}
+	kid := hmacKID(s.hmac)
+	s.cur.Store(&snapshot{activeKID: kid, storeActive: kid, signer: s.hmac,
+		infos: []Info{{KID: kid, Algorithm: HS256, State: StateActive}}})
+	return nil
+}
+
+// ensureActive loads the store and creates the first key of alg if needed.
+func (s *Set) ensureActive(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap, err := s.load(ctx)
+	if err != nil {
+		return err
+	}
+	if snap.activeKID != "" {
+		s.cur.Store(snap)
+		return nil
+	}
+	s.cur.Store(snap)
+	if _, err := s.rotateLocked(ctx); err != nil && !errors.Is(err, auth.ErrConflict) {
+		return fmt.Errorf("create first %s signing key: %w", s.alg, err)
+	}
+	if s.cur.Load().activeKID == "" {
+		return fmt.Errorf("keys: the store's active signing key is not %s (another instance uses another tokens.algorithm?)", s.alg)
+	}
+	return nil
+}
+
+// Algorithm returns the configured JWA algorithm (tokens.algorithm).
+func (s *Set) Algorithm() string { return s.alg }
+
+// Signing returns the active key: its kid, the algorithm and the private key
+// (*rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey, or the []byte
+// secret for HS256). The caller must not modify or log it.
+func (s *Set) Signing() (kid string, alg string, key any) {
+	snap := s.cur.Load()
+	return snap.activeKID, s.alg, snap.signer
+}
+
+// VerificationKey returns the public key (the secret for HS256) for kid if
+// it is a key of the configured algorithm that has not retired. It only
+// looks in memory, so an attacker-chosen kid costs one map lookup. Errors:
+// ErrUnknownKey, ErrRetiredKey.
+func (s *Set) VerificationKey(kid string) (any, error) {
+	snap := s.cur.Load()
+	if s.alg == HS256 {
+		if kid != snap.activeKID {
+			return nil, ErrUnknownKey
+		}
+		return snap.signer, nil
+	}
+	e, ok := snap.byKID[kid]
+	if !ok {
+		return nil, ErrUnknownKey
+	}
+	if retired(e.info.RetiresAt, s.now()) {
+		return nil, ErrRetiredKey
+	}
+	return e.pub, nil
+}
+
+// JWKS returns the JWK Set of every non-retired key, active key first:
+// {"keys":[]} for HS256, whose secret must never be published.
+func (s *Set) JWKS() []byte {
+	snap := s.cur.Load()
+	now := s.now()
+	var out []JWK
+	for _, e := range snap.order {
+		if !retired(e.info.RetiresAt, now) {
+			out = append(out, e.jwk)
+		}
+	}
+	return marshalJWKS(out)
+}
+
+// List describes every stored key (any algorithm, retired ones included),
+// active first.
+func (s *Set) List() []Info {
+	snap := s.cur.Load()
+	now := s.now()
+	out := make([]Info, len(snap.infos))
+	for i, in := range snap.infos {
+		in.State = StateVerifying
+		switch {
+		case in.KID == snap.storeActive:
+			in.State = StateActive
+		case retired(in.RetiresAt, now):
+			in.State = StateRetired
+		}
+		out[i] = in
+	}
+	return out
+}
+
+// Reload re-reads the store so that a rotation made by another instance (or
+// `gatehouse keys rotate`) takes effect here. On error the previous keys
+// stay in use.
+func (s *Set) Reload(ctx context.Context) error {
+	if s.alg == HS256 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reloadLocked(ctx)
+}
+
+func (s *Set) reloadLocked(ctx context.Context) error {
+	snap, err := s.load(ctx)
+	if err != nil {
+		return err
+	}
+	if snap.activeKID == "" {
+		return fmt.Errorf("reload signing keys: the store's active key is not %s (another instance uses another tokens.algorithm?)", s.alg)
+	}
+	if old := s.cur.Load(); old != nil && old.activeKID != snap.activeKID {
+		s.log.Info("signing key changed", slog.String("kid", snap.activeKID), slog.String("previous_kid", old.activeKID))
+	}
+	s.cur.Store(snap)
+	return nil
+}
+
+// Rotate makes a new key active at once. Every key that was not yet retiring
+// keeps verifying until now + the verify grace. If another instance rotated
+// since this Set last loaded, nothing is stored, the Set reloads and the
+// error wraps auth.ErrConflict. HS256 returns ErrUnsupported: its secret
+// lives in configuration.
+func (s *Set) Rotate(ctx context.Context) (string, error) {
+	if s.alg == HS256 {
+		return "", fmt.Errorf("rotate: HS256 keys come from tokens.hmac_secret: %w", ErrUnsupported)
+	}
+	s.mu.Lock()
+	kid, err := s.rotateLocked(ctx)
+	s.mu.Unlock()
+	if err == nil && s.onRotate != nil {
+		s.onRotate(ctx, kid)
+	}
+	return kid, err
+}
+
+func (s *Set) rotateLocked(ctx context.Context) (string, error) {
+	prev := s.cur.Load().storeActive
+	next, err := s.newKey()
+	if err != nil {
+		return "", err
+	}
+	err = s.store.RotateKey(ctx, prev, next, next.CreatedAt.Add(s.grace))
+	if errors.Is(err, auth.ErrConflict) {
+		if rerr := s.reloadLocked(ctx); rerr != nil {
+			return "", fmt.Errorf("rotate signing key: lost race, then %w", rerr)
+		}
+		return "", fmt.Errorf("rotate signing key: another instance rotated first: %w", err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("rotate signing key: %w", err)
+	}
+	s.log.Info("signing key rotated", slog.String("kid", next.ID), slog.String("previous_kid", prev), slog.String("alg", s.alg))
+	if err := s.reloadLocked(ctx); err != nil {
+		return next.ID, fmt.Errorf("rotated to %s but reload failed: %w", next.ID, err)
+	}
+	return next.ID, nil
+}
+
+// newKey generates a key of the configured algorithm, ready to store.
+func (s *Set) newKey() (Key, error) {
+	priv, err := generate(s.alg, s.random, s.rsaBits)
+	if err != nil {
+		return Key{}, fmt.Errorf("generate %s key: %w", s.alg, err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return Key{}, fmt.Errorf("encode private key: %w", err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		return Key{}, fmt.Errorf("encode public key: %w", err)
+	}
+	j, err := publicJWK(s.alg, priv.Public())
+	if err != nil {
+		return Key{}, err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	k := Key{ID: thumbprint(j), Algorithm: s.alg, Private: pkcs8, Public: pub, CreatedAt: now, ActivatedAt: now}
+	if s.sealer != nil {
+		if k.Private, err = s.sealer.seal(s.random, k.ID, k.Algorithm, pkcs8); err != nil {
+			return Key{}, err
+		}
+		k.Encrypted = true
+	}
+	return k, nil
+}
+
+// load reads the store into a new snapshot, reusing the previous private
+// key when the active key did not change (no decrypt per reload).
+func (s *Set) load(ctx context.Context) (*snapshot, error) {
+	stored, err := s.store.Keys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	sort.SliceStable(stored, func(i, j int) bool { return stored[i].ActivatedAt.After(stored[j].ActivatedAt) })
+	snap := &snapshot{byKID: make(map[string]*entry)}
+	for _, k := range stored {
+		if k.RetiresAt.IsZero() && snap.storeActive == "" {
+			snap.storeActive = k.ID
+		}
+	}
+	now := s.now()
+	for _, k := range stored {
+		snap.infos = append(snap.infos, Info{KID: k.ID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt, ActivatedAt: k.ActivatedAt, RetiresAt: k.RetiresAt})
+		if k.Algorithm != s.alg || retired(k.RetiresAt, now) {
+			continue
+		}
+		e, err := s.loadEntry(k)
+		if err != nil {
+			return nil, err
+		}
+		snap.byKID[k.ID] = e
+		snap.order = append(snap.order, e)
+		if k.ID == snap.storeActive {
+			snap.activeKID = k.ID
+			if snap.signer, err = s.privateKey(k, e.pub); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sortActiveFirst(snap)
+	return snap, nil
+}
+
+func sortActiveFirst(snap *snapshot) {
+	sort.SliceStable(snap.order, func(i, j int) bool { return snap.order[i].info.KID == snap.activeKID })
+	sort.SliceStable(snap.infos, func(i, j int) bool { return snap.infos[i].KID == snap.storeActive })
+}
+
+func (s *Set) loadEntry(k Key) (*entry, error) {
+	pub, err := x509.ParsePKIXPublicKey(k.Public)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: parse public key: %w", k.ID, err)
+	}
+	if err := checkPublic(k.Algorithm, pub); err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
+	}
+	j, err := publicJWK(k.Algorithm, pub)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
+	}
+	j.Kid = k.ID
+	info := Info{KID: k.ID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt, ActivatedAt: k.ActivatedAt, RetiresAt: k.RetiresAt}
+	return &entry{info: info, pub: pub, jwk: j}, nil
+}
+
+// privateKey opens the active key's private half and checks that it belongs
+// to the stored public key.
+func (s *Set) privateKey(k Key, pub any) (any, error) {
+	if old := s.cur.Load(); old != nil && old.activeKID == k.ID && old.signer != nil {
+		return old.signer, nil
+	}
+	der := k.Private
+	if k.Encrypted {
+		if s.sealer == nil {
+			return nil, fmt.Errorf("%w %s: it is encrypted but keys.encryption_key is not set", ErrDecrypt, k.ID)
+		}
+		var err error
+		if der, err = s.sealer.open(k.ID, k.Algorithm, k.Private); err != nil {
+			return nil, err
+		}
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: private key is not valid PKCS#8", k.ID)
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok || !publicEqual(signer.Public(), pub) {
+		return nil, fmt.Errorf("signing key %s: private key does not match its public key", k.ID)
+	}
+	return signer, nil
+}
+
+func publicEqual(a, b any) bool {
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(b)
+}
+
+// retired reports whether a key with this RetiresAt no longer verifies.
+func retired(at, now time.Time) bool { return !at.IsZero() && !now.Before(at) }
+
+// Run keeps the Set current until ctx ends: every reloadEvery (default 1m)
+// it reloads the store and, when rotateEvery > 0 and the active key is older
+// than that, rotates. Deciding by the stored activation time rather than a
+// local timer means N instances rotate once per period, not N times.
+// Keys retired for more than a week are purged.
+func (s *Set) Run(ctx context.Context, rotateEvery, reloadEvery time.Duration) {
+	if s.alg == HS256 {
+		return
+	}
+	if reloadEvery <= 0 {
+		reloadEvery = time.Minute
+	}
+	t := time.NewTicker(reloadEvery)
+	defer t.Stop()
+	for {
+		s.tick(ctx, rotateEvery)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// retention is how long retired keys stay listed before they are purged.
+const retention = 7 * 24 * time.Hour
+
+func (s *Set) tick(ctx context.Context, rotateEvery time.Duration) {
+	if err := s.Reload(ctx); err != nil {
+		s.log.Warn("reload signing keys failed", slog.String("error", err.Error()))
+		return
+	}
+	if rotateEvery > 0 && s.activeSince().Add(rotateEvery).Compare(s.now()) <= 0 {
+		if _, err := s.Rotate(ctx); err != nil && !errors.Is(err, auth.ErrConflict) {
+			s.log.Warn("scheduled key rotation failed", slog.String("error", err.Error()))
+		}
+	}
+	if _, err := s.store.DeleteRetiredKeys(ctx, s.now().Add(-retention)); err != nil {
+		s.log.Warn("purge retired keys failed", slog.String("error", err.Error()))
+	}
+}
+
+func (s *Set) activeSince() time.Time {
+	snap := s.cur.Load()
+	if e := snap.byKID[snap.activeKID]; e != nil {
+		return e.info.ActivatedAt
+	}
+	return s.now()
+}

@@ -1,0 +1,82 @@
+// Package metrics holds gatehouse's Prometheus collectors in one registry
+// per process (no global registration), served on admin_listen.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the collectors of contract section 6.
+type Metrics struct {
+	Registry      *prometheus.Registry
+	Requests      *prometheus.CounterVec   // route, code
+	Duration      *prometheus.HistogramVec // route
+	AuthDecisions *prometheus.CounterVec   // method, outcome
+	LoginFailures *prometheus.CounterVec   // reason
+	Tokens        *prometheus.CounterVec   // event: issued|refreshed|reuse_detected|revoked
+	StoreLatency  *prometheus.HistogramVec // store, op
+}
+
+// New registers every collector in a fresh registry.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gatehouse_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		AuthDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_auth_decisions_total", Help: "Authentication decisions by credential method and outcome.",
+		}, []string{"method", "outcome"}),
+		LoginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_login_failures_total", Help: "Failed logins by reason (invalid_credentials, throttled).",
+		}, []string{"reason"}),
+		Tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_tokens_total", Help: "Token events: issued, refreshed, reuse_detected, revoked.",
+		}, []string{"event"}),
+		StoreLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gatehouse_store_duration_seconds", Help: "Store operation latency.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"store", "op"}),
+	}
+	m.Registry.MustRegister(m.Requests, m.Duration, m.AuthDecisions, m.LoginFailures, m.Tokens, m.StoreLatency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// ObserveStore records one store operation's latency.
+func (m *Metrics) ObserveStore(store, op string, start time.Time) {
+	if m == nil {
+		return
+	}
+	m.StoreLatency.WithLabelValues(store, op).Observe(time.Since(start).Seconds())
+}
+
+// Decision counts one authentication decision.
+func (m *Metrics) Decision(method, outcome string) {
+	if m == nil {
+		return
+	}
+	m.AuthDecisions.WithLabelValues(method, outcome).Inc()
+}
+
+// Token counts one token event.
+func (m *Metrics) Token(event string) {
+	if m == nil {
+		return
+	}
+	m.Tokens.WithLabelValues(event).Inc()
+}

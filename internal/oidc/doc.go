@@ -1,0 +1,21 @@
+// Package oidc implements "Sign in with …": OAuth 2.0 authorization code
+// logins against OpenID Connect providers (Google, Keycloak, Entra ID, …) and
+// plain OAuth 2.0 providers (GitHub), ending in the same gatehouse session as
+// a password login (contract section 7).
+//
+// Handler.Start sends the browser to the provider with state, nonce and a
+// PKCE S256 challenge, remembered in a per-login AES-GCM-sealed cookie.
+// Handler.Callback checks state and the RFC 9207 iss parameter, exchanges the
+// code with the PKCE verifier, verifies the ID token with go-oidc (signature,
+// iss, aud, exp, then nonce) or reads a plain OAuth 2.0 provider's userinfo,
+// and maps the external identity (issuer + subject) to a local user through
+// IdentityStore: an existing link, a link by verified email, or a new user.
+// Every failure renders a plain HTML page and an audit event; codes, tokens,
+// the state cookie and client secrets are never logged.
+//
+// OIDC discovery is lazy: a provider that is down at start-up does not stop
+// gatehouse, and discovery is retried (at most every 10 s) on later logins.
+//
+// Subpackage oidctestop is a real OpenID Provider for tests, built on
+// zitadel/oidc's op package.
+package oidc

@@ -1,0 +1,296 @@
+package oidc
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+// Users is the part of the user store the handler needs; user.Store
+// satisfies it.
+type Users interface {
+	UserByID(ctx context.Context, id string) (auth.User, error)
+	UserByName(ctx context.Context, name string) (auth.User, error)
+	CreateUser(ctx context.Context, u auth.User) error
+}
+
+// Deps are the Handler's dependencies. Users, Identities, StartSession and a
+// 32-byte StateKey are required; the rest have defaults.
+type Deps struct {
+	Providers []config.Provider
+	// PublicURL is gatehouse's external base URL; the redirect URI of a
+	// provider is PublicURL + "/auth/oidc/{name}/callback", compared exactly
+	// by providers.
+	PublicURL  string
+	Users      Users
+	Identities IdentityStore
+	// StartSession creates the gatehouse session for u and sets its cookie on
+	// w; method is "oidc:<provider name>". The handler then answers 303 to
+	// next. An error is shown as a 503 (auth.ErrUnavailable) or 500 page.
+	StartSession func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error
+	// Audit receives login, link and failure events; nil records nothing.
+	Audit *audit.Logger
+	// StateKey (32 bytes) is the AES-256-GCM key sealing the state cookie.
+	// Every instance behind one public URL needs the same key.
+	StateKey []byte
+	// SecureCookies adds Secure and the __Host- prefix to the state cookie.
+	SecureCookies bool
+	// HTTPClient makes discovery, token and userinfo calls; nil means a
+	// client with a 15 s timeout.
+	HTTPClient *http.Client
+	// Now is the clock (state expiry, ID token expiry); nil means time.Now.
+	Now func() time.Time
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+	// NewID makes new user IDs; nil means 128 random bits as hex.
+	NewID func() string
+}
+
+// Handler runs "Sign in with …" logins: Start sends the browser to the
+// provider, Callback verifies the answer and starts a gatehouse session.
+type Handler struct {
+	deps      Deps
+	providers map[string]*provider
+	order     []string
+	sealer    *sealer
+	client    *http.Client
+	now       func() time.Time
+	newID     func() string
+	log       *slog.Logger
+}
+
+// New returns a Handler for deps.Providers. It does not contact the
+// providers: OIDC discovery happens at the first login (and is retried after
+// a failure), so a provider that is down does not stop gatehouse.
+func New(ctx context.Context, deps Deps) (*Handler, error) {
+	_ = ctx // discovery is lazy; kept for symmetry with other constructors
+	if deps.Users == nil || deps.Identities == nil || deps.StartSession == nil {
+		return nil, errors.New("oidc: Users, Identities and StartSession are required")
+	}
+	s, err := newSealer(deps.StateKey)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{deps: deps, providers: map[string]*provider{}, sealer: s,
+		client: deps.HTTPClient, now: deps.Now, newID: deps.NewID, log: deps.Logger}
+	if h.client == nil {
+		h.client = &http.Client{Timeout: 15 * time.Second}
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.newID == nil {
+		h.newID = randomHex
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	base, err := url.Parse(deps.PublicURL)
+	if err != nil || base.Scheme == "" || base.Host == "" {
+		return nil, fmt.Errorf("oidc: PublicURL must be an absolute URL, got %q", deps.PublicURL)
+	}
+	for _, cfg := range deps.Providers {
+		if _, dup := h.providers[cfg.Name]; dup || cfg.Name == "" {
+			return nil, fmt.Errorf("oidc: provider name %q is empty or used twice", cfg.Name)
+		}
+		p, err := newProvider(cfg, strings.TrimRight(deps.PublicURL, "/"), h.client, h.now)
+		if err != nil {
+			return nil, err
+		}
+		h.providers[cfg.Name] = p
+		h.order = append(h.order, cfg.Name)
+	}
+	return h, nil
+}
+
+// Providers lists the configured providers in configuration order.
+func (h *Handler) Providers() []ProviderInfo {
+	out := make([]ProviderInfo, 0, len(h.order))
+	for _, name := range h.order {
+		out = append(out, h.providers[name].info())
+	}
+	return out
+}
+
+// Start handles GET /auth/oidc/{name}/start?next=/path: it remembers state,
+// nonce, PKCE verifier and next in a sealed cookie and answers 302 to the
+// provider's authorization endpoint.
+func (h *Handler) Start() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		p, ok := h.providers[name]
+		if !ok {
+			h.fail(w, r, name, notFound())
+			return
+		}
+		ep, err := p.endpoints(r.Context())
+		if err != nil {
+			h.fail(w, r, name, unavailable(err))
+			return
+		}
+		st := loginState{
+			State:    randomToken(32),
+			Verifier: oauth2.GenerateVerifier(),
+			Provider: name,
+			Next:     SafeNext(r.URL.Query().Get("next")),
+			Expires:  h.now().Add(stateTTL).Unix(),
+		}
+		opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(st.Verifier)}
+		if !p.isOAuth2() {
+			st.Nonce = randomToken(32)
+			opts = append(opts, gooidc.Nonce(st.Nonce))
+		}
+		cookieName := stateCookieName(h.deps.SecureCookies, name, st.State)
+		value, err := h.sealer.seal(cookieName, st)
+		if err != nil {
+			h.fail(w, r, name, internal("state_seal_failed", err))
+			return
+		}
+		h.setStateCookie(w, cookieName, value, int(stateTTL/time.Second))
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, ep.oauth.AuthCodeURL(st.State, opts...), http.StatusFound)
+	})
+}
+
+// setStateCookie writes (maxAge > 0) or clears (maxAge < 0) a state cookie.
+// A __Host- cookie must have Path=/, so secure deployments trade the narrow
+// path for the host lock; plain-http ones keep Path=/auth/oidc/.
+func (h *Handler) setStateCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	path := "/auth/oidc/"
+	if h.deps.SecureCookies {
+		path = "/"
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, Secure: h.deps.SecureCookies, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// Callback handles GET /auth/oidc/{name}/callback: state, RFC 9207 iss,
+// provider error, code exchange with the PKCE verifier, ID token (or
+// userinfo) verification, then the local user, the session and 303 to next.
+func (h *Handler) Callback() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		// The callback URL carries the code: never leak it in a Referer.
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		name := r.PathValue("name")
+		p, ok := h.providers[name]
+		if !ok {
+			h.fail(w, r, name, notFound())
+			return
+		}
+		u, next, f := h.callback(w, r, p)
+		if f != nil {
+			h.fail(w, r, name, f)
+			return
+		}
+		method := "oidc:" + name
+		if err := h.deps.StartSession(w, r, u, method); err != nil {
+			f := storeFailure(fmt.Errorf("start session: %w", err))
+			f.user = u
+			h.fail(w, r, name, f)
+			return
+		}
+		h.audit(r.Context(), r, audit.LoginOK, u, map[string]string{"method": method, "provider": name})
+		http.Redirect(w, r, SafeNext(next), http.StatusSeeOther)
+	})
+}
+
+func (h *Handler) callback(w http.ResponseWriter, r *http.Request, p *provider) (auth.User, string, *failure) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	st, f := h.checkState(w, r, p, q.Get("state"))
+	if f != nil {
+		return auth.User{}, "", f
+	}
+	ep, err := p.endpoints(ctx)
+	if err != nil {
+		return auth.User{}, "", unavailable(err)
+	}
+	if f := checkIssuerParam(p, ep, q); f != nil {
+		return auth.User{}, "", f
+	}
+	if code := q.Get("error"); code != "" {
+		return auth.User{}, "", providerError(code)
+	}
+	if q.Get("code") == "" {
+		return auth.User{}, "", badRequest("code_missing", "The provider's answer carries no authorization code.")
+	}
+	ext, f := h.identify(ctx, p, ep, q.Get("code"), st)
+	if f != nil {
+		return auth.User{}, "", f
+	}
+	u, f := h.resolveUser(ctx, r, p, ext)
+	return u, st.Next, f
+}
+
+// checkState finds the state cookie named after the query's state, opens it
+// and clears it: each state is good for one callback.
+func (h *Handler) checkState(w http.ResponseWriter, r *http.Request, p *provider, state string) (loginState, *failure) {
+	if state == "" {
+		return loginState{}, badRequest("state_missing", "The sign-in answer has no state parameter.")
+	}
+	name := stateCookieName(h.deps.SecureCookies, p.cfg.Name, state)
+	c, err := r.Cookie(name)
+	if err != nil {
+		return loginState{}, badRequest("state_cookie_missing", "This sign-in was not started in this browser, or it took too long. Please start again.")
+	}
+	h.setStateCookie(w, name, "", -1)
+	st, err := h.sealer.open(name, c.Value)
+	if err != nil || subtle.ConstantTimeCompare([]byte(st.State), []byte(state)) != 1 || st.Provider != p.cfg.Name {
+		return loginState{}, badRequest("state_invalid", "The sign-in state is invalid. Please start again.")
+	}
+	if !h.now().Before(time.Unix(st.Expires, 0)) {
+		return loginState{}, badRequest("state_expired", "This sign-in took too long. Please start again.")
+	}
+	return st, nil
+}
+
+// checkIssuerParam applies RFC 9207: a present iss must be the provider's
+// issuer, and a provider that advertises the parameter must send it. This
+// stops mix-up attacks between providers.
+func checkIssuerParam(p *provider, ep *endpoints, q url.Values) *failure {
+	iss, present := q["iss"]
+	if !present {
+		if ep.issParam {
+			return badRequest("issuer_missing", "The provider's answer lacks its issuer.")
+		}
+		return nil
+	}
+	if len(iss) != 1 || iss[0] != p.issuer {
+		return badRequest("issuer_mismatch", "The answer came from a different provider than the one sign-in started with.")
+	}
+	return nil
+}
+
+// audit records an event with the request's client IP.
+func (h *Handler) audit(ctx context.Context, r *http.Request, typ string, u auth.User, details map[string]string) {
+	h.deps.Audit.Record(ctx, audit.Event{
+		Type: typ, UserID: u.ID, Username: u.Username, IP: clientIP(r), Details: details,
+	})
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,259 @@
+package oidc_test
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+)
+
+var alice = oidctestop.User{
+	Subject: "a1b2c3d4e5f6", PreferredUsername: "alice",
+	Email: "alice@corp.example", EmailVerified: true, Name: "Alice",
+}
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is gatehouse's OIDC endpoints on loopback, a real SQLite store, a
+// real test OpenID Provider and a browser (cookie jar, no auto-redirects).
+type env struct {
+	t        *testing.T
+	op       *oidctestop.Provider
+	srv      *httptest.Server
+	store    *sqlite.Store
+	clock    *clock
+	browser  *http.Client
+	key      []byte
+	mu       sync.Mutex
+	h        *oidc.Handler
+	sessions []auth.User
+	methods  []string
+}
+
+// newEnv starts everything with provider "corp" (create_users, roles
+// [user]); edit adjusts the provider config, before adjusts the OP before
+// the handler exists.
+func newEnv(t *testing.T, edit func(*config.Provider)) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	e := &env{t: t, store: st, clock: &clock{t: time.Now()}, key: make([]byte, 32)}
+	_, _ = rand.Read(e.key)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /auth/oidc/{name}/start", func(w http.ResponseWriter, r *http.Request) { e.handler().Start().ServeHTTP(w, r) })
+	mux.HandleFunc("GET /auth/oidc/{name}/callback", func(w http.ResponseWriter, r *http.Request) { e.handler().Callback().ServeHTTP(w, r) })
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	e.op = oidctestop.Start(t, oidctestop.WithRedirectURIs(e.srv.URL+"/auth/oidc/corp/callback"), oidctestop.WithUser(alice))
+	e.newBrowser()
+	e.configure(e.providerConfig(), edit)
+	return e
+}
+
+// configure replaces the handler with one for p (after edit).
+func (e *env) configure(p config.Provider, edit func(*config.Provider)) {
+	e.t.Helper()
+	if edit != nil {
+		edit(&p)
+	}
+	e.configureProviders(p)
+}
+
+func (e *env) configureProviders(ps ...config.Provider) {
+	e.t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := oidc.New(context.Background(), oidc.Deps{
+		Providers:  ps,
+		PublicURL:  e.srv.URL,
+		Users:      e.store,
+		Identities: e.store,
+		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.sessions = append(e.sessions, u)
+			e.methods = append(e.methods, method)
+			http.SetCookie(w, &http.Cookie{Name: "gatehouse", Value: "session-" + u.ID, Path: "/"})
+			return nil
+		},
+		Audit:    audit.New(e.store, log, e.clock.Now),
+		StateKey: e.key,
+		Now:      e.clock.Now,
+		Logger:   log,
+	})
+	if err != nil {
+		e.t.Fatalf("oidc.New: %v", err)
+	}
+	e.mu.Lock()
+	e.h = h
+	e.mu.Unlock()
+}
+
+func (e *env) handler() *oidc.Handler {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.h
+}
+
+func (e *env) newBrowser() {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.browser = &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// sessionUsers returns the users StartSession was called for.
+func (e *env) sessionUsers() []auth.User {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]auth.User(nil), e.sessions...)
+}
+
+// response is a finished HTTP exchange.
+type response struct {
+	status   int
+	location string
+	body     string
+	header   http.Header
+}
+
+func (e *env) get(raw string) response {
+	e.t.Helper()
+	resp, err := e.browser.Get(raw)
+	if err != nil {
+		e.t.Fatalf("GET %s: %v", raw, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, location: resp.Header.Get("Location"), body: string(b), header: resp.Header}
+}
+
+// begin starts a login and follows the provider's redirects until they point
+// back at gatehouse; it returns that callback URL, not yet visited.
+func (e *env) begin(provider, next string) *url.URL {
+	e.t.Helper()
+	start := e.srv.URL + "/auth/oidc/" + provider + "/start?next=" + url.QueryEscape(next)
+	resp := e.get(start)
+	for range 10 {
+		if resp.status != http.StatusFound && resp.status != http.StatusSeeOther {
+			e.t.Fatalf("login flow stopped with %d: %s", resp.status, resp.body)
+		}
+		if strings.HasPrefix(resp.location, e.srv.URL+"/") {
+			u, err := url.Parse(resp.location)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			return u
+		}
+		resp = e.get(resp.location)
+	}
+	e.t.Fatal("too many redirects")
+	return nil
+}
+
+// login runs a whole login and returns the callback's response.
+func (e *env) login(next string) response {
+	e.t.Helper()
+	return e.get(e.begin("corp", next).String())
+}
+
+// events returns the stored audit events of type typ, newest first.
+func (e *env) events(typ string) []audit.Event {
+	e.t.Helper()
+	evs, err := e.store.ListAudit(context.Background(), audit.Filter{Type: typ})
+	if err != nil {
+		e.t.Fatalf("list audit: %v", err)
+	}
+	return evs
+}
+
+// lastFailure returns the reason of the newest oidc.failed audit event.
+func (e *env) lastFailure() string {
+	e.t.Helper()
+	evs := e.events(audit.OIDCLoginFailed)
+	if len(evs) == 0 {
+		e.t.Fatal("no oidc.failed audit event")
+	}
+	return evs[0].Details["reason"]
+}
+
+func (e *env) users() []auth.User {
+	e.t.Helper()
+	us, err := e.store.ListUsers(context.Background())
+	if err != nil {
+		e.t.Fatalf("list users: %v", err)
+	}
+	return us
+}
+
+// stateCookies returns the browser's OIDC state cookies for gatehouse.
+func (e *env) stateCookies() []*http.Cookie {
+	u, _ := url.Parse(e.srv.URL + "/auth/oidc/corp/callback")
+	var out []*http.Cookie
+	for _, c := range e.browser.Jar.Cookies(u) {
+		if strings.Contains(c.Name, "oidc") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// assertRefused checks a failed login: the status, no session, a plain HTML
+// page, and an oidc.failed audit event with reason.
+func (e *env) assertRefused(resp response, status int, reason string) {
+	e.t.Helper()
+	if got, want := resp.status, status; got != want {
+		e.t.Errorf("status = %d, want %d (body %q)", got, want, resp.body)
+	}
+	if got, want := resp.header.Get("Content-Type"), "text/html; charset=utf-8"; got != want {
+		e.t.Errorf("Content-Type = %q, want %q", got, want)
+	}
+	if got := len(e.sessionUsers()); got != 0 {
+		e.t.Errorf("%d sessions started, want none", got)
+	}
+	if got, want := e.lastFailure(), reason; got != want {
+		e.t.Errorf("audit reason = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,182 @@
+package oidctest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+// RunIdentityStoreTests runs the oidc.IdentityStore conformance suite.
+// newStore must return an empty store of its own (fresh file or schema) and
+// register its cleanup with t.Cleanup.
+func RunIdentityStoreTests(t *testing.T, newStore func(t *testing.T) oidc.IdentityStore) {
+	t.Helper()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s oidc.IdentityStore)
+	}{
+		{"CreateThenGetReturnsEveryField", testRoundTrip},
+		{"SameIssuerAndSubjectConflicts", testConflict},
+		{"MissingIdentityIsNotFound", testMissing},
+		{"UserIdentitiesListsOnlyThatUser", testUserIdentities},
+		{"TouchSetsLastLogin", testTouch},
+		{"DeleteUserRemovesTheirIdentities", testDeleteUserCascade},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.run(t, newStore(t))
+		})
+	}
+}
+
+// at is a fixed time with microsecond precision, the finest every store keeps.
+var at = time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
+
+// ensureUser creates user id when s also stores users, so that stores with
+// referential integrity accept identities of that user.
+func ensureUser(t *testing.T, s oidc.IdentityStore, id string) {
+	t.Helper()
+	us, ok := s.(user.Store)
+	if !ok {
+		return
+	}
+	err := us.CreateUser(context.Background(), auth.User{ID: id, Username: id, CreatedAt: at, UpdatedAt: at})
+	if err != nil && !errors.Is(err, auth.ErrConflict) {
+		t.Fatalf("CreateUser(%s): %v", id, err)
+	}
+}
+
+func newIdentity(issuer, subject, userID string, created time.Time) oidc.Identity {
+	return oidc.Identity{
+		Issuer: issuer, Subject: subject, UserID: userID, Provider: "corp",
+		Email: subject + "@example.com", CreatedAt: created, LastLogin: created,
+	}
+}
+
+func mustCreate(t *testing.T, s oidc.IdentityStore, id oidc.Identity) {
+	t.Helper()
+	ensureUser(t, s, id.UserID)
+	if err := s.CreateIdentity(context.Background(), id); err != nil {
+		t.Fatalf("CreateIdentity(%s %s): %v", id.Issuer, id.Subject, err)
+	}
+}
+
+func get(t *testing.T, s oidc.IdentityStore, issuer, subject string) oidc.Identity {
+	t.Helper()
+	id, err := s.IdentityBySubject(context.Background(), issuer, subject)
+	if err != nil {
+		t.Fatalf("IdentityBySubject(%s, %s): %v", issuer, subject, err)
+	}
+	return id
+}
+
+func assertIdentity(t *testing.T, got, want oidc.Identity) {
+	t.Helper()
+	if got.Issuer != want.Issuer || got.Subject != want.Subject || got.UserID != want.UserID ||
+		got.Provider != want.Provider || got.Email != want.Email || !got.CreatedAt.Equal(want.CreatedAt) ||
+		!got.LastLogin.Equal(want.LastLogin) {
+		t.Fatalf("identity = %+v\nwant       %+v", got, want)
+	}
+}
+
+func testRoundTrip(t *testing.T, s oidc.IdentityStore) {
+	want := newIdentity("https://sso.example.com", "248289761001", "u1", at)
+	mustCreate(t, s, want)
+	assertIdentity(t, get(t, s, want.Issuer, want.Subject), want)
+}
+
+func testConflict(t *testing.T, s oidc.IdentityStore) {
+	first := newIdentity("https://a.example.com", "sub-1", "u1", at)
+	mustCreate(t, s, first)
+	ensureUser(t, s, "u2")
+	if err := s.CreateIdentity(context.Background(), newIdentity(first.Issuer, first.Subject, "u2", at)); !errors.Is(err, auth.ErrConflict) {
+		t.Fatalf("CreateIdentity(same issuer+subject) error = %v, want ErrConflict", err)
+	}
+	assertIdentity(t, get(t, s, first.Issuer, first.Subject), first)
+	// The same subject at another issuer is another account.
+	mustCreate(t, s, newIdentity("https://b.example.com", first.Subject, "u2", at))
+}
+
+func testMissing(t *testing.T, s oidc.IdentityStore) {
+	mustCreate(t, s, newIdentity("https://a.example.com", "sub-1", "u1", at))
+	tests := []struct {
+		name            string
+		issuer, subject string
+	}{
+		{"UnknownSubject", "https://a.example.com", "sub-2"},
+		{"OtherIssuer", "https://b.example.com", "sub-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := s.IdentityBySubject(context.Background(), tt.issuer, tt.subject); !errors.Is(err, auth.ErrNotFound) {
+				t.Fatalf("IdentityBySubject error = %v, want ErrNotFound", err)
+			}
+			if err := s.TouchIdentity(context.Background(), tt.issuer, tt.subject, at); !errors.Is(err, auth.ErrNotFound) {
+				t.Fatalf("TouchIdentity error = %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func testUserIdentities(t *testing.T, s oidc.IdentityStore) {
+	mustCreate(t, s, newIdentity("https://a.example.com", "alice-a", "alice", at))
+	mustCreate(t, s, newIdentity("https://b.example.com", "alice-b", "alice", at.Add(time.Second)))
+	mustCreate(t, s, newIdentity("https://a.example.com", "bob-a", "bob", at))
+	tests := []struct {
+		userID string
+		want   []string
+	}{
+		{"alice", []string{"alice-a", "alice-b"}},
+		{"bob", []string{"bob-a"}},
+		{"carol", []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.userID, func(t *testing.T) {
+			ids, err := s.UserIdentities(context.Background(), tt.userID)
+			if err != nil {
+				t.Fatalf("UserIdentities: %v", err)
+			}
+			got := []string{}
+			for _, id := range ids {
+				got = append(got, id.Subject)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("UserIdentities(%s) = %v, want %v", tt.userID, got, tt.want)
+			}
+		})
+	}
+}
+
+func testTouch(t *testing.T, s oidc.IdentityStore) {
+	id := newIdentity("https://a.example.com", "sub-1", "u1", at)
+	mustCreate(t, s, id)
+	later := at.Add(48 * time.Hour)
+	if err := s.TouchIdentity(context.Background(), id.Issuer, id.Subject, later); err != nil {
+		t.Fatalf("TouchIdentity: %v", err)
+	}
+	id.LastLogin = later
+	assertIdentity(t, get(t, s, id.Issuer, id.Subject), id)
+}
+
+func testDeleteUserCascade(t *testing.T, s oidc.IdentityStore) {
+	us, ok := s.(user.Store)
+	if !ok {
+		return // identities are not tied to stored users in this backend
+	}
+	mustCreate(t, s, newIdentity("https://a.example.com", "alice-a", "alice", at))
+	mustCreate(t, s, newIdentity("https://a.example.com", "bob-a", "bob", at))
+	if err := us.DeleteUser(context.Background(), "alice"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if _, err := s.IdentityBySubject(context.Background(), "https://a.example.com", "alice-a"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("IdentityBySubject(deleted user's) error = %v, want ErrNotFound", err)
+	}
+	get(t, s, "https://a.example.com", "bob-a")
+}

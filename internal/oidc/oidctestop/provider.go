@@ -1,0 +1,377 @@
+package oidctestop
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// User is an account at the provider. Its fields become the ID token and
+// userinfo claims sub, preferred_username, email, email_verified and name.
+type User struct {
+	Subject           string
+	PreferredUsername string
+	Email             string
+	EmailVerified     bool
+	Name              string
+}
+
+// Behaviour makes the provider misbehave. The zero value is a correct
+// provider. Settings apply from the next request on.
+type Behaviour struct {
+	// Deny, when set, is returned as the authorization response's error
+	// parameter (e.g. "access_denied") instead of a code.
+	Deny string
+	// IDTokenNonce, when set, replaces the nonce the client sent.
+	IDTokenNonce string
+	// IDTokenAudience, when set, replaces the ID token's aud (normally the
+	// client ID), and its first entry becomes azp. The token is re-signed
+	// with the provider's key, so only the audience is wrong.
+	IDTokenAudience []string
+	// IDTokenIssuer, when set, is the iss of ID tokens (discovery keeps the real one).
+	IDTokenIssuer string
+	// IDTokenLifetime is the ID token's lifetime; 0 means 5 minutes and a
+	// negative value issues tokens that have already expired.
+	IDTokenLifetime time.Duration
+	// AuthResponseIssuer, when set, is sent as the RFC 9207 iss response
+	// parameter instead of the issuer.
+	AuthResponseIssuer string
+	// OmitIssParameter sends no iss response parameter.
+	OmitIssParameter bool
+	// NoIssSupport removes authorization_response_iss_parameter_supported
+	// from discovery (like providers that predate RFC 9207). Combine with
+	// OmitIssParameter to act like such a provider.
+	NoIssSupport bool
+	// DiscoveryDown makes /.well-known/openid-configuration answer 503.
+	DiscoveryDown bool
+	// ClaimsOnlyInUserinfo leaves email and profile claims out of the ID
+	// token, so the relying party must call the userinfo endpoint.
+	ClaimsOnlyInUserinfo bool
+}
+
+// Option configures a Provider.
+type Option func(*options)
+
+type options struct {
+	clientID, clientSecret string
+	redirectURIs           []string
+	user                   *User
+}
+
+// WithClient sets the client ID and secret (default "gatehouse" and a random secret).
+func WithClient(id, secret string) Option {
+	return func(o *options) { o.clientID, o.clientSecret = id, secret }
+}
+
+// WithRedirectURIs registers redirect URIs; they are compared exactly.
+func WithRedirectURIs(uris ...string) Option {
+	return func(o *options) { o.redirectURIs = append(o.redirectURIs, uris...) }
+}
+
+// WithUser registers u and approves it at the next login (see SetUser).
+func WithUser(u User) Option {
+	return func(o *options) { o.user = &u }
+}
+
+// Provider is a running test OpenID Provider on loopback.
+type Provider struct {
+	issuer string
+	st     *storage
+	op     *op.Provider
+	srv    *http.Server
+}
+
+// Start starts a Provider on a free loopback port and closes it when the
+// test ends.
+func Start(t testing.TB, opts ...Option) *Provider {
+	t.Helper()
+	p, err := New("127.0.0.1:0", opts...)
+	if err != nil {
+		t.Fatalf("start test OpenID provider: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// New starts a Provider listening on addr ("127.0.0.1:0" picks a free port)
+// and serving in the background until Close. The issuer is http://addr.
+func New(addr string, opts ...Option) (*Provider, error) {
+	o := options{clientID: "gatehouse", clientSecret: randomID() + randomID()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate signing key: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	p := &Provider{issuer: "http://" + ln.Addr().String()}
+	p.st = &storage{
+		client:   client{id: o.clientID, secret: o.clientSecret, redirectURIs: o.redirectURIs, loginURL: p.loginURL},
+		users:    map[string]User{},
+		requests: map[string]*authRequest{},
+		codes:    map[string]string{},
+		tokens:   map[string]accessToken{},
+		key:      signingKey{id: randomID()[:16], key: key},
+	}
+	if o.user != nil {
+		p.SetUser(*o.user)
+	}
+	if p.op, err = p.newOP(); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/login", p.handleLogin)
+	mux.HandleFunc(oidc.DiscoveryEndpoint, p.handleDiscovery)
+	mux.HandleFunc(op.DefaultEndpoints.Token.Relative(), p.handleToken)
+	mux.Handle("/", p.op)
+	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+func (p *Provider) newOP() (*op.Provider, error) {
+	cfg := &op.Config{CodeMethodS256: true, AuthMethodPost: true}
+	if _, err := rand.Read(cfg.CryptoKey[:]); err != nil {
+		return nil, err
+	}
+	tokenPath := op.DefaultEndpoints.Token.Relative()
+	issuer := func(bool) (op.IssuerFromRequest, error) {
+		return func(r *http.Request) string {
+			if iss := p.behaviour().IDTokenIssuer; iss != "" && r.URL.Path == tokenPath {
+				return iss
+			}
+			return p.issuer
+		}, nil
+	}
+	prov, err := op.NewProvider(cfg, p.st, issuer, op.WithAllowInsecure())
+	if err != nil {
+		return nil, fmt.Errorf("create OpenID provider: %w", err)
+	}
+	return prov, nil
+}
+
+// Close stops the server.
+func (p *Provider) Close() error { return p.srv.Close() }
+
+// Issuer is the issuer URL (http://127.0.0.1:port), also the discovery base.
+func (p *Provider) Issuer() string { return p.issuer }
+
+// ClientID is the registered client's ID.
+func (p *Provider) ClientID() string { return p.st.client.id }
+
+// ClientSecret is the registered client's secret.
+func (p *Provider) ClientSecret() string { return p.st.client.secret }
+
+// AddRedirectURI registers one more exact redirect URI, for when the relying
+// party's address is known only after the provider started.
+func (p *Provider) AddRedirectURI(uri string) {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	p.st.client.redirectURIs = append(p.st.client.redirectURIs, uri)
+}
+
+// SetUser registers u (replacing a user with the same Subject) and makes it
+// the user that the authorization endpoint approves from now on.
+func (p *Provider) SetUser(u User) {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	p.st.users[u.Subject] = u
+	p.st.current = u.Subject
+}
+
+// SetBehaviour replaces the misbehaviour settings; Behaviour{} restores a
+// correct provider.
+func (p *Provider) SetBehaviour(b Behaviour) {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	b.IDTokenAudience = slices.Clone(b.IDTokenAudience)
+	p.st.behave = b
+}
+
+func (p *Provider) behaviour() Behaviour {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	return p.st.behave
+}
+
+func (p *Provider) loginURL(id string) string {
+	return p.issuer + "/login?id=" + url.QueryEscape(id)
+}
+
+// handleLogin stands in for a login UI: it approves the current user (or
+// denies, per Behaviour) and redirects back to the client at once.
+func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
+	ar, b, err := p.approve(r.URL.Query().Get("id"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var target *url.URL
+	if b.Deny != "" {
+		target, err = withParams(ar.redirectURI, url.Values{"error": {b.Deny}, "state": {ar.state}})
+	} else {
+		var raw string
+		if raw, err = op.BuildAuthResponseCallbackURL(r.Context(), ar, p.op); err == nil {
+			target, err = url.Parse(raw)
+		}
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if !b.OmitIssParameter {
+		iss := p.issuer
+		if b.AuthResponseIssuer != "" {
+			iss = b.AuthResponseIssuer
+		}
+		q := target.Query()
+		q.Set("iss", iss)
+		target.RawQuery = q.Encode()
+	}
+	http.Redirect(w, r, target.String(), http.StatusFound)
+}
+
+// approve marks the authorization request id as done for the current user,
+// capturing the behaviour overrides. A denied request is forgotten.
+func (p *Provider) approve(id string) (*authRequest, Behaviour, error) {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	ar, ok := p.st.requests[id]
+	if !ok {
+		return nil, Behaviour{}, errors.New("oidctestop: unknown authorization request")
+	}
+	b := p.st.behave
+	if b.Deny != "" {
+		delete(p.st.requests, id)
+		return ar, b, nil
+	}
+	u, ok := p.st.users[p.st.current]
+	if !ok {
+		return nil, b, errors.New("oidctestop: no user to log in; call SetUser first")
+	}
+	ar.subject, ar.done, ar.authTime = u.Subject, true, time.Now()
+	ar.nonceOver = b.IDTokenNonce
+	return ar, b, nil
+}
+
+func withParams(raw string, params url.Values) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	for k, v := range params {
+		q[k] = v
+	}
+	u.RawQuery = q.Encode()
+	return u, nil
+}
+
+// handleDiscovery serves op's discovery document plus RFC 9207's
+// authorization_response_iss_parameter_supported, which op does not know.
+func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	b := p.behaviour()
+	if b.DiscoveryDown {
+		http.Error(w, "discovery is down", http.StatusServiceUnavailable)
+		return
+	}
+	rec := httptest.NewRecorder()
+	p.op.ServeHTTP(rec, r.WithContext(context.WithoutCancel(r.Context())))
+	var doc map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		http.Error(w, "bad discovery document", http.StatusInternalServerError)
+		return
+	}
+	if !b.NoIssSupport {
+		doc["authorization_response_iss_parameter_supported"] = true
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(doc)
+}
+
+// handleToken is op's token endpoint, with the ID token's audience replaced
+// when Behaviour.IDTokenAudience is set. op itself always adds the client
+// ID to aud, so the wrong audience is applied afterwards.
+func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
+	aud := p.behaviour().IDTokenAudience
+	if aud == nil {
+		p.op.ServeHTTP(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	p.op.ServeHTTP(rec, r)
+	body := rec.Body.Bytes()
+	if rec.Code == http.StatusOK {
+		var err error
+		if body, err = p.replaceAudience(body, aud); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Del("Content-Length")
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(body)
+}
+
+func (p *Provider) replaceAudience(tokenResponse []byte, aud []string) ([]byte, error) {
+	var resp map[string]any
+	if err := json.Unmarshal(tokenResponse, &resp); err != nil {
+		return nil, err
+	}
+	raw, _ := resp["id_token"].(string)
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("oidctestop: token response has no ID token")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, err
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, err
+	}
+	claims["aud"], claims["azp"] = aud, aud[0]
+	if payload, err = json.Marshal(claims); err != nil {
+		return nil, err
+	}
+	k := p.st.key
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k.key, KeyID: k.id}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return nil, err
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return nil, err
+	}
+	if resp["id_token"], err = jws.CompactSerialize(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(resp)
+}

@@ -1,0 +1,141 @@
+package oidc
+
+import (
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// maxProviderErrorLen bounds the provider's error code shown and audited.
+const maxProviderErrorLen = 64
+
+// failure is why a login stopped. reason is a stable identifier for audit
+// and logs; message is for the user; err is the internal cause, logged and
+// never shown.
+type failure struct {
+	status  int
+	reason  string
+	title   string
+	message string
+	code    string // the provider's error parameter, shown escaped
+	err     error
+	user    auth.User
+}
+
+func badRequest(reason, msg string) *failure {
+	return &failure{status: http.StatusBadRequest, reason: reason, title: "Sign-in failed", message: msg}
+}
+
+func forbidden(reason, msg string) *failure {
+	return &failure{status: http.StatusForbidden, reason: reason, title: "Sign-in not allowed", message: msg}
+}
+
+func notFound() *failure {
+	return &failure{status: http.StatusNotFound, reason: "unknown_provider", title: "Unknown sign-in provider",
+		message: "This sign-in provider is not configured."}
+}
+
+func disabledFailure(u auth.User) *failure {
+	f := forbidden("user_disabled", "Your account is disabled.")
+	f.user = u
+	return f
+}
+
+// providerError is the provider's own refusal: access_denied (the user or
+// the provider said no) is 403, anything else 400.
+func providerError(code string) *failure {
+	if len(code) > maxProviderErrorLen {
+		code = strings.ToValidUTF8(code[:maxProviderErrorLen], "")
+	}
+	f := badRequest("provider_error", "The sign-in provider reported an error.")
+	if code == "access_denied" {
+		f = forbidden("provider_error", "The sign-in provider denied access.")
+	}
+	f.code = code
+	return f
+}
+
+// badGateway: the provider answered, but not usefully.
+func badGateway(reason string, err error) *failure {
+	return &failure{status: http.StatusBadGateway, reason: reason, title: "Sign-in provider error",
+		message: "The sign-in provider gave an unusable answer. Please try again later.", err: err}
+}
+
+// unavailable: the provider could not be reached (discovery failed).
+func unavailable(err error) *failure {
+	f := badGateway("provider_unavailable", err)
+	f.message = "The sign-in provider cannot be reached right now. Please try again later."
+	return f
+}
+
+// storeFailure: gatehouse's own store failed; 503 when it did not answer
+// (fail closed), 500 otherwise.
+func storeFailure(err error) *failure {
+	if errors.Is(err, auth.ErrUnavailable) {
+		return &failure{status: http.StatusServiceUnavailable, reason: "store_unavailable", title: "Temporarily unavailable",
+			message: "Sign-in is temporarily unavailable. Please try again shortly.", err: err}
+	}
+	return internal("internal_error", err)
+}
+
+func internal(reason string, err error) *failure {
+	return &failure{status: http.StatusInternalServerError, reason: reason, title: "Sign-in failed",
+		message: "Something went wrong on our side. Please try again.", err: err}
+}
+
+// fail audits f, logs it and renders the error page. No session exists at
+// this point; the page holds no token, code or internal error.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, providerName string, f *failure) {
+	details := map[string]string{"provider": providerName, "reason": f.reason}
+	if f.code != "" {
+		details["error"] = f.code
+	}
+	h.audit(r.Context(), r, audit.OIDCLoginFailed, f.user, details)
+	attrs := []any{"provider", providerName, "reason", f.reason, "status", f.status}
+	if f.err != nil {
+		attrs = append(attrs, "error", f.err.Error())
+	}
+	level := slog.LevelWarn
+	if f.status >= 500 {
+		level = slog.LevelError
+	}
+	h.log.Log(r.Context(), level, "oidc login failed", attrs...)
+	renderError(w, f)
+}
+
+var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} · gatehouse</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}code{background:#f3f3f3;padding:.1rem .3rem}</style>
+</head>
+<body>
+<main>
+<h1>{{.Title}}</h1>
+<p>{{.Message}}</p>
+{{- if .Code}}
+<p>Provider error: <code>{{.Code}}</code></p>
+{{- end}}
+<p><a href="/login">Back to sign-in</a></p>
+</main>
+</body>
+</html>
+`))
+
+func renderError(w http.ResponseWriter, f *failure) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	w.WriteHeader(f.status)
+	_ = errorPage.Execute(w, struct{ Title, Message, Code string }{f.title, f.message, f.code})
+}

@@ -1,0 +1,168 @@
+package oidc
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+// discoveryRetry is how long a failed discovery is remembered before the
+// next login tries again, so a provider outage is not hammered by every click.
+const discoveryRetry = 10 * time.Second
+
+// discoveryTimeout bounds one discovery attempt.
+const discoveryTimeout = 10 * time.Second
+
+var defaultOIDCScopes = []string{gooidc.ScopeOpenID, "email", "profile"}
+
+// ProviderInfo is what the login page needs to show a "Sign in with" button.
+type ProviderInfo struct {
+	Name        string // URL segment: /auth/oidc/{Name}/start
+	DisplayName string // button label; Name when not configured
+}
+
+// provider is one configured login provider. OIDC providers are discovered
+// lazily (and again after a failure) so that gatehouse starts while a
+// provider is down.
+type provider struct {
+	cfg         config.Provider
+	redirectURL string
+	issuer      string // identity key: the OIDC issuer, or the OAuth2 auth_url origin
+	client      *http.Client
+	now         func() time.Time
+
+	mu      sync.Mutex
+	ep      *endpoints
+	lastTry time.Time
+	lastErr error
+}
+
+// endpoints is a provider ready for use.
+type endpoints struct {
+	oauth    oauth2.Config
+	verifier *gooidc.IDTokenVerifier // nil for plain OAuth 2.0
+	op       *gooidc.Provider        // nil for plain OAuth 2.0
+	// issParam: the provider advertises RFC 9207, so a missing iss response
+	// parameter is refused (RFC 9207 section 2.4).
+	issParam bool
+}
+
+func newProvider(cfg config.Provider, publicURL string, client *http.Client, now func() time.Time) (*provider, error) {
+	p := &provider{
+		cfg:         cfg,
+		redirectURL: publicURL + "/auth/oidc/" + url.PathEscape(cfg.Name) + "/callback",
+		issuer:      cfg.Issuer,
+		client:      client,
+		now:         now,
+	}
+	if !p.isOAuth2() {
+		return p, nil
+	}
+	auth, err := url.Parse(cfg.AuthURL)
+	if err != nil || auth.Scheme == "" || auth.Host == "" {
+		return nil, fmt.Errorf("oidc: provider %q: auth_url must be an absolute URL", cfg.Name)
+	}
+	if p.issuer == "" {
+		p.issuer = auth.Scheme + "://" + auth.Host
+	}
+	p.ep = &endpoints{oauth: p.oauthConfig(oauth2.Endpoint{
+		AuthURL: cfg.AuthURL, TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleAutoDetect,
+	}, cfg.Scopes)}
+	return p, nil
+}
+
+func (p *provider) isOAuth2() bool { return p.cfg.Type == "oauth2" }
+
+func (p *provider) info() ProviderInfo {
+	name := p.cfg.DisplayName
+	if name == "" {
+		name = p.cfg.Name
+	}
+	return ProviderInfo{Name: p.cfg.Name, DisplayName: name}
+}
+
+func (p *provider) oauthConfig(ep oauth2.Endpoint, scopes []string) oauth2.Config {
+	return oauth2.Config{
+		ClientID:     p.cfg.ClientID,
+		ClientSecret: p.cfg.ClientSecret,
+		Endpoint:     ep,
+		RedirectURL:  p.redirectURL,
+		Scopes:       slices.Clone(scopes),
+	}
+}
+
+// endpoints returns the ready provider, discovering it first when needed.
+// While discovery fails it returns an auth.ErrUnavailable error, retrying at
+// most every discoveryRetry.
+func (p *provider) endpoints(ctx context.Context) (*endpoints, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ep != nil {
+		return p.ep, nil
+	}
+	if p.lastErr != nil && p.now().Before(p.lastTry.Add(discoveryRetry)) {
+		return nil, p.lastErr
+	}
+	p.lastTry = p.now()
+	ep, err := p.discover(ctx)
+	if err != nil {
+		p.lastErr = fmt.Errorf("discover provider %q: %w: %w", p.cfg.Name, auth.ErrUnavailable, err)
+		return nil, p.lastErr
+	}
+	p.ep, p.lastErr = ep, nil
+	return ep, nil
+}
+
+func (p *provider) discover(ctx context.Context) (*endpoints, error) {
+	// The request may end before the key set is used again, so discovery
+	// runs on its own context; go-oidc keeps only the HTTP client from it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discoveryTimeout)
+	defer cancel()
+	op, err := gooidc.NewProvider(gooidc.ClientContext(ctx, p.client), p.cfg.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	var meta struct {
+		IssParam    bool     `json:"authorization_response_iss_parameter_supported"`
+		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+	}
+	if err := op.Claims(&meta); err != nil {
+		return nil, err
+	}
+	ep := op.Endpoint()
+	ep.AuthStyle = authStyle(meta.AuthMethods)
+	scopes := p.cfg.Scopes
+	if len(scopes) == 0 {
+		scopes = defaultOIDCScopes
+	}
+	return &endpoints{
+		oauth:    p.oauthConfig(ep, scopes),
+		verifier: op.Verifier(&gooidc.Config{ClientID: p.cfg.ClientID, Now: p.now}),
+		op:       op,
+		issParam: meta.IssParam,
+	}, nil
+}
+
+// authStyle picks client_secret_basic, the method every provider must
+// support (RFC 6749 section 2.3.1) and the discovery default, unless the
+// provider lists only client_secret_post. A fixed style avoids x/oauth2's
+// probing, which would send a rejected code twice.
+func authStyle(methods []string) oauth2.AuthStyle {
+	if len(methods) == 0 || slices.Contains(methods, "client_secret_basic") {
+		return oauth2.AuthStyleInHeader
+	}
+	if slices.Contains(methods, "client_secret_post") {
+		return oauth2.AuthStyleInParams
+	}
+	return oauth2.AuthStyleInHeader
+}

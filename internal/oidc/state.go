@@ -1,0 +1,135 @@
+package oidc
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// stateTTL bounds how long a user may take at the provider.
+const stateTTL = 10 * time.Minute
+
+// maxNextLen keeps the sealed cookie well under browsers' 4 KiB limit.
+const maxNextLen = 1024
+
+// errBadState is returned by open for any cookie that does not decrypt.
+var errBadState = errors.New("state cookie invalid")
+
+// loginState is what Start remembers for Callback. It travels sealed in a
+// cookie, so gatehouse instances share nothing but StateKey.
+type loginState struct {
+	State    string `json:"s"`
+	Nonce    string `json:"n,omitempty"`
+	Verifier string `json:"v"`
+	Provider string `json:"p"`
+	Next     string `json:"x"`
+	Expires  int64  `json:"e"` // unix seconds
+}
+
+// sealer encrypts and authenticates login states with AES-256-GCM. The
+// cookie name is the additional data, so a value cannot be replayed under
+// another provider's or another login's cookie.
+type sealer struct{ aead cipher.AEAD }
+
+func newSealer(key []byte) (*sealer, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("oidc: StateKey must be 32 bytes, got %d", len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: state cipher: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: state cipher: %w", err)
+	}
+	return &sealer{aead: aead}, nil
+}
+
+func (s *sealer) seal(name string, st loginState) (string, error) {
+	plain, err := json.Marshal(st)
+	if err != nil {
+		return "", fmt.Errorf("encode login state: %w", err)
+	}
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("state nonce: %w", err)
+	}
+	sealed := s.aead.Seal(nonce, nonce, plain, []byte(name))
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+func (s *sealer) open(name, value string) (loginState, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(value)
+	if err != nil || len(raw) < s.aead.NonceSize() {
+		return loginState{}, errBadState
+	}
+	n := s.aead.NonceSize()
+	plain, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(name))
+	if err != nil {
+		return loginState{}, errBadState
+	}
+	var st loginState
+	if err := json.Unmarshal(plain, &st); err != nil {
+		return loginState{}, errBadState
+	}
+	return st, nil
+}
+
+// stateCookieName is one cookie per provider and login, so that logins in
+// parallel tabs do not overwrite each other. The name is derived from the
+// state, which the callback receives in its query.
+func stateCookieName(secure bool, provider, state string) string {
+	sum := sha256.Sum256([]byte(provider + "\x00" + state))
+	prefix := "gatehouse-oidc-"
+	if secure {
+		prefix = "__Host-gatehouse-oidc-"
+	}
+	return prefix + hex.EncodeToString(sum[:8])
+}
+
+// randomToken returns n random bytes, base64url-encoded.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never returns an error (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// randomHex returns 128 random bits as hex, the default user ID generator.
+func randomHex() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// SafeNext returns next when it is a same-origin absolute path, else "/".
+// Refused: "//host" and "/\host" (browsers treat both as another origin),
+// anything with a scheme or host, backslashes and control characters anywhere,
+// and values longer than 1 KiB.
+func SafeNext(next string) string {
+	if next == "" || len(next) > maxNextLen || next[0] != '/' {
+		return "/"
+	}
+	if strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\") {
+		return "/"
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return next
+}

@@ -1,0 +1,142 @@
+package password_test
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+)
+
+// cheap keeps tests fast; the defaults are exercised by the benchmark.
+var cheap = password.Params{MemoryKiB: 8 * 1024, Iterations: 1, Parallelism: 1}
+
+func newHasher(t *testing.T, p password.Params) *password.Hasher {
+	t.Helper()
+	h, err := password.NewHasher(p, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestHashIsPHCArgon2id(t *testing.T) {
+	h := newHasher(t, cheap)
+	ctx := context.Background()
+	enc, err := h.Hash(ctx, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	phc := regexp.MustCompile(`^\$argon2id\$v=19\$m=8192,t=1,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`)
+	if !phc.MatchString(enc) {
+		t.Fatalf("hash %q is not a PHC argon2id string", enc)
+	}
+	again, _ := h.Hash(ctx, "correct horse battery staple")
+	if again == enc {
+		t.Fatal("two hashes of one password are equal: salt is not random")
+	}
+}
+
+func TestVerify(t *testing.T) {
+	h := newHasher(t, cheap)
+	ctx := context.Background()
+	enc, _ := h.Hash(ctx, "correct horse battery staple")
+	tests := []struct {
+		name     string
+		password string
+		want     bool
+	}{
+		{"right password", "correct horse battery staple", true},
+		{"wrong password", "correct horse battery stapler", false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, rehash, err := h.Verify(ctx, tt.password, enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != tt.want {
+				t.Fatalf("Verify = %v, want %v", ok, tt.want)
+			}
+			if rehash {
+				t.Fatal("rehash requested with unchanged parameters")
+			}
+		})
+	}
+}
+
+func TestVerifyAsksForRehashWhenParamsChange(t *testing.T) {
+	ctx := context.Background()
+	old := newHasher(t, cheap)
+	enc, _ := old.Hash(ctx, "correct horse battery staple")
+	stronger := newHasher(t, password.Params{MemoryKiB: 9 * 1024, Iterations: 2, Parallelism: 1})
+	ok, rehash, err := stronger.Verify(ctx, "correct horse battery staple", enc)
+	if err != nil || !ok {
+		t.Fatalf("old hash no longer verifies: ok=%v err=%v", ok, err)
+	}
+	if !rehash {
+		t.Fatal("no rehash requested after the parameters changed")
+	}
+	if _, rehash, _ := stronger.Verify(ctx, "wrong password here", enc); rehash {
+		t.Fatal("rehash requested for a wrong password")
+	}
+}
+
+func TestVerifyRejectsMalformedHashes(t *testing.T) {
+	h := newHasher(t, cheap)
+	for _, enc := range []string{
+		"", "plain", "$argon2i$v=19$m=8192,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=18$m=8192,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=0,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=8192,t=1,p=1$!!!$aGFzaGhhc2hoYXNoaGFzaA",
+	} {
+		if _, _, err := h.Verify(context.Background(), "x", enc); !errors.Is(err, password.ErrMalformedHash) {
+			t.Errorf("Verify(%q) error = %v, want ErrMalformedHash", enc, err)
+		}
+	}
+}
+
+func TestCheckStrength(t *testing.T) {
+	tests := []struct {
+		name     string
+		password string
+		inputs   []string
+		ok       bool
+	}{
+		{"too short", "aB3$x", nil, false},
+		{"too long", strings.Repeat("correct horse ", 80), nil, false},
+		{"most common", "password", nil, false},
+		{"common with digits", "password123", nil, false},
+		{"keyboard walk", "qwertyuiop", nil, false},
+		{"the username", "alice-wonderland", []string{"alice-wonderland"}, false},
+		{"passphrase", "correct horse battery staple", nil, true},
+		{"random", "vT9#qL2!wZ7@", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := password.CheckStrength(tt.password, tt.inputs...)
+			if got := err == nil; got != tt.ok {
+				t.Fatalf("CheckStrength ok = %v, want %v (err: %v)", got, tt.ok, err)
+			}
+			if err != nil && !errors.Is(err, password.ErrWeak) {
+				t.Fatalf("error %v does not match ErrWeak", err)
+			}
+		})
+	}
+}
+
+func BenchmarkHashDefaultParams(b *testing.B) {
+	h, err := password.NewHasher(password.DefaultParams, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

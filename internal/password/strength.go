@@ -1,0 +1,49 @@
+package password
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/nbutton23/zxcvbn-go"
+)
+
+// Length limits, in characters. The upper bound keeps one hash cheap to
+// compute for an attacker-chosen input.
+const (
+	MinLength = 8
+	MaxLength = 1024
+	// MinScore is the lowest zxcvbn score (0-4) accepted: 3 means "safely
+	// unguessable: moderate protection from offline slow-hash scenario".
+	MinScore = 3
+)
+
+// ErrWeak matches every refusal of CheckStrength; the message says why.
+var ErrWeak = errors.New("password too weak")
+
+// CheckStrength refuses passwords that are too short, too long, or easy to
+// guess (zxcvbn, whose dictionaries include the most common passwords). The
+// user's own inputs (username) count as guessable.
+func CheckStrength(password string, userInputs ...string) error {
+	n := utf8.RuneCountInString(password)
+	switch {
+	case n < MinLength:
+		return fmt.Errorf("%w: it must be at least %d characters", ErrWeak, MinLength)
+	case n > MaxLength:
+		return fmt.Errorf("%w: it must be at most %d characters", ErrWeak, MaxLength)
+	}
+	// zxcvbn's cost grows with length; the first 100 characters decide.
+	sample := password
+	if len(sample) > 100 {
+		r := []rune(sample)
+		if len(r) > 100 {
+			sample = string(r[:100])
+		}
+	}
+	m := zxcvbn.PasswordStrength(sample, userInputs)
+	if m.Score < MinScore {
+		return fmt.Errorf("%w: it is common or easy to guess (strength %d of 4, needs %d; estimated crack time %s) — use a longer passphrase of unrelated words",
+			ErrWeak, m.Score, MinScore, m.CrackTimeDisplay)
+	}
+	return nil
+}

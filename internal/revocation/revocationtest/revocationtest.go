@@ -1,0 +1,261 @@
+package revocationtest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+)
+
+// RunStoreTests runs the revocation.Store conformance suite. newStore must
+// return an empty store of its own (a fresh file, schema or key prefix) and
+// register its cleanup with t.Cleanup.
+func RunStoreTests(t *testing.T, newStore func(t *testing.T) revocation.Store) {
+	t.Helper()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s revocation.Store)
+	}{
+		{"RevokedOnlyForKindAndKeyUntilUntil", testRevoked},
+		{"LongestUntilWins", testLongestUntilWins},
+		{"InitialLoadReturnsActiveEventsInOrder", testInitialLoad},
+		{"CursorFollowsNewEventsOnce", testCursor},
+		{"CursorFromEmptyStoreSeesFirstEvent", testEmptyCursor},
+		{"DeleteExpiredRevocationsPurgesPastUntil", testDeleteExpired},
+		{"ConcurrentPublishesAllArrive", testConcurrentPublish},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.run(t, newStore(t))
+		})
+	}
+}
+
+// base is a wall-clock time that every event is relative to; events must
+// end in the future of the real clock for stores that expire in real time.
+func base() time.Time { return time.Now().Truncate(time.Millisecond) }
+
+func publish(t *testing.T, s revocation.Store, evs ...revocation.Event) {
+	t.Helper()
+	for _, ev := range evs {
+		if err := s.PublishRevocation(context.Background(), ev); err != nil {
+			t.Fatalf("PublishRevocation(%s): %v", ev.Kind, err)
+		}
+	}
+}
+
+func revocations(t *testing.T, s revocation.Store, cursor string, now time.Time) ([]revocation.Event, string) {
+	t.Helper()
+	evs, next, err := s.Revocations(context.Background(), cursor, now, 0)
+	if err != nil {
+		t.Fatalf("Revocations(%q): %v", cursor, err)
+	}
+	if next == "" {
+		t.Fatalf("Revocations(%q) returned cursor \"\", which would restart from scratch", cursor)
+	}
+	return evs, next
+}
+
+func assertEvents(t *testing.T, got, want []revocation.Event) {
+	t.Helper()
+	same := len(got) == len(want)
+	for i := 0; same && i < len(got); i++ {
+		same = got[i].Kind == want[i].Kind && got[i].Key == want[i].Key && got[i].Until.Equal(want[i].Until)
+	}
+	if !same {
+		t.Fatalf("events = %s, want %s", format(got), format(want))
+	}
+}
+
+func format(evs []revocation.Event) string {
+	parts := make([]string, 0, len(evs))
+	for _, ev := range evs {
+		parts = append(parts, fmt.Sprintf("{%s %q %s}", ev.Kind, ev.Key, ev.Until.UTC().Format(time.RFC3339Nano)))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func testRevoked(t *testing.T, s revocation.Store) {
+	now := base()
+	until := now.Add(time.Hour)
+	publish(t, s, revocation.Event{Kind: revocation.KindJTI, Key: "jti-1", Until: until})
+
+	tests := []struct {
+		name      string
+		kind, key string
+		at        time.Time
+		want      bool
+	}{
+		{"SameKindAndKey", revocation.KindJTI, "jti-1", now, true},
+		{"JustBeforeUntil", revocation.KindJTI, "jti-1", until.Add(-time.Millisecond), true},
+		{"AfterUntil", revocation.KindJTI, "jti-1", until.Add(time.Second), false},
+		{"OtherKey", revocation.KindJTI, "jti-2", now, false},
+		{"OtherKindSameKey", revocation.KindSID, "jti-1", now, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Revoked(context.Background(), tt.kind, tt.key, tt.at)
+			if err != nil {
+				t.Fatalf("Revoked: %v", err)
+			}
+			if got != tt.want {
+				t.Fatalf("Revoked(%s, %s) = %v, want %v", tt.kind, tt.key, got, tt.want)
+			}
+		})
+	}
+}
+
+func testLongestUntilWins(t *testing.T, s revocation.Store) {
+	now := base()
+	publish(t, s,
+		revocation.Event{Kind: revocation.KindSID, Key: "family-1", Until: now.Add(2 * time.Hour)},
+		revocation.Event{Kind: revocation.KindSID, Key: "family-1", Until: now.Add(time.Hour)},
+	)
+	// A later, shorter revocation must not shorten the first one.
+	got, err := s.Revoked(context.Background(), revocation.KindSID, "family-1", now.Add(90*time.Minute))
+	if err != nil {
+		t.Fatalf("Revoked: %v", err)
+	}
+	if !got {
+		t.Fatal("Revoked after the shorter event's end = false, want true (the longer event still holds)")
+	}
+}
+
+func testInitialLoad(t *testing.T, s revocation.Store) {
+	now := base()
+	short := revocation.Event{Kind: revocation.KindSession, Key: "sess-1", Until: now.Add(time.Hour)}
+	long := revocation.Event{Kind: revocation.KindUser, Key: "user:1|x ✓", Until: now.Add(2 * time.Hour)}
+	keys := revocation.Event{Kind: revocation.KindKeys, Key: "", Until: now.Add(3 * time.Hour)}
+	publish(t, s, short, long, keys)
+
+	tests := []struct {
+		name string
+		now  time.Time
+		want []revocation.Event
+	}{
+		{"AllActive", now, []revocation.Event{short, long, keys}},
+		{"FirstEnded", now.Add(90 * time.Minute), []revocation.Event{long, keys}},
+		{"AllEnded", now.Add(4 * time.Hour), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := revocations(t, s, "", tt.now)
+			assertEvents(t, got, tt.want)
+		})
+	}
+}
+
+func testCursor(t *testing.T, s revocation.Store) {
+	now := base()
+	first := revocation.Event{Kind: revocation.KindJTI, Key: "jti-1", Until: now.Add(time.Hour)}
+	publish(t, s, first)
+	got, cursor := revocations(t, s, "", now)
+	assertEvents(t, got, []revocation.Event{first})
+
+	got, cursor = revocations(t, s, cursor, now)
+	assertEvents(t, got, nil)
+
+	second := revocation.Event{Kind: revocation.KindSID, Key: "family-1", Until: now.Add(time.Hour)}
+	third := revocation.Event{Kind: revocation.KindSession, Key: "sess-1", Until: now.Add(2 * time.Hour)}
+	publish(t, s, second, third)
+	got, cursor = revocations(t, s, cursor, now)
+	assertEvents(t, got, []revocation.Event{second, third})
+
+	got, _ = revocations(t, s, cursor, now)
+	assertEvents(t, got, nil)
+}
+
+func testEmptyCursor(t *testing.T, s revocation.Store) {
+	now := base()
+	got, cursor := revocations(t, s, "", now)
+	assertEvents(t, got, nil)
+
+	ev := revocation.Event{Kind: revocation.KindJTI, Key: "jti-1", Until: now.Add(time.Hour)}
+	publish(t, s, ev)
+	got, _ = revocations(t, s, cursor, now)
+	assertEvents(t, got, []revocation.Event{ev})
+}
+
+func testDeleteExpired(t *testing.T, s revocation.Store) {
+	ctx := context.Background()
+	now := base()
+	ended := revocation.Event{Kind: revocation.KindJTI, Key: "jti-1", Until: now.Add(time.Hour)}
+	active := revocation.Event{Kind: revocation.KindJTI, Key: "jti-2", Until: now.Add(2 * time.Hour)}
+	publish(t, s, ended, active)
+	purgeAt := now.Add(90 * time.Minute)
+
+	n, err := s.DeleteExpiredRevocations(ctx, purgeAt)
+	if err != nil {
+		t.Fatalf("DeleteExpiredRevocations: %v", err)
+	}
+	if got, want := n, 1; got != want {
+		t.Errorf("DeleteExpiredRevocations removed %d, want %d", got, want)
+	}
+	// Even asked as of before its end, the purged event is gone.
+	got, _ := revocations(t, s, "", now)
+	assertEvents(t, got, []revocation.Event{active})
+
+	revoked, err := s.Revoked(ctx, active.Kind, active.Key, purgeAt)
+	if err != nil {
+		t.Fatalf("Revoked: %v", err)
+	}
+	if !revoked {
+		t.Fatal("Revoked(active event) after purge = false, want true")
+	}
+
+	n, err = s.DeleteExpiredRevocations(ctx, purgeAt)
+	if err != nil {
+		t.Fatalf("second DeleteExpiredRevocations: %v", err)
+	}
+	if got, want := n, 0; got != want {
+		t.Errorf("second DeleteExpiredRevocations removed %d, want %d", got, want)
+	}
+}
+
+func testConcurrentPublish(t *testing.T, s revocation.Store) {
+	const workers = 10
+	now := base()
+	_, cursor := revocations(t, s, "", now)
+
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	want := make([]string, workers)
+	for i := range workers {
+		want[i] = fmt.Sprintf("jti-%02d", i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ev := revocation.Event{Kind: revocation.KindJTI, Key: want[i], Until: now.Add(time.Hour)}
+			if err := s.PublishRevocation(context.Background(), ev); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("PublishRevocation: %v", errs)
+	}
+
+	initial, _ := revocations(t, s, "", now)
+	followed, _ := revocations(t, s, cursor, now)
+	for name, evs := range map[string][]revocation.Event{"initial load": initial, "cursor": followed} {
+		got := make([]string, 0, len(evs))
+		for _, ev := range evs {
+			got = append(got, ev.Key)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s keys = %v, want each of %v once", name, got, want)
+		}
+	}
+}

@@ -1,0 +1,42 @@
+package revocation
+
+import (
+	"context"
+	"time"
+)
+
+// Kinds of revocation events.
+const (
+	KindSession = "session" // Key: public session ID — drop cached session
+	KindUser    = "user"    // Key: user ID — drop every cached credential of the user
+	KindJTI     = "jti"     // Key: access token jti — deny until Until
+	KindSID     = "sid"     // Key: refresh family / sid — deny access tokens until Until
+	KindKeys    = "keys"    // Key: "" — signing keys changed, reload
+)
+
+// Event is one revocation. It is active (denies, and is replayed to new
+// watchers) until Until.
+type Event struct {
+	Kind  string
+	Key   string
+	Until time.Time
+}
+
+// Store is the shared, durable feed of revocations that every instance
+// follows. It doubles as the access-token deny-list (jti/sid events).
+//
+// Errors: auth.ErrUnavailable (wrapped) when the backend does not answer.
+type Store interface {
+	// PublishRevocation records ev durably until ev.Until and makes it
+	// visible to every instance's Revocations call.
+	PublishRevocation(ctx context.Context, ev Event) error
+	// Revocations returns the events published after cursor and the cursor to
+	// pass next time. cursor "" returns every event still active at now.
+	// Events past Until may be omitted. It may block up to wait for a new
+	// event (Redis); stores that cannot block return at once.
+	Revocations(ctx context.Context, cursor string, now time.Time, wait time.Duration) ([]Event, string, error)
+	// Revoked reports whether an event of kind with key is active at now.
+	Revoked(ctx context.Context, kind, key string, now time.Time) (bool, error)
+	// DeleteExpiredRevocations purges events past Until.
+	DeleteExpiredRevocations(ctx context.Context, now time.Time) (int, error)
+}

@@ -1,0 +1,283 @@
+package revocation_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
+	"github.com/gatehouse-auth/gatehouse/internal/store/redis"
+	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
+)
+
+// backend returns two handles on one shared store, as two instances would
+// hold them.
+type backend struct {
+	name   string
+	shared func(t *testing.T) (revocation.Store, revocation.Store)
+}
+
+var backends = []backend{
+	{"Memory", func(t *testing.T) (revocation.Store, revocation.Store) {
+		s := memory.New()
+		return s, s
+	}},
+	{"Redis", func(t *testing.T) (revocation.Store, revocation.Store) {
+		url, prefix := redistest.New(t)
+		return openRedis(t, url, prefix), openRedis(t, url, prefix)
+	}},
+}
+
+func openRedis(t *testing.T, url, prefix string) *redis.Store {
+	t.Helper()
+	s, err := redis.Open(context.Background(), url, redis.WithKeyPrefix(prefix))
+	if err != nil {
+		t.Fatalf("redis.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// run starts w.Run and stops it at cleanup, failing the test if Run does
+// not return once its context ends.
+func run(t *testing.T, w *revocation.Watcher) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v after cancel, want nil", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after its context ended")
+		}
+	})
+}
+
+// eventually polls cond until it holds or a generous deadline passes. It is
+// a condition wait, not a speed assertion.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func revoked(t *testing.T, w *revocation.Watcher, kind, key string) bool {
+	t.Helper()
+	got, err := w.Revoked(context.Background(), kind, key)
+	if err != nil {
+		t.Fatalf("Revoked(%s, %s): %v", kind, key, err)
+	}
+	return got
+}
+
+// recorder collects the events an OnEvent hook receives.
+type recorder struct {
+	mu  sync.Mutex
+	evs []revocation.Event
+}
+
+func (r *recorder) hook(ev revocation.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evs = append(r.evs, ev)
+}
+
+func (r *recorder) saw(kind, key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.evs {
+		if ev.Kind == kind && ev.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// TestWatcherSpreadsRevocationToOtherInstance: a revocation published on
+// one instance denies at once there, and reaches the other instance's
+// Revoked and OnEvent hooks.
+func TestWatcherSpreadsRevocationToOtherInstance(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			storeA, storeB := b.shared(t)
+			a := revocation.NewWatcher(storeA)
+			bw := revocation.NewWatcher(storeB)
+			var seen recorder
+			bw.OnEvent(seen.hook)
+			run(t, a)
+			run(t, bw)
+			eventually(t, "both watchers are fresh", func() bool { return a.Fresh() && bw.Fresh() })
+
+			if revoked(t, bw, revocation.KindSession, "sess-1") {
+				t.Fatal("Revoked before any publish = true")
+			}
+			ev := revocation.Event{Kind: revocation.KindSession, Key: "sess-1", Until: time.Now().Add(time.Hour)}
+			if err := a.Publish(context.Background(), ev); err != nil {
+				t.Fatalf("Publish: %v", err)
+			}
+			if !revoked(t, a, ev.Kind, ev.Key) {
+				t.Fatal("publishing instance: Revoked right after Publish = false")
+			}
+			eventually(t, "the other instance sees the revocation", func() bool {
+				return revoked(t, bw, ev.Kind, ev.Key) && seen.saw(ev.Kind, ev.Key)
+			})
+			if revoked(t, bw, revocation.KindSession, "sess-2") {
+				t.Fatal("other instance: an unrelated session is revoked")
+			}
+		})
+	}
+}
+
+// TestWatcherLoadsActiveEventsAtStart: a watcher started after events were
+// published knows the active ones and calls its hooks for them.
+func TestWatcherLoadsActiveEventsAtStart(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			store, _ := b.shared(t)
+			ev := revocation.Event{Kind: revocation.KindJTI, Key: "jti-1", Until: time.Now().Add(time.Hour)}
+			if err := store.PublishRevocation(context.Background(), ev); err != nil {
+				t.Fatalf("PublishRevocation: %v", err)
+			}
+			w := revocation.NewWatcher(store)
+			var seen recorder
+			w.OnEvent(seen.hook)
+			run(t, w)
+			eventually(t, "the watcher is fresh", w.Fresh)
+			if !revoked(t, w, ev.Kind, ev.Key) {
+				t.Fatal("Revoked(event published before start) = false")
+			}
+			if !seen.saw(ev.Kind, ev.Key) {
+				t.Fatal("OnEvent hook not called for an event loaded at start")
+			}
+		})
+	}
+}
+
+// TestWatcherForgetsEventsAfterUntil: once Until passes (injected clock),
+// the credential is no longer denied.
+func TestWatcherForgetsEventsAfterUntil(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		now = time.Now()
+	)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	w := revocation.NewWatcher(memory.New(), revocation.WithClock(clock))
+	run(t, w)
+	eventually(t, "the watcher is fresh", w.Fresh)
+
+	ev := revocation.Event{Kind: revocation.KindSID, Key: "family-1", Until: clock().Add(time.Minute)}
+	if err := w.Publish(context.Background(), ev); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if !revoked(t, w, ev.Kind, ev.Key) {
+		t.Fatal("Revoked before Until = false")
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	if revoked(t, w, ev.Kind, ev.Key) {
+		t.Fatal("Revoked after Until = true")
+	}
+}
+
+// TestWatcherAsksStoreUntilLoaded: before Run has loaded the feed, Revoked
+// is answered by the store, not by empty memory.
+func TestWatcherAsksStoreUntilLoaded(t *testing.T) {
+	store := memory.New()
+	ev := revocation.Event{Kind: revocation.KindUser, Key: "user-1", Until: time.Now().Add(time.Hour)}
+	if err := store.PublishRevocation(context.Background(), ev); err != nil {
+		t.Fatalf("PublishRevocation: %v", err)
+	}
+	w := revocation.NewWatcher(store)
+	if w.Fresh() {
+		t.Fatal("Fresh before Run = true")
+	}
+	if !revoked(t, w, ev.Kind, ev.Key) {
+		t.Fatal("Revoked before Run = false, want the store's answer (true)")
+	}
+}
+
+// TestWatcherOnDeadStoreFailsClosed: with Redis unreachable the watcher is
+// never fresh, Revoked and Ready fail with auth.ErrUnavailable, and Publish
+// still denies locally while reporting the failure.
+func TestWatcherOnDeadStoreFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	dead := openRedis(t, "redis://127.0.0.1:1/0", "gatehouse-test:dead:")
+	w := revocation.NewWatcher(dead, revocation.WithWait(100*time.Millisecond))
+	run(t, w)
+
+	if w.Fresh() {
+		t.Fatal("Fresh with a dead store = true")
+	}
+	if _, err := w.Revoked(ctx, revocation.KindJTI, "jti-1"); !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("Revoked error = %v, want auth.ErrUnavailable", err)
+	}
+	if err := w.Ready(ctx); !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("Ready error = %v, want auth.ErrUnavailable", err)
+	}
+	ev := revocation.Event{Kind: revocation.KindJTI, Key: "jti-2", Until: time.Now().Add(time.Hour)}
+	if err := w.Publish(ctx, ev); !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("Publish error = %v, want auth.ErrUnavailable", err)
+	}
+	if !revoked(t, w, ev.Kind, ev.Key) {
+		t.Fatal("Revoked after a failed Publish = false, want this instance to deny anyway")
+	}
+}
+
+// TestWatcherRecoversWhenRedisReturns: Redis goes away behind a proxy and
+// comes back; the watcher turns stale, fails closed, then becomes fresh
+// again without a restart and catches up on the revocation it missed.
+func TestWatcherRecoversWhenRedisReturns(t *testing.T) {
+	ctx := context.Background()
+	proxy := redistest.NewProxy(t)
+	url, prefix := redistest.New(t)
+	direct := openRedis(t, url, prefix)
+	viaProxy := openRedis(t, proxy.URL(), prefix)
+
+	w := revocation.NewWatcher(viaProxy,
+		revocation.WithWait(100*time.Millisecond),
+		revocation.WithStaleAfter(500*time.Millisecond))
+	var seen recorder
+	w.OnEvent(seen.hook)
+	run(t, w)
+	eventually(t, "the watcher is fresh", w.Fresh)
+
+	proxy.Stop()
+	eventually(t, "the watcher turns stale", func() bool { return !w.Fresh() })
+	if _, err := w.Revoked(ctx, revocation.KindSession, "sess-1"); !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("Revoked while Redis is away: error = %v, want auth.ErrUnavailable", err)
+	}
+	if err := w.Ready(ctx); !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("Ready while Redis is away: error = %v, want auth.ErrUnavailable", err)
+	}
+
+	// Another instance revokes a session during the outage.
+	missed := revocation.Event{Kind: revocation.KindSession, Key: "sess-1", Until: time.Now().Add(time.Hour)}
+	if err := direct.PublishRevocation(ctx, missed); err != nil {
+		t.Fatalf("PublishRevocation: %v", err)
+	}
+
+	proxy.Start()
+	eventually(t, "the watcher is fresh again", w.Fresh)
+	eventually(t, "the missed revocation arrives", func() bool { return seen.saw(missed.Kind, missed.Key) })
+	if !revoked(t, w, missed.Kind, missed.Key) {
+		t.Fatal("Revoked(missed event) after recovery = false")
+	}
+	if err := w.Ready(ctx); err != nil {
+		t.Fatalf("Ready after recovery: %v", err)
+	}
+}

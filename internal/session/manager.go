@@ -1,0 +1,285 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+)
+
+// DefaultTouchEvery is how often a session's last-seen time is written:
+// once a minute, not on every request, so reads stay reads.
+const DefaultTouchEvery = time.Minute
+
+// Publisher broadcasts revocations to every instance (revocation.Watcher).
+type Publisher interface {
+	Publish(ctx context.Context, ev revocation.Event) error
+}
+
+// Cookie is the session cookie's shape (contract section 3).
+type Cookie struct {
+	Name     string
+	Secure   bool
+	SameSite http.SameSite
+	Domain   string
+}
+
+// Manager creates, finds, expires and revokes sessions over a Store.
+type Manager struct {
+	store      Store
+	cookie     Cookie
+	idle       time.Duration
+	absolute   time.Duration
+	touchEvery time.Duration
+	now        func() time.Time
+	random     io.Reader
+	publisher  Publisher
+}
+
+// Option configures a Manager.
+type Option func(*Manager)
+
+// WithTimeouts sets the idle and absolute lifetimes.
+func WithTimeouts(idle, absolute time.Duration) Option {
+	return func(m *Manager) { m.idle, m.absolute = idle, absolute }
+}
+
+// WithCookie sets the cookie's name and attributes.
+func WithCookie(c Cookie) Option { return func(m *Manager) { m.cookie = c } }
+
+// WithClock sets the clock (tests move time instead of sleeping).
+func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
+
+// WithRandom sets the source of session IDs (default crypto/rand).
+func WithRandom(r io.Reader) Option { return func(m *Manager) { m.random = r } }
+
+// WithPublisher broadcasts revocations so other instances drop their caches.
+func WithPublisher(p Publisher) Option { return func(m *Manager) { m.publisher = p } }
+
+// WithTouchEvery sets how often last-seen is written.
+func WithTouchEvery(d time.Duration) Option { return func(m *Manager) { m.touchEvery = d } }
+
+// NewManager returns a Manager over store. Defaults: 30m idle, 24h absolute,
+// cookie "gatehouse" (Lax, not Secure).
+func NewManager(store Store, opts ...Option) *Manager {
+	m := &Manager{
+		store: store, idle: 30 * time.Minute, absolute: 24 * time.Hour, touchEvery: DefaultTouchEvery,
+		now: time.Now, random: rand.Reader, cookie: Cookie{Name: "gatehouse", SameSite: http.SameSiteLaxMode},
+	}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+// Store returns the underlying store.
+func (m *Manager) Store() Store { return m.store }
+
+// CookieName is the session cookie's name.
+func (m *Manager) CookieName() string { return m.cookie.Name }
+
+// IDFromCookie is the public session ID of a cookie value: base64url
+// SHA-256. Only this is stored, so a leaked store holds no usable cookie.
+func IDFromCookie(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// Meta describes the client creating a session.
+type Meta struct {
+	IP        string
+	UserAgent string
+	Method    string // "password" or "oidc:<provider>"
+}
+
+// Create starts a new session for userID and returns the cookie value (256
+// random bits, base64url) and the stored record. A login always calls
+// Create: an existing cookie is never adopted (no fixation).
+func (m *Manager) Create(ctx context.Context, userID string, meta Meta) (string, Record, error) {
+	buf := make([]byte, 32)
+	if _, err := io.ReadFull(m.random, buf); err != nil {
+		return "", Record{}, fmt.Errorf("session id: %w", err)
+	}
+	value := base64.RawURLEncoding.EncodeToString(buf)
+	now := m.now().UTC()
+	ua := meta.UserAgent
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	rec := Record{
+		ID: IDFromCookie(value), UserID: userID, CreatedAt: now, LastSeenAt: now,
+		IdleExpiresAt: now.Add(m.idle), ExpiresAt: now.Add(m.absolute),
+		IP: meta.IP, UserAgent: ua, Method: meta.Method,
+	}
+	if err := m.store.CreateSession(ctx, rec); err != nil {
+		return "", Record{}, fmt.Errorf("create session: %w", err)
+	}
+	return value, rec, nil
+}
+
+// Lookup returns the live session for a cookie value. An unknown, idle or
+// expired session is auth.ErrUnauthenticated (expired ones are deleted); a
+// store failure is a wrapped auth.ErrUnavailable.
+func (m *Manager) Lookup(ctx context.Context, cookieValue string) (Record, error) {
+	if !plausibleCookie(cookieValue) {
+		return Record{}, auth.ErrUnauthenticated
+	}
+	return m.LookupID(ctx, IDFromCookie(cookieValue))
+}
+
+// LookupID is Lookup by public session ID.
+func (m *Manager) LookupID(ctx context.Context, id string) (Record, error) {
+	rec, err := m.store.Session(ctx, id)
+	if errors.Is(err, auth.ErrNotFound) {
+		return Record{}, auth.ErrUnauthenticated
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("load session: %w", err)
+	}
+	now := m.now()
+	if m.Expired(rec, now) {
+		_ = m.store.DeleteSession(ctx, id)
+		return Record{}, fmt.Errorf("%w: session %w", auth.ErrUnauthenticated, auth.ErrExpired)
+	}
+	if now.Sub(rec.LastSeenAt) >= m.touchEvery {
+		rec.LastSeenAt = now.UTC()
+		rec.IdleExpiresAt = rec.LastSeenAt.Add(m.idle)
+		if err := m.store.TouchSession(ctx, id, rec.LastSeenAt, rec.IdleExpiresAt); err != nil && !errors.Is(err, auth.ErrNotFound) {
+			return Record{}, fmt.Errorf("touch session: %w", err)
+		}
+	}
+	return rec, nil
+}
+
+// Expired reports whether rec is past its idle or absolute expiry at now.
+func (m *Manager) Expired(rec Record, now time.Time) bool {
+	return !now.Before(rec.ExpiresAt) || !now.Before(rec.IdleExpiresAt)
+}
+
+// plausibleCookie rejects values that cannot be ours before hashing them.
+func plausibleCookie(v string) bool {
+	if len(v) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(v)
+	return err == nil
+}
+
+// List returns userID's live sessions.
+func (m *Manager) List(ctx context.Context, userID string) ([]Record, error) {
+	recs, err := m.store.UserSessions(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	now := m.now()
+	live := recs[:0]
+	for _, r := range recs {
+		if !m.Expired(r, now) {
+			live = append(live, r)
+		}
+	}
+	return live, nil
+}
+
+// Revoke ends one session everywhere: deleted from the store and announced
+// so every instance drops its cached copy.
+func (m *Manager) Revoke(ctx context.Context, id string) error {
+	if err := m.store.DeleteSession(ctx, id); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	return m.publish(ctx, revocation.KindSession, id)
+}
+
+// RevokeAllExcept ends every session of userID but keepID ("" = all).
+func (m *Manager) RevokeAllExcept(ctx context.Context, userID, keepID string) (int, error) {
+	ids, err := m.store.DeleteUserSessions(ctx, userID, keepID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions: %w", err)
+	}
+	for _, id := range ids {
+		if err := m.publish(ctx, revocation.KindSession, id); err != nil {
+			return len(ids), err
+		}
+	}
+	return len(ids), nil
+}
+
+// RevokeUser ends every session of userID (user.Revoker).
+func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
+	if _, err := m.RevokeAllExcept(ctx, userID, ""); err != nil {
+		return err
+	}
+	return m.publish(ctx, revocation.KindUser, userID)
+}
+
+// PurgeExpired deletes expired sessions from the store.
+func (m *Manager) PurgeExpired(ctx context.Context) (int, error) {
+	return m.store.DeleteExpiredSessions(ctx, m.now())
+}
+
+func (m *Manager) publish(ctx context.Context, kind, key string) error {
+	if m.publisher == nil {
+		return nil
+	}
+	// Other instances only need the event while they may still hold a
+	// cached copy; the store no longer has the session anyway.
+	until := m.now().Add(time.Hour)
+	if err := m.publisher.Publish(ctx, revocation.Event{Kind: kind, Key: key, Until: until}); err != nil {
+		return fmt.Errorf("announce revocation: %w", err)
+	}
+	return nil
+}
+
+// SetCookie writes the session cookie: HttpOnly, Path=/, SameSite, Secure
+// and no Domain for __Host- names; a browser-session cookie (no Max-Age),
+// the server enforces the lifetimes.
+func (m *Manager) SetCookie(w http.ResponseWriter, value string) {
+	http.SetCookie(w, m.newCookie(value, 0))
+}
+
+// ClearCookie expires the session cookie in the browser.
+func (m *Manager) ClearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, m.newCookie("", -1))
+}
+
+func (m *Manager) newCookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: m.cookie.Name, Value: value, Path: "/", Domain: m.cookie.Domain,
+		HttpOnly: true, Secure: m.cookie.Secure, SameSite: m.cookie.SameSite, MaxAge: maxAge,
+	}
+}
+
+// CookieValue returns the request's session cookie value, or "".
+func (m *Manager) CookieValue(r *http.Request) string {
+	c, err := r.Cookie(m.cookie.Name)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// Login starts a session for userID on the response: the session the
+// request came with (if any) is ended first, a new ID is created and its
+// cookie set. Every login goes through here, so an ID is never adopted
+// (fixation) and the old one dies server-side.
+func (m *Manager) Login(w http.ResponseWriter, r *http.Request, userID string, meta Meta) (Record, error) {
+	if old := m.CookieValue(r); plausibleCookie(old) {
+		if err := m.store.DeleteSession(r.Context(), IDFromCookie(old)); err == nil {
+			_ = m.publish(r.Context(), revocation.KindSession, IDFromCookie(old))
+		}
+	}
+	value, rec, err := m.Create(r.Context(), userID, meta)
+	if err != nil {
+		return Record{}, err
+	}
+	m.SetCookie(w, value)
+	return rec, nil
+}

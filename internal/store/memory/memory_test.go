@@ -1,0 +1,130 @@
+package memory_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation/revocationtest"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/session/sessiontest"
+	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
+	"github.com/gatehouse-auth/gatehouse/internal/throttle"
+	"github.com/gatehouse-auth/gatehouse/internal/throttle/throttletest"
+)
+
+func TestSessionStore(t *testing.T) {
+	sessiontest.RunStoreTests(t, func(t *testing.T) session.Store { return memory.New() })
+}
+
+func TestRevocationStore(t *testing.T) {
+	revocationtest.RunStoreTests(t, func(t *testing.T) revocation.Store { return memory.New() })
+}
+
+func TestThrottleStore(t *testing.T) {
+	throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store { return memory.New() })
+}
+
+func record(id string, now time.Time) session.Record {
+	return session.Record{
+		ID: id, UserID: "alice", CreatedAt: now, LastSeenAt: now,
+		IdleExpiresAt: now.Add(time.Minute), ExpiresAt: now.Add(time.Hour),
+	}
+}
+
+// TestBoundsFailClosed: a full store refuses new records with
+// auth.ErrUnavailable, and frees room for them once old records expire.
+func TestBoundsFailClosed(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	s := memory.New(memory.WithClock(clock), memory.WithMaxSessions(2),
+		memory.WithMaxRevocations(2), memory.WithMaxThrottleKeys(2))
+
+	tests := []struct {
+		name string
+		add  func(i int) error
+	}{
+		{"Sessions", func(i int) error { return s.CreateSession(ctx, record(string(rune('a'+i)), now)) }},
+		{"Revocations", func(i int) error {
+			return s.PublishRevocation(ctx, revocation.Event{Kind: revocation.KindJTI, Key: string(rune('a' + i)), Until: now.Add(time.Minute)})
+		}},
+		{"ThrottleKeys", func(i int) error {
+			_, err := s.AddFailure(ctx, string(rune('a'+i)), now, time.Minute)
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i := range 2 {
+				if err := tt.add(i); err != nil {
+					t.Fatalf("add %d: %v", i, err)
+				}
+			}
+			if err := tt.add(2); !errors.Is(err, auth.ErrUnavailable) {
+				t.Fatalf("add beyond limit error = %v, want auth.ErrUnavailable", err)
+			}
+		})
+	}
+
+	now = now.Add(2 * time.Hour) // everything above has expired
+	for _, tt := range tests {
+		if err := tt.add(3); err != nil {
+			t.Errorf("%s: add after expiry: %v", tt.name, err)
+		}
+	}
+}
+
+// TestSelfPurge: expired records disappear on later writes without anyone
+// calling the Delete* methods.
+func TestSelfPurge(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := memory.New(memory.WithClock(func() time.Time { return now }), memory.WithPurgeInterval(time.Minute))
+	old := record("old", now)
+	if err := s.CreateSession(ctx, old); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	now = now.Add(2 * time.Hour)
+	if err := s.CreateSession(ctx, record("new", now)); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	if _, err := s.Session(ctx, "old"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("Session(expired) after a later write error = %v, want auth.ErrNotFound", err)
+	}
+}
+
+// TestRevocationsWaitWakesOnPublish: a follower blocked in Revocations gets
+// an event published meanwhile instead of waiting out its wait.
+func TestRevocationsWaitWakesOnPublish(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New()
+	now := time.Now()
+	_, cursor, err := s.Revocations(ctx, "", now, 0)
+	if err != nil {
+		t.Fatalf("Revocations: %v", err)
+	}
+	type result struct {
+		evs []revocation.Event
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		evs, _, err := s.Revocations(ctx, cursor, now, 30*time.Second)
+		done <- result{evs, err}
+	}()
+	ev := revocation.Event{Kind: revocation.KindSession, Key: "s1", Until: now.Add(time.Minute)}
+	if err := s.PublishRevocation(ctx, ev); err != nil {
+		t.Fatalf("PublishRevocation: %v", err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("waiting Revocations: %v", r.err)
+	}
+	if got, want := len(r.evs), 1; got != want || r.evs[0].Key != ev.Key {
+		t.Fatalf("waiting Revocations returned %v, want [%v]", r.evs, ev)
+	}
+}

@@ -1,0 +1,35 @@
+package postgres
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// classify maps pgx and PostgreSQL errors onto auth's sentinels; nil means
+// "none of them". Network errors, EOF and timeouts are recognised by sqldb.
+func classify(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505": // unique_violation
+			return auth.ErrConflict
+		case pe.Code == "23503": // foreign_key_violation
+			return auth.ErrNotFound
+		case strings.HasPrefix(pe.Code, "08"), // connection_exception
+			pe.Code == "53300", // too_many_connections
+			pe.Code == "57P01", // admin_shutdown
+			pe.Code == "57P02", // crash_shutdown
+			pe.Code == "57P03": // cannot_connect_now
+			return auth.ErrUnavailable
+		}
+		return nil
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || pgconn.Timeout(err) {
+		return auth.ErrUnavailable
+	}
+	return nil
+}

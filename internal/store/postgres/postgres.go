@@ -1,0 +1,120 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqldb"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is every gatehouse store on one PostgreSQL database (the schema is
+// the first of the connection's search_path). Its methods are those of
+// *sqldb.Store.
+type Store struct {
+	*sqldb.Store
+}
+
+var (
+	_ user.Store         = (*Store)(nil)
+	_ session.Store      = (*Store)(nil)
+	_ token.RefreshStore = (*Store)(nil)
+	_ keys.Store         = (*Store)(nil)
+	_ audit.Store        = (*Store)(nil)
+	_ revocation.Store   = (*Store)(nil)
+	_ oidc.IdentityStore = (*Store)(nil)
+)
+
+type options struct {
+	maxConns       int
+	connectTimeout time.Duration
+}
+
+// Option configures Open.
+type Option func(*options)
+
+// WithMaxConns caps the connection pool. Default 10.
+func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = max(n, 1) } }
+
+// WithConnectTimeout bounds each connection attempt when the DSN sets no
+// connect_timeout, so that a dead server fails requests with
+// auth.ErrUnavailable instead of hanging them. Default 5s.
+func WithConnectTimeout(d time.Duration) Option { return func(o *options) { o.connectTimeout = d } }
+
+// Open returns a Store for dsn, any connection string pgx accepts
+// ("postgres://user@host:5432/db?sslmode=disable"). It does not connect:
+// a database that is down makes calls fail with auth.ErrUnavailable until it
+// answers again, and Ping reports it. It does not migrate: call Migrate.
+//
+// Errors: auth.ErrInvalidInput for a DSN pgx cannot parse.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	o := options{maxConns: 10, connectTimeout: 5 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx redacts the password in its parse errors.
+		return nil, fmt.Errorf("postgres store: %w: %w", auth.ErrInvalidInput, err)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = o.connectTimeout
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(o.maxConns)
+	db.SetMaxIdleConns(o.maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxLifetime(time.Hour)
+	return &Store{Store: sqldb.New(db, db, dialect())}, nil
+}
+
+func dialect() sqldb.Dialect {
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return sqldb.Dialect{
+		Name:               "postgres",
+		Goose:              goose.DialectPostgres,
+		Migrations:         migrations,
+		DollarPlaceholders: true,
+		Classify:           classify,
+		LockRevocations:    `LOCK TABLE revocations IN EXCLUSIVE MODE`,
+		MigrationLocker:    migrationLocker,
+	}
+}
+
+// migrationLocker returns an advisory-lock locker keyed by the current
+// schema: instances sharing a schema migrate one at a time, while tests in
+// separate schemas do not wait for each other.
+func migrationLocker(ctx context.Context, db *sql.DB) (lock.SessionLocker, error) {
+	var schema sql.NullString
+	if err := db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return nil, err
+	}
+	if !schema.Valid {
+		return nil, fmt.Errorf("no schema on the search_path exists: %w", auth.ErrInvalidInput)
+	}
+	h := fnv.New64a()
+	h.Write([]byte("gatehouse migrate " + schema.String))
+	return lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64())), lock.WithLockTimeout(1, 300))
+}

@@ -1,0 +1,267 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation/revocationtest"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/session/sessiontest"
+	"github.com/gatehouse-auth/gatehouse/internal/store/redis"
+	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
+	"github.com/gatehouse-auth/gatehouse/internal/throttle"
+	"github.com/gatehouse-auth/gatehouse/internal/throttle/throttletest"
+)
+
+// newStore opens a Store under a fresh prefix and returns it with the prefix.
+func newStore(t testing.TB) (*redis.Store, string) {
+	t.Helper()
+	url, prefix := redistest.New(t)
+	s, err := redis.Open(context.Background(), url, redis.WithKeyPrefix(prefix))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, prefix
+}
+
+// rawClient talks to the test Redis directly, to look at what the store wrote.
+func rawClient(t testing.TB) *goredis.Client {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: redistest.Addr})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestSessionStore(t *testing.T) {
+	sessiontest.RunStoreTests(t, func(t *testing.T) session.Store { s, _ := newStore(t); return s })
+}
+
+func TestRevocationStore(t *testing.T) {
+	revocationtest.RunStoreTests(t, func(t *testing.T) revocation.Store { s, _ := newStore(t); return s })
+}
+
+func TestThrottleStore(t *testing.T) {
+	throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store { s, _ := newStore(t); return s })
+}
+
+func liveRecord(id, user string, now time.Time) session.Record {
+	return session.Record{
+		ID: id, UserID: user, CreatedAt: now, LastSeenAt: now,
+		IdleExpiresAt: now.Add(30 * time.Minute), ExpiresAt: now.Add(24 * time.Hour),
+		IP: "192.0.2.1", UserAgent: "test", Method: "password",
+	}
+}
+
+// TestSessionTTLFollowsEarlierExpiry: Redis drops a session by itself at
+// its idle expiry, and activity slides that TTL (never past the absolute end).
+func TestSessionTTLFollowsEarlierExpiry(t *testing.T) {
+	ctx := context.Background()
+	s, prefix := newStore(t)
+	raw := rawClient(t)
+	now := time.Now()
+	r := liveRecord("sess-ttl", "alice", now)
+	if err := s.CreateSession(ctx, r); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	ttl := func() time.Duration {
+		t.Helper()
+		d, err := raw.PTTL(ctx, prefix+"s:"+r.ID).Result()
+		if err != nil {
+			t.Fatalf("PTTL: %v", err)
+		}
+		return d
+	}
+	if got := ttl(); got <= 29*time.Minute || got > 30*time.Minute {
+		t.Fatalf("TTL after create = %v, want about the 30m idle timeout", got)
+	}
+
+	if err := s.TouchSession(ctx, r.ID, now, now.Add(2*time.Hour)); err != nil {
+		t.Fatalf("TouchSession: %v", err)
+	}
+	if got := ttl(); got <= 119*time.Minute || got > 2*time.Hour {
+		t.Fatalf("TTL after touch = %v, want about 2h", got)
+	}
+
+	if err := s.TouchSession(ctx, r.ID, now, now.Add(48*time.Hour)); err != nil {
+		t.Fatalf("TouchSession: %v", err)
+	}
+	if got := ttl(); got <= 23*time.Hour || got > 24*time.Hour {
+		t.Fatalf("TTL with idle expiry past the absolute one = %v, want about the 24h absolute", got)
+	}
+}
+
+// TestUserSessionsSkipsSessionsExpiredByTTL: when Redis has expired a
+// session key, listing the user's sessions leaves it out and prunes the
+// index entry.
+func TestUserSessionsSkipsSessionsExpiredByTTL(t *testing.T) {
+	ctx := context.Background()
+	s, prefix := newStore(t)
+	raw := rawClient(t)
+	now := time.Now()
+	for _, id := range []string{"gone", "kept"} {
+		if err := s.CreateSession(ctx, liveRecord(id, "alice", now)); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+	}
+	// What a TTL expiry does: the hash disappears, the index stays.
+	if err := raw.Del(ctx, prefix+"s:gone").Err(); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+
+	list, err := s.UserSessions(ctx, "alice")
+	if err != nil {
+		t.Fatalf("UserSessions: %v", err)
+	}
+	if got, want := len(list), 1; got != want || list[0].ID != "kept" {
+		t.Fatalf("UserSessions = %v, want only the live session", list)
+	}
+	members, err := raw.SMembers(ctx, prefix+"u:alice").Result()
+	if err != nil {
+		t.Fatalf("SMEMBERS: %v", err)
+	}
+	if got, want := strings.Join(members, ","), "kept"; got != want {
+		t.Fatalf("user index = %q, want %q", got, want)
+	}
+	removed, err := s.DeleteUserSessions(ctx, "alice", "")
+	if err != nil {
+		t.Fatalf("DeleteUserSessions: %v", err)
+	}
+	if got, want := strings.Join(removed, ","), "kept"; got != want {
+		t.Fatalf("DeleteUserSessions removed %q, want %q", got, want)
+	}
+}
+
+// TestKeyPrefixIsolatesDeployments: two stores with different prefixes on
+// one Redis never see each other's data.
+func TestKeyPrefixIsolatesDeployments(t *testing.T) {
+	ctx := context.Background()
+	a, _ := newStore(t)
+	b, _ := newStore(t)
+	now := time.Now()
+	if err := a.CreateSession(ctx, liveRecord("shared-id", "alice", now)); err != nil {
+		t.Fatalf("CreateSession(a): %v", err)
+	}
+	if _, err := b.Session(ctx, "shared-id"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("Session on the other prefix error = %v, want auth.ErrNotFound", err)
+	}
+	if err := b.CreateSession(ctx, liveRecord("shared-id", "bob", now)); err != nil {
+		t.Fatalf("CreateSession(b) with an ID taken only under the other prefix: %v", err)
+	}
+	if err := a.PublishRevocation(ctx, revocation.Event{Kind: revocation.KindJTI, Key: "j", Until: now.Add(time.Hour)}); err != nil {
+		t.Fatalf("PublishRevocation: %v", err)
+	}
+	if revoked, err := b.Revoked(ctx, revocation.KindJTI, "j", now); err != nil || revoked {
+		t.Fatalf("Revoked on the other prefix = %v, %v; want false, nil", revoked, err)
+	}
+}
+
+// TestRevocationsBlockUntilPublish: a follower blocked in XREAD gets an
+// event published by another instance without waiting out its wait.
+func TestRevocationsBlockUntilPublish(t *testing.T) {
+	ctx := context.Background()
+	follower, prefix := newStore(t)
+	publisher, err := redis.Open(ctx, redistest.URL, redis.WithKeyPrefix(prefix))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = publisher.Close() })
+	now := time.Now()
+	_, cursor, err := follower.Revocations(ctx, "", now, 0)
+	if err != nil {
+		t.Fatalf("Revocations: %v", err)
+	}
+
+	type result struct {
+		evs []revocation.Event
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		evs, _, err := follower.Revocations(ctx, cursor, now, 20*time.Second)
+		done <- result{evs, err}
+	}()
+	ev := revocation.Event{Kind: revocation.KindSession, Key: "s1", Until: now.Add(time.Minute)}
+	if err := publisher.PublishRevocation(ctx, ev); err != nil {
+		t.Fatalf("PublishRevocation: %v", err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("blocked Revocations: %v", r.err)
+	}
+	if len(r.evs) != 1 || r.evs[0].Key != ev.Key {
+		t.Fatalf("blocked Revocations = %v, want [%v]", r.evs, ev)
+	}
+}
+
+// TestUnavailableRedisFailsClosed: every call against a Redis that does not
+// answer (nothing listening, or a closed client) fails with
+// auth.ErrUnavailable, never with "not found" or "not revoked".
+func TestUnavailableRedisFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	dead, err := redis.Open(ctx, "redis://127.0.0.1:1/0", redis.WithKeyPrefix("gatehouse-test:dead:"))
+	if err != nil {
+		t.Fatalf("Open(dead port): %v", err)
+	}
+	t.Cleanup(func() { _ = dead.Close() })
+	closed, _ := newStore(t)
+	if err := closed.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	now := time.Now()
+	calls := []struct {
+		name string
+		call func(s *redis.Store) error
+	}{
+		{"Ping", func(s *redis.Store) error { return s.Ping(ctx) }},
+		{"CreateSession", func(s *redis.Store) error { return s.CreateSession(ctx, liveRecord("x", "u", now)) }},
+		{"Session", func(s *redis.Store) error { _, err := s.Session(ctx, "x"); return err }},
+		{"TouchSession", func(s *redis.Store) error { return s.TouchSession(ctx, "x", now, now.Add(time.Hour)) }},
+		{"DeleteSession", func(s *redis.Store) error { return s.DeleteSession(ctx, "x") }},
+		{"UserSessions", func(s *redis.Store) error { _, err := s.UserSessions(ctx, "u"); return err }},
+		{"DeleteUserSessions", func(s *redis.Store) error { _, err := s.DeleteUserSessions(ctx, "u", ""); return err }},
+		{"DeleteExpiredSessions", func(s *redis.Store) error { _, err := s.DeleteExpiredSessions(ctx, now); return err }},
+		{"PublishRevocation", func(s *redis.Store) error {
+			return s.PublishRevocation(ctx, revocation.Event{Kind: revocation.KindJTI, Key: "j", Until: now.Add(time.Hour)})
+		}},
+		{"RevocationsInitial", func(s *redis.Store) error { _, _, err := s.Revocations(ctx, "", now, 0); return err }},
+		{"RevocationsFollow", func(s *redis.Store) error { _, _, err := s.Revocations(ctx, "0-0", now, time.Second); return err }},
+		{"Revoked", func(s *redis.Store) error { _, err := s.Revoked(ctx, revocation.KindJTI, "j", now); return err }},
+		{"DeleteExpiredRevocations", func(s *redis.Store) error { _, err := s.DeleteExpiredRevocations(ctx, now); return err }},
+		{"AddFailure", func(s *redis.Store) error { _, err := s.AddFailure(ctx, "k", now, time.Minute); return err }},
+		{"Failures", func(s *redis.Store) error { _, _, err := s.Failures(ctx, "k", now, time.Minute); return err }},
+		{"ResetFailures", func(s *redis.Store) error { return s.ResetFailures(ctx, "k") }},
+	}
+	for _, store := range []struct {
+		name string
+		s    *redis.Store
+	}{{"DeadPort", dead}, {"ClosedClient", closed}} {
+		for _, c := range calls {
+			t.Run(store.name+"/"+c.name, func(t *testing.T) {
+				if err := c.call(store.s); !errors.Is(err, auth.ErrUnavailable) {
+					t.Fatalf("error = %v, want auth.ErrUnavailable", err)
+				}
+			})
+		}
+	}
+}
+
+// TestOpenRejectsMalformedURLWithoutEchoingIt: a bad URL is a config error
+// whose message does not leak the password in it.
+func TestOpenRejectsMalformedURLWithoutEchoingIt(t *testing.T) {
+	_, err := redis.Open(context.Background(), "http://user:s3cret-pw@127.0.0.1:6379/0")
+	if !errors.Is(err, auth.ErrInvalidInput) {
+		t.Fatalf("Open(http URL) error = %v, want auth.ErrInvalidInput", err)
+	}
+	if strings.Contains(err.Error(), "s3cret-pw") {
+		t.Fatal("Open error message contains the password from the URL")
+	}
+}

@@ -1,0 +1,77 @@
+package redistest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Addr is the test Redis server.
+const Addr = "127.0.0.1:6379"
+
+// URL is the test Redis server as a gatehouse redis URL.
+const URL = "redis://" + Addr + "/0"
+
+// New returns the test Redis URL and a key prefix unique to this test, and
+// registers a cleanup that deletes every key under that prefix. It fails the
+// test when Redis does not answer.
+func New(t testing.TB) (url, prefix string) {
+	t.Helper()
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatalf("redistest: random prefix: %v", err)
+	}
+	prefix = "gatehouse-test:" + hex.EncodeToString(b[:]) + ":"
+
+	client := goredis.NewClient(&goredis.Options{Addr: Addr})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		t.Fatalf("redistest: test Redis at %s does not answer: %v", Addr, err)
+	}
+	t.Cleanup(func() {
+		defer client.Close()
+		if err := DeletePrefix(context.Background(), client, prefix); err != nil {
+			t.Errorf("redistest: delete keys %s*: %v", prefix, err)
+		}
+	})
+	return URL, prefix
+}
+
+// DeletePrefix deletes every key that starts with prefix, in SCAN batches,
+// so that it never blocks a server shared with other tests.
+func DeletePrefix(ctx context.Context, client *goredis.Client, prefix string) error {
+	iter := client.Scan(ctx, 0, escapeGlob(prefix)+"*", 1000).Iterator()
+	batch := make([]string, 0, 1000)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := client.Unlink(ctx, batch...).Err()
+		batch = batch[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// escapeGlob quotes the characters SCAN MATCH treats as a pattern.
+func escapeGlob(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`, "]", `\]`).Replace(s)
+}

@@ -1,0 +1,209 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+)
+
+// Stream limits. maxStreamLen is a backstop against a flood of revocations;
+// DeleteExpiredRevocations normally keeps the stream far shorter. readBatch
+// bounds one XRANGE/XREAD reply.
+const (
+	maxStreamLen = 100_000
+	readBatch    = 1000
+)
+
+// publishScript keeps the longest Until per kind/key (a later, shorter
+// revocation must not shorten an earlier one) and appends the event to the
+// feed, atomically.
+var publishScript = goredis.NewScript(`
+-- KEYS: rev key, stream
+-- ARGV: until µs, until ms (PXAT), kind, key, max stream length
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+end
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
+  'kind', ARGV[3], 'key', ARGV[4], 'until', ARGV[1])`)
+
+func (s *Store) revKey(kind, key string) string { return s.prefix + "rev:" + kind + ":" + key }
+func (s *Store) streamKey() string              { return s.prefix + "revocations" }
+
+// PublishRevocation marks ev.Kind/ev.Key revoked until ev.Until and appends
+// ev to the revocations stream.
+//
+// The feed is a Redis stream rather than pub/sub on purpose: pub/sub drops
+// every message sent while a subscriber is disconnected, so an instance that
+// lost its connection for a second would keep trusting a revoked session. A
+// stream keeps the events; a watcher that reconnects resumes from its last
+// stream ID and catches up on exactly what it missed.
+func (s *Store) PublishRevocation(ctx context.Context, ev revocation.Event) error {
+	untilMs := (ev.Until.UnixMicro() + 999) / 1000 // never expire before Until
+	keys := []string{s.revKey(ev.Kind, ev.Key), s.streamKey()}
+	err := publishScript.Run(ctx, s.client, keys,
+		micros(ev.Until), untilMs, ev.Kind, ev.Key, maxStreamLen).Err()
+	return wrap("publish revocation", err)
+}
+
+// Revocations returns events published after cursor (a stream ID) and the
+// cursor to pass next. Cursor "" returns every event still active at now,
+// with cursor "0-0" for an empty stream. With wait > 0 it blocks up to wait
+// for a new event (XREAD BLOCK), so followers hear of revocations at once.
+func (s *Store) Revocations(ctx context.Context, cursor string, now time.Time, wait time.Duration) ([]revocation.Event, string, error) {
+	if cursor == "" {
+		return s.allRevocations(ctx, now)
+	}
+	if !validStreamID(cursor) {
+		return nil, "", fmt.Errorf("read revocations: cursor %q: %w", cursor, auth.ErrInvalidInput)
+	}
+	block := time.Duration(-1) // go-redis: negative omits BLOCK; 0 would block forever
+	if wait > 0 {
+		block = max(wait, time.Millisecond)
+	}
+	streams, err := s.client.XRead(ctx, &goredis.XReadArgs{
+		Streams: []string{s.streamKey(), cursor},
+		Count:   readBatch,
+		Block:   block,
+	}).Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, cursor, nil
+	}
+	if err != nil {
+		return nil, "", wrap("read revocations", err)
+	}
+	var out []revocation.Event
+	for _, st := range streams {
+		for _, m := range st.Messages {
+			cursor = m.ID
+			if ev, ok := decodeEvent(m); ok && ev.Until.After(now) {
+				out = append(out, ev)
+			}
+		}
+	}
+	return out, cursor, nil
+}
+
+// allRevocations reads the whole stream in batches.
+func (s *Store) allRevocations(ctx context.Context, now time.Time) ([]revocation.Event, string, error) {
+	var out []revocation.Event
+	cursor, start := "0-0", "-"
+	for {
+		msgs, err := s.client.XRangeN(ctx, s.streamKey(), start, "+", readBatch).Result()
+		if err != nil {
+			return nil, "", wrap("load revocations", err)
+		}
+		for _, m := range msgs {
+			cursor = m.ID
+			if ev, ok := decodeEvent(m); ok && ev.Until.After(now) {
+				out = append(out, ev)
+			}
+		}
+		if len(msgs) < readBatch {
+			return out, cursor, nil
+		}
+		start = "(" + cursor
+	}
+}
+
+// decodeEvent reads one stream entry; ok is false for an entry that
+// gatehouse did not write.
+func decodeEvent(m goredis.XMessage) (revocation.Event, bool) {
+	kind, ok1 := m.Values["kind"].(string)
+	key, ok2 := m.Values["key"].(string)
+	until, ok3 := m.Values["until"].(string)
+	if !ok1 || !ok2 || !ok3 {
+		return revocation.Event{}, false
+	}
+	t, err := parseMicros(until)
+	if err != nil {
+		return revocation.Event{}, false
+	}
+	return revocation.Event{Kind: kind, Key: key, Until: t}, true
+}
+
+// Revoked reports whether an event of kind with key is active at now. It
+// compares the stored Until with now rather than trusting key existence, so
+// that an injected clock ahead of Redis's own gives the same answer as SQL.
+func (s *Store) Revoked(ctx context.Context, kind, key string, now time.Time) (bool, error) {
+	v, err := s.client.Get(ctx, s.revKey(kind, key)).Result()
+	if errors.Is(err, goredis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrap("check revocation", err)
+	}
+	until, err := parseMicros(v)
+	if err != nil {
+		return false, fmt.Errorf("check revocation: %w: %w", auth.ErrUnavailable, err)
+	}
+	return until.After(now), nil
+}
+
+// DeleteExpiredRevocations trims the stream up to the oldest event still
+// active at now and returns how many entries it removed. Expired events
+// after that one stay until it ends; readers skip them. The rev: keys expire
+// by themselves (PXAT Until).
+func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (int, error) {
+	minID, err := s.oldestNeeded(ctx, now)
+	if err != nil || minID == "" {
+		return 0, err
+	}
+	n, err := s.client.XTrimMinID(ctx, s.streamKey(), minID).Result()
+	if err != nil {
+		return 0, wrap("trim revocations", err)
+	}
+	return int(n), nil
+}
+
+// oldestNeeded returns the ID of the oldest entry active at now, or the ID
+// just after the last entry when none is; "" for an empty stream. Entries
+// appended meanwhile get larger IDs, so trimming below it never loses one.
+func (s *Store) oldestNeeded(ctx context.Context, now time.Time) (string, error) {
+	last, start := "", "-"
+	for {
+		msgs, err := s.client.XRangeN(ctx, s.streamKey(), start, "+", readBatch).Result()
+		if err != nil {
+			return "", wrap("scan revocations", err)
+		}
+		for _, m := range msgs {
+			if ev, ok := decodeEvent(m); ok && ev.Until.After(now) {
+				return m.ID, nil
+			}
+			last = m.ID
+		}
+		if len(msgs) < readBatch {
+			if last == "" {
+				return "", nil
+			}
+			return nextStreamID(last), nil
+		}
+		start = "(" + last
+	}
+}
+
+// validStreamID reports whether id has the form <ms>-<seq>.
+func validStreamID(id string) bool {
+	ms, seq, ok := strings.Cut(id, "-")
+	if !ok {
+		return false
+	}
+	_, err1 := strconv.ParseUint(ms, 10, 64)
+	_, err2 := strconv.ParseUint(seq, 10, 64)
+	return err1 == nil && err2 == nil
+}
+
+// nextStreamID returns the smallest stream ID greater than id.
+func nextStreamID(id string) string {
+	ms, seq, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseUint(seq, 10, 64)
+	return ms + "-" + strconv.FormatUint(n+1, 10)
+}

@@ -1,0 +1,75 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// maxFailuresPerKey caps the timestamps kept per key; counts beyond it add
+// nothing to a lock that is already at its cap, and it bounds memory under a
+// flood.
+const maxFailuresPerKey = 1024
+
+// addFailureScript slides the window, records one failure and returns the
+// count within (now-window, now], atomically across instances.
+var addFailureScript = goredis.NewScript(`
+-- KEYS: failure zset
+-- ARGV: now µs, cutoff µs (now - window), unique member, window ms, cap
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[5]) + 1))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], ARGV[1])`)
+
+func (s *Store) throttleKey(key string) string { return s.prefix + "thr:" + key }
+
+// AddFailure records a failure for key at now and returns the failures
+// within (now-window, now]. The key expires one window after its latest
+// failure.
+func (s *Store) AddFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
+	// Failures at the same microsecond on two instances must both count, so
+	// the member is the time plus a random suffix.
+	var suffix [6]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		return 0, fmt.Errorf("record login failure: %w", err)
+	}
+	member := micros(now) + "-" + hex.EncodeToString(suffix[:])
+	n, err := addFailureScript.Run(ctx, s.client, []string{s.throttleKey(key)},
+		micros(now), micros(now.Add(-window)), member, max(window.Milliseconds(), 1), maxFailuresPerKey).Int()
+	if err != nil {
+		return 0, wrap("record login failure", err)
+	}
+	return n, nil
+}
+
+// Failures returns the failures for key within (now-window, now] and the
+// time of the latest of them.
+func (s *Store) Failures(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
+	k, lo, hi := s.throttleKey(key), "("+micros(now.Add(-window)), micros(now)
+	var (
+		count  *goredis.IntCmd
+		latest *goredis.ZSliceCmd
+	)
+	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		count = p.ZCount(ctx, k, lo, hi)
+		latest = p.ZRevRangeByScoreWithScores(ctx, k, &goredis.ZRangeBy{Max: hi, Min: lo, Count: 1})
+		return nil
+	})
+	if err != nil {
+		return 0, time.Time{}, wrap("count login failures", err)
+	}
+	if count.Val() == 0 || len(latest.Val()) == 0 {
+		return 0, time.Time{}, nil
+	}
+	return int(count.Val()), time.UnixMicro(int64(latest.Val()[0].Score)).UTC(), nil
+}
+
+// ResetFailures forgets key's failures.
+func (s *Store) ResetFailures(ctx context.Context, key string) error {
+	return wrap("reset login failures", s.client.Del(ctx, s.throttleKey(key)).Err())
+}

@@ -1,0 +1,232 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// Dialect is what differs between SQL backends. The zero value of every
+// optional field means "not needed".
+type Dialect struct {
+	// Name is used in error messages ("sqlite", "postgres").
+	Name string
+	// Goose is the goose dialect of the migrations.
+	Goose goose.Dialect
+	// Migrations holds the numbered goose SQL files at its root.
+	Migrations fs.FS
+	// DollarPlaceholders rewrites "?" to "$1", "$2", … (PostgreSQL).
+	DollarPlaceholders bool
+	// Classify maps a driver error to auth.ErrConflict (unique violation),
+	// auth.ErrNotFound (foreign key to a missing row) or auth.ErrUnavailable
+	// (the database did not answer), or returns nil when it is none of them.
+	Classify func(error) error
+	// LockRevocations, when set, runs inside the transaction that publishes a
+	// revocation before the INSERT. PostgreSQL needs it so that sequence
+	// order equals commit order and a reader's cursor never skips a row that
+	// commits late; SQLite has one writer and needs nothing.
+	LockRevocations string
+	// MigrationLocker, when set, returns a goose session locker so that
+	// instances starting together migrate one at a time.
+	MigrationLocker func(ctx context.Context, db *sql.DB) (lock.SessionLocker, error)
+}
+
+// Store implements every gatehouse store interface over database/sql.
+// store/sqlite and store/postgres embed it.
+type Store struct {
+	read, write *sql.DB
+	d           Dialect
+	closed      atomic.Bool
+	rebound     sync.Map // query text -> dialect query text
+}
+
+// New returns a Store that runs reads on read and writes and transactions on
+// write; they may be the same pool. SQLite passes a single-connection write
+// pool so that writers queue in the process instead of failing with
+// SQLITE_BUSY. The Store owns both pools: Close closes them.
+func New(read, write *sql.DB, d Dialect) *Store {
+	if d.Classify == nil {
+		d.Classify = func(error) error { return nil }
+	}
+	return &Store{read: read, write: write, d: d}
+}
+
+// DB returns the pool used for writes, for callers that need raw access
+// (bulk seeding in benchmarks, ad-hoc maintenance).
+func (db *Store) DB() *sql.DB { return db.write }
+
+// Rebind returns query with placeholders in the dialect's style.
+func (db *Store) Rebind(query string) string {
+	if !db.d.DollarPlaceholders {
+		return query
+	}
+	if q, ok := db.rebound.Load(query); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	q := b.String()
+	db.rebound.Store(query, q)
+	return q
+}
+
+// Ping checks that the database answers; the error wraps auth.ErrUnavailable
+// when it does not.
+func (db *Store) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return db.wrap(db.d.Name+" ping", err)
+	}
+	if db.read != db.write {
+		if err := db.read.PingContext(ctx); err != nil {
+			return db.wrap(db.d.Name+" ping", err)
+		}
+	}
+	return nil
+}
+
+// Close closes the pools. Every later call fails with auth.ErrUnavailable.
+func (db *Store) Close() error {
+	db.closed.Store(true)
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Migrate applies every pending migration (goose up). It is safe to call on
+// an up-to-date database and, with a MigrationLocker, from several instances
+// at once.
+func (db *Store) Migrate(ctx context.Context) error {
+	p, err := db.provider(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return db.wrap("migrate "+db.d.Name, err)
+	}
+	return nil
+}
+
+// MigrationVersion returns the applied schema version and the newest version
+// the binary knows; they differ when Migrate has work to do.
+func (db *Store) MigrationVersion(ctx context.Context) (current, latest int64, err error) {
+	p, err := db.provider(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	current, latest, err = p.GetVersions(ctx)
+	if err != nil {
+		return 0, 0, db.wrap("migration version", err)
+	}
+	return current, latest, nil
+}
+
+func (db *Store) provider(ctx context.Context) (*goose.Provider, error) {
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if db.d.MigrationLocker != nil {
+		l, err := db.d.MigrationLocker(ctx, db.write)
+		if err != nil {
+			return nil, db.wrap("migration lock", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(l))
+	}
+	p, err := goose.NewProvider(db.d.Goose, db.write, db.d.Migrations, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load %s migrations: %w", db.d.Name, err)
+	}
+	return p, nil
+}
+
+// tx runs fn in a write transaction and commits when fn returns nil. Errors
+// from fn and from the driver come back wrapped by wrap(op, …).
+func (db *Store) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	if db.closed.Load() {
+		return db.wrap(op, sql.ErrConnDone)
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return db.wrap(op, err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return db.wrap(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return db.wrap(op, err)
+	}
+	return nil
+}
+
+// exec runs one write statement and returns the number of affected rows.
+func (db *Store) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
+	res, err := db.write.ExecContext(ctx, db.Rebind(query), args...)
+	if err != nil {
+		return 0, db.wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, db.wrap(op, err)
+	}
+	return n, nil
+}
+
+// execOne is exec for statements that must touch exactly one row; zero rows
+// is auth.ErrNotFound.
+func (db *Store) execOne(ctx context.Context, op, query string, args ...any) error {
+	n, err := db.exec(ctx, op, query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return db.wrap(op, sql.ErrNoRows)
+	}
+	return nil
+}
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// queryRow reads one row with the read pool.
+func (db *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.read.QueryRowContext(ctx, db.Rebind(query), args...)
+}
+
+// queryAll reads every row of query with scan, on the read pool.
+func queryAll[T any](ctx context.Context, db *Store, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.read.QueryContext(ctx, db.Rebind(query), args...)
+	if err != nil {
+		return nil, db.wrap(op, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, db.wrap(op, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.wrap(op, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,53 @@
+package sqldb
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+)
+
+var _ oidc.IdentityStore = (*Store)(nil)
+
+const identityColumns = `issuer, subject, user_id, provider, email, created_at, last_login`
+
+// CreateIdentity links id to id.UserID; auth.ErrConflict when issuer+subject
+// is already linked, auth.ErrNotFound when the user does not exist.
+func (db *Store) CreateIdentity(ctx context.Context, id oidc.Identity) error {
+	_, err := db.exec(ctx, "create identity",
+		`INSERT INTO identities (`+identityColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		id.Issuer, id.Subject, id.UserID, id.Provider, id.Email, micros(id.CreatedAt), micros(id.LastLogin))
+	return err
+}
+
+// IdentityBySubject returns the identity for issuer+subject, or
+// auth.ErrNotFound.
+func (db *Store) IdentityBySubject(ctx context.Context, issuer, subject string) (oidc.Identity, error) {
+	id, err := scanIdentity(db.queryRow(ctx,
+		`SELECT `+identityColumns+` FROM identities WHERE issuer = ? AND subject = ?`, issuer, subject))
+	return id, db.wrap("load identity", err)
+}
+
+// UserIdentities lists a user's identities, oldest first.
+func (db *Store) UserIdentities(ctx context.Context, userID string) ([]oidc.Identity, error) {
+	return queryAll(ctx, db, "list user identities", scanIdentity,
+		`SELECT `+identityColumns+` FROM identities WHERE user_id = ? ORDER BY created_at, issuer, subject`, userID)
+}
+
+// TouchIdentity sets LastLogin; auth.ErrNotFound when the identity is gone.
+func (db *Store) TouchIdentity(ctx context.Context, issuer, subject string, at time.Time) error {
+	return db.execOne(ctx, "touch identity",
+		`UPDATE identities SET last_login = ? WHERE issuer = ? AND subject = ?`, micros(at), issuer, subject)
+}
+
+func scanIdentity(row scanner) (oidc.Identity, error) {
+	var (
+		id            oidc.Identity
+		created, last int64
+	)
+	if err := row.Scan(&id.Issuer, &id.Subject, &id.UserID, &id.Provider, &id.Email, &created, &last); err != nil {
+		return oidc.Identity{}, err
+	}
+	id.CreatedAt, id.LastLogin = fromMicros(created), fromMicros(last)
+	return id, nil
+}

@@ -1,0 +1,220 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+var _ token.RefreshStore = (*Store)(nil)
+
+// A token's FamilyExpiresAt and RevokedAt live on its family row, so that
+// revoking a family revokes every token of it, including successors stored
+// after the revocation.
+const refreshSelect = `SELECT t.hash, t.family_id, t.user_id, t.client_id, t.scope, t.issued_at, t.expires_at,
+	f.expires_at, t.used_at, f.revoked_at
+	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id`
+
+const refreshInsert = `INSERT INTO refresh_tokens (hash, family_id, user_id, client_id, scope, issued_at, expires_at, used_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// CreateRefresh stores r as the first token of the new family r.FamilyID,
+// whose absolute end is r.FamilyExpiresAt (r.ExpiresAt when zero).
+// auth.ErrConflict when the family or hash exists, auth.ErrNotFound when
+// r.UserID is not a user.
+func (db *Store) CreateRefresh(ctx context.Context, r token.Refresh) error {
+	familyEnd := r.FamilyExpiresAt
+	if familyEnd.IsZero() {
+		familyEnd = r.ExpiresAt
+	}
+	return db.tx(ctx, "create refresh token", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.Rebind(
+			`INSERT INTO refresh_families (id, user_id, client_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`),
+			r.FamilyID, r.UserID, r.ClientID, micros(r.IssuedAt), micros(familyEnd)); err != nil {
+			return err
+		}
+		return insertRefresh(ctx, db, tx, r)
+	})
+}
+
+func insertRefresh(ctx context.Context, db *Store, tx *sql.Tx, r token.Refresh) error {
+	_, err := tx.ExecContext(ctx, db.Rebind(refreshInsert),
+		r.Hash, r.FamilyID, r.UserID, r.ClientID, r.Scope, micros(r.IssuedAt), micros(r.ExpiresAt), nullMicros(r.UsedAt))
+	return err
+}
+
+// Refresh returns the token with hash, whatever its state, or
+// auth.ErrNotFound.
+func (db *Store) Refresh(ctx context.Context, hash string) (token.Refresh, error) {
+	r, err := scanRefresh(db.queryRow(ctx, refreshSelect+` WHERE t.hash = ?`, hash))
+	return r, db.wrap("load refresh token", err)
+}
+
+// RotateRefresh marks hash used at now and stores next in the same family,
+// in one transaction of conditional updates:
+//
+//  1. touch the family row only if it is not revoked — this takes the row
+//     lock that RevokeFamily also needs, so the two serialise;
+//  2. set used_at only if the token is unused and unexpired at now.
+//
+// Only when both touch exactly one row is next inserted. Otherwise nothing is
+// stored, and the token as read inside the transaction decides the error:
+// auth.ErrNotFound, auth.ErrRevoked (family revoked), auth.ErrReused
+// (already used, checked before expiry so that a replayed old token is
+// always reported as reuse) or auth.ErrExpired. The old record is returned
+// with every outcome where it exists.
+//
+// next.FamilyID, UserID and ClientID default to the old token's; a different
+// FamilyID is auth.ErrInvalidInput. next.FamilyExpiresAt is ignored: the
+// family's end was fixed when it started.
+func (db *Store) RotateRefresh(ctx context.Context, hash string, now time.Time, next token.Refresh) (token.Refresh, error) {
+	var old token.Refresh
+	err := db.tx(ctx, "rotate refresh token", func(tx *sql.Tx) error {
+		n, err := execTx(ctx, db, tx,
+			`UPDATE refresh_families SET rotated_at = ?
+			 WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = ?) AND revoked_at IS NULL`,
+			micros(now), hash)
+		if err == nil && n == 1 {
+			n, err = execTx(ctx, db, tx,
+				`UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?`,
+				micros(now), hash, micros(now))
+		}
+		if err != nil {
+			return err
+		}
+		old, err = scanRefresh(tx.QueryRowContext(ctx, db.Rebind(refreshSelect+` WHERE t.hash = ?`), hash))
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return rotateRefusal(old, now)
+		}
+		old.UsedAt = time.Time{} // as it was before this call
+		if next.FamilyID != "" && next.FamilyID != old.FamilyID {
+			return fmt.Errorf("successor names another family: %w", auth.ErrInvalidInput)
+		}
+		return insertRefresh(ctx, db, tx, successor(old, next))
+	})
+	if errors.Is(err, auth.ErrNotFound) {
+		return token.Refresh{}, err
+	}
+	return old, err
+}
+
+// rotateRefusal says why a token that exists could not be rotated.
+func rotateRefusal(old token.Refresh, now time.Time) error {
+	switch {
+	case !old.RevokedAt.IsZero():
+		return auth.ErrRevoked
+	case !old.UsedAt.IsZero():
+		return auth.ErrReused
+	case !old.ExpiresAt.After(now):
+		return auth.ErrExpired
+	}
+	return fmt.Errorf("token changed during rotation: %w", auth.ErrConflict)
+}
+
+func successor(old, next token.Refresh) token.Refresh {
+	if next.FamilyID == "" {
+		next.FamilyID = old.FamilyID
+	}
+	if next.UserID == "" {
+		next.UserID = old.UserID
+	}
+	if next.ClientID == "" {
+		next.ClientID = old.ClientID
+	}
+	next.UsedAt = time.Time{}
+	return next
+}
+
+// RevokeFamily revokes the family and so every token in it, present and
+// future. Revoking a revoked family keeps the first revocation time;
+// auth.ErrNotFound when the family does not exist.
+func (db *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) error {
+	return db.tx(ctx, "revoke refresh family", func(tx *sql.Tx) error {
+		var revoked sql.NullInt64
+		err := tx.QueryRowContext(ctx, db.Rebind(
+			`UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING revoked_at`),
+			micros(now), familyID).Scan(&revoked)
+		return err
+	})
+}
+
+// RevokeUserFamilies revokes every family of userID that is neither revoked
+// nor past its absolute end at now, and returns them.
+func (db *Store) RevokeUserFamilies(ctx context.Context, userID string, now time.Time) ([]token.Family, error) {
+	var fams []token.Family
+	err := db.tx(ctx, "revoke user refresh families", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, db.Rebind(
+			`UPDATE refresh_families SET revoked_at = ?
+			 WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id, expires_at`),
+			micros(now), userID, micros(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				f   token.Family
+				end int64
+			)
+			if err := rows.Scan(&f.ID, &end); err != nil {
+				return err
+			}
+			f.ExpiresAt = fromMicros(end)
+			fams = append(fams, f)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fams, nil
+}
+
+// DeleteExpiredRefresh removes families past their absolute end at now with
+// all their tokens, and returns the number of tokens removed. Used tokens of
+// live families stay: they are what detects reuse.
+func (db *Store) DeleteExpiredRefresh(ctx context.Context, now time.Time) (int, error) {
+	var n int64
+	err := db.tx(ctx, "delete expired refresh tokens", func(tx *sql.Tx) error {
+		var err error
+		n, err = execTx(ctx, db, tx,
+			`DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM refresh_families WHERE expires_at <= ?)`, micros(now))
+		if err != nil {
+			return err
+		}
+		_, err = execTx(ctx, db, tx, `DELETE FROM refresh_families WHERE expires_at <= ?`, micros(now))
+		return err
+	})
+	return int(n), err
+}
+
+func execTx(ctx context.Context, db *Store, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, db.Rebind(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func scanRefresh(row scanner) (token.Refresh, error) {
+	var (
+		r                          token.Refresh
+		issued, expires, familyEnd int64
+		used, revoked              sql.NullInt64
+	)
+	if err := row.Scan(&r.Hash, &r.FamilyID, &r.UserID, &r.ClientID, &r.Scope, &issued, &expires,
+		&familyEnd, &used, &revoked); err != nil {
+		return token.Refresh{}, err
+	}
+	r.IssuedAt, r.ExpiresAt, r.FamilyExpiresAt = fromMicros(issued), fromMicros(expires), fromMicros(familyEnd)
+	r.UsedAt, r.RevokedAt = fromNullMicros(used), fromNullMicros(revoked)
+	return r, nil
+}

@@ -1,0 +1,95 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+)
+
+var _ session.Store = (*Store)(nil)
+
+const sessionColumns = `id, user_id, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, method`
+
+// CreateSession stores r; auth.ErrConflict when r.ID exists, auth.ErrNotFound
+// when r.UserID is not a user (sessions die with their user).
+func (db *Store) CreateSession(ctx context.Context, r session.Record) error {
+	_, err := db.exec(ctx, "create session",
+		`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.UserID, micros(r.CreatedAt), micros(r.LastSeenAt), micros(r.IdleExpiresAt), micros(r.ExpiresAt),
+		r.IP, r.UserAgent, r.Method)
+	return err
+}
+
+// Session returns the session with id, expired or not, or auth.ErrNotFound.
+func (db *Store) Session(ctx context.Context, id string) (session.Record, error) {
+	r, err := scanSession(db.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	return r, db.wrap("load session", err)
+}
+
+// TouchSession sets LastSeenAt and IdleExpiresAt; auth.ErrNotFound when the
+// session is gone.
+func (db *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error {
+	return db.execOne(ctx, "touch session",
+		`UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id = ?`,
+		micros(lastSeen), micros(idleExpiresAt), id)
+}
+
+// DeleteSession removes one session; auth.ErrNotFound when absent.
+func (db *Store) DeleteSession(ctx context.Context, id string) error {
+	return db.execOne(ctx, "delete session", `DELETE FROM sessions WHERE id = ?`, id)
+}
+
+// UserSessions lists a user's sessions, oldest first, expired ones included.
+func (db *Store) UserSessions(ctx context.Context, userID string) ([]session.Record, error) {
+	return queryAll(ctx, db, "list user sessions", scanSession,
+		`SELECT `+sessionColumns+` FROM sessions WHERE user_id = ? ORDER BY created_at, id`, userID)
+}
+
+// DeleteUserSessions removes every session of userID except keepID and
+// returns the removed IDs.
+func (db *Store) DeleteUserSessions(ctx context.Context, userID, keepID string) ([]string, error) {
+	const op = "delete user sessions"
+	var ids []string
+	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, db.Rebind(`DELETE FROM sessions WHERE user_id = ? AND id <> ? RETURNING id`), userID, keepID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// DeleteExpiredSessions purges sessions whose idle or absolute expiry is at
+// or before now.
+func (db *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	n, err := db.exec(ctx, "delete expired sessions",
+		`DELETE FROM sessions WHERE idle_expires_at <= ? OR expires_at <= ?`, micros(now), micros(now))
+	return int(n), err
+}
+
+func scanSession(row scanner) (session.Record, error) {
+	var (
+		r                            session.Record
+		created, seen, idle, expires int64
+	)
+	if err := row.Scan(&r.ID, &r.UserID, &created, &seen, &idle, &expires, &r.IP, &r.UserAgent, &r.Method); err != nil {
+		return session.Record{}, err
+	}
+	r.CreatedAt, r.LastSeenAt = fromMicros(created), fromMicros(seen)
+	r.IdleExpiresAt, r.ExpiresAt = fromMicros(idle), fromMicros(expires)
+	return r, nil
+}

@@ -1,0 +1,243 @@
+package sqldbtest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/audit/audittest"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/keys/keystest"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctest"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation/revocationtest"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/session/sessiontest"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/token/tokentest"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+	"github.com/gatehouse-auth/gatehouse/internal/user/usertest"
+)
+
+// Store is what a SQL backend offers: every store interface plus the
+// lifecycle methods of *sqldb.Store.
+type Store interface {
+	user.Store
+	session.Store
+	token.RefreshStore
+	keys.Store
+	audit.Store
+	revocation.Store
+	oidc.IdentityStore
+	Migrate(ctx context.Context) error
+	MigrationVersion(ctx context.Context) (current, latest int64, err error)
+	Ping(ctx context.Context) error
+	Close() error
+	DB() *sql.DB
+	Rebind(query string) string
+}
+
+// RunStoreTests runs every conformance suite and the SQL-specific tests
+// against stores from newStore, which must return a migrated, empty store of
+// its own and close it in t.Cleanup. The suites run in parallel with each
+// other (each test has its own store): creating and migrating a PostgreSQL
+// schema per test is mostly waiting.
+func RunStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
+	t.Run("User", func(t *testing.T) {
+		t.Parallel()
+		usertest.RunStoreTests(t, func(t *testing.T) user.Store { return newStore(t) })
+	})
+	t.Run("Session", func(t *testing.T) {
+		t.Parallel()
+		sessiontest.RunStoreTests(t, func(t *testing.T) session.Store { return sessionsWithUsers{newStore(t)} })
+	})
+	t.Run("Refresh", func(t *testing.T) {
+		t.Parallel()
+		tokentest.RunRefreshStoreTests(t, func(t *testing.T) token.RefreshStore { return newStore(t) })
+	})
+	t.Run("Keys", func(t *testing.T) {
+		t.Parallel()
+		keystest.RunStoreTests(t, func(t *testing.T) keys.Store { return newStore(t) })
+	})
+	t.Run("Audit", func(t *testing.T) {
+		t.Parallel()
+		audittest.RunStoreTests(t, func(t *testing.T) audit.Store { return newStore(t) })
+	})
+	t.Run("Revocation", func(t *testing.T) {
+		t.Parallel()
+		revocationtest.RunStoreTests(t, func(t *testing.T) revocation.Store { return newStore(t) })
+	})
+	t.Run("Identity", func(t *testing.T) {
+		t.Parallel()
+		oidctest.RunIdentityStoreTests(t, func(t *testing.T) oidc.IdentityStore { return newStore(t) })
+	})
+	t.Run("SQL", func(t *testing.T) {
+		t.Parallel()
+		runSQLTests(t, newStore)
+	})
+}
+
+func runSQLTests(t *testing.T, newStore func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s Store)
+	}{
+		{"MigrateTwiceIsUpToDate", testMigrateTwice},
+		{"DeleteUserRemovesTheirSessions", testSessionCascade},
+		{"SessionOfUnknownUserIsNotFound", testSessionUnknownUser},
+		{"RevokeUnknownFamilyIsNotFound", testRevokeUnknownFamily},
+		{"SuccessorInAnotherFamilyIsRefused", testSuccessorOtherFamily},
+		{"MalformedRevocationCursorIsInvalid", testBadCursor},
+		{"ClosedStoreIsUnavailable", testClosed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.run(t, newStore(t))
+		})
+	}
+}
+
+// sessionsWithUsers adapts a SQL store to sessiontest, whose sessions name
+// users it never creates: sessions reference users (and die with them), so
+// CreateSession first creates the user through the same store.
+type sessionsWithUsers struct{ Store }
+
+func (s sessionsWithUsers) CreateSession(ctx context.Context, r session.Record) error {
+	if err := createUser(ctx, s.Store, r.UserID); err != nil {
+		return err
+	}
+	return s.Store.CreateSession(ctx, r)
+}
+
+// createUser creates user id unless it exists.
+func createUser(ctx context.Context, s user.Store, id string) error {
+	now := time.Now()
+	err := s.CreateUser(ctx, auth.User{ID: id, Username: id, CreatedAt: now, UpdatedAt: now})
+	if errors.Is(err, auth.ErrConflict) {
+		return nil
+	}
+	return err
+}
+
+func mustUser(t *testing.T, s Store, id string) {
+	t.Helper()
+	if err := createUser(context.Background(), s, id); err != nil {
+		t.Fatalf("CreateUser(%s): %v", id, err)
+	}
+}
+
+func newSession(id, userID string) session.Record {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return session.Record{
+		ID: id, UserID: userID, CreatedAt: now, LastSeenAt: now,
+		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(24 * time.Hour), Method: "password",
+	}
+}
+
+func testMigrateTwice(t *testing.T, s Store) {
+	ctx := context.Background()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	current, latest, err := s.MigrationVersion(ctx)
+	if err != nil {
+		t.Fatalf("MigrationVersion: %v", err)
+	}
+	if current != latest || current < 1 {
+		t.Fatalf("MigrationVersion = %d of %d, want up to date", current, latest)
+	}
+}
+
+func testSessionCascade(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustUser(t, s, "alice")
+	mustUser(t, s, "bob")
+	for _, r := range []session.Record{newSession("a1", "alice"), newSession("a2", "alice"), newSession("b1", "bob")} {
+		if err := s.CreateSession(ctx, r); err != nil {
+			t.Fatalf("CreateSession(%s): %v", r.ID, err)
+		}
+	}
+	if err := s.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	for _, id := range []string{"a1", "a2"} {
+		if _, err := s.Session(ctx, id); !errors.Is(err, auth.ErrNotFound) {
+			t.Errorf("Session(%s) of deleted user error = %v, want ErrNotFound", id, err)
+		}
+	}
+	if _, err := s.Session(ctx, "b1"); err != nil {
+		t.Fatalf("Session(b1) of other user: %v", err)
+	}
+}
+
+func testSessionUnknownUser(t *testing.T, s Store) {
+	if err := s.CreateSession(context.Background(), newSession("s1", "ghost")); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("CreateSession(unknown user) error = %v, want ErrNotFound", err)
+	}
+}
+
+func testRevokeUnknownFamily(t *testing.T, s Store) {
+	if err := s.RevokeFamily(context.Background(), "nope", time.Now()); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("RevokeFamily(unknown) error = %v, want ErrNotFound", err)
+	}
+}
+
+func testSuccessorOtherFamily(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustUser(t, s, "u1")
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	first := token.Refresh{Hash: "h0", FamilyID: "f1", UserID: "u1", IssuedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateRefresh(ctx, first); err != nil {
+		t.Fatalf("CreateRefresh: %v", err)
+	}
+	next := token.Refresh{Hash: "h1", FamilyID: "f2", UserID: "u1", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if _, err := s.RotateRefresh(ctx, "h0", now, next); !errors.Is(err, auth.ErrInvalidInput) {
+		t.Fatalf("RotateRefresh(successor in other family) error = %v, want ErrInvalidInput", err)
+	}
+	// Refused means nothing happened: the token is still unused.
+	got, err := s.Refresh(ctx, "h0")
+	if err != nil || !got.UsedAt.IsZero() {
+		t.Fatalf("Refresh(h0) = UsedAt %v, %v; want unused", got.UsedAt, err)
+	}
+}
+
+func testBadCursor(t *testing.T, s Store) {
+	for _, cursor := range []string{"x", "-1", "1.5"} {
+		if _, _, err := s.Revocations(context.Background(), cursor, time.Now(), 0); !errors.Is(err, auth.ErrInvalidInput) {
+			t.Errorf("Revocations(%q) error = %v, want ErrInvalidInput", cursor, err)
+		}
+	}
+}
+
+func testClosed(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustUser(t, s, "u1")
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	now := time.Now()
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Ping", func() error { return s.Ping(ctx) }},
+		{"UserByID", func() error { _, err := s.UserByID(ctx, "u1"); return err }},
+		{"CreateUser", func() error { return createUser(ctx, s, "u2") }},
+		{"Session", func() error { _, err := s.Session(ctx, "s1"); return err }},
+		{"RotateRefresh", func() error { _, err := s.RotateRefresh(ctx, "h", now, token.Refresh{Hash: "n"}); return err }},
+		{"Revoked", func() error { _, err := s.Revoked(ctx, revocation.KindJTI, "j", now); return err }},
+		{"Keys", func() error { _, err := s.Keys(ctx); return err }},
+	}
+	for _, tt := range calls {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(); !errors.Is(err, auth.ErrUnavailable) {
+				t.Fatalf("%s on closed store error = %v, want ErrUnavailable", tt.name, err)
+			}
+		})
+	}
+}

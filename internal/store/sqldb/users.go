@@ -1,0 +1,80 @@
+package sqldb
+
+import (
+	"context"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+var _ user.Store = (*Store)(nil)
+
+const userColumns = `id, username, roles, disabled, password_hash, created_at, updated_at`
+
+// CreateUser stores u; auth.ErrConflict when the ID or NameKey(username) is
+// taken.
+func (db *Store) CreateUser(ctx context.Context, u auth.User) error {
+	roles, err := encodeJSON(u.Roles, "[]")
+	if err != nil {
+		return db.wrap("create user", err)
+	}
+	_, err = db.exec(ctx, "create user",
+		`INSERT INTO users (id, username, username_key, roles, disabled, password_hash, created_at, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, user.NameKey(u.Username), roles, u.Disabled, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
+	return err
+}
+
+// UserByID returns the user with id, or auth.ErrNotFound.
+func (db *Store) UserByID(ctx context.Context, id string) (auth.User, error) {
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	return u, db.wrap("load user", err)
+}
+
+// UserByName returns the user whose NameKey equals NameKey(name), or
+// auth.ErrNotFound.
+func (db *Store) UserByName(ctx context.Context, name string) (auth.User, error) {
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username_key = ?`, user.NameKey(name)))
+	return u, db.wrap("load user by name", err)
+}
+
+// ListUsers returns every user ordered by username key.
+func (db *Store) ListUsers(ctx context.Context) ([]auth.User, error) {
+	return queryAll(ctx, db, "list users", scanUser, `SELECT `+userColumns+` FROM users ORDER BY username_key, id`)
+}
+
+// UpdateUser replaces username, roles, disabled, password hash and
+// updated_at; auth.ErrNotFound for an unknown ID, auth.ErrConflict when the
+// new username's key belongs to another user.
+func (db *Store) UpdateUser(ctx context.Context, u auth.User) error {
+	roles, err := encodeJSON(u.Roles, "[]")
+	if err != nil {
+		return db.wrap("update user", err)
+	}
+	return db.execOne(ctx, "update user",
+		`UPDATE users SET username = ?, username_key = ?, roles = ?, disabled = ?, password_hash = ?, updated_at = ?
+		 WHERE id = ?`,
+		u.Username, user.NameKey(u.Username), roles, u.Disabled, u.PasswordHash, micros(u.UpdatedAt), u.ID)
+}
+
+// DeleteUser removes the user and, by cascade, their sessions, refresh
+// families and tokens, and linked identities; auth.ErrNotFound when absent.
+func (db *Store) DeleteUser(ctx context.Context, id string) error {
+	return db.execOne(ctx, "delete user", `DELETE FROM users WHERE id = ?`, id)
+}
+
+func scanUser(row scanner) (auth.User, error) {
+	var (
+		u                auth.User
+		roles            string
+		created, updated int64
+	)
+	if err := row.Scan(&u.ID, &u.Username, &roles, &u.Disabled, &u.PasswordHash, &created, &updated); err != nil {
+		return auth.User{}, err
+	}
+	if err := decodeJSON(roles, &u.Roles); err != nil {
+		return auth.User{}, err
+	}
+	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return u, nil
+}

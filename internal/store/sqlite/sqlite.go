@@ -1,0 +1,135 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqldb"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is every gatehouse store on one SQLite database. Its methods are
+// those of *sqldb.Store.
+type Store struct {
+	*sqldb.Store
+}
+
+var (
+	_ user.Store         = (*Store)(nil)
+	_ session.Store      = (*Store)(nil)
+	_ token.RefreshStore = (*Store)(nil)
+	_ keys.Store         = (*Store)(nil)
+	_ audit.Store        = (*Store)(nil)
+	_ revocation.Store   = (*Store)(nil)
+	_ oidc.IdentityStore = (*Store)(nil)
+)
+
+type options struct {
+	busyTimeout time.Duration
+	readConns   int
+}
+
+// Option configures Open.
+type Option func(*options)
+
+// WithBusyTimeout sets how long a statement waits for another process's
+// write lock before failing with auth.ErrUnavailable. Default 5s.
+func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
+
+// WithReadConns sets the size of the read connection pool. Default 4.
+// Writes always use a single connection.
+func WithReadConns(n int) Option { return func(o *options) { o.readConns = max(n, 1) } }
+
+// Open opens (creating if needed) the SQLite database named by dsn:
+// "sqlite://gatehouse.db" (relative to the working directory),
+// "sqlite:///abs/path.db", or "sqlite://:memory:" (one connection, for
+// throwaway use). It does not migrate: call Migrate.
+//
+// Writes go through one connection with BEGIN IMMEDIATE, so writers in this
+// process queue in database/sql instead of failing with SQLITE_BUSY, and a
+// transaction never has to upgrade a read lock; busy_timeout covers other
+// processes on the same file. Reads use a separate read-only pool; WAL lets
+// them run alongside the writer.
+//
+// Errors: auth.ErrInvalidInput for a malformed DSN, auth.ErrUnavailable
+// when the file cannot be opened.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	o := options{busyTimeout: 5 * time.Second, readConns: 4}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	path, err := filePath(dsn)
+	if err != nil {
+		return nil, err
+	}
+	base := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", path, o.busyTimeout.Milliseconds())
+	write, err := sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	read := write
+	if path != ":memory:" {
+		if read, err = sql.Open("sqlite", base+"&_pragma=query_only(1)"); err != nil {
+			_ = write.Close()
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		read.SetMaxOpenConns(o.readConns)
+		read.SetMaxIdleConns(o.readConns)
+	}
+	s := &Store{Store: sqldb.New(read, write, dialect())}
+	// The writer connects first: it creates the file and switches it to WAL
+	// before any reader opens it.
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func dialect() sqldb.Dialect {
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return sqldb.Dialect{
+		Name:       "sqlite",
+		Goose:      goose.DialectSQLite3,
+		Migrations: migrations,
+		Classify:   classify,
+	}
+}
+
+// filePath extracts the file path from a sqlite:// DSN.
+func filePath(dsn string) (string, error) {
+	path, ok := strings.CutPrefix(dsn, "sqlite://")
+	switch {
+	case !ok:
+		return "", fmt.Errorf("sqlite store %q: must start with sqlite://: %w", dsn, auth.ErrInvalidInput)
+	case path == "":
+		return "", fmt.Errorf("sqlite store %q: no file path: %w", dsn, auth.ErrInvalidInput)
+	case strings.ContainsAny(path, "?#"), strings.HasPrefix(path, "file:"):
+		return "", fmt.Errorf("sqlite store %q: the path may not contain '?' or '#' or start with file: %w", dsn, auth.ErrInvalidInput)
+	}
+	return path, nil
+}

@@ -1,0 +1,170 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqldb/sqldbtest"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+)
+
+// newStore opens a migrated store on a fresh file.
+func newStore(t testing.TB) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return s
+}
+
+func TestStore(t *testing.T) {
+	sqldbtest.RunStoreTests(t, func(t *testing.T) sqldbtest.Store { return newStore(t) })
+}
+
+func TestOpenDSNForms(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	tests := []struct {
+		name, dsn, file string
+	}{
+		{"Relative", "sqlite://gatehouse.db", filepath.Join(dir, "gatehouse.db")},
+		{"RelativeSubdir", "sqlite://./data.db", filepath.Join(dir, "data.db")},
+		{"Absolute", "sqlite://" + filepath.Join(dir, "abs.db"), filepath.Join(dir, "abs.db")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := sqlite.Open(context.Background(), tt.dsn)
+			if err != nil {
+				t.Fatalf("Open(%s): %v", tt.dsn, err)
+			}
+			defer s.Close()
+			if err := s.Migrate(context.Background()); err != nil {
+				t.Fatalf("Migrate: %v", err)
+			}
+			if _, err := os.Stat(tt.file); err != nil {
+				t.Fatalf("Open(%s) did not create %s: %v", tt.dsn, tt.file, err)
+			}
+		})
+	}
+}
+
+func TestOpenRejectsMalformedDSN(t *testing.T) {
+	for _, dsn := range []string{"gatehouse.db", "postgres://x/y", "sqlite://", "sqlite://a.db?_pragma=x", "sqlite://file:a.db"} {
+		t.Run(dsn, func(t *testing.T) {
+			if _, err := sqlite.Open(context.Background(), dsn); !errors.Is(err, auth.ErrInvalidInput) {
+				t.Fatalf("Open(%q) error = %v, want ErrInvalidInput", dsn, err)
+			}
+		})
+	}
+}
+
+func TestOpenUnopenableFileIsUnavailable(t *testing.T) {
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "missing-dir", "gatehouse.db")
+	if _, err := sqlite.Open(context.Background(), dsn); !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("Open(file in missing directory) error = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestOpenDoesNotMigrate(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	current, latest, err := s.MigrationVersion(ctx)
+	if err != nil {
+		t.Fatalf("MigrationVersion: %v", err)
+	}
+	if current != 0 || latest < 1 {
+		t.Fatalf("MigrationVersion after Open = %d of %d, want 0 of at least 1", current, latest)
+	}
+}
+
+func TestInMemory(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, "sqlite://:memory:")
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if err := s.CreateUser(ctx, auth.User{ID: "u1", Username: "alice"}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if _, err := s.UserByName(ctx, "ALICE"); err != nil {
+		t.Fatalf("UserByName: %v", err)
+	}
+}
+
+// TestTwoProcessesRotateOnce opens the same file twice, as two gatehouse
+// processes would: their writers contend through SQLite's file lock, not
+// through one pool, and busy_timeout must hide SQLITE_BUSY from callers.
+func TestTwoProcessesRotateOnce(t *testing.T) {
+	const workers = 20
+	ctx := context.Background()
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
+	var stores []*sqlite.Store
+	for range 2 {
+		s, err := sqlite.Open(ctx, dsn)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		stores = append(stores, s)
+	}
+	now := time.Now()
+	if err := stores[0].CreateUser(ctx, auth.User{ID: "u1", Username: "alice"}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	first := token.Refresh{Hash: "h0", FamilyID: "f1", UserID: "u1", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := stores[1].CreateRefresh(ctx, first); err != nil {
+		t.Fatalf("CreateRefresh: %v", err)
+	}
+	var (
+		wg          sync.WaitGroup
+		mu          sync.Mutex
+		won, reused int
+	)
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := token.Refresh{Hash: fmt.Sprintf("h1-%d", i), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+			_, err := stores[i%2].RotateRefresh(ctx, "h0", now, next)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, auth.ErrReused):
+				reused++
+			default:
+				t.Errorf("RotateRefresh: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won != 1 || reused != workers-1 {
+		t.Fatalf("%d won, %d ErrReused; want 1 and %d", won, reused, workers-1)
+	}
+}

@@ -1,0 +1,210 @@
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+// Clock is a settable clock, safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock at the current time.
+func NewClock() *Clock { return &Clock{t: time.Now()} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Instance is a running gatehouse.
+type Instance struct {
+	URL    string
+	App    *app.App
+	Config config.Config
+	Clock  *Clock // nil unless WithClock
+	logs   *syncBuffer
+}
+
+// Option changes how Start builds the instance.
+type Option func(*options)
+
+type options struct {
+	clock  *Clock
+	mutate []func(*config.Config)
+}
+
+// WithConfig edits the config before start.
+func WithConfig(fn func(*config.Config)) Option {
+	return func(o *options) { o.mutate = append(o.mutate, fn) }
+}
+
+// WithClock makes the instance use c instead of the real clock.
+func WithClock(c *Clock) Option { return func(o *options) { o.clock = c } }
+
+// TestConfig is the default config with a store in dir and cheap password
+// hashing (the real parameters are exercised by benchmarks).
+func TestConfig(dir string) config.Config {
+	cfg := config.Default()
+	cfg.Store = "sqlite://" + filepath.Join(dir, "gatehouse.db")
+	cfg.AdminListen = ""
+	cfg.Passwords = config.Passwords{MemoryKiB: 8 * 1024, Iterations: 1, Parallelism: 1}
+	return cfg
+}
+
+// Start runs a gatehouse on 127.0.0.1 with a random port until the test ends.
+func Start(t testing.TB, opts ...Option) *Instance {
+	t.Helper()
+	var o options
+	for _, fn := range opts {
+		fn(&o)
+	}
+	cfg := TestConfig(t.TempDir())
+	for _, fn := range o.mutate {
+		fn(&cfg)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = ln.Addr().String()
+	if errs := cfg.Validate(); len(errs) > 0 {
+		ln.Close()
+		t.Fatalf("test config invalid: %v", errors.Join(errs...))
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	appOpts := app.Options{Migrate: true}
+	if o.clock != nil {
+		appOpts.Now = o.clock.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, log, appOpts)
+	if err != nil {
+		cancel()
+		ln.Close()
+		t.Fatalf("start gatehouse: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln, nil) }()
+	inst := &Instance{URL: "http://" + cfg.Listen, App: a, Config: cfg, Clock: o.clock, logs: logs}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		a.Close()
+	})
+	WaitHealthy(t, inst.URL)
+	return inst
+}
+
+// WaitHealthy polls /healthz until it answers 200 (at most 10 s).
+func WaitHealthy(t testing.TB, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s/healthz did not answer 200 within 10s", base)
+}
+
+// Logs returns everything the instance logged so far.
+func (i *Instance) Logs() string { return i.logs.String() }
+
+// AssertLogsDoNotContain fails when any secret appears in the log.
+func (i *Instance) AssertLogsDoNotContain(t testing.TB, secrets ...string) {
+	t.Helper()
+	logs := i.Logs()
+	for _, s := range secrets {
+		if s != "" && strings.Contains(logs, s) {
+			t.Errorf("the log contains a secret (%d bytes starting %q)", len(s), s[:min(4, len(s))])
+		}
+	}
+}
+
+// CreateUser adds a user with a password.
+func (i *Instance) CreateUser(t testing.TB, name, password string, roles ...string) auth.User {
+	t.Helper()
+	u, err := i.App.Users.Create(context.Background(), name, password, roles)
+	if err != nil {
+		t.Fatalf("create user %s: %v", name, err)
+	}
+	return u
+}
+
+// Client returns an HTTP client with its own cookie jar that does not
+// follow redirects (tests assert them).
+func Client(t testing.TB) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{
+		Jar:           jar,
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// ReadBody reads and closes a response body.
+func ReadBody(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

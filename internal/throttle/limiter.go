@@ -1,0 +1,155 @@
+package throttle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// Defaults of login.max_failures and login.window.
+const (
+	DefaultMaxFailures = 5
+	DefaultWindow      = 15 * time.Minute
+)
+
+// Multipliers of maxFailures for the wider keys: one account from any IP
+// tolerates more failures than one account from one IP (a user on several
+// devices), one IP across accounts more still (a shared NAT).
+const (
+	accountFactor = 4
+	ipFactor      = 10
+)
+
+// Limiter decides whether a login attempt may proceed. With N failures
+// allowed in window W:
+//
+//   - "acct-ip:<user>|<ip>" locks after N failures of one account from one IP;
+//   - "acct:<user>" locks after 4×N failures of one account from any IP;
+//   - "ip:<ip>" locks after 10×N failures from one IP for any account.
+//
+// A lock lasts 1s × 2^(failures−limit) from the latest failure, capped at W,
+// so persistent guessing slows down exponentially while a typo costs a
+// second. IPv6 clients count per /64, the block one subscriber gets. A
+// success clears only the account+IP key, so that an attacker who knows one
+// password cannot clear the account-wide or IP-wide counts.
+type Limiter struct {
+	store  Store
+	max    int
+	window time.Duration
+	now    func() time.Time
+}
+
+// LimiterOption configures a Limiter.
+type LimiterOption func(*Limiter)
+
+// WithClock sets the clock (default time.Now).
+func WithClock(now func() time.Time) LimiterOption { return func(l *Limiter) { l.now = now } }
+
+// NewLimiter returns a Limiter over store allowing maxFailures failures per
+// window; zero or negative values select DefaultMaxFailures and
+// DefaultWindow.
+func NewLimiter(store Store, maxFailures int, window time.Duration, opts ...LimiterOption) *Limiter {
+	if maxFailures <= 0 {
+		maxFailures = DefaultMaxFailures
+	}
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	l := &Limiter{store: store, max: maxFailures, window: window, now: time.Now}
+	for _, opt := range opts {
+		opt(l)
+	}
+	return l
+}
+
+type rule struct {
+	key   string
+	limit int
+}
+
+func (l *Limiter) rules(userKey, ip string) []rule {
+	ip = clientKey(ip)
+	return []rule{
+		{"acct-ip:" + userKey + "|" + ip, l.max},
+		{"acct:" + userKey, accountFactor * l.max},
+		{"ip:" + ip, ipFactor * l.max},
+	}
+}
+
+// clientKey is the IP as counted: IPv4 as is, IPv6 as its /64, anything
+// unparsable verbatim.
+func clientKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is4() {
+		return addr.String()
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
+}
+
+// Check returns nil when userKey may try to log in from ip, a
+// *auth.ThrottledError with the longest remaining lock (whole seconds, at
+// least 1) when a limit is hit, or a wrapped auth.ErrUnavailable when the
+// store does not answer.
+func (l *Limiter) Check(ctx context.Context, userKey, ip string) error {
+	now := l.now()
+	var wait time.Duration
+	for _, r := range l.rules(userKey, ip) {
+		n, latest, err := l.store.Failures(ctx, r.key, now, l.window)
+		if err != nil {
+			return fmt.Errorf("check login throttle: %w", err)
+		}
+		if n < r.limit {
+			continue
+		}
+		wait = max(wait, latest.Add(l.lockFor(n-r.limit)).Sub(now))
+	}
+	if wait <= 0 {
+		return nil
+	}
+	return &auth.ThrottledError{RetryAfter: roundUp(wait)}
+}
+
+// lockFor returns 1s × 2^excess, capped at the window.
+func (l *Limiter) lockFor(excess int) time.Duration {
+	if excess >= 40 { // beyond any sane window; also keeps the shift in range
+		return l.window
+	}
+	return min(time.Second<<excess, l.window)
+}
+
+// roundUp rounds d up to whole seconds, at least one, for Retry-After.
+func roundUp(d time.Duration) time.Duration {
+	return max(((d+time.Second-1)/time.Second)*time.Second, time.Second)
+}
+
+// Failure records a failed login of userKey from ip against every key.
+func (l *Limiter) Failure(ctx context.Context, userKey, ip string) error {
+	now := l.now()
+	var errs []error
+	for _, r := range l.rules(userKey, ip) {
+		if _, err := l.store.AddFailure(ctx, r.key, now, l.window); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("record login failure: %w", err)
+	}
+	return nil
+}
+
+// Success clears the account+IP failures after a correct login. The
+// account-wide and IP-wide counts stay until their window passes.
+func (l *Limiter) Success(ctx context.Context, userKey, ip string) error {
+	if err := l.store.ResetFailures(ctx, l.rules(userKey, ip)[0].key); err != nil {
+		return fmt.Errorf("reset login failures: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,305 @@
+package throttle_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
+	"github.com/gatehouse-auth/gatehouse/internal/store/redis"
+	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
+	"github.com/gatehouse-auth/gatehouse/internal/throttle"
+)
+
+const (
+	maxFailures = 3
+	window      = 15 * time.Minute
+)
+
+var backends = []struct {
+	name     string
+	newStore func(t *testing.T) throttle.Store
+}{
+	{"Memory", func(t *testing.T) throttle.Store { return memory.New() }},
+	{"Redis", func(t *testing.T) throttle.Store {
+		url, prefix := redistest.New(t)
+		return openRedis(t, url, prefix)
+	}},
+}
+
+func openRedis(t *testing.T, url, prefix string) *redis.Store {
+	t.Helper()
+	s, err := redis.Open(context.Background(), url, redis.WithKeyPrefix(prefix))
+	if err != nil {
+		t.Fatalf("redis.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// clock is a test clock that starts at the wall clock (Redis expires keys in
+// real time) and moves only when told.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now().Truncate(time.Millisecond)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func newLimiter(store throttle.Store, c *clock) *throttle.Limiter {
+	return throttle.NewLimiter(store, maxFailures, window, throttle.WithClock(c.Now))
+}
+
+func fail(t *testing.T, l *throttle.Limiter, user, ip string, times int) {
+	t.Helper()
+	for range times {
+		if err := l.Failure(context.Background(), user, ip); err != nil {
+			t.Fatalf("Failure(%s, %s): %v", user, ip, err)
+		}
+	}
+}
+
+// retryAfter returns 0 when Check allows, or the RetryAfter of its
+// ThrottledError.
+func retryAfter(t *testing.T, l *throttle.Limiter, user, ip string) time.Duration {
+	t.Helper()
+	err := l.Check(context.Background(), user, ip)
+	if err == nil {
+		return 0
+	}
+	var te *auth.ThrottledError
+	if !errors.As(err, &te) || !errors.Is(err, auth.ErrThrottled) {
+		t.Fatalf("Check(%s, %s) error = %v, want nil or *auth.ThrottledError", user, ip, err)
+	}
+	if te.RetryAfter <= 0 || te.RetryAfter%time.Second != 0 {
+		t.Fatalf("RetryAfter = %v, want a positive whole number of seconds", te.RetryAfter)
+	}
+	return te.RetryAfter
+}
+
+func forEachBackend(t *testing.T, test func(t *testing.T, store throttle.Store)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { test(t, b.newStore(t)) })
+	}
+}
+
+// TestLocksAccountAndIPAfterMaxFailures: N failures of one account from one
+// IP lock that pair; a success unlocks it.
+func TestLocksAccountAndIPAfterMaxFailures(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		c := newClock()
+		l := newLimiter(store, c)
+		fail(t, l, "alice", "192.0.2.1", maxFailures-1)
+		if got := retryAfter(t, l, "alice", "192.0.2.1"); got != 0 {
+			t.Fatalf("after N-1 failures: throttled for %v, want allowed", got)
+		}
+		fail(t, l, "alice", "192.0.2.1", 1)
+		if got, want := retryAfter(t, l, "alice", "192.0.2.1"), time.Second; got != want {
+			t.Fatalf("after N failures: RetryAfter = %v, want %v", got, want)
+		}
+		if err := l.Success(context.Background(), "alice", "192.0.2.1"); err != nil {
+			t.Fatalf("Success: %v", err)
+		}
+		if got := retryAfter(t, l, "alice", "192.0.2.1"); got != 0 {
+			t.Fatalf("after a success: throttled for %v, want allowed", got)
+		}
+	})
+}
+
+// TestAccountLockNeedsFourTimesMaxFromOtherIPs: the real user on another IP
+// is not locked out by someone guessing from elsewhere, until the guesses
+// add up to 4×N across IPs; a success does not reset that count.
+func TestAccountLockNeedsFourTimesMaxFromOtherIPs(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		c := newClock()
+		l := newLimiter(store, c)
+		const owner = "198.51.100.7"
+		for i := range 4*maxFailures - 1 {
+			fail(t, l, "alice", fmt.Sprintf("192.0.2.%d", i), 1)
+		}
+		if got := retryAfter(t, l, "alice", owner); got != 0 {
+			t.Fatalf("after 4N-1 failures from other IPs: owner throttled for %v, want allowed", got)
+		}
+		fail(t, l, "alice", "192.0.2.200", 1)
+		if got := retryAfter(t, l, "alice", owner); got == 0 {
+			t.Fatal("after 4N failures from other IPs: owner allowed, want the account locked")
+		}
+		if err := l.Success(context.Background(), "alice", owner); err != nil {
+			t.Fatalf("Success: %v", err)
+		}
+		if got := retryAfter(t, l, "alice", "203.0.113.1"); got == 0 {
+			t.Fatal("a success reset the account-wide count, want it kept")
+		}
+		if got := retryAfter(t, l, "bob", owner); got != 0 {
+			t.Fatalf("another account throttled for %v, want allowed", got)
+		}
+	})
+}
+
+// TestIPLockStopsPasswordSpraying: one IP trying many accounts is locked
+// after 10×N failures, for every account, while other IPs are not.
+func TestIPLockStopsPasswordSpraying(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		c := newClock()
+		l := newLimiter(store, c)
+		const sprayer = "203.0.113.66"
+		for i := range 10*maxFailures - 1 {
+			fail(t, l, fmt.Sprintf("user%d", i), sprayer, 1)
+		}
+		if got := retryAfter(t, l, "victim", sprayer); got != 0 {
+			t.Fatalf("after 10N-1 failures: throttled for %v, want allowed", got)
+		}
+		fail(t, l, "last", sprayer, 1)
+		if got := retryAfter(t, l, "victim", sprayer); got == 0 {
+			t.Fatal("after 10N failures from one IP: allowed, want the IP locked")
+		}
+		if got := retryAfter(t, l, "victim", "198.51.100.7"); got != 0 {
+			t.Fatalf("another IP throttled for %v, want allowed", got)
+		}
+	})
+}
+
+// TestIPv6CountsPerSlash64: addresses of one /64 share the IP count, since
+// one subscriber can use all of them.
+func TestIPv6CountsPerSlash64(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		c := newClock()
+		l := newLimiter(store, c)
+		for i := range maxFailures {
+			fail(t, l, "alice", fmt.Sprintf("2001:db8:1:2::%x", i+1), 1)
+		}
+		if got := retryAfter(t, l, "alice", "2001:db8:1:2:ffff::1"); got == 0 {
+			t.Fatal("same /64: allowed, want locked")
+		}
+		if got := retryAfter(t, l, "alice", "2001:db8:1:3::1"); got != 0 {
+			t.Fatalf("other /64: throttled for %v, want allowed", got)
+		}
+	})
+}
+
+// TestBackoffGrowsAndCapsAtWindow: each failure past the limit doubles the
+// lock, up to the window; the remaining lock is rounded up to seconds.
+func TestBackoffGrowsAndCapsAtWindow(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		c := newClock()
+		l := newLimiter(store, c)
+		tests := []struct {
+			failures int // total so far
+			want     time.Duration
+		}{
+			{maxFailures, time.Second},
+			{maxFailures + 1, 2 * time.Second},
+			{maxFailures + 2, 4 * time.Second},
+			{maxFailures + 5, 32 * time.Second},
+			{maxFailures + 9, 512 * time.Second},
+			{maxFailures + 10, window}, // 1024s, capped at 900s
+			{maxFailures + 20, window},
+		}
+		done := 0
+		for _, tt := range tests {
+			fail(t, l, "alice", "192.0.2.1", tt.failures-done)
+			done = tt.failures
+			if got := retryAfter(t, l, "alice", "192.0.2.1"); got != tt.want {
+				t.Fatalf("after %d failures: RetryAfter = %v, want %v", tt.failures, got, tt.want)
+			}
+		}
+	})
+}
+
+// TestLockEndsAndWindowExpiryUnlocks: the remaining lock shrinks as time
+// passes (rounded up), ends when it runs out, and failures that have left
+// the window no longer count.
+func TestLockEndsAndWindowExpiryUnlocks(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		c := newClock()
+		l := newLimiter(store, c)
+		fail(t, l, "alice", "192.0.2.1", maxFailures+2) // 4s lock
+
+		steps := []struct {
+			advance time.Duration
+			want    time.Duration
+		}{
+			{1500 * time.Millisecond, 3 * time.Second}, // 2.5s left → 3s
+			{2 * time.Second, time.Second},             // 0.5s left → 1s
+			{time.Second, 0},                           // lock over
+		}
+		for _, s := range steps {
+			c.Advance(s.advance)
+			if got := retryAfter(t, l, "alice", "192.0.2.1"); got != s.want {
+				t.Fatalf("RetryAfter = %v, want %v", got, s.want)
+			}
+		}
+
+		// Locked at the cap; only the window's passing frees the account.
+		fail(t, l, "bob", "192.0.2.2", maxFailures+20)
+		c.Advance(window - time.Second)
+		if got, want := retryAfter(t, l, "bob", "192.0.2.2"), time.Second; got != want {
+			t.Fatalf("just before the window ends: RetryAfter = %v, want %v", got, want)
+		}
+		c.Advance(2 * time.Second)
+		if got := retryAfter(t, l, "bob", "192.0.2.2"); got != 0 {
+			t.Fatalf("after the window: throttled for %v, want allowed", got)
+		}
+		// One new failure starts from scratch: far from the limit.
+		fail(t, l, "bob", "192.0.2.2", 1)
+		if got := retryAfter(t, l, "bob", "192.0.2.2"); got != 0 {
+			t.Fatalf("one failure after the window: throttled for %v, want allowed", got)
+		}
+	})
+}
+
+// TestInstancesShareCountsThroughRedis: failures seen by two instances add
+// up, so moving between instances does not reset anything.
+func TestInstancesShareCountsThroughRedis(t *testing.T) {
+	url, prefix := redistest.New(t)
+	c := newClock()
+	one := newLimiter(openRedis(t, url, prefix), c)
+	two := newLimiter(openRedis(t, url, prefix), c)
+
+	fail(t, one, "alice", "192.0.2.1", maxFailures-1)
+	if got := retryAfter(t, two, "alice", "192.0.2.1"); got != 0 {
+		t.Fatalf("after N-1 failures: throttled for %v, want allowed", got)
+	}
+	fail(t, two, "alice", "192.0.2.1", 1)
+	for name, l := range map[string]*throttle.Limiter{"first": one, "second": two} {
+		if got := retryAfter(t, l, "alice", "192.0.2.1"); got == 0 {
+			t.Fatalf("%s instance: allowed after N failures split across instances", name)
+		}
+	}
+}
+
+// TestUnavailableStoreFailsClosed: when Redis does not answer, Check and
+// Failure fail with auth.ErrUnavailable — never allow, never throttle.
+func TestUnavailableStoreFailsClosed(t *testing.T) {
+	l := newLimiter(openRedis(t, "redis://127.0.0.1:1/0", "gatehouse-test:dead:"), newClock())
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"Check":   func() error { return l.Check(ctx, "alice", "192.0.2.1") },
+		"Failure": func() error { return l.Failure(ctx, "alice", "192.0.2.1") },
+		"Success": func() error { return l.Success(ctx, "alice", "192.0.2.1") },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			err := call()
+			if !errors.Is(err, auth.ErrUnavailable) || errors.Is(err, auth.ErrThrottled) {
+				t.Fatalf("error = %v, want auth.ErrUnavailable", err)
+			}
+		})
+	}
+}

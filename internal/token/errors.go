@@ -1,0 +1,22 @@
+package token
+
+import "errors"
+
+// Errors of this package. Verification errors also wrap
+// auth.ErrUnauthenticated (and auth.ErrExpired or auth.ErrRevoked when that
+// is the reason); grant refusals also wrap ErrInvalidGrant, so that httpapi
+// can map them without knowing every cause.
+var (
+	// ErrInvalidGrant: a refresh token (or the user behind it) was refused;
+	// RFC 6749 section 5.2 "invalid_grant". The specific cause is wrapped
+	// alongside: auth.ErrNotFound, auth.ErrReused, auth.ErrRevoked,
+	// auth.ErrExpired or auth.ErrDisabled.
+	ErrInvalidGrant = errors.New("invalid_grant")
+	// ErrTooLarge: the token exceeds MaxTokenSize and was not parsed.
+	ErrTooLarge = errors.New("token too large")
+	// ErrHeader: the JOSE header is not acceptable (typ, kid, or a header
+	// that carries or points at a key: jku, jwk, x5u, x5c, or crit).
+	ErrHeader = errors.New("unacceptable token header")
+	// ErrClaims: a claim gatehouse requires (sub, jti) is missing.
+	ErrClaims = errors.New("missing required claim")
+)

@@ -1,0 +1,141 @@
+package token
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// TypeAccessToken is the JOSE typ of every access token (RFC 9068 section
+// 2.1): it keeps an ID token or any other JWT signed by the same key from
+// being accepted as an access token.
+const TypeAccessToken = "at+jwt"
+
+// InternalTTL is the default life of a gateway-forwarded internal JWT.
+const InternalTTL = 60 * time.Second
+
+// Claims are the claims of a gatehouse access token (RFC 9068 section 2.2).
+type Claims struct {
+	jwt.RegisteredClaims
+	ClientID  string   `json:"client_id"`
+	Username  string   `json:"username,omitempty"`
+	Roles     []string `json:"roles"`
+	Scope     string   `json:"scope,omitempty"`
+	SessionID string   `json:"sid,omitempty"` // refresh family ID
+}
+
+// Subject is whom an access token is issued to.
+type Subject struct {
+	UserID    string
+	Username  string
+	Roles     []string
+	Scope     string
+	ClientID  string
+	SessionID string // sid: the refresh family, so that revoking it denies the token
+}
+
+// Issuer signs access tokens with the active key of a keys.Set.
+type Issuer struct {
+	keys   *keys.Set
+	iss    string
+	aud    []string
+	ttl    time.Duration
+	now    func() time.Time
+	random io.Reader
+}
+
+// NewIssuer returns an Issuer signing with ks. It uses WithIssuer,
+// WithAudience, WithTTL, WithClock and WithRandom.
+func NewIssuer(ks *keys.Set, opts ...IssuerOption) *Issuer {
+	s := newSettings(opts)
+	return &Issuer{keys: ks, iss: s.iss, aud: s.aud, ttl: s.ttl, now: s.now, random: s.random}
+}
+
+// TTL returns the default access token life.
+func (i *Issuer) TTL() time.Duration { return i.ttl }
+
+// Issue signs an access token for s, valid for ttl (0 = the default).
+func (i *Issuer) Issue(s Subject, ttl time.Duration) (string, Claims, error) {
+	c, err := i.claims(s, i.aud, ttl)
+	if err != nil {
+		return "", Claims{}, err
+	}
+	raw, err := i.sign(c)
+	return raw, c, err
+}
+
+// IssueInternal signs the short-lived JWT that a `forward: jwt` route sends
+// upstream: aud is the route name, life ttl (0 = InternalTTL), same keys and
+// JWKS. An audience that gatehouse itself accepts is refused (wraps
+// auth.ErrInvalidInput): an upstream could otherwise replay the token to
+// gatehouse as an access token.
+func (i *Issuer) IssueInternal(p auth.Principal, audience string, ttl time.Duration) (string, error) {
+	if audience == "" || slices.Contains(i.aud, audience) {
+		return "", fmt.Errorf("issue internal token: route name %q must differ from tokens.audience: %w", audience, auth.ErrInvalidInput)
+	}
+	if ttl == 0 {
+		ttl = InternalTTL
+	}
+	s := Subject{UserID: p.Subject, Username: p.Username, Roles: p.Roles, Scope: p.Scope, SessionID: p.SessionID, ClientID: "gatehouse"}
+	c, err := i.claims(s, []string{audience}, ttl)
+	if err != nil {
+		return "", err
+	}
+	return i.sign(c)
+}
+
+func (i *Issuer) claims(s Subject, aud []string, ttl time.Duration) (Claims, error) {
+	if ttl == 0 {
+		ttl = i.ttl
+	}
+	if ttl < 0 || s.UserID == "" {
+		return Claims{}, fmt.Errorf("issue token: need a subject and a positive ttl: %w", auth.ErrInvalidInput)
+	}
+	jti, err := randomID(i.random, 16)
+	if err != nil {
+		return Claims{}, fmt.Errorf("issue token: %w", err)
+	}
+	now := i.now().Truncate(time.Second)
+	roles := s.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	return Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: i.iss, Subject: s.UserID, Audience: slices.Clone(aud), ID: jti,
+			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+		ClientID: s.ClientID, Username: s.Username, Roles: slices.Clone(roles), Scope: s.Scope, SessionID: s.SessionID,
+	}, nil
+}
+
+func (i *Issuer) sign(c Claims) (string, error) {
+	kid, alg, key := i.keys.Signing()
+	m := jwt.GetSigningMethod(alg)
+	if key == nil || m == nil {
+		return "", fmt.Errorf("sign token: no active %s key", alg)
+	}
+	t := jwt.NewWithClaims(m, c)
+	t.Header["typ"] = TypeAccessToken
+	t.Header["kid"] = kid
+	raw, err := t.SignedString(key)
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return raw, nil
+}
+
+// randomID returns n random bytes as unpadded base64url.
+func randomID(r io.Reader, n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", fmt.Errorf("read random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

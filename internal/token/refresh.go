@@ -1,0 +1,314 @@
+package token
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+)
+
+// refreshBytes is the entropy of a refresh token: 256 bits (contract §4).
+const refreshBytes = 32
+
+// UserLookup reads the current state of a user; user.Store implements it.
+// A deleted user is auth.ErrNotFound.
+type UserLookup interface {
+	UserByID(ctx context.Context, id string) (auth.User, error)
+}
+
+// Publisher broadcasts revocations to every instance; revocation.Watcher
+// implements it.
+type Publisher interface {
+	Publish(ctx context.Context, ev revocation.Event) error
+}
+
+// Pair is the result of a grant: the token endpoint's response body.
+type Pair struct {
+	AccessToken  string
+	ExpiresIn    int // seconds
+	RefreshToken string
+	Scope        string
+	Claims       Claims // of AccessToken
+}
+
+// Grants runs the refresh-token grant: families of single-use refresh tokens
+// whose reuse revokes the whole family (RFC 9700 section 4.14.2).
+type Grants struct {
+	issuer *Issuer
+	store  RefreshStore
+	users  UserLookup
+	pub    Publisher
+	lax    *Verifier
+	s      settings
+}
+
+// NewGrants returns the grant service. It uses WithRefreshTTL,
+// WithRefreshIdleTTL, WithAccessTTL (default: the issuer's TTL), WithLeeway,
+// WithClock, WithRandom and WithAudit. pub must not be nil in a server:
+// without it a revoked family's access tokens live until they expire.
+func NewGrants(issuer *Issuer, store RefreshStore, users UserLookup, pub Publisher, opts ...GrantsOption) *Grants {
+	s := newSettings(append([]Option{WithTTL(issuer.TTL())}, opts...))
+	lax := NewVerifier(issuer.keys, nil, WithClock(s.now))
+	return &Grants{issuer: issuer, store: store, users: users, pub: pub, lax: lax, s: s}
+}
+
+// Start begins a new family for u after a successful password check (or
+// any other primary authentication). A disabled user is refused with
+// ErrInvalidGrant and auth.ErrDisabled.
+func (g *Grants) Start(ctx context.Context, u auth.User, clientID, scope string) (Pair, error) {
+	if u.Disabled {
+		return Pair{}, fmt.Errorf("start grant: %w: %w", ErrInvalidGrant, auth.ErrDisabled)
+	}
+	family, err := randomID(g.s.random, 16)
+	if err != nil {
+		return Pair{}, fmt.Errorf("start grant: %w", err)
+	}
+	rt, err := randomID(g.s.random, refreshBytes)
+	if err != nil {
+		return Pair{}, fmt.Errorf("start grant: %w", err)
+	}
+	now := g.s.now()
+	end := now.Add(g.s.refreshTTL)
+	r := Refresh{Hash: hashRefresh(rt), FamilyID: family, UserID: u.ID, ClientID: clientID, Scope: scope,
+		IssuedAt: now, ExpiresAt: earliest(now.Add(g.s.idleTTL), end), FamilyExpiresAt: end}
+	if err := g.store.CreateRefresh(ctx, r); err != nil {
+		return Pair{}, fmt.Errorf("start grant: %w", err)
+	}
+	p, err := g.pair(u, r, rt)
+	if err != nil {
+		return Pair{}, fmt.Errorf("start grant: %w", err)
+	}
+	g.record(ctx, audit.TokenIssued, u.ID, u.Username, "client_id", clientID, "sid", family)
+	return p, nil
+}
+
+// Refresh redeems a refresh token: the token is used up and a new access
+// and refresh token are returned, the access token carrying the user's
+// current username and roles and sid = family ID.
+//
+// Refusals wrap ErrInvalidGrant and the cause: auth.ErrNotFound (unknown),
+// auth.ErrExpired (idle or absolute expiry), auth.ErrRevoked (family revoked,
+// or the user was disabled or deleted — the family is then revoked too),
+// auth.ErrReused (already used: the family and its sid are revoked and the
+// event audited). Store failures wrap auth.ErrUnavailable as returned.
+func (g *Grants) Refresh(ctx context.Context, refreshToken string) (Pair, error) {
+	if !wellFormed(refreshToken) {
+		return Pair{}, fmt.Errorf("refresh: %w: %w", ErrInvalidGrant, auth.ErrNotFound)
+	}
+	hash := hashRefresh(refreshToken)
+	old, err := g.store.Refresh(ctx, hash)
+	if err != nil {
+		return Pair{}, grantErr(err)
+	}
+	// The user is checked before the rotation: a user-store outage must not
+	// burn the client's only refresh token.
+	u, err := g.users.UserByID(ctx, old.UserID)
+	if errors.Is(err, auth.ErrNotFound) || err == nil && u.Disabled {
+		if rerr := g.revokeFamily(ctx, old.FamilyID); rerr != nil {
+			return Pair{}, fmt.Errorf("refresh: revoke family of disabled user: %w", rerr)
+		}
+		return Pair{}, fmt.Errorf("refresh: user disabled or deleted: %w: %w", ErrInvalidGrant, auth.ErrRevoked)
+	}
+	if err != nil {
+		return Pair{}, fmt.Errorf("refresh: load user: %w", err)
+	}
+	rt, err := randomID(g.s.random, refreshBytes)
+	if err != nil {
+		return Pair{}, fmt.Errorf("refresh: %w", err)
+	}
+	now := g.s.now()
+	next := Refresh{Hash: hashRefresh(rt), FamilyID: old.FamilyID, UserID: old.UserID, ClientID: old.ClientID,
+		Scope: old.Scope, IssuedAt: now, ExpiresAt: earliest(now.Add(g.s.idleTTL), old.FamilyExpiresAt),
+		FamilyExpiresAt: old.FamilyExpiresAt}
+	if _, err := g.store.RotateRefresh(ctx, hash, now, next); err != nil {
+		if errors.Is(err, auth.ErrReused) {
+			return Pair{}, g.reused(ctx, u, old)
+		}
+		return Pair{}, grantErr(err)
+	}
+	p, err := g.pair(u, next, rt)
+	if err != nil {
+		return Pair{}, fmt.Errorf("refresh: %w", err)
+	}
+	g.record(ctx, audit.TokenRefreshed, u.ID, u.Username, "client_id", old.ClientID, "sid", old.FamilyID)
+	return p, nil
+}
+
+// reused handles a replayed refresh token: one of the two holders is an
+// attacker and gatehouse cannot tell which, so the family dies.
+func (g *Grants) reused(ctx context.Context, u auth.User, old Refresh) error {
+	if err := g.revokeFamily(ctx, old.FamilyID); err != nil {
+		return fmt.Errorf("refresh: revoke reused family: %w", err)
+	}
+	g.record(ctx, audit.RefreshReuse, u.ID, u.Username, "client_id", old.ClientID, "sid", old.FamilyID)
+	return fmt.Errorf("refresh: token already used, family revoked: %w: %w", ErrInvalidGrant, auth.ErrReused)
+}
+
+// Revoke implements RFC 7009. A refresh token revokes its family (and
+// denies the family's sid); a valid access token of this issuer has its jti
+// denied until it expires (the signature is checked, its expiry is not, so
+// that a token about to expire can still be revoked). Unknown or invalid
+// tokens are not an error. Only store or broadcast failures are returned.
+func (g *Grants) Revoke(ctx context.Context, token, hint string) error {
+	try := []func(context.Context, string) (bool, error){g.revokeRefresh, g.revokeAccess}
+	if hint == "access_token" {
+		try[0], try[1] = try[1], try[0]
+	}
+	for _, f := range try {
+		done, err := f(ctx, token)
+		if err != nil {
+			return fmt.Errorf("revoke token: %w", err)
+		}
+		if done {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (g *Grants) revokeRefresh(ctx context.Context, token string) (bool, error) {
+	if !wellFormed(token) {
+		return false, nil
+	}
+	r, err := g.store.Refresh(ctx, hashRefresh(token))
+	if errors.Is(err, auth.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := g.revokeFamily(ctx, r.FamilyID); err != nil {
+		return false, err
+	}
+	g.record(ctx, audit.TokenRevoked, r.UserID, "", "token_type", "refresh_token", "sid", r.FamilyID)
+	return true, nil
+}
+
+func (g *Grants) revokeAccess(ctx context.Context, token string) (bool, error) {
+	c, err := g.lax.parseSigned(token)
+	if err != nil || c.ID == "" {
+		return false, nil
+	}
+	until := g.s.now().Add(g.s.ttl)
+	if c.ExpiresAt != nil {
+		until = c.ExpiresAt.Time
+	}
+	until = until.Add(g.s.leeway)
+	if !until.After(g.s.now()) {
+		return true, nil // already dead everywhere
+	}
+	if err := g.publish(ctx, revocation.Event{Kind: revocation.KindJTI, Key: c.ID, Until: until}); err != nil {
+		return false, err
+	}
+	g.record(ctx, audit.TokenRevoked, c.Subject, c.Username, "token_type", "access_token", "jti", c.ID)
+	return true, nil
+}
+
+// RevokeUser revokes every live family of the user and denies their sids on
+// every instance (`gatehouse user logout`, disable, delete).
+func (g *Grants) RevokeUser(ctx context.Context, userID string) error {
+	now := g.s.now()
+	fams, err := g.store.RevokeUserFamilies(ctx, userID, now)
+	if err != nil {
+		return fmt.Errorf("revoke user tokens: %w", err)
+	}
+	var errs []error
+	for _, f := range fams {
+		errs = append(errs, g.publish(ctx, g.sidEvent(f.ID, now)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("revoke user tokens: %w", err)
+	}
+	g.record(ctx, audit.TokenRevoked, userID, "", "families", strconv.Itoa(len(fams)))
+	return nil
+}
+
+// revokeFamily revokes a family in the store, then denies its sid so that
+// access tokens already issued from it stop too.
+func (g *Grants) revokeFamily(ctx context.Context, family string) error {
+	now := g.s.now()
+	if err := g.store.RevokeFamily(ctx, family, now); err != nil {
+		return err
+	}
+	return g.publish(ctx, g.sidEvent(family, now))
+}
+
+// sidEvent lasts as long as any access token of the family can: one
+// access_ttl plus leeway.
+func (g *Grants) sidEvent(family string, now time.Time) revocation.Event {
+	return revocation.Event{Kind: revocation.KindSID, Key: family, Until: now.Add(g.s.ttl + g.s.leeway)}
+}
+
+func (g *Grants) publish(ctx context.Context, ev revocation.Event) error {
+	if g.pub == nil {
+		return nil
+	}
+	if err := g.pub.Publish(ctx, ev); err != nil {
+		return fmt.Errorf("publish %s revocation: %w", ev.Kind, err)
+	}
+	return nil
+}
+
+func (g *Grants) pair(u auth.User, r Refresh, rt string) (Pair, error) {
+	at, c, err := g.issuer.Issue(Subject{UserID: u.ID, Username: u.Username, Roles: u.Roles, Scope: r.Scope,
+		ClientID: r.ClientID, SessionID: r.FamilyID}, g.s.ttl)
+	if err != nil {
+		return Pair{}, err
+	}
+	expiresIn := int(c.ExpiresAt.Sub(c.IssuedAt.Time) / time.Second)
+	return Pair{AccessToken: at, ExpiresIn: expiresIn, RefreshToken: rt, Scope: r.Scope, Claims: c}, nil
+}
+
+func (g *Grants) record(ctx context.Context, typ, userID, username string, kv ...string) {
+	if g.s.audit == nil {
+		return
+	}
+	d := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		d[kv[i]] = kv[i+1]
+	}
+	g.s.audit.Record(ctx, audit.Event{Type: typ, UserID: userID, Username: username, Details: d})
+}
+
+// grantErr adds ErrInvalidGrant to the store's refusals, leaving failures
+// (auth.ErrUnavailable) as they are.
+func grantErr(err error) error {
+	for _, cause := range []error{auth.ErrNotFound, auth.ErrExpired, auth.ErrRevoked, auth.ErrReused} {
+		if errors.Is(err, cause) {
+			return fmt.Errorf("refresh: %w: %w", ErrInvalidGrant, err)
+		}
+	}
+	return fmt.Errorf("refresh: %w", err)
+}
+
+// hashRefresh is the only form in which a refresh token is stored. The
+// lookup is by this hash as a database key, so no comparison ever touches
+// the secret itself.
+func hashRefresh(rt string) string {
+	sum := sha256.Sum256([]byte(rt))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// wellFormed rejects strings that cannot be a refresh token without a
+// store round trip.
+func wellFormed(rt string) bool {
+	if len(rt) != base64.RawURLEncoding.EncodedLen(refreshBytes) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.Strict().DecodeString(rt)
+	return err == nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

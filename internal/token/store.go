@@ -1,0 +1,57 @@
+package token
+
+import (
+	"context"
+	"time"
+)
+
+// Refresh is a stored refresh token. Hash is the base64url SHA-256 of the
+// opaque token; the token itself is never stored. FamilyID is the grant's
+// family, which is also the access tokens' sid claim.
+type Refresh struct {
+	Hash     string
+	FamilyID string
+	UserID   string
+	ClientID string
+	Scope    string
+	IssuedAt time.Time
+	// ExpiresAt is the earlier of the idle expiry (IssuedAt+refresh_idle_ttl)
+	// and FamilyExpiresAt (the absolute end set when the family started).
+	ExpiresAt       time.Time
+	FamilyExpiresAt time.Time
+	UsedAt          time.Time // zero while unused
+	RevokedAt       time.Time // zero unless the family was revoked
+}
+
+// Family is a revoked refresh family, as returned by RevokeUserFamilies.
+type Family struct {
+	ID        string
+	ExpiresAt time.Time
+}
+
+// RefreshStore persists refresh tokens and their families.
+//
+// Errors: auth.ErrNotFound, auth.ErrReused, auth.ErrRevoked, auth.ErrExpired,
+// auth.ErrConflict, auth.ErrUnavailable (wrapped).
+type RefreshStore interface {
+	// CreateRefresh stores the first token of a new family.
+	CreateRefresh(ctx context.Context, r Refresh) error
+	// Refresh reads a token by hash (used, revoked and expired included).
+	Refresh(ctx context.Context, hash string) (Refresh, error)
+	// RotateRefresh atomically marks the token `hash` used at now and stores
+	// next (same family) — only if the token is unused, unexpired at now and
+	// its family is not revoked. It is a conditional update in one
+	// transaction, never read-then-write: of N concurrent calls with the same
+	// hash exactly one succeeds. Otherwise it returns auth.ErrReused (already
+	// used), auth.ErrRevoked, auth.ErrExpired or auth.ErrNotFound, and stores
+	// nothing. The returned record is the old token as it was before.
+	RotateRefresh(ctx context.Context, hash string, now time.Time, next Refresh) (Refresh, error)
+	// RevokeFamily revokes every token of a family, current and future: a
+	// rotation racing with it either fails or its successor is revoked too.
+	RevokeFamily(ctx context.Context, familyID string, now time.Time) error
+	// RevokeUserFamilies revokes every live family of a user and returns them.
+	RevokeUserFamilies(ctx context.Context, userID string, now time.Time) ([]Family, error)
+	// DeleteExpiredRefresh purges tokens and families past their absolute
+	// expiry; returns the number of tokens removed.
+	DeleteExpiredRefresh(ctx context.Context, now time.Time) (int, error)
+}

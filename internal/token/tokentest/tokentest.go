@@ -1,0 +1,427 @@
+package tokentest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+// RunRefreshStoreTests runs the token.RefreshStore conformance suite.
+// newStore must return an empty store of its own (fresh file or schema) and
+// register its cleanup with t.Cleanup.
+func RunRefreshStoreTests(t *testing.T, newStore func(t *testing.T) token.RefreshStore) {
+	t.Helper()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s token.RefreshStore)
+	}{
+		{"CreateThenGetReturnsEveryField", testCreateThenGet},
+		{"CreateWithTakenHashOrFamilyConflicts", testCreateConflict},
+		{"MissingTokenIsNotFound", testMissing},
+		{"RotateMarksUsedAndStoresSuccessor", testRotate},
+		{"RotateRefusesAndStoresNothing", testRotateRefused},
+		{"RevokeFamilyRevokesEveryToken", testRevokeFamily},
+		{"RevokeUserFamiliesRevokesOnlyLiveFamiliesOfUser", testRevokeUserFamilies},
+		{"DeleteExpiredRefreshPurgesEndedFamilies", testDeleteExpired},
+		{"ConcurrentRotationsHaveExactlyOneWinner", testConcurrentRotate},
+		{"RotationRacingRevocationNeverLeavesLiveSuccessor", testRotateRacingRevoke},
+		{"DeleteUserRemovesTheirTokens", testDeleteUserCascade},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.run(t, newStore(t))
+		})
+	}
+}
+
+// base is a wall-clock time with microsecond precision, the finest every
+// store keeps. Tokens live in its future so that stores expiring keys in
+// real time (Redis) keep them for the test.
+func base() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+// ensureUser creates user id when s also stores users, so that stores with
+// referential integrity accept tokens of that user.
+func ensureUser(t *testing.T, s token.RefreshStore, id string) {
+	t.Helper()
+	us, ok := s.(user.Store)
+	if !ok {
+		return
+	}
+	err := us.CreateUser(context.Background(), auth.User{ID: id, Username: id, CreatedAt: base(), UpdatedAt: base()})
+	if err != nil && !errors.Is(err, auth.ErrConflict) {
+		t.Fatalf("CreateUser(%s): %v", id, err)
+	}
+}
+
+// newFamily stores the first token of a new family of userID issued at now:
+// 1h idle expiry, 24h family end.
+func newFamily(t *testing.T, s token.RefreshStore, userID, family string, now time.Time) token.Refresh {
+	t.Helper()
+	ensureUser(t, s, userID)
+	r := token.Refresh{
+		Hash:            family + "-hash-0",
+		FamilyID:        family,
+		UserID:          userID,
+		ClientID:        "spa",
+		Scope:           "openid profile",
+		IssuedAt:        now,
+		ExpiresAt:       now.Add(time.Hour),
+		FamilyExpiresAt: now.Add(24 * time.Hour),
+	}
+	if err := s.CreateRefresh(context.Background(), r); err != nil {
+		t.Fatalf("CreateRefresh(%s): %v", family, err)
+	}
+	return r
+}
+
+// successor is the token that rotating r at now stores.
+func successor(r token.Refresh, hash string, now time.Time) token.Refresh {
+	return token.Refresh{
+		Hash:            hash,
+		FamilyID:        r.FamilyID,
+		UserID:          r.UserID,
+		ClientID:        r.ClientID,
+		Scope:           r.Scope,
+		IssuedAt:        now,
+		ExpiresAt:       now.Add(time.Hour),
+		FamilyExpiresAt: r.FamilyExpiresAt,
+	}
+}
+
+func get(t *testing.T, s token.RefreshStore, hash string) token.Refresh {
+	t.Helper()
+	r, err := s.Refresh(context.Background(), hash)
+	if err != nil {
+		t.Fatalf("Refresh(%s): %v", hash, err)
+	}
+	return r
+}
+
+func assertNotFound(t *testing.T, s token.RefreshStore, hash string) {
+	t.Helper()
+	if _, err := s.Refresh(context.Background(), hash); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("Refresh(%s) error = %v, want ErrNotFound", hash, err)
+	}
+}
+
+func assertRefresh(t *testing.T, got, want token.Refresh) {
+	t.Helper()
+	if got.Hash != want.Hash || got.FamilyID != want.FamilyID || got.UserID != want.UserID ||
+		got.ClientID != want.ClientID || got.Scope != want.Scope || !got.IssuedAt.Equal(want.IssuedAt) ||
+		!got.ExpiresAt.Equal(want.ExpiresAt) || !got.FamilyExpiresAt.Equal(want.FamilyExpiresAt) ||
+		!got.UsedAt.Equal(want.UsedAt) || !got.RevokedAt.Equal(want.RevokedAt) {
+		t.Fatalf("refresh = %+v\nwant      %+v", got, want)
+	}
+}
+
+func testCreateThenGet(t *testing.T, s token.RefreshStore) {
+	want := newFamily(t, s, "u1", "fam-1", base())
+	assertRefresh(t, get(t, s, want.Hash), want)
+}
+
+func testCreateConflict(t *testing.T, s token.RefreshStore) {
+	now := base()
+	first := newFamily(t, s, "u1", "fam-1", now)
+	tests := []struct {
+		name string
+		r    token.Refresh
+	}{
+		{"SameHash", func() token.Refresh { r := first; r.FamilyID = "fam-2"; return r }()},
+		{"SameFamily", func() token.Refresh { r := first; r.Hash = "other-hash"; return r }()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.CreateRefresh(context.Background(), tt.r); !errors.Is(err, auth.ErrConflict) {
+				t.Fatalf("CreateRefresh error = %v, want ErrConflict", err)
+			}
+		})
+	}
+	assertRefresh(t, get(t, s, first.Hash), first)
+	assertNotFound(t, s, "other-hash")
+}
+
+func testMissing(t *testing.T, s token.RefreshStore) {
+	assertNotFound(t, s, "nope")
+	_, err := s.RotateRefresh(context.Background(), "nope", base(), token.Refresh{Hash: "next"})
+	if !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("RotateRefresh(unknown) error = %v, want ErrNotFound", err)
+	}
+	assertNotFound(t, s, "next")
+}
+
+func testRotate(t *testing.T, s token.RefreshStore) {
+	now := base()
+	first := newFamily(t, s, "u1", "fam-1", now)
+	at := now.Add(10 * time.Minute)
+	next := successor(first, "fam-1-hash-1", at)
+	old, err := s.RotateRefresh(context.Background(), first.Hash, at, next)
+	if err != nil {
+		t.Fatalf("RotateRefresh: %v", err)
+	}
+	assertRefresh(t, old, first) // as it was before: unused
+
+	used := first
+	used.UsedAt = at
+	assertRefresh(t, get(t, s, first.Hash), used)
+	assertRefresh(t, get(t, s, next.Hash), next)
+
+	// The successor rotates in turn.
+	at2 := at.Add(10 * time.Minute)
+	if _, err := s.RotateRefresh(context.Background(), next.Hash, at2, successor(next, "fam-1-hash-2", at2)); err != nil {
+		t.Fatalf("RotateRefresh(successor): %v", err)
+	}
+}
+
+func testRotateRefused(t *testing.T, s token.RefreshStore) {
+	ctx := context.Background()
+	now := base()
+
+	used := newFamily(t, s, "u1", "fam-used", now)
+	if _, err := s.RotateRefresh(ctx, used.Hash, now.Add(time.Minute), successor(used, "fam-used-1", now)); err != nil {
+		t.Fatalf("first RotateRefresh: %v", err)
+	}
+	expired := newFamily(t, s, "u1", "fam-expired", now)
+	revoked := newFamily(t, s, "u1", "fam-revoked", now)
+	if err := s.RevokeFamily(ctx, revoked.FamilyID, now.Add(time.Minute)); err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+
+	tests := []struct {
+		name string
+		old  token.Refresh
+		at   time.Time
+		want error
+	}{
+		{"AlreadyUsed", used, now.Add(2 * time.Minute), auth.ErrReused},
+		{"UsedAndExpiredIsStillReuse", used, now.Add(2 * time.Hour), auth.ErrReused},
+		{"ExpiredAtExactEnd", expired, expired.ExpiresAt, auth.ErrExpired},
+		{"ExpiredAfterEnd", expired, expired.ExpiresAt.Add(time.Second), auth.ErrExpired},
+		{"FamilyRevoked", revoked, now.Add(2 * time.Minute), auth.ErrRevoked},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hash := fmt.Sprintf("refused-%d", i)
+			got, err := s.RotateRefresh(ctx, tt.old.Hash, tt.at, successor(tt.old, hash, tt.at))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("RotateRefresh error = %v, want %v", err, tt.want)
+			}
+			if got.Hash != tt.old.Hash || got.FamilyID != tt.old.FamilyID {
+				t.Fatalf("RotateRefresh returned %q of family %q, want the old token %q of %q", got.Hash, got.FamilyID, tt.old.Hash, tt.old.FamilyID)
+			}
+			assertNotFound(t, s, hash)
+		})
+	}
+	// A refused expiry does not consume the token.
+	if got := get(t, s, expired.Hash); !got.UsedAt.IsZero() {
+		t.Fatalf("expired token UsedAt = %v after refused rotation, want zero", got.UsedAt)
+	}
+}
+
+func testRevokeFamily(t *testing.T, s token.RefreshStore) {
+	ctx := context.Background()
+	now := base()
+	first := newFamily(t, s, "u1", "fam-1", now)
+	next := successor(first, "fam-1-hash-1", now.Add(time.Minute))
+	if _, err := s.RotateRefresh(ctx, first.Hash, now.Add(time.Minute), next); err != nil {
+		t.Fatalf("RotateRefresh: %v", err)
+	}
+	other := newFamily(t, s, "u1", "fam-2", now)
+
+	revokedAt := now.Add(2 * time.Minute)
+	if err := s.RevokeFamily(ctx, "fam-1", revokedAt); err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+	if err := s.RevokeFamily(ctx, "fam-1", revokedAt.Add(time.Minute)); err != nil {
+		t.Fatalf("RevokeFamily again: %v", err)
+	}
+	for _, hash := range []string{first.Hash, next.Hash} {
+		if got := get(t, s, hash); !got.RevokedAt.Equal(revokedAt) {
+			t.Errorf("Refresh(%s).RevokedAt = %v, want %v", hash, got.RevokedAt, revokedAt)
+		}
+	}
+	if got := get(t, s, other.Hash); !got.RevokedAt.IsZero() {
+		t.Errorf("other family RevokedAt = %v, want zero", got.RevokedAt)
+	}
+	if _, err := s.RotateRefresh(ctx, next.Hash, revokedAt.Add(time.Minute), successor(next, "after", revokedAt)); !errors.Is(err, auth.ErrRevoked) {
+		t.Fatalf("RotateRefresh(revoked family) error = %v, want ErrRevoked", err)
+	}
+}
+
+func testRevokeUserFamilies(t *testing.T, s token.RefreshStore) {
+	ctx := context.Background()
+	now := base()
+	live1 := newFamily(t, s, "alice", "alice-1", now)
+	live2 := newFamily(t, s, "alice", "alice-2", now)
+	already := newFamily(t, s, "alice", "alice-revoked", now)
+	if err := s.RevokeFamily(ctx, already.FamilyID, now); err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+	bob := newFamily(t, s, "bob", "bob-1", now)
+
+	at := now.Add(time.Minute)
+	fams, err := s.RevokeUserFamilies(ctx, "alice", at)
+	if err != nil {
+		t.Fatalf("RevokeUserFamilies: %v", err)
+	}
+	var ids []string
+	for _, f := range fams {
+		ids = append(ids, f.ID)
+		if !f.ExpiresAt.Equal(live1.FamilyExpiresAt) {
+			t.Errorf("family %s ExpiresAt = %v, want %v", f.ID, f.ExpiresAt, live1.FamilyExpiresAt)
+		}
+	}
+	slices.Sort(ids)
+	if want := []string{live1.FamilyID, live2.FamilyID}; !slices.Equal(ids, want) {
+		t.Fatalf("RevokeUserFamilies = %v, want %v", ids, want)
+	}
+	for _, r := range []token.Refresh{live1, live2} {
+		if got := get(t, s, r.Hash); !got.RevokedAt.Equal(at) {
+			t.Errorf("Refresh(%s).RevokedAt = %v, want %v", r.Hash, got.RevokedAt, at)
+		}
+	}
+	if got := get(t, s, bob.Hash); !got.RevokedAt.IsZero() {
+		t.Fatalf("bob's token RevokedAt = %v, want zero", got.RevokedAt)
+	}
+	if fams, err := s.RevokeUserFamilies(ctx, "alice", at); err != nil || len(fams) != 0 {
+		t.Fatalf("second RevokeUserFamilies = %v, %v; want none", fams, err)
+	}
+}
+
+func testDeleteExpired(t *testing.T, s token.RefreshStore) {
+	ctx := context.Background()
+	now := base()
+	ended := newFamily(t, s, "u1", "ended", now)
+	if _, err := s.RotateRefresh(ctx, ended.Hash, now.Add(time.Minute), successor(ended, "ended-1", now.Add(time.Minute))); err != nil {
+		t.Fatalf("RotateRefresh: %v", err)
+	}
+	// A later family: its used token stays, it is what detects reuse.
+	liveStart := now.Add(12 * time.Hour)
+	live := newFamily(t, s, "u1", "live", liveStart)
+	if _, err := s.RotateRefresh(ctx, live.Hash, liveStart.Add(time.Minute), successor(live, "live-1", liveStart.Add(time.Minute))); err != nil {
+		t.Fatalf("RotateRefresh: %v", err)
+	}
+
+	purgeAt := now.Add(25 * time.Hour)
+	n, err := s.DeleteExpiredRefresh(ctx, purgeAt)
+	if err != nil {
+		t.Fatalf("DeleteExpiredRefresh: %v", err)
+	}
+	if got, want := n, 2; got != want {
+		t.Errorf("DeleteExpiredRefresh removed %d tokens, want %d", got, want)
+	}
+	assertNotFound(t, s, ended.Hash)
+	assertNotFound(t, s, "ended-1")
+	get(t, s, live.Hash)
+	get(t, s, "live-1")
+	if n, err := s.DeleteExpiredRefresh(ctx, purgeAt); err != nil || n != 0 {
+		t.Fatalf("second DeleteExpiredRefresh = %d, %v; want 0", n, err)
+	}
+}
+
+func testConcurrentRotate(t *testing.T, s token.RefreshStore) {
+	const workers = 20
+	now := base()
+	first := newFamily(t, s, "u1", "fam-1", now)
+	at := now.Add(time.Minute)
+
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []string
+		reused  int
+	)
+	start := make(chan struct{})
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			hash := fmt.Sprintf("next-%02d", i)
+			old, err := s.RotateRefresh(context.Background(), first.Hash, at, successor(first, hash, at))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				winners = append(winners, hash)
+			case errors.Is(err, auth.ErrReused):
+				reused++
+				if old.FamilyID != first.FamilyID {
+					t.Errorf("ErrReused returned family %q, want %q", old.FamilyID, first.FamilyID)
+				}
+			default:
+				t.Errorf("RotateRefresh: %v", err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(winners) != 1 || reused != workers-1 {
+		t.Fatalf("%d winners %v, %d ErrReused; want exactly 1 winner and %d ErrReused", len(winners), winners, reused, workers-1)
+	}
+	for i := range workers {
+		hash := fmt.Sprintf("next-%02d", i)
+		if hash == winners[0] {
+			get(t, s, hash)
+			continue
+		}
+		assertNotFound(t, s, hash)
+	}
+}
+
+func testRotateRacingRevoke(t *testing.T, s token.RefreshStore) {
+	const rounds = 10
+	ctx := context.Background()
+	now := base()
+	for i := range rounds {
+		fam := fmt.Sprintf("race-%d", i)
+		first := newFamily(t, s, "u1", fam, now)
+		next := successor(first, fam+"-next", now.Add(time.Minute))
+		var (
+			wg                   sync.WaitGroup
+			rotateErr, revokeErr error
+		)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, rotateErr = s.RotateRefresh(ctx, first.Hash, now.Add(time.Minute), next)
+		}()
+		go func() { defer wg.Done(); revokeErr = s.RevokeFamily(ctx, fam, now.Add(time.Minute)) }()
+		wg.Wait()
+		if revokeErr != nil {
+			t.Fatalf("RevokeFamily: %v", revokeErr)
+		}
+		switch {
+		case rotateErr == nil:
+			if got := get(t, s, next.Hash); got.RevokedAt.IsZero() {
+				t.Fatalf("round %d: rotation won the race but its successor is not revoked", i)
+			}
+		case errors.Is(rotateErr, auth.ErrRevoked):
+			assertNotFound(t, s, next.Hash)
+		default:
+			t.Fatalf("round %d: RotateRefresh error = %v, want nil or ErrRevoked", i, rotateErr)
+		}
+	}
+}
+
+func testDeleteUserCascade(t *testing.T, s token.RefreshStore) {
+	us, ok := s.(user.Store)
+	if !ok {
+		return // tokens are not tied to stored users in this backend
+	}
+	now := base()
+	gone := newFamily(t, s, "alice", "alice-1", now)
+	kept := newFamily(t, s, "bob", "bob-1", now)
+	if err := us.DeleteUser(context.Background(), "alice"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	assertNotFound(t, s, gone.Hash)
+	get(t, s, kept.Hash)
+}

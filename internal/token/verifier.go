@@ -1,0 +1,234 @@
+package token
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// MaxTokenSize is the longest token Verify parses (8 KiB); longer ones are
+// refused before any decoding, so junk cannot cost base64 and JSON work.
+const MaxTokenSize = 8 << 10
+
+// Revocation kinds the Verifier asks about and Forget understands; they are
+// the kinds of internal/revocation.
+const (
+	kindJTI  = "jti"
+	kindSID  = "sid"
+	kindUser = "user"
+	kindKeys = "keys"
+)
+
+// forbiddenHeaders carry or point at a verification key. Following any of
+// them lets the token choose its own key (RFC 8725 section 3.10), so a token
+// that carries one is refused outright rather than merely ignored.
+var forbiddenHeaders = []string{"jku", "jwk", "x5u", "x5c", "crit"}
+
+// RevocationChecker answers deny-list lookups; revocation.Watcher
+// implements it. An error means "don't know" and Verify fails closed.
+type RevocationChecker interface {
+	Revoked(ctx context.Context, kind, key string) (bool, error)
+}
+
+// Verifier verifies access tokens. It is safe for concurrent use.
+type Verifier struct {
+	keys    *keys.Set
+	revoked RevocationChecker
+	parser  *jwt.Parser
+	lax     *jwt.Parser // signature and header only, for revocation requests
+	now     func() time.Time
+	cache   *cache
+	trust   func() bool
+}
+
+// NewVerifier returns a Verifier of tokens signed with ks, denying those
+// revoked says are revoked (nil: no deny-list, for offline use only). It
+// uses WithIssuer, WithAudience, WithLeeway, WithClock, WithCacheSize and
+// WithCacheTrust. An empty issuer is not checked; exp is always required.
+func NewVerifier(ks *keys.Set, revoked RevocationChecker, opts ...VerifierOption) *Verifier {
+	s := newSettings(opts)
+	popts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{ks.Algorithm()}),
+		jwt.WithLeeway(s.leeway),
+		jwt.WithTimeFunc(s.now),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithAudience(s.aud...),
+		jwt.WithStrictDecoding(),
+	}
+	if s.iss != "" {
+		popts = append(popts, jwt.WithIssuer(s.iss))
+	}
+	v := &Verifier{
+		keys: ks, revoked: revoked, now: s.now, trust: s.trust,
+		parser: jwt.NewParser(popts...),
+		lax:    jwt.NewParser(jwt.WithValidMethods([]string{ks.Algorithm()}), jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation()),
+	}
+	if s.cacheSize > 0 {
+		v.cache = newCache(s.cacheSize)
+	}
+	return v
+}
+
+// Verify checks raw and returns its principal. Every error except a
+// revocation-store failure wraps auth.ErrUnauthenticated, plus
+// auth.ErrExpired for an expired token or auth.ErrRevoked for a denied jti
+// or sid; a RevocationChecker failure wraps auth.ErrUnavailable (fail
+// closed, 503). Errors never contain the token.
+func (v *Verifier) Verify(ctx context.Context, raw string) (auth.Principal, error) {
+	if len(raw) > MaxTokenSize {
+		return auth.Principal{}, unauthenticated(ErrTooLarge)
+	}
+	if v.cache == nil || (v.trust != nil && !v.trust()) {
+		p, _, err := v.verify(ctx, raw)
+		return p, err
+	}
+	sum := sha256.Sum256([]byte(raw))
+	if e, ok := v.cache.get(sum, v.now()); ok {
+		if _, err := v.keys.VerificationKey(e.kid); err == nil {
+			if err := v.checkRevoked(ctx, e.p); err != nil {
+				return auth.Principal{}, err
+			}
+			p := e.p
+			p.Roles = slices.Clone(p.Roles)
+			return p, nil
+		}
+		v.cache.drop(sum)
+	}
+	p, kid, err := v.verify(ctx, raw)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	v.cache.put(sum, cacheEntry{p: p, kid: kid, exp: p.ExpiresAt})
+	return p, nil
+}
+
+// verify is Verify without the cache.
+func (v *Verifier) verify(ctx context.Context, raw string) (auth.Principal, string, error) {
+	c, kid, err := v.parse(raw)
+	if err != nil {
+		return auth.Principal{}, "", err
+	}
+	p := principal(c)
+	if err := v.checkRevoked(ctx, p); err != nil {
+		return auth.Principal{}, "", err
+	}
+	return p, kid, nil
+}
+
+// parse checks everything but revocation.
+func (v *Verifier) parse(raw string) (Claims, string, error) {
+	if len(raw) > MaxTokenSize {
+		return Claims{}, "", unauthenticated(ErrTooLarge)
+	}
+	var c Claims
+	t, err := v.parser.ParseWithClaims(raw, &c, v.keyFunc)
+	if err != nil {
+		return Claims{}, "", unauthenticated(err)
+	}
+	if c.Subject == "" || c.ID == "" {
+		return Claims{}, "", unauthenticated(fmt.Errorf("%w: sub and jti", ErrClaims))
+	}
+	kid, _ := t.Header["kid"].(string)
+	return c, kid, nil
+}
+
+// keyFunc picks the verification key by kid from memory only, after
+// refusing headers that would let the token pick its own key.
+func (v *Verifier) keyFunc(t *jwt.Token) (any, error) {
+	for _, h := range forbiddenHeaders {
+		if _, ok := t.Header[h]; ok {
+			return nil, fmt.Errorf("%w: %s header present", ErrHeader, h)
+		}
+	}
+	typ, _ := t.Header["typ"].(string)
+	if !isAccessTokenType(typ) {
+		return nil, fmt.Errorf("%w: typ is not %s", ErrHeader, TypeAccessToken)
+	}
+	kid, _ := t.Header["kid"].(string)
+	if kid == "" {
+		return nil, fmt.Errorf("%w: kid missing", ErrHeader)
+	}
+	return v.keys.VerificationKey(kid)
+}
+
+// isAccessTokenType accepts "at+jwt" and its full media type, compared
+// case-insensitively (RFC 8725 section 3.11, RFC 9068 section 4).
+func isAccessTokenType(typ string) bool {
+	return strings.EqualFold(typ, TypeAccessToken) || strings.EqualFold(typ, "application/"+TypeAccessToken)
+}
+
+func (v *Verifier) checkRevoked(ctx context.Context, p auth.Principal) error {
+	if v.revoked == nil {
+		return nil
+	}
+	if err := v.deny(ctx, kindJTI, p.TokenID); err != nil {
+		return err
+	}
+	if p.SessionID == "" {
+		return nil
+	}
+	return v.deny(ctx, kindSID, p.SessionID)
+}
+
+func (v *Verifier) deny(ctx context.Context, kind, key string) error {
+	revoked, err := v.revoked.Revoked(ctx, kind, key)
+	if err != nil {
+		return fmt.Errorf("verify token: %s deny-list: %w: %w", kind, auth.ErrUnavailable, err)
+	}
+	if revoked {
+		return fmt.Errorf("verify token: %w: %s %w", auth.ErrUnauthenticated, kind, auth.ErrRevoked)
+	}
+	return nil
+}
+
+// Forget drops cached verifications: kind "jti", "sid" or "user" (key = the
+// token's jti, sid or sub), or "keys" (everything). Wire it to the
+// revocation watcher's OnEvent so that revocations and key changes reach
+// the cache at once.
+func (v *Verifier) Forget(kind, key string) {
+	if v.cache != nil {
+		v.cache.forget(kind, key)
+	}
+}
+
+// unauthenticated wraps a verification failure so that httpapi can map it
+// with errors.Is and the cause stays inspectable.
+func unauthenticated(err error) error {
+	if errors.Is(err, jwt.ErrTokenExpired) {
+		return fmt.Errorf("verify token: %w (%w): %w", auth.ErrUnauthenticated, auth.ErrExpired, err)
+	}
+	return fmt.Errorf("verify token: %w: %w", auth.ErrUnauthenticated, err)
+}
+
+func principal(c Claims) auth.Principal {
+	p := auth.Principal{
+		Subject: c.Subject, Username: c.Username, Roles: c.Roles, Method: auth.MethodToken,
+		SessionID: c.SessionID, TokenID: c.ID, Scope: c.Scope,
+	}
+	if c.ExpiresAt != nil {
+		p.ExpiresAt = c.ExpiresAt.Time
+	}
+	return p
+}
+
+// parseSigned checks header and signature but no time or audience claims:
+// RFC 7009 revocation of a token that is about to expire must still work.
+func (v *Verifier) parseSigned(raw string) (Claims, error) {
+	if len(raw) > MaxTokenSize {
+		return Claims{}, ErrTooLarge
+	}
+	var c Claims
+	if _, err := v.lax.ParseWithClaims(raw, &c, v.keyFunc); err != nil {
+		return Claims{}, err
+	}
+	return c, nil
+}

@@ -1,0 +1,261 @@
+package user
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+)
+
+// Limiter throttles login failures (throttle.Limiter implements it).
+type Limiter interface {
+	Check(ctx context.Context, userKey, ip string) error
+	Failure(ctx context.Context, userKey, ip string) error
+	Success(ctx context.Context, userKey, ip string) error
+}
+
+// Revoker ends every credential of a user (sessions, refresh families). The
+// session manager and the token grants implement it.
+type Revoker interface {
+	RevokeUser(ctx context.Context, userID string) error
+}
+
+// Service manages accounts and checks passwords.
+type Service struct {
+	store    Store
+	hasher   *password.Hasher
+	limiter  Limiter
+	audit    *audit.Logger
+	revokers []Revoker
+	now      func() time.Time
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithLimiter enables login throttling.
+func WithLimiter(l Limiter) Option { return func(s *Service) { s.limiter = l } }
+
+// WithAudit records account events.
+func WithAudit(a *audit.Logger) Option { return func(s *Service) { s.audit = a } }
+
+// WithRevokers are called when a user is disabled, deleted or logged out.
+func WithRevokers(r ...Revoker) Option {
+	return func(s *Service) { s.revokers = append(s.revokers, r...) }
+}
+
+// WithClock sets the clock.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// NewService returns a Service over store.
+func NewService(store Store, hasher *password.Hasher, opts ...Option) *Service {
+	s := &Service{store: store, hasher: hasher, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Store returns the underlying store.
+func (s *Service) Store() Store { return s.store }
+
+// NewID returns a random 128-bit user ID (hex), so IDs reveal neither order
+// nor count of accounts.
+func NewID() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+	}
+	return hex.EncodeToString(b)
+}
+
+// CheckName validates a username: 1..64 characters after CleanName, no
+// control characters or whitespace inside.
+func CheckName(name string) error {
+	name = CleanName(name)
+	if n := utf8.RuneCountInString(name); n < 1 || n > 64 {
+		return fmt.Errorf("%w: username must be 1 to 64 characters", auth.ErrInvalidInput)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			return fmt.Errorf("%w: username must not contain spaces or control characters", auth.ErrInvalidInput)
+		}
+	}
+	return nil
+}
+
+// CheckRoles validates role names (non-empty, no commas: they travel comma-separated in X-Auth-Roles).
+func CheckRoles(roles []string) error {
+	for _, r := range roles {
+		if r == "" || strings.ContainsAny(r, ", \t\r\n") {
+			return fmt.Errorf("%w: role %q must be non-empty and contain no commas or spaces", auth.ErrInvalidInput, r)
+		}
+	}
+	return nil
+}
+
+// Create adds a user with a strong password. An empty password creates an
+// account that can log in only through an external identity provider.
+func (s *Service) Create(ctx context.Context, name, pw string, roles []string) (auth.User, error) {
+	if err := CheckName(name); err != nil {
+		return auth.User{}, err
+	}
+	if err := CheckRoles(roles); err != nil {
+		return auth.User{}, err
+	}
+	u := auth.User{ID: NewID(), Username: CleanName(name), Roles: normRoles(roles), CreatedAt: s.now().UTC()}
+	u.UpdatedAt = u.CreatedAt
+	if pw != "" {
+		if err := password.CheckStrength(pw, u.Username); err != nil {
+			return auth.User{}, fmt.Errorf("%w: %w", auth.ErrInvalidInput, err)
+		}
+		h, err := s.hasher.Hash(ctx, pw)
+		if err != nil {
+			return auth.User{}, err
+		}
+		u.PasswordHash = h
+	}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		return auth.User{}, fmt.Errorf("create user %q: %w", u.Username, err)
+	}
+	s.record(ctx, audit.Event{Type: audit.UserCreated, UserID: u.ID, Username: u.Username,
+		Details: map[string]string{"roles": strings.Join(u.Roles, ",")}})
+	return u, nil
+}
+
+func normRoles(roles []string) []string {
+	out := slices.Clone(roles)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// Get returns the user called name.
+func (s *Service) Get(ctx context.Context, name string) (auth.User, error) {
+	u, err := s.store.UserByName(ctx, name)
+	if err != nil {
+		return auth.User{}, fmt.Errorf("user %q: %w", CleanName(name), err)
+	}
+	return u, nil
+}
+
+// List returns every user.
+func (s *Service) List(ctx context.Context) ([]auth.User, error) { return s.store.ListUsers(ctx) }
+
+// SetPassword replaces name's password after a strength check, and ends the
+// user's sessions and refresh tokens (a password change is how users evict
+// an intruder).
+func (s *Service) SetPassword(ctx context.Context, name, pw string) error {
+	u, err := s.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := password.CheckStrength(pw, u.Username); err != nil {
+		return fmt.Errorf("%w: %w", auth.ErrInvalidInput, err)
+	}
+	if u.PasswordHash, err = s.hasher.Hash(ctx, pw); err != nil {
+		return err
+	}
+	if err := s.update(ctx, u); err != nil {
+		return err
+	}
+	s.record(ctx, audit.Event{Type: audit.UserChanged, UserID: u.ID, Username: u.Username, Details: map[string]string{"change": "password"}})
+	return s.RevokeAll(ctx, u)
+}
+
+// SetRoles replaces name's roles. Credentials already issued keep the old
+// roles until they are refreshed (tokens) or the session cache expires.
+func (s *Service) SetRoles(ctx context.Context, name string, roles []string) (auth.User, error) {
+	if err := CheckRoles(roles); err != nil {
+		return auth.User{}, err
+	}
+	u, err := s.Get(ctx, name)
+	if err != nil {
+		return auth.User{}, err
+	}
+	u.Roles = normRoles(roles)
+	if err := s.update(ctx, u); err != nil {
+		return auth.User{}, err
+	}
+	s.record(ctx, audit.Event{Type: audit.UserChanged, UserID: u.ID, Username: u.Username, Details: map[string]string{"roles": strings.Join(u.Roles, ",")}})
+	return u, nil
+}
+
+// SetDisabled disables or enables name. Disabling ends every session and
+// refresh family of the user at once.
+func (s *Service) SetDisabled(ctx context.Context, name string, disabled bool) (auth.User, error) {
+	u, err := s.Get(ctx, name)
+	if err != nil {
+		return auth.User{}, err
+	}
+	u.Disabled = disabled
+	if err := s.update(ctx, u); err != nil {
+		return auth.User{}, err
+	}
+	typ := audit.UserEnabled
+	if disabled {
+		typ = audit.UserDisabled
+	}
+	s.record(ctx, audit.Event{Type: typ, UserID: u.ID, Username: u.Username})
+	if disabled {
+		return u, s.RevokeAll(ctx, u)
+	}
+	return u, nil
+}
+
+// Delete removes name and every credential of it.
+func (s *Service) Delete(ctx context.Context, name string) error {
+	u, err := s.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := s.RevokeAll(ctx, u); err != nil {
+		return err
+	}
+	if err := s.store.DeleteUser(ctx, u.ID); err != nil {
+		return fmt.Errorf("delete user %q: %w", u.Username, err)
+	}
+	s.record(ctx, audit.Event{Type: audit.UserDeleted, UserID: u.ID, Username: u.Username})
+	return nil
+}
+
+// RevokeAll ends every session and refresh family of u.
+func (s *Service) RevokeAll(ctx context.Context, u auth.User) error {
+	var errs []error
+	for _, r := range s.revokers {
+		if err := r.RevokeUser(ctx, u.ID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("revoke credentials of %q: %w", u.Username, err)
+	}
+	return nil
+}
+
+func (s *Service) update(ctx context.Context, u auth.User) error {
+	u.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return fmt.Errorf("update user %q: %w", u.Username, err)
+	}
+	return nil
+}
+
+func (s *Service) record(ctx context.Context, e audit.Event) {
+	if s.audit != nil {
+		s.audit.Record(ctx, e)
+	}
+}
