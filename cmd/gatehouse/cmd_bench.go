@@ -1,17 +1,102 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-auth/gatehouse/internal/bench"
 )
 
 func benchCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	opt := bench.Options{}
+	out := "report"
+	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the session-vs-token trade-off on this machine",
+		Long: "bench starts an upstream, a bare reverse proxy and one gatehouse per mode in this process, on loopback,\n" +
+			"drives each with a keep-alive load generator, and prints a Markdown report (also written to\n" +
+			"<out>.md, <out>.json and <out>.svg). Progress goes to stderr.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("bench is not implemented yet")
+			if opt.Duration <= 0 || opt.Concurrency < 0 || opt.Sessions < 0 {
+				return usagef("--duration must be positive; --concurrency and --sessions must not be negative")
+			}
+			opt.Version, opt.Progress, opt.Logger = version(), e.stderr, e.logger("error")
+			rep, err := bench.Run(cmd.Context(), opt)
+			if err != nil {
+				return err
+			}
+			if err := rep.WriteMarkdown(e.stdout); err != nil {
+				return err
+			}
+			if out == "" {
+				return nil
+			}
+			if err := rep.WriteFiles(out); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "bench: wrote %[1]s.md, %[1]s.json and %[1]s.svg\n", out)
+			return nil
 		},
 	}
+	f := cmd.Flags()
+	f.DurationVar(&opt.Duration, "duration", 10*time.Second, "measured load per mode")
+	f.IntVar(&opt.Concurrency, "concurrency", 0, "load workers and connections (default 2×CPUs, at least 8)")
+	f.IntVar(&opt.Sessions, "sessions", 100_000, "sessions created for the memory-per-session measurements")
+	f.StringVar(&opt.RedisURL, "redis", "redis://127.0.0.1:6379/0", "Redis for session-redis (skipped when it does not answer; \"\" to skip)")
+	f.StringVar(&opt.PostgresURL, "postgres", "", "PostgreSQL URL: adds the session-postgres mode")
+	f.StringSliceVar(&opt.Modes, "modes", nil, "only these modes (comma-separated; bare-proxy always runs)")
+	f.StringVar(&out, "out", out, "write <out>.md, <out>.json and <out>.svg (\"\" to write none)")
+	cmd.AddCommand(benchFixtureCmd(e))
+	return cmd
+}
+
+// benchFixtureCmd holds the servers scripts/bench-gateway.sh puts next to
+// gatehouse: the upstream and the bare-proxy baseline.
+func benchFixtureCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:    "fixture",
+		Short:  "Servers for scripts/bench-gateway.sh",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+	}
+	var listen, upstream string
+	up := &cobra.Command{
+		Use: "upstream", Short: "Serve 200 \"ok\" on every path", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serveFixture(cmd, e, listen, bench.Upstream())
+		},
+	}
+	bare := &cobra.Command{
+		Use: "bare-proxy", Short: "A plain httputil.ReverseProxy to --upstream (the baseline)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			u, err := url.Parse(upstream)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return usagef("--upstream must be an absolute http(s) URL")
+			}
+			return serveFixture(cmd, e, listen, bench.BareProxy(u))
+		},
+	}
+	for _, c := range []*cobra.Command{up, bare} {
+		c.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address to listen on")
+	}
+	bare.Flags().StringVar(&upstream, "upstream", "", "upstream URL")
+	cmd.AddCommand(up, bare)
+	return cmd
+}
+
+// serveFixture serves h on listen until the command's context ends
+// (SIGINT/SIGTERM), printing the bound address first.
+func serveFixture(cmd *cobra.Command, e *env, listen string, h http.Handler) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
+	return bench.Serve(cmd.Context(), ln, h)
 }

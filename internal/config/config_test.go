@@ -51,6 +51,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"auth", "routes: [{name: a, match: {path_prefix: /a/}, upstream: 'http://x', auth: maybe}]\n", "routes[0].auth"},
 		{"non-normalised prefix", "routes: [{name: a, match: {path_prefix: /a/../b/}, upstream: 'http://x', auth: none}]\n", "routes[0].match.path_prefix"},
 		{"reserved prefix", "routes: [{name: a, match: {path_prefix: /auth/x/}, upstream: 'http://x', auth: none}]\n", "routes[0].match.path_prefix"},
+		{"route named like an audience", "routes: [{name: gatehouse, match: {path_prefix: /a/}, upstream: 'http://x', auth: none}]\n", "routes[0].name"},
 		{"trusted proxy", "trusted_proxies: [nonsense]\n", "trusted_proxies[0]"},
 		{"__Host- with domain", "sessions: {cookie: {secure: 'true', domain: example.com}}\n", "sessions.cookie.name"},
 	}

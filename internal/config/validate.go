@@ -160,6 +160,11 @@ func (c Config) validateRoutes() []error {
 		} else {
 			names[r.Name] = i
 		}
+		if slices.Contains(c.Tokens.Audience, r.Name) {
+			// forward: jwt tokens carry aud = route name; if that were also an
+			// access-token audience an upstream could replay them to gatehouse.
+			bad(i, "name", "%q is also in tokens.audience; internal tokens for this route could be replayed as access tokens", r.Name)
+		}
 		p := r.Match.PathPrefix
 		if !strings.HasPrefix(p, "/") || strings.Contains(p, "//") || strings.Contains(p, "/../") || strings.Contains(p, "/./") || strings.ContainsAny(p, "\\%;\x00") {
 			bad(i, "match.path_prefix", "must be a normalised absolute path such as /api/, got %q", p)

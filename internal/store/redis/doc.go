@@ -6,7 +6,9 @@
 // Layout, under a configurable key prefix (default "gatehouse:"):
 //
 //	s:<id>             hash, one session; TTL = min(idle, absolute expiry) - now
-//	u:<user id>        set of the user's session IDs (UserSessions, DeleteUserSessions)
+//	u:<user id>        hash whose fields are the user's session IDs (UserSessions,
+//	                   DeleteUserSessions); a hash, not a set, because small hashes
+//	                   are listpack-encoded and cost a fraction of a set
 //	s-exp              sorted set of session ID by expiry (DeleteExpiredSessions)
 //	rev:<kind>:<key>   the Until of the longest active revocation; PXAT Until
 //	revocations        stream of every revocation (the feed watchers follow)

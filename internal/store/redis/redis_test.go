@@ -123,9 +123,9 @@ func TestUserSessionsSkipsSessionsExpiredByTTL(t *testing.T) {
 	if got, want := len(list), 1; got != want || list[0].ID != "kept" {
 		t.Fatalf("UserSessions = %v, want only the live session", list)
 	}
-	members, err := raw.SMembers(ctx, prefix+"u:alice").Result()
+	members, err := raw.HKeys(ctx, prefix+"u:alice").Result()
 	if err != nil {
-		t.Fatalf("SMEMBERS: %v", err)
+		t.Fatalf("HKEYS: %v", err)
 	}
 	if got, want := strings.Join(members, ","), "kept"; got != want {
 		t.Fatalf("user index = %q, want %q", got, want)

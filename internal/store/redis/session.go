@@ -27,7 +27,7 @@ var (
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], '1')
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
 end
@@ -53,7 +53,7 @@ return 1`)
 local u = redis.call('HGET', KEYS[1], 'u')
 if not u then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('SREM', ARGV[2] .. u, ARGV[1])
+redis.call('HDEL', ARGV[2] .. u, ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1`)
 
@@ -61,10 +61,10 @@ return 1`)
 -- KEYS: user index, expiry zset
 -- ARGV: id to keep, session key prefix
 local removed = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
   if id ~= ARGV[1] then
     if redis.call('DEL', ARGV[2] .. id) == 1 then table.insert(removed, id) end
-    redis.call('SREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[1], id)
     redis.call('ZREM', KEYS[2], id)
   end
 end
@@ -80,7 +80,7 @@ for _, id in ipairs(ids) do
   local u = redis.call('HGET', k, 'u')
   if u then
     redis.call('DEL', k)
-    redis.call('SREM', ARGV[3] .. u, id)
+    redis.call('HDEL', ARGV[3] .. u, id)
     n = n + 1
   end
   redis.call('ZREM', KEYS[1], id)
@@ -200,7 +200,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 // UserSessions lists userID's sessions, reading only that user's index, and
 // prunes index entries whose session has expired.
 func (s *Store) UserSessions(ctx context.Context, userID string) ([]session.Record, error) {
-	ids, err := s.client.SMembers(ctx, s.userKey(userID)).Result()
+	ids, err := s.client.HKeys(ctx, s.userKey(userID)).Result()
 	if err != nil {
 		return nil, wrap("list sessions", err)
 	}
@@ -240,7 +240,7 @@ func (s *Store) prune(ctx context.Context, userID string, ids []string) error {
 		members[i] = id
 	}
 	_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.SRem(ctx, s.userKey(userID), members...)
+		p.HDel(ctx, s.userKey(userID), ids...)
 		p.ZRem(ctx, s.expiryKey(), members...)
 		return nil
 	})

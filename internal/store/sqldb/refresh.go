@@ -180,20 +180,21 @@ func (db *Store) RevokeUserFamilies(ctx context.Context, userID string, now time
 
 // DeleteExpiredRefresh removes families past their absolute end at now with
 // all their tokens, and returns the number of tokens removed. Used tokens of
-// live families stay: they are what detects reuse.
+// live families stay: they are what detects reuse. Tokens go by cascade from
+// their family, so this locks family before token rows, in the same order as
+// RotateRefresh, and the two cannot deadlock.
 func (db *Store) DeleteExpiredRefresh(ctx context.Context, now time.Time) (int, error) {
-	var n int64
+	var n int
 	err := db.tx(ctx, "delete expired refresh tokens", func(tx *sql.Tx) error {
-		var err error
-		n, err = execTx(ctx, db, tx,
-			`DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM refresh_families WHERE expires_at <= ?)`, micros(now))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, db.Rebind(
+			`SELECT COUNT(*) FROM refresh_tokens WHERE family_id IN (SELECT id FROM refresh_families WHERE expires_at <= ?)`),
+			micros(now)).Scan(&n); err != nil {
 			return err
 		}
-		_, err = execTx(ctx, db, tx, `DELETE FROM refresh_families WHERE expires_at <= ?`, micros(now))
+		_, err := execTx(ctx, db, tx, `DELETE FROM refresh_families WHERE expires_at <= ?`, micros(now))
 		return err
 	})
-	return int(n), err
+	return n, err
 }
 
 func execTx(ctx context.Context, db *Store, tx *sql.Tx, query string, args ...any) (int64, error) {
