@@ -39,6 +39,11 @@ func BareProxy(upstream *url.URL) http.Handler {
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
 		},
+		// A failure is a 502 that the load generator counts; a request the
+		// client abandoned at the end of a run is not worth a log line.
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
+			w.WriteHeader(http.StatusBadGateway)
+		},
 	}
 }
 

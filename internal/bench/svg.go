@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 )
 
 // Chart geometry, in SVG user units.
@@ -40,7 +41,7 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	maxRatio, maxP99 := r.scales()
 	text(&b, ratioX, svgTop-12, "start", "bold", "req/s ÷ bare-proxy (higher is better)")
 	text(&b, p99X, svgTop-12, "start", "bold", "p99 latency, ms (lower is better)")
-	axis(&b, ratioX, len(r.Modes), []float64{0.9, 1.0}, maxRatio, "%.2f")
+	axis(&b, ratioX, len(r.Modes), []float64{1.0, 0.9}, maxRatio, "%.2f")
 	axis(&b, p99X, len(r.Modes), nil, maxP99, "%.1f")
 
 	for i, m := range r.Modes {
@@ -66,6 +67,7 @@ func (r *Report) WriteSVG(w io.Writer) error {
 		text(&b, x+16, legendY, "start", "", l.label)
 		x += 130
 	}
+	text(&b, x, legendY, "start", "", "dashed lines: 0.90× and 1.00× of bare-proxy")
 	b.WriteString("</svg>\n")
 	_, err := w.Write(b.Bytes())
 	return err
@@ -87,12 +89,18 @@ func (r *Report) scales() (maxRatio, maxP99 float64) {
 func axis(b *bytes.Buffer, x0, rows int, marks []float64, full float64, format string) {
 	y0, y1 := svgTop-4, svgTop+rows*svgRowH
 	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#444444"/>`+"\n", x0, y0, x0, y1)
+	text(b, x0, y1+14, "middle", "", "0")
+	labelled := []int{x0, x0 + svgPanelW}
 	for _, v := range marks {
 		x := x0 + int(v/full*svgPanelW)
 		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999999" stroke-dasharray="4 3"/>`+"\n", x, y0, x, y1)
-		text(b, x, y1+14, "middle", "", fmt.Sprintf(format, v))
+		// Marks come most important first; a label that would overlap an
+		// earlier one is left out.
+		if !slices.ContainsFunc(labelled, func(l int) bool { return abs(x-l) < 36 }) {
+			text(b, x, y1+14, "middle", "", fmt.Sprintf(format, v))
+			labelled = append(labelled, x)
+		}
 	}
-	text(b, x0, y1+14, "middle", "", "0")
 	text(b, x0+svgPanelW, y1+14, "end", "", fmt.Sprintf(format, full))
 }
 
@@ -115,4 +123,11 @@ func text(b *bytes.Buffer, x, y int, anchor, style, s string) {
 	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="%s"%s>`, x, y, anchor, attr)
 	_ = xml.EscapeText(b, []byte(s)) // writes to a bytes.Buffer, which cannot fail
 	b.WriteString("</text>\n")
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

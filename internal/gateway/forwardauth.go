@@ -28,7 +28,8 @@ var errBadVerify = errors.New("malformed forward-auth request")
 //     proxy's configuration never opens a service.
 //   - Allowed: 200 with X-Auth-Subject, X-Auth-User, X-Auth-Roles,
 //     X-Auth-Method (and Authorization: Bearer <internal JWT> for forward:
-//     jwt routes) for the proxy to copy onto the upstream request.
+//     jwt routes) for the proxy to copy onto the upstream request. On auth:
+//     none routes the four headers are present and empty.
 //   - 401 (with WWW-Authenticate), 403 or 503 otherwise. A browser on a
 //     session route gets 302 to the login page when the request came
 //     Traefik/Caddy style (they pass the 302 on), and 401 plus an
@@ -82,6 +83,13 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if gr.authenticated {
 		setIdentity(w.Header(), gr)
+	} else {
+		// Empty rather than absent: a proxy told to copy these headers then
+		// overwrites a client's spoofed values instead of skipping them (or,
+		// in Caddy before 2.9, copying a literal placeholder).
+		for _, k := range identityHeaders {
+			w.Header()[k] = []string{""}
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 }

@@ -58,8 +58,8 @@ func TestVerify(t *testing.T) {
 			map[string]string{"X-Auth-User": "alice", "X-Auth-Method": "token", "Authorization": ""}},
 		{"forward jwt", with(traefik("GET", "/billing/x"), tokenCred("alice")), 200, "",
 			map[string]string{"X-Auth-User": "alice", "Authorization": "Bearer internal.u-alice.billing.1m0s"}},
-		{"public route", with(traefik("GET", "/public/x"), sessionCred("root")), 200, "",
-			map[string]string{"X-Auth-User": "", "X-Auth-Method": ""}},
+		{"public route: identity headers present but empty", with(traefik("GET", "/public/x"), sessionCred("root")), 200, "",
+			map[string]string{"X-Auth-User": "", "X-Auth-Method": "", "X-Auth-Subject": "", "X-Auth-Roles": "", "Authorization": ""}},
 		{"no credentials", traefik("GET", "/admin/x"), 401, "unauthorized",
 			map[string]string{"WWW-Authenticate": `Bearer realm="gatehouse"`, "Location": "", "X-Auth-Redirect": ""}},
 		{"bad token", with(nginx("GET", "/api/x"), tokenCred("revoked")), 401, "unauthorized",
@@ -96,6 +96,13 @@ func TestVerify(t *testing.T) {
 			for k, want := range tt.want {
 				if got := r.Header.Get(k); got != want {
 					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+			if r.StatusCode == 200 {
+				for _, k := range []string{"X-Auth-Subject", "X-Auth-User", "X-Auth-Roles", "X-Auth-Method"} {
+					if got := r.Header.Values(k); len(got) != 1 {
+						t.Errorf("%s values = %q, want exactly one (possibly empty)", k, got)
+					}
 				}
 			}
 		})

@@ -159,6 +159,10 @@ func (g *Gateway) Close() {
 // 400 bad_request, 404 not_found, 401 unauthorized, 403 forbidden,
 // 503 unavailable; upstream failures 502 bad_gateway or 504 gateway_timeout.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect { // a tunnel has no path for a route to match
+		g.refuseBadPath(w, r, fmt.Errorf("%w: CONNECT", ErrBadPath))
+		return
+	}
 	p, err := cleanPath(r.URL.EscapedPath())
 	if err != nil {
 		g.refuseBadPath(w, r, err)

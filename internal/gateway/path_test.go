@@ -100,3 +100,17 @@ func TestPathBypassAttempts(t *testing.T) {
 		})
 	}
 }
+
+func TestRequestsWithoutAPathAreRefused(t *testing.T) {
+	up := newUpstream(t)
+	_, srv := serve(t, []config.Route{route("public", "/", "none", up.URL)}, deps())
+	for _, tt := range []struct{ method, target string }{
+		{"CONNECT", "example.com:443"},
+		{"OPTIONS", "*"},
+	} {
+		wantJSONError(t, raw(t, srv, tt.method, tt.target), http.StatusBadRequest, "bad_request")
+	}
+	if up.count() != 0 {
+		t.Errorf("upstream saw %d requests, want 0", up.count())
+	}
+}

@@ -83,6 +83,10 @@ func (g *Gateway) rewrite(rt *Route, pr *httputil.ProxyRequest) {
 	setIdentity(h, gr)
 }
 
+// identityHeaders are the headers gatehouse sets for an authenticated
+// request, in canonical form.
+var identityHeaders = [...]string{"X-Auth-Subject", "X-Auth-User", "X-Auth-Roles", "X-Auth-Method"}
+
 // setIdentity writes the X-Auth-* headers (and the internal JWT) of a grant.
 func setIdentity(h http.Header, gr *grant) {
 	p := gr.principal

@@ -48,7 +48,7 @@ func seedSessions(b *testing.B, s *Store, n int) []string {
 					ID: ids[i], UserID: fmt.Sprintf("u_%026d", i/2),
 					CreatedAt: now, LastSeenAt: now,
 					IdleExpiresAt: now.Add(30 * time.Minute), ExpiresAt: now.Add(24 * time.Hour),
-					IP: "203.0.113.45", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0",
+					IP: "203.0.113.45", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36",
 					Method: "password",
 				}, now)
 				createScript.EvalSha(ctx, p, keys, args...)

@@ -14,6 +14,11 @@
 //	revocations        stream of every revocation (the feed watchers follow)
 //	thr:<key>          sorted set of failure timestamps (sliding window)
 //
+// A session costs about 700 bytes of Redis memory with a short User-Agent
+// and about 1.3 KB with a typical 110-byte browser one, because a hash value
+// longer than hash-max-listpack-value (default 64) switches the hash to a
+// hashtable; raising that setting to 256 keeps sessions compact.
+//
 // Keys hold only public session IDs (already SHA-256 of the cookie), never a
 // cookie value. Writes that touch several keys run as one Lua script, so
 // they are atomic. The scripts build key names from the prefix, so the store

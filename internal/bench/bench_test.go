@@ -1,0 +1,283 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/bench"
+)
+
+const testRedis = "redis://127.0.0.1:6379/0"
+
+// shortOptions is a run small enough for `make test`: the report's shape
+// is what is checked, never its speed.
+func shortOptions() bench.Options {
+	return bench.Options{
+		Duration: 200 * time.Millisecond, Warmup: 50 * time.Millisecond, Concurrency: 4,
+		Sessions: 1000, RedisURL: testRedis, Version: "test-version",
+	}
+}
+
+func TestRunReportsEveryMode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	opt := shortOptions()
+	opt.Progress = &progress
+	rep, err := bench.Run(ctx, opt)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	base := filepath.Join(t.TempDir(), "report")
+	if err := rep.WriteFiles(base); err != nil {
+		t.Fatalf("WriteFiles: %v", err)
+	}
+
+	t.Run("every mode ran without errors", func(t *testing.T) {
+		var got []string
+		for _, m := range rep.Modes {
+			got = append(got, m.Name)
+		}
+		if want := bench.ModeNames(); !slices.Equal(got, want) {
+			t.Fatalf("modes = %v, want %v", got, want)
+		}
+		for _, m := range rep.Modes {
+			if !m.Ran() {
+				t.Errorf("%s skipped: %s", m.Name, m.Skipped)
+				continue
+			}
+			if m.Flagged() {
+				t.Errorf("%s: %d of %d requests failed, first: %s", m.Name, m.Errors, m.Requests, m.FirstError)
+			}
+			if !strings.Contains(progress.String(), "bench: "+m.Name+" … ") {
+				t.Errorf("no progress line for %s in %q", m.Name, progress.String())
+			}
+		}
+	})
+
+	t.Run("figures are sane", func(t *testing.T) {
+		for _, m := range ranModes(rep) {
+			if m.Requests <= 0 || m.RPS <= 0 || m.Ratio <= 0 {
+				t.Errorf("%s: requests %d, req/s %v, ratio %v; want all > 0", m.Name, m.Requests, m.RPS, m.Ratio)
+			}
+			if m.P50Ms <= 0 || m.P99Ms < m.P50Ms {
+				t.Errorf("%s: p50 %v ms, p99 %v ms; want p99 >= p50 > 0", m.Name, m.P50Ms, m.P99Ms)
+			}
+			if runtime.GOOS == "linux" && m.CPUMicros <= 0 {
+				t.Errorf("%s: CPU per request %v, want > 0", m.Name, m.CPUMicros)
+			}
+		}
+		if bare, _ := rep.Mode(bench.ModeBare); bare.Ratio != 1 {
+			t.Errorf("bare-proxy ratio = %v, want 1", bare.Ratio)
+		}
+	})
+
+	t.Run("credentials and revocation", func(t *testing.T) {
+		cookie, _ := rep.Mode("session-sqlite")
+		for _, m := range ranModes(rep) {
+			switch m.Kind {
+			case bench.KindBaseline:
+				if m.CredentialBytes != 0 || m.Revocation != nil {
+					t.Errorf("bare-proxy: credential %d B, revocation %+v; want none", m.CredentialBytes, m.Revocation)
+				}
+				continue
+			case bench.KindSession:
+				if got, want := m.CredentialHeader, "Cookie"; got != want {
+					t.Errorf("%s: credential header %q, want %q", m.Name, got, want)
+				}
+			case bench.KindToken:
+				if got, want := m.CredentialHeader, "Authorization"; got != want {
+					t.Errorf("%s: credential header %q, want %q", m.Name, got, want)
+				}
+				// A JWT is always longer than a 256-bit session ID.
+				if m.CredentialBytes <= cookie.CredentialBytes {
+					t.Errorf("%s: %d B on the wire, not more than the cookie's %d B", m.Name, m.CredentialBytes, cookie.CredentialBytes)
+				}
+			}
+			if m.Revocation == nil || !m.Revocation.Observed {
+				t.Errorf("%s: revoked credential still accepted: %+v", m.Name, m.Revocation)
+			}
+		}
+	})
+
+	t.Run("memory per session", func(t *testing.T) {
+		var stores []string
+		for _, m := range rep.Memory {
+			stores = append(stores, m.Store)
+			if m.Skipped != "" {
+				t.Errorf("%s memory measurement skipped: %s", m.Store, m.Skipped)
+			}
+			if got, want := m.Sessions, opt.Sessions; got != want {
+				t.Errorf("%s: %d sessions created, want %d", m.Store, got, want)
+			}
+			// Redis is shared with other tests, so only in-process figures
+			// are certain to grow.
+			if m.Store != "redis" && m.BytesPerSession <= 0 {
+				t.Errorf("%s: %v bytes per session, want > 0", m.Store, m.BytesPerSession)
+			}
+		}
+		if want := []string{"memory", "redis", "sqlite"}; !slices.Equal(stores, want) {
+			t.Errorf("memory measured for %v, want %v", stores, want)
+		}
+	})
+
+	t.Run("JSON has the machine and every mode", func(t *testing.T) {
+		var got bench.Report
+		decodeJSON(t, base+".json", &got)
+		m := got.Machine
+		if m.Cores != runtime.NumCPU() || m.GoVersion != runtime.Version() || m.GOOS != runtime.GOOS ||
+			m.GOARCH != runtime.GOARCH || m.Version != "test-version" || m.CPUModel == "" || m.Date.IsZero() {
+			t.Errorf("machine = %+v", m)
+		}
+		if got, want := len(got.Modes), len(rep.Modes); got != want {
+			t.Errorf("JSON has %d modes, want %d", got, want)
+		}
+	})
+
+	t.Run("Markdown has both tables", func(t *testing.T) {
+		md := readFile(t, base+".md")
+		for _, want := range []string{
+			"| mode | what | req/s | × bare | p50 | p99 | CPU/req |",
+			"| | sessions (cookie + server-side record) | tokens (signed JWT access token) |",
+			"| storage location |", "| scalability |", "| security / revocation |", "| maintenance |",
+			"| size on the wire |", "| CPU per request |",
+		} {
+			if !strings.Contains(md, want) {
+				t.Errorf("Markdown lacks %q", want)
+			}
+		}
+		for _, m := range rep.Modes {
+			if !strings.Contains(md, "| "+m.Name+" | ") {
+				t.Errorf("Markdown has no row for %s", m.Name)
+			}
+		}
+	})
+
+	t.Run("SVG is XML with every mode", func(t *testing.T) {
+		texts := svgTexts(t, readFile(t, base+".svg"))
+		for _, m := range rep.Modes {
+			if !slices.Contains(texts, m.Name) {
+				t.Errorf("SVG has no label %q", m.Name)
+			}
+		}
+	})
+}
+
+func TestRunMarksUnreachableRedisSkipped(t *testing.T) {
+	opt := shortOptions()
+	opt.Sessions = 100
+	opt.RedisURL = "redis://127.0.0.1:1/0" // nothing listens on port 1
+	opt.Modes = []string{"session-redis"}
+	rep, err := bench.Run(context.Background(), opt)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var names []string
+	for _, m := range rep.Modes {
+		names = append(names, m.Name)
+	}
+	if want := []string{bench.ModeBare, "session-redis"}; !slices.Equal(names, want) {
+		t.Fatalf("modes = %v, want %v (the baseline always runs)", names, want)
+	}
+	if m, _ := rep.Mode("session-redis"); m.Ran() || m.Skipped == "" {
+		t.Errorf("session-redis: ran %v, reason %q; want skipped with a reason", m.Ran(), m.Skipped)
+	}
+	for _, m := range rep.Memory {
+		if m.Store == "redis" && m.Skipped == "" {
+			t.Errorf("redis memory measured without Redis: %+v", m)
+		}
+	}
+	var md bytes.Buffer
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "| session-redis | ") || !strings.Contains(md.String(), "skipped: ") {
+		t.Errorf("Markdown does not show session-redis as skipped:\n%s", md.String())
+	}
+}
+
+func TestRunRefusesUnknownMode(t *testing.T) {
+	opt := shortOptions()
+	opt.Modes = []string{"session-floppy"}
+	if _, err := bench.Run(context.Background(), opt); err == nil {
+		t.Fatal("Run accepted an unknown mode")
+	}
+}
+
+func ranModes(rep *bench.Report) []bench.ModeResult {
+	var out []bench.ModeResult
+	for _, m := range rep.Modes {
+		if m.Ran() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func decodeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(readFile(t, path)), v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// svgTexts parses the whole document as XML, checks that its root is
+// <svg>, and returns the content of every <text> element.
+func svgTexts(t *testing.T, doc string) []string {
+	t.Helper()
+	dec := xml.NewDecoder(strings.NewReader(doc))
+	var (
+		texts  []string
+		inText bool
+		root   string
+	)
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v", err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = tok.Name.Local
+			}
+			inText = tok.Name.Local == "text"
+			if inText {
+				texts = append(texts, "")
+			}
+		case xml.CharData:
+			if inText {
+				texts[len(texts)-1] += string(tok)
+			}
+		case xml.EndElement:
+			inText = false
+		}
+	}
+	if root != "svg" {
+		t.Fatalf("root element is %q, want svg", root)
+	}
+	return texts
+}

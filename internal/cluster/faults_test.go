@@ -1,0 +1,156 @@
+package cluster_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/demo"
+	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil"
+)
+
+// credentials logs alice in and returns her session cookie and an access token.
+func credentials(t *testing.T, base string) (cookie, access string) {
+	t.Helper()
+	login, _ := json.Marshal(map[string]string{"username": "alice", "password": password})
+	req, _ := http.NewRequest("POST", base+"/auth/login", bytes.NewReader(login))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "gatehouse" {
+			cookie = "gatehouse=" + c.Value
+		}
+	}
+	_, m := tokens(t, base, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {password}})
+	access, _ = m["access_token"].(string)
+	if cookie == "" || access == "" {
+		t.Fatalf("no credentials: login %d, token %v", resp.StatusCode, m)
+	}
+	return cookie, access
+}
+
+type probe struct {
+	name   string
+	method string
+	path   string
+	header []string
+}
+
+// failsClosed waits (bounded) until every probe answers 503, then checks
+// that they keep answering 503 — never 200 — and that /readyz names part.
+func failsClosed(t *testing.T, base, part string, probes []probe) {
+	t.Helper()
+	for _, p := range probes {
+		ok := eventually(10*time.Second, func() bool {
+			status, _ := request(t, p.method, base+p.path, "", p.header...)
+			return status == http.StatusServiceUnavailable
+		})
+		if !ok {
+			status, body := request(t, p.method, base+p.path, "", p.header...)
+			t.Fatalf("%s with %s down = %d %s, want 503", p.name, part, status, body)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		for _, p := range probes {
+			if status, _ := request(t, p.method, base+p.path, "", p.header...); status != http.StatusServiceUnavailable {
+				t.Fatalf("%s with %s down answered %d, want 503 every time", p.name, part, status)
+			}
+		}
+	}
+	status, body := request(t, "GET", base+"/readyz", "")
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, `"`+part+`"`) {
+		t.Errorf("/readyz with %s down = %d %s, want 503 naming %s", part, status, body, part)
+	}
+	if status, _ := request(t, "GET", base+"/healthz", ""); status != http.StatusOK {
+		t.Errorf("/healthz = %d, want 200 while the process runs", status)
+	}
+}
+
+// recovers waits (bounded) until every probe answers 200 again.
+func recovers(t *testing.T, base string, probes []probe) {
+	t.Helper()
+	for _, p := range append(probes, probe{"readyz", "GET", "/readyz", nil}) {
+		ok := eventually(20*time.Second, func() bool {
+			status, _ := request(t, p.method, base+p.path, "", p.header...)
+			return status == http.StatusOK
+		})
+		if !ok {
+			status, body := request(t, p.method, base+p.path, "", p.header...)
+			t.Fatalf("%s did not recover: %d %s", p.name, status, body)
+		}
+	}
+}
+
+func withEcho(t *testing.T, c *config.Config) {
+	up := httptest.NewServer(demo.Echo())
+	t.Cleanup(up.Close)
+	c.Routes = []config.Route{
+		{Name: "app", Match: config.RouteMatch{PathPrefix: "/app/"}, Upstream: up.URL, Auth: "session", Forward: "headers"},
+		{Name: "api", Match: config.RouteMatch{PathPrefix: "/api/"}, Upstream: up.URL, Auth: "token", Forward: "headers"},
+	}
+}
+
+func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
+	_, prefix := redistest.New(t)
+	proxy := testutil.NewProxy(t, "127.0.0.1:6379")
+	redisURL := "redis://" + proxy.Addr() + "/0"
+	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
+		c.Sessions.Store = redisURL
+		c.Redis = config.Redis{URL: redisURL, KeyPrefix: prefix}
+		withEcho(t, c)
+	}))
+	g.CreateUser(t, "alice", password)
+	cookie, access := credentials(t, g.URL)
+	probes := []probe{
+		{"session route", "GET", "/app/x", []string{"Cookie", cookie}},
+		{"token route", "GET", "/api/x", []string{"Authorization", "Bearer " + access}},
+		{"session endpoint", "GET", "/auth/session", []string{"Cookie", cookie}},
+	}
+	for _, p := range probes {
+		if status, _ := request(t, p.method, g.URL+p.path, "", p.header...); status != http.StatusOK {
+			t.Fatalf("%s before the outage = %d", p.name, status)
+		}
+	}
+	proxy.Stop()
+	failsClosed(t, g.URL, "redis", probes)
+	body, h := form(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {password}})
+	if status, _ := request(t, "POST", g.URL+"/auth/token", body, h...); status != http.StatusServiceUnavailable {
+		t.Errorf("password grant with Redis (rate limits) down = %d, want 503", status)
+	}
+	proxy.Start()
+	recovers(t, g.URL, probes)
+}
+
+func TestPostgresDownFailsClosedAndRecovers(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	proxy := testutil.NewProxy(t, "127.0.0.1:5432")
+	u, _ := url.Parse(dsn)
+	u.Host = proxy.Addr()
+	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
+		c.Store = u.String()
+		withEcho(t, c)
+	}))
+	g.CreateUser(t, "alice", password)
+	cookie, access := credentials(t, g.URL)
+	probes := []probe{
+		{"session route", "GET", "/app/x", []string{"Cookie", cookie}},
+		{"token route", "GET", "/api/x", []string{"Authorization", "Bearer " + access}},
+		{"session endpoint", "GET", "/auth/session", []string{"Cookie", cookie}},
+	}
+	proxy.Stop()
+	failsClosed(t, g.URL, "store", probes)
+	proxy.Start()
+	recovers(t, g.URL, probes)
+}
