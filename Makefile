@@ -24,6 +24,7 @@ lint: vet
 # the built binary for multi-instance tests, and the race detector.
 test: services lint
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(MAKE) test-e2e
 
 # Quicker inner loop: no race detector.
 test-short: services
@@ -34,6 +35,28 @@ demo:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./internal/...
+
+# Browser end-to-end tests (e2e/): headless Debian Chromium, driven by
+# playwright-core (never a downloaded browser), against the real binary,
+# started with a test OpenID provider by cmd/e2efixture. Screenshots and the
+# gatehouse log go to e2e/output/.
+CHROMIUM ?= /usr/bin/chromium
+E2E_FIXTURE ?= bin/e2efixture
+
+test-e2e:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "test-e2e: installing Debian's chromium"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation; \
+	fi
+	cd e2e && export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 && \
+		if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; \
+		else npm install --no-audit --no-fund --loglevel=error; fi
+	$(GO) build -o $(BIN) ./cmd/gatehouse
+	$(GO) build -o $(E2E_FIXTURE) ./cmd/e2efixture
+	cd e2e && GATEHOUSE_BIN=$(abspath $(BIN)) E2E_FIXTURE=$(abspath $(E2E_FIXTURE)) CHROMIUM_PATH=$(CHROMIUM) \
+		timeout -k 10 300 node --test --test-concurrency=1 --test-timeout=60000 ./*.test.mjs
 
 bench-gateway: build
 	./scripts/bench-gateway.sh

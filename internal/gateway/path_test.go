@@ -103,12 +103,11 @@ func TestPathBypassAttempts(t *testing.T) {
 
 func TestRequestsWithoutAPathAreRefused(t *testing.T) {
 	up := newUpstream(t)
-	_, srv := serve(t, []config.Route{route("public", "/", "none", up.URL)}, deps())
-	for _, tt := range []struct{ method, target string }{
-		{"CONNECT", "example.com:443"},
-		{"OPTIONS", "*"},
-	} {
-		wantJSONError(t, raw(t, srv, tt.method, tt.target), http.StatusBadRequest, "bad_request")
+	g, srv := serve(t, []config.Route{route("public", "/", "none", up.URL)}, deps())
+	wantJSONError(t, raw(t, srv, "CONNECT", "example.com:443"), http.StatusBadRequest, "bad_request")
+	// net/http answers "OPTIONS *" itself; the matcher refuses it anyway.
+	if rt, ok := g.Match("OPTIONS", "*"); ok {
+		t.Errorf("Match(OPTIONS, *) = %s, want no route", rt.Name)
 	}
 	if up.count() != 0 {
 		t.Errorf("upstream saw %d requests, want 0", up.count())

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# make bench-gateway (issues 5 and 6): wrk on loopback against an upstream,
+# a bare httputil.ReverseProxy (the baseline) and gatehouse gateway routes
+# with auth none, session (SQLite; Redis with and without the local cache)
+# and token (ES256, HS256). Prints req/s, p99 and the ratio to bare.
+#
+# Environment:
+#   BENCH_DURATION    wrk duration per target (default 10s)
+#   BENCH_THREADS     wrk threads (default 2)
+#   BENCH_CONNECTIONS wrk connections (default 64)
+#   BENCH_PORT_BASE   first of 12 loopback ports used (default 18180)
+#   BENCH_REDIS_URL   Redis for the issue-6 targets (default redis://127.0.0.1:6379/0;
+#                     they are skipped when it does not answer)
+#   BENCH_PROFILE     a target name (e.g. session-sqlite): CPU-profile gatehouse
+#                     through admin_listen /debug/pprof/profile while wrk runs on it,
+#                     keep bin/bench-gateway-<target>.pprof and print `go tool pprof -top`
+#   BENCH_LOG_LEVEL   gatehouse log level (default warn: no per-request log lines,
+#                     as the bare proxy writes none either)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${BIN:-bin/gatehouse}
+DURATION=${BENCH_DURATION:-10s}
+THREADS=${BENCH_THREADS:-2}
+CONNS=${BENCH_CONNECTIONS:-64}
+PORT_BASE=${BENCH_PORT_BASE:-18180}
+REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
+PROFILE=${BENCH_PROFILE:-}
+LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
+
+log() { printf 'bench-gateway: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+if ! command -v wrk >/dev/null; then
+	log "installing wrk"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+command -v curl >/dev/null || die "curl is needed"
+if [ ! -x "$BIN" ]; then
+	log "building $BIN"
+	go build -o "$BIN" ./cmd/gatehouse
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-wrk.XXXXXX")
+pids=()
+redis_prefix="gatehouse-wrk-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n'):"
+redis_used=""
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [ -n "$redis_used" ]; then
+		redis-cli -u "$REDIS_URL" --scan --pattern "${redis_prefix}*" 2>/dev/null |
+			xargs -r -n 500 redis-cli -u "$REDIS_URL" unlink >/dev/null 2>&1 || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Ports, all on 127.0.0.1.
+UP=$PORT_BASE
+BARE=$((PORT_BASE + 1))
+GH=$((PORT_BASE + 2)) GH_ADMIN=$((PORT_BASE + 3))
+HS=$((PORT_BASE + 4)) HS_ADMIN=$((PORT_BASE + 5))
+RC=$((PORT_BASE + 6)) RC_ADMIN=$((PORT_BASE + 7))
+RN=$((PORT_BASE + 8)) RN_ADMIN=$((PORT_BASE + 9))
+for p in $(seq "$PORT_BASE" $((PORT_BASE + 9))); do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		die "port $p is in use; set BENCH_PORT_BASE to a free range"
+	fi
+done
+
+start() { # name command...
+	local name=$1
+	shift
+	"$@" >"$work/$name.log" 2>&1 &
+	pids+=($!)
+}
+
+wait_http() { # name url
+	for _ in $(seq 1 150); do
+		if curl -fsS -o /dev/null "$2" 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	log "$1 did not come up at $2; its log:"
+	tail -n 20 "$work/$1.log" >&2
+	exit 1
+}
+
+# write_config name listen admin extra-yaml
+write_config() {
+	local up="http://127.0.0.1:$UP"
+	cat >"$work/$1.yaml" <<EOF
+listen: 127.0.0.1:$2
+admin_listen: 127.0.0.1:$3
+store: sqlite://$work/$1.db
+log: {level: $LOG_LEVEL}
+passwords: {memory_kib: 8192, iterations: 1, parallelism: 1}
+$4
+routes:
+  - {name: none, match: {path_prefix: /none/}, upstream: "$up", auth: none}
+  - {name: session, match: {path_prefix: /session/}, upstream: "$up", auth: session}
+  - {name: token, match: {path_prefix: /token/}, upstream: "$up", auth: token}
+EOF
+}
+
+password=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+# start_gatehouse name port admin extra-yaml: serve, add the user "bench".
+start_gatehouse() {
+	write_config "$1" "$2" "$3" "$4"
+	printf '%s\n' "$password" | "$BIN" user add bench --password-stdin -c "$work/$1.yaml" >/dev/null 2>"$work/$1.user.log" ||
+		{ cat "$work/$1.user.log" >&2; die "user add failed for $1"; }
+	start "$1" "$BIN" serve -c "$work/$1.yaml"
+	wait_http "$1" "http://127.0.0.1:$2/healthz"
+}
+
+cookie_for() { # port → "Cookie: gatehouse=…"
+	local jar="$work/jar.$1"
+	curl -fsS -o /dev/null -c "$jar" -H 'Content-Type: application/json' \
+		-d "{\"username\":\"bench\",\"password\":\"$password\"}" "http://127.0.0.1:$1/auth/login" ||
+		die "login on port $1 failed"
+	awk '$6 == "gatehouse" { print "Cookie: gatehouse=" $7 }' "$jar"
+}
+
+token_for() { # port → "Authorization: Bearer …"
+	local t
+	t=$(curl -fsS -d grant_type=password -d username=bench -d "password=$password" "http://127.0.0.1:$1/auth/token" |
+		sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+	[ -n "$t" ] || die "password grant on port $1 failed"
+	printf 'Authorization: Bearer %s\n' "$t"
+}
+
+log "starting upstream, bare proxy and gatehouse instances in $work"
+start upstream "$BIN" bench fixture upstream --listen "127.0.0.1:$UP"
+wait_http upstream "http://127.0.0.1:$UP/"
+start bare "$BIN" bench fixture bare-proxy --listen "127.0.0.1:$BARE" --upstream "http://127.0.0.1:$UP"
+wait_http bare "http://127.0.0.1:$BARE/bench/"
+
+start_gatehouse gh "$GH" "$GH_ADMIN" "tokens: {algorithm: ES256}"
+head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/hmac.secret"
+chmod 600 "$work/hmac.secret"
+start_gatehouse hs "$HS" "$HS_ADMIN" "tokens: {algorithm: HS256, hmac_secret_file: $work/hmac.secret}"
+
+redis_ok=""
+if command -v redis-cli >/dev/null && redis-cli -u "$REDIS_URL" ping 2>/dev/null | grep -q PONG; then
+	redis_ok=1
+	redis_used=1
+	start_gatehouse rc "$RC" "$RC_ADMIN" "sessions: {store: \"$REDIS_URL\"}
+redis: {key_prefix: \"${redis_prefix}rc:\"}"
+	start_gatehouse rn "$RN" "$RN_ADMIN" "sessions: {store: \"$REDIS_URL\", cache_ttl: 0s}
+redis: {key_prefix: \"${redis_prefix}rn:\"}"
+else
+	log "Redis at $REDIS_URL does not answer PING: skipping the session-redis targets"
+fi
+
+# Targets: name | admin port (for profiling) | URL | header | minimum ratio to bare.
+targets=()
+add() { targets+=("$1|$2|$3|$4|$5"); }
+# Credentials first, as plain assignments, so that a failed login stops the script.
+gh_cookie=$(cookie_for "$GH")
+gh_token=$(token_for "$GH")
+hs_token=$(token_for "$HS")
+add bare "" "http://127.0.0.1:$BARE/bench/x" "" ""
+add none "$GH_ADMIN" "http://127.0.0.1:$GH/none/x" "" 0.95
+add session-sqlite "$GH_ADMIN" "http://127.0.0.1:$GH/session/x" "$gh_cookie" 0.90
+add token-ES256 "$GH_ADMIN" "http://127.0.0.1:$GH/token/x" "$gh_token" 0.90
+add token-HS256 "$HS_ADMIN" "http://127.0.0.1:$HS/token/x" "$hs_token" 0.90
+if [ -n "$redis_ok" ]; then
+	rc_cookie=$(cookie_for "$RC")
+	rn_cookie=$(cookie_for "$RN")
+	add session-redis "$RC_ADMIN" "http://127.0.0.1:$RC/session/x" "$rc_cookie" 0.90
+	add session-redis-nocache "$RN_ADMIN" "http://127.0.0.1:$RN/session/x" "$rn_cookie" 0.90
+fi
+# The baseline again at the end: the ratio uses the mean of both bare runs,
+# which cancels slow drift on a shared machine.
+add bare-again "" "http://127.0.0.1:$BARE/bench/x" "" ""
+
+seconds=${DURATION%s}
+case $seconds in '' | *[!0-9]*) seconds=10 ;; esac
+
+# run_wrk name admin url header: runs wrk and writes "req/s p99 errors" (p99
+# as wrk prints it; errors = non-2xx/3xx answers + socket errors) to
+# $work/result.<name>.
+run_wrk() {
+	local out="$work/wrk.$1.txt" args=(-t"$THREADS" -c"$CONNS" -d"$DURATION" --latency) hdr=() prof_pid="" code
+	if [ -n "$4" ]; then hdr=(-H "$4"); fi
+	# Check the credential works before measuring: a 401 storm is not a benchmark.
+	code=$(curl -s -o /dev/null -w '%{http_code}' "${hdr[@]}" "$3")
+	[ "$code" = 200 ] || die "$1: $3 answered $code before the run"
+	if [ "$PROFILE" = "$1" ] && [ -n "$2" ]; then
+		curl -fsS -o "bin/bench-gateway-$1.pprof" \
+			"http://127.0.0.1:$2/debug/pprof/profile?seconds=$((seconds > 2 ? seconds - 1 : 1))" &
+		prof_pid=$!
+	fi
+	wrk "${args[@]}" "${hdr[@]}" "$3" >"$out"
+	if [ -n "$prof_pid" ]; then wait "$prof_pid"; fi
+	awk '
+		/^Requests\/sec:/ { rps = $2 }
+		/^ +99%/ { p99 = $2 }
+		/Non-2xx or 3xx responses:/ { bad += $NF }
+		/Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { gsub(",", "", $i); bad += $i } }
+		END { printf "%s %s %d\n", rps, p99, bad }' "$out" >"$work/result.$1"
+}
+
+declare -A rps p99 errs
+log "wrk -t$THREADS -c$CONNS -d$DURATION --latency per target"
+for t in "${targets[@]}"; do
+	IFS='|' read -r name admin url header min <<<"$t"
+	run_wrk "$name" "$admin" "$url" "$header"
+	read -r r p e <"$work/result.$name"
+	rps[$name]=$r p99[$name]=$p errs[$name]=$e
+	log "$name: $r req/s, p99 $p, errors $e"
+done
+
+bare_mean=$(awk -v a="${rps[bare]}" -v b="${rps[bare-again]}" 'BEGIN { printf "%.2f", (a + b) / 2 }')
+printf '\nwrk -t%s -c%s -d%s on %s (%s CPUs), gatehouse %s; ratio = req/s ÷ mean of the two bare runs (%s req/s)\n\n' \
+	"$THREADS" "$CONNS" "$DURATION" "$(uname -m)" "$(nproc)" "$("$BIN" version | awk '{print $2}')" "$bare_mean"
+printf '| target | req/s | p99 | ratio to bare | target ratio | errors |\n|---|--:|--:|--:|--:|--:|\n'
+missed=0
+for t in "${targets[@]}"; do
+	IFS='|' read -r name admin url header min <<<"$t"
+	ratio=$(awk -v r="${rps[$name]}" -v b="$bare_mean" 'BEGIN { printf "%.2f", r / b }')
+	verdict=""
+	if [ -n "$min" ]; then
+		if awk -v r="$ratio" -v m="$min" 'BEGIN { exit !(r >= m) }'; then
+			verdict="≥ $min ok"
+		else
+			verdict="≥ $min **missed**"
+			missed=$((missed + 1))
+		fi
+	fi
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "${rps[$name]}" "${p99[$name]}" "$ratio" "$verdict" "${errs[$name]}"
+done
+
+if [ -n "$PROFILE" ] && [ -f "bin/bench-gateway-$PROFILE.pprof" ]; then
+	printf '\nCPU profile of gatehouse during %s (bin/bench-gateway-%s.pprof):\n\n' "$PROFILE" "$PROFILE"
+	go tool pprof -top -nodecount=35 "$BIN" "bin/bench-gateway-$PROFILE.pprof" 2>/dev/null
+fi
+if [ "$missed" -gt 0 ]; then
+	log "$missed target(s) below the issue's ratio; profile with BENCH_PROFILE=<target>"
+fi
