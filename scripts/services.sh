@@ -26,6 +26,8 @@ wait_for() { # name, command...
 	return 1
 }
 
+command -v curl >/dev/null || apt_install curl
+
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 if ! redis_up; then
 	command -v redis-server >/dev/null || apt_install redis-server redis-tools
