@@ -11,9 +11,10 @@
 #   BENCH_PORT_BASE   first of 12 loopback ports used (default 18180)
 #   BENCH_REDIS_URL   Redis for the issue-6 targets (default redis://127.0.0.1:6379/0;
 #                     they are skipped when it does not answer)
-#   BENCH_PROFILE     a target name (e.g. session-sqlite): CPU-profile gatehouse
-#                     through admin_listen /debug/pprof/profile while wrk runs on it,
-#                     keep bin/bench-gateway-<target>.pprof and print `go tool pprof -top`
+#   BENCH_PROFILE     target names, comma-separated (e.g. session-sqlite,token-ES256):
+#                     CPU-profile gatehouse through admin_listen /debug/pprof/profile
+#                     while wrk runs on each, keep bin/bench-gateway-<target>.pprof
+#                     and print `go tool pprof -top` for each
 #   BENCH_LOG_LEVEL   gatehouse log level (default warn: no per-request log lines,
 #                     as the bare proxy writes none either)
 set -euo pipefail
@@ -190,7 +191,7 @@ run_wrk() {
 	# Check the credential works before measuring: a 401 storm is not a benchmark.
 	code=$(curl -s -o /dev/null -w '%{http_code}' "${hdr[@]}" "$3")
 	[ "$code" = 200 ] || die "$1: $3 answered $code before the run"
-	if [ "$PROFILE" = "$1" ] && [ -n "$2" ]; then
+	if [[ ",$PROFILE," == *",$1,"* ]] && [ -n "$2" ]; then
 		curl -fsS -o "bin/bench-gateway-$1.pprof" \
 			"http://127.0.0.1:$2/debug/pprof/profile?seconds=$((seconds > 2 ? seconds - 1 : 1))" &
 		prof_pid=$!
@@ -235,10 +236,12 @@ for t in "${targets[@]}"; do
 	printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "${rps[$name]}" "${p99[$name]}" "$ratio" "$verdict" "${errs[$name]}"
 done
 
-if [ -n "$PROFILE" ] && [ -f "bin/bench-gateway-$PROFILE.pprof" ]; then
-	printf '\nCPU profile of gatehouse during %s (bin/bench-gateway-%s.pprof):\n\n' "$PROFILE" "$PROFILE"
-	go tool pprof -top -nodecount=35 "$BIN" "bin/bench-gateway-$PROFILE.pprof" 2>/dev/null
-fi
+IFS=',' read -r -a profiled <<<"$PROFILE"
+for name in "${profiled[@]}"; do
+	[ -f "bin/bench-gateway-$name.pprof" ] || continue
+	printf '\nCPU profile of gatehouse during %s (bin/bench-gateway-%s.pprof):\n\n' "$name" "$name"
+	go tool pprof -top -nodecount=35 "$BIN" "bin/bench-gateway-$name.pprof" 2>/dev/null
+done
 if [ "$missed" -gt 0 ]; then
 	log "$missed target(s) below the issue's ratio; profile with BENCH_PROFILE=<target>"
 fi

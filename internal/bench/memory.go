@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -211,35 +212,40 @@ func usedMemory(ctx context.Context, client *goredis.Client) (int64, error) {
 	return 0, fmt.Errorf("redis INFO memory: no used_memory")
 }
 
-// deletePrefix removes every key under prefix (the run's own keys).
+// deletePrefix removes every key under prefix (the run's own keys). It
+// scans again until a pass finds nothing, at most three times.
 func deletePrefix(ctx context.Context, redisURL, prefix string) error {
 	client, err := redisClient(redisURL)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	flush := func() error {
-		if len(batch) == 0 {
+	for range 3 {
+		n, err := deletePass(ctx, client, prefix)
+		if err != nil {
+			return fmt.Errorf("delete bench keys under %s: %w", prefix, err)
+		}
+		if n == 0 {
 			return nil
 		}
-		err := client.Unlink(ctx, batch...).Err()
-		batch = batch[:0]
-		return err
-	}
-	for iter.Next(ctx) {
-		if batch = append(batch, iter.Val()); len(batch) == 500 {
-			if err := flush(); err != nil {
-				return fmt.Errorf("delete bench keys: %w", err)
-			}
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("delete bench keys: %w", err)
-	}
-	if err := flush(); err != nil {
-		return fmt.Errorf("delete bench keys: %w", err)
 	}
 	return nil
+}
+
+// deletePass unlinks the keys one SCAN pass finds and returns how many.
+func deletePass(ctx context.Context, client *goredis.Client, prefix string) (int, error) {
+	var keys []string
+	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return 0, err
+	}
+	for batch := range slices.Chunk(keys, 500) {
+		if err := client.Unlink(ctx, batch...).Err(); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys), nil
 }

@@ -86,6 +86,9 @@ func TestRoutesMustNotShadow(t *testing.T) {
 	if _, err := config.Load(write(t, base+"- {name: b, match: {path_prefix: /api/}, upstream: 'http://x', auth: token}\n"), noEnv); err == nil || !strings.Contains(err.Error(), "shadow") {
 		t.Errorf("same prefix, overlapping methods: %v", err)
 	}
+	if _, err := config.Load(write(t, base+"- {name: b, match: {path_prefix: /api, methods: [GET]}, upstream: 'http://x', auth: token}\n"), noEnv); err == nil || !strings.Contains(err.Error(), "shadow") {
+		t.Errorf("/api and /api/ with one method: %v", err)
+	}
 	if _, err := config.Load(write(t, base+"- {name: a, match: {path_prefix: /b/}, upstream: 'http://x', auth: token}\n"), noEnv); err == nil || !strings.Contains(err.Error(), "already used") {
 		t.Errorf("duplicate name: %v", err)
 	}
@@ -93,7 +96,7 @@ func TestRoutesMustNotShadow(t *testing.T) {
 
 func TestEnvironmentOverrides(t *testing.T) {
 	env := map[string]string{
-		"GATEHOUSE_STORE":                "postgres://gh@db/gatehouse",
+		"GATEHOUSE_STORE":                 "postgres://gh@db/gatehouse",
 		"GATEHOUSE_SESSIONS_IDLE_TIMEOUT": "5m",
 		"GATEHOUSE_TOKENS_AUDIENCE":       "api, web",
 		"GATEHOUSE_TOKENS_PASSWORD_GRANT": "false",

@@ -151,6 +151,7 @@ func (c Config) validateRoutes() []error {
 		route  int
 		method string
 	}
+	// "/app" and "/app/" are one prefix to the gateway (a segment boundary).
 	prefixes := map[string][]claim{}
 	for i, r := range c.Routes {
 		if !routeName.MatchString(r.Name) {
@@ -183,14 +184,15 @@ func (c Config) validateRoutes() []error {
 			if m != strings.ToUpper(m) || m == "" {
 				bad(i, "match.methods", "methods must be upper-case, got %q", m)
 			}
-			for _, other := range prefixes[p] {
+			for _, other := range prefixes[strings.TrimSuffix(p, "/")] {
 				if other.method == m || other.method == "*" || m == "*" {
 					bad(i, "match", "path_prefix %q with method %s is already matched by routes[%d]; one would silently shadow the other", p, m, other.route)
 				}
 			}
 		}
 		for _, m := range methods {
-			prefixes[p] = append(prefixes[p], claim{i, m})
+			key := strings.TrimSuffix(p, "/")
+			prefixes[key] = append(prefixes[key], claim{i, m})
 		}
 		if u, err := url.Parse(r.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad(i, "upstream", "must be an absolute http(s) URL, got %q", r.Upstream)

@@ -5,12 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
 
 // MaxBodyBytes caps request bodies of gatehouse's own endpoints. Gateway
@@ -138,50 +138,13 @@ func (s *server) own(next http.Handler) http.Handler {
 	})
 }
 
-// realIP is the client address: the TCP peer, or — only when the peer is a
-// trusted proxy — the rightmost X-Forwarded-For entry that is not itself a
-// trusted proxy.
+// realIP is the client address with trusted_proxies applied (the same
+// rule the gateway uses).
 func (s *server) realIP(r *http.Request) string {
-	peer := peerAddr(r.RemoteAddr)
-	if !peer.IsValid() {
-		return r.RemoteAddr
+	if a := gateway.ClientIP(r, s.trustedProxies); a.IsValid() {
+		return a.String()
 	}
-	if !s.trusted(peer) {
-		return peer.String()
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		a = a.Unmap()
-		if !s.trusted(a) {
-			return a.String()
-		}
-	}
-	return peer.String()
-}
-
-func (s *server) trusted(a netip.Addr) bool {
-	for _, p := range s.trustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-func peerAddr(remote string) netip.Addr {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap()
+	return r.RemoteAddr
 }
 
 // ParsePrefixes turns trusted_proxies entries (CIDRs or single addresses)

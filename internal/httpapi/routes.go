@@ -1,6 +1,9 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
+	"path"
+)
 
 // routes lists every endpoint (contract sections 3–7). Cookie-authenticated
 // state-changing endpoints are wrapped in cross-origin protection.
@@ -42,12 +45,36 @@ func (s *server) routes() http.Handler {
 	own("GET /healthz", s.handleHealthz())
 	own("GET /readyz", s.handleReadyz())
 
-	if s.Gateway != nil {
-		mux.Handle("/", s.Gateway)
-	} else {
-		mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fallback := s.Gateway
+	if fallback == nil {
+		fallback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
-		}))
+		})
 	}
-	return mux
+	mux.Handle("/", fallback)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ServeMux would answer an unclean path ("//x", "/a/../b") with a
+		// redirect; the gateway instead normalises it (or refuses it) itself,
+		// so the path it matches is the path that goes upstream.
+		if r.URL.Path != cleanPath(r.URL.Path) || r.Method == http.MethodConnect {
+			fallback.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is path.Clean keeping a trailing slash, as ServeMux cleans.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	c := path.Clean(p)
+	if p[len(p)-1] == '/' && c != "/" {
+		c += "/"
+	}
+	return c
 }
