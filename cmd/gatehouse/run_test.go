@@ -154,3 +154,59 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version = %q", out)
 	}
 }
+
+func TestKeysAndTokenCommands(t *testing.T) {
+	c := newCLI(t, "")
+	c.ok(pw, "user", "add", "alice", "--role", "user", "--password-stdin")
+	list := c.ok("", "keys", "list")
+	if !strings.Contains(list, "ES256") || !strings.Contains(list, "active") {
+		t.Fatalf("keys list = %q", list)
+	}
+	jwks := c.ok("", "keys", "jwks")
+	if !strings.Contains(jwks, `"kty":"EC"`) || strings.Contains(jwks, `"d":`) {
+		t.Fatalf("keys jwks = %q", jwks)
+	}
+	tok := strings.TrimSpace(c.ok("", "token", "issue", "--user", "alice", "--ttl", "5m"))
+	if strings.Count(tok, ".") != 2 {
+		t.Fatalf("token issue printed %q", tok)
+	}
+	out := c.ok("", "token", "verify", tok)
+	if !strings.Contains(out, `"valid": true`) || !strings.Contains(out, `"username": "alice"`) {
+		t.Errorf("token verify = %s", out)
+	}
+
+	rotated := c.ok("", "keys", "rotate")
+	if !strings.Contains(rotated, "new signing key") {
+		t.Fatalf("keys rotate = %q", rotated)
+	}
+	list = c.ok("", "keys", "list")
+	if !strings.Contains(list, "verifying") {
+		t.Errorf("after rotate the old key should still verify: %q", list)
+	}
+	// A token signed before the rotation still verifies.
+	c.ok("", "token", "verify", tok)
+
+	// A tampered token fails, naming the check, exit 1.
+	parts := strings.Split(tok, ".")
+	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
+	code, out, errOut := c.run("", "token", "verify", tampered)
+	if code != 1 || !strings.Contains(out+errOut, "failed") {
+		t.Errorf("tampered token: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := c.run("", "token", "issue", "--user", "nobody"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("issue for unknown user: exit %d %q", code, errOut)
+	}
+	if code, _, _ := c.run("", "token", "issue", "--user", "alice", "--ttl", "soon"); code != 2 {
+		t.Errorf("bad --ttl: exit %d, want 2", code)
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	c := newCLI(t, "")
+	if out := c.ok("", "migrate"); !strings.Contains(out, "up to date") {
+		t.Errorf("migrate = %q", out)
+	}
+	if out := c.ok("", "migrate"); !strings.Contains(out, "up to date") {
+		t.Errorf("second migrate = %q", out)
+	}
+}
