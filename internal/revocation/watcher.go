@@ -40,6 +40,7 @@ type Watcher struct {
 	revoked   map[eventKey]time.Time // longest Until per kind/key
 	hooks     []func(Event)
 	lastSync  time.Time // wall clock with monotonic reading, never the injected clock
+	lost      bool      // the latest read failed: untrusted until a read succeeds
 	lastPrune time.Time
 }
 
@@ -143,6 +144,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 // failed logs a feed failure (once per outage at warn level) and returns
 // the next backoff.
 func (w *Watcher) failed(err error, backoff time.Duration) time.Duration {
+	// A lost feed untrusts the caches at once, not StaleAfter later: an event
+	// may be waiting on the other side of the broken connection.
+	w.mu.Lock()
+	w.lost = true
+	w.mu.Unlock()
 	if backoff == 0 {
 		w.log.Warn("revocation feed unavailable; caches untrusted until it returns", "err", err)
 		return minBackoff
@@ -165,6 +171,7 @@ func (w *Watcher) synced(evs []Event) {
 	now := w.now()
 	w.mu.Lock()
 	w.lastSync = time.Now()
+	w.lost = false
 	for _, ev := range evs {
 		w.applyLocked(ev, now)
 	}
@@ -250,7 +257,7 @@ func (w *Watcher) Fresh() bool {
 }
 
 func (w *Watcher) freshLocked() bool {
-	return !w.lastSync.IsZero() && time.Since(w.lastSync) <= w.staleAfter
+	return !w.lost && !w.lastSync.IsZero() && time.Since(w.lastSync) <= w.staleAfter
 }
 
 // Ready returns nil while the watcher is Fresh, else a wrapped
