@@ -281,3 +281,17 @@ func TestWatcherRecoversWhenRedisReturns(t *testing.T) {
 		t.Fatalf("Ready after recovery: %v", err)
 	}
 }
+
+// Losing the feed must untrust the caches at once, not StaleAfter later:
+// an event may be waiting behind the broken connection.
+func TestWatcherUntrustsCachesAsSoonAsTheFeedBreaks(t *testing.T) {
+	proxy := redistest.NewProxy(t)
+	_, prefix := redistest.New(t)
+	w := revocation.NewWatcher(openRedis(t, proxy.URL(), prefix),
+		revocation.WithWait(time.Minute), // a long blocking read is in flight when the link drops
+		revocation.WithStaleAfter(time.Hour))
+	run(t, w)
+	eventually(t, "the watcher is fresh", w.Fresh)
+	proxy.Stop()
+	eventually(t, "the watcher untrusts its state long before StaleAfter", func() bool { return !w.Fresh() })
+}
