@@ -3,6 +3,7 @@ package audittest
 import (
 	"context"
 	"fmt"
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 	"maps"
 	"slices"
 	"testing"
@@ -16,21 +17,13 @@ import (
 // with t.Cleanup.
 func RunStoreTests(t *testing.T, newStore func(t *testing.T) audit.Store) {
 	t.Helper()
-	tests := []struct {
-		name string
-		run  func(t *testing.T, s audit.Store)
-	}{
-		{"AppendThenListReturnsEveryField", testRoundTrip},
-		{"ListIsNewestFirst", testOrder},
-		{"FilterByUserAndType", testFilter},
-		{"LimitKeepsTheNewest", testLimit},
-		{"ZeroLimitMeansOneHundred", testDefaultLimit},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.run(t, newStore(t))
-		})
-	}
+	storetest.Run(t, newStore, []storetest.Case[audit.Store]{
+		{Name: "AppendThenListReturnsEveryField", Run: testRoundTrip},
+		{Name: "ListIsNewestFirst", Run: testOrder},
+		{Name: "FilterByUserAndType", Run: testFilter},
+		{Name: "LimitKeepsTheNewest", Run: testLimit},
+		{Name: "ZeroLimitMeansOneHundred", Run: testDefaultLimit},
+	})
 }
 
 // at is a fixed time with microsecond precision, the finest every store keeps.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 )
 
 // RunStoreTests runs the keys.Store conformance suite. newStore must return
@@ -18,23 +19,15 @@ import (
 // with t.Cleanup.
 func RunStoreTests(t *testing.T, newStore func(t *testing.T) keys.Store) {
 	t.Helper()
-	tests := []struct {
-		name string
-		run  func(t *testing.T, s keys.Store)
-	}{
-		{"EmptyStoreHasNoKeys", testEmpty},
-		{"FirstRotationStoresActiveKey", testFirst},
-		{"RotationRetiresPreviousKeys", testRotate},
-		{"StaleExpectActiveConflictsAndChangesNothing", testStale},
-		{"ConcurrentRotationsHaveOneWinner", testConcurrentRotate},
-		{"ConcurrentFirstKeysHaveOneWinner", testConcurrentFirst},
-		{"DeleteRetiredKeysRemovesOnlyRetiredBeforeCutoff", testDeleteRetired},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.run(t, newStore(t))
-		})
-	}
+	storetest.Run(t, newStore, []storetest.Case[keys.Store]{
+		{Name: "EmptyStoreHasNoKeys", Run: testEmpty},
+		{Name: "FirstRotationStoresActiveKey", Run: testFirst},
+		{Name: "RotationRetiresPreviousKeys", Run: testRotate},
+		{Name: "StaleExpectActiveConflictsAndChangesNothing", Run: testStale},
+		{Name: "ConcurrentRotationsHaveOneWinner", Run: testConcurrentRotate},
+		{Name: "ConcurrentFirstKeysHaveOneWinner", Run: testConcurrentFirst},
+		{Name: "DeleteRetiredKeysRemovesOnlyRetiredBeforeCutoff", Run: testDeleteRetired},
+	})
 }
 
 // at is a fixed time with microsecond precision, the finest every store keeps.

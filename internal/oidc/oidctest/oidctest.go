@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
@@ -17,22 +18,14 @@ import (
 // register its cleanup with t.Cleanup.
 func RunIdentityStoreTests(t *testing.T, newStore func(t *testing.T) oidc.IdentityStore) {
 	t.Helper()
-	tests := []struct {
-		name string
-		run  func(t *testing.T, s oidc.IdentityStore)
-	}{
-		{"CreateThenGetReturnsEveryField", testRoundTrip},
-		{"SameIssuerAndSubjectConflicts", testConflict},
-		{"MissingIdentityIsNotFound", testMissing},
-		{"UserIdentitiesListsOnlyThatUser", testUserIdentities},
-		{"TouchSetsLastLogin", testTouch},
-		{"DeleteUserRemovesTheirIdentities", testDeleteUserCascade},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.run(t, newStore(t))
-		})
-	}
+	storetest.Run(t, newStore, []storetest.Case[oidc.IdentityStore]{
+		{Name: "CreateThenGetReturnsEveryField", Run: testRoundTrip},
+		{Name: "SameIssuerAndSubjectConflicts", Run: testConflict},
+		{Name: "MissingIdentityIsNotFound", Run: testMissing},
+		{Name: "UserIdentitiesListsOnlyThatUser", Run: testUserIdentities},
+		{Name: "TouchSetsLastLogin", Run: testTouch},
+		{Name: "DeleteUserRemovesTheirIdentities", Run: testDeleteUserCascade},
+	})
 }
 
 // at is a fixed time with microsecond precision, the finest every store keeps.

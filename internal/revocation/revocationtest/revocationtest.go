@@ -3,6 +3,7 @@ package revocationtest
 import (
 	"context"
 	"fmt"
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 	"slices"
 	"strings"
 	"sync"
@@ -17,23 +18,15 @@ import (
 // register its cleanup with t.Cleanup.
 func RunStoreTests(t *testing.T, newStore func(t *testing.T) revocation.Store) {
 	t.Helper()
-	tests := []struct {
-		name string
-		run  func(t *testing.T, s revocation.Store)
-	}{
-		{"RevokedOnlyForKindAndKeyUntilUntil", testRevoked},
-		{"LongestUntilWins", testLongestUntilWins},
-		{"InitialLoadReturnsActiveEventsInOrder", testInitialLoad},
-		{"CursorFollowsNewEventsOnce", testCursor},
-		{"CursorFromEmptyStoreSeesFirstEvent", testEmptyCursor},
-		{"DeleteExpiredRevocationsPurgesPastUntil", testDeleteExpired},
-		{"ConcurrentPublishesAllArrive", testConcurrentPublish},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.run(t, newStore(t))
-		})
-	}
+	storetest.Run(t, newStore, []storetest.Case[revocation.Store]{
+		{Name: "RevokedOnlyForKindAndKeyUntilUntil", Run: testRevoked},
+		{Name: "LongestUntilWins", Run: testLongestUntilWins},
+		{Name: "InitialLoadReturnsActiveEventsInOrder", Run: testInitialLoad},
+		{Name: "CursorFollowsNewEventsOnce", Run: testCursor},
+		{Name: "CursorFromEmptyStoreSeesFirstEvent", Run: testEmptyCursor},
+		{Name: "DeleteExpiredRevocationsPurgesPastUntil", Run: testDeleteExpired},
+		{Name: "ConcurrentPublishesAllArrive", Run: testConcurrentPublish},
+	})
 }
 
 // base is a wall-clock time that every event is relative to; events must

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 )
 
 // RunStoreTests runs the session.Store conformance suite. newStore must
@@ -20,25 +21,17 @@ import (
 // register its cleanup with t.Cleanup.
 func RunStoreTests(t *testing.T, newStore func(t *testing.T) session.Store) {
 	t.Helper()
-	tests := []struct {
-		name string
-		run  func(t *testing.T, s session.Store)
-	}{
-		{"CreateThenGetReturnsEveryField", testCreateThenGet},
-		{"CreateWithTakenIDConflicts", testCreateConflict},
-		{"MissingSessionIsNotFound", testMissing},
-		{"TouchMovesLastSeenAndIdleExpiry", testTouch},
-		{"DeleteRemovesOnlyThatSession", testDelete},
-		{"UserSessionsListsOnlyThatUser", testUserSessions},
-		{"DeleteUserSessionsKeepsOnlyKeepID", testDeleteUserSessions},
-		{"DeleteExpiredSessionsPurgesIdleAndAbsolute", testDeleteExpired},
-		{"ConcurrentCreateWithSameIDSucceedsOnce", testConcurrentCreate},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.run(t, newStore(t))
-		})
-	}
+	storetest.Run(t, newStore, []storetest.Case[session.Store]{
+		{Name: "CreateThenGetReturnsEveryField", Run: testCreateThenGet},
+		{Name: "CreateWithTakenIDConflicts", Run: testCreateConflict},
+		{Name: "MissingSessionIsNotFound", Run: testMissing},
+		{Name: "TouchMovesLastSeenAndIdleExpiry", Run: testTouch},
+		{Name: "DeleteRemovesOnlyThatSession", Run: testDelete},
+		{Name: "UserSessionsListsOnlyThatUser", Run: testUserSessions},
+		{Name: "DeleteUserSessionsKeepsOnlyKeepID", Run: testDeleteUserSessions},
+		{Name: "DeleteExpiredSessionsPurgesIdleAndAbsolute", Run: testDeleteExpired},
+		{Name: "ConcurrentCreateWithSameIDSucceedsOnce", Run: testConcurrentCreate},
+	})
 }
 
 // base is a wall-clock time that every record is relative to: records must

@@ -2,6 +2,7 @@ package throttletest
 
 import (
 	"context"
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 	"sync"
 	"testing"
 	"time"
@@ -15,21 +16,13 @@ const window = 15 * time.Minute
 // return an empty store of its own and register its cleanup with t.Cleanup.
 func RunStoreTests(t *testing.T, newStore func(t *testing.T) throttle.Store) {
 	t.Helper()
-	tests := []struct {
-		name string
-		run  func(t *testing.T, s throttle.Store)
-	}{
-		{"AddFailureCountsWithinWindow", testAddFailure},
-		{"FailuresReportsCountAndLatest", testFailures},
-		{"KeysAreIndependent", testKeysIndependent},
-		{"ResetFailuresForgetsKey", testReset},
-		{"ConcurrentFailuresAllCount", testConcurrent},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.run(t, newStore(t))
-		})
-	}
+	storetest.Run(t, newStore, []storetest.Case[throttle.Store]{
+		{Name: "AddFailureCountsWithinWindow", Run: testAddFailure},
+		{Name: "FailuresReportsCountAndLatest", Run: testFailures},
+		{Name: "KeysAreIndependent", Run: testKeysIndependent},
+		{Name: "ResetFailuresForgetsKey", Run: testReset},
+		{Name: "ConcurrentFailuresAllCount", Run: testConcurrent},
+	})
 }
 
 func base() time.Time { return time.Now().Truncate(time.Millisecond) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
@@ -19,27 +20,19 @@ import (
 // register its cleanup with t.Cleanup.
 func RunRefreshStoreTests(t *testing.T, newStore func(t *testing.T) token.RefreshStore) {
 	t.Helper()
-	tests := []struct {
-		name string
-		run  func(t *testing.T, s token.RefreshStore)
-	}{
-		{"CreateThenGetReturnsEveryField", testCreateThenGet},
-		{"CreateWithTakenHashOrFamilyConflicts", testCreateConflict},
-		{"MissingTokenIsNotFound", testMissing},
-		{"RotateMarksUsedAndStoresSuccessor", testRotate},
-		{"RotateRefusesAndStoresNothing", testRotateRefused},
-		{"RevokeFamilyRevokesEveryToken", testRevokeFamily},
-		{"RevokeUserFamiliesRevokesOnlyLiveFamiliesOfUser", testRevokeUserFamilies},
-		{"DeleteExpiredRefreshPurgesEndedFamilies", testDeleteExpired},
-		{"ConcurrentRotationsHaveExactlyOneWinner", testConcurrentRotate},
-		{"RotationRacingRevocationNeverLeavesLiveSuccessor", testRotateRacingRevoke},
-		{"DeleteUserRemovesTheirTokens", testDeleteUserCascade},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.run(t, newStore(t))
-		})
-	}
+	storetest.Run(t, newStore, []storetest.Case[token.RefreshStore]{
+		{Name: "CreateThenGetReturnsEveryField", Run: testCreateThenGet},
+		{Name: "CreateWithTakenHashOrFamilyConflicts", Run: testCreateConflict},
+		{Name: "MissingTokenIsNotFound", Run: testMissing},
+		{Name: "RotateMarksUsedAndStoresSuccessor", Run: testRotate},
+		{Name: "RotateRefusesAndStoresNothing", Run: testRotateRefused},
+		{Name: "RevokeFamilyRevokesEveryToken", Run: testRevokeFamily},
+		{Name: "RevokeUserFamiliesRevokesOnlyLiveFamiliesOfUser", Run: testRevokeUserFamilies},
+		{Name: "DeleteExpiredRefreshPurgesEndedFamilies", Run: testDeleteExpired},
+		{Name: "ConcurrentRotationsHaveExactlyOneWinner", Run: testConcurrentRotate},
+		{Name: "RotationRacingRevocationNeverLeavesLiveSuccessor", Run: testRotateRacingRevoke},
+		{Name: "DeleteUserRemovesTheirTokens", Run: testDeleteUserCascade},
+	})
 }
 
 // base is a wall-clock time with microsecond precision, the finest every

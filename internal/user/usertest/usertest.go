@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
@@ -17,25 +18,17 @@ import (
 // with t.Cleanup.
 func RunStoreTests(t *testing.T, newStore func(t *testing.T) user.Store) {
 	t.Helper()
-	tests := []struct {
-		name string
-		run  func(t *testing.T, s user.Store)
-	}{
-		{"CreateThenGetReturnsEveryField", testCreateThenGet},
-		{"NameLookupIgnoresCaseWidthAndSpace", testNameLookup},
-		{"CreateWithTakenNameKeyOrIDConflicts", testCreateConflict},
-		{"MissingUserIsNotFound", testMissing},
-		{"ListUsersReturnsEveryUser", testList},
-		{"UpdateReplacesFieldsAndName", testUpdate},
-		{"UpdateToTakenNameConflicts", testUpdateConflict},
-		{"DeleteFreesTheName", testDelete},
-		{"ConcurrentCreateWithSameNameSucceedsOnce", testConcurrentCreate},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.run(t, newStore(t))
-		})
-	}
+	storetest.Run(t, newStore, []storetest.Case[user.Store]{
+		{Name: "CreateThenGetReturnsEveryField", Run: testCreateThenGet},
+		{Name: "NameLookupIgnoresCaseWidthAndSpace", Run: testNameLookup},
+		{Name: "CreateWithTakenNameKeyOrIDConflicts", Run: testCreateConflict},
+		{Name: "MissingUserIsNotFound", Run: testMissing},
+		{Name: "ListUsersReturnsEveryUser", Run: testList},
+		{Name: "UpdateReplacesFieldsAndName", Run: testUpdate},
+		{Name: "UpdateToTakenNameConflicts", Run: testUpdateConflict},
+		{Name: "DeleteFreesTheName", Run: testDelete},
+		{Name: "ConcurrentCreateWithSameNameSucceedsOnce", Run: testConcurrentCreate},
+	})
 }
 
 // at is a fixed time with microsecond precision, the finest every store keeps.
