@@ -60,6 +60,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// NewID makes new user IDs; nil means 128 random bits as hex.
 	NewID func() string
+	// ClientIP names the client of a request for the audit trail (the
+	// server's trusted-proxy rule); nil means the TCP peer.
+	ClientIP func(*http.Request) string
 }
 
 // Handler runs "Sign in with …" logins: Start sends the browser to the
@@ -283,11 +286,14 @@ func checkIssuerParam(p *provider, ep *endpoints, q url.Values) *failure {
 // audit records an event with the request's client IP.
 func (h *Handler) audit(ctx context.Context, r *http.Request, typ string, u auth.User, details map[string]string) {
 	h.deps.Audit.Record(ctx, audit.Event{
-		Type: typ, UserID: u.ID, Username: u.Username, IP: clientIP(r), Details: details,
+		Type: typ, UserID: u.ID, Username: u.Username, IP: h.clientIP(r), Details: details,
 	})
 }
 
-func clientIP(r *http.Request) string {
+func (h *Handler) clientIP(r *http.Request) string {
+	if h.deps.ClientIP != nil {
+		return h.deps.ClientIP(r)
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
