@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -258,17 +259,21 @@ func (a *App) buildOIDC(ctx context.Context) (*oidc.Handler, error) {
 	})
 }
 
-// stateKey seals OIDC state cookies. Instances must share it, so it is
-// derived from a configured secret: keys.encryption_key, else the HMAC
-// secret, else the store URL (documented: set keys.encryption_key when
-// running several instances with OIDC).
+// stateKey seals OIDC state cookies. Instances behind one public_url must
+// share it, so it is derived from a configured secret (keys.encryption_key,
+// else the HS256 secret); without one it is random per process, which is
+// right for a single node (config check warns about it).
 func stateKey(cfg config.Config) []byte {
 	seed := cfg.Keys.EncryptionKey
 	if seed == "" {
 		seed = cfg.Tokens.HMACSecret
 	}
 	if seed == "" {
-		seed = "store:" + cfg.Store
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			panic(fmt.Sprintf("crypto/rand failed: %v", err))
+		}
+		return key
 	}
 	sum := sha256.Sum256([]byte("gatehouse-oidc-state\x00" + seed))
 	return sum[:]

@@ -254,6 +254,9 @@ func (c Config) Warnings() []string {
 	if c.Tokens.Algorithm != "HS256" && c.Keys.EncryptionKey == "" {
 		w = append(w, "keys.encryption_key is not set: private signing keys are stored unencrypted in the store")
 	}
+	if len(c.OIDC.Providers) > 0 && c.Keys.EncryptionKey == "" && c.Tokens.HMACSecret == "" {
+		w = append(w, "oidc: without keys.encryption_key each instance seals OIDC state with its own random key; set it when running several instances")
+	}
 	if !c.SecureCookies() && !isLoopback(c.EffectivePublicURL()) {
 		w = append(w, "session cookies are not Secure: set tls or an https public_url in production")
 	}
