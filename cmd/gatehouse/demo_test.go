@@ -82,13 +82,13 @@ func TestDemoCurlLinesWork(t *testing.T) {
 	}
 	got := string(out)
 	for _, want := range []string{
-		`"X-Auth-User":"demo"`,       // /app/ saw the session identity
-		`"X-Auth-Method":"session"`,  //
-		`"X-Auth-Method":"token"`,    // /api/ saw the token identity
-		`"token_type":"Bearer"`,      // password grant and refresh
-		"HTTP/1.1 204 No Content",    // logout
-		"HTTP/1.1 401 Unauthorized",  // the cookie after logout
-		`"cookie_header":""`,         // the gatehouse cookie never reached the upstream
+		`"X-Auth-User":"demo"`,      // /app/ saw the session identity
+		`"X-Auth-Method":"session"`, //
+		`"X-Auth-Method":"token"`,   // /api/ saw the token identity
+		`"token_type":"Bearer"`,     // password grant and refresh
+		"HTTP/1.1 204 No Content",   // logout
+		"HTTP/1.1 401 Unauthorized", // the cookie after logout
+		`"cookie_header":""`,        // the gatehouse cookie never reached the upstream
 		`"authorization_header":false`,
 	} {
 		if !strings.Contains(got, want) {

@@ -20,7 +20,7 @@ type sessionJSON struct {
 	IP         string `json:"ip"`
 	UserAgent  string `json:"user_agent"`
 	Method     string `json:"method,omitempty"`
-	Current    bool   `json:"current,omitempty"`
+	Current    bool   `json:"current"`
 }
 
 // expiresAt is when the session ends if nothing happens: the earlier of
@@ -137,7 +137,7 @@ func (s *server) handleSession() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{
 			"user":    userJSON{ID: p.Subject, Username: p.Username, Roles: nonNil(p.Roles)},
-			"session": toSessionJSON(rec, ""),
+			"session": toSessionJSON(rec, rec.ID),
 		})
 	})
 }
