@@ -5,15 +5,19 @@
 # and token (ES256, HS256). Prints req/s, p99 and the ratio to bare.
 #
 # Environment:
-#   BENCH_DURATION    wrk duration per target (default 10s)
+#   BENCH_DURATION    wrk duration per target and round (default 10s)
+#   BENCH_ROUNDS      rounds (default 1): every target runs once per round, in turn, so
+#                     that a change in the machine's load spreads over all targets;
+#                     req/s is the mean over rounds, p99 the median
 #   BENCH_THREADS     wrk threads (default 2)
 #   BENCH_CONNECTIONS wrk connections (default 64)
-#   BENCH_PORT_BASE   first of 12 loopback ports used (default 18180)
+#   BENCH_PORT_BASE   first of 11 loopback ports used (default 18180)
 #   BENCH_REDIS_URL   Redis for the issue-6 targets (default redis://127.0.0.1:6379/0;
 #                     they are skipped when it does not answer)
-#   BENCH_PROFILE     target names, comma-separated (e.g. session-sqlite,token-ES256):
-#                     CPU-profile gatehouse through admin_listen /debug/pprof/profile
-#                     while wrk runs on each, keep bin/bench-gateway-<target>.pprof
+#   BENCH_PROFILE     target names, comma-separated (e.g. bare,session-sqlite,token-ES256):
+#                     CPU-profile the process serving each (gatehouse through
+#                     admin_listen, the bare proxy through its --admin) while wrk runs
+#                     on it in the first round, keep bin/bench-gateway-<target>.pprof
 #                     and print `go tool pprof -top` for each
 #   BENCH_LOG_LEVEL   gatehouse log level (default warn: no per-request log lines,
 #                     as the bare proxy writes none either)
@@ -22,6 +26,7 @@ cd "$(dirname "$0")/.."
 
 BIN=${BIN:-bin/gatehouse}
 DURATION=${BENCH_DURATION:-10s}
+ROUNDS=${BENCH_ROUNDS:-1}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNECTIONS:-64}
 PORT_BASE=${BENCH_PORT_BASE:-18180}
@@ -67,18 +72,25 @@ GH=$((PORT_BASE + 2)) GH_ADMIN=$((PORT_BASE + 3))
 HS=$((PORT_BASE + 4)) HS_ADMIN=$((PORT_BASE + 5))
 RC=$((PORT_BASE + 6)) RC_ADMIN=$((PORT_BASE + 7))
 RN=$((PORT_BASE + 8)) RN_ADMIN=$((PORT_BASE + 9))
-for p in $(seq "$PORT_BASE" $((PORT_BASE + 9))); do
+BARE_ADMIN=$((PORT_BASE + 10))
+for p in $(seq "$PORT_BASE" $((PORT_BASE + 10))); do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		die "port $p is in use; set BENCH_PORT_BASE to a free range"
 	fi
 done
 
+declare -A pid_of admin_of
 start() { # name command...
 	local name=$1
 	shift
 	"$@" >"$work/$name.log" 2>&1 &
 	pids+=($!)
+	pid_of[$name]=$!
 }
+
+# cpu_ticks name: user+system CPU the named process has used, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/${pid_of[$1]}/stat"; }
+clk_tck=$(getconf CLK_TCK)
 
 wait_http() { # name url
 	for _ in $(seq 1 150); do
@@ -115,6 +127,7 @@ start_gatehouse() {
 	printf '%s\n' "$password" | "$BIN" user add bench --password-stdin -c "$work/$1.yaml" >/dev/null 2>"$work/$1.user.log" ||
 		{ cat "$work/$1.user.log" >&2; die "user add failed for $1"; }
 	start "$1" "$BIN" serve -c "$work/$1.yaml"
+	admin_of[$1]=$3
 	wait_http "$1" "http://127.0.0.1:$2/healthz"
 }
 
@@ -137,7 +150,9 @@ token_for() { # port → "Authorization: Bearer …"
 log "starting upstream, bare proxy and gatehouse instances in $work"
 start upstream "$BIN" bench fixture upstream --listen "127.0.0.1:$UP"
 wait_http upstream "http://127.0.0.1:$UP/"
-start bare "$BIN" bench fixture bare-proxy --listen "127.0.0.1:$BARE" --upstream "http://127.0.0.1:$UP"
+start bare "$BIN" bench fixture bare-proxy --listen "127.0.0.1:$BARE" --upstream "http://127.0.0.1:$UP" \
+	--admin "127.0.0.1:$BARE_ADMIN"
+admin_of[bare]=$BARE_ADMIN
 wait_http bare "http://127.0.0.1:$BARE/bench/"
 
 start_gatehouse gh "$GH" "$GH_ADMIN" "tokens: {algorithm: ES256}"
@@ -157,72 +172,96 @@ else
 	log "Redis at $REDIS_URL does not answer PING: skipping the session-redis targets"
 fi
 
-# Targets: name | admin port (for profiling) | URL | header | minimum ratio to bare.
+# Targets: name | process serving it | URL | header | minimum ratio to bare.
 targets=()
 add() { targets+=("$1|$2|$3|$4|$5"); }
 # Credentials first, as plain assignments, so that a failed login stops the script.
 gh_cookie=$(cookie_for "$GH")
 gh_token=$(token_for "$GH")
 hs_token=$(token_for "$HS")
-add bare "" "http://127.0.0.1:$BARE/bench/x" "" ""
-add none "$GH_ADMIN" "http://127.0.0.1:$GH/none/x" "" 0.95
-add session-sqlite "$GH_ADMIN" "http://127.0.0.1:$GH/session/x" "$gh_cookie" 0.90
-add token-ES256 "$GH_ADMIN" "http://127.0.0.1:$GH/token/x" "$gh_token" 0.90
-add token-HS256 "$HS_ADMIN" "http://127.0.0.1:$HS/token/x" "$hs_token" 0.90
+add bare bare "http://127.0.0.1:$BARE/bench/x" "" ""
+add none gh "http://127.0.0.1:$GH/none/x" "" 0.95
+add session-sqlite gh "http://127.0.0.1:$GH/session/x" "$gh_cookie" 0.90
+add token-ES256 gh "http://127.0.0.1:$GH/token/x" "$gh_token" 0.90
+add token-HS256 hs "http://127.0.0.1:$HS/token/x" "$hs_token" 0.90
 if [ -n "$redis_ok" ]; then
 	rc_cookie=$(cookie_for "$RC")
 	rn_cookie=$(cookie_for "$RN")
-	add session-redis "$RC_ADMIN" "http://127.0.0.1:$RC/session/x" "$rc_cookie" 0.90
-	add session-redis-nocache "$RN_ADMIN" "http://127.0.0.1:$RN/session/x" "$rn_cookie" 0.90
+	add session-redis rc "http://127.0.0.1:$RC/session/x" "$rc_cookie" 0.90
+	add session-redis-nocache rn "http://127.0.0.1:$RN/session/x" "$rn_cookie" 0.90
 fi
 # The baseline again at the end: the ratio uses the mean of both bare runs,
 # which cancels slow drift on a shared machine.
-add bare-again "" "http://127.0.0.1:$BARE/bench/x" "" ""
+add bare-again bare "http://127.0.0.1:$BARE/bench/x" "" ""
 
 seconds=${DURATION%s}
 case $seconds in '' | *[!0-9]*) seconds=10 ;; esac
 
-# run_wrk name admin url header: runs wrk and writes "req/s p99 errors" (p99
-# as wrk prints it; errors = non-2xx/3xx answers + socket errors) to
-# $work/result.<name>.
+# run_wrk name process url header: runs wrk and appends "req/s p99-in-ms
+# errors requests cpu-seconds" to $work/result.<name>: errors are non-2xx/3xx
+# answers plus socket errors, cpu-seconds what the proxy process (bare proxy
+# or gatehouse) used meanwhile. A profile is taken in the first round only.
 run_wrk() {
 	local out="$work/wrk.$1.txt" args=(-t"$THREADS" -c"$CONNS" -d"$DURATION" --latency) hdr=() prof_pid="" code
+	local admin=${admin_of[$2]:-} ticks0 ticks1
 	if [ -n "$4" ]; then hdr=(-H "$4"); fi
 	# Check the credential works before measuring: a 401 storm is not a benchmark.
 	code=$(curl -s -o /dev/null -w '%{http_code}' "${hdr[@]}" "$3")
 	[ "$code" = 200 ] || die "$1: $3 answered $code before the run"
-	if [[ ",$PROFILE," == *",$1,"* ]] && [ -n "$2" ]; then
+	if [[ ",$PROFILE," == *",$1,"* ]] && [ -n "$admin" ] && [ ! -f "$work/result.$1" ]; then
 		curl -fsS -o "bin/bench-gateway-$1.pprof" \
-			"http://127.0.0.1:$2/debug/pprof/profile?seconds=$((seconds > 2 ? seconds - 1 : 1))" &
+			"http://127.0.0.1:$admin/debug/pprof/profile?seconds=$((seconds > 2 ? seconds - 1 : 1))" &
 		prof_pid=$!
 	fi
+	ticks0=$(cpu_ticks "$2")
 	wrk "${args[@]}" "${hdr[@]}" "$3" >"$out"
+	ticks1=$(cpu_ticks "$2")
 	if [ -n "$prof_pid" ]; then wait "$prof_pid"; fi
-	awk '
+	awk -v cpu="$(((ticks1 - ticks0)))" -v hz="$clk_tck" '
 		/^Requests\/sec:/ { rps = $2 }
-		/^ +99%/ { p99 = $2 }
+		/ requests in / { n = $1 }
+		/^ +99%/ {
+			v = $2; unit = v; sub(/^[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
+			p99 = v * (unit == "us" ? 0.001 : unit == "s" ? 1000 : unit == "m" ? 60000 : 1)
+		}
 		/Non-2xx or 3xx responses:/ { bad += $NF }
 		/Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { gsub(",", "", $i); bad += $i } }
-		END { printf "%s %s %d\n", rps, p99, bad }' "$out" >"$work/result.$1"
+		END { printf "%s %.2f %d %d %.2f\n", rps, p99, bad, n, cpu / hz }' "$out" >>"$work/result.$1"
 }
 
-declare -A rps p99 errs
-log "wrk -t$THREADS -c$CONNS -d$DURATION --latency per target"
-for t in "${targets[@]}"; do
-	IFS='|' read -r name admin url header min <<<"$t"
-	run_wrk "$name" "$admin" "$url" "$header"
-	read -r r p e <"$work/result.$name"
-	rps[$name]=$r p99[$name]=$p errs[$name]=$e
-	log "$name: $r req/s, p99 $p, errors $e"
+log "wrk -t$THREADS -c$CONNS -d$DURATION --latency per target, $ROUNDS round(s)"
+for round in $(seq 1 "$ROUNDS"); do
+	for t in "${targets[@]}"; do
+		IFS='|' read -r name proc url header min <<<"$t"
+		run_wrk "$name" "$proc" "$url" "$header"
+		log "round $round: $name: $(tail -n1 "$work/result.$name" |
+			awk '{ printf "%s req/s, p99 %s ms, errors %s, proxy CPU %.0f µs/request", $1, $2, $3, $4 ? $5 / $4 * 1e6 : 0 }')"
+	done
 done
 
+# Per target: mean req/s, median p99, total errors, proxy CPU per request
+# (total CPU ÷ total requests) over the rounds.
+declare -A rps p99 errs cpu
+for t in "${targets[@]}"; do
+	IFS='|' read -r name proc url header min <<<"$t"
+	read -r r p e c < <(sort -k2,2n "$work/result.$name" | awk '
+		{ sum += $1; bad += $3; p[NR] = $2; n += $4; secs += $5 }
+		END {
+			m = (NR % 2) ? p[(NR + 1) / 2] : (p[NR / 2] + p[NR / 2 + 1]) / 2
+			printf "%.2f %.2f %d %.1f\n", sum / NR, m, bad, n ? secs / n * 1e6 : 0
+		}')
+	rps[$name]=$r p99[$name]=$p errs[$name]=$e cpu[$name]=$c
+done
+bare_cpu=$(awk -v a="${cpu[bare]}" -v b="${cpu[bare-again]}" 'BEGIN { printf "%.1f", (a + b) / 2 }')
+
 bare_mean=$(awk -v a="${rps[bare]}" -v b="${rps[bare-again]}" 'BEGIN { printf "%.2f", (a + b) / 2 }')
-printf '\nwrk -t%s -c%s -d%s on %s (%s CPUs), gatehouse %s; ratio = req/s ÷ mean of the two bare runs (%s req/s)\n\n' \
-	"$THREADS" "$CONNS" "$DURATION" "$(uname -m)" "$(nproc)" "$("$BIN" version | awk '{print $2}')" "$bare_mean"
-printf '| target | req/s | p99 | ratio to bare | target ratio | errors |\n|---|--:|--:|--:|--:|--:|\n'
+printf '\nwrk -t%s -c%s -d%s × %s round(s) on %s (%s CPUs), gatehouse %s; ratio = req/s ÷ mean of bare and bare-again (%s req/s)\n\n' \
+	"$THREADS" "$CONNS" "$DURATION" "$ROUNDS" "$(uname -m)" "$(nproc)" "$("$BIN" version | awk '{print $2}')" "$bare_mean"
+printf '| target | req/s | p99 (ms) | ratio to bare | target ratio | proxy CPU/request | × bare CPU | errors |\n'
+printf '|---|--:|--:|--:|--:|--:|--:|--:|\n'
 missed=0
 for t in "${targets[@]}"; do
-	IFS='|' read -r name admin url header min <<<"$t"
+	IFS='|' read -r name proc url header min <<<"$t"
 	ratio=$(awk -v r="${rps[$name]}" -v b="$bare_mean" 'BEGIN { printf "%.2f", r / b }')
 	verdict=""
 	if [ -n "$min" ]; then
@@ -233,7 +272,9 @@ for t in "${targets[@]}"; do
 			missed=$((missed + 1))
 		fi
 	fi
-	printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "${rps[$name]}" "${p99[$name]}" "$ratio" "$verdict" "${errs[$name]}"
+	cpu_ratio=$(awk -v c="${cpu[$name]}" -v b="$bare_cpu" 'BEGIN { printf "%.2f", b ? c / b : 0 }')
+	printf '| %s | %s | %s | %s | %s | %s µs | %s | %s |\n' "$name" "${rps[$name]}" "${p99[$name]}" "$ratio" "$verdict" \
+		"${cpu[$name]}" "$cpu_ratio" "${errs[$name]}"
 done
 
 IFS=',' read -r -a profiled <<<"$PROFILE"
@@ -242,6 +283,9 @@ for name in "${profiled[@]}"; do
 	printf '\nCPU profile of gatehouse during %s (bin/bench-gateway-%s.pprof):\n\n' "$name" "$name"
 	go tool pprof -top -nodecount=35 "$BIN" "bin/bench-gateway-$name.pprof" 2>/dev/null
 done
+printf '\nproxy CPU/request: user+system CPU of the process serving the target (the bare proxy or that gatehouse\n'
+printf 'instance, from /proc/PID/stat) during the wrk run ÷ requests; it is far less sensitive to other load on\n'
+printf 'the machine than req/s. Redis'"'"'s own CPU (session-redis targets) is not included.\n'
 if [ "$missed" -gt 0 ]; then
 	log "$missed target(s) below the issue's ratio; profile with BENCH_PROFILE=<target>"
 fi

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"time"
 
@@ -65,7 +66,7 @@ func benchFixtureCmd(e *env) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 	}
-	var listen, upstream string
+	var listen, upstream, admin string
 	up := &cobra.Command{
 		Use: "upstream", Short: "Serve 200 \"ok\" on every path", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -79,6 +80,15 @@ func benchFixtureCmd(e *env) *cobra.Command {
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return usagef("--upstream must be an absolute http(s) URL")
 			}
+			if admin != "" { // pprof, so that the baseline can be profiled like gatehouse
+				ln, err := net.Listen("tcp", admin)
+				if err != nil {
+					return fmt.Errorf("listen on %s: %w", admin, err)
+				}
+				mux := http.NewServeMux()
+				mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+				go func() { _ = bench.Serve(cmd.Context(), ln, mux) }()
+			}
 			return serveFixture(cmd, e, listen, bench.BareProxy(u))
 		},
 	}
@@ -86,6 +96,7 @@ func benchFixtureCmd(e *env) *cobra.Command {
 		c.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address to listen on")
 	}
 	bare.Flags().StringVar(&upstream, "upstream", "", "upstream URL")
+	bare.Flags().StringVar(&admin, "admin", "", "address for /debug/pprof/profile (off if \"\")")
 	cmd.AddCommand(up, bare)
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"time"
 )
 
@@ -23,9 +24,10 @@ func Upstream() http.Handler {
 }
 
 // BareProxy is the baseline: a plain httputil.ReverseProxy to upstream
-// with no authentication, using Rewrite (as the gateway does) and a
-// transport with the gateway's pool sizes, so that the difference to a
-// gatehouse mode is the authentication and policy work.
+// with no authentication, using Rewrite, a transport with the gateway's
+// pool sizes and a pool of copy buffers, as the gateway does, so that the
+// difference to a gatehouse mode is gatehouse's own work (middleware,
+// authentication, policy, identity headers) and not proxy tuning.
 func BareProxy(upstream *url.URL) http.Handler {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &httputil.ReverseProxy{
@@ -39,6 +41,7 @@ func BareProxy(upstream *url.URL) http.Handler {
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
 		},
+		BufferPool: &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}},
 		// A failure is a 502 that the load generator counts; a request the
 		// client abandoned at the end of a run is not worth a log line.
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
@@ -96,3 +99,10 @@ func (s *server) Close() error {
 	s.stop()
 	return <-s.done
 }
+
+// bufferPool recycles ReverseProxy's 32 KiB copy buffers; without it
+// every response allocates one.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }

@@ -60,13 +60,14 @@ func (r LoadResult) Percentile(p float64) time.Duration {
 }
 
 // NewClient returns the generator's HTTP/1.1 keep-alive client: one idle
-// connection per worker, so that every request after the first reuses a
-// connection, as a browser or an API client would.
+// connection per worker and target (no limit across targets), so that
+// every request after the first reuses a connection, as a browser or an
+// API client would, even when runs alternate between targets.
 func NewClient(concurrency int) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        concurrency,
+			MaxIdleConns:        0, // no total limit: keep every target's connections
 			MaxIdleConnsPerHost: concurrency,
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true,

@@ -24,6 +24,7 @@ type Report struct {
 type Settings struct {
 	DurationSeconds float64 `json:"duration_s"`
 	WarmupSeconds   float64 `json:"warmup_s"`
+	Rounds          int     `json:"rounds"`
 	Concurrency     int     `json:"concurrency"`
 	MaxRequests     int64   `json:"max_requests"`
 	Sessions        int     `json:"sessions"`
@@ -157,27 +158,28 @@ func (r *Report) mdHeader(b *strings.Builder) {
 	fmt.Fprintf(b, "- Machine: %s, %d cores, %s/%s\n", m.CPUModel, m.Cores, m.GOOS, m.GOARCH)
 	fmt.Fprintf(b, "- Software: gatehouse %s, %s\n", m.Version, m.GoVersion)
 	fmt.Fprintf(b, "- Date: %s\n", m.Date.Format(time.RFC3339))
-	fmt.Fprintf(b, "- Load: %s per mode after %s of warm-up, %d keep-alive connections, at most %s requests per mode; "+
-		"GET through the gateway to an upstream that answers 200 \"ok\"\n",
-		secs(s.DurationSeconds), secs(s.WarmupSeconds), s.Concurrency, thousands(float64(s.MaxRequests)))
+	fmt.Fprintf(b, "- Load: %s per mode in %d interleaved rounds, after %s of warm-up; %d keep-alive connections; "+
+		"at most %s requests per mode; GET through the gateway to an upstream that answers 200 \"ok\"\n",
+		secs(s.DurationSeconds), s.Rounds, secs(s.WarmupSeconds), s.Concurrency, thousands(float64(s.MaxRequests)))
 }
 
 func (r *Report) mdModes(b *strings.Builder) {
 	b.WriteString("\n### Per mode\n\n")
-	b.WriteString("| mode | what | req/s | × bare | p50 | p99 | CPU/req | credential on the wire | errors |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| mode | what | req/s | × bare | p50 | p99 | CPU/req | CPU/req over bare | credential on the wire | errors |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	bare, _ := r.ran(ModeBare)
 	for _, m := range r.Modes {
 		if !m.Ran() {
-			fmt.Fprintf(b, "| %s | %s | skipped: %s | | | | | | |\n", m.Name, mdCell(m.Description), mdCell(m.Skipped))
+			fmt.Fprintf(b, "| %s | %s | skipped: %s | | | | | | | |\n", m.Name, mdCell(m.Description), mdCell(m.Skipped))
 			continue
 		}
 		errs := strconv.FormatInt(m.Errors, 10)
 		if m.Flagged() {
 			errs = fmt.Sprintf("**%d ⚠** (%s)", m.Errors, mdCell(m.FirstError))
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %.2f× | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(b, "| %s | %s | %s | %.2f× | %s | %s | %s | %s | %s | %s |\n",
 			m.Name, mdCell(m.Description), thousands(m.RPS), m.Ratio, ms(m.P50Ms), ms(m.P99Ms),
-			micros(m.CPUMicros), credentialText(m), errs)
+			micros(m.CPUMicros), overBare(m, bare), credentialText(m), errs)
 	}
 }
 
@@ -216,6 +218,15 @@ func revocationText(rv *Revocation) string {
 		next = fmt.Sprintf("request %d", rv.Requests)
 	}
 	return fmt.Sprintf("%s (%s)", ms(rv.LatencyMs), next)
+}
+
+// overBare is m's CPU per request minus the baseline's: the generator's
+// and the upstream's shares cancel out, gatehouse's own work remains.
+func overBare(m, bare ModeResult) string {
+	if m.Name == ModeBare || m.CPUMicros <= 0 || bare.CPUMicros <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%+.0f µs", m.CPUMicros-bare.CPUMicros)
 }
 
 func credentialText(m ModeResult) string {

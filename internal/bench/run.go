@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,10 +18,11 @@ import (
 
 // Options configure Run. The zero value of each field means its default.
 type Options struct {
-	// Duration is how long each mode is measured (default 10s).
+	// Duration is how long each mode is measured (default 10s), in up to
+	// ten slices: the modes take turns, slice by slice (rounds).
 	Duration time.Duration
-	// Warmup runs before each measurement and is not counted (default
-	// Duration/5, at most 1s): connections open, caches fill.
+	// Warmup runs once per mode before the measurements and is not counted
+	// (default Duration/5, at most 1s): connections open, caches fill.
 	Warmup time.Duration
 	// Concurrency is the number of load workers and keep-alive connections
 	// (default 2×NumCPU, at least 8).
@@ -110,7 +110,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		opt: opt, client: NewClient(opt.Concurrency), upstream: up, dir: dir,
 		redisPrefix: "gatehouse-bench-" + randomString(6) + ":", hmacSecret: randomString(32),
 		report: &Report{Machine: ThisMachine(opt.Version, time.Now()), Settings: Settings{
-			DurationSeconds: opt.Duration.Seconds(), WarmupSeconds: opt.Warmup.Seconds(),
+			DurationSeconds: opt.Duration.Seconds(), WarmupSeconds: opt.Warmup.Seconds(), Rounds: opt.rounds(),
 			Concurrency: opt.Concurrency, MaxRequests: opt.MaxRequests, Sessions: opt.Sessions,
 			AccessTTL: config.Default().Tokens.AccessTTL.D().String(),
 		}},
@@ -129,11 +129,20 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if err := r.measureMemory(ctx); err != nil {
 		return nil, err
 	}
-	for _, m := range selected {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	subjects, err := r.setUpAll(ctx, selected)
+	defer func() {
+		for _, s := range subjects {
+			s.close()
 		}
-		r.report.Modes = append(r.report.Modes, r.runMode(ctx, m))
+	}()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.measureAll(ctx, subjects); err != nil {
+		return nil, err
+	}
+	if err := r.finish(ctx, subjects); err != nil {
+		return nil, err
 	}
 	r.report.Notes = notes(r.report)
 	return r.report, nil
@@ -166,8 +175,8 @@ func selectModes(opt Options) ([]mode, error) {
 }
 
 // measureMemory measures the in-process and Redis stores once, before any
-// mode runs, so that nothing else allocates meanwhile. SQLite is measured
-// inside the session-sqlite mode, which has a database with a user.
+// mode starts, so that nothing else allocates meanwhile. SQLite is measured
+// in the session-sqlite mode after its load, in its database with a user.
 func (r *runner) measureMemory(ctx context.Context) error {
 	mem := measureMemoryStore(ctx, r.opt.Sessions)
 	fmt.Fprintf(r.opt.Progress, "bench: session memory, memory store … %s B per session\n", thousands(mem.BytesPerSession))
@@ -180,136 +189,68 @@ func (r *runner) measureMemory(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// runMode measures one mode; failures become a skipped result with the
-// reason.
-func (r *runner) runMode(ctx context.Context, m mode) ModeResult {
-	res := ModeResult{Name: m.name, Kind: m.kind, Description: m.description}
-	switch {
-	case m.needs == "redis" && r.redisSkip != "":
-		res.Skipped = r.redisSkip
-	case m.needs == "postgres" && r.opt.PostgresURL == "":
-		res.Skipped = "no --postgres URL given"
-	}
-	if !res.Ran() {
-		fmt.Fprintf(r.opt.Progress, "bench: %s … skipped: %s\n", m.name, res.Skipped)
-		return res
-	}
-	runtime.GC() // start every mode with the previous one's garbage gone
-	var err error
-	if m.kind == KindBaseline {
-		err = r.runBare(ctx, &res)
-	} else {
-		err = r.runGatehouse(ctx, m, &res)
-	}
-	if err != nil {
-		res = ModeResult{Name: m.name, Kind: m.kind, Description: m.description, Skipped: "failed: " + err.Error()}
-		fmt.Fprintf(r.opt.Progress, "bench: %s … %s\n", m.name, res.Skipped)
-		return res
-	}
-	if m.kind == KindBaseline {
-		res.Ratio = 1
-	} else if bare, ok := r.report.ran(ModeBare); ok && bare.RPS > 0 {
-		res.Ratio = res.RPS / bare.RPS
-	}
-	flag := ""
-	if res.Flagged() {
-		flag = fmt.Sprintf(", %d ERRORS (%s)", res.Errors, res.FirstError)
-	}
-	fmt.Fprintf(r.opt.Progress, "bench: %s … %s req/s, p99 %s (%.2f× bare)%s\n",
-		m.name, thousands(res.RPS), ms(res.P99Ms), res.Ratio, flag)
-	return res
-}
-
-func (r *runner) runBare(ctx context.Context, res *ModeResult) error {
-	u, err := url.Parse(r.upstream.URL)
-	if err != nil {
-		return err
-	}
-	proxy, err := startServer(ctx, BareProxy(u))
-	if err != nil {
-		return err
-	}
-	defer proxy.Close()
-	defer r.client.CloseIdleConnections()
-	return r.measure(ctx, proxy.URL+BenchPath+"x", credential{}, res)
-}
-
-func (r *runner) runGatehouse(ctx context.Context, m mode, res *ModeResult) error {
-	cfg, err := r.baseConfig(m.name)
-	if err != nil {
-		return err
-	}
-	cfg.Routes[0].Auth = m.kind
-	m.configure(&cfg, r)
-	inst, err := startInstance(ctx, cfg, r.opt.Logger)
-	if err != nil {
-		return err
-	}
-	defer inst.Close()
-	defer r.client.CloseIdleConnections()
-
-	// A unique name keeps a shared PostgreSQL database usable run after run.
-	username, password := "bench-"+strings.ToLower(randomString(6)), randomString(24)
-	u, err := inst.App.Users.Create(ctx, username, password, nil)
-	if err != nil {
-		return fmt.Errorf("create bench user: %w", err)
-	}
-	if m.needs == "postgres" { // SQLite databases go with the temporary directory
-		defer func() { _ = inst.App.Users.Delete(context.WithoutCancel(ctx), username) }()
-	}
-	newCredential := func() (credential, error) {
-		if m.kind == KindSession {
-			return login(ctx, r.client, inst.URL, inst.App.Sessions.CookieName(), username, password)
+// setUpAll starts every selected mode. A mode that cannot run gets its row
+// now, as skipped with the reason; the others are returned, in order.
+func (r *runner) setUpAll(ctx context.Context, selected []mode) ([]*subject, error) {
+	fmt.Fprintf(r.opt.Progress, "bench: starting %d modes\n", len(selected))
+	var subjects []*subject
+	for _, m := range selected {
+		res := ModeResult{Name: m.name, Kind: m.kind, Description: m.description, Skipped: r.skipReason(m)}
+		if res.Ran() {
+			s, err := r.setUp(ctx, m)
+			if ctx.Err() != nil {
+				return subjects, ctx.Err()
+			}
+			if err == nil {
+				subjects = append(subjects, s)
+				r.report.Modes = append(r.report.Modes, res) // filled in by finish
+				continue
+			}
+			res.Skipped = "failed: " + err.Error()
 		}
-		return accessToken(ctx, r.client, inst.URL, username, password)
+		fmt.Fprintf(r.opt.Progress, "bench: %s … skipped: %s\n", m.name, res.Skipped)
+		r.report.Modes = append(r.report.Modes, res)
 	}
-	cred, err := newCredential()
-	if err != nil {
-		return err
-	}
-	target := inst.URL + BenchPath + "x"
-	if err := r.measure(ctx, target, cred, res); err != nil {
-		return err
-	}
-	if res.Revocation, err = r.revocation(ctx, m.kind, inst.URL, target, newCredential); err != nil {
-		return err
-	}
-	if m.name == "session-sqlite" {
-		mem := measureSQLite(ctx, inst, u.ID, r.opt.Sessions)
-		fmt.Fprintf(r.opt.Progress, "bench: session memory, sqlite … %s B per session\n", thousands(mem.BytesPerSession))
-		r.report.Memory = append(r.report.Memory, mem)
-	}
-	return nil
+	return subjects, nil
 }
 
-// measure warms target up, then loads it for the configured duration and
-// fills res.
-func (r *runner) measure(ctx context.Context, target string, cred credential, res *ModeResult) error {
-	t := Target{URL: target, Header: cred.header()}
-	opts := LoadOptions{Concurrency: r.opt.Concurrency, Duration: r.opt.Warmup, MaxRequests: r.opt.MaxRequests}
-	if _, err := Load(ctx, r.client, t, opts); err != nil {
-		return err
+// finish fills in the rows of the measured modes, then measures what is
+// measured once per mode after the load: revocation latency, and SQLite's
+// bytes per session.
+func (r *runner) finish(ctx context.Context, subjects []*subject) error {
+	var bareRPS float64
+	for _, s := range subjects {
+		if s.mode.kind == KindBaseline {
+			bareRPS = s.measured.RPS()
+		}
 	}
-	opts.Duration = r.opt.Duration
-	cpu0 := processCPU()
-	lr, err := Load(ctx, r.client, t, opts)
-	cpu := processCPU() - cpu0
-	if err != nil {
-		return err
+	for _, s := range subjects {
+		i := slices.IndexFunc(r.report.Modes, func(m ModeResult) bool { return m.Name == s.mode.name })
+		res, err := s.result(bareRPS)
+		if err == nil && s.inst != nil {
+			res.Revocation, err = r.revocation(ctx, s.mode.kind, s.inst.URL, s.target.URL, s.fresh)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err != nil {
+			r.report.Modes[i].Skipped = "failed: " + err.Error()
+			fmt.Fprintf(r.opt.Progress, "bench: %s … %s\n", s.mode.name, r.report.Modes[i].Skipped)
+			continue
+		}
+		r.report.Modes[i] = res
+		flag := ""
+		if res.Flagged() {
+			flag = fmt.Sprintf(", %d ERRORS (%s)", res.Errors, res.FirstError)
+		}
+		fmt.Fprintf(r.opt.Progress, "bench: %s … %s req/s, p99 %s (%.2f× bare)%s\n",
+			res.Name, thousands(res.RPS), ms(res.P99Ms), res.Ratio, flag)
+		if s.mode.name == "session-sqlite" {
+			mem := measureSQLite(ctx, s.inst, s.userID, r.opt.Sessions)
+			fmt.Fprintf(r.opt.Progress, "bench: session memory, sqlite … %s B per session\n", thousands(mem.BytesPerSession))
+			r.report.Memory = append(r.report.Memory, mem)
+		}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if lr.Requests == 0 {
-		return errors.New("no request completed")
-	}
-	res.Requests, res.Errors, res.FirstError = lr.Requests, lr.Errors, lr.FirstError
-	res.RPS = lr.RPS()
-	res.P50Ms, res.P99Ms = msOf(lr.Percentile(0.50)), msOf(lr.Percentile(0.99))
-	if cpu > 0 {
-		res.CPUMicros = float64(cpu) / float64(time.Microsecond) / float64(lr.Requests)
-	}
-	res.CredentialBytes, res.CredentialHeader = cred.wireBytes(), cred.name
 	return nil
 }
 
@@ -337,14 +278,22 @@ func notes(rep *Report) []string {
 	n := []string{
 		"The load generator runs in the same process as the servers it measures, equally for every mode: " +
 			"CPU per request is process CPU time (getrusage, user+system) during the measured window divided by " +
-			"requests, so it includes the generator's and the upstream's share; compare modes, not absolutes.",
+			"requests, so it includes the generator's and the upstream's share; compare modes, not absolutes. " +
+			"CPU/req over bare subtracts bare-proxy's figure, which leaves gatehouse's own work.",
 		"× bare is requests/s divided by bare-proxy's in the same run; bare-proxy is httputil.ReverseProxy " +
-			"with the gateway's transport settings and no authentication.",
+			"(Rewrite, the gateway's transport pool sizes and a copy-buffer pool) with no authentication.",
+		"The modes take turns in interleaved rounds, so that changes in the machine's load during the run " +
+			"spread over all of them.",
 		"Credential on the wire is the length of the header line that carries it (Cookie: … or " +
 			"Authorization: Bearer …, CRLF included), sent on every request.",
 		"Revocation latency is measured on one instance, from the end of the logout/revoke request to the " +
 			"gateway's first 401 for the same credential; other instances learn of it through the revocation " +
 			"feed (Redis broadcast, or polling of the SQL store).",
+	}
+	if lo, hi, ok := cachedTokenSpread(rep); ok {
+		n = append(n, fmt.Sprintf("The token modes with the verified-token cache do nearly the same work per request "+
+			"(a cache hit: SHA-256 of the token and a map lookup, whatever the algorithm), so their spread, "+
+			"%.2f× to %.2f× here, shows this run's noise.", lo, hi))
 	}
 	for _, m := range rep.Modes {
 		if m.Flagged() {
@@ -353,6 +302,26 @@ func notes(rep *Report) []string {
 		}
 	}
 	return n
+}
+
+// cachedTokenSpread is the lowest and highest ratio of the cached token
+// modes, when at least two ran.
+func cachedTokenSpread(rep *Report) (lo, hi float64, ok bool) {
+	count := 0
+	for _, name := range []string{"token-HS256", "token-ES256", "token-RS256", "token-EdDSA"} {
+		m, ran := rep.ran(name)
+		if !ran {
+			continue
+		}
+		if count == 0 || m.Ratio < lo {
+			lo = m.Ratio
+		}
+		if count == 0 || m.Ratio > hi {
+			hi = m.Ratio
+		}
+		count++
+	}
+	return lo, hi, count >= 2
 }
 
 // redactURL hides a password in a URL for messages.
