@@ -8,35 +8,44 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 )
 
 // MaxBodyBytes caps request bodies of gatehouse's own endpoints. Gateway
 // routes stream bodies to upstreams uncapped.
 const MaxBodyBytes = 1 << 20
 
-type ctxKey int
-
-const (
-	requestIDKey ctxKey = iota
-	clientIPKey
-)
-
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+// reqInfo is what the middleware learns about a request, stored once in
+// its context.
+type reqInfo struct {
+	id string
+	ip string
 }
+
+type reqInfoKey struct{}
+
+func info(ctx context.Context) reqInfo {
+	ri, _ := ctx.Value(reqInfoKey{}).(*reqInfo)
+	if ri == nil {
+		return reqInfo{}
+	}
+	return *ri
+}
+
+func requestID(ctx context.Context) string { return info(ctx).id }
 
 // ClientIP is the client address the middleware determined for r
 // (trusted_proxies applied), or "" outside NewServer's handler.
 func ClientIP(r *http.Request) string { return clientIP(r) }
 
-func clientIP(r *http.Request) string {
-	ip, _ := r.Context().Value(clientIPKey).(string)
-	return ip
-}
+func clientIP(r *http.Request) string { return info(r.Context()).ip }
 
 // statusWriter records the status for the log line and metrics. Unwrap lets
 // http.ResponseController reach Flush and Hijack (SSE, WebSocket).
@@ -76,10 +85,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := newRequestID()
+		id := s.ids.next()
 		w.Header().Set("X-Request-Id", id)
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = context.WithValue(ctx, clientIPKey, s.realIP(r))
+		ctx := context.WithValue(r.Context(), reqInfoKey{}, &reqInfo{id: id, ip: s.realIP(r)})
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(ctx)
 		defer func() {
@@ -101,10 +109,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 			elapsed := time.Since(start)
-			if s.metrics != nil {
-				s.metrics.Requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-				s.metrics.Duration.WithLabelValues(route).Observe(elapsed.Seconds())
-			}
+			s.requestMetrics.observe(route, status, elapsed)
 			if s.quiet && status < 400 {
 				return
 			}
@@ -117,10 +122,47 @@ func (s *server) observe(next http.Handler) http.Handler {
 	})
 }
 
-func newRequestID() string {
-	b := make([]byte, 8)
+// requestIDs makes request IDs: a random per-process prefix and a counter.
+// They only need to be unique, not unguessable, and this costs no syscall
+// per request (it is on every gateway request's path).
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return &requestIDs{prefix: hex.EncodeToString(b) + "-"}
+}
+
+func (g *requestIDs) next() string {
+	return g.prefix + strconv.FormatUint(g.n.Add(1), 36)
+}
+
+// requestMetrics caches the Prometheus series per route and status, so the
+// per-request cost is a map read instead of hashing label values.
+type requestMetrics struct {
+	m      *metrics.Metrics
+	series sync.Map // route + "\x00" + code → prometheus.Counter; route → prometheus.Observer
+}
+
+func (rm *requestMetrics) observe(route string, status int, elapsed time.Duration) {
+	if rm.m == nil {
+		return
+	}
+	code := strconv.Itoa(status)
+	key := route + "\x00" + code
+	c, ok := rm.series.Load(key)
+	if !ok {
+		c, _ = rm.series.LoadOrStore(key, rm.m.Requests.WithLabelValues(route, code))
+	}
+	c.(prometheus.Counter).Inc()
+	o, ok := rm.series.Load(route)
+	if !ok {
+		o, _ = rm.series.LoadOrStore(route, rm.m.Duration.WithLabelValues(route))
+	}
+	o.(prometheus.Observer).Observe(elapsed.Seconds())
 }
 
 // own wraps gatehouse's own endpoints: capped bodies and security headers.

@@ -64,6 +64,8 @@ type server struct {
 	quiet          bool
 	cop            *http.CrossOriginProtection
 	pages          *pages
+	ids            *requestIDs
+	requestMetrics *requestMetrics
 }
 
 // NewServer returns gatehouse's public HTTP handler.
@@ -80,6 +82,8 @@ func NewServer(d Deps) (http.Handler, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.pages = newPages()
+	s.ids = newRequestIDs()
+	s.requestMetrics = &requestMetrics{m: d.Metrics}
 	return s.observe(s.routes()), nil
 }
 
