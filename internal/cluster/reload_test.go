@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -35,6 +36,14 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+func closeOnce(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
 func TestSIGHUPReloadsRoutes(t *testing.T) {
 	up := httptest.NewServer(demo.Echo())
 	t.Cleanup(up.Close)
@@ -47,10 +56,19 @@ func TestSIGHUPReloadsRoutes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	route := func(name, prefix string) string {
-		return fmt.Sprintf("  - {name: %s, match: {path_prefix: %s}, upstream: %q, auth: none}\n", name, prefix, up.URL)
+	// A slow upstream: a request to it is in flight across the reload.
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Write([]byte("slow ok"))
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { closeOnce(release) })
+	routeTo := func(name, prefix, upstream string) string {
+		return fmt.Sprintf("  - {name: %s, match: {path_prefix: %s}, upstream: %q, auth: none}\n", name, prefix, upstream)
 	}
-	write(route("one", "/one/"))
+	route := func(name, prefix string) string { return routeTo(name, prefix, up.URL) }
+	write(route("one", "/one/") + routeTo("slow", "/slow/", slow.URL))
 
 	addr := freeAddr(t)
 	cmd := exec.Command(binary, "serve", "-c", cfg)
@@ -77,19 +95,28 @@ func TestSIGHUPReloadsRoutes(t *testing.T) {
 		t.Fatalf("before reload: /one %d, /two %d", status("/one/x"), status("/two/x"))
 	}
 
-	// A long request in flight across the reload must complete.
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(500 * time.Millisecond)
-		w.Write([]byte("slow ok"))
-	}))
-	t.Cleanup(slow.Close)
+	inFlight := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(base + "/slow/x")
+		if err != nil {
+			inFlight <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		inFlight <- fmt.Sprintf("%d %s", resp.StatusCode, b)
+	}()
 
-	write(route("one", "/one/") + route("two", "/two/"))
+	write(route("one", "/one/") + routeTo("slow", "/slow/", slow.URL) + route("two", "/two/"))
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	if !eventually(5*time.Second, func() bool { return status("/two/x") == http.StatusOK }) {
 		t.Fatal("route two not served after SIGHUP")
+	}
+	closeOnce(release)
+	if got := <-inFlight; got != "200 slow ok" {
+		t.Errorf("request in flight across the reload = %q, want 200 slow ok", got)
 	}
 
 	// A bad file keeps the running routes and says why.
@@ -107,5 +134,78 @@ func TestSIGHUPReloadsRoutes(t *testing.T) {
 	}
 	if status("/one/x") != http.StatusOK || status("/two/x") != http.StatusOK {
 		t.Errorf("after a bad reload: /one %d, /two %d, want the old routes", status("/one/x"), status("/two/x"))
+	}
+}
+
+// SIGTERM drains: a request in flight completes, then the process exits 0.
+func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		w.Write([]byte("drained ok"))
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { closeOnce(release) })
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gatehouse.yaml")
+	body := fmt.Sprintf("store: sqlite://%s\nadmin_listen: \"\"\nroutes:\n  - {name: slow, match: {path_prefix: /slow/}, upstream: %q, auth: none}\n", filepath.Join(dir, "gh.db"), slow.URL)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(binary, "serve", "-c", cfg)
+	cmd.Env = append(os.Environ(), "GATEHOUSE_LISTEN="+addr)
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("log:\n%s", logs.String())
+		}
+	})
+	base := "http://" + addr
+	testutil.WaitHealthy(t, base)
+
+	result := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(base + "/slow/x")
+		if err != nil {
+			result <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		result <- fmt.Sprintf("%d %s", resp.StatusCode, b)
+	}()
+	<-arrived
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// New connections are refused once shutdown has begun…
+	if !eventually(5*time.Second, func() bool {
+		_, err := http.Get(base + "/healthz")
+		return err != nil
+	}) {
+		t.Error("still accepting new requests after SIGTERM")
+	}
+	// …while the one in flight completes.
+	closeOnce(release)
+	if got := <-result; got != "200 drained ok" {
+		t.Errorf("in-flight request = %q, want 200 drained ok", got)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v, want status 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("gatehouse did not exit after draining")
 	}
 }

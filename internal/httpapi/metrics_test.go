@@ -16,7 +16,7 @@ func TestMetrics(t *testing.T) {
 	loginJSON(t, testutil.Client(t), g.URL, "alice", "wrong password !!")
 	m := passwordGrant(t, g, "alice", strongPassword)
 	refresh(t, g, m["refresh_token"].(string))
-	refresh(t, g, m["refresh_token"].(string)) // reuse
+	refresh(t, g, m["refresh_token"].(string))            // reuse
 	fresh := passwordGrant(t, g, "alice", strongPassword) // m's family died of the reuse
 	do(t, testutil.Client(t), "GET", g.URL+"/api/x", "", "Authorization", "Bearer "+fresh["access_token"].(string))
 	do(t, testutil.Client(t), "GET", g.URL+"/api/x", "")
