@@ -92,27 +92,47 @@ func (c *cluster) cli(stdin string, args ...string) string {
 
 func (c *cluster) startNode() string {
 	c.t.Helper()
-	addr := freeAddr(c.t)
-	cmd := exec.Command(binary, "serve", "-c", c.cfg)
-	cmd.Env = append(os.Environ(), "GATEHOUSE_LISTEN="+addr, "GATEHOUSE_PUBLIC_URL=http://gatehouse.test")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
+	return startServe(c.t, c.cfg, "GATEHOUSE_PUBLIC_URL=http://gatehouse.test").base
+}
+
+// node is one `gatehouse serve` process.
+type node struct {
+	base   string
+	cmd    *exec.Cmd
+	logs   *lockedBuffer
+	exited chan error
+}
+
+// startServe runs `gatehouse serve -c cfg` on a free loopback port (extra
+// environment in env), waits for /healthz, and stops it at cleanup. Its log
+// is shown when the test failed, and must never contain the password.
+func startServe(t *testing.T, cfg string, env ...string) *node {
+	t.Helper()
+	addr := freeAddr(t)
+	n := &node{base: "http://" + addr, logs: &lockedBuffer{}, exited: make(chan error, 1)}
+	n.cmd = exec.Command(binary, "serve", "-c", cfg)
+	n.cmd.Env = append(append(os.Environ(), "GATEHOUSE_LISTEN="+addr), env...)
+	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	c.t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		if c.t.Failed() {
-			c.t.Logf("node %s log:\n%s", addr, logs.String())
+	go func() { n.exited <- n.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = n.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-n.exited:
+		case <-time.After(40 * time.Second):
+			_ = n.cmd.Process.Kill()
 		}
-		if strings.Contains(logs.String(), password) {
-			c.t.Errorf("node %s logged the password", addr)
+		if t.Failed() {
+			t.Logf("gatehouse %s log:\n%s", addr, n.logs.String())
+		}
+		if strings.Contains(n.logs.String(), password) {
+			t.Errorf("gatehouse %s logged the password", addr)
 		}
 	})
-	base := "http://" + addr
-	testutil.WaitHealthy(c.t, base)
-	return base
+	testutil.WaitHealthy(t, n.base)
+	return n
 }
 
 func freeAddr(t *testing.T) string {

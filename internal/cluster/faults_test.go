@@ -41,6 +41,16 @@ func credentials(t *testing.T, base string) (cookie, access string) {
 	return cookie, access
 }
 
+// probesFor are the requests that need the stores: a session route, a
+// token route and the session endpoint.
+func probesFor(cookie, access string) []probe {
+	return []probe{
+		{"session route", "GET", "/app/x", []string{"Cookie", cookie}},
+		{"token route", "GET", "/api/x", []string{"Authorization", "Bearer " + access}},
+		{"session endpoint", "GET", "/auth/session", []string{"Cookie", cookie}},
+	}
+}
+
 type probe struct {
 	name   string
 	method string
@@ -113,11 +123,7 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 	}))
 	g.CreateUser(t, "alice", password)
 	cookie, access := credentials(t, g.URL)
-	probes := []probe{
-		{"session route", "GET", "/app/x", []string{"Cookie", cookie}},
-		{"token route", "GET", "/api/x", []string{"Authorization", "Bearer " + access}},
-		{"session endpoint", "GET", "/auth/session", []string{"Cookie", cookie}},
-	}
+	probes := probesFor(cookie, access)
 	for _, p := range probes {
 		if status, _ := request(t, p.method, g.URL+p.path, "", p.header...); status != http.StatusOK {
 			t.Fatalf("%s before the outage = %d", p.name, status)
@@ -144,11 +150,7 @@ func TestPostgresDownFailsClosedAndRecovers(t *testing.T) {
 	}))
 	g.CreateUser(t, "alice", password)
 	cookie, access := credentials(t, g.URL)
-	probes := []probe{
-		{"session route", "GET", "/app/x", []string{"Cookie", cookie}},
-		{"token route", "GET", "/api/x", []string{"Authorization", "Bearer " + access}},
-		{"session endpoint", "GET", "/auth/session", []string{"Cookie", cookie}},
-	}
+	probes := probesFor(cookie, access)
 	proxy.Stop()
 	failsClosed(t, g.URL, "store", probes)
 	proxy.Start()

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/demo"
-	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
 type lockedBuffer struct {
@@ -70,23 +68,8 @@ func TestSIGHUPReloadsRoutes(t *testing.T) {
 	route := func(name, prefix string) string { return routeTo(name, prefix, up.URL) }
 	write(route("one", "/one/") + routeTo("slow", "/slow/", slow.URL))
 
-	addr := freeAddr(t)
-	cmd := exec.Command(binary, "serve", "-c", cfg)
-	cmd.Env = append(os.Environ(), "GATEHOUSE_LISTEN="+addr)
-	logs := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("log:\n%s", logs.String())
-		}
-	})
-	base := "http://" + addr
-	testutil.WaitHealthy(t, base)
+	n := startServe(t, cfg)
+	base, cmd, logs := n.base, n.cmd, n.logs
 	status := func(path string) int {
 		s, _ := request(t, "GET", base+path, "")
 		return s
@@ -154,24 +137,8 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
-	cmd := exec.Command(binary, "serve", "-c", cfg)
-	cmd.Env = append(os.Environ(), "GATEHOUSE_LISTEN="+addr)
-	logs := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("log:\n%s", logs.String())
-		}
-	})
-	base := "http://" + addr
-	testutil.WaitHealthy(t, base)
+	n := startServe(t, cfg)
+	base, cmd, exited := n.base, n.cmd, n.exited
 
 	result := make(chan string, 1)
 	go func() {
