@@ -123,6 +123,7 @@ func (a *App) tryOpenStores(ctx context.Context, opt Options) error {
 		}
 		a.Store = s
 		a.closers = append(a.closers, s.Close)
+		a.observeStore(s, strings.SplitN(a.Config.Store, ":", 2)[0])
 	}
 	if a.Redis == nil {
 		r, err := openRedis(ctx, a.Config)
@@ -136,9 +137,22 @@ func (a *App) tryOpenStores(ctx context.Context, opt Options) error {
 			}
 			a.Redis = r
 			a.closers = append(a.closers, r.Close)
+			a.observeStore(r, "redis")
 		}
 	}
 	return nil
+}
+
+// observeStore feeds a store's per-operation latency into the
+// gatehouse_store_duration_seconds histogram.
+func (a *App) observeStore(s any, name string) {
+	if o, ok := s.(interface {
+		SetObserver(func(op string, d time.Duration))
+	}); ok {
+		o.SetObserver(func(op string, d time.Duration) {
+			a.Metrics.StoreLatency.WithLabelValues(name, op).Observe(d.Seconds())
+		})
+	}
 }
 
 func (a *App) build(ctx context.Context, opt Options) error {

@@ -38,6 +38,8 @@ func TestMetrics(t *testing.T) {
 		`gatehouse_tokens_total{event="refreshed"} 1`,
 		`gatehouse_tokens_total{event="reuse_detected"} 1`,
 		`gatehouse_tokens_total{event="revoked"} 1`,
+		`gatehouse_store_duration_seconds_bucket{op="load user by name",store="sqlite"`,
+		`gatehouse_store_duration_seconds_bucket{op="rotate refresh token",store="sqlite"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

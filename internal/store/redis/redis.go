@@ -101,3 +101,32 @@ func wrap(op string, err error) error {
 		return fmt.Errorf("%s: %w: %w", op, auth.ErrUnavailable, err)
 	}
 }
+
+// SetObserver makes every Redis command report its name and latency to fn
+// (Prometheus' store latency histogram). Call it before use.
+func (s *Store) SetObserver(fn func(op string, d time.Duration)) {
+	s.client.AddHook(observeHook(fn))
+}
+
+// observeHook times commands and pipelines for SetObserver.
+type observeHook func(op string, d time.Duration)
+
+func (h observeHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h observeHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmd)
+		h(cmd.Name(), time.Since(start))
+		return err
+	}
+}
+
+func (h observeHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmds)
+		h("pipeline", time.Since(start))
+		return err
+	}
+}

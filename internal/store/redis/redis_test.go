@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -263,5 +264,31 @@ func TestOpenRejectsMalformedURLWithoutEchoingIt(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "s3cret-pw") {
 		t.Fatal("Open error message contains the password from the URL")
+	}
+}
+
+func TestObserverSeesEveryCommand(t *testing.T) {
+	s, _ := newStore(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	s.SetObserver(func(op string, d time.Duration) {
+		mu.Lock()
+		seen[op]++
+		mu.Unlock()
+		if d <= 0 {
+			t.Errorf("%s: latency %v", op, d)
+		}
+	})
+	ctx := context.Background()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session(ctx, "absent"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("Session(absent) = %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["ping"] != 1 || len(seen) < 2 {
+		t.Errorf("observed %v, want ping and the session read", seen)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -47,6 +48,7 @@ type Store struct {
 	d           Dialect
 	closed      atomic.Bool
 	rebound     sync.Map // query text -> dialect query text
+	observe     func(op string, d time.Duration)
 }
 
 // New returns a Store that runs reads on read and writes and transactions on
@@ -156,9 +158,21 @@ func (db *Store) provider(ctx context.Context) (*goose.Provider, error) {
 	return p, nil
 }
 
+// SetObserver makes every store call report its operation name and
+// latency to fn (Prometheus' store latency histogram). Call it before use.
+func (db *Store) SetObserver(fn func(op string, d time.Duration)) { db.observe = fn }
+
+// timed reports the latency of op since start to the observer, if any.
+func (db *Store) timed(op string, start time.Time) {
+	if db.observe != nil {
+		db.observe(op, time.Since(start))
+	}
+}
+
 // tx runs fn in a write transaction and commits when fn returns nil. Errors
 // from fn and from the driver come back wrapped by wrap(op, …).
 func (db *Store) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	defer db.timed(op, time.Now())
 	if db.closed.Load() {
 		return db.wrap(op, sql.ErrConnDone)
 	}
@@ -178,6 +192,7 @@ func (db *Store) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) e
 
 // exec runs one write statement and returns the number of affected rows.
 func (db *Store) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
+	defer db.timed(op, time.Now())
 	res, err := db.write.ExecContext(ctx, db.Rebind(query), args...)
 	if err != nil {
 		return 0, db.wrap(op, err)
@@ -206,12 +221,14 @@ func (db *Store) execOne(ctx context.Context, op, query string, args ...any) err
 type scanner interface{ Scan(dest ...any) error }
 
 // queryRow reads one row with the read pool.
-func (db *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+func (db *Store) queryRow(ctx context.Context, op, query string, args ...any) *sql.Row {
+	defer db.timed(op, time.Now())
 	return db.read.QueryRowContext(ctx, db.Rebind(query), args...)
 }
 
 // queryAll reads every row of query with scan, on the read pool.
 func queryAll[T any](ctx context.Context, db *Store, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	defer db.timed(op, time.Now())
 	rows, err := db.read.QueryContext(ctx, db.Rebind(query), args...)
 	if err != nil {
 		return nil, db.wrap(op, err)

@@ -23,7 +23,7 @@ func (db *Store) CreateIdentity(ctx context.Context, id oidc.Identity) error {
 // IdentityBySubject returns the identity for issuer+subject, or
 // auth.ErrNotFound.
 func (db *Store) IdentityBySubject(ctx context.Context, issuer, subject string) (oidc.Identity, error) {
-	id, err := scanIdentity(db.queryRow(ctx,
+	id, err := scanIdentity(db.queryRow(ctx, "load identity",
 		`SELECT `+identityColumns+` FROM identities WHERE issuer = ? AND subject = ?`, issuer, subject))
 	return id, db.wrap("load identity", err)
 }

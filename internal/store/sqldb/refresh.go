@@ -51,7 +51,7 @@ func insertRefresh(ctx context.Context, db *Store, tx *sql.Tx, r token.Refresh) 
 // Refresh returns the token with hash, whatever its state, or
 // auth.ErrNotFound.
 func (db *Store) Refresh(ctx context.Context, hash string) (token.Refresh, error) {
-	r, err := scanRefresh(db.queryRow(ctx, refreshSelect+` WHERE t.hash = ?`, hash))
+	r, err := scanRefresh(db.queryRow(ctx, "load refresh token", refreshSelect+` WHERE t.hash = ?`, hash))
 	return r, db.wrap("load refresh token", err)
 }
 

@@ -45,7 +45,7 @@ func (db *Store) Revocations(ctx context.Context, cursor string, now time.Time, 
 	// The newest sequence number is read first: rows published in between
 	// are then returned again next time rather than skipped.
 	var maxSeq sql.NullInt64
-	if err := db.queryRow(ctx, `SELECT MAX(seq) FROM revocations`).Scan(&maxSeq); err != nil {
+	if err := db.queryRow(ctx, "revocations cursor", `SELECT MAX(seq) FROM revocations`).Scan(&maxSeq); err != nil {
 		return nil, "", db.wrap(op, err)
 	}
 	if !maxSeq.Valid || maxSeq.Int64 <= after {
@@ -63,7 +63,7 @@ func (db *Store) Revocations(ctx context.Context, cursor string, now time.Time, 
 // Revoked reports whether an event of kind with key is active at now.
 func (db *Store) Revoked(ctx context.Context, kind, key string, now time.Time) (bool, error) {
 	var n int
-	err := db.queryRow(ctx,
+	err := db.queryRow(ctx, "revoked",
 		`SELECT COUNT(*) FROM revocations WHERE kind = ? AND key = ? AND until > ?`, kind, key, micros(now)).Scan(&n)
 	if err != nil {
 		return false, db.wrap("check revocation", err)

@@ -24,7 +24,7 @@ func (db *Store) CreateSession(ctx context.Context, r session.Record) error {
 
 // Session returns the session with id, expired or not, or auth.ErrNotFound.
 func (db *Store) Session(ctx context.Context, id string) (session.Record, error) {
-	r, err := scanSession(db.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	r, err := scanSession(db.queryRow(ctx, "load session", `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
 	return r, db.wrap("load session", err)
 }
 

@@ -27,14 +27,14 @@ func (db *Store) CreateUser(ctx context.Context, u auth.User) error {
 
 // UserByID returns the user with id, or auth.ErrNotFound.
 func (db *Store) UserByID(ctx context.Context, id string) (auth.User, error) {
-	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(db.queryRow(ctx, "load user", `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	return u, db.wrap("load user", err)
 }
 
 // UserByName returns the user whose NameKey equals NameKey(name), or
 // auth.ErrNotFound.
 func (db *Store) UserByName(ctx context.Context, name string) (auth.User, error) {
-	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username_key = ?`, user.NameKey(name)))
+	u, err := scanUser(db.queryRow(ctx, "load user by name", `SELECT `+userColumns+` FROM users WHERE username_key = ?`, user.NameKey(name)))
 	return u, db.wrap("load user by name", err)
 }
 
