@@ -131,7 +131,7 @@ func startServe(t *testing.T, cfg string, env ...string) *node {
 			t.Errorf("gatehouse %s logged the password", addr)
 		}
 	})
-	testutil.WaitHealthy(t, n.base)
+	testutil.WaitReady(t, n.base)
 	return n
 }
 

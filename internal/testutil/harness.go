@@ -121,16 +121,17 @@ func Start(t testing.TB, opts ...Option) *Instance {
 		}
 		a.Close()
 	})
-	WaitHealthy(t, inst.URL)
+	WaitReady(t, inst.URL)
 	return inst
 }
 
-// WaitHealthy polls /healthz until it answers 200 (at most 10 s).
-func WaitHealthy(t testing.TB, base string) {
+// WaitReady polls /readyz until it answers 200 (at most 10 s): the process
+// is up, its stores answer and its revocation feed is loaded.
+func WaitReady(t testing.TB, base string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/healthz")
+		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -139,7 +140,7 @@ func WaitHealthy(t testing.TB, base string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("%s/healthz did not answer 200 within 10s", base)
+	t.Fatalf("%s/readyz did not answer 200 within 10s", base)
 }
 
 // Logs returns everything the instance logged so far.
