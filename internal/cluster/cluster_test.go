@@ -108,6 +108,15 @@ type node struct {
 // is shown when the test failed, and must never contain the password.
 func startServe(t *testing.T, cfg string, env ...string) *node {
 	t.Helper()
+	n := launch(t, cfg, env...)
+	testutil.WaitReady(t, n.base)
+	return n
+}
+
+// launch is startServe without waiting for readiness (the caller knows how
+// to reach the process, e.g. over TLS).
+func launch(t *testing.T, cfg string, env ...string) *node {
+	t.Helper()
 	addr := freeAddr(t)
 	n := &node{base: "http://" + addr, logs: &lockedBuffer{}, exited: make(chan error, 1)}
 	n.cmd = exec.Command(binary, "serve", "-c", cfg)
@@ -131,7 +140,6 @@ func startServe(t *testing.T, cfg string, env ...string) *node {
 			t.Errorf("gatehouse %s logged the password", addr)
 		}
 	})
-	testutil.WaitReady(t, n.base)
 	return n
 }
 
