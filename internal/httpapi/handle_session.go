@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
@@ -57,7 +58,7 @@ func (s *server) handleLogin() http.Handler {
 				return
 			}
 			creds.Username, creds.Password = r.PostForm.Get("username"), r.PostForm.Get("password")
-			next = safeNext(r.PostForm.Get("next"))
+			next = oidc.SafeNext(r.PostForm.Get("next"))
 		} else if err := decodeJSON(r, &creds); err != nil {
 			s.writeError(w, r, err)
 			return

@@ -67,21 +67,3 @@ func toUserJSON(u auth.User) userJSON {
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// safeNext returns next when it is a same-origin absolute path, else "/".
-// "//host", "/\host" and anything with a scheme or control characters are
-// open redirects in some browser and are refused.
-func safeNext(next string) string {
-	if next == "" || next[0] != '/' || len(next) > 2048 {
-		return "/"
-	}
-	if len(next) > 1 && (next[1] == '/' || next[1] == '\\') {
-		return "/"
-	}
-	for _, c := range next {
-		if c < 0x20 || c == 0x7f || c == '\\' {
-			return "/"
-		}
-	}
-	return next
-}
