@@ -48,7 +48,7 @@ test-e2e:
 		echo "test-e2e: installing Debian's chromium"; \
 		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		$$sudo apt-get update -qq && \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation; \
 	fi
 	cd e2e && export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 && \
 		if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; \
