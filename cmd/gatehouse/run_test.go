@@ -210,3 +210,28 @@ func TestMigrate(t *testing.T) {
 		t.Errorf("second migrate = %q", out)
 	}
 }
+
+func TestAuditCommand(t *testing.T) {
+	c := newCLI(t, "")
+	c.ok(pw, "user", "add", "alice", "--password-stdin")
+	c.ok(pw, "user", "add", "bob", "--password-stdin")
+	c.ok("", "user", "disable", "bob")
+	out := c.ok("", "audit")
+	if !strings.Contains(out, "user.created") || !strings.Contains(out, "user.disabled") {
+		t.Fatalf("audit = %q", out)
+	}
+	if strings.Index(out, "user.disabled") > strings.Index(out, "user.created") {
+		t.Errorf("audit is not newest first:\n%s", out)
+	}
+	out = c.ok("", "audit", "--user", "alice")
+	if strings.Contains(out, "bob") || !strings.Contains(out, "alice") {
+		t.Errorf("audit --user alice = %q", out)
+	}
+	out = c.ok("", "audit", "--type", "user.disabled", "--limit", "5")
+	if strings.Contains(out, "user.created") || !strings.Contains(out, "user.disabled") {
+		t.Errorf("audit --type user.disabled = %q", out)
+	}
+	if strings.Contains(c.ok("", "audit"), strings.TrimSpace(pw)) {
+		t.Error("the audit trail shows a password")
+	}
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+)
+
+func auditCmd(e *env) *cobra.Command {
+	var f audit.Filter
+	var username string
+	cmd := &cobra.Command{
+		Use:   "audit [--user NAME] [--type login.failed] [--limit 100]",
+		Short: "Show the stored audit trail, newest first",
+		Args:  cobra.NoArgs,
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, _ []string) error {
+			if f.Limit < 0 {
+				return usagef("--limit must be positive")
+			}
+			if username != "" {
+				u, err := a.Users.Get(cmd.Context(), username)
+				if err != nil {
+					return err
+				}
+				f.UserID = u.ID
+			}
+			events, err := a.Store.ListAudit(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tEVENT\tUSER\tIP\tDETAILS")
+			for _, ev := range events {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ts(ev.Time), ev.Type, firstNonEmpty(ev.Username, ev.UserID, "-"),
+					firstNonEmpty(ev.IP, "-"), details(ev.Details))
+			}
+			return tw.Flush()
+		}),
+	}
+	cmd.Flags().StringVar(&username, "user", "", "only events of this user")
+	cmd.Flags().StringVar(&f.Type, "type", "", "only events of this type (login.ok, login.failed, token.refresh_reuse, …)")
+	cmd.Flags().IntVar(&f.Limit, "limit", 100, "at most this many events")
+	return cmd
+}
+
+func details(d map[string]string) string {
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+d[k])
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
