@@ -51,6 +51,14 @@ func (l *Logger) Record(ctx context.Context, e Event) {
 	if e.Time.IsZero() {
 		e.Time = l.now()
 	}
+	if req, ok := RequestFrom(ctx); ok {
+		if e.IP == "" {
+			e.IP = req.IP
+		}
+		if e.RequestID == "" {
+			e.RequestID = req.ID
+		}
+	}
 	attrs := []slog.Attr{slog.String("event", e.Type)}
 	for k, v := range map[string]string{"user_id": e.UserID, "username": e.Username, "ip": e.IP, "request_id": e.RequestID} {
 		if v != "" {
@@ -67,4 +75,29 @@ func (l *Logger) Record(ctx context.Context, e Event) {
 	if err := l.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		l.log.LogAttrs(ctx, slog.LevelError, "audit store failed", slog.String("event", e.Type), slog.String("error", err.Error()))
 	}
+}
+
+// Request identifies the HTTP request an event happens in: the client's IP
+// (trusted proxies applied) and the request ID. httpapi stores it in every
+// request's context, so services deep below (token grants, OIDC) need not
+// pass them along for the audit trail.
+type Request struct {
+	IP string
+	ID string
+}
+
+type requestKey struct{}
+
+// WithRequest returns ctx carrying r.
+func WithRequest(ctx context.Context, r *Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// RequestFrom returns the request stored by WithRequest, if any.
+func RequestFrom(ctx context.Context) (Request, bool) {
+	r, ok := ctx.Value(requestKey{}).(*Request)
+	if !ok || r == nil {
+		return Request{}, false
+	}
+	return *r, true
 }

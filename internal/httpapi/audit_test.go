@@ -35,6 +35,13 @@ func TestAuditTrail(t *testing.T) {
 	stored := map[string]bool{}
 	for _, e := range events {
 		stored[e.Type] = true
+		// Events raised while serving a request carry its client IP and ID,
+		// even from deep inside the token grants.
+		if e.Type == audit.TokenRefreshed || e.Type == audit.RefreshReuse || e.Type == audit.LoginOK {
+			if e.IP != "127.0.0.1" || e.RequestID == "" {
+				t.Errorf("%s event: ip %q, request id %q", e.Type, e.IP, e.RequestID)
+			}
+		}
 		for k, v := range e.Details {
 			if strings.Contains(v, strongPassword) || strings.Contains(v, m["refresh_token"].(string)) {
 				t.Errorf("audit detail %s holds a credential", k)

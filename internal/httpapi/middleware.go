@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 )
@@ -22,30 +23,20 @@ import (
 // routes stream bodies to upstreams uncapped.
 const MaxBodyBytes = 1 << 20
 
-// reqInfo is what the middleware learns about a request, stored once in
-// its context.
-type reqInfo struct {
-	id string
-	ip string
+// info is what the middleware learned about a request (audit.Request: the
+// audit trail reads the same value).
+func info(ctx context.Context) audit.Request {
+	r, _ := audit.RequestFrom(ctx)
+	return r
 }
 
-type reqInfoKey struct{}
-
-func info(ctx context.Context) reqInfo {
-	ri, _ := ctx.Value(reqInfoKey{}).(*reqInfo)
-	if ri == nil {
-		return reqInfo{}
-	}
-	return *ri
-}
-
-func requestID(ctx context.Context) string { return info(ctx).id }
+func requestID(ctx context.Context) string { return info(ctx).ID }
 
 // ClientIP is the client address the middleware determined for r
 // (trusted_proxies applied), or "" outside NewServer's handler.
 func ClientIP(r *http.Request) string { return clientIP(r) }
 
-func clientIP(r *http.Request) string { return info(r.Context()).ip }
+func clientIP(r *http.Request) string { return info(r.Context()).IP }
 
 // statusWriter records the status for the log line and metrics. Unwrap lets
 // http.ResponseController reach Flush and Hijack (SSE, WebSocket).
@@ -87,7 +78,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 		start := time.Now()
 		id := s.ids.next()
 		w.Header().Set("X-Request-Id", id)
-		ctx := context.WithValue(r.Context(), reqInfoKey{}, &reqInfo{id: id, ip: s.realIP(r)})
+		ctx := audit.WithRequest(r.Context(), &audit.Request{ID: id, IP: s.realIP(r)})
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(ctx)
 		defer func() {
