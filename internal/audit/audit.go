@@ -84,6 +84,9 @@ func (l *Logger) Record(ctx context.Context, e Event) {
 type Request struct {
 	IP string
 	ID string
+	// Route is the gateway route that served the request, set by the
+	// gateway once it matched one (metrics and the request log use it).
+	Route string
 }
 
 type requestKey struct{}
@@ -91,6 +94,14 @@ type requestKey struct{}
 // WithRequest returns ctx carrying r.
 func WithRequest(ctx context.Context, r *Request) context.Context {
 	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// SetRoute records the gateway route serving the request in ctx, if the
+// context carries a Request.
+func SetRoute(ctx context.Context, route string) {
+	if r, ok := ctx.Value(requestKey{}).(*Request); ok && r != nil {
+		r.Route = route
+	}
 }
 
 // RequestFrom returns the request stored by WithRequest, if any.

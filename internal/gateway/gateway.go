@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 )
@@ -173,6 +174,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuseNotFound(w, r, p)
 		return
 	}
+	audit.SetRoute(r.Context(), rt.Name)
 	d := g.decide(r, rt)
 	if d.outcome != outcomeAllow {
 		g.deny(w, r, rt, p, d, g.redirectBrowser(r, d))

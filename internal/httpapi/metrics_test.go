@@ -30,7 +30,8 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, want := range []string{
 		`gatehouse_http_requests_total{code="200",route="POST /auth/token"}`,
-		`gatehouse_http_requests_total{code="401",route="gateway"}`,
+		`gatehouse_http_requests_total{code="401",route="gateway:orders"}`,
+		`gatehouse_http_requests_total{code="200",route="gateway:orders"}`,
 		`gatehouse_http_request_duration_seconds_bucket{route="POST /auth/login"`,
 		`gatehouse_auth_decisions_total{method="token",outcome="allow"} 1`,
 		`gatehouse_login_failures_total{reason="invalid_credentials"} 1`,

@@ -94,6 +94,9 @@ func (s *server) observe(next http.Handler) http.Handler {
 			route := r.Pattern
 			if route == "" || route == "/" {
 				route = "gateway"
+				if gw := info(ctx).Route; gw != "" {
+					route = "gateway:" + gw
+				}
 			}
 			status := sw.status
 			if status == 0 {
