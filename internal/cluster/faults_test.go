@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/tcpproxy"
 )
 
 // credentials logs alice in and returns her session cookie and an access token.
@@ -114,7 +115,7 @@ func withEcho(t *testing.T, c *config.Config) {
 
 func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 	_, prefix := redistest.New(t)
-	proxy := testutil.NewProxy(t, "127.0.0.1:6379")
+	proxy := tcpproxy.New(t, "127.0.0.1:6379")
 	redisURL := "redis://" + proxy.Addr() + "/0"
 	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
 		c.Sessions.Store = redisURL
@@ -141,7 +142,7 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 
 func TestPostgresDownFailsClosedAndRecovers(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	proxy := testutil.NewProxy(t, "127.0.0.1:5432")
+	proxy := tcpproxy.New(t, "127.0.0.1:5432")
 	u, _ := url.Parse(dsn)
 	u.Host = proxy.Addr()
 	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {

@@ -1,4 +1,6 @@
-package testutil
+// Package tcpproxy is a TCP proxy that tests stop and start to make a real
+// service (PostgreSQL, Redis) vanish and come back on the same address.
+package tcpproxy
 
 import (
 	"io"
@@ -21,9 +23,9 @@ type Proxy struct {
 	conns map[net.Conn]struct{}
 }
 
-// NewProxy starts a proxy to target on a free loopback port; it is stopped
-// at cleanup.
-func NewProxy(t testing.TB, target string) *Proxy {
+// New starts a proxy to target on a free loopback port; it is stopped at
+// cleanup.
+func New(t testing.TB, target string) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
