@@ -265,7 +265,7 @@ func (a *App) buildOIDC(ctx context.Context) (*oidc.Handler, error) {
 	return oidc.New(ctx, oidc.Deps{
 		Providers: a.Config.OIDC.Providers, PublicURL: a.Config.EffectivePublicURL(),
 		Users: a.Store, Identities: a.Store, Audit: a.Audit, Now: a.now, Logger: a.Log,
-		StateKey: stateKey(a.Config), SecureCookies: a.Config.SecureCookies(), NewID: user.NewID, ClientIP: httpapi.ClientIP,
+		StateKey: stateKey(a.Config), SecureCookies: a.Config.SecureCookies(), NewID: user.NewID,
 		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error {
 			_, err := a.Sessions.Login(w, r, u.ID, session.Meta{IP: httpapi.ClientIP(r), UserAgent: r.UserAgent(), Method: method})
 			return err

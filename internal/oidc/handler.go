@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -60,9 +59,6 @@ type Deps struct {
 	Logger *slog.Logger
 	// NewID makes new user IDs; nil means 128 random bits as hex.
 	NewID func() string
-	// ClientIP names the client of a request for the audit trail (the
-	// server's trusted-proxy rule); nil means the TCP peer.
-	ClientIP func(*http.Request) string
 }
 
 // Handler runs "Sign in with …" logins: Start sends the browser to the
@@ -211,7 +207,7 @@ func (h *Handler) Callback() http.Handler {
 			h.fail(w, r, name, f)
 			return
 		}
-		h.audit(r.Context(), r, audit.LoginOK, u, map[string]string{"method": method, "provider": name})
+		h.audit(r.Context(), audit.LoginOK, u, map[string]string{"method": method, "provider": name})
 		http.Redirect(w, r, SafeNext(next), http.StatusSeeOther)
 	})
 }
@@ -240,7 +236,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, p *provider) 
 	if f != nil {
 		return auth.User{}, "", f
 	}
-	u, f := h.resolveUser(ctx, r, p, ext)
+	u, f := h.resolveUser(ctx, p, ext)
 	return u, st.Next, f
 }
 
@@ -283,20 +279,8 @@ func checkIssuerParam(p *provider, ep *endpoints, q url.Values) *failure {
 	return nil
 }
 
-// audit records an event with the request's client IP.
-func (h *Handler) audit(ctx context.Context, r *http.Request, typ string, u auth.User, details map[string]string) {
-	h.deps.Audit.Record(ctx, audit.Event{
-		Type: typ, UserID: u.ID, Username: u.Username, IP: h.clientIP(r), Details: details,
-	})
-}
-
-func (h *Handler) clientIP(r *http.Request) string {
-	if h.deps.ClientIP != nil {
-		return h.deps.ClientIP(r)
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+// audit records an event; the audit logger adds the client IP and request
+// ID from the request's context (set by the HTTP middleware).
+func (h *Handler) audit(ctx context.Context, typ string, u auth.User, details map[string]string) {
+	h.deps.Audit.Record(ctx, audit.Event{Type: typ, UserID: u.ID, Username: u.Username, Details: details})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -29,7 +28,7 @@ type external struct {
 // resolveUser maps an external identity to the local user it logs in as:
 // an existing link, else a link by verified email (link_by_email), else a new
 // user (create_users), else refusal.
-func (h *Handler) resolveUser(ctx context.Context, r *http.Request, p *provider, ext external) (auth.User, *failure) {
+func (h *Handler) resolveUser(ctx context.Context, p *provider, ext external) (auth.User, *failure) {
 	if !emailDomainAllowed(p.cfg.AllowedEmailDomains, ext) {
 		return auth.User{}, forbidden("email_domain_not_allowed", "Your account's email domain is not allowed to sign in here.")
 	}
@@ -47,7 +46,7 @@ func (h *Handler) resolveUser(ctx context.Context, r *http.Request, p *provider,
 			if u.Disabled {
 				return auth.User{}, disabledFailure(u)
 			}
-			return h.link(ctx, r, p, ext, u)
+			return h.link(ctx, p, ext, u)
 		case !errors.Is(err, auth.ErrNotFound):
 			return auth.User{}, storeFailure(fmt.Errorf("find user by email: %w", err))
 		}
@@ -55,11 +54,11 @@ func (h *Handler) resolveUser(ctx context.Context, r *http.Request, p *provider,
 	if !p.cfg.CreateUsers {
 		return auth.User{}, forbidden("no_local_account", "There is no local account for this sign-in, and this provider does not create accounts.")
 	}
-	u, f := h.createUser(ctx, r, p, ext)
+	u, f := h.createUser(ctx, p, ext)
 	if f != nil {
 		return auth.User{}, f
 	}
-	return h.link(ctx, r, p, ext, u)
+	return h.link(ctx, p, ext, u)
 }
 
 func (h *Handler) linkedUser(ctx context.Context, ident Identity) (auth.User, *failure) {
@@ -82,7 +81,7 @@ func (h *Handler) linkedUser(ctx context.Context, ident Identity) (auth.User, *f
 
 // link records that ext logs in as u. When a parallel login linked the same
 // identity first, that link wins.
-func (h *Handler) link(ctx context.Context, r *http.Request, p *provider, ext external, u auth.User) (auth.User, *failure) {
+func (h *Handler) link(ctx context.Context, p *provider, ext external, u auth.User) (auth.User, *failure) {
 	now := h.now()
 	err := h.deps.Identities.CreateIdentity(ctx, Identity{
 		Issuer: ext.Issuer, Subject: ext.Subject, UserID: u.ID, Provider: p.cfg.Name,
@@ -98,14 +97,14 @@ func (h *Handler) link(ctx context.Context, r *http.Request, p *provider, ext ex
 	if err != nil {
 		return auth.User{}, storeFailure(fmt.Errorf("link identity: %w", err))
 	}
-	h.audit(ctx, r, audit.IdentityLinked, u, map[string]string{"provider": p.cfg.Name, "issuer": ext.Issuer, "subject": ext.Subject})
+	h.audit(ctx, audit.IdentityLinked, u, map[string]string{"provider": p.cfg.Name, "issuer": ext.Issuer, "subject": ext.Subject})
 	return u, nil
 }
 
 // createUser creates a local user for ext under the first free username
 // candidate (see usernameCandidates). A candidate taken meanwhile by a
 // parallel creation is skipped like any other taken name.
-func (h *Handler) createUser(ctx context.Context, r *http.Request, p *provider, ext external) (auth.User, *failure) {
+func (h *Handler) createUser(ctx context.Context, p *provider, ext external) (auth.User, *failure) {
 	for _, name := range usernameCandidates(p.cfg.Name, ext) {
 		_, err := h.deps.Users.UserByName(ctx, name)
 		if err == nil {
@@ -129,7 +128,7 @@ func (h *Handler) createUser(ctx context.Context, r *http.Request, p *provider, 
 		if err != nil {
 			return auth.User{}, storeFailure(fmt.Errorf("create user: %w", err))
 		}
-		h.audit(ctx, r, audit.UserCreated, u, map[string]string{"provider": p.cfg.Name, "method": "oidc:" + p.cfg.Name})
+		h.audit(ctx, audit.UserCreated, u, map[string]string{"provider": p.cfg.Name, "method": "oidc:" + p.cfg.Name})
 		return u, nil
 	}
 	return auth.User{}, forbidden("username_unavailable", "No free username could be found for your account; ask an administrator to create it.")

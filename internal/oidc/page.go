@@ -95,7 +95,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, providerName stri
 	if f.code != "" {
 		details["error"] = f.code
 	}
-	h.audit(r.Context(), r, audit.OIDCLoginFailed, f.user, details)
+	h.audit(r.Context(), audit.OIDCLoginFailed, f.user, details)
 	attrs := []any{"provider", providerName, "reason", f.reason, "status", f.status}
 	if f.err != nil {
 		attrs = append(attrs, "error", f.err.Error())
