@@ -68,7 +68,7 @@ func (s *server) handleLogin() http.Handler {
 			via = "form"
 		}
 		u, err := s.Users.Login(r.Context(), user.Attempt{
-			Username: creds.Username, Password: creds.Password, IP: clientIP(r), RequestID: requestID(r.Context()), Via: via,
+			Username: creds.Username, Password: creds.Password, IP: clientIP(r), Via: via,
 		})
 		if err != nil {
 			s.loginFailed(w, r, err, form, next)

@@ -95,7 +95,7 @@ func (s *server) handleToken() http.Handler {
 
 func (s *server) passwordGrant(r *http.Request, get func(string) string) (token.Pair, error) {
 	u, err := s.Users.Login(r.Context(), user.Attempt{
-		Username: get("username"), Password: get("password"), IP: clientIP(r), RequestID: requestID(r.Context()), Via: "token",
+		Username: get("username"), Password: get("password"), IP: clientIP(r), Via: "token",
 	})
 	if err != nil {
 		return token.Pair{}, err

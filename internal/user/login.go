@@ -11,11 +11,10 @@ import (
 
 // Attempt is one password login, from /auth/login or the password grant.
 type Attempt struct {
-	Username  string
-	Password  string
-	IP        string
-	RequestID string
-	Via       string // "form", "json", "token" — for the audit trail
+	Username string
+	Password string
+	IP       string
+	Via      string // "form", "json", "token" — for the audit trail
 }
 
 // Login checks a password. Unknown user, wrong password, disabled user and
@@ -25,7 +24,7 @@ type Attempt struct {
 // hashing. A store failure returns a wrapped auth.ErrUnavailable.
 func (s *Service) Login(ctx context.Context, a Attempt) (auth.User, error) {
 	key := NameKey(a.Username)
-	ev := audit.Event{Username: CleanName(a.Username), IP: a.IP, RequestID: a.RequestID, Details: map[string]string{"via": a.Via}}
+	ev := audit.Event{Username: CleanName(a.Username), IP: a.IP, Details: map[string]string{"via": a.Via}}
 	if s.limiter != nil {
 		if err := s.limiter.Check(ctx, key, a.IP); err != nil {
 			if errors.Is(err, auth.ErrThrottled) {
