@@ -16,6 +16,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	_ "modernc.org/sqlite" // the "sqlite" driver, to read a database's size
 
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
 	redisstore "github.com/gatehouse-auth/gatehouse/internal/store/redis"
@@ -133,9 +134,9 @@ func measureRedis(ctx context.Context, redisURL, prefix string, n int) SessionMe
 
 // measureSQLite adds n sessions for userID through an instance's session
 // manager and reports the database growth per session.
-func measureSQLite(ctx context.Context, inst *instance, userID string, n int) SessionMemory {
+func measureSQLite(ctx context.Context, inst *app.Local, userID string, n int) SessionMemory {
 	res := SessionMemory{Store: "sqlite", Method: "database size (page_count × page_size) delta ÷ sessions, all for one user"}
-	path := filepath.Clean(strings.TrimPrefix(inst.Config.Store, "sqlite://"))
+	path := filepath.Clean(strings.TrimPrefix(inst.App.Config.Store, "sqlite://"))
 	before, err := sqliteSize(ctx, path)
 	if err != nil {
 		res.Skipped = err.Error()

@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -90,15 +87,6 @@ func allModes() []mode {
 	}
 }
 
-// instance is one gatehouse serving on loopback in this process.
-type instance struct {
-	URL    string
-	App    *app.App
-	Config config.Config
-	stop   context.CancelFunc
-	done   chan error
-}
-
 // baseConfig is the config every gatehouse mode starts from.
 func (r *runner) baseConfig(name string) (config.Config, error) {
 	dir := filepath.Join(r.dir, name)
@@ -118,56 +106,13 @@ func (r *runner) baseConfig(name string) (config.Config, error) {
 	return cfg, nil
 }
 
-// startInstance starts gatehouse with cfg (its Listen is replaced by a
-// random loopback port) and waits until /healthz answers.
-func startInstance(ctx context.Context, cfg config.Config, log *slog.Logger) (*instance, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// startInstance starts gatehouse with cfg on a loopback port.
+func startInstance(ctx context.Context, cfg config.Config, log *slog.Logger) (*app.Local, error) {
+	l, err := app.StartLocal(ctx, cfg, log, app.Options{Migrate: true, QuietLogs: true})
 	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	cfg.Listen = ln.Addr().String()
-	if errs := cfg.Validate(); len(errs) > 0 {
-		ln.Close()
-		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
-	}
-	a, err := app.New(ctx, cfg, log, app.Options{Migrate: true, QuietLogs: true})
-	if err != nil {
-		ln.Close()
 		return nil, fmt.Errorf("start gatehouse: %w", err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	inst := &instance{URL: "http://" + cfg.Listen, App: a, Config: cfg, stop: stop, done: make(chan error, 1)}
-	go func() { inst.done <- a.Serve(runCtx, ln, nil) }()
-	if err := waitHealthy(ctx, inst.URL); err != nil {
-		inst.Close()
-		return nil, err
-	}
-	return inst, nil
-}
-
-// Close stops the instance, waits for in-flight requests and closes its
-// stores.
-func (i *instance) Close() error {
-	i.stop()
-	err := <-i.done
-	i.App.Close()
-	return err
-}
-
-func waitHealthy(ctx context.Context, base string) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		resp, err := client.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("%s/healthz did not answer 200 within 15s", base)
+	return l, nil
 }
 
 // randomString returns n random bytes, base64url-encoded.

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 )
 
 // subject is a mode that is set up and ready to be loaded: its server is
@@ -18,7 +20,7 @@ type subject struct {
 	mode     mode
 	target   Target
 	cred     credential
-	inst     *instance // nil for the baseline
+	inst     *app.Local // nil for the baseline
 	userID   string
 	fresh    func() (credential, error) // a new credential of the same kind
 	closers  []func()

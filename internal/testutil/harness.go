@@ -3,10 +3,8 @@ package testutil
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"path/filepath"
@@ -89,40 +87,22 @@ func Start(t testing.TB, opts ...Option) *Instance {
 	for _, fn := range o.mutate {
 		fn(&cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listen = ln.Addr().String()
-	if errs := cfg.Validate(); len(errs) > 0 {
-		ln.Close()
-		t.Fatalf("test config invalid: %v", errors.Join(errs...))
-	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	appOpts := app.Options{Migrate: true}
 	if o.clock != nil {
 		appOpts.Now = o.clock.Now
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, log, appOpts)
+	l, err := app.StartLocal(context.Background(), cfg, log, appOpts)
 	if err != nil {
-		cancel()
-		ln.Close()
 		t.Fatalf("start gatehouse: %v", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln, nil) }()
-	inst := &Instance{URL: "http://" + cfg.Listen, App: a, Config: cfg, Clock: o.clock, logs: logs}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := l.Close(); err != nil {
 			t.Errorf("serve: %v", err)
 		}
-		a.Close()
 	})
-	WaitReady(t, inst.URL)
-	return inst
+	return &Instance{URL: l.URL, App: l.App, Config: l.App.Config, Clock: o.clock, logs: logs}
 }
 
 // WaitReady polls /readyz until it answers 200 (at most 10 s): the process
