@@ -47,7 +47,12 @@ func serveCmd(e *env) *cobra.Command {
 					return fmt.Errorf("listen on %s (key admin_listen): %w", cfg.AdminListen, err)
 				}
 			}
-			go reloadOnHUP(ctx, e, a, path)
+			// Registered before serving, so that a SIGHUP never meets the
+			// default action (exit) once the server answers.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go reloadOnHUP(ctx, hup, a, path, e.getenv)
 			return a.Serve(ctx, ln, adminLn)
 		},
 	}
@@ -55,20 +60,18 @@ func serveCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-// reloadOnHUP re-reads the config on SIGHUP and swaps in its routes. A bad
-// file keeps the running config and says why; changes to other keys need a
-// restart and are reported as such.
-func reloadOnHUP(ctx context.Context, e *env, a *app.App, path string) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// reloadOnHUP re-reads the config on every signal from hup and swaps in its
+// routes. A bad file keeps the running config and says why, with the same
+// verdict as `config check`; changes to other keys need a restart and are
+// reported as such.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, a *app.App, path string, getenv func(string) string) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 		}
-		cfg, err := config.Load(path, e.getenv)
+		cfg, err := config.Load(path, getenv)
 		if err != nil {
 			a.Log.Error("config reload failed; keeping the running config", "file", path, "error", err.Error())
 			continue

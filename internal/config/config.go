@@ -1,11 +1,11 @@
 package config
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/gatehouse-auth/gatehouse/internal/duration"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
 
 // Config is the whole configuration. Field tags are the YAML keys of the
@@ -105,24 +105,12 @@ type Redis struct {
 	KeyPrefix string `yaml:"key_prefix"`
 }
 
-// Route is one gateway route (contract section 5).
-type Route struct {
-	Name         string     `yaml:"name"`
-	Match        RouteMatch `yaml:"match"`
-	Upstream     string     `yaml:"upstream"`
-	Auth         string     `yaml:"auth"`
-	Roles        []string   `yaml:"roles"`
-	StripPrefix  bool       `yaml:"strip_prefix"`
-	PreserveHost bool       `yaml:"preserve_host"`
-	Forward      string     `yaml:"forward"`
-	Timeout      Duration   `yaml:"timeout"`
-}
+// Route is one gateway route (contract section 5). The gateway owns the
+// type, its keys and every rule about them: Validate asks gateway.Compile.
+type Route = gateway.RouteConfig
 
 // RouteMatch selects requests for a Route.
-type RouteMatch struct {
-	PathPrefix string   `yaml:"path_prefix"`
-	Methods    []string `yaml:"methods"`
-}
+type RouteMatch = gateway.RouteMatch
 
 // OIDC configures external identity providers.
 type OIDC struct {
@@ -228,38 +216,9 @@ func (c Config) CookieName() string {
 	return "gatehouse"
 }
 
-// Duration is a time.Duration written as "30m" in YAML.
-type Duration time.Duration
+// Duration is a time.Duration written as "30m" in YAML ("30d" for days).
+// It is duration.Duration, shared with the gateway's route type.
+type Duration = duration.Duration
 
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// UnmarshalYAML parses Go duration syntax ("90s", "1h30m"), plus "Nd" days.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseDuration(n.Value)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration in Go syntax.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
-
-// ParseDuration is time.ParseDuration that also accepts a whole number of
-// days ("30d"), because refresh lifetimes are usually written that way.
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasSuffix(s, "d") {
-		var days int
-		if _, err := fmt.Sscanf(s, "%dd", &days); err == nil && fmt.Sprintf("%dd", days) == s {
-			return time.Duration(days) * 24 * time.Hour, nil
-		}
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q (use e.g. 30s, 10m, 24h)", s)
-	}
-	return v, nil
-}
+// ParseDuration is duration.Parse: Go syntax plus whole days ("30d").
+func ParseDuration(s string) (time.Duration, error) { return duration.Parse(s) }

@@ -48,6 +48,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"algorithm", "tokens: {algorithm: none}\n", "tokens.algorithm"},
 		{"store scheme", "store: mysql://x\n", "store"},
 		{"upstream", "routes: [{name: a, match: {path_prefix: /a/}, upstream: 'ftp://x', auth: none}]\n", "routes[0].upstream"},
+		{"upstream credentials", "routes: [{name: a, match: {path_prefix: /a/}, upstream: 'http://u:pw@x', auth: none}]\n", "routes[0].upstream"},
 		{"auth", "routes: [{name: a, match: {path_prefix: /a/}, upstream: 'http://x', auth: maybe}]\n", "routes[0].auth"},
 		{"non-normalised prefix", "routes: [{name: a, match: {path_prefix: /a/../b/}, upstream: 'http://x', auth: none}]\n", "routes[0].match.path_prefix"},
 		{"reserved prefix", "routes: [{name: a, match: {path_prefix: /auth/x/}, upstream: 'http://x', auth: none}]\n", "routes[0].match.path_prefix"},

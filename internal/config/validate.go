@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,16 +12,15 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
 
 // MinSecretLen is the shortest accepted HMAC secret or encryption key (bytes).
 const MinSecretLen = 32
 
-// ReservedPaths are gatehouse's own endpoints; gateway routes may not live
-// under them (the endpoints would silently win).
-var ReservedPaths = []string{"/auth/", "/login", "/account", "/.well-known/", "/healthz", "/readyz"}
-
-var routeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// providerName is a name that is safe in a URL path segment.
+var providerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
 
 // Validate returns every problem in c, each an *Error naming its key.
 func (c Config) Validate() []error {
@@ -141,76 +141,36 @@ func checkStoreURL(raw string, schemes ...string) error {
 	return nil
 }
 
+// validateRoutes asks the gateway, which owns the route rules, and adds the
+// one rule that spans keys: a route name must not be an access-token
+// audience.
 func (c Config) validateRoutes() []error {
 	var errs []error
-	bad := func(i int, key, format string, args ...any) {
-		errs = append(errs, &Error{Key: fmt.Sprintf("routes[%d].%s", i, key), Msg: fmt.Sprintf(format, args...)})
-	}
-	names := map[string]int{}
-	type claim struct {
-		route  int
-		method string
-	}
-	// "/app" and "/app/" are one prefix to the gateway (a segment boundary).
-	prefixes := map[string][]claim{}
-	for i, r := range c.Routes {
-		if !routeName.MatchString(r.Name) {
-			bad(i, "name", "must be a non-empty name of letters, digits, '-', '_' or '.', got %q", r.Name)
-		} else if j, dup := names[r.Name]; dup {
-			bad(i, "name", "%q is already used by routes[%d]", r.Name, j)
-		} else {
-			names[r.Name] = i
+	if _, err := gateway.Compile(c.Routes); err != nil {
+		for _, e := range unjoin(err) {
+			if re, ok := errors.AsType[*gateway.RouteError](e); ok {
+				e = &Error{Key: re.Key(), Msg: re.Msg}
+			}
+			errs = append(errs, e)
 		}
+	}
+	for i, r := range c.Routes {
 		if slices.Contains(c.Tokens.Audience, r.Name) {
 			// forward: jwt tokens carry aud = route name; if that were also an
 			// access-token audience an upstream could replay them to gatehouse.
-			bad(i, "name", "%q is also in tokens.audience; internal tokens for this route could be replayed as access tokens", r.Name)
-		}
-		p := r.Match.PathPrefix
-		if !strings.HasPrefix(p, "/") || strings.Contains(p, "//") || strings.Contains(p, "/../") || strings.Contains(p, "/./") || strings.ContainsAny(p, "\\%;\x00") {
-			bad(i, "match.path_prefix", "must be a normalised absolute path such as /api/, got %q", p)
-		}
-		for _, reserved := range ReservedPaths {
-			if r := strings.TrimSuffix(reserved, "/"); p == r || strings.HasPrefix(p, r+"/") {
-				bad(i, "match.path_prefix", "%q is under gatehouse's own endpoint %s, which would shadow the route", p, reserved)
-				break
-			}
-		}
-		methods := r.Match.Methods
-		if len(methods) == 0 {
-			methods = []string{"*"}
-		}
-		for _, m := range methods {
-			if m != strings.ToUpper(m) || m == "" {
-				bad(i, "match.methods", "methods must be upper-case, got %q", m)
-			}
-			for _, other := range prefixes[strings.TrimSuffix(p, "/")] {
-				if other.method == m || other.method == "*" || m == "*" {
-					bad(i, "match", "path_prefix %q with method %s is already matched by routes[%d]; one would silently shadow the other", p, m, other.route)
-				}
-			}
-		}
-		for _, m := range methods {
-			key := strings.TrimSuffix(p, "/")
-			prefixes[key] = append(prefixes[key], claim{i, m})
-		}
-		if u, err := url.Parse(r.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(i, "upstream", "must be an absolute http(s) URL, got %q", r.Upstream)
-		}
-		if !slices.Contains([]string{"none", "session", "token", "any"}, r.Auth) {
-			bad(i, "auth", "must be none, session, token or any, got %q", r.Auth)
-		}
-		if r.Auth == "none" && len(r.Roles) > 0 {
-			bad(i, "roles", "roles need auth other than none")
-		}
-		if r.Forward != "" && r.Forward != "headers" && r.Forward != "jwt" {
-			bad(i, "forward", "must be headers or jwt, got %q", r.Forward)
-		}
-		if r.Timeout < 0 {
-			bad(i, "timeout", "must not be negative")
+			errs = append(errs, &Error{Key: fmt.Sprintf("routes[%d].name", i),
+				Msg: fmt.Sprintf("%q is also in tokens.audience; internal tokens for this route could be replayed as access tokens", r.Name)})
 		}
 	}
 	return errs
+}
+
+// unjoin returns the errors inside an errors.Join, or err itself.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func (c Config) validateProviders() []error {
@@ -220,7 +180,7 @@ func (c Config) validateProviders() []error {
 	}
 	seen := map[string]bool{}
 	for i, p := range c.OIDC.Providers {
-		if !routeName.MatchString(p.Name) || strings.Contains(p.Name, ".") {
+		if !providerName.MatchString(p.Name) {
 			bad(i, "name", "must be a URL-safe name such as corp, got %q", p.Name)
 		} else if seen[p.Name] {
 			bad(i, "name", "%q is used twice", p.Name)
@@ -283,6 +243,7 @@ func (c Config) Masked() string {
 	masked.Store = redactURL(c.Store)
 	masked.Sessions.Store = redactURL(c.Sessions.Store)
 	masked.PublicURL = c.EffectivePublicURL()
+	masked.Routes = slices.Clone(c.Routes)
 	masked.OIDC.Providers = slices.Clone(c.OIDC.Providers)
 	maskSecrets(reflect.ValueOf(&masked).Elem())
 	out, err := yaml.Marshal(masked)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/config"
 )
 
 // SessionAuthenticator resolves the gatehouse session cookie of a request.
@@ -73,11 +72,12 @@ type Gateway struct {
 	buffers  *bufferPool
 }
 
-// New compiles routes once. It opens no connections and starts no
-// goroutines, so building a Gateway on every reload is cheap. Errors name
-// the offending route; a route whose policy needs a missing dependency is an
-// error too, so a misconfiguration never turns into an open route.
-func New(routes []config.Route, deps Deps) (*Gateway, error) {
+// New compiles routes once (see Compile). It opens no connections and
+// starts no goroutines, so building a Gateway on every reload is cheap.
+// Configuration errors are *RouteError values keyed routes[i].field; a
+// route whose policy needs a missing dependency is an error too, so a
+// misconfiguration never turns into an open route.
+func New(routes []RouteConfig, deps Deps) (*Gateway, error) {
 	g := &Gateway{
 		deps:     deps,
 		log:      deps.Logger,
@@ -92,25 +92,17 @@ func New(routes []config.Route, deps Deps) (*Gateway, error) {
 	if g.loginURL == "" {
 		g.loginURL = "/login"
 	}
-	names := make(map[string]bool, len(routes))
-	for _, c := range routes {
-		rt, err := compileRoute(c)
-		if err != nil {
-			return nil, err
-		}
-		if names[rt.Name] {
-			return nil, fmt.Errorf("gateway: route %q: name: used twice", rt.Name)
-		}
-		names[rt.Name] = true
+	compiled, err := Compile(routes)
+	if err != nil {
+		return nil, err
+	}
+	for _, rt := range compiled {
 		if err := g.checkDeps(rt); err != nil {
 			return nil, err
 		}
 		rt.proxy = g.newProxy(rt)
-		g.routes = append(g.routes, rt)
 	}
-	if err := sortRoutes(g.routes); err != nil {
-		return nil, err
-	}
+	g.routes = compiled
 	return g, nil
 }
 

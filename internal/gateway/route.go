@@ -2,14 +2,16 @@ package gateway
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/duration"
 )
 
 // Auth names how a route authenticates requests (config key routes[].auth).
@@ -95,36 +97,138 @@ func (rt *Route) strip(p string) string {
 	return rest
 }
 
-// compileRoute checks one configured route and turns it into a Route
-// (without its proxy, which New attaches).
-func compileRoute(c config.Route) (*Route, error) {
-	fail := func(key, format string, args ...any) error {
-		return fmt.Errorf("gateway: route %q: %s: %s", c.Name, key, fmt.Sprintf(format, args...))
+// RouteConfig is one configured gateway route: the routes[] entries of the
+// YAML file (contract section 5). Compile is the only judge of its values.
+type RouteConfig struct {
+	Name         string     `yaml:"name"`
+	Match        RouteMatch `yaml:"match"`
+	Upstream     string     `yaml:"upstream" secret:"url"`
+	Auth         string     `yaml:"auth"`
+	Roles        []string   `yaml:"roles"`
+	StripPrefix  bool       `yaml:"strip_prefix"`
+	PreserveHost bool       `yaml:"preserve_host"`
+	Forward      string     `yaml:"forward"`
+	// Timeout 0 means DefaultTimeout.
+	Timeout duration.Duration `yaml:"timeout"`
+}
+
+// RouteMatch is the match section of a RouteConfig.
+type RouteMatch struct {
+	PathPrefix string   `yaml:"path_prefix"`
+	Methods    []string `yaml:"methods"`
+}
+
+// ErrInvalidRoute is wrapped by every *RouteError.
+var ErrInvalidRoute = errors.New("invalid route")
+
+// RouteError is one problem in the configured routes, keyed like the YAML
+// (routes[2].upstream). Its message never contains an upstream's
+// credentials.
+type RouteError struct {
+	Index int    // position in the configured list
+	Field string // key inside the route: "upstream", "match.path_prefix"
+	Msg   string
+}
+
+// Key is the YAML key at fault, such as routes[2].upstream.
+func (e *RouteError) Key() string { return fmt.Sprintf("routes[%d].%s", e.Index, e.Field) }
+
+func (e *RouteError) Error() string { return e.Key() + ": " + e.Msg }
+
+// Unwrap makes errors.Is(err, ErrInvalidRoute) true.
+func (e *RouteError) Unwrap() error { return ErrInvalidRoute }
+
+// reservedPaths are gatehouse's own endpoints: a route under one of them
+// would never be reached, because the endpoint wins.
+var reservedPaths = []string{"/auth/", "/login", "/account", "/.well-known/", "/healthz", "/readyz"}
+
+var routeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// Compile checks every configured route and returns them compiled, longest
+// prefix first. It reports every problem, joined, each a *RouteError; config
+// validation, serve and reload all go through it, so they agree.
+func Compile(cfgs []RouteConfig) ([]*Route, error) {
+	var errs []error
+	routes := make([]*Route, 0, len(cfgs))
+	names := make(map[string]int, len(cfgs))
+	for i, c := range cfgs {
+		rt, problems := compileRoute(i, c)
+		errs = append(errs, problems...)
+		if j, dup := names[c.Name]; dup && c.Name != "" {
+			errs = append(errs, &RouteError{i, "name", fmt.Sprintf("%q is already used by routes[%d]", c.Name, j)})
+		} else {
+			names[c.Name] = i
+		}
+		for j, prev := range routes[:i] {
+			if prev != nil && rt != nil && prev.base == rt.base && methodsOverlap(prev.Match.Methods, rt.Match.Methods) {
+				errs = append(errs, &RouteError{i, "match", fmt.Sprintf(
+					"path_prefix %q overlaps routes[%d] for the same methods; one would silently shadow the other",
+					c.Match.PathPrefix, j)})
+			}
+		}
+		routes = append(routes, rt)
 	}
-	if c.Name == "" {
-		return nil, fail("name", "must not be empty")
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	slices.SortStableFunc(routes, func(a, b *Route) int {
+		return cmp.Or(cmp.Compare(len(b.base), len(a.base)), strings.Compare(a.base, b.base))
+	})
+	return routes, nil
+}
+
+// compileRoute checks the configured route at index i and turns it into a
+// Route (without its proxy, which New attaches). It returns a nil Route when
+// the match cannot be compiled.
+func compileRoute(i int, c RouteConfig) (*Route, []error) {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &RouteError{i, field, fmt.Sprintf(format, args...)})
+	}
+	if !routeName.MatchString(c.Name) {
+		bad("name", "must be a non-empty name of letters, digits, '-', '_' or '.', got %q", c.Name)
 	}
 	prefix := c.Match.PathPrefix
-	if clean, err := cleanPath(prefix); err != nil || clean != prefix || strings.Contains(prefix, "%") {
-		return nil, fail("match.path_prefix", "must be a normalised absolute path such as /api/, got %q", prefix)
-	}
+	prefixOK := checkPrefix(prefix, bad)
 	for _, m := range c.Match.Methods {
 		if m == "" || m != strings.ToUpper(m) {
-			return nil, fail("match.methods", "methods must be upper-case, got %q", m)
+			bad("match.methods", "methods must be upper-case, got %q", m)
 		}
 	}
 	u, err := url.Parse(c.Upstream)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return nil, fail("upstream", "must be an absolute http(s) URL without credentials")
+	switch {
+	case err != nil:
+		bad("upstream", "must be an absolute http(s) URL such as http://127.0.0.1:9001")
+	case u.User != nil:
+		// Refused rather than masked: the URL would be printed by config
+		// check and in logs, and the proxy does not send userinfo anyway.
+		bad("upstream", "must not contain credentials (user:password@ before the host)")
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		bad("upstream", "must be an absolute http(s) URL, got %q", c.Upstream)
 	}
-	rt := &Route{
-		Name:  c.Name,
-		Match: Match{PathPrefix: prefix, Methods: slices.Clone(c.Match.Methods)},
-		Policy: Policy{
-			Auth:    Auth(c.Auth),
-			Roles:   slices.Clone(c.Roles),
-			Forward: Forward(cmp.Or(c.Forward, string(ForwardHeaders))),
-		},
+	switch Auth(c.Auth) {
+	case AuthNone:
+		if len(c.Roles) > 0 {
+			bad("roles", "roles need auth other than none")
+		}
+	case AuthSession, AuthToken, AuthAny:
+	default:
+		bad("auth", "must be none, session, token or any, got %q", c.Auth)
+	}
+	forward := Forward(cmp.Or(c.Forward, string(ForwardHeaders)))
+	if forward != ForwardHeaders && forward != ForwardJWT {
+		bad("forward", "must be headers or jwt, got %q", c.Forward)
+	}
+	if c.Timeout < 0 {
+		bad("timeout", "must not be negative")
+	}
+	if !prefixOK {
+		return nil, errs
+	}
+	return &Route{
+		Name:   c.Name,
+		Match:  Match{PathPrefix: prefix, Methods: slices.Clone(c.Match.Methods)},
+		Policy: Policy{Auth: Auth(c.Auth), Roles: slices.Clone(c.Roles), Forward: forward},
 		Upstream: Upstream{
 			URL:          u,
 			StripPrefix:  c.StripPrefix,
@@ -132,50 +236,28 @@ func compileRoute(c config.Route) (*Route, error) {
 			Timeout:      cmp.Or(c.Timeout.D(), DefaultTimeout),
 		},
 		base: strings.TrimSuffix(prefix, "/"),
-	}
-	switch rt.Policy.Auth {
-	case AuthNone:
-		if len(rt.Policy.Roles) > 0 {
-			return nil, fail("roles", "roles need auth other than none")
-		}
-	case AuthSession, AuthToken, AuthAny:
-	default:
-		return nil, fail("auth", "must be none, session, token or any, got %q", c.Auth)
-	}
-	if rt.Policy.Forward != ForwardHeaders && rt.Policy.Forward != ForwardJWT {
-		return nil, fail("forward", "must be headers or jwt, got %q", c.Forward)
-	}
-	if rt.Upstream.Timeout < 0 {
-		return nil, fail("timeout", "must not be negative")
-	}
-	return rt, nil
+	}, errs
 }
 
-// sortRoutes orders routes longest prefix first and rejects two routes that
-// would claim the same request, so that one never silently shadows another.
-// "/app" and "/app/" count as the same prefix because they match the same
-// paths.
-func sortRoutes(routes []*Route) error {
-	slices.SortStableFunc(routes, func(a, b *Route) int {
-		return cmp.Or(cmp.Compare(len(b.base), len(a.base)), strings.Compare(a.base, b.base))
-	})
-	for i, a := range routes {
-		for _, b := range routes[i+1:] {
-			if a.base != b.base {
-				break
-			}
-			if a.Name == b.Name {
-				return fmt.Errorf("gateway: route %q: name: used twice", a.Name)
-			}
-			if methodsOverlap(a.Match.Methods, b.Match.Methods) {
-				return fmt.Errorf("gateway: route %q: match: path_prefix %q overlaps route %q; one would shadow the other",
-					b.Name, b.Match.PathPrefix, a.Name)
-			}
+// checkPrefix accepts only a path_prefix that cleanPath leaves unchanged
+// and that holds no escapes or ";" (what the matcher compares must be what
+// the operator wrote), outside gatehouse's own endpoints.
+func checkPrefix(prefix string, bad func(field, format string, args ...any)) bool {
+	if clean, err := cleanPath(prefix); err != nil || clean != prefix || strings.ContainsAny(prefix, "%;") {
+		bad("match.path_prefix", "must be a normalised absolute path such as /api/, got %q", prefix)
+		return false
+	}
+	for _, reserved := range reservedPaths {
+		if r := strings.TrimSuffix(reserved, "/"); prefix == r || strings.HasPrefix(prefix, r+"/") {
+			bad("match.path_prefix", "%q is under gatehouse's own endpoint %s, which would shadow the route", prefix, reserved)
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
+// methodsOverlap reports whether two method lists (empty = every method)
+// share a method: two routes with one prefix may not.
 func methodsOverlap(a, b []string) bool {
 	if len(a) == 0 || len(b) == 0 {
 		return true

@@ -1,11 +1,14 @@
 package gateway_test
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/duration"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
 
@@ -75,30 +78,96 @@ func TestNoRouteIsJSON404(t *testing.T) {
 	}
 }
 
-func TestNewRefusesBadRoutesNamingThem(t *testing.T) {
+func TestCompileRefusesBadRoutesByKey(t *testing.T) {
 	const up = "http://127.0.0.1:9001"
-	withMethods := func(r config.Route, m ...string) config.Route { r.Match.Methods = m; return r }
-	withForward := func(r config.Route, f string) config.Route { r.Forward = f; return r }
+	withMethods := func(r gateway.RouteConfig, m ...string) gateway.RouteConfig { r.Match.Methods = m; return r }
+	withForward := func(r gateway.RouteConfig, f string) gateway.RouteConfig { r.Forward = f; return r }
+	withTimeout := func(r gateway.RouteConfig, d time.Duration) gateway.RouteConfig { r.Timeout = duration.Duration(d); return r }
+	ok := route("ok", "/ok/", "none", up)
 	tests := []struct {
 		name   string
-		routes []config.Route
+		routes []gateway.RouteConfig
+		key    string
+	}{
+		{"empty name", []gateway.RouteConfig{route("", "/x/", "none", up)}, "routes[0].name"},
+		{"name with a space", []gateway.RouteConfig{route("a b", "/x/", "none", up)}, "routes[0].name"},
+		{"unknown auth", []gateway.RouteConfig{route("bad", "/x/", "basic", up)}, "routes[0].auth"},
+		{"empty auth", []gateway.RouteConfig{ok, route("bad", "/x/", "", up)}, "routes[1].auth"},
+		{"roles without auth", []gateway.RouteConfig{route("bad", "/x/", "none", up, "admin")}, "routes[0].roles"},
+		{"relative upstream", []gateway.RouteConfig{route("bad", "/x/", "none", "/elsewhere")}, "routes[0].upstream"},
+		{"ftp upstream", []gateway.RouteConfig{route("bad", "/x/", "none", "ftp://h/")}, "routes[0].upstream"},
+		{"unparsable upstream", []gateway.RouteConfig{route("bad", "/x/", "none", "http://[::1")}, "routes[0].upstream"},
+		{"upstream with credentials", []gateway.RouteConfig{route("bad", "/x/", "none", "http://u:p@h/")}, "routes[0].upstream"},
+		{"upstream with a user name", []gateway.RouteConfig{route("bad", "/x/", "none", "http://tok@h/")}, "routes[0].upstream"},
+		{"unclean prefix", []gateway.RouteConfig{route("bad", "/x/../y/", "none", up)}, "routes[0].match.path_prefix"},
+		{"encoded prefix", []gateway.RouteConfig{route("bad", "/%78/", "none", up)}, "routes[0].match.path_prefix"},
+		{"relative prefix", []gateway.RouteConfig{route("bad", "x/", "none", up)}, "routes[0].match.path_prefix"},
+		{"empty prefix", []gateway.RouteConfig{route("bad", "", "none", up)}, "routes[0].match.path_prefix"},
+		{"parameter in prefix", []gateway.RouteConfig{route("bad", "/x;y/", "none", up)}, "routes[0].match.path_prefix"},
+		{"backslash in prefix", []gateway.RouteConfig{route("bad", `/x\y/`, "none", up)}, "routes[0].match.path_prefix"},
+		{"prefix under /auth/", []gateway.RouteConfig{route("bad", "/auth/x/", "none", up)}, "routes[0].match.path_prefix"},
+		{"prefix /login", []gateway.RouteConfig{route("bad", "/login", "none", up)}, "routes[0].match.path_prefix"},
+		{"lower-case method", []gateway.RouteConfig{withMethods(route("bad", "/x/", "none", up), "get")}, "routes[0].match.methods"},
+		{"unknown forward", []gateway.RouteConfig{withForward(route("bad", "/x/", "token", up), "cookie")}, "routes[0].forward"},
+		{"negative timeout", []gateway.RouteConfig{withTimeout(route("bad", "/x/", "none", up), -time.Second)}, "routes[0].timeout"},
+		{"shadowing prefix", []gateway.RouteConfig{route("good", "/x", "none", up), route("bad", "/x/", "token", up)}, "routes[1].match"},
+		{"shadowing method", []gateway.RouteConfig{withMethods(route("good", "/x/", "none", up), "GET"), withMethods(route("bad", "/x/", "token", up), "POST", "GET")}, "routes[1].match"},
+		{"duplicate name", []gateway.RouteConfig{route("bad", "/x/", "none", up), route("bad", "/y/", "none", up)}, "routes[1].name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := gateway.Compile(tt.routes)
+			if !errors.Is(err, gateway.ErrInvalidRoute) {
+				t.Fatalf("Compile error = %v, want ErrInvalidRoute", err)
+			}
+			var re *gateway.RouteError
+			if !errors.As(err, &re) {
+				t.Fatalf("error %v holds no *RouteError", err)
+			}
+			if got, want := re.Key(), tt.key; got != want {
+				t.Errorf("key = %q, want %q (error %q)", got, want, err)
+			}
+			if _, err := gateway.New(tt.routes, deps()); !errors.Is(err, gateway.ErrInvalidRoute) {
+				t.Errorf("New error = %v, want the same verdict as Compile", err)
+			}
+		})
+	}
+}
+
+// An upstream's credentials are refused, never echoed: the error reaches
+// stderr and logs.
+func TestCompileNeverPrintsUpstreamCredentials(t *testing.T) {
+	for _, upstream := range []string{"http://user:s3cret@127.0.0.1:9", "http://s3cret@127.0.0.1:9", "ftp://u:s3cret@h", "http://u:s3cret@[::1"} {
+		_, err := gateway.Compile([]gateway.RouteConfig{route("a", "/a/", "none", upstream)})
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("upstream %q: error %v (want a refusal without the secret)", upstream, err)
+		}
+	}
+}
+
+func TestCompileReportsEveryProblem(t *testing.T) {
+	_, err := gateway.Compile([]gateway.RouteConfig{
+		route("a", "/a/", "maybe", "http://127.0.0.1:1"),
+		route("b", "b/", "none", "ftp://x"),
+	})
+	for _, key := range []string{"routes[0].auth", "routes[1].match.path_prefix", "routes[1].upstream"} {
+		if err == nil || !strings.Contains(err.Error(), key+":") {
+			t.Errorf("error %v does not report %s", err, key)
+		}
+	}
+}
+
+func TestNewRefusesRoutesWithoutTheirDependencies(t *testing.T) {
+	const up = "http://127.0.0.1:9001"
+	withForward := func(r gateway.RouteConfig, f string) gateway.RouteConfig { r.Forward = f; return r }
+	tests := []struct {
+		name   string
+		routes []gateway.RouteConfig
 		deps   gateway.Deps
 	}{
-		{"unknown auth", []config.Route{route("bad", "/x/", "basic", up)}, deps()},
-		{"empty auth", []config.Route{route("bad", "/x/", "", up)}, deps()},
-		{"roles without auth", []config.Route{route("bad", "/x/", "none", up, "admin")}, deps()},
-		{"relative upstream", []config.Route{route("bad", "/x/", "none", "/elsewhere")}, deps()},
-		{"upstream with credentials", []config.Route{route("bad", "/x/", "none", "http://u:p@h/")}, deps()},
-		{"unclean prefix", []config.Route{route("bad", "/x/../y/", "none", up)}, deps()},
-		{"encoded prefix", []config.Route{route("bad", "/%78/", "none", up)}, deps()},
-		{"relative prefix", []config.Route{route("bad", "x/", "none", up)}, deps()},
-		{"lower-case method", []config.Route{withMethods(route("bad", "/x/", "none", up), "get")}, deps()},
-		{"unknown forward", []config.Route{withForward(route("bad", "/x/", "token", up), "cookie")}, deps()},
-		{"shadowing prefix", []config.Route{route("good", "/x", "none", up), route("bad", "/x/", "token", up)}, deps()},
-		{"duplicate name", []config.Route{route("bad", "/x/", "none", up), route("bad", "/y/", "none", up)}, deps()},
-		{"session without authenticator", []config.Route{route("bad", "/x/", "session", up)}, gateway.Deps{CookieName: "c"}},
-		{"token without verifier", []config.Route{route("bad", "/x/", "any", up)}, gateway.Deps{Sessions: fakeSessions{}, CookieName: "c"}},
-		{"jwt without issuer", []config.Route{withForward(route("bad", "/x/", "token", up), "jwt")}, gateway.Deps{Tokens: fakeTokens{}}},
+		{"session without authenticator", []gateway.RouteConfig{route("bad", "/x/", "session", up)}, gateway.Deps{CookieName: "c"}},
+		{"token without verifier", []gateway.RouteConfig{route("bad", "/x/", "any", up)}, gateway.Deps{Sessions: fakeSessions{}, CookieName: "c"}},
+		{"jwt without issuer", []gateway.RouteConfig{withForward(route("bad", "/x/", "token", up), "jwt")}, gateway.Deps{Tokens: fakeTokens{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
