@@ -82,7 +82,10 @@ func TestCompileRefusesBadRoutesByKey(t *testing.T) {
 	const up = "http://127.0.0.1:9001"
 	withMethods := func(r gateway.RouteConfig, m ...string) gateway.RouteConfig { r.Match.Methods = m; return r }
 	withForward := func(r gateway.RouteConfig, f string) gateway.RouteConfig { r.Forward = f; return r }
-	withTimeout := func(r gateway.RouteConfig, d time.Duration) gateway.RouteConfig { r.Timeout = duration.Duration(d); return r }
+	withTimeout := func(r gateway.RouteConfig, d time.Duration) gateway.RouteConfig {
+		r.Timeout = duration.Duration(d)
+		return r
+	}
 	ok := route("ok", "/ok/", "none", up)
 	tests := []struct {
 		name   string
