@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
 // Credential kinds, as reported to Observe.
@@ -140,7 +141,7 @@ func originCheckRequest(r *http.Request) *http.Request {
 func failed(d decision, err error, invalid string) decision {
 	d.err = err
 	switch {
-	case errors.Is(err, auth.ErrUnavailable):
+	case httperr.Unavailable(err):
 		d.outcome, d.reason = outcomeUnavailable, reasonUnavailable
 	case errors.Is(err, auth.ErrRevoked):
 		d.outcome, d.reason = outcomeUnauthorized, reasonRevoked

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
 // SessionAuthenticator resolves the gatehouse session cookie of a request.
@@ -188,14 +188,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // failIssue answers when the internal JWT for forward: jwt cannot be minted:
 // the request is not proxied without the identity it was configured to carry.
 func (g *Gateway) failIssue(w http.ResponseWriter, r *http.Request, rt *Route, d decision, err error) {
-	status, code, outcome := http.StatusInternalServerError, "internal_error", "error"
-	if errors.Is(err, auth.ErrUnavailable) {
-		status, code, outcome = http.StatusServiceUnavailable, "unavailable", outcomeUnavailable
+	p, outcome := httperr.Internal, "error"
+	if httperr.Unavailable(err) {
+		p, outcome = httperr.Of(err), outcomeUnavailable
 	}
 	g.log.LogAttrs(r.Context(), slog.LevelWarn, "gateway: issue internal token",
 		slog.String("route", rt.Name), slog.String("error", err.Error()))
 	g.observe(rt.Name, d.kind, outcome)
-	writeError(w, status, code)
+	writeError(w, p.Status, p.Code)
 }
 
 func (g *Gateway) observe(route, kind, outcome string) {

@@ -5,17 +5,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
-// writeError writes the JSON error body of the contract: {"error":code}.
-func writeError(w http.ResponseWriter, status int, code string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(`{"error":"` + code + `"}` + "\n"))
-}
+// writeError writes the JSON error body of the contract, {"error":code},
+// with httperr's one writer.
+func writeError(w http.ResponseWriter, status int, code string) { httperr.JSON(w, status, code) }
 
 // loginMode says how a browser without a usable session is sent to the
 // login page.
@@ -70,9 +67,9 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p stri
 	g.observe(rt.Name, d.kind, d.outcome)
 	switch d.outcome {
 	case outcomeUnavailable:
-		writeError(w, http.StatusServiceUnavailable, "unavailable")
+		httperr.Write(w, d.err)
 	case outcomeForbidden:
-		writeError(w, http.StatusForbidden, "forbidden")
+		httperr.Write(w, auth.ErrForbidden)
 	default:
 		g.unauthorized(w, r, p, d, mode)
 	}
@@ -87,12 +84,12 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, p string,
 	case loginHint:
 		w.Header().Set("X-Auth-Redirect", g.loginLocation(p, r.URL.RawQuery))
 	}
-	challenge := `Bearer realm="gatehouse"`
+	challenge := httperr.Challenge
 	if d.tokenSent {
 		challenge += `, error="invalid_token"`
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
-	writeError(w, http.StatusUnauthorized, "unauthorized")
+	httperr.Write(w, auth.ErrUnauthenticated)
 }
 
 // logDenial writes one line per refused request. It never logs credentials:

@@ -1,68 +1,28 @@
 package httpapi
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
-// errorTable maps sentinel errors to a status and the contract's error
-// code, in order: the first match wins.
-var errorTable = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{auth.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
-	{auth.ErrThrottled, http.StatusTooManyRequests, "too_many_attempts"},
-	{auth.ErrInvalidCredentials, http.StatusUnauthorized, "invalid_credentials"},
-	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthorized"},
-	{auth.ErrExpired, http.StatusUnauthorized, "unauthorized"},
-	{auth.ErrRevoked, http.StatusUnauthorized, "unauthorized"},
-	{auth.ErrDisabled, http.StatusUnauthorized, "unauthorized"},
-	{auth.ErrForbidden, http.StatusForbidden, "forbidden"},
-	{auth.ErrNotFound, http.StatusNotFound, "not_found"},
-	{auth.ErrInvalidInput, http.StatusBadRequest, "invalid_request"},
-	{auth.ErrConflict, http.StatusConflict, "conflict"},
-}
-
-// statusOf returns the HTTP status and error code for err.
-func statusOf(err error) (int, string) {
-	for _, e := range errorTable {
-		if errors.Is(err, e.err) {
-			return e.status, e.code
-		}
-	}
-	return http.StatusInternalServerError, "internal_error"
-}
-
-// writeError answers err as JSON {"error": code}. Internal errors and store
-// outages are logged (they never contain credentials: stores and services
-// do not put secrets in errors); client errors are not.
+// writeError answers err as JSON with the status and code of httperr's
+// table. Internal errors and store outages are logged (they never contain
+// credentials: stores and services do not put secrets in errors); client
+// errors are not.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status, code := statusOf(err)
-	var te *auth.ThrottledError
-	if errors.As(err, &te) {
-		w.Header().Set("Retry-After", retryAfter(te.RetryAfter))
-	}
-	if status >= 500 {
+	s.logInternal(r, httperr.Write(w, err), err)
+}
+
+// logInternal logs err when it was answered with a 5xx.
+func (s *server) logInternal(r *http.Request, p httperr.Problem, err error) {
+	if p.Status >= 500 {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
 	}
-	if status == http.StatusUnauthorized && code == "unauthorized" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
-	}
-	writeJSON(w, status, map[string]string{"error": code})
 }
 
-func retryAfter(d time.Duration) string {
-	secs := int((d + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	return strconv.Itoa(secs)
-}
+// retryAfter is httperr.RetryAfter, for the login form's 429 page.
+func retryAfter(d time.Duration) string { return httperr.RetryAfter(d) }

@@ -6,22 +6,13 @@ import (
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 // DefaultClientID is the client_id of tokens whose request named none.
 const DefaultClientID = "gatehouse"
-
-// oauthError writes an RFC 6749 §5.2 error.
-func oauthError(w http.ResponseWriter, status int, code, description string) {
-	body := map[string]string{"error": code}
-	if description != "" {
-		body["error_description"] = description
-	}
-	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, status, body)
-}
 
 // tokenForm parses an application/x-www-form-urlencoded body and refuses
 // repeated parameters (RFC 6749 §3.2).
@@ -45,7 +36,7 @@ func (s *server) handleToken() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		get, problem := tokenForm(r)
 		if problem != "" {
-			oauthError(w, http.StatusBadRequest, "invalid_request", problem)
+			httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidRequest, problem)
 			return
 		}
 		var (
@@ -55,17 +46,17 @@ func (s *server) handleToken() http.Handler {
 		switch get("grant_type") {
 		case "password":
 			if !s.Config.Tokens.PasswordGrant {
-				oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "the password grant is disabled")
+				httperr.OAuth(w, http.StatusBadRequest, httperr.UnsupportedGrantType, "the password grant is disabled")
 				return
 			}
 			if get("username") == "" || get("password") == "" {
-				oauthError(w, http.StatusBadRequest, "invalid_request", "username and password are required")
+				httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidRequest, "username and password are required")
 				return
 			}
 			pair, err = s.passwordGrant(r, get)
 		case "refresh_token":
 			if get("refresh_token") == "" {
-				oauthError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
+				httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidRequest, "refresh_token is required")
 				return
 			}
 			pair, err = s.Grants.Refresh(r.Context(), get("refresh_token"))
@@ -75,10 +66,10 @@ func (s *server) handleToken() http.Handler {
 				s.metrics.Token("reuse_detected")
 			}
 		case "":
-			oauthError(w, http.StatusBadRequest, "invalid_request", "grant_type is required")
+			httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidRequest, "grant_type is required")
 			return
 		default:
-			oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "")
+			httperr.OAuth(w, http.StatusBadRequest, httperr.UnsupportedGrantType, "")
 			return
 		}
 		if err != nil {
@@ -111,28 +102,17 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string) (token.
 	return pair, err
 }
 
-// tokenError maps grant failures to RFC 6749 errors: bad credentials and
-// dead refresh tokens are invalid_grant, throttling 429, outages 503.
+// tokenError answers a failed grant with its RFC 6749 error (httperr's
+// OAuth table): bad credentials and dead refresh tokens are invalid_grant,
+// throttling 429, outages 503.
 func (s *server) tokenError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
 		s.countLoginFailure("throttled")
-		var te *auth.ThrottledError
-		if errors.As(err, &te) {
-			w.Header().Set("Retry-After", retryAfter(te.RetryAfter))
-		}
-		oauthError(w, http.StatusTooManyRequests, "invalid_grant", "too many failed attempts; retry later")
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		s.countLoginFailure("invalid_credentials")
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "invalid username or password")
-	case errors.Is(err, auth.ErrNotFound), errors.Is(err, auth.ErrReused), errors.Is(err, auth.ErrRevoked),
-		errors.Is(err, auth.ErrExpired), errors.Is(err, auth.ErrDisabled), errors.Is(err, auth.ErrUnauthenticated):
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or revoked")
-	case errors.Is(err, auth.ErrInvalidInput):
-		oauthError(w, http.StatusBadRequest, "invalid_request", "")
-	default:
-		s.writeError(w, r, err)
 	}
+	s.logInternal(r, httperr.WriteOAuth(w, err), err)
 }
 
 // handleRevoke is RFC 7009: 200 whether or not the token was known.
@@ -143,12 +123,12 @@ func (s *server) handleRevoke() http.Handler {
 			problem = "token is required"
 		}
 		if problem != "" {
-			oauthError(w, http.StatusBadRequest, "invalid_request", problem)
+			httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidRequest, problem)
 			return
 		}
 		if err := s.Grants.Revoke(r.Context(), get("token"), get("token_type_hint")); err != nil {
 			// Only an outage is worth telling the client: it should retry.
-			if errors.Is(err, auth.ErrUnavailable) {
+			if httperr.Unavailable(err) {
 				s.writeError(w, r, err)
 				return
 			}
@@ -218,9 +198,9 @@ func (s *server) handleUserinfo() http.Handler {
 			p, _, err = s.currentSession(r)
 		}
 		if err != nil {
-			if bearer && !errors.Is(err, auth.ErrUnavailable) {
+			if bearer && !httperr.Unavailable(err) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token"`)
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+				httperr.JSON(w, http.StatusUnauthorized, httperr.InvalidToken)
 				return
 			}
 			s.writeError(w, r, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 )
 
@@ -88,7 +89,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 				}
 				s.log.LogAttrs(ctx, slog.LevelError, "panic", slog.String("request_id", id), slog.Any("panic", p))
 				if sw.status == 0 {
-					writeJSON(sw, http.StatusInternalServerError, map[string]string{"error": "internal_error"})
+					httperr.JSON(sw, httperr.Internal.Status, httperr.Internal.Code)
 				}
 			}
 			route := r.Pattern

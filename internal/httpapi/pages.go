@@ -1,15 +1,13 @@
 package httpapi
 
 import (
-	"crypto/rand"
 	"embed"
-	"encoding/base64"
-	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 )
 
@@ -46,13 +44,7 @@ type accountPage struct {
 type identityRow struct{ Provider, Email, CreatedAt string }
 
 func (p *pages) render(w http.ResponseWriter, status int, name string, data any) {
-	nonce := make([]byte, 16)
-	_, _ = rand.Read(nonce)
-	n := base64.StdEncoding.EncodeToString(nonce)
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+n+"'; img-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'")
+	n := httperr.PageHeaders(w.Header())
 	w.WriteHeader(status)
 	title := map[string]string{"login": "Sign in", "account": "Your account"}[name]
 	_ = p.t.ExecuteTemplate(w, name, flatten(page{Title: title, Nonce: n, Data: data}))
@@ -92,7 +84,7 @@ func (s *server) handleAccountPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, cur, err := s.currentSession(r)
 		if err != nil {
-			if errors.Is(err, auth.ErrUnavailable) {
+			if httperr.Unavailable(err) {
 				s.writeError(w, r, err)
 				return
 			}

@@ -3,6 +3,9 @@ package httpapi
 import (
 	"net/http"
 	"path"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
 // routes lists every endpoint (contract sections 3–7). Cookie-authenticated
@@ -48,7 +51,7 @@ func (s *server) routes() http.Handler {
 	fallback := s.Gateway
 	if fallback == nil {
 		fallback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
+			httperr.Write(w, auth.ErrNotFound)
 		})
 	}
 	mux.Handle("/", fallback)

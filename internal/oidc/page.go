@@ -1,14 +1,13 @@
 package oidc
 
 import (
-	"errors"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
 // maxProviderErrorLen bounds the provider's error code shown and audited.
@@ -76,8 +75,8 @@ func unavailable(err error) *failure {
 // storeFailure: gatehouse's own store failed; 503 when it did not answer
 // (fail closed), 500 otherwise.
 func storeFailure(err error) *failure {
-	if errors.Is(err, auth.ErrUnavailable) {
-		return &failure{status: http.StatusServiceUnavailable, reason: "store_unavailable", title: "Temporarily unavailable",
+	if httperr.Unavailable(err) {
+		return &failure{status: httperr.Of(err).Status, reason: "store_unavailable", title: "Temporarily unavailable",
 			message: "Sign-in is temporarily unavailable. Please try again shortly.", err: err}
 	}
 	return internal("internal_error", err)
@@ -108,34 +107,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, providerName stri
 	renderError(w, f)
 }
 
-var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}} · gatehouse</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}code{background:#f3f3f3;padding:.1rem .3rem}</style>
-</head>
-<body>
-<main>
-<h1>{{.Title}}</h1>
-<p>{{.Message}}</p>
-{{- if .Code}}
-<p>Provider error: <code>{{.Code}}</code></p>
-{{- end}}
-<p><a href="/login">Back to sign-in</a></p>
-</main>
-</body>
-</html>
-`))
-
+// renderError shows f on gatehouse's one HTML error page, with the same
+// security headers (and Content-Security-Policy) as every other page.
 func renderError(w http.ResponseWriter, f *failure) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	w.WriteHeader(f.status)
-	_ = errorPage.Execute(w, struct{ Title, Message, Code string }{f.title, f.message, f.code})
+	httperr.RenderPage(w, httperr.Page{
+		Status: f.status, Title: f.title, Message: f.message, CodeLabel: "Provider error", Code: f.code,
+	})
 }

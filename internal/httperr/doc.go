@@ -1,0 +1,17 @@
+// Package httperr is gatehouse's one vocabulary for errors on the wire, used
+// by httpapi, gateway and oidc alike:
+//
+//   - Of: the table from sentinel errors (auth.Err*) to an HTTP status and
+//     the contract's error code. "Store down → 503" is decided here and
+//     nowhere else; a new sentinel costs one row.
+//   - OAuthOf: the same for the OAuth 2.0 endpoints (RFC 6749 section 5.2
+//     codes such as invalid_grant), falling back to Of.
+//   - Write, WriteOAuth and JSON: the one JSON error writer
+//     ({"error":code[,"error_description":…]}, encoding/json).
+//   - RenderPage: the one HTML error page (html/template), with the
+//     security headers of every gatehouse page (PageHeaders), so that every
+//     page carries the same Content-Security-Policy.
+//
+// The package is a leaf: it imports only auth, so any HTTP-facing package
+// can use it.
+package httperr

@@ -1,0 +1,194 @@
+package httperr_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+)
+
+func wrap(err error) error { return fmt.Errorf("load thing: %w", err) }
+
+func TestOfMapsEverySentinel(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		code   string
+	}{
+		{"store down", auth.ErrUnavailable, 503, "unavailable"},
+		{"store down wrapping not found", fmt.Errorf("%w: %w", auth.ErrUnavailable, auth.ErrNotFound), 503, "unavailable"},
+		{"throttled", &auth.ThrottledError{RetryAfter: time.Second}, 429, "too_many_attempts"},
+		{"invalid credentials", auth.ErrInvalidCredentials, 401, "invalid_credentials"},
+		{"unauthenticated", auth.ErrUnauthenticated, 401, "unauthorized"},
+		{"expired", auth.ErrExpired, 401, "unauthorized"},
+		{"revoked", auth.ErrRevoked, 401, "unauthorized"},
+		{"disabled", auth.ErrDisabled, 401, "unauthorized"},
+		{"forbidden", auth.ErrForbidden, 403, "forbidden"},
+		{"not found", auth.ErrNotFound, 404, "not_found"},
+		{"invalid input", auth.ErrInvalidInput, 400, "invalid_request"},
+		{"conflict", auth.ErrConflict, 409, "conflict"},
+		{"unknown error", errors.New("disk on fire"), 500, "internal_error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := httperr.Of(wrap(tt.err))
+			if p.Status != tt.status || p.Code != tt.code {
+				t.Errorf("Of = %d %q, want %d %q", p.Status, p.Code, tt.status, tt.code)
+			}
+			if got, want := httperr.Unavailable(wrap(tt.err)), tt.status == 503; got != want {
+				t.Errorf("Unavailable = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestOAuthOfMapsGrantFailures(t *testing.T) {
+	const dead = "the refresh token is invalid, expired or revoked"
+	tests := []struct {
+		name        string
+		err         error
+		status      int
+		code, descr string
+	}{
+		{"throttled", &auth.ThrottledError{RetryAfter: time.Second}, 429, "invalid_grant", "too many failed attempts; retry later"},
+		{"bad password", auth.ErrInvalidCredentials, 400, "invalid_grant", "invalid username or password"},
+		{"unknown refresh token", auth.ErrNotFound, 400, "invalid_grant", dead},
+		{"reused refresh token", auth.ErrReused, 400, "invalid_grant", dead},
+		{"revoked", auth.ErrRevoked, 400, "invalid_grant", dead},
+		{"expired", auth.ErrExpired, 400, "invalid_grant", dead},
+		{"disabled user", auth.ErrDisabled, 400, "invalid_grant", dead},
+		{"unauthenticated", auth.ErrUnauthenticated, 400, "invalid_grant", dead},
+		{"invalid input", auth.ErrInvalidInput, 400, "invalid_request", ""},
+		{"store down", auth.ErrUnavailable, 503, "unavailable", ""},
+		{"forbidden", auth.ErrForbidden, 403, "forbidden", ""},
+		{"unknown error", errors.New("disk on fire"), 500, "internal_error", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := httperr.OAuthOf(wrap(tt.err))
+			if p.Status != tt.status || p.Code != tt.code || p.Description != tt.descr {
+				t.Errorf("OAuthOf = %+v, want %d %q %q", p, tt.status, tt.code, tt.descr)
+			}
+		})
+	}
+}
+
+func TestWrite(t *testing.T) {
+	tests := []struct {
+		name      string
+		err       error
+		preset    string // WWW-Authenticate set before Write
+		body      string
+		challenge string
+		retry     string
+	}{
+		{"unauthorized gets the Bearer challenge", auth.ErrUnauthenticated, "", `{"error":"unauthorized"}`, `Bearer realm="gatehouse"`, ""},
+		{"a challenge already set is kept", auth.ErrUnauthenticated, `Bearer realm="gatehouse", error="invalid_token"`, `{"error":"unauthorized"}`, `Bearer realm="gatehouse", error="invalid_token"`, ""},
+		{"invalid credentials carry no challenge", auth.ErrInvalidCredentials, "", `{"error":"invalid_credentials"}`, "", ""},
+		{"throttled gets Retry-After rounded up", &auth.ThrottledError{RetryAfter: 1500 * time.Millisecond}, "", `{"error":"too_many_attempts"}`, "", "2"},
+		{"store down", wrap(auth.ErrUnavailable), "", `{"error":"unavailable"}`, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			if tt.preset != "" {
+				w.Header().Set("WWW-Authenticate", tt.preset)
+			}
+			p := httperr.Write(w, tt.err)
+			if got, want := w.Code, p.Status; got != want {
+				t.Errorf("status = %d, want %d", got, want)
+			}
+			if got, want := w.Body.String(), tt.body+"\n"; got != want {
+				t.Errorf("body = %q, want %q", got, want)
+			}
+			for k, want := range map[string]string{
+				"Content-Type": "application/json", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+				"WWW-Authenticate": tt.challenge, "Retry-After": tt.retry,
+			} {
+				if got := w.Header().Get(k); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestWriteOAuth(t *testing.T) {
+	w := httptest.NewRecorder()
+	httperr.WriteOAuth(w, &auth.ThrottledError{RetryAfter: 30 * time.Second})
+	if got, want := w.Body.String(), `{"error":"invalid_grant","error_description":"too many failed attempts; retry later"}`+"\n"; got != want {
+		t.Errorf("body = %q, want %q", got, want)
+	}
+	if w.Code != 429 || w.Header().Get("Retry-After") != "30" || w.Header().Get("Pragma") != "no-cache" {
+		t.Errorf("status %d, Retry-After %q, Pragma %q", w.Code, w.Header().Get("Retry-After"), w.Header().Get("Pragma"))
+	}
+	w = httptest.NewRecorder()
+	httperr.OAuth(w, http.StatusBadRequest, httperr.UnsupportedGrantType, "")
+	if got, want := w.Body.String(), `{"error":"unsupported_grant_type"}`+"\n"; got != want {
+		t.Errorf("without description: body = %q, want %q", got, want)
+	}
+}
+
+// The body is encoded, not concatenated: a code or description with JSON
+// syntax in it stays one string.
+func TestJSONIsEncoded(t *testing.T) {
+	w := httptest.NewRecorder()
+	httperr.OAuth(w, 400, `x","admin":"true`, `a "quoted" \ description`)
+	var got map[string]string
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatalf("body %q is not JSON: %v", w.Body, err)
+	}
+	if len(got) != 2 || got["error"] != `x","admin":"true` || got["error_description"] != `a "quoted" \ description` {
+		t.Errorf("decoded body = %v", got)
+	}
+}
+
+var styleNonce = regexp.MustCompile(`<style nonce="([^"]+)">`)
+
+func TestRenderPage(t *testing.T) {
+	w := httptest.NewRecorder()
+	httperr.RenderPage(w, httperr.Page{Status: 403, Title: "Sign-in not allowed", Message: "No.", CodeLabel: "Provider error", Code: "<script>x</script>"})
+	body := w.Body.String()
+	m := styleNonce.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no nonce'd style in %s", body)
+	}
+	csp := w.Header().Get("Content-Security-Policy")
+	if got, want := csp, httperr.CSP(html.UnescapeString(m[1])); got != want {
+		t.Errorf("CSP = %q, want %q", got, want)
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(body, "<script") {
+		t.Errorf("page allows or holds inline script: CSP %q, body %s", csp, body)
+	}
+	if !strings.Contains(body, "Provider error: <code>&lt;script&gt;") {
+		t.Errorf("code not shown escaped: %s", body)
+	}
+	for k, want := range map[string]string{
+		"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+		"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+	} {
+		if got := w.Header().Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if w.Code != 403 {
+		t.Errorf("status = %d, want 403", w.Code)
+	}
+}
+
+func TestPageNoncesDiffer(t *testing.T) {
+	a, b := httperr.PageHeaders(http.Header{}), httperr.PageHeaders(http.Header{})
+	if a == b || len(a) < 20 {
+		t.Errorf("nonces %q and %q: want fresh random values", a, b)
+	}
+}

@@ -1,0 +1,49 @@
+package httperr
+
+import (
+	"net/http"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// OAuth 2.0 error codes: RFC 6749 sections 4.1.2.1 (authorization
+// endpoint) and 5.2 (token endpoint), RFC 6750 section 3.1 (bearer
+// tokens), RFC 7009 section 2.2.1 (revocation).
+const (
+	InvalidRequest          = "invalid_request"
+	InvalidClient           = "invalid_client"
+	InvalidGrant            = "invalid_grant"
+	UnauthorizedClient      = "unauthorized_client"
+	UnsupportedGrantType    = "unsupported_grant_type"
+	InvalidScope            = "invalid_scope"
+	AccessDenied            = "access_denied"
+	UnsupportedResponseType = "unsupported_response_type"
+	ServerError             = "server_error"
+	TemporarilyUnavailable  = "temporarily_unavailable"
+	InvalidToken            = "invalid_token"
+	UnsupportedTokenType    = "unsupported_token_type"
+)
+
+// deadGrant is the description of a grant whose token is unusable: the
+// cause (unknown, reused, revoked, expired, user disabled) is not told.
+const deadGrant = "the refresh token is invalid, expired or revoked"
+
+// oauthTable maps the errors of the token endpoint's grants to RFC 6749
+// section 5.2 errors, in order. Throttling shares the password grant's
+// code (the client may retry after Retry-After); everything else falls back
+// to Of, so an outage is 503 like on every other endpoint.
+var oauthTable = []row{
+	{auth.ErrThrottled, Problem{http.StatusTooManyRequests, InvalidGrant, "too many failed attempts; retry later"}},
+	{auth.ErrInvalidCredentials, Problem{http.StatusBadRequest, InvalidGrant, "invalid username or password"}},
+	{auth.ErrNotFound, Problem{http.StatusBadRequest, InvalidGrant, deadGrant}},
+	{auth.ErrReused, Problem{http.StatusBadRequest, InvalidGrant, deadGrant}},
+	{auth.ErrRevoked, Problem{http.StatusBadRequest, InvalidGrant, deadGrant}},
+	{auth.ErrExpired, Problem{http.StatusBadRequest, InvalidGrant, deadGrant}},
+	{auth.ErrDisabled, Problem{http.StatusBadRequest, InvalidGrant, deadGrant}},
+	{auth.ErrUnauthenticated, Problem{http.StatusBadRequest, InvalidGrant, deadGrant}},
+	{auth.ErrInvalidInput, Problem{http.StatusBadRequest, InvalidRequest, ""}},
+}
+
+// OAuthOf returns the OAuth error for a failed grant, or Of(err) when err
+// is not a grant refusal.
+func OAuthOf(err error) Problem { return lookup(oauthTable, err, Of(err)) }

@@ -1,0 +1,74 @@
+package httperr
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"html/template"
+	"net/http"
+)
+
+// PageHeaders sets the headers of every HTML page gatehouse renders and
+// returns the nonce that the page's one inline <style> must carry. The
+// Content-Security-Policy allows nothing else: no scripts, no inline
+// styles without the nonce ('unsafe-inline' never), no framing.
+func PageHeaders(h http.Header) (nonce string) {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)                             // never fails (crypto/rand, Go 1.24+)
+	nonce = base64.RawURLEncoding.EncodeToString(b) // no "+" for html/template to escape
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", CSP(nonce))
+	return nonce
+}
+
+// CSP is the Content-Security-Policy of every gatehouse page, for the
+// style nonce of one response.
+func CSP(nonce string) string {
+	return "default-src 'none'; style-src 'nonce-" + nonce + "'; img-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// Page is an HTML error page: a title, one sentence for the user and,
+// when Code is set, a short code shown escaped after CodeLabel (such as a
+// sign-in provider's error parameter). It never holds an internal error.
+type Page struct {
+	Status    int
+	Title     string
+	Message   string
+	CodeLabel string
+	Code      string
+}
+
+var pageTemplate = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} · gatehouse</title>
+<style nonce="{{.Nonce}}">body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}code{background:#f3f3f3;padding:.1rem .3rem}</style>
+</head>
+<body>
+<main>
+<h1>{{.Title}}</h1>
+<p>{{.Message}}</p>
+{{- if .Code}}
+<p>{{.CodeLabel}}: <code>{{.Code}}</code></p>
+{{- end}}
+<p><a href="/login">Back to sign-in</a></p>
+</main>
+</body>
+</html>
+`))
+
+// RenderPage writes p with the headers of every page. The page may be
+// shown at a URL holding secrets (an OAuth callback's code and state), so
+// it sends no Referer when the user follows its link.
+func RenderPage(w http.ResponseWriter, p Page) {
+	nonce := PageHeaders(w.Header())
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(p.Status)
+	_ = pageTemplate.Execute(w, struct {
+		Page
+		Nonce string
+	}{p, nonce})
+}

@@ -1,0 +1,59 @@
+package httperr
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// Problem is what an error becomes on the wire.
+type Problem struct {
+	Status int
+	// Code is the "error" member of the JSON body.
+	Code string
+	// Description is the OAuth "error_description"; "" leaves it out.
+	Description string
+}
+
+type row struct {
+	err     error
+	problem Problem
+}
+
+// table maps sentinel errors to the contract's status and code, in order:
+// the first match wins, so an outage (which may wrap another sentinel too)
+// always fails closed with 503.
+var table = []row{
+	{auth.ErrUnavailable, Problem{http.StatusServiceUnavailable, "unavailable", ""}},
+	{auth.ErrThrottled, Problem{http.StatusTooManyRequests, "too_many_attempts", ""}},
+	{auth.ErrInvalidCredentials, Problem{http.StatusUnauthorized, "invalid_credentials", ""}},
+	{auth.ErrUnauthenticated, Problem{http.StatusUnauthorized, "unauthorized", ""}},
+	{auth.ErrExpired, Problem{http.StatusUnauthorized, "unauthorized", ""}},
+	{auth.ErrRevoked, Problem{http.StatusUnauthorized, "unauthorized", ""}},
+	{auth.ErrDisabled, Problem{http.StatusUnauthorized, "unauthorized", ""}},
+	{auth.ErrForbidden, Problem{http.StatusForbidden, "forbidden", ""}},
+	{auth.ErrNotFound, Problem{http.StatusNotFound, "not_found", ""}},
+	{auth.ErrInvalidInput, Problem{http.StatusBadRequest, "invalid_request", ""}},
+	{auth.ErrConflict, Problem{http.StatusConflict, "conflict", ""}},
+}
+
+// Internal is the answer to an error no table knows: 500 internal_error.
+var Internal = Problem{http.StatusInternalServerError, "internal_error", ""}
+
+// Of returns the status and code for err; Internal for an error no sentinel
+// matches (including nil, which callers should not pass).
+func Of(err error) Problem { return lookup(table, err, Internal) }
+
+func lookup(rows []row, err error, fallback Problem) Problem {
+	for _, r := range rows {
+		if errors.Is(err, r.err) {
+			return r.problem
+		}
+	}
+	return fallback
+}
+
+// Unavailable reports whether err means a store or dependency did not
+// answer: Of(err) is 503, the request must fail closed.
+func Unavailable(err error) bool { return Of(err).Status == http.StatusServiceUnavailable }

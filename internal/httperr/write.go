@@ -1,0 +1,81 @@
+package httperr
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// Challenge is the WWW-Authenticate value of a 401 without a more specific
+// one (RFC 6750 section 3).
+const Challenge = `Bearer realm="gatehouse"`
+
+// body is the JSON error object; field order is the wire order.
+type body struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// JSON writes {"error":code} with status. Error responses are never cached
+// or sniffed.
+func JSON(w http.ResponseWriter, status int, code string) {
+	write(w, Problem{Status: status, Code: code})
+}
+
+// Write answers err as JSON with the status and code of Of, and returns
+// them (callers log 5xx). A throttled error adds Retry-After; a 401
+// unauthorized adds the Bearer challenge unless one is set already.
+func Write(w http.ResponseWriter, err error) Problem {
+	p := Of(err)
+	setRetryAfter(w.Header(), err)
+	if p.Status == http.StatusUnauthorized && p.Code == "unauthorized" && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", Challenge)
+	}
+	write(w, p)
+	return p
+}
+
+// WriteOAuth answers a failed grant with the RFC 6749 section 5.2 error of
+// OAuthOf, and returns it.
+func WriteOAuth(w http.ResponseWriter, err error) Problem {
+	p := OAuthOf(err)
+	setRetryAfter(w.Header(), err)
+	OAuth(w, p.Status, p.Code, p.Description)
+	return p
+}
+
+// OAuth writes an RFC 6749 section 5.2 error: {"error":code} plus
+// "error_description" when description is not "", and Pragma: no-cache.
+func OAuth(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Pragma", "no-cache")
+	write(w, Problem{Status: status, Code: code, Description: description})
+}
+
+func write(w http.ResponseWriter, p Problem) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-store")
+	}
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(body{Error: p.Code, Description: p.Description})
+}
+
+func setRetryAfter(h http.Header, err error) {
+	var te *auth.ThrottledError
+	if errors.As(err, &te) {
+		h.Set("Retry-After", RetryAfter(te.RetryAfter))
+	}
+}
+
+// RetryAfter formats d for a Retry-After header: whole seconds, rounded up,
+// at least 1.
+func RetryAfter(d time.Duration) string {
+	secs := int((d + time.Second - 1) / time.Second)
+	return strconv.Itoa(max(secs, 1))
+}
