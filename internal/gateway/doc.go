@@ -18,6 +18,11 @@
 //   - When a credential store does not answer the request fails closed (503)
 //     and is never proxied.
 //
+// Routes are configured as RouteConfig values (the routes[] YAML keys) and
+// compiled by Compile, the only judge of them: config validation calls it
+// too, so config check, serve and reload agree. Refusals use httperr's one
+// JSON writer and status table.
+//
 // A Gateway is immutable once built: configuration reloads build a new one
 // with New and swap it in; Close releases the old one's idle connections.
 package gateway
