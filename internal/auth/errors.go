@@ -8,7 +8,7 @@ import (
 
 // Sentinel errors. Stores and services wrap them with context
 // (fmt.Errorf("load session: %w", ErrNotFound)); callers branch with errors.Is,
-// and httpapi maps them to HTTP statuses in exactly one table.
+// and httperr maps them to HTTP statuses in exactly one table.
 var (
 	// ErrNotFound: the record does not exist (or is not visible to the caller).
 	ErrNotFound = errors.New("not found")
