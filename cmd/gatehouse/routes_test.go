@@ -100,10 +100,10 @@ func (l logLines) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// await returns the first line containing s, failing the test after 10 s.
+// await returns the first line containing s, failing the test after 30 s.
 func (l logLines) await(t *testing.T, s string) string {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(30 * time.Second)
 	for {
 		select {
 		case line := <-l:
@@ -111,7 +111,7 @@ func (l logLines) await(t *testing.T, s string) string {
 				return line
 			}
 		case <-timeout:
-			t.Fatalf("no log line with %q within 10s", s)
+			t.Fatalf("no log line with %q within 30s", s)
 		}
 	}
 }
