@@ -1,0 +1,140 @@
+package credential
+
+import (
+	"errors"
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// Accept says which credentials a caller takes.
+type Accept uint8
+
+// The credential sources. Any prefers the token when an Authorization
+// header is present (the contract's auth: any).
+const (
+	Bearer Accept = 1 << iota // Authorization: Bearer <token>
+	Cookie                    // the session cookie
+	Any    = Bearer | Cookie
+)
+
+// Kind is what a request presented.
+type Kind uint8
+
+// The credential kinds.
+const (
+	None    Kind = iota // nothing the caller accepts
+	Token               // an Authorization header (Value is the token when Err is nil)
+	Session             // the session cookie (Value is the cookie value when Err is nil)
+)
+
+// Errors say why a presented credential is unusable. Callers branch on them
+// with errors.Is to choose the RFC 6750 challenge.
+var (
+	// ErrDuplicate: the Authorization header or the session cookie occurs
+	// more than once. Never resolved by picking one.
+	ErrDuplicate = errors.New("credential: sent more than once")
+	// ErrScheme: an Authorization header with another scheme than Bearer
+	// (Basic, Digest, …) or no scheme at all.
+	ErrScheme = errors.New("credential: authorization scheme is not Bearer")
+	// ErrMalformed: a Bearer header whose token is empty or not one
+	// RFC 6750 b64token.
+	ErrMalformed = errors.New("credential: malformed bearer token")
+)
+
+// Credential is what a request presented. Kind None means nothing was
+// presented (Value "" and Err nil); otherwise Err, when set, says why the
+// presented credential cannot be used and Value is "".
+type Credential struct {
+	Kind  Kind
+	Value string
+	Err   error
+}
+
+// FromRequest returns the credential of r that accept allows. With Any an
+// Authorization header, even an unusable one, wins over the cookie: a client
+// that sent a token meant the token, and falling back to the cookie would
+// let a broken token ride on a browser's session. cookieName "" disables the
+// cookie.
+func FromRequest(r *http.Request, cookieName string, accept Accept) Credential {
+	return FromHeader(r.Header, cookieName, accept)
+}
+
+// FromHeader is FromRequest for a header map.
+func FromHeader(h http.Header, cookieName string, accept Accept) Credential {
+	if accept&Bearer != 0 {
+		if values, sent := h["Authorization"]; sent {
+			tok, err := bearer(values)
+			return Credential{Kind: Token, Value: tok, Err: err}
+		}
+	}
+	if accept&Cookie != 0 && cookieName != "" {
+		v, n := SessionCookie(h, cookieName)
+		switch {
+		case n == 1:
+			return Credential{Kind: Session, Value: v}
+		case n > 1:
+			return Credential{Kind: Session, Err: ErrDuplicate}
+		}
+	}
+	return Credential{}
+}
+
+// bearer returns the token of a single "Bearer <token>" header value.
+func bearer(values []string) (string, error) {
+	if len(values) != 1 {
+		return "", ErrDuplicate
+	}
+	v := strings.Trim(values[0], " \t")
+	scheme, tok, _ := strings.Cut(v, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", ErrScheme
+	}
+	tok = strings.TrimLeft(tok, " ")
+	if !b64token(tok) {
+		return "", ErrMalformed
+	}
+	return tok, nil
+}
+
+// b64token reports whether s is an RFC 6750 §2.1 b64token:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func b64token(s string) bool {
+	end := len(strings.TrimRight(s, "="))
+	if end == 0 {
+		return false
+	}
+	for i := range end {
+		c := s[i]
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// SessionCookie returns the value of the cookie called name and how many
+// times that name occurs across all Cookie headers (RFC 6265 §5.4 pairs,
+// names compared exactly after trimming white space, one pair of double
+// quotes removed from the value, exactly as net/http reads them). The value is meaningful only when the count is
+// 1. It does not allocate.
+func SessionCookie(h http.Header, name string) (value string, count int) {
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var pair string
+			pair, line, _ = strings.Cut(line, ";")
+			n, v, _ := strings.Cut(textproto.TrimString(pair), "=")
+			if textproto.TrimString(n) != name {
+				continue
+			}
+			count++
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			value = v
+		}
+	}
+	return value, count
+}
