@@ -3,9 +3,9 @@ package gateway
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/credential"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
@@ -28,6 +28,8 @@ const (
 const (
 	reasonNoCredentials  = "no_credentials"
 	reasonInvalidToken   = "invalid_token"
+	reasonNotBearer      = "not_bearer"
+	reasonDuplicate      = "duplicate_credential"
 	reasonInvalidSession = "invalid_session"
 	reasonExpired        = "expired"
 	reasonRevoked        = "revoked"
@@ -45,31 +47,39 @@ type decision struct {
 	outcome   string
 	reason    string // set when outcome is not allow
 	kind      string // credential kind evaluated: none | session | token
-	tokenSent bool   // an Authorization header was present (RFC 6750 error="invalid_token")
+	challenge string // RFC 6750 error= of a 401: "", invalid_token or invalid_request
 	principal auth.Principal
 	err       error // the dependency's error, for logging
 }
 
-// decide authenticates r as rt.Policy requires and checks its roles.
-// Authentication errors map to outcomes here, once: auth.ErrUnavailable
-// fails closed (503) and anything unrecognised is a 401, never an allow.
+// accepts is the credential each route auth kind reads.
+var accepts = map[Auth]credential.Accept{
+	AuthToken:   credential.Bearer,
+	AuthSession: credential.Cookie,
+	AuthAny:     credential.Any,
+}
+
+// decide authenticates r as rt.Policy requires and checks its roles. The
+// credential comes from credential.FromRequest, the one reader of
+// Authorization and the session cookie. Authentication errors map to
+// outcomes here, once: auth.ErrUnavailable fails closed (503) and anything
+// unrecognised is a 401, never an allow.
 func (g *Gateway) decide(r *http.Request, rt *Route) decision {
-	var d decision
-	switch rt.Policy.Auth {
-	case AuthNone:
+	if rt.Policy.Auth == AuthNone {
 		return decision{outcome: outcomeAllow, kind: kindNone}
-	case AuthToken:
-		d = g.byToken(r)
-	case AuthSession:
-		d = g.bySession(r)
-	case AuthAny:
-		if _, sent := r.Header["Authorization"]; sent {
-			d = g.byToken(r)
-		} else {
-			d = g.bySession(r)
-		}
-	default: // compileRoute refuses other values; fail closed anyway
+	}
+	accept, ok := accepts[rt.Policy.Auth]
+	if !ok { // compileRoute refuses other values; fail closed anyway
 		return decision{outcome: outcomeForbidden, reason: reasonWrongRole, kind: kindNone}
+	}
+	var d decision
+	switch c := credential.FromRequest(r, g.deps.CookieName, accept); {
+	case c.Kind == credential.Token:
+		d = g.byToken(r, c)
+	case accept&credential.Cookie != 0:
+		d = g.bySession(r, c)
+	default:
+		d = decision{kind: kindToken, outcome: outcomeUnauthorized, reason: reasonNoCredentials}
 	}
 	if d.outcome != outcomeAllow {
 		return d
@@ -80,22 +90,30 @@ func (g *Gateway) decide(r *http.Request, rt *Route) decision {
 	return d
 }
 
-func (g *Gateway) byToken(r *http.Request) decision {
-	d := decision{kind: kindToken}
-	values := r.Header.Values("Authorization")
-	if len(values) == 0 {
-		d.outcome, d.reason = outcomeUnauthorized, reasonNoCredentials
+// byToken verifies the bearer token of c. An unusable Authorization header
+// is a 401 whose challenge says why (RFC 6750 §3.1): two headers are an
+// invalid_request, a malformed bearer an invalid_token, and another scheme
+// (Basic, …) gets the plain challenge, since no token was sent.
+func (g *Gateway) byToken(r *http.Request, c credential.Credential) decision {
+	d := decision{kind: kindToken, outcome: outcomeUnauthorized}
+	switch {
+	case errors.Is(c.Err, credential.ErrDuplicate):
+		d.reason, d.challenge = reasonDuplicate, "invalid_request"
+		return d
+	case errors.Is(c.Err, credential.ErrScheme):
+		d.reason = reasonNotBearer
+		return d
+	case c.Err != nil:
+		d.reason, d.challenge = reasonInvalidToken, "invalid_token"
 		return d
 	}
-	d.tokenSent = true
-	raw, ok := bearerToken(values)
-	if !ok {
-		d.outcome, d.reason = outcomeUnauthorized, reasonInvalidToken
-		return d
-	}
-	p, err := g.deps.Tokens.Verify(r.Context(), raw)
+	p, err := g.deps.Tokens.Verify(r.Context(), c.Value)
 	if err != nil {
-		return failed(d, err, reasonInvalidToken)
+		d = failed(d, err, reasonInvalidToken)
+		if d.outcome == outcomeUnauthorized {
+			d.challenge = "invalid_token"
+		}
+		return d
 	}
 	p.Method = auth.MethodToken
 	d.outcome, d.principal = outcomeAllow, p
@@ -106,14 +124,18 @@ func (g *Gateway) byToken(r *http.Request) decision {
 // every browser request, so state-changing requests it authenticates must be
 // same-origin (http.CrossOriginProtection); WebSocket handshakes count as
 // state-changing because a GET upgrade is how cross-site WebSocket
-// hijacking reads a victim's data.
-func (g *Gateway) bySession(r *http.Request) decision {
+// hijacking reads a victim's data. Two session cookies count as none.
+func (g *Gateway) bySession(r *http.Request, c credential.Credential) decision {
 	d := decision{kind: kindSession}
 	if err := g.origin.Check(originCheckRequest(r)); err != nil {
 		d.outcome, d.reason, d.err = outcomeForbidden, reasonCrossOrigin, err
 		return d
 	}
-	if _, err := r.Cookie(g.deps.CookieName); err != nil {
+	switch {
+	case c.Err != nil:
+		d.outcome, d.reason = outcomeUnauthorized, reasonDuplicate
+		return d
+	case c.Kind != credential.Session:
 		d.outcome, d.reason = outcomeUnauthorized, reasonNoCredentials
 		return d
 	}
@@ -151,18 +173,4 @@ func failed(d decision, err error, invalid string) decision {
 		d.outcome, d.reason = outcomeUnauthorized, invalid
 	}
 	return d
-}
-
-// bearerToken extracts the token of a single "Bearer <token>" header
-// (RFC 6750 section 2.1; the scheme is case-insensitive).
-func bearerToken(values []string) (string, bool) {
-	if len(values) != 1 {
-		return "", false
-	}
-	scheme, tok, ok := strings.Cut(values[0], " ")
-	tok = strings.TrimLeft(tok, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" || strings.ContainsAny(tok, " \t") {
-		return "", false
-	}
-	return tok, true
 }

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
@@ -44,6 +45,16 @@ func TestPolicyMatrix(t *testing.T) {
 		{credential{"valid token", tokenCred("alice")},
 			map[string]want{"none": ok(""), "session": code(401), "token": ok("token"), "any": ok("token")}},
 		{credential{"lower-case bearer scheme", []string{"Authorization", "bearer tok-alice"}},
+			map[string]want{"none": ok(""), "session": code(401), "token": ok("token"), "any": ok("token")}},
+		{credential{"upper-case BEARER scheme (RFC 7235)", []string{"Authorization", "BEARER tok-alice"}},
+			map[string]want{"none": ok(""), "session": code(401), "token": ok("token"), "any": ok("token")}},
+		{credential{"two Authorization headers", append(tokenCred("alice"), tokenCred("alice")...)},
+			map[string]want{"none": ok(""), "session": code(401), "token": code(401), "any": code(401)}},
+		{credential{"two session cookies (tossing)", []string{"Cookie", cookieName + "=sess-alice; " + cookieName + "=sess-alice"}},
+			map[string]want{"none": ok(""), "session": code(401), "token": code(401), "any": code(401)}},
+		{credential{"two session cookie headers", append(sessionCred("root"), sessionCred("alice")...)},
+			map[string]want{"none": ok(""), "session": code(401), "token": code(401), "any": code(401)}},
+		{credential{"two session cookies and a token", append(append(sessionCred("alice"), sessionCred("alice")...), tokenCred("alice")...)},
 			map[string]want{"none": ok(""), "session": code(401), "token": ok("token"), "any": ok("token")}},
 		{credential{"expired session", sessionCred("expired")},
 			map[string]want{"none": ok(""), "session": code(401), "token": code(401), "any": code(401)}},
@@ -98,21 +109,32 @@ func TestPolicyMatrix(t *testing.T) {
 	}
 }
 
-// checkDenial checks the body and, for 401, the RFC 6750 challenge.
+// checkDenial checks the body and the RFC 6750 challenge: on a 401,
+// error="invalid_token" only when a Bearer credential was judged,
+// error="invalid_request" for two Authorization headers, the plain challenge
+// otherwise (no credential, a cookie, another scheme such as Basic); on a 403
+// for a token, error="insufficient_scope" (§3.1).
 func checkDenial(t *testing.T, r reply, cred credential, routeName string) {
 	t.Helper()
 	codes := map[int]string{401: "unauthorized", 403: "forbidden", 503: "unavailable"}
 	wantJSONError(t, r, r.StatusCode, codes[r.StatusCode])
-	if r.StatusCode != 401 {
-		return
-	}
-	sentToken := false
+	var authz []string
 	for i := 0; i < len(cred.header); i += 2 {
-		sentToken = sentToken || cred.header[i] == "Authorization"
+		if cred.header[i] == "Authorization" {
+			authz = append(authz, cred.header[i+1])
+		}
 	}
-	want := `Bearer realm="gatehouse"`
-	if sentToken && (routeName == "token" || routeName == "any") {
-		want += `, error="invalid_token"`
+	tokenRoute := routeName == "token" || routeName == "any"
+	want := ""
+	switch {
+	case r.StatusCode == 401 && tokenRoute && len(authz) > 1:
+		want = `Bearer realm="gatehouse", error="invalid_request"`
+	case r.StatusCode == 401 && tokenRoute && len(authz) == 1 && strings.HasPrefix(strings.ToLower(authz[0]), "bearer "):
+		want = `Bearer realm="gatehouse", error="invalid_token"`
+	case r.StatusCode == 401:
+		want = `Bearer realm="gatehouse"`
+	case r.StatusCode == 403 && tokenRoute && len(authz) > 0:
+		want = `Bearer realm="gatehouse", error="insufficient_scope"`
 	}
 	if got := r.Header.Get("WWW-Authenticate"); got != want {
 		t.Errorf("WWW-Authenticate = %q, want %q", got, want)

@@ -69,6 +69,9 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p stri
 	case outcomeUnavailable:
 		httperr.Write(w, d.err)
 	case outcomeForbidden:
+		if d.kind == kindToken { // RFC 6750 §3.1: a valid token without the needed role
+			w.Header().Set("WWW-Authenticate", httperr.Challenge+`, error="insufficient_scope"`)
+		}
 		httperr.Write(w, auth.ErrForbidden)
 	default:
 		g.unauthorized(w, r, p, d, mode)
@@ -85,8 +88,8 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, p string,
 		w.Header().Set("X-Auth-Redirect", g.loginLocation(p, r.URL.RawQuery))
 	}
 	challenge := httperr.Challenge
-	if d.tokenSent {
-		challenge += `, error="invalid_token"`
+	if d.challenge != "" {
+		challenge += `, error="` + d.challenge + `"`
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
 	httperr.Write(w, auth.ErrUnauthenticated)

@@ -2,10 +2,11 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/credential"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -175,27 +176,31 @@ func (s *server) handleMetadata() http.Handler {
 	})
 }
 
-// handleUserinfo answers for a bearer token or, without one, a session.
+// handleUserinfo answers for a bearer token or, without an Authorization
+// header, a session: the same credential.FromRequest and precedence as a
+// gateway route with auth: any. 401s carry the RFC 6750 challenge: plain
+// for no credential or another scheme, error="invalid_request" for two
+// Authorization headers, error="invalid_token" for a bearer that does not
+// verify.
 func (s *server) handleUserinfo() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := credential.FromRequest(r, s.Sessions.Manager().CookieName(), credential.Any)
 		var (
 			p   auth.Principal
 			err error
 		)
-		authz := r.Header.Get("Authorization")
-		bearer := authz != ""
-		if bearer {
-			raw, ok := strings.CutPrefix(authz, "Bearer ")
-			if !ok {
-				raw, ok = strings.CutPrefix(authz, "bearer ")
-			}
-			if !ok || raw == "" {
-				err = auth.ErrUnauthenticated
-			} else {
-				p, err = s.Verifier.Verify(r.Context(), strings.TrimSpace(raw))
-			}
-		} else {
+		bearer := c.Kind == credential.Token && !errors.Is(c.Err, credential.ErrScheme)
+		switch {
+		case c.Kind != credential.Token:
 			p, _, err = s.currentSession(r)
+		case errors.Is(c.Err, credential.ErrDuplicate):
+			w.Header().Set("WWW-Authenticate", httperr.Challenge+`, error="invalid_request"`)
+			httperr.JSON(w, http.StatusUnauthorized, httperr.InvalidRequest)
+			return
+		case c.Err != nil:
+			err = fmt.Errorf("%w: %w", auth.ErrUnauthenticated, c.Err)
+		default:
+			p, err = s.Verifier.Verify(r.Context(), c.Value)
 		}
 		if err != nil {
 			if bearer && !httperr.Unavailable(err) {
@@ -203,7 +208,7 @@ func (s *server) handleUserinfo() http.Handler {
 				httperr.JSON(w, http.StatusUnauthorized, httperr.InvalidToken)
 				return
 			}
-			s.writeError(w, r, err)
+			s.writeError(w, r, err) // 401 with the plain challenge, or 503
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"sub": p.Subject, "username": p.Username, "roles": nonNil(p.Roles)})

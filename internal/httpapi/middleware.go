@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/credential"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
@@ -171,6 +172,28 @@ func (s *server) own(next http.Handler) http.Handler {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clearTossedCookies expires the session cookie when a request carries it
+// twice (cookie tossing, issue 11 finding 6). Such a request counts as having
+// no session everywhere (credential.FromRequest); this answers every
+// endpoint and gateway route with Set-Cookie expiring the name on Path=/, so
+// the browser's own cookie goes and the next login starts clean. A cookie
+// planted on a longer path (or another Domain) cannot be deleted without
+// knowing that path; it keeps the requests it rides on sessionless until it
+// expires.
+func (s *server) clearTossedCookies(next http.Handler) http.Handler {
+	if s.Sessions == nil {
+		return next
+	}
+	m := s.Sessions.Manager()
+	name := m.CookieName()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, n := credential.SessionCookie(r.Header, name); n > 1 {
+			m.ClearCookie(w)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -84,7 +84,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	s.pages = newPages()
 	s.ids = newRequestIDs()
 	s.requestMetrics = &requestMetrics{m: d.Metrics}
-	return s.observe(s.routes()), nil
+	return s.observe(s.clearTossedCookies(s.routes())), nil
 }
 
 // record writes an audit event about principal p for request r (the audit

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/credential"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 )
 
@@ -257,10 +258,12 @@ func (m *Manager) newCookie(value string, maxAge int) *http.Cookie {
 	}
 }
 
-// CookieValue returns the request's session cookie value, or "".
+// CookieValue returns the request's session cookie value, or "" when there
+// is none or more than one (cookie tossing: two cookies of the session's
+// name count as no session, never "first wins"; see package credential).
 func (m *Manager) CookieValue(r *http.Request) string {
-	c, err := r.Cookie(m.cookie.Name)
-	if err != nil {
+	c := credential.FromRequest(r, m.cookie.Name, credential.Cookie)
+	if c.Err != nil {
 		return ""
 	}
 	return c.Value
