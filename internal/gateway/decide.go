@@ -37,6 +37,7 @@ const (
 	reasonCrossOrigin    = "cross_origin"
 	reasonUnavailable    = "unavailable"
 	reasonBadPath        = "bad_path"
+	reasonBadBody        = "bad_body"
 	reasonNoRoute        = "no_route"
 	reasonBadVerify      = "bad_verify_request"
 	reasonUntrustedPeer  = "untrusted_peer"

@@ -181,6 +181,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		gr.internalToken = tok
 	}
+	body, err := wrapBody(r)
+	if err != nil {
+		g.refuseBadBody(w, r, rt, d, err)
+		return
+	}
+	gr.body = body
 	g.observe(rt.Name, d.kind, outcomeAllow)
 	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantKey{}, gr)))
 }
@@ -211,6 +217,7 @@ type grant struct {
 	principal     auth.Principal
 	authenticated bool
 	internalToken string
+	body          *clientBody // nil without a request body
 }
 
 type grantKey struct{}

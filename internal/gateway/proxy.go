@@ -3,13 +3,16 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -73,10 +76,12 @@ func (g *Gateway) rewrite(rt *Route, pr *httputil.ProxyRequest) {
 	// Client headers go before gatehouse sets its own, so that nothing a
 	// client names in Connection can erase what is set below.
 	h := out.Header
-	removeIdentityHeaders(h, pr.In.Header)
+	trusted := g.trusted.peerTrusted(pr.In)
+	scrubHeaders(h, trusted, rt.Upstream.AllowUnderscoreHeaders)
+	removeConnectionHeaders(h, pr.In.Header)
 	h.Del("Authorization")
 	stripCookie(h, g.deps.CookieName)
-	g.forwardingHeaders(pr)
+	forwardingHeaders(pr, trusted)
 	if !gr.authenticated {
 		return
 	}
@@ -101,20 +106,15 @@ func setIdentity(h http.Header, gr *grant) {
 
 // forwardingHeaders sets X-Forwarded-For/Host/Proto. From a trusted proxy
 // the client's chain is kept and extended (and its X-Forwarded-Host/Proto
-// describe the original request); from anyone else every forwarding header
-// is replaced, so a client cannot claim another address, host or scheme.
-func (g *Gateway) forwardingHeaders(pr *httputil.ProxyRequest) {
-	h := pr.Out.Header
-	if !g.trusted.peerTrusted(pr.In) {
-		for k := range h {
-			if isForwardingHeader(k) {
-				delete(h, k)
-			}
-		}
+// describe the original request); from anyone else scrubHeaders has removed
+// every forwarding header and they are set afresh, so a client cannot claim
+// another address, host or scheme.
+func forwardingHeaders(pr *httputil.ProxyRequest, trusted bool) {
+	if !trusted {
 		pr.SetXForwarded()
 		return
 	}
-	in := pr.In.Header
+	h, in := pr.Out.Header, pr.In.Header
 	if prior := in.Values("X-Forwarded-For"); len(prior) > 0 {
 		h["X-Forwarded-For"] = prior
 	}
@@ -126,20 +126,105 @@ func (g *Gateway) forwardingHeaders(pr *httputil.ProxyRequest) {
 	}
 }
 
-func isForwardingHeader(k string) bool {
-	return hasPrefixFold(k, "X-Forwarded-") || hasPrefixFold(k, "X-Original-") ||
-		strings.EqualFold(k, "X-Real-Ip") || strings.EqualFold(k, "Forwarded")
-}
+// headerClass is what the gateway does with a client request header.
+type headerClass uint8
 
-// removeIdentityHeaders deletes every X-Auth-* header, in any spelling, and
-// every header the client named in Connection (ReverseProxy does the latter
-// already; doing it again costs little and does not depend on that).
-func removeIdentityHeaders(h, in http.Header) {
-	for k := range h {
-		if hasPrefixFold(k, "X-Auth-") {
-			delete(h, k)
+const (
+	headerPlain     headerClass = iota // forwarded (unless its name has '_')
+	headerOwn                          // X-Auth-*, method overrides: never from a client
+	headerForwarded                    // forwarding and routing headers: only from trusted proxies, by their real name
+)
+
+// classify folds name the way CGI, WSGI, PHP and Rack do — ASCII case
+// ignored, '_' and '.' read as '-' — and says whether the result is a
+// protected name (issue 11 findings 2-4): X_Auth_User and X.Auth.Roles are
+// X-Auth-User and X-Auth-Roles to a gunicorn upstream. It does not allocate.
+func classify(name string) headerClass {
+	if name == "" {
+		return headerPlain
+	}
+	switch fold(name[0]) {
+	case 'x':
+		switch {
+		case foldedHasPrefix(name, "x-auth-"),
+			foldedEqual(name, "x-http-method-override"), foldedEqual(name, "x-http-method"),
+			foldedEqual(name, "x-method-override"):
+			return headerOwn
+		case foldedHasPrefix(name, "x-forwarded-"), foldedHasPrefix(name, "x-original-"),
+			foldedEqual(name, "x-real-ip"), foldedEqual(name, "x-rewrite-url"):
+			return headerForwarded
+		}
+	case 'f':
+		if foldedEqual(name, "forwarded") {
+			return headerForwarded
+		}
+	case 't':
+		if foldedEqual(name, "true-client-ip") {
+			return headerForwarded
 		}
 	}
+	return headerPlain
+}
+
+// scrubHeaders removes, in one pass over the outbound header map, what a
+// client must not send upstream: every X-Auth-* and method-override header
+// in any spelling; forwarding and routing headers (X-Forwarded-*,
+// X-Original-*, Forwarded, X-Real-IP, True-Client-IP, X-Rewrite-URL) unless
+// the peer is a trusted proxy and the name is spelled for real; and, unless
+// the route allows them, every header whose name contains '_' (nginx's
+// underscores_in_headers off), because upstreams fold '_' into '-'.
+func scrubHeaders(h http.Header, trusted, allowUnderscore bool) {
+	for k := range h {
+		lookalike := strings.ContainsAny(k, "_.")
+		switch classify(k) {
+		case headerOwn:
+			delete(h, k)
+		case headerForwarded:
+			if !trusted || lookalike {
+				delete(h, k)
+			}
+		default:
+			if !allowUnderscore && strings.IndexByte(k, '_') >= 0 {
+				delete(h, k)
+			}
+		}
+	}
+}
+
+// fold maps a header name byte to its folded form: ASCII lower case, with
+// '_' and '.' read as '-'.
+func fold(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	case c == '_' || c == '.':
+		return '-'
+	}
+	return c
+}
+
+// foldedHasPrefix reports whether name, folded, starts with prefix (given
+// folded).
+func foldedHasPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if fold(name[i]) != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func foldedEqual(name, folded string) bool {
+	return len(name) == len(folded) && foldedHasPrefix(name, folded)
+}
+
+// removeConnectionHeaders deletes every header the client named in
+// Connection (ReverseProxy does this already; doing it again costs little
+// and does not depend on that).
+func removeConnectionHeaders(h, in http.Header) {
 	for _, v := range in.Values("Connection") {
 		for name := range strings.SplitSeq(v, ",") {
 			name = strings.TrimSpace(name)
@@ -176,18 +261,23 @@ func stripCookie(h http.Header, name string) {
 	h.Set("Cookie", strings.Join(kept, "; "))
 }
 
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
 // upstreamFailed answers when the upstream could not be reached (502) or did
-// not send its response headers within the route timeout (504). The log line
-// names the route and the upstream host, never request headers.
+// not send its response headers within the route timeout (504), or when the
+// client's own body could not be read (400: a malformed chunk is the
+// client's fault, not the upstream's). The log line names the route and the
+// upstream host, never request headers.
 func (g *Gateway) upstreamFailed(rt *Route, w http.ResponseWriter, r *http.Request, err error) {
 	status, code, reason := http.StatusBadGateway, "bad_gateway", "unreachable"
+	// ReverseProxy hands over a wrapped body; the grant keeps the original.
+	var body *clientBody
+	if gr, _ := r.Context().Value(grantKey{}).(*grant); gr != nil {
+		body = gr.body
+	}
 	switch {
 	case errors.Is(r.Context().Err(), context.Canceled):
 		reason = "client_gone"
+	case body != nil && body.failed.Load():
+		status, code, reason = http.StatusBadRequest, "bad_request", "bad_body"
 	case isTimeout(err):
 		status, code, reason = http.StatusGatewayTimeout, "gateway_timeout", "timeout"
 	}
@@ -207,6 +297,61 @@ func isTimeout(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// clientBody wraps a request body on its way upstream. It remembers that
+// reading the client's body failed, so that a malformed body is answered as
+// the client's error, and it can read the first byte ahead (peek) so that a
+// chunked body that is malformed from its first chunk line (issue 11
+// finding 7: "0x0") is refused before any upstream is contacted.
+type clientBody struct {
+	body   io.ReadCloser
+	head   []byte // read ahead by peek, returned first
+	buf    [1]byte
+	failed atomic.Bool // read by the ErrorHandler while the transport may still read
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	if len(b.head) > 0 {
+		n := copy(p, b.head)
+		b.head = b.head[n:]
+		return n, nil
+	}
+	n, err := b.body.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.failed.Store(true)
+	}
+	return n, err
+}
+
+func (b *clientBody) Close() error { return b.body.Close() }
+
+// peek reads the first byte of the body and keeps it for the upstream.
+func (b *clientBody) peek() error {
+	n, err := b.Read(b.buf[:])
+	b.head = b.buf[:n]
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// wrapBody installs a clientBody on r when r has a body and returns it. A
+// chunked body is peeked: its first chunk must parse before the upstream is
+// called. This waits for the client's first chunk (or, with Expect:
+// 100-continue, sends the 100 at once), which only a client that waits for
+// the response before sending its body — full-duplex HTTP/1.1, which the
+// gateway does not promise — would notice.
+func wrapBody(r *http.Request) (*clientBody, error) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil, nil
+	}
+	b := &clientBody{body: r.Body}
+	r.Body = b
+	if r.ContentLength < 0 && slices.Contains(r.TransferEncoding, "chunked") {
+		return b, b.peek()
+	}
+	return b, nil
 }
 
 // bufferPool recycles the 32 KiB copy buffers of ReverseProxy.

@@ -123,6 +123,17 @@ func (g *Gateway) refuseBadPath(w http.ResponseWriter, r *http.Request, err erro
 	writeError(w, http.StatusBadRequest, "bad_request")
 }
 
+// refuseBadBody answers a request whose body is malformed from its first
+// byte (a bad chunk size): 400, and the upstream is never called.
+func (g *Gateway) refuseBadBody(w http.ResponseWriter, r *http.Request, rt *Route, d decision, err error) {
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "gateway: request refused",
+		slog.String("route", rt.Name), slog.String("reason", reasonBadBody),
+		slog.String("method", r.Method), slog.String("error", err.Error()))
+	g.observe(rt.Name, d.kind, "bad_request")
+	w.Header().Set("Connection", "close") // the rest of the stream cannot be framed
+	writeError(w, http.StatusBadRequest, "bad_request")
+}
+
 func (g *Gateway) refuseNotFound(w http.ResponseWriter, r *http.Request, p string) {
 	g.log.LogAttrs(r.Context(), slog.LevelDebug, "gateway: no route",
 		slog.String("reason", reasonNoRoute), slog.String("method", r.Method), slog.String("path", p))

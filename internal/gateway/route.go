@@ -72,6 +72,9 @@ type Upstream struct {
 	StripPrefix  bool          // remove Match.PathPrefix, keeping a leading "/"
 	PreserveHost bool          // send the client's Host instead of the upstream's
 	Timeout      time.Duration // for the response headers; streaming bodies are not cut
+	// AllowUnderscoreHeaders forwards client headers with '_' in the name
+	// (routes[].allow_underscore_headers; default false, like nginx).
+	AllowUnderscoreHeaders bool
 }
 
 // matches reports whether the clean path p lies under the route's prefix.
@@ -110,6 +113,10 @@ type RouteConfig struct {
 	Forward      string     `yaml:"forward"`
 	// Timeout 0 means DefaultTimeout.
 	Timeout duration.Duration `yaml:"timeout"`
+	// AllowUnderscoreHeaders forwards client headers whose names contain
+	// '_' (dropped by default, as nginx does); lookalikes of protected names
+	// are dropped regardless.
+	AllowUnderscoreHeaders bool `yaml:"allow_underscore_headers"`
 }
 
 // RouteMatch is the match section of a RouteConfig.
@@ -230,10 +237,11 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 		Match:  Match{PathPrefix: prefix, Methods: slices.Clone(c.Match.Methods)},
 		Policy: Policy{Auth: Auth(c.Auth), Roles: slices.Clone(c.Roles), Forward: forward},
 		Upstream: Upstream{
-			URL:          u,
-			StripPrefix:  c.StripPrefix,
-			PreserveHost: c.PreserveHost,
-			Timeout:      cmp.Or(c.Timeout.D(), DefaultTimeout),
+			URL:                    u,
+			StripPrefix:            c.StripPrefix,
+			PreserveHost:           c.PreserveHost,
+			Timeout:                cmp.Or(c.Timeout.D(), DefaultTimeout),
+			AllowUnderscoreHeaders: c.AllowUnderscoreHeaders,
 		},
 		base: strings.TrimSuffix(prefix, "/"),
 	}, errs
