@@ -15,6 +15,15 @@
 //     client's Authorization header never reach an upstream.
 //   - X-Forwarded-* and X-Original-* headers are believed only from
 //     trusted proxies.
+//   - Header names are judged folded (case, '_' and '.' as '-'), as CGI and
+//     WSGI upstreams read them: lookalikes of protected names, method
+//     overrides and, unless a route opts in, names with '_' are dropped
+//     (scrubHeaders).
+//   - The credential comes from package credential, shared with
+//     /auth/userinfo: two Authorization headers or two session cookies are
+//     never resolved by picking one.
+//   - A chunked body malformed from its first chunk is refused (400) before
+//     an upstream is contacted.
 //   - When a credential store does not answer the request fails closed (503)
 //     and is never proxied.
 //

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,9 +115,13 @@ func TestTossedSessionCookiesCountAsNone(t *testing.T) {
 		{"forward-auth", "GET", "/auth/verify", []string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/either/x"}, 401},
 	}
 	for _, tt := range tests {
-		for _, order := range [][]string{{"Cookie", attacker + "; " + victim}, {"Cookie", victim, "Cookie", attacker}} {
-			t.Run(tt.name, func(t *testing.T) {
-				resp, body := send(t, tt.method, g.URL+tt.path, append(tt.header, order...)...)
+		for _, cookies := range []struct{ name string }{{"one Cookie line"}, {"two Cookie lines"}} {
+			order := []string{"Cookie", attacker + "; " + victim}
+			if cookies.name == "two Cookie lines" {
+				order = []string{"Cookie", victim, "Cookie", attacker}
+			}
+			t.Run(tt.name+", "+cookies.name, func(t *testing.T) {
+				resp, body := send(t, tt.method, g.URL+tt.path, append(slices.Clone(tt.header), order...)...)
 				if resp.StatusCode != tt.status {
 					t.Fatalf("status = %d %s, want %d", resp.StatusCode, body, tt.status)
 				}
