@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/nbutton23/zxcvbn-go"
+	"github.com/ccojocar/zxcvbn-go"
 )
 
 // Length limits, in characters. The upper bound keeps one hash cheap to
