@@ -45,7 +45,7 @@ type Verifier struct {
 	parser  *jwt.Parser
 	lax     *jwt.Parser // signature and header only, for revocation requests
 	now     func() time.Time
-	cache   *cache
+	cache   *tokenCache
 	trust   func() bool
 }
 
@@ -73,7 +73,7 @@ func NewVerifier(ks *keys.Set, revoked RevocationChecker, opts ...VerifierOption
 		lax:    jwt.NewParser(jwt.WithValidMethods([]string{ks.Algorithm()}), jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation()),
 	}
 	if s.cacheSize > 0 {
-		v.cache = newCache(s.cacheSize)
+		v.cache = newCache(s.cacheSize, s.now)
 	}
 	return v
 }
@@ -92,7 +92,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (auth.Principal, erro
 		return p, err
 	}
 	sum := sha256.Sum256([]byte(raw))
-	if e, ok := v.cache.get(sum, v.now()); ok {
+	if e, ok := v.cache.Get(sum); ok {
 		if _, err := v.keys.VerificationKey(e.kid); err == nil {
 			if err := v.checkRevoked(ctx, e.p); err != nil {
 				return auth.Principal{}, err
@@ -101,13 +101,13 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (auth.Principal, erro
 			p.Roles = slices.Clone(p.Roles)
 			return p, nil
 		}
-		v.cache.drop(sum)
+		v.cache.Delete(sum)
 	}
 	p, kid, err := v.verify(ctx, raw)
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	v.cache.put(sum, cacheEntry{p: p, kid: kid, exp: p.ExpiresAt})
+	putVerified(v.cache, sum, p, kid)
 	return p, nil
 }
 
@@ -196,7 +196,7 @@ func (v *Verifier) deny(ctx context.Context, kind, key string) error {
 // the cache at once.
 func (v *Verifier) Forget(kind, key string) {
 	if v.cache != nil {
-		v.cache.forget(kind, key)
+		forget(v.cache, kind, key)
 	}
 }
 

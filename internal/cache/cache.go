@@ -1,0 +1,168 @@
+package cache
+
+import (
+	"sync"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+)
+
+// Tag names a group of entries that one revocation drops together, such as
+// {"sid", "abc"} for every cached token of session abc.
+type Tag struct{ Kind, Key string }
+
+// Cache maps keys to values until each value's deadline, holding at most the
+// maximum number of entries it was created with (otter's W-TinyLFU picks what
+// to evict). It is safe for concurrent use. Reads take no lock of Cache's
+// own; only cache misses (Put) and revocations touch the locks.
+type Cache[K comparable, V any] struct {
+	c   *otter.Cache[K, *entry[V]]
+	now func() time.Time
+
+	// write serialises Put with Invalidate and Clear, so that a revocation
+	// either runs before a Put (which then stores a value verified after
+	// it) or finds the value in the index: never in between.
+	write sync.Mutex
+	// mu guards idx and is never held while calling otter, because otter
+	// calls unindex under its own bucket locks.
+	mu  sync.Mutex
+	idx map[Tag]map[K]*entry[V]
+}
+
+// entry is one cached value. The index refers to entries by pointer, so a
+// deletion event for a value that was since replaced under the same key
+// cannot unindex its successor.
+type entry[V any] struct {
+	v        V
+	deadline time.Time
+	tags     []Tag
+}
+
+// New returns a Cache of at most max entries (max must be positive) whose
+// deadlines are measured with now (nil: time.Now).
+func New[K comparable, V any](max int, now func() time.Time) *Cache[K, V] {
+	if now == nil {
+		now = time.Now
+	}
+	c := &Cache[K, V]{now: now, idx: make(map[Tag]map[K]*entry[V])}
+	c.c = otter.Must(&otter.Options[K, *entry[V]]{
+		MaximumSize:     max,
+		InitialCapacity: min(max, 1024),
+		ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[K, *entry[V]]) time.Duration {
+			return e.Value.deadline.Sub(now())
+		}),
+		// Synchronous, so that the index never outlives an entry and no
+		// goroutine is started per deletion (InvalidateAll would start one
+		// per entry).
+		OnAtomicDeletion: c.unindex,
+		Clock:            clock(now),
+	})
+	return c
+}
+
+// Get returns the value stored under k if its deadline has not passed.
+func (c *Cache[K, V]) Get(k K) (V, bool) {
+	e, ok := c.c.GetIfPresent(k)
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+// Put stores v under k until deadline, findable by each of tags. A value
+// whose deadline has already passed is not stored.
+func (c *Cache[K, V]) Put(k K, v V, deadline time.Time, tags ...Tag) {
+	if !deadline.After(c.now()) {
+		return
+	}
+	e := &entry[V]{v: v, deadline: deadline, tags: tags}
+	c.write.Lock()
+	defer c.write.Unlock()
+	// Indexed before it is stored: an eviction right after Set then finds
+	// it and unindexes it; the other order could leave it indexed forever.
+	c.mu.Lock()
+	for _, t := range tags {
+		m := c.idx[t]
+		if m == nil {
+			m = make(map[K]*entry[V], 1)
+			c.idx[t] = m
+		}
+		m[k] = e
+	}
+	c.mu.Unlock()
+	c.c.Set(k, e)
+}
+
+// Delete drops the entry stored under k, if any.
+func (c *Cache[K, V]) Delete(k K) { c.c.Invalidate(k) }
+
+// Invalidate drops every entry tagged t and returns how many it found. Its
+// cost is proportional to that number, not to the size of the cache.
+func (c *Cache[K, V]) Invalidate(t Tag) int {
+	c.write.Lock()
+	defer c.write.Unlock()
+	c.mu.Lock()
+	m := c.idx[t]
+	delete(c.idx, t)
+	c.mu.Unlock()
+	for k := range m {
+		c.c.Invalidate(k)
+	}
+	return len(m)
+}
+
+// Clear drops every entry.
+func (c *Cache[K, V]) Clear() {
+	c.write.Lock()
+	defer c.write.Unlock()
+	c.c.InvalidateAll()
+	c.mu.Lock()
+	clear(c.idx)
+	c.mu.Unlock()
+}
+
+// Len returns the number of entries stored, after otter's pending
+// maintenance (evictions past the maximum, expirations) has run.
+func (c *Cache[K, V]) Len() int {
+	c.c.CleanUp()
+	return c.c.EstimatedSize()
+}
+
+// indexed returns the number of tags in the index (tests check that
+// deletions unindex their entries, so the index stays bounded too).
+func (c *Cache[K, V]) indexed() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.idx)
+}
+
+// unindex removes a deleted entry from the tag index. otter calls it under
+// the lock of the entry's bucket, so it must not call the cache. A replaced
+// entry is indexed under the same key by its successor, which stays.
+func (c *Cache[K, V]) unindex(ev otter.DeletionEvent[K, *entry[V]]) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range ev.Value.tags {
+		m := c.idx[t]
+		if m[ev.Key] != ev.Value {
+			continue
+		}
+		delete(m, ev.Key)
+		if len(m) == 0 {
+			delete(c.idx, t)
+		}
+	}
+}
+
+// clock makes otter expire entries on the caller's clock, so that a test
+// clock moves entries past their deadline like real time does.
+type clock func() time.Time
+
+func (f clock) NowNano() int64 { return f().UnixNano() }
+
+// Tick drives otter's periodic clean-up, which frees expired entries that
+// nobody reads any more. The goroutine that reads it holds the cache only
+// weakly and ends when the cache is collected; the ticker is then collected
+// with it.
+func (f clock) Tick(d time.Duration) <-chan time.Time { return time.NewTicker(d).C }

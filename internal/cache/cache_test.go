@@ -1,0 +1,194 @@
+package cache
+
+import (
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
+)
+
+var start = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func newTestCache(t *testing.T, max int) (*Cache[string, int], *clocktest.Clock) {
+	t.Helper()
+	clock := clocktest.New(start)
+	return New[string, int](max, clock.Now), clock
+}
+
+func TestGetReturnsWhatPutStored(t *testing.T) {
+	c, _ := newTestCache(t, 10)
+	c.Put("a", 1, start.Add(time.Hour))
+	if got, ok := c.Get("a"); !ok || got != 1 {
+		t.Fatalf("Get(a) = %d, %v; want 1, true", got, ok)
+	}
+	if _, ok := c.Get("b"); ok {
+		t.Fatal("Get(b) found a value never stored")
+	}
+}
+
+func TestEvictionKeepsTheBound(t *testing.T) {
+	const max = 50
+	c, _ := newTestCache(t, max)
+	for i := range 20 * max {
+		k := strconv.Itoa(i)
+		c.Put(k, i, start.Add(time.Hour), Tag{"user", "u" + strconv.Itoa(i%7)}, Tag{"jti", k})
+	}
+	if got := c.Len(); got > max {
+		t.Fatalf("Len() = %d after %d puts, want at most %d", got, 20*max, max)
+	}
+	// Evicted entries leave the index too: at most one jti tag per entry,
+	// plus the 7 user tags.
+	if got, limit := c.indexed(), max+7; got > limit {
+		t.Errorf("index holds %d tags for at most %d entries, want at most %d", got, max, limit)
+	}
+}
+
+func TestEntriesDieAtTheirDeadline(t *testing.T) {
+	tests := []struct {
+		name    string
+		advance time.Duration
+		found   bool
+	}{
+		{"BeforeDeadline", time.Minute - time.Nanosecond, true},
+		{"AtDeadline", time.Minute, false},
+		{"AfterDeadline", time.Hour, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, clock := newTestCache(t, 10)
+			c.Put("a", 1, start.Add(time.Minute), Tag{"sid", "s1"})
+			clock.Advance(tt.advance)
+			if _, ok := c.Get("a"); ok != tt.found {
+				t.Errorf("Get after %s: found = %v, want %v", tt.advance, ok, tt.found)
+			}
+		})
+	}
+}
+
+func TestPutIgnoresPastDeadlines(t *testing.T) {
+	c, _ := newTestCache(t, 10)
+	c.Put("now", 1, start)
+	c.Put("past", 2, start.Add(-time.Second))
+	if got := c.Len(); got != 0 {
+		t.Fatalf("Len() = %d after storing dead values, want 0", got)
+	}
+}
+
+func TestExpiredEntriesLeaveTheIndex(t *testing.T) {
+	c, clock := newTestCache(t, 10)
+	c.Put("a", 1, start.Add(time.Minute), Tag{"sid", "s1"})
+	clock.Advance(2 * time.Minute)
+	c.Get("a") // a read of an expired entry schedules its removal
+	clocktest.Eventually(t, "the expired entry is unindexed", func() bool { return c.Len() == 0 && c.indexed() == 0 })
+}
+
+func TestInvalidateDropsExactlyTheTaggedEntries(t *testing.T) {
+	type put struct {
+		key  string
+		tags []Tag
+	}
+	puts := []put{
+		{"t1", []Tag{{"jti", "j1"}, {"sid", "s1"}, {"user", "u1"}}},
+		{"t2", []Tag{{"jti", "j2"}, {"sid", "s1"}, {"user", "u1"}}},
+		{"t3", []Tag{{"jti", "j3"}, {"sid", "s2"}, {"user", "u1"}}},
+		{"t4", []Tag{{"jti", "j4"}, {"sid", "s3"}, {"user", "u2"}}},
+	}
+	tests := []struct {
+		tag  Tag
+		gone []string
+	}{
+		{Tag{"jti", "j2"}, []string{"t2"}},
+		{Tag{"sid", "s1"}, []string{"t1", "t2"}},
+		{Tag{"user", "u1"}, []string{"t1", "t2", "t3"}},
+		{Tag{"user", "nobody"}, nil},
+		{Tag{"sid", "j1"}, nil}, // same key, other kind
+	}
+	for _, tt := range tests {
+		t.Run(tt.tag.Kind+"="+tt.tag.Key, func(t *testing.T) {
+			c, _ := newTestCache(t, 10)
+			for i, p := range puts {
+				c.Put(p.key, i, start.Add(time.Hour), p.tags...)
+			}
+			if got, want := c.Invalidate(tt.tag), len(tt.gone); got != want {
+				t.Errorf("Invalidate(%v) = %d, want %d", tt.tag, got, want)
+			}
+			gone := map[string]bool{}
+			for _, k := range tt.gone {
+				gone[k] = true
+			}
+			for _, p := range puts {
+				if _, ok := c.Get(p.key); ok == gone[p.key] {
+					t.Errorf("after Invalidate(%v): %s cached = %v, want %v", tt.tag, p.key, ok, !gone[p.key])
+				}
+			}
+		})
+	}
+}
+
+// A value replaced under the same key stays revocable: the old value's
+// deletion must not unindex its successor.
+func TestReplacedEntryStaysIndexed(t *testing.T) {
+	c, _ := newTestCache(t, 10)
+	c.Put("a", 1, start.Add(time.Hour), Tag{"sid", "s1"})
+	c.Put("a", 2, start.Add(time.Hour), Tag{"sid", "s1"})
+	if got, want := c.Invalidate(Tag{"sid", "s1"}), 1; got != want {
+		t.Fatalf("Invalidate = %d, want %d", got, want)
+	}
+	if _, ok := c.Get("a"); ok {
+		t.Fatal("replaced entry survived the invalidation of its tag")
+	}
+}
+
+func TestDeleteAndClear(t *testing.T) {
+	c, _ := newTestCache(t, 10)
+	for i := range 3 {
+		c.Put(strconv.Itoa(i), i, start.Add(time.Hour), Tag{"user", "u1"})
+	}
+	c.Delete("0")
+	if _, ok := c.Get("0"); ok {
+		t.Fatal("Delete(0) left the entry")
+	}
+	c.Clear()
+	if got := c.Len(); got != 0 {
+		t.Fatalf("Len() after Clear = %d, want 0", got)
+	}
+	if got := c.indexed(); got != 0 {
+		t.Fatalf("index after Clear holds %d tags, want 0", got)
+	}
+}
+
+// Readers, writers and revocations at once, for the race detector; after a
+// revocation of a session no entry of it may stay.
+func TestConcurrentUse(t *testing.T) {
+	c, _ := newTestCache(t, 100)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				k := strconv.Itoa(w*1000 + i%150)
+				c.Put(k, i, start.Add(time.Hour), Tag{"sid", "s" + strconv.Itoa(i%5)}, Tag{"jti", k})
+				c.Get(strconv.Itoa(i % 150))
+				if i%50 == 0 {
+					c.Invalidate(Tag{"sid", "s" + strconv.Itoa(i%5)})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	c.Invalidate(Tag{"sid", "s0"})
+	for w := range 4 {
+		for i := range 150 {
+			if i%5 != 0 {
+				continue
+			}
+			if _, ok := c.Get(strconv.Itoa(w*1000 + i)); ok {
+				t.Fatalf("entry %d of revoked session s0 still cached", w*1000+i)
+			}
+		}
+	}
+	if got := c.Len(); got > 100 {
+		t.Errorf("Len() = %d, want at most 100", got)
+	}
+}
