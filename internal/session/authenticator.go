@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 )
 
 // UserLookup finds the user behind a session (user.Store implements it).
@@ -27,20 +25,8 @@ type Authenticator struct {
 	users   UserLookup
 	ttl     time.Duration
 	trust   func() bool
-
-	mu      sync.Mutex
-	entries map[string]cached // by session ID
+	cache   *sessionCache // nil when ttl is 0
 }
-
-type cached struct {
-	principal auth.Principal
-	rec       Record
-	at        time.Time
-}
-
-// maxCached bounds the cache; past it the cache is reset (simple, and a
-// miss only costs one store read).
-const maxCached = 100_000
 
 // NewAuthenticator returns an Authenticator. ttl 0 disables the cache;
 // trust nil means always trusted (single process, no shared store).
@@ -48,7 +34,11 @@ func NewAuthenticator(m *Manager, users UserLookup, ttl time.Duration, trust fun
 	if trust == nil {
 		trust = func() bool { return true }
 	}
-	return &Authenticator{manager: m, users: users, ttl: ttl, trust: trust, entries: map[string]cached{}}
+	a := &Authenticator{manager: m, users: users, ttl: ttl, trust: trust}
+	if ttl > 0 {
+		a.cache = newSessionCache(m.now)
+	}
+	return a
 }
 
 // Manager returns the session manager.
@@ -70,7 +60,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, cookieValue string) (a
 	}
 	id := IDFromCookie(cookieValue)
 	now := a.manager.now()
-	if p, rec, ok := a.fromCache(id, now); ok {
+	if p, rec, ok := a.fromCache(id); ok {
 		return p, rec, nil
 	}
 	rec, err := a.manager.LookupID(ctx, id)
@@ -89,48 +79,6 @@ func (a *Authenticator) Authenticate(ctx context.Context, cookieValue string) (a
 	}
 	p := auth.Principal{Subject: u.ID, Username: u.Username, Roles: u.Roles, Method: auth.MethodSession,
 		SessionID: rec.ID, ExpiresAt: rec.ExpiresAt}
-	a.store(id, cached{principal: p, rec: rec, at: now})
+	a.store(id, cached{principal: p, rec: rec}, now)
 	return p, rec, nil
-}
-
-func (a *Authenticator) fromCache(id string, now time.Time) (auth.Principal, Record, bool) {
-	if a.ttl <= 0 || !a.trust() {
-		return auth.Principal{}, Record{}, false
-	}
-	a.mu.Lock()
-	e, ok := a.entries[id]
-	a.mu.Unlock()
-	if !ok || now.Sub(e.at) >= a.ttl || a.manager.Expired(e.rec, now) {
-		return auth.Principal{}, Record{}, false
-	}
-	return e.principal, e.rec, true
-}
-
-func (a *Authenticator) store(id string, e cached) {
-	if a.ttl <= 0 {
-		return
-	}
-	a.mu.Lock()
-	if len(a.entries) >= maxCached {
-		a.entries = map[string]cached{}
-	}
-	a.entries[id] = e
-	a.mu.Unlock()
-}
-
-// Forget applies a revocation event to the cache: a session event drops
-// that session, a user event every session of the user.
-func (a *Authenticator) Forget(ev revocation.Event) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch ev.Kind {
-	case revocation.KindSession:
-		delete(a.entries, ev.Key)
-	case revocation.KindUser:
-		for id, e := range a.entries {
-			if e.principal.Subject == ev.Key {
-				delete(a.entries, id)
-			}
-		}
-	}
 }
