@@ -2,8 +2,6 @@ package keys
 
 import (
 	"crypto"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -13,6 +11,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 )
 
 // Algorithms gatehouse signs with (JWA names, RFC 7518 and RFC 8037).
@@ -63,47 +63,41 @@ func checkPublic(alg string, pub any) error {
 	return nil
 }
 
-// sealer encrypts PKCS#8 private keys at rest with AES-256-GCM.
-type sealer struct{ aead cipher.AEAD }
+// sealer encrypts PKCS#8 private keys at rest (internal/seal, AES-256-GCM:
+// nonce || ciphertext || tag, stored as is).
+type sealer struct{ s *seal.Sealer }
 
 // newSealer derives the AES key from the configured string with HKDF so
-// that a passphrase-like value still yields a uniform key.
-func newSealer(secret []byte) (*sealer, error) {
-	key, err := hkdf.Key(sha256.New, secret, nil, sealInfo, 32)
+// that a passphrase-like value still yields a uniform key; nonces come from
+// random.
+func newSealer(secret []byte, random io.Reader) (*sealer, error) {
+	key, err := hkdf.Key(sha256.New, secret, nil, sealInfo, seal.KeySize)
 	if err != nil {
 		return nil, fmt.Errorf("derive keys.encryption_key: %w", err)
 	}
-	block, err := aes.NewCipher(key)
+	s, err := seal.New(key, random)
 	if err != nil {
 		return nil, fmt.Errorf("keys.encryption_key: %w", err)
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("keys.encryption_key: %w", err)
-	}
-	return &sealer{aead: aead}, nil
+	return &sealer{s: s}, nil
 }
 
 // aad binds a sealed key to its kid and algorithm: a ciphertext copied to
 // another row fails to open instead of signing under a foreign kid.
 func aad(kid, alg string) []byte { return []byte("gatehouse-key:" + kid + ":" + alg) }
 
-func (s *sealer) seal(random io.Reader, kid, alg string, plain []byte) ([]byte, error) {
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
-	if _, err := io.ReadFull(random, nonce); err != nil {
-		return nil, fmt.Errorf("seal signing key: read random: %w", err)
+func (s *sealer) seal(kid, alg string, plain []byte) ([]byte, error) {
+	sealed, err := s.s.Seal(plain, aad(kid, alg))
+	if err != nil {
+		return nil, fmt.Errorf("seal signing key: %w", err)
 	}
-	return s.aead.Seal(nonce, nonce, plain, aad(kid, alg)), nil
+	return sealed, nil
 }
 
 func (s *sealer) open(kid, alg string, sealed []byte) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < n+s.aead.Overhead() {
-		return nil, fmt.Errorf("%w %s: sealed value too short", ErrDecrypt, kid)
-	}
-	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], aad(kid, alg))
+	plain, err := s.s.Open(sealed, aad(kid, alg))
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: keys.encryption_key is not the key it was sealed with", ErrDecrypt, kid)
+		return nil, fmt.Errorf("%w %s: keys.encryption_key is not the key it was sealed with, or the stored value was altered", ErrDecrypt, kid)
 	}
 	return plain, nil
 }

@@ -142,7 +142,7 @@ func NewSet(ctx context.Context, store Store, alg string, opts ...Option) (*Set,
 		if len(s.encKey) < MinSecretLen {
 			return nil, fmt.Errorf("keys.encryption_key must be at least %d bytes", MinSecretLen)
 		}
-		sl, err := newSealer(s.encKey)
+		sl, err := newSealer(s.encKey, s.random)
 		if err != nil {
 			return nil, err
 		}
@@ -341,7 +341,7 @@ func (s *Set) newKey() (Key, error) {
 	now := s.now().UTC().Truncate(time.Microsecond)
 	k := Key{ID: thumbprint(j), Algorithm: s.alg, Private: pkcs8, Public: pub, CreatedAt: now, ActivatedAt: now}
 	if s.sealer != nil {
-		if k.Private, err = s.sealer.seal(s.random, k.ID, k.Algorithm, pkcs8); err != nil {
+		if k.Private, err = s.sealer.seal(k.ID, k.Algorithm, pkcs8); err != nil {
 			return Key{}, err
 		}
 		k.Encrypted = true

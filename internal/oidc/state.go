@@ -1,8 +1,6 @@
 package oidc
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -13,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 )
 
 // stateTTL bounds how long a user may take at the provider.
@@ -35,24 +35,21 @@ type loginState struct {
 	Expires  int64  `json:"e"` // unix seconds
 }
 
-// sealer encrypts and authenticates login states with AES-256-GCM. The
-// cookie name is the additional data, so a value cannot be replayed under
-// another provider's or another login's cookie.
-type sealer struct{ aead cipher.AEAD }
+// sealer encrypts and authenticates login states (internal/seal,
+// AES-256-GCM; the cookie value is base64url of nonce || ciphertext || tag).
+// The cookie name is the associated data, so a value cannot be replayed
+// under another provider's or another login's cookie.
+type sealer struct{ s *seal.Sealer }
 
 func newSealer(key []byte) (*sealer, error) {
-	if len(key) != 32 {
-		return nil, fmt.Errorf("oidc: StateKey must be 32 bytes, got %d", len(key))
+	if len(key) != seal.KeySize {
+		return nil, fmt.Errorf("oidc: StateKey must be %d bytes, got %d", seal.KeySize, len(key))
 	}
-	block, err := aes.NewCipher(key)
+	s, err := seal.New(key, nil)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: state cipher: %w", err)
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("oidc: state cipher: %w", err)
-	}
-	return &sealer{aead: aead}, nil
+	return &sealer{s: s}, nil
 }
 
 func (s *sealer) seal(name string, st loginState) (string, error) {
@@ -60,21 +57,19 @@ func (s *sealer) seal(name string, st loginState) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encode login state: %w", err)
 	}
-	nonce := make([]byte, s.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("state nonce: %w", err)
+	sealed, err := s.s.Seal(plain, []byte(name))
+	if err != nil {
+		return "", fmt.Errorf("seal login state: %w", err)
 	}
-	sealed := s.aead.Seal(nonce, nonce, plain, []byte(name))
 	return base64.RawURLEncoding.EncodeToString(sealed), nil
 }
 
 func (s *sealer) open(name, value string) (loginState, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(value)
-	if err != nil || len(raw) < s.aead.NonceSize() {
+	if err != nil {
 		return loginState{}, errBadState
 	}
-	n := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(name))
+	plain, err := s.s.Open(raw, []byte(name))
 	if err != nil {
 		return loginState{}, errBadState
 	}
