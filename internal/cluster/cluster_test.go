@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
 
 var binary string
@@ -179,20 +180,6 @@ func tokens(t *testing.T, node string, v url.Values) (int, map[string]any) {
 	return status, m
 }
 
-// eventually polls cond every 10ms until it holds or d has passed.
-func eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestClusterBehavesAsOne(t *testing.T) {
 	c := startCluster(t, 3)
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
@@ -224,7 +211,7 @@ func TestClusterBehavesAsOne(t *testing.T) {
 			t.Fatalf("logout on C = %d", status)
 		}
 		for _, n := range []string{a, b} {
-			refused := eventually(time.Second, func() bool {
+			refused := clocktest.Within(time.Second, func() bool {
 				status, _ := request(t, "GET", n+"/auth/session", "", "Cookie", cookie)
 				return status == http.StatusUnauthorized
 			})
@@ -254,7 +241,7 @@ func TestClusterBehavesAsOne(t *testing.T) {
 			t.Errorf("newest refresh token on C after reuse = %d, want 400", status)
 		}
 		for _, n := range c.nodes {
-			refused := eventually(time.Second, func() bool {
+			refused := clocktest.Within(time.Second, func() bool {
 				status, _ := request(t, "GET", n+"/auth/userinfo", "", "Authorization", "Bearer "+access)
 				return status == http.StatusUnauthorized
 			})
@@ -293,7 +280,7 @@ func TestClusterBehavesAsOne(t *testing.T) {
 			t.Fatalf("keys rotate printed %q", out)
 		}
 		newKID := fields[3]
-		signsNew := eventually(time.Second, func() bool {
+		signsNew := clocktest.Within(time.Second, func() bool {
 			_, m := tokens(t, b, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {password}})
 			at, _ := m["access_token"].(string)
 			return at != "" && kidOf(t, at) == newKID

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/tcpproxy"
 )
 
@@ -64,7 +65,7 @@ type probe struct {
 func failsClosed(t *testing.T, base, part string, probes []probe) {
 	t.Helper()
 	for _, p := range probes {
-		ok := eventually(10*time.Second, func() bool {
+		ok := clocktest.Within(10*time.Second, func() bool {
 			status, _ := request(t, p.method, base+p.path, "", p.header...)
 			return status == http.StatusServiceUnavailable
 		})
@@ -93,7 +94,7 @@ func failsClosed(t *testing.T, base, part string, probes []probe) {
 func recovers(t *testing.T, base string, probes []probe) {
 	t.Helper()
 	for _, p := range append(probes, probe{"readyz", "GET", "/readyz", nil}) {
-		ok := eventually(20*time.Second, func() bool {
+		ok := clocktest.Within(20*time.Second, func() bool {
 			status, _ := request(t, p.method, base+p.path, "", p.header...)
 			return status == http.StatusOK
 		})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/demo"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
 
 type lockedBuffer struct {
@@ -94,7 +95,7 @@ func TestSIGHUPReloadsRoutes(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if !eventually(5*time.Second, func() bool { return status("/two/x") == http.StatusOK }) {
+	if !clocktest.Within(5*time.Second, func() bool { return status("/two/x") == http.StatusOK }) {
 		t.Fatal("route two not served after SIGHUP")
 	}
 	closeOnce(release)
@@ -109,7 +110,7 @@ func TestSIGHUPReloadsRoutes(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if !eventually(5*time.Second, func() bool { return strings.Contains(logs.String(), "config reload failed") }) {
+	if !clocktest.Within(5*time.Second, func() bool { return strings.Contains(logs.String(), "config reload failed") }) {
 		t.Fatal("no log line for the bad reload")
 	}
 	if !strings.Contains(logs.String(), "bogus: unknown key") {
@@ -156,7 +157,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	// New connections are refused once shutdown has begun…
-	if !eventually(5*time.Second, func() bool {
+	if !clocktest.Within(5*time.Second, func() bool {
 		_, err := http.Get(base + "/healthz")
 		return err != nil
 	}) {

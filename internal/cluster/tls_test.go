@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir.
@@ -71,7 +73,7 @@ func TestTLSServesHTTPSWithHSTSAndHostCookie(t *testing.T) {
 	addr := strings.TrimPrefix(launch(t, cfg).base, "http://")
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	base := "https://" + addr
-	if !eventually(10*time.Second, func() bool {
+	if !clocktest.Within(10*time.Second, func() bool {
 		resp, err := client.Get(base + "/readyz")
 		if err != nil {
 			return false

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
 
 // memStore is a small, honest keys.Store: RotateKey is a compare-and-swap
@@ -90,31 +91,13 @@ func (s *memStore) stored() []keys.Key {
 	return out
 }
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clocktest.Clock { return clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 var asymmetric = []string{keys.RS256, keys.ES256, keys.EdDSA}
 
 const grace = 10*time.Minute + 30*time.Second
 
-func newSet(t *testing.T, store keys.Store, alg string, c *clock, opts ...keys.Option) *keys.Set {
+func newSet(t *testing.T, store keys.Store, alg string, c *clocktest.Clock, opts ...keys.Option) *keys.Set {
 	t.Helper()
 	opts = append([]keys.Option{keys.WithClock(c.Now), keys.WithVerifyGrace(grace)}, opts...)
 	s, err := keys.NewSet(context.Background(), store, alg, opts...)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
 
 func TestNewSetCreatesFirstKey(t *testing.T) {
@@ -389,7 +390,7 @@ func TestRunRotatesOncePerPeriodAcrossInstances(t *testing.T) {
 	for _, s := range []*keys.Set{a, b} {
 		wg.Go(func() { s.Run(ctx, 24*time.Hour, 5*time.Millisecond) })
 	}
-	waitFor(t, func() bool {
+	clocktest.Eventually(t, "both instances sign with the one new key", func() bool {
 		ka, _, _ := a.Signing()
 		kb, _, _ := b.Signing()
 		return ka != first && ka == kb
@@ -398,19 +399,6 @@ func TestRunRotatesOncePerPeriodAcrossInstances(t *testing.T) {
 	wg.Wait()
 	if got, want := len(store.stored()), 2; got != want {
 		t.Errorf("keys after one due rotation with two instances = %d, want %d", got, want)
-	}
-}
-
-// waitFor polls cond with a generous deadline: a condition wait, not a
-// speed assertion.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 

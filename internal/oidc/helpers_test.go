@@ -21,29 +21,12 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
 
 var alice = oidctestop.User{
 	Subject: "a1b2c3d4e5f6", PreferredUsername: "alice",
 	Email: "alice@corp.example", EmailVerified: true, Name: "Alice",
-}
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // env is gatehouse's OIDC endpoints on loopback, a real SQLite store, a
@@ -53,7 +36,7 @@ type env struct {
 	op       *oidctestop.Provider
 	srv      *httptest.Server
 	store    *sqlite.Store
-	clock    *clock
+	clock    *clocktest.Clock
 	browser  *http.Client
 	key      []byte
 	mu       sync.Mutex
@@ -76,7 +59,7 @@ func newEnv(t *testing.T, edit func(*config.Provider)) *env {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	e := &env{t: t, store: st, clock: &clock{t: time.Now()}, key: make([]byte, 32)}
+	e := &env{t: t, store: st, clock: clocktest.New(time.Now()), key: make([]byte, 32)}
 	_, _ = rand.Read(e.key)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /auth/oidc/{name}/start", func(w http.ResponseWriter, r *http.Request) { e.handler().Start().ServeHTTP(w, r) })

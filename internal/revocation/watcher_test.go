@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
 
 // backend returns two handles on one shared store, as two instances would
@@ -62,19 +63,6 @@ func run(t *testing.T, w *revocation.Watcher) {
 	})
 }
 
-// eventually polls cond until it holds or a generous deadline passes. It is
-// a condition wait, not a speed assertion.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func revoked(t *testing.T, w *revocation.Watcher, kind, key string) bool {
 	t.Helper()
 	got, err := w.Revoked(context.Background(), kind, key)
@@ -120,7 +108,7 @@ func TestWatcherSpreadsRevocationToOtherInstance(t *testing.T) {
 			bw.OnEvent(seen.hook)
 			run(t, a)
 			run(t, bw)
-			eventually(t, "both watchers are fresh", func() bool { return a.Fresh() && bw.Fresh() })
+			clocktest.Eventually(t, "both watchers are fresh", func() bool { return a.Fresh() && bw.Fresh() })
 
 			if revoked(t, bw, revocation.KindSession, "sess-1") {
 				t.Fatal("Revoked before any publish = true")
@@ -132,7 +120,7 @@ func TestWatcherSpreadsRevocationToOtherInstance(t *testing.T) {
 			if !revoked(t, a, ev.Kind, ev.Key) {
 				t.Fatal("publishing instance: Revoked right after Publish = false")
 			}
-			eventually(t, "the other instance sees the revocation", func() bool {
+			clocktest.Eventually(t, "the other instance sees the revocation", func() bool {
 				return revoked(t, bw, ev.Kind, ev.Key) && seen.saw(ev.Kind, ev.Key)
 			})
 			if revoked(t, bw, revocation.KindSession, "sess-2") {
@@ -156,7 +144,7 @@ func TestWatcherLoadsActiveEventsAtStart(t *testing.T) {
 			var seen recorder
 			w.OnEvent(seen.hook)
 			run(t, w)
-			eventually(t, "the watcher is fresh", w.Fresh)
+			clocktest.Eventually(t, "the watcher is fresh", w.Fresh)
 			if !revoked(t, w, ev.Kind, ev.Key) {
 				t.Fatal("Revoked(event published before start) = false")
 			}
@@ -177,7 +165,7 @@ func TestWatcherForgetsEventsAfterUntil(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	w := revocation.NewWatcher(memory.New(), revocation.WithClock(clock))
 	run(t, w)
-	eventually(t, "the watcher is fresh", w.Fresh)
+	clocktest.Eventually(t, "the watcher is fresh", w.Fresh)
 
 	ev := revocation.Event{Kind: revocation.KindSID, Key: "family-1", Until: clock().Add(time.Minute)}
 	if err := w.Publish(context.Background(), ev); err != nil {
@@ -254,10 +242,10 @@ func TestWatcherRecoversWhenRedisReturns(t *testing.T) {
 	var seen recorder
 	w.OnEvent(seen.hook)
 	run(t, w)
-	eventually(t, "the watcher is fresh", w.Fresh)
+	clocktest.Eventually(t, "the watcher is fresh", w.Fresh)
 
 	proxy.Stop()
-	eventually(t, "the watcher turns stale", func() bool { return !w.Fresh() })
+	clocktest.Eventually(t, "the watcher turns stale", func() bool { return !w.Fresh() })
 	if _, err := w.Revoked(ctx, revocation.KindSession, "sess-1"); !errors.Is(err, auth.ErrUnavailable) {
 		t.Fatalf("Revoked while Redis is away: error = %v, want auth.ErrUnavailable", err)
 	}
@@ -272,8 +260,8 @@ func TestWatcherRecoversWhenRedisReturns(t *testing.T) {
 	}
 
 	proxy.Start()
-	eventually(t, "the watcher is fresh again", w.Fresh)
-	eventually(t, "the missed revocation arrives", func() bool { return seen.saw(missed.Kind, missed.Key) })
+	clocktest.Eventually(t, "the watcher is fresh again", w.Fresh)
+	clocktest.Eventually(t, "the missed revocation arrives", func() bool { return seen.saw(missed.Kind, missed.Key) })
 	if !revoked(t, w, missed.Kind, missed.Key) {
 		t.Fatal("Revoked(missed event) after recovery = false")
 	}
@@ -291,7 +279,7 @@ func TestWatcherUntrustsCachesAsSoonAsTheFeedBreaks(t *testing.T) {
 		revocation.WithWait(time.Minute), // a long blocking read is in flight when the link drops
 		revocation.WithStaleAfter(time.Hour))
 	run(t, w)
-	eventually(t, "the watcher is fresh", w.Fresh)
+	clocktest.Eventually(t, "the watcher is fresh", w.Fresh)
 	proxy.Stop()
-	eventually(t, "the watcher untrusts its state long before StaleAfter", func() bool { return !w.Fresh() })
+	clocktest.Eventually(t, "the watcher untrusts its state long before StaleAfter", func() bool { return !w.Fresh() })
 }

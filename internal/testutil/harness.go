@@ -16,30 +16,14 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
 
-// Clock is a settable clock, safe for concurrent use.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// Clock is the shared settable test clock.
+type Clock = clocktest.Clock
 
 // NewClock returns a clock at the current time.
-func NewClock() *Clock { return &Clock{t: time.Now()} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func NewClock() *Clock { return clocktest.New(time.Now()) }
 
 // Instance is a running gatehouse.
 type Instance struct {
@@ -109,18 +93,17 @@ func Start(t testing.TB, opts ...Option) *Instance {
 // is up, its stores answer and its revocation feed is loaded.
 func WaitReady(t testing.TB, base string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	ready := clocktest.Within(10*time.Second, func() bool {
 		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if !ready {
+		t.Fatalf("%s/readyz did not answer 200 within 10s", base)
 	}
-	t.Fatalf("%s/readyz did not answer 200 within 10s", base)
 }
 
 // Logs returns everything the instance logged so far.

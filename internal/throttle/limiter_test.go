@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 	"github.com/gatehouse-auth/gatehouse/internal/throttle"
 )
 
@@ -41,28 +41,11 @@ func openRedis(t *testing.T, url, prefix string) *redis.Store {
 	return s
 }
 
-// clock is a test clock that starts at the wall clock (Redis expires keys in
-// real time) and moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// newClock starts at the wall clock (Redis expires keys in real time) and
+// moves only when told.
+func newClock() *clocktest.Clock { return clocktest.New(time.Now().Truncate(time.Millisecond)) }
 
-func newClock() *clock { return &clock{now: time.Now().Truncate(time.Millisecond)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newLimiter(store throttle.Store, c *clock) *throttle.Limiter {
+func newLimiter(store throttle.Store, c *clocktest.Clock) *throttle.Limiter {
 	return throttle.NewLimiter(store, maxFailures, window, throttle.WithClock(c.Now))
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
@@ -27,32 +28,13 @@ const (
 
 var algorithms = []string{keys.HS256, keys.RS256, keys.ES256, keys.EdDSA}
 
-// clock is a settable time source shared by keys, issuer, verifier, grants
-// and the stores, so expiry is tested without sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clocktest.Clock { return clocktest.New(time.Now().UTC().Truncate(time.Second)) }
 
 // env is one gatehouse instance's token machinery over real stores: SQLite
 // for keys, users and refresh tokens; a revocation.Watcher over the
 // in-memory revocation store as deny-list and publisher.
 type env struct {
-	clock    *clock
+	clock    *clocktest.Clock
 	db       *sqlite.Store
 	keys     *keys.Set
 	issuer   *token.Issuer
@@ -112,7 +94,7 @@ func newSQLite(t testing.TB) *sqlite.Store {
 	return s
 }
 
-func newKeySet(t testing.TB, alg string, c *clock, store keys.Store) *keys.Set {
+func newKeySet(t testing.TB, alg string, c *clocktest.Clock, store keys.Store) *keys.Set {
 	t.Helper()
 	ks, err := keys.NewSet(context.Background(), store, alg, keys.WithClock(c.Now),
 		keys.WithVerifyGrace(accessTTL+leeway), keys.WithHMACSecret([]byte(hmacSecret)))
@@ -172,7 +154,7 @@ type users struct {
 	now   func() time.Time
 }
 
-func newUsers(t testing.TB, store user.Store, c *clock) *users {
+func newUsers(t testing.TB, store user.Store, c *clocktest.Clock) *users {
 	t.Helper()
 	u := &users{store: store, now: c.Now}
 	u.add(t, "u-alice", "alice")
