@@ -59,10 +59,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, cookieValue string) (a
 		return auth.Principal{}, Record{}, auth.ErrUnauthenticated
 	}
 	id := IDFromCookie(cookieValue)
-	now := a.manager.now()
 	if p, rec, ok := a.fromCache(id); ok {
 		return p, rec, nil
 	}
+	now := a.manager.now()
 	rec, err := a.manager.LookupID(ctx, id)
 	if err != nil {
 		return auth.Principal{}, Record{}, err
