@@ -32,7 +32,7 @@ func TestOpenReturnsWhatWasSealed(t *testing.T) {
 		if !bytes.Equal(got, plain) {
 			t.Fatalf("Open = %q, want %q", got, plain)
 		}
-		if len(plain) > 0 && bytes.Contains(sealed, plain) {
+		if len(plain) > 8 && bytes.Contains(sealed, plain) { // a short one may occur by chance
 			t.Fatal("sealed value contains the plaintext")
 		}
 	}
