@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432, user
 # postgres, trust auth, database "test") are running, installing them with
-# apt-get when absent. Idempotent; `make test` calls it first.
+# apt-get when absent, and that nginx and Caddy are installed (only
+# installed: the forward-auth tests start their own instances on random
+# loopback ports). Idempotent; `make test` calls it first.
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -27,6 +29,18 @@ wait_for() { # name, command...
 }
 
 command -v curl >/dev/null || apt_install curl
+
+# nginx and Caddy for internal/frontproxy's tests. Debian's packages start a
+# system daemon on port 80 when a service manager runs; stop it, the tests
+# need only the binaries.
+if ! command -v nginx >/dev/null || ! command -v caddy >/dev/null; then
+	apt_install nginx caddy
+	for svc in nginx caddy; do
+		if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+			systemctl stop "$svc" || true
+		fi
+	done
+fi
 
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 if ! redis_up; then

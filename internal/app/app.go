@@ -300,7 +300,7 @@ func (a *App) newGateway(routes []config.Route) (*gateway.Gateway, error) {
 	}
 	return gateway.New(routes, gateway.Deps{
 		Sessions: a.Auth, Tokens: a.Verifier, Internal: a.Issuer, CookieName: a.Sessions.CookieName(),
-		TrustedProxies: prefixes, Logger: a.Log,
+		TrustedProxies: prefixes, Logger: a.Log, PublicURL: a.Config.EffectivePublicURL(),
 		Observe: func(route, method, outcome string) { a.Metrics.Decision(method, outcome) },
 	})
 }

@@ -10,20 +10,66 @@ import (
 	"strings"
 )
 
+// The forward-auth endpoints of contract section 5. VerifyHandler serves all
+// three; they differ only in which request headers describe the original
+// request.
+const (
+	// VerifyPath is the generic endpoint: either header family, but never
+	// both, and never a header twice.
+	VerifyPath = "/auth/verify"
+	// VerifyNginxPath reads only X-Original-Method and X-Original-URI, which
+	// the nginx configuration sets explicitly on the auth_request subrequest.
+	VerifyNginxPath = "/auth/verify/nginx"
+	// VerifyForwardPath reads only X-Forwarded-Method, -Uri, -Host and
+	// -Proto, which Traefik ForwardAuth and Caddy forward_auth overwrite.
+	VerifyForwardPath = "/auth/verify/forward"
+)
+
 // errBadVerify is returned (wrapped) for a forward-auth request that does
-// not say which request it is asking about.
+// not say unambiguously which request it is asking about.
 var errBadVerify = errors.New("malformed forward-auth request")
 
-// VerifyHandler answers forward-auth subrequests (GET /auth/verify) for
-// nginx auth_request, Traefik ForwardAuth and Caddy forward_auth with the
-// same decision ServeHTTP makes:
+// family is the set of headers one kind of proxy uses to describe the
+// request it asks about.
+type family struct {
+	method, uri string    // canonical header names
+	host, proto string    // "" when the family carries none
+	login       loginMode // how a browser is sent to the login page
+}
+
+var (
+	// nginxFamily: auth_request can only turn a 401 into its own
+	// error_page redirect, so browsers get 401 plus X-Auth-Redirect. The
+	// host is the subrequest's own Host, which the snippet sets to $host.
+	nginxFamily = family{method: "X-Original-Method", uri: "X-Original-Uri", login: loginHint}
+	// forwardFamily: Traefik and Caddy pass any non-2xx answer, so a 302 to
+	// the login page reaches the browser.
+	forwardFamily = family{method: "X-Forwarded-Method", uri: "X-Forwarded-Uri",
+		host: "X-Forwarded-Host", proto: "X-Forwarded-Proto", login: loginRedirectPublic}
+)
+
+// verifyFamilies maps each endpoint to the families it accepts.
+var verifyFamilies = map[string][]family{
+	VerifyPath:        {nginxFamily, forwardFamily},
+	VerifyNginxPath:   {nginxFamily},
+	VerifyForwardPath: {forwardFamily},
+}
+
+// VerifyHandler answers forward-auth subrequests at VerifyPath,
+// VerifyNginxPath and VerifyForwardPath (any other path: 404) with the same
+// decision ServeHTTP makes. One endpoint per proxy family, each reading only
+// the headers its proxy sets itself, because nginx copies every client
+// header into the subrequest: a generic endpoint that preferred
+// X-Forwarded-Uri let a client name a public path while fetching an
+// admin one (Authelia learned the same in 4.38).
 //
-//   - The original request comes from X-Forwarded-Method + X-Forwarded-Uri
-//     (+ X-Forwarded-Host), as Traefik and Caddy send them, or from
-//     X-Original-Method + X-Original-URI, as configured for nginx. These are
-//     believed only from trusted proxies: any other peer gets 400, and so does
-//     a missing or malformed method or URI, or a path ServeHTTP would refuse.
-//     Nothing malformed is ever allowed.
+//   - The original request is described by the endpoint's header family.
+//     Those headers are believed only from trusted proxies: any other peer
+//     gets 400. So does a missing or malformed method or URI, a header of the
+//     family sent twice, both families on the generic endpoint, and a URI
+//     path that is not canonical (see canonicalPath): nginx and Caddy send
+//     the raw path upstream, so gatehouse must judge exactly that path, not
+//     a normalised one. Nothing malformed is ever allowed.
 //   - No matching route: 404 {"error":"not_found"}, so that a typo in a
 //     proxy's configuration never opens a service.
 //   - Allowed: 200 with X-Auth-Subject, X-Auth-User, X-Auth-Roles,
@@ -31,23 +77,25 @@ var errBadVerify = errors.New("malformed forward-auth request")
 //     jwt routes) for the proxy to copy onto the upstream request. On auth:
 //     none routes the four headers are present and empty.
 //   - 401 (with WWW-Authenticate), 403 or 503 otherwise. A browser on a
-//     session route gets 302 to the login page when the request came
-//     Traefik/Caddy style (they pass the 302 on), and 401 plus an
-//     X-Auth-Redirect header with the login URL when it came nginx style
-//     (auth_request can only turn a 401 into its own error_page redirect).
-//
-// The handler accepts any method of its own, because some proxies send the
-// subrequest with the original method.
+//     session route is sent to {public_url}/login?next=<path and query>:
+//     with a 302 for the forward family, with 401 plus an X-Auth-Redirect
+//     header for nginx. The login URL is absolute because the browser is on
+//     the proxy's host, not necessarily gatehouse's.
 func (g *Gateway) VerifyHandler() http.Handler {
 	return http.HandlerFunc(g.serveVerify)
 }
 
 func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request) {
+	families, ok := verifyFamilies[r.URL.Path]
+	if !ok {
+		g.refuseNotFound(w, r, r.URL.Path)
+		return
+	}
 	if !g.trusted.peerTrusted(r) {
 		g.refuseVerify(w, r, reasonUntrustedPeer, errors.New("peer is not a trusted proxy"))
 		return
 	}
-	fr, mode, err := g.forwardedRequest(r)
+	fr, mode, err := g.forwardedRequest(r, families)
 	if err != nil {
 		reason := reasonBadVerify
 		if errors.Is(err, ErrBadPath) {
@@ -94,43 +142,133 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// pickFamily returns the one family of families whose headers describe the
+// request. Every header of every accepted family may appear at most once,
+// and the generic endpoint refuses a request that carries two families: a
+// proxy that copies client headers (nginx) would otherwise let the client
+// choose which description is judged.
+func pickFamily(h http.Header, families []family) (family, error) {
+	var found []family
+	for _, f := range families {
+		for _, name := range []string{f.method, f.uri, f.host, f.proto} {
+			if name != "" && len(h[name]) > 1 {
+				return family{}, fmt.Errorf("%w: %s sent %d times", errBadVerify, name, len(h[name]))
+			}
+		}
+		if _, m := h[f.method]; m {
+			found = append(found, f)
+		} else if _, u := h[f.uri]; u {
+			found = append(found, f)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return family{}, fmt.Errorf("%w: no %s header", errBadVerify, families[0].uri)
+	case 1:
+		return found[0], nil
+	}
+	return family{}, fmt.Errorf("%w: both %s and %s sent", errBadVerify, found[0].uri, found[1].uri)
+}
+
 // forwardedRequest rebuilds the original request a proxy is asking about:
-// its method, clean path and query, host, and client address, with the
-// headers (Cookie, Authorization, Origin, Sec-Fetch-Site, Accept) of the
-// subrequest, which every supported proxy copies from the original.
-func (g *Gateway) forwardedRequest(r *http.Request) (*http.Request, loginMode, error) {
-	method, uri, mode := r.Header.Get("X-Forwarded-Method"), r.Header.Get("X-Forwarded-Uri"), loginRedirect
-	if uri == "" {
-		method, uri, mode = r.Header.Get("X-Original-Method"), r.Header.Get("X-Original-Uri"), loginHint
+// its method, path and query, host, and client address, with the headers
+// (Cookie, Authorization, Origin, Sec-Fetch-Site, Accept) of the subrequest,
+// which every supported proxy copies from the original.
+func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*http.Request, loginMode, error) {
+	f, err := pickFamily(r.Header, families)
+	if err != nil {
+		return nil, 0, err
 	}
-	if uri == "" {
-		return nil, 0, fmt.Errorf("%w: no X-Forwarded-Uri or X-Original-URI", errBadVerify)
-	}
+	method, uri := r.Header.Get(f.method), r.Header.Get(f.uri)
 	if !validMethod(method) {
-		return nil, 0, fmt.Errorf("%w: missing or invalid X-Forwarded-Method/X-Original-Method", errBadVerify)
+		return nil, 0, fmt.Errorf("%w: missing or invalid %s", errBadVerify, f.method)
 	}
 	rawPath, rawQuery, _ := strings.Cut(uri, "?")
 	if !strings.HasPrefix(rawPath, "/") || strings.ContainsAny(rawQuery, "# \t\r\n") {
-		return nil, 0, fmt.Errorf("%w: URI is not an origin-form path", errBadVerify)
+		return nil, 0, fmt.Errorf("%w: %s is not an origin-form path", errBadVerify, f.uri)
 	}
-	p, err := cleanPath(rawPath)
+	p, err := canonicalPath(rawPath)
 	if err != nil {
 		return nil, 0, err
 	}
 	fr := r.WithContext(r.Context())
 	fr.Method = method
-	fr.URL = &url.URL{Path: p, RawQuery: rawQuery}
-	if e := escapePath(p); e != p {
-		fr.URL.RawPath = e
+	fr.URL = &url.URL{Path: p, RawPath: rawPath, RawQuery: rawQuery}
+	fr.RequestURI = uri
+	if f.host != "" {
+		if host := r.Header.Get(f.host); host != "" {
+			if !validHost(host) {
+				return nil, 0, fmt.Errorf("%w: invalid %s", errBadVerify, f.host)
+			}
+			fr.Host = host
+		}
 	}
-	fr.RequestURI = fr.URL.RequestURI()
-	if host := r.Header.Get("X-Forwarded-Host"); host != "" {
-		fr.Host = host
+	if f.proto != "" {
+		// Only checked: the login redirect's next is a path, and the origin
+		// check compares hosts. A proxy that sends something else is broken.
+		if proto := r.Header.Get(f.proto); proto != "" && proto != "http" && proto != "https" {
+			return nil, 0, fmt.Errorf("%w: invalid %s", errBadVerify, f.proto)
+		}
 	}
 	if client := ClientIP(r, g.trusted); client.IsValid() {
 		fr.RemoteAddr = netip.AddrPortFrom(client, 0).String()
 	}
-	return fr, mode, nil
+	return fr, f.login, nil
+}
+
+// canonicalPath returns the decoded form of an escaped forward-auth path,
+// and refuses (ErrBadPath) every path that is not already in canonical form:
+// everything cleanPath refuses, plus dot segments, empty segments ("//"),
+// ";" anywhere, and percent-encoded unreserved characters (RFC 3986 section
+// 6.2.2.2, which covers an encoded "."). The built-in gateway may normalise
+// because it forwards the normalised path; a forward-auth proxy forwards the
+// raw one, so normalising here would judge one path and serve another
+// ("/admin/../app/x" judged as /app/x, served to an upstream that routes on
+// "/admin"). The returned path decodes the input without moving any
+// segment.
+func canonicalPath(escaped string) (string, error) {
+	p, err := cleanPath(escaped)
+	if err != nil {
+		return "", err
+	}
+	if strings.IndexByte(escaped, ';') >= 0 {
+		return "", fmt.Errorf("%w: not canonical: ';'", ErrBadPath)
+	}
+	for i := 0; i+2 < len(escaped); i++ {
+		// cleanPath has checked that every '%' starts a valid escape.
+		if escaped[i] == '%' && unreserved(unhex(escaped[i+1])<<4|unhex(escaped[i+2])) {
+			return "", fmt.Errorf("%w: not canonical: encoded unreserved character", ErrBadPath)
+		}
+	}
+	decoded, err := url.PathUnescape(escaped)
+	if err != nil || decoded != p {
+		return "", fmt.Errorf("%w: not canonical: dot or empty segment", ErrBadPath)
+	}
+	return p, nil
+}
+
+// unreserved reports whether c is an RFC 3986 unreserved character, which
+// a canonical URI never percent-encodes.
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// validHost accepts a host[:port] as a proxy writes it: registered-name,
+// IPv4 or bracketed IPv6 characters only, so the value cannot smuggle a
+// path, userinfo or a second host.
+func validHost(h string) bool {
+	if len(h) > 255 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-._~:[]", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // validMethod accepts an upper-case HTTP method token.

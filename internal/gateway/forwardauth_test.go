@@ -23,24 +23,41 @@ func verifyRoutes() []config.Route {
 	const up = "http://127.0.0.1:1" // never contacted by /auth/verify
 	billing := route("billing", "/billing/", "token", up)
 	billing.Forward = "jwt"
+	read := route("orders-read", "/orders/", "any", up, "user")
+	read.Match.Methods = []string{"GET"}
+	write := route("orders-write", "/orders/", "any", up, "admin")
+	write.Match.Methods = []string{"POST"}
 	return []config.Route{
 		route("public", "/public/", "none", up),
 		route("admin", "/admin/", "session", up, "admin"),
 		route("api", "/api/", "any", up, "user"),
-		billing,
+		route("app", "/app/", "any", up),
+		billing, read, write,
 	}
 }
 
-func TestVerify(t *testing.T) {
-	_, srv := serve(t, verifyRoutes(), deps())
-	const html = "text/html"
-	with := func(h ...[]string) []string {
-		var out []string
-		for _, x := range h {
-			out = append(out, x...)
-		}
-		return out
+// verifyDeps are deps() with a public_url, which forward-auth login
+// redirects are built on.
+func verifyDeps() gateway.Deps {
+	d := deps()
+	d.PublicURL = "https://auth.example/"
+	return d
+}
+
+// join concatenates header lists.
+func join(h ...[]string) []string {
+	var out []string
+	for _, x := range h {
+		out = append(out, x...)
 	}
+	return out
+}
+
+// TestVerify runs the generic endpoint, which accepts either family.
+func TestVerify(t *testing.T) {
+	_, srv := serve(t, verifyRoutes(), verifyDeps())
+	const html = "text/html"
+	with := join
 	tests := []struct {
 		name   string
 		header []string
@@ -52,8 +69,7 @@ func TestVerify(t *testing.T) {
 			map[string]string{"X-Auth-User": "root", "X-Auth-Subject": "u-root", "X-Auth-Roles": "admin,user", "X-Auth-Method": "session"}},
 		{"nginx, admin session", with(nginx("GET", "/admin/x"), sessionCred("root")), 200, "",
 			map[string]string{"X-Auth-User": "root", "X-Auth-Method": "session"}},
-		{"nginx, normalised path", with(nginx("GET", "/public/../admin//x"), sessionCred("root")), 200, "",
-			map[string]string{"X-Auth-User": "root"}},
+		{"nginx, path that needs normalising", with(nginx("GET", "/public/../admin//x"), sessionCred("root")), 400, "bad_request", nil},
 		{"traefik, token on any route", with(traefik("POST", "/api/orders"), tokenCred("alice")), 200, "",
 			map[string]string{"X-Auth-User": "alice", "X-Auth-Method": "token", "Authorization": ""}},
 		{"forward jwt", with(traefik("GET", "/billing/x"), tokenCred("alice")), 200, "",
@@ -64,10 +80,17 @@ func TestVerify(t *testing.T) {
 			map[string]string{"WWW-Authenticate": `Bearer realm="gatehouse"`, "Location": "", "X-Auth-Redirect": ""}},
 		{"bad token", with(nginx("GET", "/api/x"), tokenCred("revoked")), 401, "unauthorized",
 			map[string]string{"WWW-Authenticate": `Bearer realm="gatehouse", error="invalid_token"`}},
-		{"traefik browser is redirected", with(traefik("GET", "/admin/x?y=1"), []string{"Accept", html}), 302, "",
-			map[string]string{"Location": "/login?next=%2Fadmin%2Fx%3Fy%3D1"}},
-		{"nginx browser gets 401 with a hint", with(nginx("GET", "/admin/x?y=1"), []string{"Accept", html}), 401, "unauthorized",
-			map[string]string{"X-Auth-Redirect": "/login?next=%2Fadmin%2Fx%3Fy%3D1", "Location": ""}},
+		{"traefik browser is redirected to public_url", with(traefik("GET", "/admin/x?y=1"), []string{"Accept", html}), 302, "",
+			map[string]string{"Location": "https://auth.example/login?next=%2Fadmin%2Fx%3Fy%3D1"}},
+		{"nginx browser gets 401 with a public_url hint", with(nginx("GET", "/admin/x?y=1"), []string{"Accept", html}), 401, "unauthorized",
+			map[string]string{"X-Auth-Redirect": "https://auth.example/login?next=%2Fadmin%2Fx%3Fy%3D1", "Location": ""}},
+		{"both families", with(nginx("GET", "/admin/x"), traefik("GET", "/admin/x"), sessionCred("root")), 400, "bad_request", nil},
+		{"both families, only the URIs", with([]string{"X-Original-URI", "/admin/x", "X-Forwarded-Uri", "/admin/x"}, sessionCred("root")), 400, "bad_request", nil},
+		{"X-Original-URI twice", with(nginx("GET", "/admin/x"), []string{"X-Original-URI", "/admin/x"}, sessionCred("root")), 400, "bad_request", nil},
+		{"X-Forwarded-Method twice", with(traefik("GET", "/admin/x"), []string{"X-Forwarded-Method", "GET"}, sessionCred("root")), 400, "bad_request", nil},
+		{"X-Forwarded-Host twice", with(traefik("GET", "/admin/x"), []string{"X-Forwarded-Host", "app.example"}, sessionCred("root")), 400, "bad_request", nil},
+		{"invalid X-Forwarded-Host", with([]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/admin/x", "X-Forwarded-Host", "evil.example/x"}, sessionCred("root")), 400, "bad_request", nil},
+		{"invalid X-Forwarded-Proto", with([]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/admin/x", "X-Forwarded-Proto", "gopher"}, sessionCred("root")), 400, "bad_request", nil},
 		{"wrong role", with(traefik("GET", "/admin/x"), sessionCred("alice")), 403, "forbidden", nil},
 		{"cross-site POST with session", with(traefik("POST", "/api/x"), sessionCred("alice"), []string{"Sec-Fetch-Site", "cross-site"}), 403, "forbidden", nil},
 		{"foreign origin for the forwarded host", with(traefik("POST", "/api/x"), sessionCred("alice"), []string{"Origin", "https://evil.example"}), 403, "forbidden", nil},
@@ -113,13 +136,18 @@ func TestVerifyRefusesUntrustedPeers(t *testing.T) {
 	d := deps()
 	d.TrustedProxies = notLoopback()
 	_, srv := serve(t, verifyRoutes(), d)
-	for name, header := range map[string][]string{
-		"traefik style": append(traefik("GET", "/admin/x"), sessionCred("root")...),
-		"nginx style":   append(nginx("GET", "/admin/x"), sessionCred("root")...),
-		"public route":  traefik("GET", "/public/x"),
+	for name, tt := range map[string]struct {
+		path   string
+		header []string
+	}{
+		"traefik style": {gateway.VerifyPath, join(traefik("GET", "/admin/x"), sessionCred("root"))},
+		"nginx style":   {gateway.VerifyPath, join(nginx("GET", "/admin/x"), sessionCred("root"))},
+		"public route":  {gateway.VerifyPath, traefik("GET", "/public/x")},
+		"nginx":         {gateway.VerifyNginxPath, join(nginx("GET", "/admin/x"), sessionCred("root"))},
+		"forward":       {gateway.VerifyForwardPath, join(traefik("GET", "/admin/x"), sessionCred("root"))},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := do(t, newRequest(t, "GET", srv.URL+"/auth/verify", header...))
+			r := do(t, newRequest(t, "GET", srv.URL+tt.path, tt.header...))
 			wantJSONError(t, r, http.StatusBadRequest, "bad_request")
 			if got := r.Header.Get("X-Auth-User"); got != "" {
 				t.Errorf("X-Auth-User = %q, want none", got)
@@ -164,3 +192,150 @@ func (r *remoteRecorder) seen() string {
 }
 
 var _ gateway.SessionAuthenticator = (*remoteRecorder)(nil)
+
+// TestVerifyEndpointsReadOnlyTheirFamily is finding 1 of issue 11: nginx
+// copies client headers into the auth_request subrequest, so a client could
+// add X-Forwarded-Method/-Uri naming a public path (or GET) and the generic
+// endpoint judged that instead of nginx's own X-Original-*. Each family
+// endpoint must ignore the other family entirely.
+func TestVerifyEndpointsReadOnlyTheirFamily(t *testing.T) {
+	_, srv := serve(t, verifyRoutes(), verifyDeps())
+	tests := []struct {
+		name   string
+		path   string
+		header []string
+		status int
+		user   string // X-Auth-User on 200
+	}{
+		{"nginx: spoofed forward URI to a public path", gateway.VerifyNginxPath,
+			join(nginx("GET", "/admin/secret"), traefik("GET", "/public/x")), 401, ""},
+		{"nginx: spoofed forward method on a POST", gateway.VerifyNginxPath,
+			join(nginx("POST", "/orders/1"), []string{"X-Forwarded-Method", "GET"}, tokenCred("alice")), 403, ""},
+		{"nginx: spoofed forward headers alone", gateway.VerifyNginxPath,
+			join(traefik("GET", "/public/x"), sessionCred("root")), 400, ""},
+		{"nginx: its own headers", gateway.VerifyNginxPath,
+			join(nginx("GET", "/admin/x"), sessionCred("root")), 200, "root"},
+		{"nginx: GET on the orders route", gateway.VerifyNginxPath,
+			join(nginx("GET", "/orders/1"), tokenCred("alice")), 200, "alice"},
+		{"forward: spoofed original URI to a public path", gateway.VerifyForwardPath,
+			join(traefik("GET", "/admin/secret"), nginx("GET", "/public/x")), 401, ""},
+		{"forward: spoofed original method on a POST", gateway.VerifyForwardPath,
+			join(traefik("POST", "/orders/1"), []string{"X-Original-Method", "GET"}, tokenCred("alice")), 403, ""},
+		{"forward: spoofed original headers alone", gateway.VerifyForwardPath,
+			join(nginx("GET", "/public/x"), sessionCred("root")), 400, ""},
+		{"forward: its own headers", gateway.VerifyForwardPath,
+			join(traefik("POST", "/orders/1"), tokenCred("root")), 200, "root"},
+		{"forward: a header twice", gateway.VerifyForwardPath,
+			join(traefik("GET", "/admin/x"), []string{"X-Forwarded-Uri", "/public/x"}, sessionCred("root")), 400, ""},
+		{"nginx: a header twice", gateway.VerifyNginxPath,
+			join(nginx("GET", "/admin/x"), []string{"X-Original-Method", "GET"}, sessionCred("root")), 400, ""},
+		{"unknown endpoint", gateway.VerifyPath + "/other",
+			join(nginx("GET", "/admin/x"), sessionCred("root")), 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(t, newRequest(t, "GET", srv.URL+tt.path, tt.header...))
+			if r.StatusCode != tt.status {
+				t.Fatalf("status = %d, want %d (body %q)", r.StatusCode, tt.status, r.Body)
+			}
+			if got := r.Header.Get("X-Auth-User"); got != tt.user {
+				t.Errorf("X-Auth-User = %q, want %q", got, tt.user)
+			}
+		})
+	}
+}
+
+// TestVerifyRefusesNonCanonicalURIs: nginx and Caddy forward the raw path
+// upstream, so every endpoint refuses a URI it would have to normalise
+// before judging. The credential is an admin's so that a normalised
+// judgement would allow: only the spelling is refused.
+func TestVerifyRefusesNonCanonicalURIs(t *testing.T) {
+	_, srv := serve(t, verifyRoutes(), verifyDeps())
+	uris := []string{
+		"/admin/../app/x",     // judged /app/x, an upstream routing on "/admin" serves admin
+		"/admin//../app/x",    // RFC 3986 resolution keeps /admin/app/x
+		"/app/./x",            // a "." segment
+		"/app/x/.",            // a trailing "." segment
+		"/app/x/..",           // a trailing ".." segment
+		"//admin",             // an empty segment
+		"/app//x",             // an empty segment inside
+		"/app/..%2fadmin",     // encoded "/"
+		"/app/..%5cadmin",     // encoded "\"
+		"/app/%2e%2e/admin",   // encoded dot segment
+		"/app/%2E/x",          // encoded "." segment, upper case
+		"/app/x%2ejson",       // encoded "." inside a segment
+		"/%61dmin/x",          // encoded unreserved letter
+		"/app/x;/../../admin", // ";" and dot segments
+		"/app/x;jsessionid=1", // ";" parameter (Tomcat strips it)
+		"/admin;/x",           // ";" that some servers drop
+		"/app/%00",            // NUL
+		"/app/\\..\\admin",    // raw "\"
+		"/app/%zz",            // invalid escape
+		"/app/x/../../../etc", // above the root
+		"/..;/admin/x",        // the Tomcat classic
+	}
+	for _, ep := range []struct {
+		path string
+		desc func(method, uri string) []string
+	}{{gateway.VerifyPath, nginx}, {gateway.VerifyPath, traefik}, {gateway.VerifyNginxPath, nginx}, {gateway.VerifyForwardPath, traefik}} {
+		for _, uri := range uris {
+			t.Run(ep.path+" "+uri, func(t *testing.T) {
+				r := do(t, newRequest(t, "GET", srv.URL+ep.path, join(ep.desc("GET", uri), sessionCred("root"), tokenCred("root"))...))
+				wantJSONError(t, r, http.StatusBadRequest, "bad_request")
+				if got := r.Header.Get("X-Auth-User"); got != "" {
+					t.Errorf("X-Auth-User = %q, want none", got)
+				}
+			})
+		}
+	}
+	// The canonical spellings of the same requests are judged normally.
+	for _, uri := range []string{"/app/x", "/app/x/", "/app/caf%C3%A9", "/app/a%20b?q=..//", "/app/x.json", "/app/"} {
+		t.Run("canonical "+uri, func(t *testing.T) {
+			r := do(t, newRequest(t, "GET", srv.URL+gateway.VerifyNginxPath, join(nginx("GET", uri), tokenCred("alice"))...))
+			if r.StatusCode != http.StatusOK || r.Header.Get("X-Auth-User") != "alice" {
+				t.Errorf("status = %d, X-Auth-User = %q; want 200 alice (body %q)", r.StatusCode, r.Header.Get("X-Auth-User"), r.Body)
+			}
+		})
+	}
+}
+
+// TestVerifyLoginRedirectUsesPublicURL: the browser is on the proxy's host,
+// so the login URL is absolute on public_url; next is the original path and
+// query (the login page accepts only same-origin paths).
+func TestVerifyLoginRedirectUsesPublicURL(t *testing.T) {
+	_, srv := serve(t, verifyRoutes(), verifyDeps())
+	html := []string{"Accept", "text/html"}
+	const want = "https://auth.example/login?next=%2Fadmin%2Fx%3Fa%3D1"
+	tests := []struct {
+		name, path string
+		header     []string
+		status     int
+		location   string
+		hint       string
+	}{
+		{"forward: 302", gateway.VerifyForwardPath, join(traefik("GET", "/admin/x?a=1"), html), 302, want, ""},
+		{"nginx: 401 with a hint", gateway.VerifyNginxPath, join(nginx("GET", "/admin/x?a=1"), html), 401, "", want},
+		{"API client: no redirect", gateway.VerifyForwardPath, traefik("GET", "/admin/x?a=1"), 401, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(t, newRequest(t, "GET", srv.URL+tt.path, tt.header...))
+			if r.StatusCode != tt.status {
+				t.Fatalf("status = %d, want %d", r.StatusCode, tt.status)
+			}
+			if got := r.Header.Get("Location"); got != tt.location {
+				t.Errorf("Location = %q, want %q", got, tt.location)
+			}
+			if got := r.Header.Get("X-Auth-Redirect"); got != tt.hint {
+				t.Errorf("X-Auth-Redirect = %q, want %q", got, tt.hint)
+			}
+		})
+	}
+	// The built-in gateway keeps the relative /login: the browser is on
+	// gatehouse's own host there (contract section 5).
+	_, gw := serve(t, []config.Route{route("admin", "/admin/", "session", newUpstream(t).URL, "admin")}, verifyDeps())
+	r := do(t, newRequest(t, "GET", gw.URL+"/admin/x?a=1", html...))
+	if got, want := r.Header.Get("Location"), "/login?next=%2Fadmin%2Fx%3Fa%3D1"; r.StatusCode != 302 || got != want {
+		t.Errorf("gateway: status %d Location %q, want 302 %q", r.StatusCode, got, want)
+	}
+}

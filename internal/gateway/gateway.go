@@ -49,6 +49,9 @@ type Deps struct {
 	// LoginURL is where browsers without a session are redirected, with
 	// ?next=<path and query>; "" means "/login".
 	LoginURL string
+	// PublicURL (public_url) prefixes a relative LoginURL in forward-auth
+	// answers, whose browsers are on the proxy's host; "" leaves it relative.
+	PublicURL string
 	// Logger receives denials (Info, granted=false reason=…) and upstream
 	// failures (Warn); nil discards.
 	Logger *slog.Logger

@@ -153,7 +153,7 @@ func deps() gateway.Deps {
 }
 
 // serve builds a Gateway and serves it, with its verify handler at
-// /auth/verify, on a loopback server.
+// /auth/verify and below, on a loopback server.
 func serve(t testing.TB, routes []config.Route, d gateway.Deps) (*gateway.Gateway, *httptest.Server) {
 	t.Helper()
 	g, err := gateway.New(routes, d)
@@ -161,11 +161,10 @@ func serve(t testing.TB, routes []config.Route, d gateway.Deps) (*gateway.Gatewa
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(g.Close)
-	mux := http.NewServeMux()
-	mux.Handle("/auth/verify", g.VerifyHandler())
+	verify := g.VerifyHandler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/auth/verify" {
-			mux.ServeHTTP(w, r)
+		if strings.HasPrefix(r.URL.Path, gateway.VerifyPath) {
+			verify.ServeHTTP(w, r)
 			return
 		}
 		g.ServeHTTP(w, r) // not through the mux: it would clean paths before the gateway sees them

@@ -19,9 +19,10 @@ func writeError(w http.ResponseWriter, status int, code string) { httperr.JSON(w
 type loginMode int
 
 const (
-	loginNone     loginMode = iota // 401, no redirect
-	loginRedirect                  // 302 Location: /login?next=…
-	loginHint                      // 401 plus X-Auth-Redirect (nginx auth_request cannot pass a 302 on)
+	loginNone           loginMode = iota // 401, no redirect
+	loginRedirect                        // 302 Location: /login?next=… (built-in gateway: gatehouse's own host)
+	loginRedirectPublic                  // 302 Location: {public_url}/login?next=… (forward-auth: the proxy's host)
+	loginHint                            // 401 plus X-Auth-Redirect: {public_url}/login?next=… (nginx auth_request cannot pass a 302 on)
 )
 
 // wantsLogin reports whether a denial should send a browser to the login
@@ -48,17 +49,24 @@ func (g *Gateway) redirectBrowser(r *http.Request, d decision) loginMode {
 }
 
 // loginLocation is the login URL with next set to the clean path and query,
-// so the login page can send the user back after signing in.
-func (g *Gateway) loginLocation(p, rawQuery string) string {
+// so the login page can send the user back after signing in. Forward-auth
+// modes get it absolute on Deps.PublicURL: the browser is on the proxy's
+// host, and a relative Location would stay there or, passed on by a proxy
+// that does not rewrite it, name gatehouse's internal address.
+func (g *Gateway) loginLocation(mode loginMode, p, rawQuery string) string {
 	next := escapePath(p)
 	if rawQuery != "" {
 		next += "?" + rawQuery
 	}
+	login := g.loginURL
+	if mode != loginRedirect && strings.HasPrefix(login, "/") {
+		login = strings.TrimRight(g.deps.PublicURL, "/") + login
+	}
 	sep := "?"
-	if strings.Contains(g.loginURL, "?") {
+	if strings.Contains(login, "?") {
 		sep = "&"
 	}
-	return g.loginURL + sep + "next=" + url.QueryEscape(next)
+	return login + sep + "next=" + url.QueryEscape(next)
 }
 
 // deny logs and answers a refused decision.
@@ -80,12 +88,12 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p stri
 
 func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, p string, d decision, mode loginMode) {
 	switch mode {
-	case loginRedirect:
+	case loginRedirect, loginRedirectPublic:
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, g.loginLocation(p, r.URL.RawQuery), http.StatusFound)
+		http.Redirect(w, r, g.loginLocation(mode, p, r.URL.RawQuery), http.StatusFound)
 		return
 	case loginHint:
-		w.Header().Set("X-Auth-Redirect", g.loginLocation(p, r.URL.RawQuery))
+		w.Header().Set("X-Auth-Redirect", g.loginLocation(mode, p, r.URL.RawQuery))
 	}
 	challenge := httperr.Challenge
 	if d.challenge != "" {

@@ -209,7 +209,8 @@ func TestForwardAuthThroughServer(t *testing.T) {
 		{"nginx style, allowed", []string{"X-Original-Method", "GET", "X-Original-URI", "/either/x", "Cookie", cookie}, 200},
 		{"nginx style, wrong role", []string{"X-Original-Method", "GET", "X-Original-URI", "/admin/x", "Cookie", cookie}, 403},
 		{"traefik style, no credential", []string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/x", "X-Forwarded-Host", "app.example"}, 401},
-		{"traefik style, bypass spelling", []string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/public/../admin/x", "Cookie", cookie}, 403},
+		{"traefik style, bypass spelling", []string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/public/../admin/x", "Cookie", cookie}, 400},
+		{"both styles", []string{"X-Original-Method", "GET", "X-Original-URI", "/either/x", "X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/either/x", "Cookie", cookie}, 400},
 		{"malformed", []string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/admin%2fx", "Cookie", cookie}, 400},
 		{"missing uri", []string{"X-Forwarded-Method", "GET", "Cookie", cookie}, 400},
 	}
@@ -223,6 +224,16 @@ func TestForwardAuthThroughServer(t *testing.T) {
 				t.Errorf("identity headers = %v", resp.Header)
 			}
 		})
+	}
+	// The per-family endpoints are served too, each reading only its own headers.
+	for path, header := range map[string][]string{
+		"/auth/verify/nginx":   {"X-Original-Method", "GET", "X-Original-URI", "/either/x", "X-Forwarded-Uri", "/admin/x", "Cookie", cookie},
+		"/auth/verify/forward": {"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/either/x", "X-Original-URI", "/admin/x", "Cookie", cookie},
+	} {
+		resp, body := do(t, testutil.Client(t), "GET", g.URL+path, "", header...)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Auth-User") != "alice" {
+			t.Errorf("%s = %d %s, want 200 for alice", path, resp.StatusCode, body)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"path"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
@@ -35,7 +36,10 @@ func (s *server) routes() http.Handler {
 
 	// Gateway (section 5)
 	if s.Verify != nil {
-		own("GET /auth/verify", s.Verify)
+		// One handler; the path picks the proxy family whose headers it reads.
+		for _, p := range []string{gateway.VerifyPath, gateway.VerifyNginxPath, gateway.VerifyForwardPath} {
+			own("GET "+p, s.Verify)
+		}
 	}
 
 	// OIDC (section 7)
