@@ -1,0 +1,256 @@
+package frontproxy_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/frontproxy"
+)
+
+// frontProxy is a running nginx or Caddy on a loopback port.
+type frontProxy struct {
+	name string
+	addr string // 127.0.0.1:port
+}
+
+// startProxy renders proxy's template for gatehouse and app, starts the
+// real server on a free loopback port with its own configuration, state
+// and logs in a temporary directory, and stops it when the test ends. The
+// binaries come from scripts/services.sh; a missing one fails the test.
+func startProxy(t *testing.T, proxy, gatehouse, app string) *frontProxy {
+	t.Helper()
+	var lastErr error
+	for range 3 { // a free port can be taken between probing and binding
+		addr := freeAddr(t)
+		p := frontproxy.Params{
+			Listen: addr, Site: "http://" + addr, ServerName: "localhost",
+			Gatehouse: gatehouse, App: app, Cookie: "gatehouse",
+		}
+		conf, err := frontproxy.Render(proxy, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		var cmd *exec.Cmd
+		switch proxy {
+		case frontproxy.Nginx:
+			cmd = nginxCommand(t, dir, conf)
+		case frontproxy.Caddy:
+			cmd = caddyCommand(t, dir, conf)
+		default:
+			t.Fatalf("no runner for %s", proxy)
+		}
+		if lastErr = run(t, cmd, addr, dir); lastErr == nil {
+			return &frontProxy{name: proxy, addr: addr}
+		}
+	}
+	t.Fatalf("start %s: %v", proxy, lastErr)
+	return nil
+}
+
+// nginxCommand wraps the http-level snippet in a main configuration that
+// keeps nginx in the foreground, in one process (no privilege drop), with
+// every path under dir.
+func nginxCommand(t *testing.T, dir, snippet string) *exec.Cmd {
+	t.Helper()
+	write(t, filepath.Join(dir, "gatehouse.conf"), snippet)
+	main := fmt.Sprintf(`daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/client_body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    include %[1]s/gatehouse.conf;
+}
+`, dir)
+	write(t, filepath.Join(dir, "nginx.conf"), main)
+	return exec.Command(lookPath(t, "nginx"), "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
+}
+
+// caddyCommand prepends global options (no admin API, no automatic HTTPS,
+// loopback only, state under dir) to the site block.
+func caddyCommand(t *testing.T, dir, site string) *exec.Cmd {
+	t.Helper()
+	global := fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n\tdefault_bind 127.0.0.1\n\tstorage file_system %s/data\n}\n\n", dir)
+	write(t, filepath.Join(dir, "Caddyfile"), global+site)
+	cmd := exec.Command(lookPath(t, "caddy"), "run", "--config", filepath.Join(dir, "Caddyfile"), "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir+"/data", "XDG_CONFIG_HOME="+dir+"/config")
+	return cmd
+}
+
+// run starts cmd with its output in dir/output.log and waits until addr
+// accepts connections. It returns an error (with the log) when the process
+// exits first.
+func run(t *testing.T, cmd *exec.Cmd, addr, dir string) error {
+	t.Helper()
+	logPath := filepath.Join(dir, "output.log")
+	out, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("%s exited (%v): %s", filepath.Base(cmd.Path), err, logs(dir))
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			t.Cleanup(stop)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return fmt.Errorf("%s did not listen on %s within 15s: %s", filepath.Base(cmd.Path), addr, logs(dir))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func logs(dir string) string {
+	var b strings.Builder
+	for _, name := range []string{"output.log", "error.log"} {
+		if data, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			b.Write(data)
+		}
+	}
+	return b.String()
+}
+
+func lookPath(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is not installed (scripts/services.sh installs it): %v", name, err)
+	}
+	return p
+}
+
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// seen is what the application behind the proxy received.
+type seen struct {
+	Method     string
+	RequestURI string
+	Header     http.Header
+}
+
+// app is the protected application: it records every request it gets.
+type app struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []seen
+}
+
+func newApp(t *testing.T) *app {
+	t.Helper()
+	a := &app{}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		a.reqs = append(a.reqs, seen{r.Method, r.RequestURI, r.Header.Clone()})
+		a.mu.Unlock()
+		_, _ = io.WriteString(w, "app ok")
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+// since returns the requests received after the first n.
+func (a *app) since(n int) []seen {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]seen(nil), a.reqs[n:]...)
+}
+
+func (a *app) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.reqs)
+}
+
+// response is a response with its body read.
+type response struct {
+	*http.Response
+	Body string
+}
+
+// send writes one request to addr byte for byte, so that the
+// request-target reaches the proxy exactly as an attacker spells it (Go's
+// client would escape or refuse some of these). header is name, value
+// pairs; a name may repeat.
+func send(t *testing.T, addr, method, target string, header ...string) response {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, addr)
+	for i := 0; i+1 < len(header); i += 2 {
+		fmt.Fprintf(&b, "%s: %s\r\n", header[i], header[i+1])
+	}
+	if method == http.MethodPost {
+		b.WriteString("Content-Length: 0\r\n")
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s %q: read response: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("%s %q: read body: %v", method, target, err)
+	}
+	return response{resp, string(body)}
+}
