@@ -5,7 +5,8 @@
 // headers, so that no upstream service repeats verification code.
 //
 // The same decision is available to other proxies (nginx auth_request,
-// Traefik ForwardAuth, Caddy forward_auth) through VerifyHandler.
+// Traefik ForwardAuth, Caddy forward_auth) through VerifyHandler: one
+// endpoint per proxy family, each reading only the headers its proxy sets.
 //
 // Security rules the package keeps, each with a test:
 //   - The request path is checked and normalised once (see cleanPath); the
@@ -24,6 +25,8 @@
 //     never resolved by picking one.
 //   - A chunked body malformed from its first chunk is refused (400) before
 //     an upstream is contacted.
+//   - Forward-auth judges the raw path the proxy will forward, or refuses
+//     it: it never normalises (see canonicalPath).
 //   - When a credential store does not answer the request fails closed (503)
 //     and is never proxied.
 //

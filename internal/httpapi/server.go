@@ -46,7 +46,7 @@ type Deps struct {
 	Grants     Grants
 	Keys       KeySet
 	Gateway    http.Handler // fallback for paths no endpoint claims; nil = 404
-	Verify     http.Handler // GET /auth/verify; nil = 404
+	Verify     http.Handler // GET /auth/verify, /auth/verify/nginx, /auth/verify/forward; nil = 404
 	OIDC       *oidc.Handler
 	Identities oidc.IdentityStore // optional: linked identities on /account
 	// Ready returns the names of the parts that do not answer (empty = ready).
