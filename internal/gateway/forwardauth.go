@@ -150,7 +150,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request) {
 func pickFamily(h http.Header, families []family) (family, error) {
 	var found []family
 	for _, f := range families {
-		for _, name := range []string{f.method, f.uri, f.host, f.proto} {
+		for _, name := range [...]string{f.method, f.uri, f.host, f.proto} {
 			if name != "" && len(h[name]) > 1 {
 				return family{}, fmt.Errorf("%w: %s sent %d times", errBadVerify, name, len(h[name]))
 			}
@@ -163,7 +163,11 @@ func pickFamily(h http.Header, families []family) (family, error) {
 	}
 	switch len(found) {
 	case 0:
-		return family{}, fmt.Errorf("%w: no %s header", errBadVerify, families[0].uri)
+		names := make([]string, len(families))
+		for i, f := range families {
+			names[i] = f.uri
+		}
+		return family{}, fmt.Errorf("%w: no %s header", errBadVerify, strings.Join(names, " or "))
 	case 1:
 		return found[0], nil
 	}
