@@ -24,9 +24,9 @@ const (
 //	/app/     any authenticated user
 //	/admin/   role admin
 //	/orders/  GET: role user, POST: role admin
-func setup(t *testing.T) (*testutil.Instance, *app) {
+func setup(t *testing.T) (*testutil.Instance, *testutil.Upstream) {
 	t.Helper()
-	a := newApp(t)
+	a := testutil.StartUpstream(t)
 	r := func(name, prefix, auth string, methods []string, roles ...string) config.Route {
 		return config.Route{Name: name, Match: config.RouteMatch{PathPrefix: prefix, Methods: methods},
 			Upstream: a.URL, Auth: auth, Roles: roles}
@@ -128,16 +128,16 @@ func TestForwardAuthBehindRealProxies(t *testing.T) {
 			}
 			for _, tt := range denied {
 				t.Run(tt.name, func(t *testing.T) {
-					n := a.count()
-					r := send(t, p.addr, tt.method, tt.target, tt.header...)
-					if got := a.since(n); len(got) > 0 {
+					n := a.Count()
+					resp, body := testutil.RawRequest(t, p.addr, tt.method, tt.target, tt.header...)
+					if got := a.Since(n); len(got) > 0 {
 						t.Errorf("%s %s reached the application as %s %q with X-Auth-User %q",
 							tt.method, tt.target, got[0].Method, got[0].RequestURI, got[0].Header.Get("X-Auth-User"))
 					}
-					if tt.status != 0 && r.StatusCode != tt.status {
-						t.Errorf("status = %d, want %d (body %q)", r.StatusCode, tt.status, r.Body)
-					} else if r.StatusCode < 300 {
-						t.Errorf("status = %d, want a refusal (body %q)", r.StatusCode, r.Body)
+					if tt.status != 0 && resp.StatusCode != tt.status {
+						t.Errorf("status = %d, want %d (body %q)", resp.StatusCode, tt.status, body)
+					} else if resp.StatusCode < 300 {
+						t.Errorf("status = %d, want a refusal (body %q)", resp.StatusCode, body)
 					}
 				})
 			}
@@ -156,12 +156,12 @@ func TestForwardAuthBehindRealProxies(t *testing.T) {
 			}
 			for _, tt := range allowed {
 				t.Run(tt.name, func(t *testing.T) {
-					n := a.count()
-					r := send(t, p.addr, tt.method, tt.target, tt.header...)
-					if r.StatusCode != http.StatusOK {
-						t.Fatalf("status = %d, want 200 (body %q)", r.StatusCode, r.Body)
+					n := a.Count()
+					resp, body := testutil.RawRequest(t, p.addr, tt.method, tt.target, tt.header...)
+					if resp.StatusCode != http.StatusOK {
+						t.Fatalf("status = %d, want 200 (body %q)", resp.StatusCode, body)
 					}
-					got := a.since(n)
+					got := a.Since(n)
 					if len(got) != 1 {
 						t.Fatalf("application received %d requests, want 1", len(got))
 					}
@@ -183,12 +183,12 @@ func TestForwardAuthBehindRealProxies(t *testing.T) {
 			// A browser without a session goes to the login page on
 			// public_url, never to gatehouse's internal address.
 			t.Run("browser login redirect", func(t *testing.T) {
-				n := a.count()
-				r := send(t, p.addr, "GET", "/admin/x?a=1", "Accept", "text/html")
-				if got, want := r.Header.Get("Location"), publicURL+"/login?next=%2Fadmin%2Fx%3Fa%3D1"; r.StatusCode != http.StatusFound || got != want {
-					t.Errorf("= %d Location %q, want 302 %q", r.StatusCode, got, want)
+				n := a.Count()
+				resp, _ := testutil.RawRequest(t, p.addr, "GET", "/admin/x?a=1", "Accept", "text/html")
+				if got, want := resp.Header.Get("Location"), publicURL+"/login?next=%2Fadmin%2Fx%3Fa%3D1"; resp.StatusCode != http.StatusFound || got != want {
+					t.Errorf("= %d Location %q, want 302 %q", resp.StatusCode, got, want)
 				}
-				if a.count() != n {
+				if a.Count() != n {
 					t.Error("the application was called")
 				}
 			})

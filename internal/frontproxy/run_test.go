@@ -1,22 +1,17 @@
 package frontproxy_test
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/frontproxy"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
 // frontProxy is a running nginx or Caddy on a loopback port.
@@ -33,7 +28,7 @@ func startProxy(t *testing.T, proxy, gatehouse, app string) *frontProxy {
 	t.Helper()
 	var lastErr error
 	for range 3 { // a free port can be taken between probing and binding
-		addr := freeAddr(t)
+		addr := testutil.FreeAddr(t)
 		p := frontproxy.Params{
 			Listen: addr, Site: "http://" + addr, ServerName: "localhost",
 			Gatehouse: gatehouse, App: app, Cookie: "gatehouse",
@@ -161,96 +156,4 @@ func write(t *testing.T, path, data string) {
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// seen is what the application behind the proxy received.
-type seen struct {
-	Method     string
-	RequestURI string
-	Header     http.Header
-}
-
-// app is the protected application: it records every request it gets.
-type app struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []seen
-}
-
-func newApp(t *testing.T) *app {
-	t.Helper()
-	a := &app{}
-	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.mu.Lock()
-		a.reqs = append(a.reqs, seen{r.Method, r.RequestURI, r.Header.Clone()})
-		a.mu.Unlock()
-		_, _ = io.WriteString(w, "app ok")
-	}))
-	t.Cleanup(a.Close)
-	return a
-}
-
-// since returns the requests received after the first n.
-func (a *app) since(n int) []seen {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]seen(nil), a.reqs[n:]...)
-}
-
-func (a *app) count() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.reqs)
-}
-
-// response is a response with its body read.
-type response struct {
-	*http.Response
-	Body string
-}
-
-// send writes one request to addr byte for byte, so that the
-// request-target reaches the proxy exactly as an attacker spells it (Go's
-// client would escape or refuse some of these). header is name, value
-// pairs; a name may repeat.
-func send(t *testing.T, addr, method, target string, header ...string) response {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, addr)
-	for i := 0; i+1 < len(header); i += 2 {
-		fmt.Fprintf(&b, "%s: %s\r\n", header[i], header[i+1])
-	}
-	if method == http.MethodPost {
-		b.WriteString("Content-Length: 0\r\n")
-	}
-	b.WriteString("\r\n")
-	if _, err := io.WriteString(conn, b.String()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("%s %q: read response: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("%s %q: read body: %v", method, target, err)
-	}
-	return response{resp, string(body)}
 }
