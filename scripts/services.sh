@@ -33,7 +33,7 @@ command -v curl >/dev/null || apt_install curl
 # nginx and Caddy for internal/frontproxy's tests. Debian's packages start a
 # system daemon on port 80 when a service manager runs; stop it, the tests
 # need only the binaries.
-if ! command -v nginx >/dev/null || ! command -v caddy >/dev/null; then
+if ! [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null || ! command -v caddy >/dev/null; then
 	apt_install nginx caddy
 	for svc in nginx caddy; do
 		if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then

@@ -142,11 +142,15 @@ func logs(dir string) string {
 	return b.String()
 }
 
+// lookPath finds a binary on PATH or in /usr/sbin, where Debian puts nginx
+// (not on a normal user's PATH).
 func lookPath(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Fatalf("%s is not installed (scripts/services.sh installs it): %v", name, err)
+		if p, err = exec.LookPath(filepath.Join("/usr/sbin", name)); err != nil {
+			t.Fatalf("%s is not installed (scripts/services.sh installs it): %v", name, err)
+		}
 	}
 	return p
 }
