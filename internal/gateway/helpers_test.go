@@ -83,52 +83,23 @@ func (f fakeIssuer) IssueInternal(p auth.Principal, audience string, ttl time.Du
 }
 
 // seen is what an upstream observed of one request.
-type seen struct {
-	Method     string
-	Path       string // decoded, r.URL.Path
-	RequestURI string // as on the wire
-	Host       string
-	Header     http.Header
-	Body       int64
-}
+type seen = testutil.Seen
 
 // upstream is a loopback server that records every request.
-type upstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []seen
-}
+type upstream struct{ *testutil.Upstream }
 
-func newUpstream(t *testing.T) *upstream {
-	t.Helper()
-	u := &upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, _ := io.Copy(io.Discard, r.Body)
-		u.mu.Lock()
-		u.reqs = append(u.reqs, seen{r.Method, r.URL.Path, r.RequestURI, r.Host, r.Header.Clone(), n})
-		u.mu.Unlock()
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, "upstream ok")
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
+func newUpstream(t *testing.T) *upstream { return &upstream{testutil.StartUpstream(t)} }
 
-func (u *upstream) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.reqs)
-}
+func (u *upstream) count() int { return u.Count() }
 
 // last returns the most recent request; the test fails if there was none.
 func (u *upstream) last(t *testing.T) seen {
 	t.Helper()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.reqs) == 0 {
+	reqs := u.Since(0)
+	if len(reqs) == 0 {
 		t.Fatal("upstream received no request")
 	}
-	return u.reqs[len(u.reqs)-1]
+	return reqs[len(reqs)-1]
 }
 
 func route(name, prefix, auth, upstreamURL string, roles ...string) config.Route {

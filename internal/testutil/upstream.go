@@ -12,10 +12,11 @@ import (
 // Seen is what an Upstream observed of one request.
 type Seen struct {
 	Method     string
+	Path       string // decoded, r.URL.Path
 	RequestURI string // as on the wire, not normalised
 	Host       string
 	Header     http.Header
-	BodyLen    int64
+	Body       int64 // bytes of request body read
 }
 
 // Upstream is a loopback application behind gatehouse or another proxy: it
@@ -34,7 +35,7 @@ func StartUpstream(t testing.TB) *Upstream {
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
 		u.mu.Lock()
-		u.reqs = append(u.reqs, Seen{r.Method, r.RequestURI, r.Host, r.Header.Clone(), n})
+		u.reqs = append(u.reqs, Seen{r.Method, r.URL.Path, r.RequestURI, r.Host, r.Header.Clone(), n})
 		u.mu.Unlock()
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "upstream ok")
