@@ -4,7 +4,7 @@ GO      ?= go
 BIN     ?= bin/gatehouse
 PKGS    ?= ./...
 
-.PHONY: all build test test-short services vet lint demo bench bench-gateway test-e2e clean
+.PHONY: all build test test-short services vet lint demo bench bench-gateway test-e2e fuzz clean
 
 all: build
 
@@ -29,6 +29,17 @@ test: services lint
 # Quicker inner loop: no race detector.
 test-short: services
 	$(GO) test -count=1 $(PKGS)
+
+# Every native fuzz target (func Fuzz…) in PKGS for FUZZTIME each; `make test` runs
+# only their seed corpora (testdata/fuzz). New findings land in testdata/fuzz.
+FUZZTIME ?= 2m
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz: $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 demo:
 	$(GO) run ./cmd/gatehouse demo
