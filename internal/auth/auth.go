@@ -1,9 +1,6 @@
 package auth
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // User is a local account. PasswordHash is a PHC argon2id string, or "" for an
 // account that can only log in through an external identity provider.
@@ -53,17 +50,4 @@ func (p Principal) HasAnyRole(roles []string) bool {
 		}
 	}
 	return false
-}
-
-type principalKey struct{}
-
-// WithPrincipal returns a context carrying p.
-func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
-}
-
-// PrincipalFrom returns the principal stored by WithPrincipal, if any.
-func PrincipalFrom(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(Principal)
-	return p, ok
 }

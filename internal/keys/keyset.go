@@ -58,17 +58,9 @@ func WithClock(now func() time.Time) Option { return func(s *Set) { s.now = now 
 // early. Default 10m30s (the default access_ttl and leeway).
 func WithVerifyGrace(d time.Duration) Option { return func(s *Set) { s.grace = d } }
 
-// WithRandom sets the randomness for key generation and sealing (default
-// crypto/rand.Reader).
-func WithRandom(r io.Reader) Option { return func(s *Set) { s.random = r } }
-
 // WithLogger sets the logger for rotations and reload failures (default:
 // discard). Key material is never logged, only kids.
 func WithLogger(l *slog.Logger) Option { return func(s *Set) { s.log = l } }
-
-// WithRSABits sets the RSA modulus size for new RS256 keys: 2048 (default)
-// or more; smaller values are raised to 2048.
-func WithRSABits(bits int) Option { return func(s *Set) { s.rsaBits = max(bits, 2048) } }
 
 // WithOnRotate registers fn, called after this Set rotated the store's
 // active key, so that serve can publish a "keys" revocation event and the

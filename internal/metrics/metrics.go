@@ -4,7 +4,6 @@ package metrics
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -55,14 +54,6 @@ func New() *Metrics {
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
-}
-
-// ObserveStore records one store operation's latency.
-func (m *Metrics) ObserveStore(store, op string, start time.Time) {
-	if m == nil {
-		return
-	}
-	m.StoreLatency.WithLabelValues(store, op).Observe(time.Since(start).Seconds())
 }
 
 // Decision counts one authentication decision.

@@ -59,14 +59,8 @@ func WithCookie(c Cookie) Option { return func(m *Manager) { m.cookie = c } }
 // WithClock sets the clock (tests move time instead of sleeping).
 func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
 
-// WithRandom sets the source of session IDs (default crypto/rand).
-func WithRandom(r io.Reader) Option { return func(m *Manager) { m.random = r } }
-
 // WithPublisher broadcasts revocations so other instances drop their caches.
 func WithPublisher(p Publisher) Option { return func(m *Manager) { m.publisher = p } }
-
-// WithTouchEvery sets how often last-seen is written.
-func WithTouchEvery(d time.Duration) Option { return func(m *Manager) { m.touchEvery = d } }
 
 // NewManager returns a Manager over store. Defaults: 30m idle, 24h absolute,
 // cookie "gatehouse" (Lax, not Secure).
@@ -126,17 +120,10 @@ func (m *Manager) Create(ctx context.Context, userID string, meta Meta) (string,
 	return value, rec, nil
 }
 
-// Lookup returns the live session for a cookie value. An unknown, idle or
-// expired session is auth.ErrUnauthenticated (expired ones are deleted); a
-// store failure is a wrapped auth.ErrUnavailable.
-func (m *Manager) Lookup(ctx context.Context, cookieValue string) (Record, error) {
-	if !plausibleCookie(cookieValue) {
-		return Record{}, auth.ErrUnauthenticated
-	}
-	return m.LookupID(ctx, IDFromCookie(cookieValue))
-}
-
-// LookupID is Lookup by public session ID.
+// LookupID returns the live session with public ID id, recording activity
+// at most every DefaultTouchEvery. An unknown, idle or expired session is
+// auth.ErrUnauthenticated (expired ones are deleted); a store failure is a
+// wrapped auth.ErrUnavailable.
 func (m *Manager) LookupID(ctx context.Context, id string) (Record, error) {
 	rec, err := m.store.Session(ctx, id)
 	if errors.Is(err, auth.ErrNotFound) {

@@ -44,21 +44,14 @@ var (
 	_ oidc.IdentityStore = (*Store)(nil)
 )
 
-type options struct {
-	maxConns       int
-	connectTimeout time.Duration
-}
-
-// Option configures Open.
-type Option func(*options)
-
-// WithMaxConns caps the connection pool. Default 10.
-func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = max(n, 1) } }
-
-// WithConnectTimeout bounds each connection attempt when the DSN sets no
-// connect_timeout, so that a dead server fails requests with
-// auth.ErrUnavailable instead of hanging them. Default 5s.
-func WithConnectTimeout(d time.Duration) Option { return func(o *options) { o.connectTimeout = d } }
+const (
+	// maxConns caps the connection pool.
+	maxConns = 10
+	// connectTimeout bounds each connection attempt when the DSN sets no
+	// connect_timeout, so that a dead server fails requests with
+	// auth.ErrUnavailable instead of hanging them.
+	connectTimeout = 5 * time.Second
+)
 
 // Open returns a Store for dsn, any connection string pgx accepts
 // ("postgres://user@host:5432/db?sslmode=disable"). It does not connect:
@@ -66,22 +59,18 @@ func WithConnectTimeout(d time.Duration) Option { return func(o *options) { o.co
 // answers again, and Ping reports it. It does not migrate: call Migrate.
 //
 // Errors: auth.ErrInvalidInput for a DSN pgx cannot parse.
-func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	o := options{maxConns: 10, connectTimeout: 5 * time.Second}
-	for _, opt := range opts {
-		opt(&o)
-	}
+func Open(ctx context.Context, dsn string) (*Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx redacts the password in its parse errors.
 		return nil, fmt.Errorf("postgres store: %w: %w", auth.ErrInvalidInput, err)
 	}
 	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = o.connectTimeout
+		cfg.ConnectTimeout = connectTimeout
 	}
 	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(o.maxConns)
-	db.SetMaxIdleConns(o.maxConns)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(time.Hour)
 	return &Store{Store: sqldb.New(db, db, dialect())}, nil

@@ -41,21 +41,14 @@ var (
 	_ oidc.IdentityStore = (*Store)(nil)
 )
 
-type options struct {
-	busyTimeout time.Duration
-	readConns   int
-}
-
-// Option configures Open.
-type Option func(*options)
-
-// WithBusyTimeout sets how long a statement waits for another process's
-// write lock before failing with auth.ErrUnavailable. Default 5s.
-func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
-
-// WithReadConns sets the size of the read connection pool. Default 4.
-// Writes always use a single connection.
-func WithReadConns(n int) Option { return func(o *options) { o.readConns = max(n, 1) } }
+const (
+	// busyTimeout is how long a statement waits for another process's
+	// write lock before failing with auth.ErrUnavailable.
+	busyTimeout = 5 * time.Second
+	// readConns is the size of the read connection pool; writes always use
+	// a single connection.
+	readConns = 4
+)
 
 // Open opens (creating if needed) the SQLite database named by dsn:
 // "sqlite://gatehouse.db" (relative to the working directory),
@@ -70,16 +63,12 @@ func WithReadConns(n int) Option { return func(o *options) { o.readConns = max(n
 //
 // Errors: auth.ErrInvalidInput for a malformed DSN, auth.ErrUnavailable
 // when the file cannot be opened.
-func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	o := options{busyTimeout: 5 * time.Second, readConns: 4}
-	for _, opt := range opts {
-		opt(&o)
-	}
+func Open(ctx context.Context, dsn string) (*Store, error) {
 	path, err := filePath(dsn)
 	if err != nil {
 		return nil, err
 	}
-	base := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", path, o.busyTimeout.Milliseconds())
+	base := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", path, busyTimeout.Milliseconds())
 	write, err := sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
@@ -94,8 +83,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 			_ = write.Close()
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
-		read.SetMaxOpenConns(o.readConns)
-		read.SetMaxIdleConns(o.readConns)
+		read.SetMaxOpenConns(readConns)
+		read.SetMaxIdleConns(readConns)
 	}
 	s := &Store{Store: sqldb.New(read, write, dialect())}
 	// The writer connects first: it creates the file and switches it to WAL
