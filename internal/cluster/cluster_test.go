@@ -98,10 +98,15 @@ func (c *cluster) startNode() string {
 
 // node is one `gatehouse serve` process.
 type node struct {
-	base   string
-	cmd    *exec.Cmd
-	logs   *lockedBuffer
-	exited chan error
+	base string
+	cmd  *exec.Cmd
+	logs *lockedBuffer
+	// exited is closed when the process has ended; err is then its exit
+	// status. A closed channel (not a value sent once) lets a test and the
+	// cleanup both wait for the exit: a consumed value made the cleanup wait
+	// its whole timeout after a test that had already seen the exit.
+	exited chan struct{}
+	err    error
 }
 
 // startServe runs `gatehouse serve -c cfg` on a free loopback port (extra
@@ -119,14 +124,14 @@ func startServe(t *testing.T, cfg string, env ...string) *node {
 func launch(t *testing.T, cfg string, env ...string) *node {
 	t.Helper()
 	addr := freeAddr(t)
-	n := &node{base: "http://" + addr, logs: &lockedBuffer{}, exited: make(chan error, 1)}
+	n := &node{base: "http://" + addr, logs: &lockedBuffer{}, exited: make(chan struct{})}
 	n.cmd = exec.Command(binary, "serve", "-c", cfg)
 	n.cmd.Env = append(append(os.Environ(), "GATEHOUSE_LISTEN="+addr), env...)
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { n.exited <- n.cmd.Wait() }()
+	go func() { n.err = n.cmd.Wait(); close(n.exited) }()
 	t.Cleanup(func() {
 		_ = n.cmd.Process.Signal(os.Interrupt)
 		select {

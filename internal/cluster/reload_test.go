@@ -169,9 +169,9 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 		t.Errorf("in-flight request = %q, want 200 drained ok", got)
 	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v, want status 0", err)
+	case <-exited:
+		if n.err != nil {
+			t.Errorf("exit after SIGTERM: %v, want status 0", n.err)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("gatehouse did not exit after draining")
