@@ -190,7 +190,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	}
 	limiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now))
 	a.Users = user.NewService(a.Store, hasher, user.WithLimiter(limiter), user.WithAudit(a.Audit),
-		user.WithRevokers(a.Sessions, a.Grants), user.WithClock(a.now))
+		user.WithRevokers(a.Sessions, a.Grants), user.WithIdentities(a.Store), user.WithClock(a.now))
 
 	a.Watcher.OnEvent(a.onRevocation)
 
@@ -211,7 +211,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Verifier: a.Verifier, Grants: a.Grants, Keys: a.Keys,
 		Gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().ServeHTTP(w, r) }),
 		Verify:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().VerifyHandler().ServeHTTP(w, r) }),
-		OIDC:    a.OIDC, Identities: a.Store, Ready: a.Ready, QuietLogs: opt.QuietLogs,
+		OIDC:    a.OIDC, Ready: a.Ready, QuietLogs: opt.QuietLogs,
 	})
 	return err
 }
@@ -264,8 +264,8 @@ func (a *App) onRevocation(ev revocation.Event) {
 func (a *App) buildOIDC(ctx context.Context) (*oidc.Handler, error) {
 	return oidc.New(ctx, oidc.Deps{
 		Providers: a.Config.OIDC.Providers, PublicURL: a.Config.EffectivePublicURL(),
-		Users: a.Store, Identities: a.Store, Audit: a.Audit, Now: a.now, Logger: a.Log,
-		StateKey: stateKey(a.Config), SecureCookies: a.Config.SecureCookies(), NewID: user.NewID,
+		Users: a.Users, Audit: a.Audit, Now: a.now, Logger: a.Log,
+		StateKey: stateKey(a.Config), SecureCookies: a.Config.SecureCookies(),
 		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error {
 			_, err := a.Sessions.Login(w, r, u.ID, session.Meta{IP: httpapi.ClientIP(r), UserAgent: r.UserAgent(), Method: method})
 			return err

@@ -11,7 +11,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
-	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
@@ -31,7 +30,7 @@ type MainStore interface {
 	keys.Store
 	audit.Store
 	revocation.Store
-	oidc.IdentityStore
+	user.IdentityStore
 	Ping(ctx context.Context) error
 	Migrate(ctx context.Context) error
 	Close() error

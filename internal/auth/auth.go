@@ -1,6 +1,10 @@
 package auth
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // User is a local account. PasswordHash is a PHC argon2id string, or "" for an
 // account that can only log in through an external identity provider.
@@ -50,4 +54,18 @@ func (p Principal) HasAnyRole(roles []string) bool {
 		}
 	}
 	return false
+}
+
+// CheckRoles validates role names: non-empty, without commas or whitespace,
+// because roles travel comma-separated in X-Auth-Roles (contract section 5)
+// and a comma inside one would split it into two. It is the one role rule:
+// the user service applies it to every account, configuration to the
+// roles it hands out (oidc default_roles). Error: ErrInvalidInput.
+func CheckRoles(roles []string) error {
+	for _, r := range roles {
+		if r == "" || strings.ContainsAny(r, ", \t\r\n") {
+			return fmt.Errorf("%w: role %q must be non-empty and contain no commas or spaces", ErrInvalidInput, r)
+		}
+	}
+	return nil
 }

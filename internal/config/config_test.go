@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,5 +149,33 @@ func TestWarnings(t *testing.T) {
 	w := strings.Join(cfg.Warnings(), "\n")
 	if !strings.Contains(w, "keys.encryption_key") || !strings.Contains(w, "not Secure") {
 		t.Errorf("warnings = %q", w)
+	}
+}
+
+// A default role with a comma or space would reach upstreams split in
+// X-Auth-Roles; config load refuses it (issue 12, drift 4).
+func TestOIDCDefaultRolesFollowTheRoleRule(t *testing.T) {
+	provider := "oidc: {providers: [{name: corp, issuer: 'https://idp.example', client_id: x, default_roles: %s}]}\n"
+	for _, tt := range []struct {
+		name, roles string
+		ok          bool
+	}{
+		{"plain roles", "[user, dev]", true},
+		{"comma inside a role", "['user,admin']", false},
+		{"space inside a role", "['power user']", false},
+		{"empty role", "['']", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(write(t, fmt.Sprintf(provider, tt.roles)), noEnv)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "oidc.providers[0].default_roles:") {
+				t.Errorf("Load error = %v, want one naming oidc.providers[0].default_roles", err)
+			}
+		})
 	}
 }

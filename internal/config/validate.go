@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
 
@@ -188,6 +189,9 @@ func (c Config) validateProviders() []error {
 		seen[p.Name] = true
 		if p.ClientID == "" {
 			bad(i, "client_id", "is required")
+		}
+		if auth.CheckRoles(p.DefaultRoles) != nil {
+			bad(i, "default_roles", "role names must be non-empty, without commas or spaces (X-Auth-Roles is comma-separated), got %q", p.DefaultRoles)
 		}
 		switch p.Type {
 		case "", "oidc":

@@ -100,12 +100,11 @@ func (s *server) handleAccountPage() http.Handler {
 		for _, rec := range recs {
 			data.Sessions = append(data.Sessions, toSessionJSON(rec, cur.ID))
 		}
-		if s.Identities != nil {
-			ids, err := s.Identities.UserIdentities(r.Context(), p.Subject)
-			if err == nil {
-				for _, id := range ids {
-					data.Identities = append(data.Identities, identityRow{Provider: id.Provider, Email: id.Email, CreatedAt: rfc3339(id.CreatedAt)})
-				}
+		// Linked identities are decoration: a failure to list them (or no
+		// identity store at all) leaves the section empty.
+		if ids, err := s.Users.Identities(r.Context(), p.Subject); err == nil {
+			for _, id := range ids {
+				data.Identities = append(data.Identities, identityRow{Provider: id.Provider, Email: id.Email, CreatedAt: rfc3339(id.CreatedAt)})
 			}
 		}
 		s.pages.render(w, http.StatusOK, "account", data)

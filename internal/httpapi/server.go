@@ -36,19 +36,18 @@ type KeySet interface {
 // Deps are everything the HTTP surface needs. Nil optional parts switch
 // their endpoints off (404).
 type Deps struct {
-	Config     config.Config
-	Logger     *slog.Logger
-	Metrics    *metrics.Metrics // optional
-	Audit      *audit.Logger
-	Users      *user.Service
-	Sessions   *session.Authenticator
-	Verifier   TokenVerifier
-	Grants     Grants
-	Keys       KeySet
-	Gateway    http.Handler // fallback for paths no endpoint claims; nil = 404
-	Verify     http.Handler // GET /auth/verify, /auth/verify/nginx, /auth/verify/forward; nil = 404
-	OIDC       *oidc.Handler
-	Identities oidc.IdentityStore // optional: linked identities on /account
+	Config   config.Config
+	Logger   *slog.Logger
+	Metrics  *metrics.Metrics // optional
+	Audit    *audit.Logger
+	Users    *user.Service
+	Sessions *session.Authenticator
+	Verifier TokenVerifier
+	Grants   Grants
+	Keys     KeySet
+	Gateway  http.Handler // fallback for paths no endpoint claims; nil = 404
+	Verify   http.Handler // GET /auth/verify, /auth/verify/nginx, /auth/verify/forward; nil = 404
+	OIDC     *oidc.Handler
 	// Ready returns the names of the parts that do not answer (empty = ready).
 	Ready func(ctx context.Context) []string
 	// QuietLogs logs only requests that failed (benchmarks).

@@ -19,26 +19,30 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
-// Users is the part of the user store the handler needs; user.Store
-// satisfies it.
+// Users is the user service (user.Service) as the handler needs it: every
+// account and link it makes goes through the service's name, role and audit
+// rules.
 type Users interface {
-	UserByID(ctx context.Context, id string) (auth.User, error)
-	UserByName(ctx context.Context, name string) (auth.User, error)
-	CreateUser(ctx context.Context, u auth.User) error
+	ByID(ctx context.Context, id string) (auth.User, error)
+	Get(ctx context.Context, name string) (auth.User, error)
+	CreateExternal(ctx context.Context, names, roles []string, method string) (auth.User, error)
+	Identity(ctx context.Context, issuer, subject string) (user.Identity, error)
+	Link(ctx context.Context, id user.Identity, u auth.User) error
+	TouchIdentity(ctx context.Context, issuer, subject string) error
 }
 
-// Deps are the Handler's dependencies. Users, Identities, StartSession and a
-// 32-byte StateKey are required; the rest have defaults.
+// Deps are the Handler's dependencies. Users, StartSession and a 32-byte
+// StateKey are required; the rest have defaults.
 type Deps struct {
 	Providers []config.Provider
 	// PublicURL is gatehouse's external base URL; the redirect URI of a
 	// provider is PublicURL + "/auth/oidc/{name}/callback", compared exactly
 	// by providers.
 	PublicURL  string
-	Users      Users
-	Identities IdentityStore
+	Users Users
 	// StartSession creates the gatehouse session for u and sets its cookie on
 	// w; method is "oidc:<provider name>". The handler then answers 303 to
 	// next. An error is shown as a 503 (auth.ErrUnavailable) or 500 page.
@@ -57,8 +61,6 @@ type Deps struct {
 	Now func() time.Time
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
-	// NewID makes new user IDs; nil means 128 random bits as hex.
-	NewID func() string
 }
 
 // Handler runs "Sign in with …" logins: Start sends the browser to the
@@ -70,7 +72,6 @@ type Handler struct {
 	sealer    *sealer
 	client    *http.Client
 	now       func() time.Time
-	newID     func() string
 	log       *slog.Logger
 }
 
@@ -79,23 +80,20 @@ type Handler struct {
 // a failure), so a provider that is down does not stop gatehouse.
 func New(ctx context.Context, deps Deps) (*Handler, error) {
 	_ = ctx // discovery is lazy; kept for symmetry with other constructors
-	if deps.Users == nil || deps.Identities == nil || deps.StartSession == nil {
-		return nil, errors.New("oidc: Users, Identities and StartSession are required")
+	if deps.Users == nil || deps.StartSession == nil {
+		return nil, errors.New("oidc: Users and StartSession are required")
 	}
 	s, err := newSealer(deps.StateKey)
 	if err != nil {
 		return nil, err
 	}
 	h := &Handler{deps: deps, providers: map[string]*provider{}, sealer: s,
-		client: deps.HTTPClient, now: deps.Now, newID: deps.NewID, log: deps.Logger}
+		client: deps.HTTPClient, now: deps.Now, log: deps.Logger}
 	if h.client == nil {
 		h.client = &http.Client{Timeout: 15 * time.Second}
 	}
 	if h.now == nil {
 		h.now = time.Now
-	}
-	if h.newID == nil {
-		h.newID = randomHex
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))

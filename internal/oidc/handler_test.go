@@ -70,7 +70,7 @@ func TestStartSecureCookie(t *testing.T) {
 	e := newEnv(t, nil)
 	h, err := oidc.New(context.Background(), oidc.Deps{
 		Providers: []config.Provider{{Name: "corp", Issuer: e.op.Issuer(), ClientID: "x"}},
-		PublicURL: "https://gatehouse.example", Users: e.store, Identities: e.store,
+		PublicURL: "https://gatehouse.example", Users: e.userService,
 		StartSession:  func(http.ResponseWriter, *http.Request, auth.User, string) error { return nil },
 		StateKey:      e.key,
 		SecureCookies: true,
@@ -429,6 +429,14 @@ func TestNewUsernameFallsBack(t *testing.T) {
 		{"email-like username must be the verified email", nil,
 			oidctestop.User{Subject: "s-123456789", PreferredUsername: "boss@corp.example", Email: "eve@corp.example", EmailVerified: true},
 			"eve@corp.example"},
+		// Drift fixed in issue 12: the user service's name rule (1..64
+		// characters, no spaces) applies to accounts a provider creates too.
+		{"username with a space falls back to the email", nil,
+			oidctestop.User{Subject: "s-123456789", PreferredUsername: "Alice Smith", Email: "alice@corp.example", EmailVerified: true},
+			"alice@corp.example"},
+		{"username over 64 characters falls back to the email", nil,
+			oidctestop.User{Subject: "s-123456789", PreferredUsername: strings.Repeat("a", 100), Email: "alice@corp.example", EmailVerified: true},
+			"alice@corp.example"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -444,6 +452,19 @@ func TestNewUsernameFallsBack(t *testing.T) {
 				t.Errorf("new username = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// A default role with a comma would split into two roles in X-Auth-Roles;
+// the user service refuses it for provider-created accounts as for any
+// other (config check refuses it before that).
+func TestCreatedUserRolesFollowTheRoleRule(t *testing.T) {
+	e := newEnv(t, func(p *config.Provider) { p.DefaultRoles = []string{"user,admin"} })
+	if resp := e.login("/"); resp.status == http.StatusSeeOther {
+		t.Fatalf("login with default role %q succeeded, want refusal", "user,admin")
+	}
+	if got := e.users(); len(got) != 0 {
+		t.Errorf("users created = %+v, want none", got)
 	}
 }
 
@@ -522,7 +543,7 @@ func TestProviders(t *testing.T) {
 func TestNewRejectsBadDeps(t *testing.T) {
 	e := newEnv(t, nil)
 	good := oidc.Deps{
-		PublicURL: "http://127.0.0.1:8080", Users: e.store, Identities: e.store, StateKey: e.key,
+		PublicURL: "http://127.0.0.1:8080", Users: e.userService, StateKey: e.key,
 		StartSession: func(http.ResponseWriter, *http.Request, auth.User, string) error { return nil },
 	}
 	tests := []struct {

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 var alice = oidctestop.User{
@@ -32,17 +33,18 @@ var alice = oidctestop.User{
 // env is gatehouse's OIDC endpoints on loopback, a real SQLite store, a
 // real test OpenID Provider and a browser (cookie jar, no auto-redirects).
 type env struct {
-	t        *testing.T
-	op       *oidctestop.Provider
-	srv      *httptest.Server
-	store    *sqlite.Store
-	clock    *clocktest.Clock
-	browser  *http.Client
-	key      []byte
-	mu       sync.Mutex
-	h        *oidc.Handler
-	sessions []auth.User
-	methods  []string
+	t           *testing.T
+	op          *oidctestop.Provider
+	srv         *httptest.Server
+	store       *sqlite.Store
+	userService *user.Service
+	clock       *clocktest.Clock
+	browser     *http.Client
+	key         []byte
+	mu          sync.Mutex
+	h           *oidc.Handler
+	sessions    []auth.User
+	methods     []string
 }
 
 // newEnv starts everything with provider "corp" (create_users, roles
@@ -60,6 +62,9 @@ func newEnv(t *testing.T, edit func(*config.Provider)) *env {
 		t.Fatalf("migrate: %v", err)
 	}
 	e := &env{t: t, store: st, clock: clocktest.New(time.Now()), key: make([]byte, 32)}
+	// Passwordless accounts only: the service never hashes here.
+	e.userService = user.NewService(st, nil, user.WithIdentities(st), user.WithClock(e.clock.Now),
+		user.WithAudit(audit.New(st, slog.New(slog.DiscardHandler), e.clock.Now)))
 	_, _ = rand.Read(e.key)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /auth/oidc/{name}/start", func(w http.ResponseWriter, r *http.Request) { e.handler().Start().ServeHTTP(w, r) })
@@ -85,10 +90,9 @@ func (e *env) configureProviders(ps ...config.Provider) {
 	e.t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := oidc.New(context.Background(), oidc.Deps{
-		Providers:  ps,
-		PublicURL:  e.srv.URL,
-		Users:      e.store,
-		Identities: e.store,
+		Providers: ps,
+		PublicURL: e.srv.URL,
+		Users:     e.userService,
 		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error {
 			e.mu.Lock()
 			defer e.mu.Unlock()

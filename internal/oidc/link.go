@@ -6,15 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
-
-// maxUsernameLen bounds usernames taken from a provider.
-const maxUsernameLen = 128
 
 // external is the verified identity a provider vouched for.
 type external struct {
@@ -32,15 +27,15 @@ func (h *Handler) resolveUser(ctx context.Context, p *provider, ext external) (a
 	if !emailDomainAllowed(p.cfg.AllowedEmailDomains, ext) {
 		return auth.User{}, forbidden("email_domain_not_allowed", "Your account's email domain is not allowed to sign in here.")
 	}
-	ident, err := h.deps.Identities.IdentityBySubject(ctx, ext.Issuer, ext.Subject)
+	ident, err := h.deps.Users.Identity(ctx, ext.Issuer, ext.Subject)
 	switch {
 	case err == nil:
 		return h.linkedUser(ctx, ident)
 	case !errors.Is(err, auth.ErrNotFound):
-		return auth.User{}, storeFailure(fmt.Errorf("find identity: %w", err))
+		return auth.User{}, storeFailure(err)
 	}
 	if p.cfg.LinkByEmail && ext.EmailVerified && ext.Email != "" {
-		u, err := h.deps.Users.UserByName(ctx, ext.Email)
+		u, err := h.deps.Users.Get(ctx, ext.Email)
 		switch {
 		case err == nil:
 			if u.Disabled {
@@ -61,8 +56,8 @@ func (h *Handler) resolveUser(ctx context.Context, p *provider, ext external) (a
 	return h.link(ctx, p, ext, u)
 }
 
-func (h *Handler) linkedUser(ctx context.Context, ident Identity) (auth.User, *failure) {
-	u, err := h.deps.Users.UserByID(ctx, ident.UserID)
+func (h *Handler) linkedUser(ctx context.Context, ident user.Identity) (auth.User, *failure) {
+	u, err := h.deps.Users.ByID(ctx, ident.UserID)
 	if errors.Is(err, auth.ErrNotFound) {
 		return auth.User{}, forbidden("linked_user_missing", "The account linked to this sign-in no longer exists.")
 	}
@@ -72,70 +67,52 @@ func (h *Handler) linkedUser(ctx context.Context, ident Identity) (auth.User, *f
 	if u.Disabled {
 		return auth.User{}, disabledFailure(u)
 	}
-	if err := h.deps.Identities.TouchIdentity(ctx, ident.Issuer, ident.Subject, h.now()); err != nil {
+	if err := h.deps.Users.TouchIdentity(ctx, ident.Issuer, ident.Subject); err != nil {
 		// Last-login bookkeeping must not block a login the store just allowed.
 		h.log.WarnContext(ctx, "oidc: touch identity", "user_id", u.ID, "error", err.Error())
 	}
 	return u, nil
 }
 
-// link records that ext logs in as u. When a parallel login linked the same
-// identity first, that link wins.
+// link records (through the user service, which audits it) that ext logs in
+// as u. When a parallel login linked the same identity first, that link wins.
 func (h *Handler) link(ctx context.Context, p *provider, ext external, u auth.User) (auth.User, *failure) {
-	now := h.now()
-	err := h.deps.Identities.CreateIdentity(ctx, Identity{
-		Issuer: ext.Issuer, Subject: ext.Subject, UserID: u.ID, Provider: p.cfg.Name,
-		Email: ext.Email, CreatedAt: now, LastLogin: now,
-	})
+	err := h.deps.Users.Link(ctx, user.Identity{
+		Issuer: ext.Issuer, Subject: ext.Subject, Provider: p.cfg.Name, Email: ext.Email,
+	}, u)
 	if errors.Is(err, auth.ErrConflict) {
-		ident, err := h.deps.Identities.IdentityBySubject(ctx, ext.Issuer, ext.Subject)
+		ident, err := h.deps.Users.Identity(ctx, ext.Issuer, ext.Subject)
 		if err != nil {
 			return auth.User{}, storeFailure(fmt.Errorf("reload identity: %w", err))
 		}
 		return h.linkedUser(ctx, ident)
 	}
 	if err != nil {
-		return auth.User{}, storeFailure(fmt.Errorf("link identity: %w", err))
+		return auth.User{}, storeFailure(err)
 	}
-	h.audit(ctx, audit.IdentityLinked, u, map[string]string{"provider": p.cfg.Name, "issuer": ext.Issuer, "subject": ext.Subject})
 	return u, nil
 }
 
-// createUser creates a local user for ext under the first free username
-// candidate (see usernameCandidates). A candidate taken meanwhile by a
-// parallel creation is skipped like any other taken name.
+// createUser creates a local user for ext through the user service, under
+// the first candidate (see usernameCandidates) that is a valid username and
+// free: the service applies the same name and role rules, and writes the
+// same user.created event, as for any other account.
 func (h *Handler) createUser(ctx context.Context, p *provider, ext external) (auth.User, *failure) {
-	for _, name := range usernameCandidates(p.cfg.Name, ext) {
-		_, err := h.deps.Users.UserByName(ctx, name)
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, auth.ErrNotFound) {
-			return auth.User{}, storeFailure(fmt.Errorf("check username: %w", err))
-		}
-		now := h.now()
-		u := auth.User{
-			ID: h.newID(), Username: name, Roles: slices.Clone(p.cfg.DefaultRoles),
-			CreatedAt: now, UpdatedAt: now,
-		}
-		if u.Roles == nil {
-			u.Roles = []string{}
-		}
-		err = h.deps.Users.CreateUser(ctx, u)
-		if errors.Is(err, auth.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return auth.User{}, storeFailure(fmt.Errorf("create user: %w", err))
-		}
-		h.audit(ctx, audit.UserCreated, u, map[string]string{"provider": p.cfg.Name, "method": "oidc:" + p.cfg.Name})
-		return u, nil
+	u, err := h.deps.Users.CreateExternal(ctx, usernameCandidates(p.cfg.Name, ext), p.cfg.DefaultRoles, "oidc:"+p.cfg.Name)
+	switch {
+	case errors.Is(err, auth.ErrConflict):
+		return auth.User{}, forbidden("username_unavailable", "No free username could be found for your account; ask an administrator to create it.")
+	case err != nil:
+		return auth.User{}, storeFailure(fmt.Errorf("create user: %w", err))
 	}
-	return auth.User{}, forbidden("username_unavailable", "No free username could be found for your account; ask an administrator to create it.")
+	return u, nil
 }
 
 // usernameCandidates lists the usernames a new user may get, best first:
-// preferred_username, the email, then "<provider>-<first 8 chars of sub>".
+// preferred_username, the email, then "<provider>-<first 8 chars of sub>";
+// names the user service would refuse (user.CheckName: over 64 characters,
+// spaces) are left out, so a provider's display-style name falls back to
+// the next candidate.
 // The email is used only when verified, and a preferred_username that looks
 // like an email only when it is that verified email: a later link_by_email
 // login matches usernames against verified emails, so an unverified address
@@ -144,7 +121,7 @@ func usernameCandidates(providerName string, ext external) []string {
 	var out []string
 	add := func(name string) {
 		name = user.CleanName(name)
-		if name == "" || utf8.RuneCountInString(name) > maxUsernameLen || slices.Contains(out, name) {
+		if user.CheckName(name) != nil || slices.Contains(out, name) {
 			return
 		}
 		out = append(out, name)

@@ -99,13 +99,6 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// randomHex returns 128 random bits as hex, the default user ID generator.
-func randomHex() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // SafeNext returns next when it is a same-origin absolute path, else "/".
 // Refused: "//host" and "/\host" (browsers treat both as another origin),
 // anything with a scheme or host, backslashes and control characters anywhere,

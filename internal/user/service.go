@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -32,12 +33,13 @@ type Revoker interface {
 
 // Service manages accounts and checks passwords.
 type Service struct {
-	store    Store
-	hasher   *password.Hasher
-	limiter  Limiter
-	audit    *audit.Logger
-	revokers []Revoker
-	now      func() time.Time
+	store      Store
+	hasher     *password.Hasher
+	limiter    Limiter
+	audit      *audit.Logger
+	revokers   []Revoker
+	identities IdentityStore
+	now        func() time.Time
 }
 
 // Option configures a Service.
@@ -66,9 +68,6 @@ func NewService(store Store, hasher *password.Hasher, opts ...Option) *Service {
 	return s
 }
 
-// Store returns the underlying store.
-func (s *Service) Store() Store { return s.store }
-
 // NewID returns a random 128-bit user ID (hex), so IDs reveal neither order
 // nor count of accounts.
 func NewID() string {
@@ -94,23 +93,21 @@ func CheckName(name string) error {
 	return nil
 }
 
-// CheckRoles validates role names (non-empty, no commas: they travel comma-separated in X-Auth-Roles).
-func CheckRoles(roles []string) error {
-	for _, r := range roles {
-		if r == "" || strings.ContainsAny(r, ", \t\r\n") {
-			return fmt.Errorf("%w: role %q must be non-empty and contain no commas or spaces", auth.ErrInvalidInput, r)
-		}
-	}
-	return nil
-}
-
 // Create adds a user with a strong password. An empty password creates an
 // account that can log in only through an external identity provider.
+// Errors: auth.ErrInvalidInput for a bad name, role or weak password,
+// auth.ErrConflict when the name is taken.
 func (s *Service) Create(ctx context.Context, name, pw string, roles []string) (auth.User, error) {
+	return s.create(ctx, name, pw, roles, nil)
+}
+
+// create is Create with extra audit details: every account, local or
+// external, passes the same name and role rules and leaves the same event.
+func (s *Service) create(ctx context.Context, name, pw string, roles []string, details map[string]string) (auth.User, error) {
 	if err := CheckName(name); err != nil {
 		return auth.User{}, err
 	}
-	if err := CheckRoles(roles); err != nil {
+	if err := auth.CheckRoles(roles); err != nil {
 		return auth.User{}, err
 	}
 	u := auth.User{ID: NewID(), Username: CleanName(name), Roles: normRoles(roles), CreatedAt: s.now().UTC()}
@@ -128,8 +125,9 @@ func (s *Service) Create(ctx context.Context, name, pw string, roles []string) (
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return auth.User{}, fmt.Errorf("create user %q: %w", u.Username, err)
 	}
-	s.record(ctx, audit.Event{Type: audit.UserCreated, UserID: u.ID, Username: u.Username,
-		Details: map[string]string{"roles": strings.Join(u.Roles, ",")}})
+	d := map[string]string{"roles": strings.Join(u.Roles, ",")}
+	maps.Copy(d, details)
+	s.record(ctx, audit.Event{Type: audit.UserCreated, UserID: u.ID, Username: u.Username, Details: d})
 	return u, nil
 }
 
@@ -148,6 +146,15 @@ func (s *Service) Get(ctx context.Context, name string) (auth.User, error) {
 	u, err := s.store.UserByName(ctx, name)
 	if err != nil {
 		return auth.User{}, fmt.Errorf("user %q: %w", CleanName(name), err)
+	}
+	return u, nil
+}
+
+// ByID returns the user with id; auth.ErrNotFound when there is none.
+func (s *Service) ByID(ctx context.Context, id string) (auth.User, error) {
+	u, err := s.store.UserByID(ctx, id)
+	if err != nil {
+		return auth.User{}, fmt.Errorf("user %s: %w", id, err)
 	}
 	return u, nil
 }
@@ -179,7 +186,7 @@ func (s *Service) SetPassword(ctx context.Context, name, pw string) error {
 // SetRoles replaces name's roles. Credentials already issued keep the old
 // roles until they are refreshed (tokens) or the session cache expires.
 func (s *Service) SetRoles(ctx context.Context, name string, roles []string) (auth.User, error) {
-	if err := CheckRoles(roles); err != nil {
+	if err := auth.CheckRoles(roles); err != nil {
 		return auth.User{}, err
 	}
 	u, err := s.Get(ctx, name)

@@ -12,7 +12,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
-	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqldb"
@@ -41,7 +40,7 @@ var (
 	_ keys.Store         = (*Store)(nil)
 	_ audit.Store        = (*Store)(nil)
 	_ revocation.Store   = (*Store)(nil)
-	_ oidc.IdentityStore = (*Store)(nil)
+	_ user.IdentityStore = (*Store)(nil)
 )
 
 const (

@@ -4,16 +4,16 @@ import (
 	"context"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
-var _ oidc.IdentityStore = (*Store)(nil)
+var _ user.IdentityStore = (*Store)(nil)
 
 const identityColumns = `issuer, subject, user_id, provider, email, created_at, last_login`
 
 // CreateIdentity links id to id.UserID; auth.ErrConflict when issuer+subject
 // is already linked, auth.ErrNotFound when the user does not exist.
-func (db *Store) CreateIdentity(ctx context.Context, id oidc.Identity) error {
+func (db *Store) CreateIdentity(ctx context.Context, id user.Identity) error {
 	_, err := db.exec(ctx, "create identity",
 		`INSERT INTO identities (`+identityColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		id.Issuer, id.Subject, id.UserID, id.Provider, id.Email, micros(id.CreatedAt), micros(id.LastLogin))
@@ -22,14 +22,14 @@ func (db *Store) CreateIdentity(ctx context.Context, id oidc.Identity) error {
 
 // IdentityBySubject returns the identity for issuer+subject, or
 // auth.ErrNotFound.
-func (db *Store) IdentityBySubject(ctx context.Context, issuer, subject string) (oidc.Identity, error) {
+func (db *Store) IdentityBySubject(ctx context.Context, issuer, subject string) (user.Identity, error) {
 	id, err := scanIdentity(db.queryRow(ctx, "load identity",
 		`SELECT `+identityColumns+` FROM identities WHERE issuer = ? AND subject = ?`, issuer, subject))
 	return id, db.wrap("load identity", err)
 }
 
 // UserIdentities lists a user's identities, oldest first.
-func (db *Store) UserIdentities(ctx context.Context, userID string) ([]oidc.Identity, error) {
+func (db *Store) UserIdentities(ctx context.Context, userID string) ([]user.Identity, error) {
 	return queryAll(ctx, db, "list user identities", scanIdentity,
 		`SELECT `+identityColumns+` FROM identities WHERE user_id = ? ORDER BY created_at, issuer, subject`, userID)
 }
@@ -40,13 +40,13 @@ func (db *Store) TouchIdentity(ctx context.Context, issuer, subject string, at t
 		`UPDATE identities SET last_login = ? WHERE issuer = ? AND subject = ?`, micros(at), issuer, subject)
 }
 
-func scanIdentity(row scanner) (oidc.Identity, error) {
+func scanIdentity(row scanner) (user.Identity, error) {
 	var (
-		id            oidc.Identity
+		id            user.Identity
 		created, last int64
 	)
 	if err := row.Scan(&id.Issuer, &id.Subject, &id.UserID, &id.Provider, &id.Email, &created, &last); err != nil {
-		return oidc.Identity{}, err
+		return user.Identity{}, err
 	}
 	id.CreatedAt, id.LastLogin = fromMicros(created), fromMicros(last)
 	return id, nil

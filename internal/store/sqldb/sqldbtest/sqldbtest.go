@@ -12,8 +12,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/keys/keystest"
-	"github.com/gatehouse-auth/gatehouse/internal/oidc"
-	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctest"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation/revocationtest"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -21,6 +19,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/token/tokentest"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
+	"github.com/gatehouse-auth/gatehouse/internal/user/identitytest"
 	"github.com/gatehouse-auth/gatehouse/internal/user/usertest"
 )
 
@@ -33,7 +32,7 @@ type Store interface {
 	keys.Store
 	audit.Store
 	revocation.Store
-	oidc.IdentityStore
+	user.IdentityStore
 	Migrate(ctx context.Context) error
 	MigrationVersion(ctx context.Context) (current, latest int64, err error)
 	Ping(ctx context.Context) error
@@ -74,7 +73,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 	t.Run("Identity", func(t *testing.T) {
 		t.Parallel()
-		oidctest.RunIdentityStoreTests(t, func(t *testing.T) oidc.IdentityStore { return newStore(t) })
+		identitytest.RunIdentityStoreTests(t, func(t *testing.T) user.IdentityStore { return newStore(t) })
 	})
 	t.Run("SQL", func(t *testing.T) {
 		t.Parallel()

@@ -1,4 +1,4 @@
-package oidctest
+package identitytest
 
 import (
 	"context"
@@ -8,17 +8,16 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
-// RunIdentityStoreTests runs the oidc.IdentityStore conformance suite.
+// RunIdentityStoreTests runs the user.IdentityStore conformance suite.
 // newStore must return an empty store of its own (fresh file or schema) and
 // register its cleanup with t.Cleanup.
-func RunIdentityStoreTests(t *testing.T, newStore func(t *testing.T) oidc.IdentityStore) {
+func RunIdentityStoreTests(t *testing.T, newStore func(t *testing.T) user.IdentityStore) {
 	t.Helper()
-	storetest.Run(t, newStore, []storetest.Case[oidc.IdentityStore]{
+	storetest.Run(t, newStore, []storetest.Case[user.IdentityStore]{
 		{Name: "CreateThenGetReturnsEveryField", Run: testRoundTrip},
 		{Name: "SameIssuerAndSubjectConflicts", Run: testConflict},
 		{Name: "MissingIdentityIsNotFound", Run: testMissing},
@@ -33,7 +32,7 @@ var at = time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
 
 // ensureUser creates user id when s also stores users, so that stores with
 // referential integrity accept identities of that user.
-func ensureUser(t *testing.T, s oidc.IdentityStore, id string) {
+func ensureUser(t *testing.T, s user.IdentityStore, id string) {
 	t.Helper()
 	us, ok := s.(user.Store)
 	if !ok {
@@ -45,14 +44,14 @@ func ensureUser(t *testing.T, s oidc.IdentityStore, id string) {
 	}
 }
 
-func newIdentity(issuer, subject, userID string, created time.Time) oidc.Identity {
-	return oidc.Identity{
+func newIdentity(issuer, subject, userID string, created time.Time) user.Identity {
+	return user.Identity{
 		Issuer: issuer, Subject: subject, UserID: userID, Provider: "corp",
 		Email: subject + "@example.com", CreatedAt: created, LastLogin: created,
 	}
 }
 
-func mustCreate(t *testing.T, s oidc.IdentityStore, id oidc.Identity) {
+func mustCreate(t *testing.T, s user.IdentityStore, id user.Identity) {
 	t.Helper()
 	ensureUser(t, s, id.UserID)
 	if err := s.CreateIdentity(context.Background(), id); err != nil {
@@ -60,7 +59,7 @@ func mustCreate(t *testing.T, s oidc.IdentityStore, id oidc.Identity) {
 	}
 }
 
-func get(t *testing.T, s oidc.IdentityStore, issuer, subject string) oidc.Identity {
+func get(t *testing.T, s user.IdentityStore, issuer, subject string) user.Identity {
 	t.Helper()
 	id, err := s.IdentityBySubject(context.Background(), issuer, subject)
 	if err != nil {
@@ -69,7 +68,7 @@ func get(t *testing.T, s oidc.IdentityStore, issuer, subject string) oidc.Identi
 	return id
 }
 
-func assertIdentity(t *testing.T, got, want oidc.Identity) {
+func assertIdentity(t *testing.T, got, want user.Identity) {
 	t.Helper()
 	if got.Issuer != want.Issuer || got.Subject != want.Subject || got.UserID != want.UserID ||
 		got.Provider != want.Provider || got.Email != want.Email || !got.CreatedAt.Equal(want.CreatedAt) ||
@@ -78,13 +77,13 @@ func assertIdentity(t *testing.T, got, want oidc.Identity) {
 	}
 }
 
-func testRoundTrip(t *testing.T, s oidc.IdentityStore) {
+func testRoundTrip(t *testing.T, s user.IdentityStore) {
 	want := newIdentity("https://sso.example.com", "248289761001", "u1", at)
 	mustCreate(t, s, want)
 	assertIdentity(t, get(t, s, want.Issuer, want.Subject), want)
 }
 
-func testConflict(t *testing.T, s oidc.IdentityStore) {
+func testConflict(t *testing.T, s user.IdentityStore) {
 	first := newIdentity("https://a.example.com", "sub-1", "u1", at)
 	mustCreate(t, s, first)
 	ensureUser(t, s, "u2")
@@ -96,7 +95,7 @@ func testConflict(t *testing.T, s oidc.IdentityStore) {
 	mustCreate(t, s, newIdentity("https://b.example.com", first.Subject, "u2", at))
 }
 
-func testMissing(t *testing.T, s oidc.IdentityStore) {
+func testMissing(t *testing.T, s user.IdentityStore) {
 	mustCreate(t, s, newIdentity("https://a.example.com", "sub-1", "u1", at))
 	tests := []struct {
 		name            string
@@ -117,7 +116,7 @@ func testMissing(t *testing.T, s oidc.IdentityStore) {
 	}
 }
 
-func testUserIdentities(t *testing.T, s oidc.IdentityStore) {
+func testUserIdentities(t *testing.T, s user.IdentityStore) {
 	mustCreate(t, s, newIdentity("https://a.example.com", "alice-a", "alice", at))
 	mustCreate(t, s, newIdentity("https://b.example.com", "alice-b", "alice", at.Add(time.Second)))
 	mustCreate(t, s, newIdentity("https://a.example.com", "bob-a", "bob", at))
@@ -147,7 +146,7 @@ func testUserIdentities(t *testing.T, s oidc.IdentityStore) {
 	}
 }
 
-func testTouch(t *testing.T, s oidc.IdentityStore) {
+func testTouch(t *testing.T, s user.IdentityStore) {
 	id := newIdentity("https://a.example.com", "sub-1", "u1", at)
 	mustCreate(t, s, id)
 	later := at.Add(48 * time.Hour)
@@ -158,7 +157,7 @@ func testTouch(t *testing.T, s oidc.IdentityStore) {
 	assertIdentity(t, get(t, s, id.Issuer, id.Subject), id)
 }
 
-func testDeleteUserCascade(t *testing.T, s oidc.IdentityStore) {
+func testDeleteUserCascade(t *testing.T, s user.IdentityStore) {
 	us, ok := s.(user.Store)
 	if !ok {
 		return // identities are not tied to stored users in this backend
