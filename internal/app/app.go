@@ -351,8 +351,14 @@ func (a *App) Ready(ctx context.Context) []string {
 	return failing
 }
 
+// purgeEvery is how often expired sessions, refresh tokens and revocation
+// events are deleted.
+const purgeEvery = 5 * time.Minute
+
 // Run does the background work until ctx ends: follows the revocation
-// feed, reloads and rotates keys, purges expired records.
+// feed, reloads, rotates and purges keys, and purges expired records. Each
+// component owns its loop or its purge rule; Run only starts them and logs
+// their errors.
 func (a *App) Run(ctx context.Context) {
 	go func() {
 		if err := a.Watcher.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -360,11 +366,13 @@ func (a *App) Run(ctx context.Context) {
 		}
 	}()
 	go a.Keys.Run(ctx, a.Config.Keys.RotateEvery.D(), 30*time.Second)
-	go a.purge(ctx, 5*time.Minute)
+	go a.every(ctx, purgeEvery, a.Sessions.PurgeExpired, a.Grants.PurgeExpired, a.Watcher.PurgeExpired)
 }
 
-func (a *App) purge(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+// every runs each purge once per period until ctx ends, logging failures
+// (a failed purge is retried at the next period).
+func (a *App) every(ctx context.Context, period time.Duration, purges ...func(context.Context) (int, error)) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
@@ -372,11 +380,11 @@ func (a *App) purge(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		now := a.now()
-		_, _ = a.Sessions.PurgeExpired(ctx)
-		_, _ = a.Store.DeleteExpiredRefresh(ctx, now)
-		_, _ = a.Store.DeleteExpiredRevocations(ctx, now)
-		_, _ = a.Store.DeleteRetiredKeys(ctx, now.Add(-24*time.Hour))
+		for _, purge := range purges {
+			if _, err := purge(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Warn("purge failed", "error", err.Error())
+			}
+		}
 	}
 }
 

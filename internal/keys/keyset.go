@@ -439,7 +439,7 @@ func retired(at, now time.Time) bool { return !at.IsZero() && !now.Before(at) }
 // it reloads the store and, when rotateEvery > 0 and the active key is older
 // than that, rotates. Deciding by the stored activation time rather than a
 // local timer means N instances rotate once per period, not N times.
-// Keys retired for more than a week are purged.
+// Keys retired for more than Retention (a week) are purged.
 func (s *Set) Run(ctx context.Context, rotateEvery, reloadEvery time.Duration) {
 	if s.alg == HS256 {
 		return
@@ -459,8 +459,10 @@ func (s *Set) Run(ctx context.Context, rotateEvery, reloadEvery time.Duration) {
 	}
 }
 
-// retention is how long retired keys stay listed before they are purged.
-const retention = 7 * 24 * time.Hour
+// Retention is how long a retired key stays in the store (and in `gatehouse
+// keys list`) before Run purges it: a week, as docs/tokens.md says. Only
+// this package deletes signing keys.
+const Retention = 7 * 24 * time.Hour
 
 func (s *Set) tick(ctx context.Context, rotateEvery time.Duration) {
 	if err := s.Reload(ctx); err != nil {
@@ -472,9 +474,19 @@ func (s *Set) tick(ctx context.Context, rotateEvery time.Duration) {
 			s.log.Warn("scheduled key rotation failed", slog.String("error", err.Error()))
 		}
 	}
-	if _, err := s.store.DeleteRetiredKeys(ctx, s.now().Add(-retention)); err != nil {
+	if _, err := s.PurgeRetired(ctx); err != nil {
 		s.log.Warn("purge retired keys failed", slog.String("error", err.Error()))
 	}
+}
+
+// PurgeRetired deletes the keys that retired more than Retention ago and
+// returns how many it deleted. Run calls it at every reload.
+func (s *Set) PurgeRetired(ctx context.Context) (int, error) {
+	n, err := s.store.DeleteRetiredKeys(ctx, s.now().Add(-Retention))
+	if err != nil {
+		return 0, fmt.Errorf("purge retired keys: %w", err)
+	}
+	return n, nil
 }
 
 func (s *Set) activeSince() time.Time {

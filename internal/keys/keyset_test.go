@@ -428,3 +428,44 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// Retired keys stay in the store for keys.Retention (a week, docs/tokens.md)
+// and Run purges them after that; nothing else deletes keys (issue 12,
+// drift 3: app used to purge them after 24 h).
+func TestRunPurgesKeysRetiredOverAWeekAgo(t *testing.T) {
+	store := &memStore{}
+	c := newClock()
+	s := newSet(t, store, keys.EdDSA, c)
+	ctx := context.Background()
+	old, _, _ := s.Signing()
+	if _, err := s.Rotate(ctx); err != nil { // old retires after grace
+		t.Fatal(err)
+	}
+	c.Advance(6 * 24 * time.Hour)
+	recent, _, _ := s.Signing()
+	if _, err := s.Rotate(ctx); err != nil { // recent retires after grace
+		t.Fatal(err)
+	}
+	c.Advance(2 * 24 * time.Hour) // old retired ~8 days ago, recent ~2 days ago
+
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	wg.Go(func() { s.Run(runCtx, 0, 5*time.Millisecond) })
+	stored := func() map[string]bool {
+		ids := map[string]bool{}
+		for _, k := range store.stored() {
+			ids[k.ID] = true
+		}
+		return ids
+	}
+	waitFor(t, func() bool { return !stored()[old] })
+	cancel()
+	wg.Wait()
+	if !stored()[recent] {
+		t.Errorf("key %s retired 2 days ago was purged; keys stay for %s after retiring", recent, keys.Retention)
+	}
+	if got, want := len(store.stored()), 2; got != want {
+		t.Errorf("keys left = %d, want %d (the recent retired one and the active one)", got, want)
+	}
+}

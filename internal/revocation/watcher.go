@@ -204,6 +204,16 @@ func (w *Watcher) pruneLocked(now time.Time) {
 	}
 }
 
+// PurgeExpired deletes the events whose Until has passed from the store and
+// returns how many it deleted. The serve command calls it periodically.
+func (w *Watcher) PurgeExpired(ctx context.Context) (int, error) {
+	n, err := w.store.DeleteExpiredRevocations(ctx, w.now())
+	if err != nil {
+		return 0, fmt.Errorf("purge expired revocations: %w", err)
+	}
+	return n, nil
+}
+
 // Publish records ev in the store, so that every instance hears of it, and
 // applies it here at once, so that this instance never waits for its own
 // event. It applies ev locally even when the store fails; the error then

@@ -208,9 +208,14 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
 	return m.publish(ctx, revocation.KindUser, userID)
 }
 
-// PurgeExpired deletes expired sessions from the store.
+// PurgeExpired deletes expired sessions from the store and returns how many
+// it deleted. The serve command calls it periodically.
 func (m *Manager) PurgeExpired(ctx context.Context) (int, error) {
-	return m.store.DeleteExpiredSessions(ctx, m.now())
+	n, err := m.store.DeleteExpiredSessions(ctx, m.now())
+	if err != nil {
+		return 0, fmt.Errorf("purge expired sessions: %w", err)
+	}
+	return n, nil
 }
 
 func (m *Manager) publish(ctx context.Context, kind, key string) error {

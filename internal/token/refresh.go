@@ -256,6 +256,17 @@ func (g *Grants) publish(ctx context.Context, ev revocation.Event) error {
 	return nil
 }
 
+// PurgeExpired deletes refresh tokens and families past their absolute
+// expiry and returns how many tokens it deleted. The serve command calls it
+// periodically.
+func (g *Grants) PurgeExpired(ctx context.Context) (int, error) {
+	n, err := g.store.DeleteExpiredRefresh(ctx, g.s.now())
+	if err != nil {
+		return 0, fmt.Errorf("purge expired refresh tokens: %w", err)
+	}
+	return n, nil
+}
+
 func (g *Grants) pair(u auth.User, r Refresh, rt string) (Pair, error) {
 	at, c, err := g.issuer.Issue(Subject{UserID: u.ID, Username: u.Username, Roles: u.Roles, Scope: r.Scope,
 		ClientID: r.ClientID, SessionID: r.FamilyID}, g.s.ttl)
