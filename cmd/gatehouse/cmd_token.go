@@ -9,10 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
-	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
-	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 func tokenCmd(e *env) *cobra.Command {
@@ -41,17 +38,10 @@ func tokenIssueCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if u.Disabled {
-				return fmt.Errorf("user %s is disabled", u.Username)
-			}
-			raw, claims, err := a.Issuer.Issue(token.Subject{
-				UserID: u.ID, Username: u.Username, Roles: u.Roles, ClientID: "gatehouse-cli", SessionID: "cli-" + user.NewID(),
-			}, ttl)
+			raw, err := a.Grants.IssueAccess(cmd.Context(), u, "gatehouse-cli", ttl, "cli")
 			if err != nil {
 				return err
 			}
-			a.Audit.Record(cmd.Context(), audit.Event{Type: audit.TokenIssued, UserID: u.ID, Username: u.Username,
-				Details: map[string]string{"via": "cli", "jti": claims.ID, "ttl": ttl.String()}})
 			fmt.Fprintln(e.stdout, raw)
 			return nil
 		}),

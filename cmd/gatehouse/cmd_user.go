@@ -14,7 +14,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
-	"github.com/gatehouse-auth/gatehouse/internal/audit"
 )
 
 func userCmd(e *env) *cobra.Command {
@@ -252,15 +251,10 @@ func userLogoutCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use: "logout NAME", Short: "End every session and refresh token of a user, on every instance", Args: cobra.ExactArgs(1),
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
-			u, err := a.Users.Get(cmd.Context(), args[0])
+			u, err := a.Users.LogoutEverywhere(cmd.Context(), args[0], "cli")
 			if err != nil {
 				return err
 			}
-			if err := a.Users.RevokeAll(cmd.Context(), u); err != nil {
-				return err
-			}
-			a.Audit.Record(cmd.Context(), audit.Event{Type: audit.Logout, UserID: u.ID, Username: u.Username,
-				Details: map[string]string{"via": "cli", "scope": "all"}})
 			fmt.Fprintf(e.stdout, "logged out %s everywhere\n", u.Username)
 			return nil
 		}),

@@ -256,6 +256,28 @@ func (g *Grants) publish(ctx context.Context, ev revocation.Event) error {
 	return nil
 }
 
+// IssueAccess issues a lone access token for u with lifetime ttl: no
+// refresh token and no family, for clientID (`gatehouse token issue` uses
+// "gatehouse-cli"). Its sid is fresh and random, so revoking it ends nothing
+// else. It records token.issued with via. A disabled user is refused with
+// auth.ErrDisabled.
+func (g *Grants) IssueAccess(ctx context.Context, u auth.User, clientID string, ttl time.Duration, via string) (string, error) {
+	if u.Disabled {
+		return "", fmt.Errorf("issue token for %s: %w", u.Username, auth.ErrDisabled)
+	}
+	sid, err := randomID(g.s.random, 16)
+	if err != nil {
+		return "", fmt.Errorf("issue token: %w", err)
+	}
+	raw, c, err := g.issuer.Issue(Subject{UserID: u.ID, Username: u.Username, Roles: u.Roles, ClientID: clientID,
+		SessionID: via + "-" + sid}, ttl)
+	if err != nil {
+		return "", err
+	}
+	g.record(ctx, audit.TokenIssued, u.ID, u.Username, "via", via, "client_id", clientID, "jti", c.ID, "ttl", ttl.String())
+	return raw, nil
+}
+
 // PurgeExpired deletes refresh tokens and families past their absolute
 // expiry and returns how many tokens it deleted. The serve command calls it
 // periodically.

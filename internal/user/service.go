@@ -239,6 +239,21 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
+// LogoutEverywhere ends every session and refresh family of name, on
+// every instance, and records a logout event (scope all) with via.
+func (s *Service) LogoutEverywhere(ctx context.Context, name, via string) (auth.User, error) {
+	u, err := s.Get(ctx, name)
+	if err != nil {
+		return auth.User{}, err
+	}
+	if err := s.RevokeAll(ctx, u); err != nil {
+		return auth.User{}, err
+	}
+	s.record(ctx, audit.Event{Type: audit.Logout, UserID: u.ID, Username: u.Username,
+		Details: map[string]string{"via": via, "scope": "all"}})
+	return u, nil
+}
+
 // RevokeAll ends every session and refresh family of u.
 func (s *Service) RevokeAll(ctx context.Context, u auth.User) error {
 	var errs []error
