@@ -41,8 +41,8 @@ type Deps struct {
 	// PublicURL is gatehouse's external base URL; the redirect URI of a
 	// provider is PublicURL + "/auth/oidc/{name}/callback", compared exactly
 	// by providers.
-	PublicURL  string
-	Users Users
+	PublicURL string
+	Users     Users
 	// StartSession creates the gatehouse session for u and sets its cookie on
 	// w; method is "oidc:<provider name>". The handler then answers 303 to
 	// next. An error is shown as a 503 (auth.ErrUnavailable) or 500 page.
