@@ -207,7 +207,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	a.closers = append(a.closers, func() error { a.gateway.Load().Close(); return nil })
 
 	a.handler, err = httpapi.NewServer(httpapi.Deps{
-		Config: cfg, Logger: a.Log, Metrics: a.Metrics, Audit: a.Audit, Users: a.Users, Sessions: a.Auth,
+		Config: cfg, Logger: a.Log, Metrics: a.Metrics, Audit: a.Audit, Users: a.Users, Sessions: session.NewService(a.Auth),
 		Verifier: a.Verifier, Grants: a.Grants, Keys: a.Keys,
 		Gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().ServeHTTP(w, r) }),
 		Verify:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().VerifyHandler().ServeHTTP(w, r) }),
@@ -267,7 +267,7 @@ func (a *App) buildOIDC(ctx context.Context) (*oidc.Handler, error) {
 		Users: a.Users, Audit: a.Audit, Now: a.now, Logger: a.Log,
 		StateKey: stateKey(a.Config), SecureCookies: a.Config.SecureCookies(),
 		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error {
-			_, err := a.Sessions.Login(w, r, u.ID, session.Meta{IP: httpapi.ClientIP(r), UserAgent: r.UserAgent(), Method: method})
+			_, err := a.Sessions.StartSession(w, r, u.ID, method)
 			return err
 		},
 	})

@@ -74,7 +74,7 @@ func (s *server) handleLogin() http.Handler {
 			s.loginFailed(w, r, err, form, next)
 			return
 		}
-		rec, err := s.startSession(w, r, u, "password")
+		rec, err := s.Sessions.StartSession(w, r, u.ID, "password")
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -118,15 +118,9 @@ func (s *server) countLoginFailure(reason string) {
 	}
 }
 
-// startSession creates a session for u and sets its cookie, ending the
-// session the request came with, if any.
-func (s *server) startSession(w http.ResponseWriter, r *http.Request, u auth.User, method string) (session.Record, error) {
-	return s.Sessions.Manager().Login(w, r, u.ID, session.Meta{IP: clientIP(r), UserAgent: r.UserAgent(), Method: method})
-}
-
 // currentSession authenticates the request's cookie.
 func (s *server) currentSession(r *http.Request) (auth.Principal, session.Record, error) {
-	return s.Sessions.Authenticate(r.Context(), s.Sessions.Manager().CookieValue(r))
+	return s.Sessions.Authenticate(r)
 }
 
 func (s *server) handleSession() http.Handler {
@@ -155,9 +149,8 @@ func nonNil(s []string) []string {
 // no session.
 func (s *server) handleLogout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m := s.Sessions.Manager()
 		if p, rec, err := s.currentSession(r); err == nil {
-			if err := m.Revoke(r.Context(), rec.ID); err != nil && !errors.Is(err, auth.ErrNotFound) {
+			if err := s.Sessions.RevokeOwned(r.Context(), p.Subject, rec.ID); err != nil && !errors.Is(err, auth.ErrNotFound) {
 				s.writeError(w, r, err)
 				return
 			}
@@ -166,7 +159,7 @@ func (s *server) handleLogout() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		m.ClearCookie(w)
+		s.Sessions.ClearCookie(w)
 		if isForm(r) || wantsHTML(r) {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
@@ -182,7 +175,7 @@ func (s *server) handleListSessions() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		recs, err := s.Sessions.Manager().List(r.Context(), p.Subject)
+		recs, err := s.Sessions.List(r.Context(), p.Subject)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -205,23 +198,13 @@ func (s *server) handleRevokeSession() http.Handler {
 			return
 		}
 		id := r.PathValue("id")
-		m := s.Sessions.Manager()
-		target, err := m.Store().Session(r.Context(), id)
-		if err != nil || target.UserID != p.Subject {
-			if err != nil && !errors.Is(err, auth.ErrNotFound) {
-				s.writeError(w, r, err)
-				return
-			}
-			s.writeError(w, r, auth.ErrNotFound)
-			return
-		}
-		if err := m.Revoke(r.Context(), id); err != nil && !errors.Is(err, auth.ErrNotFound) {
+		if err := s.Sessions.RevokeOwned(r.Context(), p.Subject, id); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		s.record(r, audit.SessionRevoked, p)
 		if id == cur.ID {
-			m.ClearCookie(w)
+			s.Sessions.ClearCookie(w)
 		}
 		if r.Method == http.MethodPost {
 			http.Redirect(w, r, "/account", http.StatusSeeOther)
@@ -238,7 +221,7 @@ func (s *server) handleRevokeOtherSessions() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if _, err := s.Sessions.Manager().RevokeAllExcept(r.Context(), p.Subject, cur.ID); err != nil {
+		if _, err := s.Sessions.RevokeOthers(r.Context(), p.Subject, cur.ID); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

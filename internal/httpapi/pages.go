@@ -91,7 +91,7 @@ func (s *server) handleAccountPage() http.Handler {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape("/account"), http.StatusFound)
 			return
 		}
-		recs, err := s.Sessions.Manager().List(r.Context(), p.Subject)
+		recs, err := s.Sessions.List(r.Context(), p.Subject)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

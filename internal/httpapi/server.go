@@ -21,6 +21,21 @@ type TokenVerifier interface {
 	Verify(ctx context.Context, raw string) (auth.Principal, error)
 }
 
+// Sessions is what the endpoints do with browser sessions
+// (session.Service); the session store stays behind it.
+type Sessions interface {
+	// Authenticate returns the principal and record of r's session cookie.
+	Authenticate(r *http.Request) (auth.Principal, session.Record, error)
+	// StartSession logs userID in: ends the request's old session, creates
+	// a new one and sets its cookie.
+	StartSession(w http.ResponseWriter, r *http.Request, userID, method string) (session.Record, error)
+	List(ctx context.Context, userID string) ([]session.Record, error)
+	// RevokeOwned ends session id of userID; auth.ErrNotFound otherwise.
+	RevokeOwned(ctx context.Context, userID, id string) error
+	RevokeOthers(ctx context.Context, userID, keepID string) (int, error)
+	ClearCookie(w http.ResponseWriter)
+}
+
 // Grants issues, refreshes and revokes tokens (token.Grants).
 type Grants interface {
 	Start(ctx context.Context, u auth.User, clientID, scope string) (token.Pair, error)
@@ -41,7 +56,7 @@ type Deps struct {
 	Metrics  *metrics.Metrics // optional
 	Audit    *audit.Logger
 	Users    *user.Service
-	Sessions *session.Authenticator
+	Sessions Sessions
 	Verifier TokenVerifier
 	Grants   Grants
 	Keys     KeySet

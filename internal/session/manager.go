@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/credential"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
@@ -74,9 +75,6 @@ func NewManager(store Store, opts ...Option) *Manager {
 	}
 	return m
 }
-
-// Store returns the underlying store.
-func (m *Manager) Store() Store { return m.store }
 
 // CookieName is the session cookie's name.
 func (m *Manager) CookieName() string { return m.cookie.Name }
@@ -186,8 +184,23 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 	return m.publish(ctx, revocation.KindSession, id)
 }
 
-// RevokeAllExcept ends every session of userID but keepID ("" = all).
-func (m *Manager) RevokeAllExcept(ctx context.Context, userID, keepID string) (int, error) {
+// RevokeOwned ends session id if it belongs to userID. Another user's
+// session is auth.ErrNotFound, exactly like an unknown one, so IDs cannot be
+// probed.
+func (m *Manager) RevokeOwned(ctx context.Context, userID, id string) error {
+	rec, err := m.store.Session(ctx, id)
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	if rec.UserID != userID {
+		return fmt.Errorf("revoke session: %w", auth.ErrNotFound)
+	}
+	return m.Revoke(ctx, id)
+}
+
+// RevokeOthers ends every session of userID but keepID ("" = all) and
+// returns how many it ended.
+func (m *Manager) RevokeOthers(ctx context.Context, userID, keepID string) (int, error) {
 	ids, err := m.store.DeleteUserSessions(ctx, userID, keepID)
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions: %w", err)
@@ -202,7 +215,7 @@ func (m *Manager) RevokeAllExcept(ctx context.Context, userID, keepID string) (i
 
 // RevokeUser ends every session of userID (user.Revoker).
 func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
-	if _, err := m.RevokeAllExcept(ctx, userID, ""); err != nil {
+	if _, err := m.RevokeOthers(ctx, userID, ""); err != nil {
 		return err
 	}
 	return m.publish(ctx, revocation.KindUser, userID)
@@ -261,17 +274,22 @@ func (m *Manager) CookieValue(r *http.Request) string {
 	return c.Value
 }
 
-// Login starts a session for userID on the response: the session the
-// request came with (if any) is ended first, a new ID is created and its
-// cookie set. Every login goes through here, so an ID is never adopted
+// StartSession starts a session for userID on the response: the session
+// the request came with (if any) is ended first, a new ID is created and its
+// cookie set. method ("password", "oidc:<provider>") is recorded on the
+// session; the client IP comes from the request's audit.Request (trusted
+// proxies applied by the HTTP layer). Every login — password, OIDC, and
+// later a second factor — goes through here, so an ID is never adopted
 // (fixation) and the old one dies server-side.
-func (m *Manager) Login(w http.ResponseWriter, r *http.Request, userID string, meta Meta) (Record, error) {
+func (m *Manager) StartSession(w http.ResponseWriter, r *http.Request, userID, method string) (Record, error) {
+	ctx := r.Context()
 	if old := m.CookieValue(r); plausibleCookie(old) {
-		if err := m.store.DeleteSession(r.Context(), IDFromCookie(old)); err == nil {
-			_ = m.publish(r.Context(), revocation.KindSession, IDFromCookie(old))
+		if err := m.store.DeleteSession(ctx, IDFromCookie(old)); err == nil {
+			_ = m.publish(ctx, revocation.KindSession, IDFromCookie(old))
 		}
 	}
-	value, rec, err := m.Create(r.Context(), userID, meta)
+	req, _ := audit.RequestFrom(ctx)
+	value, rec, err := m.Create(ctx, userID, Meta{IP: req.IP, UserAgent: r.UserAgent(), Method: method})
 	if err != nil {
 		return Record{}, err
 	}
