@@ -1,0 +1,298 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil"
+)
+
+const (
+	idle     = 30 * time.Minute
+	absolute = 24 * time.Hour
+	cacheTTL = time.Minute
+)
+
+// env is a Manager and an Authenticator over a real SQLite store (sessions
+// and users) with a test clock.
+type env struct {
+	t       *testing.T
+	store   *sqlite.Store
+	clock   *testutil.Clock
+	manager *session.Manager
+	user    auth.User
+	trusted bool
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gh.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: st, clock: testutil.NewClock(), trusted: true}
+	e.manager = session.NewManager(st, session.WithTimeouts(idle, absolute), session.WithClock(e.clock.Now),
+		session.WithCookie(session.Cookie{Name: "gh", SameSite: http.SameSiteLaxMode}))
+	now := e.clock.Now().UTC()
+	e.user = auth.User{ID: "u1", Username: "alice", Roles: []string{"user"}, CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateUser(ctx, e.user); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// service is a session.Service whose Authenticator caches for cacheTTL and
+// trusts its cache while e.trusted is true (the revocation feed in sync).
+func (e *env) service() *session.Service {
+	return session.NewService(session.NewAuthenticator(e.manager, e.store, cacheTTL, func() bool { return e.trusted }))
+}
+
+// login starts a session on a request that carries cookie (if not empty)
+// and returns the new cookie value and record.
+func (e *env) login(cookie string) (string, session.Record) {
+	e.t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/auth/login", nil)
+	if cookie != "" {
+		r.AddCookie(&http.Cookie{Name: "gh", Value: cookie})
+	}
+	w := httptest.NewRecorder()
+	rec, err := e.manager.StartSession(w, r, e.user.ID, "password")
+	if err != nil {
+		e.t.Fatalf("StartSession: %v", err)
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "gh" {
+			if !c.HttpOnly || c.Path != "/" {
+				e.t.Errorf("session cookie %+v is not HttpOnly with Path=/", c)
+			}
+			return c.Value, rec
+		}
+	}
+	e.t.Fatal("StartSession set no session cookie")
+	return "", session.Record{}
+}
+
+func request(cookie string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/auth/session", nil)
+	r.AddCookie(&http.Cookie{Name: "gh", Value: cookie})
+	return r
+}
+
+func TestStartSessionNeverAdoptsACookie(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	first, _ := e.login("")
+	planted := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" // well-formed, chosen by an attacker
+	for _, tc := range []struct{ name, cookie string }{
+		{"a live session of the browser", first},
+		{"a cookie planted by an attacker", planted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			value, rec := e.login(tc.cookie)
+			if value == tc.cookie || rec.ID == session.IDFromCookie(tc.cookie) {
+				t.Fatalf("login kept the cookie the request came with")
+			}
+			if _, _, err := svc.Authenticate(request(tc.cookie)); !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Errorf("old cookie after login: %v, want ErrUnauthenticated", err)
+			}
+			if _, _, err := svc.Authenticate(request(value)); err != nil {
+				t.Errorf("new cookie: %v", err)
+			}
+		})
+	}
+}
+
+func TestLastSeenIsWrittenAtMostOncePerMinute(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, rec := e.login("")
+	stored := func() session.Record {
+		t.Helper()
+		r, err := e.store.Session(ctx, rec.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	e.clock.Advance(30 * time.Second)
+	if _, err := e.manager.LookupID(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Stores keep microseconds.
+	if got := stored().LastSeenAt; !got.Equal(rec.LastSeenAt.Truncate(time.Microsecond)) {
+		t.Errorf("last seen written after 30s (%v -> %v), want only after %v", rec.LastSeenAt, got, session.DefaultTouchEvery)
+	}
+	e.clock.Advance(31 * time.Second)
+	if _, err := e.manager.LookupID(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock.Now().UTC()
+	if got := stored(); !got.LastSeenAt.Equal(now.Truncate(time.Microsecond)) || !got.IdleExpiresAt.Equal(now.Add(idle).Truncate(time.Microsecond)) {
+		t.Errorf("after 61s: last seen %v, idle expiry %v; want %v and %v", got.LastSeenAt, got.IdleExpiresAt, now, now.Add(idle))
+	}
+}
+
+func TestSessionsExpire(t *testing.T) {
+	tests := []struct {
+		name string
+		// steps of inactivity, each followed by one request
+		steps []time.Duration
+		alive bool
+	}{
+		{"active within the idle timeout", []time.Duration{20 * time.Minute, 20 * time.Minute}, true},
+		{"idle past the idle timeout", []time.Duration{idle}, false},
+		{"active but past the absolute timeout", repeat(20*time.Minute, int(absolute/(20*time.Minute))), false},
+		{"active until just before the absolute timeout", repeat(20*time.Minute, int(absolute/(20*time.Minute))-1), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			_, rec := e.login("")
+			var err error
+			for _, d := range tt.steps {
+				e.clock.Advance(d)
+				if _, err = e.manager.LookupID(ctx, rec.ID); err != nil {
+					break
+				}
+			}
+			if tt.alive {
+				if err != nil {
+					t.Fatalf("LookupID = %v, want a live session", err)
+				}
+				return
+			}
+			if !errors.Is(err, auth.ErrUnauthenticated) || !errors.Is(err, auth.ErrExpired) {
+				t.Fatalf("LookupID = %v, want ErrUnauthenticated and ErrExpired", err)
+			}
+			if _, err := e.store.Session(ctx, rec.ID); !errors.Is(err, auth.ErrNotFound) {
+				t.Errorf("expired session still stored: %v", err)
+			}
+		})
+	}
+}
+
+func repeat(d time.Duration, n int) []time.Duration {
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = d
+	}
+	return out
+}
+
+// The Authenticator answers a hot session from its cache for cache_ttl —
+// so a session deleted behind its back (no revocation event) lives on
+// until then — and not at all while the revocation feed is not in sync.
+func TestAuthenticatorCache(t *testing.T) {
+	tests := []struct {
+		name    string
+		trusted bool
+		advance time.Duration
+		alive   bool
+	}{
+		{"within cache_ttl the cached session answers", true, cacheTTL / 2, true},
+		{"after cache_ttl the store answers", true, cacheTTL, false},
+		{"an untrusted cache is bypassed", false, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			svc := e.service()
+			cookie, rec := e.login("")
+			if _, _, err := svc.Authenticate(request(cookie)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.DeleteSession(context.Background(), rec.ID); err != nil {
+				t.Fatal(err)
+			}
+			e.trusted = tt.trusted
+			e.clock.Advance(tt.advance)
+			_, _, err := svc.Authenticate(request(cookie))
+			if tt.alive && err != nil {
+				t.Errorf("Authenticate = %v, want the cached session", err)
+			}
+			if !tt.alive && !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Errorf("Authenticate = %v, want ErrUnauthenticated", err)
+			}
+		})
+	}
+}
+
+func TestRevocationEventDropsCachedSession(t *testing.T) {
+	for _, kind := range []string{revocation.KindSession, revocation.KindUser} {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t)
+			authn := session.NewAuthenticator(e.manager, e.store, cacheTTL, nil)
+			svc := session.NewService(authn)
+			cookie, rec := e.login("")
+			if _, _, err := svc.Authenticate(request(cookie)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.DeleteSession(context.Background(), rec.ID); err != nil {
+				t.Fatal(err)
+			}
+			key := map[string]string{revocation.KindSession: rec.ID, revocation.KindUser: e.user.ID}[kind]
+			authn.Forget(revocation.Event{Kind: kind, Key: key})
+			if _, _, err := svc.Authenticate(request(cookie)); !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Errorf("Authenticate after a %s event = %v, want ErrUnauthenticated", kind, err)
+			}
+		})
+	}
+}
+
+func TestRevokeOwnedRefusesOtherUsersSessions(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, rec := e.login("")
+	if err := e.manager.RevokeOwned(ctx, "someone-else", rec.ID); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("RevokeOwned by another user = %v, want ErrNotFound", err)
+	}
+	if err := e.manager.RevokeOwned(ctx, e.user.ID, "no-such-session"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("RevokeOwned of an unknown ID = %v, want ErrNotFound", err)
+	}
+	if _, err := e.store.Session(ctx, rec.ID); err != nil {
+		t.Fatalf("session gone after refused revocations: %v", err)
+	}
+	if err := e.manager.RevokeOwned(ctx, e.user.ID, rec.ID); err != nil {
+		t.Fatalf("RevokeOwned by its user: %v", err)
+	}
+	if _, err := e.store.Session(ctx, rec.ID); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("session still stored after RevokeOwned: %v", err)
+	}
+}
+
+func TestRevokeOthersKeepsTheCurrentSession(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, a := e.login("")
+	_, b := e.login("")
+	_, cur := e.login("")
+	n, err := e.manager.RevokeOthers(ctx, e.user.ID, cur.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("RevokeOthers ended %d sessions, want 2", n)
+	}
+	live, err := e.manager.List(ctx, e.user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != 1 || live[0].ID != cur.ID {
+		t.Errorf("live sessions = %+v, want only %s (not %s, %s)", live, cur.ID, a.ID, b.ID)
+	}
+}

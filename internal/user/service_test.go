@@ -1,0 +1,214 @@
+package user_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+const goodPassword = "correct horse battery staple"
+
+// cheap keeps argon2id fast in tests; the cost itself is password's concern.
+var cheap = password.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}
+
+func newStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gh.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func newService(t *testing.T, st *sqlite.Store, p password.Params, opts ...user.Option) *user.Service {
+	t.Helper()
+	h, err := password.NewHasher(p, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return user.NewService(st, h, append([]user.Option{user.WithIdentities(st)}, opts...)...)
+}
+
+func TestCreateAppliesTheNameRule(t *testing.T) {
+	tests := []struct {
+		name, username, stored string
+		ok                     bool
+	}{
+		{"plain", "alice", "alice", true},
+		{"trimmed and NFKC-normalised", "  ａｌｉｃｅ２ ", "alice2", true},
+		{"64 characters", strings.Repeat("a", 64), strings.Repeat("a", 64), true},
+		{"65 characters", strings.Repeat("a", 65), "", false},
+		{"empty", "  ", "", false},
+		{"space inside", "alice smith", "", false},
+		{"control character", "alice\x00", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := newService(t, newStore(t), cheap)
+			u, err := svc.Create(context.Background(), tt.username, "", nil)
+			if !tt.ok {
+				if !errors.Is(err, auth.ErrInvalidInput) {
+					t.Fatalf("Create(%q) = %v, want ErrInvalidInput", tt.username, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Create(%q): %v", tt.username, err)
+			}
+			if u.Username != tt.stored {
+				t.Errorf("stored name = %q, want %q", u.Username, tt.stored)
+			}
+		})
+	}
+}
+
+func TestNamesDifferingInCaseOrWidthAreOneAccount(t *testing.T) {
+	svc := newService(t, newStore(t), cheap)
+	ctx := context.Background()
+	if _, err := svc.Create(ctx, "Alice", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"alice", "ALICE", "ＡＬＩＣＥ"} {
+		if _, err := svc.Create(ctx, name, "", nil); !errors.Is(err, auth.ErrConflict) {
+			t.Errorf("Create(%q) after Alice = %v, want ErrConflict", name, err)
+		}
+	}
+}
+
+func TestRolesAreCheckedAndNormalised(t *testing.T) {
+	svc := newService(t, newStore(t), cheap)
+	ctx := context.Background()
+	u, err := svc.Create(ctx, "alice", "", []string{"b", "a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a", "b"}; !slices.Equal(u.Roles, want) {
+		t.Errorf("roles = %v, want %v", u.Roles, want)
+	}
+	for _, roles := range [][]string{{"user,admin"}, {"power user"}, {""}} {
+		if _, err := svc.Create(ctx, "bob", "", roles); !errors.Is(err, auth.ErrInvalidInput) {
+			t.Errorf("Create with roles %q = %v, want ErrInvalidInput", roles, err)
+		}
+		if _, err := svc.SetRoles(ctx, "alice", roles); !errors.Is(err, auth.ErrInvalidInput) {
+			t.Errorf("SetRoles(%q) = %v, want ErrInvalidInput", roles, err)
+		}
+	}
+}
+
+func TestCreateExternalTakesFirstValidFreeName(t *testing.T) {
+	svc := newService(t, newStore(t), cheap)
+	ctx := context.Background()
+	if _, err := svc.Create(ctx, "alice@corp.example", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"Alice Smith", strings.Repeat("a", 100), "alice@corp.example", "corp-a1b2c3d4"}
+	u, err := svc.CreateExternal(ctx, names, []string{"user"}, "oidc:corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := u.Username, "corp-a1b2c3d4"; got != want {
+		t.Errorf("username = %q, want %q (the first valid and free candidate)", got, want)
+	}
+	if u.PasswordHash != "" {
+		t.Error("external account has a password")
+	}
+	if _, err := svc.CreateExternal(ctx, names, []string{"user"}, "oidc:corp"); !errors.Is(err, auth.ErrConflict) {
+		t.Errorf("every candidate taken or invalid: %v, want ErrConflict", err)
+	}
+	if _, err := svc.CreateExternal(ctx, []string{"carol"}, []string{"a,b"}, "oidc:corp"); !errors.Is(err, auth.ErrInvalidInput) {
+		t.Errorf("role with a comma: %v, want ErrInvalidInput", err)
+	}
+}
+
+func TestDisableRefusesLoginAndEndsSessions(t *testing.T) {
+	st := newStore(t)
+	sessions := session.NewManager(st)
+	svc := newService(t, st, cheap, user.WithRevokers(sessions))
+	ctx := context.Background()
+	u, err := svc.Create(ctx, "alice", goodPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sessions.StartSession(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/auth/login", nil), u.ID, "password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetDisabled(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if live, err := sessions.List(ctx, u.ID); err != nil || len(live) != 0 {
+		t.Errorf("sessions after disable = %d, %v; want none", len(live), err)
+	}
+	if _, err := svc.Login(ctx, user.Attempt{Username: "alice", Password: goodPassword}); !errors.Is(err, auth.ErrInvalidCredentials) {
+		t.Errorf("login while disabled = %v, want ErrInvalidCredentials", err)
+	}
+	if _, err := svc.SetDisabled(ctx, "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Login(ctx, user.Attempt{Username: "alice", Password: goodPassword}); err != nil {
+		t.Errorf("login after enable = %v", err)
+	}
+}
+
+func TestLoginUpgradesAnOutdatedHash(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	old, err := newService(t, st, cheap).Create(ctx, "alice", goodPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stronger := cheap
+	stronger.MemoryKiB *= 2
+	svc := newService(t, st, stronger)
+	if _, err := svc.Login(ctx, user.Attempt{Username: "alice", Password: goodPassword}); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	u, err := svc.Get(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.PasswordHash == old.PasswordHash || !strings.Contains(u.PasswordHash, "m=2048") {
+		t.Errorf("hash after login = %q, want one with the new parameters (m=2048)", u.PasswordHash)
+	}
+	if _, err := svc.Login(ctx, user.Attempt{Username: "alice", Password: goodPassword}); err != nil {
+		t.Errorf("login with the upgraded hash: %v", err)
+	}
+}
+
+func TestLinkedIdentitiesBelongToTheirUser(t *testing.T) {
+	svc := newService(t, newStore(t), cheap)
+	ctx := context.Background()
+	u, err := svc.CreateExternal(ctx, []string{"alice"}, nil, "oidc:corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := user.Identity{Issuer: "https://idp.example", Subject: "s1", Provider: "corp", Email: "alice@corp.example"}
+	if err := svc.Link(ctx, id, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Link(ctx, id, u); !errors.Is(err, auth.ErrConflict) {
+		t.Errorf("second link of the same subject = %v, want ErrConflict", err)
+	}
+	got, err := svc.Identity(ctx, id.Issuer, id.Subject)
+	if err != nil || got.UserID != u.ID {
+		t.Errorf("Identity = %+v, %v; want one linked to %s", got, err, u.ID)
+	}
+	if _, err := svc.Identity(ctx, id.Issuer, "s2"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("unknown subject = %v, want ErrNotFound", err)
+	}
+}
