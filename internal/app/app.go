@@ -206,8 +206,14 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	a.gateway.Store(gw)
 	a.closers = append(a.closers, func() error { a.gateway.Load().Close(); return nil })
 
+	prefixes, err := httpapi.ParsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	a.handler, err = httpapi.NewServer(httpapi.Deps{
-		Config: cfg, Logger: a.Log, Metrics: a.Metrics, Audit: a.Audit, Users: a.Users, Sessions: session.NewService(a.Auth),
+		Settings: httpapi.Settings{PublicURL: cfg.EffectivePublicURL(), Algorithm: cfg.Tokens.Algorithm,
+			PasswordGrant: cfg.Tokens.PasswordGrant, TLS: cfg.TLS.Enabled(), TrustedProxies: prefixes},
+		Logger: a.Log, Metrics: a.Metrics, Audit: a.Audit, Users: a.Users, Sessions: session.NewService(a.Auth),
 		Verifier: a.Verifier, Grants: a.Grants, Keys: a.Keys,
 		Gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().ServeHTTP(w, r) }),
 		Verify:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().VerifyHandler().ServeHTTP(w, r) }),
@@ -263,7 +269,7 @@ func (a *App) onRevocation(ev revocation.Event) {
 
 func (a *App) buildOIDC(ctx context.Context) (*oidc.Handler, error) {
 	return oidc.New(ctx, oidc.Deps{
-		Providers: a.Config.OIDC.Providers, PublicURL: a.Config.EffectivePublicURL(),
+		Providers: providersOf(a.Config.OIDC.Providers), PublicURL: a.Config.EffectivePublicURL(),
 		Users: a.Users, Audit: a.Audit, Now: a.now, Logger: a.Log,
 		StateKey: stateKey(a.Config), SecureCookies: a.Config.SecureCookies(),
 		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error {
@@ -271,6 +277,24 @@ func (a *App) buildOIDC(ctx context.Context) (*oidc.Handler, error) {
 			return err
 		},
 	})
+}
+
+// providersOf turns oidc.providers entries into what the OIDC handler
+// takes (client_secret_file is already resolved into ClientSecret).
+func providersOf(ps []config.Provider) []oidc.Provider {
+	out := make([]oidc.Provider, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, oidc.Provider{
+			Name: p.Name, DisplayName: p.DisplayName, Type: p.Type, Issuer: p.Issuer,
+			ClientID: p.ClientID, ClientSecret: p.ClientSecret, Scopes: p.Scopes,
+			CreateUsers: p.CreateUsers, LinkByEmail: p.LinkByEmail, DefaultRoles: p.DefaultRoles,
+			AllowedEmailDomains: p.AllowedEmailDomains,
+			AuthURL:             p.AuthURL, TokenURL: p.TokenURL, UserinfoURL: p.UserinfoURL,
+			Claims: oidc.ClaimMapping{Subject: p.Claims.Subject, Username: p.Claims.Username,
+				Email: p.Claims.Email, EmailVerified: p.Claims.EmailVerified},
+		})
+	}
+	return out
 }
 
 // stateKey seals OIDC state cookies. Instances behind one public_url must

@@ -46,7 +46,7 @@ func (s *server) handleToken() http.Handler {
 		)
 		switch get("grant_type") {
 		case "password":
-			if !s.Config.Tokens.PasswordGrant {
+			if !s.Settings.PasswordGrant {
 				httperr.OAuth(w, http.StatusBadRequest, httperr.UnsupportedGrantType, "the password grant is disabled")
 				return
 			}
@@ -155,9 +155,9 @@ func (s *server) handleJWKS() http.Handler {
 // handleMetadata is the RFC 8414 authorization server metadata.
 func (s *server) handleMetadata() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		base := s.Config.EffectivePublicURL()
+		base := s.Settings.PublicURL
 		grants := []string{"refresh_token"}
-		if s.Config.Tokens.PasswordGrant {
+		if s.Settings.PasswordGrant {
 			grants = []string{"password", "refresh_token"}
 		}
 		w.Header().Set("Cache-Control", "public, max-age=300")
@@ -171,7 +171,7 @@ func (s *server) handleMetadata() http.Handler {
 			"response_types_supported":                   []string{},
 			"token_endpoint_auth_methods_supported":      []string{"none"},
 			"revocation_endpoint_auth_methods_supported": []string{"none"},
-			"access_token_signing_alg_values_supported":  []string{s.Config.Tokens.Algorithm},
+			"access_token_signing_alg_values_supported":  []string{s.Settings.Algorithm},
 		})
 	})
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -48,10 +47,25 @@ type KeySet interface {
 	JWKS() []byte
 }
 
+// Settings are the few configuration values the endpoints use.
+type Settings struct {
+	// PublicURL (public_url) is the token issuer and the base of the
+	// metadata document's URLs.
+	PublicURL string
+	// Algorithm (tokens.algorithm) is advertised in the metadata.
+	Algorithm string
+	// PasswordGrant (tokens.password_grant) enables grant_type=password.
+	PasswordGrant bool
+	// TLS: this process terminates TLS, so responses carry HSTS.
+	TLS bool
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+}
+
 // Deps are everything the HTTP surface needs. Nil optional parts switch
 // their endpoints off (404).
 type Deps struct {
-	Config   config.Config
+	Settings Settings
 	Logger   *slog.Logger
 	Metrics  *metrics.Metrics // optional
 	Audit    *audit.Logger
@@ -84,13 +98,9 @@ type server struct {
 
 // NewServer returns gatehouse's public HTTP handler.
 func NewServer(d Deps) (http.Handler, error) {
-	prefixes, err := ParsePrefixes(d.Config.TrustedProxies)
-	if err != nil {
-		return nil, err
-	}
 	s := &server{
-		Deps: d, log: d.Logger, metrics: d.Metrics, trustedProxies: prefixes,
-		tls: d.Config.TLS.Enabled(), quiet: d.QuietLogs, cop: http.NewCrossOriginProtection(),
+		Deps: d, log: d.Logger, metrics: d.Metrics, trustedProxies: d.Settings.TrustedProxies,
+		tls: d.Settings.TLS, quiet: d.QuietLogs, cop: http.NewCrossOriginProtection(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -18,7 +18,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
@@ -37,7 +36,7 @@ type Users interface {
 // Deps are the Handler's dependencies. Users, StartSession and a 32-byte
 // StateKey are required; the rest have defaults.
 type Deps struct {
-	Providers []config.Provider
+	Providers []Provider
 	// PublicURL is gatehouse's external base URL; the redirect URI of a
 	// provider is PublicURL + "/auth/oidc/{name}/callback", compared exactly
 	// by providers.

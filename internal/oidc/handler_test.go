@@ -14,7 +14,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
 )
@@ -69,7 +68,7 @@ func TestStartRedirectsWithStateNonceAndPKCE(t *testing.T) {
 func TestStartSecureCookie(t *testing.T) {
 	e := newEnv(t, nil)
 	h, err := oidc.New(context.Background(), oidc.Deps{
-		Providers: []config.Provider{{Name: "corp", Issuer: e.op.Issuer(), ClientID: "x"}},
+		Providers: []oidc.Provider{{Name: "corp", Issuer: e.op.Issuer(), ClientID: "x"}},
 		PublicURL: "https://gatehouse.example", Users: e.userService,
 		StartSession:  func(http.ResponseWriter, *http.Request, auth.User, string) error { return nil },
 		StateKey:      e.key,
@@ -306,7 +305,7 @@ func TestNextIsSameOriginPathOnly(t *testing.T) {
 }
 
 func TestNoLocalAccountWithoutCreateUsers(t *testing.T) {
-	e := newEnv(t, func(p *config.Provider) { p.CreateUsers = false })
+	e := newEnv(t, func(p *oidc.Provider) { p.CreateUsers = false })
 	e.assertRefused(e.login("/"), http.StatusForbidden, "no_local_account")
 	if got := len(e.users()); got != 0 {
 		t.Errorf("%d users created, want 0", got)
@@ -328,7 +327,7 @@ func TestAllowedEmailDomains(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, func(p *config.Provider) { p.AllowedEmailDomains = []string{"corp.example"} })
+			e := newEnv(t, func(p *oidc.Provider) { p.AllowedEmailDomains = []string{"corp.example"} })
 			e.op.SetUser(tc.user)
 			resp := e.login("/")
 			if tc.status == http.StatusSeeOther {
@@ -351,7 +350,7 @@ func TestAllowedEmailDomainsRestrictLinkedUsers(t *testing.T) {
 	if resp := e.login("/"); resp.status != http.StatusSeeOther {
 		t.Fatalf("first login: %d, want 303", resp.status)
 	}
-	e.configure(e.providerConfig(), func(p *config.Provider) { p.AllowedEmailDomains = []string{"corp.example"} })
+	e.configure(e.providerConfig(), func(p *oidc.Provider) { p.AllowedEmailDomains = []string{"corp.example"} })
 	e.mu.Lock()
 	e.sessions = nil
 	e.mu.Unlock()
@@ -371,7 +370,7 @@ func TestLinkByEmail(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, func(p *config.Provider) { p.CreateUsers = false; p.LinkByEmail = tc.linkByEmail })
+			e := newEnv(t, func(p *oidc.Provider) { p.CreateUsers = false; p.LinkByEmail = tc.linkByEmail })
 			local := e.createLocalUser("Alice@Corp.example", false)
 			e.op.SetUser(withEmail(alice, "alice@corp.example", tc.verified))
 			resp := e.login("/")
@@ -409,7 +408,7 @@ func TestDisabledUserIsRefused(t *testing.T) {
 		e.assertRefused(e.login("/"), http.StatusForbidden, "user_disabled")
 	})
 	t.Run("user found by email", func(t *testing.T) {
-		e := newEnv(t, func(p *config.Provider) { p.LinkByEmail = true })
+		e := newEnv(t, func(p *oidc.Provider) { p.LinkByEmail = true })
 		e.createLocalUser(alice.Email, true)
 		e.assertRefused(e.login("/"), http.StatusForbidden, "user_disabled")
 	})
@@ -459,7 +458,7 @@ func TestNewUsernameFallsBack(t *testing.T) {
 // the user service refuses it for provider-created accounts as for any
 // other (config check refuses it before that).
 func TestCreatedUserRolesFollowTheRoleRule(t *testing.T) {
-	e := newEnv(t, func(p *config.Provider) { p.DefaultRoles = []string{"user,admin"} })
+	e := newEnv(t, func(p *oidc.Provider) { p.DefaultRoles = []string{"user,admin"} })
 	if resp := e.login("/"); resp.status == http.StatusSeeOther {
 		t.Fatalf("login with default role %q succeeded, want refusal", "user,admin")
 	}
@@ -504,7 +503,7 @@ func TestProviderUnreachable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	e.configure(e.providerConfig(), func(p *config.Provider) { p.Issuer = "http://" + addr })
+	e.configure(e.providerConfig(), func(p *oidc.Provider) { p.Issuer = "http://" + addr })
 	e.assertRefused(e.get(e.srv.URL+"/auth/oidc/corp/start"), http.StatusBadGateway, "provider_unavailable")
 }
 
@@ -555,7 +554,7 @@ func TestNewRejectsBadDeps(t *testing.T) {
 		{"no session starter", func(d *oidc.Deps) { d.StartSession = nil }},
 		{"relative public URL", func(d *oidc.Deps) { d.PublicURL = "/x" }},
 		{"duplicate provider", func(d *oidc.Deps) {
-			d.Providers = []config.Provider{{Name: "a", Issuer: "http://x"}, {Name: "a", Issuer: "http://y"}}
+			d.Providers = []oidc.Provider{{Name: "a", Issuer: "http://x"}, {Name: "a", Issuer: "http://y"}}
 		}},
 	}
 	if _, err := oidc.New(context.Background(), good); err != nil {
@@ -601,8 +600,8 @@ func setParam(u *url.URL, key, value string) {
 	u.RawQuery = q.Encode()
 }
 
-func (e *env) providerConfig() config.Provider {
-	return config.Provider{
+func (e *env) providerConfig() oidc.Provider {
+	return oidc.Provider{
 		Name: "corp", DisplayName: "Corp SSO", Issuer: e.op.Issuer(),
 		ClientID: e.op.ClientID(), ClientSecret: e.op.ClientSecret(),
 		CreateUsers: true, DefaultRoles: []string{"user"},

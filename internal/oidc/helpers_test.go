@@ -17,7 +17,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
@@ -50,7 +49,7 @@ type env struct {
 // newEnv starts everything with provider "corp" (create_users, roles
 // [user]); edit adjusts the provider config, before adjusts the OP before
 // the handler exists.
-func newEnv(t *testing.T, edit func(*config.Provider)) *env {
+func newEnv(t *testing.T, edit func(*oidc.Provider)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
@@ -78,7 +77,7 @@ func newEnv(t *testing.T, edit func(*config.Provider)) *env {
 }
 
 // configure replaces the handler with one for p (after edit).
-func (e *env) configure(p config.Provider, edit func(*config.Provider)) {
+func (e *env) configure(p oidc.Provider, edit func(*oidc.Provider)) {
 	e.t.Helper()
 	if edit != nil {
 		edit(&p)
@@ -86,7 +85,7 @@ func (e *env) configure(p config.Provider, edit func(*config.Provider)) {
 	e.configureProviders(p)
 }
 
-func (e *env) configureProviders(ps ...config.Provider) {
+func (e *env) configureProviders(ps ...oidc.Provider) {
 	e.t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := oidc.New(context.Background(), oidc.Deps{

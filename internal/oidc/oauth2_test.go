@@ -13,7 +13,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 )
 
 // fakeGitHub acts as GitHub's OAuth 2.0 endpoints: authorize (auto-approve),
@@ -105,10 +105,10 @@ func (g *fakeGitHub) userinfo(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(g.user)
 }
 
-func (e *env) useGitHub(t *testing.T, edit func(*config.Provider)) *fakeGitHub {
+func (e *env) useGitHub(t *testing.T, edit func(*oidc.Provider)) *fakeGitHub {
 	t.Helper()
 	g := startFakeGitHub(t, e.srv.URL+"/auth/oidc/github/callback")
-	p := config.Provider{
+	p := oidc.Provider{
 		Name: "github", DisplayName: "GitHub", Type: "oauth2", ClientID: ghClientID, ClientSecret: ghSecret,
 		AuthURL: g.srv.URL + "/login/oauth/authorize", TokenURL: g.srv.URL + "/login/oauth/access_token",
 		UserinfoURL: g.srv.URL + "/user", Scopes: []string{"read:user"}, CreateUsers: true, DefaultRoles: []string{"dev"},
@@ -158,23 +158,23 @@ func TestOAuth2ProviderLogin(t *testing.T) {
 func TestOAuth2ClaimMapping(t *testing.T) {
 	tests := []struct {
 		name     string
-		claims   config.ClaimMapping
+		claims   oidc.ClaimMapping
 		userJSON map[string]any
 		local    string // existing local username
 		linked   bool
 	}{
-		{"unmapped email_verified never links", config.ClaimMapping{},
+		{"unmapped email_verified never links", oidc.ClaimMapping{},
 			map[string]any{"id": 7, "login": "octo", "email": "octo@example.com"}, "octo@example.com", false},
-		{"mapped email_verified links", config.ClaimMapping{Subject: "uid", Username: "handle", Email: "mail", EmailVerified: "mail_ok"},
+		{"mapped email_verified links", oidc.ClaimMapping{Subject: "uid", Username: "handle", Email: "mail", EmailVerified: "mail_ok"},
 			map[string]any{"uid": "u-7", "handle": "octo", "mail": "octo@example.com", "mail_ok": true}, "octo@example.com", true},
-		{"mapped email_verified false does not link", config.ClaimMapping{EmailVerified: "verified"},
+		{"mapped email_verified false does not link", oidc.ClaimMapping{EmailVerified: "verified"},
 			map[string]any{"id": 7, "login": "octo", "email": "octo@example.com", "verified": false}, "octo@example.com", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nil)
 			local := e.createLocalUser(tc.local, false)
-			g := e.useGitHub(t, func(p *config.Provider) { p.Claims, p.LinkByEmail, p.CreateUsers = tc.claims, true, false })
+			g := e.useGitHub(t, func(p *oidc.Provider) { p.Claims, p.LinkByEmail, p.CreateUsers = tc.claims, true, false })
 			g.setUser(tc.userJSON)
 			resp := e.get(e.begin("github", "/").String())
 			if !tc.linked {

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/config"
 )
 
 // discoveryRetry is how long a failed discovery is remembered before the
@@ -25,6 +24,37 @@ const discoveryTimeout = 10 * time.Second
 
 var defaultOIDCScopes = []string{gooidc.ScopeOpenID, "email", "profile"}
 
+// Provider configures one OpenID Connect (or plain OAuth 2.0) login
+// provider; it is what oidc needs of an oidc.providers entry (see
+// docs/oidc.md for each key).
+type Provider struct {
+	Name                string // URL segment: /auth/oidc/{Name}/…
+	DisplayName         string // button label; Name when empty
+	Type                string // "oidc" (default, discovered from Issuer) or "oauth2"
+	Issuer              string
+	ClientID            string
+	ClientSecret        string
+	Scopes              []string
+	CreateUsers         bool
+	LinkByEmail         bool
+	DefaultRoles        []string
+	AllowedEmailDomains []string
+	// Plain OAuth 2.0 (Type "oauth2") endpoints and claim mapping.
+	AuthURL     string
+	TokenURL    string
+	UserinfoURL string
+	Claims      ClaimMapping
+}
+
+// ClaimMapping names the userinfo fields of a plain OAuth 2.0 provider;
+// empty fields take the defaults in docs/oidc.md.
+type ClaimMapping struct {
+	Subject       string
+	Username      string
+	Email         string
+	EmailVerified string
+}
+
 // ProviderInfo is what the login page needs to show a "Sign in with" button.
 type ProviderInfo struct {
 	Name        string // URL segment: /auth/oidc/{Name}/start
@@ -35,7 +65,7 @@ type ProviderInfo struct {
 // lazily (and again after a failure) so that gatehouse starts while a
 // provider is down.
 type provider struct {
-	cfg         config.Provider
+	cfg         Provider
 	redirectURL string
 	issuer      string // identity key: the OIDC issuer, or the OAuth2 auth_url origin
 	client      *http.Client
@@ -57,7 +87,7 @@ type endpoints struct {
 	issParam bool
 }
 
-func newProvider(cfg config.Provider, publicURL string, client *http.Client, now func() time.Time) (*provider, error) {
+func newProvider(cfg Provider, publicURL string, client *http.Client, now func() time.Time) (*provider, error) {
 	p := &provider{
 		cfg:         cfg,
 		redirectURL: publicURL + "/auth/oidc/" + url.PathEscape(cfg.Name) + "/callback",
