@@ -10,7 +10,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/keys/keystest"
-	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 )
 
 // The in-test memStore must honour the same contract as the real stores,
@@ -19,27 +19,13 @@ func TestMemStoreConformance(t *testing.T) {
 	keystest.RunStoreTests(t, func(t *testing.T) keys.Store { return &memStore{} })
 }
 
-func openSQLite(t *testing.T, path string) *sqlite.Store {
-	t.Helper()
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, "sqlite://"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // Several instances (separate connections) on one real SQLite file start
 // together, agree on one first key, and follow each other's rotations.
 func TestInstancesShareSQLiteStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	secret := keys.WithEncryptionKey([]byte("0123456789abcdef0123456789abcdef-sqlite"))
 	c := newClock()
-	stores := []*sqlite.Store{openSQLite(t, path), openSQLite(t, path), openSQLite(t, path)}
+	stores := []keys.Store{sqlitetest.Open(t, path), sqlitetest.Open(t, path), sqlitetest.Open(t, path)}
 	sets := make([]*keys.Set, len(stores))
 	errs := make([]error, len(stores))
 	var wg sync.WaitGroup

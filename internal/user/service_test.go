@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
@@ -22,19 +22,7 @@ const goodPassword = "correct horse battery staple"
 // cheap keeps argon2id fast in tests; the cost itself is password's concern.
 var cheap = password.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}
 
-func newStore(t *testing.T) *sqlite.Store {
-	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gh.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
+func newStore(t *testing.T) *sqlite.Store { return sqlitetest.New(t) }
 
 func newService(t *testing.T, st *sqlite.Store, p password.Params, opts ...user.Option) *user.Service {
 	t.Helper()
