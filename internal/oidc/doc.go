@@ -9,7 +9,8 @@
 // code with the PKCE verifier, verifies the ID token with go-oidc (signature,
 // iss, aud, exp, then nonce) or reads a plain OAuth 2.0 provider's userinfo,
 // and maps the external identity (issuer + subject) to a local user through
-// IdentityStore: an existing link, a link by verified email, or a new user.
+// the user service (user.Identity): an existing link, a link by verified
+// email, or a new user created under the service's name and role rules.
 // Every failure renders a plain HTML page and an audit event; codes, tokens,
 // the state cookie and client secrets are never logged.
 //
