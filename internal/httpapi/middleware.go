@@ -34,10 +34,8 @@ func info(ctx context.Context) audit.Request {
 
 func requestID(ctx context.Context) string { return info(ctx).ID }
 
-// ClientIP is the client address the middleware determined for r
+// clientIP is the client address the middleware determined for r
 // (trusted_proxies applied), or "" outside NewServer's handler.
-func ClientIP(r *http.Request) string { return clientIP(r) }
-
 func clientIP(r *http.Request) string { return info(r.Context()).IP }
 
 // statusWriter records the status for the log line and metrics. Unwrap lets
