@@ -3,12 +3,15 @@ package user_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -198,5 +201,35 @@ func TestLinkedIdentitiesBelongToTheirUser(t *testing.T) {
 	}
 	if _, err := svc.Identity(ctx, id.Issuer, "s2"); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("unknown subject = %v, want ErrNotFound", err)
+	}
+}
+
+func TestLogoutEverywhereEndsSessionsAndIsAudited(t *testing.T) {
+	st := newStore(t)
+	sessions := session.NewManager(st)
+	svc := newService(t, st, cheap, user.WithRevokers(sessions),
+		user.WithAudit(audit.New(st, slog.New(slog.DiscardHandler), time.Now)))
+	ctx := context.Background()
+	u, err := svc.Create(ctx, "alice", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := sessions.StartSession(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/auth/login", nil), u.ID, "password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.LogoutEverywhere(ctx, "ALICE", "cli"); err != nil {
+		t.Fatal(err)
+	}
+	if live, err := sessions.List(ctx, u.ID); err != nil || len(live) != 0 {
+		t.Errorf("sessions after LogoutEverywhere = %d, %v; want none", len(live), err)
+	}
+	evs, err := st.ListAudit(ctx, audit.Filter{Type: audit.Logout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].UserID != u.ID || evs[0].Details["via"] != "cli" || evs[0].Details["scope"] != "all" {
+		t.Errorf("logout events = %+v, want one for %s with via=cli scope=all", evs, u.ID)
 	}
 }
