@@ -184,7 +184,7 @@ func (s *server) handleMetadata() http.Handler {
 // verify.
 func (s *server) handleUserinfo() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := credential.FromRequest(r, s.Sessions.Manager().CookieName(), credential.Any)
+		c := credential.FromRequest(r, s.Sessions.CookieName(), credential.Any)
 		var (
 			p   auth.Principal
 			err error

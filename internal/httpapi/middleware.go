@@ -186,11 +186,10 @@ func (s *server) clearTossedCookies(next http.Handler) http.Handler {
 	if s.Sessions == nil {
 		return next
 	}
-	m := s.Sessions.Manager()
-	name := m.CookieName()
+	name := s.Sessions.CookieName()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, n := credential.SessionCookie(r.Header, name); n > 1 {
-			m.ClearCookie(w)
+			s.Sessions.ClearCookie(w)
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -33,6 +33,9 @@ type Sessions interface {
 	RevokeOwned(ctx context.Context, userID, id string) error
 	RevokeOthers(ctx context.Context, userID, keepID string) (int, error)
 	ClearCookie(w http.ResponseWriter)
+	// CookieName is the session cookie's name (credential extraction,
+	// cookie-tossing cleanup).
+	CookieName() string
 }
 
 // Grants issues, refreshes and revokes tokens (token.Grants).
