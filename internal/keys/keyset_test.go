@@ -459,7 +459,7 @@ func TestRunPurgesKeysRetiredOverAWeekAgo(t *testing.T) {
 		}
 		return ids
 	}
-	waitFor(t, func() bool { return !stored()[old] })
+	clocktest.Eventually(t, "the key retired 8 days ago is purged", func() bool { return !stored()[old] })
 	cancel()
 	wg.Wait()
 	if !stored()[recent] {

@@ -63,6 +63,10 @@ func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = 
 // WithPublisher broadcasts revocations so other instances drop their caches.
 func WithPublisher(p Publisher) Option { return func(m *Manager) { m.publisher = p } }
 
+// WithTouchEvery sets how often last-seen is written (default
+// DefaultTouchEvery).
+func WithTouchEvery(d time.Duration) Option { return func(m *Manager) { m.touchEvery = d } }
+
 // NewManager returns a Manager over store. Defaults: 30m idle, 24h absolute,
 // cookie "gatehouse" (Lax, not Secure).
 func NewManager(store Store, opts ...Option) *Manager {

@@ -9,17 +9,16 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
-	"github.com/gatehouse-auth/gatehouse/internal/testutil"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
 
 const (
 	idle     = 30 * time.Minute
 	absolute = 24 * time.Hour
-	cacheTTL = time.Minute
+	cacheTTL = time.Minute // cache behaviour itself: cache_test.go
 )
 
 // env is a Manager and an Authenticator over a real SQLite store (sessions
@@ -27,17 +26,16 @@ const (
 type env struct {
 	t       *testing.T
 	store   *sqlite.Store
-	clock   *testutil.Clock
+	clock   *clocktest.Clock
 	manager *session.Manager
 	user    auth.User
-	trusted bool
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := sqlitetest.New(t)
-	e := &env{t: t, store: st, clock: testutil.NewClock(), trusted: true}
+	e := &env{t: t, store: st, clock: clocktest.New(time.Now())}
 	e.manager = session.NewManager(st, session.WithTimeouts(idle, absolute), session.WithClock(e.clock.Now),
 		session.WithCookie(session.Cookie{Name: "gh", SameSite: http.SameSiteLaxMode}))
 	now := e.clock.Now().UTC()
@@ -48,10 +46,9 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// service is a session.Service whose Authenticator caches for cacheTTL and
-// trusts its cache while e.trusted is true (the revocation feed in sync).
+// service is a session.Service whose Authenticator caches for cacheTTL.
 func (e *env) service() *session.Service {
-	return session.NewService(session.NewAuthenticator(e.manager, e.store, cacheTTL, func() bool { return e.trusted }))
+	return session.NewService(session.NewAuthenticator(e.manager, e.store, cacheTTL, nil))
 }
 
 // login starts a session on a request that carries cookie (if not empty)
@@ -185,66 +182,6 @@ func repeat(d time.Duration, n int) []time.Duration {
 		out[i] = d
 	}
 	return out
-}
-
-// The Authenticator answers a hot session from its cache for cache_ttl —
-// so a session deleted behind its back (no revocation event) lives on
-// until then — and not at all while the revocation feed is not in sync.
-func TestAuthenticatorCache(t *testing.T) {
-	tests := []struct {
-		name    string
-		trusted bool
-		advance time.Duration
-		alive   bool
-	}{
-		{"within cache_ttl the cached session answers", true, cacheTTL / 2, true},
-		{"after cache_ttl the store answers", true, cacheTTL, false},
-		{"an untrusted cache is bypassed", false, 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
-			svc := e.service()
-			cookie, rec := e.login("")
-			if _, _, err := svc.Authenticate(request(cookie)); err != nil {
-				t.Fatal(err)
-			}
-			if err := e.store.DeleteSession(context.Background(), rec.ID); err != nil {
-				t.Fatal(err)
-			}
-			e.trusted = tt.trusted
-			e.clock.Advance(tt.advance)
-			_, _, err := svc.Authenticate(request(cookie))
-			if tt.alive && err != nil {
-				t.Errorf("Authenticate = %v, want the cached session", err)
-			}
-			if !tt.alive && !errors.Is(err, auth.ErrUnauthenticated) {
-				t.Errorf("Authenticate = %v, want ErrUnauthenticated", err)
-			}
-		})
-	}
-}
-
-func TestRevocationEventDropsCachedSession(t *testing.T) {
-	for _, kind := range []string{revocation.KindSession, revocation.KindUser} {
-		t.Run(kind, func(t *testing.T) {
-			e := newEnv(t)
-			authn := session.NewAuthenticator(e.manager, e.store, cacheTTL, nil)
-			svc := session.NewService(authn)
-			cookie, rec := e.login("")
-			if _, _, err := svc.Authenticate(request(cookie)); err != nil {
-				t.Fatal(err)
-			}
-			if err := e.store.DeleteSession(context.Background(), rec.ID); err != nil {
-				t.Fatal(err)
-			}
-			key := map[string]string{revocation.KindSession: rec.ID, revocation.KindUser: e.user.ID}[kind]
-			authn.Forget(revocation.Event{Kind: kind, Key: key})
-			if _, _, err := svc.Authenticate(request(cookie)); !errors.Is(err, auth.ErrUnauthenticated) {
-				t.Errorf("Authenticate after a %s event = %v, want ErrUnauthenticated", kind, err)
-			}
-		})
-	}
 }
 
 func TestRevokeOwnedRefusesOtherUsersSessions(t *testing.T) {
