@@ -3,7 +3,6 @@ package token_test
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -50,7 +50,7 @@ func newEnv(t testing.TB, alg string, opts ...token.Option) *env {
 	t.Helper()
 	c := newClock()
 	e := &env{clock: c, audit: &auditLog{}}
-	e.db = newSQLite(t)
+	e.db = sqlitetest.New(t)
 	e.users = newUsers(t, e.db, c)
 	e.refresh = e.db
 	e.keys = newKeySet(t, alg, c, e.db)
@@ -78,20 +78,6 @@ func runWatcher(t testing.TB, w *revocation.Watcher) {
 		_ = w.Run(ctx)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-}
-
-func newSQLite(t testing.TB) *sqlite.Store {
-	t.Helper()
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 func newKeySet(t testing.TB, alg string, c *clocktest.Clock, store keys.Store) *keys.Set {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -220,7 +221,7 @@ func TestKeyRotation(t *testing.T) {
 // just created; after Reload (driven by the "keys" event) it does.
 func TestOtherInstanceAfterReload(t *testing.T) {
 	c := newClock()
-	store := newSQLite(t)
+	store := sqlitetest.New(t)
 	ka, kb := newKeySet(t, keys.ES256, c, store), newKeySet(t, keys.ES256, c, store)
 	opts := []token.Option{token.WithIssuer(testIssuer), token.WithClock(c.Now), token.WithCacheSize(10)}
 	issuerA := token.NewIssuer(ka, opts...)
