@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Limits of the strict JSON check. Tokens gatehouse issues have a dozen
@@ -40,10 +41,15 @@ func checkStrict(raw string) error {
 	if !ok || !ok2 {
 		return fmt.Errorf("%w: segments", ErrMalformedJSON)
 	}
-	// One stack buffer serves both segments: headers are ~100 bytes,
-	// payloads ~400; larger ones fall back to the heap.
-	var buf [1024]byte
-	b, err := base64.RawURLEncoding.AppendDecode(buf[:0], []byte(head))
+	// One pooled buffer serves both segments (headers are ~100 bytes,
+	// payloads ~400), so the check adds no allocation to a verify.
+	bp := strictBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 8<<10 {
+			strictBufs.Put(bp)
+		}
+	}()
+	b, err := base64.RawURLEncoding.AppendDecode((*bp)[:0], []byte(head))
 	if err != nil {
 		return fmt.Errorf("%w: header: %w", ErrMalformedJSON, err)
 	}
@@ -55,12 +61,15 @@ func checkStrict(raw string) error {
 	if err != nil {
 		return fmt.Errorf("%w: payload: %w", ErrMalformedJSON, err)
 	}
+	*bp = b
 	s = jsonScan{b: b}
 	if err := s.document(true); err != nil {
 		return fmt.Errorf("payload: %w", err)
 	}
 	return nil
 }
+
+var strictBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // jsonScan walks one JSON text without building values. It does not
 // replace a validating parser (encoding/json has accepted the text before
@@ -128,7 +137,7 @@ func (s *jsonScan) object(top bool) error {
 		}
 		for _, n := range names {
 			if bytes.Equal(n, name) || (top && bytes.EqualFold(n, name)) {
-				return fmt.Errorf("%w: %q", ErrDuplicateMember, name)
+				return fmt.Errorf("%w: %q", ErrDuplicateMember, string(name))
 			}
 		}
 		names = append(names, name)
@@ -145,7 +154,7 @@ func (s *jsonScan) object(top bool) error {
 		s.space()
 		if top && isNumericDate(name) {
 			if s.i >= len(s.b) || (s.b[s.i] != '-' && (s.b[s.i] < '0' || s.b[s.i] > '9')) {
-				return fmt.Errorf("%w: %s is not a JSON number", ErrNumericDate, name)
+				return fmt.Errorf("%w: %s is not a JSON number", ErrNumericDate, string(name))
 			}
 		}
 		if err := s.value(); err != nil {
@@ -171,7 +180,7 @@ func (s *jsonScan) object(top bool) error {
 func checkClaimName(name []byte) error {
 	for _, c := range claimNames {
 		if bytes.EqualFold(name, []byte(c)) && string(name) != c {
-			return fmt.Errorf("%w: member %q folds to claim %q", ErrMalformedJSON, name, c)
+			return fmt.Errorf("%w: member %q folds to claim %q", ErrMalformedJSON, string(name), c)
 		}
 	}
 	return nil

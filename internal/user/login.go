@@ -66,12 +66,16 @@ func (s *Service) checkPassword(ctx context.Context, a Attempt) (auth.User, stri
 	u, err := s.store.UserByName(ctx, a.Username)
 	switch {
 	case errors.Is(err, auth.ErrNotFound):
-		s.hasher.VerifyDummy(ctx, a.Password)
+		if err := s.hasher.VerifyDummy(ctx, a.Password); err != nil {
+			return auth.User{}, "", fmt.Errorf("login: %w", err)
+		}
 		return auth.User{}, "unknown_user", nil
 	case err != nil:
 		return auth.User{}, "", fmt.Errorf("login: %w", err)
 	case u.PasswordHash == "":
-		s.hasher.VerifyDummy(ctx, a.Password)
+		if err := s.hasher.VerifyDummy(ctx, a.Password); err != nil {
+			return u, "", fmt.Errorf("login: %w", err)
+		}
 		return u, "no_password", nil
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, a.Password, u.PasswordHash)
