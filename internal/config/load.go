@@ -150,7 +150,9 @@ func CheckEnv(environ []string) error {
 // and the browser tests, and may be exported in a developer's shell.
 var NonKeyEnv = []string{"GATEHOUSE_CONFIG", "GATEHOUSE_TEST_POSTGRES", "GATEHOUSE_BIN"}
 
-func envName(key string) string { return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_")) }
+func envName(key string) string {
+	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
 
 // Parse decodes YAML data over cfg. Unknown keys and malformed values are
 // errors naming the key and line.
