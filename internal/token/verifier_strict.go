@@ -118,7 +118,7 @@ func (s *jsonScan) object(top bool) error {
 		return s.fail("nested too deep")
 	}
 	s.i++
-	var small [16][]byte
+	var small [16]member
 	names := small[:0]
 	s.space()
 	if s.i < len(s.b) && s.b[s.i] == '}' {
@@ -135,14 +135,15 @@ func (s *jsonScan) object(top bool) error {
 		if len(names) == maxJSONMembers {
 			return s.fail("too many members")
 		}
+		m := member{name, isASCII(name)}
 		for _, n := range names {
-			if bytes.Equal(n, name) || (top && bytes.EqualFold(n, name)) {
+			if n.same(m, top) {
 				return fmt.Errorf("%w: %q", ErrDuplicateMember, string(name))
 			}
 		}
-		names = append(names, name)
+		names = append(names, m)
 		if top {
-			if err := checkClaimName(name); err != nil {
+			if err := checkClaimName(m); err != nil {
 				return err
 			}
 		}
@@ -177,10 +178,43 @@ func (s *jsonScan) object(top bool) error {
 	}
 }
 
-func checkClaimName(name []byte) error {
+// member is a decoded member name; ascii lets the common case skip
+// Unicode case folding (which can change a name's length: K is "\u212a").
+type member struct {
+	name  []byte
+	ascii bool
+}
+
+// same compares two names exactly, or as encoding/json matches struct
+// fields (bytes.EqualFold) when fold is set.
+func (a member) same(b member, fold bool) bool {
+	if !fold {
+		return bytes.Equal(a.name, b.name)
+	}
+	if a.ascii && b.ascii && len(a.name) != len(b.name) {
+		return false
+	}
+	return bytes.EqualFold(a.name, b.name)
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func checkClaimName(m member) error {
 	for _, c := range claimNames {
-		if bytes.EqualFold(name, []byte(c)) && string(name) != c {
-			return fmt.Errorf("%w: member %q folds to claim %q", ErrMalformedJSON, string(name), c)
+		if string(m.name) == c {
+			return nil
+		}
+	}
+	for _, c := range claimNames {
+		if m.same(member{[]byte(c), true}, true) {
+			return fmt.Errorf("%w: member %q folds to claim %q", ErrMalformedJSON, string(m.name), c)
 		}
 	}
 	return nil
