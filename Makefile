@@ -69,5 +69,10 @@ test-e2e:
 bench-gateway: build
 	./scripts/bench-gateway.sh
 
+# Token-route req/s and p99 with and without 16/64 concurrent password
+# logins (issue 11 finding 8, issue 15); see docs/benchmarks.md.
+bench-flood: build
+	./scripts/bench-flood.sh
+
 clean:
 	rm -rf bin

@@ -360,6 +360,9 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 		{"duplicate member in a nested object", func(t *testing.T, e *env) string {
 			return signRawJSON(t, e, "", addMember(payloadJSON(t, e), `"ext":{"a":1,"a":2}`))
 		}, token.ErrDuplicateMember},
+		{"invalid UTF-8 member names that decode alike", func(t *testing.T, e *env) string {
+			return signRawJSON(t, e, "", addMember(payloadJSON(t, e), "\"x\xff\":1,\"x\xfe\":2"))
+		}, token.ErrMalformedJSON},
 		{"duplicate kid in header", func(t *testing.T, e *env) string {
 			kid, alg, _ := e.keys.Signing()
 			return signRawJSON(t, e, `{"alg":"`+alg+`","kid":"attacker","typ":"at+jwt","kid":"`+kid+`"}`, payloadJSON(t, e))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Limits of the strict JSON check. Tokens gatehouse issues have a dozen
@@ -83,6 +84,12 @@ type jsonScan struct {
 // document scans a text that must be exactly one object; claims selects
 // the payload rules (case-folded member names, numeric dates).
 func (s *jsonScan) document(claims bool) error {
+	// RFC 8259 section 8.1: JSON exchanged between systems is UTF-8.
+	// encoding/json turns invalid bytes into U+FFFD, so two different raw
+	// names could decode to one; refusing them keeps "same name" exact.
+	if !utf8.Valid(s.b) {
+		return s.fail("invalid UTF-8")
+	}
 	s.space()
 	if err := s.object(claims); err != nil {
 		return err
