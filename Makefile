@@ -4,7 +4,7 @@ GO      ?= go
 BIN     ?= bin/gatehouse
 PKGS    ?= ./...
 
-.PHONY: all build test test-short services vet lint demo bench bench-gateway bench-flood test-e2e fuzz clean
+.PHONY: all build test test-short services vet lint demo bench bench-gateway bench-flood check-systemd test-e2e fuzz clean
 
 all: build
 
@@ -73,6 +73,11 @@ bench-gateway: build
 # logins (issue 11 finding 8, issue 15); see docs/benchmarks.md.
 bench-flood: build
 	./scripts/bench-flood.sh
+
+# The systemd unit in docs/deploy.md: `systemd-analyze security` exposure <= 2.0
+# (also checked by go test ./cmd/gatehouse).
+check-systemd:
+	./scripts/check-systemd-unit.sh
 
 clean:
 	rm -rf bin
