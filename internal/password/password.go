@@ -106,7 +106,7 @@ func (h *Hasher) hash(password []byte) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password salt: %w", err)
 	}
-	key := argon2.IDKey(password, salt, h.params.Iterations, h.params.MemoryKiB, h.params.Parallelism, keyLen)
+	key := idKey(password, salt, h.params, keyLen)
 	return encode(h.params, salt, key), nil
 }
 
@@ -121,7 +121,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 		return false, false, err
 	}
 	defer h.release(time.Now())
-	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(want)))
+	got := idKey([]byte(password), salt, p, uint32(len(want)))
 	ok = subtle.ConstantTimeCompare(got, want) == 1
 	return ok, ok && (p != h.params || len(want) != keyLen || len(salt) != saltLen), nil
 }
@@ -133,6 +133,28 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	_, _, err := h.Verify(ctx, password, h.dummy)
 	return err
+}
+
+// Admit refuses at once, with the *auth.OverloadedError that Verify would
+// return, when a hash started now would have to wait longer than maxWait.
+// Callers check it before any other work (throttle and user lookups), so
+// that a shed login costs next to nothing: a flood of clients that ignore
+// Retry-After must not eat the CPU the proxy path needs. It reserves
+// nothing; Verify still decides.
+func (h *Hasher) Admit() error {
+	if len(h.sem) < cap(h.sem) {
+		return nil
+	}
+	if expected := h.expectedWait(h.waiting.Load() + 1); expected > h.maxWait {
+		return fmt.Errorf("wait for password hashing slot: %w", &auth.OverloadedError{RetryAfter: expected})
+	}
+	return nil
+}
+
+// expectedWait is how long the ahead-th caller in the queue waits: the
+// queue drains cap(sem) hashes per average hash time.
+func (h *Hasher) expectedWait(ahead int64) time.Duration {
+	return time.Duration(ahead * h.avg.Load() / int64(cap(h.sem)))
 }
 
 // acquire takes a hashing slot. When none is free it estimates the wait
@@ -147,8 +169,7 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	}
 	ahead := h.waiting.Add(1)
 	defer h.waiting.Add(-1)
-	expected := time.Duration(ahead * h.avg.Load() / int64(cap(h.sem)))
-	if expected > h.maxWait {
+	if expected := h.expectedWait(ahead); expected > h.maxWait {
 		return fmt.Errorf("wait for password hashing slot: %w", &auth.OverloadedError{RetryAfter: expected})
 	}
 	timer := time.NewTimer(h.maxWait)
@@ -175,6 +196,21 @@ func (h *Hasher) release(start time.Time) {
 		}
 	}
 	<-h.sem
+}
+
+// idKey runs argon2id on a thread of its own at lowered priority, so that
+// hashing yields the CPU to request handling (issue 15: a login flood must
+// not starve the gateway). The goroutine stays locked to its thread and
+// returns, which ends the thread: a reniced thread never goes back to the
+// pool that serves requests.
+func idKey(password, salt []byte, p Params, n uint32) []byte {
+	done := make(chan []byte, 1)
+	go func() {
+		runtime.LockOSThread()
+		lowerPriority()
+		done <- argon2.IDKey(password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, n)
+	}()
+	return <-done
 }
 
 var b64 = base64.RawStdEncoding
