@@ -4,7 +4,7 @@ GO      ?= go
 BIN     ?= bin/gatehouse
 PKGS    ?= ./...
 
-.PHONY: all build test test-short services vet lint demo bench bench-gateway test-e2e fuzz clean
+.PHONY: all build test test-short services vet lint demo bench bench-gateway bench-flood check-systemd test-e2e fuzz clean
 
 all: build
 
@@ -33,13 +33,10 @@ test-short: services
 # Every native fuzz target (func Fuzz…) in PKGS for FUZZTIME each; `make test` runs
 # only their seed corpora (testdata/fuzz). New findings land in testdata/fuzz.
 FUZZTIME ?= 2m
+# scripts/fuzz.sh skips packages without tests and runs every target even
+# after a failure, then names the failed ones.
 fuzz:
-	@for pkg in $$($(GO) list $(PKGS)); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-			echo "fuzz: $$pkg $$f ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-		done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh $(PKGS)
 
 demo:
 	$(GO) run ./cmd/gatehouse demo
@@ -71,6 +68,16 @@ test-e2e:
 
 bench-gateway: build
 	./scripts/bench-gateway.sh
+
+# Token-route req/s and p99 with and without 16/64 concurrent password
+# logins (issue 11 finding 8, issue 15); see docs/benchmarks.md.
+bench-flood: build
+	./scripts/bench-flood.sh
+
+# The systemd unit in docs/deploy.md: `systemd-analyze security` exposure <= 2.0
+# (also checked by go test ./cmd/gatehouse).
+check-systemd:
+	./scripts/check-systemd-unit.sh
 
 clean:
 	rm -rf bin

@@ -29,6 +29,8 @@ wait_for() { # name, command...
 }
 
 command -v curl >/dev/null || apt_install curl
+# systemd-analyze checks the unit in docs/deploy.md (scripts/check-systemd-unit.sh).
+command -v systemd-analyze >/dev/null || apt_install systemd
 
 # nginx and Caddy for internal/frontproxy's tests. Debian's packages start a
 # system daemon on port 80 when a service manager runs; stop it, the tests

@@ -43,6 +43,7 @@ func exitCode(err error, stderr io.Writer) int {
 // config flag.
 type env struct {
 	getenv     func(string) string
+	environ    []string // for config.CheckEnv; nil skips the check
 	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
@@ -50,8 +51,10 @@ type env struct {
 }
 
 // run is the whole program; main only calls it, tests call it directly.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+// environ (os.Environ() in main) lists the variables whose GATEHOUSE_*
+// names must all be config keys; callers that pass none skip that check.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer, environ ...string) error {
+	e := &env{getenv: getenv, environ: environ, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "gatehouse",
 		Short:         "Authentication server and API gateway",
@@ -95,7 +98,7 @@ func isCobraUsage(err error) bool {
 func (e *env) loadConfig() (config.Config, string, error) {
 	path, _ := config.Resolve(e.configPath, e.getenv)
 	cfg, err := config.Load(path, e.getenv)
-	return cfg, path, err
+	return cfg, path, errors.Join(config.CheckEnv(e.environ), err)
 }
 
 // logger writes JSON lines to stderr. CLI commands log warnings only, so

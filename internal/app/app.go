@@ -184,7 +184,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 
 	hasher, err := password.NewHasher(password.Params{
 		MemoryKiB: cfg.Passwords.MemoryKiB, Iterations: cfg.Passwords.Iterations, Parallelism: cfg.Passwords.Parallelism,
-	}, cfg.Passwords.MaxConcurrent)
+	}, cfg.Passwords.MaxConcurrent, password.WithMaxWait(cfg.Passwords.MaxWait.D()))
 	if err != nil {
 		return err
 	}

@@ -52,3 +52,21 @@ func (e *ThrottledError) Error() string {
 
 // Is makes errors.Is(err, ErrThrottled) true for a *ThrottledError.
 func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+
+// OverloadedError says a request was shed because the work it needs
+// (argon2id password hashing) is saturated; the client should retry after
+// RetryAfter. errors.Is(err, ErrOverloaded) matches it. It is not a login
+// failure: it never counts towards throttling.
+type OverloadedError struct {
+	RetryAfter time.Duration
+}
+
+// ErrOverloaded matches any *OverloadedError.
+var ErrOverloaded = errors.New("temporarily unavailable")
+
+func (e *OverloadedError) Error() string {
+	return fmt.Sprintf("temporarily unavailable; retry after %s", e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrOverloaded) true for an *OverloadedError.
+func (e *OverloadedError) Is(target error) bool { return target == ErrOverloaded }

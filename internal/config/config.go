@@ -89,8 +89,11 @@ type Passwords struct {
 	Iterations  uint32 `yaml:"iterations"`
 	Parallelism uint8  `yaml:"parallelism"`
 	// MaxConcurrent caps simultaneous hashes (each takes MemoryKiB of RAM);
-	// 0 means the number of CPUs.
+	// 0 means max(1, GOMAXPROCS/2), so logins never take every CPU.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxWait bounds the wait for a hashing slot: a login whose expected
+	// wait is longer is refused at once with 503 + Retry-After; 0 means 2s.
+	MaxWait Duration `yaml:"max_wait"`
 }
 
 // Login configures failure throttling for /auth/login and the password grant.
@@ -173,7 +176,7 @@ func Default() Config {
 			PasswordGrant:  true,
 			CacheSize:      100_000,
 		},
-		Passwords:      Passwords{MemoryKiB: 19456, Iterations: 2, Parallelism: 1},
+		Passwords:      Passwords{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MaxWait: Duration(2 * time.Second)},
 		Login:          Login{MaxFailures: 5, Window: Duration(15 * time.Minute)},
 		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 		Redis:          Redis{KeyPrefix: "gatehouse:"},

@@ -63,6 +63,7 @@ func Resolve(path string, getenv func(string) string) (string, bool) {
 // problem is returned, joined; each is an *Error.
 func Load(path string, getenv func(string) string) (Config, error) {
 	cfg := Default()
+	var lines map[string]int
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -71,11 +72,12 @@ func Load(path string, getenv func(string) string) (Config, error) {
 			}
 			return cfg, &Error{File: path, Msg: err.Error()}
 		}
-		if err := Parse(data, path, &cfg); err != nil {
+		if lines, err = parse(data, path, &cfg); err != nil {
 			return cfg, err
 		}
 	}
-	if err := applyEnv(&cfg, getenv); err != nil {
+	fromEnv, err := applyEnv(&cfg, getenv)
+	if err != nil {
 		return cfg, err
 	}
 	if err := readSecretFiles(&cfg); err != nil {
@@ -85,7 +87,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		for _, e := range errs {
 			var ce *Error
 			if errors.As(e, &ce) && ce.File == "" {
-				ce.File = path
+				locate(ce, path, lines, fromEnv)
 			}
 		}
 		return cfg, errors.Join(errs...)
@@ -93,34 +95,103 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
+// locate points a validation error at where its value came from: the
+// GATEHOUSE_* variable that set it, else the file and the line of the key
+// (or of the nearest enclosing key that is in the file), else just the file
+// (a default).
+func locate(ce *Error, path string, lines map[string]int, fromEnv map[string]string) {
+	if env, ok := fromEnv[ce.Key]; ok {
+		ce.File, ce.Key = "environment", env+" ("+ce.Key+")"
+		return
+	}
+	ce.File = path
+	for key := ce.Key; key != ""; key = parentKey(key) {
+		if line, ok := lines[key]; ok {
+			ce.Line = line
+			return
+		}
+	}
+}
+
+// parentKey is "routes[0]" for "routes[0].upstream" and "routes" for
+// "routes[0]"; "" at the top.
+func parentKey(key string) string {
+	if i := strings.LastIndexAny(key, ".["); i > 0 {
+		return key[:i]
+	}
+	return ""
+}
+
+// CheckEnv refuses GATEHOUSE_* variables in environ ("NAME=value" items, as
+// os.Environ returns them) that name no config key, like unknown YAML keys
+// (issue 11 finding 9): a misspelt GATEHOUSE_TOKENS_HMAC_SECRETS would
+// otherwise leave the default in force without a word. GATEHOUSE_CONFIG and
+// the variables in NonKeyEnv are allowed. Each problem is an *Error.
+func CheckEnv(environ []string) error {
+	known := map[string]bool{}
+	for _, name := range NonKeyEnv {
+		known[name] = true
+	}
+	cfg := Default()
+	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(key string, _ reflect.Value) { known[envName(key)] = true })
+	var errs []error
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "GATEHOUSE_") && !known[name] {
+			errs = append(errs, &Error{File: "environment", Key: name,
+				Msg: "unknown variable: it names no config key (see docs/configuration.md; lists of routes and providers come from the file only)"})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NonKeyEnv are GATEHOUSE_* variables that are not config keys:
+// GATEHOUSE_CONFIG names the file; the others are read by the test suite
+// and the browser tests, and may be exported in a developer's shell.
+var NonKeyEnv = []string{"GATEHOUSE_CONFIG", "GATEHOUSE_TEST_POSTGRES", "GATEHOUSE_BIN"}
+
+func envName(key string) string {
+	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
 // Parse decodes YAML data over cfg. Unknown keys and malformed values are
 // errors naming the key and line.
 func Parse(data []byte, file string, cfg *Config) error {
+	_, err := parse(data, file, cfg)
+	return err
+}
+
+// parse is Parse that also returns the line of every key it read, by
+// dotted path ("tokens.access_ttl", "routes[0].upstream"), so that Load
+// can give validation errors a line.
+func parse(data []byte, file string, cfg *Config) (map[string]int, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil // empty file: defaults
+			return nil, nil // empty file: defaults
 		}
-		return &Error{File: file, Msg: "not valid YAML: " + err.Error()}
+		return nil, &Error{File: file, Msg: "not valid YAML: " + err.Error()}
 	}
 	if len(root.Content) == 0 {
-		return nil
+		return nil, nil
 	}
 	var errs []error
-	checkKeys(root.Content[0], reflect.TypeOf(*cfg), "", file, &errs)
+	lines := map[string]int{}
+	checkKeys(root.Content[0], reflect.TypeOf(*cfg), "", file, lines, &errs)
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
 	if err := root.Content[0].Decode(cfg); err != nil {
-		return &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
-	return nil
+	return lines, nil
 }
 
 // checkKeys walks the YAML tree against the Go type, reporting unknown keys
-// and unparsable durations with their dotted path.
-func checkKeys(n *yaml.Node, t reflect.Type, path, file string, errs *[]error) {
+// and values of the wrong type (durations, numbers, booleans, lists) with
+// their dotted path and line, and recording each key's line in lines.
+func checkKeys(n *yaml.Node, t reflect.Type, path, file string, lines map[string]int, errs *[]error) {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -143,12 +214,13 @@ func checkKeys(n *yaml.Node, t reflect.Type, path, file string, errs *[]error) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			key := join(path, k.Value)
+			lines[key] = k.Line
 			f, ok := fields[k.Value]
 			if !ok {
 				*errs = append(*errs, &Error{File: file, Line: k.Line, Key: key, Msg: "unknown key"})
 				continue
 			}
-			checkKeys(v, f.Type, key, file, errs)
+			checkKeys(v, f.Type, key, file, lines, errs)
 		}
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
 		if n.Kind != yaml.SequenceNode {
@@ -159,8 +231,34 @@ func checkKeys(n *yaml.Node, t reflect.Type, path, file string, errs *[]error) {
 			return
 		}
 		for i, item := range n.Content {
-			checkKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), file, errs)
+			key := fmt.Sprintf("%s[%d]", path, i)
+			lines[key] = item.Line
+			checkKeys(item, t.Elem(), key, file, lines, errs)
 		}
+	case n.Tag != "!!null":
+		// A leaf: decode it alone, so a wrong type is reported with its
+		// key and line rather than as yaml's list of "unmarshal errors".
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			*errs = append(*errs, &Error{File: file, Line: n.Line, Key: path, Msg: fmt.Sprintf("expected %s, got %q", kindName(t), n.Value)})
+		}
+		if n.Kind == yaml.SequenceNode {
+			for i, item := range n.Content {
+				lines[fmt.Sprintf("%s[%d]", path, i)] = item.Line
+			}
+		}
+	}
+}
+
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint8, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Slice:
+		return "a list"
+	default:
+		return "a " + t.Kind().String()
 	}
 }
 
@@ -193,19 +291,22 @@ func join(path, key string) string {
 // applyEnv overrides scalar and list leaves from GATEHOUSE_<PATH> variables
 // (lists comma-separated). Lists of structs (routes, providers) come from
 // the file only.
-func applyEnv(cfg *Config, getenv func(string) string) error {
+// It returns the keys it set, each with its variable's name.
+func applyEnv(cfg *Config, getenv func(string) string) (map[string]string, error) {
 	var errs []error
+	set := map[string]string{}
 	walkLeaves(reflect.ValueOf(cfg).Elem(), "", func(key string, v reflect.Value) {
-		env := "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		env := envName(key)
 		raw := getenv(env)
 		if raw == "" {
 			return
 		}
+		set[key] = env
 		if err := setScalar(v, raw); err != nil {
 			errs = append(errs, &Error{File: "environment", Key: env, Msg: err.Error()})
 		}
 	})
-	return errors.Join(errs...)
+	return set, errors.Join(errs...)
 }
 
 func walkLeaves(v reflect.Value, path string, fn func(key string, v reflect.Value)) {

@@ -115,6 +115,9 @@ func (c Config) Validate() []error {
 	if c.Passwords.Parallelism < 1 {
 		bad("passwords.parallelism", "must be at least 1")
 	}
+	if c.Passwords.MaxWait < 0 {
+		bad("passwords.max_wait", "must not be negative")
+	}
 	if c.Login.MaxFailures < 1 {
 		bad("login.max_failures", "must be at least 1")
 	}

@@ -159,6 +159,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuseBadPath(w, r, fmt.Errorf("%w: CONNECT", ErrBadPath))
 		return
 	}
+	// "GET a:admin/x HTTP/1.1" parses with an opaque URL and an empty path:
+	// the matcher would judge "/" while ReverseProxy sends the opaque part
+	// upstream as the request-target (found by FuzzGatewayForwardsJudgedPath).
+	if r.URL.Opaque != "" {
+		g.refuseBadPath(w, r, fmt.Errorf("%w: opaque request-target", ErrBadPath))
+		return
+	}
 	p, err := cleanPath(r.URL.EscapedPath())
 	if err != nil {
 		g.refuseBadPath(w, r, err)

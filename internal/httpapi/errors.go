@@ -3,7 +3,6 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
@@ -23,6 +22,3 @@ func (s *server) logInternal(r *http.Request, p httperr.Problem, err error) {
 			slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
 	}
 }
-
-// retryAfter is httperr.RetryAfter, for the login form's 429 page.
-func retryAfter(d time.Duration) string { return httperr.RetryAfter(d) }

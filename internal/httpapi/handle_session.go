@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -101,11 +102,17 @@ func (s *server) loginFailed(w http.ResponseWriter, r *http.Request, err error, 
 	case errors.Is(err, auth.ErrThrottled):
 		s.countLoginFailure("throttled")
 		if form {
-			var te *auth.ThrottledError
-			if errors.As(err, &te) {
-				w.Header().Set("Retry-After", retryAfter(te.RetryAfter))
-			}
+			httperr.SetRetryAfter(w.Header(), err)
 			s.pages.render(w, http.StatusTooManyRequests, "login", loginPage{Next: next, Throttled: true, Providers: s.providers()})
+			return
+		}
+	case errors.Is(err, auth.ErrOverloaded):
+		// Shed before any password check (passwords.max_wait): the form
+		// gets its page back, 503, with a message to retry.
+		s.countLoginFailure("overloaded")
+		if form {
+			httperr.SetRetryAfter(w.Header(), err)
+			s.pages.render(w, http.StatusServiceUnavailable, "login", loginPage{Next: next, Busy: true, Providers: s.providers()})
 			return
 		}
 	}
@@ -160,6 +167,9 @@ func (s *server) handleLogout() http.Handler {
 			return
 		}
 		s.Sessions.ClearCookie(w)
+		// The browser also drops every cookie of this origin, including
+		// ones planted under another path or name (W3C Clear Site Data).
+		w.Header().Set("Clear-Site-Data", `"cookies"`)
 		if isForm(r) || wantsHTML(r) {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return

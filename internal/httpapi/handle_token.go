@@ -110,6 +110,8 @@ func (s *server) tokenError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
 		s.countLoginFailure("throttled")
+	case errors.Is(err, auth.ErrOverloaded):
+		s.countLoginFailure("overloaded")
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		s.countLoginFailure("invalid_credentials")
 	}

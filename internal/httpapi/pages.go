@@ -32,6 +32,7 @@ type loginPage struct {
 	Next      string
 	Error     bool
 	Throttled bool
+	Busy      bool // logins shed (passwords.max_wait): retry shortly
 	Providers []oidc.ProviderInfo
 }
 
@@ -55,7 +56,7 @@ func flatten(p page) map[string]any {
 	m := map[string]any{"Title": p.Title, "Nonce": p.Nonce}
 	switch d := p.Data.(type) {
 	case loginPage:
-		m["Next"], m["Error"], m["Throttled"], m["Providers"] = d.Next, d.Error, d.Throttled, d.Providers
+		m["Next"], m["Error"], m["Throttled"], m["Busy"], m["Providers"] = d.Next, d.Error, d.Throttled, d.Busy, d.Providers
 	case accountPage:
 		m["User"], m["Sessions"], m["Identities"] = d.User, d.Sessions, d.Identities
 	}

@@ -26,6 +26,7 @@ func TestOfMapsEverySentinel(t *testing.T) {
 		code   string
 	}{
 		{"store down", auth.ErrUnavailable, 503, "unavailable"},
+		{"logins shed", &auth.OverloadedError{RetryAfter: time.Second}, 503, "temporarily_unavailable"},
 		{"store down wrapping not found", fmt.Errorf("%w: %w", auth.ErrUnavailable, auth.ErrNotFound), 503, "unavailable"},
 		{"throttled", &auth.ThrottledError{RetryAfter: time.Second}, 429, "too_many_attempts"},
 		{"invalid credentials", auth.ErrInvalidCredentials, 401, "invalid_credentials"},
@@ -61,6 +62,7 @@ func TestOAuthOfMapsGrantFailures(t *testing.T) {
 		code, descr string
 	}{
 		{"throttled", &auth.ThrottledError{RetryAfter: time.Second}, 429, "invalid_grant", "too many failed attempts; retry later"},
+		{"logins shed", &auth.OverloadedError{RetryAfter: time.Second}, 503, "temporarily_unavailable", "too many logins in progress; retry later"},
 		{"bad password", auth.ErrInvalidCredentials, 400, "invalid_grant", "invalid username or password"},
 		{"unknown refresh token", auth.ErrNotFound, 400, "invalid_grant", dead},
 		{"reused refresh token", auth.ErrReused, 400, "invalid_grant", dead},
@@ -97,6 +99,7 @@ func TestWrite(t *testing.T) {
 		{"invalid credentials carry no challenge", auth.ErrInvalidCredentials, "", `{"error":"invalid_credentials"}`, "", ""},
 		{"throttled gets Retry-After rounded up", &auth.ThrottledError{RetryAfter: 1500 * time.Millisecond}, "", `{"error":"too_many_attempts"}`, "", "2"},
 		{"store down", wrap(auth.ErrUnavailable), "", `{"error":"unavailable"}`, "", ""},
+		{"shed gets Retry-After", wrap(&auth.OverloadedError{RetryAfter: 2100 * time.Millisecond}), "", `{"error":"temporarily_unavailable"}`, "", "3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

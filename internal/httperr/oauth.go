@@ -33,6 +33,7 @@ const deadGrant = "the refresh token is invalid, expired or revoked"
 // code (the client may retry after Retry-After); everything else falls back
 // to Of, so an outage is 503 like on every other endpoint.
 var oauthTable = []row{
+	{auth.ErrOverloaded, Problem{http.StatusServiceUnavailable, TemporarilyUnavailable, "too many logins in progress; retry later"}},
 	{auth.ErrThrottled, Problem{http.StatusTooManyRequests, InvalidGrant, "too many failed attempts; retry later"}},
 	{auth.ErrInvalidCredentials, Problem{http.StatusBadRequest, InvalidGrant, "invalid username or password"}},
 	{auth.ErrNotFound, Problem{http.StatusBadRequest, InvalidGrant, deadGrant}},

@@ -25,6 +25,7 @@ type row struct {
 // the first match wins, so an outage (which may wrap another sentinel too)
 // always fails closed with 503.
 var table = []row{
+	{auth.ErrOverloaded, Problem{http.StatusServiceUnavailable, "temporarily_unavailable", ""}},
 	{auth.ErrUnavailable, Problem{http.StatusServiceUnavailable, "unavailable", ""}},
 	{auth.ErrThrottled, Problem{http.StatusTooManyRequests, "too_many_attempts", ""}},
 	{auth.ErrInvalidCredentials, Problem{http.StatusUnauthorized, "invalid_credentials", ""}},

@@ -27,11 +27,11 @@ func JSON(w http.ResponseWriter, status int, code string) {
 }
 
 // Write answers err as JSON with the status and code of Of, and returns
-// them (callers log 5xx). A throttled error adds Retry-After; a 401
+// them (callers log 5xx). A throttled or shed error adds Retry-After; a 401
 // unauthorized adds the Bearer challenge unless one is set already.
 func Write(w http.ResponseWriter, err error) Problem {
 	p := Of(err)
-	setRetryAfter(w.Header(), err)
+	SetRetryAfter(w.Header(), err)
 	if p.Status == http.StatusUnauthorized && p.Code == "unauthorized" && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", Challenge)
 	}
@@ -43,7 +43,7 @@ func Write(w http.ResponseWriter, err error) Problem {
 // OAuthOf, and returns it.
 func WriteOAuth(w http.ResponseWriter, err error) Problem {
 	p := OAuthOf(err)
-	setRetryAfter(w.Header(), err)
+	SetRetryAfter(w.Header(), err)
 	OAuth(w, p.Status, p.Code, p.Description)
 	return p
 }
@@ -66,10 +66,16 @@ func write(w http.ResponseWriter, p Problem) {
 	_ = json.NewEncoder(w).Encode(body{Error: p.Code, Description: p.Description})
 }
 
-func setRetryAfter(h http.Header, err error) {
+// SetRetryAfter sets Retry-After when err is throttled (*auth.ThrottledError)
+// or shed (*auth.OverloadedError); for pages that do not go through Write.
+func SetRetryAfter(h http.Header, err error) {
 	var te *auth.ThrottledError
-	if errors.As(err, &te) {
+	var oe *auth.OverloadedError
+	switch {
+	case errors.As(err, &te):
 		h.Set("Retry-After", RetryAfter(te.RetryAfter))
+	case errors.As(err, &oe):
+		h.Set("Retry-After", RetryAfter(oe.RetryAfter))
 	}
 }
 

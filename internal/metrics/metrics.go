@@ -36,7 +36,7 @@ func New() *Metrics {
 			Name: "gatehouse_auth_decisions_total", Help: "Authentication decisions by credential method and outcome.",
 		}, []string{"method", "outcome"}),
 		LoginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatehouse_login_failures_total", Help: "Failed logins by reason (invalid_credentials, throttled).",
+			Name: "gatehouse_login_failures_total", Help: "Failed logins by reason (invalid_credentials, throttled, overloaded).",
 		}, []string{"reason"}),
 		Tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_tokens_total", Help: "Token events: issued, refreshed, reuse_detected, revoked.",

@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
+	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -32,23 +35,59 @@ const (
 // ErrMalformedHash is returned for a stored hash that is not a PHC argon2id string.
 var ErrMalformedHash = errors.New("malformed password hash")
 
-// Hasher hashes and verifies passwords, at most MaxConcurrent at a time.
+// DefaultMaxWait is how long a hash may wait for a slot unless WithMaxWait
+// says otherwise (passwords.max_wait).
+const DefaultMaxWait = 2 * time.Second
+
+// Hasher hashes and verifies passwords, at most maxConcurrent at a time.
+// Callers beyond that queue, but only while the expected wait stays under
+// maxWait: a login flood is shed at once with *auth.OverloadedError (503 +
+// Retry-After) instead of piling up behind the semaphore (issue 11 finding
+// 8), and a caller that has queued gives up after maxWait.
 type Hasher struct {
-	params Params
-	sem    chan struct{}
-	dummy  string
+	params  Params
+	sem     chan struct{}
+	maxWait time.Duration
+	waiting atomic.Int64 // callers queued for a slot
+	avg     atomic.Int64 // moving average of one hash, in ns
+	dummy   string
 }
 
-// NewHasher returns a Hasher using p. maxConcurrent <= 0 means runtime.NumCPU().
-func NewHasher(p Params, maxConcurrent int) (*Hasher, error) {
-	if maxConcurrent <= 0 {
-		maxConcurrent = runtime.NumCPU()
+// Option configures a Hasher.
+type Option func(*Hasher)
+
+// WithMaxWait bounds the expected (and the actual) wait for a hashing slot
+// (passwords.max_wait); d <= 0 means DefaultMaxWait.
+func WithMaxWait(d time.Duration) Option {
+	return func(h *Hasher) {
+		if d > 0 {
+			h.maxWait = d
+		}
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, maxConcurrent)}
+}
+
+// DefaultMaxConcurrent is max(1, GOMAXPROCS/2): argon2id gets at most half
+// the CPUs by default, so that a login flood cannot starve the gateway's
+// proxy path (issue 15).
+func DefaultMaxConcurrent() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
+// NewHasher returns a Hasher using p. maxConcurrent <= 0 means
+// DefaultMaxConcurrent(). It hashes once to calibrate the expected time of
+// a hash, which the queue bound starts from.
+func NewHasher(p Params, maxConcurrent int, opts ...Option) (*Hasher, error) {
+	if maxConcurrent <= 0 {
+		maxConcurrent = DefaultMaxConcurrent()
+	}
+	h := &Hasher{params: p, sem: make(chan struct{}, maxConcurrent), maxWait: DefaultMaxWait}
+	for _, o := range opts {
+		o(h)
+	}
+	start := time.Now()
 	dummy, err := h.hash([]byte("gatehouse dummy password"))
 	if err != nil {
 		return nil, err
 	}
+	h.avg.Store(int64(time.Since(start)))
 	h.dummy = dummy
 	return h, nil
 }
@@ -58,7 +97,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
-	defer h.release()
+	defer h.release(time.Now())
 	return h.hash([]byte(password))
 }
 
@@ -67,7 +106,7 @@ func (h *Hasher) hash(password []byte) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password salt: %w", err)
 	}
-	key := argon2.IDKey(password, salt, h.params.Iterations, h.params.MemoryKiB, h.params.Parallelism, keyLen)
+	key := idKey(password, salt, h.params, keyLen)
 	return encode(h.params, salt, key), nil
 }
 
@@ -81,28 +120,98 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 	if err := h.acquire(ctx); err != nil {
 		return false, false, err
 	}
-	defer h.release()
-	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(want)))
+	defer h.release(time.Now())
+	got := idKey([]byte(password), salt, p, uint32(len(want)))
 	ok = subtle.ConstantTimeCompare(got, want) == 1
 	return ok, ok && (p != h.params || len(want) != keyLen || len(salt) != saltLen), nil
 }
 
 // VerifyDummy spends the same time as a real Verify and always fails. It is
-// called for unknown users so that timing does not reveal which usernames exist.
-func (h *Hasher) VerifyDummy(ctx context.Context, password string) {
-	_, _, _ = h.Verify(ctx, password, h.dummy)
+// called for unknown users so that timing does not reveal which usernames
+// exist. Its only error is Verify's for a full queue or a done ctx, so an
+// unknown user is shed exactly like a known one.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
+	_, _, err := h.Verify(ctx, password, h.dummy)
+	return err
 }
 
+// Admit refuses at once, with the *auth.OverloadedError that Verify would
+// return, when a hash started now would have to wait longer than maxWait.
+// Callers check it before any other work (throttle and user lookups), so
+// that a shed login costs next to nothing: a flood of clients that ignore
+// Retry-After must not eat the CPU the proxy path needs. It reserves
+// nothing; Verify still decides.
+func (h *Hasher) Admit() error {
+	if len(h.sem) < cap(h.sem) {
+		return nil
+	}
+	if expected := h.expectedWait(h.waiting.Load() + 1); expected > h.maxWait {
+		return fmt.Errorf("wait for password hashing slot: %w", &auth.OverloadedError{RetryAfter: expected})
+	}
+	return nil
+}
+
+// expectedWait is how long the ahead-th caller in the queue waits: the
+// queue drains cap(sem) hashes per average hash time.
+func (h *Hasher) expectedWait(ahead int64) time.Duration {
+	return time.Duration(ahead * h.avg.Load() / int64(cap(h.sem)))
+}
+
+// acquire takes a hashing slot. When none is free it estimates the wait
+// from the queue ahead and the moving average of one hash; beyond maxWait
+// it refuses at once, otherwise it queues for at most maxWait. Either
+// refusal is an *auth.OverloadedError whose RetryAfter is the estimate.
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.sem <- struct{}{}:
 		return nil
+	default:
+	}
+	ahead := h.waiting.Add(1)
+	defer h.waiting.Add(-1)
+	if expected := h.expectedWait(ahead); expected > h.maxWait {
+		return fmt.Errorf("wait for password hashing slot: %w", &auth.OverloadedError{RetryAfter: expected})
+	}
+	timer := time.NewTimer(h.maxWait)
+	defer timer.Stop()
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("wait for password hashing slot: %w", &auth.OverloadedError{RetryAfter: h.maxWait})
 	case <-ctx.Done():
 		return fmt.Errorf("wait for password hashing slot: %w", ctx.Err())
 	}
 }
 
-func (h *Hasher) release() { <-h.sem }
+// release frees the slot taken at start and folds the hash's duration
+// into the moving average (weight 1/8: it follows a machine that got
+// busier within a few logins, without jumping on one slow hash).
+func (h *Hasher) release(start time.Time) {
+	d := int64(time.Since(start))
+	for {
+		old := h.avg.Load()
+		if h.avg.CompareAndSwap(old, old+(d-old)/8) {
+			break
+		}
+	}
+	<-h.sem
+}
+
+// idKey runs argon2id on a thread of its own at lowered priority, so that
+// hashing yields the CPU to request handling (issue 15: a login flood must
+// not starve the gateway). The goroutine stays locked to its thread and
+// returns, which ends the thread: a reniced thread never goes back to the
+// pool that serves requests.
+func idKey(password, salt []byte, p Params, n uint32) []byte {
+	done := make(chan []byte, 1)
+	go func() {
+		runtime.LockOSThread()
+		lowerPriority()
+		done <- argon2.IDKey(password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, n)
+	}()
+	return <-done
+}
 
 var b64 = base64.RawStdEncoding
 

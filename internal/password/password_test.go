@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
 
@@ -138,5 +142,56 @@ func BenchmarkHashDefaultParams(b *testing.B) {
 		if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A flood beyond what max_wait allows is refused with an OverloadedError
+// (never a wrong answer), and callers that were admitted still verify.
+func TestHasherShedsFlood(t *testing.T) {
+	h, err := password.NewHasher(cheap, 1, password.WithMaxWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := h.Hash(context.Background(), "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 32
+	var (
+		mu           sync.Mutex
+		shed, passed int
+		wg           sync.WaitGroup
+	)
+	for range n {
+		wg.Go(func() {
+			ok, _, err := h.Verify(context.Background(), "correct horse battery staple", enc)
+			mu.Lock()
+			defer mu.Unlock()
+			var oe *auth.OverloadedError
+			switch {
+			case errors.As(err, &oe):
+				if !errors.Is(err, auth.ErrOverloaded) || oe.RetryAfter <= 0 {
+					t.Errorf("shed err = %v (retry after %v), want ErrOverloaded with a positive RetryAfter", err, oe.RetryAfter)
+				}
+				shed++
+			case err != nil || !ok:
+				t.Errorf("Verify = %v, %v; want true or overloaded", ok, err)
+			default:
+				passed++
+			}
+		})
+	}
+	wg.Wait()
+	if shed == 0 || passed == 0 {
+		t.Errorf("%d verifications: %d passed, %d shed; want some of each", n, passed, shed)
+	}
+	if err := h.VerifyDummy(context.Background(), "x"); err != nil {
+		t.Errorf("VerifyDummy after the flood = %v, want nil", err)
+	}
+}
+
+func TestDefaultMaxConcurrentLeavesCPUs(t *testing.T) {
+	if got, want := password.DefaultMaxConcurrent(), max(1, runtime.GOMAXPROCS(0)/2); got != want {
+		t.Errorf("DefaultMaxConcurrent() = %d, want %d", got, want)
 	}
 }

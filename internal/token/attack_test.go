@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,48 @@ func signReal(t *testing.T, e *env, header map[string]any, c jwt.Claims) string 
 		h[k] = v
 	}
 	return sign(t, jwt.GetSigningMethod(alg), key, h, c)
+}
+
+// signRawJSON signs header and payload JSON texts exactly as given with
+// the deployment's active key ("" header: the usual one), for attacks that
+// json.Marshal cannot spell (duplicate members, strings for numbers).
+func signRawJSON(t *testing.T, e *env, header, payload string) string {
+	t.Helper()
+	kid, alg, key := e.keys.Signing()
+	if header == "" {
+		header = `{"alg":"` + alg + `","kid":"` + kid + `","typ":"at+jwt"}`
+	}
+	signing := b64.EncodeToString([]byte(header)) + "." + b64.EncodeToString([]byte(payload))
+	sig, err := jwt.GetSigningMethod(alg).Sign(signing, key)
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return signing + "." + b64.EncodeToString(sig)
+}
+
+// payloadJSON is validClaims as JSON text.
+func payloadJSON(t *testing.T, e *env) string {
+	t.Helper()
+	p, err := json.Marshal(validClaims(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(p)
+}
+
+// addMember appends a member to a JSON object text.
+func addMember(obj, member string) string { return strings.TrimSuffix(obj, "}") + "," + member + "}" }
+
+// replaceMember replaces the number value of member name in obj.
+func replaceMember(t *testing.T, obj, name, value string) string {
+	t.Helper()
+	i := strings.Index(obj, `"`+name+`":`)
+	if i < 0 {
+		t.Fatalf("%s not in %s", name, obj)
+	}
+	start := i + len(name) + 3
+	end := start + strings.IndexAny(obj[start:], ",}")
+	return obj[:start] + value + obj[end:]
 }
 
 func otherAlg(alg string) string {
@@ -279,6 +322,59 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 			c.ExpiresAt = jwt.NewNumericDate(e.clock.Now().Add(-time.Hour))
 			return signReal(t, e, nil, c)
 		}, auth.ErrExpired},
+		// Strict parsing (issue 11 finding 5): each of these is signed with
+		// the real key, so only the parser's strictness refuses it.
+		{"missing iat", func(t *testing.T, e *env) string {
+			c := validClaims(e)
+			c.IssuedAt = nil
+			return signReal(t, e, nil, c)
+		}, token.ErrClaims},
+		{"exp as a string of digits", func(t *testing.T, e *env) string {
+			return signRawJSON(t, e, "", replaceMember(t, payloadJSON(t, e), "exp", `"9999999999"`))
+		}, token.ErrNumericDate},
+		{"iat as a string", func(t *testing.T, e *env) string {
+			return signRawJSON(t, e, "", replaceMember(t, payloadJSON(t, e), "iat", strconv.Quote(strconv.FormatInt(e.clock.Now().Unix(), 10))))
+		}, token.ErrNumericDate},
+		{"nbf as a string", func(t *testing.T, e *env) string {
+			return signRawJSON(t, e, "", replaceMember(t, payloadJSON(t, e), "nbf", `"0"`))
+		}, token.ErrNumericDate},
+		{"auth_time as a string", func(t *testing.T, e *env) string {
+			return signRawJSON(t, e, "", addMember(payloadJSON(t, e), `"auth_time":"0"`))
+		}, token.ErrNumericDate},
+		{"duplicate exp, last one far future", func(t *testing.T, e *env) string {
+			return signRawJSON(t, e, "", addMember(payloadJSON(t, e), `"exp":9999999999`))
+		}, token.ErrDuplicateMember},
+		{"duplicate sub", func(t *testing.T, e *env) string {
+			return signRawJSON(t, e, "", addMember(payloadJSON(t, e), `"sub":"u-admin"`))
+		}, token.ErrDuplicateMember},
+		{"duplicate roles hidden by an escape", func(t *testing.T, e *env) string {
+			return signRawJSON(t, e, "", addMember(payloadJSON(t, e), `"r\u006fles":["admin"]`))
+		}, token.ErrDuplicateMember},
+		{"duplicate aud in another case", func(t *testing.T, e *env) string {
+			return signRawJSON(t, e, "", addMember(payloadJSON(t, e), `"AUD":["gatehouse"]`))
+		}, token.ErrDuplicateMember},
+		{"claim spelled in another case", func(t *testing.T, e *env) string {
+			p := payloadJSON(t, e)
+			return signRawJSON(t, e, "", strings.Replace(p, `"exp":`, `"EXP":`, 1))
+		}, token.ErrMalformedJSON},
+		{"duplicate member in a nested object", func(t *testing.T, e *env) string {
+			return signRawJSON(t, e, "", addMember(payloadJSON(t, e), `"ext":{"a":1,"a":2}`))
+		}, token.ErrDuplicateMember},
+		{"invalid UTF-8 member names that decode alike", func(t *testing.T, e *env) string {
+			return signRawJSON(t, e, "", addMember(payloadJSON(t, e), "\"x\xff\":1,\"x\xfe\":2"))
+		}, token.ErrMalformedJSON},
+		{"duplicate kid in header", func(t *testing.T, e *env) string {
+			kid, alg, _ := e.keys.Signing()
+			return signRawJSON(t, e, `{"alg":"`+alg+`","kid":"attacker","typ":"at+jwt","kid":"`+kid+`"}`, payloadJSON(t, e))
+		}, token.ErrDuplicateMember},
+		{"duplicate typ in header", func(t *testing.T, e *env) string {
+			kid, alg, _ := e.keys.Signing()
+			return signRawJSON(t, e, `{"alg":"`+alg+`","kid":"`+kid+`","typ":"JWT","typ":"at+jwt"}`, payloadJSON(t, e))
+		}, token.ErrDuplicateMember},
+		{"duplicate alg in header", func(t *testing.T, e *env) string {
+			kid, alg, _ := e.keys.Signing()
+			return signRawJSON(t, e, `{"alg":"none","kid":"`+kid+`","typ":"at+jwt","alg":"`+alg+`"}`, payloadJSON(t, e))
+		}, token.ErrDuplicateMember},
 		{"not a JWT", func(t *testing.T, e *env) string { return "hello" }, jwt.ErrTokenMalformed},
 		{"empty", func(t *testing.T, e *env) string { return "" }, jwt.ErrTokenMalformed},
 		{"JWE-shaped (5 segments)", func(t *testing.T, e *env) string { return "a.b.c.d.e" }, jwt.ErrTokenMalformed},
@@ -331,6 +427,20 @@ func TestVerifyRejectsHS256SignedWithPublicKey(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A token signed from hand-written JSON that is strict in every way is
+// accepted, so the strict checks refuse only what they should.
+func TestVerifyAcceptsStrictHandWrittenJSON(t *testing.T) {
+	for _, alg := range algorithms {
+		t.Run(alg, func(t *testing.T) {
+			e := newEnv(t, alg)
+			payload := addMember(payloadJSON(t, e), `"auth_time":`+strconv.FormatInt(e.clock.Now().Unix(), 10)+`, "ext" : {"a":[{"a":1},{"a":2}],"b":"\"a\""}`)
+			if _, err := e.verifier.Verify(t.Context(), signRawJSON(t, e, "", payload)); err != nil {
+				t.Fatalf("Verify = %v", err)
+			}
+		})
 	}
 }
 

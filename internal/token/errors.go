@@ -17,6 +17,15 @@ var (
 	// ErrHeader: the JOSE header is not acceptable (typ, kid, or a header
 	// that carries or points at a key: jku, jwk, x5u, x5c, or crit).
 	ErrHeader = errors.New("unacceptable token header")
-	// ErrClaims: a claim gatehouse requires (sub, jti) is missing.
+	// ErrClaims: a claim gatehouse requires (sub, jti, iat) is missing.
 	ErrClaims = errors.New("missing required claim")
+	// ErrDuplicateMember: the header or payload names a member twice (at
+	// any depth; payload claims compared case-insensitively, as
+	// encoding/json matches them). Refused, never "last wins".
+	ErrDuplicateMember = errors.New("duplicate JSON member name")
+	// ErrNumericDate: exp, iat, nbf or auth_time is not a JSON number.
+	ErrNumericDate = errors.New("numeric date is not a JSON number")
+	// ErrMalformedJSON: the header or payload is JSON that a strict parser
+	// refuses (nesting, member count, a claim spelled in another case).
+	ErrMalformedJSON = errors.New("malformed token JSON")
 )

@@ -137,6 +137,14 @@ func (v *Verifier) parse(raw string) (Claims, string, error) {
 	if c.Subject == "" || c.ID == "" {
 		return Claims{}, "", unauthenticated(fmt.Errorf("%w: sub and jti", ErrClaims))
 	}
+	// RFC 9068 section 2.2 makes iat REQUIRED; jwt.WithIssuedAt only
+	// checks it when present.
+	if c.IssuedAt == nil {
+		return Claims{}, "", unauthenticated(fmt.Errorf("%w: iat", ErrClaims))
+	}
+	if err := checkStrict(raw); err != nil {
+		return Claims{}, "", unauthenticated(err)
+	}
 	kid, _ := t.Header["kid"].(string)
 	return c, kid, nil
 }
@@ -228,6 +236,9 @@ func (v *Verifier) parseSigned(raw string) (Claims, error) {
 	}
 	var c Claims
 	if _, err := v.lax.ParseWithClaims(raw, &c, v.keyFunc); err != nil {
+		return Claims{}, err
+	}
+	if err := checkStrict(raw); err != nil {
 		return Claims{}, err
 	}
 	return c, nil

@@ -24,6 +24,10 @@ type Attempt struct {
 // hashing. A store failure returns a wrapped auth.ErrUnavailable.
 func (s *Service) Login(ctx context.Context, a Attempt) (auth.User, error) {
 	key := NameKey(a.Username)
+	// Shed before any store work when the hashing queue is full.
+	if err := s.hasher.Admit(); err != nil {
+		return auth.User{}, fmt.Errorf("login: %w", err)
+	}
 	ev := audit.Event{Username: CleanName(a.Username), IP: a.IP, Details: map[string]string{"via": a.Via}}
 	if s.limiter != nil {
 		if err := s.limiter.Check(ctx, key, a.IP); err != nil {
@@ -66,12 +70,16 @@ func (s *Service) checkPassword(ctx context.Context, a Attempt) (auth.User, stri
 	u, err := s.store.UserByName(ctx, a.Username)
 	switch {
 	case errors.Is(err, auth.ErrNotFound):
-		s.hasher.VerifyDummy(ctx, a.Password)
+		if err := s.hasher.VerifyDummy(ctx, a.Password); err != nil {
+			return auth.User{}, "", fmt.Errorf("login: %w", err)
+		}
 		return auth.User{}, "unknown_user", nil
 	case err != nil:
 		return auth.User{}, "", fmt.Errorf("login: %w", err)
 	case u.PasswordHash == "":
-		s.hasher.VerifyDummy(ctx, a.Password)
+		if err := s.hasher.VerifyDummy(ctx, a.Password); err != nil {
+			return u, "", fmt.Errorf("login: %w", err)
+		}
 		return u, "no_password", nil
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, a.Password, u.PasswordHash)

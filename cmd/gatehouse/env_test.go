@@ -1,0 +1,36 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// An unknown GATEHOUSE_* variable stops every config-reading command with
+// exit 2 and a sentence naming the variable; known ones still work.
+func TestUnknownEnvIsConfigError(t *testing.T) {
+	c := newCLI(t, "")
+	tests := []struct {
+		name    string
+		environ []string
+		code    int
+		stderr  string
+	}{
+		{"misspelt key", []string{"GATEHOUSE_TOKENS_ACESS_TTL=5m", "PATH=/usr/bin"}, 2, "environment: GATEHOUSE_TOKENS_ACESS_TTL: unknown variable"},
+		{"known key and GATEHOUSE_CONFIG", []string{"GATEHOUSE_LOG_LEVEL=warn", "GATEHOUSE_CONFIG=" + c.cfg}, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := run(context.Background(), []string{"config", "check", "-c", c.cfg}, func(string) string { return "" },
+				strings.NewReader(""), &out, &errb, tt.environ...)
+			if got := exitCode(err, &errb); got != tt.code {
+				t.Fatalf("exit = %d, want %d; stderr %s", got, tt.code, errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.stderr) {
+				t.Errorf("stderr = %q, want it to contain %q", errb.String(), tt.stderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,99 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+// Bad values name the file and the line they are on (issue 11 finding 9),
+// whether the parser or Validate finds them.
+func TestLoadErrorsNameTheLine(t *testing.T) {
+	tests := []struct {
+		name, yaml, key string
+		line            int
+	}{
+		{"bad algorithm", "listen: 127.0.0.1:8080\ntokens:\n  audience: [gatehouse]\n  algorithm: none\n", "tokens.algorithm", 4},
+		{"bad store", "\n\nstore: mysql://x\n", "store", 3},
+		{"number of the wrong type", "login:\n  max_failures: many\n", "login.max_failures", 2},
+		{"boolean of the wrong type", "tokens:\n  password_grant: perhaps\n", "tokens.password_grant", 2},
+		{"negative duration", "passwords:\n  max_wait: -1s\n", "passwords.max_wait", 2},
+		{"route value", "routes:\n  - name: a\n    match: {path_prefix: /a/}\n    upstream: 'ftp://x'\n    auth: none\n", "routes[0].upstream", 4},
+		{"trusted proxy item", "trusted_proxies:\n  - 127.0.0.0/8\n  - nonsense\n", "trusted_proxies[1]", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := write(t, tt.yaml)
+			_, err := config.Load(path, noEnv)
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a *config.Error", err)
+			}
+			if got, want := ce.File, path; got != want {
+				t.Errorf("File = %q, want %q", got, want)
+			}
+			if got, want := ce.Line, tt.line; got != want {
+				t.Errorf("Line = %d, want %d (%v)", got, want, err)
+			}
+			if got, want := ce.Key, tt.key; got != want {
+				t.Errorf("Key = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// A bad value set by the environment is blamed on its variable, not on the
+// file line it overrode.
+func TestLoadEnvValueErrorNamesTheVariable(t *testing.T) {
+	path := write(t, "store: sqlite://x.db\n")
+	_, err := config.Load(path, func(k string) string {
+		return map[string]string{"GATEHOUSE_STORE": "mysql://x"}[k]
+	})
+	if err == nil || !strings.Contains(err.Error(), "environment: GATEHOUSE_STORE") {
+		t.Errorf("error %v does not name GATEHOUSE_STORE in the environment", err)
+	}
+}
+
+// Unknown GATEHOUSE_* variables are config errors naming the variable, like
+// unknown YAML keys; key variables, GATEHOUSE_CONFIG, the documented
+// non-key variables and other programs' variables are fine.
+func TestCheckEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		bad     []string
+	}{
+		{"none", nil, nil},
+		{"keys and documented extras", []string{"GATEHOUSE_STORE=x", "GATEHOUSE_TOKENS_HMAC_SECRET=y", "GATEHOUSE_PASSWORDS_MAX_WAIT=1s",
+			"GATEHOUSE_CONFIG=/etc/g.yaml", "GATEHOUSE_TEST_POSTGRES=postgres://", "PATH=/bin", "HOME=/root"}, nil},
+		{"misspelt key", []string{"GATEHOUSE_TOKENS_HMAC_SECRETS=y"}, []string{"GATEHOUSE_TOKENS_HMAC_SECRETS"}},
+		{"empty value still counts", []string{"GATEHOUSE_LISTENN="}, []string{"GATEHOUSE_LISTENN"}},
+		{"list of structs", []string{"GATEHOUSE_ROUTES=[]", "GATEHOUSE_STORE=x", "GATEHOUSE_X=1"}, []string{"GATEHOUSE_ROUTES", "GATEHOUSE_X"}},
+		{"prefix only", []string{"GATEHOUSE_=1"}, []string{"GATEHOUSE_"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := config.CheckEnv(tt.environ)
+			if len(tt.bad) == 0 {
+				if err != nil {
+					t.Fatalf("CheckEnv = %v, want nil", err)
+				}
+				return
+			}
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("CheckEnv = %v, want a *config.Error", err)
+			}
+			for _, name := range tt.bad {
+				if !strings.Contains(err.Error(), "environment: "+name+": unknown variable") {
+					t.Errorf("CheckEnv = %q, want it to name %s", err, name)
+				}
+			}
+			if got, want := strings.Count(err.Error(), "unknown variable"), len(tt.bad); got != want {
+				t.Errorf("CheckEnv reported %d variables, want %d: %v", got, want, err)
+			}
+		})
+	}
+}

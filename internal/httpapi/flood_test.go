@@ -1,0 +1,126 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil"
+)
+
+// A login flood is shed, not queued (issue 11 finding 8): with one hashing
+// slot and a short passwords.max_wait, 48 concurrent logins on each
+// endpoint get some 503s with Retry-After and the contract's error body,
+// the rest succeed, and no request waits much longer than max_wait.
+func TestLoginFloodIsShed(t *testing.T) {
+	const maxWait = 500 * time.Millisecond
+	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
+		c.Passwords.MaxConcurrent = 1
+		c.Passwords.MaxWait = config.Duration(maxWait)
+		c.Login.MaxFailures = 1000
+	}))
+	g.CreateUser(t, "alice", strongPassword)
+
+	type request struct {
+		contentType, body string
+		okStatus          int
+		shedBody          string // "" = any (the form's HTML page)
+	}
+	form := url.Values{"username": {"alice"}, "password": {strongPassword}, "next": {"/"}}.Encode()
+	grant := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {strongPassword}}.Encode()
+	cases := []struct {
+		name, path string
+		req        request
+	}{
+		{"login JSON", "/auth/login", request{"application/json", `{"username":"alice","password":"` + strongPassword + `"}`,
+			http.StatusOK, `{"error":"temporarily_unavailable"}`}},
+		{"login form", "/auth/login", request{"application/x-www-form-urlencoded", form, http.StatusSeeOther, ""}},
+		{"password grant", "/auth/token", request{"application/x-www-form-urlencoded", grant, http.StatusOK, `"error":"temporarily_unavailable"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 48
+			var (
+				mu      sync.Mutex
+				shed    int
+				ok      int
+				slowest time.Duration
+			)
+			var wg sync.WaitGroup
+			for range n {
+				wg.Go(func() {
+					c := testutil.Client(t)
+					start := time.Now()
+					resp, body := do(t, c, "POST", g.URL+tc.path, tc.req.body, "Content-Type", tc.req.contentType)
+					took := time.Since(start)
+					mu.Lock()
+					defer mu.Unlock()
+					slowest = max(slowest, took)
+					switch resp.StatusCode {
+					case tc.req.okStatus:
+						ok++
+					case http.StatusServiceUnavailable:
+						shed++
+						if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || secs < 1 {
+							t.Errorf("shed response Retry-After = %q, want whole seconds >= 1", resp.Header.Get("Retry-After"))
+						}
+						if !strings.Contains(body, tc.req.shedBody) {
+							t.Errorf("shed body = %s, want it to contain %s", body, tc.req.shedBody)
+						}
+					default:
+						t.Errorf("login = %d %s, want %d or 503", resp.StatusCode, body, tc.req.okStatus)
+					}
+				})
+			}
+			wg.Wait()
+			if shed == 0 || ok == 0 {
+				t.Errorf("%d logins: %d succeeded, %d shed; want some of each", n, ok, shed)
+			}
+			// Behaviour, not speed: a request queues for at most max_wait
+			// and then hashes once; 2×max_wait plus one hash is the bound
+			// a user must never exceed (before the fix: n × one hash).
+			if limit := 2*maxWait + time.Second; slowest > limit {
+				t.Errorf("slowest login took %v, want <= %v", slowest, limit)
+			}
+		})
+	}
+}
+
+// Logout tells the browser to drop every cookie of the origin, with and
+// without a live session, for JSON and form clients alike.
+func TestLogoutClearsSiteData(t *testing.T) {
+	g := testutil.Start(t)
+	g.CreateUser(t, "alice", strongPassword)
+	for _, tc := range []struct {
+		name     string
+		loggedIn bool
+		header   []string
+		status   int
+	}{
+		{"JSON with session", true, nil, http.StatusNoContent},
+		{"JSON without session", false, nil, http.StatusNoContent},
+		{"form with session", true, []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusSeeOther},
+		{"form without session", false, []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusSeeOther},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testutil.Client(t)
+			if tc.loggedIn {
+				if resp, body := loginJSON(t, c, g.URL, "alice", strongPassword); resp.StatusCode != http.StatusOK {
+					t.Fatalf("login = %d %s", resp.StatusCode, body)
+				}
+			}
+			resp, _ := do(t, c, "POST", g.URL+"/auth/logout", "", tc.header...)
+			if resp.StatusCode != tc.status {
+				t.Errorf("logout = %d, want %d", resp.StatusCode, tc.status)
+			}
+			if got, want := resp.Header.Get("Clear-Site-Data"), `"cookies"`; got != want {
+				t.Errorf("Clear-Site-Data = %q, want %q", got, want)
+			}
+		})
+	}
+}
