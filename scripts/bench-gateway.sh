@@ -108,6 +108,7 @@ write_config() {
 	cat >"$work/$1.yaml" <<EOF
 listen: 127.0.0.1:$2
 admin_listen: 127.0.0.1:$3
+admin_pprof: $([ -n "$PROFILE" ] && echo true || echo false)
 store: sqlite://$work/$1.db
 log: {level: $LOG_LEVEL}
 passwords: {memory_kib: 8192, iterations: 1, parallelism: 1}
