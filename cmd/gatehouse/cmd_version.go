@@ -96,17 +96,20 @@ func (b buildInfo) write(w io.Writer) error {
 	return err
 }
 
-// linkVersion is set by `make release` (-ldflags -X main.linkVersion=…,
-// from git describe). It is used only when the go command could not stamp
-// a module version itself, as in a git worktree, where it finds no .git
-// directory.
-var linkVersion string
+// linkVersion, linkRevision and linkTime are set by `make release`
+// (-ldflags -X main.linkVersion=…, from git describe, git rev-parse and the
+// commit time). They are used only where the go command recorded nothing
+// itself, as in a git worktree, where it finds no .git directory.
+var linkVersion, linkRevision, linkTime string
 
 func currentBuild() buildInfo {
 	bi, _ := debug.ReadBuildInfo()
 	b := readBuildInfo(bi)
 	if b.Version == "" {
 		b.Version = linkVersion
+	}
+	if b.Revision == "" {
+		b.Revision, b.Time = linkRevision, linkTime
 	}
 	return b
 }
