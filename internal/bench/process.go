@@ -1,7 +1,7 @@
 package bench
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,32 +42,48 @@ func startProc(binary, name string, args []string) (*proc, error) {
 	cmd.Env = childEnv(os.Environ())
 	detach(cmd)
 	p := &proc{name: name, cmd: cmd, tail: &tailBuffer{max: 4 << 10}, done: make(chan struct{})}
-	// Both streams go to a small tail buffer through a pipe: a gatehouse at
-	// log level info writes a line per request, which must neither fill a
-	// disk nor be parsed by the load generator's process.
+	// Both streams go to a small tail buffer: a gatehouse at log level info
+	// writes a line per request, which must neither fill a disk nor be
+	// parsed by the load generator's process. The first line of stdout is
+	// also delivered on firstLine (fixtures print their address there).
+	lines := make(chan string, 1)
+	cmd.Stdout = &firstLineWriter{ch: lines, rest: p.tail}
 	cmd.Stderr = p.tail
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
+	p.firstLine = lines
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: start %s: %w", name, binary, err)
 	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		_, _ = io.Copy(p.tail, stdout)
-	}()
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
-	p.firstLine = lines
 	return p, nil
+}
+
+// firstLineWriter sends the first line written to it on ch and passes
+// everything after it to rest.
+type firstLineWriter struct {
+	mu   sync.Mutex
+	buf  []byte
+	sent bool
+	ch   chan<- string
+	rest io.Writer
+}
+
+func (w *firstLineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.sent {
+		return w.rest.Write(p)
+	}
+	w.buf = append(w.buf, p...)
+	if i := bytes.IndexByte(w.buf, '\n'); i >= 0 {
+		w.sent = true
+		w.ch <- string(w.buf[:i]) // buffered: never blocks
+		_, _ = w.rest.Write(w.buf[i+1:])
+		w.buf = nil
+	}
+	return len(p), nil
 }
 
 func childEnv(environ []string) []string {
@@ -90,14 +106,15 @@ func startFixture(ctx context.Context, binary, name string, args ...string) (*pr
 	timer := time.NewTimer(30 * time.Second)
 	defer timer.Stop()
 	select {
-	case line, ok := <-p.firstLine:
-		addr, found := strings.CutPrefix(line, "listening on ")
-		if ok && found {
+	case line := <-p.firstLine:
+		if addr, found := strings.CutPrefix(line, "listening on "); found {
 			p.URL = "http://" + addr
 			return p, nil
 		}
 		_ = p.Close()
 		return nil, p.failure(fmt.Errorf("printed %q, not its address", line))
+	case <-p.done:
+		return nil, p.failure(errors.New("exited before printing its address"))
 	case <-ctx.Done():
 		_ = p.Close()
 		return nil, ctx.Err()

@@ -68,6 +68,14 @@ func (p *progress) roundDone(round, rounds int) {
 	p.linef("round %d/%d done, ETA %s", round, rounds, p.eta())
 }
 
+// clear removes the status line, if one is shown.
+func (p *progress) clear() {
+	if p.shown {
+		_, _ = io.WriteString(p.w, "\r\x1b[K")
+		p.shown = false
+	}
+}
+
 // linef writes a line that stays, clearing the status line first.
 func (p *progress) linef(format string, args ...any) {
 	var b strings.Builder

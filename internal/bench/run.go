@@ -153,6 +153,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		}},
 	}
 	defer r.client.CloseIdleConnections()
+	defer r.progress.clear()
 	r.redisSkip = pingRedis(ctx, opt.RedisURL)
 	if r.redisSkip == "" {
 		defer func() {
