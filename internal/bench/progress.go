@@ -40,7 +40,7 @@ func (p *progress) advance(d time.Duration) { p.done += d }
 func (p *progress) eta() time.Duration {
 	left := max(p.total-p.done, 0)
 	if p.done <= 0 {
-		return left
+		return left.Round(time.Second)
 	}
 	elapsed := p.now().Sub(p.started)
 	return time.Duration(float64(left) * float64(elapsed) / float64(p.done)).Round(time.Second)
@@ -51,11 +51,11 @@ func (p *progress) status(what string) {
 	if !p.tty {
 		return
 	}
-	pct := 0
-	if p.total > 0 {
-		pct = int(100 * p.done / p.total)
+	if p.total <= 0 { // set-up: the measurement is not planned yet
+		fmt.Fprintf(p.w, "\r\x1b[Kbench: %s …", what)
+	} else {
+		fmt.Fprintf(p.w, "\r\x1b[Kbench: %s · %d%% · ETA %s", what, int(100*p.done/p.total), p.eta())
 	}
-	fmt.Fprintf(p.w, "\r\x1b[Kbench: %s · %d%% · ETA %s", what, pct, p.eta())
 	p.shown = true
 }
 

@@ -301,9 +301,9 @@ func (r *runner) finish(ctx context.Context, subjects []*subject) error {
 	bare := r.reference(subjects)
 	for _, s := range subjects {
 		i := slices.IndexFunc(r.report.Modes, func(m ModeResult) bool { return m.Name == s.mode.name })
-		r.progress.status("revocation latency, " + s.mode.name)
 		res, err := s.result(bare, r.opt.NoiseThreshold)
 		if err == nil && (s.mode.kind == KindSession || s.mode.kind == KindToken) {
+			r.progress.status("revocation latency, " + s.mode.name)
 			res.Revocation, err = r.revocation(ctx, s.mode.kind, s.proc.URL, s.target.URL, s.fresh)
 		}
 		if err := ctx.Err(); err != nil {
