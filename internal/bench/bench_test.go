@@ -25,17 +25,7 @@ const testRedis = "redis://127.0.0.1:6379/0"
 // binary is gatehouse, built once: Run starts every server with it.
 var binary string
 
-func TestMain(m *testing.M) {
-	path, remove, err := testutil.BuildGatehouse()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = path
-	code := m.Run()
-	remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.MainWithGatehouse(m, &binary) }
 
 // shortOptions is a run small enough for `make test`: the report's shape
 // is what is checked, never its speed.

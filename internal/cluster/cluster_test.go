@@ -23,17 +23,7 @@ import (
 
 var binary string
 
-func TestMain(m *testing.M) {
-	path, remove, err := testutil.BuildGatehouse()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = path
-	code := m.Run()
-	remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.MainWithGatehouse(m, &binary) }
 
 const password = "correct horse battery staple"
 

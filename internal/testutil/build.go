@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 )
 
 // BuildGatehouse builds cmd/gatehouse into a new temporary directory, for
@@ -25,4 +26,19 @@ func BuildGatehouse() (path string, remove func(), err error) {
 		return "", nil, fmt.Errorf("build gatehouse: %w", err)
 	}
 	return path, remove, nil
+}
+
+// MainWithGatehouse is a TestMain for packages whose tests run the real
+// binary: it builds gatehouse, sets *binary to its path, runs the tests,
+// removes the binary and exits with the tests' status.
+func MainWithGatehouse(m *testing.M, binary *string) {
+	path, remove, err := BuildGatehouse()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*binary = path
+	code := m.Run()
+	remove()
+	os.Exit(code)
 }
