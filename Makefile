@@ -4,7 +4,7 @@ GO      ?= go
 BIN     ?= bin/gatehouse
 PKGS    ?= ./...
 
-.PHONY: all build test test-short services vet lint demo bench bench-gateway bench-flood check-systemd test-e2e fuzz clean
+.PHONY: all build test test-short services vet lint demo bench bench-gateway bench-flood check-systemd test-e2e fuzz release clean
 
 all: build
 
@@ -79,5 +79,26 @@ bench-flood: build
 check-systemd:
 	./scripts/check-systemd-unit.sh
 
+# Release binaries: static, path-free builds for linux/darwin × amd64/arm64
+# in dist/, with SHA256SUMS. -buildvcs=auto overrides a GOFLAGS that turns
+# stamping off, so `gatehouse version` names the commit; linkVersion (from
+# git describe) and its revision and commit time are used only where the
+# go command cannot stamp them itself (a git worktree).
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+RELEASE_VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+RELEASE_LDFLAGS   := -s -w -X main.linkVersion=$(RELEASE_VERSION) \
+	-X main.linkRevision=$(shell git rev-parse HEAD 2>/dev/null) \
+	-X main.linkTime=$(shell git log -1 --format=%cI 2>/dev/null)
+
+release:
+	rm -rf dist && mkdir -p dist
+	@set -e; for p in $(RELEASE_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=dist/gatehouse-$(RELEASE_VERSION)-$$os-$$arch; \
+		echo "release: $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -buildvcs=auto \
+			-ldflags "$(RELEASE_LDFLAGS)" -o $$out ./cmd/gatehouse; \
+	done
+	cd dist && sha256sum gatehouse-* > SHA256SUMS && cat SHA256SUMS
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

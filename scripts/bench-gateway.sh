@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# make bench-gateway (issues 5 and 6): wrk on loopback against an upstream,
-# a bare httputil.ReverseProxy (the baseline) and gatehouse gateway routes
-# with auth none, session (SQLite; Redis with and without the local cache)
-# and token (ES256, HS256). Prints req/s, p99 and the ratio to bare.
+# make bench-gateway (issues 5, 6 and 15): wrk on loopback against an
+# upstream, a bare httputil.ReverseProxy with a copy-buffer pool (the
+# reference), the same without the pool, and gatehouse gateway routes with
+# auth none, session (SQLite; Redis with and without the local cache) and
+# token (ES256, HS256). Every server is a process of its own, wrk another.
+# Prints per target req/s, p50/p99, the CPU time per request of the process
+# serving it (/proc/PID/stat), its CPU efficiency against the pooled bare
+# proxy of the same rounds (bare CPU/request ÷ its CPU/request, the issue-15
+# measure) and flags targets whose rounds spread more than BENCH_NOISE.
 #
 # Environment:
 #   BENCH_DURATION    wrk duration per target and round (default 10s)
@@ -11,7 +16,9 @@
 #                     req/s is the mean over rounds, p99 the median
 #   BENCH_THREADS     wrk threads (default 2)
 #   BENCH_CONNECTIONS wrk connections (default 64)
-#   BENCH_PORT_BASE   first of 11 loopback ports used (default 18180)
+#   BENCH_PORT_BASE   first of 12 loopback ports used (default 18180)
+#   BENCH_NOISE       flag a target as noisy when its rounds' req/s or CPU/request spread
+#                     more than this fraction of their median (default 0.25; needs 2+ rounds)
 #   BENCH_REDIS_URL   Redis for the issue-6 targets (default redis://127.0.0.1:6379/0;
 #                     they are skipped when it does not answer)
 #   BENCH_PROFILE     target names, comma-separated (e.g. bare,session-sqlite,token-ES256):
@@ -19,8 +26,8 @@
 #                     admin_listen, the bare proxy through its --admin) while wrk runs
 #                     on it in the first round, keep bin/bench-gateway-<target>.pprof
 #                     and print `go tool pprof -top` for each
-#   BENCH_LOG_LEVEL   gatehouse log level (default warn: no per-request log lines,
-#                     as the bare proxy writes none either)
+#   BENCH_LOG_LEVEL   gatehouse log level (default info, gatehouse's default: the access
+#                     log line per request is part of what a deployment pays; warn leaves it out)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +39,8 @@ CONNS=${BENCH_CONNECTIONS:-64}
 PORT_BASE=${BENCH_PORT_BASE:-18180}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
 PROFILE=${BENCH_PROFILE:-}
-LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
+LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
+NOISE=${BENCH_NOISE:-0.25}
 
 log() { printf 'bench-gateway: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -73,7 +81,8 @@ HS=$((PORT_BASE + 4)) HS_ADMIN=$((PORT_BASE + 5))
 RC=$((PORT_BASE + 6)) RC_ADMIN=$((PORT_BASE + 7))
 RN=$((PORT_BASE + 8)) RN_ADMIN=$((PORT_BASE + 9))
 BARE_ADMIN=$((PORT_BASE + 10))
-for p in $(seq "$PORT_BASE" $((PORT_BASE + 10))); do
+NOPOOL=$((PORT_BASE + 11))
+for p in $(seq "$PORT_BASE" $((PORT_BASE + 11))); do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		die "port $p is in use; set BENCH_PORT_BASE to a free range"
 	fi
@@ -108,6 +117,7 @@ write_config() {
 	cat >"$work/$1.yaml" <<EOF
 listen: 127.0.0.1:$2
 admin_listen: 127.0.0.1:$3
+admin_pprof: $([ -n "$PROFILE" ] && echo true || echo false)
 store: sqlite://$work/$1.db
 log: {level: $LOG_LEVEL}
 passwords: {memory_kib: 8192, iterations: 1, parallelism: 1}
@@ -154,6 +164,9 @@ start bare "$BIN" bench fixture bare-proxy --listen "127.0.0.1:$BARE" --upstream
 	--admin "127.0.0.1:$BARE_ADMIN"
 admin_of[bare]=$BARE_ADMIN
 wait_http bare "http://127.0.0.1:$BARE/bench/"
+start bare-nopool "$BIN" bench fixture bare-proxy --listen "127.0.0.1:$NOPOOL" --upstream "http://127.0.0.1:$UP" \
+	--buffer-pool=false
+wait_http bare-nopool "http://127.0.0.1:$NOPOOL/bench/"
 
 start_gatehouse gh "$GH" "$GH_ADMIN" "tokens: {algorithm: ES256}"
 head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/hmac.secret"
@@ -172,7 +185,7 @@ else
 	log "Redis at $REDIS_URL does not answer PING: skipping the session-redis targets"
 fi
 
-# Targets: name | process serving it | URL | header | minimum ratio to bare.
+# Targets: name | process serving it | URL | header | minimum CPU efficiency (issue 15).
 targets=()
 add() { targets+=("$1|$2|$3|$4|$5"); }
 # Credentials first, as plain assignments, so that a failed login stops the script.
@@ -180,6 +193,7 @@ gh_cookie=$(cookie_for "$GH")
 gh_token=$(token_for "$GH")
 hs_token=$(token_for "$HS")
 add bare bare "http://127.0.0.1:$BARE/bench/x" "" ""
+add bare-nopool bare-nopool "http://127.0.0.1:$NOPOOL/bench/x" "" ""
 add none gh "http://127.0.0.1:$GH/none/x" "" 0.95
 add session-sqlite gh "http://127.0.0.1:$GH/session/x" "$gh_cookie" 0.90
 add token-ES256 gh "http://127.0.0.1:$GH/token/x" "$gh_token" 0.90
@@ -198,7 +212,7 @@ seconds=${DURATION%s}
 case $seconds in '' | *[!0-9]*) seconds=10 ;; esac
 
 # run_wrk name process url header: runs wrk and appends "req/s p99-in-ms
-# errors requests cpu-seconds" to $work/result.<name>: errors are non-2xx/3xx
+# errors requests cpu-seconds p50-in-ms" to $work/result.<name>: errors are non-2xx/3xx
 # answers plus socket errors, cpu-seconds what the proxy process (bare proxy
 # or gatehouse) used meanwhile. A profile is taken in the first round only.
 run_wrk() {
@@ -220,13 +234,15 @@ run_wrk() {
 	awk -v cpu="$(((ticks1 - ticks0)))" -v hz="$clk_tck" '
 		/^Requests\/sec:/ { rps = $2 }
 		/ requests in / { n = $1 }
-		/^ +99%/ {
-			v = $2; unit = v; sub(/^[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
-			p99 = v * (unit == "us" ? 0.001 : unit == "s" ? 1000 : unit == "m" ? 60000 : 1)
+		function msof(v,   unit) {
+			unit = v; sub(/^[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
+			return v * (unit == "us" ? 0.001 : unit == "s" ? 1000 : unit == "m" ? 60000 : 1)
 		}
+		/^ +50%/ { p50 = msof($2) }
+		/^ +99%/ { p99 = msof($2) }
 		/Non-2xx or 3xx responses:/ { bad += $NF }
 		/Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { gsub(",", "", $i); bad += $i } }
-		END { printf "%s %.2f %d %d %.2f\n", rps, p99, bad, n, cpu / hz }' "$out" >>"$work/result.$1"
+		END { printf "%s %.2f %d %d %.2f %.3f\n", rps, p99, bad, n, cpu / hz, p50 }' "$out" >>"$work/result.$1"
 }
 
 log "wrk -t$THREADS -c$CONNS -d$DURATION --latency per target, $ROUNDS round(s)"
@@ -239,42 +255,55 @@ for round in $(seq 1 "$ROUNDS"); do
 	done
 done
 
-# Per target: mean req/s, median p99, total errors, proxy CPU per request
-# (total CPU ÷ total requests) over the rounds.
-declare -A rps p99 errs cpu
+# Per target: mean req/s, median p50 and p99, total errors, proxy CPU per
+# request (total CPU ÷ total requests) over the rounds, and the spread of
+# the rounds ((max − min) ÷ median of req/s and of CPU/request, the larger).
+median() { sort -n | awk '{ v[NR] = $1 } END { printf "%.2f\n", ((NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+spread() { sort -n | awk '{ v[NR] = $1 } END {
+	if (NR < 2) { print 0; exit }
+	m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+	printf "%.2f\n", (m > 0 ? (v[NR] - v[1]) / m : 0) }'; }
+declare -A rps p50 p99 errs cpu spr
 for t in "${targets[@]}"; do
 	IFS='|' read -r name proc url header min <<<"$t"
-	read -r r p e c < <(sort -k2,2n "$work/result.$name" | awk '
-		{ sum += $1; bad += $3; p[NR] = $2; n += $4; secs += $5 }
-		END {
-			m = (NR % 2) ? p[(NR + 1) / 2] : (p[NR / 2] + p[NR / 2 + 1]) / 2
-			printf "%.2f %.2f %d %.1f\n", sum / NR, m, bad, n ? secs / n * 1e6 : 0
-		}')
-	rps[$name]=$r p99[$name]=$p errs[$name]=$e cpu[$name]=$c
+	f="$work/result.$name"
+	read -r r e c < <(awk '{ sum += $1; bad += $3; n += $4; secs += $5 }
+		END { printf "%.2f %d %.1f\n", sum / NR, bad, n ? secs / n * 1e6 : 0 }' "$f")
+	rps[$name]=$r errs[$name]=$e cpu[$name]=$c
+	p50[$name]=$(awk '{ print $6 }' "$f" | median)
+	p99[$name]=$(awk '{ print $2 }' "$f" | median)
+	s1=$(awk '{ print $1 }' "$f" | spread)
+	s2=$(awk '$4 > 0 { print $5 / $4 * 1e6 }' "$f" | spread)
+	spr[$name]=$(awk -v a="$s1" -v b="$s2" 'BEGIN { print (a + 0 > b + 0 ? a : b) }')
 done
 bare_cpu=$(awk -v a="${cpu[bare]}" -v b="${cpu[bare-again]}" 'BEGIN { printf "%.1f", (a + b) / 2 }')
 
 bare_mean=$(awk -v a="${rps[bare]}" -v b="${rps[bare-again]}" 'BEGIN { printf "%.2f", (a + b) / 2 }')
 printf '\nwrk -t%s -c%s -d%s × %s round(s) on %s (%s CPUs), gatehouse %s; ratio = req/s ÷ mean of bare and bare-again (%s req/s)\n\n' \
-	"$THREADS" "$CONNS" "$DURATION" "$ROUNDS" "$(uname -m)" "$(nproc)" "$("$BIN" version | awk '{print $2}')" "$bare_mean"
-printf '| target | req/s | p99 (ms) | ratio to bare | target ratio | proxy CPU/request | × bare CPU | errors |\n'
-printf '|---|--:|--:|--:|--:|--:|--:|--:|\n'
-missed=0
+	"$THREADS" "$CONNS" "$DURATION" "$ROUNDS" "$(uname -m)" "$(nproc)" "$("$BIN" version | awk 'NR == 1 { print $2 }')" "$bare_mean"
+printf '| target | req/s | p50 (ms) | p99 (ms) | × bare req/s | proxy CPU/request | CPU efficiency | target | rounds spread | errors |\n'
+printf '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n'
+missed=0 noisy=0
 for t in "${targets[@]}"; do
 	IFS='|' read -r name proc url header min <<<"$t"
 	ratio=$(awk -v r="${rps[$name]}" -v b="$bare_mean" 'BEGIN { printf "%.2f", r / b }')
+	eff=$(awk -v c="${cpu[$name]}" -v b="$bare_cpu" 'BEGIN { printf "%.2f", c ? b / c : 0 }')
 	verdict=""
 	if [ -n "$min" ]; then
-		if awk -v r="$ratio" -v m="$min" 'BEGIN { exit !(r >= m) }'; then
+		if awk -v e="$eff" -v m="$min" 'BEGIN { exit !(e >= m) }'; then
 			verdict="≥ $min ok"
 		else
 			verdict="≥ $min **missed**"
 			missed=$((missed + 1))
 		fi
 	fi
-	cpu_ratio=$(awk -v c="${cpu[$name]}" -v b="$bare_cpu" 'BEGIN { printf "%.2f", b ? c / b : 0 }')
-	printf '| %s | %s | %s | %s | %s | %s µs | %s | %s |\n' "$name" "${rps[$name]}" "${p99[$name]}" "$ratio" "$verdict" \
-		"${cpu[$name]}" "$cpu_ratio" "${errs[$name]}"
+	sp=$(awk -v s="${spr[$name]}" 'BEGIN { printf "%.0f%%", s * 100 }')
+	if [ "$ROUNDS" -ge 2 ] && awk -v s="${spr[$name]}" -v n="$NOISE" 'BEGIN { exit !(s > n) }'; then
+		sp="$sp **noisy**"
+		noisy=$((noisy + 1))
+	fi
+	printf '| %s | %s | %s | %s | %s | %s µs | %s | %s | %s | %s |\n' "$name" "${rps[$name]}" "${p50[$name]}" \
+		"${p99[$name]}" "$ratio" "${cpu[$name]}" "$eff" "$verdict" "$sp" "${errs[$name]}"
 done
 
 IFS=',' read -r -a profiled <<<"$PROFILE"
@@ -285,7 +314,13 @@ for name in "${profiled[@]}"; do
 done
 printf '\nproxy CPU/request: user+system CPU of the process serving the target (the bare proxy or that gatehouse\n'
 printf 'instance, from /proc/PID/stat) during the wrk run ÷ requests; it is far less sensitive to other load on\n'
-printf 'the machine than req/s. Redis'"'"'s own CPU (session-redis targets) is not included.\n'
+printf 'the machine than req/s. Redis'"'"'s own CPU (session-redis targets) is not included. CPU efficiency: the\n'
+printf 'pooled bare proxy'"'"'s CPU/request (mean of bare and bare-again, same rounds) ÷ the target'"'"'s; the target\n'
+printf 'column is issue 15'"'"'s (log.level %s). Rounds spread: (max − min) ÷ median over the rounds of req/s or\n' "$LOG_LEVEL"
+printf 'CPU/request, whichever is larger; noisy above %s.\n' "$NOISE"
 if [ "$missed" -gt 0 ]; then
-	log "$missed target(s) below the issue's ratio; profile with BENCH_PROFILE=<target>"
+	log "$missed target(s) below the issue's CPU efficiency; profile with BENCH_PROFILE=<target>"
+fi
+if [ "$noisy" -gt 0 ]; then
+	log "$noisy target(s) noisy: the machine's load changed during the run; measure again with more rounds"
 fi

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/gatehouse-auth/gatehouse/internal/bench"
 )
@@ -19,30 +23,36 @@ func benchCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the session-vs-token trade-off on this machine",
-		Long: "bench starts an upstream, a bare reverse proxy and one gatehouse per mode in this process, on loopback,\n" +
-			"drives each with a keep-alive load generator, and prints a Markdown report (also written to\n" +
-			"<out>.md, <out>.json and <out>.svg). Progress goes to stderr.",
+		Long: "bench starts an upstream, two bare reverse proxies and one gatehouse per mode, each in a process of\n" +
+			"its own on loopback, drives them in interleaved rounds with a keep-alive load generator in this process,\n" +
+			"and prints a Markdown report (also written to <out>.md, <out>.json and <out>.svg): req/s, p50/p99, CPU per\n" +
+			"request of each server process and CPU efficiency against the bare proxy. Progress goes to stderr (one\n" +
+			"updating line on a terminal). Ctrl-C stops the run, prints the partial report and exits with status 1.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opt.Duration <= 0 || opt.Concurrency < 0 || opt.Sessions < 0 {
-				return usagef("--duration must be positive; --concurrency and --sessions must not be negative")
+			if opt.Duration <= 0 || opt.Concurrency < 0 || opt.Sessions < 0 || opt.NoiseThreshold < 0 {
+				return usagef("--duration must be positive; --concurrency, --sessions and --noise-threshold must not be negative")
 			}
-			opt.Version, opt.Progress, opt.Logger = version(), e.stderr, e.logger("error")
-			rep, err := bench.Run(cmd.Context(), opt)
+			if _, ok := logLevels[opt.LogLevel]; !ok {
+				return usagef("--log-level must be debug, info, warn or error")
+			}
+			// Every server runs as this same binary in a process of its own.
+			binary, err := os.Executable()
 			if err != nil {
+				return fmt.Errorf("bench: find the gatehouse executable: %w", err)
+			}
+			opt.Binary, opt.Version, opt.Logger = binary, version(), e.logger("error")
+			opt.Progress, opt.ProgressTTY = e.stderr, isTerminal(e.stderr)
+			rep, err := bench.Run(cmd.Context(), opt)
+			if rep == nil {
 				return err
 			}
-			if err := rep.WriteMarkdown(e.stdout); err != nil {
-				return err
+			// An interrupted run (Ctrl-C) still prints and writes what it
+			// measured, then fails with ErrInterrupted (exit status 1).
+			if werr := writeBenchReport(e, rep, out); werr != nil {
+				return errors.Join(err, werr)
 			}
-			if out == "" {
-				return nil
-			}
-			if err := rep.WriteFiles(out); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stderr, "bench: wrote %[1]s.md, %[1]s.json and %[1]s.svg\n", out)
-			return nil
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -53,6 +63,8 @@ func benchCmd(e *env) *cobra.Command {
 	f.StringVar(&opt.PostgresURL, "postgres", "", "PostgreSQL URL: adds the session-postgres mode")
 	f.StringSliceVar(&opt.Modes, "modes", nil, "only these modes (comma-separated; bare-proxy always runs)")
 	f.StringVar(&out, "out", out, "write <out>.md, <out>.json and <out>.svg (\"\" to write none)")
+	f.StringVar(&opt.LogLevel, "log-level", "info", "log.level of the gatehouse instances (their access log is part of the cost)")
+	f.Float64Var(&opt.NoiseThreshold, "noise-threshold", 0.25, "flag a mode as noisy when its rounds spread more than this fraction of their median")
 	cmd.AddCommand(benchFixtureCmd(e))
 	return cmd
 }
@@ -67,6 +79,7 @@ func benchFixtureCmd(e *env) *cobra.Command {
 		Args:   cobra.NoArgs,
 	}
 	var listen, upstream, admin string
+	pool := true
 	up := &cobra.Command{
 		Use: "upstream", Short: "Serve 200 \"ok\" on every path", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -89,7 +102,7 @@ func benchFixtureCmd(e *env) *cobra.Command {
 				mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 				go func() { _ = bench.Serve(cmd.Context(), ln, mux) }()
 			}
-			return serveFixture(cmd, e, listen, bench.BareProxy(u))
+			return serveFixture(cmd, e, listen, bench.BareProxy(u, pool))
 		},
 	}
 	for _, c := range []*cobra.Command{up, bare} {
@@ -97,8 +110,33 @@ func benchFixtureCmd(e *env) *cobra.Command {
 	}
 	bare.Flags().StringVar(&upstream, "upstream", "", "upstream URL")
 	bare.Flags().StringVar(&admin, "admin", "", "address for /debug/pprof/profile (off if \"\")")
+	bare.Flags().BoolVar(&pool, "buffer-pool", pool, "recycle the 32 KiB copy buffers (ReverseProxy.BufferPool), as gatehouse does")
 	cmd.AddCommand(up, bare)
 	return cmd
+}
+
+var logLevels = map[string]struct{}{"debug": {}, "info": {}, "warn": {}, "error": {}}
+
+// writeBenchReport prints rep as Markdown and writes the report files.
+func writeBenchReport(e *env, rep *bench.Report, out string) error {
+	if err := rep.WriteMarkdown(e.stdout); err != nil {
+		return err
+	}
+	if out == "" {
+		return nil
+	}
+	if err := rep.WriteFiles(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "bench: wrote %[1]s.md, %[1]s.json and %[1]s.svg\n", out)
+	return nil
+}
+
+// isTerminal reports whether w is a terminal (progress then updates one
+// line in place).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // serveFixture serves h on listen until the command's context ends

@@ -3,11 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/bench"
 )
 
 // startFixture runs `gatehouse bench fixture …` until the test ends and
@@ -70,6 +76,8 @@ func TestBenchUsageErrorsExitTwo(t *testing.T) {
 		{"zero duration", []string{"bench", "--duration", "0s"}},
 		{"stray argument", []string{"bench", "now"}},
 		{"unknown flag", []string{"bench", "--speed", "11"}},
+		{"unknown log level", []string{"bench", "--log-level", "loud"}},
+		{"negative noise threshold", []string{"bench", "--noise-threshold", "-1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,4 +88,79 @@ func TestBenchUsageErrorsExitTwo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// watchWriter collects what is written and calls fn once, as soon as the
+// output contains match.
+type watchWriter struct {
+	mu    sync.Mutex
+	b     strings.Builder
+	match string
+	fn    func()
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if w.fn != nil && strings.Contains(w.b.String(), w.match) {
+		w.fn()
+		w.fn = nil
+	}
+	return len(p), nil
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// Ctrl-C (the command's context ending) during the measurement prints the
+// report of the rounds completed so far, not "context canceled", and
+// exits with status 1.
+func TestBenchInterruptedPrintsPartialReport(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := filepath.Join(t.TempDir(), "report")
+	stderr := &watchWriter{match: "bench: round 1/2 done", fn: cancel}
+	var stdout strings.Builder
+	err := run(ctx, []string{"bench", "--duration", "1s", "--modes", "token-HS256", "--sessions", "100",
+		"--redis", "", "--concurrency", "2", "--out", out}, func(string) string { return "" },
+		strings.NewReader(""), &stdout, stderr)
+	if !errors.Is(err, bench.ErrInterrupted) {
+		t.Fatalf("gatehouse bench: error %v, want ErrInterrupted; stderr:\n%s", err, stderr)
+	}
+	var msg strings.Builder
+	if got, want := exitCode(err, &msg), 1; got != want {
+		t.Errorf("exit %d, want %d", got, want)
+	}
+	if strings.Contains(msg.String(), "context canceled") || !strings.Contains(msg.String(), "interrupted after 1 of 2 rounds") {
+		t.Errorf("error message = %q, want the interruption, not the context error", msg.String())
+	}
+	md, err := os.ReadFile(out + ".md")
+	if err != nil {
+		t.Fatalf("partial report not written: %v", err)
+	}
+	for name, report := range map[string]string{"stdout": stdout.String(), "report.md": string(md)} {
+		if !strings.Contains(report, "**Partial report: interrupted after 1 of 2 rounds.**") {
+			t.Errorf("%s does not say the report is partial:\n%s", name, report)
+		}
+		for _, mode := range []string{"bare-proxy", "token-HS256"} {
+			row := rowOf(report, mode)
+			if row == "" || strings.Contains(row, "skipped") {
+				t.Errorf("%s: %s has no measured row: %q", name, mode, row)
+			}
+		}
+	}
+}
+
+// rowOf returns the per-mode table row of mode in a Markdown report.
+func rowOf(md, mode string) string {
+	for line := range strings.SplitSeq(md, "\n") {
+		if strings.HasPrefix(line, "| "+mode+" | ") && strings.Count(line, "|") > 10 {
+			return line
+		}
+	}
+	return ""
 }

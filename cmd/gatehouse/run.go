@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -116,27 +115,4 @@ func (e *env) openApp(ctx context.Context) (*app.App, error) {
 		return nil, err
 	}
 	return app.New(ctx, cfg, e.logger("warn"), app.Options{Migrate: true})
-}
-
-func version() string {
-	v := "devel"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
-	}
-	return v
-}
-
-func versionCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use: "version", Short: "Print the version", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			bi, _ := debug.ReadBuildInfo()
-			goVersion := ""
-			if bi != nil {
-				goVersion = bi.GoVersion
-			}
-			fmt.Fprintf(e.stdout, "gatehouse %s (%s)\n", version(), goVersion)
-			return nil
-		},
-	}
 }

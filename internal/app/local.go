@@ -12,7 +12,8 @@ import (
 )
 
 // Local is an App serving on a random loopback port inside this process:
-// the test harness and `gatehouse bench` start gatehouse this way.
+// the test harness starts gatehouse this way (`gatehouse bench` runs
+// `gatehouse serve` processes instead, to measure each on its own).
 type Local struct {
 	URL  string
 	App  *App

@@ -72,10 +72,15 @@ func newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-// AdminHandler serves /metrics and /debug/pprof (admin_listen only).
+// AdminHandler serves /metrics, and /debug/pprof/ when admin_pprof is on
+// (admin_listen only, never the public listener). Profiles expose memory
+// contents and cost CPU while taken, so they are opt-in.
 func (a *App) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.Metrics.Handler())
+	if !a.Config.AdminPprof {
+		return mux
+	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

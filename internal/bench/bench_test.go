@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,16 +17,22 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/bench"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
 const testRedis = "redis://127.0.0.1:6379/0"
+
+// binary is gatehouse, built once: Run starts every server with it.
+var binary string
+
+func TestMain(m *testing.M) { testutil.MainWithGatehouse(m, &binary) }
 
 // shortOptions is a run small enough for `make test`: the report's shape
 // is what is checked, never its speed.
 func shortOptions() bench.Options {
 	return bench.Options{
 		Duration: 200 * time.Millisecond, Warmup: 50 * time.Millisecond, Concurrency: 4,
-		Sessions: 1000, RedisURL: testRedis, Version: "test-version",
+		Sessions: 1000, RedisURL: testRedis, Version: "test-version", Binary: binary,
 	}
 }
 
@@ -74,12 +81,27 @@ func TestRunReportsEveryMode(t *testing.T) {
 			if m.P50Ms <= 0 || m.P99Ms < m.P50Ms {
 				t.Errorf("%s: p50 %v ms, p99 %v ms; want p99 >= p50 > 0", m.Name, m.P50Ms, m.P99Ms)
 			}
-			if runtime.GOOS == "linux" && m.CPUMicros <= 0 {
-				t.Errorf("%s: CPU per request %v, want > 0", m.Name, m.CPUMicros)
+			if runtime.GOOS == "linux" && (m.CPUMicros <= 0 || m.CPUEfficiency <= 0) {
+				t.Errorf("%s: CPU per request %v, efficiency %v; want both > 0 (read from /proc)", m.Name, m.CPUMicros, m.CPUEfficiency)
+			}
+			if got, want := len(m.RoundRPS), rep.Settings.Rounds; got != want {
+				t.Errorf("%s: %d round figures, want %d", m.Name, got, want)
 			}
 		}
-		if bare, _ := rep.Mode(bench.ModeBare); bare.Ratio != 1 {
-			t.Errorf("bare-proxy ratio = %v, want 1", bare.Ratio)
+		bare, _ := rep.Mode(bench.ModeBare)
+		if bare.Ratio != 1 || (runtime.GOOS == "linux" && bare.CPUEfficiency != 1) {
+			t.Errorf("bare-proxy ratio %v, CPU efficiency %v; want 1 and 1 (it is the reference)", bare.Ratio, bare.CPUEfficiency)
+		}
+	})
+
+	t.Run("progress is plain lines when not a terminal", func(t *testing.T) {
+		out := progress.String()
+		if strings.ContainsAny(out, "\r\x1b") {
+			t.Errorf("progress has terminal control characters: %q", out)
+		}
+		want := fmt.Sprintf("bench: round %[1]d/%[1]d done, ETA ", rep.Settings.Rounds)
+		if !strings.Contains(out, want) {
+			t.Errorf("progress lacks %q:\n%s", want, out)
 		}
 	})
 
@@ -87,9 +109,9 @@ func TestRunReportsEveryMode(t *testing.T) {
 		cookie, _ := rep.Mode("session-sqlite")
 		for _, m := range ranModes(rep) {
 			switch m.Kind {
-			case bench.KindBaseline:
+			case bench.KindBaseline, bench.KindNone:
 				if m.CredentialBytes != 0 || m.Revocation != nil {
-					t.Errorf("bare-proxy: credential %d B, revocation %+v; want none", m.CredentialBytes, m.Revocation)
+					t.Errorf("%s: credential %d B, revocation %+v; want none", m.Name, m.CredentialBytes, m.Revocation)
 				}
 				continue
 			case bench.KindSession:
@@ -148,7 +170,7 @@ func TestRunReportsEveryMode(t *testing.T) {
 	t.Run("Markdown has both tables", func(t *testing.T) {
 		md := readFile(t, base+".md")
 		for _, want := range []string{
-			"| mode | what | req/s | × bare | p50 | p99 | CPU/req |",
+			"| mode | what | req/s | × bare | p50 | p99 | CPU/req | CPU/req over bare | CPU efficiency |",
 			"| | sessions (cookie + server-side record) | tokens (signed JWT access token) |",
 			"| storage location |", "| scalability |", "| security / revocation |", "| maintenance |",
 			"| size on the wire |", "| CPU per request |",

@@ -27,8 +27,13 @@ func (r *Report) mdComparison(b *strings.Builder) {
 		fmt.Fprintf(b, "| %s | %s | %s |\n", row.name, mdCell(row.sessions), mdCell(row.tokens))
 	}
 	if bare, ok := r.ran("bare-proxy"); ok {
-		fmt.Fprintf(b, "\nBaseline (bare-proxy, no authentication): %s req/s, p99 %s, %s CPU per request.\n",
+		fmt.Fprintf(b, "\nBaseline (bare-proxy, no authentication): %s req/s, p99 %s, %s CPU per request.",
 			thousands(bare.RPS), ms(bare.P99Ms), micros(bare.CPUMicros))
+		if none, ok := r.ran("none"); ok {
+			fmt.Fprintf(b, " A gatehouse route with auth: none: %s req/s (%.2f× bare), CPU efficiency %s.",
+				thousands(none.RPS), none.Ratio, efficiency(none))
+		}
+		b.WriteString("\n")
 	}
 }
 
@@ -58,7 +63,7 @@ func (r *Report) rps(name string) string {
 	if !ok {
 		return name + " not measured"
 	}
-	return fmt.Sprintf("%s %s req/s (%.2f× bare)", name, thousands(m.RPS), m.Ratio)
+	return fmt.Sprintf("%s %s req/s (%.2f× bare, CPU efficiency %s)", name, thousands(m.RPS), m.Ratio, efficiency(m))
 }
 
 func (r *Report) scaleSessions() string {
@@ -124,5 +129,5 @@ func (r *Report) cpuList(names ...string) string {
 	if len(parts) == 0 {
 		return "not measured"
 	}
-	return strings.Join(parts, "; ") + " (process CPU, load generator included)."
+	return strings.Join(parts, "; ") + " (CPU time of the gatehouse process)."
 }

@@ -1,12 +1,15 @@
-// Package bench measures the session-versus-token trade-off on the machine
-// it runs on (issue 7): it starts an upstream, a bare reverse proxy as the
-// baseline and one gatehouse instance per mode, all in-process on
-// loopback, drives them with its own keep-alive load generator, and writes
-// the results as Markdown, JSON and an SVG chart.
+// Package bench measures the session-versus-token trade-off and the
+// gateway's cost on the machine it runs on (issues 7 and 15): it starts an
+// upstream, two bare reverse proxies as baselines and one `gatehouse serve`
+// per mode, each in a process of its own on loopback, drives them in
+// interleaved rounds with its own keep-alive load generator, reads each
+// server process's CPU time from /proc, and writes the results as Markdown,
+// JSON and an SVG chart.
 //
 // The numbers are for comparing modes with each other on one machine, in
-// one run: the generator shares the process (and the CPUs) with the
-// servers it measures, equally for every mode, so absolute figures are
-// lower than a dedicated load generator would show. `make bench-gateway`
-// (scripts/bench-gateway.sh, wrk) gives the out-of-process view.
+// one run: the generator and the servers share the machine's CPUs, so
+// req/s is lower than a dedicated load generator would show, while CPU per
+// request (and CPU efficiency against the bare proxy) belongs to the server
+// process alone. `make bench-gateway` (scripts/bench-gateway.sh, wrk) gives
+// the same view with a C load generator.
 package bench

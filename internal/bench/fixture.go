@@ -24,13 +24,14 @@ func Upstream() http.Handler {
 }
 
 // BareProxy is the baseline: a plain httputil.ReverseProxy to upstream
-// with no authentication, using Rewrite, a transport with the gateway's
-// pool sizes and a pool of copy buffers, as the gateway does, so that the
-// difference to a gatehouse mode is gatehouse's own work (middleware,
-// authentication, policy, identity headers) and not proxy tuning.
-func BareProxy(upstream *url.URL) http.Handler {
+// with no authentication, using Rewrite and a transport with the gateway's
+// pool sizes. With bufferPool it also recycles its copy buffers, as the
+// gateway does, so that the difference to a gatehouse mode is gatehouse's
+// own work (middleware, authentication, policy, identity headers, access
+// log) and not proxy tuning; without, it is the proxy most people write.
+func BareProxy(upstream *url.URL, bufferPool bool) http.Handler {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &httputil.ReverseProxy{
+	p := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
@@ -41,13 +42,16 @@ func BareProxy(upstream *url.URL) http.Handler {
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
 		},
-		BufferPool: &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}},
 		// A failure is a 502 that the load generator counts; a request the
 		// client abandoned at the end of a run is not worth a log line.
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
+	if bufferPool {
+		p.BufferPool = &copyBuffers{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	}
+	return p
 }
 
 // Serve serves h on ln until ctx ends, with the server settings gatehouse
@@ -75,34 +79,9 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return err
 }
 
-// server is a fixture running in the background on loopback.
-type server struct {
-	URL  string
-	stop context.CancelFunc
-	done chan error
-}
-
-// startServer serves h on a random loopback port.
-func startServer(ctx context.Context, h http.Handler) (*server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	ctx, stop := context.WithCancel(ctx)
-	s := &server{URL: "http://" + ln.Addr().String(), stop: stop, done: make(chan error, 1)}
-	go func() { s.done <- Serve(ctx, ln, h) }()
-	return s, nil
-}
-
-// Close stops the server and waits for it.
-func (s *server) Close() error {
-	s.stop()
-	return <-s.done
-}
-
-// bufferPool recycles ReverseProxy's 32 KiB copy buffers; without it
+// copyBuffers recycles ReverseProxy's 32 KiB copy buffers; without it
 // every response allocates one.
-type bufferPool struct{ p sync.Pool }
+type copyBuffers struct{ p sync.Pool }
 
-func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
+func (b *copyBuffers) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *copyBuffers) Put(v []byte) { b.p.Put(&v) }

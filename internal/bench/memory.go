@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" driver, to read a database's size
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
 	redisstore "github.com/gatehouse-auth/gatehouse/internal/store/redis"
@@ -132,17 +134,22 @@ func measureRedis(ctx context.Context, redisURL, prefix string, n int) SessionMe
 	return res
 }
 
-// measureSQLite adds n sessions for userID through an instance's session
-// manager and reports the database growth per session.
-func measureSQLite(ctx context.Context, inst *app.Local, userID string, n int) SessionMemory {
+// measureSQLite adds n sessions for userID to the SQLite database of cfg
+// (a mode's, which its gatehouse process serves meanwhile; SQLite allows
+// the second writer) and reports the database growth per session.
+func measureSQLite(ctx context.Context, cfg config.Config, log *slog.Logger, userID string, n int) SessionMemory {
 	res := SessionMemory{Store: "sqlite", Method: "database size (page_count × page_size) delta ÷ sessions, all for one user"}
-	path := filepath.Clean(strings.TrimPrefix(inst.App.Config.Store, "sqlite://"))
+	path := filepath.Clean(strings.TrimPrefix(cfg.Store, "sqlite://"))
 	before, err := sqliteSize(ctx, path)
 	if err != nil {
 		res.Skipped = err.Error()
 		return res
 	}
-	created, err := createSessions(ctx, inst.App.Sessions, n, 4, func() string { return userID })
+	var created int
+	_, err = withApp(ctx, cfg, log, func(a *app.App) error {
+		created, err = createSessions(ctx, a.Sessions, n, 4, func() string { return userID })
+		return err
+	})
 	if err != nil {
 		res.Skipped = err.Error()
 		return res

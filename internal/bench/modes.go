@@ -1,23 +1,22 @@
 package bench
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 )
 
-// Mode names that are special to the runner.
+// Mode names that are special to the runner. ModeBare is the reference
+// every ratio and CPU efficiency is computed against.
 const (
-	ModeBare     = "bare-proxy"
-	ModePostgres = "session-postgres"
+	ModeBare       = "bare-proxy"
+	ModeBareNoPool = "bare-proxy-nopool"
+	ModePostgres   = "session-postgres"
 )
 
 // BenchPath is the gateway route every mode serves (the upstream behind
@@ -67,7 +66,10 @@ func allModes() []mode {
 		}}
 	}
 	return []mode{
-		{name: ModeBare, kind: KindBaseline, description: "httputil.ReverseProxy, no authentication (baseline)"},
+		{name: ModeBare, kind: KindBaseline, description: "httputil.ReverseProxy with a copy-buffer pool, no authentication (the reference)"},
+		{name: ModeBareNoPool, kind: KindBaseline, description: "the same without the copy-buffer pool, as most hand-written proxies"},
+		{name: "none", kind: KindNone, description: "gatehouse route with auth: none (the gateway's fixed cost)",
+			configure: func(*config.Config, *runner) {}},
 		session("session-memory", "cookie, sessions.store: memory", "", func(c *config.Config, _ *runner) {
 			c.Sessions.Store = "memory"
 		}),
@@ -96,7 +98,9 @@ func (r *runner) baseConfig(name string) (config.Config, error) {
 	cfg := config.Default()
 	cfg.Store = "sqlite://" + filepath.Join(dir, "gatehouse.db")
 	cfg.AdminListen = ""
-	cfg.Log.Level = "error"
+	// gatehouse as it runs by default: access log at info, metrics and
+	// request IDs on (issue 15 measures with them on).
+	cfg.Log.Level = r.opt.LogLevel
 	// Logins are not what is measured: keep argon2id cheap.
 	cfg.Passwords = config.Passwords{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}
 	cfg.Routes = []config.Route{{
@@ -104,15 +108,6 @@ func (r *runner) baseConfig(name string) (config.Config, error) {
 		Forward: "headers", Timeout: config.Duration(30 * time.Second),
 	}}
 	return cfg, nil
-}
-
-// startInstance starts gatehouse with cfg on a loopback port.
-func startInstance(ctx context.Context, cfg config.Config, log *slog.Logger) (*app.Local, error) {
-	l, err := app.StartLocal(ctx, cfg, log, app.Options{Migrate: true, QuietLogs: true})
-	if err != nil {
-		return nil, fmt.Errorf("start gatehouse: %w", err)
-	}
-	return l, nil
 }
 
 // randomString returns n random bytes, base64url-encoded.

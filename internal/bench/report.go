@@ -18,6 +18,9 @@ type Report struct {
 	Modes    []ModeResult    `json:"modes"`
 	Memory   []SessionMemory `json:"session_memory"`
 	Notes    []string        `json:"notes"`
+	// Interrupted says why the report is partial ("interrupted after 2 of
+	// 10 rounds"); "" for a complete run.
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 // Settings are the parameters a report was measured with.
@@ -29,11 +32,14 @@ type Settings struct {
 	MaxRequests     int64   `json:"max_requests"`
 	Sessions        int     `json:"sessions"`
 	AccessTTL       string  `json:"access_ttl"`
+	LogLevel        string  `json:"log_level"`
+	NoiseThreshold  float64 `json:"noise_threshold"`
 }
 
 // Kinds of mode.
 const (
 	KindBaseline = "baseline"
+	KindNone     = "none" // a gatehouse route without authentication
 	KindSession  = "session"
 	KindToken    = "token"
 )
@@ -53,8 +59,19 @@ type ModeResult struct {
 	P99Ms      float64 `json:"p99_ms"`
 	// Ratio is RPS divided by bare-proxy's RPS in the same run.
 	Ratio float64 `json:"ratio_to_bare"`
-	// CPUMicros is process CPU time per request, load generator included.
+	// CPUMicros is the CPU time (user+system) of the process serving the
+	// mode per request; 0 where it cannot be read (no /proc).
 	CPUMicros float64 `json:"cpu_us_per_request"`
+	// CPUEfficiency is bare-proxy's CPUMicros divided by this mode's, from
+	// the same interleaved rounds (1 = as cheap as the bare proxy).
+	CPUEfficiency float64 `json:"cpu_efficiency"`
+	// RoundRPS and RoundCPUMicros are the figures of each measured round.
+	RoundRPS       []float64 `json:"round_rps,omitempty"`
+	RoundCPUMicros []float64 `json:"round_cpu_us_per_request,omitempty"`
+	// Spread is the larger of (max − min) ÷ median over the rounds' req/s
+	// and CPU/req; Noisy is true when it exceeds the noise threshold.
+	Spread float64 `json:"rounds_spread"`
+	Noisy  bool    `json:"noisy"`
 	// CredentialBytes is the length of the header line carrying the
 	// credential ("Cookie: …\r\n" or "Authorization: Bearer …\r\n").
 	CredentialBytes  int         `json:"credential_bytes"`
@@ -155,32 +172,59 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 func (r *Report) mdHeader(b *strings.Builder) {
 	m, s := r.Machine, r.Settings
 	fmt.Fprintf(b, "## gatehouse bench: sessions vs tokens\n\n")
+	if r.Interrupted != "" {
+		fmt.Fprintf(b, "**Partial report: %s.**\n\n", r.Interrupted)
+	}
 	fmt.Fprintf(b, "- Machine: %s, %d cores, %s/%s\n", m.CPUModel, m.Cores, m.GOOS, m.GOARCH)
 	fmt.Fprintf(b, "- Software: gatehouse %s, %s\n", m.Version, m.GoVersion)
 	fmt.Fprintf(b, "- Date: %s\n", m.Date.Format(time.RFC3339))
 	fmt.Fprintf(b, "- Load: %s per mode in %d interleaved rounds, after %s of warm-up; %d keep-alive connections; "+
 		"at most %s requests per mode; GET through the gateway to an upstream that answers 200 \"ok\"\n",
 		secs(s.DurationSeconds), s.Rounds, secs(s.WarmupSeconds), s.Concurrency, thousands(float64(s.MaxRequests)))
+	fmt.Fprintf(b, "- Processes: the load generator, the upstream, each bare proxy and each gatehouse (log.level %s) "+
+		"in a process of its own; rounds whose figures spread more than %.0f%% are flagged noisy\n",
+		s.LogLevel, 100*s.NoiseThreshold)
 }
 
 func (r *Report) mdModes(b *strings.Builder) {
 	b.WriteString("\n### Per mode\n\n")
-	b.WriteString("| mode | what | req/s | × bare | p50 | p99 | CPU/req | CPU/req over bare | credential on the wire | errors |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| mode | what | req/s | × bare | p50 | p99 | CPU/req | CPU/req over bare | CPU efficiency " +
+		"| credential on the wire | errors | rounds |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	bare, _ := r.ran(ModeBare)
 	for _, m := range r.Modes {
 		if !m.Ran() {
-			fmt.Fprintf(b, "| %s | %s | skipped: %s | | | | | | | |\n", m.Name, mdCell(m.Description), mdCell(m.Skipped))
+			fmt.Fprintf(b, "| %s | %s | skipped: %s | | | | | | | | | |\n", m.Name, mdCell(m.Description), mdCell(m.Skipped))
 			continue
 		}
 		errs := strconv.FormatInt(m.Errors, 10)
 		if m.Flagged() {
 			errs = fmt.Sprintf("**%d ⚠** (%s)", m.Errors, mdCell(m.FirstError))
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %.2f× | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(b, "| %s | %s | %s | %.2f× | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			m.Name, mdCell(m.Description), thousands(m.RPS), m.Ratio, ms(m.P50Ms), ms(m.P99Ms),
-			micros(m.CPUMicros), overBare(m, bare), credentialText(m), errs)
+			micros(m.CPUMicros), overBare(m, bare), efficiency(m), credentialText(m), errs, roundsText(m))
 	}
+}
+
+// efficiency is bare-proxy's CPU per request divided by m's, or n/a.
+func efficiency(m ModeResult) string {
+	if m.CPUEfficiency <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", m.CPUEfficiency)
+}
+
+// roundsText is the number of rounds and their spread, flagged when noisy.
+func roundsText(m ModeResult) string {
+	n := len(m.RoundRPS)
+	if n < 2 {
+		return strconv.Itoa(n)
+	}
+	if m.Noisy {
+		return fmt.Sprintf("%d, **spread %.0f%%: noisy ⚠**", n, 100*m.Spread)
+	}
+	return fmt.Sprintf("%d, spread %.0f%%", n, 100*m.Spread)
 }
 
 func (r *Report) mdMemory(b *strings.Builder) {

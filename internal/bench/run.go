@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,13 +41,34 @@ type Options struct {
 	// Modes restricts the run to these modes (bare-proxy, the baseline,
 	// always runs); nil means every mode.
 	Modes []string
+	// Binary is the gatehouse executable that serves every mode, the
+	// upstream and the bare proxies, each in a process of its own (required;
+	// the command passes its own executable).
+	Binary string
+	// LogLevel is the gatehouse instances' log.level (default "info",
+	// gatehouse's default: one access log line per request is part of the
+	// measured cost).
+	LogLevel string
+	// NoiseThreshold flags a mode as noisy when its rounds' req/s or CPU
+	// per request spread more than this fraction of their median (default
+	// 0.25).
+	NoiseThreshold float64
 	// Version is gatehouse's version, for the report.
 	Version string
-	// Progress receives one line per mode (default: nowhere).
+	// Progress receives the progress and one result line per mode
+	// (default: nowhere).
 	Progress io.Writer
-	// Logger receives the instances' logs (default: discarded).
+	// ProgressTTY makes Progress a terminal: one status line with the
+	// current mode and an ETA, rewritten in place.
+	ProgressTTY bool
+	// Logger receives the logs of the stores the bench opens in its own
+	// process to create users and sessions (default: discarded).
 	Logger *slog.Logger
 }
+
+// ErrInterrupted is returned, with the partial report, when the run's
+// context ends while it measures (Ctrl-C).
+var ErrInterrupted = errors.New("bench interrupted")
 
 func (o Options) withDefaults() Options {
 	if o.Duration <= 0 {
@@ -64,6 +86,12 @@ func (o Options) withDefaults() Options {
 	if o.Sessions <= 0 {
 		o.Sessions = 100_000
 	}
+	if o.LogLevel == "" {
+		o.LogLevel = config.Default().Log.Level
+	}
+	if o.NoiseThreshold <= 0 {
+		o.NoiseThreshold = 0.25
+	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -77,7 +105,9 @@ func (o Options) withDefaults() Options {
 type runner struct {
 	opt         Options
 	client      *http.Client
-	upstream    *server
+	upstream    *proc
+	progress    *progress
+	roundsDone  int
 	dir         string
 	redisPrefix string
 	redisSkip   string // why Redis is unusable, "" when it answers
@@ -87,20 +117,25 @@ type runner struct {
 
 // Run measures every mode and returns the report. A mode that cannot run
 // (no Redis, a start failure) is in the report as skipped with the reason;
-// Run itself fails only when the run as a whole cannot go on (ctx ended,
-// no temporary directory, no loopback).
+// Run itself fails only when the run as a whole cannot go on (no gatehouse
+// binary, no temporary directory, no loopback). When ctx ends first, Run
+// returns what was measured so far, marked partial, with an error wrapping
+// ErrInterrupted.
 func Run(ctx context.Context, opt Options) (*Report, error) {
 	opt = opt.withDefaults()
 	selected, err := selectModes(opt)
 	if err != nil {
 		return nil, err
 	}
+	if opt.Binary == "" {
+		return nil, errors.New("bench: no gatehouse binary to run the servers with")
+	}
 	dir, err := os.MkdirTemp("", "gatehouse-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	up, err := startServer(ctx, Upstream())
+	up, err := startFixture(ctx, opt.Binary, "upstream", "upstream", "--listen", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("bench upstream: %w", err)
 	}
@@ -108,26 +143,29 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 
 	r := &runner{
 		opt: opt, client: NewClient(opt.Concurrency), upstream: up, dir: dir,
+		progress:    newProgress(opt.Progress, opt.ProgressTTY, time.Now),
 		redisPrefix: "gatehouse-bench-" + randomString(6) + ":", hmacSecret: randomString(32),
 		report: &Report{Machine: ThisMachine(opt.Version, time.Now()), Settings: Settings{
 			DurationSeconds: opt.Duration.Seconds(), WarmupSeconds: opt.Warmup.Seconds(), Rounds: opt.rounds(),
 			Concurrency: opt.Concurrency, MaxRequests: opt.MaxRequests, Sessions: opt.Sessions,
-			AccessTTL: config.Default().Tokens.AccessTTL.D().String(),
+			AccessTTL: config.Default().Tokens.AccessTTL.D().String(), LogLevel: opt.LogLevel,
+			NoiseThreshold: opt.NoiseThreshold,
 		}},
 	}
 	defer r.client.CloseIdleConnections()
+	defer r.progress.clear()
 	r.redisSkip = pingRedis(ctx, opt.RedisURL)
 	if r.redisSkip == "" {
 		defer func() {
 			cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
 			if err := deletePrefix(cleanupCtx, opt.RedisURL, r.redisPrefix); err != nil {
-				fmt.Fprintf(opt.Progress, "bench: %v\n", err)
+				r.progress.linef("%v", err)
 			}
 		}()
 	}
 	if err := r.measureMemory(ctx); err != nil {
-		return nil, err
+		return r.stopped(ctx, nil, err)
 	}
 	subjects, err := r.setUpAll(ctx, selected)
 	defer func() {
@@ -136,16 +174,55 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		}
 	}()
 	if err != nil {
-		return nil, err
+		return r.stopped(ctx, subjects, err)
 	}
 	if err := r.measureAll(ctx, subjects); err != nil {
-		return nil, err
+		return r.stopped(ctx, subjects, err)
 	}
 	if err := r.finish(ctx, subjects); err != nil {
-		return nil, err
+		return r.stopped(ctx, subjects, err)
 	}
 	r.report.Notes = notes(r.report)
 	return r.report, nil
+}
+
+// stopped ends a run that met err. A failure is returned as it is; an
+// interruption (ctx ended) returns the report of what was measured: the
+// rounds completed so far, without revocation and SQLite memory for the
+// modes not finished yet.
+func (r *runner) stopped(ctx context.Context, subjects []*subject, err error) (*Report, error) {
+	if ctx.Err() == nil {
+		return nil, err
+	}
+	bare := r.reference(subjects)
+	for i, row := range r.report.Modes {
+		if !row.Ran() || row.Requests > 0 {
+			continue // skipped, or finished before the interruption
+		}
+		r.report.Modes[i].Skipped = "interrupted before it was measured"
+		for _, s := range subjects {
+			if s.mode.name != row.Name {
+				continue
+			}
+			if res, err := s.result(bare, r.opt.NoiseThreshold); err == nil {
+				r.report.Modes[i] = res
+			}
+		}
+	}
+	r.report.Interrupted = fmt.Sprintf("interrupted after %d of %d rounds", r.roundsDone, r.opt.rounds())
+	r.report.Notes = notes(r.report)
+	return r.report, fmt.Errorf("%w after %d of %d rounds: the report is partial", ErrInterrupted, r.roundsDone, r.opt.rounds())
+}
+
+// reference is the reference baseline's row so far (zero before it ran).
+func (r *runner) reference(subjects []*subject) ModeResult {
+	for _, s := range subjects {
+		if s.mode.name == ModeBare {
+			res, _ := s.result(ModeResult{}, r.opt.NoiseThreshold)
+			return res
+		}
+	}
+	return ModeResult{}
 }
 
 // selectModes returns the modes to run, baseline first.
@@ -163,7 +240,7 @@ func selectModes(opt Options) ([]mode, error) {
 	var out []mode
 	for _, m := range all {
 		switch {
-		case m.name == ModeBare:
+		case m.name == ModeBare: // the reference always runs
 		case m.name == ModePostgres && opt.PostgresURL == "":
 			continue
 		case opt.Modes != nil && !slices.Contains(opt.Modes, m.name):
@@ -178,12 +255,14 @@ func selectModes(opt Options) ([]mode, error) {
 // mode starts, so that nothing else allocates meanwhile. SQLite is measured
 // in the session-sqlite mode after its load, in its database with a user.
 func (r *runner) measureMemory(ctx context.Context) error {
+	r.progress.status("session memory, memory store")
 	mem := measureMemoryStore(ctx, r.opt.Sessions)
-	fmt.Fprintf(r.opt.Progress, "bench: session memory, memory store … %s B per session\n", thousands(mem.BytesPerSession))
+	r.progress.linef("session memory, memory store … %s B per session", thousands(mem.BytesPerSession))
 	red := SessionMemory{Store: "redis", Skipped: r.redisSkip}
 	if r.redisSkip == "" {
+		r.progress.status("session memory, redis")
 		red = measureRedis(ctx, r.opt.RedisURL, r.redisPrefix+"memtest:", r.opt.Sessions)
-		fmt.Fprintf(r.opt.Progress, "bench: session memory, redis … %s B per session\n", thousands(red.BytesPerSession))
+		r.progress.linef("session memory, redis … %s B per session", thousands(red.BytesPerSession))
 	}
 	r.report.Memory = append(r.report.Memory, mem, red)
 	return ctx.Err()
@@ -192,11 +271,12 @@ func (r *runner) measureMemory(ctx context.Context) error {
 // setUpAll starts every selected mode. A mode that cannot run gets its row
 // now, as skipped with the reason; the others are returned, in order.
 func (r *runner) setUpAll(ctx context.Context, selected []mode) ([]*subject, error) {
-	fmt.Fprintf(r.opt.Progress, "bench: starting %d modes\n", len(selected))
+	r.progress.linef("starting %d modes, each in its own process", len(selected))
 	var subjects []*subject
 	for _, m := range selected {
 		res := ModeResult{Name: m.name, Kind: m.kind, Description: m.description, Skipped: r.skipReason(m)}
 		if res.Ran() {
+			r.progress.status("starting " + m.name)
 			s, err := r.setUp(ctx, m)
 			if ctx.Err() != nil {
 				return subjects, ctx.Err()
@@ -208,7 +288,7 @@ func (r *runner) setUpAll(ctx context.Context, selected []mode) ([]*subject, err
 			}
 			res.Skipped = "failed: " + err.Error()
 		}
-		fmt.Fprintf(r.opt.Progress, "bench: %s … skipped: %s\n", m.name, res.Skipped)
+		r.progress.linef("%s … skipped: %s", m.name, res.Skipped)
 		r.report.Modes = append(r.report.Modes, res)
 	}
 	return subjects, nil
@@ -218,24 +298,20 @@ func (r *runner) setUpAll(ctx context.Context, selected []mode) ([]*subject, err
 // measured once per mode after the load: revocation latency, and SQLite's
 // bytes per session.
 func (r *runner) finish(ctx context.Context, subjects []*subject) error {
-	var bareRPS float64
-	for _, s := range subjects {
-		if s.mode.kind == KindBaseline {
-			bareRPS = s.measured.RPS()
-		}
-	}
+	bare := r.reference(subjects)
 	for _, s := range subjects {
 		i := slices.IndexFunc(r.report.Modes, func(m ModeResult) bool { return m.Name == s.mode.name })
-		res, err := s.result(bareRPS)
-		if err == nil && s.inst != nil {
-			res.Revocation, err = r.revocation(ctx, s.mode.kind, s.inst.URL, s.target.URL, s.fresh)
+		res, err := s.result(bare, r.opt.NoiseThreshold)
+		if err == nil && (s.mode.kind == KindSession || s.mode.kind == KindToken) {
+			r.progress.status("revocation latency, " + s.mode.name)
+			res.Revocation, err = r.revocation(ctx, s.mode.kind, s.proc.URL, s.target.URL, s.fresh)
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if err != nil {
 			r.report.Modes[i].Skipped = "failed: " + err.Error()
-			fmt.Fprintf(r.opt.Progress, "bench: %s … %s\n", s.mode.name, r.report.Modes[i].Skipped)
+			r.progress.linef("%s … %s", s.mode.name, r.report.Modes[i].Skipped)
 			continue
 		}
 		r.report.Modes[i] = res
@@ -243,11 +319,15 @@ func (r *runner) finish(ctx context.Context, subjects []*subject) error {
 		if res.Flagged() {
 			flag = fmt.Sprintf(", %d ERRORS (%s)", res.Errors, res.FirstError)
 		}
-		fmt.Fprintf(r.opt.Progress, "bench: %s … %s req/s, p99 %s (%.2f× bare)%s\n",
-			res.Name, thousands(res.RPS), ms(res.P99Ms), res.Ratio, flag)
+		if res.Noisy {
+			flag += fmt.Sprintf(", noisy (rounds spread %.0f%%)", 100*res.Spread)
+		}
+		r.progress.linef("%s … %s req/s, p99 %s, %s CPU/req (%.2f× bare req/s, CPU efficiency %s)%s",
+			res.Name, thousands(res.RPS), ms(res.P99Ms), micros(res.CPUMicros), res.Ratio, efficiency(res), flag)
 		if s.mode.name == "session-sqlite" {
-			mem := measureSQLite(ctx, s.inst, s.userID, r.opt.Sessions)
-			fmt.Fprintf(r.opt.Progress, "bench: session memory, sqlite … %s B per session\n", thousands(mem.BytesPerSession))
+			r.progress.status("session memory, sqlite")
+			mem := measureSQLite(ctx, s.cfg, r.opt.Logger, s.userID, r.opt.Sessions)
+			r.progress.linef("session memory, sqlite … %s B per session", thousands(mem.BytesPerSession))
 			r.report.Memory = append(r.report.Memory, mem)
 		}
 	}
@@ -276,12 +356,14 @@ func (r *runner) revocation(ctx context.Context, kind, base, target string, fres
 // notes explain how to read the figures.
 func notes(rep *Report) []string {
 	n := []string{
-		"The load generator runs in the same process as the servers it measures, equally for every mode: " +
-			"CPU per request is process CPU time (getrusage, user+system) during the measured window divided by " +
-			"requests, so it includes the generator's and the upstream's share; compare modes, not absolutes. " +
-			"CPU/req over bare subtracts bare-proxy's figure, which leaves gatehouse's own work.",
-		"× bare is requests/s divided by bare-proxy's in the same run; bare-proxy is httputil.ReverseProxy " +
-			"(Rewrite, the gateway's transport pool sizes and a copy-buffer pool) with no authentication.",
+		"Every server runs in a process of its own: the upstream, each bare proxy and one `gatehouse serve` per " +
+			"mode; the load generator runs in the bench's process. CPU/req is the user+system CPU time of the " +
+			"process serving the mode (/proc/PID/stat, 10 ms ticks) during the measured rounds divided by its " +
+			"requests: the proxy's own work, without the generator's or the upstream's.",
+		"× bare is requests/s divided by bare-proxy's in the same run; CPU efficiency is bare-proxy's CPU/req " +
+			"divided by the mode's (1.00 = as cheap as the bare proxy; issue 15's target is ≥ 0.90, ≥ 0.95 for " +
+			"auth none). bare-proxy is httputil.ReverseProxy (Rewrite, the gateway's transport pool sizes and a " +
+			"copy-buffer pool) with no authentication; bare-proxy-nopool is the same without the buffer pool.",
 		"The modes take turns in interleaved rounds, so that changes in the machine's load during the run " +
 			"spread over all of them.",
 		"Credential on the wire is the length of the header line that carries it (Cookie: … or " +
@@ -295,11 +377,24 @@ func notes(rep *Report) []string {
 			"(a cache hit: SHA-256 of the token and a map lookup, whatever the algorithm), so their spread, "+
 			"%.2f× to %.2f× here, shows this run's noise.", lo, hi))
 	}
+	var noisy []string
 	for _, m := range rep.Modes {
 		if m.Flagged() {
 			n = append(n, fmt.Sprintf("%s had %d failed requests (first: %s): its figures are suspect.",
 				m.Name, m.Errors, m.FirstError))
 		}
+		if m.Noisy {
+			noisy = append(noisy, m.Name)
+		}
+	}
+	if len(noisy) > 0 {
+		n = append(n, fmt.Sprintf("Noisy (⚠ in the rounds column): %s: the req/s or CPU/req of their rounds spread more "+
+			"than %.0f%% of the median, so the machine's load changed during the run; measure again, longer or on a "+
+			"quieter machine, before trusting their figures.", strings.Join(noisy, ", "), 100*rep.Settings.NoiseThreshold))
+	}
+	if rep.Interrupted != "" {
+		n = append(n, "This report is partial ("+rep.Interrupted+"): the figures come from the rounds completed "+
+			"before the interruption; revocation and SQLite memory were measured only for modes finished by then.")
 	}
 	return n
 }

@@ -15,6 +15,7 @@ type Config struct {
 	Listen         string    `yaml:"listen"`
 	PublicURL      string    `yaml:"public_url"`
 	AdminListen    string    `yaml:"admin_listen"`
+	AdminPprof     bool      `yaml:"admin_pprof"` // /debug/pprof/ on admin_listen; off by default (issue 15)
 	TLS            TLS       `yaml:"tls"`
 	Store          string    `yaml:"store"`
 	Sessions       Sessions  `yaml:"sessions"`
