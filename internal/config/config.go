@@ -12,15 +12,15 @@ import (
 // contract (section 2); environment overrides use GATEHOUSE_ plus the
 // upper-cased key path joined by "_" (GATEHOUSE_SESSIONS_STORE).
 type Config struct {
-	Listen         string    `yaml:"listen"`
-	PublicURL      string    `yaml:"public_url"`
-	AdminListen    string    `yaml:"admin_listen"`
-	TLS            TLS       `yaml:"tls"`
-	Store          string    `yaml:"store"`
+	Listen      string `yaml:"listen"`
+	PublicURL   string `yaml:"public_url"`
+	AdminListen string `yaml:"admin_listen"`
+	TLS         TLS    `yaml:"tls"`
+	Store       string `yaml:"store"`
 	// StoreMigrate is a direct postgres:// URL used only by migrations, for
 	// when store points at a transaction-pooling PgBouncer (advisory locks
 	// need a session). "" means store.
-	StoreMigrate string `yaml:"store_migrate" secret:"url"`
+	StoreMigrate   string    `yaml:"store_migrate" secret:"url"`
 	Sessions       Sessions  `yaml:"sessions"`
 	Tokens         Tokens    `yaml:"tokens"`
 	Keys           Keys      `yaml:"keys"`

@@ -45,15 +45,36 @@ func New(t testing.TB) (url, prefix string) {
 }
 
 // DeletePrefix deletes every key that starts with prefix, in SCAN batches,
-// so that it never blocks a server shared with other tests.
-func DeletePrefix(ctx context.Context, client *goredis.Client, prefix string) error {
+// so that it never blocks a server shared with other tests. On a Cluster it
+// scans every primary and deletes key by key (one UNLINK of keys in several
+// slots would be refused with CROSSSLOT).
+func DeletePrefix(ctx context.Context, client goredis.UniversalClient, prefix string) error {
+	if c, ok := client.(*goredis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error {
+			return deletePrefix(ctx, node, prefix, true)
+		})
+	}
+	return deletePrefix(ctx, client, prefix, false)
+}
+
+func deletePrefix(ctx context.Context, client goredis.UniversalClient, prefix string, keyByKey bool) error {
 	iter := client.Scan(ctx, 0, escapeGlob(prefix)+"*", 1000).Iterator()
 	batch := make([]string, 0, 1000)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := client.Unlink(ctx, batch...).Err()
+		var err error
+		if keyByKey {
+			_, err = client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+				for _, k := range batch {
+					p.Unlink(ctx, k)
+				}
+				return nil
+			})
+		} else {
+			err = client.Unlink(ctx, batch...).Err()
+		}
 		batch = batch[:0]
 		return err
 	}
