@@ -25,6 +25,7 @@ func TestRedisTopologyErrorsNameTheKey(t *testing.T) {
 		{"url scheme", "redis: {url: 'http://127.0.0.1:6379'}\n", "redis.url"},
 		{"sentinel url without master", "redis: {url: 'redis-sentinel://127.0.0.1:26379'}\n", "redis.url"},
 		{"sessions in redis without redis", "sessions: {store: redis}\n", "sessions.store"},
+		{"key prefix with a hash tag", "redis: {url: 'redis://127.0.0.1:6379/0', key_prefix: '{gh}:'}\n", "redis.key_prefix"},
 		{"wait_replicas", "redis: {wait_replicas: -2}\n", "redis.wait_replicas"},
 		{"store_migrate scheme", "store_migrate: 'sqlite://x.db'\n", "store_migrate"},
 	}

@@ -183,6 +183,9 @@ func (r Redis) validate() []error {
 	}
 	checkAddrs("redis.sentinel.addrs", r.Sentinel.Addrs)
 	checkAddrs("redis.cluster.addrs", r.Cluster.Addrs)
+	if strings.ContainsAny(r.KeyPrefix, "{}") {
+		bad("redis.key_prefix", "must not contain { or } (a hash tag would change which keys share a Redis Cluster slot)")
+	}
 	if r.WaitReplicas < -1 {
 		bad("redis.wait_replicas", "must be -1 (automatic) or a number of replicas, got %d", r.WaitReplicas)
 	}

@@ -73,8 +73,12 @@ func WithKeyPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
 // WithWait makes every logout and revocation wait until replicas replicas
 // have acknowledged it (Redis WAIT), up to timeout, and fail with
 // ErrNotReplicated otherwise, so that a failover right after it cannot lose
-// it. 0 replicas (the default) does not wait.
+// it. 0 replicas (the default) does not wait; a timeout of 0 or less means
+// DefaultWaitTimeout (WAIT 0 would block forever).
 func WithWait(replicas int, timeout time.Duration) Option {
+	if timeout <= 0 {
+		timeout = DefaultWaitTimeout
+	}
 	return func(s *Store) { s.wait, s.waitTimeout = replicas, timeout }
 }
 
