@@ -79,7 +79,9 @@ fi
 # A 6-node Redis Cluster (3 primaries + 3 replicas, 127.0.0.1:7000-7005), a
 # Sentinel group "gatehouse-test" (primary 6380, replica 6381, sentinel
 # 26379) and PgBouncer in transaction pooling on 127.0.0.1:6432 in front of
-# the test database. Loopback only, no persistence, state under
+# the local PostgreSQL (any database; any role, looked up with auth_user
+# postgres, so that tests can use a role per schema; idle server
+# connections close after 2 s because tests leave many small pools). Loopback only, no persistence, state under
 # $GATEHOUSE_SERVICES_DIR; reused when already up. Tests that fail over a
 # Sentinel group start a private one; these stay put.
 svc_dir=${GATEHOUSE_SERVICES_DIR:-/tmp/gatehouse-services}
@@ -141,7 +143,7 @@ start_pgbouncer() {
 	mkdir -p "$svc_dir/pgbouncer"
 	cat >"$svc_dir/pgbouncer/pgbouncer.ini" <<-EOC
 		[databases]
-		test = host=127.0.0.1 port=5432 dbname=test user=postgres
+		* = host=127.0.0.1 port=5432 auth_user=postgres
 		[pgbouncer]
 		listen_addr = 127.0.0.1
 		listen_port = 6432
@@ -150,7 +152,9 @@ start_pgbouncer() {
 		pool_mode = transaction
 		max_client_conn = 500
 		default_pool_size = 20
-		ignore_startup_parameters = extra_float_digits,search_path
+		ignore_startup_parameters = extra_float_digits
+		server_idle_timeout = 2
+		max_db_connections = 40
 		unix_socket_dir =
 		logfile = $svc_dir/pgbouncer/pgbouncer.log
 		pidfile = $svc_dir/pgbouncer/pgbouncer.pid

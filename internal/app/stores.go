@@ -42,7 +42,9 @@ var (
 )
 
 // OpenMainStore opens the store a config names, without migrating it.
-func OpenMainStore(ctx context.Context, dsn string) (MainStore, error) {
+// migrateDSN (store_migrate) is a direct PostgreSQL URL for migrations; ""
+// means dsn.
+func OpenMainStore(ctx context.Context, dsn, migrateDSN string) (MainStore, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		s, err := sqlite.Open(ctx, dsn)
@@ -51,7 +53,7 @@ func OpenMainStore(ctx context.Context, dsn string) (MainStore, error) {
 		}
 		return s, nil
 	case strings.HasPrefix(dsn, "postgres:"), strings.HasPrefix(dsn, "postgresql:"):
-		s, err := postgres.Open(ctx, dsn)
+		s, err := postgres.Open(ctx, dsn, postgres.WithMigrateDSN(migrateDSN))
 		if err != nil {
 			return nil, fmt.Errorf("open store (postgres): %w", err)
 		}

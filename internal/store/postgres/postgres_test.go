@@ -104,3 +104,23 @@ func TestPGTestSchemasAreSeparate(t *testing.T) {
 		t.Fatalf("other schema UserByID error = %v, want ErrNotFound", err)
 	}
 }
+
+// TestStoreThroughPgBouncer runs the whole conformance suite through
+// PgBouncer in transaction pooling, migrating over the direct connection
+// (store_migrate). With pgx's default server-side prepared statements
+// (default_query_exec_mode=cache_statement) it fails as soon as PgBouncer
+// hands a statement to another server connection.
+func TestStoreThroughPgBouncer(t *testing.T) {
+	sqldbtest.RunStoreTests(t, func(t *testing.T) sqldbtest.Store {
+		pooled, direct := pgtest.BouncerDSN(t)
+		s, err := postgres.Open(context.Background(), pooled, postgres.WithMigrateDSN(direct), postgres.WithMaxConns(3))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		if err := s.Migrate(context.Background()); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		return s
+	})
+}
