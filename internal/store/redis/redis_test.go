@@ -419,3 +419,36 @@ func TestOpenSentinelURL(t *testing.T) {
 		}
 	}
 }
+
+// TestLogoutEverywhereAcrossPrimaries: on the Cluster a user's sessions
+// live on different primaries (their keys cannot share a hash tag); "log
+// out everywhere" must still remove every one of them, durably.
+func TestLogoutEverywhereAcrossPrimaries(t *testing.T) {
+	ctx := context.Background()
+	s := openDeployment(t, redistest.Cluster)
+	now := time.Now()
+	var ids []string
+	for i := range 12 {
+		id := "sess-" + strconv.Itoa(i)
+		ids = append(ids, id)
+		if err := s.CreateSession(ctx, liveRecord(id, "alice", now)); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+	}
+	removed, err := s.DeleteUserSessions(ctx, "alice", "sess-0")
+	if err != nil {
+		t.Fatalf("DeleteUserSessions: %v", err)
+	}
+	if got, want := len(removed), len(ids)-1; got != want {
+		t.Fatalf("DeleteUserSessions removed %d sessions, want %d", got, want)
+	}
+	for _, id := range ids[1:] {
+		if _, err := s.Session(ctx, id); !errors.Is(err, auth.ErrNotFound) {
+			t.Errorf("Session(%s) after logout everywhere: %v, want auth.ErrNotFound", id, err)
+		}
+	}
+	list, err := s.UserSessions(ctx, "alice")
+	if err != nil || len(list) != 1 || list[0].ID != "sess-0" {
+		t.Fatalf("UserSessions = %v, %v; want only the kept session", list, err)
+	}
+}
