@@ -108,6 +108,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	// PostgreSQL and PgBouncer run as postgres when we are root: they must
+	// reach their directories inside.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(opts.Progress, "soak: "+format+"\n", args...)
 	}
