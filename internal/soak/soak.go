@@ -88,7 +88,7 @@ func (r *Result) Failures() []string {
 // Run starts the private deployment, drives the load and the faults for
 // opts.Duration, and returns what it measured. An error means the run could
 // not be carried out (a service did not start), not that a check failed.
-func Run(ctx context.Context, opts Options) (*Result, error) {
+func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	if opts.Duration <= 0 {
 		opts.Duration = 10 * time.Minute
 	}
@@ -107,6 +107,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if dir, err = os.MkdirTemp("", "gatehouse-soak-"); err != nil {
 			return nil, err
 		}
+		defer func() {
+			if res != nil && len(res.Failures()) == 0 {
+				_ = os.RemoveAll(dir)
+			}
+		}()
 	}
 	// PostgreSQL and PgBouncer run as postgres when we are root: they must
 	// reach their directories inside.
