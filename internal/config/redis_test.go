@@ -1,47 +1,15 @@
 package config_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 )
 
-// TestRedisTopologyErrorsNameTheKey: contract section 10 — exactly one of
-// redis.url, redis.sentinel and redis.cluster, each complete.
-func TestRedisTopologyErrorsNameTheKey(t *testing.T) {
-	tests := []struct {
-		name string
-		yaml string
-		key  string
-	}{
-		{"url and cluster", "redis: {url: 'redis://127.0.0.1:6379/0', cluster: {addrs: ['127.0.0.1:7000']}}\n", "redis"},
-		{"sentinel and cluster", "redis: {sentinel: {master: m, addrs: ['h:26379']}, cluster: {addrs: ['h:7000']}}\n", "redis"},
-		{"sentinel without master", "redis: {sentinel: {addrs: ['127.0.0.1:26379']}}\n", "redis.sentinel.master"},
-		{"sentinel without addrs", "redis: {sentinel: {master: mymaster}}\n", "redis.sentinel.addrs"},
-		{"sentinel addr", "redis: {sentinel: {master: m, addrs: ['nonsense']}}\n", "redis.sentinel.addrs[0]"},
-		{"cluster addr", "redis: {cluster: {addrs: ['127.0.0.1:7000', 'x']}}\n", "redis.cluster.addrs[1]"},
-		{"url scheme", "redis: {url: 'http://127.0.0.1:6379'}\n", "redis.url"},
-		{"sentinel url without master", "redis: {url: 'redis-sentinel://127.0.0.1:26379'}\n", "redis.url"},
-		{"sessions in redis without redis", "sessions: {store: redis}\n", "sessions.store"},
-		{"key prefix with a hash tag", "redis: {url: 'redis://127.0.0.1:6379/0', key_prefix: '{gh}:'}\n", "redis.key_prefix"},
-		{"wait_replicas", "redis: {wait_replicas: -2}\n", "redis.wait_replicas"},
-		{"store_migrate scheme", "store_migrate: 'sqlite://x.db'\n", "store_migrate"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Load(write(t, tt.yaml), noEnv)
-			var ce *config.Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("error %v is not a *config.Error", err)
-			}
-			if !strings.Contains(err.Error(), tt.key+":") {
-				t.Errorf("error %q does not name %s", err, tt.key)
-			}
-		})
-	}
-}
+// Key errors of the redis section (contract section 10: exactly one of
+// redis.url, redis.sentinel and redis.cluster, each complete) are in
+// TestLoadErrorsNameTheKey.
 
 func TestRedisTopologiesAccepted(t *testing.T) {
 	tests := []struct{ name, yaml string }{

@@ -18,7 +18,13 @@ import (
 // newStore opens a migrated store on a fresh schema.
 func newStore(t testing.TB) *postgres.Store {
 	t.Helper()
-	s, err := postgres.Open(context.Background(), pgtest.DSN(t))
+	return openMigrated(t, pgtest.DSN(t))
+}
+
+// openMigrated opens a store on dsn, closes it at cleanup and migrates it.
+func openMigrated(t testing.TB, dsn string, opts ...postgres.Option) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -113,14 +119,6 @@ func TestPGTestSchemasAreSeparate(t *testing.T) {
 func TestStoreThroughPgBouncer(t *testing.T) {
 	sqldbtest.RunStoreTests(t, func(t *testing.T) sqldbtest.Store {
 		pooled, direct := pgtest.BouncerDSN(t)
-		s, err := postgres.Open(context.Background(), pooled, postgres.WithMigrateDSN(direct), postgres.WithMaxConns(3))
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		if err := s.Migrate(context.Background()); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-		return s
+		return openMigrated(t, pooled, postgres.WithMigrateDSN(direct), postgres.WithMaxConns(3))
 	})
 }
