@@ -117,7 +117,8 @@ type Redis struct {
 	// cannot lose it. -1 (default) means 1 on Sentinel and Cluster, 0 on a
 	// single node.
 	WaitReplicas int `yaml:"wait_replicas"`
-	// WaitTimeout bounds that wait; when it runs out the write fails (503).
+	// WaitTimeout bounds that wait (0 means 1s); when it runs out the write
+	// fails (503).
 	WaitTimeout Duration `yaml:"wait_timeout"`
 }
 

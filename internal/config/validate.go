@@ -189,8 +189,8 @@ func (r Redis) validate() []error {
 	if r.WaitReplicas < -1 {
 		bad("redis.wait_replicas", "must be -1 (automatic) or a number of replicas, got %d", r.WaitReplicas)
 	}
-	if r.WaitTimeout <= 0 {
-		bad("redis.wait_timeout", "must be greater than zero")
+	if r.WaitTimeout < 0 {
+		bad("redis.wait_timeout", "must not be negative")
 	}
 	return errs
 }
