@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/tcpproxy"
 )
 
@@ -39,7 +40,7 @@ func redisProcess(t *testing.T, dir, conf string, args ...string) (string, *exec
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	c := goredis.NewClient(&goredis.Options{Addr: addr})
 	defer c.Close()
-	if !eventually(10*time.Second, func() bool { return c.Ping(context.Background()).Err() == nil }) {
+	if !clocktest.Within(10*time.Second, func() bool { return c.Ping(context.Background()).Err() == nil }) {
 		t.Fatalf("redis-server on %s did not start", addr)
 	}
 	return addr, cmd
@@ -78,7 +79,7 @@ func TestSentinelFailoverFailsClosedAndKeepsLogouts(t *testing.T) {
 	t.Cleanup(func() { _ = sc.Close() })
 	rc := goredis.NewClient(&goredis.Options{Addr: replica})
 	t.Cleanup(func() { _ = rc.Close() })
-	ready := eventually(20*time.Second, func() bool {
+	ready := clocktest.Within(20*time.Second, func() bool {
 		replicas, err := sc.Replicas(ctx, "gh").Result()
 		info, _ := rc.Info(ctx, "replication").Result()
 		return err == nil && len(replicas) == 1 && strings.Contains(info, "master_link_status:up")
