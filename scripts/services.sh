@@ -92,7 +92,7 @@ start_redis_node() { # port, extra redis-server args...
 	local port=$1; shift
 	mkdir -p "$svc_dir/$port"
 	redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-		--dir "$svc_dir/$port" --logfile "$svc_dir/$port/redis.log" "$@"
+		--dir "$svc_dir/$port" --logfile "$svc_dir/$port/redis.log" --pidfile "$svc_dir/$port/redis.pid" "$@"
 	wait_for "redis on $port" redis_port_up "$port"
 }
 
@@ -100,18 +100,19 @@ redis_cluster_ok() { redis-cli -h 127.0.0.1 -p 7000 cluster info 2>/dev/null | g
 start_redis_cluster() {
 	redis_cluster_ok && return 0
 	local addrs=() port
+	# Not healthy (first run, or a node died): start over with empty nodes.
 	for port in $cluster_ports; do
-		if ! redis_port_up "$port"; then
-			rm -f "$svc_dir/$port/nodes.conf"
-			start_redis_node "$port" --cluster-enabled yes --cluster-config-file "$svc_dir/$port/nodes.conf" \
-				--cluster-node-timeout 2000
+		if redis_port_up "$port"; then
+			redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+			wait_for "redis $port to stop" sh -c "! redis-cli -h 127.0.0.1 -p $port ping"
 		fi
+		rm -f "$svc_dir/$port/nodes.conf"
+		start_redis_node "$port" --cluster-enabled yes --cluster-config-file "$svc_dir/$port/nodes.conf" \
+			--cluster-node-timeout 2000
 		addrs+=("127.0.0.1:$port")
 	done
-	if [ "$(redis-cli -h 127.0.0.1 -p 7000 cluster info | grep -c '^cluster_known_nodes:1')" = 1 ]; then
-		log "creating redis cluster on ports $cluster_ports"
-		redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
-	fi
+	log "creating redis cluster on ports $cluster_ports"
+	redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
 	wait_for "redis cluster" redis_cluster_ok
 }
 
