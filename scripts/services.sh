@@ -172,6 +172,7 @@ start_pgbouncer() {
 }
 
 mkdir -p "$svc_dir"
+command -v redis-server >/dev/null || apt_install redis-server redis-tools
 start_redis_cluster
 start_redis_sentinel
 start_pgbouncer
