@@ -119,6 +119,6 @@ func TestPGTestSchemasAreSeparate(t *testing.T) {
 func TestStoreThroughPgBouncer(t *testing.T) {
 	sqldbtest.RunStoreTests(t, func(t *testing.T) sqldbtest.Store {
 		pooled, direct := pgtest.BouncerDSN(t)
-		return openMigrated(t, pooled, postgres.WithMigrateDSN(direct), postgres.WithMaxConns(3))
+		return openMigrated(t, pooled, postgres.WithMigrateDSN(direct))
 	})
 }
