@@ -44,7 +44,7 @@ func migrateCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := app.OpenMainStore(cmd.Context(), cfg.Store)
+			s, err := app.OpenMainStore(cmd.Context(), cfg.Store, cfg.StoreMigrate)
 			if err != nil {
 				return err
 			}

@@ -107,7 +107,7 @@ func (a *App) openStores(ctx context.Context, opt Options) error {
 
 func (a *App) tryOpenStores(ctx context.Context, opt Options) error {
 	if a.Store == nil {
-		s, err := OpenMainStore(ctx, a.Config.Store)
+		s, err := OpenMainStore(ctx, a.Config.Store, a.Config.StoreMigrate)
 		if err != nil {
 			return err
 		}

@@ -42,7 +42,9 @@ var (
 )
 
 // OpenMainStore opens the store a config names, without migrating it.
-func OpenMainStore(ctx context.Context, dsn string) (MainStore, error) {
+// migrateDSN (store_migrate) is a direct PostgreSQL URL for migrations; ""
+// means dsn.
+func OpenMainStore(ctx context.Context, dsn, migrateDSN string) (MainStore, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		s, err := sqlite.Open(ctx, dsn)
@@ -51,7 +53,7 @@ func OpenMainStore(ctx context.Context, dsn string) (MainStore, error) {
 		}
 		return s, nil
 	case strings.HasPrefix(dsn, "postgres:"), strings.HasPrefix(dsn, "postgresql:"):
-		s, err := postgres.Open(ctx, dsn)
+		s, err := postgres.Open(ctx, dsn, postgres.WithMigrateDSN(migrateDSN))
 		if err != nil {
 			return nil, fmt.Errorf("open store (postgres): %w", err)
 		}
@@ -60,25 +62,45 @@ func OpenMainStore(ctx context.Context, dsn string) (MainStore, error) {
 	return nil, fmt.Errorf("store: unsupported URL scheme (use sqlite:// or postgres://)")
 }
 
-// redisURL is the Redis shared by instances: redis.url, or sessions.store
-// when that is a redis:// URL.
-func redisURL(cfg config.Config) string {
-	if cfg.Redis.URL != "" {
-		return cfg.Redis.URL
+// redisTopology is the Redis deployment shared by instances: the redis
+// section (url, sentinel or cluster), or sessions.store when that is a
+// redis:// URL; ok is false when the config uses no Redis.
+func redisTopology(cfg config.Config) (t redisstore.Topology, ok bool) {
+	r := cfg.Redis
+	switch {
+	case r.URL != "":
+		return redisstore.Topology{URL: r.URL}, true
+	case r.Sentinel.Master != "":
+		return redisstore.Topology{SentinelMaster: r.Sentinel.Master, SentinelAddrs: r.Sentinel.Addrs, Password: r.Sentinel.Password}, true
+	case len(r.Cluster.Addrs) > 0:
+		return redisstore.Topology{ClusterAddrs: r.Cluster.Addrs, Password: r.Cluster.Password}, true
+	case strings.HasPrefix(cfg.Sessions.Store, "redis:"), strings.HasPrefix(cfg.Sessions.Store, "rediss:"):
+		return redisstore.Topology{URL: cfg.Sessions.Store}, true
 	}
-	if strings.HasPrefix(cfg.Sessions.Store, "redis") {
-		return cfg.Sessions.Store
+	return redisstore.Topology{}, false
+}
+
+// waitReplicas is redis.wait_replicas, with -1 resolved: one replica on
+// Sentinel and Cluster (where a failover could otherwise lose a logout or
+// revocation), none on a single node.
+func waitReplicas(cfg config.Config, t redisstore.Topology) int {
+	if n := cfg.Redis.WaitReplicas; n >= 0 {
+		return n
 	}
-	return ""
+	if t.URL == "" || strings.HasPrefix(t.URL, "redis-sentinel:") {
+		return 1
+	}
+	return 0
 }
 
 // openRedis opens Redis when the config uses it, else returns nil.
 func openRedis(ctx context.Context, cfg config.Config) (*redisstore.Store, error) {
-	u := redisURL(cfg)
-	if u == "" {
+	t, ok := redisTopology(cfg)
+	if !ok {
 		return nil, nil
 	}
-	r, err := redisstore.Open(ctx, u, redisstore.WithKeyPrefix(cfg.Redis.KeyPrefix))
+	r, err := redisstore.OpenTopology(ctx, t, redisstore.WithKeyPrefix(cfg.Redis.KeyPrefix),
+		redisstore.WithWait(waitReplicas(cfg, t), cfg.Redis.WaitTimeout.D()))
 	if err != nil {
 		return nil, fmt.Errorf("open redis: %w", err)
 	}

@@ -37,19 +37,21 @@ type cluster struct {
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
 	dsn := pgtest.DSN(t)
-	redisURL, prefix := redistest.New(t)
+	// The 3-process test runs on the shared Redis Cluster (issue 17).
+	_, prefix := redistest.Deploy(t, redistest.Cluster)
+	clusterAddrs := `["` + strings.Join(redistest.ClusterAddrs, `", "`) + `"]`
 	cfg := filepath.Join(t.TempDir(), "gatehouse.yaml")
 	body := fmt.Sprintf(`store: %q
 admin_listen: ""
 sessions:
-  store: %q
+  store: redis
   cache_ttl: 30s   # long on purpose: refusals below can only come from the broadcast
-redis: {url: %q, key_prefix: %q}
+redis: {cluster: {addrs: %s}, key_prefix: %q}
 keys: {encryption_key: "cluster-test-encryption-key-0123456789"}
 passwords: {memory_kib: 8192, iterations: 1, parallelism: 1}
 login: {max_failures: 3}
 log: {level: warn}
-`, dsn, redisURL, redisURL, prefix)
+`, dsn, clusterAddrs, prefix)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,16 @@ import (
 // contract (section 2); environment overrides use GATEHOUSE_ plus the
 // upper-cased key path joined by "_" (GATEHOUSE_SESSIONS_STORE).
 type Config struct {
-	Listen         string    `yaml:"listen"`
-	PublicURL      string    `yaml:"public_url"`
-	AdminListen    string    `yaml:"admin_listen"`
-	AdminPprof     bool      `yaml:"admin_pprof"` // /debug/pprof/ on admin_listen; off by default (issue 15)
-	TLS            TLS       `yaml:"tls"`
-	Store          string    `yaml:"store"`
+	Listen      string `yaml:"listen"`
+	PublicURL   string `yaml:"public_url"`
+	AdminListen string `yaml:"admin_listen"`
+	AdminPprof  bool   `yaml:"admin_pprof"` // /debug/pprof/ on admin_listen; off by default (issue 15)
+	TLS         TLS    `yaml:"tls"`
+	Store       string `yaml:"store"`
+	// StoreMigrate is a direct postgres:// URL used only by migrations, for
+	// when store points at a transaction-pooling PgBouncer (advisory locks
+	// need a session). "" means store.
+	StoreMigrate   string    `yaml:"store_migrate" secret:"url"`
 	Sessions       Sessions  `yaml:"sessions"`
 	Tokens         Tokens    `yaml:"tokens"`
 	Keys           Keys      `yaml:"keys"`
@@ -41,7 +45,8 @@ func (t TLS) Enabled() bool { return t.Cert != "" && t.Key != "" }
 
 // Sessions configures browser sessions.
 type Sessions struct {
-	// Store is "" (same as the main store), "memory" or a redis:// URL.
+	// Store is "" (same as the main store), "memory", "redis" (the redis
+	// section's deployment) or a redis:// URL (one node).
 	Store           string   `yaml:"store"`
 	Cookie          Cookie   `yaml:"cookie"`
 	IdleTimeout     Duration `yaml:"idle_timeout"`
@@ -103,10 +108,44 @@ type Login struct {
 	Window      Duration `yaml:"window"`
 }
 
-// Redis configures the optional shared Redis.
+// Redis configures the optional shared Redis (contract section 10): one
+// node (URL, or a redis-sentinel:// URL), a Sentinel group or a Cluster,
+// exactly one of them.
 type Redis struct {
-	URL       string `yaml:"url" secret:"url"`
-	KeyPrefix string `yaml:"key_prefix"`
+	URL       string        `yaml:"url" secret:"url"`
+	Sentinel  RedisSentinel `yaml:"sentinel"`
+	Cluster   RedisCluster  `yaml:"cluster"`
+	KeyPrefix string        `yaml:"key_prefix"`
+	// WaitReplicas is how many replicas must acknowledge a logout or
+	// revocation (Redis WAIT) before it counts as done, so that a failover
+	// cannot lose it. -1 (default) means 1 on Sentinel and Cluster, 0 on a
+	// single node.
+	WaitReplicas int `yaml:"wait_replicas"`
+	// WaitTimeout bounds that wait (0 means 1s); when it runs out the write
+	// fails (503).
+	WaitTimeout Duration `yaml:"wait_timeout"`
+}
+
+// RedisSentinel names a Sentinel-managed primary and its sentinels.
+type RedisSentinel struct {
+	Master string   `yaml:"master"`
+	Addrs  []string `yaml:"addrs"`
+	// Password (or PasswordFile) authenticates to the Redis nodes and, when
+	// they require it, to the sentinels.
+	Password     string `yaml:"password" secret:"true"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// RedisCluster lists seed nodes of a Redis Cluster.
+type RedisCluster struct {
+	Addrs        []string `yaml:"addrs"`
+	Password     string   `yaml:"password" secret:"true"`
+	PasswordFile string   `yaml:"password_file"`
+}
+
+// Configured reports whether any Redis deployment is set.
+func (r Redis) Configured() bool {
+	return r.URL != "" || r.Sentinel.Master != "" || len(r.Sentinel.Addrs) > 0 || len(r.Cluster.Addrs) > 0
 }
 
 // Route is one gateway route (contract section 5). The gateway owns the
@@ -180,7 +219,7 @@ func Default() Config {
 		Passwords:      Passwords{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MaxWait: Duration(2 * time.Second)},
 		Login:          Login{MaxFailures: 5, Window: Duration(15 * time.Minute)},
 		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
-		Redis:          Redis{KeyPrefix: "gatehouse:"},
+		Redis:          Redis{KeyPrefix: "gatehouse:", WaitReplicas: -1, WaitTimeout: Duration(time.Second)},
 		Log:            Log{Level: "info"},
 	}
 }

@@ -56,6 +56,18 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"route named like an audience", "routes: [{name: gatehouse, match: {path_prefix: /a/}, upstream: 'http://x', auth: none}]\n", "routes[0].name"},
 		{"trusted proxy", "trusted_proxies: [nonsense]\n", "trusted_proxies[0]"},
 		{"__Host- with domain", "sessions: {cookie: {secure: 'true', domain: example.com}}\n", "sessions.cookie.name"},
+		{"url and cluster", "redis: {url: 'redis://127.0.0.1:6379/0', cluster: {addrs: ['127.0.0.1:7000']}}\n", "redis"},
+		{"sentinel and cluster", "redis: {sentinel: {master: m, addrs: ['h:26379']}, cluster: {addrs: ['h:7000']}}\n", "redis"},
+		{"sentinel without master", "redis: {sentinel: {addrs: ['127.0.0.1:26379']}}\n", "redis.sentinel.master"},
+		{"sentinel without addrs", "redis: {sentinel: {master: mymaster}}\n", "redis.sentinel.addrs"},
+		{"sentinel addr", "redis: {sentinel: {master: m, addrs: ['nonsense']}}\n", "redis.sentinel.addrs[0]"},
+		{"cluster addr", "redis: {cluster: {addrs: ['127.0.0.1:7000', 'x']}}\n", "redis.cluster.addrs[1]"},
+		{"url scheme", "redis: {url: 'http://127.0.0.1:6379'}\n", "redis.url"},
+		{"sentinel url without master", "redis: {url: 'redis-sentinel://127.0.0.1:26379'}\n", "redis.url"},
+		{"sessions in redis without redis", "sessions: {store: redis}\n", "sessions.store"},
+		{"key prefix with a hash tag", "redis: {url: 'redis://127.0.0.1:6379/0', key_prefix: '{gh}:'}\n", "redis.key_prefix"},
+		{"wait_replicas", "redis: {wait_replicas: -2}\n", "redis.wait_replicas"},
+		{"store_migrate scheme", "store_migrate: 'sqlite://x.db'\n", "store_migrate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

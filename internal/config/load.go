@@ -394,6 +394,8 @@ func readSecretFiles(cfg *Config) error {
 	}
 	load("tokens.hmac_secret", cfg.Tokens.HMACSecretFile, &cfg.Tokens.HMACSecret)
 	load("keys.encryption_key", cfg.Keys.EncryptionKeyFile, &cfg.Keys.EncryptionKey)
+	load("redis.sentinel.password", cfg.Redis.Sentinel.PasswordFile, &cfg.Redis.Sentinel.Password)
+	load("redis.cluster.password", cfg.Redis.Cluster.PasswordFile, &cfg.Redis.Cluster.Password)
 	for i := range cfg.OIDC.Providers {
 		p := &cfg.OIDC.Providers[i]
 		load(fmt.Sprintf("oidc.providers[%d].client_secret", i), p.ClientSecretFile, &p.ClientSecret)

@@ -50,16 +50,23 @@ func (c Config) Validate() []error {
 	if err := checkStoreURL(c.Store, "sqlite", "postgres", "postgresql"); err != nil {
 		bad("store", "%v", err)
 	}
-	if s := c.Sessions.Store; s != "" && s != "memory" {
+	if c.StoreMigrate != "" {
+		if err := checkStoreURL(c.StoreMigrate, "postgres", "postgresql"); err != nil {
+			bad("store_migrate", "%v", err)
+		}
+	}
+	switch s := c.Sessions.Store; s {
+	case "", "memory":
+	case "redis":
+		if !c.Redis.Configured() {
+			bad("sessions.store", "redis needs redis.url, redis.sentinel or redis.cluster")
+		}
+	default:
 		if err := checkStoreURL(s, "redis", "rediss"); err != nil {
-			bad("sessions.store", "%v (use \"\", memory or redis://host:port/db)", err)
+			bad("sessions.store", "%v (use \"\", memory, redis or redis://host:port/db)", err)
 		}
 	}
-	if c.Redis.URL != "" {
-		if err := checkStoreURL(c.Redis.URL, "redis", "rediss"); err != nil {
-			bad("redis.url", "%v", err)
-		}
-	}
+	errs = append(errs, c.Redis.validate()...)
 	if !slices.Contains([]string{"auto", "true", "false"}, c.Sessions.Cookie.Secure) {
 		bad("sessions.cookie.secure", "must be auto, true or false, got %q", c.Sessions.Cookie.Secure)
 	}
@@ -135,6 +142,75 @@ func (c Config) Validate() []error {
 	errs = append(errs, c.validateRoutes()...)
 	errs = append(errs, c.validateProviders()...)
 	return errs
+}
+
+// validate checks the redis section: exactly one deployment, each complete.
+func (r Redis) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	sentinel := r.Sentinel.Master != "" || len(r.Sentinel.Addrs) > 0
+	cluster := len(r.Cluster.Addrs) > 0
+	n := 0
+	for _, set := range []bool{r.URL != "", sentinel, cluster} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		bad("redis", "set exactly one of redis.url, redis.sentinel and redis.cluster")
+	}
+	switch {
+	case strings.HasPrefix(r.URL, "redis-sentinel:"):
+		if err := checkSentinelURL(r.URL); err != nil {
+			bad("redis.url", "%v", err)
+		}
+	case r.URL != "":
+		if err := checkStoreURL(r.URL, "redis", "rediss"); err != nil {
+			bad("redis.url", "%v", err)
+		}
+	}
+	if sentinel && r.Sentinel.Master == "" {
+		bad("redis.sentinel.master", "must name the monitored primary")
+	}
+	if sentinel && len(r.Sentinel.Addrs) == 0 {
+		bad("redis.sentinel.addrs", "must list at least one sentinel host:port")
+	}
+	checkAddrs := func(key string, addrs []string) {
+		for i, a := range addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				bad(fmt.Sprintf("%s[%d]", key, i), "must be host:port, got %q", a)
+			}
+		}
+	}
+	checkAddrs("redis.sentinel.addrs", r.Sentinel.Addrs)
+	checkAddrs("redis.cluster.addrs", r.Cluster.Addrs)
+	if strings.ContainsAny(r.KeyPrefix, "{}") {
+		bad("redis.key_prefix", "must not contain { or } (a hash tag would change which keys share a Redis Cluster slot)")
+	}
+	if r.WaitReplicas < -1 {
+		bad("redis.wait_replicas", "must be -1 (automatic) or a number of replicas, got %d", r.WaitReplicas)
+	}
+	if r.WaitTimeout < 0 {
+		bad("redis.wait_timeout", "must not be negative")
+	}
+	return errs
+}
+
+// checkSentinelURL checks the shape
+// redis-sentinel://[user:password@]host:port[,host:port...]/master[/db].
+func checkSentinelURL(raw string) error {
+	rest := strings.TrimPrefix(raw, "redis-sentinel://")
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest = rest[i+1:]
+	}
+	hosts, path, _ := strings.Cut(rest, "/")
+	master, _, _ := strings.Cut(path, "/")
+	if hosts == "" || master == "" || rest == raw {
+		return fmt.Errorf("must be redis-sentinel://host:port[,host:port...]/master[/db], got %q", redactURL(raw))
+	}
+	return nil
 }
 
 func checkStoreURL(raw string, schemes ...string) error {
@@ -282,7 +358,17 @@ func maskSecrets(v reflect.Value) {
 // redactURL hides a password in a URL's userinfo.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil {
+		// redis-sentinel://user:pw@h1:p,h2:p/… does not parse (several
+		// hosts); hide its userinfo by hand.
+		scheme, rest, ok := strings.Cut(raw, "://")
+		authority, path, _ := strings.Cut(rest, "/")
+		if i := strings.LastIndex(authority, "@"); ok && i >= 0 {
+			return scheme + "://xxxxx@" + authority[i+1:] + "/" + path
+		}
+		return raw
+	}
+	if u.User == nil {
 		return raw
 	}
 	if _, has := u.User.Password(); has {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -31,6 +32,7 @@ var migrationFiles embed.FS
 // *sqldb.Store.
 type Store struct {
 	*sqldb.Store
+	migrateDSN string
 }
 
 var (
@@ -52,13 +54,23 @@ const (
 	connectTimeout = 5 * time.Second
 )
 
+// Option configures Open.
+type Option func(*Store)
+
+// WithMigrateDSN makes Migrate run on dsn, a direct connection to the same
+// database, instead of the store's own (config key store_migrate). Needed
+// when the store's DSN points at PgBouncer in transaction pooling: the
+// migration lock is a session-level advisory lock, and a pooler may hand
+// the unlock to another server connection than the lock.
+func WithMigrateDSN(dsn string) Option { return func(s *Store) { s.migrateDSN = dsn } }
+
 // Open returns a Store for dsn, any connection string pgx accepts
 // ("postgres://user@host:5432/db?sslmode=disable"). It does not connect:
 // a database that is down makes calls fail with auth.ErrUnavailable until it
 // answers again, and Ping reports it. It does not migrate: call Migrate.
 //
 // Errors: auth.ErrInvalidInput for a DSN pgx cannot parse.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx redacts the password in its parse errors.
@@ -67,12 +79,40 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = connectTimeout
 	}
+	// Describe once per query text and cache the result client-side, but
+	// execute through the unnamed statement: no server-side prepared
+	// statement outlives a round trip, so the store works behind PgBouncer
+	// in transaction pooling (which may give each statement another server
+	// connection) at the cost of a parse per statement. The simple protocol
+	// would also work but formats parameters client-side. A DSN may choose
+	// otherwise with default_query_exec_mode.
+	if !strings.Contains(dsn, "default_query_exec_mode") {
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(time.Hour)
-	return &Store{Store: sqldb.New(db, db, dialect())}, nil
+	s := &Store{Store: sqldb.New(db, db, dialect())}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s, nil
+}
+
+// Migrate applies pending migrations, on the WithMigrateDSN connection when
+// one was given.
+func (s *Store) Migrate(ctx context.Context) error {
+	if s.migrateDSN == "" {
+		return s.Store.Migrate(ctx)
+	}
+	direct, err := Open(ctx, s.migrateDSN)
+	if err != nil {
+		return fmt.Errorf("open store_migrate: %w", err)
+	}
+	defer direct.Close()
+	return direct.Store.Migrate(ctx)
 }
 
 func dialect() sqldb.Dialect {

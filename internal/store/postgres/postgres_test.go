@@ -18,7 +18,13 @@ import (
 // newStore opens a migrated store on a fresh schema.
 func newStore(t testing.TB) *postgres.Store {
 	t.Helper()
-	s, err := postgres.Open(context.Background(), pgtest.DSN(t))
+	return openMigrated(t, pgtest.DSN(t))
+}
+
+// openMigrated opens a store on dsn, closes it at cleanup and migrates it.
+func openMigrated(t testing.TB, dsn string, opts ...postgres.Option) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -103,4 +109,16 @@ func TestPGTestSchemasAreSeparate(t *testing.T) {
 	if _, err := b.UserByID(ctx, "u1"); !errors.Is(err, auth.ErrNotFound) {
 		t.Fatalf("other schema UserByID error = %v, want ErrNotFound", err)
 	}
+}
+
+// TestStoreThroughPgBouncer runs the whole conformance suite through
+// PgBouncer in transaction pooling, migrating over the direct connection
+// (store_migrate). With pgx's default server-side prepared statements
+// (default_query_exec_mode=cache_statement) it fails as soon as PgBouncer
+// hands a statement to another server connection.
+func TestStoreThroughPgBouncer(t *testing.T) {
+	sqldbtest.RunStoreTests(t, func(t *testing.T) sqldbtest.Store {
+		pooled, direct := pgtest.BouncerDSN(t)
+		return openMigrated(t, pooled, postgres.WithMigrateDSN(direct))
+	})
 }

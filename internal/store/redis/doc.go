@@ -1,18 +1,36 @@
 // Package redis implements session.Store, revocation.Store and
 // throttle.Store over Redis (github.com/redis/go-redis/v9), so that several
 // gatehouse instances share sessions, hear each other's revocations within a
-// second and count login failures together.
+// second and count login failures together. It runs on a single node, on a
+// Sentinel-managed primary (go-redis failover client) and on Redis Cluster
+// (cluster client); OpenTopology builds the right client in one place.
 //
 // Layout, under a configurable key prefix (default "gatehouse:"):
 //
-//	s:<id>             hash, one session; TTL = min(idle, absolute expiry) - now
-//	u:<user id>        hash whose fields are the user's session IDs (UserSessions,
-//	                   DeleteUserSessions); a hash, not a set, because small hashes
-//	                   are listpack-encoded and cost a fraction of a set
-//	s-exp              sorted set of session ID by expiry (DeleteExpiredSessions)
-//	rev:<kind>:<key>   the Until of the longest active revocation; PXAT Until
-//	revocations        stream of every revocation (the feed watchers follow)
-//	thr:<key>          sorted set of failure timestamps (sliding window)
+//	s:<id>                 hash, one session; TTL = min(idle, absolute expiry) - now
+//	u:<user id>            hash whose fields are the user's session IDs (UserSessions,
+//	                       DeleteUserSessions); a hash, not a set, because small hashes
+//	                       are listpack-encoded and cost a fraction of a set
+//	s-exp:<0..15>          sorted sets of session ID by expiry (DeleteExpiredSessions),
+//	                       16 buckets by FNV-1a of the ID so that a Cluster spreads them
+//	{rev}:<kind>:<key>     the Until of the longest active revocation; PXAT Until
+//	{rev}:stream           stream of every revocation (the feed watchers follow)
+//	thr:<key>              sorted set of failure timestamps (sliding window)
+//
+// Redis Cluster: every command and script touches one key, except the
+// revocation publish script, whose two keys share the {rev} hash tag; the
+// prefix may not contain braces, so it cannot move them apart. CROSSSLOT is
+// therefore impossible by construction. A session's key cannot carry its
+// user's hash tag (Session looks it up by ID alone), so multi-key changes
+// are ordered instead of atomic: a session is written before its index
+// entry and deleted before it, so an index entry without a session is only
+// ever stale (IDs are never reused), and every session handed out is
+// indexed, hence reached by "log out everywhere".
+//
+// Failover: WithWait makes logouts and revocations wait (WAIT) until
+// replicas acknowledge them, on the connection that wrote them, and fail
+// with ErrNotReplicated (auth.ErrUnavailable, 503) otherwise; a revocation
+// feed cursor whose entry a failover lost restarts from every active event.
 //
 // A session costs about 700 bytes of Redis memory with a short User-Agent
 // and about 1.3 KB with a typical 110-byte browser one, because a hash value
@@ -20,11 +38,9 @@
 // hashtable; raising that setting to 256 keeps sessions compact.
 //
 // Keys hold only public session IDs (already SHA-256 of the cookie), never a
-// cookie value. Writes that touch several keys run as one Lua script, so
-// they are atomic. The scripts build key names from the prefix, so the store
-// needs a single Redis (optionally with replicas), not Redis Cluster.
+// cookie value.
 //
 // Errors: redis.Nil maps to auth.ErrNotFound; every other failure (refused
-// dial, timeout, closed client, error reply) is wrapped with
-// auth.ErrUnavailable so that callers fail closed.
+// dial, timeout, closed client, error reply, CLUSTERDOWN during a failover)
+// is wrapped with auth.ErrUnavailable so that callers fail closed.
 package redis

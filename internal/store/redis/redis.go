@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -22,61 +24,189 @@ const DefaultKeyPrefix = "gatehouse:"
 // into a 503 quickly instead of a hung request.
 const defaultTimeout = 2 * time.Second
 
+// DefaultWaitTimeout bounds how long a durable write waits for replicas.
+const DefaultWaitTimeout = time.Second
+
+// ErrNotReplicated (wrapping auth.ErrUnavailable) means a logout or
+// revocation reached the primary but not enough replicas within the wait
+// timeout: a failover could still lose it, so it does not count as done.
+var ErrNotReplicated = fmt.Errorf("write not acknowledged by enough replicas: %w", auth.ErrUnavailable)
+
 var (
 	_ session.Store    = (*Store)(nil)
 	_ revocation.Store = (*Store)(nil)
 	_ throttle.Store   = (*Store)(nil)
 )
 
-// Store is a Redis-backed session, revocation and throttle store. It is safe
-// for concurrent use.
+// Store is a Redis-backed session, revocation and throttle store over a
+// single node, a Sentinel-managed primary or a Redis Cluster. It is safe for
+// concurrent use.
 type Store struct {
-	client *goredis.Client
-	prefix string
+	client      goredis.UniversalClient
+	cluster     *goredis.ClusterClient // client, when it is a Cluster; else nil
+	prefix      string
+	wait        int // replicas that must acknowledge a durable write (WAIT)
+	waitTimeout time.Duration
+}
+
+// Topology names the Redis deployment: exactly one of URL (redis://,
+// rediss:// or redis-sentinel://), SentinelMaster with SentinelAddrs, or
+// ClusterAddrs.
+type Topology struct {
+	URL            string
+	SentinelMaster string
+	SentinelAddrs  []string
+	ClusterAddrs   []string
+	// Password authenticates to Sentinel-managed or Cluster nodes (and to the
+	// sentinels themselves); a URL carries its own.
+	Password string
 }
 
 // Option configures a Store.
 type Option func(*Store)
 
 // WithKeyPrefix sets the prefix of every key (default DefaultKeyPrefix), so
-// that several deployments can share one Redis.
+// that several deployments can share one Redis. It may not contain "{" or
+// "}": a hash tag in it would change which keys share a Cluster slot.
 func WithKeyPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
 
-// Open returns a Store for url (redis://[user:password@]host:port/db or
-// rediss:// for TLS). It does not contact the server: gatehouse may start
-// while Redis is down and recover when it comes back; use Ping to check.
-// A malformed URL is a wrapped auth.ErrInvalidInput whose message never
-// repeats the URL, which may hold a password.
-func Open(_ context.Context, url string, opts ...Option) (*Store, error) {
-	o, err := goredis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("open redis: malformed redis URL: %w", auth.ErrInvalidInput)
+// WithWait makes every logout and revocation wait until replicas replicas
+// have acknowledged it (Redis WAIT), up to timeout, and fail with
+// ErrNotReplicated otherwise, so that a failover right after it cannot lose
+// it. 0 replicas (the default) does not wait; a timeout of 0 or less means
+// DefaultWaitTimeout (WAIT 0 would block forever).
+func WithWait(replicas int, timeout time.Duration) Option {
+	if timeout <= 0 {
+		timeout = DefaultWaitTimeout
 	}
-	for _, d := range []*time.Duration{&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout} {
-		if *d == 0 {
-			*d = defaultTimeout
-		}
-	}
-	// One retry covers a pooled connection that a Redis restart cut; more
-	// would only delay the 503 while Redis is really down.
-	if o.MaxRetries == 0 {
-		o.MaxRetries = 1
-	}
-	if o.DialerRetries == 0 {
-		o.DialerRetries = 2
-	}
-	if o.MaxRetryBackoff == 0 {
-		o.MaxRetryBackoff = 100 * time.Millisecond
-	}
-	s := &Store{client: goredis.NewClient(o), prefix: DefaultKeyPrefix}
+	return func(s *Store) { s.wait, s.waitTimeout = replicas, timeout }
+}
+
+// Open returns a Store for url (redis://[user:password@]host:port/db,
+// rediss:// for TLS, or redis-sentinel://[user:password@]host:port[,…]/master[/db]).
+// It is OpenTopology with only a URL.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	return OpenTopology(ctx, Topology{URL: url}, opts...)
+}
+
+// OpenTopology returns a Store for t. It does not contact the server:
+// gatehouse may start while Redis is down and recover when it comes back;
+// use Ping to check. A malformed topology is a wrapped auth.ErrInvalidInput
+// whose message never repeats a URL, which may hold a password.
+func OpenTopology(_ context.Context, t Topology, opts ...Option) (*Store, error) {
+	s := &Store{prefix: DefaultKeyPrefix, waitTimeout: DefaultWaitTimeout}
 	for _, opt := range opts {
 		opt(s)
+	}
+	if strings.ContainsAny(s.prefix, "{}") {
+		return nil, fmt.Errorf("open redis: key prefix must not contain { or }: %w", auth.ErrInvalidInput)
+	}
+	switch {
+	case strings.HasPrefix(t.URL, "redis-sentinel:"):
+		o, err := parseSentinelURL(t.URL)
+		if err != nil {
+			return nil, err
+		}
+		s.client = goredis.NewFailoverClient(s.failoverDefaults(o))
+	case t.URL != "":
+		o, err := goredis.ParseURL(t.URL)
+		if err != nil {
+			return nil, fmt.Errorf("open redis: malformed redis URL: %w", auth.ErrInvalidInput)
+		}
+		s.setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+		setRetries(&o.MaxRetries, &o.DialerRetries, &o.MaxRetryBackoff)
+		s.client = goredis.NewClient(o)
+	case t.SentinelMaster != "" && len(t.SentinelAddrs) > 0:
+		s.client = goredis.NewFailoverClient(s.failoverDefaults(&goredis.FailoverOptions{
+			MasterName:       t.SentinelMaster,
+			SentinelAddrs:    t.SentinelAddrs,
+			Password:         t.Password,
+			SentinelPassword: t.Password,
+		}))
+	case len(t.ClusterAddrs) > 0:
+		o := &goredis.ClusterOptions{Addrs: t.ClusterAddrs, Password: t.Password}
+		s.setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+		setRetries(&o.MaxRetries, &o.DialerRetries, &o.MaxRetryBackoff)
+		s.cluster = goredis.NewClusterClient(o)
+		s.client = s.cluster
+	default:
+		return nil, fmt.Errorf("open redis: no URL, sentinel or cluster given: %w", auth.ErrInvalidInput)
 	}
 	return s, nil
 }
 
-// Ping checks that Redis answers; a wrapped auth.ErrUnavailable if not.
+// setTimeouts defaults unset timeouts to defaultTimeout and keeps the read
+// timeout above the WAIT timeout, which a durable pipeline blocks for.
+func (s *Store) setTimeouts(dial, read, write *time.Duration) {
+	for _, d := range []*time.Duration{dial, read, write} {
+		if *d == 0 {
+			*d = defaultTimeout
+		}
+	}
+	if s.wait > 0 {
+		*read = max(*read, s.waitTimeout+time.Second)
+	}
+}
+
+// setRetries: one retry covers a pooled connection that a Redis restart or
+// failover cut; more would only delay the 503 while Redis is really down.
+func setRetries(retries, dialerRetries *int, backoff *time.Duration) {
+	if *retries == 0 {
+		*retries = 1
+	}
+	if *dialerRetries == 0 {
+		*dialerRetries = 2
+	}
+	if *backoff == 0 {
+		*backoff = 100 * time.Millisecond
+	}
+}
+
+func (s *Store) failoverDefaults(o *goredis.FailoverOptions) *goredis.FailoverOptions {
+	s.setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
+	setRetries(&o.MaxRetries, &o.DialerRetries, &o.MaxRetryBackoff)
+	return o
+}
+
+// parseSentinelURL reads
+// redis-sentinel://[user:password@]host:port[,host:port…]/master[/db].
+// The password applies to the Redis nodes and the sentinels.
+func parseSentinelURL(raw string) (*goredis.FailoverOptions, error) {
+	bad := fmt.Errorf("open redis: malformed redis-sentinel URL (want redis-sentinel://host:port[,host:port…]/master[/db]): %w", auth.ErrInvalidInput)
+	rest, ok := strings.CutPrefix(raw, "redis-sentinel://")
+	if !ok {
+		return nil, bad
+	}
+	o := &goredis.FailoverOptions{}
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		user, pw, _ := strings.Cut(rest[:i], ":")
+		o.Username, o.Password, o.SentinelUsername, o.SentinelPassword = user, pw, user, pw
+		rest = rest[i+1:]
+	}
+	hosts, path, _ := strings.Cut(rest, "/")
+	master, db, _ := strings.Cut(path, "/")
+	if hosts == "" || master == "" {
+		return nil, bad
+	}
+	o.MasterName, o.SentinelAddrs = master, strings.Split(hosts, ",")
+	if db != "" {
+		n, err := strconv.Atoi(db)
+		if err != nil || n < 0 {
+			return nil, bad
+		}
+		o.DB = n
+	}
+	return o, nil
+}
+
+// Ping checks that Redis answers (on a Cluster, every primary); a wrapped
+// auth.ErrUnavailable if not.
 func (s *Store) Ping(ctx context.Context) error {
+	if s.cluster != nil {
+		return wrap("ping redis", s.cluster.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			return c.Ping(ctx).Err()
+		}))
+	}
 	return wrap("ping redis", s.client.Ping(ctx).Err())
 }
 
@@ -84,6 +214,38 @@ func (s *Store) Ping(ctx context.Context) error {
 // auth.ErrUnavailable.
 func (s *Store) Close() error {
 	return s.client.Close()
+}
+
+// durable runs the writes queue adds, all on the node that owns key, in
+// one pipeline on one connection followed by WAIT when the store waits for
+// replicas (WithWait). WAIT covers the writes of its own connection only,
+// hence one pipeline on the key's primary rather than the cluster client.
+// Every key queue touches must live in key's slot.
+func (s *Store) durable(ctx context.Context, key string, queue func(p goredis.Pipeliner)) error {
+	var node goredis.Cmdable = s.client
+	if s.cluster != nil && s.wait > 0 {
+		c, err := s.cluster.MasterForKey(ctx, key)
+		if err != nil {
+			return err
+		}
+		node = c
+	}
+	var ack *goredis.IntCmd
+	_, err := node.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		queue(p)
+		if s.wait > 0 {
+			ack = goredis.NewIntCmd(ctx, "wait", s.wait, s.waitTimeout.Milliseconds())
+			_ = p.Process(ctx, ack)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return err
+	}
+	if ack != nil && ack.Val() < int64(s.wait) {
+		return ErrNotReplicated
+	}
+	return nil
 }
 
 // wrap adds op as context and maps the error to the auth sentinels. Only
@@ -95,7 +257,7 @@ func wrap(op string, err error) error {
 		return nil
 	case errors.Is(err, goredis.Nil):
 		return fmt.Errorf("%s: %w", op, auth.ErrNotFound)
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.Is(err, auth.ErrUnavailable):
 		return fmt.Errorf("%s: %w", op, err)
 	default:
 		return fmt.Errorf("%s: %w: %w", op, auth.ErrUnavailable, err)
@@ -103,7 +265,8 @@ func wrap(op string, err error) error {
 }
 
 // SetObserver makes every Redis command report its name and latency to fn
-// (Prometheus' store latency histogram). Call it before use.
+// (Prometheus' store latency histogram). Call it before use. On a Cluster,
+// the durable pipelines that run on one primary directly are not observed.
 func (s *Store) SetObserver(fn func(op string, d time.Duration)) {
 	s.client.AddHook(observeHook(fn))
 }

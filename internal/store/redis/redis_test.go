@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -41,16 +42,48 @@ func rawClient(t testing.TB) *goredis.Client {
 	return c
 }
 
+// openDeployment opens a Store on the test deployment of kind under a fresh
+// prefix, waiting for one replica on Sentinel and Cluster as serve does.
+func openDeployment(t testing.TB, kind redistest.Kind) *redis.Store {
+	t.Helper()
+	d, prefix := redistest.Deploy(t, kind)
+	opts := []redis.Option{redis.WithKeyPrefix(prefix)}
+	if kind != redistest.Single {
+		opts = append(opts, redis.WithWait(1, 2*time.Second))
+	}
+	s, err := redis.OpenTopology(context.Background(), redis.Topology(d), opts...)
+	if err != nil {
+		t.Fatalf("OpenTopology(%s): %v", kind, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// The conformance suites run on a single node, a Sentinel group and a
+// 3-primary Cluster. On the Cluster, any command spanning two slots would
+// fail with CROSSSLOT and so fail the suite.
 func TestSessionStore(t *testing.T) {
-	sessiontest.RunStoreTests(t, func(t *testing.T) session.Store { s, _ := newStore(t); return s })
+	for _, kind := range redistest.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			sessiontest.RunStoreTests(t, func(t *testing.T) session.Store { return openDeployment(t, kind) })
+		})
+	}
 }
 
 func TestRevocationStore(t *testing.T) {
-	revocationtest.RunStoreTests(t, func(t *testing.T) revocation.Store { s, _ := newStore(t); return s })
+	for _, kind := range redistest.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			revocationtest.RunStoreTests(t, func(t *testing.T) revocation.Store { return openDeployment(t, kind) })
+		})
+	}
 }
 
 func TestThrottleStore(t *testing.T) {
-	throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store { s, _ := newStore(t); return s })
+	for _, kind := range redistest.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store { return openDeployment(t, kind) })
+		})
+	}
 }
 
 func liveRecord(id, user string, now time.Time) session.Record {
@@ -290,5 +323,132 @@ func TestObserverSeesEveryCommand(t *testing.T) {
 	defer mu.Unlock()
 	if seen["ping"] != 1 || len(seen) < 2 {
 		t.Errorf("observed %v, want ping and the session read", seen)
+	}
+}
+
+// TestUnacknowledgedLogoutFailsClosed: with WithWait, a logout or
+// revocation that no replica acknowledged is not reported as done (a
+// failover could still lose it); the single test node has no replica.
+func TestUnacknowledgedLogoutFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	url, prefix := redistest.New(t)
+	s, err := redis.Open(ctx, url, redis.WithKeyPrefix(prefix), redis.WithWait(1, 50*time.Millisecond))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	now := time.Now()
+	for _, id := range []string{"a", "b"} {
+		if err := s.CreateSession(ctx, liveRecord(id, "alice", now)); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+	}
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"DeleteSession", func() error { return s.DeleteSession(ctx, "a") }},
+		{"DeleteUserSessions", func() error { _, err := s.DeleteUserSessions(ctx, "alice", ""); return err }},
+		{"PublishRevocation", func() error {
+			return s.PublishRevocation(ctx, revocation.Event{Kind: revocation.KindJTI, Key: "j", Until: now.Add(time.Hour)})
+		}},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.call()
+			if !errors.Is(err, redis.ErrNotReplicated) || !errors.Is(err, auth.ErrUnavailable) {
+				t.Fatalf("error = %v, want redis.ErrNotReplicated (auth.ErrUnavailable)", err)
+			}
+		})
+	}
+}
+
+// TestRevocationFeedSurvivesLostEntries: after a failover the new primary
+// may lack the entry a watcher's cursor names, and new entries may get
+// lower IDs than that cursor. The feed must start over rather than skip
+// them.
+func TestRevocationFeedSurvivesLostEntries(t *testing.T) {
+	ctx := context.Background()
+	s, prefix := newStore(t)
+	raw := rawClient(t)
+	now := time.Now()
+	if err := s.PublishRevocation(ctx, revocation.Event{Kind: revocation.KindJTI, Key: "before", Until: now.Add(time.Hour)}); err != nil {
+		t.Fatalf("PublishRevocation: %v", err)
+	}
+	_, cursor, err := s.Revocations(ctx, "", now, 0)
+	if err != nil {
+		t.Fatalf("Revocations: %v", err)
+	}
+	// What a promoted replica that missed the tail looks like: the stream
+	// restarts below the cursor, with an event the watcher never saw.
+	stream := prefix + "{rev}:stream"
+	if err := raw.Del(ctx, stream).Err(); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	if err := raw.XAdd(ctx, &goredis.XAddArgs{Stream: stream, ID: "1-1", Values: []any{
+		"kind", revocation.KindSession, "key", "after-failover", "until", strconv.FormatInt(now.Add(time.Hour).UnixMicro(), 10),
+	}}).Err(); err != nil {
+		t.Fatalf("XADD: %v", err)
+	}
+	evs, _, err := s.Revocations(ctx, cursor, now, 0)
+	if err != nil {
+		t.Fatalf("Revocations after the failover: %v", err)
+	}
+	if len(evs) != 1 || evs[0].Key != "after-failover" {
+		t.Fatalf("Revocations after the failover = %v, want the event published on the new primary", evs)
+	}
+}
+
+// TestOpenSentinelURL: a redis-sentinel:// URL reaches the primary the
+// test sentinel names; a malformed one is a config error that does not
+// echo its password.
+func TestOpenSentinelURL(t *testing.T) {
+	ctx := context.Background()
+	s, err := redis.Open(ctx, "redis-sentinel://"+strings.Join(redistest.SentinelAddrs, ",")+"/"+redistest.SentinelMaster+"/0")
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping through the sentinel: %v", err)
+	}
+	for _, bad := range []string{"redis-sentinel://:s3cret-pw@127.0.0.1:26379", "redis-sentinel://:s3cret-pw@127.0.0.1:26379/m/x"} {
+		_, err := redis.Open(ctx, bad)
+		if !errors.Is(err, auth.ErrInvalidInput) || strings.Contains(err.Error(), "s3cret-pw") {
+			t.Errorf("Open(malformed sentinel URL) error = %v, want auth.ErrInvalidInput without the password", err)
+		}
+	}
+}
+
+// TestLogoutEverywhereAcrossPrimaries: on the Cluster a user's sessions
+// live on different primaries (their keys cannot share a hash tag); "log
+// out everywhere" must still remove every one of them, durably.
+func TestLogoutEverywhereAcrossPrimaries(t *testing.T) {
+	ctx := context.Background()
+	s := openDeployment(t, redistest.Cluster)
+	now := time.Now()
+	var ids []string
+	for i := range 12 {
+		id := "sess-" + strconv.Itoa(i)
+		ids = append(ids, id)
+		if err := s.CreateSession(ctx, liveRecord(id, "alice", now)); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+	}
+	removed, err := s.DeleteUserSessions(ctx, "alice", "sess-0")
+	if err != nil {
+		t.Fatalf("DeleteUserSessions: %v", err)
+	}
+	if got, want := len(removed), len(ids)-1; got != want {
+		t.Fatalf("DeleteUserSessions removed %d sessions, want %d", got, want)
+	}
+	for _, id := range ids[1:] {
+		if _, err := s.Session(ctx, id); !errors.Is(err, auth.ErrNotFound) {
+			t.Errorf("Session(%s) after logout everywhere: %v, want auth.ErrNotFound", id, err)
+		}
+	}
+	list, err := s.UserSessions(ctx, "alice")
+	if err != nil || len(list) != 1 || list[0].ID != "sess-0" {
+		t.Fatalf("UserSessions = %v, %v; want only the kept session", list, err)
 	}
 }

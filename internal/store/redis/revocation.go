@@ -35,11 +35,16 @@ end
 return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
   'kind', ARGV[3], 'key', ARGV[4], 'until', ARGV[1])`)
 
-func (s *Store) revKey(kind, key string) string { return s.prefix + "rev:" + kind + ":" + key }
-func (s *Store) streamKey() string              { return s.prefix + "revocations" }
+// The deny-list keys and the stream share the hash tag {rev}, so that the
+// publish script's two keys live in one Cluster slot whatever the prefix
+// (which may not contain braces); every other command touches one key.
+func (s *Store) revKey(kind, key string) string { return s.prefix + "{rev}:" + kind + ":" + key }
+func (s *Store) streamKey() string              { return s.prefix + "{rev}:stream" }
 
 // PublishRevocation marks ev.Kind/ev.Key revoked until ev.Until and appends
-// ev to the revocations stream.
+// ev to the revocations stream. With WithWait it returns only once enough
+// replicas hold both, so that a failover right after cannot lose it;
+// otherwise it fails with ErrNotReplicated.
 //
 // The feed is a Redis stream rather than pub/sub on purpose: pub/sub drops
 // every message sent while a subscriber is disconnected, so an instance that
@@ -49,8 +54,9 @@ func (s *Store) streamKey() string              { return s.prefix + "revocations
 func (s *Store) PublishRevocation(ctx context.Context, ev revocation.Event) error {
 	untilMs := (ev.Until.UnixMicro() + 999) / 1000 // never expire before Until
 	keys := []string{s.revKey(ev.Kind, ev.Key), s.streamKey()}
-	err := publishScript.Run(ctx, s.client, keys,
-		micros(ev.Until), untilMs, ev.Kind, ev.Key, maxStreamLen).Err()
+	err := s.durable(ctx, s.streamKey(), func(p goredis.Pipeliner) {
+		publishScript.Eval(ctx, p, keys, micros(ev.Until), untilMs, ev.Kind, ev.Key, maxStreamLen)
+	})
 	return wrap("publish revocation", err)
 }
 
@@ -64,6 +70,20 @@ func (s *Store) Revocations(ctx context.Context, cursor string, now time.Time, w
 	}
 	if !validStreamID(cursor) {
 		return nil, "", fmt.Errorf("read revocations: cursor %q: %w", cursor, auth.ErrInvalidInput)
+	}
+	// A failover can promote a replica that lacks the entries after some
+	// point, and a watcher may already have read them: its cursor names an
+	// entry the stream no longer has, and new entries could get IDs below
+	// it and never be read. So the cursor's entry must still exist; when it
+	// does not (lost, or trimmed away), start over from every active event.
+	if cursor != "0-0" {
+		msgs, err := s.client.XRangeN(ctx, s.streamKey(), cursor, cursor, 1).Result()
+		if err != nil {
+			return nil, "", wrap("read revocations", err)
+		}
+		if len(msgs) == 0 {
+			return s.allRevocations(ctx, now)
+		}
 	}
 	block := time.Duration(-1) // go-redis: negative omits BLOCK; 0 would block forever
 	if wait > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -13,84 +14,93 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 )
 
-// purgeBatch bounds how many sessions one purge script removes, so that a
-// large backlog never blocks Redis for long.
+// purgeBatch bounds how many sessions one purge round examines per expiry
+// bucket, so that a large backlog never blocks Redis for long.
 const purgeBatch = 500
 
+// expiryBuckets is how many sorted sets share the expiry index, so that on
+// a Cluster logins spread over several primaries instead of one hot key.
+const expiryBuckets = 16
+
+// Every script touches exactly one key (KEYS[1]); no command spans two
+// keys. That makes Redis Cluster's CROSSSLOT refusal impossible whatever
+// the slots of a session, its user's index and its expiry bucket. A
+// session's key cannot share its user's hash tag, because Session looks it
+// up by ID alone. Instead the order of writes keeps every intermediate
+// state safe: a session is written before its index entry (so every session
+// handed out is indexed, and an index entry whose session is absent stays
+// absent: IDs are never reused), and deleted before its index entry.
+//
 // Scores and times are decimal Unix microseconds. Lua numbers are doubles
 // and Redis would format them with 14 significant digits, so scripts format
 // with %d before handing them back to Redis.
 var (
 	createScript = goredis.NewScript(`
--- KEYS: session hash, user index, expiry zset
--- ARGV: id, ttl ms, index ttl ms, expiry score, field/value pairs...
+-- KEYS: session hash
+-- ARGV: ttl ms, field/value pairs...
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], '1')
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`)
+
+	indexScript = goredis.NewScript(`
+-- KEYS: user index
+-- ARGV: session id, index ttl ms
+redis.call('HSET', KEYS[1], ARGV[1], '1')
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return 1`)
 
 	touchScript = goredis.NewScript(`
--- KEYS: session hash, expiry zset
--- ARGV: id, last seen, idle expiry, now
+-- KEYS: session hash
+-- ARGV: last seen, idle expiry, now
 local e = redis.call('HGET', KEYS[1], 'e')
 if not e then return 0 end
-redis.call('HSET', KEYS[1], 'l', ARGV[2], 'i', ARGV[3])
-local exp = math.min(tonumber(e), tonumber(ARGV[3]))
-local ttl = math.floor((exp - tonumber(ARGV[4])) / 1000)
+redis.call('HSET', KEYS[1], 'l', ARGV[1], 'i', ARGV[2])
+local exp = math.min(tonumber(e), tonumber(ARGV[2]))
+local ttl = math.floor((exp - tonumber(ARGV[3])) / 1000)
 if ttl < 1 then ttl = 1 end
 redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], string.format('%d', exp), ARGV[1])
 return 1`)
 
+	// deleteScript deletes a session when it belongs to ARGV[1] ("" = any
+	// owner) and returns its owner, or false.
 	deleteScript = goredis.NewScript(`
--- KEYS: session hash, expiry zset
--- ARGV: id, user index key prefix
+-- KEYS: session hash
+-- ARGV: owner or ""
 local u = redis.call('HGET', KEYS[1], 'u')
-if not u then return 0 end
+if not u or (ARGV[1] ~= '' and u ~= ARGV[1]) then return false end
 redis.call('DEL', KEYS[1])
-redis.call('HDEL', ARGV[2] .. u, ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1`)
+return u`)
 
-	deleteUserScript = goredis.NewScript(`
--- KEYS: user index, expiry zset
--- ARGV: id to keep, session key prefix
-local removed = {}
-for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if id ~= ARGV[1] then
-    if redis.call('DEL', ARGV[2] .. id) == 1 then table.insert(removed, id) end
-    redis.call('HDEL', KEYS[1], id)
-    redis.call('ZREM', KEYS[2], id)
-  end
-end
-return removed`)
-
+	// purgeScript deletes a session whose earlier expiry is before now.
+	// It returns {0} when the session is absent, {1, owner} when it deleted
+	// it, and {2, expiry} when it is live (a touch moved its expiry on).
 	purgeScript = goredis.NewScript(`
--- KEYS: expiry zset
--- ARGV: exclusive max score "(now", session key prefix, user index prefix, batch size
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[4])
-local n = 0
-for _, id in ipairs(ids) do
-  local k = ARGV[2] .. id
-  local u = redis.call('HGET', k, 'u')
-  if u then
-    redis.call('DEL', k)
-    redis.call('HDEL', ARGV[3] .. u, id)
-    n = n + 1
-  end
-  redis.call('ZREM', KEYS[1], id)
+-- KEYS: session hash
+-- ARGV: now µs
+local f = redis.call('HMGET', KEYS[1], 'u', 'i', 'e')
+if not f[1] then return {0} end
+local exp = math.min(tonumber(f[2]), tonumber(f[3]))
+if exp < tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return {1, f[1]}
 end
-return {#ids, n}`)
+return {2, string.format('%d', exp)}`)
 )
 
 func (s *Store) sessionKey(id string) string  { return s.prefix + "s:" + id }
 func (s *Store) userKey(userID string) string { return s.prefix + "u:" + userID }
-func (s *Store) expiryKey() string            { return s.prefix + "s-exp" }
+
+// expiryKey is the expiry bucket of session id.
+func (s *Store) expiryKey(id string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return s.expiryBucket(int(h.Sum32() % expiryBuckets))
+}
+
+func (s *Store) expiryBucket(n int) string { return s.prefix + "s-exp:" + strconv.Itoa(n) }
 
 func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
 
@@ -110,31 +120,51 @@ func earliest(a, b time.Time) time.Time {
 	return b
 }
 
-// createArgs returns the keys and arguments of createScript for r, so that
-// benchmarks can seed through a pipeline with exactly what CreateSession
-// writes.
+// createArgs returns the keys and arguments of createScript for r.
 func (s *Store) createArgs(r session.Record, now time.Time) ([]string, []any) {
-	exp := earliest(r.IdleExpiresAt, r.ExpiresAt)
-	keys := []string{s.sessionKey(r.ID), s.userKey(r.UserID), s.expiryKey()}
-	args := []any{
-		r.ID, ttlMillis(exp, now), ttlMillis(r.ExpiresAt, now), micros(exp),
+	return []string{s.sessionKey(r.ID)}, []any{
+		ttlMillis(earliest(r.IdleExpiresAt, r.ExpiresAt), now),
 		"u", r.UserID, "c", micros(r.CreatedAt), "l", micros(r.LastSeenAt),
 		"i", micros(r.IdleExpiresAt), "e", micros(r.ExpiresAt),
 		"ip", r.IP, "ua", r.UserAgent, "m", r.Method,
 	}
-	return keys, args
+}
+
+// queueCreate queues CreateSession's writes for r in order (the session,
+// then its index and expiry-bucket entries), so that benchmarks can seed
+// through a pipeline with exactly what CreateSession writes.
+func (s *Store) queueCreate(ctx context.Context, p goredis.Pipeliner, r session.Record, now time.Time) {
+	keys, args := s.createArgs(r, now)
+	createScript.Eval(ctx, p, keys, args...)
+	s.queueIndex(ctx, p, r, now)
+}
+
+func (s *Store) queueIndex(ctx context.Context, p goredis.Pipeliner, r session.Record, now time.Time) {
+	indexScript.Eval(ctx, p, []string{s.userKey(r.UserID)}, r.ID, ttlMillis(r.ExpiresAt, now))
+	p.ZAdd(ctx, s.expiryKey(r.ID), goredis.Z{Score: float64(earliest(r.IdleExpiresAt, r.ExpiresAt).UnixMicro()), Member: r.ID})
 }
 
 // CreateSession stores r with a TTL of its earlier expiry; auth.ErrConflict
-// when r.ID exists.
+// when r.ID exists. The session is written first and indexed second; when
+// indexing fails the session is removed again (best effort: its cookie is
+// never handed out, so a leftover is unusable).
 func (s *Store) CreateSession(ctx context.Context, r session.Record) error {
-	keys, args := s.createArgs(r, time.Now())
+	now := time.Now()
+	keys, args := s.createArgs(r, now)
 	created, err := createScript.Run(ctx, s.client, keys, args...).Int()
 	if err != nil {
 		return wrap("create session", err)
 	}
 	if created == 0 {
 		return fmt.Errorf("create session: %w", auth.ErrConflict)
+	}
+	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		s.queueIndex(ctx, p, r, now)
+		return nil
+	})
+	if err != nil {
+		_ = s.client.Del(context.WithoutCancel(ctx), s.sessionKey(r.ID)).Err()
+		return wrap("index session", err)
 	}
 	return nil
 }
@@ -170,10 +200,11 @@ func decodeSession(id string, f map[string]string) (session.Record, error) {
 }
 
 // TouchSession sets LastSeenAt and IdleExpiresAt and slides the TTL;
-// auth.ErrNotFound when the session is gone.
+// auth.ErrNotFound when the session is gone. The expiry bucket keeps the
+// older score; DeleteExpiredSessions finds the session live and rescores it.
 func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error {
-	keys := []string{s.sessionKey(id), s.expiryKey()}
-	touched, err := touchScript.Run(ctx, s.client, keys, id, micros(lastSeen), micros(idleExpiresAt), micros(time.Now())).Int()
+	touched, err := touchScript.Run(ctx, s.client, []string{s.sessionKey(id)},
+		micros(lastSeen), micros(idleExpiresAt), micros(time.Now())).Int()
 	if err != nil {
 		return wrap("touch session", err)
 	}
@@ -183,18 +214,45 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpir
 	return nil
 }
 
-// DeleteSession removes one session and its index entries; auth.ErrNotFound
-// when absent.
+// DeleteSession removes one session and then its index entries;
+// auth.ErrNotFound when absent. The removal is durable (WithWait) before
+// it returns; a failure to clean the indexes afterwards is not reported,
+// since the session is gone and readers skip and prune such entries.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	keys := []string{s.sessionKey(id), s.expiryKey()}
-	deleted, err := deleteScript.Run(ctx, s.client, keys, id, s.userKey("")).Int()
+	key := s.sessionKey(id)
+	var del *goredis.Cmd
+	err := s.durable(ctx, key, func(p goredis.Pipeliner) {
+		del = deleteScript.Eval(ctx, p, []string{key}, "")
+	})
 	if err != nil {
 		return wrap("delete session", err)
 	}
-	if deleted == 0 {
+	owner, err := del.Text()
+	if errors.Is(err, goredis.Nil) {
 		return fmt.Errorf("delete session: %w", auth.ErrNotFound)
 	}
+	if err != nil {
+		return wrap("delete session", err)
+	}
+	s.unindex(ctx, owner, []string{id})
 	return nil
+}
+
+// unindex removes ids from userID's index and their expiry buckets, best
+// effort: the sessions are already gone.
+func (s *Store) unindex(ctx context.Context, userID string, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	_, _ = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		if userID != "" {
+			p.HDel(ctx, s.userKey(userID), ids...)
+		}
+		for _, id := range ids {
+			p.ZRem(ctx, s.expiryKey(id), id)
+		}
+		return nil
+	})
 }
 
 // UserSessions lists userID's sessions, reading only that user's index, and
@@ -217,7 +275,9 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]session.Reco
 	out := make([]session.Record, 0, len(ids))
 	var stale []string
 	for i, cmd := range cmds {
-		if len(cmd.Val()) == 0 {
+		// A session written under another user's ID never happens through
+		// CreateSession; skip it rather than list it.
+		if len(cmd.Val()) == 0 || cmd.Val()["u"] != userID {
 			stale = append(stale, ids[i])
 			continue
 		}
@@ -227,35 +287,73 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]session.Reco
 		}
 		out = append(out, r)
 	}
-	return out, s.prune(ctx, userID, stale)
-}
-
-// prune removes index entries of sessions that expired by TTL.
-func (s *Store) prune(ctx context.Context, userID string, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	members := make([]any, len(ids))
-	for i, id := range ids {
-		members[i] = id
-	}
-	_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.HDel(ctx, s.userKey(userID), ids...)
-		p.ZRem(ctx, s.expiryKey(), members...)
-		return nil
-	})
-	return wrap("prune session index", err)
+	s.unindex(ctx, userID, stale)
+	return out, nil
 }
 
 // DeleteUserSessions removes every session of userID except keepID and
-// returns the IDs of the sessions it removed.
+// returns the IDs of the sessions it removed. The removals are durable
+// (WithWait) before it returns: grouped per primary, each group is one
+// pipeline followed by one WAIT.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, keepID string) ([]string, error) {
-	keys := []string{s.userKey(userID), s.expiryKey()}
-	removed, err := deleteUserScript.Run(ctx, s.client, keys, keepID, s.sessionKey("")).StringSlice()
+	ids, err := s.client.HKeys(ctx, s.userKey(userID)).Result()
 	if err != nil {
 		return nil, wrap("delete user sessions", err)
 	}
+	groups, err := s.byNode(ctx, ids, keepID)
+	if err != nil {
+		return nil, wrap("delete user sessions", err)
+	}
+	var removed, processed []string
+	for _, g := range groups {
+		dels := make([]*goredis.Cmd, len(g))
+		err := s.durable(ctx, s.sessionKey(g[0]), func(p goredis.Pipeliner) {
+			for i, id := range g {
+				dels[i] = deleteScript.Eval(ctx, p, []string{s.sessionKey(id)}, userID)
+			}
+		})
+		if err != nil {
+			s.unindex(ctx, userID, processed)
+			return nil, wrap("delete user sessions", err)
+		}
+		for i, id := range g {
+			if dels[i].Err() == nil {
+				removed = append(removed, id)
+			}
+		}
+		processed = append(processed, g...)
+	}
+	s.unindex(ctx, userID, processed)
 	return removed, nil
+}
+
+// byNode groups the IDs other than skip by the primary that owns their
+// session key (one group on a single node or Sentinel), so that a durable
+// write covers each group with one WAIT.
+func (s *Store) byNode(ctx context.Context, ids []string, skip string) ([][]string, error) {
+	var groups [][]string
+	index := map[*goredis.Client]int{}
+	for _, id := range ids {
+		if id == skip {
+			continue
+		}
+		var node *goredis.Client
+		if s.cluster != nil && s.wait > 0 {
+			c, err := s.cluster.MasterForKey(ctx, s.sessionKey(id))
+			if err != nil {
+				return nil, err
+			}
+			node = c
+		}
+		i, ok := index[node]
+		if !ok {
+			i = len(groups)
+			index[node] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], id)
+	}
+	return groups, nil
 }
 
 // DeleteExpiredSessions removes sessions whose idle or absolute expiry is
@@ -264,15 +362,57 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, keepID string) (
 // It returns how many session records it removed.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
 	total := 0
-	for {
-		res, err := purgeScript.Run(ctx, s.client, []string{s.expiryKey()},
-			"("+micros(now), s.sessionKey(""), s.userKey(""), purgeBatch).Int64Slice()
-		if err != nil {
-			return total, wrap("delete expired sessions", err)
-		}
-		total += int(res[1])
-		if res[0] < purgeBatch {
-			return total, nil
+	for b := range expiryBuckets {
+		for {
+			n, more, err := s.purgeBucket(ctx, s.expiryBucket(b), now)
+			total += n
+			if err != nil {
+				return total, wrap("delete expired sessions", err)
+			}
+			if !more {
+				break
+			}
 		}
 	}
+	return total, nil
+}
+
+// purgeBucket examines one batch of bucket's sessions due before now: it
+// deletes the expired ones, drops entries of absent ones and rescores live
+// ones. more reports whether the batch was full.
+func (s *Store) purgeBucket(ctx context.Context, bucket string, now time.Time) (n int, more bool, err error) {
+	ids, err := s.client.ZRangeByScore(ctx, bucket, &goredis.ZRangeBy{
+		Min: "-inf", Max: "(" + micros(now), Count: purgeBatch,
+	}).Result()
+	if err != nil || len(ids) == 0 {
+		return 0, false, err
+	}
+	res := make([]*goredis.Cmd, len(ids))
+	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range ids {
+			res[i] = purgeScript.Eval(ctx, p, []string{s.sessionKey(id)}, micros(now))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range ids {
+			v, _ := res[i].Slice()
+			switch {
+			case len(v) == 2 && v[0] == int64(1):
+				n++
+				p.HDel(ctx, s.userKey(fmt.Sprint(v[1])), id)
+				p.ZRem(ctx, bucket, id)
+			case len(v) == 2 && v[0] == int64(2):
+				score, _ := strconv.ParseFloat(fmt.Sprint(v[1]), 64)
+				p.ZAdd(ctx, bucket, goredis.Z{Score: score, Member: id})
+			default:
+				p.ZRem(ctx, bucket, id)
+			}
+		}
+		return nil
+	})
+	return n, len(ids) == purgeBatch, err
 }

@@ -40,6 +40,37 @@ func DSN(t testing.TB) string {
 	return u.String()
 }
 
+// BouncerAddr is the test PgBouncer (transaction pooling) that
+// scripts/services.sh starts in front of the test database.
+const BouncerAddr = "127.0.0.1:6432"
+
+// BouncerDSN creates a fresh schema and a role of the same name whose
+// search_path is that schema, and returns a DSN through PgBouncer and a
+// direct one (for migrations) as that role. In transaction pooling a
+// search_path in the DSN would not survive (PgBouncer shares server
+// connections), so the schema is the role's default instead; PgBouncer
+// keeps one pool per role. Both are dropped in t.Cleanup.
+func BouncerDSN(t testing.TB) (pooled, direct string) {
+	t.Helper()
+	base := DefaultDSN
+	name := "gh_" + randomHex(t)
+	exec(t, base, "CREATE ROLE "+name+" LOGIN")
+	exec(t, base, "CREATE SCHEMA "+name+" AUTHORIZATION "+name)
+	exec(t, base, "ALTER ROLE "+name+" SET search_path = "+name)
+	t.Cleanup(func() {
+		exec(t, base, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
+		exec(t, base, "DROP ROLE IF EXISTS "+name)
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	u.User = url.User(name)
+	direct = u.String()
+	u.Host = BouncerAddr
+	return u.String(), direct
+}
+
 func randomHex(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 8)

@@ -1,0 +1,49 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+// Key errors of the redis section (contract section 10: exactly one of
+// redis.url, redis.sentinel and redis.cluster, each complete) are in
+// TestLoadErrorsNameTheKey.
+
+func TestRedisTopologiesAccepted(t *testing.T) {
+	tests := []struct{ name, yaml string }{
+		{"single node", "redis: {url: 'redis://127.0.0.1:6379/0'}\nsessions: {store: redis}\n"},
+		{"sentinel URL", "redis: {url: 'redis-sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/mymaster/0'}\n"},
+		{"sentinel", "redis: {sentinel: {master: mymaster, addrs: ['127.0.0.1:26379']}}\nsessions: {store: redis}\n"},
+		{"cluster", "redis: {cluster: {addrs: ['127.0.0.1:7000', '127.0.0.1:7001']}}\nsessions: {store: redis}\n"},
+		{"sessions on their own node", "sessions: {store: 'redis://127.0.0.1:6379/1'}\n"},
+		{"pgbouncer with direct migrations", "store: 'postgres://gh@127.0.0.1:6432/gh'\nstore_migrate: 'postgres://gh@127.0.0.1:5432/gh'\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := config.Load(write(t, tt.yaml), noEnv); err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+		})
+	}
+}
+
+// TestMaskedHidesRedisPasswords: a sentinel URL has several hosts and does
+// not parse as a URL; its password must still never be printed.
+func TestMaskedHidesRedisPasswords(t *testing.T) {
+	cfg, err := config.Load(write(t, "redis: {url: 'redis-sentinel://u:s3cret-pw@127.0.0.1:26379,127.0.0.1:26380/mymaster'}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := cfg.Masked(); strings.Contains(out, "s3cret-pw") || !strings.Contains(out, "mymaster") {
+		t.Errorf("Masked leaks the sentinel URL password or drops the URL:\n%s", out)
+	}
+	cfg, err = config.Load(write(t, "redis: {cluster: {addrs: ['127.0.0.1:7000'], password: s3cret-pw}}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := cfg.Masked(); strings.Contains(out, "s3cret-pw") {
+		t.Errorf("Masked leaks the cluster password:\n%s", out)
+	}
+}
