@@ -105,7 +105,12 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := fr.URL.Path
-	rt := match(g.routes, fr.Method, p)
+	host, ok := requestHost(fr.Host)
+	if !ok {
+		g.refuseVerify(w, r, reasonBadVerify, fmt.Errorf("%w: host %q", errBadVerify, fr.Host))
+		return
+	}
+	rt := g.table.match(host, fr.Method, p)
 	if rt == nil {
 		g.refuseNotFound(w, fr, p)
 		return

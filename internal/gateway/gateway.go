@@ -66,7 +66,7 @@ type Deps struct {
 // Gateway is the compiled route table plus one reverse proxy per route. It
 // is safe for concurrent use and immutable; build a new one to reload.
 type Gateway struct {
-	routes   []*Route
+	table    *table
 	deps     Deps
 	log      *slog.Logger
 	trusted  trustedProxies
@@ -105,7 +105,7 @@ func New(routes []RouteConfig, deps Deps) (*Gateway, error) {
 		}
 		rt.proxy = g.newProxy(rt)
 	}
-	g.routes = compiled
+	g.table = newTable(compiled)
 	return g, nil
 }
 
@@ -126,25 +126,31 @@ func (g *Gateway) checkDeps(rt *Route) error {
 	return nil
 }
 
-// Match returns the route that a request with method and escaped path (as
-// sent on the wire) would use; false when the path is refused or no route
-// matches.
-func (g *Gateway) Match(method, path string) (*Route, bool) {
+// Match returns the route that a request without a host-specific route
+// (method and escaped path, as sent on the wire) would use; false when the
+// path is refused or no route matches.
+func (g *Gateway) Match(method, path string) (*Route, bool) { return g.MatchHost("", method, path) }
+
+// MatchHost is Match for a request whose Host header is host (port, case
+// and a trailing dot ignored): its exact-host routes, else its wildcard
+// routes, else the routes without a host.
+func (g *Gateway) MatchHost(host, method, path string) (*Route, bool) {
+	h, ok := requestHost(host)
 	p, err := cleanPath(path)
-	if err != nil {
+	if !ok || err != nil {
 		return nil, false
 	}
-	rt := match(g.routes, method, p)
+	rt := g.table.match(h, method, p)
 	return rt, rt != nil
 }
 
 // Routes returns the compiled routes, longest prefix first.
-func (g *Gateway) Routes() []*Route { return g.routes }
+func (g *Gateway) Routes() []*Route { return g.table.all }
 
 // Close releases the idle upstream connections of every route. Requests in
 // flight finish normally; call Close on the old Gateway after a reload.
 func (g *Gateway) Close() {
-	for _, rt := range g.routes {
+	for _, rt := range g.table.all {
 		if t, ok := rt.proxy.Transport.(interface{ CloseIdleConnections() }); ok {
 			t.CloseIdleConnections()
 		}
@@ -171,7 +177,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuseBadPath(w, r, err)
 		return
 	}
-	rt := match(g.routes, r.Method, p)
+	// The gateway judges the Host the client sent: it is the host the
+	// browser holds cookies for and the one TLS (SNI) was negotiated with.
+	host, ok := requestHost(r.Host)
+	if !ok {
+		g.refuseBadPath(w, r, fmt.Errorf("%w: Host %q", ErrBadPath, r.Host))
+		return
+	}
+	rt := g.table.match(host, r.Method, p)
 	if rt == nil {
 		g.refuseNotFound(w, r, p)
 		return

@@ -52,6 +52,9 @@ type Route struct {
 
 // Match selects the requests of a route.
 type Match struct {
+	// Host is "" (any host), an exact lower-case name, or "*." plus a name
+	// (exactly one more label); see checkHost and table.forHost.
+	Host string
 	// PathPrefix matches at a segment boundary: "/app" and "/app/" both match
 	// "/app", "/app/" and "/app/x" but never "/apple".
 	PathPrefix string
@@ -121,6 +124,9 @@ type RouteConfig struct {
 
 // RouteMatch is the match section of a RouteConfig.
 type RouteMatch struct {
+	// Host is optional: app.example.com or *.tenants.example.com (contract
+	// section 12).
+	Host       string   `yaml:"host"`
 	PathPrefix string   `yaml:"path_prefix"`
 	Methods    []string `yaml:"methods"`
 }
@@ -167,10 +173,11 @@ func Compile(cfgs []RouteConfig) ([]*Route, error) {
 			names[c.Name] = i
 		}
 		for j, prev := range routes[:i] {
-			if prev != nil && rt != nil && prev.base == rt.base && methodsOverlap(prev.Match.Methods, rt.Match.Methods) {
+			if prev != nil && rt != nil && prev.Match.Host == rt.Match.Host && prev.base == rt.base &&
+				methodsOverlap(prev.Match.Methods, rt.Match.Methods) {
 				errs = append(errs, &RouteError{i, "match", fmt.Sprintf(
-					"path_prefix %q overlaps routes[%d] for the same methods; one would silently shadow the other",
-					c.Match.PathPrefix, j)})
+					"host %q and path_prefix %q overlap routes[%d] for the same methods; one would silently shadow the other",
+					rt.Match.Host, c.Match.PathPrefix, j)})
 			}
 		}
 		routes = append(routes, rt)
@@ -197,14 +204,18 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 	}
 	prefix := c.Match.PathPrefix
 	prefixOK := checkPrefix(prefix, bad)
+	host, herr := checkHost(c.Match.Host)
+	if herr != nil {
+		bad("match.host", "%s", herr.Error())
+	}
 	for _, m := range c.Match.Methods {
 		if m == "" || m != strings.ToUpper(m) {
 			bad("match.methods", "methods must be upper-case, got %q", m)
 		}
 	}
-	u, err := url.Parse(c.Upstream)
+	u, uerr := url.Parse(c.Upstream)
 	switch {
-	case err != nil:
+	case uerr != nil:
 		bad("upstream", "must be an absolute http(s) URL such as http://127.0.0.1:9001")
 	case u.User != nil:
 		// Refused rather than masked: the URL would be printed by config
@@ -229,12 +240,12 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 	if c.Timeout < 0 {
 		bad("timeout", "must not be negative")
 	}
-	if !prefixOK {
+	if !prefixOK || herr != nil {
 		return nil, errs
 	}
 	return &Route{
 		Name:   c.Name,
-		Match:  Match{PathPrefix: prefix, Methods: slices.Clone(c.Match.Methods)},
+		Match:  Match{Host: host, PathPrefix: prefix, Methods: slices.Clone(c.Match.Methods)},
 		Policy: Policy{Auth: Auth(c.Auth), Roles: slices.Clone(c.Roles), Forward: forward},
 		Upstream: Upstream{
 			URL:                    u,
@@ -273,7 +284,8 @@ func methodsOverlap(a, b []string) bool {
 	return slices.ContainsFunc(a, func(m string) bool { return slices.Contains(b, m) })
 }
 
-// match returns the route for method and the clean path p. The longest
+// match returns the route among routes (one host's, longest prefix first)
+// for method and the clean path p. The longest
 // matching prefix wins; if none of the routes with that prefix accepts the
 // method there is no match. A shorter prefix never catches the methods a
 // longer one left out, so restricting a protected route's methods cannot

@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"strings"
+)
+
+// Host specificity of a route (contract section 12): a request is judged by
+// the routes of the most specific tier that names its host, like nginx's
+// server_name: exact, else the one-label wildcard, else the routes without a
+// host. A host that has routes of its own never falls back to a less
+// specific tier, so adding `host: app.example.com` routes cannot leave that
+// host's other paths to a weaker host-less policy by accident.
+const (
+	hostNone = iota
+	hostWildcard
+	hostExact
+)
+
+// checkHost validates a configured match.host and returns it in the form
+// the matcher compares: lower case, no trailing dot; "" (no host) stays "".
+// "*." followed by a name matches exactly one more label. Internationalised
+// names must be written in punycode (xn--…): the Host header on the wire is
+// ASCII, so a Unicode name would never match.
+func checkHost(h string) (string, error) {
+	if h == "" {
+		return "", nil
+	}
+	for i := 0; i < len(h); i++ {
+		if h[i] >= 0x80 {
+			return "", fmt.Errorf("%q is not ASCII: write an internationalised name in punycode (xn--…)", h)
+		}
+	}
+	name := strings.TrimSuffix(strings.ToLower(h), ".")
+	wild := strings.HasPrefix(name, "*.")
+	if wild {
+		name = name[2:]
+	}
+	if strings.Contains(name, ":") {
+		return "", fmt.Errorf("%q must be a host name without a port (the port of a request is ignored)", h)
+	}
+	if !validHostName(name) {
+		return "", fmt.Errorf("%q is not a host name such as app.example.com or *.tenants.example.com", h)
+	}
+	if wild {
+		return "*." + name, nil
+	}
+	return name, nil
+}
+
+// validHostName accepts a lower-case DNS name (RFC 1123 labels of letters,
+// digits and '-', at most 253 characters); IPv4 addresses pass as names.
+func validHostName(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// requestHost returns the host a request names (a Host header value or
+// X-Forwarded-Host) in the matcher's form: without port, lower case, without
+// a trailing dot. ok is false for a value that is no host name; "" is
+// ok and names no host.
+func requestHost(h string) (host string, ok bool) {
+	if h == "" {
+		return "", true
+	}
+	if hp, _, err := net.SplitHostPort(h); err == nil {
+		h = hp
+	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
+	if ip := net.ParseIP(h); ip != nil {
+		return ip.String(), true
+	}
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
+	return h, validHostName(h)
+}
+
+// table is the compiled routes grouped by host, each group longest prefix
+// first.
+type table struct {
+	all   []*Route            // every route, longest prefix first
+	exact map[string][]*Route // by host
+	wild  map[string][]*Route // by the suffix after "*."
+	none  []*Route            // routes without a host
+}
+
+func newTable(routes []*Route) *table {
+	t := &table{all: routes, exact: map[string][]*Route{}, wild: map[string][]*Route{}}
+	for _, rt := range routes {
+		switch h := rt.Match.Host; {
+		case h == "":
+			t.none = append(t.none, rt)
+		case strings.HasPrefix(h, "*."):
+			t.wild[h[2:]] = append(t.wild[h[2:]], rt)
+		default:
+			t.exact[h] = append(t.exact[h], rt)
+		}
+	}
+	return t
+}
+
+// forHost returns the routes that judge requests for host (matcher form).
+func (t *table) forHost(host string) []*Route {
+	if rs, ok := t.exact[host]; ok {
+		return rs
+	}
+	if i := strings.IndexByte(host, '.'); i > 0 {
+		if rs, ok := t.wild[host[i+1:]]; ok {
+			return rs
+		}
+	}
+	return t.none
+}
+
+// match returns the route for a request on host with method and clean path
+// p; nil when none.
+func (t *table) match(host, method, p string) *Route {
+	return match(t.forHost(host), method, p)
+}
+
+// servesHost reports whether some route names host, exactly or by wildcard.
+// Host-less routes do not count: they would make every host "served".
+func (t *table) servesHost(host string) bool {
+	if _, ok := t.exact[host]; ok {
+		return true
+	}
+	i := strings.IndexByte(host, '.')
+	_, ok := t.wild[host[i+1:]]
+	return i > 0 && ok
+}
+
+// ServesHost reports whether a route names host (a Host header value: port,
+// case and a trailing dot are ignored) exactly or through a wildcard. The
+// login page uses it to accept an absolute next URL on such a host and on
+// no other.
+func (g *Gateway) ServesHost(host string) bool {
+	h, ok := requestHost(host)
+	return ok && h != "" && g.table.servesHost(h)
+}

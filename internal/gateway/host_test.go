@@ -1,0 +1,228 @@
+package gateway_test
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+)
+
+// hostRoutes: two hosts share the /admin/ path with different policies, a
+// wildcard host has its own /api/, and host-less routes serve everyone else.
+func hostRoutes(up string) []config.Route {
+	onHost := func(r config.Route, host string, methods ...string) config.Route {
+		r.Match.Host, r.Match.Methods = host, methods
+		return r
+	}
+	return []config.Route{
+		onHost(route("app-admin", "/admin/", "session", up, "admin"), "app.example.com"),
+		onHost(route("app-root", "/", "none", up), "app.example.com"),
+		onHost(route("api-admin", "/admin/", "token", up, "user"), "api.example.com", "GET"),
+		onHost(route("tenant-api", "/api/", "token", up, "user"), "*.tenants.example.com"),
+		onHost(route("idn", "/", "none", up), "xn--bcher-kva.example"),
+		route("any-admin", "/admin/", "none", up),
+		route("any-root", "/", "none", up),
+	}
+}
+
+func TestHostMatching(t *testing.T) {
+	g, err := gateway.New(hostRoutes("http://127.0.0.1:1"), deps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	tests := []struct {
+		host, method, path, want string // want "" = no match
+	}{
+		{"app.example.com", "GET", "/admin/x", "app-admin"},
+		{"app.example.com", "GET", "/other", "app-root"},
+		{"api.example.com", "GET", "/admin/x", "api-admin"},
+		{"api.example.com", "POST", "/admin/x", ""}, // the host's routes are final: no fall back to any-admin
+		{"api.example.com", "GET", "/other", ""},    // api.example.com has routes, none for /other
+		{"a.tenants.example.com", "GET", "/api/x", "tenant-api"},
+		{"a.tenants.example.com", "GET", "/admin/x", ""},         // the wildcard tier is final too
+		{"a.b.tenants.example.com", "GET", "/api/x", "any-root"}, // *. is exactly one label
+		{"tenants.example.com", "GET", "/api/x", "any-root"},     // and at least one
+		{"other.example.com", "GET", "/admin/x", "any-admin"},
+		{"", "GET", "/admin/x", "any-admin"},
+		{"app.example.com:8443", "GET", "/admin/x", "app-admin"}, // port ignored
+		{"APP.Example.COM", "GET", "/admin/x", "app-admin"},      // case-insensitive
+		{"app.example.com.", "GET", "/admin/x", "app-admin"},     // trailing dot ignored
+		{"app.example.com.:80", "GET", "/admin/x", "app-admin"},
+		{"A.Tenants.Example.Com:443", "GET", "/api/x", "tenant-api"},
+		{"xn--bcher-kva.example", "GET", "/x", "idn"}, // IDN, as browsers send it: punycode
+		{"127.0.0.1:8080", "GET", "/admin/x", "any-admin"},
+		{"[::1]:8080", "GET", "/admin/x", "any-admin"},
+		{"app.example.com", "GET", "/admin/../x", "app-root"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host+" "+tt.method+" "+tt.path, func(t *testing.T) {
+			rt, ok := g.MatchHost(tt.host, tt.method, tt.path)
+			got := ""
+			if ok {
+				got = rt.Name
+			}
+			if got != tt.want {
+				t.Errorf("MatchHost(%q, %s, %q) = %q, want %q", tt.host, tt.method, tt.path, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSamePathDifferentHostsThroughGateway: the policy a request gets is
+// the one of the Host it was sent to, and an X-Forwarded-Host from the
+// client (trusted or not) never changes it.
+func TestSamePathDifferentHostsThroughGateway(t *testing.T) {
+	up := newUpstream(t)
+	d := deps()
+	d.TrustedProxies = notLoopback()
+	_, srv := serve(t, hostRoutes(up.URL), d)
+	tests := []struct {
+		name   string
+		host   string
+		header []string
+		status int
+	}{
+		{"app admin without session", "app.example.com", nil, http.StatusUnauthorized},
+		{"app admin as user", "app.example.com", sessionCred("alice"), http.StatusForbidden},
+		{"app admin as admin", "app.example.com", sessionCred("root"), http.StatusOK},
+		{"api admin with token", "api.example.com", tokenCred("alice"), http.StatusOK},
+		{"api admin with session only", "api.example.com", sessionCred("root"), http.StatusUnauthorized},
+		{"other host: open admin", "other.example.com", nil, http.StatusOK},
+		{"untrusted X-Forwarded-Host to the open host", "app.example.com",
+			[]string{"X-Forwarded-Host", "other.example.com"}, http.StatusUnauthorized},
+		{"upper case and port", "APP.EXAMPLE.COM:80", nil, http.StatusUnauthorized},
+		{"not a host name", "app_example.com", nil, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := newRequest(t, "GET", srv.URL+"/admin/x", tt.header...)
+			req.Host = tt.host
+			if got := do(t, req).StatusCode; got != tt.status {
+				t.Errorf("GET %s/admin/x = %d, want %d", tt.host, got, tt.status)
+			}
+		})
+	}
+}
+
+func TestVerifyJudgesForwardedHost(t *testing.T) {
+	d := deps()
+	_, srv := serve(t, hostRoutes("http://127.0.0.1:1"), d)
+	_, untrusted := serve(t, hostRoutes("http://127.0.0.1:1"), func() gateway.Deps { d := deps(); d.TrustedProxies = notLoopback(); return d }())
+	verify := func(base, host string, header ...string) int {
+		req := newRequest(t, "GET", base+"/auth/verify", header...)
+		if host != "" {
+			req.Host = host
+		}
+		return do(t, req).StatusCode
+	}
+	fwd := func(host string) []string {
+		return []string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/admin/x", "X-Forwarded-Host", host, "X-Forwarded-Proto", "https"}
+	}
+	tests := []struct {
+		name   string
+		base   string
+		host   string // the subrequest's own Host ("" = the server address)
+		header []string
+		status int
+	}{
+		{"forward family: app host", srv.URL, "", fwd("app.example.com"), http.StatusUnauthorized},
+		{"forward family: other host", srv.URL, "", fwd("other.example.com"), http.StatusOK},
+		{"forward family: X-Forwarded-Host wins over the subrequest Host", srv.URL, "other.example.com",
+			fwd("app.example.com"), http.StatusUnauthorized},
+		{"forward family: port and case", srv.URL, "", fwd("App.Example.Com:443"), http.StatusUnauthorized},
+		{"forward family: api host, token", srv.URL, "", append(fwd("api.example.com"), tokenCred("alice")...), http.StatusOK},
+		{"forward family: garbage host", srv.URL, "", fwd("app.example.com/x"), http.StatusBadRequest},
+		{"nginx family: Host set by the snippet", srv.URL, "app.example.com", nginx("GET", "/admin/x"), http.StatusUnauthorized},
+		{"nginx family: other host", srv.URL, "other.example.com", nginx("GET", "/admin/x"), http.StatusOK},
+		{"untrusted peer naming the open host", untrusted.URL, "app.example.com", fwd("other.example.com"), http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := verify(tt.base, tt.host, tt.header...); got != tt.status {
+				t.Errorf("verify = %d, want %d", got, tt.status)
+			}
+		})
+	}
+}
+
+func TestCompileRefusesBadHosts(t *testing.T) {
+	const up = "http://127.0.0.1:1"
+	onHost := func(name, host, prefix string, methods ...string) config.Route {
+		r := route(name, prefix, "none", up)
+		r.Match.Host, r.Match.Methods = host, methods
+		return r
+	}
+	tests := []struct {
+		name   string
+		routes []config.Route
+		key    string // "" = valid
+		msg    string
+	}{
+		{"exact", []config.Route{onHost("a", "app.example.com", "/")}, "", ""},
+		{"wildcard", []config.Route{onHost("a", "*.example.com", "/")}, "", ""},
+		{"upper case and trailing dot fold", []config.Route{onHost("a", "App.Example.COM.", "/")}, "", ""},
+		{"punycode", []config.Route{onHost("a", "xn--bcher-kva.example", "/")}, "", ""},
+		{"unicode", []config.Route{onHost("a", "bücher.example", "/")}, "routes[0].match.host", "punycode"},
+		{"port", []config.Route{onHost("a", "app.example.com:8080", "/")}, "routes[0].match.host", "port"},
+		{"wildcard in the middle", []config.Route{onHost("a", "app.*.com", "/")}, "routes[0].match.host", "host name"},
+		{"bare star", []config.Route{onHost("a", "*", "/")}, "routes[0].match.host", "host name"},
+		{"two-label wildcard", []config.Route{onHost("a", "*.*.example.com", "/")}, "routes[0].match.host", "host name"},
+		{"underscore", []config.Route{onHost("a", "my_app.example.com", "/")}, "routes[0].match.host", "host name"},
+		{"empty label", []config.Route{onHost("a", "app..example.com", "/")}, "routes[0].match.host", "host name"},
+		{"scheme", []config.Route{onHost("a", "https://app.example.com", "/")}, "routes[0].match.host", ""},
+		{"same host and prefix", []config.Route{onHost("a", "app.example.com", "/x/"), onHost("b", "APP.example.com", "/x/")},
+			"routes[1].match", "overlap"},
+		{"same host and prefix, disjoint methods", []config.Route{
+			onHost("a", "app.example.com", "/x/", "GET"), onHost("b", "app.example.com", "/x/", "POST")}, "", ""},
+		{"same prefix on other hosts", []config.Route{
+			onHost("a", "app.example.com", "/x/"), onHost("b", "api.example.com", "/x/"),
+			onHost("c", "*.example.com", "/x/"), onHost("d", "", "/x/")}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := gateway.Compile(tt.routes)
+			if tt.key == "" {
+				if err != nil {
+					t.Fatalf("Compile: %v", err)
+				}
+				return
+			}
+			var re *gateway.RouteError
+			if !errors.As(err, &re) {
+				t.Fatalf("Compile error = %v, want a *RouteError", err)
+			}
+			if got := re.Key(); got != tt.key {
+				t.Errorf("key = %q, want %q", got, tt.key)
+			}
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("error %q does not mention %q", err, tt.msg)
+			}
+		})
+	}
+}
+
+func TestServesHost(t *testing.T) {
+	g, err := gateway.New(hostRoutes("http://127.0.0.1:1"), deps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	for host, want := range map[string]bool{
+		"app.example.com":          true,
+		"APP.example.com:443":      true,
+		"x.tenants.example.com":    true,
+		"tenants.example.com":      false,
+		"x.y.tenants.example.com":  false,
+		"other.example.com":        false, // served by host-less routes only: not a redirect target
+		"":                         false,
+		"app.example.com@evil.com": false,
+	} {
+		if got := g.ServesHost(host); got != want {
+			t.Errorf("ServesHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
