@@ -218,6 +218,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().ServeHTTP(w, r) }),
 		Verify:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().VerifyHandler().ServeHTTP(w, r) }),
 		OIDC:    a.OIDC, Ready: a.Ready, QuietLogs: opt.QuietLogs,
+		ServesHost: a.servesHost,
 	})
 	return err
 }
@@ -272,6 +273,7 @@ func (a *App) buildOIDC(ctx context.Context) (*oidc.Handler, error) {
 		Providers: providersOf(a.Config.OIDC.Providers), PublicURL: a.Config.EffectivePublicURL(),
 		Users: a.Users, Audit: a.Audit, Now: a.now, Logger: a.Log,
 		StateKey: stateKey(a.Config), SecureCookies: a.Config.SecureCookies(),
+		ServesHost: a.servesHost,
 		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error {
 			_, err := a.Sessions.StartSession(w, r, u.ID, method)
 			return err
@@ -336,6 +338,10 @@ func cookieOf(cfg config.Config) session.Cookie {
 	}
 	return session.Cookie{Name: cfg.CookieName(), Secure: cfg.SecureCookies(), SameSite: ss, Domain: cfg.Sessions.Cookie.Domain}
 }
+
+// servesHost reports whether a route of the current gateway names host: the
+// hosts a login may return to with an absolute next URL.
+func (a *App) servesHost(host string) bool { return a.gateway.Load().ServesHost(host) }
 
 // Handler is the public HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }

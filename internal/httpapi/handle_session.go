@@ -59,7 +59,7 @@ func (s *server) handleLogin() http.Handler {
 				return
 			}
 			creds.Username, creds.Password = r.PostForm.Get("username"), r.PostForm.Get("password")
-			next = oidc.SafeNext(r.PostForm.Get("next"))
+			next = oidc.SafeNextOn(r.PostForm.Get("next"), s.ServesHost)
 		} else if err := decodeJSON(r, &creds); err != nil {
 			s.writeError(w, r, err)
 			return

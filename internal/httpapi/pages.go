@@ -74,7 +74,7 @@ func (s *server) handleLoginPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		s.pages.render(w, http.StatusOK, "login", loginPage{
-			Next: oidc.SafeNext(q.Get("next")), Error: q.Get("error") != "", Providers: s.providers(),
+			Next: oidc.SafeNextOn(q.Get("next"), s.ServesHost), Error: q.Get("error") != "", Providers: s.providers(),
 		})
 	})
 }

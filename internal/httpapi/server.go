@@ -84,6 +84,10 @@ type Deps struct {
 	Ready func(ctx context.Context) []string
 	// QuietLogs logs only requests that failed (benchmarks).
 	QuietLogs bool
+
+	// ServesHost reports whether a gateway route names a host, so that
+	// login may return to an absolute next URL on it; nil: paths only.
+	ServesHost func(host string) bool
 }
 
 type server struct {

@@ -51,6 +51,43 @@ func TestLoginJSONCreatesSession(t *testing.T) {
 	g.AssertLogsDoNotContain(t, strongPassword, ck.Value)
 }
 
+// TestLoginReturnsToRouteHosts: with per-host routes (issue 18) a login
+// may return to an absolute URL on a host a route names, and to no other.
+func TestLoginReturnsToRouteHosts(t *testing.T) {
+	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
+		c.Routes = []config.Route{
+			{Name: "app", Match: config.RouteMatch{Host: "app.example.com", PathPrefix: "/"}, Upstream: "http://127.0.0.1:1", Auth: "session"},
+			{Name: "tenants", Match: config.RouteMatch{Host: "*.tenants.example.com", PathPrefix: "/"}, Upstream: "http://127.0.0.1:1", Auth: "session"},
+			{Name: "rest", Match: config.RouteMatch{PathPrefix: "/"}, Upstream: "http://127.0.0.1:1", Auth: "none"},
+		}
+	}))
+	g.CreateUser(t, "alice", strongPassword)
+	tests := []struct {
+		name, next, want string
+	}{
+		{"exact host", "https://app.example.com/orders?x=1", "https://app.example.com/orders?x=1"},
+		{"wildcard host with port", "https://a.tenants.example.com:8443/x", "https://a.tenants.example.com:8443/x"},
+		{"host served only by host-less routes", "https://evil.example/", "/"},
+		{"two labels under the wildcard", "https://a.b.tenants.example.com/", "/"},
+		{"userinfo trick", "https://app.example.com@evil.example/", "/"},
+		{"path still fine", "/x", "/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _ := loginForm(t, testutil.Client(t), g.URL, "alice", strongPassword, tt.next)
+			if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != tt.want {
+				t.Errorf("login = %d %q, want 303 %q", resp.StatusCode, got, tt.want)
+			}
+		})
+	}
+	t.Run("login page keeps it in the form", func(t *testing.T) {
+		_, body := do(t, testutil.Client(t), "GET", g.URL+"/login?next="+url.QueryEscape("https://app.example.com/x"), "")
+		if !strings.Contains(body, `value="https://app.example.com/x"`) {
+			t.Errorf("login page lost the absolute next")
+		}
+	})
+}
+
 func TestLoginFormRedirects(t *testing.T) {
 	g := testutil.Start(t)
 	g.CreateUser(t, "alice", strongPassword)

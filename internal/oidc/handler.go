@@ -60,6 +60,9 @@ type Deps struct {
 	Now func() time.Time
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
+	// ServesHost accepts the hosts an absolute next URL may name (those of
+	// gateway routes); nil accepts paths only. See SafeNextOn.
+	ServesHost func(host string) bool
 }
 
 // Handler runs "Sign in with …" logins: Start sends the browser to the
@@ -144,7 +147,7 @@ func (h *Handler) Start() http.Handler {
 			State:    randomToken(32),
 			Verifier: oauth2.GenerateVerifier(),
 			Provider: name,
-			Next:     SafeNext(r.URL.Query().Get("next")),
+			Next:     SafeNextOn(r.URL.Query().Get("next"), h.deps.ServesHost),
 			Expires:  h.now().Add(stateTTL).Unix(),
 		}
 		opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(st.Verifier)}
@@ -205,7 +208,7 @@ func (h *Handler) Callback() http.Handler {
 			return
 		}
 		h.audit(r.Context(), audit.LoginOK, u, map[string]string{"method": method, "provider": name})
-		http.Redirect(w, r, SafeNext(next), http.StatusSeeOther)
+		http.Redirect(w, r, SafeNextOn(next, h.deps.ServesHost), http.StatusSeeOther)
 	})
 }
 

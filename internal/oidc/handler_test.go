@@ -583,6 +583,38 @@ func TestSafeNext(t *testing.T) {
 	}
 }
 
+// TestSafeNextOnServedHosts: an absolute next is accepted only on a host
+// some gateway route serves, and every open-redirect spelling still fails.
+func TestSafeNextOnServedHosts(t *testing.T) {
+	served := func(h string) bool { return h == "app.example.com" || h == "app.example.com:8443" }
+	tests := []struct{ in, want string }{
+		{"/a?b=c", "/a?b=c"},
+		{"https://app.example.com/orders?x=1", "https://app.example.com/orders?x=1"},
+		{"http://app.example.com:8443/", "http://app.example.com:8443/"},
+		{"https://evil.example/", "/"},
+		{"//app.example.com/x", "/"},
+		{"https://app.example.com@evil.example/", "/"},
+		{"https://user@app.example.com/", "/"},
+		{`https://app.example.com\@evil.example/`, "/"},
+		{"https://evil.example#@app.example.com", "/"},
+		{"https://app.example.com.evil.example/", "/"},
+		{"javascript://app.example.com/%0aalert(1)", "/"},
+		{"ftp://app.example.com/", "/"},
+		{"https:app.example.com/", "/"},
+		{"https:///app.example.com/", "/"},
+		{"HTTPS://app.example.com/", "/"},
+		{"https://app.example.com/	x", "/"},
+	}
+	for _, tc := range tests {
+		if got := oidc.SafeNextOn(tc.in, served); got != tc.want {
+			t.Errorf("SafeNextOn(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := oidc.SafeNextOn("https://app.example.com/", nil); got != "/" {
+		t.Errorf("SafeNextOn with no served hosts = %q, want /", got)
+	}
+}
+
 // --- helpers specific to these tests ---
 
 func withEmail(u oidctestop.User, email string, verified bool) oidctestop.User {

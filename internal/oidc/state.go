@@ -100,14 +100,15 @@ func randomToken(n int) string {
 }
 
 // SafeNext returns next when it is a same-origin absolute path, else "/".
-// Refused: "//host" and "/\host" (browsers treat both as another origin),
-// anything with a scheme or host, backslashes and control characters anywhere,
-// and values longer than 1 KiB.
-func SafeNext(next string) string {
-	if next == "" || len(next) > maxNextLen || next[0] != '/' {
-		return "/"
-	}
-	if strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\") {
+func SafeNext(next string) string { return SafeNextOn(next, nil) }
+
+// SafeNextOn is SafeNext that also accepts an absolute http(s) URL whose
+// host servesHost accepts: with per-host gateway routes (contract section
+// 12) a login started on app.example.com must return there, and to no host
+// gatehouse does not serve (no open redirect). servesHost gets the URL's
+// host[:port]; nil accepts no absolute URL.
+func SafeNextOn(next string, servesHost func(host string) bool) string {
+	if next == "" || len(next) > maxNextLen || strings.ContainsAny(next, "\\") {
 		return "/"
 	}
 	for _, r := range next {
@@ -116,8 +117,15 @@ func SafeNext(next string) string {
 		}
 	}
 	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+	if err != nil || u.User != nil || u.Opaque != "" {
 		return "/"
 	}
-	return next
+	if next[0] == '/' && !strings.HasPrefix(next, "//") && u.Scheme == "" && u.Host == "" {
+		return next
+	}
+	if servesHost != nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" &&
+		strings.HasPrefix(next, u.Scheme+"://") && servesHost(u.Host) {
+		return next
+	}
+	return "/"
 }
