@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
@@ -49,6 +50,7 @@ type App struct {
 	OIDC     *oidc.Handler
 
 	gateway atomic.Pointer[gateway.Gateway]
+	limits  ratelimit.Store // the gateway's rate limit buckets, kept across reloads
 	handler http.Handler
 	now     func() time.Time
 	closers []func() error
@@ -327,8 +329,21 @@ func (a *App) newGateway(routes []config.Route) (*gateway.Gateway, error) {
 	return gateway.New(routes, gateway.Deps{
 		Sessions: a.Auth, Tokens: a.Verifier, Internal: a.Issuer, CookieName: a.Sessions.CookieName(),
 		TrustedProxies: prefixes, Logger: a.Log, PublicURL: a.Config.EffectivePublicURL(),
-		Observe: func(route, method, outcome string) { a.Metrics.Decision(method, outcome) },
+		Observe:    func(route, method, outcome string) { a.Metrics.Decision(method, outcome) },
+		RateLimits: a.rateLimits(), RateLimited: a.Metrics.RateLimit, Now: a.now,
 	})
+}
+
+// rateLimits is Redis when configured, so that every instance spends one
+// budget, else one in-memory store for the life of the process.
+func (a *App) rateLimits() ratelimit.Store {
+	if a.limits == nil {
+		a.limits = ratelimit.NewMemory()
+		if a.Redis != nil {
+			a.limits = a.Redis
+		}
+	}
+	return a.limits
 }
 
 func cookieOf(cfg config.Config) session.Cookie {

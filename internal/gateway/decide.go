@@ -22,6 +22,7 @@ const (
 	outcomeUnauthorized = "unauthorized"
 	outcomeForbidden    = "forbidden"
 	outcomeUnavailable  = "unavailable"
+	outcomeRateLimited  = "rate_limited"
 )
 
 // Denial reasons, logged as reason=… (Oathkeeper style).
@@ -41,6 +42,7 @@ const (
 	reasonNoRoute        = "no_route"
 	reasonBadVerify      = "bad_verify_request"
 	reasonUntrustedPeer  = "untrusted_peer"
+	reasonRateLimited    = "rate_limited"
 )
 
 // decision is the result of applying a route's policy to a request.
@@ -50,7 +52,8 @@ type decision struct {
 	kind      string // credential kind evaluated: none | session | token
 	challenge string // RFC 6750 error= of a 401: "", invalid_token or invalid_request
 	principal auth.Principal
-	err       error // the dependency's error, for logging
+	err       error    // the dependency's error, for logging
+	limit     *limited // the route's rate limit bucket, when it has one
 }
 
 // accepts is the credential each route auth kind reads.

@@ -115,7 +115,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request) {
 		g.refuseNotFound(w, fr, p)
 		return
 	}
-	d := g.decide(fr, rt)
+	d := g.authorize(fr, rt)
 	if d.outcome != outcomeAllow {
 		if !wantsLogin(fr, d) {
 			mode = loginNone
@@ -134,6 +134,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	g.observe(rt.Name, d.kind, outcomeAllow)
 	w.Header().Set("Cache-Control", "no-store")
+	setLimitHeaders(w.Header(), rt, d)
 	if gr.authenticated {
 		setIdentity(w.Header(), gr)
 	} else {

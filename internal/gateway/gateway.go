@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
 // SessionAuthenticator resolves the gatehouse session cookie of a request.
@@ -61,6 +62,16 @@ type Deps struct {
 	// "unauthorized" | "forbidden" | "unavailable" | "bad_request" |
 	// "not_found" | "error").
 	Observe func(route, method, outcome string)
+	// RateLimits keeps the buckets of routes with a rate_limit; nil means a
+	// ratelimit.Memory of this Gateway (pass one to keep buckets across
+	// reloads, or the Redis store to share them between instances).
+	RateLimits ratelimit.Store
+	// RateLimited, when set, is called when a rate limit refuses a request
+	// ("limited") or its store does not answer ("unavailable", or
+	// "fail_open" on a route that lets requests through then).
+	RateLimited func(route, outcome string)
+	// Now is the clock of in-memory rate limits; nil means time.Now.
+	Now func() time.Time
 }
 
 // Gateway is the compiled route table plus one reverse proxy per route. It
@@ -73,6 +84,8 @@ type Gateway struct {
 	origin   *http.CrossOriginProtection
 	loginURL string
 	buffers  *bufferPool
+	limits   ratelimit.Store
+	now      func() time.Time
 }
 
 // New compiles routes once (see Compile). It opens no connections and
@@ -88,6 +101,14 @@ func New(routes []RouteConfig, deps Deps) (*Gateway, error) {
 		origin:   http.NewCrossOriginProtection(),
 		loginURL: deps.LoginURL,
 		buffers:  newBufferPool(),
+		limits:   deps.RateLimits,
+		now:      deps.Now,
+	}
+	if g.limits == nil {
+		g.limits = ratelimit.NewMemory()
+	}
+	if g.now == nil {
+		g.now = time.Now
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -190,11 +211,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	audit.SetRoute(r.Context(), rt.Name)
-	d := g.decide(r, rt)
+	d := g.authorize(r, rt)
 	if d.outcome != outcomeAllow {
 		g.deny(w, r, rt, p, d, g.redirectBrowser(r, d))
 		return
 	}
+	setLimitHeaders(w.Header(), rt, d)
 	gr := &grant{path: p, principal: d.principal, authenticated: d.kind != kindNone}
 	if gr.authenticated && rt.Policy.Forward == ForwardJWT {
 		tok, err := g.deps.Internal.IssueInternal(d.principal, rt.Name, InternalTokenTTL)

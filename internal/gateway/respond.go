@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
 // writeError writes the JSON error body of the contract, {"error":code},
@@ -73,7 +74,10 @@ func (g *Gateway) loginLocation(mode loginMode, p, rawQuery string) string {
 func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p string, d decision, mode loginMode) {
 	g.logDenial(r, rt.Name, p, d)
 	g.observe(rt.Name, d.kind, d.outcome)
+	setLimitHeaders(w.Header(), rt, d)
 	switch d.outcome {
+	case outcomeRateLimited:
+		httperr.Write(w, &ratelimit.LimitedError{RetryAfter: d.limit.res.RetryAfter})
 	case outcomeUnavailable:
 		httperr.Write(w, d.err)
 	case outcomeForbidden:

@@ -45,6 +45,8 @@ type Route struct {
 	Match    Match
 	Policy   Policy
 	Upstream Upstream
+	// RateLimit is nil when the route has none.
+	RateLimit *RateLimit
 
 	base  string // Match.PathPrefix without its trailing slash; "" for "/"
 	proxy *httputil.ReverseProxy
@@ -120,6 +122,8 @@ type RouteConfig struct {
 	// '_' (dropped by default, as nginx does); lookalikes of protected names
 	// are dropped regardless.
 	AllowUnderscoreHeaders bool `yaml:"allow_underscore_headers"`
+	// RateLimit is optional (contract section 12).
+	RateLimit *RateLimitConfig `yaml:"rate_limit,omitempty"`
 }
 
 // RouteMatch is the match section of a RouteConfig.
@@ -240,13 +244,15 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 	if c.Timeout < 0 {
 		bad("timeout", "must not be negative")
 	}
+	limit := compileRateLimit(c, bad)
 	if !prefixOK || herr != nil {
 		return nil, errs
 	}
 	return &Route{
-		Name:   c.Name,
-		Match:  Match{Host: host, PathPrefix: prefix, Methods: slices.Clone(c.Match.Methods)},
-		Policy: Policy{Auth: Auth(c.Auth), Roles: slices.Clone(c.Roles), Forward: forward},
+		RateLimit: limit,
+		Name:      c.Name,
+		Match:     Match{Host: host, PathPrefix: prefix, Methods: slices.Clone(c.Match.Methods)},
+		Policy:    Policy{Auth: Auth(c.Auth), Roles: slices.Clone(c.Roles), Forward: forward},
 		Upstream: Upstream{
 			URL:                    u,
 			StripPrefix:            c.StripPrefix,

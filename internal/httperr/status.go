@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
 // Problem is what an error becomes on the wire.
@@ -28,6 +29,7 @@ var table = []row{
 	{auth.ErrOverloaded, Problem{http.StatusServiceUnavailable, "temporarily_unavailable", ""}},
 	{auth.ErrUnavailable, Problem{http.StatusServiceUnavailable, "unavailable", ""}},
 	{auth.ErrThrottled, Problem{http.StatusTooManyRequests, "too_many_attempts", ""}},
+	{ratelimit.ErrLimited, Problem{http.StatusTooManyRequests, "rate_limited", ""}},
 	{auth.ErrInvalidCredentials, Problem{http.StatusUnauthorized, "invalid_credentials", ""}},
 	{auth.ErrUnauthenticated, Problem{http.StatusUnauthorized, "unauthorized", ""}},
 	{auth.ErrExpired, Problem{http.StatusUnauthorized, "unauthorized", ""}},

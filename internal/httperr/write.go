@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
 // Challenge is the WWW-Authenticate value of a 401 without a more specific
@@ -27,8 +28,8 @@ func JSON(w http.ResponseWriter, status int, code string) {
 }
 
 // Write answers err as JSON with the status and code of Of, and returns
-// them (callers log 5xx). A throttled or shed error adds Retry-After; a 401
-// unauthorized adds the Bearer challenge unless one is set already.
+// them (callers log 5xx). A throttled, shed or rate-limited error adds
+// Retry-After; a 401 unauthorized adds the Bearer challenge unless one is set already.
 func Write(w http.ResponseWriter, err error) Problem {
 	p := Of(err)
 	SetRetryAfter(w.Header(), err)
@@ -66,16 +67,20 @@ func write(w http.ResponseWriter, p Problem) {
 	_ = json.NewEncoder(w).Encode(body{Error: p.Code, Description: p.Description})
 }
 
-// SetRetryAfter sets Retry-After when err is throttled (*auth.ThrottledError)
-// or shed (*auth.OverloadedError); for pages that do not go through Write.
+// SetRetryAfter sets Retry-After when err is throttled (*auth.ThrottledError),
+// shed (*auth.OverloadedError) or rate limited; for pages that do not go
+// through Write.
 func SetRetryAfter(h http.Header, err error) {
 	var te *auth.ThrottledError
 	var oe *auth.OverloadedError
+	var le *ratelimit.LimitedError
 	switch {
 	case errors.As(err, &te):
 		h.Set("Retry-After", RetryAfter(te.RetryAfter))
 	case errors.As(err, &oe):
 		h.Set("Retry-After", RetryAfter(oe.RetryAfter))
+	case errors.As(err, &le):
+		h.Set("Retry-After", RetryAfter(le.RetryAfter))
 	}
 }
 

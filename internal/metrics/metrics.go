@@ -19,6 +19,7 @@ type Metrics struct {
 	LoginFailures *prometheus.CounterVec   // reason
 	Tokens        *prometheus.CounterVec   // event: issued|refreshed|reuse_detected|revoked
 	StoreLatency  *prometheus.HistogramVec // store, op
+	RateLimits    *prometheus.CounterVec   // route, outcome: limited|unavailable|fail_open
 }
 
 // New registers every collector in a fresh registry.
@@ -45,8 +46,12 @@ func New() *Metrics {
 			Name: "gatehouse_store_duration_seconds", Help: "Store operation latency.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}, []string{"store", "op"}),
+		RateLimits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_rate_limit_total",
+			Help: "Gateway requests a route's rate_limit refused (limited), or let through or refused while its store was down (fail_open, unavailable).",
+		}, []string{"route", "outcome"}),
 	}
-	m.Registry.MustRegister(m.Requests, m.Duration, m.AuthDecisions, m.LoginFailures, m.Tokens, m.StoreLatency,
+	m.Registry.MustRegister(m.Requests, m.Duration, m.AuthDecisions, m.LoginFailures, m.Tokens, m.StoreLatency, m.RateLimits,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -62,6 +67,14 @@ func (m *Metrics) Decision(method, outcome string) {
 		return
 	}
 	m.AuthDecisions.WithLabelValues(method, outcome).Inc()
+}
+
+// RateLimit counts one rate limit event of a gateway route.
+func (m *Metrics) RateLimit(route, outcome string) {
+	if m == nil {
+		return
+	}
+	m.RateLimits.WithLabelValues(route, outcome).Inc()
 }
 
 // Token counts one token event.

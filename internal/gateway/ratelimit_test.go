@@ -1,0 +1,246 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/duration"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/store/redis"
+	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
+)
+
+// limitedRoute is a route whose bucket holds burst requests and refills one
+// an hour, so no refill happens during a test.
+func limitedRoute(name, prefix, authKind, up, per string, burst int) config.Route {
+	r := route(name, prefix, authKind, up)
+	r.RateLimit = &gateway.RateLimitConfig{Per: per, Rate: 1, Burst: burst, Window: durationOf(time.Hour)}
+	return r
+}
+
+// countingTokens is fakeTokens that counts verifications: a flood that is
+// limited before authentication must not reach it.
+type countingTokens struct{ n atomic.Int64 }
+
+func (c *countingTokens) Verify(ctx context.Context, raw string) (auth.Principal, error) {
+	c.n.Add(1)
+	return fakeTokens{}.Verify(ctx, raw)
+}
+
+// rateEvents records Deps.RateLimited calls.
+type rateEvents struct {
+	mu sync.Mutex
+	ev []string
+}
+
+func (r *rateEvents) record(route, outcome string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ev = append(r.ev, route+":"+outcome)
+}
+
+func (r *rateEvents) count(s string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.ev {
+		if e == s {
+			n++
+		}
+	}
+	return n
+}
+
+func wantLimited(t *testing.T, r reply, policy string) {
+	t.Helper()
+	wantJSONError(t, r, http.StatusTooManyRequests, "rate_limited")
+	if got := r.Header.Get("Retry-After"); got == "" || got == "0" {
+		t.Errorf("Retry-After = %q, want whole seconds > 0", got)
+	}
+	if got := r.Header.Get("RateLimit-Policy"); got != policy {
+		t.Errorf("RateLimit-Policy = %q, want %q", got, policy)
+	}
+	if got := r.Header.Get("RateLimit"); !strings.Contains(got, ";r=0;t=") {
+		t.Errorf("RateLimit = %q, want r=0", got)
+	}
+}
+
+func TestRateLimitPerIP(t *testing.T) {
+	up := newUpstream(t)
+	ev := &rateEvents{}
+	d := deps()
+	d.RateLimited = ev.record
+	_, srv := serve(t, []config.Route{limitedRoute("pub", "/pub/", "none", up.URL, "ip", 3)}, d)
+	get := func(xff string) reply {
+		return do(t, newRequest(t, "GET", srv.URL+"/pub/x", "X-Forwarded-For", xff))
+	}
+	for i := range 3 {
+		r := get("203.0.113.1")
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("request %d = %d, want 200", i+1, r.StatusCode)
+		}
+		if got, want := r.Header.Get("RateLimit"), `"pub";r=`+string(rune('2'-i))+`;t=`; !strings.HasPrefix(got, want) {
+			t.Errorf("RateLimit = %q, want prefix %q", got, want)
+		}
+	}
+	wantLimited(t, get("203.0.113.1"), `"pub";q=1;w=3600`)
+	if r := get("203.0.113.2"); r.StatusCode != http.StatusOK {
+		t.Errorf("another client = %d, want 200 (its own bucket)", r.StatusCode)
+	}
+	if got := up.count(); got != 4 {
+		t.Errorf("upstream saw %d requests, want 4", got)
+	}
+	if got := ev.count("pub:limited"); got != 1 {
+		t.Errorf("limited events = %d, want 1", got)
+	}
+}
+
+func TestRateLimitPerRouteIsShared(t *testing.T) {
+	up := newUpstream(t)
+	_, srv := serve(t, []config.Route{limitedRoute("pub", "/pub/", "none", up.URL, "route", 2)}, deps())
+	for i, xff := range []string{"203.0.113.1", "203.0.113.2"} {
+		if r := do(t, newRequest(t, "GET", srv.URL+"/pub/x", "X-Forwarded-For", xff)); r.StatusCode != http.StatusOK {
+			t.Fatalf("request %d = %d", i+1, r.StatusCode)
+		}
+	}
+	wantLimited(t, do(t, newRequest(t, "GET", srv.URL+"/pub/x", "X-Forwarded-For", "203.0.113.3")), `"pub";q=1;w=3600`)
+}
+
+func TestRateLimitPerSubject(t *testing.T) {
+	up := newUpstream(t)
+	tokens := &countingTokens{}
+	d := deps()
+	d.Tokens = tokens
+	_, srv := serve(t, []config.Route{limitedRoute("api", "/api/", "token", up.URL, "subject", 2)}, d)
+	get := func(header ...string) reply { return do(t, newRequest(t, "GET", srv.URL+"/api/x", header...)) }
+
+	for range 2 {
+		if r := get(tokenCred("alice")...); r.StatusCode != http.StatusOK {
+			t.Fatalf("alice = %d, want 200", r.StatusCode)
+		}
+	}
+	wantLimited(t, get(tokenCred("alice")...), `"api";q=1;w=3600`)
+	if r := get(tokenCred("root")...); r.StatusCode != http.StatusOK {
+		t.Errorf("another user = %d, want 200 (a budget per subject)", r.StatusCode)
+	}
+
+	t.Run("a flood of bad tokens is limited per IP before verification", func(t *testing.T) {
+		flood := []string{"Authorization", "Bearer nonsense", "X-Forwarded-For", "198.51.100.7"}
+		before := tokens.n.Load()
+		for range 2 {
+			if r := get(flood...); r.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("bad token = %d, want 401", r.StatusCode)
+			}
+		}
+		for range 5 {
+			wantLimited(t, get(flood...), `"api";q=1;w=3600`)
+		}
+		if got := tokens.n.Load() - before; got != 2 {
+			t.Errorf("verifier ran %d times for 7 bad requests, want 2", got)
+		}
+		if r := get("Authorization", "Bearer tok-guest", "X-Forwarded-For", "198.51.100.8"); r.StatusCode != http.StatusOK {
+			t.Errorf("a user from another address = %d, want 200", r.StatusCode)
+		}
+	})
+}
+
+func TestRateLimitOnForwardAuth(t *testing.T) {
+	_, srv := serve(t, []config.Route{limitedRoute("pub", "/pub/", "none", "http://127.0.0.1:1", "route", 1)}, deps())
+	verify := func() reply { return do(t, newRequest(t, "GET", srv.URL+"/auth/verify", traefik("GET", "/pub/x")...)) }
+	if r := verify(); r.StatusCode != http.StatusOK {
+		t.Fatalf("first verify = %d", r.StatusCode)
+	}
+	wantLimited(t, verify(), `"pub";q=1;w=3600`)
+}
+
+// TestRateLimitRedisDown: with the rate limit store gone, a route fails
+// closed (503) unless it says fail_open, and recovers when Redis returns.
+func TestRateLimitRedisDown(t *testing.T) {
+	proxy := redistest.NewProxy(t)
+	_, prefix := redistest.New(t)
+	store, err := redis.Open(context.Background(), proxy.URL(), redis.WithKeyPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	up := newUpstream(t)
+	open := limitedRoute("open", "/open/", "none", up.URL, "ip", 100)
+	open.RateLimit.FailOpen = true
+	ev := &rateEvents{}
+	d := deps()
+	d.RateLimits, d.RateLimited = store, ev.record
+	_, srv := serve(t, []config.Route{limitedRoute("closed", "/closed/", "none", up.URL, "ip", 100), open}, d)
+
+	get := func(p string) reply { return do(t, newRequest(t, "GET", srv.URL+p)) }
+	for _, p := range []string{"/closed/x", "/open/x"} {
+		if r := get(p); r.StatusCode != http.StatusOK {
+			t.Fatalf("%s with Redis up = %d", p, r.StatusCode)
+		}
+	}
+	proxy.Stop()
+	before := up.count()
+	wantJSONError(t, get("/closed/x"), http.StatusServiceUnavailable, "unavailable")
+	if r := get("/open/x"); r.StatusCode != http.StatusOK {
+		t.Errorf("fail_open route with Redis down = %d, want 200", r.StatusCode)
+	}
+	if got := up.count() - before; got != 1 {
+		t.Errorf("upstream saw %d requests while Redis was down, want 1 (the fail_open route)", got)
+	}
+	if ev.count("closed:unavailable") != 1 || ev.count("open:fail_open") != 1 {
+		t.Errorf("events = %v", ev.ev)
+	}
+	proxy.Start()
+	if r := get("/closed/x"); r.StatusCode != http.StatusOK {
+		t.Errorf("after Redis returned = %d, want 200", r.StatusCode)
+	}
+}
+
+func TestCompileRateLimit(t *testing.T) {
+	const up = "http://127.0.0.1:1"
+	with := func(authKind string, rl gateway.RateLimitConfig) []config.Route {
+		r := route("r", "/r/", authKind, up)
+		r.RateLimit = &rl
+		return []config.Route{r}
+	}
+	tests := []struct {
+		name   string
+		routes []config.Route
+		key    string
+	}{
+		{"valid", with("token", gateway.RateLimitConfig{Per: "subject", Rate: 100, Burst: 200, Window: durationOf(time.Minute)}), ""},
+		{"defaults", with("none", gateway.RateLimitConfig{Per: "ip", Rate: 5}), ""},
+		{"unknown per", with("none", gateway.RateLimitConfig{Per: "user", Rate: 5}), "routes[0].rate_limit.per"},
+		{"subject without auth", with("none", gateway.RateLimitConfig{Per: "subject", Rate: 5}), "routes[0].rate_limit.per"},
+		{"zero rate", with("none", gateway.RateLimitConfig{Per: "ip"}), "routes[0].rate_limit.rate"},
+		{"negative burst", with("none", gateway.RateLimitConfig{Per: "ip", Rate: 1, Burst: -1}), "routes[0].rate_limit.burst"},
+		{"negative window", with("none", gateway.RateLimitConfig{Per: "ip", Rate: 1, Window: durationOf(-time.Second)}), "routes[0].rate_limit.window"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rts, err := gateway.Compile(tt.routes)
+			if tt.key == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rl := rts[0].RateLimit; rl == nil || rl.Limit.Burst < rl.Limit.Rate || rl.Limit.Window <= 0 {
+					t.Errorf("compiled limit = %+v, want defaults filled in", rl)
+				}
+				return
+			}
+			var re *gateway.RouteError
+			if !errors.As(err, &re) || re.Key() != tt.key {
+				t.Fatalf("Compile = %v, want an error at %s", err, tt.key)
+			}
+		})
+	}
+}
+
+func durationOf(d time.Duration) duration.Duration { return duration.Duration(d) }
