@@ -104,48 +104,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request) {
 		g.refuseVerify(w, r, reason, err)
 		return
 	}
-	p := fr.URL.Path
-	host, ok := requestHost(fr.Host)
-	if !ok {
-		g.refuseVerify(w, r, reasonBadVerify, fmt.Errorf("%w: host %q", errBadVerify, fr.Host))
-		return
-	}
-	rt := g.table.match(host, fr.Method, p)
-	if rt == nil {
-		g.refuseNotFound(w, fr, p)
-		return
-	}
-	d := g.authorize(fr, rt)
-	if d.outcome != outcomeAllow {
-		if !wantsLogin(fr, d) {
-			mode = loginNone
-		}
-		g.deny(w, fr, rt, p, d, mode)
-		return
-	}
-	gr := &grant{path: p, principal: d.principal, authenticated: d.kind != kindNone}
-	if gr.authenticated && rt.Policy.Forward == ForwardJWT {
-		tok, err := g.deps.Internal.IssueInternal(d.principal, rt.Name, InternalTokenTTL)
-		if err != nil {
-			g.failIssue(w, fr, rt, d, err)
-			return
-		}
-		gr.internalToken = tok
-	}
-	g.observe(rt.Name, d.kind, outcomeAllow)
-	w.Header().Set("Cache-Control", "no-store")
-	setLimitHeaders(w.Header(), rt, d)
-	if gr.authenticated {
-		setIdentity(w.Header(), gr)
-	} else {
-		// Empty rather than absent: a proxy told to copy these headers then
-		// overwrites a client's spoofed values instead of skipping them (or,
-		// in Caddy before 2.9, copying a literal placeholder).
-		for _, k := range identityHeaders {
-			w.Header()[k] = []string{""}
-		}
-	}
-	w.WriteHeader(http.StatusOK)
+	g.judge(w, fr, mode)
 }
 
 // pickFamily returns the one family of families whose headers describe the

@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+)
+
+// judge answers for fr, the original request as a proxy in front describes
+// it (forward-auth, Envoy): route by host, method and path, the route's
+// rate limit and policy (authorize), then the refusal, or 200 with the
+// identity headers for the proxy to copy upstream. mode is how a browser
+// without a session is sent to the login page. It returns the matched route
+// when the request is allowed, else nil.
+func (g *Gateway) judge(w http.ResponseWriter, fr *http.Request, mode loginMode) *Route {
+	p := fr.URL.Path
+	host, ok := requestHost(fr.Host)
+	if !ok {
+		g.refuseVerify(w, fr, reasonBadVerify, fmt.Errorf("%w: host %q", errBadVerify, fr.Host))
+		return nil
+	}
+	rt := g.table.match(host, fr.Method, p)
+	if rt == nil {
+		g.refuseNotFound(w, fr, p)
+		return nil
+	}
+	d := g.authorize(fr, rt)
+	if d.outcome != outcomeAllow {
+		if !wantsLogin(fr, d) {
+			mode = loginNone
+		}
+		g.deny(w, fr, rt, p, d, mode)
+		return nil
+	}
+	gr := &grant{path: p, principal: d.principal, authenticated: d.kind != kindNone}
+	if gr.authenticated && rt.Policy.Forward == ForwardJWT {
+		tok, err := g.deps.Internal.IssueInternal(d.principal, rt.Name, InternalTokenTTL)
+		if err != nil {
+			g.failIssue(w, fr, rt, d, err)
+			return nil
+		}
+		gr.internalToken = tok
+	}
+	g.observe(rt.Name, d.kind, outcomeAllow)
+	w.Header().Set("Cache-Control", "no-store")
+	setLimitHeaders(w.Header(), rt, d)
+	if gr.authenticated {
+		setIdentity(w.Header(), gr)
+	} else {
+		// Empty rather than absent: a proxy told to copy these headers then
+		// overwrites a client's spoofed values instead of skipping them (or,
+		// in Caddy before 2.9, copying a literal placeholder).
+		for _, k := range identityHeaders {
+			w.Header()[k] = []string{""}
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+	return rt
+}
+
+// Verdict is the gateway's decision on one request, for a proxy that
+// applies it itself (Envoy's external authorization).
+type Verdict struct {
+	// Status is 200 when the request may go upstream, else the status of
+	// the refusal: 302 (browser to the login page), 400, 401, 403, 404, 429
+	// or 503.
+	Status int
+	// Header holds the response headers: a refusal's (Content-Type,
+	// WWW-Authenticate, Location, Retry-After, RateLimit…), or on 200 the
+	// RateLimit fields for the client.
+	Header http.Header
+	// Body is a refusal's body: the gateway's JSON error.
+	Body []byte
+	// SetUpstream (on 200) are the headers to put on the upstream request,
+	// replacing any the client sent: X-Auth-*, Authorization for forward:
+	// jwt, and Cookie without the gatehouse session cookie.
+	SetUpstream http.Header
+	// RemoveUpstream (on 200) names client headers that must not reach the
+	// upstream: X-Auth-* and their lookalikes, method overrides,
+	// Authorization, a Cookie holding only the session cookie, and names with
+	// '_' unless the route allows them. The same rules as the gateway's own
+	// proxy.
+	RemoveUpstream []string
+}
+
+// Allowed reports whether the request may go upstream.
+func (v Verdict) Allowed() bool { return v.Status == http.StatusOK }
+
+// Check judges r, the original request as a trusted proxy (Envoy) describes
+// it: r.Method, r.URL (the request-target as the client sent it), r.Host,
+// r.Header (the client's headers plus the proxy's X-Forwarded-For and
+// X-Forwarded-Proto) and r.RemoteAddr (the proxy). It makes the decision of
+// ServeHTTP and the forward-auth endpoints: a peer that is not a trusted
+// proxy, or a path that is not in canonical form (the proxy forwards the
+// raw path, so gatehouse must judge exactly that), is refused with 400;
+// browsers without a session get 302 to the login page.
+func (g *Gateway) Check(r *http.Request) Verdict {
+	rec := &recorder{header: http.Header{}}
+	rt := g.check(rec, r)
+	v := Verdict{Status: rec.status, Header: rec.header, Body: rec.body.Bytes()}
+	if rt == nil || !v.Allowed() {
+		return v
+	}
+	v.Header = http.Header{}
+	for _, k := range []string{"Ratelimit", "Ratelimit-Policy"} {
+		if vals := rec.header[k]; len(vals) > 0 {
+			v.Header[k] = vals
+		}
+	}
+	// The upstream request as the gateway's own proxy would send it, then
+	// the difference from what the client sent.
+	out := r.Header.Clone()
+	scrubHeaders(out, true, rt.Upstream.AllowUnderscoreHeaders) // Envoy's own X-Forwarded-* stay
+	out.Del("Authorization")
+	stripCookie(out, g.deps.CookieName)
+	for _, k := range append(identityHeaders[:], "Authorization") {
+		if val := rec.header.Get(k); val != "" {
+			out.Set(k, val)
+		}
+	}
+	v.SetUpstream = http.Header{}
+	for k, vals := range out {
+		if !slices.Equal(vals, r.Header[k]) {
+			v.SetUpstream[k] = vals
+		}
+	}
+	for k := range r.Header {
+		if _, kept := out[k]; !kept {
+			v.RemoveUpstream = append(v.RemoveUpstream, k)
+		}
+	}
+	slices.Sort(v.RemoveUpstream)
+	return v
+}
+
+func (g *Gateway) check(w http.ResponseWriter, r *http.Request) *Route {
+	if !g.trusted.peerTrusted(r) {
+		g.refuseVerify(w, r, reasonUntrustedPeer, fmt.Errorf("%w: peer is not a trusted proxy", errBadVerify))
+		return nil
+	}
+	raw := r.URL.EscapedPath()
+	p, err := cleanPath(raw)
+	if err == nil && escapePath(p) != raw {
+		err = fmt.Errorf("%w: not canonical", ErrBadPath)
+	}
+	if err != nil || r.URL.Opaque != "" || !validMethod(r.Method) {
+		g.refuseVerify(w, r, reasonBadPath, fmt.Errorf("%w: %q", ErrBadPath, raw))
+		return nil
+	}
+	fr := r.WithContext(r.Context())
+	fr.URL = &url.URL{Path: p, RawQuery: r.URL.RawQuery}
+	if raw != p {
+		fr.URL.RawPath = raw
+	}
+	fr.RequestURI = fr.URL.RequestURI()
+	if client := ClientIP(r, g.trusted); client.IsValid() {
+		fr.RemoteAddr = netip.AddrPortFrom(client, 0).String()
+	}
+	return g.judge(w, fr, loginRedirect)
+}
+
+// recorder is the http.ResponseWriter Check answers into.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(b)
+}
