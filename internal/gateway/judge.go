@@ -132,6 +132,14 @@ func (g *Gateway) Check(r *http.Request) Verdict {
 			v.RemoveUpstream = append(v.RemoveUpstream, k)
 		}
 	}
+	// Named even when the description did not carry them: Envoy's HTTP
+	// service sees only the headers its allowed_headers lists, and removing
+	// an absent header costs nothing.
+	for _, k := range append(identityHeaders[:], "Authorization") {
+		if _, set := out[k]; !set && !slices.Contains(v.RemoveUpstream, k) {
+			v.RemoveUpstream = append(v.RemoveUpstream, k)
+		}
+	}
 	slices.Sort(v.RemoveUpstream)
 	return v
 }

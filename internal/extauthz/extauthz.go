@@ -1,0 +1,232 @@
+package extauthz
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+)
+
+// CheckFunc judges an original request (gateway.Gateway.Check of the
+// gateway in use; a function so that a reload swaps it).
+type CheckFunc func(r *http.Request) gateway.Verdict
+
+// HTTPPath is the prefix of Envoy's HTTP ext_authz service: Envoy is
+// configured with path_prefix /auth/verify/envoy and sends the original
+// path after it.
+const HTTPPath = "/auth/verify/envoy"
+
+// HeadersToRemove is the response header by which an HTTP ext_authz
+// service names request headers Envoy must remove before the upstream.
+const HeadersToRemove = "X-Envoy-Auth-Headers-To-Remove"
+
+// NewGRPC returns a gRPC server with the Authorization service registered.
+// log receives refused requests that could not be described (nil discards).
+func NewGRPC(check CheckFunc, log *slog.Logger, opts ...grpc.ServerOption) *grpc.Server {
+	s := grpc.NewServer(opts...)
+	authv3.RegisterAuthorizationServer(s, &service{check: check, log: orDiscard(log)})
+	return s
+}
+
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
+
+type service struct {
+	authv3.UnimplementedAuthorizationServer
+	check CheckFunc
+	log   *slog.Logger
+}
+
+// Check implements envoy.service.auth.v3.Authorization/Check. It never
+// returns an RPC error for a request it can judge: a malformed description
+// is a denial (400), so that Envoy's failure_mode_allow cannot turn it into
+// an allow.
+func (s *service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	r, err := originalRequest(ctx, req)
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "ext_authz: refused", slog.Bool("granted", false),
+			slog.String("reason", "bad_check_request"), slog.String("error", err.Error()))
+		return denied(gateway.Verdict{Status: http.StatusBadRequest, Header: http.Header{
+			"Content-Type": {"application/json"}}, Body: []byte(`{"error":"bad_request"}` + "\n")}), nil
+	}
+	v := s.check(r)
+	if !v.Allowed() {
+		return denied(v), nil
+	}
+	ok := &authv3.OkHttpResponse{HeadersToRemove: lower(v.RemoveUpstream)}
+	ok.Headers = headerOptions(v.SetUpstream)
+	ok.ResponseHeadersToAdd = headerOptions(v.Header)
+	return &authv3.CheckResponse{
+		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
+	}, nil
+}
+
+// originalRequest rebuilds the request Envoy asks about: method, path (with
+// query, as the client sent it), host, headers (without pseudo-headers),
+// and as RemoteAddr the gRPC peer, which must be a trusted proxy. The
+// downstream address Envoy saw is appended to X-Forwarded-For, as the hop
+// Envoy vouches for.
+func originalRequest(ctx context.Context, req *authv3.CheckRequest) (*http.Request, error) {
+	hr := req.GetAttributes().GetRequest().GetHttp()
+	if hr == nil {
+		return nil, fmt.Errorf("no attributes.request.http")
+	}
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return nil, fmt.Errorf("no peer address")
+	}
+	h := http.Header{}
+	if hm := hr.GetHeaderMap(); hm != nil {
+		for _, hv := range hm.GetHeaders() {
+			val := hv.GetValue()
+			if len(hv.GetRawValue()) > 0 {
+				val = string(hv.GetRawValue())
+			}
+			addHeader(h, hv.GetKey(), val)
+		}
+	} else {
+		for k, v := range hr.GetHeaders() {
+			addHeader(h, k, v)
+		}
+	}
+	if src := req.GetAttributes().GetSource().GetAddress().GetSocketAddress().GetAddress(); src != "" {
+		if xff := h.Get("X-Forwarded-For"); xff != "" {
+			h.Set("X-Forwarded-For", xff+", "+src)
+		} else {
+			h.Set("X-Forwarded-For", src)
+		}
+	}
+	return build(ctx, hr.GetMethod(), hr.GetPath(), hr.GetHost(), h, p.Addr.String())
+}
+
+func addHeader(h http.Header, k, v string) {
+	if k == "" || strings.HasPrefix(k, ":") {
+		return
+	}
+	h.Add(k, v)
+}
+
+// build makes the http.Request gateway.Check reads.
+func build(ctx context.Context, method, target, host string, h http.Header, remote string) (*http.Request, error) {
+	if !strings.HasPrefix(target, "/") {
+		return nil, fmt.Errorf("path %q is not origin-form", target)
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil, fmt.Errorf("path: %w", err)
+	}
+	if _, _, err := net.SplitHostPort(remote); err != nil {
+		return nil, fmt.Errorf("peer address %q: %w", remote, err)
+	}
+	r := (&http.Request{Method: method, URL: u, Host: host, Header: h, RemoteAddr: remote,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, RequestURI: target, Body: http.NoBody}).WithContext(ctx)
+	return r, nil
+}
+
+func denied(v gateway.Verdict) *authv3.CheckResponse {
+	code := codes.PermissionDenied
+	switch v.Status {
+	case http.StatusUnauthorized, http.StatusFound:
+		code = codes.Unauthenticated
+	case http.StatusBadRequest:
+		code = codes.InvalidArgument
+	case http.StatusTooManyRequests:
+		code = codes.ResourceExhausted
+	case http.StatusServiceUnavailable:
+		code = codes.Unavailable
+	case http.StatusNotFound:
+		code = codes.NotFound
+	}
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{Code: int32(code)},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(v.Status)},
+			Headers: headerOptions(v.Header),
+			Body:    string(v.Body),
+		}},
+	}
+}
+
+// headerOptions turns h into Envoy header mutations that replace any
+// header of the same name.
+func headerOptions(h http.Header) []*corev3.HeaderValueOption {
+	var out []*corev3.HeaderValueOption
+	for k, vals := range h {
+		for i, v := range vals {
+			action := corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+			if i > 0 {
+				action = corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
+			}
+			out = append(out, &corev3.HeaderValueOption{
+				Header:       &corev3.HeaderValue{Key: strings.ToLower(k), Value: v},
+				AppendAction: action,
+			})
+		}
+	}
+	return out
+}
+
+func lower(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strings.ToLower(n)
+	}
+	return out
+}
+
+// HTTPHandler serves Envoy's HTTP ext_authz service under HTTPPath: Envoy
+// sends the original method, HTTPPath + the original path and query, the
+// original Host, and the headers its allowed_headers list names. Allowed:
+// 200 with the headers to set upstream (list them in Envoy's
+// allowed_upstream_headers) and X-Envoy-Auth-Headers-To-Remove naming the
+// client headers to remove. Denied: the gateway's status, headers and body.
+func HTTPHandler(check CheckFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		target := strings.TrimPrefix(r.RequestURI, HTTPPath)
+		if target == r.RequestURI || !strings.HasPrefix(target, "/") {
+			httperr.JSON(w, http.StatusBadRequest, "bad_request")
+			return
+		}
+		h := r.Header.Clone()
+		fr, err := build(r.Context(), r.Method, target, r.Host, h, r.RemoteAddr)
+		if err != nil {
+			httperr.JSON(w, http.StatusBadRequest, "bad_request")
+			return
+		}
+		v := check(fr)
+		out := w.Header()
+		for k, vals := range v.Header {
+			out[k] = vals
+		}
+		if v.Allowed() {
+			for k, vals := range v.SetUpstream {
+				out[k] = vals
+			}
+			if len(v.RemoveUpstream) > 0 {
+				out.Set(HeadersToRemove, strings.Join(lower(v.RemoveUpstream), ","))
+			}
+			out.Set("Cache-Control", "no-store")
+		}
+		w.WriteHeader(v.Status)
+		_, _ = w.Write(v.Body)
+	})
+}

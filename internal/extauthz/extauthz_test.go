@@ -1,0 +1,299 @@
+package extauthz_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/duration"
+	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+)
+
+const cookieName = "gatehouse"
+
+var users = map[string]auth.Principal{
+	"alice": {Subject: "u-alice", Username: "alice", Roles: []string{"user"}},
+	"root":  {Subject: "u-root", Username: "root", Roles: []string{"admin", "user"}},
+}
+
+// creds accepts the session cookie "sess-<user>" and the bearer token
+// "tok-<user>".
+type creds struct{}
+
+func (creds) AuthenticateSession(r *http.Request) (auth.Principal, error) {
+	c, err := r.Cookie(cookieName)
+	if err == nil {
+		if p, ok := users[strings.TrimPrefix(c.Value, "sess-")]; ok {
+			return p, nil
+		}
+	}
+	return auth.Principal{}, fmt.Errorf("session: %w", auth.ErrUnauthenticated)
+}
+
+func (creds) Verify(_ context.Context, raw string) (auth.Principal, error) {
+	if p, ok := users[strings.TrimPrefix(raw, "tok-")]; ok && strings.HasPrefix(raw, "tok-") {
+		return p, nil
+	}
+	return auth.Principal{}, fmt.Errorf("token: %w", auth.ErrUnauthenticated)
+}
+
+type issuer struct{}
+
+func (issuer) IssueInternal(p auth.Principal, aud string, ttl time.Duration) (string, error) {
+	return "internal." + p.Subject + "." + aud, nil
+}
+
+// newGateway: /admin/ is a session route for admins on app.example.com and a
+// token route on api.example.com; /billing/ forwards an internal JWT;
+// /limited/ allows one request.
+func newGateway(t *testing.T, trusted ...netip.Prefix) *gateway.Gateway {
+	t.Helper()
+	const up = "http://127.0.0.1:1"
+	rt := func(name, host, prefix, authKind string, roles ...string) config.Route {
+		return config.Route{Name: name, Match: config.RouteMatch{Host: host, PathPrefix: prefix}, Upstream: up, Auth: authKind, Roles: roles}
+	}
+	billing := rt("billing", "api.example.com", "/billing/", "token")
+	billing.Forward = "jwt"
+	limited := rt("limited", "api.example.com", "/limited/", "none")
+	limited.RateLimit = &gateway.RateLimitConfig{Per: "route", Rate: 1, Burst: 1, Window: duration.Duration(time.Hour)}
+	if trusted == nil {
+		trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
+	g, err := gateway.New([]config.Route{
+		rt("app-admin", "app.example.com", "/admin/", "session", "admin"),
+		rt("api-admin", "api.example.com", "/admin/", "token", "user"),
+		billing, limited,
+	}, gateway.Deps{Sessions: creds{}, Tokens: creds{}, Internal: issuer{}, CookieName: cookieName, TrustedProxies: trusted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	return g
+}
+
+// startGRPC serves the Authorization service on loopback and returns a
+// client, as Envoy's ext_authz filter would use it.
+func startGRPC(t *testing.T, g *gateway.Gateway) authv3.AuthorizationClient {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := extauthz.NewGRPC(g.Check, nil)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return authv3.NewAuthorizationClient(conn)
+}
+
+// envoyCheck is the CheckRequest Envoy sends for a client request: the
+// pseudo-headers and the x-forwarded-* headers Envoy's HTTP connection
+// manager set (use_remote_address: true appends the client address to
+// x-forwarded-for), plus the client's own headers, lower-cased.
+func envoyCheck(method, host, path string, client ...string) *authv3.CheckRequest {
+	h := map[string]string{
+		":authority": host, ":method": method, ":path": path, ":scheme": "https",
+		"x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https",
+		"x-request-id": "6b1a2c3d-0000-4000-8000-000000000001", "user-agent": "curl/8.5.0",
+	}
+	for i := 0; i+1 < len(client); i += 2 {
+		h[strings.ToLower(client[i])] = client[i+1]
+	}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+			SocketAddress: &corev3.SocketAddress{Address: "203.0.113.7", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 51234}}}}},
+		Destination: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+			SocketAddress: &corev3.SocketAddress{Address: "10.0.0.5", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 443}}}}},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Id: h["x-request-id"], Method: method, Headers: h, Path: path, Host: host, Scheme: "https", Protocol: "HTTP/1.1",
+		}},
+	}}
+}
+
+func headerMap(opts []*corev3.HeaderValueOption) map[string]string {
+	m := map[string]string{}
+	for _, o := range opts {
+		m[o.GetHeader().GetKey()] = o.GetHeader().GetValue()
+	}
+	return m
+}
+
+func TestGRPCCheck(t *testing.T) {
+	client := startGRPC(t, newGateway(t))
+	tests := []struct {
+		name   string
+		req    *authv3.CheckRequest
+		code   codes.Code
+		status int               // denied HTTP status
+		set    map[string]string // allowed: upstream headers that must be exactly this
+		remove []string          // allowed: must be in headers_to_remove
+		header map[string]string // denied: response headers
+		body   string
+	}{
+		{name: "token on the api host, spoofed identity removed",
+			req: envoyCheck("GET", "api.example.com", "/admin/x?y=1", "authorization", "Bearer tok-alice",
+				"x-auth-user", "root", "x_auth_roles", "admin", "x-auth-admin", "1", "cookie", cookieName+"=sess-root; theme=dark"),
+			code: codes.OK,
+			set: map[string]string{"x-auth-user": "alice", "x-auth-subject": "u-alice", "x-auth-roles": "user",
+				"x-auth-method": "token", "cookie": "theme=dark"},
+			remove: []string{"authorization", "x_auth_roles", "x-auth-admin"}},
+		{name: "same path on the app host is a session route: browser to login",
+			req:  envoyCheck("GET", "app.example.com", "/admin/x", "accept", "text/html"),
+			code: codes.Unauthenticated, status: 302,
+			header: map[string]string{"location": "/login?next=%2Fadmin%2Fx"}},
+		{name: "app host, admin session", req: envoyCheck("GET", "APP.example.com:443", "/admin/x", "cookie", cookieName+"=sess-root"),
+			code: codes.OK, set: map[string]string{"x-auth-user": "root", "x-auth-method": "session"}, remove: []string{"cookie", "authorization"}},
+		{name: "app host, user session: 403", req: envoyCheck("GET", "app.example.com", "/admin/x", "cookie", cookieName+"=sess-alice"),
+			code: codes.PermissionDenied, status: 403, body: `{"error":"forbidden"}`},
+		{name: "api host without token: 401 with the challenge", req: envoyCheck("GET", "api.example.com", "/admin/x"),
+			code: codes.Unauthenticated, status: 401, body: `{"error":"unauthorized"}`,
+			header: map[string]string{"www-authenticate": `Bearer realm="gatehouse"`, "content-type": "application/json"}},
+		{name: "bad token", req: envoyCheck("GET", "api.example.com", "/admin/x", "authorization", "Bearer nope"),
+			code: codes.Unauthenticated, status: 401,
+			header: map[string]string{"www-authenticate": `Bearer realm="gatehouse", error="invalid_token"`}},
+		{name: "forward jwt", req: envoyCheck("POST", "api.example.com", "/billing/x", "authorization", "Bearer tok-alice"),
+			code: codes.OK, set: map[string]string{"authorization": "Bearer internal.u-alice.billing"}},
+		{name: "non-canonical path", req: envoyCheck("GET", "api.example.com", "/limited/../admin/x"),
+			code: codes.InvalidArgument, status: 400, body: `{"error":"bad_request"}`},
+		{name: "no route on an unknown host", req: envoyCheck("GET", "other.example.com", "/admin/x"),
+			code: codes.NotFound, status: 404, body: `{"error":"not_found"}`},
+		{name: "no http attributes", req: &authv3.CheckRequest{}, code: codes.InvalidArgument, status: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := client.Check(context.Background(), tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := codes.Code(resp.GetStatus().GetCode()); got != tt.code {
+				t.Fatalf("status = %v, want %v (%v)", got, tt.code, resp)
+			}
+			if tt.code == codes.OK {
+				ok := resp.GetOkResponse()
+				set := headerMap(ok.GetHeaders())
+				for k, want := range tt.set {
+					if set[k] != want {
+						t.Errorf("upstream %s = %q, want %q", k, set[k], want)
+					}
+				}
+				for _, k := range tt.remove {
+					if !slices.Contains(ok.GetHeadersToRemove(), k) {
+						t.Errorf("headers_to_remove %v lacks %q", ok.GetHeadersToRemove(), k)
+					}
+				}
+				for k := range set {
+					if strings.HasPrefix(k, "x-forwarded") || k == "x-request-id" {
+						t.Errorf("Envoy's own %s was rewritten", k)
+					}
+				}
+				return
+			}
+			d := resp.GetDeniedResponse()
+			if got := int(d.GetStatus().GetCode()); got != tt.status {
+				t.Errorf("denied HTTP status = %d, want %d", got, tt.status)
+			}
+			hm := headerMap(d.GetHeaders())
+			for k, want := range tt.header {
+				if hm[k] != want {
+					t.Errorf("denied %s = %q, want %q", k, hm[k], want)
+				}
+			}
+			if tt.body != "" && strings.TrimSpace(d.GetBody()) != tt.body {
+				t.Errorf("body = %q, want %q", d.GetBody(), tt.body)
+			}
+		})
+	}
+}
+
+func TestGRPCRateLimitAndUntrustedPeer(t *testing.T) {
+	client := startGRPC(t, newGateway(t))
+	if resp, _ := client.Check(context.Background(), envoyCheck("GET", "api.example.com", "/limited/x")); codes.Code(resp.GetStatus().GetCode()) != codes.OK {
+		t.Fatalf("first = %v", resp)
+	}
+	resp, err := client.Check(context.Background(), envoyCheck("GET", "api.example.com", "/limited/x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := resp.GetDeniedResponse()
+	if d.GetStatus().GetCode() != 429 || headerMap(d.GetHeaders())["retry-after"] == "" {
+		t.Errorf("second = %v, want 429 with retry-after", resp)
+	}
+
+	untrusted := startGRPC(t, newGateway(t, netip.MustParsePrefix("10.0.0.0/8")))
+	resp, err = untrusted.Check(context.Background(), envoyCheck("GET", "api.example.com", "/admin/x", "authorization", "Bearer tok-alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.GetDeniedResponse().GetStatus().GetCode(); got != 400 {
+		t.Errorf("from an untrusted peer = %v, want 400", resp)
+	}
+}
+
+func TestHTTPService(t *testing.T) {
+	g := newGateway(t)
+	srv := httptest.NewServer(extauthz.HTTPHandler(g.Check))
+	t.Cleanup(srv.Close)
+	// Envoy's HTTP ext_authz: original method, path_prefix + original path,
+	// original Host, the headers allowed_headers lets through, and
+	// x-forwarded-for/-proto from the connection manager.
+	check := func(method, host, path string, header ...string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+extauthz.HTTPPath+path, nil)
+		req.Host = host
+		req.Header.Set("X-Forwarded-For", "203.0.113.7")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Add(header[i], header[i+1])
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, _ := check("GET", "api.example.com", "/admin/x?q=1", "Authorization", "Bearer tok-alice", "X-Auth-User", "root")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Auth-User") != "alice" {
+		t.Errorf("allowed = %d X-Auth-User %q", resp.StatusCode, resp.Header.Get("X-Auth-User"))
+	}
+	if got := resp.Header.Get(extauthz.HeadersToRemove); !strings.Contains(got, "authorization") {
+		t.Errorf("%s = %q, want authorization in it", extauthz.HeadersToRemove, got)
+	}
+	resp, body := check("GET", "api.example.com", "/admin/x")
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" || strings.TrimSpace(body) != `{"error":"unauthorized"}` {
+		t.Errorf("no token = %d %q %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+	}
+	resp, _ = check("GET", "app.example.com", "/admin/x", "Accept", "text/html")
+	if resp.StatusCode != 302 || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
+		t.Errorf("browser = %d %q, want 302 to login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ = check("POST", "api.example.com", "/admin/x", "Authorization", "Bearer tok-alice")
+	if resp.StatusCode != 200 {
+		t.Errorf("original method POST = %d", resp.StatusCode)
+	}
+	if resp, _ := check("GET", "api.example.com", "//admin/x", "Authorization", "Bearer tok-alice"); resp.StatusCode != 400 {
+		t.Errorf("non-canonical path = %d, want 400", resp.StatusCode)
+	}
+}
