@@ -47,6 +47,15 @@ func serveCmd(e *env) *cobra.Command {
 					return fmt.Errorf("listen on %s (key admin_listen): %w", cfg.AdminListen, err)
 				}
 			}
+			if cfg.ExtAuthzListen != "" {
+				if a.ExtAuthzListener, err = net.Listen("tcp", cfg.ExtAuthzListen); err != nil {
+					ln.Close()
+					if adminLn != nil {
+						adminLn.Close()
+					}
+					return fmt.Errorf("listen on %s (key ext_authz_listen): %w", cfg.ExtAuthzListen, err)
+				}
+			}
 			// Registered before serving, so that a SIGHUP never meets the
 			// default action (exit) once the server answers.
 			hup := make(chan os.Signal, 1)

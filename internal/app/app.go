@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
@@ -48,6 +50,9 @@ type App struct {
 	Verifier *token.Verifier
 	Grants   *token.Grants
 	OIDC     *oidc.Handler
+	// ExtAuthzListener, when set before Serve, serves Envoy's gRPC external
+	// authorization (ext_authz_listen).
+	ExtAuthzListener net.Listener
 
 	gateway atomic.Pointer[gateway.Gateway]
 	limits  ratelimit.Store // the gateway's rate limit buckets, kept across reloads
@@ -220,7 +225,8 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().ServeHTTP(w, r) }),
 		Verify:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().VerifyHandler().ServeHTTP(w, r) }),
 		OIDC:    a.OIDC, Ready: a.Ready, QuietLogs: opt.QuietLogs,
-		ServesHost: a.servesHost,
+		ServesHost:  a.servesHost,
+		VerifyEnvoy: extauthz.HTTPHandler(a.check),
 	})
 	return err
 }
@@ -357,6 +363,9 @@ func cookieOf(cfg config.Config) session.Cookie {
 // servesHost reports whether a route of the current gateway names host: the
 // hosts a login may return to with an absolute next URL.
 func (a *App) servesHost(host string) bool { return a.gateway.Load().ServesHost(host) }
+
+// check is the current gateway's decision, for Envoy's ext_authz.
+func (a *App) check(r *http.Request) gateway.Verdict { return a.gateway.Load().Check(r) }
 
 // Handler is the public HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
 )
 
 // ShutdownGrace is how long in-flight requests may take to finish after
@@ -33,13 +35,18 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 		}
 		errc <- err
 	}()
+	if a.ExtAuthzListener != nil {
+		grpcSrv := extauthz.NewGRPC(a.check, a.Log)
+		go func() { errc <- grpcSrv.Serve(a.ExtAuthzListener) }()
+		defer grpcSrv.GracefulStop()
+	}
 	var admin *http.Server
 	if adminLn != nil {
 		admin = newHTTPServer(a.AdminHandler())
 		go func() { errc <- admin.Serve(adminLn) }()
 	}
 	a.Log.Info("gatehouse serving", "listen", ln.Addr().String(), "public_url", a.Config.EffectivePublicURL(),
-		"admin", addrOf(adminLn), "store", redactDSN(a.Config.Store))
+		"admin", addrOf(adminLn), "ext_authz", addrOf(a.ExtAuthzListener), "store", redactDSN(a.Config.Store))
 
 	var err error
 	select {

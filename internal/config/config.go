@@ -16,8 +16,11 @@ type Config struct {
 	PublicURL   string `yaml:"public_url"`
 	AdminListen string `yaml:"admin_listen"`
 	AdminPprof  bool   `yaml:"admin_pprof"` // /debug/pprof/ on admin_listen; off by default (issue 15)
-	TLS         TLS    `yaml:"tls"`
-	Store       string `yaml:"store"`
+	// ExtAuthzListen serves Envoy's gRPC external authorization (contract
+	// section 12) when not "" (the default: off).
+	ExtAuthzListen string `yaml:"ext_authz_listen"`
+	TLS            TLS    `yaml:"tls"`
+	Store          string `yaml:"store"`
 	// StoreMigrate is a direct postgres:// URL used only by migrations, for
 	// when store points at a transaction-pooling PgBouncer (advisory locks
 	// need a session). "" means store.

@@ -39,6 +39,7 @@ func (c Config) Validate() []error {
 	}
 	checkHostPort("listen", c.Listen, false)
 	checkHostPort("admin_listen", c.AdminListen, true)
+	checkHostPort("ext_authz_listen", c.ExtAuthzListen, true)
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("public_url", "must be an absolute http(s) URL, got %q", c.PublicURL)

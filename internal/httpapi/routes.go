@@ -41,6 +41,9 @@ func (s *server) routes() http.Handler {
 			own("GET "+p, s.Verify)
 		}
 	}
+	if s.VerifyEnvoy != nil { // section 12: the original method and path follow the prefix
+		own("/auth/verify/envoy/", s.VerifyEnvoy)
+	}
 
 	// OIDC (section 7)
 	if s.OIDC != nil {

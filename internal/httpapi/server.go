@@ -88,6 +88,9 @@ type Deps struct {
 	// ServesHost reports whether a gateway route names a host, so that
 	// login may return to an absolute next URL on it; nil: paths only.
 	ServesHost func(host string) bool
+	// VerifyEnvoy serves Envoy's HTTP ext_authz under /auth/verify/envoy/
+	// (any method, the original path appended); nil = 404.
+	VerifyEnvoy http.Handler
 }
 
 type server struct {
