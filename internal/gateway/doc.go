@@ -1,12 +1,14 @@
 // Package gateway is gatehouse's reverse proxy: it matches a request to a
-// configured route (longest path prefix, then method), applies the route's
-// policy (auth none | session | token | any, roles any-of), and forwards the
-// request to the route's upstream with the verified identity in X-Auth-*
-// headers, so that no upstream service repeats verification code.
+// configured route (host: exact > wildcard > none, then longest path prefix,
+// then method), applies the route's rate limit and policy (auth none |
+// session | token | any, roles any-of), and forwards the request to the
+// route's upstream with the verified identity in X-Auth-* headers, so that
+// no upstream service repeats verification code.
 //
 // The same decision is available to other proxies (nginx auth_request,
 // Traefik ForwardAuth, Caddy forward_auth) through VerifyHandler: one
 // endpoint per proxy family, each reading only the headers its proxy sets.
+// Envoy's external authorization gets it through Check (internal/extauthz).
 //
 // Security rules the package keeps, each with a test:
 //   - The request path is checked and normalised once (see cleanPath); the
