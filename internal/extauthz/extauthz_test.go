@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -80,7 +81,7 @@ func newGateway(t *testing.T, trusted ...netip.Prefix) *gateway.Gateway {
 		rt("app-admin", "app.example.com", "/admin/", "session", "admin"),
 		rt("api-admin", "api.example.com", "/admin/", "token", "user"),
 		billing, limited,
-	}, gateway.Deps{Sessions: creds{}, Tokens: creds{}, Internal: issuer{}, CookieName: cookieName, TrustedProxies: trusted})
+	}, gateway.Deps{Sessions: creds{}, Tokens: creds{}, Internal: issuer{}, CookieName: cookieName, TrustedProxies: trusted, PublicURL: "https://auth.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestGRPCCheck(t *testing.T) {
 		{name: "same path on the app host is a session route: browser to login",
 			req:  envoyCheck("GET", "app.example.com", "/admin/x", "accept", "text/html"),
 			code: codes.Unauthenticated, status: 302,
-			header: map[string]string{"location": "/login?next=%2Fadmin%2Fx"}},
+			header: map[string]string{"location": "https://auth.example.com/login?next=" + url.QueryEscape("https://app.example.com/admin/x")}},
 		{name: "app host, admin session", req: envoyCheck("GET", "APP.example.com:443", "/admin/x", "cookie", cookieName+"=sess-root"),
 			code: codes.OK, set: map[string]string{"x-auth-user": "root", "x-auth-method": "session"}, remove: []string{"cookie", "authorization"}},
 		{name: "app host, user session: 403", req: envoyCheck("GET", "app.example.com", "/admin/x", "cookie", cookieName+"=sess-alice"),
@@ -286,7 +287,7 @@ func TestHTTPService(t *testing.T) {
 		t.Errorf("no token = %d %q %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
 	}
 	resp, _ = check("GET", "app.example.com", "/admin/x", "Accept", "text/html")
-	if resp.StatusCode != 302 || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
+	if resp.StatusCode != 302 || !strings.HasPrefix(resp.Header.Get("Location"), "https://auth.example.com/login?next=https%3A%2F%2Fapp.example.com%2F") {
 		t.Errorf("browser = %d %q, want 302 to login", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp, _ = check("POST", "api.example.com", "/admin/x", "Authorization", "Bearer tok-alice")

@@ -173,11 +173,13 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*http.Re
 		}
 	}
 	if f.proto != "" {
-		// Only checked: the login redirect's next is a path, and the origin
-		// check compares hosts. A proxy that sends something else is broken.
-		if proto := r.Header.Get(f.proto); proto != "" && proto != "http" && proto != "https" {
+		// A proxy that sends something else is broken. The value is kept as
+		// the scheme of an absolute login next (loginLocation).
+		proto := r.Header.Get(f.proto)
+		if proto != "" && proto != "http" && proto != "https" {
 			return nil, 0, fmt.Errorf("%w: invalid %s", errBadVerify, f.proto)
 		}
+		fr.URL.Scheme = proto
 	}
 	if client := ClientIP(r, g.trusted); client.IsValid() {
 		fr.RemoteAddr = netip.AddrPortFrom(client, 0).String()

@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"cmp"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -141,6 +144,27 @@ func (t *table) servesHost(host string) bool {
 	i := strings.IndexByte(host, '.')
 	_, ok := t.wild[host[i+1:]]
 	return i > 0 && ok
+}
+
+// absoluteNext returns next (a path) as an absolute URL on fr's host when a
+// route names that host and it is not public_url's host; else next.
+func (g *Gateway) absoluteNext(fr *http.Request, next string) string {
+	host, ok := requestHost(fr.Host)
+	if !ok || host == "" || !g.table.servesHost(host) {
+		return next
+	}
+	pub, err := url.Parse(g.deps.PublicURL)
+	if err != nil {
+		return next
+	}
+	if ph, _ := requestHost(pub.Host); ph == host {
+		return next
+	}
+	scheme := fr.URL.Scheme
+	if scheme != "http" && scheme != "https" {
+		scheme = cmp.Or(pub.Scheme, "https")
+	}
+	return scheme + "://" + strings.ToLower(fr.Host) + next
 }
 
 // ServesHost reports whether a route names host (a Host header value: port,

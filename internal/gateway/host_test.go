@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -224,5 +225,48 @@ func TestServesHost(t *testing.T) {
 		if got := g.ServesHost(host); got != want {
 			t.Errorf("ServesHost(%q) = %v, want %v", host, got, want)
 		}
+	}
+}
+
+// TestVerifyLoginReturnsToTheRouteHost: forward-auth sends browsers to the
+// login page on public_url; for a host that a route names, next is an
+// absolute URL on that host (the scheme the proxy reported, else
+// public_url's), so the browser comes back to it after login.
+func TestVerifyLoginReturnsToTheRouteHost(t *testing.T) {
+	d := deps()
+	d.PublicURL = "https://auth.example.com"
+	_, srv := serve(t, hostRoutes("http://127.0.0.1:1"), d)
+	login := func(next string) string { return "https://auth.example.com/login?next=" + url.QueryEscape(next) }
+	fwd := func(host, proto string) []string {
+		return []string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/admin/x?a=1", "X-Forwarded-Host", host,
+			"X-Forwarded-Proto", proto, "Accept", "text/html"}
+	}
+	tests := []struct {
+		name, path, host string
+		header           []string
+		location, hint   string
+	}{
+		{"forward family, route host", gateway.VerifyForwardPath, "", fwd("app.example.com", "https"),
+			login("https://app.example.com/admin/x?a=1"), ""},
+		{"forward family, plain http and a port", gateway.VerifyForwardPath, "", fwd("App.Example.com:8080", "http"),
+			login("http://app.example.com:8080/admin/x?a=1"), ""},
+		{"nginx family: public_url's scheme", gateway.VerifyNginxPath, "app.example.com",
+			append(nginx("GET", "/admin/x?a=1"), "Accept", "text/html", "X-Forwarded-Proto", "http"),
+			"", login("https://app.example.com/admin/x?a=1")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := newRequest(t, "GET", srv.URL+tt.path, tt.header...)
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			r := do(t, req)
+			if got := r.Header.Get("Location"); got != tt.location {
+				t.Errorf("Location = %q, want %q", got, tt.location)
+			}
+			if got := r.Header.Get("X-Auth-Redirect"); got != tt.hint {
+				t.Errorf("X-Auth-Redirect = %q, want %q", got, tt.hint)
+			}
+		})
 	}
 }

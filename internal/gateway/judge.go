@@ -94,9 +94,10 @@ func (v Verdict) Allowed() bool { return v.Status == http.StatusOK }
 // r.Header (the client's headers plus the proxy's X-Forwarded-For and
 // X-Forwarded-Proto) and r.RemoteAddr (the proxy). It makes the decision of
 // ServeHTTP and the forward-auth endpoints: a peer that is not a trusted
-// proxy, or a path that is not in canonical form (the proxy forwards the
-// raw path, so gatehouse must judge exactly that), is refused with 400;
-// browsers without a session get 302 to the login page.
+// proxy, or a path that is not in canonical form (see canonicalPath: the
+// proxy forwards the raw path, so gatehouse must judge exactly that), is
+// refused with 400; browsers without a session get 302 to the login page
+// on public_url, as from the forward-auth endpoints.
 func (g *Gateway) Check(r *http.Request) Verdict {
 	rec := &recorder{header: http.Header{}}
 	rt := g.check(rec, r)
@@ -150,24 +151,21 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request) *Route {
 		return nil
 	}
 	raw := r.URL.EscapedPath()
-	p, err := cleanPath(raw)
-	if err == nil && escapePath(p) != raw {
-		err = fmt.Errorf("%w: not canonical", ErrBadPath)
-	}
+	p, err := canonicalPath(raw)
 	if err != nil || r.URL.Opaque != "" || !validMethod(r.Method) {
 		g.refuseVerify(w, r, reasonBadPath, fmt.Errorf("%w: %q", ErrBadPath, raw))
 		return nil
 	}
 	fr := r.WithContext(r.Context())
-	fr.URL = &url.URL{Path: p, RawQuery: r.URL.RawQuery}
-	if raw != p {
-		fr.URL.RawPath = raw
+	fr.URL = &url.URL{Path: p, RawPath: raw, RawQuery: r.URL.RawQuery}
+	if proto := r.Header.Get("X-Forwarded-Proto"); proto == "http" || proto == "https" {
+		fr.URL.Scheme = proto // set by Envoy itself on every request it forwards
 	}
 	fr.RequestURI = fr.URL.RequestURI()
 	if client := ClientIP(r, g.trusted); client.IsValid() {
 		fr.RemoteAddr = netip.AddrPortFrom(client, 0).String()
 	}
-	return g.judge(w, fr, loginRedirect)
+	return g.judge(w, fr, loginRedirectPublic)
 }
 
 // recorder is the http.ResponseWriter Check answers into.

@@ -54,14 +54,22 @@ func (g *Gateway) redirectBrowser(r *http.Request, d decision) loginMode {
 // modes get it absolute on Deps.PublicURL: the browser is on the proxy's
 // host, and a relative Location would stay there or, passed on by a proxy
 // that does not rewrite it, name gatehouse's internal address.
-func (g *Gateway) loginLocation(mode loginMode, p, rawQuery string) string {
+//
+// On such an absolute login URL, a request for a host that a route names
+// (exactly or by wildcard) and that is not public_url's gets an absolute
+// next on its own host, so that the browser returns there after login; the
+// login page accepts it because a route names the host (oidc.SafeNextOn).
+// The scheme is the one the proxy reported (fr.URL.Scheme), else
+// public_url's.
+func (g *Gateway) loginLocation(fr *http.Request, mode loginMode, p string) string {
 	next := escapePath(p)
-	if rawQuery != "" {
-		next += "?" + rawQuery
+	if fr.URL.RawQuery != "" {
+		next += "?" + fr.URL.RawQuery
 	}
 	login := g.loginURL
 	if mode != loginRedirect && strings.HasPrefix(login, "/") {
 		login = strings.TrimRight(g.deps.PublicURL, "/") + login
+		next = g.absoluteNext(fr, next)
 	}
 	sep := "?"
 	if strings.Contains(login, "?") {
@@ -94,10 +102,10 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, p string,
 	switch mode {
 	case loginRedirect, loginRedirectPublic:
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, g.loginLocation(mode, p, r.URL.RawQuery), http.StatusFound)
+		http.Redirect(w, r, g.loginLocation(r, mode, p), http.StatusFound)
 		return
 	case loginHint:
-		w.Header().Set("X-Auth-Redirect", g.loginLocation(mode, p, r.URL.RawQuery))
+		w.Header().Set("X-Auth-Redirect", g.loginLocation(r, mode, p))
 	}
 	challenge := httperr.Challenge
 	if d.challenge != "" {
