@@ -70,3 +70,20 @@ func (e *OverloadedError) Error() string {
 
 // Is makes errors.Is(err, ErrOverloaded) true for an *OverloadedError.
 func (e *OverloadedError) Is(target error) bool { return target == ErrOverloaded }
+
+// RateLimitedError says a request was refused by a gateway route's
+// rate_limit (contract section 12): 429 rate_limited with Retry-After.
+// errors.Is(err, ErrRateLimited) matches it.
+type RateLimitedError struct {
+	RetryAfter time.Duration
+}
+
+// ErrRateLimited matches any *RateLimitedError.
+var ErrRateLimited = errors.New("rate limited")
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("rate limited; retry after %s", e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true for a *RateLimitedError.
+func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
-	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
 // writeError writes the JSON error body of the contract, {"error":code},
@@ -85,7 +84,7 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p stri
 	setLimitHeaders(w.Header(), rt, d)
 	switch d.outcome {
 	case outcomeRateLimited:
-		httperr.Write(w, &ratelimit.LimitedError{RetryAfter: d.limit.res.RetryAfter})
+		httperr.Write(w, &auth.RateLimitedError{RetryAfter: d.limit.res.RetryAfter})
 	case outcomeUnavailable:
 		httperr.Write(w, d.err)
 	case outcomeForbidden:

@@ -14,7 +14,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
-	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
 func wrap(err error) error { return fmt.Errorf("load thing: %w", err) }
@@ -101,7 +100,7 @@ func TestWrite(t *testing.T) {
 		{"throttled gets Retry-After rounded up", &auth.ThrottledError{RetryAfter: 1500 * time.Millisecond}, "", `{"error":"too_many_attempts"}`, "", "2"},
 		{"store down", wrap(auth.ErrUnavailable), "", `{"error":"unavailable"}`, "", ""},
 		{"shed gets Retry-After", wrap(&auth.OverloadedError{RetryAfter: 2100 * time.Millisecond}), "", `{"error":"temporarily_unavailable"}`, "", "3"},
-		{"rate limited gets 429 and Retry-After", fmt.Errorf("route x: %w", &ratelimit.LimitedError{RetryAfter: 200 * time.Millisecond}), "", `{"error":"rate_limited"}`, "", "1"},
+		{"rate limited gets 429 and Retry-After", fmt.Errorf("route x: %w", &auth.RateLimitedError{RetryAfter: 200 * time.Millisecond}), "", `{"error":"rate_limited"}`, "", "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
 // Problem is what an error becomes on the wire.
@@ -29,7 +28,7 @@ var table = []row{
 	{auth.ErrOverloaded, Problem{http.StatusServiceUnavailable, "temporarily_unavailable", ""}},
 	{auth.ErrUnavailable, Problem{http.StatusServiceUnavailable, "unavailable", ""}},
 	{auth.ErrThrottled, Problem{http.StatusTooManyRequests, "too_many_attempts", ""}},
-	{ratelimit.ErrLimited, Problem{http.StatusTooManyRequests, "rate_limited", ""}},
+	{auth.ErrRateLimited, Problem{http.StatusTooManyRequests, "rate_limited", ""}},
 	{auth.ErrInvalidCredentials, Problem{http.StatusUnauthorized, "invalid_credentials", ""}},
 	{auth.ErrUnauthenticated, Problem{http.StatusUnauthorized, "unauthorized", ""}},
 	{auth.ErrExpired, Problem{http.StatusUnauthorized, "unauthorized", ""}},

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
 // Challenge is the WWW-Authenticate value of a 401 without a more specific
@@ -73,7 +72,7 @@ func write(w http.ResponseWriter, p Problem) {
 func SetRetryAfter(h http.Header, err error) {
 	var te *auth.ThrottledError
 	var oe *auth.OverloadedError
-	var le *ratelimit.LimitedError
+	var le *auth.RateLimitedError
 	switch {
 	case errors.As(err, &te):
 		h.Set("Retry-After", RetryAfter(te.RetryAfter))

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -44,22 +43,6 @@ type Result struct {
 type Store interface {
 	Take(ctx context.Context, key string, l Limit, cost int, now time.Time) (Result, error)
 }
-
-// ErrLimited matches every *LimitedError.
-var ErrLimited = errors.New("rate limited")
-
-// LimitedError is a request refused by a rate limit: 429 rate_limited with
-// Retry-After.
-type LimitedError struct {
-	RetryAfter time.Duration
-}
-
-func (e *LimitedError) Error() string {
-	return fmt.Sprintf("rate limited; retry after %s", e.RetryAfter.Round(time.Second))
-}
-
-// Is makes errors.Is(err, ErrLimited) true for a *LimitedError.
-func (e *LimitedError) Is(target error) bool { return target == ErrLimited }
 
 // bucket refills tokens (last updated at ts) to now and takes cost; the
 // arithmetic of Memory, mirrored by the Redis script.
