@@ -1,5 +1,5 @@
-// Package redis implements session.Store, revocation.Store and
-// throttle.Store over Redis (github.com/redis/go-redis/v9), so that several
+// Package redis implements session.Store, revocation.Store, throttle.Store
+// and ratelimit.Store over Redis (github.com/redis/go-redis/v9), so that several
 // gatehouse instances share sessions, hear each other's revocations within a
 // second and count login failures together. It runs on a single node, on a
 // Sentinel-managed primary (go-redis failover client) and on Redis Cluster
@@ -16,6 +16,8 @@
 //	{rev}:<kind>:<key>     the Until of the longest active revocation; PXAT Until
 //	{rev}:stream           stream of every revocation (the feed watchers follow)
 //	thr:<key>              sorted set of failure timestamps (sliding window)
+//	rl:<route>:<per>:<v>   hash, one rate limit token bucket (tokens, last update);
+//	                       PEXPIRE = until the bucket is full again
 //
 // Redis Cluster: every command and script touches one key, except the
 // revocation publish script, whose two keys share the {rev} hash tag; the

@@ -13,8 +13,14 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 )
 
+// TestRateLimitStore runs on a single node, a Sentinel group and a Cluster:
+// one key per bucket, so no CROSSSLOT.
 func TestRateLimitStore(t *testing.T) {
-	ratelimittest.RunStoreTests(t, func(t *testing.T) ratelimit.Store { s, _ := newStore(t); return s })
+	for _, kind := range redistest.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			ratelimittest.RunStoreTests(t, func(t *testing.T) ratelimit.Store { return openDeployment(t, kind) })
+		})
+	}
 }
 
 // TestRateLimitOneKeyPerBucket: a bucket is one key (cluster-safe), and it
