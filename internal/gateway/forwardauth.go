@@ -34,14 +34,18 @@ var errBadVerify = errors.New("malformed forward-auth request")
 type family struct {
 	method, uri string    // canonical header names
 	host, proto string    // "" when the family carries none
+	url         string    // a header holding the absolute original URL, whose host is judged when sent
 	login       loginMode // how a browser is sent to the login page
 }
 
 var (
 	// nginxFamily: auth_request can only turn a 401 into its own
 	// error_page redirect, so browsers get 401 plus X-Auth-Redirect. The
-	// host is the subrequest's own Host, which the snippet sets to $host.
-	nginxFamily = family{method: "X-Original-Method", uri: "X-Original-Uri", login: loginHint}
+	// host is that of X-Original-URL when sent (contract §12; the snippet
+	// sets it to $scheme://$host$request_uri, so a client's copy never
+	// survives), else the subrequest's own Host, which the snippet sets to
+	// $host.
+	nginxFamily = family{method: "X-Original-Method", uri: "X-Original-Uri", url: "X-Original-Url", login: loginHint}
 	// forwardFamily: Traefik and Caddy pass any non-2xx answer, so a 302 to
 	// the login page reaches the browser.
 	forwardFamily = family{method: "X-Forwarded-Method", uri: "X-Forwarded-Uri",
@@ -115,7 +119,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request) {
 func pickFamily(h http.Header, families []family) (family, error) {
 	var found []family
 	for _, f := range families {
-		for _, name := range [...]string{f.method, f.uri, f.host, f.proto} {
+		for _, name := range [...]string{f.method, f.uri, f.host, f.proto, f.url} {
 			if name != "" && len(h[name]) > 1 {
 				return family{}, fmt.Errorf("%w: %s sent %d times", errBadVerify, name, len(h[name]))
 			}
@@ -170,6 +174,15 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*http.Re
 				return nil, 0, fmt.Errorf("%w: invalid %s", errBadVerify, f.host)
 			}
 			fr.Host = host
+		}
+	}
+	if f.url != "" {
+		if v := r.Header.Get(f.url); v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || !validHost(u.Host) {
+				return nil, 0, fmt.Errorf("%w: invalid %s", errBadVerify, f.url)
+			}
+			fr.Host = u.Host
 		}
 	}
 	if f.proto != "" {

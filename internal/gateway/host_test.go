@@ -139,6 +139,14 @@ func TestVerifyJudgesForwardedHost(t *testing.T) {
 		{"forward family: garbage host", srv.URL, "", fwd("app.example.com/x"), http.StatusBadRequest},
 		{"nginx family: Host set by the snippet", srv.URL, "app.example.com", nginx("GET", "/admin/x"), http.StatusUnauthorized},
 		{"nginx family: other host", srv.URL, "other.example.com", nginx("GET", "/admin/x"), http.StatusOK},
+		{"nginx family: X-Original-URL host wins over the subrequest Host", srv.URL, "other.example.com",
+			append(nginx("GET", "/admin/x"), "X-Original-URL", "https://app.example.com/admin/x"), http.StatusUnauthorized},
+		{"nginx family: X-Original-URL on the open host", srv.URL, "app.example.com",
+			append(nginx("GET", "/admin/x"), "X-Original-URL", "http://other.example.com/admin/x"), http.StatusOK},
+		{"nginx family: X-Original-URL twice", srv.URL, "", append(nginx("GET", "/admin/x"),
+			"X-Original-URL", "https://other.example.com/admin/x", "X-Original-URL", "https://app.example.com/admin/x"), http.StatusBadRequest},
+		{"nginx family: X-Original-URL not absolute", srv.URL, "", append(nginx("GET", "/admin/x"), "X-Original-URL", "/admin/x"), http.StatusBadRequest},
+		{"nginx family: X-Original-URL with a bad host", srv.URL, "", append(nginx("GET", "/admin/x"), "X-Original-URL", "https://app.example.com@evil/x"), http.StatusBadRequest},
 		{"untrusted peer naming the open host", untrusted.URL, "app.example.com", fwd("other.example.com"), http.StatusBadRequest},
 	}
 	for _, tt := range tests {
