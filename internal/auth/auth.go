@@ -35,7 +35,10 @@ type Principal struct {
 	// (refresh family) claim (MethodToken).
 	SessionID string
 	// TokenID is the access token's jti; empty for sessions.
-	TokenID   string
+	TokenID string
+	// AMR lists the RFC 8176 authentication methods behind the credential
+	// (session amr, or the token's amr claim); "mfa" means a second factor.
+	AMR       []string
 	Scope     string
 	ExpiresAt time.Time
 }

@@ -78,7 +78,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, cookieValue string) (a
 		return auth.Principal{}, Record{}, fmt.Errorf("%w: %w", auth.ErrUnauthenticated, auth.ErrDisabled)
 	}
 	p := auth.Principal{Subject: u.ID, Username: u.Username, Roles: u.Roles, Method: auth.MethodSession,
-		SessionID: rec.ID, ExpiresAt: rec.ExpiresAt}
+		SessionID: rec.ID, ExpiresAt: rec.ExpiresAt, AMR: rec.AMR}
 	a.store(id, cached{principal: p, rec: rec}, now)
 	return p, rec, nil
 }

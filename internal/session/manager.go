@@ -95,6 +95,7 @@ type Meta struct {
 	IP        string
 	UserAgent string
 	Method    string // "password" or "oidc:<provider>"
+	AMR       []string
 }
 
 // Create starts a new session for userID and returns the cookie value (256
@@ -114,7 +115,7 @@ func (m *Manager) Create(ctx context.Context, userID string, meta Meta) (string,
 	rec := Record{
 		ID: IDFromCookie(value), UserID: userID, CreatedAt: now, LastSeenAt: now,
 		IdleExpiresAt: now.Add(m.idle), ExpiresAt: now.Add(m.absolute),
-		IP: meta.IP, UserAgent: ua, Method: meta.Method,
+		IP: meta.IP, UserAgent: ua, Method: meta.Method, AMR: meta.AMR,
 	}
 	if err := m.store.CreateSession(ctx, rec); err != nil {
 		return "", Record{}, fmt.Errorf("create session: %w", err)

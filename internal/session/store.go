@@ -20,6 +20,9 @@ type Record struct {
 	UserAgent     string
 	// Method is how the user logged in: "password" or "oidc:<provider>".
 	Method string
+	// AMR lists the RFC 8176 authentication methods of the login ("pwd",
+	// "otp", "hwk", "mfa", …); nil when unknown (sessions from before).
+	AMR []string
 }
 
 // Store is the key/value-with-expiry persistence behind Manager. Expiry is

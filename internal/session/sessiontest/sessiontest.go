@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,6 +54,7 @@ func newRecord(t *testing.T, userID string, now time.Time) session.Record {
 		IP:            "192.0.2.10",
 		UserAgent:     "Mozilla/5.0 (X11; Linux) «test» ✓",
 		Method:        "password",
+		AMR:           []string{"pwd", "otp", "mfa"},
 	}
 }
 
@@ -98,6 +100,7 @@ func assertRecord(t *testing.T, got, want session.Record) {
 		{"IP", got.IP, want.IP},
 		{"UserAgent", got.UserAgent, want.UserAgent},
 		{"Method", got.Method, want.Method},
+		{"AMR", strings.Join(got.AMR, " "), strings.Join(want.AMR, " ")},
 	}
 	for _, f := range strs {
 		if f.got != f.want {

@@ -12,6 +12,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation/revocationtest"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -84,6 +86,10 @@ func TestThrottleStore(t *testing.T) {
 			throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store { return openDeployment(t, kind) })
 		})
 	}
+}
+
+func TestTOTPStepStore(t *testing.T) {
+	mfatest.RunStepStoreTests(t, func(t *testing.T) mfa.StepStore { s, _ := newStore(t); return s })
 }
 
 func liveRecord(id, user string, now time.Time) session.Record {

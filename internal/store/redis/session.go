@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -126,7 +127,7 @@ func (s *Store) createArgs(r session.Record, now time.Time) ([]string, []any) {
 		ttlMillis(earliest(r.IdleExpiresAt, r.ExpiresAt), now),
 		"u", r.UserID, "c", micros(r.CreatedAt), "l", micros(r.LastSeenAt),
 		"i", micros(r.IdleExpiresAt), "e", micros(r.ExpiresAt),
-		"ip", r.IP, "ua", r.UserAgent, "m", r.Method,
+		"ip", r.IP, "ua", r.UserAgent, "m", r.Method, "a", strings.Join(r.AMR, " "),
 	}
 }
 
@@ -183,7 +184,7 @@ func (s *Store) Session(ctx context.Context, id string) (session.Record, error) 
 }
 
 func decodeSession(id string, f map[string]string) (session.Record, error) {
-	r := session.Record{ID: id, UserID: f["u"], IP: f["ip"], UserAgent: f["ua"], Method: f["m"]}
+	r := session.Record{ID: id, UserID: f["u"], IP: f["ip"], UserAgent: f["ua"], Method: f["m"], AMR: strings.Fields(f["a"])}
 	var errs []error
 	for _, t := range []struct {
 		dst   *time.Time

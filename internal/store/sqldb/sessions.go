@@ -10,15 +10,19 @@ import (
 
 var _ session.Store = (*Store)(nil)
 
-const sessionColumns = `id, user_id, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, method`
+const sessionColumns = `id, user_id, created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent, method, amr`
 
 // CreateSession stores r; auth.ErrConflict when r.ID exists, auth.ErrNotFound
 // when r.UserID is not a user (sessions die with their user).
 func (db *Store) CreateSession(ctx context.Context, r session.Record) error {
-	_, err := db.exec(ctx, "create session",
-		`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	amr, err := encodeJSON(r.AMR, "[]")
+	if err != nil {
+		return db.wrap("create session", err)
+	}
+	_, err = db.exec(ctx, "create session",
+		`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.UserID, micros(r.CreatedAt), micros(r.LastSeenAt), micros(r.IdleExpiresAt), micros(r.ExpiresAt),
-		r.IP, r.UserAgent, r.Method)
+		r.IP, r.UserAgent, r.Method, amr)
 	return err
 }
 
@@ -85,9 +89,16 @@ func scanSession(row scanner) (session.Record, error) {
 	var (
 		r                            session.Record
 		created, seen, idle, expires int64
+		amr                          string
 	)
-	if err := row.Scan(&r.ID, &r.UserID, &created, &seen, &idle, &expires, &r.IP, &r.UserAgent, &r.Method); err != nil {
+	if err := row.Scan(&r.ID, &r.UserID, &created, &seen, &idle, &expires, &r.IP, &r.UserAgent, &r.Method, &amr); err != nil {
 		return session.Record{}, err
+	}
+	if err := decodeJSON(amr, &r.AMR); err != nil {
+		return session.Record{}, err
+	}
+	if len(r.AMR) == 0 {
+		r.AMR = nil
 	}
 	r.CreatedAt, r.LastSeenAt = fromMicros(created), fromMicros(seen)
 	r.IdleExpiresAt, r.ExpiresAt = fromMicros(idle), fromMicros(expires)

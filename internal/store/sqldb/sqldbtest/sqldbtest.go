@@ -12,6 +12,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/keys/keystest"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation/revocationtest"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -33,6 +35,8 @@ type Store interface {
 	audit.Store
 	revocation.Store
 	user.IdentityStore
+	mfa.Store
+	mfa.StepStore
 	Migrate(ctx context.Context) error
 	MigrationVersion(ctx context.Context) (current, latest int64, err error)
 	Ping(ctx context.Context) error
@@ -74,6 +78,14 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Identity", func(t *testing.T) {
 		t.Parallel()
 		identitytest.RunIdentityStoreTests(t, func(t *testing.T) user.IdentityStore { return newStore(t) })
+	})
+	t.Run("MFA", func(t *testing.T) {
+		t.Parallel()
+		mfatest.RunStoreTests(t, func(t *testing.T) mfa.Store { return newStore(t) })
+	})
+	t.Run("TOTPStep", func(t *testing.T) {
+		t.Parallel()
+		mfatest.RunStepStoreTests(t, func(t *testing.T) mfa.StepStore { return newStore(t) })
 	})
 	t.Run("SQL", func(t *testing.T) {
 		t.Parallel()

@@ -1,0 +1,23 @@
+package mfa
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+var (
+	// ErrInvalidCode: a TOTP or recovery code is wrong, already used, or
+	// the factor is not enrolled. It wraps auth.ErrInvalidCredentials, so
+	// the answer cannot tell a wrong code from a replayed one.
+	ErrInvalidCode = fmt.Errorf("invalid code: %w", auth.ErrInvalidCredentials)
+	// ErrNoEncryptionKey: TOTP enrolment needs keys.encryption_key to seal
+	// the secret at rest, and none is configured.
+	ErrNoEncryptionKey = fmt.Errorf("%w: TOTP enrolment needs keys.encryption_key (or keys.encryption_key_file) in the configuration to encrypt secrets at rest", auth.ErrInvalidInput)
+	// ErrNotEnrolled: the user has no pending TOTP enrolment to confirm.
+	ErrNotEnrolled = fmt.Errorf("%w: no TOTP enrolment in progress (POST /auth/mfa/totp first)", auth.ErrInvalidInput)
+	// ErrReauthRequired: changing factors needs a login within the last
+	// five minutes or a session that used a second factor.
+	ErrReauthRequired = errors.New("recent login or second factor required")
+)

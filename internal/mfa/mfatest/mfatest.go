@@ -1,0 +1,308 @@
+package mfatest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+// at is a fixed time with microsecond precision, the finest every store keeps.
+var at = time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
+
+// ensureUser creates user id when s also stores users, so that stores with
+// referential integrity accept factors of that user.
+func ensureUser(t *testing.T, s any, id string) {
+	t.Helper()
+	us, ok := s.(user.Store)
+	if !ok {
+		return
+	}
+	err := us.CreateUser(context.Background(), auth.User{ID: id, Username: id, CreatedAt: at, UpdatedAt: at})
+	if err != nil && !errors.Is(err, auth.ErrConflict) {
+		t.Fatalf("CreateUser(%s): %v", id, err)
+	}
+}
+
+// RunStoreTests runs the mfa.Store conformance suite. newStore must return
+// an empty store of its own and register its cleanup with t.Cleanup.
+func RunStoreTests(t *testing.T, newStore func(t *testing.T) mfa.Store) {
+	t.Helper()
+	storetest.Run(t, newStore, []storetest.Case[mfa.Store]{
+		{Name: "PutThenGetReturnsEveryField", Run: testTOTPRoundTrip},
+		{Name: "PutReplacesTheOldTOTP", Run: testTOTPReplace},
+		{Name: "MissingTOTPIsNotFound", Run: testTOTPMissing},
+		{Name: "ConfirmNeedsTheSameEnrolment", Run: testTOTPConfirm},
+		{Name: "DeleteTOTP", Run: testTOTPDelete},
+		{Name: "RecoveryCodeWorksOnce", Run: testRecoveryOnce},
+		{Name: "RecoveryCodesAreReplacedWhole", Run: testRecoveryReplace},
+		{Name: "RecoveryCodeOfAnotherUserIsNotFound", Run: testRecoveryOtherUser},
+		{Name: "ConcurrentRecoveryUseExactlyOneWins", Run: testRecoveryConcurrent},
+		{Name: "DeleteUserRemovesTheirFactors", Run: testDeleteUserCascade},
+	})
+}
+
+// RunStepStoreTests runs the mfa.StepStore conformance suite.
+func RunStepStoreTests(t *testing.T, newStore func(t *testing.T) mfa.StepStore) {
+	t.Helper()
+	storetest.Run(t, newStore, []storetest.Case[mfa.StepStore]{
+		{Name: "EachStepIsAcceptedOnce", Run: testStepOnce},
+		{Name: "ConcurrentSameStepExactlyOneWins", Run: testStepConcurrent},
+	})
+}
+
+func testTOTPRoundTrip(t *testing.T, s mfa.Store) {
+	ensureUser(t, s, "u1")
+	ctx := context.Background()
+	want := mfa.TOTP{UserID: "u1", Secret: []byte{0, 1, 2, 0xff, 'x'}, CreatedAt: at}
+	if err := s.PutTOTP(ctx, want); err != nil {
+		t.Fatalf("PutTOTP: %v", err)
+	}
+	got, err := s.TOTP(ctx, "u1")
+	if err != nil {
+		t.Fatalf("TOTP: %v", err)
+	}
+	if got.UserID != want.UserID || !bytes.Equal(got.Secret, want.Secret) || !got.CreatedAt.Equal(at) || got.Confirmed() {
+		t.Fatalf("TOTP = %+v, want %+v", got, want)
+	}
+}
+
+func testTOTPReplace(t *testing.T, s mfa.Store) {
+	ensureUser(t, s, "u1")
+	ctx := context.Background()
+	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("old"), CreatedAt: at, ConfirmedAt: at}); err != nil {
+		t.Fatalf("PutTOTP: %v", err)
+	}
+	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("new"), CreatedAt: at.Add(time.Second)}); err != nil {
+		t.Fatalf("PutTOTP again: %v", err)
+	}
+	got, err := s.TOTP(ctx, "u1")
+	if err != nil || string(got.Secret) != "new" || got.Confirmed() {
+		t.Fatalf("TOTP = %+v, %v; want the new, unconfirmed one", got, err)
+	}
+}
+
+func testTOTPMissing(t *testing.T, s mfa.Store) {
+	if _, err := s.TOTP(context.Background(), "nobody"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("TOTP(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+func testTOTPConfirm(t *testing.T, s mfa.Store) {
+	ensureUser(t, s, "u1")
+	ctx := context.Background()
+	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("k"), CreatedAt: at}); err != nil {
+		t.Fatalf("PutTOTP: %v", err)
+	}
+	if err := s.ConfirmTOTP(ctx, "u1", at.Add(time.Microsecond), at); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("ConfirmTOTP(other enrolment) = %v, want ErrNotFound", err)
+	}
+	if err := s.ConfirmTOTP(ctx, "u1", at, at.Add(time.Minute)); err != nil {
+		t.Fatalf("ConfirmTOTP: %v", err)
+	}
+	got, err := s.TOTP(ctx, "u1")
+	if err != nil || !got.ConfirmedAt.Equal(at.Add(time.Minute)) {
+		t.Fatalf("TOTP = %+v, %v; want confirmed at %v", got, err, at.Add(time.Minute))
+	}
+	if err := s.ConfirmTOTP(ctx, "u1", at, at); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("ConfirmTOTP twice = %v, want ErrNotFound", err)
+	}
+}
+
+func testTOTPDelete(t *testing.T, s mfa.Store) {
+	ensureUser(t, s, "u1")
+	ctx := context.Background()
+	if err := s.DeleteTOTP(ctx, "u1"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("DeleteTOTP(missing) = %v, want ErrNotFound", err)
+	}
+	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("k"), CreatedAt: at}); err != nil {
+		t.Fatalf("PutTOTP: %v", err)
+	}
+	if err := s.DeleteTOTP(ctx, "u1"); err != nil {
+		t.Fatalf("DeleteTOTP: %v", err)
+	}
+	if _, err := s.TOTP(ctx, "u1"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("TOTP after delete = %v, want ErrNotFound", err)
+	}
+}
+
+func hashes(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%02d", prefix, i)
+	}
+	return out
+}
+
+func left(t *testing.T, s mfa.Store, userID string) int {
+	t.Helper()
+	n, err := s.RecoveryCodesLeft(context.Background(), userID)
+	if err != nil {
+		t.Fatalf("RecoveryCodesLeft: %v", err)
+	}
+	return n
+}
+
+func testRecoveryOnce(t *testing.T, s mfa.Store) {
+	ensureUser(t, s, "u1")
+	ctx := context.Background()
+	if err := s.ReplaceRecoveryCodes(ctx, "u1", hashes("a", 10), at); err != nil {
+		t.Fatalf("ReplaceRecoveryCodes: %v", err)
+	}
+	if n := left(t, s, "u1"); n != 10 {
+		t.Fatalf("left = %d, want 10", n)
+	}
+	if err := s.UseRecoveryCode(ctx, "u1", "a-03", at); err != nil {
+		t.Fatalf("UseRecoveryCode: %v", err)
+	}
+	if err := s.UseRecoveryCode(ctx, "u1", "a-03", at); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("UseRecoveryCode again = %v, want ErrNotFound", err)
+	}
+	if err := s.UseRecoveryCode(ctx, "u1", "nope", at); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("UseRecoveryCode(unknown) = %v, want ErrNotFound", err)
+	}
+	if n := left(t, s, "u1"); n != 9 {
+		t.Fatalf("left = %d, want 9", n)
+	}
+}
+
+func testRecoveryReplace(t *testing.T, s mfa.Store) {
+	ensureUser(t, s, "u1")
+	ctx := context.Background()
+	if err := s.ReplaceRecoveryCodes(ctx, "u1", hashes("a", 10), at); err != nil {
+		t.Fatalf("ReplaceRecoveryCodes: %v", err)
+	}
+	if err := s.ReplaceRecoveryCodes(ctx, "u1", hashes("b", 10), at); err != nil {
+		t.Fatalf("ReplaceRecoveryCodes again: %v", err)
+	}
+	if err := s.UseRecoveryCode(ctx, "u1", "a-00", at); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("old code after replace = %v, want ErrNotFound", err)
+	}
+	if err := s.UseRecoveryCode(ctx, "u1", "b-00", at); err != nil {
+		t.Fatalf("new code: %v", err)
+	}
+	if err := s.DeleteRecoveryCodes(ctx, "u1"); err != nil {
+		t.Fatalf("DeleteRecoveryCodes: %v", err)
+	}
+	if n := left(t, s, "u1"); n != 0 {
+		t.Fatalf("left after delete = %d, want 0", n)
+	}
+}
+
+func testRecoveryOtherUser(t *testing.T, s mfa.Store) {
+	ensureUser(t, s, "u1")
+	ensureUser(t, s, "u2")
+	ctx := context.Background()
+	if err := s.ReplaceRecoveryCodes(ctx, "u1", hashes("a", 10), at); err != nil {
+		t.Fatalf("ReplaceRecoveryCodes: %v", err)
+	}
+	if err := s.UseRecoveryCode(ctx, "u2", "a-00", at); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("u1's code used as u2 = %v, want ErrNotFound", err)
+	}
+}
+
+func testRecoveryConcurrent(t *testing.T, s mfa.Store) {
+	ensureUser(t, s, "u1")
+	ctx := context.Background()
+	if err := s.ReplaceRecoveryCodes(ctx, "u1", hashes("a", 10), at); err != nil {
+		t.Fatalf("ReplaceRecoveryCodes: %v", err)
+	}
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if err := s.UseRecoveryCode(ctx, "u1", "a-05", at); err == nil {
+				wins.Add(1)
+			} else if !errors.Is(err, auth.ErrNotFound) {
+				t.Errorf("UseRecoveryCode: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d concurrent uses of one code succeeded, want exactly 1", wins.Load())
+	}
+}
+
+func testDeleteUserCascade(t *testing.T, s mfa.Store) {
+	us, ok := s.(user.Store)
+	if !ok {
+		return
+	}
+	ensureUser(t, s, "u1")
+	ctx := context.Background()
+	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("k"), CreatedAt: at}); err != nil {
+		t.Fatalf("PutTOTP: %v", err)
+	}
+	if err := s.ReplaceRecoveryCodes(ctx, "u1", hashes("a", 10), at); err != nil {
+		t.Fatalf("ReplaceRecoveryCodes: %v", err)
+	}
+	if err := us.DeleteUser(ctx, "u1"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if _, err := s.TOTP(ctx, "u1"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("TOTP of deleted user = %v, want ErrNotFound", err)
+	}
+	if n := left(t, s, "u1"); n != 0 {
+		t.Fatalf("recovery codes of deleted user = %d, want 0", n)
+	}
+}
+
+func testStepOnce(t *testing.T, s mfa.StepStore) {
+	ensureUser(t, s, "u1")
+	ensureUser(t, s, "u2")
+	ctx := context.Background()
+	keep := time.Now().Add(2 * time.Minute)
+	steps := []struct {
+		user string
+		step int64
+		want bool
+	}{
+		{"u1", 1000, true},
+		{"u1", 1000, false}, // replay
+		{"u1", 999, false},  // older code after a newer one
+		{"u1", 1001, true},
+		{"u2", 1000, true}, // users are independent
+		{"u2", 1000, false},
+	}
+	for i, st := range steps {
+		got, err := s.AcceptTOTPStep(ctx, st.user, st.step, keep)
+		if err != nil {
+			t.Fatalf("#%d AcceptTOTPStep(%s, %d): %v", i, st.user, st.step, err)
+		}
+		if got != st.want {
+			t.Fatalf("#%d AcceptTOTPStep(%s, %d) = %v, want %v", i, st.user, st.step, got, st.want)
+		}
+	}
+}
+
+func testStepConcurrent(t *testing.T, s mfa.StepStore) {
+	ensureUser(t, s, "u1")
+	ctx := context.Background()
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			ok, err := s.AcceptTOTPStep(ctx, "u1", 5000, time.Now().Add(time.Minute))
+			if err != nil {
+				t.Errorf("AcceptTOTPStep: %v", err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d concurrent uses of one step succeeded, want exactly 1", wins.Load())
+	}
+}

@@ -1,0 +1,115 @@
+package mfa
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
+)
+
+// PendingCookie is the name of the cookie between the password step and
+// the second step (contract section 9).
+const PendingCookie = "gatehouse_mfa"
+
+// PendingTTL is how long the second step may take.
+const PendingTTL = 5 * time.Minute
+
+// Pending is the state between a correct password and the second factor.
+// It lives only in a sealed cookie: it is never a session, carries no
+// credential, and opens only as this cookie (associated data).
+type Pending struct {
+	UserID string `json:"u"`
+	// Bind is a digest of the user's password hash at the password step:
+	// the cookie dies when the password changes.
+	Bind    string    `json:"b"`
+	AMR     []string  `json:"a"`
+	Expires time.Time `json:"e"`
+	Next    string    `json:"n,omitempty"`
+	// Enrol: the user must enrol a factor before getting a session
+	// (login.require_mfa_roles).
+	Enrol bool `json:"r,omitempty"`
+}
+
+// PendingCodec seals and opens pending-login cookies.
+type PendingCodec struct {
+	sealer *seal.Sealer
+	secure bool
+	now    func() time.Time
+}
+
+// NewPendingCodec returns a codec sealing with a seal.KeySize-byte key.
+// Instances behind one public_url must share key.
+func NewPendingCodec(key []byte, secure bool, now func() time.Time) (*PendingCodec, error) {
+	s, err := seal.New(key, nil)
+	if err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &PendingCodec{sealer: s, secure: secure, now: now}, nil
+}
+
+var pendingAD = []byte("gatehouse-mfa-pending\x00" + PendingCookie)
+
+// PasswordBind is the Bind value for a user.
+func PasswordBind(u auth.User) string {
+	sum := sha256.Sum256([]byte("gatehouse-mfa-bind\x00" + u.ID + "\x00" + u.PasswordHash))
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// Bound reports whether p still belongs to u's current password.
+func (p Pending) Bound(u auth.User) bool {
+	return p.UserID == u.ID && subtle.ConstantTimeCompare([]byte(p.Bind), []byte(PasswordBind(u))) == 1
+}
+
+// Set writes the pending cookie for u after the first factor.
+func (c *PendingCodec) Set(w http.ResponseWriter, u auth.User, amr []string, next string, enrol bool) error {
+	p := Pending{UserID: u.ID, Bind: PasswordBind(u), AMR: amr, Expires: c.now().Add(PendingTTL).UTC(), Next: next, Enrol: enrol}
+	plain, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	sealed, err := c.sealer.Seal(plain, pendingAD)
+	if err != nil {
+		return fmt.Errorf("pending login: %w", err)
+	}
+	http.SetCookie(w, c.cookie(base64.RawURLEncoding.EncodeToString(sealed), int(PendingTTL/time.Second)))
+	return nil
+}
+
+// Clear expires the pending cookie.
+func (c *PendingCodec) Clear(w http.ResponseWriter) { http.SetCookie(w, c.cookie("", -1)) }
+
+func (c *PendingCodec) cookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: PendingCookie, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode}
+}
+
+// FromRequest opens the request's pending cookie; auth.ErrUnauthenticated
+// when there is none, it does not authenticate, it repeats, or it expired.
+func (c *PendingCodec) FromRequest(r *http.Request) (Pending, error) {
+	cookies := r.CookiesNamed(PendingCookie)
+	if len(cookies) != 1 || len(cookies[0].Value) > 4096 {
+		return Pending{}, fmt.Errorf("%w: no pending login", auth.ErrUnauthenticated)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(cookies[0].Value)
+	if err != nil {
+		return Pending{}, fmt.Errorf("%w: no pending login", auth.ErrUnauthenticated)
+	}
+	plain, err := c.sealer.Open(raw, pendingAD)
+	if err != nil {
+		return Pending{}, fmt.Errorf("%w: no pending login", auth.ErrUnauthenticated)
+	}
+	var p Pending
+	if err := json.Unmarshal(plain, &p); err != nil || !c.now().Before(p.Expires) {
+		return Pending{}, fmt.Errorf("%w: pending login expired", auth.ErrUnauthenticated)
+	}
+	return p, nil
+}

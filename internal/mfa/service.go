@@ -1,0 +1,364 @@
+package mfa
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
+)
+
+// Method names, as listed in {"mfa_required":true,"methods":[…]} and sent
+// as "method" to POST /auth/login/mfa.
+const (
+	MethodTOTP     = "totp"
+	MethodRecovery = "recovery"
+)
+
+// RFC 8176 authentication method references.
+const (
+	AMRPassword = "pwd"
+	AMROTP      = "otp"
+	AMRMFA      = "mfa"
+	AMRHardware = "hwk"
+	AMRSoftware = "swk"
+	AMRUser     = "user"
+)
+
+// TOTP parameters of contract section 9: RFC 6238 with SHA-1, 6 digits,
+// 30 s steps, one step of skew either way.
+const (
+	period = 30
+	skew   = 1
+	digits = otp.DigitsSix
+)
+
+// RecoveryCodeCount is how many recovery codes a user gets at a time.
+const RecoveryCodeCount = 10
+
+// ReauthWindow is how recent a login must be to change factors without a
+// second factor in the session.
+const ReauthWindow = 5 * time.Minute
+
+// Service enrols and verifies second factors.
+type Service struct {
+	store  Store
+	steps  StepStore
+	sealer *seal.Sealer
+	issuer string
+	now    func() time.Time
+	random io.Reader
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithSealer sets the sealer of TOTP secrets. Without one, enrolment is
+// refused with ErrNoEncryptionKey (existing factors cannot be opened
+// either).
+func WithSealer(s *seal.Sealer) Option { return func(svc *Service) { svc.sealer = s } }
+
+// WithIssuer sets the issuer shown by authenticator apps (default
+// "gatehouse").
+func WithIssuer(name string) Option { return func(s *Service) { s.issuer = name } }
+
+// WithClock sets the clock (tests move time instead of sleeping).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// NewService returns a Service over store, remembering accepted TOTP steps
+// in steps (the same SQL store, or Redis when configured).
+func NewService(store Store, steps StepStore, opts ...Option) *Service {
+	s := &Service{store: store, steps: steps, issuer: "gatehouse", now: time.Now, random: rand.Reader}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// SealKey derives the TOTP sealing key from keys.encryption_key, so that
+// instances sharing the configuration share it and it differs from every
+// other key derived from the same secret.
+func SealKey(encryptionKey string) []byte {
+	sum := sha256.Sum256([]byte("gatehouse-mfa-totp\x00" + encryptionKey))
+	return sum[:]
+}
+
+// Enrolment is what a user needs to add the TOTP to an authenticator app.
+type Enrolment struct {
+	Secret     string `json:"secret"`
+	OTPAuthURI string `json:"otpauth_uri"`
+	QRSVG      string `json:"qr_svg"`
+}
+
+// secretAD binds a sealed secret to its user: a row copied to another user
+// does not open.
+func secretAD(userID string) []byte { return []byte("gatehouse-totp\x00" + userID) }
+
+// EnrolTOTP creates a new, unconfirmed TOTP secret for u (replacing an
+// unconfirmed one). A confirmed TOTP must be deleted first (auth.ErrConflict).
+func (s *Service) EnrolTOTP(ctx context.Context, u auth.User) (Enrolment, error) {
+	if s.sealer == nil {
+		return Enrolment{}, ErrNoEncryptionKey
+	}
+	cur, err := s.store.TOTP(ctx, u.ID)
+	switch {
+	case err == nil && cur.Confirmed():
+		return Enrolment{}, fmt.Errorf("enrol totp: %w: TOTP is already active; delete it first", auth.ErrConflict)
+	case err != nil && !errors.Is(err, auth.ErrNotFound):
+		return Enrolment{}, fmt.Errorf("enrol totp: %w", err)
+	}
+	key, err := totp.Generate(totp.GenerateOpts{
+		Issuer: s.issuer, AccountName: u.Username, Period: period, SecretSize: 20,
+		Digits: digits, Algorithm: otp.AlgorithmSHA1, Rand: s.random,
+	})
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("enrol totp: %w", err)
+	}
+	sealed, err := s.sealer.Seal([]byte(key.Secret()), secretAD(u.ID))
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("enrol totp: %w", err)
+	}
+	if err := s.store.PutTOTP(ctx, TOTP{UserID: u.ID, Secret: sealed, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}); err != nil {
+		return Enrolment{}, fmt.Errorf("enrol totp: %w", err)
+	}
+	svg, err := QRSVG(key.URL())
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("enrol totp: %w", err)
+	}
+	return Enrolment{Secret: key.Secret(), OTPAuthURI: key.URL(), QRSVG: svg}, nil
+}
+
+// ConfirmTOTP activates the user's pending TOTP with a correct code (which
+// is then used up, like any accepted code).
+func (s *Service) ConfirmTOTP(ctx context.Context, userID, code string) error {
+	t, err := s.store.TOTP(ctx, userID)
+	switch {
+	case errors.Is(err, auth.ErrNotFound) || (err == nil && t.Confirmed()):
+		return ErrNotEnrolled
+	case err != nil:
+		return fmt.Errorf("confirm totp: %w", err)
+	}
+	if err := s.checkCode(ctx, t, code); err != nil {
+		return err
+	}
+	if err := s.store.ConfirmTOTP(ctx, userID, t.CreatedAt, s.now().UTC()); err != nil {
+		if errors.Is(err, auth.ErrNotFound) {
+			return ErrNotEnrolled
+		}
+		return fmt.Errorf("confirm totp: %w", err)
+	}
+	return nil
+}
+
+// DeleteTOTP removes the user's TOTP (confirmed or pending).
+func (s *Service) DeleteTOTP(ctx context.Context, userID string) error {
+	if err := s.store.DeleteTOTP(ctx, userID); err != nil {
+		return fmt.Errorf("delete totp: %w", err)
+	}
+	return nil
+}
+
+// VerifyTOTP checks code against the user's confirmed TOTP: ±1 step, and
+// never a step at or before one already accepted (replay).
+func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) error {
+	t, err := s.store.TOTP(ctx, userID)
+	switch {
+	case errors.Is(err, auth.ErrNotFound) || (err == nil && !t.Confirmed()):
+		return ErrInvalidCode
+	case err != nil:
+		return fmt.Errorf("verify totp: %w", err)
+	}
+	return s.checkCode(ctx, t, code)
+}
+
+func (s *Service) checkCode(ctx context.Context, t TOTP, code string) error {
+	if s.sealer == nil {
+		return fmt.Errorf("verify totp: %w", ErrNoEncryptionKey)
+	}
+	secret, err := s.sealer.Open(t.Secret, secretAD(t.UserID))
+	if err != nil {
+		return fmt.Errorf("verify totp: open secret (wrong keys.encryption_key?): %w", err)
+	}
+	code = strings.TrimSpace(code)
+	if len(code) != digits.Length() {
+		return ErrInvalidCode
+	}
+	now := s.now()
+	step := now.Unix() / period
+	// Every candidate is computed and compared, so timing does not say
+	// which step matched.
+	matched := int64(-1)
+	for off := int64(-skew); off <= skew; off++ {
+		want, err := totp.GenerateCodeCustom(string(secret), time.Unix((step+off)*period, 0), totp.ValidateOpts{
+			Period: period, Digits: digits, Algorithm: otp.AlgorithmSHA1,
+		})
+		if err != nil {
+			return fmt.Errorf("verify totp: %w", err)
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			matched = step + off
+		}
+	}
+	if matched < 0 {
+		return ErrInvalidCode
+	}
+	keep := time.Unix((matched+skew+2)*period, 0)
+	ok, err := s.steps.AcceptTOTPStep(ctx, t.UserID, matched, keep)
+	if err != nil {
+		return fmt.Errorf("verify totp: %w", err)
+	}
+	if !ok {
+		return ErrInvalidCode
+	}
+	return nil
+}
+
+// NewRecoveryCodes replaces the user's recovery codes with
+// RecoveryCodeCount new ones and returns them; only their hashes are kept.
+func (s *Service) NewRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+	codes := make([]string, RecoveryCodeCount)
+	hashes := make([]string, RecoveryCodeCount)
+	for i := range codes {
+		b := make([]byte, 10) // 80 bits: a leaked hash cannot be brute-forced
+		if _, err := io.ReadFull(s.random, b); err != nil {
+			return nil, fmt.Errorf("recovery codes: %w", err)
+		}
+		raw := strings.ToLower(base32.StdEncoding.EncodeToString(b))
+		codes[i] = raw[0:4] + "-" + raw[4:8] + "-" + raw[8:12] + "-" + raw[12:16]
+		hashes[i] = recoveryHash(userID, raw)
+	}
+	if err := s.store.ReplaceRecoveryCodes(ctx, userID, hashes, s.now().UTC()); err != nil {
+		return nil, fmt.Errorf("recovery codes: %w", err)
+	}
+	return codes, nil
+}
+
+// UseRecoveryCode spends one of the user's recovery codes.
+func (s *Service) UseRecoveryCode(ctx context.Context, userID, code string) error {
+	norm := strings.ToLower(strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(code)))
+	if len(norm) != 16 {
+		return ErrInvalidCode
+	}
+	err := s.store.UseRecoveryCode(ctx, userID, recoveryHash(userID, norm), s.now().UTC())
+	switch {
+	case errors.Is(err, auth.ErrNotFound):
+		return ErrInvalidCode
+	case err != nil:
+		return fmt.Errorf("use recovery code: %w", err)
+	}
+	return nil
+}
+
+// recoveryHash is SHA-256 over the user ID and the normalised code; the
+// codes carry 80 random bits, so no slow hash is needed.
+func recoveryHash(userID, norm string) string {
+	sum := sha256.Sum256([]byte("gatehouse-recovery\x00" + userID + "\x00" + norm))
+	return hex.EncodeToString(sum[:])
+}
+
+// Factors describes what a user has enrolled.
+type Factors struct {
+	TOTP          bool
+	TOTPPending   bool
+	TOTPCreatedAt time.Time
+	RecoveryLeft  int
+}
+
+// Methods lists the second-factor methods the user can log in with, in the
+// order shown to them. Recovery codes count only beside a real factor.
+func (f Factors) Methods() []string {
+	if !f.TOTP {
+		return nil
+	}
+	m := []string{MethodTOTP}
+	if f.RecoveryLeft > 0 {
+		m = append(m, MethodRecovery)
+	}
+	return m
+}
+
+// Enrolled reports whether the user has a second factor.
+func (f Factors) Enrolled() bool { return len(f.Methods()) > 0 }
+
+// Factors returns the user's factors.
+func (s *Service) Factors(ctx context.Context, userID string) (Factors, error) {
+	var f Factors
+	t, err := s.store.TOTP(ctx, userID)
+	switch {
+	case err == nil:
+		f.TOTP, f.TOTPPending, f.TOTPCreatedAt = t.Confirmed(), !t.Confirmed(), t.CreatedAt
+	case !errors.Is(err, auth.ErrNotFound):
+		return Factors{}, fmt.Errorf("load factors: %w", err)
+	}
+	if f.RecoveryLeft, err = s.store.RecoveryCodesLeft(ctx, userID); err != nil {
+		return Factors{}, fmt.Errorf("load factors: %w", err)
+	}
+	return f, nil
+}
+
+// Verify checks a second-factor code by method and returns the amr values
+// it earns.
+func (s *Service) Verify(ctx context.Context, userID, method, code string) ([]string, error) {
+	switch method {
+	case MethodTOTP:
+		return []string{AMROTP}, s.VerifyTOTP(ctx, userID, code)
+	case MethodRecovery:
+		return []string{AMROTP}, s.UseRecoveryCode(ctx, userID, code)
+	}
+	return nil, fmt.Errorf("%w: method must be %q or %q", auth.ErrInvalidInput, MethodTOTP, MethodRecovery)
+}
+
+// Reset removes every factor of the user (operator recovery for a locked-
+// out user: gatehouse user mfa-reset).
+func (s *Service) Reset(ctx context.Context, userID string) error {
+	if err := s.store.DeleteTOTP(ctx, userID); err != nil && !errors.Is(err, auth.ErrNotFound) {
+		return fmt.Errorf("reset factors: %w", err)
+	}
+	if err := s.store.DeleteRecoveryCodes(ctx, userID); err != nil {
+		return fmt.Errorf("reset factors: %w", err)
+	}
+	return nil
+}
+
+// HasSecondFactor reports whether amr shows a second factor.
+func HasSecondFactor(amr []string) bool {
+	for _, a := range amr {
+		if a == AMRMFA {
+			return true
+		}
+	}
+	return false
+}
+
+// MayChangeFactors reports whether a session created at loginAt with amr
+// may change factors at now: it used a second factor, or its login is at
+// most ReauthWindow old.
+func MayChangeFactors(amr []string, loginAt, now time.Time) bool {
+	return HasSecondFactor(amr) || now.Sub(loginAt) <= ReauthWindow
+}
+
+// Combine returns the amr of a login that passed first (e.g. ["pwd"]) and
+// then a second factor (e.g. ["otp"]): both, plus "mfa".
+func Combine(first, second []string) []string {
+	out := make([]string, 0, len(first)+len(second)+1)
+	seen := map[string]bool{}
+	for _, a := range append(append(append([]string{}, first...), second...), AMRMFA) {
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
