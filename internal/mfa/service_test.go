@@ -1,0 +1,207 @@
+package mfa_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
+)
+
+type fixture struct {
+	store *sqlite.Store
+	clock *clocktest.Clock
+	user  auth.User
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "g.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	u := auth.User{ID: "u1", Username: "alice", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	return fixture{store: s, clock: clocktest.New(time.Date(2030, 1, 1, 12, 0, 10, 0, time.UTC)), user: u}
+}
+
+// service is one gatehouse instance over the fixture's shared store.
+func (f fixture) service(t *testing.T) *mfa.Service {
+	t.Helper()
+	sl, err := seal.New(mfa.SealKey("an encryption key of at least 32 bytes!"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfa.NewService(f.store, f.store, mfa.WithSealer(sl), mfa.WithClock(f.clock.Now))
+}
+
+// code computes the TOTP code for secret at t, as an authenticator app does.
+func code(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func enrolled(t *testing.T, f fixture, s *mfa.Service) string {
+	t.Helper()
+	ctx := context.Background()
+	e, err := s.EnrolTOTP(ctx, f.user)
+	if err != nil {
+		t.Fatalf("EnrolTOTP: %v", err)
+	}
+	if !strings.HasPrefix(e.OTPAuthURI, "otpauth://totp/") || !strings.HasPrefix(e.QRSVG, "<svg") {
+		t.Fatalf("enrolment = %q, %.20q", e.OTPAuthURI, e.QRSVG)
+	}
+	if err := s.VerifyTOTP(ctx, f.user.ID, code(t, e.Secret, f.clock.Now())); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("VerifyTOTP before confirmation = %v, want ErrInvalidCode", err)
+	}
+	if err := s.ConfirmTOTP(ctx, f.user.ID, "000000"); !errors.Is(err, mfa.ErrInvalidCode) && code(t, e.Secret, f.clock.Now()) != "000000" {
+		t.Fatalf("ConfirmTOTP(wrong) = %v, want ErrInvalidCode", err)
+	}
+	if err := s.ConfirmTOTP(ctx, f.user.ID, code(t, e.Secret, f.clock.Now())); err != nil {
+		t.Fatalf("ConfirmTOTP: %v", err)
+	}
+	return e.Secret
+}
+
+func TestTOTPCodes(t *testing.T) {
+	tests := []struct {
+		name   string
+		offset time.Duration // of the code's time from the server's
+		want   error
+	}{
+		{"CurrentStep", 0, nil},
+		{"PreviousStep", -30 * time.Second, nil},
+		{"NextStep", 30 * time.Second, nil},
+		{"TwoStepsOld", -60 * time.Second, mfa.ErrInvalidCode},
+		{"TwoStepsAhead", 60 * time.Second, mfa.ErrInvalidCode},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			s := f.service(t)
+			secret := enrolled(t, f, s)
+			f.clock.Advance(2 * time.Minute) // past the confirmation code's step
+			err := s.VerifyTOTP(context.Background(), f.user.ID, code(t, secret, f.clock.Now().Add(tt.offset)))
+			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Fatalf("VerifyTOTP = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestTOTPReplayRefusedOnAnotherInstance(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.service(t), f.service(t)
+	secret := enrolled(t, f, a)
+	ctx := context.Background()
+	if err := a.VerifyTOTP(ctx, f.user.ID, code(t, secret, f.clock.Now())); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("the confirmation code again = %v, want ErrInvalidCode (used up)", err)
+	}
+	f.clock.Advance(30 * time.Second)
+	c := code(t, secret, f.clock.Now())
+	if err := a.VerifyTOTP(ctx, f.user.ID, c); err != nil {
+		t.Fatalf("VerifyTOTP on A: %v", err)
+	}
+	if err := b.VerifyTOTP(ctx, f.user.ID, c); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("same code on B = %v, want ErrInvalidCode", err)
+	}
+	if err := b.VerifyTOTP(ctx, f.user.ID, code(t, secret, f.clock.Now().Add(-30*time.Second))); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("older code after a newer one = %v, want ErrInvalidCode", err)
+	}
+}
+
+func TestRecoveryCodes(t *testing.T) {
+	f := newFixture(t)
+	s := f.service(t)
+	ctx := context.Background()
+	codes, err := s.NewRecoveryCodes(ctx, f.user.ID)
+	if err != nil || len(codes) != mfa.RecoveryCodeCount {
+		t.Fatalf("NewRecoveryCodes = %d codes, %v", len(codes), err)
+	}
+	if fs, _ := s.Factors(ctx, f.user.ID); fs.Enrolled() {
+		t.Fatalf("recovery codes alone count as a factor: %+v", fs)
+	}
+	if _, err := s.Verify(ctx, f.user.ID, mfa.MethodRecovery, strings.ToUpper(codes[0])); err != nil {
+		t.Fatalf("first use (any case): %v", err)
+	}
+	if _, err := s.Verify(ctx, f.user.ID, mfa.MethodRecovery, codes[0]); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("second use = %v, want ErrInvalidCode", err)
+	}
+	fresh, err := s.NewRecoveryCodes(ctx, f.user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(ctx, f.user.ID, mfa.MethodRecovery, codes[1]); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("code of the replaced set = %v, want ErrInvalidCode", err)
+	}
+	if _, err := s.Verify(ctx, f.user.ID, mfa.MethodRecovery, fresh[9]); err != nil {
+		t.Fatalf("code of the new set: %v", err)
+	}
+}
+
+func TestEnrolmentRefusedWithoutEncryptionKey(t *testing.T) {
+	f := newFixture(t)
+	s := mfa.NewService(f.store, f.store)
+	_, err := s.EnrolTOTP(context.Background(), f.user)
+	if !errors.Is(err, mfa.ErrNoEncryptionKey) || !strings.Contains(err.Error(), "keys.encryption_key") {
+		t.Fatalf("EnrolTOTP without key = %v, want ErrNoEncryptionKey naming keys.encryption_key", err)
+	}
+}
+
+func TestSecretSealedAtRest(t *testing.T) {
+	f := newFixture(t)
+	s := f.service(t)
+	e, err := s.EnrolTOTP(context.Background(), f.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := f.store.TOTP(context.Background(), f.user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(stored.Secret), e.Secret) {
+		t.Fatal("the stored TOTP secret contains the plain secret")
+	}
+}
+
+func TestMayChangeFactors(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name    string
+		amr     []string
+		loginAt time.Time
+		want    bool
+	}{
+		{"FreshPasswordLogin", []string{"pwd"}, now.Add(-4 * time.Minute), true},
+		{"OldPasswordLogin", []string{"pwd"}, now.Add(-6 * time.Minute), false},
+		{"OldLoginWithSecondFactor", []string{"pwd", "otp", "mfa"}, now.Add(-time.Hour), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mfa.MayChangeFactors(tt.amr, tt.loginAt, now); got != tt.want {
+				t.Fatalf("MayChangeFactors = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
