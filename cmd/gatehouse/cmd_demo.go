@@ -40,7 +40,7 @@ func demoCmd(e *env) *cobra.Command {
 				return usagef("--listen %s: %v", listen, err)
 			}
 			cfg := demo.Config(ln.Addr().String(), dir, "http://"+upLn.Addr().String())
-			a, err := app.New(ctx, cfg, e.logger("info"), app.Options{Migrate: true})
+			a, err := app.New(ctx, cfg, e.logger("info"), app.Options{Migrate: true, Demo: true})
 			if err != nil {
 				ln.Close()
 				return err

@@ -21,10 +21,12 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
 	redisstore "github.com/gatehouse-auth/gatehouse/internal/store/redis"
@@ -53,6 +55,7 @@ type App struct {
 	// ExtAuthzListener, when set before Serve, serves Envoy's gRPC external
 	// authorization (ext_authz_listen).
 	ExtAuthzListener net.Listener
+	MFA              *mfa.Service
 
 	gateway atomic.Pointer[gateway.Gateway]
 	limits  ratelimit.Store // the gateway's rate limit buckets, kept across reloads
@@ -72,6 +75,9 @@ type Options struct {
 	Now func() time.Time
 	// QuietLogs logs only failed requests (bench).
 	QuietLogs bool
+	// Demo allows TOTP enrolment without keys.encryption_key, sealing
+	// secrets with a key that dies with the process.
+	Demo bool
 }
 
 // New opens the stores and builds every service. It starts no goroutines
@@ -201,6 +207,11 @@ func (a *App) build(ctx context.Context, opt Options) error {
 
 	a.Watcher.OnEvent(a.onRevocation)
 
+	pending, err := a.buildMFA(opt)
+	if err != nil {
+		return err
+	}
+
 	if len(cfg.OIDC.Providers) > 0 {
 		if a.OIDC, err = a.buildOIDC(ctx); err != nil {
 			return err
@@ -219,7 +230,8 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	}
 	a.handler, err = httpapi.NewServer(httpapi.Deps{
 		Settings: httpapi.Settings{PublicURL: cfg.EffectivePublicURL(), Algorithm: cfg.Tokens.Algorithm,
-			PasswordGrant: cfg.Tokens.PasswordGrant, TLS: cfg.TLS.Enabled(), TrustedProxies: prefixes},
+			PasswordGrant: cfg.Tokens.PasswordGrant, TLS: cfg.TLS.Enabled(), TrustedProxies: prefixes,
+			RequireMFARoles: cfg.Login.RequireMFARoles},
 		Logger: a.Log, Metrics: a.Metrics, Audit: a.Audit, Users: a.Users, Sessions: session.NewService(a.Auth),
 		Verifier: a.Verifier, Grants: a.Grants, Keys: a.Keys,
 		Gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().ServeHTTP(w, r) }),
@@ -227,6 +239,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		OIDC:    a.OIDC, Ready: a.Ready, QuietLogs: opt.QuietLogs,
 		ServesHost:  a.servesHost,
 		VerifyEnvoy: extauthz.HTTPHandler(a.check),
+		MFA:         a.MFA, Pending: pending, Throttle: limiter, Now: a.now,
 	})
 	return err
 }
@@ -307,24 +320,61 @@ func providersOf(ps []config.Provider) []oidc.Provider {
 	return out
 }
 
+// buildMFA builds the second-factor service and the pending-login codec.
+// TOTP secrets are sealed with a key derived from keys.encryption_key;
+// without one, enrolment is refused (except in the demo). The last
+// accepted TOTP step lives in Redis when configured, else in the store.
+func (a *App) buildMFA(opt Options) (*mfa.PendingCodec, error) {
+	var steps mfa.StepStore = a.Store
+	if a.Redis != nil {
+		steps = a.Redis
+	}
+	mfaOpts := []mfa.Option{mfa.WithClock(a.now)}
+	sealKey := []byte(nil)
+	switch {
+	case a.Config.Keys.EncryptionKey != "":
+		sealKey = mfa.SealKey(a.Config.Keys.EncryptionKey)
+	case opt.Demo:
+		sealKey = randomKey()
+	}
+	if sealKey != nil {
+		sl, err := seal.New(sealKey, nil)
+		if err != nil {
+			return nil, fmt.Errorf("mfa: %w", err)
+		}
+		mfaOpts = append(mfaOpts, mfa.WithSealer(sl))
+	}
+	a.MFA = mfa.NewService(a.Store, steps, mfaOpts...)
+	return mfa.NewPendingCodec(derivedKey(a.Config, "gatehouse-mfa-pending"), a.Config.SecureCookies(), a.now)
+}
+
 // stateKey seals OIDC state cookies. Instances behind one public_url must
 // share it, so it is derived from a configured secret (keys.encryption_key,
 // else the HS256 secret); without one it is random per process, which is
 // right for a single node (config check warns about it).
-func stateKey(cfg config.Config) []byte {
+func stateKey(cfg config.Config) []byte { return derivedKey(cfg, "gatehouse-oidc-state") }
+
+// derivedKey is a 32-byte key for label from the configured secret
+// (keys.encryption_key, else the HS256 secret), or a random one when
+// neither is set.
+func derivedKey(cfg config.Config, label string) []byte {
 	seed := cfg.Keys.EncryptionKey
 	if seed == "" {
 		seed = cfg.Tokens.HMACSecret
 	}
 	if seed == "" {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			panic(fmt.Sprintf("crypto/rand failed: %v", err))
-		}
-		return key
+		return randomKey()
 	}
-	sum := sha256.Sum256([]byte("gatehouse-oidc-state\x00" + seed))
+	sum := sha256.Sum256([]byte(label + "\x00" + seed))
 	return sum[:]
+}
+
+func randomKey() []byte {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+	}
+	return key
 }
 
 func (a *App) newGateway(routes []config.Route) (*gateway.Gateway, error) {

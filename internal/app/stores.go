@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
@@ -31,6 +32,8 @@ type MainStore interface {
 	audit.Store
 	revocation.Store
 	user.IdentityStore
+	mfa.Store
+	mfa.StepStore
 	Ping(ctx context.Context) error
 	Migrate(ctx context.Context) error
 	Close() error

@@ -25,6 +25,11 @@ const (
 	UserDeleted     = "user.deleted"
 	OIDCLoginFailed = "oidc.failed"
 	IdentityLinked  = "oidc.linked"
+	MFAEnrolled     = "mfa.enrolled"
+	MFARemoved      = "mfa.removed"
+	MFAReset        = "mfa.reset"
+	MFAFailed       = "mfa.failed"
+	RecoveryCodes   = "mfa.recovery_codes"
 )
 
 // Logger stores and logs audit events. A nil Store only logs.

@@ -109,6 +109,9 @@ type Passwords struct {
 type Login struct {
 	MaxFailures int      `yaml:"max_failures"`
 	Window      Duration `yaml:"window"`
+	// RequireMFARoles: users with any of these roles must enrol a second
+	// factor at their next login before they get a session.
+	RequireMFARoles []string `yaml:"require_mfa_roles"`
 }
 
 // Redis configures the optional shared Redis (contract section 10): one

@@ -9,20 +9,22 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 type sessionJSON struct {
-	ID         string `json:"id"`
-	CreatedAt  string `json:"created_at"`
-	LastSeenAt string `json:"last_seen_at"`
-	ExpiresAt  string `json:"expires_at"`
-	IP         string `json:"ip"`
-	UserAgent  string `json:"user_agent"`
-	Method     string `json:"method,omitempty"`
-	Current    bool   `json:"current"`
+	ID         string   `json:"id"`
+	CreatedAt  string   `json:"created_at"`
+	LastSeenAt string   `json:"last_seen_at"`
+	ExpiresAt  string   `json:"expires_at"`
+	IP         string   `json:"ip"`
+	UserAgent  string   `json:"user_agent"`
+	Method     string   `json:"method,omitempty"`
+	AMR        []string `json:"amr"`
+	Current    bool     `json:"current"`
 }
 
 // expiresAt is when the session ends if nothing happens: the earlier of
@@ -37,7 +39,7 @@ func expiresAt(r session.Record) time.Time {
 func toSessionJSON(r session.Record, current string) sessionJSON {
 	return sessionJSON{
 		ID: r.ID, CreatedAt: rfc3339(r.CreatedAt), LastSeenAt: rfc3339(r.LastSeenAt),
-		ExpiresAt: rfc3339(expiresAt(r)), IP: r.IP, UserAgent: r.UserAgent, Method: r.Method,
+		ExpiresAt: rfc3339(expiresAt(r)), IP: r.IP, UserAgent: r.UserAgent, Method: r.Method, AMR: sessionAMR(r),
 		Current: r.ID == current,
 	}
 }
@@ -75,7 +77,13 @@ func (s *server) handleLogin() http.Handler {
 			s.loginFailed(w, r, err, form, next)
 			return
 		}
-		rec, err := s.Sessions.StartSession(w, r, u.ID, "password")
+		if pending, err := s.secondStep(w, r, u, form, next); pending || err != nil {
+			if err != nil {
+				s.writeError(w, r, err)
+			}
+			return
+		}
+		rec, err := s.Sessions.StartSession(w, r, u.ID, "password", mfa.AMRPassword)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -123,6 +131,15 @@ func (s *server) countLoginFailure(reason string) {
 	if s.metrics != nil {
 		s.metrics.LoginFailures.WithLabelValues(reason).Inc()
 	}
+}
+
+// sessionAMR is the session's amr for the JSON answers; sessions from
+// before amr was recorded were password or OIDC logins.
+func sessionAMR(r session.Record) []string {
+	if len(r.AMR) > 0 {
+		return r.AMR
+	}
+	return []string{}
 }
 
 // currentSession authenticates the request's cookie.

@@ -92,6 +92,16 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string) (token.
 	if err != nil {
 		return token.Pair{}, err
 	}
+	if s.MFA != nil {
+		f, err := s.MFA.Factors(r.Context(), u.ID)
+		if err != nil {
+			return token.Pair{}, err
+		}
+		needs := len(s.Settings.RequireMFARoles) > 0 && auth.Principal{Roles: u.Roles}.HasAnyRole(s.Settings.RequireMFARoles)
+		if f.Enrolled() || needs {
+			return token.Pair{}, errMFARequired
+		}
+	}
 	clientID := get("client_id")
 	if clientID == "" {
 		clientID = DefaultClientID
@@ -107,6 +117,10 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string) (token.
 // OAuth table): bad credentials and dead refresh tokens are invalid_grant,
 // throttling 429, outages 503.
 func (s *server) tokenError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errMFARequired) {
+		httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidGrant, "mfa_required")
+		return
+	}
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
 		s.countLoginFailure("throttled")
@@ -216,3 +230,7 @@ func (s *server) handleUserinfo() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"sub": p.Subject, "username": p.Username, "roles": nonNil(p.Roles)})
 	})
 }
+
+// errMFARequired: the password grant cannot carry a second factor, so a
+// user with one (or who must enrol one) is refused (contract section 9).
+var errMFARequired = errors.New("second factor required")

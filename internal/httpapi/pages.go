@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 )
 
@@ -40,14 +41,46 @@ type accountPage struct {
 	User       auth.Principal
 	Sessions   []sessionJSON
 	Identities []identityRow
+	Factors    factorsView
 }
 
 type identityRow struct{ Provider, Email, CreatedAt string }
 
+// mfaLoginPage is /login/mfa: the code form, or the enrolment offer.
+type mfaLoginPage struct {
+	Next             string
+	Error, Throttled bool
+	Methods          []string
+	Recovery         bool
+	Enrol            bool // no factor yet: offer enrolment
+	Reauth           bool // enrolment needs a fresh login first
+}
+
+// mfaEnrolPage shows a new TOTP secret and its QR code (rendered by us,
+// so it is trusted HTML) with the confirmation form.
+type mfaEnrolPage struct {
+	mfa.Enrolment
+	Next string
+}
+
+// QR is the inline SVG as trusted HTML: mfa.QRSVG writes only rects.
+func (p mfaEnrolPage) QR() template.HTML { return template.HTML(p.QRSVG) } //nolint:gosec // generated, no user input
+
+// mfaCodesPage shows new recovery codes once.
+type mfaCodesPage struct{ Codes []string }
+
+// factorsView is the factor list on /account.
+type factorsView struct {
+	Enabled      bool // second factors are configured at all
+	TOTP         bool
+	RecoveryLeft int
+}
+
 func (p *pages) render(w http.ResponseWriter, status int, name string, data any) {
 	n := httperr.PageHeaders(w.Header())
 	w.WriteHeader(status)
-	title := map[string]string{"login": "Sign in", "account": "Your account"}[name]
+	title := map[string]string{"login": "Sign in", "account": "Your account", "mfa_login": "Second factor",
+		"mfa_enrol": "Set up an authenticator app", "mfa_codes": "Recovery codes"}[name]
 	_ = p.t.ExecuteTemplate(w, name, flatten(page{Title: title, Nonce: n, Data: data}))
 }
 
@@ -58,7 +91,9 @@ func flatten(p page) map[string]any {
 	case loginPage:
 		m["Next"], m["Error"], m["Throttled"], m["Busy"], m["Providers"] = d.Next, d.Error, d.Throttled, d.Busy, d.Providers
 	case accountPage:
-		m["User"], m["Sessions"], m["Identities"] = d.User, d.Sessions, d.Identities
+		m["User"], m["Sessions"], m["Identities"], m["Factors"] = d.User, d.Sessions, d.Identities, d.Factors
+	default:
+		m["P"] = d
 	}
 	return m
 }
@@ -107,6 +142,14 @@ func (s *server) handleAccountPage() http.Handler {
 			for _, id := range ids {
 				data.Identities = append(data.Identities, identityRow{Provider: id.Provider, Email: id.Email, CreatedAt: rfc3339(id.CreatedAt)})
 			}
+		}
+		if s.MFA != nil {
+			f, err := s.MFA.Factors(r.Context(), p.Subject)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			data.Factors = factorsView{Enabled: true, TOTP: f.TOTP, RecoveryLeft: f.RecoveryLeft}
 		}
 		s.pages.render(w, http.StatusOK, "account", data)
 	})

@@ -27,6 +27,17 @@ func (s *server) routes() http.Handler {
 	own("GET /login", s.handleLoginPage())
 	own("GET /account", s.handleAccountPage())
 
+	// Second factor (section 9)
+	if s.MFA != nil {
+		own("POST /auth/login/mfa", csrf(s.handleLoginMFA()))
+		own("GET /login/mfa", s.handleLoginMFAPage())
+		own("POST /auth/mfa/totp", csrf(s.handleTOTPEnrol()))
+		own("POST /auth/mfa/totp/confirm", csrf(s.handleTOTPConfirm()))
+		own("DELETE /auth/mfa/totp", csrf(s.handleTOTPDelete()))
+		own("POST /auth/mfa/totp/delete", csrf(s.handleTOTPDelete())) // HTML form on /account
+		own("POST /auth/mfa/recovery-codes", csrf(s.handleRecoveryCodes()))
+	}
+
 	// Tokens (section 4)
 	own("POST /auth/token", s.handleToken())
 	own("POST /auth/revoke", s.handleRevoke())

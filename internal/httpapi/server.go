@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -27,7 +29,8 @@ type Sessions interface {
 	Authenticate(r *http.Request) (auth.Principal, session.Record, error)
 	// StartSession logs userID in: ends the request's old session, creates
 	// a new one and sets its cookie.
-	StartSession(w http.ResponseWriter, r *http.Request, userID, method string) (session.Record, error)
+	// a new one (with the login's amr) and sets its cookie.
+	StartSession(w http.ResponseWriter, r *http.Request, userID, method string, amr ...string) (session.Record, error)
 	List(ctx context.Context, userID string) ([]session.Record, error)
 	// RevokeOwned ends session id of userID; auth.ErrNotFound otherwise.
 	RevokeOwned(ctx context.Context, userID, id string) error
@@ -61,6 +64,9 @@ type Settings struct {
 	PasswordGrant bool
 	// TLS: this process terminates TLS, so responses carry HSTS.
 	TLS bool
+	// RequireMFARoles (login.require_mfa_roles): users with any of these
+	// roles enrol a second factor before they get a session.
+	RequireMFARoles []string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 }
@@ -80,6 +86,12 @@ type Deps struct {
 	Gateway  http.Handler // fallback for paths no endpoint claims; nil = 404
 	Verify   http.Handler // GET /auth/verify, /auth/verify/nginx, /auth/verify/forward; nil = 404
 	OIDC     *oidc.Handler
+	// MFA, Pending and Throttle switch on second factors (section 9).
+	MFA      *mfa.Service
+	Pending  *mfa.PendingCodec
+	Throttle SecondFactorThrottle
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 	// Ready returns the names of the parts that do not answer (empty = ready).
 	Ready func(ctx context.Context) []string
 	// QuietLogs logs only requests that failed (benchmarks).
@@ -112,6 +124,9 @@ func NewServer(d Deps) (http.Handler, error) {
 		Deps: d, log: d.Logger, metrics: d.Metrics, trustedProxies: d.Settings.TrustedProxies,
 		tls: d.Settings.TLS, quiet: d.QuietLogs, cop: http.NewCrossOriginProtection(),
 	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -126,3 +141,5 @@ func NewServer(d Deps) (http.Handler, error) {
 func (s *server) record(r *http.Request, typ string, p auth.Principal) {
 	s.Audit.Record(r.Context(), audit.Event{Type: typ, UserID: p.Subject, Username: p.Username})
 }
+
+func (s *server) now() time.Time { return s.Now() }

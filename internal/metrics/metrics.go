@@ -20,6 +20,7 @@ type Metrics struct {
 	Tokens        *prometheus.CounterVec   // event: issued|refreshed|reuse_detected|revoked
 	StoreLatency  *prometheus.HistogramVec // store, op
 	RateLimits    *prometheus.CounterVec   // route, outcome: limited|unavailable|fail_open
+	MFA           *prometheus.CounterVec   // method: totp|recovery, outcome: success|failure
 }
 
 // New registers every collector in a fresh registry.
@@ -46,12 +47,15 @@ func New() *Metrics {
 			Name: "gatehouse_store_duration_seconds", Help: "Store operation latency.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}, []string{"store", "op"}),
+		MFA: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_mfa_total", Help: "Second-factor verifications by method (totp, recovery) and outcome (success, failure).",
+		}, []string{"method", "outcome"}),
 		RateLimits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_rate_limit_total",
 			Help: "Gateway requests a route's rate_limit refused (limited), or let through or refused while its store was down (fail_open, unavailable).",
 		}, []string{"route", "outcome"}),
 	}
-	m.Registry.MustRegister(m.Requests, m.Duration, m.AuthDecisions, m.LoginFailures, m.Tokens, m.StoreLatency, m.RateLimits,
+	m.Registry.MustRegister(m.Requests, m.Duration, m.AuthDecisions, m.LoginFailures, m.Tokens, m.StoreLatency, m.RateLimits, m.MFA,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -83,4 +87,12 @@ func (m *Metrics) Token(event string) {
 		return
 	}
 	m.Tokens.WithLabelValues(event).Inc()
+}
+
+// SecondFactor counts one second-factor verification.
+func (m *Metrics) SecondFactor(method, outcome string) {
+	if m == nil {
+		return
+	}
+	m.MFA.WithLabelValues(method, outcome).Inc()
 }

@@ -285,8 +285,9 @@ func (m *Manager) CookieValue(r *http.Request) string {
 // session; the client IP comes from the request's audit.Request (trusted
 // proxies applied by the HTTP layer). Every login — password, OIDC, and
 // later a second factor — goes through here, so an ID is never adopted
-// (fixation) and the old one dies server-side.
-func (m *Manager) StartSession(w http.ResponseWriter, r *http.Request, userID, method string) (Record, error) {
+// (fixation) and the old one dies server-side. amr lists the RFC 8176
+// methods the login used ("pwd", "otp", "mfa", …).
+func (m *Manager) StartSession(w http.ResponseWriter, r *http.Request, userID, method string, amr ...string) (Record, error) {
 	ctx := r.Context()
 	if old := m.CookieValue(r); plausibleCookie(old) {
 		if err := m.store.DeleteSession(ctx, IDFromCookie(old)); err == nil {
@@ -294,7 +295,7 @@ func (m *Manager) StartSession(w http.ResponseWriter, r *http.Request, userID, m
 		}
 	}
 	req, _ := audit.RequestFrom(ctx)
-	value, rec, err := m.Create(ctx, userID, Meta{IP: req.IP, UserAgent: r.UserAgent(), Method: method})
+	value, rec, err := m.Create(ctx, userID, Meta{IP: req.IP, UserAgent: r.UserAgent(), Method: method, AMR: amr})
 	if err != nil {
 		return Record{}, err
 	}

@@ -1,0 +1,390 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+// SecondFactorThrottle counts wrong second-factor codes in the login
+// throttle (throttle.Limiter), so guessing a TOTP code is as slow as
+// guessing a password.
+type SecondFactorThrottle interface {
+	Check(ctx context.Context, userKey, ip string) error
+	Failure(ctx context.Context, userKey, ip string) error
+	Success(ctx context.Context, userKey, ip string) error
+}
+
+// amrPassword is the amr of a password login without a second factor.
+var amrPassword = []string{mfa.AMRPassword}
+
+// secondStep runs after a correct password. For a user with a second
+// factor (or one who must enrol, login.require_mfa_roles) it answers with
+// the pending cookie instead of a session and returns true; otherwise it
+// returns false and the caller starts the session.
+func (s *server) secondStep(w http.ResponseWriter, r *http.Request, u auth.User, form bool, next string) (bool, error) {
+	if s.MFA == nil {
+		return false, nil
+	}
+	f, err := s.MFA.Factors(r.Context(), u.ID)
+	if err != nil {
+		return false, err
+	}
+	enrol := !f.Enrolled() && auth.Principal{Roles: u.Roles}.HasAnyRole(s.Settings.RequireMFARoles) && len(s.Settings.RequireMFARoles) > 0
+	if !f.Enrolled() && !enrol {
+		return false, nil
+	}
+	if err := s.Pending.Set(w, u, amrPassword, next, enrol); err != nil {
+		return false, err
+	}
+	if form {
+		http.Redirect(w, r, "/login/mfa?next="+url.QueryEscape(next), http.StatusSeeOther)
+		return true, nil
+	}
+	body := map[string]any{"mfa_required": true, "methods": nonNil(f.Methods())}
+	if enrol {
+		body["enrolment_required"] = true
+	}
+	writeJSON(w, http.StatusOK, body)
+	return true, nil
+}
+
+// stepSubject is who a second step or an enrolment is for: the user of a
+// pending login (after the password step), or of the current session
+// (step-up, factor changes).
+type stepSubject struct {
+	user    auth.User
+	amr     []string // methods already passed
+	pending *mfa.Pending
+	session *session.Record
+}
+
+// subject finds the user of the request's pending login, else of its
+// session. A pending cookie is only honoured while it belongs to the
+// user's current password; it never authenticates anything else.
+func (s *server) subject(r *http.Request) (stepSubject, error) {
+	if p, err := s.Pending.FromRequest(r); err == nil {
+		u, err := s.Users.ByID(r.Context(), p.UserID)
+		switch {
+		case errors.Is(err, auth.ErrNotFound):
+			return stepSubject{}, auth.ErrUnauthenticated
+		case err != nil:
+			return stepSubject{}, err
+		case u.Disabled || !p.Bound(u):
+			return stepSubject{}, auth.ErrUnauthenticated
+		}
+		return stepSubject{user: u, amr: p.AMR, pending: &p}, nil
+	}
+	p, rec, err := s.currentSession(r)
+	if err != nil {
+		return stepSubject{}, err
+	}
+	u, err := s.Users.ByID(r.Context(), p.Subject)
+	if err != nil {
+		if errors.Is(err, auth.ErrNotFound) {
+			return stepSubject{}, auth.ErrUnauthenticated
+		}
+		return stepSubject{}, err
+	}
+	amr := rec.AMR
+	if len(amr) == 0 {
+		amr = amrPassword
+	}
+	return stepSubject{user: u, amr: amr, session: &rec}, nil
+}
+
+// handleLoginMFA is POST /auth/login/mfa: the second step of a login
+// (pending cookie) or a step-up (session). Success starts a new session,
+// as a password login does, with the combined amr.
+func (s *server) handleLoginMFA() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		form := !isJSON(r)
+		var in struct {
+			Method string `json:"method"`
+			Code   string `json:"code"`
+		}
+		next := "/"
+		if form {
+			if err := r.ParseForm(); err != nil {
+				s.writeError(w, r, errors.Join(auth.ErrInvalidInput, err))
+				return
+			}
+			in.Method, in.Code = r.PostForm.Get("method"), r.PostForm.Get("code")
+			next = oidc.SafeNext(r.PostForm.Get("next"))
+		} else if err := decodeJSON(r, &in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if in.Method == "" {
+			in.Method = mfa.MethodTOTP
+		}
+		sub, err := s.subject(r)
+		if err != nil {
+			if form && !httperr.Unavailable(err) {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+				return
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		if sub.pending != nil && form && r.PostForm.Get("next") == "" {
+			next = oidc.SafeNext(sub.pending.Next)
+		}
+		key, ip := user.NameKey(sub.user.Username), clientIP(r)
+		if s.Throttle != nil {
+			if err := s.Throttle.Check(r.Context(), key, ip); err != nil {
+				s.mfaFailed(w, r, err, form, next)
+				return
+			}
+		}
+		amr, err := s.MFA.Verify(r.Context(), sub.user.ID, in.Method, in.Code)
+		if err != nil {
+			if errors.Is(err, auth.ErrInvalidCredentials) {
+				s.metrics.SecondFactor(in.Method, "failure")
+				s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAFailed, UserID: sub.user.ID, Username: sub.user.Username,
+					Details: map[string]string{"method": in.Method}})
+				if s.Throttle != nil {
+					if terr := s.Throttle.Failure(r.Context(), key, ip); terr != nil {
+						err = terr
+					}
+				}
+			}
+			s.mfaFailed(w, r, err, form, next)
+			return
+		}
+		s.metrics.SecondFactor(in.Method, "success")
+		if s.Throttle != nil {
+			_ = s.Throttle.Success(r.Context(), key, ip)
+		}
+		method := "password"
+		if sub.session != nil && sub.session.Method != "" {
+			method = sub.session.Method
+		}
+		rec, err := s.Sessions.StartSession(w, r, sub.user.ID, method, mfa.Combine(sub.amr, amr)...)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.Pending.Clear(w)
+		s.Audit.Record(r.Context(), audit.Event{Type: audit.LoginOK, UserID: sub.user.ID, Username: sub.user.Username,
+			Details: map[string]string{"method": in.Method, "amr": fmt.Sprint(rec.AMR)}})
+		if form {
+			http.Redirect(w, r, next, http.StatusSeeOther)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"user":    toUserJSON(sub.user),
+			"session": map[string]any{"expires_at": rfc3339(expiresAt(rec)), "amr": rec.AMR},
+		})
+	})
+}
+
+func (s *server) mfaFailed(w http.ResponseWriter, r *http.Request, err error, form bool, next string) {
+	if form && (errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrThrottled)) {
+		q := "error=1"
+		if errors.Is(err, auth.ErrThrottled) {
+			q = "throttled=1"
+		}
+		http.Redirect(w, r, "/login/mfa?"+q+"&next="+url.QueryEscape(next), http.StatusSeeOther)
+		return
+	}
+	s.writeError(w, r, err)
+}
+
+// factorChanger authenticates a request that changes factors: a session
+// whose login is recent or used a second factor, or (enrolment only,
+// allowEnrol) a pending login that must enrol.
+func (s *server) factorChanger(r *http.Request, allowEnrol bool) (stepSubject, error) {
+	sub, err := s.subject(r)
+	if err != nil {
+		return stepSubject{}, err
+	}
+	switch {
+	case sub.pending != nil:
+		if !allowEnrol || !sub.pending.Enrol {
+			return stepSubject{}, auth.ErrUnauthenticated
+		}
+	case !mfa.MayChangeFactors(sub.session.AMR, sub.session.CreatedAt, s.now()):
+		return stepSubject{}, fmt.Errorf("%w: %w: sign in again (or with your second factor) to change factors", auth.ErrForbidden, mfa.ErrReauthRequired)
+	}
+	return sub, nil
+}
+
+// handleTOTPEnrol is POST /auth/mfa/totp: a new secret, its otpauth URI
+// and QR code; active only after /auth/mfa/totp/confirm.
+func (s *server) handleTOTPEnrol() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sub, err := s.factorChanger(r, true)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		e, err := s.MFA.EnrolTOTP(r.Context(), sub.user)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if isForm(r) || wantsHTML(r) {
+			s.pages.render(w, http.StatusOK, "mfa_enrol", mfaEnrolPage{Enrolment: e, Next: s.formNext(r, sub)})
+			return
+		}
+		writeJSON(w, http.StatusOK, e)
+	})
+}
+
+// handleTOTPConfirm is POST /auth/mfa/totp/confirm {"code"}: 204 once the
+// code is right. A pending login that had to enrol gets its session now.
+func (s *server) handleTOTPConfirm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		form := !isJSON(r)
+		var in struct {
+			Code string `json:"code"`
+		}
+		if form {
+			if err := r.ParseForm(); err != nil {
+				s.writeError(w, r, errors.Join(auth.ErrInvalidInput, err))
+				return
+			}
+			in.Code = r.PostForm.Get("code")
+		} else if err := decodeJSON(r, &in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		sub, err := s.factorChanger(r, true)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		key, ip := user.NameKey(sub.user.Username), clientIP(r)
+		if s.Throttle != nil {
+			if err := s.Throttle.Check(r.Context(), key, ip); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		if err := s.MFA.ConfirmTOTP(r.Context(), sub.user.ID, in.Code); err != nil {
+			if errors.Is(err, auth.ErrInvalidCredentials) && s.Throttle != nil {
+				_ = s.Throttle.Failure(r.Context(), key, ip)
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAEnrolled, UserID: sub.user.ID, Username: sub.user.Username,
+			Details: map[string]string{"method": mfa.MethodTOTP}})
+		next := s.formNext(r, sub)
+		if sub.pending != nil {
+			// The enrolment was the second step of this login.
+			if _, err := s.Sessions.StartSession(w, r, sub.user.ID, "password", mfa.Combine(sub.amr, []string{mfa.AMROTP})...); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			s.Pending.Clear(w)
+		}
+		if form {
+			http.Redirect(w, r, next, http.StatusSeeOther)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// formNext is where a form goes after enrolment: the pending login's next,
+// the form's next, else /account.
+func (s *server) formNext(r *http.Request, sub stepSubject) string {
+	if v := r.FormValue("next"); v != "" {
+		return oidc.SafeNext(v)
+	}
+	if sub.pending != nil && sub.pending.Next != "" {
+		return oidc.SafeNext(sub.pending.Next)
+	}
+	return "/account"
+}
+
+// handleTOTPDelete is DELETE /auth/mfa/totp (and POST
+// /auth/mfa/totp/delete from /account).
+func (s *server) handleTOTPDelete() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sub, err := s.factorChanger(r, false)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := s.MFA.DeleteTOTP(r.Context(), sub.user.ID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.Audit.Record(r.Context(), audit.Event{Type: audit.MFARemoved, UserID: sub.user.ID, Username: sub.user.Username,
+			Details: map[string]string{"method": mfa.MethodTOTP}})
+		if r.Method == http.MethodPost {
+			http.Redirect(w, r, "/account", http.StatusSeeOther)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// handleRecoveryCodes is POST /auth/mfa/recovery-codes: a new set of 10,
+// shown once, replacing the old set.
+func (s *server) handleRecoveryCodes() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sub, err := s.factorChanger(r, false)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		codes, err := s.MFA.NewRecoveryCodes(r.Context(), sub.user.ID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.Audit.Record(r.Context(), audit.Event{Type: audit.RecoveryCodes, UserID: sub.user.ID, Username: sub.user.Username})
+		if isForm(r) || wantsHTML(r) {
+			s.pages.render(w, http.StatusOK, "mfa_codes", mfaCodesPage{Codes: codes})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"codes": codes})
+	})
+}
+
+// handleLoginMFAPage is GET /login/mfa: the second-step form for a pending
+// login or a step-up, or the enrolment offer for a user without a factor.
+func (s *server) handleLoginMFAPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		next := oidc.SafeNext(q.Get("next"))
+		sub, err := s.subject(r)
+		if err != nil {
+			if httperr.Unavailable(err) {
+				s.writeError(w, r, err)
+				return
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusFound)
+			return
+		}
+		if q.Get("next") == "" && sub.pending != nil {
+			next = oidc.SafeNext(sub.pending.Next)
+		}
+		f, err := s.MFA.Factors(r.Context(), sub.user.ID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		data := mfaLoginPage{Next: next, Error: q.Get("error") != "", Throttled: q.Get("throttled") != "",
+			Methods: f.Methods(), Recovery: f.RecoveryLeft > 0}
+		if !f.Enrolled() {
+			data.Enrol = sub.pending == nil || sub.pending.Enrol
+			data.Reauth = sub.session != nil && !mfa.MayChangeFactors(sub.session.AMR, sub.session.CreatedAt, s.now())
+		}
+		s.pages.render(w, http.StatusOK, "mfa_login", data)
+	})
+}
