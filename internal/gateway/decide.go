@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/credential"
@@ -23,6 +24,9 @@ const (
 	outcomeForbidden    = "forbidden"
 	outcomeUnavailable  = "unavailable"
 	outcomeRateLimited  = "rate_limited"
+	// outcomeStepUp: authenticated, but the route needs a second factor
+	// the credential lacks (RFC 9470).
+	outcomeStepUp = "step_up"
 )
 
 // Denial reasons, logged as reason=… (Oathkeeper style).
@@ -35,6 +39,7 @@ const (
 	reasonExpired        = "expired"
 	reasonRevoked        = "revoked"
 	reasonWrongRole      = "wrong_role"
+	reasonNoSecondFactor = "no_second_factor"
 	reasonCrossOrigin    = "cross_origin"
 	reasonUnavailable    = "unavailable"
 	reasonBadPath        = "bad_path"
@@ -88,8 +93,11 @@ func (g *Gateway) decide(r *http.Request, rt *Route) decision {
 	if d.outcome != outcomeAllow {
 		return d
 	}
-	if !d.principal.HasAnyRole(rt.Policy.Roles) {
+	switch {
+	case !d.principal.HasAnyRole(rt.Policy.Roles):
 		d.outcome, d.reason = outcomeForbidden, reasonWrongRole
+	case rt.Policy.MFA && !slices.Contains(d.principal.AMR, "mfa"):
+		d.outcome, d.reason = outcomeStepUp, reasonNoSecondFactor
 	}
 	return d
 }

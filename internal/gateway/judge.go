@@ -29,7 +29,7 @@ func (g *Gateway) judge(w http.ResponseWriter, fr *http.Request, mode loginMode)
 	}
 	d := g.authorize(fr, rt)
 	if d.outcome != outcomeAllow {
-		if !wantsLogin(fr, d) {
+		if !wantsLogin(fr, d) && d.outcome != outcomeStepUp {
 			mode = loginNone
 		}
 		g.deny(w, fr, rt, p, d, mode)

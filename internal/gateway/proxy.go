@@ -90,7 +90,7 @@ func (g *Gateway) rewrite(rt *Route, pr *httputil.ProxyRequest) {
 
 // identityHeaders are the headers gatehouse sets for an authenticated
 // request, in canonical form.
-var identityHeaders = [...]string{"X-Auth-Subject", "X-Auth-User", "X-Auth-Roles", "X-Auth-Method"}
+var identityHeaders = [...]string{"X-Auth-Subject", "X-Auth-User", "X-Auth-Roles", "X-Auth-Method", "X-Auth-Amr"}
 
 // setIdentity writes the X-Auth-* headers (and the internal JWT) of a grant.
 func setIdentity(h http.Header, gr *grant) {
@@ -99,6 +99,9 @@ func setIdentity(h http.Header, gr *grant) {
 	h.Set("X-Auth-User", p.Username)
 	h.Set("X-Auth-Roles", strings.Join(p.Roles, ","))
 	h.Set("X-Auth-Method", p.Method)
+	if len(p.AMR) > 0 {
+		h.Set("X-Auth-AMR", strings.Join(p.AMR, ","))
+	}
 	if gr.internalToken != "" {
 		h.Set("Authorization", "Bearer "+gr.internalToken)
 	}

@@ -87,6 +87,8 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p stri
 		httperr.Write(w, &auth.RateLimitedError{RetryAfter: d.limit.res.RetryAfter})
 	case outcomeUnavailable:
 		httperr.Write(w, d.err)
+	case outcomeStepUp:
+		g.stepUp(w, r, p, d, mode)
 	case outcomeForbidden:
 		if d.kind == kindToken { // RFC 6750 §3.1: a valid token without the needed role
 			w.Header().Set("WWW-Authenticate", httperr.Challenge+`, error="insufficient_scope"`)
@@ -158,4 +160,26 @@ func (g *Gateway) refuseNotFound(w http.ResponseWriter, r *http.Request, p strin
 		slog.String("reason", reasonNoRoute), slog.String("method", r.Method), slog.String("path", p))
 	g.observe("", kindNone, "not_found")
 	writeError(w, http.StatusNotFound, "not_found")
+}
+
+// stepUp answers a credential without the second factor a route needs: a
+// browser with a session goes to /login/mfa (step-up; the session gets a
+// new ID there) — or, behind nginx, gets the 401 with X-Auth-Redirect
+// pointing there; anything else gets RFC 9470's 401.
+func (g *Gateway) stepUp(w http.ResponseWriter, r *http.Request, p string, d decision, mode loginMode) {
+	where := mode
+	if where == loginNone { // built-in gateway: gatehouse's own host
+		where = loginRedirect
+	}
+	loc := strings.Replace(g.loginLocation(r, where, p), "/login?", "/login/mfa?", 1)
+	if d.kind == kindSession && acceptsHTML(r) {
+		if mode != loginHint {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, loc, http.StatusFound)
+			return
+		}
+		w.Header().Set("X-Auth-Redirect", loc)
+	}
+	w.Header().Set("WWW-Authenticate", httperr.Challenge+`, error="insufficient_user_authentication", error_description="a second factor is required"`)
+	writeError(w, http.StatusUnauthorized, "insufficient_user_authentication")
 }

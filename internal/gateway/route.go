@@ -68,6 +68,7 @@ type Match struct {
 type Policy struct {
 	Auth    Auth
 	Roles   []string // any-of; empty means any authenticated user
+	MFA     bool     // the credential's amr must show a second factor
 	Forward Forward
 }
 
@@ -108,14 +109,16 @@ func (rt *Route) strip(p string) string {
 // RouteConfig is one configured gateway route: the routes[] entries of the
 // YAML file (contract section 5). Compile is the only judge of its values.
 type RouteConfig struct {
-	Name         string     `yaml:"name"`
-	Match        RouteMatch `yaml:"match"`
-	Upstream     string     `yaml:"upstream" secret:"url"`
-	Auth         string     `yaml:"auth"`
-	Roles        []string   `yaml:"roles"`
-	StripPrefix  bool       `yaml:"strip_prefix"`
-	PreserveHost bool       `yaml:"preserve_host"`
-	Forward      string     `yaml:"forward"`
+	Name     string     `yaml:"name"`
+	Match    RouteMatch `yaml:"match"`
+	Upstream string     `yaml:"upstream" secret:"url"`
+	Auth     string     `yaml:"auth"`
+	Roles    []string   `yaml:"roles"`
+	// MFA requires a second factor in the credential's amr (step-up).
+	MFA          bool   `yaml:"mfa"`
+	StripPrefix  bool   `yaml:"strip_prefix"`
+	PreserveHost bool   `yaml:"preserve_host"`
+	Forward      string `yaml:"forward"`
 	// Timeout 0 means DefaultTimeout.
 	Timeout duration.Duration `yaml:"timeout"`
 	// AllowUnderscoreHeaders forwards client headers whose names contain
@@ -233,6 +236,9 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 		if len(c.Roles) > 0 {
 			bad("roles", "roles need auth other than none")
 		}
+		if c.MFA {
+			bad("mfa", "mfa: true needs auth other than none")
+		}
 	case AuthSession, AuthToken, AuthAny:
 	default:
 		bad("auth", "must be none, session, token or any, got %q", c.Auth)
@@ -252,7 +258,7 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 		RateLimit: limit,
 		Name:      c.Name,
 		Match:     Match{Host: host, PathPrefix: prefix, Methods: slices.Clone(c.Match.Methods)},
-		Policy:    Policy{Auth: Auth(c.Auth), Roles: slices.Clone(c.Roles), Forward: forward},
+		Policy:    Policy{Auth: Auth(c.Auth), Roles: slices.Clone(c.Roles), MFA: c.MFA, Forward: forward},
 		Upstream: Upstream{
 			URL:                    u,
 			StripPrefix:            c.StripPrefix,

@@ -306,3 +306,56 @@ func anyStrings(v any) []string {
 	}
 	return out
 }
+
+func TestMFARouteStepUp(t *testing.T) {
+	up := newUpstream(t)
+	g := mfaInstance(t, func(c *config.Config) {
+		c.Routes = []config.Route{{Name: "admin", Match: config.RouteMatch{PathPrefix: "/admin/"}, Upstream: up.URL, Auth: "any", MFA: true}}
+	})
+	g.CreateUser(t, "alice", strongPassword)
+	g.CreateUser(t, "bob", strongPassword)
+	secret := enrolTOTP(t, g, "alice")
+
+	// A password-only token: RFC 9470 challenge.
+	form := url.Values{"grant_type": {"password"}, "username": {"bob"}, "password": {strongPassword}}
+	_, body := do(t, testutil.Client(t), "POST", g.URL+"/auth/token", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
+	tok, _ := decode(t, body)["access_token"].(string)
+	resp, body := do(t, testutil.Client(t), "GET", g.URL+"/admin/x", "", "Authorization", "Bearer "+tok)
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="insufficient_user_authentication"`) {
+		t.Fatalf("password-only token on mfa route = %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+	}
+	// A password-only session in a browser: step-up.
+	c := testutil.Client(t)
+	loginJSON(t, c, g.URL, "bob", strongPassword)
+	resp, _ = do(t, c, "GET", g.URL+"/admin/x?y=1", "", "Accept", "text/html")
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "/login/mfa?next=%2Fadmin%2Fx%3Fy%3D1" {
+		t.Fatalf("password-only session = %d %q, want 302 to /login/mfa", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Bob has no factor: /login/mfa offers enrolment.
+	if resp, body := do(t, c, "GET", g.URL+"/login/mfa?next=%2Fadmin%2Fx", ""); resp.StatusCode != 200 || !strings.Contains(body, `action="/auth/mfa/totp"`) {
+		t.Fatalf("/login/mfa for a user without factor = %d %s, want the enrolment offer", resp.StatusCode, body)
+	}
+
+	// Alice after both steps passes, and the upstream sees X-Auth-AMR.
+	a, _ := pendingLogin(t, g, "alice")
+	postJSON(t, a, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())})
+	resp, body = do(t, a, "GET", g.URL+"/admin/x", "", "Accept", "text/html")
+	if resp.StatusCode != 200 {
+		t.Fatalf("session with second factor = %d %s", resp.StatusCode, body)
+	}
+	if got := up.seen().Header.Get("X-Auth-AMR"); got != "pwd,otp,mfa" {
+		t.Fatalf("X-Auth-AMR = %q, want pwd,otp,mfa", got)
+	}
+	// Step-up from a password-only session gives a new session ID.
+	g.Clock.Advance(time.Minute)
+	s := testutil.Client(t)
+	loginJSON(t, s, g.URL, "alice", strongPassword) // pending cookie only
+	postJSON(t, s, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())})
+	_, before := do(t, s, "GET", g.URL+"/auth/session", "")
+	g.Clock.Advance(time.Minute)
+	resp, body = postJSON(t, s, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())})
+	_, after := do(t, s, "GET", g.URL+"/auth/session", "")
+	if resp.StatusCode != 200 || decode(t, before)["session"].(map[string]any)["id"] == decode(t, after)["session"].(map[string]any)["id"] {
+		t.Fatalf("step-up = %d %s; session id before %s after %s, want a new one", resp.StatusCode, body, before, after)
+	}
+}

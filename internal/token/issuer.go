@@ -28,6 +28,9 @@ type Claims struct {
 	Roles     []string `json:"roles"`
 	Scope     string   `json:"scope,omitempty"`
 	SessionID string   `json:"sid,omitempty"` // refresh family ID
+	// AMR lists the RFC 8176 authentication methods of the login behind
+	// the token ("mfa" = second factor); a route with mfa: true needs it.
+	AMR []string `json:"amr,omitempty"`
 }
 
 // Subject is whom an access token is issued to.
@@ -38,6 +41,7 @@ type Subject struct {
 	Scope     string
 	ClientID  string
 	SessionID string // sid: the refresh family, so that revoking it denies the token
+	AMR       []string
 }
 
 // Issuer signs access tokens with the active key of a keys.Set.
@@ -82,7 +86,7 @@ func (i *Issuer) IssueInternal(p auth.Principal, audience string, ttl time.Durat
 	if ttl == 0 {
 		ttl = InternalTTL
 	}
-	s := Subject{UserID: p.Subject, Username: p.Username, Roles: p.Roles, Scope: p.Scope, SessionID: p.SessionID, ClientID: "gatehouse"}
+	s := Subject{UserID: p.Subject, Username: p.Username, Roles: p.Roles, Scope: p.Scope, SessionID: p.SessionID, ClientID: "gatehouse", AMR: p.AMR}
 	c, err := i.claims(s, []string{audience}, ttl)
 	if err != nil {
 		return "", err
@@ -112,6 +116,7 @@ func (i *Issuer) claims(s Subject, aud []string, ttl time.Duration) (Claims, err
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 		},
 		ClientID: s.ClientID, Username: s.Username, Roles: slices.Clone(roles), Scope: s.Scope, SessionID: s.SessionID,
+		AMR: slices.Clone(s.AMR),
 	}, nil
 }
 

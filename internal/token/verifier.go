@@ -220,7 +220,7 @@ func unauthenticated(err error) error {
 func principal(c Claims) auth.Principal {
 	p := auth.Principal{
 		Subject: c.Subject, Username: c.Username, Roles: c.Roles, Method: auth.MethodToken,
-		SessionID: c.SessionID, TokenID: c.ID, Scope: c.Scope,
+		SessionID: c.SessionID, TokenID: c.ID, Scope: c.Scope, AMR: c.AMR,
 	}
 	if c.ExpiresAt != nil {
 		p.ExpiresAt = c.ExpiresAt.Time
