@@ -21,7 +21,7 @@ func userCmd(e *env) *cobra.Command {
 	cmd.AddCommand(userAddCmd(e), userListCmd(e), userPasswdCmd(e), userRolesCmd(e),
 		userStateCmd(e, "disable", "Disable a user and end all their sessions and tokens", true),
 		userStateCmd(e, "enable", "Enable a disabled user", false),
-		userDeleteCmd(e), userSessionsCmd(e), userLogoutCmd(e))
+		userDeleteCmd(e), userSessionsCmd(e), userLogoutCmd(e), userMFACmd(e), userMFAResetCmd(e))
 	return cmd
 }
 

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+)
+
+func TestUserMFAAndReset(t *testing.T) {
+	c := newCLI(t, "keys: {encryption_key: 0123456789abcdef0123456789abcdef-cli}\n")
+	c.ok(pw, "user", "add", "alice", "--password-stdin")
+	if out := c.ok("", "user", "mfa", "alice"); !strings.Contains(out, "totp:           off") || !strings.Contains(out, "0 left") {
+		t.Fatalf("user mfa before enrolment = %q", out)
+	}
+	// Enrol through the same store the CLI reads.
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(filepath.Dir(c.cfg), "gh.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.UserByName(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mfa.NewService(s, s).NewRecoveryCodes(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if out := c.ok("", "user", "mfa", "alice"); !strings.Contains(out, "10 left") {
+		t.Fatalf("user mfa after recovery codes = %q", out)
+	}
+	if out := c.ok("", "user", "mfa-reset", "alice"); !strings.Contains(out, "removed every second factor of alice") {
+		t.Fatalf("mfa-reset = %q", out)
+	}
+	if out := c.ok("", "user", "mfa", "alice"); !strings.Contains(out, "0 left") {
+		t.Fatalf("user mfa after reset = %q", out)
+	}
+	if out := c.ok("", "audit", "--limit", "5"); !strings.Contains(out, "mfa.reset") {
+		t.Fatalf("audit after reset lacks mfa.reset: %q", out)
+	}
+}
