@@ -25,6 +25,8 @@ var (
 	alice = auth.Principal{Subject: "u-alice", Username: "alice", Roles: []string{"user"}}
 	guest = auth.Principal{Subject: "u-guest", Username: "guest", Roles: []string{"guest"}}
 	root  = auth.Principal{Subject: "u-root", Username: "root", Roles: []string{"admin", "user"}}
+	// second passed a password and a second factor.
+	second = auth.Principal{Subject: "u-second", Username: "second", Roles: []string{"user"}, AMR: []string{"pwd", "otp", "mfa"}}
 )
 
 // outcomes maps a credential value (cookie value or bearer token) to what an
@@ -37,6 +39,8 @@ func outcome(value string) (auth.Principal, error) {
 		return guest, nil
 	case "root":
 		return root, nil
+	case "second":
+		return second, nil
 	case "expired":
 		return auth.Principal{}, fmt.Errorf("check credential: %w: %w", auth.ErrUnauthenticated, auth.ErrExpired)
 	case "revoked":
