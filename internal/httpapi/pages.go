@@ -39,9 +39,10 @@ type loginPage struct {
 
 type accountPage struct {
 	User       auth.Principal
-	Sessions   []sessionJSON
+	Sessions   []sessionRow
 	Identities []identityRow
 	Factors    factorsView
+	Password   string // outcome of a password change: changed | wrong | weak
 }
 
 type identityRow struct{ Provider, Email, CreatedAt string }
@@ -91,7 +92,7 @@ func flatten(p page) map[string]any {
 	case loginPage:
 		m["Next"], m["Error"], m["Throttled"], m["Busy"], m["Providers"] = d.Next, d.Error, d.Throttled, d.Busy, d.Providers
 	case accountPage:
-		m["User"], m["Sessions"], m["Identities"], m["Factors"] = d.User, d.Sessions, d.Identities, d.Factors
+		m["User"], m["Sessions"], m["Identities"], m["Factors"], m["Password"] = d.User, d.Sessions, d.Identities, d.Factors, d.Password
 	default:
 		m["P"] = d
 	}
@@ -132,9 +133,10 @@ func (s *server) handleAccountPage() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		data := accountPage{User: p}
+		data := accountPage{User: p, Password: r.URL.Query().Get("password")}
+		now := s.now()
 		for _, rec := range recs {
-			data.Sessions = append(data.Sessions, toSessionJSON(rec, cur.ID))
+			data.Sessions = append(data.Sessions, s.sessionRow(rec, cur.ID, now))
 		}
 		// Linked identities are decoration: a failure to list them (or no
 		// identity store at all) leaves the section empty.

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"time"
 
+	useragent "github.com/medama-io/go-useragent"
+
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
@@ -114,6 +116,7 @@ type server struct {
 	quiet          bool
 	cop            *http.CrossOriginProtection
 	pages          *pages
+	ua             *useragent.Parser // device names on /account
 	ids            *requestIDs
 	requestMetrics *requestMetrics
 }
@@ -131,6 +134,7 @@ func NewServer(d Deps) (http.Handler, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.pages = newPages()
+	s.ua = useragent.NewParser()
 	s.ids = newRequestIDs()
 	s.requestMetrics = &requestMetrics{m: d.Metrics}
 	return s.observe(s.clearTossedCookies(s.routes())), nil

@@ -1,0 +1,156 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	useragent "github.com/medama-io/go-useragent"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+// sessionRow is one session on /account, for people: relative times (the
+// exact UTC time in the title) and a device name instead of the raw
+// User-Agent (kept in the title).
+type sessionRow struct {
+	ID                   string
+	Started, StartedAt   string // relative, exact
+	LastSeen, LastSeenAt string
+	IP                   string
+	Device, UserAgent    string
+	Method               string
+	AMR                  []string
+	Current              bool
+}
+
+func (s *server) sessionRow(r session.Record, current string, now time.Time) sessionRow {
+	return sessionRow{
+		ID: r.ID, Started: relativeTime(r.CreatedAt, now), StartedAt: exactTime(r.CreatedAt),
+		LastSeen: relativeTime(r.LastSeenAt, now), LastSeenAt: exactTime(r.LastSeenAt),
+		IP: r.IP, Device: deviceName(s.ua, r.UserAgent), UserAgent: r.UserAgent,
+		Method: r.Method, AMR: r.AMR, Current: r.ID == current,
+	}
+}
+
+// deviceName turns a User-Agent into "Chrome on Linux".
+func deviceName(p *useragent.Parser, ua string) string {
+	if ua == "" || p == nil {
+		return "Unknown device"
+	}
+	u := p.Parse(ua)
+	browser, os := u.GetBrowser(), u.GetOS()
+	switch {
+	case browser != "" && os != "":
+		return browser + " on " + os
+	case browser != "":
+		return browser
+	case os != "":
+		return "A browser on " + os
+	}
+	return "Unknown device"
+}
+
+func exactTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") }
+
+// relativeTime says how long ago t was, in the largest whole unit.
+func relativeTime(t, now time.Time) string {
+	d := now.Sub(t)
+	if d < 0 {
+		d = 0
+	}
+	unit := func(n int, one string) string {
+		if n == 1 {
+			return "1 " + one + " ago"
+		}
+		return fmt.Sprintf("%d %ss ago", n, one)
+	}
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return unit(int(d/time.Minute), "minute")
+	case d < 24*time.Hour:
+		return unit(int(d/time.Hour), "hour")
+	default:
+		return unit(int(d/(24*time.Hour)), "day")
+	}
+}
+
+// handleRevokeOtherSessionsForm is the /account button for DELETE
+// /auth/sessions: every other session of the caller ends.
+func (s *server) handleRevokeOtherSessionsForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, cur, err := s.currentSession(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if _, err := s.Sessions.RevokeOthers(r.Context(), p.Subject, cur.ID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.record(r, audit.SessionRevoked, p)
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	})
+}
+
+// handleChangePassword is POST /auth/password (form from /account, or
+// JSON {"current_password","new_password"}): the current password is
+// required (and counts in the login throttle), every session and refresh
+// token of the user ends, and the caller gets a new session.
+func (s *server) handleChangePassword() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		form := !isJSON(r)
+		var in struct {
+			Current string `json:"current_password"`
+			New     string `json:"new_password"`
+		}
+		if form {
+			if err := r.ParseForm(); err != nil {
+				s.writeError(w, r, errors.Join(auth.ErrInvalidInput, err))
+				return
+			}
+			in.Current, in.New = r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
+		} else if err := decodeJSON(r, &in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		p, cur, err := s.currentSession(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if _, err := s.Users.Login(r.Context(), user.Attempt{Username: p.Username, Password: in.Current, IP: clientIP(r), Via: "password_change"}); err != nil {
+			if form && errors.Is(err, auth.ErrInvalidCredentials) {
+				http.Redirect(w, r, "/account?password=wrong", http.StatusSeeOther)
+				return
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		if err := s.Users.SetPassword(r.Context(), p.Username, in.New); err != nil {
+			if form && errors.Is(err, auth.ErrInvalidInput) {
+				http.Redirect(w, r, "/account?password=weak", http.StatusSeeOther)
+				return
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		// SetPassword ended every session, this one too; the caller keeps
+		// working in a new one with the same login methods.
+		if _, err := s.Sessions.StartSession(w, r, p.Subject, cur.Method, cur.AMR...); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if form {
+			http.Redirect(w, r, "/account?password=changed", http.StatusSeeOther)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
