@@ -1,9 +1,11 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,8 +13,10 @@ import (
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
@@ -357,5 +361,46 @@ func TestMFARouteStepUp(t *testing.T) {
 	_, after := do(t, s, "GET", g.URL+"/auth/session", "")
 	if resp.StatusCode != 200 || decode(t, before)["session"].(map[string]any)["id"] == decode(t, after)["session"].(map[string]any)["id"] {
 		t.Fatalf("step-up = %d %s; session id before %s after %s, want a new one", resp.StatusCode, body, before, after)
+	}
+}
+
+// TestTOTPReplayOnSecondInstance runs two gatehouse instances on one store,
+// with and without Redis: a code accepted by one is refused by the other.
+func TestTOTPReplayOnSecondInstance(t *testing.T) {
+	for _, withRedis := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Store", true: "Redis"}[withRedis], func(t *testing.T) {
+			dir := t.TempDir()
+			clock := testutil.NewClock()
+			redisURL, prefix := "", ""
+			if withRedis {
+				redisURL, prefix = redistest.New(t)
+			}
+			shared := func(c *config.Config) {
+				c.Store = "sqlite://" + filepath.Join(dir, "shared.db")
+				c.Keys.EncryptionKey = encryptionKey
+				c.Redis.URL, c.Redis.KeyPrefix = redisURL, prefix
+			}
+			a := testutil.Start(t, testutil.WithClock(clock), testutil.WithConfig(shared))
+			b := testutil.Start(t, testutil.WithClock(clock), testutil.WithConfig(shared))
+			u := a.CreateUser(t, "alice", strongPassword)
+			secret := enrolTOTP(t, a, "alice")
+			if withRedis { // the replay cache lives in Redis, one key per user
+				rc := goredis.NewClient(&goredis.Options{Addr: redistest.Addr})
+				defer rc.Close()
+				if n, err := rc.Exists(context.Background(), prefix+"totp-step:"+u.ID).Result(); err != nil || n != 1 {
+					t.Fatalf("Redis key %stotp-step:<id> exists = %d, %v; want 1", prefix, n, err)
+				}
+			}
+			code := totpCode(t, secret, clock.Now())
+
+			ca, _ := pendingLogin(t, a, "alice")
+			if resp, body := postJSON(t, ca, a.URL+"/auth/login/mfa", map[string]string{"code": code}); resp.StatusCode != 200 {
+				t.Fatalf("code on instance A = %d %s", resp.StatusCode, body)
+			}
+			cb, _ := pendingLogin(t, b, "alice")
+			if resp, body := postJSON(t, cb, b.URL+"/auth/login/mfa", map[string]string{"code": code}); resp.StatusCode != 401 {
+				t.Fatalf("same code on instance B = %d %s, want 401", resp.StatusCode, body)
+			}
+		})
 	}
 }
