@@ -48,6 +48,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"duration", "tokens: {access_ttl: ten}\n", "tokens.access_ttl"},
 		{"algorithm", "tokens: {algorithm: none}\n", "tokens.algorithm"},
 		{"store scheme", "store: mysql://x\n", "store"},
+		{"require_mfa_roles without encryption key", "login: {require_mfa_roles: [admin]}\n", "login.require_mfa_roles"},
+		{"mfa route without auth", "routes: [{name: a, match: {path_prefix: /a/}, upstream: 'http://x', auth: none, mfa: true}]\n", "routes[0].mfa"},
 		{"upstream", "routes: [{name: a, match: {path_prefix: /a/}, upstream: 'ftp://x', auth: none}]\n", "routes[0].upstream"},
 		{"upstream credentials", "routes: [{name: a, match: {path_prefix: /a/}, upstream: 'http://u:pw@x', auth: none}]\n", "routes[0].upstream"},
 		{"auth", "routes: [{name: a, match: {path_prefix: /a/}, upstream: 'http://x', auth: maybe}]\n", "routes[0].auth"},

@@ -111,6 +111,11 @@ func (c Config) Validate() []error {
 	if c.Keys.EncryptionKey != "" && len(c.Keys.EncryptionKey) < MinSecretLen {
 		bad("keys.encryption_key", "must be at least %d bytes", MinSecretLen)
 	}
+	if len(c.Login.RequireMFARoles) > 0 && c.Keys.EncryptionKey == "" {
+		// Those users could never enrol (TOTP secrets are sealed with it),
+		// so they could never sign in again.
+		bad("login.require_mfa_roles", "needs keys.encryption_key (TOTP secrets are encrypted with it)")
+	}
 	if c.Keys.RotateEvery < 0 {
 		bad("keys.rotate_every", "must not be negative")
 	}

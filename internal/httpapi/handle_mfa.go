@@ -220,13 +220,23 @@ func (s *server) factorChanger(r *http.Request, allowEnrol bool) (stepSubject, e
 	return sub, nil
 }
 
+// factorError answers a refused factor change; a browser form whose
+// session is too old to change factors is sent to sign in again.
+func (s *server) factorError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, mfa.ErrReauthRequired) && isForm(r) {
+		http.Redirect(w, r, "/login?next="+url.QueryEscape("/account"), http.StatusSeeOther)
+		return
+	}
+	s.writeError(w, r, err)
+}
+
 // handleTOTPEnrol is POST /auth/mfa/totp: a new secret, its otpauth URI
 // and QR code; active only after /auth/mfa/totp/confirm.
 func (s *server) handleTOTPEnrol() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub, err := s.factorChanger(r, true)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.factorError(w, r, err)
 			return
 		}
 		e, err := s.MFA.EnrolTOTP(r.Context(), sub.user)
@@ -262,7 +272,7 @@ func (s *server) handleTOTPConfirm() http.Handler {
 		}
 		sub, err := s.factorChanger(r, true)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.factorError(w, r, err)
 			return
 		}
 		key, ip := user.NameKey(sub.user.Username), clientIP(r)
@@ -316,7 +326,7 @@ func (s *server) handleTOTPDelete() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub, err := s.factorChanger(r, false)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.factorError(w, r, err)
 			return
 		}
 		if err := s.MFA.DeleteTOTP(r.Context(), sub.user.ID); err != nil {
@@ -339,7 +349,7 @@ func (s *server) handleRecoveryCodes() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub, err := s.factorChanger(r, false)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.factorError(w, r, err)
 			return
 		}
 		codes, err := s.MFA.NewRecoveryCodes(r.Context(), sub.user.ID)
