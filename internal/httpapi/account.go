@@ -8,7 +8,6 @@ import (
 
 	useragent "github.com/medama-io/go-useragent"
 
-	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -79,24 +78,6 @@ func relativeTime(t, now time.Time) string {
 	default:
 		return unit(int(d/(24*time.Hour)), "day")
 	}
-}
-
-// handleRevokeOtherSessionsForm is the /account button for DELETE
-// /auth/sessions: every other session of the caller ends.
-func (s *server) handleRevokeOtherSessionsForm() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, cur, err := s.currentSession(r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if _, err := s.Sessions.RevokeOthers(r.Context(), p.Subject, cur.ID); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.record(r, audit.SessionRevoked, p)
-		http.Redirect(w, r, "/account", http.StatusSeeOther)
-	})
 }
 
 // handleChangePassword is POST /auth/password (form from /account, or

@@ -253,6 +253,10 @@ func (s *server) handleRevokeOtherSessions() http.Handler {
 			return
 		}
 		s.record(r, audit.SessionRevoked, p)
+		if r.Method == http.MethodPost { // the /account button
+			http.Redirect(w, r, "/account", http.StatusSeeOther)
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 }

@@ -24,7 +24,7 @@ func (s *server) routes() http.Handler {
 	own("DELETE /auth/sessions/{id}", csrf(s.handleRevokeSession()))
 	own("POST /auth/sessions/{id}/revoke", csrf(s.handleRevokeSession())) // HTML form on /account
 	own("DELETE /auth/sessions", csrf(s.handleRevokeOtherSessions()))
-	own("POST /auth/sessions/revoke-others", csrf(s.handleRevokeOtherSessionsForm())) // HTML form on /account
+	own("POST /auth/sessions/revoke-others", csrf(s.handleRevokeOtherSessions())) // HTML form on /account
 	own("POST /auth/password", csrf(s.handleChangePassword()))
 	own("GET /login", s.handleLoginPage())
 	own("GET /account", s.handleAccountPage())

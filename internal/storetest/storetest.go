@@ -3,7 +3,15 @@
 // backend runs the same cases through Run.
 package storetest
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
 
 // Case is one conformance check, run on a fresh, empty store.
 type Case[S any] struct {
@@ -17,5 +25,20 @@ func Run[S any](t *testing.T, newStore func(t *testing.T) S, cases []Case[S]) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) { c.Run(t, newStore(t)) })
+	}
+}
+
+// EnsureUser creates user id when s also stores users, so that stores with
+// referential integrity (sessions, refresh tokens, identities, factors die
+// with their user) accept records of that user. An existing user is fine.
+func EnsureUser(t *testing.T, s any, id string, at time.Time) {
+	t.Helper()
+	us, ok := s.(user.Store)
+	if !ok {
+		return
+	}
+	err := us.CreateUser(context.Background(), auth.User{ID: id, Username: id, CreatedAt: at, UpdatedAt: at})
+	if err != nil && !errors.Is(err, auth.ErrConflict) {
+		t.Fatalf("CreateUser(%s): %v", id, err)
 	}
 }

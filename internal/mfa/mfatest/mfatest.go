@@ -19,20 +19,6 @@ import (
 // at is a fixed time with microsecond precision, the finest every store keeps.
 var at = time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
 
-// ensureUser creates user id when s also stores users, so that stores with
-// referential integrity accept factors of that user.
-func ensureUser(t *testing.T, s any, id string) {
-	t.Helper()
-	us, ok := s.(user.Store)
-	if !ok {
-		return
-	}
-	err := us.CreateUser(context.Background(), auth.User{ID: id, Username: id, CreatedAt: at, UpdatedAt: at})
-	if err != nil && !errors.Is(err, auth.ErrConflict) {
-		t.Fatalf("CreateUser(%s): %v", id, err)
-	}
-}
-
 // RunStoreTests runs the mfa.Store conformance suite. newStore must return
 // an empty store of its own and register its cleanup with t.Cleanup.
 func RunStoreTests(t *testing.T, newStore func(t *testing.T) mfa.Store) {
@@ -61,7 +47,7 @@ func RunStepStoreTests(t *testing.T, newStore func(t *testing.T) mfa.StepStore) 
 }
 
 func testTOTPRoundTrip(t *testing.T, s mfa.Store) {
-	ensureUser(t, s, "u1")
+	storetest.EnsureUser(t, s, "u1", at)
 	ctx := context.Background()
 	want := mfa.TOTP{UserID: "u1", Secret: []byte{0, 1, 2, 0xff, 'x'}, CreatedAt: at}
 	if err := s.PutTOTP(ctx, want); err != nil {
@@ -77,7 +63,7 @@ func testTOTPRoundTrip(t *testing.T, s mfa.Store) {
 }
 
 func testTOTPReplace(t *testing.T, s mfa.Store) {
-	ensureUser(t, s, "u1")
+	storetest.EnsureUser(t, s, "u1", at)
 	ctx := context.Background()
 	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("old"), CreatedAt: at, ConfirmedAt: at}); err != nil {
 		t.Fatalf("PutTOTP: %v", err)
@@ -98,7 +84,7 @@ func testTOTPMissing(t *testing.T, s mfa.Store) {
 }
 
 func testTOTPConfirm(t *testing.T, s mfa.Store) {
-	ensureUser(t, s, "u1")
+	storetest.EnsureUser(t, s, "u1", at)
 	ctx := context.Background()
 	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("k"), CreatedAt: at}); err != nil {
 		t.Fatalf("PutTOTP: %v", err)
@@ -119,7 +105,7 @@ func testTOTPConfirm(t *testing.T, s mfa.Store) {
 }
 
 func testTOTPDelete(t *testing.T, s mfa.Store) {
-	ensureUser(t, s, "u1")
+	storetest.EnsureUser(t, s, "u1", at)
 	ctx := context.Background()
 	if err := s.DeleteTOTP(ctx, "u1"); !errors.Is(err, auth.ErrNotFound) {
 		t.Fatalf("DeleteTOTP(missing) = %v, want ErrNotFound", err)
@@ -153,7 +139,7 @@ func left(t *testing.T, s mfa.Store, userID string) int {
 }
 
 func testRecoveryOnce(t *testing.T, s mfa.Store) {
-	ensureUser(t, s, "u1")
+	storetest.EnsureUser(t, s, "u1", at)
 	ctx := context.Background()
 	if err := s.ReplaceRecoveryCodes(ctx, "u1", hashes("a", 10), at); err != nil {
 		t.Fatalf("ReplaceRecoveryCodes: %v", err)
@@ -176,7 +162,7 @@ func testRecoveryOnce(t *testing.T, s mfa.Store) {
 }
 
 func testRecoveryReplace(t *testing.T, s mfa.Store) {
-	ensureUser(t, s, "u1")
+	storetest.EnsureUser(t, s, "u1", at)
 	ctx := context.Background()
 	if err := s.ReplaceRecoveryCodes(ctx, "u1", hashes("a", 10), at); err != nil {
 		t.Fatalf("ReplaceRecoveryCodes: %v", err)
@@ -199,8 +185,8 @@ func testRecoveryReplace(t *testing.T, s mfa.Store) {
 }
 
 func testRecoveryOtherUser(t *testing.T, s mfa.Store) {
-	ensureUser(t, s, "u1")
-	ensureUser(t, s, "u2")
+	storetest.EnsureUser(t, s, "u1", at)
+	storetest.EnsureUser(t, s, "u2", at)
 	ctx := context.Background()
 	if err := s.ReplaceRecoveryCodes(ctx, "u1", hashes("a", 10), at); err != nil {
 		t.Fatalf("ReplaceRecoveryCodes: %v", err)
@@ -211,25 +197,40 @@ func testRecoveryOtherUser(t *testing.T, s mfa.Store) {
 }
 
 func testRecoveryConcurrent(t *testing.T, s mfa.Store) {
-	ensureUser(t, s, "u1")
+	storetest.EnsureUser(t, s, "u1", at)
 	ctx := context.Background()
 	if err := s.ReplaceRecoveryCodes(ctx, "u1", hashes("a", 10), at); err != nil {
 		t.Fatalf("ReplaceRecoveryCodes: %v", err)
 	}
+	exactlyOneWins(t, "use of one recovery code", func() (bool, error) {
+		err := s.UseRecoveryCode(ctx, "u1", "a-05", at)
+		if errors.Is(err, auth.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+}
+
+// exactlyOneWins runs try from 8 goroutines at once and fails unless
+// exactly one of them wins.
+func exactlyOneWins(t *testing.T, what string, try func() (bool, error)) {
+	t.Helper()
 	var wins atomic.Int32
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			if err := s.UseRecoveryCode(ctx, "u1", "a-05", at); err == nil {
+			won, err := try()
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+			}
+			if won {
 				wins.Add(1)
-			} else if !errors.Is(err, auth.ErrNotFound) {
-				t.Errorf("UseRecoveryCode: %v", err)
 			}
 		})
 	}
 	wg.Wait()
 	if wins.Load() != 1 {
-		t.Fatalf("%d concurrent uses of one code succeeded, want exactly 1", wins.Load())
+		t.Fatalf("%d concurrent attempts (%s) succeeded, want exactly 1", wins.Load(), what)
 	}
 }
 
@@ -238,7 +239,7 @@ func testDeleteUserCascade(t *testing.T, s mfa.Store) {
 	if !ok {
 		return
 	}
-	ensureUser(t, s, "u1")
+	storetest.EnsureUser(t, s, "u1", at)
 	ctx := context.Background()
 	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("k"), CreatedAt: at}); err != nil {
 		t.Fatalf("PutTOTP: %v", err)
@@ -258,8 +259,8 @@ func testDeleteUserCascade(t *testing.T, s mfa.Store) {
 }
 
 func testStepOnce(t *testing.T, s mfa.StepStore) {
-	ensureUser(t, s, "u1")
-	ensureUser(t, s, "u2")
+	storetest.EnsureUser(t, s, "u1", at)
+	storetest.EnsureUser(t, s, "u2", at)
 	ctx := context.Background()
 	keep := time.Now().Add(2 * time.Minute)
 	steps := []struct {
@@ -286,23 +287,9 @@ func testStepOnce(t *testing.T, s mfa.StepStore) {
 }
 
 func testStepConcurrent(t *testing.T, s mfa.StepStore) {
-	ensureUser(t, s, "u1")
+	storetest.EnsureUser(t, s, "u1", at)
 	ctx := context.Background()
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			ok, err := s.AcceptTOTPStep(ctx, "u1", 5000, time.Now().Add(time.Minute))
-			if err != nil {
-				t.Errorf("AcceptTOTPStep: %v", err)
-			}
-			if ok {
-				wins.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Fatalf("%d concurrent uses of one step succeeded, want exactly 1", wins.Load())
-	}
+	exactlyOneWins(t, "acceptance of one TOTP step", func() (bool, error) {
+		return s.AcceptTOTPStep(ctx, "u1", 5000, time.Now().Add(time.Minute))
+	})
 }

@@ -40,25 +40,11 @@ func RunRefreshStoreTests(t *testing.T, newStore func(t *testing.T) token.Refres
 // real time (Redis) keep them for the test.
 func base() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
-// ensureUser creates user id when s also stores users, so that stores with
-// referential integrity accept tokens of that user.
-func ensureUser(t *testing.T, s token.RefreshStore, id string) {
-	t.Helper()
-	us, ok := s.(user.Store)
-	if !ok {
-		return
-	}
-	err := us.CreateUser(context.Background(), auth.User{ID: id, Username: id, CreatedAt: base(), UpdatedAt: base()})
-	if err != nil && !errors.Is(err, auth.ErrConflict) {
-		t.Fatalf("CreateUser(%s): %v", id, err)
-	}
-}
-
 // newFamily stores the first token of a new family of userID issued at now:
 // 1h idle expiry, 24h family end.
 func newFamily(t *testing.T, s token.RefreshStore, userID, family string, now time.Time) token.Refresh {
 	t.Helper()
-	ensureUser(t, s, userID)
+	storetest.EnsureUser(t, s, userID, base())
 	r := token.Refresh{
 		Hash:            family + "-hash-0",
 		FamilyID:        family,

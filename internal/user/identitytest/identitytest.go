@@ -30,20 +30,6 @@ func RunIdentityStoreTests(t *testing.T, newStore func(t *testing.T) user.Identi
 // at is a fixed time with microsecond precision, the finest every store keeps.
 var at = time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
 
-// ensureUser creates user id when s also stores users, so that stores with
-// referential integrity accept identities of that user.
-func ensureUser(t *testing.T, s user.IdentityStore, id string) {
-	t.Helper()
-	us, ok := s.(user.Store)
-	if !ok {
-		return
-	}
-	err := us.CreateUser(context.Background(), auth.User{ID: id, Username: id, CreatedAt: at, UpdatedAt: at})
-	if err != nil && !errors.Is(err, auth.ErrConflict) {
-		t.Fatalf("CreateUser(%s): %v", id, err)
-	}
-}
-
 func newIdentity(issuer, subject, userID string, created time.Time) user.Identity {
 	return user.Identity{
 		Issuer: issuer, Subject: subject, UserID: userID, Provider: "corp",
@@ -53,7 +39,7 @@ func newIdentity(issuer, subject, userID string, created time.Time) user.Identit
 
 func mustCreate(t *testing.T, s user.IdentityStore, id user.Identity) {
 	t.Helper()
-	ensureUser(t, s, id.UserID)
+	storetest.EnsureUser(t, s, id.UserID, at)
 	if err := s.CreateIdentity(context.Background(), id); err != nil {
 		t.Fatalf("CreateIdentity(%s %s): %v", id.Issuer, id.Subject, err)
 	}
@@ -86,7 +72,7 @@ func testRoundTrip(t *testing.T, s user.IdentityStore) {
 func testConflict(t *testing.T, s user.IdentityStore) {
 	first := newIdentity("https://a.example.com", "sub-1", "u1", at)
 	mustCreate(t, s, first)
-	ensureUser(t, s, "u2")
+	storetest.EnsureUser(t, s, "u2", at)
 	if err := s.CreateIdentity(context.Background(), newIdentity(first.Issuer, first.Subject, "u2", at)); !errors.Is(err, auth.ErrConflict) {
 		t.Fatalf("CreateIdentity(same issuer+subject) error = %v, want ErrConflict", err)
 	}
