@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
@@ -50,6 +51,7 @@ type App struct {
 	Verifier *token.Verifier
 	Grants   *token.Grants
 	OIDC     *oidc.Handler
+	Clients  *client.Registry
 	// ExtAuthzListener, when set before Serve, serves Envoy's gRPC external
 	// authorization (ext_authz_listen).
 	ExtAuthzListener net.Listener
@@ -165,6 +167,7 @@ func (a *App) observeStore(s any, name string) {
 func (a *App) build(ctx context.Context, opt Options) error {
 	cfg := a.Config
 	a.Audit = audit.New(a.Store, a.Log, a.now)
+	a.Clients = client.NewRegistry(a.Store, cfg.Clients)
 
 	var revStore revocation.Store = a.Store
 	var throttleStore throttle.Store = memory.New()

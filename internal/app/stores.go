@@ -9,6 +9,8 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
@@ -31,6 +33,8 @@ type MainStore interface {
 	audit.Store
 	revocation.Store
 	user.IdentityStore
+	client.Store
+	authserver.Store
 	Ping(ctx context.Context) error
 	Migrate(ctx context.Context) error
 	Close() error

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/duration"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
@@ -34,6 +35,7 @@ type Config struct {
 	Redis          Redis     `yaml:"redis"`
 	Routes         []Route   `yaml:"routes"`
 	OIDC           OIDC      `yaml:"oidc"`
+	Clients        []Client  `yaml:"clients"`
 	Log            Log       `yaml:"log"`
 }
 
@@ -157,6 +159,10 @@ type Route = gateway.RouteConfig
 
 // RouteMatch selects requests for a Route.
 type RouteMatch = gateway.RouteMatch
+
+// Client is one OAuth client declared in the file (contract §8). The
+// client package owns the type and its rules: Validate asks client.Validate.
+type Client = client.Client
 
 // OIDC configures external identity providers.
 type OIDC struct {

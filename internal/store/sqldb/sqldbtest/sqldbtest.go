@@ -10,6 +10,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/audit/audittest"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver/authservertest"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
+	"github.com/gatehouse-auth/gatehouse/internal/client/clienttest"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/keys/keystest"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
@@ -33,6 +37,8 @@ type Store interface {
 	audit.Store
 	revocation.Store
 	user.IdentityStore
+	client.Store
+	authserver.Store
 	Migrate(ctx context.Context) error
 	MigrationVersion(ctx context.Context) (current, latest int64, err error)
 	Ping(ctx context.Context) error
@@ -74,6 +80,14 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Identity", func(t *testing.T) {
 		t.Parallel()
 		identitytest.RunIdentityStoreTests(t, func(t *testing.T) user.IdentityStore { return newStore(t) })
+	})
+	t.Run("Client", func(t *testing.T) {
+		t.Parallel()
+		clienttest.RunStoreTests(t, func(t *testing.T) client.Store { return newStore(t) })
+	})
+	t.Run("AuthServer", func(t *testing.T) {
+		t.Parallel()
+		authservertest.RunStoreTests(t, func(t *testing.T) authserver.Store { return newStore(t) })
 	})
 	t.Run("SQL", func(t *testing.T) {
 		t.Parallel()
