@@ -38,6 +38,9 @@ type Subject struct {
 	Scope     string
 	ClientID  string
 	SessionID string // sid: the refresh family, so that revoking it denies the token
+	// Audience replaces the issuer's audience (a client's audience);
+	// empty means tokens.audience.
+	Audience []string
 }
 
 // Issuer signs access tokens with the active key of a keys.Set.
@@ -57,12 +60,28 @@ func NewIssuer(ks *keys.Set, opts ...IssuerOption) *Issuer {
 	return &Issuer{keys: ks, iss: s.iss, aud: s.aud, ttl: s.ttl, now: s.now, random: s.random}
 }
 
+// Issuer returns the iss claim of every token (public_url).
+func (i *Issuer) Issuer() string { return i.iss }
+
+// Now is the issuer's clock.
+func (i *Issuer) Now() time.Time { return i.now() }
+
+// Algorithm is the JOSE alg of the active signing key.
+func (i *Issuer) Algorithm() string {
+	_, alg, _ := i.keys.Signing()
+	return alg
+}
+
 // TTL returns the default access token life.
 func (i *Issuer) TTL() time.Duration { return i.ttl }
 
 // Issue signs an access token for s, valid for ttl (0 = the default).
 func (i *Issuer) Issue(s Subject, ttl time.Duration) (string, Claims, error) {
-	c, err := i.claims(s, i.aud, ttl)
+	aud := i.aud
+	if len(s.Audience) > 0 {
+		aud = s.Audience
+	}
+	c, err := i.claims(s, aud, ttl)
 	if err != nil {
 		return "", Claims{}, err
 	}
@@ -115,14 +134,19 @@ func (i *Issuer) claims(s Subject, aud []string, ttl time.Duration) (Claims, err
 	}, nil
 }
 
-func (i *Issuer) sign(c Claims) (string, error) {
+func (i *Issuer) sign(c Claims) (string, error) { return i.Sign(c, TypeAccessToken) }
+
+// Sign signs any claims with the active key and JOSE typ typ: ID tokens
+// ("JWT") and logout tokens ("logout+jwt") share the keys and JWKS of the
+// access tokens, and their typ keeps them from passing as access tokens.
+func (i *Issuer) Sign(c jwt.Claims, typ string) (string, error) {
 	kid, alg, key := i.keys.Signing()
 	m := jwt.GetSigningMethod(alg)
 	if key == nil || m == nil {
 		return "", fmt.Errorf("sign token: no active %s key", alg)
 	}
 	t := jwt.NewWithClaims(m, c)
-	t.Header["typ"] = TypeAccessToken
+	t.Header["typ"] = typ
 	t.Header["kid"] = kid
 	raw, err := t.SignedString(key)
 	if err != nil {
