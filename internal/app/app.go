@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
@@ -52,6 +53,7 @@ type App struct {
 	Grants   *token.Grants
 	OIDC     *oidc.Handler
 	Clients  *client.Registry
+	Apps     *authserver.Server
 	// ExtAuthzListener, when set before Serve, serves Envoy's gRPC external
 	// authorization (ext_authz_listen).
 	ExtAuthzListener net.Listener
@@ -203,6 +205,9 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		user.WithRevokers(a.Sessions, a.Grants), user.WithIdentities(a.Store), user.WithClock(a.now))
 
 	a.Watcher.OnEvent(a.onRevocation)
+	a.Apps = authserver.New(authserver.Deps{
+		Store: a.Store, Grants: a.Grants, Issuer: a.Issuer, Users: a.Store, Now: a.now, Email: a.verifiedEmail,
+	})
 
 	if len(cfg.OIDC.Providers) > 0 {
 		if a.OIDC, err = a.buildOIDC(ctx); err != nil {
@@ -228,6 +233,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().ServeHTTP(w, r) }),
 		Verify:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().VerifyHandler().ServeHTTP(w, r) }),
 		OIDC:    a.OIDC, Ready: a.Ready, QuietLogs: opt.QuietLogs,
+		Clients: a.Clients, Apps: a.Apps, ClientLimiter: limiter,
 		ServesHost:  a.servesHost,
 		VerifyEnvoy: extauthz.HTTPHandler(a.check),
 	})
@@ -264,6 +270,21 @@ func (a *App) buildTokens(ctx context.Context) error {
 		token.WithRefreshTTL(cfg.Tokens.RefreshTTL.D()), token.WithRefreshIdleTTL(cfg.Tokens.RefreshIdleTTL.D()),
 		token.WithAudit(a.Audit))...)
 	return nil
+}
+
+// verifiedEmail is the email of the user's first linked OIDC identity:
+// providers link only verified addresses.
+func (a *App) verifiedEmail(ctx context.Context, userID string) (string, bool) {
+	ids, err := a.Store.UserIdentities(ctx, userID)
+	if err != nil {
+		return "", false
+	}
+	for _, id := range ids {
+		if id.Email != "" {
+			return id.Email, true
+		}
+	}
+	return "", false
 }
 
 // onRevocation drops every local cache entry an event makes stale.

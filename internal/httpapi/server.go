@@ -8,6 +8,8 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -40,9 +42,17 @@ type Sessions interface {
 
 // Grants issues, refreshes and revokes tokens (token.Grants).
 type Grants interface {
-	Start(ctx context.Context, u auth.User, clientID, scope string) (token.Pair, error)
-	Refresh(ctx context.Context, refreshToken string) (token.Pair, error)
-	Revoke(ctx context.Context, token, hint string) error
+	Issue(ctx context.Context, g token.Grant) (token.Pair, error)
+	RefreshFor(ctx context.Context, refreshToken, clientID string, aud []string) (token.Pair, error)
+	RevokeFor(ctx context.Context, token, hint string, mine func(clientID string) bool) error
+}
+
+// Limiter throttles failed client authentications per client_id and IP
+// (throttle.Limiter).
+type Limiter interface {
+	Check(ctx context.Context, key, ip string) error
+	Failure(ctx context.Context, key, ip string) error
+	Success(ctx context.Context, key, ip string) error
 }
 
 // KeySet publishes the verification keys (keys.Set).
@@ -80,6 +90,11 @@ type Deps struct {
 	Gateway  http.Handler // fallback for paths no endpoint claims; nil = 404
 	Verify   http.Handler // GET /auth/verify, /auth/verify/nginx, /auth/verify/forward; nil = 404
 	OIDC     *oidc.Handler
+	// Apps (contract §8): the client registry and the authorization server.
+	// Without them only the built-in client exists.
+	Clients       *client.Registry
+	Apps          *authserver.Server
+	ClientLimiter Limiter
 	// Ready returns the names of the parts that do not answer (empty = ready).
 	Ready func(ctx context.Context) []string
 	// QuietLogs logs only requests that failed (benchmarks).

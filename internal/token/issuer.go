@@ -23,11 +23,13 @@ const InternalTTL = 60 * time.Second
 // Claims are the claims of a gatehouse access token (RFC 9068 section 2.2).
 type Claims struct {
 	jwt.RegisteredClaims
-	ClientID  string   `json:"client_id"`
-	Username  string   `json:"username,omitempty"`
-	Roles     []string `json:"roles"`
-	Scope     string   `json:"scope,omitempty"`
-	SessionID string   `json:"sid,omitempty"` // refresh family ID
+	ClientID string   `json:"client_id"`
+	Username string   `json:"username,omitempty"`
+	Roles    []string `json:"roles"`
+	// Scope is always present (RFC 9068 §2.2.3: the granted scopes, "" for
+	// none), so that a client can tell "no scopes" from "not stated".
+	Scope     string `json:"scope"`
+	SessionID string `json:"sid,omitempty"` // refresh family ID
 }
 
 // Subject is whom an access token is issued to.
