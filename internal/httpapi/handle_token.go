@@ -296,28 +296,56 @@ func (s *server) handleJWKS() http.Handler {
 	})
 }
 
-// handleMetadata is the RFC 8414 authorization server metadata.
+// handleMetadata serves both the RFC 8414 authorization server metadata
+// and OpenID Provider metadata (OIDC Discovery 1.0): one document, real
+// values (contract §8).
 func (s *server) handleMetadata() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		base := s.Settings.PublicURL
-		grants := []string{"refresh_token"}
-		if s.Settings.PasswordGrant {
-			grants = []string{"password", "refresh_token"}
+		grants := []string{"authorization_code", "refresh_token", "client_credentials"}
+		if s.Settings.PasswordGrant || s.anyClientAllows(r, client.GrantPassword) {
+			grants = append(grants, "password")
 		}
+		authMethods := []string{"client_secret_basic", "client_secret_post", "none"}
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		writeJSON(w, http.StatusOK, map[string]any{
 			"issuer":                                     base,
+			"authorization_endpoint":                     base + "/auth/authorize",
 			"token_endpoint":                             base + "/auth/token",
 			"jwks_uri":                                   base + "/.well-known/jwks.json",
 			"revocation_endpoint":                        base + "/auth/revoke",
 			"userinfo_endpoint":                          base + "/auth/userinfo",
+			"end_session_endpoint":                       base + "/auth/end_session",
+			"scopes_supported":                           []string{"openid", "profile", "email", "offline_access"},
+			"response_types_supported":                   []string{"code"},
+			"response_modes_supported":                   []string{"query"},
 			"grant_types_supported":                      grants,
-			"response_types_supported":                   []string{},
-			"token_endpoint_auth_methods_supported":      []string{"none"},
-			"revocation_endpoint_auth_methods_supported": []string{"none"},
+			"subject_types_supported":                    []string{"public"},
+			"code_challenge_methods_supported":           []string{"S256"},
+			"token_endpoint_auth_methods_supported":      authMethods,
+			"revocation_endpoint_auth_methods_supported": authMethods,
+			"id_token_signing_alg_values_supported":      []string{s.Settings.Algorithm},
 			"access_token_signing_alg_values_supported":  []string{s.Settings.Algorithm},
+			"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "azp",
+				"at_hash", "name", "preferred_username", "email", "email_verified"},
+			"prompt_values_supported":                        []string{"none", "login", "consent"},
+			"authorization_response_iss_parameter_supported": true,
+			"backchannel_logout_supported":                   true,
+			"backchannel_logout_session_supported":           true,
 		})
 	})
+}
+
+// anyClientAllows reports whether a registered client may use grant.
+func (s *server) anyClientAllows(r *http.Request, grant string) bool {
+	if s.Clients == nil {
+		return false
+	}
+	cs, err := s.Clients.List(r.Context())
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(cs, func(c client.Client) bool { return c.AllowsGrant(grant) })
 }
 
 // handleUserinfo answers for a bearer token or, without an Authorization
@@ -355,6 +383,14 @@ func (s *server) handleUserinfo() http.Handler {
 			s.writeError(w, r, err) // 401 with the plain challenge, or 503
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"sub": p.Subject, "username": p.Username, "roles": nonNil(p.Roles)})
+		// Contract §4's fields, plus the OpenID claims the token's scopes
+		// release (§8) — the same as its ID token carries.
+		out := map[string]any{"sub": p.Subject, "username": p.Username, "roles": nonNil(p.Roles)}
+		if s.Apps != nil && p.Method == auth.MethodToken {
+			for k, v := range s.Apps.ScopeClaims(r.Context(), auth.User{ID: p.Subject, Username: p.Username}, strings.Fields(p.Scope)) {
+				out[k] = v
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 }

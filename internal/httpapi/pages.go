@@ -44,10 +44,20 @@ type accountPage struct {
 
 type identityRow struct{ Provider, Email, CreatedAt string }
 
+// consentPage asks the user to allow a client; Fields carry the
+// authorization request through the POST.
+type consentPage struct {
+	Client, Username, Host, Token string
+	Scopes                        []string
+	Fields                        []field
+}
+
+type field struct{ Name, Value string }
+
 func (p *pages) render(w http.ResponseWriter, status int, name string, data any) {
 	n := httperr.PageHeaders(w.Header())
 	w.WriteHeader(status)
-	title := map[string]string{"login": "Sign in", "account": "Your account"}[name]
+	title := map[string]string{"login": "Sign in", "account": "Your account", "consent": "Allow access"}[name]
 	_ = p.t.ExecuteTemplate(w, name, flatten(page{Title: title, Nonce: n, Data: data}))
 }
 
@@ -57,6 +67,8 @@ func flatten(p page) map[string]any {
 	switch d := p.Data.(type) {
 	case loginPage:
 		m["Next"], m["Error"], m["Throttled"], m["Busy"], m["Providers"] = d.Next, d.Error, d.Throttled, d.Busy, d.Providers
+	case consentPage:
+		m["Client"], m["Username"], m["Host"], m["Token"], m["Scopes"], m["Fields"] = d.Client, d.Username, d.Host, d.Token, d.Scopes, d.Fields
 	case accountPage:
 		m["User"], m["Sessions"], m["Identities"] = d.User, d.Sessions, d.Identities
 	}

@@ -34,6 +34,11 @@ func (s *server) routes() http.Handler {
 	own("GET /.well-known/oauth-authorization-server", s.handleMetadata())
 	own("GET /auth/userinfo", s.handleUserinfo())
 
+	// Apps: authorization server and OpenID Provider (section 8)
+	own("GET /auth/authorize", s.handleAuthorize())
+	own("POST /auth/authorize", csrf(s.handleAuthorize()))
+	own("GET /.well-known/openid-configuration", s.handleMetadata())
+
 	// Gateway (section 5)
 	if s.Verify != nil {
 		// One handler; the path picks the proxy family whose headers it reads.

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -293,14 +294,31 @@ func TestDiscoveryDocuments(t *testing.T) {
 	if len(keys) != 1 || keys[0].(map[string]any)["kty"] != "EC" || keys[0].(map[string]any)["d"] != nil {
 		t.Errorf("jwks keys = %v", keys)
 	}
-	resp, body = do(t, testutil.Client(t), "GET", g.URL+"/.well-known/oauth-authorization-server", "")
-	m := decode(t, body)
-	if resp.StatusCode != http.StatusOK || m["issuer"] != g.URL || m["token_endpoint"] != g.URL+"/auth/token" ||
-		m["jwks_uri"] != g.URL+"/.well-known/jwks.json" || m["revocation_endpoint"] != g.URL+"/auth/revoke" {
-		t.Errorf("metadata = %v", m)
-	}
-	if grants := m["grant_types_supported"].([]any); len(grants) != 2 {
-		t.Errorf("grant_types_supported = %v", grants)
+	for _, doc := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+		resp, body = do(t, testutil.Client(t), "GET", g.URL+doc, "")
+		m := decode(t, body)
+		if resp.StatusCode != http.StatusOK || m["issuer"] != g.URL || m["token_endpoint"] != g.URL+"/auth/token" ||
+			m["jwks_uri"] != g.URL+"/.well-known/jwks.json" || m["revocation_endpoint"] != g.URL+"/auth/revoke" ||
+			m["authorization_endpoint"] != g.URL+"/auth/authorize" || m["userinfo_endpoint"] != g.URL+"/auth/userinfo" ||
+			m["end_session_endpoint"] != g.URL+"/auth/end_session" {
+			t.Errorf("%s = %v", doc, m)
+		}
+		// Issue 13: response_types_supported was empty and authlib refused it.
+		for key, want := range map[string]string{
+			"response_types_supported":                       "[code]",
+			"code_challenge_methods_supported":               "[S256]",
+			"grant_types_supported":                          "[authorization_code refresh_token client_credentials password]",
+			"token_endpoint_auth_methods_supported":          "[client_secret_basic client_secret_post none]",
+			"id_token_signing_alg_values_supported":          "[ES256]",
+			"scopes_supported":                               "[openid profile email offline_access]",
+			"authorization_response_iss_parameter_supported": "true",
+			"backchannel_logout_supported":                   "true",
+			"backchannel_logout_session_supported":           "true",
+		} {
+			if got := fmt.Sprint(m[key]); got != want {
+				t.Errorf("%s %s = %s, want %s", doc, key, got, want)
+			}
+		}
 	}
 }
 
