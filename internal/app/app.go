@@ -207,6 +207,23 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	a.Watcher.OnEvent(a.onRevocation)
 	a.Apps = authserver.New(authserver.Deps{
 		Store: a.Store, Grants: a.Grants, Issuer: a.Issuer, Users: a.Store, Now: a.now, Email: a.verifiedEmail,
+		Logouts: a.Store, Clients: a.Clients, Log: a.Log,
+		HTTP: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+	})
+	// Every way a session ends (logout, revoke, sign-out-everywhere, user
+	// disabled or deleted, end_session) announces it; the apps that got
+	// tokens in it are then logged out over the back channel.
+	a.Watcher.OnEvent(func(ev revocation.Event) {
+		if ev.Kind != revocation.KindSession {
+			return
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := a.Apps.SessionEnded(ctx, ev.Key); err != nil {
+				a.Log.Warn("end the apps' grants of a session", "error", err.Error())
+			}
+		}()
 	})
 
 	if len(cfg.OIDC.Providers) > 0 {
@@ -233,7 +250,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().ServeHTTP(w, r) }),
 		Verify:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().VerifyHandler().ServeHTTP(w, r) }),
 		OIDC:    a.OIDC, Ready: a.Ready, QuietLogs: opt.QuietLogs,
-		Clients: a.Clients, Apps: a.Apps, ClientLimiter: limiter,
+		Clients: a.Clients, Apps: a.Apps, ClientLimiter: limiter, IDTokens: a.Issuer,
 		ServesHost:  a.servesHost,
 		VerifyEnvoy: extauthz.HTTPHandler(a.check),
 	})
@@ -445,6 +462,14 @@ func (a *App) Run(ctx context.Context) {
 	}()
 	go a.Keys.Run(ctx, a.Config.Keys.RotateEvery.D(), 30*time.Second)
 	go a.every(ctx, purgeEvery, a.Sessions.PurgeExpired, a.Grants.PurgeExpired, a.Watcher.PurgeExpired)
+	go a.Apps.RunLogouts(ctx, logoutOwner())
+}
+
+// logoutOwner names this process in back-channel logout leases.
+func logoutOwner() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x", b)
 }
 
 // every runs each purge once per period until ctx ends, logging failures

@@ -35,6 +35,7 @@ type MainStore interface {
 	user.IdentityStore
 	client.Store
 	authserver.Store
+	authserver.LogoutStore
 	Ping(ctx context.Context) error
 	Migrate(ctx context.Context) error
 	Close() error

@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -40,11 +42,17 @@ type Deps struct {
 	Users  UserLookup
 	Email  EmailLookup
 	Now    func() time.Time
+	// Back-channel logout; nil Logouts switches it off.
+	Logouts LogoutStore
+	Clients ClientLookup
+	HTTP    *http.Client
+	Log     *slog.Logger
 }
 
 // Server issues codes, redeems them and runs the client grants.
 type Server struct {
 	Deps
+	kick chan struct{}
 }
 
 // New returns an authorization server.
@@ -52,7 +60,7 @@ func New(d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Server{Deps: d}
+	return &Server{Deps: d, kick: make(chan struct{}, 1)}
 }
 
 // Request is a validated authorization request.
@@ -207,6 +215,12 @@ func (s *Server) Exchange(ctx context.Context, c client.Client, code, redirectUR
 	})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("exchange code: %w", err)
+	}
+	if s.Logouts != nil && rec.SessionID != "" {
+		if err := s.Logouts.AddSessionGrant(ctx, SessionGrant{FamilyID: rec.FamilyID, SessionID: rec.SessionID,
+			ClientID: c.ID, UserID: u.ID, CreatedAt: s.Now()}); err != nil {
+			return Tokens{}, fmt.Errorf("exchange code: %w", err)
+		}
 	}
 	out := Tokens{Pair: pair}
 	if slices.Contains(scopes, client.ScopeOpenID) {

@@ -56,3 +56,45 @@ type Store interface {
 	UserConsents(ctx context.Context, userID string) ([]Consent, error)
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 }
+
+// SessionGrant records that a client got tokens (family FamilyID) in
+// browser session SessionID.
+type SessionGrant struct {
+	FamilyID  string
+	SessionID string
+	ClientID  string
+	UserID    string
+	CreatedAt time.Time
+}
+
+// Delivery is one queued back-channel logout.
+type Delivery struct {
+	ID        string
+	ClientID  string
+	UserID    string
+	SessionID string
+	Attempts  int
+	Deadline  time.Time
+}
+
+// LogoutStore keeps which apps hold tokens from which session and the
+// durable outbox of back-channel logouts.
+//
+// Errors: auth.ErrNotFound, auth.ErrUnavailable (wrapped).
+type LogoutStore interface {
+	AddSessionGrant(ctx context.Context, g SessionGrant) error
+	// UserSessionGrants lists the grants of a user's sessions.
+	UserSessionGrants(ctx context.Context, userID string) ([]SessionGrant, error)
+	// EndSession, in one transaction, takes the session's grants (so that
+	// of several instances reacting to the same logout exactly one gets
+	// them), revokes their refresh families, and queues one delivery per
+	// client, due at now and given up after deadline. It returns the grants.
+	EndSession(ctx context.Context, sessionID string, now, deadline time.Time) ([]SessionGrant, error)
+	// ClaimLogouts leases up to limit due deliveries to owner until
+	// now+lease with a conditional UPDATE: a delivery is leased by one
+	// owner at a time, and a crashed owner's lease runs out.
+	ClaimLogouts(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// FinishLogout records the outcome of owner's attempt: delivered, or
+	// retry at next, or (next zero) given up.
+	FinishLogout(ctx context.Context, id, owner string, now time.Time, delivered bool, next time.Time) error
+}

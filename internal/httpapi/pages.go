@@ -54,10 +54,16 @@ type consentPage struct {
 
 type field struct{ Name, Value string }
 
+// endSessionPage asks before a logout that no ID token vouches for.
+type endSessionPage struct {
+	Client string
+	Fields []field
+}
+
 func (p *pages) render(w http.ResponseWriter, status int, name string, data any) {
 	n := httperr.PageHeaders(w.Header())
 	w.WriteHeader(status)
-	title := map[string]string{"login": "Sign in", "account": "Your account", "consent": "Allow access"}[name]
+	title := map[string]string{"login": "Sign in", "account": "Your account", "consent": "Allow access", "end_session": "Sign out"}[name]
 	_ = p.t.ExecuteTemplate(w, name, flatten(page{Title: title, Nonce: n, Data: data}))
 }
 
@@ -69,6 +75,8 @@ func flatten(p page) map[string]any {
 		m["Next"], m["Error"], m["Throttled"], m["Busy"], m["Providers"] = d.Next, d.Error, d.Throttled, d.Busy, d.Providers
 	case consentPage:
 		m["Client"], m["Username"], m["Host"], m["Token"], m["Scopes"], m["Fields"] = d.Client, d.Username, d.Host, d.Token, d.Scopes, d.Fields
+	case endSessionPage:
+		m["Client"], m["Fields"] = d.Client, d.Fields
 	case accountPage:
 		m["User"], m["Sessions"], m["Identities"] = d.User, d.Sessions, d.Identities
 	}

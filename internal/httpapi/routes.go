@@ -38,6 +38,10 @@ func (s *server) routes() http.Handler {
 	own("GET /auth/authorize", s.handleAuthorize())
 	own("POST /auth/authorize", csrf(s.handleAuthorize()))
 	own("GET /.well-known/openid-configuration", s.handleMetadata())
+	// No cross-origin wrapper: an RP may POST here with an id_token_hint;
+	// the handler checks the origin of its own confirmation form.
+	own("GET /auth/end_session", s.handleEndSession())
+	own("POST /auth/end_session", s.handleEndSession())
 
 	// Gateway (section 5)
 	if s.Verify != nil {

@@ -95,6 +95,7 @@ type Deps struct {
 	Clients       *client.Registry
 	Apps          *authserver.Server
 	ClientLimiter Limiter
+	IDTokens      IDTokenVerifier // id_token_hint at /auth/end_session
 	// Ready returns the names of the parts that do not answer (empty = ready).
 	Ready func(ctx context.Context) []string
 	// QuietLogs logs only requests that failed (benchmarks).

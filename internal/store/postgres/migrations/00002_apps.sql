@@ -45,7 +45,39 @@ CREATE TABLE consents (
     PRIMARY KEY (user_id, client_id)
 );
 
+-- The apps that got tokens in a browser session: ending the session
+-- revokes their families and queues their back-channel logouts.
+CREATE TABLE session_grants (
+    family_id  TEXT    PRIMARY KEY,
+    session_id TEXT    NOT NULL,
+    client_id  TEXT    NOT NULL,
+    user_id    TEXT    NOT NULL, -- no cascade: a deleted user's apps still get their logout
+    created_at BIGINT  NOT NULL
+);
+CREATE INDEX session_grants_session_id ON session_grants (session_id);
+
+-- Back-channel logout deliveries. id = hash of session and client, so
+-- that every instance may enqueue the same logout and one row results; a
+-- sender claims rows by setting a lease with a conditional UPDATE.
+CREATE TABLE logout_outbox (
+    id              TEXT    PRIMARY KEY,
+    client_id       TEXT    NOT NULL,
+    user_id         TEXT    NOT NULL,
+    session_id      TEXT    NOT NULL,
+    attempts        BIGINT  NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT  NOT NULL,
+    deadline        BIGINT  NOT NULL,
+    lease_owner     TEXT    NOT NULL DEFAULT '',
+    lease_until     BIGINT  NOT NULL DEFAULT 0,
+    delivered_at    BIGINT ,
+    failed_at       BIGINT ,
+    created_at      BIGINT  NOT NULL
+);
+CREATE INDEX logout_outbox_next ON logout_outbox (next_attempt_at);
+
 -- +goose Down
+DROP TABLE logout_outbox;
+DROP TABLE session_grants;
 DROP TABLE consents;
 DROP TABLE authorization_codes;
 DROP TABLE oauth_clients;

@@ -39,6 +39,7 @@ type Store interface {
 	user.IdentityStore
 	client.Store
 	authserver.Store
+	authserver.LogoutStore
 	Migrate(ctx context.Context) error
 	MigrationVersion(ctx context.Context) (current, latest int64, err error)
 	Ping(ctx context.Context) error
@@ -88,6 +89,10 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("AuthServer", func(t *testing.T) {
 		t.Parallel()
 		authservertest.RunStoreTests(t, func(t *testing.T) authserver.Store { return newStore(t) })
+	})
+	t.Run("Logout", func(t *testing.T) {
+		t.Parallel()
+		authservertest.RunLogoutStoreTests(t, func(t *testing.T) authserver.LogoutStore { return newStore(t) })
 	})
 	t.Run("SQL", func(t *testing.T) {
 		t.Parallel()
