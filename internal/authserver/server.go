@@ -294,3 +294,57 @@ func codeHash(code string) string {
 	sum := sha256.Sum256([]byte(code))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
+
+// SessionApps maps each of the user's browser sessions to the clients
+// that got tokens in it, in the order they got them.
+func (s *Server) SessionApps(ctx context.Context, userID string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if s.Logouts == nil {
+		return out, nil
+	}
+	grants, err := s.Logouts.UserSessionGrants(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list session apps: %w", err)
+	}
+	for _, g := range grants {
+		if !slices.Contains(out[g.SessionID], g.ClientID) {
+			out[g.SessionID] = append(out[g.SessionID], g.ClientID)
+		}
+	}
+	return out, nil
+}
+
+// Consents lists the apps the user allowed.
+func (s *Server) Consents(ctx context.Context, userID string) ([]Consent, error) {
+	cs, err := s.Store.UserConsents(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list consents: %w", err)
+	}
+	return cs, nil
+}
+
+// WithdrawConsent forgets the user's consent to clientID and revokes the
+// tokens that app got in the user's browser sessions; the next
+// authorization asks again. auth.ErrNotFound when there was no consent.
+func (s *Server) WithdrawConsent(ctx context.Context, userID, clientID string) error {
+	if err := s.Store.DeleteConsent(ctx, userID, clientID); err != nil {
+		return fmt.Errorf("withdraw consent: %w", err)
+	}
+	if s.Logouts == nil {
+		return nil
+	}
+	grants, err := s.Logouts.UserSessionGrants(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("withdraw consent: %w", err)
+	}
+	var errs []error
+	for _, g := range grants {
+		if g.ClientID == clientID {
+			errs = append(errs, s.Grants.RevokeGrant(ctx, g.FamilyID))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("withdraw consent: %w", err)
+	}
+	return nil
+}

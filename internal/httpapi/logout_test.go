@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -167,4 +168,42 @@ func TestEndSession(t *testing.T) {
 		}
 		r.await(t, 2*time.Second)
 	})
+}
+
+// Issue 13 sessions view: a session lists the apps holding tokens from it,
+// and withdrawing an app's access revokes its tokens and asks again.
+func TestSessionAppsAndConsentWithdrawal(t *testing.T) {
+	g := startApps(t)
+	g.CreateUser(t, "alice", strongPassword)
+	b := browser(t, g, "alice")
+	v := oauth2.GenerateVerifier()
+	code := codeFor(t, g, b, "web", webCB, v, "openid offline_access")
+	_, toks := tokenCall(t, g, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}, "code_verifier": {v}}, "web", webSecret)
+
+	_, body := do(t, b, "GET", g.URL+"/auth/sessions", "")
+	sessions := decode(t, body)["sessions"].([]any)
+	if apps := sessions[0].(map[string]any)["apps"]; len(sessions) != 1 || fmt.Sprint(apps) != "[web]" {
+		t.Fatalf("sessions = %v, want the current one with apps [web]", sessions)
+	}
+	_, page := do(t, b, "GET", g.URL+"/account", "")
+	if !strings.Contains(page, "Apps with access") || !strings.Contains(page, "/auth/consents/web/revoke") {
+		t.Fatalf("/account lacks the app with access:\n%s", page)
+	}
+	cross, _ := do(t, b, "POST", g.URL+"/auth/consents/web/revoke", "", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+	if cross.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site withdrawal = %d, want 403", cross.StatusCode)
+	}
+	resp, _ := do(t, b, "POST", g.URL+"/auth/consents/web/revoke", "", "Origin", g.URL, "Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("withdraw = %d", resp.StatusCode)
+	}
+	if resp, _ := userinfo(t, g, toks["access_token"].(string)); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("access token after withdrawal = %d, want 401", resp.StatusCode)
+	}
+	q := url.Values{"response_type": {"code"}, "client_id": {"web"}, "redirect_uri": {webCB}, "scope": {"openid"}, "prompt": {"none"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(v)}, "code_challenge_method": {"S256"}}
+	resp, _ = do(t, b, "GET", g.URL+"/auth/authorize?"+q.Encode(), "")
+	if redirected(t, resp, webCB).Get("error") != "consent_required" {
+		t.Errorf("after withdrawal the consent is still remembered")
+	}
 }

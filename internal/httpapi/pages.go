@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
@@ -40,9 +41,12 @@ type accountPage struct {
 	User       auth.Principal
 	Sessions   []sessionJSON
 	Identities []identityRow
+	Consents   []consentRow
 }
 
 type identityRow struct{ Provider, Email, CreatedAt string }
+
+type consentRow struct{ ClientID, Scopes, GrantedAt string }
 
 // consentPage asks the user to allow a client; Fields carry the
 // authorization request through the POST.
@@ -78,7 +82,7 @@ func flatten(p page) map[string]any {
 	case endSessionPage:
 		m["Client"], m["Fields"] = d.Client, d.Fields
 	case accountPage:
-		m["User"], m["Sessions"], m["Identities"] = d.User, d.Sessions, d.Identities
+		m["User"], m["Sessions"], m["Identities"], m["Consents"] = d.User, d.Sessions, d.Identities, d.Consents
 	}
 	return m
 }
@@ -118,8 +122,18 @@ func (s *server) handleAccountPage() http.Handler {
 			return
 		}
 		data := accountPage{User: p}
+		apps := s.sessionApps(r, p.Subject)
 		for _, rec := range recs {
-			data.Sessions = append(data.Sessions, toSessionJSON(rec, cur.ID))
+			sj := toSessionJSON(rec, cur.ID)
+			sj.Apps = apps[rec.ID]
+			data.Sessions = append(data.Sessions, sj)
+		}
+		if s.Apps != nil {
+			if cs, err := s.Apps.Consents(r.Context(), p.Subject); err == nil {
+				for _, c := range cs {
+					data.Consents = append(data.Consents, consentRow{ClientID: c.ClientID, Scopes: strings.Join(c.Scopes, " "), GrantedAt: rfc3339(c.GrantedAt)})
+				}
+			}
 		}
 		// Linked identities are decoration: a failure to list them (or no
 		// identity store at all) leaves the section empty.

@@ -40,6 +40,8 @@ func (s *server) routes() http.Handler {
 	own("GET /.well-known/openid-configuration", s.handleMetadata())
 	// No cross-origin wrapper: an RP may POST here with an id_token_hint;
 	// the handler checks the origin of its own confirmation form.
+	own("POST /auth/consents/{client}/revoke", csrf(s.handleWithdrawConsent())) // HTML form on /account
+	own("DELETE /auth/consents/{client}", csrf(s.handleWithdrawConsent()))
 	own("GET /auth/end_session", s.handleEndSession())
 	own("POST /auth/end_session", s.handleEndSession())
 
