@@ -150,7 +150,7 @@ func (s *Server) deliver(ctx context.Context, d Delivery) error {
 // LogoutToken signs a logout token for clientID about session sessionID of
 // userID: iss, aud, iat, exp, jti, sub, sid, events; never a nonce.
 func (s *Server) LogoutToken(clientID, userID, sessionID string) (string, error) {
-	jti, err := random(16)
+	jti, err := client.NewSecret()
 	if err != nil {
 		return "", err
 	}

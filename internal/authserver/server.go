@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -21,9 +20,6 @@ import (
 
 // CodeTTL is the life of an authorization code (contract §8: 60 s).
 const CodeTTL = 60 * time.Second
-
-// codeBytes is the entropy of a code: 256 bits (contract: at least 128).
-const codeBytes = 32
 
 // UserLookup reads a user by ID (user.Store).
 type UserLookup interface {
@@ -148,17 +144,17 @@ func (s *Server) Consent(ctx context.Context, c client.Client, userID string, sc
 // IssueCode stores a code for req, issued to userID in browser session
 // sessionID, and returns it.
 func (s *Server) IssueCode(ctx context.Context, req Request, userID, sessionID string, authTime time.Time, amr []string) (string, error) {
-	code, err := random(codeBytes)
+	code, err := client.NewSecret() // codes, family IDs and secrets: 256 random bits, base64url
 	if err != nil {
 		return "", fmt.Errorf("issue code: %w", err)
 	}
-	family, err := random(16)
+	family, err := client.NewSecret()
 	if err != nil {
 		return "", fmt.Errorf("issue code: %w", err)
 	}
 	now := s.Now()
 	if err := s.Store.CreateCode(ctx, Code{
-		Hash: codeHash(code), ClientID: req.Client.ID, UserID: userID, SessionID: sessionID, RedirectURI: req.RedirectURI,
+		Hash: client.HashSecret(code), ClientID: req.Client.ID, UserID: userID, SessionID: sessionID, RedirectURI: req.RedirectURI,
 		Challenge: req.Challenge, Nonce: req.Nonce, Scope: strings.Join(req.Scopes, " "), FamilyID: family,
 		AuthTime: authTime, AMR: amr, IssuedAt: now, ExpiresAt: now.Add(CodeTTL),
 	}); err != nil {
@@ -179,7 +175,7 @@ func (s *Server) Exchange(ctx context.Context, c client.Client, code, redirectUR
 	if code == "" || verifier == "" {
 		return Tokens{}, fmt.Errorf("exchange code: code and code_verifier are required: %w", ErrInvalidRequest)
 	}
-	rec, err := s.Store.RedeemCode(ctx, codeHash(code), s.Now())
+	rec, err := s.Store.RedeemCode(ctx, client.HashSecret(code), s.Now())
 	switch {
 	case errors.Is(err, auth.ErrReused):
 		if rerr := s.Grants.RevokeGrant(ctx, rec.FamilyID); rerr != nil {
@@ -279,20 +275,6 @@ func verifierMatches(verifier, challenge string) bool {
 	}
 	sum := sha256.Sum256([]byte(verifier))
 	return subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(challenge)) == 1
-}
-
-func random(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("read random: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-// codeHash is the stored form of a code.
-func codeHash(code string) string {
-	sum := sha256.Sum256([]byte(code))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // SessionApps maps each of the user's browser sessions to the clients

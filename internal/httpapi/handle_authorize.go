@@ -39,13 +39,10 @@ type authzError struct{ code, desc string }
 // consent form's answer (same-origin only: routes wraps it).
 func (s *server) handleAuthorize() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		params := r.URL.Query()
-		if r.Method == http.MethodPost {
-			if err := r.ParseForm(); err != nil {
-				s.authorizePage(w, http.StatusBadRequest, "The authorization request is malformed.")
-				return
-			}
-			params = r.PostForm
+		params, err := requestParams(r)
+		if err != nil {
+			s.authorizePage(w, http.StatusBadRequest, "The authorization request is malformed.")
+			return
 		}
 		c, redirectURI, ok := s.authorizeClient(w, r, params)
 		if !ok {
@@ -90,6 +87,18 @@ func (s *server) handleAuthorize() http.Handler {
 		}
 		s.issueCode(w, r, req, p, rec, back)
 	})
+}
+
+// requestParams are the query parameters of a GET and the form of a POST
+// (OAuth endpoints accept either, never a mix).
+func requestParams(r *http.Request) (url.Values, error) {
+	if r.Method != http.MethodPost {
+		return r.URL.Query(), nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return nil, err
+	}
+	return r.PostForm, nil
 }
 
 // authorizeClient checks client_id and redirect_uri. Either one wrong is a

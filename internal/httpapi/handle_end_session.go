@@ -23,13 +23,10 @@ type IDTokenVerifier interface {
 // confirmation signs out, so that no other site can force a logout.
 func (s *server) handleEndSession() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		params := r.URL.Query()
-		if r.Method == http.MethodPost {
-			if err := r.ParseForm(); err != nil {
-				s.endSessionPage(w, http.StatusBadRequest, "The sign-out request is malformed.")
-				return
-			}
-			params = r.PostForm
+		params, err := requestParams(r)
+		if err != nil {
+			s.endSessionPage(w, http.StatusBadRequest, "The sign-out request is malformed.")
+			return
 		}
 		hintSID, clientID := "", params.Get("client_id")
 		if hint := params.Get("id_token_hint"); hint != "" {

@@ -56,15 +56,14 @@ func (s *server) handleToken() http.Handler {
 			httperr.OAuth(w, http.StatusBadRequest, httperr.UnsupportedGrantType, "")
 			return
 		}
-		cl, basic, err := s.authenticateClient(r, get)
-		if err != nil {
-			if basic && errors.Is(err, client.ErrInvalidClient) {
-				w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
-			}
-			s.tokenError(w, r, err)
+		cl, ok := s.clientOf(w, r, get)
+		if !ok {
 			return
 		}
-		var out authserver.Tokens
+		var (
+			out authserver.Tokens
+			err error
+		)
 		switch grant {
 		case "password":
 			out, err = s.passwordGrant(r, get, cl)
@@ -103,6 +102,21 @@ func (s *server) handleToken() http.Handler {
 		w.Header().Set("Pragma", "no-cache")
 		writeJSON(w, http.StatusOK, body)
 	})
+}
+
+// clientOf authenticates the calling client, or answers the refusal (401
+// invalid_client, with the Basic challenge when Basic was used) and
+// returns false.
+func (s *server) clientOf(w http.ResponseWriter, r *http.Request, get func(string) string) (*client.Client, bool) {
+	cl, basic, err := s.authenticateClient(r, get)
+	if err != nil {
+		if basic && errors.Is(err, client.ErrInvalidClient) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+		}
+		s.tokenError(w, r, err)
+		return nil, false
+	}
+	return cl, true
 }
 
 // authenticateClient reads client credentials (RFC 6749 §2.3.1: HTTP
@@ -253,12 +267,8 @@ func (s *server) handleRevoke() http.Handler {
 			httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidRequest, problem)
 			return
 		}
-		cl, basic, err := s.authenticateClient(r, get)
-		if err != nil {
-			if basic && errors.Is(err, client.ErrInvalidClient) {
-				w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
-			}
-			s.tokenError(w, r, err)
+		cl, ok := s.clientOf(w, r, get)
+		if !ok {
 			return
 		}
 		mine := func(clientID string) bool { return clientID == cl.ID }
