@@ -8,8 +8,8 @@ import (
 
 // Explanation is the gateway's decision about one request, step by step:
 // what POST /admin/api/v1/explain and `gatehouse explain` print. Explain
-// computes it with the same functions ServeHTTP runs (cleanPath, match,
-// decide), so Reason is exactly the reason=… the gateway logs for the same
+// computes it with the same functions ServeHTTP runs (target: path, host
+// and route; decide), so Reason is exactly the reason=… the gateway logs for the same
 // request — there is no second implementation to drift.
 type Explanation struct {
 	Method string `json:"method"`
@@ -33,6 +33,7 @@ type Explanation struct {
 // ExplainedRoute is a matched route and its policy.
 type ExplainedRoute struct {
 	Name       string   `json:"name"`
+	Host       string   `json:"host"` // "" = any host
 	PathPrefix string   `json:"path_prefix"`
 	Methods    []string `json:"methods"`
 	Auth       string   `json:"auth"`
@@ -73,8 +74,9 @@ var statusOf = map[string]int{
 	"not_found":         http.StatusNotFound,
 }
 
-// Explain decides r exactly as ServeHTTP would, without proxying, logging
-// or counting it. r is typically built from an operator's description
+// Explain decides r exactly as ServeHTTP would (target, then decide),
+// without proxying, logging or counting it. A route's rate_limit is not
+// consulted: explaining must not spend the caller's tokens. r is typically built from an operator's description
 // ({method, url, headers}); its context must allow store calls.
 func (g *Gateway) Explain(r *http.Request) Explanation {
 	e := Explanation{Method: r.Method, Credential: ExplainedCredential{Kind: kindNone, Checks: []Check{}}}
@@ -82,21 +84,17 @@ func (g *Gateway) Explain(r *http.Request) Explanation {
 		e.Outcome, e.Reason, e.Status = outcome, reason, statusOf[outcome]
 		return e
 	}
-	if r.Method == http.MethodConnect {
-		return finish("bad_request", reasonBadPath)
-	}
-	p, err := cleanPath(r.URL.EscapedPath())
+	p, rt, err := g.target(r)
 	if err != nil {
 		e.Credential.Checks = append(e.Credential.Checks, Check{Name: "path", Detail: err.Error()})
 		return finish("bad_request", reasonBadPath)
 	}
 	e.Path = p
-	rt := match(g.routes, r.Method, p)
 	if rt == nil {
 		return finish("not_found", reasonNoRoute)
 	}
 	e.Route = &ExplainedRoute{
-		Name: rt.Name, PathPrefix: rt.Match.PathPrefix, Methods: nonNil(rt.Match.Methods),
+		Name: rt.Name, Host: rt.Match.Host, PathPrefix: rt.Match.PathPrefix, Methods: nonNil(rt.Match.Methods),
 		Auth: string(rt.Policy.Auth), Roles: nonNil(rt.Policy.Roles), Forward: string(rt.Policy.Forward),
 	}
 	d := g.decide(r, rt)

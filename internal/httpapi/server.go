@@ -80,6 +80,10 @@ type Deps struct {
 	Gateway  http.Handler // fallback for paths no endpoint claims; nil = 404
 	Verify   http.Handler // GET /auth/verify, /auth/verify/nginx, /auth/verify/forward; nil = 404
 	OIDC     *oidc.Handler
+	// Admin serves /admin/api/ and, with AdminConsole, the console at
+	// /admin/ (internal/admin); nil = 404.
+	Admin        http.Handler
+	AdminConsole bool
 	// Ready returns the names of the parts that do not answer (empty = ready).
 	Ready func(ctx context.Context) []string
 	// QuietLogs logs only requests that failed (benchmarks).

@@ -45,6 +45,19 @@ func (db *Store) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Event, 
 		query += ` AND type = ?`
 		args = append(args, f.Type)
 	}
+	if !f.Since.IsZero() {
+		query += ` AND time >= ?`
+		args = append(args, micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		query += ` AND time < ?`
+		args = append(args, micros(f.Until))
+	}
+	if f.Before.ID != 0 {
+		at := micros(f.Before.Time)
+		query += ` AND (time < ? OR (time = ? AND id < ?))`
+		args = append(args, at, at, f.Before.ID)
+	}
 	query += ` ORDER BY time DESC, id DESC LIMIT ?`
 	return queryAll(ctx, db, "list audit events", scanAudit, query, append(args, limit)...)
 }
