@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -491,26 +492,23 @@ type ExplainRequest struct {
 	Headers map[string]string `json:"headers"`
 }
 
-// Request builds the described request. The URL is a path (with query) or
-// an absolute URL; its host is ignored by the gateway's matcher.
-func (e ExplainRequest) Request(r *http.Request) (*http.Request, error) {
+// Request builds the described request for ctx (POST /explain and
+// `gatehouse explain` both use it). The URL is a path (with query) or an
+// absolute URL; its host is ignored by the gateway's matcher.
+func (e ExplainRequest) Request(ctx context.Context) (*http.Request, error) {
 	if e.Method == "" {
 		e.Method = http.MethodGet
 	}
 	if e.URL == "" || !(strings.HasPrefix(e.URL, "/") || strings.HasPrefix(e.URL, "http://") || strings.HasPrefix(e.URL, "https://")) {
 		return nil, errInput("url must be a path such as /api/x or an absolute http(s) URL")
 	}
-	req, err := http.NewRequestWithContext(r.Context(), e.Method, e.URL, nil)
+	req, err := http.NewRequestWithContext(ctx, e.Method, e.URL, nil)
 	if err != nil {
 		return nil, errInput("method or url is malformed")
 	}
 	for k, v := range e.Headers {
 		req.Header.Add(k, v)
 	}
-	if req.Host == "" {
-		req.Host = r.Host
-	}
-	req.RemoteAddr = r.RemoteAddr
 	return req, nil
 }
 
@@ -519,7 +517,7 @@ func (h *Handler) explain(w http.ResponseWriter, r *http.Request, _ auth.Princip
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	req, err := in.Request(r)
+	req, err := in.Request(r.Context())
 	if err != nil {
 		return err
 	}

@@ -202,7 +202,7 @@ func (h *Handler) explainPage(w http.ResponseWriter, r *http.Request) error {
 		if t := r.PostForm.Get("token"); t != "" {
 			in.Headers["Authorization"] = "Bearer " + t
 		}
-		req, err := in.Request(r)
+		req, err := in.Request(r.Context())
 		if err != nil {
 			return err
 		}
