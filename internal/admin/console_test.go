@@ -1,12 +1,16 @@
 package admin_test
 
 import (
+	"encoding/json"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-auth/gatehouse/internal/admin"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
@@ -106,5 +110,36 @@ func TestConsolePages(t *testing.T) {
 	}
 	if resp, _ := e.do(t, "GET", "/admin/users/nobody", "", admin...); resp.StatusCode != 404 {
 		t.Errorf("unknown user page = %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestOpenAPIDescribesEveryAdminEndpoint reads the patterns of api.go and
+// console.go and requires each in httpapi's OpenAPI document.
+func TestOpenAPIDescribesEveryAdminEndpoint(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(httpapi.OpenAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for file, re := range map[string]string{"api.go": `api\("([A-Z]+) ([^"]+)"`, "console.go": `page\("([A-Z]+) ([^"]+)"`} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(string(src), -1) {
+			path := strings.TrimSuffix(m[2], "{$}")
+			if file == "api.go" {
+				path = admin.Prefix + path
+			}
+			n++
+			if _, ok := doc.Paths[path][strings.ToLower(m[1])]; !ok {
+				t.Errorf("openapi.json lacks %s %s", m[1], path)
+			}
+		}
+	}
+	if n < 25 {
+		t.Fatalf("found only %d patterns", n)
 	}
 }

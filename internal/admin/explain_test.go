@@ -96,7 +96,12 @@ func TestAdminPathsAndRoutes(t *testing.T) {
 		e := start(t, testutil.WithConfig(func(c *config.Config) {
 			c.Routes = []config.Route{{Name: "own-admin", Match: config.RouteMatch{PathPrefix: "/admin/"}, Upstream: up.URL, Auth: "none"}}
 		}))
-		if resp, _ := e.do(t, "GET", "/admin/users", ""); resp.StatusCode != 200 || up.Count() != 1 {
+		resp, err := testutil.Client(t).Get(e.URL + "/admin/users") // the route's, not in openapi.json
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || up.Count() != 1 {
 			t.Errorf("/admin/users = %d, upstream saw %d requests; want the route's upstream", resp.StatusCode, up.Count())
 		}
 		if resp, _ := e.do(t, "GET", "/admin/api/v1/users", "", bearer(e.rootToken)...); resp.StatusCode != 200 || up.Count() != 1 {

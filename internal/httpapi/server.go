@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -116,6 +117,11 @@ func NewServer(d Deps) (http.Handler, error) {
 		Deps: d, log: d.Logger, metrics: d.Metrics, trustedProxies: d.Settings.TrustedProxies,
 		tls: d.Settings.TLS, quiet: d.QuietLogs, cop: http.NewCrossOriginProtection(),
 	}
+	// A cross-origin refusal is the API's 403 {"error":"forbidden"}, not
+	// CrossOriginProtection's plain-text default (openapi.json says so).
+	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httperr.Write(w, auth.ErrForbidden)
+	}))
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
