@@ -51,7 +51,7 @@ type ExplainedCredential struct {
 // Check is one step of credential verification. Detail says why it failed;
 // it never holds a credential value.
 type Check struct {
-	Name   string `json:"name"` // present, origin, signature, expiry, revoked, store, roles
+	Name   string `json:"name"` // present, origin, signature (token) | session, expiry, revoked, store, roles
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail,omitempty"`
 }
@@ -135,27 +135,31 @@ func checksOf(d decision, rt *Route) []Check {
 		return cs
 	}
 	add("present", true, "")
+	// A token's first check is its signature; a session's is the store
+	// lookup of its ID.
+	valid := "signature"
 	if d.kind == kindSession {
 		add("origin", true, "")
+		valid = "session"
 	}
 	switch d.reason {
 	case reasonUnavailable:
 		add("store", false, errText)
 		return cs
 	case reasonInvalidToken, reasonInvalidSession:
-		add("signature", false, errText)
+		add(valid, false, errText)
 		return cs
 	case reasonExpired:
-		add("signature", true, "")
+		add(valid, true, "")
 		add("expiry", false, errText)
 		return cs
 	case reasonRevoked:
-		add("signature", true, "")
+		add(valid, true, "")
 		add("expiry", true, "")
 		add("revoked", false, errText)
 		return cs
 	}
-	add("signature", true, "")
+	add(valid, true, "")
 	add("expiry", true, "")
 	add("revoked", true, "")
 	if d.reason == reasonWrongRole {
