@@ -54,9 +54,11 @@ func (db *Store) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Event, 
 		args = append(args, micros(f.Until))
 	}
 	if f.Before.ID != 0 {
-		at := micros(f.Before.Time)
-		query += ` AND (time < ? OR (time = ? AND id < ?))`
-		args = append(args, at, at, f.Before.ID)
+		// A row-value comparison, not "time < ? OR (time = ? AND id < ?)":
+		// both dialects walk the time index from the cursor (the index holds
+		// the row ID too) instead of scanning the OR.
+		query += ` AND (time, id) < (?, ?)`
+		args = append(args, micros(f.Before.Time), f.Before.ID)
 	}
 	query += ` ORDER BY time DESC, id DESC LIMIT ?`
 	return queryAll(ctx, db, "list audit events", scanAudit, query, append(args, limit)...)
