@@ -217,36 +217,22 @@ func TestChangesAreAuditedWithTheActingAdmin(t *testing.T) {
 	_ = aliceUser
 }
 
-func (e *env) sessionsOf(t *testing.T, name string) []string {
-	t.Helper()
-	_, body := e.do(t, "GET", "/admin/api/v1/users/"+name+"/sessions", "", bearer(e.rootToken)...)
-	var out struct {
-		Sessions []struct{ ID string } `json:"sessions"`
-	}
-	_ = json.Unmarshal([]byte(body), &out)
-	ids := []string{}
-	for _, s := range out.Sessions {
-		ids = append(ids, s.ID)
-	}
-	if len(ids) == 0 {
-		t.Fatalf("%s has no sessions: %s", name, body)
-	}
-	return ids
-}
+func (e *env) sessionsOf(t *testing.T, name string) []string { return e.idsOf(t, name, "sessions") }
+func (e *env) familiesOf(t *testing.T, name string) []string { return e.idsOf(t, name, "families") }
 
-func (e *env) familiesOf(t *testing.T, name string) []string {
+// idsOf lists the IDs of a user's sessions or refresh families through the
+// API; the test fails when there are none.
+func (e *env) idsOf(t *testing.T, name, kind string) []string {
 	t.Helper()
-	_, body := e.do(t, "GET", "/admin/api/v1/users/"+name+"/families", "", bearer(e.rootToken)...)
-	var out struct {
-		Families []struct{ ID string } `json:"families"`
-	}
+	_, body := e.do(t, "GET", "/admin/api/v1/users/"+name+"/"+kind, "", bearer(e.rootToken)...)
+	var out map[string][]struct{ ID string }
 	_ = json.Unmarshal([]byte(body), &out)
 	ids := []string{}
-	for _, f := range out.Families {
-		ids = append(ids, f.ID)
+	for _, x := range out[kind] {
+		ids = append(ids, x.ID)
 	}
 	if len(ids) == 0 {
-		t.Fatalf("%s has no refresh families: %s", name, body)
+		t.Fatalf("%s has no %s: %s", name, kind, body)
 	}
 	return ids
 }

@@ -168,7 +168,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, _ auth.Prin
 }
 
 func (h *Handler) showUser(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	u, err := h.d.Users.Get(r.Context(), r.PathValue("name"))
+	u, err := h.pathUser(r)
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func (h *Handler) setRoles(w http.ResponseWriter, r *http.Request, _ auth.Princi
 // logoutUser signs the user out everywhere: every session and refresh
 // family (as `gatehouse user logout`).
 func (h *Handler) logoutUser(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	u, err := h.d.Users.Get(r.Context(), r.PathValue("name"))
+	u, err := h.pathUser(r)
 	if err != nil {
 		return err
 	}
@@ -259,7 +259,7 @@ func (h *Handler) userSessions(r *http.Request, u auth.User) ([]Session, error) 
 }
 
 func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	u, err := h.d.Users.Get(r.Context(), r.PathValue("name"))
+	u, err := h.pathUser(r)
 	if err != nil {
 		return err
 	}
@@ -283,7 +283,7 @@ func (h *Handler) revokeUserSession(r *http.Request, u auth.User, id string) err
 }
 
 func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	u, err := h.d.Users.Get(r.Context(), r.PathValue("name"))
+	u, err := h.pathUser(r)
 	if err != nil {
 		return err
 	}
@@ -323,7 +323,7 @@ func (h *Handler) userFamilies(r *http.Request, u auth.User) ([]Family, error) {
 }
 
 func (h *Handler) listFamilies(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	u, err := h.d.Users.Get(r.Context(), r.PathValue("name"))
+	u, err := h.pathUser(r)
 	if err != nil {
 		return err
 	}
@@ -336,7 +336,7 @@ func (h *Handler) listFamilies(w http.ResponseWriter, r *http.Request, _ auth.Pr
 }
 
 func (h *Handler) revokeFamily(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	u, err := h.d.Users.Get(r.Context(), r.PathValue("name"))
+	u, err := h.pathUser(r)
 	if err != nil {
 		return err
 	}
@@ -523,4 +523,9 @@ func (h *Handler) explain(w http.ResponseWriter, r *http.Request, _ auth.Princip
 	}
 	writeJSON(w, http.StatusOK, h.d.Explain(req))
 	return nil
+}
+
+// pathUser is the user named by the {name} path segment.
+func (h *Handler) pathUser(r *http.Request) (auth.User, error) {
+	return h.d.Users.Get(r.Context(), r.PathValue("name"))
 }

@@ -148,7 +148,7 @@ func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) userPage(w http.ResponseWriter, r *http.Request) error {
-	u, err := h.d.Users.Get(r.Context(), r.PathValue("name"))
+	u, err := h.pathUser(r)
 	if err != nil {
 		return err
 	}

@@ -67,12 +67,12 @@ func RunRefreshRotateBenchmark(b *testing.B, s Store) {
 // with a sync per commit) and returns their IDs.
 func seedSessions(b *testing.B, s Store, n int) []string {
 	b.Helper()
-	ctx := context.Background()
-	tx, err := s.DB().BeginTx(ctx, nil)
-	if err != nil {
-		b.Fatalf("begin: %v", err)
-	}
-	defer func() { _ = tx.Rollback() }()
+	var ids []string
+	inTx(b, s, func(tx *sql.Tx) { ids = seedSessionRows(b, tx, s, n) })
+	return ids
+}
+
+func seedSessionRows(b *testing.B, tx *sql.Tx, s Store, n int) []string {
 	users := max(n/100, 1)
 	now := time.Now().UnixMicro()
 	insertRows(b, tx, s, "users (id, username, username_key, roles, disabled, password_hash, created_at, updated_at)", 8, users,
@@ -87,9 +87,6 @@ func seedSessions(b *testing.B, s Store, n int) []string {
 			hour := int64(time.Hour / time.Microsecond)
 			return []any{ids[i], fmt.Sprintf("user-%d", i%users), now, now, now + hour, now + 24*hour, "192.0.2.1", "bench", "password"}
 		})
-	if err := tx.Commit(); err != nil {
-		b.Fatalf("commit: %v", err)
-	}
 	return ids
 }
 
@@ -181,13 +178,13 @@ func RunAdminListBenchmarks(b *testing.B, s Store) {
 // from now, over n/100 users, every tenth a login.failed).
 func seedAdmin(b *testing.B, s Store, n int) {
 	b.Helper()
-	ctx := context.Background()
-	tx, err := s.DB().BeginTx(ctx, nil)
-	if err != nil {
-		b.Fatalf("begin: %v", err)
-	}
-	defer func() { _ = tx.Rollback() }()
 	now := time.Now()
+	inTx(b, s, func(tx *sql.Tx) {
+		seedAdminRows(b, tx, s, n, now)
+	})
+}
+
+func seedAdminRows(b *testing.B, tx *sql.Tx, s Store, n int, now time.Time) {
 	insertRows(b, tx, s, "users (id, username, username_key, roles, disabled, password_hash, created_at, updated_at)", 8, n,
 		func(i int) []any {
 			name := fmt.Sprintf("user-%05d", i)
@@ -201,6 +198,18 @@ func seedAdmin(b *testing.B, s Store, n int) {
 			}
 			return []any{now.Add(-time.Duration(i) * time.Second).UnixMicro(), typ, fmt.Sprintf("user-%d", i%(n/100)), "", "192.0.2.1", fmt.Sprintf("req-%d", i), "{}"}
 		})
+}
+
+// inTx runs fn in one transaction and commits it (seeding: one sync, not
+// one per row).
+func inTx(b *testing.B, s Store, fn func(tx *sql.Tx)) {
+	b.Helper()
+	tx, err := s.DB().BeginTx(context.Background(), nil)
+	if err != nil {
+		b.Fatalf("begin: %v", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	fn(tx)
 	if err := tx.Commit(); err != nil {
 		b.Fatalf("commit: %v", err)
 	}
