@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/admin"
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/authserver"
@@ -242,6 +243,11 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
+	adm := admin.New(admin.Deps{
+		Config: cfg, Logger: a.Log, Users: a.Users, Sessions: a.Auth, Verifier: a.Verifier, Grants: a.Grants,
+		Keys: a.Keys, Audit: a.Audit, Trail: a.Store, Console: admin.ConsoleFree(cfg.Routes),
+		Explain: func(r *http.Request) gateway.Explanation { return a.gateway.Load().Explain(r) },
+	})
 	a.handler, err = httpapi.NewServer(httpapi.Deps{
 		Settings: httpapi.Settings{PublicURL: cfg.EffectivePublicURL(), Algorithm: cfg.Tokens.Algorithm,
 			PasswordGrant: cfg.Tokens.PasswordGrant, TLS: cfg.TLS.Enabled(), TrustedProxies: prefixes},
@@ -253,6 +259,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Clients: a.Clients, Apps: a.Apps, ClientLimiter: limiter, IDTokens: a.Issuer,
 		ServesHost:  a.servesHost,
 		VerifyEnvoy: extauthz.HTTPHandler(a.check),
+		Admin:       adm, AdminConsole: admin.ConsoleFree(cfg.Routes),
 	})
 	return err
 }

@@ -141,6 +141,11 @@ func (c Config) Validate() []error {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
+	for i, r := range c.Admin.Roles {
+		if r == "" || strings.ContainsAny(r, ", \t\r\n") {
+			bad(fmt.Sprintf("admin.roles[%d]", i), "role %q must be non-empty and contain no commas or spaces", r)
+		}
+	}
 	errs = append(errs, c.validateRoutes()...)
 	errs = append(errs, c.validateProviders()...)
 	errs = append(errs, c.validateClients()...)

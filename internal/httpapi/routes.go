@@ -62,6 +62,15 @@ func (s *server) routes() http.Handler {
 		own("GET /auth/oidc/{name}/callback", s.OIDC.Callback())
 	}
 
+	// Administration (section 11): internal/admin lists its endpoints.
+	if s.Admin != nil {
+		own("/admin/api/", s.Admin)
+		if s.AdminConsole {
+			own("/admin/", s.Admin)
+		}
+	}
+	own("GET /openapi.json", s.handleOpenAPI())
+
 	// Operations (section 6)
 	own("GET /healthz", s.handleHealthz())
 	own("GET /readyz", s.handleReadyz())

@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/authserver"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -96,6 +97,10 @@ type Deps struct {
 	Apps          *authserver.Server
 	ClientLimiter Limiter
 	IDTokens      IDTokenVerifier // id_token_hint at /auth/end_session
+	// Admin serves /admin/api/ and, with AdminConsole, the console at
+	// /admin/ (internal/admin); nil = 404.
+	Admin        http.Handler
+	AdminConsole bool
 	// Ready returns the names of the parts that do not answer (empty = ready).
 	Ready func(ctx context.Context) []string
 	// QuietLogs logs only requests that failed (benchmarks).
@@ -128,6 +133,11 @@ func NewServer(d Deps) (http.Handler, error) {
 		Deps: d, log: d.Logger, metrics: d.Metrics, trustedProxies: d.Settings.TrustedProxies,
 		tls: d.Settings.TLS, quiet: d.QuietLogs, cop: http.NewCrossOriginProtection(),
 	}
+	// A cross-origin refusal is the API's 403 {"error":"forbidden"}, not
+	// CrossOriginProtection's plain-text default (openapi.json says so).
+	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httperr.Write(w, auth.ErrForbidden)
+	}))
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

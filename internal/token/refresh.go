@@ -309,6 +309,35 @@ func (g *Grants) RevokeGrant(ctx context.Context, family string) error {
 	return nil
 }
 
+// Families lists the refresh families (grants) of a user that have not
+// reached their absolute end, revoked ones included, newest first.
+func (g *Grants) Families(ctx context.Context, userID string) ([]Family, error) {
+	fams, err := g.store.UserFamilies(ctx, userID, g.s.now())
+	if err != nil {
+		return nil, fmt.Errorf("list refresh families: %w", err)
+	}
+	return fams, nil
+}
+
+// RevokeFamilyOf revokes one refresh family of userID (the admin API) and
+// denies its sid on every instance. A family of another user is
+// auth.ErrNotFound, like an unknown one, so a caller cannot reach past the
+// user it named.
+func (g *Grants) RevokeFamilyOf(ctx context.Context, userID, familyID string) error {
+	f, err := g.store.Family(ctx, familyID)
+	if err != nil {
+		return fmt.Errorf("revoke refresh family: %w", err)
+	}
+	if f.UserID != userID {
+		return fmt.Errorf("revoke refresh family: %w", auth.ErrNotFound)
+	}
+	if err := g.revokeFamily(ctx, familyID); err != nil {
+		return fmt.Errorf("revoke refresh family: %w", err)
+	}
+	g.record(ctx, audit.TokenRevoked, userID, "", "family", familyID)
+	return nil
+}
+
 // revokeFamily revokes a family in the store, then denies its sid so that
 // access tokens already issued from it stop too.
 func (g *Grants) revokeFamily(ctx context.Context, family string) error {
