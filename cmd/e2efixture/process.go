@@ -40,10 +40,10 @@ func (g gatehouseRunner) command(args ...string) *exec.Cmd {
 }
 
 // addUser creates a password user through the CLI, as an operator would.
-func (g gatehouseRunner) addUser(ctx context.Context, name, password string) error {
+func (g gatehouseRunner) addUser(ctx context.Context, name, password, role string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cmd := g.command("user", "add", name, "--role", "user", "--password-stdin")
+	cmd := g.command("user", "add", name, "--role", role, "--password-stdin")
 	cmd.Stdin = strings.NewReader(password + "\n")
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("gatehouse user add: %w", err)

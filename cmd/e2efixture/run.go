@@ -28,6 +28,7 @@ const (
 	providerDisplayName = "Test SSO"
 	clientID            = "gatehouse"
 	passwordUser        = "alice"
+	adminUser           = "root"
 	oidcUsername        = "olivia"
 	oidcEmail           = "olivia@example.test"
 )
@@ -37,6 +38,8 @@ type info struct {
 	BaseURL         string `json:"base_url"`
 	Username        string `json:"username"`
 	Password        string `json:"password"`
+	AdminUsername   string `json:"admin_username"` // role admin: the console's user
+	AdminPassword   string `json:"admin_password"`
 	OPIssuer        string `json:"op_issuer"`
 	UpstreamURL     string `json:"upstream_url"`
 	OIDCProvider    string `json:"oidc_provider"`
@@ -108,7 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	defer srv.stop(10 * time.Second)
 
 	line := info{
-		BaseURL: base, Username: passwordUser, Password: password, OPIssuer: op.Issuer(), UpstreamURL: upstream.url,
+		BaseURL: base, Username: passwordUser, Password: password, AdminUsername: adminUser, AdminPassword: password + "-admin", OPIssuer: op.Issuer(), UpstreamURL: upstream.url,
 		OIDCProvider: providerName, OIDCDisplayName: providerDisplayName, OIDCUsername: oidcUsername, OIDCEmail: oidcEmail,
 	}
 	if err := json.NewEncoder(stdout).Encode(line); err != nil {
@@ -139,7 +142,10 @@ func startGatehouse(ctx context.Context, gh gatehouseRunner, s setup, password s
 			return nil, "", err
 		}
 		if attempt == 0 {
-			if err := gh.addUser(ctx, passwordUser, password); err != nil {
+			if err := gh.addUser(ctx, passwordUser, password, "user"); err != nil {
+				return nil, "", err
+			}
+			if err := gh.addUser(ctx, adminUser, password+"-admin", "admin"); err != nil {
 				return nil, "", err
 			}
 		}

@@ -13,8 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/admin"
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
@@ -52,6 +55,8 @@ type App struct {
 	Verifier *token.Verifier
 	Grants   *token.Grants
 	OIDC     *oidc.Handler
+	Clients  *client.Registry
+	Apps     *authserver.Server
 	// ExtAuthzListener, when set before Serve, serves Envoy's gRPC external
 	// authorization (ext_authz_listen).
 	ExtAuthzListener net.Listener
@@ -171,6 +176,7 @@ func (a *App) observeStore(s any, name string) {
 func (a *App) build(ctx context.Context, opt Options) error {
 	cfg := a.Config
 	a.Audit = audit.New(a.Store, a.Log, a.now)
+	a.Clients = client.NewRegistry(a.Store, cfg.Clients)
 
 	var revStore revocation.Store = a.Store
 	var throttleStore throttle.Store = memory.New()
@@ -206,6 +212,26 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		user.WithRevokers(a.Sessions, a.Grants), user.WithIdentities(a.Store), user.WithClock(a.now))
 
 	a.Watcher.OnEvent(a.onRevocation)
+	a.Apps = authserver.New(authserver.Deps{
+		Store: a.Store, Grants: a.Grants, Issuer: a.Issuer, Users: a.Store, Now: a.now, Email: a.verifiedEmail,
+		Logouts: a.Store, Clients: a.Clients, Log: a.Log,
+		HTTP: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+	})
+	// Every way a session ends (logout, revoke, sign-out-everywhere, user
+	// disabled or deleted, end_session) announces it; the apps that got
+	// tokens in it are then logged out over the back channel.
+	a.Watcher.OnEvent(func(ev revocation.Event) {
+		if ev.Kind != revocation.KindSession {
+			return
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := a.Apps.SessionEnded(ctx, ev.Key); err != nil {
+				a.Log.Warn("end the apps' grants of a session", "error", err.Error())
+			}
+		}()
+	})
 
 	pending, err := a.buildMFA(opt)
 	if err != nil {
@@ -228,6 +254,11 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
+	adm := admin.New(admin.Deps{
+		Config: cfg, Logger: a.Log, Users: a.Users, Sessions: a.Auth, Verifier: a.Verifier, Grants: a.Grants,
+		Keys: a.Keys, Audit: a.Audit, Trail: a.Store, Console: admin.ConsoleFree(cfg.Routes),
+		Explain: func(r *http.Request) gateway.Explanation { return a.gateway.Load().Explain(r) },
+	})
 	a.handler, err = httpapi.NewServer(httpapi.Deps{
 		Settings: httpapi.Settings{PublicURL: cfg.EffectivePublicURL(), Algorithm: cfg.Tokens.Algorithm,
 			PasswordGrant: cfg.Tokens.PasswordGrant, TLS: cfg.TLS.Enabled(), TrustedProxies: prefixes,
@@ -237,9 +268,11 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().ServeHTTP(w, r) }),
 		Verify:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().VerifyHandler().ServeHTTP(w, r) }),
 		OIDC:    a.OIDC, Ready: a.Ready, QuietLogs: opt.QuietLogs,
+		Clients: a.Clients, Apps: a.Apps, ClientLimiter: limiter, IDTokens: a.Issuer,
 		ServesHost:  a.servesHost,
 		VerifyEnvoy: extauthz.HTTPHandler(a.check),
 		MFA:         a.MFA, Pending: pending, Throttle: limiter, Now: a.now,
+		Admin: adm, AdminConsole: admin.ConsoleFree(cfg.Routes),
 	})
 	return err
 }
@@ -274,6 +307,21 @@ func (a *App) buildTokens(ctx context.Context) error {
 		token.WithRefreshTTL(cfg.Tokens.RefreshTTL.D()), token.WithRefreshIdleTTL(cfg.Tokens.RefreshIdleTTL.D()),
 		token.WithAudit(a.Audit))...)
 	return nil
+}
+
+// verifiedEmail is the email of the user's first linked OIDC identity:
+// providers link only verified addresses.
+func (a *App) verifiedEmail(ctx context.Context, userID string) (string, bool) {
+	ids, err := a.Store.UserIdentities(ctx, userID)
+	if err != nil {
+		return "", false
+	}
+	for _, id := range ids {
+		if id.Email != "" {
+			return id.Email, true
+		}
+	}
+	return "", false
 }
 
 // onRevocation drops every local cache entry an event makes stale.
@@ -471,6 +519,14 @@ func (a *App) Run(ctx context.Context) {
 	}()
 	go a.Keys.Run(ctx, a.Config.Keys.RotateEvery.D(), 30*time.Second)
 	go a.every(ctx, purgeEvery, a.Sessions.PurgeExpired, a.Grants.PurgeExpired, a.Watcher.PurgeExpired)
+	go a.Apps.RunLogouts(ctx, logoutOwner())
+}
+
+// logoutOwner names this process in back-channel logout leases.
+func logoutOwner() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x", b)
 }
 
 // every runs each purge once per period until ctx ends, logging failures

@@ -9,6 +9,8 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
@@ -34,6 +36,9 @@ type MainStore interface {
 	user.IdentityStore
 	mfa.Store
 	mfa.StepStore
+	client.Store
+	authserver.Store
+	authserver.LogoutStore
 	Ping(ctx context.Context) error
 	Migrate(ctx context.Context) error
 	Close() error

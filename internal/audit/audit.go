@@ -63,6 +63,16 @@ func (l *Logger) Record(ctx context.Context, e Event) {
 		if e.RequestID == "" {
 			e.RequestID = req.ID
 		}
+		if req.ActorID != "" {
+			// The acting administrator (admin API): who did it, next to
+			// whom it was done to. A copy: callers may share Details.
+			d := make(map[string]string, len(e.Details)+2)
+			for k, v := range e.Details {
+				d[k] = v
+			}
+			d["actor_id"], d["actor"] = req.ActorID, req.Actor
+			e.Details = d
+		}
 	}
 	attrs := []slog.Attr{slog.String("event", e.Type)}
 	for k, v := range map[string]string{"user_id": e.UserID, "username": e.Username, "ip": e.IP, "request_id": e.RequestID} {
@@ -92,6 +102,10 @@ type Request struct {
 	// Route is the gateway route that served the request, set by the
 	// gateway once it matched one (metrics and the request log use it).
 	Route string
+	// ActorID and Actor are the administrator acting through the admin API
+	// (user ID and username); every event recorded in the request names
+	// them in Details["actor_id"] and Details["actor"].
+	ActorID, Actor string
 }
 
 type requestKey struct{}
@@ -106,6 +120,14 @@ func WithRequest(ctx context.Context, r *Request) context.Context {
 func SetRoute(ctx context.Context, route string) {
 	if r, ok := ctx.Value(requestKey{}).(*Request); ok && r != nil {
 		r.Route = route
+	}
+}
+
+// SetActor records the administrator acting in ctx's request, if the
+// context carries a Request.
+func SetActor(ctx context.Context, id, username string) {
+	if r, ok := ctx.Value(requestKey{}).(*Request); ok && r != nil {
+		r.ActorID, r.Actor = id, username
 	}
 }
 

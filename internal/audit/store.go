@@ -22,7 +22,21 @@ type Event struct {
 type Filter struct {
 	UserID string
 	Type   string
+	// Since and Until bound the event time: Since <= Time < Until; zero
+	// leaves that side open.
+	Since, Until time.Time
+	// Before continues a listing (paging): only events older than the
+	// event with this time and ID, in ListAudit's order. Zero starts at the
+	// newest.
+	Before Cursor
 	Limit  int // 0 = 100
+}
+
+// Cursor is the position of one event in ListAudit's order (newest first):
+// its time and ID.
+type Cursor struct {
+	Time time.Time
+	ID   int64
 }
 
 // Store persists audit events.

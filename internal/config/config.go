@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/duration"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
@@ -34,7 +35,9 @@ type Config struct {
 	Redis          Redis     `yaml:"redis"`
 	Routes         []Route   `yaml:"routes"`
 	OIDC           OIDC      `yaml:"oidc"`
+	Clients        []Client  `yaml:"clients"`
 	Log            Log       `yaml:"log"`
+	Admin          Admin     `yaml:"admin"`
 }
 
 // TLS enables HTTPS (and HSTS) on Listen when both files are set.
@@ -161,6 +164,10 @@ type Route = gateway.RouteConfig
 // RouteMatch selects requests for a Route.
 type RouteMatch = gateway.RouteMatch
 
+// Client is one OAuth client declared in the file (contract §8). The
+// client package owns the type and its rules: Validate asks client.Validate.
+type Client = client.Client
+
 // OIDC configures external identity providers.
 type OIDC struct {
 	Providers []Provider `yaml:"providers"`
@@ -195,6 +202,19 @@ type ClaimMapping struct {
 	EmailVerified string `yaml:"email_verified"`
 }
 
+// Admin configures who may use the admin API and console (contract
+// section 11).
+type Admin struct {
+	// Roles: a user holding any of them may administer. Empty switches the
+	// admin API and console off (every request 403).
+	Roles []string `yaml:"roles"`
+	// RequireMFA demands a second factor in the credential's amr. It
+	// defaults to false while gatehouse has no second factors (issue 14);
+	// the default becomes true when they land. While no credential can
+	// carry a second factor, true refuses every admin request with 403.
+	RequireMFA bool `yaml:"require_mfa"`
+}
+
 // Log configures the process log.
 type Log struct {
 	Level string `yaml:"level"` // debug | info | warn | error
@@ -227,6 +247,7 @@ func Default() Config {
 		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 		Redis:          Redis{KeyPrefix: "gatehouse:", WaitReplicas: -1, WaitTimeout: Duration(time.Second)},
 		Log:            Log{Level: "info"},
+		Admin:          Admin{Roles: []string{"admin"}},
 	}
 }
 

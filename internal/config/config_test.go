@@ -193,3 +193,53 @@ func TestOIDCDefaultRolesFollowTheRoleRule(t *testing.T) {
 		})
 	}
 }
+
+func TestClientsValidatedAtLoad(t *testing.T) {
+	ok := "{client_id: web, type: public, redirect_uris: ['https://app.example.com/cb'], grant_types: [authorization_code], scopes: [openid]}"
+	tests := []struct {
+		name, clients, key string
+	}{
+		{"bad client_id", "[{client_id: 'a b', type: public, grant_types: [refresh_token]}]", "clients[0].client_id"},
+		{"unknown type", "[{client_id: web, type: secret, grant_types: [refresh_token]}]", "clients[0].type"},
+		{"relative redirect", "[{client_id: web, type: public, redirect_uris: [/cb], grant_types: [authorization_code]}]", "clients[0].redirect_uris[0]"},
+		{"redirect with fragment", "[{client_id: web, type: public, redirect_uris: ['https://a.example/cb#x'], grant_types: [authorization_code]}]", "clients[0].redirect_uris[0]"},
+		{"short secret", "[{client_id: svc, type: confidential, secret: short, grant_types: [client_credentials]}]", "clients[0].secret"},
+		{"unknown grant", "[{client_id: web, type: public, grant_types: [implicit]}]", "clients[0].grant_types[0]"},
+		{"public client_credentials", "[{client_id: web, type: public, grant_types: [client_credentials]}]", "clients[0].grant_types"},
+		{"bad scope", "[{client_id: web, type: public, grant_types: [refresh_token], scopes: ['a\"b']}]", "clients[0].scopes[0]"},
+		{"duplicate id", "[" + ok + ", " + ok + "]", "clients[1].client_id"},
+		{"unknown key", "[{client_id: web, secret_hash: x}]", "clients[0].secret_hash"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(write(t, "clients: "+tt.clients+"\n"), noEnv)
+			if err == nil || !strings.Contains(err.Error(), tt.key+":") {
+				t.Fatalf("error %v does not name %s", err, tt.key)
+			}
+		})
+	}
+	if _, err := config.Load(write(t, "clients: ["+ok+"]\n"), noEnv); err != nil {
+		t.Fatalf("valid client refused: %v", err)
+	}
+}
+
+func TestClientSecretFromFileIsMasked(t *testing.T) {
+	secret := strings.Repeat("c", 43)
+	f := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(f, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(write(t, "clients: [{client_id: svc, type: confidential, secret_file: "+f+", grant_types: [client_credentials]}]\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Clients[0].Secret != secret {
+		t.Fatalf("secret from file = %q", cfg.Clients[0].Secret)
+	}
+	if out := cfg.Masked(); strings.Contains(out, secret) {
+		t.Errorf("Masked leaks the client secret:\n%s", out)
+	}
+	if cfg.Clients[0].Secret != secret {
+		t.Errorf("Masked changed the config it was called on")
+	}
+}

@@ -400,5 +400,9 @@ func readSecretFiles(cfg *Config) error {
 		p := &cfg.OIDC.Providers[i]
 		load(fmt.Sprintf("oidc.providers[%d].client_secret", i), p.ClientSecretFile, &p.ClientSecret)
 	}
+	for i := range cfg.Clients {
+		c := &cfg.Clients[i]
+		load(fmt.Sprintf("clients[%d].secret", i), c.SecretFile, &c.Secret)
+	}
 	return errors.Join(errs...)
 }

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
 
@@ -145,8 +146,14 @@ func (c Config) Validate() []error {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
+	for i, r := range c.Admin.Roles {
+		if r == "" || strings.ContainsAny(r, ", \t\r\n") {
+			bad(fmt.Sprintf("admin.roles[%d]", i), "role %q must be non-empty and contain no commas or spaces", r)
+		}
+	}
 	errs = append(errs, c.validateRoutes()...)
 	errs = append(errs, c.validateProviders()...)
+	errs = append(errs, c.validateClients()...)
 	return errs
 }
 
@@ -259,6 +266,27 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
+// validateClients asks the client package, which owns the rules, about
+// each declared client and checks that IDs are unique.
+func (c Config) validateClients() []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, cl := range c.Clients {
+		cl.FromConfig = true
+		for _, e := range client.Validate(cl) {
+			if fe, ok := errors.AsType[*client.FieldError](e); ok {
+				e = &Error{Key: fmt.Sprintf("clients[%d].%s", i, fe.Field), Msg: fe.Msg}
+			}
+			errs = append(errs, e)
+		}
+		if seen[cl.ID] {
+			errs = append(errs, &Error{Key: fmt.Sprintf("clients[%d].client_id", i), Msg: fmt.Sprintf("%q is used twice", cl.ID)})
+		}
+		seen[cl.ID] = true
+	}
+	return errs
+}
+
 func (c Config) validateProviders() []error {
 	var errs []error
 	bad := func(i int, key, format string, args ...any) {
@@ -334,6 +362,7 @@ func (c Config) Masked() string {
 	masked.PublicURL = c.EffectivePublicURL()
 	masked.Routes = slices.Clone(c.Routes)
 	masked.OIDC.Providers = slices.Clone(c.OIDC.Providers)
+	masked.Clients = slices.Clone(c.Clients)
 	maskSecrets(reflect.ValueOf(&masked).Elem())
 	out, err := yaml.Marshal(masked)
 	if err != nil {

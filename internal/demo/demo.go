@@ -2,9 +2,11 @@ package demo
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net/url"
 	"path/filepath"
 	"time"
 
@@ -24,7 +26,42 @@ func Config(listen, dir, upstream string) config.Config {
 		{Name: "api", Match: config.RouteMatch{PathPrefix: "/api/"}, Upstream: upstream, Auth: "token",
 			Forward: "headers", Timeout: config.Duration(30 * time.Second)},
 	}
+	// A first-party public client: the code flow with PKCE, no consent
+	// page; the code lands on the echo route, which shows it.
+	cfg.Clients = []config.Client{{
+		ID: ClientID, Name: "gatehouse demo app", Type: "public", FirstParty: true,
+		RedirectURIs: []string{cfg.EffectivePublicURL() + "/app/callback"},
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		Scopes:       []string{"openid", "profile", "offline_access"},
+	}}
 	return cfg
+}
+
+// ClientID is the demo's registered app.
+const ClientID = "demo-app"
+
+// printApps writes how to run the authorization code flow with PKCE
+// against the demo client: a fresh verifier and its S256 challenge.
+func printApps(w io.Writer, base string) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+	}
+	verifier := base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(verifier))
+	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
+	redirect := base + "/app/callback"
+	authURL := base + "/auth/authorize?" + url.Values{
+		"response_type": {"code"}, "client_id": {ClientID}, "redirect_uri": {redirect}, "scope": {"openid profile offline_access"},
+		"state": {"demo"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"},
+	}.Encode()
+	fmt.Fprintf(w, `# 5. Apps: authorization code + PKCE for the first-party public client %[1]q
+# Open this in the browser, sign in; you land on the echo route: copy code=… from the URL it shows.
+%[2]s
+CODE=paste-the-code-here
+curl -s -d grant_type=authorization_code -d client_id=%[1]s -d code="$CODE" -d redirect_uri='%[3]s' -d code_verifier=%[4]s %[5]s/auth/token
+# More clients: gatehouse client add ID --type public|confidential …  (docs/apps.md)
+`, ClientID, authURL, redirect, verifier, base)
 }
 
 // Password returns a random password for the demo user (128 bits).
@@ -66,6 +103,7 @@ curl -si -d token="$REFRESH" %[1]s/auth/revoke
 curl -si -b /tmp/gatehouse-demo.jar -X POST %[1]s/auth/logout
 curl -si -b /tmp/gatehouse-demo.jar %[1]s/app/hello
 
-Public keys: %[1]s/.well-known/jwks.json   Stop with Ctrl-C.
 `, base, username, password)
+	printApps(w, base)
+	fmt.Fprintf(w, "\nPublic keys: %s/.well-known/jwks.json   Stop with Ctrl-C.\n", base)
 }

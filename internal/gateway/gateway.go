@@ -182,30 +182,11 @@ func (g *Gateway) Close() {
 // 400 bad_request, 404 not_found, 401 unauthorized, 403 forbidden,
 // 503 unavailable; upstream failures 502 bad_gateway or 504 gateway_timeout.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodConnect { // a tunnel has no path for a route to match
-		g.refuseBadPath(w, r, fmt.Errorf("%w: CONNECT", ErrBadPath))
-		return
-	}
-	// "GET a:admin/x HTTP/1.1" parses with an opaque URL and an empty path:
-	// the matcher would judge "/" while ReverseProxy sends the opaque part
-	// upstream as the request-target (found by FuzzGatewayForwardsJudgedPath).
-	if r.URL.Opaque != "" {
-		g.refuseBadPath(w, r, fmt.Errorf("%w: opaque request-target", ErrBadPath))
-		return
-	}
-	p, err := cleanPath(r.URL.EscapedPath())
+	p, rt, err := g.target(r)
 	if err != nil {
 		g.refuseBadPath(w, r, err)
 		return
 	}
-	// The gateway judges the Host the client sent: it is the host the
-	// browser holds cookies for and the one TLS (SNI) was negotiated with.
-	host, ok := requestHost(r.Host)
-	if !ok {
-		g.refuseBadPath(w, r, fmt.Errorf("%w: Host %q", ErrBadPath, r.Host))
-		return
-	}
-	rt := g.table.match(host, r.Method, p)
 	if rt == nil {
 		g.refuseNotFound(w, r, p)
 		return
@@ -234,6 +215,32 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	gr.body = body
 	g.observe(rt.Name, d.kind, outcomeAllow)
 	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantKey{}, gr)))
+}
+
+// target returns the clean path and the route the gateway judges r by (nil
+// when none matches), or an error for a request it refuses with 400.
+// ServeHTTP and Explain both start here.
+func (g *Gateway) target(r *http.Request) (string, *Route, error) {
+	if r.Method == http.MethodConnect { // a tunnel has no path for a route to match
+		return "", nil, fmt.Errorf("%w: CONNECT", ErrBadPath)
+	}
+	// "GET a:admin/x HTTP/1.1" parses with an opaque URL and an empty path:
+	// the matcher would judge "/" while ReverseProxy sends the opaque part
+	// upstream as the request-target (found by FuzzGatewayForwardsJudgedPath).
+	if r.URL.Opaque != "" {
+		return "", nil, fmt.Errorf("%w: opaque request-target", ErrBadPath)
+	}
+	p, err := cleanPath(r.URL.EscapedPath())
+	if err != nil {
+		return "", nil, err
+	}
+	// The gateway judges the Host the client sent: it is the host the
+	// browser holds cookies for and the one TLS (SNI) was negotiated with.
+	host, ok := requestHost(r.Host)
+	if !ok {
+		return "", nil, fmt.Errorf("%w: Host %q", ErrBadPath, r.Host)
+	}
+	return p, g.table.match(host, r.Method, p), nil
 }
 
 // failIssue answers when the internal JWT for forward: jwt cannot be minted:

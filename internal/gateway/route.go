@@ -160,7 +160,9 @@ func (e *RouteError) Unwrap() error { return ErrInvalidRoute }
 
 // reservedPaths are gatehouse's own endpoints: a route under one of them
 // would never be reached, because the endpoint wins.
-var reservedPaths = []string{"/auth/", "/login", "/account", "/.well-known/", "/healthz", "/readyz"}
+// /admin/api/ is the admin API (a route at /admin/ itself is allowed: it
+// takes /admin/ from the console, see admin.ConsoleFree).
+var reservedPaths = []string{"/auth/", "/login", "/account", "/.well-known/", "/healthz", "/readyz", "/admin/api/", "/openapi.json"}
 
 var routeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 

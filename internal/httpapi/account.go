@@ -25,6 +25,7 @@ type sessionRow struct {
 	Method               string
 	AMR                  []string
 	Current              bool
+	Apps                 []string // clients that got tokens in the session
 }
 
 func (s *server) sessionRow(r session.Record, current string, now time.Time) sessionRow {

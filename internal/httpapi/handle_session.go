@@ -25,6 +25,9 @@ type sessionJSON struct {
 	Method     string   `json:"method,omitempty"`
 	AMR        []string `json:"amr"`
 	Current    bool     `json:"current"`
+	// Apps are the clients that got tokens in this session; ending the
+	// session revokes them (contract §8).
+	Apps []string `json:"apps"`
 }
 
 // expiresAt is when the session ends if nothing happens: the earlier of
@@ -40,7 +43,7 @@ func toSessionJSON(r session.Record, current string) sessionJSON {
 	return sessionJSON{
 		ID: r.ID, CreatedAt: rfc3339(r.CreatedAt), LastSeenAt: rfc3339(r.LastSeenAt),
 		ExpiresAt: rfc3339(expiresAt(r)), IP: r.IP, UserAgent: r.UserAgent, Method: r.Method, AMR: sessionAMR(r),
-		Current: r.ID == current,
+		Current: r.ID == current, Apps: []string{},
 	}
 }
 
@@ -207,9 +210,12 @@ func (s *server) handleListSessions() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		apps := s.sessionApps(r, p.Subject)
 		out := make([]sessionJSON, 0, len(recs))
 		for _, rec := range recs {
-			out = append(out, toSessionJSON(rec, cur.ID))
+			sj := toSessionJSON(rec, cur.ID)
+			sj.Apps = nonNil(apps[rec.ID])
+			out = append(out, sj)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
 	})
@@ -254,6 +260,44 @@ func (s *server) handleRevokeOtherSessions() http.Handler {
 		}
 		s.record(r, audit.SessionRevoked, p)
 		if r.Method == http.MethodPost { // the /account button
+			http.Redirect(w, r, "/account", http.StatusSeeOther)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// sessionApps maps the user's sessions to the apps holding tokens from
+// them; decoration, so a failure leaves the lists empty.
+func (s *server) sessionApps(r *http.Request, userID string) map[string][]string {
+	if s.Apps == nil {
+		return nil
+	}
+	apps, err := s.Apps.SessionApps(r.Context(), userID)
+	if err != nil {
+		s.log.WarnContext(r.Context(), "list session apps", "request_id", requestID(r.Context()), "error", err.Error())
+	}
+	return apps
+}
+
+// handleWithdrawConsent forgets the caller's consent to one app and
+// revokes that app's tokens (the "apps with access" form on /account).
+func (s *server) handleWithdrawConsent() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _, err := s.currentSession(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if s.Apps == nil {
+			s.writeError(w, r, auth.ErrNotFound)
+			return
+		}
+		if err := s.Apps.WithdrawConsent(r.Context(), p.Subject, r.PathValue("client")); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if isForm(r) || wantsHTML(r) {
 			http.Redirect(w, r, "/account", http.StatusSeeOther)
 			return
 		}

@@ -4,8 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/credential"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -32,7 +37,8 @@ func tokenForm(r *http.Request) (func(string) string, string) {
 	return r.PostForm.Get, ""
 }
 
-// handleToken is the RFC 6749 token endpoint: password and refresh_token grants.
+// handleToken is the RFC 6749 token endpoint: authorization_code,
+// client_credentials, refresh_token and password grants (contract §4, §8).
 func (s *server) handleToken() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		get, problem := tokenForm(r)
@@ -40,77 +46,200 @@ func (s *server) handleToken() http.Handler {
 			httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidRequest, problem)
 			return
 		}
-		var (
-			pair token.Pair
-			err  error
-		)
-		switch get("grant_type") {
-		case "password":
-			if !s.Settings.PasswordGrant {
-				httperr.OAuth(w, http.StatusBadRequest, httperr.UnsupportedGrantType, "the password grant is disabled")
-				return
-			}
-			if get("username") == "" || get("password") == "" {
-				httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidRequest, "username and password are required")
-				return
-			}
-			pair, err = s.passwordGrant(r, get)
-		case "refresh_token":
-			if get("refresh_token") == "" {
-				httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidRequest, "refresh_token is required")
-				return
-			}
-			pair, err = s.Grants.Refresh(r.Context(), get("refresh_token"))
-			if err == nil {
-				s.metrics.Token("refreshed")
-			} else if errors.Is(err, auth.ErrReused) {
-				s.metrics.Token("reuse_detected")
-			}
-		case "":
+		grant := get("grant_type")
+		if grant == "" {
 			httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidRequest, "grant_type is required")
 			return
-		default:
+		}
+		if !slices.Contains([]string{"password", "refresh_token", "authorization_code", "client_credentials"}, grant) ||
+			s.Apps == nil && (grant == "authorization_code" || grant == "client_credentials") {
 			httperr.OAuth(w, http.StatusBadRequest, httperr.UnsupportedGrantType, "")
 			return
+		}
+		cl, ok := s.clientOf(w, r, get)
+		if !ok {
+			return
+		}
+		var (
+			out authserver.Tokens
+			err error
+		)
+		switch grant {
+		case "password":
+			out, err = s.passwordGrant(r, get, cl)
+		case "refresh_token":
+			out, err = s.refreshGrant(r, get, cl)
+		case "authorization_code":
+			if cl == nil {
+				err = fmt.Errorf("authorization_code needs client_id: %w", client.ErrInvalidClient)
+				break
+			}
+			out, err = s.Apps.Exchange(r.Context(), *cl, get("code"), get("redirect_uri"), get("code_verifier"))
+			if errors.Is(err, auth.ErrReused) {
+				s.metrics.Token("reuse_detected")
+			}
+		case "client_credentials":
+			if cl == nil {
+				err = fmt.Errorf("client_credentials needs client authentication: %w", client.ErrInvalidClient)
+				break
+			}
+			out, err = s.Apps.ClientCredentials(r.Context(), *cl, get("scope"))
 		}
 		if err != nil {
 			s.tokenError(w, r, err)
 			return
 		}
+		s.metrics.Token(map[bool]string{true: "refreshed", false: "issued"}[grant == "refresh_token"])
+		body := map[string]any{
+			"access_token": out.AccessToken, "token_type": "Bearer", "expires_in": out.ExpiresIn, "scope": out.Scope,
+		}
+		if out.RefreshToken != "" {
+			body["refresh_token"] = out.RefreshToken
+		}
+		if out.IDToken != "" {
+			body["id_token"] = out.IDToken
+		}
 		w.Header().Set("Pragma", "no-cache")
-		writeJSON(w, http.StatusOK, map[string]any{
-			"access_token": pair.AccessToken, "token_type": "Bearer", "expires_in": pair.ExpiresIn,
-			"refresh_token": pair.RefreshToken, "scope": pair.Scope,
-		})
+		writeJSON(w, http.StatusOK, body)
 	})
 }
 
-func (s *server) passwordGrant(r *http.Request, get func(string) string) (token.Pair, error) {
+// clientOf authenticates the calling client, or answers the refusal (401
+// invalid_client, with the Basic challenge when Basic was used) and
+// returns false.
+func (s *server) clientOf(w http.ResponseWriter, r *http.Request, get func(string) string) (*client.Client, bool) {
+	cl, basic, err := s.authenticateClient(r, get)
+	if err != nil {
+		if basic && errors.Is(err, client.ErrInvalidClient) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+		}
+		s.tokenError(w, r, err)
+		return nil, false
+	}
+	return cl, true
+}
+
+// authenticateClient reads client credentials (RFC 6749 §2.3.1: HTTP
+// Basic, or client_id and client_secret in the body, never both) and
+// checks them; nil without any client_id. basic reports whether Basic was
+// used, for the WWW-Authenticate challenge. Failures are throttled per
+// client_id and IP like password logins.
+func (s *server) authenticateClient(r *http.Request, get func(string) string) (cl *client.Client, basic bool, err error) {
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		if get("client_secret") != "" || (get("client_id") != "" && get("client_id") != mustUnescape(id)) {
+			return nil, true, fmt.Errorf("two client authentication methods: %w", authserver.ErrInvalidRequest)
+		}
+		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic.
+		var e1, e2 error
+		id, e1 = url.QueryUnescape(id)
+		secret, e2 = url.QueryUnescape(secret)
+		if e1 != nil || e2 != nil {
+			return nil, true, fmt.Errorf("malformed Basic credentials: %w", client.ErrInvalidClient)
+		}
+	} else {
+		id, secret = get("client_id"), get("client_secret")
+	}
+	if id == "" {
+		if secret != "" || basic {
+			return nil, basic, fmt.Errorf("client_secret without client_id: %w", client.ErrInvalidClient)
+		}
+		return nil, false, nil
+	}
+	if s.Clients == nil {
+		return nil, basic, fmt.Errorf("no client registry: %w", client.ErrInvalidClient)
+	}
+	key, ip := "client:"+id, clientIP(r)
+	if s.ClientLimiter != nil {
+		if err := s.ClientLimiter.Check(r.Context(), key, ip); err != nil {
+			return nil, basic, err
+		}
+	}
+	c, err := s.Clients.Authenticate(r.Context(), id, secret)
+	if s.ClientLimiter != nil {
+		switch {
+		case errors.Is(err, client.ErrInvalidClient):
+			_ = s.ClientLimiter.Failure(r.Context(), key, ip)
+		case err == nil && secret != "":
+			_ = s.ClientLimiter.Success(r.Context(), key, ip)
+		}
+	}
+	if err != nil {
+		return nil, basic, err
+	}
+	return &c, basic, nil
+}
+
+func mustUnescape(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+// passwordGrant: for a client listing the password grant, or without
+// client_id (the built-in client "gatehouse") while tokens.password_grant
+// is on. Scopes are those the client may have; the built-in client has
+// none, so a requested scope never lands in the token unchecked.
+func (s *server) passwordGrant(r *http.Request, get func(string) string, cl *client.Client) (authserver.Tokens, error) {
+	if get("username") == "" || get("password") == "" {
+		return authserver.Tokens{}, fmt.Errorf("username and password are required: %w", authserver.ErrInvalidRequest)
+	}
+	g := token.Grant{ClientID: DefaultClientID, Refresh: true}
+	if cl == nil {
+		if !s.Settings.PasswordGrant {
+			return authserver.Tokens{}, errPasswordGrantOff
+		}
+	} else {
+		if !cl.AllowsGrant(client.GrantPassword) {
+			return authserver.Tokens{}, fmt.Errorf("password grant: %w", authserver.ErrUnauthorizedClient)
+		}
+		scopes, err := authserver.ParseScope(*cl, get("scope"))
+		if err != nil {
+			return authserver.Tokens{}, err
+		}
+		g = token.Grant{ClientID: cl.ID, Scope: strings.Join(scopes, " "), Audience: cl.Audience,
+			Refresh: cl.AllowsGrant(client.GrantRefreshToken)}
+	}
 	u, err := s.Users.Login(r.Context(), user.Attempt{
 		Username: get("username"), Password: get("password"), IP: clientIP(r), Via: "token",
 	})
 	if err != nil {
-		return token.Pair{}, err
+		return authserver.Tokens{}, err
 	}
 	if s.MFA != nil {
 		f, err := s.MFA.Factors(r.Context(), u.ID)
 		if err != nil {
-			return token.Pair{}, err
+			return authserver.Tokens{}, err
 		}
 		needs := len(s.Settings.RequireMFARoles) > 0 && auth.Principal{Roles: u.Roles}.HasAnyRole(s.Settings.RequireMFARoles)
 		if f.Enrolled() || needs {
-			return token.Pair{}, errMFARequired
+			return authserver.Tokens{}, errMFARequired
 		}
 	}
-	clientID := get("client_id")
-	if clientID == "" {
-		clientID = DefaultClientID
+	g.User = u
+	pair, err := s.Grants.Issue(r.Context(), g)
+	return authserver.Tokens{Pair: pair}, err
+}
+
+// refreshGrant: a refresh token is bound to its client; without client_id
+// only tokens of the built-in client refresh.
+func (s *server) refreshGrant(r *http.Request, get func(string) string, cl *client.Client) (authserver.Tokens, error) {
+	if get("refresh_token") == "" {
+		return authserver.Tokens{}, fmt.Errorf("refresh_token is required: %w", authserver.ErrInvalidRequest)
 	}
-	pair, err := s.Grants.Start(r.Context(), u, clientID, get("scope"))
-	if err == nil {
-		s.metrics.Token("issued")
+	clientID, aud := DefaultClientID, []string(nil)
+	if cl != nil {
+		if !cl.AllowsGrant(client.GrantRefreshToken) {
+			return authserver.Tokens{}, fmt.Errorf("refresh grant: %w", authserver.ErrUnauthorizedClient)
+		}
+		clientID, aud = cl.ID, cl.Audience
 	}
-	return pair, err
+	pair, err := s.Grants.RefreshFor(r.Context(), get("refresh_token"), clientID, aud)
+	if errors.Is(err, auth.ErrReused) {
+		s.metrics.Token("reuse_detected")
+	}
+	return authserver.Tokens{Pair: pair}, err
 }
 
 // tokenError answers a failed grant with its RFC 6749 error (httperr's
@@ -119,6 +248,10 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string) (token.
 func (s *server) tokenError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errMFARequired) {
 		httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidGrant, "mfa_required")
+		return
+	}
+	if errors.Is(err, errPasswordGrantOff) {
+		httperr.OAuth(w, http.StatusBadRequest, httperr.UnsupportedGrantType, "the password grant is disabled")
 		return
 	}
 	switch {
@@ -132,7 +265,12 @@ func (s *server) tokenError(w http.ResponseWriter, r *http.Request, err error) {
 	s.logInternal(r, httperr.WriteOAuth(w, err), err)
 }
 
-// handleRevoke is RFC 7009: 200 whether or not the token was known.
+var errPasswordGrantOff = errors.New("the password grant is disabled")
+
+// handleRevoke is RFC 7009: 200 whether or not the token was known. A
+// client that authenticates revokes only its own tokens (§2.1); without
+// client credentials only tokens of public clients and of the built-in
+// client can be revoked (holding such a token is all the proof there is).
 func (s *server) handleRevoke() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		get, problem := tokenForm(r)
@@ -143,7 +281,21 @@ func (s *server) handleRevoke() http.Handler {
 			httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidRequest, problem)
 			return
 		}
-		if err := s.Grants.Revoke(r.Context(), get("token"), get("token_type_hint")); err != nil {
+		cl, ok := s.clientOf(w, r, get)
+		if !ok {
+			return
+		}
+		mine := func(clientID string) bool { return clientID == cl.ID }
+		if cl == nil {
+			mine = func(clientID string) bool {
+				if clientID == DefaultClientID || s.Clients == nil {
+					return true
+				}
+				c, err := s.Clients.Lookup(r.Context(), clientID)
+				return err != nil || c.IsPublic()
+			}
+		}
+		if err := s.Grants.RevokeFor(r.Context(), get("token"), get("token_type_hint"), mine); err != nil {
 			// Only an outage is worth telling the client: it should retry.
 			if httperr.Unavailable(err) {
 				s.writeError(w, r, err)
@@ -168,28 +320,56 @@ func (s *server) handleJWKS() http.Handler {
 	})
 }
 
-// handleMetadata is the RFC 8414 authorization server metadata.
+// handleMetadata serves both the RFC 8414 authorization server metadata
+// and OpenID Provider metadata (OIDC Discovery 1.0): one document, real
+// values (contract §8).
 func (s *server) handleMetadata() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		base := s.Settings.PublicURL
-		grants := []string{"refresh_token"}
-		if s.Settings.PasswordGrant {
-			grants = []string{"password", "refresh_token"}
+		grants := []string{"authorization_code", "refresh_token", "client_credentials"}
+		if s.Settings.PasswordGrant || s.anyClientAllows(r, client.GrantPassword) {
+			grants = append(grants, "password")
 		}
+		authMethods := []string{"client_secret_basic", "client_secret_post", "none"}
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		writeJSON(w, http.StatusOK, map[string]any{
 			"issuer":                                     base,
+			"authorization_endpoint":                     base + "/auth/authorize",
 			"token_endpoint":                             base + "/auth/token",
 			"jwks_uri":                                   base + "/.well-known/jwks.json",
 			"revocation_endpoint":                        base + "/auth/revoke",
 			"userinfo_endpoint":                          base + "/auth/userinfo",
+			"end_session_endpoint":                       base + "/auth/end_session",
+			"scopes_supported":                           []string{"openid", "profile", "email", "offline_access"},
+			"response_types_supported":                   []string{"code"},
+			"response_modes_supported":                   []string{"query"},
 			"grant_types_supported":                      grants,
-			"response_types_supported":                   []string{},
-			"token_endpoint_auth_methods_supported":      []string{"none"},
-			"revocation_endpoint_auth_methods_supported": []string{"none"},
+			"subject_types_supported":                    []string{"public"},
+			"code_challenge_methods_supported":           []string{"S256"},
+			"token_endpoint_auth_methods_supported":      authMethods,
+			"revocation_endpoint_auth_methods_supported": authMethods,
+			"id_token_signing_alg_values_supported":      []string{s.Settings.Algorithm},
 			"access_token_signing_alg_values_supported":  []string{s.Settings.Algorithm},
+			"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "azp",
+				"at_hash", "name", "preferred_username", "email", "email_verified"},
+			"prompt_values_supported":                        []string{"none", "login", "consent"},
+			"authorization_response_iss_parameter_supported": true,
+			"backchannel_logout_supported":                   true,
+			"backchannel_logout_session_supported":           true,
 		})
 	})
+}
+
+// anyClientAllows reports whether a registered client may use grant.
+func (s *server) anyClientAllows(r *http.Request, grant string) bool {
+	if s.Clients == nil {
+		return false
+	}
+	cs, err := s.Clients.List(r.Context())
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(cs, func(c client.Client) bool { return c.AllowsGrant(grant) })
 }
 
 // handleUserinfo answers for a bearer token or, without an Authorization
@@ -227,7 +407,15 @@ func (s *server) handleUserinfo() http.Handler {
 			s.writeError(w, r, err) // 401 with the plain challenge, or 503
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"sub": p.Subject, "username": p.Username, "roles": nonNil(p.Roles)})
+		// Contract §4's fields, plus the OpenID claims the token's scopes
+		// release (§8) — the same as its ID token carries.
+		out := map[string]any{"sub": p.Subject, "username": p.Username, "roles": nonNil(p.Roles)}
+		if s.Apps != nil && p.Method == auth.MethodToken {
+			for k, v := range s.Apps.ScopeClaims(r.Context(), auth.User{ID: p.Subject, Username: p.Username}, strings.Fields(p.Scope)) {
+				out[k] = v
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 }
 

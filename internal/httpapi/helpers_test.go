@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/openapitest"
 )
 
 const strongPassword = "correct horse battery staple"
@@ -22,7 +23,9 @@ func do(t *testing.T, c *http.Client, method, u string, body string, header ...s
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := c.Do(req)
+	vc := *c // same jar and redirect policy; every exchange checked against openapi.json
+	vc.Transport = openapitest.Transport(t, c.Transport)
+	resp, err := vc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

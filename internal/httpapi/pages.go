@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
@@ -43,6 +44,7 @@ type accountPage struct {
 	Identities []identityRow
 	Factors    factorsView
 	Password   string // outcome of a password change: changed | wrong | weak
+	Consents   []consentRow
 }
 
 type identityRow struct{ Provider, Email, CreatedAt string }
@@ -77,11 +79,29 @@ type factorsView struct {
 	RecoveryLeft int
 }
 
+type consentRow struct{ ClientID, Scopes, GrantedAt string }
+
+// consentPage asks the user to allow a client; Fields carry the
+// authorization request through the POST.
+type consentPage struct {
+	Client, Username, Host, Token string
+	Scopes                        []string
+	Fields                        []field
+}
+
+type field struct{ Name, Value string }
+
+// endSessionPage asks before a logout that no ID token vouches for.
+type endSessionPage struct {
+	Client string
+	Fields []field
+}
+
 func (p *pages) render(w http.ResponseWriter, status int, name string, data any) {
 	n := httperr.PageHeaders(w.Header())
 	w.WriteHeader(status)
 	title := map[string]string{"login": "Sign in", "account": "Your account", "mfa_login": "Second factor",
-		"mfa_enrol": "Set up an authenticator app", "mfa_codes": "Recovery codes"}[name]
+		"mfa_enrol": "Set up an authenticator app", "mfa_codes": "Recovery codes", "consent": "Allow access", "end_session": "Sign out"}[name]
 	_ = p.t.ExecuteTemplate(w, name, flatten(page{Title: title, Nonce: n, Data: data}))
 }
 
@@ -91,8 +111,12 @@ func flatten(p page) map[string]any {
 	switch d := p.Data.(type) {
 	case loginPage:
 		m["Next"], m["Error"], m["Throttled"], m["Busy"], m["Providers"] = d.Next, d.Error, d.Throttled, d.Busy, d.Providers
+	case consentPage:
+		m["Client"], m["Username"], m["Host"], m["Token"], m["Scopes"], m["Fields"] = d.Client, d.Username, d.Host, d.Token, d.Scopes, d.Fields
+	case endSessionPage:
+		m["Client"], m["Fields"] = d.Client, d.Fields
 	case accountPage:
-		m["User"], m["Sessions"], m["Identities"], m["Factors"], m["Password"] = d.User, d.Sessions, d.Identities, d.Factors, d.Password
+		m["User"], m["Sessions"], m["Identities"], m["Factors"], m["Password"], m["Consents"] = d.User, d.Sessions, d.Identities, d.Factors, d.Password, d.Consents
 	default:
 		m["P"] = d
 	}
@@ -135,8 +159,18 @@ func (s *server) handleAccountPage() http.Handler {
 		}
 		data := accountPage{User: p, Password: r.URL.Query().Get("password")}
 		now := s.now()
+		apps := s.sessionApps(r, p.Subject)
 		for _, rec := range recs {
-			data.Sessions = append(data.Sessions, s.sessionRow(rec, cur.ID, now))
+			row := s.sessionRow(rec, cur.ID, now)
+			row.Apps = apps[rec.ID]
+			data.Sessions = append(data.Sessions, row)
+		}
+		if s.Apps != nil {
+			if cs, err := s.Apps.Consents(r.Context(), p.Subject); err == nil {
+				for _, c := range cs {
+					data.Consents = append(data.Consents, consentRow{ClientID: c.ClientID, Scopes: strings.Join(c.Scopes, " "), GrantedAt: rfc3339(c.GrantedAt)})
+				}
+			}
 		}
 		// Linked identities are decoration: a failure to list them (or no
 		// identity store at all) leaves the section empty.

@@ -47,6 +47,17 @@ func (s *server) routes() http.Handler {
 	own("GET /.well-known/oauth-authorization-server", s.handleMetadata())
 	own("GET /auth/userinfo", s.handleUserinfo())
 
+	// Apps: authorization server and OpenID Provider (section 8)
+	own("GET /auth/authorize", s.handleAuthorize())
+	own("POST /auth/authorize", csrf(s.handleAuthorize()))
+	own("GET /.well-known/openid-configuration", s.handleMetadata())
+	// No cross-origin wrapper: an RP may POST here with an id_token_hint;
+	// the handler checks the origin of its own confirmation form.
+	own("POST /auth/consents/{client}/revoke", csrf(s.handleWithdrawConsent())) // HTML form on /account
+	own("DELETE /auth/consents/{client}", csrf(s.handleWithdrawConsent()))
+	own("GET /auth/end_session", s.handleEndSession())
+	own("POST /auth/end_session", s.handleEndSession())
+
 	// Gateway (section 5)
 	if s.Verify != nil {
 		// One handler; the path picks the proxy family whose headers it reads.
@@ -63,6 +74,15 @@ func (s *server) routes() http.Handler {
 		own("GET /auth/oidc/{name}/start", s.OIDC.Start())
 		own("GET /auth/oidc/{name}/callback", s.OIDC.Callback())
 	}
+
+	// Administration (section 11): internal/admin lists its endpoints.
+	if s.Admin != nil {
+		own("/admin/api/", s.Admin)
+		if s.AdminConsole {
+			own("/admin/", s.Admin)
+		}
+	}
+	own("GET /openapi.json", s.handleOpenAPI())
 
 	// Operations (section 6)
 	own("GET /healthz", s.handleHealthz())

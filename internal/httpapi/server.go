@@ -11,6 +11,9 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
@@ -45,9 +48,17 @@ type Sessions interface {
 
 // Grants issues, refreshes and revokes tokens (token.Grants).
 type Grants interface {
-	Start(ctx context.Context, u auth.User, clientID, scope string) (token.Pair, error)
-	Refresh(ctx context.Context, refreshToken string) (token.Pair, error)
-	Revoke(ctx context.Context, token, hint string) error
+	Issue(ctx context.Context, g token.Grant) (token.Pair, error)
+	RefreshFor(ctx context.Context, refreshToken, clientID string, aud []string) (token.Pair, error)
+	RevokeFor(ctx context.Context, token, hint string, mine func(clientID string) bool) error
+}
+
+// Limiter throttles failed client authentications per client_id and IP
+// (throttle.Limiter).
+type Limiter interface {
+	Check(ctx context.Context, key, ip string) error
+	Failure(ctx context.Context, key, ip string) error
+	Success(ctx context.Context, key, ip string) error
 }
 
 // KeySet publishes the verification keys (keys.Set).
@@ -94,6 +105,16 @@ type Deps struct {
 	Throttle SecondFactorThrottle
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Apps (contract §8): the client registry and the authorization server.
+	// Without them only the built-in client exists.
+	Clients       *client.Registry
+	Apps          *authserver.Server
+	ClientLimiter Limiter
+	IDTokens      IDTokenVerifier // id_token_hint at /auth/end_session
+	// Admin serves /admin/api/ and, with AdminConsole, the console at
+	// /admin/ (internal/admin); nil = 404.
+	Admin        http.Handler
+	AdminConsole bool
 	// Ready returns the names of the parts that do not answer (empty = ready).
 	Ready func(ctx context.Context) []string
 	// QuietLogs logs only requests that failed (benchmarks).
@@ -130,6 +151,11 @@ func NewServer(d Deps) (http.Handler, error) {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
+	// A cross-origin refusal is the API's 403 {"error":"forbidden"}, not
+	// CrossOriginProtection's plain-text default (openapi.json says so).
+	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httperr.Write(w, auth.ErrForbidden)
+	}))
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -60,7 +61,7 @@ func TestPasswordGrant(t *testing.T) {
 	g := testutil.Start(t)
 	u := g.CreateUser(t, "alice", strongPassword, "user")
 	resp, body := do(t, testutil.Client(t), "POST", g.URL+"/auth/token",
-		url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {strongPassword}, "scope": {"orders:read"}}.Encode(),
+		url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {strongPassword}, "scope": {"admin orders:read"}}.Encode(),
 		"Content-Type", "application/x-www-form-urlencoded")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d %s", resp.StatusCode, body)
@@ -69,7 +70,7 @@ func TestPasswordGrant(t *testing.T) {
 		t.Errorf("Cache-Control = %q, want no-store", got)
 	}
 	m := decode(t, body)
-	if m["token_type"] != "Bearer" || m["expires_in"] != float64(600) || m["scope"] != "orders:read" || m["refresh_token"] == "" {
+	if m["token_type"] != "Bearer" || m["expires_in"] != float64(600) || m["scope"] != "" || m["refresh_token"] == "" {
 		t.Errorf("response = %v", m)
 	}
 	access := m["access_token"].(string)
@@ -83,7 +84,9 @@ func TestPasswordGrant(t *testing.T) {
 			t.Errorf("claim %q missing: %v", k, c)
 		}
 	}
-	if c["iss"] != g.URL || c["sub"] != u.ID || c["username"] != "alice" {
+	// Issue 13: a requested scope never lands in the token unchecked; the
+	// built-in client of the password grant may have none.
+	if c["iss"] != g.URL || c["sub"] != u.ID || c["username"] != "alice" || c["scope"] != "" || c["client_id"] != "gatehouse" {
 		t.Errorf("claims = %v", c)
 	}
 	resp, body = userinfo(t, g, access)
@@ -105,7 +108,9 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"unknown user", "grant_type=password&username=nobody&password=nope-nope-nope", "application/x-www-form-urlencoded", 400, "invalid_grant"},
 		{"missing password", "grant_type=password&username=alice", "application/x-www-form-urlencoded", 400, "invalid_request"},
 		{"missing grant_type", "username=alice", "application/x-www-form-urlencoded", 400, "invalid_request"},
-		{"unsupported grant", "grant_type=client_credentials", "application/x-www-form-urlencoded", 400, "unsupported_grant_type"},
+		{"unsupported grant", "grant_type=implicit", "application/x-www-form-urlencoded", 400, "unsupported_grant_type"},
+		{"client_credentials without client", "grant_type=client_credentials", "application/x-www-form-urlencoded", 401, "invalid_client"},
+		{"unknown client_id on password grant", "grant_type=password&username=alice&password=x&client_id=made-up", "application/x-www-form-urlencoded", 401, "invalid_client"},
 		{"unknown refresh token", "grant_type=refresh_token&refresh_token=bm90LWEtdG9rZW4", "application/x-www-form-urlencoded", 400, "invalid_grant"},
 		{"repeated parameter", "grant_type=password&username=alice&username=bob&password=x", "application/x-www-form-urlencoded", 400, "invalid_request"},
 		{"JSON body", `{"grant_type":"password"}`, "application/json", 400, "invalid_request"},
@@ -289,14 +294,31 @@ func TestDiscoveryDocuments(t *testing.T) {
 	if len(keys) != 1 || keys[0].(map[string]any)["kty"] != "EC" || keys[0].(map[string]any)["d"] != nil {
 		t.Errorf("jwks keys = %v", keys)
 	}
-	resp, body = do(t, testutil.Client(t), "GET", g.URL+"/.well-known/oauth-authorization-server", "")
-	m := decode(t, body)
-	if resp.StatusCode != http.StatusOK || m["issuer"] != g.URL || m["token_endpoint"] != g.URL+"/auth/token" ||
-		m["jwks_uri"] != g.URL+"/.well-known/jwks.json" || m["revocation_endpoint"] != g.URL+"/auth/revoke" {
-		t.Errorf("metadata = %v", m)
-	}
-	if grants := m["grant_types_supported"].([]any); len(grants) != 2 {
-		t.Errorf("grant_types_supported = %v", grants)
+	for _, doc := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+		resp, body = do(t, testutil.Client(t), "GET", g.URL+doc, "")
+		m := decode(t, body)
+		if resp.StatusCode != http.StatusOK || m["issuer"] != g.URL || m["token_endpoint"] != g.URL+"/auth/token" ||
+			m["jwks_uri"] != g.URL+"/.well-known/jwks.json" || m["revocation_endpoint"] != g.URL+"/auth/revoke" ||
+			m["authorization_endpoint"] != g.URL+"/auth/authorize" || m["userinfo_endpoint"] != g.URL+"/auth/userinfo" ||
+			m["end_session_endpoint"] != g.URL+"/auth/end_session" {
+			t.Errorf("%s = %v", doc, m)
+		}
+		// Issue 13: response_types_supported was empty and authlib refused it.
+		for key, want := range map[string]string{
+			"response_types_supported":                       "[code]",
+			"code_challenge_methods_supported":               "[S256]",
+			"grant_types_supported":                          "[authorization_code refresh_token client_credentials password]",
+			"token_endpoint_auth_methods_supported":          "[client_secret_basic client_secret_post none]",
+			"id_token_signing_alg_values_supported":          "[ES256]",
+			"scopes_supported":                               "[openid profile email offline_access]",
+			"authorization_response_iss_parameter_supported": "true",
+			"backchannel_logout_supported":                   "true",
+			"backchannel_logout_session_supported":           "true",
+		} {
+			if got := fmt.Sprint(m[key]); got != want {
+				t.Errorf("%s %s = %s, want %s", doc, key, got, want)
+			}
+		}
 	}
 }
 

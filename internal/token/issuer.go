@@ -23,11 +23,13 @@ const InternalTTL = 60 * time.Second
 // Claims are the claims of a gatehouse access token (RFC 9068 section 2.2).
 type Claims struct {
 	jwt.RegisteredClaims
-	ClientID  string   `json:"client_id"`
-	Username  string   `json:"username,omitempty"`
-	Roles     []string `json:"roles"`
-	Scope     string   `json:"scope,omitempty"`
-	SessionID string   `json:"sid,omitempty"` // refresh family ID
+	ClientID string   `json:"client_id"`
+	Username string   `json:"username,omitempty"`
+	Roles    []string `json:"roles"`
+	// Scope is always present (RFC 9068 §2.2.3: the granted scopes, "" for
+	// none), so that a client can tell "no scopes" from "not stated".
+	Scope     string `json:"scope"`
+	SessionID string `json:"sid,omitempty"` // refresh family ID
 	// AMR lists the RFC 8176 authentication methods of the login behind
 	// the token ("mfa" = second factor); a route with mfa: true needs it.
 	AMR []string `json:"amr,omitempty"`
@@ -42,6 +44,9 @@ type Subject struct {
 	ClientID  string
 	SessionID string // sid: the refresh family, so that revoking it denies the token
 	AMR       []string
+	// Audience replaces the issuer's audience (a client's audience);
+	// empty means tokens.audience.
+	Audience []string
 }
 
 // Issuer signs access tokens with the active key of a keys.Set.
@@ -61,12 +66,28 @@ func NewIssuer(ks *keys.Set, opts ...IssuerOption) *Issuer {
 	return &Issuer{keys: ks, iss: s.iss, aud: s.aud, ttl: s.ttl, now: s.now, random: s.random}
 }
 
+// Issuer returns the iss claim of every token (public_url).
+func (i *Issuer) Issuer() string { return i.iss }
+
+// Now is the issuer's clock.
+func (i *Issuer) Now() time.Time { return i.now() }
+
+// Algorithm is the JOSE alg of the active signing key.
+func (i *Issuer) Algorithm() string {
+	_, alg, _ := i.keys.Signing()
+	return alg
+}
+
 // TTL returns the default access token life.
 func (i *Issuer) TTL() time.Duration { return i.ttl }
 
 // Issue signs an access token for s, valid for ttl (0 = the default).
 func (i *Issuer) Issue(s Subject, ttl time.Duration) (string, Claims, error) {
-	c, err := i.claims(s, i.aud, ttl)
+	aud := i.aud
+	if len(s.Audience) > 0 {
+		aud = s.Audience
+	}
+	c, err := i.claims(s, aud, ttl)
 	if err != nil {
 		return "", Claims{}, err
 	}
@@ -120,14 +141,19 @@ func (i *Issuer) claims(s Subject, aud []string, ttl time.Duration) (Claims, err
 	}, nil
 }
 
-func (i *Issuer) sign(c Claims) (string, error) {
+func (i *Issuer) sign(c Claims) (string, error) { return i.Sign(c, TypeAccessToken) }
+
+// Sign signs any claims with the active key and JOSE typ typ: ID tokens
+// ("JWT") and logout tokens ("logout+jwt") share the keys and JWKS of the
+// access tokens, and their typ keeps them from passing as access tokens.
+func (i *Issuer) Sign(c jwt.Claims, typ string) (string, error) {
 	kid, alg, key := i.keys.Signing()
 	m := jwt.GetSigningMethod(alg)
 	if key == nil || m == nil {
 		return "", fmt.Errorf("sign token: no active %s key", alg)
 	}
 	t := jwt.NewWithClaims(m, c)
-	t.Header["typ"] = TypeAccessToken
+	t.Header["typ"] = typ
 	t.Header["kid"] = kid
 	raw, err := t.SignedString(key)
 	if err != nil {
@@ -143,4 +169,30 @@ func randomID(r io.Reader, n int) (string, error) {
 		return "", fmt.Errorf("read random: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// VerifyOwn checks a JWT this issuer signed with JOSE typ typ (an ID
+// token given back as id_token_hint): the configured algorithm, a known
+// kid, the typ and iss. Its expiry is not checked — an expired ID token is
+// still a good hint of who is logging out (OIDC RP-Initiated Logout §2).
+func (i *Issuer) VerifyOwn(raw, typ string) (map[string]any, error) {
+	if len(raw) > MaxTokenSize {
+		return nil, ErrTooLarge
+	}
+	p := jwt.NewParser(jwt.WithValidMethods([]string{i.keys.Algorithm()}), jwt.WithoutClaimsValidation(), jwt.WithIssuer(i.iss))
+	c := jwt.MapClaims{}
+	_, err := p.ParseWithClaims(raw, c, func(t *jwt.Token) (any, error) {
+		if t.Header["typ"] != typ {
+			return nil, ErrHeader
+		}
+		kid, _ := t.Header["kid"].(string)
+		return i.keys.VerificationKey(kid)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w: %w", typ, auth.ErrUnauthenticated, err)
+	}
+	if iss, _ := c["iss"].(string); iss != i.iss {
+		return nil, fmt.Errorf("verify %s: wrong issuer: %w", typ, auth.ErrUnauthenticated)
+	}
+	return c, nil
 }

@@ -63,12 +63,38 @@ func NewGrants(issuer *Issuer, store RefreshStore, users UserLookup, pub Publish
 // any other primary authentication). A disabled user is refused with
 // ErrInvalidGrant and auth.ErrDisabled.
 func (g *Grants) Start(ctx context.Context, u auth.User, clientID, scope string) (Pair, error) {
+	return g.Issue(ctx, Grant{User: u, ClientID: clientID, Scope: scope, Refresh: true})
+}
+
+// Grant is what a successful grant hands out tokens for.
+type Grant struct {
+	User     auth.User
+	ClientID string
+	Scope    string
+	// FamilyID is the sid of the tokens; "" picks a new random one. The
+	// authorization code grant chooses it when the code is issued, so that a
+	// replayed code can revoke it.
+	FamilyID string
+	// Audience of the access tokens; empty means tokens.audience.
+	Audience []string
+	// Refresh issues a refresh token too. Without it the family is still
+	// stored (revoked at once for refresh) so that sid-based revocation and
+	// the sessions view work alike.
+	Refresh bool
+}
+
+// Issue begins a new family for gr.User and returns its first tokens.
+func (g *Grants) Issue(ctx context.Context, gr Grant) (Pair, error) {
+	u := gr.User
 	if u.Disabled {
 		return Pair{}, fmt.Errorf("start grant: %w: %w", ErrInvalidGrant, auth.ErrDisabled)
 	}
-	family, err := randomID(g.s.random, 16)
-	if err != nil {
-		return Pair{}, fmt.Errorf("start grant: %w", err)
+	family := gr.FamilyID
+	if family == "" {
+		var err error
+		if family, err = randomID(g.s.random, 16); err != nil {
+			return Pair{}, fmt.Errorf("start grant: %w", err)
+		}
 	}
 	rt, err := randomID(g.s.random, refreshBytes)
 	if err != nil {
@@ -76,16 +102,23 @@ func (g *Grants) Start(ctx context.Context, u auth.User, clientID, scope string)
 	}
 	now := g.s.now()
 	end := now.Add(g.s.refreshTTL)
-	r := Refresh{Hash: hashRefresh(rt), FamilyID: family, UserID: u.ID, ClientID: clientID, Scope: scope,
+	r := Refresh{Hash: hashRefresh(rt), FamilyID: family, UserID: u.ID, ClientID: gr.ClientID, Scope: gr.Scope,
 		IssuedAt: now, ExpiresAt: earliest(now.Add(g.s.idleTTL), end), FamilyExpiresAt: end}
+	if !gr.Refresh {
+		// The token is never handed out: it cannot be redeemed.
+		r.ExpiresAt, r.FamilyExpiresAt = now.Add(g.s.ttl+g.s.leeway), now.Add(g.s.ttl+g.s.leeway)
+	}
 	if err := g.store.CreateRefresh(ctx, r); err != nil {
 		return Pair{}, fmt.Errorf("start grant: %w", err)
 	}
-	p, err := g.pair(u, r, rt)
+	p, err := g.pair(u, r, rt, gr.Audience)
 	if err != nil {
 		return Pair{}, fmt.Errorf("start grant: %w", err)
 	}
-	g.record(ctx, audit.TokenIssued, u.ID, u.Username, "client_id", clientID, "sid", family)
+	if !gr.Refresh {
+		p.RefreshToken = ""
+	}
+	g.record(ctx, audit.TokenIssued, u.ID, u.Username, "client_id", gr.ClientID, "sid", family)
 	return p, nil
 }
 
@@ -99,6 +132,15 @@ func (g *Grants) Start(ctx context.Context, u auth.User, clientID, scope string)
 // auth.ErrReused (already used: the family and its sid are revoked and the
 // event audited). Store failures wrap auth.ErrUnavailable as returned.
 func (g *Grants) Refresh(ctx context.Context, refreshToken string) (Pair, error) {
+	return g.RefreshFor(ctx, refreshToken, "", nil)
+}
+
+// RefreshFor is Refresh for the client clientID: a refresh token issued to
+// another client is refused with ErrInvalidGrant and auth.ErrNotFound
+// without being used up (RFC 6749 §6: refresh tokens are bound to their
+// client), and the new access token carries audience aud (empty:
+// tokens.audience). clientID "" skips the client check.
+func (g *Grants) RefreshFor(ctx context.Context, refreshToken, clientID string, aud []string) (Pair, error) {
 	if !wellFormed(refreshToken) {
 		return Pair{}, fmt.Errorf("refresh: %w: %w", ErrInvalidGrant, auth.ErrNotFound)
 	}
@@ -106,6 +148,9 @@ func (g *Grants) Refresh(ctx context.Context, refreshToken string) (Pair, error)
 	old, err := g.store.Refresh(ctx, hash)
 	if err != nil {
 		return Pair{}, grantErr(err)
+	}
+	if clientID != "" && old.ClientID != clientID {
+		return Pair{}, fmt.Errorf("refresh: token of another client: %w: %w", ErrInvalidGrant, auth.ErrNotFound)
 	}
 	// The user is checked before the rotation: a user-store outage must not
 	// burn the client's only refresh token.
@@ -133,7 +178,7 @@ func (g *Grants) Refresh(ctx context.Context, refreshToken string) (Pair, error)
 		}
 		return Pair{}, grantErr(err)
 	}
-	p, err := g.pair(u, next, rt)
+	p, err := g.pair(u, next, rt, aud)
 	if err != nil {
 		return Pair{}, fmt.Errorf("refresh: %w", err)
 	}
@@ -157,12 +202,23 @@ func (g *Grants) reused(ctx context.Context, u auth.User, old Refresh) error {
 // that a token about to expire can still be revoked). Unknown or invalid
 // tokens are not an error. Only store or broadcast failures are returned.
 func (g *Grants) Revoke(ctx context.Context, token, hint string) error {
-	try := []func(context.Context, string) (bool, error){g.revokeRefresh, g.revokeAccess}
+	return g.RevokeFor(ctx, token, hint, nil)
+}
+
+// RevokeFor is Revoke limited to tokens whose client_id mine accepts (RFC
+// 7009 §2.1: a client revokes only its own tokens); a token of another
+// client is left alone and, as an unknown token, is not an error. A nil
+// mine accepts every client.
+func (g *Grants) RevokeFor(ctx context.Context, token, hint string, mine func(clientID string) bool) error {
+	if mine == nil {
+		mine = func(string) bool { return true }
+	}
+	try := []func(context.Context, string, func(string) bool) (bool, error){g.revokeRefresh, g.revokeAccess}
 	if hint == "access_token" {
 		try[0], try[1] = try[1], try[0]
 	}
 	for _, f := range try {
-		done, err := f(ctx, token)
+		done, err := f(ctx, token, mine)
 		if err != nil {
 			return fmt.Errorf("revoke token: %w", err)
 		}
@@ -173,7 +229,7 @@ func (g *Grants) Revoke(ctx context.Context, token, hint string) error {
 	return nil
 }
 
-func (g *Grants) revokeRefresh(ctx context.Context, token string) (bool, error) {
+func (g *Grants) revokeRefresh(ctx context.Context, token string, mine func(string) bool) (bool, error) {
 	if !wellFormed(token) {
 		return false, nil
 	}
@@ -184,6 +240,9 @@ func (g *Grants) revokeRefresh(ctx context.Context, token string) (bool, error) 
 	if err != nil {
 		return false, err
 	}
+	if !mine(r.ClientID) {
+		return true, nil
+	}
 	if err := g.revokeFamily(ctx, r.FamilyID); err != nil {
 		return false, err
 	}
@@ -191,10 +250,13 @@ func (g *Grants) revokeRefresh(ctx context.Context, token string) (bool, error) 
 	return true, nil
 }
 
-func (g *Grants) revokeAccess(ctx context.Context, token string) (bool, error) {
+func (g *Grants) revokeAccess(ctx context.Context, token string, mine func(string) bool) (bool, error) {
 	c, err := g.lax.parseSigned(token)
 	if err != nil || c.ID == "" {
 		return false, nil
+	}
+	if !mine(c.ClientID) {
+		return true, nil
 	}
 	until := g.s.now().Add(g.s.ttl)
 	if c.ExpiresAt != nil {
@@ -227,6 +289,52 @@ func (g *Grants) RevokeUser(ctx context.Context, userID string) error {
 		return fmt.Errorf("revoke user tokens: %w", err)
 	}
 	g.record(ctx, audit.TokenRevoked, userID, "", "families", strconv.Itoa(len(fams)))
+	return nil
+}
+
+// RevokeGrant ends everything issued under family (a refresh family, the
+// sid of its access tokens): the family is revoked in the store when it
+// exists there, and the sid is denied on every instance either way — an
+// authorization code replayed while its first redemption is still running
+// thereby still kills the tokens that redemption hands out.
+func (g *Grants) RevokeGrant(ctx context.Context, family string) error {
+	now := g.s.now()
+	if err := g.store.RevokeFamily(ctx, family, now); err != nil && !errors.Is(err, auth.ErrNotFound) {
+		return fmt.Errorf("revoke grant: %w", err)
+	}
+	if err := g.publish(ctx, g.sidEvent(family, now)); err != nil {
+		return fmt.Errorf("revoke grant: %w", err)
+	}
+	g.record(ctx, audit.TokenRevoked, "", "", "sid", family)
+	return nil
+}
+
+// Families lists the refresh families (grants) of a user that have not
+// reached their absolute end, revoked ones included, newest first.
+func (g *Grants) Families(ctx context.Context, userID string) ([]Family, error) {
+	fams, err := g.store.UserFamilies(ctx, userID, g.s.now())
+	if err != nil {
+		return nil, fmt.Errorf("list refresh families: %w", err)
+	}
+	return fams, nil
+}
+
+// RevokeFamilyOf revokes one refresh family of userID (the admin API) and
+// denies its sid on every instance. A family of another user is
+// auth.ErrNotFound, like an unknown one, so a caller cannot reach past the
+// user it named.
+func (g *Grants) RevokeFamilyOf(ctx context.Context, userID, familyID string) error {
+	f, err := g.store.Family(ctx, familyID)
+	if err != nil {
+		return fmt.Errorf("revoke refresh family: %w", err)
+	}
+	if f.UserID != userID {
+		return fmt.Errorf("revoke refresh family: %w", auth.ErrNotFound)
+	}
+	if err := g.revokeFamily(ctx, familyID); err != nil {
+		return fmt.Errorf("revoke refresh family: %w", err)
+	}
+	g.record(ctx, audit.TokenRevoked, userID, "", "family", familyID)
 	return nil
 }
 
@@ -289,9 +397,9 @@ func (g *Grants) PurgeExpired(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-func (g *Grants) pair(u auth.User, r Refresh, rt string) (Pair, error) {
+func (g *Grants) pair(u auth.User, r Refresh, rt string, aud []string) (Pair, error) {
 	at, c, err := g.issuer.Issue(Subject{UserID: u.ID, Username: u.Username, Roles: u.Roles, Scope: r.Scope,
-		ClientID: r.ClientID, SessionID: r.FamilyID}, g.s.ttl)
+		ClientID: r.ClientID, SessionID: r.FamilyID, Audience: aud}, g.s.ttl)
 	if err != nil {
 		return Pair{}, err
 	}

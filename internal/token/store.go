@@ -23,10 +23,16 @@ type Refresh struct {
 	RevokedAt       time.Time // zero unless the family was revoked
 }
 
-// Family is a revoked refresh family, as returned by RevokeUserFamilies.
+// Family is a refresh family (one grant): as returned by RevokeUserFamilies
+// (ID and ExpiresAt only) and UserFamilies (every field).
 type Family struct {
 	ID        string
+	UserID    string
+	ClientID  string
+	CreatedAt time.Time
 	ExpiresAt time.Time
+	RotatedAt time.Time // zero before the first refresh
+	RevokedAt time.Time // zero while live
 }
 
 // RefreshStore persists refresh tokens and their families.
@@ -51,6 +57,11 @@ type RefreshStore interface {
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) error
 	// RevokeUserFamilies revokes every live family of a user and returns them.
 	RevokeUserFamilies(ctx context.Context, userID string, now time.Time) ([]Family, error)
+	// UserFamilies lists the families of userID that have not passed their
+	// absolute end at now (revoked ones included), newest first.
+	UserFamilies(ctx context.Context, userID string, now time.Time) ([]Family, error)
+	// Family returns one family by ID, or auth.ErrNotFound.
+	Family(ctx context.Context, familyID string) (Family, error)
 	// DeleteExpiredRefresh purges tokens and families past their absolute
 	// expiry; returns the number of tokens removed.
 	DeleteExpiredRefresh(ctx context.Context, now time.Time) (int, error)

@@ -162,6 +162,21 @@ func (s *Service) ByID(ctx context.Context, id string) (auth.User, error) {
 // List returns every user.
 func (s *Service) List(ctx context.Context) ([]auth.User, error) { return s.store.ListUsers(ctx) }
 
+// Search returns one page of users matching q, ordered by NameKey.
+func (s *Service) Search(ctx context.Context, q Query) ([]auth.User, error) {
+	q.Limit = PageLimit(q.Limit)
+	return s.store.SearchUsers(ctx, q)
+}
+
+// PageLimit is the page size a Query.Limit asks for: 0 (or less) means 50,
+// and no page is larger than 1000.
+func PageLimit(n int) int {
+	if n <= 0 {
+		return 50
+	}
+	return min(n, 1000)
+}
+
 // SetPassword replaces name's password after a strength check, and ends the
 // user's sessions and refresh tokens (a password change is how users evict
 // an intruder).

@@ -6,6 +6,17 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
+// Query selects a page of users for SearchUsers (the admin API's list).
+type Query struct {
+	// Search keeps users whose NameKey contains NameKey(Search); "" keeps all.
+	Search string
+	// After is the NameKey of the last user of the previous page; "" starts
+	// at the beginning. Keyset paging: pages stay stable while users change.
+	After string
+	// Limit caps the page: 0 means 50, at most 1000.
+	Limit int
+}
+
 // Store persists users. Usernames are unique by NameKey(username); the store
 // computes and indexes that key itself.
 //
@@ -18,6 +29,8 @@ type Store interface {
 	// UserByName looks a user up by NameKey(name).
 	UserByName(ctx context.Context, name string) (auth.User, error)
 	ListUsers(ctx context.Context) ([]auth.User, error)
+	// SearchUsers returns one page of users ordered by NameKey(username).
+	SearchUsers(ctx context.Context, q Query) ([]auth.User, error)
 	// UpdateUser replaces username, roles, disabled, password hash and
 	// updated_at of the user with u.ID.
 	UpdateUser(ctx context.Context, u auth.User) error

@@ -23,6 +23,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		{Name: "FilterByUserAndType", Run: testFilter},
 		{Name: "LimitKeepsTheNewest", Run: testLimit},
 		{Name: "ZeroLimitMeansOneHundred", Run: testDefaultLimit},
+		{Name: "TimeRangeAndPaging", Run: testRangeAndPaging},
 	})
 }
 
@@ -142,5 +143,34 @@ func testDefaultLimit(t *testing.T, s audit.Store) {
 	}
 	if got[0].RequestID != "100" || got[99].RequestID != "1" {
 		t.Fatalf("ListAudit(Limit 0) spans %s..%s, want 100..1", got[0].RequestID, got[99].RequestID)
+	}
+}
+
+func testRangeAndPaging(t *testing.T, s audit.Store) {
+	// Two events share a time: paging must still visit each exactly once.
+	appendAll(t, s,
+		ev("r0", "login.ok", "u1", at),
+		ev("r1", "login.ok", "u1", at.Add(time.Minute)),
+		ev("r2", "login.ok", "u1", at.Add(time.Minute)),
+		ev("r3", "login.ok", "u1", at.Add(2*time.Minute)),
+		ev("r4", "login.ok", "u1", at.Add(3*time.Minute)),
+	)
+	got := requestIDs(list(t, s, audit.Filter{Since: at.Add(time.Minute), Until: at.Add(3 * time.Minute)}))
+	if want := []string{"r3", "r2", "r1"}; !slices.Equal(got, want) {
+		t.Errorf("Since/Until = %v, want %v", got, want)
+	}
+	var pages []string
+	f := audit.Filter{Limit: 2}
+	for range 5 {
+		evs := list(t, s, f)
+		if len(evs) == 0 {
+			break
+		}
+		pages = append(pages, requestIDs(evs)...)
+		last := evs[len(evs)-1]
+		f.Before = audit.Cursor{Time: last.Time, ID: last.ID}
+	}
+	if want := []string{"r4", "r3", "r2", "r1", "r0"}; !slices.Equal(pages, want) {
+		t.Errorf("pages = %v, want %v", pages, want)
 	}
 }

@@ -45,6 +45,21 @@ func (db *Store) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Event, 
 		query += ` AND type = ?`
 		args = append(args, f.Type)
 	}
+	if !f.Since.IsZero() {
+		query += ` AND time >= ?`
+		args = append(args, micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		query += ` AND time < ?`
+		args = append(args, micros(f.Until))
+	}
+	if f.Before.ID != 0 {
+		// A row-value comparison, not "time < ? OR (time = ? AND id < ?)":
+		// both dialects walk the time index from the cursor (the index holds
+		// the row ID too) instead of scanning the OR.
+		query += ` AND (time, id) < (?, ?)`
+		args = append(args, micros(f.Before.Time), f.Before.ID)
+	}
 	query += ` ORDER BY time DESC, id DESC LIMIT ?`
 	return queryAll(ctx, db, "list audit events", scanAudit, query, append(args, limit)...)
 }

@@ -178,6 +178,33 @@ func (db *Store) RevokeUserFamilies(ctx context.Context, userID string, now time
 	return fams, nil
 }
 
+const familyColumns = `id, user_id, client_id, created_at, expires_at, COALESCE(rotated_at, 0), COALESCE(revoked_at, 0)`
+
+// UserFamilies lists userID's families not past their absolute end at now.
+func (db *Store) UserFamilies(ctx context.Context, userID string, now time.Time) ([]token.Family, error) {
+	return queryAll(ctx, db, "list refresh families", scanFamily,
+		`SELECT `+familyColumns+` FROM refresh_families WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC, id`,
+		userID, micros(now))
+}
+
+// Family returns the family with id, or auth.ErrNotFound.
+func (db *Store) Family(ctx context.Context, id string) (token.Family, error) {
+	f, err := scanFamily(db.queryRow(ctx, "load refresh family", `SELECT `+familyColumns+` FROM refresh_families WHERE id = ?`, id))
+	return f, db.wrap("load refresh family", err)
+}
+
+func scanFamily(row scanner) (token.Family, error) {
+	var (
+		f                                  token.Family
+		created, expires, rotated, revoked int64
+	)
+	if err := row.Scan(&f.ID, &f.UserID, &f.ClientID, &created, &expires, &rotated, &revoked); err != nil {
+		return token.Family{}, err
+	}
+	f.CreatedAt, f.ExpiresAt, f.RotatedAt, f.RevokedAt = fromMicros(created), fromMicros(expires), fromMicros(rotated), fromMicros(revoked)
+	return f, nil
+}
+
 // DeleteExpiredRefresh removes families past their absolute end at now with
 // all their tokens, and returns the number of tokens removed. Used tokens of
 // live families stay: they are what detects reuse. Tokens go by cascade from

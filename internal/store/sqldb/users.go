@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -41,6 +42,24 @@ func (db *Store) UserByName(ctx context.Context, name string) (auth.User, error)
 // ListUsers returns every user ordered by username key.
 func (db *Store) ListUsers(ctx context.Context) ([]auth.User, error) {
 	return queryAll(ctx, db, "list users", scanUser, `SELECT `+userColumns+` FROM users ORDER BY username_key, id`)
+}
+
+// SearchUsers returns users whose username key contains q.Search's key and
+// sorts after q.After, ordered by username key (the unique index pages it).
+func (db *Store) SearchUsers(ctx context.Context, q user.Query) ([]auth.User, error) {
+	query := `SELECT ` + userColumns + ` FROM users WHERE username_key > ?`
+	args := []any{q.After}
+	if q.Search != "" {
+		query += ` AND username_key LIKE ? ESCAPE '!'`
+		args = append(args, "%"+likeEscape(user.NameKey(q.Search))+"%")
+	}
+	query += ` ORDER BY username_key LIMIT ?`
+	return queryAll(ctx, db, "search users", scanUser, query, append(args, user.PageLimit(q.Limit))...)
+}
+
+// likeEscape escapes LIKE's wildcards with "!" (ESCAPE '!').
+func likeEscape(s string) string {
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }
 
 // UpdateUser replaces username, roles, disabled, password hash and

@@ -13,3 +13,9 @@ func BenchmarkSessionLookup(b *testing.B) {
 func BenchmarkRefreshRotate(b *testing.B) {
 	sqldbtest.RunRefreshRotateBenchmark(b, newStore(b))
 }
+
+// BenchmarkAdminList: the admin API's user and audit listings on 10k rows
+// each (issue 16).
+func BenchmarkAdminList(b *testing.B) {
+	sqldbtest.RunAdminListBenchmarks(b, newStore(b))
+}

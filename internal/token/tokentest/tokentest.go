@@ -29,6 +29,7 @@ func RunRefreshStoreTests(t *testing.T, newStore func(t *testing.T) token.Refres
 		{Name: "RevokeFamilyRevokesEveryToken", Run: testRevokeFamily},
 		{Name: "RevokeUserFamiliesRevokesOnlyLiveFamiliesOfUser", Run: testRevokeUserFamilies},
 		{Name: "DeleteExpiredRefreshPurgesEndedFamilies", Run: testDeleteExpired},
+		{Name: "UserFamiliesListsLiveAndRevokedFamiliesOfUser", Run: testUserFamilies},
 		{Name: "ConcurrentRotationsHaveExactlyOneWinner", Run: testConcurrentRotate},
 		{Name: "RotationRacingRevocationNeverLeavesLiveSuccessor", Run: testRotateRacingRevoke},
 		{Name: "DeleteUserRemovesTheirTokens", Run: testDeleteUserCascade},
@@ -403,4 +404,42 @@ func testDeleteUserCascade(t *testing.T, s token.RefreshStore) {
 	}
 	assertNotFound(t, s, gone.Hash)
 	get(t, s, kept.Hash)
+}
+
+func testUserFamilies(t *testing.T, s token.RefreshStore) {
+	ctx := context.Background()
+	now := base()
+	older := newFamily(t, s, "alice", "alice-old", now)
+	newer := newFamily(t, s, "alice", "alice-new", now.Add(time.Second))
+	newFamily(t, s, "bob", "bob-1", now)
+	if err := s.RevokeFamily(ctx, older.FamilyID, now.Add(time.Minute)); err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+	fams, err := s.UserFamilies(ctx, "alice", now.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("UserFamilies: %v", err)
+	}
+	var ids []string
+	for _, f := range fams {
+		ids = append(ids, f.ID)
+		if f.UserID != "alice" || f.CreatedAt.IsZero() || f.ExpiresAt.IsZero() {
+			t.Errorf("family %+v misses fields", f)
+		}
+	}
+	if want := []string{newer.FamilyID, older.FamilyID}; !slices.Equal(ids, want) {
+		t.Fatalf("UserFamilies = %v, want %v (newest first)", ids, want)
+	}
+	if fams[1].RevokedAt.IsZero() || !fams[0].RevokedAt.IsZero() {
+		t.Errorf("RevokedAt = %v, %v; want only the older family revoked", fams[0].RevokedAt, fams[1].RevokedAt)
+	}
+	f, err := s.Family(ctx, newer.FamilyID)
+	if err != nil || f.UserID != "alice" {
+		t.Errorf("Family = %+v, %v", f, err)
+	}
+	if _, err := s.Family(ctx, "nope"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("Family(unknown) error = %v, want auth.ErrNotFound", err)
+	}
+	if fams, _ := s.UserFamilies(ctx, "alice", now.Add(10000*time.Hour)); len(fams) != 0 {
+		t.Errorf("UserFamilies after the absolute end = %d families, want 0", len(fams))
+	}
 }

@@ -3,6 +3,7 @@ package usertest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) user.Store) {
 		{Name: "CreateWithTakenNameKeyOrIDConflicts", Run: testCreateConflict},
 		{Name: "MissingUserIsNotFound", Run: testMissing},
 		{Name: "ListUsersReturnsEveryUser", Run: testList},
+		{Name: "SearchUsersPagesAndFilters", Run: testSearch},
 		{Name: "UpdateReplacesFieldsAndName", Run: testUpdate},
 		{Name: "UpdateToTakenNameConflicts", Run: testUpdateConflict},
 		{Name: "DeleteFreesTheName", Run: testDelete},
@@ -260,5 +262,42 @@ func testConcurrentCreate(t *testing.T, s user.Store) {
 	wg.Wait()
 	if ok != 1 || conflicts != workers-1 {
 		t.Fatalf("concurrent CreateUser: %d ok, %d conflicts, %d other errors; want 1, %d, 0", ok, conflicts, other, workers-1)
+	}
+}
+
+func testSearch(t *testing.T, s user.Store) {
+	ctx := context.Background()
+	for i, name := range []string{"carol", "Alice", "bob", "alicia", "mal_ice", "malxice"} {
+		if err := s.CreateUser(ctx, newUser(fmt.Sprintf("id-%d", i), name)); err != nil {
+			t.Fatalf("CreateUser(%s): %v", name, err)
+		}
+	}
+	names := func(q user.Query) []string {
+		t.Helper()
+		us, err := s.SearchUsers(ctx, q)
+		if err != nil {
+			t.Fatalf("SearchUsers(%+v): %v", q, err)
+		}
+		out := []string{}
+		for _, u := range us {
+			out = append(out, u.Username)
+		}
+		return out
+	}
+	tests := []struct {
+		q    user.Query
+		want []string
+	}{
+		{user.Query{Limit: 2}, []string{"Alice", "alicia"}},
+		{user.Query{After: user.NameKey("alicia"), Limit: 2}, []string{"bob", "carol"}},
+		{user.Query{After: user.NameKey("carol"), Limit: 10}, []string{"mal_ice", "malxice"}},
+		{user.Query{Search: "ALI", Limit: 10}, []string{"Alice", "alicia"}},
+		{user.Query{Search: "l_i", Limit: 10}, []string{"mal_ice"}}, // "_" is a literal, not LIKE's wildcard
+		{user.Query{Search: "%", Limit: 10}, []string{}},
+	}
+	for _, tt := range tests {
+		if got := names(tt.q); !slices.Equal(got, tt.want) {
+			t.Errorf("SearchUsers(%+v) = %v, want %v", tt.q, got, tt.want)
+		}
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 // SeedSessions is how many sessions RunSessionLookupBenchmark stores before
@@ -65,12 +67,12 @@ func RunRefreshRotateBenchmark(b *testing.B, s Store) {
 // with a sync per commit) and returns their IDs.
 func seedSessions(b *testing.B, s Store, n int) []string {
 	b.Helper()
-	ctx := context.Background()
-	tx, err := s.DB().BeginTx(ctx, nil)
-	if err != nil {
-		b.Fatalf("begin: %v", err)
-	}
-	defer func() { _ = tx.Rollback() }()
+	var ids []string
+	inTx(b, s, func(tx *sql.Tx) { ids = seedSessionRows(b, tx, s, n) })
+	return ids
+}
+
+func seedSessionRows(b *testing.B, tx *sql.Tx, s Store, n int) []string {
 	users := max(n/100, 1)
 	now := time.Now().UnixMicro()
 	insertRows(b, tx, s, "users (id, username, username_key, roles, disabled, password_hash, created_at, updated_at)", 8, users,
@@ -85,9 +87,6 @@ func seedSessions(b *testing.B, s Store, n int) []string {
 			hour := int64(time.Hour / time.Microsecond)
 			return []any{ids[i], fmt.Sprintf("user-%d", i%users), now, now, now + hour, now + 24*hour, "192.0.2.1", "bench", "password"}
 		})
-	if err := tx.Commit(); err != nil {
-		b.Fatalf("commit: %v", err)
-	}
 	return ids
 }
 
@@ -109,5 +108,109 @@ func insertRows(b *testing.B, tx *sql.Tx, s Store, table string, cols, n int, ro
 		if _, err := tx.ExecContext(context.Background(), query, args...); err != nil {
 			b.Fatalf("seed %s: %v", table, err)
 		}
+	}
+}
+
+// SeedAdmin is how many users and audit events RunAdminListBenchmarks
+// stores before it measures (issue 16: the admin API on 10k of each).
+const SeedAdmin = 10_000
+
+// RunAdminListBenchmarks measures the admin API's listings with SeedAdmin
+// users and SeedAdmin audit events present: the first page, a page deep
+// into the listing (keyset cursor), a substring search, and audit filters
+// by user, type and time range. Each op is one page of 50.
+func RunAdminListBenchmarks(b *testing.B, s Store) {
+	ctx := context.Background()
+	seedAdmin(b, s, SeedAdmin)
+	now := time.Now()
+	deep := user.NameKey(fmt.Sprintf("user-%05d", SeedAdmin*9/10))
+	// A cursor deep in the trail: the 9000th newest event.
+	old, err := s.ListAudit(ctx, audit.Filter{Limit: SeedAdmin * 9 / 10})
+	if err != nil || len(old) == 0 {
+		b.Fatalf("ListAudit: %v", err)
+	}
+	last := old[len(old)-1]
+	cases := []struct {
+		name string
+		run  func() (int, error)
+	}{
+		{"users/first-page", func() (int, error) { us, err := s.SearchUsers(ctx, user.Query{Limit: 50}); return len(us), err }},
+		{"users/deep-page", func() (int, error) {
+			us, err := s.SearchUsers(ctx, user.Query{After: deep, Limit: 50})
+			return len(us), err
+		}},
+		{"users/search", func() (int, error) {
+			us, err := s.SearchUsers(ctx, user.Query{Search: "99", Limit: 50})
+			return len(us), err
+		}},
+		{"audit/first-page", func() (int, error) { evs, err := s.ListAudit(ctx, audit.Filter{Limit: 50}); return len(evs), err }},
+		{"audit/deep-page", func() (int, error) {
+			evs, err := s.ListAudit(ctx, audit.Filter{Before: audit.Cursor{Time: last.Time, ID: last.ID}, Limit: 50})
+			return len(evs), err
+		}},
+		{"audit/by-user", func() (int, error) {
+			evs, err := s.ListAudit(ctx, audit.Filter{UserID: "user-42", Limit: 50})
+			return len(evs), err
+		}},
+		{"audit/by-type", func() (int, error) {
+			evs, err := s.ListAudit(ctx, audit.Filter{Type: "login.failed", Limit: 50})
+			return len(evs), err
+		}},
+		{"audit/time-range", func() (int, error) {
+			evs, err := s.ListAudit(ctx, audit.Filter{Since: now.Add(-2 * time.Hour), Until: now.Add(-time.Hour), Limit: 50})
+			return len(evs), err
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				n, err := c.run()
+				if err != nil || n == 0 {
+					b.Fatalf("%d rows, %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+// seedAdmin stores n users and n audit events (one a second going back
+// from now, over n/100 users, every tenth a login.failed).
+func seedAdmin(b *testing.B, s Store, n int) {
+	b.Helper()
+	now := time.Now()
+	inTx(b, s, func(tx *sql.Tx) {
+		seedAdminRows(b, tx, s, n, now)
+	})
+}
+
+func seedAdminRows(b *testing.B, tx *sql.Tx, s Store, n int, now time.Time) {
+	insertRows(b, tx, s, "users (id, username, username_key, roles, disabled, password_hash, created_at, updated_at)", 8, n,
+		func(i int) []any {
+			name := fmt.Sprintf("user-%05d", i)
+			return []any{fmt.Sprintf("id-%d", i), name, user.NameKey(name), `["user"]`, false, "", now.UnixMicro(), now.UnixMicro()}
+		})
+	insertRows(b, tx, s, "audit_events (time, type, user_id, username, ip, request_id, details)", 7, n,
+		func(i int) []any {
+			typ := "login.ok"
+			if i%10 == 0 {
+				typ = "login.failed"
+			}
+			return []any{now.Add(-time.Duration(i) * time.Second).UnixMicro(), typ, fmt.Sprintf("user-%d", i%(n/100)), "", "192.0.2.1", fmt.Sprintf("req-%d", i), "{}"}
+		})
+}
+
+// inTx runs fn in one transaction and commits it (seeding: one sync, not
+// one per row).
+func inTx(b *testing.B, s Store, fn func(tx *sql.Tx)) {
+	b.Helper()
+	tx, err := s.DB().BeginTx(context.Background(), nil)
+	if err != nil {
+		b.Fatalf("begin: %v", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	fn(tx)
+	if err := tx.Commit(); err != nil {
+		b.Fatalf("commit: %v", err)
 	}
 }

@@ -10,6 +10,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/audit/audittest"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver/authservertest"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
+	"github.com/gatehouse-auth/gatehouse/internal/client/clienttest"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/keys/keystest"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
@@ -37,6 +41,9 @@ type Store interface {
 	user.IdentityStore
 	mfa.Store
 	mfa.StepStore
+	client.Store
+	authserver.Store
+	authserver.LogoutStore
 	Migrate(ctx context.Context) error
 	MigrationVersion(ctx context.Context) (current, latest int64, err error)
 	Ping(ctx context.Context) error
@@ -86,6 +93,18 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("TOTPStep", func(t *testing.T) {
 		t.Parallel()
 		mfatest.RunStepStoreTests(t, func(t *testing.T) mfa.StepStore { return newStore(t) })
+	})
+	t.Run("Client", func(t *testing.T) {
+		t.Parallel()
+		clienttest.RunStoreTests(t, func(t *testing.T) client.Store { return newStore(t) })
+	})
+	t.Run("AuthServer", func(t *testing.T) {
+		t.Parallel()
+		authservertest.RunStoreTests(t, func(t *testing.T) authserver.Store { return newStore(t) })
+	})
+	t.Run("Logout", func(t *testing.T) {
+		t.Parallel()
+		authservertest.RunLogoutStoreTests(t, func(t *testing.T) authserver.LogoutStore { return newStore(t) })
 	})
 	t.Run("SQL", func(t *testing.T) {
 		t.Parallel()

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestClientLifecycle(t *testing.T) {
+	c := newCLI(t, "clients: [{client_id: gitops, type: public, redirect_uris: ['https://g.example/cb'], grant_types: [authorization_code]}]\n")
+	out := c.ok("", "client", "add", "svc", "--type", "confidential", "--grant", "client_credentials", "--scope", "orders:read", "--role", "orders-reader")
+	m := regexp.MustCompile(`client secret \(shown once, store it now\): (\S+)`).FindStringSubmatch(out)
+	if m == nil || len(m[1]) < 43 {
+		t.Fatalf("client add printed %q: want a secret of >= 256 bits", out)
+	}
+	secret := m[1]
+	out = c.ok("", "client", "add", "spa", "--type", "public", "--redirect-uri", "https://app.example.com/cb",
+		"--grant", "authorization_code", "--grant", "refresh_token", "--scope", "openid", "--first-party")
+	if strings.Contains(out, "secret") {
+		t.Errorf("public client add printed a secret: %q", out)
+	}
+	out = c.ok("", "client", "list")
+	for _, want := range []string{"gitops", "config", "svc", "spa", "store"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("client list lacks %q:\n%s", want, out)
+		}
+	}
+	out = c.ok("", "client", "show", "svc")
+	if strings.Contains(out, secret) || !strings.Contains(out, "has_secret:") || !strings.Contains(out, "orders-reader") {
+		t.Errorf("client show = %q", out)
+	}
+	out = c.ok("", "client", "secret", "svc")
+	if strings.Contains(out, secret) || !strings.Contains(out, "new client secret") {
+		t.Errorf("client secret = %q", out)
+	}
+	for _, bad := range [][]string{
+		{"client", "add", "x y", "--type", "public", "--grant", "refresh_token"},
+		{"client", "add", "web", "--type", "public", "--grant", "client_credentials"},
+		{"client", "add", "web", "--type", "public", "--grant", "authorization_code", "--redirect-uri", "/relative"},
+	} {
+		if code, _, errOut := c.run("", bad...); code != 2 {
+			t.Errorf("%v: exit %d (%s), want 2", bad, code, errOut)
+		}
+	}
+	if code, _, errOut := c.run("", "client", "delete", "gitops"); code == 0 || !strings.Contains(errOut, "config file") {
+		t.Errorf("deleting a config client: exit %d %q", code, errOut)
+	}
+	if code, _, _ := c.run("", "client", "secret", "spa"); code != 2 {
+		t.Errorf("rotating a public client's secret: exit %d, want 2", code)
+	}
+	c.ok("", "client", "delete", "svc")
+	if code, _, errOut := c.run("", "client", "show", "svc"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("show deleted client: exit %d %q", code, errOut)
+	}
+}

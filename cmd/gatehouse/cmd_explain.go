@@ -1,0 +1,57 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-auth/gatehouse/internal/admin"
+	"github.com/gatehouse-auth/gatehouse/internal/app"
+)
+
+// explainCmd prints the gateway's decision about a described request: the
+// same JSON as POST /admin/api/v1/explain, computed by the same
+// gateway.Explain over the configured routes and stores.
+func explainCmd(e *env) *cobra.Command {
+	var in admin.ExplainRequest
+	var cookie, tok string
+	var headers []string
+	cmd := &cobra.Command{
+		Use:   "explain --method M --url U [--cookie C | --token T] [--header 'Name: value']...",
+		Short: "Explain the gateway's decision about a request (route, policy, credential checks, reason)",
+		Args:  cobra.NoArgs,
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, _ []string) error {
+			if cookie != "" && tok != "" {
+				return usagef("--cookie and --token exclude each other")
+			}
+			in.Headers = map[string]string{}
+			for _, h := range headers {
+				k, v, ok := strings.Cut(h, ":")
+				if !ok || strings.TrimSpace(k) == "" {
+					return usagef("--header must look like 'Name: value', got %q", h)
+				}
+				in.Headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			}
+			if cookie != "" {
+				in.Headers["Cookie"] = a.Sessions.CookieName() + "=" + cookie
+			}
+			if tok != "" {
+				in.Headers["Authorization"] = "Bearer " + tok
+			}
+			req, err := in.Request(cmd.Context())
+			if err != nil {
+				return usagef("%v", err)
+			}
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(a.Gateway().Explain(req))
+		}),
+	}
+	cmd.Flags().StringVar(&in.Method, "method", "GET", "request method")
+	cmd.Flags().StringVar(&in.URL, "url", "", "request path (or absolute URL)")
+	cmd.Flags().StringVar(&cookie, "cookie", "", "session cookie value")
+	cmd.Flags().StringVar(&tok, "token", "", "bearer access token")
+	cmd.Flags().StringArrayVar(&headers, "header", nil, "extra request header (repeatable)")
+	return cmd
+}

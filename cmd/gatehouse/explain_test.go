@@ -1,0 +1,54 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestExplainCommand: `gatehouse explain` prints the gateway's decision
+// (the JSON of POST /admin/api/v1/explain) for each denial class.
+func TestExplainCommand(t *testing.T) {
+	c := newCLI(t, `routes:
+  - name: ops
+    match: { path_prefix: /ops/ }
+    upstream: http://127.0.0.1:9
+    auth: token
+    roles: [ops]
+`)
+	c.ok(pw, "user", "add", "alice", "--role", "user", "--password-stdin")
+	tok := strings.TrimSpace(c.ok("", "token", "issue", "--user", "alice"))
+	tests := []struct {
+		name   string
+		args   []string
+		status int
+		reason string
+	}{
+		{"no credential", []string{"--url", "/ops/x"}, 401, "no_credentials"},
+		{"garbage token", []string{"--url", "/ops/x", "--token", "a.b.c"}, 401, "invalid_token"},
+		{"wrong role", []string{"--url", "/ops/x", "--token", tok}, 403, "wrong_role"},
+		{"no route", []string{"--method", "POST", "--url", "/elsewhere"}, 404, "no_route"},
+		{"refused path", []string{"--url", "/ops/%2e%2e/x"}, 400, "bad_path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := c.ok("", append([]string{"explain"}, tt.args...)...)
+			var e struct {
+				Status int    `json:"status"`
+				Reason string `json:"reason"`
+			}
+			if err := json.Unmarshal([]byte(out), &e); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, out)
+			}
+			if e.Status != tt.status || e.Reason != tt.reason {
+				t.Errorf("explain = %d %q, want %d %q\n%s", e.Status, e.Reason, tt.status, tt.reason, out)
+			}
+			if strings.Contains(out, tok) {
+				t.Error("explain printed the token")
+			}
+		})
+	}
+	if code, _, _ := c.run("", "explain", "--url", "/x", "--cookie", "a", "--token", "b"); code != 2 {
+		t.Errorf("--cookie with --token exit = %d, want 2", code)
+	}
+}

@@ -1,0 +1,175 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/credential"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+// TokenVerifier verifies bearer access tokens (token.Verifier).
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (auth.Principal, error)
+}
+
+// Grants lists and revokes refresh families (token.Grants).
+type Grants interface {
+	Families(ctx context.Context, userID string) ([]token.Family, error)
+	RevokeFamilyOf(ctx context.Context, userID, familyID string) error
+}
+
+// KeySet lists and rotates signing keys (keys.Set).
+type KeySet interface {
+	List() []keys.Info
+	Rotate(ctx context.Context) (string, error)
+}
+
+// AuditStore reads the audit trail (the main store).
+type AuditStore interface {
+	ListAudit(ctx context.Context, f audit.Filter) ([]audit.Event, error)
+}
+
+// Deps are the admin surface's collaborators; all are required.
+type Deps struct {
+	Config   config.Config
+	Logger   *slog.Logger
+	Users    *user.Service
+	Sessions *session.Authenticator
+	Verifier TokenVerifier
+	Grants   Grants
+	Keys     KeySet
+	Audit    *audit.Logger
+	Trail    AuditStore
+	// Explain decides a described request with the running gateway.
+	Explain func(r *http.Request) gateway.Explanation
+	// Console mounts the HTML console at /admin/ (false: the API only,
+	// because a gateway route claims /admin/).
+	Console bool
+}
+
+// ConsoleFree reports whether /admin/ is free for the console: no route's
+// path_prefix is /admin or below it. A route there is the operator's own
+// admin application and keeps /admin/ (the console is then off; the API
+// under /admin/api/, which routes may not claim, stays).
+func ConsoleFree(routes []config.Route) bool {
+	for _, rt := range routes {
+		if p := rt.Match.PathPrefix; p == "/admin" || strings.HasPrefix(p, "/admin/") {
+			return false
+		}
+	}
+	return true
+}
+
+// Handler serves /admin/api/v1/ and, with Deps.Console, /admin/.
+type Handler struct {
+	d     Deps
+	log   *slog.Logger
+	cop   *http.CrossOriginProtection
+	mux   *http.ServeMux
+	pages *pages
+}
+
+// New returns the admin handler. Mount it at /admin/ (or /admin/api/ only).
+func New(d Deps) *Handler {
+	h := &Handler{d: d, log: d.Logger, cop: http.NewCrossOriginProtection(), mux: http.NewServeMux(), pages: newPages()}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.routes()
+	return h
+}
+
+// ServeHTTP authenticates the administrator, then serves the request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Errors of admin authentication, mapped to 401/403 by httperr.
+var (
+	errNotAdmin = fmt.Errorf("%w: no admin role", auth.ErrForbidden)
+	errNoMFA    = fmt.Errorf("%w: admin.require_mfa needs a second factor", auth.ErrForbidden)
+)
+
+// authenticate returns the administrator behind r: the bearer token when an
+// Authorization header is sent, else the session cookie. A
+// cookie-authenticated unsafe request from another origin is refused (403)
+// before anything else: the cookie rides along with cross-site requests.
+func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
+	c := credential.FromRequest(r, h.d.Sessions.Manager().CookieName(), credential.Any)
+	var (
+		p   auth.Principal
+		err error
+	)
+	switch {
+	case c.Kind == credential.None:
+		return auth.Principal{}, auth.ErrUnauthenticated
+	case c.Err != nil:
+		return auth.Principal{}, fmt.Errorf("%w: %w", auth.ErrUnauthenticated, c.Err)
+	case c.Kind == credential.Token:
+		p, err = h.d.Verifier.Verify(r.Context(), c.Value)
+		p.Method = auth.MethodToken
+	default:
+		if err := h.cop.Check(r); err != nil {
+			return auth.Principal{}, fmt.Errorf("%w: %w", auth.ErrForbidden, err)
+		}
+		p, _, err = h.d.Sessions.Authenticate(r.Context(), c.Value)
+		p.Method = auth.MethodSession
+	}
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if len(h.d.Config.Admin.Roles) == 0 || !p.HasAnyRole(h.d.Config.Admin.Roles) {
+		return auth.Principal{}, errNotAdmin
+	}
+	if h.d.Config.Admin.RequireMFA && !secondFactor(p) {
+		return auth.Principal{}, errNoMFA
+	}
+	return p, nil
+}
+
+// secondFactor reports whether p's credential carries a second factor in
+// amr. gatehouse has no second factors yet (issue 14): nothing does, so
+// require_mfa: true refuses every administrator until they land.
+func secondFactor(auth.Principal) bool { return false }
+
+// api wraps a JSON endpoint: it authenticates the administrator, records
+// them as the actor of every audit event of the request, and answers
+// failures in httperr's vocabulary.
+func (h *Handler) api(fn func(w http.ResponseWriter, r *http.Request, admin auth.Principal) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := h.authenticate(r)
+		if err == nil {
+			h.setActor(r, p)
+			err = fn(w, r, p)
+		}
+		if err != nil {
+			h.writeError(w, r, err)
+		}
+	})
+}
+
+// setActor names the administrator in every audit event of r.
+func (h *Handler) setActor(r *http.Request, p auth.Principal) {
+	audit.SetActor(r.Context(), p.Subject, p.Username)
+}
+
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if p := httperr.Write(w, err); p.Status >= 500 {
+		h.log.LogAttrs(r.Context(), slog.LevelError, "admin request failed", slog.String("error", err.Error()))
+	}
+}
+
+// errInput marks a malformed request (400 invalid_request).
+func errInput(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", auth.ErrInvalidInput, fmt.Sprintf(format, args...))
+}

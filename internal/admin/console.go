@@ -1,0 +1,214 @@
+package admin
+
+import (
+	"embed"
+	"html/template"
+	"net/http"
+	"net/url"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+type pages struct{ t *template.Template }
+
+func newPages() *pages {
+	return &pages{t: template.Must(template.ParseFS(templateFS, "templates/*.html"))}
+}
+
+// render writes a console page under gatehouse's CSP: no script at all,
+// one inline <style> allowed by its nonce.
+func (p *pages) render(w http.ResponseWriter, name, nav, title string, data any) {
+	nonce := httperr.PageHeaders(w.Header())
+	w.WriteHeader(http.StatusOK)
+	_ = p.t.ExecuteTemplate(w, name, map[string]any{"Title": title, "Nonce": nonce, "Nav": nav, "Data": data})
+}
+
+// consoleRoutes are the HTML pages at /admin/. Forms POST to the same
+// services as the API and answer 303 back to the page.
+func (h *Handler) consoleRoutes() {
+	page := func(pattern string, fn func(http.ResponseWriter, *http.Request) error) {
+		h.mux.Handle(pattern, h.console(fn))
+	}
+	page("GET /admin/{$}", func(w http.ResponseWriter, r *http.Request) error {
+		http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+		return nil
+	})
+	page("GET /admin/users", h.usersPage)
+	page("GET /admin/users/{name}", h.userPage)
+	page("POST /admin/users/{name}/disable", h.userAction(func(r *http.Request, name string) error {
+		_, err := h.d.Users.SetDisabled(r.Context(), name, true)
+		return err
+	}))
+	page("POST /admin/users/{name}/enable", h.userAction(func(r *http.Request, name string) error {
+		_, err := h.d.Users.SetDisabled(r.Context(), name, false)
+		return err
+	}))
+	page("POST /admin/users/{name}/logout", h.userAction(func(r *http.Request, name string) error {
+		return h.logoutUser(discard{}, r, auth.Principal{})
+	}))
+	page("POST /admin/users/{name}/sessions/{id}/revoke", h.userAction(func(r *http.Request, name string) error {
+		u, err := h.d.Users.Get(r.Context(), name)
+		if err != nil {
+			return err
+		}
+		return h.revokeUserSession(r, u, r.PathValue("id"))
+	}))
+	page("POST /admin/users/{name}/families/{id}/revoke", h.userAction(func(r *http.Request, name string) error {
+		u, err := h.d.Users.Get(r.Context(), name)
+		if err != nil {
+			return err
+		}
+		return h.d.Grants.RevokeFamilyOf(r.Context(), u.ID, r.PathValue("id"))
+	}))
+	page("GET /admin/audit", h.auditConsole)
+	page("GET /admin/keys", func(w http.ResponseWriter, r *http.Request) error {
+		h.pages.render(w, "keys", "keys", "Signing keys", h.keyList())
+		return nil
+	})
+	page("POST /admin/keys/rotate", func(w http.ResponseWriter, r *http.Request) error {
+		if err := h.rotateKey(discard{}, r, auth.Principal{}); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/admin/keys", http.StatusSeeOther)
+		return nil
+	})
+	page("/admin/", func(http.ResponseWriter, *http.Request) error { return auth.ErrNotFound })
+	page("GET /admin/explain", h.explainPage)
+	page("POST /admin/explain", h.explainPage)
+}
+
+// discard is a ResponseWriter for reusing an API handler's effect from a
+// form handler that answers with a redirect instead.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}
+
+// console wraps a page: a browser without a session goes to /login and
+// comes back; a signed-in user who is not an administrator gets a 403 page.
+func (h *Handler) console(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := h.authenticate(r)
+		if err == nil {
+			h.setActor(r, p)
+			err = fn(w, r)
+		}
+		if err == nil {
+			return
+		}
+		prob := httperr.Of(err)
+		switch {
+		case prob.Status == http.StatusUnauthorized:
+			next := "/admin/"
+			if r.Method == http.MethodGet {
+				next = r.URL.RequestURI()
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusFound)
+		case prob.Status >= 500:
+			h.writeError(w, r, err)
+		default:
+			msg := map[int]string{
+				http.StatusForbidden: "This account may not use the admin console.",
+				http.StatusNotFound:  "There is no such user, session or grant.",
+			}[prob.Status]
+			if msg == "" {
+				msg = "The request could not be carried out."
+			}
+			httperr.RenderPage(w, httperr.Page{Status: prob.Status, Title: http.StatusText(prob.Status), Message: msg})
+		}
+	})
+}
+
+// userAction runs a form's change on the user named in the path and goes
+// back to that user's page.
+func (h *Handler) userAction(fn func(r *http.Request, name string) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		name := r.PathValue("name")
+		if err := fn(r, name); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/admin/users/"+url.PathEscape(name), http.StatusSeeOther)
+		return nil
+	}
+}
+
+func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request) error {
+	us, next, err := h.searchUsers(r)
+	if err != nil {
+		return err
+	}
+	h.pages.render(w, "users", "users", "Users", map[string]any{"Users": us, "Next": next, "Query": r.URL.Query().Get("q")})
+	return nil
+}
+
+func (h *Handler) userPage(w http.ResponseWriter, r *http.Request) error {
+	u, err := h.pathUser(r)
+	if err != nil {
+		return err
+	}
+	ss, err := h.userSessions(r, u)
+	if err != nil {
+		return err
+	}
+	fams, err := h.userFamilies(r, u)
+	if err != nil {
+		return err
+	}
+	h.pages.render(w, "user", "users", u.Username, map[string]any{"User": toUser(u), "Sessions": ss, "Families": fams})
+	return nil
+}
+
+func (h *Handler) auditConsole(w http.ResponseWriter, r *http.Request) error {
+	evs, next, err := h.auditPage(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	nq := url.Values{}
+	for _, k := range []string{"user", "type", "since", "until", "limit"} {
+		if v := q.Get(k); v != "" {
+			nq.Set(k, v)
+		}
+	}
+	nq.Set("before", next)
+	h.pages.render(w, "audit", "audit", "Audit trail", map[string]any{
+		"Events": evs, "Next": next, "NextQuery": nq.Encode(),
+		"User": q.Get("user"), "Type": q.Get("type"), "Since": q.Get("since"), "Until": q.Get("until"),
+	})
+	return nil
+}
+
+var explainMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// explainPage shows the form and, for a POST, the gateway's decision about
+// the described request. The cookie and token typed in are used for that
+// decision only: never stored, logged or echoed back.
+func (h *Handler) explainPage(w http.ResponseWriter, r *http.Request) error {
+	data := map[string]any{"Methods": explainMethods, "Method": "GET", "URL": ""}
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			return errInput("malformed form")
+		}
+		in := ExplainRequest{Method: r.PostForm.Get("method"), URL: r.PostForm.Get("url"), Headers: map[string]string{}}
+		if c := r.PostForm.Get("cookie"); c != "" {
+			in.Headers["Cookie"] = h.d.Sessions.Manager().CookieName() + "=" + c
+		}
+		if t := r.PostForm.Get("token"); t != "" {
+			in.Headers["Authorization"] = "Bearer " + t
+		}
+		req, err := in.Request(r.Context())
+		if err != nil {
+			return err
+		}
+		var e gateway.Explanation = h.d.Explain(req)
+		data["Method"], data["URL"], data["Result"] = in.Method, in.URL, e
+	}
+	h.pages.render(w, "explain", "explain", "Explain", data)
+	return nil
+}

@@ -1,0 +1,118 @@
+package authservertest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
+)
+
+// RunLogoutStoreTests runs the authserver.LogoutStore conformance suite.
+func RunLogoutStoreTests(t *testing.T, newStore func(t *testing.T) authserver.LogoutStore) {
+	t.Helper()
+	storetest.Run(t, newStore, []storetest.Case[authserver.LogoutStore]{
+		{Name: "EndSessionHandsGrantsOutOnceAndQueuesOnePerClient", Run: testEndSession},
+		{Name: "ConcurrentClaimsLeaseEachDeliveryOnce", Run: testClaimExclusive},
+		{Name: "FinishRetriesDeliversOrGivesUp", Run: testFinish},
+	})
+}
+
+func grant(family, session, clientID string) authserver.SessionGrant {
+	return authserver.SessionGrant{FamilyID: family, SessionID: session, ClientID: clientID, UserID: "u1", CreatedAt: now()}
+}
+
+func queue(t *testing.T, s authserver.LogoutStore, grants ...authserver.SessionGrant) {
+	t.Helper()
+	for _, g := range grants {
+		if err := s.AddSessionGrant(context.Background(), g); err != nil {
+			t.Fatalf("AddSessionGrant: %v", err)
+		}
+	}
+}
+
+func testEndSession(t *testing.T, s authserver.LogoutStore) {
+	ctx, at := context.Background(), now()
+	queue(t, s, grant("f1", "s1", "web"), grant("f2", "s1", "web"), grant("f3", "s1", "cli"), grant("f4", "s2", "web"))
+	listed, err := s.UserSessionGrants(ctx, "u1")
+	if err != nil || len(listed) != 4 {
+		t.Fatalf("UserSessionGrants = %d, %v", len(listed), err)
+	}
+	got, err := s.EndSession(ctx, "s1", at, at.Add(time.Minute))
+	if err != nil || len(got) != 3 {
+		t.Fatalf("EndSession = %v, %v; want the 3 grants of s1", got, err)
+	}
+	again, err := s.EndSession(ctx, "s1", at, at.Add(time.Minute))
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second EndSession = %v, %v; want nothing", again, err)
+	}
+	due, err := s.ClaimLogouts(ctx, "me", at, time.Minute, 10)
+	if err != nil || len(due) != 2 {
+		t.Fatalf("ClaimLogouts = %+v, %v; want one delivery per client (web, cli)", due, err)
+	}
+}
+
+func testClaimExclusive(t *testing.T, s authserver.LogoutStore) {
+	ctx, at := context.Background(), now()
+	for _, c := range []string{"a", "b", "c", "d", "e"} {
+		queue(t, s, grant("f"+c, "s", c))
+	}
+	if _, err := s.EndSession(ctx, "s", at, at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total int
+	)
+	for i := range 4 {
+		wg.Go(func() {
+			due, err := s.ClaimLogouts(ctx, string(rune('p'+i)), at, time.Minute, 10)
+			if err != nil && !errors.Is(err, auth.ErrUnavailable) {
+				t.Errorf("ClaimLogouts: %v", err)
+			}
+			mu.Lock()
+			total += len(due)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if total != 5 {
+		t.Fatalf("%d deliveries leased by 4 concurrent claimers, want each of 5 exactly once", total)
+	}
+	if due, _ := s.ClaimLogouts(ctx, "late", at.Add(30*time.Second), time.Minute, 10); len(due) != 0 {
+		t.Fatalf("leased deliveries claimed again before the lease ran out: %v", due)
+	}
+	if due, _ := s.ClaimLogouts(ctx, "late", at.Add(2*time.Minute), time.Minute, 10); len(due) != 5 {
+		t.Fatalf("after the lease ran out %d claimable, want 5 (the owner crashed)", len(due))
+	}
+}
+
+func testFinish(t *testing.T, s authserver.LogoutStore) {
+	ctx, at := context.Background(), now()
+	queue(t, s, grant("f1", "s", "a"), grant("f2", "s", "b"), grant("f3", "s", "c"))
+	if _, err := s.EndSession(ctx, "s", at, at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	due, _ := s.ClaimLogouts(ctx, "me", at, time.Minute, 10)
+	if len(due) != 3 {
+		t.Fatalf("claimed %d", len(due))
+	}
+	if err := s.FinishLogout(ctx, due[0].ID, "other", at, true, time.Time{}); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("FinishLogout by a non-owner error = %v, want ErrNotFound", err)
+	}
+	_ = s.FinishLogout(ctx, due[0].ID, "me", at, true, time.Time{})
+	_ = s.FinishLogout(ctx, due[1].ID, "me", at, false, at.Add(5*time.Second))
+	_ = s.FinishLogout(ctx, due[2].ID, "me", at, false, time.Time{})
+	if got, _ := s.ClaimLogouts(ctx, "me", at.Add(2*time.Second), time.Minute, 10); len(got) != 0 {
+		t.Errorf("claimable before the retry time: %v", got)
+	}
+	got, _ := s.ClaimLogouts(ctx, "me", at.Add(6*time.Second), time.Minute, 10)
+	if len(got) != 1 || got[0].ID != due[1].ID || got[0].Attempts != 1 {
+		t.Errorf("after retry time = %+v, want only the retried delivery with 1 attempt", got)
+	}
+}

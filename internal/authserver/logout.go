@@ -1,0 +1,173 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gatehouse-auth/gatehouse/internal/client"
+)
+
+// Back-channel logout (OIDC Back-Channel Logout 1.0), outbound.
+const (
+	// LogoutTokenType is the JOSE typ of logout tokens.
+	LogoutTokenType = "logout+jwt"
+	// LogoutRetryFor is how long a delivery is retried (contract §8).
+	LogoutRetryFor = 10 * time.Minute
+	// backchannelEvent is the events member of a logout token.
+	backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+	logoutLease   = 30 * time.Second
+	logoutBatch   = 20
+	logoutPoll    = time.Second
+	logoutTimeout = 5 * time.Second
+)
+
+// ClientLookup finds a client (client.Registry).
+type ClientLookup interface {
+	Lookup(ctx context.Context, id string) (client.Client, error)
+}
+
+// SessionEnded revokes the refresh families that apps got in a browser
+// session and queues their back-channel logouts. Every instance may call
+// it for the same session: the store hands the grants to one of them.
+func (s *Server) SessionEnded(ctx context.Context, sessionID string) error {
+	if s.Logouts == nil || sessionID == "" {
+		return nil
+	}
+	now := s.Now()
+	grants, err := s.Logouts.EndSession(ctx, sessionID, now, now.Add(LogoutRetryFor))
+	if err != nil {
+		return fmt.Errorf("end session grants: %w", err)
+	}
+	var errs []error
+	for _, g := range grants {
+		// The store revoked the family; this denies its access tokens' sid
+		// on every instance too.
+		errs = append(errs, s.Grants.RevokeGrant(ctx, g.FamilyID))
+	}
+	if len(grants) > 0 {
+		s.kickLogouts()
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) kickLogouts() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// RunLogouts delivers queued back-channel logouts until ctx ends: at once
+// when this instance queued one, else polling every second for work
+// queued elsewhere, retried with backoff until the deadline.
+func (s *Server) RunLogouts(ctx context.Context, owner string) {
+	if s.Logouts == nil {
+		return
+	}
+	t := time.NewTicker(logoutPoll)
+	defer t.Stop()
+	for {
+		s.deliverDue(ctx, owner)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+	}
+}
+
+func (s *Server) deliverDue(ctx context.Context, owner string) {
+	now := s.Now()
+	due, err := s.Logouts.ClaimLogouts(ctx, owner, now, logoutLease, logoutBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log().Warn("claim back-channel logouts", "error", err.Error())
+		}
+		return
+	}
+	for _, d := range due {
+		err := s.deliver(ctx, d)
+		now := s.Now()
+		var next time.Time
+		if err != nil {
+			next = now.Add(min(time.Second<<min(d.Attempts, 6), time.Minute))
+			if next.After(d.Deadline) {
+				next = time.Time{} // give up
+			}
+			s.log().Warn("back-channel logout failed", "client_id", d.ClientID, "attempt", d.Attempts+1,
+				"retry", !next.IsZero(), "error", err.Error())
+		}
+		if ferr := s.Logouts.FinishLogout(ctx, d.ID, owner, now, err == nil, next); ferr != nil && ctx.Err() == nil {
+			s.log().Warn("record back-channel logout", "error", ferr.Error())
+		}
+	}
+}
+
+func (s *Server) deliver(ctx context.Context, d Delivery) error {
+	c, err := s.Clients.Lookup(ctx, d.ClientID)
+	if err != nil || c.BackchannelLogoutURI == "" {
+		return nil // client deleted or not interested: nothing to deliver
+	}
+	raw, err := s.LogoutToken(d.ClientID, d.UserID, d.SessionID)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, logoutTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BackchannelLogoutURI,
+		strings.NewReader(url.Values{"logout_token": {raw}}.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	hc := s.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("post logout token: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("post logout token: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// LogoutToken signs a logout token for clientID about session sessionID of
+// userID: iss, aud, iat, exp, jti, sub, sid, events; never a nonce.
+func (s *Server) LogoutToken(clientID, userID, sessionID string) (string, error) {
+	jti, err := client.NewSecret()
+	if err != nil {
+		return "", err
+	}
+	now := s.Issuer.Now().Truncate(time.Second)
+	raw, err := s.Issuer.Sign(jwt.MapClaims{
+		"iss": s.Issuer.Issuer(), "aud": clientID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
+		"jti": jti, "sub": userID, "sid": sessionID, "events": map[string]any{backchannelEvent: map[string]any{}},
+	}, LogoutTokenType)
+	if err != nil {
+		return "", fmt.Errorf("sign logout token: %w", err)
+	}
+	return raw, nil
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}

@@ -1,0 +1,332 @@
+package authserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// CodeTTL is the life of an authorization code (contract §8: 60 s).
+const CodeTTL = 60 * time.Second
+
+// UserLookup reads a user by ID (user.Store).
+type UserLookup interface {
+	UserByID(ctx context.Context, id string) (auth.User, error)
+}
+
+// EmailLookup returns a user's email and whether it is verified ("" when
+// none is known). Optional: without it no email claim is issued.
+type EmailLookup func(ctx context.Context, userID string) (email string, verified bool)
+
+// Deps are what the authorization server works with.
+type Deps struct {
+	Store  Store
+	Grants *token.Grants
+	Issuer *token.Issuer
+	Users  UserLookup
+	Email  EmailLookup
+	Now    func() time.Time
+	// Back-channel logout; nil Logouts switches it off.
+	Logouts LogoutStore
+	Clients ClientLookup
+	HTTP    *http.Client
+	Log     *slog.Logger
+}
+
+// Server issues codes, redeems them and runs the client grants.
+type Server struct {
+	Deps
+	kick chan struct{}
+}
+
+// New returns an authorization server.
+func New(d Deps) *Server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Server{Deps: d, kick: make(chan struct{}, 1)}
+}
+
+// Request is a validated authorization request.
+type Request struct {
+	Client      client.Client
+	RedirectURI string
+	Scopes      []string
+	State       string
+	Nonce       string
+	Challenge   string
+}
+
+// Tokens is the token endpoint's answer: the token pair plus an ID token
+// when openid was granted.
+type Tokens struct {
+	token.Pair
+	IDToken string
+}
+
+// ParseScope splits a scope parameter and refuses scopes c may not have
+// (ErrInvalidScope): a token never carries a scope just because it was
+// asked for.
+func ParseScope(c client.Client, scope string) ([]string, error) {
+	requested := strings.Fields(scope)
+	granted := c.GrantableScopes(requested)
+	for _, s := range requested {
+		if !slices.Contains(granted, s) {
+			return nil, fmt.Errorf("scope %q is not allowed for client %s: %w", s, c.ID, ErrInvalidScope)
+		}
+	}
+	return granted, nil
+}
+
+// ValidChallenge reports whether s can be an S256 code_challenge: the
+// base64url SHA-256 of a verifier is exactly 43 characters.
+func ValidChallenge(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return err == nil
+}
+
+// NeedsConsent reports whether the user must be asked before c gets
+// scopes: never for first-party clients, else unless an earlier consent
+// covers every scope.
+func (s *Server) NeedsConsent(ctx context.Context, c client.Client, userID string, scopes []string) (bool, error) {
+	if c.FirstParty {
+		return false, nil
+	}
+	got, err := s.Store.Consent(ctx, userID, c.ID)
+	if errors.Is(err, auth.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load consent: %w", err)
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(got.Scopes, sc) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Consent records that the user allowed c the scopes (added to what they
+// allowed before).
+func (s *Server) Consent(ctx context.Context, c client.Client, userID string, scopes []string) error {
+	all := slices.Clone(scopes)
+	if old, err := s.Store.Consent(ctx, userID, c.ID); err == nil {
+		for _, sc := range old.Scopes {
+			if !slices.Contains(all, sc) {
+				all = append(all, sc)
+			}
+		}
+	} else if !errors.Is(err, auth.ErrNotFound) {
+		return fmt.Errorf("load consent: %w", err)
+	}
+	if err := s.Store.SaveConsent(ctx, Consent{UserID: userID, ClientID: c.ID, Scopes: all, GrantedAt: s.Now()}); err != nil {
+		return fmt.Errorf("save consent: %w", err)
+	}
+	return nil
+}
+
+// IssueCode stores a code for req, issued to userID in browser session
+// sessionID, and returns it.
+func (s *Server) IssueCode(ctx context.Context, req Request, userID, sessionID string, authTime time.Time, amr []string) (string, error) {
+	code, err := client.NewSecret() // codes, family IDs and secrets: 256 random bits, base64url
+	if err != nil {
+		return "", fmt.Errorf("issue code: %w", err)
+	}
+	family, err := client.NewSecret()
+	if err != nil {
+		return "", fmt.Errorf("issue code: %w", err)
+	}
+	now := s.Now()
+	if err := s.Store.CreateCode(ctx, Code{
+		Hash: client.HashSecret(code), ClientID: req.Client.ID, UserID: userID, SessionID: sessionID, RedirectURI: req.RedirectURI,
+		Challenge: req.Challenge, Nonce: req.Nonce, Scope: strings.Join(req.Scopes, " "), FamilyID: family,
+		AuthTime: authTime, AMR: amr, IssuedAt: now, ExpiresAt: now.Add(CodeTTL),
+	}); err != nil {
+		return "", fmt.Errorf("issue code: %w", err)
+	}
+	return code, nil
+}
+
+// Exchange redeems an authorization code for client c (already
+// authenticated). Every refusal wraps token.ErrInvalidGrant: unknown,
+// expired or used code, another client's code, another redirect_uri, a
+// missing or wrong PKCE verifier. A code used a second time also revokes
+// every token issued from it (RFC 6749 §4.1.2).
+func (s *Server) Exchange(ctx context.Context, c client.Client, code, redirectURI, verifier string) (Tokens, error) {
+	if !c.AllowsGrant(client.GrantAuthorizationCode) {
+		return Tokens{}, fmt.Errorf("exchange code: %w", ErrUnauthorizedClient)
+	}
+	if code == "" || verifier == "" {
+		return Tokens{}, fmt.Errorf("exchange code: code and code_verifier are required: %w", ErrInvalidRequest)
+	}
+	rec, err := s.Store.RedeemCode(ctx, client.HashSecret(code), s.Now())
+	switch {
+	case errors.Is(err, auth.ErrReused):
+		if rerr := s.Grants.RevokeGrant(ctx, rec.FamilyID); rerr != nil {
+			return Tokens{}, fmt.Errorf("exchange code: revoke tokens of replayed code: %w", rerr)
+		}
+		return Tokens{}, fmt.Errorf("exchange code: replayed, its tokens revoked: %w: %w", token.ErrInvalidGrant, err)
+	case errors.Is(err, auth.ErrNotFound), errors.Is(err, auth.ErrExpired):
+		return Tokens{}, fmt.Errorf("exchange code: %w: %w", token.ErrInvalidGrant, err)
+	case err != nil:
+		return Tokens{}, fmt.Errorf("exchange code: %w", err)
+	}
+	// The code is used up from here on: a refusal below also burns it, so
+	// that a stolen code cannot be tried against several verifiers.
+	switch {
+	case rec.ClientID != c.ID:
+		return Tokens{}, fmt.Errorf("exchange code: issued to another client: %w: %w", token.ErrInvalidGrant, auth.ErrNotFound)
+	case rec.RedirectURI != redirectURI:
+		return Tokens{}, fmt.Errorf("exchange code: redirect_uri differs: %w: %w", token.ErrInvalidGrant, auth.ErrNotFound)
+	case !verifierMatches(verifier, rec.Challenge):
+		return Tokens{}, fmt.Errorf("exchange code: PKCE verifier does not match: %w: %w", token.ErrInvalidGrant, auth.ErrNotFound)
+	}
+	u, err := s.Users.UserByID(ctx, rec.UserID)
+	if errors.Is(err, auth.ErrNotFound) {
+		return Tokens{}, fmt.Errorf("exchange code: user gone: %w: %w", token.ErrInvalidGrant, auth.ErrRevoked)
+	}
+	if err != nil {
+		return Tokens{}, fmt.Errorf("exchange code: %w", err)
+	}
+	scopes := strings.Fields(rec.Scope)
+	pair, err := s.Grants.Issue(ctx, token.Grant{
+		User: u, ClientID: c.ID, Scope: rec.Scope, FamilyID: rec.FamilyID, Audience: c.Audience,
+		Refresh: refreshAllowed(c, scopes),
+	})
+	if err != nil {
+		return Tokens{}, fmt.Errorf("exchange code: %w", err)
+	}
+	if s.Logouts != nil && rec.SessionID != "" {
+		if err := s.Logouts.AddSessionGrant(ctx, SessionGrant{FamilyID: rec.FamilyID, SessionID: rec.SessionID,
+			ClientID: c.ID, UserID: u.ID, CreatedAt: s.Now()}); err != nil {
+			return Tokens{}, fmt.Errorf("exchange code: %w", err)
+		}
+	}
+	out := Tokens{Pair: pair}
+	if slices.Contains(scopes, client.ScopeOpenID) {
+		out.IDToken, err = s.IDToken(ctx, IDTokenInput{
+			User: u, Client: c, Scopes: scopes, Nonce: rec.Nonce, AuthTime: rec.AuthTime, AMR: rec.AMR,
+			SessionID: rec.SessionID, AccessToken: pair.AccessToken,
+		})
+		if err != nil {
+			return Tokens{}, fmt.Errorf("exchange code: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// refreshAllowed: a refresh token goes to clients with the refresh_token
+// grant, and for OpenID requests only when offline_access was granted
+// (OIDC Core §11).
+func refreshAllowed(c client.Client, scopes []string) bool {
+	if !c.AllowsGrant(client.GrantRefreshToken) {
+		return false
+	}
+	return !slices.Contains(scopes, client.ScopeOpenID) || slices.Contains(scopes, client.ScopeOfflineAccess)
+}
+
+// ClientCredentials issues an access token to a confidential client for
+// itself: sub = client_id, roles of the client, no refresh token.
+func (s *Server) ClientCredentials(ctx context.Context, c client.Client, scope string) (Tokens, error) {
+	if c.IsPublic() || !c.AllowsGrant(client.GrantClientCredentials) {
+		return Tokens{}, fmt.Errorf("client credentials: %w", ErrUnauthorizedClient)
+	}
+	scopes, err := ParseScope(c, scope)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("client credentials: %w", err)
+	}
+	sc := strings.Join(scopes, " ")
+	at, claims, err := s.Issuer.Issue(token.Subject{
+		UserID: c.ID, Roles: c.Roles, Scope: sc, ClientID: c.ID, Audience: c.Audience,
+	}, 0)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("client credentials: %w", err)
+	}
+	expiresIn := int(claims.ExpiresAt.Sub(claims.IssuedAt.Time) / time.Second)
+	return Tokens{Pair: token.Pair{AccessToken: at, ExpiresIn: expiresIn, Scope: sc, Claims: claims}}, nil
+}
+
+// verifierMatches checks a PKCE S256 verifier (RFC 7636 §4.6) in constant
+// time; a verifier outside 43–128 unreserved characters never matches.
+func verifierMatches(verifier, challenge string) bool {
+	if len(verifier) < 43 || len(verifier) > 128 {
+		return false
+	}
+	for _, r := range verifier {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r)) {
+			return false
+		}
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	return subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(challenge)) == 1
+}
+
+// SessionApps maps each of the user's browser sessions to the clients
+// that got tokens in it, in the order they got them.
+func (s *Server) SessionApps(ctx context.Context, userID string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if s.Logouts == nil {
+		return out, nil
+	}
+	grants, err := s.Logouts.UserSessionGrants(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list session apps: %w", err)
+	}
+	for _, g := range grants {
+		if !slices.Contains(out[g.SessionID], g.ClientID) {
+			out[g.SessionID] = append(out[g.SessionID], g.ClientID)
+		}
+	}
+	return out, nil
+}
+
+// Consents lists the apps the user allowed.
+func (s *Server) Consents(ctx context.Context, userID string) ([]Consent, error) {
+	cs, err := s.Store.UserConsents(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list consents: %w", err)
+	}
+	return cs, nil
+}
+
+// WithdrawConsent forgets the user's consent to clientID and revokes the
+// tokens that app got in the user's browser sessions; the next
+// authorization asks again. auth.ErrNotFound when there was no consent.
+func (s *Server) WithdrawConsent(ctx context.Context, userID, clientID string) error {
+	if err := s.Store.DeleteConsent(ctx, userID, clientID); err != nil {
+		return fmt.Errorf("withdraw consent: %w", err)
+	}
+	if s.Logouts == nil {
+		return nil
+	}
+	grants, err := s.Logouts.UserSessionGrants(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("withdraw consent: %w", err)
+	}
+	var errs []error
+	for _, g := range grants {
+		if g.ClientID == clientID {
+			errs = append(errs, s.Grants.RevokeGrant(ctx, g.FamilyID))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("withdraw consent: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,183 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Client types (RFC 6749 §2.1).
+const (
+	Public       = "public"
+	Confidential = "confidential"
+)
+
+// Grant types a client may list.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+	GrantPassword          = "password"
+)
+
+// Standard scopes. Any other scope a client lists is a custom scope that
+// ends up in its access tokens' scope claim.
+const (
+	ScopeOpenID        = "openid"
+	ScopeProfile       = "profile"
+	ScopeEmail         = "email"
+	ScopeOfflineAccess = "offline_access"
+)
+
+// MinSecretLen is the shortest secret a config file may give a
+// confidential client; generated secrets are 256 bits.
+const MinSecretLen = 32
+
+var (
+	idPattern    = regexp.MustCompile(`^[A-Za-z0-9._-]{3,64}$`)
+	scopePattern = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`) // RFC 6749 §3.3 scope-token
+	knownGrants  = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantPassword}
+)
+
+// Client is one registered client. The YAML keys are those of `clients:`
+// in the config (contract §8); the untagged fields are the registry's.
+type Client struct {
+	ID                     string   `yaml:"client_id"`
+	Name                   string   `yaml:"name"`
+	Type                   string   `yaml:"type"`
+	Secret                 string   `yaml:"secret" secret:"true"`
+	SecretFile             string   `yaml:"secret_file"`
+	RedirectURIs           []string `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	GrantTypes             []string `yaml:"grant_types"`
+	Scopes                 []string `yaml:"scopes"`
+	FirstParty             bool     `yaml:"first_party"`
+	BackchannelLogoutURI   string   `yaml:"backchannel_logout_uri"`
+	Audience               []string `yaml:"audience"`
+	Roles                  []string `yaml:"roles"`
+
+	// SecretHash is the base64url SHA-256 of the secret; the secret itself
+	// is never stored.
+	SecretHash string    `yaml:"-"`
+	CreatedAt  time.Time `yaml:"-"`
+	UpdatedAt  time.Time `yaml:"-"`
+	// FromConfig marks a client declared in the config file: read-only.
+	FromConfig bool `yaml:"-"`
+}
+
+// IsPublic reports whether c has no secret and must prove itself with PKCE
+// alone.
+func (c Client) IsPublic() bool { return c.Type == Public }
+
+// AllowsGrant reports whether c may use grant type g.
+func (c Client) AllowsGrant(g string) bool { return slices.Contains(c.GrantTypes, g) }
+
+// AllowsScope reports whether c may be given scope s.
+func (c Client) AllowsScope(s string) bool { return slices.Contains(c.Scopes, s) }
+
+// DisplayName is what the consent page shows.
+func (c Client) DisplayName() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+// FieldError is one problem with a client, keyed by its YAML field.
+type FieldError struct {
+	Field string // client_id, redirect_uris[0], …
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Validate returns every problem with c (nil when it is usable). Secrets
+// are checked only for config clients, whose secret is given rather than
+// generated: it must be at least MinSecretLen characters.
+func Validate(c Client) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if !idPattern.MatchString(c.ID) {
+		bad("client_id", "must match [A-Za-z0-9._-]{3,64}, got %q", c.ID)
+	}
+	switch c.Type {
+	case Public:
+		if c.Secret != "" || c.SecretFile != "" || c.SecretHash != "" {
+			bad("secret", "a public client has no secret")
+		}
+		if c.AllowsGrant(GrantClientCredentials) {
+			bad("grant_types", "a public client cannot use client_credentials")
+		}
+	case Confidential:
+		if c.FromConfig && len(c.Secret) < MinSecretLen {
+			bad("secret", "a confidential client needs a secret (or secret_file) of at least %d characters", MinSecretLen)
+		}
+	default:
+		bad("type", "must be public or confidential, got %q", c.Type)
+	}
+	if len(c.GrantTypes) == 0 {
+		bad("grant_types", "must list at least one grant")
+	}
+	for i, g := range c.GrantTypes {
+		if !slices.Contains(knownGrants, g) {
+			bad(fmt.Sprintf("grant_types[%d]", i), "unknown grant %q (use %s)", g, strings.Join(knownGrants, ", "))
+		}
+	}
+	if c.AllowsGrant(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		bad("redirect_uris", "authorization_code needs at least one redirect URI")
+	}
+	for i, s := range c.Scopes {
+		if !scopePattern.MatchString(s) {
+			bad(fmt.Sprintf("scopes[%d]", i), "%q is not a valid scope token", s)
+		}
+	}
+	for i, u := range c.RedirectURIs {
+		if msg := checkRedirect(u); msg != "" {
+			bad(fmt.Sprintf("redirect_uris[%d]", i), "%s, got %q", msg, u)
+		}
+	}
+	for i, u := range c.PostLogoutRedirectURIs {
+		if msg := checkRedirect(u); msg != "" {
+			bad(fmt.Sprintf("post_logout_redirect_uris[%d]", i), "%s, got %q", msg, u)
+		}
+	}
+	if c.BackchannelLogoutURI != "" {
+		if u, err := url.Parse(c.BackchannelLogoutURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
+			bad("backchannel_logout_uri", "must be an absolute http(s) URL without fragment, got %q", c.BackchannelLogoutURI)
+		}
+	}
+	return errs
+}
+
+// checkRedirect says what is wrong with a redirect URI: it must be
+// absolute, without fragment (RFC 6749 §3.1.2) or userinfo. Custom schemes
+// (com.example.app:/cb, RFC 8252 §7.1) are allowed for native apps.
+func checkRedirect(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Scheme == "":
+		return "must be an absolute URI"
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return "must not contain a fragment"
+	case u.User != nil:
+		return "must not contain userinfo"
+	case (u.Scheme == "http" || u.Scheme == "https") && u.Host == "":
+		return "must name a host"
+	}
+	return ""
+}
+
+// Errors of this package.
+var (
+	// ErrInvalidClient: unknown client, wrong or missing secret (RFC 6749
+	// §5.2 invalid_client).
+	ErrInvalidClient = errors.New("invalid_client")
+	// ErrReadOnly: the client is declared in the config file.
+	ErrReadOnly = errors.New("client is declared in the config file")
+)

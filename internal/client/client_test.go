@@ -1,0 +1,168 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+)
+
+func newRegistry(t *testing.T, static ...client.Client) *client.Registry {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return client.NewRegistry(s, static)
+}
+
+// The attacks of issue 13 on redirect_uri: only the exact registered string
+// passes, plus any port on a loopback IP for public (native) clients.
+func TestRedirectAllowed(t *testing.T) {
+	pub := client.Client{ID: "native", Type: client.Public, RedirectURIs: []string{
+		"https://app.example.com/cb", "http://127.0.0.1/callback", "http://[::1]/callback", "com.example.app:/oauth",
+	}}
+	conf := pub
+	conf.Type = client.Confidential
+	tests := []struct {
+		name string
+		c    client.Client
+		uri  string
+		want bool
+	}{
+		{"exact", pub, "https://app.example.com/cb", true},
+		{"custom scheme exact", pub, "com.example.app:/oauth", true},
+		{"prefix", pub, "https://app.example.com/c", false},
+		{"suffix path", pub, "https://app.example.com/cb/evil", false},
+		{"suffix host", pub, "https://app.example.com.evil.io/cb", false},
+		{"path traversal", pub, "https://app.example.com/cb/../admin", false},
+		{"encoded traversal", pub, "https://app.example.com/cb/%2e%2e/x", false},
+		{"extra query", pub, "https://app.example.com/cb?x=1", false},
+		{"empty query", pub, "https://app.example.com/cb?", false},
+		{"case of host", pub, "https://APP.example.com/cb", false},
+		{"case of path", pub, "https://app.example.com/CB", false},
+		{"trailing slash", pub, "https://app.example.com/cb/", false},
+		{"userinfo", pub, "https://app.example.com@evil.io/cb", false},
+		{"userinfo on registered host", pub, "https://evil@app.example.com/cb", false},
+		{"fragment", pub, "https://app.example.com/cb#x", false},
+		{"http instead of https", pub, "http://app.example.com/cb", false},
+		{"explicit default port", pub, "https://app.example.com:443/cb", false},
+		{"loopback any port public", pub, "http://127.0.0.1:51004/callback", true},
+		{"loopback v6 any port public", pub, "http://[::1]:8080/callback", true},
+		{"loopback no port public", pub, "http://127.0.0.1/callback", true},
+		{"loopback other path", pub, "http://127.0.0.1:51004/callbackx", false},
+		{"loopback extra query", pub, "http://127.0.0.1:51004/callback?x", false},
+		{"loopback fragment", pub, "http://127.0.0.1:51004/callback#x", false},
+		{"loopback userinfo", pub, "http://127.0.0.1:1@evil.io/callback", false},
+		{"loopback https", pub, "https://127.0.0.1:51004/callback", false},
+		{"localhost is not loopback IP", pub, "http://localhost:51004/callback", false},
+		{"loopback bad port", pub, "http://127.0.0.1:80a/callback", false},
+		{"other loopback port confidential", conf, "http://127.0.0.1:51004/callback", false},
+		{"exact loopback confidential", conf, "http://127.0.0.1/callback", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.c.RedirectAllowed(tt.uri); got != tt.want {
+				t.Fatalf("RedirectAllowed(%q) = %v, want %v", tt.uri, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestGrantableScopesDropsWhatTheClientMayNotHave(t *testing.T) {
+	c := client.Client{Scopes: []string{"openid", "orders:read"}}
+	got := c.GrantableScopes([]string{"admin", "openid", "openid", "orders:read", "orders:write"})
+	if len(got) != 2 || got[0] != "openid" || got[1] != "orders:read" {
+		t.Fatalf("GrantableScopes = %v, want [openid orders:read]", got)
+	}
+	if got := c.GrantableScopes(nil); len(got) != 0 {
+		t.Fatalf("GrantableScopes(nil) = %v, want none", got)
+	}
+}
+
+func TestRegistryAddAuthenticateRotateDelete(t *testing.T) {
+	ctx := context.Background()
+	static := client.Client{ID: "cfg", Type: client.Confidential, Secret: "0123456789abcdef0123456789abcdef", GrantTypes: []string{"client_credentials"}}
+	r := newRegistry(t, static)
+
+	secret, err := r.Add(ctx, client.Client{ID: "svc", Type: client.Confidential, GrantTypes: []string{"client_credentials"}})
+	if err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if len(secret) < 43 {
+		t.Fatalf("generated secret %d chars, want >= 256 bits", len(secret))
+	}
+	stored, _ := r.Lookup(ctx, "svc")
+	if stored.SecretHash == "" || stored.SecretHash == secret {
+		t.Fatalf("stored secret hash = %q: must be a hash, never the secret", stored.SecretHash)
+	}
+	if _, err := r.Authenticate(ctx, "svc", secret); err != nil {
+		t.Fatalf("Authenticate(right secret): %v", err)
+	}
+	for name, try := range map[string][2]string{
+		"wrong secret":   {"svc", secret + "x"},
+		"no secret":      {"svc", ""},
+		"unknown client": {"ghost", secret},
+		"config wrong":   {"cfg", "nope"},
+	} {
+		if _, err := r.Authenticate(ctx, try[0], try[1]); !errors.Is(err, client.ErrInvalidClient) {
+			t.Errorf("%s: Authenticate error = %v, want ErrInvalidClient", name, err)
+		}
+	}
+	if _, err := r.Authenticate(ctx, "cfg", static.Secret); err != nil {
+		t.Errorf("config client with its secret: %v", err)
+	}
+
+	fresh, err := r.RotateSecret(ctx, "svc")
+	if err != nil || fresh == secret {
+		t.Fatalf("RotateSecret = %q, %v", fresh, err)
+	}
+	if _, err := r.Authenticate(ctx, "svc", secret); !errors.Is(err, client.ErrInvalidClient) {
+		t.Errorf("old secret after rotation error = %v, want ErrInvalidClient", err)
+	}
+	if _, err := r.Authenticate(ctx, "svc", fresh); err != nil {
+		t.Errorf("new secret: %v", err)
+	}
+
+	if _, err := r.Add(ctx, client.Client{ID: "cfg", Type: client.Public, GrantTypes: []string{"refresh_token"}}); !errors.Is(err, auth.ErrConflict) {
+		t.Errorf("Add over a config client error = %v, want ErrConflict", err)
+	}
+	if err := r.Delete(ctx, "cfg"); !errors.Is(err, client.ErrReadOnly) {
+		t.Errorf("Delete(config client) error = %v, want ErrReadOnly", err)
+	}
+	if _, err := r.RotateSecret(ctx, "cfg"); !errors.Is(err, client.ErrReadOnly) {
+		t.Errorf("RotateSecret(config client) error = %v, want ErrReadOnly", err)
+	}
+	if err := r.Delete(ctx, "svc"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := r.Authenticate(ctx, "svc", fresh); !errors.Is(err, client.ErrInvalidClient) {
+		t.Errorf("deleted client error = %v, want ErrInvalidClient", err)
+	}
+}
+
+func TestPublicClientAuthenticatesWithoutSecretOnly(t *testing.T) {
+	ctx := context.Background()
+	r := newRegistry(t)
+	secret, err := r.Add(ctx, client.Client{ID: "spa", Type: client.Public, RedirectURIs: []string{"https://a.example/cb"}, GrantTypes: []string{"authorization_code"}})
+	if err != nil || secret != "" {
+		t.Fatalf("Add(public) = %q, %v; want no secret", secret, err)
+	}
+	if _, err := r.Authenticate(ctx, "spa", ""); err != nil {
+		t.Fatalf("public client without secret: %v", err)
+	}
+	if _, err := r.Authenticate(ctx, "spa", "anything"); !errors.Is(err, client.ErrInvalidClient) {
+		t.Fatalf("public client with a secret error = %v, want ErrInvalidClient", err)
+	}
+	if _, err := r.Add(ctx, client.Client{ID: "bad", Type: client.Public, GrantTypes: []string{"client_credentials"}}); !errors.Is(err, auth.ErrInvalidInput) {
+		t.Fatalf("public client_credentials client error = %v, want ErrInvalidInput", err)
+	}
+}

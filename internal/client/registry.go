@@ -1,0 +1,201 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// secretBytes is the entropy of a generated secret: 256 bits.
+const secretBytes = 32
+
+// Store persists clients registered at run time.
+//
+// Errors: auth.ErrNotFound, auth.ErrConflict, auth.ErrUnavailable (wrapped).
+type Store interface {
+	CreateClient(ctx context.Context, c Client) error
+	Client(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	DeleteClient(ctx context.Context, id string) error
+	// SetClientSecret replaces the secret hash of a confidential client.
+	SetClientSecret(ctx context.Context, id, hash string, at time.Time) error
+}
+
+// Registry answers for config clients first (read-only) and then for the
+// store's.
+type Registry struct {
+	store  Store
+	static map[string]Client
+	order  []string
+	now    func() time.Time
+}
+
+// NewRegistry returns a registry over store and the clients of the config
+// file, which must already have been validated (config.Load does).
+func NewRegistry(store Store, static []Client) *Registry {
+	r := &Registry{store: store, static: map[string]Client{}, now: time.Now}
+	for _, c := range static {
+		c.FromConfig = true
+		if c.Secret != "" {
+			c.SecretHash = HashSecret(c.Secret)
+			c.Secret = ""
+		}
+		r.static[c.ID] = c
+		r.order = append(r.order, c.ID)
+	}
+	return r
+}
+
+// Lookup returns client id, or an error wrapping auth.ErrNotFound.
+func (r *Registry) Lookup(ctx context.Context, id string) (Client, error) {
+	if c, ok := r.static[id]; ok {
+		return c, nil
+	}
+	if !idPattern.MatchString(id) {
+		return Client{}, fmt.Errorf("client %q: %w", id, auth.ErrNotFound)
+	}
+	c, err := r.store.Client(ctx, id)
+	if err != nil {
+		return Client{}, fmt.Errorf("load client: %w", err)
+	}
+	return c, nil
+}
+
+// List returns the config clients, then the stored ones.
+func (r *Registry) List(ctx context.Context) ([]Client, error) {
+	out := make([]Client, 0, len(r.order))
+	for _, id := range r.order {
+		out = append(out, r.static[id])
+	}
+	stored, err := r.store.ListClients(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	return append(out, stored...), nil
+}
+
+// Add registers c and returns its secret (confidential clients; "" for
+// public ones) — the only time the secret is ever shown. Problems with c
+// wrap auth.ErrInvalidInput; a taken ID wraps auth.ErrConflict.
+func (r *Registry) Add(ctx context.Context, c Client) (string, error) {
+	c.FromConfig, c.Secret, c.SecretFile, c.SecretHash = false, "", "", ""
+	if errs := Validate(c); len(errs) > 0 {
+		return "", fmt.Errorf("add client: %w: %w", auth.ErrInvalidInput, errors.Join(errs...))
+	}
+	if _, ok := r.static[c.ID]; ok {
+		return "", fmt.Errorf("add client %q: declared in the config file: %w", c.ID, auth.ErrConflict)
+	}
+	secret := ""
+	if c.Type == Confidential {
+		var err error
+		if secret, err = NewSecret(); err != nil {
+			return "", fmt.Errorf("add client: %w", err)
+		}
+		c.SecretHash = HashSecret(secret)
+	}
+	c.CreatedAt = r.now().UTC().Truncate(time.Microsecond)
+	c.UpdatedAt = c.CreatedAt
+	if err := r.store.CreateClient(ctx, c); err != nil {
+		return "", fmt.Errorf("add client: %w", err)
+	}
+	return secret, nil
+}
+
+// Delete removes a stored client; config clients wrap ErrReadOnly.
+func (r *Registry) Delete(ctx context.Context, id string) error {
+	if _, ok := r.static[id]; ok {
+		return fmt.Errorf("delete client %q: %w", id, ErrReadOnly)
+	}
+	if err := r.store.DeleteClient(ctx, id); err != nil {
+		return fmt.Errorf("delete client: %w", err)
+	}
+	return nil
+}
+
+// RotateSecret gives a stored confidential client a new secret and returns
+// it; the old one stops working at once.
+func (r *Registry) RotateSecret(ctx context.Context, id string) (string, error) {
+	c, err := r.Lookup(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if c.FromConfig {
+		return "", fmt.Errorf("rotate secret of %q: %w", id, ErrReadOnly)
+	}
+	if c.Type != Confidential {
+		return "", fmt.Errorf("rotate secret of %q: a public client has no secret: %w", id, auth.ErrInvalidInput)
+	}
+	secret, err := NewSecret()
+	if err != nil {
+		return "", fmt.Errorf("rotate secret: %w", err)
+	}
+	if err := r.store.SetClientSecret(ctx, id, HashSecret(secret), r.now()); err != nil {
+		return "", fmt.Errorf("rotate secret: %w", err)
+	}
+	return secret, nil
+}
+
+// Authenticate checks a client's credentials at the token and revocation
+// endpoints. A confidential client must present its secret; a public one
+// must present none. Every refusal wraps ErrInvalidClient (and
+// auth.ErrNotFound for an unknown client) so that the caller cannot leak
+// which part was wrong; outages wrap auth.ErrUnavailable.
+func (r *Registry) Authenticate(ctx context.Context, id, secret string) (Client, error) {
+	c, err := r.Lookup(ctx, id)
+	if errors.Is(err, auth.ErrNotFound) {
+		// Compare anyway so that an unknown client costs the same.
+		subtle.ConstantTimeCompare([]byte(HashSecret(secret)), []byte(HashSecret("")))
+		return Client{}, fmt.Errorf("authenticate client: %w: %w", ErrInvalidClient, err)
+	}
+	if err != nil {
+		return Client{}, err
+	}
+	switch {
+	case c.IsPublic() && secret == "":
+		return c, nil
+	case c.IsPublic():
+		return Client{}, fmt.Errorf("authenticate client %q: a public client sent a secret: %w", id, ErrInvalidClient)
+	case c.SecretHash == "" || subtle.ConstantTimeCompare([]byte(HashSecret(secret)), []byte(c.SecretHash)) != 1:
+		return Client{}, fmt.Errorf("authenticate client %q: wrong secret: %w", id, ErrInvalidClient)
+	}
+	return c, nil
+}
+
+// GrantableScopes returns the scopes of requested that c may have, in
+// request order without repeats; the rest are dropped (RFC 6749 §3.3 lets
+// the server issue fewer scopes than asked). An empty request gets the
+// empty scope, never everything the client may have.
+func (c Client) GrantableScopes(requested []string) []string {
+	out := []string{}
+	for _, s := range requested {
+		if c.AllowsScope(s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// NewSecret returns 256 random bits as base64url.
+func NewSecret() (string, error) {
+	b := make([]byte, secretBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("read random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// HashSecret is the stored form of a secret. SHA-256 without salt is
+// enough for secrets of 256 random bits (nothing to guess); config secrets
+// are at least 32 characters.
+func HashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}

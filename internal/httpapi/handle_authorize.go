@@ -1,0 +1,314 @@
+package httpapi
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+)
+
+// authAfterParam is gatehouse's own authorization-request parameter: the
+// Unix time after which the session must have started. /auth/authorize
+// sets it on the URL that /login returns to, in place of prompt=login and
+// max_age, so that a fresh login satisfies them and the browser does not
+// loop back to /login.
+const authAfterParam = "auth_after"
+
+// authorizeParams are the request parameters the consent form carries.
+var authorizeParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
+	"code_challenge", "code_challenge_method", "prompt", "max_age", "response_mode", authAfterParam}
+
+// authzError is an error that goes back to the client's redirect_uri
+// (RFC 6749 §4.1.2.1).
+type authzError struct{ code, desc string }
+
+// handleAuthorize is the authorization endpoint (contract §8): code flow
+// with PKCE S256 only. GET starts or resumes a request; POST is the
+// consent form's answer (same-origin only: routes wraps it).
+func (s *server) handleAuthorize() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		params, err := requestParams(r)
+		if err != nil {
+			s.authorizePage(w, http.StatusBadRequest, "The authorization request is malformed.")
+			return
+		}
+		c, redirectURI, ok := s.authorizeClient(w, r, params)
+		if !ok {
+			return
+		}
+		back := func(v url.Values) { s.authorizeRedirect(w, r, redirectURI, v, params.Get("state")) }
+		req, prompt, authAfter, aerr := parseAuthorize(c, redirectURI, params, time.Now())
+		if aerr != nil {
+			back(url.Values{"error": {aerr.code}, "error_description": {aerr.desc}})
+			return
+		}
+		p, rec, err := s.currentSession(r)
+		if err != nil && httperr.Unavailable(err) {
+			s.authorizeOutage(w, r, err)
+			return
+		}
+		fresh := err == nil && !prompt["login"] && (authAfter == 0 || rec.CreatedAt.Unix() >= authAfter)
+		if !fresh {
+			if prompt["none"] {
+				back(url.Values{"error": {"login_required"}, "error_description": {"the user is not signed in"}})
+				return
+			}
+			s.authorizeLogin(w, r, params)
+			return
+		}
+		if r.Method == http.MethodPost {
+			s.authorizeConsentAnswer(w, r, req, p, rec, back)
+			return
+		}
+		need, err := s.Apps.NeedsConsent(r.Context(), c, p.Subject, req.Scopes)
+		if err != nil {
+			s.authorizeOutage(w, r, err)
+			return
+		}
+		if need || prompt["consent"] {
+			if prompt["none"] {
+				back(url.Values{"error": {"consent_required"}, "error_description": {"the user has not allowed this client"}})
+				return
+			}
+			s.consentForm(w, r, req, p, params)
+			return
+		}
+		s.issueCode(w, r, req, p, rec, back)
+	})
+}
+
+// requestParams are the query parameters of a GET and the form of a POST
+// (OAuth endpoints accept either, never a mix).
+func requestParams(r *http.Request) (url.Values, error) {
+	if r.Method != http.MethodPost {
+		return r.URL.Query(), nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return nil, err
+	}
+	return r.PostForm, nil
+}
+
+// authorizeClient checks client_id and redirect_uri. Either one wrong is a
+// 400 page, never a redirect: the redirect_uri is not known to be the
+// client's.
+func (s *server) authorizeClient(w http.ResponseWriter, r *http.Request, params url.Values) (client.Client, string, bool) {
+	for _, k := range []string{"client_id", "redirect_uri"} {
+		if len(params[k]) > 1 {
+			s.authorizePage(w, http.StatusBadRequest, "The authorization request repeats "+k+".")
+			return client.Client{}, "", false
+		}
+	}
+	if s.Clients == nil || s.Apps == nil {
+		s.authorizePage(w, http.StatusBadRequest, "This server has no registered applications.")
+		return client.Client{}, "", false
+	}
+	c, err := s.Clients.Lookup(r.Context(), params.Get("client_id"))
+	switch {
+	case httperr.Unavailable(err):
+		s.authorizeOutage(w, r, err)
+		return client.Client{}, "", false
+	case err != nil:
+		s.authorizePage(w, http.StatusBadRequest, "The application that sent you here is not registered.")
+		return client.Client{}, "", false
+	}
+	uri := params.Get("redirect_uri")
+	if uri == "" || !c.RedirectAllowed(uri) {
+		s.authorizePage(w, http.StatusBadRequest, "The application asked to return you to an address it has not registered.")
+		return client.Client{}, "", false
+	}
+	return c, uri, true
+}
+
+// parseAuthorize validates the rest of the request once client and
+// redirect URI are known; its errors are redirected.
+func parseAuthorize(c client.Client, redirectURI string, params url.Values, now time.Time) (authserver.Request, map[string]bool, int64, *authzError) {
+	for k, v := range params {
+		if len(v) > 1 {
+			return authserver.Request{}, nil, 0, &authzError{"invalid_request", "parameter " + k + " is repeated"}
+		}
+	}
+	switch {
+	case params.Has("request") || params.Has("request_uri"):
+		return authserver.Request{}, nil, 0, &authzError{"request_not_supported", "request objects are not supported"}
+	case params.Get("response_type") != "code":
+		return authserver.Request{}, nil, 0, &authzError{"unsupported_response_type", "only response_type=code is supported"}
+	case params.Has("response_mode") && params.Get("response_mode") != "query":
+		return authserver.Request{}, nil, 0, &authzError{"invalid_request", "only response_mode=query is supported"}
+	case !c.AllowsGrant(client.GrantAuthorizationCode):
+		return authserver.Request{}, nil, 0, &authzError{"unauthorized_client", "the client may not use the authorization code flow"}
+	case params.Get("code_challenge_method") != "S256":
+		return authserver.Request{}, nil, 0, &authzError{"invalid_request", "PKCE with code_challenge_method=S256 is required"}
+	case !authserver.ValidChallenge(params.Get("code_challenge")):
+		return authserver.Request{}, nil, 0, &authzError{"invalid_request", "code_challenge must be a base64url SHA-256"}
+	}
+	scopes, err := authserver.ParseScope(c, params.Get("scope"))
+	if err != nil {
+		return authserver.Request{}, nil, 0, &authzError{"invalid_scope", "a requested scope is not allowed for this client"}
+	}
+	prompt := map[string]bool{}
+	for _, p := range strings.Fields(params.Get("prompt")) {
+		if p != "none" && p != "login" && p != "consent" {
+			return authserver.Request{}, nil, 0, &authzError{"invalid_request", "prompt must be none, login or consent"}
+		}
+		prompt[p] = true
+	}
+	if prompt["none"] && len(prompt) > 1 {
+		return authserver.Request{}, nil, 0, &authzError{"invalid_request", "prompt=none cannot be combined"}
+	}
+	var authAfter int64
+	if v := params.Get("max_age"); v != "" {
+		age, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || age < 0 {
+			return authserver.Request{}, nil, 0, &authzError{"invalid_request", "max_age must be a number of seconds"}
+		}
+		authAfter = now.Unix() - age
+	}
+	if v := params.Get(authAfterParam); v != "" {
+		t, err := strconv.ParseInt(v, 10, 64)
+		// A time in the future would send the user round /login forever.
+		if err != nil || t > now.Unix()+60 {
+			return authserver.Request{}, nil, 0, &authzError{"invalid_request", authAfterParam + " must be a Unix time"}
+		}
+		authAfter = max(authAfter, t)
+	}
+	return authserver.Request{
+		Client: c, RedirectURI: redirectURI, Scopes: scopes, State: params.Get("state"),
+		Nonce: params.Get("nonce"), Challenge: params.Get("code_challenge"),
+	}, prompt, authAfter, nil
+}
+
+// authorizeLogin sends the browser to /login, which returns it to this
+// request with prompt=login and max_age replaced by auth_after=now.
+func (s *server) authorizeLogin(w http.ResponseWriter, r *http.Request, params url.Values) {
+	again := url.Values{}
+	for _, k := range authorizeParams {
+		if v := params.Get(k); v != "" {
+			again.Set(k, v)
+		}
+	}
+	again.Del("max_age")
+	again.Set(authAfterParam, strconv.FormatInt(time.Now().Unix(), 10))
+	if p := strings.Fields(again.Get("prompt")); slices.Contains(p, "login") {
+		again.Set("prompt", strings.Join(slices.DeleteFunc(p, func(v string) bool { return v == "login" }), " "))
+		if again.Get("prompt") == "" {
+			again.Del("prompt")
+		}
+	}
+	next := "/auth/authorize?" + again.Encode()
+	http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+}
+
+// consentForm renders the consent page; the form repeats the request and
+// carries a token only the session's cookie can produce.
+func (s *server) consentForm(w http.ResponseWriter, r *http.Request, req authserver.Request, p auth.Principal, params url.Values) {
+	data := consentPage{Client: req.Client.DisplayName(), Username: p.Username, Scopes: req.Scopes,
+		Token: s.consentToken(r, req)}
+	if u, err := url.Parse(req.RedirectURI); err == nil {
+		data.Host = u.Host
+	}
+	for _, k := range authorizeParams {
+		if v := params.Get(k); v != "" && k != "prompt" {
+			data.Fields = append(data.Fields, field{k, v})
+		}
+	}
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	s.pages.render(w, http.StatusOK, "consent", data)
+}
+
+// consentToken binds the consent form to the session (keyed by the
+// cookie's secret value, which another site cannot read) and to the
+// client, redirect URI and scopes it shows.
+func (s *server) consentToken(r *http.Request, req authserver.Request) string {
+	cookie := ""
+	if c, err := r.Cookie(s.Sessions.CookieName()); err == nil {
+		cookie = c.Value
+	}
+	m := hmac.New(sha256.New, []byte(cookie))
+	m.Write([]byte("gatehouse-consent\x00" + req.Client.ID + "\x00" + req.RedirectURI + "\x00" + strings.Join(req.Scopes, " ")))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (s *server) authorizeConsentAnswer(w http.ResponseWriter, r *http.Request, req authserver.Request, p auth.Principal, rec session.Record, back func(url.Values)) {
+	want := s.consentToken(r, req)
+	if !hmac.Equal([]byte(r.PostForm.Get("consent_token")), []byte(want)) {
+		s.authorizePage(w, http.StatusForbidden, "This consent form has expired or did not come from this site. Start again from the application.")
+		return
+	}
+	if r.PostForm.Get("decision") != "allow" {
+		back(url.Values{"error": {"access_denied"}, "error_description": {"the user denied access"}})
+		return
+	}
+	if err := s.Apps.Consent(r.Context(), req.Client, p.Subject, req.Scopes); err != nil {
+		s.authorizeOutage(w, r, err)
+		return
+	}
+	s.issueCode(w, r, req, p, rec, back)
+}
+
+func (s *server) issueCode(w http.ResponseWriter, r *http.Request, req authserver.Request, p auth.Principal, rec session.Record, back func(url.Values)) {
+	code, err := s.Apps.IssueCode(r.Context(), req, p.Subject, rec.ID, rec.CreatedAt, amrOf(rec))
+	if err != nil {
+		s.authorizeOutage(w, r, err)
+		return
+	}
+	back(url.Values{"code": {code}})
+}
+
+// amrOf is how the session's user signed in (RFC 8176 values).
+func amrOf(rec session.Record) []string {
+	if strings.HasPrefix(rec.Method, "oidc:") {
+		return []string{"ext"}
+	}
+	return []string{"pwd"}
+}
+
+// authorizeRedirect answers with v, state and iss (RFC 9207) added to the
+// client's verified redirect URI, keeping its own query.
+func (s *server) authorizeRedirect(w http.ResponseWriter, r *http.Request, redirectURI string, v url.Values, state string) {
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		s.authorizePage(w, http.StatusBadRequest, "The application's address is malformed.")
+		return
+	}
+	q := u.Query()
+	for k, vals := range v {
+		q[k] = vals
+	}
+	if state != "" {
+		q.Set("state", state)
+	}
+	q.Set("iss", s.Settings.PublicURL)
+	u.RawQuery = q.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	status := http.StatusFound
+	if r.Method == http.MethodPost {
+		status = http.StatusSeeOther
+	}
+	http.Redirect(w, r, u.String(), status)
+}
+
+func (s *server) authorizePage(w http.ResponseWriter, status int, msg string) {
+	httperr.RenderPage(w, httperr.Page{Status: status, Title: "Cannot continue to the application", Message: msg})
+}
+
+func (s *server) authorizeOutage(w http.ResponseWriter, r *http.Request, err error) {
+	if !httperr.Unavailable(err) && !errors.Is(err, auth.ErrUnavailable) {
+		s.log.ErrorContext(r.Context(), "authorize failed", "request_id", requestID(r.Context()), "error", err.Error())
+	}
+	httperr.RenderPage(w, httperr.Page{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
+		Message: "Signing in to the application is not possible right now. Please try again in a moment."})
+}

@@ -1,0 +1,222 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
+)
+
+var (
+	_ client.Store     = (*Store)(nil)
+	_ authserver.Store = (*Store)(nil)
+)
+
+const clientColumns = `id, name, type, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes,
+	first_party, backchannel_logout_uri, audience, roles, created_at, updated_at`
+
+// CreateClient stores c; auth.ErrConflict when the ID is taken.
+func (db *Store) CreateClient(ctx context.Context, c client.Client) error {
+	lists, err := encodeLists(c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes, c.Audience, c.Roles)
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+	_, err = db.exec(ctx, "create client",
+		`INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Name, c.Type, c.SecretHash, lists[0], lists[1], lists[2], lists[3],
+		c.FirstParty, c.BackchannelLogoutURI, lists[4], lists[5], micros(c.CreatedAt), micros(c.UpdatedAt))
+	return err
+}
+
+// Client returns client id or auth.ErrNotFound.
+func (db *Store) Client(ctx context.Context, id string) (client.Client, error) {
+	c, err := scanClient(db.queryRow(ctx, "load client", `SELECT `+clientColumns+` FROM oauth_clients WHERE id = ?`, id))
+	return c, db.wrap("load client", err)
+}
+
+// ListClients returns every stored client by ID.
+func (db *Store) ListClients(ctx context.Context) ([]client.Client, error) {
+	return queryAll(ctx, db, "list clients", scanClient, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY id`)
+}
+
+// DeleteClient removes client id and the consents given to it;
+// auth.ErrNotFound when there is none.
+func (db *Store) DeleteClient(ctx context.Context, id string) error {
+	return db.tx(ctx, "delete client", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM consents WHERE client_id = ?`), id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM oauth_clients WHERE id = ?`), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(err, sql.ErrNoRows)
+		}
+		return nil
+	})
+}
+
+// SetClientSecret replaces a client's secret hash; auth.ErrNotFound when
+// there is no such client.
+func (db *Store) SetClientSecret(ctx context.Context, id, hash string, at time.Time) error {
+	return db.execOne(ctx, "set client secret",
+		`UPDATE oauth_clients SET secret_hash = ?, updated_at = ? WHERE id = ?`, hash, micros(at), id)
+}
+
+func scanClient(row scanner) (client.Client, error) {
+	var (
+		c                client.Client
+		lists            [6]string
+		created, updated int64
+	)
+	if err := row.Scan(&c.ID, &c.Name, &c.Type, &c.SecretHash, &lists[0], &lists[1], &lists[2], &lists[3],
+		&c.FirstParty, &c.BackchannelLogoutURI, &lists[4], &lists[5], &created, &updated); err != nil {
+		return client.Client{}, err
+	}
+	for i, dst := range []*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audience, &c.Roles} {
+		if err := decodeJSON(lists[i], dst); err != nil {
+			return client.Client{}, err
+		}
+	}
+	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return c, nil
+}
+
+func encodeLists(lists ...[]string) ([]string, error) {
+	out := make([]string, len(lists))
+	for i, l := range lists {
+		s, err := encodeJSON(l, "[]")
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+const codeColumns = `hash, client_id, user_id, session_id, redirect_uri, code_challenge, nonce, scope, family_id,
+	auth_time, amr, issued_at, expires_at, used_at`
+
+// CreateCode stores an authorization code; auth.ErrNotFound when the user
+// does not exist, auth.ErrConflict when the hash is taken.
+func (db *Store) CreateCode(ctx context.Context, c authserver.Code) error {
+	amr, err := encodeJSON(c.AMR, "[]")
+	if err != nil {
+		return fmt.Errorf("create code: %w", err)
+	}
+	_, err = db.exec(ctx, "create code",
+		`INSERT INTO authorization_codes (`+codeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Hash, c.ClientID, c.UserID, c.SessionID, c.RedirectURI, c.Challenge, c.Nonce, c.Scope, c.FamilyID,
+		micros(c.AuthTime), amr, micros(c.IssuedAt), micros(c.ExpiresAt), nullMicros(c.UsedAt))
+	return err
+}
+
+// RedeemCode marks the code used with one conditional UPDATE, so that of
+// concurrent redemptions exactly one wins; the losers and later replays
+// get auth.ErrReused and the record.
+func (db *Store) RedeemCode(ctx context.Context, hash string, now time.Time) (authserver.Code, error) {
+	var c authserver.Code
+	err := db.tx(ctx, "redeem code", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.Rebind(
+			`UPDATE authorization_codes SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?`),
+			micros(now), hash, micros(now))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		c, err = scanCode(tx.QueryRowContext(ctx, db.Rebind(`SELECT `+codeColumns+` FROM authorization_codes WHERE hash = ?`), hash))
+		switch {
+		case err != nil:
+			return err
+		case n == 1:
+			return nil
+		case !c.UsedAt.IsZero():
+			return auth.ErrReused
+		default:
+			return auth.ErrExpired
+		}
+	})
+	return c, err
+}
+
+// DeleteExpiredCodes removes codes that expired before now.
+func (db *Store) DeleteExpiredCodes(ctx context.Context, now time.Time) (int, error) {
+	n, err := db.exec(ctx, "delete expired codes", `DELETE FROM authorization_codes WHERE expires_at <= ?`, micros(now))
+	return int(n), err
+}
+
+func scanCode(row scanner) (authserver.Code, error) {
+	var (
+		c                         authserver.Code
+		amr                       string
+		authTime, issued, expires int64
+		used                      sql.NullInt64
+	)
+	if err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.SessionID, &c.RedirectURI, &c.Challenge, &c.Nonce, &c.Scope,
+		&c.FamilyID, &authTime, &amr, &issued, &expires, &used); err != nil {
+		return authserver.Code{}, err
+	}
+	if err := decodeJSON(amr, &c.AMR); err != nil {
+		return authserver.Code{}, err
+	}
+	c.AuthTime, c.IssuedAt, c.ExpiresAt, c.UsedAt = fromMicros(authTime), fromMicros(issued), fromMicros(expires), fromNullMicros(used)
+	return c, nil
+}
+
+// Consent returns what user userID allowed client clientID, or
+// auth.ErrNotFound.
+func (db *Store) Consent(ctx context.Context, userID, clientID string) (authserver.Consent, error) {
+	c, err := scanConsent(db.queryRow(ctx, "load consent",
+		`SELECT user_id, client_id, scopes, granted_at FROM consents WHERE user_id = ? AND client_id = ?`, userID, clientID))
+	return c, db.wrap("load consent", err)
+}
+
+// SaveConsent creates or replaces a consent; auth.ErrNotFound when the
+// user does not exist.
+func (db *Store) SaveConsent(ctx context.Context, c authserver.Consent) error {
+	scopes, err := encodeJSON(c.Scopes, "[]")
+	if err != nil {
+		return fmt.Errorf("save consent: %w", err)
+	}
+	_, err = db.exec(ctx, "save consent",
+		`INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`,
+		c.UserID, c.ClientID, scopes, micros(c.GrantedAt))
+	return err
+}
+
+// UserConsents lists a user's consents by client.
+func (db *Store) UserConsents(ctx context.Context, userID string) ([]authserver.Consent, error) {
+	return queryAll(ctx, db, "list consents", scanConsent,
+		`SELECT user_id, client_id, scopes, granted_at FROM consents WHERE user_id = ? ORDER BY client_id`, userID)
+}
+
+// DeleteConsent withdraws a consent; auth.ErrNotFound when there is none.
+func (db *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
+	return db.execOne(ctx, "delete consent", `DELETE FROM consents WHERE user_id = ? AND client_id = ?`, userID, clientID)
+}
+
+func scanConsent(row scanner) (authserver.Consent, error) {
+	var (
+		c       authserver.Consent
+		scopes  string
+		granted int64
+	)
+	if err := row.Scan(&c.UserID, &c.ClientID, &scopes, &granted); err != nil {
+		return authserver.Consent{}, err
+	}
+	if err := decodeJSON(scopes, &c.Scopes); err != nil {
+		return authserver.Consent{}, err
+	}
+	c.GrantedAt = fromMicros(granted)
+	return c, nil
+}
