@@ -267,8 +267,13 @@ func (s *server) issueCode(w http.ResponseWriter, r *http.Request, req authserve
 	back(url.Values{"code": {code}})
 }
 
-// amrOf is how the session's user signed in (RFC 8176 values).
+// amrOf is how the session's user signed in (RFC 8176 values): the amr
+// the login recorded (with a second factor: pwd, otp, mfa), else, for
+// sessions that recorded none (OIDC logins, older sessions), the method.
 func amrOf(rec session.Record) []string {
+	if len(rec.AMR) > 0 {
+		return slices.Clone(rec.AMR)
+	}
 	if strings.HasPrefix(rec.Method, "oidc:") {
 		return []string{"ext"}
 	}

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
@@ -400,6 +402,64 @@ func TestTOTPReplayOnSecondInstance(t *testing.T) {
 			cb, _ := pendingLogin(t, b, "alice")
 			if resp, body := postJSON(t, cb, b.URL+"/auth/login/mfa", map[string]string{"code": code}); resp.StatusCode != 401 {
 				t.Fatalf("same code on instance B = %d %s, want 401", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// idTokenAMR exchanges code for the public client spa and returns the amr
+// claim of the ID token.
+func idTokenAMR(t *testing.T, g *testutil.Instance, code, verifier string) []string {
+	t.Helper()
+	resp, m := tokenCall(t, g, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {"spa"},
+		"redirect_uri": {"https://spa.example.com/cb"}, "code_verifier": {verifier}}, "", "")
+	idt, _ := m["id_token"].(string)
+	parts := strings.Split(idt, ".")
+	if resp.StatusCode != 200 || len(parts) != 3 {
+		t.Fatalf("code exchange = %d %v, want an ID token", resp.StatusCode, m)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		AMR []string `json:"amr"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims.AMR
+}
+
+// An app learns how the user signed in: the ID token of a code issued in a
+// session that used a second factor carries that session's amr, a
+// password-only session's carries pwd.
+func TestIDTokenCarriesSessionAMR(t *testing.T) {
+	g := mfaInstance(t, func(c *config.Config) {
+		c.Clients = []config.Client{{ID: "spa", Type: "public", FirstParty: true, RedirectURIs: []string{"https://spa.example.com/cb"},
+			GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}}}
+	})
+	g.CreateUser(t, "alice", strongPassword)
+	g.CreateUser(t, "bob", strongPassword)
+	secret := enrolTOTP(t, g, "alice")
+	c, _ := pendingLogin(t, g, "alice")
+	if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+		t.Fatalf("second step = %d %s", resp.StatusCode, body)
+	}
+	tests := []struct {
+		name string
+		b    *http.Client
+		want []string
+	}{
+		{"second factor", c, []string{"pwd", "otp", "mfa"}},
+		{"password only", browser(t, g, "bob"), []string{"pwd"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			verifier := oauth2.GenerateVerifier()
+			code := codeFor(t, g, tt.b, "spa", "https://spa.example.com/cb", verifier, "openid")
+			if got := idTokenAMR(t, g, code, verifier); !slices.Equal(got, tt.want) {
+				t.Fatalf("ID token amr = %v, want %v", got, tt.want)
 			}
 		})
 	}
