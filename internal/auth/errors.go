@@ -87,3 +87,20 @@ func (e *RateLimitedError) Error() string {
 
 // Is makes errors.Is(err, ErrRateLimited) true for a *RateLimitedError.
 func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
+
+// OAuth refusals of the authorization server (contract section 8). They live
+// here, with the other sentinels, so that httperr maps them without
+// importing the packages that raise them (client, authserver).
+var (
+	// ErrInvalidClient: unknown client, wrong or missing secret (RFC 6749
+	// §5.2 invalid_client).
+	ErrInvalidClient = errors.New("invalid_client")
+	// ErrUnauthorizedClient: the client may not use this grant
+	// (unauthorized_client).
+	ErrUnauthorizedClient = errors.New("unauthorized_client")
+	// ErrInvalidScope: a requested scope the client may not have
+	// (invalid_scope).
+	ErrInvalidScope = errors.New("invalid_scope")
+	// ErrInvalidRequest: a missing or malformed parameter (invalid_request).
+	ErrInvalidRequest = errors.New("invalid_request")
+)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
 // Client types (RFC 6749 §2.1).
@@ -176,8 +178,8 @@ func checkRedirect(raw string) string {
 // Errors of this package.
 var (
 	// ErrInvalidClient: unknown client, wrong or missing secret (RFC 6749
-	// §5.2 invalid_client).
-	ErrInvalidClient = errors.New("invalid_client")
+	// §5.2 invalid_client); defined in auth for httperr.
+	ErrInvalidClient = auth.ErrInvalidClient
 	// ErrReadOnly: the client is declared in the config file.
 	ErrReadOnly = errors.New("client is declared in the config file")
 )

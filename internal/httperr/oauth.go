@@ -4,8 +4,6 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/authserver"
-	"github.com/gatehouse-auth/gatehouse/internal/client"
 )
 
 // OAuth 2.0 error codes: RFC 6749 sections 4.1.2.1 (authorization
@@ -37,10 +35,10 @@ const deadGrant = "the refresh token is invalid, expired or revoked"
 var oauthTable = []row{
 	{auth.ErrOverloaded, Problem{http.StatusServiceUnavailable, TemporarilyUnavailable, "too many logins in progress; retry later"}},
 	{auth.ErrThrottled, Problem{http.StatusTooManyRequests, InvalidGrant, "too many failed attempts; retry later"}},
-	{client.ErrInvalidClient, Problem{http.StatusUnauthorized, InvalidClient, "client authentication failed"}},
-	{authserver.ErrUnauthorizedClient, Problem{http.StatusBadRequest, UnauthorizedClient, "the client may not use this grant"}},
-	{authserver.ErrInvalidScope, Problem{http.StatusBadRequest, InvalidScope, "a requested scope is not allowed for this client"}},
-	{authserver.ErrInvalidRequest, Problem{http.StatusBadRequest, InvalidRequest, ""}},
+	{auth.ErrInvalidClient, Problem{http.StatusUnauthorized, InvalidClient, "client authentication failed"}},
+	{auth.ErrUnauthorizedClient, Problem{http.StatusBadRequest, UnauthorizedClient, "the client may not use this grant"}},
+	{auth.ErrInvalidScope, Problem{http.StatusBadRequest, InvalidScope, "a requested scope is not allowed for this client"}},
+	{auth.ErrInvalidRequest, Problem{http.StatusBadRequest, InvalidRequest, ""}},
 	{auth.ErrInvalidCredentials, Problem{http.StatusBadRequest, InvalidGrant, "invalid username or password"}},
 	{auth.ErrNotFound, Problem{http.StatusBadRequest, InvalidGrant, deadGrant}},
 	{auth.ErrReused, Problem{http.StatusBadRequest, InvalidGrant, deadGrant}},
