@@ -1,0 +1,233 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/metrics"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// The fast-path benchmarks (issue 15) run the whole public handler with the
+// production defaults — request IDs, metrics, the info-level access log (to
+// io.Discard) — in front of a gateway with the real token and session caches,
+// so every request is a cache hit. BenchmarkProxied* send keep-alive
+// requests over loopback to a loopback upstream; BenchmarkBarePooledProxy is
+// the baseline: a plain httputil.ReverseProxy with the gateway's transport
+// settings and a BufferPool, on the same client and upstream. The difference
+// in ns/op and allocs/op is gatehouse's own cost per proxied request (the
+// client and the upstream run in the same process and are in both).
+
+// fastPath is one gatehouse handler over the real caches.
+type fastPath struct {
+	handler http.Handler
+	bearer  string // "Bearer <a valid access token>"
+	cookie  string // Cookie header of a live session
+}
+
+func newFastPath(b *testing.B, upstream string) *fastPath {
+	b.Helper()
+	store := memory.New()
+	w := revocation.NewWatcher(store)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	clocktest.Eventually(b, "the revocation watcher is fresh", w.Fresh)
+
+	ks, err := keys.NewSet(ctx, nil, keys.HS256, keys.WithHMACSecret([]byte("an-hmac-secret-of-at-least-32-bytes!!")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := token.NewVerifier(ks, w, token.WithCacheSize(10000), token.WithCacheTrust(w.Fresh))
+	raw, _, err := token.NewIssuer(ks).Issue(token.Subject{UserID: "u1", Username: "alice", Roles: []string{"user"}}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := session.NewManager(store)
+	sa := session.NewAuthenticator(m, benchUsers{}, 5*time.Second, w.Fresh)
+	value, _, err := m.Create(ctx, "u1", session.Meta{Method: "password"})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	route := func(name, prefix, authKind string, roles ...string) gateway.RouteConfig {
+		return gateway.RouteConfig{Name: name, Match: gateway.RouteMatch{PathPrefix: prefix}, Upstream: upstream, Auth: authKind, Roles: roles}
+	}
+	gw, err := gateway.New([]gateway.RouteConfig{
+		route("none", "/none/", "none"),
+		route("token", "/token/", "token", "user"),
+		route("session", "/session/", "session", "user"),
+	}, gateway.Deps{Sessions: sa, Tokens: v, CookieName: m.CookieName(), TrustedProxies: loopback})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(gw.Close)
+	h, err := httpapi.NewServer(httpapi.Deps{
+		Settings: httpapi.Settings{TrustedProxies: loopback},
+		Logger:   slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Metrics:  metrics.New(),
+		Gateway:  gw,
+		Verify:   gw.VerifyHandler(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &fastPath{handler: h, bearer: "Bearer " + raw, cookie: (&http.Cookie{Name: m.CookieName(), Value: value}).String()}
+}
+
+type benchUsers struct{}
+
+func (benchUsers) UserByID(_ context.Context, id string) (auth.User, error) {
+	return auth.User{ID: id, Username: "alice", Roles: []string{"user"}}, nil
+}
+
+func benchUpstream(b *testing.B) *httptest.Server {
+	b.Helper()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	b.Cleanup(up.Close)
+	return up
+}
+
+// proxyLoop sends GET url with header (name, value pairs) until the
+// benchmark ends, over one keep-alive connection.
+func proxyLoop(b *testing.B, url string, header ...string) {
+	b.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: 16}
+	b.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr}
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}
+
+func benchProxied(b *testing.B, path string, header func(*fastPath) []string) {
+	up := benchUpstream(b)
+	fp := newFastPath(b, up.URL)
+	srv := httptest.NewServer(fp.handler)
+	b.Cleanup(srv.Close)
+	proxyLoop(b, srv.URL+path, header(fp)...)
+}
+
+func BenchmarkProxiedNone(b *testing.B) {
+	benchProxied(b, "/none/orders/42", func(*fastPath) []string { return nil })
+}
+
+func BenchmarkProxiedToken(b *testing.B) {
+	benchProxied(b, "/token/orders/42", func(fp *fastPath) []string { return []string{"Authorization", fp.bearer} })
+}
+
+func BenchmarkProxiedSession(b *testing.B) {
+	benchProxied(b, "/session/orders/42", func(fp *fastPath) []string { return []string{"Cookie", fp.cookie} })
+}
+
+// BenchmarkBarePooledProxy is the baseline of issue 15: ReverseProxy with
+// the gateway's transport settings and a 32 KiB BufferPool.
+func BenchmarkBarePooledProxy(b *testing.B) {
+	up := benchUpstream(b)
+	target, _ := url.Parse(up.URL)
+	tr := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second, ExpectContinueTimeout: time.Second}
+	b.Cleanup(tr.CloseIdleConnections)
+	proxy := &httputil.ReverseProxy{
+		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
+		Transport:  tr,
+		BufferPool: barePool{},
+	}
+	srv := httptest.NewServer(proxy)
+	b.Cleanup(srv.Close)
+	proxyLoop(b, srv.URL+"/token/orders/42")
+}
+
+var copyBuffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+type barePool struct{}
+
+func (barePool) Get() []byte  { return copyBuffers.Get().(*[32 << 10]byte)[:] }
+func (barePool) Put(b []byte) { copyBuffers.Put((*[32 << 10]byte)(b)) }
+
+// BenchmarkForwardAuthCached is one forward-auth decision for nginx
+// auth_request with a cached bearer token, through the whole handler
+// (request ID, metrics, access log) but without a network: the CPU cost of
+// the decision itself (issue 15 target: ≤ 5 µs).
+func BenchmarkForwardAuthCached(b *testing.B) {
+	fp := newFastPath(b, "http://127.0.0.1:1")
+	req := httptest.NewRequest("GET", "http://gatehouse.test/auth/verify/nginx", nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	req.Header.Set("X-Original-URI", "/token/orders/42")
+	req.Header.Set("X-Original-Method", "GET")
+	req.Header.Set("Authorization", fp.bearer)
+	w := &discardWriter{h: http.Header{}}
+	fp.handler.ServeHTTP(w, req)
+	if w.status != http.StatusOK {
+		b.Fatalf("status %d", w.status)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		w.status = 0
+		fp.handler.ServeHTTP(w, req)
+	}
+	if w.status != http.StatusOK {
+		b.Fatalf("status %d", w.status)
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps only the status, so the
+// benchmark measures the handler and not a recorder.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *discardWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return len(p), nil
+}
