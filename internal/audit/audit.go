@@ -87,6 +87,9 @@ type Request struct {
 	// Route is the gateway route that served the request, set by the
 	// gateway once it matched one (metrics and the request log use it).
 	Route string
+	// gateway is the gateway's per-request state (opaque here), kept in the
+	// same context value so that a proxied request needs no second one.
+	gateway any
 }
 
 type requestKey struct{}
@@ -102,6 +105,25 @@ func SetRoute(ctx context.Context, route string) {
 	if r, ok := ctx.Value(requestKey{}).(*Request); ok && r != nil {
 		r.Route = route
 	}
+}
+
+// SetGatewayState stores the gateway's per-request state v in ctx's
+// Request and reports whether ctx carries one (if not, the gateway keeps
+// v in a context value of its own).
+func SetGatewayState(ctx context.Context, v any) bool {
+	r, ok := ctx.Value(requestKey{}).(*Request)
+	if ok && r != nil {
+		r.gateway = v
+	}
+	return ok && r != nil
+}
+
+// GatewayState returns what SetGatewayState stored in ctx, or nil.
+func GatewayState(ctx context.Context) any {
+	if r, ok := ctx.Value(requestKey{}).(*Request); ok && r != nil {
+		return r.gateway
+	}
+	return nil
 }
 
 // RequestFrom returns the request stored by WithRequest, if any.
