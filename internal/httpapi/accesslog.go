@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"io"
 	"strconv"
 	"sync"
@@ -13,60 +14,48 @@ import (
 // AccessLog writes one JSON line per request — the fields and spelling of
 // the slog JSON handler's "request" record (time, level, msg, request_id,
 // method, path, status, duration in ns, route, ip, bytes) — without slog:
-// the fixed field set is encoded into a batch buffer with no allocation, and
-// a background goroutine writes full batches to w. A request never waits
-// for w: when every batch buffer is waiting to be written, its line is
-// dropped and counted (gatehouse_access_log_dropped_total). Batches are
-// written when full, every FlushInterval and on Close.
+// the fixed field set is encoded with no allocation into a batch buffer, and
+// Run writes full batches to w. A request never waits for w: when every
+// batch buffer is waiting to be written, its line is dropped and counted
+// (gatehouse_access_log_dropped_total). Run writes batches when full and
+// every FlushInterval; Close writes what is left.
 type AccessLog struct {
 	w       io.Writer
 	dropped prometheus.Counter // nil: not counted
 
-	mu  sync.Mutex
-	cur []byte // the batch being filled; nil when no buffer was free
+	mu     sync.Mutex
+	cur    []byte // the batch being filled; nil when no buffer was free
+	closed bool   // after Close every line is dropped
 
-	free    chan []byte // empty buffers
-	full    chan []byte // batches for the writer goroutine
-	stop    chan struct{}
-	done    chan struct{}
-	closing sync.Once
+	wmu  sync.Mutex  // one writer at a time (Run, Close), in batch order
+	free chan []byte // empty buffers
+	full chan []byte // batches waiting for the writer
 }
 
 const (
 	accessLogBatch   = 64 << 10 // bytes per batch buffer
-	accessLogBuffers = 4        // batch buffers; all full means drop
+	accessLogBuffers = 4        // batch buffers; all of them waiting means drop
 	// FlushInterval bounds how long a line waits in a batch.
 	FlushInterval = 200 * time.Millisecond
 )
 
-// NewAccessLog starts the writer goroutine of an access log to w; Close
-// stops it. dropped counts lines dropped under back-pressure (nil: none).
+// NewAccessLog returns an access log to w; lines are written while Run
+// runs, and by Close. dropped counts lines dropped under back-pressure
+// (nil: not counted).
 func NewAccessLog(w io.Writer, dropped prometheus.Counter) *AccessLog {
 	l := &AccessLog{
 		w: w, dropped: dropped,
 		free: make(chan []byte, accessLogBuffers), full: make(chan []byte, accessLogBuffers),
-		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	l.cur = make([]byte, 0, accessLogBatch)
 	for range accessLogBuffers - 1 {
 		l.free <- make([]byte, 0, accessLogBatch)
 	}
-	go l.run()
 	return l
 }
 
-// Close writes what is buffered and stops the writer goroutine. Lines
-// logged after Close are dropped.
-func (l *AccessLog) Close() error {
-	l.closing.Do(func() {
-		close(l.stop)
-		<-l.done
-	})
-	return nil
-}
-
-func (l *AccessLog) run() {
-	defer close(l.done)
+// Run writes batches until ctx ends, then writes what is buffered.
+func (l *AccessLog) Run(ctx context.Context) {
 	tick := time.NewTicker(FlushInterval)
 	defer tick.Stop()
 	for {
@@ -74,27 +63,35 @@ func (l *AccessLog) run() {
 		case b := <-l.full:
 			l.write(b)
 		case <-tick.C:
-			l.flush()
-		case <-l.stop:
-			l.flush()
-			for {
-				select {
-				case b := <-l.full:
-					l.write(b)
-				default:
-					l.mu.Lock()
-					l.cur = nil // later lines are dropped
-					l.mu.Unlock()
-					return
-				}
-			}
+			l.Flush()
+		case <-ctx.Done():
+			l.Flush()
+			return
 		}
 	}
 }
 
-// flush hands the current batch to the writer (called by the writer
-// goroutine only, so it writes it itself).
-func (l *AccessLog) flush() {
+// Close writes what is buffered; lines logged afterwards are dropped.
+func (l *AccessLog) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.Flush()
+	return nil
+}
+
+// Flush writes the waiting batches and then the current one.
+func (l *AccessLog) Flush() {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	for drained := false; !drained; {
+		select {
+		case b := <-l.full:
+			l.writeLocked(b)
+		default:
+			drained = true
+		}
+	}
 	l.mu.Lock()
 	b := l.cur
 	if len(b) == 0 {
@@ -108,10 +105,17 @@ func (l *AccessLog) flush() {
 		l.cur = nil
 	}
 	l.mu.Unlock()
-	l.write(b)
+	l.writeLocked(b)
 }
 
 func (l *AccessLog) write(b []byte) {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.writeLocked(b)
+}
+
+// writeLocked writes b and recycles its buffer (wmu held).
+func (l *AccessLog) writeLocked(b []byte) {
 	_, _ = l.w.Write(b) // a failing stderr has nowhere to report to
 	b = b[:0]
 	l.mu.Lock()
@@ -147,6 +151,11 @@ func (l *AccessLog) log(a *accessLine) {
 	var scratch [512]byte
 	line := a.append(scratch[:0])
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		l.drop()
+		return
+	}
 	if l.cur != nil && len(l.cur)+len(line) > cap(l.cur) && len(l.cur) > 0 {
 		b := l.cur
 		select {
