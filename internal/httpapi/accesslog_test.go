@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
 // countingCounter is a prometheus.Counter whose count the test can read.
@@ -26,30 +26,12 @@ type countingCounter struct {
 
 func (c *countingCounter) Inc() { c.n.Add(1) }
 
-// lockedBuffer is a sink the access log's writer and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // logLine serves one request through a server whose request lines go
 // through the access log (fast) or through the slog JSON logger and
 // returns the line decoded.
 func logLine(t *testing.T, fast bool, target string) map[string]any {
 	t.Helper()
-	var sink lockedBuffer
+	var sink testutil.SyncBuffer
 	d := httpapi.Deps{Logger: slog.New(slog.NewJSONHandler(&sink, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	var al *httpapi.AccessLog
 	if fast {
@@ -116,7 +98,7 @@ func TestAccessLogMatchesSlogLine(t *testing.T) {
 // blockingWriter blocks every Write until release is closed.
 type blockingWriter struct {
 	release chan struct{}
-	n       lockedBuffer
+	n       testutil.SyncBuffer
 }
 
 func (w *blockingWriter) Write(p []byte) (int, error) {
@@ -175,7 +157,7 @@ func TestAccessLogQuietAndLevel(t *testing.T) {
 		{"warn", slog.LevelWarn, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var sink lockedBuffer
+			var sink testutil.SyncBuffer
 			al := httpapi.NewAccessLog(&sink, nil)
 			h, err := httpapi.NewServer(httpapi.Deps{
 				Logger:    slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: tc.level})),
