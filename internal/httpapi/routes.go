@@ -17,7 +17,10 @@ func (s *server) routes() http.Handler {
 	ownFirst := map[string]bool{} // first path segments of the patterns below
 	own := func(pattern string, h http.Handler) {
 		mux.Handle(pattern, s.own(h))
-		_, p, _ := strings.Cut(pattern, " ")
+		p := pattern // "[METHOD ]PATH"
+		if _, after, ok := strings.Cut(pattern, " "); ok {
+			p = after
+		}
 		ownFirst[firstSegment(p)] = true
 	}
 	csrf := s.cop.Handler
