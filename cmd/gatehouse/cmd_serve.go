@@ -31,7 +31,7 @@ func serveCmd(e *env) *cobra.Command {
 				log.Warn(w)
 			}
 			ctx := cmd.Context()
-			a, err := app.New(ctx, cfg, log, app.Options{Migrate: !noMigrate, RetryStartup: true})
+			a, err := app.New(ctx, cfg, log, app.Options{Migrate: !noMigrate, RetryStartup: true, AccessLog: e.stderr})
 			if err != nil {
 				return err
 			}

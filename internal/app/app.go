@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -67,6 +68,7 @@ type App struct {
 	handler http.Handler
 	now     func() time.Time
 	closers []func() error
+	access  *httpapi.AccessLog // nil without Options.AccessLog
 }
 
 // Options tune New.
@@ -83,6 +85,10 @@ type Options struct {
 	// Demo allows TOTP enrolment without keys.encryption_key, sealing
 	// secrets with a key that dies with the process.
 	Demo bool
+	// AccessLog, when set, receives the per-request log lines (JSON, the
+	// same fields as the logger's) through httpapi.AccessLog, batched and
+	// never blocking a request; Run writes them. Nil: through the logger.
+	AccessLog io.Writer
 }
 
 // New opens the stores and builds every service. It starts no goroutines
@@ -259,6 +265,10 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Keys: a.Keys, Audit: a.Audit, Trail: a.Store, Console: admin.ConsoleFree(cfg.Routes),
 		Explain: func(r *http.Request) gateway.Explanation { return a.gateway.Load().Explain(r) },
 	})
+	if opt.AccessLog != nil {
+		a.access = httpapi.NewAccessLog(opt.AccessLog, a.Metrics.AccessLogDropped)
+		a.closers = append(a.closers, a.access.Close)
+	}
 	a.handler, err = httpapi.NewServer(httpapi.Deps{
 		Settings: httpapi.Settings{PublicURL: cfg.EffectivePublicURL(), Algorithm: cfg.Tokens.Algorithm,
 			PasswordGrant: cfg.Tokens.PasswordGrant, TLS: cfg.TLS.Enabled(), TrustedProxies: prefixes,
@@ -267,7 +277,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Verifier: a.Verifier, Grants: a.Grants, Keys: a.Keys,
 		Gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().ServeHTTP(w, r) }),
 		Verify:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().VerifyHandler().ServeHTTP(w, r) }),
-		OIDC:    a.OIDC, Ready: a.Ready, QuietLogs: opt.QuietLogs,
+		OIDC:    a.OIDC, Ready: a.Ready, QuietLogs: opt.QuietLogs, AccessLog: a.access,
 		Clients: a.Clients, Apps: a.Apps, ClientLimiter: limiter, IDTokens: a.Issuer,
 		ServesHost:  a.servesHost,
 		VerifyEnvoy: extauthz.HTTPHandler(a.check),
@@ -520,6 +530,9 @@ func (a *App) Run(ctx context.Context) {
 	go a.Keys.Run(ctx, a.Config.Keys.RotateEvery.D(), 30*time.Second)
 	go a.every(ctx, purgeEvery, a.Sessions.PurgeExpired, a.Grants.PurgeExpired, a.Watcher.PurgeExpired)
 	go a.Apps.RunLogouts(ctx, logoutOwner())
+	if a.access != nil {
+		go a.access.Run(ctx)
+	}
 }
 
 // logoutOwner names this process in back-channel logout leases.

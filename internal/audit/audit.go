@@ -106,6 +106,9 @@ type Request struct {
 	// (user ID and username); every event recorded in the request names
 	// them in Details["actor_id"] and Details["actor"].
 	ActorID, Actor string
+	// gateway is the gateway's per-request state (opaque here), kept in the
+	// same context value so that a proxied request needs no second one.
+	gateway any
 }
 
 type requestKey struct{}
@@ -129,6 +132,25 @@ func SetActor(ctx context.Context, id, username string) {
 	if r, ok := ctx.Value(requestKey{}).(*Request); ok && r != nil {
 		r.ActorID, r.Actor = id, username
 	}
+}
+
+// SetGatewayState stores the gateway's per-request state v in ctx's
+// Request and reports whether ctx carries one (if not, the gateway keeps
+// v in a context value of its own).
+func SetGatewayState(ctx context.Context, v any) bool {
+	r, ok := ctx.Value(requestKey{}).(*Request)
+	if ok && r != nil {
+		r.gateway = v
+	}
+	return ok && r != nil
+}
+
+// GatewayState returns what SetGatewayState stored in ctx, or nil.
+func GatewayState(ctx context.Context) any {
+	if r, ok := ctx.Value(requestKey{}).(*Request); ok && r != nil {
+		return r.gateway
+	}
+	return nil
 }
 
 // RequestFrom returns the request stored by WithRequest, if any.

@@ -198,7 +198,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setLimitHeaders(w.Header(), rt, d)
-	gr := &grant{path: p, principal: d.principal, authenticated: d.kind != kindNone}
+	gc := &grantContext{grant: grant{path: p, principal: d.principal, authenticated: d.kind != kindNone}}
+	gr := &gc.grant
 	if gr.authenticated && rt.Policy.Forward == ForwardJWT {
 		tok, err := g.deps.Internal.IssueInternal(d.principal, rt.Name, InternalTokenTTL)
 		if err != nil {
@@ -214,7 +215,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	gr.body = body
 	g.observe(rt.Name, d.kind, outcomeAllow)
-	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantKey{}, gr)))
+	// The grant rides in the request's one context value (httpapi's
+	// audit.Request) when there is one; otherwise gc is the context.
+	if !audit.SetGatewayState(r.Context(), gr) {
+		gc.Context = r.Context()
+		r = r.WithContext(gc)
+	}
+	rt.proxy.ServeHTTP(w, r)
 }
 
 // target returns the clean path and the route the gateway judges r by (nil
@@ -270,6 +277,37 @@ type grant struct {
 	authenticated bool
 	internalToken string
 	body          *clientBody // nil without a request body
+	// identity backs the X-Auth-* (and Authorization) header values that
+	// setIdentity sets, so they need no allocation of their own.
+	identity [len(identityHeaders) + 1]string
 }
 
 type grantKey struct{}
+
+// grantOf returns the grant of a request that ServeHTTP handed to the
+// proxy, or nil.
+func grantOf(r *http.Request) *grant {
+	if gr, ok := audit.GatewayState(r.Context()).(*grant); ok {
+		return gr
+	}
+	gr, _ := r.Context().Value(grantKey{}).(*grant)
+	return gr
+}
+
+// grantContext is the context of the request handed to the proxy when its
+// context carries no audit.Request: the request's context plus the grant,
+// in one allocation. Everything but the
+// grant's key goes to the parent, so cancellation and deadlines are the
+// parent's (context.WithCancel on it finds the parent's cancelCtx and
+// starts no goroutine).
+type grantContext struct {
+	context.Context
+	grant grant
+}
+
+func (c *grantContext) Value(key any) any {
+	if key == (grantKey{}) {
+		return &c.grant
+	}
+	return c.Context.Value(key)
+}

@@ -58,7 +58,7 @@ func validHostName(name string) bool {
 	if name == "" || len(name) > 253 {
 		return false
 	}
-	for _, label := range strings.Split(name, ".") {
+	for label := range strings.SplitSeq(name, ".") {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}
@@ -80,13 +80,20 @@ func requestHost(h string) (host string, ok bool) {
 	if h == "" {
 		return "", true
 	}
-	if hp, _, err := net.SplitHostPort(h); err == nil {
-		h = hp
-	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
-		h = h[1 : len(h)-1]
+	// The checks on ':' and on the last byte skip calls that can only fail:
+	// their errors are allocations on every request that names a host.
+	if strings.IndexByte(h, ':') >= 0 { // without one, SplitHostPort fails
+		if hp, _, err := net.SplitHostPort(h); err == nil {
+			h = hp
+		} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+			h = h[1 : len(h)-1]
+		}
 	}
-	if ip := net.ParseIP(h); ip != nil {
-		return ip.String(), true
+	// An IP address ends in a digit (IPv4) or contains ':' (IPv6).
+	if h != "" && (h[len(h)-1] >= '0' && h[len(h)-1] <= '9' || strings.IndexByte(h, ':') >= 0) {
+		if ip := net.ParseIP(h); ip != nil {
+			return ip.String(), true
+		}
 	}
 	h = strings.TrimSuffix(strings.ToLower(h), ".")
 	return h, validHostName(h)

@@ -56,7 +56,7 @@ func newTransport(timeout time.Duration) *http.Transport {
 // ReverseProxy has already removed hop-by-hop headers, including the ones
 // named in Connection, so nothing set here can be erased by a client.
 func (g *Gateway) rewrite(rt *Route, pr *httputil.ProxyRequest) {
-	gr, _ := pr.In.Context().Value(grantKey{}).(*grant)
+	gr := grantOf(pr.In)
 	if gr == nil { // not routed through ServeHTTP: refuse to guess a path or identity
 		gr = &grant{path: "/"}
 	}
@@ -93,17 +93,24 @@ func (g *Gateway) rewrite(rt *Route, pr *httputil.ProxyRequest) {
 var identityHeaders = [...]string{"X-Auth-Subject", "X-Auth-User", "X-Auth-Roles", "X-Auth-Method", "X-Auth-Amr"}
 
 // setIdentity writes the X-Auth-* headers (and the internal JWT) of a grant.
+// The values live in gr.identity; each header gets a one-element slice of it
+// with its capacity capped, so an append by anyone cannot reach the next.
 func setIdentity(h http.Header, gr *grant) {
-	p := gr.principal
-	h.Set("X-Auth-Subject", p.Subject)
-	h.Set("X-Auth-User", p.Username)
-	h.Set("X-Auth-Roles", strings.Join(p.Roles, ","))
-	h.Set("X-Auth-Method", p.Method)
+	p, v := gr.principal, &gr.identity
+	v[0], v[1], v[2], v[3] = p.Subject, p.Username, strings.Join(p.Roles, ","), p.Method
+	for i, k := range identityHeaders[:4] {
+		h[k] = v[i : i+1 : i+1]
+	}
+	// X-Auth-Amr only when the credential carries an amr (as before the
+	// header existed); a client's own value was removed with the others.
 	if len(p.AMR) > 0 {
-		h.Set("X-Auth-AMR", strings.Join(p.AMR, ","))
+		v[4] = strings.Join(p.AMR, ",")
+		h[identityHeaders[4]] = v[4:5:5]
 	}
 	if gr.internalToken != "" {
-		h.Set("Authorization", "Bearer "+gr.internalToken)
+		n := len(identityHeaders)
+		v[n] = "Bearer " + gr.internalToken
+		h["Authorization"] = v[n : n+1 : n+1]
 	}
 }
 
@@ -273,7 +280,7 @@ func (g *Gateway) upstreamFailed(rt *Route, w http.ResponseWriter, r *http.Reque
 	status, code, reason := http.StatusBadGateway, "bad_gateway", "unreachable"
 	// ReverseProxy hands over a wrapped body; the grant keeps the original.
 	var body *clientBody
-	if gr, _ := r.Context().Value(grantKey{}).(*grant); gr != nil {
+	if gr := grantOf(r); gr != nil {
 		body = gr.body
 	}
 	switch {
@@ -357,12 +364,20 @@ func wrapBody(r *http.Request) (*clientBody, error) {
 	return b, nil
 }
 
-// bufferPool recycles the 32 KiB copy buffers of ReverseProxy.
+// bufferPool recycles the 32 KiB copy buffers of ReverseProxy. It pools
+// array pointers, so Put converts the slice back without allocating.
 type bufferPool struct{ p sync.Pool }
 
+const copyBufferSize = 32 << 10
+
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
-func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufferSize]byte)[:] }
+
+func (b *bufferPool) Put(v []byte) {
+	if cap(v) >= copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(v[:copyBufferSize]))
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -70,50 +71,73 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// requestState is everything observe keeps about one request, in one
+// allocation: the status writer, the audit.Request the context carries, and
+// the bytes of the request ID and client IP strings.
+type requestState struct {
+	sw    statusWriter
+	info  audit.Request
+	idHdr [1]string // the X-Request-Id header value
+	idBuf [24]byte
+	ipBuf [48]byte
+}
+
 // observe is the outermost middleware: request ID, client IP, recovery, one
 // log line and the request metrics. The log line names method, path (never
 // the query: it can hold codes or tokens), status, duration and route.
 func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := s.ids.next()
-		w.Header().Set("X-Request-Id", id)
-		ctx := audit.WithRequest(r.Context(), &audit.Request{ID: id, IP: s.realIP(r)})
-		sw := &statusWriter{ResponseWriter: w}
-		r = r.WithContext(ctx)
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				s.log.LogAttrs(ctx, slog.LevelError, "panic", slog.String("request_id", id), slog.Any("panic", p))
-				if sw.status == 0 {
-					httperr.JSON(sw, httperr.Internal.Status, httperr.Internal.Code)
-				}
-			}
-			route := r.Pattern
-			if route == "" || route == "/" {
-				route = "gateway"
-				if gw := info(ctx).Route; gw != "" {
-					route = "gateway:" + gw
-				}
-			}
-			status := sw.status
-			if status == 0 {
-				status = http.StatusOK
-			}
-			elapsed := time.Since(start)
-			s.requestMetrics.observe(route, status, elapsed)
-			if s.quiet && status < 400 {
-				return
-			}
-			s.log.LogAttrs(ctx, slog.LevelInfo, "request",
-				slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", status), slog.Duration("duration", elapsed), slog.String("route", route),
-				slog.String("ip", clientIP(r)), slog.Int64("bytes", sw.bytes))
-		}()
-		next.ServeHTTP(sw, r)
+		st := &requestState{}
+		st.sw.ResponseWriter = w
+		st.info.ID = s.ids.next(st.idBuf[:0])
+		st.info.IP = s.realIP(r, st.ipBuf[:0])
+		st.idHdr[0] = st.info.ID
+		w.Header()["X-Request-Id"] = st.idHdr[:]
+		r = r.WithContext(audit.WithRequest(r.Context(), &st.info))
+		defer s.finish(st, r, time.Now())
+		next.ServeHTTP(&st.sw, r)
 	})
+}
+
+// finish recovers a panic of the handler, counts the request and writes
+// its log line (deferred by observe, so it sees panics).
+func (s *server) finish(st *requestState, r *http.Request, start time.Time) {
+	sw := &st.sw
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelError, "panic", slog.String("request_id", st.info.ID), slog.Any("panic", p))
+		if sw.status == 0 {
+			httperr.JSON(sw, httperr.Internal.Status, httperr.Internal.Code)
+		}
+	}
+	status := sw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	elapsed := time.Since(start)
+	route, gw := r.Pattern, ""
+	if route == "" || route == "/" {
+		route, gw = "gateway", st.info.Route
+	}
+	s.requestMetrics.observe(route, gw, status, elapsed)
+	if s.quiet && status < 400 {
+		return
+	}
+	line := accessLine{start: start, id: st.info.ID, method: r.Method, path: r.URL.Path, status: status,
+		duration: elapsed, route: route, gwRoute: gw, ip: st.info.IP, bytes: sw.bytes}
+	if s.accessLog != nil {
+		s.accessLog.log(&line)
+		return
+	}
+	if gw != "" {
+		route = "gateway:" + gw
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("request_id", st.info.ID), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", status), slog.Duration("duration", elapsed), slog.String("route", route),
+		slog.String("ip", st.info.IP), slog.Int64("bytes", sw.bytes))
 }
 
 // requestIDs makes request IDs: a random per-process prefix and a counter.
@@ -130,33 +154,72 @@ func newRequestIDs() *requestIDs {
 	return &requestIDs{prefix: hex.EncodeToString(b) + "-"}
 }
 
-func (g *requestIDs) next() string {
-	return g.prefix + strconv.FormatUint(g.n.Add(1), 36)
+// next returns the next ID, built in buf's array: 9 prefix bytes and at
+// most 13 base-36 digits fit the 24 bytes of requestState.idBuf, so the
+// string needs no allocation of its own.
+func (g *requestIDs) next(buf []byte) string {
+	buf = append(buf, g.prefix...)
+	buf = strconv.AppendUint(buf, g.n.Add(1), 36)
+	return bytesString(buf)
 }
 
-// requestMetrics caches the Prometheus series per route and status, so the
-// per-request cost is a map read instead of hashing label values.
+// bytesString returns b as a string without copying. b must never be
+// written again: the callers build b in a per-request array that nothing
+// else touches.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// requestMetrics resolves the Prometheus series of a route once, on its
+// first request, so the per-request cost is a map read by route name and an
+// array index by status code, without hashing label values or building
+// keys.
 type requestMetrics struct {
-	m      *metrics.Metrics
-	series sync.Map // route + "\x00" + code → prometheus.Counter; route → prometheus.Observer
+	m        *metrics.Metrics
+	patterns sync.Map // ServeMux pattern (or "gateway") → *routeSeries
+	gateway  sync.Map // gateway route name → *routeSeries of "gateway:" + name
 }
 
-func (rm *requestMetrics) observe(route string, status int, elapsed time.Duration) {
+// routeSeries are one route's series.
+type routeSeries struct {
+	route    string
+	m        *metrics.Metrics
+	duration prometheus.Observer
+	codes    [600]atomic.Pointer[prometheus.Counter] // by status code, resolved on first use
+}
+
+func (rm *requestMetrics) observe(route, gw string, status int, elapsed time.Duration) {
 	if rm.m == nil {
 		return
 	}
-	code := strconv.Itoa(status)
-	key := route + "\x00" + code
-	c, ok := rm.series.Load(key)
-	if !ok {
-		c, _ = rm.series.LoadOrStore(key, rm.m.Requests.WithLabelValues(route, code))
+	rs := rm.series(route, gw)
+	rs.duration.Observe(elapsed.Seconds())
+	rs.counter(status).Inc()
+}
+
+func (rm *requestMetrics) series(route, gw string) *routeSeries {
+	table, key := &rm.patterns, route
+	if gw != "" {
+		table, key = &rm.gateway, gw
 	}
-	c.(prometheus.Counter).Inc()
-	o, ok := rm.series.Load(route)
-	if !ok {
-		o, _ = rm.series.LoadOrStore(route, rm.m.Duration.WithLabelValues(route))
+	if v, ok := table.Load(key); ok {
+		return v.(*routeSeries)
 	}
-	o.(prometheus.Observer).Observe(elapsed.Seconds())
+	if gw != "" {
+		route = "gateway:" + gw
+	}
+	v, _ := table.LoadOrStore(key, &routeSeries{route: route, m: rm.m, duration: rm.m.Duration.WithLabelValues(route)})
+	return v.(*routeSeries)
+}
+
+func (rs *routeSeries) counter(status int) prometheus.Counter {
+	if status < 0 || status >= len(rs.codes) {
+		return rs.m.Requests.WithLabelValues(rs.route, strconv.Itoa(status))
+	}
+	if c := rs.codes[status].Load(); c != nil {
+		return *c
+	}
+	c := rs.m.Requests.WithLabelValues(rs.route, strconv.Itoa(status))
+	rs.codes[status].Store(&c)
+	return c
 }
 
 // own wraps gatehouse's own endpoints: capped bodies and security headers.
@@ -196,10 +259,10 @@ func (s *server) clearTossedCookies(next http.Handler) http.Handler {
 }
 
 // realIP is the client address with trusted_proxies applied (the same
-// rule the gateway uses).
-func (s *server) realIP(r *http.Request) string {
+// rule the gateway uses), built in buf's array.
+func (s *server) realIP(r *http.Request, buf []byte) string {
 	if a := gateway.ClientIP(r, s.trustedProxies); a.IsValid() {
-		return a.String()
+		return bytesString(a.AppendTo(buf))
 	}
 	return r.RemoteAddr
 }

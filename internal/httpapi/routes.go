@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"path"
+	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
@@ -13,7 +14,15 @@ import (
 // state-changing endpoints are wrapped in cross-origin protection.
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
-	own := func(pattern string, h http.Handler) { mux.Handle(pattern, s.own(h)) }
+	ownFirst := map[string]bool{} // first path segments of the patterns below
+	own := func(pattern string, h http.Handler) {
+		mux.Handle(pattern, s.own(h))
+		p := pattern // "[METHOD ]PATH"
+		if _, after, ok := strings.Cut(pattern, " "); ok {
+			p = after
+		}
+		ownFirst[firstSegment(p)] = true
+	}
 	csrf := s.cop.Handler
 
 	// Sessions (section 3)
@@ -99,12 +108,24 @@ func (s *server) routes() http.Handler {
 		// ServeMux would answer an unclean path ("//x", "/a/../b") with a
 		// redirect; the gateway instead normalises it (or refuses it) itself,
 		// so the path it matches is the path that goes upstream.
-		if r.URL.Path != cleanPath(r.URL.Path) || r.Method == http.MethodConnect {
+		// A path whose first segment no pattern has can only reach the
+		// fallback: skip ServeMux (its matching allocates) on that hot path.
+		if !ownFirst[firstSegment(r.URL.Path)] || r.URL.Path != cleanPath(r.URL.Path) || r.Method == http.MethodConnect {
 			fallback.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// firstSegment is the first segment of an absolute path ("auth" for
+// "/auth/login").
+func firstSegment(p string) string {
+	p = strings.TrimPrefix(p, "/")
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return p
 }
 
 // cleanPath is path.Clean keeping a trailing slash, as ServeMux cleans.

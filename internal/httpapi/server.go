@@ -126,6 +126,10 @@ type Deps struct {
 	// VerifyEnvoy serves Envoy's HTTP ext_authz under /auth/verify/envoy/
 	// (any method, the original path appended); nil = 404.
 	VerifyEnvoy http.Handler
+	// AccessLog, when set, writes the per-request log lines instead of
+	// Logger (same JSON fields, no allocation, never blocking a request);
+	// it is used only when Logger is enabled at info. The caller closes it.
+	AccessLog *AccessLog
 }
 
 type server struct {
@@ -140,6 +144,7 @@ type server struct {
 	ua             *useragent.Parser // device names on /account
 	ids            *requestIDs
 	requestMetrics *requestMetrics
+	accessLog      *AccessLog // nil: request lines go through log
 }
 
 // NewServer returns gatehouse's public HTTP handler.
@@ -163,6 +168,9 @@ func NewServer(d Deps) (http.Handler, error) {
 	s.ua = useragent.NewParser()
 	s.ids = newRequestIDs()
 	s.requestMetrics = &requestMetrics{m: d.Metrics}
+	if d.AccessLog != nil && s.log.Enabled(context.Background(), slog.LevelInfo) {
+		s.accessLog = d.AccessLog
+	}
 	return s.observe(s.clearTossedCookies(s.routes())), nil
 }
 

@@ -21,6 +21,9 @@ type Metrics struct {
 	StoreLatency  *prometheus.HistogramVec // store, op
 	RateLimits    *prometheus.CounterVec   // route, outcome: limited|unavailable|fail_open
 	MFA           *prometheus.CounterVec   // method: totp|recovery, outcome: success|failure
+	// AccessLogDropped counts access log lines dropped because the log
+	// writer could not keep up (the request path never waits for it).
+	AccessLogDropped prometheus.Counter
 }
 
 // New registers every collector in a fresh registry.
@@ -54,8 +57,12 @@ func New() *Metrics {
 			Name: "gatehouse_rate_limit_total",
 			Help: "Gateway requests a route's rate_limit refused (limited), or let through or refused while its store was down (fail_open, unavailable).",
 		}, []string{"route", "outcome"}),
+		AccessLogDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_access_log_dropped_total", Help: "Access log lines dropped under back-pressure.",
+		}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Duration, m.AuthDecisions, m.LoginFailures, m.Tokens, m.StoreLatency, m.RateLimits, m.MFA,
+		m.AccessLogDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

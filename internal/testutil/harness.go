@@ -31,7 +31,7 @@ type Instance struct {
 	App    *app.App
 	Config config.Config
 	Clock  *Clock // nil unless WithClock
-	logs   *syncBuffer
+	logs   *SyncBuffer
 }
 
 // Option changes how Start builds the instance.
@@ -71,7 +71,7 @@ func Start(t testing.TB, opts ...Option) *Instance {
 	for _, fn := range o.mutate {
 		fn(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	appOpts := app.Options{Migrate: true}
 	if o.clock != nil {
@@ -156,18 +156,20 @@ func ReadBody(t testing.TB, resp *http.Response) string {
 	return string(b)
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that goroutines (a server's log, a test)
+// can share.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
