@@ -148,11 +148,12 @@ func TestForwardAuthBehindRealProxies(t *testing.T) {
 				name, method, target string
 				header               []string
 				user, method2, roles string // X-Auth-User, X-Auth-Method, X-Auth-Roles at the application
+				amr                  string // X-Auth-AMR at the application
 			}{
-				{"token", "GET", "/app/x?q=1", []string{"Authorization", alice, "X-Auth-User", "mallory", "X-Auth-Roles", "admin"}, "alice", "token", "user"},
-				{"session", "GET", "/admin/x", []string{"Cookie", rootSession + "; theme=dark", "X-Auth-User", "mallory"}, "root", "session", "admin,user"},
-				{"admin POST", "POST", "/orders/1", []string{"Authorization", root}, "root", "token", "admin,user"},
-				{"public, spoofed identity", "GET", "/public/x", []string{"X-Auth-User", "mallory", "X-Auth-Roles", "admin"}, "", "", ""},
+				{"token", "GET", "/app/x?q=1", []string{"Authorization", alice, "X-Auth-User", "mallory", "X-Auth-Roles", "admin", "X-Auth-AMR", "mfa"}, "alice", "token", "user", ""},
+				{"session", "GET", "/admin/x", []string{"Cookie", rootSession + "; theme=dark", "X-Auth-User", "mallory", "X-Auth-AMR", "mfa"}, "root", "session", "admin,user", "pwd"},
+				{"admin POST", "POST", "/orders/1", []string{"Authorization", root}, "root", "token", "admin,user", ""},
+				{"public, spoofed identity", "GET", "/public/x", []string{"X-Auth-User", "mallory", "X-Auth-Roles", "admin", "X-Auth-AMR", "mfa"}, "", "", "", ""},
 			}
 			for _, tt := range allowed {
 				t.Run(tt.name, func(t *testing.T) {
@@ -169,7 +170,7 @@ func TestForwardAuthBehindRealProxies(t *testing.T) {
 					if s.Method != tt.method || s.RequestURI != tt.target {
 						t.Errorf("application got %s %q, want %s %q", s.Method, s.RequestURI, tt.method, tt.target)
 					}
-					for k, want := range map[string]string{"X-Auth-User": tt.user, "X-Auth-Method": tt.method2, "X-Auth-Roles": tt.roles, "Authorization": ""} {
+					for k, want := range map[string]string{"X-Auth-User": tt.user, "X-Auth-Method": tt.method2, "X-Auth-Roles": tt.roles, "X-Auth-Amr": tt.amr, "Authorization": ""} {
 						if v := s.Header.Values(k); len(v) > 1 || strings.Join(v, "") != want {
 							t.Errorf("application got %s %q, want %q", k, v, want)
 						}

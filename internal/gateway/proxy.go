@@ -97,15 +97,14 @@ var identityHeaders = [...]string{"X-Auth-Subject", "X-Auth-User", "X-Auth-Roles
 // with its capacity capped, so an append by anyone cannot reach the next.
 func setIdentity(h http.Header, gr *grant) {
 	p, v := gr.principal, &gr.identity
+	// Every header is set, empty when there is nothing to say: a proxy that
+	// copies them from a forward-auth answer (Caddy's copy_headers, nginx's
+	// auth_request_set) then overwrites a client's spoofed value instead of
+	// leaving it, or a placeholder, in place.
 	v[0], v[1], v[2], v[3] = p.Subject, p.Username, strings.Join(p.Roles, ","), p.Method
-	for i, k := range identityHeaders[:4] {
+	v[4] = strings.Join(p.AMR, ",")
+	for i, k := range identityHeaders {
 		h[k] = v[i : i+1 : i+1]
-	}
-	// X-Auth-Amr only when the credential carries an amr (as before the
-	// header existed); a client's own value was removed with the others.
-	if len(p.AMR) > 0 {
-		v[4] = strings.Join(p.AMR, ",")
-		h[identityHeaders[4]] = v[4:5:5]
 	}
 	if gr.internalToken != "" {
 		n := len(identityHeaders)
