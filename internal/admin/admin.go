@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -138,9 +139,8 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 }
 
 // secondFactor reports whether p's credential carries a second factor in
-// amr. gatehouse has no second factors yet (issue 14): nothing does, so
-// require_mfa: true refuses every administrator until they land.
-func secondFactor(auth.Principal) bool { return false }
+// amr (RFC 8176 "mfa", set by the second login step; contract §9).
+func secondFactor(p auth.Principal) bool { return slices.Contains(p.AMR, "mfa") }
 
 // api wraps a JSON endpoint: it authenticates the administrator, records
 // them as the actor of every audit event of the request, and answers

@@ -7,6 +7,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
@@ -310,5 +314,66 @@ func TestBadInput(t *testing.T) {
 	}
 	if resp, _ := e.do(t, "POST", "/admin/api/v1/users", `{"username":"alice","password":"`+pw+`"}`, append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)...); resp.StatusCode != 409 {
 		t.Errorf("creating an existing user = %d, want 409", resp.StatusCode)
+	}
+}
+
+// With admin.require_mfa an administrator whose session carries a second
+// factor (TOTP, the contract's two-step login) is let in; the same
+// administrator's password-only session is not.
+func TestRequireMFAAdmitsAnAdminWithSecondFactor(t *testing.T) {
+	clock := testutil.NewClock()
+	e := start(t, testutil.WithClock(clock), testutil.WithConfig(func(c *config.Config) {
+		c.Admin.RequireMFA = true
+		c.Keys.EncryptionKey = "0123456789abcdef0123456789abcdef-test"
+	}))
+	post := func(path, body string, header ...string) (*http.Response, string) {
+		t.Helper()
+		return e.do(t, "POST", path, body, append([]string{"Content-Type", "application/json"}, header...)...)
+	}
+	code := func(secret string) string {
+		t.Helper()
+		c, err := totp.GenerateCodeCustom(secret, clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// Enrol TOTP with the fresh password session.
+	resp, body := post("/auth/mfa/totp", "", e.cookie(e.rootCookie)...)
+	if resp.StatusCode != 200 {
+		t.Fatalf("enrol = %d %s", resp.StatusCode, body)
+	}
+	var enrol struct{ Secret string }
+	_ = json.Unmarshal([]byte(body), &enrol)
+	if resp, body := post("/auth/mfa/totp/confirm", `{"code":"`+code(enrol.Secret)+`"}`, e.cookie(e.rootCookie)...); resp.StatusCode != 204 {
+		t.Fatalf("confirm = %d %s", resp.StatusCode, body)
+	}
+	clock.Advance(time.Minute)
+	if resp, _ := e.do(t, "GET", "/admin/api/v1/users", "", e.cookie(e.rootCookie)...); resp.StatusCode != 403 {
+		t.Fatalf("password-only session: status = %d, want 403", resp.StatusCode)
+	}
+	// Two-step login: password, then the TOTP code with the pending cookie.
+	resp, body = post("/auth/login", `{"username":"root","password":"`+pw+`"}`)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"mfa_required":true`) {
+		t.Fatalf("password step = %d %s", resp.StatusCode, body)
+	}
+	var pending string
+	for _, c := range resp.Cookies() {
+		if c.Name == "gatehouse_mfa" {
+			pending = c.Value
+		}
+	}
+	resp, body = post("/auth/login/mfa", `{"method":"totp","code":"`+code(enrol.Secret)+`"}`, "Cookie", "gatehouse_mfa="+pending)
+	if resp.StatusCode != 200 {
+		t.Fatalf("second step = %d %s", resp.StatusCode, body)
+	}
+	var mfaSession string
+	for _, c := range resp.Cookies() {
+		if c.Name == e.cookieName {
+			mfaSession = c.Value
+		}
+	}
+	if resp, body := e.do(t, "GET", "/admin/api/v1/users", "", e.cookie(mfaSession)...); resp.StatusCode != 200 {
+		t.Fatalf("session with a second factor: status = %d, want 200 (%s)", resp.StatusCode, body)
 	}
 }
