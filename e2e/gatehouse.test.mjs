@@ -92,7 +92,7 @@ test('password login lands on /account showing the user and this session', async
   await assertSignedInAs(page, fx.info.username);
   await page.getByText('this session', { exact: true }).waitFor();
   assert.equal(await page.getByText('this session', { exact: true }).count(), 1);
-  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).waitFor();
   await page.screenshot({ path: path.join(outputDir, 'account.png'), fullPage: true });
 
   const cookie = await sessionCookie(page);
@@ -157,7 +157,7 @@ test('Sign out ends the session: /login, then /app/hello is refused even with th
 
   await Promise.all([
     page.waitForURL((u) => u.pathname === '/login'),
-    page.getByRole('button', { name: 'Sign out' }).click(),
+    page.getByRole('button', { name: 'Sign out', exact: true }).click(),
   ]);
   assert.equal(where(page).pathname, '/login');
   assert.equal(await sessionCookie(page), undefined, 'cookie cleared in the browser');
