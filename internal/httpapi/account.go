@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	useragent "github.com/medama-io/go-useragent"
@@ -87,18 +88,14 @@ func relativeTime(t, now time.Time) string {
 // token of the user ends, and the caller gets a new session.
 func (s *server) handleChangePassword() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		form := !isJSON(r)
 		var in struct {
 			Current string `json:"current_password"`
 			New     string `json:"new_password"`
 		}
-		if form {
-			if err := r.ParseForm(); err != nil {
-				s.writeError(w, r, errors.Join(auth.ErrInvalidInput, err))
-				return
-			}
-			in.Current, in.New = r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
-		} else if err := decodeJSON(r, &in); err != nil {
+		form, err := readBody(r, &in, func(f url.Values) {
+			in.Current, in.New = f.Get("current_password"), f.Get("new_password")
+		})
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}

@@ -108,20 +108,16 @@ func (s *server) subject(r *http.Request) (stepSubject, error) {
 // as a password login does, with the combined amr.
 func (s *server) handleLoginMFA() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		form := !isJSON(r)
 		var in struct {
 			Method string `json:"method"`
 			Code   string `json:"code"`
 		}
 		next := "/"
-		if form {
-			if err := r.ParseForm(); err != nil {
-				s.writeError(w, r, errors.Join(auth.ErrInvalidInput, err))
-				return
-			}
-			in.Method, in.Code = r.PostForm.Get("method"), r.PostForm.Get("code")
-			next = oidc.SafeNext(r.PostForm.Get("next"))
-		} else if err := decodeJSON(r, &in); err != nil {
+		form, err := readBody(r, &in, func(f url.Values) {
+			in.Method, in.Code = f.Get("method"), f.Get("code")
+			next = oidc.SafeNext(f.Get("next"))
+		})
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -256,17 +252,11 @@ func (s *server) handleTOTPEnrol() http.Handler {
 // code is right. A pending login that had to enrol gets its session now.
 func (s *server) handleTOTPConfirm() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		form := !isJSON(r)
 		var in struct {
 			Code string `json:"code"`
 		}
-		if form {
-			if err := r.ParseForm(); err != nil {
-				s.writeError(w, r, errors.Join(auth.ErrInvalidInput, err))
-				return
-			}
-			in.Code = r.PostForm.Get("code")
-		} else if err := decodeJSON(r, &in); err != nil {
+		form, err := readBody(r, &in, func(f url.Values) { in.Code = f.Get("code") })
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}

@@ -52,20 +52,16 @@ func toSessionJSON(r session.Record, current string) sessionJSON {
 // is ended, so no cookie is ever adopted (fixation).
 func (s *server) handleLogin() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		form := !isJSON(r)
 		var creds struct {
 			Username string `json:"username"`
 			Password string `json:"password"`
 		}
 		next := "/"
-		if form {
-			if err := r.ParseForm(); err != nil {
-				s.writeError(w, r, errors.Join(auth.ErrInvalidInput, err))
-				return
-			}
-			creds.Username, creds.Password = r.PostForm.Get("username"), r.PostForm.Get("password")
-			next = oidc.SafeNextOn(r.PostForm.Get("next"), s.ServesHost)
-		} else if err := decodeJSON(r, &creds); err != nil {
+		form, err := readBody(r, &creds, func(f url.Values) {
+			creds.Username, creds.Password = f.Get("username"), f.Get("password")
+			next = oidc.SafeNextOn(f.Get("next"), s.ServesHost)
+		})
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -50,6 +51,21 @@ func decodeJSON(r *http.Request, v any) error {
 		return fmt.Errorf("%w: malformed JSON body", auth.ErrInvalidInput)
 	}
 	return nil
+}
+
+// readBody reads a request body that may be an HTML form or JSON: JSON is
+// decoded into in; for anything else the form is parsed and fromForm copies
+// its fields into in. It reports whether the body was a form, so that the
+// caller answers in kind.
+func readBody(r *http.Request, in any, fromForm func(url.Values)) (form bool, err error) {
+	if isJSON(r) {
+		return false, decodeJSON(r, in)
+	}
+	if err := r.ParseForm(); err != nil {
+		return true, errors.Join(auth.ErrInvalidInput, err)
+	}
+	fromForm(r.PostForm)
+	return true, nil
 }
 
 type userJSON struct {
