@@ -325,11 +325,7 @@ func (s *server) handleTOTPDelete() http.Handler {
 		}
 		s.Audit.Record(r.Context(), audit.Event{Type: audit.MFARemoved, UserID: sub.user.ID, Username: sub.user.Username,
 			Details: map[string]string{"method": mfa.MethodTOTP}})
-		if r.Method == http.MethodPost {
-			http.Redirect(w, r, "/account", http.StatusSeeOther)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+		doneOnAccount(w, r)
 	})
 }
 

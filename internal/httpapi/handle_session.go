@@ -235,11 +235,7 @@ func (s *server) handleRevokeSession() http.Handler {
 		if id == cur.ID {
 			s.Sessions.ClearCookie(w)
 		}
-		if r.Method == http.MethodPost {
-			http.Redirect(w, r, "/account", http.StatusSeeOther)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+		doneOnAccount(w, r)
 	})
 }
 
@@ -255,11 +251,7 @@ func (s *server) handleRevokeOtherSessions() http.Handler {
 			return
 		}
 		s.record(r, audit.SessionRevoked, p)
-		if r.Method == http.MethodPost { // the /account button
-			http.Redirect(w, r, "/account", http.StatusSeeOther)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+		doneOnAccount(w, r)
 	})
 }
 

@@ -68,6 +68,16 @@ func readBody(r *http.Request, in any, fromForm func(url.Values)) (form bool, er
 	return true, nil
 }
 
+// doneOnAccount ends a successful change that /account's forms and the JSON
+// API share: a form POST goes back to /account (303), the API gets 204.
+func doneOnAccount(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 type userJSON struct {
 	ID       string   `json:"id"`
 	Username string   `json:"username"`
