@@ -2,8 +2,8 @@
 // sessions, see their next request refused, and ask "explain" why.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import { launchBrowser, outputDir, startFixture } from './harness.mjs';
+import { test } from 'node:test';
+import { outputDir, signIn, useFixture } from './harness.mjs';
 
 const cookieName = 'gatehouse';
 
@@ -11,31 +11,12 @@ let fx;
 let browser;
 let base;
 
-before(async () => {
-  fx = await startFixture();
-  base = fx.info.base_url;
-  browser = await launchBrowser();
-}, { timeout: 90_000 });
-
-after(async () => {
-  await browser?.close();
-  await fx?.stop();
-}, { timeout: 30_000 });
-
-async function login(page, username, password, next) {
-  await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
-  await Promise.all([
-    page.waitForURL((u) => u.pathname === next || u.pathname.startsWith(next)),
-    page.getByRole('button', { name: 'Sign in', exact: true }).click(),
-  ]);
-}
+useFixture((e) => ({ fx, browser, base } = e));
 
 test('admin finds a user, revokes a session, the user is refused, explain says why', async () => {
   // Alice signs in and uses the session route.
   const alice = await browser.newPage();
-  await login(alice, fx.info.username, fx.info.password, '/account');
+  await signIn(alice, base, fx.info.username, fx.info.password, '/account');
   const aliceCookie = (await alice.context().cookies(base)).find((c) => c.name === cookieName);
   assert.ok(aliceCookie, 'alice has a session cookie');
   let resp = await alice.context().request.get(`${base}/app/hello`, { maxRedirects: 0 });
@@ -90,7 +71,7 @@ test('admin finds a user, revokes a session, the user is refused, explain says w
 
   // Alice is no administrator.
   const alice2 = await browser.newPage();
-  await login(alice2, fx.info.username, fx.info.password, '/account');
+  await signIn(alice2, base, fx.info.username, fx.info.password, '/account');
   resp = await alice2.goto(`${base}/admin/users`);
   assert.equal(resp.status(), 403);
 });

@@ -2,8 +2,8 @@
 // Provider and headless Chromium. Run with `make test-e2e`.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import { launchBrowser, outputDir, startFixture, startOtherOrigin } from './harness.mjs';
+import { test } from 'node:test';
+import { outputDir, startOtherOrigin, useFixture } from './harness.mjs';
 
 const cookieName = 'gatehouse'; // plain http public_url: no __Host- prefix
 
@@ -11,16 +11,7 @@ let fx; // { info, stop }
 let browser;
 let base;
 
-before(async () => {
-  fx = await startFixture();
-  base = fx.info.base_url;
-  browser = await launchBrowser();
-}, { timeout: 90_000 });
-
-after(async () => {
-  await browser?.close();
-  await fx?.stop();
-}, { timeout: 30_000 });
+useFixture((e) => ({ fx, browser, base } = e));
 
 /** Returns the URL the page is on, relative to gatehouse (path + query). */
 function where(page) {

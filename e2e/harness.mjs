@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -61,6 +62,38 @@ export async function startFixture({ timeoutMs = 60_000 } = {}) {
     log.end();
   }
   return { info: JSON.parse(line), stop, logPath };
+}
+
+/**
+ * Registers the before/after hooks every test file shares: one fixture and
+ * one browser per file. onReady receives { fx, browser, base } once both run.
+ */
+export function useFixture(onReady) {
+  let fx;
+  let browser;
+  before(async () => {
+    fx = await startFixture();
+    browser = await launchBrowser();
+    onReady({ fx, browser, base: fx.info.base_url });
+  }, { timeout: 90_000 });
+  after(async () => {
+    await browser?.close();
+    await fx?.stop();
+  }, { timeout: 30_000 });
+}
+
+/**
+ * Signs in through the login form at /login?next=next and waits until the
+ * browser is on next (or below it).
+ */
+export async function signIn(page, base, username, password, next = '/account') {
+  await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === next || u.pathname.startsWith(next)),
+    page.getByRole('button', { name: 'Sign in', exact: true }).click(),
+  ]);
 }
 
 /**
