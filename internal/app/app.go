@@ -287,7 +287,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		VerifyEnvoy: extauthz.HTTPHandler(a.check),
 		MFA:         a.MFA, Pending: pending, Throttle: limiter, Now: a.now,
 		Passkeys: passkeys,
-		Admin: adm, AdminConsole: admin.ConsoleFree(cfg.Routes),
+		Admin:    adm, AdminConsole: admin.ConsoleFree(cfg.Routes),
 	})
 	return err
 }

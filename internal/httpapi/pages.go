@@ -95,7 +95,7 @@ type factorsView struct {
 
 // passkeyRow is one WebAuthn credential on /account.
 type passkeyRow struct {
-	ID, Name, Kind                            string
+	ID, Name, Kind                           string
 	Created, CreatedAt, LastUsed, LastUsedAt string
 }
 
