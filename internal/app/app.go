@@ -285,9 +285,8 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Clients: a.Clients, Apps: a.Apps, ClientLimiter: limiter, IDTokens: a.Issuer,
 		ServesHost:  a.servesHost,
 		VerifyEnvoy: extauthz.HTTPHandler(a.check),
-		MFA:         a.MFA, Pending: pending, Throttle: limiter, Now: a.now,
-		Passkeys: passkeys,
-		Admin:    adm, AdminConsole: admin.ConsoleFree(cfg.Routes),
+		MFA:         a.MFA, Pending: pending, Throttle: limiter, Now: a.now, Passkeys: passkeys,
+		Admin: adm, AdminConsole: admin.ConsoleFree(cfg.Routes),
 	})
 	return err
 }
