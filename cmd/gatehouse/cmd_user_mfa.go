@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 )
 
 func userMFACmd(e *env) *cobra.Command {
@@ -28,7 +29,15 @@ func userMFACmd(e *env) *cobra.Command {
 			case f.TOTPPending:
 				totp = "enrolment not confirmed"
 			}
-			fmt.Fprintf(e.stdout, "%s\ntotp:           %s\nrecovery codes: %d left\n", u.Username, totp, f.RecoveryLeft)
+			fmt.Fprintf(e.stdout, "%s\ntotp:           %s\nrecovery codes: %d left\npasskeys:       %d\n", u.Username, totp, f.RecoveryLeft, len(f.Passkeys))
+			for _, c := range f.Passkeys {
+				used := "never used"
+				if !c.LastUsedAt.IsZero() {
+					used = "last used " + c.LastUsedAt.UTC().Format("2006-01-02 15:04 MST")
+				}
+				fmt.Fprintf(e.stdout, "  %s  %q (%s) added %s, %s\n", mfa.CredentialID(c.ID), c.Name, c.Kind,
+					c.CreatedAt.UTC().Format("2006-01-02 15:04 MST"), used)
+			}
 			return nil
 		}),
 	}

@@ -274,9 +274,15 @@ func (s *server) webauthnFailed(w http.ResponseWriter, r *http.Request, a mfa.As
 		ev.Details["credential"] = mfa.CredentialID(a.Credential.ID)
 		ev.Details["sign_count_stored"] = fmt.Sprint(a.Credential.SignCount)
 	}
-	key := passkeyThrottleKey(ip)
-	if a.UserID != "" {
-		if u, uerr := s.Users.ByID(r.Context(), a.UserID); uerr == nil {
+	// A second factor counts against the account it is for, as a wrong
+	// TOTP code does; a passwordless attempt against the client.
+	key, who := passkeyThrottleKey(ip), a.UserID
+	if !a.Passwordless {
+		who = a.ForUser
+	}
+	if who != "" {
+		ev.UserID = who
+		if u, uerr := s.Users.ByID(r.Context(), who); uerr == nil {
 			ev.Username = u.Username
 			if !a.Passwordless {
 				key = user.NameKey(u.Username)

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -451,4 +452,62 @@ func mustURL(t *testing.T, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// Refused assertions count in the login throttle (second factor: the
+// user's account; passwordless: the client) and in the MFA metrics.
+func TestPasskeyFailuresThrottledAndCounted(t *testing.T) {
+	g := passkeyInstance(t, "sqlite")
+	g.CreateUser(t, "alice", strongPassword)
+	a := securityKey()
+	key := registerPasskey(t, g, signedIn(t, g, "alice"), a, "key")
+	evil := securityKey()
+	evil.Origin = "http://evil.localhost:8099"
+
+	tests := []struct {
+		name   string
+		client func(t *testing.T) *http.Client
+	}{
+		{"second factor", func(t *testing.T) *http.Client { c, _ := pendingLogin(t, g, "alice"); return c }},
+		{"passwordless", func(t *testing.T) *http.Client { return testutil.Client(t) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.client(t)
+			last, refused := 0, 0
+			for range 8 {
+				resp, opts := postJSON(t, c, g.URL+"/auth/webauthn/login/begin", map[string]any{})
+				if last = resp.StatusCode; last == 429 {
+					break
+				}
+				resp, _ = passkeyFinish(t, g, c, evil.Get(t, []byte(opts), key))
+				if last = resp.StatusCode; last == 429 {
+					break
+				}
+				if last != 401 {
+					t.Fatalf("forged assertion #%d = %d, want 401", refused+1, last)
+				}
+				refused++
+			}
+			if last != 429 || refused < 3 {
+				t.Fatalf("after %d refused assertions = %d, want 429 after at least 3", refused, last)
+			}
+			if resp, _ := postJSON(t, c, g.URL+"/auth/webauthn/login/begin", map[string]any{}); resp.StatusCode != 429 {
+				t.Fatalf("begin while throttled = %d, want 429", resp.StatusCode)
+			}
+			g.Clock.Advance(time.Hour) // the next case starts unthrottled
+		})
+	}
+	c := testutil.Client(t)
+	if resp, body := passkeyFinish(t, g, c, a.Get(t, passkeyBegin(t, g, c, nil), key)); resp.StatusCode != 200 {
+		t.Fatalf("passwordless login after the lock = %d %s", resp.StatusCode, body)
+	}
+	admin := httptest.NewServer(g.App.AdminHandler())
+	t.Cleanup(admin.Close)
+	_, body := do(t, testutil.Client(t), "GET", admin.URL+"/metrics", "")
+	for _, want := range []string{`gatehouse_mfa_total{method="webauthn",outcome="failure"}`, `gatehouse_mfa_total{method="webauthn",outcome="success"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

@@ -331,22 +331,24 @@ type Assertion struct {
 
 // FinishLogin verifies response (the JSON of the PublicKeyCredential) for
 // the request's login ceremony, moves the credential's sign count forward
-// and records its use. A counter that does not advance is refused with
-// ErrCloneWarning (Assertion.UserID and Credential are set, to audit).
+// and records its use. A refused assertion (ErrInvalidAssertion) still
+// returns what is known (ForUser, and UserID once the credential's user
+// was found) for the throttle and the audit; a counter that does not
+// advance is refused with ErrCloneWarning (UserID and Credential set).
 func (p *Passkeys) FinishLogin(ctx context.Context, w http.ResponseWriter, r *http.Request, response []byte) (Assertion, error) {
 	c, err := p.takeCeremony(ctx, w, r, PurposeLogin)
 	if err != nil {
 		return Assertion{}, err
-	}
-	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
-	if err != nil {
-		return Assertion{}, fmt.Errorf("%w: %w", ErrInvalidAssertion, err)
 	}
 	var (
 		stored []Credential
 		wc     *webauthn.Credential
 		a      = Assertion{ForUser: c.UserID, Passwordless: c.UserID == ""}
 	)
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
+	if err != nil {
+		return a, fmt.Errorf("%w: %w", ErrInvalidAssertion, err)
+	}
 	if a.Passwordless {
 		wc, err = p.wa.ValidateDiscoverableLogin(func(_, userHandle []byte) (webauthn.User, error) {
 			wu, s, err := p.loadUser(ctx, string(userHandle), "")
@@ -368,7 +370,7 @@ func (p *Passkeys) FinishLogin(ctx context.Context, w http.ResponseWriter, r *ht
 		if httpUnavailable(err) {
 			return Assertion{}, fmt.Errorf("webauthn finish login: %w", err)
 		}
-		return Assertion{}, fmt.Errorf("%w: %w", ErrInvalidAssertion, err)
+		return a, fmt.Errorf("%w: %w", ErrInvalidAssertion, err)
 	}
 	for _, s := range stored {
 		if bytes.Equal(s.ID, wc.ID) {
@@ -376,7 +378,7 @@ func (p *Passkeys) FinishLogin(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 	}
 	if a.Credential.ID == nil {
-		return Assertion{}, ErrInvalidAssertion
+		return a, ErrInvalidAssertion
 	}
 	a.AMR = []string{a.Credential.Kind}
 	if a.Passwordless {
