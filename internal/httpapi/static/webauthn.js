@@ -79,15 +79,21 @@
   var pending = null; // AbortController of the conditional request
 
   async function login(opts) {
+    var ctl = null;
+    if (opts.conditional) {
+      // Abortable from the start: a click on the passkey button replaces
+      // the autofill request, even while its begin is still in flight.
+      ctl = pending = new AbortController();
+    }
     var begin = await post('/auth/webauthn/login/begin', opts.body);
     var pk = begin.publicKey;
     pk.challenge = dec(pk.challenge);
     pk.allowCredentials = ids(pk.allowCredentials);
     var req = { publicKey: pk };
-    if (opts.conditional) {
-      pending = new AbortController();
+    if (ctl) {
+      if (ctl.signal.aborted) return;
       req.mediation = 'conditional';
-      req.signal = pending.signal;
+      req.signal = ctl.signal;
     }
     var cred = await navigator.credentials.get(req);
     await post('/auth/webauthn/login/finish', { credential: credentialJSON(cred) });
