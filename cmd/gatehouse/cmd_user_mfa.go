@@ -1,13 +1,13 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
-	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 )
 
 func userMFACmd(e *env) *cobra.Command {
@@ -35,7 +35,7 @@ func userMFACmd(e *env) *cobra.Command {
 				if !c.LastUsedAt.IsZero() {
 					used = "last used " + c.LastUsedAt.UTC().Format("2006-01-02 15:04 MST")
 				}
-				fmt.Fprintf(e.stdout, "  %s  %q (%s) added %s, %s\n", mfa.CredentialID(c.ID), c.Name, c.Kind,
+				fmt.Fprintf(e.stdout, "  %s  %q (%s) added %s, %s\n", base64.RawURLEncoding.EncodeToString(c.ID), c.Name, c.Kind,
 					c.CreatedAt.UTC().Format("2006-01-02 15:04 MST"), used)
 			}
 			return nil
