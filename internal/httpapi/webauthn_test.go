@@ -511,3 +511,46 @@ func TestPasskeyFailuresThrottledAndCounted(t *testing.T) {
 		}
 	}
 }
+
+// Registration answers that must not store a credential: 400 and nothing
+// listed.
+func TestPasskeyForgedRegistrationsRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testutil.Instance) {
+		g.CreateUser(t, "alice", strongPassword)
+		c := signedIn(t, g, "alice")
+		tests := []struct {
+			name  string
+			auth  *mfatest.Authenticator
+			begin string // endpoint whose ceremony the finish uses
+			key   string
+		}{
+			{"wrong origin", &mfatest.Authenticator{Origin: "http://evil.localhost:8099", Attachment: "cross-platform"}, "/auth/webauthn/register/begin", "k"},
+			{"wrong RP ID hash", &mfatest.Authenticator{Origin: passkeyOrigin, RPID: "evil.example", Attachment: "cross-platform"}, "/auth/webauthn/register/begin", "k"},
+			{"a login ceremony", securityKey(), "/auth/webauthn/login/begin", "k"},
+			{"empty name", securityKey(), "/auth/webauthn/register/begin", " "},
+			{"name too long", securityKey(), "/auth/webauthn/register/begin", strings.Repeat("n", 65)},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				resp, body := postJSON(t, c, g.URL+tt.begin, map[string]any{"passwordless": true})
+				if resp.StatusCode != 200 {
+					t.Fatalf("begin = %d %s", resp.StatusCode, body)
+				}
+				opts := body
+				if tt.begin != "/auth/webauthn/register/begin" {
+					// Answer the login ceremony's challenge as if it were a
+					// registration: the purposes must not mix.
+					opts = `{"publicKey":{"challenge":"` + decode(t, body)["publicKey"].(map[string]any)["challenge"].(string) + `","rp":{"id":"localhost"},"user":{"id":"dTE"}}}`
+				}
+				cred, _ := tt.auth.Create(t, []byte(opts))
+				resp, body = postJSON(t, c, g.URL+"/auth/webauthn/register/finish", map[string]any{"name": tt.key, "credential": cred})
+				if resp.StatusCode != 400 {
+					t.Fatalf("register/finish = %d %s, want 400", resp.StatusCode, body)
+				}
+			})
+		}
+		if _, body := do(t, c, "GET", g.URL+"/auth/webauthn", ""); !strings.Contains(body, `"credentials":[]`) {
+			t.Fatalf("credentials after refused registrations: %s", body)
+		}
+	})
+}
