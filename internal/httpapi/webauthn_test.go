@@ -554,3 +554,18 @@ func TestPasskeyForgedRegistrationsRefused(t *testing.T) {
 		}
 	})
 }
+
+// A disabled user's passkey signs nobody in.
+func TestPasskeyOfDisabledUserRefused(t *testing.T) {
+	g := passkeyInstance(t, "sqlite")
+	g.CreateUser(t, "alice", strongPassword)
+	a := securityKey()
+	key := registerPasskey(t, g, signedIn(t, g, "alice"), a, "key")
+	if _, err := g.App.Users.SetDisabled(t.Context(), "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	c := testutil.Client(t)
+	if resp, body := passkeyFinish(t, g, c, a.Get(t, passkeyBegin(t, g, c, nil), key)); resp.StatusCode != 401 {
+		t.Fatalf("passwordless login of a disabled user = %d %s, want 401", resp.StatusCode, body)
+	}
+}
