@@ -381,6 +381,7 @@ func (s *server) handleLoginMFAPage() http.Handler {
 		if !f.Enrolled() {
 			data.Enrol = sub.pending == nil || sub.pending.Enrol
 			data.Reauth = sub.session != nil && !mfa.MayChangeFactors(sub.session.AMR, sub.session.CreatedAt, s.now())
+			data.PasskeyEnrol = data.Enrol && !data.Reauth && s.Passkeys != nil
 		}
 		s.pages.render(w, http.StatusOK, "mfa_login", data)
 	})

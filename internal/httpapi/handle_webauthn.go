@@ -41,10 +41,11 @@ func toCredentialJSON(c mfa.Credential) credentialJSON {
 
 // handleWebAuthnRegisterBegin is POST /auth/webauthn/register/begin: the
 // options for navigator.credentials.create. Changing factors needs a
-// fresh login or a second factor, as for TOTP.
+// fresh login or a second factor, as for TOTP; a pending login that must
+// enrol (login.require_mfa_roles) may register too.
 func (s *server) handleWebAuthnRegisterBegin() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sub, err := s.factorChanger(r, false)
+		sub, err := s.factorChanger(r, true)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -59,7 +60,9 @@ func (s *server) handleWebAuthnRegisterBegin() http.Handler {
 }
 
 // handleWebAuthnRegisterFinish is POST /auth/webauthn/register/finish
-// {"name","credential"}: 201 with the stored credential.
+// {"name","credential"}: 201 with the stored credential. A pending login
+// that had to enrol gets its session now (amr pwd + hwk|swk + mfa), as
+// after a TOTP confirmation.
 func (s *server) handleWebAuthnRegisterFinish() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
@@ -70,7 +73,7 @@ func (s *server) handleWebAuthnRegisterFinish() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		sub, err := s.factorChanger(r, false)
+		sub, err := s.factorChanger(r, true)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -82,6 +85,14 @@ func (s *server) handleWebAuthnRegisterFinish() http.Handler {
 		}
 		s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAEnrolled, UserID: sub.user.ID, Username: sub.user.Username,
 			Details: map[string]string{"method": mfa.MethodWebAuthn, "credential": mfa.CredentialID(c.ID), "kind": c.Kind}})
+		if sub.pending != nil {
+			// The registration was the second step of this login.
+			if _, err := s.Sessions.StartSession(w, r, sub.user.ID, "password", mfa.Combine(sub.amr, []string{c.Kind})...); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			s.Pending.Clear(w)
+		}
 		writeJSON(w, http.StatusCreated, toCredentialJSON(c))
 	})
 }

@@ -69,6 +69,7 @@ type mfaLoginPage struct {
 	TOTP             bool // the user has an authenticator app
 	Passkey          bool // the user has a passkey: "Use your passkey"
 	StepUp           bool // a session's step-up, not a pending login
+	PasskeyEnrol     bool // enrolment may add a passkey instead
 }
 
 // mfaEnrolPage shows a new TOTP secret and its QR code (rendered by us,

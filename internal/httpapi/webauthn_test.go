@@ -569,3 +569,35 @@ func TestPasskeyOfDisabledUserRefused(t *testing.T) {
 		t.Fatalf("passwordless login of a disabled user = %d %s, want 401", resp.StatusCode, body)
 	}
 }
+
+// Under login.require_mfa_roles a pending login that must enrol may
+// register a passkey instead of a TOTP, and gets its session with it; a
+// pending login that need not enrol may not register.
+func TestPasskeyEnrolmentDuringLogin(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	g := mfaInstance(t, func(c *config.Config) {
+		c.PublicURL, c.Store = passkeyOrigin, dsn
+		c.Login.RequireMFARoles = []string{"admin"}
+	})
+	g.CreateUser(t, "root", strongPassword, "admin")
+	c, m := pendingLogin(t, g, "root")
+	if m["enrolment_required"] != true {
+		t.Fatalf("password step = %v, want enrolment_required", m)
+	}
+	if _, body := do(t, c, "GET", g.URL+"/login/mfa", "", "Accept", "text/html"); !strings.Contains(body, "Add a passkey") {
+		t.Fatal("the enrolment page offers no passkey")
+	}
+	registerPasskey(t, g, c, securityKey(), "YubiKey")
+	if got := sessionAMR(t, g, c); !slices.Equal(got, []string{"pwd", "hwk", "mfa"}) {
+		t.Fatalf("session amr after enrolling a passkey = %v, want [pwd hwk mfa]", got)
+	}
+
+	// alice has a factor (root's rule does not apply to her): her pending
+	// login is a second step, not an enrolment.
+	g.CreateUser(t, "alice", strongPassword)
+	registerPasskey(t, g, signedIn(t, g, "alice"), securityKey(), "key")
+	p, _ := pendingLogin(t, g, "alice")
+	if resp, body := postJSON(t, p, g.URL+"/auth/webauthn/register/begin", map[string]any{}); resp.StatusCode != 401 {
+		t.Fatalf("register/begin with a second-step pending cookie = %d %s, want 401", resp.StatusCode, body)
+	}
+}

@@ -4,7 +4,8 @@
 // opt in with data attributes:
 //   [data-passkey-login]        button: sign in with a passkey
 //   [data-passkey-conditional]  login page: offer passkeys in the username autofill
-//   [data-passkey-register]     form with a "name" field: add a passkey
+//   [data-passkey-register]     form with a "name" field: add a passkey (then to
+//                               its data-next, else /account)
 //   [data-next]                 where to go after signing in
 //   [data-step-up]              the second factor of the current session
 //   #passkey-error              where errors are shown
@@ -127,7 +128,7 @@
         pk.excludeCredentials = ids(pk.excludeCredentials);
         var cred = await navigator.credentials.create({ publicKey: pk });
         await post('/auth/webauthn/register/finish', { name: form.elements.name.value, credential: credentialJSON(cred) });
-        window.location.assign('/account');
+        window.location.assign(form.hasAttribute('data-next') ? safeNext(form.getAttribute('data-next')) : '/account');
       })().catch(showError);
     });
   });
