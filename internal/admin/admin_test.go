@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/openapitest"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 const pw = "correct horse battery staple"
@@ -195,6 +196,7 @@ func TestAccess(t *testing.T) {
 		{"GET", "/admin/api/v1/users/alice/sessions", "", 200},
 		{"GET", "/admin/api/v1/users/alice/families", "", 200},
 		{"GET", "/admin/api/v1/users/alice/factors", "", 200},
+		{"GET", "/admin/api/v1/users/alice/identities", "", 200},
 		{"PUT", "/admin/api/v1/users/alice/roles", `{"roles":["user"]}`, 200},
 		{"POST", "/admin/api/v1/users/alice/enable", "", 200},
 		{"POST", "/admin/api/v1/users/new-{n}/disable", "", 200},
@@ -573,5 +575,25 @@ func TestClientsLifecycle(t *testing.T) {
 				t.Errorf("= %d %s, want %d with %q", resp.StatusCode, body, tt.status, tt.description)
 			}
 		})
+	}
+}
+
+// An OIDC account linked to a user is listed, as `gatehouse user list`
+// shows it, on the API and the console page.
+func TestLinkedIdentitiesAreListed(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	alice, _ := e.App.Users.Get(ctx, "alice")
+	if err := e.App.Users.Link(ctx, user.Identity{Issuer: "https://idp.example", Subject: "s-123", Provider: "corp", Email: "alice@example.com"}, alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := e.do(t, "GET", "/admin/api/v1/users/alice/identities", "", bearer(e.rootToken)...); !strings.Contains(body, `"provider":"corp"`) || !strings.Contains(body, `"email":"alice@example.com"`) {
+		t.Errorf("identities = %s", body)
+	}
+	if _, body := e.do(t, "GET", "/admin/api/v1/users/carol/identities", "", bearer(e.rootToken)...); body != "{\"identities\":[]}\n" {
+		t.Errorf("carol's identities = %q, want none", body)
+	}
+	if _, page := e.do(t, "GET", "/admin/users/alice", "", append([]string{"Accept", "text/html"}, e.cookie(e.rootCookie)...)...); !strings.Contains(page, "<td>corp</td><td>alice@example.com</td>") {
+		t.Errorf("user page lacks the linked account:\n%s", page)
 	}
 }

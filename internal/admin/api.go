@@ -42,6 +42,7 @@ func (h *Handler) routes() {
 	api("GET /users/{name}/families", h.listFamilies)
 	api("DELETE /users/{name}/families/{id}", h.revokeFamily)
 	api("GET /users/{name}/factors", h.listFactors)
+	api("GET /users/{name}/identities", h.listIdentities)
 	api("POST /users/{name}/mfa-reset", h.resetFactors)
 	api("PUT /users/{name}/password", h.setPassword)
 	api("GET /clients", h.listClients)

@@ -210,7 +210,12 @@ func (h *Handler) userPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h.pages.render(w, "user", "users", u.Username, map[string]any{"User": toUser(u), "Sessions": ss, "Families": fams, "Factors": f})
+	ids, err := h.userIdentities(r, u)
+	if err != nil {
+		return err
+	}
+	h.pages.render(w, "user", "users", u.Username, map[string]any{"User": toUser(u), "Sessions": ss, "Families": fams,
+		"Factors": f, "Identities": ids})
 	return nil
 }
 

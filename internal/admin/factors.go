@@ -77,3 +77,40 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request, _ auth.Pri
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// Identity is an external account (OIDC, OAuth 2.0) linked to a user, as
+// `gatehouse user list` shows them.
+type Identity struct {
+	Provider  string `json:"provider"`
+	Issuer    string `json:"issuer"`
+	Subject   string `json:"subject"`
+	Email     string `json:"email"`
+	CreatedAt string `json:"created_at"`
+	LastLogin string `json:"last_login"`
+}
+
+func (h *Handler) userIdentities(r *http.Request, u auth.User) ([]Identity, error) {
+	ids, err := h.d.Users.Identities(r.Context(), u.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Identity, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, Identity{Provider: id.Provider, Issuer: id.Issuer, Subject: id.Subject, Email: id.Email,
+			CreatedAt: rfc3339(id.CreatedAt), LastLogin: rfc3339(id.LastLogin)})
+	}
+	return out, nil
+}
+
+func (h *Handler) listIdentities(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	u, err := h.pathUser(r)
+	if err != nil {
+		return err
+	}
+	ids, err := h.userIdentities(r, u)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"identities": ids})
+	return nil
+}
