@@ -550,6 +550,7 @@ func TestClientsLifecycle(t *testing.T) {
 	if got := clientCredentials(rotated.ClientSecret); got != 401 {
 		t.Errorf("secret of a deleted client = %d, want 401", got)
 	}
+	e.AssertLogsDoNotContain(t, created.ClientSecret, rotated.ClientSecret)
 
 	refusals := []struct {
 		name, method, path, body string
