@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -302,5 +303,87 @@ func TestConsoleUserForms(t *testing.T) {
 	}
 	if resp, body := e.form(t, "/admin/users", url.Values{"username": {"weak"}, "password": {"short"}}); resp.StatusCode != 400 || !strings.Contains(body, "password") {
 		t.Errorf("weak password = %d, want 400 saying why:\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestConsoleAccessMatrix runs every console page and form with no
+// session (to /login), a non-admin session (403 page), an admin session
+// without a second factor (to /login/mfa, admin.require_mfa) and one with
+// it. "{n}" is the credential's index, so creating forms make fresh users
+// and clients.
+func TestConsoleAccessMatrix(t *testing.T) {
+	e := start(t)
+	routes := []struct {
+		method, path string
+		form         url.Values
+		ok           int
+	}{
+		{"GET", "/admin/", nil, 303},
+		{"GET", "/admin/users", nil, 200},
+		{"POST", "/admin/users", url.Values{"username": {"new-{n}"}, "password": {pw}}, 303},
+		{"GET", "/admin/users/new-{n}", nil, 200},
+		{"POST", "/admin/users/new-{n}/disable", nil, 303},
+		{"POST", "/admin/users/new-{n}/enable", nil, 303},
+		{"POST", "/admin/users/new-{n}/logout", nil, 303},
+		{"POST", "/admin/users/new-{n}/roles", url.Values{"roles": {"user"}}, 303},
+		{"POST", "/admin/users/new-{n}/password", url.Values{"password": {pw + " new"}}, 303},
+		{"POST", "/admin/users/new-{n}/mfa-reset", nil, 303},
+		{"POST", "/admin/users/new-{n}/sessions/unknown/revoke", nil, 404},
+		{"POST", "/admin/users/new-{n}/families/unknown/revoke", nil, 404},
+		{"POST", "/admin/users/new-{n}/delete", nil, 303},
+		{"GET", "/admin/clients", nil, 200},
+		{"POST", "/admin/clients", url.Values{"client_id": {"x-{n}"}, "type": {"confidential"}, "grant_types": {"client_credentials"}}, 200},
+		{"GET", "/admin/clients/x-{n}", nil, 200},
+		{"POST", "/admin/clients/x-{n}/secret", nil, 200},
+		{"POST", "/admin/clients/x-{n}/delete", nil, 303},
+		{"GET", "/admin/audit", nil, 200},
+		{"GET", "/admin/keys", nil, 200},
+		{"POST", "/admin/keys/rotate", nil, 303},
+		{"GET", "/admin/explain", nil, 200},
+		{"POST", "/admin/explain", url.Values{"url": {"/x"}}, 200},
+		{"GET", "/admin/nothing-here", nil, 404},
+	}
+	creds := []struct {
+		name     string
+		cookie   string
+		status   int    // 0 = the route's own status
+		location string // prefix of the redirect
+	}{
+		{"no session", "", 302, "/login?next="},
+		{"non-admin", e.aliceCookie, 403, ""},
+		{"admin without second factor", e.rootPwdCookie, 302, "/login/mfa?next="},
+		{"admin with second factor", e.rootCookie, 0, ""},
+	}
+	for _, rt := range routes {
+		for n, c := range creds {
+			t.Run(rt.method+" "+rt.path+"/"+c.name, func(t *testing.T) {
+				fill := strings.NewReplacer("{n}", strconv.Itoa(n)).Replace
+				body := ""
+				if rt.form != nil {
+					v := url.Values{}
+					for k, vs := range rt.form {
+						for _, x := range vs {
+							v.Add(k, fill(x))
+						}
+					}
+					body = v.Encode()
+				}
+				h := []string{"Accept", "text/html", "Sec-Fetch-Site", "same-origin", "Content-Type", "application/x-www-form-urlencoded"}
+				if c.cookie != "" {
+					h = append(h, e.cookie(c.cookie)...)
+				}
+				resp, page := e.do(t, rt.method, fill(rt.path), body, h...)
+				want := c.status
+				if want == 0 {
+					want = rt.ok
+				}
+				if resp.StatusCode != want {
+					t.Fatalf("status = %d, want %d (Location %q)\n%s", resp.StatusCode, want, resp.Header.Get("Location"), page)
+				}
+				if c.location != "" && !strings.HasPrefix(resp.Header.Get("Location"), c.location) {
+					t.Errorf("Location = %q, want %s…", resp.Header.Get("Location"), c.location)
+				}
+			})
+		}
 	}
 }
