@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -139,6 +140,18 @@ func TestOIDCLoginAsksForSecondFactor(t *testing.T) {
 	}
 	if sess["method"] != "oidc:corp" {
 		t.Fatalf("session method = %v, want oidc:corp", sess["method"])
+	}
+	// The account page lists the factor and the linked identity, with
+	// human times (the exact time in the title), no raw timestamps.
+	g.Clock.Advance(20 * time.Minute)
+	resp, body = do(t, c, "GET", g.URL+"/account", "")
+	for _, want := range []string{"Authenticator app: <strong>on</strong>", "Linked identities", "olivia@corp.example", ">20 minutes ago</time>", " UTC\">"} {
+		if resp.StatusCode != 200 || !strings.Contains(body, want) {
+			t.Errorf("/account = %d, lacks %q", resp.StatusCode, want)
+		}
+	}
+	if rfc3339 := regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d`); rfc3339.MatchString(body) {
+		t.Errorf("/account shows a raw timestamp: %s", rfc3339.FindString(body))
 	}
 	g.AssertLogsDoNotContain(t, secret)
 }
