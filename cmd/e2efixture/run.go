@@ -31,21 +31,31 @@ const (
 	adminUser           = "root"
 	oidcUsername        = "olivia"
 	oidcEmail           = "olivia@example.test"
+	// secureRoute is a session route with mfa: true (step-up).
+	secureRoute = "/secure/"
 )
+
+// mfaUsers are password users without a factor, one per second-factor
+// browser test (e2e/mfa.test.mjs), so no test depends on another's
+// factors; their password is the fixture password + "-mfa".
+var mfaUsers = []string{"tess", "stella", "rita"}
 
 // info is the one JSON line printed on stdout once gatehouse is ready.
 type info struct {
-	BaseURL         string `json:"base_url"`
-	Username        string `json:"username"`
-	Password        string `json:"password"`
-	AdminUsername   string `json:"admin_username"` // role admin: the console's user
-	AdminPassword   string `json:"admin_password"`
-	OPIssuer        string `json:"op_issuer"`
-	UpstreamURL     string `json:"upstream_url"`
-	OIDCProvider    string `json:"oidc_provider"`
-	OIDCDisplayName string `json:"oidc_display_name"`
-	OIDCUsername    string `json:"oidc_username"`
-	OIDCEmail       string `json:"oidc_email"`
+	BaseURL         string   `json:"base_url"`
+	Username        string   `json:"username"`
+	Password        string   `json:"password"`
+	AdminUsername   string   `json:"admin_username"` // role admin: the console's user
+	AdminPassword   string   `json:"admin_password"`
+	OPIssuer        string   `json:"op_issuer"`
+	UpstreamURL     string   `json:"upstream_url"`
+	OIDCProvider    string   `json:"oidc_provider"`
+	OIDCDisplayName string   `json:"oidc_display_name"`
+	OIDCUsername    string   `json:"oidc_username"`
+	OIDCEmail       string   `json:"oidc_email"`
+	MFAUsers        []string `json:"mfa_users"`
+	MFAPassword     string   `json:"mfa_password"`
+	SecureRoute     string   `json:"secure_route"` // session route with mfa: true
 }
 
 // startAttempts bounds retries when gatehouse cannot bind the port picked
@@ -102,7 +112,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	defer op.Close()
 
 	gh := gatehouseRunner{bin: gatehouse, env: childEnv(getenv), stderr: stderr, cfgPath: filepath.Join(dir, "gatehouse.yaml")}
-	setup := setup{dir: dir, upstream: upstream.url, op: op, clientSecret: secret, logLevel: *logLevel}
+	setup := setup{dir: dir, upstream: upstream.url, op: op, clientSecret: secret, logLevel: *logLevel,
+		encryptionKey: randomToken() + randomToken()}
 	password := randomToken()
 	srv, base, err := startGatehouse(ctx, gh, setup, password, *startTimeout)
 	if err != nil {
@@ -113,6 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	line := info{
 		BaseURL: base, Username: passwordUser, Password: password, AdminUsername: adminUser, AdminPassword: password + "-admin", OPIssuer: op.Issuer(), UpstreamURL: upstream.url,
 		OIDCProvider: providerName, OIDCDisplayName: providerDisplayName, OIDCUsername: oidcUsername, OIDCEmail: oidcEmail,
+		MFAUsers: mfaUsers, MFAPassword: password + "-mfa", SecureRoute: secureRoute,
 	}
 	if err := json.NewEncoder(stdout).Encode(line); err != nil {
 		return fmt.Errorf("write fixture line: %w", err)
@@ -148,6 +160,11 @@ func startGatehouse(ctx context.Context, gh gatehouseRunner, s setup, password s
 			if err := gh.addUser(ctx, adminUser, password+"-admin", "admin"); err != nil {
 				return nil, "", err
 			}
+			for _, name := range mfaUsers {
+				if err := gh.addUser(ctx, name, password+"-mfa", "user"); err != nil {
+					return nil, "", err
+				}
+			}
 		}
 		srv, err := gh.serve()
 		if err != nil {
@@ -170,6 +187,8 @@ func startGatehouse(ctx context.Context, gh gatehouseRunner, s setup, password s
 type setup struct {
 	dir, upstream, clientSecret, logLevel string
 	op                                    *oidctestop.Provider
+	// encryptionKey is keys.encryption_key: TOTP enrolment needs it.
+	encryptionKey string
 }
 
 // config is the demo's configuration (SQLite in dir, /app/ by session and
@@ -183,6 +202,9 @@ func (s setup) config(listen string) config.Config {
 		ClientID: clientID, ClientSecret: s.clientSecret, Scopes: []string{"openid", "email", "profile"},
 		CreateUsers: true, DefaultRoles: []string{"user"},
 	}}
+	cfg.Keys.EncryptionKey = s.encryptionKey
+	cfg.Routes = append(cfg.Routes, config.Route{Name: "secure", Match: config.RouteMatch{PathPrefix: secureRoute},
+		Upstream: s.upstream, Auth: "session", MFA: true, Forward: "headers", Timeout: config.Duration(30 * time.Second)})
 	return cfg
 }
 
