@@ -424,3 +424,36 @@ func TestTOTPReplayAcrossInstancesPostgres(t *testing.T) {
 		})
 	}
 }
+
+// The password grant cannot carry a second factor: a user with one, or
+// whose role must enrol one (login.require_mfa_roles), is refused with
+// 400 invalid_grant / mfa_required; others get tokens.
+func TestPasswordGrantRefusesMFAUsers(t *testing.T) {
+	g := mfaInstance(t, func(c *config.Config) { c.Login.RequireMFARoles = []string{"admin"} })
+	g.CreateUser(t, "alice", strongPassword)
+	g.CreateUser(t, "root", strongPassword, "admin")
+	g.CreateUser(t, "plain", strongPassword)
+	enrolTOTP(t, g, "alice")
+	tests := []struct {
+		user      string
+		status    int
+		errorCode string
+	}{
+		{"alice", 400, "invalid_grant"},
+		{"root", 400, "invalid_grant"},
+		{"plain", 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.user, func(t *testing.T) {
+			form := url.Values{"grant_type": {"password"}, "username": {tt.user}, "password": {strongPassword}}
+			resp, body := do(t, testutil.Client(t), "POST", g.URL+"/auth/token", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
+			m := decode(t, body)
+			if resp.StatusCode != tt.status || (tt.errorCode != "" && (m["error"] != tt.errorCode || m["error_description"] != "mfa_required")) {
+				t.Fatalf("password grant for %s = %d %s, want %d %s mfa_required", tt.user, resp.StatusCode, body, tt.status, tt.errorCode)
+			}
+			if tt.status == 200 && m["access_token"] == nil {
+				t.Fatalf("no access token: %s", body)
+			}
+		})
+	}
+}
