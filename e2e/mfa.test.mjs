@@ -210,7 +210,7 @@ test('OIDC login of a user with TOTP asks for the code before the session', asyn
   await page.context().close();
 });
 
-test('account page at phone width: no horizontal overflow', async () => {
+test('account page at phone width: no horizontal overflow, sign out another session', async () => {
   const page = await browser.newPage();
   await page.setViewportSize({ width: 390, height: 844 });
   // Two sessions so the session list has a row to sign out.
@@ -222,6 +222,14 @@ test('account page at phone width: no horizontal overflow', async () => {
   assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px at 390px`);
   assert.match(await page.locator('table.sessions').textContent(), / on /, 'devices are named ("Chrome on Linux")');
   await page.screenshot({ path: path.join(outputDir, 'mfa-account-phone.png'), fullPage: true });
+  // "Sign out" on the other session's card ends that session only.
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === '/account'),
+    page.locator('table.sessions').getByRole('button', { name: /^Sign out the session on / }).click(),
+  ]);
+  assert.equal((await session(other)).status, 401, 'the other session is signed out');
+  assert.equal((await session(page)).status, 200, 'this session stays');
+  assert.equal(await page.getByRole('button', { name: 'Sign out all other sessions' }).count(), 0);
   await other.context().close();
   await page.context().close();
 });

@@ -457,3 +457,34 @@ func TestPasswordGrantRefusesMFAUsers(t *testing.T) {
 		})
 	}
 }
+
+// The per-session "Sign out" button of /account: the form POST ends that
+// session (and only a session of the caller's).
+func TestSignOutOneSessionForm(t *testing.T) {
+	g := testutil.Start(t)
+	g.CreateUser(t, "alice", strongPassword)
+	g.CreateUser(t, "bob", strongPassword)
+	me, other, bob := testutil.Client(t), testutil.Client(t), testutil.Client(t)
+	loginJSON(t, me, g.URL, "alice", strongPassword)
+	loginJSON(t, other, g.URL, "alice", strongPassword)
+	loginJSON(t, bob, g.URL, "bob", strongPassword)
+	_, body := do(t, other, "GET", g.URL+"/auth/session", "")
+	otherID := decode(t, body)["session"].(map[string]any)["id"].(string)
+	if _, page := do(t, me, "GET", g.URL+"/account", ""); !strings.Contains(page, `action="/auth/sessions/`+otherID+`/revoke"`) {
+		t.Fatalf("/account has no sign-out form for the other session")
+	}
+	form := "Content-Type"
+	if resp, _ := do(t, bob, "POST", g.URL+"/auth/sessions/"+otherID+"/revoke", "", form, "application/x-www-form-urlencoded"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("bob signing out alice's session = %d, want 404", resp.StatusCode)
+	}
+	resp, _ := do(t, me, "POST", g.URL+"/auth/sessions/"+otherID+"/revoke", "", form, "application/x-www-form-urlencoded")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
+		t.Fatalf("sign out one session = %d %q, want 303 /account", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := do(t, other, "GET", g.URL+"/auth/session", ""); resp.StatusCode != 401 {
+		t.Fatalf("the signed-out session = %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := do(t, me, "GET", g.URL+"/auth/session", ""); resp.StatusCode != 200 {
+		t.Fatalf("own session = %d, want 200", resp.StatusCode)
+	}
+}
