@@ -488,3 +488,28 @@ func TestSignOutOneSessionForm(t *testing.T) {
 		t.Fatalf("own session = %d, want 200", resp.StatusCode)
 	}
 }
+
+// Wrong second-factor codes count in the login throttle itself: after
+// max_failures wrong codes, even the right password is answered 429 (the
+// same counters as password failures), so a stolen password does not buy
+// unlimited guesses at the code.
+func TestWrongCodesCountInLoginThrottle(t *testing.T) {
+	g := mfaInstance(t, func(c *config.Config) { c.Login.MaxFailures = 3 })
+	g.CreateUser(t, "alice", strongPassword)
+	secret := enrolTOTP(t, g, "alice")
+	c, _ := pendingLogin(t, g, "alice")
+	good := totpCode(t, secret, g.Clock.Now())
+	wrong := "000000"
+	if wrong == good {
+		wrong = "111111"
+	}
+	for i := range 3 {
+		if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": wrong}); resp.StatusCode != 401 {
+			t.Fatalf("wrong code #%d = %d %s, want 401", i+1, resp.StatusCode, body)
+		}
+	}
+	resp, body := loginJSON(t, testutil.Client(t), g.URL, "alice", strongPassword)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("password login after 3 wrong codes = %d %s (Retry-After %q), want 429 with Retry-After", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+}
