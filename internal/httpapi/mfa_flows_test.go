@@ -110,6 +110,15 @@ func TestOIDCLoginAsksForSecondFactor(t *testing.T) {
 		t.Fatalf("OIDC session without factor: amr = %v, want [ext]", got)
 	}
 	secret := enrolTOTPIn(t, g, first)
+	// Step-up of that OIDC session: the new session keeps the provider's
+	// method and adds otp + mfa to ext.
+	if resp, body := postJSON(t, first, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+		t.Fatalf("step-up of the OIDC session = %d %s", resp.StatusCode, body)
+	}
+	if sess := sessionOf(t, g, first); !slices.Equal(anyStrings(sess["amr"]), []string{"ext", "otp", "mfa"}) || sess["method"] != "oidc:corp" {
+		t.Fatalf("stepped-up OIDC session: amr %v method %v, want [ext otp mfa] oidc:corp", sess["amr"], sess["method"])
+	}
+	g.Clock.Advance(time.Minute)
 
 	c := testutil.Client(t)
 	resp = oidcLogin(t, g, c, "/app/x")
