@@ -42,20 +42,22 @@ var mfaUsers = []string{"tess", "stella", "rita"}
 
 // info is the one JSON line printed on stdout once gatehouse is ready.
 type info struct {
-	BaseURL         string   `json:"base_url"`
-	Username        string   `json:"username"`
-	Password        string   `json:"password"`
-	AdminUsername   string   `json:"admin_username"` // role admin: the console's user
-	AdminPassword   string   `json:"admin_password"`
-	OPIssuer        string   `json:"op_issuer"`
-	UpstreamURL     string   `json:"upstream_url"`
-	OIDCProvider    string   `json:"oidc_provider"`
-	OIDCDisplayName string   `json:"oidc_display_name"`
-	OIDCUsername    string   `json:"oidc_username"`
-	OIDCEmail       string   `json:"oidc_email"`
-	MFAUsers        []string `json:"mfa_users"`
-	MFAPassword     string   `json:"mfa_password"`
-	SecureRoute     string   `json:"secure_route"` // session route with mfa: true
+	BaseURL         string `json:"base_url"`
+	Username        string `json:"username"`
+	Password        string `json:"password"`
+	AdminUsername   string `json:"admin_username"` // role admin: the console's user
+	AdminPassword   string `json:"admin_password"`
+	OPIssuer        string `json:"op_issuer"`
+	UpstreamURL     string `json:"upstream_url"`
+	OIDCProvider    string `json:"oidc_provider"`
+	OIDCDisplayName string `json:"oidc_display_name"`
+	OIDCUsername    string `json:"oidc_username"`
+	OIDCEmail       string `json:"oidc_email"`
+
+	// Second-factor browser tests (e2e/mfa.test.mjs).
+	MFAUsers    []string `json:"mfa_users"`
+	MFAPassword string   `json:"mfa_password"`
+	SecureRoute string   `json:"secure_route"` // session route with mfa: true
 }
 
 // startAttempts bounds retries when gatehouse cannot bind the port picked
@@ -187,7 +189,8 @@ func startGatehouse(ctx context.Context, gh gatehouseRunner, s setup, password s
 type setup struct {
 	dir, upstream, clientSecret, logLevel string
 	op                                    *oidctestop.Provider
-	// encryptionKey is keys.encryption_key: TOTP enrolment needs it.
+	// encryptionKey (keys.encryption_key) lets users enrol TOTP, which
+	// the admin needs (admin.require_mfa is on by default).
 	encryptionKey string
 }
 
@@ -197,12 +200,12 @@ func (s setup) config(listen string) config.Config {
 	cfg := demo.Config(listen, s.dir, s.upstream)
 	cfg.PublicURL = "http://" + listen
 	cfg.Log.Level = s.logLevel
+	cfg.Keys.EncryptionKey = s.encryptionKey
 	cfg.OIDC.Providers = []config.Provider{{
 		Name: providerName, DisplayName: providerDisplayName, Issuer: s.op.Issuer(),
 		ClientID: clientID, ClientSecret: s.clientSecret, Scopes: []string{"openid", "email", "profile"},
 		CreateUsers: true, DefaultRoles: []string{"user"},
 	}}
-	cfg.Keys.EncryptionKey = s.encryptionKey
 	cfg.Routes = append(cfg.Routes, config.Route{Name: "secure", Match: config.RouteMatch{PathPrefix: secureRoute},
 		Upstream: s.upstream, Auth: "session", MFA: true, Forward: "headers", Timeout: config.Duration(30 * time.Second)})
 	return cfg
