@@ -31,7 +31,14 @@ const (
 	adminUser           = "root"
 	oidcUsername        = "olivia"
 	oidcEmail           = "olivia@example.test"
+	// secureRoute is a session route with mfa: true (step-up).
+	secureRoute = "/secure/"
 )
+
+// mfaUsers are password users without a factor, one per second-factor
+// browser test (e2e/mfa.test.mjs), so no test depends on another's
+// factors; their password is the fixture password + "-mfa".
+var mfaUsers = []string{"tess", "stella", "rita"}
 
 // info is the one JSON line printed on stdout once gatehouse is ready.
 type info struct {
@@ -46,6 +53,11 @@ type info struct {
 	OIDCDisplayName string `json:"oidc_display_name"`
 	OIDCUsername    string `json:"oidc_username"`
 	OIDCEmail       string `json:"oidc_email"`
+
+	// Second-factor browser tests (e2e/mfa.test.mjs).
+	MFAUsers    []string `json:"mfa_users"`
+	MFAPassword string   `json:"mfa_password"`
+	SecureRoute string   `json:"secure_route"` // session route with mfa: true
 }
 
 // startAttempts bounds retries when gatehouse cannot bind the port picked
@@ -103,7 +115,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	defer op.Close()
 
 	gh := gatehouseRunner{bin: gatehouse, env: childEnv(getenv), stderr: stderr, cfgPath: filepath.Join(dir, "gatehouse.yaml")}
-	setup := setup{dir: dir, upstream: upstream.url, op: op, clientSecret: secret, logLevel: *logLevel, publicHost: *publicHost}
+	setup := setup{dir: dir, upstream: upstream.url, op: op, clientSecret: secret, logLevel: *logLevel,
+		encryptionKey: randomToken() + randomToken(), publicHost: *publicHost}
 	password := randomToken()
 	srv, base, err := startGatehouse(ctx, gh, setup, password, *startTimeout)
 	if err != nil {
@@ -114,6 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	line := info{
 		BaseURL: base, Username: passwordUser, Password: password, AdminUsername: adminUser, AdminPassword: password + "-admin", OPIssuer: op.Issuer(), UpstreamURL: upstream.url,
 		OIDCProvider: providerName, OIDCDisplayName: providerDisplayName, OIDCUsername: oidcUsername, OIDCEmail: oidcEmail,
+		MFAUsers: mfaUsers, MFAPassword: password + "-mfa", SecureRoute: secureRoute,
 	}
 	if err := json.NewEncoder(stdout).Encode(line); err != nil {
 		return fmt.Errorf("write fixture line: %w", err)
@@ -149,6 +163,11 @@ func startGatehouse(ctx context.Context, gh gatehouseRunner, s setup, password s
 			if err := gh.addUser(ctx, adminUser, password+"-admin", "admin"); err != nil {
 				return nil, "", err
 			}
+			for _, name := range mfaUsers {
+				if err := gh.addUser(ctx, name, password+"-mfa", "user"); err != nil {
+					return nil, "", err
+				}
+			}
 		}
 		srv, err := gh.serve()
 		if err != nil {
@@ -171,6 +190,9 @@ func startGatehouse(ctx context.Context, gh gatehouseRunner, s setup, password s
 type setup struct {
 	dir, upstream, clientSecret, logLevel string
 	op                                    *oidctestop.Provider
+	// encryptionKey (keys.encryption_key) lets users enrol TOTP, which
+	// the admin needs (admin.require_mfa is on by default).
+	encryptionKey string
 	// publicHost replaces 127.0.0.1 in public_url (and the base URL the
 	// browser uses); gatehouse still listens on 127.0.0.1.
 	publicHost string
@@ -191,11 +213,14 @@ func (s setup) config(listen string) config.Config {
 	cfg := demo.Config(listen, s.dir, s.upstream)
 	cfg.PublicURL = s.publicURL(listen)
 	cfg.Log.Level = s.logLevel
+	cfg.Keys.EncryptionKey = s.encryptionKey
 	cfg.OIDC.Providers = []config.Provider{{
 		Name: providerName, DisplayName: providerDisplayName, Issuer: s.op.Issuer(),
 		ClientID: clientID, ClientSecret: s.clientSecret, Scopes: []string{"openid", "email", "profile"},
 		CreateUsers: true, DefaultRoles: []string{"user"},
 	}}
+	cfg.Routes = append(cfg.Routes, config.Route{Name: "secure", Match: config.RouteMatch{PathPrefix: secureRoute},
+		Upstream: s.upstream, Auth: "session", MFA: true, Forward: "headers", Timeout: config.Duration(30 * time.Second)})
 	return cfg
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -182,7 +183,7 @@ func (a *App) observeStore(s any, name string) {
 func (a *App) build(ctx context.Context, opt Options) error {
 	cfg := a.Config
 	a.Audit = audit.New(a.Store, a.Log, a.now)
-	a.Clients = client.NewRegistry(a.Store, cfg.Clients)
+	a.Clients = client.NewRegistry(a.Store, cfg.Clients, client.WithAudit(a.Audit))
 
 	var revStore revocation.Store = a.Store
 	var throttleStore throttle.Store = memory.New()
@@ -214,8 +215,13 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		return err
 	}
 	limiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now))
+	pending, err := a.buildMFA(opt)
+	if err != nil {
+		return err
+	}
 	a.Users = user.NewService(a.Store, hasher, user.WithLimiter(limiter), user.WithAudit(a.Audit),
-		user.WithRevokers(a.Sessions, a.Grants), user.WithIdentities(a.Store), user.WithClock(a.now))
+		user.WithRevokers(a.Sessions, a.Grants), user.WithIdentities(a.Store), user.WithClock(a.now),
+		user.WithFactorReset(a.MFA))
 
 	a.Watcher.OnEvent(a.onRevocation)
 	a.Apps = authserver.New(authserver.Deps{
@@ -239,17 +245,13 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		}()
 	})
 
-	pending, err := a.buildMFA(opt)
-	if err != nil {
-		return err
-	}
 	passkeys, err := a.buildPasskeys()
 	if err != nil {
 		return err
 	}
 
 	if len(cfg.OIDC.Providers) > 0 {
-		if a.OIDC, err = a.buildOIDC(ctx); err != nil {
+		if a.OIDC, err = a.buildOIDC(ctx, pending); err != nil {
 			return err
 		}
 	}
@@ -267,6 +269,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	adm := admin.New(admin.Deps{
 		Config: cfg, Logger: a.Log, Users: a.Users, Sessions: a.Auth, Verifier: a.Verifier, Grants: a.Grants,
 		Keys: a.Keys, Audit: a.Audit, Trail: a.Store, Console: admin.ConsoleFree(cfg.Routes),
+		MFA: a.MFA, Clients: a.Clients,
 		Explain: func(r *http.Request) gateway.Explanation { return a.gateway.Load().Explain(r) },
 	})
 	if opt.AccessLog != nil {
@@ -351,15 +354,28 @@ func (a *App) onRevocation(ev revocation.Event) {
 	}
 }
 
-func (a *App) buildOIDC(ctx context.Context) (*oidc.Handler, error) {
+func (a *App) buildOIDC(ctx context.Context, pending *mfa.PendingCodec) (*oidc.Handler, error) {
 	return oidc.New(ctx, oidc.Deps{
 		Providers: providersOf(a.Config.OIDC.Providers), PublicURL: a.Config.EffectivePublicURL(),
 		Users: a.Users, Audit: a.Audit, Now: a.now, Logger: a.Log,
 		StateKey: stateKey(a.Config), SecureCookies: a.Config.SecureCookies(),
 		ServesHost: a.servesHost,
 		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error {
-			_, err := a.Sessions.StartSession(w, r, u.ID, method)
+			_, err := a.Sessions.StartSession(w, r, u.ID, method, mfa.AMRExternal)
 			return err
+		},
+		// A user with a second factor (or who must enrol one) passes it on
+		// /login/mfa after the provider, exactly as after a password.
+		SecondStep: func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error) {
+			step, err := a.MFA.LoginStep(r.Context(), u, a.Config.Login.RequireMFARoles)
+			if err != nil || !step.Required {
+				return "", err
+			}
+			p := mfa.Pending{AMR: []string{mfa.AMRExternal}, Next: next, Enrol: step.Enrol, Method: method}
+			if err := pending.Start(w, u, p); err != nil {
+				return "", err
+			}
+			return "/login/mfa?next=" + url.QueryEscape(next), nil
 		},
 	})
 }

@@ -87,7 +87,7 @@ func (s *server) handleWebAuthnRegisterFinish() http.Handler {
 			Details: map[string]string{"method": mfa.MethodWebAuthn, "credential": mfa.CredentialID(c.ID), "kind": c.Kind}})
 		if sub.pending != nil {
 			// The registration was the second step of this login.
-			if _, err := s.Sessions.StartSession(w, r, sub.user.ID, "password", mfa.Combine(sub.amr, []string{c.Kind})...); err != nil {
+			if _, err := s.Sessions.StartSession(w, r, sub.user.ID, sub.method(), mfa.Combine(sub.amr, []string{c.Kind})...); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
@@ -236,11 +236,7 @@ func (s *server) handleWebAuthnLoginFinish() http.Handler {
 			case err == nil && sub.user.ID != a.ForUser:
 				err = fmt.Errorf("%w: the ceremony began for another login", mfa.ErrInvalidAssertion)
 			case err == nil:
-				u, amr = sub.user, mfa.Combine(sub.amr, a.AMR)
-				method = "password"
-				if sub.session != nil && sub.session.Method != "" {
-					method = sub.session.Method
-				}
+				u, amr, method = sub.user, mfa.Combine(sub.amr, a.AMR), sub.method()
 			}
 		}
 		if err != nil {

@@ -56,7 +56,8 @@ type accountPage struct {
 	Consents   []consentRow
 }
 
-type identityRow struct{ Provider, Email, CreatedAt string }
+// identityRow is a linked identity; Linked is relative, LinkedAt exact.
+type identityRow struct{ Provider, Email, Linked, LinkedAt string }
 
 // mfaLoginPage is /login/mfa: the code form, or the enrolment offer.
 type mfaLoginPage struct {
@@ -100,7 +101,8 @@ type passkeyRow struct {
 	Created, CreatedAt, LastUsed, LastUsedAt string
 }
 
-type consentRow struct{ ClientID, Scopes, GrantedAt string }
+// consentRow is an app with access; Granted is relative, GrantedAt exact.
+type consentRow struct{ ClientID, Scopes, Granted, GrantedAt string }
 
 // consentPage asks the user to allow a client; Fields carry the
 // authorization request through the POST.
@@ -196,7 +198,8 @@ func (s *server) handleAccountPage() http.Handler {
 		if s.Apps != nil {
 			if cs, err := s.Apps.Consents(r.Context(), p.Subject); err == nil {
 				for _, c := range cs {
-					data.Consents = append(data.Consents, consentRow{ClientID: c.ClientID, Scopes: strings.Join(c.Scopes, " "), GrantedAt: rfc3339(c.GrantedAt)})
+					data.Consents = append(data.Consents, consentRow{ClientID: c.ClientID, Scopes: strings.Join(c.Scopes, " "),
+						Granted: relativeTime(c.GrantedAt, now), GrantedAt: exactTime(c.GrantedAt)})
 				}
 			}
 		}
@@ -204,7 +207,8 @@ func (s *server) handleAccountPage() http.Handler {
 		// identity store at all) leaves the section empty.
 		if ids, err := s.Users.Identities(r.Context(), p.Subject); err == nil {
 			for _, id := range ids {
-				data.Identities = append(data.Identities, identityRow{Provider: id.Provider, Email: id.Email, CreatedAt: rfc3339(id.CreatedAt)})
+				data.Identities = append(data.Identities, identityRow{Provider: id.Provider, Email: id.Email,
+					Linked: relativeTime(id.CreatedAt, now), LinkedAt: exactTime(id.CreatedAt)})
 			}
 		}
 		if s.MFA != nil {

@@ -46,6 +46,11 @@ type Deps struct {
 	// w; method is "oidc:<provider name>". The handler then answers 303 to
 	// next. An error is shown as a 503 (auth.ErrUnavailable) or 500 page.
 	StartSession func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error
+	// SecondStep, when set, runs before StartSession. A user who must pass
+	// a second factor (or enrol one) first gets, instead of a session, the
+	// pending-login cookie set on w and the URL of the second step (with
+	// next), which the handler answers 303 to; "" means no second step.
+	SecondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error)
 	// Audit receives login, link and failure events; nil records nothing.
 	Audit *audit.Logger
 	// StateKey (32 bytes) is the AES-256-GCM key sealing the state cookie.
@@ -201,6 +206,21 @@ func (h *Handler) Callback() http.Handler {
 			return
 		}
 		method := "oidc:" + name
+		next = SafeNextOn(next, h.deps.ServesHost)
+		if h.deps.SecondStep != nil {
+			step, err := h.deps.SecondStep(w, r, u, method, next)
+			if err != nil {
+				f := storeFailure(fmt.Errorf("second factor: %w", err))
+				f.user = u
+				h.fail(w, r, name, f)
+				return
+			}
+			if step != "" {
+				h.audit(r.Context(), audit.LoginOK, u, map[string]string{"method": method, "provider": name, "second_factor": "required"})
+				http.Redirect(w, r, step, http.StatusSeeOther)
+				return
+			}
+		}
 		if err := h.deps.StartSession(w, r, u, method); err != nil {
 			f := storeFailure(fmt.Errorf("start session: %w", err))
 			f.user = u
@@ -208,7 +228,7 @@ func (h *Handler) Callback() http.Handler {
 			return
 		}
 		h.audit(r.Context(), audit.LoginOK, u, map[string]string{"method": method, "provider": name})
-		http.Redirect(w, r, SafeNextOn(next, h.deps.ServesHost), http.StatusSeeOther)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 	})
 }
 

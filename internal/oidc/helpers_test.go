@@ -44,6 +44,8 @@ type env struct {
 	h           *oidc.Handler
 	sessions    []auth.User
 	methods     []string
+	// secondStep, when set before configure, is Deps.SecondStep.
+	secondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error)
 }
 
 // newEnv starts everything with provider "corp" (create_users, roles
@@ -92,10 +94,11 @@ func (e *env) configureProviders(ps ...oidc.Provider) {
 			http.SetCookie(w, &http.Cookie{Name: "gatehouse", Value: "session-" + u.ID, Path: "/"})
 			return nil
 		},
-		Audit:    audit.New(e.store, log, e.clock.Now),
-		StateKey: e.key,
-		Now:      e.clock.Now,
-		Logger:   log,
+		SecondStep: e.secondStep,
+		Audit:      audit.New(e.store, log, e.clock.Now),
+		StateKey:   e.key,
+		Now:        e.clock.Now,
+		Logger:     log,
 	})
 	if err != nil {
 		e.t.Fatalf("oidc.New: %v", err)
