@@ -26,13 +26,13 @@ const chromiumArgs = [
  * Starts bin/e2efixture and waits for its JSON line. Resolves to
  * { info, stop } where info is {base_url, username, password, op_issuer, …}.
  */
-export async function startFixture({ timeoutMs = 60_000 } = {}) {
+export async function startFixture({ timeoutMs = 60_000, args = [] } = {}) {
   const fixture = process.env.E2E_FIXTURE ?? path.join(here, '..', 'bin', 'e2efixture');
   const gatehouse = process.env.GATEHOUSE_BIN ?? path.join(here, '..', 'bin', 'gatehouse');
   await mkdir(outputDir, { recursive: true });
   const logPath = path.join(outputDir, 'gatehouse.log');
   const log = createWriteStream(logPath);
-  const child = spawn(fixture, ['-gatehouse', gatehouse], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(fixture, ['-gatehouse', gatehouse, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stderr.pipe(log);
   // Last resort: never leave the fixture behind, even on an uncaught error.
   const killOnExit = () => child.kill('SIGKILL');
@@ -67,12 +67,13 @@ export async function startFixture({ timeoutMs = 60_000 } = {}) {
 /**
  * Registers the before/after hooks every test file shares: one fixture and
  * one browser per file. onReady receives { fx, browser, base } once both run.
+ * fixtureArgs are extra e2efixture flags (e.g. ['-public-host', 'localhost']).
  */
-export function useFixture(onReady) {
+export function useFixture(onReady, { fixtureArgs = [] } = {}) {
   let fx;
   let browser;
   before(async () => {
-    fx = await startFixture();
+    fx = await startFixture({ args: fixtureArgs });
     browser = await launchBrowser();
     onReady({ fx, browser, base: fx.info.base_url });
   }, { timeout: 90_000 });

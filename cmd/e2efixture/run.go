@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	bin := fs.String("gatehouse", "bin/gatehouse", "path of the gatehouse binary to run")
 	logLevel := fs.String("log-level", "info", "gatehouse log level (its logs go to stderr)")
 	startTimeout := fs.Duration("start-timeout", 30*time.Second, "how long gatehouse may take to become ready")
+	publicHost := fs.String("public-host", "", "host name of public_url and base_url instead of 127.0.0.1 (\"localhost\": WebAuthn refuses IP addresses)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,7 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 	gh := gatehouseRunner{bin: gatehouse, env: childEnv(getenv), stderr: stderr, cfgPath: filepath.Join(dir, "gatehouse.yaml")}
 	setup := setup{dir: dir, upstream: upstream.url, op: op, clientSecret: secret, logLevel: *logLevel,
-		encryptionKey: randomToken() + randomToken()}
+		encryptionKey: randomToken() + randomToken(), publicHost: *publicHost}
 	password := randomToken()
 	srv, base, err := startGatehouse(ctx, gh, setup, password, *startTimeout)
 	if err != nil {
@@ -150,7 +151,7 @@ func startGatehouse(ctx context.Context, gh gatehouseRunner, s setup, password s
 		if err != nil {
 			return nil, "", err
 		}
-		base := "http://" + addr
+		base := s.publicURL(addr)
 		s.op.AddRedirectURI(base + "/auth/oidc/" + providerName + "/callback")
 		if err := writeConfig(gh.cfgPath, s.config(addr)); err != nil {
 			return nil, "", err
@@ -192,13 +193,25 @@ type setup struct {
 	// encryptionKey (keys.encryption_key) lets users enrol TOTP, which
 	// the admin needs (admin.require_mfa is on by default).
 	encryptionKey string
+	// publicHost replaces 127.0.0.1 in public_url (and the base URL the
+	// browser uses); gatehouse still listens on 127.0.0.1.
+	publicHost string
+}
+
+// publicURL is gatehouse's public_url for listen address addr.
+func (s setup) publicURL(addr string) string {
+	if s.publicHost == "" {
+		return "http://" + addr
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	return "http://" + net.JoinHostPort(s.publicHost, port)
 }
 
 // config is the demo's configuration (SQLite in dir, /app/ by session and
 // /api/ by token to the echo upstream) plus the test OpenID provider.
 func (s setup) config(listen string) config.Config {
 	cfg := demo.Config(listen, s.dir, s.upstream)
-	cfg.PublicURL = "http://" + listen
+	cfg.PublicURL = s.publicURL(listen)
 	cfg.Log.Level = s.logLevel
 	cfg.Keys.EncryptionKey = s.encryptionKey
 	cfg.OIDC.Providers = []config.Provider{{

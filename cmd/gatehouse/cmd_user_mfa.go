@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -27,7 +28,15 @@ func userMFACmd(e *env) *cobra.Command {
 			case f.TOTPPending:
 				totp = "enrolment not confirmed"
 			}
-			fmt.Fprintf(e.stdout, "%s\ntotp:           %s\nrecovery codes: %d left\n", u.Username, totp, f.RecoveryLeft)
+			fmt.Fprintf(e.stdout, "%s\ntotp:           %s\nrecovery codes: %d left\npasskeys:       %d\n", u.Username, totp, f.RecoveryLeft, len(f.Passkeys))
+			for _, c := range f.Passkeys {
+				used := "never used"
+				if !c.LastUsedAt.IsZero() {
+					used = "last used " + c.LastUsedAt.UTC().Format("2006-01-02 15:04 MST")
+				}
+				fmt.Fprintf(e.stdout, "  %s  %q (%s) added %s, %s\n", base64.RawURLEncoding.EncodeToString(c.ID), c.Name, c.Kind,
+					c.CreatedAt.UTC().Format("2006-01-02 15:04 MST"), used)
+			}
 			return nil
 		}),
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
@@ -32,17 +33,24 @@ func TestUserMFAAndReset(t *testing.T) {
 	if _, err := mfa.NewService(s, s).NewRecoveryCodes(ctx, u.ID); err != nil {
 		t.Fatal(err)
 	}
+	key := mfa.Credential{ID: []byte("key-1"), UserID: u.ID, Name: "YubiKey", Kind: mfa.AMRHardware, Data: []byte("{}"),
+		CreatedAt: time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC)}
+	if err := s.AddCredential(ctx, key); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := session.NewManager(s).StartSession(httptest.NewRecorder(), httptest.NewRequest("POST", "/auth/login", nil), u.ID, "password"); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	if out := c.ok("", "user", "mfa", "alice"); !strings.Contains(out, "10 left") {
-		t.Fatalf("user mfa after recovery codes = %q", out)
+	out := c.ok("", "user", "mfa", "alice")
+	if !strings.Contains(out, "10 left") || !strings.Contains(out, "passkeys:       1") ||
+		!strings.Contains(out, mfa.CredentialID(key.ID)+`  "YubiKey" (hwk) added 2030-01-02 03:04 UTC, never used`) {
+		t.Fatalf("user mfa after recovery codes and a passkey = %q", out)
 	}
 	if out := c.ok("", "user", "mfa-reset", "alice"); !strings.Contains(out, "removed every second factor of alice") {
 		t.Fatalf("mfa-reset = %q", out)
 	}
-	if out := c.ok("", "user", "mfa", "alice"); !strings.Contains(out, "0 left") {
+	if out := c.ok("", "user", "mfa", "alice"); !strings.Contains(out, "0 left") || !strings.Contains(out, "passkeys:       0") {
 		t.Fatalf("user mfa after reset = %q", out)
 	}
 	if out := c.ok("", "audit", "--limit", "5"); !strings.Contains(out, "mfa.reset") {

@@ -245,6 +245,11 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		}()
 	})
 
+	passkeys, err := a.buildPasskeys()
+	if err != nil {
+		return err
+	}
+
 	if len(cfg.OIDC.Providers) > 0 {
 		if a.OIDC, err = a.buildOIDC(ctx, pending); err != nil {
 			return err
@@ -283,7 +288,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Clients: a.Clients, Apps: a.Apps, ClientLimiter: limiter, IDTokens: a.Issuer,
 		ServesHost:  a.servesHost,
 		VerifyEnvoy: extauthz.HTTPHandler(a.check),
-		MFA:         a.MFA, Pending: pending, Throttle: limiter, Now: a.now,
+		MFA:         a.MFA, Pending: pending, Throttle: limiter, Now: a.now, Passkeys: passkeys,
 		Admin: adm, AdminConsole: admin.ConsoleFree(cfg.Routes),
 	})
 	return err
@@ -419,6 +424,25 @@ func (a *App) buildMFA(opt Options) (*mfa.PendingCodec, error) {
 	}
 	a.MFA = mfa.NewService(a.Store, steps, mfaOpts...)
 	return mfa.NewPendingCodec(derivedKey(a.Config, "gatehouse-mfa-pending"), a.Config.SecureCookies(), a.now)
+}
+
+// buildPasskeys builds WebAuthn (contract section 9) for public_url: RP
+// ID its host, origin its origin. A public_url whose host is an IP address
+// cannot be a relying party: passkeys are then off (nil), with a log line.
+func (a *App) buildPasskeys() (*mfa.Passkeys, error) {
+	rp, err := mfa.RelyingPartyFor(a.Config.EffectivePublicURL())
+	if errors.Is(err, mfa.ErrNoPasskeys) {
+		a.Log.Info("passkeys (WebAuthn) are off: public_url needs a domain name", "public_url", a.Config.EffectivePublicURL())
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := mfa.NewPasskeys(a.Store, rp, derivedKey(a.Config, "gatehouse-webauthn-ceremony"), a.Config.SecureCookies(), a.now)
+	if err != nil {
+		return nil, fmt.Errorf("webauthn: %w", err)
+	}
+	return p, nil
 }
 
 // stateKey seals OIDC state cookies. Instances behind one public_url must

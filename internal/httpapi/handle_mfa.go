@@ -393,10 +393,12 @@ func (s *server) handleLoginMFAPage() http.Handler {
 			return
 		}
 		data := mfaLoginPage{Next: next, Error: q.Get("error") != "", Throttled: q.Get("throttled") != "",
-			Methods: f.Methods(), Recovery: f.RecoveryLeft > 0}
+			Methods: f.Methods(), Recovery: f.RecoveryLeft > 0,
+			TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0 && s.Passkeys != nil, StepUp: sub.pending == nil}
 		if !f.Enrolled() {
 			data.Enrol = sub.pending == nil || sub.pending.Enrol
 			data.Reauth = sub.session != nil && !mfa.MayChangeFactors(sub.session.AMR, sub.session.CreatedAt, s.now())
+			data.PasskeyEnrol = data.Enrol && !data.Reauth && s.Passkeys != nil
 		}
 		s.pages.render(w, http.StatusOK, "mfa_login", data)
 	})

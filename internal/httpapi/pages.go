@@ -16,7 +16,15 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-type pages struct{ t *template.Template }
+type pages struct {
+	t *template.Template
+	// scripts: WebAuthn is on, so the pages in scriptPages load
+	// /static/webauthn.js (and get a CSP admitting it by nonce).
+	scripts bool
+}
+
+// scriptPages are the templates that load the WebAuthn glue.
+var scriptPages = map[string]bool{"login": true, "mfa_login": true, "account": true}
 
 func newPages() *pages {
 	return &pages{t: template.Must(template.ParseFS(templateFS, "templates/*.html"))}
@@ -36,6 +44,7 @@ type loginPage struct {
 	Throttled bool
 	Busy      bool // logins shed (passwords.max_wait): retry shortly
 	Providers []oidc.ProviderInfo
+	Passkeys  bool // WebAuthn is on: passkey button and autofill
 }
 
 type accountPage struct {
@@ -58,6 +67,10 @@ type mfaLoginPage struct {
 	Recovery         bool
 	Enrol            bool // no factor yet: offer enrolment
 	Reauth           bool // enrolment needs a fresh login first
+	TOTP             bool // the user has an authenticator app
+	Passkey          bool // the user has a passkey: "Use your passkey"
+	StepUp           bool // a session's step-up, not a pending login
+	PasskeyEnrol     bool // enrolment may add a passkey instead
 }
 
 // mfaEnrolPage shows a new TOTP secret and its QR code (rendered by us,
@@ -78,6 +91,14 @@ type factorsView struct {
 	Enabled      bool // second factors are configured at all
 	TOTP         bool
 	RecoveryLeft int
+	WebAuthn     bool // passkeys can be added (public_url has a domain)
+	Passkeys     []passkeyRow
+}
+
+// passkeyRow is one WebAuthn credential on /account.
+type passkeyRow struct {
+	ID, Name, Kind                           string
+	Created, CreatedAt, LastUsed, LastUsedAt string
 }
 
 // consentRow is an app with access; Granted is relative, GrantedAt exact.
@@ -100,7 +121,12 @@ type endSessionPage struct {
 }
 
 func (p *pages) render(w http.ResponseWriter, status int, name string, data any) {
-	n := httperr.PageHeaders(w.Header())
+	var n string
+	if p.scripts && scriptPages[name] {
+		n = httperr.PageHeadersScript(w.Header())
+	} else {
+		n = httperr.PageHeaders(w.Header())
+	}
 	w.WriteHeader(status)
 	title := map[string]string{"login": "Sign in", "account": "Your account", "mfa_login": "Second factor",
 		"mfa_enrol": "Set up an authenticator app", "mfa_codes": "Recovery codes", "consent": "Allow access", "end_session": "Sign out"}[name]
@@ -113,6 +139,7 @@ func flatten(p page) map[string]any {
 	switch d := p.Data.(type) {
 	case loginPage:
 		m["Next"], m["Error"], m["Throttled"], m["Busy"], m["Providers"] = d.Next, d.Error, d.Throttled, d.Busy, d.Providers
+		m["Passkeys"] = d.Passkeys
 	case consentPage:
 		m["Client"], m["Username"], m["Host"], m["Token"], m["Scopes"], m["Fields"] = d.Client, d.Username, d.Host, d.Token, d.Scopes, d.Fields
 	case endSessionPage:
@@ -137,6 +164,7 @@ func (s *server) handleLoginPage() http.Handler {
 		q := r.URL.Query()
 		s.pages.render(w, http.StatusOK, "login", loginPage{
 			Next: oidc.SafeNextOn(q.Get("next"), s.ServesHost), Error: q.Get("error") != "", Providers: s.providers(),
+			Passkeys: s.Passkeys != nil,
 		})
 	})
 }
@@ -189,7 +217,15 @@ func (s *server) handleAccountPage() http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
-			data.Factors = factorsView{Enabled: true, TOTP: f.TOTP, RecoveryLeft: f.RecoveryLeft}
+			data.Factors = factorsView{Enabled: true, TOTP: f.TOTP, RecoveryLeft: f.RecoveryLeft, WebAuthn: s.Passkeys != nil}
+			for _, c := range f.Passkeys {
+				row := passkeyRow{ID: mfa.CredentialID(c.ID), Name: c.Name, Kind: c.Kind,
+					Created: relativeTime(c.CreatedAt, now), CreatedAt: exactTime(c.CreatedAt), LastUsed: "never"}
+				if !c.LastUsedAt.IsZero() {
+					row.LastUsed, row.LastUsedAt = relativeTime(c.LastUsedAt, now), exactTime(c.LastUsedAt)
+				}
+				data.Factors.Passkeys = append(data.Factors.Passkeys, row)
+			}
 		}
 		s.pages.render(w, http.StatusOK, "account", data)
 	})

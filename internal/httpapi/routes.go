@@ -48,6 +48,16 @@ func (s *server) routes() http.Handler {
 		own("POST /auth/mfa/totp/delete", csrf(s.handleTOTPDelete())) // HTML form on /account
 		own("POST /auth/mfa/recovery-codes", csrf(s.handleRecoveryCodes()))
 	}
+	if s.MFA != nil && s.Passkeys != nil {
+		own("POST /auth/webauthn/register/begin", csrf(s.handleWebAuthnRegisterBegin()))
+		own("POST /auth/webauthn/register/finish", csrf(s.handleWebAuthnRegisterFinish()))
+		own("GET /auth/webauthn", s.handleWebAuthnList())
+		own("DELETE /auth/webauthn/{id}", csrf(s.handleWebAuthnDelete()))
+		own("POST /auth/webauthn/{id}/delete", csrf(s.handleWebAuthnDelete())) // HTML form on /account
+		own("POST /auth/webauthn/login/begin", csrf(s.handleWebAuthnLoginBegin()))
+		own("POST /auth/webauthn/login/finish", csrf(s.handleWebAuthnLoginFinish()))
+	}
+	own("GET /static/webauthn.js", handleStatic("webauthn.js", "text/javascript; charset=utf-8"))
 
 	// Tokens (section 4)
 	own("POST /auth/token", s.handleToken())

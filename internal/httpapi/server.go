@@ -103,6 +103,9 @@ type Deps struct {
 	MFA      *mfa.Service
 	Pending  *mfa.PendingCodec
 	Throttle SecondFactorThrottle
+	// Passkeys switches on WebAuthn (section 9; needs MFA and Pending);
+	// nil when public_url's host is an IP address.
+	Passkeys *mfa.Passkeys
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Apps (contract §8): the client registry and the authorization server.
@@ -165,6 +168,7 @@ func NewServer(d Deps) (http.Handler, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.pages = newPages()
+	s.pages.scripts = d.Passkeys != nil
 	s.ua = useragent.NewParser()
 	s.ids = newRequestIDs()
 	s.requestMetrics = &requestMetrics{m: d.Metrics}

@@ -197,6 +197,41 @@ func TestPageNoncesDiffer(t *testing.T) {
 	}
 }
 
+// The pages that load the WebAuthn glue admit scripts only by nonce (no
+// inline script, no eval) and fetch only to gatehouse itself; every other
+// page keeps the script-free policy.
+func TestPageHeadersScript(t *testing.T) {
+	h := http.Header{}
+	nonce := httperr.PageHeadersScript(h)
+	csp := h.Get("Content-Security-Policy")
+	tests := []struct {
+		name string
+		want bool
+		part string
+	}{
+		{"script by this response's nonce", true, "script-src 'nonce-" + nonce + "'"},
+		{"fetch to own origin", true, "connect-src 'self'"},
+		{"default none", true, "default-src 'none'"},
+		{"no framing", true, "frame-ancestors 'none'"},
+		{"no unsafe-inline", false, "unsafe-inline"},
+		{"no unsafe-eval", false, "unsafe-eval"},
+		{"no self scripts", false, "script-src 'self'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Contains(csp, tt.part); got != tt.want {
+				t.Errorf("CSP %q contains %q = %v, want %v", csp, tt.part, got, tt.want)
+			}
+		})
+	}
+	if plain := httperr.CSP(nonce); strings.Contains(plain, "script-src") || strings.Contains(plain, "connect-src") {
+		t.Errorf("plain CSP %q admits scripts", plain)
+	}
+	if h.Get("Cache-Control") != "no-store" || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("page headers missing: %v", h)
+	}
+}
+
 // A described error shows its sentence as error_description; an outage
 // never does (it could name internals).
 func TestDescribe(t *testing.T) {

@@ -28,6 +28,22 @@ func CSP(nonce string) string {
 	return "default-src 'none'; style-src 'nonce-" + nonce + "'; img-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'"
 }
 
+// PageHeadersScript is PageHeaders for the pages that load the WebAuthn
+// glue (/static/webauthn.js): the nonce also admits <script> elements
+// carrying it (external files only — gatehouse writes no inline script),
+// and fetch may reach gatehouse's own origin.
+func PageHeadersScript(h http.Header) (nonce string) {
+	nonce = PageHeaders(h)
+	h.Set("Content-Security-Policy", ScriptCSP(nonce))
+	return nonce
+}
+
+// ScriptCSP is CSP plus script-src by nonce and connect-src 'self'; never
+// 'unsafe-inline' or 'unsafe-eval'.
+func ScriptCSP(nonce string) string {
+	return CSP(nonce) + "; script-src 'nonce-" + nonce + "'; connect-src 'self'"
+}
+
 // Page is an HTML error page: a title, one sentence for the user and,
 // when Code is set, a short code shown escaped after CodeLabel (such as a
 // sign-in provider's error parameter). It never holds an internal error.

@@ -278,16 +278,22 @@ type Factors struct {
 	TOTPPending   bool
 	TOTPCreatedAt time.Time
 	RecoveryLeft  int
+	// Passkeys lists the user's WebAuthn credentials, oldest first.
+	Passkeys []Credential
 }
 
 // Methods lists the second-factor methods the user can log in with, in the
-// order shown to them. Recovery codes count only beside a real factor.
+// order shown to them. Recovery codes count only beside a real factor
+// (TOTP or a passkey).
 func (f Factors) Methods() []string {
-	if !f.TOTP {
-		return nil
+	var m []string
+	if f.TOTP {
+		m = append(m, MethodTOTP)
 	}
-	m := []string{MethodTOTP}
-	if f.RecoveryLeft > 0 {
+	if len(f.Passkeys) > 0 {
+		m = append(m, MethodWebAuthn)
+	}
+	if len(m) > 0 && f.RecoveryLeft > 0 {
 		m = append(m, MethodRecovery)
 	}
 	return m
@@ -339,6 +345,9 @@ func (s *Service) Factors(ctx context.Context, userID string) (Factors, error) {
 	if f.RecoveryLeft, err = s.store.RecoveryCodesLeft(ctx, userID); err != nil {
 		return Factors{}, fmt.Errorf("load factors: %w", err)
 	}
+	if f.Passkeys, err = s.store.Credentials(ctx, userID); err != nil {
+		return Factors{}, fmt.Errorf("load factors: %w", err)
+	}
 	return f, nil
 }
 
@@ -354,10 +363,14 @@ func (s *Service) Verify(ctx context.Context, userID, method, code string) ([]st
 	return nil, fmt.Errorf("%w: method must be %q or %q", auth.ErrInvalidInput, MethodTOTP, MethodRecovery)
 }
 
-// Reset removes every factor of the user (operator recovery for a locked-
-// out user: gatehouse user mfa-reset).
+// Reset removes every factor of the user — TOTP, recovery codes and
+// WebAuthn credentials (operator recovery for a locked-out user: gatehouse
+// user mfa-reset, the admin API).
 func (s *Service) Reset(ctx context.Context, userID string) error {
 	if err := s.store.DeleteTOTP(ctx, userID); err != nil && !errors.Is(err, auth.ErrNotFound) {
+		return fmt.Errorf("reset factors: %w", err)
+	}
+	if err := s.store.DeleteCredentials(ctx, userID); err != nil {
 		return fmt.Errorf("reset factors: %w", err)
 	}
 	if err := s.store.DeleteRecoveryCodes(ctx, userID); err != nil {
@@ -366,14 +379,24 @@ func (s *Service) Reset(ctx context.Context, userID string) error {
 	return nil
 }
 
-// HasSecondFactor reports whether amr shows a second factor.
+// HasSecondFactor reports whether amr shows a second factor: "mfa", or a
+// passwordless passkey login (["hwk","user"] or ["swk","user"]), where the
+// authenticator proved possession of the key and verified the user (PIN or
+// biometric) — two factors in one gesture (NIST SP 800-63B multi-factor
+// cryptographic authenticator).
 func HasSecondFactor(amr []string) bool {
+	var key, user bool
 	for _, a := range amr {
-		if a == AMRMFA {
+		switch a {
+		case AMRMFA:
 			return true
+		case AMRHardware, AMRSoftware:
+			key = true
+		case AMRUser:
+			user = true
 		}
 	}
-	return false
+	return key && user
 }
 
 // MayChangeFactors reports whether a session created at loginAt with amr

@@ -47,6 +47,52 @@ type Store interface {
 	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
 	// DeleteRecoveryCodes removes every recovery code of the user.
 	DeleteRecoveryCodes(ctx context.Context, userID string) error
+
+	CredentialStore
+}
+
+// Credential is a registered WebAuthn credential (passkey or security key)
+// as stored. Data is the go-webauthn credential record as JSON (public
+// key, flags, AAGUID, transports); the store does not read it.
+type Credential struct {
+	ID         []byte // the authenticator's credential ID, unique
+	UserID     string
+	Name       string
+	Kind       string // amr the credential earns: AMRHardware or AMRSoftware
+	Data       []byte
+	SignCount  uint32
+	CreatedAt  time.Time
+	LastUsedAt time.Time // zero until first used to sign in
+}
+
+// CredentialStore persists WebAuthn credentials and the challenges of
+// finished ceremonies. Errors as for Store.
+type CredentialStore interface {
+	// AddCredential stores a new credential; auth.ErrConflict when its ID
+	// is registered already (to anyone), auth.ErrNotFound when the user
+	// does not exist.
+	AddCredential(ctx context.Context, c Credential) error
+	// Credentials lists the user's credentials, oldest first (empty, not
+	// an error, when there are none).
+	Credentials(ctx context.Context, userID string) ([]Credential, error)
+	// UseCredential records a successful assertion of the user's
+	// credential id with signCount at at, atomically and only when the
+	// count moves forward (or stays 0 for authenticators that keep no
+	// counter): auth.ErrNotFound when the credential is not the user's or
+	// the count did not advance (a cloned authenticator, or a concurrent
+	// use of the same signature).
+	UseCredential(ctx context.Context, userID string, id []byte, signCount uint32, at time.Time) error
+	// DeleteCredential removes the user's credential id; auth.ErrNotFound
+	// when the user has no such credential (another user's included).
+	DeleteCredential(ctx context.Context, userID string, id []byte) error
+	// DeleteCredentials removes every credential of the user.
+	DeleteCredentials(ctx context.Context, userID string) error
+	// UseChallenge marks a ceremony challenge (its digest) as finished and
+	// returns true the first time; false when it was used before. The
+	// record may be forgotten after expires, when the ceremony is dead
+	// anyway; records that expired before now may be purged on the way.
+	// Atomic: of two concurrent calls exactly one returns true.
+	UseChallenge(ctx context.Context, digest string, expires, now time.Time) (bool, error)
 }
 
 // StepStore remembers the last accepted TOTP time step of each user, so a

@@ -34,6 +34,15 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) mfa.Store) {
 		{Name: "RecoveryCodeOfAnotherUserIsNotFound", Run: testRecoveryOtherUser},
 		{Name: "ConcurrentRecoveryUseExactlyOneWins", Run: testRecoveryConcurrent},
 		{Name: "DeleteUserRemovesTheirFactors", Run: testDeleteUserCascade},
+		{Name: "CredentialRoundTripAndOrder", Run: testCredentialRoundTrip},
+		{Name: "CredentialIDIsUnique", Run: testCredentialUnique},
+		{Name: "CredentialOfMissingUserIsNotFound", Run: testCredentialNoUser},
+		{Name: "CredentialSignCountOnlyMovesForward", Run: testCredentialUse},
+		{Name: "ConcurrentCredentialUseExactlyOneWins", Run: testCredentialUseConcurrent},
+		{Name: "DeleteCredentialOnlyTheOwners", Run: testCredentialDelete},
+		{Name: "DeleteUserRemovesTheirCredentials", Run: testCredentialCascade},
+		{Name: "ChallengeIsUsedOnce", Run: testChallengeOnce},
+		{Name: "ConcurrentChallengeUseExactlyOneWins", Run: testChallengeConcurrent},
 	})
 }
 

@@ -40,11 +40,14 @@ var (
 func Router(tb testing.TB) routers.Router {
 	tb.Helper()
 	once.Do(func() {
-		// HTML pages are compared as text (their schema is a string).
-		openapi3filter.RegisterBodyDecoder("text/html", func(r io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
-			b, err := io.ReadAll(r)
-			return string(b), err
-		})
+		// HTML pages (and the WebAuthn script) are compared as text (their
+		// schema is a string).
+		for _, ct := range []string{"text/html", "text/javascript"} {
+			openapi3filter.RegisterBodyDecoder(ct, func(r io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+				b, err := io.ReadAll(r)
+				return string(b), err
+			})
+		}
 		loader := openapi3.NewLoader()
 		doc, err := loader.LoadFromData(httpapi.OpenAPI)
 		if err != nil {

@@ -1,0 +1,328 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
+)
+
+// Audit event of a refused assertion whose signature counter did not move
+// forward (a possibly cloned authenticator).
+const auditCloneWarning = "webauthn.clone_warning"
+
+// credentialJSON is a WebAuthn credential as the API shows it.
+type credentialJSON struct {
+	ID         string  `json:"id"`
+	Name       string  `json:"name"`
+	Kind       string  `json:"kind"`
+	CreatedAt  string  `json:"created_at"`
+	LastUsedAt *string `json:"last_used_at"`
+}
+
+func toCredentialJSON(c mfa.Credential) credentialJSON {
+	out := credentialJSON{ID: mfa.CredentialID(c.ID), Name: c.Name, Kind: c.Kind, CreatedAt: rfc3339(c.CreatedAt)}
+	if !c.LastUsedAt.IsZero() {
+		v := rfc3339(c.LastUsedAt)
+		out.LastUsedAt = &v
+	}
+	return out
+}
+
+// handleWebAuthnRegisterBegin is POST /auth/webauthn/register/begin: the
+// options for navigator.credentials.create. Changing factors needs a
+// fresh login or a second factor, as for TOTP; a pending login that must
+// enrol (login.require_mfa_roles) may register too.
+func (s *server) handleWebAuthnRegisterBegin() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sub, err := s.factorChanger(r, true)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		opts, err := s.Passkeys.BeginRegistration(r.Context(), w, sub.user)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, opts)
+	})
+}
+
+// handleWebAuthnRegisterFinish is POST /auth/webauthn/register/finish
+// {"name","credential"}: 201 with the stored credential. A pending login
+// that had to enrol gets its session now (amr pwd + hwk|swk + mfa), as
+// after a TOTP confirmation.
+func (s *server) handleWebAuthnRegisterFinish() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Name       string          `json:"name"`
+			Credential json.RawMessage `json:"credential"`
+		}
+		if err := decodeJSON(r, &in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		sub, err := s.factorChanger(r, true)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		c, err := s.Passkeys.FinishRegistration(r.Context(), w, r, sub.user, in.Name, in.Credential)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAEnrolled, UserID: sub.user.ID, Username: sub.user.Username,
+			Details: map[string]string{"method": mfa.MethodWebAuthn, "credential": mfa.CredentialID(c.ID), "kind": c.Kind}})
+		if sub.pending != nil {
+			// The registration was the second step of this login.
+			if _, err := s.Sessions.StartSession(w, r, sub.user.ID, sub.method(), mfa.Combine(sub.amr, []string{c.Kind})...); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			s.Pending.Clear(w)
+		}
+		writeJSON(w, http.StatusCreated, toCredentialJSON(c))
+	})
+}
+
+// handleWebAuthnList is GET /auth/webauthn: the session user's
+// credentials.
+func (s *server) handleWebAuthnList() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _, err := s.currentSession(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		cs, err := s.Passkeys.Credentials(r.Context(), p.Subject)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out := make([]credentialJSON, 0, len(cs))
+		for _, c := range cs {
+			out = append(out, toCredentialJSON(c))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"credentials": out})
+	})
+}
+
+// handleWebAuthnDelete is DELETE /auth/webauthn/{id} (and POST
+// /auth/webauthn/{id}/delete from /account): the user's own credentials
+// only; another user's ID is 404, as an unknown one.
+func (s *server) handleWebAuthnDelete() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sub, err := s.factorChanger(r, false)
+		if err != nil {
+			s.factorError(w, r, err)
+			return
+		}
+		id := r.PathValue("id")
+		if err := s.Passkeys.Delete(r.Context(), sub.user.ID, id); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.Audit.Record(r.Context(), audit.Event{Type: audit.MFARemoved, UserID: sub.user.ID, Username: sub.user.Username,
+			Details: map[string]string{"method": mfa.MethodWebAuthn, "credential": id}})
+		doneOnAccount(w, r)
+	})
+}
+
+// passkeyThrottleKey is the throttle key of a passwordless attempt, whose
+// user is unknown until it succeeds: per client IP, so that failures of
+// strangers cannot lock anyone's account.
+func passkeyThrottleKey(ip string) string { return "webauthn@" + ip }
+
+// handleWebAuthnLoginBegin is POST /auth/webauthn/login/begin: with a
+// pending login (gatehouse_mfa) the second factor of that user (their
+// credentials allowed); with a session and {"step_up":true} the second
+// factor of the session's user; otherwise (or with {"passwordless":true},
+// the login page's) a passwordless login with any discoverable credential.
+func (s *server) handleWebAuthnLoginBegin() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			StepUp       bool `json:"step_up"`
+			Passwordless bool `json:"passwordless"`
+		}
+		if r.ContentLength != 0 && isJSON(r) {
+			if err := decodeJSON(r, &in); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		userID, key := "", passkeyThrottleKey(clientIP(r))
+		if _, err := s.Pending.FromRequest(r); (err == nil || in.StepUp) && !in.Passwordless {
+			sub, err := s.subject(r)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			userID, key = sub.user.ID, user.NameKey(sub.user.Username)
+		}
+		if s.Throttle != nil {
+			if err := s.Throttle.Check(r.Context(), key, clientIP(r)); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		opts, err := s.Passkeys.BeginLogin(r.Context(), w, userID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, opts)
+	})
+}
+
+// handleWebAuthnLoginFinish is POST /auth/webauthn/login/finish
+// {"credential"}: the assertion. A second-factor ceremony must still
+// belong to the pending login (or session) it began for; success starts a
+// new session as the TOTP second step does (amr pwd + hwk|swk + mfa). A
+// passwordless ceremony starts a session with amr [hwk|swk, user].
+func (s *server) handleWebAuthnLoginFinish() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Credential json.RawMessage `json:"credential"`
+		}
+		if err := decodeJSON(r, &in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		ip := clientIP(r)
+		if s.Throttle != nil {
+			key := passkeyThrottleKey(ip)
+			if sub, err := s.subject(r); err == nil {
+				key = user.NameKey(sub.user.Username)
+			}
+			if err := s.Throttle.Check(r.Context(), key, ip); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		a, err := s.Passkeys.FinishLogin(r.Context(), w, r, in.Credential)
+		if err != nil {
+			s.webauthnFailed(w, r, a, err)
+			return
+		}
+		var (
+			u      auth.User
+			amr    = a.AMR
+			method = mfa.MethodWebAuthn
+		)
+		if a.Passwordless {
+			u, err = s.Users.ByID(r.Context(), a.UserID)
+			if errors.Is(err, auth.ErrNotFound) || (err == nil && u.Disabled) {
+				err = mfa.ErrInvalidAssertion
+			}
+		} else {
+			// The pending login (or session) must still be the user the
+			// ceremony began for: a pending cookie of A does not finish
+			// with a ceremony (and passkey) of B.
+			var sub stepSubject
+			sub, err = s.subject(r)
+			switch {
+			case err == nil && sub.user.ID != a.ForUser:
+				err = fmt.Errorf("%w: the ceremony began for another login", mfa.ErrInvalidAssertion)
+			case err == nil:
+				u, amr, method = sub.user, mfa.Combine(sub.amr, a.AMR), sub.method()
+			}
+		}
+		if err != nil {
+			s.webauthnFailed(w, r, a, err)
+			return
+		}
+		s.metrics.SecondFactor(mfa.MethodWebAuthn, "success")
+		if s.Throttle != nil {
+			key := user.NameKey(u.Username)
+			if a.Passwordless {
+				key = passkeyThrottleKey(ip)
+			}
+			_ = s.Throttle.Success(r.Context(), key, ip)
+		}
+		rec, err := s.Sessions.StartSession(w, r, u.ID, method, amr...)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.Pending.Clear(w)
+		s.Audit.Record(r.Context(), audit.Event{Type: audit.LoginOK, UserID: u.ID, Username: u.Username,
+			Details: map[string]string{"method": mfa.MethodWebAuthn, "amr": fmt.Sprint(rec.AMR), "credential": mfa.CredentialID(a.Credential.ID)}})
+		writeJSON(w, http.StatusOK, map[string]any{
+			"user":    toUserJSON(u),
+			"session": map[string]any{"expires_at": rfc3339(expiresAt(rec)), "amr": rec.AMR},
+		})
+	})
+}
+
+// webauthnFailed answers a refused assertion: counted in the metrics and
+// the login throttle, audited (a clone warning under its own event).
+func (s *server) webauthnFailed(w http.ResponseWriter, r *http.Request, a mfa.Assertion, err error) {
+	if !errors.Is(err, auth.ErrInvalidCredentials) {
+		s.writeError(w, r, err)
+		return
+	}
+	ip := clientIP(r)
+	s.metrics.SecondFactor(mfa.MethodWebAuthn, "failure")
+	ev := audit.Event{Type: audit.MFAFailed, UserID: a.UserID, Details: map[string]string{"method": mfa.MethodWebAuthn}}
+	if errors.Is(err, mfa.ErrCloneWarning) {
+		ev.Type = auditCloneWarning
+		ev.Details["credential"] = mfa.CredentialID(a.Credential.ID)
+		ev.Details["sign_count_stored"] = fmt.Sprint(a.Credential.SignCount)
+	}
+	// A second factor counts against the account it is for, as a wrong
+	// TOTP code does; a passwordless attempt against the client.
+	key, who := passkeyThrottleKey(ip), a.UserID
+	if !a.Passwordless {
+		who = a.ForUser
+	}
+	if who != "" {
+		ev.UserID = who
+		if u, uerr := s.Users.ByID(r.Context(), who); uerr == nil {
+			ev.Username = u.Username
+			if !a.Passwordless {
+				key = user.NameKey(u.Username)
+			}
+		}
+	}
+	s.Audit.Record(r.Context(), ev)
+	if s.Throttle != nil {
+		if terr := s.Throttle.Failure(r.Context(), key, ip); terr != nil {
+			err = terr
+		}
+	}
+	s.writeError(w, r, err)
+}
+
+//go:embed static/webauthn.js
+var staticFS embed.FS
+
+// handleStatic serves an embedded static file with its type, an ETag and
+// a short public cache (revalidated by ETag after an upgrade).
+func handleStatic(name, contentType string) http.Handler {
+	body, err := staticFS.ReadFile("static/" + name)
+	if err != nil {
+		panic(err) // embedded at build time: a missing file is a build bug
+	}
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Set("Cache-Control", "public, max-age=300")
+		h.Set("ETag", etag)
+		h.Set("X-Content-Type-Options", "nosniff")
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(body))
+	})
+}

@@ -1,0 +1,603 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
+	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil"
+)
+
+// passkeyOrigin is the public_url of the WebAuthn tests: WebAuthn needs a
+// domain (RP ID "localhost"), not the listener's IP address.
+const passkeyOrigin = "http://localhost:8099"
+
+// stores are the main stores every WebAuthn test runs on.
+var stores = []string{"sqlite", "postgres"}
+
+// passkeyInstance starts gatehouse with public_url on localhost and the
+// main store named by store.
+func passkeyInstance(t *testing.T, store string) *testutil.Instance {
+	t.Helper()
+	dsn := ""
+	if store == "postgres" {
+		dsn = pgtest.DSN(t)
+	}
+	return mfaInstance(t, func(c *config.Config) {
+		c.PublicURL = passkeyOrigin
+		if dsn != "" {
+			c.Store = dsn
+		}
+	})
+}
+
+// eachStore runs fn on a fresh instance per store.
+func eachStore(t *testing.T, fn func(t *testing.T, g *testutil.Instance)) {
+	t.Helper()
+	for _, st := range stores {
+		t.Run(st, func(t *testing.T) { fn(t, passkeyInstance(t, st)) })
+	}
+}
+
+// securityKey is a roaming authenticator without backup: its credentials
+// earn "hwk".
+func securityKey() *mfatest.Authenticator {
+	return &mfatest.Authenticator{Origin: passkeyOrigin, Attachment: "cross-platform"}
+}
+
+// signedIn returns a client with a fresh password session of name.
+func signedIn(t *testing.T, g *testutil.Instance, name string) *http.Client {
+	t.Helper()
+	c := testutil.Client(t)
+	if resp, body := loginJSON(t, c, g.URL, name, strongPassword); resp.StatusCode != 200 {
+		t.Fatalf("login %s = %d %s", name, resp.StatusCode, body)
+	}
+	return c
+}
+
+// registerPasskey runs both registration steps with a and returns the key.
+func registerPasskey(t *testing.T, g *testutil.Instance, c *http.Client, a *mfatest.Authenticator, name string) *mfatest.Key {
+	t.Helper()
+	resp, body := postJSON(t, c, g.URL+"/auth/webauthn/register/begin", map[string]any{})
+	if resp.StatusCode != 200 {
+		t.Fatalf("register/begin = %d %s", resp.StatusCode, body)
+	}
+	cred, key := a.Create(t, []byte(body))
+	resp, body = postJSON(t, c, g.URL+"/auth/webauthn/register/finish", map[string]any{"name": name, "credential": cred})
+	if resp.StatusCode != 201 {
+		t.Fatalf("register/finish = %d %s", resp.StatusCode, body)
+	}
+	if m := decode(t, body); m["id"] != key.ID64() || m["name"] != name {
+		t.Fatalf("register/finish = %s, want id %s name %s", body, key.ID64(), name)
+	}
+	return key
+}
+
+// passkeyBegin starts a login ceremony and returns the options.
+func passkeyBegin(t *testing.T, g *testutil.Instance, c *http.Client, in map[string]any) []byte {
+	t.Helper()
+	if in == nil {
+		in = map[string]any{}
+	}
+	resp, body := postJSON(t, c, g.URL+"/auth/webauthn/login/begin", in)
+	if resp.StatusCode != 200 {
+		t.Fatalf("login/begin = %d %s", resp.StatusCode, body)
+	}
+	return []byte(body)
+}
+
+// passkeyFinish sends an assertion.
+func passkeyFinish(t *testing.T, g *testutil.Instance, c *http.Client, assertion json.RawMessage) (*http.Response, string) {
+	t.Helper()
+	return postJSON(t, c, g.URL+"/auth/webauthn/login/finish", map[string]any{"credential": assertion})
+}
+
+func sessionAMR(t *testing.T, g *testutil.Instance, c *http.Client) []string {
+	t.Helper()
+	_, amr := sessionInfo(t, g, c)
+	return amr
+}
+
+// sessionInfo returns the ID and amr of c's session.
+func sessionInfo(t *testing.T, g *testutil.Instance, c *http.Client) (string, []string) {
+	t.Helper()
+	resp, body := do(t, c, "GET", g.URL+"/auth/session", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("/auth/session = %d %s", resp.StatusCode, body)
+	}
+	sess := decode(t, body)["session"].(map[string]any)
+	id, _ := sess["id"].(string)
+	return id, anyStrings(sess["amr"])
+}
+
+func auditTypes(t *testing.T, g *testutil.Instance, typ string) []audit.Event {
+	t.Helper()
+	evs, err := g.App.Store.ListAudit(t.Context(), audit.Filter{Type: typ})
+	if err != nil {
+		t.Fatalf("ListAudit: %v", err)
+	}
+	return evs
+}
+
+func TestPasskeyRegisterThenPasswordlessLogin(t *testing.T) {
+	tests := []struct {
+		name string
+		auth *mfatest.Authenticator
+		amr  []string
+	}{
+		{"security key earns hwk", securityKey(), []string{"hwk", "user"}},
+		{"platform authenticator earns swk", &mfatest.Authenticator{Origin: passkeyOrigin, Attachment: "platform"}, []string{"swk", "user"}},
+		{"synced roaming passkey earns swk", &mfatest.Authenticator{Origin: passkeyOrigin, Attachment: "cross-platform", BackupEligible: true}, []string{"swk", "user"}},
+	}
+	eachStore(t, func(t *testing.T, g *testutil.Instance) {
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				name := "user" + string(rune('a'+i))
+				g.CreateUser(t, name, strongPassword)
+				key := registerPasskey(t, g, signedIn(t, g, name), tt.auth, "My key")
+
+				c := testutil.Client(t) // another browser, no username given
+				opts := passkeyBegin(t, g, c, nil)
+				if strings.Contains(string(opts), "allowCredentials") {
+					t.Fatalf("passwordless options name credentials: %s", opts)
+				}
+				resp, body := passkeyFinish(t, g, c, tt.auth.Get(t, opts, key))
+				if resp.StatusCode != 200 {
+					t.Fatalf("login/finish = %d %s", resp.StatusCode, body)
+				}
+				if got := sessionAMR(t, g, c); !slices.Equal(got, tt.amr) {
+					t.Fatalf("session amr = %v, want %v", got, tt.amr)
+				}
+				if m := decode(t, body); m["user"].(map[string]any)["username"] != name {
+					t.Fatalf("login/finish user = %v, want %s", m["user"], name)
+				}
+				// The list shows the use.
+				resp, body = do(t, c, "GET", g.URL+"/auth/webauthn", "")
+				if resp.StatusCode != 200 || !strings.Contains(body, `"last_used_at":"20`) || !strings.Contains(body, `"kind":"`+tt.amr[0]+`"`) {
+					t.Fatalf("GET /auth/webauthn = %d %s, want the credential used, kind %s", resp.StatusCode, body, tt.amr[0])
+				}
+			})
+		}
+	})
+}
+
+func TestPasskeyAsSecondFactor(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testutil.Instance) {
+		g.CreateUser(t, "alice", strongPassword)
+		a := securityKey()
+		key := registerPasskey(t, g, signedIn(t, g, "alice"), a, "YubiKey")
+
+		c, m := pendingLogin(t, g, "alice")
+		if !slices.Contains(anyStrings(m["methods"]), "webauthn") {
+			t.Fatalf("password step = %v, want methods with webauthn", m)
+		}
+		opts := passkeyBegin(t, g, c, nil)
+		if !strings.Contains(string(opts), key.ID64()) {
+			t.Fatalf("second-factor options %s do not allow the user's key", opts)
+		}
+		resp, body := passkeyFinish(t, g, c, a.Get(t, opts, key))
+		if resp.StatusCode != 200 {
+			t.Fatalf("login/finish = %d %s", resp.StatusCode, body)
+		}
+		if ck := sessionCookie(t, resp, "gatehouse_mfa"); ck.MaxAge >= 0 {
+			t.Fatalf("pending cookie not cleared: %+v", ck)
+		}
+		if got := sessionAMR(t, g, c); !slices.Equal(got, []string{"pwd", "hwk", "mfa"}) {
+			t.Fatalf("session amr = %v, want [pwd hwk mfa]", got)
+		}
+	})
+}
+
+// A password session steps up with the passkey: new session ID, amr with
+// the key and mfa.
+func TestPasskeyStepUpOfASession(t *testing.T) {
+	g := passkeyInstance(t, "sqlite")
+	g.CreateUser(t, "alice", strongPassword)
+	a := securityKey()
+	c := signedIn(t, g, "alice") // amr [pwd]; the key is added after
+	key := registerPasskey(t, g, c, a, "YubiKey")
+	before, _ := sessionInfo(t, g, c)
+
+	opts := passkeyBegin(t, g, c, map[string]any{"step_up": true})
+	resp, body := passkeyFinish(t, g, c, a.Get(t, opts, key))
+	if resp.StatusCode != 200 {
+		t.Fatalf("step-up finish = %d %s", resp.StatusCode, body)
+	}
+	after, amr := sessionInfo(t, g, c)
+	if !slices.Equal(amr, []string{"pwd", "hwk", "mfa"}) {
+		t.Fatalf("session amr after step-up = %v, want [pwd hwk mfa]", amr)
+	}
+	if after == before {
+		t.Fatalf("step-up kept session ID %s, want a new one", before)
+	}
+}
+
+// Changing factors needs a login at most five minutes old (or a second
+// factor), as TOTP enrolment does.
+func TestPasskeyRegisterNeedsFreshLogin(t *testing.T) {
+	g := passkeyInstance(t, "sqlite")
+	g.CreateUser(t, "alice", strongPassword)
+	c := signedIn(t, g, "alice")
+	g.Clock.Advance(6 * time.Minute)
+	for _, path := range []string{"/auth/webauthn/register/begin", "/auth/webauthn/register/finish"} {
+		resp, body := postJSON(t, c, g.URL+path, map[string]any{"name": "k", "credential": map[string]any{}})
+		if resp.StatusCode != 403 {
+			t.Fatalf("POST %s with a 6-minute-old login = %d %s, want 403", path, resp.StatusCode, body)
+		}
+	}
+	if resp, body := postJSON(t, testutil.Client(t), g.URL+"/auth/webauthn/register/begin", map[string]any{}); resp.StatusCode != 401 {
+		t.Fatalf("register/begin without a session = %d %s, want 401", resp.StatusCode, body)
+	}
+}
+
+// Assertions that must fail: each is refused with 401 and no session.
+func TestPasskeyForgedAssertionsRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testutil.Instance) {
+		g.CreateUser(t, "alice", strongPassword)
+		g.CreateUser(t, "bob", strongPassword)
+		a := securityKey()
+		aliceKey := registerPasskey(t, g, signedIn(t, g, "alice"), a, "alice's key")
+		bobKey := registerPasskey(t, g, signedIn(t, g, "bob"), a, "bob's key")
+
+		tests := []struct {
+			name   string
+			client func(t *testing.T) *http.Client
+			forge  func() *mfatest.Authenticator
+			key    *mfatest.Key
+		}{
+			{"bob's key for alice's pending login", func(t *testing.T) *http.Client { c, _ := pendingLogin(t, g, "alice"); return c },
+				securityKey, bobKey},
+			{"wrong origin", func(t *testing.T) *http.Client { return testutil.Client(t) },
+				func() *mfatest.Authenticator { f := securityKey(); f.Origin = "http://evil.localhost:8099"; return f }, aliceKey},
+			{"wrong RP ID hash", func(t *testing.T) *http.Client { return testutil.Client(t) },
+				func() *mfatest.Authenticator { f := securityKey(); f.RPID = "evil.example"; return f }, aliceKey},
+			{"no user verification for passwordless", func(t *testing.T) *http.Client { return testutil.Client(t) },
+				func() *mfatest.Authenticator { f := securityKey(); f.NoUserVerification = true; return f }, aliceKey},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c := tt.client(t)
+				opts := passkeyBegin(t, g, c, nil)
+				resp, body := passkeyFinish(t, g, c, tt.forge().Get(t, opts, tt.key))
+				if resp.StatusCode != 401 || decode(t, body)["error"] != "invalid_credentials" {
+					t.Fatalf("login/finish = %d %s, want 401 invalid_credentials", resp.StatusCode, body)
+				}
+				if resp, _ := do(t, c, "GET", g.URL+"/auth/session", ""); resp.StatusCode != 401 {
+					t.Fatalf("/auth/session after a refused assertion = %d, want 401", resp.StatusCode)
+				}
+			})
+		}
+		if n := len(auditTypes(t, g, audit.MFAFailed)); n < len(tests) {
+			t.Fatalf("mfa.failed audit events = %d, want at least %d", n, len(tests))
+		}
+	})
+}
+
+// A pending login of alice cannot be finished by a ceremony bob began:
+// the ceremony belongs to the login it began for.
+func TestPasskeyPendingCookieOfAnotherUser(t *testing.T) {
+	g := passkeyInstance(t, "sqlite")
+	g.CreateUser(t, "alice", strongPassword)
+	g.CreateUser(t, "bob", strongPassword)
+	a := securityKey()
+	registerPasskey(t, g, signedIn(t, g, "alice"), a, "alice's key")
+	bobKey := registerPasskey(t, g, signedIn(t, g, "bob"), a, "bob's key")
+
+	// Bob begins his second factor, then the browser's pending login
+	// becomes alice's (password step of alice); bob's assertion must not
+	// finish alice's login, nor his own.
+	c, _ := pendingLogin(t, g, "bob")
+	opts := passkeyBegin(t, g, c, nil)
+	if resp, body := loginJSON(t, c, g.URL, "alice", strongPassword); resp.StatusCode != 200 {
+		t.Fatalf("alice's password step = %d %s", resp.StatusCode, body)
+	}
+	resp, body := passkeyFinish(t, g, c, a.Get(t, opts, bobKey))
+	if resp.StatusCode != 401 {
+		t.Fatalf("bob's ceremony with alice's pending cookie = %d %s, want 401", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, c, "GET", g.URL+"/auth/session", ""); resp.StatusCode != 401 {
+		t.Fatalf("/auth/session = %d, want 401", resp.StatusCode)
+	}
+}
+
+// Each ceremony finishes once: a replayed finish (same cookie, same
+// assertion), a finish without begin and an expired ceremony are refused.
+func TestPasskeyCeremonyIsSingleUse(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testutil.Instance) {
+		g.CreateUser(t, "alice", strongPassword)
+		a := securityKey()
+		key := registerPasskey(t, g, signedIn(t, g, "alice"), a, "key")
+
+		c := testutil.Client(t)
+		resp, body := postJSON(t, c, g.URL+"/auth/webauthn/login/begin", map[string]any{})
+		if resp.StatusCode != 200 {
+			t.Fatalf("begin = %d %s", resp.StatusCode, body)
+		}
+		ceremony := sessionCookie(t, resp, "gatehouse_webauthn")
+		if !ceremony.HttpOnly || ceremony.MaxAge != 300 || ceremony.SameSite != http.SameSiteStrictMode {
+			t.Fatalf("ceremony cookie = %+v, want HttpOnly, Max-Age 300, SameSite=Strict", ceremony)
+		}
+		assertion := a.Get(t, []byte(body), key)
+		if resp, body := passkeyFinish(t, g, c, assertion); resp.StatusCode != 200 {
+			t.Fatalf("first finish = %d %s", resp.StatusCode, body)
+		}
+		// Replay from another browser holding a copy of the cookie.
+		replay := testutil.Client(t)
+		replay.Jar.SetCookies(mustURL(t, g.URL+"/auth/webauthn/"), []*http.Cookie{{Name: ceremony.Name, Value: ceremony.Value, Path: "/auth/webauthn/"}})
+		if resp, body := passkeyFinish(t, g, replay, assertion); resp.StatusCode != 400 {
+			t.Fatalf("replayed ceremony = %d %s, want 400", resp.StatusCode, body)
+		}
+		if resp, body := passkeyFinish(t, g, testutil.Client(t), assertion); resp.StatusCode != 400 {
+			t.Fatalf("finish without begin = %d %s, want 400", resp.StatusCode, body)
+		}
+		c2 := testutil.Client(t)
+		opts := passkeyBegin(t, g, c2, nil)
+		g.Clock.Advance(5*time.Minute + time.Second)
+		if resp, body := passkeyFinish(t, g, c2, a.Get(t, opts, key)); resp.StatusCode != 400 {
+			t.Fatalf("expired ceremony = %d %s, want 400", resp.StatusCode, body)
+		}
+	})
+}
+
+// A signature counter that does not move forward means a copied key: the
+// assertion is refused and audited as webauthn.clone_warning.
+func TestPasskeySignCountRegressionRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testutil.Instance) {
+		g.CreateUser(t, "alice", strongPassword)
+		a := securityKey()
+		key := registerPasskey(t, g, signedIn(t, g, "alice"), a, "key")
+		c := testutil.Client(t)
+		if resp, body := passkeyFinish(t, g, c, a.Get(t, passkeyBegin(t, g, c, nil), key)); resp.StatusCode != 200 {
+			t.Fatalf("first login = %d %s", resp.StatusCode, body)
+		}
+		key.Count = 0 // the clone signs with an older counter (next: 1)
+		c = testutil.Client(t)
+		resp, body := passkeyFinish(t, g, c, a.Get(t, passkeyBegin(t, g, c, nil), key))
+		if resp.StatusCode != 401 {
+			t.Fatalf("login with a regressed counter = %d %s, want 401", resp.StatusCode, body)
+		}
+		evs := auditTypes(t, g, "webauthn.clone_warning")
+		if len(evs) != 1 || evs[0].Username != "alice" || evs[0].Details["credential"] != key.ID64() {
+			t.Fatalf("clone audit = %+v, want one event for alice's key", evs)
+		}
+	})
+}
+
+// Only one's own credentials can be removed; another user's ID is 404.
+func TestPasskeyDelete(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testutil.Instance) {
+		g.CreateUser(t, "alice", strongPassword)
+		g.CreateUser(t, "bob", strongPassword)
+		a := securityKey()
+		alice := signedIn(t, g, "alice")
+		aliceKey := registerPasskey(t, g, alice, a, "key")
+		bob := signedIn(t, g, "bob")
+		tests := []struct {
+			name   string
+			client *http.Client
+			id     string
+			status int
+		}{
+			{"another user's credential", bob, aliceKey.ID64(), 404},
+			{"unknown ID", alice, "bm9wZQ", 404},
+			{"malformed ID", alice, "%21%21", 404},
+			{"own credential", alice, aliceKey.ID64(), 204},
+			{"own credential again", alice, aliceKey.ID64(), 404},
+		}
+		for _, tt := range tests {
+			resp, body := do(t, tt.client, "DELETE", g.URL+"/auth/webauthn/"+tt.id, "")
+			if resp.StatusCode != tt.status {
+				t.Fatalf("%s: DELETE = %d %s, want %d", tt.name, resp.StatusCode, body, tt.status)
+			}
+		}
+		// Without passkeys alice's password login needs no second factor.
+		if resp, body := loginJSON(t, testutil.Client(t), g.URL, "alice", strongPassword); resp.StatusCode != 200 || strings.Contains(body, "mfa_required") {
+			t.Fatalf("login after removing the key = %d %s, want a session", resp.StatusCode, body)
+		}
+	})
+}
+
+// The pages load the one static script by nonce; the script is served
+// with its type and cache headers.
+func TestPasskeyPagesAndScript(t *testing.T) {
+	g := passkeyInstance(t, "sqlite")
+	g.CreateUser(t, "alice", strongPassword)
+	c := signedIn(t, g, "alice")
+	for _, path := range []string{"/login", "/account"} {
+		resp, body := do(t, c, "GET", g.URL+path, "", "Accept", "text/html")
+		csp := resp.Header.Get("Content-Security-Policy")
+		if resp.StatusCode != 200 || !strings.Contains(body, `<script src="/static/webauthn.js" nonce="`) || !strings.Contains(csp, "script-src 'nonce-") ||
+			strings.Contains(csp, "unsafe-inline") || strings.Count(body, "<script") != 1 || strings.Contains(body, "<script>") {
+			t.Fatalf("GET %s = %d, CSP %q, want one nonce'd external script", path, resp.StatusCode, csp)
+		}
+	}
+	if _, body := do(t, c, "GET", g.URL+"/login", "", "Accept", "text/html"); !strings.Contains(body, `autocomplete="username webauthn"`) || !strings.Contains(body, "Sign in with a passkey") {
+		t.Fatalf("login page lacks the passkey button or autofill")
+	}
+	resp, body := do(t, c, "GET", g.URL+"/static/webauthn.js", "")
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") ||
+		resp.Header.Get("ETag") == "" || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age") || !strings.Contains(body, "navigator.credentials") {
+		t.Fatalf("GET /static/webauthn.js = %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp, _ := do(t, c, "GET", g.URL+"/static/webauthn.js", "", "If-None-Match", resp.Header.Get("ETag")); resp.StatusCode != 304 {
+		t.Fatalf("revalidation = %d, want 304", resp.StatusCode)
+	}
+}
+
+// With public_url on an IP address WebAuthn cannot work: its endpoints are
+// absent and the pages carry no script.
+func TestPasskeysOffForIPPublicURL(t *testing.T) {
+	g := mfaInstance(t)
+	if resp, _ := postJSON(t, testutil.Client(t), g.URL+"/auth/webauthn/login/begin", map[string]any{}); resp.StatusCode != 404 {
+		t.Fatalf("login/begin with an IP public_url = %d, want 404", resp.StatusCode)
+	}
+	if _, body := do(t, testutil.Client(t), "GET", g.URL+"/login", ""); strings.Contains(body, "<script") {
+		t.Fatal("login page has a script without WebAuthn")
+	}
+}
+
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// Refused assertions count in the login throttle (second factor: the
+// user's account; passwordless: the client) and in the MFA metrics.
+func TestPasskeyFailuresThrottledAndCounted(t *testing.T) {
+	g := passkeyInstance(t, "sqlite")
+	g.CreateUser(t, "alice", strongPassword)
+	a := securityKey()
+	key := registerPasskey(t, g, signedIn(t, g, "alice"), a, "key")
+	evil := securityKey()
+	evil.Origin = "http://evil.localhost:8099"
+
+	tests := []struct {
+		name   string
+		client func(t *testing.T) *http.Client
+	}{
+		{"second factor", func(t *testing.T) *http.Client { c, _ := pendingLogin(t, g, "alice"); return c }},
+		{"passwordless", func(t *testing.T) *http.Client { return testutil.Client(t) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.client(t)
+			last, refused := 0, 0
+			for range 8 {
+				resp, opts := postJSON(t, c, g.URL+"/auth/webauthn/login/begin", map[string]any{})
+				if last = resp.StatusCode; last == 429 {
+					break
+				}
+				resp, _ = passkeyFinish(t, g, c, evil.Get(t, []byte(opts), key))
+				if last = resp.StatusCode; last == 429 {
+					break
+				}
+				if last != 401 {
+					t.Fatalf("forged assertion #%d = %d, want 401", refused+1, last)
+				}
+				refused++
+			}
+			if last != 429 || refused < 3 {
+				t.Fatalf("after %d refused assertions = %d, want 429 after at least 3", refused, last)
+			}
+			if resp, _ := postJSON(t, c, g.URL+"/auth/webauthn/login/begin", map[string]any{}); resp.StatusCode != 429 {
+				t.Fatalf("begin while throttled = %d, want 429", resp.StatusCode)
+			}
+			g.Clock.Advance(time.Hour) // the next case starts unthrottled
+		})
+	}
+	c := testutil.Client(t)
+	if resp, body := passkeyFinish(t, g, c, a.Get(t, passkeyBegin(t, g, c, nil), key)); resp.StatusCode != 200 {
+		t.Fatalf("passwordless login after the lock = %d %s", resp.StatusCode, body)
+	}
+	admin := httptest.NewServer(g.App.AdminHandler())
+	t.Cleanup(admin.Close)
+	_, body := do(t, testutil.Client(t), "GET", admin.URL+"/metrics", "")
+	for _, want := range []string{`gatehouse_mfa_total{method="webauthn",outcome="failure"}`, `gatehouse_mfa_total{method="webauthn",outcome="success"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// Registration answers that must not store a credential: 400 and nothing
+// listed.
+func TestPasskeyForgedRegistrationsRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testutil.Instance) {
+		g.CreateUser(t, "alice", strongPassword)
+		c := signedIn(t, g, "alice")
+		tests := []struct {
+			name  string
+			auth  *mfatest.Authenticator
+			begin string // endpoint whose ceremony the finish uses
+			key   string
+		}{
+			{"wrong origin", &mfatest.Authenticator{Origin: "http://evil.localhost:8099", Attachment: "cross-platform"}, "/auth/webauthn/register/begin", "k"},
+			{"wrong RP ID hash", &mfatest.Authenticator{Origin: passkeyOrigin, RPID: "evil.example", Attachment: "cross-platform"}, "/auth/webauthn/register/begin", "k"},
+			{"a login ceremony", securityKey(), "/auth/webauthn/login/begin", "k"},
+			{"empty name", securityKey(), "/auth/webauthn/register/begin", " "},
+			{"name too long", securityKey(), "/auth/webauthn/register/begin", strings.Repeat("n", 65)},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				resp, body := postJSON(t, c, g.URL+tt.begin, map[string]any{"passwordless": true})
+				if resp.StatusCode != 200 {
+					t.Fatalf("begin = %d %s", resp.StatusCode, body)
+				}
+				opts := body
+				if tt.begin != "/auth/webauthn/register/begin" {
+					// Answer the login ceremony's challenge as if it were a
+					// registration: the purposes must not mix.
+					opts = `{"publicKey":{"challenge":"` + decode(t, body)["publicKey"].(map[string]any)["challenge"].(string) + `","rp":{"id":"localhost"},"user":{"id":"dTE"}}}`
+				}
+				cred, _ := tt.auth.Create(t, []byte(opts))
+				resp, body = postJSON(t, c, g.URL+"/auth/webauthn/register/finish", map[string]any{"name": tt.key, "credential": cred})
+				if resp.StatusCode != 400 {
+					t.Fatalf("register/finish = %d %s, want 400", resp.StatusCode, body)
+				}
+			})
+		}
+		if _, body := do(t, c, "GET", g.URL+"/auth/webauthn", ""); !strings.Contains(body, `"credentials":[]`) {
+			t.Fatalf("credentials after refused registrations: %s", body)
+		}
+	})
+}
+
+// A disabled user's passkey signs nobody in.
+func TestPasskeyOfDisabledUserRefused(t *testing.T) {
+	g := passkeyInstance(t, "sqlite")
+	g.CreateUser(t, "alice", strongPassword)
+	a := securityKey()
+	key := registerPasskey(t, g, signedIn(t, g, "alice"), a, "key")
+	if _, err := g.App.Users.SetDisabled(t.Context(), "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	c := testutil.Client(t)
+	if resp, body := passkeyFinish(t, g, c, a.Get(t, passkeyBegin(t, g, c, nil), key)); resp.StatusCode != 401 {
+		t.Fatalf("passwordless login of a disabled user = %d %s, want 401", resp.StatusCode, body)
+	}
+}
+
+// Under login.require_mfa_roles a pending login that must enrol may
+// register a passkey instead of a TOTP, and gets its session with it; a
+// pending login that need not enrol may not register.
+func TestPasskeyEnrolmentDuringLogin(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	g := mfaInstance(t, func(c *config.Config) {
+		c.PublicURL, c.Store = passkeyOrigin, dsn
+		c.Login.RequireMFARoles = []string{"admin"}
+	})
+	g.CreateUser(t, "root", strongPassword, "admin")
+	c, m := pendingLogin(t, g, "root")
+	if m["enrolment_required"] != true {
+		t.Fatalf("password step = %v, want enrolment_required", m)
+	}
+	if _, body := do(t, c, "GET", g.URL+"/login/mfa", "", "Accept", "text/html"); !strings.Contains(body, "Add a passkey") {
+		t.Fatal("the enrolment page offers no passkey")
+	}
+	registerPasskey(t, g, c, securityKey(), "YubiKey")
+	if got := sessionAMR(t, g, c); !slices.Equal(got, []string{"pwd", "hwk", "mfa"}) {
+		t.Fatalf("session amr after enrolling a passkey = %v, want [pwd hwk mfa]", got)
+	}
+
+	// alice has a factor (root's rule does not apply to her): her pending
+	// login is a second step, not an enrolment.
+	g.CreateUser(t, "alice", strongPassword)
+	registerPasskey(t, g, signedIn(t, g, "alice"), securityKey(), "key")
+	p, _ := pendingLogin(t, g, "alice")
+	if resp, body := postJSON(t, p, g.URL+"/auth/webauthn/register/begin", map[string]any{}); resp.StatusCode != 401 {
+		t.Fatalf("register/begin with a second-step pending cookie = %d %s, want 401", resp.StatusCode, body)
+	}
+}
