@@ -82,6 +82,8 @@ func (s *server) routes() http.Handler {
 	if s.OIDC != nil {
 		own("GET /auth/oidc/{name}/start", s.OIDC.Start())
 		own("GET /auth/oidc/{name}/callback", s.OIDC.Callback())
+		// Server to server from the provider: no cookie, no CSRF wrapper.
+		own("POST /auth/oidc/{name}/backchannel-logout", s.OIDC.BackchannelLogout())
 	}
 
 	// Administration (section 11): internal/admin lists its endpoints.
