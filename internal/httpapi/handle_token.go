@@ -217,7 +217,9 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string, cl *cli
 			return authserver.Tokens{}, errMFARequired
 		}
 	}
-	g.User = u
+	// A second factor, when enrolled, stopped this grant above: the tokens
+	// show a password-only login.
+	g.User, g.AMR = u, amrPassword
 	pair, err := s.Grants.Issue(r.Context(), g)
 	return authserver.Tokens{Pair: pair}, err
 }

@@ -45,6 +45,9 @@ type accountPage struct {
 	Factors    factorsView
 	Password   string // outcome of a password change: changed | wrong | weak
 	Consents   []consentRow
+	// Grants are the app and API logins (refresh families) that no live
+	// browser session holds.
+	Grants []grantRow
 }
 
 type identityRow struct{ Provider, Email, CreatedAt string }
@@ -117,6 +120,7 @@ func flatten(p page) map[string]any {
 		m["Client"], m["Fields"] = d.Client, d.Fields
 	case accountPage:
 		m["User"], m["Sessions"], m["Identities"], m["Factors"], m["Password"], m["Consents"] = d.User, d.Sessions, d.Identities, d.Factors, d.Password, d.Consents
+		m["Grants"] = d.Grants
 	default:
 		m["P"] = d
 	}
@@ -164,6 +168,14 @@ func (s *server) handleAccountPage() http.Handler {
 			row := s.sessionRow(rec, cur.ID, now)
 			row.Apps = apps[rec.ID]
 			data.Sessions = append(data.Sessions, row)
+		}
+		fams, err := s.standaloneGrants(r, p.Subject, recs)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		for _, f := range fams {
+			data.Grants = append(data.Grants, grantRowOf(f, now))
 		}
 		if s.Apps != nil {
 			if cs, err := s.Apps.Consents(r.Context(), p.Subject); err == nil {
