@@ -273,3 +273,34 @@ func TestWithdrawConsentRevokesEveryGrantOfTheApp(t *testing.T) {
 		t.Error("another app's refresh token stopped")
 	}
 }
+
+// Browsers apply form-action to the redirect that answers the consent form:
+// for an app with a registered http://127.0.0.1 redirect URI (RFC 8252, any
+// port) the consent page allows that one origin, and only it; an https app
+// needs nothing added.
+func TestConsentPageFormActionAllowsTheLoopbackRedirect(t *testing.T) {
+	g := grantsInstance(t, func(c *config.Config) {
+		c.Clients = append(c.Clients, config.Client{ID: "cli", Type: "public", RedirectURIs: []string{"http://127.0.0.1/cb"},
+			GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}})
+	})
+	g.CreateUser(t, "alice", strongPassword)
+	b := browser(t, g, "alice")
+	tests := []struct{ clientID, redirect, formAction string }{
+		{"cli", "http://127.0.0.1:54321/cb", "form-action 'self' https: http://127.0.0.1:54321;"},
+		{"third", thirdCB, "form-action 'self' https:;"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.clientID, func(t *testing.T) {
+			resp, body := do(t, b, "GET", g.URL+"/auth/authorize?"+url.Values{
+				"response_type": {"code"}, "client_id": {tt.clientID}, "redirect_uri": {tt.redirect}, "scope": {"openid"},
+				"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"},
+			}.Encode(), "")
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, "consent_token") {
+				t.Fatalf("authorize = %d, want the consent page:\n%s", resp.StatusCode, body)
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, tt.formAction) {
+				t.Errorf("CSP = %q, want %q", csp, tt.formAction)
+			}
+		})
+	}
+}

@@ -90,6 +90,9 @@ type consentPage struct {
 	Client, Username, Host, Token string
 	Scopes                        []string
 	Fields                        []field
+	// FormOrigin is the http origin of the redirect URI that answers the
+	// form ("" for https, which every page allows): added to form-action.
+	FormOrigin string
 }
 
 type field struct{ Name, Value string }
@@ -102,6 +105,9 @@ type endSessionPage struct {
 
 func (p *pages) render(w http.ResponseWriter, status int, name string, data any) {
 	n := httperr.PageHeaders(w.Header())
+	if c, ok := data.(consentPage); ok && c.FormOrigin != "" {
+		w.Header().Set("Content-Security-Policy", httperr.CSPFormTo(n, c.FormOrigin))
+	}
 	w.WriteHeader(status)
 	title := map[string]string{"login": "Sign in", "account": "Your account", "mfa_login": "Second factor",
 		"mfa_enrol": "Set up an authenticator app", "mfa_codes": "Recovery codes", "consent": "Allow access", "end_session": "Sign out"}[name]
