@@ -6,14 +6,11 @@
 // — also when gatehouse restarts while the delivery is being retried.
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
-import { copyFile, mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { after, beforeEach, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { outputDir, signIn, useFixture } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const backchannelEvent = 'http://schemas.openid.net/event/backchannel-logout';
 
 let fx;
@@ -206,10 +203,8 @@ test('code flow with PKCE: login, consent once, code exchanged by the RP', async
   // A third-party client: the consent page names it and its scopes.
   assert.match(await page.locator('h1').textContent(), new RegExp(`Allow ${fx.info.spa_name}`));
   assert.ok(await page.getByText('offline_access').isVisible());
-  const shot = path.join(outputDir, 'apps-consent.png');
-  await page.screenshot({ path: shot, fullPage: true });
-  await mkdir(path.join(here, '..', 'docs', 'img'), { recursive: true });
-  await copyFile(shot, path.join(here, '..', 'docs', 'img', 'apps-consent.png'));
+  // docs/apps.md shows this one (copied to docs/img/ by hand).
+  await page.screenshot({ path: path.join(outputDir, 'apps-consent.png'), fullPage: true });
   await Promise.all([
     page.waitForURL((u) => u.origin === rp.url),
     page.getByRole('button', { name: 'Allow', exact: true }).click(),
