@@ -25,14 +25,15 @@ const (
 	UserDeleted     = "user.deleted"
 	OIDCLoginFailed = "oidc.failed"
 	IdentityLinked  = "oidc.linked"
-	// OIDCBackchannelLogout: a login provider's logout token ended sessions.
-	OIDCBackchannelLogout = "oidc.backchannel_logout"
-	MFAEnrolled           = "mfa.enrolled"
-	MFARemoved            = "mfa.removed"
-	MFAReset              = "mfa.reset"
-	MFAFailed             = "mfa.failed"
-	RecoveryCodes         = "mfa.recovery_codes"
+	MFAEnrolled     = "mfa.enrolled"
+	MFARemoved      = "mfa.removed"
+	MFAReset        = "mfa.reset"
+	MFAFailed       = "mfa.failed"
+	RecoveryCodes   = "mfa.recovery_codes"
 )
+
+// OIDCBackchannelLogout: a login provider's logout token ended sessions.
+const OIDCBackchannelLogout = "oidc.backchannel_logout"
 
 // Logger stores and logs audit events. A nil Store only logs.
 type Logger struct {
