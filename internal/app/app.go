@@ -371,8 +371,9 @@ func providersOf(ps []config.Provider) []oidc.Provider {
 			Name: p.Name, DisplayName: p.DisplayName, Type: p.Type, Issuer: p.Issuer,
 			ClientID: p.ClientID, ClientSecret: p.ClientSecret, Scopes: p.Scopes,
 			CreateUsers: p.CreateUsers, LinkByEmail: p.LinkByEmail, DefaultRoles: p.DefaultRoles,
-			AllowedEmailDomains: p.AllowedEmailDomains, BackchannelLogout: p.BackchannelLogout,
-			AuthURL: p.AuthURL, TokenURL: p.TokenURL, UserinfoURL: p.UserinfoURL,
+			AllowedEmailDomains: p.AllowedEmailDomains,
+			BackchannelLogout:   p.BackchannelLogout,
+			AuthURL:             p.AuthURL, TokenURL: p.TokenURL, UserinfoURL: p.UserinfoURL,
 			Claims: oidc.ClaimMapping{Subject: p.Claims.Subject, Username: p.Claims.Username,
 				Email: p.Claims.Email, EmailVerified: p.Claims.EmailVerified},
 		})
