@@ -137,7 +137,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	gh := gatehouseRunner{bin: gatehouse, env: childEnv(getenv), stderr: stderr, cfgPath: filepath.Join(dir, "gatehouse.yaml")}
-	setup := setup{dir: dir, upstream: upstream.url, op: op, clientSecret: secret, logLevel: *logLevel, rpURL: "http://" + rpAddr}
+	setup := setup{dir: dir, upstream: upstream.url, op: op, clientSecret: secret, logLevel: *logLevel,
+		encryptionKey: randomToken() + randomToken(), rpURL: "http://" + rpAddr}
 	password := randomToken()
 	srv, base, err := startGatehouse(ctx, gh, setup, password, *startTimeout)
 	if err != nil {
@@ -220,6 +221,9 @@ type setup struct {
 	dir, upstream, clientSecret, logLevel string
 	rpURL                                 string // the apps test's relying party
 	op                                    *oidctestop.Provider
+	// encryptionKey (keys.encryption_key) lets users enrol TOTP, which
+	// the admin needs (admin.require_mfa is on by default).
+	encryptionKey string
 }
 
 // config is the demo's configuration (SQLite in dir, /app/ by session and
@@ -228,6 +232,7 @@ func (s setup) config(listen string) config.Config {
 	cfg := demo.Config(listen, s.dir, s.upstream)
 	cfg.PublicURL = "http://" + listen
 	cfg.Log.Level = s.logLevel
+	cfg.Keys.EncryptionKey = s.encryptionKey
 	cfg.OIDC.Providers = []config.Provider{{
 		Name: providerName, DisplayName: providerDisplayName, Issuer: s.op.Issuer(),
 		ClientID: clientID, ClientSecret: s.clientSecret, Scopes: []string{"openid", "email", "profile"},

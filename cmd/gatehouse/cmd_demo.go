@@ -46,12 +46,16 @@ func demoCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer a.Close()
-			pw := demo.Password()
+			pw, adminPW := demo.Password(), demo.Password()
 			if _, err := a.Users.Create(ctx, "demo", pw, []string{"user"}); err != nil {
 				ln.Close()
 				return err
 			}
-			demo.PrintBanner(e.stdout, cfg.EffectivePublicURL(), "demo", pw)
+			if _, err := a.Users.Create(ctx, demo.AdminName, adminPW, []string{"admin"}); err != nil {
+				ln.Close()
+				return err
+			}
+			demo.PrintBanner(e.stdout, cfg.EffectivePublicURL(), "demo", pw, adminPW)
 			return a.Serve(ctx, ln, nil)
 		},
 	}

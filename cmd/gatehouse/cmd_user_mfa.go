@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
-	"github.com/gatehouse-auth/gatehouse/internal/audit"
 )
 
 func userMFACmd(e *env) *cobra.Command {
@@ -37,19 +36,14 @@ func userMFACmd(e *env) *cobra.Command {
 func userMFAResetCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "mfa-reset NAME",
-		Short: "Remove every second factor of a user (locked-out user); audited",
+		Short: "Remove every second factor of a user and sign them out everywhere (locked-out or compromised user); audited",
 		Args:  cobra.ExactArgs(1),
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
-			u, err := a.Users.Get(cmd.Context(), args[0])
+			u, err := a.Users.ResetSecondFactors(cmd.Context(), args[0], "cli")
 			if err != nil {
 				return err
 			}
-			if err := a.MFA.Reset(cmd.Context(), u.ID); err != nil {
-				return err
-			}
-			a.Audit.Record(cmd.Context(), audit.Event{Type: audit.MFAReset, UserID: u.ID, Username: u.Username,
-				Details: map[string]string{"via": "cli"}})
-			fmt.Fprintf(e.stdout, "removed every second factor of %s; they sign in with their password and enrol again\n", u.Username)
+			fmt.Fprintf(e.stdout, "removed every second factor of %s and ended their sessions and tokens; they sign in with their password and enrol again\n", u.Username)
 			return nil
 		}),
 	}

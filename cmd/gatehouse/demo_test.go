@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -61,6 +62,7 @@ func TestDemoCurlLinesWork(t *testing.T) {
 	if !regexp.MustCompile(`password: \S{20,}`).MatchString(text) {
 		t.Fatalf("banner has no password:\n%s", text)
 	}
+	checkDemoAdmin(t, text)
 	var script []string
 	for _, l := range strings.Split(text, "\n") {
 		if regexp.MustCompile(`^(curl |TOKENS=|ACCESS=|REFRESH=)`).MatchString(l) {
@@ -97,5 +99,52 @@ func TestDemoCurlLinesWork(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("output:\n%s", got)
+	}
+}
+
+// checkDemoAdmin signs in as the administrator the banner prints: the
+// password opens a session, and admin.require_mfa (on by default) sends it
+// to the second factor: 403 on the API, the step-up page for the console.
+func checkDemoAdmin(t *testing.T, banner string) {
+	t.Helper()
+	base := regexp.MustCompile(`gatehouse demo is running at (\S+)`).FindStringSubmatch(banner)
+	adminPW := regexp.MustCompile(`admin password: (\S{20,})`).FindStringSubmatch(banner)
+	if base == nil || adminPW == nil || !strings.Contains(banner, base[1]+"/admin/") {
+		t.Fatalf("banner lacks the admin console and its credentials:\n%s", banner)
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Post(base[1]+"/auth/login", "application/json", strings.NewReader(`{"username":"admin","password":"`+adminPW[1]+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "gatehouse" {
+			cookie = ck
+		}
+	}
+	if resp.StatusCode != 200 || cookie == nil {
+		t.Fatalf("admin login = %d (cookie %v)", resp.StatusCode, cookie)
+	}
+	for _, tt := range []struct {
+		path, accept, want string
+		status             int
+	}{
+		{"/admin/api/v1/users", "application/json", "admin.require_mfa", 403},
+		{"/admin/users", "text/html", "/login/mfa?next=%2Fadmin%2Fusers", 302},
+	} {
+		req, _ := http.NewRequest("GET", base[1]+tt.path, nil)
+		req.Header.Set("Accept", tt.accept)
+		req.AddCookie(cookie)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || !strings.Contains(string(body)+resp.Header.Get("Location"), tt.want) {
+			t.Errorf("%s = %d %s (Location %q), want %d with %q", tt.path, resp.StatusCode, body, resp.Header.Get("Location"), tt.status, tt.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,11 +11,13 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/credential"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -42,6 +45,22 @@ type AuditStore interface {
 	ListAudit(ctx context.Context, f audit.Filter) ([]audit.Event, error)
 }
 
+// Factors lists a user's second factors (mfa.Service). Resetting them is
+// user.Service.ResetSecondFactors, the operation the CLI shares.
+type Factors interface {
+	Factors(ctx context.Context, userID string) (mfa.Factors, error)
+}
+
+// Clients is the registry of OAuth clients (client.Registry), which
+// validates and audits every change.
+type Clients interface {
+	List(ctx context.Context) ([]client.Client, error)
+	Lookup(ctx context.Context, id string) (client.Client, error)
+	Add(ctx context.Context, c client.Client) (string, error)
+	Delete(ctx context.Context, id string) error
+	RotateSecret(ctx context.Context, id string) (string, error)
+}
+
 // Deps are the admin surface's collaborators; all are required.
 type Deps struct {
 	Config   config.Config
@@ -53,6 +72,8 @@ type Deps struct {
 	Keys     KeySet
 	Audit    *audit.Logger
 	Trail    AuditStore
+	MFA      Factors
+	Clients  Clients
 	// Explain decides a described request with the running gateway.
 	Explain func(r *http.Request) gateway.Explanation
 	// Console mounts the HTML console at /admin/ (false: the API only,
@@ -101,6 +122,11 @@ var (
 	errNoMFA    = fmt.Errorf("%w: admin.require_mfa needs a second factor", auth.ErrForbidden)
 )
 
+// noMFADescription tells an administrator refused for want of a second
+// factor what to do (the error_description of the 403).
+const noMFADescription = "admin.require_mfa: this credential has no second factor. Sign in with your second factor " +
+	"(enrol one at /login/mfa or /account first); an access token must come from such a sign-in"
+
 // authenticate returns the administrator behind r: the bearer token when an
 // Authorization header is sent, else the session cookie. A
 // cookie-authenticated unsafe request from another origin is refused (403)
@@ -133,7 +159,7 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 		return auth.Principal{}, errNotAdmin
 	}
 	if h.d.Config.Admin.RequireMFA && !secondFactor(p) {
-		return auth.Principal{}, errNoMFA
+		return auth.Principal{}, httperr.Describe(errNoMFA, noMFADescription)
 	}
 	return p, nil
 }
@@ -164,9 +190,26 @@ func (h *Handler) setActor(r *http.Request, p auth.Principal) {
 }
 
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if detail := inputDetail(err); detail != "" {
+		err = httperr.Describe(err, detail)
+	}
 	if p := httperr.Write(w, err); p.Status >= 500 {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "admin request failed", slog.String("error", err.Error()))
 	}
+}
+
+// inputDetail is what a 400 tells the caller: the message after
+// auth.ErrInvalidInput, which auth documents as safe to show (a bad field,
+// a weak password, a client's validation errors); "" for other errors.
+func inputDetail(err error) string {
+	if !errors.Is(err, auth.ErrInvalidInput) {
+		return ""
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, auth.ErrInvalidInput.Error()+": "); i >= 0 {
+		msg = msg[i+len(auth.ErrInvalidInput.Error())+2:]
+	}
+	return strings.ReplaceAll(msg, "\n", "; ")
 }
 
 // errInput marks a malformed request (400 invalid_request).

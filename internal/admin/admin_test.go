@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,27 +17,46 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/openapitest"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 const pw = "correct horse battery staple"
 
-// env is a running gatehouse with an administrator "root" and a plain user
-// "alice", each signed in with a session and holding an access token.
+// encryptionKey lets TOTP be enrolled (secrets are sealed with it).
+const encryptionKey = "0123456789abcdef0123456789abcdef-admin-test"
+
+// env is a running gatehouse (admin.require_mfa at its default, true)
+// with an administrator "root" and plain users "alice" and "carol". root
+// has TOTP: rootCookie and rootToken carry the second factor,
+// rootPwdCookie and rootPwdToken (from before the enrolment) do not.
 type env struct {
 	*testutil.Instance
-	rootCookie, aliceCookie string
-	rootToken, aliceToken   string
-	cookieName              string
+	clock                       *testutil.Clock
+	rootCookie, aliceCookie     string
+	rootToken, aliceToken       string
+	rootPwdCookie, rootPwdToken string
+	rootSecret                  string
+	cookieName                  string
 }
 
 func start(t *testing.T, opts ...testutil.Option) *env {
 	t.Helper()
-	i := testutil.Start(t, opts...)
+	clock := testutil.NewClock()
+	base := []testutil.Option{testutil.WithClock(clock), testutil.WithConfig(func(c *config.Config) {
+		c.Keys.EncryptionKey = encryptionKey
+	})}
+	i := testutil.Start(t, append(base, opts...)...)
 	i.CreateUser(t, "root", pw, "admin")
 	i.CreateUser(t, "alice", pw, "user")
-	e := &env{Instance: i, cookieName: i.Config.CookieName()}
-	e.rootCookie, e.aliceCookie = e.login(t, "root"), e.login(t, "alice")
-	e.rootToken, e.aliceToken = e.token(t, "root"), e.token(t, "alice")
+	i.CreateUser(t, "carol", pw, "user")
+	e := &env{Instance: i, clock: clock, cookieName: i.Config.CookieName()}
+	e.aliceCookie, e.aliceToken = e.login(t, "alice"), e.token(t, "alice")
+	e.rootPwdCookie, e.rootPwdToken = e.login(t, "root"), e.token(t, "root")
+	e.rootSecret = e.enrolTOTP(t, e.rootPwdCookie)
+	clock.Advance(time.Minute) // the next TOTP step: a code is accepted once
+	e.rootCookie = e.loginMFA(t, "root", e.rootSecret)
+	e.rootToken = e.mfaToken(t, "root")
 	return e
 }
 
@@ -47,12 +67,17 @@ func (e *env) login(t *testing.T, name string) string {
 	if resp.StatusCode != 200 {
 		t.Fatalf("login %s: %d %s", name, resp.StatusCode, body)
 	}
+	return e.cookieOf(t, resp, e.cookieName)
+}
+
+func (e *env) cookieOf(t *testing.T, resp *http.Response, name string) string {
+	t.Helper()
 	for _, c := range resp.Cookies() {
-		if c.Name == e.cookieName {
+		if c.Name == name {
 			return c.Value
 		}
 	}
-	t.Fatalf("login %s: no session cookie", name)
+	t.Fatalf("%s: no %s cookie", resp.Request.URL.Path, name)
 	return ""
 }
 
@@ -68,6 +93,68 @@ func (e *env) token(t *testing.T, name string) string {
 	}
 	_ = json.Unmarshal([]byte(body), &out)
 	return out.AccessToken
+}
+
+// totp is the code of secret at the instance's clock.
+func (e *env) totp(t *testing.T, secret string) string {
+	t.Helper()
+	c, err := totp.GenerateCodeCustom(secret, e.clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// enrolTOTP enrols and confirms TOTP with a fresh session and returns the
+// secret.
+func (e *env) enrolTOTP(t *testing.T, cookie string) string {
+	t.Helper()
+	resp, body := e.do(t, "POST", "/auth/mfa/totp", "", append([]string{"Content-Type", "application/json"}, e.cookie(cookie)...)...)
+	if resp.StatusCode != 200 {
+		t.Fatalf("enrol = %d %s", resp.StatusCode, body)
+	}
+	var enrol struct{ Secret string }
+	_ = json.Unmarshal([]byte(body), &enrol)
+	if resp, body := e.do(t, "POST", "/auth/mfa/totp/confirm", `{"code":"`+e.totp(t, enrol.Secret)+`"}`,
+		append([]string{"Content-Type", "application/json"}, e.cookie(cookie)...)...); resp.StatusCode != 204 {
+		t.Fatalf("confirm = %d %s", resp.StatusCode, body)
+	}
+	return enrol.Secret
+}
+
+// loginMFA signs in with password and TOTP (contract §9) and returns the
+// session cookie, whose amr carries mfa.
+func (e *env) loginMFA(t *testing.T, name, secret string) string {
+	t.Helper()
+	resp, body := e.do(t, "POST", "/auth/login", `{"username":"`+name+`","password":"`+pw+`"}`, "Content-Type", "application/json")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"mfa_required":true`) {
+		t.Fatalf("password step = %d %s", resp.StatusCode, body)
+	}
+	pending := e.cookieOf(t, resp, "gatehouse_mfa")
+	resp, body = e.do(t, "POST", "/auth/login/mfa", `{"method":"totp","code":"`+e.totp(t, secret)+`"}`,
+		"Content-Type", "application/json", "Cookie", "gatehouse_mfa="+pending)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"mfa"`) {
+		t.Fatalf("second step = %d %s", resp.StatusCode, body)
+	}
+	return e.cookieOf(t, resp, e.cookieName)
+}
+
+// mfaToken is an access token for the user with a second factor in amr,
+// signed by the instance's issuer, as the authorization-code flow issues
+// it from a session that used one (contract §9: amr is copied into access
+// tokens; the password grant refuses users with a second factor).
+func (e *env) mfaToken(t *testing.T, name string) string {
+	t.Helper()
+	u, err := e.App.Users.Get(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := e.App.Issuer.Issue(token.Subject{UserID: u.ID, Username: u.Username, Roles: u.Roles, ClientID: "gatehouse",
+		AMR: []string{"pwd", "otp", "mfa"}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func (e *env) do(t *testing.T, method, path, body string, header ...string) (*http.Response, string) {
@@ -91,24 +178,42 @@ func (e *env) do(t *testing.T, method, path, body string, header ...string) (*ht
 func (e *env) cookie(v string) []string { return []string{"Cookie", e.cookieName + "=" + v} }
 func bearer(v string) []string          { return []string{"Authorization", "Bearer " + v} }
 
-// TestAccess runs every endpoint with no credential, a non-admin session and
-// token, and an admin session and token.
+// TestAccess runs every endpoint with no credential, a non-admin session
+// and token, an admin session and token without a second factor
+// (admin.require_mfa defaults to true), and an admin session and token
+// with one. "{n}" in a path or body is the credential's index, so that
+// creating endpoints make a fresh client per credential.
 func TestAccess(t *testing.T) {
 	e := start(t)
+	const newClient = `{"client_id":"x-{n}","type":"confidential","grant_types":["client_credentials"],"scopes":["orders"]}`
 	endpoints := []struct {
 		method, path, body string
 		ok                 int
 	}{
 		{"GET", "/admin/api/v1/users", "", 200},
+		{"POST", "/admin/api/v1/users", `{"username":"new-{n}","password":"` + pw + `"}`, 201},
 		{"GET", "/admin/api/v1/users/alice", "", 200},
 		{"GET", "/admin/api/v1/users/alice/sessions", "", 200},
 		{"GET", "/admin/api/v1/users/alice/families", "", 200},
+		{"GET", "/admin/api/v1/users/alice/factors", "", 200},
+		{"GET", "/admin/api/v1/users/alice/identities", "", 200},
 		{"PUT", "/admin/api/v1/users/alice/roles", `{"roles":["user"]}`, 200},
 		{"POST", "/admin/api/v1/users/alice/enable", "", 200},
+		{"POST", "/admin/api/v1/users/new-{n}/disable", "", 200},
+		{"POST", "/admin/api/v1/users/carol/mfa-reset", "", 204},
+		{"PUT", "/admin/api/v1/users/carol/password", `{"password":"` + pw + ` two"}`, 204},
+		{"POST", "/admin/api/v1/users/carol/logout", "", 204},
+		{"DELETE", "/admin/api/v1/users/new-{n}", "", 204},
 		{"GET", "/admin/api/v1/keys", "", 200},
+		{"POST", "/admin/api/v1/keys/rotate", "", 200},
 		{"GET", "/admin/api/v1/audit", "", 200},
 		{"GET", "/admin/api/v1/config", "", 200},
 		{"POST", "/admin/api/v1/explain", `{"method":"GET","url":"/nowhere"}`, 200},
+		{"GET", "/admin/api/v1/clients", "", 200},
+		{"POST", "/admin/api/v1/clients", newClient, 201},
+		{"GET", "/admin/api/v1/clients/x-{n}", "", 200},
+		{"POST", "/admin/api/v1/clients/x-{n}/secret", "", 200},
+		{"DELETE", "/admin/api/v1/clients/x-{n}", "", 204},
 		{"GET", "/admin/api/v1/users/nobody", "", 404},
 		{"GET", "/admin/api/v1/nothing-here", "", 404},
 	}
@@ -123,13 +228,16 @@ func TestAccess(t *testing.T) {
 		{"unknown session", e.cookie("AAAA"), 401, "unauthorized"},
 		{"non-admin session", e.cookie(e.aliceCookie), 403, "forbidden"},
 		{"non-admin token", bearer(e.aliceToken), 403, "forbidden"},
-		{"admin session", e.cookie(e.rootCookie), 0, ""},
-		{"admin token", bearer(e.rootToken), 0, ""},
+		{"admin session without second factor", e.cookie(e.rootPwdCookie), 403, "forbidden"},
+		{"admin token without second factor", bearer(e.rootPwdToken), 403, "forbidden"},
+		{"admin session with second factor", e.cookie(e.rootCookie), 0, ""},
+		{"admin token with second factor", bearer(e.rootToken), 0, ""},
 	}
 	for _, ep := range endpoints {
-		for _, c := range creds {
+		for n, c := range creds {
 			t.Run(ep.method+" "+ep.path+"/"+c.name, func(t *testing.T) {
-				resp, body := e.do(t, ep.method, ep.path, ep.body, append([]string{"Content-Type", "application/json"}, c.header...)...)
+				fill := strings.NewReplacer("{n}", strconv.Itoa(n)).Replace
+				resp, body := e.do(t, ep.method, fill(ep.path), fill(ep.body), append([]string{"Content-Type", "application/json"}, c.header...)...)
 				want := c.status
 				if want == 0 {
 					want = ep.ok
@@ -143,17 +251,22 @@ func TestAccess(t *testing.T) {
 				if want == 401 && resp.Header.Get("WWW-Authenticate") == "" {
 					t.Error("401 without WWW-Authenticate")
 				}
+				if strings.Contains(c.name, "without second factor") && !strings.Contains(body, "admin.require_mfa") {
+					t.Errorf("body = %s, want an error_description naming admin.require_mfa", body)
+				}
 			})
 		}
 	}
 }
 
-func TestRequireMFARefusesAdminsWithoutSecondFactor(t *testing.T) {
-	e := start(t, testutil.WithConfig(func(c *config.Config) { c.Admin.RequireMFA = true }))
-	for name, h := range map[string][]string{"session": e.cookie(e.rootCookie), "token": bearer(e.rootToken)} {
+// With admin.require_mfa switched off, a password-only administrator is
+// let in.
+func TestRequireMFAFalseAdmitsPasswordOnlyAdmins(t *testing.T) {
+	e := start(t, testutil.WithConfig(func(c *config.Config) { c.Admin.RequireMFA = false }))
+	for name, h := range map[string][]string{"session": e.cookie(e.rootPwdCookie), "token": bearer(e.rootPwdToken)} {
 		t.Run(name, func(t *testing.T) {
-			if resp, body := e.do(t, "GET", "/admin/api/v1/users", "", h...); resp.StatusCode != 403 {
-				t.Fatalf("status = %d, want 403 (%s)", resp.StatusCode, body)
+			if resp, body := e.do(t, "GET", "/admin/api/v1/users", "", h...); resp.StatusCode != 200 {
+				t.Fatalf("status = %d, want 200 (%s)", resp.StatusCode, body)
 			}
 		})
 	}
@@ -203,7 +316,12 @@ func TestChangesAreAuditedWithTheActingAdmin(t *testing.T) {
 		{"DELETE", "/admin/api/v1/users/alice/families/" + famID, "", 204, audit.TokenRevoked},
 		{"POST", "/admin/api/v1/users/alice/logout", "", 204, audit.SessionRevoked},
 		{"POST", "/admin/api/v1/keys/rotate", "", 200, audit.KeyRotated},
+		{"PUT", "/admin/api/v1/users/bob/password", `{"password":"` + pw + ` again"}`, 204, audit.UserChanged},
+		{"POST", "/admin/api/v1/users/bob/mfa-reset", "", 204, audit.MFAReset},
 		{"DELETE", "/admin/api/v1/users/bob", "", 204, audit.UserDeleted},
+		{"POST", "/admin/api/v1/clients", `{"client_id":"svc","type":"confidential","grant_types":["client_credentials"]}`, 201, audit.ClientCreated},
+		{"POST", "/admin/api/v1/clients/svc/secret", "", 200, audit.ClientSecret},
+		{"DELETE", "/admin/api/v1/clients/svc", "", 204, audit.ClientDeleted},
 	}
 	for _, s := range steps {
 		resp, body := e.do(t, s.method, s.path, s.body, append([]string{"Content-Type", "application/json"}, admin...)...)
@@ -317,63 +435,166 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// With admin.require_mfa an administrator whose session carries a second
-// factor (TOTP, the contract's two-step login) is let in; the same
-// administrator's password-only session is not.
-func TestRequireMFAAdmitsAnAdminWithSecondFactor(t *testing.T) {
-	clock := testutil.NewClock()
-	e := start(t, testutil.WithClock(clock), testutil.WithConfig(func(c *config.Config) {
-		c.Admin.RequireMFA = true
-		c.Keys.EncryptionKey = "0123456789abcdef0123456789abcdef-test"
-	}))
-	post := func(path, body string, header ...string) (*http.Response, string) {
-		t.Helper()
-		return e.do(t, "POST", path, body, append([]string{"Content-Type", "application/json"}, header...)...)
+// The admin API's reset is the CLI's: every factor goes, the user is
+// signed out everywhere (a compromised account), and mfa.reset names the
+// acting administrator.
+func TestMFAResetRemovesFactorsAndSignsOut(t *testing.T) {
+	e := start(t)
+	admin := bearer(e.rootToken)
+	ctx := context.Background()
+	alice, _ := e.App.Users.Get(ctx, "alice")
+	if _, err := e.App.MFA.NewRecoveryCodes(ctx, alice.ID); err != nil {
+		t.Fatal(err)
 	}
-	code := func(secret string) string {
+	aliceSecret := e.enrolTOTP(t, e.aliceCookie)
+	var f struct {
+		TOTP              string   `json:"totp"`
+		RecoveryCodesLeft int      `json:"recovery_codes_left"`
+		Methods           []string `json:"methods"`
+	}
+	_, body := e.do(t, "GET", "/admin/api/v1/users/alice/factors", "", admin...)
+	if err := json.Unmarshal([]byte(body), &f); err != nil || f.TOTP != "on" || f.RecoveryCodesLeft != 10 || len(f.Methods) != 2 {
+		t.Fatalf("factors before reset = %s, want totp on, 10 codes, 2 methods", body)
+	}
+	if strings.Contains(body, aliceSecret) {
+		t.Fatal("the factor list shows the TOTP secret")
+	}
+	if resp, body := e.do(t, "POST", "/admin/api/v1/users/alice/mfa-reset", "", admin...); resp.StatusCode != 204 {
+		t.Fatalf("mfa-reset = %d %s", resp.StatusCode, body)
+	}
+	_, body = e.do(t, "GET", "/admin/api/v1/users/alice/factors", "", admin...)
+	if err := json.Unmarshal([]byte(body), &f); err != nil || f.TOTP != "off" || f.RecoveryCodesLeft != 0 || len(f.Methods) != 0 {
+		t.Errorf("factors after reset = %s, want none", body)
+	}
+	for name, h := range map[string][]string{"session": e.cookie(e.aliceCookie), "token": bearer(e.aliceToken)} {
+		if resp, _ := e.do(t, "GET", "/auth/userinfo", "", h...); resp.StatusCode != 401 {
+			t.Errorf("alice's %s after mfa-reset = %d, want 401", name, resp.StatusCode)
+		}
+	}
+	// She signs in with her password alone again (no second step).
+	if resp, body := e.do(t, "POST", "/auth/login", `{"username":"alice","password":"`+pw+`"}`, "Content-Type", "application/json"); resp.StatusCode != 200 || strings.Contains(body, "mfa_required") {
+		t.Errorf("password login after reset = %d %s, want a session", resp.StatusCode, body)
+	}
+	evs, err := e.App.Store.ListAudit(ctx, audit.Filter{Type: audit.MFAReset, UserID: alice.ID})
+	if err != nil || len(evs) != 1 || evs[0].Details["actor"] != "root" || evs[0].Details["via"] != "admin" {
+		t.Errorf("mfa.reset events = %+v, %v; want one with actor root via admin", evs, err)
+	}
+	if resp, _ := e.do(t, "POST", "/admin/api/v1/users/nobody/mfa-reset", "", admin...); resp.StatusCode != 404 {
+		t.Errorf("reset of an unknown user = %d, want 404", resp.StatusCode)
+	}
+}
+
+// Clients through the API: created with the registry's validation, the
+// secret shown once and working at the token endpoint, rotated (the old
+// one stops), deleted (the new one stops); config clients are read-only.
+func TestClientsLifecycle(t *testing.T) {
+	e := start(t, testutil.WithConfig(func(c *config.Config) {
+		c.Clients = append(c.Clients, config.Client{ID: "from-config", Type: "public", RedirectURIs: []string{"https://app.example.com/cb"},
+			GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}})
+	}))
+	admin := append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)
+	// The token endpoint is called without the OpenAPI check: its
+	// TokenResponse schema requires refresh_token, which a
+	// client_credentials answer rightly lacks (left to the apps work).
+	clientCredentials := func(secret string) int {
 		t.Helper()
-		c, err := totp.GenerateCodeCustom(secret, clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		req, _ := http.NewRequest("POST", e.URL+"/auth/token", strings.NewReader("grant_type=client_credentials&scope=orders"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("svc", secret)
+		resp, err := testutil.Client(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c
+		testutil.ReadBody(t, resp)
+		return resp.StatusCode
 	}
-	// Enrol TOTP with the fresh password session.
-	resp, body := post("/auth/mfa/totp", "", e.cookie(e.rootCookie)...)
-	if resp.StatusCode != 200 {
-		t.Fatalf("enrol = %d %s", resp.StatusCode, body)
-	}
-	var enrol struct{ Secret string }
-	_ = json.Unmarshal([]byte(body), &enrol)
-	if resp, body := post("/auth/mfa/totp/confirm", `{"code":"`+code(enrol.Secret)+`"}`, e.cookie(e.rootCookie)...); resp.StatusCode != 204 {
-		t.Fatalf("confirm = %d %s", resp.StatusCode, body)
-	}
-	clock.Advance(time.Minute)
-	if resp, _ := e.do(t, "GET", "/admin/api/v1/users", "", e.cookie(e.rootCookie)...); resp.StatusCode != 403 {
-		t.Fatalf("password-only session: status = %d, want 403", resp.StatusCode)
-	}
-	// Two-step login: password, then the TOTP code with the pending cookie.
-	resp, body = post("/auth/login", `{"username":"root","password":"`+pw+`"}`)
-	if resp.StatusCode != 200 || !strings.Contains(body, `"mfa_required":true`) {
-		t.Fatalf("password step = %d %s", resp.StatusCode, body)
-	}
-	var pending string
-	for _, c := range resp.Cookies() {
-		if c.Name == "gatehouse_mfa" {
-			pending = c.Value
+
+	resp, body := e.do(t, "POST", "/admin/api/v1/clients", `{"client_id":"svc","name":"Orders service","type":"confidential","grant_types":["client_credentials"],"scopes":["orders"],"roles":["svc"]}`, admin...)
+	var created struct {
+		Client struct {
+			ID, Source string
+			HasSecret  bool `json:"has_secret"`
 		}
+		ClientSecret string `json:"client_secret"`
 	}
-	resp, body = post("/auth/login/mfa", `{"method":"totp","code":"`+code(enrol.Secret)+`"}`, "Cookie", "gatehouse_mfa="+pending)
-	if resp.StatusCode != 200 {
-		t.Fatalf("second step = %d %s", resp.StatusCode, body)
+	if err := json.Unmarshal([]byte(body), &created); err != nil || resp.StatusCode != 201 || created.ClientSecret == "" || created.Client.Source != "store" || !created.Client.HasSecret {
+		t.Fatalf("create = %d %s", resp.StatusCode, body)
 	}
-	var mfaSession string
-	for _, c := range resp.Cookies() {
-		if c.Name == e.cookieName {
-			mfaSession = c.Value
-		}
+	if got := clientCredentials(created.ClientSecret); got != 200 {
+		t.Fatalf("client_credentials with the shown secret = %d", got)
 	}
-	if resp, body := e.do(t, "GET", "/admin/api/v1/users", "", e.cookie(mfaSession)...); resp.StatusCode != 200 {
-		t.Fatalf("session with a second factor: status = %d, want 200 (%s)", resp.StatusCode, body)
+	if _, body := e.do(t, "GET", "/admin/api/v1/clients/svc", "", admin...); strings.Contains(body, created.ClientSecret) || !strings.Contains(body, `"name":"Orders service"`) {
+		t.Errorf("show = %s: want the client, never its secret", body)
+	}
+	_, body = e.do(t, "GET", "/admin/api/v1/clients", "", admin...)
+	if !strings.Contains(body, `"client_id":"from-config"`) || !strings.Contains(body, `"source":"config"`) || strings.Contains(body, created.ClientSecret) {
+		t.Errorf("list = %s", body)
+	}
+
+	resp, body = e.do(t, "POST", "/admin/api/v1/clients/svc/secret", "", admin...)
+	var rotated struct {
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(body), &rotated); err != nil || resp.StatusCode != 200 || rotated.ClientSecret == "" || rotated.ClientSecret == created.ClientSecret {
+		t.Fatalf("rotate = %d %s", resp.StatusCode, body)
+	}
+	if got := clientCredentials(created.ClientSecret); got != 401 {
+		t.Errorf("old secret after rotation = %d, want 401", got)
+	}
+	if got := clientCredentials(rotated.ClientSecret); got != 200 {
+		t.Errorf("new secret = %d, want 200", got)
+	}
+	if resp, _ := e.do(t, "DELETE", "/admin/api/v1/clients/svc", "", admin...); resp.StatusCode != 204 {
+		t.Fatalf("delete = %d", resp.StatusCode)
+	}
+	if got := clientCredentials(rotated.ClientSecret); got != 401 {
+		t.Errorf("secret of a deleted client = %d, want 401", got)
+	}
+	e.AssertLogsDoNotContain(t, created.ClientSecret, rotated.ClientSecret)
+
+	refusals := []struct {
+		name, method, path, body string
+		status                   int
+		description              string
+	}{
+		{"delete a config client", "DELETE", "/admin/api/v1/clients/from-config", "", 409, "declared in the config file"},
+		{"rotate a config client", "POST", "/admin/api/v1/clients/from-config/secret", "", 409, "declared in the config file"},
+		{"add over a config client", "POST", "/admin/api/v1/clients", `{"client_id":"from-config","type":"public","redirect_uris":["https://x.example/cb"],"grant_types":["authorization_code"]}`, 409, "taken"},
+		{"unregistered kind of redirect", "POST", "/admin/api/v1/clients", `{"client_id":"web","type":"public","redirect_uris":["http://evil.example/cb#frag"],"grant_types":["authorization_code"]}`, 400, "redirect_uris[0]"},
+		{"bad client_id", "POST", "/admin/api/v1/clients", `{"client_id":"a b","type":"public","grant_types":["authorization_code"]}`, 400, "client_id"},
+		{"a secret cannot be chosen", "POST", "/admin/api/v1/clients", `{"client_id":"svc2","type":"confidential","secret":"0123456789abcdef0123456789abcdef"}`, 400, "malformed JSON"},
+		{"rotate a public client", "POST", "/admin/api/v1/clients/pub/secret", "", 400, "public client"},
+		{"unknown client", "GET", "/admin/api/v1/clients/ghost", "", 404, ""},
+	}
+	if resp, body := e.do(t, "POST", "/admin/api/v1/clients", `{"client_id":"pub","type":"public","redirect_uris":["https://pub.example/cb"],"grant_types":["authorization_code"]}`, admin...); resp.StatusCode != 201 || strings.Contains(body, "client_secret") {
+		t.Fatalf("create public = %d %s, want 201 without a secret", resp.StatusCode, body)
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := e.do(t, tt.method, tt.path, tt.body, admin...)
+			if resp.StatusCode != tt.status || !strings.Contains(body, tt.description) {
+				t.Errorf("= %d %s, want %d with %q", resp.StatusCode, body, tt.status, tt.description)
+			}
+		})
+	}
+}
+
+// An OIDC account linked to a user is listed, as `gatehouse user list`
+// shows it, on the API and the console page.
+func TestLinkedIdentitiesAreListed(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	alice, _ := e.App.Users.Get(ctx, "alice")
+	if err := e.App.Users.Link(ctx, user.Identity{Issuer: "https://idp.example", Subject: "s-123", Provider: "corp", Email: "alice@example.com"}, alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := e.do(t, "GET", "/admin/api/v1/users/alice/identities", "", bearer(e.rootToken)...); !strings.Contains(body, `"provider":"corp"`) || !strings.Contains(body, `"email":"alice@example.com"`) {
+		t.Errorf("identities = %s", body)
+	}
+	if _, body := e.do(t, "GET", "/admin/api/v1/users/carol/identities", "", bearer(e.rootToken)...); body != "{\"identities\":[]}\n" {
+		t.Errorf("carol's identities = %q, want none", body)
+	}
+	if _, page := e.do(t, "GET", "/admin/users/alice", "", append([]string{"Accept", "text/html"}, e.cookie(e.rootCookie)...)...); !strings.Contains(page, "<td>corp</td><td>alice@example.com</td>") {
+		t.Errorf("user page lacks the linked account:\n%s", page)
 	}
 }

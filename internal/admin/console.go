@@ -2,6 +2,7 @@ package admin
 
 import (
 	"embed"
+	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -65,6 +66,37 @@ func (h *Handler) consoleRoutes() {
 		}
 		return h.d.Grants.RevokeFamilyOf(r.Context(), u.ID, r.PathValue("id"))
 	}))
+	page("POST /admin/users", h.createUserForm)
+	page("POST /admin/users/{name}/roles", h.userAction(func(r *http.Request, name string) error {
+		_, err := h.d.Users.SetRoles(r.Context(), name, fields(r.PostFormValue("roles")))
+		return err
+	}))
+	page("POST /admin/users/{name}/password", h.userAction(func(r *http.Request, name string) error {
+		return h.d.Users.SetPassword(r.Context(), name, r.PostFormValue("password"))
+	}))
+	page("POST /admin/users/{name}/mfa-reset", h.userAction(func(r *http.Request, name string) error {
+		_, err := h.d.Users.ResetSecondFactors(r.Context(), name, "admin")
+		return err
+	}))
+	page("POST /admin/users/{name}/delete", func(w http.ResponseWriter, r *http.Request) error {
+		if err := h.d.Users.Delete(r.Context(), r.PathValue("name")); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+		return nil
+	})
+	page("GET /admin/clients", h.clientsPage)
+	page("POST /admin/clients", h.createClientForm)
+	page("GET /admin/clients/{id}", h.clientPage)
+	page("POST /admin/clients/{id}/delete", func(w http.ResponseWriter, r *http.Request) error {
+		id := r.PathValue("id")
+		if err := h.d.Clients.Delete(r.Context(), id); err != nil {
+			return readOnly(err, id)
+		}
+		http.Redirect(w, r, "/admin/clients", http.StatusSeeOther)
+		return nil
+	})
+	page("POST /admin/clients/{id}/secret", h.rotateSecretForm)
 	page("GET /admin/audit", h.auditConsole)
 	page("GET /admin/keys", func(w http.ResponseWriter, r *http.Request) error {
 		h.pages.render(w, "keys", "keys", "Signing keys", h.keyList())
@@ -104,25 +136,39 @@ func (h *Handler) console(fn func(http.ResponseWriter, *http.Request) error) htt
 		}
 		prob := httperr.Of(err)
 		switch {
+		case errors.Is(err, errNoMFA):
+			// A second factor is missing: step up (or enrol, for an
+			// administrator without one) and come back (contract §9).
+			http.Redirect(w, r, "/login/mfa?next="+url.QueryEscape(h.nextOf(r)), http.StatusFound)
 		case prob.Status == http.StatusUnauthorized:
-			next := "/admin/"
-			if r.Method == http.MethodGet {
-				next = r.URL.RequestURI()
-			}
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusFound)
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(h.nextOf(r)), http.StatusFound)
 		case prob.Status >= 500:
 			h.writeError(w, r, err)
 		default:
 			msg := map[int]string{
 				http.StatusForbidden: "This account may not use the admin console.",
-				http.StatusNotFound:  "There is no such user, session or grant.",
+				http.StatusNotFound:  "There is no such user, session, grant or client.",
 			}[prob.Status]
-			if msg == "" {
+			switch d := inputDetail(err); {
+			case d != "":
+				msg = "The request could not be carried out: " + d + "."
+			case prob.Description != "" && prob.Status != http.StatusForbidden:
+				msg = prob.Description + "."
+			case msg == "":
 				msg = "The request could not be carried out."
 			}
 			httperr.RenderPage(w, httperr.Page{Status: prob.Status, Title: http.StatusText(prob.Status), Message: msg})
 		}
 	})
+}
+
+// nextOf is where the browser comes back to after signing in: the page
+// it asked for, or the console's start for a form post.
+func (h *Handler) nextOf(r *http.Request) string {
+	if r.Method == http.MethodGet {
+		return r.URL.RequestURI()
+	}
+	return "/admin/"
 }
 
 // userAction runs a form's change on the user named in the path and goes
@@ -160,7 +206,16 @@ func (h *Handler) userPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h.pages.render(w, "user", "users", u.Username, map[string]any{"User": toUser(u), "Sessions": ss, "Families": fams})
+	f, err := h.userFactors(r, u)
+	if err != nil {
+		return err
+	}
+	ids, err := h.userIdentities(r, u)
+	if err != nil {
+		return err
+	}
+	h.pages.render(w, "user", "users", u.Username, map[string]any{"User": toUser(u), "Sessions": ss, "Families": fams,
+		"Factors": f, "Identities": ids})
 	return nil
 }
 

@@ -1,14 +1,19 @@
 package admin_test
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/admin"
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
@@ -141,5 +146,244 @@ func TestOpenAPIDescribesEveryAdminEndpoint(t *testing.T) {
 	}
 	if n < 25 {
 		t.Fatalf("found only %d patterns", n)
+	}
+}
+
+// An administrator whose session has no second factor is sent to the
+// step-up page (which offers enrolment to one without a factor) and, after
+// the second step, gets the console.
+func TestConsoleSendsAdminWithoutSecondFactorToStepUp(t *testing.T) {
+	e := start(t)
+	e.CreateUser(t, "dave", pw, "admin")
+	dave := e.login(t, "dave")
+	html := []string{"Accept", "text/html"}
+	resp, _ := e.do(t, "GET", "/admin/users?q=a", "", append(html, e.cookie(dave)...)...)
+	if got, want := resp.Header.Get("Location"), "/login/mfa?next=%2Fadmin%2Fusers%3Fq%3Da"; resp.StatusCode != 302 || got != want {
+		t.Fatalf("console without a second factor = %d to %q, want 302 to %q", resp.StatusCode, got, want)
+	}
+	if resp, body := e.do(t, "GET", "/login/mfa?next=%2Fadmin%2Fusers", "", append(html, e.cookie(dave)...)...); resp.StatusCode != 200 || !strings.Contains(body, `action="/auth/mfa/totp"`) {
+		t.Fatalf("step-up page = %d, want the enrolment offer:\n%s", resp.StatusCode, body)
+	}
+	secret := e.enrolTOTP(t, dave)
+	// Enrolment alone does not upgrade the session: the second step does.
+	if resp, _ := e.do(t, "GET", "/admin/users", "", append(html, e.cookie(dave)...)...); resp.StatusCode != 302 {
+		t.Fatalf("console after enrolment, before the second step = %d, want 302", resp.StatusCode)
+	}
+	e.clock.Advance(time.Minute)
+	resp, body := e.do(t, "POST", "/auth/login/mfa", `{"method":"totp","code":"`+e.totp(t, secret)+`"}`, append([]string{"Content-Type", "application/json"}, e.cookie(dave)...)...)
+	if resp.StatusCode != 200 {
+		t.Fatalf("step-up = %d %s", resp.StatusCode, body)
+	}
+	stepped := e.cookieOf(t, resp, e.cookieName)
+	if resp, _ := e.do(t, "GET", "/admin/users", "", append(html, e.cookie(stepped)...)...); resp.StatusCode != 200 {
+		t.Errorf("console after the second step = %d, want 200", resp.StatusCode)
+	}
+}
+
+// form posts a same-origin console form as root.
+func (e *env) form(t *testing.T, path string, v url.Values) (*http.Response, string) {
+	t.Helper()
+	return e.do(t, "POST", path, v.Encode(), append([]string{"Content-Type", "application/x-www-form-urlencoded", "Sec-Fetch-Site", "same-origin", "Accept", "text/html"}, e.cookie(e.rootCookie)...)...)
+}
+
+func TestConsoleClients(t *testing.T) {
+	e := start(t, testutil.WithConfig(func(c *config.Config) {
+		c.Clients = append(c.Clients, config.Client{ID: "from-config", Type: "public", RedirectURIs: []string{"https://app.example.com/cb"},
+			GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}})
+	}))
+	page := func(path string) string {
+		t.Helper()
+		resp, body := e.do(t, "GET", path, "", append([]string{"Accept", "text/html"}, e.cookie(e.rootCookie)...)...)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s = %d", path, resp.StatusCode)
+		}
+		return body
+	}
+	if body := page("/admin/clients"); !strings.Contains(body, `href="/admin/clients/from-config"`) || !strings.Contains(body, `action="/admin/clients"`) {
+		t.Fatalf("clients page lacks the config client or the add form:\n%s", body)
+	}
+	secretRe := regexp.MustCompile(`<code id="client-secret">([^<]+)</code>`)
+	resp, body := e.form(t, "/admin/clients", url.Values{"client_id": {"svc"}, "type": {"confidential"}, "grant_types": {"client_credentials"}, "scopes": {"orders"}})
+	m := secretRe.FindStringSubmatch(body)
+	if resp.StatusCode != 200 || m == nil || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("add = %d (Cache-Control %q), want the client page with its secret:\n%s", resp.StatusCode, resp.Header.Get("Cache-Control"), body)
+	}
+	if body := page("/admin/clients/svc"); strings.Contains(body, m[1]) || strings.Contains(body, `id="client-secret"`) {
+		t.Error("the client page shows the secret again")
+	}
+	resp, body = e.form(t, "/admin/clients/svc/secret", nil)
+	if m2 := secretRe.FindStringSubmatch(body); resp.StatusCode != 200 || m2 == nil || m2[1] == m[1] {
+		t.Fatalf("rotate = %d, want a new secret shown once:\n%s", resp.StatusCode, body)
+	}
+	if resp, _ := e.form(t, "/admin/clients/svc/delete", nil); resp.StatusCode != 303 || resp.Header.Get("Location") != "/admin/clients" {
+		t.Fatalf("delete = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if body := page("/admin/clients/from-config"); !strings.Contains(body, "Declared in the config file") || strings.Contains(body, "/delete") {
+		t.Errorf("config client page offers changes:\n%s", body)
+	}
+	refusals := []struct {
+		name, path string
+		form       url.Values
+		status     int
+		text       string
+	}{
+		{"delete a config client", "/admin/clients/from-config/delete", nil, 409, "declared in the config file"},
+		{"invalid client", "/admin/clients", url.Values{"client_id": {"web"}, "type": {"public"}, "grant_types": {"authorization_code"}, "redirect_uris": {"not a url"}}, 400, "redirect_uris[0]"},
+		{"cross-site form", "", nil, 403, ""},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			var resp *http.Response
+			var body string
+			if tt.path == "" {
+				resp, body = e.do(t, "POST", "/admin/clients", url.Values{"client_id": {"evil"}, "type": {"public"}}.Encode(),
+					append([]string{"Content-Type", "application/x-www-form-urlencoded", "Sec-Fetch-Site", "cross-site"}, e.cookie(e.rootCookie)...)...)
+			} else {
+				resp, body = e.form(t, tt.path, tt.form)
+			}
+			if resp.StatusCode != tt.status || !strings.Contains(body, tt.text) {
+				t.Errorf("= %d, want %d with %q:\n%s", resp.StatusCode, tt.status, tt.text, body)
+			}
+		})
+	}
+}
+
+// Every CLI user task as a console form: add, roles, password, second
+// factors (list, reset), delete.
+func TestConsoleUserForms(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	steps := []struct {
+		name, path string
+		form       url.Values
+		location   string
+		check      func(t *testing.T)
+	}{
+		{"add", "/admin/users", url.Values{"username": {"bob"}, "password": {pw}, "roles": {"user, ops"}}, "/admin/users/bob", func(t *testing.T) {
+			if u, err := e.App.Users.Get(ctx, "bob"); err != nil || strings.Join(u.Roles, ",") != "ops,user" && strings.Join(u.Roles, ",") != "user,ops" {
+				t.Errorf("bob = %+v, %v", u, err)
+			}
+		}},
+		{"roles", "/admin/users/bob/roles", url.Values{"roles": {"dev"}}, "/admin/users/bob", func(t *testing.T) {
+			if u, _ := e.App.Users.Get(ctx, "bob"); strings.Join(u.Roles, ",") != "dev" {
+				t.Errorf("roles = %v, want [dev]", u.Roles)
+			}
+		}},
+		{"password", "/admin/users/bob/password", url.Values{"password": {pw + " new"}}, "/admin/users/bob", func(t *testing.T) {
+			b, _ := json.Marshal(map[string]string{"username": "bob", "password": pw + " new"})
+			if resp, _ := e.do(t, "POST", "/auth/login", string(b), "Content-Type", "application/json"); resp.StatusCode != 200 {
+				t.Errorf("login with the new password = %d", resp.StatusCode)
+			}
+		}},
+		{"mfa-reset", "/admin/users/bob/mfa-reset", nil, "/admin/users/bob", func(t *testing.T) {
+			bob, _ := e.App.Users.Get(ctx, "bob")
+			evs, _ := e.App.Store.ListAudit(ctx, audit.Filter{Type: audit.MFAReset, UserID: bob.ID})
+			if len(evs) != 1 || evs[0].Details["actor"] != "root" {
+				t.Errorf("mfa.reset events = %+v", evs)
+			}
+		}},
+		{"delete", "/admin/users/bob/delete", nil, "/admin/users", func(t *testing.T) {
+			if _, err := e.App.Users.Get(ctx, "bob"); err == nil {
+				t.Error("bob still exists")
+			}
+		}},
+	}
+	for _, s := range steps {
+		resp, body := e.form(t, s.path, s.form)
+		if resp.StatusCode != 303 || resp.Header.Get("Location") != s.location {
+			t.Fatalf("%s = %d to %q, want 303 to %s:\n%s", s.name, resp.StatusCode, resp.Header.Get("Location"), s.location, body)
+		}
+		t.Run(s.name, s.check)
+		if s.name == "add" {
+			_, page := e.do(t, "GET", "/admin/users/bob", "", append([]string{"Accept", "text/html"}, e.cookie(e.rootCookie)...)...)
+			if !strings.Contains(page, `<td id="factor-totp">off</td>`) || !strings.Contains(page, "Reset second factors of bob") {
+				t.Errorf("user page lacks the factors section:\n%s", page)
+			}
+		}
+	}
+	if resp, body := e.form(t, "/admin/users", url.Values{"username": {"weak"}, "password": {"short"}}); resp.StatusCode != 400 || !strings.Contains(body, "password") {
+		t.Errorf("weak password = %d, want 400 saying why:\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestConsoleAccessMatrix runs every console page and form with no
+// session (to /login), a non-admin session (403 page), an admin session
+// without a second factor (to /login/mfa, admin.require_mfa) and one with
+// it. "{n}" is the credential's index, so creating forms make fresh users
+// and clients.
+func TestConsoleAccessMatrix(t *testing.T) {
+	e := start(t)
+	routes := []struct {
+		method, path string
+		form         url.Values
+		ok           int
+	}{
+		{"GET", "/admin/", nil, 303},
+		{"GET", "/admin/users", nil, 200},
+		{"POST", "/admin/users", url.Values{"username": {"new-{n}"}, "password": {pw}}, 303},
+		{"GET", "/admin/users/new-{n}", nil, 200},
+		{"POST", "/admin/users/new-{n}/disable", nil, 303},
+		{"POST", "/admin/users/new-{n}/enable", nil, 303},
+		{"POST", "/admin/users/new-{n}/logout", nil, 303},
+		{"POST", "/admin/users/new-{n}/roles", url.Values{"roles": {"user"}}, 303},
+		{"POST", "/admin/users/new-{n}/password", url.Values{"password": {pw + " new"}}, 303},
+		{"POST", "/admin/users/new-{n}/mfa-reset", nil, 303},
+		{"POST", "/admin/users/new-{n}/sessions/unknown/revoke", nil, 404},
+		{"POST", "/admin/users/new-{n}/families/unknown/revoke", nil, 404},
+		{"POST", "/admin/users/new-{n}/delete", nil, 303},
+		{"GET", "/admin/clients", nil, 200},
+		{"POST", "/admin/clients", url.Values{"client_id": {"x-{n}"}, "type": {"confidential"}, "grant_types": {"client_credentials"}}, 200},
+		{"GET", "/admin/clients/x-{n}", nil, 200},
+		{"POST", "/admin/clients/x-{n}/secret", nil, 200},
+		{"POST", "/admin/clients/x-{n}/delete", nil, 303},
+		{"GET", "/admin/audit", nil, 200},
+		{"GET", "/admin/keys", nil, 200},
+		{"POST", "/admin/keys/rotate", nil, 303},
+		{"GET", "/admin/explain", nil, 200},
+		{"POST", "/admin/explain", url.Values{"url": {"/x"}}, 200},
+		{"GET", "/admin/nothing-here", nil, 404},
+	}
+	creds := []struct {
+		name     string
+		cookie   string
+		status   int    // 0 = the route's own status
+		location string // prefix of the redirect
+	}{
+		{"no session", "", 302, "/login?next="},
+		{"non-admin", e.aliceCookie, 403, ""},
+		{"admin without second factor", e.rootPwdCookie, 302, "/login/mfa?next="},
+		{"admin with second factor", e.rootCookie, 0, ""},
+	}
+	for _, rt := range routes {
+		for n, c := range creds {
+			t.Run(rt.method+" "+rt.path+"/"+c.name, func(t *testing.T) {
+				fill := strings.NewReplacer("{n}", strconv.Itoa(n)).Replace
+				body := ""
+				if rt.form != nil {
+					v := url.Values{}
+					for k, vs := range rt.form {
+						for _, x := range vs {
+							v.Add(k, fill(x))
+						}
+					}
+					body = v.Encode()
+				}
+				h := []string{"Accept", "text/html", "Sec-Fetch-Site", "same-origin", "Content-Type", "application/x-www-form-urlencoded"}
+				if c.cookie != "" {
+					h = append(h, e.cookie(c.cookie)...)
+				}
+				resp, page := e.do(t, rt.method, fill(rt.path), body, h...)
+				want := c.status
+				if want == 0 {
+					want = rt.ok
+				}
+				if resp.StatusCode != want {
+					t.Fatalf("status = %d, want %d (Location %q)\n%s", resp.StatusCode, want, resp.Header.Get("Location"), page)
+				}
+				if c.location != "" && !strings.HasPrefix(resp.Header.Get("Location"), c.location) {
+					t.Errorf("Location = %q, want %s…", resp.Header.Get("Location"), c.location)
+				}
+			})
+		}
 	}
 }

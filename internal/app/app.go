@@ -182,7 +182,7 @@ func (a *App) observeStore(s any, name string) {
 func (a *App) build(ctx context.Context, opt Options) error {
 	cfg := a.Config
 	a.Audit = audit.New(a.Store, a.Log, a.now)
-	a.Clients = client.NewRegistry(a.Store, cfg.Clients)
+	a.Clients = client.NewRegistry(a.Store, cfg.Clients, client.WithAudit(a.Audit))
 
 	var revStore revocation.Store = a.Store
 	var throttleStore throttle.Store = memory.New()
@@ -214,8 +214,13 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		return err
 	}
 	limiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now))
+	pending, err := a.buildMFA(opt)
+	if err != nil {
+		return err
+	}
 	a.Users = user.NewService(a.Store, hasher, user.WithLimiter(limiter), user.WithAudit(a.Audit),
-		user.WithRevokers(a.Sessions, a.Grants), user.WithIdentities(a.Store), user.WithClock(a.now))
+		user.WithRevokers(a.Sessions, a.Grants), user.WithIdentities(a.Store), user.WithClock(a.now),
+		user.WithFactorReset(a.MFA))
 
 	a.Watcher.OnEvent(a.onRevocation)
 	a.Apps = authserver.New(authserver.Deps{
@@ -239,11 +244,6 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		}()
 	})
 
-	pending, err := a.buildMFA(opt)
-	if err != nil {
-		return err
-	}
-
 	if len(cfg.OIDC.Providers) > 0 {
 		if a.OIDC, err = a.buildOIDC(ctx); err != nil {
 			return err
@@ -263,6 +263,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	adm := admin.New(admin.Deps{
 		Config: cfg, Logger: a.Log, Users: a.Users, Sessions: a.Auth, Verifier: a.Verifier, Grants: a.Grants,
 		Keys: a.Keys, Audit: a.Audit, Trail: a.Store, Console: admin.ConsoleFree(cfg.Routes),
+		MFA: a.MFA, Clients: a.Clients,
 		Explain: func(r *http.Request) gateway.Explanation { return a.gateway.Load().Explain(r) },
 	})
 	if opt.AccessLog != nil {

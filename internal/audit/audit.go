@@ -30,6 +30,9 @@ const (
 	MFAReset        = "mfa.reset"
 	MFAFailed       = "mfa.failed"
 	RecoveryCodes   = "mfa.recovery_codes"
+	ClientCreated   = "client.created"
+	ClientDeleted   = "client.deleted"
+	ClientSecret    = "client.secret_rotated"
 )
 
 // OIDCBackchannelLogout: a login provider's logout token ended sessions.

@@ -3,9 +3,13 @@ package client_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
@@ -164,5 +168,45 @@ func TestPublicClientAuthenticatesWithoutSecretOnly(t *testing.T) {
 	}
 	if _, err := r.Add(ctx, client.Client{ID: "bad", Type: client.Public, GrantTypes: []string{"client_credentials"}}); !errors.Is(err, auth.ErrInvalidInput) {
 		t.Fatalf("public client_credentials client error = %v, want ErrInvalidInput", err)
+	}
+}
+
+// Every change to a stored client is audited, and no event carries the
+// secret.
+func TestRegistryAuditsChanges(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	r := client.NewRegistry(s, nil, client.WithAudit(audit.New(s, slog.New(slog.DiscardHandler), time.Now)))
+	secret, err := r.Add(ctx, client.Client{ID: "svc", Type: client.Confidential, GrantTypes: []string{"client_credentials"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := r.RotateSecret(ctx, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Delete(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{audit.ClientCreated, audit.ClientSecret, audit.ClientDeleted} {
+		evs, err := s.ListAudit(ctx, audit.Filter{Type: typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || evs[0].Details["client_id"] != "svc" {
+			t.Fatalf("%s events = %+v, want one naming svc", typ, evs)
+		}
+		for k, v := range evs[0].Details {
+			if strings.Contains(v, secret) || strings.Contains(v, fresh) {
+				t.Errorf("%s detail %s carries a secret", typ, k)
+			}
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
@@ -36,12 +37,24 @@ type Registry struct {
 	static map[string]Client
 	order  []string
 	now    func() time.Time
+	audit  *audit.Logger
 }
+
+// Option configures a Registry.
+type Option func(*Registry)
+
+// WithAudit records every change (client.created, client.deleted,
+// client.secret_rotated; never a secret). The acting administrator, when
+// the request names one, is added by the logger.
+func WithAudit(a *audit.Logger) Option { return func(r *Registry) { r.audit = a } }
 
 // NewRegistry returns a registry over store and the clients of the config
 // file, which must already have been validated (config.Load does).
-func NewRegistry(store Store, static []Client) *Registry {
+func NewRegistry(store Store, static []Client, opts ...Option) *Registry {
 	r := &Registry{store: store, static: map[string]Client{}, now: time.Now}
+	for _, o := range opts {
+		o(r)
+	}
 	for _, c := range static {
 		c.FromConfig = true
 		if c.Secret != "" {
@@ -106,6 +119,7 @@ func (r *Registry) Add(ctx context.Context, c Client) (string, error) {
 	if err := r.store.CreateClient(ctx, c); err != nil {
 		return "", fmt.Errorf("add client: %w", err)
 	}
+	r.record(ctx, audit.ClientCreated, c.ID, map[string]string{"type": c.Type})
 	return secret, nil
 }
 
@@ -117,6 +131,7 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 	if err := r.store.DeleteClient(ctx, id); err != nil {
 		return fmt.Errorf("delete client: %w", err)
 	}
+	r.record(ctx, audit.ClientDeleted, id, nil)
 	return nil
 }
 
@@ -140,7 +155,19 @@ func (r *Registry) RotateSecret(ctx context.Context, id string) (string, error) 
 	if err := r.store.SetClientSecret(ctx, id, HashSecret(secret), r.now()); err != nil {
 		return "", fmt.Errorf("rotate secret: %w", err)
 	}
+	r.record(ctx, audit.ClientSecret, id, nil)
 	return secret, nil
+}
+
+func (r *Registry) record(ctx context.Context, typ, id string, details map[string]string) {
+	if r.audit == nil {
+		return
+	}
+	d := map[string]string{"client_id": id}
+	for k, v := range details {
+		d[k] = v
+	}
+	r.audit.Record(ctx, audit.Event{Type: typ, Details: d})
 }
 
 // Authenticate checks a client's credentials at the token and revocation

@@ -211,10 +211,9 @@ type Admin struct {
 	// Roles: a user holding any of them may administer. Empty switches the
 	// admin API and console off (every request 403).
 	Roles []string `yaml:"roles"`
-	// RequireMFA demands a second factor in the credential's amr. It
-	// defaults to false while gatehouse has no second factors (issue 14);
-	// the default becomes true when they land. While no credential can
-	// carry a second factor, true refuses every admin request with 403.
+	// RequireMFA demands a second factor ("mfa") in the credential's amr
+	// (default true, contract section 11): an administrator's password
+	// alone never opens the admin API or console.
 	RequireMFA bool `yaml:"require_mfa"`
 }
 
@@ -250,7 +249,7 @@ func Default() Config {
 		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 		Redis:          Redis{KeyPrefix: "gatehouse:", WaitReplicas: -1, WaitTimeout: Duration(time.Second)},
 		Log:            Log{Level: "info"},
-		Admin:          Admin{Roles: []string{"admin"}},
+		Admin:          Admin{Roles: []string{"admin"}, RequireMFA: true},
 	}
 }
 

@@ -166,6 +166,22 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
+// admin.require_mfa is on by default (contract section 11); without an
+// encryption key nobody can enrol TOTP, and config check says so.
+func TestAdminRequiresMFAByDefault(t *testing.T) {
+	cfg := config.Default()
+	if !cfg.Admin.RequireMFA {
+		t.Fatal("admin.require_mfa defaults to false, want true")
+	}
+	if w := strings.Join(cfg.Warnings(), "\n"); !strings.Contains(w, "admin.require_mfa") {
+		t.Errorf("warnings without keys.encryption_key = %q, want one naming admin.require_mfa", w)
+	}
+	cfg.Keys.EncryptionKey = "0123456789abcdef0123456789abcdef"
+	if w := strings.Join(cfg.Warnings(), "\n"); strings.Contains(w, "admin.require_mfa") {
+		t.Errorf("warnings with keys.encryption_key = %q, want none about admin.require_mfa", w)
+	}
+}
+
 // A default role with a comma or space would reach upstreams split in
 // X-Auth-Roles; config load refuses it (issue 12, drift 4).
 func TestOIDCDefaultRolesFollowTheRoleRule(t *testing.T) {

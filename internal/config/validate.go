@@ -337,6 +337,9 @@ func (c Config) Warnings() []string {
 	if len(c.OIDC.Providers) > 0 && c.Keys.EncryptionKey == "" && c.Tokens.HMACSecret == "" {
 		w = append(w, "oidc: without keys.encryption_key each instance seals OIDC state with its own random key; set it when running several instances")
 	}
+	if c.Admin.RequireMFA && len(c.Admin.Roles) > 0 && c.Keys.EncryptionKey == "" {
+		w = append(w, "admin.require_mfa: without keys.encryption_key nobody can enrol TOTP, so administrators without another second factor cannot use the admin API and console")
+	}
 	if !c.SecureCookies() && !isLoopback(c.EffectivePublicURL()) {
 		w = append(w, "session cookies are not Secure: set tls or an https public_url in production")
 	}

@@ -73,15 +73,23 @@ func Password() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// AdminName is the demo's administrator (role admin).
+const AdminName = "admin"
+
 // PrintBanner writes the demo's credentials (once) and curl lines that
-// work when pasted into a POSIX shell (no jq needed).
-func PrintBanner(w io.Writer, base, username, password string) {
+// work when pasted into a POSIX shell (no jq needed). adminPassword is the
+// password of AdminName.
+func PrintBanner(w io.Writer, base, username, password, adminPassword string) {
 	fmt.Fprintf(w, `
 gatehouse demo is running at %[1]s
   user: %[2]s
   password: %[3]s   (printed once; the database is temporary)
+  admin: %[5]s
+  admin password: %[4]s
 
 Browser: open %[1]s/app/ — you are sent to the login page and back.
+Admin console: open %[1]s/admin/ and sign in as %[5]s. admin.require_mfa is on, so you first
+set up an authenticator app (TOTP) and enter a code; the admin API needs the same second factor.
 
 # 1. Session: log in (JSON), call the session-protected route, list sessions
 curl -si -c /tmp/gatehouse-demo.jar -H 'Content-Type: application/json' -d '{"username":"%[2]s","password":"%[3]s"}' %[1]s/auth/login
@@ -103,7 +111,7 @@ curl -si -d token="$REFRESH" %[1]s/auth/revoke
 curl -si -b /tmp/gatehouse-demo.jar -X POST %[1]s/auth/logout
 curl -si -b /tmp/gatehouse-demo.jar %[1]s/app/hello
 
-`, base, username, password)
+`, base, username, password, adminPassword, AdminName)
 	printApps(w, base)
 	fmt.Fprintf(w, "\nPublic keys: %s/.well-known/jwks.json   Stop with Ctrl-C.\n", base)
 }

@@ -196,3 +196,36 @@ func TestPageNoncesDiffer(t *testing.T) {
 		t.Errorf("nonces %q and %q: want fresh random values", a, b)
 	}
 }
+
+// A described error shows its sentence as error_description; an outage
+// never does (it could name internals).
+func TestDescribe(t *testing.T) {
+	tests := []struct {
+		name, desc string
+		err        error
+		status     int
+		code       string
+	}{
+		{"forbidden with advice", "enrol a second factor", fmt.Errorf("admin: %w", auth.ErrForbidden), 403, "forbidden"},
+		{"wrapped again", "change it in the config file", wrap(httperr.Describe(auth.ErrConflict, "change it in the config file")), 409, "conflict"},
+		{"outage hides it", "", httperr.Describe(auth.ErrUnavailable, "db 10.0.0.1 down"), 503, "unavailable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.err
+			if tt.desc != "" && tt.name == "forbidden with advice" {
+				err = httperr.Describe(err, tt.desc)
+			}
+			rec := httptest.NewRecorder()
+			httperr.Write(rec, err)
+			var body map[string]string
+			_ = json.Unmarshal(rec.Body.Bytes(), &body)
+			if rec.Code != tt.status || body["error"] != tt.code || body["error_description"] != tt.desc {
+				t.Errorf("= %d %v, want %d %q %q", rec.Code, body, tt.status, tt.code, tt.desc)
+			}
+			if !errors.Is(err, auth.ErrForbidden) && !errors.Is(err, auth.ErrConflict) && !errors.Is(err, auth.ErrUnavailable) {
+				t.Error("errors.Is does not see through Describe")
+			}
+		})
+	}
+}

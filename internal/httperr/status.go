@@ -45,7 +45,28 @@ var Internal = Problem{http.StatusInternalServerError, "internal_error", ""}
 
 // Of returns the status and code for err; Internal for an error no sentinel
 // matches (including nil, which callers should not pass).
-func Of(err error) Problem { return lookup(table, err, Internal) }
+// A Describe'd error below 500 carries its description.
+func Of(err error) Problem {
+	p := lookup(table, err, Internal)
+	var d *describedError
+	if p.Status < http.StatusInternalServerError && errors.As(err, &d) {
+		p.Description = d.desc
+	}
+	return p
+}
+
+// Describe returns err (errors.Is still sees through it) with desc as the
+// "error_description" of its answer: a sentence written for the caller,
+// e.g. what to do about a 403. Errors of 500 and above never show theirs.
+func Describe(err error, desc string) error { return &describedError{err: err, desc: desc} }
+
+type describedError struct {
+	err  error
+	desc string
+}
+
+func (e *describedError) Error() string { return e.err.Error() }
+func (e *describedError) Unwrap() error { return e.err }
 
 func lookup(rows []row, err error, fallback Problem) Problem {
 	for _, r := range rows {

@@ -39,6 +39,7 @@ type Service struct {
 	audit      *audit.Logger
 	revokers   []Revoker
 	identities IdentityStore
+	factors    FactorResetter
 	now        func() time.Time
 }
 

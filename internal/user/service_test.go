@@ -13,7 +13,9 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
@@ -231,5 +233,56 @@ func TestLogoutEverywhereEndsSessionsAndIsAudited(t *testing.T) {
 	}
 	if len(evs) != 1 || evs[0].UserID != u.ID || evs[0].Details["via"] != "cli" || evs[0].Details["scope"] != "all" {
 		t.Errorf("logout events = %+v, want one for %s with via=cli scope=all", evs, u.ID)
+	}
+}
+
+// The operator reset removes every factor, signs the user out everywhere
+// (the account may be compromised) and audits mfa.reset with the actor.
+func TestResetSecondFactorsRemovesFactorsAndSignsOut(t *testing.T) {
+	st := newStore(t)
+	sessions := session.NewManager(st)
+	sl, err := seal.New(make([]byte, 32), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factors := mfa.NewService(st, st, mfa.WithSealer(sl))
+	svc := newService(t, st, cheap, user.WithRevokers(sessions), user.WithFactorReset(factors),
+		user.WithAudit(audit.New(st, slog.New(slog.DiscardHandler), time.Now)))
+	ctx := context.Background()
+	u, err := svc.Create(ctx, "alice", goodPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := factors.EnrolTOTP(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := factors.NewRecoveryCodes(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sessions.StartSession(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/auth/login", nil), u.ID, "password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ResetSecondFactors(ctx, "alice", "cli"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := factors.Factors(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.TOTP || f.TOTPPending || f.RecoveryLeft != 0 {
+		t.Errorf("factors after reset = %+v, want none", f)
+	}
+	if live, err := sessions.List(ctx, u.ID); err != nil || len(live) != 0 {
+		t.Errorf("sessions after reset = %d, %v; want none", len(live), err)
+	}
+	evs, err := st.ListAudit(ctx, audit.Filter{Type: audit.MFAReset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].UserID != u.ID || evs[0].Details["actor"] != "cli" {
+		t.Errorf("mfa.reset events = %+v, want one for %s with actor=cli", evs, u.ID)
+	}
+	if _, err := svc.ResetSecondFactors(ctx, "nobody", "cli"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("reset of an unknown user = %v, want ErrNotFound", err)
 	}
 }

@@ -1,0 +1,116 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+)
+
+// FactorList is a user's second factors on the admin API: never a secret
+// or a code.
+type FactorList struct {
+	// TOTP is "on", "off" or "pending" (enrolled, not yet confirmed).
+	TOTP              string `json:"totp"`
+	TOTPSince         string `json:"totp_since"`
+	RecoveryCodesLeft int    `json:"recovery_codes_left"`
+	// Methods are the second-factor methods the user can sign in with
+	// (mfa.Factors.Methods: totp, recovery, and passkeys once stored).
+	Methods []string `json:"methods"`
+}
+
+func toFactorList(f mfa.Factors) FactorList {
+	out := FactorList{TOTP: "off", RecoveryCodesLeft: f.RecoveryLeft, Methods: nonNil(f.Methods())}
+	switch {
+	case f.TOTP:
+		out.TOTP, out.TOTPSince = "on", rfc3339(f.TOTPCreatedAt)
+	case f.TOTPPending:
+		out.TOTP = "pending"
+	}
+	return out
+}
+
+func (h *Handler) userFactors(r *http.Request, u auth.User) (FactorList, error) {
+	f, err := h.d.MFA.Factors(r.Context(), u.ID)
+	if err != nil {
+		return FactorList{}, err
+	}
+	return toFactorList(f), nil
+}
+
+func (h *Handler) listFactors(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	u, err := h.pathUser(r)
+	if err != nil {
+		return err
+	}
+	f, err := h.userFactors(r, u)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, f)
+	return nil
+}
+
+// resetFactors: POST /users/{name}/mfa-reset — the operation of `gatehouse
+// user mfa-reset`: every factor removed, every session and refresh family
+// ended, mfa.reset audited with the acting administrator.
+func (h *Handler) resetFactors(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	if _, err := h.d.Users.ResetSecondFactors(r.Context(), r.PathValue("name"), "admin"); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// setPassword: PUT /users/{name}/password {"password"} — as `gatehouse user
+// passwd`: a strength check, then every session and refresh family ends.
+func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	var in struct {
+		Password string `json:"password"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := h.d.Users.SetPassword(r.Context(), r.PathValue("name"), in.Password); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// Identity is an external account (OIDC, OAuth 2.0) linked to a user, as
+// `gatehouse user list` shows them.
+type Identity struct {
+	Provider  string `json:"provider"`
+	Issuer    string `json:"issuer"`
+	Subject   string `json:"subject"`
+	Email     string `json:"email"`
+	CreatedAt string `json:"created_at"`
+	LastLogin string `json:"last_login"`
+}
+
+func (h *Handler) userIdentities(r *http.Request, u auth.User) ([]Identity, error) {
+	ids, err := h.d.Users.Identities(r.Context(), u.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Identity, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, Identity{Provider: id.Provider, Issuer: id.Issuer, Subject: id.Subject, Email: id.Email,
+			CreatedAt: rfc3339(id.CreatedAt), LastLogin: rfc3339(id.LastLogin)})
+	}
+	return out, nil
+}
+
+func (h *Handler) listIdentities(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	u, err := h.pathUser(r)
+	if err != nil {
+		return err
+	}
+	ids, err := h.userIdentities(r, u)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"identities": ids})
+	return nil
+}
