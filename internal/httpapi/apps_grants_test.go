@@ -189,11 +189,13 @@ func TestGrantsWithoutBrowserSession(t *testing.T) {
 	if len(grants) != 2 || byClient["native"] == nil || byClient["gatehouse"] == nil {
 		t.Fatalf("grants = %v, want the expired session's native app and the password grant", grants)
 	}
-	script := byClient["gatehouse"]
-	if script["ip"] != "127.0.0.1" || !slices.Equal(anyStrings(script["amr"]), []string{"pwd"}) || script["created_at"] == "" {
-		t.Errorf("password grant entry = %v, want ip 127.0.0.1, amr [pwd], created_at", script)
+	script, native := byClient["gatehouse"], byClient["native"]
+	if script["ip"] != "127.0.0.1" || len(anyStrings(script["amr"])) != 0 || script["created_at"] == "" {
+		t.Errorf("password grant entry = %v, want ip 127.0.0.1, amr [] (only code-flow tokens carry amr), created_at", script)
 	}
-	native := byClient["native"]
+	if got := anyStrings(native["amr"]); !slices.Equal(got, []string{"pwd"}) {
+		t.Errorf("native grant amr = %v, want [pwd] (its session's)", got)
+	}
 	if native["last_used_at"] == native["created_at"] {
 		t.Errorf("native grant = %v, want last_used_at at its refresh, after created_at", native)
 	}

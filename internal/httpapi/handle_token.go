@@ -217,9 +217,7 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string, cl *cli
 			return authserver.Tokens{}, errMFARequired
 		}
 	}
-	// A second factor, when enrolled, stopped this grant above: the tokens
-	// show a password-only login.
-	g.User, g.AMR = u, amrPassword
+	g.User = u
 	pair, err := s.Grants.Issue(r.Context(), g)
 	return authserver.Tokens{Pair: pair}, err
 }
