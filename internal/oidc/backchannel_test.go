@@ -308,3 +308,26 @@ func TestBackchannelLogoutStoreDownFailsClosed(t *testing.T) {
 		t.Errorf("body %q is not a JSON error", resp.body)
 	}
 }
+
+// TestBackchannelLogoutPurge: a session's link to its provider session goes
+// when the session's absolute end has passed, with the logout token IDs
+// kept for replay checks; live ones stay.
+func TestBackchannelLogoutPurge(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			e := newEnvOn(t, be.open(t), withBackchannel)
+			e.loginAs()
+			lt := e.op.NewLogoutToken("nobody")
+			if resp := e.sendLogout(lt); resp.status != http.StatusOK {
+				t.Fatalf("logout = %d %s", resp.status, resp.body)
+			}
+			if n, err := e.handler().PurgeExpired(context.Background()); err != nil || n != 0 {
+				t.Fatalf("PurgeExpired while everything is live = %d, %v; want 0", n, err)
+			}
+			e.clock.Advance(25 * time.Hour) // past the session's absolute end (24h) and the jti's keep time
+			if n, err := e.handler().PurgeExpired(context.Background()); err != nil || n != 2 {
+				t.Fatalf("PurgeExpired after the end = %d, %v; want 2 (one link, one jti)", n, err)
+			}
+		})
+	}
+}
