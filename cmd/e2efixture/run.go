@@ -38,7 +38,14 @@ const (
 	// post-logout /bye, back-channel logout /bcl).
 	spaClientID = "e2e-spa"
 	spaName     = "E2E Single-Page App"
+	// secureRoute is a session route with mfa: true (step-up).
+	secureRoute = "/secure/"
 )
+
+// mfaUsers are password users without a factor, one per second-factor
+// browser test (e2e/mfa.test.mjs), so no test depends on another's
+// factors; their password is the fixture password + "-mfa".
+var mfaUsers = []string{"tess", "stella", "rita"}
 
 // info is the one JSON line printed on stdout once gatehouse is ready.
 type info struct {
@@ -58,6 +65,11 @@ type info struct {
 	SPAClientID string `json:"spa_client_id"`
 	SPAName     string `json:"spa_name"`
 	RPURL       string `json:"rp_url"`
+
+	// Second-factor browser tests (e2e/mfa.test.mjs).
+	MFAUsers    []string `json:"mfa_users"`
+	MFAPassword string   `json:"mfa_password"`
+	SecureRoute string   `json:"secure_route"` // session route with mfa: true
 }
 
 // restarted is the JSON line printed after a `restart` line on stdin: the
@@ -150,6 +162,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		BaseURL: base, Username: passwordUser, Password: password, AdminUsername: adminUser, AdminPassword: password + "-admin", OPIssuer: op.Issuer(), UpstreamURL: upstream.url,
 		OIDCProvider: providerName, OIDCDisplayName: providerDisplayName, OIDCUsername: oidcUsername, OIDCEmail: oidcEmail,
 		SPAClientID: spaClientID, SPAName: spaName, RPURL: setup.rpURL,
+		MFAUsers: mfaUsers, MFAPassword: password + "-mfa", SecureRoute: secureRoute,
 	}
 	if err := json.NewEncoder(stdout).Encode(line); err != nil {
 		return fmt.Errorf("write fixture line: %w", err)
@@ -198,6 +211,11 @@ func startGatehouse(ctx context.Context, gh gatehouseRunner, s setup, password s
 			if err := gh.addUser(ctx, adminUser, password+"-admin", "admin"); err != nil {
 				return nil, "", err
 			}
+			for _, name := range mfaUsers {
+				if err := gh.addUser(ctx, name, password+"-mfa", "user"); err != nil {
+					return nil, "", err
+				}
+			}
 		}
 		srv, err := gh.serve()
 		if err != nil {
@@ -245,6 +263,8 @@ func (s setup) config(listen string) config.Config {
 		GrantTypes:           []string{"authorization_code", "refresh_token"},
 		Scopes:               []string{"openid", "profile", "offline_access"},
 	})
+	cfg.Routes = append(cfg.Routes, config.Route{Name: "secure", Match: config.RouteMatch{PathPrefix: secureRoute},
+		Upstream: s.upstream, Auth: "session", MFA: true, Forward: "headers", Timeout: config.Duration(30 * time.Second)})
 	return cfg
 }
 

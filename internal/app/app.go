@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -245,7 +246,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	})
 
 	if len(cfg.OIDC.Providers) > 0 {
-		if a.OIDC, err = a.buildOIDC(ctx); err != nil {
+		if a.OIDC, err = a.buildOIDC(ctx, pending); err != nil {
 			return err
 		}
 	}
@@ -348,15 +349,28 @@ func (a *App) onRevocation(ev revocation.Event) {
 	}
 }
 
-func (a *App) buildOIDC(ctx context.Context) (*oidc.Handler, error) {
+func (a *App) buildOIDC(ctx context.Context, pending *mfa.PendingCodec) (*oidc.Handler, error) {
 	return oidc.New(ctx, oidc.Deps{
 		Providers: providersOf(a.Config.OIDC.Providers), PublicURL: a.Config.EffectivePublicURL(),
 		Users: a.Users, Audit: a.Audit, Now: a.now, Logger: a.Log,
 		StateKey: stateKey(a.Config), SecureCookies: a.Config.SecureCookies(),
 		ServesHost: a.servesHost,
 		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) (oidc.StartedSession, error) {
-			rec, err := a.Sessions.StartSession(w, r, u.ID, method)
+			rec, err := a.Sessions.StartSession(w, r, u.ID, method, mfa.AMRExternal)
 			return oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}, err
+		},
+		// A user with a second factor (or who must enrol one) passes it on
+		// /login/mfa after the provider, exactly as after a password.
+		SecondStep: func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error) {
+			step, err := a.MFA.LoginStep(r.Context(), u, a.Config.Login.RequireMFARoles)
+			if err != nil || !step.Required {
+				return "", err
+			}
+			p := mfa.Pending{AMR: []string{mfa.AMRExternal}, Next: next, Enrol: step.Enrol, Method: method}
+			if err := pending.Start(w, u, p); err != nil {
+				return "", err
+			}
+			return "/login/mfa?next=" + url.QueryEscape(next), nil
 		},
 		// Inbound back-channel logout ends sessions the normal way.
 		Logouts: a.Store, EndSession: a.Sessions.Revoke,

@@ -14,9 +14,9 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
-// oidcLogin signs browser b in through login provider "corp" (following
+// providerLogin signs browser b in through login provider "corp" (following
 // the redirects through the provider) and returns the final response.
-func oidcLogin(t *testing.T, g *testutil.Instance, b *http.Client) *http.Response {
+func providerLogin(t *testing.T, g *testutil.Instance, b *http.Client) *http.Response {
 	t.Helper()
 	resp, _ := do(t, b, "GET", g.URL+"/auth/oidc/corp/start?next=/account", "")
 	for range 10 {
@@ -61,11 +61,11 @@ func TestInboundBackchannelLogoutLogsOutApps(t *testing.T) {
 	op.AddRedirectURI(g.URL + "/auth/oidc/corp/callback")
 
 	b := testutil.Client(t)
-	oidcLogin(t, g, b)
+	providerLogin(t, g, b)
 	firstSID := op.SessionID()
 	other := testutil.Client(t)
 	op.NewSession() // a second login, in another provider session
-	oidcLogin(t, g, other)
+	providerLogin(t, g, other)
 
 	v := oauth2.GenerateVerifier()
 	code := codeFor(t, g, b, "web", webCB, v, "openid offline_access")

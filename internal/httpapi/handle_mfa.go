@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -36,23 +37,19 @@ func (s *server) secondStep(w http.ResponseWriter, r *http.Request, u auth.User,
 	if s.MFA == nil {
 		return false, nil
 	}
-	f, err := s.MFA.Factors(r.Context(), u.ID)
-	if err != nil {
+	step, err := s.MFA.LoginStep(r.Context(), u, s.Settings.RequireMFARoles)
+	if err != nil || !step.Required {
 		return false, err
 	}
-	enrol := !f.Enrolled() && auth.Principal{Roles: u.Roles}.HasAnyRole(s.Settings.RequireMFARoles) && len(s.Settings.RequireMFARoles) > 0
-	if !f.Enrolled() && !enrol {
-		return false, nil
-	}
-	if err := s.Pending.Set(w, u, amrPassword, next, enrol); err != nil {
+	if err := s.Pending.Set(w, u, amrPassword, next, step.Enrol); err != nil {
 		return false, err
 	}
 	if form {
 		http.Redirect(w, r, "/login/mfa?next="+url.QueryEscape(next), http.StatusSeeOther)
 		return true, nil
 	}
-	body := map[string]any{"mfa_required": true, "methods": nonNil(f.Methods())}
-	if enrol {
+	body := map[string]any{"mfa_required": true, "methods": nonNil(step.Methods)}
+	if step.Enrol {
 		body["enrolment_required"] = true
 	}
 	writeJSON(w, http.StatusOK, body)
@@ -96,12 +93,36 @@ func (s *server) subject(r *http.Request) (stepSubject, error) {
 		}
 		return stepSubject{}, err
 	}
-	amr := rec.AMR
-	if len(amr) == 0 {
-		amr = amrPassword
-	}
-	return stepSubject{user: u, amr: amr, session: &rec}, nil
+	return stepSubject{user: u, amr: firstFactorAMR(rec), session: &rec}, nil
 }
+
+// firstFactorAMR is what a session's login passed, for a step-up: its amr,
+// or for sessions that recorded none, ext (OIDC) or pwd.
+func firstFactorAMR(rec session.Record) []string {
+	if len(rec.AMR) > 0 {
+		return rec.AMR
+	}
+	if strings.HasPrefix(rec.Method, "oidc:") {
+		return []string{mfa.AMRExternal}
+	}
+	return amrPassword
+}
+
+// method is the session method the new session keeps: the pending login's
+// first factor (a password, "oidc:<provider>") or the stepped-up session's.
+func (sub stepSubject) method() string {
+	switch {
+	case sub.pending != nil && sub.pending.Method != "":
+		return sub.pending.Method
+	case sub.session != nil && sub.session.Method != "":
+		return sub.session.Method
+	}
+	return "password"
+}
+
+// safeNext is a next URL the MFA flow may send the browser to: a path, or
+// an absolute URL on a host a gateway route names (oidc.SafeNextOn).
+func (s *server) safeNext(next string) string { return oidc.SafeNextOn(next, s.ServesHost) }
 
 // handleLoginMFA is POST /auth/login/mfa: the second step of a login
 // (pending cookie) or a step-up (session). Success starts a new session,
@@ -115,7 +136,7 @@ func (s *server) handleLoginMFA() http.Handler {
 		next := "/"
 		form, err := readBody(r, &in, func(f url.Values) {
 			in.Method, in.Code = f.Get("method"), f.Get("code")
-			next = oidc.SafeNext(f.Get("next"))
+			next = s.safeNext(f.Get("next"))
 		})
 		if err != nil {
 			s.writeError(w, r, err)
@@ -134,7 +155,7 @@ func (s *server) handleLoginMFA() http.Handler {
 			return
 		}
 		if sub.pending != nil && form && r.PostForm.Get("next") == "" {
-			next = oidc.SafeNext(sub.pending.Next)
+			next = s.safeNext(sub.pending.Next)
 		}
 		key, ip := user.NameKey(sub.user.Username), clientIP(r)
 		if s.Throttle != nil {
@@ -162,11 +183,7 @@ func (s *server) handleLoginMFA() http.Handler {
 		if s.Throttle != nil {
 			_ = s.Throttle.Success(r.Context(), key, ip)
 		}
-		method := "password"
-		if sub.session != nil && sub.session.Method != "" {
-			method = sub.session.Method
-		}
-		rec, err := s.Sessions.StartSession(w, r, sub.user.ID, method, mfa.Combine(sub.amr, amr)...)
+		rec, err := s.Sessions.StartSession(w, r, sub.user.ID, sub.method(), mfa.Combine(sub.amr, amr)...)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -284,7 +301,7 @@ func (s *server) handleTOTPConfirm() http.Handler {
 		next := s.formNext(r, sub)
 		if sub.pending != nil {
 			// The enrolment was the second step of this login.
-			if _, err := s.Sessions.StartSession(w, r, sub.user.ID, "password", mfa.Combine(sub.amr, []string{mfa.AMROTP})...); err != nil {
+			if _, err := s.Sessions.StartSession(w, r, sub.user.ID, sub.method(), mfa.Combine(sub.amr, []string{mfa.AMROTP})...); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
@@ -302,10 +319,10 @@ func (s *server) handleTOTPConfirm() http.Handler {
 // the form's next, else /account.
 func (s *server) formNext(r *http.Request, sub stepSubject) string {
 	if v := r.FormValue("next"); v != "" {
-		return oidc.SafeNext(v)
+		return s.safeNext(v)
 	}
 	if sub.pending != nil && sub.pending.Next != "" {
-		return oidc.SafeNext(sub.pending.Next)
+		return s.safeNext(sub.pending.Next)
 	}
 	return "/account"
 }
@@ -357,7 +374,7 @@ func (s *server) handleRecoveryCodes() http.Handler {
 func (s *server) handleLoginMFAPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		next := oidc.SafeNext(q.Get("next"))
+		next := s.safeNext(q.Get("next"))
 		sub, err := s.subject(r)
 		if err != nil {
 			if httperr.Unavailable(err) {
@@ -368,7 +385,7 @@ func (s *server) handleLoginMFAPage() http.Handler {
 			return
 		}
 		if q.Get("next") == "" && sub.pending != nil {
-			next = oidc.SafeNext(sub.pending.Next)
+			next = s.safeNext(sub.pending.Next)
 		}
 		f, err := s.MFA.Factors(r.Context(), sub.user.ID)
 		if err != nil {

@@ -208,12 +208,11 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string, cl *cli
 		return authserver.Tokens{}, err
 	}
 	if s.MFA != nil {
-		f, err := s.MFA.Factors(r.Context(), u.ID)
+		step, err := s.MFA.LoginStep(r.Context(), u, s.Settings.RequireMFARoles)
 		if err != nil {
 			return authserver.Tokens{}, err
 		}
-		needs := len(s.Settings.RequireMFARoles) > 0 && auth.Principal{Roles: u.Roles}.HasAnyRole(s.Settings.RequireMFARoles)
-		if f.Enrolled() || needs {
+		if step.Required {
 			return authserver.Tokens{}, errMFARequired
 		}
 	}

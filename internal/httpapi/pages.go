@@ -50,7 +50,8 @@ type accountPage struct {
 	Grants []grantRow
 }
 
-type identityRow struct{ Provider, Email, CreatedAt string }
+// identityRow is a linked identity; Linked is relative, LinkedAt exact.
+type identityRow struct{ Provider, Email, Linked, LinkedAt string }
 
 // mfaLoginPage is /login/mfa: the code form, or the enrolment offer.
 type mfaLoginPage struct {
@@ -82,7 +83,8 @@ type factorsView struct {
 	RecoveryLeft int
 }
 
-type consentRow struct{ ClientID, Scopes, GrantedAt string }
+// consentRow is an app with access; Granted is relative, GrantedAt exact.
+type consentRow struct{ ClientID, Scopes, Granted, GrantedAt string }
 
 // consentPage asks the user to allow a client; Fields carry the
 // authorization request through the POST.
@@ -186,7 +188,8 @@ func (s *server) handleAccountPage() http.Handler {
 		if s.Apps != nil {
 			if cs, err := s.Apps.Consents(r.Context(), p.Subject); err == nil {
 				for _, c := range cs {
-					data.Consents = append(data.Consents, consentRow{ClientID: c.ClientID, Scopes: strings.Join(c.Scopes, " "), GrantedAt: rfc3339(c.GrantedAt)})
+					data.Consents = append(data.Consents, consentRow{ClientID: c.ClientID, Scopes: strings.Join(c.Scopes, " "),
+						Granted: relativeTime(c.GrantedAt, now), GrantedAt: exactTime(c.GrantedAt)})
 				}
 			}
 		}
@@ -194,7 +197,8 @@ func (s *server) handleAccountPage() http.Handler {
 		// identity store at all) leaves the section empty.
 		if ids, err := s.Users.Identities(r.Context(), p.Subject); err == nil {
 			for _, id := range ids {
-				data.Identities = append(data.Identities, identityRow{Provider: id.Provider, Email: id.Email, CreatedAt: rfc3339(id.CreatedAt)})
+				data.Identities = append(data.Identities, identityRow{Provider: id.Provider, Email: id.Email,
+					Linked: relativeTime(id.CreatedAt, now), LinkedAt: exactTime(id.CreatedAt)})
 			}
 		}
 		if s.MFA != nil {

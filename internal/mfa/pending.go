@@ -34,6 +34,9 @@ type Pending struct {
 	// Enrol: the user must enrol a factor before getting a session
 	// (login.require_mfa_roles).
 	Enrol bool `json:"r,omitempty"`
+	// Method is the session method of the first factor ("oidc:corp");
+	// empty means a password login.
+	Method string `json:"m,omitempty"`
 }
 
 // PendingCodec seals and opens pending-login cookies.
@@ -69,9 +72,16 @@ func (p Pending) Bound(u auth.User) bool {
 	return p.UserID == u.ID && subtle.ConstantTimeCompare([]byte(p.Bind), []byte(PasswordBind(u))) == 1
 }
 
-// Set writes the pending cookie for u after the first factor.
+// Set writes the pending cookie for u after the password step.
 func (c *PendingCodec) Set(w http.ResponseWriter, u auth.User, amr []string, next string, enrol bool) error {
-	p := Pending{UserID: u.ID, Bind: PasswordBind(u), AMR: amr, Expires: c.now().Add(PendingTTL).UTC(), Next: next, Enrol: enrol}
+	return c.Start(w, u, Pending{AMR: amr, Next: next, Enrol: enrol})
+}
+
+// Start writes the pending cookie for u after a first factor: p carries
+// the amr so far, next, Enrol and Method; its UserID, Bind and Expires
+// are set here.
+func (c *PendingCodec) Start(w http.ResponseWriter, u auth.User, p Pending) error {
+	p.UserID, p.Bind, p.Expires = u.ID, PasswordBind(u), c.now().Add(PendingTTL).UTC()
 	plain, err := json.Marshal(p)
 	if err != nil {
 		return err

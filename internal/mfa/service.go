@@ -35,6 +35,10 @@ const (
 	AMRHardware = "hwk"
 	AMRSoftware = "swk"
 	AMRUser     = "user"
+	// AMRExternal marks a login vouched for by an external OpenID
+	// provider. RFC 8176 registers no value for a federated login; "ext"
+	// is what gatehouse's OIDC sessions already report to apps.
+	AMRExternal = "ext"
 )
 
 // TOTP parameters of contract section 9: RFC 6238 with SHA-1, 6 digits,
@@ -291,6 +295,36 @@ func (f Factors) Methods() []string {
 
 // Enrolled reports whether the user has a second factor.
 func (f Factors) Enrolled() bool { return len(f.Methods()) > 0 }
+
+// Step is what a login needs after its first factor (a password, an
+// external provider): nothing, a second factor, or an enrolment first.
+type Step struct {
+	// Required: no session yet; the pending cookie and the second step.
+	Required bool
+	// Enrol: the user has no factor but a role in
+	// login.require_mfa_roles, so must enrol one before the session.
+	Enrol bool
+	// Methods are the second-factor methods the user can use now.
+	Methods []string
+}
+
+// LoginStep decides what u's login needs after its first factor: users
+// with a factor pass it, users without one but with a role in
+// requireRoles (login.require_mfa_roles) enrol first, the rest get their
+// session at once.
+func (s *Service) LoginStep(ctx context.Context, u auth.User, requireRoles []string) (Step, error) {
+	f, err := s.Factors(ctx, u.ID)
+	if err != nil {
+		return Step{}, err
+	}
+	if f.Enrolled() {
+		return Step{Required: true, Methods: f.Methods()}, nil
+	}
+	if len(requireRoles) > 0 && (auth.Principal{Roles: u.Roles}).HasAnyRole(requireRoles) {
+		return Step{Required: true, Enrol: true}, nil
+	}
+	return Step{}, nil
+}
 
 // Factors returns the user's factors.
 func (s *Service) Factors(ctx context.Context, userID string) (Factors, error) {

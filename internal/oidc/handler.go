@@ -46,6 +46,11 @@ type Deps struct {
 	// w; method is "oidc:<provider name>". The handler then answers 303 to
 	// next. An error is shown as a 503 (auth.ErrUnavailable) or 500 page.
 	StartSession func(w http.ResponseWriter, r *http.Request, u auth.User, method string) (StartedSession, error)
+	// SecondStep, when set, runs before StartSession. A user who must pass
+	// a second factor (or enrol one) first gets, instead of a session, the
+	// pending-login cookie set on w and the URL of the second step (with
+	// next), which the handler answers 303 to; "" means no second step.
+	SecondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error)
 	// Logouts and EndSession serve inbound back-channel logout (providers
 	// with BackchannelLogout): Logouts remembers which session each login
 	// made, EndSession ends one session by public ID the way every other
@@ -208,6 +213,21 @@ func (h *Handler) Callback() http.Handler {
 			return
 		}
 		method := "oidc:" + name
+		next = SafeNextOn(next, h.deps.ServesHost)
+		if h.deps.SecondStep != nil {
+			step, err := h.deps.SecondStep(w, r, u, method, next)
+			if err != nil {
+				f := storeFailure(fmt.Errorf("second factor: %w", err))
+				f.user = u
+				h.fail(w, r, name, f)
+				return
+			}
+			if step != "" {
+				h.audit(r.Context(), audit.LoginOK, u, map[string]string{"method": method, "provider": name, "second_factor": "required"})
+				http.Redirect(w, r, step, http.StatusSeeOther)
+				return
+			}
+		}
 		started, err := h.deps.StartSession(w, r, u, method)
 		if err == nil {
 			if err = h.linkSession(r.Context(), p, ext, u, started); err != nil {
@@ -224,7 +244,7 @@ func (h *Handler) Callback() http.Handler {
 			return
 		}
 		h.audit(r.Context(), audit.LoginOK, u, map[string]string{"method": method, "provider": name})
-		http.Redirect(w, r, SafeNextOn(next, h.deps.ServesHost), http.StatusSeeOther)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 	})
 }
 

@@ -58,6 +58,8 @@ type env struct {
 	methods     []string
 	sessionIDs  []string          // public IDs of the sessions started, in order
 	sids        map[string]string // session ID -> the provider's sid at its login
+	// secondStep, when set before configure, is Deps.SecondStep.
+	secondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error)
 }
 
 // newEnv starts everything with provider "corp" (create_users, roles
@@ -122,6 +124,7 @@ func (e *env) configureProviders(ps ...oidc.Provider) {
 		},
 		Logouts:    e.store,
 		EndSession: e.sessionMgr.Revoke,
+		SecondStep: e.secondStep,
 		Audit:      audit.New(e.store, log, e.clock.Now),
 		StateKey:   e.key,
 		Now:        e.clock.Now,

@@ -1,0 +1,58 @@
+package oidc_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// Deps.SecondStep runs before the session: a user who must pass a second
+// factor gets the hook's answer (its cookie, a 303 to its URL) and no
+// session; a hook that cannot tell fails closed (503, no session).
+func TestCallbackSecondStep(t *testing.T) {
+	tests := []struct {
+		name         string
+		step         string
+		err          error
+		wantStatus   int
+		wantLocation string
+		wantSession  bool
+	}{
+		{"NoSecondFactor", "", nil, http.StatusSeeOther, "/app/x", true},
+		{"SecondFactor", "/login/mfa?next=%2Fapp%2Fx", nil, http.StatusSeeOther, "/login/mfa?next=%2Fapp%2Fx", false},
+		{"StoreDown", "", fmt.Errorf("factors: %w", auth.ErrUnavailable), http.StatusServiceUnavailable, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			var gotMethod, gotNext string
+			e.secondStep = func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error) {
+				gotMethod, gotNext = method, next
+				if tt.step != "" {
+					http.SetCookie(w, &http.Cookie{Name: "gatehouse_mfa", Value: "pending-" + u.ID, Path: "/"})
+				}
+				return tt.step, tt.err
+			}
+			e.configure(e.providerConfig(), nil)
+			resp := e.login("/app/x")
+			if resp.status != tt.wantStatus || resp.location != tt.wantLocation {
+				t.Fatalf("callback = %d %q, want %d %q (%s)", resp.status, resp.location, tt.wantStatus, tt.wantLocation, resp.body)
+			}
+			if gotMethod != "oidc:corp" || gotNext != "/app/x" {
+				t.Errorf("SecondStep got method %q next %q, want oidc:corp /app/x", gotMethod, gotNext)
+			}
+			if got := len(e.sessionUsers()) == 1; got != tt.wantSession {
+				t.Errorf("session started = %v, want %v", got, tt.wantSession)
+			}
+			if tt.step != "" {
+				evs := e.events(audit.LoginOK)
+				if len(evs) == 0 || evs[0].Details["second_factor"] != "required" {
+					t.Errorf("login.ok events = %v, want one with second_factor=required", evs)
+				}
+			}
+		})
+	}
+}
