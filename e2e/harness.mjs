@@ -24,7 +24,9 @@ const chromiumArgs = [
 
 /**
  * Starts bin/e2efixture and waits for its JSON line. Resolves to
- * { info, stop } where info is {base_url, username, password, op_issuer, …}.
+ * { info, stop, restart } where info is {base_url, username, password,
+ * op_issuer, …}; restart() restarts `gatehouse serve` (same port and
+ * database) and resolves once it is ready again.
  */
 export async function startFixture({ timeoutMs = 60_000, args = [] } = {}) {
   const fixture = process.env.E2E_FIXTURE ?? path.join(here, '..', 'bin', 'e2efixture');
@@ -39,11 +41,12 @@ export async function startFixture({ timeoutMs = 60_000, args = [] } = {}) {
   process.once('exit', killOnExit);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
 
+  const lines = createInterface({ input: child.stdout });
   let line;
   try {
     line = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`e2efixture not ready within ${timeoutMs} ms`)), timeoutMs);
-      createInterface({ input: child.stdout }).once('line', (l) => { clearTimeout(timer); resolve(l); });
+      lines.once('line', (l) => { clearTimeout(timer); resolve(l); });
       child.once('error', (err) => { clearTimeout(timer); reject(err); });
       exited.then((status) => { clearTimeout(timer); reject(new Error(`e2efixture exited (${status}) before it was ready`)); });
     });
@@ -61,7 +64,15 @@ export async function startFixture({ timeoutMs = 60_000, args = [] } = {}) {
     process.removeListener('exit', killOnExit);
     log.end();
   }
-  return { info: JSON.parse(line), stop, logPath };
+  async function restart() {
+    const ready = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`gatehouse not back within ${timeoutMs} ms; its log is ${logPath}`)), timeoutMs);
+      lines.once('line', (l) => { clearTimeout(timer); resolve(JSON.parse(l)); });
+    });
+    child.stdin.write('restart\n');
+    return ready;
+  }
+  return { info: JSON.parse(line), stop, restart, logPath };
 }
 
 /**

@@ -8,6 +8,13 @@
 // SIGTERM or the end of its standard input, then stops everything and
 // removes the temporary directory.
 //
+// A line "restart" on its standard input stops `gatehouse serve` (SIGTERM)
+// and starts it again on the same port, database and config, then prints
+// {"restarted":true,"base_url":…} once it is ready (the apps test restarts
+// gatehouse while a back-channel logout is being retried). The JSON line
+// also names a public third-party client (spa_client_id) registered for a
+// relying party at rp_url, a free loopback origin the test serves itself.
+//
 // Every port is chosen at random, so several fixtures can run at once. The
 // child gatehouse processes get a minimal environment (PATH, HOME, TMPDIR):
 // a GATEHOUSE_* variable in the caller's environment would otherwise

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -31,6 +33,11 @@ const (
 	adminUser           = "root"
 	oidcUsername        = "olivia"
 	oidcEmail           = "olivia@example.test"
+	// spaClientID is a public, third-party (consent) SPA-style client whose
+	// relying party the apps test serves at rp_url (redirect /cb,
+	// post-logout /bye, back-channel logout /bcl).
+	spaClientID = "e2e-spa"
+	spaName     = "E2E Single-Page App"
 	// secureRoute is a session route with mfa: true (step-up).
 	secureRoute = "/secure/"
 )
@@ -53,11 +60,23 @@ type info struct {
 	OIDCDisplayName string `json:"oidc_display_name"`
 	OIDCUsername    string `json:"oidc_username"`
 	OIDCEmail       string `json:"oidc_email"`
+	// SPAClientID's relying party: the test listens on RPURL (a loopback
+	// origin picked here) itself.
+	SPAClientID string `json:"spa_client_id"`
+	SPAName     string `json:"spa_name"`
+	RPURL       string `json:"rp_url"`
 
 	// Second-factor browser tests (e2e/mfa.test.mjs).
 	MFAUsers    []string `json:"mfa_users"`
 	MFAPassword string   `json:"mfa_password"`
 	SecureRoute string   `json:"secure_route"` // session route with mfa: true
+}
+
+// restarted is the JSON line printed after a `restart` line on stdin: the
+// same gatehouse (port, database, config) is serving again.
+type restarted struct {
+	Restarted bool   `json:"restarted"`
+	BaseURL   string `json:"base_url"`
 }
 
 // startAttempts bounds retries when gatehouse cannot bind the port picked
@@ -86,10 +105,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The test runner holds our stdin: when it exits, however it dies, the
-	// pipe closes and everything started here stops.
+	// pipe closes and everything started here stops. A line "restart" stops
+	// `gatehouse serve` and starts it again on the same port and database.
+	restarts := make(chan struct{})
 	go func() {
-		_, _ = io.Copy(io.Discard, stdin)
-		cancel()
+		defer cancel()
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			if strings.TrimSpace(sc.Text()) != "restart" {
+				continue
+			}
+			select {
+			case restarts <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
 	}()
 
 	dir, err := os.MkdirTemp("", "gatehouse-e2e-")
@@ -114,30 +145,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer op.Close()
 
+	rpAddr, err := freeAddr() // the apps test's relying party listens here
+	if err != nil {
+		return err
+	}
 	gh := gatehouseRunner{bin: gatehouse, env: childEnv(getenv), stderr: stderr, cfgPath: filepath.Join(dir, "gatehouse.yaml")}
 	setup := setup{dir: dir, upstream: upstream.url, op: op, clientSecret: secret, logLevel: *logLevel,
-		encryptionKey: randomToken() + randomToken(), publicHost: *publicHost}
+		encryptionKey: randomToken() + randomToken(), publicHost: *publicHost, rpURL: "http://" + rpAddr}
 	password := randomToken()
 	srv, base, err := startGatehouse(ctx, gh, setup, password, *startTimeout)
 	if err != nil {
 		return err
 	}
-	defer srv.stop(10 * time.Second)
+	defer func() { srv.stop(10 * time.Second) }()
 
 	line := info{
 		BaseURL: base, Username: passwordUser, Password: password, AdminUsername: adminUser, AdminPassword: password + "-admin", OPIssuer: op.Issuer(), UpstreamURL: upstream.url,
 		OIDCProvider: providerName, OIDCDisplayName: providerDisplayName, OIDCUsername: oidcUsername, OIDCEmail: oidcEmail,
+		SPAClientID: spaClientID, SPAName: spaName, RPURL: setup.rpURL,
 		MFAUsers: mfaUsers, MFAPassword: password + "-mfa", SecureRoute: secureRoute,
 	}
 	if err := json.NewEncoder(stdout).Encode(line); err != nil {
 		return fmt.Errorf("write fixture line: %w", err)
 	}
 
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-srv.done:
-		return fmt.Errorf("gatehouse serve exited while the fixture was running: %v", srv.err)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-srv.done:
+			return fmt.Errorf("gatehouse serve exited while the fixture was running: %v", srv.err)
+		case <-restarts:
+			srv.stop(10 * time.Second)
+			if srv, err = gh.serve(); err != nil {
+				return err
+			}
+			if err := waitReady(ctx, base, srv, *startTimeout); err != nil {
+				return fmt.Errorf("restart: %w", err)
+			}
+			if err := json.NewEncoder(stdout).Encode(restarted{Restarted: true, BaseURL: base}); err != nil {
+				return fmt.Errorf("write restart line: %w", err)
+			}
+		}
 	}
 }
 
@@ -189,6 +238,7 @@ func startGatehouse(ctx context.Context, gh gatehouseRunner, s setup, password s
 // setup is what the gatehouse config is made of.
 type setup struct {
 	dir, upstream, clientSecret, logLevel string
+	rpURL                                 string // the apps test's relying party
 	op                                    *oidctestop.Provider
 	// encryptionKey (keys.encryption_key) lets users enrol TOTP, which
 	// the admin needs (admin.require_mfa is on by default).
@@ -219,6 +269,13 @@ func (s setup) config(listen string) config.Config {
 		ClientID: clientID, ClientSecret: s.clientSecret, Scopes: []string{"openid", "email", "profile"},
 		CreateUsers: true, DefaultRoles: []string{"user"},
 	}}
+	cfg.Clients = append(cfg.Clients, config.Client{
+		ID: spaClientID, Name: spaName, Type: "public", FirstParty: false,
+		RedirectURIs: []string{s.rpURL + "/cb"}, PostLogoutRedirectURIs: []string{s.rpURL + "/bye"},
+		BackchannelLogoutURI: s.rpURL + "/bcl",
+		GrantTypes:           []string{"authorization_code", "refresh_token"},
+		Scopes:               []string{"openid", "profile", "offline_access"},
+	})
 	cfg.Routes = append(cfg.Routes, config.Route{Name: "secure", Match: config.RouteMatch{PathPrefix: secureRoute},
 		Upstream: s.upstream, Auth: "session", MFA: true, Forward: "headers", Timeout: config.Duration(30 * time.Second)})
 	return cfg

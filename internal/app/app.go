@@ -360,9 +360,9 @@ func (a *App) buildOIDC(ctx context.Context, pending *mfa.PendingCodec) (*oidc.H
 		Users: a.Users, Audit: a.Audit, Now: a.now, Logger: a.Log,
 		StateKey: stateKey(a.Config), SecureCookies: a.Config.SecureCookies(),
 		ServesHost: a.servesHost,
-		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error {
-			_, err := a.Sessions.StartSession(w, r, u.ID, method, mfa.AMRExternal)
-			return err
+		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) (oidc.StartedSession, error) {
+			rec, err := a.Sessions.StartSession(w, r, u.ID, method, mfa.AMRExternal)
+			return oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}, err
 		},
 		// A user with a second factor (or who must enrol one) passes it on
 		// /login/mfa after the provider, exactly as after a password.
@@ -377,6 +377,8 @@ func (a *App) buildOIDC(ctx context.Context, pending *mfa.PendingCodec) (*oidc.H
 			}
 			return "/login/mfa?next=" + url.QueryEscape(next), nil
 		},
+		// Inbound back-channel logout ends sessions the normal way.
+		Logouts: a.Store, EndSession: a.Sessions.Revoke,
 	})
 }
 
@@ -390,6 +392,7 @@ func providersOf(ps []config.Provider) []oidc.Provider {
 			ClientID: p.ClientID, ClientSecret: p.ClientSecret, Scopes: p.Scopes,
 			CreateUsers: p.CreateUsers, LinkByEmail: p.LinkByEmail, DefaultRoles: p.DefaultRoles,
 			AllowedEmailDomains: p.AllowedEmailDomains,
+			BackchannelLogout:   p.BackchannelLogout,
 			AuthURL:             p.AuthURL, TokenURL: p.TokenURL, UserinfoURL: p.UserinfoURL,
 			Claims: oidc.ClaimMapping{Subject: p.Claims.Subject, Username: p.Claims.Username,
 				Email: p.Claims.Email, EmailVerified: p.Claims.EmailVerified},
@@ -569,6 +572,9 @@ func (a *App) Run(ctx context.Context) {
 	go a.Keys.Run(ctx, a.Config.Keys.RotateEvery.D(), 30*time.Second)
 	go a.every(ctx, purgeEvery, a.Sessions.PurgeExpired, a.Grants.PurgeExpired, a.Watcher.PurgeExpired)
 	go a.Apps.RunLogouts(ctx, logoutOwner())
+	if a.OIDC != nil {
+		go a.every(ctx, purgeEvery, a.OIDC.PurgeExpired)
+	}
 	if a.access != nil {
 		go a.access.Run(ctx)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
@@ -39,6 +40,7 @@ type MainStore interface {
 	client.Store
 	authserver.Store
 	authserver.LogoutStore
+	oidc.LogoutStore
 	Ping(ctx context.Context) error
 	Migrate(ctx context.Context) error
 	Close() error

@@ -35,6 +35,9 @@ const (
 	ClientSecret    = "client.secret_rotated"
 )
 
+// OIDCBackchannelLogout: a login provider's logout token ended sessions.
+const OIDCBackchannelLogout = "oidc.backchannel_logout"
+
 // Logger stores and logs audit events. A nil Store only logs.
 type Logger struct {
 	store Store

@@ -207,7 +207,7 @@ func (s *Server) Exchange(ctx context.Context, c client.Client, code, redirectUR
 	scopes := strings.Fields(rec.Scope)
 	pair, err := s.Grants.Issue(ctx, token.Grant{
 		User: u, ClientID: c.ID, Scope: rec.Scope, FamilyID: rec.FamilyID, Audience: c.Audience,
-		Refresh: refreshAllowed(c, scopes),
+		Refresh: refreshAllowed(c, scopes), AMR: rec.AMR,
 	})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("exchange code: %w", err)
@@ -305,28 +305,85 @@ func (s *Server) Consents(ctx context.Context, userID string) ([]Consent, error)
 	return cs, nil
 }
 
-// WithdrawConsent forgets the user's consent to clientID and revokes the
-// tokens that app got in the user's browser sessions; the next
-// authorization asks again. auth.ErrNotFound when there was no consent.
+// WithdrawConsent forgets the user's consent to clientID and revokes every
+// token that app holds for the user: the refresh families (and so the
+// access tokens, by sid, on every instance) it got in browser sessions and
+// those that live on without one (refreshed after the session expired,
+// password grant). The next authorization asks again. auth.ErrNotFound
+// when there was no consent.
 func (s *Server) WithdrawConsent(ctx context.Context, userID, clientID string) error {
 	if err := s.Store.DeleteConsent(ctx, userID, clientID); err != nil {
 		return fmt.Errorf("withdraw consent: %w", err)
 	}
-	if s.Logouts == nil {
-		return nil
-	}
-	grants, err := s.Logouts.UserSessionGrants(ctx, userID)
+	fams, err := s.Grants.Families(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("withdraw consent: %w", err)
 	}
-	var errs []error
-	for _, g := range grants {
-		if g.ClientID == clientID {
-			errs = append(errs, s.Grants.RevokeGrant(ctx, g.FamilyID))
+	var ids []string
+	for _, f := range fams {
+		if f.ClientID == clientID && f.RevokedAt.IsZero() {
+			ids = append(ids, f.ID)
 		}
+	}
+	if s.Logouts != nil {
+		// A code being redeemed right now has its family in the session's
+		// grants before its tokens are stored: deny that sid as well.
+		grants, err := s.Logouts.UserSessionGrants(ctx, userID)
+		if err != nil {
+			return fmt.Errorf("withdraw consent: %w", err)
+		}
+		for _, g := range grants {
+			if g.ClientID == clientID && !slices.Contains(ids, g.FamilyID) {
+				ids = append(ids, g.FamilyID)
+			}
+		}
+	}
+	var errs []error
+	for _, id := range ids {
+		errs = append(errs, s.Grants.RevokeGrant(ctx, id))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("withdraw consent: %w", err)
+	}
+	return nil
+}
+
+// StandaloneGrants lists the user's live refresh families (grants) that no
+// live browser session holds — from the password grant, or an app's whose
+// browser session expired — newest first. liveSessions are the IDs of the
+// user's live sessions, whose apps the sessions view shows with them.
+func (s *Server) StandaloneGrants(ctx context.Context, userID string, liveSessions []string) ([]token.Family, error) {
+	fams, err := s.Grants.Families(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list grants: %w", err)
+	}
+	held := map[string]bool{}
+	if s.Logouts != nil {
+		grants, err := s.Logouts.UserSessionGrants(ctx, userID)
+		if err != nil {
+			return nil, fmt.Errorf("list grants: %w", err)
+		}
+		for _, g := range grants {
+			if slices.Contains(liveSessions, g.SessionID) {
+				held[g.FamilyID] = true
+			}
+		}
+	}
+	out := []token.Family{}
+	for _, f := range fams {
+		if f.RevokedAt.IsZero() && !held[f.ID] && f.ExpiresAt.After(s.Now()) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// RevokeUserGrant revokes one refresh family of userID and denies its
+// access tokens on every instance; a family of another user is
+// auth.ErrNotFound, like an unknown one.
+func (s *Server) RevokeUserGrant(ctx context.Context, userID, familyID string) error {
+	if err := s.Grants.RevokeFamilyOf(ctx, userID, familyID); err != nil {
+		return fmt.Errorf("revoke grant: %w", err)
 	}
 	return nil
 }

@@ -187,6 +187,9 @@ type Provider struct {
 	LinkByEmail         bool     `yaml:"link_by_email"`
 	DefaultRoles        []string `yaml:"default_roles"`
 	AllowedEmailDomains []string `yaml:"allowed_email_domains"`
+	// BackchannelLogout accepts the provider's logout tokens at
+	// POST /auth/oidc/{name}/backchannel-logout (type oidc only).
+	BackchannelLogout bool `yaml:"backchannel_logout"`
 	// Plain OAuth 2.0 (type: oauth2) endpoints and claim mapping.
 	AuthURL     string       `yaml:"auth_url"`
 	TokenURL    string       `yaml:"token_url"`

@@ -259,3 +259,29 @@ func TestClientSecretFromFileIsMasked(t *testing.T) {
 		t.Errorf("Masked changed the config it was called on")
 	}
 }
+
+func TestOIDCBackchannelLogoutNeedsAnOpenIDProvider(t *testing.T) {
+	for _, tt := range []struct {
+		name, provider string
+		ok             bool
+	}{
+		{"oidc provider", "{name: corp, issuer: 'https://idp.example', client_id: x, backchannel_logout: true}", true},
+		{"oauth2 provider", "{name: gh, type: oauth2, client_id: x, auth_url: 'https://gh.example/a', token_url: 'https://gh.example/t', userinfo_url: 'https://gh.example/u', backchannel_logout: true}", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Load(write(t, "oidc: {providers: ["+tt.provider+"]}\n"), noEnv)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if !cfg.OIDC.Providers[0].BackchannelLogout {
+					t.Error("backchannel_logout: true was not read")
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "oidc.providers[0].backchannel_logout:") {
+				t.Errorf("Load error = %v, want one naming oidc.providers[0].backchannel_logout", err)
+			}
+		})
+	}
+}

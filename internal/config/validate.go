@@ -312,6 +312,9 @@ func (c Config) validateProviders() []error {
 				bad(i, "issuer", "must be the provider's issuer URL, got %q", p.Issuer)
 			}
 		case "oauth2":
+			if p.BackchannelLogout {
+				bad(i, "backchannel_logout", "needs an OpenID provider (type oidc): plain OAuth 2.0 has no logout tokens")
+			}
 			for key, v := range map[string]string{"auth_url": p.AuthURL, "token_url": p.TokenURL, "userinfo_url": p.UserinfoURL} {
 				if u, err := url.Parse(v); err != nil || u.Scheme == "" || u.Host == "" {
 					bad(i, key, "is required for type oauth2 and must be a URL, got %q", v)

@@ -218,6 +218,9 @@ func (s *server) consentForm(w http.ResponseWriter, r *http.Request, req authser
 		Token: s.consentToken(r, req)}
 	if u, err := url.Parse(req.RedirectURI); err == nil {
 		data.Host = u.Host
+		if u.Scheme == "http" { // a registered loopback URI (RFC 8252)
+			data.FormOrigin = "http://" + u.Host
+		}
 	}
 	for _, k := range authorizeParams {
 		if v := params.Get(k); v != "" && k != "prompt" {

@@ -213,7 +213,16 @@ func (s *server) handleListSessions() http.Handler {
 			sj.Apps = nonNil(apps[rec.ID])
 			out = append(out, sj)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+		fams, err := s.standaloneGrants(r, p.Subject, recs)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		grants := make([]grantJSON, 0, len(fams))
+		for _, f := range fams {
+			grants = append(grants, toGrantJSON(f))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"sessions": out, "grants": grants})
 	})
 }
 

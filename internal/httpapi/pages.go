@@ -54,6 +54,9 @@ type accountPage struct {
 	Factors    factorsView
 	Password   string // outcome of a password change: changed | wrong | weak
 	Consents   []consentRow
+	// Grants are the app and API logins (refresh families) that no live
+	// browser session holds.
+	Grants []grantRow
 }
 
 // identityRow is a linked identity; Linked is relative, LinkedAt exact.
@@ -110,6 +113,9 @@ type consentPage struct {
 	Client, Username, Host, Token string
 	Scopes                        []string
 	Fields                        []field
+	// FormOrigin is the http origin of the redirect URI that answers the
+	// form ("" for https, which every page allows): added to form-action.
+	FormOrigin string
 }
 
 type field struct{ Name, Value string }
@@ -126,6 +132,9 @@ func (p *pages) render(w http.ResponseWriter, status int, name string, data any)
 		n = httperr.PageHeadersScript(w.Header())
 	} else {
 		n = httperr.PageHeaders(w.Header())
+	}
+	if c, ok := data.(consentPage); ok && c.FormOrigin != "" {
+		w.Header().Set("Content-Security-Policy", httperr.CSPFormTo(n, c.FormOrigin))
 	}
 	w.WriteHeader(status)
 	title := map[string]string{"login": "Sign in", "account": "Your account", "mfa_login": "Second factor",
@@ -146,6 +155,7 @@ func flatten(p page) map[string]any {
 		m["Client"], m["Fields"] = d.Client, d.Fields
 	case accountPage:
 		m["User"], m["Sessions"], m["Identities"], m["Factors"], m["Password"], m["Consents"] = d.User, d.Sessions, d.Identities, d.Factors, d.Password, d.Consents
+		m["Grants"] = d.Grants
 	default:
 		m["P"] = d
 	}
@@ -194,6 +204,14 @@ func (s *server) handleAccountPage() http.Handler {
 			row := s.sessionRow(rec, cur.ID, now)
 			row.Apps = apps[rec.ID]
 			data.Sessions = append(data.Sessions, row)
+		}
+		fams, err := s.standaloneGrants(r, p.Subject, recs)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		for _, f := range fams {
+			data.Grants = append(data.Grants, grantRowOf(f, now))
 		}
 		if s.Apps != nil {
 			if cs, err := s.Apps.Consents(r.Context(), p.Subject); err == nil {

@@ -74,6 +74,9 @@ func (s *server) routes() http.Handler {
 	// the handler checks the origin of its own confirmation form.
 	own("POST /auth/consents/{client}/revoke", csrf(s.handleWithdrawConsent())) // HTML form on /account
 	own("DELETE /auth/consents/{client}", csrf(s.handleWithdrawConsent()))
+	// Grants (refresh families) that no browser session holds (contract §8).
+	own("DELETE /auth/grants/{id}", csrf(s.handleRevokeGrant()))
+	own("POST /auth/grants/{id}/revoke", csrf(s.handleRevokeGrant())) // HTML form on /account
 	own("GET /auth/end_session", s.handleEndSession())
 	own("POST /auth/end_session", s.handleEndSession())
 
@@ -92,6 +95,8 @@ func (s *server) routes() http.Handler {
 	if s.OIDC != nil {
 		own("GET /auth/oidc/{name}/start", s.OIDC.Start())
 		own("GET /auth/oidc/{name}/callback", s.OIDC.Callback())
+		// Server to server from the provider: no cookie, no CSRF wrapper.
+		own("POST /auth/oidc/{name}/backchannel-logout", s.OIDC.BackchannelLogout())
 	}
 
 	// Administration (section 11): internal/admin lists its endpoints.

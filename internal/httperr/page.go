@@ -25,7 +25,19 @@ func PageHeaders(h http.Header) (nonce string) {
 // CSP is the Content-Security-Policy of every gatehouse page, for the
 // style nonce of one response.
 func CSP(nonce string) string {
-	return "default-src 'none'; style-src 'nonce-" + nonce + "'; img-src 'self'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'"
+	return CSPFormTo(nonce, "")
+}
+
+// CSPFormTo is CSP whose form-action also allows origin ("" adds nothing):
+// browsers apply form-action to the redirects that answer a form, so the
+// consent form, answered by a redirect to an app's registered
+// http://127.0.0.1 redirect URI (RFC 8252), needs that origin listed.
+func CSPFormTo(nonce, origin string) string {
+	formAction := "'self' https:"
+	if origin != "" {
+		formAction += " " + origin
+	}
+	return "default-src 'none'; style-src 'nonce-" + nonce + "'; img-src 'self'; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
 // PageHeadersScript is PageHeaders for the pages that load the WebAuthn

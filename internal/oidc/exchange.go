@@ -56,6 +56,7 @@ type idClaims struct {
 	EmailVerified     any    `json:"email_verified"`
 	PreferredUsername string `json:"preferred_username"`
 	AuthorizedParty   string `json:"azp"`
+	SessionID         string `json:"sid"`
 }
 
 func (h *Handler) oidcIdentity(ctx context.Context, p *provider, ep *endpoints, tok *oauth2.Token, st loginState) (external, *failure) {
@@ -87,7 +88,7 @@ func (h *Handler) oidcIdentity(ctx context.Context, p *provider, ep *endpoints, 
 	}
 	return external{
 		Issuer: p.issuer, Subject: idt.Subject, Username: c.PreferredUsername,
-		Email: c.Email, EmailVerified: truthy(c.EmailVerified),
+		Email: c.Email, EmailVerified: truthy(c.EmailVerified), SessionID: c.SessionID,
 	}, nil
 }
 

@@ -45,12 +45,19 @@ type Deps struct {
 	// StartSession creates the gatehouse session for u and sets its cookie on
 	// w; method is "oidc:<provider name>". The handler then answers 303 to
 	// next. An error is shown as a 503 (auth.ErrUnavailable) or 500 page.
-	StartSession func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error
+	StartSession func(w http.ResponseWriter, r *http.Request, u auth.User, method string) (StartedSession, error)
 	// SecondStep, when set, runs before StartSession. A user who must pass
 	// a second factor (or enrol one) first gets, instead of a session, the
 	// pending-login cookie set on w and the URL of the second step (with
 	// next), which the handler answers 303 to; "" means no second step.
 	SecondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error)
+	// Logouts and EndSession serve inbound back-channel logout (providers
+	// with BackchannelLogout): Logouts remembers which session each login
+	// made, EndSession ends one session by public ID the way every other
+	// session end goes (revocation broadcast, the apps' back-channel
+	// logouts). Without them the endpoint answers 404.
+	Logouts    LogoutStore
+	EndSession func(ctx context.Context, sessionID string) error
 	// Audit receives login, link and failure events; nil records nothing.
 	Audit *audit.Logger
 	// StateKey (32 bytes) is the AES-256-GCM key sealing the state cookie.
@@ -200,7 +207,7 @@ func (h *Handler) Callback() http.Handler {
 			h.fail(w, r, name, notFound())
 			return
 		}
-		u, next, f := h.callback(w, r, p)
+		u, ext, next, f := h.callback(w, r, p)
 		if f != nil {
 			h.fail(w, r, name, f)
 			return
@@ -221,7 +228,16 @@ func (h *Handler) Callback() http.Handler {
 				return
 			}
 		}
-		if err := h.deps.StartSession(w, r, u, method); err != nil {
+		started, err := h.deps.StartSession(w, r, u, method)
+		if err == nil {
+			if err = h.linkSession(r.Context(), p, ext, u, started); err != nil {
+				// Fail closed: a session the provider could not end must not live.
+				if eerr := h.deps.EndSession(context.WithoutCancel(r.Context()), started.ID); eerr != nil {
+					err = errors.Join(err, eerr)
+				}
+			}
+		}
+		if err != nil {
 			f := storeFailure(fmt.Errorf("start session: %w", err))
 			f.user = u
 			h.fail(w, r, name, f)
@@ -232,32 +248,32 @@ func (h *Handler) Callback() http.Handler {
 	})
 }
 
-func (h *Handler) callback(w http.ResponseWriter, r *http.Request, p *provider) (auth.User, string, *failure) {
+func (h *Handler) callback(w http.ResponseWriter, r *http.Request, p *provider) (auth.User, external, string, *failure) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	st, f := h.checkState(w, r, p, q.Get("state"))
 	if f != nil {
-		return auth.User{}, "", f
+		return auth.User{}, external{}, "", f
 	}
 	ep, err := p.endpoints(ctx)
 	if err != nil {
-		return auth.User{}, "", unavailable(err)
+		return auth.User{}, external{}, "", unavailable(err)
 	}
 	if f := checkIssuerParam(p, ep, q); f != nil {
-		return auth.User{}, "", f
+		return auth.User{}, external{}, "", f
 	}
 	if code := q.Get("error"); code != "" {
-		return auth.User{}, "", providerError(code)
+		return auth.User{}, external{}, "", providerError(code)
 	}
 	if q.Get("code") == "" {
-		return auth.User{}, "", badRequest("code_missing", "The provider's answer carries no authorization code.")
+		return auth.User{}, external{}, "", badRequest("code_missing", "The provider's answer carries no authorization code.")
 	}
 	ext, f := h.identify(ctx, p, ep, q.Get("code"), st)
 	if f != nil {
-		return auth.User{}, "", f
+		return auth.User{}, external{}, "", f
 	}
 	u, f := h.resolveUser(ctx, p, ext)
-	return u, st.Next, f
+	return u, ext, st.Next, f
 }
 
 // checkState finds the state cookie named after the query's state, opens it

@@ -70,7 +70,9 @@ func TestStartSecureCookie(t *testing.T) {
 	h, err := oidc.New(context.Background(), oidc.Deps{
 		Providers: []oidc.Provider{{Name: "corp", Issuer: e.op.Issuer(), ClientID: "x"}},
 		PublicURL: "https://gatehouse.example", Users: e.userService,
-		StartSession:  func(http.ResponseWriter, *http.Request, auth.User, string) error { return nil },
+		StartSession: func(http.ResponseWriter, *http.Request, auth.User, string) (oidc.StartedSession, error) {
+			return oidc.StartedSession{}, nil
+		},
 		StateKey:      e.key,
 		SecureCookies: true,
 	})
@@ -543,7 +545,9 @@ func TestNewRejectsBadDeps(t *testing.T) {
 	e := newEnv(t, nil)
 	good := oidc.Deps{
 		PublicURL: "http://127.0.0.1:8080", Users: e.userService, StateKey: e.key,
-		StartSession: func(http.ResponseWriter, *http.Request, auth.User, string) error { return nil },
+		StartSession: func(http.ResponseWriter, *http.Request, auth.User, string) (oidc.StartedSession, error) {
+			return oidc.StartedSession{}, nil
+		},
 	}
 	tests := []struct {
 		name string

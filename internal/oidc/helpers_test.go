@@ -18,7 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
-	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -29,13 +29,25 @@ var alice = oidctestop.User{
 	Email: "alice@corp.example", EmailVerified: true, Name: "Alice",
 }
 
-// env is gatehouse's OIDC endpoints on loopback, a real SQLite store, a
-// real test OpenID Provider and a browser (cookie jar, no auto-redirects).
+// testStore is what the tests need of a main store (SQLite or PostgreSQL).
+type testStore interface {
+	user.Store
+	user.IdentityStore
+	audit.Store
+	session.Store
+	oidc.LogoutStore
+	Close() error
+}
+
+// env is gatehouse's OIDC endpoints on loopback, a real store (SQLite
+// unless newEnvOn names another) with real sessions over it, a real test
+// OpenID Provider and a browser (cookie jar, no auto-redirects).
 type env struct {
 	t           *testing.T
 	op          *oidctestop.Provider
 	srv         *httptest.Server
-	store       *sqlite.Store
+	store       testStore
+	sessionMgr  *session.Manager
 	userService *user.Service
 	clock       *clocktest.Clock
 	browser     *http.Client
@@ -44,6 +56,8 @@ type env struct {
 	h           *oidc.Handler
 	sessions    []auth.User
 	methods     []string
+	sessionIDs  []string          // public IDs of the sessions started, in order
+	sids        map[string]string // session ID -> the provider's sid at its login
 	// secondStep, when set before configure, is Deps.SecondStep.
 	secondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error)
 }
@@ -53,8 +67,14 @@ type env struct {
 // the handler exists.
 func newEnv(t *testing.T, edit func(*oidc.Provider)) *env {
 	t.Helper()
-	st := sqlitetest.New(t)
-	e := &env{t: t, store: st, clock: clocktest.New(time.Now()), key: make([]byte, 32)}
+	return newEnvOn(t, sqlitetest.New(t), edit)
+}
+
+// newEnvOn is newEnv on the store st.
+func newEnvOn(t *testing.T, st testStore, edit func(*oidc.Provider)) *env {
+	t.Helper()
+	e := &env{t: t, store: st, clock: clocktest.New(time.Now()), key: make([]byte, 32), sids: map[string]string{}}
+	e.sessionMgr = session.NewManager(st, session.WithClock(e.clock.Now))
 	// Passwordless accounts only: the service never hashes here.
 	e.userService = user.NewService(st, nil, user.WithIdentities(st), user.WithClock(e.clock.Now),
 		user.WithAudit(audit.New(st, slog.New(slog.DiscardHandler), e.clock.Now)))
@@ -62,6 +82,9 @@ func newEnv(t *testing.T, edit func(*oidc.Provider)) *env {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /auth/oidc/{name}/start", func(w http.ResponseWriter, r *http.Request) { e.handler().Start().ServeHTTP(w, r) })
 	mux.HandleFunc("GET /auth/oidc/{name}/callback", func(w http.ResponseWriter, r *http.Request) { e.handler().Callback().ServeHTTP(w, r) })
+	mux.HandleFunc("POST /auth/oidc/{name}/backchannel-logout", func(w http.ResponseWriter, r *http.Request) {
+		e.handler().BackchannelLogout().ServeHTTP(w, r)
+	})
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
 	e.op = oidctestop.Start(t, oidctestop.WithRedirectURIs(e.srv.URL+"/auth/oidc/corp/callback"), oidctestop.WithUser(alice))
@@ -86,14 +109,21 @@ func (e *env) configureProviders(ps ...oidc.Provider) {
 		Providers: ps,
 		PublicURL: e.srv.URL,
 		Users:     e.userService,
-		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) error {
+		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) (oidc.StartedSession, error) {
+			rec, err := e.sessionMgr.StartSession(w, r, u.ID, method)
+			if err != nil {
+				return oidc.StartedSession{}, err
+			}
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			e.sessions = append(e.sessions, u)
 			e.methods = append(e.methods, method)
-			http.SetCookie(w, &http.Cookie{Name: "gatehouse", Value: "session-" + u.ID, Path: "/"})
-			return nil
+			e.sessionIDs = append(e.sessionIDs, rec.ID)
+			e.sids[rec.ID] = e.op.SessionID()
+			return oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}, nil
 		},
+		Logouts:    e.store,
+		EndSession: e.sessionMgr.Revoke,
 		SecondStep: e.secondStep,
 		Audit:      audit.New(e.store, log, e.clock.Now),
 		StateKey:   e.key,

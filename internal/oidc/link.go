@@ -18,6 +18,7 @@ type external struct {
 	Username      string // preferred_username (OIDC) or the mapped username claim (OAuth2)
 	Email         string
 	EmailVerified bool
+	SessionID     string // the provider's sid claim (OIDC Back-Channel Logout), "" when none
 }
 
 // resolveUser maps an external identity to the local user it logs in as:

@@ -39,6 +39,9 @@ type Provider struct {
 	LinkByEmail         bool
 	DefaultRoles        []string
 	AllowedEmailDomains []string
+	// BackchannelLogout accepts the provider's logout tokens at
+	// POST /auth/oidc/{Name}/backchannel-logout (OIDC providers only).
+	BackchannelLogout bool
 	// Plain OAuth 2.0 (Type "oauth2") endpoints and claim mapping.
 	AuthURL     string
 	TokenURL    string

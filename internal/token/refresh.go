@@ -81,6 +81,9 @@ type Grant struct {
 	// stored (revoked at once for refresh) so that sid-based revocation and
 	// the sessions view work alike.
 	Refresh bool
+	// AMR (RFC 8176) of the login behind the grant: the access tokens carry
+	// it, refreshed ones too (a mfa route accepts only "mfa").
+	AMR []string
 }
 
 // Issue begins a new family for gr.User and returns its first tokens.
@@ -103,7 +106,10 @@ func (g *Grants) Issue(ctx context.Context, gr Grant) (Pair, error) {
 	now := g.s.now()
 	end := now.Add(g.s.refreshTTL)
 	r := Refresh{Hash: hashRefresh(rt), FamilyID: family, UserID: u.ID, ClientID: gr.ClientID, Scope: gr.Scope,
-		IssuedAt: now, ExpiresAt: earliest(now.Add(g.s.idleTTL), end), FamilyExpiresAt: end}
+		IssuedAt: now, ExpiresAt: earliest(now.Add(g.s.idleTTL), end), FamilyExpiresAt: end, AMR: gr.AMR}
+	if req, ok := audit.RequestFrom(ctx); ok {
+		r.IP = req.IP // trusted proxies applied by the HTTP layer
+	}
 	if !gr.Refresh {
 		// The token is never handed out: it cannot be redeemed.
 		r.ExpiresAt, r.FamilyExpiresAt = now.Add(g.s.ttl+g.s.leeway), now.Add(g.s.ttl+g.s.leeway)
@@ -171,7 +177,7 @@ func (g *Grants) RefreshFor(ctx context.Context, refreshToken, clientID string, 
 	now := g.s.now()
 	next := Refresh{Hash: hashRefresh(rt), FamilyID: old.FamilyID, UserID: old.UserID, ClientID: old.ClientID,
 		Scope: old.Scope, IssuedAt: now, ExpiresAt: earliest(now.Add(g.s.idleTTL), old.FamilyExpiresAt),
-		FamilyExpiresAt: old.FamilyExpiresAt}
+		FamilyExpiresAt: old.FamilyExpiresAt, AMR: old.AMR}
 	if _, err := g.store.RotateRefresh(ctx, hash, now, next); err != nil {
 		if errors.Is(err, auth.ErrReused) {
 			return Pair{}, g.reused(ctx, u, old)
@@ -399,7 +405,7 @@ func (g *Grants) PurgeExpired(ctx context.Context) (int, error) {
 
 func (g *Grants) pair(u auth.User, r Refresh, rt string, aud []string) (Pair, error) {
 	at, c, err := g.issuer.Issue(Subject{UserID: u.ID, Username: u.Username, Roles: u.Roles, Scope: r.Scope,
-		ClientID: r.ClientID, SessionID: r.FamilyID, Audience: aud}, g.s.ttl)
+		ClientID: r.ClientID, SessionID: r.FamilyID, Audience: aud, AMR: r.AMR}, g.s.ttl)
 	if err != nil {
 		return Pair{}, err
 	}

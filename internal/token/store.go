@@ -21,6 +21,12 @@ type Refresh struct {
 	FamilyExpiresAt time.Time
 	UsedAt          time.Time // zero while unused
 	RevokedAt       time.Time // zero unless the family was revoked
+	// AMR (RFC 8176) of the login the family came from; kept on the family
+	// (fixed when it starts), so every refreshed access token carries it.
+	AMR []string
+	// IP is the client IP the family started from (on the family; set by
+	// CreateRefresh, ignored by RotateRefresh).
+	IP string
 }
 
 // Family is a refresh family (one grant): as returned by RevokeUserFamilies
@@ -33,6 +39,8 @@ type Family struct {
 	ExpiresAt time.Time
 	RotatedAt time.Time // zero before the first refresh
 	RevokedAt time.Time // zero while live
+	AMR       []string  // of the login the family came from
+	IP        string    // the client IP it started from ("" unknown)
 }
 
 // RefreshStore persists refresh tokens and their families.

@@ -133,6 +133,7 @@ func New(addr string, opts ...Option) (*Provider, error) {
 		codes:    map[string]string{},
 		tokens:   map[string]accessToken{},
 		key:      signingKey{id: randomID()[:16], key: key},
+		sid:      randomID(),
 	}
 	if o.user != nil {
 		p.SetUser(*o.user)
@@ -199,6 +200,82 @@ func (p *Provider) SetUser(u User) {
 	defer p.st.mu.Unlock()
 	p.st.users[u.Subject] = u
 	p.st.current = u.Subject
+}
+
+// SessionID is the provider session (the ID token's sid claim) of the
+// logins from now on.
+func (p *Provider) SessionID() string {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	return p.st.sid
+}
+
+// NewSession starts a new provider session: later logins carry a new sid,
+// as after a logout and login at a real provider. It returns the new sid.
+func (p *Provider) NewSession() string {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	p.st.sid = randomID()
+	return p.st.sid
+}
+
+// LogoutToken is the claim set of a logout token (OIDC Back-Channel Logout
+// 1.0 §2.4). NewLogoutToken fills a correct one; tests then break a field.
+type LogoutToken struct {
+	Issuer   string
+	Audience []string
+	IssuedAt time.Time
+	Expiry   time.Time
+	JTI      string
+	Subject  string // "" leaves sub out
+	SID      string // "" leaves sid out
+	// Events is the events claim; nil leaves it out.
+	Events map[string]any
+	// Nonce, when set, adds a nonce claim (forbidden in logout tokens).
+	Nonce string
+	// Type is the JOSE typ header (default logout+jwt).
+	Type string
+}
+
+// BackchannelLogoutEvent is the member of events that marks a logout token.
+const BackchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// NewLogoutToken returns a correct logout token for the client about the
+// current provider session of subject: this issuer, aud = client ID, iat
+// now, exp in 2 minutes, a fresh jti, sub, sid and the back-channel event.
+func (p *Provider) NewLogoutToken(subject string) LogoutToken {
+	now := time.Now().Truncate(time.Second)
+	return LogoutToken{
+		Issuer: p.issuer, Audience: []string{p.ClientID()}, IssuedAt: now, Expiry: now.Add(2 * time.Minute),
+		JTI: randomID(), Subject: subject, SID: p.SessionID(),
+		Events: map[string]any{BackchannelLogoutEvent: map[string]any{}},
+	}
+}
+
+// Sign signs lt with the provider's key (the one in its JWKS).
+func (p *Provider) Sign(lt LogoutToken) (string, error) {
+	claims := map[string]any{"iss": lt.Issuer, "aud": lt.Audience, "iat": lt.IssuedAt.Unix(), "exp": lt.Expiry.Unix(), "jti": lt.JTI}
+	if lt.Subject != "" {
+		claims["sub"] = lt.Subject
+	}
+	if lt.SID != "" {
+		claims["sid"] = lt.SID
+	}
+	if lt.Events != nil {
+		claims["events"] = lt.Events
+	}
+	if lt.Nonce != "" {
+		claims["nonce"] = lt.Nonce
+	}
+	typ := lt.Type
+	if typ == "" {
+		typ = "logout+jwt"
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	return p.sign(payload, typ)
 }
 
 // SetBehaviour replaces the misbehaviour settings; Behaviour{} restores a
@@ -360,18 +437,23 @@ func (p *Provider) replaceAudience(tokenResponse []byte, aud []string) ([]byte, 
 	if payload, err = json.Marshal(claims); err != nil {
 		return nil, err
 	}
-	k := p.st.key
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k.key, KeyID: k.id}},
-		(&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		return nil, err
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return nil, err
-	}
-	if resp["id_token"], err = jws.CompactSerialize(); err != nil {
+	if resp["id_token"], err = p.sign(payload, "JWT"); err != nil {
 		return nil, err
 	}
 	return json.Marshal(resp)
+}
+
+// sign signs payload with the provider's key and JOSE typ.
+func (p *Provider) sign(payload []byte, typ string) (string, error) {
+	k := p.st.key
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k.key, KeyID: k.id}},
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	if err != nil {
+		return "", err
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
 }

@@ -32,6 +32,7 @@ type storage struct {
 	tokens   map[string]accessToken
 	behave   Behaviour
 	key      signingKey
+	sid      string // the provider session of the next logins: the ID token's sid
 }
 
 type accessToken struct {
@@ -186,7 +187,15 @@ func (s *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 }
 
 func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	return s.setUserinfo(info, req.GetSubject(), scopes)
+	if err := s.setUserinfo(info, req.GetSubject(), scopes); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sid != "" {
+		info.AppendClaims("sid", s.sid) // OIDC Back-Channel Logout 1.0 §2.1
+	}
+	return nil
 }
 
 func (s *storage) SetUserinfoFromToken(_ context.Context, info *oidc.UserInfo, tokenID, _, _ string) error {

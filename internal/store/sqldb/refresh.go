@@ -17,7 +17,7 @@ var _ token.RefreshStore = (*Store)(nil)
 // revoking a family revokes every token of it, including successors stored
 // after the revocation.
 const refreshSelect = `SELECT t.hash, t.family_id, t.user_id, t.client_id, t.scope, t.issued_at, t.expires_at,
-	f.expires_at, t.used_at, f.revoked_at
+	f.expires_at, t.used_at, f.revoked_at, f.amr, f.ip
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id`
 
 const refreshInsert = `INSERT INTO refresh_tokens (hash, family_id, user_id, client_id, scope, issued_at, expires_at, used_at)
@@ -32,10 +32,14 @@ func (db *Store) CreateRefresh(ctx context.Context, r token.Refresh) error {
 	if familyEnd.IsZero() {
 		familyEnd = r.ExpiresAt
 	}
+	amr, err := encodeJSON(r.AMR, "[]")
+	if err != nil {
+		return fmt.Errorf("create refresh token: %w", err)
+	}
 	return db.tx(ctx, "create refresh token", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, db.Rebind(
-			`INSERT INTO refresh_families (id, user_id, client_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`),
-			r.FamilyID, r.UserID, r.ClientID, micros(r.IssuedAt), micros(familyEnd)); err != nil {
+			`INSERT INTO refresh_families (id, user_id, client_id, created_at, expires_at, amr, ip) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			r.FamilyID, r.UserID, r.ClientID, micros(r.IssuedAt), micros(familyEnd), amr, r.IP); err != nil {
 			return err
 		}
 		return insertRefresh(ctx, db, tx, r)
@@ -178,7 +182,7 @@ func (db *Store) RevokeUserFamilies(ctx context.Context, userID string, now time
 	return fams, nil
 }
 
-const familyColumns = `id, user_id, client_id, created_at, expires_at, COALESCE(rotated_at, 0), COALESCE(revoked_at, 0)`
+const familyColumns = `id, user_id, client_id, created_at, expires_at, COALESCE(rotated_at, 0), COALESCE(revoked_at, 0), amr, ip`
 
 // UserFamilies lists userID's families not past their absolute end at now.
 func (db *Store) UserFamilies(ctx context.Context, userID string, now time.Time) ([]token.Family, error) {
@@ -197,8 +201,12 @@ func scanFamily(row scanner) (token.Family, error) {
 	var (
 		f                                  token.Family
 		created, expires, rotated, revoked int64
+		amr                                string
 	)
-	if err := row.Scan(&f.ID, &f.UserID, &f.ClientID, &created, &expires, &rotated, &revoked); err != nil {
+	if err := row.Scan(&f.ID, &f.UserID, &f.ClientID, &created, &expires, &rotated, &revoked, &amr, &f.IP); err != nil {
+		return token.Family{}, err
+	}
+	if err := decodeAMR(amr, &f.AMR); err != nil {
 		return token.Family{}, err
 	}
 	f.CreatedAt, f.ExpiresAt, f.RotatedAt, f.RevokedAt = fromMicros(created), fromMicros(expires), fromMicros(rotated), fromMicros(revoked)
@@ -237,12 +245,27 @@ func scanRefresh(row scanner) (token.Refresh, error) {
 		r                          token.Refresh
 		issued, expires, familyEnd int64
 		used, revoked              sql.NullInt64
+		amr                        string
 	)
 	if err := row.Scan(&r.Hash, &r.FamilyID, &r.UserID, &r.ClientID, &r.Scope, &issued, &expires,
-		&familyEnd, &used, &revoked); err != nil {
+		&familyEnd, &used, &revoked, &amr, &r.IP); err != nil {
+		return token.Refresh{}, err
+	}
+	if err := decodeAMR(amr, &r.AMR); err != nil {
 		return token.Refresh{}, err
 	}
 	r.IssuedAt, r.ExpiresAt, r.FamilyExpiresAt = fromMicros(issued), fromMicros(expires), fromMicros(familyEnd)
 	r.UsedAt, r.RevokedAt = fromNullMicros(used), fromNullMicros(revoked)
 	return r, nil
+}
+
+// decodeAMR reads a family's amr column; an empty list is nil.
+func decodeAMR(s string, amr *[]string) error {
+	if err := decodeJSON(s, amr); err != nil {
+		return err
+	}
+	if len(*amr) == 0 {
+		*amr = nil
+	}
+	return nil
 }

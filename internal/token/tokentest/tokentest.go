@@ -33,6 +33,7 @@ func RunRefreshStoreTests(t *testing.T, newStore func(t *testing.T) token.Refres
 		{Name: "ConcurrentRotationsHaveExactlyOneWinner", Run: testConcurrentRotate},
 		{Name: "RotationRacingRevocationNeverLeavesLiveSuccessor", Run: testRotateRacingRevoke},
 		{Name: "DeleteUserRemovesTheirTokens", Run: testDeleteUserCascade},
+		{Name: "FamilyKeepsAMRAndIPAcrossRotation", Run: testFamilyAMRAndIP},
 	})
 }
 
@@ -441,5 +442,42 @@ func testUserFamilies(t *testing.T, s token.RefreshStore) {
 	}
 	if fams, _ := s.UserFamilies(ctx, "alice", now.Add(10000*time.Hour)); len(fams) != 0 {
 		t.Errorf("UserFamilies after the absolute end = %d families, want 0", len(fams))
+	}
+}
+
+// testFamilyAMRAndIP: the amr and IP given with a family's first token stay
+// with the family: every token of it reads them, successors stored without
+// them included, and the families list shows them.
+func testFamilyAMRAndIP(t *testing.T, s token.RefreshStore) {
+	ctx := context.Background()
+	now := base()
+	storetest.EnsureUser(t, s, "carol", now)
+	first := token.Refresh{Hash: "amr-hash-0", FamilyID: "amr-fam", UserID: "carol", ClientID: "spa",
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour),
+		AMR: []string{"pwd", "otp", "mfa"}, IP: "192.0.2.7"}
+	if err := s.CreateRefresh(ctx, first); err != nil {
+		t.Fatalf("CreateRefresh: %v", err)
+	}
+	at := now.Add(time.Minute)
+	next := successor(first, "amr-hash-1", at) // no AMR, no IP: they are the family's
+	old, err := s.RotateRefresh(ctx, first.Hash, at, next)
+	if err != nil {
+		t.Fatalf("RotateRefresh: %v", err)
+	}
+	for _, r := range []token.Refresh{old, get(t, s, first.Hash), get(t, s, next.Hash)} {
+		if !slices.Equal(r.AMR, first.AMR) || r.IP != first.IP {
+			t.Errorf("token %s: AMR %v IP %q, want %v %q", r.Hash, r.AMR, r.IP, first.AMR, first.IP)
+		}
+	}
+	f, err := s.Family(ctx, first.FamilyID)
+	if err != nil {
+		t.Fatalf("Family: %v", err)
+	}
+	if !slices.Equal(f.AMR, first.AMR) || f.IP != first.IP || f.RotatedAt.IsZero() {
+		t.Errorf("family = %+v, want AMR %v, IP %q, rotated", f, first.AMR, first.IP)
+	}
+	plain := newFamily(t, s, "carol", "plain-fam", now)
+	if r := get(t, s, plain.Hash); r.AMR != nil || r.IP != "" {
+		t.Errorf("family without amr/IP reads AMR %v IP %q, want nil and \"\"", r.AMR, r.IP)
 	}
 }
