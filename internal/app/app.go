@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,7 @@ type App struct {
 	limits  ratelimit.Store // the gateway's rate limit buckets, kept across reloads
 	handler http.Handler
 	now     func() time.Time
+	hasher  *password.Hasher
 	closers []func() error
 	access  *httpapi.AccessLog // nil without Options.AccessLog
 }
@@ -209,11 +211,13 @@ func (a *App) build(ctx context.Context, opt Options) error {
 
 	hasher, err := password.NewHasher(password.Params{
 		MemoryKiB: cfg.Passwords.MemoryKiB, Iterations: cfg.Passwords.Iterations, Parallelism: cfg.Passwords.Parallelism,
-	}, cfg.Passwords.MaxConcurrent, password.WithMaxWait(cfg.Passwords.MaxWait.D()))
+	}, cfg.Passwords.MaxConcurrent, password.WithMaxWait(cfg.Passwords.MaxWait.D()),
+		password.WithMaxPerClient(cfg.Passwords.MaxPerClient), password.WithShedDelay(shedDelay(cfg.Passwords.ShedDelay.D())))
 	if err != nil {
 		return err
 	}
 	limiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now))
+	a.hasher = hasher
 	a.Users = user.NewService(a.Store, hasher, user.WithLimiter(limiter), user.WithAudit(a.Audit),
 		user.WithRevokers(a.Sessions, a.Grants), user.WithIdentities(a.Store), user.WithClock(a.now))
 
@@ -567,4 +571,24 @@ func (a *App) Close() {
 		_ = a.closers[i]()
 	}
 	a.closers = nil
+}
+
+// shedDelay maps passwords.shed_delay (0: answer at once) to
+// password.WithShedDelay (0: the default, negative: no hold).
+func shedDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// ReserveHashingProcs raises GOMAXPROCS by the password hashing slots
+// (password.ProcsWithHashing), so that hashes never take a P the proxy
+// path needs, unless the GOMAXPROCS environment variable sets it
+// explicitly. Call it once per process, before serving (gatehouse serve).
+func (a *App) ReserveHashingProcs(getenv func(string) string) {
+	if getenv("GOMAXPROCS") != "" || a.hasher == nil {
+		return
+	}
+	runtime.GOMAXPROCS(password.ProcsWithHashing(runtime.GOMAXPROCS(0), a.hasher.Slots()))
 }
