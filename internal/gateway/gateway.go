@@ -280,6 +280,8 @@ type grant struct {
 	// identity backs the X-Auth-* (and Authorization) header values that
 	// setIdentity sets, so they need no allocation of their own.
 	identity [len(identityHeaders) + 1]string
+	// noStore backs the Cache-Control value of a forward-auth answer.
+	noStore [1]string
 }
 
 type grantKey struct{}
