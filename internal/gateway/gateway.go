@@ -282,6 +282,8 @@ type grant struct {
 	identity [len(identityHeaders) + 1]string
 	// noStore backs the Cache-Control value of a forward-auth answer.
 	noStore [1]string
+	// forwarded backs X-Forwarded-For, -Host and -Proto (setXForwarded).
+	forwarded [3]string
 }
 
 type grantKey struct{}
