@@ -582,13 +582,16 @@ func shedDelay(d time.Duration) time.Duration {
 	return d
 }
 
-// ReserveHashingProcs raises GOMAXPROCS by the password hashing slots
-// (password.ProcsWithHashing), so that hashes never take a P the proxy
-// path needs, unless the GOMAXPROCS environment variable sets it
-// explicitly. Call it once per process, before serving (gatehouse serve).
+// ReserveHashingProcs gives password hashing spare Ps while it runs
+// (password.Hasher.SetProcs): GOMAXPROCS is the value it has now plus one
+// per hashing slot while logins hash, and back to now's value once hashing
+// has been idle for password.ProcsIdle. It does nothing when the
+// GOMAXPROCS environment variable sets it explicitly. Call it once per
+// process, before serving (gatehouse serve).
 func (a *App) ReserveHashingProcs(getenv func(string) string) {
 	if getenv("GOMAXPROCS") != "" || a.hasher == nil {
 		return
 	}
-	runtime.GOMAXPROCS(password.ProcsWithHashing(runtime.GOMAXPROCS(0), a.hasher.Slots()))
+	base := runtime.GOMAXPROCS(0)
+	a.hasher.SetProcs(func(extra int) { runtime.GOMAXPROCS(base + extra) })
 }

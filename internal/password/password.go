@@ -53,6 +53,13 @@ type Hasher struct {
 	avg     atomic.Int64 // moving average of one hash, in ns
 	dummy   string
 
+	// Spare Ps while hashes run (SetProcs).
+	procs      atomic.Pointer[func(extra int)]
+	procMu     sync.Mutex
+	running    int         // hashes holding a slot
+	raised     bool        // procs(Slots()) was called, procs(0) not yet
+	lowerTimer *time.Timer // lowers them once hashing has been idle for ProcsIdle
+
 	// Per-client admission (AdmitClient): logins in flight by client.
 	perClient int
 	shedDelay time.Duration
@@ -111,14 +118,63 @@ func DefaultMaxConcurrent() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 // Slots is how many hashes may run at once (passwords.max_concurrent).
 func (h *Hasher) Slots() int { return cap(h.sem) }
 
-// ProcsWithHashing is the GOMAXPROCS that leaves procs Ps to request
-// handling while slots hashes run. A hash runs for tens of milliseconds on
-// a goroutine locked to its (reniced) thread and holds one of the Go
-// scheduler's Ps all that time; with GOMAXPROCS equal to the CPUs, one hash
-// on 2 CPUs leaves the proxy path a single P however low the thread's
-// priority (issue 15). With a P of their own for the hashes, the kernel
-// arbitrates the CPUs, and it prefers the nice-0 request threads.
-func ProcsWithHashing(procs, slots int) int { return procs + slots }
+// ProcsIdle is how long hashing must have been idle before the spare Ps
+// that SetProcs asked for are given back: a steady trickle of logins does
+// not resize the scheduler for each one.
+const ProcsIdle = 2 * time.Second
+
+// SetProcs makes the hasher call set(Slots()) when a hash starts while none
+// has run for ProcsIdle, and set(0) once hashing has been idle that long.
+// The caller (app) turns it into GOMAXPROCS = CPUs + extra. A hash runs for
+// tens of milliseconds on a goroutine locked to its (reniced) thread and
+// holds one of the Go scheduler's Ps all that time: with GOMAXPROCS equal
+// to the CPUs, one hash on 2 CPUs leaves the proxy path a single P however
+// low the thread's priority (issue 15). With a spare P per slot the kernel
+// arbitrates the CPUs and prefers the nice-0 request threads. The Ps are
+// spare only while logins run, because a P more than CPUs costs the proxy
+// path CPU (more scheduler spinning and switching) when nothing hashes.
+func (h *Hasher) SetProcs(set func(extra int)) { h.procs.Store(&set) }
+
+// started and ended bracket every hash that holds a slot.
+func (h *Hasher) started() {
+	set := h.procs.Load()
+	if set == nil {
+		return
+	}
+	h.procMu.Lock()
+	defer h.procMu.Unlock()
+	h.running++
+	if h.lowerTimer != nil {
+		h.lowerTimer.Stop()
+		h.lowerTimer = nil
+	}
+	if !h.raised {
+		h.raised = true
+		(*set)(cap(h.sem))
+	}
+}
+
+func (h *Hasher) ended() {
+	if h.procs.Load() == nil {
+		return
+	}
+	h.procMu.Lock()
+	defer h.procMu.Unlock()
+	if h.running--; h.running == 0 && h.raised && h.lowerTimer == nil {
+		h.lowerTimer = time.AfterFunc(ProcsIdle, h.lower)
+	}
+}
+
+func (h *Hasher) lower() {
+	set := h.procs.Load()
+	h.procMu.Lock()
+	defer h.procMu.Unlock()
+	h.lowerTimer = nil
+	if h.running == 0 && h.raised && set != nil {
+		h.raised = false
+		(*set)(0)
+	}
+}
 
 // NewHasher returns a Hasher using p. maxConcurrent <= 0 means
 // DefaultMaxConcurrent(). It hashes once to calibrate the expected time of
@@ -149,6 +205,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
+	h.started()
 	defer h.release(time.Now())
 	return h.hash([]byte(password))
 }
@@ -172,6 +229,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 	if err := h.acquire(ctx); err != nil {
 		return false, false, err
 	}
+	h.started()
 	defer h.release(time.Now())
 	got := idKey([]byte(password), salt, p, uint32(len(want)))
 	ok = subtle.ConstantTimeCompare(got, want) == 1
@@ -307,6 +365,7 @@ func (h *Hasher) release(start time.Time) {
 			break
 		}
 	}
+	h.ended()
 	<-h.sem
 }
 

@@ -275,3 +275,43 @@ func TestAdmitClientOptions(t *testing.T) {
 		})
 	}
 }
+
+// SetProcs asks for spare Ps when hashing starts, once per busy period,
+// and gives them back after hashing has been idle for ProcsIdle.
+func TestSetProcsWhileHashing(t *testing.T) {
+	h, err := password.NewHasher(cheap, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		calls []int
+	)
+	h.SetProcs(func(extra int) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, extra)
+	})
+	got := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]int(nil), calls...)
+	}
+	enc, err := h.Hash(context.Background(), "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.Verify(context.Background(), "correct horse battery staple", enc); err != nil {
+		t.Fatal(err)
+	}
+	if c := got(); len(c) != 1 || c[0] != 2 {
+		t.Fatalf("calls after two hashes = %v, want [2] (one per busy period, one P per slot)", c)
+	}
+	deadline := time.Now().Add(password.ProcsIdle + 10*time.Second)
+	for len(got()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if c := got(); len(c) != 2 || c[1] != 0 {
+		t.Fatalf("calls after hashing went idle = %v, want [2 0]", c)
+	}
+}
