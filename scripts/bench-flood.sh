@@ -16,6 +16,8 @@
 #   BENCH_PORT_BASE    first of 2 loopback ports used (default 18280)
 #   BENCH_EXTRA_YAML   extra config lines, e.g. "passwords: {max_concurrent: 2}" to
 #                      compare with the old default (all CPUs)
+#   BENCH_LOG_LEVEL    gatehouse log level (default warn, as in the earlier figures;
+#                      info, gatehouse's default, adds a log line per shed login)
 #   BIN                the gatehouse binary (default bin/gatehouse, built if absent)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,57 +29,21 @@ CONNS=${BENCH_CONNECTIONS:-64}
 FLOODS=${BENCH_FLOODS:-0 16 64}
 PORT_BASE=${BENCH_PORT_BASE:-18280}
 EXTRA_YAML=${BENCH_EXTRA_YAML:-}
+LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
 
-log() { printf 'bench-flood: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-if ! command -v wrk >/dev/null; then
-	log "installing wrk"
-	sudo=""
-	[ "$(id -u)" = 0 ] || sudo=sudo
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
-command -v curl >/dev/null || die "curl is needed"
-if [ ! -x "$BIN" ]; then
-	log "building $BIN"
-	go build -o "$BIN" ./cmd/gatehouse
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-flood.XXXXXX")
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+BENCH_NAME=bench-flood
+# shellcheck source=scripts/lib-bench.sh
+. scripts/lib-bench.sh
 
 UP=$PORT_BASE
 GH=$((PORT_BASE + 1))
-for p in "$UP" "$GH"; do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		die "port $p is in use; set BENCH_PORT_BASE to a free range"
-	fi
-done
-
-wait_http() { # name url
-	for _ in $(seq 1 150); do
-		if curl -fsS -o /dev/null "$2" 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	log "$1 did not come up at $2; its log:"
-	tail -n 20 "$work/$1.log" >&2
-	exit 1
-}
+check_ports "$UP" "$GH"
 
 cat >"$work/gatehouse.yaml" <<EOF
 listen: 127.0.0.1:$GH
 admin_listen: ""
 store: sqlite://$work/gatehouse.db
-log: {level: warn}
+log: {level: $LOG_LEVEL}
 login: {max_failures: 1000000}
 $EXTRA_YAML
 routes:
@@ -85,11 +51,9 @@ routes:
 EOF
 password=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s\n' "$password" | "$BIN" user add bench --password-stdin -c "$work/gatehouse.yaml" >/dev/null
-"$BIN" bench fixture upstream --listen "127.0.0.1:$UP" >"$work/upstream.log" 2>&1 &
-pids+=($!)
+start upstream "$BIN" bench fixture upstream --listen "127.0.0.1:$UP"
 wait_http upstream "http://127.0.0.1:$UP/"
-"$BIN" serve -c "$work/gatehouse.yaml" >"$work/gatehouse.log" 2>&1 &
-pids+=($!)
+start gatehouse "$BIN" serve -c "$work/gatehouse.yaml"
 wait_http gatehouse "http://127.0.0.1:$GH/healthz"
 
 form="grant_type=password&username=bench&password=$password"
@@ -108,7 +72,7 @@ local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init() ok, shed, other = 0, 0, 0 end
 function response(status)
-  if status == 200 then ok = ok + 1 elseif status == 503 then shed = shed + 1 else other = other + 1 end
+  if status == 200 then ok = ok + 1 elseif status == 503 or status == 429 then shed = shed + 1 else other = other + 1 end
 end
 function done()
   local o, s, x = 0, 0, 0
@@ -120,31 +84,35 @@ EOF
 seconds=${DURATION%s}
 case $seconds in '' | *[!0-9]*) seconds=10 ;; esac
 
-# run flood: appends "req/s p99-ms errors logins-ok/s shed/s other" to $work/result.<flood>.
+# run flood: appends "req/s p99-ms errors logins-ok/s shed/s other
+# cpu-gatehouse cpu-upstream cpu-wrk cpu-flood" to $work/result.<flood>;
+# the CPU figures are cores (CPU seconds per second) of each process over
+# the measured window (the flood generator's over its whole run).
 run() {
-	local n=$1 fpid="" out="$work/wrk.$1.txt" flood="$work/flood.$1.txt"
+	local n=$1 fpid="" out="$work/wrk.$1.txt" flood="$work/flood.$1.txt" g0 g1 u0 u1 rps p99 bad
+	local logins="0 0 0" fcpu=0
 	if [ "$n" -gt 0 ]; then
 		# The flood runs 2 s before and after the measurement, so the
 		# measured window is entirely under load.
-		wrk -t1 -c"$n" -d"$((seconds + 4))s" --timeout 30s -s "$work/login.lua" "http://127.0.0.1:$GH/auth/token" >"$flood" &
+		run_counted "$flood" "$work/flood.ticks" \
+			wrk -t1 -c"$n" -d"$((seconds + 4))s" --timeout 30s -s "$work/login.lua" "http://127.0.0.1:$GH/auth/token" &
 		fpid=$!
 		sleep 2
 	fi
-	wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "$auth" "http://127.0.0.1:$GH/token/x" >"$out"
-	local logins="0 0 0"
+	g0=$(cpu_ticks gatehouse) u0=$(cpu_ticks upstream)
+	run_counted "$out" "$work/wrk.ticks" wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "$auth" "http://127.0.0.1:$GH/token/x"
+	g1=$(cpu_ticks gatehouse) u1=$(cpu_ticks upstream)
 	if [ -n "$fpid" ]; then
 		wait "$fpid"
 		logins=$(awk '/^LOGINS/ { print $2, $3, $4 }' "$flood")
+		fcpu=$(awk -v hz="$clk_tck" -v s="$((seconds + 4))" '{ printf "%.2f", $1 / hz / s }' "$work/flood.ticks")
 	fi
-	awk -v logins="$logins" -v secs="$((seconds + 4))" '
-		/^Requests\/sec:/ { rps = $2 }
-		/^ +99%/ {
-			v = $2; unit = v; sub(/^[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
-			p99 = v * (unit == "us" ? 0.001 : unit == "s" ? 1000 : unit == "m" ? 60000 : 1)
-		}
-		/Non-2xx or 3xx responses:/ { bad += $NF }
-		END { split(logins, l, " "); printf "%s %.2f %d %.1f %.1f %d\n", rps, p99, bad, l[1] / secs, l[2] / secs, l[3] }' \
-		"$out" >>"$work/result.$n"
+	read -r rps p99 bad _ < <(wrk_summary "$out")
+	awk -v logins="$logins" -v secs="$((seconds + 4))" -v s="$rps $p99 $bad" -v hz="$clk_tck" -v w="$seconds" \
+		-v g="$((g1 - g0))" -v u="$((u1 - u0))" -v k="$(cat "$work/wrk.ticks")" -v f="$fcpu" 'BEGIN {
+		split(logins, l, " ")
+		printf "%s %.1f %.1f %d %.2f %.2f %.2f %.2f\n", s, l[1] / secs, l[2] / secs, l[3], g / hz / w, u / hz / w, k / hz / w, f
+	}' >>"$work/result.$n"
 }
 
 log "token route: wrk -t2 -c$CONNS -d$DURATION; floods of $FLOODS concurrent logins; $ROUNDS round(s)"
@@ -152,26 +120,29 @@ for round in $(seq 1 "$ROUNDS"); do
 	for n in $FLOODS; do
 		run "$n"
 		log "round $round, $n logins: $(tail -n1 "$work/result.$n" |
-			awk '{ printf "%s req/s, p99 %s ms, errors %s, logins %s ok/s, %s shed/s, %s other", $1, $2, $3, $4, $5, $6 }')"
+			awk '{ printf "%s req/s, p99 %s ms, errors %s, logins %s ok/s, %s shed/s, %s other; CPU cores: gatehouse %s, upstream %s, wrk %s, flood %s", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }')"
 	done
 done
 
 base_rps="" base_p99=""
-printf '\ntoken route (ES256) on %s (%s CPUs), gatehouse %s, wrk -t2 -c%s -d%s × %s round(s)%s\n\n' \
-	"$(uname -m)" "$(nproc)" "$("$BIN" version | awk '{print $2}')" "$CONNS" "$DURATION" "$ROUNDS" \
+printf '\ntoken route (ES256) on %s (%s CPUs), gatehouse %s, wrk -t2 -c%s -d%s × %s round(s), log.level %s%s\n\n' \
+	"$(uname -m)" "$(nproc)" "$("$BIN" version | awk '{print $2}')" "$CONNS" "$DURATION" "$ROUNDS" "$LOG_LEVEL" \
 	"${EXTRA_YAML:+, extra config: $EXTRA_YAML}"
-printf '| concurrent logins | token req/s | vs no flood | p99 (ms) | vs no flood | token errors | logins ok/s | logins shed (503)/s | other login answers |\n'
-printf '|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n'
+printf '| concurrent logins | token req/s | vs no flood | p99 (ms) | vs no flood | token errors | logins ok/s | logins shed (429/503)/s | other login answers | CPU cores: gatehouse / upstream / wrk / flood |\n'
+printf '|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n'
 for n in $FLOODS; do
-	read -r r p e ok shed other < <(sort -k2,2n "$work/result.$n" | awk '
-		{ sum += $1; bad += $3; p[NR] = $2; ok += $4; shed += $5; other += $6 }
+	read -r r p e ok shed other cg cu cw cf < <(sort -k2,2n "$work/result.$n" | awk '
+		{ sum += $1; bad += $3; p[NR] = $2; ok += $4; shed += $5; other += $6; g += $7; u += $8; w += $9; f += $10 }
 		END {
 			m = (NR % 2) ? p[(NR + 1) / 2] : (p[NR / 2] + p[NR / 2 + 1]) / 2
-			printf "%.0f %.2f %d %.1f %.1f %d\n", sum / NR, m, bad, ok / NR, shed / NR, other
+			printf "%.0f %.2f %d %.1f %.1f %d %.2f %.2f %.2f %.2f\n", sum / NR, m, bad, ok / NR, shed / NR, other, g / NR, u / NR, w / NR, f / NR
 		}')
 	if [ -z "$base_rps" ]; then base_rps=$r base_p99=$p; fi
-	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$r" \
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s / %s |\n' "$n" "$r" \
 		"$(awk -v a="$r" -v b="$base_rps" 'BEGIN { printf "%.0f %%", b ? 100 * a / b : 0 }')" "$p" \
-		"$(awk -v a="$p" -v b="$base_p99" 'BEGIN { printf "%.1f×", b ? a / b : 0 }')" "$e" "$ok" "$shed" "$other"
+		"$(awk -v a="$p" -v b="$base_p99" 'BEGIN { printf "%.1f×", b ? a / b : 0 }')" "$e" "$ok" "$shed" "$other" \
+		"$cg" "$cu" "$cw" "$cf"
 done
 printf '\nTarget (issue 15): with 16 concurrent logins the token route keeps >= 60 %% of its req/s and p99 <= 2x.\n'
+printf 'CPU cores: CPU seconds per second of each process (user+system, /proc) while the token route is measured;\n'
+printf 'the flood generator'"'"'s over its whole run. All share the same %s CPUs.\n' "$(nproc)"

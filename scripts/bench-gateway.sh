@@ -42,36 +42,18 @@ PROFILE=${BENCH_PROFILE:-}
 LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
 NOISE=${BENCH_NOISE:-0.25}
 
-log() { printf 'bench-gateway: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+BENCH_NAME=bench-gateway
+# shellcheck source=scripts/lib-bench.sh
+. scripts/lib-bench.sh
 
-if ! command -v wrk >/dev/null; then
-	log "installing wrk"
-	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
-command -v curl >/dev/null || die "curl is needed"
-if [ ! -x "$BIN" ]; then
-	log "building $BIN"
-	go build -o "$BIN" ./cmd/gatehouse
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-wrk.XXXXXX")
-pids=()
 redis_prefix="gatehouse-wrk-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n'):"
 redis_used=""
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+cleanup_extra() {
 	if [ -n "$redis_used" ]; then
 		redis-cli -u "$REDIS_URL" --scan --pattern "${redis_prefix}*" 2>/dev/null |
 			xargs -r -n 500 redis-cli -u "$REDIS_URL" unlink >/dev/null 2>&1 || true
 	fi
-	rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # Ports, all on 127.0.0.1.
 UP=$PORT_BASE
@@ -82,34 +64,9 @@ RC=$((PORT_BASE + 6)) RC_ADMIN=$((PORT_BASE + 7))
 RN=$((PORT_BASE + 8)) RN_ADMIN=$((PORT_BASE + 9))
 BARE_ADMIN=$((PORT_BASE + 10))
 NOPOOL=$((PORT_BASE + 11))
-for p in $(seq "$PORT_BASE" $((PORT_BASE + 11))); do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		die "port $p is in use; set BENCH_PORT_BASE to a free range"
-	fi
-done
+check_ports $(seq "$PORT_BASE" $((PORT_BASE + 11)))
 
-declare -A pid_of admin_of
-start() { # name command...
-	local name=$1
-	shift
-	"$@" >"$work/$name.log" 2>&1 &
-	pids+=($!)
-	pid_of[$name]=$!
-}
-
-# cpu_ticks name: user+system CPU the named process has used, in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/${pid_of[$1]}/stat"; }
-clk_tck=$(getconf CLK_TCK)
-
-wait_http() { # name url
-	for _ in $(seq 1 150); do
-		if curl -fsS -o /dev/null "$2" 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	log "$1 did not come up at $2; its log:"
-	tail -n 20 "$work/$1.log" >&2
-	exit 1
-}
+declare -A admin_of
 
 # write_config name listen admin extra-yaml
 write_config() {
@@ -217,7 +174,7 @@ case $seconds in '' | *[!0-9]*) seconds=10 ;; esac
 # or gatehouse) used meanwhile. A profile is taken in the first round only.
 run_wrk() {
 	local out="$work/wrk.$1.txt" args=(-t"$THREADS" -c"$CONNS" -d"$DURATION" --latency) hdr=() prof_pid="" code
-	local admin=${admin_of[$2]:-} ticks0 ticks1
+	local admin=${admin_of[$2]:-} ticks0 ticks1 rps p99 bad n p50
 	if [ -n "$4" ]; then hdr=(-H "$4"); fi
 	# Check the credential works before measuring: a 401 storm is not a benchmark.
 	code=$(curl -s -o /dev/null -w '%{http_code}' "${hdr[@]}" "$3")
@@ -231,18 +188,10 @@ run_wrk() {
 	wrk "${args[@]}" "${hdr[@]}" "$3" >"$out"
 	ticks1=$(cpu_ticks "$2")
 	if [ -n "$prof_pid" ]; then wait "$prof_pid"; fi
-	awk -v cpu="$(((ticks1 - ticks0)))" -v hz="$clk_tck" '
-		/^Requests\/sec:/ { rps = $2 }
-		/ requests in / { n = $1 }
-		function msof(v,   unit) {
-			unit = v; sub(/^[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
-			return v * (unit == "us" ? 0.001 : unit == "s" ? 1000 : unit == "m" ? 60000 : 1)
-		}
-		/^ +50%/ { p50 = msof($2) }
-		/^ +99%/ { p99 = msof($2) }
-		/Non-2xx or 3xx responses:/ { bad += $NF }
-		/Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { gsub(",", "", $i); bad += $i } }
-		END { printf "%s %.2f %d %d %.2f %.3f\n", rps, p99, bad, n, cpu / hz, p50 }' "$out" >>"$work/result.$1"
+	# "req/s p99 errors requests cpu-seconds p50"
+	read -r rps p99 bad n p50 < <(wrk_summary "$out")
+	awk -v cpu="$((ticks1 - ticks0))" -v hz="$clk_tck" -v s="$rps $p99 $bad $n" -v p50="$p50" \
+		'BEGIN { printf "%s %.2f %.3f\n", s, cpu / hz, p50 }' >>"$work/result.$1"
 }
 
 log "wrk -t$THREADS -c$CONNS -d$DURATION --latency per target, $ROUNDS round(s)"

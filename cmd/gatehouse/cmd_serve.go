@@ -36,6 +36,7 @@ func serveCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer a.Close()
+			a.ReserveHashingProcs(e.getenv)
 			ln, err := net.Listen("tcp", cfg.Listen)
 			if err != nil {
 				return fmt.Errorf("listen on %s (key listen): %w", cfg.Listen, err)

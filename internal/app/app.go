@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -68,6 +69,7 @@ type App struct {
 	limits  ratelimit.Store // the gateway's rate limit buckets, kept across reloads
 	handler http.Handler
 	now     func() time.Time
+	hasher  *password.Hasher
 	closers []func() error
 	access  *httpapi.AccessLog // nil without Options.AccessLog
 }
@@ -210,11 +212,13 @@ func (a *App) build(ctx context.Context, opt Options) error {
 
 	hasher, err := password.NewHasher(password.Params{
 		MemoryKiB: cfg.Passwords.MemoryKiB, Iterations: cfg.Passwords.Iterations, Parallelism: cfg.Passwords.Parallelism,
-	}, cfg.Passwords.MaxConcurrent, password.WithMaxWait(cfg.Passwords.MaxWait.D()))
+	}, cfg.Passwords.MaxConcurrent, password.WithMaxWait(cfg.Passwords.MaxWait.D()),
+		password.WithMaxPerClient(cfg.Passwords.MaxPerClient), password.WithShedDelay(shedDelay(cfg.Passwords.ShedDelay.D())))
 	if err != nil {
 		return err
 	}
 	limiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now))
+	a.hasher = hasher
 	pending, err := a.buildMFA(opt)
 	if err != nil {
 		return err
@@ -612,4 +616,27 @@ func (a *App) Close() {
 		_ = a.closers[i]()
 	}
 	a.closers = nil
+}
+
+// shedDelay maps passwords.shed_delay (0: answer at once) to
+// password.WithShedDelay (0: the default, negative: no hold).
+func shedDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// ReserveHashingProcs gives password hashing spare Ps while it runs
+// (password.Hasher.SetProcs): GOMAXPROCS is the value it has now plus one
+// per hashing slot while logins hash, and back to now's value once hashing
+// has been idle for password.ProcsIdle. It does nothing when the
+// GOMAXPROCS environment variable sets it explicitly. Call it once per
+// process, before serving (gatehouse serve).
+func (a *App) ReserveHashingProcs(getenv func(string) string) {
+	if getenv("GOMAXPROCS") != "" || a.hasher == nil {
+		return
+	}
+	base := runtime.GOMAXPROCS(0)
+	a.hasher.SetProcs(func(extra int) { runtime.GOMAXPROCS(base + extra) })
 }

@@ -124,6 +124,23 @@ func WithRequest(ctx context.Context, r *Request) context.Context {
 	return context.WithValue(ctx, requestKey{}, r)
 }
 
+// Context is a context carrying a Request, like WithRequest's, for a
+// caller that allocates per-request state anyway: embedded there, it costs
+// no allocation of its own (httpapi's middleware, on every request).
+type Context struct {
+	context.Context
+	Req *Request
+}
+
+// Value answers the Request for WithRequest's key and asks the parent
+// context for any other.
+func (c *Context) Value(key any) any {
+	if _, ok := key.(requestKey); ok {
+		return c.Req
+	}
+	return c.Context.Value(key)
+}
+
 // SetRoute records the gateway route serving the request in ctx, if the
 // context carries a Request.
 func SetRoute(ctx context.Context, route string) {

@@ -37,6 +37,25 @@ var (
 	ErrUnavailable = errors.New("store unavailable")
 )
 
+// RetryLater is what the three "come back later" refusals have in common
+// (*ThrottledError, *OverloadedError, *RateLimitedError): how long the
+// client should wait. httperr turns it into Retry-After with one errors.As.
+type RetryLater interface {
+	error
+	Wait() time.Duration
+}
+
+var (
+	_ RetryLater = (*ThrottledError)(nil)
+	_ RetryLater = (*OverloadedError)(nil)
+	_ RetryLater = (*RateLimitedError)(nil)
+)
+
+// retryMessage is the Error text of a RetryLater: what, and when to retry.
+func retryMessage(what string, d time.Duration) string {
+	return fmt.Sprintf("%s; retry after %s", what, d.Round(time.Second))
+}
+
 // ThrottledError says a login was refused because of too many failures.
 // errors.Is(err, ErrThrottled) matches it.
 type ThrottledError struct {
@@ -46,9 +65,10 @@ type ThrottledError struct {
 // ErrThrottled matches any *ThrottledError.
 var ErrThrottled = errors.New("too many attempts")
 
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many attempts; retry after %s", e.RetryAfter.Round(time.Second))
-}
+func (e *ThrottledError) Error() string { return retryMessage("too many attempts", e.RetryAfter) }
+
+// Wait is RetryAfter (RetryLater).
+func (e *ThrottledError) Wait() time.Duration { return e.RetryAfter }
 
 // Is makes errors.Is(err, ErrThrottled) true for a *ThrottledError.
 func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
@@ -65,8 +85,11 @@ type OverloadedError struct {
 var ErrOverloaded = errors.New("temporarily unavailable")
 
 func (e *OverloadedError) Error() string {
-	return fmt.Sprintf("temporarily unavailable; retry after %s", e.RetryAfter.Round(time.Second))
+	return retryMessage("temporarily unavailable", e.RetryAfter)
 }
+
+// Wait is RetryAfter (RetryLater).
+func (e *OverloadedError) Wait() time.Duration { return e.RetryAfter }
 
 // Is makes errors.Is(err, ErrOverloaded) true for an *OverloadedError.
 func (e *OverloadedError) Is(target error) bool { return target == ErrOverloaded }
@@ -81,9 +104,10 @@ type RateLimitedError struct {
 // ErrRateLimited matches any *RateLimitedError.
 var ErrRateLimited = errors.New("rate limited")
 
-func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("rate limited; retry after %s", e.RetryAfter.Round(time.Second))
-}
+func (e *RateLimitedError) Error() string { return retryMessage("rate limited", e.RetryAfter) }
+
+// Wait is RetryAfter (RetryLater).
+func (e *RateLimitedError) Wait() time.Duration { return e.RetryAfter }
 
 // Is makes errors.Is(err, ErrRateLimited) true for a *RateLimitedError.
 func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }

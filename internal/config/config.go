@@ -106,6 +106,14 @@ type Passwords struct {
 	// MaxWait bounds the wait for a hashing slot: a login whose expected
 	// wait is longer is refused at once with 503 + Retry-After; 0 means 2s.
 	MaxWait Duration `yaml:"max_wait"`
+	// MaxPerClient caps the logins one client IP may have in flight; more
+	// are refused with 503 + Retry-After before their body is read. 0
+	// means 8, negative no cap.
+	MaxPerClient int `yaml:"max_per_client"`
+	// ShedDelay holds a refused login's answer this long (at most MaxWait),
+	// so that a client ignoring Retry-After cannot loop on refusals; 0
+	// answers at once.
+	ShedDelay Duration `yaml:"shed_delay"`
 }
 
 // Login configures failure throttling for /auth/login and the password grant.
@@ -244,7 +252,8 @@ func Default() Config {
 			PasswordGrant:  true,
 			CacheSize:      100_000,
 		},
-		Passwords:      Passwords{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MaxWait: Duration(2 * time.Second)},
+		Passwords: Passwords{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MaxWait: Duration(2 * time.Second),
+			ShedDelay: Duration(time.Second)},
 		Login:          Login{MaxFailures: 5, Window: Duration(15 * time.Minute)},
 		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 		Redis:          Redis{KeyPrefix: "gatehouse:", WaitReplicas: -1, WaitTimeout: Duration(time.Second)},

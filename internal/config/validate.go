@@ -132,6 +132,9 @@ func (c Config) Validate() []error {
 	if c.Passwords.MaxWait < 0 {
 		bad("passwords.max_wait", "must not be negative")
 	}
+	if c.Passwords.ShedDelay < 0 {
+		bad("passwords.shed_delay", "must not be negative")
+	}
 	if c.Login.MaxFailures < 1 {
 		bad("login.max_failures", "must be at least 1")
 	}

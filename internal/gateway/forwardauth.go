@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"unsafe"
 )
 
 // The forward-auth endpoints of contract section 5. VerifyHandler serves all
@@ -117,20 +118,25 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request) {
 // proxy that copies client headers (nginx) would otherwise let the client
 // choose which description is judged.
 func pickFamily(h http.Header, families []family) (family, error) {
-	var found []family
-	for _, f := range families {
+	var (
+		found [2]*family // at most two families exist
+		n     int
+	)
+	for i := range families {
+		f := &families[i]
 		for _, name := range [...]string{f.method, f.uri, f.host, f.proto, f.url} {
 			if name != "" && len(h[name]) > 1 {
 				return family{}, fmt.Errorf("%w: %s sent %d times", errBadVerify, name, len(h[name]))
 			}
 		}
-		if _, m := h[f.method]; m {
-			found = append(found, f)
-		} else if _, u := h[f.uri]; u {
-			found = append(found, f)
+		_, m := h[f.method]
+		_, u := h[f.uri]
+		if (m || u) && n < len(found) {
+			found[n] = f
+			n++
 		}
 	}
-	switch len(found) {
+	switch n {
 	case 0:
 		names := make([]string, len(families))
 		for i, f := range families {
@@ -138,7 +144,7 @@ func pickFamily(h http.Header, families []family) (family, error) {
 		}
 		return family{}, fmt.Errorf("%w: no %s header", errBadVerify, strings.Join(names, " or "))
 	case 1:
-		return found[0], nil
+		return *found[0], nil
 	}
 	return family{}, fmt.Errorf("%w: both %s and %s sent", errBadVerify, found[0].uri, found[1].uri)
 }
@@ -164,9 +170,10 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*http.Re
 	if err != nil {
 		return nil, 0, err
 	}
-	fr := r.WithContext(r.Context())
+	fw := &forwarded{req: *r, url: url.URL{Path: p, RawPath: rawPath, RawQuery: rawQuery}} // r.WithContext, and its URL, in one allocation
+	fr := &fw.req
 	fr.Method = method
-	fr.URL = &url.URL{Path: p, RawPath: rawPath, RawQuery: rawQuery}
+	fr.URL = &fw.url
 	fr.RequestURI = uri
 	if f.host != "" {
 		if host := r.Header.Get(f.host); host != "" {
@@ -195,9 +202,19 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*http.Re
 		fr.URL.Scheme = proto
 	}
 	if client := ClientIP(r, g.trusted); client.IsValid() {
-		fr.RemoteAddr = netip.AddrPortFrom(client, 0).String()
+		b := netip.AddrPortFrom(client, 0).AppendTo(fw.addr[:0])
+		// b is fw.addr (or, for a zone too long for it, a fresh array); neither is written again.
+		fr.RemoteAddr = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	return fr, f.login, nil
+}
+
+// forwarded is the original request a forward-auth subrequest describes,
+// with its URL.
+type forwarded struct {
+	req  http.Request
+	url  url.URL
+	addr [64]byte // the bytes of req.RemoteAddr: "[IPv6%zone]:0" fits
 }
 
 // canonicalPath returns the decoded form of an escaped forward-auth path,

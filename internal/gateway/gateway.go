@@ -280,6 +280,10 @@ type grant struct {
 	// identity backs the X-Auth-* (and Authorization) header values that
 	// setIdentity sets, so they need no allocation of their own.
 	identity [len(identityHeaders) + 1]string
+	// noStore backs the Cache-Control value of a forward-auth answer.
+	noStore [1]string
+	// forwarded backs X-Forwarded-For, -Host and -Proto (setXForwarded).
+	forwarded [3]string
 }
 
 type grantKey struct{}

@@ -45,7 +45,8 @@ func (g *Gateway) judge(w http.ResponseWriter, fr *http.Request, mode loginMode)
 		gr.internalToken = tok
 	}
 	g.observe(rt.Name, d.kind, outcomeAllow)
-	w.Header().Set("Cache-Control", "no-store")
+	gr.noStore[0] = "no-store"
+	w.Header()["Cache-Control"] = gr.noStore[:]
 	setLimitHeaders(w.Header(), rt, d)
 	if gr.authenticated {
 		setIdentity(w.Header(), gr)

@@ -79,9 +79,9 @@ func (g *Gateway) rewrite(rt *Route, pr *httputil.ProxyRequest) {
 	trusted := g.trusted.peerTrusted(pr.In)
 	scrubHeaders(h, trusted, rt.Upstream.AllowUnderscoreHeaders)
 	removeConnectionHeaders(h, pr.In.Header)
-	h.Del("Authorization")
+	delete(h, "Authorization") // h.Del with the canonical name, without canonicalizing it
 	stripCookie(h, g.deps.CookieName)
-	forwardingHeaders(pr, trusted)
+	forwardingHeaders(pr, trusted, &gr.forwarded)
 	if !gr.authenticated {
 		return
 	}
@@ -118,21 +118,44 @@ func setIdentity(h http.Header, gr *grant) {
 // describe the original request); from anyone else scrubHeaders has removed
 // every forwarding header and they are set afresh, so a client cannot claim
 // another address, host or scheme.
-func forwardingHeaders(pr *httputil.ProxyRequest, trusted bool) {
+func forwardingHeaders(pr *httputil.ProxyRequest, trusted bool, v *[3]string) {
 	if !trusted {
-		pr.SetXForwarded()
+		setXForwarded(pr, v)
 		return
 	}
 	h, in := pr.Out.Header, pr.In.Header
 	if prior := in.Values("X-Forwarded-For"); len(prior) > 0 {
 		h["X-Forwarded-For"] = prior
 	}
-	pr.SetXForwarded()
+	setXForwarded(pr, v)
 	for _, k := range []string{"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 		if v := in.Values(k); len(v) > 0 {
 			h[k] = v
 		}
 	}
+}
+
+// setXForwarded is httputil.ProxyRequest.SetXForwarded, value for value,
+// with the three values in v (the grant's array) instead of an allocation
+// per header, and the canonical names used as they are.
+func setXForwarded(pr *httputil.ProxyRequest, v *[3]string) {
+	h := pr.Out.Header
+	if clientIP, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+			clientIP = strings.Join(prior, ", ") + ", " + clientIP
+		}
+		v[0] = clientIP
+		h["X-Forwarded-For"] = v[0:1:1]
+	} else {
+		delete(h, "X-Forwarded-For")
+	}
+	v[1] = pr.In.Host
+	h["X-Forwarded-Host"] = v[1:2:2]
+	v[2] = "http"
+	if pr.In.TLS != nil {
+		v[2] = "https"
+	}
+	h["X-Forwarded-Proto"] = v[2:3:3]
 }
 
 // headerClass is what the gateway does with a client request header.

@@ -95,6 +95,81 @@ func TestLoginFloodIsShed(t *testing.T) {
 	}
 }
 
+// One client flooding the login endpoints cannot crowd out the others
+// (passwords.max_per_client): with a cap of 2, 16 concurrent logins of one
+// client IP get 503 + Retry-After beyond its cap, on every login endpoint,
+// while another client's login, sent at the same time, succeeds.
+func TestLoginFloodOfOneClientIsCapped(t *testing.T) {
+	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
+		c.Passwords.MemoryKiB, c.Passwords.Iterations = 19456, 2 // ≈ 25 ms a hash: logins overlap
+		c.Passwords.MaxConcurrent = 1
+		c.Passwords.MaxPerClient = 2
+		c.Passwords.ShedDelay = config.Duration(20 * time.Millisecond)
+		c.Passwords.MaxWait = config.Duration(10 * time.Second) // no global shedding: only the cap refuses
+		c.Login.MaxFailures = 1000
+	}))
+	g.CreateUser(t, "alice", strongPassword)
+	g.CreateUser(t, "bob", strongPassword)
+
+	grant := func(user string) string {
+		return url.Values{"grant_type": {"password"}, "username": {user}, "password": {strongPassword}}.Encode()
+	}
+	form := url.Values{"username": {"alice"}, "password": {strongPassword}, "next": {"/account"}}.Encode()
+	cases := []struct {
+		name, path, contentType, body string
+		okStatus                      int
+		shedBody                      string
+	}{
+		{"login JSON", "/auth/login", "application/json", `{"username":"alice","password":"` + strongPassword + `"}`,
+			http.StatusOK, `{"error":"temporarily_unavailable"}`},
+		{"login form", "/auth/login", "application/x-www-form-urlencoded", form, http.StatusSeeOther, "/account"},
+		{"password grant", "/auth/token", "application/x-www-form-urlencoded", grant("alice"), http.StatusOK,
+			`"error":"temporarily_unavailable"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 16
+			var (
+				mu       sync.Mutex
+				ok, shed int
+				wg       sync.WaitGroup
+			)
+			for range n {
+				wg.Go(func() {
+					resp, body := do(t, testutil.Client(t), "POST", g.URL+tc.path, tc.body,
+						"Content-Type", tc.contentType, "X-Forwarded-For", "203.0.113.9")
+					mu.Lock()
+					defer mu.Unlock()
+					switch resp.StatusCode {
+					case tc.okStatus:
+						ok++
+					case http.StatusServiceUnavailable:
+						shed++
+						if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || secs < 1 {
+							t.Errorf("refused login Retry-After = %q, want whole seconds >= 1", resp.Header.Get("Retry-After"))
+						}
+						if !strings.Contains(body, tc.shedBody) {
+							t.Errorf("refused login body = %s, want it to contain %s", body, tc.shedBody)
+						}
+					default:
+						t.Errorf("login = %d %s, want %d or 503", resp.StatusCode, body, tc.okStatus)
+					}
+				})
+			}
+			// Another client, meanwhile: never refused.
+			resp, body := do(t, testutil.Client(t), "POST", g.URL+"/auth/token", grant("bob"),
+				"Content-Type", "application/x-www-form-urlencoded", "X-Forwarded-For", "198.51.100.20")
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("other client's login during the flood = %d %s, want 200", resp.StatusCode, body)
+			}
+			wg.Wait()
+			if ok == 0 || shed == 0 {
+				t.Errorf("%d logins of one client: %d succeeded, %d refused; want some of each", n, ok, shed)
+			}
+		})
+	}
+}
+
 // Logout tells the browser to drop every cookie of the origin, with and
 // without a live session, for JSON and form clients alike.
 func TestLogoutClearsSiteData(t *testing.T) {

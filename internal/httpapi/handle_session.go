@@ -57,6 +57,18 @@ func (s *server) handleLogin() http.Handler {
 			Password string `json:"password"`
 		}
 		next := "/"
+		// Shed before reading the body (passwords.max_per_client, a full
+		// hashing queue): a refused form gets its page back with next.
+		release, err := s.Users.AdmitLogin(r.Context(), clientIP(r))
+		if err != nil {
+			form := !isJSON(r)
+			if form && r.ParseForm() == nil {
+				next = oidc.SafeNextOn(r.PostForm.Get("next"), s.ServesHost)
+			}
+			s.loginFailed(w, r, err, form, next)
+			return
+		}
+		defer release()
 		form, err := readBody(r, &creds, func(f url.Values) {
 			creds.Username, creds.Password = f.Get("username"), f.Get("password")
 			next = oidc.SafeNextOn(f.Get("next"), s.ServesHost)

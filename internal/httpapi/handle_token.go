@@ -56,6 +56,15 @@ func (s *server) handleToken() http.Handler {
 			httperr.OAuth(w, http.StatusBadRequest, httperr.UnsupportedGrantType, "")
 			return
 		}
+		if grant == "password" {
+			// Shed before the client lookup and any store work.
+			release, err := s.Users.AdmitLogin(r.Context(), clientIP(r))
+			if err != nil {
+				s.tokenError(w, r, err)
+				return
+			}
+			defer release()
+		}
 		cl, ok := s.clientOf(w, r, get)
 		if !ok {
 			return

@@ -77,7 +77,8 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 type requestState struct {
 	sw    statusWriter
 	info  audit.Request
-	idHdr [1]string // the X-Request-Id header value
+	ctx   audit.Context // the request's context: carries info without a context.WithValue allocation
+	idHdr [1]string     // the X-Request-Id header value
 	idBuf [24]byte
 	ipBuf [48]byte
 }
@@ -93,7 +94,8 @@ func (s *server) observe(next http.Handler) http.Handler {
 		st.info.IP = s.realIP(r, st.ipBuf[:0])
 		st.idHdr[0] = st.info.ID
 		w.Header()["X-Request-Id"] = st.idHdr[:]
-		r = r.WithContext(audit.WithRequest(r.Context(), &st.info))
+		st.ctx = audit.Context{Context: r.Context(), Req: &st.info}
+		r = r.WithContext(&st.ctx)
 		defer s.finish(st, r, time.Now())
 		next.ServeHTTP(&st.sw, r)
 	})
@@ -226,13 +228,18 @@ func (rs *routeSeries) counter(status int) prometheus.Counter {
 func (s *server) own(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
+		// One allocation for the three values; each slice is capped so that
+		// an append to one header cannot write into the next.
+		v := append(make([]string, 0, 3), "nosniff", "no-referrer", "DENY")
+		h["X-Content-Type-Options"] = v[0:1:1]
+		h["Referrer-Policy"] = v[1:2:2]
+		h["X-Frame-Options"] = v[2:3:3]
 		if s.tls {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		if r.Body != nil && r.Body != http.NoBody { // a GET's body needs no cap (nor its allocation)
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -66,20 +66,12 @@ func write(w http.ResponseWriter, p Problem) {
 	_ = json.NewEncoder(w).Encode(body{Error: p.Code, Description: p.Description})
 }
 
-// SetRetryAfter sets Retry-After when err is throttled (*auth.ThrottledError),
-// shed (*auth.OverloadedError) or rate limited; for pages that do not go
-// through Write.
+// SetRetryAfter sets Retry-After when err is an auth.RetryLater: throttled
+// (*auth.ThrottledError), shed (*auth.OverloadedError) or rate limited
+// (*auth.RateLimitedError); for pages that do not go through Write.
 func SetRetryAfter(h http.Header, err error) {
-	var te *auth.ThrottledError
-	var oe *auth.OverloadedError
-	var le *auth.RateLimitedError
-	switch {
-	case errors.As(err, &te):
-		h.Set("Retry-After", RetryAfter(te.RetryAfter))
-	case errors.As(err, &oe):
-		h.Set("Retry-After", RetryAfter(oe.RetryAfter))
-	case errors.As(err, &le):
-		h.Set("Retry-After", RetryAfter(le.RetryAfter))
+	if rl, ok := errors.AsType[auth.RetryLater](err); ok {
+		h.Set("Retry-After", RetryAfter(rl.Wait()))
 	}
 }
 

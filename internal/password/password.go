@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,19 @@ type Hasher struct {
 	waiting atomic.Int64 // callers queued for a slot
 	avg     atomic.Int64 // moving average of one hash, in ns
 	dummy   string
+
+	// Spare Ps while hashes run (SetProcs).
+	procs      atomic.Pointer[func(extra int)]
+	procMu     sync.Mutex
+	running    int         // hashes holding a slot
+	raised     bool        // procs(Slots()) was called, procs(0) not yet
+	lowerTimer *time.Timer // lowers them once hashing has been idle for ProcsIdle
+
+	// Per-client admission (AdmitClient): logins in flight by client.
+	perClient int
+	shedDelay time.Duration
+	mu        sync.Mutex
+	inFlight  map[string]int
 }
 
 // Option configures a Hasher.
@@ -66,10 +80,101 @@ func WithMaxWait(d time.Duration) Option {
 	}
 }
 
+// DefaultMaxPerClient is how many logins one client (IP address) may have
+// in flight unless WithMaxPerClient says otherwise
+// (passwords.max_per_client).
+const DefaultMaxPerClient = 8
+
+// DefaultShedDelay is how long a refused login is held before its answer
+// unless WithShedDelay says otherwise (passwords.shed_delay).
+const DefaultShedDelay = time.Second
+
+// WithMaxPerClient caps the logins one client may have in flight
+// (passwords.max_per_client); n == 0 means DefaultMaxPerClient, n < 0 no cap.
+func WithMaxPerClient(n int) Option {
+	return func(h *Hasher) {
+		if n != 0 {
+			h.perClient = n
+		}
+	}
+}
+
+// WithShedDelay sets how long AdmitClient holds a refusal before it
+// returns (passwords.shed_delay); d == 0 means DefaultShedDelay, d < 0 no
+// hold. The hold never exceeds maxWait.
+func WithShedDelay(d time.Duration) Option {
+	return func(h *Hasher) {
+		if d != 0 {
+			h.shedDelay = max(d, 0)
+		}
+	}
+}
+
 // DefaultMaxConcurrent is max(1, GOMAXPROCS/2): argon2id gets at most half
 // the CPUs by default, so that a login flood cannot starve the gateway's
 // proxy path (issue 15).
 func DefaultMaxConcurrent() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
+// Slots is how many hashes may run at once (passwords.max_concurrent).
+func (h *Hasher) Slots() int { return cap(h.sem) }
+
+// ProcsIdle is how long hashing must have been idle before the spare Ps
+// that SetProcs asked for are given back: a steady trickle of logins does
+// not resize the scheduler for each one.
+const ProcsIdle = 2 * time.Second
+
+// SetProcs makes the hasher call set(Slots()) when a hash starts while none
+// has run for ProcsIdle, and set(0) once hashing has been idle that long.
+// The caller (app) turns it into GOMAXPROCS = CPUs + extra. A hash runs for
+// tens of milliseconds on a goroutine locked to its (reniced) thread and
+// holds one of the Go scheduler's Ps all that time: with GOMAXPROCS equal
+// to the CPUs, one hash on 2 CPUs leaves the proxy path a single P however
+// low the thread's priority (issue 15). With a spare P per slot the kernel
+// arbitrates the CPUs and prefers the nice-0 request threads. The Ps are
+// spare only while logins run, because a P more than CPUs costs the proxy
+// path CPU (more scheduler spinning and switching) when nothing hashes.
+func (h *Hasher) SetProcs(set func(extra int)) { h.procs.Store(&set) }
+
+// started and ended bracket every hash that holds a slot.
+func (h *Hasher) started() {
+	set := h.procs.Load()
+	if set == nil {
+		return
+	}
+	h.procMu.Lock()
+	defer h.procMu.Unlock()
+	h.running++
+	if h.lowerTimer != nil {
+		h.lowerTimer.Stop()
+		h.lowerTimer = nil
+	}
+	if !h.raised {
+		h.raised = true
+		(*set)(cap(h.sem))
+	}
+}
+
+func (h *Hasher) ended() {
+	if h.procs.Load() == nil {
+		return
+	}
+	h.procMu.Lock()
+	defer h.procMu.Unlock()
+	if h.running--; h.running == 0 && h.raised && h.lowerTimer == nil {
+		h.lowerTimer = time.AfterFunc(ProcsIdle, h.lower)
+	}
+}
+
+func (h *Hasher) lower() {
+	set := h.procs.Load()
+	h.procMu.Lock()
+	defer h.procMu.Unlock()
+	h.lowerTimer = nil
+	if h.running == 0 && h.raised && set != nil {
+		h.raised = false
+		(*set)(0)
+	}
+}
 
 // NewHasher returns a Hasher using p. maxConcurrent <= 0 means
 // DefaultMaxConcurrent(). It hashes once to calibrate the expected time of
@@ -78,7 +183,10 @@ func NewHasher(p Params, maxConcurrent int, opts ...Option) (*Hasher, error) {
 	if maxConcurrent <= 0 {
 		maxConcurrent = DefaultMaxConcurrent()
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, maxConcurrent), maxWait: DefaultMaxWait}
+	h := &Hasher{
+		params: p, sem: make(chan struct{}, maxConcurrent), maxWait: DefaultMaxWait,
+		perClient: DefaultMaxPerClient, shedDelay: DefaultShedDelay, inFlight: map[string]int{},
+	}
 	for _, o := range opts {
 		o(h)
 	}
@@ -97,6 +205,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
+	h.started()
 	defer h.release(time.Now())
 	return h.hash([]byte(password))
 }
@@ -120,6 +229,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 	if err := h.acquire(ctx); err != nil {
 		return false, false, err
 	}
+	h.started()
 	defer h.release(time.Now())
 	got := idKey([]byte(password), salt, p, uint32(len(want)))
 	ok = subtle.ConstantTimeCompare(got, want) == 1
@@ -149,6 +259,66 @@ func (h *Hasher) Admit() error {
 		return fmt.Errorf("wait for password hashing slot: %w", &auth.OverloadedError{RetryAfter: expected})
 	}
 	return nil
+}
+
+// AdmitClient is the first thing a password login does, before it even
+// reads its request body: it refuses the login when client (the client's
+// IP address) already has max_per_client logins in flight, or when Admit
+// would. A refusal is an *auth.OverloadedError (503 + Retry-After) returned
+// only after the shed delay (at most maxWait, or until ctx is done): a
+// client that ignores Retry-After and sends the next login as soon as it
+// has an answer, as a flood does, then gets at most one answer per shed
+// delay per connection, and costs the server a parked goroutine instead of
+// a request loop. On success the caller must call release when the login
+// is over (hashed, refused later, or failed).
+func (h *Hasher) AdmitClient(ctx context.Context, client string) (release func(), err error) {
+	if h.perClient > 0 {
+		h.mu.Lock()
+		n := h.inFlight[client]
+		if n < h.perClient {
+			h.inFlight[client] = n + 1
+		}
+		h.mu.Unlock()
+		if n >= h.perClient {
+			return nil, h.refuse(ctx, fmt.Errorf("client has %d logins in flight: %w", n,
+				&auth.OverloadedError{RetryAfter: max(h.expectedWait(h.waiting.Load()+1), time.Second)}))
+		}
+	}
+	if err := h.Admit(); err != nil {
+		h.done(client)
+		return nil, h.refuse(ctx, err)
+	}
+	return func() { h.done(client) }, nil
+}
+
+// done ends one of client's logins in flight.
+func (h *Hasher) done(client string) {
+	if h.perClient <= 0 {
+		return
+	}
+	h.mu.Lock()
+	if n := h.inFlight[client]; n > 1 {
+		h.inFlight[client] = n - 1
+	} else {
+		delete(h.inFlight, client)
+	}
+	h.mu.Unlock()
+}
+
+// refuse holds a refusal for the shed delay (capped at maxWait) and
+// returns err.
+func (h *Hasher) refuse(ctx context.Context, err error) error {
+	d := min(h.shedDelay, h.maxWait)
+	if d <= 0 {
+		return err
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return err
 }
 
 // expectedWait is how long the ahead-th caller in the queue waits: the
@@ -195,6 +365,7 @@ func (h *Hasher) release(start time.Time) {
 			break
 		}
 	}
+	h.ended()
 	<-h.sem
 }
 

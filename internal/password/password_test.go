@@ -195,3 +195,123 @@ func TestDefaultMaxConcurrentLeavesCPUs(t *testing.T) {
 		t.Errorf("DefaultMaxConcurrent() = %d, want %d", got, want)
 	}
 }
+
+// One client (IP) cannot hold more than max_per_client logins in flight:
+// the next is refused with an OverloadedError, after the shed delay, while
+// other clients are still admitted; releasing a login frees its place.
+func TestAdmitClientCapsLoginsPerClient(t *testing.T) {
+	const delay = 50 * time.Millisecond
+	h, err := password.NewHasher(cheap, 1, password.WithMaxPerClient(2), password.WithShedDelay(delay))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	admit := func(client string) func() {
+		t.Helper()
+		release, err := h.AdmitClient(ctx, client)
+		if err != nil {
+			t.Fatalf("AdmitClient(%q) = %v, want admitted", client, err)
+		}
+		return release
+	}
+	r1, r2 := admit("192.0.2.1"), admit("192.0.2.1")
+	t.Cleanup(r2)
+
+	start := time.Now()
+	_, err = h.AdmitClient(ctx, "192.0.2.1")
+	held := time.Since(start)
+	var oe *auth.OverloadedError
+	if !errors.As(err, &oe) || !errors.Is(err, auth.ErrOverloaded) || oe.RetryAfter < time.Second {
+		t.Fatalf("third login of one client = %v, want OverloadedError with Retry-After >= 1s", err)
+	}
+	if held < delay {
+		t.Errorf("refusal answered after %v, want it held for the shed delay %v", held, delay)
+	}
+
+	t.Cleanup(admit("192.0.2.2")) // another client is not affected
+	r1()
+	t.Cleanup(admit("192.0.2.1")) // a released place is free again
+}
+
+// The shed delay is a hold, not a queue: a client that gives up (ctx done)
+// gets its refusal at once; with no cap and no delay (negative options)
+// any number of logins of one client are admitted.
+func TestAdmitClientOptions(t *testing.T) {
+	tests := []struct {
+		name      string
+		opts      []password.Option
+		cancelled bool
+		admitted  int // of 4 concurrent logins of one client
+	}{
+		{"cap 1, held refusals, client gone", []password.Option{password.WithMaxPerClient(1), password.WithShedDelay(time.Hour)}, true, 1},
+		{"no cap", []password.Option{password.WithMaxPerClient(-1), password.WithShedDelay(-1)}, false, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := password.NewHasher(cheap, 1, append(tc.opts, password.WithMaxWait(time.Hour))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			if tc.cancelled {
+				cancel()
+			} else {
+				t.Cleanup(cancel)
+			}
+			admitted := 0
+			for range 4 {
+				release, err := h.AdmitClient(ctx, "198.51.100.7")
+				switch {
+				case err == nil:
+					admitted++
+					t.Cleanup(release)
+				case !errors.Is(err, auth.ErrOverloaded):
+					t.Errorf("AdmitClient = %v, want nil or ErrOverloaded", err)
+				}
+			}
+			if admitted != tc.admitted {
+				t.Errorf("admitted %d of 4 logins, want %d", admitted, tc.admitted)
+			}
+		})
+	}
+}
+
+// SetProcs asks for spare Ps when hashing starts, once per busy period,
+// and gives them back after hashing has been idle for ProcsIdle.
+func TestSetProcsWhileHashing(t *testing.T) {
+	h, err := password.NewHasher(cheap, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		calls []int
+	)
+	h.SetProcs(func(extra int) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, extra)
+	})
+	got := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]int(nil), calls...)
+	}
+	enc, err := h.Hash(context.Background(), "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.Verify(context.Background(), "correct horse battery staple", enc); err != nil {
+		t.Fatal(err)
+	}
+	if c := got(); len(c) != 1 || c[0] != 2 {
+		t.Fatalf("calls after two hashes = %v, want [2] (one per busy period, one P per slot)", c)
+	}
+	deadline := time.Now().Add(password.ProcsIdle + 10*time.Second)
+	for len(got()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if c := got(); len(c) != 2 || c[1] != 0 {
+		t.Fatalf("calls after hashing went idle = %v, want [2 0]", c)
+	}
+}

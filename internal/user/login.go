@@ -17,6 +17,19 @@ type Attempt struct {
 	Via      string // "form", "json", "token" — for the audit trail
 }
 
+// AdmitLogin is called by the login endpoints before they read the request
+// body: it refuses (after the shed delay) a login from a client ip that has
+// passwords.max_per_client logins in flight, or when the hashing queue is
+// full, with a wrapped *auth.OverloadedError. On success the caller calls
+// release when the login is over.
+func (s *Service) AdmitLogin(ctx context.Context, ip string) (release func(), err error) {
+	release, err = s.hasher.AdmitClient(ctx, ip)
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	return release, nil
+}
+
 // Login checks a password. Unknown user, wrong password, disabled user and
 // a user without a password all return auth.ErrInvalidCredentials after the
 // same amount of hashing work, so neither the response nor its timing tells
