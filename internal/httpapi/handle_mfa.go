@@ -258,7 +258,8 @@ func (s *server) handleTOTPEnrol() http.Handler {
 			return
 		}
 		if isForm(r) || wantsHTML(r) {
-			s.pages.render(w, http.StatusOK, "mfa_enrol", mfaEnrolPage{Enrolment: e, Next: s.formNext(r, sub), StepUp: stepUpEnrolment(r, sub)})
+			s.pages.render(w, http.StatusOK, "mfa_enrol", mfaEnrolPage{Enrolment: e, Next: s.formNext(r, sub),
+				StepUp: sub.session != nil && r.FormValue("next") != ""})
 			return
 		}
 		writeJSON(w, http.StatusOK, e)
@@ -324,11 +325,11 @@ func (s *server) handleTOTPConfirm() http.Handler {
 	})
 }
 
-// stepUpEnrolment says the request enrols TOTP from the step-up offer of
-// /login/mfa (a session, and a next to go on to), not from /account or
-// the enrolment step of a pending login.
+// stepUpEnrolment says the confirmation comes from an enrolment that the
+// step-up offer of /login/mfa started (its form has a next; the page marks
+// it step_up), not from /account or the enrolment step of a pending login.
 func stepUpEnrolment(r *http.Request, sub stepSubject) bool {
-	return sub.session != nil && r.FormValue("next") != ""
+	return sub.session != nil && r.FormValue("step_up") != ""
 }
 
 // formNext is where a form goes after enrolment: the pending login's next,

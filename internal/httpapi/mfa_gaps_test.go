@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -124,7 +125,13 @@ func TestTOTPEnrolmentInASessionWaitsForTheNextCode(t *testing.T) {
 			}
 			secret := m[1]
 			code := totpCode(t, secret, g.Clock.Now())
-			resp, _ = do(t, c, "POST", g.URL+"/auth/mfa/totp/confirm", formBody(url.Values{"code": {code}}), "Content-Type", "application/x-www-form-urlencoded")
+			// The confirmation form as the browser sends it: its hidden
+			// fields and the code.
+			confirm := url.Values{"code": {code}}
+			for _, h := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(body, -1) {
+				confirm.Set(h[1], html.UnescapeString(h[2]))
+			}
+			resp, _ = do(t, c, "POST", g.URL+"/auth/mfa/totp/confirm", confirm.Encode(), "Content-Type", "application/x-www-form-urlencoded")
 			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tc.location {
 				t.Fatalf("confirm = %d %q, want 303 %s", resp.StatusCode, resp.Header.Get("Location"), tc.location)
 			}
