@@ -137,6 +137,8 @@ test('step-up: a password-only session on an mfa route enrols, passes the code, 
   const secret = await confirmEnrolment(page, '/login/mfa');
   // Enrolment alone does not upgrade the session: the route asks for a code.
   assert.equal(where(page).searchParams.get('next'), target);
+  // The confirmation code is spent: the page says to wait for the app's next one.
+  assert.match(await page.getByRole('status').textContent(), /wait until the app shows a new code/);
   assert.equal(await sessionCookie(page), before);
 
   const upstream = page.waitForResponse((r) => new URL(r.url()).pathname === `${fx.info.secure_route}report` && r.status() === 200);

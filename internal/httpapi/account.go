@@ -18,15 +18,15 @@ import (
 // exact UTC time in the title) and a device name instead of the raw
 // User-Agent (kept in the title).
 type sessionRow struct {
-	ID                   string
-	Started, StartedAt   string // relative, exact
-	LastSeen, LastSeenAt string
-	IP                   string
-	Device, UserAgent    string
-	Method               string
-	AMR                  []string
-	Current              bool
-	Apps                 []string // clients that got tokens in the session
+	ID                    string
+	Started, LastSeen     string // relative
+	StartedAt, LastSeenAt stamp  // exact
+	IP                    string
+	Device, UserAgent     string
+	Method                string
+	AMR                   []string
+	Current               bool
+	Apps                  []string // clients that got tokens in the session
 }
 
 func (s *server) sessionRow(r session.Record, current string, now time.Time) sessionRow {
@@ -56,7 +56,30 @@ func deviceName(p *useragent.Parser, ua string) string {
 	return "Unknown device"
 }
 
-func exactTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") }
+// stamp is an exact time on a page: its String is for people (the title
+// and text, "2006-01-02 15:04:05 UTC"), Attr the RFC 3339 form that a
+// <time datetime> attribute needs.
+type stamp struct{ t time.Time }
+
+func exactTime(t time.Time) stamp { return stamp{t.UTC()} }
+
+func (s stamp) String() string {
+	if s.t.IsZero() {
+		return ""
+	}
+	return s.t.Format("2006-01-02 15:04:05 MST")
+}
+
+// Attr is the valid HTML datetime: RFC 3339 in UTC, whole seconds.
+func (s stamp) Attr() string {
+	if s.t.IsZero() {
+		return ""
+	}
+	return s.t.Format(time.RFC3339)
+}
+
+// IsZero says the time is unknown (a passkey never used).
+func (s stamp) IsZero() bool { return s.t.IsZero() }
 
 // relativeTime says how long ago t was, in the largest whole unit.
 func relativeTime(t, now time.Time) string {

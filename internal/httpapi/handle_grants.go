@@ -37,11 +37,11 @@ func lastUsed(f token.Family) time.Time {
 
 // grantRow is one such family on /account.
 type grantRow struct {
-	ID                   string
-	ClientID             string
-	Started, StartedAt   string
-	LastUsed, LastUsedAt string
-	IP                   string
+	ID                    string
+	ClientID              string
+	Started, LastUsed     string
+	StartedAt, LastUsedAt stamp
+	IP                    string
 }
 
 func grantRowOf(f token.Family, now time.Time) grantRow {

@@ -258,7 +258,8 @@ func (s *server) handleTOTPEnrol() http.Handler {
 			return
 		}
 		if isForm(r) || wantsHTML(r) {
-			s.pages.render(w, http.StatusOK, "mfa_enrol", mfaEnrolPage{Enrolment: e, Next: s.formNext(r, sub)})
+			s.pages.render(w, http.StatusOK, "mfa_enrol", mfaEnrolPage{Enrolment: e, Next: s.formNext(r, sub),
+				StepUp: sub.session != nil && r.FormValue("next") != ""})
 			return
 		}
 		writeJSON(w, http.StatusOK, e)
@@ -299,6 +300,15 @@ func (s *server) handleTOTPConfirm() http.Handler {
 		s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAEnrolled, UserID: sub.user.ID, Username: sub.user.Username,
 			Details: map[string]string{"method": mfa.MethodTOTP}})
 		next := s.formNext(r, sub)
+		if form && stepUpEnrolment(r, sub) {
+			// The step-up enrolment of /login/mfa: the confirmation proves
+			// the new authenticator, not that the account owner (rather
+			// than a password thief) added it, so the session stays as it
+			// is and the step-up still asks for a code, which must be the
+			// app's next one (the confirmation spent this one).
+			http.Redirect(w, r, "/login/mfa?enrolled=1&next="+url.QueryEscape(next), http.StatusSeeOther)
+			return
+		}
 		if sub.pending != nil {
 			// The enrolment was the second step of this login.
 			if _, err := s.Sessions.StartSession(w, r, sub.user.ID, sub.method(), mfa.Combine(sub.amr, []string{mfa.AMROTP})...); err != nil {
@@ -313,6 +323,13 @@ func (s *server) handleTOTPConfirm() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// stepUpEnrolment says the confirmation comes from an enrolment that the
+// step-up offer of /login/mfa started (its form has a next; the page marks
+// it step_up), not from /account or the enrolment step of a pending login.
+func stepUpEnrolment(r *http.Request, sub stepSubject) bool {
+	return sub.session != nil && r.FormValue("step_up") != ""
 }
 
 // formNext is where a form goes after enrolment: the pending login's next,
@@ -392,7 +409,7 @@ func (s *server) handleLoginMFAPage() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		data := mfaLoginPage{Next: next, Error: q.Get("error") != "", Throttled: q.Get("throttled") != "",
+		data := mfaLoginPage{Next: next, Error: q.Get("error") != "", Throttled: q.Get("throttled") != "", Enrolled: q.Get("enrolled") != "",
 			Methods: f.Methods(), Recovery: f.RecoveryLeft > 0,
 			TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0 && s.Passkeys != nil, StepUp: sub.pending == nil}
 		if !f.Enrolled() {

@@ -60,7 +60,10 @@ type accountPage struct {
 }
 
 // identityRow is a linked identity; Linked is relative, LinkedAt exact.
-type identityRow struct{ Provider, Email, Linked, LinkedAt string }
+type identityRow struct {
+	Provider, Email, Linked string
+	LinkedAt                stamp
+}
 
 // mfaLoginPage is /login/mfa: the code form, or the enrolment offer.
 type mfaLoginPage struct {
@@ -74,6 +77,7 @@ type mfaLoginPage struct {
 	Passkey          bool // the user has a passkey: "Use your passkey"
 	StepUp           bool // a session's step-up, not a pending login
 	PasskeyEnrol     bool // enrolment may add a passkey instead
+	Enrolled         bool // the step-up just enrolled TOTP: wait for the next code
 }
 
 // mfaEnrolPage shows a new TOTP secret and its QR code (rendered by us,
@@ -81,6 +85,9 @@ type mfaLoginPage struct {
 type mfaEnrolPage struct {
 	mfa.Enrolment
 	Next string
+	// StepUp: enrolment offered by the step-up of /login/mfa; the step-up
+	// still asks for a code afterwards (the app's next one).
+	StepUp bool
 }
 
 // QR is the inline SVG as trusted HTML: mfa.QRSVG writes only rects.
@@ -91,8 +98,11 @@ type mfaCodesPage struct{ Codes []string }
 
 // factorsView is the factor list on /account.
 type factorsView struct {
-	Enabled      bool // second factors are configured at all
-	TOTP         bool
+	Enabled bool // second factors are configured at all
+	TOTP    bool
+	// Any: the user has a second factor (TOTP or a passkey), so recovery
+	// codes apply and may be renewed.
+	Any          bool
 	RecoveryLeft int
 	WebAuthn     bool // passkeys can be added (public_url has a domain)
 	Passkeys     []passkeyRow
@@ -100,12 +110,15 @@ type factorsView struct {
 
 // passkeyRow is one WebAuthn credential on /account.
 type passkeyRow struct {
-	ID, Name, Kind                           string
-	Created, CreatedAt, LastUsed, LastUsedAt string
+	ID, Name, Kind, Created, LastUsed string
+	CreatedAt, LastUsedAt             stamp
 }
 
 // consentRow is an app with access; Granted is relative, GrantedAt exact.
-type consentRow struct{ ClientID, Scopes, Granted, GrantedAt string }
+type consentRow struct {
+	ClientID, Scopes, Granted string
+	GrantedAt                 stamp
+}
 
 // consentPage asks the user to allow a client; Fields carry the
 // authorization request through the POST.
@@ -235,7 +248,7 @@ func (s *server) handleAccountPage() http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
-			data.Factors = factorsView{Enabled: true, TOTP: f.TOTP, RecoveryLeft: f.RecoveryLeft, WebAuthn: s.Passkeys != nil}
+			data.Factors = factorsView{Enabled: true, TOTP: f.TOTP, Any: f.TOTP || len(f.Passkeys) > 0, RecoveryLeft: f.RecoveryLeft, WebAuthn: s.Passkeys != nil}
 			for _, c := range f.Passkeys {
 				row := passkeyRow{ID: mfa.CredentialID(c.ID), Name: c.Name, Kind: c.Kind,
 					Created: relativeTime(c.CreatedAt, now), CreatedAt: exactTime(c.CreatedAt), LastUsed: "never"}
