@@ -88,3 +88,26 @@ func TestFromRequestReadsTheRequestHeaders(t *testing.T) {
 		t.Errorf("FromRequest = %+v, want the session cookie v1", got)
 	}
 }
+
+// TestBearerTokenBytes sends every byte value inside a bearer token: the
+// RFC 6750 b64token characters are accepted, every other byte (controls,
+// space, '=' before the end, quotes, commas, non-ASCII) is ErrMalformed.
+func TestBearerTokenBytes(t *testing.T) {
+	allowed := func(c byte) bool {
+		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	}
+	for c := range 256 {
+		tok := "ab" + string([]byte{byte(c)}) + "cd"
+		got := credential.FromHeader(header("Authorization", "Bearer "+tok), name, credential.Bearer)
+		if allowed(byte(c)) {
+			if got.Kind != credential.Token || got.Value != tok || got.Err != nil {
+				t.Errorf("byte %#02x: got %+v, want the token", c, got)
+			}
+			continue
+		}
+		if !errors.Is(got.Err, credential.ErrMalformed) {
+			t.Errorf("byte %#02x: got %+v, want ErrMalformed", c, got)
+		}
+	}
+}

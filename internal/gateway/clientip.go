@@ -47,7 +47,7 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	if !ok || !t.contains(addr) {
 		return addr
 	}
-	hops := r.Header.Values("X-Forwarded-For")
+	hops := r.Header["X-Forwarded-For"] // canonical name: Values would canonicalize it again
 	for i := len(hops) - 1; i >= 0; i-- {
 		list := strings.Split(hops[i], ",")
 		for j := len(list) - 1; j >= 0; j-- {

@@ -124,12 +124,14 @@ func forwardingHeaders(pr *httputil.ProxyRequest, trusted bool, v *[3]string) {
 		return
 	}
 	h, in := pr.Out.Header, pr.In.Header
-	if prior := in.Values("X-Forwarded-For"); len(prior) > 0 {
+	// Canonical names index the maps directly: Values would canonicalize
+	// them again on every request.
+	if prior := in["X-Forwarded-For"]; len(prior) > 0 {
 		h["X-Forwarded-For"] = prior
 	}
 	setXForwarded(pr, v)
-	for _, k := range []string{"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		if v := in.Values(k); len(v) > 0 {
+	for _, k := range [...]string{"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v := in[k]; len(v) > 0 {
 			h[k] = v
 		}
 	}
@@ -207,12 +209,11 @@ func classify(name string) headerClass {
 // underscores_in_headers off), because upstreams fold '_' into '-'.
 func scrubHeaders(h http.Header, trusted, allowUnderscore bool) {
 	for k := range h {
-		lookalike := strings.ContainsAny(k, "_.")
 		switch classify(k) {
 		case headerOwn:
 			delete(h, k)
 		case headerForwarded:
-			if !trusted || lookalike {
+			if !trusted || strings.ContainsAny(k, "_.") { // a lookalike spelling
 				delete(h, k)
 			}
 		default:
@@ -257,7 +258,7 @@ func foldedEqual(name, folded string) bool {
 // Connection (ReverseProxy does this already; doing it again costs little
 // and does not depend on that).
 func removeConnectionHeaders(h, in http.Header) {
-	for _, v := range in.Values("Connection") {
+	for _, v := range in["Connection"] { // canonical name: no Values, which canonicalizes it again
 		for name := range strings.SplitSeq(v, ",") {
 			name = strings.TrimSpace(name)
 			if name != "" && !strings.EqualFold(name, "Upgrade") && !strings.EqualFold(name, "Connection") {
@@ -271,7 +272,7 @@ func removeConnectionHeaders(h, in http.Header) {
 // keeping every other cookie byte for byte, and drops the header when
 // nothing is left.
 func stripCookie(h http.Header, name string) {
-	values := h.Values("Cookie")
+	values := h["Cookie"] // canonical name: no Values, which canonicalizes it again
 	if len(values) == 0 || name == "" {
 		return
 	}
@@ -287,10 +288,10 @@ func stripCookie(h http.Header, name string) {
 		}
 	}
 	if len(kept) == 0 {
-		h.Del("Cookie")
+		delete(h, "Cookie")
 		return
 	}
-	h.Set("Cookie", strings.Join(kept, "; "))
+	h["Cookie"] = []string{strings.Join(kept, "; ")}
 }
 
 // upstreamFailed answers when the upstream could not be reached (502) or did
