@@ -183,3 +183,76 @@ func TestInboundBackchannelLogoutAfterSecondStep(t *testing.T) {
 		})
 	}
 }
+
+// A session that replaces an OIDC login's session — a step-up with the
+// second factor, a password change — stays linked to the provider's
+// session: the provider's logout token ends the replacement too.
+func TestInboundBackchannelLogoutAfterSessionReplaced(t *testing.T) {
+	tests := []struct {
+		name     string
+		password bool // olivia has a password too (set before the login)
+		replace  func(t *testing.T, g *testutil.Instance, c *http.Client)
+	}{
+		{"step-up with TOTP", false, func(t *testing.T, g *testutil.Instance, c *http.Client) {
+			secret := enrolTOTPIn(t, g, c)
+			if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != http.StatusOK {
+				t.Fatalf("step-up = %d %s", resp.StatusCode, body)
+			}
+		}},
+		{"password change", true, func(t *testing.T, g *testutil.Instance, c *http.Client) {
+			resp, body := do(t, c, "POST", g.URL+"/auth/password",
+				`{"current_password":"`+strongPassword+`","new_password":"`+strongPassword+`-2"}`,
+				"Content-Type", "application/json", "Origin", g.URL)
+			if resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("password change = %d %s", resp.StatusCode, body)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			op := oidctestop.Start(t, oidctestop.WithUser(oidctestop.User{
+				Subject: "olivia-sub-1", PreferredUsername: "olivia", Email: "olivia@corp.example", EmailVerified: true, Name: "Olivia",
+			}))
+			g := mfaInstance(t, func(c *config.Config) {
+				c.OIDC.Providers = []config.Provider{{Name: "corp", Issuer: op.Issuer(), ClientID: op.ClientID(), ClientSecret: op.ClientSecret(),
+					Scopes: []string{"openid", "email", "profile"}, CreateUsers: true, BackchannelLogout: true}}
+			})
+			op.AddRedirectURI(g.URL + "/auth/oidc/corp/callback")
+			c := testutil.Client(t)
+			if resp := oidcLoginTo(t, g, c, "/account"); !hasSessionCookie(g, resp) {
+				t.Fatalf("OIDC login = %d %q, want a session", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			if tt.password {
+				// Setting a password ends the user's sessions: sign in again.
+				if err := g.App.Users.SetPassword(t.Context(), "olivia", strongPassword); err != nil {
+					t.Fatal(err)
+				}
+				if resp := oidcLoginTo(t, g, c, "/account"); !hasSessionCookie(g, resp) {
+					t.Fatalf("second OIDC login = %d %q, want a session", resp.StatusCode, resp.Header.Get("Location"))
+				}
+			}
+			before, _ := sessionInfo(t, g, c)
+			tt.replace(t, g, c)
+			after, _ := sessionInfo(t, g, c)
+			if after == before {
+				t.Fatalf("session ID %s kept, want a new session", before)
+			}
+
+			lt := op.NewLogoutToken("olivia-sub-1")
+			lt.IssuedAt = g.Clock.Now().Truncate(time.Second)
+			lt.Expiry = lt.IssuedAt.Add(2 * time.Minute)
+			raw, err := op.Sign(lt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, body := do(t, testutil.Client(t), "POST", g.URL+"/auth/oidc/corp/backchannel-logout", url.Values{"logout_token": {raw}}.Encode(),
+				"Content-Type", "application/x-www-form-urlencoded")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("back-channel logout = %d %s, want 200", resp.StatusCode, body)
+			}
+			if resp, _ := do(t, c, "GET", g.URL+"/auth/session", ""); resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("replacement session after the provider's logout = %d, want 401", resp.StatusCode)
+			}
+		})
+	}
+}

@@ -124,7 +124,9 @@ func (sub stepSubject) method() string {
 // too) with amr. When it finishes a pending OIDC login, the session is
 // linked to the provider's session through oidc.Handler.LinkSession, as
 // a login without a second step is, so the provider's back-channel logout
-// ends it; a link that cannot be stored ends the session (fail closed).
+// ends it; a step-up of an OIDC session carries the old session's link
+// over (oidc.Handler.CarrySession). A link that cannot be stored ends the
+// session (fail closed).
 // Every second step goes through here: TOTP, recovery code, passkey, and
 // the enrolment a login required.
 func (s *server) startLogin(w http.ResponseWriter, r *http.Request, sub stepSubject, amr []string) (session.Record, error) {
@@ -132,12 +134,21 @@ func (s *server) startLogin(w http.ResponseWriter, r *http.Request, sub stepSubj
 	if err != nil {
 		return session.Record{}, err
 	}
-	if p := sub.pending; p != nil && p.Provider != "" && s.OIDC != nil {
+	if s.OIDC == nil {
+		return rec, nil
+	}
+	started := oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}
+	switch p := sub.pending; {
+	case p != nil && p.Provider != "":
 		ps := oidc.ProviderSession{Provider: p.Provider, SID: p.ProviderSID, Subject: p.ProviderSubject}
-		if err := s.OIDC.LinkSession(r.Context(), ps, sub.user.ID, oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}); err != nil {
-			s.Sessions.ClearCookie(w)
-			return session.Record{}, err
-		}
+		err = s.OIDC.LinkSession(r.Context(), ps, sub.user.ID, started)
+	case sub.session != nil && strings.HasPrefix(sub.session.Method, "oidc:"):
+		// A step-up replaces the OIDC session: its link moves along.
+		err = s.OIDC.CarrySession(r.Context(), sub.session.ID, started)
+	}
+	if err != nil {
+		s.Sessions.ClearCookie(w)
+		return session.Record{}, err
 	}
 	return rec, nil
 }

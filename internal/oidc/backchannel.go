@@ -40,6 +40,10 @@ type LogoutStore interface {
 	// providerSID (and subject when not ""), or when providerSID is "" every
 	// one made for subject.
 	ProviderSessionIDs(ctx context.Context, provider, providerSID, subject string, now time.Time) ([]string, error)
+	// MoveProviderSession makes the link of session oldID (if any) name
+	// newID, until expiresAt: the session that replaced it (a step-up, a
+	// password change) is ended by the provider's logout as the old one was.
+	MoveProviderSession(ctx context.Context, oldID, newID string, expiresAt time.Time) error
 	// UseLogoutJTI stores an accepted jti until expiresAt; auth.ErrConflict
 	// when it was used before.
 	UseLogoutJTI(ctx context.Context, provider, jti string, expiresAt time.Time) error
@@ -214,6 +218,28 @@ func (h *Handler) LinkSession(ctx context.Context, ps ProviderSession, userID st
 		return nil
 	}
 	err = fmt.Errorf("link provider session: %w", err)
+	if h.deps.EndSession != nil {
+		if eerr := h.deps.EndSession(context.WithoutCancel(ctx), s.ID); eerr != nil {
+			err = errors.Join(err, eerr)
+		}
+	}
+	return err
+}
+
+// CarrySession moves the provider-session link of the gatehouse session
+// oldID, if it has one, to s, which replaced it (a step-up with a second
+// factor, a password change): the provider's logout token then ends s.
+// When the link cannot be moved, s is ended (fail closed) and the error
+// returned.
+func (h *Handler) CarrySession(ctx context.Context, oldID string, s StartedSession) error {
+	if h.deps.Logouts == nil || oldID == "" || s.ID == "" {
+		return nil
+	}
+	err := h.deps.Logouts.MoveProviderSession(ctx, oldID, s.ID, s.ExpiresAt)
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("carry provider session: %w", err)
 	if h.deps.EndSession != nil {
 		if eerr := h.deps.EndSession(context.WithoutCancel(ctx), s.ID); eerr != nil {
 			err = errors.Join(err, eerr)
