@@ -370,12 +370,13 @@ func (a *App) buildOIDC(ctx context.Context, pending *mfa.PendingCodec) (*oidc.H
 		},
 		// A user with a second factor (or who must enrol one) passes it on
 		// /login/mfa after the provider, exactly as after a password.
-		SecondStep: func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error) {
+		SecondStep: func(w http.ResponseWriter, r *http.Request, u auth.User, method string, ps oidc.ProviderSession, next string) (string, error) {
 			step, err := a.MFA.LoginStep(r.Context(), u, a.Config.Login.RequireMFARoles)
 			if err != nil || !step.Required {
 				return "", err
 			}
-			p := mfa.Pending{AMR: []string{mfa.AMRExternal}, Next: next, Enrol: step.Enrol, Method: method}
+			p := mfa.Pending{AMR: []string{mfa.AMRExternal}, Next: next, Enrol: step.Enrol, Method: method,
+				Provider: ps.Provider, ProviderSID: ps.SID, ProviderSubject: ps.Subject}
 			if err := pending.Start(w, u, p); err != nil {
 				return "", err
 			}

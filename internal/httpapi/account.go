@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	useragent "github.com/medama-io/go-useragent"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
@@ -145,7 +147,14 @@ func (s *server) handleChangePassword() http.Handler {
 		}
 		// SetPassword ended every session, this one too; the caller keeps
 		// working in a new one with the same login methods.
-		if _, err := s.Sessions.StartSession(w, r, p.Subject, cur.Method, cur.AMR...); err != nil {
+		rec, err := s.Sessions.StartSession(w, r, p.Subject, cur.Method, cur.AMR...)
+		if err == nil && s.OIDC != nil && strings.HasPrefix(cur.Method, "oidc:") {
+			// The provider's logout must still end the replacement.
+			if err = s.OIDC.CarrySession(r.Context(), cur.ID, oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}); err != nil {
+				s.Sessions.ClearCookie(w)
+			}
+		}
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}

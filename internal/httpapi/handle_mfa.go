@@ -120,6 +120,39 @@ func (sub stepSubject) method() string {
 	return "password"
 }
 
+// startLogin starts the session a second step earns sub (a step-up's
+// too) with amr. When it finishes a pending OIDC login, the session is
+// linked to the provider's session through oidc.Handler.LinkSession, as
+// a login without a second step is, so the provider's back-channel logout
+// ends it; a step-up of an OIDC session carries the old session's link
+// over (oidc.Handler.CarrySession). A link that cannot be stored ends the
+// session (fail closed).
+// Every second step goes through here: TOTP, recovery code, passkey, and
+// the enrolment a login required.
+func (s *server) startLogin(w http.ResponseWriter, r *http.Request, sub stepSubject, amr []string) (session.Record, error) {
+	rec, err := s.Sessions.StartSession(w, r, sub.user.ID, sub.method(), amr...)
+	if err != nil {
+		return session.Record{}, err
+	}
+	if s.OIDC == nil {
+		return rec, nil
+	}
+	started := oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}
+	switch p := sub.pending; {
+	case p != nil && p.Provider != "":
+		ps := oidc.ProviderSession{Provider: p.Provider, SID: p.ProviderSID, Subject: p.ProviderSubject}
+		err = s.OIDC.LinkSession(r.Context(), ps, sub.user.ID, started)
+	case sub.session != nil && strings.HasPrefix(sub.session.Method, "oidc:"):
+		// A step-up replaces the OIDC session: its link moves along.
+		err = s.OIDC.CarrySession(r.Context(), sub.session.ID, started)
+	}
+	if err != nil {
+		s.Sessions.ClearCookie(w)
+		return session.Record{}, err
+	}
+	return rec, nil
+}
+
 // safeNext is a next URL the MFA flow may send the browser to: a path, or
 // an absolute URL on a host a gateway route names (oidc.SafeNextOn).
 func (s *server) safeNext(next string) string { return oidc.SafeNextOn(next, s.ServesHost) }
@@ -183,7 +216,7 @@ func (s *server) handleLoginMFA() http.Handler {
 		if s.Throttle != nil {
 			_ = s.Throttle.Success(r.Context(), key, ip)
 		}
-		rec, err := s.Sessions.StartSession(w, r, sub.user.ID, sub.method(), mfa.Combine(sub.amr, amr)...)
+		rec, err := s.startLogin(w, r, sub, mfa.Combine(sub.amr, amr))
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -311,7 +344,7 @@ func (s *server) handleTOTPConfirm() http.Handler {
 		}
 		if sub.pending != nil {
 			// The enrolment was the second step of this login.
-			if _, err := s.Sessions.StartSession(w, r, sub.user.ID, sub.method(), mfa.Combine(sub.amr, []string{mfa.AMROTP})...); err != nil {
+			if _, err := s.startLogin(w, r, sub, mfa.Combine(sub.amr, []string{mfa.AMROTP})); err != nil {
 				s.writeError(w, r, err)
 				return
 			}

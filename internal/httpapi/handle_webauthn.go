@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
@@ -87,7 +88,7 @@ func (s *server) handleWebAuthnRegisterFinish() http.Handler {
 			Details: map[string]string{"method": mfa.MethodWebAuthn, "credential": mfa.CredentialID(c.ID), "kind": c.Kind}})
 		if sub.pending != nil {
 			// The registration was the second step of this login.
-			if _, err := s.Sessions.StartSession(w, r, sub.user.ID, sub.method(), mfa.Combine(sub.amr, []string{c.Kind})...); err != nil {
+			if _, err := s.startLogin(w, r, sub, mfa.Combine(sub.amr, []string{c.Kind})); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
@@ -217,9 +218,9 @@ func (s *server) handleWebAuthnLoginFinish() http.Handler {
 			return
 		}
 		var (
-			u      auth.User
-			amr    = a.AMR
-			method = mfa.MethodWebAuthn
+			u   auth.User
+			amr = a.AMR
+			sub stepSubject // the pending login or session a second factor finishes
 		)
 		if a.Passwordless {
 			u, err = s.Users.ByID(r.Context(), a.UserID)
@@ -230,13 +231,12 @@ func (s *server) handleWebAuthnLoginFinish() http.Handler {
 			// The pending login (or session) must still be the user the
 			// ceremony began for: a pending cookie of A does not finish
 			// with a ceremony (and passkey) of B.
-			var sub stepSubject
 			sub, err = s.subject(r)
 			switch {
 			case err == nil && sub.user.ID != a.ForUser:
 				err = fmt.Errorf("%w: the ceremony began for another login", mfa.ErrInvalidAssertion)
 			case err == nil:
-				u, amr, method = sub.user, mfa.Combine(sub.amr, a.AMR), sub.method()
+				u, amr = sub.user, mfa.Combine(sub.amr, a.AMR)
 			}
 		}
 		if err != nil {
@@ -251,7 +251,12 @@ func (s *server) handleWebAuthnLoginFinish() http.Handler {
 			}
 			_ = s.Throttle.Success(r.Context(), key, ip)
 		}
-		rec, err := s.Sessions.StartSession(w, r, u.ID, method, amr...)
+		var rec session.Record
+		if a.Passwordless {
+			rec, err = s.Sessions.StartSession(w, r, u.ID, mfa.MethodWebAuthn, amr...)
+		} else {
+			rec, err = s.startLogin(w, r, sub, amr)
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return

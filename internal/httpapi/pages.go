@@ -137,6 +137,10 @@ type field struct{ Name, Value string }
 type endSessionPage struct {
 	Client string
 	Fields []field
+	// FormOrigin is the http origin of the registered
+	// post_logout_redirect_uri that answers the form ("" for https or
+	// none): added to form-action, as on the consent page.
+	FormOrigin string
 }
 
 func (p *pages) render(w http.ResponseWriter, status int, name string, data any) {
@@ -148,6 +152,9 @@ func (p *pages) render(w http.ResponseWriter, status int, name string, data any)
 	}
 	if c, ok := data.(consentPage); ok && c.FormOrigin != "" {
 		w.Header().Set("Content-Security-Policy", httperr.CSPFormTo(n, c.FormOrigin))
+	}
+	if e, ok := data.(endSessionPage); ok && e.FormOrigin != "" {
+		w.Header().Set("Content-Security-Policy", httperr.CSPFormTo(n, e.FormOrigin))
 	}
 	w.WriteHeader(status)
 	title := map[string]string{"login": "Sign in", "account": "Your account", "mfa_login": "Second factor",

@@ -37,6 +37,13 @@ type Pending struct {
 	// Method is the session method of the first factor ("oidc:corp");
 	// empty means a password login.
 	Method string `json:"m,omitempty"`
+	// Provider, ProviderSID and ProviderSubject are the upstream session of
+	// an OIDC first factor (its provider's name, sid and sub): the session
+	// the second step makes is linked to it, so that the provider's
+	// back-channel logout ends that session too.
+	Provider        string `json:"p,omitempty"`
+	ProviderSID     string `json:"ps,omitempty"`
+	ProviderSubject string `json:"pu,omitempty"`
 }
 
 // PendingCodec seals and opens pending-login cookies.

@@ -40,6 +40,10 @@ type LogoutStore interface {
 	// providerSID (and subject when not ""), or when providerSID is "" every
 	// one made for subject.
 	ProviderSessionIDs(ctx context.Context, provider, providerSID, subject string, now time.Time) ([]string, error)
+	// MoveProviderSession makes the link of session oldID (if any) name
+	// newID, until expiresAt: the session that replaced it (a step-up, a
+	// password change) is ended by the provider's logout as the old one was.
+	MoveProviderSession(ctx context.Context, oldID, newID string, expiresAt time.Time) error
 	// UseLogoutJTI stores an accepted jti until expiresAt; auth.ErrConflict
 	// when it was used before.
 	UseLogoutJTI(ctx context.Context, provider, jti string, expiresAt time.Time) error
@@ -186,16 +190,62 @@ func isJSONObject(raw json.RawMessage) bool {
 	return raw != nil && json.Unmarshal(raw, &m) == nil && m != nil
 }
 
-// linkSession records, for a provider with back-channel logout, which
-// gatehouse session this login made.
-func (h *Handler) linkSession(ctx context.Context, p *provider, ext external, u auth.User, s StartedSession) error {
-	if !p.cfg.BackchannelLogout || h.deps.Logouts == nil || s.ID == "" {
+// ProviderSession is the provider's side of one OIDC login: the
+// provider's name, its sid ("" when it sent none) and the subject. A login
+// that finishes on the second step carries it in the pending-login cookie
+// until the session exists, then hands it to LinkSession.
+type ProviderSession struct {
+	Provider string
+	SID      string
+	Subject  string
+}
+
+// LinkSession records, for a provider with back-channel logout, that the
+// gatehouse session s (of userID) came from the provider session ps, so
+// that the provider's logout token ends it. Every OIDC login links here:
+// the callback when the session starts at once, the second step (TOTP,
+// recovery code, passkey, enrolment) when it starts there. When the link
+// cannot be stored, s is ended (fail closed: a session the provider could
+// not end must not live) and the error returned. A provider without
+// back-channel logout (or unknown now) links nothing.
+func (h *Handler) LinkSession(ctx context.Context, ps ProviderSession, userID string, s StartedSession) error {
+	p, ok := h.providers[ps.Provider]
+	if !ok || !p.cfg.BackchannelLogout || h.deps.Logouts == nil || s.ID == "" {
 		return nil
 	}
-	if err := h.deps.Logouts.LinkProviderSession(ctx, p.cfg.Name, ext.SessionID, ext.Subject, u.ID, s.ID, h.now(), s.ExpiresAt); err != nil {
-		return fmt.Errorf("link provider session: %w", err)
+	err := h.deps.Logouts.LinkProviderSession(ctx, p.cfg.Name, ps.SID, ps.Subject, userID, s.ID, h.now(), s.ExpiresAt)
+	if err == nil {
+		return nil
 	}
-	return nil
+	err = fmt.Errorf("link provider session: %w", err)
+	if h.deps.EndSession != nil {
+		if eerr := h.deps.EndSession(context.WithoutCancel(ctx), s.ID); eerr != nil {
+			err = errors.Join(err, eerr)
+		}
+	}
+	return err
+}
+
+// CarrySession moves the provider-session link of the gatehouse session
+// oldID, if it has one, to s, which replaced it (a step-up with a second
+// factor, a password change): the provider's logout token then ends s.
+// When the link cannot be moved, s is ended (fail closed) and the error
+// returned.
+func (h *Handler) CarrySession(ctx context.Context, oldID string, s StartedSession) error {
+	if h.deps.Logouts == nil || oldID == "" || s.ID == "" {
+		return nil
+	}
+	err := h.deps.Logouts.MoveProviderSession(ctx, oldID, s.ID, s.ExpiresAt)
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("carry provider session: %w", err)
+	if h.deps.EndSession != nil {
+		if eerr := h.deps.EndSession(context.WithoutCancel(ctx), s.ID); eerr != nil {
+			err = errors.Join(err, eerr)
+		}
+	}
+	return err
 }
 
 // PurgeExpired deletes expired provider-session links and logout token IDs.

@@ -49,8 +49,10 @@ type Deps struct {
 	// SecondStep, when set, runs before StartSession. A user who must pass
 	// a second factor (or enrol one) first gets, instead of a session, the
 	// pending-login cookie set on w and the URL of the second step (with
-	// next), which the handler answers 303 to; "" means no second step.
-	SecondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error)
+	// next), which the handler answers 303 to; "" means no second step. The
+	// cookie must carry ps, and the second step hand it to LinkSession once
+	// the session exists (inbound back-channel logout).
+	SecondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method string, ps ProviderSession, next string) (string, error)
 	// Logouts and EndSession serve inbound back-channel logout (providers
 	// with BackchannelLogout): Logouts remembers which session each login
 	// made, EndSession ends one session by public ID the way every other
@@ -214,8 +216,9 @@ func (h *Handler) Callback() http.Handler {
 		}
 		method := "oidc:" + name
 		next = SafeNextOn(next, h.deps.ServesHost)
+		ps := ProviderSession{Provider: name, SID: ext.SessionID, Subject: ext.Subject}
 		if h.deps.SecondStep != nil {
-			step, err := h.deps.SecondStep(w, r, u, method, next)
+			step, err := h.deps.SecondStep(w, r, u, method, ps, next)
 			if err != nil {
 				f := storeFailure(fmt.Errorf("second factor: %w", err))
 				f.user = u
@@ -230,12 +233,7 @@ func (h *Handler) Callback() http.Handler {
 		}
 		started, err := h.deps.StartSession(w, r, u, method)
 		if err == nil {
-			if err = h.linkSession(r.Context(), p, ext, u, started); err != nil {
-				// Fail closed: a session the provider could not end must not live.
-				if eerr := h.deps.EndSession(context.WithoutCancel(r.Context()), started.ID); eerr != nil {
-					err = errors.Join(err, eerr)
-				}
-			}
+			err = h.LinkSession(r.Context(), ps, u.ID, started)
 		}
 		if err != nil {
 			f := storeFailure(fmt.Errorf("start session: %w", err))

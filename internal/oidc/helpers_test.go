@@ -59,7 +59,7 @@ type env struct {
 	sessionIDs  []string          // public IDs of the sessions started, in order
 	sids        map[string]string // session ID -> the provider's sid at its login
 	// secondStep, when set before configure, is Deps.SecondStep.
-	secondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error)
+	secondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method string, ps oidc.ProviderSession, next string) (string, error)
 }
 
 // newEnv starts everything with provider "corp" (create_users, roles

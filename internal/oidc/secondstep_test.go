@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 )
 
 // Deps.SecondStep runs before the session: a user who must pass a second
@@ -29,8 +30,9 @@ func TestCallbackSecondStep(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, nil)
 			var gotMethod, gotNext string
-			e.secondStep = func(w http.ResponseWriter, r *http.Request, u auth.User, method, next string) (string, error) {
-				gotMethod, gotNext = method, next
+			var gotPS oidc.ProviderSession
+			e.secondStep = func(w http.ResponseWriter, r *http.Request, u auth.User, method string, ps oidc.ProviderSession, next string) (string, error) {
+				gotMethod, gotNext, gotPS = method, next, ps
 				if tt.step != "" {
 					http.SetCookie(w, &http.Cookie{Name: "gatehouse_mfa", Value: "pending-" + u.ID, Path: "/"})
 				}
@@ -43,6 +45,11 @@ func TestCallbackSecondStep(t *testing.T) {
 			}
 			if gotMethod != "oidc:corp" || gotNext != "/app/x" {
 				t.Errorf("SecondStep got method %q next %q, want oidc:corp /app/x", gotMethod, gotNext)
+			}
+			// The provider session travels to the second step, which links it
+			// (inbound back-channel logout).
+			if want := (oidc.ProviderSession{Provider: "corp", SID: e.op.SessionID(), Subject: alice.Subject}); gotPS != want {
+				t.Errorf("SecondStep got provider session %+v, want %+v", gotPS, want)
 			}
 			if got := len(e.sessionUsers()) == 1; got != tt.wantSession {
 				t.Errorf("session started = %v, want %v", got, tt.wantSession)

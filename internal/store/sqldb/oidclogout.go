@@ -20,6 +20,15 @@ func (db *Store) LinkProviderSession(ctx context.Context, provider, providerSID,
 	return err
 }
 
+// MoveProviderSession makes the link of session oldID (if any) name the
+// session newID that replaced it, until expiresAt.
+func (db *Store) MoveProviderSession(ctx context.Context, oldID, newID string, expiresAt time.Time) error {
+	_, err := db.exec(ctx, "move provider session",
+		`UPDATE oidc_login_sessions SET session_id = ?, expires_at = ? WHERE session_id = ?`,
+		newID, micros(expiresAt), oldID)
+	return err
+}
+
 // ProviderSessionIDs returns the gatehouse sessions, live at now, that
 // provider's session providerSID made — only those of subject when subject
 // is not "" — or, when providerSID is "", every one made for subject.
