@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -66,7 +67,17 @@ func (s *server) standaloneGrants(r *http.Request, userID string, recs []session
 // handleRevokeGrant ends one of the caller's grants (refresh family): its
 // refresh tokens stop at once and its access tokens on every instance (the
 // revocation feed). Another user's grant is 404, exactly like an unknown one.
+// token.Grants audits the revocation.
 func (s *server) handleRevokeGrant() http.Handler {
+	return s.ownAppAction("id", func(ctx context.Context, userID, id string) error {
+		return s.Apps.RevokeUserGrant(ctx, userID, id)
+	})
+}
+
+// ownAppAction runs act for the session's user on one of their apps or
+// grants, named by the path value key (404 when no apps are configured),
+// and ends as the /account forms do.
+func (s *server) ownAppAction(key string, act func(ctx context.Context, userID, id string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _, err := s.currentSession(r)
 		if err != nil {
@@ -77,10 +88,10 @@ func (s *server) handleRevokeGrant() http.Handler {
 			s.writeError(w, r, auth.ErrNotFound)
 			return
 		}
-		if err := s.Apps.RevokeUserGrant(r.Context(), p.Subject, r.PathValue("id")); err != nil {
+		if err := act(r.Context(), p.Subject, r.PathValue(key)); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		doneOnAccount(w, r) // token.Grants audits the revocation
+		doneOnAccount(w, r)
 	})
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -292,24 +293,7 @@ func (s *server) sessionApps(r *http.Request, userID string) map[string][]string
 // handleWithdrawConsent forgets the caller's consent to one app and
 // revokes that app's tokens (the "apps with access" form on /account).
 func (s *server) handleWithdrawConsent() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _, err := s.currentSession(r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if s.Apps == nil {
-			s.writeError(w, r, auth.ErrNotFound)
-			return
-		}
-		if err := s.Apps.WithdrawConsent(r.Context(), p.Subject, r.PathValue("client")); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if isForm(r) || wantsHTML(r) {
-			http.Redirect(w, r, "/account", http.StatusSeeOther)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+	return s.ownAppAction("client", func(ctx context.Context, userID, clientID string) error {
+		return s.Apps.WithdrawConsent(ctx, userID, clientID)
 	})
 }
