@@ -10,23 +10,14 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
-// Client is an OAuth client on the admin API (contract §8): never its
-// secret or the secret's hash.
+// Client is an OAuth client on the admin API (contract §8): the fields of
+// a new client plus what the server keeps — never its secret or the
+// secret's hash.
 type Client struct {
-	ID                     string   `json:"client_id"`
-	Name                   string   `json:"name"`
-	Type                   string   `json:"type"`
-	Source                 string   `json:"source"` // config (read-only) | store
-	RedirectURIs           []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
-	GrantTypes             []string `json:"grant_types"`
-	Scopes                 []string `json:"scopes"`
-	FirstParty             bool     `json:"first_party"`
-	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
-	Audience               []string `json:"audience"`
-	Roles                  []string `json:"roles"`
-	HasSecret              bool     `json:"has_secret"`
-	CreatedAt              string   `json:"created_at"`
+	NewClient
+	Source    string `json:"source"` // config (read-only) | store
+	HasSecret bool   `json:"has_secret"`
+	CreatedAt string `json:"created_at"`
 }
 
 func toClient(c client.Client) Client {
@@ -34,10 +25,10 @@ func toClient(c client.Client) Client {
 	if c.FromConfig {
 		src = "config"
 	}
-	return Client{ID: c.ID, Name: c.Name, Type: c.Type, Source: src, RedirectURIs: nonNil(c.RedirectURIs),
+	return Client{NewClient: NewClient{ID: c.ID, Name: c.Name, Type: c.Type, RedirectURIs: nonNil(c.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs), GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes),
 		FirstParty: c.FirstParty, BackchannelLogoutURI: c.BackchannelLogoutURI, Audience: nonNil(c.Audience),
-		Roles: nonNil(c.Roles), HasSecret: c.SecretHash != "", CreatedAt: rfc3339(c.CreatedAt)}
+		Roles: nonNil(c.Roles)}, Source: src, HasSecret: c.SecretHash != "", CreatedAt: rfc3339(c.CreatedAt)}
 }
 
 // NewClient is the body of POST /clients: the keys of a `clients:` entry
