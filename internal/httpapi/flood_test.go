@@ -26,11 +26,7 @@ import (
 func TestLoginFloodIsShed(t *testing.T) {
 	form := url.Values{"username": {"alice"}, "password": {strongPassword}, "next": {"/"}}.Encode()
 	grant := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {strongPassword}}.Encode()
-	endpoints := []struct {
-		name, path, contentType, body string
-		okStatus                      int
-		shedBody                      string // "" = any (the form's HTML page)
-	}{
+	endpoints := []loginEndpoint{
 		{"login JSON", "/auth/login", "application/json", `{"username":"alice","password":"` + strongPassword + `"}`,
 			http.StatusOK, `{"error":"temporarily_unavailable"}`},
 		{"login form", "/auth/login", "application/x-www-form-urlencoded", form, http.StatusSeeOther, ""},
@@ -62,33 +58,7 @@ func TestLoginFloodIsShed(t *testing.T) {
 			for _, tc := range endpoints {
 				t.Run(tc.name, func(t *testing.T) {
 					const n = 48
-					var (
-						mu       sync.Mutex
-						shed, ok int
-						wg       sync.WaitGroup
-					)
-					for range n {
-						wg.Go(func() {
-							resp, body := do(t, testutil.Client(t), "POST", g.URL+tc.path, tc.body, "Content-Type", tc.contentType)
-							mu.Lock()
-							defer mu.Unlock()
-							switch resp.StatusCode {
-							case tc.okStatus:
-								ok++
-							case http.StatusServiceUnavailable:
-								shed++
-								if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || secs < 1 {
-									t.Errorf("shed response Retry-After = %q, want whole seconds >= 1", resp.Header.Get("Retry-After"))
-								}
-								if !strings.Contains(body, tc.shedBody) {
-									t.Errorf("shed body = %s, want it to contain %s", body, tc.shedBody)
-								}
-							default:
-								t.Errorf("login = %d %s, want %d or 503", resp.StatusCode, body, tc.okStatus)
-							}
-						})
-					}
-					wg.Wait()
+					ok, shed := floodLogins(t, g.URL, tc, n, nil)
 					if ok+shed != n {
 						return // the unexpected answers are reported above
 					}
@@ -124,11 +94,7 @@ func TestLoginFloodOfOneClientIsCapped(t *testing.T) {
 		return url.Values{"grant_type": {"password"}, "username": {user}, "password": {strongPassword}}.Encode()
 	}
 	form := url.Values{"username": {"alice"}, "password": {strongPassword}, "next": {"/account"}}.Encode()
-	cases := []struct {
-		name, path, contentType, body string
-		okStatus                      int
-		shedBody                      string
-	}{
+	cases := []loginEndpoint{
 		{"login JSON", "/auth/login", "application/json", `{"username":"alice","password":"` + strongPassword + `"}`,
 			http.StatusOK, `{"error":"temporarily_unavailable"}`},
 		{"login form", "/auth/login", "application/x-www-form-urlencoded", form, http.StatusSeeOther, "/account"},
@@ -138,45 +104,67 @@ func TestLoginFloodOfOneClientIsCapped(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			const n = 16
-			var (
-				mu       sync.Mutex
-				ok, shed int
-				wg       sync.WaitGroup
-			)
-			for range n {
-				wg.Go(func() {
-					resp, body := do(t, testutil.Client(t), "POST", g.URL+tc.path, tc.body,
-						"Content-Type", tc.contentType, "X-Forwarded-For", "203.0.113.9")
-					mu.Lock()
-					defer mu.Unlock()
-					switch resp.StatusCode {
-					case tc.okStatus:
-						ok++
-					case http.StatusServiceUnavailable:
-						shed++
-						if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || secs < 1 {
-							t.Errorf("refused login Retry-After = %q, want whole seconds >= 1", resp.Header.Get("Retry-After"))
-						}
-						if !strings.Contains(body, tc.shedBody) {
-							t.Errorf("refused login body = %s, want it to contain %s", body, tc.shedBody)
-						}
-					default:
-						t.Errorf("login = %d %s, want %d or 503", resp.StatusCode, body, tc.okStatus)
-					}
-				})
+			// Another client, while the flood runs: never refused.
+			other := func() {
+				resp, body := do(t, testutil.Client(t), "POST", g.URL+"/auth/token", grant("bob"),
+					"Content-Type", "application/x-www-form-urlencoded", "X-Forwarded-For", "198.51.100.20")
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("other client's login during the flood = %d %s, want 200", resp.StatusCode, body)
+				}
 			}
-			// Another client, meanwhile: never refused.
-			resp, body := do(t, testutil.Client(t), "POST", g.URL+"/auth/token", grant("bob"),
-				"Content-Type", "application/x-www-form-urlencoded", "X-Forwarded-For", "198.51.100.20")
-			if resp.StatusCode != http.StatusOK {
-				t.Errorf("other client's login during the flood = %d %s, want 200", resp.StatusCode, body)
-			}
-			wg.Wait()
+			ok, shed := floodLogins(t, g.URL, tc, n, other, "X-Forwarded-For", "203.0.113.9")
 			if ok == 0 || shed == 0 {
 				t.Errorf("%d logins of one client: %d succeeded, %d refused; want some of each", n, ok, shed)
 			}
 		})
 	}
+}
+
+// loginEndpoint is a password login as a flood sends it: where, what, and
+// the answers it may get (okStatus, or 503 whose body contains shedBody).
+type loginEndpoint struct {
+	name, path, contentType, body string
+	okStatus                      int
+	shedBody                      string // "" = any
+}
+
+// floodLogins sends n concurrent logins to e (with header), runs during
+// (when not nil) while they are in flight, and counts the successes and
+// the 503 refusals; a refusal must carry Retry-After >= 1 s and e's body,
+// and any other answer is an error.
+func floodLogins(t *testing.T, base string, e loginEndpoint, n int, during func(), header ...string) (ok, shed int) {
+	t.Helper()
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	headers := append([]string{"Content-Type", e.contentType}, header...)
+	for range n {
+		wg.Go(func() {
+			resp, body := do(t, testutil.Client(t), "POST", base+e.path, e.body, headers...)
+			mu.Lock()
+			defer mu.Unlock()
+			switch resp.StatusCode {
+			case e.okStatus:
+				ok++
+			case http.StatusServiceUnavailable:
+				shed++
+				if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || secs < 1 {
+					t.Errorf("refused login Retry-After = %q, want whole seconds >= 1", resp.Header.Get("Retry-After"))
+				}
+				if !strings.Contains(body, e.shedBody) {
+					t.Errorf("refused login body = %s, want it to contain %s", body, e.shedBody)
+				}
+			default:
+				t.Errorf("login = %d %s, want %d or 503", resp.StatusCode, body, e.okStatus)
+			}
+		})
+	}
+	if during != nil {
+		during()
+	}
+	wg.Wait()
+	return ok, shed
 }
 
 // Logout tells the browser to drop every cookie of the origin, with and
