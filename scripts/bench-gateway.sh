@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # make bench-gateway (issues 5, 6 and 15): wrk on loopback against an
-# upstream, a bare httputil.ReverseProxy with a copy-buffer pool (the
-# reference), the same without the pool, and gatehouse gateway routes with
+# upstream, a bare httputil.ReverseProxy with a copy-buffer pool and a
+# gateway route's transport (the reference: issue 15's "same transport
+# settings"), the same without the pool, the same with the pool sizes only
+# (bare-plain-transport, the reference before that was corrected), the pooled one with gatehouse's
+# garbage-collector pacing (gc_headroom_mib, shown for reference), and gatehouse gateway routes with
 # auth none, session (SQLite; Redis with and without the local cache) and
 # token (ES256, HS256). Every server is a process of its own, wrk another.
 # Prints per target req/s, p50/p99, the CPU time per request of the process
@@ -16,7 +19,7 @@
 #                     req/s is the mean over rounds, p99 the median
 #   BENCH_THREADS     wrk threads (default 2)
 #   BENCH_CONNECTIONS wrk connections (default 64)
-#   BENCH_PORT_BASE   first of 12 loopback ports used (default 18180)
+#   BENCH_PORT_BASE   first of 14 loopback ports used (default 18180)
 #   BENCH_NOISE       flag a target as noisy when its rounds' req/s or CPU/request spread
 #                     more than this fraction of their median (default 0.25; needs 2+ rounds)
 #   BENCH_REDIS_URL   Redis for the issue-6 targets (default redis://127.0.0.1:6379/0;
@@ -64,7 +67,9 @@ RC=$((PORT_BASE + 6)) RC_ADMIN=$((PORT_BASE + 7))
 RN=$((PORT_BASE + 8)) RN_ADMIN=$((PORT_BASE + 9))
 BARE_ADMIN=$((PORT_BASE + 10))
 NOPOOL=$((PORT_BASE + 11))
-check_ports $(seq "$PORT_BASE" $((PORT_BASE + 11)))
+BAREGC=$((PORT_BASE + 12))
+PLAIN=$((PORT_BASE + 13))
+check_ports $(seq "$PORT_BASE" $((PORT_BASE + 13)))
 
 declare -A admin_of
 
@@ -124,6 +129,14 @@ wait_http bare "http://127.0.0.1:$BARE/bench/"
 start bare-nopool "$BIN" bench fixture bare-proxy --listen "127.0.0.1:$NOPOOL" --upstream "http://127.0.0.1:$UP" \
 	--buffer-pool=false
 wait_http bare-nopool "http://127.0.0.1:$NOPOOL/bench/"
+# The pooled bare proxy paced like gatehouse serve (gc_headroom_mib default):
+# what the collector's pacing alone is worth, next to the issue's baseline.
+start bare-gc "$BIN" bench fixture bare-proxy --listen "127.0.0.1:$BAREGC" --upstream "http://127.0.0.1:$UP" \
+	--gc-headroom-mib 64
+wait_http bare-gc "http://127.0.0.1:$BAREGC/bench/"
+start bare-plain "$BIN" bench fixture bare-proxy --listen "127.0.0.1:$PLAIN" --upstream "http://127.0.0.1:$UP" \
+	--gateway-transport=false
+wait_http bare-plain "http://127.0.0.1:$PLAIN/bench/"
 
 start_gatehouse gh "$GH" "$GH_ADMIN" "tokens: {algorithm: ES256}"
 head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/hmac.secret"
@@ -151,6 +164,13 @@ gh_token=$(token_for "$GH")
 hs_token=$(token_for "$HS")
 add bare bare "http://127.0.0.1:$BARE/bench/x" "" ""
 add bare-nopool bare-nopool "http://127.0.0.1:$NOPOOL/bench/x" "" ""
+add bare-gc bare-gc "http://127.0.0.1:$BAREGC/bench/x" "" ""
+add bare-plain-transport bare-plain "http://127.0.0.1:$PLAIN/bench/x" "" ""
+# The pooled bare proxy sent the token and the session routes' requests,
+# header for header: parsing (and forwarding) a 300-byte Authorization
+# header or a cookie is work any proxy does, not gatehouse's.
+add bare-token-request bare "http://127.0.0.1:$BARE/bench/x" "$gh_token" ""
+add bare-cookie-request bare "http://127.0.0.1:$BARE/bench/x" "$gh_cookie" ""
 add none gh "http://127.0.0.1:$GH/none/x" "" 0.95
 add session-sqlite gh "http://127.0.0.1:$GH/session/x" "$gh_cookie" 0.90
 add token-ES256 gh "http://127.0.0.1:$GH/token/x" "$gh_token" 0.90
@@ -227,16 +247,48 @@ for t in "${targets[@]}"; do
 done
 bare_cpu=$(awk -v a="${cpu[bare]}" -v b="${cpu[bare-again]}" 'BEGIN { printf "%.1f", (a + b) / 2 }')
 
+# eff_median target base...: the median over the rounds of (the mean of the
+# bases' CPU/request in that round) ÷ the target's CPU/request in that
+# round. Pairing within a round and taking the median keeps one disturbed
+# run (a neighbour on the shared machine) from deciding the verdict.
+eff_median() {
+	local t=$1
+	shift
+	local files=("$work/result.$t") b
+	for b in "$@"; do files+=("$work/result.$b"); done
+	awk -v nb=$# '
+		FNR == 1 { f++ }
+		$4 > 0 { us[f, FNR] = $5 / $4 * 1e6; if (FNR > rounds) rounds = FNR }
+		END {
+			for (r = 1; r <= rounds; r++) {
+				s = 0
+				for (i = 2; i <= nb + 1; i++) s += us[i, r]
+				if (us[1, r] > 0) e[++n] = (s / nb) / us[1, r]
+			}
+			if (n == 0) { print "0.00"; exit }
+			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (e[j] < e[i]) { x = e[i]; e[i] = e[j]; e[j] = x }
+			printf "%.2f\n", (n % 2) ? e[(n + 1) / 2] : (e[n / 2] + e[n / 2 + 1]) / 2
+		}' "${files[@]}"
+}
+
 bare_mean=$(awk -v a="${rps[bare]}" -v b="${rps[bare-again]}" 'BEGIN { printf "%.2f", (a + b) / 2 }')
 printf '\nwrk -t%s -c%s -d%s × %s round(s) on %s (%s CPUs), gatehouse %s; ratio = req/s ÷ mean of bare and bare-again (%s req/s)\n\n' \
 	"$THREADS" "$CONNS" "$DURATION" "$ROUNDS" "$(uname -m)" "$(nproc)" "$("$BIN" version | awk 'NR == 1 { print $2 }')" "$bare_mean"
-printf '| target | req/s | p50 (ms) | p99 (ms) | × bare req/s | proxy CPU/request | CPU efficiency | target | rounds spread | errors |\n'
-printf '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n'
+printf '| target | req/s | p50 (ms) | p99 (ms) | × bare req/s | proxy CPU/request | CPU efficiency | target | same request | rounds spread | errors |\n'
+printf '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n'
 missed=0 noisy=0
 for t in "${targets[@]}"; do
 	IFS='|' read -r name proc url header min <<<"$t"
 	ratio=$(awk -v r="${rps[$name]}" -v b="$bare_mean" 'BEGIN { printf "%.2f", r / b }')
-	eff=$(awk -v c="${cpu[$name]}" -v b="$bare_cpu" 'BEGIN { printf "%.2f", c ? b / c : 0 }')
+	eff=$(eff_median "$name" bare bare-again)
+	# Against the bare proxy sent the same request (token or cookie), for
+	# the authenticated routes.
+	case $name in
+	token-*) same=$(eff_median "$name" bare-token-request) ;;
+	session-*) same=$(eff_median "$name" bare-cookie-request) ;;
+	none) same=$eff ;;
+	*) same="" ;;
+	esac
 	verdict=""
 	if [ -n "$min" ]; then
 		if awk -v e="$eff" -v m="$min" 'BEGIN { exit !(e >= m) }'; then
@@ -251,8 +303,8 @@ for t in "${targets[@]}"; do
 		sp="$sp **noisy**"
 		noisy=$((noisy + 1))
 	fi
-	printf '| %s | %s | %s | %s | %s | %s µs | %s | %s | %s | %s |\n' "$name" "${rps[$name]}" "${p50[$name]}" \
-		"${p99[$name]}" "$ratio" "${cpu[$name]}" "$eff" "$verdict" "$sp" "${errs[$name]}"
+	printf '| %s | %s | %s | %s | %s | %s µs | %s | %s | %s | %s | %s |\n' "$name" "${rps[$name]}" "${p50[$name]}" \
+		"${p99[$name]}" "$ratio" "${cpu[$name]}" "$eff" "$verdict" "$same" "$sp" "${errs[$name]}"
 done
 
 IFS=',' read -r -a profiled <<<"$PROFILE"
@@ -264,8 +316,13 @@ done
 printf '\nproxy CPU/request: user+system CPU of the process serving the target (the bare proxy or that gatehouse\n'
 printf 'instance, from /proc/PID/stat) during the wrk run ÷ requests; it is far less sensitive to other load on\n'
 printf 'the machine than req/s. Redis'"'"'s own CPU (session-redis targets) is not included. CPU efficiency: the\n'
-printf 'pooled bare proxy'"'"'s CPU/request (mean of bare and bare-again, same rounds) ÷ the target'"'"'s; the target\n'
-printf 'column is issue 15'"'"'s (log.level %s). Rounds spread: (max − min) ÷ median over the rounds of req/s or\n' "$LOG_LEVEL"
+printf 'median over the rounds of the pooled bare proxy'"'"'s CPU/request in that round (mean of its bare and\n'
+printf 'bare-again runs) ÷ the target'"'"'s in that round; the target column is issue 15'"'"'s (log.level %s). Same\n' "$LOG_LEVEL"
+printf 'request: the same median against the bare proxy sent the same request (bare-token-request for token\n'
+printf 'routes, bare-cookie-request for session routes).\n'
+printf 'bare-gc: the pooled bare proxy with gatehouse'"'"'s gc_headroom_mib pacing (64); bare-plain-transport: with\n'
+printf 'the gateway'"'"'s pool sizes but none of its timeouts (the reference before issue 15'"'"'s fourth round). For reference.\n'
+printf 'Rounds spread: (max − min) ÷ median over the rounds of req/s or\n'
 printf 'CPU/request, whichever is larger; noisy above %s.\n' "$NOISE"
 if [ "$missed" -gt 0 ]; then
 	log "$missed target(s) below the issue's CPU efficiency; profile with BENCH_PROFILE=<target>"

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/gatehouse-auth/gatehouse/internal/bench"
+	"github.com/gatehouse-auth/gatehouse/internal/gcpace"
 )
 
 func benchCmd(e *env) *cobra.Command {
@@ -79,7 +80,8 @@ func benchFixtureCmd(e *env) *cobra.Command {
 		Args:   cobra.NoArgs,
 	}
 	var listen, upstream, admin string
-	pool := true
+	var gcHeadroom int
+	pool, gatewayTransport := true, true
 	up := &cobra.Command{
 		Use: "upstream", Short: "Serve 200 \"ok\" on every path", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -102,7 +104,11 @@ func benchFixtureCmd(e *env) *cobra.Command {
 				mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 				go func() { _ = bench.Serve(cmd.Context(), ln, mux) }()
 			}
-			return serveFixture(cmd, e, listen, bench.BareProxy(u, pool))
+			if gcHeadroom < 0 {
+				return usagef("--gc-headroom-mib must not be negative")
+			}
+			go gcpace.Run(cmd.Context(), uint64(gcHeadroom)<<20, time.Second)
+			return serveFixture(cmd, e, listen, bench.BareProxy(u, pool, gatewayTransport))
 		},
 	}
 	for _, c := range []*cobra.Command{up, bare} {
@@ -110,6 +116,9 @@ func benchFixtureCmd(e *env) *cobra.Command {
 	}
 	bare.Flags().StringVar(&upstream, "upstream", "", "upstream URL")
 	bare.Flags().StringVar(&admin, "admin", "", "address for /debug/pprof/profile (off if \"\")")
+	bare.Flags().IntVar(&gcHeadroom, "gc-headroom-mib", 0, "pace the garbage collector as gatehouse's gc_headroom_mib does (0: Go's default)")
+	bare.Flags().BoolVar(&gatewayTransport, "gateway-transport", gatewayTransport,
+		"use a gateway route's transport (pool sizes, dial, response-header and expect-continue timeouts); false: pool sizes only")
 	bare.Flags().BoolVar(&pool, "buffer-pool", pool, "recycle the 32 KiB copy buffers (ReverseProxy.BufferPool), as gatehouse does")
 	cmd.AddCommand(up, bare)
 	return cmd

@@ -37,6 +37,9 @@ func serveCmd(e *env) *cobra.Command {
 			}
 			defer a.Close()
 			a.ReserveHashingProcs(e.getenv)
+			paceCtx, stopPacing := context.WithCancel(ctx)
+			defer stopPacing()
+			a.PaceGC(paceCtx, e.getenv)
 			ln, err := net.Listen("tcp", cfg.Listen)
 			if err != nil {
 				return fmt.Errorf("listen on %s (key listen): %w", cfg.Listen, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/gcpace"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
@@ -626,6 +627,17 @@ func shedDelay(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// PaceGC keeps gc_headroom_mib of heap growth between garbage collections
+// until ctx ends (internal/gcpace), unless the GOGC environment variable
+// sets Go's pacing explicitly. Call it once per process, before serving
+// (gatehouse serve): the setting is process-wide.
+func (a *App) PaceGC(ctx context.Context, getenv func(string) string) {
+	if getenv("GOGC") != "" || a.Config.GCHeadroomMiB <= 0 {
+		return
+	}
+	go gcpace.Run(ctx, uint64(a.Config.GCHeadroomMiB)<<20, time.Second)
 }
 
 // ReserveHashingProcs gives password hashing spare Ps while it runs

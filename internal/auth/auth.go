@@ -26,6 +26,8 @@ const (
 
 // Principal is the verified identity of a request, whatever credential
 // carried it. The gateway forwards it to upstreams as X-Auth-* headers.
+// A Principal from an authenticator's cache shares its Roles and AMR with
+// every other hit: read them, never write their elements (an append copies).
 type Principal struct {
 	Subject  string   // user ID
 	Username string   // display name at the time the credential was issued

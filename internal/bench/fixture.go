@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
 
 // Upstream is the service behind every mode: it answers 200 "ok" at once,
@@ -24,24 +26,33 @@ func Upstream() http.Handler {
 }
 
 // BareProxy is the baseline: a plain httputil.ReverseProxy to upstream
-// with no authentication, using Rewrite and a transport with the gateway's
-// pool sizes. With bufferPool it also recycles its copy buffers, as the
-// gateway does, so that the difference to a gatehouse mode is gatehouse's
-// own work (middleware, authentication, policy, identity headers, access
-// log) and not proxy tuning; without, it is the proxy most people write.
-func BareProxy(upstream *url.URL, bufferPool bool) http.Handler {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+// with no authentication, using Rewrite and, with gatewayTransport, the
+// transport of a gateway route with the default timeout
+// (gateway.NewTransport: pool sizes, dial, response-header and
+// expect-continue timeouts) — issue 15's "same transport settings";
+// without it, a transport with the gateway's pool sizes only (the
+// baseline before that was corrected). With bufferPool it also recycles
+// its copy buffers, as the gateway does, so that the difference to a
+// gatehouse mode is gatehouse's own work (middleware, authentication,
+// policy, identity headers, access log) and not proxy tuning; without, it
+// is the proxy most people write.
+func BareProxy(upstream *url.URL, bufferPool, gatewayTransport bool) http.Handler {
+	var tr http.RoundTripper = gateway.NewTransport(gateway.DefaultTimeout)
+	if !gatewayTransport {
+		dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+		tr = &http.Transport{
+			DialContext:         dialer.DialContext,
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+		}
+	}
 	p := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
 		},
-		Transport: &http.Transport{
-			DialContext:         dialer.DialContext,
-			MaxIdleConns:        1024,
-			MaxIdleConnsPerHost: 256,
-			IdleConnTimeout:     90 * time.Second,
-		},
+		Transport: tr,
 		// A failure is a 502 that the load generator counts; a request the
 		// client abandoned at the end of a run is not worth a log line.
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {

@@ -17,6 +17,10 @@ type Config struct {
 	PublicURL   string `yaml:"public_url"`
 	AdminListen string `yaml:"admin_listen"`
 	AdminPprof  bool   `yaml:"admin_pprof"` // /debug/pprof/ on admin_listen; off by default (issue 15)
+	// GCHeadroomMiB is the least the heap may grow between garbage
+	// collections (internal/gcpace); 0 leaves Go's pacing (GOGC) alone, as
+	// does a GOGC environment variable.
+	GCHeadroomMiB int `yaml:"gc_headroom_mib"`
 	// ExtAuthzListen serves Envoy's gRPC external authorization (contract
 	// section 12) when not "" (the default: off).
 	ExtAuthzListen string `yaml:"ext_authz_listen"`
@@ -258,6 +262,7 @@ func Default() Config {
 		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 		Redis:          Redis{KeyPrefix: "gatehouse:", WaitReplicas: -1, WaitTimeout: Duration(time.Second)},
 		Log:            Log{Level: "info"},
+		GCHeadroomMiB:  64,
 		Admin:          Admin{Roles: []string{"admin"}, RequireMFA: true},
 	}
 }

@@ -120,6 +120,9 @@ func (c Config) Validate() []error {
 	if c.Keys.RotateEvery < 0 {
 		bad("keys.rotate_every", "must not be negative")
 	}
+	if c.GCHeadroomMiB < 0 || c.GCHeadroomMiB > 1<<20 {
+		bad("gc_headroom_mib", "must be between 0 (Go's default pacing) and 1048576")
+	}
 	if c.Passwords.MemoryKiB < 8*1024 {
 		bad("passwords.memory_kib", "must be at least 8192")
 	}

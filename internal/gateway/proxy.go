@@ -23,7 +23,7 @@ import (
 func (g *Gateway) newProxy(rt *Route) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:      func(pr *httputil.ProxyRequest) { g.rewrite(rt, pr) },
-		Transport:    newTransport(rt.Upstream.Timeout),
+		Transport:    NewTransport(rt.Upstream.Timeout),
 		BufferPool:   g.buffers,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { g.upstreamFailed(rt, w, r, err) },
 		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
@@ -32,10 +32,12 @@ func (g *Gateway) newProxy(rt *Route) *httputil.ReverseProxy {
 	}
 }
 
-// newTransport returns an HTTP/1.1 transport for one route. Connecting and
-// the TLS handshake get at most 10 s (or the route timeout if shorter); the
-// environment's HTTP_PROXY is deliberately ignored.
-func newTransport(timeout time.Duration) *http.Transport {
+// NewTransport returns the HTTP/1.1 transport of one route: timeout is its
+// ResponseHeaderTimeout; connecting and the TLS handshake get at most 10 s
+// (or the timeout if shorter); the environment's HTTP_PROXY is deliberately
+// ignored. Exported for the benchmark's bare proxy, so that the baseline
+// runs on exactly the gateway's transport settings (issue 15).
+func NewTransport(timeout time.Duration) *http.Transport {
 	connect := min(timeout, 10*time.Second)
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	return &http.Transport{

@@ -35,7 +35,7 @@ func (s *server) sessionRow(r session.Record, current string, now time.Time) ses
 	return sessionRow{
 		ID: r.ID, Started: relativeTime(r.CreatedAt, now), StartedAt: exactTime(r.CreatedAt),
 		LastSeen: relativeTime(r.LastSeenAt, now), LastSeenAt: exactTime(r.LastSeenAt),
-		IP: r.IP, Device: deviceName(s.ua, r.UserAgent), UserAgent: r.UserAgent,
+		IP: r.IP, Device: s.devices.name(r.UserAgent), UserAgent: r.UserAgent,
 		Method: r.Method, AMR: r.AMR, Current: r.ID == current,
 	}
 }

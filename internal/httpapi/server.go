@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"time"
 
-	useragent "github.com/medama-io/go-useragent"
-
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/authserver"
@@ -144,7 +142,7 @@ type server struct {
 	quiet          bool
 	cop            *http.CrossOriginProtection
 	pages          *pages
-	ua             *useragent.Parser // device names on /account
+	devices        *deviceNames // device names on /account
 	ids            *requestIDs
 	requestMetrics *requestMetrics
 	accessLog      *AccessLog // nil: request lines go through log
@@ -169,7 +167,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	}
 	s.pages = newPages()
 	s.pages.scripts = d.Passkeys != nil
-	s.ua = useragent.NewParser()
+	s.devices = &deviceNames{idle: deviceParserIdle}
 	s.ids = newRequestIDs()
 	s.requestMetrics = &requestMetrics{m: d.Metrics}
 	if d.AccessLog != nil && s.log.Enabled(context.Background(), slog.LevelInfo) {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -100,8 +99,12 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (auth.Principal, erro
 			if err := v.checkRevoked(ctx, e.p); err != nil {
 				return auth.Principal{}, err
 			}
+			// The cached slices are shared with every hit, as the session
+			// cache shares its own: callers read them; capping the capacity
+			// makes an append by anyone copy instead of writing into them.
 			p := e.p
-			p.Roles = slices.Clone(p.Roles)
+			p.Roles = p.Roles[:len(p.Roles):len(p.Roles)]
+			p.AMR = p.AMR[:len(p.AMR):len(p.AMR)]
 			return p, nil
 		}
 		v.cache.Delete(sum)

@@ -157,6 +157,36 @@ func TestVerifyCacheNeverOutlivesToken(t *testing.T) {
 	}
 }
 
+// Cache hits share the cached roles and amr (no copy per request), so two
+// requests that each append to their principal's roles must not see each
+// other's appends.
+func TestVerifyCacheHitsDoNotShareAppends(t *testing.T) {
+	e := newEnv(t, keys.ES256, token.WithCacheSize(10))
+	raw, _ := e.issue(t)
+	if _, err := e.verifier.Verify(t.Context(), raw); err != nil { // fills the cache
+		t.Fatal(err)
+	}
+	hit := func(role string) auth.Principal {
+		p, err := e.verifier.Verify(t.Context(), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Roles = append(p.Roles, role)
+		p.AMR = append(p.AMR, role)
+		return p
+	}
+	a, b := hit("admin"), hit("ops")
+	if !slices.Equal(a.Roles, []string{"user", "admin"}) || !slices.Equal(a.AMR, []string{"admin"}) {
+		t.Fatalf("first hit after the second appended: roles %q, amr %q", a.Roles, a.AMR)
+	}
+	if !slices.Equal(b.Roles, []string{"user", "ops"}) {
+		t.Fatalf("second hit: roles %q", b.Roles)
+	}
+	if p, _ := e.verifier.Verify(t.Context(), raw); !slices.Equal(p.Roles, []string{"user"}) || len(p.AMR) != 0 {
+		t.Fatalf("cached principal after callers appended: roles %q, amr %q; want [user] and none", p.Roles, p.AMR)
+	}
+}
+
 func TestVerifyCacheUntrustedStillChecks(t *testing.T) {
 	trusted := false
 	e := newEnv(t, keys.ES256, token.WithCacheSize(10), token.WithCacheTrust(func() bool { return trusted }))
