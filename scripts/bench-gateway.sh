@@ -3,9 +3,10 @@
 # upstream, a bare httputil.ReverseProxy with a copy-buffer pool and a
 # gateway route's transport (the reference: issue 15's "same transport
 # settings"), the same without the pool, the same with the pool sizes only
-# (bare-plain-transport, the reference before that was corrected), the pooled one with gatehouse's
-# garbage-collector pacing (gc_headroom_mib, shown for reference), and gatehouse gateway routes with
-# auth none, session (SQLite; Redis with and without the local cache) and
+# (bare-plain-transport, the reference before that was corrected), the
+# reference with gatehouse's garbage-collector pacing (bare-gc), the
+# reference sent the token and the cookie requests, and gatehouse gateway
+# routes with auth none, session (SQLite; Redis with and without the local cache) and
 # token (ES256, HS256). Every server is a process of its own, wrk another.
 # Prints per target req/s, p50/p99, the CPU time per request of the process
 # serving it (/proc/PID/stat), its CPU efficiency against the pooled bare
@@ -167,8 +168,8 @@ add bare-nopool bare-nopool "http://127.0.0.1:$NOPOOL/bench/x" "" ""
 add bare-gc bare-gc "http://127.0.0.1:$BAREGC/bench/x" "" ""
 add bare-plain-transport bare-plain "http://127.0.0.1:$PLAIN/bench/x" "" ""
 # The pooled bare proxy sent the token and the session routes' requests,
-# header for header: parsing (and forwarding) a 300-byte Authorization
-# header or a cookie is work any proxy does, not gatehouse's.
+# header for header: parsing (and forwarding) an Authorization header of
+# several hundred bytes or a cookie is work any proxy does, not gatehouse's.
 add bare-token-request bare "http://127.0.0.1:$BARE/bench/x" "$gh_token" ""
 add bare-cookie-request bare "http://127.0.0.1:$BARE/bench/x" "$gh_cookie" ""
 add none gh "http://127.0.0.1:$GH/none/x" "" 0.95
@@ -245,8 +246,6 @@ for t in "${targets[@]}"; do
 	s2=$(awk '$4 > 0 { print $5 / $4 * 1e6 }' "$f" | spread)
 	spr[$name]=$(awk -v a="$s1" -v b="$s2" 'BEGIN { print (a + 0 > b + 0 ? a : b) }')
 done
-bare_cpu=$(awk -v a="${cpu[bare]}" -v b="${cpu[bare-again]}" 'BEGIN { printf "%.1f", (a + b) / 2 }')
-
 # eff_median target base...: the median over the rounds of (the mean of the
 # bases' CPU/request in that round) ÷ the target's CPU/request in that
 # round. Pairing within a round and taking the median keeps one disturbed

@@ -7,12 +7,12 @@ import "golang.org/x/sys/unix"
 // a waking request thread preempts it at once, and the kernel places woken
 // threads on a CPU that runs only SCHED_IDLE work as if it were idle. So
 // under contention the proxy's threads run first and argon2id gets what is
-// left; on an idle machine a hash runs at full speed. (Nice 10, the first
-// version, still took about a third of a 2-CPU machine from a saturated
-// gateway: the kernel's wake-up preemption and placement favour nice-0
-// threads only by weight.) If the policy cannot be set, the thread falls
-// back to nice 10; failure of both is harmless: the hash runs at normal
-// priority.
+// left; on an idle machine a hash runs at full speed. Nice 10, the first
+// version, favours request threads only by weight; measured under a login
+// flood, both let logins use the CPU the gateway leaves idle, and
+// SCHED_IDLE had the better worst round (docs/benchmarks.md, fourth
+// round). If the policy cannot be set, the thread falls back to nice 10;
+// failure of both is harmless: the hash runs at normal priority.
 func lowerPriority() {
 	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}
 	if unix.SchedSetAttr(0, &attr, 0) != nil {
