@@ -2,29 +2,32 @@ package gcpace
 
 import (
 	"context"
+	"math"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
 )
 
-// maxPercent bounds the GC percent the pacer sets: with a live heap under
-// headroom/maxPercent×100 the heap may grow by less than the headroom,
-// which only happens for toy heaps (under 640 KiB at 64 MiB headroom).
-const maxPercent = 10000
+// runtimeHeapMinimum is the runtime's heap goal floor at GC percent 100
+// (defaultHeapMinimum in runtime/mgcpacer.go). The runtime scales it with
+// the percent: at percent P no collection starts below 4 MiB × P/100.
+const runtimeHeapMinimum = 4 << 20
 
-// Percent is the GC percent that lets a heap with live bytes grow by at
-// least headroom bytes before the next collection, and never less than
-// Go's default of 100 (a large heap keeps Go's pacing).
+// Percent is the GC percent that puts the next collection's heap goal at
+// the live heap plus headroom, and never below Go's default of 100 (a live
+// heap larger than the headroom keeps Go's pacing). The runtime's goal at
+// percent P is max(live × (1 + P/100), 4 MiB × P/100); dividing by the
+// live heap but by no less than 4 MiB keeps that second term at the
+// headroom, so a tiny (or not yet measured) live heap does not get a huge
+// percent and with it a huge floor.
 func Percent(live, headroom uint64) int {
-	if live == 0 {
-		return maxPercent
-	}
-	p := (headroom*100 + live - 1) / live // round up: at least headroom
+	base := max(live, runtimeHeapMinimum)
+	p := (headroom*100 + base - 1) / base // round up: at least the headroom
 	switch {
 	case p < 100:
 		return 100
-	case p > maxPercent:
-		return maxPercent
+	case p > math.MaxInt32:
+		return math.MaxInt32
 	}
 	return int(p)
 }

@@ -15,12 +15,13 @@ func TestPercent(t *testing.T) {
 		live, headroom uint64
 		want           int
 	}{
-		{"small heap gets the headroom", 4 * mib, 64 * mib, 1600},
-		{"rounds up so the headroom is never short", 3 * mib, 64 * mib, 2134},
+		{"small heap gets the headroom", 10 * mib, 64 * mib, 640},
+		{"rounds up so the headroom is never short", 7 * mib, 64 * mib, 915},
+		{"live heap under the runtime's 4 MiB floor", 3*mib + 512<<10, 64 * mib, 1600},
 		{"heap as large as the headroom keeps Go's default", 64 * mib, 64 * mib, 100},
 		{"large heap keeps Go's default", 512 * mib, 64 * mib, 100},
-		{"toy heap is capped", 100 << 10, 64 * mib, maxPercent},
-		{"nothing measured yet is capped", 0, 64 * mib, maxPercent},
+		{"tiny heap: the runtime's floor carries the headroom", 100 << 10, 64 * mib, 1600},
+		{"nothing measured yet", 0, 64 * mib, 1600},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -28,8 +29,17 @@ func TestPercent(t *testing.T) {
 			if got != tt.want {
 				t.Fatalf("Percent(%d, %d) = %d, want %d", tt.live, tt.headroom, got, tt.want)
 			}
-			if got < maxPercent && tt.live*uint64(got)/100 < tt.headroom && got != 100 {
-				t.Fatalf("Percent(%d, %d) = %d leaves less than the headroom", tt.live, tt.headroom, got)
+			// The runtime's heap goal at that percent (runtime/mgcpacer.go):
+			// at least the headroom above the live heap, or Go's default
+			// when the live heap is larger than the headroom; and never far
+			// above live + headroom.
+			p := uint64(got)
+			goal := max(tt.live+tt.live*p/100, runtimeHeapMinimum*p/100)
+			if got > 100 && goal < tt.headroom {
+				t.Errorf("heap goal %d MiB is under the headroom", goal/mib)
+			}
+			if goal > tt.live+tt.headroom+tt.live/50+mib && got > 100 {
+				t.Errorf("heap goal %d MiB is above live + headroom (%d MiB)", goal/mib, (tt.live+tt.headroom)/mib)
 			}
 		})
 	}
