@@ -151,18 +151,7 @@ func TestInboundBackchannelLogoutAfterSecondStep(t *testing.T) {
 			}
 
 			// The provider logs out the session of the second login.
-			lt := op.NewLogoutToken("olivia-sub-1")
-			lt.IssuedAt = g.Clock.Now().Truncate(time.Second)
-			lt.Expiry = lt.IssuedAt.Add(2 * time.Minute)
-			raw, err := op.Sign(lt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, body := do(t, testutil.Client(t), "POST", g.URL+"/auth/oidc/corp/backchannel-logout", url.Values{"logout_token": {raw}}.Encode(),
-				"Content-Type", "application/x-www-form-urlencoded")
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("back-channel logout = %d %s, want 200", resp.StatusCode, body)
-			}
+			raw := providerLogsOut(t, g, op, "olivia-sub-1")
 			out, id := jwtPart(t, r.await(t, 10*time.Second), 1), jwtPart(t, toks["id_token"].(string), 1)
 			if out["aud"] != "web" || out["sid"] == nil || out["sid"] != id["sid"] || out["sub"] != id["sub"] {
 				t.Errorf("the app's logout token %v does not name the session of its ID token %v", out, id)
@@ -238,21 +227,30 @@ func TestInboundBackchannelLogoutAfterSessionReplaced(t *testing.T) {
 				t.Fatalf("session ID %s kept, want a new session", before)
 			}
 
-			lt := op.NewLogoutToken("olivia-sub-1")
-			lt.IssuedAt = g.Clock.Now().Truncate(time.Second)
-			lt.Expiry = lt.IssuedAt.Add(2 * time.Minute)
-			raw, err := op.Sign(lt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, body := do(t, testutil.Client(t), "POST", g.URL+"/auth/oidc/corp/backchannel-logout", url.Values{"logout_token": {raw}}.Encode(),
-				"Content-Type", "application/x-www-form-urlencoded")
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("back-channel logout = %d %s, want 200", resp.StatusCode, body)
-			}
+			providerLogsOut(t, g, op, "olivia-sub-1")
 			if resp, _ := do(t, c, "GET", g.URL+"/auth/session", ""); resp.StatusCode != http.StatusUnauthorized {
 				t.Errorf("replacement session after the provider's logout = %d, want 401", resp.StatusCode)
 			}
 		})
 	}
+}
+
+// providerLogsOut has the test provider send gatehouse a back-channel
+// logout token for sub, issued now on g's clock, requires its 200 and
+// returns the token.
+func providerLogsOut(t *testing.T, g *testutil.Instance, op *oidctestop.Provider, sub string) string {
+	t.Helper()
+	lt := op.NewLogoutToken(sub)
+	lt.IssuedAt = g.Clock.Now().Truncate(time.Second)
+	lt.Expiry = lt.IssuedAt.Add(2 * time.Minute)
+	raw, err := op.Sign(lt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := do(t, testutil.Client(t), "POST", g.URL+"/auth/oidc/corp/backchannel-logout", url.Values{"logout_token": {raw}}.Encode(),
+		"Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("back-channel logout = %d %s, want 200", resp.StatusCode, body)
+	}
+	return raw
 }

@@ -32,31 +32,6 @@ func oidcMFAInstance(t *testing.T, roles []string, edit ...func(*config.Config))
 	return g, op
 }
 
-// oidcLogin runs "Sign in with Corp" in browser c, following the
-// provider's redirects, and returns gatehouse's answer to the callback.
-func oidcLogin(t *testing.T, g *testutil.Instance, c *http.Client, next string) *http.Response {
-	t.Helper()
-	resp, _ := do(t, c, "GET", g.URL+"/auth/oidc/corp/start?next="+url.QueryEscape(next), "")
-	for range 10 {
-		loc := resp.Header.Get("Location")
-		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("OIDC login stopped with %d", resp.StatusCode)
-		}
-		if strings.HasPrefix(loc, g.URL+"/auth/oidc/corp/callback") {
-			resp, _ = do(t, c, "GET", loc, "")
-			return resp
-		}
-		r, err := c.Get(loc) // the provider's pages: not gatehouse's API
-		if err != nil {
-			t.Fatal(err)
-		}
-		testutil.ReadBody(t, r)
-		resp = r
-	}
-	t.Fatal("OIDC login: too many redirects")
-	return nil
-}
-
 // hasSessionCookie reports whether resp set a live session cookie.
 func hasSessionCookie(g *testutil.Instance, resp *http.Response) bool {
 	for _, ck := range resp.Cookies() {
@@ -102,7 +77,7 @@ func TestOIDCLoginAsksForSecondFactor(t *testing.T) {
 	g, _ := oidcMFAInstance(t, []string{"user"})
 
 	first := testutil.Client(t)
-	resp := oidcLogin(t, g, first, "/account")
+	resp := oidcLoginTo(t, g, first, "/account")
 	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/account" || !hasSessionCookie(g, resp) {
 		t.Fatalf("first OIDC login (no factor) = %d %q, want 303 /account with a session", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -121,7 +96,7 @@ func TestOIDCLoginAsksForSecondFactor(t *testing.T) {
 	g.Clock.Advance(time.Minute)
 
 	c := testutil.Client(t)
-	resp = oidcLogin(t, g, c, "/app/x")
+	resp = oidcLoginTo(t, g, c, "/app/x")
 	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/login/mfa?next=%2Fapp%2Fx" {
 		t.Fatalf("OIDC login of a TOTP user = %d %q, want 303 /login/mfa?next=%%2Fapp%%2Fx", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -173,7 +148,7 @@ func TestOIDCLoginAsksForSecondFactor(t *testing.T) {
 func TestOIDCLoginRequireMFARolesEnrols(t *testing.T) {
 	g, _ := oidcMFAInstance(t, []string{"admin"}, func(c *config.Config) { c.Login.RequireMFARoles = []string{"admin"} })
 	c := testutil.Client(t)
-	resp := oidcLogin(t, g, c, "/account")
+	resp := oidcLoginTo(t, g, c, "/account")
 	if resp.StatusCode != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/login/mfa?") || hasSessionCookie(g, resp) {
 		t.Fatalf("OIDC login of an admin without factor = %d %q, want 303 /login/mfa without a session", resp.StatusCode, resp.Header.Get("Location"))
 	}
