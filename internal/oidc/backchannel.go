@@ -217,13 +217,7 @@ func (h *Handler) LinkSession(ctx context.Context, ps ProviderSession, userID st
 	if err == nil {
 		return nil
 	}
-	err = fmt.Errorf("link provider session: %w", err)
-	if h.deps.EndSession != nil {
-		if eerr := h.deps.EndSession(context.WithoutCancel(ctx), s.ID); eerr != nil {
-			err = errors.Join(err, eerr)
-		}
-	}
-	return err
+	return h.endUnlinked(ctx, s.ID, fmt.Errorf("link provider session: %w", err))
 }
 
 // CarrySession moves the provider-session link of the gatehouse session
@@ -239,9 +233,14 @@ func (h *Handler) CarrySession(ctx context.Context, oldID string, s StartedSessi
 	if err == nil {
 		return nil
 	}
-	err = fmt.Errorf("carry provider session: %w", err)
+	return h.endUnlinked(ctx, s.ID, fmt.Errorf("carry provider session: %w", err))
+}
+
+// endUnlinked ends session id, which the provider's logout token could not
+// reach (fail closed), and returns err joined with any failure to end it.
+func (h *Handler) endUnlinked(ctx context.Context, id string, err error) error {
 	if h.deps.EndSession != nil {
-		if eerr := h.deps.EndSession(context.WithoutCancel(ctx), s.ID); eerr != nil {
+		if eerr := h.deps.EndSession(context.WithoutCancel(ctx), id); eerr != nil {
 			err = errors.Join(err, eerr)
 		}
 	}
