@@ -262,12 +262,9 @@ eff_median() {
 			for (r = 1; r <= rounds; r++) {
 				s = 0
 				for (i = 2; i <= nb + 1; i++) s += us[i, r]
-				if (us[1, r] > 0) e[++n] = (s / nb) / us[1, r]
+				if (us[1, r] > 0) print (s / nb) / us[1, r]
 			}
-			if (n == 0) { print "0.00"; exit }
-			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (e[j] < e[i]) { x = e[i]; e[i] = e[j]; e[j] = x }
-			printf "%.2f\n", (n % 2) ? e[(n + 1) / 2] : (e[n / 2] + e[n / 2 + 1]) / 2
-		}' "${files[@]}"
+		}' "${files[@]}" | median
 }
 
 bare_mean=$(awk -v a="${rps[bare]}" -v b="${rps[bare-again]}" 'BEGIN { printf "%.2f", (a + b) / 2 }')
