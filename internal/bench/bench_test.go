@@ -108,17 +108,19 @@ func TestRunReportsEveryMode(t *testing.T) {
 	t.Run("credentials and revocation", func(t *testing.T) {
 		cookie, _ := rep.Mode("session-sqlite")
 		for _, m := range ranModes(rep) {
-			switch m.Kind {
-			case bench.KindBaseline, bench.KindNone:
+			switch {
+			case m.CredentialOf != "": // a same-request reference: checked below
+				continue
+			case m.Kind == bench.KindBaseline || m.Kind == bench.KindNone:
 				if m.CredentialBytes != 0 || m.Revocation != nil {
 					t.Errorf("%s: credential %d B, revocation %+v; want none", m.Name, m.CredentialBytes, m.Revocation)
 				}
 				continue
-			case bench.KindSession:
+			case m.Kind == bench.KindSession:
 				if got, want := m.CredentialHeader, "Cookie"; got != want {
 					t.Errorf("%s: credential header %q, want %q", m.Name, got, want)
 				}
-			case bench.KindToken:
+			case m.Kind == bench.KindToken:
 				if got, want := m.CredentialHeader, "Authorization"; got != want {
 					t.Errorf("%s: credential header %q, want %q", m.Name, got, want)
 				}
@@ -129,6 +131,47 @@ func TestRunReportsEveryMode(t *testing.T) {
 			}
 			if m.Revocation == nil || !m.Revocation.Observed {
 				t.Errorf("%s: revoked credential still accepted: %+v", m.Name, m.Revocation)
+			}
+		}
+	})
+
+	t.Run("same-request references", func(t *testing.T) {
+		for _, c := range []struct{ ref, from, kind string }{
+			{bench.ModeBareCookie, "session-sqlite", bench.KindSession},
+			{bench.ModeBareToken, "token-ES256", bench.KindToken},
+		} {
+			ref, _ := rep.Mode(c.ref)
+			from, _ := rep.Mode(c.from)
+			if ref.CredentialOf != c.from || ref.CredentialHeader != from.CredentialHeader ||
+				ref.CredentialBytes != from.CredentialBytes || ref.Revocation != nil {
+				t.Errorf("%s: credential of %q, %s %d B, revocation %+v; want %s's %s %d B and no revocation",
+					c.ref, ref.CredentialOf, ref.CredentialHeader, ref.CredentialBytes, ref.Revocation,
+					c.from, from.CredentialHeader, from.CredentialBytes)
+			}
+			for _, m := range ranModes(rep) {
+				if m.Kind != c.kind {
+					continue
+				}
+				if m.SameRequestReference != c.ref {
+					t.Errorf("%s: same-request reference %q, want %s", m.Name, m.SameRequestReference, c.ref)
+				}
+				if runtime.GOOS == "linux" && m.SameRequestEfficiency <= 0 {
+					t.Errorf("%s: same-request CPU efficiency %v, want > 0", m.Name, m.SameRequestEfficiency)
+				}
+			}
+		}
+		md := readFile(t, base+".md")
+		for _, ref := range []string{bench.ModeBareCookie, bench.ModeBareToken} {
+			if !strings.Contains(md, "costs a bare proxy ") || !strings.Contains(md, "("+ref+" vs bare-proxy).") {
+				t.Errorf("size on the wire says nothing of what %s measured", ref)
+			}
+		}
+		section := md[strings.Index(md, "### Against a bare proxy sent the same credential"):]
+		section = section[:strings.Index(section, "### Server memory")]
+		for _, want := range []string{"bare-proxy-token (token-ES256's bearer token, ", "| token-RS256 | ",
+			"| session-memory | ", "| CPU efficiency against it |"} {
+			if !strings.Contains(section, want) {
+				t.Errorf("same-request section lacks %q:\n%s", want, section)
 			}
 		}
 	})
@@ -209,11 +252,13 @@ func TestRunMarksUnreachableRedisSkipped(t *testing.T) {
 	for _, m := range rep.Modes {
 		names = append(names, m.Name)
 	}
-	if want := []string{bench.ModeBare, "session-redis"}; !slices.Equal(names, want) {
-		t.Fatalf("modes = %v, want %v (the baseline always runs)", names, want)
+	if want := []string{bench.ModeBare, bench.ModeBareCookie, "session-redis"}; !slices.Equal(names, want) {
+		t.Fatalf("modes = %v, want %v (the baseline always runs, the cookie reference with a session mode)", names, want)
 	}
-	if m, _ := rep.Mode("session-redis"); m.Ran() || m.Skipped == "" {
-		t.Errorf("session-redis: ran %v, reason %q; want skipped with a reason", m.Ran(), m.Skipped)
+	for _, name := range []string{"session-redis", bench.ModeBareCookie} {
+		if m, _ := rep.Mode(name); m.Ran() || m.Skipped == "" {
+			t.Errorf("%s: ran %v, reason %q; want skipped with a reason", name, m.Ran(), m.Skipped)
+		}
 	}
 	for _, m := range rep.Memory {
 		if m.Store == "redis" && m.Skipped == "" {
@@ -226,6 +271,30 @@ func TestRunMarksUnreachableRedisSkipped(t *testing.T) {
 	}
 	if !strings.Contains(md.String(), "| session-redis | ") || !strings.Contains(md.String(), "skipped: ") {
 		t.Errorf("Markdown does not show session-redis as skipped:\n%s", md.String())
+	}
+}
+
+func TestRunWithoutCredentialModesHasNoReference(t *testing.T) {
+	opt := shortOptions()
+	opt.Sessions = 100
+	opt.Modes = []string{"none"}
+	rep, err := bench.Run(context.Background(), opt)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var names []string
+	for _, m := range rep.Modes {
+		names = append(names, m.Name)
+	}
+	if want := []string{bench.ModeBare, "none"}; !slices.Equal(names, want) {
+		t.Fatalf("modes = %v, want %v (no same-request reference without a session or token mode)", names, want)
+	}
+	var md bytes.Buffer
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(md.String(), "### Against a bare proxy sent the same credential") {
+		t.Errorf("Markdown has a same-request section without a reference:\n%s", md.String())
 	}
 }
 

@@ -101,9 +101,23 @@ func (r *Report) revokeTokens() string {
 
 func (r *Report) wireSessions() string {
 	if m, ok := r.ran("session-sqlite"); ok {
-		return fmt.Sprintf("%d B per request (%s header line).", m.CredentialBytes, m.CredentialHeader)
+		return fmt.Sprintf("%d B per request (%s header line).", m.CredentialBytes, m.CredentialHeader) +
+			r.carryCost(ModeBareCookie)
 	}
 	return "not measured"
+}
+
+// carryCost is a sentence on what the credential of the same-request
+// reference ref costs a proxy that only forwards it, or "" when ref did not
+// run.
+func (r *Report) carryCost(ref string) string {
+	m, ok := r.ran(ref)
+	bare, bareOK := r.ran(ModeBare)
+	if !ok || !bareOK || m.CPUMicros <= 0 || bare.CPUMicros <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" Receiving and forwarding it unchecked costs a bare proxy %s CPU per request (%s vs bare-proxy).",
+		overBare(m, bare), ref)
 }
 
 func (r *Report) wireTokens() string {
@@ -116,7 +130,7 @@ func (r *Report) wireTokens() string {
 	if len(parts) == 0 {
 		return "not measured"
 	}
-	return strings.Join(parts, ", ") + " per request (Authorization: Bearer header line)."
+	return strings.Join(parts, ", ") + " per request (Authorization: Bearer header line)." + r.carryCost(ModeBareToken)
 }
 
 func (r *Report) cpuList(names ...string) string {
@@ -130,4 +144,56 @@ func (r *Report) cpuList(names ...string) string {
 		return "not measured"
 	}
 	return strings.Join(parts, "; ") + " (CPU time of the gatehouse process)."
+}
+
+// sameRequestReferences names the same-request reference of each kind of
+// mode that sends a credential.
+var sameRequestReferences = map[string]string{KindSession: ModeBareCookie, KindToken: ModeBareToken}
+
+// compareSameRequest sets, on every session and token row whose kind's
+// reference ran, the CPU efficiency against that reference.
+func (r *Report) compareSameRequest() {
+	for i, m := range r.Modes {
+		ref, ok := r.ran(sameRequestReferences[m.Kind])
+		if !ok || !m.Ran() || ref.CPUMicros <= 0 || m.CPUMicros <= 0 {
+			continue
+		}
+		r.Modes[i].SameRequestReference = ref.Name
+		r.Modes[i].SameRequestEfficiency = ref.CPUMicros / m.CPUMicros
+	}
+}
+
+// mdSameRequest writes the comparison with a bare proxy sent the same
+// credential: what carrying it costs any proxy, and what gatehouse adds
+// by checking it and sending the identity headers.
+func (r *Report) mdSameRequest(b *strings.Builder) {
+	bare, ok := r.ran(ModeBare)
+	var refs []string
+	for _, name := range []string{ModeBareCookie, ModeBareToken} {
+		if ref, ran := r.ran(name); ran && ok && ref.CPUMicros > 0 {
+			what := "bearer token"
+			if ref.CredentialHeader == "Cookie" {
+				what = "cookie"
+			}
+			refs = append(refs, fmt.Sprintf("%s (%s's %s, %d B) %s CPU/req, %s over bare-proxy", name, ref.CredentialOf,
+				what, ref.CredentialBytes, micros(ref.CPUMicros), overBare(ref, bare)))
+		}
+	}
+	if len(refs) == 0 {
+		return
+	}
+	b.WriteString("\n### Against a bare proxy sent the same credential\n\n")
+	b.WriteString("A bare proxy sent a credential it does not check still reads the header and forwards it " +
+		"upstream. What that costs it here: " + strings.Join(refs, "; ") + ". Against these references, what " +
+		"gatehouse adds by checking the credential and sending the identity headers:\n\n")
+	b.WriteString("| mode | credential on the wire | CPU/req | reference | its CPU/req | CPU efficiency against it |\n" +
+		"|---|--:|--:|---|--:|--:|\n")
+	for _, m := range r.Modes {
+		if m.SameRequestReference == "" {
+			continue
+		}
+		ref, _ := r.ran(m.SameRequestReference)
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %.2f |\n", m.Name, credentialText(m), micros(m.CPUMicros),
+			ref.Name, micros(ref.CPUMicros), m.SameRequestEfficiency)
+	}
 }

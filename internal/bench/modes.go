@@ -17,6 +17,12 @@ const (
 	ModeBare       = "bare-proxy"
 	ModeBareNoPool = "bare-proxy-nopool"
 	ModePostgres   = "session-postgres"
+	// ModeBareCookie and ModeBareToken are the reference proxy sent the
+	// credential of a session or token mode, which it only forwards: what
+	// receiving and passing on the credential costs any proxy. They run
+	// whenever a mode of their kind is selected.
+	ModeBareCookie = "bare-proxy-cookie"
+	ModeBareToken  = "bare-proxy-token"
 )
 
 // BenchPath is the gateway route every mode serves (the upstream behind
@@ -32,6 +38,10 @@ type mode struct {
 	description string
 	needs       string // "redis", "postgres" or ""
 	configure   func(*config.Config, *runner)
+	// carries is set on the same-request references: the kind of mode
+	// (KindSession or KindToken) whose credential the reference proxy is
+	// sent; from is the mode it prefers to borrow it from.
+	carries, from string
 }
 
 // ModeNames lists the modes Run measures, in order. session-postgres is
@@ -68,6 +78,10 @@ func allModes() []mode {
 	return []mode{
 		{name: ModeBare, kind: KindBaseline, description: "httputil.ReverseProxy with a copy-buffer pool, no authentication (the reference)"},
 		{name: ModeBareNoPool, kind: KindBaseline, description: "the same without the copy-buffer pool, as most hand-written proxies"},
+		{name: ModeBareCookie, kind: KindBaseline, carries: KindSession, from: "session-sqlite",
+			description: "the reference sent %s's session cookie, which it only forwards"},
+		{name: ModeBareToken, kind: KindBaseline, carries: KindToken, from: "token-ES256",
+			description: "the reference sent %s's bearer token, which it only forwards"},
 		{name: "none", kind: KindNone, description: "gatehouse route with auth: none (the gateway's fixed cost)",
 			configure: func(*config.Config, *runner) {}},
 		session("session-memory", "cookie, sessions.store: memory", "", func(c *config.Config, _ *runner) {

@@ -65,6 +65,15 @@ type ModeResult struct {
 	// CPUEfficiency is bare-proxy's CPUMicros divided by this mode's, from
 	// the same interleaved rounds (1 = as cheap as the bare proxy).
 	CPUEfficiency float64 `json:"cpu_efficiency"`
+	// CredentialOf is set on a same-request reference (bare-proxy-cookie,
+	// bare-proxy-token): the mode whose credential it was sent.
+	CredentialOf string `json:"credential_of,omitempty"`
+	// SameRequestReference and SameRequestEfficiency are set on session and
+	// token modes when the reference of their kind ran: its CPU/req divided
+	// by this mode's, so 1 = as cheap as a bare proxy sent the same
+	// credential.
+	SameRequestReference  string  `json:"same_request_reference,omitempty"`
+	SameRequestEfficiency float64 `json:"cpu_efficiency_same_request,omitempty"`
 	// RoundRPS and RoundCPUMicros are the figures of each measured round.
 	RoundRPS       []float64 `json:"round_rps,omitempty"`
 	RoundCPUMicros []float64 `json:"round_cpu_us_per_request,omitempty"`
@@ -150,12 +159,14 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// WriteMarkdown writes the report: machine, per-mode table, memory,
+// WriteMarkdown writes the report: machine, per-mode table, the
+// comparison with a bare proxy sent the same credential, memory,
 // revocation, and the sessions-versus-tokens comparison table.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	r.mdHeader(&b)
 	r.mdModes(&b)
+	r.mdSameRequest(&b)
 	r.mdMemory(&b)
 	r.mdRevocation(&b)
 	r.mdComparison(&b)

@@ -182,6 +182,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if err := r.finish(ctx, subjects); err != nil {
 		return r.stopped(ctx, subjects, err)
 	}
+	r.report.compareSameRequest()
 	r.report.Notes = notes(r.report)
 	return r.report, nil
 }
@@ -210,6 +211,7 @@ func (r *runner) stopped(ctx context.Context, subjects []*subject, err error) (*
 		}
 	}
 	r.report.Interrupted = fmt.Sprintf("interrupted after %d of %d rounds", r.roundsDone, r.opt.rounds())
+	r.report.compareSameRequest()
 	r.report.Notes = notes(r.report)
 	return r.report, fmt.Errorf("%w after %d of %d rounds: the report is partial", ErrInterrupted, r.roundsDone, r.opt.rounds())
 }
@@ -237,13 +239,24 @@ func selectModes(opt Options) ([]mode, error) {
 			return nil, fmt.Errorf("bench: unknown mode %q (known: %s)", name, strings.Join(ModeNames(), ", "))
 		}
 	}
+	picked := func(m mode) bool { return opt.Modes == nil || slices.Contains(opt.Modes, m.name) }
+	carried := map[string]bool{} // kinds with a selected mode
+	for _, m := range all {
+		if m.carries == "" && picked(m) && (m.name != ModePostgres || opt.PostgresURL != "") {
+			carried[m.kind] = true
+		}
+	}
 	var out []mode
 	for _, m := range all {
 		switch {
 		case m.name == ModeBare: // the reference always runs
+		case m.carries != "": // a same-request reference runs with the modes it is compared to
+			if !carried[m.carries] {
+				continue
+			}
 		case m.name == ModePostgres && opt.PostgresURL == "":
 			continue
-		case opt.Modes != nil && !slices.Contains(opt.Modes, m.name):
+		case !picked(m):
 			continue
 		}
 		out = append(out, m)
@@ -269,12 +282,20 @@ func (r *runner) measureMemory(ctx context.Context) error {
 }
 
 // setUpAll starts every selected mode. A mode that cannot run gets its row
-// now, as skipped with the reason; the others are returned, in order.
+// now, as skipped with the reason; the others are returned, in order. The
+// same-request references come last: they need a credential of a mode set
+// up after them.
 func (r *runner) setUpAll(ctx context.Context, selected []mode) ([]*subject, error) {
 	r.progress.linef("starting %d modes, each in its own process", len(selected))
 	var subjects []*subject
+	var references []int // rows of the same-request references, set up last
 	for _, m := range selected {
 		res := ModeResult{Name: m.name, Kind: m.kind, Description: m.description, Skipped: r.skipReason(m)}
+		if m.carries != "" {
+			references = append(references, len(r.report.Modes))
+			r.report.Modes = append(r.report.Modes, res)
+			continue
+		}
 		if res.Ran() {
 			r.progress.status("starting " + m.name)
 			s, err := r.setUp(ctx, m)
@@ -291,7 +312,41 @@ func (r *runner) setUpAll(ctx context.Context, selected []mode) ([]*subject, err
 		r.progress.linef("%s … skipped: %s", m.name, res.Skipped)
 		r.report.Modes = append(r.report.Modes, res)
 	}
+	for _, i := range references {
+		m := selected[slices.IndexFunc(selected, func(m mode) bool { return m.name == r.report.Modes[i].Name })]
+		s, err := sameRequest(m, subjects)
+		if err != nil {
+			r.report.Modes[i].Skipped = err.Error()
+			r.progress.linef("%s … skipped: %s", m.name, err)
+			continue
+		}
+		r.report.Modes[i].Description = s.mode.description
+		subjects = append(subjects, s)
+	}
 	return subjects, nil
+}
+
+// sameRequest is the same-request reference m: the reference proxy's
+// process and target, sent the credential of m.from, or of the first mode
+// of the kind m carries that was set up. The bare-proxy subject owns the
+// process.
+func sameRequest(m mode, subjects []*subject) (*subject, error) {
+	var bare, src *subject
+	for _, s := range subjects {
+		switch {
+		case s.mode.name == ModeBare:
+			bare = s
+		case s.mode.kind == m.carries && (src == nil || s.mode.name == m.from):
+			src = s
+		}
+	}
+	if bare == nil || src == nil {
+		return nil, fmt.Errorf("no %s mode ran to borrow a credential from", m.carries)
+	}
+	m.description = fmt.Sprintf(m.description, src.mode.name)
+	m.from = src.mode.name
+	return &subject{mode: m, proc: bare.proc, cred: src.cred,
+		target: Target{URL: bare.target.URL, Header: src.cred.header()}}, nil
 }
 
 // finish fills in the rows of the measured modes, then measures what is
@@ -371,6 +426,13 @@ func notes(rep *Report) []string {
 		"Revocation latency is measured on one instance, from the end of the logout/revoke request to the " +
 			"gateway's first 401 for the same credential; other instances learn of it through the revocation " +
 			"feed (Redis broadcast, or polling of the SQL store).",
+	}
+	_, cookie := rep.ran(ModeBareCookie)
+	if _, token := rep.ran(ModeBareToken); cookie || token {
+		n = append(n, "bare-proxy-cookie and bare-proxy-token are the bare-proxy process sent the cookie of one "+
+			"session mode and the bearer token of one token mode (named in their row), which it forwards upstream "+
+			"unchecked: every session mode is compared with the one cookie and every token mode with the one token, "+
+			"so a token longer or shorter than the borrowed one (RS256, HS256) shifts its same-request figure a little.")
 	}
 	if lo, hi, ok := cachedTokenSpread(rep); ok {
 		n = append(n, fmt.Sprintf("The token modes with the verified-token cache do nearly the same work per request "+

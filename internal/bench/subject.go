@@ -282,6 +282,9 @@ func (s *subject) result(bare ModeResult, noiseThreshold float64) (ModeResult, e
 		res.CPUMicros = float64(s.cpu) / float64(time.Microsecond) / float64(lr.Requests)
 	}
 	res.CredentialBytes, res.CredentialHeader = s.cred.wireBytes(), s.cred.name
+	if m.carries != "" {
+		res.CredentialOf = m.from
+	}
 	if m.name == ModeBare {
 		bare = res
 	}
