@@ -243,15 +243,7 @@ func TestRunMarksUnreachableRedisSkipped(t *testing.T) {
 	opt := shortOptions()
 	opt.Sessions = 100
 	opt.RedisURL = "redis://127.0.0.1:1/0" // nothing listens on port 1
-	opt.Modes = []string{"session-redis"}
-	rep, err := bench.Run(context.Background(), opt)
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	var names []string
-	for _, m := range rep.Modes {
-		names = append(names, m.Name)
-	}
+	rep, names, md := runModes(t, opt, "session-redis")
 	if want := []string{bench.ModeBare, bench.ModeBareCookie, "session-redis"}; !slices.Equal(names, want) {
 		t.Fatalf("modes = %v, want %v (the baseline always runs, the cookie reference with a session mode)", names, want)
 	}
@@ -260,41 +252,28 @@ func TestRunMarksUnreachableRedisSkipped(t *testing.T) {
 			t.Errorf("%s: ran %v, reason %q; want skipped with a reason", name, m.Ran(), m.Skipped)
 		}
 	}
+	if m, _ := rep.Mode(bench.ModeBareCookie); strings.Contains(m.Description, "%") {
+		t.Errorf("%s description %q has an unfilled verb", m.Name, m.Description)
+	}
 	for _, m := range rep.Memory {
 		if m.Store == "redis" && m.Skipped == "" {
 			t.Errorf("redis memory measured without Redis: %+v", m)
 		}
 	}
-	var md bytes.Buffer
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(md.String(), "| session-redis | ") || !strings.Contains(md.String(), "skipped: ") {
-		t.Errorf("Markdown does not show session-redis as skipped:\n%s", md.String())
+	if !strings.Contains(md, "| session-redis | ") || !strings.Contains(md, "skipped: ") {
+		t.Errorf("Markdown does not show session-redis as skipped:\n%s", md)
 	}
 }
 
 func TestRunWithoutCredentialModesHasNoReference(t *testing.T) {
 	opt := shortOptions()
 	opt.Sessions = 100
-	opt.Modes = []string{"none"}
-	rep, err := bench.Run(context.Background(), opt)
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	var names []string
-	for _, m := range rep.Modes {
-		names = append(names, m.Name)
-	}
+	_, names, md := runModes(t, opt, "none")
 	if want := []string{bench.ModeBare, "none"}; !slices.Equal(names, want) {
 		t.Fatalf("modes = %v, want %v (no same-request reference without a session or token mode)", names, want)
 	}
-	var md bytes.Buffer
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(md.String(), "### Against a bare proxy sent the same credential") {
-		t.Errorf("Markdown has a same-request section without a reference:\n%s", md.String())
+	if strings.Contains(md, "### Against a bare proxy sent the same credential") {
+		t.Errorf("Markdown has a same-request section without a reference:\n%s", md)
 	}
 }
 
@@ -304,6 +283,26 @@ func TestRunRefusesUnknownMode(t *testing.T) {
 	if _, err := bench.Run(context.Background(), opt); err == nil {
 		t.Fatal("Run accepted an unknown mode")
 	}
+}
+
+// runModes runs opt with only the named modes and returns the report, the
+// names of its rows and its Markdown.
+func runModes(t *testing.T, opt bench.Options, modes ...string) (*bench.Report, []string, string) {
+	t.Helper()
+	opt.Modes = modes
+	rep, err := bench.Run(context.Background(), opt)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var names []string
+	for _, m := range rep.Modes {
+		names = append(names, m.Name)
+	}
+	var md bytes.Buffer
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	return rep, names, md.String()
 }
 
 func ranModes(rep *bench.Report) []bench.ModeResult {

@@ -288,11 +288,16 @@ func (r *runner) measureMemory(ctx context.Context) error {
 func (r *runner) setUpAll(ctx context.Context, selected []mode) ([]*subject, error) {
 	r.progress.linef("starting %d modes, each in its own process", len(selected))
 	var subjects []*subject
-	var references []int // rows of the same-request references, set up last
+	type pending struct {
+		row int
+		m   mode
+	}
+	var references []pending // the same-request references, set up last
 	for _, m := range selected {
 		res := ModeResult{Name: m.name, Kind: m.kind, Description: m.description, Skipped: r.skipReason(m)}
 		if m.carries != "" {
-			references = append(references, len(r.report.Modes))
+			res.Description = fmt.Sprintf(m.description, m.from)
+			references = append(references, pending{len(r.report.Modes), m})
 			r.report.Modes = append(r.report.Modes, res)
 			continue
 		}
@@ -312,15 +317,14 @@ func (r *runner) setUpAll(ctx context.Context, selected []mode) ([]*subject, err
 		r.progress.linef("%s … skipped: %s", m.name, res.Skipped)
 		r.report.Modes = append(r.report.Modes, res)
 	}
-	for _, i := range references {
-		m := selected[slices.IndexFunc(selected, func(m mode) bool { return m.name == r.report.Modes[i].Name })]
-		s, err := sameRequest(m, subjects)
+	for _, p := range references {
+		s, err := sameRequest(p.m, subjects)
 		if err != nil {
-			r.report.Modes[i].Skipped = err.Error()
-			r.progress.linef("%s … skipped: %s", m.name, err)
+			r.report.Modes[p.row].Skipped = err.Error()
+			r.progress.linef("%s … skipped: %s", p.m.name, err)
 			continue
 		}
-		r.report.Modes[i].Description = s.mode.description
+		r.report.Modes[p.row].Description = s.mode.description
 		subjects = append(subjects, s)
 	}
 	return subjects, nil
