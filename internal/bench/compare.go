@@ -146,15 +146,22 @@ func (r *Report) cpuList(names ...string) string {
 	return strings.Join(parts, "; ") + " (CPU time of the gatehouse process)."
 }
 
-// sameRequestReferences names the same-request reference of each kind of
-// mode that sends a credential.
-var sameRequestReferences = map[string]string{KindSession: ModeBareCookie, KindToken: ModeBareToken}
+// sameRequestReference names the mode that carries the credential of
+// modes of kind (allModes says which), or "" for kinds that send none.
+func sameRequestReference(kind string) string {
+	for _, m := range allModes() {
+		if m.carries == kind && kind != "" {
+			return m.name
+		}
+	}
+	return ""
+}
 
 // compareSameRequest sets, on every session and token row whose kind's
 // reference ran, the CPU efficiency against that reference.
 func (r *Report) compareSameRequest() {
 	for i, m := range r.Modes {
-		ref, ok := r.ran(sameRequestReferences[m.Kind])
+		ref, ok := r.ran(sameRequestReference(m.Kind))
 		if !ok || !m.Ran() || ref.CPUMicros <= 0 || m.CPUMicros <= 0 {
 			continue
 		}
