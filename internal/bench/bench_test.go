@@ -166,8 +166,11 @@ func TestRunReportsEveryMode(t *testing.T) {
 				t.Errorf("size on the wire says nothing of what %s measured", ref)
 			}
 		}
-		section := md[strings.Index(md, "### Against a bare proxy sent the same credential"):]
-		section = section[:strings.Index(section, "### Server memory")]
+		_, section, found := strings.Cut(md, "### Against a bare proxy sent the same credential")
+		section, _, _ = strings.Cut(section, "### Server memory")
+		if !found {
+			t.Fatalf("Markdown has no same-request section:\n%s", md)
+		}
 		for _, want := range []string{"bare-proxy-token (token-ES256's bearer token, ", "| token-RS256 | ",
 			"| session-memory | ", "| CPU efficiency against it |"} {
 			if !strings.Contains(section, want) {
