@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
 
 // ShutdownGrace is how long in-flight requests may take to finish after
@@ -76,6 +77,7 @@ func newHTTPServer(h http.Handler) *http.Server {
 		// and WebSockets; per-route timeouts bound upstream waits instead.
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 64 << 10,
+		ConnContext:    gateway.ConnContext,
 	}
 }
 

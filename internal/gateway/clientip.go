@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -28,12 +30,50 @@ func (t trustedProxies) peerTrusted(r *http.Request) bool {
 	return ok && t.contains(addr)
 }
 
+// peerAddr is the direct peer of r. A request whose context carries the
+// parsed address of its connection (ConnContext) with the same RemoteAddr
+// uses it; any other request (a handler's copy with a rewritten RemoteAddr,
+// as forward-auth makes, or a server without ConnContext) is parsed here.
 func peerAddr(r *http.Request) (netip.Addr, bool) {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if p, ok := r.Context().Value(peerKey{}).(*peer); ok && p.raw == r.RemoteAddr {
+		return p.addr, p.ok
+	}
+	return parsePeer(r.RemoteAddr)
+}
+
+func parsePeer(remoteAddr string) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(remoteAddr)
 	if err != nil {
 		return netip.Addr{}, false
 	}
 	return ap.Addr().Unmap(), true
+}
+
+// peer is a connection's remote address, parsed once for all the requests
+// the connection carries.
+type peer struct {
+	raw  string // as http.Server puts it in Request.RemoteAddr
+	addr netip.Addr
+	ok   bool
+}
+
+type peerKey struct{}
+
+// ConnContext is an http.Server ConnContext: it parses the connection's
+// remote address once, where every request on a keep-alive connection
+// parsed it two or three times (client IP for the log, trusted peer for the
+// proxy and forward-auth; issue 15).
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return WithPeer(ctx, c.RemoteAddr().String())
+}
+
+// WithPeer returns ctx carrying remoteAddr parsed, for requests whose
+// RemoteAddr is remoteAddr (ConnContext; benchmarks that call a handler
+// directly).
+func WithPeer(ctx context.Context, remoteAddr string) context.Context {
+	p := &peer{raw: remoteAddr}
+	p.addr, p.ok = parsePeer(remoteAddr)
+	return context.WithValue(ctx, peerKey{}, p)
 }
 
 // ClientIP returns the address of the client that made r: the direct peer,

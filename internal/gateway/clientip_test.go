@@ -1,8 +1,12 @@
 package gateway_test
 
 import (
+	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
@@ -35,6 +39,59 @@ func TestClientIP(t *testing.T) {
 			if got := gateway.ClientIP(r, trusted); got.String() != tt.want {
 				t.Errorf("ClientIP = %s, want %s", got, tt.want)
 			}
+			// The same request on a connection whose peer gatehouse serve
+			// parsed once (ConnContext).
+			r = r.WithContext(gateway.WithPeer(context.Background(), tt.remote))
+			if got := gateway.ClientIP(r, trusted); got.String() != tt.want {
+				t.Errorf("ClientIP with the connection's peer = %s, want %s", got, tt.want)
+			}
 		})
+	}
+}
+
+// TestClientIPFollowsRewrittenRemoteAddr: a request whose RemoteAddr is
+// not the connection's (forward-auth rebuilds the original request with the
+// client's address) is judged by its own RemoteAddr, never by the peer
+// recorded for the connection; an unparsable one is no address.
+func TestClientIPFollowsRewrittenRemoteAddr(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	ctx := gateway.WithPeer(context.Background(), "127.0.0.1:5555")
+	for _, tt := range []struct{ remote, want string }{
+		{"127.0.0.1:5555", "127.0.0.1"},
+		{"198.51.100.1:0", "198.51.100.1"},
+		{"[2001:db8::1]:0", "2001:db8::1"},
+		{"not an address", "invalid IP"},
+	} {
+		r := (&http.Request{RemoteAddr: tt.remote, Header: http.Header{}}).WithContext(ctx)
+		if got := gateway.ClientIP(r, trusted); got.String() != tt.want {
+			t.Errorf("RemoteAddr %q on the connection of 127.0.0.1:5555: ClientIP = %s, want %s", tt.remote, got, tt.want)
+		}
+	}
+	if got := gateway.ClientIP(&http.Request{RemoteAddr: "@", Header: http.Header{}}, trusted); got.IsValid() {
+		t.Errorf("ClientIP of an unparsable RemoteAddr = %s, want none", got)
+	}
+}
+
+// TestConnContextRecordsTheConnectionsPeer: behind an http.Server with
+// ConnContext, every request on a keep-alive connection gets the client
+// address of that connection.
+func TestConnContextRecordsTheConnectionsPeer(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, gateway.ClientIP(r, nil).String()+" "+r.RemoteAddr)
+	}))
+	srv.Config.ConnContext = gateway.ConnContext
+	srv.Start()
+	t.Cleanup(srv.Close)
+	for i := range 3 {
+		res, err := srv.Client().Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		ip, remote, _ := strings.Cut(string(body), " ")
+		if ap, err := netip.ParseAddrPort(remote); err != nil || ip != ap.Addr().String() || ip != "127.0.0.1" {
+			t.Errorf("request %d: ClientIP %q for RemoteAddr %q, want the loopback peer", i, ip, remote)
+		}
 	}
 }

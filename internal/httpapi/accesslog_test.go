@@ -76,6 +76,7 @@ func TestAccessLogMatchesSlogLine(t *testing.T) {
 		{"line separators", "/a\u2028b\u2029"},
 		{"non-ASCII", "/bücher/日本"},
 		{"HTML characters kept", "/<a>&"},
+		{"escapes between plain runs", "/orders/42/\"x\"/y\\z/\x1f/\x7f/caf\xc3\xa9/\xe2\x80\xa8/end"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fast, slow := logLine(t, true, tc.path), logLine(t, false, tc.path)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"time"
+	"unsafe"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -86,7 +87,9 @@ func (m *Manager) CookieName() string { return m.cookie.Name }
 // IDFromCookie is the public session ID of a cookie value: base64url
 // SHA-256. Only this is stored, so a leaked store holds no usable cookie.
 func IDFromCookie(value string) string {
-	sum := sha256.Sum256([]byte(value))
+	// value is hashed in place: []byte(value) of a 43-byte cookie is a heap
+	// copy on every session request (Sum256 only reads it; issue 15).
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(value), len(value)))
 	var id [43]byte // base64url of 32 bytes, built on the stack: one allocation, the string
 	return string(base64.RawURLEncoding.AppendEncode(id[:0], sum[:]))
 }

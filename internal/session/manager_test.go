@@ -2,6 +2,8 @@ package session_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -224,5 +226,19 @@ func TestRevokeOthersKeepsTheCurrentSession(t *testing.T) {
 	}
 	if len(live) != 1 || live[0].ID != cur.ID {
 		t.Errorf("live sessions = %+v, want only %s (not %s, %s)", live, cur.ID, a.ID, b.ID)
+	}
+}
+
+// TestIDFromCookie: the stored ID is base64url(SHA-256(cookie value)), so a
+// leaked store holds no usable cookie; computing it on every session
+// request allocates only the ID string.
+func TestIDFromCookie(t *testing.T) {
+	value := "q7Jx2mR9vL0cYpW4nT8sKfH3dB6gZ1aE5uO-iN_PvXw" // 43 bytes, as Create makes them
+	sum := sha256.Sum256([]byte(value))
+	if got, want := session.IDFromCookie(value), base64.RawURLEncoding.EncodeToString(sum[:]); got != want {
+		t.Errorf("IDFromCookie = %q, want %q", got, want)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = session.IDFromCookie(value) }); n != 1 {
+		t.Errorf("IDFromCookie allocates %v times, want 1 (the ID)", n)
 	}
 }
