@@ -36,11 +36,17 @@ type Watcher struct {
 
 	running atomic.Bool
 
-	mu        sync.RWMutex
-	revoked   map[eventKey]time.Time // longest Until per kind/key
+	// Readers (Revoked and Fresh, on every token and session request) only
+	// load: no lock, no shared write, so requests on different cores do not
+	// contend for a reader count (an RWMutex's RLock cost each token request
+	// three contended atomic round trips; issue 15).
+	revoked  sync.Map     // eventKey → time.Time: the longest Until per kind/key
+	born     time.Time    // the monotonic base of syncedAt
+	syncedAt atomic.Int64 // monotonic nanoseconds from born to the last successful read, plus 1; 0 = never
+	lost     atomic.Bool  // the latest read failed: untrusted until a read succeeds
+
+	mu        sync.Mutex // serializes writers: applying events, pruning, hooks
 	hooks     []func(Event)
-	lastSync  time.Time // wall clock with monotonic reading, never the injected clock
-	lost      bool      // the latest read failed: untrusted until a read succeeds
 	lastPrune time.Time
 }
 
@@ -80,7 +86,7 @@ func NewWatcher(store Store, opts ...WatcherOption) *Watcher {
 		wait:       DefaultWait,
 		staleAfter: DefaultStaleAfter,
 		log:        slog.New(slog.DiscardHandler),
-		revoked:    make(map[eventKey]time.Time),
+		born:       time.Now(),
 	}
 	for _, opt := range opts {
 		opt(w)
@@ -146,9 +152,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 func (w *Watcher) failed(err error, backoff time.Duration) time.Duration {
 	// A lost feed untrusts the caches at once, not StaleAfter later: an event
 	// may be waiting on the other side of the broken connection.
-	w.mu.Lock()
-	w.lost = true
-	w.mu.Unlock()
+	w.lost.Store(true)
 	if backoff == 0 {
 		w.log.Warn("revocation feed unavailable; caches untrusted until it returns", "err", err)
 		return minBackoff
@@ -166,15 +170,17 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// synced records a successful read and applies its events.
+// synced records a successful read and applies its events. The events
+// are in the map before the watcher says it is fresh again: a reader that
+// sees it fresh after an outage also sees what the outage held back.
 func (w *Watcher) synced(evs []Event) {
 	now := w.now()
 	w.mu.Lock()
-	w.lastSync = time.Now()
-	w.lost = false
 	for _, ev := range evs {
 		w.applyLocked(ev, now)
 	}
+	w.syncedAt.Store(int64(time.Since(w.born)) + 1)
+	w.lost.Store(false)
 	if now.Sub(w.lastPrune) >= pruneInterval {
 		w.pruneLocked(now)
 	}
@@ -189,19 +195,27 @@ func (w *Watcher) synced(evs []Event) {
 
 func (w *Watcher) applyLocked(ev Event, now time.Time) {
 	k := eventKey{ev.Kind, ev.Key}
-	if ev.Until.After(now) && ev.Until.After(w.revoked[k]) {
-		w.revoked[k] = ev.Until
+	if ev.Until.After(now) && ev.Until.After(w.until(k)) {
+		w.revoked.Store(k, ev.Until)
 	}
+}
+
+// until is the Until held for k, the zero time when none is.
+func (w *Watcher) until(k eventKey) time.Time {
+	v, _ := w.revoked.Load(k)
+	t, _ := v.(time.Time)
+	return t
 }
 
 // pruneLocked drops events that are no longer active.
 func (w *Watcher) pruneLocked(now time.Time) {
 	w.lastPrune = now
-	for k, until := range w.revoked {
-		if !until.After(now) {
-			delete(w.revoked, k)
+	w.revoked.Range(func(k, v any) bool {
+		if !v.(time.Time).After(now) {
+			w.revoked.Delete(k)
 		}
-	}
+		return true
+	})
 }
 
 // PurgeExpired deletes the events whose Until has passed from the store and
@@ -239,18 +253,18 @@ func (w *Watcher) Publish(ctx context.Context, ev Event) error {
 // watcher cut off from the feed returns a wrapped auth.ErrUnavailable
 // rather than a stale "not revoked".
 func (w *Watcher) Revoked(ctx context.Context, kind, key string) (bool, error) {
-	now := w.now()
-	w.mu.RLock()
-	until, ok := w.revoked[eventKey{kind, key}]
-	fresh := w.freshLocked()
-	w.mu.RUnlock()
-	if ok && until.After(now) {
+	// Freshness first: a watcher fresh again after an outage has applied
+	// the events it missed (synced), so the lookup below sees them.
+	fresh := w.Fresh()
+	// The clock is read only when an answer needs it: the common case (not
+	// revoked, feed fresh) runs once or twice on every token request.
+	if until := w.until(eventKey{kind, key}); !until.IsZero() && until.After(w.now()) {
 		return true, nil
 	}
 	if fresh {
 		return false, nil
 	}
-	revoked, err := w.store.Revoked(ctx, kind, key, now)
+	revoked, err := w.store.Revoked(ctx, kind, key, w.now())
 	if err != nil {
 		return false, fmt.Errorf("check revocation: %w", unavailable(err))
 	}
@@ -261,21 +275,23 @@ func (w *Watcher) Revoked(ctx context.Context, kind, key string) (bool, error) {
 // StaleAfter old. Cache owners treat their caches as untrusted while it is
 // false.
 func (w *Watcher) Fresh() bool {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	return w.freshLocked()
+	last := w.syncedAt.Load()
+	return !w.lost.Load() && last != 0 && int64(time.Since(w.born))+1-last <= int64(w.staleAfter)
 }
 
-func (w *Watcher) freshLocked() bool {
-	return !w.lost && !w.lastSync.IsZero() && time.Since(w.lastSync) <= w.staleAfter
+// lastSync is when the feed was last read, the zero time when never.
+func (w *Watcher) lastSync() time.Time {
+	last := w.syncedAt.Load()
+	if last == 0 {
+		return time.Time{}
+	}
+	return w.born.Add(time.Duration(last - 1))
 }
 
 // Ready returns nil while the watcher is Fresh, else a wrapped
 // auth.ErrUnavailable naming the revocation store, for /readyz.
 func (w *Watcher) Ready(context.Context) error {
-	w.mu.RLock()
-	last, fresh := w.lastSync, w.freshLocked()
-	w.mu.RUnlock()
+	fresh, last := w.Fresh(), w.lastSync()
 	switch {
 	case fresh:
 		return nil
