@@ -177,9 +177,7 @@ func (a *App) observeStore(s any, name string) {
 	if o, ok := s.(interface {
 		SetObserver(func(op string, d time.Duration))
 	}); ok {
-		o.SetObserver(func(op string, d time.Duration) {
-			a.Metrics.StoreLatency.WithLabelValues(name, op).Observe(d.Seconds())
-		})
+		o.SetObserver(func(op string, d time.Duration) { a.Metrics.StoreOp(name, op, d) })
 	}
 }
 
