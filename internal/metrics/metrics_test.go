@@ -8,8 +8,8 @@ import (
 )
 
 // gathered returns, for each series of the family name, its labels as
-// name=value joined with "," (in the registry's order: by name) and its count (a counter's value, a histogram's sample
-// count).
+// name=value joined with "," (in the registry's order: by name) and its
+// count (a counter's value, a histogram's sample count).
 func gathered(t *testing.T, m *metrics.Metrics, name string) map[string]float64 {
 	t.Helper()
 	families, err := m.Registry.Gather()

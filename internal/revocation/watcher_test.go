@@ -291,7 +291,7 @@ func TestWatcherUntrustsCachesAsSoonAsTheFeedBreaks(t *testing.T) {
 // (Fresh, then the jti and sid lookups) on every core at once, with 10,000
 // active revocations held. The check takes no lock and writes nothing
 // shared, so adding cores does not make it dearer per check (compare
-// -cpu 1,2: with an RWMutex, two cores cost 2.8× the CPU of one; issue 15).
+// -cpu 1,2: with an RWMutex, two cores cost 2.5–3× the CPU of one; issue 15).
 func BenchmarkRevokedParallel(b *testing.B) {
 	w := revocation.NewWatcher(memory.New())
 	ctx := context.Background()
