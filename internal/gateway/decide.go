@@ -163,7 +163,7 @@ func (g *Gateway) bySession(r *http.Request, c credential.Credential) decision {
 // originCheckRequest returns r, or for an Upgrade handshake a copy that
 // CrossOriginProtection treats as unsafe.
 func originCheckRequest(r *http.Request) *http.Request {
-	if v := r.Header["Upgrade"]; len(v) == 0 || v[0] == "" { // r.Header.Get without canonicalizing the name
+	if first(r.Header, "Upgrade") == "" {
 		return r
 	}
 	c := r.WithContext(r.Context())

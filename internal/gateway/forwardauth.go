@@ -209,16 +209,6 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*forward
 	return fw, f.login, nil
 }
 
-// first is h.Get(name) for a canonical name: the family's names are
-// canonical, and Get would canonicalize each of them again on every
-// subrequest (≈ 1,500 instructions of a decision's ≈ 25,000, issue 15).
-func first(h http.Header, name string) string {
-	if v := h[name]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
 // forwarded is the original request a forward-auth subrequest describes,
 // with its URL, and the grant judge builds when it is allowed: one
 // allocation for all of them.

@@ -164,7 +164,7 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request) *Route {
 	}
 	fr := r.WithContext(r.Context())
 	fr.URL = &url.URL{Path: p, RawPath: raw, RawQuery: r.URL.RawQuery}
-	if proto := r.Header.Get("X-Forwarded-Proto"); proto == "http" || proto == "https" {
+	if proto := first(r.Header, "X-Forwarded-Proto"); proto == "http" || proto == "https" {
 		fr.URL.Scheme = proto // set by Envoy itself on every request it forwards
 	}
 	fr.RequestURI = fr.URL.RequestURI()

@@ -162,6 +162,16 @@ func setXForwarded(pr *httputil.ProxyRequest, v *[3]string) {
 	h["X-Forwarded-Proto"] = v[2:3:3]
 }
 
+// first is h.Get(name) for a canonical name, which Get would canonicalize
+// again on every request (the forward-auth families' names alone were
+// ≈ 1,500 instructions of a decision's ≈ 25,000, issue 15).
+func first(h http.Header, name string) string {
+	if v := h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // headerClass is what the gateway does with a client request header.
 type headerClass uint8
 
