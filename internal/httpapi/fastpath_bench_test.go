@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
-	"github.com/gatehouse-auth/gatehouse/internal/gcpace"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
@@ -306,17 +306,14 @@ func BenchmarkForwardAuthCached(b *testing.B) {
 	}
 }
 
-// paceGC runs gcpace as gatehouse serve does (gc_headroom_mib default)
-// until the benchmark ends, unless GOGC is set.
+// paceGC paces the collector as gatehouse serve does (app.PaceGC with the
+// default gc_headroom_mib; left alone when GOGC is set) until the
+// benchmark ends.
 func paceGC(b *testing.B) {
 	b.Helper()
-	if os.Getenv("GOGC") != "" {
-		return
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); gcpace.Run(ctx, uint64(config.Default().GCHeadroomMiB)<<20, time.Second) }()
-	b.Cleanup(func() { cancel(); <-done })
+	b.Cleanup(cancel)
+	(&app.App{Config: config.Default()}).PaceGC(ctx, os.Getenv)
 }
 
 // reportCPU starts counting the process's CPU time; the function it
