@@ -57,7 +57,7 @@ func benchCmd(e *env) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.DurationVar(&opt.Duration, "duration", 10*time.Second, "measured load per mode")
+	f.DurationVar(&opt.Duration, "duration", 10*time.Second, "measured load per mode, in interleaved rounds (one per second above 10s: a longer run narrows the CPU efficiency intervals)")
 	f.IntVar(&opt.Concurrency, "concurrency", 0, "load workers and connections (default 2×CPUs, at least 8)")
 	f.IntVar(&opt.Sessions, "sessions", 100_000, "sessions created for the memory-per-session measurements")
 	f.StringVar(&opt.RedisURL, "redis", "redis://127.0.0.1:6379/0", "Redis for session-redis (skipped when it does not answer; \"\" to skip)")

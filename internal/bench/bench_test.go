@@ -87,6 +87,11 @@ func TestRunReportsEveryMode(t *testing.T) {
 			if got, want := len(m.RoundRPS), rep.Settings.Rounds; got != want {
 				t.Errorf("%s: %d round figures, want %d", m.Name, got, want)
 			}
+			// One round is no basis for an interval: none is claimed.
+			if m.CPUEfficiencyInterval != nil || m.SameRequestInterval != nil {
+				t.Errorf("%s: intervals %v, %v from %d round(s); want none", m.Name, m.CPUEfficiencyInterval,
+					m.SameRequestInterval, len(m.RoundRPS))
+			}
 		}
 		bare, _ := rep.Mode(bench.ModeBare)
 		if bare.Ratio != 1 || (runtime.GOOS == "linux" && bare.CPUEfficiency != 1) {
@@ -172,7 +177,7 @@ func TestRunReportsEveryMode(t *testing.T) {
 			t.Fatalf("Markdown has no same-request section:\n%s", md)
 		}
 		for _, want := range []string{"bare-proxy-token (token-ES256's bearer token, ", "| token-RS256 | ",
-			"| session-memory | ", "| CPU efficiency against it |"} {
+			"| session-memory | ", "| CPU efficiency against it [95 % interval] |"} {
 			if !strings.Contains(section, want) {
 				t.Errorf("same-request section lacks %q:\n%s", want, section)
 			}
@@ -216,7 +221,7 @@ func TestRunReportsEveryMode(t *testing.T) {
 	t.Run("Markdown has both tables", func(t *testing.T) {
 		md := readFile(t, base+".md")
 		for _, want := range []string{
-			"| mode | what | req/s | × bare | p50 | p99 | CPU/req | CPU/req over bare | CPU efficiency |",
+			"| mode | what | req/s | × bare | p50 | p99 | CPU/req | CPU/req over bare | CPU efficiency [95 % interval] |",
 			"| | sessions (cookie + server-side record) | tokens (signed JWT access token) |",
 			"| storage location |", "| scalability |", "| security / revocation |", "| maintenance |",
 			"| size on the wire |", "| CPU per request |",

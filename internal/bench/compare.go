@@ -167,6 +167,7 @@ func (r *Report) compareSameRequest() {
 		}
 		r.Modes[i].SameRequestReference = ref.Name
 		r.Modes[i].SameRequestEfficiency = ref.CPUMicros / m.CPUMicros
+		r.Modes[i].SameRequestInterval = efficiencyInterval(ref, m)
 	}
 }
 
@@ -193,14 +194,14 @@ func (r *Report) mdSameRequest(b *strings.Builder) {
 	b.WriteString("A bare proxy sent a credential it does not check still reads the header and forwards it " +
 		"upstream. What that costs it here: " + strings.Join(refs, "; ") + ". Against these references, what " +
 		"gatehouse adds by checking the credential and sending the identity headers:\n\n")
-	b.WriteString("| mode | credential on the wire | CPU/req | reference | its CPU/req | CPU efficiency against it |\n" +
+	b.WriteString("| mode | credential on the wire | CPU/req | reference | its CPU/req | CPU efficiency against it [95 % interval] |\n" +
 		"|---|--:|--:|---|--:|--:|\n")
 	for _, m := range r.Modes {
 		if m.SameRequestReference == "" {
 			continue
 		}
 		ref, _ := r.ran(m.SameRequestReference)
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %.2f |\n", m.Name, credentialText(m), micros(m.CPUMicros),
-			ref.Name, micros(ref.CPUMicros), m.SameRequestEfficiency)
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", m.Name, credentialText(m), micros(m.CPUMicros),
+			ref.Name, micros(ref.CPUMicros), withInterval(m.SameRequestEfficiency, m.SameRequestInterval))
 	}
 }

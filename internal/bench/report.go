@@ -65,6 +65,10 @@ type ModeResult struct {
 	// CPUEfficiency is bare-proxy's CPUMicros divided by this mode's, from
 	// the same interleaved rounds (1 = as cheap as the bare proxy).
 	CPUEfficiency float64 `json:"cpu_efficiency"`
+	// CPUEfficiencyInterval is the 95 % interval of CPUEfficiency (low,
+	// high) from a bootstrap over the paired rounds (efficiencyInterval);
+	// absent when the rounds do not allow one.
+	CPUEfficiencyInterval []float64 `json:"cpu_efficiency_interval,omitempty"`
 	// CredentialOf is set on a same-request reference (bare-proxy-cookie,
 	// bare-proxy-token): the mode whose credential it was sent.
 	CredentialOf string `json:"credential_of,omitempty"`
@@ -72,8 +76,9 @@ type ModeResult struct {
 	// token modes when the reference of their kind ran: its CPU/req divided
 	// by this mode's, so 1 = as cheap as a bare proxy sent the same
 	// credential.
-	SameRequestReference  string  `json:"same_request_reference,omitempty"`
-	SameRequestEfficiency float64 `json:"cpu_efficiency_same_request,omitempty"`
+	SameRequestReference  string    `json:"same_request_reference,omitempty"`
+	SameRequestEfficiency float64   `json:"cpu_efficiency_same_request,omitempty"`
+	SameRequestInterval   []float64 `json:"cpu_efficiency_same_request_interval,omitempty"`
 	// RoundRPS and RoundCPUMicros are the figures of each measured round.
 	RoundRPS       []float64 `json:"round_rps,omitempty"`
 	RoundCPUMicros []float64 `json:"round_cpu_us_per_request,omitempty"`
@@ -199,7 +204,7 @@ func (r *Report) mdHeader(b *strings.Builder) {
 
 func (r *Report) mdModes(b *strings.Builder) {
 	b.WriteString("\n### Per mode\n\n")
-	b.WriteString("| mode | what | req/s | × bare | p50 | p99 | CPU/req | CPU/req over bare | CPU efficiency " +
+	b.WriteString("| mode | what | req/s | × bare | p50 | p99 | CPU/req | CPU/req over bare | CPU efficiency [95 % interval] " +
 		"| credential on the wire | errors | rounds |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	bare, _ := r.ran(ModeBare)
@@ -218,12 +223,22 @@ func (r *Report) mdModes(b *strings.Builder) {
 	}
 }
 
-// efficiency is bare-proxy's CPU per request divided by m's, or n/a.
+// efficiency is bare-proxy's CPU per request divided by m's, with its 95 %
+// interval when there is one, or n/a.
 func efficiency(m ModeResult) string {
-	if m.CPUEfficiency <= 0 {
+	return withInterval(m.CPUEfficiency, m.CPUEfficiencyInterval)
+}
+
+// withInterval is an efficiency, followed by its interval in brackets when
+// there is one: "0.93 [0.88–0.98]".
+func withInterval(v float64, interval []float64) string {
+	if v <= 0 {
 		return "n/a"
 	}
-	return fmt.Sprintf("%.2f", m.CPUEfficiency)
+	if len(interval) != 2 {
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.2f [%.2f–%.2f]", v, interval[0], interval[1])
 }
 
 // roundsText is the number of rounds and their spread, flagged when noisy.

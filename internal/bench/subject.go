@@ -184,13 +184,23 @@ func withApp(ctx context.Context, cfg config.Config, log *slog.Logger, fn func(*
 }
 
 // rounds returns how many slices each mode's duration is cut into: one per
-// 500 ms, at most 10. The modes take turns, slice by slice, so that a
-// change in the machine's load during the run (other processes, thermal
-// limits) is spread over every mode instead of falling on whichever mode
-// ran at the time.
+// 500 ms up to 10 (the default 10 s: ten 1 s slices), then one per second,
+// at most maxRounds. The modes take turns, slice by slice, so that a change
+// in the machine's load during the run (other processes, thermal limits)
+// is spread over every mode instead of falling on whichever mode ran at the
+// time; and the more rounds, the narrower the CPU efficiency's interval
+// (efficiencyInterval) for the same noise.
 func (o Options) rounds() int {
-	return min(10, max(1, int(o.Duration/(500*time.Millisecond))))
+	n := max(1, int(o.Duration/(500*time.Millisecond)))
+	if n > 10 {
+		n = max(10, int(o.Duration/time.Second))
+	}
+	return min(n, maxRounds)
 }
+
+// maxRounds caps the rounds of a long run: slices of a long run are longer
+// instead.
+const maxRounds = 120
 
 // measureAll warms every subject up, then loads them in turns for the
 // configured duration each. It returns ctx's error when interrupted; the
@@ -291,13 +301,16 @@ func (s *subject) result(bare ModeResult, noiseThreshold float64) (ModeResult, e
 	if bare.RPS > 0 {
 		res.Ratio = res.RPS / bare.RPS
 	}
-	if bare.CPUMicros > 0 && res.CPUMicros > 0 {
-		res.CPUEfficiency = bare.CPUMicros / res.CPUMicros
-	}
 	for _, rs := range s.rounds {
 		res.RoundRPS = append(res.RoundRPS, round1(rs.rps))
 		if rs.cpuMicros > 0 {
 			res.RoundCPUMicros = append(res.RoundCPUMicros, round1(rs.cpuMicros))
+		}
+	}
+	if bare.CPUMicros > 0 && res.CPUMicros > 0 {
+		res.CPUEfficiency = bare.CPUMicros / res.CPUMicros
+		if m.name != ModeBare {
+			res.CPUEfficiencyInterval = efficiencyInterval(bare, res)
 		}
 	}
 	res.Spread = max(spread(res.RoundRPS), spread(res.RoundCPUMicros))

@@ -1,0 +1,56 @@
+package bench
+
+import (
+	"math/rand/v2"
+	"slices"
+)
+
+// Interval bootstrap settings. The seed is fixed so that the same rounds
+// always give the same interval: a report can be recomputed from its JSON.
+const (
+	intervalResamples = 2000
+	intervalMinRounds = 5 // fewer rounds give no interval worth printing
+	intervalSeed1     = 0x9e3779b97f4a7c15
+	intervalSeed2     = 0x6a09e667f3bcc909
+)
+
+// efficiencyInterval is the 95 % interval of the CPU efficiency of m
+// against ref (ref's CPU per request divided by m's), by a percentile
+// bootstrap over the rounds: each resample draws rounds with replacement
+// and keeps a round's two slices together, so that a load change on the
+// machine, which moves both, cancels out as it does in the point figure.
+// Each side's CPU per request over a resample is the mean of its rounds'
+// CPU/req weighted by their requests (all slices of a run are equally
+// long, so requests/s stands in for requests) — the point figure's own
+// formula, total CPU over total requests.
+//
+// It returns nil when the two modes do not have the same number of rounds,
+// each with its CPU known, or have fewer than intervalMinRounds: a run cut
+// short by its request budget, an interruption or an unreadable /proc.
+func efficiencyInterval(ref, m ModeResult) []float64 {
+	n := len(m.RoundRPS)
+	if n < intervalMinRounds || len(m.RoundCPUMicros) != n || len(ref.RoundRPS) != n || len(ref.RoundCPUMicros) != n {
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(intervalSeed1, intervalSeed2))
+	ratios := make([]float64, 0, intervalResamples)
+	for range intervalResamples {
+		var refCPU, refReq, cpu, req float64
+		for range n {
+			i := rng.IntN(n)
+			refCPU += ref.RoundCPUMicros[i] * ref.RoundRPS[i]
+			refReq += ref.RoundRPS[i]
+			cpu += m.RoundCPUMicros[i] * m.RoundRPS[i]
+			req += m.RoundRPS[i]
+		}
+		if refReq <= 0 || req <= 0 || cpu <= 0 {
+			return nil
+		}
+		ratios = append(ratios, (refCPU/refReq)/(cpu/req))
+	}
+	slices.Sort(ratios)
+	lo, hi := ratios[intervalResamples/40], ratios[intervalResamples-1-intervalResamples/40]
+	return []float64{round2(lo), round2(hi)}
+}
+
+func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }

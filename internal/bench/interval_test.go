@@ -1,0 +1,117 @@
+package bench
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rounds builds a mode's per-round figures: CPU/req of each round, at
+// 1,000 req/s unless rps says otherwise.
+func rounds(cpu []float64, rps ...float64) ModeResult {
+	m := ModeResult{RoundCPUMicros: cpu}
+	for i := range cpu {
+		r := 1000.0
+		if i < len(rps) {
+			r = rps[i]
+		}
+		m.RoundRPS = append(m.RoundRPS, r)
+	}
+	return m
+}
+
+func TestEfficiencyInterval(t *testing.T) {
+	steady := rounds([]float64{60, 60, 60, 60, 60, 60, 60, 60, 60, 60})
+	// The machine's load doubles the CPU/req of every process in some
+	// rounds; the mode costs 10 % more than the reference in each round.
+	drifting := rounds([]float64{50, 100, 50, 100, 70, 50, 100, 60, 90, 50})
+	tracking := rounds([]float64{55, 110, 55, 110, 77, 55, 110, 66, 99, 55})
+	// The same figures, not in step with the reference's rounds.
+	shuffled := rounds([]float64{110, 55, 110, 55, 55, 110, 55, 99, 66, 77})
+	tests := []struct {
+		name     string
+		ref, m   ModeResult
+		want     []float64 // nil: no interval
+		widerThn float64   // when want is not given: the interval is at least this wide
+	}{
+		{"steady rounds: the interval is the point", steady, rounds([]float64{66.7, 66.7, 66.7, 66.7, 66.7, 66.7, 66.7, 66.7, 66.7, 66.7}),
+			[]float64{0.9, 0.9}, 0},
+		{"load that moves both sides cancels out", drifting, tracking, []float64{0.91, 0.91}, 0},
+		{"rounds out of step with the reference give a wide interval", drifting, shuffled, nil, 0.1},
+		{"rounds of unequal requests are weighted by them",
+			rounds([]float64{60, 60, 60, 60, 60}), rounds([]float64{60, 60, 60, 60, 120}, 1000, 1000, 1000, 1000, 0.001),
+			[]float64{1, 1}, 0},
+		{"too few rounds", rounds([]float64{60, 60, 60, 60}), rounds([]float64{66, 66, 66, 66}), nil, -1},
+		{"unequal numbers of rounds", steady, rounds([]float64{66, 66, 66, 66, 66}), nil, -1},
+		{"a round without CPU", steady, ModeResult{RoundRPS: steady.RoundRPS, RoundCPUMicros: steady.RoundCPUMicros[1:]}, nil, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := efficiencyInterval(tt.ref, tt.m)
+			switch {
+			case tt.want != nil:
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("interval = %v, want %v", got, tt.want)
+				}
+			case tt.widerThn < 0:
+				if got != nil {
+					t.Errorf("interval = %v, want none", got)
+				}
+			default:
+				if len(got) != 2 || got[1]-got[0] < tt.widerThn || got[0] > 0.91 || got[1] < 0.91 {
+					t.Errorf("interval = %v, want one at least %.2f wide around 0.91", got, tt.widerThn)
+				}
+			}
+			if again := efficiencyInterval(tt.ref, tt.m); !slices.Equal(again, got) {
+				t.Errorf("second computation = %v, first %v: the interval must be reproducible", again, got)
+			}
+		})
+	}
+}
+
+func TestRounds(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want int
+	}{
+		{100 * time.Millisecond, 1},
+		{time.Second, 2},
+		{5 * time.Second, 10},
+		{10 * time.Second, 10}, // the default
+		{11 * time.Second, 11},
+		{60 * time.Second, 60},
+		{time.Hour, maxRounds},
+	}
+	for _, tt := range tests {
+		if got := (Options{Duration: tt.d}).rounds(); got != tt.want {
+			t.Errorf("rounds for %s = %d, want %d", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestTargetNote(t *testing.T) {
+	mode := func(name, kind string, lo, hi float64) ModeResult {
+		return ModeResult{Name: name, Kind: kind, CPUEfficiency: (lo + hi) / 2, CPUEfficiencyInterval: []float64{lo, hi}}
+	}
+	rep := &Report{Modes: []ModeResult{
+		{Name: ModeBare, Kind: KindBaseline, CPUEfficiency: 1},
+		mode("none", KindNone, 0.95, 1.02),
+		mode("token-HS256", KindToken, 0.86, 0.97),
+		mode("session-sqlite", KindSession, 0.80, 0.89),
+		{Name: "token-RS256", Kind: KindToken, CPUEfficiency: 0.91}, // no interval: not judged
+		{Name: "session-redis", Kind: KindSession, Skipped: "no Redis"},
+	}}
+	got := targetNote(rep)
+	want := "Issue 15's CPU efficiency targets against bare-proxy, judged by the 95 % interval: met: none (≥ 0.95); " +
+		"missed: session-sqlite (≥ 0.90); neither met nor missed (the target is inside the interval): token-HS256 (≥ 0.90)."
+	if got != want {
+		t.Errorf("note =\n%s\nwant\n%s", got, want)
+	}
+	if strings.Contains(got, "RS256") {
+		t.Error("a mode without an interval was judged")
+	}
+	if got := targetNote(&Report{Modes: rep.Modes[4:]}); got != "" {
+		t.Errorf("note without intervals = %q, want none", got)
+	}
+}
