@@ -68,13 +68,27 @@ func TestSentinelFailoverFailsClosedAndKeepsLogouts(t *testing.T) {
 
 	// down-after is long so that only the test's SENTINEL FAILOVER moves the
 	// primary: the outage window is then the test's, not a timer's.
+	// failover-timeout is long too: the replica follows the primary through
+	// the proxy, so Sentinel sees it configured for another master and,
+	// failover-timeout after it first saw it, "fixes" it (REPLICAOF the
+	// primary's own address). A failover requested at that moment aborted
+	// (+fix-slave-config, then -failover-abort-no-good-slave in Sentinel's
+	// log): with 10 s, a loaded machine reached the failover later than that
+	// and the test failed 5 times in 6; with 180 s, 4 in 4 passed.
 	primaryHost, primaryPort, _ := net.SplitHostPort(primary)
 	sentinelConf := filepath.Join(dir, "sentinel.conf")
-	conf := fmt.Sprintf("sentinel monitor gh %s %s 1\nsentinel down-after-milliseconds gh 60000\nsentinel failover-timeout gh 10000\n", primaryHost, primaryPort)
+	conf := fmt.Sprintf("sentinel monitor gh %s %s 1\nsentinel down-after-milliseconds gh 60000\nsentinel failover-timeout gh 180000\n", primaryHost, primaryPort)
 	if err := os.WriteFile(sentinelConf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sentinel, _ := redisProcess(t, dir, sentinelConf, "--sentinel") // it rewrites sentinelConf
+	sentinelLog := filepath.Join(dir, "sentinel.log")
+	sentinel, _ := redisProcess(t, dir, sentinelConf, "--sentinel", "--logfile", sentinelLog) // it rewrites sentinelConf
+	t.Cleanup(func() {
+		if t.Failed() { // what Sentinel did (+switch-master, -failover-abort-…) says why
+			b, _ := os.ReadFile(sentinelLog)
+			t.Logf("sentinel log:\n%s", b)
+		}
+	})
 	sc := goredis.NewSentinelClient(&goredis.Options{Addr: sentinel})
 	t.Cleanup(func() { _ = sc.Close() })
 	rc := goredis.NewClient(&goredis.Options{Addr: replica})
