@@ -221,8 +221,8 @@ func (a *accessLine) append(b []byte, stamps *stamper) []byte {
 // stamper appends times as time.RFC3339Nano does, which is how slog's
 // JSON handler writes them. Date, clock and zone change once a second, so
 // they are formatted once a second and kept; each line adds only its
-// fraction (formatting the whole time was about a tenth of gatehouse's own
-// instructions on an unauthenticated gateway request, issue 15).
+// fraction (issue 15: that saves ≈ 700 of the ≈ 9,400 instructions
+// gatehouse adds to an unauthenticated gateway request).
 type stamper struct {
 	last atomic.Pointer[logSecond]
 }
