@@ -419,10 +419,11 @@ func notes(rep *Report) []string {
 			"mode; the load generator runs in the bench's process. CPU/req is the user+system CPU time of the " +
 			"process serving the mode (/proc/PID/stat, 10 ms ticks) during the measured rounds divided by its " +
 			"requests: the proxy's own work, without the generator's or the upstream's.",
-		"× bare is requests/s divided by bare-proxy's in the same run; CPU efficiency is bare-proxy's CPU/req " +
-			"divided by the mode's (1.00 = as cheap as the bare proxy; issue 15's target is ≥ 0.90, ≥ 0.95 for " +
-			"auth none). bare-proxy is httputil.ReverseProxy (Rewrite, the gateway's transport pool sizes and a " +
+		fmt.Sprintf("× bare is requests/s divided by bare-proxy's in the same run; CPU efficiency is bare-proxy's "+
+			"CPU/req divided by the mode's (1.00 = as cheap as the bare proxy; issue 15's target is ≥ %.2f, ≥ %.2f "+
+			"for auth none). bare-proxy is httputil.ReverseProxy (Rewrite, the gateway's transport pool sizes and a "+
 			"copy-buffer pool) with no authentication; bare-proxy-nopool is the same without the buffer pool.",
+			efficiencyTargets[KindToken], efficiencyTargets[KindNone]),
 		"The modes take turns in interleaved rounds, so that changes in the machine's load during the run " +
 			"spread over all of them.",
 		"The interval after a CPU efficiency is its 95 % interval: a bootstrap over the rounds that keeps each " +
