@@ -16,6 +16,12 @@
 #   BENCH_PORT_BASE    first of 2 loopback ports used (default 18280)
 #   BENCH_EXTRA_YAML   extra config lines, e.g. "passwords: {max_concurrent: 2}" to
 #                      compare with the old default (all CPUs)
+#   BENCH_HOGS         busy-loop processes (default 0: skipped) for the second
+#                      table: BENCH_HOG_LOGINS (default 2) concurrent logins alone,
+#                      then beside that many busy loops at normal priority in
+#                      gatehouse's own CPU cgroup (a build beside a demo, a VM
+#                      without per-service cgroups): how slow the deprioritised
+#                      password hashing gets when other programs want every CPU
 #   BENCH_LOG_LEVEL    gatehouse log level (default warn, as in the earlier figures;
 #                      info, gatehouse's default, adds a log line per shed login)
 #   BIN                the gatehouse binary (default bin/gatehouse, built if absent)
@@ -30,6 +36,8 @@ FLOODS=${BENCH_FLOODS:-0 16 64}
 PORT_BASE=${BENCH_PORT_BASE:-18280}
 EXTRA_YAML=${BENCH_EXTRA_YAML:-}
 LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
+HOGS=${BENCH_HOGS:-0}
+HOG_LOGINS=${BENCH_HOG_LOGINS:-2}
 
 BENCH_NAME=bench-flood
 # shellcheck source=scripts/lib-bench.sh
@@ -146,3 +154,45 @@ done
 printf '\nTarget (issue 15): with 16 concurrent logins the token route keeps >= 60 %% of its req/s and p99 <= 2x.\n'
 printf 'CPU cores: CPU seconds per second of each process (user+system, /proc) while the token route is measured;\n'
 printf 'the flood generator'"'"'s over its whole run. All share the same %s CPUs.\n' "$(nproc)"
+
+# Logins beside busy programs: the hashing thread's lowered priority
+# (docs/security.md) must not starve logins when CPU-bound programs share
+# gatehouse's cgroup. Each line: logins alone, then beside HOGS busy loops.
+[ "$HOGS" -gt 0 ] || exit 0
+# hog_run label: appends "ok/s p50-ms p99-ms failed shed/s" to $work/hog.<label>;
+# failed = no answer within 30 s, a socket error or an answer other than 200/429/503.
+hog_run() {
+	local out="$work/hog.$1.txt" p99 bad p50
+	wrk -t1 -c"$HOG_LOGINS" -d"$DURATION" --latency --timeout 30s -s "$work/login.lua" \
+		"http://127.0.0.1:$GH/auth/token" >"$out"
+	read -r _ p99 bad _ p50 < <(wrk_summary "$out")
+	awk -v s="$seconds" -v p50="$p50" -v p99="$p99" -v bad="$bad" '/^LOGINS/ {
+		printf "%.1f %.1f %.1f %d %.1f\n", $2 / s, p50, p99, bad - $3, $3 / s }' "$out" >>"$work/hog.$1"
+}
+log "logins: $HOG_LOGINS concurrent, alone and beside $HOGS busy loop(s), $ROUNDS round(s)"
+for round in $(seq 1 "$ROUNDS"); do
+	hog_run alone
+	hogs=()
+	for i in $(seq 1 "$HOGS"); do
+		start "hog$i" sh -c 'while :; do :; done'
+		hogs+=("${pid_of[hog$i]}")
+	done
+	hog_run beside
+	kill "${hogs[@]}" 2>/dev/null || true
+	wait "${hogs[@]}" 2>/dev/null || true
+	log "round $round: alone $(tail -n1 "$work/hog.alone"); beside $(tail -n1 "$work/hog.beside") (ok/s p50 p99 failed shed/s)"
+done
+printf '\n%s concurrent password-grant logins, alone and beside %s busy loop(s) in the same CPU cgroup, wrk -d%s × %s round(s)\n\n' \
+	"$HOG_LOGINS" "$HOGS" "$DURATION" "$ROUNDS"
+printf '| logins | ok/s | p50 (ms) | p99 (ms) | failed (no answer in 30 s, error, not 200/429/503) | shed/s |\n|---|--:|--:|--:|--:|--:|\n'
+for label in alone beside; do
+	sort -k3,3n "$work/hog.$label" | awk -v l="$label" '
+		{ ok += $1; p50[NR] = $2; p99[NR] = $3; bad += $4; shed += $5 }
+		END {
+			m = (NR % 2) ? p99[(NR + 1) / 2] : (p99[NR / 2] + p99[NR / 2 + 1]) / 2
+			if (ok == 0) { printf "| %s | 0 | — | — | %d | %.1f |\n", l, bad, shed / NR; exit }
+			printf "| %s | %.1f | %.0f | %.0f | %d | %.1f |\n", l, ok / NR, p50[int((NR + 1) / 2)], m, bad, shed / NR
+		}'
+done
+printf '\np50: of the median round by p99; p99: the median over rounds ("—": no login finished within a run).\n'
+printf 'A busy loop is `while :; do :; done` in sh. Logins still running when a run ends are not counted.\n'

@@ -2,20 +2,29 @@ package password
 
 import "golang.org/x/sys/unix"
 
-// lowerPriority moves the calling OS thread to SCHED_IDLE (Linux schedules
-// threads individually): it runs only on CPU time no normal thread wants,
-// a waking request thread preempts it at once, and the kernel places woken
-// threads on a CPU that runs only SCHED_IDLE work as if it were idle. So
-// under contention the proxy's threads run first and argon2id gets what is
-// left; on an idle machine a hash runs at full speed. Nice 10, the first
-// version, favours request threads only by weight; measured under a login
-// flood, both let logins use the CPU the gateway leaves idle, and
-// SCHED_IDLE had the better worst round (docs/benchmarks.md, fourth
-// round). If the policy cannot be set, the thread falls back to nice 10;
-// failure of both is harmless: the hash runs at normal priority.
+// niceStep is how much lower than the process's own threads a hashing
+// thread runs. Linux schedules threads individually, by weight: at nice +10
+// a hashing thread weighs about a tenth of a request thread, so under
+// contention request handling gets about nine tenths of a shared CPU and
+// argon2id the rest; on an idle machine a hash runs at full speed.
+//
+// SCHED_IDLE, the policy before this one, favoured request threads more
+// (weight 3 against 1,024) but could not tell gatehouse's threads from
+// other programs' in the same CPU cgroup: beside two busy loops on a 2-CPU
+// machine it served 0.6–0.9 logins/s with a p99 of 3–5 s, nice +10 15–16
+// logins/s with a p99 of 0.17 s, and both kept the gateway's login-flood
+// target (docs/benchmarks.md, "Gateway fast path, eighth round").
+const niceStep = 10
+
+// lowerPriority lowers the calling OS thread's priority by niceStep from
+// the one it inherited (at most to nice 19, the lowest), so that a gatehouse
+// started at a lower priority than usual keeps its hashing below its own
+// requests too. Raising a nice value needs no privilege; if it fails
+// anyway, the hash runs at the process's priority, which is harmless.
 func lowerPriority() {
-	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}
-	if unix.SchedSetAttr(0, &attr, 0) != nil {
-		_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 10)
+	attr, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		return
 	}
+	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), min(int(attr.Nice)+niceStep, 19))
 }
