@@ -12,15 +12,17 @@ import (
 // 15: a login flood must not starve the gateway), keeping its scheduling
 // policy; other threads keep their priority.
 func TestLowerPriority(t *testing.T) {
+	// Starting values are above the inherited nice value: raising it needs
+	// no privilege, so the test does not depend on running as root.
 	tests := []struct {
 		name     string
-		start    int // the thread's nice before lowerPriority; -1: as inherited
+		start    func(inherited int) int // the thread's nice before lowerPriority; nil: as inherited
 		wantNice func(inherited int) int
 	}{
-		{"as inherited", -1, func(n int) int { return min(n+niceStep, 19) }},
-		{"nice 5", 5, func(int) int { return 5 + niceStep }},
-		{"capped at 19", 15, func(int) int { return 19 }},
-		{"already lowest", 19, func(int) int { return 19 }},
+		{"as inherited", nil, func(n int) int { return min(n+niceStep, 19) }},
+		{"started 5 lower", func(n int) int { return min(n+5, 19) }, func(n int) int { return min(n+5+niceStep, 19) }},
+		{"capped at 19", func(n int) int { return max(n, 15) }, func(int) int { return 19 }},
+		{"already lowest", func(int) int { return 19 }, func(int) int { return 19 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -35,16 +37,16 @@ func TestLowerPriority(t *testing.T) {
 	}
 	// The thread that ran lowerPriority ended with its goroutine: a new one
 	// starts at the process's priority again.
-	if inherited, _, _ := onNewThread(t, -1); inherited != int(mustAttr(t).Nice) {
+	if inherited, _, _ := onNewThread(t, nil); inherited != int(mustAttr(t).Nice) {
 		t.Errorf("a new thread inherited nice %d, want the test thread's %d", inherited, mustAttr(t).Nice)
 	}
 }
 
 // onNewThread runs lowerPriority on a fresh locked OS thread (which ends
-// with its goroutine, as in idKey), after setting its nice to start unless
-// start is -1, and returns the inherited nice and the attributes before and
-// after.
-func onNewThread(t *testing.T, start int) (inherited int, before, after *unix.SchedAttr) {
+// with its goroutine, as in idKey), after setting its nice to
+// start(inherited) unless start is nil, and returns the inherited nice and
+// the attributes before and after.
+func onNewThread(t *testing.T, start func(int) int) (inherited int, before, after *unix.SchedAttr) {
 	t.Helper()
 	done := make(chan struct{})
 	var err error
@@ -56,8 +58,8 @@ func onNewThread(t *testing.T, start int) (inherited int, before, after *unix.Sc
 			return
 		}
 		inherited = int(a.Nice)
-		if start >= 0 {
-			if err = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), start); err != nil {
+		if start != nil {
+			if err = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), start(inherited)); err != nil {
 				return
 			}
 		}
