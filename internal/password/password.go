@@ -369,11 +369,12 @@ func (h *Hasher) release(start time.Time) {
 	<-h.sem
 }
 
-// idKey runs argon2id on a thread of its own at lowered priority, so that
-// hashing yields the CPU to request handling (issue 15: a login flood must
-// not starve the gateway). The goroutine stays locked to its thread and
-// returns, which ends the thread: a reniced thread never goes back to the
-// pool that serves requests.
+// idKey drives argon2id from a thread of its own at lowered priority, so
+// that under contention hashing waits for request handling at each segment
+// boundary (issue 15: a login flood must not starve the gateway; the
+// segments themselves run in argon2's goroutines, see niceStep). The
+// goroutine stays locked to its thread and returns, which ends the thread:
+// a reniced thread never goes back to the pool that serves requests.
 func idKey(password, salt []byte, p Params, n uint32) []byte {
 	done := make(chan []byte, 1)
 	go func() {
