@@ -126,13 +126,15 @@ const ProcsIdle = 2 * time.Second
 // SetProcs makes the hasher call set(Slots()) when a hash starts while none
 // has run for ProcsIdle, and set(0) once hashing has been idle that long.
 // The caller (app) turns it into GOMAXPROCS = CPUs + extra. A hash runs for
-// tens of milliseconds on a goroutine locked to its (reniced) thread and
-// holds one of the Go scheduler's Ps all that time: with GOMAXPROCS equal
-// to the CPUs, one hash on 2 CPUs leaves the proxy path a single P however
-// low the thread's priority (issue 15). With a spare P per slot the kernel
-// arbitrates the CPUs and prefers the nice-0 request threads. The Ps are
-// spare only while logins run, because a P more than CPUs costs the proxy
-// path CPU (more scheduler spinning and switching) when nothing hashes.
+// tens of milliseconds, its segments one after another in argon2's
+// goroutines, and so keeps one of the Go scheduler's Ps busy all that time:
+// with GOMAXPROCS equal to the CPUs, one hash on 2 CPUs leaves the proxy
+// path a single P (issue 15). With a spare P per slot the kernel arbitrates
+// the CPUs between the threads, and the reniced thread that drives the hash
+// waits for the request threads between segments (see niceStep). The Ps
+// are spare only while logins run, because a P more than CPUs costs the
+// proxy path CPU (more scheduler spinning and switching) when nothing
+// hashes.
 func (h *Hasher) SetProcs(set func(extra int)) { h.procs.Store(&set) }
 
 // started and ended bracket every hash that holds a slot.
