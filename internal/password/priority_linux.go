@@ -22,10 +22,11 @@ import "golang.org/x/sys/unix"
 const niceStep = 10
 
 // lowerPriority lowers the calling OS thread's priority by niceStep from
-// the one it inherited (at most to nice 19, the lowest), so that a gatehouse
-// started at a lower priority than usual keeps its hashes' driving threads
-// below its own requests too. Raising a nice value needs no privilege; if it fails
-// anyway, the hash runs at the process's priority, which is harmless.
+// the one it inherited (at most to nice 19, the lowest), so that a
+// gatehouse started at a lower priority than usual keeps its hashes'
+// driving threads below its own requests too. Raising a nice value needs no
+// privilege; if it fails anyway, the hash is paced at the process's
+// priority, which is harmless.
 func lowerPriority() {
 	attr, err := unix.SchedGetAttr(0, 0)
 	if err != nil {
