@@ -56,6 +56,16 @@ func New[K comparable, V any](max int, now func() time.Time) *Cache[K, V] {
 		// per entry).
 		OnAtomicDeletion: c.unindex,
 		Clock:            clock(now),
+		// Maintenance (replaying the reads and writes otter buffers into
+		// its eviction policy) runs on the goroutine whose read or write
+		// filled a buffer. otter's default starts a goroutine for each
+		// pass, every few dozen reads of a hot entry, and the thread woken
+		// to run it then spins looking for more work: ≈ 0.8 µs of CPU per
+		// cached forward-auth decision (issue 15, docs/benchmarks.md).
+		// Safe here: unindex, the one callback, takes only mu, which is
+		// never held while calling otter; there is no loader, refresh or
+		// OnDeletion.
+		Executor: runHere,
 	})
 	return c
 }
@@ -154,6 +164,9 @@ func (c *Cache[K, V]) unindex(ev otter.DeletionEvent[K, *entry[V]]) {
 		}
 	}
 }
+
+// runHere is an otter Executor that runs a task on the calling goroutine.
+func runHere(task func()) { task() }
 
 // clock makes otter expire entries on the caller's clock, so that a test
 // clock moves entries past their deadline like real time does.

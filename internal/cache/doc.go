@@ -5,7 +5,9 @@
 // what both callers need on top: every entry has a hard deadline (a token's
 // exp, a session's expiry) measured on an injected clock, and carries tags
 // (jti, sid, user ID) so that a revocation drops exactly the entries it
-// names through a secondary index, without scanning the cache.
+// names through a secondary index, without scanning the cache. otter's
+// maintenance runs on the goroutine whose read or write calls for it, never
+// on a goroutine started for it (see New).
 //
 // It imports only otter and the standard library, so any package may use it.
 package cache
