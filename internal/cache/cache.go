@@ -59,9 +59,10 @@ func New[K comparable, V any](max int, now func() time.Time) *Cache[K, V] {
 		// Maintenance (replaying the reads and writes otter buffers into
 		// its eviction policy) runs on the goroutine whose read or write
 		// filled a buffer. otter's default starts a goroutine for each
-		// pass, every few dozen reads of a hot entry, and the thread woken
-		// to run it then spins looking for more work: ≈ 0.8 µs of CPU per
-		// cached forward-auth decision (issue 15, docs/benchmarks.md).
+		// pass (one per 16 to 60 reads in the gateway's benchmarks), and
+		// the thread woken to run it then spins looking for more work:
+		// ≈ 0.8 µs of CPU per cached forward-auth decision (issue 15,
+		// docs/benchmarks.md).
 		// Safe here: unindex, the one callback, takes only mu, which is
 		// never held while calling otter; there is no loader, refresh or
 		// OnDeletion.
