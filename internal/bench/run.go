@@ -445,7 +445,7 @@ func notes(rep *Report) []string {
 	}
 	if lo, hi, ok := cachedTokenSpread(rep); ok {
 		n = append(n, fmt.Sprintf("The token modes with the verified-token cache do nearly the same work per request "+
-			"(a cache hit: SHA-256 of the token and a map lookup, whatever the algorithm), so their spread, "+
+			"(a cache hit: SHA-256 of the token's signature and a map lookup, whatever the algorithm), so their spread, "+
 			"%.2f× to %.2f× here, shows this run's noise.", lo, hi))
 	}
 	if t := targetNote(rep); t != "" {

@@ -26,7 +26,7 @@ type Cache[K comparable, V any] struct {
 	// mu guards idx and is never held while calling otter, because otter
 	// calls unindex under its own bucket locks.
 	mu  sync.Mutex
-	idx map[Tag]map[K]*entry[V]
+	idx map[Tag]*tagged[K, V]
 }
 
 // entry is one cached value. The index refers to entries by pointer, so a
@@ -44,7 +44,7 @@ func New[K comparable, V any](max int, now func() time.Time) *Cache[K, V] {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Cache[K, V]{now: now, idx: make(map[Tag]map[K]*entry[V])}
+	c := &Cache[K, V]{now: now, idx: make(map[Tag]*tagged[K, V])}
 	c.c = otter.Must(&otter.Options[K, *entry[V]]{
 		MaximumSize:     max,
 		InitialCapacity: min(max, 1024),
@@ -94,12 +94,12 @@ func (c *Cache[K, V]) Put(k K, v V, deadline time.Time, tags ...Tag) {
 	// it and unindexes it; the other order could leave it indexed forever.
 	c.mu.Lock()
 	for _, t := range tags {
-		m := c.idx[t]
-		if m == nil {
-			m = make(map[K]*entry[V], 1)
-			c.idx[t] = m
+		s := c.idx[t]
+		if s == nil {
+			s = new(tagged[K, V])
+			c.idx[t] = s
 		}
-		m[k] = e
+		s.add(k, e)
 	}
 	c.mu.Unlock()
 	c.c.Set(k, e)
@@ -114,13 +114,20 @@ func (c *Cache[K, V]) Invalidate(t Tag) int {
 	c.write.Lock()
 	defer c.write.Unlock()
 	c.mu.Lock()
-	m := c.idx[t]
+	s := c.idx[t]
 	delete(c.idx, t)
 	c.mu.Unlock()
-	for k := range m {
+	if s == nil {
+		return 0
+	}
+	// s is out of the index, so unindex no longer changes it.
+	if s.e != nil {
+		c.c.Invalidate(s.key)
+	}
+	for k := range s.more {
 		c.c.Invalidate(k)
 	}
-	return len(m)
+	return s.len()
 }
 
 // Clear drops every entry.
@@ -155,15 +162,57 @@ func (c *Cache[K, V]) unindex(ev otter.DeletionEvent[K, *entry[V]]) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, t := range ev.Value.tags {
-		m := c.idx[t]
-		if m[ev.Key] != ev.Value {
-			continue
-		}
-		delete(m, ev.Key)
-		if len(m) == 0 {
+		if s := c.idx[t]; s != nil && s.remove(ev.Key, ev.Value) && s.len() == 0 {
 			delete(c.idx, t)
 		}
 	}
+}
+
+// tagged is the set of entries of one tag. Most tags name a single entry (a
+// token's jti, a session's sid), which is kept inline: a map per tag cost
+// ≈ 400 bytes of every cached token. The map is made for a second entry
+// (the tokens of one user).
+type tagged[K comparable, V any] struct {
+	key  K
+	e    *entry[V] // the inline entry, nil when there is none
+	more map[K]*entry[V]
+}
+
+// add indexes e under k. An entry it replaces may stay indexed beside it
+// for a moment: otter's deletion event for the replaced entry unindexes it
+// (remove compares entries, not keys).
+func (s *tagged[K, V]) add(k K, e *entry[V]) {
+	if s.e == nil || s.key == k {
+		s.key, s.e = k, e
+		return
+	}
+	if s.more == nil {
+		s.more = make(map[K]*entry[V], 1)
+	}
+	s.more[k] = e
+}
+
+// remove unindexes k if e is what is indexed under it (a replaced entry's
+// successor stays) and reports whether it did.
+func (s *tagged[K, V]) remove(k K, e *entry[V]) bool {
+	switch {
+	case s.e == e && s.key == k:
+		var zero K
+		s.key, s.e = zero, nil
+	case s.more[k] == e:
+		delete(s.more, k)
+	default:
+		return false
+	}
+	return true
+}
+
+// len is the number of entries indexed.
+func (s *tagged[K, V]) len() int {
+	if s.e != nil {
+		return len(s.more) + 1
+	}
+	return len(s.more)
 }
 
 // runHere is an otter Executor that runs a task on the calling goroutine.

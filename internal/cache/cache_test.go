@@ -142,6 +142,74 @@ func TestReplacedEntryStaysIndexed(t *testing.T) {
 	}
 }
 
+// A tag's first entry is indexed inline and the rest in a map (tagged); the
+// index must stay exact whichever of them is removed or replaced.
+func TestTagIndexFollowsChanges(t *testing.T) {
+	u1 := Tag{"user", "u1"}
+	tests := []struct {
+		name    string
+		steps   func(c *Cache[string, int])
+		left    []string // what Invalidate(u1) must then drop
+		indexed int      // tags indexed before it
+	}{
+		{"one entry", func(c *Cache[string, int]) { c.Put("a", 1, start.Add(time.Hour), u1) }, []string{"a"}, 1},
+		{"one entry deleted", func(c *Cache[string, int]) {
+			c.Put("a", 1, start.Add(time.Hour), u1)
+			c.Delete("a")
+		}, nil, 0},
+		{"first of three deleted", func(c *Cache[string, int]) {
+			for i, k := range []string{"a", "b", "c"} {
+				c.Put(k, i, start.Add(time.Hour), u1)
+			}
+			c.Delete("a")
+		}, []string{"b", "c"}, 1},
+		{"second replaced after the first left", func(c *Cache[string, int]) {
+			c.Put("a", 1, start.Add(time.Hour), u1)
+			c.Put("b", 2, start.Add(time.Hour), u1)
+			c.Delete("a")
+			c.Put("b", 3, start.Add(time.Hour), u1)
+		}, []string{"b"}, 1},
+		{"all deleted, last first", func(c *Cache[string, int]) {
+			c.Put("a", 1, start.Add(time.Hour), u1)
+			c.Put("b", 2, start.Add(time.Hour), u1)
+			c.Delete("b")
+			c.Delete("a")
+		}, nil, 0},
+		{"re-added after all left", func(c *Cache[string, int]) {
+			c.Put("a", 1, start.Add(time.Hour), u1)
+			c.Put("b", 2, start.Add(time.Hour), u1)
+			c.Delete("a")
+			c.Delete("b")
+			c.Put("b", 4, start.Add(time.Hour), u1)
+			c.Put("a", 5, start.Add(time.Hour), u1)
+		}, []string{"a", "b"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := newTestCache(t, 10)
+			c.Put("other", 0, start.Add(time.Hour), Tag{"user", "u2"})
+			tt.steps(c)
+			if got, want := c.indexed(), tt.indexed+1; got != want {
+				t.Errorf("tags indexed = %d, want %d", got, want)
+			}
+			if got, want := c.Invalidate(u1), len(tt.left); got != want {
+				t.Errorf("Invalidate(u1) = %d, want %d", got, want)
+			}
+			for _, k := range tt.left {
+				if _, ok := c.Get(k); ok {
+					t.Errorf("%s survived Invalidate(u1)", k)
+				}
+			}
+			if _, ok := c.Get("other"); !ok {
+				t.Error("Invalidate(u1) dropped u2's entry")
+			}
+			if got := c.indexed(); got != 1 {
+				t.Errorf("tags indexed after Invalidate(u1) = %d, want 1 (u2)", got)
+			}
+		})
+	}
+}
+
 func TestDeleteAndClear(t *testing.T) {
 	c, _ := newTestCache(t, 10)
 	for i := range 3 {

@@ -1,11 +1,16 @@
 package token
 
 import (
+	"encoding/base64"
+	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
@@ -135,6 +140,89 @@ func TestCacheConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// The cache is keyed by the signature alone (cacheKey), so a token that
+// carries a cached token's signature over other bytes must not be served
+// from it: every such forgery is refused and the genuine entry stays.
+func TestCacheRefusesForeignSignedPart(t *testing.T) {
+	e := newCacheEnv(t, 10)
+	raw, _ := e.verify(t, Subject{UserID: "u1", Roles: []string{"user"}})
+	other, _, err := e.issuer.Issue(Subject{UserID: "admin", Roles: []string{"admin"}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, sig := raw[:strings.LastIndexByte(raw, '.')], raw[strings.LastIndexByte(raw, '.')+1:]
+	header, payload, _ := strings.Cut(signed, ".")
+	claims, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	escalated := strings.Replace(string(claims), `"sub":"u1"`, `"sub":"admin"`, 1)
+	if escalated == string(claims) {
+		t.Fatalf("no sub member to replace in %s", claims)
+	}
+	forgeries := map[string]string{
+		"another token's header and payload": other[:strings.LastIndexByte(other, '.')] + "." + sig,
+		"payload with another subject":       header + "." + base64.RawURLEncoding.EncodeToString([]byte(escalated)) + "." + sig,
+		"payload with a byte more":           signed + "A." + sig,
+		"an extra segment":                   signed + "." + sig[:8] + "." + sig,
+	}
+	for name, forged := range forgeries {
+		t.Run(name, func(t *testing.T) {
+			if _, err := e.v.Verify(t.Context(), forged); !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Fatalf("Verify(forgery) = %v, want ErrUnauthenticated", err)
+			}
+			if got := e.v.cache.Len(); got != 1 {
+				t.Fatalf("entries = %d, want 1 (the genuine token's)", got)
+			}
+			p, err := e.v.Verify(t.Context(), raw)
+			if err != nil || p.Subject != "u1" {
+				t.Fatalf("genuine token after the forgery: %+v, %v", p, err)
+			}
+		})
+	}
+}
+
+// An entry keeps the signed part in memory of its own, never the signature
+// nor the request's Authorization value it was sliced from.
+func TestCacheEntryHoldsNoSignature(t *testing.T) {
+	e := newCacheEnv(t, 10)
+	raw, _, err := e.issuer.Issue(Subject{UserID: "u1"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := "Bearer " + raw // as credential hands it over: a slice of the header value
+	if _, err := e.v.Verify(t.Context(), header[len("Bearer "):]); err != nil {
+		t.Fatal(err)
+	}
+	key, signed, ok := cacheKey(raw)
+	if !ok {
+		t.Fatal("cacheKey refused a compact JWS")
+	}
+	entry, ok := e.v.cache.Get(key)
+	if !ok {
+		t.Fatal("verified token not cached")
+	}
+	if entry.signed != signed {
+		t.Errorf("entry's signed part = %q, want %q", entry.signed, signed)
+	}
+	start := uintptr(unsafe.Pointer(unsafe.StringData(header)))
+	if at := uintptr(unsafe.Pointer(unsafe.StringData(entry.signed))); at >= start && at < start+uintptr(len(header)) {
+		t.Error("entry's signed part points into the Authorization value: it keeps the signature alive")
+	}
+}
+
+// cacheKey caches only compact JWS with a signature.
+func TestCacheKeyNeedsASignature(t *testing.T) {
+	for _, raw := range []string{"", "opaque-token", "a.b.", "."} {
+		if _, _, ok := cacheKey(raw); ok {
+			t.Errorf("cacheKey(%q) ok, want refused", raw)
+		}
+	}
+	if _, signed, ok := cacheKey("h.p.s"); !ok || signed != "h.p" {
+		t.Errorf(`cacheKey("h.p.s") = %q, %v; want "h.p", true`, signed, ok)
+	}
 }
 
 // While the watcher is stale the cache is neither read nor filled; once

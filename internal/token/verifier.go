@@ -2,12 +2,10 @@ package token
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
@@ -91,10 +89,12 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (auth.Principal, erro
 		p, _, err := v.verify(ctx, raw)
 		return p, err
 	}
-	// The cache key hashes raw in place: a []byte(raw) copy of a token is an
-	// allocation on every gateway request (Sum256 only reads it).
-	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
-	if e, ok := v.cache.Get(sum); ok {
+	key, signed, ok := cacheKey(raw)
+	if !ok { // not a compact JWS: nothing to look up, and verify refuses it
+		p, _, err := v.verify(ctx, raw)
+		return p, err
+	}
+	if e, ok := v.cache.Get(key); ok && e.signed == signed {
 		if _, err := v.keys.VerificationKey(e.kid); err == nil {
 			if err := v.checkRevoked(ctx, e.p); err != nil {
 				return auth.Principal{}, err
@@ -107,13 +107,15 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (auth.Principal, erro
 			p.AMR = p.AMR[:len(p.AMR):len(p.AMR)]
 			return p, nil
 		}
-		v.cache.Delete(sum)
+		v.cache.Delete(key)
 	}
+	// A token that carries a cached signature over other bytes (a forgery)
+	// is a miss: verify refuses it, and the genuine entry stays.
 	p, kid, err := v.verify(ctx, raw)
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	putVerified(v.cache, sum, p, kid)
+	putVerified(v.cache, key, signed, p, kid)
 	return p, nil
 }
 
