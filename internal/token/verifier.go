@@ -85,12 +85,14 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (auth.Principal, erro
 	if len(raw) > MaxTokenSize {
 		return auth.Principal{}, unauthenticated(ErrTooLarge)
 	}
-	if v.cache == nil || (v.trust != nil && !v.trust()) {
-		p, _, err := v.verify(ctx, raw)
-		return p, err
+	var key [32]byte
+	var signed string
+	cached := v.cache != nil && (v.trust == nil || v.trust())
+	if cached {
+		// Not a compact JWS: nothing to look up, and verify refuses it.
+		key, signed, cached = cacheKey(raw)
 	}
-	key, signed, ok := cacheKey(raw)
-	if !ok { // not a compact JWS: nothing to look up, and verify refuses it
+	if !cached {
 		p, _, err := v.verify(ctx, raw)
 		return p, err
 	}
