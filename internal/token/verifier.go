@@ -89,7 +89,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (auth.Principal, erro
 	var signed string
 	cached := v.cache != nil && (v.trust == nil || v.trust())
 	if cached {
-		// Not a compact JWS: nothing to look up, and verify refuses it.
+		// A token without a signature is not looked up: verify refuses it.
 		key, signed, cached = cacheKey(raw)
 	}
 	if !cached {
