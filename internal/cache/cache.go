@@ -169,9 +169,10 @@ func (c *Cache[K, V]) unindex(ev otter.DeletionEvent[K, *entry[V]]) {
 }
 
 // tagged is the set of entries of one tag. Most tags name a single entry (a
-// token's jti, a session's sid), which is kept inline: a map per tag cost
-// ≈ 350 bytes, twice for every cached token. The map is made for a second
-// entry (the tokens of one user).
+// token's jti and mostly its sid; in the session cache, a user with one
+// session), which is kept inline: a map per tag cost ≈ 350 bytes, twice
+// for every cached token. The map is made for a second entry (the tokens
+// of one user).
 type tagged[K comparable, V any] struct {
 	key  K
 	e    *entry[V] // the inline entry, nil when there is none
