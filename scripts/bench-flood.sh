@@ -134,7 +134,7 @@ done
 
 base_rps="" base_p99=""
 printf '\ntoken route (ES256) on %s (%s CPUs), gatehouse %s, wrk -t2 -c%s -d%s × %s round(s), log.level %s%s\n\n' \
-	"$(uname -m)" "$(nproc)" "$("$BIN" version | awk '{print $2}')" "$CONNS" "$DURATION" "$ROUNDS" "$LOG_LEVEL" \
+	"$(uname -m)" "$(nproc)" "$("$BIN" version | awk 'NR == 1 { print $2 }')" "$CONNS" "$DURATION" "$ROUNDS" "$LOG_LEVEL" \
 	"${EXTRA_YAML:+, extra config: $EXTRA_YAML}"
 printf '| concurrent logins | token req/s | vs no flood | p99 (ms) | vs no flood | token errors | logins ok/s | logins shed (429/503)/s | other login answers | CPU cores: gatehouse / upstream / wrk / flood |\n'
 printf '|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n'
