@@ -18,5 +18,6 @@
 // gatehouse, and discovery is retried (at most every 10 s) on later logins.
 //
 // Subpackage oidctestop is a real OpenID Provider for tests, built on
-// zitadel/oidc's op package.
+// zitadel/oidc's op package; subpackage oidctest is the conformance suite of
+// LogoutStore, which every SQL store runs.
 package oidc

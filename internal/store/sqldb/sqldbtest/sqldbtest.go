@@ -18,6 +18,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/keys/keystest"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctest"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation/revocationtest"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -44,6 +46,7 @@ type Store interface {
 	client.Store
 	authserver.Store
 	authserver.LogoutStore
+	oidc.LogoutStore
 	Migrate(ctx context.Context) error
 	MigrationVersion(ctx context.Context) (current, latest int64, err error)
 	Ping(ctx context.Context) error
@@ -105,6 +108,10 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Logout", func(t *testing.T) {
 		t.Parallel()
 		authservertest.RunLogoutStoreTests(t, func(t *testing.T) authserver.LogoutStore { return newStore(t) })
+	})
+	t.Run("OIDCLogout", func(t *testing.T) {
+		t.Parallel()
+		oidctest.RunLogoutStoreTests(t, func(t *testing.T) oidc.LogoutStore { return newStore(t) })
 	})
 	t.Run("SQL", func(t *testing.T) {
 		t.Parallel()
