@@ -11,13 +11,15 @@
 # Prints per target req/s, p50/p99, the CPU time per request of the process
 # serving it (/proc/PID/stat), its CPU efficiency against the pooled bare
 # proxy of the same rounds (bare CPU/request ÷ its CPU/request, the issue-15
-# measure) and flags targets whose rounds spread more than BENCH_NOISE.
+# measure; with 5 or more rounds its 95 % interval, computed as gatehouse
+# bench does) and flags targets whose rounds spread more than BENCH_NOISE.
 #
 # Environment:
 #   BENCH_DURATION    wrk duration per target and round (default 10s)
 #   BENCH_ROUNDS      rounds (default 1): every target runs once per round, in turn, so
 #                     that a change in the machine's load spreads over all targets;
-#                     req/s is the mean over rounds, p99 the median
+#                     req/s is the mean over rounds, p99 the median; 5 or more rounds
+#                     give each CPU efficiency a 95 % interval and a verdict
 #   BENCH_THREADS     wrk threads (default 2)
 #   BENCH_CONNECTIONS wrk connections (default 64)
 #   BENCH_PORT_BASE   first of 14 loopback ports used (default 18180)
@@ -246,25 +248,36 @@ for t in "${targets[@]}"; do
 	s2=$(awk '$4 > 0 { print $5 / $4 * 1e6 }' "$f" | spread)
 	spr[$name]=$(awk -v a="$s1" -v b="$s2" 'BEGIN { print (a + 0 > b + 0 ? a : b) }')
 done
-# eff_median target base...: the median over the rounds of (the mean of the
-# bases' CPU/request in that round) ÷ the target's CPU/request in that
-# round. Pairing within a round and taking the median keeps one disturbed
-# run (a neighbour on the shared machine) from deciding the verdict.
-eff_median() {
-	local t=$1
-	shift
+# efficiency target min base...: "<efficiency> <low> <high> <verdict>" of
+# the target against the mean of the bases, round by round, computed as
+# gatehouse bench computes them (through `gatehouse bench fixture
+# efficiency`): each side's CPU per request is its total CPU over its total
+# requests, the interval a bootstrap over the paired rounds (so a load change
+# that moves both sides of a round cancels out), the verdict met, missed or
+# undecided by the interval; "-" for an interval fewer than 5 rounds do not
+# allow, and for the verdict when min is "".
+efficiency() {
+	local t=$1 min=$2
+	shift 2
 	local files=("$work/result.$t") b
 	for b in "$@"; do files+=("$work/result.$b"); done
 	awk -v nb=$# '
 		FNR == 1 { f++ }
-		$4 > 0 { us[f, FNR] = $5 / $4 * 1e6; if (FNR > rounds) rounds = FNR }
+		{ n[f, FNR] = $4; s[f, FNR] = $5; if (FNR > rounds) rounds = FNR }
 		END {
 			for (r = 1; r <= rounds; r++) {
-				s = 0
-				for (i = 2; i <= nb + 1; i++) s += us[i, r]
-				if (us[1, r] > 0) print (s / nb) / us[1, r]
+				bn = 0; bs = 0
+				for (i = 2; i <= nb + 1; i++) { bn += n[i, r]; bs += s[i, r] }
+				if (bn > 0 && n[1, r] > 0)
+					printf "%.0f %.3f %.0f %.3f\n", bn / nb, bs / bn * 1e6, n[1, r], s[1, r] / n[1, r] * 1e6
 			}
-		}' "${files[@]}" | median
+		}' "${files[@]}" | "$BIN" bench fixture efficiency ${min:+--target "$min"}
+}
+
+# with_interval "<efficiency> <low> <high>": "0.88 [0.85–0.92]", or the
+# efficiency alone without an interval.
+with_interval() {
+	awk '{ if ($1 == "") print "n/a"; else if ($2 == "-") print $1; else printf "%s [%s–%s]\n", $1, $2, $3 }' <<<"$1"
 }
 
 bare_mean=$(awk -v a="${rps[bare]}" -v b="${rps[bare-again]}" 'BEGIN { printf "%.2f", (a + b) / 2 }')
@@ -276,23 +289,29 @@ missed=0 noisy=0
 for t in "${targets[@]}"; do
 	IFS='|' read -r name proc url header min <<<"$t"
 	ratio=$(awk -v r="${rps[$name]}" -v b="$bare_mean" 'BEGIN { printf "%.2f", r / b }')
-	eff=$(eff_median "$name" bare bare-again)
+	read -r e lo hi judged < <(efficiency "$name" "$min" bare bare-again)
+	eff=$(with_interval "$e $lo $hi")
 	# Against the bare proxy sent the same request (token or cookie), for
 	# the authenticated routes.
 	case $name in
-	token-*) same=$(eff_median "$name" bare-token-request) ;;
-	session-*) same=$(eff_median "$name" bare-cookie-request) ;;
+	token-*) same=$(with_interval "$(efficiency "$name" "" bare-token-request)") ;;
+	session-*) same=$(with_interval "$(efficiency "$name" "" bare-cookie-request)") ;;
 	none) same=$eff ;;
 	*) same="" ;;
 	esac
 	verdict=""
 	if [ -n "$min" ]; then
-		if awk -v e="$eff" -v m="$min" 'BEGIN { exit !(e >= m) }'; then
-			verdict="≥ $min ok"
-		else
+		case $judged in
+		met) verdict="≥ $min met" ;;
+		missed)
 			verdict="≥ $min **missed**"
 			missed=$((missed + 1))
-		fi
+			;;
+		*)
+			verdict="≥ $min inside the interval"
+			[ "$lo" = "-" ] && verdict="≥ $min: no interval (BENCH_ROUNDS ≥ 5)"
+			;;
+		esac
 	fi
 	sp=$(awk -v s="${spr[$name]}" 'BEGIN { printf "%.0f%%", s * 100 }')
 	if [ "$ROUNDS" -ge 2 ] && awk -v s="${spr[$name]}" -v n="$NOISE" 'BEGIN { exit !(s > n) }'; then
@@ -312,9 +331,10 @@ done
 printf '\nproxy CPU/request: user+system CPU of the process serving the target (the bare proxy or that gatehouse\n'
 printf 'instance, from /proc/PID/stat) during the wrk run ÷ requests; it is far less sensitive to other load on\n'
 printf 'the machine than req/s. Redis'"'"'s own CPU (session-redis targets) is not included. CPU efficiency: the\n'
-printf 'median over the rounds of the pooled bare proxy'"'"'s CPU/request in that round (mean of its bare and\n'
-printf 'bare-again runs) ÷ the target'"'"'s in that round; the target column is issue 15'"'"'s (log.level %s). Same\n' "$LOG_LEVEL"
-printf 'request: the same median against the bare proxy sent the same request (bare-token-request for token\n'
+printf 'pooled bare proxy'"'"'s CPU/request (its bare and bare-again runs) ÷ the target'"'"'s, each over all rounds, with\n'
+printf 'its 95 %% interval from a bootstrap over the paired rounds (5 rounds or more), computed as gatehouse bench\n'
+printf 'does; the target column is issue 15'"'"'s (log.level %s), met or missed only when the whole interval is on\n' "$LOG_LEVEL"
+printf 'one side of it. Same request: against the bare proxy sent the same request (bare-token-request for token\n'
 printf 'routes, bare-cookie-request for session routes).\n'
 printf 'bare-gc: the pooled bare proxy with gatehouse'"'"'s gc_headroom_mib pacing (64); bare-plain-transport: with\n'
 printf 'the gateway'"'"'s pool sizes but none of its timeouts (the reference before issue 15'"'"'s fourth round). For reference.\n'

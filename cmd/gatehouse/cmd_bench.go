@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -120,8 +124,64 @@ func benchFixtureCmd(e *env) *cobra.Command {
 	bare.Flags().BoolVar(&gatewayTransport, "gateway-transport", gatewayTransport,
 		"use a gateway route's transport (pool sizes, dial, response-header and expect-continue timeouts); false: pool sizes only")
 	bare.Flags().BoolVar(&pool, "buffer-pool", pool, "recycle the 32 KiB copy buffers (ReverseProxy.BufferPool), as gatehouse does")
-	cmd.AddCommand(up, bare)
+	var target float64
+	eff := &cobra.Command{
+		Use:   "efficiency",
+		Short: "CPU efficiency and its 95 % interval from paired rounds on stdin",
+		Long: `Reads one line per round, "<reference requests> <reference CPU µs/request> <requests> <CPU µs/request>",
+and prints "<efficiency> <low> <high> <verdict>" as gatehouse bench computes them ("-" for an interval
+that the rounds do not allow; the verdict against --target is met, missed or undecided, "-" without
+--target).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return printEfficiency(e, target)
+		},
+	}
+	eff.Flags().Float64Var(&target, "target", 0, "the CPU efficiency to judge the interval against (0: no verdict)")
+	cmd.AddCommand(up, bare, eff)
 	return cmd
+}
+
+// printEfficiency is `gatehouse bench fixture efficiency`: the shell
+// scripts' way to the one efficiency computation (bench.Efficiency).
+func printEfficiency(e *env, target float64) error {
+	var ref, m []bench.Round
+	sc := bufio.NewScanner(e.stdin)
+	for line := 1; sc.Scan(); line++ {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		var v [4]float64
+		if len(f) != len(v) {
+			return usagef("line %d: want 4 numbers, got %d fields", line, len(f))
+		}
+		for i := range v {
+			x, err := strconv.ParseFloat(f[i], 64)
+			if err != nil || x < 0 || math.IsInf(x, 0) || math.IsNaN(x) {
+				return usagef("line %d: %q is not a non-negative number", line, f[i])
+			}
+			v[i] = x
+		}
+		ref = append(ref, bench.Round{Requests: v[0], CPUMicros: v[1]})
+		m = append(m, bench.Round{Requests: v[2], CPUMicros: v[3]})
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read rounds: %w", err)
+	}
+	eff, interval, ok := bench.Efficiency(ref, m)
+	if !ok {
+		return usagef("no round with requests and CPU on both sides")
+	}
+	lo, hi, verdict := "-", "-", "-"
+	if len(interval) == 2 {
+		lo, hi = strconv.FormatFloat(interval[0], 'f', 2, 64), strconv.FormatFloat(interval[1], 'f', 2, 64)
+	}
+	if target > 0 {
+		verdict = bench.Judge(interval, target).String()
+	}
+	_, err := fmt.Fprintf(e.stdout, "%.2f %s %s %s\n", eff, lo, hi, verdict)
+	return err
 }
 
 var logLevels = map[string]struct{}{"debug": {}, "info": {}, "warn": {}, "error": {}}

@@ -90,6 +90,41 @@ func TestBenchUsageErrorsExitTwo(t *testing.T) {
 	}
 }
 
+// `gatehouse bench fixture efficiency` is scripts/bench-gateway.sh's way to
+// gatehouse bench's efficiency, interval and verdict.
+func TestBenchFixtureEfficiency(t *testing.T) {
+	tenRounds := "1000 50 1000 55\n1000 100 1000 110\n1000 50 1000 55\n1000 100 1000 110\n1000 70 1000 77\n" +
+		"1000 50 1000 55\n1000 100 1000 110\n1000 60 1000 66\n1000 90 1000 99\n1000 50 1000 55\n"
+	tests := []struct {
+		name, stdin string
+		args        []string
+		want        string
+		code        int
+	}{
+		{"ten paired rounds", tenRounds, []string{"--target", "0.90"}, "0.91 0.91 0.91 met\n", 0},
+		{"missed", tenRounds, []string{"--target", "0.95"}, "0.91 0.91 0.91 missed\n", 0},
+		{"no target, blank lines", "\n" + tenRounds + "\n", nil, "0.91 0.91 0.91 -\n", 0},
+		{"too few rounds for an interval", "1000 60 1000 66\n", []string{"--target", "0.90"}, "0.91 - - undecided\n", 0},
+		{"no rounds", "", nil, "", 2},
+		{"three fields", "1000 60 1000\n", nil, "", 2},
+		{"not a number", "1000 60 many 66\n", nil, "", 2},
+		{"negative", "1000 60 1000 -66\n", nil, "", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			args := append([]string{"bench", "fixture", "efficiency"}, tt.args...)
+			err := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(tt.stdin), &stdout, &stderr)
+			if got := exitCode(err, &stderr); got != tt.code {
+				t.Fatalf("exit %d, want %d (%s)", got, tt.code, stderr.String())
+			}
+			if got := stdout.String(); got != tt.want {
+				t.Errorf("stdout = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // watchWriter collects what is written and calls fn once, as soon as the
 // output contains match.
 type watchWriter struct {

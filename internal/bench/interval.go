@@ -54,3 +54,76 @@ func efficiencyInterval(ref, m ModeResult) []float64 {
 }
 
 func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
+
+// Round is one mode's slice of an interleaved round: how many requests it
+// served (requests per second serves as well: only proportions matter) and
+// its CPU µs per request.
+type Round struct{ Requests, CPUMicros float64 }
+
+// Efficiency is the CPU efficiency of m against ref over rounds paired by
+// index — ref's CPU per request divided by m's, each the total CPU over the
+// total requests, as gatehouse bench reports it — and its 95 % interval
+// (nil when the rounds allow none: fewer than five, unequal in number, or
+// without requests or CPU). It is the one computation behind both
+// gatehouse bench and scripts/bench-gateway.sh (through `gatehouse bench
+// fixture efficiency`). ok is false when either side has no CPU figure.
+func Efficiency(ref, m []Round) (eff float64, interval []float64, ok bool) {
+	r, mm := roundsResult(ref), roundsResult(m)
+	if r.CPUMicros <= 0 || mm.CPUMicros <= 0 {
+		return 0, nil, false
+	}
+	return r.CPUMicros / mm.CPUMicros, efficiencyInterval(r, mm), true
+}
+
+// roundsResult is the part of a ModeResult that rounds determine: the
+// per-round figures and the CPU per request over all of them.
+func roundsResult(rounds []Round) ModeResult {
+	var m ModeResult
+	var cpu, req float64
+	for _, r := range rounds {
+		m.RoundRPS = append(m.RoundRPS, r.Requests)
+		m.RoundCPUMicros = append(m.RoundCPUMicros, r.CPUMicros)
+		cpu += r.CPUMicros * r.Requests
+		req += r.Requests
+	}
+	if req > 0 {
+		m.CPUMicros = cpu / req
+	}
+	return m
+}
+
+// Verdict is what a CPU efficiency's 95 % interval says of a target.
+type Verdict int
+
+// The verdicts: the whole interval at or above the target, the whole
+// interval below it, or the target inside it.
+const (
+	Undecided Verdict = iota
+	Met
+	Missed
+)
+
+// Judge says whether interval (low, high) meets target; Undecided also
+// when there is no interval.
+func Judge(interval []float64, target float64) Verdict {
+	switch {
+	case len(interval) != 2:
+		return Undecided
+	case interval[0] >= target:
+		return Met
+	case interval[1] < target:
+		return Missed
+	}
+	return Undecided
+}
+
+// String is the verdict as the reports print it.
+func (v Verdict) String() string {
+	switch v {
+	case Met:
+		return "met"
+	case Missed:
+		return "missed"
+	}
+	return "undecided"
+}

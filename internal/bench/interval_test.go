@@ -70,6 +70,54 @@ func TestEfficiencyInterval(t *testing.T) {
 	}
 }
 
+// Efficiency is the report's point figure (total CPU over total requests on
+// each side) with efficiencyInterval's interval, from bare rounds.
+func TestEfficiency(t *testing.T) {
+	toRounds := func(m ModeResult) []Round {
+		var rs []Round
+		for i := range m.RoundCPUMicros {
+			rs = append(rs, Round{Requests: m.RoundRPS[i], CPUMicros: m.RoundCPUMicros[i]})
+		}
+		return rs
+	}
+	ref := rounds([]float64{50, 100, 50, 100, 70, 50, 100, 60, 90, 50})
+	m := rounds([]float64{55, 110, 55, 110, 77, 55, 110, 66, 99, 55})
+	eff, interval, ok := Efficiency(toRounds(ref), toRounds(m))
+	if !ok || round2(eff) != 0.91 || !slices.Equal(interval, efficiencyInterval(ref, m)) {
+		t.Errorf("Efficiency = %v %v %v, want 0.91 with efficiencyInterval's %v", eff, interval, ok, efficiencyInterval(ref, m))
+	}
+	// Weighted by requests: a round that served almost nothing barely counts.
+	eff, _, _ = Efficiency([]Round{{1000, 60}, {1000, 60}}, []Round{{1000, 60}, {0.001, 600}})
+	if round2(eff) != 1 {
+		t.Errorf("Efficiency with a near-empty slow round = %v, want 1", eff)
+	}
+	if _, interval, ok := Efficiency([]Round{{1000, 60}}, []Round{{1000, 66}}); !ok || interval != nil {
+		t.Errorf("one round: interval %v, ok %v; want no interval, ok", interval, ok)
+	}
+	if _, _, ok := Efficiency([]Round{{1000, 60}}, []Round{{0, 0}}); ok {
+		t.Error("a mode without CPU figures: ok, want not ok")
+	}
+}
+
+func TestJudge(t *testing.T) {
+	tests := []struct {
+		interval []float64
+		want     Verdict
+	}{
+		{[]float64{0.90, 0.95}, Met},
+		{[]float64{0.91, 0.95}, Met},
+		{[]float64{0.85, 0.89}, Missed},
+		{[]float64{0.85, 0.90}, Undecided},
+		{[]float64{0.88, 0.93}, Undecided},
+		{nil, Undecided},
+	}
+	for _, tt := range tests {
+		if got := Judge(tt.interval, 0.90); got != tt.want {
+			t.Errorf("Judge(%v, 0.90) = %v, want %v", tt.interval, got, tt.want)
+		}
+	}
+}
+
 func TestRounds(t *testing.T) {
 	tests := []struct {
 		d    time.Duration

@@ -522,10 +522,10 @@ func targetNote(rep *Report) string {
 			continue
 		}
 		name := fmt.Sprintf("%s (≥ %.2f)", m.Name, target)
-		switch lo, hi := m.CPUEfficiencyInterval[0], m.CPUEfficiencyInterval[1]; {
-		case lo >= target:
+		switch Judge(m.CPUEfficiencyInterval, target) {
+		case Met:
 			verdicts[0] = append(verdicts[0], name)
-		case hi < target:
+		case Missed:
 			verdicts[1] = append(verdicts[1], name)
 		default:
 			verdicts[2] = append(verdicts[2], name)
