@@ -143,7 +143,8 @@ that the rounds do not allow; the verdict against --target is met, missed or und
 }
 
 // printEfficiency is `gatehouse bench fixture efficiency`: the shell
-// scripts' way to the one efficiency computation (bench.Efficiency).
+// scripts' way to gatehouse bench's efficiency, interval and verdict
+// (bench.Efficiency, bench.Judge).
 func printEfficiency(e *env, target float64) error {
 	var ref, m []bench.Round
 	sc := bufio.NewScanner(e.stdin)

@@ -64,9 +64,10 @@ type Round struct{ Requests, CPUMicros float64 }
 // index — ref's CPU per request divided by m's, each the total CPU over the
 // total requests, as gatehouse bench reports it — and its 95 % interval
 // (nil when the rounds allow none: fewer than five, unequal in number, or
-// without requests or CPU). It is the one computation behind both
-// gatehouse bench and scripts/bench-gateway.sh (through `gatehouse bench
-// fixture efficiency`). ok is false when either side has no CPU figure.
+// without requests or CPU): gatehouse bench's formula and its
+// efficiencyInterval, for rounds measured elsewhere —
+// scripts/bench-gateway.sh gets its figures from it through `gatehouse
+// bench fixture efficiency`. ok is false when either side has no CPU figure.
 func Efficiency(ref, m []Round) (eff float64, interval []float64, ok bool) {
 	r, mm := roundsResult(ref), roundsResult(m)
 	if r.CPUMicros <= 0 || mm.CPUMicros <= 0 {
