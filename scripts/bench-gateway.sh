@@ -248,14 +248,15 @@ for t in "${targets[@]}"; do
 	s2=$(awk '$4 > 0 { print $5 / $4 * 1e6 }' "$f" | spread)
 	spr[$name]=$(awk -v a="$s1" -v b="$s2" 'BEGIN { print (a + 0 > b + 0 ? a : b) }')
 done
-# efficiency target min base...: "<efficiency> <low> <high> <verdict>" of
-# the target against the mean of the bases, round by round, computed as
-# gatehouse bench computes them (through `gatehouse bench fixture
-# efficiency`): each side's CPU per request is its total CPU over its total
-# requests, the interval a bootstrap over the paired rounds (so a load change
-# that moves both sides of a round cancels out), the verdict met, missed or
-# undecided by the interval; "-" for an interval fewer than 5 rounds do not
-# allow, and for the verdict when min is "".
+# efficiency target min base...: "<efficiency> <low> <high> <verdict>
+# <text>" of the target against the mean of the bases, round by round,
+# computed as gatehouse bench computes them (through `gatehouse bench
+# fixture efficiency`): each side's CPU per request is its total CPU over
+# its total requests, the interval a bootstrap over the paired rounds (so a
+# load change that moves both sides of a round cancels out), the verdict
+# met, missed or undecided by the interval; "-" for an interval fewer than 5
+# rounds do not allow, and for the verdict when min is "". text is the
+# efficiency as the reports print it ("0.93 [0.88–0.98]").
 efficiency() {
 	local t=$1 min=$2
 	shift 2
@@ -274,12 +275,6 @@ efficiency() {
 		}' "${files[@]}" | "$BIN" bench fixture efficiency ${min:+--target "$min"}
 }
 
-# with_interval "<efficiency> <low> <high>": "0.88 [0.85–0.92]", or the
-# efficiency alone without an interval.
-with_interval() {
-	awk '{ if ($1 == "") print "n/a"; else if ($2 == "-") print $1; else printf "%s [%s–%s]\n", $1, $2, $3 }' <<<"$1"
-}
-
 bare_mean=$(awk -v a="${rps[bare]}" -v b="${rps[bare-again]}" 'BEGIN { printf "%.2f", (a + b) / 2 }')
 printf '\nwrk -t%s -c%s -d%s × %s round(s) on %s (%s CPUs), gatehouse %s; ratio = req/s ÷ mean of bare and bare-again (%s req/s)\n\n' \
 	"$THREADS" "$CONNS" "$DURATION" "$ROUNDS" "$(uname -m)" "$(nproc)" "$("$BIN" version | awk 'NR == 1 { print $2 }')" "$bare_mean"
@@ -289,16 +284,21 @@ missed=0 noisy=0
 for t in "${targets[@]}"; do
 	IFS='|' read -r name proc url header min <<<"$t"
 	ratio=$(awk -v r="${rps[$name]}" -v b="$bare_mean" 'BEGIN { printf "%.2f", r / b }')
-	read -r e lo hi judged < <(efficiency "$name" "$min" bare bare-again) || true # none when a side has no CPU figure
-	eff=$(with_interval "$e $lo $hi")
+	# Nothing is read when a side has no CPU figure.
+	read -r _ lo _ judged eff < <(efficiency "$name" "$min" bare bare-again) || true
+	eff=${eff:-n/a}
 	# Against the bare proxy sent the same request (token or cookie), for
 	# the authenticated routes.
+	same="" ref=""
 	case $name in
-	token-*) same=$(with_interval "$(efficiency "$name" "" bare-token-request)") ;;
-	session-*) same=$(with_interval "$(efficiency "$name" "" bare-cookie-request)") ;;
+	token-*) ref=bare-token-request ;;
+	session-*) ref=bare-cookie-request ;;
 	none) same=$eff ;;
-	*) same="" ;;
 	esac
+	if [ -n "$ref" ]; then
+		read -r _ _ _ _ same < <(efficiency "$name" "" "$ref") || true
+		same=${same:-n/a}
+	fi
 	verdict=""
 	if [ -n "$min" ]; then
 		case $judged in

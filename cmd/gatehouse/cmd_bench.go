@@ -129,9 +129,9 @@ func benchFixtureCmd(e *env) *cobra.Command {
 		Use:   "efficiency",
 		Short: "CPU efficiency and its 95 % interval from paired rounds on stdin",
 		Long: `Reads one line per round, "<reference requests> <reference CPU µs/request> <requests> <CPU µs/request>",
-and prints "<efficiency> <low> <high> <verdict>" as gatehouse bench computes them ("-" for an interval
-that the rounds do not allow; the verdict against --target is met, missed or undecided, "-" without
---target).`,
+and prints "<efficiency> <low> <high> <verdict> <text>" as gatehouse bench computes them ("-" for an
+interval that the rounds do not allow; the verdict against --target is met, missed or undecided, "-"
+without --target; text is the efficiency as the reports print it, e.g. "0.93 [0.88–0.98]").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return printEfficiency(e, target)
@@ -181,7 +181,7 @@ func printEfficiency(e *env, target float64) error {
 	if target > 0 {
 		verdict = bench.Judge(interval, target).String()
 	}
-	_, err := fmt.Fprintf(e.stdout, "%.2f %s %s %s\n", eff, lo, hi, verdict)
+	_, err := fmt.Fprintf(e.stdout, "%.2f %s %s %s %s\n", eff, lo, hi, verdict, bench.WithInterval(eff, interval))
 	return err
 }
 

@@ -202,6 +202,6 @@ func (r *Report) mdSameRequest(b *strings.Builder) {
 		}
 		ref, _ := r.ran(m.SameRequestReference)
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", m.Name, credentialText(m), micros(m.CPUMicros),
-			ref.Name, micros(ref.CPUMicros), withInterval(m.SameRequestEfficiency, m.SameRequestInterval))
+			ref.Name, micros(ref.CPUMicros), WithInterval(m.SameRequestEfficiency, m.SameRequestInterval))
 	}
 }

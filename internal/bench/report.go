@@ -226,12 +226,13 @@ func (r *Report) mdModes(b *strings.Builder) {
 // efficiency is bare-proxy's CPU per request divided by m's, with its 95 %
 // interval when there is one, or n/a.
 func efficiency(m ModeResult) string {
-	return withInterval(m.CPUEfficiency, m.CPUEfficiencyInterval)
+	return WithInterval(m.CPUEfficiency, m.CPUEfficiencyInterval)
 }
 
-// withInterval is an efficiency, followed by its interval in brackets when
-// there is one: "0.93 [0.88–0.98]".
-func withInterval(v float64, interval []float64) string {
+// WithInterval is an efficiency, followed by its interval in brackets when
+// there is one: "0.93 [0.88–0.98]" (the reports' and
+// scripts/bench-gateway.sh's one spelling).
+func WithInterval(v float64, interval []float64) string {
 	if v <= 0 {
 		return "n/a"
 	}
