@@ -28,6 +28,10 @@ func Run[S any](t *testing.T, newStore func(t *testing.T) S, cases []Case[S]) {
 	}
 }
 
+// Now is the current time at the stores' resolution (UTC, whole
+// microseconds), so that a time read back equals the one stored.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
 // EnsureUser creates user id when s also stores users, so that stores with
 // referential integrity (sessions, refresh tokens, identities, factors die
 // with their user) accept records of that user. An existing user is fine.

@@ -35,15 +35,13 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) authserver.Store) {
 	})
 }
 
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
 func ensureUser(t *testing.T, s authserver.Store, id string) {
 	t.Helper()
 	us, ok := s.(user.Store)
 	if !ok {
 		return
 	}
-	err := us.CreateUser(context.Background(), auth.User{ID: id, Username: id, CreatedAt: now(), UpdatedAt: now()})
+	err := us.CreateUser(context.Background(), auth.User{ID: id, Username: id, CreatedAt: storetest.Now(), UpdatedAt: storetest.Now()})
 	if err != nil && !errors.Is(err, auth.ErrConflict) {
 		t.Fatalf("CreateUser(%s): %v", id, err)
 	}
@@ -66,7 +64,7 @@ func mustCode(t *testing.T, s authserver.Store, c authserver.Code) {
 }
 
 func testCodeRoundTrip(t *testing.T, s authserver.Store) {
-	at := now()
+	at := storetest.Now()
 	want := sampleCode("h1", at)
 	mustCode(t, s, want)
 	got, err := s.RedeemCode(context.Background(), "h1", at.Add(time.Second))
@@ -80,7 +78,7 @@ func testCodeRoundTrip(t *testing.T, s authserver.Store) {
 }
 
 func testCodeReplay(t *testing.T, s authserver.Store) {
-	at := now()
+	at := storetest.Now()
 	mustCode(t, s, sampleCode("h1", at))
 	if _, err := s.RedeemCode(context.Background(), "h1", at); err != nil {
 		t.Fatalf("first RedeemCode: %v", err)
@@ -95,7 +93,7 @@ func testCodeReplay(t *testing.T, s authserver.Store) {
 }
 
 func testCodeExpired(t *testing.T, s authserver.Store) {
-	at := now()
+	at := storetest.Now()
 	mustCode(t, s, sampleCode("h1", at))
 	if _, err := s.RedeemCode(context.Background(), "h1", at.Add(time.Minute)); !errors.Is(err, auth.ErrExpired) {
 		t.Fatalf("RedeemCode at expiry error = %v, want ErrExpired", err)
@@ -103,13 +101,13 @@ func testCodeExpired(t *testing.T, s authserver.Store) {
 }
 
 func testCodeUnknown(t *testing.T, s authserver.Store) {
-	if _, err := s.RedeemCode(context.Background(), "nope", now()); !errors.Is(err, auth.ErrNotFound) {
+	if _, err := s.RedeemCode(context.Background(), "nope", storetest.Now()); !errors.Is(err, auth.ErrNotFound) {
 		t.Fatalf("RedeemCode(unknown) error = %v, want ErrNotFound", err)
 	}
 }
 
 func testCodeConcurrent(t *testing.T, s authserver.Store) {
-	at := now()
+	at := storetest.Now()
 	mustCode(t, s, sampleCode("h1", at))
 	const n = 8
 	var (
@@ -137,7 +135,7 @@ func testCodeConcurrent(t *testing.T, s authserver.Store) {
 }
 
 func testCodePurge(t *testing.T, s authserver.Store) {
-	at := now()
+	at := storetest.Now()
 	mustCode(t, s, sampleCode("old", at.Add(-time.Hour)))
 	mustCode(t, s, sampleCode("new", at))
 	n, err := s.DeleteExpiredCodes(context.Background(), at)
@@ -156,7 +154,7 @@ func testConsents(t *testing.T, s authserver.Store) {
 	if _, err := s.Consent(ctx, "u1", "web"); !errors.Is(err, auth.ErrNotFound) {
 		t.Fatalf("Consent(none) error = %v, want ErrNotFound", err)
 	}
-	at := now()
+	at := storetest.Now()
 	for _, c := range []authserver.Consent{
 		{UserID: "u1", ClientID: "web", Scopes: []string{"openid"}, GrantedAt: at},
 		{UserID: "u1", ClientID: "web", Scopes: []string{"openid", "email"}, GrantedAt: at.Add(time.Second)},

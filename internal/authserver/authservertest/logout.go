@@ -23,7 +23,7 @@ func RunLogoutStoreTests(t *testing.T, newStore func(t *testing.T) authserver.Lo
 }
 
 func grant(family, session, clientID string) authserver.SessionGrant {
-	return authserver.SessionGrant{FamilyID: family, SessionID: session, ClientID: clientID, UserID: "u1", CreatedAt: now()}
+	return authserver.SessionGrant{FamilyID: family, SessionID: session, ClientID: clientID, UserID: "u1", CreatedAt: storetest.Now()}
 }
 
 func queue(t *testing.T, s authserver.LogoutStore, grants ...authserver.SessionGrant) {
@@ -36,7 +36,7 @@ func queue(t *testing.T, s authserver.LogoutStore, grants ...authserver.SessionG
 }
 
 func testEndSession(t *testing.T, s authserver.LogoutStore) {
-	ctx, at := context.Background(), now()
+	ctx, at := context.Background(), storetest.Now()
 	queue(t, s, grant("f1", "s1", "web"), grant("f2", "s1", "web"), grant("f3", "s1", "cli"), grant("f4", "s2", "web"))
 	listed, err := s.UserSessionGrants(ctx, "u1")
 	if err != nil || len(listed) != 4 {
@@ -57,7 +57,7 @@ func testEndSession(t *testing.T, s authserver.LogoutStore) {
 }
 
 func testClaimExclusive(t *testing.T, s authserver.LogoutStore) {
-	ctx, at := context.Background(), now()
+	ctx, at := context.Background(), storetest.Now()
 	for _, c := range []string{"a", "b", "c", "d", "e"} {
 		queue(t, s, grant("f"+c, "s", c))
 	}
@@ -93,7 +93,7 @@ func testClaimExclusive(t *testing.T, s authserver.LogoutStore) {
 }
 
 func testFinish(t *testing.T, s authserver.LogoutStore) {
-	ctx, at := context.Background(), now()
+	ctx, at := context.Background(), storetest.Now()
 	queue(t, s, grant("f1", "s", "a"), grant("f2", "s", "b"), grant("f3", "s", "c"))
 	if _, err := s.EndSession(ctx, "s", at, at.Add(time.Minute)); err != nil {
 		t.Fatal(err)

@@ -31,7 +31,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) client.Store) {
 
 // Sample returns a fully populated client with ID id.
 func Sample(id string) client.Client {
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := storetest.Now()
 	return client.Client{
 		ID: id, Name: "Orders " + id, Type: client.Confidential, SecretHash: client.HashSecret("s-" + id),
 		RedirectURIs:           []string{"https://app.example.com/cb", "http://127.0.0.1/cb"},

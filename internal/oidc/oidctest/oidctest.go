@@ -27,8 +27,6 @@ func RunLogoutStoreTests(t *testing.T, newStore func(t *testing.T) oidc.LogoutSt
 	})
 }
 
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
 // link is one LinkProviderSession call.
 type link struct{ provider, sid, subject, userID, session string }
 
@@ -55,7 +53,7 @@ func list(t *testing.T, s oidc.LogoutStore, provider, sid, subject string, at ti
 }
 
 func testList(t *testing.T, s oidc.LogoutStore) {
-	at := now()
+	at := storetest.Now()
 	linkAll(t, s, at, at.Add(time.Hour),
 		link{"corp", "sid-a", "sub-1", "u1", "s1"},
 		link{"corp", "sid-a", "sub-1", "u1", "s2"},
@@ -84,7 +82,7 @@ func testList(t *testing.T, s oidc.LogoutStore) {
 }
 
 func testExpiry(t *testing.T, s oidc.LogoutStore) {
-	ctx, at := context.Background(), now()
+	ctx, at := context.Background(), storetest.Now()
 	linkAll(t, s, at, at.Add(time.Minute), link{"corp", "sid-a", "sub-1", "u1", "short"})
 	linkAll(t, s, at, at.Add(time.Hour), link{"corp", "sid-a", "sub-1", "u1", "long"})
 	if got, want := list(t, s, "corp", "sid-a", "", at.Add(time.Minute)), []string{"long"}; !slices.Equal(got, want) {
@@ -106,7 +104,7 @@ func testExpiry(t *testing.T, s oidc.LogoutStore) {
 }
 
 func testMove(t *testing.T, s oidc.LogoutStore) {
-	ctx, at := context.Background(), now()
+	ctx, at := context.Background(), storetest.Now()
 	linkAll(t, s, at, at.Add(time.Minute), link{"corp", "sid-a", "sub-1", "u1", "old"})
 	if err := s.MoveProviderSession(ctx, "old", "new", at.Add(time.Hour)); err != nil {
 		t.Fatalf("MoveProviderSession: %v", err)
@@ -125,7 +123,7 @@ func testMove(t *testing.T, s oidc.LogoutStore) {
 }
 
 func testJTI(t *testing.T, s oidc.LogoutStore) {
-	ctx, exp := context.Background(), now().Add(time.Hour)
+	ctx, exp := context.Background(), storetest.Now().Add(time.Hour)
 	if err := s.UseLogoutJTI(ctx, "corp", "jti-1", exp); err != nil {
 		t.Fatalf("first use: %v", err)
 	}
