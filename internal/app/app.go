@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +74,7 @@ type App struct {
 	hasher  *password.Hasher
 	closers []func() error
 	access  *httpapi.AccessLog // nil without Options.AccessLog
+	bg      sync.WaitGroup     // the loops Run started
 }
 
 // Options tune New.
@@ -566,21 +568,42 @@ const purgeEvery = 5 * time.Minute
 // Run does the background work until ctx ends: follows the revocation
 // feed, reloads, rotates and purges keys, and purges expired records. Each
 // component owns its loop or its purge rule; Run only starts them and logs
-// their errors.
+// their errors. waitBackground reports when they have all returned.
 func (a *App) Run(ctx context.Context) {
-	go func() {
+	a.bg.Go(func() {
 		if err := a.Watcher.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			a.Log.Error("revocation watcher stopped", "error", err.Error())
 		}
-	}()
-	go a.Keys.Run(ctx, a.Config.Keys.RotateEvery.D(), 30*time.Second)
-	go a.every(ctx, purgeEvery, a.Sessions.PurgeExpired, a.Grants.PurgeExpired, a.Watcher.PurgeExpired)
-	go a.Apps.RunLogouts(ctx, logoutOwner())
+	})
+	a.bg.Go(func() { a.Keys.Run(ctx, a.Config.Keys.RotateEvery.D(), 30*time.Second) })
+	a.bg.Go(func() {
+		a.every(ctx, purgeEvery, a.Sessions.PurgeExpired, a.Grants.PurgeExpired, a.Watcher.PurgeExpired)
+	})
+	a.bg.Go(func() { a.Apps.RunLogouts(ctx, logoutOwner()) })
 	if a.OIDC != nil {
-		go a.every(ctx, purgeEvery, a.OIDC.PurgeExpired)
+		a.bg.Go(func() { a.every(ctx, purgeEvery, a.OIDC.PurgeExpired) })
 	}
 	if a.access != nil {
-		go a.access.Run(ctx)
+		a.bg.Go(func() { a.access.Run(ctx) })
+	}
+}
+
+// waitBackground waits, until ctx ends, for the loops Run started to
+// return once their own context has ended: they may still be recording
+// what they were doing (a back-channel logout attempt, the last access log
+// lines), which must happen before Close closes the stores. It reports
+// whether they all returned.
+func (a *App) waitBackground(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() {
+		a.bg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -19,7 +19,8 @@ const ShutdownGrace = 30 * time.Second
 
 // Serve runs the background work and serves the public handler on ln (TLS
 // when configured) and the admin handler on adminLn (may be nil) until ctx
-// ends, then drains in-flight requests for up to ShutdownGrace.
+// ends, then drains in-flight requests and stops the background work
+// (waiting for it to record what it was doing) within ShutdownGrace.
 func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
@@ -62,6 +63,10 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	}
 	if admin != nil {
 		_ = admin.Shutdown(shutdownCtx)
+	}
+	stop()
+	if !a.waitBackground(shutdownCtx) {
+		a.Log.Warn("shutting down: background work did not stop within the grace period")
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

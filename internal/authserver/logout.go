@@ -69,11 +69,15 @@ func (s *Server) kickLogouts() {
 
 // RunLogouts delivers queued back-channel logouts until ctx ends: at once
 // when this instance queued one, else polling every second for work
-// queued elsewhere, retried with backoff until the deadline.
+// queued elsewhere, retried with backoff until the deadline. When ctx
+// ends it returns after recording the attempt in flight and handing back
+// the leases it holds, so that a restarted or another instance delivers
+// them at once rather than when the lease runs out.
 func (s *Server) RunLogouts(ctx context.Context, owner string) {
 	if s.Logouts == nil {
 		return
 	}
+	defer s.releaseLogouts(ctx, owner)
 	t := time.NewTicker(logoutPoll)
 	defer t.Stop()
 	for {
@@ -97,20 +101,46 @@ func (s *Server) deliverDue(ctx context.Context, owner string) {
 		return
 	}
 	for _, d := range due {
+		if ctx.Err() != nil {
+			return // the rest of the batch is released by RunLogouts
+		}
 		err := s.deliver(ctx, d)
 		now := s.Now()
 		var next time.Time
-		if err != nil {
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			// Cut short by shutdown, not refused by the receiver: due again
+			// at once, on whichever instance runs next.
+			next = now
+			s.log().Info("back-channel logout interrupted by shutdown; due again", "client_id", d.ClientID)
+		default:
 			next = now.Add(min(time.Second<<min(d.Attempts, 6), time.Minute))
-			if next.After(d.Deadline) {
-				next = time.Time{} // give up
-			}
+		}
+		if !next.IsZero() && next.After(d.Deadline) {
+			next = time.Time{} // give up
+		}
+		if err != nil && ctx.Err() == nil {
 			s.log().Warn("back-channel logout failed", "client_id", d.ClientID, "attempt", d.Attempts+1,
 				"retry", !next.IsZero(), "error", err.Error())
 		}
-		if ferr := s.Logouts.FinishLogout(ctx, d.ID, owner, now, err == nil, next); ferr != nil && ctx.Err() == nil {
+		// Recorded even when ctx has just ended: a lost outcome would hold
+		// the delivery back until its lease runs out.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logoutTimeout)
+		if ferr := s.Logouts.FinishLogout(fctx, d.ID, owner, now, err == nil, next); ferr != nil {
 			s.log().Warn("record back-channel logout", "error", ferr.Error())
 		}
+		cancel()
+	}
+}
+
+// releaseLogouts hands back the leases owner still holds (RunLogouts is
+// stopping), on a context of its own: ctx has ended by then.
+func (s *Server) releaseLogouts(ctx context.Context, owner string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logoutTimeout)
+	defer cancel()
+	if err := s.Logouts.ReleaseLogouts(rctx, owner); err != nil {
+		s.log().Warn("release back-channel logout leases", "error", err.Error())
 	}
 }
 

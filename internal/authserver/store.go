@@ -97,4 +97,8 @@ type LogoutStore interface {
 	// FinishLogout records the outcome of owner's attempt: delivered, or
 	// retry at next, or (next zero) given up.
 	FinishLogout(ctx context.Context, id, owner string, now time.Time, delivered bool, next time.Time) error
+	// ReleaseLogouts gives up owner's leases on the deliveries it claimed
+	// and has not finished (an instance shutting down), so that another
+	// instance claims them at once instead of when the lease runs out.
+	ReleaseLogouts(ctx context.Context, owner string) error
 }

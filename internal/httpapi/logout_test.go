@@ -3,9 +3,11 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,17 +21,29 @@ import (
 )
 
 // rp is a relying party's back-channel logout endpoint; it fails the
-// first `fail` deliveries with 500.
+// first `fail` deliveries with 500, and while hold is set it answers none:
+// each delivery is announced on held and kept waiting until its sender
+// gives up.
 type rp struct {
 	*httptest.Server
 	tokens chan string
 	fail   atomic.Int32
+	hold   atomic.Bool
+	held   chan struct{}
 }
 
 func newRP(t *testing.T) *rp {
 	t.Helper()
-	r := &rp{tokens: make(chan string, 10)}
+	r := &rp{tokens: make(chan string, 10), held: make(chan struct{}, 10)}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.hold.Load() {
+			// Read to the end first: only then does the server notice the
+			// sender hanging up and end req's context.
+			_, _ = io.Copy(io.Discard, req.Body)
+			r.held <- struct{}{}
+			<-req.Context().Done()
+			return
+		}
 		if r.fail.Add(-1) >= 0 {
 			w.WriteHeader(http.StatusInternalServerError)
 			return
@@ -52,14 +66,16 @@ func (r *rp) await(t *testing.T, within time.Duration) string {
 	}
 }
 
-func startWithRP(t *testing.T, r *rp) *testutil.Instance {
+func startWithRP(t *testing.T, r *rp, opts ...testutil.Option) *testutil.Instance {
 	t.Helper()
-	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
+	g := testutil.Start(t, append(opts, testutil.WithConfig(func(c *config.Config) {
 		c.Clients = []config.Client{{ID: "web", Type: "confidential", Secret: webSecret, RedirectURIs: []string{webCB},
 			PostLogoutRedirectURIs: []string{"https://rp.example.com/bye"}, BackchannelLogoutURI: r.URL + "/bcl",
 			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "offline_access"}, FirstParty: true}}
-	}))
-	g.CreateUser(t, "alice", strongPassword)
+	}))...)
+	if _, err := g.App.Users.Get(context.Background(), "alice"); err != nil { // a restart finds her in the store
+		g.CreateUser(t, "alice", strongPassword)
+	}
 	return g
 }
 
@@ -115,6 +131,36 @@ func TestBackchannelLogoutIsRetried(t *testing.T) {
 	b, toks := signIn(t, g)
 	do(t, b, "POST", g.URL+"/auth/logout", "", "Origin", g.URL)
 	checkLogoutToken(t, g, r.await(t, 15*time.Second), toks["id_token"].(string))
+}
+
+// A delivery cut short by a shutdown is due again at once: the next
+// instance on the same store delivers it without waiting out the lease of
+// the one that stopped (contract §8: retried, survives a restart).
+func TestBackchannelLogoutCutShortByShutdownIsDeliveredAfterRestart(t *testing.T) {
+	r := newRP(t)
+	r.hold.Store(true)
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
+	store := testutil.WithConfig(func(c *config.Config) { c.Store = dsn })
+	first := startWithRP(t, r, store)
+	b, toks := signIn(t, first)
+	do(t, b, "POST", first.URL+"/auth/logout", "", "Origin", first.URL)
+	select {
+	case <-r.held:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no back-channel logout attempt within 5s")
+	}
+	first.Stop(t) // SIGTERM while the RP has not answered
+	r.hold.Store(false)
+
+	second := startWithRP(t, r, store)
+	tok := r.await(t, 5*time.Second) // the lease the first instance took lasts 30s
+	ks := oidc.NewRemoteKeySet(context.Background(), second.URL+"/.well-known/jwks.json")
+	if _, err := ks.VerifySignature(context.Background(), tok); err != nil {
+		t.Fatalf("logout token signature: %v", err)
+	}
+	if got, want := jwtPart(t, tok, 1)["sid"], jwtPart(t, toks["id_token"].(string), 1)["sid"]; got != want {
+		t.Errorf("logout token sid = %v, want the ended session's %v", got, want)
+	}
 }
 
 func TestEndSession(t *testing.T) {

@@ -19,6 +19,7 @@ func RunLogoutStoreTests(t *testing.T, newStore func(t *testing.T) authserver.Lo
 		{Name: "EndSessionHandsGrantsOutOnceAndQueuesOnePerClient", Run: testEndSession},
 		{Name: "ConcurrentClaimsLeaseEachDeliveryOnce", Run: testClaimExclusive},
 		{Name: "FinishRetriesDeliversOrGivesUp", Run: testFinish},
+		{Name: "ReleaseHandsUnfinishedLeasesBack", Run: testRelease},
 	})
 }
 
@@ -114,5 +115,38 @@ func testFinish(t *testing.T, s authserver.LogoutStore) {
 	got, _ := s.ClaimLogouts(ctx, "me", at.Add(6*time.Second), time.Minute, 10)
 	if len(got) != 1 || got[0].ID != due[1].ID || got[0].Attempts != 1 {
 		t.Errorf("after retry time = %+v, want only the retried delivery with 1 attempt", got)
+	}
+}
+
+func testRelease(t *testing.T, s authserver.LogoutStore) {
+	ctx, at := context.Background(), storetest.Now()
+	for _, c := range []string{"a", "b", "c", "d"} {
+		queue(t, s, grant("f"+c, "s", c))
+	}
+	if _, err := s.EndSession(ctx, "s", at, at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	mine, _ := s.ClaimLogouts(ctx, "leaving", at, time.Minute, 3)
+	theirs, _ := s.ClaimLogouts(ctx, "staying", at, time.Minute, 10)
+	if len(mine) != 3 || len(theirs) != 1 {
+		t.Fatalf("claimed %d and %d, want 3 and 1", len(mine), len(theirs))
+	}
+	_ = s.FinishLogout(ctx, mine[0].ID, "leaving", at, true, time.Time{})
+	_ = s.FinishLogout(ctx, mine[1].ID, "leaving", at, false, at.Add(time.Minute))
+	if err := s.ReleaseLogouts(ctx, "leaving"); err != nil {
+		t.Fatalf("ReleaseLogouts: %v", err)
+	}
+	if err := s.ReleaseLogouts(ctx, "nobody"); err != nil {
+		t.Fatalf("ReleaseLogouts of an owner without leases: %v", err)
+	}
+	// Long before the leases would run out, only the released, unfinished
+	// delivery is claimable: not the delivered one, not the one due later,
+	// not the other owner's.
+	got, _ := s.ClaimLogouts(ctx, "next", at.Add(time.Second), time.Minute, 10)
+	if len(got) != 1 || got[0].ID != mine[2].ID || got[0].Attempts != 0 {
+		t.Fatalf("after release = %+v, want only %s with 0 attempts", got, mine[2].ID)
+	}
+	if err := s.FinishLogout(ctx, theirs[0].ID, "staying", at, true, time.Time{}); err != nil {
+		t.Errorf("the other owner's lease was touched: FinishLogout = %v", err)
 	}
 }
