@@ -135,7 +135,7 @@ func TestBackchannelLogoutIsRetried(t *testing.T) {
 
 // A delivery cut short by a shutdown is due again at once: the next
 // instance on the same store delivers it without waiting out the lease of
-// the one that stopped (contract §8: retried, survives a restart).
+// the one that stopped (docs/apps.md: a restart loses and delays nothing).
 func TestBackchannelLogoutCutShortByShutdownIsDeliveredAfterRestart(t *testing.T) {
 	r := newRP(t)
 	r.hold.Store(true)
@@ -149,7 +149,7 @@ func TestBackchannelLogoutCutShortByShutdownIsDeliveredAfterRestart(t *testing.T
 	case <-time.After(5 * time.Second):
 		t.Fatal("no back-channel logout attempt within 5s")
 	}
-	first.Stop(t) // SIGTERM while the RP has not answered
+	first.Stop() // SIGTERM while the RP has not answered
 	r.hold.Store(false)
 
 	second := startWithRP(t, r, store)

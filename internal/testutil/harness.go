@@ -32,7 +32,7 @@ type Instance struct {
 	Config config.Config
 	Clock  *Clock // nil unless WithClock
 	logs   *SyncBuffer
-	stop   func() error
+	stop   func()
 }
 
 // Option changes how Start builds the instance.
@@ -82,20 +82,19 @@ func Start(t testing.TB, opts ...Option) *Instance {
 	if err != nil {
 		t.Fatalf("start gatehouse: %v", err)
 	}
-	i := &Instance{URL: l.URL, App: l.App, Config: l.App.Config, Clock: o.clock, logs: logs, stop: sync.OnceValue(l.Close)}
-	t.Cleanup(func() { i.Stop(t) })
-	return i
+	stop := sync.OnceFunc(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	t.Cleanup(stop)
+	return &Instance{URL: l.URL, App: l.App, Config: l.App.Config, Clock: o.clock, logs: logs, stop: stop}
 }
 
 // Stop shuts the instance down as SIGTERM does (draining requests, then
-// stopping its background work) and closes its stores; the test's end
-// does it otherwise. Calling it again does nothing.
-func (i *Instance) Stop(t testing.TB) {
-	t.Helper()
-	if err := i.stop(); err != nil {
-		t.Errorf("serve: %v", err)
-	}
-}
+// stopping its background work) and closes its stores, before the test
+// ends; otherwise the test's end does it. Calling it again does nothing.
+func (i *Instance) Stop() { i.stop() }
 
 // WaitReady polls /readyz until it answers 200 (at most 10 s): the process
 // is up, its stores answer and its revocation feed is loaded.
