@@ -77,7 +77,6 @@ func (s *Server) RunLogouts(ctx context.Context, owner string) {
 	if s.Logouts == nil {
 		return
 	}
-	defer s.releaseLogouts(ctx, owner)
 	t := time.NewTicker(logoutPoll)
 	defer t.Stop()
 	for {
@@ -91,6 +90,10 @@ func (s *Server) RunLogouts(ctx context.Context, owner string) {
 	}
 }
 
+// deliverDue claims a batch of due deliveries and attempts them in turn.
+// It stops early when ctx ends or when an attempt could no longer finish
+// within the lease (another instance may claim the delivery after that),
+// and then hands the rest of the batch back.
 func (s *Server) deliverDue(ctx context.Context, owner string) {
 	now := s.Now()
 	due, err := s.Logouts.ClaimLogouts(ctx, owner, now, logoutLease, logoutBatch)
@@ -100,42 +103,52 @@ func (s *Server) deliverDue(ctx context.Context, owner string) {
 		}
 		return
 	}
+	// An attempt takes at most logoutTimeout to send and as long again to
+	// record; one started later than this could outlive the lease.
+	lastStart := now.Add(logoutLease - 2*logoutTimeout)
 	for _, d := range due {
-		if ctx.Err() != nil {
-			return // the rest of the batch is released by RunLogouts
+		if ctx.Err() != nil || s.Now().After(lastStart) {
+			s.releaseLogouts(ctx, owner)
+			return
 		}
-		err := s.deliver(ctx, d)
-		now := s.Now()
-		var next time.Time
-		switch {
-		case err == nil:
-		case ctx.Err() != nil:
-			// Cut short by shutdown, not refused by the receiver: due again
-			// at once, on whichever instance runs next.
-			next = now
-			s.log().Info("back-channel logout interrupted by shutdown; due again", "client_id", d.ClientID)
-		default:
-			next = now.Add(min(time.Second<<min(d.Attempts, 6), time.Minute))
-		}
-		if !next.IsZero() && next.After(d.Deadline) {
-			next = time.Time{} // give up
-		}
-		if err != nil && ctx.Err() == nil {
-			s.log().Warn("back-channel logout failed", "client_id", d.ClientID, "attempt", d.Attempts+1,
-				"retry", !next.IsZero(), "error", err.Error())
-		}
-		// Recorded even when ctx has just ended: a lost outcome would hold
-		// the delivery back until its lease runs out.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logoutTimeout)
-		if ferr := s.Logouts.FinishLogout(fctx, d.ID, owner, now, err == nil, next); ferr != nil {
-			s.log().Warn("record back-channel logout", "error", ferr.Error())
-		}
-		cancel()
+		s.attempt(ctx, owner, d)
 	}
 }
 
-// releaseLogouts hands back the leases owner still holds (RunLogouts is
-// stopping), on a context of its own: ctx has ended by then.
+// attempt delivers d and records the outcome: delivered, due again after
+// a backoff, or given up once the next try would pass its deadline.
+func (s *Server) attempt(ctx context.Context, owner string, d Delivery) {
+	err := s.deliver(ctx, d)
+	now := s.Now()
+	var next time.Time
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		// Cut short by shutdown, not refused by the receiver: due again at
+		// once, on whichever instance runs next.
+		next = now
+		s.log().Info("back-channel logout interrupted by shutdown; due again", "client_id", d.ClientID)
+	default:
+		next = now.Add(min(time.Second<<min(d.Attempts, 6), time.Minute))
+	}
+	if !next.IsZero() && next.After(d.Deadline) {
+		next = time.Time{} // give up
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log().Warn("back-channel logout failed", "client_id", d.ClientID, "attempt", d.Attempts+1,
+			"retry", !next.IsZero(), "error", err.Error())
+	}
+	// Recorded even when ctx has just ended: a lost outcome would hold the
+	// delivery back until its lease runs out.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logoutTimeout)
+	defer cancel()
+	if ferr := s.Logouts.FinishLogout(fctx, d.ID, owner, now, err == nil, next); ferr != nil {
+		s.log().Warn("record back-channel logout", "error", ferr.Error())
+	}
+}
+
+// releaseLogouts hands back the leases owner still holds, on a context of
+// its own: ctx may have ended (a shutdown).
 func (s *Server) releaseLogouts(ctx context.Context, owner string) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logoutTimeout)
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-auth/gatehouse/internal/authserver"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
@@ -160,6 +162,73 @@ func TestBackchannelLogoutCutShortByShutdownIsDeliveredAfterRestart(t *testing.T
 	}
 	if got, want := jwtPart(t, tok, 1)["sid"], jwtPart(t, toks["id_token"].(string), 1)["sid"]; got != want {
 		t.Errorf("logout token sid = %v, want the ended session's %v", got, want)
+	}
+}
+
+// A sender never attempts a delivery it may no longer hold: when the
+// batch it claimed has taken so long that its leases ran out, another
+// instance may have claimed the rest, so it hands the rest back instead of
+// sending the same logout a second time.
+func TestBackchannelLogoutBatchStopsAtItsLease(t *testing.T) {
+	var (
+		arrived = make(chan string, 10)
+		release = make(chan struct{})
+		first   atomic.Bool
+	)
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		arrived <- req.URL.Path
+		if first.CompareAndSwap(false, true) {
+			<-release // the slow app: the batch outlives its lease meanwhile
+		}
+	}))
+	t.Cleanup(rp.Close)
+	t.Cleanup(func() { closeOnce(release) })
+	clock := testutil.NewClock()
+	app := func(id, path string) config.Client {
+		return config.Client{ID: id, Type: "confidential", Secret: webSecret, RedirectURIs: []string{webCB},
+			BackchannelLogoutURI: rp.URL + path, GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}, FirstParty: true}
+	}
+	g := testutil.Start(t, testutil.WithClock(clock), testutil.WithConfig(func(c *config.Config) {
+		c.Clients = []config.Client{app("one", "/one"), app("two", "/two")}
+	}))
+	g.CreateUser(t, "alice", strongPassword)
+	b := browser(t, g, "alice")
+	for _, id := range []string{"one", "two"} {
+		v := oauth2.GenerateVerifier()
+		code := codeFor(t, g, b, id, webCB, v, "openid")
+		if resp, m := tokenCall(t, g, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}, "code_verifier": {v}}, id, webSecret); resp.StatusCode != http.StatusOK {
+			t.Fatalf("exchange for %s = %d %v", id, resp.StatusCode, m)
+		}
+	}
+	do(t, b, "POST", g.URL+"/auth/logout", "", "Origin", g.URL)
+	var held string
+	select {
+	case held = <-arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no back-channel logout attempt within 5s")
+	}
+	// The leases run out; another instance claims what it finds due,
+	// among it the delivery not yet attempted.
+	clock.Advance(31 * time.Second)
+	other, err := g.App.Store.ClaimLogouts(context.Background(), "another-instance", clock.Now(), time.Minute, 10)
+	waiting := map[string]string{"/one": "two", "/two": "one"}[held]
+	if err != nil || !slices.ContainsFunc(other, func(d authserver.Delivery) bool { return d.ClientID == waiting }) {
+		t.Fatalf("another instance claimed %+v, %v; want %s's delivery among them", other, err, waiting)
+	}
+	closeOnce(release)
+	select {
+	case again := <-arrived:
+		t.Fatalf("%s was sent by an instance whose lease had run out (held: %s)", again, held)
+	case <-time.After(2 * time.Second):
+	}
+}
+
+func closeOnce(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+		close(c)
 	}
 }
 
