@@ -577,7 +577,7 @@ func (a *App) Run(ctx context.Context) {
 	})
 	a.bg.Go(func() { a.Keys.Run(ctx, a.Config.Keys.RotateEvery.D(), 30*time.Second) })
 	a.bg.Go(func() {
-		a.every(ctx, purgeEvery, a.Sessions.PurgeExpired, a.Grants.PurgeExpired, a.Watcher.PurgeExpired)
+		a.every(ctx, purgeEvery, a.Sessions.PurgeExpired, a.Grants.PurgeExpired, a.Watcher.PurgeExpired, a.Apps.PurgeExpired)
 	})
 	a.bg.Go(func() { a.Apps.RunLogouts(ctx, logoutOwner()) })
 	if a.OIDC != nil {

@@ -25,6 +25,11 @@ const (
 	// backchannelEvent is the events member of a logout token.
 	backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 
+	// logoutKeep is how long a delivery stays in the store after its
+	// deadline (for an operator looking into a failure) before
+	// PurgeExpired deletes it.
+	logoutKeep = 24 * time.Hour
+
 	logoutLease   = 30 * time.Second
 	logoutBatch   = 20
 	logoutPoll    = time.Second
@@ -155,6 +160,19 @@ func (s *Server) releaseLogouts(ctx context.Context, owner string) {
 	if err := s.Logouts.ReleaseLogouts(rctx, owner); err != nil {
 		s.log().Warn("release back-channel logout leases", "error", err.Error())
 	}
+}
+
+// PurgeExpired deletes back-channel logout deliveries a day past their
+// deadline: delivered, given up, or too late to send.
+func (s *Server) PurgeExpired(ctx context.Context) (int, error) {
+	if s.Logouts == nil {
+		return 0, nil
+	}
+	n, err := s.Logouts.DeleteExpiredLogouts(ctx, s.Now().Add(-logoutKeep))
+	if err != nil {
+		return n, fmt.Errorf("purge back-channel logouts: %w", err)
+	}
+	return n, nil
 }
 
 func (s *Server) deliver(ctx context.Context, d Delivery) error {

@@ -101,4 +101,8 @@ type LogoutStore interface {
 	// and has not finished (an instance shutting down), so that another
 	// instance claims them at once instead of when the lease runs out.
 	ReleaseLogouts(ctx context.Context, owner string) error
+	// DeleteExpiredLogouts deletes the deliveries whose deadline is before
+	// before (delivered, given up, or no longer worth sending) and returns
+	// how many.
+	DeleteExpiredLogouts(ctx context.Context, before time.Time) (int, error)
 }

@@ -224,6 +224,26 @@ func TestBackchannelLogoutBatchStopsAtItsLease(t *testing.T) {
 	}
 }
 
+// The outbox does not grow forever: a delivery is purged a day after its
+// deadline, and not before.
+func TestBackchannelLogoutsArePurgedADayAfterTheirDeadline(t *testing.T) {
+	r := newRP(t)
+	clock := testutil.NewClock()
+	g := startWithRP(t, r, testutil.WithClock(clock))
+	b, _ := signIn(t, g)
+	do(t, b, "POST", g.URL+"/auth/logout", "", "Origin", g.URL)
+	r.await(t, 5*time.Second)
+	ctx := context.Background()
+	clock.Advance(authserver.LogoutRetryFor + 23*time.Hour)
+	if n, err := g.App.Apps.PurgeExpired(ctx); err != nil || n != 0 {
+		t.Fatalf("purge within the day after the deadline = %d, %v; want 0", n, err)
+	}
+	clock.Advance(time.Hour + time.Second)
+	if n, err := g.App.Apps.PurgeExpired(ctx); err != nil || n != 1 {
+		t.Fatalf("purge a day after the deadline = %d, %v; want the 1 delivery", n, err)
+	}
+}
+
 func closeOnce(c chan struct{}) {
 	select {
 	case <-c:

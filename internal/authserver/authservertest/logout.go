@@ -20,6 +20,7 @@ func RunLogoutStoreTests(t *testing.T, newStore func(t *testing.T) authserver.Lo
 		{Name: "ConcurrentClaimsLeaseEachDeliveryOnce", Run: testClaimExclusive},
 		{Name: "FinishRetriesDeliversOrGivesUp", Run: testFinish},
 		{Name: "ReleaseHandsUnfinishedLeasesBack", Run: testRelease},
+		{Name: "DeleteExpiredRemovesOnlyDeliveriesPastTheirDeadline", Run: testDeleteExpired},
 	})
 }
 
@@ -148,5 +149,26 @@ func testRelease(t *testing.T, s authserver.LogoutStore) {
 	}
 	if err := s.FinishLogout(ctx, theirs[0].ID, "staying", at, true, time.Time{}); err != nil {
 		t.Errorf("the other owner's lease was touched: FinishLogout = %v", err)
+	}
+}
+
+func testDeleteExpired(t *testing.T, s authserver.LogoutStore) {
+	ctx, at := context.Background(), storetest.Now()
+	queue(t, s, grant("f1", "old", "a"), grant("f2", "old", "b"), grant("f3", "new", "a"))
+	if _, err := s.EndSession(ctx, "old", at, at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EndSession(ctx, "new", at, at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteExpiredLogouts(ctx, at.Add(time.Minute)); err != nil || n != 0 {
+		t.Fatalf("DeleteExpiredLogouts at the deadline = %d, %v; want 0 (only deadlines before it)", n, err)
+	}
+	if n, err := s.DeleteExpiredLogouts(ctx, at.Add(2*time.Minute)); err != nil || n != 2 {
+		t.Fatalf("DeleteExpiredLogouts = %d, %v; want the 2 deliveries of the old session", n, err)
+	}
+	got, _ := s.ClaimLogouts(ctx, "me", at, time.Minute, 10)
+	if len(got) != 1 || got[0].SessionID != "new" {
+		t.Fatalf("left after the purge = %+v, want only the new session's delivery", got)
 	}
 }

@@ -146,3 +146,9 @@ func (db *Store) ReleaseLogouts(ctx context.Context, owner string) error {
 		owner)
 	return err
 }
+
+// DeleteExpiredLogouts purges deliveries past their deadline.
+func (db *Store) DeleteExpiredLogouts(ctx context.Context, before time.Time) (int, error) {
+	n, err := db.exec(ctx, "purge logouts", `DELETE FROM logout_outbox WHERE deadline < ?`, micros(before))
+	return int(n), err
+}
