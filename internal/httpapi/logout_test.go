@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -173,6 +174,7 @@ func TestBackchannelLogoutBatchStopsAtItsLease(t *testing.T) {
 	var (
 		arrived = make(chan string, 10)
 		release = make(chan struct{})
+		unblock = sync.OnceFunc(func() { close(release) })
 		first   atomic.Bool
 	)
 	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -183,7 +185,7 @@ func TestBackchannelLogoutBatchStopsAtItsLease(t *testing.T) {
 		}
 	}))
 	t.Cleanup(rp.Close)
-	t.Cleanup(func() { closeOnce(release) })
+	t.Cleanup(unblock)
 	clock := testutil.NewClock()
 	app := func(id, path string) config.Client {
 		return config.Client{ID: id, Type: "confidential", Secret: webSecret, RedirectURIs: []string{webCB},
@@ -216,7 +218,7 @@ func TestBackchannelLogoutBatchStopsAtItsLease(t *testing.T) {
 	if err != nil || !slices.ContainsFunc(other, func(d authserver.Delivery) bool { return d.ClientID == waiting }) {
 		t.Fatalf("another instance claimed %+v, %v; want %s's delivery among them", other, err, waiting)
 	}
-	closeOnce(release)
+	unblock()
 	select {
 	case again := <-arrived:
 		t.Fatalf("%s was sent by an instance whose lease had run out (held: %s)", again, held)
@@ -241,14 +243,6 @@ func TestBackchannelLogoutsArePurgedADayAfterTheirDeadline(t *testing.T) {
 	clock.Advance(time.Hour + time.Second)
 	if n, err := g.App.Apps.PurgeExpired(ctx); err != nil || n != 1 {
 		t.Fatalf("purge a day after the deadline = %d, %v; want the 1 delivery", n, err)
-	}
-}
-
-func closeOnce(c chan struct{}) {
-	select {
-	case <-c:
-	default:
-		close(c)
 	}
 }
 

@@ -137,13 +137,11 @@ func (db *Store) FinishLogout(ctx context.Context, id, owner string, now time.Ti
 	}
 }
 
-// ReleaseLogouts ends owner's unfinished leases. A finished delivery has
-// lease_until 0 already; the delivered/failed conditions keep a record of
-// it out of the update all the same.
+// ReleaseLogouts ends owner's unfinished leases: every FinishLogout outcome
+// sets lease_until to 0, so a lease still set is one not finished.
 func (db *Store) ReleaseLogouts(ctx context.Context, owner string) error {
 	_, err := db.exec(ctx, "release logouts",
-		`UPDATE logout_outbox SET lease_until = 0 WHERE lease_owner = ? AND lease_until > 0 AND delivered_at IS NULL AND failed_at IS NULL`,
-		owner)
+		`UPDATE logout_outbox SET lease_until = 0 WHERE lease_owner = ? AND lease_until > 0`, owner)
 	return err
 }
 
