@@ -237,17 +237,13 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	// Every way a session ends (logout, revoke, sign-out-everywhere, user
 	// disabled or deleted, end_session) announces it; the apps that got
 	// tokens in it are then logged out over the back channel.
+	// Queued, not run here: the hook must not block the watcher, and its
+	// first read replays the last hour's session ends (Run works through
+	// them one at a time).
 	a.Watcher.OnEvent(func(ev revocation.Event) {
-		if ev.Kind != revocation.KindSession {
-			return
+		if ev.Kind == revocation.KindSession {
+			a.Apps.EndSessionLater(ev.Key)
 		}
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := a.Apps.SessionEnded(ctx, ev.Key); err != nil {
-				a.Log.Warn("end the apps' grants of a session", "error", err.Error())
-			}
-		}()
 	})
 
 	passkeys, err := a.buildPasskeys()
@@ -561,6 +557,9 @@ func (a *App) Ready(ctx context.Context) []string {
 	return failing
 }
 
+// closeSessionEnds bounds the session ends Close still works through.
+const closeSessionEnds = 5 * time.Second
+
 // purgeEvery is how often expired sessions, refresh tokens and revocation
 // events are deleted.
 const purgeEvery = 5 * time.Minute
@@ -580,6 +579,7 @@ func (a *App) Run(ctx context.Context) {
 		a.every(ctx, purgeEvery, a.Sessions.PurgeExpired, a.Grants.PurgeExpired, a.Watcher.PurgeExpired, a.Apps.PurgeExpired)
 	})
 	a.bg.Go(func() { a.Apps.RunLogouts(ctx, logoutOwner()) })
+	a.bg.Go(func() { a.Apps.RunSessionEnds(ctx) })
 	if a.OIDC != nil {
 		a.bg.Go(func() { a.every(ctx, purgeEvery, a.OIDC.PurgeExpired) })
 	}
@@ -635,6 +635,15 @@ func (a *App) every(ctx context.Context, period time.Duration, purges ...func(co
 
 // Close releases stores and connections.
 func (a *App) Close() {
+	if a.Apps != nil {
+		// Sessions this process ended (a CLI command disabling a user) or
+		// that Run had no time for: their apps' grants end before the
+		// stores close. What does not fit in closeSessionEnds is replayed
+		// from the revocation feed by the next instance to start.
+		ctx, cancel := context.WithTimeout(context.Background(), closeSessionEnds)
+		a.Apps.FinishSessionEnds(ctx)
+		cancel()
+	}
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		_ = a.closers[i]()
 	}

@@ -49,6 +49,7 @@ type Deps struct {
 type Server struct {
 	Deps
 	kick chan struct{}
+	ends *sessionEnds
 }
 
 // New returns an authorization server.
@@ -56,7 +57,7 @@ func New(d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Server{Deps: d, kick: make(chan struct{}, 1)}
+	return &Server{Deps: d, kick: make(chan struct{}, 1), ends: newSessionEnds()}
 }
 
 // Request is a validated authorization request.

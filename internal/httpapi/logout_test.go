@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/authserver"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
@@ -163,6 +165,51 @@ func TestBackchannelLogoutCutShortByShutdownIsDeliveredAfterRestart(t *testing.T
 	}
 	if got, want := jwtPart(t, tok, 1)["sid"], jwtPart(t, toks["id_token"].(string), 1)["sid"]; got != want {
 		t.Errorf("logout token sid = %v, want the ended session's %v", got, want)
+	}
+}
+
+// A session ended by a command that does not serve (gatehouse user
+// disable) ends its apps' grants before the command closes its stores,
+// whether or not an instance is running: the grants are gone at once, and
+// the next instance sends the logout it queued.
+func TestSessionEndedByACommandEndsItsAppGrants(t *testing.T) {
+	r := newRP(t)
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
+	store := testutil.WithConfig(func(c *config.Config) { c.Store = dsn })
+	first := startWithRP(t, r, store)
+	_, toks := signIn(t, first)
+	cfg := first.Config
+	first.Stop()
+
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	cli, err := app.New(ctx, cfg, quiet, app.Options{})
+	if err != nil {
+		t.Fatalf("open the store as a command does: %v", err)
+	}
+	alice, err := cli.Users.SetDisabled(ctx, "alice", true)
+	cli.Close()
+	if err != nil {
+		t.Fatalf("disable alice: %v", err)
+	}
+
+	after, err := app.New(ctx, cfg, quiet, app.Options{})
+	if err != nil {
+		t.Fatalf("open the store again: %v", err)
+	}
+	grants, err := after.Store.UserSessionGrants(ctx, alice.ID)
+	after.Close()
+	if err != nil || len(grants) != 0 {
+		t.Fatalf("alice's app grants after the command closed = %v, %v; want none", grants, err)
+	}
+
+	second := startWithRP(t, r, store)
+	tok := r.await(t, 5*time.Second)
+	if got, want := jwtPart(t, tok, 1)["sid"], jwtPart(t, toks["id_token"].(string), 1)["sid"]; got != want {
+		t.Errorf("logout token sid = %v, want the ended session's %v", got, want)
+	}
+	if resp, _ := userinfo(t, second, toks["access_token"].(string)); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("access token of the ended session = %d, want 401", resp.StatusCode)
 	}
 }
 
