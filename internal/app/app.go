@@ -236,10 +236,10 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	})
 	// Every way a session ends (logout, revoke, sign-out-everywhere, user
 	// disabled or deleted, end_session) announces it; the apps that got
-	// tokens in it are then logged out over the back channel.
-	// Queued, not run here: the hook must not block the watcher, and its
-	// first read replays the last hour's session ends (Run works through
-	// them one at a time).
+	// tokens in it are then logged out over the back channel. Queued, not
+	// run here: the hook must not block the watcher, whose first read
+	// replays the last hour's session ends (Run works through the queue
+	// one session at a time, Close through what is left).
 	a.Watcher.OnEvent(func(ev revocation.Event) {
 		if ev.Kind == revocation.KindSession {
 			a.Apps.EndSessionLater(ev.Key)
