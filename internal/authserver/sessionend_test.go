@@ -2,14 +2,13 @@ package authserver_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/authserver"
-	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 )
 
 // heldEnds is a real SQLite logout store whose EndSession waits for the
@@ -29,16 +28,7 @@ type heldEnds struct {
 
 func newHeldEnds(t *testing.T) *heldEnds {
 	t.Helper()
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "g.db"))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	return &heldEnds{LogoutStore: s, entered: make(chan string, 100), release: make(chan struct{})}
+	return &heldEnds{LogoutStore: sqlitetest.New(t), entered: make(chan string, 100), release: make(chan struct{})}
 }
 
 func (h *heldEnds) EndSession(ctx context.Context, id string, now, deadline time.Time) ([]authserver.SessionGrant, error) {
