@@ -103,10 +103,9 @@ func (s *Server) RunSessionEnds(ctx context.Context) {
 // FinishSessionEnds works through what is still queued until ctx ends: a
 // process closing its stores (a CLI command that disabled a user has no
 // RunSessionEnds) ends the apps' grants of the sessions it ended first.
+// Without Logouts nothing is ever queued.
 func (s *Server) FinishSessionEnds(ctx context.Context) {
-	if s.Logouts != nil {
-		s.endQueued(ctx, false)
-	}
+	s.endQueued(ctx, false)
 }
 
 // endQueued empties the queue, or stops early when ctx ends. With detach,

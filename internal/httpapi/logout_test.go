@@ -84,6 +84,13 @@ func startWithRP(t *testing.T, r *rp, opts ...testutil.Option) *testutil.Instanc
 	return g
 }
 
+// oneStore puts every instance started with it on the same SQLite file,
+// as a restarted instance or a command finds it.
+func oneStore(t *testing.T) testutil.Option {
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
+	return testutil.WithConfig(func(c *config.Config) { c.Store = dsn })
+}
+
 // signIn gets tokens for "web" in a fresh browser session.
 func signIn(t *testing.T, g *testutil.Instance) (*http.Client, map[string]any) {
 	t.Helper()
@@ -144,8 +151,7 @@ func TestBackchannelLogoutIsRetried(t *testing.T) {
 func TestBackchannelLogoutCutShortByShutdownIsDeliveredAfterRestart(t *testing.T) {
 	r := newRP(t)
 	r.hold.Store(true)
-	dsn := "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
-	store := testutil.WithConfig(func(c *config.Config) { c.Store = dsn })
+	store := oneStore(t)
 	first := startWithRP(t, r, store)
 	b, toks := signIn(t, first)
 	do(t, b, "POST", first.URL+"/auth/logout", "", "Origin", first.URL)
@@ -174,8 +180,7 @@ func TestBackchannelLogoutCutShortByShutdownIsDeliveredAfterRestart(t *testing.T
 // the next instance sends the logout it queued.
 func TestSessionEndedByACommandEndsItsAppGrants(t *testing.T) {
 	r := newRP(t)
-	dsn := "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
-	store := testutil.WithConfig(func(c *config.Config) { c.Store = dsn })
+	store := oneStore(t)
 	first := startWithRP(t, r, store)
 	_, toks := signIn(t, first)
 	cfg := first.Config
