@@ -16,7 +16,7 @@ func benchCache(b *testing.B, n int) (*Cache[[32]byte, int], [][32]byte) {
 	keys := make([][32]byte, n)
 	for i := range keys {
 		keys[i] = sha256.Sum256([]byte(strconv.Itoa(i)))
-		c.Put(keys[i], i, time.Now().Add(time.Hour), Tag{"sid", strconv.Itoa(i % 100)})
+		c.Put(c.Generation(), keys[i], i, time.Now().Add(time.Hour), Tag{"sid", strconv.Itoa(i % 100)})
 	}
 	return c, keys
 }
@@ -55,7 +55,7 @@ func BenchmarkPut(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		c.Put(keys[i%len(keys)], i, deadline, Tag{"jti", "j"}, Tag{"sid", "s"})
+		c.Put(c.Generation(), keys[i%len(keys)], i, deadline, Tag{"jti", "j"}, Tag{"sid", "s"})
 		i++
 	}
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -19,10 +20,15 @@ type Cache[K comparable, V any] struct {
 	c   *otter.Cache[K, *entry[V]]
 	now func() time.Time
 
-	// write serialises Put with Invalidate and Clear, so that a revocation
-	// either runs before a Put (which then stores a value verified after
-	// it) or finds the value in the index: never in between.
+	// write serialises Put with Delete, Invalidate and Clear, so that a
+	// revocation either runs before a Put (which then sees gen changed) or
+	// finds the value stored: never in between.
 	write sync.Mutex
+	// gen counts revocations. A value is checked against the store before
+	// it is put, and a revocation can land between the check and the Put;
+	// the revocation then finds nothing to drop, and without gen the Put
+	// would store a value it had just revoked, served until its deadline.
+	gen atomic.Uint64
 	// mu guards idx and is never held while calling otter, because otter
 	// calls unindex under its own bucket locks.
 	mu  sync.Mutex
@@ -81,15 +87,24 @@ func (c *Cache[K, V]) Get(k K) (V, bool) {
 	return e.v, true
 }
 
-// Put stores v under k until deadline, findable by each of tags. A value
-// whose deadline has already passed is not stored.
-func (c *Cache[K, V]) Put(k K, v V, deadline time.Time, tags ...Tag) {
+// Generation returns the number of revocations (Delete, Invalidate, Clear)
+// so far. Read it before checking what Put is to store.
+func (c *Cache[K, V]) Generation() uint64 { return c.gen.Load() }
+
+// Put stores v under k until deadline, findable by each of tags, unless a
+// revocation ran since gen was read (Generation, before v was checked): v
+// may then be what it revoked, and the next Get checks afresh. A value
+// whose deadline has already passed is not stored either.
+func (c *Cache[K, V]) Put(gen uint64, k K, v V, deadline time.Time, tags ...Tag) {
 	if !deadline.After(c.now()) {
 		return
 	}
 	e := &entry[V]{v: v, deadline: deadline, tags: tags}
 	c.write.Lock()
 	defer c.write.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
 	// Indexed before it is stored: an eviction right after Set then finds
 	// it and unindexes it; the other order could leave it indexed forever.
 	c.mu.Lock()
@@ -106,13 +121,19 @@ func (c *Cache[K, V]) Put(k K, v V, deadline time.Time, tags ...Tag) {
 }
 
 // Delete drops the entry stored under k, if any.
-func (c *Cache[K, V]) Delete(k K) { c.c.Invalidate(k) }
+func (c *Cache[K, V]) Delete(k K) {
+	c.write.Lock()
+	defer c.write.Unlock()
+	c.gen.Add(1)
+	c.c.Invalidate(k)
+}
 
 // Invalidate drops every entry tagged t and returns how many it found. Its
 // cost is proportional to that number, not to the size of the cache.
 func (c *Cache[K, V]) Invalidate(t Tag) int {
 	c.write.Lock()
 	defer c.write.Unlock()
+	c.gen.Add(1)
 	c.mu.Lock()
 	s := c.idx[t]
 	delete(c.idx, t)
@@ -134,6 +155,7 @@ func (c *Cache[K, V]) Invalidate(t Tag) int {
 func (c *Cache[K, V]) Clear() {
 	c.write.Lock()
 	defer c.write.Unlock()
+	c.gen.Add(1)
 	c.c.InvalidateAll()
 	c.mu.Lock()
 	clear(c.idx)

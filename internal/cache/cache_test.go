@@ -20,7 +20,7 @@ func newTestCache(t *testing.T, max int) (*Cache[string, int], *clocktest.Clock)
 
 func TestGetReturnsWhatPutStored(t *testing.T) {
 	c, _ := newTestCache(t, 10)
-	c.Put("a", 1, start.Add(time.Hour))
+	c.Put(c.Generation(), "a", 1, start.Add(time.Hour))
 	if got, ok := c.Get("a"); !ok || got != 1 {
 		t.Fatalf("Get(a) = %d, %v; want 1, true", got, ok)
 	}
@@ -34,7 +34,7 @@ func TestEvictionKeepsTheBound(t *testing.T) {
 	c, _ := newTestCache(t, max)
 	for i := range 20 * max {
 		k := strconv.Itoa(i)
-		c.Put(k, i, start.Add(time.Hour), Tag{"user", "u" + strconv.Itoa(i%7)}, Tag{"jti", k})
+		c.Put(c.Generation(), k, i, start.Add(time.Hour), Tag{"user", "u" + strconv.Itoa(i%7)}, Tag{"jti", k})
 	}
 	if got := c.Len(); got > max {
 		t.Fatalf("Len() = %d after %d puts, want at most %d", got, 20*max, max)
@@ -59,7 +59,7 @@ func TestEntriesDieAtTheirDeadline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, clock := newTestCache(t, 10)
-			c.Put("a", 1, start.Add(time.Minute), Tag{"sid", "s1"})
+			c.Put(c.Generation(), "a", 1, start.Add(time.Minute), Tag{"sid", "s1"})
 			clock.Advance(tt.advance)
 			if _, ok := c.Get("a"); ok != tt.found {
 				t.Errorf("Get after %s: found = %v, want %v", tt.advance, ok, tt.found)
@@ -70,16 +70,50 @@ func TestEntriesDieAtTheirDeadline(t *testing.T) {
 
 func TestPutIgnoresPastDeadlines(t *testing.T) {
 	c, _ := newTestCache(t, 10)
-	c.Put("now", 1, start)
-	c.Put("past", 2, start.Add(-time.Second))
+	c.Put(c.Generation(), "now", 1, start)
+	c.Put(c.Generation(), "past", 2, start.Add(-time.Second))
 	if got := c.Len(); got != 0 {
 		t.Fatalf("Len() = %d after storing dead values, want 0", got)
 	}
 }
 
+// A value checked before a revocation and put after it may be the revoked
+// one: Put drops it when any revocation ran since its generation was read,
+// whatever key or tag the revocation named.
+func TestPutAfterARevocationIsDropped(t *testing.T) {
+	tests := []struct {
+		name   string
+		revoke func(c *Cache[string, int])
+	}{
+		{"Delete", func(c *Cache[string, int]) { c.Delete("a") }},
+		{"DeleteOtherKey", func(c *Cache[string, int]) { c.Delete("b") }},
+		{"Invalidate", func(c *Cache[string, int]) { c.Invalidate(Tag{"sid", "s1"}) }},
+		{"InvalidateUnknownTag", func(c *Cache[string, int]) { c.Invalidate(Tag{"sid", "s9"}) }},
+		{"Clear", func(c *Cache[string, int]) { c.Clear() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := newTestCache(t, 10)
+			gen := c.Generation()
+			tt.revoke(c)
+			c.Put(gen, "a", 1, start.Add(time.Hour), Tag{"sid", "s1"})
+			if _, ok := c.Get("a"); ok {
+				t.Error("a value read before the revocation was stored after it")
+			}
+			if c.indexed() != 0 {
+				t.Errorf("the dropped value left %d tags in the index", c.indexed())
+			}
+			c.Put(c.Generation(), "a", 2, start.Add(time.Hour), Tag{"sid", "s1"})
+			if got, ok := c.Get("a"); !ok || got != 2 {
+				t.Errorf("Get(a) after a Put with the current generation = %d, %v; want 2, true", got, ok)
+			}
+		})
+	}
+}
+
 func TestExpiredEntriesLeaveTheIndex(t *testing.T) {
 	c, clock := newTestCache(t, 10)
-	c.Put("a", 1, start.Add(time.Minute), Tag{"sid", "s1"})
+	c.Put(c.Generation(), "a", 1, start.Add(time.Minute), Tag{"sid", "s1"})
 	clock.Advance(2 * time.Minute)
 	c.Get("a") // a read of an expired entry schedules its removal
 	clocktest.Eventually(t, "the expired entry is unindexed", func() bool { return c.Len() == 0 && c.indexed() == 0 })
@@ -110,7 +144,7 @@ func TestInvalidateDropsExactlyTheTaggedEntries(t *testing.T) {
 		t.Run(tt.tag.Kind+"="+tt.tag.Key, func(t *testing.T) {
 			c, _ := newTestCache(t, 10)
 			for i, p := range puts {
-				c.Put(p.key, i, start.Add(time.Hour), p.tags...)
+				c.Put(c.Generation(), p.key, i, start.Add(time.Hour), p.tags...)
 			}
 			if got, want := c.Invalidate(tt.tag), len(tt.gone); got != want {
 				t.Errorf("Invalidate(%v) = %d, want %d", tt.tag, got, want)
@@ -132,8 +166,8 @@ func TestInvalidateDropsExactlyTheTaggedEntries(t *testing.T) {
 // deletion must not unindex its successor.
 func TestReplacedEntryStaysIndexed(t *testing.T) {
 	c, _ := newTestCache(t, 10)
-	c.Put("a", 1, start.Add(time.Hour), Tag{"sid", "s1"})
-	c.Put("a", 2, start.Add(time.Hour), Tag{"sid", "s1"})
+	c.Put(c.Generation(), "a", 1, start.Add(time.Hour), Tag{"sid", "s1"})
+	c.Put(c.Generation(), "a", 2, start.Add(time.Hour), Tag{"sid", "s1"})
 	if got, want := c.Invalidate(Tag{"sid", "s1"}), 1; got != want {
 		t.Fatalf("Invalidate = %d, want %d", got, want)
 	}
@@ -152,42 +186,42 @@ func TestTagIndexFollowsChanges(t *testing.T) {
 		left    []string // what Invalidate(u1) must then drop
 		indexed int      // tags indexed before it
 	}{
-		{"one entry", func(c *Cache[string, int]) { c.Put("a", 1, start.Add(time.Hour), u1) }, []string{"a"}, 1},
+		{"one entry", func(c *Cache[string, int]) { c.Put(c.Generation(), "a", 1, start.Add(time.Hour), u1) }, []string{"a"}, 1},
 		{"one entry deleted", func(c *Cache[string, int]) {
-			c.Put("a", 1, start.Add(time.Hour), u1)
+			c.Put(c.Generation(), "a", 1, start.Add(time.Hour), u1)
 			c.Delete("a")
 		}, nil, 0},
 		{"first of three deleted", func(c *Cache[string, int]) {
 			for i, k := range []string{"a", "b", "c"} {
-				c.Put(k, i, start.Add(time.Hour), u1)
+				c.Put(c.Generation(), k, i, start.Add(time.Hour), u1)
 			}
 			c.Delete("a")
 		}, []string{"b", "c"}, 1},
 		{"second replaced after the first left", func(c *Cache[string, int]) {
-			c.Put("a", 1, start.Add(time.Hour), u1)
-			c.Put("b", 2, start.Add(time.Hour), u1)
+			c.Put(c.Generation(), "a", 1, start.Add(time.Hour), u1)
+			c.Put(c.Generation(), "b", 2, start.Add(time.Hour), u1)
 			c.Delete("a")
-			c.Put("b", 3, start.Add(time.Hour), u1)
+			c.Put(c.Generation(), "b", 3, start.Add(time.Hour), u1)
 		}, []string{"b"}, 1},
 		{"all deleted, last first", func(c *Cache[string, int]) {
-			c.Put("a", 1, start.Add(time.Hour), u1)
-			c.Put("b", 2, start.Add(time.Hour), u1)
+			c.Put(c.Generation(), "a", 1, start.Add(time.Hour), u1)
+			c.Put(c.Generation(), "b", 2, start.Add(time.Hour), u1)
 			c.Delete("b")
 			c.Delete("a")
 		}, nil, 0},
 		{"re-added after all left", func(c *Cache[string, int]) {
-			c.Put("a", 1, start.Add(time.Hour), u1)
-			c.Put("b", 2, start.Add(time.Hour), u1)
+			c.Put(c.Generation(), "a", 1, start.Add(time.Hour), u1)
+			c.Put(c.Generation(), "b", 2, start.Add(time.Hour), u1)
 			c.Delete("a")
 			c.Delete("b")
-			c.Put("b", 4, start.Add(time.Hour), u1)
-			c.Put("a", 5, start.Add(time.Hour), u1)
+			c.Put(c.Generation(), "b", 4, start.Add(time.Hour), u1)
+			c.Put(c.Generation(), "a", 5, start.Add(time.Hour), u1)
 		}, []string{"a", "b"}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, _ := newTestCache(t, 10)
-			c.Put("other", 0, start.Add(time.Hour), Tag{"user", "u2"})
+			c.Put(c.Generation(), "other", 0, start.Add(time.Hour), Tag{"user", "u2"})
 			tt.steps(c)
 			if got, want := c.indexed(), tt.indexed+1; got != want {
 				t.Errorf("tags indexed = %d, want %d", got, want)
@@ -213,7 +247,7 @@ func TestTagIndexFollowsChanges(t *testing.T) {
 func TestDeleteAndClear(t *testing.T) {
 	c, _ := newTestCache(t, 10)
 	for i := range 3 {
-		c.Put(strconv.Itoa(i), i, start.Add(time.Hour), Tag{"user", "u1"})
+		c.Put(c.Generation(), strconv.Itoa(i), i, start.Add(time.Hour), Tag{"user", "u1"})
 	}
 	c.Delete("0")
 	if _, ok := c.Get("0"); ok {
@@ -236,7 +270,7 @@ func TestDeleteAndClear(t *testing.T) {
 // the buffer fills again.
 func TestReadsStartNoGoroutines(t *testing.T) {
 	c, _ := newTestCache(t, 100)
-	c.Put("hot", 1, start.Add(time.Hour))
+	c.Put(c.Generation(), "hot", 1, start.Add(time.Hour))
 	const bursts, readBuffer = 200, 16
 	created := goroutinesCreated()
 	for range bursts {
@@ -269,7 +303,7 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Go(func() {
 			for i := range 500 {
 				k := strconv.Itoa(w*1000 + i%150)
-				c.Put(k, i, start.Add(time.Hour), Tag{"sid", "s" + strconv.Itoa(i%5)}, Tag{"jti", k})
+				c.Put(c.Generation(), k, i, start.Add(time.Hour), Tag{"sid", "s" + strconv.Itoa(i%5)}, Tag{"jti", k})
 				c.Get(strconv.Itoa(i % 150))
 				if i%50 == 0 {
 					c.Invalidate(Tag{"sid", "s" + strconv.Itoa(i%5)})

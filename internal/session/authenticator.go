@@ -62,6 +62,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, cookieValue string) (a
 	if p, rec, ok := a.fromCache(id); ok {
 		return p, rec, nil
 	}
+	// Read before the store: a revocation from here on stops the store
+	// call below from caching what it read (cache.Put).
+	gen := a.generation()
 	now := a.manager.now()
 	rec, err := a.manager.LookupID(ctx, id)
 	if err != nil {
@@ -79,6 +82,6 @@ func (a *Authenticator) Authenticate(ctx context.Context, cookieValue string) (a
 	}
 	p := auth.Principal{Subject: u.ID, Username: u.Username, Roles: u.Roles, Method: auth.MethodSession,
 		SessionID: rec.ID, ExpiresAt: rec.ExpiresAt, AMR: rec.AMR}
-	a.store(id, cached{principal: p, rec: rec}, now)
+	a.store(gen, id, cached{principal: p, rec: rec}, now)
 	return p, rec, nil
 }

@@ -38,16 +38,26 @@ func (a *Authenticator) fromCache(id string) (auth.Principal, Record, bool) {
 	return e.principal, e.rec, true
 }
 
+// generation is the cache's revocation count (0 without a cache), read
+// before the store lookup whose result store caches.
+func (a *Authenticator) generation() uint64 {
+	if a.cache == nil {
+		return 0
+	}
+	return a.cache.Generation()
+}
+
 // store caches e until the earliest of cache_ttl from now and the session's
-// idle and absolute expiry, so a cached session never outlives any of them.
-func (a *Authenticator) store(id string, e cached, now time.Time) {
+// idle and absolute expiry, so a cached session never outlives any of them;
+// not at all when a revocation ran since gen was read.
+func (a *Authenticator) store(gen uint64, id string, e cached, now time.Time) {
 	if a.cache == nil {
 		return
 	}
 	deadline := now.Add(a.ttl)
 	deadline = earliest(deadline, e.rec.IdleExpiresAt)
 	deadline = earliest(deadline, e.rec.ExpiresAt)
-	a.cache.Put(id, e, deadline, cache.Tag{Kind: revocation.KindUser, Key: e.principal.Subject})
+	a.cache.Put(gen, id, e, deadline, cache.Tag{Kind: revocation.KindUser, Key: e.principal.Subject})
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -176,3 +176,62 @@ func TestCacheConcurrentUse(t *testing.T) {
 		t.Fatal("revoked session still authenticates")
 	}
 }
+
+// pausedUsers is a user table whose next lookup, once paused, waits until
+// it is resumed: a revocation can then land between the Authenticator's
+// store read and its cache fill.
+type pausedUsers struct {
+	users
+	paused, resume chan struct{}
+}
+
+func (u *pausedUsers) UserByID(ctx context.Context, id string) (auth.User, error) {
+	if u.paused != nil {
+		close(u.paused)
+		u.paused = nil
+		<-u.resume
+	}
+	return u.users.UserByID(ctx, id)
+}
+
+// A logout or user revocation that lands while a cache miss is being
+// answered must not be undone by that miss filling the cache: the session
+// would then authenticate for up to cache_ttl after it ended.
+func TestRevocationDuringALookupIsNotCached(t *testing.T) {
+	tests := []struct {
+		name string
+		ev   func(sessionID string) revocation.Event
+	}{
+		{"Session", func(id string) revocation.Event { return revocation.Event{Kind: revocation.KindSession, Key: id} }},
+		{"User", func(string) revocation.Event { return revocation.Event{Kind: revocation.KindUser, Key: "u1"} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := memory.New()
+			m := session.NewManager(store)
+			u := &pausedUsers{users: users{"u1": {ID: "u1", Username: "alice"}}}
+			a := session.NewAuthenticator(m, u, time.Minute, nil)
+			value, rec, err := m.Create(t.Context(), "u1", session.Meta{Method: "password"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.paused, u.resume = make(chan struct{}), make(chan struct{})
+			paused := u.paused
+			done := make(chan error, 1)
+			go func() { _, _, err := a.Authenticate(t.Context(), value); done <- err }()
+			<-paused // the request has read the live session from the store
+			// The revocation, as the watcher applies it: the store first, then the cache.
+			if err := store.DeleteSession(t.Context(), rec.ID); err != nil {
+				t.Fatal(err)
+			}
+			a.Forget(tt.ev(rec.ID))
+			close(u.resume)
+			if err := <-done; err != nil {
+				t.Fatalf("the request that began before the revocation: %v", err)
+			}
+			if _, _, err := a.Authenticate(t.Context(), value); !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Errorf("the next request after the revocation: err = %v, want ErrUnauthenticated", err)
+			}
+		})
+	}
+}

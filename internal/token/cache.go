@@ -51,16 +51,17 @@ func newCache(max int, now func() time.Time) *tokenCache {
 	return cache.New[[32]byte, cacheEntry](max, now)
 }
 
-// putVerified caches p until its exp. signed is copied: as a slice of the
-// request's Authorization value it would keep the whole token, signature
-// included, alive as long as the entry.
-func putVerified(c *tokenCache, key [32]byte, signed string, p auth.Principal, kid string) {
+// putVerified caches p until its exp, unless a revocation ran since gen was
+// read (cache.Put). signed is copied: as a slice of the request's
+// Authorization value it would keep the whole token, signature included,
+// alive as long as the entry.
+func putVerified(c *tokenCache, gen uint64, key [32]byte, signed string, p auth.Principal, kid string) {
 	tags := make([]cache.Tag, 0, 3)
 	tags = append(tags, cache.Tag{Kind: kindJTI, Key: p.TokenID}, cache.Tag{Kind: kindUser, Key: p.Subject})
 	if p.SessionID != "" {
 		tags = append(tags, cache.Tag{Kind: kindSID, Key: p.SessionID})
 	}
-	c.Put(key, cacheEntry{p: p, kid: kid, signed: strings.Clone(signed)}, p.ExpiresAt, tags...)
+	c.Put(gen, key, cacheEntry{p: p, kid: kid, signed: strings.Clone(signed)}, p.ExpiresAt, tags...)
 }
 
 // forget applies a revocation kind to the cache: "keys" drops everything,

@@ -111,13 +111,16 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (auth.Principal, erro
 		}
 		v.cache.Delete(key)
 	}
+	// Read before verify's deny-list check: a revocation from here on
+	// stops putVerified (cache.Put).
+	gen := v.cache.Generation()
 	// A token that carries a cached signature over other bytes (a forgery)
 	// is a miss: verify refuses it, and the genuine entry stays.
 	p, kid, err := v.verify(ctx, raw)
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	putVerified(v.cache, key, signed, p, kid)
+	putVerified(v.cache, gen, key, signed, p, kid)
 	return p, nil
 }
 
