@@ -81,6 +81,17 @@ func (c Client) AllowsGrant(g string) bool { return slices.Contains(c.GrantTypes
 // AllowsScope reports whether c may be given scope s.
 func (c Client) AllowsScope(s string) bool { return slices.Contains(c.Scopes, s) }
 
+// IssuesRefresh says whether a grant of scopes to c comes with a refresh
+// token: c must have the refresh_token grant and, for an OpenID request,
+// offline_access must be among the scopes (contract §8, OIDC Core §11).
+// Every grant that issues refresh tokens to clients asks here.
+func (c Client) IssuesRefresh(scopes []string) bool {
+	if !c.AllowsGrant(GrantRefreshToken) {
+		return false
+	}
+	return !slices.Contains(scopes, ScopeOpenID) || slices.Contains(scopes, ScopeOfflineAccess)
+}
+
 // DisplayName is what the consent page shows.
 func (c Client) DisplayName() string {
 	if c.Name != "" {

@@ -278,17 +278,22 @@ func TestWithdrawConsentRevokesEveryGrantOfTheApp(t *testing.T) {
 
 // Browsers apply form-action to the redirect that answers the consent form:
 // for an app with a registered http://127.0.0.1 redirect URI (RFC 8252, any
-// port) the consent page allows that one origin, and only it; an https app
-// needs nothing added.
-func TestConsentPageFormActionAllowsTheLoopbackRedirect(t *testing.T) {
+// port) the consent page allows that one origin, and only it; for a native
+// app's private-use scheme (RFC 8252 §7.1) that scheme; an https app needs
+// nothing added.
+func TestConsentPageFormActionAllowsTheRedirect(t *testing.T) {
 	g := grantsInstance(t, func(c *config.Config) {
-		c.Clients = append(c.Clients, config.Client{ID: "cli", Type: "public", RedirectURIs: []string{"http://127.0.0.1/cb"},
-			GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}})
+		c.Clients = append(c.Clients,
+			config.Client{ID: "cli", Type: "public", RedirectURIs: []string{"http://127.0.0.1/cb"},
+				GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}},
+			config.Client{ID: "mobile", Type: "public", RedirectURIs: []string{"com.example.app:/cb"},
+				GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}})
 	})
 	g.CreateUser(t, "alice", strongPassword)
 	b := browser(t, g, "alice")
 	tests := []struct{ clientID, redirect, formAction string }{
 		{"cli", "http://127.0.0.1:54321/cb", "form-action 'self' https: http://127.0.0.1:54321;"},
+		{"mobile", "com.example.app:/cb", "form-action 'self' https: com.example.app:;"},
 		{"third", thirdCB, "form-action 'self' https:;"},
 	}
 	for _, tt := range tests {
@@ -302,6 +307,37 @@ func TestConsentPageFormActionAllowsTheLoopbackRedirect(t *testing.T) {
 			}
 			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, tt.formAction) {
 				t.Errorf("CSP = %q, want %q", csp, tt.formAction)
+			}
+		})
+	}
+}
+
+// The password grant follows the code flow's rule for refresh tokens
+// (contract §8): issued when the client has the refresh_token grant and,
+// for an openid request, offline_access was granted.
+func TestPasswordGrantRefreshTokenFollowsOfflineAccess(t *testing.T) {
+	g := grantsInstance(t)
+	g.CreateUser(t, "alice", strongPassword)
+	for _, tt := range []struct {
+		scope       string
+		wantRefresh bool
+	}{
+		{"", true},
+		{"offline_access", true},
+		{"openid", false},
+		{"openid offline_access", true},
+	} {
+		t.Run("scope="+tt.scope, func(t *testing.T) {
+			form := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {strongPassword}}
+			if tt.scope != "" {
+				form.Set("scope", tt.scope)
+			}
+			resp, m := tokenCall(t, g, form, "third", thirdSec)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("password grant = %d %v", resp.StatusCode, m)
+			}
+			if _, got := m["refresh_token"]; got != tt.wantRefresh {
+				t.Errorf("refresh_token present = %v, want %v (granted scope %q)", got, tt.wantRefresh, m["scope"])
 			}
 		})
 	}

@@ -13,13 +13,14 @@ import (
 // The end_session confirmation form is answered by a redirect to the
 // registered post_logout_redirect_uri, and browsers apply form-action to
 // that redirect: a registered http://127.0.0.1 URI (RFC 8252) gets its one
-// origin added to the page's form-action (https is always allowed), and the
-// confirmed POST then lands there. An unregistered origin is never added.
-func TestEndSessionPageFormActionAllowsTheLoopbackRedirect(t *testing.T) {
+// origin added to the page's form-action (https is always allowed), a native
+// app's private-use scheme its scheme, and the confirmed POST then lands
+// there. An unregistered origin is never added.
+func TestEndSessionPageFormActionAllowsTheRedirect(t *testing.T) {
 	const loopbackBye = "http://127.0.0.1:54321/bye"
 	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
 		c.Clients = []config.Client{{ID: "cli", Type: "public", RedirectURIs: []string{"http://127.0.0.1/cb"},
-			PostLogoutRedirectURIs: []string{loopbackBye, "https://rp.example.com/bye"},
+			PostLogoutRedirectURIs: []string{loopbackBye, "https://rp.example.com/bye", "com.example.app:/bye"},
 			GrantTypes:             []string{"authorization_code"}, Scopes: []string{"openid"}, FirstParty: true}}
 	}))
 	g.CreateUser(t, "alice", strongPassword)
@@ -30,6 +31,7 @@ func TestEndSessionPageFormActionAllowsTheLoopbackRedirect(t *testing.T) {
 	}{
 		{"registered loopback URI", loopbackBye, http.StatusOK, "form-action 'self' https: http://127.0.0.1:54321;"},
 		{"registered https URI", "https://rp.example.com/bye", http.StatusOK, "form-action 'self' https:;"},
+		{"registered private-use scheme", "com.example.app:/bye", http.StatusOK, "form-action 'self' https: com.example.app:;"},
 		{"no redirect", "", http.StatusOK, "form-action 'self' https:;"},
 		{"unregistered loopback port", "http://127.0.0.1:6666/bye", http.StatusBadRequest, "form-action 'self' https:;"},
 	}

@@ -218,10 +218,8 @@ func (s *server) consentForm(w http.ResponseWriter, r *http.Request, req authser
 		Token: s.consentToken(r, req)}
 	if u, err := url.Parse(req.RedirectURI); err == nil {
 		data.Host = u.Host
-		if u.Scheme == "http" { // a registered loopback URI (RFC 8252)
-			data.FormOrigin = "http://" + u.Host
-		}
 	}
+	data.FormOrigin = formTarget(req.RedirectURI)
 	for _, k := range authorizeParams {
 		if v := params.Get(k); v != "" && k != "prompt" {
 			data.Fields = append(data.Fields, field{k, v})
@@ -229,6 +227,30 @@ func (s *server) consentForm(w http.ResponseWriter, r *http.Request, req authser
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	s.pages.render(w, http.StatusOK, "consent", data)
+}
+
+// formTarget is the form-action source that a registered redirect URI
+// answering a form needs: browsers apply form-action to the redirect that
+// answers a form submission. "" for https (every page allows https:) or an
+// unparsable URI; the origin for http (an RFC 8252 loopback URI); the scheme
+// for a native app's private-use scheme (com.example.app:, RFC 8252 §7.1).
+func formTarget(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return ""
+	}
+	switch u.Scheme {
+	case "", "https":
+		return ""
+	case "http":
+		if u.Host == "" {
+			return ""
+		}
+		return "http://" + u.Host
+	}
+	// url.Parse admits only letters, digits, '+', '-' and '.' in a scheme,
+	// so it cannot break out of the policy.
+	return u.Scheme + ":"
 }
 
 // consentToken binds the consent form to the session (keyed by the

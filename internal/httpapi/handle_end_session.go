@@ -106,11 +106,8 @@ func (s *server) endSessionConfirm(w http.ResponseWriter, cl *client.Client, par
 		data.Fields = append(data.Fields, field{"client_id", cl.ID})
 	}
 	// The confirmation is answered by a redirect to the registered
-	// post_logout_redirect_uri; browsers apply form-action to it, so an
-	// http one (an RFC 8252 loopback URI) needs its origin allowed.
-	if u, err := url.Parse(params.Get("post_logout_redirect_uri")); err == nil && u.Scheme == "http" && u.Host != "" {
-		data.FormOrigin = "http://" + u.Host
-	}
+	// post_logout_redirect_uri.
+	data.FormOrigin = formTarget(params.Get("post_logout_redirect_uri"))
 	s.pages.render(w, http.StatusOK, "end_session", data)
 }
 

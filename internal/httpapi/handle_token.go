@@ -208,7 +208,7 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string, cl *cli
 			return authserver.Tokens{}, err
 		}
 		g = token.Grant{ClientID: cl.ID, Scope: strings.Join(scopes, " "), Audience: cl.Audience,
-			Refresh: cl.AllowsGrant(client.GrantRefreshToken)}
+			Refresh: cl.IssuesRefresh(scopes)}
 	}
 	u, err := s.Users.Login(r.Context(), user.Attempt{
 		Username: get("username"), Password: get("password"), IP: clientIP(r), Via: "token",

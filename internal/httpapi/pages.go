@@ -126,8 +126,8 @@ type consentPage struct {
 	Client, Username, Host, Token string
 	Scopes                        []string
 	Fields                        []field
-	// FormOrigin is the http origin of the redirect URI that answers the
-	// form ("" for https, which every page allows): added to form-action.
+	// FormOrigin is the form-action source of the redirect URI that
+	// answers the form (formTarget; "" for https, which every page allows).
 	FormOrigin string
 }
 
@@ -137,9 +137,9 @@ type field struct{ Name, Value string }
 type endSessionPage struct {
 	Client string
 	Fields []field
-	// FormOrigin is the http origin of the registered
-	// post_logout_redirect_uri that answers the form ("" for https or
-	// none): added to form-action, as on the consent page.
+	// FormOrigin is the form-action source of the registered
+	// post_logout_redirect_uri that answers the form (formTarget; "" for
+	// https or none), as on the consent page.
 	FormOrigin string
 }
 
