@@ -402,24 +402,69 @@ func maskSecrets(v reflect.Value) {
 	}
 }
 
-// redactURL hides a password in a URL's userinfo.
+// redactURL hides the secrets of a store or Redis URL: the password of its
+// userinfo and the value of every query parameter that names a password,
+// secret or token (pgx reads ?password= and ?sslpassword=). A URL that
+// does not parse (a Sentinel URL's several hosts, a password with an
+// unescaped '/') is redacted by hand, so that an error about it never
+// prints the secret either.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		// redis-sentinel://user:pw@h1:p,h2:p/… does not parse (several
-		// hosts); hide its userinfo by hand.
-		scheme, rest, ok := strings.Cut(raw, "://")
-		authority, path, _ := strings.Cut(rest, "/")
-		if i := strings.LastIndex(authority, "@"); ok && i >= 0 {
-			return scheme + "://xxxxx@" + authority[i+1:] + "/" + path
+		return redactUnparsed(raw)
+	}
+	changed := false
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			changed = true
 		}
-		return raw
 	}
-	if u.User == nil {
-		return raw
+	if q := redactQuery(u.RawQuery); q != u.RawQuery {
+		u.RawQuery, changed = q, true
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if !changed {
+		return raw
 	}
 	return u.String()
+}
+
+// redactUnparsed is redactURL for a URL that url.Parse refuses: everything
+// between "scheme://" and the last '@' (a password may hold '/', '?' or
+// '@') is userinfo, and the query is redacted as redactQuery does.
+func redactUnparsed(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		scheme, rest = "", raw
+	} else {
+		scheme += "://"
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = "xxxxx@" + rest[i+1:]
+	}
+	if base, query, ok := strings.Cut(rest, "?"); ok {
+		rest = base + "?" + redactQuery(query)
+	}
+	return scheme + rest
+}
+
+// redactQuery replaces the value of every parameter of a raw query whose
+// name (in any case) contains "pass", "secret" or "token".
+func redactQuery(query string) string {
+	if query == "" {
+		return query
+	}
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		raw, _, _ := strings.Cut(p, "=")
+		name := raw
+		if n, err := url.QueryUnescape(raw); err == nil {
+			name = n
+		}
+		name = strings.ToLower(name)
+		if strings.Contains(name, "pass") || strings.Contains(name, "secret") || strings.Contains(name, "token") {
+			params[i] = raw + "=xxxxx"
+		}
+	}
+	return strings.Join(params, "&")
 }

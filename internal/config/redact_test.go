@@ -1,0 +1,52 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+// A store or Redis URL's password never reaches `config check`'s output,
+// the admin API's config or an error about the URL: not from the userinfo,
+// not from a query parameter (pgx reads ?password=), and not from a URL
+// that does not parse.
+func TestStoreURLPasswordsAreNeverPrinted(t *testing.T) {
+	const pw = "s3cretPW"
+	tests := []struct {
+		name, yaml string
+		valid      bool
+		keep       string // what the masked URL or the error still shows
+	}{
+		{"userinfo", "store: 'postgres://gh:" + pw + "@127.0.0.1:5432/test'", true, "127.0.0.1:5432/test"},
+		{"password query parameter", "store: 'postgres://gh@127.0.0.1:5432/test?password=" + pw + "&sslmode=disable'", true, "sslmode=disable"},
+		{"sslpassword query parameter", "store: 'postgres://gh@127.0.0.1:5432/test?sslpassword=" + pw + "'", true, "127.0.0.1:5432"},
+		{"session store query parameter", "sessions: {store: 'redis://127.0.0.1:6379/0?password=" + pw + "'}", true, "127.0.0.1:6379"},
+		{"slash in the password", "store: 'postgres://gh:s3cr/" + pw + "@db.internal/gatehouse'", false, "db.internal/gatehouse"},
+		{"question mark in the password", "redis: {url: 'redis://u:s3cr?" + pw + "@127.0.0.1:6379/0'}", false, "127.0.0.1:6379"},
+		{"mistyped scheme", "store: 'postgress://gh:" + pw + "@db.internal/gatehouse'", false, "postgress://"},
+		{"unparsable with a query", "store: 'postgres://gh@db:x/g?password=" + pw + "'", false, "db:x/g"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Load(write(t, tt.yaml+"\n"), noEnv)
+			var out string
+			switch {
+			case tt.valid && err != nil:
+				t.Fatalf("Load: %v", err)
+			case tt.valid:
+				out = cfg.Masked()
+			case err == nil:
+				t.Fatalf("Load accepted %s", tt.yaml)
+			default:
+				out = err.Error()
+			}
+			if strings.Contains(out, pw) {
+				t.Errorf("the password is printed:\n%s", out)
+			}
+			if !strings.Contains(out, tt.keep) {
+				t.Errorf("the output lost %q, which says which URL is meant:\n%s", tt.keep, out)
+			}
+		})
+	}
+}
