@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -101,6 +102,9 @@ type Handler struct {
 	cop   *http.CrossOriginProtection
 	mux   *http.ServeMux
 	pages *pages
+	// adminMu serialises the changes that can take administrator rights
+	// away (keepAdmin).
+	adminMu sync.Mutex
 }
 
 // New returns the admin handler. Mount it at /admin/ (or /admin/api/ only).
@@ -155,7 +159,7 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	if len(h.d.Config.Admin.Roles) == 0 || !p.HasAnyRole(h.d.Config.Admin.Roles) {
+	if !h.holdsAdminRole(p.Roles) {
 		return auth.Principal{}, errNotAdmin
 	}
 	if h.d.Config.Admin.RequireMFA && !secondFactor(p) {

@@ -186,7 +186,7 @@ func (h *Handler) showUser(w http.ResponseWriter, r *http.Request, _ auth.Princi
 }
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	if err := h.d.Users.Delete(r.Context(), r.PathValue("name")); err != nil {
+	if err := h.deleteUserKeepingAdmin(r.Context(), r.PathValue("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -195,7 +195,7 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, _ auth.Prin
 
 func (h *Handler) setDisabled(disabled bool) func(http.ResponseWriter, *http.Request, auth.Principal) error {
 	return func(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-		u, err := h.d.Users.SetDisabled(r.Context(), r.PathValue("name"), disabled)
+		u, err := h.setDisabledKeepingAdmin(r.Context(), r.PathValue("name"), disabled)
 		if err != nil {
 			return err
 		}
@@ -211,7 +211,7 @@ func (h *Handler) setRoles(w http.ResponseWriter, r *http.Request, _ auth.Princi
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	u, err := h.d.Users.SetRoles(r.Context(), r.PathValue("name"), in.Roles)
+	u, err := h.setRolesKeepingAdmin(r.Context(), r.PathValue("name"), in.Roles)
 	if err != nil {
 		return err
 	}

@@ -17,8 +17,16 @@ var templateFS embed.FS
 
 type pages struct{ t *template.Template }
 
+// templateFuncs are the console templates' helpers. pathSegment must wrap
+// every user-controlled value placed in a URL path (usernames, client and
+// session IDs): html/template only normalises a URL attribute and leaves
+// "/", "?" and "#" alone, so the Disable form of a user named
+// "alice/delete#" would post to /admin/users/alice/delete. The mux's
+// r.PathValue decodes the escaped segment back to the name.
+var templateFuncs = template.FuncMap{"pathSegment": url.PathEscape}
+
 func newPages() *pages {
-	return &pages{t: template.Must(template.ParseFS(templateFS, "templates/*.html"))}
+	return &pages{t: template.Must(template.New("console").Funcs(templateFuncs).ParseFS(templateFS, "templates/*.html"))}
 }
 
 // render writes a console page under gatehouse's CSP: no script at all,
@@ -42,11 +50,11 @@ func (h *Handler) consoleRoutes() {
 	page("GET /admin/users", h.usersPage)
 	page("GET /admin/users/{name}", h.userPage)
 	page("POST /admin/users/{name}/disable", h.userAction(func(r *http.Request, name string) error {
-		_, err := h.d.Users.SetDisabled(r.Context(), name, true)
+		_, err := h.setDisabledKeepingAdmin(r.Context(), name, true)
 		return err
 	}))
 	page("POST /admin/users/{name}/enable", h.userAction(func(r *http.Request, name string) error {
-		_, err := h.d.Users.SetDisabled(r.Context(), name, false)
+		_, err := h.setDisabledKeepingAdmin(r.Context(), name, false)
 		return err
 	}))
 	page("POST /admin/users/{name}/logout", h.userAction(func(r *http.Request, name string) error {
@@ -68,7 +76,7 @@ func (h *Handler) consoleRoutes() {
 	}))
 	page("POST /admin/users", h.createUserForm)
 	page("POST /admin/users/{name}/roles", h.userAction(func(r *http.Request, name string) error {
-		_, err := h.d.Users.SetRoles(r.Context(), name, fields(r.PostFormValue("roles")))
+		_, err := h.setRolesKeepingAdmin(r.Context(), name, fields(r.PostFormValue("roles")))
 		return err
 	}))
 	page("POST /admin/users/{name}/password", h.userAction(func(r *http.Request, name string) error {
@@ -79,7 +87,7 @@ func (h *Handler) consoleRoutes() {
 		return err
 	}))
 	page("POST /admin/users/{name}/delete", func(w http.ResponseWriter, r *http.Request) error {
-		if err := h.d.Users.Delete(r.Context(), r.PathValue("name")); err != nil {
+		if err := h.deleteUserKeepingAdmin(r.Context(), r.PathValue("name")); err != nil {
 			return err
 		}
 		http.Redirect(w, r, "/admin/users", http.StatusSeeOther)

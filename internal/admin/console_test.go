@@ -3,10 +3,13 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -384,6 +387,114 @@ func TestConsoleAccessMatrix(t *testing.T) {
 					t.Errorf("Location = %q, want %s…", resp.Header.Get("Location"), c.location)
 				}
 			})
+		}
+	}
+}
+
+// TestConsoleURLsOfHostileUsernames: a username may hold /, ?, #, % and
+// dot segments (user.CheckName accepts them, and OIDC create_users takes
+// preferred_username from the identity provider). Every form and link of
+// the console must still reach that user once a browser resolves it:
+// unescaped, the Disable button of "alice/delete#" posted to
+// /admin/users/alice/delete and deleted alice.
+func TestConsoleURLsOfHostileUsernames(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	hdr := append([]string{"Accept", "text/html"}, e.cookie(e.rootCookie)...)
+	actionRe := regexp.MustCompile(`action="([^"]*)"`)
+	linkRe := regexp.MustCompile(`<a href="(/admin/users/[^"]*)">([^<]*)</a>`)
+	// resolve is what a browser does with an action or href of the page at
+	// base: HTML-unescape, resolve relative to the page, drop the fragment.
+	resolve := func(t *testing.T, base *url.URL, ref string) *url.URL {
+		t.Helper()
+		u, err := base.Parse(html.UnescapeString(ref))
+		if err != nil {
+			t.Fatalf("%q does not parse: %v", ref, err)
+		}
+		u.Fragment, u.RawFragment = "", ""
+		return u
+	}
+	for _, name := range []string{"alice/delete#", "alice?x=1", "alice%2Fdelete", "alice#top"} {
+		t.Run(name, func(t *testing.T) {
+			e.CreateUser(t, name, pw, "user")
+			own := "/admin/users/" + url.PathEscape(name)
+			base, err := url.Parse(e.URL + own)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, page := e.do(t, "GET", base.RequestURI(), "", hdr...)
+			if resp.StatusCode != 200 || !strings.Contains(page, "<h1>"+html.EscapeString(name)+"</h1>") {
+				t.Fatalf("page of %q = %d:\n%s", name, resp.StatusCode, page)
+			}
+			var disable *url.URL
+			for _, m := range actionRe.FindAllStringSubmatch(page, -1) {
+				u := resolve(t, base, m[1])
+				if !strings.HasPrefix(u.EscapedPath(), own+"/") || u.RawQuery != "" {
+					t.Errorf("form action %q posts to %q, not below %q", m[1], u.RequestURI(), own)
+				}
+				if strings.HasSuffix(m[1], "/disable") {
+					disable = u
+				}
+			}
+			if disable == nil {
+				t.Fatalf("no Disable form on the page of %q:\n%s", name, page)
+			}
+			resp, body := e.do(t, "POST", disable.RequestURI(), "", append([]string{"Content-Type", "application/x-www-form-urlencoded", "Sec-Fetch-Site", "same-origin"}, hdr...)...)
+			if resp.StatusCode != 303 || resp.Header.Get("Location") != own {
+				t.Errorf("Disable = %d to %q, want 303 to %q:\n%s", resp.StatusCode, resp.Header.Get("Location"), own, body)
+			}
+			for _, other := range []string{"alice", "carol"} {
+				if u, err := e.App.Users.Get(ctx, other); err != nil || u.Disabled {
+					t.Errorf("Disable of %q changed %s: %+v, %v", name, other, u, err)
+				}
+			}
+			if u, err := e.App.Users.Get(ctx, name); err != nil || !u.Disabled {
+				t.Errorf("%q after Disable = %+v, %v; want disabled", name, u, err)
+			}
+
+			listBase, _ := url.Parse(e.URL + "/admin/users")
+			_, list := e.do(t, "GET", "/admin/users?q="+url.QueryEscape(name), "", hdr...)
+			found := false
+			for _, m := range linkRe.FindAllStringSubmatch(list, -1) {
+				text := html.UnescapeString(m[2])
+				if text != name {
+					continue
+				}
+				found = true
+				u := resolve(t, listBase, m[1])
+				resp, page := e.do(t, "GET", u.RequestURI(), "", hdr...)
+				if resp.StatusCode != 200 || !strings.Contains(page, "<h1>"+m[2]+"</h1>") {
+					t.Errorf("list link %q of %q opens %q = %d, not the user's page", m[1], name, u.RequestURI(), resp.StatusCode)
+				}
+			}
+			if !found {
+				t.Errorf("the users page does not list %q:\n%s", name, list)
+			}
+		})
+	}
+}
+
+// TestTemplatesEscapePathValues keeps every value a template puts into
+// the path of an href or action behind pathSegment (url.PathEscape):
+// html/template leaves "/", "?" and "#" of a value alone.
+func TestTemplatesEscapePathValues(t *testing.T) {
+	files, err := filepath.Glob("templates/*.html")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("templates: %v", err)
+	}
+	attr := regexp.MustCompile(`(?:href|action)="([^"?]*)`)
+	action := regexp.MustCompile(`\{\{-?\s*([^}]*?)\s*-?\}\}`)
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range attr.FindAllStringSubmatch(string(src), -1) {
+			for _, a := range action.FindAllStringSubmatch(m[1], -1) {
+				if fields := strings.Fields(a[1]); fields[0] != "pathSegment" && !slices.Contains([]string{"if", "else", "end"}, fields[0]) {
+					t.Errorf("%s: {{%s}} in the URL path %q is not escaped with pathSegment", f, a[1], m[1])
+				}
+			}
 		}
 	}
 }

@@ -16,7 +16,9 @@
 // (audit.SetActor), so every event names them. Resetting a user's second
 // factors is user.Service.ResetSecondFactors, the operation `gatehouse
 // user mfa-reset` also calls. Client secrets are shown once, in the
-// answer that creates or rotates them, and never again. The explain
-// endpoint asks the running gateway (gateway.Gateway.Explain): the same
-// decision code as live traffic.
+// answer that creates or rotates them, and never again. A delete, disable
+// or role change that would leave no enabled administrator is refused
+// with 409 (keepAdmin); the CLI, the recovery path, is not limited. The
+// explain endpoint asks the running gateway (gateway.Gateway.Explain): the
+// same decision code as live traffic.
 package admin
