@@ -28,7 +28,7 @@ type CheckFunc func(r *http.Request) gateway.Verdict
 // HTTPPath is the prefix of Envoy's HTTP ext_authz service: Envoy is
 // configured with path_prefix /auth/verify/envoy and sends the original
 // path after it.
-const HTTPPath = "/auth/verify/envoy"
+const HTTPPath = gateway.VerifyEnvoyPath
 
 // HeadersToRemove is the response header by which an HTTP ext_authz
 // service names request headers Envoy must remove before the upstream.

@@ -132,6 +132,38 @@ func envoyCheck(method, host, path string, client ...string) *authv3.CheckReques
 	}}
 }
 
+// spoofedRouting are headers a client adds to claim another address, host,
+// scheme or path; Envoy forwards them as they came. The built-in gateway
+// never forwards any of them from a client (contract §5), so ext_authz must
+// name each in headers_to_remove.
+var spoofedRouting = []string{
+	"x-original-url", "/admin/secret",
+	"x-original-uri", "/admin/secret",
+	"x-rewrite-url", "/admin/secret",
+	"x-real-ip", "127.0.0.1",
+	"true-client-ip", "127.0.0.1",
+	"forwarded", "for=127.0.0.1;host=admin.example;proto=https",
+	"x-forwarded-host", "admin.example",
+	"x-forwarded-port", "443",
+	"x-forwarded-prefix", "/admin",
+	"x.forwarded.for", "127.0.0.1", // a lookalike of Envoy's own header
+	"x-http-method-override", "DELETE",
+}
+
+// spoofedRoutingNames are the names of spoofedRouting.
+var spoofedRoutingNames = func() []string {
+	var names []string
+	for i := 0; i < len(spoofedRouting); i += 2 {
+		names = append(names, spoofedRouting[i])
+	}
+	return names
+}()
+
+// envoyOwn are headers Envoy itself sets on every request (use_remote_address:
+// true); removing them would take the client address and scheme from the
+// upstream.
+var envoyOwn = []string{"x-forwarded-for", "x-forwarded-proto", "x-request-id"}
+
 func headerMap(opts []*corev3.HeaderValueOption) map[string]string {
 	m := map[string]string{}
 	for _, o := range opts {
@@ -149,6 +181,7 @@ func TestGRPCCheck(t *testing.T) {
 		status int               // denied HTTP status
 		set    map[string]string // allowed: upstream headers that must be exactly this
 		remove []string          // allowed: must be in headers_to_remove
+		keep   []string          // allowed: must not be in headers_to_remove
 		header map[string]string // denied: response headers
 		body   string
 	}{
@@ -159,6 +192,9 @@ func TestGRPCCheck(t *testing.T) {
 			set: map[string]string{"x-auth-user": "alice", "x-auth-subject": "u-alice", "x-auth-roles": "user",
 				"x-auth-method": "token", "cookie": "theme=dark"},
 			remove: []string{"authorization", "x_auth_roles", "x-auth-admin"}},
+		{name: "client routing and address headers removed, Envoy's own kept",
+			req:  envoyCheck("GET", "api.example.com", "/admin/x", append([]string{"authorization", "Bearer tok-alice"}, spoofedRouting...)...),
+			code: codes.OK, remove: spoofedRoutingNames, keep: envoyOwn},
 		{name: "same path on the app host is a session route: browser to login",
 			req:  envoyCheck("GET", "app.example.com", "/admin/x", "accept", "text/html"),
 			code: codes.Unauthenticated, status: 302,
@@ -206,6 +242,11 @@ func TestGRPCCheck(t *testing.T) {
 				for k := range set {
 					if strings.HasPrefix(k, "x-forwarded") || k == "x-request-id" {
 						t.Errorf("Envoy's own %s was rewritten", k)
+					}
+				}
+				for _, k := range tt.keep {
+					if slices.Contains(ok.GetHeadersToRemove(), k) {
+						t.Errorf("headers_to_remove %v removes Envoy's own %q", ok.GetHeadersToRemove(), k)
 					}
 				}
 				return
@@ -296,5 +337,22 @@ func TestHTTPService(t *testing.T) {
 	}
 	if resp, _ := check("GET", "api.example.com", "//admin/x", "Authorization", "Bearer tok-alice"); resp.StatusCode != 400 {
 		t.Errorf("non-canonical path = %d, want 400", resp.StatusCode)
+	}
+	// The client's routing and address headers, when allowed_headers lets
+	// them through, are named for removal; Envoy's own are not.
+	resp, _ = check("GET", "api.example.com", "/admin/x", append([]string{"Authorization", "Bearer tok-alice"}, spoofedRouting...)...)
+	remove := strings.Split(resp.Header.Get(extauthz.HeadersToRemove), ",")
+	if resp.StatusCode != 200 {
+		t.Fatalf("with spoofed routing headers = %d, want 200", resp.StatusCode)
+	}
+	for _, k := range spoofedRoutingNames {
+		if !slices.Contains(remove, k) {
+			t.Errorf("%s = %q, lacks %q", extauthz.HeadersToRemove, remove, k)
+		}
+	}
+	for _, k := range envoyOwn {
+		if slices.Contains(remove, k) {
+			t.Errorf("%s = %q removes Envoy's own %q", extauthz.HeadersToRemove, remove, k)
+		}
 	}
 }

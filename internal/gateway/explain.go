@@ -19,10 +19,13 @@ type Explanation struct {
 	Route *ExplainedRoute `json:"route"`
 	// Credential is what the policy read and how its checks went.
 	Credential ExplainedCredential `json:"credential"`
-	// Outcome is allow | unauthorized | forbidden | unavailable | bad_request | not_found.
+	// Outcome is allow | unauthorized | step_up | forbidden | unavailable |
+	// bad_request | not_found. step_up is a credential without the second
+	// factor an mfa: true route needs.
 	Outcome string `json:"outcome"`
 	// Status is the HTTP status the gateway answers an API client with (a
-	// browser on a session route gets 302 to /login instead of 401).
+	// browser on a session route gets 302 to /login, or to /login/mfa for
+	// step_up, instead of 401).
 	Status int `json:"status"`
 	// Reason is the id of the gateway's denial log line; "" when allowed.
 	Reason string `json:"reason,omitempty"`
@@ -51,7 +54,7 @@ type ExplainedCredential struct {
 // Check is one step of credential verification. Detail says why it failed;
 // it never holds a credential value.
 type Check struct {
-	Name   string `json:"name"` // present, origin, signature (token) | session, expiry, revoked, store, roles
+	Name   string `json:"name"` // present, origin, signature (token) | session, expiry, revoked, store, roles, mfa
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail,omitempty"`
 }
@@ -64,10 +67,14 @@ type ExplainedPrincipal struct {
 	Method   string   `json:"method"`
 }
 
-// statusOf is the API status of each outcome (ServeHTTP's answers).
+// statusOf is the API status of each outcome (ServeHTTP's answers). An
+// outcome missing here would be explained as status 0, so every outcome
+// decide can return has an entry (rate_limited cannot occur: Explain does
+// not consult rate limits).
 var statusOf = map[string]int{
 	outcomeAllow:        http.StatusOK,
 	outcomeUnauthorized: http.StatusUnauthorized,
+	outcomeStepUp:       http.StatusUnauthorized, // RFC 9470 insufficient_user_authentication
 	outcomeForbidden:    http.StatusForbidden,
 	outcomeUnavailable:  http.StatusServiceUnavailable,
 	"bad_request":       http.StatusBadRequest,
@@ -167,6 +174,14 @@ func checksOf(d decision, rt *Route) []Check {
 		return cs
 	}
 	add("roles", true, "")
+	// decide checks the second factor last, after the roles.
+	if rt.Policy.MFA {
+		if d.reason == reasonNoSecondFactor {
+			add("mfa", false, "the route needs a second factor; the credential's amr has no mfa")
+			return cs
+		}
+		add("mfa", true, "")
+	}
 	return cs
 }
 

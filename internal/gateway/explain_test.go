@@ -2,9 +2,11 @@ package gateway_test
 
 import (
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
 
 // TestExplainGivesTheGatewaysReason sends every denial class of the policy
@@ -16,17 +18,25 @@ func TestExplainGivesTheGatewaysReason(t *testing.T) {
 	var logs syncBuffer
 	d := deps()
 	d.Logger = slogText(&logs)
+	// mfa needs a second factor: a credential without one is refused with
+	// 401 insufficient_user_authentication (outcome step_up), which Explain
+	// must report too.
+	mfa := route("mfa", "/mfa/", "any", up.URL, "user")
+	mfa.MFA = true
 	routes := []config.Route{
 		route("none", "/none/", "none", up.URL),
 		route("session", "/session/", "session", up.URL, "user"),
 		route("token", "/token/", "token", up.URL, "user"),
 		route("any", "/any/", "any", up.URL, "user"),
+		mfa,
 	}
 	g, srv := serve(t, routes, d)
 	creds := []credential{
 		{"nothing", nil},
 		{"valid session", sessionCred("alice")},
 		{"valid token", tokenCred("alice")},
+		{"second-factor session", sessionCred("second")},
+		{"second-factor token", tokenCred("second")},
 		{"two Authorization headers", append(tokenCred("alice"), tokenCred("alice")...)},
 		{"two session cookies", []string{"Cookie", cookieName + "=sess-alice; " + cookieName + "=sess-alice"}},
 		{"expired session", sessionCred("expired")},
@@ -44,7 +54,7 @@ func TestExplainGivesTheGatewaysReason(t *testing.T) {
 	}
 	reasonRE := regexp.MustCompile(`reason=(\S+)`)
 	for _, c := range creds {
-		for _, rt := range []string{"none", "session", "token", "any"} {
+		for _, rt := range []string{"none", "session", "token", "any", "mfa"} {
 			for _, method := range []string{"GET", "POST"} {
 				t.Run(c.name+"/"+rt+"/"+method, func(t *testing.T) {
 					hdr := c.header
@@ -72,6 +82,9 @@ func TestExplainGivesTheGatewaysReason(t *testing.T) {
 						if last.OK {
 							t.Errorf("denied, but the last check %q passed: %+v", last.Name, e.Credential.Checks)
 						}
+					}
+					if rt == "mfa" && r.StatusCode == 200 && !slices.Contains(e.Credential.Checks, gateway.Check{Name: "mfa", OK: true}) {
+						t.Errorf("allowed on an mfa route without a passed mfa check: %+v", e.Credential.Checks)
 					}
 				})
 			}

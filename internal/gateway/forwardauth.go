@@ -24,6 +24,9 @@ const (
 	// VerifyForwardPath reads only X-Forwarded-Method, -Uri, -Host and
 	// -Proto, which Traefik ForwardAuth and Caddy forward_auth overwrite.
 	VerifyForwardPath = "/auth/verify/forward"
+	// VerifyEnvoyPath is the prefix of Envoy's HTTP ext_authz service
+	// (internal/extauthz), followed by the original path.
+	VerifyEnvoyPath = "/auth/verify/envoy"
 )
 
 // errBadVerify is returned (wrapped) for a forward-auth request that does
@@ -71,10 +74,11 @@ var verifyFamilies = map[string][]family{
 //   - The original request is described by the endpoint's header family.
 //     Those headers are believed only from trusted proxies: any other peer
 //     gets 400. So does a missing or malformed method or URI, a header of the
-//     family sent twice, both families on the generic endpoint, and a URI
-//     path that is not canonical (see canonicalPath): nginx and Caddy send
-//     the raw path upstream, so gatehouse must judge exactly that path, not
-//     a normalised one. Nothing malformed is ever allowed.
+//     family sent twice, headers of both families on the generic endpoint
+//     (X-Forwarded-Host counts as much as X-Forwarded-Uri; see pickFamily),
+//     and a URI path that is not canonical (see canonicalPath): nginx and
+//     Caddy send the raw path upstream, so gatehouse must judge exactly that
+//     path, not a normalised one. Nothing malformed is ever allowed.
 //   - No matching route: 404 {"error":"not_found"}, so that a typo in a
 //     proxy's configuration never opens a service.
 //   - Allowed: 200 with X-Auth-Subject, X-Auth-User, X-Auth-Roles,
@@ -116,7 +120,12 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request) {
 // request. Every header of every accepted family may appear at most once,
 // and the generic endpoint refuses a request that carries two families: a
 // proxy that copies client headers (nginx) would otherwise let the client
-// choose which description is judged.
+// choose which description is judged. Any header of a family that
+// describes the request (method, URI, host or URL) counts as that family
+// present, so that the request judged is never put together from two
+// descriptions. X-Forwarded-Proto alone does not: the scheme is not part
+// of the decision, and nginx's stock proxy_params sets it on every proxied
+// request, the auth_request subrequest included.
 func pickFamily(h http.Header, families []family) (family, error) {
 	var (
 		found [2]*family // at most two families exist
@@ -124,16 +133,22 @@ func pickFamily(h http.Header, families []family) (family, error) {
 	)
 	for i := range families {
 		f := &families[i]
+		present := false
 		for _, name := range [...]string{f.method, f.uri, f.host, f.proto, f.url} {
-			if name != "" && len(h[name]) > 1 {
-				return family{}, fmt.Errorf("%w: %s sent %d times", errBadVerify, name, len(h[name]))
+			if name == "" {
+				continue
 			}
-		}
-		_, m := h[f.method]
-		_, u := h[f.uri]
-		if (m || u) && n < len(found) {
-			found[n] = f
-			n++
+			v, ok := h[name]
+			if len(v) > 1 {
+				return family{}, fmt.Errorf("%w: %s sent %d times", errBadVerify, name, len(v))
+			}
+			if ok && !present && name != f.proto {
+				present = true
+				if n < len(found) {
+					found[n] = f
+					n++
+				}
+			}
 		}
 	}
 	switch n {
@@ -146,7 +161,7 @@ func pickFamily(h http.Header, families []family) (family, error) {
 	case 1:
 		return *found[0], nil
 	}
-	return family{}, fmt.Errorf("%w: both %s and %s sent", errBadVerify, found[0].uri, found[1].uri)
+	return family{}, fmt.Errorf("%w: headers of both the %s and the %s family sent", errBadVerify, found[0].uri, found[1].uri)
 }
 
 // forwardedRequest rebuilds the original request a proxy is asking about:

@@ -86,6 +86,16 @@ func TestVerify(t *testing.T) {
 			map[string]string{"X-Auth-Redirect": "https://auth.example/login?next=%2Fadmin%2Fx%3Fy%3D1", "Location": ""}},
 		{"both families", with(nginx("GET", "/admin/x"), traefik("GET", "/admin/x"), sessionCred("root")), 400, "bad_request", nil},
 		{"both families, only the URIs", with([]string{"X-Original-URI", "/admin/x", "X-Forwarded-Uri", "/admin/x"}, sessionCred("root")), 400, "bad_request", nil},
+		// Any header of a family that describes the request counts as that
+		// family: the request judged is never put together from two
+		// descriptions (a client behind nginx can add any header).
+		{"nginx family plus X-Forwarded-Host", with(nginx("GET", "/admin/x"), []string{"X-Forwarded-Host", "other.example"}, sessionCred("root")), 400, "bad_request", nil},
+		// nginx's stock proxy_params sets X-Forwarded-Proto on the subrequest
+		// too; the scheme alone describes no request to judge.
+		{"nginx family plus X-Forwarded-Proto", with(nginx("GET", "/admin/x"), []string{"X-Forwarded-Proto", "https"}, sessionCred("root")), 200, "", nil},
+		{"forward family plus X-Original-URL", with(traefik("GET", "/admin/x"), []string{"X-Original-URL", "https://other.example/admin/x"}, sessionCred("root")), 400, "bad_request", nil},
+		{"forward method and URI plus X-Original-URL", with([]string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/admin/x", "X-Original-URL", "https://app.example/admin/x"}, sessionCred("root")), 400, "bad_request", nil},
+		{"X-Original-URL alone", with([]string{"X-Original-URL", "https://app.example/admin/x"}, sessionCred("root")), 400, "bad_request", nil},
 		{"X-Original-URI twice", with(nginx("GET", "/admin/x"), []string{"X-Original-URI", "/admin/x"}, sessionCred("root")), 400, "bad_request", nil},
 		{"X-Forwarded-Method twice", with(traefik("GET", "/admin/x"), []string{"X-Forwarded-Method", "GET"}, sessionCred("root")), 400, "bad_request", nil},
 		{"X-Forwarded-Host twice", with(traefik("GET", "/admin/x"), []string{"X-Forwarded-Host", "app.example"}, sessionCred("root")), 400, "bad_request", nil},
@@ -227,6 +237,10 @@ func TestVerifyEndpointsReadOnlyTheirFamily(t *testing.T) {
 			join(traefik("POST", "/orders/1"), tokenCred("root")), 200, "root"},
 		{"forward: a header twice", gateway.VerifyForwardPath,
 			join(traefik("GET", "/admin/x"), []string{"X-Forwarded-Uri", "/public/x"}, sessionCred("root")), 400, ""},
+		{"nginx: the other family's host and proto are ignored", gateway.VerifyNginxPath,
+			join(nginx("GET", "/admin/x"), []string{"X-Forwarded-Host", "other.example", "X-Forwarded-Proto", "https"}, sessionCred("root")), 200, "root"},
+		{"forward: X-Original-URL is ignored", gateway.VerifyForwardPath,
+			join(traefik("GET", "/admin/x"), []string{"X-Original-URL", "https://other.example/public/x"}, sessionCred("root")), 200, "root"},
 		{"nginx: a header twice", gateway.VerifyNginxPath,
 			join(nginx("GET", "/admin/x"), []string{"X-Original-Method", "GET"}, sessionCred("root")), 400, ""},
 		{"unknown endpoint", gateway.VerifyPath + "/other",

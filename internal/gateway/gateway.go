@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -237,9 +238,24 @@ func (g *Gateway) target(r *http.Request) (string, *Route, error) {
 	if r.URL.Opaque != "" {
 		return "", nil, fmt.Errorf("%w: opaque request-target", ErrBadPath)
 	}
-	p, err := cleanPath(r.URL.EscapedPath())
+	raw := r.URL.EscapedPath()
+	p, err := cleanPath(raw)
 	if err != nil {
 		return "", nil, err
+	}
+	// Under /auth/verify, proxies read gatehouse's answer as an
+	// authorization decision (forward-auth, Envoy's HTTP ext_authz), so no
+	// route may answer there: an upstream's 200 would read as an allow.
+	// Envoy appends the client's raw path to /auth/verify/envoy, where
+	// "../" would otherwise climb out to a public route, and a proxy
+	// configured with a typo'd endpoint would be told "allowed" by a
+	// catch-all route. The raw path is checked as well as the clean one,
+	// and a spelling that needed cleaning is refused, not judged.
+	if inVerifyNamespace(raw) || inVerifyNamespace(p) {
+		if raw != p {
+			return "", nil, fmt.Errorf("%w: not canonical under %s", ErrBadPath, VerifyPath)
+		}
+		return p, nil, nil
 	}
 	// The gateway judges the Host the client sent: it is the host the
 	// browser holds cookies for and the one TLS (SNI) was negotiated with.
@@ -248,6 +264,12 @@ func (g *Gateway) target(r *http.Request) (string, *Route, error) {
 		return "", nil, fmt.Errorf("%w: Host %q", ErrBadPath, r.Host)
 	}
 	return p, g.table.match(host, r.Method, p), nil
+}
+
+// inVerifyNamespace reports whether p is VerifyPath or below it, where
+// gatehouse's own verify endpoints live.
+func inVerifyNamespace(p string) bool {
+	return strings.HasPrefix(p, VerifyPath) && (len(p) == len(VerifyPath) || p[len(VerifyPath)] == '/')
 }
 
 // failIssue answers when the internal JWT for forward: jwt cannot be minted:

@@ -86,9 +86,12 @@ type Verdict struct {
 	SetUpstream http.Header
 	// RemoveUpstream (on 200) names client headers that must not reach the
 	// upstream: X-Auth-* and their lookalikes, method overrides,
-	// Authorization, a Cookie holding only the session cookie, and names with
-	// '_' unless the route allows them. The same rules as the gateway's own
-	// proxy.
+	// Authorization, forwarding and routing headers (Forwarded,
+	// X-Forwarded-* other than Envoy's own X-Forwarded-For and
+	// X-Forwarded-Proto, X-Real-IP, True-Client-IP, X-Original-*,
+	// X-Rewrite-URL) and their lookalikes, a Cookie holding only the
+	// session cookie, and names with '_' unless the route allows them. The
+	// same rules as the gateway's own proxy facing an untrusted client.
 	RemoveUpstream []string
 }
 
@@ -117,10 +120,20 @@ func (g *Gateway) Check(r *http.Request) Verdict {
 			v.Header[k] = vals
 		}
 	}
-	// The upstream request as the gateway's own proxy would send it, then
-	// the difference from what the client sent.
+	// The upstream request as the gateway's own proxy would send it to an
+	// untrusted client's request, then the difference from what the client
+	// sent. Envoy is a trusted peer, but the headers it describes are the
+	// client's, apart from the two its connection manager sets on every
+	// request (envoyForwarded): every other forwarding or routing header
+	// (Forwarded, X-Forwarded-Host, X-Real-IP, X-Original-URL, …) is the
+	// client's claim and must not reach the upstream (contract §5).
 	out := r.Header.Clone()
-	scrubHeaders(out, true, rt.Upstream.AllowUnderscoreHeaders) // Envoy's own X-Forwarded-* stay
+	scrubHeaders(out, false, rt.Upstream.AllowUnderscoreHeaders)
+	for _, k := range envoyForwarded {
+		if v := r.Header[k]; len(v) > 0 {
+			out[k] = v
+		}
+	}
 	out.Del("Authorization")
 	stripCookie(out, g.deps.CookieName)
 	for _, k := range append(identityHeaders[:], "Authorization") {
@@ -142,13 +155,32 @@ func (g *Gateway) Check(r *http.Request) Verdict {
 	// Named even when the description did not carry them: Envoy's HTTP
 	// service sees only the headers its allowed_headers lists, and removing
 	// an absent header costs nothing.
-	for _, k := range append(identityHeaders[:], "Authorization") {
+	for _, k := range append(append(identityHeaders[:], "Authorization"), alwaysRemoved[:]...) {
 		if _, set := out[k]; !set && !slices.Contains(v.RemoveUpstream, k) {
 			v.RemoveUpstream = append(v.RemoveUpstream, k)
 		}
 	}
 	slices.Sort(v.RemoveUpstream)
 	return v
+}
+
+// envoyForwarded are the forwarding headers Envoy's HTTP connection
+// manager sets itself on every request (use_remote_address: true appends
+// the client address to X-Forwarded-For and overwrites X-Forwarded-Proto),
+// so Check keeps them, by their real spelling only. Envoy's own x-envoy-*
+// and x-request-id are not protected names and stay too.
+var envoyForwarded = [...]string{"X-Forwarded-For", "X-Forwarded-Proto"}
+
+// alwaysRemoved are the protected names (besides X-Auth-* and
+// Authorization) that Check names for removal even when the description
+// lacks them: a client can send them to Envoy, and Envoy's HTTP service
+// shows gatehouse only what its allowed_headers lets through. The prefix
+// families (X-Forwarded-*, X-Original-*) and lookalike spellings cannot be
+// listed; docs/envoy.md has allowed_headers send them.
+var alwaysRemoved = [...]string{
+	"Forwarded", "X-Forwarded-Host", "X-Real-Ip", "True-Client-Ip",
+	"X-Original-Url", "X-Original-Uri", "X-Original-Method", "X-Rewrite-Url",
+	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
 }
 
 func (g *Gateway) check(w http.ResponseWriter, r *http.Request) *Route {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 
@@ -87,8 +88,10 @@ func (s *server) routes() http.Handler {
 			own("GET "+p, s.Verify)
 		}
 	}
+	var envoy http.Handler
 	if s.VerifyEnvoy != nil { // section 12: the original method and path follow the prefix
-		own("/auth/verify/envoy/", s.VerifyEnvoy)
+		own(envoyPrefix, s.VerifyEnvoy)
+		envoy = s.own(s.VerifyEnvoy)
 	}
 
 	// OIDC (section 7)
@@ -120,6 +123,17 @@ func (s *server) routes() http.Handler {
 	}
 	mux.Handle("/", fallback)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Envoy's HTTP ext_authz appends the client's raw path to the
+		// prefix, so this path is the client's to spell. Whatever it is,
+		// the Envoy handler answers (400 for a path that is not canonical):
+		// sent on to the gateway below, "../" segments would climb out of
+		// the prefix to a route whose upstream's 200 Envoy takes for an
+		// allow. The gateway, second, never proxies a path under
+		// /auth/verify either.
+		if envoy != nil && strings.HasPrefix(rawPath(r.URL), envoyPrefix) {
+			envoy.ServeHTTP(w, r)
+			return
+		}
 		// ServeMux would answer an unclean path ("//x", "/a/../b") with a
 		// redirect; the gateway instead normalises it (or refuses it) itself,
 		// so the path it matches is the path that goes upstream.
@@ -131,6 +145,19 @@ func (s *server) routes() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// envoyPrefix is where Envoy's HTTP ext_authz service sends its checks
+// (path_prefix /auth/verify/envoy, then the original path).
+const envoyPrefix = gateway.VerifyEnvoyPath + "/"
+
+// rawPath is u's path as it came on the wire: Envoy's prefix is literal
+// there, whatever the client's path after it decodes to.
+func rawPath(u *url.URL) string {
+	if u.RawPath != "" {
+		return u.RawPath
+	}
+	return u.Path
 }
 
 // firstSegment is the first segment of an absolute path ("auth" for
