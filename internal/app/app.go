@@ -233,6 +233,8 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Store: a.Store, Grants: a.Grants, Issuer: a.Issuer, Users: a.Store, Now: a.now, Email: a.verifiedEmail,
 		Logouts: a.Store, Clients: a.Clients, Log: a.Log,
 		HTTP: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		// A code is redeemed only while the browser session it was issued in lives.
+		SessionAlive: func(ctx context.Context, id string) error { _, err := a.Sessions.LookupID(ctx, id); return err },
 	})
 	// Every way a session ends (logout, revoke, sign-out-everywhere, user
 	// disabled or deleted, end_session) announces it; the apps that got

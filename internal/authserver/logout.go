@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
 )
 
@@ -36,7 +37,9 @@ const (
 	logoutTimeout = 5 * time.Second
 )
 
-// ClientLookup finds a client (client.Registry).
+// ClientLookup finds a client (client.Registry): auth.ErrNotFound for one
+// that does not exist, a wrapped auth.ErrUnavailable when the store does
+// not answer.
 type ClientLookup interface {
 	Lookup(ctx context.Context, id string) (client.Client, error)
 }
@@ -177,8 +180,14 @@ func (s *Server) PurgeExpired(ctx context.Context) (int, error) {
 
 func (s *Server) deliver(ctx context.Context, d Delivery) error {
 	c, err := s.Clients.Lookup(ctx, d.ClientID)
-	if err != nil || c.BackchannelLogoutURI == "" {
+	if errors.Is(err, auth.ErrNotFound) || err == nil && c.BackchannelLogoutURI == "" {
 		return nil // client deleted or not interested: nothing to deliver
+	}
+	if err != nil {
+		// The client store did not answer (auth.ErrUnavailable): a failed
+		// attempt, retried with backoff like an app that answers 500, not a
+		// logout to drop (contract §8).
+		return fmt.Errorf("look up client: %w", err)
 	}
 	raw, err := s.LogoutToken(d.ClientID, d.UserID, d.SessionID)
 	if err != nil {

@@ -43,6 +43,14 @@ type Deps struct {
 	Clients ClientLookup
 	HTTP    *http.Client
 	Log     *slog.Logger
+
+	// SessionAlive reports whether a browser session is still live: nil
+	// when it is, an error wrapping auth.ErrUnauthenticated or
+	// auth.ErrNotFound when it ended or expired, any other error when the
+	// session store could not tell. Exchange asks it about the session a
+	// code was issued in (contract §8: codes are bound to it); nil refuses
+	// every such code.
+	SessionAlive func(ctx context.Context, sessionID string) error
 }
 
 // Server issues codes, redeems them and runs the client grants.
@@ -167,8 +175,13 @@ func (s *Server) IssueCode(ctx context.Context, req Request, userID, sessionID s
 // Exchange redeems an authorization code for client c (already
 // authenticated). Every refusal wraps token.ErrInvalidGrant: unknown,
 // expired or used code, another client's code, another redirect_uri, a
-// missing or wrong PKCE verifier. A code used a second time also revokes
-// every token issued from it (RFC 6749 §4.1.2).
+// missing or wrong PKCE verifier, a browser session that ended or (clients
+// that are not first-party) a consent withdrawn since the code was issued
+// (contract §8: codes are bound to user and session). A code used a second
+// time also revokes every token issued from it (RFC 6749 §4.1.2). When the
+// session or consent cannot be checked nothing is issued and the store's
+// error (auth.ErrUnavailable) is returned: a code is never redeemed on a
+// guess.
 func (s *Server) Exchange(ctx context.Context, c client.Client, code, redirectURI, verifier string) (Tokens, error) {
 	if !c.AllowsGrant(client.GrantAuthorizationCode) {
 		return Tokens{}, fmt.Errorf("exchange code: %w", ErrUnauthorizedClient)
@@ -206,18 +219,45 @@ func (s *Server) Exchange(ctx context.Context, c client.Client, code, redirectUR
 		return Tokens{}, fmt.Errorf("exchange code: %w", err)
 	}
 	scopes := strings.Fields(rec.Scope)
-	pair, err := s.Grants.Issue(ctx, token.Grant{
-		User: u, ClientID: c.ID, Scope: rec.Scope, FamilyID: rec.FamilyID, Audience: c.Audience,
-		Refresh: refreshAllowed(c, scopes), AMR: rec.AMR,
-	})
-	if err != nil {
+	// A code redeemed after its session ended or its consent was withdrawn
+	// is refused here, before anything is written.
+	if err := s.stillBound(ctx, c, rec, scopes); err != nil {
 		return Tokens{}, fmt.Errorf("exchange code: %w", err)
 	}
+	// A session end or consent withdrawal may still run from here on. The
+	// session grant is therefore written before the tokens are stored, and
+	// the session and consent are checked again after: a session end
+	// deletes the session before EndSession takes its grants, and
+	// WithdrawConsent deletes the consent before it lists the user's
+	// families and session grants, so either they find this family (and
+	// revoke it, even before it is stored) or the check below finds the
+	// session or consent gone.
 	if s.Logouts != nil && rec.SessionID != "" {
 		if err := s.Logouts.AddSessionGrant(ctx, SessionGrant{FamilyID: rec.FamilyID, SessionID: rec.SessionID,
 			ClientID: c.ID, UserID: u.ID, CreatedAt: s.Now()}); err != nil {
 			return Tokens{}, fmt.Errorf("exchange code: %w", err)
 		}
+	}
+	pair, err := s.Grants.Issue(ctx, token.Grant{
+		User: u, ClientID: c.ID, Scope: rec.Scope, FamilyID: rec.FamilyID, Audience: c.Audience,
+		Refresh: c.IssuesRefresh(scopes), AMR: rec.AMR,
+	})
+	if errors.Is(err, auth.ErrRevoked) {
+		// The family was revoked before it was stored: a replay of this
+		// code, a session end or a consent withdrawal ran meanwhile.
+		return Tokens{}, fmt.Errorf("exchange code: revoked while redeemed: %w: %w", token.ErrInvalidGrant, err)
+	}
+	if err != nil {
+		return Tokens{}, fmt.Errorf("exchange code: %w", err)
+	}
+	if err := s.stillBound(ctx, c, rec, scopes); err != nil {
+		// Nothing was handed out; the family is revoked all the same so that
+		// it is not listed as a live grant, on a context of its own: the
+		// client going away must not leave it live.
+		if rerr := s.Grants.RevokeGrant(context.WithoutCancel(ctx), rec.FamilyID); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return Tokens{}, fmt.Errorf("exchange code: %w", err)
 	}
 	out := Tokens{Pair: pair}
 	if slices.Contains(scopes, client.ScopeOpenID) {
@@ -232,14 +272,36 @@ func (s *Server) Exchange(ctx context.Context, c client.Client, code, redirectUR
 	return out, nil
 }
 
-// refreshAllowed: a refresh token goes to clients with the refresh_token
-// grant, and for OpenID requests only when offline_access was granted
-// (OIDC Core §11).
-func refreshAllowed(c client.Client, scopes []string) bool {
-	if !c.AllowsGrant(client.GrantRefreshToken) {
-		return false
+// stillBound checks what code rec stays bound to after it was issued: the
+// browser session it was issued in is live and, for a client that is not
+// first-party, the user's consent still covers its scopes. A session that
+// ended or expired and a withdrawn consent wrap token.ErrInvalidGrant and
+// auth.ErrRevoked; a store that cannot tell returns its error, so that the
+// exchange fails closed.
+func (s *Server) stillBound(ctx context.Context, c client.Client, rec Code, scopes []string) error {
+	if rec.SessionID != "" {
+		if s.SessionAlive == nil {
+			return errors.New("check browser session: authserver has no SessionAlive")
+		}
+		err := s.SessionAlive(ctx, rec.SessionID)
+		switch {
+		case err == nil:
+		case errors.Is(err, auth.ErrUnavailable):
+			return fmt.Errorf("check browser session: %w", err)
+		case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrNotFound):
+			return fmt.Errorf("browser session ended: %w: %w", token.ErrInvalidGrant, auth.ErrRevoked)
+		default:
+			return fmt.Errorf("check browser session: %w", err)
+		}
 	}
-	return !slices.Contains(scopes, client.ScopeOpenID) || slices.Contains(scopes, client.ScopeOfflineAccess)
+	need, err := s.NeedsConsent(ctx, c, rec.UserID, scopes)
+	if err != nil {
+		return fmt.Errorf("check consent: %w", err)
+	}
+	if need {
+		return fmt.Errorf("consent withdrawn: %w: %w", token.ErrInvalidGrant, auth.ErrRevoked)
+	}
+	return nil
 }
 
 // ClientCredentials issues an access token to a confidential client for
@@ -328,7 +390,9 @@ func (s *Server) WithdrawConsent(ctx context.Context, userID, clientID string) e
 	}
 	if s.Logouts != nil {
 		// A code being redeemed right now has its family in the session's
-		// grants before its tokens are stored: deny that sid as well.
+		// grants before its tokens are stored (Exchange writes the grant
+		// first): revoke that family as well, which RevokeGrant does even
+		// before it is stored, and deny its sid.
 		grants, err := s.Logouts.UserSessionGrants(ctx, userID)
 		if err != nil {
 			return fmt.Errorf("withdraw consent: %w", err)

@@ -299,10 +299,14 @@ func (g *Grants) RevokeUser(ctx context.Context, userID string) error {
 }
 
 // RevokeGrant ends everything issued under family (a refresh family, the
-// sid of its access tokens): the family is revoked in the store when it
-// exists there, and the sid is denied on every instance either way — an
+// sid of its access tokens): the family is revoked in the store, and the
+// sid is denied on every instance. A family not stored yet is revoked too
+// (RefreshStore.RevokeFamily revokes future tokens; the SQL store says
+// auth.ErrNotFound, stores the family revoked when it comes and
+// CreateRefresh then fails with auth.ErrRevoked): an
 // authorization code replayed while its first redemption is still running
-// thereby still kills the tokens that redemption hands out.
+// thereby kills the refresh token that redemption stores, not only its
+// access tokens, whose sid denial lasts one access-token lifetime.
 func (g *Grants) RevokeGrant(ctx context.Context, family string) error {
 	now := g.s.now()
 	if err := g.store.RevokeFamily(ctx, family, now); err != nil && !errors.Is(err, auth.ErrNotFound) {

@@ -48,7 +48,9 @@ type Family struct {
 // Errors: auth.ErrNotFound, auth.ErrReused, auth.ErrRevoked, auth.ErrExpired,
 // auth.ErrConflict, auth.ErrUnavailable (wrapped).
 type RefreshStore interface {
-	// CreateRefresh stores the first token of a new family.
+	// CreateRefresh stores the first token of a new family. A family that
+	// RevokeFamily named before it existed is stored revoked, and
+	// CreateRefresh returns auth.ErrRevoked.
 	CreateRefresh(ctx context.Context, r Refresh) error
 	// Refresh reads a token by hash (used, revoked and expired included).
 	Refresh(ctx context.Context, hash string) (Refresh, error)
@@ -62,6 +64,9 @@ type RefreshStore interface {
 	RotateRefresh(ctx context.Context, hash string, now time.Time, next Refresh) (Refresh, error)
 	// RevokeFamily revokes every token of a family, current and future: a
 	// rotation racing with it either fails or its successor is revoked too.
+	// For a family not stored yet it returns auth.ErrNotFound and records
+	// the revocation, which the family's CreateRefresh then meets (a code
+	// replay racing the first redemption).
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) error
 	// RevokeUserFamilies revokes every live family of a user and returns them.
 	RevokeUserFamilies(ctx context.Context, userID string, now time.Time) ([]Family, error)

@@ -23,10 +23,17 @@ const refreshSelect = `SELECT t.hash, t.family_id, t.user_id, t.client_id, t.sco
 const refreshInsert = `INSERT INTO refresh_tokens (hash, family_id, user_id, client_id, scope, issued_at, expires_at, used_at)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
+// pendingRevocationKeep is how long RevokeFamily keeps the revocation of a
+// family that is not stored yet for CreateRefresh: far longer than an
+// authorization code (60 s) and its redemption can take, and bounded so
+// that DeleteExpiredRefresh forgets revocations whose family never came.
+const pendingRevocationKeep = 24 * time.Hour
+
 // CreateRefresh stores r as the first token of the new family r.FamilyID,
 // whose absolute end is r.FamilyExpiresAt (r.ExpiresAt when zero).
 // auth.ErrConflict when the family or hash exists, auth.ErrNotFound when
-// r.UserID is not a user.
+// r.UserID is not a user. A family that RevokeFamily revoked before it was
+// stored is stored revoked, and the error is auth.ErrRevoked.
 func (db *Store) CreateRefresh(ctx context.Context, r token.Refresh) error {
 	familyEnd := r.FamilyExpiresAt
 	if familyEnd.IsZero() {
@@ -36,14 +43,45 @@ func (db *Store) CreateRefresh(ctx context.Context, r token.Refresh) error {
 	if err != nil {
 		return fmt.Errorf("create refresh token: %w", err)
 	}
-	return db.tx(ctx, "create refresh token", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, db.Rebind(
-			`INSERT INTO refresh_families (id, user_id, client_id, created_at, expires_at, amr, ip) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-			r.FamilyID, r.UserID, r.ClientID, micros(r.IssuedAt), micros(familyEnd), amr, r.IP); err != nil {
+	var revoked sql.NullInt64
+	err = db.tx(ctx, "create refresh token", func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, db.Rebind(
+			`INSERT INTO refresh_families (id, user_id, client_id, created_at, expires_at, amr, ip, revoked_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT revoked_at FROM refresh_family_revocations WHERE family_id = ?))
+			RETURNING revoked_at`),
+			r.FamilyID, r.UserID, r.ClientID, micros(r.IssuedAt), micros(familyEnd), amr, r.IP, r.FamilyID).Scan(&revoked); err != nil {
 			return err
 		}
 		return insertRefresh(ctx, db, tx, r)
 	})
+	if err != nil {
+		return err
+	}
+	if !revoked.Valid {
+		// A RevokeFamily running alongside may have missed this family (not
+		// committed yet) and stored its revocation after the INSERT above
+		// looked (PostgreSQL's read committed; SQLite's one writer cannot
+		// interleave them). It commits that revocation before looking for
+		// the family again, so looking for the revocation now that the
+		// family is committed means one of the two sees the other. The read
+		// pool sees every commit (SQLite's WAL readers; PostgreSQL reads on
+		// the write pool).
+		err := db.queryRow(ctx, "create refresh token",
+			`SELECT revoked_at FROM refresh_family_revocations WHERE family_id = ?`, r.FamilyID).Scan(&revoked)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return db.wrap("create refresh token", err)
+		}
+		if revoked.Valid {
+			if _, err := db.exec(ctx, "create refresh token",
+				`UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, revoked.Int64, r.FamilyID); err != nil {
+				return err
+			}
+		}
+	}
+	if revoked.Valid {
+		return fmt.Errorf("create refresh token: family revoked before it was stored: %w", auth.ErrRevoked)
+	}
+	return nil
 }
 
 func insertRefresh(ctx context.Context, db *Store, tx *sql.Tx, r token.Refresh) error {
@@ -138,16 +176,36 @@ func successor(old, next token.Refresh) token.Refresh {
 }
 
 // RevokeFamily revokes the family and so every token in it, present and
-// future. Revoking a revoked family keeps the first revocation time;
-// auth.ErrNotFound when the family does not exist.
+// future. Revoking a revoked family keeps the first revocation time. A
+// family not stored yet is auth.ErrNotFound and revoked all the same: an
+// authorization code replayed while its first redemption runs revokes the
+// family that redemption is about to store, so the revocation is kept (for
+// pendingRevocationKeep) and CreateRefresh stores that family revoked.
 func (db *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) error {
-	return db.tx(ctx, "revoke refresh family", func(tx *sql.Tx) error {
-		var revoked sql.NullInt64
-		err := tx.QueryRowContext(ctx, db.Rebind(
-			`UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING revoked_at`),
-			micros(now), familyID).Scan(&revoked)
+	const revoke = `UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`
+	var found bool
+	err := db.tx(ctx, "revoke refresh family", func(tx *sql.Tx) error {
+		n, err := execTx(ctx, db, tx, revoke, micros(now), familyID)
+		if err != nil || n > 0 {
+			found = n > 0
+			return err
+		}
+		_, err = execTx(ctx, db, tx,
+			`INSERT INTO refresh_family_revocations (family_id, revoked_at) VALUES (?, ?) ON CONFLICT (family_id) DO NOTHING`,
+			familyID, micros(now))
 		return err
 	})
+	if err != nil || found {
+		return err
+	}
+	// A CreateRefresh committing while the transaction above ran may have
+	// looked for the revocation before it was committed; now that it is,
+	// look for the family again (see CreateRefresh).
+	n, err := db.exec(ctx, "revoke refresh family", revoke, micros(now), familyID)
+	if err == nil && n == 0 {
+		err = db.wrap("revoke refresh family", sql.ErrNoRows)
+	}
+	return err
 }
 
 // RevokeUserFamilies revokes every family of userID that is neither revoked
@@ -217,7 +275,8 @@ func scanFamily(row scanner) (token.Family, error) {
 // all their tokens, and returns the number of tokens removed. Used tokens of
 // live families stay: they are what detects reuse. Tokens go by cascade from
 // their family, so this locks family before token rows, in the same order as
-// RotateRefresh, and the two cannot deadlock.
+// RotateRefresh, and the two cannot deadlock. Revocations kept for families
+// not stored yet go pendingRevocationKeep after they were made.
 func (db *Store) DeleteExpiredRefresh(ctx context.Context, now time.Time) (int, error) {
 	var n int
 	err := db.tx(ctx, "delete expired refresh tokens", func(tx *sql.Tx) error {
@@ -226,7 +285,11 @@ func (db *Store) DeleteExpiredRefresh(ctx context.Context, now time.Time) (int, 
 			micros(now)).Scan(&n); err != nil {
 			return err
 		}
-		_, err := execTx(ctx, db, tx, `DELETE FROM refresh_families WHERE expires_at <= ?`, micros(now))
+		if _, err := execTx(ctx, db, tx, `DELETE FROM refresh_families WHERE expires_at <= ?`, micros(now)); err != nil {
+			return err
+		}
+		_, err := execTx(ctx, db, tx, `DELETE FROM refresh_family_revocations WHERE revoked_at <= ?`,
+			micros(now.Add(-pendingRevocationKeep)))
 		return err
 	})
 	return n, err

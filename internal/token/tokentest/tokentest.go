@@ -32,6 +32,9 @@ func RunRefreshStoreTests(t *testing.T, newStore func(t *testing.T) token.Refres
 		{Name: "UserFamiliesListsLiveAndRevokedFamiliesOfUser", Run: testUserFamilies},
 		{Name: "ConcurrentRotationsHaveExactlyOneWinner", Run: testConcurrentRotate},
 		{Name: "RotationRacingRevocationNeverLeavesLiveSuccessor", Run: testRotateRacingRevoke},
+		{Name: "RevokeFamilyBeforeItIsStoredStoresItRevoked", Run: testRevokeBeforeCreate},
+		{Name: "RevocationRacingCreationNeverLeavesLiveFamily", Run: testRevokeRacingCreate},
+		{Name: "RevocationOfFamilyNeverStoredIsForgotten", Run: testPendingRevocationPurged},
 		{Name: "DeleteUserRemovesTheirTokens", Run: testDeleteUserCascade},
 		{Name: "FamilyKeepsAMRAndIPAcrossRotation", Run: testFamilyAMRAndIP},
 	})
@@ -389,6 +392,108 @@ func testRotateRacingRevoke(t *testing.T, s token.RefreshStore) {
 		default:
 			t.Fatalf("round %d: RotateRefresh error = %v, want nil or ErrRevoked", i, rotateErr)
 		}
+	}
+}
+
+// testRevokeBeforeCreate: RevokeFamily revokes a family's future tokens,
+// its first one included. An authorization code replayed while its first
+// redemption runs revokes the family (the code's sid) before that
+// redemption stores it; the family is then stored revoked and
+// CreateRefresh says so, so its refresh token never works.
+func testRevokeBeforeCreate(t *testing.T, s token.RefreshStore) {
+	ctx := context.Background()
+	now := base()
+	revokedAt := now.Add(time.Minute)
+	revokeAhead(t, s, "early", revokedAt)
+	storetest.EnsureUser(t, s, "u1", now)
+	early := token.Refresh{Hash: "early-hash-0", FamilyID: "early", UserID: "u1", ClientID: "spa",
+		IssuedAt: now.Add(2 * time.Minute), ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour)}
+	if err := s.CreateRefresh(ctx, early); !errors.Is(err, auth.ErrRevoked) {
+		t.Fatalf("CreateRefresh(revoked family) error = %v, want ErrRevoked", err)
+	}
+	if got := get(t, s, early.Hash); !got.RevokedAt.Equal(revokedAt) {
+		t.Errorf("RevokedAt = %v, want %v", got.RevokedAt, revokedAt)
+	}
+	at := now.Add(3 * time.Minute)
+	if _, err := s.RotateRefresh(ctx, early.Hash, at, successor(early, "early-hash-1", at)); !errors.Is(err, auth.ErrRevoked) {
+		t.Errorf("RotateRefresh error = %v, want ErrRevoked", err)
+	}
+	// Other families are not touched.
+	if got := get(t, s, newFamily(t, s, "u1", "other", now).Hash); !got.RevokedAt.IsZero() {
+		t.Errorf("other family RevokedAt = %v, want zero", got.RevokedAt)
+	}
+}
+
+// revokeAhead revokes family, which is not stored yet. The store may say
+// so (auth.ErrNotFound), but must keep the revocation for the family.
+func revokeAhead(t *testing.T, s token.RefreshStore, family string, at time.Time) {
+	t.Helper()
+	if err := s.RevokeFamily(context.Background(), family, at); err != nil && !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("RevokeFamily(%s) not stored yet: error = %v, want nil or ErrNotFound", family, err)
+	}
+}
+
+// testRevokeRacingCreate: a revocation and the family's creation running
+// at once end with the family revoked, whichever commits first.
+func testRevokeRacingCreate(t *testing.T, s token.RefreshStore) {
+	const rounds = 20
+	ctx := context.Background()
+	now := base()
+	storetest.EnsureUser(t, s, "u1", now)
+	for i := range rounds {
+		r := token.Refresh{Hash: fmt.Sprintf("race-%d-hash", i), FamilyID: fmt.Sprintf("race-%d", i), UserID: "u1",
+			ClientID: "spa", IssuedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour)}
+		var (
+			wg                   sync.WaitGroup
+			createErr, revokeErr error
+		)
+		wg.Add(2)
+		go func() { defer wg.Done(); createErr = s.CreateRefresh(ctx, r) }()
+		go func() { defer wg.Done(); revokeErr = s.RevokeFamily(ctx, r.FamilyID, now.Add(time.Minute)) }()
+		wg.Wait()
+		if revokeErr != nil && !errors.Is(revokeErr, auth.ErrNotFound) {
+			t.Fatalf("round %d: RevokeFamily error = %v, want nil or ErrNotFound", i, revokeErr)
+		}
+		if createErr != nil && !errors.Is(createErr, auth.ErrRevoked) {
+			t.Fatalf("round %d: CreateRefresh error = %v, want nil or ErrRevoked", i, createErr)
+		}
+		if got := get(t, s, r.Hash); got.RevokedAt.IsZero() {
+			t.Fatalf("round %d: family stored alongside its revocation is live (CreateRefresh error %v)", i, createErr)
+		}
+	}
+}
+
+// testPendingRevocationPurged: the revocation of a family not stored yet is
+// kept for at least an hour (an authorization code lives 60 s) and
+// forgotten by DeleteExpiredRefresh within a week, so that revocations of
+// families that never came do not pile up.
+func testPendingRevocationPurged(t *testing.T, s token.RefreshStore) {
+	ctx := context.Background()
+	now := base()
+	for _, fam := range []string{"kept", "forgotten"} {
+		revokeAhead(t, s, fam, now)
+	}
+	storetest.EnsureUser(t, s, "u1", now)
+	create := func(fam string, at time.Time) error {
+		return s.CreateRefresh(ctx, token.Refresh{Hash: fam + "-hash", FamilyID: fam, UserID: "u1", ClientID: "spa",
+			IssuedAt: at, ExpiresAt: at.Add(time.Hour), FamilyExpiresAt: at.Add(24 * time.Hour)})
+	}
+	hour := now.Add(time.Hour)
+	if _, err := s.DeleteExpiredRefresh(ctx, hour); err != nil {
+		t.Fatalf("DeleteExpiredRefresh: %v", err)
+	}
+	if err := create("kept", hour); !errors.Is(err, auth.ErrRevoked) {
+		t.Errorf("CreateRefresh an hour after the revocation: error = %v, want ErrRevoked", err)
+	}
+	week := now.Add(7 * 24 * time.Hour)
+	if _, err := s.DeleteExpiredRefresh(ctx, week); err != nil {
+		t.Fatalf("DeleteExpiredRefresh: %v", err)
+	}
+	if err := create("forgotten", week); err != nil {
+		t.Fatalf("CreateRefresh a week after the revocation: %v, want a live family", err)
+	}
+	if got := get(t, s, "forgotten-hash"); !got.RevokedAt.IsZero() {
+		t.Errorf("RevokedAt = %v a week after the revocation, want zero", got.RevokedAt)
 	}
 }
 
