@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -24,6 +25,40 @@ type SecondFactorThrottle interface {
 	Check(ctx context.Context, userKey, ip string) error
 	Failure(ctx context.Context, userKey, ip string) error
 	Success(ctx context.Context, userKey, ip string) error
+	// Attempt counts an attempt as a failure before its code is checked
+	// and returns undo, which takes it back; *auth.ThrottledError when the
+	// throttle refuses it (see throttle.Limiter.Attempt).
+	Attempt(ctx context.Context, userKey, ip string) (undo func(context.Context) error, err error)
+}
+
+// codeAttempt counts a second-factor code of key from ip in the login
+// throttle before the code is checked, and returns settle, to be called
+// with the check's error. Counting first makes the check and the count
+// one step: with a check before the code and a failure recorded after it,
+// codes sent at once all passed the check before any was counted, and
+// max_failures did not bound the guesses (contract §9: wrong codes count
+// in the login throttle of §3). A wrong code stays counted; a right one
+// is taken back and clears the account+IP failures, as a right password
+// does; a check that decided nothing (a store error) is taken back.
+func (s *server) codeAttempt(ctx context.Context, key, ip string) (settle func(error), err error) {
+	if s.Throttle == nil {
+		return func(error) {}, nil
+	}
+	undo, err := s.Throttle.Attempt(ctx, key, ip)
+	if err != nil {
+		return nil, err
+	}
+	return func(checked error) {
+		if errors.Is(checked, auth.ErrInvalidCredentials) {
+			return
+		}
+		// A client that hung up must not leave its attempt counted.
+		ctx := context.WithoutCancel(ctx)
+		_ = undo(ctx)
+		if checked == nil {
+			_ = s.Throttle.Success(ctx, key, ip)
+		}
+	}, nil
 }
 
 // amrPassword is the amr of a password login without a second factor.
@@ -162,6 +197,15 @@ func (s *server) safeNext(next string) string { return oidc.SafeNextOn(next, s.S
 // as a password login does, with the combined amr.
 func (s *server) handleLoginMFA() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The same admission as a password (passwords.max_per_client, a
+		// full hashing queue): one client cannot have more second steps
+		// in flight than password steps.
+		release, err := s.Users.AdmitLogin(r.Context(), clientIP(r))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		defer release()
 		var in struct {
 			Method string `json:"method"`
 			Code   string `json:"code"`
@@ -190,32 +234,23 @@ func (s *server) handleLoginMFA() http.Handler {
 		if sub.pending != nil && form && r.PostForm.Get("next") == "" {
 			next = s.safeNext(sub.pending.Next)
 		}
-		key, ip := user.NameKey(sub.user.Username), clientIP(r)
-		if s.Throttle != nil {
-			if err := s.Throttle.Check(r.Context(), key, ip); err != nil {
-				s.mfaFailed(w, r, err, form, next)
-				return
-			}
+		settle, err := s.codeAttempt(r.Context(), user.NameKey(sub.user.Username), clientIP(r))
+		if err != nil {
+			s.mfaFailed(w, r, err, form, next)
+			return
 		}
 		amr, err := s.MFA.Verify(r.Context(), sub.user.ID, in.Method, in.Code)
+		settle(err)
 		if err != nil {
 			if errors.Is(err, auth.ErrInvalidCredentials) {
 				s.metrics.SecondFactor(in.Method, "failure")
 				s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAFailed, UserID: sub.user.ID, Username: sub.user.Username,
 					Details: map[string]string{"method": in.Method}})
-				if s.Throttle != nil {
-					if terr := s.Throttle.Failure(r.Context(), key, ip); terr != nil {
-						err = terr
-					}
-				}
 			}
 			s.mfaFailed(w, r, err, form, next)
 			return
 		}
 		s.metrics.SecondFactor(in.Method, "success")
-		if s.Throttle != nil {
-			_ = s.Throttle.Success(r.Context(), key, ip)
-		}
 		rec, err := s.startLogin(w, r, sub, mfa.Combine(sub.amr, amr))
 		if err != nil {
 			s.writeError(w, r, err)
@@ -316,17 +351,14 @@ func (s *server) handleTOTPConfirm() http.Handler {
 			s.factorError(w, r, err)
 			return
 		}
-		key, ip := user.NameKey(sub.user.Username), clientIP(r)
-		if s.Throttle != nil {
-			if err := s.Throttle.Check(r.Context(), key, ip); err != nil {
-				s.writeError(w, r, err)
-				return
-			}
+		settle, err := s.codeAttempt(r.Context(), user.NameKey(sub.user.Username), clientIP(r))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
 		}
-		if err := s.MFA.ConfirmTOTP(r.Context(), sub.user.ID, in.Code); err != nil {
-			if errors.Is(err, auth.ErrInvalidCredentials) && s.Throttle != nil {
-				_ = s.Throttle.Failure(r.Context(), key, ip)
-			}
+		err = s.MFA.ConfirmTOTP(r.Context(), sub.user.ID, in.Code)
+		settle(err)
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -397,12 +429,23 @@ func (s *server) handleTOTPDelete() http.Handler {
 }
 
 // handleRecoveryCodes is POST /auth/mfa/recovery-codes: a new set of 10,
-// shown once, replacing the old set.
+// shown once, replacing the old set; 409 (mfa.ErrNoFactor) for a user
+// without TOTP or passkey.
 func (s *server) handleRecoveryCodes() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub, err := s.factorChanger(r, false)
 		if err != nil {
 			s.factorError(w, r, err)
+			return
+		}
+		// Recovery codes back up a factor; minted without one they would
+		// be a second "factor" that a password alone can create.
+		f, err := s.MFA.Factors(r.Context(), sub.user.ID)
+		if err == nil && !f.Enrolled() {
+			err = mfa.ErrNoFactor
+		}
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		codes, err := s.MFA.NewRecoveryCodes(r.Context(), sub.user.ID)
@@ -443,7 +486,7 @@ func (s *server) handleLoginMFAPage() http.Handler {
 			return
 		}
 		data := mfaLoginPage{Next: next, Error: q.Get("error") != "", Throttled: q.Get("throttled") != "", Enrolled: q.Get("enrolled") != "",
-			Methods: f.Methods(), Recovery: f.RecoveryLeft > 0,
+			Methods: f.Methods(), Recovery: slices.Contains(f.Methods(), mfa.MethodRecovery),
 			TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0 && s.Passkeys != nil, StepUp: sub.pending == nil}
 		if !f.Enrolled() {
 			data.Enrol = sub.pending == nil || sub.pending.Enrol

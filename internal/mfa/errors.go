@@ -17,6 +17,10 @@ var (
 	ErrNoEncryptionKey = fmt.Errorf("%w: TOTP enrolment needs keys.encryption_key (or keys.encryption_key_file) in the configuration to encrypt secrets at rest", auth.ErrInvalidInput)
 	// ErrNotEnrolled: the user has no pending TOTP enrolment to confirm.
 	ErrNotEnrolled = fmt.Errorf("%w: no TOTP enrolment in progress (POST /auth/mfa/totp first)", auth.ErrInvalidInput)
+	// ErrNoFactor: recovery codes are asked for by a user without a real
+	// factor (a confirmed TOTP or a passkey). They back up a factor and
+	// are none themselves (docs/mfa.md).
+	ErrNoFactor = fmt.Errorf("%w: recovery codes back up an authenticator app or a passkey; set one up first", auth.ErrConflict)
 	// ErrReauthRequired: changing factors needs a login within the last
 	// five minutes or a session that used a second factor.
 	ErrReauthRequired = errors.New("recent login or second factor required")

@@ -166,12 +166,45 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, code string) error {
 	return nil
 }
 
-// DeleteTOTP removes the user's TOTP (confirmed or pending).
+// DeleteTOTP removes the user's TOTP (confirmed or pending), and the
+// recovery codes with it when no passkey is left (dropCodesWithoutFactor).
 func (s *Service) DeleteTOTP(ctx context.Context, userID string) error {
 	if err := s.store.DeleteTOTP(ctx, userID); err != nil {
 		return fmt.Errorf("delete totp: %w", err)
 	}
+	if err := dropCodesWithoutFactor(ctx, s.store, userID); err != nil {
+		return fmt.Errorf("delete totp: %w", err)
+	}
 	return nil
+}
+
+// hasFactor reports whether the user has a real factor: a confirmed TOTP
+// or a passkey. Recovery codes back up a factor and are none themselves.
+func hasFactor(ctx context.Context, store Store, userID string) (bool, error) {
+	t, err := store.TOTP(ctx, userID)
+	switch {
+	case err == nil && t.Confirmed():
+		return true, nil
+	case err != nil && !errors.Is(err, auth.ErrNotFound):
+		return false, err
+	}
+	creds, err := store.Credentials(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	return len(creds) > 0, nil
+}
+
+// dropCodesWithoutFactor deletes the user's recovery codes once the last
+// real factor is gone: left behind, they would back up nothing, and a
+// user under login.require_mfa_roles must enrol again rather than log in
+// with one (Verify refuses them without a factor anyway).
+func dropCodesWithoutFactor(ctx context.Context, store Store, userID string) error {
+	has, err := hasFactor(ctx, store, userID)
+	if err != nil || has {
+		return err
+	}
+	return store.DeleteRecoveryCodes(ctx, userID)
 }
 
 // VerifyTOTP checks code against the user's confirmed TOTP: ±1 step, and
@@ -352,12 +385,21 @@ func (s *Service) Factors(ctx context.Context, userID string) (Factors, error) {
 }
 
 // Verify checks a second-factor code by method and returns the amr values
-// it earns.
+// it earns. A recovery code counts only while the user has a real factor
+// (a confirmed TOTP or a passkey), so it never stands in for the factor it
+// backs up: without one it is ErrInvalidCode, and is not spent.
 func (s *Service) Verify(ctx context.Context, userID, method, code string) ([]string, error) {
 	switch method {
 	case MethodTOTP:
 		return []string{AMROTP}, s.VerifyTOTP(ctx, userID, code)
 	case MethodRecovery:
+		has, err := hasFactor(ctx, s.store, userID)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("use recovery code: %w", err)
+		case !has:
+			return nil, ErrInvalidCode
+		}
 		return []string{AMROTP}, s.UseRecoveryCode(ctx, userID, code)
 	}
 	return nil, fmt.Errorf("%w: method must be %q or %q", auth.ErrInvalidInput, MethodTOTP, MethodRecovery)

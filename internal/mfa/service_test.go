@@ -142,6 +142,11 @@ func TestRecoveryCodes(t *testing.T) {
 	if fs, _ := s.Factors(ctx, f.user.ID); fs.Enrolled() {
 		t.Fatalf("recovery codes alone count as a factor: %+v", fs)
 	}
+	// Without a real factor a code is refused, and not spent.
+	if _, err := s.Verify(ctx, f.user.ID, mfa.MethodRecovery, codes[0]); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("recovery code without a factor = %v, want ErrInvalidCode", err)
+	}
+	enrolled(t, f, s)
 	if _, err := s.Verify(ctx, f.user.ID, mfa.MethodRecovery, strings.ToUpper(codes[0])); err != nil {
 		t.Fatalf("first use (any case): %v", err)
 	}
@@ -157,6 +162,73 @@ func TestRecoveryCodes(t *testing.T) {
 	}
 	if _, err := s.Verify(ctx, f.user.ID, mfa.MethodRecovery, fresh[9]); err != nil {
 		t.Fatalf("code of the new set: %v", err)
+	}
+}
+
+// Recovery codes back up a real factor: removing the last one (TOTP or
+// passkey, whichever goes last) removes them; one that remains keeps them.
+func TestRemovingLastFactorDeletesRecoveryCodes(t *testing.T) {
+	ctx := context.Background()
+	key := mfa.Credential{ID: []byte("key-1"), Name: "YubiKey", Kind: mfa.AMRHardware, Data: []byte("{}"), CreatedAt: time.Now()}
+	left := func(t *testing.T, f fixture, s *mfa.Service) int {
+		t.Helper()
+		fs, err := s.Factors(ctx, f.user.ID)
+		if err != nil {
+			t.Fatalf("Factors: %v", err)
+		}
+		return fs.RecoveryLeft
+	}
+	tests := []struct {
+		name    string
+		passkey bool
+		steps   []removal // each removes one factor
+		want    []int     // codes left after each step
+	}{
+		{"TOTPOnly", false, []removal{deleteTOTP}, []int{0}},
+		{"TOTPThenPasskey", true, []removal{deleteTOTP, deletePasskey(key.ID)}, []int{10, 0}},
+		{"PasskeyThenTOTP", true, []removal{deletePasskey(key.ID), deleteTOTP}, []int{10, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			s := f.service(t)
+			p, err := mfa.NewPasskeys(f.store, mfa.RelyingParty{ID: "localhost", Origin: "http://localhost:8080", Name: "gatehouse"}, make([]byte, 32), false, f.clock.Now)
+			if err != nil {
+				t.Fatalf("NewPasskeys: %v", err)
+			}
+			enrolled(t, f, s)
+			if tt.passkey {
+				k := key
+				k.UserID = f.user.ID
+				if err := f.store.AddCredential(ctx, k); err != nil {
+					t.Fatalf("AddCredential: %v", err)
+				}
+			}
+			if _, err := s.NewRecoveryCodes(ctx, f.user.ID); err != nil {
+				t.Fatalf("NewRecoveryCodes: %v", err)
+			}
+			for i, step := range tt.steps {
+				if err := step(s, p, f.user.ID); err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+				if got, want := left(t, f, s), tt.want[i]; got != want {
+					t.Fatalf("after step %d: %d recovery codes left, want %d", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+// removal removes one factor of userID.
+type removal func(s *mfa.Service, p *mfa.Passkeys, userID string) error
+
+func deleteTOTP(s *mfa.Service, _ *mfa.Passkeys, userID string) error {
+	return s.DeleteTOTP(context.Background(), userID)
+}
+
+func deletePasskey(id []byte) removal {
+	return func(_ *mfa.Service, p *mfa.Passkeys, userID string) error {
+		return p.Delete(context.Background(), userID, mfa.CredentialID(id))
 	}
 }
 

@@ -87,16 +87,18 @@ func RelyingPartyFor(publicURL string) (RelyingParty, error) {
 // finishes, so it cannot finish twice.
 type Passkeys struct {
 	wa     *webauthn.WebAuthn
-	store  CredentialStore
+	store  Store // credentials; TOTP and recovery codes for Delete
 	sealer *seal.Sealer
 	secure bool
 	now    func() time.Time
 }
 
-// NewPasskeys returns the WebAuthn service for rp over store. cookieKey
-// (seal.KeySize bytes) seals ceremony cookies; instances behind one
-// public_url must share it. now nil means time.Now.
-func NewPasskeys(store CredentialStore, rp RelyingParty, cookieKey []byte, secure bool, now func() time.Time) (*Passkeys, error) {
+// NewPasskeys returns the WebAuthn service for rp over store (the factor
+// store: removing the last passkey of a user without TOTP removes the
+// recovery codes too). cookieKey (seal.KeySize bytes) seals ceremony
+// cookies; instances behind one public_url must share it. now nil means
+// time.Now.
+func NewPasskeys(store Store, rp RelyingParty, cookieKey []byte, secure bool, now func() time.Time) (*Passkeys, error) {
 	wa, err := webauthn.New(&webauthn.Config{
 		RPID: rp.ID, RPDisplayName: rp.Name, RPOrigins: []string{rp.Origin},
 		AttestationPreference: protocol.PreferNoAttestation,
@@ -413,14 +415,19 @@ func (p *Passkeys) Credentials(ctx context.Context, userID string) ([]Credential
 	return cs, nil
 }
 
-// Delete removes the user's credential id (the base64url credential ID);
-// auth.ErrNotFound when the user has none with that ID.
+// Delete removes the user's credential id (the base64url credential ID),
+// and the recovery codes with it when it was the user's last factor (no
+// other passkey, no confirmed TOTP); auth.ErrNotFound when the user has
+// none with that ID.
 func (p *Passkeys) Delete(ctx context.Context, userID, id string) error {
 	raw, err := base64.RawURLEncoding.DecodeString(id)
 	if err != nil || len(raw) == 0 {
 		return fmt.Errorf("delete webauthn credential: %w", auth.ErrNotFound)
 	}
 	if err := p.store.DeleteCredential(ctx, userID, raw); err != nil {
+		return fmt.Errorf("delete webauthn credential: %w", err)
+	}
+	if err := dropCodesWithoutFactor(ctx, p.store, userID); err != nil {
 		return fmt.Errorf("delete webauthn credential: %w", err)
 	}
 	return nil

@@ -100,6 +100,12 @@ type Meta struct {
 	UserAgent string
 	Method    string // "password" or "oidc:<provider>"
 	AMR       []string
+	// LoginAt is when the user logged in: the session's CreatedAt (the
+	// login time that auth_time, max_age and the window for changing
+	// factors read) and the start of its absolute lifetime. Zero (or a
+	// time after now) means now; only a session that replaces another
+	// without a new login (ReplaceSession) sets it.
+	LoginAt time.Time
 }
 
 // Create starts a new session for userID and returns the cookie value (256
@@ -112,13 +118,17 @@ func (m *Manager) Create(ctx context.Context, userID string, meta Meta) (string,
 	}
 	value := base64.RawURLEncoding.EncodeToString(buf)
 	now := m.now().UTC()
+	loginAt := now
+	if !meta.LoginAt.IsZero() && meta.LoginAt.Before(now) {
+		loginAt = meta.LoginAt.UTC()
+	}
 	ua := meta.UserAgent
 	if len(ua) > 256 {
 		ua = ua[:256]
 	}
 	rec := Record{
-		ID: IDFromCookie(value), UserID: userID, CreatedAt: now, LastSeenAt: now,
-		IdleExpiresAt: now.Add(m.idle), ExpiresAt: now.Add(m.absolute),
+		ID: IDFromCookie(value), UserID: userID, CreatedAt: loginAt, LastSeenAt: now,
+		IdleExpiresAt: now.Add(m.idle), ExpiresAt: loginAt.Add(m.absolute),
 		IP: meta.IP, UserAgent: ua, Method: meta.Method, AMR: meta.AMR,
 	}
 	if err := m.store.CreateSession(ctx, rec); err != nil {
@@ -299,6 +309,25 @@ func (m *Manager) CookieValue(r *http.Request) string {
 // (fixation) and the old one dies server-side. amr lists the RFC 8176
 // methods the login used ("pwd", "otp", "mfa", …).
 func (m *Manager) StartSession(w http.ResponseWriter, r *http.Request, userID, method string, amr ...string) (Record, error) {
+	return m.start(w, r, userID, Meta{Method: method, AMR: amr})
+}
+
+// ReplaceSession gives the request's session a new ID without a new
+// login: the session the request came with is ended, and its successor
+// keeps old's user, method, amr and login time (CreatedAt, hence its
+// absolute expiry too), with this request's client. old is the request's
+// session as it was. A password change uses it: typing the password again
+// proves nothing that the session's login had not, so the successor must
+// not count as a fresh login (contract §9: changing factors needs a login
+// at most 5 minutes old or a second factor; OIDC max_age reads the login
+// time as well).
+func (m *Manager) ReplaceSession(w http.ResponseWriter, r *http.Request, old Record) (Record, error) {
+	return m.start(w, r, old.UserID, Meta{Method: old.Method, AMR: old.AMR, LoginAt: old.CreatedAt})
+}
+
+// start ends the request's session, creates one for userID with meta
+// (IP and User-Agent from the request) and sets its cookie.
+func (m *Manager) start(w http.ResponseWriter, r *http.Request, userID string, meta Meta) (Record, error) {
 	ctx := r.Context()
 	if old := m.CookieValue(r); plausibleCookie(old) {
 		if err := m.store.DeleteSession(ctx, IDFromCookie(old)); err == nil {
@@ -306,7 +335,8 @@ func (m *Manager) StartSession(w http.ResponseWriter, r *http.Request, userID, m
 		}
 	}
 	req, _ := audit.RequestFrom(ctx)
-	value, rec, err := m.Create(ctx, userID, Meta{IP: req.IP, UserAgent: r.UserAgent(), Method: method, AMR: amr})
+	meta.IP, meta.UserAgent = req.IP, r.UserAgent()
+	value, rec, err := m.Create(ctx, userID, meta)
 	if err != nil {
 		return Record{}, err
 	}

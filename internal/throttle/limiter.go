@@ -117,6 +117,76 @@ func (l *Limiter) Check(ctx context.Context, userKey, ip string) error {
 	return &auth.ThrottledError{RetryAfter: roundUp(wait)}
 }
 
+// Attempt counts a login attempt of userKey from ip as a failure before
+// its credential is checked, and returns undo, which takes the count back.
+// Checking first and counting after the check (Check, then Failure) lets
+// attempts sent at once all pass the check before any of them is counted;
+// counting first makes the check and the count one step per key: of
+// attempts at once against a key with room for k more failures, at most k
+// go ahead (Store.AddFailure gives each a different count).
+//
+// The error is a *auth.ThrottledError when a key is locked (as for Check)
+// or when concurrent attempts took its last room; a refused attempt is not
+// counted. A store that does not answer gives a wrapped
+// auth.ErrUnavailable, and nothing stays counted that can be taken back.
+//
+// An attempt that goes ahead stays a failure unless the caller calls undo:
+// after a right credential (then Success as well, which also clears the
+// account+IP failures), or when it could not be decided (a store error).
+// A wrong credential needs nothing more. undo is safe to call once.
+func (l *Limiter) Attempt(ctx context.Context, userKey, ip string) (undo func(context.Context) error, err error) {
+	now := l.now()
+	rules := l.rules(userKey, ip)
+	// Read first: a locked key answers without a write, so a flood against
+	// it costs reads only. room is the highest count an attempt may get
+	// from AddFailure: the limit, or one past the failures already there
+	// when their lock has run out (one attempt, then a longer lock).
+	room := make([]int, len(rules))
+	var wait time.Duration
+	for i, r := range rules {
+		n, latest, err := l.store.Failures(ctx, r.key, now, l.window)
+		if err != nil {
+			return nil, fmt.Errorf("check login throttle: %w", err)
+		}
+		room[i] = max(r.limit, n+1)
+		if n >= r.limit {
+			wait = max(wait, latest.Add(l.lockFor(n-r.limit)).Sub(now))
+		}
+	}
+	if wait > 0 {
+		return nil, &auth.ThrottledError{RetryAfter: roundUp(wait)}
+	}
+	var counted []string
+	undo = func(ctx context.Context) error {
+		var errs []error
+		for _, key := range counted {
+			if err := l.store.RemoveFailure(ctx, key, now); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		counted = nil
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("take back login attempt: %w", err)
+		}
+		return nil
+	}
+	for i, r := range rules {
+		n, err := l.store.AddFailure(ctx, r.key, now, l.window)
+		if err != nil {
+			_ = undo(ctx)
+			return nil, fmt.Errorf("record login attempt: %w", err)
+		}
+		counted = append(counted, r.key)
+		if n > room[i] {
+			// Attempts at once took the room: they lock the key as their
+			// failures would (at least the lock of room[i] failures).
+			_ = undo(ctx)
+			return nil, &auth.ThrottledError{RetryAfter: roundUp(l.lockFor(room[i] - r.limit))}
+		}
+	}
+	return undo, nil
+}
+
 // lockFor returns 1s × 2^excess, capped at the window.
 func (l *Limiter) lockFor(excess int) time.Duration {
 	if excess >= 40 { // beyond any sane window; also keeps the shift in range

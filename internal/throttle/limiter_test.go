@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,8 +268,8 @@ func TestInstancesShareCountsThroughRedis(t *testing.T) {
 	}
 }
 
-// TestUnavailableStoreFailsClosed: when Redis does not answer, Check and
-// Failure fail with auth.ErrUnavailable — never allow, never throttle.
+// TestUnavailableStoreFailsClosed: when Redis does not answer, Check,
+// Failure and Attempt fail with auth.ErrUnavailable — never allow, never throttle.
 func TestUnavailableStoreFailsClosed(t *testing.T) {
 	l := newLimiter(openRedis(t, "redis://127.0.0.1:1/0", "gatehouse-test:dead:"), newClock())
 	ctx := context.Background()
@@ -276,6 +277,7 @@ func TestUnavailableStoreFailsClosed(t *testing.T) {
 		"Check":   func() error { return l.Check(ctx, "alice", "192.0.2.1") },
 		"Failure": func() error { return l.Failure(ctx, "alice", "192.0.2.1") },
 		"Success": func() error { return l.Success(ctx, "alice", "192.0.2.1") },
+		"Attempt": func() error { _, err := l.Attempt(ctx, "alice", "192.0.2.1"); return err },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
@@ -284,5 +286,174 @@ func TestUnavailableStoreFailsClosed(t *testing.T) {
 				t.Fatalf("error = %v, want auth.ErrUnavailable", err)
 			}
 		})
+	}
+}
+
+// attemptsAtOnce runs n Attempts of user from ip at once and returns the
+// undo of each that went ahead and the RetryAfter of each refused one.
+func attemptsAtOnce(t *testing.T, l *throttle.Limiter, user, ip string, n int) (ahead []func(context.Context) error, refused []time.Duration) {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+	)
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			undo, err := l.Attempt(context.Background(), user, ip)
+			mu.Lock()
+			defer mu.Unlock()
+			var te *auth.ThrottledError
+			switch {
+			case err == nil:
+				ahead = append(ahead, undo)
+			case errors.As(err, &te):
+				refused = append(refused, te.RetryAfter)
+			default:
+				errs = append(errs, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("Attempt: %v", errs)
+	}
+	return ahead, refused
+}
+
+// attempt runs one Attempt that must go ahead and returns its undo.
+func attempt(t *testing.T, l *throttle.Limiter, user, ip string) func(context.Context) error {
+	t.Helper()
+	undo, err := l.Attempt(context.Background(), user, ip)
+	if err != nil {
+		t.Fatalf("Attempt(%s, %s): %v", user, ip, err)
+	}
+	return undo
+}
+
+// TestAttemptsAtOnceStopAtMaxFailures: attempts sent at once are counted
+// before any is checked, so no more than N go ahead (a check followed by a
+// later Failure would let them all through), the rest are refused without
+// being counted, and the N lock the pair as N failures do.
+func TestAttemptsAtOnceStopAtMaxFailures(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		c := newClock()
+		l := newLimiter(store, c)
+		const n = 20
+		ahead, refused := attemptsAtOnce(t, l, "alice", "192.0.2.1", n)
+		if len(ahead) != maxFailures || len(refused) != n-maxFailures {
+			t.Fatalf("%d attempts at once: %d went ahead, %d refused; want %d ahead", n, len(ahead), len(refused), maxFailures)
+		}
+		// A refused attempt may read the count while another refused one
+		// is still in it, so its RetryAfter may be longer, never shorter.
+		for _, d := range refused {
+			if d < time.Second {
+				t.Fatalf("refused attempt RetryAfter = %v, want at least 1s", d)
+			}
+		}
+		// Exactly N failures stayed: the lock of N, not of N plus the refused.
+		if got, want := retryAfter(t, l, "alice", "192.0.2.1"), time.Second; got != want {
+			t.Fatalf("after the attempts: RetryAfter = %v, want %v", got, want)
+		}
+	})
+}
+
+// TestAttemptWhenLockRunsOutLetsOneThrough: once a lock runs out, one
+// attempt of those at once goes ahead, and its failure locks the pair for
+// longer.
+func TestAttemptWhenLockRunsOutLetsOneThrough(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		c := newClock()
+		l := newLimiter(store, c)
+		fail(t, l, "alice", "192.0.2.1", maxFailures)
+		if _, err := l.Attempt(context.Background(), "alice", "192.0.2.1"); !errors.Is(err, auth.ErrThrottled) {
+			t.Fatalf("Attempt while locked = %v, want auth.ErrThrottled", err)
+		}
+		c.Advance(time.Second)
+		ahead, refused := attemptsAtOnce(t, l, "alice", "192.0.2.1", 5)
+		if len(ahead) != 1 {
+			t.Fatalf("5 attempts once the lock ran out: %d went ahead, want 1", len(ahead))
+		}
+		for _, d := range refused {
+			if d < 2*time.Second {
+				t.Fatalf("refused attempt RetryAfter = %v, want at least 2s", d)
+			}
+		}
+		if got, want := retryAfter(t, l, "alice", "192.0.2.1"), 2*time.Second; got != want {
+			t.Fatalf("after one more failure: RetryAfter = %v, want %v", got, want)
+		}
+	})
+}
+
+// TestAttemptUndoTakesItBack: an attempt whose credential was right is
+// taken back from every key, so successes never add up to a lock — not
+// for the account+IP pair, and not account-wide or IP-wide, which Success
+// does not clear.
+func TestAttemptUndoTakesItBack(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		c := newClock()
+		l := newLimiter(store, c)
+		ctx := context.Background()
+		for i := range 10*maxFailures + 1 {
+			ip := fmt.Sprintf("192.0.2.%d", i%4) // the account from several IPs
+			if err := attempt(t, l, "alice", ip)(ctx); err != nil {
+				t.Fatalf("undo: %v", err)
+			}
+			if err := l.Success(ctx, "alice", ip); err != nil {
+				t.Fatalf("Success: %v", err)
+			}
+		}
+		for _, ip := range []string{"192.0.2.0", "198.51.100.7"} {
+			if got := retryAfter(t, l, "alice", ip); got != 0 {
+				t.Fatalf("after right attempts only: %s throttled for %v, want allowed", ip, got)
+			}
+		}
+		// Wrong ones stay counted: N of them lock the pair.
+		for range maxFailures - 1 {
+			attempt(t, l, "bob", "192.0.2.1")
+		}
+		undo := attempt(t, l, "bob", "192.0.2.1")
+		if got := retryAfter(t, l, "bob", "192.0.2.1"); got == 0 {
+			t.Fatal("after N attempts: allowed, want locked")
+		}
+		if err := undo(ctx); err != nil {
+			t.Fatalf("undo: %v", err)
+		}
+		if got := retryAfter(t, l, "bob", "192.0.2.1"); got != 0 {
+			t.Fatalf("after taking the N-th back: throttled for %v, want allowed", got)
+		}
+	})
+}
+
+// TestAttemptsAtOnceAcrossInstances: the bound holds for attempts spread
+// over instances sharing Redis.
+func TestAttemptsAtOnceAcrossInstances(t *testing.T) {
+	url, prefix := redistest.New(t)
+	c := newClock()
+	limiters := []*throttle.Limiter{newLimiter(openRedis(t, url, prefix), c), newLimiter(openRedis(t, url, prefix), c)}
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		ahead int
+	)
+	for i := range 20 {
+		wg.Go(func() {
+			_, err := limiters[i%2].Attempt(context.Background(), "alice", "192.0.2.1")
+			if err != nil && !errors.Is(err, auth.ErrThrottled) {
+				t.Errorf("Attempt: %v", err)
+			}
+			if err == nil {
+				mu.Lock()
+				ahead++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if ahead != maxFailures {
+		t.Fatalf("20 attempts at once on two instances: %d went ahead, want %d", ahead, maxFailures)
 	}
 }

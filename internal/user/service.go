@@ -20,8 +20,9 @@ import (
 
 // Limiter throttles login failures (throttle.Limiter implements it).
 type Limiter interface {
-	Check(ctx context.Context, userKey, ip string) error
-	Failure(ctx context.Context, userKey, ip string) error
+	// Attempt counts a login attempt before its password is checked and
+	// returns undo, which takes the count back (throttle.Limiter.Attempt).
+	Attempt(ctx context.Context, userKey, ip string) (undo func(context.Context) error, err error)
 	Success(ctx context.Context, userKey, ip string) error
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,8 +18,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
+	"github.com/gatehouse-auth/gatehouse/internal/throttle"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
@@ -284,5 +287,64 @@ func TestResetSecondFactorsRemovesFactorsAndSignsOut(t *testing.T) {
 	}
 	if _, err := svc.ResetSecondFactors(ctx, "nobody", "cli"); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("reset of an unknown user = %v, want ErrNotFound", err)
+	}
+}
+
+// Wrong passwords sent at once count in the login throttle as if sent one
+// after another: at most max_failures of them are checked, the rest are
+// throttled (contract §3). Checked first and counted after, all of them
+// passed the check before any was counted.
+func TestParallelWrongPasswordsStopAtMaxFailures(t *testing.T) {
+	const maxFailures, attempts = 3, 20
+	st := newStore(t)
+	limiter := throttle.NewLimiter(memory.New(), maxFailures, time.Hour)
+	s := newService(t, st, cheap, user.WithLimiter(limiter))
+	if _, err := s.Create(t.Context(), "alice", goodPassword, nil); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, attempts)
+	for i := range attempts {
+		wg.Go(func() {
+			_, errs[i] = s.Login(t.Context(), user.Attempt{Username: "alice", Password: "wrong-" + goodPassword, IP: "192.0.2.1", Via: "json"})
+		})
+	}
+	wg.Wait()
+	checked := 0
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, auth.ErrInvalidCredentials):
+			checked++
+		case errors.Is(err, auth.ErrThrottled), errors.Is(err, auth.ErrOverloaded):
+		default:
+			t.Errorf("login: %v, want invalid credentials, throttled or overloaded", err)
+		}
+	}
+	if checked > maxFailures {
+		t.Errorf("%d of %d wrong passwords sent at once were checked, want at most max_failures (%d)", checked, attempts, maxFailures)
+	}
+	// The right password is throttled too now, and a right password that
+	// does get checked takes its own count back: see TestLoginSuccessTakesItsAttemptBack.
+	if _, err := s.Login(t.Context(), user.Attempt{Username: "alice", Password: goodPassword, IP: "192.0.2.1", Via: "json"}); !errors.Is(err, auth.ErrThrottled) {
+		t.Errorf("right password after the burst: %v, want throttled", err)
+	}
+}
+
+// A right password does not count as a failure, so successful logins
+// never lock an account out.
+func TestLoginSuccessTakesItsAttemptBack(t *testing.T) {
+	st := newStore(t)
+	limiter := throttle.NewLimiter(memory.New(), 2, time.Hour)
+	s := newService(t, st, cheap, user.WithLimiter(limiter))
+	if _, err := s.Create(t.Context(), "alice", goodPassword, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := s.Login(t.Context(), user.Attempt{Username: "alice", Password: goodPassword, IP: "192.0.2.1", Via: "json"}); err != nil {
+			t.Fatalf("login %d with the right password: %v", i+1, err)
+		}
+	}
+	if err := limiter.Check(t.Context(), user.NameKey("alice"), "192.0.2.9"); err != nil {
+		t.Errorf("the account-wide count after 5 right passwords: %v, want no throttle", err)
 	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // AddFailure records a failure for key at now and returns the failures
-// within (now-window, now].
+// after now-window, later stamps included (throttle.Store).
 func (s *Store) AddFailure(_ context.Context, key string, now time.Time, window time.Duration) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -28,8 +28,29 @@ func (s *Store) AddFailure(_ context.Context, key string, now time.Time, window 
 	if len(fl.times) > maxFailuresPerKey {
 		fl.times = append(fl.times[:0], fl.times[len(fl.times)-maxFailuresPerKey:]...)
 	}
-	n, _ := count(fl.times, now, window)
-	return n, nil
+	// dropBefore left only failures after now-window; later ones count.
+	return len(fl.times), nil
+}
+
+// RemoveFailure forgets one failure recorded for key at exactly at.
+func (s *Store) RemoveFailure(_ context.Context, key string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fl := s.failures[key]
+	if fl == nil {
+		return nil
+	}
+	// The newest first: an attempt is taken back soon after it was counted.
+	for i := len(fl.times) - 1; i >= 0; i-- {
+		if fl.times[i].Equal(at) {
+			fl.times = append(fl.times[:i], fl.times[i+1:]...)
+			break
+		}
+	}
+	if len(fl.times) == 0 {
+		delete(s.failures, key)
+	}
+	return nil
 }
 
 // Failures returns the failures for key within (now-window, now] and the

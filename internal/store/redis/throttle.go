@@ -16,7 +16,8 @@ import (
 const maxFailuresPerKey = 1024
 
 // addFailureScript slides the window, records one failure and returns the
-// count within (now-window, now], atomically across instances.
+// count after now-window (later stamps included: throttle.Store), atomically
+// across instances.
 var addFailureScript = goredis.NewScript(`
 -- KEYS: failure zset
 -- ARGV: now µs, cutoff µs (now - window), unique member, window ms, cap
@@ -24,7 +25,20 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[5]) + 1))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], ARGV[1])`)
+return redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], '+inf')`)
+
+// removeFailureScript forgets one failure recorded at exactly one time.
+// Members are "<µs>-<random>", so the time alone does not name one; any
+// of that score will do, since failures at one instant are
+// interchangeable.
+var removeFailureScript = goredis.NewScript(`
+-- KEYS: failure zset
+-- ARGV: time µs
+local m = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1], 'LIMIT', 0, 1)
+if #m > 0 then
+  redis.call('ZREM', KEYS[1], m[1])
+end
+return #m`)
 
 func (s *Store) throttleKey(key string) string { return s.prefix + "thr:" + key }
 
@@ -45,6 +59,12 @@ func (s *Store) AddFailure(ctx context.Context, key string, now time.Time, windo
 		return 0, wrap("record login failure", err)
 	}
 	return n, nil
+}
+
+// RemoveFailure forgets one failure recorded for key at exactly at.
+func (s *Store) RemoveFailure(ctx context.Context, key string, at time.Time) error {
+	err := removeFailureScript.Run(ctx, s.client, []string{s.throttleKey(key)}, micros(at)).Err()
+	return wrap("remove login failure", err)
 }
 
 // Failures returns the failures for key within (now-window, now] and the

@@ -2,11 +2,12 @@ package throttletest
 
 import (
 	"context"
-	"github.com/gatehouse-auth/gatehouse/internal/storetest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 	"github.com/gatehouse-auth/gatehouse/internal/throttle"
 )
 
@@ -22,6 +23,9 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) throttle.Store) {
 		{Name: "KeysAreIndependent", Run: testKeysIndependent},
 		{Name: "ResetFailuresForgetsKey", Run: testReset},
 		{Name: "ConcurrentFailuresAllCount", Run: testConcurrent},
+		{Name: "ConcurrentFailuresCountDistinctly", Run: testConcurrentCounts},
+		{Name: "RemoveFailureTakesBackOne", Run: testRemove},
+		{Name: "AddFailureCountsLaterStamps", Run: testAddFailureLaterStamps},
 	})
 }
 
@@ -158,5 +162,105 @@ func testConcurrent(t *testing.T, s throttle.Store) {
 	}
 	if got, _ := failures(t, s, "ip:192.0.2.9", now); got != workers {
 		t.Fatalf("Failures = %d, want %d", got, workers)
+	}
+}
+
+// testConcurrentCounts: the counts AddFailure returns to concurrent callers
+// are 1..N, each once. Limiter.Attempt relies on it: of N attempts at once
+// only those whose count fits under the limit go ahead.
+func testConcurrentCounts(t *testing.T, s throttle.Store) {
+	const workers = 20
+	now := base()
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		counts []int
+		errs   []error
+	)
+	for range workers {
+		wg.Go(func() {
+			n, err := s.AddFailure(context.Background(), "acct-ip:alice|192.0.2.9", now, window)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			counts = append(counts, n)
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("AddFailure: %v", errs)
+	}
+	slices.Sort(counts)
+	for i, n := range counts {
+		if n != i+1 {
+			t.Fatalf("counts returned to %d concurrent AddFailure calls = %v, want 1..%d each once", workers, counts, workers)
+		}
+	}
+}
+
+// testRemove: RemoveFailure takes back one failure of that instant and
+// leaves the others (of that instant too) and other keys alone; an
+// instant or key without failures is no error.
+func testRemove(t *testing.T, s throttle.Store) {
+	ctx := context.Background()
+	now := base()
+	key := "acct:alice"
+	add(t, s, key, now)
+	add(t, s, key, now.Add(time.Second))
+	add(t, s, key, now.Add(time.Second))
+	add(t, s, "acct:bob", now.Add(time.Second))
+	at := now.Add(2 * time.Second)
+
+	if err := s.RemoveFailure(ctx, key, now.Add(time.Second)); err != nil {
+		t.Fatalf("RemoveFailure: %v", err)
+	}
+	if n, latest := failures(t, s, key, at); n != 2 || !latest.Equal(now.Add(time.Second)) {
+		t.Fatalf("after removing one of two at one instant: %d failures, latest %v; want 2, %v", n, latest, now.Add(time.Second))
+	}
+	if err := s.RemoveFailure(ctx, key, now.Add(time.Second)); err != nil {
+		t.Fatalf("RemoveFailure: %v", err)
+	}
+	if n, latest := failures(t, s, key, at); n != 1 || !latest.Equal(now) {
+		t.Fatalf("after removing both: %d failures, latest %v; want 1, %v", n, latest, now)
+	}
+	if n, _ := failures(t, s, "acct:bob", at); n != 1 {
+		t.Fatalf("other key after RemoveFailure = %d failures, want 1", n)
+	}
+	for _, tt := range []struct {
+		name, key string
+		at        time.Time
+	}{
+		{"NoFailureThen", key, now.Add(time.Minute)},
+		{"UnknownKey", "acct:nobody", now},
+	} {
+		if err := s.RemoveFailure(ctx, tt.key, tt.at); err != nil {
+			t.Errorf("%s: RemoveFailure = %v, want nil", tt.name, err)
+		}
+	}
+	if n, _ := failures(t, s, key, at); n != 1 {
+		t.Fatalf("after removing nothing: %d failures, want 1", n)
+	}
+	if err := s.RemoveFailure(ctx, key, now); err != nil {
+		t.Fatalf("RemoveFailure: %v", err)
+	}
+	if got := add(t, s, key, at); got != 1 {
+		t.Fatalf("AddFailure after removing every failure = %d, want 1", got)
+	}
+}
+
+// testAddFailureLaterStamps: concurrent attempts read the clock before they
+// count, so an attempt stamped earlier can count after one stamped later;
+// its count must include the later one, or both pass a limit of one.
+func testAddFailureLaterStamps(t *testing.T, s throttle.Store) {
+	now := base()
+	const key = "acct-ip:alice|192.0.2.1"
+	if got := add(t, s, key, now.Add(time.Second)); got != 1 {
+		t.Fatalf("AddFailure stamped now+1s = %d, want 1", got)
+	}
+	if got := add(t, s, key, now); got != 2 {
+		t.Errorf("AddFailure stamped now, after one stamped now+1s = %d, want 2", got)
 	}
 }
