@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 
@@ -162,15 +161,11 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 	if !h.holdsAdminRole(p.Roles) {
 		return auth.Principal{}, errNotAdmin
 	}
-	if h.d.Config.Admin.RequireMFA && !secondFactor(p) {
+	if h.d.Config.Admin.RequireMFA && !p.HasSecondFactor() {
 		return auth.Principal{}, httperr.Describe(errNoMFA, noMFADescription)
 	}
 	return p, nil
 }
-
-// secondFactor reports whether p's credential carries a second factor in
-// amr (RFC 8176 "mfa", set by the second login step; contract §9).
-func secondFactor(p auth.Principal) bool { return slices.Contains(p.AMR, "mfa") }
 
 // api wraps a JSON endpoint: it authenticates the administrator, records
 // them as the actor of every audit event of the request, and answers

@@ -39,11 +39,45 @@ type Principal struct {
 	// TokenID is the access token's jti; empty for sessions.
 	TokenID string
 	// AMR lists the RFC 8176 authentication methods behind the credential
-	// (session amr, or the token's amr claim); "mfa" means a second factor.
+	// (session amr, or the token's amr claim); see HasSecondFactor.
 	AMR       []string
 	Scope     string
 	ExpiresAt time.Time
 }
+
+// RFC 8176 authentication method references that say how many factors a
+// login had (package mfa sets them; it names these same values).
+const (
+	AMRMFA      = "mfa"  // a second factor after the first
+	AMRHardware = "hwk"  // proof of possession of a hardware-secured key
+	AMRSoftware = "swk"  // proof of possession of a software-secured key
+	AMRUser     = "user" // user presence and verification (PIN, biometric)
+)
+
+// MultiFactor reports whether amr shows a second factor: "mfa", or a
+// passwordless passkey login (["hwk","user"] or ["swk","user"]), where the
+// authenticator proved possession of the key and verified the user (PIN or
+// biometric): two factors in one gesture (NIST SP 800-63B multi-factor
+// cryptographic authenticator). It is the one rule behind mfa: true routes,
+// admin.require_mfa and changing factors.
+func MultiFactor(amr []string) bool {
+	var key, user bool
+	for _, a := range amr {
+		switch a {
+		case AMRMFA:
+			return true
+		case AMRHardware, AMRSoftware:
+			key = true
+		case AMRUser:
+			user = true
+		}
+	}
+	return key && user
+}
+
+// HasSecondFactor reports whether p's credential carries a second factor
+// (MultiFactor of its amr).
+func (p Principal) HasSecondFactor() bool { return MultiFactor(p.AMR) }
 
 // HasAnyRole reports whether p holds at least one of roles. An empty roles
 // list means "any authenticated user" and always matches.

@@ -223,7 +223,8 @@ type Admin struct {
 	// Roles: a user holding any of them may administer. Empty switches the
 	// admin API and console off (every request 403).
 	Roles []string `yaml:"roles"`
-	// RequireMFA demands a second factor ("mfa") in the credential's amr
+	// RequireMFA demands a second factor in the credential's amr ("mfa", or
+	// a passwordless passkey login; auth.MultiFactor)
 	// (default true, contract section 11): an administrator's password
 	// alone never opens the admin API or console.
 	RequireMFA bool `yaml:"require_mfa"`

@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"net/http"
-	"slices"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/credential"
@@ -96,7 +95,7 @@ func (g *Gateway) decide(r *http.Request, rt *Route) decision {
 	switch {
 	case !d.principal.HasAnyRole(rt.Policy.Roles):
 		d.outcome, d.reason = outcomeForbidden, reasonWrongRole
-	case rt.Policy.MFA && !slices.Contains(d.principal.AMR, "mfa"):
+	case rt.Policy.MFA && !d.principal.HasSecondFactor():
 		d.outcome, d.reason = outcomeStepUp, reasonNoSecondFactor
 	}
 	return d

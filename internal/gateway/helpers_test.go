@@ -27,6 +27,9 @@ var (
 	root  = auth.Principal{Subject: "u-root", Username: "root", Roles: []string{"admin", "user"}}
 	// second passed a password and a second factor.
 	second = auth.Principal{Subject: "u-second", Username: "second", Roles: []string{"user"}, AMR: []string{"pwd", "otp", "mfa"}}
+	// passkey signed in without a password: a passkey that verified its
+	// user (contract §9's passwordless amr), two factors in one.
+	passkey = auth.Principal{Subject: "u-passkey", Username: "passkey", Roles: []string{"user"}, AMR: []string{"hwk", "user"}}
 )
 
 // outcomes maps a credential value (cookie value or bearer token) to what an
@@ -41,6 +44,8 @@ func outcome(value string) (auth.Principal, error) {
 		return root, nil
 	case "second":
 		return second, nil
+	case "passkey":
+		return passkey, nil
 	case "expired":
 		return auth.Principal{}, fmt.Errorf("check credential: %w: %w", auth.ErrUnauthenticated, auth.ErrExpired)
 	case "revoked":

@@ -31,6 +31,8 @@ func TestMFARoutes(t *testing.T) {
 		{"PasswordOnlySessionBrowserStepsUp", "/admin/x?a=1", join([]string{"Cookie", cookieName + "=sess-alice"}, html), 302, "/login/mfa?next=%2Fadmin%2Fx%3Fa%3D1", "", ""},
 		{"SecondFactorToken", "/admin/x", []string{"Authorization", "Bearer tok-second"}, 200, "", "", "pwd,otp,mfa"},
 		{"SecondFactorSession", "/admin/x", []string{"Cookie", cookieName + "=sess-second"}, 200, "", "", "pwd,otp,mfa"},
+		{"PasswordlessPasskeySession", "/admin/x", []string{"Cookie", cookieName + "=sess-passkey"}, 200, "", "", "hwk,user"},
+		{"PasswordlessPasskeyToken", "/admin/x", []string{"Authorization", "Bearer tok-passkey"}, 200, "", "", "hwk,user"},
 		{"ForwardAuthStepUp", gateway.VerifyForwardPath, join(traefik("GET", "/admin/x"), []string{"Cookie", cookieName + "=sess-alice"}, html), 302, "https://auth.example/login/mfa?next=%2Fadmin%2Fx", "", ""},
 		{"NginxStepUpHint", gateway.VerifyNginxPath, join(nginx("GET", "/admin/x"), []string{"Cookie", cookieName + "=sess-alice"}, html), 401, "", "https://auth.example/login/mfa?next=%2Fadmin%2Fx", ""},
 		{"VerifyPasswordOnlyToken", gateway.VerifyForwardPath, join(traefik("GET", "/admin/x"), []string{"Authorization", "Bearer tok-alice"}), 401, "", "", ""},

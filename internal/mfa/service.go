@@ -31,10 +31,10 @@ const (
 const (
 	AMRPassword = "pwd"
 	AMROTP      = "otp"
-	AMRMFA      = "mfa"
-	AMRHardware = "hwk"
-	AMRSoftware = "swk"
-	AMRUser     = "user"
+	AMRMFA      = auth.AMRMFA
+	AMRHardware = auth.AMRHardware
+	AMRSoftware = auth.AMRSoftware
+	AMRUser     = auth.AMRUser
 	// AMRExternal marks a login vouched for by an external OpenID
 	// provider. RFC 8176 registers no value for a federated login; "ext"
 	// is what gatehouse's OIDC sessions already report to apps.
@@ -421,31 +421,11 @@ func (s *Service) Reset(ctx context.Context, userID string) error {
 	return nil
 }
 
-// HasSecondFactor reports whether amr shows a second factor: "mfa", or a
-// passwordless passkey login (["hwk","user"] or ["swk","user"]), where the
-// authenticator proved possession of the key and verified the user (PIN or
-// biometric) — two factors in one gesture (NIST SP 800-63B multi-factor
-// cryptographic authenticator).
-func HasSecondFactor(amr []string) bool {
-	var key, user bool
-	for _, a := range amr {
-		switch a {
-		case AMRMFA:
-			return true
-		case AMRHardware, AMRSoftware:
-			key = true
-		case AMRUser:
-			user = true
-		}
-	}
-	return key && user
-}
-
 // MayChangeFactors reports whether a session created at loginAt with amr
 // may change factors at now: it used a second factor, or its login is at
 // most ReauthWindow old.
 func MayChangeFactors(amr []string, loginAt, now time.Time) bool {
-	return HasSecondFactor(amr) || now.Sub(loginAt) <= ReauthWindow
+	return auth.MultiFactor(amr) || now.Sub(loginAt) <= ReauthWindow
 }
 
 // Combine returns the amr of a login that passed first (e.g. ["pwd"]) and

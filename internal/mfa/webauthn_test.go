@@ -33,27 +33,6 @@ func TestRelyingPartyFor(t *testing.T) {
 	}
 }
 
-func TestHasSecondFactor(t *testing.T) {
-	tests := []struct {
-		amr  []string
-		want bool
-	}{
-		{[]string{"pwd"}, false},
-		{[]string{"pwd", "otp", "mfa"}, true},
-		{[]string{"pwd", "hwk", "mfa"}, true},
-		{[]string{"hwk", "user"}, true}, // passwordless: key + user verification
-		{[]string{"swk", "user"}, true},
-		{[]string{"hwk"}, false}, // a key without user verification is one factor
-		{[]string{"user"}, false},
-		{nil, false},
-	}
-	for _, tt := range tests {
-		if got := mfa.HasSecondFactor(tt.amr); got != tt.want {
-			t.Errorf("HasSecondFactor(%v) = %v, want %v", tt.amr, got, tt.want)
-		}
-	}
-}
-
 func TestFactorMethodsWithPasskeys(t *testing.T) {
 	key := []mfa.Credential{{ID: []byte("k")}}
 	tests := []struct {

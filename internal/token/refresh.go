@@ -82,7 +82,7 @@ type Grant struct {
 	// the sessions view work alike.
 	Refresh bool
 	// AMR (RFC 8176) of the login behind the grant: the access tokens carry
-	// it, refreshed ones too (a mfa route accepts only "mfa").
+	// it, refreshed ones too (an mfa route judges it: auth.MultiFactor).
 	AMR []string
 }
 
