@@ -151,7 +151,7 @@ func (s *server) handleChangePassword() http.Handler {
 		// password-only session past the five minutes would become fresh
 		// enough to change factors without the second factor (contract
 		// §9), and an OIDC app's max_age would count from the change.
-		rec, err := s.replaceSession(w, r, cur)
+		rec, err := s.Sessions.ReplaceSession(w, r, cur)
 		if err == nil && s.OIDC != nil && strings.HasPrefix(cur.Method, "oidc:") {
 			// The provider's logout must still end the replacement.
 			if err = s.OIDC.CarrySession(r.Context(), cur.ID, oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}); err != nil {
@@ -168,21 +168,4 @@ func (s *server) handleChangePassword() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-}
-
-// sessionReplacer gives a session a new ID without a new login
-// (session.Manager.ReplaceSession, promoted by the session.Service that
-// Deps.Sessions holds).
-type sessionReplacer interface {
-	ReplaceSession(w http.ResponseWriter, r *http.Request, old session.Record) (session.Record, error)
-}
-
-// replaceSession replaces cur without a new login. Sessions that cannot do
-// so fail the request rather than start a fresh login in its place.
-func (s *server) replaceSession(w http.ResponseWriter, r *http.Request, cur session.Record) (session.Record, error) {
-	sr, ok := s.Sessions.(sessionReplacer)
-	if !ok {
-		return session.Record{}, errors.New("replace session: the session service cannot keep the login time")
-	}
-	return sr.ReplaceSession(w, r, cur)
 }

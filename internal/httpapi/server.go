@@ -31,9 +31,11 @@ type Sessions interface {
 	// Authenticate returns the principal and record of r's session cookie.
 	Authenticate(r *http.Request) (auth.Principal, session.Record, error)
 	// StartSession logs userID in: ends the request's old session, creates
-	// a new one and sets its cookie.
 	// a new one (with the login's amr) and sets its cookie.
 	StartSession(w http.ResponseWriter, r *http.Request, userID, method string, amr ...string) (session.Record, error)
+	// ReplaceSession gives the request's session old a new ID without a
+	// new login: the successor keeps old's login time, method and amr.
+	ReplaceSession(w http.ResponseWriter, r *http.Request, old session.Record) (session.Record, error)
 	List(ctx context.Context, userID string) ([]session.Record, error)
 	// RevokeOwned ends session id of userID; auth.ErrNotFound otherwise.
 	RevokeOwned(ctx context.Context, userID, id string) error

@@ -279,6 +279,7 @@ func TestUnavailableRedisFailsClosed(t *testing.T) {
 		{"AddFailure", func(s *redis.Store) error { _, err := s.AddFailure(ctx, "k", now, time.Minute); return err }},
 		{"Failures", func(s *redis.Store) error { _, _, err := s.Failures(ctx, "k", now, time.Minute); return err }},
 		{"ResetFailures", func(s *redis.Store) error { return s.ResetFailures(ctx, "k") }},
+		{"RemoveFailure", func(s *redis.Store) error { return s.RemoveFailure(ctx, "k", now) }},
 	}
 	for _, store := range []struct {
 		name string
