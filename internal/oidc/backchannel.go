@@ -126,7 +126,10 @@ func (h *Handler) backchannelLogout(w http.ResponseWriter, r *http.Request, p *p
 	if err != nil {
 		return 0, err // discovery failed: auth.ErrUnavailable, 503
 	}
-	idt, err := ep.verifier.Verify(ctx, raw) // signature (JWKS), iss, aud, exp
+	idt, err := ep.verify(ctx, raw) // signature (JWKS), iss, aud, exp
+	if errors.Is(err, auth.ErrUnavailable) {
+		return 0, err // the provider's keys could not be fetched: 503, retried
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errLogoutToken, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -306,6 +307,74 @@ func TestBackchannelLogoutStoreDownFailsClosed(t *testing.T) {
 	}
 	if !strings.Contains(resp.body, "error") {
 		t.Errorf("body %q is not a JSON error", resp.body)
+	}
+}
+
+// failingKeys fails every request for the provider's JWKS while down is
+// set: a provider whose keys endpoint cannot be reached.
+type failingKeys struct {
+	jwks string
+	down atomic.Bool
+}
+
+func (f *failingKeys) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f.down.Load() && r.URL.String() == f.jwks {
+		return nil, errors.New("dial tcp: connection refused")
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// jwksURI reads the provider's jwks_uri from its discovery document.
+func jwksURI(t *testing.T, issuer string) string {
+	t.Helper()
+	resp, err := http.Get(issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var meta struct {
+		JWKS string `json:"jwks_uri"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&meta); err != nil || meta.JWKS == "" {
+		t.Fatalf("discovery: jwks_uri %q, %v", meta.JWKS, err)
+	}
+	return meta.JWKS
+}
+
+// A token checked against keys that could not be fetched is not known to
+// be invalid. A back-channel logout then gets 503, so the provider retries
+// it (a 400 tells it the token is bad, and the logout is lost), and the
+// retry ends the session once the keys are back. A login gets the
+// provider-unavailable page, not "invalid ID token".
+func TestProviderKeysUnreachable(t *testing.T) {
+	e := newEnv(t, withBackchannel)
+	keys := &failingKeys{jwks: jwksURI(t, e.op.Issuer())}
+	id := e.loginAs()
+	e.client = &http.Client{Transport: keys}
+	e.configure(e.providerConfig(), withBackchannel) // a fresh handler: no keys fetched yet
+	keys.down.Store(true)
+
+	raw, err := e.op.Sign(e.op.NewLogoutToken(alice.Subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := e.postLogout("corp", url.Values{"logout_token": {raw}}); resp.status != http.StatusServiceUnavailable {
+		t.Errorf("logout with the keys unreachable = %d %s, want 503", resp.status, resp.body)
+	}
+	if !e.alive(id) {
+		t.Fatal("the session ended although the logout token was not verified")
+	}
+	e.newBrowser()
+	if resp := e.login("/"); resp.status != http.StatusBadGateway || !strings.Contains(resp.body, "cannot be reached") {
+		t.Errorf("login with the keys unreachable = %d, want 502 provider unavailable:\n%s", resp.status, resp.body)
+	}
+
+	keys.down.Store(false)
+	if resp := e.postLogout("corp", url.Values{"logout_token": {raw}}); resp.status != http.StatusOK {
+		t.Errorf("the provider's retry = %d %s, want 200", resp.status, resp.body)
+	}
+	if e.alive(id) {
+		t.Error("the session is still alive after the retried logout")
 	}
 }
 

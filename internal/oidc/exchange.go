@@ -12,6 +12,8 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
 // maxUserinfoSize bounds a plain OAuth 2.0 userinfo response.
@@ -64,7 +66,10 @@ func (h *Handler) oidcIdentity(ctx context.Context, p *provider, ep *endpoints, 
 	if raw == "" {
 		return external{}, badGateway("id_token_missing", errors.New("token response has no id_token"))
 	}
-	idt, err := ep.verifier.Verify(ctx, raw) // signature, iss, aud, exp
+	idt, err := ep.verify(ctx, raw) // signature, iss, aud, exp
+	if errors.Is(err, auth.ErrUnavailable) {
+		return external{}, unavailable(err) // its keys could not be fetched
+	}
 	if err != nil {
 		f := badRequest("id_token_invalid", "The sign-in provider's ID token is not valid.")
 		f.err = err

@@ -430,6 +430,15 @@ func TestNewUsernameFallsBack(t *testing.T) {
 		{"email-like username must be the verified email", nil,
 			oidctestop.User{Subject: "s-123456789", PreferredUsername: "boss@corp.example", Email: "eve@corp.example", EmailVerified: true},
 			"eve@corp.example"},
+		// NFKC makes these "@": judged as the name they become, or an
+		// unverified address becomes a username that a later link_by_email
+		// login of the address's owner is linked into.
+		{"fullwidth at sign is an email-like username", nil,
+			oidctestop.User{Subject: "s-123456789", PreferredUsername: "boss\uFF20corp.example", Email: "eve@corp.example", EmailVerified: false},
+			"corp-s-123456"},
+		{"small at sign is an email-like username", nil,
+			oidctestop.User{Subject: "s-123456789", PreferredUsername: "boss\uFE6Bcorp.example", Email: "eve@corp.example", EmailVerified: true},
+			"eve@corp.example"},
 		// Drift fixed in issue 12: the user service's name rule (1..64
 		// characters, no spaces) applies to accounts a provider creates too.
 		{"username with a space falls back to the email", nil,

@@ -60,6 +60,8 @@ type env struct {
 	sids        map[string]string // session ID -> the provider's sid at its login
 	// secondStep, when set before configure, is Deps.SecondStep.
 	secondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method string, ps oidc.ProviderSession, next string) (string, error)
+	// client, when set before configure, is Deps.HTTPClient.
+	client *http.Client
 }
 
 // newEnv starts everything with provider "corp" (create_users, roles
@@ -129,6 +131,7 @@ func (e *env) configureProviders(ps ...oidc.Provider) {
 		StateKey:   e.key,
 		Now:        e.clock.Now,
 		Logger:     log,
+		HTTPClient: e.client,
 	})
 	if err != nil {
 		e.t.Fatalf("oidc.New: %v", err)

@@ -131,7 +131,10 @@ func usernameCandidates(providerName string, ext external) []string {
 	if ext.EmailVerified {
 		verifiedEmail = ext.Email
 	}
-	if pu := ext.Username; pu != "" && (!strings.Contains(pu, "@") || (verifiedEmail != "" && user.NameKey(pu) == user.NameKey(verifiedEmail))) {
+	// Normalised before the "@" test, as the name it would become: NFKC
+	// turns a fullwidth "＠" (U+FF20) or small "﹫" (U+FE6B) into "@", and
+	// "victim＠corp.example" would otherwise pass as no email at all.
+	if pu := user.CleanName(ext.Username); pu != "" && (!strings.Contains(pu, "@") || (verifiedEmail != "" && user.NameKey(pu) == user.NameKey(verifiedEmail))) {
 		add(pu)
 	}
 	add(verifiedEmail)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -168,6 +169,8 @@ func (p *provider) discover(ctx context.Context) (*endpoints, error) {
 	var meta struct {
 		IssParam    bool     `json:"authorization_response_iss_parameter_supported"`
 		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+		JWKS        string   `json:"jwks_uri"`
+		Algs        []string `json:"id_token_signing_alg_values_supported"`
 	}
 	if err := op.Claims(&meta); err != nil {
 		return nil, err
@@ -179,11 +182,50 @@ func (p *provider) discover(ctx context.Context) (*endpoints, error) {
 		scopes = defaultOIDCScopes
 	}
 	return &endpoints{
-		oauth:    p.oauthConfig(ep, scopes),
-		verifier: op.Verifier(&gooidc.Config{ClientID: p.cfg.ClientID, Now: p.now}),
+		oauth: p.oauthConfig(ep, scopes),
+		// As op.Verifier builds it (the discovered algorithms; go-oidc
+		// defaults to RS256 alone), over a key set that reports fetch
+		// failures (endpoints.verify).
+		verifier: gooidc.NewVerifier(p.cfg.Issuer, fetchAwareKeys{gooidc.NewRemoteKeySet(gooidc.ClientContext(ctx, p.client), meta.JWKS)},
+			&gooidc.Config{ClientID: p.cfg.ClientID, Now: p.now, SupportedSigningAlgs: meta.Algs}),
 		op:       op,
 		issParam: meta.IssParam,
 	}, nil
+}
+
+// verify checks an ID token or logout token (signature, iss, aud, exp). A
+// token checked against keys that could not be fetched is not known to be
+// invalid: that error wraps auth.ErrUnavailable, so that a back-channel
+// logout is answered 503 (the provider retries) and a login 502, never
+// "invalid token".
+func (ep *endpoints) verify(ctx context.Context, raw string) (*gooidc.IDToken, error) {
+	var fetchErr error
+	idt, err := ep.verifier.Verify(context.WithValue(ctx, keyFetchKey{}, &fetchErr), raw)
+	if fetchErr != nil {
+		return nil, fmt.Errorf("verify token: provider keys: %w: %w", auth.ErrUnavailable, fetchErr)
+	}
+	return idt, err
+}
+
+// fetchAwareKeys is a provider's remote key set that tells a failure to
+// fetch the keys from a bad signature: go-oidc's IDTokenVerifier reports
+// both as one error that cannot be unwrapped, so the key set records the
+// fetch failure in the *error that verify puts in the context.
+type fetchAwareKeys struct{ keys *gooidc.RemoteKeySet }
+
+type keyFetchKey struct{}
+
+func (k fetchAwareKeys) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	payload, err := k.keys.VerifySignature(ctx, jwt)
+	// RemoteKeySet prefixes every failure to get the keys (transport,
+	// status, body) with "fetching keys"; a key it has that does not
+	// match is another error.
+	if err != nil && strings.HasPrefix(err.Error(), "fetching keys") {
+		if f, ok := ctx.Value(keyFetchKey{}).(*error); ok {
+			*f = err
+		}
+	}
+	return payload, err
 }
 
 // authStyle picks client_secret_basic, the method every provider must
