@@ -231,7 +231,7 @@ func (s *Store) durable(ctx context.Context, key string, queue func(p goredis.Pi
 		node = c
 	}
 	var ack *goredis.IntCmd
-	_, err := node.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	cmds, err := node.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		queue(p)
 		if s.wait > 0 {
 			ack = goredis.NewIntCmd(ctx, "wait", s.wait, s.waitTimeout.Milliseconds())
@@ -241,6 +241,14 @@ func (s *Store) durable(ctx context.Context, key string, queue func(p goredis.Pi
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return err
+	}
+	// go-redis reports the first failed command only, and an empty reply
+	// (redis.Nil: a session already gone) counts: a real error after it
+	// (a Cluster primary that is down) would pass unseen.
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, goredis.Nil) {
+			return err
+		}
 	}
 	if ack != nil && ack.Val() < int64(s.wait) {
 		return ErrNotReplicated

@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,6 +177,45 @@ func TestUserSessionsSkipsSessionsExpiredByTTL(t *testing.T) {
 	}
 	if got, want := strings.Join(removed, ","), "kept"; got != want {
 		t.Fatalf("DeleteUserSessions removed %q, want %q", got, want)
+	}
+}
+
+// TestDeleteUserSessionsReportsAnErrorAfterAnAbsentSession: go-redis
+// reports only a pipeline's first failed command, and an absent session
+// (the script's empty reply, redis.Nil) counts as one. A real error on a
+// later session must still fail sign-out-everywhere, and that session must
+// stay indexed so that the next attempt reaches it: reported as done, it
+// would live on, unlisted and out of reach.
+func TestDeleteUserSessionsReportsAnErrorAfterAnAbsentSession(t *testing.T) {
+	ctx := context.Background()
+	s, prefix := newStore(t)
+	raw := rawClient(t)
+	now := time.Now()
+	for _, id := range []string{"gone", "broken"} { // index order: gone first
+		if err := s.CreateSession(ctx, liveRecord(id, "alice", now)); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+	}
+	// gone: expired by its TTL, still indexed. broken: a key the delete
+	// fails on (WRONGTYPE), as a command fails on a primary that is down.
+	if err := raw.Del(ctx, prefix+"s:gone").Err(); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	if err := raw.Del(ctx, prefix+"s:broken").Err(); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	if err := raw.Set(ctx, prefix+"s:broken", "x", time.Minute).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+	if _, err := s.DeleteUserSessions(ctx, "alice", ""); err == nil {
+		t.Error("DeleteUserSessions = nil error although a session could not be deleted")
+	}
+	members, err := raw.HKeys(ctx, prefix+"u:alice").Result()
+	if err != nil {
+		t.Fatalf("HKEYS: %v", err)
+	}
+	if !slices.Contains(members, "broken") {
+		t.Errorf("user index = %q: the session that was not deleted left it", members)
 	}
 }
 
