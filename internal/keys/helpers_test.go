@@ -69,6 +69,20 @@ func (s *memStore) RotateKey(ctx context.Context, expectActive string, next keys
 	return nil
 }
 
+func (s *memStore) SealKey(ctx context.Context, id string, sealed []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	for i := range s.keys {
+		if s.keys[i].ID == id && !s.keys[i].Encrypted {
+			s.keys[i].Private, s.keys[i].Encrypted = sealed, true
+		}
+	}
+	return nil
+}
+
 func (s *memStore) DeleteRetiredKeys(ctx context.Context, cutoff time.Time) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

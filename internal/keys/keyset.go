@@ -139,11 +139,43 @@ func NewSet(ctx context.Context, store Store, alg string, opts ...Option) (*Set,
 			return nil, err
 		}
 		s.sealer = sl
+		if err := s.sealStored(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.ensureActive(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// sealStored seals every private key still stored in clear: keys made
+// before keys.encryption_key was set. Without it, setting the key would
+// protect only the keys made after it, and the one signing now would stay
+// readable in every database dump until it was rotated and purged.
+func (s *Set) sealStored(ctx context.Context) error {
+	stored, err := s.store.Keys(ctx)
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	n := 0
+	for _, k := range stored {
+		if k.Encrypted {
+			continue
+		}
+		sealed, err := s.sealer.seal(k.ID, k.Algorithm, k.Private)
+		if err != nil {
+			return err
+		}
+		if err := s.store.SealKey(ctx, k.ID, sealed); err != nil {
+			return fmt.Errorf("seal signing key %s: %w", k.ID, err)
+		}
+		n++
+	}
+	if n > 0 {
+		s.log.Info("keys: sealed private keys stored in clear with keys.encryption_key", "keys", n)
+	}
+	return nil
 }
 
 func (s *Set) initHMAC() error {

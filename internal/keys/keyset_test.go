@@ -242,6 +242,36 @@ func TestEncryptionAtRest(t *testing.T) {
 	}
 }
 
+// Setting keys.encryption_key on a running deployment seals the keys made
+// before it, the active one included, at the next start: the key that
+// signs does not stay readable in the store until it is rotated away.
+func TestEncryptionKeySealsKeysStoredInClear(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef-encryption")
+	for _, alg := range asymmetric {
+		t.Run(alg, func(t *testing.T) {
+			store := &memStore{}
+			c := newClock()
+			before := newSet(t, store, alg, c) // no encryption key yet
+			if _, err := before.Rotate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			kid, _, priv := before.Signing()
+			after := newSet(t, store, alg, c, keys.WithEncryptionKey(secret))
+			for _, k := range store.stored() {
+				if _, err := x509.ParsePKCS8PrivateKey(k.Private); !k.Encrypted || err == nil {
+					t.Errorf("key %s after a start with the encryption key: Encrypted %v, parses in clear %v", k.ID, k.Encrypted, err == nil)
+				}
+			}
+			kid2, _, priv2 := after.Signing()
+			if kid2 != kid || !priv.(interface {
+				Equal(x crypto.PrivateKey) bool
+			}).Equal(priv2) {
+				t.Error("the sealed active key is not the key that signed before")
+			}
+		})
+	}
+}
+
 func TestEncryptionKeyErrors(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef-right")
 	store := &memStore{}

@@ -35,4 +35,9 @@ type Store interface {
 	RotateKey(ctx context.Context, expectActive string, next Key, retireAt time.Time) error
 	// DeleteRetiredKeys removes keys whose RetiresAt is before cutoff.
 	DeleteRetiredKeys(ctx context.Context, cutoff time.Time) (int, error)
+	// SealKey replaces the private part of key id, stored in clear, with
+	// sealed and marks it Encrypted — only while it is still in clear, so
+	// that instances sealing the same key at once leave one sealed form.
+	// A key already sealed, or gone, is left as it is (nil).
+	SealKey(ctx context.Context, id string, sealed []byte) error
 }

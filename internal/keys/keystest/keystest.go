@@ -27,6 +27,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) keys.Store) {
 		{Name: "ConcurrentRotationsHaveOneWinner", Run: testConcurrentRotate},
 		{Name: "ConcurrentFirstKeysHaveOneWinner", Run: testConcurrentFirst},
 		{Name: "DeleteRetiredKeysRemovesOnlyRetiredBeforeCutoff", Run: testDeleteRetired},
+		{Name: "SealKeySealsOnlyAKeyInClear", Run: testSealKey},
 	})
 }
 
@@ -222,5 +223,34 @@ func testDeleteRetired(t *testing.T, s keys.Store) {
 	}
 	if ids := active(t, s); len(ids) != 1 || ids[0] != "k3" {
 		t.Fatalf("active keys after late purge = %v, want [k3]", ids)
+	}
+}
+
+// testSealKey: a key stored in clear gets its sealed form; a sealed key is
+// left alone (another instance sealed it first), and so is an unknown ID.
+func testSealKey(t *testing.T, s keys.Store) {
+	ctx := context.Background()
+	clear := newKey("k-clear", at)
+	clear.Encrypted = false
+	rotate(t, s, "", clear, time.Time{})
+	sealed := newKey("k-sealed", at.Add(time.Hour))
+	rotate(t, s, "k-clear", sealed, at.Add(2*time.Hour))
+	for _, call := range []struct {
+		id   string
+		with []byte
+	}{{"k-clear", []byte("sealed-1")}, {"k-clear", []byte("sealed-2")}, {"k-sealed", []byte("sealed-3")}, {"k-unknown", []byte("x")}} {
+		if err := s.SealKey(ctx, call.id, call.with); err != nil {
+			t.Fatalf("SealKey(%s): %v", call.id, err)
+		}
+	}
+	got := all(t, s)
+	if k := got["k-clear"]; !k.Encrypted || string(k.Private) != "sealed-1" {
+		t.Errorf("k-clear = encrypted %v, private %q; want the first sealed form", k.Encrypted, k.Private)
+	}
+	if k := got["k-sealed"]; !k.Encrypted || string(k.Private) != string(sealed.Private) {
+		t.Errorf("k-sealed changed: private %q", k.Private)
+	}
+	if len(got) != 2 {
+		t.Errorf("%d keys stored, want 2", len(got))
 	}
 }

@@ -59,6 +59,14 @@ func (db *Store) DeleteRetiredKeys(ctx context.Context, cutoff time.Time) (int, 
 	return int(n), err
 }
 
+// SealKey replaces a private key stored in clear with its sealed form, in
+// one conditional UPDATE (a key sealed meanwhile is left alone).
+func (db *Store) SealKey(ctx context.Context, id string, sealed []byte) error {
+	_, err := db.exec(ctx, "seal signing key",
+		`UPDATE signing_keys SET private = ?, encrypted = ? WHERE id = ? AND encrypted = ?`, sealed, true, id, false)
+	return err
+}
+
 func scanKey(row scanner) (keys.Key, error) {
 	var (
 		k                  keys.Key
