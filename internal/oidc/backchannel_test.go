@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -322,6 +323,51 @@ func (f *failingKeys) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, errors.New("dial tcp: connection refused")
 	}
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// linkDown is a store whose provider-session links fail, as during an
+// outage.
+type linkDown struct{ oidc.LogoutStore }
+
+func (linkDown) LinkProviderSession(context.Context, string, string, string, string, string, time.Time, time.Time) error {
+	return fmt.Errorf("link provider session: %w", auth.ErrUnavailable)
+}
+
+// A login whose provider session cannot be recorded fails closed (503),
+// and the browser gets no session cookie, even when ending the session it
+// started fails too: that session would be alive, in the browser, and out
+// of the provider's logout's reach.
+func TestLoginFailingToLinkSetsNoSessionCookie(t *testing.T) {
+	e := newEnv(t, withBackchannel)
+	h, err := oidc.New(context.Background(), oidc.Deps{
+		Providers: []oidc.Provider{func() oidc.Provider { p := e.providerConfig(); withBackchannel(&p); return p }()},
+		PublicURL: e.srv.URL, Users: e.userService, StateKey: e.key, Now: e.clock.Now,
+		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) (oidc.StartedSession, error) {
+			rec, err := e.sessionMgr.StartSession(w, r, u.ID, method)
+			return oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}, err
+		},
+		Logouts:    linkDown{e.store},
+		EndSession: func(context.Context, string) error { return fmt.Errorf("revoke session: %w", auth.ErrUnavailable) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	e.h = h
+	e.mu.Unlock()
+	resp, err := e.browser.Get(e.begin("corp", "/").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("status = %d, want 503", resp.StatusCode)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == e.sessionMgr.CookieName() && c.MaxAge >= 0 && c.Value != "" {
+			t.Errorf("the failed login set the session cookie %s", c.Name)
+		}
+	}
 }
 
 // jwksURI reads the provider's jwks_uri from its discovery document.

@@ -231,11 +231,16 @@ func (h *Handler) Callback() http.Handler {
 				return
 			}
 		}
+		cookies := len(w.Header()["Set-Cookie"])
 		started, err := h.deps.StartSession(w, r, u, method)
 		if err == nil {
 			err = h.LinkSession(r.Context(), ps, u.ID, started)
 		}
 		if err != nil {
+			// The login fails closed: the browser does not get the cookie of
+			// the session it started either, which LinkSession could not
+			// link, and may not have been able to end (the store is down).
+			w.Header()["Set-Cookie"] = w.Header()["Set-Cookie"][:cookies]
 			f := storeFailure(fmt.Errorf("start session: %w", err))
 			f.user = u
 			h.fail(w, r, name, f)
