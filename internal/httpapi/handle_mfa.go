@@ -26,9 +26,10 @@ type SecondFactorThrottle interface {
 	Failure(ctx context.Context, userKey, ip string) error
 	Success(ctx context.Context, userKey, ip string) error
 	// Attempt counts an attempt as a failure before its code is checked
-	// and returns undo, which takes it back; *auth.ThrottledError when the
-	// throttle refuses it (see throttle.Limiter.Attempt).
-	Attempt(ctx context.Context, userKey, ip string) (undo func(context.Context) error, err error)
+	// and returns settle, which ends it with the check's outcome;
+	// *auth.ThrottledError when the throttle refuses it (see
+	// throttle.Limiter.Attempt).
+	Attempt(ctx context.Context, userKey, ip string) (settle func(ctx context.Context, checked error) error, err error)
 }
 
 // codeAttempt counts a second-factor code of key from ip in the login
@@ -37,27 +38,19 @@ type SecondFactorThrottle interface {
 // one step: with a check before the code and a failure recorded after it,
 // codes sent at once all passed the check before any was counted, and
 // max_failures did not bound the guesses (contract §9: wrong codes count
-// in the login throttle of §3). A wrong code stays counted; a right one
-// is taken back and clears the account+IP failures, as a right password
-// does; a check that decided nothing (a store error) is taken back.
+// in the login throttle of §3). The throttle settles it as it does a
+// password: a wrong code stays counted, a right one is taken back.
 func (s *server) codeAttempt(ctx context.Context, key, ip string) (settle func(error), err error) {
 	if s.Throttle == nil {
 		return func(error) {}, nil
 	}
-	undo, err := s.Throttle.Attempt(ctx, key, ip)
+	end, err := s.Throttle.Attempt(ctx, key, ip)
 	if err != nil {
 		return nil, err
 	}
 	return func(checked error) {
-		if errors.Is(checked, auth.ErrInvalidCredentials) {
-			return
-		}
 		// A client that hung up must not leave its attempt counted.
-		ctx := context.WithoutCancel(ctx)
-		_ = undo(ctx)
-		if checked == nil {
-			_ = s.Throttle.Success(ctx, key, ip)
-		}
+		_ = end(context.WithoutCancel(ctx), checked)
 	}, nil
 }
 

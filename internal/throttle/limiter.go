@@ -99,49 +99,17 @@ func clientKey(ip string) string {
 // least 1) when a limit is hit, or a wrapped auth.ErrUnavailable when the
 // store does not answer.
 func (l *Limiter) Check(ctx context.Context, userKey, ip string) error {
-	now := l.now()
-	var wait time.Duration
-	for _, r := range l.rules(userKey, ip) {
-		n, latest, err := l.store.Failures(ctx, r.key, now, l.window)
-		if err != nil {
-			return fmt.Errorf("check login throttle: %w", err)
-		}
-		if n < r.limit {
-			continue
-		}
-		wait = max(wait, latest.Add(l.lockFor(n-r.limit)).Sub(now))
-	}
-	if wait <= 0 {
-		return nil
-	}
-	return &auth.ThrottledError{RetryAfter: roundUp(wait)}
+	_, err := l.look(ctx, l.rules(userKey, ip), l.now())
+	return err
 }
 
-// Attempt counts a login attempt of userKey from ip as a failure before
-// its credential is checked, and returns undo, which takes the count back.
-// Checking first and counting after the check (Check, then Failure) lets
-// attempts sent at once all pass the check before any of them is counted;
-// counting first makes the check and the count one step per key: of
-// attempts at once against a key with room for k more failures, at most k
-// go ahead (Store.AddFailure gives each a different count).
-//
-// The error is a *auth.ThrottledError when a key is locked (as for Check)
-// or when concurrent attempts took its last room; a refused attempt is not
-// counted. A store that does not answer gives a wrapped
-// auth.ErrUnavailable, and nothing stays counted that can be taken back.
-//
-// An attempt that goes ahead stays a failure unless the caller calls undo:
-// after a right credential (then Success as well, which also clears the
-// account+IP failures), or when it could not be decided (a store error).
-// A wrong credential needs nothing more. undo is safe to call once.
-func (l *Limiter) Attempt(ctx context.Context, userKey, ip string) (undo func(context.Context) error, err error) {
-	now := l.now()
-	rules := l.rules(userKey, ip)
-	// Read first: a locked key answers without a write, so a flood against
-	// it costs reads only. room is the highest count an attempt may get
-	// from AddFailure: the limit, or one past the failures already there
-	// when their lock has run out (one attempt, then a longer lock).
-	room := make([]int, len(rules))
+// look reads the failures of every rule's key at now. It returns the
+// *auth.ThrottledError of the longest remaining lock when a key is locked,
+// and otherwise room: per rule, the highest count an attempt may get from
+// AddFailure — the limit, or one past the failures already there when
+// their lock has run out (one attempt, then a longer lock).
+func (l *Limiter) look(ctx context.Context, rules []rule, now time.Time) (room []int, err error) {
+	room = make([]int, len(rules))
 	var wait time.Duration
 	for i, r := range rules {
 		n, latest, err := l.store.Failures(ctx, r.key, now, l.window)
@@ -156,8 +124,39 @@ func (l *Limiter) Attempt(ctx context.Context, userKey, ip string) (undo func(co
 	if wait > 0 {
 		return nil, &auth.ThrottledError{RetryAfter: roundUp(wait)}
 	}
+	return room, nil
+}
+
+// Attempt counts a login attempt of userKey from ip as a failure before
+// its credential is checked. Checking first and counting after the check
+// (Check, then Failure) lets attempts sent at once all pass the check
+// before any of them is counted; counting first makes the check and the
+// count one step per key: of attempts at once against a key with room for
+// k more failures, at most k go ahead (Store.AddFailure gives each a
+// different count).
+//
+// The error is a *auth.ThrottledError when a key is locked (as for Check)
+// or when concurrent attempts took its last room; a refused attempt is not
+// counted. A store that does not answer gives a wrapped
+// auth.ErrUnavailable, and nothing stays counted that can be taken back.
+//
+// An attempt that goes ahead is ended by settle, called once with the
+// outcome of the check: a wrong credential (checked wraps
+// auth.ErrInvalidCredentials) stays counted; a right one (nil) is taken
+// back and clears the account+IP failures, as Success does; one the check
+// could not decide (any other error) is taken back. settle returns the
+// store's error, if any.
+func (l *Limiter) Attempt(ctx context.Context, userKey, ip string) (settle func(ctx context.Context, checked error) error, err error) {
+	now := l.now()
+	rules := l.rules(userKey, ip)
+	// Read first: a locked key answers without a write, so a flood against
+	// it costs reads only.
+	room, err := l.look(ctx, rules, now)
+	if err != nil {
+		return nil, err
+	}
 	var counted []string
-	undo = func(ctx context.Context) error {
+	undo := func(ctx context.Context) error {
 		var errs []error
 		for _, key := range counted {
 			if err := l.store.RemoveFailure(ctx, key, now); err != nil {
@@ -184,7 +183,16 @@ func (l *Limiter) Attempt(ctx context.Context, userKey, ip string) (undo func(co
 			return nil, &auth.ThrottledError{RetryAfter: roundUp(l.lockFor(room[i] - r.limit))}
 		}
 	}
-	return undo, nil
+	return func(ctx context.Context, checked error) error {
+		if errors.Is(checked, auth.ErrInvalidCredentials) {
+			return nil
+		}
+		err := undo(ctx)
+		if checked != nil {
+			return err
+		}
+		return errors.Join(err, l.Success(ctx, userKey, ip))
+	}, nil
 }
 
 // lockFor returns 1s × 2^excess, capped at the window.

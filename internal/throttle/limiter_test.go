@@ -290,8 +290,8 @@ func TestUnavailableStoreFailsClosed(t *testing.T) {
 }
 
 // attemptsAtOnce runs n Attempts of user from ip at once and returns the
-// undo of each that went ahead and the RetryAfter of each refused one.
-func attemptsAtOnce(t *testing.T, l *throttle.Limiter, user, ip string, n int) (ahead []func(context.Context) error, refused []time.Duration) {
+// settle of each that went ahead and the RetryAfter of each refused one.
+func attemptsAtOnce(t *testing.T, l *throttle.Limiter, user, ip string, n int) (ahead []func(context.Context, error) error, refused []time.Duration) {
 	t.Helper()
 	var (
 		mu   sync.Mutex
@@ -302,13 +302,13 @@ func attemptsAtOnce(t *testing.T, l *throttle.Limiter, user, ip string, n int) (
 	for range n {
 		wg.Go(func() {
 			<-start
-			undo, err := l.Attempt(context.Background(), user, ip)
+			settle, err := l.Attempt(context.Background(), user, ip)
 			mu.Lock()
 			defer mu.Unlock()
 			var te *auth.ThrottledError
 			switch {
 			case err == nil:
-				ahead = append(ahead, undo)
+				ahead = append(ahead, settle)
 			case errors.As(err, &te):
 				refused = append(refused, te.RetryAfter)
 			default:
@@ -324,14 +324,14 @@ func attemptsAtOnce(t *testing.T, l *throttle.Limiter, user, ip string, n int) (
 	return ahead, refused
 }
 
-// attempt runs one Attempt that must go ahead and returns its undo.
-func attempt(t *testing.T, l *throttle.Limiter, user, ip string) func(context.Context) error {
+// attempt runs one Attempt that must go ahead and returns its settle.
+func attempt(t *testing.T, l *throttle.Limiter, user, ip string) func(context.Context, error) error {
 	t.Helper()
-	undo, err := l.Attempt(context.Background(), user, ip)
+	settle, err := l.Attempt(context.Background(), user, ip)
 	if err != nil {
 		t.Fatalf("Attempt(%s, %s): %v", user, ip, err)
 	}
-	return undo
+	return settle
 }
 
 // TestAttemptsAtOnceStopAtMaxFailures: attempts sent at once are counted
@@ -388,22 +388,21 @@ func TestAttemptWhenLockRunsOutLetsOneThrough(t *testing.T) {
 	})
 }
 
-// TestAttemptUndoTakesItBack: an attempt whose credential was right is
-// taken back from every key, so successes never add up to a lock — not
-// for the account+IP pair, and not account-wide or IP-wide, which Success
-// does not clear.
-func TestAttemptUndoTakesItBack(t *testing.T) {
+// TestSettleTakesBackWhatWasNotWrong: an attempt whose credential was
+// right is taken back from every key (and the account+IP failures are
+// cleared, as Success does), so successes never add up to a lock — not for
+// the account+IP pair, and not account-wide or IP-wide, which Success does
+// not clear. A wrong one stays counted; one whose check decided nothing is
+// taken back.
+func TestSettleTakesBackWhatWasNotWrong(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store throttle.Store) {
 		c := newClock()
 		l := newLimiter(store, c)
 		ctx := context.Background()
 		for i := range 10*maxFailures + 1 {
 			ip := fmt.Sprintf("192.0.2.%d", i%4) // the account from several IPs
-			if err := attempt(t, l, "alice", ip)(ctx); err != nil {
-				t.Fatalf("undo: %v", err)
-			}
-			if err := l.Success(ctx, "alice", ip); err != nil {
-				t.Fatalf("Success: %v", err)
+			if err := attempt(t, l, "alice", ip)(ctx, nil); err != nil {
+				t.Fatalf("settle a right credential: %v", err)
 			}
 		}
 		for _, ip := range []string{"192.0.2.0", "198.51.100.7"} {
@@ -413,14 +412,16 @@ func TestAttemptUndoTakesItBack(t *testing.T) {
 		}
 		// Wrong ones stay counted: N of them lock the pair.
 		for range maxFailures - 1 {
-			attempt(t, l, "bob", "192.0.2.1")
+			if err := attempt(t, l, "bob", "192.0.2.1")(ctx, auth.ErrInvalidCredentials); err != nil {
+				t.Fatalf("settle a wrong credential: %v", err)
+			}
 		}
-		undo := attempt(t, l, "bob", "192.0.2.1")
+		settle := attempt(t, l, "bob", "192.0.2.1")
 		if got := retryAfter(t, l, "bob", "192.0.2.1"); got == 0 {
 			t.Fatal("after N attempts: allowed, want locked")
 		}
-		if err := undo(ctx); err != nil {
-			t.Fatalf("undo: %v", err)
+		if err := settle(ctx, errors.New("the check could not decide")); err != nil {
+			t.Fatalf("settle an undecided check: %v", err)
 		}
 		if got := retryAfter(t, l, "bob", "192.0.2.1"); got != 0 {
 			t.Fatalf("after taking the N-th back: throttled for %v, want allowed", got)

@@ -44,11 +44,12 @@ func (s *Service) Login(ctx context.Context, a Attempt) (auth.User, error) {
 	ev := audit.Event{Username: CleanName(a.Username), IP: a.IP, Details: map[string]string{"via": a.Via}}
 	// The attempt is counted as a failure before the password is checked
 	// (Attempt): checked first and counted after, logins sent at once all
-	// passed the check before any was counted.
-	undo := func(context.Context) error { return nil }
+	// passed the check before any was counted. settle ends it with the
+	// check's outcome.
+	settle := func(context.Context, error) error { return nil }
 	if s.limiter != nil {
 		var err error
-		if undo, err = s.limiter.Attempt(ctx, key, a.IP); err != nil {
+		if settle, err = s.limiter.Attempt(ctx, key, a.IP); err != nil {
 			if errors.Is(err, auth.ErrThrottled) {
 				ev.Type = audit.LoginThrottled
 				s.record(ctx, ev)
@@ -58,22 +59,17 @@ func (s *Service) Login(ctx context.Context, a Attempt) (auth.User, error) {
 	}
 	u, reason, err := s.checkPassword(ctx, a)
 	if err != nil {
-		_ = undo(ctx) // not decided: not a failure
+		_ = settle(ctx, err) // not decided: not a failure
 		return auth.User{}, err
 	}
-	if reason != "" { // counted by Attempt
+	if reason != "" { // stays counted
 		ev.Type, ev.UserID = audit.LoginFailed, u.ID
 		ev.Details["reason"] = reason
 		s.record(ctx, ev)
 		return auth.User{}, auth.ErrInvalidCredentials
 	}
-	if err := undo(ctx); err != nil {
+	if err := settle(ctx, nil); err != nil {
 		return auth.User{}, err
-	}
-	if s.limiter != nil {
-		if err := s.limiter.Success(ctx, key, a.IP); err != nil {
-			return auth.User{}, err
-		}
 	}
 	ev.Type, ev.UserID, ev.Username = audit.LoginOK, u.ID, u.Username
 	ev.Details["method"] = "password"

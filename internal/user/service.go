@@ -21,9 +21,9 @@ import (
 // Limiter throttles login failures (throttle.Limiter implements it).
 type Limiter interface {
 	// Attempt counts a login attempt before its password is checked and
-	// returns undo, which takes the count back (throttle.Limiter.Attempt).
-	Attempt(ctx context.Context, userKey, ip string) (undo func(context.Context) error, err error)
-	Success(ctx context.Context, userKey, ip string) error
+	// returns settle, which ends it with the check's outcome
+	// (throttle.Limiter.Attempt).
+	Attempt(ctx context.Context, userKey, ip string) (settle func(ctx context.Context, checked error) error, err error)
 }
 
 // Revoker ends every credential of a user (sessions, refresh families). The
