@@ -177,7 +177,7 @@ func checksOf(d decision, rt *Route) []Check {
 	// decide checks the second factor last, after the roles.
 	if rt.Policy.MFA {
 		if d.reason == reasonNoSecondFactor {
-			add("mfa", false, "the route needs a second factor; the credential's amr has no mfa")
+			add("mfa", false, "the route needs a second factor; the credential's amr shows none")
 			return cs
 		}
 		add("mfa", true, "")

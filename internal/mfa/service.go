@@ -179,20 +179,11 @@ func (s *Service) DeleteTOTP(ctx context.Context, userID string) error {
 }
 
 // hasFactor reports whether the user has a real factor: a confirmed TOTP
-// or a passkey. Recovery codes back up a factor and are none themselves.
+// or a passkey (Factors.Enrolled). Recovery codes back up a factor and are
+// none themselves.
 func hasFactor(ctx context.Context, store Store, userID string) (bool, error) {
-	t, err := store.TOTP(ctx, userID)
-	switch {
-	case err == nil && t.Confirmed():
-		return true, nil
-	case err != nil && !errors.Is(err, auth.ErrNotFound):
-		return false, err
-	}
-	creds, err := store.Credentials(ctx, userID)
-	if err != nil {
-		return false, err
-	}
-	return len(creds) > 0, nil
+	f, err := loadFactors(ctx, store, userID)
+	return f.Enrolled(), err
 }
 
 // dropCodesWithoutFactor deletes the user's recovery codes once the last
@@ -367,18 +358,22 @@ func (s *Service) LoginStep(ctx context.Context, u auth.User, requireRoles []str
 
 // Factors returns the user's factors.
 func (s *Service) Factors(ctx context.Context, userID string) (Factors, error) {
+	return loadFactors(ctx, s.store, userID)
+}
+
+func loadFactors(ctx context.Context, store Store, userID string) (Factors, error) {
 	var f Factors
-	t, err := s.store.TOTP(ctx, userID)
+	t, err := store.TOTP(ctx, userID)
 	switch {
 	case err == nil:
 		f.TOTP, f.TOTPPending, f.TOTPCreatedAt = t.Confirmed(), !t.Confirmed(), t.CreatedAt
 	case !errors.Is(err, auth.ErrNotFound):
 		return Factors{}, fmt.Errorf("load factors: %w", err)
 	}
-	if f.RecoveryLeft, err = s.store.RecoveryCodesLeft(ctx, userID); err != nil {
+	if f.RecoveryLeft, err = store.RecoveryCodesLeft(ctx, userID); err != nil {
 		return Factors{}, fmt.Errorf("load factors: %w", err)
 	}
-	if f.Passkeys, err = s.store.Credentials(ctx, userID); err != nil {
+	if f.Passkeys, err = store.Credentials(ctx, userID); err != nil {
 		return Factors{}, fmt.Errorf("load factors: %w", err)
 	}
 	return f, nil
