@@ -234,7 +234,8 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Logouts: a.Store, Clients: a.Clients, Log: a.Log,
 		HTTP: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		// A code is redeemed only while the browser session it was issued in lives.
-		SessionAlive: func(ctx context.Context, id string) error { _, err := a.Sessions.LookupID(ctx, id); return err },
+		SessionAlive:    func(ctx context.Context, id string) error { _, err := a.Sessions.LookupID(ctx, id); return err },
+		SessionLifetime: cfg.Sessions.AbsoluteTimeout.D(),
 	})
 	// Every way a session ends (logout, revoke, sign-out-everywhere, user
 	// disabled or deleted, end_session) announces it; the apps that got

@@ -166,16 +166,30 @@ func (s *Server) releaseLogouts(ctx context.Context, owner string) {
 }
 
 // PurgeExpired deletes back-channel logout deliveries a day past their
-// deadline: delivered, given up, or too late to send.
+// deadline (delivered, given up, or too late to send) and the session
+// grants of sessions that have ended by expiring: a session that ends any
+// other way hands its grants to SessionEnded, but one that expires does
+// not, and its grants would stay forever. A grant is made after its
+// session began, so a grant older than SessionLifetime belongs to a session
+// that is gone; logoutKeep more covers a session made under a longer
+// absolute_timeout shortly before the setting was lowered.
 func (s *Server) PurgeExpired(ctx context.Context) (int, error) {
 	if s.Logouts == nil {
 		return 0, nil
 	}
-	n, err := s.Logouts.DeleteExpiredLogouts(ctx, s.Now().Add(-logoutKeep))
+	now := s.Now()
+	n, err := s.Logouts.DeleteExpiredLogouts(ctx, now.Add(-logoutKeep))
 	if err != nil {
 		return n, fmt.Errorf("purge back-channel logouts: %w", err)
 	}
-	return n, nil
+	if s.SessionLifetime <= 0 {
+		return n, nil
+	}
+	m, err := s.Logouts.DeleteSessionGrants(ctx, now.Add(-s.SessionLifetime-logoutKeep))
+	if err != nil {
+		return n + m, fmt.Errorf("purge session grants: %w", err)
+	}
+	return n + m, nil
 }
 
 func (s *Server) deliver(ctx context.Context, d Delivery) error {

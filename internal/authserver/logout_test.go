@@ -87,3 +87,39 @@ func TestBackchannelLogoutDroppedOnlyWithoutReceiver(t *testing.T) {
 		})
 	}
 }
+
+// A session that expires is never ended through SessionEnded, so nothing
+// took its grants: PurgeExpired drops them once the session cannot be live
+// any more (sessions.absolute_timeout after the grant, and a day's margin),
+// and keeps every grant whose session may still be.
+func TestPurgeExpiredDropsGrantsOfSessionsThatCannotBeLive(t *testing.T) {
+	ctx := context.Background()
+	st := sqlitetest.New(t)
+	now := time.Now()
+	for _, g := range []authserver.SessionGrant{
+		{FamilyID: "f-expired", SessionID: "s-expired", CreatedAt: now.Add(-49 * time.Hour)},
+		{FamilyID: "f-margin", SessionID: "s-margin", CreatedAt: now.Add(-47 * time.Hour)},
+		{FamilyID: "f-live", SessionID: "s-live", CreatedAt: now.Add(-time.Hour)},
+	} {
+		g.ClientID, g.UserID = "web", "u1"
+		if err := st.AddSessionGrant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := authserver.New(authserver.Deps{Logouts: st, SessionLifetime: 24 * time.Hour, Now: func() time.Time { return now }})
+	if n, err := srv.PurgeExpired(ctx); err != nil || n != 1 {
+		t.Fatalf("PurgeExpired = %d, %v; want the one grant older than the session lifetime and a day", n, err)
+	}
+	apps, err := srv.SessionApps(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := apps["s-expired"]; ok || len(apps) != 2 {
+		t.Errorf("grants left = %v; want those of s-margin and s-live", apps)
+	}
+
+	kept := authserver.New(authserver.Deps{Logouts: st, Now: func() time.Time { return now.Add(1000 * time.Hour) }})
+	if n, err := kept.PurgeExpired(ctx); err != nil || n != 0 {
+		t.Errorf("PurgeExpired without a session lifetime = %d, %v; want grants kept", n, err)
+	}
+}

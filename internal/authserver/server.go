@@ -51,6 +51,10 @@ type Deps struct {
 	// code was issued in (contract §8: codes are bound to it); nil refuses
 	// every such code.
 	SessionAlive func(ctx context.Context, sessionID string) error
+	// SessionLifetime is the longest a browser session lives
+	// (sessions.absolute_timeout). PurgeExpired deletes the session grants
+	// of sessions that must have ended by then; zero keeps them.
+	SessionLifetime time.Duration
 }
 
 // Server issues codes, redeems them and runs the client grants.

@@ -105,4 +105,7 @@ type LogoutStore interface {
 	// before (delivered, given up, or no longer worth sending) and returns
 	// how many.
 	DeleteExpiredLogouts(ctx context.Context, before time.Time) (int, error)
+	// DeleteSessionGrants deletes the grants made before before (of
+	// sessions that can no longer be live) and returns how many.
+	DeleteSessionGrants(ctx context.Context, before time.Time) (int, error)
 }

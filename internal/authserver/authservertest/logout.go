@@ -21,6 +21,7 @@ func RunLogoutStoreTests(t *testing.T, newStore func(t *testing.T) authserver.Lo
 		{Name: "FinishRetriesDeliversOrGivesUp", Run: testFinish},
 		{Name: "ReleaseHandsUnfinishedLeasesBack", Run: testRelease},
 		{Name: "DeleteExpiredRemovesOnlyDeliveriesPastTheirDeadline", Run: testDeleteExpired},
+		{Name: "DeleteSessionGrantsRemovesOnlyGrantsMadeBefore", Run: testDeleteSessionGrants},
 	})
 }
 
@@ -170,5 +171,22 @@ func testDeleteExpired(t *testing.T, s authserver.LogoutStore) {
 	got, _ := s.ClaimLogouts(ctx, "me", at, time.Minute, 10)
 	if len(got) != 1 || got[0].SessionID != "new" {
 		t.Fatalf("left after the purge = %+v, want only the new session's delivery", got)
+	}
+}
+
+func testDeleteSessionGrants(t *testing.T, s authserver.LogoutStore) {
+	ctx, at := context.Background(), storetest.Now()
+	old, edge := grant("f1", "old", "a"), grant("f2", "edge", "a")
+	old.CreatedAt, edge.CreatedAt = at.Add(-2*time.Hour), at.Add(-time.Hour)
+	queue(t, s, old, edge, grant("f3", "new", "b"))
+	if n, err := s.DeleteSessionGrants(ctx, at.Add(-time.Hour)); err != nil || n != 1 {
+		t.Fatalf("DeleteSessionGrants = %d, %v; want the 1 grant made before the cutoff", n, err)
+	}
+	left, err := s.UserSessionGrants(ctx, "u1")
+	if err != nil || len(left) != 2 || left[0].SessionID != "edge" || left[1].SessionID != "new" {
+		t.Fatalf("UserSessionGrants after the purge = %+v, %v; want edge and new", left, err)
+	}
+	if got, err := s.EndSession(ctx, "old", at, at.Add(time.Minute)); err != nil || len(got) != 0 {
+		t.Fatalf("EndSession of the purged session = %v, %v; want no grants", got, err)
 	}
 }

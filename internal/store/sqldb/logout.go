@@ -150,3 +150,9 @@ func (db *Store) DeleteExpiredLogouts(ctx context.Context, before time.Time) (in
 	n, err := db.exec(ctx, "purge logouts", `DELETE FROM logout_outbox WHERE deadline < ?`, micros(before))
 	return int(n), err
 }
+
+// DeleteSessionGrants purges the grants made before before.
+func (db *Store) DeleteSessionGrants(ctx context.Context, before time.Time) (int, error) {
+	n, err := db.exec(ctx, "purge session grants", `DELETE FROM session_grants WHERE created_at < ?`, micros(before))
+	return int(n), err
+}
