@@ -204,6 +204,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	}
 	a.Sessions = session.NewManager(sessStore,
 		session.WithTimeouts(cfg.Sessions.IdleTimeout.D(), cfg.Sessions.AbsoluteTimeout.D()),
+		session.WithCachedFor(cfg.Sessions.CacheTTL.D()),
 		session.WithCookie(cookieOf(cfg)), session.WithClock(a.now), session.WithPublisher(a.Watcher))
 	a.Auth = session.NewAuthenticator(a.Sessions, a.Store, cfg.Sessions.CacheTTL.D(), a.Watcher.Fresh)
 

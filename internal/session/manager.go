@@ -45,6 +45,7 @@ type Manager struct {
 	now        func() time.Time
 	random     io.Reader
 	publisher  Publisher
+	announce   time.Duration
 }
 
 // Option configures a Manager.
@@ -64,6 +65,15 @@ func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = 
 // WithPublisher broadcasts revocations so other instances drop their caches.
 func WithPublisher(p Publisher) Option { return func(m *Manager) { m.publisher = p } }
 
+// WithCachedFor tells the manager how long an instance may cache a
+// session (sessions.cache_ttl). A revocation event then lives at least that
+// long (and at least an hour): an instance cut off from the feed for longer
+// than the event lives never reads it, and must by then hold no cached copy
+// of the session that the event would have dropped.
+func WithCachedFor(d time.Duration) Option {
+	return func(m *Manager) { m.announce = max(m.announce, d) }
+}
+
 // WithTouchEvery sets how often last-seen is written (default
 // DefaultTouchEvery).
 func WithTouchEvery(d time.Duration) Option { return func(m *Manager) { m.touchEvery = d } }
@@ -72,7 +82,7 @@ func WithTouchEvery(d time.Duration) Option { return func(m *Manager) { m.touchE
 // cookie "gatehouse" (Lax, not Secure).
 func NewManager(store Store, opts ...Option) *Manager {
 	m := &Manager{
-		store: store, idle: 30 * time.Minute, absolute: 24 * time.Hour, touchEvery: DefaultTouchEvery,
+		store: store, idle: 30 * time.Minute, absolute: 24 * time.Hour, touchEvery: DefaultTouchEvery, announce: time.Hour,
 		now: time.Now, random: rand.Reader, cookie: Cookie{Name: "gatehouse", SameSite: http.SameSiteLaxMode},
 	}
 	for _, o := range opts {
@@ -262,8 +272,8 @@ func (m *Manager) publish(ctx context.Context, kind, key string) error {
 		return nil
 	}
 	// Other instances only need the event while they may still hold a
-	// cached copy; the store no longer has the session anyway.
-	until := m.now().Add(time.Hour)
+	// cached copy (WithCachedFor); the store no longer has the session.
+	until := m.now().Add(m.announce)
 	if err := m.publisher.Publish(ctx, revocation.Event{Kind: kind, Key: key, Until: until}); err != nil {
 		return fmt.Errorf("announce revocation: %w", err)
 	}

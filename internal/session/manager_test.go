@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
@@ -240,5 +241,50 @@ func TestIDFromCookie(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = session.IDFromCookie(value) }); n != 1 {
 		t.Errorf("IDFromCookie allocates %v times, want 1 (the ID)", n)
+	}
+}
+
+// A revocation event lives as long as any instance may cache the session
+// it names, and at least an hour: an instance cut off from the feed for
+// longer than the event lives never reads it, so its cached copy must be
+// gone by then (sessions.cache_ttl above an hour).
+func TestRevocationEventOutlivesTheSessionCache(t *testing.T) {
+	tests := []struct {
+		name      string
+		cachedFor time.Duration
+		want      time.Duration
+	}{
+		{"Default", 0, time.Hour},
+		{"ShortCache", 5 * time.Second, time.Hour},
+		{"CacheLongerThanAnHour", 3 * time.Hour, 3 * time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t)
+			opts := []session.Option{session.WithClock(e.clock.Now), session.WithPublisher(revocation.NewWatcher(e.store)),
+				session.WithCookie(session.Cookie{Name: "gh", SameSite: http.SameSiteLaxMode})}
+			if tt.cachedFor > 0 {
+				opts = append(opts, session.WithCachedFor(tt.cachedFor))
+			}
+			e.manager = session.NewManager(e.store, opts...)
+			_, rec := e.login("")
+			if err := e.manager.Revoke(ctx, rec.ID); err != nil {
+				t.Fatal(err)
+			}
+			evs, _, err := e.store.Revocations(ctx, "", e.clock.Now(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range evs {
+				if ev.Kind == revocation.KindSession && ev.Key == rec.ID {
+					if got := ev.Until.Sub(e.clock.Now()); got < tt.want-time.Second || got > tt.want+time.Second {
+						t.Errorf("event lives %v, want %v", got, tt.want)
+					}
+					return
+				}
+			}
+			t.Fatalf("no revocation event for the session in %+v", evs)
+		})
 	}
 }
