@@ -27,3 +27,21 @@ func TestMultiFactor(t *testing.T) {
 		}
 	}
 }
+
+// Per-client limits count an IPv6 client by its /64 and everything else as
+// it is.
+func TestClientKey(t *testing.T) {
+	tests := []struct{ ip, want string }{
+		{"192.0.2.1", "192.0.2.1"},
+		{"::ffff:192.0.2.1", "192.0.2.1"},
+		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"not an address", "not an address"},
+	}
+	for _, tt := range tests {
+		if got := auth.ClientKey(tt.ip); got != tt.want {
+			t.Errorf("ClientKey(%q) = %q, want %q", tt.ip, got, tt.want)
+		}
+	}
+}

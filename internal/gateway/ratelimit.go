@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/duration"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
@@ -100,7 +101,7 @@ func (g *Gateway) authorize(r *http.Request, rt *Route) decision {
 	if rl == nil {
 		return g.decide(r, rt)
 	}
-	client := ClientIP(r, g.trusted).String()
+	client := auth.ClientAddrKey(ClientIP(r, g.trusted)) // an IPv6 client's /64
 	switch rl.Per {
 	case PerIP, PerRoute:
 		key := ratelimit.Key(rt.Name, string(rl.Per))

@@ -103,6 +103,37 @@ func TestRateLimitPerIP(t *testing.T) {
 	}
 }
 
+// TestRateLimitPerIPCountsIPv6Per64: an IPv6 client gets a whole /64 from
+// its provider, so per: ip counts the /64 (as the login throttle does);
+// counted per address, one client had 2^64 fresh buckets.
+func TestRateLimitPerIPCountsIPv6Per64(t *testing.T) {
+	up := newUpstream(t)
+	_, srv := serve(t, []config.Route{limitedRoute("pub", "/pub/", "none", up.URL, "ip", 2)}, deps())
+	get := func(xff string) reply {
+		return do(t, newRequest(t, "GET", srv.URL+"/pub/x", "X-Forwarded-For", xff))
+	}
+	for i, xff := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2"} {
+		if r := get(xff); r.StatusCode != http.StatusOK {
+			t.Fatalf("request %d from %s = %d, want 200", i+1, xff, r.StatusCode)
+		}
+	}
+	wantLimited(t, get("2001:db8:1:2:ffff:ffff:ffff:fffe"), `"pub";q=1;w=3600`)
+	if r := get("2001:db8:1:3::1"); r.StatusCode != http.StatusOK {
+		t.Errorf("the next /64 = %d, want 200 (its own bucket)", r.StatusCode)
+	}
+
+	t.Run("per subject: failed authentications count per /64", func(t *testing.T) {
+		_, srv := serve(t, []config.Route{limitedRoute("api", "/api/", "token", up.URL, "subject", 1)}, deps())
+		bad := func(xff string) reply {
+			return do(t, newRequest(t, "GET", srv.URL+"/api/x", "Authorization", "Bearer nonsense", "X-Forwarded-For", xff))
+		}
+		if r := bad("2001:db8:9:9::1"); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("bad token = %d, want 401", r.StatusCode)
+		}
+		wantLimited(t, bad("2001:db8:9:9::2"), `"api";q=1;w=3600`)
+	})
+}
+
 func TestRateLimitPerRouteIsShared(t *testing.T) {
 	up := newUpstream(t)
 	_, srv := serve(t, []config.Route{limitedRoute("pub", "/pub/", "none", up.URL, "route", 2)}, deps())

@@ -265,8 +265,8 @@ func (h *Hasher) Admit() error {
 
 // AdmitClient is the first thing a password login does, before it even
 // reads its request body: it refuses the login when client (the client's
-// IP address) already has max_per_client logins in flight, or when Admit
-// would. A refusal is an *auth.OverloadedError (503 + Retry-After) returned
+// IP address; an IPv6 one counts per /64, auth.ClientKey) already has
+// max_per_client logins in flight, or when Admit would. A refusal is an *auth.OverloadedError (503 + Retry-After) returned
 // only after the shed delay (at most maxWait, or until ctx is done): a
 // client that ignores Retry-After and sends the next login as soon as it
 // has an answer, as a flood does, then gets at most one answer per shed
@@ -274,6 +274,7 @@ func (h *Hasher) Admit() error {
 // a request loop. On success the caller must call release when the login
 // is over (hashed, refused later, or failed).
 func (h *Hasher) AdmitClient(ctx context.Context, client string) (release func(), err error) {
+	client = auth.ClientKey(client) // an IPv6 client counts per /64
 	if h.perClient > 0 {
 		h.mu.Lock()
 		n := h.inFlight[client]

@@ -233,6 +233,33 @@ func TestAdmitClientCapsLoginsPerClient(t *testing.T) {
 	t.Cleanup(admit("192.0.2.1")) // a released place is free again
 }
 
+// An IPv6 client holds a whole /64: its addresses share one
+// max_per_client, as they share one login throttle count; per address, one
+// client could take every hashing slot by rotating its source address.
+func TestAdmitClientCountsIPv6Per64(t *testing.T) {
+	h, err := password.NewHasher(cheap, 1, password.WithMaxPerClient(1), password.WithShedDelay(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	release, err := h.AdmitClient(ctx, "2001:db8:1:2::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	if release, err := h.AdmitClient(ctx, "2001:db8:1:2::2"); !errors.Is(err, auth.ErrOverloaded) {
+		if err == nil {
+			release()
+		}
+		t.Errorf("second login from the same /64 = %v, want ErrOverloaded", err)
+	}
+	other, err := h.AdmitClient(ctx, "2001:db8:1:3::1")
+	if err != nil {
+		t.Fatalf("login from another /64 = %v, want admitted", err)
+	}
+	other()
+}
+
 // The shed delay is a hold, not a queue: a client that gives up (ctx done)
 // gets its refusal at once; with no cap and no delay (negative options)
 // any number of logins of one client are admitted.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -33,9 +32,9 @@ const (
 //
 // A lock lasts 1s × 2^(failures−limit) from the latest failure, capped at W,
 // so persistent guessing slows down exponentially while a typo costs a
-// second. IPv6 clients count per /64, the block one subscriber gets. A
-// success clears only the account+IP key, so that an attacker who knows one
-// password cannot clear the account-wide or IP-wide counts.
+// second. IPv6 clients count per /64 (auth.ClientKey). A success clears
+// only the account+IP key, so that an attacker who knows one password
+// cannot clear the account-wide or IP-wide counts.
 type Limiter struct {
 	store  Store
 	max    int
@@ -72,26 +71,12 @@ type rule struct {
 }
 
 func (l *Limiter) rules(userKey, ip string) []rule {
-	ip = clientKey(ip)
+	ip = auth.ClientKey(ip)
 	return []rule{
 		{"acct-ip:" + userKey + "|" + ip, l.max},
 		{"acct:" + userKey, accountFactor * l.max},
 		{"ip:" + ip, ipFactor * l.max},
 	}
-}
-
-// clientKey is the IP as counted: IPv4 as is, IPv6 as its /64, anything
-// unparsable verbatim.
-func clientKey(ip string) string {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	addr = addr.Unmap().WithZone("")
-	if addr.Is4() {
-		return addr.String()
-	}
-	return netip.PrefixFrom(addr, 64).Masked().String()
 }
 
 // Check returns nil when userKey may try to log in from ip, a
@@ -157,6 +142,10 @@ func (l *Limiter) Attempt(ctx context.Context, userKey, ip string) (settle func(
 	}
 	var counted []string
 	undo := func(ctx context.Context) error {
+		// Taking back does not wait on the caller: an attempt is mostly
+		// undecided because its client left (ctx cancelled), and a count
+		// left behind by a cancelled take-back would stay a failure.
+		ctx = context.WithoutCancel(ctx)
 		var errs []error
 		for _, key := range counted {
 			if err := l.store.RemoveFailure(ctx, key, now); err != nil {

@@ -458,3 +458,26 @@ func TestAttemptsAtOnceAcrossInstances(t *testing.T) {
 		t.Fatalf("20 attempts at once on two instances: %d went ahead, want %d", ahead, maxFailures)
 	}
 }
+
+// TestSettleAfterTheClientLeft: a login whose client went away while it
+// waited (for a hashing slot, a user lookup) is settled with the request's
+// context already cancelled. It was not decided, so it must still be taken
+// back: a user whose client times out during a login flood is not a
+// guesser, and max_failures of those locked them out.
+func TestSettleAfterTheClientLeft(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		l := newLimiter(store, newClock())
+		for i := range maxFailures {
+			ctx, cancel := context.WithCancel(context.Background())
+			settle, err := l.Attempt(ctx, "alice", "192.0.2.1")
+			if err != nil {
+				t.Fatalf("attempt %d: %v", i+1, err)
+			}
+			cancel() // the client leaves while its password waits for a slot
+			_ = settle(ctx, fmt.Errorf("wait for password hashing slot: %w", ctx.Err()))
+		}
+		if got := retryAfter(t, l, "alice", "192.0.2.1"); got != 0 {
+			t.Fatalf("after %d attempts whose clients left: throttled for %v, want allowed", maxFailures, got)
+		}
+	})
+}
