@@ -288,6 +288,17 @@ func (s *server) factorChanger(r *http.Request, allowEnrol bool) (stepSubject, e
 		if !allowEnrol || !sub.pending.Enrol {
 			return stepSubject{}, auth.ErrUnauthenticated
 		}
+		// The cookie's Enrol was decided at the password step. A factor
+		// enrolled since (in another browser) makes this login a second
+		// step: the first enrolment is the trusted one, and an older
+		// cookie must not add another factor and earn a session with it.
+		step, err := s.MFA.LoginStep(r.Context(), sub.user, s.Settings.RequireMFARoles)
+		if err != nil {
+			return stepSubject{}, err
+		}
+		if !step.Enrol {
+			return stepSubject{}, fmt.Errorf("%w: a second factor was enrolled since this login began; sign in again", auth.ErrUnauthenticated)
+		}
 	case !mfa.MayChangeFactors(sub.session.AMR, sub.session.CreatedAt, s.now()):
 		return stepSubject{}, fmt.Errorf("%w: %w: sign in again (or with your second factor) to change factors", auth.ErrForbidden, mfa.ErrReauthRequired)
 	}

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -599,5 +600,98 @@ func TestPasskeyEnrolmentDuringLogin(t *testing.T) {
 	p, _ := pendingLogin(t, g, "alice")
 	if resp, body := postJSON(t, p, g.URL+"/auth/webauthn/register/begin", map[string]any{}); resp.StatusCode != 401 {
 		t.Fatalf("register/begin with a second-step pending cookie = %d %s, want 401", resp.StatusCode, body)
+	}
+}
+
+// A pending login that had to enrol (login.require_mfa_roles) says so in
+// its cookie from the password step on; once the user has a factor —
+// enrolled meanwhile in another browser — that cookie enrols nothing more:
+// the first enrolment is the trusted one, and a second password holder
+// with an older cookie must pass the factor instead of adding their own
+// and getting a multi-factor session.
+func TestPasskeyStaleEnrolmentCookieRefused(t *testing.T) {
+	tests := []struct {
+		name  string
+		enrol func(t *testing.T, g *testutil.Instance, c *http.Client) *http.Response
+	}{
+		{"passkey", func(t *testing.T, g *testutil.Instance, c *http.Client) *http.Response {
+			resp, body := postJSON(t, c, g.URL+"/auth/webauthn/register/begin", map[string]any{})
+			if resp.StatusCode != 200 {
+				return resp
+			}
+			cred, _ := securityKey().Create(t, []byte(body))
+			resp, _ = postJSON(t, c, g.URL+"/auth/webauthn/register/finish", map[string]any{"name": "second", "credential": cred})
+			return resp
+		}},
+		{"authenticator app", func(t *testing.T, g *testutil.Instance, c *http.Client) *http.Response {
+			resp, _ := do(t, c, "POST", g.URL+"/auth/mfa/totp", "", "Content-Type", "application/json")
+			return resp
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := mfaInstance(t, func(c *config.Config) {
+				c.PublicURL = passkeyOrigin
+				c.Login.RequireMFARoles = []string{"admin"}
+			})
+			root := g.CreateUser(t, "root", strongPassword, "admin")
+			stale, m := pendingLogin(t, g, "root")
+			if m["enrolment_required"] != true {
+				t.Fatalf("password step = %v, want enrolment_required", m)
+			}
+			owner, _ := pendingLogin(t, g, "root")
+			registerPasskey(t, g, owner, securityKey(), "first")
+
+			if resp := tt.enrol(t, g, stale); resp.StatusCode != 401 {
+				t.Fatalf("enrolment with a pending cookie from before the first enrolment = %d, want 401", resp.StatusCode)
+			}
+			if resp, _ := do(t, stale, "GET", g.URL+"/auth/session", ""); resp.StatusCode != 401 {
+				t.Fatalf("/auth/session of the stale cookie's browser = %d, want 401", resp.StatusCode)
+			}
+			f, err := g.App.MFA.Factors(t.Context(), root.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.Passkeys) != 1 || f.TOTP || f.TOTPPending {
+				t.Fatalf("root's factors = %d passkeys, totp %v (pending %v); want only the first passkey", len(f.Passkeys), f.TOTP, f.TOTPPending)
+			}
+		})
+	}
+}
+
+// A passwordless assertion names its user only through the user handle,
+// which the client chooses: a refused one is attributed to that user
+// (audit, mfa.failed) only when the handle's user owns the credential,
+// so that anyone can not write failures into another user's audit trail
+// by naming their ID.
+func TestPasskeyForeignUserHandleNotAttributed(t *testing.T) {
+	g := passkeyInstance(t, "sqlite")
+	alice := g.CreateUser(t, "alice", strongPassword)
+	a := securityKey()
+	aliceKey := registerPasskey(t, g, signedIn(t, g, "alice"), a, "key")
+
+	// A key alice never registered, whose user handle is her ID.
+	forged := `{"publicKey":{"challenge":"AA","rp":{"id":"localhost"},"user":{"id":"` + base64.RawURLEncoding.EncodeToString([]byte(alice.ID)) + `"}}}`
+	_, stranger := a.Create(t, []byte(forged))
+	c := testutil.Client(t)
+	if resp, body := passkeyFinish(t, g, c, a.Get(t, passkeyBegin(t, g, c, nil), stranger)); resp.StatusCode != 401 {
+		t.Fatalf("assertion by an unregistered key = %d %s, want 401", resp.StatusCode, body)
+	}
+	for _, ev := range auditTypes(t, g, audit.MFAFailed) {
+		if ev.UserID == alice.ID || ev.Username == "alice" {
+			t.Fatalf("mfa.failed %+v names alice for a key she does not own", ev)
+		}
+	}
+
+	// Her own key, refused (wrong origin): that failure is hers.
+	evil := securityKey()
+	evil.Origin = "http://evil.localhost:8099"
+	c = testutil.Client(t)
+	if resp, body := passkeyFinish(t, g, c, evil.Get(t, passkeyBegin(t, g, c, nil), aliceKey)); resp.StatusCode != 401 {
+		t.Fatalf("assertion from another origin = %d %s, want 401", resp.StatusCode, body)
+	}
+	evs := auditTypes(t, g, audit.MFAFailed)
+	if !slices.ContainsFunc(evs, func(ev audit.Event) bool { return ev.UserID == alice.ID && ev.Username == "alice" }) {
+		t.Fatalf("mfa.failed events %+v, want one for alice's own key", evs)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -352,12 +353,18 @@ func (p *Passkeys) FinishLogin(ctx context.Context, w http.ResponseWriter, r *ht
 		return a, fmt.Errorf("%w: %w", ErrInvalidAssertion, err)
 	}
 	if a.Passwordless {
-		wc, err = p.wa.ValidateDiscoverableLogin(func(_, userHandle []byte) (webauthn.User, error) {
+		wc, err = p.wa.ValidateDiscoverableLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
 			wu, s, err := p.loadUser(ctx, string(userHandle), "")
 			if err != nil {
 				return nil, err
 			}
-			a.UserID, stored = string(userHandle), s
+			stored = s
+			// The client chooses the user handle: a refused assertion is
+			// the handle's user's (audit) only when it names one of their
+			// credentials.
+			if slices.ContainsFunc(s, func(c Credential) bool { return bytes.Equal(c.ID, rawID) }) {
+				a.UserID = string(userHandle)
+			}
 			return wu, nil
 		}, c.Session, parsed)
 	} else {

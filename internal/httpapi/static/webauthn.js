@@ -73,8 +73,19 @@
     el.hidden = false;
   }
 
+  // next is the page's data-next, which the server filled with what its
+  // rule allows (a path, or an absolute URL on a host a gateway route
+  // names: forward-auth's /login?next=https://app…), as the password form's
+  // 303 goes there; which hosts is the server's rule. The script keeps
+  // only values of those two shapes (never a script, scheme-relative or
+  // user@host URL); anything else is "/".
   function safeNext(next) {
-    return (next && next.charAt(0) === '/' && next.charAt(1) !== '/' && next.charAt(1) !== '\\') ? next : '/';
+    if (!next || /[\u0000-\u001f\u007f\\]/.test(next)) return '/';
+    if (next.charAt(0) === '/') return next.charAt(1) === '/' ? '/' : next;
+    var u;
+    try { u = new URL(next); } catch (e) { return '/'; }
+    var web = u.protocol === 'https:' || u.protocol === 'http:';
+    return (web && !u.username && !u.password && next.indexOf(u.protocol + '//') === 0) ? next : '/';
   }
 
   var pending = null; // AbortController of the conditional request
