@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
@@ -693,5 +695,32 @@ func TestPasskeyForeignUserHandleNotAttributed(t *testing.T) {
 	evs := auditTypes(t, g, audit.MFAFailed)
 	if !slices.ContainsFunc(evs, func(ev audit.Event) bool { return ev.UserID == alice.ID && ev.Username == "alice" }) {
 		t.Fatalf("mfa.failed events %+v, want one for alice's own key", evs)
+	}
+}
+
+// A browser drops a cookie over 4,096 bytes. The ceremony cookie of a
+// login must not grow with the number of the user's passkeys: a list of
+// every credential ID in it outgrew that at a few dozen keys, and the
+// user's passkey logins then failed at finish for want of the cookie.
+func TestPasskeyLoginCookieFitsWithManyPasskeys(t *testing.T) {
+	g := passkeyInstance(t, "sqlite")
+	g.CreateUser(t, "alice", strongPassword)
+	c := signedIn(t, g, "alice")
+	a := securityKey()
+	var last *mfatest.Key
+	for i := range 80 {
+		last = registerPasskey(t, g, c, a, fmt.Sprintf("key %d", i))
+	}
+	pc, _ := pendingLogin(t, g, "alice")
+	resp, body := postJSON(t, pc, g.URL+"/auth/webauthn/login/begin", map[string]any{})
+	if resp.StatusCode != 200 {
+		t.Fatalf("login/begin = %d %s", resp.StatusCode, body)
+	}
+	ck := sessionCookie(t, resp, mfa.CeremonyCookie)
+	if n := len(ck.Name) + len(ck.Value); n > 4096 {
+		t.Fatalf("ceremony cookie of a user with 80 passkeys is %d bytes, more than a browser keeps", n)
+	}
+	if resp, body := passkeyFinish(t, g, pc, a.Get(t, []byte(body), last)); resp.StatusCode != 200 {
+		t.Fatalf("login/finish with the 80th key = %d %s", resp.StatusCode, body)
 	}
 }

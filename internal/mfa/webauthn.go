@@ -309,6 +309,11 @@ func (p *Passkeys) BeginLogin(ctx context.Context, w http.ResponseWriter, userID
 	if err != nil {
 		return nil, fmt.Errorf("webauthn begin login: %w", err)
 	}
+	// The cookie does not carry the allowed credential IDs: a user with a
+	// few dozen passkeys would get a cookie over the 4 KB a browser keeps.
+	// Finish loads the ceremony user's credentials again, and go-webauthn
+	// accepts only an assertion by one of them.
+	sess.AllowedCredentialIDs = nil
 	if err := p.setCeremony(w, ceremony{Purpose: PurposeLogin, UserID: userID, Session: *sess}); err != nil {
 		return nil, err
 	}
