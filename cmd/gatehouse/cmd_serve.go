@@ -32,6 +32,12 @@ func serveCmd(e *env) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			a, err := app.New(ctx, cfg, log, app.Options{Migrate: !noMigrate, RetryStartup: true, AccessLog: e.stderr})
+			if err != nil && ctx.Err() != nil {
+				// Stopped (SIGTERM, SIGINT) while waiting for a store: a
+				// requested stop, exit 0 as when serving.
+				log.Info("stopped before serving", "error", err.Error())
+				return nil
+			}
 			if err != nil {
 				return err
 			}

@@ -101,6 +101,11 @@ func (e *env) readPassword(fromStdin bool) (string, error) {
 	if pw != again {
 		return "", usagef("the two passwords differ")
 	}
+	if pw == "" {
+		// As from --password-stdin: an empty answer is not "no password"
+		// (user add --no-password says that).
+		return "", usagef("the password is empty")
+	}
 	return pw, nil
 }
 

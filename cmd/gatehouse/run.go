@@ -70,11 +70,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		serveCmd(e), demoCmd(e), userCmd(e), keysCmd(e), tokenCmd(e), configCmd(e), migrateCmd(e),
 		benchCmd(e), auditCmd(e), clientCmd(e), explainCmd(e), versionCmd(e),
 	)
+	for _, c := range root.Commands() {
+		refuseUnknownSubcommands(c)
+	}
 	err := root.ExecuteContext(ctx)
 	if err != nil && isCobraUsage(err) {
 		return usageError{err}
 	}
 	return err
+}
+
+// refuseUnknownSubcommands makes every command group below the root (user,
+// keys, token, …) refuse an argument that names none of its subcommands as
+// a usage error: cobra checks that only at the root, and would print the
+// group's help and exit 0 for `gatehouse user remove alice`. The group
+// alone still prints its help.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	if !cmd.HasSubCommands() {
+		return
+	}
+	if !cmd.Runnable() {
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return cmd.Help()
+		}
+	}
+	for _, c := range cmd.Commands() {
+		refuseUnknownSubcommands(c)
+	}
 }
 
 // isCobraUsage recognises cobra's own argument errors (unknown command,

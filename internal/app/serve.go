@@ -9,6 +9,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
@@ -48,7 +49,7 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 		go func() { errc <- admin.Serve(adminLn) }()
 	}
 	a.Log.Info("gatehouse serving", "listen", ln.Addr().String(), "public_url", a.Config.EffectivePublicURL(),
-		"admin", addrOf(adminLn), "ext_authz", addrOf(a.ExtAuthzListener), "store", redactDSN(a.Config.Store))
+		"admin", addrOf(adminLn), "ext_authz", addrOf(a.ExtAuthzListener), "store", config.RedactURL(a.Config.Store))
 
 	var err error
 	select {

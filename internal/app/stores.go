@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -119,15 +118,3 @@ func openRedis(ctx context.Context, cfg config.Config) (*redisstore.Store, error
 
 // unavailable reports whether err means "a store did not answer".
 func unavailable(err error) bool { return errors.Is(err, auth.ErrUnavailable) }
-
-// redactDSN hides a password in a store URL for log lines.
-func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
-}

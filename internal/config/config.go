@@ -25,7 +25,7 @@ type Config struct {
 	// section 12) when not "" (the default: off).
 	ExtAuthzListen string `yaml:"ext_authz_listen"`
 	TLS            TLS    `yaml:"tls"`
-	Store          string `yaml:"store"`
+	Store          string `yaml:"store" secret:"url"`
 	// StoreMigrate is a direct postgres:// URL used only by migrations, for
 	// when store points at a transaction-pooling PgBouncer (advisory locks
 	// need a session). "" means store.
@@ -42,6 +42,10 @@ type Config struct {
 	Clients        []Client  `yaml:"clients"`
 	Log            Log       `yaml:"log"`
 	Admin          Admin     `yaml:"admin"`
+
+	// fileWarnings are Load's findings about the file itself (Warnings
+	// reports them).
+	fileWarnings []string
 }
 
 // TLS enables HTTPS (and HSTS) on Listen when both files are set.
@@ -57,7 +61,7 @@ func (t TLS) Enabled() bool { return t.Cert != "" && t.Key != "" }
 type Sessions struct {
 	// Store is "" (same as the main store), "memory", "redis" (the redis
 	// section's deployment) or a redis:// URL (one node).
-	Store           string   `yaml:"store"`
+	Store           string   `yaml:"store" secret:"url"`
 	Cookie          Cookie   `yaml:"cookie"`
 	IdleTimeout     Duration `yaml:"idle_timeout"`
 	AbsoluteTimeout Duration `yaml:"absolute_timeout"`

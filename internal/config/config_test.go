@@ -58,6 +58,11 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"route named like an audience", "routes: [{name: gatehouse, match: {path_prefix: /a/}, upstream: 'http://x', auth: none}]\n", "routes[0].name"},
 		{"trusted proxy", "trusted_proxies: [nonsense]\n", "trusted_proxies[0]"},
 		{"__Host- with domain", "sessions: {cookie: {secure: 'true', domain: example.com}}\n", "sessions.cookie.name"},
+		// Go's http.SetCookie drops a cookie with an invalid name (every login
+		// would answer 200 without a session cookie) and an invalid domain.
+		{"cookie name not a token", "sessions: {cookie: {name: 'my session'}}\n", "sessions.cookie.name"},
+		{"cookie name with a separator", "sessions: {cookie: {name: 'gh;x'}}\n", "sessions.cookie.name"},
+		{"cookie domain", "sessions: {cookie: {domain: 'bad domain'}}\n", "sessions.cookie.domain"},
 		{"url and cluster", "redis: {url: 'redis://127.0.0.1:6379/0', cluster: {addrs: ['127.0.0.1:7000']}}\n", "redis"},
 		{"sentinel and cluster", "redis: {sentinel: {master: m, addrs: ['h:26379']}, cluster: {addrs: ['h:7000']}}\n", "redis"},
 		{"sentinel without master", "redis: {sentinel: {addrs: ['127.0.0.1:26379']}}\n", "redis.sentinel.master"},

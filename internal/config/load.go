@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +76,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		if lines, err = parse(data, path, &cfg); err != nil {
 			return cfg, err
 		}
+		cfg.fileWarnings = exposedSecrets(path, cfg)
 	}
 	fromEnv, err := applyEnv(&cfg, getenv)
 	if err != nil {
@@ -83,7 +85,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	if err := readSecretFiles(&cfg); err != nil {
 		return cfg, err
 	}
-	if errs := cfg.Validate(); len(errs) > 0 {
+	if errs := append(cfg.Validate(), loadTLS(cfg.TLS)...); len(errs) > 0 {
 		for _, e := range errs {
 			var ce *Error
 			if errors.As(e, &ce) && ce.File == "" {
@@ -93,6 +95,26 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		return cfg, errors.Join(errs...)
 	}
 	return cfg, nil
+}
+
+// exposedSecrets warns when the file at path, which cfg was just read
+// from, holds secrets and every user may read it: anyone on the machine
+// could then sign tokens or reach the stores. It names the keys, never the
+// values.
+func exposedSecrets(path string, cfg Config) []string {
+	fi, err := os.Stat(path)
+	// Group read is left alone: root:gatehouse 0640 is how a service's
+	// config is usually shared with the service's group.
+	if err != nil || fi.Mode().Perm()&0o004 == 0 {
+		return nil
+	}
+	var keys []string
+	secretKeys(reflect.ValueOf(cfg), "", &keys)
+	if len(keys) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s is readable by every user (mode %#o) and holds secrets (%s): chmod 600 it, or set them from the environment or *_file keys",
+		path, fi.Mode().Perm(), strings.Join(keys, ", "))}
 }
 
 // locate points a validation error at where its value came from: the
@@ -370,6 +392,32 @@ func setScalar(v reflect.Value, raw string) error {
 		v.Set(reflect.ValueOf(items))
 	default:
 		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+// loadTLS checks that tls.cert and tls.key load as a key pair, as serve
+// will load them: a missing or mismatched file is a configuration error
+// that config check reports, not a failure of serve after it started.
+// It reads nothing unless both are set (Validate reports one alone).
+func loadTLS(t TLS) []error {
+	if !t.Enabled() {
+		return nil
+	}
+	var errs []error
+	read := func(key, file string) []byte {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf("cannot read: %v", err)})
+		}
+		return b
+	}
+	cert, key := read("tls.cert", t.Cert), read("tls.key", t.Key)
+	if len(errs) > 0 {
+		return errs
+	}
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
+		return []error{&Error{Key: "tls", Msg: fmt.Sprintf("cert and key do not load as a key pair: %v", err)}}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -77,6 +78,17 @@ func (c Config) Validate() []error {
 	}
 	if strings.ToLower(c.Sessions.Cookie.SameSite) == "none" && !c.SecureCookies() {
 		bad("sessions.cookie.same_site", "none requires secure cookies")
+	}
+	// net/http refuses to send a cookie whose name is not an RFC 6265 token
+	// (every login would answer without a session cookie) and drops an
+	// invalid domain: Cookie.Valid is the rule it applies.
+	if err := (&http.Cookie{Name: c.CookieName(), Value: "x"}).Valid(); err != nil {
+		bad("sessions.cookie.name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~ only)", c.CookieName())
+	}
+	if d := c.Sessions.Cookie.Domain; d != "" {
+		if err := (&http.Cookie{Name: "x", Value: "x", Domain: d}).Valid(); err != nil {
+			bad("sessions.cookie.domain", "%q is not a valid cookie domain", d)
+		}
 	}
 	if strings.HasPrefix(c.CookieName(), "__Host-") && (c.Sessions.Cookie.Domain != "" || !c.SecureCookies()) {
 		bad("sessions.cookie.name", "a __Host- cookie must be secure and must not set a domain")
@@ -227,7 +239,7 @@ func checkSentinelURL(raw string) error {
 	hosts, path, _ := strings.Cut(rest, "/")
 	master, _, _ := strings.Cut(path, "/")
 	if hosts == "" || master == "" || rest == raw {
-		return fmt.Errorf("must be redis-sentinel://host:port[,host:port...]/master[/db], got %q", redactURL(raw))
+		return fmt.Errorf("must be redis-sentinel://host:port[,host:port...]/master[/db], got %q", RedactURL(raw))
 	}
 	return nil
 }
@@ -235,7 +247,7 @@ func checkSentinelURL(raw string) error {
 func checkStoreURL(raw string, schemes ...string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !slices.Contains(schemes, u.Scheme) {
-		return fmt.Errorf("must be a URL with scheme %s, got %q", strings.Join(schemes, " or "), redactURL(raw))
+		return fmt.Errorf("must be a URL with scheme %s, got %q", strings.Join(schemes, " or "), RedactURL(raw))
 	}
 	return nil
 }
@@ -336,7 +348,7 @@ func (c Config) validateProviders() []error {
 // Warnings are problems that do not stop gatehouse but that an operator
 // should know about.
 func (c Config) Warnings() []string {
-	var w []string
+	w := slices.Clone(c.fileWarnings)
 	if c.Tokens.Algorithm != "HS256" && c.Keys.EncryptionKey == "" {
 		w = append(w, "keys.encryption_key is not set: private signing keys are stored unencrypted in the store")
 	}
@@ -369,8 +381,6 @@ func isLoopback(raw string) bool {
 // passwords removed from URLs, for `config check` and logs.
 func (c Config) Masked() string {
 	masked := c
-	masked.Store = redactURL(c.Store)
-	masked.Sessions.Store = redactURL(c.Sessions.Store)
 	masked.PublicURL = c.EffectivePublicURL()
 	masked.Routes = slices.Clone(c.Routes)
 	masked.OIDC.Providers = slices.Clone(c.OIDC.Providers)
@@ -383,6 +393,32 @@ func (c Config) Masked() string {
 	return string(out)
 }
 
+// secretKeys appends to keys the dotted key of every secret set in v: a
+// secret:"true" field that is not empty, a secret:"url" field whose URL
+// RedactURL changes.
+func secretKeys(v reflect.Value, path string, keys *[]string) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f, fv := t.Field(i), v.Field(i)
+		name := tagName(f)
+		if name == "" {
+			continue
+		}
+		key := join(path, name)
+		switch {
+		case f.Tag.Get("secret") == "true" && fv.Kind() == reflect.String && fv.String() != "",
+			f.Tag.Get("secret") == "url" && fv.Kind() == reflect.String && RedactURL(fv.String()) != fv.String():
+			*keys = append(*keys, key)
+		case fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(Duration(0)):
+			secretKeys(fv, key, keys)
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
+			for j := 0; j < fv.Len(); j++ {
+				secretKeys(fv.Index(j), fmt.Sprintf("%s[%d]", key, j), keys)
+			}
+		}
+	}
+}
+
 func maskSecrets(v reflect.Value) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
@@ -391,7 +427,7 @@ func maskSecrets(v reflect.Value) {
 		case f.Tag.Get("secret") == "true" && fv.Kind() == reflect.String && fv.String() != "":
 			fv.SetString("********")
 		case f.Tag.Get("secret") == "url" && fv.Kind() == reflect.String:
-			fv.SetString(redactURL(fv.String()))
+			fv.SetString(RedactURL(fv.String()))
 		case fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(Duration(0)):
 			maskSecrets(fv)
 		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
@@ -402,13 +438,14 @@ func maskSecrets(v reflect.Value) {
 	}
 }
 
-// redactURL hides the secrets of a store or Redis URL: the password of its
+// RedactURL hides the secrets of a store or Redis URL: the password of its
 // userinfo and the value of every query parameter that names a password,
 // secret or token (pgx reads ?password= and ?sslpassword=). A URL that
 // does not parse (a Sentinel URL's several hosts, a password with an
 // unescaped '/') is redacted by hand, so that an error about it never
-// prints the secret either.
-func redactURL(raw string) string {
+// prints the secret either. It is the one rule for printing a store URL:
+// config check, errors and log lines.
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return redactUnparsed(raw)
@@ -429,7 +466,7 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
-// redactUnparsed is redactURL for a URL that url.Parse refuses: everything
+// redactUnparsed is RedactURL for a URL that url.Parse refuses: everything
 // between "scheme://" and the last '@' (a password may hold '/', '?' or
 // '@') is userinfo, and the query is redacted as redactQuery does.
 func redactUnparsed(raw string) string {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -60,12 +63,19 @@ const (
 // processes on the same file. Reads use a separate read-only pool; WAL lets
 // them run alongside the writer.
 //
-// Errors: auth.ErrInvalidInput for a malformed DSN, auth.ErrUnavailable
-// when the file cannot be opened.
+// A new database file is created with mode 0600.
+//
+// Errors: auth.ErrInvalidInput for a malformed DSN or a directory that does
+// not exist, auth.ErrUnavailable when the file cannot be opened.
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	path, err := filePath(dsn)
 	if err != nil {
 		return nil, err
+	}
+	if path != ":memory:" {
+		if err := createPrivate(path); err != nil {
+			return nil, err
+		}
 	}
 	base := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", path, busyTimeout.Milliseconds())
 	write, err := sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_txlock=immediate")
@@ -106,6 +116,26 @@ func dialect() sqldb.Dialect {
 		Migrations: migrations,
 		Classify:   classify,
 	}
+}
+
+// createPrivate creates the database file, readable and writable by its
+// owner only, when it does not exist yet. It holds password hashes and,
+// without keys.encryption_key, private signing keys in clear; SQLite would
+// create it with the umask's mode (usually 0644), and it gives the -wal and
+// -shm files the database file's mode. An existing file keeps its mode. A
+// missing directory is a mistake in the store URL (auth.ErrInvalidInput),
+// not a store that is down.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		return f.Close()
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("sqlite store %s: directory %s does not exist: %w", path, filepath.Dir(path), auth.ErrInvalidInput)
+	}
+	return fmt.Errorf("create sqlite database: %w", err)
 }
 
 // filePath extracts the file path from a sqlite:// DSN.

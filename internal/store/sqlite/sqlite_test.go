@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,10 +74,43 @@ func TestOpenRejectsMalformedDSN(t *testing.T) {
 	}
 }
 
-func TestOpenUnopenableFileIsUnavailable(t *testing.T) {
-	dsn := "sqlite://" + filepath.Join(t.TempDir(), "missing-dir", "gatehouse.db")
-	if _, err := sqlite.Open(context.Background(), dsn); !errors.Is(err, auth.ErrUnavailable) {
-		t.Fatalf("Open(file in missing directory) error = %v, want ErrUnavailable", err)
+// A database in a directory that does not exist is a mistake in the
+// store URL, not a store that is down: ErrInvalidInput, so that serve
+// exits with a configuration error instead of retrying forever.
+func TestOpenInMissingDirectoryIsInvalidInput(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing-dir")
+	_, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(dir, "gatehouse.db"))
+	if !errors.Is(err, auth.ErrInvalidInput) || errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("Open(file in missing directory) error = %v, want ErrInvalidInput (not ErrUnavailable)", err)
+	}
+	if !strings.Contains(err.Error(), dir) {
+		t.Errorf("error %q does not name the directory %s", err, dir)
+	}
+}
+
+// The database holds password hashes and, without keys.encryption_key,
+// private signing keys in clear: a new file and its WAL and shared-memory
+// files are readable by their owner only, whatever the umask.
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	old := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(old) })
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	s, err := sqlite.Open(context.Background(), "sqlite://"+path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no access for group and others", filepath.Base(f), perm)
+		}
 	}
 }
 
