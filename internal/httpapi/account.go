@@ -11,6 +11,7 @@ import (
 	useragent "github.com/medama-io/go-useragent"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -107,6 +108,20 @@ func relativeTime(t, now time.Time) string {
 	}
 }
 
+// accountError answers a refused request from a form of /account (or of
+// the enrolment pages): a browser whose session ended while the page was
+// open (signed out elsewhere, revoked, expired), or is too old to change
+// factors, is sent to sign in again and come back to /account, as
+// /account itself does, instead of reading the API's JSON error. JSON
+// callers keep their 401 and 403.
+func (s *server) accountError(w http.ResponseWriter, r *http.Request, err error) {
+	if isForm(r) && (errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, mfa.ErrReauthRequired)) {
+		http.Redirect(w, r, "/login?next="+url.QueryEscape("/account"), http.StatusSeeOther)
+		return
+	}
+	s.writeError(w, r, err)
+}
+
 // handleChangePassword is POST /auth/password (form from /account, or
 // JSON {"current_password","new_password"}): the current password is
 // required (and counts in the login throttle), every session and refresh
@@ -126,7 +141,7 @@ func (s *server) handleChangePassword() http.Handler {
 		}
 		p, cur, err := s.currentSession(r)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.accountError(w, r, err)
 			return
 		}
 		if _, err := s.Users.Login(r.Context(), user.Attempt{Username: p.Username, Password: in.Current, IP: clientIP(r), Via: "password_change"}); err != nil {

@@ -81,7 +81,7 @@ func (s *server) ownAppAction(key string, act func(ctx context.Context, userID, 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _, err := s.currentSession(r)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.accountError(w, r, err)
 			return
 		}
 		if s.Apps == nil {

@@ -305,23 +305,13 @@ func (s *server) factorChanger(r *http.Request, allowEnrol bool) (stepSubject, e
 	return sub, nil
 }
 
-// factorError answers a refused factor change; a browser form whose
-// session is too old to change factors is sent to sign in again.
-func (s *server) factorError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, mfa.ErrReauthRequired) && isForm(r) {
-		http.Redirect(w, r, "/login?next="+url.QueryEscape("/account"), http.StatusSeeOther)
-		return
-	}
-	s.writeError(w, r, err)
-}
-
 // handleTOTPEnrol is POST /auth/mfa/totp: a new secret, its otpauth URI
 // and QR code; active only after /auth/mfa/totp/confirm.
 func (s *server) handleTOTPEnrol() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub, err := s.factorChanger(r, true)
 		if err != nil {
-			s.factorError(w, r, err)
+			s.accountError(w, r, err)
 			return
 		}
 		e, err := s.MFA.EnrolTOTP(r.Context(), sub.user)
@@ -352,18 +342,18 @@ func (s *server) handleTOTPConfirm() http.Handler {
 		}
 		sub, err := s.factorChanger(r, true)
 		if err != nil {
-			s.factorError(w, r, err)
+			s.accountError(w, r, err)
 			return
 		}
 		settle, err := s.codeAttempt(r.Context(), user.NameKey(sub.user.Username), clientIP(r))
 		if err != nil {
-			s.writeError(w, r, err)
+			s.confirmFailed(w, r, sub, form, err)
 			return
 		}
 		err = s.MFA.ConfirmTOTP(r.Context(), sub.user.ID, in.Code)
 		settle(err)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.confirmFailed(w, r, sub, form, err)
 			return
 		}
 		s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAEnrolled, UserID: sub.user.ID, Username: sub.user.Username,
@@ -394,6 +384,24 @@ func (s *server) handleTOTPConfirm() http.Handler {
 	})
 }
 
+// confirmFailed answers a refused confirmation code. The enrolment form
+// gets its page again (401, or 429 when throttled) with the same key,
+// which the app has already scanned, and the error, as the code form of
+// /login/mfa does; without it the browser was left with a JSON error and
+// no key. The API gets its JSON error.
+func (s *server) confirmFailed(w http.ResponseWriter, r *http.Request, sub stepSubject, form bool, err error) {
+	wrong, throttled := errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrThrottled)
+	if form && (wrong || throttled) {
+		if e, perr := s.MFA.PendingTOTP(r.Context(), sub.user); perr == nil {
+			httperr.SetRetryAfter(w.Header(), err)
+			s.pages.render(w, httperr.Of(err).Status, "mfa_enrol", mfaEnrolPage{Enrolment: e, Next: s.formNext(r, sub),
+				StepUp: stepUpEnrolment(r, sub), Error: wrong, Throttled: throttled})
+			return
+		}
+	}
+	s.writeError(w, r, err)
+}
+
 // stepUpEnrolment says the confirmation comes from an enrolment that the
 // step-up offer of /login/mfa started (its form has a next; the page marks
 // it step_up), not from /account or the enrolment step of a pending login.
@@ -419,7 +427,7 @@ func (s *server) handleTOTPDelete() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub, err := s.factorChanger(r, false)
 		if err != nil {
-			s.factorError(w, r, err)
+			s.accountError(w, r, err)
 			return
 		}
 		if err := s.MFA.DeleteTOTP(r.Context(), sub.user.ID); err != nil {
@@ -439,7 +447,7 @@ func (s *server) handleRecoveryCodes() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub, err := s.factorChanger(r, false)
 		if err != nil {
-			s.factorError(w, r, err)
+			s.accountError(w, r, err)
 			return
 		}
 		// Recovery codes back up a factor; minted without one they would

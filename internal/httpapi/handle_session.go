@@ -245,7 +245,7 @@ func (s *server) handleRevokeSession() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, cur, err := s.currentSession(r)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.accountError(w, r, err)
 			return
 		}
 		id := r.PathValue("id")
@@ -265,7 +265,7 @@ func (s *server) handleRevokeOtherSessions() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, cur, err := s.currentSession(r)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.accountError(w, r, err)
 			return
 		}
 		if _, err := s.Sessions.RevokeOthers(r.Context(), p.Subject, cur.ID); err != nil {

@@ -127,7 +127,7 @@ func (s *server) handleWebAuthnDelete() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub, err := s.factorChanger(r, false)
 		if err != nil {
-			s.factorError(w, r, err)
+			s.accountError(w, r, err)
 			return
 		}
 		id := r.PathValue("id")

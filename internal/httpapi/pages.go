@@ -88,6 +88,8 @@ type mfaEnrolPage struct {
 	// StepUp: enrolment offered by the step-up of /login/mfa; the step-up
 	// still asks for a code afterwards (the app's next one).
 	StepUp bool
+	// Error, Throttled: the page again after a refused confirmation code.
+	Error, Throttled bool
 }
 
 // QR is the inline SVG as trusted HTML: mfa.QRSVG writes only rects.

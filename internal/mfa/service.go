@@ -123,10 +123,7 @@ func (s *Service) EnrolTOTP(ctx context.Context, u auth.User) (Enrolment, error)
 	case err != nil && !errors.Is(err, auth.ErrNotFound):
 		return Enrolment{}, fmt.Errorf("enrol totp: %w", err)
 	}
-	key, err := totp.Generate(totp.GenerateOpts{
-		Issuer: s.issuer, AccountName: u.Username, Period: period, SecretSize: 20,
-		Digits: digits, Algorithm: otp.AlgorithmSHA1, Rand: s.random,
-	})
+	key, err := s.totpKey(u, nil)
 	if err != nil {
 		return Enrolment{}, fmt.Errorf("enrol totp: %w", err)
 	}
@@ -137,9 +134,62 @@ func (s *Service) EnrolTOTP(ctx context.Context, u auth.User) (Enrolment, error)
 	if err := s.store.PutTOTP(ctx, TOTP{UserID: u.ID, Secret: sealed, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}); err != nil {
 		return Enrolment{}, fmt.Errorf("enrol totp: %w", err)
 	}
-	svg, err := QRSVG(key.URL())
+	e, err := enrolmentOf(key)
 	if err != nil {
 		return Enrolment{}, fmt.Errorf("enrol totp: %w", err)
+	}
+	return e, nil
+}
+
+// PendingTOTP returns u's enrolment that is not confirmed yet, as
+// EnrolTOTP returned it, so that the enrolment page can be shown again
+// after a mistyped confirmation code: the app has scanned that key, and a
+// new one would not match it. ErrNotEnrolled when there is none; a
+// confirmed secret is never shown again.
+func (s *Service) PendingTOTP(ctx context.Context, u auth.User) (Enrolment, error) {
+	if s.sealer == nil {
+		return Enrolment{}, ErrNoEncryptionKey
+	}
+	t, err := s.store.TOTP(ctx, u.ID)
+	switch {
+	case errors.Is(err, auth.ErrNotFound) || (err == nil && t.Confirmed()):
+		return Enrolment{}, ErrNotEnrolled
+	case err != nil:
+		return Enrolment{}, fmt.Errorf("pending totp: %w", err)
+	}
+	secret, err := s.sealer.Open(t.Secret, secretAD(u.ID))
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("pending totp: open secret (wrong keys.encryption_key?): %w", err)
+	}
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(string(secret))
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("pending totp: %w", err)
+	}
+	key, err := s.totpKey(u, raw)
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("pending totp: %w", err)
+	}
+	e, err := enrolmentOf(key)
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("pending totp: %w", err)
+	}
+	return e, nil
+}
+
+// totpKey is u's key with the contract's parameters: secret (raw bytes),
+// or a new random one when secret is nil.
+func (s *Service) totpKey(u auth.User, secret []byte) (*otp.Key, error) {
+	return totp.Generate(totp.GenerateOpts{
+		Issuer: s.issuer, AccountName: u.Username, Period: period, SecretSize: 20, Secret: secret,
+		Digits: digits, Algorithm: otp.AlgorithmSHA1, Rand: s.random,
+	})
+}
+
+// enrolmentOf is what an app needs to add key: its secret, URI and QR code.
+func enrolmentOf(key *otp.Key) (Enrolment, error) {
+	svg, err := QRSVG(key.URL())
+	if err != nil {
+		return Enrolment{}, err
 	}
 	return Enrolment{Secret: key.Secret(), OTPAuthURI: key.URL(), QRSVG: svg}, nil
 }

@@ -277,3 +277,31 @@ func TestMayChangeFactors(t *testing.T) {
 		})
 	}
 }
+
+// PendingTOTP shows an enrolment again exactly as EnrolTOTP returned it
+// (the app has scanned that key) until it is confirmed, and never after.
+func TestPendingTOTPUntilConfirmed(t *testing.T) {
+	f := newFixture(t)
+	s := f.service(t)
+	ctx := context.Background()
+	if _, err := s.PendingTOTP(ctx, f.user); !errors.Is(err, mfa.ErrNotEnrolled) {
+		t.Fatalf("PendingTOTP before enrolment = %v, want ErrNotEnrolled", err)
+	}
+	e, err := s.EnrolTOTP(ctx, f.user)
+	if err != nil {
+		t.Fatalf("EnrolTOTP: %v", err)
+	}
+	again, err := s.PendingTOTP(ctx, f.user)
+	if err != nil {
+		t.Fatalf("PendingTOTP: %v", err)
+	}
+	if again != e {
+		t.Fatalf("PendingTOTP = %+v, want what EnrolTOTP returned %+v", again, e)
+	}
+	if err := s.ConfirmTOTP(ctx, f.user.ID, code(t, e.Secret, f.clock.Now())); err != nil {
+		t.Fatalf("ConfirmTOTP: %v", err)
+	}
+	if got, err := s.PendingTOTP(ctx, f.user); !errors.Is(err, mfa.ErrNotEnrolled) || got.Secret != "" {
+		t.Fatalf("PendingTOTP after confirmation = %q, %v; want no secret and ErrNotEnrolled", got.Secret, err)
+	}
+}

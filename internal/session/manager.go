@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -132,19 +134,35 @@ func (m *Manager) Create(ctx context.Context, userID string, meta Meta) (string,
 	if !meta.LoginAt.IsZero() && meta.LoginAt.Before(now) {
 		loginAt = meta.LoginAt.UTC()
 	}
-	ua := meta.UserAgent
-	if len(ua) > 256 {
-		ua = ua[:256]
-	}
 	rec := Record{
 		ID: IDFromCookie(value), UserID: userID, CreatedAt: loginAt, LastSeenAt: now,
 		IdleExpiresAt: now.Add(m.idle), ExpiresAt: loginAt.Add(m.absolute),
-		IP: meta.IP, UserAgent: ua, Method: meta.Method, AMR: meta.AMR,
+		IP: meta.IP, UserAgent: clipUserAgent(meta.UserAgent), Method: meta.Method, AMR: meta.AMR,
 	}
 	if err := m.store.CreateSession(ctx, rec); err != nil {
 		return "", Record{}, fmt.Errorf("create session: %w", err)
 	}
 	return value, rec, nil
+}
+
+// maxUserAgent is how many bytes of a User-Agent a session keeps.
+const maxUserAgent = 256
+
+// clipUserAgent is the User-Agent as a session stores it: valid UTF-8
+// (invalid bytes become U+FFFD) and at most maxUserAgent bytes, cut
+// before a whole character. PostgreSQL refuses text that is not UTF-8:
+// a header with a Latin-1 byte, or a long one cut inside a character,
+// would fail every login of that browser.
+func clipUserAgent(ua string) string {
+	ua = strings.ToValidUTF8(ua, "\uFFFD")
+	if len(ua) <= maxUserAgent {
+		return ua
+	}
+	n := maxUserAgent
+	for n > 0 && !utf8.RuneStart(ua[n]) {
+		n--
+	}
+	return ua[:n]
 }
 
 // LookupID returns the live session with public ID id, recording activity

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
@@ -285,6 +287,39 @@ func TestRevocationEventOutlivesTheSessionCache(t *testing.T) {
 				}
 			}
 			t.Fatalf("no revocation event for the session in %+v", evs)
+		})
+	}
+}
+
+// A session keeps at most 256 bytes of the User-Agent, always as valid
+// UTF-8: PostgreSQL refuses anything else, which failed the logins of
+// browsers whose header carries a Latin-1 byte or is cut inside a
+// character.
+func TestSessionUserAgentIsClippedValidUTF8(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name, ua, want string
+	}{
+		{"Short", "curl/8.0", "curl/8.0"},
+		{"CutInsideACharacter", strings.Repeat("a", 255) + "é", strings.Repeat("a", 255)},
+		{"CutAfterACharacter", strings.Repeat("a", 254) + "é" + "b", strings.Repeat("a", 254) + "é"},
+		{"Latin1Byte", "Mozilla/5.0 (T\xe9l\xe9phone)", "Mozilla/5.0 (T\uFFFDl\uFFFDphone)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/auth/login", nil)
+			r.Header.Set("User-Agent", tt.ua)
+			rec, err := e.manager.StartSession(httptest.NewRecorder(), r, e.user.ID, "password")
+			if err != nil {
+				t.Fatalf("StartSession: %v", err)
+			}
+			stored, err := e.store.Session(context.Background(), rec.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := stored.UserAgent; got != tt.want || !utf8.ValidString(got) || len(got) > 256 {
+				t.Errorf("stored User-Agent = %q, want %q", got, tt.want)
+			}
 		})
 	}
 }
