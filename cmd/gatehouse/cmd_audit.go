@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -37,8 +39,8 @@ func auditCmd(e *env) *cobra.Command {
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tEVENT\tUSER\tIP\tDETAILS")
 			for _, ev := range events {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ts(ev.Time), ev.Type, firstNonEmpty(ev.Username, ev.UserID, "-"),
-					firstNonEmpty(ev.IP, "-"), details(ev.Details))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ts(ev.Time), ev.Type, cell(firstNonEmpty(ev.Username, ev.UserID, "-")),
+					cell(firstNonEmpty(ev.IP, "-")), details(ev.Details))
 			}
 			return tw.Flush()
 		}),
@@ -57,10 +59,25 @@ func details(d map[string]string) string {
 	sort.Strings(keys)
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
-		parts = append(parts, k+"="+d[k])
+		parts = append(parts, k+"="+cell(d[k]))
 	}
 	if len(parts) == 0 {
 		return "-"
 	}
 	return strings.Join(parts, " ")
+}
+
+// cell is a value as the table shows it: in Go quotes when it holds a
+// space, '=', '"' or anything not graphic (a line break, a tab, a terminal
+// escape). Some values are a client's to choose — the name of a refused
+// login, a provider's error code — and shown as they are, such a value
+// would add a forged row or column to the table, or drive the operator's
+// terminal.
+func cell(s string) string {
+	for _, r := range s {
+		if r == ' ' || r == '=' || r == '"' || !unicode.IsGraphic(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

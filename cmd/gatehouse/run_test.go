@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 // cli runs gatehouse with a config in dir and returns exit code, stdout, stderr.
@@ -233,5 +235,28 @@ func TestAuditCommand(t *testing.T) {
 	}
 	if strings.Contains(c.ok("", "audit"), strings.TrimSpace(pw)) {
 		t.Error("the audit trail shows a password")
+	}
+}
+
+// The table of `gatehouse audit` shows values a client chose — the name of
+// a refused login — quoted when they hold a line break, a tab, a space or a
+// terminal escape: such a name cannot add a forged row or column, nor
+// drive the operator's terminal.
+func TestAuditCommandQuotesClientValues(t *testing.T) {
+	c := newCLI(t, "")
+	forged := "eve\n2026-01-01T00:00:00Z  login.ok  admin  10.0.0.1  method=password\x1b[2J"
+	env := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
+	a, err := env.openApp(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Users.Login(context.Background(), user.Attempt{Username: forged, Password: "wrong password", IP: "192.0.2.1", Via: "json"}); err == nil {
+		t.Fatal("login of an unknown user succeeded")
+	}
+	a.Close()
+	out := c.ok("", "audit")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || strings.ContainsRune(out, '\x1b') || !strings.Contains(out, `"eve\n2026`) {
+		t.Errorf("audit with a forged username, want the header and one row with the name quoted:\n%s", out)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -27,7 +28,7 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	defer stop()
 	a.Run(runCtx)
 
-	srv := newHTTPServer(a.handler)
+	srv := newHTTPServer(a.handler, a.Log)
 	errc := make(chan error, 2)
 	go func() {
 		var err error
@@ -45,7 +46,7 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	}
 	var admin *http.Server
 	if adminLn != nil {
-		admin = newHTTPServer(a.AdminHandler())
+		admin = newHTTPServer(a.AdminHandler(), a.Log)
 		go func() { errc <- admin.Serve(adminLn) }()
 	}
 	a.Log.Info("gatehouse serving", "listen", ln.Addr().String(), "public_url", a.Config.EffectivePublicURL(),
@@ -75,9 +76,14 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	return err
 }
 
-func newHTTPServer(h http.Handler) *http.Server {
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler: h,
+		// What net/http reports itself (a client's failed TLS handshake, a
+		// refused connection) is a JSON line of the log like every other
+		// (contract §6); without ErrorLog it is plain text from the log
+		// package, on stderr between them.
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: 10 * time.Second,
 		// No ReadTimeout/WriteTimeout: gateway routes stream uploads, SSE
 		// and WebSockets; per-route timeouts bound upstream waits instead.

@@ -319,9 +319,9 @@ func (s *Server) ClientCredentials(ctx context.Context, c client.Client, scope s
 		return Tokens{}, fmt.Errorf("client credentials: %w", err)
 	}
 	sc := strings.Join(scopes, " ")
-	at, claims, err := s.Issuer.Issue(token.Subject{
+	at, claims, err := s.Grants.IssueClient(ctx, token.Subject{
 		UserID: c.ID, Roles: c.Roles, Scope: sc, ClientID: c.ID, Audience: c.Audience,
-	}, 0)
+	})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("client credentials: %w", err)
 	}

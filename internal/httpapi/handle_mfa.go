@@ -229,6 +229,9 @@ func (s *server) handleLoginMFA() http.Handler {
 		}
 		settle, err := s.codeAttempt(r.Context(), user.NameKey(sub.user.Username), clientIP(r))
 		if err != nil {
+			if errors.Is(err, auth.ErrThrottled) {
+				s.loginThrottled(r, sub.user, in.Method)
+			}
 			s.mfaFailed(w, r, err, form, next)
 			return
 		}
@@ -261,6 +264,20 @@ func (s *server) handleLoginMFA() http.Handler {
 			"session": map[string]any{"expires_at": rfc3339(expiresAt(rec)), "amr": rec.AMR},
 		})
 	})
+}
+
+// loginThrottled records a second-factor step of u (method) that the login
+// throttle refused: the password step records its own (user.Login), and
+// the trail shows every refused step of a login (contract §6). method is
+// the client's until checked, so only a known one is kept.
+func (s *server) loginThrottled(r *http.Request, u auth.User, method string) {
+	switch method {
+	case mfa.MethodTOTP, mfa.MethodRecovery, mfa.MethodWebAuthn:
+	default:
+		method = "unknown"
+	}
+	s.Audit.Record(r.Context(), audit.Event{Type: audit.LoginThrottled, UserID: u.ID, Username: u.Username,
+		Details: map[string]string{"method": method}})
 }
 
 func (s *server) mfaFailed(w http.ResponseWriter, r *http.Request, err error, form bool, next string) {

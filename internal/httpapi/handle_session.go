@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -253,7 +254,9 @@ func (s *server) handleRevokeSession() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		s.record(r, audit.SessionRevoked, p)
+		// Which session, as the admin API records it: the trail of an
+		// intruder's eviction names the session it ended.
+		s.record(r, audit.SessionRevoked, p, "session", id)
 		if id == cur.ID {
 			s.Sessions.ClearCookie(w)
 		}
@@ -268,11 +271,12 @@ func (s *server) handleRevokeOtherSessions() http.Handler {
 			s.accountError(w, r, err)
 			return
 		}
-		if _, err := s.Sessions.RevokeOthers(r.Context(), p.Subject, cur.ID); err != nil {
+		n, err := s.Sessions.RevokeOthers(r.Context(), p.Subject, cur.ID)
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		s.record(r, audit.SessionRevoked, p)
+		s.record(r, audit.SessionRevoked, p, "sessions", "others", "count", strconv.Itoa(n))
 		doneOnAccount(w, r)
 	})
 }

@@ -163,17 +163,20 @@ func (s *server) handleWebAuthnLoginBegin() http.Handler {
 				return
 			}
 		}
-		userID, key := "", passkeyThrottleKey(clientIP(r))
+		userID, key, who := "", passkeyThrottleKey(clientIP(r)), auth.User{}
 		if _, err := s.Pending.FromRequest(r); (err == nil || in.StepUp) && !in.Passwordless {
 			sub, err := s.subject(r)
 			if err != nil {
 				s.writeError(w, r, err)
 				return
 			}
-			userID, key = sub.user.ID, user.NameKey(sub.user.Username)
+			userID, key, who = sub.user.ID, user.NameKey(sub.user.Username), sub.user
 		}
 		if s.Throttle != nil {
 			if err := s.Throttle.Check(r.Context(), key, clientIP(r)); err != nil {
+				if errors.Is(err, auth.ErrThrottled) {
+					s.loginThrottled(r, who, mfa.MethodWebAuthn)
+				}
 				s.writeError(w, r, err)
 				return
 			}
@@ -203,11 +206,14 @@ func (s *server) handleWebAuthnLoginFinish() http.Handler {
 		}
 		ip := clientIP(r)
 		if s.Throttle != nil {
-			key := passkeyThrottleKey(ip)
+			key, who := passkeyThrottleKey(ip), auth.User{}
 			if sub, err := s.subject(r); err == nil {
-				key = user.NameKey(sub.user.Username)
+				key, who = user.NameKey(sub.user.Username), sub.user
 			}
 			if err := s.Throttle.Check(r.Context(), key, ip); err != nil {
+				if errors.Is(err, auth.ErrThrottled) {
+					s.loginThrottled(r, who, mfa.MethodWebAuthn)
+				}
 				s.writeError(w, r, err)
 				return
 			}

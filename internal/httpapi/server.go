@@ -178,10 +178,18 @@ func NewServer(d Deps) (http.Handler, error) {
 	return s.observe(s.clearTossedCookies(s.routes())), nil
 }
 
-// record writes an audit event about principal p for request r (the audit
-// logger adds the client IP and request ID from r's context).
-func (s *server) record(r *http.Request, typ string, p auth.Principal) {
-	s.Audit.Record(r.Context(), audit.Event{Type: typ, UserID: p.Subject, Username: p.Username})
+// record writes an audit event about principal p for request r, with
+// details as key, value pairs (the audit logger adds the client IP and
+// request ID from r's context).
+func (s *server) record(r *http.Request, typ string, p auth.Principal, details ...string) {
+	var d map[string]string
+	if len(details) > 0 {
+		d = make(map[string]string, len(details)/2)
+		for i := 0; i+1 < len(details); i += 2 {
+			d[details[i]] = details[i+1]
+		}
+	}
+	s.Audit.Record(r.Context(), audit.Event{Type: typ, UserID: p.Subject, Username: p.Username, Details: d})
 }
 
 func (s *server) now() time.Time { return s.Now() }

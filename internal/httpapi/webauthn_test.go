@@ -495,8 +495,15 @@ func TestPasskeyFailuresThrottledAndCounted(t *testing.T) {
 			if last != 429 || refused < 3 {
 				t.Fatalf("after %d refused assertions = %d, want 429 after at least 3", refused, last)
 			}
+			before := len(auditTypes(t, g, audit.LoginThrottled))
 			if resp, _ := postJSON(t, c, g.URL+"/auth/webauthn/login/begin", map[string]any{}); resp.StatusCode != 429 {
 				t.Fatalf("begin while throttled = %d, want 429", resp.StatusCode)
+			}
+			// A refused login step is on the audit trail (contract §6).
+			if evs := auditTypes(t, g, audit.LoginThrottled); len(evs) != before+1 {
+				t.Errorf("login.throttled events %d after a throttled begin, want %d", len(evs), before+1)
+			} else if tt.name == "second factor" && evs[0].Username != "alice" {
+				t.Errorf("login.throttled event of a second factor names %q, want alice", evs[0].Username)
 			}
 			g.Clock.Advance(time.Hour) // the next case starts unthrottled
 		})

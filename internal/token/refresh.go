@@ -396,6 +396,19 @@ func (g *Grants) IssueAccess(ctx context.Context, u auth.User, clientID string, 
 	return raw, nil
 }
 
+// IssueClient issues a client's own access token (the client_credentials
+// grant: s names the client, no refresh token, no family) and records
+// token.issued, as every other grant does (contract §6), with the client
+// in its details: the subject is no user.
+func (g *Grants) IssueClient(ctx context.Context, s Subject) (string, Claims, error) {
+	raw, c, err := g.issuer.Issue(s, 0)
+	if err != nil {
+		return "", Claims{}, fmt.Errorf("issue client token: %w", err)
+	}
+	g.record(ctx, audit.TokenIssued, "", "", "grant", "client_credentials", "client_id", s.ClientID, "jti", c.ID)
+	return raw, c, nil
+}
+
 // PurgeExpired deletes refresh tokens and families past their absolute
 // expiry and returns how many tokens it deleted. The serve command calls it
 // periodically.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -36,12 +37,13 @@ func (s *Service) AdmitLogin(ctx context.Context, ip string) (release func(), er
 // them apart. Too many failures return *auth.ThrottledError before any
 // hashing. A store failure returns a wrapped auth.ErrUnavailable.
 func (s *Service) Login(ctx context.Context, a Attempt) (auth.User, error) {
-	key := NameKey(a.Username)
+	name := attemptName(a.Username)
+	key := NameKey(name)
 	// Shed before any store work when the hashing queue is full.
 	if err := s.hasher.Admit(); err != nil {
 		return auth.User{}, fmt.Errorf("login: %w", err)
 	}
-	ev := audit.Event{Username: CleanName(a.Username), IP: a.IP, Details: map[string]string{"via": a.Via}}
+	ev := audit.Event{Username: name, IP: a.IP, Details: map[string]string{"via": a.Via}}
 	// The attempt is counted as a failure before the password is checked
 	// (Attempt): checked first and counted after, logins sent at once all
 	// passed the check before any was counted. settle ends it with the
@@ -80,7 +82,13 @@ func (s *Service) Login(ctx context.Context, a Attempt) (auth.User, error) {
 // checkPassword returns the user, or a non-empty failure reason for the
 // audit log. Every path runs exactly one argon2id verification.
 func (s *Service) checkPassword(ctx context.Context, a Attempt) (auth.User, string, error) {
-	u, err := s.store.UserByName(ctx, a.Username)
+	// A name that is not UTF-8 (form values are bytes) is no account's
+	// (CheckName); PostgreSQL would refuse the query, and the refused
+	// login would be a 500 with no audit event.
+	u, err := auth.User{}, auth.ErrNotFound
+	if utf8.ValidString(a.Username) {
+		u, err = s.store.UserByName(ctx, a.Username)
+	}
 	switch {
 	case errors.Is(err, auth.ErrNotFound):
 		if err := s.hasher.VerifyDummy(ctx, a.Password); err != nil {

@@ -2,6 +2,7 @@ package user
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
@@ -17,4 +18,23 @@ func CleanName(name string) string {
 // "ＡＬＩＣＥ").
 func NameKey(name string) string {
 	return norm.NFKC.String(cases.Fold().String(CleanName(name)))
+}
+
+// attemptName is the name a login attempt is known by in the audit trail
+// and the login throttle: UTF-8 and CleanName, cut after MaxNameLen
+// characters and marked with "…" (no account has such a name). The name is
+// the client's to choose, up to the request body cap, and every refused
+// attempt — throttled ones too — is stored and logged under it, and counted
+// under throttle keys named after it.
+func attemptName(name string) string {
+	name = CleanName(strings.ToValidUTF8(name, "\uFFFD")) // stored as text: PostgreSQL takes only UTF-8
+	i := 0
+	for n := 0; i < len(name) && n < MaxNameLen; n++ {
+		_, size := utf8.DecodeRuneInString(name[i:])
+		i += size
+	}
+	if i == len(name) {
+		return name
+	}
+	return name[:i] + "…"
 }

@@ -80,11 +80,17 @@ func NewID() string {
 	return hex.EncodeToString(b)
 }
 
-// CheckName validates a username: 1..64 characters after CleanName, no
-// control characters or whitespace inside.
+// MaxNameLen is the most characters a username has after CleanName.
+const MaxNameLen = 64
+
+// CheckName validates a username: UTF-8, 1..MaxNameLen characters after
+// CleanName, no control characters or whitespace inside.
 func CheckName(name string) error {
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%w: username must be UTF-8", auth.ErrInvalidInput)
+	}
 	name = CleanName(name)
-	if n := utf8.RuneCountInString(name); n < 1 || n > 64 {
+	if n := utf8.RuneCountInString(name); n < 1 || n > MaxNameLen {
 		return fmt.Errorf("%w: username must be 1 to 64 characters", auth.ErrInvalidInput)
 	}
 	for _, r := range name {

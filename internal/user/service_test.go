@@ -53,6 +53,7 @@ func TestCreateAppliesTheNameRule(t *testing.T) {
 		{"empty", "  ", "", false},
 		{"space inside", "alice smith", "", false},
 		{"control character", "alice\x00", "", false},
+		{"not UTF-8", "al\xffice", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,8 @@ func classify(err error) error {
 			return auth.ErrConflict
 		case pe.Code == "23503": // foreign_key_violation
 			return auth.ErrNotFound
+		case pe.Code == "22021": // character_not_in_repertoire: text that is not UTF-8
+			return auth.ErrInvalidInput
 		case strings.HasPrefix(pe.Code, "08"), // connection_exception
 			pe.Code == "53300", // too_many_connections
 			pe.Code == "57P01", // admin_shutdown

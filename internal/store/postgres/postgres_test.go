@@ -122,3 +122,14 @@ func TestStoreThroughPgBouncer(t *testing.T) {
 		return openMigrated(t, pooled, postgres.WithMigrateDSN(direct))
 	})
 }
+
+// PostgreSQL refuses text that is not UTF-8, which a form or a URL can
+// carry as bytes. Such a request is bad input (400), not a server error
+// (500) and not a store outage (503).
+func TestNonUTF8TextIsInvalidInput(t *testing.T) {
+	s := newStore(t)
+	_, err := s.UserByName(context.Background(), "al\xffice")
+	if !errors.Is(err, auth.ErrInvalidInput) || errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("UserByName(non-UTF-8) error = %v, want ErrInvalidInput", err)
+	}
+}
