@@ -63,6 +63,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"cookie name not a token", "sessions: {cookie: {name: 'my session'}}\n", "sessions.cookie.name"},
 		{"cookie name with a separator", "sessions: {cookie: {name: 'gh;x'}}\n", "sessions.cookie.name"},
 		{"cookie domain", "sessions: {cookie: {domain: 'bad domain'}}\n", "sessions.cookie.domain"},
+		{"hashing wait zero", "passwords: {max_wait: 0s}\n", "passwords.max_wait"},
+		{"hashing slots negative", "passwords: {max_concurrent: -1}\n", "passwords.max_concurrent"},
 		{"url and cluster", "redis: {url: 'redis://127.0.0.1:6379/0', cluster: {addrs: ['127.0.0.1:7000']}}\n", "redis"},
 		{"sentinel and cluster", "redis: {sentinel: {master: m, addrs: ['h:26379']}, cluster: {addrs: ['h:7000']}}\n", "redis"},
 		{"sentinel without master", "redis: {sentinel: {addrs: ['127.0.0.1:26379']}}\n", "redis.sentinel.master"},

@@ -144,8 +144,11 @@ func (c Config) Validate() []error {
 	if c.Passwords.Parallelism < 1 {
 		bad("passwords.parallelism", "must be at least 1")
 	}
-	if c.Passwords.MaxWait < 0 {
-		bad("passwords.max_wait", "must not be negative")
+	// 0 would read as "do not wait", but the hasher takes it for its
+	// default (2s): say so instead of silently waiting.
+	positive("passwords.max_wait", c.Passwords.MaxWait)
+	if c.Passwords.MaxConcurrent < 0 {
+		bad("passwords.max_concurrent", "must not be negative (0 = half the CPUs)")
 	}
 	if c.Passwords.ShedDelay < 0 {
 		bad("passwords.shed_delay", "must not be negative")
