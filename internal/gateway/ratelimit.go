@@ -67,8 +67,15 @@ func compileRateLimit(c RouteConfig, bad func(field, format string, args ...any)
 	if rc.Burst < 0 {
 		bad("rate_limit.burst", "must not be negative (0 means the rate), got %d", rc.Burst)
 	}
-	if rc.Window < 0 {
+	switch w := rc.Window.D(); {
+	case w < 0:
 		bad("rate_limit.window", "must not be negative (0 means 1s)")
+	case w%time.Second != 0:
+		// RateLimit-Policy states the window in whole seconds.
+		bad("rate_limit.window", "must be a whole number of seconds, got %s", w)
+	}
+	if rc.Rate >= 1 && rl.Limit.Window/time.Duration(rc.Rate) < time.Microsecond {
+		bad("rate_limit.rate", "more than one request per microsecond of window is no limit, got %d per %s", rc.Rate, rl.Limit.Window)
 	}
 	return rl
 }

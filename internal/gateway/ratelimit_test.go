@@ -253,6 +253,13 @@ func TestCompileRateLimit(t *testing.T) {
 		{"zero rate", with("none", gateway.RateLimitConfig{Per: "ip"}), "routes[0].rate_limit.rate"},
 		{"negative burst", with("none", gateway.RateLimitConfig{Per: "ip", Rate: 1, Burst: -1}), "routes[0].rate_limit.burst"},
 		{"negative window", with("none", gateway.RateLimitConfig{Per: "ip", Rate: 1, Window: durationOf(-time.Second)}), "routes[0].rate_limit.window"},
+		// RateLimit-Policy states the window in seconds: 100ms would be
+		// reported as w=1 while allowing ten times the quota per second.
+		{"sub-second window", with("none", gateway.RateLimitConfig{Per: "ip", Rate: 10, Window: durationOf(100 * time.Millisecond)}), "routes[0].rate_limit.window"},
+		{"fractional window", with("none", gateway.RateLimitConfig{Per: "ip", Rate: 10, Window: durationOf(1500 * time.Millisecond)}), "routes[0].rate_limit.window"},
+		// Faster than one token per microsecond the bucket's refill rounds to
+		// nothing per token: no limit at all.
+		{"rate beyond counting", with("none", gateway.RateLimitConfig{Per: "ip", Rate: 2_000_000}), "routes[0].rate_limit.rate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
