@@ -6,6 +6,7 @@ package duration
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -31,6 +32,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the duration in Go syntax.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
+// maxDays is the most whole days a time.Duration holds.
+const maxDays = int(math.MaxInt64 / int64(24*time.Hour))
+
 // Parse is time.ParseDuration that also accepts a whole number of days
 // ("30d"), because refresh lifetimes are usually written that way.
 func Parse(s string) (time.Duration, error) {
@@ -38,6 +42,10 @@ func Parse(s string) (time.Duration, error) {
 	if strings.HasSuffix(s, "d") {
 		var days int
 		if _, err := fmt.Sscanf(s, "%dd", &days); err == nil && fmt.Sprintf("%dd", days) == s {
+			// time.Duration holds about 106,751 days; more wrapped around.
+			if days > maxDays || days < -maxDays {
+				return 0, fmt.Errorf("duration %q is too long (at most %dd)", s, maxDays)
+			}
 			return time.Duration(days) * 24 * time.Hour, nil
 		}
 	}
