@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,7 +56,7 @@ func demoCmd(e *env) *cobra.Command {
 				ln.Close()
 				return err
 			}
-			demo.PrintBanner(e.stdout, cfg.EffectivePublicURL(), "demo", pw, adminPW)
+			demo.PrintBanner(e.stdout, cfg.EffectivePublicURL(), "demo", pw, adminPW, filepath.Join(dir, "cookies.txt"))
 			return a.Serve(ctx, ln, nil)
 		},
 	}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -81,6 +83,18 @@ func TestDemoCurlLinesWork(t *testing.T) {
 	out, err := exec.Command("sh", "-c", sh.String()).CombinedOutput()
 	if err != nil {
 		t.Fatalf("the printed commands failed: %v\n%s", err, out)
+	}
+	// The cookie jar, which holds the session cookie, is in the demo's own
+	// directory (0700), not at a fixed name in /tmp that another local user
+	// could have created first.
+	jar := regexp.MustCompile(`-c '([^']+)'`).FindStringSubmatch(text)
+	if jar == nil {
+		t.Fatalf("no cookie jar in the banner:\n%s", text)
+	}
+	if fi, err := os.Stat(filepath.Dir(jar[1])); err != nil {
+		t.Errorf("cookie jar %s: %v", jar[1], err)
+	} else if fi.Mode().Perm() != 0o700 {
+		t.Errorf("cookie jar %s is in a directory of mode %v, want 0700", jar[1], fi.Mode().Perm())
 	}
 	got := string(out)
 	for _, want := range []string{

@@ -78,8 +78,10 @@ const AdminName = "admin"
 
 // PrintBanner writes the demo's credentials (once) and curl lines that
 // work when pasted into a POSIX shell (no jq needed). adminPassword is the
-// password of AdminName.
-func PrintBanner(w io.Writer, base, username, password, adminPassword string) {
+// password of AdminName; jar is the curl cookie jar, a file in the demo's
+// private directory (a fixed name in /tmp could be another local user's
+// file, and the jar holds the session cookie).
+func PrintBanner(w io.Writer, base, username, password, adminPassword, jar string) {
 	fmt.Fprintf(w, `
 gatehouse demo is running at %[1]s
   user: %[2]s
@@ -92,9 +94,9 @@ Admin console: open %[1]s/admin/ and sign in as %[5]s. admin.require_mfa is on, 
 set up an authenticator app (TOTP) and enter a code; the admin API needs the same second factor.
 
 # 1. Session: log in (JSON), call the session-protected route, list sessions
-curl -si -c /tmp/gatehouse-demo.jar -H 'Content-Type: application/json' -d '{"username":"%[2]s","password":"%[3]s"}' %[1]s/auth/login
-curl -s -b /tmp/gatehouse-demo.jar %[1]s/app/hello
-curl -s -b /tmp/gatehouse-demo.jar %[1]s/auth/sessions
+curl -si -c '%[6]s' -H 'Content-Type: application/json' -d '{"username":"%[2]s","password":"%[3]s"}' %[1]s/auth/login
+curl -s -b '%[6]s' %[1]s/app/hello
+curl -s -b '%[6]s' %[1]s/auth/sessions
 
 # 2. Token: password grant, call the token-protected route
 TOKENS=$(curl -s -d grant_type=password -d username=%[2]s -d password='%[3]s' %[1]s/auth/token); echo "$TOKENS"
@@ -108,10 +110,10 @@ REFRESH=$(printf '%%s' "$TOKENS" | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/
 curl -si -d token="$REFRESH" %[1]s/auth/revoke
 
 # 4. Log out: the cookie stops working at once
-curl -si -b /tmp/gatehouse-demo.jar -X POST %[1]s/auth/logout
-curl -si -b /tmp/gatehouse-demo.jar %[1]s/app/hello
+curl -si -b '%[6]s' -X POST %[1]s/auth/logout
+curl -si -b '%[6]s' %[1]s/app/hello
 
-`, base, username, password, adminPassword, AdminName)
+`, base, username, password, adminPassword, AdminName, jar)
 	printApps(w, base)
 	fmt.Fprintf(w, "\nPublic keys: %s/.well-known/jwks.json   Stop with Ctrl-C.\n", base)
 }
