@@ -116,7 +116,8 @@ func (r *runner) baseConfig(name string) (config.Config, error) {
 	// request IDs on (issue 15 measures with them on).
 	cfg.Log.Level = r.opt.LogLevel
 	// Logins are not what is measured: keep argon2id cheap.
-	cfg.Passwords = config.Passwords{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}
+	cfg.Passwords.MemoryKiB, cfg.Passwords.Iterations, cfg.Passwords.Parallelism = 8192, 1, 1
+	cfg.Passwords.ShedDelay = 0
 	cfg.Routes = []config.Route{{
 		Name: "bench", Match: config.RouteMatch{PathPrefix: BenchPath}, Upstream: r.upstream.URL,
 		Forward: "headers", Timeout: config.Duration(30 * time.Second),

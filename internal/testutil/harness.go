@@ -57,7 +57,9 @@ func TestConfig(dir string) config.Config {
 	cfg := config.Default()
 	cfg.Store = "sqlite://" + filepath.Join(dir, "gatehouse.db")
 	cfg.AdminListen = ""
-	cfg.Passwords = config.Passwords{MemoryKiB: 8 * 1024, Iterations: 1, Parallelism: 1}
+	// Cheap argon2id; refused logins are answered at once.
+	cfg.Passwords.MemoryKiB, cfg.Passwords.Iterations, cfg.Passwords.Parallelism = 8*1024, 1, 1
+	cfg.Passwords.ShedDelay = 0
 	return cfg
 }
 
