@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
@@ -22,13 +23,13 @@ type racingStore struct {
 	race   func()
 }
 
-func (s *racingStore) UpdateUser(ctx context.Context, u auth.User) error {
+func (s *racingStore) UpdateUser(ctx context.Context, u auth.User, prev time.Time) error {
 	if s.race != nil && u.Username == s.target {
 		race := s.race
 		s.race = nil
 		race()
 	}
-	return s.Store.UpdateUser(ctx, u)
+	return s.Store.UpdateUser(ctx, u, prev)
 }
 
 // TestKeepAdminUndoesAChangeRacedByAnotherInstance: two instances on one

@@ -150,6 +150,12 @@ func (a *App) tryOpenStores(ctx context.Context, opt Options) error {
 				s.Close()
 				return fmt.Errorf("migrate store: %w", err)
 			}
+		} else if err := s.CheckSchema(ctx); err != nil {
+			// Without migrating (serve --no-migrate), serve only on the
+			// schema this binary was built for: not before gatehouse
+			// migrate ran, nor on one a newer gatehouse migrated.
+			s.Close()
+			return fmt.Errorf("store: %w", err)
 		}
 		a.Store = s
 		a.closers = append(a.closers, s.Close)

@@ -42,6 +42,9 @@ type MainStore interface {
 	oidc.LogoutStore
 	Ping(ctx context.Context) error
 	Migrate(ctx context.Context) error
+	// CheckSchema is nil when the store is at exactly the schema version
+	// this binary knows (sqldb.ErrSchemaBehind, sqldb.ErrSchemaNewer).
+	CheckSchema(ctx context.Context) error
 	Close() error
 }
 

@@ -401,7 +401,7 @@ func TestDisabledUserIsRefused(t *testing.T) {
 		}
 		u := e.sessionUsers()[0]
 		u.Disabled = true
-		if err := e.store.UpdateUser(context.Background(), u); err != nil {
+		if err := e.store.UpdateUser(context.Background(), u, u.UpdatedAt); err != nil {
 			t.Fatal(err)
 		}
 		e.mu.Lock()

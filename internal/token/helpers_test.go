@@ -159,8 +159,9 @@ func (u *users) add(t testing.TB, id, name string) {
 func (u *users) update(t testing.TB, id string, f func(*auth.User)) {
 	t.Helper()
 	usr := u.get(t, id)
+	prev := usr.UpdatedAt
 	f(&usr)
-	if err := u.store.UpdateUser(context.Background(), usr); err != nil {
+	if err := u.store.UpdateUser(context.Background(), usr, prev); err != nil {
 		t.Fatal(err)
 	}
 }

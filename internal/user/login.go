@@ -117,7 +117,9 @@ func (s *Service) checkPassword(ctx context.Context, a Attempt) (auth.User, stri
 		if h, err := s.hasher.Hash(ctx, a.Password); err == nil {
 			u.PasswordHash = h
 			// A failed upgrade must not fail the login; the next one retries.
-			_ = s.update(ctx, u)
+			// Nor may it undo a change made since u was read (a disable, a
+			// new password): update then refuses with ErrStale.
+			_ = s.update(ctx, &u)
 		}
 	}
 	return u, "", nil

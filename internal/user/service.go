@@ -196,10 +196,11 @@ func (s *Service) SetPassword(ctx context.Context, name, pw string) error {
 	if err := password.CheckStrength(pw, u.Username); err != nil {
 		return fmt.Errorf("%w: %w", auth.ErrInvalidInput, err)
 	}
-	if u.PasswordHash, err = s.hasher.Hash(ctx, pw); err != nil {
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
 		return err
 	}
-	if err := s.update(ctx, u); err != nil {
+	if u, err = s.modify(ctx, u, func(u *auth.User) { u.PasswordHash = hash }); err != nil {
 		return err
 	}
 	s.record(ctx, audit.Event{Type: audit.UserChanged, UserID: u.ID, Username: u.Username, Details: map[string]string{"change": "password"}})
@@ -216,8 +217,8 @@ func (s *Service) SetRoles(ctx context.Context, name string, roles []string) (au
 	if err != nil {
 		return auth.User{}, err
 	}
-	u.Roles = normRoles(roles)
-	if err := s.update(ctx, u); err != nil {
+	roles = normRoles(roles)
+	if u, err = s.modify(ctx, u, func(u *auth.User) { u.Roles = roles }); err != nil {
 		return auth.User{}, err
 	}
 	s.record(ctx, audit.Event{Type: audit.UserChanged, UserID: u.ID, Username: u.Username, Details: map[string]string{"roles": strings.Join(u.Roles, ",")}})
@@ -231,8 +232,7 @@ func (s *Service) SetDisabled(ctx context.Context, name string, disabled bool) (
 	if err != nil {
 		return auth.User{}, err
 	}
-	u.Disabled = disabled
-	if err := s.update(ctx, u); err != nil {
+	if u, err = s.modify(ctx, u, func(u *auth.User) { u.Disabled = disabled }); err != nil {
 		return auth.User{}, err
 	}
 	typ := audit.UserEnabled
@@ -291,9 +291,39 @@ func (s *Service) RevokeAll(ctx context.Context, u auth.User) error {
 	return nil
 }
 
-func (s *Service) update(ctx context.Context, u auth.User) error {
-	u.UpdatedAt = s.now().UTC()
-	if err := s.store.UpdateUser(ctx, u); err != nil {
+// modifyTries bounds how often modify reads a user again after another
+// writer changed it in between.
+const modifyTries = 5
+
+// modify applies change to u (as read) and stores it. When another writer
+// changed the user since it was read (user.ErrStale), it reads the user
+// again and reapplies change: concurrent changes of different fields (a
+// disable and a password change) all land, none undoes another.
+func (s *Service) modify(ctx context.Context, u auth.User, change func(*auth.User)) (auth.User, error) {
+	for try := 1; ; try++ {
+		change(&u)
+		err := s.update(ctx, &u)
+		if !errors.Is(err, ErrStale) || try == modifyTries {
+			return u, err
+		}
+		name := u.Username
+		if u, err = s.store.UserByID(ctx, u.ID); err != nil {
+			return auth.User{}, fmt.Errorf("update user %q: %w", name, err)
+		}
+	}
+}
+
+// update stores u if it did not change since it was read (UpdatedAt is
+// the time read), and moves u.UpdatedAt forward, by at least the stored
+// microsecond, so that every write changes what the next compares.
+func (s *Service) update(ctx context.Context, u *auth.User) error {
+	prev := u.UpdatedAt
+	u.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+	if !u.UpdatedAt.After(prev) {
+		u.UpdatedAt = prev.Add(time.Microsecond)
+	}
+	if err := s.store.UpdateUser(ctx, *u, prev); err != nil {
+		u.UpdatedAt = prev
 		return fmt.Errorf("update user %q: %w", u.Username, err)
 	}
 	return nil

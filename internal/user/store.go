@@ -2,9 +2,16 @@ package user
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
+
+// ErrStale is UpdateUser's refusal to overwrite a user that changed since
+// the caller read it. It is an auth.ErrConflict; the service reads the user
+// again and reapplies its change.
+var ErrStale = fmt.Errorf("%w: the user changed since it was read", auth.ErrConflict)
 
 // Query selects a page of users for SearchUsers (the admin API's list).
 type Query struct {
@@ -32,7 +39,11 @@ type Store interface {
 	// SearchUsers returns one page of users ordered by NameKey(username).
 	SearchUsers(ctx context.Context, q Query) ([]auth.User, error)
 	// UpdateUser replaces username, roles, disabled, password hash and
-	// updated_at of the user with u.ID.
-	UpdateUser(ctx context.Context, u auth.User) error
+	// updated_at of the user with u.ID, only while the stored updated_at is
+	// still prev (the UpdatedAt the caller read): a whole-record write must
+	// not undo a change made in between, such as a disable landing while a
+	// password was being hashed. ErrStale when it changed, auth.ErrNotFound
+	// when the user is gone.
+	UpdateUser(ctx context.Context, u auth.User, prev time.Time) error
 	DeleteUser(ctx context.Context, id string) error
 }

@@ -31,6 +31,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) mfa.Store) {
 		{Name: "DeleteTOTP", Run: testTOTPDelete},
 		{Name: "RecoveryCodeWorksOnce", Run: testRecoveryOnce},
 		{Name: "RecoveryCodesAreReplacedWhole", Run: testRecoveryReplace},
+		{Name: "ConcurrentReplacesLeaveOneSet", Run: testRecoveryReplaceConcurrent},
 		{Name: "RecoveryCodeOfAnotherUserIsNotFound", Run: testRecoveryOtherUser},
 		{Name: "ConcurrentRecoveryUseExactlyOneWins", Run: testRecoveryConcurrent},
 		{Name: "DeleteUserRemovesTheirFactors", Run: testDeleteUserCascade},
@@ -190,6 +191,29 @@ func testRecoveryReplace(t *testing.T, s mfa.Store) {
 	}
 	if n := left(t, s, "u1"); n != 0 {
 		t.Fatalf("left after delete = %d, want 0", n)
+	}
+}
+
+// testRecoveryReplaceConcurrent: regenerating recovery codes twice at once
+// (a double submit, two tabs) leaves one of the sets, never both: the user
+// keeps the set shown last, and a set they never kept must not work.
+func testRecoveryReplaceConcurrent(t *testing.T, s mfa.Store) {
+	storetest.EnsureUser(t, s, "u1", at)
+	ctx := context.Background()
+	for round := range 5 {
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Go(func() {
+				set := fmt.Sprintf("r%d-%d", round, i)
+				if err := s.ReplaceRecoveryCodes(ctx, "u1", hashes(set, 10), at); err != nil {
+					t.Errorf("ReplaceRecoveryCodes(%s): %v", set, err)
+				}
+			})
+		}
+		wg.Wait()
+		if n := left(t, s, "u1"); n != 10 {
+			t.Fatalf("round %d: %d codes left after 4 concurrent replaces of 10, want 10 (one set)", round, n)
+		}
 	}
 }
 

@@ -127,7 +127,10 @@ func dialect() sqldb.Dialect {
 		DollarPlaceholders: true,
 		Classify:           classify,
 		LockRevocations:    `LOCK TABLE revocations IN EXCLUSIVE MODE`,
-		MigrationLocker:    migrationLocker,
+		// NO KEY UPDATE: does not wait for, nor block, rows being inserted
+		// that reference the user (their foreign key takes KEY SHARE).
+		LockUser:        `SELECT 1 FROM users WHERE id = ? FOR NO KEY UPDATE`,
+		MigrationLocker: migrationLocker,
 	}
 }
 

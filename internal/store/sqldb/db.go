@@ -36,6 +36,13 @@ type Dialect struct {
 	// order equals commit order and a reader's cursor never skips a row that
 	// commits late; SQLite has one writer and needs nothing.
 	LockRevocations string
+	// LockUser, when set, is run first, with the user ID as its argument,
+	// by a transaction that replaces a set of the user's rows (DELETE, then
+	// INSERT). Under PostgreSQL's read committed two such transactions each
+	// delete only what was committed before them and both insert, leaving
+	// both sets; the user row's lock makes the second wait and then delete
+	// the first one's rows. SQLite has one writer and needs nothing.
+	LockUser string
 	// MigrationLocker, when set, returns a goose session locker so that
 	// instances starting together migrate one at a time.
 	MigrationLocker func(ctx context.Context, db *sql.DB) (lock.SessionLocker, error)
@@ -115,15 +122,73 @@ func (db *Store) Close() error {
 }
 
 // Migrate applies every pending migration (goose up). It is safe to call on
-// an up-to-date database and, with a MigrationLocker, from several instances
-// at once.
+// an up-to-date database and from several instances at once: with a
+// MigrationLocker they take turns; without one (SQLite, whose processes may
+// share a file) a migration another process applied first fails here on
+// its tables, and Migrate carries on from what that process applied for as
+// long as the schema version moves. A database a newer gatehouse migrated
+// is ErrSchemaNewer, before and after goose's up (which finds nothing to do
+// on one): a newer instance may migrate while this one waits for the lock.
 func (db *Store) Migrate(ctx context.Context) error {
 	p, err := db.provider(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return db.wrap("migrate "+db.d.Name, err)
+	before, err := db.refuseNewer(ctx, p)
+	if err != nil {
+		return err
+	}
+	for {
+		_, upErr := p.Up(ctx)
+		if upErr == nil {
+			break
+		}
+		now, err := db.refuseNewer(ctx, p)
+		if err != nil || now <= before {
+			// Nobody else made progress: the failure is this migration's own.
+			return errors.Join(db.wrap("migrate "+db.d.Name, upErr), err)
+		}
+		before = now
+	}
+	_, err = db.refuseNewer(ctx, p)
+	return err
+}
+
+// refuseNewer returns the database's schema version, or ErrSchemaNewer when
+// the database has a migration this binary does not know.
+func (db *Store) refuseNewer(ctx context.Context, p *goose.Provider) (int64, error) {
+	current, latest, err := p.GetVersions(ctx)
+	if err != nil {
+		return 0, db.wrap("migration version", err)
+	}
+	if current > latest {
+		return current, fmt.Errorf("migrate %s: schema version %d, this gatehouse knows up to %d: %w", db.d.Name, current, latest, ErrSchemaNewer)
+	}
+	return current, nil
+}
+
+// ErrSchemaNewer: the database was migrated by a newer gatehouse than this
+// one (a downgrade, or an old instance starting during a rolling upgrade).
+// Its tables and rules are unknown to this binary, which must not run on
+// them; migrations are never undone automatically.
+var ErrSchemaNewer = errors.New("the store's schema is newer than this gatehouse: it was migrated by a newer version; run that version or a later one")
+
+// ErrSchemaBehind: migrations this binary needs are not applied (serve
+// --no-migrate before gatehouse migrate ran).
+var ErrSchemaBehind = errors.New("the store's schema is older than this gatehouse: run gatehouse migrate")
+
+// CheckSchema reports whether the database is at exactly the schema version
+// this binary knows: ErrSchemaNewer or ErrSchemaBehind (with both versions
+// in the message) when it is not.
+func (db *Store) CheckSchema(ctx context.Context) error {
+	current, latest, err := db.MigrationVersion(ctx)
+	switch {
+	case err != nil:
+		return err
+	case current > latest:
+		return fmt.Errorf("%s schema version %d, this gatehouse knows up to %d: %w", db.d.Name, current, latest, ErrSchemaNewer)
+	case current < latest:
+		return fmt.Errorf("%s schema version %d, this gatehouse needs %d: %w", db.d.Name, current, latest, ErrSchemaBehind)
 	}
 	return nil
 }
@@ -188,6 +253,15 @@ func (db *Store) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) e
 		return db.wrap(op, err)
 	}
 	return nil
+}
+
+// lockUser takes the lock of the dialect's LockUser on userID in tx.
+func (db *Store) lockUser(ctx context.Context, tx *sql.Tx, userID string) error {
+	if db.d.LockUser == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, db.Rebind(db.d.LockUser), userID)
+	return err
 }
 
 // exec runs one write statement and returns the number of affected rows.

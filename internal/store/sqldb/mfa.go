@@ -66,8 +66,12 @@ func (db *Store) AcceptTOTPStep(ctx context.Context, userID string, step int64, 
 }
 
 // ReplaceRecoveryCodes replaces the user's recovery codes with hashes.
+// Concurrent replaces leave one set: they take the user's lock first.
 func (db *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string, at time.Time) error {
 	return db.tx(ctx, "replace recovery codes", func(tx *sql.Tx) error {
+		if err := db.lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM mfa_recovery_codes WHERE user_id = ?`), userID); err != nil {
 			return err
 		}

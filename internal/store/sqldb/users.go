@@ -2,7 +2,9 @@ package sqldb
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -63,17 +65,28 @@ func likeEscape(s string) string {
 }
 
 // UpdateUser replaces username, roles, disabled, password hash and
-// updated_at; auth.ErrNotFound for an unknown ID, auth.ErrConflict when the
-// new username's key belongs to another user.
-func (db *Store) UpdateUser(ctx context.Context, u auth.User) error {
+// updated_at when the stored updated_at is still prev (compare-and-swap, so
+// that concurrent changes of one user are applied one after the other, not
+// lost); user.ErrStale when it is not, auth.ErrNotFound for an unknown ID,
+// auth.ErrConflict when the new username's key belongs to another user.
+func (db *Store) UpdateUser(ctx context.Context, u auth.User, prev time.Time) error {
 	roles, err := encodeJSON(u.Roles, "[]")
 	if err != nil {
 		return db.wrap("update user", err)
 	}
-	return db.execOne(ctx, "update user",
+	n, err := db.exec(ctx, "update user",
 		`UPDATE users SET username = ?, username_key = ?, roles = ?, disabled = ?, password_hash = ?, updated_at = ?
-		 WHERE id = ?`,
-		u.Username, user.NameKey(u.Username), roles, u.Disabled, u.PasswordHash, micros(u.UpdatedAt), u.ID)
+		 WHERE id = ? AND updated_at = ?`,
+		u.Username, user.NameKey(u.Username), roles, u.Disabled, u.PasswordHash, micros(u.UpdatedAt), u.ID, micros(prev))
+	if err != nil || n == 1 {
+		return err
+	}
+	// No row matched: the user is gone (auth.ErrNotFound) or changed.
+	var one int
+	if err := db.queryRow(ctx, "update user", `SELECT 1 FROM users WHERE id = ?`, u.ID).Scan(&one); err != nil {
+		return db.wrap("update user", err)
+	}
+	return fmt.Errorf("update user: %w", user.ErrStale)
 }
 
 // DeleteUser removes the user and, by cascade, their sessions, refresh

@@ -203,3 +203,65 @@ func TestTwoProcessesRotateOnce(t *testing.T) {
 		t.Fatalf("%d won, %d ErrReused; want 1 and %d", won, reused, workers-1)
 	}
 }
+
+// An existing database file keeps the mode its operator gave it (a
+// group-readable file shared with a backup user, say); only a file Open
+// creates is made private (TestOpenCreatesPrivateFiles).
+func TestOpenKeepsAnExistingFilesMode(t *testing.T) {
+	existing := filepath.Join(t.TempDir(), "shared.db")
+	if err := os.WriteFile(existing, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(existing, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlite.Open(context.Background(), "sqlite://"+existing)
+	if err != nil {
+		t.Fatalf("Open(existing): %v", err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(existing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o640 {
+		t.Errorf("existing file mode = %v, want 0640 kept", fi.Mode().Perm())
+	}
+}
+
+// TestConcurrentMigrateOnOneFile: processes sharing one SQLite file (serve
+// starting while gatehouse user add sets up a new file, or two instances on
+// one host) migrate it at the same moment. SQLite has no migration lock:
+// the one whose migration finds the table already created must carry on
+// from what the other applied, not fail its start.
+func TestConcurrentMigrateOnOneFile(t *testing.T) {
+	ctx := context.Background()
+	for round := range 3 {
+		dsn := "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
+		var (
+			wg     sync.WaitGroup
+			stores [3]*sqlite.Store
+			errs   [3]error
+		)
+		for i := range stores {
+			s, err := sqlite.Open(ctx, dsn)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			stores[i] = s
+		}
+		for i, s := range stores {
+			wg.Go(func() { errs[i] = s.Migrate(ctx) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: concurrent Migrate %d: %v", round, i, err)
+			}
+		}
+		if err := stores[0].CheckSchema(ctx); err != nil {
+			t.Fatalf("round %d: CheckSchema after concurrent migrations: %v", round, err)
+		}
+	}
+}

@@ -28,6 +28,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) user.Store) {
 		{Name: "SearchUsersPagesAndFilters", Run: testSearch},
 		{Name: "UpdateReplacesFieldsAndName", Run: testUpdate},
 		{Name: "UpdateToTakenNameConflicts", Run: testUpdateConflict},
+		{Name: "UpdateOfAUserChangedSinceReadIsStale", Run: testUpdateStale},
 		{Name: "DeleteFreesTheName", Run: testDelete},
 		{Name: "ConcurrentCreateWithSameNameSucceedsOnce", Run: testConcurrentCreate},
 	})
@@ -140,7 +141,7 @@ func testMissing(t *testing.T, s user.Store) {
 	}{
 		{"UserByID", func() error { _, err := s.UserByID(ctx, "nope"); return err }},
 		{"UserByName", func() error { _, err := s.UserByName(ctx, "nope"); return err }},
-		{"UpdateUser", func() error { return s.UpdateUser(ctx, newUser("nope", "nope")) }},
+		{"UpdateUser", func() error { u := newUser("nope", "nope"); return s.UpdateUser(ctx, u, u.UpdatedAt) }},
 		{"DeleteUser", func() error { return s.DeleteUser(ctx, "nope") }},
 	}
 	for _, tt := range tests {
@@ -186,7 +187,7 @@ func testUpdate(t *testing.T, s user.Store) {
 	want.Disabled = true
 	want.PasswordHash = "$argon2id$new"
 	want.UpdatedAt = at.Add(time.Hour)
-	if err := s.UpdateUser(ctx, want); err != nil {
+	if err := s.UpdateUser(ctx, want, at.Add(time.Second)); err != nil {
 		t.Fatalf("UpdateUser: %v", err)
 	}
 	got, err := s.UserByName(ctx, "ALICIA")
@@ -199,7 +200,7 @@ func testUpdate(t *testing.T, s user.Store) {
 	}
 	// A change of case only keeps the same key and is no conflict.
 	want.Username = "ALICIA"
-	if err := s.UpdateUser(ctx, want); err != nil {
+	if err := s.UpdateUser(ctx, want, want.UpdatedAt); err != nil {
 		t.Fatalf("UpdateUser(case change): %v", err)
 	}
 }
@@ -208,13 +209,40 @@ func testUpdateConflict(t *testing.T, s user.Store) {
 	ctx := context.Background()
 	mustCreate(t, s, newUser("u1", "Alice"))
 	mustCreate(t, s, newUser("u2", "bob"))
-	if err := s.UpdateUser(ctx, newUser("u2", "ALICE")); !errors.Is(err, auth.ErrConflict) {
-		t.Fatalf("UpdateUser(rename to taken) error = %v, want ErrConflict", err)
+	if u := newUser("u2", "ALICE"); !errors.Is(s.UpdateUser(ctx, u, u.UpdatedAt), auth.ErrConflict) {
+		t.Fatal("UpdateUser(rename to taken) did not conflict")
 	}
 	got, err := s.UserByID(ctx, "u2")
 	if err != nil || got.Username != "bob" {
 		t.Fatalf("after conflict UserByID(u2) = %q, %v; want bob unchanged", got.Username, err)
 	}
+}
+
+// testUpdateStale: UpdateUser writes only over the record the caller read
+// (its UpdatedAt): a change stored in between is not undone.
+func testUpdateStale(t *testing.T, s user.Store) {
+	ctx := context.Background()
+	read := newUser("u1", "Alice")
+	mustCreate(t, s, read)
+	disabled := read
+	disabled.Disabled = true
+	disabled.UpdatedAt = at.Add(time.Minute)
+	if err := s.UpdateUser(ctx, disabled, read.UpdatedAt); err != nil {
+		t.Fatalf("UpdateUser(disable): %v", err)
+	}
+	// A second writer that read the user before the disable.
+	rehashed := read
+	rehashed.PasswordHash = "$argon2id$rehashed"
+	rehashed.UpdatedAt = at.Add(time.Hour)
+	err := s.UpdateUser(ctx, rehashed, read.UpdatedAt)
+	if !errors.Is(err, user.ErrStale) || !errors.Is(err, auth.ErrConflict) {
+		t.Fatalf("UpdateUser(stale) error = %v, want user.ErrStale (an auth.ErrConflict)", err)
+	}
+	got, err := s.UserByID(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertUser(t, got, disabled)
 }
 
 func testDelete(t *testing.T, s user.Store) {

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/revocation/revocationtest"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/session/sessiontest"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqldb"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/token/tokentest"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -49,6 +50,7 @@ type Store interface {
 	oidc.LogoutStore
 	Migrate(ctx context.Context) error
 	MigrationVersion(ctx context.Context) (current, latest int64, err error)
+	CheckSchema(ctx context.Context) error
 	Ping(ctx context.Context) error
 	Close() error
 	DB() *sql.DB
@@ -125,6 +127,7 @@ func runSQLTests(t *testing.T, newStore func(t *testing.T) Store) {
 		run  func(t *testing.T, s Store)
 	}{
 		{"MigrateTwiceIsUpToDate", testMigrateTwice},
+		{"SchemaNewerThanTheBinaryIsRefused", testSchemaNewer},
 		{"DeleteUserRemovesTheirSessions", testSessionCascade},
 		{"SessionOfUnknownUserIsNotFound", testSessionUnknownUser},
 		{"RevokeUnknownFamilyIsNotFound", testRevokeUnknownFamily},
@@ -187,6 +190,32 @@ func testMigrateTwice(t *testing.T, s Store) {
 	}
 	if current != latest || current < 1 {
 		t.Fatalf("MigrationVersion = %d of %d, want up to date", current, latest)
+	}
+}
+
+// testSchemaNewer: a database a newer gatehouse migrated (a downgrade, or
+// an old instance restarting during a rolling upgrade) has tables and rules
+// this binary does not know. Migrate must say so instead of finding nothing
+// to do and letting the instance serve on an unknown schema.
+func testSchemaNewer(t *testing.T, s Store) {
+	ctx := context.Background()
+	_, latest, err := s.MigrationVersion(ctx)
+	if err != nil {
+		t.Fatalf("MigrationVersion: %v", err)
+	}
+	if _, err := s.DB().ExecContext(ctx, s.Rebind(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, ?)`),
+		latest+1, true); err != nil {
+		t.Fatalf("record a newer migration: %v", err)
+	}
+	err = s.Migrate(ctx)
+	if !errors.Is(err, sqldb.ErrSchemaNewer) {
+		t.Fatalf("Migrate on a newer schema error = %v, want sqldb.ErrSchemaNewer", err)
+	}
+	if errors.Is(err, auth.ErrUnavailable) {
+		t.Errorf("Migrate on a newer schema error = %v: not a store outage (serve would retry it forever)", err)
+	}
+	if err := s.CheckSchema(ctx); !errors.Is(err, sqldb.ErrSchemaNewer) {
+		t.Fatalf("CheckSchema on a newer schema error = %v, want sqldb.ErrSchemaNewer", err)
 	}
 }
 
