@@ -4,8 +4,9 @@
 #
 # Provides: log, die; wrk and $BIN present (installed/built if absent);
 # $work (a temporary directory removed on exit, with every process started
-# by `start` killed); check_ports; start; wait_http; cpu_ticks; clk_tck;
-# run_counted; wrk_summary.
+# by `start` killed); no GATEHOUSE_* variable of the caller's; check_ports;
+# start; wait_http; cpu_ticks; clk_tck; run_counted; duration_seconds;
+# wrk_summary.
 
 log() { printf '%s: %s\n' "$BENCH_NAME" "$*" >&2; }
 die() {
@@ -13,12 +14,24 @@ die() {
 	exit 1
 }
 
+# The operator's GATEHOUSE_* variables override every config this script
+# writes, in `gatehouse user add` and `gatehouse serve` alike:
+# GATEHOUSE_STORE would put the bench user and its sessions in their real
+# database, GATEHOUSE_LOG_LEVEL or GATEHOUSE_SESSIONS_CACHE_TTL would change
+# what is measured. None reaches the processes started here (as with
+# `gatehouse bench`).
+while read -r v; do unset "$v"; done < <(compgen -e GATEHOUSE_ || true)
+
 if ! command -v wrk >/dev/null; then
 	log "installing wrk"
 	sudo=""
 	[ "$(id -u)" = 0 ] || sudo=sudo
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+	if command -v apt-get >/dev/null && { [ -z "$sudo" ] || command -v sudo >/dev/null; }; then
+		$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || true
+		$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || true
+	fi
+	command -v wrk >/dev/null ||
+		die "wrk is needed and could not be installed with apt-get: install it (apt-get install wrk, brew install wrk, or from https://github.com/wg/wrk) and run again"
 fi
 command -v curl >/dev/null || die "curl is needed"
 if [ ! -x "$BIN" ]; then
@@ -80,6 +93,22 @@ run_counted() {
 	local out=$1 ticks=$2
 	shift 2
 	sh -c '"$@" >"$0" && awk "{ print \$16 + \$17 }" /proc/$$/stat' "$out" "$@" >"$ticks"
+}
+
+# duration_seconds d: a wrk duration (10, 10s, 2m, 1h) in whole seconds,
+# or 10 when it is none of these.
+duration_seconds() {
+	local v=${1%[smh]}
+	case $v in '' | *[!0-9]*)
+		echo 10
+		return
+		;;
+	esac
+	case $1 in
+	*h) echo $((v * 3600)) ;;
+	*m) echo $((v * 60)) ;;
+	*) echo "$v" ;;
+	esac
 }
 
 # wrk_summary file: "req/s p99-ms bad requests p50-ms" of a wrk --latency

@@ -101,9 +101,9 @@ func TestBenchFixtureEfficiency(t *testing.T) {
 		want        string
 		code        int
 	}{
-		{"ten paired rounds", tenRounds, []string{"--target", "0.90"}, "0.91 0.91 0.91 met 0.91 [0.91–0.91]\n", 0},
-		{"missed", tenRounds, []string{"--target", "0.95"}, "0.91 0.91 0.91 missed 0.91 [0.91–0.91]\n", 0},
-		{"no target, blank lines", "\n" + tenRounds + "\n", nil, "0.91 0.91 0.91 - 0.91 [0.91–0.91]\n", 0},
+		{"ten paired rounds", tenRounds, []string{"--target", "0.90"}, "0.91 0.90 0.91 met 0.91 [0.90–0.91]\n", 0},
+		{"missed", tenRounds, []string{"--target", "0.95"}, "0.91 0.90 0.91 missed 0.91 [0.90–0.91]\n", 0},
+		{"no target, blank lines", "\n" + tenRounds + "\n", nil, "0.91 0.90 0.91 - 0.91 [0.90–0.91]\n", 0},
 		{"too few rounds for an interval", "1000 60 1000 66\n", []string{"--target", "0.90"}, "0.91 - - undecided 0.91\n", 0},
 		{"no rounds", "", nil, "", 2},
 		{"three fields", "1000 60 1000\n", nil, "", 2},

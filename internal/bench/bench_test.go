@@ -25,7 +25,12 @@ const testRedis = "redis://127.0.0.1:6379/0"
 // binary is gatehouse, built once: Run starts every server with it.
 var binary string
 
-func TestMain(m *testing.M) { testutil.MainWithGatehouse(m, &binary) }
+func TestMain(m *testing.M) {
+	if os.Getenv("BENCH_TEST_HELPER") == "1" { // TestHelperBenchProcess needs no gatehouse
+		os.Exit(m.Run())
+	}
+	testutil.MainWithGatehouse(m, &binary)
+}
 
 // shortOptions is a run small enough for `make test`: the report's shape
 // is what is checked, never its speed.

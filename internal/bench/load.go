@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -48,14 +49,18 @@ func (r LoadResult) RPS() float64 {
 	return float64(r.Requests) / r.Elapsed.Seconds()
 }
 
-// Percentile returns the latency below which fraction p (0..1) of the
-// requests completed (nearest rank), or 0 without requests.
+// Percentile returns the latency at or below which fraction p (0..1) of
+// the requests completed: the nearest-rank percentile, the ⌈p·n⌉-th
+// smallest (rounding p·n to the nearest rank instead answered one rank low
+// whenever its fraction was under one half), or 0 without requests.
 func (r LoadResult) Percentile(p float64) time.Duration {
 	n := len(r.Latencies)
 	if n == 0 {
 		return 0
 	}
-	i := int(p*float64(n)+0.5) - 1
+	// The slack keeps a whole p·n such as 0.99×100 from being taken a
+	// rank higher for a binary rounding error.
+	i := int(math.Ceil(p*float64(n)-1e-9)) - 1
 	return r.Latencies[min(max(i, 0), n-1)]
 }
 

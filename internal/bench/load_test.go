@@ -103,3 +103,25 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("Percentile of nothing = %v, want 0", got)
 	}
 }
+
+// Percentile is the nearest-rank percentile: the smallest latency with at
+// least fraction p of the requests at or below it (rank ⌈p·n⌉).
+func TestPercentileNearestRank(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 7, 100, 101, 150, 170, 230, 1000, 1030} {
+		var r bench.LoadResult
+		for i := 1; i <= n; i++ {
+			r.Latencies = append(r.Latencies, time.Duration(i)*time.Millisecond)
+		}
+		for _, p := range []float64{0.5, 0.9, 0.99} {
+			got := r.Percentile(p)
+			// The rank: the smallest k with k/n ≥ p.
+			k := 1
+			for float64(k) < p*float64(n)-1e-9 {
+				k++
+			}
+			if want := time.Duration(k) * time.Millisecond; got != want {
+				t.Errorf("n=%d: Percentile(%v) = %v, want %v (rank %d)", n, p, got, want, k)
+			}
+		}
+	}
+}

@@ -50,7 +50,7 @@ func startProc(binary, name string, args []string) (*proc, error) {
 	cmd.Stdout = &firstLineWriter{ch: lines, rest: p.tail}
 	cmd.Stderr = p.tail
 	p.firstLine = lines
-	if err := cmd.Start(); err != nil {
+	if err := start(cmd); err != nil {
 		return nil, fmt.Errorf("%s: start %s: %w", name, binary, err)
 	}
 	go func() {

@@ -68,6 +68,7 @@ log: {level: warn}
 func (c *cluster) cli(stdin string, args ...string) string {
 	c.t.Helper()
 	cmd := exec.Command(binary, append(args, "-c", c.cfg)...)
+	cmd.Env = childEnv()
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -112,7 +113,7 @@ func launch(t *testing.T, cfg string, env ...string) *node {
 	addr := freeAddr(t)
 	n := &node{base: "http://" + addr, logs: &lockedBuffer{}, exited: make(chan struct{})}
 	n.cmd = exec.Command(binary, "serve", "-c", cfg)
-	n.cmd.Env = append(append(os.Environ(), "GATEHOUSE_LISTEN="+addr), env...)
+	n.cmd.Env = append(append(childEnv(), "GATEHOUSE_LISTEN="+addr), env...)
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -124,6 +125,7 @@ func launch(t *testing.T, cfg string, env ...string) *node {
 		case <-n.exited:
 		case <-time.After(40 * time.Second):
 			_ = n.cmd.Process.Kill()
+			<-n.exited // gone, its port free, before the next test
 		}
 		if t.Failed() {
 			t.Logf("gatehouse %s log:\n%s", addr, n.logs.String())
@@ -133,6 +135,19 @@ func launch(t *testing.T, cfg string, env ...string) *node {
 		}
 	})
 	return n
+}
+
+// childEnv is this process's environment without its GATEHOUSE_*
+// variables: the developer's overrides (GATEHOUSE_STORE above all) must
+// not replace the config a test wrote.
+func childEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GATEHOUSE_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func freeAddr(t *testing.T) string {
@@ -322,4 +337,28 @@ func kidOf(t *testing.T, tok string) string {
 	b, _ := decodeSegment(parts[0])
 	_ = json.Unmarshal(b, &h)
 	return h.Kid
+}
+
+// The harness's processes run the test's config, not the developer's: a
+// GATEHOUSE_STORE exported for their own gatehouse must not get the tests'
+// migrations, users and sessions (nor other GATEHOUSE_* overrides change
+// what a test checks).
+func TestHarnessIgnoresDeveloperEnv(t *testing.T) {
+	dir := t.TempDir()
+	devDB := filepath.Join(dir, "developer.db")
+	t.Setenv("GATEHOUSE_STORE", "sqlite://"+devDB)
+	cfg := filepath.Join(dir, "gatehouse.yaml")
+	body := fmt.Sprintf("store: %q\nadmin_listen: \"\"\nlog: {level: warn}\n", "sqlite://"+filepath.Join(dir, "test.db"))
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, cfg: cfg}
+	c.cli("", "migrate")
+	startServe(t, cfg)
+	if _, err := os.Stat(devDB); err == nil {
+		t.Error("the developer's GATEHOUSE_STORE database was used by the test's gatehouse")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "test.db")); err != nil {
+		t.Errorf("the test's own store was not used: %v", err)
+	}
 }

@@ -66,6 +66,7 @@ func TestTLSServesHTTPSWithHSTSAndHostCookie(t *testing.T) {
 		t.Fatal(err)
 	}
 	add := exec.Command(binary, "user", "add", "alice", "--password-stdin", "-c", cfg)
+	add.Env = childEnv()
 	add.Stdin = strings.NewReader(password + "\n")
 	if out, err := add.CombinedOutput(); err != nil {
 		t.Fatalf("user add: %v\n%s", err, out)

@@ -266,8 +266,23 @@ routes:
 	return os.WriteFile(e.cfgFile, []byte(cfg), 0o600)
 }
 
+// command is `gatehouse args...` with the environment of this process
+// minus its GATEHOUSE_* variables plus extra: an operator's overrides
+// (GATEHOUSE_STORE above all, which would point the run at their real
+// database) must not replace the run's private configuration.
+func (e *env) command(extra []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(e.binary, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GATEHOUSE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, extra...)
+	return cmd
+}
+
 func (e *env) cli(stdin string, args ...string) error {
-	cmd := exec.Command(e.binary, append(args, "-c", e.cfgFile)...)
+	cmd := e.command(nil, append(args, "-c", e.cfgFile)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -304,9 +319,8 @@ func (e *env) start(ctx context.Context, i *instance) error {
 	if err != nil {
 		return err
 	}
-	i.cmd = exec.Command(e.binary, "serve", "-c", e.cfgFile)
-	i.cmd.Env = append(os.Environ(), "GATEHOUSE_LISTEN="+i.listen, "GATEHOUSE_ADMIN_LISTEN="+i.admin,
-		"GATEHOUSE_PUBLIC_URL=http://gatehouse.soak")
+	i.cmd = e.command([]string{"GATEHOUSE_LISTEN=" + i.listen, "GATEHOUSE_ADMIN_LISTEN=" + i.admin,
+		"GATEHOUSE_PUBLIC_URL=http://gatehouse.soak"}, "serve", "-c", e.cfgFile)
 	i.cmd.Stdout, i.cmd.Stderr = logf, logf
 	if err := i.cmd.Start(); err != nil {
 		logf.Close()
