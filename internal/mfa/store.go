@@ -25,8 +25,9 @@ func (t TOTP) Confirmed() bool { return !t.ConfirmedAt.IsZero() }
 // exist, on stores with referential integrity), auth.ErrUnavailable
 // (wrapped) when the backend does not answer.
 type Store interface {
-	// PutTOTP stores t as the user's TOTP, replacing any previous one
-	// (confirmed or not).
+	// PutTOTP stores t as the user's TOTP, replacing an unconfirmed one;
+	// auth.ErrConflict when a confirmed one is there (a confirmation that
+	// raced the enrolment's check): it must be deleted first.
 	PutTOTP(ctx context.Context, t TOTP) error
 	// TOTP returns the user's TOTP, confirmed or not.
 	TOTP(ctx context.Context, userID string) (TOTP, error)

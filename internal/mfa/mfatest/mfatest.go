@@ -25,7 +25,8 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) mfa.Store) {
 	t.Helper()
 	storetest.Run(t, newStore, []storetest.Case[mfa.Store]{
 		{Name: "PutThenGetReturnsEveryField", Run: testTOTPRoundTrip},
-		{Name: "PutReplacesTheOldTOTP", Run: testTOTPReplace},
+		{Name: "PutReplacesAnUnconfirmedTOTP", Run: testTOTPReplace},
+		{Name: "PutNeverReplacesAConfirmedTOTP", Run: testTOTPKeepsConfirmed},
 		{Name: "MissingTOTPIsNotFound", Run: testTOTPMissing},
 		{Name: "ConfirmNeedsTheSameEnrolment", Run: testTOTPConfirm},
 		{Name: "DeleteTOTP", Run: testTOTPDelete},
@@ -75,7 +76,7 @@ func testTOTPRoundTrip(t *testing.T, s mfa.Store) {
 func testTOTPReplace(t *testing.T, s mfa.Store) {
 	storetest.EnsureUser(t, s, "u1", at)
 	ctx := context.Background()
-	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("old"), CreatedAt: at, ConfirmedAt: at}); err != nil {
+	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("old"), CreatedAt: at}); err != nil {
 		t.Fatalf("PutTOTP: %v", err)
 	}
 	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("new"), CreatedAt: at.Add(time.Second)}); err != nil {
@@ -84,6 +85,28 @@ func testTOTPReplace(t *testing.T, s mfa.Store) {
 	got, err := s.TOTP(ctx, "u1")
 	if err != nil || string(got.Secret) != "new" || got.Confirmed() {
 		t.Fatalf("TOTP = %+v, %v; want the new, unconfirmed one", got, err)
+	}
+}
+
+// A new enrolment that raced a confirmation (EnrolTOTP read the pending
+// secret, then another tab confirmed it) must not replace the now active
+// factor with an unconfirmed one: the user would be left with a password
+// only, believing they had a second factor.
+func testTOTPKeepsConfirmed(t *testing.T, s mfa.Store) {
+	storetest.EnsureUser(t, s, "u1", at)
+	ctx := context.Background()
+	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("old"), CreatedAt: at}); err != nil {
+		t.Fatalf("PutTOTP: %v", err)
+	}
+	if err := s.ConfirmTOTP(ctx, "u1", at, at.Add(time.Second)); err != nil {
+		t.Fatalf("ConfirmTOTP: %v", err)
+	}
+	if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte("new"), CreatedAt: at.Add(2 * time.Second)}); !errors.Is(err, auth.ErrConflict) {
+		t.Fatalf("PutTOTP over a confirmed TOTP = %v, want ErrConflict", err)
+	}
+	got, err := s.TOTP(ctx, "u1")
+	if err != nil || string(got.Secret) != "old" || !got.Confirmed() {
+		t.Fatalf("TOTP = %+v, %v; want the confirmed one kept", got, err)
 	}
 }
 

@@ -13,11 +13,12 @@ var (
 	_ mfa.StepStore = (*Store)(nil)
 )
 
-// PutTOTP stores t as the user's only TOTP; auth.ErrNotFound when the user
-// does not exist.
+// PutTOTP stores t as the user's only TOTP, replacing an unconfirmed one;
+// auth.ErrNotFound when the user does not exist, auth.ErrConflict when a
+// confirmed TOTP is there (the INSERT meets its primary key).
 func (db *Store) PutTOTP(ctx context.Context, t mfa.TOTP) error {
 	return db.tx(ctx, "put totp", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM mfa_totp WHERE user_id = ?`), t.UserID); err != nil {
+		if _, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM mfa_totp WHERE user_id = ? AND confirmed_at IS NULL`), t.UserID); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO mfa_totp (user_id, secret, created_at, confirmed_at) VALUES (?, ?, ?, ?)`),
