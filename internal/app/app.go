@@ -226,6 +226,10 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		return err
 	}
 	limiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now))
+	// Client secrets cannot be guessed: no client-wide lock that anyone
+	// could trip to lock an app out (throttle.WithoutAccountKey).
+	clientLimiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now),
+		throttle.WithoutAccountKey())
 	a.hasher = hasher
 	pending, err := a.buildMFA(opt)
 	if err != nil {
@@ -296,7 +300,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Gateway: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().ServeHTTP(w, r) }),
 		Verify:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.gateway.Load().VerifyHandler().ServeHTTP(w, r) }),
 		OIDC:    a.OIDC, Ready: a.Ready, QuietLogs: opt.QuietLogs, AccessLog: a.access,
-		Clients: a.Clients, Apps: a.Apps, ClientLimiter: limiter, IDTokens: a.Issuer,
+		Clients: a.Clients, Apps: a.Apps, ClientLimiter: clientLimiter, IDTokens: a.Issuer,
 		ServesHost:  a.servesHost,
 		VerifyEnvoy: extauthz.HTTPHandler(a.check),
 		MFA:         a.MFA, Pending: pending, Throttle: limiter, Now: a.now, Passkeys: passkeys,

@@ -140,12 +140,15 @@ func parseAuthorize(c client.Client, redirectURI string, params url.Values, now 
 			return authserver.Request{}, nil, 0, &authzError{"invalid_request", "parameter " + k + " is repeated"}
 		}
 	}
+	// RFC 6749 §3.1: a parameter without a value is as if omitted.
 	switch {
-	case params.Has("request") || params.Has("request_uri"):
+	case params.Get("request") != "":
 		return authserver.Request{}, nil, 0, &authzError{"request_not_supported", "request objects are not supported"}
+	case params.Get("request_uri") != "":
+		return authserver.Request{}, nil, 0, &authzError{"request_uri_not_supported", "request objects are not supported"}
 	case params.Get("response_type") != "code":
 		return authserver.Request{}, nil, 0, &authzError{"unsupported_response_type", "only response_type=code is supported"}
-	case params.Has("response_mode") && params.Get("response_mode") != "query":
+	case params.Get("response_mode") != "" && params.Get("response_mode") != "query":
 		return authserver.Request{}, nil, 0, &authzError{"invalid_request", "only response_mode=query is supported"}
 	case !c.AllowsGrant(client.GrantAuthorizationCode):
 		return authserver.Request{}, nil, 0, &authzError{"unauthorized_client", "the client may not use the authorization code flow"}

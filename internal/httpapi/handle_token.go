@@ -360,7 +360,11 @@ func (s *server) handleMetadata() http.Handler {
 			"access_token_signing_alg_values_supported":  []string{s.Settings.Algorithm},
 			"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "azp",
 				"at_hash", "name", "preferred_username", "email", "email_verified"},
-			"prompt_values_supported":                        []string{"none", "login", "consent"},
+			"prompt_values_supported": []string{"none", "login", "consent"},
+			// Said outright: OIDC Discovery 1.0 §3 reads an omitted
+			// request_uri_parameter_supported as true.
+			"request_parameter_supported":                    false,
+			"request_uri_parameter_supported":                false,
 			"authorization_response_iss_parameter_supported": true,
 			"backchannel_logout_supported":                   true,
 			"backchannel_logout_session_supported":           true,
@@ -380,12 +384,12 @@ func (s *server) anyClientAllows(r *http.Request, grant string) bool {
 	return slices.ContainsFunc(cs, func(c client.Client) bool { return c.AllowsGrant(grant) })
 }
 
-// handleUserinfo answers for a bearer token or, without an Authorization
-// header, a session: the same credential.FromRequest and precedence as a
-// gateway route with auth: any. 401s carry the RFC 6750 challenge: plain
-// for no credential or another scheme, error="invalid_request" for two
-// Authorization headers, error="invalid_token" for a bearer that does not
-// verify.
+// handleUserinfo answers GET and POST (OIDC Core §5.3.1) for a bearer
+// token or, without an Authorization header, a session: the same
+// credential.FromRequest and precedence as a gateway route with auth: any.
+// 401s carry the RFC 6750 challenge: plain for no credential or another
+// scheme, error="invalid_request" for two Authorization headers,
+// error="invalid_token" for a bearer that does not verify.
 func (s *server) handleUserinfo() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := credential.FromRequest(r, s.Sessions.CookieName(), credential.Any)

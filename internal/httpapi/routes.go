@@ -66,6 +66,7 @@ func (s *server) routes() http.Handler {
 	own("GET /.well-known/jwks.json", s.handleJWKS())
 	own("GET /.well-known/oauth-authorization-server", s.handleMetadata())
 	own("GET /auth/userinfo", s.handleUserinfo())
+	own("POST /auth/userinfo", s.handleUserinfo()) // OIDC Core §5.3.1: GET and POST
 
 	// Apps: authorization server and OpenID Provider (section 8)
 	own("GET /auth/authorize", s.handleAuthorize())

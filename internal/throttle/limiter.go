@@ -30,6 +30,8 @@ const (
 //   - "acct:<user>" locks after 4×N failures of one account from any IP;
 //   - "ip:<ip>" locks after 10×N failures from one IP for any account.
 //
+// WithoutAccountKey drops the second key (client secrets).
+//
 // A lock lasts 1s × 2^(failures−limit) from the latest failure, capped at W,
 // so persistent guessing slows down exponentially while a typo costs a
 // second. IPv6 clients count per /64 (auth.ClientKey). A success clears
@@ -40,6 +42,8 @@ type Limiter struct {
 	max    int
 	window time.Duration
 	now    func() time.Time
+	// perSource drops the account-wide key (WithoutAccountKey).
+	perSource bool
 }
 
 // LimiterOption configures a Limiter.
@@ -47,6 +51,14 @@ type LimiterOption func(*Limiter)
 
 // WithClock sets the clock (default time.Now).
 func WithClock(now func() time.Time) LimiterOption { return func(l *Limiter) { l.now = now } }
+
+// WithoutAccountKey counts failures under the account+IP and IP keys only,
+// for credentials nobody can guess: client secrets (at least 32
+// characters, 256 random bits when generated). There the account-wide key
+// would stop no attack, and would let anyone who knows the name (a
+// client_id is in every authorization URL) lock the real holder out — an
+// app and every user's code exchange and refresh — from a few addresses.
+func WithoutAccountKey() LimiterOption { return func(l *Limiter) { l.perSource = true } }
 
 // NewLimiter returns a Limiter over store allowing maxFailures failures per
 // window; zero or negative values select DefaultMaxFailures and
@@ -72,6 +84,12 @@ type rule struct {
 
 func (l *Limiter) rules(userKey, ip string) []rule {
 	ip = auth.ClientKey(ip)
+	if l.perSource {
+		return []rule{
+			{"acct-ip:" + userKey + "|" + ip, l.max},
+			{"ip:" + ip, ipFactor * l.max},
+		}
+	}
 	return []rule{
 		{"acct-ip:" + userKey + "|" + ip, l.max},
 		{"acct:" + userKey, accountFactor * l.max},

@@ -136,6 +136,29 @@ func TestAccountLockNeedsFourTimesMaxFromOtherIPs(t *testing.T) {
 	})
 }
 
+// TestWithoutAccountKeyNoLockFromElsewhere: with WithoutAccountKey (client
+// secrets) failures from many other IPs never lock the holder's IP, while
+// the account+IP and IP keys still lock the guessing addresses.
+func TestWithoutAccountKeyNoLockFromElsewhere(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		c := newClock()
+		l := throttle.NewLimiter(store, maxFailures, window, throttle.WithClock(c.Now), throttle.WithoutAccountKey())
+		for i := range 10 * maxFailures {
+			fail(t, l, "client:web", fmt.Sprintf("192.0.2.%d", i/maxFailures), 1)
+		}
+		if got := retryAfter(t, l, "client:web", "198.51.100.7"); got != 0 {
+			t.Fatalf("the client's own IP throttled for %v after failures elsewhere, want allowed", got)
+		}
+		if got := retryAfter(t, l, "client:web", "192.0.2.0"); got == 0 {
+			t.Fatal("a guessing IP after N failures: allowed, want throttled")
+		}
+		fail(t, l, "client:other", "203.0.113.9", 10*maxFailures)
+		if got := retryAfter(t, l, "client:web", "203.0.113.9"); got == 0 {
+			t.Fatal("an IP after 10N failures for another name: allowed, want the IP locked")
+		}
+	})
+}
+
 // TestIPLockStopsPasswordSpraying: one IP trying many accounts is locked
 // after 10×N failures, for every account, while other IPs are not.
 func TestIPLockStopsPasswordSpraying(t *testing.T) {
