@@ -159,15 +159,26 @@ func (g *Gateway) bySession(r *http.Request, c credential.Credential) decision {
 	return d
 }
 
-// originCheckRequest returns r, or for an Upgrade handshake a copy that
+// originCheckRequest returns r, or for a handshake a copy that
 // CrossOriginProtection treats as unsafe.
 func originCheckRequest(r *http.Request) *http.Request {
-	if first(r.Header, "Upgrade") == "" {
+	if !handshake(r.Header) {
 		return r
 	}
 	c := r.WithContext(r.Context())
 	c.Method = http.MethodPost
 	return c
+}
+
+// handshake reports whether h are the headers of an Upgrade handshake. A
+// forward-auth subrequest describes one without its Upgrade header: nginx's
+// auth_request and Traefik's ForwardAuth drop it as hop-by-hop. A browser's
+// WebSocket handshake always carries Sec-WebSocket-Key (RFC 6455 §4.1),
+// which those proxies pass on, and Sec-Fetch-Mode: websocket when the
+// browser sends fetch metadata.
+func handshake(h http.Header) bool {
+	return first(h, "Upgrade") != "" || len(h["Sec-Websocket-Key"]) > 0 ||
+		first(h, "Sec-Fetch-Mode") == "websocket"
 }
 
 // failed maps an authentication error to a denial.

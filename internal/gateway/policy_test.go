@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
 
 // credential is what a client sends: header name/value pairs.
@@ -224,5 +225,40 @@ func TestCrossOriginCookieRequestsAreRefused(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCrossSiteHandshakeWithoutUpgradeHeader: nginx's auth_request and
+// Traefik's ForwardAuth drop the hop-by-hop Upgrade header from the
+// subrequest, so the verify endpoints see a browser's WebSocket handshake
+// as a plain GET with its Sec-WebSocket-* and Sec-Fetch-* headers. It gets
+// the cross-origin check all the same (cross-site WebSocket hijacking).
+func TestCrossSiteHandshakeWithoutUpgradeHeader(t *testing.T) {
+	_, srv := serve(t, []config.Route{route("ws", "/ws/", "session", "http://127.0.0.1:1")}, deps())
+	key := []string{"Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}
+	tests := []struct {
+		name   string
+		header []string
+		status int
+	}{
+		{"cross-site, Sec-WebSocket-Key", append(append([]string{"Sec-Fetch-Site", "cross-site"}, key...), sessionCred("alice")...), 403},
+		{"foreign Origin, Sec-WebSocket-Key", append(append([]string{"Origin", "https://evil.example"}, key...), sessionCred("alice")...), 403},
+		{"cross-site, Sec-Fetch-Mode websocket", append([]string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "websocket"}, sessionCred("alice")...), 403},
+		{"same-origin handshake", append(append([]string{"Sec-Fetch-Site", "same-origin"}, key...), sessionCred("alice")...), 200},
+		{"cross-site GET, not a handshake", append([]string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate"}, sessionCred("alice")...), 200},
+	}
+	for _, fam := range []struct{ path, method, uri string }{
+		{gateway.VerifyNginxPath, "X-Original-Method", "X-Original-URI"},
+		{gateway.VerifyForwardPath, "X-Forwarded-Method", "X-Forwarded-Uri"},
+	} {
+		for _, tt := range tests {
+			t.Run(fam.path+" "+tt.name, func(t *testing.T) {
+				h := append([]string{fam.method, "GET", fam.uri, "/ws/echo"}, tt.header...)
+				r := do(t, newRequest(t, "GET", srv.URL+fam.path, h...))
+				if r.StatusCode != tt.status {
+					t.Fatalf("status = %d, want %d (body %q)", r.StatusCode, tt.status, r.Body)
+				}
+			})
+		}
 	}
 }
