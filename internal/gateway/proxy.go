@@ -81,6 +81,7 @@ func (g *Gateway) rewrite(rt *Route, pr *httputil.ProxyRequest) {
 	trusted := g.trusted.peerTrusted(pr.In)
 	scrubHeaders(h, trusted, rt.Upstream.AllowUnderscoreHeaders)
 	removeConnectionHeaders(h, pr.In.Header)
+	dropUpgradeUnlessWebSocket(h)
 	delete(h, "Authorization") // h.Del with the canonical name, without canonicalizing it
 	stripCookie(h, g.deps.CookieName)
 	forwardingHeaders(pr, trusted, &gr.forwarded)
@@ -277,6 +278,19 @@ func removeConnectionHeaders(h, in http.Header) {
 				h.Del(name)
 			}
 		}
+	}
+}
+
+// dropUpgradeUnlessWebSocket keeps the protocol switch ReverseProxy put
+// back (Connection: Upgrade, Upgrade) only for WebSocket, the one the
+// contract passes through: the request goes upstream as a plain one
+// otherwise. An h2c upgrade that a lax upstream honoured would turn the
+// connection into an HTTP/2 tunnel whose later requests the gateway never
+// sees.
+func dropUpgradeUnlessWebSocket(h http.Header) {
+	if up := h["Upgrade"]; len(up) > 0 && (len(up) > 1 || !strings.EqualFold(up[0], "websocket")) {
+		delete(h, "Upgrade")
+		delete(h, "Connection")
 	}
 }
 

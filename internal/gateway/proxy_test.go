@@ -263,3 +263,36 @@ func TestCloseReleasesIdleUpstreamConnections(t *testing.T) {
 		t.Fatal("the idle upstream connection was not closed")
 	}
 }
+
+// TestOnlyWebSocketUpgradesReachTheUpstream: the contract passes WebSocket
+// upgrades through; any other protocol switch is dropped and the request
+// goes upstream as a plain one. An h2c upgrade honoured by a lax upstream
+// would turn the connection into an HTTP/2 tunnel whose later requests the
+// gateway never sees (h2c smuggling).
+func TestOnlyWebSocketUpgradesReachTheUpstream(t *testing.T) {
+	up := newUpstream(t)
+	_, srv := serve(t, []config.Route{route("pub", "/pub/", "none", up.URL)}, deps())
+	tests := []struct{ upgrade, want string }{
+		{"h2c", ""},
+		{"HTTP/2.0", ""},
+		{"websocket", "websocket"},
+		{"WebSocket", "WebSocket"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.upgrade, func(t *testing.T) {
+			req := newRequest(t, "GET", srv.URL+"/pub/x", "Connection", "Upgrade, HTTP2-Settings",
+				"Upgrade", tt.upgrade, "HTTP2-Settings", "AAMAAABkAAQCAAAAAAIAAAAA")
+			do(t, req)
+			h := up.last(t).Header
+			if got := h.Get("Upgrade"); got != tt.want {
+				t.Errorf("upstream Upgrade = %q, want %q", got, tt.want)
+			}
+			if tt.want == "" && h.Get("Connection") != "" {
+				t.Errorf("upstream Connection = %q, want none for a dropped upgrade", h.Get("Connection"))
+			}
+			if h.Get("Http2-Settings") != "" {
+				t.Errorf("HTTP2-Settings reached the upstream")
+			}
+		})
+	}
+}
