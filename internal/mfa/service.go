@@ -157,11 +157,11 @@ func (s *Service) PendingTOTP(ctx context.Context, u auth.User) (Enrolment, erro
 	case err != nil:
 		return Enrolment{}, fmt.Errorf("pending totp: %w", err)
 	}
-	secret, err := s.sealer.Open(t.Secret, secretAD(u.ID))
+	secret, err := s.openSecret(t)
 	if err != nil {
-		return Enrolment{}, fmt.Errorf("pending totp: open secret (wrong keys.encryption_key?): %w", err)
+		return Enrolment{}, fmt.Errorf("pending totp: %w", err)
 	}
-	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(string(secret))
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
 	if err != nil {
 		return Enrolment{}, fmt.Errorf("pending totp: %w", err)
 	}
@@ -261,13 +261,22 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) error {
 	return s.checkCode(ctx, t, code)
 }
 
+// openSecret unseals t's secret (base32, as the app was given it).
+func (s *Service) openSecret(t TOTP) (string, error) {
+	secret, err := s.sealer.Open(t.Secret, secretAD(t.UserID))
+	if err != nil {
+		return "", fmt.Errorf("open secret (wrong keys.encryption_key?): %w", err)
+	}
+	return string(secret), nil
+}
+
 func (s *Service) checkCode(ctx context.Context, t TOTP, code string) error {
 	if s.sealer == nil {
 		return fmt.Errorf("verify totp: %w", ErrNoEncryptionKey)
 	}
-	secret, err := s.sealer.Open(t.Secret, secretAD(t.UserID))
+	secret, err := s.openSecret(t)
 	if err != nil {
-		return fmt.Errorf("verify totp: open secret (wrong keys.encryption_key?): %w", err)
+		return fmt.Errorf("verify totp: %w", err)
 	}
 	code = strings.TrimSpace(code)
 	if len(code) != digits.Length() {
@@ -279,7 +288,7 @@ func (s *Service) checkCode(ctx context.Context, t TOTP, code string) error {
 	// which step matched.
 	matched := int64(-1)
 	for off := int64(-skew); off <= skew; off++ {
-		want, err := totp.GenerateCodeCustom(string(secret), time.Unix((step+off)*period, 0), totp.ValidateOpts{
+		want, err := totp.GenerateCodeCustom(secret, time.Unix((step+off)*period, 0), totp.ValidateOpts{
 			Period: period, Digits: digits, Algorithm: otp.AlgorithmSHA1,
 		})
 		if err != nil {
