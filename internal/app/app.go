@@ -377,6 +377,9 @@ func (a *App) buildOIDC(ctx context.Context, pending *mfa.PendingCodec) (*oidc.H
 		ServesHost: a.servesHost,
 		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) (oidc.StartedSession, error) {
 			rec, err := a.Sessions.StartSession(w, r, u.ID, method, mfa.AMRExternal)
+			if err == nil {
+				pending.ClearSent(w, r) // as a password login does
+			}
 			return oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}, err
 		},
 		// A user with a second factor (or who must enrol one) passes it on
@@ -500,6 +503,7 @@ func (a *App) newGateway(routes []config.Route) (*gateway.Gateway, error) {
 	}
 	return gateway.New(routes, gateway.Deps{
 		Sessions: a.Auth, Tokens: a.Verifier, Internal: a.Issuer, CookieName: a.Sessions.CookieName(),
+		PrivateCookies: []string{mfa.PendingCookie},
 		TrustedProxies: prefixes, Logger: a.Log, PublicURL: a.Config.EffectivePublicURL(),
 		Observe:    func(route, method, outcome string) { a.Metrics.Decision(method, outcome) },
 		RateLimits: a.rateLimits(), RateLimited: a.Metrics.RateLimit, Now: a.now,

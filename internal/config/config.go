@@ -293,7 +293,9 @@ func (c Config) SecureCookies() bool {
 	case "false":
 		return false
 	}
-	return c.TLS.Enabled() || strings.HasPrefix(c.EffectivePublicURL(), "https://")
+	// A URL scheme is case-insensitive (RFC 3986 section 3.1), and
+	// validation accepts HTTPS:// as https.
+	return c.TLS.Enabled() || hasPrefixFold(c.EffectivePublicURL(), "https://")
 }
 
 // CookieName is the session cookie's name after applying the defaults.

@@ -58,6 +58,14 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"route named like an audience", "routes: [{name: gatehouse, match: {path_prefix: /a/}, upstream: 'http://x', auth: none}]\n", "routes[0].name"},
 		{"trusted proxy", "trusted_proxies: [nonsense]\n", "trusted_proxies[0]"},
 		{"__Host- with domain", "sessions: {cookie: {secure: 'true', domain: example.com}}\n", "sessions.cookie.name"},
+		// Browsers drop a prefixed cookie that breaks its prefix's rules,
+		// and compare the prefixes case-insensitively (RFC 6265bis 4.1.3):
+		// every login would answer without a session cookie.
+		{"__Secure- without secure", "sessions: {cookie: {name: __Secure-gh, secure: 'false'}}\n", "sessions.cookie.name"},
+		{"__Secure- over plain http", "sessions: {cookie: {name: __Secure-gh}}\n", "sessions.cookie.name"},
+		{"__secure- without secure", "sessions: {cookie: {name: __secure-gh, secure: 'false'}}\n", "sessions.cookie.name"},
+		{"__host- with domain", "sessions: {cookie: {name: __host-gh, secure: 'true', domain: example.com}}\n", "sessions.cookie.name"},
+		{"__HOST- without secure", "sessions: {cookie: {name: __HOST-gh, secure: 'false'}}\n", "sessions.cookie.name"},
 		// Go's http.SetCookie drops a cookie with an invalid name (every login
 		// would answer 200 without a session cookie) and an invalid domain.
 		{"cookie name not a token", "sessions: {cookie: {name: 'my session'}}\n", "sessions.cookie.name"},

@@ -90,8 +90,14 @@ func (c Config) Validate() []error {
 			bad("sessions.cookie.domain", "%q is not a valid cookie domain", d)
 		}
 	}
-	if strings.HasPrefix(c.CookieName(), "__Host-") && (c.Sessions.Cookie.Domain != "" || !c.SecureCookies()) {
+	// Browsers drop a cookie that breaks its name prefix's rules, and
+	// compare the prefixes case-insensitively (RFC 6265bis section 4.1.3):
+	// every login would answer without a session cookie.
+	switch name := c.CookieName(); {
+	case hasPrefixFold(name, "__Host-") && (c.Sessions.Cookie.Domain != "" || !c.SecureCookies()):
 		bad("sessions.cookie.name", "a __Host- cookie must be secure and must not set a domain")
+	case hasPrefixFold(name, "__Secure-") && !c.SecureCookies():
+		bad("sessions.cookie.name", "a __Secure- cookie must be secure (sessions.cookie.secure, tls or an https public_url)")
 	}
 	positive := func(key string, d Duration) {
 		if d <= 0 {
@@ -507,4 +513,9 @@ func redactQuery(query string) string {
 		}
 	}
 	return strings.Join(params, "&")
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,12 @@ type Deps struct {
 	Internal InternalIssuer       // needed when a route uses forward: jwt
 	// CookieName is the gatehouse session cookie: never forwarded upstream.
 	CookieName string
+	// PrivateCookies are gatehouse's other cookies that are credentials
+	// (the pending login between its two steps): never forwarded upstream
+	// either. Their paths keep browsers from sending them to applications,
+	// but a path under gatehouse's own that no endpoint has still reaches a
+	// "/" route. nil strips only CookieName.
+	PrivateCookies []string
 	// TrustedProxies are the peers whose X-Forwarded-* and X-Original-*
 	// headers are believed; nil trusts nobody.
 	TrustedProxies []netip.Prefix
@@ -83,6 +90,7 @@ type Gateway struct {
 	log      *slog.Logger
 	trusted  trustedProxies
 	origin   *http.CrossOriginProtection
+	cookies  []string // CookieName and PrivateCookies: stripped from upstream requests
 	loginURL string
 	buffers  *bufferPool
 	limits   ratelimit.Store
@@ -100,6 +108,7 @@ func New(routes []RouteConfig, deps Deps) (*Gateway, error) {
 		log:      deps.Logger,
 		trusted:  trustedProxies(deps.TrustedProxies),
 		origin:   http.NewCrossOriginProtection(),
+		cookies:  slices.DeleteFunc(append([]string{deps.CookieName}, deps.PrivateCookies...), func(n string) bool { return n == "" }),
 		loginURL: deps.LoginURL,
 		buffers:  newBufferPool(),
 		limits:   deps.RateLimits,

@@ -77,7 +77,7 @@ func TestCredentialsNeverReachUpstream(t *testing.T) {
 		route("public", "/public/", "none", up.URL),
 		route("app", "/app/", "session", up.URL),
 		route("api", "/api/", "token", up.URL),
-	}, deps())
+	}, func() gateway.Deps { d := deps(); d.PrivateCookies = []string{"pending"}; return d }())
 	tests := []struct {
 		name       string
 		path       string
@@ -89,6 +89,8 @@ func TestCredentialsNeverReachUpstream(t *testing.T) {
 		{"token route", "/api/x", []string{"Cookie", cookieName + "=sess-alice;theme=dark", "Authorization", "Bearer tok-alice"}, []string{"theme=dark"}},
 		{"public route", "/public/x", []string{"Cookie", cookieName + "=sess-alice; a=b", "Authorization", "Bearer tok-alice"}, []string{"a=b"}},
 		{"similar cookie names are kept", "/public/x", []string{"Cookie", cookieName + "x=1; x" + cookieName + "=2"}, []string{cookieName + "x=1; x" + cookieName + "=2"}},
+		{"private cookie", "/public/x", []string{"Cookie", "a=b; pending=sealed"}, []string{"a=b"}},
+		{"private and session cookie", "/app/x", []string{"Cookie", "pending=sealed; " + cookieName + "=sess-alice"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

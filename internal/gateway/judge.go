@@ -135,7 +135,7 @@ func (g *Gateway) Check(r *http.Request) Verdict {
 		}
 	}
 	out.Del("Authorization")
-	stripCookie(out, g.deps.CookieName)
+	stripCookies(out, g.cookies)
 	for _, k := range append(identityHeaders[:], "Authorization") {
 		if val := rec.header.Get(k); val != "" {
 			out.Set(k, val)

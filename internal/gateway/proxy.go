@@ -83,7 +83,7 @@ func (g *Gateway) rewrite(rt *Route, pr *httputil.ProxyRequest) {
 	removeConnectionHeaders(h, pr.In.Header)
 	dropUpgradeUnlessWebSocket(h)
 	delete(h, "Authorization") // h.Del with the canonical name, without canonicalizing it
-	stripCookie(h, g.deps.CookieName)
+	stripCookies(h, g.cookies)
 	forwardingHeaders(pr, trusted, &gr.forwarded)
 	if !gr.authenticated {
 		return
@@ -294,12 +294,12 @@ func dropUpgradeUnlessWebSocket(h http.Header) {
 	}
 }
 
-// stripCookie removes the cookie called name from the Cookie headers,
+// stripCookies removes the cookies called names from the Cookie headers,
 // keeping every other cookie byte for byte, and drops the header when
 // nothing is left.
-func stripCookie(h http.Header, name string) {
+func stripCookies(h http.Header, names []string) {
 	values := h["Cookie"] // canonical name: no Values, which canonicalizes it again
-	if len(values) == 0 || name == "" {
+	if len(values) == 0 || len(names) == 0 {
 		return
 	}
 	var kept []string
@@ -307,7 +307,7 @@ func stripCookie(h http.Header, name string) {
 		for part := range strings.SplitSeq(v, ";") {
 			part = strings.TrimSpace(part)
 			n, _, _ := strings.Cut(part, "=")
-			if part == "" || strings.TrimSpace(n) == name {
+			if part == "" || slices.Contains(names, strings.TrimSpace(n)) {
 				continue
 			}
 			kept = append(kept, part)

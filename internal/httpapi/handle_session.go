@@ -101,6 +101,9 @@ func (s *server) handleLogin() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		if s.Pending != nil {
+			s.Pending.ClearSent(w, r)
+		}
 		if form {
 			http.Redirect(w, r, next, http.StatusSeeOther)
 			return

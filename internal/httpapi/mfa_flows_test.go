@@ -351,10 +351,11 @@ func TestMFAAttacksBetweenTheSteps(t *testing.T) {
 	})
 }
 
-// pendingCookieOf returns browser c's gatehouse_mfa cookie.
+// pendingCookieOf returns browser c's gatehouse_mfa cookie (the copy it
+// sends to gatehouse's endpoints).
 func pendingCookieOf(t *testing.T, g *testutil.Instance, c *http.Client) *http.Cookie {
 	t.Helper()
-	u, _ := url.Parse(g.URL)
+	u, _ := url.Parse(g.URL + "/auth/")
 	for _, ck := range c.Jar.Cookies(u) {
 		if ck.Name == "gatehouse_mfa" {
 			return ck

@@ -97,16 +97,37 @@ func (c *PendingCodec) Start(w http.ResponseWriter, u auth.User, p Pending) erro
 	if err != nil {
 		return fmt.Errorf("pending login: %w", err)
 	}
-	http.SetCookie(w, c.cookie(base64.RawURLEncoding.EncodeToString(sealed), int(PendingTTL/time.Second)))
+	c.set(w, base64.RawURLEncoding.EncodeToString(sealed), int(PendingTTL/time.Second))
 	return nil
 }
 
-// Clear expires the pending cookie.
-func (c *PendingCodec) Clear(w http.ResponseWriter) { http.SetCookie(w, c.cookie("", -1)) }
+// Clear expires the pending cookie (every path it was set on).
+func (c *PendingCodec) Clear(w http.ResponseWriter) { c.set(w, "", -1) }
 
-func (c *PendingCodec) cookie(value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: PendingCookie, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode}
+// ClearSent is Clear when r carries a pending cookie: a login that starts
+// a session ends the second step the browser left pending (perhaps another
+// user's), which would otherwise take precedence over the new session for
+// the rest of its PendingTTL.
+func (c *PendingCodec) ClearSent(w http.ResponseWriter, r *http.Request) {
+	if len(r.CookiesNamed(PendingCookie)) > 0 {
+		c.Clear(w)
+	}
+}
+
+// pendingPaths are the paths the pending cookie is set on: the second-step
+// page and gatehouse's endpoints, which alone read it. The cookie is a
+// credential (with an enrolment pending it earns a session), so it must not
+// ride along to the applications behind the gateway or a front proxy, as
+// Path=/ made it do. No request path is under both, so a request carries
+// one copy.
+var pendingPaths = [...]string{"/auth/", "/login/mfa"}
+
+// set writes one pending cookie per pendingPaths entry.
+func (c *PendingCodec) set(w http.ResponseWriter, value string, maxAge int) {
+	for _, p := range pendingPaths {
+		http.SetCookie(w, &http.Cookie{Name: PendingCookie, Value: value, Path: p, MaxAge: maxAge,
+			HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode})
+	}
 }
 
 // FromRequest opens the request's pending cookie; auth.ErrUnauthenticated

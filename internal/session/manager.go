@@ -302,12 +302,28 @@ func (m *Manager) publish(ctx context.Context, kind, key string) error {
 // and no Domain for __Host- names; a browser-session cookie (no Max-Age),
 // the server enforces the lifetimes.
 func (m *Manager) SetCookie(w http.ResponseWriter, value string) {
+	m.clearHostOnly(w)
 	http.SetCookie(w, m.newCookie(value, 0))
 }
 
 // ClearCookie expires the session cookie in the browser.
 func (m *Manager) ClearCookie(w http.ResponseWriter) {
+	m.clearHostOnly(w)
 	http.SetCookie(w, m.newCookie("", -1))
+}
+
+// clearHostOnly expires, when the cookie has a Domain, a host-only cookie
+// of the same name: one set before sessions.cookie.domain was. A browser
+// keeps both (they differ in domain), every request then carries two, which
+// count as none, and expiring only the Domain cookie would lose each new
+// login at the next request until the browser closed.
+func (m *Manager) clearHostOnly(w http.ResponseWriter) {
+	if m.cookie.Domain == "" {
+		return
+	}
+	c := m.newCookie("", -1)
+	c.Domain = ""
+	http.SetCookie(w, c)
 }
 
 func (m *Manager) newCookie(value string, maxAge int) *http.Cookie {
