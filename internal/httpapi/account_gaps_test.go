@@ -129,3 +129,22 @@ func TestTOTPEnrolmentFormWrongCodeShowsThePageAgain(t *testing.T) {
 		t.Error("/account does not show the authenticator app on")
 	}
 }
+
+// /account fails closed when the store cannot list the apps the user
+// allowed, as it does for the apps' grants: a page that left the list out
+// would tell the user no app has access, and offer nothing to withdraw.
+// The consents table is dropped under the running instance (PostgreSQL),
+// so that only that listing fails.
+func TestAccountPageFailsClosedWithoutTheAppsList(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) { c.Store = dsn }))
+	g.CreateUser(t, "alice", strongPassword)
+	c := signedIn(t, g, "alice")
+	if resp, _ := do(t, c, "GET", g.URL+"/account", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /account = %d, want 200 before the failure", resp.StatusCode)
+	}
+	pgtest.Exec(t, dsn, "DROP TABLE consents")
+	if resp, body := do(t, c, "GET", g.URL+"/account", ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("GET /account without a consents table = %d, want 503, not a page without the apps list:\n%.300s", resp.StatusCode, body)
+	}
+}

@@ -236,11 +236,17 @@ func (s *server) handleAccountPage() http.Handler {
 			data.Grants = append(data.Grants, grantRowOf(f, now))
 		}
 		if s.Apps != nil {
-			if cs, err := s.Apps.Consents(r.Context(), p.Subject); err == nil {
-				for _, c := range cs {
-					data.Consents = append(data.Consents, consentRow{ClientID: c.ClientID, Scopes: strings.Join(c.Scopes, " "),
-						Granted: relativeTime(c.GrantedAt, now), GrantedAt: exactTime(c.GrantedAt)})
-				}
+			// Not decoration: a page without the list would say no app has
+			// access, and offer nothing to withdraw. Fails closed, as the
+			// grants above do.
+			cs, err := s.Apps.Consents(r.Context(), p.Subject)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			for _, c := range cs {
+				data.Consents = append(data.Consents, consentRow{ClientID: c.ClientID, Scopes: strings.Join(c.Scopes, " "),
+					Granted: relativeTime(c.GrantedAt, now), GrantedAt: exactTime(c.GrantedAt)})
 			}
 		}
 		// Linked identities are decoration: a failure to list them (or no

@@ -24,7 +24,11 @@ func classify(err error) error {
 			pe.Code == "53300", // too_many_connections
 			pe.Code == "57P01", // admin_shutdown
 			pe.Code == "57P02", // crash_shutdown
-			pe.Code == "57P03": // cannot_connect_now
+			pe.Code == "57P03", // cannot_connect_now
+			// undefined_table: a table gone under a running instance (a
+			// restore in progress, a schema dropped) is a store that cannot
+			// answer, which fails closed like an outage, not a 500.
+			pe.Code == "42P01":
 			return auth.ErrUnavailable
 		}
 		return nil

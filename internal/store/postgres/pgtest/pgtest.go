@@ -32,8 +32,8 @@ func DSN(t testing.TB) string {
 		t.Fatalf("pgtest: parse GATEHOUSE_TEST_POSTGRES: %v", err)
 	}
 	schema := "gh_" + randomHex(t)
-	exec(t, base, "CREATE SCHEMA "+schema)
-	t.Cleanup(func() { exec(t, base, "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+	Exec(t, base, "CREATE SCHEMA "+schema)
+	t.Cleanup(func() { Exec(t, base, "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
@@ -54,12 +54,12 @@ func BouncerDSN(t testing.TB) (pooled, direct string) {
 	t.Helper()
 	base := DefaultDSN
 	name := "gh_" + randomHex(t)
-	exec(t, base, "CREATE ROLE "+name+" LOGIN")
-	exec(t, base, "CREATE SCHEMA "+name+" AUTHORIZATION "+name)
-	exec(t, base, "ALTER ROLE "+name+" SET search_path = "+name)
+	Exec(t, base, "CREATE ROLE "+name+" LOGIN")
+	Exec(t, base, "CREATE SCHEMA "+name+" AUTHORIZATION "+name)
+	Exec(t, base, "ALTER ROLE "+name+" SET search_path = "+name)
 	t.Cleanup(func() {
-		exec(t, base, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
-		exec(t, base, "DROP ROLE IF EXISTS "+name)
+		Exec(t, base, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
+		Exec(t, base, "DROP ROLE IF EXISTS "+name)
 	})
 	u, err := url.Parse(base)
 	if err != nil {
@@ -80,9 +80,9 @@ func randomHex(t testing.TB) string {
 	return hex.EncodeToString(b)
 }
 
-// exec runs one statement on a short-lived connection of its own, so that
+// Exec runs one statement on a short-lived connection of its own, so that
 // nothing depends on a pool the test may have closed.
-func exec(t testing.TB, dsn, stmt string) {
+func Exec(t testing.TB, dsn, stmt string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
