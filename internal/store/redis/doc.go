@@ -11,8 +11,10 @@
 //	u:<user id>            hash whose fields are the user's session IDs (UserSessions,
 //	                       DeleteUserSessions); a hash, not a set, because small hashes
 //	                       are listpack-encoded and cost a fraction of a set
-//	s-exp:<0..15>          sorted sets of session ID by expiry (DeleteExpiredSessions),
-//	                       16 buckets by FNV-1a of the ID so that a Cluster spreads them
+//	s-exp:<0..15>          sorted sets of "<session id>\x00<user id>" by expiry
+//	                       (DeleteExpiredSessions, which also drops the user's index
+//	                       entry of a session its TTL removed), 16 buckets by FNV-1a
+//	                       of the ID so that a Cluster spreads them
 //	{rev}:<kind>:<key>     the Until of the longest active revocation; PXAT Until
 //	{rev}:stream           stream of every revocation (the feed watchers follow)
 //	thr:<key>              sorted set of failure timestamps (sliding window)

@@ -90,7 +90,11 @@ func TestThrottleStore(t *testing.T) {
 }
 
 func TestTOTPStepStore(t *testing.T) {
-	mfatest.RunStepStoreTests(t, func(t *testing.T) mfa.StepStore { s, _ := newStore(t); return s })
+	for _, kind := range redistest.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			mfatest.RunStepStoreTests(t, func(t *testing.T) mfa.StepStore { return openDeployment(t, kind) })
+		})
+	}
 }
 
 func liveRecord(id, user string, now time.Time) session.Record {
@@ -497,5 +501,70 @@ func TestLogoutEverywhereAcrossPrimaries(t *testing.T) {
 	list, err := s.UserSessions(ctx, "alice")
 	if err != nil || len(list) != 1 || list[0].ID != "sess-0" {
 		t.Fatalf("UserSessions = %v, %v; want only the kept session", list, err)
+	}
+}
+
+// TestPurgeDropsIndexEntriesOfSessionsExpiredByTTL: Redis drops an idle
+// session by its TTL before the purge looks at it. The purge must still
+// remove its entry from the user's index: otherwise a user who keeps
+// logging in (a script that never keeps its cookie) grows the index
+// without bound, since every login extends the index key's TTL, and "log
+// out everywhere" walks every dead entry. On the Cluster the session, the
+// index and the bucket live on different primaries.
+func TestPurgeDropsIndexEntriesOfSessionsExpiredByTTL(t *testing.T) {
+	for _, kind := range redistest.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx := context.Background()
+			d, prefix := redistest.Deploy(t, kind)
+			s, err := redis.OpenTopology(ctx, redis.Topology(d), redis.WithKeyPrefix(prefix))
+			if err != nil {
+				t.Fatalf("OpenTopology: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			o := &goredis.UniversalOptions{Addrs: d.ClusterAddrs, IsClusterMode: kind == redistest.Cluster, MasterName: d.SentinelMaster}
+			switch kind {
+			case redistest.Single:
+				o.Addrs = []string{redistest.Addr}
+			case redistest.Sentinel:
+				o.Addrs = d.SentinelAddrs
+			}
+			raw := goredis.NewUniversalClient(o)
+			t.Cleanup(func() { _ = raw.Close() })
+
+			now := time.Now()
+			for _, id := range []string{"idle-1", "idle-2"} {
+				r := liveRecord(id, "alice", now)
+				r.IdleExpiresAt = now.Add(20 * time.Millisecond)
+				if err := s.CreateSession(ctx, r); err != nil {
+					t.Fatalf("CreateSession: %v", err)
+				}
+			}
+			if err := s.CreateSession(ctx, liveRecord("live", "alice", now)); err != nil {
+				t.Fatalf("CreateSession: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond) // the idle sessions' TTL runs out
+
+			if _, err := s.DeleteExpiredSessions(ctx, time.Now()); err != nil {
+				t.Fatalf("DeleteExpiredSessions: %v", err)
+			}
+			members, err := raw.HKeys(ctx, prefix+"u:alice").Result()
+			if err != nil {
+				t.Fatalf("HKEYS: %v", err)
+			}
+			if got, want := strings.Join(members, ","), "live"; got != want {
+				t.Fatalf("user index after purge = %q, want %q", got, want)
+			}
+			var left int64
+			for b := range 16 {
+				n, err := raw.ZCard(ctx, prefix+"s-exp:"+strconv.Itoa(b)).Result()
+				if err != nil {
+					t.Fatalf("ZCARD: %v", err)
+				}
+				left += n
+			}
+			if left != 1 {
+				t.Fatalf("expiry buckets hold %d entries after purge, want 1 (the live session)", left)
+			}
+		})
 	}
 }

@@ -103,6 +103,18 @@ func (s *Store) expiryKey(id string) string {
 
 func (s *Store) expiryBucket(n int) string { return s.prefix + "s-exp:" + strconv.Itoa(n) }
 
+// expiryMember is a session's entry in its expiry bucket: its ID and its
+// owner, so that the purge can drop the owner's index entry of a session
+// whose TTL already removed it (and with it the owner).
+func expiryMember(id, userID string) string { return id + "\x00" + userID }
+
+// parseExpiryMember splits an expiry bucket entry; owner is "" for an entry
+// written before the owner was part of it.
+func parseExpiryMember(m string) (id, owner string) {
+	id, owner, _ = strings.Cut(m, "\x00")
+	return id, owner
+}
+
 func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
 
 func parseMicros(v string) (time.Time, error) {
@@ -142,7 +154,7 @@ func (s *Store) queueCreate(ctx context.Context, p goredis.Pipeliner, r session.
 
 func (s *Store) queueIndex(ctx context.Context, p goredis.Pipeliner, r session.Record, now time.Time) {
 	indexScript.Eval(ctx, p, []string{s.userKey(r.UserID)}, r.ID, ttlMillis(r.ExpiresAt, now))
-	p.ZAdd(ctx, s.expiryKey(r.ID), goredis.Z{Score: float64(earliest(r.IdleExpiresAt, r.ExpiresAt).UnixMicro()), Member: r.ID})
+	p.ZAdd(ctx, s.expiryKey(r.ID), goredis.Z{Score: float64(earliest(r.IdleExpiresAt, r.ExpiresAt).UnixMicro()), Member: expiryMember(r.ID, r.UserID)})
 }
 
 // CreateSession stores r with a TTL of its earlier expiry; auth.ErrConflict
@@ -250,7 +262,7 @@ func (s *Store) unindex(ctx context.Context, userID string, ids []string) {
 			p.HDel(ctx, s.userKey(userID), ids...)
 		}
 		for _, id := range ids {
-			p.ZRem(ctx, s.expiryKey(id), id)
+			p.ZRem(ctx, s.expiryKey(id), expiryMember(id, userID))
 		}
 		return nil
 	})
@@ -379,18 +391,20 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, 
 }
 
 // purgeBucket examines one batch of bucket's sessions due before now: it
-// deletes the expired ones, drops entries of absent ones and rescores live
-// ones. more reports whether the batch was full.
+// deletes the expired ones, drops the index entries of absent ones (mostly
+// sessions whose TTL ran out first) and rescores live ones. more reports
+// whether the batch was full.
 func (s *Store) purgeBucket(ctx context.Context, bucket string, now time.Time) (n int, more bool, err error) {
-	ids, err := s.client.ZRangeByScore(ctx, bucket, &goredis.ZRangeBy{
+	members, err := s.client.ZRangeByScore(ctx, bucket, &goredis.ZRangeBy{
 		Min: "-inf", Max: "(" + micros(now), Count: purgeBatch,
 	}).Result()
-	if err != nil || len(ids) == 0 {
+	if err != nil || len(members) == 0 {
 		return 0, false, err
 	}
-	res := make([]*goredis.Cmd, len(ids))
+	res := make([]*goredis.Cmd, len(members))
 	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, id := range ids {
+		for i, m := range members {
+			id, _ := parseExpiryMember(m)
 			res[i] = purgeScript.Eval(ctx, p, []string{s.sessionKey(id)}, micros(now))
 		}
 		return nil
@@ -399,21 +413,26 @@ func (s *Store) purgeBucket(ctx context.Context, bucket string, now time.Time) (
 		return 0, false, err
 	}
 	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, id := range ids {
+		for i, m := range members {
+			id, owner := parseExpiryMember(m)
 			v, _ := res[i].Slice()
 			switch {
 			case len(v) == 2 && v[0] == int64(1):
 				n++
 				p.HDel(ctx, s.userKey(fmt.Sprint(v[1])), id)
-				p.ZRem(ctx, bucket, id)
+				p.ZRem(ctx, bucket, m)
 			case len(v) == 2 && v[0] == int64(2):
 				score, _ := strconv.ParseFloat(fmt.Sprint(v[1]), 64)
-				p.ZAdd(ctx, bucket, goredis.Z{Score: score, Member: id})
+				p.ZAdd(ctx, bucket, goredis.Z{Score: score, Member: m})
+			case len(v) == 1 && v[0] == int64(0) && owner != "":
+				// Absent: IDs are never reused, so its index entry is stale.
+				p.HDel(ctx, s.userKey(owner), id)
+				p.ZRem(ctx, bucket, m)
 			default:
-				p.ZRem(ctx, bucket, id)
+				p.ZRem(ctx, bucket, m)
 			}
 		}
 		return nil
 	})
-	return n, len(ids) == purgeBatch, err
+	return n, len(members) == purgeBatch, err
 }
