@@ -123,6 +123,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 var (
 	errNotAdmin = fmt.Errorf("%w: no admin role", auth.ErrForbidden)
 	errNoMFA    = fmt.Errorf("%w: admin.require_mfa needs a second factor", auth.ErrForbidden)
+	errNoUser   = fmt.Errorf("%w: the token's subject is no user", auth.ErrForbidden)
 )
 
 // noMFADescription tells an administrator refused for want of a second
@@ -148,6 +149,9 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 	case c.Kind == credential.Token:
 		p, err = h.d.Verifier.Verify(r.Context(), c.Value)
 		p.Method = auth.MethodToken
+		if err == nil {
+			err = h.userToken(r.Context(), p)
+		}
 	default:
 		if err := h.cop.Check(r); err != nil {
 			return auth.Principal{}, fmt.Errorf("%w: %w", auth.ErrForbidden, err)
@@ -165,6 +169,25 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 		return auth.Principal{}, httperr.Describe(errNoMFA, noMFADescription)
 	}
 	return p, nil
+}
+
+// userToken refuses an access token whose subject is no user: a client's
+// own token (client_credentials: sub = client_id, no username, the
+// client's roles). admin.roles names the users who may administer
+// (contract §11); a service client given a role of the same name for a
+// gateway route must not become an administrator of gatehouse. A store
+// failure fails closed.
+func (h *Handler) userToken(ctx context.Context, p auth.Principal) error {
+	if p.Username == "" {
+		return errNoUser
+	}
+	if _, err := h.d.Users.ByID(ctx, p.Subject); err != nil {
+		if errors.Is(err, auth.ErrNotFound) {
+			return errNoUser
+		}
+		return err
+	}
+	return nil
 }
 
 // api wraps a JSON endpoint: it authenticates the administrator, records

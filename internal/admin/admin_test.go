@@ -421,6 +421,11 @@ func TestBadInput(t *testing.T) {
 		{"GET", "/admin/api/v1/audit?since=yesterday", ""},
 		{"GET", "/admin/api/v1/audit?before=zzz", ""},
 		{"POST", "/admin/api/v1/explain", `{"method":"GET","url":"ftp://x/"}`},
+		// A client's roles travel in X-Auth-Roles like a user's: "svc,admin"
+		// would reach the upstream as two roles, one of them admin.
+		{"POST", "/admin/api/v1/clients", `{"client_id":"svc","type":"confidential","grant_types":["client_credentials"],"roles":["svc,admin"]}`},
+		{"POST", "/admin/api/v1/clients", `{"client_id":"svc2","type":"confidential","grant_types":["client_credentials"],"roles":["svc admin"]}`},
+		{"POST", "/admin/api/v1/clients", `{"client_id":"svc3","type":"confidential","grant_types":["client_credentials"],"roles":[""]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path+" "+tt.body, func(t *testing.T) {
@@ -595,5 +600,49 @@ func TestLinkedIdentitiesAreListed(t *testing.T) {
 	}
 	if _, page := e.do(t, "GET", "/admin/users/alice", "", append([]string{"Accept", "text/html"}, e.cookie(e.rootCookie)...)...); !strings.Contains(page, "<td>corp</td><td>alice@example.com</td>") {
 		t.Errorf("user page lacks the linked account:\n%s", page)
+	}
+}
+
+// A client's own token (client_credentials: sub = client_id, roles of the
+// client) is no user's: admin.roles names the users who may administer
+// (contract §11), so a service client that holds a role called "admin"
+// for a gateway route is not let into the admin API, even with
+// admin.require_mfa off.
+func TestClientCredentialsTokenIsNoAdministrator(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef-jobs"
+	e := start(t, testutil.WithConfig(func(c *config.Config) {
+		c.Admin.RequireMFA = false
+		c.Clients = append(c.Clients, config.Client{ID: "jobs", Type: "confidential", Secret: secret,
+			GrantTypes: []string{"client_credentials"}, Scopes: []string{"orders"}, Roles: []string{"admin"}})
+	}))
+	req, _ := http.NewRequest("POST", e.URL+"/auth/token", strings.NewReader("grant_type=client_credentials&scope=orders"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("jobs", secret)
+	resp, err := testutil.Client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := testutil.ReadBody(t, resp)
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil || resp.StatusCode != 200 || out.AccessToken == "" {
+		t.Fatalf("client_credentials = %d %s", resp.StatusCode, body)
+	}
+	for _, ep := range []struct{ method, path, body string }{
+		{"GET", "/admin/api/v1/users", ""},
+		{"GET", "/admin/api/v1/config", ""},
+		{"POST", "/admin/api/v1/users", `{"username":"planted","password":"` + pw + `","roles":["admin"]}`},
+	} {
+		t.Run(ep.method+" "+ep.path, func(t *testing.T) {
+			resp, body := e.do(t, ep.method, ep.path, ep.body, append([]string{"Content-Type", "application/json"}, bearer(out.AccessToken)...)...)
+			if resp.StatusCode != 403 || !strings.Contains(body, `"error":"forbidden"`) {
+				t.Fatalf("status = %d %s, want 403 forbidden", resp.StatusCode, body)
+			}
+		})
+	}
+	// A user's token is still let in.
+	if resp, body := e.do(t, "GET", "/admin/api/v1/users", "", bearer(e.rootPwdToken)...); resp.StatusCode != 200 {
+		t.Fatalf("admin user's token = %d %s", resp.StatusCode, body)
 	}
 }

@@ -241,7 +241,11 @@ func (h *Handler) auditConsole(w http.ResponseWriter, r *http.Request) error {
 	}
 	nq.Set("before", next)
 	h.pages.render(w, "audit", "audit", "Audit trail", map[string]any{
-		"Events": evs, "Next": next, "NextQuery": nq.Encode(),
+		// A template.URL: html/template escapes a plain string placed after
+		// "?" as one query component, so "before=…&limit=…" would reach the
+		// server as a single key (and page 1 again). Encode has
+		// percent-encoded every key and value already.
+		"Events": evs, "Next": next, "NextQuery": template.URL(nq.Encode()),
 		"User": q.Get("user"), "Type": q.Get("type"), "Since": q.Get("since"), "Until": q.Get("until"),
 	})
 	return nil

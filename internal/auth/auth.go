@@ -99,7 +99,8 @@ func (p Principal) HasAnyRole(roles []string) bool {
 // because roles travel comma-separated in X-Auth-Roles (contract section 5)
 // and a comma inside one would split it into two. It is the one role rule:
 // the user service applies it to every account, configuration to the
-// roles it hands out (oidc default_roles). Error: ErrInvalidInput.
+// roles it hands out (oidc default_roles), client.Validate to a client's
+// roles (client_credentials tokens). Error: ErrInvalidInput.
 func CheckRoles(roles []string) error {
 	for _, r := range roles {
 		if r == "" || strings.ContainsAny(r, ", \t\r\n") {

@@ -160,6 +160,13 @@ func Validate(c Client) []error {
 			bad(fmt.Sprintf("post_logout_redirect_uris[%d]", i), "%s, got %q", msg, u)
 		}
 	}
+	// The roles of client_credentials tokens reach upstreams in
+	// X-Auth-Roles as users' roles do: the same one role rule.
+	for i, r := range c.Roles {
+		if auth.CheckRoles([]string{r}) != nil {
+			bad(fmt.Sprintf("roles[%d]", i), "must be non-empty and contain no commas or spaces, got %q", r)
+		}
+	}
 	if c.BackchannelLogoutURI != "" {
 		if u, err := url.Parse(c.BackchannelLogoutURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
 			bad("backchannel_logout_uri", "must be an absolute http(s) URL without fragment, got %q", c.BackchannelLogoutURI)
