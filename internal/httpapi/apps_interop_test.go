@@ -184,17 +184,7 @@ func TestClientAuthFailuresElsewhereDoNotLockTheClientOut(t *testing.T) {
 	b := browser(t, g, "alice")
 	post := func(form url.Values, ip, user, pass string) (*http.Response, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", g.URL+"/auth/token", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-For", ip)
-		if user != "" {
-			req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, decode(t, testutil.ReadBody(t, resp))
+		return tokenCall(t, g, form, user, pass, "X-Forwarded-For", ip)
 	}
 	limit := g.Config.Login.MaxFailures
 	for _, victim := range []struct{ id, secret string }{{"other", otherSec}, {"spa", ""}} {

@@ -225,11 +225,13 @@ func TestClientCredentialsWithRealLibrary(t *testing.T) {
 
 // tokenCall posts form to the token endpoint, with Basic credentials when
 // user is set.
-func tokenCall(t *testing.T, g *testutil.Instance, form url.Values, user, pass string) (*http.Response, map[string]any) {
+func tokenCall(t *testing.T, g *testutil.Instance, form url.Values, user, pass string, header ...string) (*http.Response, map[string]any) {
 	t.Helper()
-	h := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	h := append([]string{"Content-Type", "application/x-www-form-urlencoded"}, header...)
 	req, _ := http.NewRequest("POST", g.URL+"/auth/token", strings.NewReader(form.Encode()))
-	req.Header.Set(h[0], h[1])
+	for i := 0; i+1 < len(h); i += 2 {
+		req.Header.Set(h[i], h[i+1])
+	}
 	if user != "" {
 		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
 	}
