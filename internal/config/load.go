@@ -109,7 +109,7 @@ func exposedSecrets(path string, cfg Config) []string {
 		return nil
 	}
 	var keys []string
-	secretKeys(reflect.ValueOf(cfg), "", &keys)
+	secretKeys(reflect.ValueOf(cfg), &keys)
 	if len(keys) == 0 {
 		return nil
 	}

@@ -405,43 +405,44 @@ func (c Config) Masked() string {
 // secretKeys appends to keys the dotted key of every secret set in v: a
 // secret:"true" field that is not empty, a secret:"url" field whose URL
 // RedactURL changes.
-func secretKeys(v reflect.Value, path string, keys *[]string) {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f, fv := t.Field(i), v.Field(i)
-		name := tagName(f)
-		if name == "" {
-			continue
-		}
-		key := join(path, name)
-		switch {
-		case f.Tag.Get("secret") == "true" && fv.Kind() == reflect.String && fv.String() != "",
-			f.Tag.Get("secret") == "url" && fv.Kind() == reflect.String && RedactURL(fv.String()) != fv.String():
+func secretKeys(v reflect.Value, keys *[]string) {
+	eachSecret(v, "", func(key, kind string, fv reflect.Value) {
+		if kind == "true" && fv.String() != "" || kind == "url" && RedactURL(fv.String()) != fv.String() {
 			*keys = append(*keys, key)
-		case fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(Duration(0)):
-			secretKeys(fv, key, keys)
-		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
-			for j := 0; j < fv.Len(); j++ {
-				secretKeys(fv.Index(j), fmt.Sprintf("%s[%d]", key, j), keys)
-			}
 		}
-	}
+	})
 }
 
+// maskSecrets replaces every secret in v (settable) with asterisks and
+// every secret URL with RedactURL's.
 func maskSecrets(v reflect.Value) {
+	eachSecret(v, "", func(_, kind string, fv reflect.Value) {
+		switch {
+		case kind == "true" && fv.String() != "":
+			fv.SetString("********")
+		case kind == "url":
+			fv.SetString(RedactURL(fv.String()))
+		}
+	})
+}
+
+// eachSecret calls fn with the dotted key, the tag ("true": a secret;
+// "url": a URL that may hold one) and the value of every string field
+// tagged secret in v, its structs and its slices of structs: the one walk
+// that masking and the world-readable-file warning share.
+func eachSecret(v reflect.Value, path string, fn func(key, kind string, fv reflect.Value)) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f, fv := t.Field(i), v.Field(i)
-		switch {
-		case f.Tag.Get("secret") == "true" && fv.Kind() == reflect.String && fv.String() != "":
-			fv.SetString("********")
-		case f.Tag.Get("secret") == "url" && fv.Kind() == reflect.String:
-			fv.SetString(RedactURL(fv.String()))
+		key := join(path, tagName(f))
+		switch kind := f.Tag.Get("secret"); {
+		case kind != "" && fv.Kind() == reflect.String:
+			fn(key, kind, fv)
 		case fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(Duration(0)):
-			maskSecrets(fv)
+			eachSecret(fv, key, fn)
 		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
 			for j := 0; j < fv.Len(); j++ {
-				maskSecrets(fv.Index(j))
+				eachSecret(fv.Index(j), fmt.Sprintf("%s[%d]", key, j), fn)
 			}
 		}
 	}
