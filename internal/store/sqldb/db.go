@@ -157,14 +157,19 @@ func (db *Store) Migrate(ctx context.Context) error {
 // refuseNewer returns the database's schema version, or ErrSchemaNewer when
 // the database has a migration this binary does not know.
 func (db *Store) refuseNewer(ctx context.Context, p *goose.Provider) (int64, error) {
-	current, latest, err := p.GetVersions(ctx)
+	current, latest, err := db.versions(ctx, p)
 	if err != nil {
-		return 0, db.wrap("migration version", err)
+		return 0, err
 	}
+	return current, db.newer(current, latest)
+}
+
+// newer is ErrSchemaNewer, with both versions, when current is past latest.
+func (db *Store) newer(current, latest int64) error {
 	if current > latest {
-		return current, fmt.Errorf("migrate %s: schema version %d, this gatehouse knows up to %d: %w", db.d.Name, current, latest, ErrSchemaNewer)
+		return fmt.Errorf("%s schema version %d, this gatehouse knows up to %d: %w", db.d.Name, current, latest, ErrSchemaNewer)
 	}
-	return current, nil
+	return nil
 }
 
 // ErrSchemaNewer: the database was migrated by a newer gatehouse than this
@@ -186,7 +191,7 @@ func (db *Store) CheckSchema(ctx context.Context) error {
 	case err != nil:
 		return err
 	case current > latest:
-		return fmt.Errorf("%s schema version %d, this gatehouse knows up to %d: %w", db.d.Name, current, latest, ErrSchemaNewer)
+		return db.newer(current, latest)
 	case current < latest:
 		return fmt.Errorf("%s schema version %d, this gatehouse needs %d: %w", db.d.Name, current, latest, ErrSchemaBehind)
 	}
@@ -200,6 +205,11 @@ func (db *Store) MigrationVersion(ctx context.Context) (current, latest int64, e
 	if err != nil {
 		return 0, 0, err
 	}
+	return db.versions(ctx, p)
+}
+
+// versions is p's schema version of the database and the latest it knows.
+func (db *Store) versions(ctx context.Context, p *goose.Provider) (current, latest int64, err error) {
 	current, latest, err = p.GetVersions(ctx)
 	if err != nil {
 		return 0, 0, db.wrap("migration version", err)
