@@ -75,8 +75,13 @@ type Client struct {
 // alone.
 func (c Client) IsPublic() bool { return c.Type == Public }
 
-// AllowsGrant reports whether c may use grant type g.
-func (c Client) AllowsGrant(g string) bool { return slices.Contains(c.GrantTypes, g) }
+// AllowsGrant reports whether c may use grant type g. The password grant
+// is for first-party clients only (contract §4): a client that is not
+// first_party, which users must consent to, never gets their password
+// (a client stored before Validate refused that combination included).
+func (c Client) AllowsGrant(g string) bool {
+	return slices.Contains(c.GrantTypes, g) && (g != GrantPassword || c.FirstParty)
+}
 
 // AllowsScope reports whether c may be given scope s.
 func (c Client) AllowsScope(s string) bool { return slices.Contains(c.Scopes, s) }
@@ -141,6 +146,9 @@ func Validate(c Client) []error {
 		if !slices.Contains(knownGrants, g) {
 			bad(fmt.Sprintf("grant_types[%d]", i), "unknown grant %q (use %s)", g, strings.Join(knownGrants, ", "))
 		}
+	}
+	if slices.Contains(c.GrantTypes, GrantPassword) && !c.FirstParty {
+		bad("grant_types", "the password grant is for first-party clients only (set first_party: true or drop it)")
 	}
 	if c.AllowsGrant(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 		bad("redirect_uris", "authorization_code needs at least one redirect URI")

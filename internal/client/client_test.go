@@ -171,6 +171,36 @@ func TestPublicClientAuthenticatesWithoutSecretOnly(t *testing.T) {
 	}
 }
 
+// The password grant is for first-party clients only (contract §4): a
+// client that users must consent to is refused it at registration, and one
+// stored before that rule never gets it either.
+func TestPasswordGrantIsForFirstPartyClientsOnly(t *testing.T) {
+	ctx := context.Background()
+	r := newRegistry(t)
+	for _, tt := range []struct {
+		name       string
+		firstParty bool
+		want       error
+	}{
+		{"third party", false, auth.ErrInvalidInput},
+		{"first party", true, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := client.Client{ID: "pw-" + strings.ReplaceAll(tt.name, " ", "-"), Type: client.Confidential,
+				GrantTypes: []string{"password", "refresh_token"}, FirstParty: tt.firstParty}
+			if _, err := r.Add(ctx, c); !errors.Is(err, tt.want) || (err != nil) != (tt.want != nil) {
+				t.Fatalf("Add = %v, want %v", err, tt.want)
+			}
+			if got := c.AllowsGrant(client.GrantPassword); got != tt.firstParty {
+				t.Errorf("AllowsGrant(password) = %v, want %v", got, tt.firstParty)
+			}
+			if !c.AllowsGrant(client.GrantRefreshToken) {
+				t.Errorf("AllowsGrant(refresh_token) = false, want true")
+			}
+		})
+	}
+}
+
 // Every change to a stored client is audited, and no event carries the
 // secret.
 func TestRegistryAuditsChanges(t *testing.T) {

@@ -237,6 +237,7 @@ func TestClientsValidatedAtLoad(t *testing.T) {
 		{"short secret", "[{client_id: svc, type: confidential, secret: short, grant_types: [client_credentials]}]", "clients[0].secret"},
 		{"unknown grant", "[{client_id: web, type: public, grant_types: [implicit]}]", "clients[0].grant_types[0]"},
 		{"public client_credentials", "[{client_id: web, type: public, grant_types: [client_credentials]}]", "clients[0].grant_types"},
+		{"third-party password grant", "[{client_id: web, type: public, grant_types: [password]}]", "clients[0].grant_types"},
 		{"bad scope", "[{client_id: web, type: public, grant_types: [refresh_token], scopes: ['a\"b']}]", "clients[0].scopes[0]"},
 		{"duplicate id", "[" + ok + ", " + ok + "]", "clients[1].client_id"},
 		{"unknown key", "[{client_id: web, secret_hash: x}]", "clients[0].secret_hash"},

@@ -213,6 +213,12 @@ func TestGRPCCheck(t *testing.T) {
 			code: codes.OK, set: map[string]string{"authorization": "Bearer internal.u-alice.billing"}},
 		{name: "non-canonical path", req: envoyCheck("GET", "api.example.com", "/limited/../admin/x"),
 			code: codes.InvalidArgument, status: 400, body: `{"error":"bad_request"}`},
+		// Envoy strips only a numeric port (strip_any_host_port), so it
+		// routes these by another virtual host than app.example.com's.
+		{name: "host with a port that is no number", req: envoyCheck("GET", "app.example.com:1@evil.example", "/admin/x", "accept", "text/html"),
+			code: codes.InvalidArgument, status: 400, body: `{"error":"bad_request"}`},
+		{name: "host with an empty port", req: envoyCheck("GET", "app.example.com:", "/admin/x", "cookie", cookieName+"=sess-root"),
+			code: codes.InvalidArgument, status: 400},
 		{name: "no route on an unknown host", req: envoyCheck("GET", "other.example.com", "/admin/x"),
 			code: codes.NotFound, status: 404, body: `{"error":"not_found"}`},
 		{name: "no http attributes", req: &authv3.CheckRequest{}, code: codes.InvalidArgument, status: 400},

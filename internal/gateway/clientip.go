@@ -79,8 +79,11 @@ func WithPeer(ctx context.Context, remoteAddr string) context.Context {
 // ClientIP returns the address of the client that made r: the direct peer,
 // or, when the peer is in trusted, the right-most X-Forwarded-For entry that
 // is not itself a trusted proxy. Entries left of the first untrusted hop are
-// ignored because the client can write anything there. The zero Addr means
-// RemoteAddr could not be parsed.
+// ignored because the client can write anything there. An entry is an
+// address, or an address with a port ("203.0.113.7:4711",
+// "[2001:db8::1]:4711", as some load balancers send); any other entry stops
+// the walk at the last trusted hop. The zero Addr means RemoteAddr could not
+// be parsed.
 func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	t := trustedProxies(trusted)
 	addr, ok := peerAddr(r)
@@ -91,15 +94,24 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	for i := len(hops) - 1; i >= 0; i-- {
 		list := strings.Split(hops[i], ",")
 		for j := len(list) - 1; j >= 0; j-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(list[j]))
-			if err != nil {
+			hop, ok := parseHop(strings.TrimSpace(list[j]))
+			if !ok {
 				return addr // garbage: stop at the last address we could vouch for
 			}
-			addr = hop.Unmap()
+			addr = hop
 			if !t.contains(addr) {
 				return addr
 			}
 		}
 	}
 	return addr
+}
+
+// parseHop parses an X-Forwarded-For entry: an address, or an address and
+// port (an IPv6 one in brackets), unmapped.
+func parseHop(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	return parsePeer(s)
 }

@@ -29,6 +29,19 @@ func TestClientIP(t *testing.T) {
 		{"garbage stops the walk", "127.0.0.1:5555", []string{"203.0.113.9, junk, 10.0.0.2"}, "10.0.0.2"},
 		{"IPv4-mapped IPv6 peer", "[::ffff:127.0.0.1]:5555", []string{"203.0.113.9"}, "203.0.113.9"},
 		{"IPv6 client", "127.0.0.1:5555", []string{"2001:db8::1"}, "2001:db8::1"},
+		// Some load balancers append the client's port.
+		{"IPv4 entry with a port", "127.0.0.1:5555", []string{"203.0.113.7:4711"}, "203.0.113.7"},
+		{"IPv6 entry with a port", "127.0.0.1:5555", []string{"[2001:db8::1]:4711"}, "2001:db8::1"},
+		{"trusted hop with a port skipped", "127.0.0.1:5555", []string{"203.0.113.7:4711, 10.0.0.2:80"}, "203.0.113.7"},
+		{"IPv4-mapped entry with a port", "127.0.0.1:5555", []string{"[::ffff:203.0.113.7]:4711"}, "203.0.113.7"},
+		// Junk that looks like a port form still stops the walk at the
+		// last trusted hop: it never names the client.
+		{"port without an address", "127.0.0.1:5555", []string{"203.0.113.9, :4711"}, "127.0.0.1"},
+		{"port out of range", "127.0.0.1:5555", []string{"203.0.113.9, 203.0.113.7:65536"}, "127.0.0.1"},
+		{"unbracketed IPv6 with a port is an address", "127.0.0.1:5555", []string{"2001:db8::1:4711"}, "2001:db8::1:4711"},
+		{"bracketed IPv6 without a port", "127.0.0.1:5555", []string{"203.0.113.9, [2001:db8::1]"}, "127.0.0.1"},
+		{"host name with a port", "127.0.0.1:5555", []string{"203.0.113.9, example.com:80"}, "127.0.0.1"},
+		{"junk behind a trusted hop with a port", "127.0.0.1:5555", []string{"203.0.113.9, junk:1, 10.0.0.2:80"}, "10.0.0.2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,8 +74,11 @@ func validHostName(name string) bool {
 
 // requestHost returns the host a request names (a Host header value or
 // X-Forwarded-Host) in the matcher's form: without port, lower case, without
-// a trailing dot. ok is false for a value that is no host name; "" is
-// ok and names no host.
+// a trailing dot. ok is false for a value that is no host name, or whose
+// port is not a number: a proxy in front strips only a numeric port (Envoy's
+// strip_any_host_port), so it would route "app.example.com:x" or
+// "app.example.com:1@evil.example" by another virtual host than the one
+// judged here. "" is ok and names no host.
 func requestHost(h string) (host string, ok bool) {
 	if h == "" {
 		return "", true
@@ -83,7 +86,10 @@ func requestHost(h string) (host string, ok bool) {
 	// The checks on ':' and on the last byte skip calls that can only fail:
 	// their errors are allocations on every request that names a host.
 	if strings.IndexByte(h, ':') >= 0 { // without one, SplitHostPort fails
-		if hp, _, err := net.SplitHostPort(h); err == nil {
+		if hp, port, err := net.SplitHostPort(h); err == nil {
+			if !numeric(port) {
+				return "", false
+			}
 			h = hp
 		} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 			h = h[1 : len(h)-1]
@@ -97,6 +103,16 @@ func requestHost(h string) (host string, ok bool) {
 	}
 	h = strings.TrimSuffix(strings.ToLower(h), ".")
 	return h, validHostName(h)
+}
+
+// numeric reports whether port is a non-empty string of ASCII digits.
+func numeric(port string) bool {
+	for i := 0; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return false
+		}
+	}
+	return port != ""
 }
 
 // table is the compiled routes grouped by host, each group longest prefix

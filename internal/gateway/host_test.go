@@ -57,6 +57,11 @@ func TestHostMatching(t *testing.T) {
 		{"xn--bcher-kva.example", "GET", "/x", "idn"}, // IDN, as browsers send it: punycode
 		{"127.0.0.1:8080", "GET", "/admin/x", "any-admin"},
 		{"[::1]:8080", "GET", "/admin/x", "any-admin"},
+		// A port that is no number is no host: a proxy in front strips only
+		// numeric ports, so it would pick another virtual host than this one.
+		{"app.example.com:x", "GET", "/admin/x", ""},
+		{"app.example.com:1@evil.example", "GET", "/admin/x", ""},
+		{"app.example.com:", "GET", "/admin/x", ""},
 		{"app.example.com", "GET", "/admin/../x", "app-root"},
 	}
 	for _, tt := range tests {

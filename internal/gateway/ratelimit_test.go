@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/duration"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 )
@@ -282,3 +283,33 @@ func TestCompileRateLimit(t *testing.T) {
 }
 
 func durationOf(d time.Duration) duration.Duration { return duration.Duration(d) }
+
+// TestRateLimitMemoryFull: the in-memory store holds a bounded number of
+// buckets. Full, a new client is answered as when Redis is down (503, or
+// let through on a fail_open route), while the clients it holds stay
+// limited: rotating addresses grows no memory and resets no bucket.
+func TestRateLimitMemoryFull(t *testing.T) {
+	up := newUpstream(t)
+	open := limitedRoute("open", "/open/", "none", up.URL, "ip", 1)
+	open.RateLimit.FailOpen = true
+	ev := &rateEvents{}
+	d := deps()
+	d.RateLimits, d.RateLimited = ratelimit.NewMemory(ratelimit.WithMaxBuckets(2)), ev.record
+	_, srv := serve(t, []config.Route{limitedRoute("closed", "/closed/", "none", up.URL, "ip", 1), open}, d)
+	get := func(p, xff string) reply {
+		return do(t, newRequest(t, "GET", srv.URL+p, "X-Forwarded-For", xff))
+	}
+	for _, p := range []string{"/closed/x", "/open/x"} { // two buckets: full
+		if r := get(p, "203.0.113.1"); r.StatusCode != http.StatusOK {
+			t.Fatalf("%s = %d, want 200", p, r.StatusCode)
+		}
+	}
+	wantJSONError(t, get("/closed/x", "203.0.113.2"), http.StatusServiceUnavailable, "unavailable")
+	if r := get("/open/x", "203.0.113.2"); r.StatusCode != http.StatusOK {
+		t.Errorf("fail_open route, new client, store full = %d, want 200", r.StatusCode)
+	}
+	wantLimited(t, get("/closed/x", "203.0.113.1"), `"closed";q=1;w=3600`)
+	if ev.count("closed:unavailable") != 1 || ev.count("open:fail_open") != 1 {
+		t.Errorf("events = %v", ev.ev)
+	}
+}

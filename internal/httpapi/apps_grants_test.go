@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
@@ -18,12 +19,13 @@ const (
 	nativeCB   = "http://127.0.0.1/cb"
 	thirdCB    = "https://third.example.com/cb"
 	thirdSec   = "thd-secret-0123456789abcdefghijklmnopqrstuv"
+	scriptSec  = "scr-secret-0123456789abcdefghijklmnopqrstuv"
 	offlineOID = "openid offline_access"
 )
 
 // grantsInstance runs gatehouse with a settable clock and: a first-party
-// native app (public, refresh tokens), and a third-party confidential app
-// that also may use the password grant.
+// native app (public, refresh tokens), a third-party confidential app, and
+// a first-party confidential script that may use the password grant.
 func grantsInstance(t *testing.T, edit ...func(*config.Config)) *testutil.Instance {
 	t.Helper()
 	return mfaInstance(t, append([]func(*config.Config){func(c *config.Config) {
@@ -31,7 +33,9 @@ func grantsInstance(t *testing.T, edit ...func(*config.Config)) *testutil.Instan
 			{ID: "native", Type: "public", FirstParty: true, RedirectURIs: []string{nativeCB},
 				GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "offline_access"}},
 			{ID: "third", Name: "Third party", Type: "confidential", Secret: thirdSec, RedirectURIs: []string{thirdCB},
-				GrantTypes: []string{"authorization_code", "refresh_token", "password"}, Scopes: []string{"openid", "offline_access"}},
+				GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "offline_access"}},
+			{ID: "script", Type: "confidential", Secret: scriptSec, FirstParty: true,
+				GrantTypes: []string{"refresh_token", "password"}, Scopes: []string{"openid", "offline_access"}},
 		}
 	}}, edit...)...)
 }
@@ -237,22 +241,27 @@ func TestGrantsWithoutBrowserSession(t *testing.T) {
 }
 
 // Withdrawing consent on /account revokes every token the app holds for
-// the user — also those that no browser session holds — and no other
-// app's.
+// the user — also those that no browser session holds any more — and no
+// other app's.
 func TestWithdrawConsentRevokesEveryGrantOfTheApp(t *testing.T) {
 	g := grantsInstance(t)
 	g.CreateUser(t, "alice", strongPassword)
-	b := browser(t, g, "alice")
 
-	codeAT, codeRT := codeTokens(t, g, b, "third", thirdSec, thirdCB) // consent given here
-	resp, m := tokenCall(t, g, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {strongPassword}, "scope": {"offline_access"}}, "third", thirdSec)
-	pwAT, pwRT := m["access_token"].(string), m["refresh_token"].(string)
-	if resp.StatusCode != http.StatusOK || pwRT == "" {
-		t.Fatalf("password grant for third = %d %v", resp.StatusCode, m)
+	// A grant that outlived its browser session: the session expires, the
+	// app keeps refreshing.
+	old := browser(t, g, "alice")
+	_, oldRT := codeTokens(t, g, old, "third", thirdSec, thirdCB) // consent given here
+	g.Clock.Advance(31 * time.Minute)                             // past the session idle timeout
+	status, lostAT, lostRT := refreshCall(t, g, "third", thirdSec, oldRT)
+	if status != http.StatusOK {
+		t.Fatalf("refresh after the session expired = %d", status)
 	}
+
+	b := browser(t, g, "alice")
+	codeAT, codeRT := codeTokens(t, g, b, "third", thirdSec, thirdCB)
 	otherAT, otherRT := codeTokens(t, g, b, "native", "", nativeCB)
 
-	resp, _ = do(t, b, "POST", g.URL+"/auth/consents/third/revoke", "",
+	resp, _ := do(t, b, "POST", g.URL+"/auth/consents/third/revoke", "",
 		"Content-Type", "application/x-www-form-urlencoded", "Origin", g.URL, "Sec-Fetch-Site", "same-origin")
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("withdraw consent = %d, want 303", resp.StatusCode)
@@ -260,7 +269,7 @@ func TestWithdrawConsentRevokesEveryGrantOfTheApp(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		at, rt string
-	}{{"code flow in the session", codeAT, codeRT}, {"password grant, no session", pwAT, pwRT}} {
+	}{{"code flow in the session", codeAT, codeRT}, {"session expired, no session", lostAT, lostRT}} {
 		if status, _, _ := refreshCall(t, g, "third", thirdSec, tc.rt); status != http.StatusBadRequest {
 			t.Errorf("%s: refresh after withdrawal = %d, want 400 invalid_grant", tc.name, status)
 		}
@@ -332,12 +341,43 @@ func TestPasswordGrantRefreshTokenFollowsOfflineAccess(t *testing.T) {
 			if tt.scope != "" {
 				form.Set("scope", tt.scope)
 			}
-			resp, m := tokenCall(t, g, form, "third", thirdSec)
+			resp, m := tokenCall(t, g, form, "script", scriptSec)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("password grant = %d %v", resp.StatusCode, m)
 			}
 			if _, got := m["refresh_token"]; got != tt.wantRefresh {
 				t.Errorf("refresh_token present = %v, want %v (granted scope %q)", got, tt.wantRefresh, m["scope"])
+			}
+		})
+	}
+}
+
+// The password grant is for first-party clients only (contract §4): a
+// third-party app is one users must consent to, and the password grant
+// would hand it their password and tokens without that consent. A client
+// stored with it before registration refused the combination gets
+// unauthorized_client; the first-party script gets its tokens.
+func TestPasswordGrantRefusedToThirdPartyClients(t *testing.T) {
+	g := grantsInstance(t)
+	g.CreateUser(t, "alice", strongPassword)
+	legacy := client.Client{ID: "legacy", Type: client.Confidential, SecretHash: client.HashSecret(thirdSec),
+		GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "offline_access"}}
+	if err := g.App.Store.CreateClient(t.Context(), legacy); err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {strongPassword}, "scope": {"offline_access"}}
+	for _, tt := range []struct {
+		clientID, secret string
+		status           int
+		code             string
+	}{
+		{"legacy", thirdSec, http.StatusBadRequest, "unauthorized_client"},
+		{"script", scriptSec, http.StatusOK, ""},
+	} {
+		t.Run(tt.clientID, func(t *testing.T) {
+			resp, m := tokenCall(t, g, form, tt.clientID, tt.secret)
+			if resp.StatusCode != tt.status || tt.code != "" && m["error"] != tt.code || tt.code == "" && m["access_token"] == nil {
+				t.Fatalf("password grant for %s = %d %v, want %d %s", tt.clientID, resp.StatusCode, m, tt.status, tt.code)
 			}
 		})
 	}

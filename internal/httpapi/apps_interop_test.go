@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -221,5 +222,65 @@ func TestClientAuthFailuresElsewhereDoNotLockTheClientOut(t *testing.T) {
 					resp.StatusCode, m, resp.Header.Get("Retry-After"))
 			}
 		})
+	}
+}
+
+// TestUnusableBasicHeaderIsInvalidClient: a client that sends an
+// Authorization header with the Basic scheme attempted client_secret_basic
+// (RFC 6749 §2.3.1). When that header cannot be read — not base64, no ':',
+// sent twice — the request is 401 invalid_client with the Basic challenge
+// (§5.2), never answered as if the header were absent: the client_secret
+// in the body must not stand in for it, and a second header must not be
+// resolved by picking one.
+func TestUnusableBasicHeaderIsInvalidClient(t *testing.T) {
+	g := startApps(t)
+	good := "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:"+svcSecret))
+	tests := []struct {
+		name    string
+		headers []string
+		form    url.Values
+	}{
+		{"not base64, secret in the body", []string{"Basic %%%"},
+			url.Values{"client_id": {"svc"}, "client_secret": {svcSecret}}},
+		{"no colon, secret in the body", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("svc"))},
+			url.Values{"client_id": {"svc"}, "client_secret": {svcSecret}}},
+		{"lower-case scheme, not base64", []string{"basic %%%"},
+			url.Values{"client_id": {"svc"}, "client_secret": {svcSecret}}},
+		{"not base64, nothing else", []string{"Basic %%%"}, url.Values{}},
+		{"two Basic headers", []string{good, "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:wrong"))}, url.Values{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			form := url.Values{"grant_type": {"client_credentials"}}
+			for k, v := range tt.form {
+				form[k] = v
+			}
+			req, _ := http.NewRequest("POST", g.URL+"/auth/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for _, h := range tt.headers {
+				req.Header.Add("Authorization", h)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := testutil.ReadBody(t, resp)
+			if resp.StatusCode != http.StatusUnauthorized || decode(t, body)["error"] != "invalid_client" ||
+				!strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
+				t.Fatalf("= %d %s WWW-Authenticate %q, want 401 invalid_client with the Basic challenge",
+					resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	// The well-formed header alone still authenticates.
+	req, _ := http.NewRequest("POST", g.URL+"/auth/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", good)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := testutil.ReadBody(t, resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("well-formed Basic = %d %s, want 200", resp.StatusCode, body)
 	}
 }

@@ -49,7 +49,7 @@ func TestVerifyPathsAreNeverProxied(t *testing.T) {
 		{"dot segments into the namespace", "GET", "/public/../auth/verify/nginx", 400},
 		{"typo'd endpoint", "GET", "/auth/verify/ngnix", 404},
 		{"endpoint with a trailing slash", "GET", "/auth/verify/", 404},
-		{"endpoint with another method", "POST", "/auth/verify/forward", 404},
+		{"endpoint with another method", "POST", "/auth/verify/forward", 405},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

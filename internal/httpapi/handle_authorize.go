@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -254,6 +255,33 @@ func formTarget(uri string) string {
 	// url.Parse admits only letters, digits, '+', '-' and '.' in a scheme,
 	// so it cannot break out of the policy.
 	return u.Scheme + ":"
+}
+
+// nextFormTarget is the form-action source (formTarget) of where the
+// redirects that answer a sign-in form (login, second factor, enrolment)
+// end when they go on to next, a SafeNextOn value: an absolute http next
+// (a route's host) is that origin; an authorization request, which answers
+// a signed-in browser with a redirect to the client, is its redirect URI's
+// origin or scheme when the client registered that URI (an unregistered
+// one adds nothing, as on the consent page). "" otherwise: every page
+// allows gatehouse itself and https. A client that cannot be looked up
+// adds nothing either: the page still works, only such a redirect fails.
+func (s *server) nextFormTarget(ctx context.Context, next string) string {
+	u, err := url.Parse(next)
+	switch {
+	case err != nil:
+		return ""
+	case u.Scheme != "":
+		return formTarget(next)
+	case cleanPath(u.Path) != "/auth/authorize" || s.Clients == nil:
+		return ""
+	}
+	q := u.Query()
+	c, err := s.Clients.Lookup(ctx, q.Get("client_id"))
+	if err != nil || !c.RedirectAllowed(q.Get("redirect_uri")) {
+		return ""
+	}
+	return formTarget(q.Get("redirect_uri"))
 }
 
 // consentToken binds the consent form to the session (keyed by the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -253,8 +254,7 @@ func (s *server) handleLoginMFA() http.Handler {
 			return
 		}
 		s.Pending.Clear(w)
-		s.Audit.Record(r.Context(), audit.Event{Type: audit.LoginOK, UserID: sub.user.ID, Username: sub.user.Username,
-			Details: map[string]string{"method": in.Method, "amr": fmt.Sprint(rec.AMR)}})
+		s.loginOK(r, sub.user, in.Method, rec, nil)
 		if form {
 			http.Redirect(w, r, next, http.StatusSeeOther)
 			return
@@ -264,6 +264,17 @@ func (s *server) handleLoginMFA() http.Handler {
 			"session": map[string]any{"expires_at": rfc3339(expiresAt(rec)), "amr": rec.AMR},
 		})
 	})
+}
+
+// loginOK records the login.ok of a second step by method that started
+// rec for u, with rec's amr (and details): after a code, a passkey, or
+// the enrolment that a pending login had to make (details "enrolment"),
+// so that every session a second step starts is in the audit trail, not
+// only the first factor before it.
+func (s *server) loginOK(r *http.Request, u auth.User, method string, rec session.Record, details map[string]string) {
+	d := map[string]string{"method": method, "amr": fmt.Sprint(rec.AMR)}
+	maps.Copy(d, details)
+	s.Audit.Record(r.Context(), audit.Event{Type: audit.LoginOK, UserID: u.ID, Username: u.Username, Details: d})
 }
 
 // loginThrottled records a second-factor step of u (method) that the login
@@ -337,8 +348,9 @@ func (s *server) handleTOTPEnrol() http.Handler {
 			return
 		}
 		if isForm(r) || wantsHTML(r) {
-			s.pages.render(w, http.StatusOK, "mfa_enrol", mfaEnrolPage{Enrolment: e, Next: s.formNext(r, sub),
-				StepUp: sub.session != nil && r.FormValue("next") != ""})
+			next := s.formNext(r, sub)
+			s.pages.render(w, http.StatusOK, "mfa_enrol", mfaEnrolPage{Enrolment: e, Next: next,
+				StepUp: sub.session != nil && r.FormValue("next") != "", FormOrigin: s.nextFormTarget(r.Context(), next)})
 			return
 		}
 		writeJSON(w, http.StatusOK, e)
@@ -387,11 +399,13 @@ func (s *server) handleTOTPConfirm() http.Handler {
 		}
 		if sub.pending != nil {
 			// The enrolment was the second step of this login.
-			if _, err := s.startLogin(w, r, sub, mfa.Combine(sub.amr, []string{mfa.AMROTP})); err != nil {
+			rec, err := s.startLogin(w, r, sub, mfa.Combine(sub.amr, []string{mfa.AMROTP}))
+			if err != nil {
 				s.writeError(w, r, err)
 				return
 			}
 			s.Pending.Clear(w)
+			s.loginOK(r, sub.user, mfa.MethodTOTP, rec, map[string]string{"enrolment": "true"})
 		}
 		if form {
 			http.Redirect(w, r, next, http.StatusSeeOther)
@@ -405,14 +419,17 @@ func (s *server) handleTOTPConfirm() http.Handler {
 // gets its page again (401, or 429 when throttled) with the same key,
 // which the app has already scanned, and the error, as the code form of
 // /login/mfa does; without it the browser was left with a JSON error and
-// no key. The API gets its JSON error.
+// no key. Only the form of that page gets it (its hidden "enrolment"
+// field, mfa.Enrolment.Proof): another login of the user does not read
+// the key by sending a wrong code. The API gets its JSON error.
 func (s *server) confirmFailed(w http.ResponseWriter, r *http.Request, sub stepSubject, form bool, err error) {
 	wrong, throttled := errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrThrottled)
 	if form && (wrong || throttled) {
-		if e, perr := s.MFA.PendingTOTP(r.Context(), sub.user); perr == nil {
+		if e, perr := s.MFA.PendingTOTP(r.Context(), sub.user, r.PostFormValue("enrolment")); perr == nil {
 			httperr.SetRetryAfter(w.Header(), err)
-			s.pages.render(w, httperr.Of(err).Status, "mfa_enrol", mfaEnrolPage{Enrolment: e, Next: s.formNext(r, sub),
-				StepUp: stepUpEnrolment(r, sub), Error: wrong, Throttled: throttled})
+			next := s.formNext(r, sub)
+			s.pages.render(w, httperr.Of(err).Status, "mfa_enrol", mfaEnrolPage{Enrolment: e, Next: next,
+				StepUp: stepUpEnrolment(r, sub), Error: wrong, Throttled: throttled, FormOrigin: s.nextFormTarget(r.Context(), next)})
 			return
 		}
 	}
@@ -516,7 +533,8 @@ func (s *server) handleLoginMFAPage() http.Handler {
 		}
 		data := mfaLoginPage{Next: next, Error: q.Get("error") != "", Throttled: q.Get("throttled") != "", Enrolled: q.Get("enrolled") != "",
 			Methods: f.Methods(), Recovery: slices.Contains(f.Methods(), mfa.MethodRecovery),
-			TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0 && s.Passkeys != nil, StepUp: sub.pending == nil}
+			TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0 && s.Passkeys != nil, StepUp: sub.pending == nil,
+			FormOrigin: s.nextFormTarget(r.Context(), next)}
 		if !f.Enrolled() {
 			data.Enrol = sub.pending == nil || sub.pending.Enrol
 			data.Reauth = sub.session != nil && !mfa.MayChangeFactors(sub.session.AMR, sub.session.CreatedAt, s.now())

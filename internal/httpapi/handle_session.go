@@ -127,7 +127,9 @@ func (s *server) loginFailed(w http.ResponseWriter, r *http.Request, err error, 
 		s.countLoginFailure("throttled")
 		if form {
 			httperr.SetRetryAfter(w.Header(), err)
-			s.pages.render(w, http.StatusTooManyRequests, "login", loginPage{Next: next, Throttled: true, Providers: s.providers()})
+			p := s.loginPage(r, next)
+			p.Throttled = true
+			s.pages.render(w, http.StatusTooManyRequests, "login", p)
 			return
 		}
 	case errors.Is(err, auth.ErrOverloaded):
@@ -136,7 +138,9 @@ func (s *server) loginFailed(w http.ResponseWriter, r *http.Request, err error, 
 		s.countLoginFailure("overloaded")
 		if form {
 			httperr.SetRetryAfter(w.Header(), err)
-			s.pages.render(w, http.StatusServiceUnavailable, "login", loginPage{Next: next, Busy: true, Providers: s.providers()})
+			p := s.loginPage(r, next)
+			p.Busy = true
+			s.pages.render(w, http.StatusServiceUnavailable, "login", p)
 			return
 		}
 	}

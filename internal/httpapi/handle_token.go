@@ -131,10 +131,16 @@ func (s *server) clientOf(w http.ResponseWriter, r *http.Request, get func(strin
 // authenticateClient reads client credentials (RFC 6749 §2.3.1: HTTP
 // Basic, or client_id and client_secret in the body, never both) and
 // checks them; nil without any client_id. basic reports whether Basic was
-// used, for the WWW-Authenticate challenge. Failures are throttled per
-// client_id and IP like password logins.
+// used, for the WWW-Authenticate challenge. A Basic header that cannot be
+// read (not base64, no ':', sent twice) is invalid_client: the client
+// attempted Basic, so the body's credentials do not stand in for it.
+// Failures are throttled per client_id and IP like password logins.
 func (s *server) authenticateClient(r *http.Request, get func(string) string) (cl *client.Client, basic bool, err error) {
-	id, secret, basic := r.BasicAuth()
+	id, secret, ok := r.BasicAuth()
+	basic = usesBasic(r.Header)
+	if basic && (!ok || len(r.Header.Values("Authorization")) > 1) {
+		return nil, true, fmt.Errorf("unreadable Basic credentials: %w", client.ErrInvalidClient)
+	}
 	if basic {
 		if get("client_secret") != "" || (get("client_id") != "" && get("client_id") != mustUnescape(id)) {
 			return nil, true, fmt.Errorf("two client authentication methods: %w", authserver.ErrInvalidRequest)
@@ -177,6 +183,17 @@ func (s *server) authenticateClient(r *http.Request, get func(string) string) (c
 		return nil, basic, err
 	}
 	return &c, basic, nil
+}
+
+// usesBasic reports whether an Authorization header of h names the Basic
+// scheme (case-insensitive, RFC 9110 §11.1), readable or not.
+func usesBasic(h http.Header) bool {
+	for _, v := range h.Values("Authorization") {
+		if scheme, _, _ := strings.Cut(v, " "); strings.EqualFold(scheme, "Basic") {
+			return true
+		}
+	}
+	return false
 }
 
 func mustUnescape(s string) string {

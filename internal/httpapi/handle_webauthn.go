@@ -88,11 +88,13 @@ func (s *server) handleWebAuthnRegisterFinish() http.Handler {
 			Details: map[string]string{"method": mfa.MethodWebAuthn, "credential": mfa.CredentialID(c.ID), "kind": c.Kind}})
 		if sub.pending != nil {
 			// The registration was the second step of this login.
-			if _, err := s.startLogin(w, r, sub, mfa.Combine(sub.amr, []string{c.Kind})); err != nil {
+			rec, err := s.startLogin(w, r, sub, mfa.Combine(sub.amr, []string{c.Kind}))
+			if err != nil {
 				s.writeError(w, r, err)
 				return
 			}
 			s.Pending.Clear(w)
+			s.loginOK(r, sub.user, mfa.MethodWebAuthn, rec, map[string]string{"enrolment": "true", "credential": mfa.CredentialID(c.ID)})
 		}
 		writeJSON(w, http.StatusCreated, toCredentialJSON(c))
 	})
@@ -142,9 +144,10 @@ func (s *server) handleWebAuthnDelete() http.Handler {
 }
 
 // passkeyThrottleKey is the throttle key of a passwordless attempt, whose
-// user is unknown until it succeeds: per client IP, so that failures of
-// strangers cannot lock anyone's account.
-func passkeyThrottleKey(ip string) string { return "webauthn@" + ip }
+// user is unknown until it succeeds: per client (auth.ClientKey, an IPv6
+// client per /64), so that failures of strangers cannot lock anyone's
+// account and rotating addresses inside one /64 does not reset the count.
+func passkeyThrottleKey(ip string) string { return "webauthn@" + auth.ClientKey(ip) }
 
 // handleWebAuthnLoginBegin is POST /auth/webauthn/login/begin: with a
 // pending login (gatehouse_mfa) the second factor of that user (their
@@ -268,8 +271,7 @@ func (s *server) handleWebAuthnLoginFinish() http.Handler {
 			return
 		}
 		s.Pending.Clear(w)
-		s.Audit.Record(r.Context(), audit.Event{Type: audit.LoginOK, UserID: u.ID, Username: u.Username,
-			Details: map[string]string{"method": mfa.MethodWebAuthn, "amr": fmt.Sprint(rec.AMR), "credential": mfa.CredentialID(a.Credential.ID)}})
+		s.loginOK(r, u, mfa.MethodWebAuthn, rec, map[string]string{"credential": mfa.CredentialID(a.Credential.ID)})
 		writeJSON(w, http.StatusOK, map[string]any{
 			"user":    toUserJSON(u),
 			"session": map[string]any{"expires_at": rfc3339(expiresAt(rec)), "amr": rec.AMR},

@@ -45,6 +45,9 @@ type loginPage struct {
 	Busy      bool // logins shed (passwords.max_wait): retry shortly
 	Providers []oidc.ProviderInfo
 	Passkeys  bool // WebAuthn is on: passkey button and autofill
+	// FormOrigin is where the form's redirects to Next end, off
+	// gatehouse's origin (nextFormTarget).
+	FormOrigin string
 }
 
 type accountPage struct {
@@ -78,6 +81,8 @@ type mfaLoginPage struct {
 	StepUp           bool // a session's step-up, not a pending login
 	PasskeyEnrol     bool // enrolment may add a passkey instead
 	Enrolled         bool // the step-up just enrolled TOTP: wait for the next code
+
+	FormOrigin string // as loginPage's
 }
 
 // mfaEnrolPage shows a new TOTP secret and its QR code (rendered by us,
@@ -90,6 +95,8 @@ type mfaEnrolPage struct {
 	StepUp bool
 	// Error, Throttled: the page again after a refused confirmation code.
 	Error, Throttled bool
+
+	FormOrigin string // as loginPage's
 }
 
 // QR is the inline SVG as trusted HTML: mfa.QRSVG writes only rects.
@@ -145,18 +152,33 @@ type endSessionPage struct {
 	FormOrigin string
 }
 
+// formAnswered is page data whose forms are answered by redirects that
+// may end off gatehouse's origin: formOrigin is the form-action source
+// they need there ("" for none). Browsers apply form-action to every
+// redirect that answers a form (w3c/webappsec-csp#8; Chromium refuses the
+// navigation), not only to the form's own action.
+type formAnswered interface{ formOrigin() string }
+
+func (p consentPage) formOrigin() string    { return p.FormOrigin }
+func (p endSessionPage) formOrigin() string { return p.FormOrigin }
+func (p loginPage) formOrigin() string      { return p.FormOrigin }
+func (p mfaLoginPage) formOrigin() string   { return p.FormOrigin }
+func (p mfaEnrolPage) formOrigin() string   { return p.FormOrigin }
+
 func (p *pages) render(w http.ResponseWriter, status int, name string, data any) {
 	var n string
-	if p.scripts && scriptPages[name] {
+	script := p.scripts && scriptPages[name]
+	if script {
 		n = httperr.PageHeadersScript(w.Header())
 	} else {
 		n = httperr.PageHeaders(w.Header())
 	}
-	if c, ok := data.(consentPage); ok && c.FormOrigin != "" {
-		w.Header().Set("Content-Security-Policy", httperr.CSPFormTo(n, c.FormOrigin))
-	}
-	if e, ok := data.(endSessionPage); ok && e.FormOrigin != "" {
-		w.Header().Set("Content-Security-Policy", httperr.CSPFormTo(n, e.FormOrigin))
+	if f, ok := data.(formAnswered); ok && f.formOrigin() != "" {
+		csp := httperr.CSPFormTo(n, f.formOrigin())
+		if script {
+			csp = httperr.ScriptCSPFormTo(n, f.formOrigin())
+		}
+		w.Header().Set("Content-Security-Policy", csp)
 	}
 	w.WriteHeader(status)
 	title := map[string]string{"login": "Sign in", "account": "Your account", "mfa_login": "Second factor",
@@ -191,13 +213,19 @@ func (s *server) providers() []oidc.ProviderInfo {
 	return s.OIDC.Providers()
 }
 
+// loginPage is the login page's data for a form that goes on to next (a
+// SafeNextOn value).
+func (s *server) loginPage(r *http.Request, next string) loginPage {
+	return loginPage{Next: next, Providers: s.providers(), Passkeys: s.Passkeys != nil,
+		FormOrigin: s.nextFormTarget(r.Context(), next)}
+}
+
 func (s *server) handleLoginPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		s.pages.render(w, http.StatusOK, "login", loginPage{
-			Next: oidc.SafeNextOn(q.Get("next"), s.ServesHost), Error: q.Get("error") != "", Providers: s.providers(),
-			Passkeys: s.Passkeys != nil,
-		})
+		p := s.loginPage(r, oidc.SafeNextOn(q.Get("next"), s.ServesHost))
+		p.Error = q.Get("error") != ""
+		s.pages.render(w, http.StatusOK, "login", p)
 	})
 }
 

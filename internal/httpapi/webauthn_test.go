@@ -731,3 +731,52 @@ func TestPasskeyLoginCookieFitsWithManyPasskeys(t *testing.T) {
 		t.Fatalf("login/finish with the 80th key = %d %s", resp.StatusCode, body)
 	}
 }
+
+// Passwordless failures count per client as every per-client limit does:
+// an IPv6 client per /64 (auth.ClientKey), so rotating addresses inside
+// one /64 does not reset the throttle; another /64 is another client.
+func TestPasskeyPasswordlessThrottlePerIPv6Prefix(t *testing.T) {
+	g := passkeyInstance(t, "sqlite")
+	g.CreateUser(t, "alice", strongPassword)
+	key := registerPasskey(t, g, signedIn(t, g, "alice"), securityKey(), "key")
+	evil := securityKey()
+	evil.Origin = "http://evil.localhost:8099"
+	begin := func(c *http.Client, ip string) (*http.Response, string) {
+		b, _ := json.Marshal(map[string]any{"passwordless": true})
+		return do(t, c, "POST", g.URL+"/auth/webauthn/login/begin", string(b), "Content-Type", "application/json", "X-Forwarded-For", ip)
+	}
+
+	c, refused := testutil.Client(t), 0
+	for ; refused < 20; refused++ {
+		resp, opts := begin(c, "2001:db8::1")
+		if resp.StatusCode == 429 {
+			break
+		}
+		b, _ := json.Marshal(map[string]any{"credential": evil.Get(t, []byte(opts), key)})
+		resp, _ = do(t, c, "POST", g.URL+"/auth/webauthn/login/finish", string(b), "Content-Type", "application/json", "X-Forwarded-For", "2001:db8::1")
+		if resp.StatusCode == 429 {
+			break
+		}
+		if resp.StatusCode != 401 {
+			t.Fatalf("forged assertion #%d = %d, want 401", refused+1, resp.StatusCode)
+		}
+	}
+	if refused == 20 {
+		t.Fatal("20 forged assertions from one address, none throttled")
+	}
+	tests := []struct {
+		name, ip string
+		want     int
+	}{
+		{"another address in the same /64", "2001:db8::2", 429},
+		{"another address in the same /64, long form", "2001:db8:0:0:ffff:ffff:ffff:ffff", 429},
+		{"another /64", "2001:db8:0:1::1", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if resp, body := begin(testutil.Client(t), tt.ip); resp.StatusCode != tt.want {
+				t.Fatalf("begin from %s after %d refused from 2001:db8::1 = %d %s, want %d", tt.ip, refused, resp.StatusCode, body, tt.want)
+			}
+		})
+	}
+}

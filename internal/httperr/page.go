@@ -53,7 +53,13 @@ func PageHeadersScript(h http.Header) (nonce string) {
 // ScriptCSP is CSP plus script-src by nonce and connect-src 'self'; never
 // 'unsafe-inline' or 'unsafe-eval'.
 func ScriptCSP(nonce string) string {
-	return CSP(nonce) + "; script-src 'nonce-" + nonce + "'; connect-src 'self'"
+	return ScriptCSPFormTo(nonce, "")
+}
+
+// ScriptCSPFormTo is ScriptCSP whose form-action also allows origin, as
+// CSPFormTo.
+func ScriptCSPFormTo(nonce, origin string) string {
+	return CSPFormTo(nonce, origin) + "; script-src 'nonce-" + nonce + "'; connect-src 'self'"
 }
 
 // Page is an HTML error page: a title, one sentence for the user and,

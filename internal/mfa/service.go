@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -104,6 +105,17 @@ type Enrolment struct {
 	Secret     string `json:"secret"`
 	OTPAuthURI string `json:"otpauth_uri"`
 	QRSVG      string `json:"qr_svg"`
+	// Proof names this enrolment to the page that shows it: PendingTOTP
+	// shows the enrolment again only to a request that sends Proof back.
+	// A digest of the user and the secret, it tells nothing the page does
+	// not show.
+	Proof string `json:"-"`
+}
+
+// enrolmentProof is the Proof of userID's enrolment of secret (base32).
+func enrolmentProof(userID, secret string) string {
+	sum := sha256.Sum256([]byte("gatehouse-totp-enrolment\x00" + userID + "\x00" + secret))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // secretAD binds a sealed secret to its user: a row copied to another user
@@ -134,7 +146,7 @@ func (s *Service) EnrolTOTP(ctx context.Context, u auth.User) (Enrolment, error)
 	if err := s.store.PutTOTP(ctx, TOTP{UserID: u.ID, Secret: sealed, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}); err != nil {
 		return Enrolment{}, fmt.Errorf("enrol totp: %w", err)
 	}
-	e, err := enrolmentOf(key)
+	e, err := enrolmentOf(u, key)
 	if err != nil {
 		return Enrolment{}, fmt.Errorf("enrol totp: %w", err)
 	}
@@ -144,9 +156,13 @@ func (s *Service) EnrolTOTP(ctx context.Context, u auth.User) (Enrolment, error)
 // PendingTOTP returns u's enrolment that is not confirmed yet, as
 // EnrolTOTP returned it, so that the enrolment page can be shown again
 // after a mistyped confirmation code: the app has scanned that key, and a
-// new one would not match it. ErrNotEnrolled when there is none; a
-// confirmed secret is never shown again.
-func (s *Service) PendingTOTP(ctx context.Context, u auth.User) (Enrolment, error) {
+// new one would not match it. proof is the Proof the page was given: the
+// key is shown again only to the page that showed it, not to another login
+// of the user (someone else who holds the password would read the key the
+// user is about to turn on), nor to a page whose enrolment another login
+// replaced (its user would scan a key someone else knows). ErrNotEnrolled
+// when there is no such enrolment; a confirmed secret is never shown again.
+func (s *Service) PendingTOTP(ctx context.Context, u auth.User, proof string) (Enrolment, error) {
 	if s.sealer == nil {
 		return Enrolment{}, ErrNoEncryptionKey
 	}
@@ -169,9 +185,12 @@ func (s *Service) PendingTOTP(ctx context.Context, u auth.User) (Enrolment, erro
 	if err != nil {
 		return Enrolment{}, fmt.Errorf("pending totp: %w", err)
 	}
-	e, err := enrolmentOf(key)
+	e, err := enrolmentOf(u, key)
 	if err != nil {
 		return Enrolment{}, fmt.Errorf("pending totp: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(proof), []byte(e.Proof)) != 1 {
+		return Enrolment{}, fmt.Errorf("%w: this enrolment page is not the current one", ErrNotEnrolled)
 	}
 	return e, nil
 }
@@ -185,13 +204,14 @@ func (s *Service) totpKey(u auth.User, secret []byte) (*otp.Key, error) {
 	})
 }
 
-// enrolmentOf is what an app needs to add key: its secret, URI and QR code.
-func enrolmentOf(key *otp.Key) (Enrolment, error) {
+// enrolmentOf is what an app needs to add u's key: its secret, URI and QR
+// code; and the Proof of the enrolment.
+func enrolmentOf(u auth.User, key *otp.Key) (Enrolment, error) {
 	svg, err := QRSVG(key.URL())
 	if err != nil {
 		return Enrolment{}, err
 	}
-	return Enrolment{Secret: key.Secret(), OTPAuthURI: key.URL(), QRSVG: svg}, nil
+	return Enrolment{Secret: key.Secret(), OTPAuthURI: key.URL(), QRSVG: svg, Proof: enrolmentProof(u.ID, key.Secret())}, nil
 }
 
 // ConfirmTOTP activates the user's pending TOTP with a correct code (which

@@ -279,29 +279,45 @@ func TestMayChangeFactors(t *testing.T) {
 }
 
 // PendingTOTP shows an enrolment again exactly as EnrolTOTP returned it
-// (the app has scanned that key) until it is confirmed, and never after.
+// (the app has scanned that key), to the page that has its proof, until it
+// is confirmed, and never after.
 func TestPendingTOTPUntilConfirmed(t *testing.T) {
 	f := newFixture(t)
 	s := f.service(t)
 	ctx := context.Background()
-	if _, err := s.PendingTOTP(ctx, f.user); !errors.Is(err, mfa.ErrNotEnrolled) {
+	if _, err := s.PendingTOTP(ctx, f.user, ""); !errors.Is(err, mfa.ErrNotEnrolled) {
 		t.Fatalf("PendingTOTP before enrolment = %v, want ErrNotEnrolled", err)
 	}
 	e, err := s.EnrolTOTP(ctx, f.user)
 	if err != nil {
 		t.Fatalf("EnrolTOTP: %v", err)
 	}
-	again, err := s.PendingTOTP(ctx, f.user)
+	again, err := s.PendingTOTP(ctx, f.user, e.Proof)
 	if err != nil {
 		t.Fatalf("PendingTOTP: %v", err)
 	}
 	if again != e {
 		t.Fatalf("PendingTOTP = %+v, want what EnrolTOTP returned %+v", again, e)
 	}
+	// Only to the page that showed it: without its proof, or with the
+	// proof of an enrolment that a newer one replaced, no key.
+	for _, proof := range []string{"", e.Proof[1:]} {
+		if got, err := s.PendingTOTP(ctx, f.user, proof); !errors.Is(err, mfa.ErrNotEnrolled) || got.Secret != "" {
+			t.Fatalf("PendingTOTP with proof %q = %q, %v; want no secret and ErrNotEnrolled", proof, got.Secret, err)
+		}
+	}
+	newer, err := s.EnrolTOTP(ctx, f.user)
+	if err != nil {
+		t.Fatalf("EnrolTOTP again: %v", err)
+	}
+	if got, err := s.PendingTOTP(ctx, f.user, e.Proof); !errors.Is(err, mfa.ErrNotEnrolled) || got.Secret != "" {
+		t.Fatalf("PendingTOTP with the replaced enrolment's proof = %q, %v; want no secret and ErrNotEnrolled", got.Secret, err)
+	}
+	e = newer
 	if err := s.ConfirmTOTP(ctx, f.user.ID, code(t, e.Secret, f.clock.Now())); err != nil {
 		t.Fatalf("ConfirmTOTP: %v", err)
 	}
-	if got, err := s.PendingTOTP(ctx, f.user); !errors.Is(err, mfa.ErrNotEnrolled) || got.Secret != "" {
+	if got, err := s.PendingTOTP(ctx, f.user, e.Proof); !errors.Is(err, mfa.ErrNotEnrolled) || got.Secret != "" {
 		t.Fatalf("PendingTOTP after confirmation = %q, %v; want no secret and ErrNotEnrolled", got.Secret, err)
 	}
 }

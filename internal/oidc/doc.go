@@ -7,10 +7,12 @@
 // PKCE S256 challenge, remembered in a per-login AES-GCM-sealed cookie.
 // Handler.Callback checks state and the RFC 9207 iss parameter, exchanges the
 // code with the PKCE verifier, verifies the ID token with go-oidc (signature,
-// iss, aud, exp, then nonce) or reads a plain OAuth 2.0 provider's userinfo,
-// and maps the external identity (issuer + subject) to a local user through
-// the user service (user.Identity): an existing link, a link by verified
-// email, or a new user created under the service's name and role rules.
+// iss, aud, exp, then nonce and a non-empty sub) or reads a plain OAuth 2.0
+// provider's userinfo, and maps the external identity (issuer + subject) to
+// a local user through the user service (user.Identity): an existing link,
+// a link by verified email (the same address, not only the same username
+// key), or a new user created under the service's name and role rules. The
+// identity keeps the provider's email only when it is verified.
 // Every failure renders a plain HTML page and an audit event; codes, tokens,
 // the state cookie and client secrets are never logged.
 //

@@ -78,6 +78,11 @@ func (h *Handler) oidcIdentity(ctx context.Context, p *provider, ep *endpoints, 
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
 		return external{}, badRequest("nonce_mismatch", "The sign-in provider's ID token does not belong to this sign-in.")
 	}
+	// go-oidc does not require sub; without it every such login would be
+	// the one identity (issuer, "").
+	if idt.Subject == "" {
+		return external{}, badGateway("subject_missing", errors.New("ID token has no sub"))
+	}
 	var c idClaims
 	if err := idt.Claims(&c); err != nil {
 		return external{}, badGateway("id_token_claims", err)

@@ -230,6 +230,20 @@ func TestCallbackRefusesBadIDToken(t *testing.T) {
 	}
 }
 
+// An ID token without sub (OIDC Core makes it required) names no one: the
+// identity key would be (issuer, ""), one key for every such login, so the
+// second person through it would log in as the first.
+func TestCallbackRefusesIDTokenWithoutSubject(t *testing.T) {
+	e := newEnv(t, nil)
+	e.op.SetBehaviour(oidctestop.Behaviour{IDTokenWithoutSubject: true})
+	e.assertRefused(e.login("/"), http.StatusBadGateway, "subject_missing")
+	e.op.SetUser(oidctestop.User{Subject: "b0b0b0b0b0", PreferredUsername: "bob", Email: "bob@corp.example", EmailVerified: true})
+	e.assertRefused(e.login("/"), http.StatusBadGateway, "subject_missing")
+	if got := e.users(); len(got) != 0 {
+		t.Errorf("users created = %+v, want none", got)
+	}
+}
+
 func TestCallbackShowsProviderError(t *testing.T) {
 	tests := []struct {
 		deny   string
@@ -393,6 +407,45 @@ func TestLinkByEmail(t *testing.T) {
 	}
 }
 
+// Full Unicode case folding (the username key) makes "ß" "ss" and "ς"
+// "σ": alice@straße.example and alice@strasse.example are one username but
+// two mail domains (IDNA2008), so a verified address at one must not be
+// linked to the account named after the other.
+func TestLinkByEmailNeedsTheSameAddress(t *testing.T) {
+	tests := []struct {
+		name, local, email string
+		linked             bool
+	}{
+		{"same address", "alice@strasse.example", "alice@strasse.example", true},
+		{"ASCII case differs", "Alice@Strasse.Example", "alice@strasse.example", true},
+		{"fullwidth letters", "ａｌｉｃｅ@strasse.example", "alice@strasse.example", true},
+		{"sharp s domain", "alice@strasse.example", "alice@straße.example", false},
+		{"sharp s account, ss email", "alice@straße.example", "alice@strasse.example", false},
+		{"final sigma domain", "alice@σ.example", "alice@ς.example", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(p *oidc.Provider) { p.CreateUsers = false; p.LinkByEmail = true })
+			local := e.createLocalUser(tc.local, false)
+			e.op.SetUser(withEmail(alice, tc.email, true))
+			resp := e.login("/")
+			if !tc.linked {
+				e.assertRefused(resp, http.StatusForbidden, "no_local_account")
+				if evs := e.events(audit.IdentityLinked); len(evs) != 0 {
+					t.Errorf("identity.linked events = %+v, want none", evs)
+				}
+				return
+			}
+			if resp.status != http.StatusSeeOther {
+				t.Fatalf("status = %d, want 303 (body %q)", resp.status, resp.body)
+			}
+			if got, want := e.sessionUsers()[0].ID, local.ID; got != want {
+				t.Errorf("logged in as %q, want the existing user %q", got, want)
+			}
+		})
+	}
+}
+
 func TestDisabledUserIsRefused(t *testing.T) {
 	t.Run("linked user", func(t *testing.T) {
 		e := newEnv(t, nil)
@@ -439,6 +492,11 @@ func TestNewUsernameFallsBack(t *testing.T) {
 		{"small at sign is an email-like username", nil,
 			oidctestop.User{Subject: "s-123456789", PreferredUsername: "boss\uFE6Bcorp.example", Email: "eve@corp.example", EmailVerified: true},
 			"eve@corp.example"},
+		// One username key, two mail domains: the verified address is
+		// alice@straße.example, not the preferred alice@strasse.example.
+		{"email-like username folding to the verified email", nil,
+			oidctestop.User{Subject: "s-123456789", PreferredUsername: "alice@strasse.example", Email: "alice@straße.example", EmailVerified: true},
+			"alice@straße.example"},
 		// Drift fixed in issue 12: the user service's name rule (1..64
 		// characters, no spaces) applies to accounts a provider creates too.
 		{"username with a space falls back to the email", nil,

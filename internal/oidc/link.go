@@ -38,12 +38,12 @@ func (h *Handler) resolveUser(ctx context.Context, p *provider, ext external) (a
 	if p.cfg.LinkByEmail && ext.EmailVerified && ext.Email != "" {
 		u, err := h.deps.Users.Get(ctx, ext.Email)
 		switch {
-		case err == nil:
+		case err == nil && sameAddress(u.Username, ext.Email):
 			if u.Disabled {
 				return auth.User{}, disabledFailure(u)
 			}
 			return h.link(ctx, p, ext, u)
-		case !errors.Is(err, auth.ErrNotFound):
+		case err != nil && !errors.Is(err, auth.ErrNotFound):
 			return auth.User{}, storeFailure(fmt.Errorf("find user by email: %w", err))
 		}
 	}
@@ -77,10 +77,14 @@ func (h *Handler) linkedUser(ctx context.Context, ident user.Identity) (auth.Use
 
 // link records (through the user service, which audits it) that ext logs in
 // as u. When a parallel login linked the same identity first, that link wins.
+// The identity keeps the email only when the provider verified it: gatehouse
+// gives it to its apps as a verified email (docs/apps.md).
 func (h *Handler) link(ctx context.Context, p *provider, ext external, u auth.User) (auth.User, *failure) {
-	err := h.deps.Users.Link(ctx, user.Identity{
-		Issuer: ext.Issuer, Subject: ext.Subject, Provider: p.cfg.Name, Email: ext.Email,
-	}, u)
+	id := user.Identity{Issuer: ext.Issuer, Subject: ext.Subject, Provider: p.cfg.Name}
+	if ext.EmailVerified {
+		id.Email = ext.Email
+	}
+	err := h.deps.Users.Link(ctx, id, u)
 	if errors.Is(err, auth.ErrConflict) {
 		ident, err := h.deps.Users.Identity(ctx, ext.Issuer, ext.Subject)
 		if err != nil {
@@ -134,13 +138,28 @@ func usernameCandidates(providerName string, ext external) []string {
 	// Normalised before the "@" test, as the name it would become: NFKC
 	// turns a fullwidth "＠" (U+FF20) or small "﹫" (U+FE6B) into "@", and
 	// "victim＠corp.example" would otherwise pass as no email at all.
-	if pu := user.CleanName(ext.Username); pu != "" && (!strings.Contains(pu, "@") || (verifiedEmail != "" && user.NameKey(pu) == user.NameKey(verifiedEmail))) {
+	if pu := user.CleanName(ext.Username); pu != "" && (!strings.Contains(pu, "@") || (verifiedEmail != "" && sameAddress(pu, verifiedEmail))) {
 		add(pu)
 	}
 	add(verifiedEmail)
 	sub := []rune(ext.Subject)
 	add(providerName + "-" + string(sub[:min(len(sub), 8)]))
 	return out
+}
+
+// sameAddress reports whether a username and an email are one address:
+// equal after CleanName, ignoring the case of ASCII letters only. The
+// username key (user.NameKey) folds case fully, which makes "ß" "ss" and
+// "ς" "σ" — letters that tell mail domains (IDNA2008) and mailboxes apart —
+// so finding a user by an email is not enough to link it.
+func sameAddress(username, email string) bool {
+	lower := func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}
+	return strings.Map(lower, user.CleanName(username)) == strings.Map(lower, user.CleanName(email))
 }
 
 // emailDomainAllowed applies allowed_email_domains: empty allows everyone;

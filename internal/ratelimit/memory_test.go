@@ -2,10 +2,12 @@ package ratelimit_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit/ratelimittest"
 )
@@ -80,5 +82,47 @@ func TestHeaders(t *testing.T) {
 func TestKeyEscapesSeparators(t *testing.T) {
 	if a, b := ratelimit.Key("r", "sub", "a:b"), ratelimit.Key("r", "sub:a", "b"); a == b {
 		t.Errorf("Key collides: %q", a)
+	}
+}
+
+// TestMemoryCapsBuckets: a client rotating keys (addresses) cannot grow the
+// store past its cap. Full, it refuses a new key with a wrapped
+// auth.ErrUnavailable (the gateway answers 503, or lets the request through
+// on a fail_open route, as when Redis is down) rather than dropping buckets
+// that are still counting; the keys it holds stay limited, and buckets that
+// have refilled make room again.
+func TestMemoryCapsBuckets(t *testing.T) {
+	ctx, m := context.Background(), ratelimit.NewMemory(ratelimit.WithMaxBuckets(3))
+	l := ratelimit.Limit{Rate: 1, Burst: 2, Window: time.Hour}
+	t0 := time.Unix(1_700_000_000, 0)
+	for _, k := range []string{"a", "b", "c"} {
+		if r, err := m.Take(ctx, k, l, 1, t0); err != nil || !r.Allowed {
+			t.Fatalf("take %s = %+v, %v; want allowed", k, r, err)
+		}
+	}
+	if _, err := m.Take(ctx, "d", l, 1, t0); !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("new key in a full store: err = %v, want auth.ErrUnavailable", err)
+	}
+	if got := m.Len(); got != 3 {
+		t.Errorf("%d buckets held, want the cap 3", got)
+	}
+	// Looking (cost 0) stores nothing, so it needs no room.
+	if r, err := m.Take(ctx, "d", l, 0, t0); err != nil || !r.Allowed {
+		t.Errorf("peek at a new key in a full store = %+v, %v; want allowed", r, err)
+	}
+	// A held key keeps its count: one token left, then refused.
+	if r, err := m.Take(ctx, "a", l, 1, t0); err != nil || !r.Allowed {
+		t.Errorf("held key's second take = %+v, %v; want allowed", r, err)
+	}
+	if r, err := m.Take(ctx, "a", l, 1, t0); err != nil || r.Allowed {
+		t.Errorf("held key past its burst = %+v, %v; want refused", r, err)
+	}
+	// Once b and c have refilled, a new key gets one of their places.
+	later := t0.Add(90 * time.Minute) // b, c full again after 1h; a after 2h
+	if r, err := m.Take(ctx, "d", l, 1, later); err != nil || !r.Allowed {
+		t.Fatalf("new key after buckets refilled = %+v, %v; want allowed", r, err)
+	}
+	if r, _ := m.Take(ctx, "a", l, 1, later); !r.Allowed || r.Remaining != 0 {
+		t.Errorf("held key after 90 min = %+v, want allowed with 0 left (1.5 tokens refilled)", r)
 	}
 }

@@ -171,16 +171,19 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // synced records a successful read and applies its events. The events
-// are in the map before the watcher says it is fresh again: a reader that
-// sees it fresh after an outage also sees what the outage held back.
+// are in the map, and the hooks have dropped what they revoke from the
+// caches, before the watcher says it is fresh again: a reader that sees it
+// fresh after an outage also sees what the outage held back, and a cache
+// owner that trusts its cache while Fresh no longer holds a session the
+// outage revoked. The read counts from when it returned, so hooks slower
+// than StaleAfter leave the watcher stale until the next read.
 func (w *Watcher) synced(evs []Event) {
+	read := int64(time.Since(w.born)) + 1
 	now := w.now()
 	w.mu.Lock()
 	for _, ev := range evs {
 		w.applyLocked(ev, now)
 	}
-	w.syncedAt.Store(int64(time.Since(w.born)) + 1)
-	w.lost.Store(false)
 	if now.Sub(w.lastPrune) >= pruneInterval {
 		w.pruneLocked(now)
 	}
@@ -191,6 +194,8 @@ func (w *Watcher) synced(evs []Event) {
 			fn(ev)
 		}
 	}
+	w.syncedAt.Store(read)
+	w.lost.Store(false)
 }
 
 func (w *Watcher) applyLocked(ev Event, now time.Time) {
@@ -272,8 +277,8 @@ func (w *Watcher) Revoked(ctx context.Context, kind, key string) (bool, error) {
 }
 
 // Fresh reports whether the last successful read of the feed is at most
-// StaleAfter old. Cache owners treat their caches as untrusted while it is
-// false.
+// StaleAfter old and its events have been through the OnEvent hooks. Cache
+// owners treat their caches as untrusted while it is false.
 func (w *Watcher) Fresh() bool {
 	last := w.syncedAt.Load()
 	return !w.lost.Load() && last != 0 && int64(time.Since(w.born))+1-last <= int64(w.staleAfter)

@@ -273,6 +273,66 @@ func TestWatcherRecoversWhenRedisReturns(t *testing.T) {
 	}
 }
 
+// After an outage the watcher is fresh again only once its hooks have
+// applied what it missed: a cache owner trusts its cache while Fresh, so a
+// session revoked during the outage, still cached until its hook drops it,
+// must not be served in between. Before, the watcher said it was fresh
+// before running the hooks, and a slow hook for an earlier event (a key
+// reload) left the revoked session served from the cache meanwhile.
+func TestWatcherIsFreshOnlyAfterItsHooksRan(t *testing.T) {
+	ctx := context.Background()
+	proxy := redistest.NewProxy(t)
+	url, prefix := redistest.New(t)
+	direct := openRedis(t, url, prefix)
+	w := revocation.NewWatcher(openRedis(t, proxy.URL(), prefix),
+		revocation.WithWait(100*time.Millisecond), revocation.WithStaleAfter(time.Hour))
+
+	// A session cache as the Authenticator keeps it: trusted while Fresh,
+	// emptied of a session by its event's hook.
+	var mu sync.Mutex
+	cached := map[string]bool{"sess-1": true}
+	served := func(id string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return w.Fresh() && cached[id]
+	}
+	reached, release := make(chan struct{}), make(chan struct{})
+	w.OnEvent(func(ev revocation.Event) {
+		if ev.Kind == revocation.KindKeys {
+			close(reached)
+			<-release // a slow hook: keys reloaded from the store
+		}
+	})
+	w.OnEvent(func(ev revocation.Event) {
+		if ev.Kind == revocation.KindSession {
+			mu.Lock()
+			delete(cached, ev.Key)
+			mu.Unlock()
+		}
+	})
+	run(t, w)
+	clocktest.Eventually(t, "the watcher is fresh", w.Fresh)
+
+	proxy.Stop()
+	clocktest.Eventually(t, "the watcher turns stale", func() bool { return !w.Fresh() })
+	until := time.Now().Add(time.Hour)
+	for _, ev := range []revocation.Event{{Kind: revocation.KindKeys, Until: until}, {Kind: revocation.KindSession, Key: "sess-1", Until: until}} {
+		if err := direct.PublishRevocation(ctx, ev); err != nil {
+			t.Fatalf("PublishRevocation: %v", err)
+		}
+	}
+	proxy.Start()
+	<-reached
+	if served("sess-1") {
+		t.Error("a session revoked during the outage was served from the cache before its hook ran")
+	}
+	close(release)
+	clocktest.Eventually(t, "the watcher is fresh again", w.Fresh)
+	if served("sess-1") {
+		t.Error("a session revoked during the outage was served from the cache after the watcher caught up")
+	}
+}
+
 // Losing the feed must untrust the caches at once, not StaleAfter later:
 // an event may be waiting behind the broken connection.
 func TestWatcherUntrustsCachesAsSoonAsTheFeedBreaks(t *testing.T) {

@@ -47,9 +47,12 @@ func (a *Authenticator) generation() uint64 {
 	return a.cache.Generation()
 }
 
-// store caches e until the earliest of cache_ttl from now and the session's
-// idle and absolute expiry, so a cached session never outlives any of them;
-// not at all when a revocation ran since gen was read.
+// store caches e until the earliest of cache_ttl from now, the session's
+// idle and absolute expiry, and the moment its activity is due to be
+// written (last seen + touch interval), so a cached session never outlives
+// any of them and requests answered from the cache still keep it alive (the
+// next one after that goes to the store, which records it); not at all
+// when a revocation ran since gen was read.
 func (a *Authenticator) store(gen uint64, id string, e cached, now time.Time) {
 	if a.cache == nil {
 		return
@@ -57,6 +60,7 @@ func (a *Authenticator) store(gen uint64, id string, e cached, now time.Time) {
 	deadline := now.Add(a.ttl)
 	deadline = earliest(deadline, e.rec.IdleExpiresAt)
 	deadline = earliest(deadline, e.rec.ExpiresAt)
+	deadline = earliest(deadline, e.rec.LastSeenAt.Add(a.manager.touchEvery))
 	a.cache.Put(gen, id, e, deadline, cache.Tag{Kind: revocation.KindUser, Key: e.principal.Subject})
 }
 

@@ -235,3 +235,40 @@ func TestRevocationDuringALookupIsNotCached(t *testing.T) {
 		})
 	}
 }
+
+// Requests answered from the cache are activity too: a user active every
+// few minutes stays logged in however long cache_ttl is. A cached session
+// used to live until its idle expiry, no request reached the store to
+// record activity meanwhile, and with cache_ttl close to or above
+// idle_timeout the first request after that found the session idle and
+// logged an active user out.
+func TestCachedRequestsKeepTheSessionAlive(t *testing.T) {
+	const idle = 30 * time.Minute
+	tests := []struct {
+		name string
+		ttl  time.Duration
+	}{
+		{"ShortCache", 5 * time.Second},
+		{"CacheJustBelowIdleTimeout", idle - time.Minute},
+		{"CacheLongerThanIdleTimeout", 2 * time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
+			store := memory.New(memory.WithClock(clock.Now))
+			m := session.NewManager(store, session.WithClock(clock.Now), session.WithTimeouts(idle, 24*time.Hour))
+			a := session.NewAuthenticator(m, users{"u1": {ID: "u1", Username: "alice"}}, tt.ttl, nil)
+			value, _, err := m.Create(t.Context(), "u1", session.Meta{Method: "password"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A request every 10 minutes for two hours.
+			for elapsed := time.Duration(0); elapsed <= 2*time.Hour; elapsed += 10 * time.Minute {
+				if _, _, err := a.Authenticate(t.Context(), value); err != nil {
+					t.Fatalf("request %v after login, the previous one 10m before: %v", elapsed, err)
+				}
+				clock.Advance(10 * time.Minute)
+			}
+		})
+	}
+}

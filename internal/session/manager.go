@@ -230,10 +230,16 @@ func (m *Manager) List(ctx context.Context, userID string) ([]Record, error) {
 }
 
 // Revoke ends one session everywhere: deleted from the store and announced
-// so every instance drops its cached copy.
+// so every instance drops its cached copy. A deletion that fails otherwise
+// than auth.ErrNotFound may have happened anyway (a write that reached the
+// primary but not its replicas), and a retry would find nothing to delete
+// and announce: it is announced all the same.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
 	if err := m.store.DeleteSession(ctx, id); err != nil {
-		return fmt.Errorf("revoke session: %w", err)
+		if errors.Is(err, auth.ErrNotFound) {
+			return fmt.Errorf("revoke session: %w", err)
+		}
+		return errors.Join(fmt.Errorf("revoke session: %w", err), m.publish(ctx, revocation.KindSession, id))
 	}
 	return m.publish(ctx, revocation.KindSession, id)
 }
@@ -253,26 +259,28 @@ func (m *Manager) RevokeOwned(ctx context.Context, userID, id string) error {
 }
 
 // RevokeOthers ends every session of userID but keepID ("" = all) and
-// returns how many it ended.
+// returns how many it ended. Every ended session is announced even when an
+// announcement fails. When the store fails, some sessions may be gone
+// already without their IDs (a retry would not find them again), so a user
+// event drops every cached session of the user on every instance; the
+// sessions kept are read from the store again.
 func (m *Manager) RevokeOthers(ctx context.Context, userID, keepID string) (int, error) {
 	ids, err := m.store.DeleteUserSessions(ctx, userID, keepID)
 	if err != nil {
-		return 0, fmt.Errorf("revoke sessions: %w", err)
+		return 0, errors.Join(fmt.Errorf("revoke sessions: %w", err), m.publish(ctx, revocation.KindUser, userID))
 	}
+	var errs []error
 	for _, id := range ids {
-		if err := m.publish(ctx, revocation.KindSession, id); err != nil {
-			return len(ids), err
-		}
+		errs = append(errs, m.publish(ctx, revocation.KindSession, id))
 	}
-	return len(ids), nil
+	return len(ids), errors.Join(errs...)
 }
 
-// RevokeUser ends every session of userID (user.Revoker).
+// RevokeUser ends every session of userID (user.Revoker). The user event
+// is announced even when ending the sessions failed part-way.
 func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
-	if _, err := m.RevokeOthers(ctx, userID, ""); err != nil {
-		return err
-	}
-	return m.publish(ctx, revocation.KindUser, userID)
+	_, err := m.RevokeOthers(ctx, userID, "")
+	return errors.Join(err, m.publish(ctx, revocation.KindUser, userID))
 }
 
 // PurgeExpired deletes expired sessions from the store and returns how many

@@ -357,6 +357,11 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 			p := payloadJSON(t, e)
 			return signRawJSON(t, e, "", strings.Replace(p, `"exp":`, `"EXP":`, 1))
 		}, token.ErrMalformedJSON},
+		{"amr spelled in another case", func(t *testing.T, e *env) string {
+			// encoding/json would fill AMR from it (an mfa route passes);
+			// a case-sensitive verifier in front of the same service ignores it.
+			return signRawJSON(t, e, "", addMember(payloadJSON(t, e), `"AMR":["mfa"]`))
+		}, token.ErrMalformedJSON},
 		{"duplicate member in a nested object", func(t *testing.T, e *env) string {
 			return signRawJSON(t, e, "", addMember(payloadJSON(t, e), `"ext":{"a":1,"a":2}`))
 		}, token.ErrDuplicateMember},

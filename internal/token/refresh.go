@@ -114,10 +114,14 @@ func (g *Grants) Issue(ctx context.Context, gr Grant) (Pair, error) {
 		// The token is never handed out: it cannot be redeemed.
 		r.ExpiresAt, r.FamilyExpiresAt = now.Add(g.s.ttl+g.s.leeway), now.Add(g.s.ttl+g.s.leeway)
 	}
+	ttl, err := g.accessTTL(now, r.FamilyExpiresAt)
+	if err != nil {
+		return Pair{}, fmt.Errorf("start grant: %w", err)
+	}
 	if err := g.store.CreateRefresh(ctx, r); err != nil {
 		return Pair{}, fmt.Errorf("start grant: %w", err)
 	}
-	p, err := g.pair(u, r, rt, gr.Audience)
+	p, err := g.pair(u, r, rt, gr.Audience, ttl)
 	if err != nil {
 		return Pair{}, fmt.Errorf("start grant: %w", err)
 	}
@@ -133,7 +137,8 @@ func (g *Grants) Issue(ctx context.Context, gr Grant) (Pair, error) {
 // current username and roles and sid = family ID.
 //
 // Refusals wrap ErrInvalidGrant and the cause: auth.ErrNotFound (unknown),
-// auth.ErrExpired (idle or absolute expiry), auth.ErrRevoked (family revoked,
+// auth.ErrExpired (idle or absolute expiry, or the family ends within the
+// leeway: its access token would outlive it), auth.ErrRevoked (family revoked,
 // or the user was disabled or deleted — the family is then revoked too),
 // auth.ErrReused (already used: the family and its sid are revoked and the
 // event audited). Store failures wrap auth.ErrUnavailable as returned.
@@ -175,6 +180,14 @@ func (g *Grants) RefreshFor(ctx context.Context, refreshToken, clientID string, 
 		return Pair{}, fmt.Errorf("refresh: %w", err)
 	}
 	now := g.s.now()
+	// A refresh that cannot give a usable access token is refused before
+	// the rotation, so that it does not use the token up. A token already
+	// used or revoked goes on: the rotation refuses it for that, and a
+	// replay is handled as reuse however close the family is to its end.
+	ttl, ttlErr := g.accessTTL(now, old.FamilyExpiresAt)
+	if ttlErr != nil && old.UsedAt.IsZero() && old.RevokedAt.IsZero() {
+		return Pair{}, fmt.Errorf("refresh: %w", ttlErr)
+	}
 	next := Refresh{Hash: hashRefresh(rt), FamilyID: old.FamilyID, UserID: old.UserID, ClientID: old.ClientID,
 		Scope: old.Scope, IssuedAt: now, ExpiresAt: earliest(now.Add(g.s.idleTTL), old.FamilyExpiresAt),
 		FamilyExpiresAt: old.FamilyExpiresAt, AMR: old.AMR}
@@ -184,7 +197,10 @@ func (g *Grants) RefreshFor(ctx context.Context, refreshToken, clientID string, 
 		}
 		return Pair{}, grantErr(err)
 	}
-	p, err := g.pair(u, next, rt, aud)
+	if ttlErr != nil { // used and revoked are for good: not reached
+		return Pair{}, fmt.Errorf("refresh: %w", ttlErr)
+	}
+	p, err := g.pair(u, next, rt, aud, ttl)
 	if err != nil {
 		return Pair{}, fmt.Errorf("refresh: %w", err)
 	}
@@ -420,9 +436,23 @@ func (g *Grants) PurgeExpired(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-func (g *Grants) pair(u auth.User, r Refresh, rt string, aud []string) (Pair, error) {
+// accessTTL is the life of an access token issued at now in a family that
+// ends at familyEnd: the access TTL, cut so that the token, leeway included,
+// ends with its family. A family past its end is neither revoked by
+// RevokeUser (`user disable`, `user logout`) nor listed for revocation, so
+// a token outliving it would outlive those too. Less than a second left
+// wraps ErrInvalidGrant and auth.ErrExpired.
+func (g *Grants) accessTTL(now, familyEnd time.Time) (time.Duration, error) {
+	ttl := min(g.s.ttl, familyEnd.Sub(now)-g.s.leeway)
+	if ttl < time.Second {
+		return 0, fmt.Errorf("the refresh family ends within the leeway: %w: %w", ErrInvalidGrant, auth.ErrExpired)
+	}
+	return ttl, nil
+}
+
+func (g *Grants) pair(u auth.User, r Refresh, rt string, aud []string, ttl time.Duration) (Pair, error) {
 	at, c, err := g.issuer.Issue(Subject{UserID: u.ID, Username: u.Username, Roles: u.Roles, Scope: r.Scope,
-		ClientID: r.ClientID, SessionID: r.FamilyID, Audience: aud, AMR: r.AMR}, g.s.ttl)
+		ClientID: r.ClientID, SessionID: r.FamilyID, Audience: aud, AMR: r.AMR}, ttl)
 	if err != nil {
 		return Pair{}, err
 	}

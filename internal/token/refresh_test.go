@@ -345,3 +345,56 @@ func TestRefreshReuseWithDenyListDown(t *testing.T) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
 	}
 }
+
+// No access token outlives its refresh family: once the family reaches its
+// absolute end, RevokeUser (`user disable`, `user logout`) and the
+// sessions views no longer find it, so a token of it that still verified
+// would survive the user being disabled. The family's last tokens are
+// therefore cut to end with it (exp + leeway at the family's end), and a
+// refresh too close to the end to give a usable token is refused unused.
+func TestAccessTokenEndsWithItsFamily(t *testing.T) {
+	const familyTTL = time.Hour
+	e := newEnv(t, keys.ES256, token.WithRefreshTTL(familyTTL))
+	first := start(t, e, "u-alice")
+	end := first.Claims.IssuedAt.Add(familyTTL)
+
+	e.clock.Advance(familyTTL - 2*time.Minute)
+	last := refresh(t, e, first.RefreshToken) // the family's last refresh, 2m before its end
+	if got, want := last.ExpiresIn, int((2*time.Minute-leeway)/time.Second); got != want {
+		t.Errorf("expires_in of the family's last access token = %d, want %d (cut to the family's end)", got, want)
+	}
+	if exp := last.Claims.ExpiresAt.Time; exp.Add(leeway).After(end) {
+		t.Errorf("exp %v + leeway is after the family's end %v", exp, end)
+	}
+
+	e.clock.Advance(3 * time.Minute) // the family has ended
+	e.users.update(t, "u-alice", func(u *auth.User) { u.Disabled = true })
+	if err := e.grants.RevokeUser(t.Context(), "u-alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.verifier.Verify(t.Context(), last.AccessToken); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("access token of an ended family after the user was disabled: err = %v, want refused", err)
+	}
+
+	t.Run("refresh within the leeway of the family's end", func(t *testing.T) {
+		e := newEnv(t, keys.ES256, token.WithRefreshTTL(familyTTL))
+		p := start(t, e, "u-alice")
+		e.clock.Advance(familyTTL - leeway/2)
+		_, err := e.grants.Refresh(t.Context(), p.RefreshToken)
+		wantGrantErr(t, err, auth.ErrExpired)
+		if got := e.audit.count(audit.TokenRefreshed); got != 0 {
+			t.Errorf("token.refreshed events = %d, want 0", got)
+		}
+	})
+	t.Run("replay within the leeway of the family's end is still reuse", func(t *testing.T) {
+		e := newEnv(t, keys.ES256, token.WithRefreshTTL(familyTTL))
+		p := start(t, e, "u-alice")
+		refresh(t, e, p.RefreshToken)
+		e.clock.Advance(familyTTL - leeway/2)
+		_, err := e.grants.Refresh(t.Context(), p.RefreshToken)
+		wantGrantErr(t, err, auth.ErrReused)
+		if got := e.audit.count(audit.RefreshReuse); got != 1 {
+			t.Errorf("token.refresh_reuse events = %d, want 1", got)
+		}
+	})
+}

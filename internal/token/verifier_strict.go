@@ -26,8 +26,9 @@ var numericDateClaims = []string{"exp", "iat", "nbf", "auth_time"}
 // claimNames are the payload members Claims decodes. encoding/json matches
 // struct fields case-insensitively ("EXP" fills ExpiresAt), so a member
 // that folds to one of these without being spelled exactly is refused: a
-// case-sensitive parser would ignore it.
-var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "username", "roles", "scope", "sid"}
+// case-sensitive parser would ignore it. TestClaimNamesCoverClaims keeps
+// the list in step with Claims.
+var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "username", "roles", "scope", "sid", "amr"}
 
 // checkStrict refuses what encoding/json lets through but another JSON
 // parser may read differently (issue 11 finding 5): duplicate member names

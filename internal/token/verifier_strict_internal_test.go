@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // FuzzStrictJSON runs the strict scanner on arbitrary JSON texts. It must
@@ -93,6 +97,23 @@ func BenchmarkCheckStrict(b *testing.B) {
 	for b.Loop() {
 		if err := checkStrict(raw); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestClaimNamesCoverClaims keeps claimNames in step with Claims: a claim
+// that Claims decodes but claimNames lacks could be sent in another case,
+// which encoding/json reads and a case-sensitive verifier ignores.
+func TestClaimNamesCoverClaims(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[Claims](), reflect.TypeFor[jwt.RegisteredClaims]()} {
+		for f := range typ.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			if !slices.Contains(claimNames, name) {
+				t.Errorf("claim %q of %s is not in claimNames", name, typ)
+			}
 		}
 	}
 }

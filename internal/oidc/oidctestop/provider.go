@@ -45,6 +45,9 @@ type Behaviour struct {
 	// client ID), and its first entry becomes azp. The token is re-signed
 	// with the provider's key, so only the audience is wrong.
 	IDTokenAudience []string
+	// IDTokenWithoutSubject leaves sub out of the ID token (re-signed like
+	// IDTokenAudience), as a provider breaking OIDC Core would.
+	IDTokenWithoutSubject bool
 	// IDTokenIssuer, when set, is the iss of ID tokens (discovery keeps the real one).
 	IDTokenIssuer string
 	// IDTokenLifetime is the ID token's lifetime; 0 means 5 minutes and a
@@ -389,11 +392,12 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleToken is op's token endpoint, with the ID token's audience replaced
-// when Behaviour.IDTokenAudience is set. op itself always adds the client
-// ID to aud, so the wrong audience is applied afterwards.
+// when Behaviour.IDTokenAudience is set and its sub removed with
+// IDTokenWithoutSubject. op itself always adds the client ID to aud and
+// the subject, so these are applied afterwards.
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
-	aud := p.behaviour().IDTokenAudience
-	if aud == nil {
+	b := p.behaviour()
+	if b.IDTokenAudience == nil && !b.IDTokenWithoutSubject {
 		p.op.ServeHTTP(w, r)
 		return
 	}
@@ -402,7 +406,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	body := rec.Body.Bytes()
 	if rec.Code == http.StatusOK {
 		var err error
-		if body, err = p.replaceAudience(body, aud); err != nil {
+		if body, err = p.rewriteIDToken(body, b); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -415,7 +419,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-func (p *Provider) replaceAudience(tokenResponse []byte, aud []string) ([]byte, error) {
+func (p *Provider) rewriteIDToken(tokenResponse []byte, b Behaviour) ([]byte, error) {
 	var resp map[string]any
 	if err := json.Unmarshal(tokenResponse, &resp); err != nil {
 		return nil, err
@@ -433,7 +437,12 @@ func (p *Provider) replaceAudience(tokenResponse []byte, aud []string) ([]byte, 
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		return nil, err
 	}
-	claims["aud"], claims["azp"] = aud, aud[0]
+	if aud := b.IDTokenAudience; aud != nil {
+		claims["aud"], claims["azp"] = aud, aud[0]
+	}
+	if b.IDTokenWithoutSubject {
+		delete(claims, "sub")
+	}
 	if payload, err = json.Marshal(claims); err != nil {
 		return nil, err
 	}
