@@ -568,3 +568,56 @@ func TestPurgeDropsIndexEntriesOfSessionsExpiredByTTL(t *testing.T) {
 		})
 	}
 }
+
+// TestActiveRevocationsOutliveABusyFeed: an instance that starts (or
+// whose cursor is gone) loads the active events from the stream. A stream
+// capped by length would have dropped the oldest of them while they were
+// still active — a busy deployment's revoked access tokens would be valid
+// again on every instance started after 100,000 later revocations. Only
+// expired events may leave it.
+func TestActiveRevocationsOutliveABusyFeed(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	now := time.Now()
+	first := revocation.Event{Kind: revocation.KindJTI, Key: "first", Until: now.Add(time.Hour)}
+	if err := s.PublishRevocation(ctx, first); err != nil {
+		t.Fatalf("PublishRevocation: %v", err)
+	}
+	const later = 101_000 // past the old cap of 100,000 and its slack
+	var (
+		wg   sync.WaitGroup
+		next = make(chan int)
+		errs = make(chan error, 1)
+	)
+	for range 32 {
+		wg.Go(func() {
+			for i := range next {
+				ev := revocation.Event{Kind: revocation.KindSession, Key: strconv.Itoa(i), Until: now.Add(time.Hour)}
+				if err := s.PublishRevocation(ctx, ev); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	for i := range later {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatalf("PublishRevocation: %v", err)
+	default:
+	}
+	evs, _, err := s.Revocations(ctx, "", now, 0)
+	if err != nil {
+		t.Fatalf("Revocations: %v", err)
+	}
+	if len(evs) != later+1 || !slices.ContainsFunc(evs, func(ev revocation.Event) bool { return ev.Key == first.Key }) {
+		t.Fatalf("a new instance loads %d events, first one included: %v; want %d with it", len(evs),
+			slices.ContainsFunc(evs, func(ev revocation.Event) bool { return ev.Key == first.Key }), later+1)
+	}
+}

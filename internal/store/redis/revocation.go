@@ -14,25 +14,26 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 )
 
-// Stream limits. maxStreamLen is a backstop against a flood of revocations;
-// DeleteExpiredRevocations normally keeps the stream far shorter. readBatch
-// bounds one XRANGE/XREAD reply.
-const (
-	maxStreamLen = 100_000
-	readBatch    = 1000
-)
+// readBatch bounds one XRANGE/XREAD reply.
+//
+// The stream has no length cap: an instance that starts, or whose cursor is
+// gone, loads the active events from it, so an event trimmed while still
+// active would be forgotten there (a revoked access token valid again).
+// DeleteExpiredRevocations trims what has expired; what stays is bounded by
+// the active events, as the deny-list keys are.
+const readBatch = 1000
 
 // publishScript keeps the longest Until per kind/key (a later, shorter
 // revocation must not shorten an earlier one) and appends the event to the
 // feed, atomically.
 var publishScript = goredis.NewScript(`
 -- KEYS: rev key, stream
--- ARGV: until µs, until ms (PXAT), kind, key, max stream length
+-- ARGV: until µs, until ms (PXAT), kind, key
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
 end
-return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
+return redis.call('XADD', KEYS[2], '*',
   'kind', ARGV[3], 'key', ARGV[4], 'until', ARGV[1])`)
 
 // The deny-list keys and the stream share the hash tag {rev}, so that the
@@ -55,7 +56,7 @@ func (s *Store) PublishRevocation(ctx context.Context, ev revocation.Event) erro
 	untilMs := (ev.Until.UnixMicro() + 999) / 1000 // never expire before Until
 	keys := []string{s.revKey(ev.Kind, ev.Key), s.streamKey()}
 	err := s.durable(ctx, s.streamKey(), func(p goredis.Pipeliner) {
-		publishScript.Eval(ctx, p, keys, micros(ev.Until), untilMs, ev.Kind, ev.Key, maxStreamLen)
+		publishScript.Eval(ctx, p, keys, micros(ev.Until), untilMs, ev.Kind, ev.Key)
 	})
 	return wrap("publish revocation", err)
 }
