@@ -74,8 +74,20 @@ func details(d map[string]string) string {
 // would add a forged row or column to the table, or drive the operator's
 // terminal.
 func cell(s string) string {
+	return quoteIf(s, func(r rune) bool { return r == ' ' || r == '=' || r == '"' })
+}
+
+// lastCell is a value in a table's last column, where a space or '='
+// splits nothing: in Go quotes only when it holds anything not graphic.
+// Clients choose some of these too (a session's User-Agent, an identity
+// provider's email and subject).
+func lastCell(s string) string { return quoteIf(s, func(rune) bool { return false }) }
+
+// quoteIf is s in Go quotes when it holds a rune that is special or not
+// graphic, else s.
+func quoteIf(s string, special func(rune) bool) string {
 	for _, r := range s {
-		if r == ' ' || r == '=' || r == '"' || !unicode.IsGraphic(r) {
+		if special(r) || !unicode.IsGraphic(r) {
 			return strconv.Quote(s)
 		}
 	}

@@ -137,7 +137,7 @@ func userListCmd(e *env) *cobra.Command {
 				}
 				var linked []string
 				for _, id := range ids {
-					linked = append(linked, id.Provider+":"+firstNonEmpty(id.Email, id.Subject))
+					linked = append(linked, lastCell(id.Provider+":"+firstNonEmpty(id.Email, id.Subject)))
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, u.ID, rolesText(u.Roles), status,
 					u.CreatedAt.UTC().Format(time.RFC3339), rolesText(linked))
@@ -239,7 +239,7 @@ func userSessionsCmd(e *env) *cobra.Command {
 				if r.IdleExpiresAt.Before(exp) {
 					exp = r.IdleExpiresAt
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, ts(r.CreatedAt), ts(r.LastSeenAt), ts(exp), r.IP, r.Method, r.UserAgent)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, ts(r.CreatedAt), ts(r.LastSeenAt), ts(exp), r.IP, r.Method, lastCell(r.UserAgent))
 			}
 			if err := tw.Flush(); err != nil {
 				return err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
@@ -258,5 +259,50 @@ func TestAuditCommandQuotesClientValues(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 2 || strings.ContainsRune(out, '\x1b') || !strings.Contains(out, `"eve\n2026`) {
 		t.Errorf("audit with a forged username, want the header and one row with the name quoted:\n%s", out)
+	}
+}
+
+// `user list` and `user sessions` show values an identity provider or a
+// browser chose — a linked identity's email or subject, a session's
+// User-Agent (HTTP lets it carry a tab and any UTF-8, C1 controls and
+// bidirectional overrides included) — quoted when they hold anything not
+// graphic: they cannot add a forged row, nor drive the operator's terminal.
+func TestUserTablesQuoteClientValues(t *testing.T) {
+	c := newCLI(t, "")
+	c.ok(pw, "user", "add", "alice", "--password-stdin")
+	ctx := context.Background()
+	env := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
+	a, err := env.openApp(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := a.Users.Get(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedRow := "eve@corp.example\nmallory  0123  admin  active  2026-01-01T00:00:00Z  -\x1b[2J"
+	if err := a.Users.Link(ctx, user.Identity{Issuer: "https://idp.example", Subject: "s1", Provider: "corp", Email: forgedRow}, u); err != nil {
+		t.Fatal(err)
+	}
+	const agent = "Mozilla/5.0\t\u009b2J\u202eevil"
+	if _, _, err := a.Sessions.Create(ctx, u.ID, session.Meta{IP: "192.0.2.1", UserAgent: agent, Method: "password"}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+
+	for _, tt := range []struct {
+		args []string
+		rows int // lines, header and footer included
+	}{
+		{[]string{"user", "list"}, 2},
+		{[]string{"user", "sessions", "alice"}, 3},
+	} {
+		out := c.ok("", tt.args...)
+		if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != tt.rows {
+			t.Errorf("gatehouse %s: %d lines, want %d:\n%s", strings.Join(tt.args, " "), len(lines), tt.rows, out)
+		}
+		if strings.ContainsAny(out, "\x1b\u009b\u202e") {
+			t.Errorf("gatehouse %s prints a terminal control or bidirectional override as it is:\n%q", strings.Join(tt.args, " "), out)
+		}
 	}
 }

@@ -80,7 +80,8 @@ func (s *Service) Login(ctx context.Context, a Attempt) (auth.User, error) {
 }
 
 // checkPassword returns the user, or a non-empty failure reason for the
-// audit log. Every path runs exactly one argon2id verification.
+// audit log. Every path runs one argon2id verification (two when the
+// user's hash changed during the first).
 func (s *Service) checkPassword(ctx context.Context, a Attempt) (auth.User, string, error) {
 	// A name that is not UTF-8 (form values are bytes) is no account's
 	// (CheckName); PostgreSQL would refuse the query, and the refused
@@ -103,24 +104,62 @@ func (s *Service) checkPassword(ctx context.Context, a Attempt) (auth.User, stri
 		}
 		return u, "no_password", nil
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, a.Password, u.PasswordHash)
-	if err != nil {
-		return u, "", fmt.Errorf("login: verify password: %w", err)
-	}
-	switch {
-	case !ok:
-		return u, "wrong_password", nil
-	case u.Disabled:
-		return u, "disabled", nil
-	}
-	if rehash {
-		if h, err := s.hasher.Hash(ctx, a.Password); err == nil {
-			u.PasswordHash = h
-			// A failed upgrade must not fail the login; the next one retries.
-			// Nor may it undo a change made since u was read (a disable, a
-			// new password): update then refuses with ErrStale.
-			_ = s.update(ctx, &u)
+	// The check takes a hash's time. A password change or a disable that
+	// lands meanwhile has already ended the user's sessions and refresh
+	// families (SetPassword, SetDisabled): a login with the password it
+	// replaced must not start a new one. So the password is checked against
+	// the user as stored after the check; if the hash changed meanwhile (a
+	// new password, or another login's upgrade of the same one), it is
+	// checked once more against the new one.
+	for try := 1; ; try++ {
+		ok, rehash, err := s.hasher.Verify(ctx, a.Password, u.PasswordHash)
+		if err != nil {
+			return u, "", fmt.Errorf("login: verify password: %w", err)
 		}
+		switch {
+		case !ok:
+			return u, "wrong_password", nil
+		case u.Disabled: // before the read below, which a wrong password skips
+			return u, "disabled", nil
+		}
+		now, err := s.store.UserByID(ctx, u.ID)
+		switch {
+		case errors.Is(err, auth.ErrNotFound): // deleted meanwhile
+			return u, "unknown_user", nil
+		case err != nil:
+			return u, "", fmt.Errorf("login: %w", err)
+		case now.PasswordHash == "":
+			return now, "no_password", nil
+		case now.PasswordHash != u.PasswordHash:
+			if try == 2 {
+				return now, "password_changed", nil
+			}
+			u = now
+			continue
+		case now.Disabled:
+			return now, "disabled", nil
+		}
+		u = now
+		if rehash {
+			s.upgrade(ctx, &u, a.Password)
+		}
+		return u, "", nil
 	}
-	return u, "", nil
+}
+
+// upgrade replaces u's hash with one of the current parameters. A failed
+// upgrade must not fail the login; the next one retries. Nor may it undo
+// a change made since u was read (a disable, a new password): update then
+// refuses with ErrStale. u keeps the hash that is stored, which the
+// pending second step is bound to (mfa.PasswordBind).
+func (s *Service) upgrade(ctx context.Context, u *auth.User, pw string) {
+	h, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return
+	}
+	next := *u
+	next.PasswordHash = h
+	if s.update(ctx, &next) == nil {
+		*u = next
+	}
 }

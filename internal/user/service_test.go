@@ -54,6 +54,14 @@ func TestCreateAppliesTheNameRule(t *testing.T) {
 		{"space inside", "alice smith", "", false},
 		{"control character", "alice\x00", "", false},
 		{"not UTF-8", "al\xffice", "", false},
+		{"zero-width space", "ad\u200bmin", "", false},
+		{"zero-width joiner", "admin\u200d", "", false},
+		{"right-to-left override", "\u202eadmin", "", false},
+		{"byte order mark", "\ufeffadmin", "", false},
+		{"soft hyphen", "ad\u00admin", "", false},
+		{"Hangul filler", "admin\u3164", "", false},
+		{"variation selector", "admin\ufe0f", "", false},
+		{"non-Latin letters and marks", "José-Łukasz_日本", "José-Łukasz_日本", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,7 +122,8 @@ func TestCreateExternalTakesFirstValidFreeName(t *testing.T) {
 	if _, err := svc.Create(ctx, "alice@corp.example", "", nil); err != nil {
 		t.Fatal(err)
 	}
-	names := []string{"Alice Smith", strings.Repeat("a", 100), "alice@corp.example", "corp-a1b2c3d4"}
+	// "alice\u200b@corp.example" shows as the taken name: no candidate either.
+	names := []string{"Alice Smith", strings.Repeat("a", 100), "alice@corp.example", "alice\u200b@corp.example", "corp-a1b2c3d4"}
 	u, err := svc.CreateExternal(ctx, names, []string{"user"}, "oidc:corp")
 	if err != nil {
 		t.Fatal(err)
