@@ -272,6 +272,38 @@ func TestRequireMFAFalseAdmitsPasswordOnlyAdmins(t *testing.T) {
 	}
 }
 
+// A wrong method on an admin endpoint answers 405 with the methods the
+// endpoint serves in Allow (RFC 9110 section 15.5.6), as gatehouse's own
+// endpoints do; only after authentication, like an unknown path's 404.
+func TestWrongMethodOnAdminEndpoint(t *testing.T) {
+	e := start(t)
+	tests := []struct {
+		method, path string
+		header       []string
+		status       int
+		allow        string
+	}{
+		{"DELETE", "/admin/api/v1/keys", bearer(e.rootToken), 405, "GET, HEAD"},
+		{"PATCH", "/admin/api/v1/users/alice", bearer(e.rootToken), 405, "DELETE, GET, HEAD"},
+		{"GET", "/admin/api/v1/keys/rotate", bearer(e.rootToken), 405, "POST"},
+		{"POST", "/admin/api/v1/users/alice/roles", e.cookie(e.rootCookie), 405, "PUT"},
+		{"DELETE", "/admin/api/v1/config", nil, 401, ""},
+		{"DELETE", "/admin/api/v1/config", bearer(e.aliceToken), 403, ""},
+		{"GET", "/admin/api/v1/nothing-here", bearer(e.rootToken), 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			resp, body := e.do(t, tt.method, tt.path, "", append([]string{"Sec-Fetch-Site", "same-origin"}, tt.header...)...)
+			if resp.StatusCode != tt.status || resp.Header.Get("Allow") != tt.allow {
+				t.Fatalf("%s %s = %d Allow %q %s, want %d Allow %q", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Allow"), body, tt.status, tt.allow)
+			}
+			if tt.status == 405 && !strings.Contains(body, `"error":"method_not_allowed"`) {
+				t.Errorf("body = %s, want error method_not_allowed", body)
+			}
+		})
+	}
+}
+
 func TestCrossOriginCookieChangesAreRefused(t *testing.T) {
 	e := start(t)
 	tests := []struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -25,8 +26,10 @@ const Prefix = "/admin/api/v1"
 
 // routes lists every admin endpoint (docs/admin.md has the table).
 func (h *Handler) routes() {
+	var methods httperr.MethodSet // of the API's patterns
 	api := func(pattern string, fn func(http.ResponseWriter, *http.Request, auth.Principal) error) {
 		method, path, _ := strings.Cut(pattern, " ")
+		methods.Add(pattern)
 		h.mux.Handle(method+" "+Prefix+path, h.api(fn))
 	}
 	api("GET /users", h.listUsers)
@@ -55,8 +58,16 @@ func (h *Handler) routes() {
 	api("GET /audit", h.listAudit)
 	api("GET /config", h.showConfig)
 	api("POST /explain", h.explain)
-	h.mux.Handle("/admin/api/", h.api(func(http.ResponseWriter, *http.Request, auth.Principal) error {
-		return auth.ErrNotFound // authenticated first: unknown paths reveal nothing to outsiders
+	// Authenticated first: unknown paths and methods reveal nothing to
+	// outsiders. Then, as for gatehouse's own endpoints, a path an endpoint
+	// serves with other methods answers 405 with Allow, and any other 404.
+	const catchAll = "/admin/api/"
+	h.mux.Handle(catchAll, h.api(func(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+		if allow := methods.Allowed(h.mux, r, catchAll); allow != "" {
+			httperr.MethodNotAllowed(w, allow)
+			return nil
+		}
+		return auth.ErrNotFound
 	}))
 	if h.d.Console {
 		h.consoleRoutes()

@@ -185,12 +185,16 @@ func Validate(c Client) []error {
 
 // checkRedirect says what is wrong with a redirect URI: it must be
 // absolute, without fragment (RFC 6749 §3.1.2) or userinfo. Custom schemes
-// (com.example.app:/cb, RFC 8252 §7.1) are allowed for native apps.
+// (com.example.app:/cb, RFC 8252 §7.1) are allowed for native apps, but
+// not the schemes a browser runs or reads locally instead of handing to an
+// app (unsafeSchemes).
 func checkRedirect(raw string) string {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || u.Scheme == "":
 		return "must be an absolute URI"
+	case slices.Contains(unsafeSchemes, u.Scheme): // url.Parse lower-cases the scheme
+		return "must not use the " + u.Scheme + ": scheme"
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return "must not contain a fragment"
 	case u.User != nil:
@@ -200,6 +204,12 @@ func checkRedirect(raw string) string {
 	}
 	return ""
 }
+
+// unsafeSchemes are the schemes a redirect URI may not have: a browser
+// sent to one runs script in the page's origin (javascript:, vbscript:),
+// shows content the URI itself carries (data:, blob:) or opens a local
+// file (file:), instead of handing the code to an app.
+var unsafeSchemes = []string{"javascript", "vbscript", "data", "blob", "file"}
 
 // Errors of this package.
 var (

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,56 @@ func TestGrantableScopesDropsWhatTheClientMayNotHave(t *testing.T) {
 	}
 	if got := c.GrantableScopes(nil); len(got) != 0 {
 		t.Fatalf("GrantableScopes(nil) = %v, want none", got)
+	}
+}
+
+// A redirect URI with a scheme the browser runs or reads locally instead of
+// handing the code to an app is refused by gatehouse client add (and the
+// admin API: both Registry.Add), and a stored client that has one anyway
+// (written before the rule, or straight to the database) never redirects
+// there.
+func TestUnsafeRedirectSchemesRefused(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := client.NewRegistry(s, nil)
+	for i, uri := range []string{
+		"javascript:alert(document.cookie)//", "JavaScript:alert(1)", "vbscript:msgbox(1)",
+		"data:text/html,<script>alert(1)</script>", "blob:https://app.example.com/0b4c", "file:///etc/passwd",
+	} {
+		t.Run(uri, func(t *testing.T) {
+			id := "bad-" + strconv.Itoa(i)
+			for field, c := range map[string]client.Client{
+				"redirect_uris[0]": {ID: id, Type: client.Public, GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{uri}},
+				"post_logout_redirect_uris[0]": {ID: id, Type: client.Public, GrantTypes: []string{"authorization_code"},
+					RedirectURIs: []string{"https://app.example.com/cb"}, PostLogoutRedirectURIs: []string{uri}},
+			} {
+				if _, err := r.Add(ctx, c); !errors.Is(err, auth.ErrInvalidInput) || !strings.Contains(err.Error(), field) {
+					t.Errorf("Add with %s %q = %v, want invalid input naming %s", field, uri, err, field)
+				}
+			}
+			stored := client.Client{ID: id, Type: client.Public, GrantTypes: []string{"authorization_code"},
+				RedirectURIs: []string{uri}, PostLogoutRedirectURIs: []string{uri}, CreatedAt: time.Now()}
+			if err := s.CreateClient(ctx, stored); err != nil {
+				t.Fatalf("CreateClient: %v", err)
+			}
+			c, err := r.Lookup(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.RedirectAllowed(uri) {
+				t.Errorf("stored client: RedirectAllowed(%q) = true", uri)
+			}
+			if c.PostLogoutAllowed(uri) {
+				t.Errorf("stored client: PostLogoutAllowed(%q) = true", uri)
+			}
+		})
 	}
 }
 

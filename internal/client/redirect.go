@@ -11,7 +11,12 @@ import (
 // http://127.0.0.1/… or http://[::1]/… matches the same URI on any port
 // (RFC 8252 §7.3: native apps listen on an ephemeral port). Confidential
 // clients never get the port rule: their redirect URIs are fixed servers.
+// A URI Validate refuses (a javascript: one, say, stored before that rule
+// or past it) never matches.
 func (c Client) RedirectAllowed(uri string) bool {
+	if checkRedirect(uri) != "" {
+		return false
+	}
 	if slices.Contains(c.RedirectURIs, uri) {
 		return true
 	}
@@ -31,9 +36,9 @@ func (c Client) RedirectAllowed(uri string) bool {
 }
 
 // PostLogoutAllowed reports whether uri is exactly a registered
-// post-logout redirect URI.
+// post-logout redirect URI that Validate accepts.
 func (c Client) PostLogoutAllowed(uri string) bool {
-	return slices.Contains(c.PostLogoutRedirectURIs, uri)
+	return slices.Contains(c.PostLogoutRedirectURIs, uri) && checkRedirect(uri) == ""
 }
 
 // loopbackWithoutPort returns uri with its port removed when it is

@@ -234,6 +234,8 @@ func TestClientsValidatedAtLoad(t *testing.T) {
 		{"unknown type", "[{client_id: web, type: secret, grant_types: [refresh_token]}]", "clients[0].type"},
 		{"relative redirect", "[{client_id: web, type: public, redirect_uris: [/cb], grant_types: [authorization_code]}]", "clients[0].redirect_uris[0]"},
 		{"redirect with fragment", "[{client_id: web, type: public, redirect_uris: ['https://a.example/cb#x'], grant_types: [authorization_code]}]", "clients[0].redirect_uris[0]"},
+		{"javascript redirect", "[{client_id: web, type: public, redirect_uris: ['javascript:alert(document.cookie)//'], grant_types: [authorization_code]}]", "clients[0].redirect_uris[0]"},
+		{"data post-logout redirect", "[{client_id: web, type: public, redirect_uris: ['https://a.example/cb'], post_logout_redirect_uris: ['DATA:text/html,x'], grant_types: [authorization_code]}]", "clients[0].post_logout_redirect_uris[0]"},
 		{"short secret", "[{client_id: svc, type: confidential, secret: short, grant_types: [client_credentials]}]", "clients[0].secret"},
 		{"unknown grant", "[{client_id: web, type: public, grant_types: [implicit]}]", "clients[0].grant_types[0]"},
 		{"public client_credentials", "[{client_id: web, type: public, grant_types: [client_credentials]}]", "clients[0].grant_types"},

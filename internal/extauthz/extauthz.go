@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
@@ -36,10 +37,45 @@ const HeadersToRemove = "X-Envoy-Auth-Headers-To-Remove"
 
 // NewGRPC returns a gRPC server with the Authorization service registered.
 // log receives refused requests that could not be described (nil discards).
+// A panic in a handler is answered as recoverPanic says, never by the
+// process dying.
 func NewGRPC(check CheckFunc, log *slog.Logger, opts ...grpc.ServerOption) *grpc.Server {
-	s := grpc.NewServer(opts...)
-	authv3.RegisterAuthorizationServer(s, &service{check: check, log: orDiscard(log)})
+	log = orDiscard(log)
+	s := grpc.NewServer(append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(recoverPanic(log))}, opts...)...)
+	authv3.RegisterAuthorizationServer(s, &service{check: check, log: log})
 	return s
+}
+
+// recoverPanic is the unary interceptor that recovers a panic of a handler,
+// as the HTTP server's recovery does: it logs the panic and the method (not
+// the request: its headers carry credentials) and answers a Check with a
+// denial, 500 internal_error (status INTERNAL in the CheckResponse). Not
+// an RPC error: Envoy's failure_mode_allow would turn that into an allow.
+// Any other method gets the RPC error INTERNAL.
+func recoverPanic(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			log.LogAttrs(ctx, slog.LevelError, "ext_authz: panic", slog.Bool("granted", false),
+				slog.String("method", info.FullMethod), slog.Any("panic", p))
+			if _, ok := req.(*authv3.CheckRequest); ok {
+				resp, err = denied(errorVerdict(httperr.Internal.Status, httperr.Internal.Code)), nil
+				return
+			}
+			resp, err = nil, status.Error(codes.Internal, "internal error")
+		}()
+		return handler(ctx, req)
+	}
+}
+
+// errorVerdict is a refusal with status and the JSON error code (a fixed
+// identifier such as bad_request: nothing to escape).
+func errorVerdict(status int, code string) gateway.Verdict {
+	return gateway.Verdict{Status: status, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: []byte(`{"error":"` + code + `"}` + "\n")}
 }
 
 func orDiscard(log *slog.Logger) *slog.Logger {
@@ -64,8 +100,7 @@ func (s *service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelInfo, "ext_authz: refused", slog.Bool("granted", false),
 			slog.String("reason", "bad_check_request"), slog.String("error", err.Error()))
-		return denied(gateway.Verdict{Status: http.StatusBadRequest, Header: http.Header{
-			"Content-Type": {"application/json"}}, Body: []byte(`{"error":"bad_request"}` + "\n")}), nil
+		return denied(errorVerdict(http.StatusBadRequest, "bad_request")), nil
 	}
 	v := s.check(r)
 	if !v.Allowed() {
@@ -155,6 +190,8 @@ func denied(v gateway.Verdict) *authv3.CheckResponse {
 		code = codes.Unavailable
 	case http.StatusNotFound:
 		code = codes.NotFound
+	case http.StatusInternalServerError:
+		code = codes.Internal
 	}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(code)},

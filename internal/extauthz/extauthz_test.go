@@ -1,9 +1,12 @@
 package extauthz_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -66,6 +69,12 @@ func (issuer) IssueInternal(p auth.Principal, aud string, ttl time.Duration) (st
 // /limited/ allows one request.
 func newGateway(t *testing.T, trusted ...netip.Prefix) *gateway.Gateway {
 	t.Helper()
+	return newGatewayWith(t, issuer{}, trusted...)
+}
+
+// newGatewayWith is newGateway minting forward: jwt tokens with internal.
+func newGatewayWith(t *testing.T, internal gateway.InternalIssuer, trusted ...netip.Prefix) *gateway.Gateway {
+	t.Helper()
 	const up = "http://127.0.0.1:1"
 	rt := func(name, host, prefix, authKind string, roles ...string) config.Route {
 		return config.Route{Name: name, Match: config.RouteMatch{Host: host, PathPrefix: prefix}, Upstream: up, Auth: authKind, Roles: roles}
@@ -81,7 +90,7 @@ func newGateway(t *testing.T, trusted ...netip.Prefix) *gateway.Gateway {
 		rt("app-admin", "app.example.com", "/admin/", "session", "admin"),
 		rt("api-admin", "api.example.com", "/admin/", "token", "user"),
 		billing, limited,
-	}, gateway.Deps{Sessions: creds{}, Tokens: creds{}, Internal: issuer{}, CookieName: cookieName, TrustedProxies: trusted, PublicURL: "https://auth.example.com"})
+	}, gateway.Deps{Sessions: creds{}, Tokens: creds{}, Internal: internal, CookieName: cookieName, TrustedProxies: trusted, PublicURL: "https://auth.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,11 +102,17 @@ func newGateway(t *testing.T, trusted ...netip.Prefix) *gateway.Gateway {
 // client, as Envoy's ext_authz filter would use it.
 func startGRPC(t *testing.T, g *gateway.Gateway) authv3.AuthorizationClient {
 	t.Helper()
+	return startGRPCLog(t, g, nil)
+}
+
+// startGRPCLog is startGRPC logging to log.
+func startGRPCLog(t *testing.T, g *gateway.Gateway, log *slog.Logger) authv3.AuthorizationClient {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := extauthz.NewGRPC(g.Check, nil)
+	srv := extauthz.NewGRPC(g.Check, log)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -360,5 +375,52 @@ func TestHTTPService(t *testing.T) {
 		if slices.Contains(remove, k) {
 			t.Errorf("%s = %q removes Envoy's own %q", extauthz.HeadersToRemove, remove, k)
 		}
+	}
+}
+
+// failingIssuer cannot mint internal tokens: with err, or by panicking.
+type failingIssuer struct{ panics bool }
+
+func (f failingIssuer) IssueInternal(auth.Principal, string, time.Duration) (string, error) {
+	if f.panics {
+		panic("signing key exploded")
+	}
+	return "", errors.New("sign internal token: no usable key")
+}
+
+// When the internal JWT of a forward: jwt route cannot be minted, or minting
+// it panics, the Check is a denial with 500 internal_error and status
+// INTERNAL (as the HTTP service answers 500), never an RPC error that
+// Envoy's failure_mode_allow would let through, and the process lives on.
+// The panic is logged without the request's credentials.
+func TestGRPCInternalErrorIsADenial(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		issuer failingIssuer
+	}{{"minting fails", failingIssuer{}}, {"minting panics", failingIssuer{panics: true}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			client := startGRPCLog(t, newGatewayWith(t, tt.issuer), slog.New(slog.NewTextHandler(&logs, nil)))
+			req := envoyCheck("POST", "api.example.com", "/billing/x", "authorization", "Bearer tok-alice")
+			for range 2 { // the server still answers after a panic
+				resp, err := client.Check(context.Background(), req)
+				if err != nil {
+					t.Fatalf("Check = RPC error %v, want a denial", err)
+				}
+				if got := codes.Code(resp.GetStatus().GetCode()); got != codes.Internal {
+					t.Errorf("status = %v, want %v", got, codes.Internal)
+				}
+				d := resp.GetDeniedResponse()
+				if got := d.GetStatus().GetCode(); got != 500 || strings.TrimSpace(d.GetBody()) != `{"error":"internal_error"}` {
+					t.Errorf("denied = %d %q, want 500 internal_error", got, d.GetBody())
+				}
+			}
+			if tt.issuer.panics && !strings.Contains(logs.String(), "signing key exploded") {
+				t.Errorf("log = %q, want the panic", logs.String())
+			}
+			if strings.Contains(logs.String(), "tok-alice") {
+				t.Errorf("log = %q, holds the request's bearer token", logs.String())
+			}
+		})
 	}
 }

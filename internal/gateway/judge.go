@@ -71,8 +71,8 @@ func (g *Gateway) judge(w http.ResponseWriter, fr *http.Request, mode loginMode,
 // applies it itself (Envoy's external authorization).
 type Verdict struct {
 	// Status is 200 when the request may go upstream, else the status of
-	// the refusal: 302 (browser to the login page), 400, 401, 403, 404, 429
-	// or 503.
+	// the refusal: 302 (browser to the login page), 400, 401, 403, 404, 429,
+	// 500 (the internal JWT of forward: jwt could not be minted) or 503.
 	Status int
 	// Header holds the response headers: a refusal's (Content-Type,
 	// WWW-Authenticate, Location, Retry-After, RateLimit…), or on 200 the

@@ -132,3 +132,66 @@ func TestThrottledLoginPageKeepsPasskeys(t *testing.T) {
 		t.Errorf("throttled login page CSP = %q, want its script-src", csp)
 	}
 }
+
+// An app's authorization request with a long state (apps keep their own
+// data there) survives the login it sends the browser through: the password
+// login, and the second step whose pending cookie carries next, return to
+// the authorization request, which answers the app with its state, rather
+// than to "/". The pending cookie stays within browsers' 4 KiB.
+func TestLongAuthorizationRequestSurvivesLogin(t *testing.T) {
+	g := mfaInstance(t, func(c *config.Config) {
+		c.Clients = []config.Client{{ID: "spa", Type: "public", FirstParty: true, RedirectURIs: []string{"https://spa.example.com/cb"},
+			GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}}}
+	})
+	g.CreateUser(t, "alice", strongPassword)
+	g.CreateUser(t, "bob", strongPassword)
+	secret := enrolTOTP(t, g, "bob")
+	state := strings.Repeat("eyJyZXR1cm5UbyI6Ii9vcmRlcnMvMTIzNDU2In0", 36) // 1,404 characters
+	authorize := "/auth/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"spa"},
+		"redirect_uri": {"https://spa.example.com/cb"}, "scope": {"openid profile"}, "state": {state},
+		"nonce": {oauth2.GenerateVerifier()}, "code_challenge_method": {"S256"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}}.Encode()
+	if len(authorize) <= 1024 || len(authorize) > 2048 {
+		t.Fatalf("authorization request of %d bytes, want a long one within 2048", len(authorize))
+	}
+	form := func(c *http.Client, path string, v url.Values) *http.Response {
+		resp, _ := do(t, c, "POST", g.URL+path, v.Encode(), "Content-Type", "application/x-www-form-urlencoded")
+		return resp
+	}
+	for _, tt := range []struct {
+		name       string
+		user       string
+		secondStep bool
+	}{{"password", "alice", false}, {"password and TOTP", "bob", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := testutil.Client(t)
+			resp, _ := do(t, c, "GET", g.URL+authorize, "")
+			loc, err := url.Parse(resp.Header.Get("Location"))
+			next := loc.Query().Get("next") // the request again, with gatehouse's auth_after
+			if err != nil || loc.Path != "/login" || !strings.HasPrefix(next, "/auth/authorize?") || !strings.Contains(next, state) {
+				t.Fatalf("authorize without a session = %d %q, want /login?next=<the request>", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			resp, body := do(t, c, "GET", g.URL+loc.String(), "")
+			if !strings.Contains(body, `name="next" value="`+htmlAttr(next)+`"`) {
+				t.Fatalf("login page = %d, its form lacks next %q", resp.StatusCode, next)
+			}
+			resp = form(c, "/auth/login", url.Values{"username": {tt.user}, "password": {strongPassword}, "next": {next}})
+			if tt.secondStep {
+				pc := sessionCookie(t, resp, "gatehouse_mfa")
+				if n := len(pc.Name) + len(pc.Value); n > 4096 {
+					t.Fatalf("pending cookie of %d bytes, over browsers' 4096", n)
+				}
+				g.Clock.Advance(31e9) // a fresh TOTP step
+				resp = form(c, "/auth/login/mfa", url.Values{"method": {"totp"}, "code": {totpCode(t, secret, g.Clock.Now())}})
+			}
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != next {
+				t.Fatalf("login = %d Location %q, want 303 to the authorization request", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			resp, _ = do(t, c, "GET", g.URL+next, "")
+			back, err := url.Parse(resp.Header.Get("Location"))
+			if err != nil || back.Host != "spa.example.com" || back.Query().Get("state") != state || back.Query().Get("code") == "" {
+				t.Fatalf("authorize after login = %d %q, want the app's redirect URI with a code and its state", resp.StatusCode, resp.Header.Get("Location"))
+			}
+		})
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -17,15 +16,13 @@ import (
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	ownFirst := map[string]bool{} // first path segments of the patterns below
-	var methods []string          // of the patterns below
+	var methods httperr.MethodSet // of the patterns below
 	own := func(pattern string, h http.Handler) {
 		mux.Handle(pattern, s.own(h))
+		methods.Add(pattern)
 		p := pattern // "[METHOD ]PATH"
-		if method, after, ok := strings.Cut(pattern, " "); ok {
+		if _, after, ok := strings.Cut(pattern, " "); ok {
 			p = after
-			if !slices.Contains(methods, method) {
-				methods = append(methods, method)
-			}
 		}
 		ownFirst[firstSegment(p)] = true
 	}
@@ -127,17 +124,15 @@ func (s *server) routes() http.Handler {
 			httperr.Write(w, auth.ErrNotFound)
 		})
 	}
-	if slices.Contains(methods, http.MethodGet) {
-		methods = append(methods, http.MethodHead) // a GET pattern serves HEAD
-	}
-	slices.Sort(methods)
 	// The catch-all "/" matches every method, so ServeMux never answers 405
 	// by itself: a path an endpoint serves with other methods only answers
 	// 405 with Allow (RFC 9110 section 15.5.6) here, and the gateway gets
 	// the rest.
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if allow := allowedMethods(mux, r, methods); allow != "" {
-			s.own(methodNotAllowed(allow)).ServeHTTP(w, r)
+		if allow := methods.Allowed(mux, r, "/"); allow != "" {
+			s.own(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				httperr.MethodNotAllowed(w, allow)
+			})).ServeHTTP(w, r)
 			return
 		}
 		fallback.ServeHTTP(w, r)
@@ -214,27 +209,4 @@ func cleanPath(p string) string {
 		c += "/"
 	}
 	return c
-}
-
-// allowedMethods lists, comma-separated, the methods of methods with
-// which an endpoint of mux other than the catch-all "/" serves r's path;
-// "" when there are none.
-func allowedMethods(mux *http.ServeMux, r *http.Request, methods []string) string {
-	var allow []string
-	probe := *r // ServeMux matches on method, host and path only
-	for _, m := range methods {
-		probe.Method = m
-		if _, pattern := mux.Handler(&probe); pattern != "" && pattern != "/" {
-			allow = append(allow, m)
-		}
-	}
-	return strings.Join(allow, ", ")
-}
-
-// methodNotAllowed answers 405 method_not_allowed with Allow allow.
-func methodNotAllowed(allow string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
-		httperr.JSON(w, http.StatusMethodNotAllowed, "method_not_allowed")
-	})
 }

@@ -8,6 +8,9 @@
 //     codes such as invalid_grant), falling back to Of.
 //   - Write, WriteOAuth and JSON: the one JSON error writer
 //     ({"error":code[,"error_description":…]}, encoding/json).
+//   - MethodSet and MethodNotAllowed: 405 with Allow for a ServeMux whose
+//     catch-all pattern keeps it from answering 405 itself (httpapi's "/",
+//     admin's "/admin/api/").
 //   - RenderPage: the one HTML error page (html/template), with the
 //     security headers of every gatehouse page (PageHeaders), so that every
 //     page carries the same Content-Security-Policy.

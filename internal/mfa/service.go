@@ -13,9 +13,11 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
@@ -352,13 +354,14 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, userID string) ([]string
 	return codes, nil
 }
 
-// UseRecoveryCode spends one of the user's recovery codes.
+// UseRecoveryCode spends one of the user's recovery codes, entered in any
+// case and spelling normaliseRecoveryCode accepts.
 func (s *Service) UseRecoveryCode(ctx context.Context, userID, code string) error {
-	norm := strings.ToLower(strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(code)))
-	if len(norm) != 16 {
+	entered := normaliseRecoveryCode(code)
+	if len(entered) != 16 {
 		return ErrInvalidCode
 	}
-	err := s.store.UseRecoveryCode(ctx, userID, recoveryHash(userID, norm), s.now().UTC())
+	err := s.store.UseRecoveryCode(ctx, userID, recoveryHash(userID, entered), s.now().UTC())
 	switch {
 	case errors.Is(err, auth.ErrNotFound):
 		return ErrInvalidCode
@@ -366,6 +369,22 @@ func (s *Service) UseRecoveryCode(ctx context.Context, userID, code string) erro
 		return fmt.Errorf("use recovery code: %w", err)
 	}
 	return nil
+}
+
+// normaliseRecoveryCode is the one reading of an entered recovery code:
+// NFKC (fullwidth letters and digits become ASCII), lower case, and without
+// any space, dash or invisible format character, which a code pasted from a
+// document or a password manager may carry: U+00A0 and U+202F no-break
+// spaces, en and em dashes, the minus sign, a zero-width space. The codes
+// are base32 letters and digits, so nothing removed can be part of one.
+func normaliseRecoveryCode(code string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsSpace(r), unicode.Is(unicode.Pd, r), unicode.Is(unicode.Cf, r), r == '\u2212':
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, norm.NFKC.String(code))
 }
 
 // recoveryHash is SHA-256 over the user ID and the normalised code; the

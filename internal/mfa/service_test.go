@@ -165,6 +165,60 @@ func TestRecoveryCodes(t *testing.T) {
 	}
 }
 
+// A recovery code pasted from a document or a password manager, with
+// no-break spaces, typographic dashes or fullwidth characters, is the
+// same code.
+func TestRecoveryCodePastedSpellings(t *testing.T) {
+	f := newFixture(t)
+	s := f.service(t)
+	ctx := context.Background()
+	enrolled(t, f, s)
+	codes, err := s.NewRecoveryCodes(ctx, f.user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fullwidth := func(c string) string {
+		return strings.Map(func(r rune) rune { return r - '!' + '\uff01' }, c) // '-' becomes U+FF0D
+	}
+	dashes := func(sep string) func(string) string {
+		return func(c string) string { return strings.ReplaceAll(c, "-", sep) }
+	}
+	tests := []struct {
+		name  string
+		spell func(string) string
+	}{
+		{"no-break spaces", dashes("\u00a0")},
+		{"narrow no-break spaces", dashes("\u202f")},
+		{"en dashes", dashes("\u2013")},
+		{"em dashes", dashes("\u2014")},
+		{"minus signs", dashes("\u2212")},
+		{"ideographic spaces around", func(c string) string { return "\u3000" + c + "\u00a0" }},
+		{"zero-width spaces", dashes("\u200b")},
+		{"fullwidth", fullwidth},
+		{"fullwidth upper case", func(c string) string { return fullwidth(strings.ToUpper(c)) }},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := s.Verify(ctx, f.user.ID, mfa.MethodRecovery, tt.spell(codes[i])); err != nil {
+				t.Fatalf("Verify(%q) = %v, want the code accepted", tt.spell(codes[i]), err)
+			}
+			if _, err := s.Verify(ctx, f.user.ID, mfa.MethodRecovery, codes[i]); !errors.Is(err, mfa.ErrInvalidCode) {
+				t.Fatalf("the same code again = %v, want ErrInvalidCode (spent)", err)
+			}
+		})
+	}
+	// Normalising does not make a wrong code right.
+	c := codes[len(tests)]
+	other := "a"
+	if strings.HasSuffix(c, other) {
+		other = "b"
+	}
+	wrong := "\u00a0" + strings.ReplaceAll(c[:len(c)-1], "-", "\u2013") + other
+	if _, err := s.Verify(ctx, f.user.ID, mfa.MethodRecovery, wrong); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("Verify(%q) = %v, want ErrInvalidCode", wrong, err)
+	}
+}
+
 // Recovery codes back up a real factor: removing the last one (TOTP or
 // passkey, whichever goes last) removes them; one that remains keeps them.
 func TestRemovingLastFactorDeletesRecoveryCodes(t *testing.T) {

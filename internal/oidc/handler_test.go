@@ -645,7 +645,13 @@ func TestNewRejectsBadDeps(t *testing.T) {
 func TestSafeNext(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"/", "/"}, {"/a/b?c=d", "/a/b?c=d"}, {"//x", "/"}, {`/\x`, "/"}, {"http://x/", "/"},
-		{"x", "/"}, {"/\tx", "/"}, {"/" + strings.Repeat("a", 2000), "/"},
+		{"x", "/"}, {"/\tx", "/"},
+		// At most 2048 bytes as the sealed cookies store it: "&", "<" and
+		// ">" take six there (\u0026).
+		{"/" + strings.Repeat("a", 2047), "/" + strings.Repeat("a", 2047)},
+		{"/" + strings.Repeat("a", 2048), "/"},
+		{"/?" + strings.Repeat("a=1&", 150), "/?" + strings.Repeat("a=1&", 150)},
+		{"/?" + strings.Repeat("a&", 400), "/"},
 	}
 	for _, tc := range tests {
 		if got := oidc.SafeNext(tc.in); got != tc.want {

@@ -18,8 +18,14 @@ import (
 // stateTTL bounds how long a user may take at the provider.
 const stateTTL = 10 * time.Minute
 
-// maxNextLen keeps the sealed cookie well under browsers' 4 KiB limit.
-const maxNextLen = 1024
+// maxNextLen bounds next as the sealed cookies hold it: the OIDC state
+// cookie and the second step's pending cookie (mfa.Pending) carry it as a
+// JSON string, where "&", "<" and ">" take six bytes each (storedLen).
+// 2048 bytes, the URL length browsers and servers have long agreed on,
+// fit an authorization request with a long state (the app's own data) and
+// keep either cookie under browsers' 4 KiB per cookie: base64 of 2048
+// bytes of next and the other fields is about 3,200 characters.
+const maxNextLen = 2048
 
 // errBadState is returned by open for any cookie that does not decrypt.
 var errBadState = errors.New("state cookie invalid")
@@ -99,7 +105,14 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// SafeNext returns next when it is a same-origin absolute path, else "/".
+// storedLen is the length of next as a JSON string in a sealed cookie.
+func storedLen(next string) int {
+	b, _ := json.Marshal(next) // a string always encodes
+	return len(b) - 2
+}
+
+// SafeNext returns next when it is a same-origin absolute path, else "/";
+// so is a next of more than 2048 bytes (maxNextLen, as stored).
 func SafeNext(next string) string { return SafeNextOn(next, nil) }
 
 // SafeNextOn is SafeNext that also accepts an absolute http(s) URL whose
@@ -108,7 +121,7 @@ func SafeNext(next string) string { return SafeNextOn(next, nil) }
 // gatehouse does not serve (no open redirect). servesHost gets the URL's
 // host[:port]; nil accepts no absolute URL.
 func SafeNextOn(next string, servesHost func(host string) bool) string {
-	if next == "" || len(next) > maxNextLen || strings.ContainsAny(next, "\\") {
+	if next == "" || len(next) > maxNextLen || strings.ContainsAny(next, "\\") || storedLen(next) > maxNextLen {
 		return "/"
 	}
 	for _, r := range next {

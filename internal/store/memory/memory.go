@@ -50,6 +50,14 @@ type Store struct {
 	notify  chan struct{}        // closed and replaced on every publish
 
 	failures map[string]*failureLog
+	// failuresIdle is no later than the earliest time a held throttle key
+	// goes idle (its latest failure leaves its window); zero: unknown.
+	// A full store sweeps its throttle keys only from then, when a sweep
+	// can free one: a flood at the cap costs O(1) per new key, not a
+	// sweep of every key.
+	failuresIdle time.Time
+	// failureSweeps counts sweeps of the throttle keys (tests).
+	failureSweeps int
 }
 
 type storedEvent struct {
@@ -83,8 +91,10 @@ func WithMaxSessions(n int) Option { return func(s *Store) { s.maxSessions = n }
 func WithMaxRevocations(n int) Option { return func(s *Store) { s.maxRevocations = n } }
 
 // WithMaxThrottleKeys bounds the number of throttle keys (default
-// DefaultMaxThrottleKeys). When full after a purge, AddFailure fails with a
-// wrapped auth.ErrUnavailable, so logins fail closed rather than unthrottled.
+// DefaultMaxThrottleKeys). When full, AddFailure of a new key sweeps the
+// idle keys only once one can be idle (the store tracks the earliest), and
+// still full it fails with a wrapped auth.ErrUnavailable, so logins fail
+// closed rather than unthrottled.
 func WithMaxThrottleKeys(n int) Option { return func(s *Store) { s.maxThrottleKeys = n } }
 
 // WithPurgeInterval sets how often writes sweep expired records (default

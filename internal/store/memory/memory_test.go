@@ -3,6 +3,7 @@ package memory_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -126,5 +127,54 @@ func TestRevocationsWaitWakesOnPublish(t *testing.T) {
 	}
 	if got, want := len(r.evs), 1; got != want || r.evs[0].Key != ev.Key {
 		t.Fatalf("waiting Revocations returned %v, want [%v]", r.evs, ev)
+	}
+}
+
+// TestFullThrottleStoreSweepsOnlyWhenAKeyCanGo: a store full of throttle
+// keys refuses a flood of new keys without sweeping all of them per
+// request (a sweep at the default cap is 500,000 keys); it sweeps again
+// once the earliest key goes idle, including one made earlier by
+// RemoveFailure, and then admits a new key.
+func TestFullThrottleStoreSweepsOnlyWhenAKeyCanGo(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0.Add(50 * time.Second)
+	s := memory.New(memory.WithClock(func() time.Time { return now }), memory.WithMaxThrottleKeys(3),
+		memory.WithPurgeInterval(time.Hour))
+	add := func(key string, at time.Time) error {
+		_, err := s.AddFailure(ctx, key, at, time.Minute)
+		return err
+	}
+	for _, f := range []struct {
+		key string
+		at  time.Time
+	}{{"a", t0}, {"a", now}, {"b", now}, {"c", now}} {
+		if err := add(f.key, f.at); err != nil {
+			t.Fatalf("AddFailure(%s): %v", f.key, err)
+		}
+	}
+	if err := add("first-over", now); !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("AddFailure beyond the cap = %v, want auth.ErrUnavailable", err)
+	}
+	sweeps := s.FailureSweeps()
+	for i := range 100 {
+		if err := add("flood-"+strconv.Itoa(i), now); !errors.Is(err, auth.ErrUnavailable) {
+			t.Fatalf("AddFailure beyond the cap = %v, want auth.ErrUnavailable", err)
+		}
+	}
+	if got := s.FailureSweeps(); got != sweeps {
+		t.Errorf("a flood of 100 new keys while no key can go swept %d times, want 0", got-sweeps)
+	}
+
+	// Taking back a's latest failure leaves a idle at t0+1m, not now+1m.
+	if err := s.RemoveFailure(ctx, "a", now); err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(time.Minute)
+	if err := add("after-a-idles", now); err != nil {
+		t.Fatalf("AddFailure once a key is idle: %v", err)
+	}
+	if got := s.FailureSweeps(); got != sweeps+1 {
+		t.Errorf("sweeps once a key could go = %d, want %d", got, sweeps+1)
 	}
 }

@@ -15,7 +15,9 @@ func (s *Store) AddFailure(_ context.Context, key string, now time.Time, window 
 	fl := s.failures[key]
 	if fl == nil {
 		if len(s.failures) >= s.maxThrottleKeys {
-			s.purgeLocked(s.now())
+			if now := s.now(); !now.Before(s.failuresIdle) {
+				s.deleteIdleFailuresLocked(now)
+			}
 			if len(s.failures) >= s.maxThrottleKeys {
 				return 0, fmt.Errorf("record login failure: %w", full("throttle keys", s.maxThrottleKeys))
 			}
@@ -28,6 +30,7 @@ func (s *Store) AddFailure(_ context.Context, key string, now time.Time, window 
 	if len(fl.times) > maxFailuresPerKey {
 		fl.times = append(fl.times[:0], fl.times[len(fl.times)-maxFailuresPerKey:]...)
 	}
+	s.noteIdleLocked(fl)
 	// dropBefore left only failures after now-window; later ones count.
 	return len(fl.times), nil
 }
@@ -49,7 +52,9 @@ func (s *Store) RemoveFailure(_ context.Context, key string, at time.Time) error
 	}
 	if len(fl.times) == 0 {
 		delete(s.failures, key)
+		return nil
 	}
+	s.noteIdleLocked(fl) // the latest failure may be an earlier one now
 	return nil
 }
 
@@ -75,14 +80,31 @@ func (s *Store) ResetFailures(_ context.Context, key string) error {
 }
 
 // deleteIdleFailuresLocked drops keys whose latest failure has left its
-// window as of now.
+// window as of now, and notes when the next of the others goes idle.
 func (s *Store) deleteIdleFailuresLocked(now time.Time) {
+	s.failureSweeps++
+	s.failuresIdle = time.Time{}
 	for key, fl := range s.failures {
 		if n := len(fl.times); n == 0 || !fl.times[n-1].After(now.Add(-fl.window)) {
 			delete(s.failures, key)
+			continue
+		}
+		if idle := fl.idle(); s.failuresIdle.IsZero() || idle.Before(s.failuresIdle) {
+			s.failuresIdle = idle
 		}
 	}
 }
+
+// noteIdleLocked keeps failuresIdle no later than when fl goes idle.
+func (s *Store) noteIdleLocked(fl *failureLog) {
+	if idle := fl.idle(); idle.Before(s.failuresIdle) {
+		s.failuresIdle = idle
+	}
+}
+
+// idle is when fl's latest failure leaves its window (deleteIdleFailuresLocked
+// drops it from then).
+func (fl *failureLog) idle() time.Time { return fl.times[len(fl.times)-1].Add(fl.window) }
 
 // dropBefore removes the times at or before cutoff, which can never count
 // again.
