@@ -230,6 +230,13 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	// could trip to lock an app out (throttle.WithoutAccountKey).
 	clientLimiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now),
 		throttle.WithoutAccountKey())
+	// Second factors also count under a key a right password does not
+	// clear (throttle.ForSecondFactor); a passwordless passkey, which
+	// names no account, per client IP only.
+	mfaLimiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now),
+		throttle.ForSecondFactor())
+	passwordlessLimiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now),
+		throttle.WithoutAccountKey())
 	a.hasher = hasher
 	pending, err := a.buildMFA(opt)
 	if err != nil {
@@ -303,7 +310,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Clients: a.Clients, Apps: a.Apps, ClientLimiter: clientLimiter, IDTokens: a.Issuer,
 		ServesHost:  a.servesHost,
 		VerifyEnvoy: extauthz.HTTPHandler(a.check),
-		MFA:         a.MFA, Pending: pending, Throttle: limiter, Now: a.now, Passkeys: passkeys,
+		MFA:         a.MFA, Pending: pending, Throttle: mfaLimiter, Now: a.now, Passkeys: passkeys, PasswordlessThrottle: passwordlessLimiter,
 		Admin: adm, AdminConsole: admin.ConsoleFree(cfg.Routes),
 	})
 	return err

@@ -19,9 +19,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
-// SecondFactorThrottle counts wrong second-factor codes in the login
-// throttle (throttle.Limiter), so guessing a TOTP code is as slow as
-// guessing a password.
+// SecondFactorThrottle counts wrong second-factor codes and passkeys in
+// the login throttle (throttle.Limiter with throttle.ForSecondFactor), so
+// guessing a TOTP code is as slow as guessing a password, and a right
+// password does not clear the wrong codes.
 type SecondFactorThrottle interface {
 	Check(ctx context.Context, userKey, ip string) error
 	Failure(ctx context.Context, userKey, ip string) error
@@ -40,7 +41,8 @@ type SecondFactorThrottle interface {
 // codes sent at once all passed the check before any was counted, and
 // max_failures did not bound the guesses (contract §9: wrong codes count
 // in the login throttle of §3). The throttle settles it as it does a
-// password: a wrong code stays counted, a right one is taken back.
+// password: a wrong code stays counted, a right one is taken back. A right
+// password does not clear wrong codes (throttle.ForSecondFactor).
 func (s *server) codeAttempt(ctx context.Context, key, ip string) (settle func(error), err error) {
 	if s.Throttle == nil {
 		return func(error) {}, nil

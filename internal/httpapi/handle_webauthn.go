@@ -143,11 +143,21 @@ func (s *server) handleWebAuthnDelete() http.Handler {
 	})
 }
 
-// passkeyThrottleKey is the throttle key of a passwordless attempt, whose
-// user is unknown until it succeeds: per client (auth.ClientKey, an IPv6
-// client per /64), so that failures of strangers cannot lock anyone's
-// account and rotating addresses inside one /64 does not reset the count.
-func passkeyThrottleKey(ip string) string { return "webauthn@" + auth.ClientKey(ip) }
+// passkeyThrottle is the throttle, and the key in it, of a passkey attempt
+// from ip. A second factor of u counts against u's account (Throttle), as
+// a wrong code does. A passwordless attempt (u zero), whose user is
+// unknown until it succeeds, counts per client (auth.ClientKey, an IPv6
+// client per /64) in PasswordlessThrottle, which has no account-wide key:
+// failures of strangers cannot lock anyone's account, rotating addresses
+// inside one /64 does not reset the count, and wrong passwords from other
+// addresses for the name "webauthn@<ip>" (anyone may try any name) cannot
+// lock passwordless logins out of that client. A nil Limiter counts nothing.
+func (s *server) passkeyThrottle(u auth.User, ip string) (Limiter, string) {
+	if u.ID == "" {
+		return s.PasswordlessThrottle, "webauthn@" + auth.ClientKey(ip)
+	}
+	return s.Throttle, user.NameKey(u.Username)
+}
 
 // handleWebAuthnLoginBegin is POST /auth/webauthn/login/begin: with a
 // pending login (gatehouse_mfa) the second factor of that user (their
@@ -166,17 +176,17 @@ func (s *server) handleWebAuthnLoginBegin() http.Handler {
 				return
 			}
 		}
-		userID, key, who := "", passkeyThrottleKey(clientIP(r)), auth.User{}
+		who := auth.User{} // none: passwordless
 		if _, err := s.Pending.FromRequest(r); (err == nil || in.StepUp) && !in.Passwordless {
 			sub, err := s.subject(r)
 			if err != nil {
 				s.writeError(w, r, err)
 				return
 			}
-			userID, key, who = sub.user.ID, user.NameKey(sub.user.Username), sub.user
+			who = sub.user
 		}
-		if s.Throttle != nil {
-			if err := s.Throttle.Check(r.Context(), key, clientIP(r)); err != nil {
+		if l, key := s.passkeyThrottle(who, clientIP(r)); l != nil {
+			if err := l.Check(r.Context(), key, clientIP(r)); err != nil {
 				if errors.Is(err, auth.ErrThrottled) {
 					s.loginThrottled(r, who, mfa.MethodWebAuthn)
 				}
@@ -184,7 +194,7 @@ func (s *server) handleWebAuthnLoginBegin() http.Handler {
 				return
 			}
 		}
-		opts, err := s.Passkeys.BeginLogin(r.Context(), w, userID)
+		opts, err := s.Passkeys.BeginLogin(r.Context(), w, who.ID)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -208,12 +218,12 @@ func (s *server) handleWebAuthnLoginFinish() http.Handler {
 			return
 		}
 		ip := clientIP(r)
-		if s.Throttle != nil {
-			key, who := passkeyThrottleKey(ip), auth.User{}
-			if sub, err := s.subject(r); err == nil {
-				key, who = user.NameKey(sub.user.Username), sub.user
-			}
-			if err := s.Throttle.Check(r.Context(), key, ip); err != nil {
+		who := auth.User{}
+		if sub, err := s.subject(r); err == nil {
+			who = sub.user
+		}
+		if l, key := s.passkeyThrottle(who, ip); l != nil {
+			if err := l.Check(r.Context(), key, ip); err != nil {
 				if errors.Is(err, auth.ErrThrottled) {
 					s.loginThrottled(r, who, mfa.MethodWebAuthn)
 				}
@@ -253,12 +263,12 @@ func (s *server) handleWebAuthnLoginFinish() http.Handler {
 			return
 		}
 		s.metrics.SecondFactor(mfa.MethodWebAuthn, "success")
-		if s.Throttle != nil {
-			key := user.NameKey(u.Username)
-			if a.Passwordless {
-				key = passkeyThrottleKey(ip)
-			}
-			_ = s.Throttle.Success(r.Context(), key, ip)
+		counted := u
+		if a.Passwordless {
+			counted = auth.User{}
+		}
+		if l, key := s.passkeyThrottle(counted, ip); l != nil {
+			_ = l.Success(r.Context(), key, ip)
 		}
 		var rec session.Record
 		if a.Passwordless {
@@ -296,7 +306,7 @@ func (s *server) webauthnFailed(w http.ResponseWriter, r *http.Request, a mfa.As
 	}
 	// A second factor counts against the account it is for, as a wrong
 	// TOTP code does; a passwordless attempt against the client.
-	key, who := passkeyThrottleKey(ip), a.UserID
+	counted, who := auth.User{}, a.UserID
 	if !a.Passwordless {
 		who = a.ForUser
 	}
@@ -305,13 +315,13 @@ func (s *server) webauthnFailed(w http.ResponseWriter, r *http.Request, a mfa.As
 		if u, uerr := s.Users.ByID(r.Context(), who); uerr == nil {
 			ev.Username = u.Username
 			if !a.Passwordless {
-				key = user.NameKey(u.Username)
+				counted = u
 			}
 		}
 	}
 	s.Audit.Record(r.Context(), ev)
-	if s.Throttle != nil {
-		if terr := s.Throttle.Failure(r.Context(), key, ip); terr != nil {
+	if l, key := s.passkeyThrottle(counted, ip); l != nil {
+		if terr := l.Failure(r.Context(), key, ip); terr != nil {
 			err = terr
 		}
 	}

@@ -106,6 +106,10 @@ type Deps struct {
 	// Passkeys switches on WebAuthn (section 9; needs MFA and Pending);
 	// nil when public_url's host is an IP address.
 	Passkeys *mfa.Passkeys
+	// PasswordlessThrottle counts refused passwordless passkey logins per
+	// client IP, without an account-wide key (throttle.WithoutAccountKey);
+	// nil counts nothing.
+	PasswordlessThrottle Limiter
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Apps (contract §8): the client registry and the authorization server.

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/url"
 	"sync"
 	"testing"
 
@@ -125,6 +126,91 @@ func TestParallelWrongCodesStopAtMaxFailures(t *testing.T) {
 				// The clock stands still: the lock of the last failure holds.
 				if got := right(); got != http.StatusTooManyRequests {
 					t.Fatalf("right code after %d wrong ones = %d, want 429", checked, got)
+				}
+			})
+		}
+	}
+}
+
+// A correct password does not clear the count of wrong second-factor
+// attempts (contract §9: they count in the login throttle; §3:
+// max_failures per account and IP, then backoff). Someone who holds the
+// password and gives it again before every guess still gets max_failures
+// guesses from one address, not about four times as many (until the
+// account-wide limit); the password step itself stays open.
+func TestPasswordSuccessKeepsSecondFactorFailures(t *testing.T) {
+	const max = 3
+	passwordSteps := []struct {
+		name string
+		// step gives alice's right password, with c's cookies.
+		step func(t *testing.T, g *testutil.Instance, c *http.Client)
+	}{
+		{"Login", func(t *testing.T, g *testutil.Instance, c *http.Client) {
+			resp, body := loginJSON(t, c, g.URL, "alice", strongPassword)
+			if resp.StatusCode != 200 || decode(t, body)["mfa_required"] != true {
+				t.Fatalf("password step = %d %s, want 200 mfa_required", resp.StatusCode, body)
+			}
+		}},
+		{"PasswordGrant", func(t *testing.T, g *testutil.Instance, _ *http.Client) {
+			resp, m := tokenRequest(t, g, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {strongPassword}})
+			if resp.StatusCode != 400 || m["error_description"] != "mfa_required" {
+				t.Fatalf("password grant = %d %v, want 400 mfa_required", resp.StatusCode, m)
+			}
+		}},
+	}
+	factors := []struct {
+		name string
+		// enrol gives alice the factor and returns a wrong attempt with
+		// it, sent with c's pending login, and its status.
+		enrol func(t *testing.T, g *testutil.Instance) (guess func(c *http.Client) int)
+	}{
+		{"TOTP", func(t *testing.T, g *testutil.Instance) func(*http.Client) int {
+			good := totpCode(t, enrolTOTP(t, g, "alice"), g.Clock.Now())
+			return func(c *http.Client) int {
+				resp, _ := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": wrongCode(good)})
+				return resp.StatusCode
+			}
+		}},
+		{"RecoveryCode", func(t *testing.T, g *testutil.Instance) func(*http.Client) int {
+			enrolTOTP(t, g, "alice")
+			return func(c *http.Client) int {
+				resp, _ := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"method": "recovery", "code": "aaaaa-bbbbb"})
+				return resp.StatusCode
+			}
+		}},
+		{"Passkey", func(t *testing.T, g *testutil.Instance) func(*http.Client) int {
+			key := registerPasskey(t, g, signedIn(t, g, "alice"), securityKey(), "key")
+			evil := securityKey()
+			evil.Origin = "http://evil.localhost:8099"
+			return func(c *http.Client) int {
+				resp, opts := postJSON(t, c, g.URL+"/auth/webauthn/login/begin", map[string]any{})
+				if resp.StatusCode != 200 {
+					return resp.StatusCode
+				}
+				resp, _ = passkeyFinish(t, g, c, evil.Get(t, []byte(opts), key))
+				return resp.StatusCode
+			}
+		}},
+	}
+	for _, f := range factors {
+		for _, p := range passwordSteps {
+			t.Run(f.name+"/"+p.name, func(t *testing.T) {
+				g := mfaInstance(t, func(c *config.Config) {
+					c.Login.MaxFailures = max
+					c.PublicURL = passkeyOrigin
+				})
+				g.CreateUser(t, "alice", strongPassword)
+				guess := f.enrol(t, g)
+				c, _ := pendingLogin(t, g, "alice")
+				for i := 1; i <= max+1; i++ {
+					p.step(t, g, c)
+					want := http.StatusUnauthorized
+					if i > max {
+						want = http.StatusTooManyRequests
+					}
+					if got := guess(c); got != want {
+						t.Fatalf("wrong attempt #%d, each after a right password, max_failures %d = %d, want %d", i, max, got, want)
+					}
 				}
 			})
 		}

@@ -780,3 +780,29 @@ func TestPasskeyPasswordlessThrottlePerIPv6Prefix(t *testing.T) {
 		})
 	}
 }
+
+// Wrong passwords for a name that looks like a client's passwordless key
+// ("webauthn@<ip>", a valid name that anyone may try, account or not),
+// sent from other addresses up to the account-wide limit, do not lock
+// passwordless logins out of that client: a passwordless attempt counts
+// per client only (docs/mfa.md), and strangers elsewhere are not it.
+func TestPasswordFailuresDoNotLockPasswordlessOfAnotherClient(t *testing.T) {
+	const max, victim = 3, "203.0.113.9"
+	g := mfaInstance(t, func(c *config.Config) {
+		c.PublicURL = passkeyOrigin
+		c.Login.MaxFailures = max
+	})
+	for i := range 4 * max { // the account-wide limit, max from each of 4 addresses
+		from := fmt.Sprintf("198.51.100.%d", 1+i/max)
+		resp, body := loginJSON(t, testutil.Client(t), g.URL, "webauthn@"+victim, "wrong password !!", "X-Forwarded-For", from)
+		if resp.StatusCode != 401 {
+			t.Fatalf("wrong password #%d from %s = %d %s, want 401", i+1, from, resp.StatusCode, body)
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"passwordless": true})
+	resp, body := do(t, testutil.Client(t), "POST", g.URL+"/auth/webauthn/login/begin", string(b), "Content-Type", "application/json", "X-Forwarded-For", victim)
+	if resp.StatusCode != 200 {
+		t.Fatalf("passwordless begin from %s after %d wrong passwords for webauthn@%s elsewhere = %d %s, want 200",
+			victim, 4*max, victim, resp.StatusCode, body)
+	}
+}

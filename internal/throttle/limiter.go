@@ -31,12 +31,15 @@ const (
 //   - "ip:<ip>" locks after 10×N failures from one IP for any account.
 //
 // WithoutAccountKey drops the second key (client secrets).
+// ForSecondFactor adds "mfa-acct-ip:<user>|<ip>", which locks after N
+// failures of a second factor of one account from one IP.
 //
 // A lock lasts 1s × 2^(failures−limit) from the latest failure, capped at W,
 // so persistent guessing slows down exponentially while a typo costs a
 // second. IPv6 clients count per /64 (auth.ClientKey). A success clears
-// only the account+IP key, so that an attacker who knows one password
-// cannot clear the account-wide or IP-wide counts.
+// only the account+IP keys, so that an attacker who knows one password
+// cannot clear the account-wide or IP-wide counts, nor (ForSecondFactor)
+// the count of wrong second factors.
 type Limiter struct {
 	store  Store
 	max    int
@@ -44,6 +47,9 @@ type Limiter struct {
 	now    func() time.Time
 	// perSource drops the account-wide key (WithoutAccountKey).
 	perSource bool
+	// secondFactor adds the second factor's account+IP key
+	// (ForSecondFactor).
+	secondFactor bool
 }
 
 // LimiterOption configures a Limiter.
@@ -59,6 +65,16 @@ func WithClock(now func() time.Time) LimiterOption { return func(l *Limiter) { l
 // client_id is in every authorization URL) lock the real holder out — an
 // app and every user's code exchange and refresh — from a few addresses.
 func WithoutAccountKey() LimiterOption { return func(l *Limiter) { l.perSource = true } }
+
+// ForSecondFactor counts a second factor (a TOTP or recovery code, a
+// passkey) under every key of a password, and under an account+IP key of
+// its own that only a right second factor clears. With the password's
+// keys alone, a right password cleared the wrong codes from that IP:
+// whoever held the password could give it again between guesses and try
+// about 4×N codes per IP (until the account-wide key locked) instead of N.
+// A right second factor clears both account+IP keys (the login is
+// complete); a right password only its own.
+func ForSecondFactor() LimiterOption { return func(l *Limiter) { l.secondFactor = true } }
 
 // NewLimiter returns a Limiter over store allowing maxFailures failures per
 // window; zero or negative values select DefaultMaxFailures and
@@ -80,21 +96,21 @@ func NewLimiter(store Store, maxFailures int, window time.Duration, opts ...Limi
 type rule struct {
 	key   string
 	limit int
+	// source marks an account+IP key, which a success clears.
+	source bool
 }
 
 func (l *Limiter) rules(userKey, ip string) []rule {
 	ip = auth.ClientKey(ip)
-	if l.perSource {
-		return []rule{
-			{"acct-ip:" + userKey + "|" + ip, l.max},
-			{"ip:" + ip, ipFactor * l.max},
-		}
+	var rules []rule
+	if l.secondFactor {
+		rules = append(rules, rule{"mfa-acct-ip:" + userKey + "|" + ip, l.max, true})
 	}
-	return []rule{
-		{"acct-ip:" + userKey + "|" + ip, l.max},
-		{"acct:" + userKey, accountFactor * l.max},
-		{"ip:" + ip, ipFactor * l.max},
+	rules = append(rules, rule{"acct-ip:" + userKey + "|" + ip, l.max, true})
+	if !l.perSource {
+		rules = append(rules, rule{"acct:" + userKey, accountFactor * l.max, false})
 	}
+	return append(rules, rule{"ip:" + ip, ipFactor * l.max, false})
 }
 
 // Check returns nil when userKey may try to log in from ip, a
@@ -230,10 +246,19 @@ func (l *Limiter) Failure(ctx context.Context, userKey, ip string) error {
 	return nil
 }
 
-// Success clears the account+IP failures after a correct login. The
-// account-wide and IP-wide counts stay until their window passes.
+// Success clears the account+IP failures after a correct login (a
+// password's: its own key; a second factor's: both, see ForSecondFactor).
+// The account-wide and IP-wide counts stay until their window passes.
 func (l *Limiter) Success(ctx context.Context, userKey, ip string) error {
-	if err := l.store.ResetFailures(ctx, l.rules(userKey, ip)[0].key); err != nil {
+	var errs []error
+	for _, r := range l.rules(userKey, ip) {
+		if r.source {
+			if err := l.store.ResetFailures(ctx, r.key); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("reset login failures: %w", err)
 	}
 	return nil

@@ -504,3 +504,45 @@ func TestSettleAfterTheClientLeft(t *testing.T) {
 		}
 	})
 }
+
+// A second factor counts under the password's keys and under one of its
+// own: a right password clears only its own account+IP count, so whoever
+// holds it cannot give it between wrong codes to get more than N of them
+// from one IP; a right second factor (a complete login) clears both.
+func TestForSecondFactorKeepsCountAPasswordClears(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		ctx := context.Background()
+		clock := newClock()
+		password := newLimiter(store, clock)
+		code := throttle.NewLimiter(store, maxFailures, window, throttle.WithClock(clock.Now), throttle.ForSecondFactor())
+		for i := range maxFailures {
+			if err := password.Success(ctx, "alice", "192.0.2.1"); err != nil {
+				t.Fatalf("password Success: %v", err)
+			}
+			if got := retryAfter(t, code, "alice", "192.0.2.1"); got != 0 {
+				t.Fatalf("code check after %d wrong codes, each after a right password: locked %v, want open", i, got)
+			}
+			fail(t, code, "alice", "192.0.2.1", 1)
+		}
+		if err := password.Success(ctx, "alice", "192.0.2.1"); err != nil {
+			t.Fatalf("password Success: %v", err)
+		}
+		if got := retryAfter(t, code, "alice", "192.0.2.1"); got == 0 {
+			t.Fatalf("code check after %d wrong codes, each after a right password: open, want locked", maxFailures)
+		}
+		// Wrong codes count in the password's keys too: the right password
+		// from this IP waits as after N wrong passwords.
+		fail(t, code, "alice", "192.0.2.1", maxFailures)
+		if got := retryAfter(t, password, "alice", "192.0.2.1"); got == 0 {
+			t.Fatalf("password check after %d wrong codes: open, want locked", maxFailures)
+		}
+		if err := code.Success(ctx, "alice", "192.0.2.1"); err != nil {
+			t.Fatalf("code Success: %v", err)
+		}
+		for name, l := range map[string]*throttle.Limiter{"password": password, "code": code} {
+			if got := retryAfter(t, l, "alice", "192.0.2.1"); got != 0 {
+				t.Errorf("%s check after a right code: locked %v, want open", name, got)
+			}
+		}
+	})
+}
