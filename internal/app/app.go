@@ -510,7 +510,7 @@ func (a *App) newGateway(routes []config.Route) (*gateway.Gateway, error) {
 	}
 	return gateway.New(routes, gateway.Deps{
 		Sessions: a.Auth, Tokens: a.Verifier, Internal: a.Issuer, CookieName: a.Sessions.CookieName(),
-		PrivateCookies: []string{mfa.PendingCookie},
+		PrivateCookies: []string{mfa.PendingCookie, mfa.CeremonyCookie}, PrivateCookiePrefixes: oidc.StateCookiePrefixes(),
 		TrustedProxies: prefixes, Logger: a.Log, PublicURL: a.Config.EffectivePublicURL(),
 		Observe:    func(route, method, outcome string) { a.Metrics.Decision(method, outcome) },
 		RateLimits: a.rateLimits(), RateLimited: a.Metrics.RateLimit, Now: a.now,

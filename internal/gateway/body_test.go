@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -87,5 +88,52 @@ func TestChunkedBodyMalformedLaterIs400(t *testing.T) {
 	r := rawBody(t, srv.Listener.Addr().String(), "/upload", "5\r\nhello\r\n0x0\r\n\r\n")
 	if r.StatusCode != 400 || !strings.Contains(r.Body, "bad_request") {
 		t.Fatalf("status = %d %q, want 400 bad_request", r.StatusCode, r.Body)
+	}
+}
+
+// TestRequestTrailersNeverReachUpstream: the fields of a chunked body's
+// trailer section are headers the gateway never judged. An empty body is
+// read to its end (trailers included) before the proxy copies the request,
+// so "0\r\nX-Auth-Subject: u-root\r\n" used to reach the upstream as a
+// trailer next to the real X-Auth-Subject, with the client's Authorization
+// and session cookie; with a longer body the declared names were announced
+// upstream. No request trailer is forwarded.
+func TestRequestTrailersNeverReachUpstream(t *testing.T) {
+	trailers := make(chan http.Header, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		trailers <- r.Trailer
+	}))
+	t.Cleanup(up.Close)
+	_, srv := serve(t, []config.Route{route("api", "/", "token", up.URL)}, deps())
+	const fields = "X-Auth-Subject: u-root\r\nX-Auth-Roles: admin\r\nAuthorization: Bearer tok-root\r\nCookie: " + cookieName + "=sess-root\r\n\r\n"
+	tests := []struct{ name, body string }{
+		{"empty body", "0\r\n" + fields},
+		{"body", "5\r\nhello\r\n0\r\n" + fields},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			req := "POST /orders HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer tok-guest\r\n" +
+				"Trailer: X-Auth-Subject, X-Auth-Roles, Authorization, Cookie\r\nTransfer-Encoding: chunked\r\n\r\n" + tt.body
+			if _, err := io.WriteString(conn, req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("read response: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status = %d, want 200", resp.StatusCode)
+			}
+			if got := <-trailers; len(got) != 0 {
+				t.Errorf("upstream trailers = %q, want none", got)
+			}
+		})
 	}
 }

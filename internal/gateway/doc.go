@@ -15,7 +15,10 @@
 //     normalised path is what the matcher sees and what goes upstream, so a
 //     route can never be reached by a spelling the matcher did not see.
 //   - Client-sent X-Auth-* headers, the gatehouse session cookie and the
-//     client's Authorization header never reach an upstream.
+//     client's Authorization header never reach an upstream, nor does a
+//     request trailer (unjudged fields after a chunked body).
+//   - An upstream's Set-Cookie for gatehouse's cookies never reaches the
+//     client, so its responses cannot replace the user's session.
 //   - X-Forwarded-* and X-Original-* headers are believed only from
 //     trusted proxies.
 //   - Header names are judged folded (case, '_' and '.' as '-'), as CGI and

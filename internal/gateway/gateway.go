@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -47,11 +46,16 @@ type Deps struct {
 	// CookieName is the gatehouse session cookie: never forwarded upstream.
 	CookieName string
 	// PrivateCookies are gatehouse's other cookies that are credentials
-	// (the pending login between its two steps): never forwarded upstream
-	// either. Their paths keep browsers from sending them to applications,
-	// but a path under gatehouse's own that no endpoint has still reaches a
-	// "/" route. nil strips only CookieName.
+	// (the pending login between its two steps, a passkey ceremony): never
+	// forwarded upstream either. Their paths keep browsers from sending
+	// them to applications, but a path under gatehouse's own that no
+	// endpoint has still reaches a "/" route. nil strips only CookieName.
 	PrivateCookies []string
+	// PrivateCookiePrefixes strip, like PrivateCookies, every cookie whose
+	// name starts with one of them: gatehouse's cookies named per login
+	// (the "Sign in with" state cookies, which have Path=/ with secure
+	// cookies). nil strips none by prefix.
+	PrivateCookiePrefixes []string
 	// TrustedProxies are the peers whose X-Forwarded-* and X-Original-*
 	// headers are believed; nil trusts nobody.
 	TrustedProxies []netip.Prefix
@@ -90,7 +94,7 @@ type Gateway struct {
 	log      *slog.Logger
 	trusted  trustedProxies
 	origin   *http.CrossOriginProtection
-	cookies  []string // CookieName and PrivateCookies: stripped from upstream requests
+	cookies  privateCookies // stripped from upstream requests
 	loginURL string
 	buffers  *bufferPool
 	limits   ratelimit.Store
@@ -108,7 +112,7 @@ func New(routes []RouteConfig, deps Deps) (*Gateway, error) {
 		log:      deps.Logger,
 		trusted:  trustedProxies(deps.TrustedProxies),
 		origin:   http.NewCrossOriginProtection(),
-		cookies:  slices.DeleteFunc(append([]string{deps.CookieName}, deps.PrivateCookies...), func(n string) bool { return n == "" }),
+		cookies:  newPrivateCookies(deps),
 		loginURL: deps.LoginURL,
 		buffers:  newBufferPool(),
 		limits:   deps.RateLimits,

@@ -3,7 +3,10 @@ package gateway_test
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -77,7 +80,11 @@ func TestCredentialsNeverReachUpstream(t *testing.T) {
 		route("public", "/public/", "none", up.URL),
 		route("app", "/app/", "session", up.URL),
 		route("api", "/api/", "token", up.URL),
-	}, func() gateway.Deps { d := deps(); d.PrivateCookies = []string{"pending"}; return d }())
+	}, func() gateway.Deps {
+		d := deps()
+		d.PrivateCookies, d.PrivateCookiePrefixes = []string{"pending"}, []string{"login-state-"}
+		return d
+	}())
 	tests := []struct {
 		name       string
 		path       string
@@ -91,6 +98,8 @@ func TestCredentialsNeverReachUpstream(t *testing.T) {
 		{"similar cookie names are kept", "/public/x", []string{"Cookie", cookieName + "x=1; x" + cookieName + "=2"}, []string{cookieName + "x=1; x" + cookieName + "=2"}},
 		{"private cookie", "/public/x", []string{"Cookie", "a=b; pending=sealed"}, []string{"a=b"}},
 		{"private and session cookie", "/app/x", []string{"Cookie", "pending=sealed; " + cookieName + "=sess-alice"}, nil},
+		{"private cookie prefix", "/public/x", []string{"Cookie", "a=b; login-state-1f2e=sealed; login-state-=x; c=d"}, []string{"a=b; c=d"}},
+		{"prefix only at the start", "/public/x", []string{"Cookie", "my-login-state-1=v; login-stat=w"}, []string{"my-login-state-1=v; login-stat=w"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,3 +296,57 @@ func TestObserveAndDenialLog(t *testing.T) {
 var _ gateway.SessionAuthenticator = fakeSessions{}
 var _ gateway.TokenVerifier = fakeTokens{}
 var _ gateway.InternalIssuer = fakeIssuer{}
+
+// TestUpstreamCannotSetGatehouseCookies: an upstream's Set-Cookie for the
+// session cookie replaced the user's session with one the upstream chose
+// (HttpOnly keeps only scripts from doing that), expired it, or planted a
+// second one; so did one for a private cookie. Such fields are removed from
+// the upstream's response, in every spelling a browser stores under the
+// name; the upstream's other cookies pass.
+func TestUpstreamCannotSetGatehouseCookies(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Set-Cookie"] = append(r.Header.Values("X-Set"), "theme=dark; Path=/")
+	}))
+	t.Cleanup(up.Close)
+	var logs syncBuffer
+	d := deps()
+	d.PrivateCookies = []string{"pending"}
+	d.PrivateCookiePrefixes = []string{"state-"}
+	d.Logger = slogText(&logs)
+	_, srv := serve(t, []config.Route{route("app", "/", "session", up.URL)}, d)
+	tests := []struct {
+		name, set string
+		kept      bool
+	}{
+		{"session cookie", cookieName + "=sess-root; Path=/; HttpOnly", false},
+		{"session cookie expired", cookieName + "=; Path=/; Max-Age=0", false},
+		{"session cookie on a domain", cookieName + "=sess-root; Domain=example.com", false},
+		{"spaces around the name", " " + cookieName + " = sess-root", false},
+		{"nameless cookie read back as the session", "=" + cookieName + "=sess-root; Path=/", false},
+		{"nameless cookie without a value", cookieName, false},
+		{"private cookie", "pending=sealed; Path=/", false},
+		{"private cookie by prefix", "state-abc=sealed; Path=/", false},
+		{"longer name", cookieName + "x=1", true},
+		{"name as value", "a=" + cookieName, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const line = `msg="gateway: upstream tried to set a gatehouse cookie" route=app`
+			before := strings.Count(logs.String(), line)
+			r := do(t, newRequest(t, "GET", srv.URL+"/x", "Cookie", cookieName+"=sess-alice", "X-Set", tt.set))
+			if r.StatusCode != 200 {
+				t.Fatalf("status = %d, want 200 (body %q)", r.StatusCode, r.Body)
+			}
+			want := []string{"theme=dark; Path=/"}
+			if tt.kept {
+				want = []string{tt.set, "theme=dark; Path=/"}
+			}
+			if got := r.Header.Values("Set-Cookie"); !slices.Equal(got, want) {
+				t.Errorf("client Set-Cookie = %q, want %q", got, want)
+			}
+			if logged := strings.Count(logs.String(), line) > before; logged == tt.kept {
+				t.Errorf("logged %q = %v, want %v", line, logged, !tt.kept)
+			}
+		})
+	}
+}

@@ -27,6 +27,10 @@ func (g *Gateway) newProxy(rt *Route) *httputil.ReverseProxy {
 		BufferPool:   g.buffers,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { g.upstreamFailed(rt, w, r, err) },
 		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		ModifyResponse: func(resp *http.Response) error {
+			g.dropOwnCookies(rt, resp)
+			return nil
+		},
 		// FlushInterval 0: ReverseProxy already flushes every write of
 		// text/event-stream and of bodies without Content-Length.
 	}
@@ -35,8 +39,12 @@ func (g *Gateway) newProxy(rt *Route) *httputil.ReverseProxy {
 // NewTransport returns the HTTP/1.1 transport of one route: timeout is its
 // ResponseHeaderTimeout; connecting and the TLS handshake get at most 10 s
 // (or the timeout if shorter); the environment's HTTP_PROXY is deliberately
-// ignored. Exported for the benchmark's bare proxy, so that the baseline
-// runs on exactly the gateway's transport settings (issue 15).
+// ignored; compression is the client's business: without
+// DisableCompression the transport would ask the upstream for gzip on
+// behalf of a client that did not, and inflate the answer, losing its
+// Content-Length and keeping the ETag of the gzipped body. Exported for
+// the benchmark's bare proxy, so that the baseline runs on exactly the
+// gateway's transport settings (issue 15).
 func NewTransport(timeout time.Duration) *http.Transport {
 	connect := min(timeout, 10*time.Second)
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
@@ -49,6 +57,7 @@ func NewTransport(timeout time.Duration) *http.Transport {
 		TLSHandshakeTimeout:   connect,
 		ResponseHeaderTimeout: timeout,
 		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
 	}
 }
 
@@ -84,6 +93,10 @@ func (g *Gateway) rewrite(rt *Route, pr *httputil.ProxyRequest) {
 	dropUpgradeUnlessWebSocket(h)
 	delete(h, "Authorization") // h.Del with the canonical name, without canonicalizing it
 	stripCookies(h, g.cookies)
+	// A chunked body's trailer fields are headers none of the rules above
+	// judged (X-Auth-*, Authorization, Cookie): none goes upstream. The
+	// request that reaches the upstream announces no trailer either.
+	out.Trailer = nil
 	forwardingHeaders(pr, trusted, &gr.forwarded)
 	if !gr.authenticated {
 		return
@@ -294,12 +307,32 @@ func dropUpgradeUnlessWebSocket(h http.Header) {
 	}
 }
 
-// stripCookies removes the cookies called names from the Cookie headers,
-// keeping every other cookie byte for byte, and drops the header when
-// nothing is left.
-func stripCookies(h http.Header, names []string) {
+// privateCookies are gatehouse's cookies, which never go upstream: the
+// session cookie and PrivateCookies by name, PrivateCookiePrefixes by the
+// start of the name.
+type privateCookies struct{ names, prefixes []string }
+
+func newPrivateCookies(deps Deps) privateCookies {
+	notEmpty := func(vs []string) []string {
+		return slices.DeleteFunc(vs, func(v string) bool { return v == "" })
+	}
+	return privateCookies{
+		names:    notEmpty(append([]string{deps.CookieName}, deps.PrivateCookies...)),
+		prefixes: notEmpty(slices.Clone(deps.PrivateCookiePrefixes)),
+	}
+}
+
+func (p privateCookies) has(name string) bool {
+	return slices.Contains(p.names, name) ||
+		slices.ContainsFunc(p.prefixes, func(prefix string) bool { return strings.HasPrefix(name, prefix) })
+}
+
+// stripCookies removes the private cookies from the Cookie headers, keeping
+// every other cookie byte for byte, and drops the header when nothing is
+// left.
+func stripCookies(h http.Header, private privateCookies) {
 	values := h["Cookie"] // canonical name: no Values, which canonicalizes it again
-	if len(values) == 0 || len(names) == 0 {
+	if len(values) == 0 || len(private.names)+len(private.prefixes) == 0 {
 		return
 	}
 	var kept []string
@@ -307,7 +340,7 @@ func stripCookies(h http.Header, names []string) {
 		for part := range strings.SplitSeq(v, ";") {
 			part = strings.TrimSpace(part)
 			n, _, _ := strings.Cut(part, "=")
-			if part == "" || slices.Contains(names, strings.TrimSpace(n)) {
+			if part == "" || private.has(strings.TrimSpace(n)) {
 				continue
 			}
 			kept = append(kept, part)
@@ -318,6 +351,45 @@ func stripCookies(h http.Header, names []string) {
 		return
 	}
 	h["Cookie"] = []string{strings.Join(kept, "; ")}
+}
+
+// dropOwnCookies removes from an upstream's response every Set-Cookie that
+// would set, replace or expire one of gatehouse's cookies (privateCookies):
+// a route's upstream could otherwise swap the user into a session of its
+// choosing (its HttpOnly flag keeps only scripts out), log the user out,
+// or plant a second cookie of the name.
+func (g *Gateway) dropOwnCookies(rt *Route, resp *http.Response) {
+	values := resp.Header["Set-Cookie"] // canonical name: no Values, which canonicalizes it again
+	if len(values) == 0 {
+		return
+	}
+	n := len(values)
+	kept := slices.DeleteFunc(values, func(v string) bool { return g.cookies.has(setCookieName(v)) })
+	if len(kept) == n {
+		return
+	}
+	g.log.LogAttrs(resp.Request.Context(), slog.LevelWarn, "gateway: upstream tried to set a gatehouse cookie",
+		slog.String("route", rt.Name), slog.String("upstream", rt.Upstream.URL.Host))
+	if len(kept) == 0 {
+		delete(resp.Header, "Set-Cookie")
+		return
+	}
+	resp.Header["Set-Cookie"] = kept
+}
+
+// setCookieName returns the name under which a browser sends back the
+// cookie a Set-Cookie value sets (RFC 6265bis section 5.6). A pair without
+// "=", or with an empty name, sets a nameless cookie that is sent back as
+// its bare value, which servers then read as a name: "=gatehouse=x" comes
+// back as "gatehouse=x", "gatehouse" as "gatehouse".
+func setCookieName(v string) string {
+	pair, _, _ := strings.Cut(v, ";")
+	name, value, ok := strings.Cut(pair, "=")
+	if name = strings.TrimSpace(name); ok && name == "" {
+		name, _, _ = strings.Cut(value, "=")
+		name = strings.TrimSpace(name)
+	}
+	return name
 }
 
 // upstreamFailed answers when the upstream could not be reached (502) or did

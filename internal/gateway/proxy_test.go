@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -292,6 +295,71 @@ func TestOnlyWebSocketUpgradesReachTheUpstream(t *testing.T) {
 			}
 			if h.Get("Http2-Settings") != "" {
 				t.Errorf("HTTP2-Settings reached the upstream")
+			}
+		})
+	}
+}
+
+// TestResponseEncodingIsTheClients: a client that sent no Accept-Encoding
+// (curl, most API clients) used to have "Accept-Encoding: gzip" invented
+// for it by Go's transport; a compressing upstream then gzipped the body,
+// and the gateway inflated it again, dropping the upstream's
+// Content-Length and passing on the ETag of the gzipped representation.
+// The upstream now sees the client's Accept-Encoding, or none, and its
+// response arrives as it was sent.
+func TestResponseEncodingIsTheClients(t *testing.T) {
+	const page = "hello, hello, hello, hello"
+	seen := make(chan []string, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Values("Accept-Encoding")
+		w.Header().Set("ETag", `"v1"`)
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Length", strconv.Itoa(len(page)))
+			_, _ = io.WriteString(w, page)
+			return
+		}
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		_, _ = io.WriteString(zw, page)
+		_ = zw.Close()
+		w.Header().Set("ETag", `"v1-gzip"`)
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+		_, _ = w.Write(b.Bytes())
+	}))
+	t.Cleanup(up.Close)
+	_, srv := serve(t, []config.Route{route("app", "/", "none", up.URL)}, deps())
+	tests := []struct {
+		name     string
+		header   []string
+		wantUp   []string
+		encoding string
+		etag     string
+	}{
+		{"no Accept-Encoding", nil, nil, "", `"v1"`},
+		{"identity", []string{"Accept-Encoding", "identity"}, []string{"identity"}, "", `"v1"`},
+		{"gzip", []string{"Accept-Encoding", "gzip"}, []string{"gzip"}, "gzip", `"v1-gzip"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := raw(t, srv, "GET", "/page", tt.header...)
+			if r.StatusCode != 200 {
+				t.Fatalf("status = %d, want 200", r.StatusCode)
+			}
+			if got := <-seen; !slices.Equal(got, tt.wantUp) {
+				t.Errorf("upstream Accept-Encoding = %q, want %q", got, tt.wantUp)
+			}
+			if got := r.Header.Get("Content-Encoding"); got != tt.encoding {
+				t.Errorf("Content-Encoding = %q, want %q", got, tt.encoding)
+			}
+			if got := r.Header.Get("ETag"); got != tt.etag {
+				t.Errorf("ETag = %q, want %q", got, tt.etag)
+			}
+			if r.ContentLength != int64(len(r.Body)) {
+				t.Errorf("Content-Length = %d for a body of %d bytes, want the upstream's", r.ContentLength, len(r.Body))
+			}
+			if tt.encoding == "" && r.Body != page {
+				t.Errorf("body = %q, want %q", r.Body, page)
 			}
 		})
 	}

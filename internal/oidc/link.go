@@ -50,11 +50,7 @@ func (h *Handler) resolveUser(ctx context.Context, p *provider, ext external) (a
 	if !p.cfg.CreateUsers {
 		return auth.User{}, forbidden("no_local_account", "There is no local account for this sign-in, and this provider does not create accounts.")
 	}
-	u, f := h.createUser(ctx, p, ext)
-	if f != nil {
-		return auth.User{}, f
-	}
-	return h.link(ctx, p, ext, u)
+	return h.createUser(ctx, p, ext)
 }
 
 func (h *Handler) linkedUser(ctx context.Context, ident user.Identity) (auth.User, *failure) {
@@ -75,42 +71,56 @@ func (h *Handler) linkedUser(ctx context.Context, ident user.Identity) (auth.Use
 	return u, nil
 }
 
-// link records (through the user service, which audits it) that ext logs in
-// as u. When a parallel login linked the same identity first, that link wins.
-// The identity keeps the email only when the provider verified it: gatehouse
-// gives it to its apps as a verified email (docs/apps.md).
-func (h *Handler) link(ctx context.Context, p *provider, ext external, u auth.User) (auth.User, *failure) {
+// identity is the link of ext through p. It keeps the email only when the
+// provider verified it: gatehouse gives it to its apps as a verified email
+// (docs/apps.md).
+func identity(p *provider, ext external) user.Identity {
 	id := user.Identity{Issuer: ext.Issuer, Subject: ext.Subject, Provider: p.cfg.Name}
 	if ext.EmailVerified {
 		id.Email = ext.Email
 	}
-	err := h.deps.Users.Link(ctx, id, u)
-	if errors.Is(err, auth.ErrConflict) {
-		ident, err := h.deps.Users.Identity(ctx, ext.Issuer, ext.Subject)
-		if err != nil {
-			return auth.User{}, storeFailure(fmt.Errorf("reload identity: %w", err))
-		}
-		return h.linkedUser(ctx, ident)
-	}
-	if err != nil {
-		return auth.User{}, storeFailure(err)
+	return id
+}
+
+// link records (through the user service, which audits it) that ext logs in
+// as the existing user u.
+func (h *Handler) link(ctx context.Context, p *provider, ext external, u auth.User) (auth.User, *failure) {
+	if err := h.deps.Users.Link(ctx, identity(p, ext), u); err != nil {
+		return h.linkFailed(ctx, ext, err)
 	}
 	return u, nil
 }
 
-// createUser creates a local user for ext through the user service, under
-// the first candidate (see usernameCandidates) that is a valid username and
-// free: the service applies the same name and role rules, and writes the
-// same user.created event, as for any other account.
+// createUser creates a local user for ext and links ext to it through the
+// user service, under the first candidate (see usernameCandidates) that is
+// a valid username and free: the service applies the same name and role
+// rules, and writes the same user.created event, as for any other account,
+// and deletes the account again when the link fails.
 func (h *Handler) createUser(ctx context.Context, p *provider, ext external) (auth.User, *failure) {
-	u, err := h.deps.Users.CreateExternal(ctx, usernameCandidates(p.cfg.Name, ext), p.cfg.DefaultRoles, "oidc:"+p.cfg.Name)
+	u, err := h.deps.Users.CreateExternal(ctx, usernameCandidates(p.cfg.Name, ext), p.cfg.DefaultRoles, "oidc:"+p.cfg.Name, identity(p, ext))
 	switch {
+	case errors.Is(err, user.ErrIdentityLinked):
+		return h.linkFailed(ctx, ext, err)
 	case errors.Is(err, auth.ErrConflict):
 		return auth.User{}, forbidden("username_unavailable", "No free username could be found for your account; ask an administrator to create it.")
 	case err != nil:
 		return auth.User{}, storeFailure(fmt.Errorf("create user: %w", err))
 	}
 	return u, nil
+}
+
+// linkFailed handles a failed link of ext: when a parallel login linked
+// the same identity first (user.ErrIdentityLinked), that link wins and the
+// login goes on as its user; any other error fails the login.
+func (h *Handler) linkFailed(ctx context.Context, ext external, err error) (auth.User, *failure) {
+	if !errors.Is(err, user.ErrIdentityLinked) {
+		return auth.User{}, storeFailure(err)
+	}
+	ident, err := h.deps.Users.Identity(ctx, ext.Issuer, ext.Subject)
+	if err != nil {
+		return auth.User{}, storeFailure(fmt.Errorf("reload identity: %w", err))
+	}
+	return h.linkedUser(ctx, ident)
 }
 
 // usernameCandidates lists the usernames a new user may get, best first:

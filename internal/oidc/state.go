@@ -86,14 +86,27 @@ func (s *sealer) open(name, value string) (loginState, error) {
 	return st, nil
 }
 
+// The state cookies' names start with stateCookiePrefix, or with
+// secureStateCookiePrefix under SecureCookies.
+const (
+	stateCookiePrefix       = "gatehouse-oidc-"
+	secureStateCookiePrefix = "__Host-" + stateCookiePrefix
+)
+
+// StateCookiePrefixes are how the names of the state cookies start (with
+// and without SecureCookies). The cookies are gatehouse's own, and under
+// SecureCookies have Path=/: the gateway strips every cookie named so from
+// upstream requests (gateway.Deps.PrivateCookiePrefixes).
+func StateCookiePrefixes() []string { return []string{stateCookiePrefix, secureStateCookiePrefix} }
+
 // stateCookieName is one cookie per provider and login, so that logins in
 // parallel tabs do not overwrite each other. The name is derived from the
 // state, which the callback receives in its query.
 func stateCookieName(secure bool, provider, state string) string {
 	sum := sha256.Sum256([]byte(provider + "\x00" + state))
-	prefix := "gatehouse-oidc-"
+	prefix := stateCookiePrefix
 	if secure {
-		prefix = "__Host-gatehouse-oidc-"
+		prefix = secureStateCookiePrefix
 	}
 	return prefix + hex.EncodeToString(sum[:8])
 }

@@ -166,9 +166,10 @@ func clipUserAgent(ua string) string {
 }
 
 // LookupID returns the live session with public ID id, recording activity
-// at most every DefaultTouchEvery. An unknown, idle or expired session is
-// auth.ErrUnauthenticated (expired ones are deleted); a store failure is a
-// wrapped auth.ErrUnavailable.
+// at most every DefaultTouchEvery. An unknown, idle or expired session, or
+// one deleted between the read and the activity write (revoked meanwhile),
+// is auth.ErrUnauthenticated (expired ones are deleted); a store failure is
+// a wrapped auth.ErrUnavailable.
 func (m *Manager) LookupID(ctx context.Context, id string) (Record, error) {
 	rec, err := m.store.Session(ctx, id)
 	if errors.Is(err, auth.ErrNotFound) {
@@ -185,7 +186,12 @@ func (m *Manager) LookupID(ctx context.Context, id string) (Record, error) {
 	if now.Sub(rec.LastSeenAt) >= m.touchEvery {
 		rec.LastSeenAt = now.UTC()
 		rec.IdleExpiresAt = rec.LastSeenAt.Add(m.idle)
-		if err := m.store.TouchSession(ctx, id, rec.LastSeenAt, rec.IdleExpiresAt); err != nil && !errors.Is(err, auth.ErrNotFound) {
+		err := m.store.TouchSession(ctx, id, rec.LastSeenAt, rec.IdleExpiresAt)
+		if errors.Is(err, auth.ErrNotFound) {
+			// Deleted since the read (revoked, logged out): it is gone.
+			return Record{}, fmt.Errorf("%w: session ended during the lookup", auth.ErrUnauthenticated)
+		}
+		if err != nil {
 			return Record{}, fmt.Errorf("touch session: %w", err)
 		}
 	}

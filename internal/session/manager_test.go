@@ -323,3 +323,36 @@ func TestSessionUserAgentIsClippedValidUTF8(t *testing.T) {
 		})
 	}
 }
+
+// revokedAfterRead is a real store whose session reads are followed by the
+// deletion of that session: a revocation landing between a lookup's read
+// and its activity write (fault injection).
+type revokedAfterRead struct{ *sqlite.Store }
+
+func (s revokedAfterRead) Session(ctx context.Context, id string) (session.Record, error) {
+	rec, err := s.Store.Session(ctx, id)
+	if err == nil {
+		if err := s.Store.DeleteSession(ctx, id); err != nil {
+			return session.Record{}, err
+		}
+	}
+	return rec, err
+}
+
+// A session revoked while it is being looked up is gone: the activity
+// write finds no session, and the request it came with is not
+// authenticated (nor is the session cached).
+func TestSessionRevokedDuringLookupIsUnauthenticated(t *testing.T) {
+	e := newEnv(t)
+	cookie, _ := e.login("")
+	m := session.NewManager(revokedAfterRead{e.store}, session.WithTimeouts(idle, absolute), session.WithClock(e.clock.Now),
+		session.WithCookie(session.Cookie{Name: "gh", SameSite: http.SameSiteLaxMode}))
+	a := session.NewAuthenticator(m, e.store, cacheTTL, nil)
+	e.clock.Advance(session.DefaultTouchEvery) // the lookup writes activity
+	if p, _, err := a.Authenticate(context.Background(), cookie); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("Authenticate = %+v, %v; want ErrUnauthenticated", p, err)
+	}
+	if p, _, err := a.Authenticate(context.Background(), cookie); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("Authenticate again = %+v, %v; want ErrUnauthenticated", p, err)
+	}
+}

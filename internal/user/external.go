@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -15,24 +16,63 @@ func WithIdentities(st IdentityStore) Option { return func(s *Service) { s.ident
 
 var errNoIdentities = fmt.Errorf("%w: no identity store configured", auth.ErrUnavailable)
 
+// ErrIdentityLinked is the refusal to link an identity (issuer+subject)
+// that is linked already: a parallel login linked it first, and the login
+// goes on as that link's user. It is an auth.ErrConflict.
+var ErrIdentityLinked = fmt.Errorf("%w: the identity is already linked", auth.ErrConflict)
+
+// cleanupTimeout bounds the deletion of an account whose identity could
+// not be linked; it runs even when the request's context is done.
+const cleanupTimeout = 5 * time.Second
+
 // CreateExternal creates a passwordless account for a login through an
-// external provider, under the first of names that is a valid username
-// (CheckName) and free, with roles (auth.CheckRoles). It is Create with the
-// same rules and the same user.created event; method ("oidc:<provider>")
-// goes into the event. Errors: auth.ErrInvalidInput for bad roles,
-// auth.ErrConflict when no name is both valid and free.
-func (s *Service) CreateExternal(ctx context.Context, names, roles []string, method string) (auth.User, error) {
+// external provider and links id to it (Link). The account gets the first
+// of names that is a valid username (CheckName) and free, and roles
+// (auth.CheckRoles); it is Create with the same rules and the same
+// user.created event, and method ("oidc:<provider>") goes into the event.
+// When the link fails the account is deleted again (user.deleted, same
+// method, reason identity_not_linked): an account without its identity can
+// never log in, and the next login would create a second one under the next
+// name. Errors: auth.ErrInvalidInput for bad roles, auth.ErrConflict when
+// no name is both valid and free, ErrIdentityLinked when a parallel login
+// linked id first (log in as its user), else Link's error.
+func (s *Service) CreateExternal(ctx context.Context, names, roles []string, method string, id Identity) (auth.User, error) {
 	if err := auth.CheckRoles(roles); err != nil {
 		return auth.User{}, err
+	}
+	if s.identities == nil {
+		return auth.User{}, errNoIdentities
 	}
 	for _, name := range names {
 		u, err := s.create(ctx, name, "", roles, map[string]string{"method": method})
 		if errors.Is(err, auth.ErrInvalidInput) || errors.Is(err, auth.ErrConflict) {
 			continue
 		}
-		return u, err
+		if err != nil {
+			return auth.User{}, err
+		}
+		if err := s.Link(ctx, id, u); err != nil {
+			return auth.User{}, s.dropUnlinked(ctx, u, method, err)
+		}
+		return u, nil
 	}
 	return auth.User{}, fmt.Errorf("create user: %w: no valid free username among %d candidates", auth.ErrConflict, len(names))
+}
+
+// dropUnlinked deletes u, just created for an identity whose link failed
+// with linkErr, and returns linkErr. When the deletion fails too, its error
+// is the one returned (linkErr only as text): the caller must not go on as
+// if a lost race (ErrIdentityLinked) had been cleaned up. ctx may be what
+// failed the link (the client went away): the deletion runs regardless.
+func (s *Service) dropUnlinked(ctx context.Context, u auth.User, method string, linkErr error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := s.store.DeleteUser(ctx, u.ID); err != nil {
+		return fmt.Errorf("delete user %q left without its identity (%v): %w", u.Username, linkErr, err)
+	}
+	s.record(ctx, audit.Event{Type: audit.UserDeleted, UserID: u.ID, Username: u.Username,
+		Details: map[string]string{"method": method, "reason": "identity_not_linked"}})
+	return linkErr
 }
 
 // Identity returns the identity linked to issuer+subject; auth.ErrNotFound
@@ -61,7 +101,7 @@ func (s *Service) Identities(ctx context.Context, userID string) ([]Identity, er
 }
 
 // Link records that id logs in as u and writes identity.linked. CreatedAt
-// and LastLogin are set to now. auth.ErrConflict when issuer+subject is
+// and LastLogin are set to now. ErrIdentityLinked when issuer+subject is
 // already linked (a parallel login linked it first).
 func (s *Service) Link(ctx context.Context, id Identity, u auth.User) error {
 	if s.identities == nil {
@@ -69,7 +109,11 @@ func (s *Service) Link(ctx context.Context, id Identity, u auth.User) error {
 	}
 	now := s.now().UTC()
 	id.UserID, id.CreatedAt, id.LastLogin = u.ID, now, now
-	if err := s.identities.CreateIdentity(ctx, id); err != nil {
+	err := s.identities.CreateIdentity(ctx, id)
+	if errors.Is(err, auth.ErrConflict) {
+		return fmt.Errorf("link identity: %w", ErrIdentityLinked)
+	}
+	if err != nil {
 		return fmt.Errorf("link identity: %w", err)
 	}
 	s.record(ctx, audit.Event{Type: audit.IdentityLinked, UserID: u.ID, Username: u.Username,

@@ -124,7 +124,10 @@ func TestCreateExternalTakesFirstValidFreeName(t *testing.T) {
 	}
 	// "alice\u200b@corp.example" shows as the taken name: no candidate either.
 	names := []string{"Alice Smith", strings.Repeat("a", 100), "alice@corp.example", "alice\u200b@corp.example", "corp-a1b2c3d4"}
-	u, err := svc.CreateExternal(ctx, names, []string{"user"}, "oidc:corp")
+	ident := func(sub string) user.Identity {
+		return user.Identity{Issuer: "https://idp.example", Subject: sub, Provider: "corp"}
+	}
+	u, err := svc.CreateExternal(ctx, names, []string{"user"}, "oidc:corp", ident("a1b2c3d4e5"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,10 +137,10 @@ func TestCreateExternalTakesFirstValidFreeName(t *testing.T) {
 	if u.PasswordHash != "" {
 		t.Error("external account has a password")
 	}
-	if _, err := svc.CreateExternal(ctx, names, []string{"user"}, "oidc:corp"); !errors.Is(err, auth.ErrConflict) {
+	if _, err := svc.CreateExternal(ctx, names, []string{"user"}, "oidc:corp", ident("s2")); !errors.Is(err, auth.ErrConflict) || errors.Is(err, user.ErrIdentityLinked) {
 		t.Errorf("every candidate taken or invalid: %v, want ErrConflict", err)
 	}
-	if _, err := svc.CreateExternal(ctx, []string{"carol"}, []string{"a,b"}, "oidc:corp"); !errors.Is(err, auth.ErrInvalidInput) {
+	if _, err := svc.CreateExternal(ctx, []string{"carol"}, []string{"a,b"}, "oidc:corp", ident("s3")); !errors.Is(err, auth.ErrInvalidInput) {
 		t.Errorf("role with a comma: %v, want ErrInvalidInput", err)
 	}
 }
@@ -199,16 +202,20 @@ func TestLoginUpgradesAnOutdatedHash(t *testing.T) {
 func TestLinkedIdentitiesBelongToTheirUser(t *testing.T) {
 	svc := newService(t, newStore(t), cheap)
 	ctx := context.Background()
-	u, err := svc.CreateExternal(ctx, []string{"alice"}, nil, "oidc:corp")
+	id := user.Identity{Issuer: "https://idp.example", Subject: "s1", Provider: "corp", Email: "alice@corp.example"}
+	u, err := svc.CreateExternal(ctx, []string{"alice"}, nil, "oidc:corp", id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := user.Identity{Issuer: "https://idp.example", Subject: "s1", Provider: "corp", Email: "alice@corp.example"}
-	if err := svc.Link(ctx, id, u); err != nil {
-		t.Fatal(err)
+	if err := svc.Link(ctx, id, u); !errors.Is(err, user.ErrIdentityLinked) || !errors.Is(err, auth.ErrConflict) {
+		t.Errorf("second link of the same subject = %v, want ErrIdentityLinked (an ErrConflict)", err)
 	}
-	if err := svc.Link(ctx, id, u); !errors.Is(err, auth.ErrConflict) {
-		t.Errorf("second link of the same subject = %v, want ErrConflict", err)
+	// A parallel login's account for the same subject does not stay.
+	if _, err := svc.CreateExternal(ctx, []string{"bob"}, nil, "oidc:corp", id); !errors.Is(err, user.ErrIdentityLinked) {
+		t.Errorf("create for a linked subject = %v, want ErrIdentityLinked", err)
+	}
+	if _, err := svc.Get(ctx, "bob"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("account created for a linked subject: Get = %v, want ErrNotFound", err)
 	}
 	got, err := svc.Identity(ctx, id.Issuer, id.Subject)
 	if err != nil || got.UserID != u.ID {

@@ -27,6 +27,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{Name: "CreateWithTakenIDConflicts", Run: testCreateConflict},
 		{Name: "MissingSessionIsNotFound", Run: testMissing},
 		{Name: "TouchMovesLastSeenAndIdleExpiry", Run: testTouch},
+		{Name: "TouchAfterDeleteIsNotFound", Run: testTouchAfterDelete},
 		{Name: "DeleteRemovesOnlyThatSession", Run: testDelete},
 		{Name: "UserSessionsListsOnlyThatUser", Run: testUserSessions},
 		{Name: "DeleteUserSessionsKeepsOnlyKeepID", Run: testDeleteUserSessions},
@@ -200,6 +201,39 @@ func testTouch(t *testing.T, s session.Store) {
 	want.LastSeenAt = later
 	want.IdleExpiresAt = later.Add(30 * time.Minute)
 	assertRecord(t, mustGet(t, s, r.ID), want)
+}
+
+// testTouchAfterDelete: a session deleted (revoked, logged out) between a
+// lookup's read and its activity write is gone for the touch too
+// (auth.ErrNotFound, which session.Manager answers as unauthenticated), and
+// the touch does not bring it back.
+func testTouchAfterDelete(t *testing.T, s session.Store) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		delete func(r session.Record) error
+	}{
+		{"DeleteSession", func(r session.Record) error { return s.DeleteSession(ctx, r.ID) }},
+		{"DeleteUserSessions", func(r session.Record) error { _, err := s.DeleteUserSessions(ctx, r.UserID, ""); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := base()
+			r := newRecord(t, "user-1", now)
+			mustCreate(t, s, r)
+			if err := tt.delete(r); err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			later := now.Add(time.Minute)
+			if err := s.TouchSession(ctx, r.ID, later, later.Add(30*time.Minute)); !errors.Is(err, auth.ErrNotFound) {
+				t.Fatalf("TouchSession after %s = %v, want auth.ErrNotFound", tt.name, err)
+			}
+			assertNotFound(t, s, r.ID)
+			if live, err := s.UserSessions(ctx, r.UserID); err != nil || slices.Contains(ids(live), r.ID) {
+				t.Errorf("UserSessions after the touch = %v, %v; want without %s", ids(live), err, r.ID)
+			}
+		})
+	}
 }
 
 func testDelete(t *testing.T, s session.Store) {
