@@ -176,7 +176,7 @@ func (f *fixture) assertNothingLives(t *testing.T, c client.Client, out authserv
 		}
 	}
 	if out.RefreshToken != "" {
-		if _, err := f.grants.RefreshFor(ctx, out.RefreshToken, c.ID, nil); !errors.Is(err, token.ErrInvalidGrant) {
+		if _, err := f.grants.RefreshFor(ctx, token.RefreshRequest{Token: out.RefreshToken, ClientID: c.ID}); !errors.Is(err, token.ErrInvalidGrant) {
 			t.Errorf("refresh with the exchanged token: error = %v, want ErrInvalidGrant", err)
 		}
 	}
@@ -214,7 +214,7 @@ func TestExchangeRefusesCodeOfEndedSessionOrWithdrawnConsent(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Exchange: %v", err)
 				}
-				if _, err := f.grants.RefreshFor(context.Background(), out.RefreshToken, tt.client.ID, nil); err != nil {
+				if _, err := f.grants.RefreshFor(context.Background(), token.RefreshRequest{Token: out.RefreshToken, ClientID: tt.client.ID}); err != nil {
 					t.Fatalf("refresh: %v", err)
 				}
 				return

@@ -248,19 +248,21 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string, cl *cli
 }
 
 // refreshGrant: a refresh token is bound to its client; without client_id
-// only tokens of the built-in client refresh.
+// only tokens of the built-in client refresh. The scope parameter may
+// narrow the grant (token.Grants.RefreshFor), and a registered client gets
+// only the scopes it may still be given.
 func (s *server) refreshGrant(r *http.Request, get func(string) string, cl *client.Client) (authserver.Tokens, error) {
 	if get("refresh_token") == "" {
 		return authserver.Tokens{}, fmt.Errorf("refresh_token is required: %w", authserver.ErrInvalidRequest)
 	}
-	clientID, aud := DefaultClientID, []string(nil)
+	req := token.RefreshRequest{Token: get("refresh_token"), ClientID: DefaultClientID, Scope: get("scope")}
 	if cl != nil {
 		if !cl.AllowsGrant(client.GrantRefreshToken) {
 			return authserver.Tokens{}, fmt.Errorf("refresh grant: %w", authserver.ErrUnauthorizedClient)
 		}
-		clientID, aud = cl.ID, cl.Audience
+		req.ClientID, req.Audience, req.Allows = cl.ID, cl.Audience, cl.AllowsScope
 	}
-	pair, err := s.Grants.RefreshFor(r.Context(), get("refresh_token"), clientID, aud)
+	pair, err := s.Grants.RefreshFor(r.Context(), req)
 	if errors.Is(err, auth.ErrReused) {
 		s.metrics.Token("reuse_detected")
 	}

@@ -49,7 +49,7 @@ type Sessions interface {
 // Grants issues, refreshes and revokes tokens (token.Grants).
 type Grants interface {
 	Issue(ctx context.Context, g token.Grant) (token.Pair, error)
-	RefreshFor(ctx context.Context, refreshToken, clientID string, aud []string) (token.Pair, error)
+	RefreshFor(ctx context.Context, req token.RefreshRequest) (token.Pair, error)
 	RevokeFor(ctx context.Context, token, hint string, mine func(clientID string) bool) error
 }
 

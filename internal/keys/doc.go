@@ -6,6 +6,7 @@
 // instance, private halves sealed with AES-256-GCM when keys.encryption_key
 // is set. Instances agree on the active key through Store.RotateKey's
 // compare-and-swap on the previous active key and pick up each other's
-// rotations with Reload (on a "keys" revocation event and periodically).
+// rotations with Reload (on a "keys" revocation event and periodically),
+// and with LearnKey when a token names a kid not loaded yet (rate-limited).
 // An HS256 secret comes from configuration and is never stored.
 package keys

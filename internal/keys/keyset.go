@@ -87,6 +87,10 @@ type Set struct {
 
 	mu  sync.Mutex // serialises Reload and Rotate
 	cur atomic.Pointer[snapshot]
+
+	learnMu   sync.Mutex
+	learnedAt time.Time     // start of LearnKey's last reload
+	learning  chan struct{} // closed when LearnKey's running reload ends; nil when none runs
 }
 
 // entry is a loaded key of the configured algorithm.
@@ -241,6 +245,73 @@ func (s *Set) VerificationKey(kid string) (any, error) {
 		return nil, ErrRetiredKey
 	}
 	return e.pub, nil
+}
+
+// LearnEvery is how often at most LearnKey reloads the store: a flood of
+// tokens naming made-up kids costs one store read a second.
+const LearnEvery = time.Second
+
+// learnTimeout bounds LearnKey's shared reload.
+const learnTimeout = 5 * time.Second
+
+// LearnKey is for a token whose kid VerificationKey did not know: the key
+// may be one that another instance has just rotated to, which this Set
+// would otherwise learn only from the "keys" revocation event or the
+// periodic reload. It reloads the store and reports whether kid is then a
+// key of the configured algorithm (retired or not, VerificationKey decides).
+// The reload is shared: callers that come while one runs wait for it (or
+// for their ctx), and callers that come less than LearnEvery after the last
+// one started get false without a store read. A failed reload is logged
+// and answers false; the previous keys stay in use. HS256 always answers
+// false: its one key comes from configuration.
+func (s *Set) LearnKey(ctx context.Context, kid string) bool {
+	if s.alg == HS256 {
+		return false
+	}
+	s.learnMu.Lock()
+	known, done, lead := s.knows(kid), s.learning, false
+	if !known && done == nil && (s.learnedAt.IsZero() || s.now().Sub(s.learnedAt) >= LearnEvery) {
+		s.learnedAt, done, lead = s.now(), make(chan struct{}), true
+		s.learning = done
+	}
+	s.learnMu.Unlock()
+	switch {
+	case known:
+		return true
+	case done == nil: // the last reload started less than LearnEvery ago
+		return false
+	case lead:
+		s.learnReload(ctx, done)
+	}
+	select {
+	case <-done:
+		return s.knows(kid)
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// learnReload is LearnKey's shared reload; closing done releases the
+// callers waiting for it.
+func (s *Set) learnReload(ctx context.Context, done chan struct{}) {
+	// Not the caller's cancellation, as the reload is shared; but bounded,
+	// so that a hung store cannot hold off every later one.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), learnTimeout)
+	err := s.Reload(rctx)
+	cancel()
+	s.learnMu.Lock()
+	s.learning = nil
+	s.learnMu.Unlock()
+	close(done)
+	if err != nil {
+		s.log.Warn("reload signing keys for an unknown kid failed", slog.String("error", err.Error()))
+	}
+}
+
+// knows reports whether kid is in the current snapshot.
+func (s *Set) knows(kid string) bool {
+	_, ok := s.cur.Load().byKID[kid]
+	return ok
 }
 
 // JWKS returns the JWK Set of every non-retired key, active key first:

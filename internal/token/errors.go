@@ -5,7 +5,8 @@ import "errors"
 // Errors of this package. Verification errors also wrap
 // auth.ErrUnauthenticated (and auth.ErrExpired or auth.ErrRevoked when that
 // is the reason); grant refusals also wrap ErrInvalidGrant, so that httpapi
-// can map them without knowing every cause.
+// can map them without knowing every cause, except a refused scope, which
+// wraps auth.ErrInvalidScope (invalid_scope) instead.
 var (
 	// ErrInvalidGrant: a refresh token (or the user behind it) was refused;
 	// RFC 6749 section 5.2 "invalid_grant". The specific cause is wrapped

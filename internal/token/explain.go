@@ -25,7 +25,7 @@ type Report struct {
 // Explain runs every check but the deny-list lookup and reports the result.
 func (v *Verifier) Explain(raw string) Report {
 	r := decode(raw)
-	_, _, err := v.parse(raw)
+	_, _, err := v.parse(context.Background(), raw)
 	return v.report(r, err)
 }
 

@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -121,7 +123,7 @@ func (g *Grants) Issue(ctx context.Context, gr Grant) (Pair, error) {
 	if err := g.store.CreateRefresh(ctx, r); err != nil {
 		return Pair{}, fmt.Errorf("start grant: %w", err)
 	}
-	p, err := g.pair(u, r, rt, gr.Audience, ttl)
+	p, err := g.pair(u, r, r.Scope, rt, gr.Audience, ttl)
 	if err != nil {
 		return Pair{}, fmt.Errorf("start grant: %w", err)
 	}
@@ -143,24 +145,47 @@ func (g *Grants) Issue(ctx context.Context, gr Grant) (Pair, error) {
 // auth.ErrReused (already used: the family and its sid are revoked and the
 // event audited). Store failures wrap auth.ErrUnavailable as returned.
 func (g *Grants) Refresh(ctx context.Context, refreshToken string) (Pair, error) {
-	return g.RefreshFor(ctx, refreshToken, "", nil)
+	return g.RefreshFor(ctx, RefreshRequest{Token: refreshToken})
 }
 
-// RefreshFor is Refresh for the client clientID: a refresh token issued to
-// another client is refused with ErrInvalidGrant and auth.ErrNotFound
+// RefreshRequest is a refresh-token grant request as RefreshFor reads it.
+type RefreshRequest struct {
+	// Token is the refresh token.
+	Token string
+	// ClientID is the calling client; "" skips the client check.
+	ClientID string
+	// Audience of the new access token; empty means tokens.audience.
+	Audience []string
+	// Scope is the request's scope parameter (RFC 6749 §6): the scope of
+	// the new access token, within the family's grant. Empty asks for the
+	// whole grant.
+	Scope string
+	// Allows reports whether the client may still be given a scope
+	// (client.Client.AllowsScope); nil allows every scope of the grant.
+	Allows func(scope string) bool
+}
+
+// RefreshFor is Refresh for the client req.ClientID: a refresh token issued
+// to another client is refused with ErrInvalidGrant and auth.ErrNotFound
 // without being used up (RFC 6749 §6: refresh tokens are bound to their
-// client), and the new access token carries audience aud (empty:
-// tokens.audience). clientID "" skips the client check.
-func (g *Grants) RefreshFor(ctx context.Context, refreshToken, clientID string, aud []string) (Pair, error) {
-	if !wellFormed(refreshToken) {
+// client), and the new access token carries audience req.Audience and the
+// scope accessScope gives: req.Scope, or the family's grant when it is
+// empty, less what req.Allows no longer lets the client have. A requested
+// scope outside the grant, or one the client may no longer have, is
+// refused with auth.ErrInvalidScope (invalid_scope) without using the token
+// up. The family keeps its grant either way (RFC 6749 §6: the new refresh
+// token's scope is that of the old one), so a narrower request narrows
+// only the access token it gets.
+func (g *Grants) RefreshFor(ctx context.Context, req RefreshRequest) (Pair, error) {
+	if !wellFormed(req.Token) {
 		return Pair{}, fmt.Errorf("refresh: %w: %w", ErrInvalidGrant, auth.ErrNotFound)
 	}
-	hash := hashRefresh(refreshToken)
+	hash := hashRefresh(req.Token)
 	old, err := g.store.Refresh(ctx, hash)
 	if err != nil {
 		return Pair{}, grantErr(err)
 	}
-	if clientID != "" && old.ClientID != clientID {
+	if req.ClientID != "" && old.ClientID != req.ClientID {
 		return Pair{}, fmt.Errorf("refresh: token of another client: %w: %w", ErrInvalidGrant, auth.ErrNotFound)
 	}
 	// The user is checked before the rotation: a user-store outage must not
@@ -180,13 +205,18 @@ func (g *Grants) RefreshFor(ctx context.Context, refreshToken, clientID string, 
 		return Pair{}, fmt.Errorf("refresh: %w", err)
 	}
 	now := g.s.now()
-	// A refresh that cannot give a usable access token is refused before
-	// the rotation, so that it does not use the token up. A token already
-	// used or revoked goes on: the rotation refuses it for that, and a
-	// replay is handled as reuse however close the family is to its end.
+	// A refresh that cannot give a usable access token (the family ends
+	// within the leeway, or the scope asked for is refused) is refused
+	// before the rotation, so that it does not use the token up. A token
+	// already used or revoked goes on: the rotation refuses it for that,
+	// and a replay is handled as reuse whatever else is wrong with it.
+	scope, refused := accessScope(old.Scope, req.Scope, req.Allows)
 	ttl, ttlErr := g.accessTTL(now, old.FamilyExpiresAt)
-	if ttlErr != nil && old.UsedAt.IsZero() && old.RevokedAt.IsZero() {
-		return Pair{}, fmt.Errorf("refresh: %w", ttlErr)
+	if refused == nil {
+		refused = ttlErr
+	}
+	if refused != nil && old.UsedAt.IsZero() && old.RevokedAt.IsZero() {
+		return Pair{}, fmt.Errorf("refresh: %w", refused)
 	}
 	next := Refresh{Hash: hashRefresh(rt), FamilyID: old.FamilyID, UserID: old.UserID, ClientID: old.ClientID,
 		Scope: old.Scope, IssuedAt: now, ExpiresAt: earliest(now.Add(g.s.idleTTL), old.FamilyExpiresAt),
@@ -197,10 +227,10 @@ func (g *Grants) RefreshFor(ctx context.Context, refreshToken, clientID string, 
 		}
 		return Pair{}, grantErr(err)
 	}
-	if ttlErr != nil { // used and revoked are for good: not reached
-		return Pair{}, fmt.Errorf("refresh: %w", ttlErr)
+	if refused != nil { // used and revoked are for good: not reached
+		return Pair{}, fmt.Errorf("refresh: %w", refused)
 	}
-	p, err := g.pair(u, next, rt, aud, ttl)
+	p, err := g.pair(u, next, scope, rt, req.Audience, ttl)
 	if err != nil {
 		return Pair{}, fmt.Errorf("refresh: %w", err)
 	}
@@ -273,7 +303,7 @@ func (g *Grants) revokeRefresh(ctx context.Context, token string, mine func(stri
 }
 
 func (g *Grants) revokeAccess(ctx context.Context, token string, mine func(string) bool) (bool, error) {
-	c, err := g.lax.parseSigned(token)
+	c, err := g.lax.parseSigned(ctx, token)
 	if err != nil || c.ID == "" {
 		return false, nil
 	}
@@ -450,14 +480,45 @@ func (g *Grants) accessTTL(now, familyEnd time.Time) (time.Duration, error) {
 	return ttl, nil
 }
 
-func (g *Grants) pair(u auth.User, r Refresh, rt string, aud []string, ttl time.Duration) (Pair, error) {
-	at, c, err := g.issuer.Issue(Subject{UserID: u.ID, Username: u.Username, Roles: u.Roles, Scope: r.Scope,
+// pair issues the access token of family r with scope (r.Scope, or less
+// on a narrower refresh) and pairs it with refresh token rt.
+func (g *Grants) pair(u auth.User, r Refresh, scope, rt string, aud []string, ttl time.Duration) (Pair, error) {
+	at, c, err := g.issuer.Issue(Subject{UserID: u.ID, Username: u.Username, Roles: u.Roles, Scope: scope,
 		ClientID: r.ClientID, SessionID: r.FamilyID, Audience: aud, AMR: r.AMR}, ttl)
 	if err != nil {
 		return Pair{}, err
 	}
 	expiresIn := int(c.ExpiresAt.Sub(c.IssuedAt.Time) / time.Second)
-	return Pair{AccessToken: at, ExpiresIn: expiresIn, RefreshToken: rt, Scope: r.Scope, Claims: c}, nil
+	return Pair{AccessToken: at, ExpiresIn: expiresIn, RefreshToken: rt, Scope: scope, Claims: c}, nil
+}
+
+// accessScope is the scope of an access token refreshed from a family
+// granted granted (RFC 6749 §6): requested, or the whole grant when
+// requested names no scope, without repeats and limited to the scopes
+// allows still lets the client have (nil: all). A requested scope that was
+// not granted, or that the client may no longer have, wraps
+// auth.ErrInvalidScope; one dropped from the client is left out of an
+// omitted request silently, as a grant issues fewer scopes than asked
+// (RFC 6749 §3.3).
+func accessScope(granted, requested string, allows func(string) bool) (string, error) {
+	have := strings.Fields(granted)
+	want, explicit := strings.Fields(requested), true
+	if len(want) == 0 {
+		want, explicit = have, false
+	}
+	out := make([]string, 0, len(want))
+	for _, s := range want {
+		switch {
+		case slices.Contains(out, s):
+		case !slices.Contains(have, s):
+			return "", fmt.Errorf("scope %q was not granted: %w", s, auth.ErrInvalidScope)
+		case allows == nil || allows(s):
+			out = append(out, s)
+		case explicit:
+			return "", fmt.Errorf("scope %q is no longer allowed for the client: %w", s, auth.ErrInvalidScope)
+		}
+	}
+	return strings.Join(out, " "), nil
 }
 
 func (g *Grants) record(ctx context.Context, typ, userID, username string, kv ...string) {

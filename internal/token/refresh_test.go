@@ -398,3 +398,26 @@ func TestAccessTokenEndsWithItsFamily(t *testing.T) {
 		}
 	})
 }
+
+// A scope outside the grant is invalid_scope and leaves the refresh token
+// usable; a replayed token is reuse whatever scope it asks for, so that
+// an attacker cannot probe a stolen, used token without killing its family.
+func TestRefreshScopeRefusalKeepsTokenButNotReplay(t *testing.T) {
+	e := newEnv(t, keys.ES256)
+	p, err := e.grants.Start(t.Context(), e.users.get(t, "u-alice"), "spa", "openid orders:read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.grants.RefreshFor(t.Context(), token.RefreshRequest{Token: p.RefreshToken, Scope: "openid orders:write"})
+	if !errors.Is(err, auth.ErrInvalidScope) || errors.Is(err, token.ErrInvalidGrant) {
+		t.Fatalf("refresh asking for more = %v, want ErrInvalidScope only", err)
+	}
+	next, err := e.grants.RefreshFor(t.Context(), token.RefreshRequest{Token: p.RefreshToken, Scope: "orders:read"})
+	if err != nil || next.Scope != "orders:read" || next.Claims.Scope != "orders:read" {
+		t.Fatalf("narrower refresh = %+v, %v; want scope orders:read", next.Claims, err)
+	}
+	_, err = e.grants.RefreshFor(t.Context(), token.RefreshRequest{Token: p.RefreshToken, Scope: "admin"})
+	wantGrantErr(t, err, auth.ErrReused)
+	_, err = e.grants.Refresh(t.Context(), next.RefreshToken)
+	wantGrantErr(t, err, auth.ErrRevoked)
+}

@@ -126,7 +126,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (auth.Principal, erro
 
 // verify is Verify without the cache.
 func (v *Verifier) verify(ctx context.Context, raw string) (auth.Principal, string, error) {
-	c, kid, err := v.parse(raw)
+	c, kid, err := v.parse(ctx, raw)
 	if err != nil {
 		return auth.Principal{}, "", err
 	}
@@ -138,12 +138,16 @@ func (v *Verifier) verify(ctx context.Context, raw string) (auth.Principal, stri
 }
 
 // parse checks everything but revocation.
-func (v *Verifier) parse(raw string) (Claims, string, error) {
+func (v *Verifier) parse(ctx context.Context, raw string) (Claims, string, error) {
 	if len(raw) > MaxTokenSize {
 		return Claims{}, "", unauthenticated(ErrTooLarge)
 	}
 	var c Claims
 	t, err := v.parser.ParseWithClaims(raw, &c, v.keyFunc)
+	if err != nil && v.learnKey(ctx, t, err) {
+		c = Claims{}
+		t, err = v.parser.ParseWithClaims(raw, &c, v.keyFunc)
+	}
 	if err != nil {
 		return Claims{}, "", unauthenticated(err)
 	}
@@ -163,7 +167,8 @@ func (v *Verifier) parse(raw string) (Claims, string, error) {
 }
 
 // keyFunc picks the verification key by kid from memory only, after
-// refusing headers that would let the token pick its own key.
+// refusing headers that would let the token pick its own key (an unknown
+// kid is learned by parse, outside the jwt parser).
 func (v *Verifier) keyFunc(t *jwt.Token) (any, error) {
 	for _, h := range forbiddenHeaders {
 		if _, ok := t.Header[h]; ok {
@@ -179,6 +184,19 @@ func (v *Verifier) keyFunc(t *jwt.Token) (any, error) {
 		return nil, fmt.Errorf("%w: kid missing", ErrHeader)
 	}
 	return v.keys.VerificationKey(kid)
+}
+
+// learnKey reports whether a parse of t that failed with err is worth one
+// more try: its kid was unknown here and keys.Set.LearnKey, reloading the
+// store (shared, at most once a second), found it — a key another instance
+// rotated to before the "keys" revocation event reached this one. Only
+// failures come here: a known kid costs nothing more than before.
+func (v *Verifier) learnKey(ctx context.Context, t *jwt.Token, err error) bool {
+	if t == nil || !errors.Is(err, keys.ErrUnknownKey) {
+		return false
+	}
+	kid, _ := t.Header["kid"].(string)
+	return v.keys.LearnKey(ctx, kid)
 }
 
 // isAccessTokenType accepts "at+jwt" and its full media type, compared
@@ -243,12 +261,19 @@ func principal(c Claims) auth.Principal {
 
 // parseSigned checks header and signature but no time or audience claims:
 // RFC 7009 revocation of a token that is about to expire must still work.
-func (v *Verifier) parseSigned(raw string) (Claims, error) {
+// An unknown kid is learned as in parse: a token of a key rotated to on
+// another instance is revoked, not taken for a stranger.
+func (v *Verifier) parseSigned(ctx context.Context, raw string) (Claims, error) {
 	if len(raw) > MaxTokenSize {
 		return Claims{}, ErrTooLarge
 	}
 	var c Claims
-	if _, err := v.lax.ParseWithClaims(raw, &c, v.keyFunc); err != nil {
+	t, err := v.lax.ParseWithClaims(raw, &c, v.keyFunc)
+	if err != nil && v.learnKey(ctx, t, err) {
+		c = Claims{}
+		_, err = v.lax.ParseWithClaims(raw, &c, v.keyFunc)
+	}
+	if err != nil {
 		return Claims{}, err
 	}
 	if err := checkStrict(raw); err != nil {

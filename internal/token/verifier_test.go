@@ -247,24 +247,34 @@ func TestKeyRotation(t *testing.T) {
 	}
 }
 
-// An instance that has not reloaded does not know a key another instance
-// just created; after Reload (driven by the "keys" event) it does.
-func TestOtherInstanceAfterReload(t *testing.T) {
+// An instance that has not reloaded learns a key another instance just
+// rotated to when a token names it (keys.Set.LearnKey), without waiting for
+// the "keys" event. Within keys.LearnEvery of that store read it does not
+// read again: the next new key waits for Reload (driven by the event).
+func TestOtherInstanceLearnsNewKey(t *testing.T) {
 	c := newClock()
 	store := sqlitetest.New(t)
 	ka, kb := newKeySet(t, keys.ES256, c, store), newKeySet(t, keys.ES256, c, store)
 	opts := []token.Option{token.WithIssuer(testIssuer), token.WithClock(c.Now), token.WithCacheSize(10)}
 	issuerA := token.NewIssuer(ka, opts...)
 	verifierB := token.NewVerifier(kb, nil, opts...)
-	if _, err := ka.Rotate(t.Context()); err != nil {
-		t.Fatal(err)
+	rotateAndIssue := func() string {
+		t.Helper()
+		if _, err := ka.Rotate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		raw, _, err := issuerA.Issue(token.Subject{UserID: "u-alice"}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
 	}
-	raw, _, err := issuerA.Issue(token.Subject{UserID: "u-alice"}, 0)
-	if err != nil {
-		t.Fatal(err)
+	if _, err := verifierB.Verify(t.Context(), rotateAndIssue()); err != nil {
+		t.Fatalf("token of a key rotated to on another instance: %v", err)
 	}
+	raw := rotateAndIssue()
 	if _, err := verifierB.Verify(t.Context(), raw); !errors.Is(err, keys.ErrUnknownKey) {
-		t.Fatalf("before reload err = %v, want ErrUnknownKey", err)
+		t.Fatalf("second new key within %v: err = %v, want ErrUnknownKey", keys.LearnEvery, err)
 	}
 	if err := kb.Reload(t.Context()); err != nil {
 		t.Fatal(err)
