@@ -7,7 +7,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
@@ -55,17 +54,9 @@ func TestAChangeDuringTheCheckDecidesTheLogin(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newStore(t)
-			other := newService(t, st, cheap)
-			if _, err := other.Create(ctx, "alice", goodPassword, []string{"admin"}); err != nil {
-				t.Fatal(err)
-			}
+			st, other := withAlice(t)
 			checking := &checkingUsers{Store: st}
-			h, err := password.NewHasher(cheap, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			svc := user.NewService(checking, h)
+			svc := serviceOn(t, checking, cheap)
 			var duringErr error
 			checking.during = func() { duringErr = tt.during(other, newService(t, st, stronger)) }
 
@@ -103,17 +94,9 @@ func TestLoginReturnsTheStoredPassword(t *testing.T) {
 	ctx := context.Background()
 	stronger := cheap
 	stronger.MemoryKiB *= 2
-	st := newStore(t)
-	other := newService(t, st, cheap)
-	if _, err := other.Create(ctx, "alice", goodPassword, []string{"admin"}); err != nil {
-		t.Fatal(err)
-	}
+	st, other := withAlice(t)
 	racing := &racingUsers{Store: st}
-	h, err := password.NewHasher(stronger, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := user.NewService(racing, h)
+	svc := serviceOn(t, racing, stronger)
 	racing.race = func() {
 		if _, err := other.SetRoles(ctx, "alice", []string{"admin", "ops"}); err != nil {
 			t.Errorf("racing role change: %v", err)

@@ -89,17 +89,9 @@ func TestAChangeBetweenReadAndWriteIsKept(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newStore(t)
-			other := newService(t, st, cheap)
-			if _, err := other.Create(ctx, "alice", goodPassword, []string{"admin"}); err != nil {
-				t.Fatal(err)
-			}
+			st, other := withAlice(t)
 			racing := &racingUsers{Store: st}
-			h, err := password.NewHasher(tt.params, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			svc := user.NewService(racing, h)
+			svc := serviceOn(t, racing, tt.params)
 			var otherErr error
 			racing.race = func() { otherErr = tt.other(other) }
 

@@ -34,11 +34,30 @@ func newStore(t *testing.T) *sqlite.Store { return sqlitetest.New(t) }
 
 func newService(t *testing.T, st *sqlite.Store, p password.Params, opts ...user.Option) *user.Service {
 	t.Helper()
+	return serviceOn(t, st, p, append([]user.Option{user.WithIdentities(st)}, opts...)...)
+}
+
+// serviceOn is a Service over users (a store, or a wrapper around one
+// that injects a change at a chosen moment) hashing with p.
+func serviceOn(t *testing.T, users user.Store, p password.Params, opts ...user.Option) *user.Service {
+	t.Helper()
 	h, err := password.NewHasher(p, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return user.NewService(st, h, append([]user.Option{user.WithIdentities(st)}, opts...)...)
+	return user.NewService(users, h, opts...)
+}
+
+// withAlice returns a fresh store holding the admin alice (goodPassword)
+// and a Service over it, for the changes a test races with.
+func withAlice(t *testing.T) (*sqlite.Store, *user.Service) {
+	t.Helper()
+	st := newStore(t)
+	other := newService(t, st, cheap)
+	if _, err := other.Create(context.Background(), "alice", goodPassword, []string{"admin"}); err != nil {
+		t.Fatal(err)
+	}
+	return st, other
 }
 
 func TestCreateAppliesTheNameRule(t *testing.T) {
