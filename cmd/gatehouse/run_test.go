@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -303,6 +304,18 @@ func TestUserTablesQuoteClientValues(t *testing.T) {
 		}
 		if strings.ContainsAny(out, "\x1b\u009b\u202e") {
 			t.Errorf("gatehouse %s prints a terminal control or bidirectional override as it is:\n%q", strings.Join(tt.args, " "), out)
+		}
+	}
+}
+
+// TestUserAddRefusesInvalidRole: a role that X-Auth-Roles cannot carry (a
+// control character) is a usage error, exit 2, and stderr names the role.
+func TestUserAddRefusesInvalidRole(t *testing.T) {
+	c := newCLI(t, "")
+	for i, role := range []string{"a\x01b", "ad\u200bmin"} {
+		code, _, errOut := c.run(pw, "user", "add", "bob"+strconv.Itoa(i), "--role", role, "--password-stdin")
+		if code != 2 || !strings.Contains(errOut, "role") {
+			t.Errorf("user add --role %q: exit %d, stderr %q; want exit 2 naming the role", role, code, errOut)
 		}
 	}
 }

@@ -398,7 +398,11 @@ func (a *App) buildOIDC(ctx context.Context, pending *mfa.PendingCodec) (*oidc.H
 			}
 			p := mfa.Pending{AMR: []string{mfa.AMRExternal}, Next: next, Enrol: step.Enrol, Method: method,
 				Provider: ps.Provider, ProviderSID: ps.SID, ProviderSubject: ps.Subject}
-			if err := pending.Start(w, u, p); err != nil {
+			err = pending.Start(w, u, p)
+			if errors.Is(err, mfa.ErrPendingTooLarge) {
+				err = fmt.Errorf("%w: %w", oidc.ErrSessionTooLarge, err)
+			}
+			if err != nil {
 				return "", err
 			}
 			return "/login/mfa?next=" + url.QueryEscape(next), nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // User is a local account. PasswordHash is a PHC argon2id string, or "" for an
@@ -23,6 +25,12 @@ const (
 	MethodSession = "session"
 	MethodToken   = "token"
 )
+
+// MaxCookieSize bounds every cookie gatehouse writes: its whole Set-Cookie
+// value (name, value and attributes) stays within the 4096 bytes browsers
+// keep of a cookie (RFC 6265 section 6.1). A larger cookie is dropped
+// silently: the browser comes back without it.
+const MaxCookieSize = 4096
 
 // Principal is the verified identity of a request, whatever credential
 // carried it. The gateway forwards it to upstreams as X-Auth-* headers.
@@ -95,17 +103,54 @@ func (p Principal) HasAnyRole(roles []string) bool {
 	return false
 }
 
-// CheckRoles validates role names: non-empty, without commas or whitespace,
-// because roles travel comma-separated in X-Auth-Roles (contract section 5)
-// and a comma inside one would split it into two. It is the one role rule:
+// Invisible are the characters that show as nothing (Unicode's
+// default-ignorable code points: format characters such as zero-width
+// spaces and joiners, bidirectional overrides and marks, variation
+// selectors, fillers). NFKC keeps them, so "admin" with a zero-width space
+// is a name of its own that every listing, audit line and upstream's
+// X-Auth-* header shows as "admin" — and that software ignoring such
+// characters when it compares names takes for "admin". Usernames
+// (user.CheckName) and roles (CheckRoles) refuse them.
+var Invisible = []*unicode.RangeTable{unicode.Cf, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector}
+
+// CheckRoles validates role names: non-empty UTF-8 without commas, white
+// space, control or invisible characters, because roles travel
+// comma-separated in X-Auth-Roles (contract section 5): a comma inside one
+// would split it into two, a control character makes the header invalid
+// (net/http refuses to send it) and an invisible one shows as another
+// role. The gateway applies it again before sending X-Auth-Roles, so that
+// a role stored before this rule fails the request closed. It is the one
+// role rule:
 // the user service applies it to every account, configuration to the
 // roles it hands out (oidc default_roles), client.Validate to a client's
 // roles (client_credentials tokens). Error: ErrInvalidInput.
 func CheckRoles(roles []string) error {
 	for _, r := range roles {
-		if r == "" || strings.ContainsAny(r, ", \t\r\n") {
-			return fmt.Errorf("%w: role %q must be non-empty and contain no commas or spaces", ErrInvalidInput, r)
+		if !validRole(r) {
+			return fmt.Errorf("%w: invalid role %q: roles must be non-empty UTF-8 without commas, spaces, control or invisible characters", ErrInvalidInput, r)
 		}
 	}
 	return nil
+}
+
+// validRole applies CheckRoles to one role. The gateway runs it on every
+// authenticated request: ASCII, nearly every role, is judged byte by byte
+// and only a role with other characters goes through the Unicode tables.
+func validRole(r string) bool {
+	if r == "" {
+		return false
+	}
+	for i := 0; i < len(r); i++ {
+		switch c := r[i]; {
+		case c >= utf8.RuneSelf:
+			return utf8.ValidString(r) && !strings.ContainsFunc(r, badInRole)
+		case c <= ' ' || c == ',' || c == 0x7f:
+			return false
+		}
+	}
+	return true
+}
+
+func badInRole(c rune) bool {
+	return c == ',' || unicode.IsSpace(c) || unicode.IsControl(c) || unicode.IsOneOf(Invisible, c)
 }

@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"testing"
+	"unicode"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
@@ -42,6 +43,23 @@ func TestClientKey(t *testing.T) {
 	for _, tt := range tests {
 		if got := auth.ClientKey(tt.ip); got != tt.want {
 			t.Errorf("ClientKey(%q) = %q, want %q", tt.ip, got, tt.want)
+		}
+	}
+}
+
+// CheckRoles judges ASCII byte by byte and everything else by the Unicode
+// tables; both must give the one rule: every character is refused inside a
+// role exactly when it is a comma, white space, a control or invisible.
+func TestCheckRolesOneRuleForEveryCharacter(t *testing.T) {
+	for c := rune(0); c <= 0x3000; c++ {
+		want := c == ',' || unicode.IsSpace(c) || unicode.IsControl(c) || unicode.IsOneOf(auth.Invisible, c)
+		if got := auth.CheckRoles([]string{"ops" + string(c) + "x"}) != nil; got != want {
+			t.Errorf("role with %U refused = %v, want %v", c, got, want)
+		}
+	}
+	for _, bad := range []string{"", "ops\xff", "\xc3"} {
+		if auth.CheckRoles([]string{bad}) == nil {
+			t.Errorf("role %q accepted", bad)
 		}
 	}
 }

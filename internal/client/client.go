@@ -172,7 +172,7 @@ func Validate(c Client) []error {
 	// X-Auth-Roles as users' roles do: the same one role rule.
 	for i, r := range c.Roles {
 		if auth.CheckRoles([]string{r}) != nil {
-			bad(fmt.Sprintf("roles[%d]", i), "must be non-empty and contain no commas or spaces, got %q", r)
+			bad(fmt.Sprintf("roles[%d]", i), "must be non-empty UTF-8 without commas, spaces, control or invisible characters, got %q", r)
 		}
 	}
 	if c.BackchannelLogoutURI != "" {

@@ -175,7 +175,7 @@ func (c Config) Validate() []error {
 	}
 	for i, r := range c.Admin.Roles {
 		if r == "" || strings.ContainsAny(r, ", \t\r\n") {
-			bad(fmt.Sprintf("admin.roles[%d]", i), "role %q must be non-empty and contain no commas or spaces", r)
+			bad(fmt.Sprintf("admin.roles[%d]", i), "role %q must be non-empty UTF-8 without commas, spaces, control or invisible characters", r)
 		}
 	}
 	errs = append(errs, c.validateRoutes()...)
@@ -331,7 +331,7 @@ func (c Config) validateProviders() []error {
 			bad(i, "client_id", "is required")
 		}
 		if auth.CheckRoles(p.DefaultRoles) != nil {
-			bad(i, "default_roles", "role names must be non-empty, without commas or spaces (X-Auth-Roles is comma-separated), got %q", p.DefaultRoles)
+			bad(i, "default_roles", "role names must be non-empty UTF-8 without commas, spaces, control or invisible characters (X-Auth-Roles is comma-separated), got %q", p.DefaultRoles)
 		}
 		switch p.Type {
 		case "", "oidc":

@@ -214,13 +214,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setLimitHeaders(w.Header(), rt, d)
 	gc := &grantContext{grant: grant{path: p, principal: d.principal, authenticated: d.kind != kindNone}}
 	gr := &gc.grant
-	if gr.authenticated && rt.Policy.Forward == ForwardJWT {
-		tok, err := g.deps.Internal.IssueInternal(d.principal, rt.Name, InternalTokenTTL)
-		if err != nil {
-			g.failIssue(w, r, rt, d, err)
-			return
-		}
-		gr.internalToken = tok
+	if !g.carryIdentity(w, r, rt, d, gr) {
+		return
 	}
 	body, err := wrapBody(r)
 	if err != nil {
@@ -285,14 +280,39 @@ func inVerifyNamespace(p string) bool {
 	return strings.HasPrefix(p, VerifyPath) && (len(p) == len(VerifyPath) || p[len(VerifyPath)] == '/')
 }
 
-// failIssue answers when the internal JWT for forward: jwt cannot be minted:
-// the request is not proxied without the identity it was configured to carry.
-func (g *Gateway) failIssue(w http.ResponseWriter, r *http.Request, rt *Route, d decision, err error) {
+// carryIdentity readies the identity an allowed request carries upstream:
+// it checks that the principal's roles can travel in X-Auth-Roles (a role
+// stored before auth.CheckRoles refused controls would make the header
+// invalid, which net/http refuses to send, or misleading) and mints the
+// internal JWT of forward: jwt into gr. It returns false when it answered
+// the request instead: never proxied or allowed without that identity.
+func (g *Gateway) carryIdentity(w http.ResponseWriter, r *http.Request, rt *Route, d decision, gr *grant) bool {
+	if !gr.authenticated {
+		return true
+	}
+	if err := auth.CheckRoles(d.principal.Roles); err != nil {
+		g.failIdentity(w, r, rt, d, "gateway: identity headers", fmt.Errorf("principal %q: %w", d.principal.Subject, err))
+		return false
+	}
+	if rt.Policy.Forward == ForwardJWT {
+		tok, err := g.deps.Internal.IssueInternal(d.principal, rt.Name, InternalTokenTTL)
+		if err != nil {
+			g.failIdentity(w, r, rt, d, "gateway: issue internal token", err)
+			return false
+		}
+		gr.internalToken = tok
+	}
+	return true
+}
+
+// failIdentity answers when the identity of an allowed request cannot be
+// carried (carryIdentity): 503 when a store is down, else 500.
+func (g *Gateway) failIdentity(w http.ResponseWriter, r *http.Request, rt *Route, d decision, msg string, err error) {
 	p, outcome := httperr.Internal, "error"
 	if httperr.Unavailable(err) {
 		p, outcome = httperr.Of(err), outcomeUnavailable
 	}
-	g.log.LogAttrs(r.Context(), slog.LevelWarn, "gateway: issue internal token",
+	g.log.LogAttrs(r.Context(), slog.LevelWarn, msg,
 		slog.String("route", rt.Name), slog.String("error", err.Error()))
 	g.observe(rt.Name, d.kind, outcome)
 	writeError(w, p.Status, p.Code)

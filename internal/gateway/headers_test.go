@@ -159,6 +159,28 @@ func TestForwardJWTIssuerFailureFailsClosed(t *testing.T) {
 	}
 }
 
+// TestInvalidStoredRoleFailsClosed: a role that cannot travel in
+// X-Auth-Roles (a control character stored before the role rule refused
+// it) fails the request closed with 500 internal_error and a log line that
+// says why, instead of reaching no upstream with a misleading 502
+// bad_gateway (net/http refuses the header) or answering a forward-auth
+// proxy 200 with an invalid header.
+func TestInvalidStoredRoleFailsClosed(t *testing.T) {
+	up := newUpstream(t)
+	d := deps()
+	var logs syncBuffer
+	d.Logger = slogText(&logs)
+	_, srv := serve(t, []config.Route{route("app", "/app/", "session", up.URL)}, d)
+	wantJSONError(t, do(t, newRequest(t, "GET", srv.URL+"/app/x", sessionCred("badrole")...)), 500, "internal_error")
+	wantJSONError(t, do(t, newRequest(t, "GET", srv.URL+gateway.VerifyPath, join(traefik("GET", "/app/x"), sessionCred("badrole"))...)), 500, "internal_error")
+	if up.count() != 0 {
+		t.Error("the request reached the upstream")
+	}
+	if !containsLine(logs.String(), "invalid role") {
+		t.Errorf("log does not say the role is invalid:\n%s", logs.String())
+	}
+}
+
 func TestForwardedHeadersTrustedOnlyFromTrustedProxies(t *testing.T) {
 	spoof := []string{
 		"X-Forwarded-For", "203.0.113.7",

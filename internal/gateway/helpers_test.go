@@ -46,6 +46,8 @@ func outcome(value string) (auth.Principal, error) {
 		return second, nil
 	case "passkey":
 		return passkey, nil
+	case "badrole": // a role stored before auth.CheckRoles refused controls
+		return auth.Principal{Subject: "u-badrole", Username: "badrole", Roles: []string{"user", "a\x01b"}}, nil
 	case "expired":
 		return auth.Principal{}, fmt.Errorf("check credential: %w: %w", auth.ErrUnauthenticated, auth.ErrExpired)
 	case "revoked":

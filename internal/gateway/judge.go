@@ -41,13 +41,8 @@ func (g *Gateway) judge(w http.ResponseWriter, fr *http.Request, mode loginMode,
 		gr = new(grant)
 	}
 	*gr = grant{path: p, principal: d.principal, authenticated: d.kind != kindNone}
-	if gr.authenticated && rt.Policy.Forward == ForwardJWT {
-		tok, err := g.deps.Internal.IssueInternal(d.principal, rt.Name, InternalTokenTTL)
-		if err != nil {
-			g.failIssue(w, fr, rt, d, err)
-			return nil
-		}
-		gr.internalToken = tok
+	if !g.carryIdentity(w, fr, rt, d, gr) {
+		return nil
 	}
 	g.observe(rt.Name, d.kind, outcomeAllow)
 	gr.noStore[0] = "no-store"

@@ -20,6 +20,14 @@ import (
 // when public_url names another host (the WebAuthn tests' localhost).
 func oidcLoginTo(t *testing.T, g *testutil.Instance, c *http.Client, next string) *http.Response {
 	t.Helper()
+	resp, _ := oidcLogin(t, g, c, next)
+	return resp
+}
+
+// oidcLogin is oidcLoginTo that also returns the body of gatehouse's
+// answer to the callback.
+func oidcLogin(t *testing.T, g *testutil.Instance, c *http.Client, next string) (*http.Response, string) {
+	t.Helper()
 	resp, _ := do(t, c, "GET", g.URL+"/auth/oidc/corp/start?next="+url.QueryEscape(next), "")
 	for range 10 {
 		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
@@ -30,8 +38,7 @@ func oidcLoginTo(t *testing.T, g *testutil.Instance, c *http.Client, next string
 			t.Fatal(err)
 		}
 		if loc.Path == "/auth/oidc/corp/callback" {
-			resp, _ = do(t, c, "GET", g.URL+loc.RequestURI(), "")
-			return resp
+			return do(t, c, "GET", g.URL+loc.RequestURI(), "")
 		}
 		r, err := c.Get(loc.String()) // the provider's pages: not gatehouse's API
 		if err != nil {
@@ -41,7 +48,7 @@ func oidcLoginTo(t *testing.T, g *testutil.Instance, c *http.Client, next string
 		resp = r
 	}
 	t.Fatal("OIDC login: too many redirects")
-	return nil
+	return nil, ""
 }
 
 // An OIDC login whose session starts on the second step (TOTP, recovery

@@ -24,4 +24,8 @@ var (
 	// ErrReauthRequired: changing factors needs a login within the last
 	// five minutes or a session that used a second factor.
 	ErrReauthRequired = errors.New("recent login or second factor required")
+	// ErrPendingTooLarge: the pending-login cookie would exceed
+	// auth.MaxCookieSize even without next (an OIDC provider's sid and sub are
+	// too long to carry), so a browser would drop it.
+	ErrPendingTooLarge = errors.New("pending login too large for a cookie")
 )

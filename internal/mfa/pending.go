@@ -86,19 +86,49 @@ func (c *PendingCodec) Set(w http.ResponseWriter, u auth.User, amr []string, nex
 
 // Start writes the pending cookie for u after a first factor: p carries
 // the amr so far, next, Enrol and Method; its UserID, Bind and Expires
-// are set here.
+// are set here. A cookie that would exceed auth.MaxCookieSize (a long next
+// with a provider's long sid and sub) leaves next out: the second step's
+// page carries next in its URL. When even that is too large, nothing is
+// set and the error wraps ErrPendingTooLarge.
 func (c *PendingCodec) Start(w http.ResponseWriter, u auth.User, p Pending) error {
 	p.UserID, p.Bind, p.Expires = u.ID, PasswordBind(u), c.now().Add(PendingTTL).UTC()
-	plain, err := json.Marshal(p)
+	value, err := c.seal(p)
+	if err == nil && !c.fits(value) && p.Next != "" {
+		p.Next = ""
+		value, err = c.seal(p)
+	}
 	if err != nil {
 		return err
 	}
+	if !c.fits(value) {
+		return fmt.Errorf("pending login of %d bytes: %w", len(value), ErrPendingTooLarge)
+	}
+	c.set(w, value, int(PendingTTL/time.Second))
+	return nil
+}
+
+// seal returns p as a sealed cookie value.
+func (c *PendingCodec) seal(p Pending) (string, error) {
+	plain, err := json.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("pending login: %w", err)
+	}
 	sealed, err := c.sealer.Seal(plain, pendingAD)
 	if err != nil {
-		return fmt.Errorf("pending login: %w", err)
+		return "", fmt.Errorf("pending login: %w", err)
 	}
-	c.set(w, base64.RawURLEncoding.EncodeToString(sealed), int(PendingTTL/time.Second))
-	return nil
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// fits reports whether every pending cookie with value stays within
+// auth.MaxCookieSize.
+func (c *PendingCodec) fits(value string) bool {
+	for _, p := range pendingPaths {
+		if len(c.cookie(value, p, int(PendingTTL/time.Second)).String()) > auth.MaxCookieSize {
+			return false
+		}
+	}
+	return true
 }
 
 // Clear expires the pending cookie (every path it was set on).
@@ -125,16 +155,20 @@ var pendingPaths = [...]string{"/auth/", "/login/mfa"}
 // set writes one pending cookie per pendingPaths entry.
 func (c *PendingCodec) set(w http.ResponseWriter, value string, maxAge int) {
 	for _, p := range pendingPaths {
-		http.SetCookie(w, &http.Cookie{Name: PendingCookie, Value: value, Path: p, MaxAge: maxAge,
-			HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, c.cookie(value, p, maxAge))
 	}
+}
+
+func (c *PendingCodec) cookie(value, path string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: PendingCookie, Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode}
 }
 
 // FromRequest opens the request's pending cookie; auth.ErrUnauthenticated
 // when there is none, it does not authenticate, it repeats, or it expired.
 func (c *PendingCodec) FromRequest(r *http.Request) (Pending, error) {
 	cookies := r.CookiesNamed(PendingCookie)
-	if len(cookies) != 1 || len(cookies[0].Value) > 4096 {
+	if len(cookies) != 1 || len(cookies[0].Value) > auth.MaxCookieSize {
 		return Pending{}, fmt.Errorf("%w: no pending login", auth.ErrUnauthenticated)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(cookies[0].Value)

@@ -203,6 +203,18 @@ type ProviderSession struct {
 	Subject  string
 }
 
+// session is the provider session of a login through p, as LinkSession
+// needs it: the sid and sub only for a provider with back-channel logout,
+// the only one LinkSession links, so that no other provider's (perhaps
+// long) identifiers travel to the second step in the pending-login cookie.
+func (p *provider) session(ext external) ProviderSession {
+	ps := ProviderSession{Provider: p.cfg.Name}
+	if p.cfg.BackchannelLogout {
+		ps.SID, ps.Subject = ext.SessionID, ext.Subject
+	}
+	return ps
+}
+
 // LinkSession records, for a provider with back-channel logout, that the
 // gatehouse session s (of userID) came from the provider session ps, so
 // that the provider's logout token ends it. Every OIDC login links here:

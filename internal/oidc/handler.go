@@ -51,7 +51,9 @@ type Deps struct {
 	// pending-login cookie set on w and the URL of the second step (with
 	// next), which the handler answers 303 to; "" means no second step. The
 	// cookie must carry ps, and the second step hand it to LinkSession once
-	// the session exists (inbound back-channel logout).
+	// the session exists (inbound back-channel logout). An error wrapping
+	// ErrSessionTooLarge (ps does not fit the cookie) fails the login with
+	// 502 provider_session_too_large; any other is shown as StartSession's.
 	SecondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method string, ps ProviderSession, next string) (string, error)
 	// Logouts and EndSession serve inbound back-channel logout (providers
 	// with BackchannelLogout): Logouts remembers which session each login
@@ -78,6 +80,11 @@ type Deps struct {
 	// gateway routes); nil accepts paths only. See SafeNextOn.
 	ServesHost func(host string) bool
 }
+
+// ErrSessionTooLarge is what Deps.SecondStep returns (wrapped) when the
+// provider session (its sid and sub, which back-channel logout must match
+// exactly) is too long for the pending-login cookie.
+var ErrSessionTooLarge = errors.New("provider session too large for the second step")
 
 // Handler runs "Sign in with …" logins: Start sends the browser to the
 // provider, Callback verifies the answer and starts a gatehouse session.
@@ -171,6 +178,15 @@ func (h *Handler) Start() http.Handler {
 		}
 		cookieName := stateCookieName(h.deps.SecureCookies, name, st.State)
 		value, err := h.sealer.seal(cookieName, st)
+		if err == nil && !h.stateFits(cookieName, value) {
+			// A next that would make the cookie too large for browsers to
+			// keep (a long provider name) gives way: the login returns to /.
+			st.Next = "/"
+			value, err = h.sealer.seal(cookieName, st)
+		}
+		if err == nil && !h.stateFits(cookieName, value) {
+			err = fmt.Errorf("state cookie of %d bytes", len(value))
+		}
 		if err != nil {
 			h.fail(w, r, name, internal("state_seal_failed", err))
 			return
@@ -185,14 +201,23 @@ func (h *Handler) Start() http.Handler {
 // A __Host- cookie must have Path=/, so secure deployments trade the narrow
 // path for the host lock; plain-http ones keep Path=/auth/oidc/.
 func (h *Handler) setStateCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, h.stateCookie(name, value, maxAge))
+}
+
+func (h *Handler) stateCookie(name, value string, maxAge int) *http.Cookie {
 	path := "/auth/oidc/"
 	if h.deps.SecureCookies {
 		path = "/"
 	}
-	http.SetCookie(w, &http.Cookie{
+	return &http.Cookie{
 		Name: name, Value: value, Path: path, MaxAge: maxAge,
 		HttpOnly: true, Secure: h.deps.SecureCookies, SameSite: http.SameSiteLaxMode,
-	})
+	}
+}
+
+// stateFits reports whether a state cookie stays within auth.MaxCookieSize.
+func (h *Handler) stateFits(name, value string) bool {
+	return len(h.stateCookie(name, value, int(stateTTL/time.Second)).String()) <= auth.MaxCookieSize
 }
 
 // Callback handles GET /auth/oidc/{name}/callback: state, RFC 9207 iss,
@@ -216,11 +241,14 @@ func (h *Handler) Callback() http.Handler {
 		}
 		method := "oidc:" + name
 		next = SafeNextOn(next, h.deps.ServesHost)
-		ps := ProviderSession{Provider: name, SID: ext.SessionID, Subject: ext.Subject}
+		ps := p.session(ext)
 		if h.deps.SecondStep != nil {
 			step, err := h.deps.SecondStep(w, r, u, method, ps, next)
 			if err != nil {
 				f := storeFailure(fmt.Errorf("second factor: %w", err))
+				if errors.Is(err, ErrSessionTooLarge) {
+					f = sessionTooLarge(err)
+				}
 				f.user = u
 				h.fail(w, r, name, f)
 				return

@@ -65,6 +65,14 @@ func badGateway(reason string, err error) *failure {
 		message: "The sign-in provider gave an unusable answer. Please try again later.", err: err}
 }
 
+// sessionTooLarge: the provider's sid and sub are too long to carry to the
+// second step (Deps.SecondStep, ErrSessionTooLarge).
+func sessionTooLarge(err error) *failure {
+	f := badGateway("provider_session_too_large", err)
+	f.message = "The sign-in provider's session identifiers are too long to continue with your second factor. Please tell your administrator."
+	return f
+}
+
 // unavailable: the provider could not be reached (discovery failed).
 func unavailable(err error) *failure {
 	f := badGateway("provider_unavailable", err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -395,20 +396,40 @@ func encode(p Params, salt, key []byte) string {
 		argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
-// decode parses "$argon2id$v=19$m=…,t=…,p=…$salt$hash".
+// field parses "name=N" with N a decimal of at most bits bits, written as
+// encode writes it (no sign, space, leading zero or trailing text).
+func field(s, name string, bits int) (uint64, bool) {
+	digits, ok := strings.CutPrefix(s, name)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(digits, 10, bits)
+	return n, err == nil && strconv.FormatUint(n, 10) == digits
+}
+
+// decode parses "$argon2id$v=19$m=…,t=…,p=…$salt$hash" exactly: anything
+// else, trailing text included, is ErrMalformedHash.
 func decode(s string) (Params, []byte, []byte, error) {
 	var p Params
 	parts := strings.Split(s, "$")
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
 		return p, nil, nil, ErrMalformedHash
 	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+	version, ok := field(parts[2], "v=", 32)
+	if !ok || version != argon2.Version {
 		return p, nil, nil, ErrMalformedHash
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil {
+	mtp := strings.Split(parts[3], ",")
+	if len(mtp) != 3 {
 		return p, nil, nil, ErrMalformedHash
 	}
+	m, okM := field(mtp[0], "m=", 32)
+	t, okT := field(mtp[1], "t=", 32)
+	par, okP := field(mtp[2], "p=", 8)
+	if !okM || !okT || !okP {
+		return p, nil, nil, ErrMalformedHash
+	}
+	p.MemoryKiB, p.Iterations, p.Parallelism = uint32(m), uint32(t), uint8(par)
 	if p.MemoryKiB == 0 || p.Iterations == 0 || p.Parallelism == 0 {
 		return p, nil, nil, ErrMalformedHash
 	}

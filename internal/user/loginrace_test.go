@@ -3,10 +3,13 @@ package user_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
@@ -113,5 +116,30 @@ func TestLoginReturnsTheStoredPassword(t *testing.T) {
 	pending := mfa.Pending{UserID: u.ID, Bind: mfa.PasswordBind(u)}
 	if !pending.Bound(stored) {
 		t.Errorf("the second step of the login is bound to a hash that is not stored (login's %q, stored %q)", u.PasswordHash, stored.PasswordHash)
+	}
+}
+
+// A stored hash that is not a well-formed argon2id string (a damaged or
+// hand-edited row) fails the login closed: an error, never a login, and an
+// error text without the stored hash.
+func TestMalformedStoredHashFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	st, other := withAlice(t)
+	u, err := st.UserByName(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.PasswordHash = strings.Replace(u.PasswordHash, "$v=19$", "$v=19x$", 1)
+	prev := u.UpdatedAt
+	u.UpdatedAt = time.Now().UTC()
+	if err := st.UpdateUser(ctx, u, prev); err != nil {
+		t.Fatal(err)
+	}
+	_, err = other.Login(ctx, user.Attempt{Username: "alice", Password: goodPassword})
+	if !errors.Is(err, password.ErrMalformedHash) || errors.Is(err, auth.ErrInvalidCredentials) {
+		t.Fatalf("login over a malformed hash = %v, want password.ErrMalformedHash", err)
+	}
+	if strings.Contains(err.Error(), u.PasswordHash) {
+		t.Errorf("the error shows the stored hash: %v", err)
 	}
 }

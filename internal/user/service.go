@@ -83,15 +83,6 @@ func NewID() string {
 // MaxNameLen is the most characters a username has after CleanName.
 const MaxNameLen = 64
 
-// invisible are the characters that show as nothing (Unicode's
-// default-ignorable code points: format characters such as zero-width
-// spaces and joiners, bidirectional overrides and marks, variation
-// selectors, fillers). NFKC keeps them, so "admin" with a zero-width space
-// is an account of its own that every listing, audit line and upstream's
-// X-Auth-User shows as "admin" — and that software ignoring such
-// characters when it compares names takes for "admin".
-var invisible = []*unicode.RangeTable{unicode.Cf, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector}
-
 // CheckName validates a username: UTF-8, 1..MaxNameLen characters after
 // CleanName, no control, invisible or whitespace characters inside.
 func CheckName(name string) error {
@@ -103,7 +94,7 @@ func CheckName(name string) error {
 		return fmt.Errorf("%w: username must be 1 to 64 characters", auth.ErrInvalidInput)
 	}
 	for _, r := range name {
-		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.IsOneOf(invisible, r) {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.IsOneOf(auth.Invisible, r) {
 			return fmt.Errorf("%w: username must not contain spaces, control or invisible characters", auth.ErrInvalidInput)
 		}
 	}

@@ -125,7 +125,14 @@ func TestRolesAreCheckedAndNormalised(t *testing.T) {
 	if want := []string{"a", "b"}; !slices.Equal(u.Roles, want) {
 		t.Errorf("roles = %v, want %v", u.Roles, want)
 	}
-	for _, roles := range [][]string{{"user,admin"}, {"power user"}, {""}} {
+	for _, roles := range [][]string{
+		{"user,admin"}, {"power user"}, {""},
+		// X-Auth-Roles could not carry them (net/http refuses the header) or
+		// they would show as another role: controls (C0, DEL, C1), bytes
+		// that are not UTF-8, Unicode spaces, invisible format characters.
+		{"a\x00b"}, {"a\x01b"}, {"a\x7fb"}, {"a\u0080b"}, {"a\u0085b"}, {"a\xffb"},
+		{"admin\u00a0"}, {"ad\u200bmin"}, {"admin\u202e"}, {"admin\ufeff"},
+	} {
 		if _, err := svc.Create(ctx, "bob", "", roles); !errors.Is(err, auth.ErrInvalidInput) {
 			t.Errorf("Create with roles %q = %v, want ErrInvalidInput", roles, err)
 		}

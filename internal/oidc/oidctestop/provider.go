@@ -222,6 +222,15 @@ func (p *Provider) NewSession() string {
 	return p.st.sid
 }
 
+// SetSessionID makes sid the provider session (the ID token's sid claim)
+// of the logins from now on, as NewSession does with a random one: a test
+// can issue a sid of any length.
+func (p *Provider) SetSessionID(sid string) {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	p.st.sid = sid
+}
+
 // LogoutToken is the claim set of a logout token (OIDC Back-Channel Logout
 // 1.0 §2.4). NewLogoutToken fills a correct one; tests then break a field.
 type LogoutToken struct {

@@ -43,21 +43,21 @@ type Store struct {
 
 	sessions map[string]session.Record
 	byUser   map[string]map[string]struct{}
+	// sessionsGone is no later than when the first held session expires
+	// (sweepGate): a store full of sessions sweeps them only from then.
+	sessionsGone sweepGate
 
 	events  []storedEvent // ordered by seq
 	seq     uint64
 	revoked map[revKey]time.Time // longest Until per kind/key
 	notify  chan struct{}        // closed and replaced on every publish
+	// eventsGone: likewise for the earliest Until of the stored events.
+	eventsGone sweepGate
 
 	failures map[string]*failureLog
-	// failuresIdle is no later than the earliest time a held throttle key
-	// goes idle (its latest failure leaves its window); zero: unknown.
-	// A full store sweeps its throttle keys only from then, when a sweep
-	// can free one: a flood at the cap costs O(1) per new key, not a
-	// sweep of every key.
-	failuresIdle time.Time
-	// failureSweeps counts sweeps of the throttle keys (tests).
-	failureSweeps int
+	// failuresIdle: likewise for when the first held throttle key goes
+	// idle (its latest failure leaves its window).
+	failuresIdle sweepGate
 }
 
 type storedEvent struct {
@@ -80,14 +80,17 @@ type Option func(*Store)
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
 // WithMaxSessions bounds the number of sessions (default
-// DefaultMaxSessions). When full after a purge, CreateSession fails with a
-// wrapped auth.ErrUnavailable instead of evicting someone's live session.
+// DefaultMaxSessions). When full, CreateSession sweeps the expired sessions
+// only once one can have expired (the store tracks the earliest), and still
+// full it fails with a wrapped auth.ErrUnavailable instead of evicting
+// someone's live session.
 func WithMaxSessions(n int) Option { return func(s *Store) { s.maxSessions = n } }
 
 // WithMaxRevocations bounds the number of stored revocation events (default
-// DefaultMaxRevocations). When full after a purge, PublishRevocation fails
-// with a wrapped auth.ErrUnavailable: dropping a revocation would let a
-// revoked credential through.
+// DefaultMaxRevocations). When full, PublishRevocation sweeps the expired
+// events only once one can have expired (the store tracks the earliest),
+// and still full it fails with a wrapped auth.ErrUnavailable: dropping a
+// revocation would let a revoked credential through.
 func WithMaxRevocations(n int) Option { return func(s *Store) { s.maxRevocations = n } }
 
 // WithMaxThrottleKeys bounds the number of throttle keys (default
@@ -136,6 +139,41 @@ func (s *Store) purgeLocked(now time.Time) {
 	s.deleteExpiredSessionsLocked(now)
 	s.deleteExpiredRevocationsLocked(now)
 	s.deleteIdleFailuresLocked(now)
+}
+
+// sweepGate tracks when a sweep of a full map can first free a record, so
+// that a flood of new records at the cap costs O(1) each instead of a sweep
+// of every record (500,000 at the default cap) per request: the store
+// sweeps only once the earliest held record can go, then notes the next.
+type sweepGate struct {
+	// next is no later than the earliest time a held record can go; zero:
+	// unknown, sweep.
+	next time.Time
+	// sweeps counts the sweeps (tests).
+	sweeps int
+}
+
+// due reports whether a sweep at now may free a record.
+func (g *sweepGate) due(now time.Time) bool { return !now.Before(g.next) }
+
+// note keeps next no later than gone, when a record added or changed can go.
+func (g *sweepGate) note(gone time.Time) {
+	if gone.Before(g.next) {
+		g.next = gone
+	}
+}
+
+// sweep starts a sweep; the sweep calls keep for each record it keeps.
+func (g *sweepGate) sweep() {
+	g.sweeps++
+	g.next = time.Time{}
+}
+
+// keep records that a record kept by the sweep can go from gone.
+func (g *sweepGate) keep(gone time.Time) {
+	if g.next.IsZero() || gone.Before(g.next) {
+		g.next = gone
+	}
 }
 
 func full(what string, limit int) error {

@@ -178,3 +178,81 @@ func TestFullThrottleStoreSweepsOnlyWhenAKeyCanGo(t *testing.T) {
 		t.Errorf("sweeps once a key could go = %d, want %d", got, sweeps+1)
 	}
 }
+
+// TestFullStoreSweepsOnlyWhenARecordCanGo: a store full of sessions or of
+// revocation events refuses a flood of new ones without sweeping every
+// record per request; it sweeps again once the earliest record expires
+// (a session touched to expire earlier included) and then admits one.
+func TestFullStoreSweepsOnlyWhenARecordCanGo(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	late := t0.Add(time.Hour)
+	tests := []struct {
+		name   string
+		add    func(s *memory.Store, key string, until time.Time) error
+		sweeps func(s *memory.Store) int
+		// shorten makes key expire at until once the store is full.
+		shorten func(s *memory.Store, key string, until time.Time) error
+	}{
+		{
+			name: "Sessions",
+			add: func(s *memory.Store, key string, until time.Time) error {
+				r := record(key, t0)
+				r.IdleExpiresAt, r.ExpiresAt = until, late
+				return s.CreateSession(ctx, r)
+			},
+			sweeps: (*memory.Store).SessionSweeps,
+			shorten: func(s *memory.Store, key string, until time.Time) error {
+				return s.TouchSession(ctx, key, t0, until)
+			},
+		},
+		{
+			name: "Revocations",
+			add: func(s *memory.Store, key string, until time.Time) error {
+				return s.PublishRevocation(ctx, revocation.Event{Kind: revocation.KindJTI, Key: key, Until: until})
+			},
+			sweeps: (*memory.Store).RevocationSweeps,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := t0.Add(50 * time.Second)
+			s := memory.New(memory.WithClock(func() time.Time { return now }), memory.WithMaxSessions(3),
+				memory.WithMaxRevocations(3), memory.WithPurgeInterval(2*time.Hour))
+			soon := t0.Add(time.Minute)
+			firstUntil := soon
+			if tt.shorten != nil {
+				firstUntil = late
+			}
+			for i, until := range []time.Time{firstUntil, late, late} {
+				if err := tt.add(s, "r"+strconv.Itoa(i), until); err != nil {
+					t.Fatalf("add %d: %v", i, err)
+				}
+			}
+			if err := tt.add(s, "first-over", late); !errors.Is(err, auth.ErrUnavailable) {
+				t.Fatalf("add beyond the cap = %v, want auth.ErrUnavailable", err)
+			}
+			sweeps := tt.sweeps(s)
+			for i := range 100 {
+				if err := tt.add(s, "flood-"+strconv.Itoa(i), late); !errors.Is(err, auth.ErrUnavailable) {
+					t.Fatalf("add beyond the cap = %v, want auth.ErrUnavailable", err)
+				}
+			}
+			if got := tt.sweeps(s); got != sweeps {
+				t.Errorf("a flood of 100 adds while nothing can go swept %d times, want 0", got-sweeps)
+			}
+			if tt.shorten != nil {
+				if err := tt.shorten(s, "r0", soon); err != nil {
+					t.Fatal(err)
+				}
+			}
+			now = soon.Add(time.Second)
+			if err := tt.add(s, "after-expiry", late); err != nil {
+				t.Fatalf("add once a record has expired: %v", err)
+			}
+			if got := tt.sweeps(s); got != sweeps+1 {
+				t.Errorf("sweeps once a record could go = %d, want %d", got, sweeps+1)
+			}
+		})
+	}
+}

@@ -18,13 +18,16 @@ func (s *Store) PublishRevocation(_ context.Context, ev revocation.Event) error 
 	defer s.mu.Unlock()
 	s.maybePurgeLocked()
 	if len(s.events) >= s.maxRevocations {
-		s.purgeLocked(s.now())
+		if now := s.now(); s.eventsGone.due(now) {
+			s.deleteExpiredRevocationsLocked(now)
+		}
 		if len(s.events) >= s.maxRevocations {
 			return fmt.Errorf("publish revocation: %w", full("revocations", s.maxRevocations))
 		}
 	}
 	s.seq++
 	s.events = append(s.events, storedEvent{seq: s.seq, ev: ev})
+	s.eventsGone.note(ev.Until)
 	k := revKey{ev.Kind, ev.Key}
 	if ev.Until.After(s.revoked[k]) {
 		s.revoked[k] = ev.Until
@@ -96,10 +99,12 @@ func (s *Store) DeleteExpiredRevocations(_ context.Context, now time.Time) (int,
 }
 
 func (s *Store) deleteExpiredRevocationsLocked(now time.Time) int {
+	s.eventsGone.sweep()
 	kept := s.events[:0]
 	for _, se := range s.events {
-		if se.ev.Until.After(now) {
+		if se.ev.Until.After(now) { // gone from Until on
 			kept = append(kept, se)
+			s.eventsGone.keep(se.ev.Until)
 		}
 	}
 	n := len(s.events) - len(kept)

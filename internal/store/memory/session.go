@@ -18,12 +18,15 @@ func (s *Store) CreateSession(_ context.Context, r session.Record) error {
 		return fmt.Errorf("create session: %w", auth.ErrConflict)
 	}
 	if len(s.sessions) >= s.maxSessions {
-		s.purgeLocked(s.now())
+		if now := s.now(); s.sessionsGone.due(now) {
+			s.deleteExpiredSessionsLocked(now)
+		}
 		if len(s.sessions) >= s.maxSessions {
 			return fmt.Errorf("create session: %w", full("sessions", s.maxSessions))
 		}
 	}
 	s.sessions[r.ID] = r
+	s.sessionsGone.note(gone(r))
 	ids := s.byUser[r.UserID]
 	if ids == nil {
 		ids = make(map[string]struct{})
@@ -55,6 +58,7 @@ func (s *Store) TouchSession(_ context.Context, id string, lastSeen, idleExpires
 	}
 	r.LastSeenAt, r.IdleExpiresAt = lastSeen, idleExpiresAt
 	s.sessions[id] = r
+	s.sessionsGone.note(gone(r)) // a shorter idle expiry goes sooner
 	return nil
 }
 
@@ -102,14 +106,27 @@ func (s *Store) DeleteExpiredSessions(_ context.Context, now time.Time) (int, er
 }
 
 func (s *Store) deleteExpiredSessionsLocked(now time.Time) int {
+	s.sessionsGone.sweep()
 	n := 0
 	for id, r := range s.sessions {
 		if r.IdleExpiresAt.Before(now) || r.ExpiresAt.Before(now) {
 			s.deleteLocked(id)
 			n++
+			continue
 		}
+		s.sessionsGone.keep(gone(r))
 	}
 	return n
+}
+
+// gone is the first instant at which deleteExpiredSessionsLocked drops r:
+// just after its idle or absolute expiry, whichever comes first.
+func gone(r session.Record) time.Time {
+	exp := r.ExpiresAt
+	if r.IdleExpiresAt.Before(exp) {
+		exp = r.IdleExpiresAt
+	}
+	return exp.Add(time.Nanosecond)
 }
 
 // deleteLocked removes id from the session map and its user's index and

@@ -15,7 +15,7 @@ func (s *Store) AddFailure(_ context.Context, key string, now time.Time, window 
 	fl := s.failures[key]
 	if fl == nil {
 		if len(s.failures) >= s.maxThrottleKeys {
-			if now := s.now(); !now.Before(s.failuresIdle) {
+			if now := s.now(); s.failuresIdle.due(now) {
 				s.deleteIdleFailuresLocked(now)
 			}
 			if len(s.failures) >= s.maxThrottleKeys {
@@ -30,7 +30,7 @@ func (s *Store) AddFailure(_ context.Context, key string, now time.Time, window 
 	if len(fl.times) > maxFailuresPerKey {
 		fl.times = append(fl.times[:0], fl.times[len(fl.times)-maxFailuresPerKey:]...)
 	}
-	s.noteIdleLocked(fl)
+	s.failuresIdle.note(fl.idle())
 	// dropBefore left only failures after now-window; later ones count.
 	return len(fl.times), nil
 }
@@ -54,7 +54,7 @@ func (s *Store) RemoveFailure(_ context.Context, key string, at time.Time) error
 		delete(s.failures, key)
 		return nil
 	}
-	s.noteIdleLocked(fl) // the latest failure may be an earlier one now
+	s.failuresIdle.note(fl.idle()) // the latest failure may be an earlier one now
 	return nil
 }
 
@@ -82,23 +82,13 @@ func (s *Store) ResetFailures(_ context.Context, key string) error {
 // deleteIdleFailuresLocked drops keys whose latest failure has left its
 // window as of now, and notes when the next of the others goes idle.
 func (s *Store) deleteIdleFailuresLocked(now time.Time) {
-	s.failureSweeps++
-	s.failuresIdle = time.Time{}
+	s.failuresIdle.sweep()
 	for key, fl := range s.failures {
 		if n := len(fl.times); n == 0 || !fl.times[n-1].After(now.Add(-fl.window)) {
 			delete(s.failures, key)
 			continue
 		}
-		if idle := fl.idle(); s.failuresIdle.IsZero() || idle.Before(s.failuresIdle) {
-			s.failuresIdle = idle
-		}
-	}
-}
-
-// noteIdleLocked keeps failuresIdle no later than when fl goes idle.
-func (s *Store) noteIdleLocked(fl *failureLog) {
-	if idle := fl.idle(); idle.Before(s.failuresIdle) {
-		s.failuresIdle = idle
+		s.failuresIdle.keep(fl.idle())
 	}
 }
 
