@@ -99,7 +99,7 @@ func clientShowCmd(e *env) *cobra.Command {
 
 func clientDeleteCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use: "delete ID", Short: "Delete a stored client and the consents given to it", Args: cobra.ExactArgs(1),
+		Use: "delete ID", Short: "Delete a stored client, its consents and codes, and revoke its tokens", Args: cobra.ExactArgs(1),
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
 			if err := a.Clients.Delete(cmd.Context(), args[0]); err != nil {
 				return err

@@ -53,3 +53,14 @@ func TestClientLifecycle(t *testing.T) {
 		t.Errorf("show deleted client: exit %d %q", code, errOut)
 	}
 }
+
+// client add refuses an audience that is a forward: jwt route's name, as
+// config check does for config clients (docs/apps.md).
+func TestClientAddRefusesAJWTRoutesAudience(t *testing.T) {
+	c := newCLI(t, "routes: [{name: orders, match: {path_prefix: /orders/}, upstream: 'http://127.0.0.1:1', auth: token, forward: jwt}]\n")
+	code, _, errOut := c.run("", "client", "add", "svc", "--type", "confidential", "--grant", "client_credentials", "--audience", "orders")
+	if code != 2 || !strings.Contains(errOut, "audience[0]") {
+		t.Errorf("client add --audience orders: exit %d %q, want 2 naming audience[0]", code, errOut)
+	}
+	c.ok("", "client", "add", "svc", "--type", "confidential", "--grant", "client_credentials", "--audience", "billing")
+}

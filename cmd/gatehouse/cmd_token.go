@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 )
 
@@ -38,7 +39,7 @@ func tokenIssueCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			raw, err := a.Grants.IssueAccess(cmd.Context(), u, "gatehouse-cli", ttl, "cli")
+			raw, err := a.Grants.IssueAccess(cmd.Context(), u, client.CLIID, ttl, "cli")
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/openapitest"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -679,5 +681,101 @@ func TestClientCredentialsTokenIsNoAdministrator(t *testing.T) {
 	// A user's token is still let in.
 	if resp, body := e.do(t, "GET", "/admin/api/v1/users", "", bearer(e.rootPwdToken)...); resp.StatusCode != 200 {
 		t.Fatalf("admin user's token = %d %s", resp.StatusCode, body)
+	}
+}
+
+// Deleting a client ends what it was given: a client registered again
+// under the same client_id cannot redeem the old registration's refresh
+// tokens, and the access tokens issued to the old one stop at once.
+func TestDeletedClientsTokensEnd(t *testing.T) {
+	e := start(t)
+	admin := append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)
+	const body = `{"client_id":"mobile","type":"confidential","first_party":true,"grant_types":["password","refresh_token"],"scopes":["orders"]}`
+	register := func() string {
+		t.Helper()
+		resp, out := e.do(t, "POST", "/admin/api/v1/clients", body, admin...)
+		var created struct {
+			ClientSecret string `json:"client_secret"`
+		}
+		if err := json.Unmarshal([]byte(out), &created); err != nil || resp.StatusCode != 201 {
+			t.Fatalf("register = %d %s", resp.StatusCode, out)
+		}
+		return created.ClientSecret
+	}
+	tokenCall := func(secret string, form url.Values) (int, string) {
+		t.Helper()
+		form.Set("client_id", "mobile")
+		form.Set("client_secret", secret)
+		resp, out := e.do(t, "POST", "/auth/token", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
+		return resp.StatusCode, out
+	}
+	oldSecret := register()
+	status, out := tokenCall(oldSecret, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {pw}, "scope": {"orders"}})
+	var pair struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal([]byte(out), &pair); err != nil || status != 200 || pair.RefreshToken == "" {
+		t.Fatalf("password grant = %d %s", status, out)
+	}
+	if resp, _ := e.do(t, "GET", "/auth/userinfo", "", bearer(pair.AccessToken)...); resp.StatusCode != 200 {
+		t.Fatalf("userinfo before the delete = %d, want 200", resp.StatusCode)
+	}
+
+	if resp, _ := e.do(t, "DELETE", "/admin/api/v1/clients/mobile", "", admin...); resp.StatusCode != 204 {
+		t.Fatalf("delete = %d", resp.StatusCode)
+	}
+	newSecret := register()
+	if status, out := tokenCall(newSecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {pair.RefreshToken}}); status != 400 || !strings.Contains(out, "invalid_grant") {
+		t.Errorf("old refresh token under the new registration = %d %s, want 400 invalid_grant", status, out)
+	}
+	if resp, _ := e.do(t, "GET", "/auth/userinfo", "", bearer(pair.AccessToken)...); resp.StatusCode != 401 {
+		t.Errorf("old access token after the delete = %d, want 401", resp.StatusCode)
+	}
+}
+
+// An app registered at run time cannot be given, as its audience, the
+// name of a forward: jwt route: its access tokens would carry the aud,
+// issuer and keys of the internal JWTs that route's upstream trusts.
+func TestClientAudienceCannotNameAJWTRoute(t *testing.T) {
+	e := start(t, testutil.WithConfig(func(c *config.Config) {
+		c.Routes = append(c.Routes, config.Route{Name: "orders", Match: gateway.RouteMatch{PathPrefix: "/orders/"},
+			Upstream: "http://127.0.0.1:1", Auth: "token", Forward: "jwt"})
+	}))
+	admin := append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)
+	resp, body := e.do(t, "POST", "/admin/api/v1/clients",
+		`{"client_id":"svc","type":"confidential","grant_types":["client_credentials"],"audience":["orders"]}`, admin...)
+	if resp.StatusCode != 400 || !strings.Contains(body, "audience[0]") {
+		t.Errorf("register with aud = a jwt route's name = %d %s, want 400 naming audience[0]", resp.StatusCode, body)
+	}
+	if resp, body := e.do(t, "POST", "/admin/api/v1/clients",
+		`{"client_id":"svc","type":"confidential","grant_types":["client_credentials"],"audience":["billing"]}`, admin...); resp.StatusCode != 201 {
+		t.Errorf("register with another audience = %d %s, want 201", resp.StatusCode, body)
+	}
+}
+
+// A client stored before its audience became the name of a forward: jwt
+// route (a reload, or a version without the check) gets no token with that
+// aud: issuing one fails closed.
+func TestNoAccessTokenCarriesAJWTRoutesAudience(t *testing.T) {
+	e := start(t)
+	admin := append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)
+	resp, body := e.do(t, "POST", "/admin/api/v1/clients",
+		`{"client_id":"svc","type":"confidential","grant_types":["client_credentials"],"audience":["orders"]}`, admin...)
+	var created struct {
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("register = %d %s", resp.StatusCode, body)
+	}
+	routes := append(slices.Clone(e.Config.Routes), config.Route{Name: "orders", Match: gateway.RouteMatch{PathPrefix: "/orders/"},
+		Upstream: "http://127.0.0.1:1", Auth: "token", Forward: "jwt"})
+	if err := e.App.ReloadRoutes(routes); err != nil {
+		t.Fatalf("ReloadRoutes: %v", err)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"svc"}, "client_secret": {created.ClientSecret}}
+	resp, body = e.do(t, "POST", "/auth/token", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != 400 || !strings.Contains(body, "invalid_request") || strings.Contains(body, "access_token") {
+		t.Errorf("client_credentials with aud = a jwt route's name = %d %s, want 400 invalid_request, no token", resp.StatusCode, body)
 	}
 }

@@ -192,7 +192,11 @@ func (a *App) observeStore(s any, name string) {
 func (a *App) build(ctx context.Context, opt Options) error {
 	cfg := a.Config
 	a.Audit = audit.New(a.Store, a.Log, a.now)
-	a.Clients = client.NewRegistry(a.Store, cfg.Clients, client.WithAudit(a.Audit))
+	// A deleted client's refresh families and access tokens end with it
+	// (a.Grants is built below, before anything can delete a client).
+	a.Clients = client.NewRegistry(a.Store, cfg.Clients, client.WithAudit(a.Audit),
+		client.WithOnDelete(func(ctx context.Context, id string) error { return a.Grants.RevokeClient(ctx, id) }),
+		client.WithInternalAudiences(a.internalAudiences))
 
 	var revStore revocation.Store = a.Store
 	var throttleStore throttle.Store = memory.New()
@@ -339,7 +343,7 @@ func (a *App) buildTokens(ctx context.Context) error {
 		token.WithIssuer(cfg.EffectivePublicURL()), token.WithAudience(cfg.Tokens.Audience),
 		token.WithAccessTTL(cfg.Tokens.AccessTTL.D()), token.WithLeeway(cfg.Tokens.Leeway.D()), token.WithClock(a.now),
 	}
-	a.Issuer = token.NewIssuer(ks, common...)
+	a.Issuer = token.NewIssuer(ks, append(common, token.WithInternalAudiences(a.internalAudiences))...)
 	a.Verifier = token.NewVerifier(ks, a.Watcher, append(common,
 		token.WithCacheSize(cfg.Tokens.CacheSize), token.WithCacheTrust(a.Watcher.Fresh))...)
 	a.Grants = token.NewGrants(a.Issuer, a.Store, a.Store, a.Watcher, append(common,
@@ -550,6 +554,16 @@ func (a *App) check(r *http.Request) gateway.Verdict { return a.gateway.Load().C
 
 // Handler is the public HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// internalAudiences are the names of the current gateway's forward: jwt
+// routes: the aud of its internal JWTs, which no client or access token may
+// have.
+func (a *App) internalAudiences() []string {
+	if gw := a.gateway.Load(); gw != nil {
+		return gw.InternalAudiences()
+	}
+	return nil
+}
 
 // Gateway is the gateway currently in use.
 func (a *App) Gateway() *gateway.Gateway { return a.gateway.Load() }

@@ -75,6 +75,15 @@ type Client struct {
 // alone.
 func (c Client) IsPublic() bool { return c.Type == Public }
 
+// The client IDs gatehouse uses itself: a token request that names no
+// client (the built-in password grant) and `gatehouse token issue`. No
+// registered client may take one: the refresh families, consents and
+// tokens of that ID would be its own, and deleting it would end them.
+const (
+	BuiltinID = "gatehouse"
+	CLIID     = "gatehouse-cli"
+)
+
 // AllowsGrant reports whether c may use grant type g. The password grant
 // is for first-party clients only (contract §4): a client that is not
 // first_party, which users must consent to, never gets their password
@@ -113,6 +122,22 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
+// CheckAudience returns a problem for each audience of c that is one of
+// internal: the names of the gateway routes with forward: jwt. The internal
+// JWT such a route sends upstream has aud = the route name and gatehouse's
+// issuer and keys, so an access token of c with that aud would pass at the
+// route's upstream for one the gateway vouched for.
+func CheckAudience(c Client, internal []string) []error {
+	var errs []error
+	for i, a := range c.Audience {
+		if slices.Contains(internal, a) {
+			errs = append(errs, &FieldError{Field: fmt.Sprintf("audience[%d]", i),
+				Msg: fmt.Sprintf("%q is the name of a forward: jwt route; the client's tokens would pass for that route's internal JWTs", a)})
+		}
+	}
+	return errs
+}
+
 // Validate returns every problem with c (nil when it is usable). Secrets
 // are checked only for config clients, whose secret is given rather than
 // generated: it must be at least MinSecretLen characters.
@@ -121,8 +146,11 @@ func Validate(c Client) []error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	if !idPattern.MatchString(c.ID) {
+	switch {
+	case !idPattern.MatchString(c.ID):
 		bad("client_id", "must match [A-Za-z0-9._-]{3,64}, got %q", c.ID)
+	case c.ID == BuiltinID || c.ID == CLIID:
+		bad("client_id", "%q is gatehouse's own client ID", c.ID)
 	}
 	switch c.Type {
 	case Public:

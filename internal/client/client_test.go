@@ -291,3 +291,18 @@ func TestRegistryAuditsChanges(t *testing.T) {
 		}
 	}
 }
+
+// gatehouse's own client IDs cannot be registered: the built-in password
+// grant's families (and `token issue`'s tokens) would become that
+// client's, and deleting it would end them.
+func TestBuiltinClientIDsAreReserved(t *testing.T) {
+	ctx := context.Background()
+	r := newRegistry(t)
+	for _, id := range []string{client.BuiltinID, client.CLIID} {
+		c := client.Client{ID: id, Type: client.Public, GrantTypes: []string{"authorization_code"},
+			RedirectURIs: []string{"https://app.example/cb"}}
+		if _, err := r.Add(ctx, c); !errors.Is(err, auth.ErrInvalidInput) {
+			t.Errorf("Add(%q) = %v, want ErrInvalidInput", id, err)
+		}
+	}
+}

@@ -38,6 +38,10 @@ type Registry struct {
 	order  []string
 	now    func() time.Time
 	audit  *audit.Logger
+	// deleted ends what a deleted client was given (WithOnDelete).
+	deleted func(ctx context.Context, id string) error
+	// internal lists the audiences a client may not have (CheckAudience).
+	internal func() []string
 }
 
 // Option configures a Registry.
@@ -47,6 +51,20 @@ type Option func(*Registry)
 // client.secret_rotated; never a secret). The acting administrator, when
 // the request names one, is added by the logger.
 func WithAudit(a *audit.Logger) Option { return func(r *Registry) { r.audit = a } }
+
+// WithOnDelete has Delete call f once a client is deleted, to end what it
+// was given: its refresh families and their access tokens (token.Grants
+// RevokeClient). The store's DeleteClient has removed its consents and
+// authorization codes by then.
+func WithOnDelete(f func(ctx context.Context, id string) error) Option {
+	return func(r *Registry) { r.deleted = f }
+}
+
+// WithInternalAudiences has Add refuse a client whose audience is one of
+// f(): the names of the current forward: jwt routes (CheckAudience).
+func WithInternalAudiences(f func() []string) Option {
+	return func(r *Registry) { r.internal = f }
+}
 
 // NewRegistry returns a registry over store and the clients of the config
 // file, which must already have been validated (config.Load does).
@@ -100,7 +118,11 @@ func (r *Registry) List(ctx context.Context) ([]Client, error) {
 // wrap auth.ErrInvalidInput; a taken ID wraps auth.ErrConflict.
 func (r *Registry) Add(ctx context.Context, c Client) (string, error) {
 	c.FromConfig, c.Secret, c.SecretFile, c.SecretHash = false, "", "", ""
-	if errs := Validate(c); len(errs) > 0 {
+	errs := Validate(c)
+	if r.internal != nil {
+		errs = append(errs, CheckAudience(c, r.internal())...)
+	}
+	if len(errs) > 0 {
 		return "", fmt.Errorf("add client: %w: %w", auth.ErrInvalidInput, errors.Join(errs...))
 	}
 	if _, ok := r.static[c.ID]; ok {
@@ -123,7 +145,11 @@ func (r *Registry) Add(ctx context.Context, c Client) (string, error) {
 	return secret, nil
 }
 
-// Delete removes a stored client; config clients wrap ErrReadOnly.
+// Delete removes a stored client with its consents and authorization
+// codes, then ends its tokens (WithOnDelete); config clients wrap
+// ErrReadOnly. An unknown client wraps auth.ErrNotFound and ends nothing:
+// the tokens of built-in client IDs (gatehouse's own password grant) are
+// never a stored client's.
 func (r *Registry) Delete(ctx context.Context, id string) error {
 	if _, ok := r.static[id]; ok {
 		return fmt.Errorf("delete client %q: %w", id, ErrReadOnly)
@@ -132,6 +158,11 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("delete client: %w", err)
 	}
 	r.record(ctx, audit.ClientDeleted, id, nil)
+	if r.deleted != nil {
+		if err := r.deleted(ctx, id); err != nil {
+			return fmt.Errorf("delete client %q: deleted, but ending its tokens failed (register it again and delete it to retry): %w", id, err)
+		}
+	}
 	return nil
 }
 

@@ -85,6 +85,10 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"key prefix with a hash tag", "redis: {url: 'redis://127.0.0.1:6379/0', key_prefix: '{gh}:'}\n", "redis.key_prefix"},
 		{"wait_replicas", "redis: {wait_replicas: -2}\n", "redis.wait_replicas"},
 		{"store_migrate scheme", "store_migrate: 'sqlite://x.db'\n", "store_migrate"},
+		// An app token with aud = a forward: jwt route's name would pass, at
+		// that route's upstream, for the internal JWT gatehouse sends it.
+		{"client audience named like a jwt route", "routes: [{name: orders, match: {path_prefix: /o/}, upstream: 'http://x', auth: token, forward: jwt}]\n" +
+			"clients: [{client_id: svc, type: confidential, secret: 0123456789abcdef0123456789abcdef, grant_types: [client_credentials], audience: [api, orders]}]\n", "clients[0].audience[1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,6 +258,13 @@ func TestClientsValidatedAtLoad(t *testing.T) {
 	}
 	if _, err := config.Load(write(t, "clients: ["+ok+"]\n"), noEnv); err != nil {
 		t.Fatalf("valid client refused: %v", err)
+	}
+	// A route that sends headers mints no internal JWT: an app's audience
+	// may name it (its upstream checks the app's own token).
+	headers := "routes: [{name: orders, match: {path_prefix: /o/}, upstream: 'http://x', auth: token}]\n" +
+		"clients: [{client_id: svc, type: confidential, secret: 0123456789abcdef0123456789abcdef, grant_types: [client_credentials], audience: [orders]}]\n"
+	if _, err := config.Load(write(t, headers), noEnv); err != nil {
+		t.Fatalf("audience named like a forward: headers route refused: %v", err)
 	}
 }
 

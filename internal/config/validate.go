@@ -294,13 +294,20 @@ func unjoin(err error) []error {
 }
 
 // validateClients asks the client package, which owns the rules, about
-// each declared client and checks that IDs are unique.
+// each declared client (also about its audience against the names of the
+// forward: jwt routes) and checks that IDs are unique.
 func (c Config) validateClients() []error {
 	var errs []error
+	var internal []string
+	for _, r := range c.Routes {
+		if r.Forward == string(gateway.ForwardJWT) {
+			internal = append(internal, r.Name)
+		}
+	}
 	seen := map[string]bool{}
 	for i, cl := range c.Clients {
 		cl.FromConfig = true
-		for _, e := range client.Validate(cl) {
+		for _, e := range append(client.Validate(cl), client.CheckAudience(cl, internal)...) {
 			if fe, ok := errors.AsType[*client.FieldError](e); ok {
 				e = &Error{Key: fmt.Sprintf("clients[%d].%s", i, fe.Field), Msg: fe.Msg}
 			}

@@ -182,6 +182,19 @@ func (g *Gateway) MatchHost(host, method, path string) (*Route, bool) {
 // Routes returns the compiled routes, longest prefix first.
 func (g *Gateway) Routes() []*Route { return g.table.all }
 
+// InternalAudiences returns the names of the routes with forward: jwt: the
+// aud of the internal JWTs they send upstream, which no access token may
+// carry (client.CheckAudience).
+func (g *Gateway) InternalAudiences() []string {
+	var out []string
+	for _, rt := range g.table.all {
+		if rt.Policy.Forward == ForwardJWT {
+			out = append(out, rt.Name)
+		}
+	}
+	return out
+}
+
 // Close releases the idle upstream connections of every route. Requests in
 // flight finish normally; call Close on the old Gateway after a reload.
 func (g *Gateway) Close() {

@@ -18,7 +18,7 @@ import (
 )
 
 // DefaultClientID is the client_id of tokens whose request named none.
-const DefaultClientID = "gatehouse"
+const DefaultClientID = client.BuiltinID
 
 // tokenForm parses an application/x-www-form-urlencoded body and refuses
 // repeated parameters (RFC 6749 §3.2).

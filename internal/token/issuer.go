@@ -57,13 +57,15 @@ type Issuer struct {
 	ttl    time.Duration
 	now    func() time.Time
 	random io.Reader
+	// internal returns the audiences of internal JWTs (nil: none).
+	internal func() []string
 }
 
 // NewIssuer returns an Issuer signing with ks. It uses WithIssuer,
-// WithAudience, WithTTL, WithClock and WithRandom.
+// WithAudience, WithTTL, WithClock, WithRandom and WithInternalAudiences.
 func NewIssuer(ks *keys.Set, opts ...IssuerOption) *Issuer {
 	s := newSettings(opts)
-	return &Issuer{keys: ks, iss: s.iss, aud: s.aud, ttl: s.ttl, now: s.now, random: s.random}
+	return &Issuer{keys: ks, iss: s.iss, aud: s.aud, ttl: s.ttl, now: s.now, random: s.random, internal: s.internal}
 }
 
 // Issuer returns the iss claim of every token (public_url).
@@ -81,11 +83,22 @@ func (i *Issuer) Algorithm() string {
 // TTL returns the default access token life.
 func (i *Issuer) TTL() time.Duration { return i.ttl }
 
-// Issue signs an access token for s, valid for ttl (0 = the default).
+// Issue signs an access token for s, valid for ttl (0 = the default). An
+// audience that is the aud of internal JWTs (WithInternalAudiences) is
+// refused (wraps auth.ErrInvalidInput): the token would pass, at that
+// route's upstream, for one the gateway sent.
 func (i *Issuer) Issue(s Subject, ttl time.Duration) (string, Claims, error) {
 	aud := i.aud
 	if len(s.Audience) > 0 {
 		aud = s.Audience
+	}
+	if i.internal != nil {
+		internal := i.internal()
+		for _, a := range aud {
+			if slices.Contains(internal, a) {
+				return "", Claims{}, fmt.Errorf("issue token: audience %q is a forward: jwt route's name: %w", a, auth.ErrInvalidInput)
+			}
+		}
 	}
 	c, err := i.claims(s, aud, ttl)
 	if err != nil {

@@ -34,6 +34,7 @@ type settings struct {
 	cacheSize  int
 	trust      func() bool
 	audit      *audit.Logger
+	internal   func() []string
 }
 
 func newSettings(opts []Option) settings {
@@ -93,6 +94,14 @@ func WithRefreshTTL(d time.Duration) Option { return func(s *settings) { s.refre
 // WithRefreshIdleTTL sets how long a refresh token lives after the rotation
 // that issued it (tokens.refresh_idle_ttl, default 336h).
 func WithRefreshIdleTTL(d time.Duration) Option { return func(s *settings) { s.idleTTL = d } }
+
+// WithInternalAudiences names the audiences no access token may carry:
+// internal() returns the names of the current forward: jwt routes, the aud
+// of the internal JWTs they send upstream (IssueInternal). Issue refuses
+// them, so that no app's token passes for an internal JWT.
+func WithInternalAudiences(internal func() []string) Option {
+	return func(s *settings) { s.internal = internal }
+}
 
 // WithAudit records grant events (issued, refreshed, revoked, reuse).
 func WithAudit(l *audit.Logger) Option { return func(s *settings) { s.audit = l } }

@@ -328,20 +328,40 @@ func (g *Grants) revokeAccess(ctx context.Context, token string, mine func(strin
 // RevokeUser revokes every live family of the user and denies their sids on
 // every instance (`gatehouse user logout`, disable, delete).
 func (g *Grants) RevokeUser(ctx context.Context, userID string) error {
-	now := g.s.now()
-	fams, err := g.store.RevokeUserFamilies(ctx, userID, now)
+	n, err := g.revokeFamilies(ctx, g.store.RevokeUserFamilies, userID)
 	if err != nil {
 		return fmt.Errorf("revoke user tokens: %w", err)
+	}
+	g.record(ctx, audit.TokenRevoked, userID, "", "families", strconv.Itoa(n))
+	return nil
+}
+
+// RevokeClient revokes every live family of a client, whoever its user,
+// and denies their sids on every instance, as a withdrawn consent does
+// for one user: a deleted client's refresh and access tokens stop, and a
+// client registered again under the same client_id starts with none.
+func (g *Grants) RevokeClient(ctx context.Context, clientID string) error {
+	n, err := g.revokeFamilies(ctx, g.store.RevokeClientFamilies, clientID)
+	if err != nil {
+		return fmt.Errorf("revoke client tokens: %w", err)
+	}
+	g.record(ctx, audit.TokenRevoked, "", "", "client_id", clientID, "families", strconv.Itoa(n))
+	return nil
+}
+
+// revokeFamilies revokes the families revoke(key) returns and denies
+// their sids; it returns how many there were.
+func (g *Grants) revokeFamilies(ctx context.Context, revoke func(context.Context, string, time.Time) ([]Family, error), key string) (int, error) {
+	now := g.s.now()
+	fams, err := revoke(ctx, key, now)
+	if err != nil {
+		return 0, err
 	}
 	var errs []error
 	for _, f := range fams {
 		errs = append(errs, g.publish(ctx, g.sidEvent(f.ID, now)))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("revoke user tokens: %w", err)
-	}
-	g.record(ctx, audit.TokenRevoked, userID, "", "families", strconv.Itoa(len(fams)))
-	return nil
+	return len(fams), errors.Join(errs...)
 }
 
 // RevokeGrant ends everything issued under family (a refresh family, the

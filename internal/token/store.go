@@ -30,7 +30,7 @@ type Refresh struct {
 }
 
 // Family is a refresh family (one grant): as returned by RevokeUserFamilies
-// (ID and ExpiresAt only) and UserFamilies (every field).
+// and RevokeClientFamilies (ID and ExpiresAt only) and UserFamilies (every field).
 type Family struct {
 	ID        string
 	UserID    string
@@ -70,6 +70,9 @@ type RefreshStore interface {
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) error
 	// RevokeUserFamilies revokes every live family of a user and returns them.
 	RevokeUserFamilies(ctx context.Context, userID string, now time.Time) ([]Family, error)
+	// RevokeClientFamilies revokes every live family of a client and
+	// returns them (ID and ExpiresAt only).
+	RevokeClientFamilies(ctx context.Context, clientID string, now time.Time) ([]Family, error)
 	// UserFamilies lists the families of userID that have not passed their
 	// absolute end at now (revoked ones included), newest first.
 	UserFamilies(ctx context.Context, userID string, now time.Time) ([]Family, error)

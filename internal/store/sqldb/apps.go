@@ -44,12 +44,14 @@ func (db *Store) ListClients(ctx context.Context) ([]client.Client, error) {
 	return queryAll(ctx, db, "list clients", scanClient, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY id`)
 }
 
-// DeleteClient removes client id and the consents given to it;
-// auth.ErrNotFound when there is none.
+// DeleteClient removes client id, the consents given to it and its
+// authorization codes; auth.ErrNotFound when there is none.
 func (db *Store) DeleteClient(ctx context.Context, id string) error {
 	return db.tx(ctx, "delete client", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM consents WHERE client_id = ?`), id); err != nil {
-			return err
+		for _, q := range []string{`DELETE FROM consents WHERE client_id = ?`, `DELETE FROM authorization_codes WHERE client_id = ?`} {
+			if _, err := tx.ExecContext(ctx, db.Rebind(q), id); err != nil {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM oauth_clients WHERE id = ?`), id)
 		if err != nil {

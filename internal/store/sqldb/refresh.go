@@ -211,12 +211,24 @@ func (db *Store) RevokeFamily(ctx context.Context, familyID string, now time.Tim
 // RevokeUserFamilies revokes every family of userID that is neither revoked
 // nor past its absolute end at now, and returns them.
 func (db *Store) RevokeUserFamilies(ctx context.Context, userID string, now time.Time) ([]token.Family, error) {
+	return db.revokeFamilies(ctx, "revoke user refresh families", "user_id", userID, now)
+}
+
+// RevokeClientFamilies revokes every family of clientID that is neither
+// revoked nor past its absolute end at now, and returns them.
+func (db *Store) RevokeClientFamilies(ctx context.Context, clientID string, now time.Time) ([]token.Family, error) {
+	return db.revokeFamilies(ctx, "revoke client refresh families", "client_id", clientID, now)
+}
+
+// revokeFamilies revokes the live families whose column (a constant of
+// this file, never input) is value.
+func (db *Store) revokeFamilies(ctx context.Context, op, column, value string, now time.Time) ([]token.Family, error) {
 	var fams []token.Family
-	err := db.tx(ctx, "revoke user refresh families", func(tx *sql.Tx) error {
+	err := db.tx(ctx, op, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, db.Rebind(
 			`UPDATE refresh_families SET revoked_at = ?
-			 WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id, expires_at`),
-			micros(now), userID, micros(now))
+			 WHERE `+column+` = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id, expires_at`),
+			micros(now), value, micros(now))
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ func RunRefreshStoreTests(t *testing.T, newStore func(t *testing.T) token.Refres
 		{Name: "RotateRefusesAndStoresNothing", Run: testRotateRefused},
 		{Name: "RevokeFamilyRevokesEveryToken", Run: testRevokeFamily},
 		{Name: "RevokeUserFamiliesRevokesOnlyLiveFamiliesOfUser", Run: testRevokeUserFamilies},
+		{Name: "RevokeClientFamiliesRevokesOnlyLiveFamiliesOfClient", Run: testRevokeClientFamilies},
 		{Name: "DeleteExpiredRefreshPurgesEndedFamilies", Run: testDeleteExpired},
 		{Name: "UserFamiliesListsLiveAndRevokedFamiliesOfUser", Run: testUserFamilies},
 		{Name: "ConcurrentRotationsHaveExactlyOneWinner", Run: testConcurrentRotate},
@@ -276,6 +277,43 @@ func testRevokeUserFamilies(t *testing.T, s token.RefreshStore) {
 	}
 	if fams, err := s.RevokeUserFamilies(ctx, "alice", at); err != nil || len(fams) != 0 {
 		t.Fatalf("second RevokeUserFamilies = %v, %v; want none", fams, err)
+	}
+}
+
+func testRevokeClientFamilies(t *testing.T, s token.RefreshStore) {
+	ctx := context.Background()
+	now := base()
+	alice := newFamily(t, s, "alice", "alice-spa", now) // newFamily's client is "spa"
+	bob := newFamily(t, s, "bob", "bob-spa", now)
+	other := token.Refresh{Hash: "bob-other-hash-0", FamilyID: "bob-other", UserID: "bob", ClientID: "other",
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour)}
+	if err := s.CreateRefresh(ctx, other); err != nil {
+		t.Fatalf("CreateRefresh: %v", err)
+	}
+
+	at := now.Add(time.Minute)
+	fams, err := s.RevokeClientFamilies(ctx, "spa", at)
+	if err != nil {
+		t.Fatalf("RevokeClientFamilies: %v", err)
+	}
+	var ids []string
+	for _, f := range fams {
+		ids = append(ids, f.ID)
+	}
+	slices.Sort(ids)
+	if want := []string{alice.FamilyID, bob.FamilyID}; !slices.Equal(ids, want) {
+		t.Fatalf("RevokeClientFamilies = %v, want %v", ids, want)
+	}
+	for _, r := range []token.Refresh{alice, bob} {
+		if got := get(t, s, r.Hash); !got.RevokedAt.Equal(at) {
+			t.Errorf("Refresh(%s).RevokedAt = %v, want %v", r.Hash, got.RevokedAt, at)
+		}
+	}
+	if got := get(t, s, other.Hash); !got.RevokedAt.IsZero() {
+		t.Fatalf("another client's token RevokedAt = %v, want zero", got.RevokedAt)
+	}
+	if fams, err := s.RevokeClientFamilies(ctx, "spa", at); err != nil || len(fams) != 0 {
+		t.Fatalf("second RevokeClientFamilies = %v, %v; want none", fams, err)
 	}
 }
 

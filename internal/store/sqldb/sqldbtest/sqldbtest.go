@@ -132,6 +132,7 @@ func runSQLTests(t *testing.T, newStore func(t *testing.T) Store) {
 		{"SessionOfUnknownUserIsNotFound", testSessionUnknownUser},
 		{"RevokeUnknownFamilyIsNotFound", testRevokeUnknownFamily},
 		{"SuccessorInAnotherFamilyIsRefused", testSuccessorOtherFamily},
+		{"DeleteClientDropsItsConsentsAndCodes", testDeleteClientDropsGrants},
 		{"MalformedRevocationCursorIsInvalid", testBadCursor},
 		{"ClosedStoreIsUnavailable", testClosed},
 	}
@@ -250,6 +251,41 @@ func testSessionUnknownUser(t *testing.T, s Store) {
 func testRevokeUnknownFamily(t *testing.T, s Store) {
 	if err := s.RevokeFamily(context.Background(), "nope", time.Now()); !errors.Is(err, auth.ErrNotFound) {
 		t.Fatalf("RevokeFamily(unknown) error = %v, want ErrNotFound", err)
+	}
+}
+
+// A client registered again under a deleted client's ID must not inherit
+// what the deleted one was given: its consents and pending codes go with it.
+func testDeleteClientDropsGrants(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustUser(t, s, "u1")
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for _, id := range []string{"gone", "kept"} {
+		if err := s.CreateClient(ctx, client.Client{ID: id, Type: client.Public, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatalf("CreateClient: %v", err)
+		}
+		if err := s.SaveConsent(ctx, authserver.Consent{UserID: "u1", ClientID: id, Scopes: []string{"openid"}, GrantedAt: now}); err != nil {
+			t.Fatalf("SaveConsent: %v", err)
+		}
+		if err := s.CreateCode(ctx, authserver.Code{Hash: id + "-code", ClientID: id, UserID: "u1", RedirectURI: "https://a.example/cb",
+			Challenge: "c", FamilyID: id + "-fam", AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+			t.Fatalf("CreateCode: %v", err)
+		}
+	}
+	if err := s.DeleteClient(ctx, "gone"); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
+	if _, err := s.Consent(ctx, "u1", "gone"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("consent to a deleted client: error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.RedeemCode(ctx, "gone-code", now); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("code of a deleted client: error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Consent(ctx, "u1", "kept"); err != nil {
+		t.Errorf("consent to another client: %v", err)
+	}
+	if _, err := s.RedeemCode(ctx, "kept-code", now); err != nil {
+		t.Errorf("code of another client: %v", err)
 	}
 }
 
