@@ -28,6 +28,9 @@
 //   - The credential comes from package credential, shared with
 //     /auth/userinfo: two Authorization headers or two session cookies are
 //     never resolved by picking one.
+//   - TRACE and TRACK (any letter case) reach an upstream only on a route
+//     that lists them: an upstream answering TRACE would echo the identity
+//     headers and the internal JWT back to the client (methodAccepted).
 //   - A chunked body malformed from its first chunk is refused (400) before
 //     an upstream is contacted.
 //   - Forward-auth judges the raw path the proxy will forward, or refuses

@@ -60,7 +60,8 @@ type Match struct {
 	// PathPrefix matches at a segment boundary: "/app" and "/app/" both match
 	// "/app", "/app/" and "/app/x" but never "/apple".
 	PathPrefix string
-	// Methods lists the accepted methods; empty accepts every method.
+	// Methods lists the accepted methods; empty accepts every method but
+	// TRACE and TRACK (see methodAccepted).
 	Methods []string
 }
 
@@ -92,8 +93,19 @@ func (rt *Route) matches(p string) bool {
 }
 
 // allows reports whether the route accepts method.
-func (rt *Route) allows(method string) bool {
-	return len(rt.Match.Methods) == 0 || slices.Contains(rt.Match.Methods, method)
+func (rt *Route) allows(method string) bool { return methodAccepted(rt.Match.Methods, method) }
+
+// methodAccepted reports whether a route's method list accepts method: one it
+// lists, or, when it lists none, any method but TRACE and TRACK in any
+// letter case. An upstream that answers TRACE echoes the request it got,
+// with the headers gatehouse added (X-Auth-*, the internal JWT of forward:
+// jwt), back to the client (cross-site tracing), so only a route that lists
+// TRACE gets it.
+func methodAccepted(methods []string, method string) bool {
+	if len(methods) == 0 {
+		return !strings.EqualFold(method, "TRACE") && !strings.EqualFold(method, "TRACK")
+	}
+	return slices.Contains(methods, method)
 }
 
 // strip removes the route's prefix from the clean path p, keeping a leading
@@ -289,13 +301,17 @@ func checkPrefix(prefix string, bad func(field, format string, args ...any)) boo
 	return true
 }
 
-// methodsOverlap reports whether two method lists (empty = every method)
-// share a method: two routes with one prefix may not.
+// methodsOverlap reports whether two method lists (empty = every method
+// but TRACE and TRACK, see methodAccepted) share a method: two routes with one
+// prefix may not.
 func methodsOverlap(a, b []string) bool {
-	if len(a) == 0 || len(b) == 0 {
-		return true
+	if len(a) == 0 {
+		if len(b) == 0 {
+			return true
+		}
+		a, b = b, a
 	}
-	return slices.ContainsFunc(a, func(m string) bool { return slices.Contains(b, m) })
+	return slices.ContainsFunc(a, func(m string) bool { return methodAccepted(b, m) })
 }
 
 // match returns the route among routes (one host's, longest prefix first)
