@@ -289,6 +289,31 @@ func TestClientSecretFromFileIsMasked(t *testing.T) {
 	}
 }
 
+// A provider's name is a URL path segment and part of cookie names and
+// values, so it is URL-safe and at most 64 characters.
+func TestOIDCProviderNames(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ok   bool
+	}{
+		{"corp", true},
+		{"a" + strings.Repeat("b", 63), true},
+		{"a" + strings.Repeat("b", 64), false},
+		{"-corp", false},
+		{"corp.example", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(write(t, "oidc: {providers: [{name: '"+tt.name+"', issuer: 'https://idp.example', client_id: x}]}\n"), noEnv)
+			if tt.ok && err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if !tt.ok && (err == nil || !strings.Contains(err.Error(), "oidc.providers[0].name:")) {
+				t.Errorf("Load error = %v, want one naming oidc.providers[0].name", err)
+			}
+		})
+	}
+}
+
 func TestOIDCBackchannelLogoutNeedsAnOpenIDProvider(t *testing.T) {
 	for _, tt := range []struct {
 		name, provider string

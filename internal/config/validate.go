@@ -22,8 +22,10 @@ import (
 // MinSecretLen is the shortest accepted HMAC secret or encryption key (bytes).
 const MinSecretLen = 32
 
-// providerName is a name that is safe in a URL path segment.
-var providerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
+// providerName is a name that is safe in a URL path segment, and short:
+// it is part of the state cookie's name and of the pending login cookie,
+// which must stay within a browser's 4096 bytes (docs/oidc.md).
+var providerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$`)
 
 // Validate returns every problem in c, each an *Error naming its key.
 func (c Config) Validate() []error {
@@ -329,7 +331,7 @@ func (c Config) validateProviders() []error {
 	seen := map[string]bool{}
 	for i, p := range c.OIDC.Providers {
 		if !providerName.MatchString(p.Name) {
-			bad(i, "name", "must be a URL-safe name such as corp, got %q", p.Name)
+			bad(i, "name", "must be a URL-safe name of at most 64 characters such as corp, got %q", p.Name)
 		} else if seen[p.Name] {
 			bad(i, "name", "%q is used twice", p.Name)
 		}

@@ -8,7 +8,8 @@
 // Handler.Callback checks state and the RFC 9207 iss parameter, exchanges the
 // code with the PKCE verifier, verifies the ID token with go-oidc (signature,
 // iss, aud, exp, then nonce and a non-empty sub) or reads a plain OAuth 2.0
-// provider's userinfo, and maps the external identity (issuer + subject) to
+// provider's userinfo, bounds the subject (and, with back-channel logout,
+// the sid) to 255 bytes without control characters, and maps the external identity (issuer + subject) to
 // a local user through the user service (user.Identity): an existing link,
 // a link by verified email (the same address, not only the same username
 // key), or a new user created under the service's name and role rules. The

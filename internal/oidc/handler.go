@@ -300,6 +300,9 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, p *provider) 
 		return auth.User{}, external{}, "", badRequest("code_missing", "The provider's answer carries no authorization code.")
 	}
 	ext, f := h.identify(ctx, p, ep, q.Get("code"), st)
+	if f == nil {
+		f = p.checkIdentifiers(ext)
+	}
 	if f != nil {
 		return auth.User{}, external{}, "", f
 	}

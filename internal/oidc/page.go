@@ -73,6 +73,14 @@ func sessionTooLarge(err error) *failure {
 	return f
 }
 
+// identifierInvalid: the provider sent a sub or sid gatehouse cannot store
+// (checkIdentifiers); trying again does not help.
+func identifierInvalid(reason string, err error) *failure {
+	f := badGateway(reason, err)
+	f.message = "The sign-in provider sent an identifier that gatehouse cannot accept. Please tell your administrator."
+	return f
+}
+
 // unavailable: the provider could not be reached (discovery failed).
 func unavailable(err error) *failure {
 	f := badGateway("provider_unavailable", err)
