@@ -149,6 +149,12 @@ func (h *Handler) backchannelLogout(w http.ResponseWriter, r *http.Request, p *p
 		return 0, fmt.Errorf("%w: neither sid nor sub", errLogoutToken)
 	case c.JTI == "":
 		return 0, fmt.Errorf("%w: no jti", errLogoutToken)
+	// The identifiers get the login's bound (validIdentifier): they are
+	// looked up, and the jti stored, in indexed columns, where an
+	// over-long one failed the insert on PostgreSQL (a 5xx the provider
+	// would retry) instead of being refused.
+	case !validIdentifier(c.JTI) || !validIdentifier(c.SessionID) || !validIdentifier(idt.Subject):
+		return 0, fmt.Errorf("%w: jti, sid or sub over %d bytes or with a control character", errLogoutToken, maxIdentifierLen)
 	}
 	// Multiple audiences: azp is not defined for logout tokens, but our
 	// client must be among them (checked by Verify).

@@ -132,6 +132,13 @@ func TestBackchannelLogoutRefusesBadTokens(t *testing.T) {
 		}, false},
 		{"neither sid nor sub", func(_ *env, lt *oidctestop.LogoutToken) { lt.SID, lt.Subject = "", "" }, false},
 		{"no jti", func(_ *env, lt *oidctestop.LogoutToken) { lt.JTI = "" }, false},
+		// Random, so that PostgreSQL cannot compress it under its index
+		// entry limit: the replay insert failed with a 5xx, and the
+		// provider retried the token.
+		{"jti over 255 bytes", func(_ *env, lt *oidctestop.LogoutToken) { lt.JTI = random(3000) }, false},
+		{"jti with a control character", func(_ *env, lt *oidctestop.LogoutToken) { lt.JTI = "j\x00ti" }, false},
+		{"sid over 255 bytes", func(_ *env, lt *oidctestop.LogoutToken) { lt.SID = random(3000) }, false},
+		{"sub over 255 bytes", func(_ *env, lt *oidctestop.LogoutToken) { lt.Subject, lt.SID = random(3000), "" }, false},
 	}
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
