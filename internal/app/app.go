@@ -229,18 +229,21 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
-	limiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now))
+	// Every login throttle counts in one store under login.max_failures
+	// and login.window; they differ in their keys.
+	newLimiter := func(opts ...throttle.LimiterOption) *throttle.Limiter {
+		return throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(),
+			append([]throttle.LimiterOption{throttle.WithClock(a.now)}, opts...)...)
+	}
+	limiter := newLimiter()
 	// Client secrets cannot be guessed: no client-wide lock that anyone
 	// could trip to lock an app out (throttle.WithoutAccountKey).
-	clientLimiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now),
-		throttle.WithoutAccountKey())
+	clientLimiter := newLimiter(throttle.WithoutAccountKey())
 	// Second factors also count under a key a right password does not
 	// clear (throttle.ForSecondFactor); a passwordless passkey, which
 	// names no account, per client IP only.
-	mfaLimiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now),
-		throttle.ForSecondFactor())
-	passwordlessLimiter := throttle.NewLimiter(throttleStore, cfg.Login.MaxFailures, cfg.Login.Window.D(), throttle.WithClock(a.now),
-		throttle.WithoutAccountKey())
+	mfaLimiter := newLimiter(throttle.ForSecondFactor())
+	passwordlessLimiter := newLimiter(throttle.WithoutAccountKey())
 	a.hasher = hasher
 	pending, err := a.buildMFA(opt)
 	if err != nil {

@@ -89,16 +89,19 @@ type Deps struct {
 // Gateway is the compiled route table plus one reverse proxy per route. It
 // is safe for concurrent use and immutable; build a new one to reload.
 type Gateway struct {
-	table    *table
-	deps     Deps
-	log      *slog.Logger
-	trusted  trustedProxies
-	origin   *http.CrossOriginProtection
-	cookies  privateCookies // stripped from upstream requests
-	loginURL string
-	buffers  *bufferPool
-	limits   ratelimit.Store
-	now      func() time.Time
+	table   *table
+	deps    Deps
+	log     *slog.Logger
+	trusted trustedProxies
+	origin  *http.CrossOriginProtection
+	cookies privateCookies // stripped from upstream requests
+	// internalAuds are the names of the forward: jwt routes
+	// (InternalAudiences), asked on every access token issued.
+	internalAuds []string
+	loginURL     string
+	buffers      *bufferPool
+	limits       ratelimit.Store
+	now          func() time.Time
 }
 
 // New compiles routes once (see Compile). It opens no connections and
@@ -139,6 +142,9 @@ func New(routes []RouteConfig, deps Deps) (*Gateway, error) {
 			return nil, err
 		}
 		rt.proxy = g.newProxy(rt)
+		if rt.Policy.Forward == ForwardJWT {
+			g.internalAuds = append(g.internalAuds, rt.Name)
+		}
 	}
 	g.table = newTable(compiled)
 	return g, nil
@@ -185,15 +191,8 @@ func (g *Gateway) Routes() []*Route { return g.table.all }
 // InternalAudiences returns the names of the routes with forward: jwt: the
 // aud of the internal JWTs they send upstream, which no access token may
 // carry (client.CheckAudience).
-func (g *Gateway) InternalAudiences() []string {
-	var out []string
-	for _, rt := range g.table.all {
-		if rt.Policy.Forward == ForwardJWT {
-			out = append(out, rt.Name)
-		}
-	}
-	return out
-}
+// The list is the gateway's own, computed once: callers must not change it.
+func (g *Gateway) InternalAudiences() []string { return g.internalAuds }
 
 // Close releases the idle upstream connections of every route. Requests in
 // flight finish normally; call Close on the old Gateway after a reload.

@@ -38,9 +38,6 @@ func (s *checkingUsers) UserByName(ctx context.Context, name string) (auth.User,
 // upgrade of the same password by another login is no such change.
 func TestAChangeDuringTheCheckDecidesTheLogin(t *testing.T) {
 	ctx := context.Background()
-	stronger := cheap
-	stronger.MemoryKiB *= 2
-	const newPassword = "another correct horse battery"
 	tests := []struct {
 		name   string
 		during func(other, upgrading *user.Service) error
@@ -95,8 +92,6 @@ func TestAChangeDuringTheCheckDecidesTheLogin(t *testing.T) {
 // the second step of that login.
 func TestLoginReturnsTheStoredPassword(t *testing.T) {
 	ctx := context.Background()
-	stronger := cheap
-	stronger.MemoryKiB *= 2
 	st, other := withAlice(t)
 	racing := &racingUsers{Store: st}
 	svc := serviceOn(t, racing, stronger)

@@ -35,9 +35,6 @@ func (s *racingUsers) UpdateUser(ctx context.Context, u auth.User, prev time.Tim
 // back the password the user just changed.
 func TestAChangeBetweenReadAndWriteIsKept(t *testing.T) {
 	ctx := context.Background()
-	stronger := cheap
-	stronger.MemoryKiB *= 2
-	const newPassword = "another correct horse battery"
 	tests := []struct {
 		name   string
 		params password.Params // of the racing service: stronger makes a login rehash

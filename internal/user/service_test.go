@@ -30,6 +30,13 @@ const goodPassword = "correct horse battery staple"
 // cheap keeps argon2id fast in tests; the cost itself is password's concern.
 var cheap = password.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}
 
+// stronger is cheap with twice the memory: a login under it rehashes a
+// password hashed with cheap.
+var stronger = password.Params{MemoryKiB: 2 * cheap.MemoryKiB, Iterations: cheap.Iterations, Parallelism: cheap.Parallelism}
+
+// newPassword is a password the races change alice's to.
+const newPassword = "another correct horse battery"
+
 func newStore(t *testing.T) *sqlite.Store { return sqlitetest.New(t) }
 
 func newService(t *testing.T, st *sqlite.Store, p password.Params, opts ...user.Option) *user.Service {
@@ -207,8 +214,6 @@ func TestLoginUpgradesAnOutdatedHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stronger := cheap
-	stronger.MemoryKiB *= 2
 	svc := newService(t, st, stronger)
 	if _, err := svc.Login(ctx, user.Attempt{Username: "alice", Password: goodPassword}); err != nil {
 		t.Fatalf("login: %v", err)
