@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,24 +40,60 @@ func requestID(ctx context.Context) string { return info(ctx).ID }
 // (trusted_proxies applied), or "" outside NewServer's handler.
 func clientIP(r *http.Request) string { return info(r.Context()).IP }
 
-// statusWriter records the status for the log line and metrics. Unwrap lets
-// http.ResponseController reach Flush and Hijack (SSE, WebSocket).
+// statusWriter records the final status for the log line and metrics.
+// Unwrap lets http.ResponseController reach Flush and Hijack (SSE,
+// WebSocket).
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// hinted holds the X-Request-Id values once an informational response
+	// went out: ReverseProxy clears the header map after relaying an
+	// upstream's 1xx, and the final response must still carry the ID.
+	hinted []string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		w.informational(code)
+		return
+	}
 	if w.status == 0 {
 		w.status = code
+		w.restoreID()
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// informational sends a 1xx response (an upstream's 103 Early Hints, relayed
+// by ReverseProxy) without any Set-Cookie: it is not the answer, and an
+// upstream must not set gatehouse's cookies through it (the final response's
+// cookies are checked in the gateway). The status stays unrecorded, so that
+// the log line and metrics count the final one.
+func (w *statusWriter) informational(code int) {
+	h := w.Header()
+	delete(h, "Set-Cookie")
+	if w.hinted == nil {
+		w.hinted = h["X-Request-Id"]
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) restoreID() {
+	if len(w.hinted) == 0 {
+		return
+	}
+	// Ahead of any the upstream sent, as on a response without a hint.
+	h := w.Header()
+	if up := h["X-Request-Id"]; len(up) == 0 || up[0] != w.hinted[0] {
+		h["X-Request-Id"] = append(slices.Clip(w.hinted), up...)
+	}
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+		w.restoreID()
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
