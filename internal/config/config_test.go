@@ -85,6 +85,13 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"key prefix with a hash tag", "redis: {url: 'redis://127.0.0.1:6379/0', key_prefix: '{gh}:'}\n", "redis.key_prefix"},
 		{"wait_replicas", "redis: {wait_replicas: -2}\n", "redis.wait_replicas"},
 		{"store_migrate scheme", "store_migrate: 'sqlite://x.db'\n", "store_migrate"},
+		// url.Parse lowers the scheme, but the stores are opened by their
+		// literal prefix: SQLITE:// passed config check and then failed
+		// serve with exit 1, and REDIS:// in sessions.store kept sessions in
+		// the main store without a word.
+		{"store scheme in upper case", "store: 'SQLITE://x.db'\n", "store"},
+		{"store_migrate scheme in upper case", "store_migrate: 'Postgres://127.0.0.1/x'\n", "store_migrate"},
+		{"sessions.store scheme in upper case", "sessions: {store: 'REDIS://127.0.0.1:6379/0'}\n", "sessions.store"},
 		// An app token with aud = a forward: jwt route's name would pass, at
 		// that route's upstream, for the internal JWT gatehouse sends it.
 		{"client audience named like a jwt route", "routes: [{name: orders, match: {path_prefix: /o/}, upstream: 'http://x', auth: token, forward: jwt}]\n" +

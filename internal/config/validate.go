@@ -52,11 +52,11 @@ func (c Config) Validate() []error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		bad("tls", "cert and key must be set together")
 	}
-	if err := checkStoreURL(c.Store, "sqlite", "postgres", "postgresql"); err != nil {
+	if err := checkLowerStoreURL(c.Store, "sqlite", "postgres", "postgresql"); err != nil {
 		bad("store", "%v", err)
 	}
 	if c.StoreMigrate != "" {
-		if err := checkStoreURL(c.StoreMigrate, "postgres", "postgresql"); err != nil {
+		if err := checkLowerStoreURL(c.StoreMigrate, "postgres", "postgresql"); err != nil {
 			bad("store_migrate", "%v", err)
 		}
 	}
@@ -67,7 +67,7 @@ func (c Config) Validate() []error {
 			bad("sessions.store", "redis needs redis.url, redis.sentinel or redis.cluster")
 		}
 	default:
-		if err := checkStoreURL(s, "redis", "rediss"); err != nil {
+		if err := checkLowerStoreURL(s, "redis", "rediss"); err != nil {
 			bad("sessions.store", "%v (use \"\", memory, redis or redis://host:port/db)", err)
 		}
 	}
@@ -251,6 +251,21 @@ func checkSentinelURL(raw string) error {
 	master, _, _ := strings.Cut(path, "/")
 	if hosts == "" || master == "" || rest == raw {
 		return fmt.Errorf("must be redis-sentinel://host:port[,host:port...]/master[/db], got %q", RedactURL(raw))
+	}
+	return nil
+}
+
+// checkLowerStoreURL is checkStoreURL for the keys whose stores are chosen
+// by their URL's literal prefix (store, store_migrate, sessions.store):
+// url.Parse lowers the scheme, so SQLITE:// would pass here and then fail to
+// open, and REDIS:// in sessions.store would leave sessions in the main
+// store. The scheme must be written in lower case.
+func checkLowerStoreURL(raw string, schemes ...string) error {
+	if err := checkStoreURL(raw, schemes...); err != nil {
+		return err
+	}
+	if scheme, _, _ := strings.Cut(raw, ":"); scheme != strings.ToLower(scheme) {
+		return fmt.Errorf("the URL scheme must be in lower case (%s://…), got %q", strings.ToLower(scheme), RedactURL(raw))
 	}
 	return nil
 }
