@@ -29,9 +29,11 @@ func tokenIssueCmd(e *env) *cobra.Command {
 			}
 			ttl := a.Config.Tokens.AccessTTL.D()
 			if ttlText != "" {
+				// exp and iat are whole seconds (RFC 7519): a shorter --ttl
+				// would be rounded down to a token that expires as it is issued.
 				d, err := config.ParseDuration(ttlText)
-				if err != nil || d <= 0 {
-					return usagef("--ttl: %q is not a positive duration", ttlText)
+				if err != nil || d < time.Second {
+					return usagef("--ttl: %q is not a duration of at least 1s", ttlText)
 				}
 				ttl = d
 			}

@@ -66,13 +66,23 @@ func userAddCmd(e *env) *cobra.Command {
 	return cmd
 }
 
+// maxPasswordLine bounds the line --password-stdin reads, in bytes: far
+// above the longest password accepted (1024 characters of up to 4 bytes,
+// and a line end).
+const maxPasswordLine = 64 << 10
+
 // readPassword reads a new password: the first line of stdin with
 // --password-stdin, else twice without echo from the terminal.
 func (e *env) readPassword(fromStdin bool) (string, error) {
 	if fromStdin {
-		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		// At most maxPasswordLine bytes are read: a first line without an
+		// end (cat /dev/zero) must not grow without bound in memory.
+		line, err := bufio.NewReaderSize(io.LimitReader(e.stdin, maxPasswordLine+1), 4096).ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
 			return "", fmt.Errorf("read password from stdin: %w", err)
+		}
+		if len(line) > maxPasswordLine {
+			return "", usagef("--password-stdin: the first line of standard input is longer than %d bytes", maxPasswordLine)
 		}
 		pw := strings.TrimRight(line, "\r\n")
 		if pw == "" {

@@ -21,7 +21,8 @@ import (
 // name no gatehouse key and are left alone; a block that is a YAML list is
 // a list of oidc.providers entries (docs/oidc.md). Secret files the
 // snippets name (`*_file: /run/secrets/…`) are replaced by a temporary
-// file holding a long enough secret.
+// file holding a long enough secret, and absolute SQLite paths by one in a
+// temporary directory.
 func TestDocumentedConfigSnippetsValidate(t *testing.T) {
 	pages, err := filepath.Glob("../../docs/*.md")
 	if err != nil {
@@ -47,6 +48,7 @@ func TestDocumentedConfigSnippetsValidate(t *testing.T) {
 			}
 			checked++
 			text = secretFile.ReplaceAllString(text, "${1}"+secret)
+			text = sqliteFile.ReplaceAllString(text, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
 			path := filepath.Join(t.TempDir(), "gatehouse.yaml")
 			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 				t.Fatal(err)
@@ -63,6 +65,10 @@ func TestDocumentedConfigSnippetsValidate(t *testing.T) {
 		t.Errorf("checked %d config blocks; the extraction of ```yaml blocks is broken", checked)
 	}
 }
+
+// sqliteFile matches an absolute SQLite store path (/var/lib/gatehouse/…),
+// whose directory must exist for the config to load.
+var sqliteFile = regexp.MustCompile(`sqlite://(/[^\s?#'"]+)`)
 
 // secretFile matches a `*_file:` key with an absolute path value.
 var secretFile = regexp.MustCompile(`(?m)(_file:[ \t]*)/[^\s,}]+`)

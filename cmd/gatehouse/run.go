@@ -23,19 +23,54 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// exitCode prints err as one sentence and returns the contract's exit code:
-// 0 ok, 2 usage or configuration error, 1 anything else.
+// exitCode prints err as one sentence per problem and returns the
+// contract's exit code: 0 ok, 2 usage or configuration error, 1 anything
+// else.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "gatehouse: %s\n", strings.ReplaceAll(err.Error(), "\n", "\ngatehouse: "))
+	for _, line := range sentences(err.Error()) {
+		fmt.Fprintf(stderr, "gatehouse: %s\n", line)
+	}
 	var ue usageError
 	var ce *config.Error
 	if errors.As(err, &ue) || errors.As(err, &ce) || errors.Is(err, auth.ErrInvalidInput) {
 		return 2
 	}
 	return 1
+}
+
+// sentences splits an error message into its problems, one a line (an
+// errors.Join puts each on a line of its own). A line that starts with
+// white space continues the one before: pgx, for one, lists each address
+// it tried to connect to on an indented line of its own, often the same
+// line twice (with and without TLS); those are joined, repeats dropped.
+func sentences(msg string) []string {
+	var out []string
+	last := ""
+	for _, line := range strings.Split(msg, "\n") {
+		cont := strings.TrimSpace(line)
+		switch {
+		case cont == "":
+		case len(out) > 0 && (line[0] == '\t' || line[0] == ' '):
+			if cont != last {
+				sep := " "
+				if last != "" {
+					sep = "; "
+				}
+				out[len(out)-1] += sep + cont
+			}
+			last = cont
+		default:
+			out = append(out, line)
+			last = ""
+		}
+	}
+	if len(out) == 0 {
+		out = []string{msg}
+	}
+	return out
 }
 
 // env is what every command shares: streams, the environment and the

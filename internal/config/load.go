@@ -8,7 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -85,7 +87,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	if err := readSecretFiles(&cfg); err != nil {
 		return cfg, err
 	}
-	if errs := append(cfg.Validate(), loadTLS(cfg.TLS)...); len(errs) > 0 {
+	if errs := slices.Concat(cfg.Validate(), loadTLS(cfg.TLS), checkSQLiteDir(cfg.Store)); len(errs) > 0 {
 		for _, e := range errs {
 			var ce *Error
 			if errors.As(e, &ce) && ce.File == "" {
@@ -195,80 +197,198 @@ func parse(data []byte, file string, cfg *Config) (map[string]int, error) {
 		}
 		return nil, &Error{File: file, Msg: "not valid YAML: " + err.Error()}
 	}
+	// A second document (after "---") would be ignored without a word:
+	// gatehouse reads one, so a second one that holds anything is an error.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, &Error{File: file, Msg: "not valid YAML: " + err.Error()}
+		}
+		if len(next.Content) > 0 && next.Content[0].ShortTag() != "!!null" {
+			return nil, &Error{File: file, Line: next.Content[0].Line,
+				Msg: "a second YAML document (after ---): the configuration is one document; merge them"}
+		}
+	}
 	if len(root.Content) == 0 {
 		return nil, nil
 	}
-	var errs []error
-	lines := map[string]int{}
-	checkKeys(root.Content[0], reflect.TypeOf(*cfg), "", file, lines, &errs)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	c := &checker{file: file, lines: map[string]int{}, budget: maxCheckedNodes}
+	c.check(root.Content[0], reflect.TypeOf(*cfg), "")
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
 	}
 	if err := root.Content[0].Decode(cfg); err != nil {
 		return nil, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
-	return lines, nil
+	return c.lines, nil
 }
 
-// checkKeys walks the YAML tree against the Go type, reporting unknown keys
-// and values of the wrong type (durations, numbers, booleans, lists) with
-// their dotted path and line, and recording each key's line in lines.
-func checkKeys(n *yaml.Node, t reflect.Type, path, file string, lines map[string]int, errs *[]error) {
+// maxCheckedNodes bounds the nodes checker visits. Aliases are followed, so
+// a small file of aliases of aliases could otherwise stand for an
+// exponential number of nodes ("billion laughs"); a real configuration,
+// even with thousands of routes, is far below it.
+const maxCheckedNodes = 1_000_000
+
+// checker walks the YAML tree against the Go type, reporting unknown keys,
+// keys set twice and values of the wrong type (durations, numbers,
+// booleans, lists) with their dotted path and line, and recording each
+// key's line in lines. It follows aliases and merge keys (<<) as the
+// decoder does, so a value given through an anchor is checked like one
+// written out.
+type checker struct {
+	file   string
+	lines  map[string]int
+	errs   []error
+	budget int
+}
+
+func (c *checker) fail(line int, key, msg string) {
+	c.errs = append(c.errs, &Error{File: c.file, Line: line, Key: key, Msg: msg})
+}
+
+func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
+	if c.budget--; c.budget < 0 {
+		if c.budget == -1 {
+			c.fail(n.Line, path, "too many values once aliases are expanded")
+		}
+		return
+	}
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	switch {
 	case t == reflect.TypeOf(Duration(0)):
 		if n.Kind != yaml.ScalarNode {
-			*errs = append(*errs, &Error{File: file, Line: n.Line, Key: path, Msg: "expected a duration such as 30m"})
+			c.fail(n.Line, path, "expected a duration such as 30m")
 		} else if _, err := ParseDuration(n.Value); err != nil {
-			*errs = append(*errs, &Error{File: file, Line: n.Line, Key: path, Msg: err.Error()})
+			c.fail(n.Line, path, err.Error())
 		}
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			if n.Tag == "!!null" {
+			if n.ShortTag() == "!!null" {
 				return
 			}
-			*errs = append(*errs, &Error{File: file, Line: n.Line, Key: path, Msg: "expected a mapping of keys"})
+			c.fail(n.Line, path, "expected a mapping of keys")
 			return
 		}
 		fields := yamlFields(t)
+		explicit := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			key := join(path, k.Value)
-			lines[key] = k.Line
-			f, ok := fields[k.Value]
-			if !ok {
-				*errs = append(*errs, &Error{File: file, Line: k.Line, Key: key, Msg: "unknown key"})
+			k := n.Content[i]
+			if isMerge(k) {
 				continue
 			}
-			checkKeys(v, f.Type, key, file, lines, errs)
+			if first, ok := explicit[k.Value]; ok {
+				c.fail(k.Line, join(path, k.Value), fmt.Sprintf("set twice (first on line %d)", first))
+				continue
+			}
+			explicit[k.Value] = k.Line
 		}
+		c.mapping(n, fields, t, path, explicit, true)
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
 		if n.Kind != yaml.SequenceNode {
-			if n.Tag == "!!null" {
+			if n.ShortTag() == "!!null" {
 				return
 			}
-			*errs = append(*errs, &Error{File: file, Line: n.Line, Key: path, Msg: "expected a list"})
+			c.fail(n.Line, path, "expected a list")
 			return
 		}
 		for i, item := range n.Content {
 			key := fmt.Sprintf("%s[%d]", path, i)
-			lines[key] = item.Line
-			checkKeys(item, t.Elem(), key, file, lines, errs)
+			c.lines[key] = item.Line
+			c.check(item, t.Elem(), key)
 		}
-	case n.Tag != "!!null":
+	case n.ShortTag() != "!!null":
 		// A leaf: decode it alone, so a wrong type is reported with its
 		// key and line rather than as yaml's list of "unmarshal errors".
-		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			*errs = append(*errs, &Error{File: file, Line: n.Line, Key: path, Msg: fmt.Sprintf("expected %s, got %q", kindName(t), n.Value)})
+		// yaml.v3 truncates 2.5 into a whole-number field: refuse it.
+		if err := n.Decode(reflect.New(t).Interface()); err != nil || isInteger(t) && n.ShortTag() == "!!float" {
+			c.fail(n.Line, path, fmt.Sprintf("expected %s, got %q", kindName(t), n.Value))
 		}
 		if n.Kind == yaml.SequenceNode {
+			c.budget -= len(n.Content)
 			for i, item := range n.Content {
-				lines[fmt.Sprintf("%s[%d]", path, i)] = item.Line
+				c.lines[fmt.Sprintf("%s[%d]", path, i)] = item.Line
 			}
 		}
 	}
+}
+
+// mapping checks the keys of the mapping n against fields. explicit holds
+// the keys written in the mapping that holds the merge (they win over
+// merged ones, as in the decoder); top is false for a merged mapping, whose
+// keys are checked but not re-checked for being set twice.
+func (c *checker) mapping(n *yaml.Node, fields map[string]reflect.StructField, t reflect.Type, path string, explicit map[string]int, top bool) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if isMerge(k) {
+			c.merge(v, fields, t, path, explicit)
+			continue
+		}
+		if !top {
+			if _, ok := explicit[k.Value]; ok {
+				continue // overridden by the mapping that merges this one
+			}
+		} else if explicit[k.Value] != k.Line {
+			continue // set twice: reported once
+		}
+		key := join(path, k.Value)
+		if _, ok := c.lines[key]; !ok || top {
+			c.lines[key] = k.Line
+		}
+		f, ok := fields[k.Value]
+		if !ok {
+			c.fail(k.Line, key, "unknown key")
+			continue
+		}
+		c.check(v, f.Type, key)
+	}
+}
+
+// merge checks the value of a merge key: a mapping, or a list of mappings
+// (usually aliases).
+func (c *checker) merge(v *yaml.Node, fields map[string]reflect.StructField, t reflect.Type, path string, explicit map[string]int) {
+	if c.budget--; c.budget < 0 {
+		return
+	}
+	for v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
+	switch v.Kind {
+	case yaml.MappingNode:
+		c.mapping(v, fields, t, path, explicit, false)
+	case yaml.SequenceNode:
+		for _, item := range v.Content {
+			for item.Kind == yaml.AliasNode && item.Alias != nil {
+				item = item.Alias
+			}
+			if item.Kind != yaml.MappingNode {
+				c.fail(item.Line, join(path, "<<"), "a merge key (<<) takes a mapping or a list of mappings")
+				continue
+			}
+			c.mapping(item, fields, t, path, explicit, false)
+		}
+	default:
+		c.fail(v.Line, join(path, "<<"), "a merge key (<<) takes a mapping or a list of mappings")
+	}
+}
+
+func isMerge(k *yaml.Node) bool { return k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" }
+
+func isInteger(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
 }
 
 func kindName(t reflect.Type) string {
@@ -418,6 +538,21 @@ func loadTLS(t TLS) []error {
 	}
 	if _, err := tls.X509KeyPair(cert, key); err != nil {
 		return []error{&Error{Key: "tls", Msg: fmt.Sprintf("cert and key do not load as a key pair: %v", err)}}
+	}
+	return nil
+}
+
+// checkSQLiteDir checks that a SQLite store's directory exists, as the
+// store checks it when it opens (it creates the file, not the directory):
+// config check says so instead of OK, and every command names the key.
+func checkSQLiteDir(store string) []error {
+	path, err := sqlitePath(store)
+	if err != nil || path == ":memory:" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return []error{&Error{Key: "store", Msg: fmt.Sprintf("directory %s does not exist (the SQLite file is created, its directory is not)", dir)}}
 	}
 	return nil
 }

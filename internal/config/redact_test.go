@@ -25,6 +25,12 @@ func TestStoreURLPasswordsAreNeverPrinted(t *testing.T) {
 		{"slash in the password", "store: 'postgres://gh:s3cr/" + pw + "@db.internal/gatehouse'", false, "db.internal/gatehouse"},
 		{"question mark in the password", "redis: {url: 'redis://u:s3cr?" + pw + "@127.0.0.1:6379/0'}", false, "127.0.0.1:6379"},
 		{"mistyped scheme", "store: 'postgress://gh:" + pw + "@db.internal/gatehouse'", false, "postgress://"},
+		// The authority ends at the first '/': with digits before it the
+		// URL parses, user:1234 as the host and the rest as the path.
+		{"slash after a numeric password start", "store: 'postgres://gh:1234/" + pw + "@db.internal/gatehouse'", false, "db.internal/gatehouse"},
+		{"hash after a numeric password start", "sessions: {store: 'redis://:99#" + pw + "@127.0.0.1:6379/0'}", false, "127.0.0.1:6379"},
+		{"question mark after a numeric password start", "redis: {url: 'redis://u:12?" + pw + "@127.0.0.1:6379/0'}", false, "127.0.0.1:6379"},
+		{"at sign in a query value", "store: 'postgres://db.internal/gatehouse?application_name=gh@eu&password=" + pw + "'", true, "application_name=gh@eu"},
 		{"unparsable with a query", "store: 'postgres://gh@db:x/g?password=" + pw + "'", false, "db:x/g"},
 	}
 	for _, tt := range tests {
@@ -48,5 +54,13 @@ func TestStoreURLPasswordsAreNeverPrinted(t *testing.T) {
 				t.Errorf("the output lost %q, which says which URL is meant:\n%s", tt.keep, out)
 			}
 		})
+	}
+}
+
+// A SQLite path has no password: an '@' in it is printed as it is.
+func TestSQLitePathWithAtIsNotMasked(t *testing.T) {
+	const store = "sqlite:///srv/gh@eu/gatehouse.db"
+	if got := config.RedactURL(store); got != store {
+		t.Errorf("RedactURL(%q) = %q, want it unchanged", store, got)
 	}
 }

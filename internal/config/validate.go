@@ -37,8 +37,11 @@ func (c Config) Validate() []error {
 		if v == "" && allowEmpty {
 			return
 		}
-		if _, _, err := net.SplitHostPort(v); err != nil {
+		if _, port, err := net.SplitHostPort(v); err != nil {
 			bad(key, "must be host:port, got %q", v)
+		} else if _, err := net.LookupPort("tcp", port); err != nil {
+			// serve would fail only when it listens, after config check said OK.
+			bad(key, "port %q is not a port number (0-65535) or a service name", port)
 		}
 	}
 	checkHostPort("listen", c.Listen, false)
@@ -53,6 +56,8 @@ func (c Config) Validate() []error {
 		bad("tls", "cert and key must be set together")
 	}
 	if err := checkLowerStoreURL(c.Store, "sqlite", "postgres", "postgresql"); err != nil {
+		bad("store", "%v", err)
+	} else if _, err := sqlitePath(c.Store); err != nil && !errors.Is(err, errNotSQLite) {
 		bad("store", "%v", err)
 	}
 	if c.StoreMigrate != "" {
@@ -275,7 +280,51 @@ func checkStoreURL(raw string, schemes ...string) error {
 	if err != nil || !slices.Contains(schemes, u.Scheme) {
 		return fmt.Errorf("must be a URL with scheme %s, got %q", strings.Join(schemes, " or "), RedactURL(raw))
 	}
+	if u.Scheme != "sqlite" && misparsedUserinfo(u) {
+		// postgres://gh:1234/x@db/gatehouse parses as host "gh:1234": the
+		// driver would dial the wrong host with no password.
+		return fmt.Errorf("%q has an '@' after the host: percent-encode '/', '?' and '#' in the password (%%2F, %%3F, %%23)", RedactURL(raw))
+	}
 	return nil
+}
+
+// misparsedUserinfo reports whether u has no userinfo but an '@' later on:
+// a password holding an unescaped '/', '?' or '#' ended the authority early,
+// and what was meant as user:password became the host.
+// A query parameter's value may hold an '@' (application_name=svc@eu); a
+// parameter's name never does.
+func misparsedUserinfo(u *url.URL) bool {
+	if u.User != nil {
+		return false
+	}
+	if strings.Contains(u.Path+u.Fragment+u.Opaque, "@") {
+		return true
+	}
+	for _, p := range strings.Split(u.RawQuery, "&") {
+		if name, _, _ := strings.Cut(p, "="); strings.Contains(name, "@") {
+			return true
+		}
+	}
+	return false
+}
+
+// errNotSQLite is sqlitePath's answer for a store URL of another scheme.
+var errNotSQLite = errors.New("not a sqlite:// store")
+
+// sqlitePath returns the file path of a sqlite:// store URL, with the
+// rules the SQLite store applies when it opens it (store/sqlite filePath):
+// a path is required, and may not hold '?' or '#' or start with file:.
+func sqlitePath(store string) (string, error) {
+	path, ok := strings.CutPrefix(store, "sqlite://")
+	switch {
+	case !ok:
+		return "", errNotSQLite
+	case path == "":
+		return "", fmt.Errorf("%q names no database file (sqlite://path/to/gatehouse.db)", store)
+	case strings.ContainsAny(path, "?#"), strings.HasPrefix(path, "file:"):
+		return "", fmt.Errorf("%q: the path may not contain '?' or '#' or start with file:", store)
+	}
+	return path, nil
 }
 
 // validateRoutes asks the gateway, which owns the route rules, and adds the
@@ -481,7 +530,7 @@ func eachSecret(v reflect.Value, path string, fn func(key, kind string, fv refle
 // config check, errors and log lines.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || u.Scheme != "sqlite" && misparsedUserinfo(u) {
 		return redactUnparsed(raw)
 	}
 	changed := false

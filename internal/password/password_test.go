@@ -128,6 +128,10 @@ func TestCheckStrength(t *testing.T) {
 		{"the username", "alice-wonderland", []string{"alice-wonderland"}, false},
 		{"passphrase", "correct horse battery staple", nil, true},
 		{"random", "vT9#qL2!wZ7@", nil, true},
+		// JSON (the login API, the admin API) turns invalid UTF-8 into
+		// U+FFFD: a password set with it (gatehouse user add
+		// --password-stdin) could never be typed there.
+		{"not UTF-8", "correct\xff\xfehorse battery staple", nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

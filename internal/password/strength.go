@@ -21,12 +21,16 @@ const (
 // ErrWeak matches every refusal of CheckStrength; the message says why.
 var ErrWeak = errors.New("password too weak")
 
-// CheckStrength refuses passwords that are too short, too long, or easy to
-// guess (zxcvbn, whose dictionaries include the most common passwords). The
-// user's own inputs (username) count as guessable.
+// CheckStrength refuses passwords that are not UTF-8 text, too short, too
+// long, or easy to guess (zxcvbn, whose dictionaries include the most
+// common passwords). The user's own inputs (username) count as guessable.
+// Invalid UTF-8 is refused because JSON (the login and admin APIs) decodes
+// it as U+FFFD: such a password could not be typed there.
 func CheckStrength(password string, userInputs ...string) error {
 	n := utf8.RuneCountInString(password)
 	switch {
+	case !utf8.ValidString(password):
+		return fmt.Errorf("%w: it must be UTF-8 text", ErrWeak)
 	case n < MinLength:
 		return fmt.Errorf("%w: it must be at least %d characters", ErrWeak, MinLength)
 	case n > MaxLength:

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// --password-stdin takes the first line of standard input, without its
+// line end; an empty line, a line that never ends and a password that is
+// not UTF-8 (which the JSON login could never send) are refused with exit
+// 2 and no user is created.
+func TestPasswordStdinEdgeCases(t *testing.T) {
+	c := newCLI(t, "")
+	tests := []struct {
+		name, stdin string
+		code        int
+		stderr      string // part of the message; "" when the user is created
+	}{
+		{"CRLF line end", "correct horse battery staple\r\n", 0, ""},
+		{"no line end", "correct horse battery staple", 0, ""},
+		{"second line ignored", "correct horse battery staple\nsecond\n", 0, ""},
+		{"empty", "", 2, "empty"},
+		{"only a line end", "\r\n", 2, "empty"},
+		{"not UTF-8", "correct\xff\xfehorse battery staple\n", 2, "UTF-8"},
+		{"over 1024 characters", strings.Repeat("correct horse ", 100) + "\n", 2, "1024"},
+		{"a line without end", strings.Repeat("a", 10<<20), 2, "longer than"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := "user" + string(rune('a'+i))
+			in := &countingReader{r: strings.NewReader(tt.stdin)}
+			var out, errb bytes.Buffer
+			err := run(context.Background(), []string{"user", "add", name, "--password-stdin", "-c", c.cfg},
+				func(string) string { return "" }, in, &out, &errb)
+			code := exitCode(err, &errb)
+			if code != tt.code || !strings.Contains(errb.String(), tt.stderr) {
+				t.Errorf("exit %d (want %d), stderr %q (want %q)", code, tt.code, errb.String(), tt.stderr)
+			}
+			if in.n > 1<<20 {
+				t.Errorf("read %d bytes of standard input for one password line", in.n)
+			}
+			created := strings.Contains(c.ok("", "user", "list"), name+" ")
+			if created != (tt.code == 0) {
+				t.Errorf("user created = %v, want %v", created, tt.code == 0)
+			}
+		})
+	}
+}
+
+type countingReader struct {
+	r interface{ Read([]byte) (int, error) }
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// token issue --ttl takes a duration of at least one second: exp and iat
+// are whole seconds, so a shorter one was a token that expired as it was
+// issued.
+func TestTokenIssueTTLBounds(t *testing.T) {
+	c := newCLI(t, "")
+	c.ok(pw, "user", "add", "alice", "--password-stdin")
+	for _, ttl := range []string{"0", "-1m", "1ns", "999ms", "soon", "1e3s"} {
+		if code, out, errOut := c.run("", "token", "issue", "--user", "alice", "--ttl", ttl); code != 2 || out != "" || !strings.Contains(errOut, "--ttl") {
+			t.Errorf("--ttl %s: exit %d (want 2), stdout %q (want no token), stderr %q", ttl, code, out, errOut)
+		}
+	}
+	for _, ttl := range []string{"1s", "90m", "30d"} {
+		if out := c.ok("", "token", "issue", "--user", "alice", "--ttl", ttl); strings.Count(out, ".") != 2 {
+			t.Errorf("--ttl %s printed %q, want a JWT", ttl, out)
+		}
+	}
+}
