@@ -2,6 +2,7 @@ package extauthz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -160,14 +161,22 @@ func addHeader(h http.Header, k, v string) {
 	h.Add(k, v)
 }
 
-// build makes the http.Request gateway.Check reads.
+// build makes the http.Request gateway.Check reads. Its errors, which
+// are logged, name the target without its query: a query can hold a token
+// or an authorization code.
 func build(ctx context.Context, method, target, host string, h http.Header, remote string) (*http.Request, error) {
+	shown, _, _ := strings.Cut(target, "?")
 	if !strings.HasPrefix(target, "/") {
-		return nil, fmt.Errorf("path %q is not origin-form", target)
+		return nil, fmt.Errorf("path %q is not origin-form", shown)
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
-		return nil, fmt.Errorf("path: %w", err)
+		// A *url.Error quotes the whole target; its Err alone does not.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("path %q: %w", shown, err)
 	}
 	if _, _, err := net.SplitHostPort(remote); err != nil {
 		return nil, fmt.Errorf("peer address %q: %w", remote, err)

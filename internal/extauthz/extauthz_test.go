@@ -424,3 +424,37 @@ func TestGRPCInternalErrorIsADenial(t *testing.T) {
 		})
 	}
 }
+
+// A Check whose path cannot be judged is refused (400) and logged without
+// its query: the query of a malformed path can hold a token or an
+// authorization code (contract §6: never a token in the log).
+func TestGRPCRefusalLogHoldsNoQuery(t *testing.T) {
+	const secret = "SECRETtoken123"
+	tests := []struct {
+		name, path string
+	}{
+		{"bad escape in the path", "/x%zz?access_token=" + secret},
+		{"control character", "/x?code=" + secret + "\x7f"},
+		{"not origin-form", "x?refresh_token=" + secret},
+		{"absolute form", "https://app.example.com/x?access_token=" + secret},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			client := startGRPCLog(t, newGateway(t), slog.New(slog.NewJSONHandler(&logs, nil)))
+			resp, err := client.Check(context.Background(), envoyCheck("GET", "api.example.com", tt.path))
+			if err != nil {
+				t.Fatalf("Check = RPC error %v, want a denial", err)
+			}
+			if got := resp.GetDeniedResponse().GetStatus().GetCode(); got != http.StatusBadRequest {
+				t.Fatalf("denied = %d, want 400", got)
+			}
+			if !strings.Contains(logs.String(), "bad_check_request") {
+				t.Errorf("log = %q, want the refusal", logs.String())
+			}
+			if strings.Contains(logs.String(), secret) {
+				t.Errorf("log = %q, holds the query's secret", logs.String())
+			}
+		})
+	}
+}

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -40,9 +42,9 @@ func requestID(ctx context.Context) string { return info(ctx).ID }
 // (trusted_proxies applied), or "" outside NewServer's handler.
 func clientIP(r *http.Request) string { return info(r.Context()).IP }
 
-// statusWriter records the final status for the log line and metrics.
-// Unwrap lets http.ResponseController reach Flush and Hijack (SSE,
-// WebSocket).
+// statusWriter records the final status for the log line and metrics. Flush
+// (SSE) and Hijack (WebSocket) pass through; Unwrap lets
+// http.ResponseController reach the rest.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
@@ -107,6 +109,18 @@ func (w *statusWriter) Flush() {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection over and records 101: the gateway's
+// ReverseProxy hijacks only to pass a WebSocket upgrade on, and writes the
+// upstream's 101 on the hijacked connection itself, past WriteHeader, so
+// the log line and the metrics would otherwise say 200.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return c, brw, err
+}
 
 // requestState is everything observe keeps about one request, in one
 // allocation: the status writer, the audit.Request the context carries, and
