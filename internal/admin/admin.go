@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -123,7 +124,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 var (
 	errNotAdmin = fmt.Errorf("%w: no admin role", auth.ErrForbidden)
 	errNoMFA    = fmt.Errorf("%w: admin.require_mfa needs a second factor", auth.ErrForbidden)
-	errNoUser   = fmt.Errorf("%w: the token's subject is no user", auth.ErrForbidden)
+	// errNoUser refuses a client's own token (client_credentials: sub =
+	// client_id, no username, the client's roles). admin.roles names the
+	// users who may administer (contract §11); a service client given a
+	// role of the same name for a gateway route must not become an
+	// administrator of gatehouse.
+	errNoUser = fmt.Errorf("%w: the token's subject is no user", auth.ErrForbidden)
 )
 
 // noMFADescription tells an administrator refused for want of a second
@@ -149,8 +155,8 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 	case c.Kind == credential.Token:
 		p, err = h.d.Verifier.Verify(r.Context(), c.Value)
 		p.Method = auth.MethodToken
-		if err == nil {
-			err = h.userToken(r.Context(), p)
+		if err == nil && p.Username == "" {
+			err = errNoUser
 		}
 	default:
 		if err := h.cop.Check(r); err != nil {
@@ -158,6 +164,9 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 		}
 		p, _, err = h.d.Sessions.Authenticate(r.Context(), c.Value)
 		p.Method = auth.MethodSession
+	}
+	if err == nil {
+		p, err = h.current(r.Context(), p)
 	}
 	if err != nil {
 		return auth.Principal{}, err
@@ -171,23 +180,25 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 	return p, nil
 }
 
-// userToken refuses an access token whose subject is no user: a client's
-// own token (client_credentials: sub = client_id, no username, the
-// client's roles). admin.roles names the users who may administer
-// (contract §11); a service client given a role of the same name for a
-// gateway route must not become an administrator of gatehouse. A store
-// failure fails closed.
-func (h *Handler) userToken(ctx context.Context, p auth.Principal) error {
-	if p.Username == "" {
-		return errNoUser
+// current replaces the credential's roles with the user's as stored now,
+// and refuses a user who is disabled or gone (401, as a dead session).
+// A token's roles claim lives for access_ttl and the session cache holds
+// a principal for sessions.cache_ttl; elsewhere that is documented, but an
+// administrator who was demoted, disabled or deleted must lose the admin
+// surface on the next request (docs/admin.md). One store read per admin
+// request; a store failure fails closed.
+func (h *Handler) current(ctx context.Context, p auth.Principal) (auth.Principal, error) {
+	u, err := h.d.Users.ByID(ctx, p.Subject)
+	switch {
+	case errors.Is(err, auth.ErrNotFound):
+		return auth.Principal{}, fmt.Errorf("%w: the user no longer exists", auth.ErrUnauthenticated)
+	case err != nil:
+		return auth.Principal{}, err
+	case u.Disabled:
+		return auth.Principal{}, fmt.Errorf("%w: %w", auth.ErrUnauthenticated, auth.ErrDisabled)
 	}
-	if _, err := h.d.Users.ByID(ctx, p.Subject); err != nil {
-		if errors.Is(err, auth.ErrNotFound) {
-			return errNoUser
-		}
-		return err
-	}
-	return nil
+	p.Username, p.Roles = u.Username, u.Roles
+	return p, nil
 }
 
 // api wraps a JSON endpoint: it authenticates the administrator, records
@@ -197,6 +208,9 @@ func (h *Handler) api(fn func(w http.ResponseWriter, r *http.Request, admin auth
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := h.authenticate(r)
 		if err == nil {
+			err = checkText(r)
+		}
+		if err == nil {
 			h.setActor(r, p)
 			err = fn(w, r, p)
 		}
@@ -205,6 +219,30 @@ func (h *Handler) api(fn func(w http.ResponseWriter, r *http.Request, admin auth
 		}
 	})
 }
+
+// checkText refuses, before any store sees them, path and query values
+// that no stored value can hold: bytes that are not UTF-8, and NUL. No
+// username, session, grant or client ID is such a string, so a path
+// naming one is auth.ErrNotFound; a query filter with one is a malformed
+// request. PostgreSQL refuses such text outright and SQLite would merely
+// match nothing: without this the two stores answered differently.
+func checkText(r *http.Request) error {
+	for _, k := range []string{"name", "id"} {
+		if !isText(r.PathValue(k)) {
+			return auth.ErrNotFound
+		}
+	}
+	for k, vs := range r.URL.Query() {
+		for _, v := range vs {
+			if !isText(k) || !isText(v) {
+				return errInput("query parameter %q must be UTF-8 text without NUL", k)
+			}
+		}
+	}
+	return nil
+}
+
+func isText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // setActor names the administrator in every audit event of r.
 func (h *Handler) setActor(r *http.Request, p auth.Principal) {

@@ -136,6 +136,9 @@ func (h *Handler) console(fn func(http.ResponseWriter, *http.Request) error) htt
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := h.authenticate(r)
 		if err == nil {
+			err = checkText(r)
+		}
+		if err == nil {
 			h.setActor(r, p)
 			err = fn(w, r)
 		}

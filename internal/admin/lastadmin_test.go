@@ -128,7 +128,9 @@ func TestLastAdminIsKept(t *testing.T) {
 
 // TestAdminsDemotingEachOtherKeepOne: two administrators who take each
 // other's admin role at the same moment leave one of them an
-// administrator; the other request is refused with 409.
+// administrator; the other request is refused: 409, or 403 when it is
+// authenticated after the first took its admin role (admin rights are
+// read from the store on every request).
 func TestAdminsDemotingEachOtherKeepOne(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
@@ -156,8 +158,8 @@ func TestAdminsDemotingEachOtherKeepOne(t *testing.T) {
 			}
 		}
 		slices.Sort(statuses)
-		if statuses[0] != 200 || statuses[1] != 409 {
-			t.Errorf("round %d: statuses = %v, want one 200 and one 409", round, statuses)
+		if statuses[0] != 200 || statuses[1] != 403 && statuses[1] != 409 {
+			t.Errorf("round %d: statuses = %v, want one 200 and one 409 or 403", round, statuses)
 		}
 		admins := 0
 		for _, name := range []string{"root", "dave"} {
