@@ -26,9 +26,9 @@ type Config struct {
 	ExtAuthzListen string `yaml:"ext_authz_listen"`
 	TLS            TLS    `yaml:"tls"`
 	Store          string `yaml:"store" secret:"url"`
-	// StoreMigrate is a direct postgres:// URL used only by migrations, for
-	// when store points at a transaction-pooling PgBouncer (advisory locks
-	// need a session). "" means store.
+	// StoreMigrate is a direct postgres:// URL used only by migrations
+	// (optional when store points at a transaction-pooling PgBouncer: the
+	// migration lock is a table row). "" means store.
 	StoreMigrate   string    `yaml:"store_migrate" secret:"url"`
 	Sessions       Sessions  `yaml:"sessions"`
 	Tokens         Tokens    `yaml:"tokens"`

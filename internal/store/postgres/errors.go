@@ -28,7 +28,15 @@ func classify(err error) error {
 			// undefined_table: a table gone under a running instance (a
 			// restore in progress, a schema dropped) is a store that cannot
 			// answer, which fails closed like an outage, not a 500.
-			pe.Code == "42P01":
+			pe.Code == "42P01",
+			// The server gave up on the statement, or asks for it to be
+			// tried again: lock_timeout (55P03 lock_not_available),
+			// statement_timeout (57014 query_canceled), a serialization
+			// failure under a serializable default_transaction_isolation
+			// (40001) or a deadlock with another client (40P01). Like the
+			// store's own call timeout, that is a store that did not
+			// answer (503), not an internal error.
+			pe.Code == "55P03", pe.Code == "57014", pe.Code == "40001", pe.Code == "40P01":
 			return auth.ErrUnavailable
 		}
 		return nil

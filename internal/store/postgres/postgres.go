@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"hash/fnv"
 	"io/fs"
 	"strings"
 	"time"
@@ -58,10 +57,9 @@ const (
 type Option func(*Store)
 
 // WithMigrateDSN makes Migrate run on dsn, a direct connection to the same
-// database, instead of the store's own (config key store_migrate). Needed
-// when the store's DSN points at PgBouncer in transaction pooling: the
-// migration lock is a session-level advisory lock, and a pooler may hand
-// the unlock to another server connection than the lock.
+// database, instead of the store's own (config key store_migrate). It is
+// optional behind PgBouncer in transaction pooling: the migration lock is a
+// table row (migrationLocker), which needs no session.
 func WithMigrateDSN(dsn string) Option { return func(s *Store) { s.migrateDSN = dsn } }
 
 // Open returns a Store for dsn, any connection string pgx accepts
@@ -134,10 +132,20 @@ func dialect() sqldb.Dialect {
 	}
 }
 
-// migrationLocker returns an advisory-lock locker keyed by the current
-// schema: instances sharing a schema migrate one at a time, while tests in
-// separate schemas do not wait for each other.
-func migrationLocker(ctx context.Context, db *sql.DB) (lock.SessionLocker, error) {
+// migrationLockTable is the one-row table, in the current schema, whose
+// row is the migration lock.
+const migrationLockTable = "gatehouse_migration_lock"
+
+// migrationLocker returns a lock held as a row of migrationLockTable in the
+// current schema, with a lease (30 s, renewed every 5 s while migrations
+// run; an instance that dies holding it delays the others by the rest of
+// the lease): instances sharing a schema migrate one at a time, while tests
+// in separate schemas do not wait for each other. Each of its statements
+// stands alone, so it holds through PgBouncer in transaction pooling; a
+// session-level advisory lock does not (the unlock may run on another
+// server connection, leaving the lock on a pooled one, and a try-lock
+// that lands on the holder's connection succeeds).
+func migrationLocker(ctx context.Context, db *sql.DB) (lock.Locker, error) {
 	var schema sql.NullString
 	if err := db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		return nil, err
@@ -145,7 +153,5 @@ func migrationLocker(ctx context.Context, db *sql.DB) (lock.SessionLocker, error
 	if !schema.Valid {
 		return nil, fmt.Errorf("no schema on the search_path exists: %w", auth.ErrInvalidInput)
 	}
-	h := fnv.New64a()
-	h.Write([]byte("gatehouse migrate " + schema.String))
-	return lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64())), lock.WithLockTimeout(1, 300))
+	return lock.NewPostgresTableLocker(lock.WithTableName(migrationLockTable), lock.WithTableLockTimeout(time.Second, 300))
 }

@@ -3,12 +3,16 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
@@ -78,7 +82,7 @@ func TestOpenRejectsMalformedDSN(t *testing.T) {
 }
 
 // TestConcurrentMigrate starts two instances on one fresh schema at once:
-// the advisory lock makes one wait for the other instead of failing.
+// the migration lock makes one wait for the other instead of failing.
 func TestConcurrentMigrate(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.DSN(t)
@@ -131,5 +135,154 @@ func TestNonUTF8TextIsInvalidInput(t *testing.T) {
 	_, err := s.UserByName(context.Background(), "al\xffice")
 	if !errors.Is(err, auth.ErrInvalidInput) || errors.Is(err, auth.ErrUnavailable) {
 		t.Fatalf("UserByName(non-UTF-8) error = %v, want ErrInvalidInput", err)
+	}
+}
+
+// An operator's lock_timeout or statement_timeout (on the role, the
+// database or in the URL) cancels a statement on the server: the store did
+// not answer in time, which fails closed as unavailable (503) like the
+// store's own timeout, not as an internal error (500).
+func TestServerTimeoutsAreUnavailable(t *testing.T) {
+	tests := []struct {
+		name, param string
+	}{
+		{"LockTimeout", "lock_timeout=50ms"},
+		{"StatementTimeout", "statement_timeout=50ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := pgtest.DSN(t)
+			openMigrated(t, dsn) // without the timeout, which a busy machine's DDL may exceed
+			s, err := postgres.Open(ctx, dsn+"&"+tt.param)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			now := time.Now()
+			if err := s.CreateUser(ctx, auth.User{ID: "u1", Username: "alice", CreatedAt: now, UpdatedAt: now}); err != nil {
+				t.Fatalf("CreateUser: %v", err)
+			}
+			tx, err := s.DB().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatalf("BeginTx: %v", err)
+			}
+			t.Cleanup(func() { _ = tx.Rollback() })
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET disabled = disabled WHERE id = 'u1'`); err != nil {
+				t.Fatalf("lock u1: %v", err)
+			}
+			if err := s.DeleteUser(ctx, "u1"); !errors.Is(err, auth.ErrUnavailable) {
+				t.Fatalf("DeleteUser behind a lock with %s: error = %v, want ErrUnavailable", tt.param, err)
+			}
+		})
+	}
+}
+
+// Serialization failures and deadlocks (a role whose
+// default_transaction_isolation is serializable, a deadlock with another
+// client of the database) are transient: the request may be retried, so
+// they are unavailable (503), not internal errors (500).
+func TestTransientServerErrorsAreUnavailable(t *testing.T) {
+	for _, code := range []string{"40001", "40P01", "55P03", "57014"} {
+		t.Run(code, func(t *testing.T) {
+			if err := postgres.Classify(&pgconn.PgError{Code: code}); !errors.Is(err, auth.ErrUnavailable) {
+				t.Fatalf("classify(%s) = %v, want ErrUnavailable", code, err)
+			}
+		})
+	}
+}
+
+// TestConcurrentMigrateThroughPgBouncer: instances starting together with
+// store pointing at PgBouncer in transaction pooling and no store_migrate.
+// A session-level advisory lock taken through the pooler stays on whichever
+// server connection ran it: the unlock can land on another one (goose's
+// "failed to unlock session", after a minute of retries), the lock is then
+// held by a pooled connection for every later instance, and another
+// instance's try-lock on that same server connection succeeds while the
+// first still migrates. Every round must migrate and leave no lock behind.
+func TestConcurrentMigrateThroughPgBouncer(t *testing.T) {
+	for round := range 4 {
+		pooled, _ := pgtest.BouncerDSN(t)
+		errs := make(chan error, 3)
+		for range 3 {
+			s, err := postgres.Open(context.Background(), pooled)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				errs <- s.Migrate(ctx)
+			}()
+		}
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Errorf("round %d: Migrate through PgBouncer: %v", round, err)
+			}
+		}
+		if n := advisoryLocks(t, pooled); n != 0 {
+			t.Fatalf("round %d: %d advisory locks still held by the instances' role after Migrate returned", round, n)
+		}
+	}
+}
+
+// advisoryLocks counts the advisory locks held by sessions of dsn's role.
+func advisoryLocks(t *testing.T, dsn string) int {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse DSN: %v", err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.DefaultDSN)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND a.usename = $1`, u.User.Username()).Scan(&n); err != nil {
+		t.Fatalf("count advisory locks: %v", err)
+	}
+	return n
+}
+
+// TestPurgesSearchAnIndex: every purge finds its expired rows through an
+// index, not by reading the whole table every 5 minutes. Sequential scans
+// are priced out, so the planner picks an index whenever one serves.
+func TestPurgesSearchAnIndex(t *testing.T) {
+	s := newStore(t)
+	for _, p := range sqldbtest.PurgeSelects {
+		t.Run(p.Table, func(t *testing.T) {
+			ctx := context.Background()
+			tx, err := s.DB().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatalf("BeginTx: %v", err)
+			}
+			defer tx.Rollback()
+			if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+				t.Fatalf("set: %v", err)
+			}
+			rows, err := tx.QueryContext(ctx, `EXPLAIN `+s.Rebind(p.Query), int64(1), 500)
+			if err != nil {
+				t.Fatalf("explain: %v", err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var line string
+				if err := rows.Scan(&line); err != nil {
+					t.Fatalf("scan plan: %v", err)
+				}
+				plan = append(plan, line)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatalf("plan: %v", err)
+			}
+			if got := strings.Join(plan, "\n"); strings.Contains(got, "Seq Scan") {
+				t.Fatalf("purge of %s reads the whole table:\n%s", p.Table, got)
+			}
+		})
 	}
 }

@@ -47,7 +47,7 @@ func (db *Store) ListClients(ctx context.Context) ([]client.Client, error) {
 // DeleteClient removes client id, the consents given to it and its
 // authorization codes; auth.ErrNotFound when there is none.
 func (db *Store) DeleteClient(ctx context.Context, id string) error {
-	return db.tx(ctx, "delete client", func(tx *sql.Tx) error {
+	return db.tx(ctx, "delete client", func(ctx context.Context, tx *sql.Tx) error {
 		for _, q := range []string{`DELETE FROM consents WHERE client_id = ?`, `DELETE FROM authorization_codes WHERE client_id = ?`} {
 			if _, err := tx.ExecContext(ctx, db.Rebind(q), id); err != nil {
 				return err
@@ -124,7 +124,7 @@ func (db *Store) CreateCode(ctx context.Context, c authserver.Code) error {
 // get auth.ErrReused and the record.
 func (db *Store) RedeemCode(ctx context.Context, hash string, now time.Time) (authserver.Code, error) {
 	var c authserver.Code
-	err := db.tx(ctx, "redeem code", func(tx *sql.Tx) error {
+	err := db.tx(ctx, "redeem code", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, db.Rebind(
 			`UPDATE authorization_codes SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?`),
 			micros(now), hash, micros(now))
@@ -150,10 +150,10 @@ func (db *Store) RedeemCode(ctx context.Context, hash string, now time.Time) (au
 	return c, err
 }
 
-// DeleteExpiredCodes removes codes that expired before now.
+// DeleteExpiredCodes removes codes that expired before now, PurgeBatch at a
+// time.
 func (db *Store) DeleteExpiredCodes(ctx context.Context, now time.Time) (int, error) {
-	n, err := db.exec(ctx, "delete expired codes", `DELETE FROM authorization_codes WHERE expires_at <= ?`, micros(now))
-	return int(n), err
+	return db.purge(ctx, "delete expired codes", "authorization_codes", "hash", `expires_at <= ?`, micros(now))
 }
 
 func scanCode(row scanner) (authserver.Code, error) {

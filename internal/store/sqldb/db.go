@@ -43,9 +43,10 @@ type Dialect struct {
 	// both sets; the user row's lock makes the second wait and then delete
 	// the first one's rows. SQLite has one writer and needs nothing.
 	LockUser string
-	// MigrationLocker, when set, returns a goose session locker so that
-	// instances starting together migrate one at a time.
-	MigrationLocker func(ctx context.Context, db *sql.DB) (lock.SessionLocker, error)
+	// MigrationLocker, when set, returns a goose locker so that instances
+	// starting together migrate one at a time. It must hold no session
+	// state (a pooler may run each statement on another server session).
+	MigrationLocker func(ctx context.Context, db *sql.DB) (lock.Locker, error)
 }
 
 // Store implements every gatehouse store interface over database/sql.
@@ -56,7 +57,22 @@ type Store struct {
 	closed      atomic.Bool
 	rebound     sync.Map // query text -> dialect query text
 	observe     func(op string, d time.Duration)
+	timeout     time.Duration
 }
+
+// DefaultTimeout bounds every store call (a statement, or a transaction with
+// all its statements, including the wait for a connection and for locks):
+// a database that stops answering, or a lock another session never
+// releases, fails the call with auth.ErrUnavailable (503) instead of hanging
+// its request. It equals SQLite's busy_timeout and PostgreSQL's connect
+// timeout; Redis calls get 2 s per command.
+const DefaultTimeout = 5 * time.Second
+
+// PurgeBatch is the most rows one purge statement deletes: a purge deletes
+// a backlog batch by batch, each a short statement of its own, so that it
+// fits in the call timeout and lets other writers in between (SQLite has
+// one writer).
+const PurgeBatch = 500
 
 // New returns a Store that runs reads on read and writes and transactions on
 // write; they may be the same pool. SQLite passes a single-connection write
@@ -66,7 +82,19 @@ func New(read, write *sql.DB, d Dialect) *Store {
 	if d.Classify == nil {
 		d.Classify = func(error) error { return nil }
 	}
-	return &Store{read: read, write: write, d: d}
+	return &Store{read: read, write: write, d: d, timeout: DefaultTimeout}
+}
+
+// SetTimeout replaces DefaultTimeout; 0 or less means no bound beyond the
+// caller's context. Call it before use.
+func (db *Store) SetTimeout(d time.Duration) { db.timeout = d }
+
+// bound gives ctx the store's call timeout.
+func (db *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if db.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, db.timeout)
 }
 
 // DB returns the pool used for writes, for callers that need raw access
@@ -224,7 +252,7 @@ func (db *Store) provider(ctx context.Context) (*goose.Provider, error) {
 		if err != nil {
 			return nil, db.wrap("migration lock", err)
 		}
-		opts = append(opts, goose.WithSessionLocker(l))
+		opts = append(opts, goose.WithLocker(l))
 	}
 	p, err := goose.NewProvider(db.d.Goose, db.write, db.d.Migrations, opts...)
 	if err != nil {
@@ -244,18 +272,22 @@ func (db *Store) timed(op string, start time.Time) {
 	}
 }
 
-// tx runs fn in a write transaction and commits when fn returns nil. Errors
-// from fn and from the driver come back wrapped by wrap(op, …).
-func (db *Store) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+// tx runs fn in a write transaction and commits when fn returns nil. fn
+// must run its statements with the ctx it is given, which carries the
+// call timeout. Errors from fn and from the driver come back wrapped by
+// wrap(op, …).
+func (db *Store) tx(ctx context.Context, op string, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	defer db.timed(op, time.Now())
 	if db.closed.Load() {
 		return db.wrap(op, sql.ErrConnDone)
 	}
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return db.wrap(op, err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		_ = tx.Rollback()
 		return db.wrap(op, err)
 	}
@@ -277,6 +309,8 @@ func (db *Store) lockUser(ctx context.Context, tx *sql.Tx, userID string) error 
 // exec runs one write statement and returns the number of affected rows.
 func (db *Store) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
 	defer db.timed(op, time.Now())
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	res, err := db.write.ExecContext(ctx, db.Rebind(query), args...)
 	if err != nil {
 		return 0, db.wrap(op, err)
@@ -304,15 +338,29 @@ func (db *Store) execOne(ctx context.Context, op, query string, args ...any) err
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
-// queryRow reads one row with the read pool.
-func (db *Store) queryRow(ctx context.Context, op, query string, args ...any) *sql.Row {
+// row is a *sql.Row whose call timeout ends with its Scan.
+type row struct {
+	*sql.Row
+	cancel context.CancelFunc
+}
+
+func (r row) Scan(dest ...any) error {
+	defer r.cancel()
+	return r.Row.Scan(dest...)
+}
+
+// queryRow reads one row with the read pool; the caller must Scan it.
+func (db *Store) queryRow(ctx context.Context, op, query string, args ...any) row {
 	defer db.timed(op, time.Now())
-	return db.read.QueryRowContext(ctx, db.Rebind(query), args...)
+	ctx, cancel := db.bound(ctx)
+	return row{db.read.QueryRowContext(ctx, db.Rebind(query), args...), cancel}
 }
 
 // queryAll reads every row of query with scan, on the read pool.
 func queryAll[T any](ctx context.Context, db *Store, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	defer db.timed(op, time.Now())
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	rows, err := db.read.QueryContext(ctx, db.Rebind(query), args...)
 	if err != nil {
 		return nil, db.wrap(op, err)
@@ -330,4 +378,21 @@ func queryAll[T any](ctx context.Context, db *Store, op string, scan func(scanne
 		return nil, db.wrap(op, err)
 	}
 	return out, nil
+}
+
+// purge deletes the rows of table for which where holds, at most PurgeBatch
+// per statement, until a batch comes back short, and returns how many it
+// deleted. key lists the table's primary key columns ("id", "a, b");
+// table, key and where are constants of this package, never input.
+func (db *Store) purge(ctx context.Context, op, table, key, where string, args ...any) (int, error) {
+	q := `DELETE FROM ` + table + ` WHERE (` + key + `) IN (SELECT ` + key + ` FROM ` + table +
+		` WHERE ` + where + ` LIMIT ?)`
+	total := 0
+	for {
+		n, err := db.exec(ctx, op, q, append(args[:len(args):len(args)], PurgeBatch)...)
+		total += int(n)
+		if err != nil || n < PurgeBatch {
+			return total, err
+		}
+	}
 }

@@ -33,7 +33,7 @@ func (db *Store) RotateKey(ctx context.Context, expectActive string, next keys.K
 	if expectActive != "" && retireAt.IsZero() {
 		return fmt.Errorf("rotate signing key: zero retire time: %w", auth.ErrInvalidInput)
 	}
-	return db.tx(ctx, "rotate signing key", func(tx *sql.Tx) error {
+	return db.tx(ctx, "rotate signing key", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := execTx(ctx, db, tx, `UPDATE key_state SET active_id = ? WHERE id = 1 AND active_id = ?`, next.ID, expectActive)
 		if err != nil {
 			return err

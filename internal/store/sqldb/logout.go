@@ -40,7 +40,7 @@ func scanSessionGrant(row scanner) (authserver.SessionGrant, error) {
 // queues one delivery per client, in one transaction.
 func (db *Store) EndSession(ctx context.Context, sessionID string, now, deadline time.Time) ([]authserver.SessionGrant, error) {
 	var grants []authserver.SessionGrant
-	err := db.tx(ctx, "end session", func(tx *sql.Tx) error {
+	err := db.tx(ctx, "end session", func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, db.Rebind(
 			`DELETE FROM session_grants WHERE session_id = ? RETURNING family_id, session_id, client_id, user_id, created_at`), sessionID)
 		if err != nil {
@@ -91,7 +91,7 @@ func deliveryID(sessionID, clientID string) string {
 // another instance leased concurrently: each row goes to one owner.
 func (db *Store) ClaimLogouts(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]authserver.Delivery, error) {
 	var out []authserver.Delivery
-	err := db.tx(ctx, "claim logouts", func(tx *sql.Tx) error {
+	err := db.tx(ctx, "claim logouts", func(ctx context.Context, tx *sql.Tx) error {
 		const due = `delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? AND lease_until <= ?`
 		rows, err := tx.QueryContext(ctx, db.Rebind(
 			`UPDATE logout_outbox SET lease_owner = ?, lease_until = ?
@@ -145,14 +145,14 @@ func (db *Store) ReleaseLogouts(ctx context.Context, owner string) error {
 	return err
 }
 
-// DeleteExpiredLogouts purges deliveries past their deadline.
+// DeleteExpiredLogouts purges deliveries past their deadline, PurgeBatch
+// at a time.
 func (db *Store) DeleteExpiredLogouts(ctx context.Context, before time.Time) (int, error) {
-	n, err := db.exec(ctx, "purge logouts", `DELETE FROM logout_outbox WHERE deadline < ?`, micros(before))
-	return int(n), err
+	return db.purge(ctx, "purge logouts", "logout_outbox", "id", `deadline < ?`, micros(before))
 }
 
-// DeleteSessionGrants purges the grants made before before.
+// DeleteSessionGrants purges the grants made before before, PurgeBatch at a
+// time.
 func (db *Store) DeleteSessionGrants(ctx context.Context, before time.Time) (int, error) {
-	n, err := db.exec(ctx, "purge session grants", `DELETE FROM session_grants WHERE created_at < ?`, micros(before))
-	return int(n), err
+	return db.purge(ctx, "purge session grants", "session_grants", "family_id", `created_at < ?`, micros(before))
 }

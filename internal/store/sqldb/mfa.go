@@ -17,7 +17,7 @@ var (
 // auth.ErrNotFound when the user does not exist, auth.ErrConflict when a
 // confirmed TOTP is there (the INSERT meets its primary key).
 func (db *Store) PutTOTP(ctx context.Context, t mfa.TOTP) error {
-	return db.tx(ctx, "put totp", func(tx *sql.Tx) error {
+	return db.tx(ctx, "put totp", func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM mfa_totp WHERE user_id = ? AND confirmed_at IS NULL`), t.UserID); err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func (db *Store) AcceptTOTPStep(ctx context.Context, userID string, step int64, 
 // ReplaceRecoveryCodes replaces the user's recovery codes with hashes.
 // Concurrent replaces leave one set: they take the user's lock first.
 func (db *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string, at time.Time) error {
-	return db.tx(ctx, "replace recovery codes", func(tx *sql.Tx) error {
+	return db.tx(ctx, "replace recovery codes", func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.lockUser(ctx, tx, userID); err != nil {
 			return err
 		}

@@ -69,18 +69,13 @@ func (db *Store) ReleaseLogoutJTI(ctx context.Context, provider, jti string) err
 }
 
 // DeleteExpiredProviderSessions purges session links and logout token IDs
-// that expired before now and returns how many rows it removed.
+// that expired before now, PurgeBatch at a time, and returns how many rows
+// it removed.
 func (db *Store) DeleteExpiredProviderSessions(ctx context.Context, now time.Time) (int, error) {
-	var total int
-	for _, q := range []string{
-		`DELETE FROM oidc_login_sessions WHERE expires_at <= ?`,
-		`DELETE FROM oidc_logout_jtis WHERE expires_at <= ?`,
-	} {
-		n, err := db.exec(ctx, "purge provider sessions", q, micros(now))
-		if err != nil {
-			return total, err
-		}
-		total += int(n)
+	sessions, err := db.purge(ctx, "purge provider sessions", "oidc_login_sessions", "session_id", `expires_at <= ?`, micros(now))
+	if err != nil {
+		return sessions, err
 	}
-	return total, nil
+	jtis, err := db.purge(ctx, "purge provider sessions", "oidc_logout_jtis", "provider, jti", `expires_at <= ?`, micros(now))
+	return sessions + jtis, err
 }

@@ -44,7 +44,7 @@ func (db *Store) CreateRefresh(ctx context.Context, r token.Refresh) error {
 		return fmt.Errorf("create refresh token: %w", err)
 	}
 	var revoked sql.NullInt64
-	err = db.tx(ctx, "create refresh token", func(tx *sql.Tx) error {
+	err = db.tx(ctx, "create refresh token", func(ctx context.Context, tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, db.Rebind(
 			`INSERT INTO refresh_families (id, user_id, client_id, created_at, expires_at, amr, ip, revoked_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT revoked_at FROM refresh_family_revocations WHERE family_id = ?))
@@ -116,7 +116,7 @@ func (db *Store) Refresh(ctx context.Context, hash string) (token.Refresh, error
 // family's end was fixed when it started.
 func (db *Store) RotateRefresh(ctx context.Context, hash string, now time.Time, next token.Refresh) (token.Refresh, error) {
 	var old token.Refresh
-	err := db.tx(ctx, "rotate refresh token", func(tx *sql.Tx) error {
+	err := db.tx(ctx, "rotate refresh token", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := execTx(ctx, db, tx,
 			`UPDATE refresh_families SET rotated_at = ?
 			 WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = ?) AND revoked_at IS NULL`,
@@ -184,7 +184,7 @@ func successor(old, next token.Refresh) token.Refresh {
 func (db *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) error {
 	const revoke = `UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`
 	var found bool
-	err := db.tx(ctx, "revoke refresh family", func(tx *sql.Tx) error {
+	err := db.tx(ctx, "revoke refresh family", func(ctx context.Context, tx *sql.Tx) error {
 		n, err := execTx(ctx, db, tx, revoke, micros(now), familyID)
 		if err != nil || n > 0 {
 			found = n > 0
@@ -224,7 +224,7 @@ func (db *Store) RevokeClientFamilies(ctx context.Context, clientID string, now 
 // this file, never input) is value.
 func (db *Store) revokeFamilies(ctx context.Context, op, column, value string, now time.Time) ([]token.Family, error) {
 	var fams []token.Family
-	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+	err := db.tx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, db.Rebind(
 			`UPDATE refresh_families SET revoked_at = ?
 			 WHERE `+column+` = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id, expires_at`),
@@ -284,27 +284,38 @@ func scanFamily(row scanner) (token.Family, error) {
 }
 
 // DeleteExpiredRefresh removes families past their absolute end at now with
-// all their tokens, and returns the number of tokens removed. Used tokens of
-// live families stay: they are what detects reuse. Tokens go by cascade from
-// their family, so this locks family before token rows, in the same order as
-// RotateRefresh, and the two cannot deadlock. Revocations kept for families
-// not stored yet go pendingRevocationKeep after they were made.
+// all their tokens, PurgeBatch families per transaction, and returns the
+// number of tokens removed. Used tokens of live families stay: they are what
+// detects reuse. Tokens go by cascade from their family, so this locks
+// family before token rows, in the same order as RotateRefresh, and the two
+// cannot deadlock. Revocations kept for families not stored yet go
+// pendingRevocationKeep after they were made.
 func (db *Store) DeleteExpiredRefresh(ctx context.Context, now time.Time) (int, error) {
-	var n int
-	err := db.tx(ctx, "delete expired refresh tokens", func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, db.Rebind(
-			`SELECT COUNT(*) FROM refresh_tokens WHERE family_id IN (SELECT id FROM refresh_families WHERE expires_at <= ?)`),
-			micros(now)).Scan(&n); err != nil {
+	const batch = `SELECT id FROM refresh_families WHERE expires_at <= ? ORDER BY expires_at, id LIMIT ?`
+	total := 0
+	for {
+		var tokens int
+		var families int64
+		err := db.tx(ctx, "delete expired refresh tokens", func(ctx context.Context, tx *sql.Tx) error {
+			if err := tx.QueryRowContext(ctx, db.Rebind(`SELECT COUNT(*) FROM refresh_tokens WHERE family_id IN (`+batch+`)`),
+				micros(now), PurgeBatch).Scan(&tokens); err != nil {
+				return err
+			}
+			var err error
+			families, err = execTx(ctx, db, tx, `DELETE FROM refresh_families WHERE id IN (`+batch+`)`, micros(now), PurgeBatch)
 			return err
+		})
+		if err != nil {
+			return total, err
 		}
-		if _, err := execTx(ctx, db, tx, `DELETE FROM refresh_families WHERE expires_at <= ?`, micros(now)); err != nil {
-			return err
+		total += tokens
+		if families < PurgeBatch {
+			break
 		}
-		_, err := execTx(ctx, db, tx, `DELETE FROM refresh_family_revocations WHERE revoked_at <= ?`,
-			micros(now.Add(-pendingRevocationKeep)))
-		return err
-	})
-	return n, err
+	}
+	_, err := db.purge(ctx, "delete expired refresh tokens", "refresh_family_revocations", "family_id",
+		`revoked_at <= ?`, micros(now.Add(-pendingRevocationKeep)))
+	return total, err
 }
 
 func execTx(ctx context.Context, db *Store, tx *sql.Tx, query string, args ...any) (int64, error) {

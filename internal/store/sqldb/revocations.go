@@ -16,7 +16,7 @@ var _ revocation.Store = (*Store)(nil)
 // PublishRevocation stores ev; every instance sees it on its next
 // Revocations call.
 func (db *Store) PublishRevocation(ctx context.Context, ev revocation.Event) error {
-	return db.tx(ctx, "publish revocation", func(tx *sql.Tx) error {
+	return db.tx(ctx, "publish revocation", func(ctx context.Context, tx *sql.Tx) error {
 		if db.d.LockRevocations != "" {
 			if _, err := tx.ExecContext(ctx, db.d.LockRevocations); err != nil {
 				return err
@@ -71,10 +71,10 @@ func (db *Store) Revoked(ctx context.Context, kind, key string, now time.Time) (
 	return n > 0, nil
 }
 
-// DeleteExpiredRevocations purges events whose Until is at or before now.
+// DeleteExpiredRevocations purges events whose Until is at or before now,
+// PurgeBatch at a time.
 func (db *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (int, error) {
-	n, err := db.exec(ctx, "delete expired revocations", `DELETE FROM revocations WHERE until <= ?`, micros(now))
-	return int(n), err
+	return db.purge(ctx, "delete expired revocations", "revocations", "seq", `until <= ?`, micros(now))
 }
 
 func scanRevocation(row scanner) (revocation.Event, error) {

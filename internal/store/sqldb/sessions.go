@@ -56,7 +56,7 @@ func (db *Store) UserSessions(ctx context.Context, userID string) ([]session.Rec
 func (db *Store) DeleteUserSessions(ctx context.Context, userID, keepID string) ([]string, error) {
 	const op = "delete user sessions"
 	var ids []string
-	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+	err := db.tx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, db.Rebind(`DELETE FROM sessions WHERE user_id = ? AND id <> ? RETURNING id`), userID, keepID)
 		if err != nil {
 			return err
@@ -78,11 +78,10 @@ func (db *Store) DeleteUserSessions(ctx context.Context, userID, keepID string) 
 }
 
 // DeleteExpiredSessions purges sessions whose idle or absolute expiry is at
-// or before now.
+// or before now, PurgeBatch at a time.
 func (db *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
-	n, err := db.exec(ctx, "delete expired sessions",
-		`DELETE FROM sessions WHERE idle_expires_at <= ? OR expires_at <= ?`, micros(now), micros(now))
-	return int(n), err
+	return db.purge(ctx, "delete expired sessions", "sessions", "id",
+		`idle_expires_at <= ? OR expires_at <= ?`, micros(now), micros(now))
 }
 
 func scanSession(row scanner) (session.Record, error) {

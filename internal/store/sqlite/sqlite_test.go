@@ -265,3 +265,33 @@ func TestConcurrentMigrateOnOneFile(t *testing.T) {
 		}
 	}
 }
+
+// TestPurgesSearchAnIndex: every purge finds its expired rows through an
+// index, not by reading the whole table every 5 minutes.
+func TestPurgesSearchAnIndex(t *testing.T) {
+	s := newStore(t)
+	for _, p := range sqldbtest.PurgeSelects {
+		t.Run(p.Table, func(t *testing.T) {
+			rows, err := s.DB().Query(`EXPLAIN QUERY PLAN `+p.Query, 1, 500)
+			if err != nil {
+				t.Fatalf("explain: %v", err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatalf("scan plan: %v", err)
+				}
+				plan = append(plan, detail)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatalf("plan: %v", err)
+			}
+			if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX") && !strings.Contains(got, "USING COVERING INDEX") {
+				t.Fatalf("purge of %s: plan %q does not search an index", p.Table, got)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -55,6 +56,7 @@ type Store interface {
 	Close() error
 	DB() *sql.DB
 	Rebind(query string) string
+	SetTimeout(d time.Duration)
 }
 
 // RunStoreTests runs every conformance suite and the SQL-specific tests
@@ -135,6 +137,8 @@ func runSQLTests(t *testing.T, newStore func(t *testing.T) Store) {
 		{"DeleteClientDropsItsConsentsAndCodes", testDeleteClientDropsGrants},
 		{"MalformedRevocationCursorIsInvalid", testBadCursor},
 		{"ClosedStoreIsUnavailable", testClosed},
+		{"WriteStuckBehindALockIsUnavailable", testStuckWrite},
+		{"PurgeDeletesABacklogLargerThanABatch", testPurgeBacklog},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -341,5 +345,73 @@ func testClosed(t *testing.T, s Store) {
 				t.Fatalf("%s on closed store error = %v, want ErrUnavailable", tt.name, err)
 			}
 		})
+	}
+}
+
+// testStuckWrite: a write that waits behind another writer which does not
+// finish (a PostgreSQL row lock held by a stuck transaction, SQLite's one
+// write connection held) must fail closed with auth.ErrUnavailable once the
+// store's timeout passes, not hang its request for as long as the lock is
+// held.
+func testStuckWrite(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustUser(t, s, "u1")
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatalf("BeginTx: %v", err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback() })
+	if _, err := tx.ExecContext(ctx, s.Rebind(`UPDATE users SET disabled = disabled WHERE id = ?`), "u1"); err != nil {
+		t.Fatalf("lock u1: %v", err)
+	}
+	s.SetTimeout(200 * time.Millisecond)
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"DeleteUser", func() error { return s.DeleteUser(ctx, "u1") }},
+		{"ReplaceRecoveryCodes", func() error { return s.ReplaceRecoveryCodes(ctx, "u1", []string{"h"}, time.Now()) }},
+	}
+	for _, tt := range calls {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { done <- tt.call() }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, auth.ErrUnavailable) {
+					t.Fatalf("%s behind a held lock: error = %v, want ErrUnavailable", tt.name, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s still waiting behind a held lock after 30s (store timeout 200ms)", tt.name)
+			}
+		})
+	}
+}
+
+// testPurgeBacklog: purges work in batches (each a short statement of its
+// own, so that neither the store's timeout nor SQLite's one writer is held
+// by a large backlog); every expired row still goes in one call.
+func testPurgeBacklog(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustUser(t, s, "u1")
+	const expired = 2*sqldb.PurgeBatch + 7
+	past := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
+	for i := range expired {
+		r := newSession(fmt.Sprintf("old%04d", i), "u1")
+		r.IdleExpiresAt = past
+		if err := s.CreateSession(ctx, r); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+	}
+	if err := s.CreateSession(ctx, newSession("live", "u1")); err != nil {
+		t.Fatalf("CreateSession(live): %v", err)
+	}
+	n, err := s.DeleteExpiredSessions(ctx, time.Now())
+	if err != nil || n != expired {
+		t.Fatalf("DeleteExpiredSessions = %d, %v; want %d, nil", n, err, expired)
+	}
+	left, err := s.UserSessions(ctx, "u1")
+	if err != nil || len(left) != 1 || left[0].ID != "live" {
+		t.Fatalf("sessions left = %v, %v; want only live", left, err)
 	}
 }
