@@ -84,6 +84,12 @@ type Options struct {
 	// RetryStartup keeps retrying, with backoff, while a store is down at
 	// start (serve); otherwise the first failure is returned (CLI commands).
 	RetryStartup bool
+	// ChangeAlgorithm lets a tokens.algorithm other than that of the
+	// store's active signing key make a key of its own the active one
+	// (serve: docs/tokens.md). Without it such a store is refused with
+	// keys.ErrAlgorithmMismatch (exit 2): a command run with another
+	// algorithm must not take the signing key from the running instances.
+	ChangeAlgorithm bool
 	// Now replaces the clock (tests).
 	Now func() time.Time
 	// QuietLogs logs only failed requests (bench).
@@ -218,7 +224,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		session.WithCookie(cookieOf(cfg)), session.WithClock(a.now), session.WithPublisher(a.Watcher))
 	a.Auth = session.NewAuthenticator(a.Sessions, a.Store, cfg.Sessions.CacheTTL.D(), a.Watcher.Fresh)
 
-	if err := a.buildTokens(ctx); err != nil {
+	if err := a.buildTokens(ctx, opt); err != nil {
 		return err
 	}
 
@@ -323,7 +329,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	return err
 }
 
-func (a *App) buildTokens(ctx context.Context) error {
+func (a *App) buildTokens(ctx context.Context, opt Options) error {
 	cfg := a.Config
 	grace := cfg.Tokens.AccessTTL.D() + cfg.Tokens.Leeway.D()
 	keyOpts := []keys.Option{keys.WithClock(a.now), keys.WithVerifyGrace(grace), keys.WithLogger(a.Log),
@@ -336,6 +342,9 @@ func (a *App) buildTokens(ctx context.Context) error {
 	}
 	if cfg.Keys.EncryptionKey != "" {
 		keyOpts = append(keyOpts, keys.WithEncryptionKey([]byte(cfg.Keys.EncryptionKey)))
+	}
+	if opt.ChangeAlgorithm {
+		keyOpts = append(keyOpts, keys.WithAlgorithmChange())
 	}
 	ks, err := keys.NewSet(ctx, a.Store, cfg.Tokens.Algorithm, keyOpts...)
 	if err != nil {

@@ -192,6 +192,42 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
+// A deployment that instances can share (PostgreSQL, Redis) without
+// keys.encryption_key or an HS256 secret seals second-factor logins in
+// progress and passkey ceremonies with a random key per process, so one
+// begun on an instance fails on the next: config check says so, not only
+// for OIDC state (the only one it named before).
+func TestWarningsNamePerProcessSealingWhenShared(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*config.Config)
+		want bool
+	}{
+		{"sqlite", func(*config.Config) {}, false},
+		{"postgres", func(c *config.Config) { c.Store = "postgres://gh@db/gh" }, true},
+		{"redis url", func(c *config.Config) { c.Redis.URL = "redis://127.0.0.1:6379/0" }, true},
+		{"redis sessions", func(c *config.Config) { c.Sessions.Store = "redis://127.0.0.1:6379/0" }, true},
+		{"redis cluster", func(c *config.Config) { c.Redis.Cluster.Addrs = []string{"127.0.0.1:7000"} }, true},
+		{"redis sentinel", func(c *config.Config) { c.Redis.Sentinel.Master = "m" }, true},
+		{"postgres, encryption key", func(c *config.Config) {
+			c.Store, c.Keys.EncryptionKey = "postgres://gh@db/gh", strings.Repeat("k", 32)
+		}, false},
+		{"postgres, HS256", func(c *config.Config) {
+			c.Store, c.Tokens.Algorithm, c.Tokens.HMACSecret = "postgres://gh@db/gh", "HS256", strings.Repeat("s", 32)
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			tc.edit(&cfg)
+			w := strings.Join(cfg.Warnings(), "\n")
+			got := strings.Contains(w, "passkey") && strings.Contains(w, "second-factor")
+			if got != tc.want {
+				t.Errorf("warnings name per-process sealing = %v, want %v:\n%s", got, tc.want, w)
+			}
+		})
+	}
+}
+
 // admin.require_mfa is on by default (contract section 11); without an
 // encryption key nobody can enrol TOTP, and config check says so.
 func TestAdminRequiresMFAByDefault(t *testing.T) {

@@ -434,7 +434,9 @@ func (c Config) Warnings() []string {
 	if c.Tokens.Algorithm != "HS256" && c.Keys.EncryptionKey == "" {
 		w = append(w, "keys.encryption_key is not set: private signing keys are stored unencrypted in the store")
 	}
-	if len(c.OIDC.Providers) > 0 && c.Keys.EncryptionKey == "" && c.Tokens.HMACSecret == "" {
+	if noSealSecret := c.Keys.EncryptionKey == "" && c.Tokens.HMACSecret == ""; noSealSecret && c.shared() {
+		w = append(w, "keys.encryption_key is not set: each instance seals second-factor logins in progress, passkey (WebAuthn) ceremonies and OIDC state with its own random key, so one begun on an instance fails on another; set the same value on every instance")
+	} else if noSealSecret && len(c.OIDC.Providers) > 0 {
 		w = append(w, "oidc: without keys.encryption_key each instance seals OIDC state with its own random key; set it when running several instances")
 	}
 	if c.Admin.RequireMFA && len(c.Admin.Roles) > 0 && c.Keys.EncryptionKey == "" {
@@ -444,6 +446,14 @@ func (c Config) Warnings() []string {
 		w = append(w, "session cookies are not Secure: set tls or an https public_url in production")
 	}
 	return w
+}
+
+// shared reports whether several instances can share this deployment's
+// state: a PostgreSQL store or Redis.
+func (c Config) shared() bool {
+	r := c.Redis
+	return strings.HasPrefix(c.Store, "postgres") || r.URL != "" || r.Sentinel.Master != "" || len(r.Cluster.Addrs) > 0 ||
+		strings.HasPrefix(c.Sessions.Store, "redis")
 }
 
 func isLoopback(raw string) bool {

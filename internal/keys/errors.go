@@ -15,4 +15,8 @@ var (
 	// ErrUnsupported: the operation does not apply to the algorithm
 	// (for example Rotate with HS256, whose secret lives in configuration).
 	ErrUnsupported = errors.New("not supported for this algorithm")
+	// ErrAlgorithmMismatch: the store's active signing key is of another
+	// algorithm than tokens.algorithm, and the Set was not allowed to
+	// change it (WithAlgorithmChange).
+	ErrAlgorithmMismatch = errors.New("tokens.algorithm differs from the store's active signing key")
 )

@@ -69,6 +69,15 @@ func WithOnRotate(fn func(ctx context.Context, newKID string)) Option {
 	return func(s *Set) { s.onRotate = fn }
 }
 
+// WithAlgorithmChange lets NewSet make a new key of the configured
+// algorithm the store's active key when the active key is of another
+// algorithm: changing tokens.algorithm, which only `gatehouse serve` may
+// do. Without it NewSet refuses such a store with ErrAlgorithmMismatch, so
+// that a command run with another algorithm (a default ES256 config against
+// an RS256 deployment) cannot take the signing key from the running
+// instances. A store without an active key gets its first key either way.
+func WithAlgorithmChange() Option { return func(s *Set) { s.changeAlg = true } }
+
 // Set is the signing keys of this instance: one active key that signs and
 // the rotated-out keys that still verify. It is safe for concurrent use;
 // lookups are lock-free reads of an immutable snapshot.
@@ -84,6 +93,9 @@ type Set struct {
 	log      *slog.Logger
 	rsaBits  int
 	onRotate func(context.Context, string)
+	// changeAlg allows NewSet to replace an active key of another
+	// algorithm (WithAlgorithmChange).
+	changeAlg bool
 
 	mu  sync.Mutex // serialises Reload and Rotate
 	cur atomic.Pointer[snapshot]
@@ -205,6 +217,10 @@ func (s *Set) ensureActive(ctx context.Context) error {
 		return nil
 	}
 	s.cur.Store(snap)
+	if snap.storeActive != "" && !s.changeAlg {
+		return fmt.Errorf("keys: tokens.algorithm is %s but the store's active signing key %s is %s; use the running instances' tokens.algorithm (only gatehouse serve changes it): %w: %w",
+			s.alg, snap.storeActive, snap.algorithmOf(snap.storeActive), ErrAlgorithmMismatch, auth.ErrInvalidInput)
+	}
 	if _, err := s.rotateLocked(ctx); err != nil && !errors.Is(err, auth.ErrConflict) {
 		return fmt.Errorf("create first %s signing key: %w", s.alg, err)
 	}
@@ -479,6 +495,16 @@ func (s *Set) load(ctx context.Context) (*snapshot, error) {
 	}
 	sortActiveFirst(snap)
 	return snap, nil
+}
+
+// algorithmOf is the algorithm of the stored key kid, "" when unknown.
+func (snap *snapshot) algorithmOf(kid string) string {
+	for _, in := range snap.infos {
+		if in.KID == kid {
+			return in.Algorithm
+		}
+	}
+	return ""
 }
 
 func sortActiveFirst(snap *snapshot) {

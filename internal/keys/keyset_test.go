@@ -12,7 +12,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -377,7 +379,7 @@ func TestOtherAlgorithmKeysNotUsable(t *testing.T) {
 	c := newClock()
 	rs := newSet(t, store, keys.RS256, c)
 	rsKID, _, _ := rs.Signing()
-	es := newSet(t, store, keys.ES256, c) // switches the store to ES256
+	es := newSet(t, store, keys.ES256, c, keys.WithAlgorithmChange()) // switches the store to ES256
 	if _, err := es.VerificationKey(rsKID); !errors.Is(err, keys.ErrUnknownKey) {
 		t.Fatalf("ES256 set VerificationKey(RS256 kid) err = %v, want ErrUnknownKey", err)
 	}
@@ -385,6 +387,43 @@ func TestOtherAlgorithmKeysNotUsable(t *testing.T) {
 		if k == rsKID {
 			t.Fatal("ES256 JWKS publishes the RS256 key")
 		}
+	}
+}
+
+// A Set of another algorithm than the store's active key takes the store
+// over only when allowed (serve changing tokens.algorithm); otherwise it
+// refuses with ErrAlgorithmMismatch, naming tokens.algorithm, and leaves
+// the store as it was: a CLI command with a default ES256 config made its
+// own key the active one of an RS256 deployment.
+func TestAnotherAlgorithmChangesTheStoreOnlyWhenAllowed(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allowed=%v", allow), func(t *testing.T) {
+			store := &memStore{}
+			c := newClock()
+			rs := newSet(t, store, keys.RS256, c)
+			rsKID, _, _ := rs.Signing()
+			var opts []keys.Option
+			if allow {
+				opts = append(opts, keys.WithAlgorithmChange())
+			}
+			es, err := keys.NewSet(context.Background(), store, keys.ES256, append(opts, keys.WithClock(c.Now))...)
+			switch {
+			case allow && err != nil:
+				t.Fatalf("NewSet(ES256) allowed to change: %v", err)
+			case allow:
+				if kid, _, _ := es.Signing(); kid == rsKID || store.active() != kid {
+					t.Errorf("after an allowed change the store's active key is %q, the Set signs with %q", store.active(), kid)
+				}
+			case !errors.Is(err, keys.ErrAlgorithmMismatch) || !errors.Is(err, auth.ErrInvalidInput) || !strings.Contains(err.Error(), "tokens.algorithm"):
+				t.Fatalf("NewSet(ES256) on an RS256 store = %v, want ErrAlgorithmMismatch naming tokens.algorithm", err)
+			case store.active() != rsKID || len(store.keys) != 1:
+				t.Errorf("a refused NewSet changed the store: active %q, %d keys", store.active(), len(store.keys))
+			}
+		})
+	}
+	// A store without an active key gets its first key from any Set.
+	if _, err := keys.NewSet(context.Background(), &memStore{}, keys.EdDSA); err != nil {
+		t.Errorf("NewSet on an empty store: %v", err)
 	}
 }
 
