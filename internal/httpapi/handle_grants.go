@@ -3,7 +3,9 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -88,7 +90,15 @@ func (s *server) ownAppAction(key string, act func(ctx context.Context, userID, 
 			s.writeError(w, r, auth.ErrNotFound)
 			return
 		}
-		if err := act(r.Context(), p.Subject, r.PathValue(key)); err != nil {
+		// No client ID or grant is named with NUL or bytes that are not
+		// UTF-8, and PostgreSQL refuses such text (400): not found, as on
+		// every store.
+		id := r.PathValue(key)
+		if !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+			s.writeError(w, r, auth.ErrNotFound)
+			return
+		}
+		if err := act(r.Context(), p.Subject, id); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -49,6 +50,10 @@ func decodeJSON(r *http.Request, v any) error {
 			return fmt.Errorf("%w: request body too large", auth.ErrInvalidInput)
 		}
 		return fmt.Errorf("%w: malformed JSON body", auth.ErrInvalidInput)
+	}
+	// One value only: white space may follow it, nothing else.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: data after the JSON body", auth.ErrInvalidInput)
 	}
 	return nil
 }

@@ -21,7 +21,8 @@ import (
 )
 
 // DefaultTouchEvery is how often a session's last-seen time is written:
-// once a minute, not on every request, so reads stay reads.
+// once a minute, not on every request, so reads stay reads (every half
+// idle timeout when that is shorter).
 const DefaultTouchEvery = time.Minute
 
 // Publisher broadcasts revocations to every instance (revocation.Watcher).
@@ -77,7 +78,7 @@ func WithCachedFor(d time.Duration) Option {
 }
 
 // WithTouchEvery sets how often last-seen is written (default
-// DefaultTouchEvery).
+// DefaultTouchEvery; never less often than every half idle timeout).
 func WithTouchEvery(d time.Duration) Option { return func(m *Manager) { m.touchEvery = d } }
 
 // NewManager returns a Manager over store. Defaults: 30m idle, 24h absolute,
@@ -89,6 +90,14 @@ func NewManager(store Store, opts ...Option) *Manager {
 	}
 	for _, o := range opts {
 		o(m)
+	}
+	// Activity is recorded at most every touchEvery, and a request that
+	// records none does not push the idle expiry: with an idle timeout
+	// under two of those, a session used more often than its idle timeout
+	// still idled out. Recording at least every half idle timeout keeps
+	// alive every session used at least that often.
+	if m.idle > 0 {
+		m.touchEvery = min(m.touchEvery, m.idle/2)
 	}
 	return m
 }
@@ -204,6 +213,7 @@ func (m *Manager) Expired(rec Record, now time.Time) bool {
 }
 
 // plausibleCookie rejects values that cannot be ours before hashing them.
+// A session ID (IDFromCookie) has the same shape.
 func plausibleCookie(v string) bool {
 	if len(v) != 43 {
 		return false
@@ -254,6 +264,12 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 // session is auth.ErrNotFound, exactly like an unknown one, so IDs cannot be
 // probed.
 func (m *Manager) RevokeOwned(ctx context.Context, userID, id string) error {
+	// An ID no session can have (IDs are 43 base64url characters) is not
+	// found without asking the store: PostgreSQL refuses text with NUL or
+	// bytes that are not UTF-8, which answered 400 instead of 404.
+	if !plausibleCookie(id) {
+		return fmt.Errorf("revoke session: %w", auth.ErrNotFound)
+	}
 	rec, err := m.store.Session(ctx, id)
 	if err != nil {
 		return fmt.Errorf("revoke session: %w", err)

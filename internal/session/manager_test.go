@@ -181,6 +181,40 @@ func TestSessionsExpire(t *testing.T) {
 	}
 }
 
+// A session used more often than its idle timeout never idles out, and
+// one left alone for idle_timeout does, whatever idle_timeout is: with an
+// idle timeout of a minute or two, activity recorded only once a minute
+// (DefaultTouchEvery) ended a session that was used every 30 seconds.
+func TestShortIdleTimeoutKeepsAnActiveSessionAlive(t *testing.T) {
+	for _, idle := range []time.Duration{20 * time.Second, time.Minute, 90 * time.Second, 2 * time.Minute} {
+		t.Run(idle.String(), func(t *testing.T) {
+			st := sqlitetest.New(t)
+			clock := clocktest.New(time.Now())
+			m := session.NewManager(st, session.WithTimeouts(idle, absolute), session.WithClock(clock.Now))
+			ctx := context.Background()
+			u := auth.User{ID: "u1", Username: "alice", CreatedAt: clock.Now().UTC(), UpdatedAt: clock.Now().UTC()}
+			if err := st.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			_, rec, err := m.Create(ctx, u.ID, session.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Used every half idle timeout for ten idle timeouts.
+			for i := 1; i <= 20; i++ {
+				clock.Advance(idle / 2)
+				if _, err := m.LookupID(ctx, rec.ID); err != nil {
+					t.Fatalf("request %d, %v after the last: %v, want a live session", i, idle/2, err)
+				}
+			}
+			clock.Advance(idle)
+			if _, err := m.LookupID(ctx, rec.ID); !errors.Is(err, auth.ErrExpired) {
+				t.Fatalf("after %v without a request: %v, want ErrExpired", idle, err)
+			}
+		})
+	}
+}
+
 func repeat(d time.Duration, n int) []time.Duration {
 	out := make([]time.Duration, n)
 	for i := range out {

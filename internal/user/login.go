@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -83,11 +84,11 @@ func (s *Service) Login(ctx context.Context, a Attempt) (auth.User, error) {
 // audit log. Every path runs one argon2id verification (two when the
 // user's hash changed during the first).
 func (s *Service) checkPassword(ctx context.Context, a Attempt) (auth.User, string, error) {
-	// A name that is not UTF-8 (form values are bytes) is no account's
-	// (CheckName); PostgreSQL would refuse the query, and the refused
-	// login would be a 500 with no audit event.
+	// A name that is not UTF-8 (form values are bytes) or holds NUL is no
+	// account's (CheckName); PostgreSQL would refuse the query, and the
+	// refused login would be a 400 or 500, uncounted, with no audit event.
 	u, err := auth.User{}, auth.ErrNotFound
-	if utf8.ValidString(a.Username) {
+	if utf8.ValidString(a.Username) && !strings.ContainsRune(a.Username, 0) {
 		u, err = s.store.UserByName(ctx, a.Username)
 	}
 	switch {

@@ -21,13 +21,15 @@ func NameKey(name string) string {
 }
 
 // attemptName is the name a login attempt is known by in the audit trail
-// and the login throttle: UTF-8 and CleanName, cut after MaxNameLen
+// and the login throttle: UTF-8 without NUL (PostgreSQL's text takes
+// neither; both become U+FFFD) and CleanName, cut after MaxNameLen
 // characters and marked with "…" (no account has such a name). The name is
 // the client's to choose, up to the request body cap, and every refused
 // attempt — throttled ones too — is stored and logged under it, and counted
 // under throttle keys named after it.
 func attemptName(name string) string {
-	name = CleanName(strings.ToValidUTF8(name, "\uFFFD")) // stored as text: PostgreSQL takes only UTF-8
+	// Stored as text: PostgreSQL takes only UTF-8, and no NUL.
+	name = CleanName(strings.ReplaceAll(strings.ToValidUTF8(name, "\uFFFD"), "\x00", "\uFFFD"))
 	i := 0
 	for n := 0; i < len(name) && n < MaxNameLen; n++ {
 		_, size := utf8.DecodeRuneInString(name[i:])
