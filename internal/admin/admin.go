@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -130,6 +129,12 @@ var (
 	// role of the same name for a gateway route must not become an
 	// administrator of gatehouse.
 	errNoUser = fmt.Errorf("%w: the token's subject is no user", auth.ErrForbidden)
+	// errThirdParty refuses a user's token issued to an application that
+	// is not first_party: the user consented to that application reading
+	// who they are (its scopes), not to it administering gatehouse in
+	// their name, which any access token of gatehouse's audience would
+	// otherwise allow.
+	errThirdParty = fmt.Errorf("%w: the token was issued to a third-party application", auth.ErrForbidden)
 )
 
 // noMFADescription tells an administrator refused for want of a second
@@ -158,6 +163,9 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 		if err == nil && p.Username == "" {
 			err = errNoUser
 		}
+		if err == nil {
+			err = h.firstParty(r.Context(), p.ClientID)
+		}
 	default:
 		if err := h.cop.Check(r); err != nil {
 			return auth.Principal{}, fmt.Errorf("%w: %w", auth.ErrForbidden, err)
@@ -178,6 +186,26 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 		return auth.Principal{}, httperr.Describe(errNoMFA, noMFADescription)
 	}
 	return p, nil
+}
+
+// firstParty admits a token issued to gatehouse itself (its login and
+// password grant, `gatehouse token issue`) or to a first_party client, and
+// refuses one issued to any other application, or to a client since
+// deleted. A store failure fails closed.
+func (h *Handler) firstParty(ctx context.Context, clientID string) error {
+	if clientID == client.BuiltinID || clientID == client.CLIID {
+		return nil
+	}
+	c, err := h.d.Clients.Lookup(ctx, clientID)
+	switch {
+	case errors.Is(err, auth.ErrNotFound):
+		return errThirdParty
+	case err != nil:
+		return err
+	case !c.FirstParty:
+		return errThirdParty
+	}
+	return nil
 }
 
 // current replaces the credential's roles with the user's as stored now,
@@ -228,21 +256,19 @@ func (h *Handler) api(fn func(w http.ResponseWriter, r *http.Request, admin auth
 // match nothing: without this the two stores answered differently.
 func checkText(r *http.Request) error {
 	for _, k := range []string{"name", "id"} {
-		if !isText(r.PathValue(k)) {
+		if !auth.StorableText(r.PathValue(k)) {
 			return auth.ErrNotFound
 		}
 	}
 	for k, vs := range r.URL.Query() {
 		for _, v := range vs {
-			if !isText(k) || !isText(v) {
+			if !auth.StorableText(k) || !auth.StorableText(v) {
 				return errInput("query parameter %q must be UTF-8 text without NUL", k)
 			}
 		}
 	}
 	return nil
 }
-
-func isText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // setActor names the administrator in every audit event of r.
 func (h *Handler) setActor(r *http.Request, p auth.Principal) {

@@ -48,8 +48,11 @@ type Principal struct {
 	TokenID string
 	// AMR lists the RFC 8176 authentication methods behind the credential
 	// (session amr, or the token's amr claim); see HasSecondFactor.
-	AMR       []string
-	Scope     string
+	AMR   []string
+	Scope string
+	// ClientID is the access token's client_id claim: the application the
+	// token was issued to. Empty for sessions.
+	ClientID  string
 	ExpiresAt time.Time
 }
 
@@ -154,3 +157,10 @@ func validRole(r string) bool {
 func badInRole(c rune) bool {
 	return c == ',' || unicode.IsSpace(c) || unicode.IsControl(c) || unicode.IsOneOf(Invisible, c)
 }
+
+// StorableText reports whether s can be stored or looked up as text on
+// every store: UTF-8 without NUL. PostgreSQL refuses anything else outright
+// (an error, where SQLite merely matches nothing), so a name or ID that
+// fails it is no stored value's, and its handler answers as for an unknown
+// one on every store.
+func StorableText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }

@@ -3,9 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -94,7 +92,7 @@ func (s *server) ownAppAction(key string, act func(ctx context.Context, userID, 
 		// UTF-8, and PostgreSQL refuses such text (400): not found, as on
 		// every store.
 		id := r.PathValue(key)
-		if !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		if !auth.StorableText(id) {
 			s.writeError(w, r, auth.ErrNotFound)
 			return
 		}

@@ -251,7 +251,7 @@ func unauthenticated(err error) error {
 func principal(c Claims) auth.Principal {
 	p := auth.Principal{
 		Subject: c.Subject, Username: c.Username, Roles: c.Roles, Method: auth.MethodToken,
-		SessionID: c.SessionID, TokenID: c.ID, Scope: c.Scope, AMR: c.AMR,
+		SessionID: c.SessionID, TokenID: c.ID, Scope: c.Scope, AMR: c.AMR, ClientID: c.ClientID,
 	}
 	if c.ExpiresAt != nil {
 		p.ExpiresAt = c.ExpiresAt.Time

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -88,7 +86,7 @@ func (s *Service) checkPassword(ctx context.Context, a Attempt) (auth.User, stri
 	// account's (CheckName); PostgreSQL would refuse the query, and the
 	// refused login would be a 400 or 500, uncounted, with no audit event.
 	u, err := auth.User{}, auth.ErrNotFound
-	if utf8.ValidString(a.Username) && !strings.ContainsRune(a.Username, 0) {
+	if auth.StorableText(a.Username) {
 		u, err = s.store.UserByName(ctx, a.Username)
 	}
 	switch {
