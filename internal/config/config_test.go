@@ -92,6 +92,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"store scheme in upper case", "store: 'SQLITE://x.db'\n", "store"},
 		{"store_migrate scheme in upper case", "store_migrate: 'Postgres://127.0.0.1/x'\n", "store_migrate"},
 		{"sessions.store scheme in upper case", "sessions: {store: 'REDIS://127.0.0.1:6379/0'}\n", "sessions.store"},
+		{"sessions.store names a second Redis", "sessions: {store: 'redis://10.0.0.2:6379/0'}\nredis: {url: 'redis://10.0.0.1:6379/0'}\n", "sessions.store"},
+		{"sessions.store URL beside a Redis cluster", "sessions: {store: 'redis://10.0.0.2:6379/0'}\nredis: {cluster: {addrs: ['10.0.0.1:7000']}}\n", "sessions.store"},
 		// An app token with aud = a forward: jwt route's name would pass, at
 		// that route's upstream, for the internal JWT gatehouse sends it.
 		{"client audience named like a jwt route", "routes: [{name: orders, match: {path_prefix: /o/}, upstream: 'http://x', auth: token, forward: jwt}]\n" +

@@ -74,6 +74,10 @@ func (c Config) Validate() []error {
 	default:
 		if err := checkLowerStoreURL(s, "redis", "rediss"); err != nil {
 			bad("sessions.store", "%v (use \"\", memory, redis or redis://host:port/db)", err)
+		} else if c.Redis.Configured() && s != c.Redis.URL {
+			// gatehouse talks to one Redis: the redis section's would win,
+			// and this URL would never be used.
+			bad("sessions.store", "names a Redis of its own, %q, while the redis section configures another; gatehouse uses one Redis: set sessions.store: redis", RedactURL(s))
 		}
 	}
 	errs = append(errs, c.Redis.validate()...)
