@@ -116,10 +116,17 @@ func (h *Handler) oidcIdentity(ctx context.Context, p *provider, ep *endpoints, 
 	if err := idt.Claims(&c); err != nil {
 		return external{}, badGateway("id_token_claims", err)
 	}
-	// OIDC Core 3.1.3.7: with several audiences, azp must name this client.
-	if len(idt.Audience) > 1 && c.AuthorizedParty != p.cfg.ClientID {
-		return external{}, badRequest("id_token_invalid", "The sign-in provider's ID token is not valid.")
+	// OIDC Core 3.1.3.7: azp, required with several audiences, must name
+	// this client whenever present: else the token was issued to another.
+	if (len(idt.Audience) > 1 || c.AuthorizedParty != "") && c.AuthorizedParty != p.cfg.ClientID {
+		f := badRequest("id_token_invalid", "The sign-in provider's ID token is not valid.")
+		f.err = fmt.Errorf("azp %q is not this client", c.AuthorizedParty)
+		return external{}, f
 	}
+	// at_hash is not checked: in the code flow it is optional (OIDC Core
+	// 3.1.3.8, MAY), both tokens come in one TLS response from the token
+	// endpoint, and some providers (WSO2, PingFederate) compute it wrongly
+	// there.
 	if c.Email == "" || c.PreferredUsername == "" {
 		if f := h.fillFromUserinfo(ctx, ep, tok, idt.Subject, &c); f != nil {
 			return external{}, f

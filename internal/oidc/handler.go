@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -191,10 +193,52 @@ func (h *Handler) Start() http.Handler {
 			h.fail(w, r, name, internal("state_seal_failed", err))
 			return
 		}
+		h.dropOldStates(w, r)
 		h.setStateCookie(w, cookieName, value, int(stateTTL/time.Second))
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, ep.oauth.AuthCodeURL(st.State, opts...), http.StatusFound)
 	})
+}
+
+// maxLoginsInProgress bounds the state cookies one browser holds.
+const maxLoginsInProgress = 5
+
+// dropOldStates clears the request's oldest state cookies (of any
+// provider; one that does not open counts as oldest) so that, with the one
+// Start is about to set, at most maxLoginsInProgress remain. Each may be
+// 4 KB for stateTTL: a page that keeps sending a browser to /start (a
+// pop-up it navigates again and again) would otherwise grow the browser's
+// Cookie header past what gatehouse or a proxy in front accepts, and lock
+// it out of gatehouse, and with secure cookies (Path=/) of every app on the
+// host, until they expire. Ties keep the order the browser sent, oldest
+// first (RFC 6265 section 5.4).
+func (h *Handler) dropOldStates(w http.ResponseWriter, r *http.Request) {
+	prefix := stateCookiePrefix
+	if h.deps.SecureCookies {
+		prefix = secureStateCookiePrefix
+	}
+	type held struct {
+		name    string
+		expires int64
+	}
+	var states []held
+	for _, c := range r.Cookies() {
+		if !strings.HasPrefix(c.Name, prefix) || slices.ContainsFunc(states, func(s held) bool { return s.name == c.Name }) {
+			continue
+		}
+		s := held{name: c.Name}
+		if st, err := h.sealer.open(c.Name, c.Value); err == nil {
+			s.expires = st.Expires
+		}
+		states = append(states, s)
+	}
+	if len(states) < maxLoginsInProgress {
+		return
+	}
+	slices.SortStableFunc(states, func(a, b held) int { return cmp.Compare(a.expires, b.expires) })
+	for _, s := range states[:len(states)-maxLoginsInProgress+1] {
+		h.setStateCookie(w, s.name, "", -1)
+	}
 }
 
 // setStateCookie writes (maxAge > 0) or clears (maxAge < 0) a state cookie.

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -12,6 +14,32 @@ import (
 
 // maxProviderErrorLen bounds the provider's error code shown and audited.
 const maxProviderErrorLen = 64
+
+// maxAuditNameLen bounds a provider name from the URL as audited and
+// logged: configured names have at most 64 characters (config check).
+const maxAuditNameLen = 64
+
+// printable returns s, which came from the URL, as it may be audited,
+// logged and shown: invalid UTF-8, control characters (terminal escape
+// sequences, NUL, line breaks) and format characters (bidirectional
+// overrides, zero-width spaces) as U+FFFD, cut to at most max bytes at a
+// character boundary, "…" marking a cut.
+func printable(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
 
 // failure is why a login stopped. reason is a stable identifier for audit
 // and logs; message is for the user; err is the internal cause, logged and
@@ -48,9 +76,7 @@ func disabledFailure(u auth.User) *failure {
 // providerError is the provider's own refusal: access_denied (the user or
 // the provider said no) is 403, anything else 400.
 func providerError(code string) *failure {
-	if len(code) > maxProviderErrorLen {
-		code = strings.ToValidUTF8(code[:maxProviderErrorLen], "")
-	}
+	code = printable(code, maxProviderErrorLen)
 	f := badRequest("provider_error", "The sign-in provider reported an error.")
 	if code == "access_denied" {
 		f = forbidden("provider_error", "The sign-in provider denied access.")
@@ -106,6 +132,8 @@ func internal(reason string, err error) *failure {
 // fail audits f, logs it and renders the error page. No session exists at
 // this point; the page holds no token, code or internal error.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, providerName string, f *failure) {
+	// An unknown provider's name is whatever the URL held.
+	providerName = printable(providerName, maxAuditNameLen)
 	details := map[string]string{"provider": providerName, "reason": f.reason}
 	if f.code != "" {
 		details["error"] = f.code

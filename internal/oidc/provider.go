@@ -181,6 +181,12 @@ func (p *provider) discover(ctx context.Context) (*endpoints, error) {
 	if len(scopes) == 0 {
 		scopes = defaultOIDCScopes
 	}
+	// Without openid the request is plain OAuth 2.0 and the provider
+	// sends no ID token (OIDC Core 3.1.2.1): an OpenID provider always
+	// gets it, whatever the configured scopes.
+	if !slices.Contains(scopes, gooidc.ScopeOpenID) {
+		scopes = append([]string{gooidc.ScopeOpenID}, scopes...)
+	}
 	return &endpoints{
 		oauth: p.oauthConfig(ep, scopes),
 		// As op.Verifier builds it (the discovered algorithms; go-oidc

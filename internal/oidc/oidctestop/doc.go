@@ -12,9 +12,9 @@
 //
 // zitadel's op worked within the time box, so there is no mockoidc or
 // hand-rolled fallback. op always puts the client ID into an ID token's aud,
-// so the wrong-audience knob (and the missing-subject one) rewrites and
-// re-signs the token endpoint's ID token with the provider's own key; every
-// other knob goes through op.
+// so the wrong-audience knob (and the missing-subject and claim-editing
+// ones) rewrites and re-signs the token endpoint's ID token with the
+// provider's own key; every other knob goes through op.
 //
 // Start binds a loopback port for a test and closes it in t.Cleanup; New does
 // the same for a normal program (a browser end-to-end harness). The issuer

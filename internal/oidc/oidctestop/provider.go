@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -48,6 +49,10 @@ type Behaviour struct {
 	// IDTokenWithoutSubject leaves sub out of the ID token (re-signed like
 	// IDTokenAudience), as a provider breaking OIDC Core would.
 	IDTokenWithoutSubject bool
+	// IDTokenClaims sets these claims in the ID token, or removes a claim
+	// whose value is nil (re-signed like IDTokenAudience, after it): azp,
+	// at_hash, iat, nbf, … as a broken or hostile provider would send them.
+	IDTokenClaims map[string]any
 	// IDTokenIssuer, when set, is the iss of ID tokens (discovery keeps the real one).
 	IDTokenIssuer string
 	// IDTokenLifetime is the ID token's lifetime; 0 means 5 minutes and a
@@ -67,6 +72,9 @@ type Behaviour struct {
 	// ClaimsOnlyInUserinfo leaves email and profile claims out of the ID
 	// token, so the relying party must call the userinfo endpoint.
 	ClaimsOnlyInUserinfo bool
+	// UserinfoSubject, when set, is the userinfo endpoint's sub instead of
+	// the user's (the ID token keeps the real one).
+	UserinfoSubject string
 }
 
 // Option configures a Provider.
@@ -296,6 +304,7 @@ func (p *Provider) SetBehaviour(b Behaviour) {
 	p.st.mu.Lock()
 	defer p.st.mu.Unlock()
 	b.IDTokenAudience = slices.Clone(b.IDTokenAudience)
+	b.IDTokenClaims = maps.Clone(b.IDTokenClaims)
 	p.st.behave = b
 }
 
@@ -400,13 +409,15 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(doc)
 }
 
-// handleToken is op's token endpoint, with the ID token's audience replaced
-// when Behaviour.IDTokenAudience is set and its sub removed with
-// IDTokenWithoutSubject. op itself always adds the client ID to aud and
+// handleToken is op's token endpoint, without an ID token when the
+// authorization request lacked the openid scope, with the ID token's audience replaced
+// when Behaviour.IDTokenAudience is set, its sub removed with
+// IDTokenWithoutSubject and its claims edited with IDTokenClaims. op itself always adds the client ID to aud and
 // the subject, so these are applied afterwards.
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	b := p.behaviour()
-	if b.IDTokenAudience == nil && !b.IDTokenWithoutSubject {
+	openid := p.codeHasOpenID(r)
+	if b.IDTokenAudience == nil && !b.IDTokenWithoutSubject && b.IDTokenClaims == nil && openid {
 		p.op.ServeHTTP(w, r)
 		return
 	}
@@ -415,7 +426,12 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	body := rec.Body.Bytes()
 	if rec.Code == http.StatusOK {
 		var err error
-		if body, err = p.rewriteIDToken(body, b); err != nil {
+		if !openid {
+			body, err = withoutIDToken(body)
+		} else {
+			body, err = p.rewriteIDToken(body, b)
+		}
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -426,6 +442,30 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	w.Header().Del("Content-Length")
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(body)
+}
+
+// codeHasOpenID reports whether the authorization request of the token
+// request's code asked for the openid scope. op issues an ID token either
+// way; real providers (Google, Keycloak, Entra ID) issue none without it
+// (OIDC Core 3.1.2.1), so handleToken drops it.
+func (p *Provider) codeHasOpenID(r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		return true // op answers the malformed request
+	}
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	ar, ok := p.st.requests[p.st.codes[r.PostForm.Get("code")]]
+	return !ok || slices.Contains(ar.scopes, oidc.ScopeOpenID)
+}
+
+// withoutIDToken removes id_token from a token response.
+func withoutIDToken(tokenResponse []byte) ([]byte, error) {
+	var resp map[string]any
+	if err := json.Unmarshal(tokenResponse, &resp); err != nil {
+		return nil, err
+	}
+	delete(resp, "id_token")
+	return json.Marshal(resp)
 }
 
 func (p *Provider) rewriteIDToken(tokenResponse []byte, b Behaviour) ([]byte, error) {
@@ -451,6 +491,13 @@ func (p *Provider) rewriteIDToken(tokenResponse []byte, b Behaviour) ([]byte, er
 	}
 	if b.IDTokenWithoutSubject {
 		delete(claims, "sub")
+	}
+	for k, v := range b.IDTokenClaims {
+		if v == nil {
+			delete(claims, k)
+		} else {
+			claims[k] = v
+		}
 	}
 	if payload, err = json.Marshal(claims); err != nil {
 		return nil, err

@@ -205,7 +205,15 @@ func (s *storage) SetUserinfoFromToken(_ context.Context, info *oidc.UserInfo, t
 	if !ok || time.Now().After(tok.expires) {
 		return errors.New("oidctestop: access token invalid or expired")
 	}
-	return s.setUserinfo(info, tok.subject, tok.scopes)
+	if err := s.setUserinfo(info, tok.subject, tok.scopes); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sub := s.behave.UserinfoSubject; sub != "" {
+		info.Subject = sub
+	}
+	return nil
 }
 
 func (s *storage) setUserinfo(info *oidc.UserInfo, subject string, scopes []string) error {
