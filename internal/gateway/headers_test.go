@@ -188,6 +188,9 @@ func TestForwardedHeadersTrustedOnlyFromTrustedProxies(t *testing.T) {
 		"X-Forwarded-Proto", "https",
 		"X-Forwarded-Prefix", "/evil",
 		"X-Original-URI", "/admin/",
+		"X-Original-URL", "/admin/secret",
+		"X-Original-Method", "DELETE",
+		"X-Rewrite-URL", "/admin/secret",
 		"X-Real-IP", "203.0.113.8",
 		"Forwarded", "for=203.0.113.9",
 	}
@@ -203,6 +206,10 @@ func TestForwardedHeadersTrustedOnlyFromTrustedProxies(t *testing.T) {
 		{"trusted peer", true, map[string][]string{
 			"X-Forwarded-For": {"203.0.113.7, 127.0.0.1"}, "X-Forwarded-Host": {"victim.example"}, "X-Forwarded-Proto": {"https"},
 			"X-Forwarded-Prefix": {"/evil"}, "X-Real-Ip": {"203.0.113.8"}, "Forwarded": {"for=203.0.113.9"},
+			// Routing overrides never go upstream, even from a trusted
+			// proxy: an application that reads them (IIS, Symfony,
+			// Laravel) would serve a path the route matcher never saw.
+			"X-Original-Uri": nil, "X-Original-Url": nil, "X-Original-Method": nil, "X-Rewrite-Url": nil,
 		}},
 	}
 	for _, tt := range tests {

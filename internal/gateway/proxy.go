@@ -191,8 +191,8 @@ type headerClass uint8
 
 const (
 	headerPlain     headerClass = iota // forwarded (unless its name has '_')
-	headerOwn                          // X-Auth-*, method overrides: never from a client
-	headerForwarded                    // forwarding and routing headers: only from trusted proxies, by their real name
+	headerOwn                          // X-Auth-*, method and path overrides: never from a client
+	headerForwarded                    // forwarding headers: only from trusted proxies, by their real name
 )
 
 // classify folds name the way CGI, WSGI, PHP and Rack do — ASCII case
@@ -208,10 +208,14 @@ func classify(name string) headerClass {
 		switch {
 		case foldedHasPrefix(name, "x-auth-"),
 			foldedEqual(name, "x-http-method-override"), foldedEqual(name, "x-http-method"),
-			foldedEqual(name, "x-method-override"):
+			foldedEqual(name, "x-method-override"),
+			// Path and method overrides that IIS, Symfony, Laravel and Zend
+			// serve instead of the request line: the route was matched on
+			// the request line, so not even a trusted proxy's reach an
+			// upstream (X-Original-* is for /auth/verify, never the gateway).
+			foldedHasPrefix(name, "x-original-"), foldedEqual(name, "x-rewrite-url"):
 			return headerOwn
-		case foldedHasPrefix(name, "x-forwarded-"), foldedHasPrefix(name, "x-original-"),
-			foldedEqual(name, "x-real-ip"), foldedEqual(name, "x-rewrite-url"):
+		case foldedHasPrefix(name, "x-forwarded-"), foldedEqual(name, "x-real-ip"):
 			return headerForwarded
 		}
 	case 'f':
@@ -227,10 +231,10 @@ func classify(name string) headerClass {
 }
 
 // scrubHeaders removes, in one pass over the outbound header map, what a
-// client must not send upstream: every X-Auth-* and method-override header
-// in any spelling; forwarding and routing headers (X-Forwarded-*,
-// X-Original-*, Forwarded, X-Real-IP, True-Client-IP, X-Rewrite-URL) unless
-// the peer is a trusted proxy and the name is spelled for real; and, unless
+// client must not send upstream: every X-Auth-*, method-override and
+// path-override (X-Original-*, X-Rewrite-URL) header in any spelling;
+// forwarding headers (X-Forwarded-*, Forwarded, X-Real-IP, True-Client-IP)
+// unless the peer is a trusted proxy and the name is spelled for real; and, unless
 // the route allows them, every header whose name contains '_' (nginx's
 // underscores_in_headers off), because upstreams fold '_' into '-'.
 func scrubHeaders(h http.Header, trusted, allowUnderscore bool) {
