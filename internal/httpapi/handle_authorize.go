@@ -337,29 +337,43 @@ func amrOf(rec session.Record) []string {
 }
 
 // authorizeRedirect answers with v, state and iss (RFC 9207) added to the
-// client's verified redirect URI, keeping its own query.
+// client's verified redirect URI, keeping its own query (withParams).
 func (s *server) authorizeRedirect(w http.ResponseWriter, r *http.Request, redirectURI string, v url.Values, state string) {
-	u, err := url.Parse(redirectURI)
+	if state != "" {
+		v.Set("state", state)
+	}
+	v.Set("iss", s.Settings.PublicURL)
+	loc, err := withParams(redirectURI, v)
 	if err != nil {
 		s.authorizePage(w, http.StatusBadRequest, "The application's address is malformed.")
 		return
 	}
-	q := u.Query()
-	for k, vals := range v {
-		q[k] = vals
-	}
-	if state != "" {
-		q.Set("state", state)
-	}
-	q.Set("iss", s.Settings.PublicURL)
-	u.RawQuery = q.Encode()
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	status := http.StatusFound
 	if r.Method == http.MethodPost {
 		status = http.StatusSeeOther
 	}
-	http.Redirect(w, r, u.String(), status)
+	http.Redirect(w, r, loc, status)
+}
+
+// withParams appends v to the query of a registered redirect URI, whose
+// own query is kept as registered, byte for byte (RFC 6749 §3.1.2: it
+// "MUST be retained"): parsing and re-encoding it would drop a ';' pair,
+// turn a bare key into key=, and reorder it.
+func withParams(uri string, v url.Values) (string, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case len(v) == 0:
+	case u.RawQuery == "":
+		u.RawQuery = v.Encode()
+	default:
+		u.RawQuery += "&" + v.Encode()
+	}
+	return u.String(), nil
 }
 
 func (s *server) authorizePage(w http.ResponseWriter, status int, msg string) {

@@ -81,14 +81,17 @@ func (s *server) handleEndSession() http.Handler {
 			httperr.RenderPage(w, httperr.Page{Status: http.StatusOK, Title: "Signed out", Message: "You are signed out of gatehouse."})
 			return
 		}
-		u, _ := url.Parse(redirect)
+		add := url.Values{}
 		if st := params.Get("state"); st != "" {
-			q := u.Query()
-			q.Set("state", st)
-			u.RawQuery = q.Encode()
+			add.Set("state", st)
+		}
+		loc, err := withParams(redirect, add)
+		if err != nil { // PostLogoutAllowed admits only URIs that parse
+			s.endSessionPage(w, http.StatusBadRequest, "The application's address is malformed.")
+			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, u.String(), http.StatusSeeOther)
+		http.Redirect(w, r, loc, http.StatusSeeOther)
 	})
 }
 

@@ -114,14 +114,10 @@ func (s *server) handleToken() http.Handler {
 }
 
 // clientOf authenticates the calling client, or answers the refusal (401
-// invalid_client, with the Basic challenge when Basic was used) and
-// returns false.
+// invalid_client with the Basic challenge: tokenError) and returns false.
 func (s *server) clientOf(w http.ResponseWriter, r *http.Request, get func(string) string) (*client.Client, bool) {
-	cl, basic, err := s.authenticateClient(r, get)
+	cl, err := s.authenticateClient(r, get)
 	if err != nil {
-		if basic && errors.Is(err, client.ErrInvalidClient) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
-		}
 		s.tokenError(w, r, err)
 		return nil, false
 	}
@@ -130,44 +126,43 @@ func (s *server) clientOf(w http.ResponseWriter, r *http.Request, get func(strin
 
 // authenticateClient reads client credentials (RFC 6749 §2.3.1: HTTP
 // Basic, or client_id and client_secret in the body, never both) and
-// checks them; nil without any client_id. basic reports whether Basic was
-// used, for the WWW-Authenticate challenge. A Basic header that cannot be
+// checks them; nil without any client_id. A Basic header that cannot be
 // read (not base64, no ':', sent twice) is invalid_client: the client
 // attempted Basic, so the body's credentials do not stand in for it.
 // Failures are throttled per client_id and IP like password logins.
-func (s *server) authenticateClient(r *http.Request, get func(string) string) (cl *client.Client, basic bool, err error) {
+func (s *server) authenticateClient(r *http.Request, get func(string) string) (*client.Client, error) {
 	id, secret, ok := r.BasicAuth()
-	basic = usesBasic(r.Header)
+	basic := usesBasic(r.Header)
 	if basic && (!ok || len(r.Header.Values("Authorization")) > 1) {
-		return nil, true, fmt.Errorf("unreadable Basic credentials: %w", client.ErrInvalidClient)
+		return nil, fmt.Errorf("unreadable Basic credentials: %w", client.ErrInvalidClient)
 	}
 	if basic {
 		if get("client_secret") != "" || (get("client_id") != "" && get("client_id") != mustUnescape(id)) {
-			return nil, true, fmt.Errorf("two client authentication methods: %w", authserver.ErrInvalidRequest)
+			return nil, fmt.Errorf("two client authentication methods: %w", authserver.ErrInvalidRequest)
 		}
 		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic.
 		var e1, e2 error
 		id, e1 = url.QueryUnescape(id)
 		secret, e2 = url.QueryUnescape(secret)
 		if e1 != nil || e2 != nil {
-			return nil, true, fmt.Errorf("malformed Basic credentials: %w", client.ErrInvalidClient)
+			return nil, fmt.Errorf("malformed Basic credentials: %w", client.ErrInvalidClient)
 		}
 	} else {
 		id, secret = get("client_id"), get("client_secret")
 	}
 	if id == "" {
 		if secret != "" || basic {
-			return nil, basic, fmt.Errorf("client_secret without client_id: %w", client.ErrInvalidClient)
+			return nil, fmt.Errorf("client_secret without client_id: %w", client.ErrInvalidClient)
 		}
-		return nil, false, nil
+		return nil, nil
 	}
 	if s.Clients == nil {
-		return nil, basic, fmt.Errorf("no client registry: %w", client.ErrInvalidClient)
+		return nil, fmt.Errorf("no client registry: %w", client.ErrInvalidClient)
 	}
 	key, ip := "client:"+id, clientIP(r)
 	if s.ClientLimiter != nil {
 		if err := s.ClientLimiter.Check(r.Context(), key, ip); err != nil {
-			return nil, basic, err
+			return nil, err
 		}
 	}
 	c, err := s.Clients.Authenticate(r.Context(), id, secret)
@@ -180,9 +175,9 @@ func (s *server) authenticateClient(r *http.Request, get func(string) string) (c
 		}
 	}
 	if err != nil {
-		return nil, basic, err
+		return nil, err
 	}
-	return &c, basic, nil
+	return &c, nil
 }
 
 // usesBasic reports whether an Authorization header of h names the Basic
@@ -271,8 +266,14 @@ func (s *server) refreshGrant(r *http.Request, get func(string) string, cl *clie
 
 // tokenError answers a failed grant with its RFC 6749 error (httperr's
 // OAuth table): bad credentials and dead refresh tokens are invalid_grant,
-// throttling 429, outages 503.
+// throttling 429, outages 503. invalid_client is 401 with the Basic
+// challenge however the client authenticated, or whether it did at all:
+// RFC 9110 §15.5.2 requires WWW-Authenticate on every 401, and RFC 6749
+// §5.2 names the scheme the client should use (client_secret_basic).
 func (s *server) tokenError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, client.ErrInvalidClient) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+	}
 	if errors.Is(err, errMFARequired) {
 		httperr.OAuth(w, http.StatusBadRequest, httperr.InvalidGrant, "mfa_required")
 		return
