@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -393,6 +394,8 @@ func TestPasskeyDelete(t *testing.T) {
 			{"another user's credential", bob, aliceKey.ID64(), 404},
 			{"unknown ID", alice, "bm9wZQ", 404},
 			{"malformed ID", alice, "%21%21", 404},
+			{"NUL", alice, "%00", 404},
+			{"not UTF-8", alice, "%FF", 404},
 			{"own credential", alice, aliceKey.ID64(), 204},
 			{"own credential again", alice, aliceKey.ID64(), 404},
 		}
@@ -805,4 +808,113 @@ func TestPasswordFailuresDoNotLockPasswordlessOfAnotherClient(t *testing.T) {
 		t.Fatalf("passwordless begin from %s after %d wrong passwords for webauthn@%s elsewhere = %d %s, want 200",
 			victim, 4*max, victim, resp.StatusCode, body)
 	}
+}
+
+// A passkey's name is shown on /account, in the admin console and by
+// `gatehouse user mfa`: control characters (NUL, ESC, a line break) and
+// invisible ones (a zero-width space, a bidi override) are refused with
+// 400 on every store, before the ceremony is spent, so the browser can
+// finish the same ceremony with a better name. NUL was stored by SQLite
+// and refused by PostgreSQL only after the ceremony had been spent, which
+// left the new key on the authenticator and none in gatehouse.
+func TestPasskeyNameWithControlOrInvisibleCharactersRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testutil.Instance) {
+		g.CreateUser(t, "alice", strongPassword)
+		c := signedIn(t, g, "alice")
+		for _, name := range []string{"a\x00b", "a\x1b[31mred", "line\nbreak", "tab\there", "\u200b", "a\u202eb", "del\x7f", "c1\u0085x"} {
+			t.Run(fmt.Sprintf("%q", name), func(t *testing.T) {
+				resp, body := postJSON(t, c, g.URL+"/auth/webauthn/register/begin", map[string]any{})
+				if resp.StatusCode != 200 {
+					t.Fatalf("register/begin = %d %s", resp.StatusCode, body)
+				}
+				cred, key := securityKey().Create(t, []byte(body))
+				resp, body = postJSON(t, c, g.URL+"/auth/webauthn/register/finish", map[string]any{"name": name, "credential": cred})
+				if resp.StatusCode != 400 || decode(t, body)["error"] != "invalid_request" {
+					t.Fatalf("register/finish named %q = %d %s, want 400 invalid_request", name, resp.StatusCode, body)
+				}
+				resp, body = postJSON(t, c, g.URL+"/auth/webauthn/register/finish", map[string]any{"name": "My key", "credential": cred})
+				if resp.StatusCode != 201 || decode(t, body)["id"] != key.ID64() {
+					t.Fatalf("the same ceremony with a good name = %d %s, want 201 for %s", resp.StatusCode, body, key.ID64())
+				}
+			})
+		}
+		_, body := do(t, c, "GET", g.URL+"/auth/webauthn", "")
+		for _, cr := range decode(t, body)["credentials"].([]any) {
+			if n := cr.(map[string]any)["name"]; n != "My key" {
+				t.Fatalf("stored credential name %q, want only good names: %s", n, body)
+			}
+		}
+	})
+}
+
+// Second steps of one user racing with one code, on every main store: of
+// pending logins sending the same TOTP code, or the same recovery code, at
+// once, exactly one gets a session (each code works once, contract §9).
+func TestSecondStepsRacingWithOneCodeExactlyOneWins(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st, func(t *testing.T) { secondStepRace(t, st) })
+	}
+}
+
+func secondStepRace(t *testing.T, store string) {
+	dsn := ""
+	if store == "postgres" {
+		dsn = pgtest.DSN(t)
+	}
+	g := mfaInstance(t, func(c *config.Config) {
+		c.Login.MaxFailures = 50 // the losers are wrong codes: counted, but no lock
+		if dsn != "" {
+			c.Store = dsn
+		}
+	})
+	g.CreateUser(t, "alice", strongPassword)
+	secret := enrolTOTP(t, g, "alice")
+	c, _ := pendingLogin(t, g, "alice")
+	if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+		t.Fatalf("second step = %d %s", resp.StatusCode, body)
+	}
+	resp, body := do(t, c, "POST", g.URL+"/auth/mfa/recovery-codes", "", "Content-Type", "application/json")
+	if resp.StatusCode != 200 {
+		t.Fatalf("recovery codes = %d %s", resp.StatusCode, body)
+	}
+	recovery := anyStrings(decode(t, body)["codes"])[3]
+	g.Clock.Advance(30 * time.Second) // the race's TOTP code is a new step's
+	tests := []struct {
+		name string
+		in   map[string]string
+	}{
+		{"one TOTP code", map[string]string{"method": "totp", "code": totpCode(t, secret, g.Clock.Now())}},
+		{"one recovery code", map[string]string{"method": "recovery", "code": recovery}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const n = 4
+			clients := make([]*http.Client, n)
+			for i := range clients {
+				clients[i], _ = pendingLogin(t, g, "alice")
+			}
+			statuses := make([]int, n)
+			var wg sync.WaitGroup
+			for i, cl := range clients {
+				wg.Go(func() {
+					resp, _ := postJSON(t, cl, g.URL+"/auth/login/mfa", tt.in)
+					statuses[i] = resp.StatusCode
+				})
+			}
+			wg.Wait()
+			if ok, wrong := count(statuses, 200), count(statuses, 401); ok != 1 || wrong != n-1 {
+				t.Fatalf("%d second steps with %s at once = %v, want one 200 and the rest 401", n, tt.name, statuses)
+			}
+		})
+	}
+}
+
+func count(xs []int, v int) int {
+	n := 0
+	for _, x := range xs {
+		if x == v {
+			n++
+		}
+	}
+	return n
 }

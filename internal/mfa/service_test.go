@@ -131,6 +131,45 @@ func TestTOTPReplayRefusedOnAnotherInstance(t *testing.T) {
 	}
 }
 
+// totpUse is one code sent in a test: the server's clock moves by advance
+// first, the code is the one for the server's time plus offset, and ok says
+// whether it is accepted.
+type totpUse struct {
+	advance, offset time.Duration
+	ok              bool
+}
+
+// The edges of the ±1 step window: a code accepted at step N is refused
+// at N+1 although it is still inside the window there, and a code of the
+// next step (an app whose clock runs ahead) used at N makes the current
+// step's code, and its own again at N+1, replays too; the step after it
+// is accepted.
+func TestTOTPWindowEdgesEachCodeOnce(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []totpUse
+	}{
+		{"SameCodeAtTheNextStep", []totpUse{{0, 0, true}, {30 * time.Second, -30 * time.Second, false}, {0, 0, true}}},
+		{"NextStepsCodeFirst", []totpUse{{0, 30 * time.Second, true}, {0, 0, false}, {30 * time.Second, 0, false}, {0, 30 * time.Second, true}}},
+		{"PreviousStepAfterCurrent", []totpUse{{0, 0, true}, {0, -30 * time.Second, false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			s := f.service(t)
+			secret := enrolled(t, f, s)
+			f.clock.Advance(2 * time.Minute) // past the confirmation code's step
+			for i, st := range tt.steps {
+				f.clock.Advance(st.advance)
+				err := s.VerifyTOTP(context.Background(), f.user.ID, code(t, secret, f.clock.Now().Add(st.offset)))
+				if st.ok && err != nil || !st.ok && !errors.Is(err, mfa.ErrInvalidCode) {
+					t.Fatalf("code %d (clock +%v, code at %+v) = %v, want accepted %v", i, st.advance, st.offset, err, st.ok)
+				}
+			}
+		})
+	}
+}
+
 func TestRecoveryCodes(t *testing.T) {
 	f := newFixture(t)
 	s := f.service(t)

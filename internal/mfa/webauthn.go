@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -236,8 +237,8 @@ func (p *Passkeys) BeginRegistration(ctx context.Context, w http.ResponseWriter,
 // and stores the credential under name for u.
 func (p *Passkeys) FinishRegistration(ctx context.Context, w http.ResponseWriter, r *http.Request, u auth.User, name string, response []byte) (Credential, error) {
 	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > MaxCredentialName {
-		return Credential{}, fmt.Errorf("%w: name must be 1 to %d characters", auth.ErrInvalidInput, MaxCredentialName)
+	if name == "" || utf8.RuneCountInString(name) > MaxCredentialName || !validCredentialName(name) {
+		return Credential{}, fmt.Errorf("%w: name must be 1 to %d characters, without control or invisible characters", auth.ErrInvalidInput, MaxCredentialName)
 	}
 	c, err := p.takeCeremony(ctx, w, r, PurposeRegister)
 	if err != nil {
@@ -268,6 +269,19 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, w http.ResponseWriter
 		return Credential{}, fmt.Errorf("webauthn finish registration: %w", err)
 	}
 	return cred, nil
+}
+
+// validCredentialName reports whether name may name a credential: UTF-8
+// without control characters (NUL, ESC, line breaks, DEL, C1) or invisible
+// ones (auth.Invisible: zero-width spaces, bidi overrides), since the name
+// is shown on /account, in the console and by `gatehouse user mfa`, and
+// PostgreSQL refuses NUL in text where SQLite stores it. FinishRegistration
+// checks it before the ceremony is spent, so the browser can finish the
+// same ceremony again with a better name.
+func validCredentialName(name string) bool {
+	return auth.StorableText(name) && !strings.ContainsFunc(name, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.IsOneOf(auth.Invisible, r)
+	})
 }
 
 // KindOf is the amr a credential earns (RFC 8176): "hwk" for a roaming

@@ -27,6 +27,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) mfa.Store) {
 		{Name: "PutThenGetReturnsEveryField", Run: testTOTPRoundTrip},
 		{Name: "PutReplacesAnUnconfirmedTOTP", Run: testTOTPReplace},
 		{Name: "PutNeverReplacesAConfirmedTOTP", Run: testTOTPKeepsConfirmed},
+		{Name: "ConcurrentPutsOfUnconfirmedTOTPsAllSucceed", Run: testTOTPPutConcurrent},
 		{Name: "MissingTOTPIsNotFound", Run: testTOTPMissing},
 		{Name: "ConfirmNeedsTheSameEnrolment", Run: testTOTPConfirm},
 		{Name: "DeleteTOTP", Run: testTOTPDelete},
@@ -107,6 +108,29 @@ func testTOTPKeepsConfirmed(t *testing.T, s mfa.Store) {
 	got, err := s.TOTP(ctx, "u1")
 	if err != nil || string(got.Secret) != "old" || !got.Confirmed() {
 		t.Fatalf("TOTP = %+v, %v; want the confirmed one kept", got, err)
+	}
+}
+
+// Two enrolments of one user at once (a double-click on "Set up an
+// authenticator app", two tabs) both replace an unconfirmed TOTP: neither
+// may be refused as if a confirmed one were there (ErrConflict, "TOTP is
+// already active"), and one of them is what is left, unconfirmed.
+func testTOTPPutConcurrent(t *testing.T, s mfa.Store) {
+	storetest.EnsureUser(t, s, "u1", at)
+	ctx := context.Background()
+	const n = 8
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := s.PutTOTP(ctx, mfa.TOTP{UserID: "u1", Secret: []byte{byte(i)}, CreatedAt: at.Add(time.Duration(i) * time.Second)}); err != nil {
+				t.Errorf("concurrent PutTOTP %d of an unconfirmed TOTP: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.TOTP(ctx, "u1")
+	if err != nil || len(got.Secret) != 1 || got.Confirmed() || !got.CreatedAt.Equal(at.Add(time.Duration(got.Secret[0])*time.Second)) {
+		t.Fatalf("TOTP after concurrent puts = %+v, %v; want one of them, unconfirmed", got, err)
 	}
 }
 

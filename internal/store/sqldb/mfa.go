@@ -15,9 +15,15 @@ var (
 
 // PutTOTP stores t as the user's only TOTP, replacing an unconfirmed one;
 // auth.ErrNotFound when the user does not exist, auth.ErrConflict when a
-// confirmed TOTP is there (the INSERT meets its primary key).
+// confirmed TOTP is there (the INSERT meets its primary key). Concurrent
+// puts take the user's lock first: on PostgreSQL the DELETE of one does not
+// see the row another has inserted but not committed, so its INSERT met
+// that row's key and an enrolment was refused as if a TOTP were active.
 func (db *Store) PutTOTP(ctx context.Context, t mfa.TOTP) error {
 	return db.tx(ctx, "put totp", func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.lockUser(ctx, tx, t.UserID); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM mfa_totp WHERE user_id = ? AND confirmed_at IS NULL`), t.UserID); err != nil {
 			return err
 		}
