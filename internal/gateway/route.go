@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"regexp"
@@ -61,7 +62,7 @@ type Match struct {
 	// "/app", "/app/" and "/app/x" but never "/apple".
 	PathPrefix string
 	// Methods lists the accepted methods; empty accepts every method but
-	// TRACE and TRACK (see methodAccepted).
+	// TRACE and TRACK, and GET accepts HEAD too (see methodAccepted).
 	Methods []string
 }
 
@@ -96,7 +97,7 @@ func (rt *Route) matches(p string) bool {
 func (rt *Route) allows(method string) bool { return methodAccepted(rt.Match.Methods, method) }
 
 // methodAccepted reports whether a route's method list accepts method: one it
-// lists, or, when it lists none, any method but TRACE and TRACK in any
+// lists (HEAD when it lists GET), or, when it lists none, any method but TRACE and TRACK in any
 // letter case. An upstream that answers TRACE echoes the request it got,
 // with the headers gatehouse added (X-Auth-*, the internal JWT of forward:
 // jwt), back to the client (cross-site tracing), so only a route that lists
@@ -105,7 +106,10 @@ func methodAccepted(methods []string, method string) bool {
 	if len(methods) == 0 {
 		return !strings.EqualFold(method, "TRACE") && !strings.EqualFold(method, "TRACK")
 	}
-	return slices.Contains(methods, method)
+	// HEAD is GET without the body (RFC 9110 section 9.3.2): a route that
+	// serves GET serves it, as ServeMux's GET patterns and nginx's
+	// limit_except GET do. It reads what GET reads and changes nothing.
+	return slices.Contains(methods, method) || method == http.MethodHead && slices.Contains(methods, http.MethodGet)
 }
 
 // strip removes the route's prefix from the clean path p, keeping a leading
@@ -311,7 +315,9 @@ func methodsOverlap(a, b []string) bool {
 		}
 		a, b = b, a
 	}
-	return slices.ContainsFunc(a, func(m string) bool { return methodAccepted(b, m) })
+	// Both ways: [GET] takes HEAD, which [HEAD] lists.
+	return slices.ContainsFunc(a, func(m string) bool { return methodAccepted(b, m) }) ||
+		slices.ContainsFunc(b, func(m string) bool { return methodAccepted(a, m) })
 }
 
 // match returns the route among routes (one host's, longest prefix first)

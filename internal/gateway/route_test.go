@@ -185,6 +185,31 @@ func TestNewRefusesRoutesWithoutTheirDependencies(t *testing.T) {
 	}
 }
 
+// TestGETRouteServesHEAD: HEAD is GET without the body (RFC 9110 section
+// 9.3.2), so a route listing GET takes HEAD too, and a HEAD-only route
+// beside it at the same prefix would never be reached.
+func TestGETRouteServesHEAD(t *testing.T) {
+	const up = "http://127.0.0.1:9001"
+	read, write := route("read", "/x/", "none", up), route("write", "/x/", "token", up)
+	read.Match.Methods, write.Match.Methods = []string{"GET"}, []string{"POST"}
+	g, err := gateway.New([]config.Route{read, write}, deps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	if rt, ok := g.Match("HEAD", "/x/1"); !ok || rt.Name != "read" {
+		t.Errorf("Match(HEAD) = %v, %v; want read", rt, ok)
+	}
+	if _, ok := g.Match("DELETE", "/x/1"); ok {
+		t.Error("Match(DELETE) found a route; want none")
+	}
+	head := route("head", "/x/", "token", up)
+	head.Match.Methods = []string{"HEAD"}
+	if _, err := gateway.New([]config.Route{read, head}, deps()); err == nil {
+		t.Error("a HEAD route behind a GET route at the same prefix was accepted; want the shadowing error")
+	}
+}
+
 func TestNewAcceptsSameprefixWithDisjointMethods(t *testing.T) {
 	const up = "http://127.0.0.1:9001"
 	read, write := route("read", "/x/", "none", up), route("write", "/x/", "token", up)
