@@ -18,7 +18,13 @@ pkgs=$($GO list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' 
 failed=""
 count=0
 for pkg in $pkgs; do
-	targets=$($GO test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true)
+	# A test that does not compile lists nothing: a failure, not a package
+	# without targets (sh has no pipefail, so the list is taken first).
+	if ! list=$($GO test -list '^Fuzz' "$pkg"); then
+		failed="$failed $pkg"
+		continue
+	fi
+	targets=$(printf '%s\n' "$list" | grep '^Fuzz' || true)
 	for target in $targets; do
 		count=$((count + 1))
 		echo "fuzz: $pkg $target for $FUZZTIME"
@@ -30,6 +36,6 @@ for pkg in $pkgs; do
 done
 echo "fuzz: ran $count targets"
 if [ -n "$failed" ]; then
-	echo "fuzz: FAILED:$failed (inputs saved under testdata/fuzz; re-run with go test -run=Target/ID)" >&2
+	echo "fuzz: FAILED:$failed (a package alone: its tests do not build; inputs saved under testdata/fuzz; re-run with go test -run=Target/ID)" >&2
 	exit 1
 fi

@@ -22,8 +22,8 @@ func auditCmd(e *env) *cobra.Command {
 		Short: "Show the stored audit trail, newest first",
 		Args:  cobra.NoArgs,
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, _ []string) error {
-			if f.Limit < 0 {
-				return usagef("--limit must be positive")
+			if f.Limit < 1 {
+				return usagef("--limit must be positive") // 0 would be the store's default, 100
 			}
 			if username != "" {
 				u, err := a.Users.Get(cmd.Context(), username)

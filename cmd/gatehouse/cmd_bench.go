@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,14 @@ func benchCmd(e *env) *cobra.Command {
 			}
 			if _, ok := logLevels[opt.LogLevel]; !ok {
 				return usagef("--log-level must be debug, info, warn or error")
+			}
+			if err := opt.Check(); err != nil {
+				return usageError{err}
+			}
+			// The report files are written after minutes of measuring:
+			// find out now that they cannot be.
+			if err := checkReportPrefix(out); err != nil {
+				return usagef("--out %s: %v", out, err)
 			}
 			// Every server runs as this same binary in a process of its own.
 			binary, err := os.Executable()
@@ -200,6 +209,26 @@ func writeBenchReport(e *env, rep *bench.Report, out string) error {
 	}
 	fmt.Fprintf(e.stderr, "bench: wrote %[1]s.md, %[1]s.json and %[1]s.svg\n", out)
 	return nil
+}
+
+// checkReportPrefix reports why the report files <out>.md, .json and
+// .svg could not be written: a prefix that names a directory (it would
+// write the hidden files .md, .json, .svg in it), or a directory that is
+// missing or not writable (tried with a temporary file, removed at once).
+// An empty out writes no files.
+func checkReportPrefix(out string) error {
+	if out == "" {
+		return nil
+	}
+	if strings.HasSuffix(out, "/") || strings.HasSuffix(out, string(filepath.Separator)) {
+		return errors.New("names a directory; give a file prefix such as DIR/report")
+	}
+	f, err := os.CreateTemp(filepath.Dir(out), ".gatehouse-bench-*")
+	if err != nil {
+		return fmt.Errorf("cannot write the report there: %w", err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // isTerminal reports whether w is a terminal (progress then updates one

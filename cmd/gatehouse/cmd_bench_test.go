@@ -78,13 +78,26 @@ func TestBenchUsageErrorsExitTwo(t *testing.T) {
 		{"unknown flag", []string{"bench", "--speed", "11"}},
 		{"unknown log level", []string{"bench", "--log-level", "loud"}},
 		{"negative noise threshold", []string{"bench", "--noise-threshold", "-1"}},
+		{"unknown mode", []string{"bench", "--modes", "token-HS256,session-sql"}},
+		{"session-postgres without --postgres", []string{"bench", "--modes", "session-postgres"}},
+		{"--postgres not a PostgreSQL URL", []string{"bench", "--postgres", "mysql://127.0.0.1/test"}},
+		{"--out in a missing directory", []string{"bench", "--out", filepath.Join(t.TempDir(), "missing", "report")}},
+		{"--out a directory's name", []string{"bench", "--out", t.TempDir() + "/"}},
 	}
+	// Every mistake is refused before anything starts: the context is
+	// already cancelled, so a bench that started anyway would fail (exit 1)
+	// at once instead of running for minutes.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr strings.Builder
-			err := run(context.Background(), tt.args, func(string) string { return "" }, strings.NewReader(""), io.Discard, &stderr)
+			err := run(ctx, tt.args, func(string) string { return "" }, strings.NewReader(""), io.Discard, &stderr)
 			if got, want := exitCode(err, &stderr), 2; got != want {
 				t.Errorf("gatehouse %v: exit %d, want %d (%s)", tt.args, got, want, stderr.String())
+			}
+			if n := strings.Count(stderr.String(), "\n"); n != 1 {
+				t.Errorf("gatehouse %v: %d lines on stderr, want 1: %q", tt.args, n, stderr.String())
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -38,23 +39,29 @@ func demoCmd(e *env) *cobra.Command {
 
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
-				return usagef("--listen %s: %v", listen, err)
+				return demoListenError(listen, err)
+			}
+			// Ctrl-C before the banner is a requested stop (exit 0, as
+			// serve's stop while waiting for a store), not a failure.
+			stopped := func(err error) error {
+				ln.Close()
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
 			}
 			cfg := demo.Config(ln.Addr().String(), dir, "http://"+upLn.Addr().String())
 			a, err := app.New(ctx, cfg, e.logger("info"), app.Options{Migrate: true, Demo: true})
 			if err != nil {
-				ln.Close()
-				return err
+				return stopped(err)
 			}
 			defer a.Close()
 			pw, adminPW := demo.Password(), demo.Password()
 			if _, err := a.Users.Create(ctx, "demo", pw, []string{"user"}); err != nil {
-				ln.Close()
-				return err
+				return stopped(err)
 			}
 			if _, err := a.Users.Create(ctx, demo.AdminName, adminPW, []string{"admin"}); err != nil {
-				ln.Close()
-				return err
+				return stopped(err)
 			}
 			demo.PrintBanner(e.stdout, cfg.EffectivePublicURL(), "demo", pw, adminPW, filepath.Join(dir, "cookies.txt"))
 			return a.Serve(ctx, ln, nil)
@@ -62,4 +69,16 @@ func demoCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
 	return cmd
+}
+
+// demoListenError is the error of a --listen that cannot be bound. The
+// system refusing it (the port in use, a privileged port, an address not
+// on this machine) is a runtime failure, exit 1, as for serve's listen;
+// an address that is not one (no port, an unknown host) is a usage error.
+func demoListenError(listen string, err error) error {
+	var sys *os.SyscallError
+	if errors.As(err, &sys) {
+		return fmt.Errorf("listen on %s (flag --listen): %w", listen, err)
+	}
+	return usagef("--listen %s: %v", listen, err)
 }

@@ -105,6 +105,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		serveCmd(e), demoCmd(e), userCmd(e), keysCmd(e), tokenCmd(e), configCmd(e), migrateCmd(e),
 		benchCmd(e), auditCmd(e), clientCmd(e), explainCmd(e), versionCmd(e),
 	)
+	// cobra adds `completion` only when it executes; added now, it refuses
+	// an unknown shell (`completion bsh`) as every other group does.
+	root.InitDefaultCompletionCmd(args...)
 	for _, c := range root.Commands() {
 		refuseUnknownSubcommands(c)
 	}

@@ -12,7 +12,7 @@ import (
 func TestUnknownSubcommandIsAUsageError(t *testing.T) {
 	c := newCLI(t, "")
 	for _, args := range [][]string{
-		{"user", "remove", "alice"}, {"keys", "rotat"}, {"token", "isue"}, {"config", "chek"}, {"client", "remove", "web"},
+		{"user", "remove", "alice"}, {"keys", "rotat"}, {"token", "isue"}, {"config", "chek"}, {"client", "remove", "web"}, {"completion", "bsh"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, out, errOut := c.run("", args...)

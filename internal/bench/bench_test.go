@@ -293,8 +293,39 @@ func TestRunWithoutCredentialModesHasNoReference(t *testing.T) {
 func TestRunRefusesUnknownMode(t *testing.T) {
 	opt := shortOptions()
 	opt.Modes = []string{"session-floppy"}
-	if _, err := bench.Run(context.Background(), opt); err == nil {
-		t.Fatal("Run accepted an unknown mode")
+	if _, err := bench.Run(context.Background(), opt); !errors.Is(err, bench.ErrOptions) {
+		t.Fatalf("Run with an unknown mode: %v, want ErrOptions", err)
+	}
+}
+
+// Options.Check refuses, before anything starts, what would otherwise run
+// for minutes and then not measure what was asked.
+func TestOptionsCheck(t *testing.T) {
+	tests := []struct {
+		name        string
+		modes       []string
+		postgresURL string
+		ok          bool
+	}{
+		{"every mode", nil, "", true},
+		{"known modes", []string{"none", "token-HS256"}, "", true},
+		{"session-postgres with a URL", []string{"session-postgres"}, "postgres://postgres@127.0.0.1:5432/test", true},
+		{"postgresql scheme", nil, "postgresql://postgres@127.0.0.1/test", true},
+		{"unknown mode", []string{"none", "session-floppy"}, "", false},
+		{"session-postgres without a URL", []string{"session-postgres"}, "", false},
+		{"not a PostgreSQL URL", nil, "redis://127.0.0.1:6379/0", false},
+		{"upper-case scheme", nil, "POSTGRES://127.0.0.1/test", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := bench.Options{Modes: tt.modes, PostgresURL: tt.postgresURL}.Check()
+			if got := err == nil; got != tt.ok {
+				t.Fatalf("Check() = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, bench.ErrOptions) {
+				t.Errorf("Check() = %v, want it to wrap ErrOptions", err)
+			}
+		})
 	}
 }
 

@@ -70,6 +70,46 @@ type Options struct {
 // context ends while it measures (Ctrl-C).
 var ErrInterrupted = errors.New("bench interrupted")
 
+// ErrOptions is wrapped by every problem Options.Check finds: options Run
+// refuses before it starts anything (the command's usage errors).
+var ErrOptions = errors.New("bench")
+
+// Check returns the first problem with o that Run refuses before it starts
+// anything, wrapping ErrOptions: a mode that does not exist, session-postgres
+// named without PostgresURL (it would silently not run), or a PostgresURL
+// that is not a PostgreSQL store URL (in lower case, as gatehouse's store
+// key takes it).
+func (o Options) Check() error {
+	known := make(map[string]bool)
+	for _, m := range allModes() {
+		known[m.name] = true
+	}
+	for _, name := range o.Modes {
+		if !known[name] {
+			return fmt.Errorf("%w: unknown mode %q (known: %s, %s)", ErrOptions, name, strings.Join(ModeNames(), ", "), ModePostgres)
+		}
+		if name == ModePostgres && o.PostgresURL == "" {
+			return fmt.Errorf("%w: mode %s needs --postgres (a PostgreSQL URL)", ErrOptions, ModePostgres)
+		}
+	}
+	if o.PostgresURL != "" {
+		scheme, _, _ := strings.Cut(o.PostgresURL, ":")
+		if s := strings.ToLower(scheme); s != "postgres" && s != "postgresql" {
+			return fmt.Errorf("%w: --postgres must be a URL with scheme postgres or postgresql, got %q",
+				ErrOptions, config.RedactURL(o.PostgresURL))
+		}
+		cfg := config.Default()
+		cfg.Store = o.PostgresURL
+		for _, err := range cfg.Validate() {
+			var ce *config.Error
+			if errors.As(err, &ce) && ce.Key == "store" {
+				return fmt.Errorf("%w: --postgres: %s", ErrOptions, ce.Msg)
+			}
+		}
+	}
+	return nil
+}
+
 func (o Options) withDefaults() Options {
 	if o.Duration <= 0 {
 		o.Duration = 10 * time.Second
@@ -229,16 +269,10 @@ func (r *runner) reference(subjects []*subject) ModeResult {
 
 // selectModes returns the modes to run, baseline first.
 func selectModes(opt Options) ([]mode, error) {
+	if err := opt.Check(); err != nil {
+		return nil, err
+	}
 	all := allModes()
-	known := make(map[string]bool)
-	for _, m := range all {
-		known[m.name] = true
-	}
-	for _, name := range opt.Modes {
-		if !known[name] {
-			return nil, fmt.Errorf("bench: unknown mode %q (known: %s)", name, strings.Join(ModeNames(), ", "))
-		}
-	}
 	picked := func(m mode) bool { return opt.Modes == nil || slices.Contains(opt.Modes, m.name) }
 	carried := map[string]bool{} // kinds with a selected mode
 	for _, m := range all {

@@ -4,10 +4,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
@@ -41,8 +43,10 @@ func Config(listen, dir, upstream string) config.Config {
 const ClientID = "demo-app"
 
 // printApps writes how to run the authorization code flow with PKCE
-// against the demo client: a fresh verifier and its S256 challenge.
-func printApps(w io.Writer, base string) {
+// against the demo client: a fresh verifier and its S256 challenge, the
+// URL to open in a browser, and curl lines that do the same with a fresh
+// session (step 4 logged the first one out) and exchange the code.
+func printApps(w io.Writer, base, username, password, jar string) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err))
@@ -56,12 +60,37 @@ func printApps(w io.Writer, base string) {
 		"state": {"demo"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"},
 	}.Encode()
 	fmt.Fprintf(w, `# 5. Apps: authorization code + PKCE for the first-party public client %[1]q
-# Open this in the browser, sign in; you land on the echo route: copy code=… from the URL it shows.
-%[2]s
-CODE=paste-the-code-here
-curl -s -d grant_type=authorization_code -d client_id=%[1]s -d code="$CODE" -d redirect_uri='%[3]s' -d code_verifier=%[4]s %[5]s/auth/token
+# In a browser: open this URL and sign in; the echo route's address shows code=…, which you can set as CODE=… for the last line.
+#   %[2]s
+# With curl: a fresh session approves the request (first-party: no consent page), the redirect carries the code.
+curl -s -o /dev/null -c %[6]s -H 'Content-Type: application/json' -d %[7]s %[8]s
+CODE=$(curl -s -o /dev/null -b %[6]s -w '%%{redirect_url}' %[9]s | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p'); echo "$CODE"
+curl -s -d grant_type=authorization_code -d client_id=%[1]s -d code="$CODE" -d redirect_uri=%[3]s -d code_verifier=%[4]s %[5]s
 # More clients: gatehouse client add ID --type public|confidential …  (docs/apps.md)
-`, ClientID, authURL, redirect, verifier, base)
+`, ClientID, authURL, shellQuote(redirect), verifier, shellQuote(base+"/auth/token"),
+		shellQuote(jar), shellQuote(loginJSON(username, password)), shellQuote(base+"/auth/login"), shellQuote(authURL))
+}
+
+// shellQuote quotes s for a POSIX shell (bash, zsh, dash): in single
+// quotes, each single quote closed, escaped and reopened. The printed
+// lines quote every URL (a query has & and ?, and an IPv6 listen address
+// such as [::1] is a glob pattern, which zsh refuses unquoted when nothing
+// matches) and the cookie jar's path (under $TMPDIR, which may hold spaces
+// or quotes).
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// loginJSON is the JSON body of a password login.
+func loginJSON(username, password string) string {
+	b, err := json.Marshal(struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}{username, password})
+	if err != nil {
+		panic(fmt.Sprintf("encode login: %v", err)) // strings always encode
+	}
+	return string(b)
 }
 
 // Password returns a random password for the demo user (128 bits).
@@ -77,11 +106,13 @@ func Password() string {
 const AdminName = "admin"
 
 // PrintBanner writes the demo's credentials (once) and curl lines that
-// work when pasted into a POSIX shell (no jq needed). adminPassword is the
-// password of AdminName; jar is the curl cookie jar, a file in the demo's
-// private directory (a fixed name in /tmp could be another local user's
-// file, and the jar holds the session cookie).
+// work when pasted, in order, into a POSIX shell (no jq needed): from
+// "# 1." to the end of "# 5.", every line is a command or a comment.
+// adminPassword is the password of AdminName; jar is the curl cookie jar, a
+// file in the demo's private directory (a fixed name in /tmp could be
+// another local user's file, and the jar holds the session cookie).
 func PrintBanner(w io.Writer, base, username, password, adminPassword, jar string) {
+	u := func(path string) string { return shellQuote(base + path) }
 	fmt.Fprintf(w, `
 gatehouse demo is running at %[1]s
   user: %[2]s
@@ -94,26 +125,28 @@ Admin console: open %[1]s/admin/ and sign in as %[5]s. admin.require_mfa is on, 
 set up an authenticator app (TOTP) and enter a code; the admin API needs the same second factor.
 
 # 1. Session: log in (JSON), call the session-protected route, list sessions
-curl -si -c '%[6]s' -H 'Content-Type: application/json' -d '{"username":"%[2]s","password":"%[3]s"}' %[1]s/auth/login
-curl -s -b '%[6]s' %[1]s/app/hello
-curl -s -b '%[6]s' %[1]s/auth/sessions
+curl -si -c %[6]s -H 'Content-Type: application/json' -d %[7]s %[8]s
+curl -s -b %[6]s %[9]s
+curl -s -b %[6]s %[10]s
 
 # 2. Token: password grant, call the token-protected route
-TOKENS=$(curl -s -d grant_type=password -d username=%[2]s -d password='%[3]s' %[1]s/auth/token); echo "$TOKENS"
+TOKENS=$(curl -s -d grant_type=password -d username=%[13]s -d password=%[14]s %[11]s); echo "$TOKENS"
 ACCESS=$(printf '%%s' "$TOKENS" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
 REFRESH=$(printf '%%s' "$TOKENS" | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p')
-curl -s -H "Authorization: Bearer $ACCESS" %[1]s/api/hello
+curl -s -H "Authorization: Bearer $ACCESS" %[12]s
 
 # 3. Refresh (rotates the refresh token), then revoke the new one
-TOKENS=$(curl -s -d grant_type=refresh_token -d refresh_token="$REFRESH" %[1]s/auth/token); echo "$TOKENS"
+TOKENS=$(curl -s -d grant_type=refresh_token -d refresh_token="$REFRESH" %[11]s); echo "$TOKENS"
 REFRESH=$(printf '%%s' "$TOKENS" | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p')
-curl -si -d token="$REFRESH" %[1]s/auth/revoke
+curl -si -d token="$REFRESH" %[15]s
 
 # 4. Log out: the cookie stops working at once
-curl -si -b '%[6]s' -X POST %[1]s/auth/logout
-curl -si -b '%[6]s' %[1]s/app/hello
+curl -si -b %[6]s -X POST %[16]s
+curl -si -b %[6]s %[9]s
 
-`, base, username, password, adminPassword, AdminName, jar)
-	printApps(w, base)
+`, base, username, password, adminPassword, AdminName, shellQuote(jar), shellQuote(loginJSON(username, password)),
+		u("/auth/login"), u("/app/hello"), u("/auth/sessions"), u("/auth/token"), u("/api/hello"),
+		shellQuote(username), shellQuote(password), u("/auth/revoke"), u("/auth/logout"))
+	printApps(w, base, username, password, jar)
 	fmt.Fprintf(w, "\nPublic keys: %s/.well-known/jwks.json   Stop with Ctrl-C.\n", base)
 }
