@@ -300,7 +300,7 @@ func (s *Service) checkCode(ctx context.Context, t TOTP, code string) error {
 	if err != nil {
 		return fmt.Errorf("verify totp: %w", err)
 	}
-	code = strings.TrimSpace(code)
+	code = normaliseCode(code)
 	if len(code) != digits.Length() {
 		return ErrInvalidCode
 	}
@@ -357,7 +357,7 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, userID string) ([]string
 // UseRecoveryCode spends one of the user's recovery codes, entered in any
 // case and spelling normaliseRecoveryCode accepts.
 func (s *Service) UseRecoveryCode(ctx context.Context, userID, code string) error {
-	entered := normaliseRecoveryCode(code)
+	entered := normaliseCode(code)
 	if len(entered) != 16 {
 		return ErrInvalidCode
 	}
@@ -371,13 +371,14 @@ func (s *Service) UseRecoveryCode(ctx context.Context, userID, code string) erro
 	return nil
 }
 
-// normaliseRecoveryCode is the one reading of an entered recovery code:
+// normaliseCode is the one reading of an entered code, TOTP or recovery:
 // NFKC (fullwidth letters and digits become ASCII), lower case, and without
-// any space, dash or invisible format character, which a code pasted from a
-// document or a password manager may carry: U+00A0 and U+202F no-break
-// spaces, en and em dashes, the minus sign, a zero-width space. The codes
-// are base32 letters and digits, so nothing removed can be part of one.
-func normaliseRecoveryCode(code string) string {
+// any space, dash or invisible format character, which a code typed as an
+// app groups it ("123 456") or pasted from a document or a password manager
+// may carry: U+00A0 and U+202F no-break spaces, en and em dashes, the minus
+// sign, a zero-width space. The codes are digits or base32 letters and
+// digits, so nothing removed can be part of one.
+func normaliseCode(code string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case unicode.IsSpace(r), unicode.Is(unicode.Pd, r), unicode.Is(unicode.Cf, r), r == '\u2212':

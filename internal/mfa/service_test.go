@@ -207,6 +207,42 @@ func TestRecoveryCodes(t *testing.T) {
 // A recovery code pasted from a document or a password manager, with
 // no-break spaces, typographic dashes or fullwidth characters, is the
 // same code.
+// TestTOTPCodeSpellings: authenticator apps show a code as "123 456", and a
+// phone keyboard may type fullwidth digits; the code is read as its six
+// digits (as a recovery code is), while a wrong code stays wrong.
+func TestTOTPCodeSpellings(t *testing.T) {
+	fullwidth := func(c string) string {
+		return strings.Map(func(r rune) rune { return r - '0' + '\uff10' }, c)
+	}
+	tests := []struct {
+		name  string
+		spell func(string) string
+	}{
+		{"grouped with a space", func(c string) string { return c[:3] + " " + c[3:] }},
+		{"grouped with a no-break space", func(c string) string { return c[:3] + "\u00a0" + c[3:] }},
+		{"grouped with a dash", func(c string) string { return c[:3] + "-" + c[3:] }},
+		{"spaces around", func(c string) string { return " " + c + "\t" }},
+		{"fullwidth digits", fullwidth},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			s := f.service(t)
+			secret := enrolled(t, f, s)
+			f.clock.Advance(2 * time.Minute) // past the confirmation code's step
+			c := code(t, secret, f.clock.Now())
+			if err := s.VerifyTOTP(context.Background(), f.user.ID, tt.spell(c)); err != nil {
+				t.Fatalf("VerifyTOTP(%q) = %v, want the code accepted", tt.spell(c), err)
+			}
+			f.clock.Advance(30 * time.Second)
+			wrong := code(t, secret, f.clock.Now().Add(5*time.Minute))
+			if err := s.VerifyTOTP(context.Background(), f.user.ID, tt.spell(wrong)); !errors.Is(err, mfa.ErrInvalidCode) {
+				t.Fatalf("a wrong code spelt %q = %v, want ErrInvalidCode", tt.spell(wrong), err)
+			}
+		})
+	}
+}
+
 func TestRecoveryCodePastedSpellings(t *testing.T) {
 	f := newFixture(t)
 	s := f.service(t)
