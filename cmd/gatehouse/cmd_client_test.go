@@ -49,8 +49,10 @@ func TestClientLifecycle(t *testing.T) {
 		t.Errorf("rotating a public client's secret: exit %d, want 2", code)
 	}
 	c.ok("", "client", "delete", "svc")
-	if code, _, errOut := c.run("", "client", "show", "svc"); code != 1 || !strings.Contains(errOut, "not found") {
-		t.Errorf("show deleted client: exit %d %q", code, errOut)
+	for _, verb := range []string{"show", "delete"} {
+		if code, _, errOut := c.run("", "client", verb, "svc"); code != 1 || !strings.Contains(errOut, "not found") || !strings.Contains(errOut, `"svc"`) {
+			t.Errorf("%s deleted client: exit %d %q, want 1 naming the client", verb, code, errOut)
+		}
 	}
 }
 

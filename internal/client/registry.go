@@ -95,7 +95,7 @@ func (r *Registry) Lookup(ctx context.Context, id string) (Client, error) {
 	}
 	c, err := r.store.Client(ctx, id)
 	if err != nil {
-		return Client{}, fmt.Errorf("load client: %w", err)
+		return Client{}, fmt.Errorf("client %q: %w", id, err)
 	}
 	return c, nil
 }
@@ -155,7 +155,7 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("delete client %q: %w", id, ErrReadOnly)
 	}
 	if err := r.store.DeleteClient(ctx, id); err != nil {
-		return fmt.Errorf("delete client: %w", err)
+		return fmt.Errorf("delete client %q: %w", id, err)
 	}
 	r.record(ctx, audit.ClientDeleted, id, nil)
 	if r.deleted != nil {
