@@ -34,6 +34,9 @@ const (
 // ForSecondFactor adds "mfa-acct-ip:<user>|<ip>", which locks after N
 // failures of a second factor of one account from one IP.
 //
+// No limit exceeds maxLimit (984): the stores count at most
+// MaxFailuresPerKey failures per key, and a higher limit would never lock.
+//
 // A lock lasts 1s × 2^(failures−limit) from the latest failure, capped at W,
 // so persistent guessing slows down exponentially while a typo costs a
 // second. IPv6 clients count per /64 (auth.ClientKey). A success clears
@@ -86,12 +89,22 @@ func NewLimiter(store Store, maxFailures int, window time.Duration, opts ...Limi
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	l := &Limiter{store: store, max: maxFailures, window: window, now: time.Now}
+	// Every limit is at most maxLimit (rules); clamped here first, a huge
+	// max_failures cannot overflow into a negative limit as it is multiplied.
+	l := &Limiter{store: store, max: min(maxFailures, maxLimit), window: window, now: time.Now}
 	for _, opt := range opts {
 		opt(l)
 	}
 	return l
 }
+
+// maxLimit is the highest limit a rule gets: below MaxFailuresPerKey, the
+// most a store counts, by the excess at which a lock reaches its cap
+// (lockFor), so that a key over it still locks for ever longer.
+const maxLimit = MaxFailuresPerKey - maxExcess
+
+// maxExcess is the excess beyond which lockFor is the whole window.
+const maxExcess = 40
 
 type rule struct {
 	key   string
@@ -110,7 +123,11 @@ func (l *Limiter) rules(userKey, ip string) []rule {
 	if !l.perSource {
 		rules = append(rules, rule{"acct:" + userKey, accountFactor * l.max, false})
 	}
-	return append(rules, rule{"ip:" + ip, ipFactor * l.max, false})
+	rules = append(rules, rule{"ip:" + ip, ipFactor * l.max, false})
+	for i := range rules {
+		rules[i].limit = min(rules[i].limit, maxLimit)
+	}
+	return rules
 }
 
 // Check returns nil when userKey may try to log in from ip, a
@@ -220,7 +237,7 @@ func (l *Limiter) Attempt(ctx context.Context, userKey, ip string) (settle func(
 
 // lockFor returns 1s × 2^excess, capped at the window.
 func (l *Limiter) lockFor(excess int) time.Duration {
-	if excess >= 40 { // beyond any sane window; also keeps the shift in range
+	if excess >= maxExcess { // beyond any sane window; also keeps the shift in range
 		return l.window
 	}
 	return min(time.Second<<excess, l.window)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -543,6 +544,36 @@ func TestForSecondFactorKeepsCountAPasswordClears(t *testing.T) {
 			if got := retryAfter(t, l, "alice", "192.0.2.1"); got != 0 {
 				t.Errorf("%s check after a right code: locked %v, want open", name, got)
 			}
+		}
+	})
+}
+
+// TestIPLockHoldsWhateverMaxFailures: the stores keep at most
+// throttle.MaxFailuresPerKey failures per key, so a limit above that was
+// never reached: with login.max_failures above 102, one address could
+// spray passwords over any number of accounts (its 10 × N IP-wide limit
+// never locked), and above 256 one account took guesses from any number
+// of addresses. Such a limit now locks at the most a store counts.
+func TestIPLockHoldsWhateverMaxFailures(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		c := newClock()
+		for _, lenient := range []int{200, math.MaxInt/10 + 1} { // IP-wide 2,000 as configured; 10 × N overflowing int
+			t.Run(fmt.Sprint(lenient), func(t *testing.T) {
+				l := throttle.NewLimiter(store, lenient, window, throttle.WithClock(c.Now))
+				ip := fmt.Sprintf("192.0.2.%d", lenient%250)
+				if got := retryAfter(t, l, "someone", ip); got != 0 {
+					t.Fatalf("before any failure: throttled for %v, want allowed", got)
+				}
+				for i := range throttle.MaxFailuresPerKey + 1 {
+					fail(t, l, fmt.Sprintf("user-%d", i), ip, 1)
+				}
+				if got := retryAfter(t, l, "someone-else", ip); got == 0 {
+					t.Fatalf("after %d failures from one IP over as many accounts: allowed, want the IP locked", throttle.MaxFailuresPerKey+1)
+				}
+				if got := retryAfter(t, l, "someone-else", "198.51.100.1"); got != 0 {
+					t.Fatalf("another IP: throttled for %v, want allowed", got)
+				}
+			})
 		}
 	})
 }

@@ -5,6 +5,12 @@ import (
 	"time"
 )
 
+// MaxFailuresPerKey is how many failures of one key a Store must be able
+// to count within a window. A store may forget the oldest of a key's
+// failures beyond it (bounding a flood's memory), so a count never exceeds
+// it; Limiter keeps every limit below it.
+const MaxFailuresPerKey = 1024
+
 // Store counts login failures per key in a window. Shared stores (Redis)
 // make a limit hold across instances.
 //

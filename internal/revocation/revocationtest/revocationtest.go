@@ -26,6 +26,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) revocation.Store) {
 		{Name: "CursorFromEmptyStoreSeesFirstEvent", Run: testEmptyCursor},
 		{Name: "DeleteExpiredRevocationsPurgesPastUntil", Run: testDeleteExpired},
 		{Name: "ConcurrentPublishesAllArrive", Run: testConcurrentPublish},
+		{Name: "RevokedJudgedByTheCallersClock", Run: testCallersClock},
 	})
 }
 
@@ -251,4 +252,37 @@ func testConcurrentPublish(t *testing.T, s revocation.Store) {
 			t.Errorf("%s keys = %v, want each of %v once", name, got, want)
 		}
 	}
+}
+
+// testCallersClock: whether an event is active is judged by the caller's
+// now, not by the store's own clock. An instance whose clock is behind the
+// store's (here by a minute) still holds a token valid by its clock, so the
+// revocation must still deny it there — also after the store's clock has
+// passed Until.
+func testCallersClock(t *testing.T, s revocation.Store) {
+	now := base().Add(-time.Minute)
+	ev := revocation.Event{Kind: revocation.KindJTI, Key: "jti-behind", Until: now.Add(30 * time.Second)}
+	publish(t, s, ev)
+	tests := []struct {
+		name string
+		at   time.Time
+		want bool
+	}{
+		{"BeforeUntilByTheCallersClock", now, true},
+		{"JustBeforeUntil", ev.Until.Add(-time.Millisecond), true},
+		{"AfterUntil", ev.Until.Add(time.Millisecond), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Revoked(context.Background(), ev.Kind, ev.Key, tt.at)
+			if err != nil {
+				t.Fatalf("Revoked: %v", err)
+			}
+			if got != tt.want {
+				t.Fatalf("Revoked at Until%+v = %v, want %v", tt.at.Sub(ev.Until), got, tt.want)
+			}
+		})
+	}
+	got, _ := revocations(t, s, "", now)
+	assertEvents(t, got, []revocation.Event{ev})
 }

@@ -18,9 +18,6 @@ const (
 	DefaultMaxRevocations  = 200_000
 	DefaultMaxThrottleKeys = 500_000
 	DefaultPurgeInterval   = time.Minute
-	// maxFailuresPerKey caps the timestamps kept per throttle key; counts
-	// beyond it add nothing to a lock that is already at its cap.
-	maxFailuresPerKey = 1024
 )
 
 var (

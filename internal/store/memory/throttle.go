@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/throttle"
 )
 
 // AddFailure records a failure for key at now and returns the failures
@@ -27,8 +29,8 @@ func (s *Store) AddFailure(_ context.Context, key string, now time.Time, window 
 	}
 	fl.window = window
 	fl.times = append(dropBefore(fl.times, now.Add(-window)), now)
-	if len(fl.times) > maxFailuresPerKey {
-		fl.times = append(fl.times[:0], fl.times[len(fl.times)-maxFailuresPerKey:]...)
+	if len(fl.times) > throttle.MaxFailuresPerKey {
+		fl.times = append(fl.times[:0], fl.times[len(fl.times)-throttle.MaxFailuresPerKey:]...)
 	}
 	s.failuresIdle.note(fl.idle())
 	// dropBefore left only failures after now-window; later ones count.

@@ -16,10 +16,18 @@
 //	                       entry of a session its TTL removed), 16 buckets by FNV-1a
 //	                       of the ID so that a Cluster spreads them
 //	{rev}:<kind>:<key>     the Until of the longest active revocation; PXAT Until
+//	                       + 5 min (clockSlack: instance clocks behind Redis's)
 //	{rev}:stream           stream of every revocation (the feed watchers follow)
 //	thr:<key>              sorted set of failure timestamps (sliding window)
 //	rl:<route>:<per>:<v>   hash, one rate limit token bucket (tokens, last update);
 //	                       PEXPIRE = until the bucket is full again
+//	totp-step:<user id>    the user's last accepted TOTP step; PX = until no code
+//	                       of that step is valid
+//
+// Every key but the stream and the expiry buckets has a TTL, and each is
+// state that must not vanish early: Redis must run with maxmemory-policy
+// noeviction (docs/deploy.md), under which a full Redis refuses writes and
+// gatehouse answers 503.
 //
 // Redis Cluster: every command and script touches one key, except the
 // revocation publish script, whose two keys share the {rev} hash tag; the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -170,7 +171,8 @@ func (s *Store) failoverDefaults(o *goredis.FailoverOptions) *goredis.FailoverOp
 
 // parseSentinelURL reads
 // redis-sentinel://[user:password@]host:port[,host:port…]/master[/db].
-// The password applies to the Redis nodes and the sentinels.
+// The password applies to the Redis nodes and the sentinels; user and
+// password are percent-decoded, as in a redis:// URL.
 func parseSentinelURL(raw string) (*goredis.FailoverOptions, error) {
 	bad := fmt.Errorf("open redis: malformed redis-sentinel URL (want redis-sentinel://host:port[,host:port…]/master[/db]): %w", auth.ErrInvalidInput)
 	rest, ok := strings.CutPrefix(raw, "redis-sentinel://")
@@ -179,7 +181,15 @@ func parseSentinelURL(raw string) (*goredis.FailoverOptions, error) {
 	}
 	o := &goredis.FailoverOptions{}
 	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		// Percent-decoded, as in a redis:// URL: a password holding '/',
+		// '?', '#', '@' or '%' is written percent-encoded in both.
 		user, pw, _ := strings.Cut(rest[:i], ":")
+		var err1, err2 error
+		user, err1 = url.PathUnescape(user)
+		pw, err2 = url.PathUnescape(pw)
+		if err1 != nil || err2 != nil {
+			return nil, bad
+		}
 		o.Username, o.Password, o.SentinelUsername, o.SentinelPassword = user, pw, user, pw
 		rest = rest[i+1:]
 	}

@@ -2,7 +2,10 @@ package redis_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -619,5 +622,51 @@ func TestActiveRevocationsOutliveABusyFeed(t *testing.T) {
 	if len(evs) != later+1 || !slices.ContainsFunc(evs, func(ev revocation.Event) bool { return ev.Key == first.Key }) {
 		t.Fatalf("a new instance loads %d events, first one included: %v; want %d with it", len(evs),
 			slices.ContainsFunc(evs, func(ev revocation.Event) bool { return ev.Key == first.Key }), later+1)
+	}
+}
+
+// TestOpenSentinelURLDecodesPassword: a redis-sentinel:// URL's user and
+// password are percent-decoded, as a redis:// URL's are (config check asks
+// for '/', '?' and '#' in a password to be percent-encoded). Sent as
+// written, "p%40ss%2Fw%25rd" failed authentication on the sentinel and the
+// primary: every request that needs Redis answered 503.
+func TestOpenSentinelURLDecodesPassword(t *testing.T) {
+	ctx := context.Background()
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	user, password := "gatehouse-test-"+hex.EncodeToString(b[:]), "p@ss/w%rd:"+hex.EncodeToString(b[:])
+	// The user exists on the sentinel and on both nodes of the group,
+	// whichever is primary now.
+	for _, addr := range []string{redistest.SentinelAddrs[0], "127.0.0.1:6380", "127.0.0.1:6381"} {
+		c := goredis.NewClient(&goredis.Options{Addr: addr})
+		t.Cleanup(func() { _ = c.Close() })
+		if err := c.Do(ctx, "ACL", "SETUSER", user, "on", ">"+password, "~*", "&*", "+@all").Err(); err != nil {
+			t.Fatalf("ACL SETUSER on %s: %v", addr, err)
+		}
+		t.Cleanup(func() { _ = c.Do(context.Background(), "ACL", "DELUSER", user).Err() })
+	}
+	tests := []struct {
+		name, userinfo string
+	}{
+		{"PercentEncoded", url.UserPassword(user, password).String()},
+		{"EncodedUser", url.PathEscape(user) + ":" + url.PathEscape(password)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := redis.Open(ctx, "redis-sentinel://"+tt.userinfo+"@"+strings.Join(redistest.SentinelAddrs, ",")+"/"+redistest.SentinelMaster+"/0")
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			if err := s.Ping(ctx); err != nil {
+				t.Fatalf("Ping as %s with the percent-encoded password: %v", user, err)
+			}
+		})
+	}
+	_, err := redis.Open(ctx, "redis-sentinel://u:bad%zz-s3cret@127.0.0.1:26379/m")
+	if !errors.Is(err, auth.ErrInvalidInput) || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("Open(invalid escape in the password) = %v, want auth.ErrInvalidInput without the password", err)
 	}
 }

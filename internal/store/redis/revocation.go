@@ -23,6 +23,13 @@ import (
 // the active events, as the deny-list keys are.
 const readBatch = 1000
 
+// clockSlack is how long a deny-list key outlives its Until. Revoked
+// judges Until by the caller's clock, but Redis expires the key by its
+// own: without slack, an instance whose clock is behind Redis's would find
+// the key gone while the revoked token is still valid by its clock.
+// Instances may lag Redis's clock by up to this much.
+const clockSlack = 5 * time.Minute
+
 // publishScript keeps the longest Until per kind/key (a later, shorter
 // revocation must not shorten an earlier one) and appends the event to the
 // feed, atomically.
@@ -53,7 +60,9 @@ func (s *Store) streamKey() string              { return s.prefix + "{rev}:strea
 // stream keeps the events; a watcher that reconnects resumes from its last
 // stream ID and catches up on exactly what it missed.
 func (s *Store) PublishRevocation(ctx context.Context, ev revocation.Event) error {
-	untilMs := (ev.Until.UnixMicro() + 999) / 1000 // never expire before Until
+	// Never expire before Until, by the clock of any instance within
+	// clockSlack of Redis's.
+	untilMs := (ev.Until.UnixMicro()+999)/1000 + clockSlack.Milliseconds()
 	keys := []string{s.revKey(ev.Kind, ev.Key), s.streamKey()}
 	err := s.durable(ctx, s.streamKey(), func(p goredis.Pipeliner) {
 		publishScript.Eval(ctx, p, keys, micros(ev.Until), untilMs, ev.Kind, ev.Key)
@@ -152,8 +161,9 @@ func decodeEvent(m goredis.XMessage) (revocation.Event, bool) {
 }
 
 // Revoked reports whether an event of kind with key is active at now. It
-// compares the stored Until with now rather than trusting key existence, so
-// that an injected clock ahead of Redis's own gives the same answer as SQL.
+// compares the stored Until with now rather than trusting key existence,
+// and the key outlives Until by clockSlack, so that a clock ahead of or
+// behind Redis's own (by up to clockSlack) gives the same answer as SQL.
 func (s *Store) Revoked(ctx context.Context, kind, key string, now time.Time) (bool, error) {
 	v, err := s.client.Get(ctx, s.revKey(kind, key)).Result()
 	if errors.Is(err, goredis.Nil) {
@@ -172,7 +182,7 @@ func (s *Store) Revoked(ctx context.Context, kind, key string, now time.Time) (b
 // DeleteExpiredRevocations trims the stream up to the oldest event still
 // active at now and returns how many entries it removed. Expired events
 // after that one stay until it ends; readers skip them. The rev: keys expire
-// by themselves (PXAT Until).
+// by themselves (PXAT Until + clockSlack).
 func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (int, error) {
 	minID, err := s.oldestNeeded(ctx, now)
 	if err != nil || minID == "" {

@@ -8,12 +8,14 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-auth/gatehouse/internal/throttle"
 )
 
 // maxFailuresPerKey caps the timestamps kept per key; counts beyond it add
-// nothing to a lock that is already at its cap, and it bounds memory under a
-// flood.
-const maxFailuresPerKey = 1024
+// nothing to a lock that is already at its cap (throttle.Limiter keeps
+// every limit below it), and it bounds memory under a flood.
+const maxFailuresPerKey = throttle.MaxFailuresPerKey
 
 // addFailureScript slides the window, records one failure and returns the
 // count after now-window (later stamps included: throttle.Store), atomically
