@@ -384,3 +384,25 @@ func TestOIDCBackchannelLogoutNeedsAnOpenIDProvider(t *testing.T) {
 		})
 	}
 }
+
+// keys.rotate_every rotates the stored signing keys; HS256 has none (its
+// key is tokens.hmac_secret), so with HS256 the setting does nothing, and
+// config check says so instead of letting the operator believe the key
+// rotates.
+func TestWarningsRotateEveryWithHS256(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		alg  string
+		want bool
+	}{{"HS256", "HS256", true}, {"ES256", "ES256", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Tokens.Algorithm, cfg.Tokens.HMACSecret = tc.alg, strings.Repeat("s", 32)
+			cfg.Keys.RotateEvery = config.Duration(24 * time.Hour)
+			w := strings.Join(cfg.Warnings(), "\n")
+			if got := strings.Contains(w, "keys.rotate_every"); got != tc.want {
+				t.Errorf("warnings name keys.rotate_every = %v, want %v:\n%s", got, tc.want, w)
+			}
+		})
+	}
+}

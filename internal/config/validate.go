@@ -438,6 +438,9 @@ func (c Config) Warnings() []string {
 	if c.Tokens.Algorithm != "HS256" && c.Keys.EncryptionKey == "" {
 		w = append(w, "keys.encryption_key is not set: private signing keys are stored unencrypted in the store")
 	}
+	if c.Tokens.Algorithm == "HS256" && c.Keys.RotateEvery > 0 {
+		w = append(w, "keys.rotate_every does nothing with tokens.algorithm HS256: its only key is tokens.hmac_secret, rotated by changing it")
+	}
 	if noSealSecret := c.Keys.EncryptionKey == "" && c.Tokens.HMACSecret == ""; noSealSecret && c.shared() {
 		w = append(w, "keys.encryption_key is not set: each instance seals second-factor logins in progress, passkey (WebAuthn) ceremonies and OIDC state with its own random key, so one begun on an instance fails on another; set the same value on every instance")
 	} else if noSealSecret && len(c.OIDC.Providers) > 0 {

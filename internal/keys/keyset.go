@@ -128,8 +128,11 @@ type snapshot struct {
 // For HS256 store may be nil and WithHMACSecret is required.
 //
 // Errors name the configuration key at fault (tokens.hmac_secret,
-// keys.encryption_key); store failures wrap auth.ErrUnavailable as the store
-// returned them.
+// keys.encryption_key); a keys.encryption_key that does not open every
+// sealed key not yet retired (or none, with sealed keys stored) is
+// ErrDecrypt and auth.ErrInvalidInput, returned before anything is
+// written. Store failures wrap auth.ErrUnavailable as the store returned
+// them.
 func NewSet(ctx context.Context, store Store, alg string, opts ...Option) (*Set, error) {
 	s := &Set{alg: alg, store: store, now: time.Now, grace: 10*time.Minute + 30*time.Second,
 		random: rand.Reader, log: slog.New(slog.DiscardHandler), rsaBits: 2048}
@@ -155,25 +158,62 @@ func NewSet(ctx context.Context, store Store, alg string, opts ...Option) (*Set,
 			return nil, err
 		}
 		s.sealer = sl
-		if err := s.sealStored(ctx); err != nil {
-			return nil, err
-		}
+	}
+	if err := s.checkStored(ctx); err != nil {
+		return nil, err
 	}
 	if err := s.ensureActive(ctx); err != nil {
+		if errors.Is(err, ErrDecrypt) {
+			err = configError{err}
+		}
 		return nil, err
 	}
 	return s, nil
+}
+
+// configError is err, a problem with the configuration (a wrong or
+// missing keys.encryption_key), that is also auth.ErrInvalidInput so that
+// the command exits 2 — without saying "invalid input" in its message.
+type configError struct{ err error }
+
+func (e configError) Error() string   { return e.err.Error() }
+func (e configError) Unwrap() []error { return []error{e.err, auth.ErrInvalidInput} }
+
+// checkStored makes sure that the configured keys.encryption_key opens
+// every sealed key that is not retired, any algorithm, before NewSet
+// writes anything: a wrong (or missing) value must be refused even when
+// the key it would open first is in clear or of another algorithm (a
+// tokens.algorithm change opens no key of the old one), instead of taking
+// the signing key over or sealing keys under a value the other instances
+// do not have. With the key, it then seals the keys stored in clear.
+func (s *Set) checkStored(ctx context.Context) error {
+	stored, err := s.store.Keys(ctx)
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	now := s.now()
+	for _, k := range stored {
+		if !k.Encrypted || retired(k.RetiresAt, now) {
+			continue
+		}
+		if s.sealer == nil {
+			return configError{fmt.Errorf("%w %s: it is encrypted but keys.encryption_key is not set", ErrDecrypt, k.ID)}
+		}
+		if _, err := s.sealer.open(k.ID, k.Algorithm, k.Private); err != nil {
+			return configError{err}
+		}
+	}
+	if s.sealer == nil {
+		return nil
+	}
+	return s.sealStored(ctx, stored)
 }
 
 // sealStored seals every private key still stored in clear: keys made
 // before keys.encryption_key was set. Without it, setting the key would
 // protect only the keys made after it, and the one signing now would stay
 // readable in every database dump until it was rotated and purged.
-func (s *Set) sealStored(ctx context.Context) error {
-	stored, err := s.store.Keys(ctx)
-	if err != nil {
-		return fmt.Errorf("load signing keys: %w", err)
-	}
+func (s *Set) sealStored(ctx context.Context, stored []Key) error {
 	n := 0
 	for _, k := range stored {
 		if k.Encrypted {
@@ -393,11 +433,12 @@ func (s *Set) reloadLocked(ctx context.Context) error {
 // Rotate makes a new key active at once. Every key that was not yet retiring
 // keeps verifying until now + the verify grace. If another instance rotated
 // since this Set last loaded, nothing is stored, the Set reloads and the
-// error wraps auth.ErrConflict. HS256 returns ErrUnsupported: its secret
-// lives in configuration.
+// error wraps auth.ErrConflict. HS256 returns ErrUnsupported (and
+// auth.ErrInvalidInput, a configuration error): its secret lives in
+// configuration.
 func (s *Set) Rotate(ctx context.Context) (string, error) {
 	if s.alg == HS256 {
-		return "", fmt.Errorf("rotate: HS256 keys come from tokens.hmac_secret: %w", ErrUnsupported)
+		return "", configError{fmt.Errorf("rotate: HS256 keys come from tokens.hmac_secret (change it to rotate): %w", ErrUnsupported)}
 	}
 	s.mu.Lock()
 	kid, err := s.rotateLocked(ctx)
