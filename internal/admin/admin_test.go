@@ -199,6 +199,7 @@ func TestAccess(t *testing.T) {
 		{"GET", "/admin/api/v1/users/alice/families", "", 200},
 		{"GET", "/admin/api/v1/users/alice/factors", "", 200},
 		{"GET", "/admin/api/v1/users/alice/identities", "", 200},
+		{"DELETE", "/admin/api/v1/users/alice/identities?issuer=https%3A%2F%2Fidp.example&subject=nobody", "", 404},
 		{"PUT", "/admin/api/v1/users/alice/roles", `{"roles":["user"]}`, 200},
 		{"POST", "/admin/api/v1/users/alice/enable", "", 200},
 		{"POST", "/admin/api/v1/users/new-{n}/disable", "", 200},
@@ -289,6 +290,7 @@ func TestWrongMethodOnAdminEndpoint(t *testing.T) {
 		{"PATCH", "/admin/api/v1/users/alice", bearer(e.rootToken), 405, "DELETE, GET, HEAD"},
 		{"GET", "/admin/api/v1/keys/rotate", bearer(e.rootToken), 405, "POST"},
 		{"POST", "/admin/api/v1/users/alice/roles", e.cookie(e.rootCookie), 405, "PUT"},
+		{"POST", "/admin/api/v1/users/alice/identities", bearer(e.rootToken), 405, "DELETE, GET, HEAD"},
 		{"DELETE", "/admin/api/v1/config", nil, 401, ""},
 		{"DELETE", "/admin/api/v1/config", bearer(e.aliceToken), 403, ""},
 		{"GET", "/admin/api/v1/nothing-here", bearer(e.rootToken), 404, ""},
@@ -337,6 +339,7 @@ func TestChangesAreAuditedWithTheActingAdmin(t *testing.T) {
 	aliceUser, _ := e.App.Users.Get(context.Background(), "alice")
 	sessID := e.sessionsOf(t, "alice")[0]
 	famID := e.familiesOf(t, "alice")[0]
+	e.link(t, "alice", "s-alice")
 	steps := []struct {
 		method, path, body string
 		status             int
@@ -349,6 +352,7 @@ func TestChangesAreAuditedWithTheActingAdmin(t *testing.T) {
 		{"DELETE", "/admin/api/v1/users/alice/sessions/" + sessID, "", 204, audit.SessionRevoked},
 		{"DELETE", "/admin/api/v1/users/alice/families/" + famID, "", 204, audit.TokenRevoked},
 		{"POST", "/admin/api/v1/users/alice/logout", "", 204, audit.SessionRevoked},
+		{"DELETE", "/admin/api/v1/users/alice/identities?issuer=https%3A%2F%2Fidp.example&subject=s-alice", "", 204, audit.IdentityUnlinked},
 		{"POST", "/admin/api/v1/keys/rotate", "", 200, audit.KeyRotated},
 		{"PUT", "/admin/api/v1/users/bob/password", `{"password":"` + pw + ` again"}`, 204, audit.UserChanged},
 		{"POST", "/admin/api/v1/users/bob/mfa-reset", "", 204, audit.MFAReset},

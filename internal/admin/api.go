@@ -46,6 +46,7 @@ func (h *Handler) routes() {
 	api("DELETE /users/{name}/families/{id}", h.revokeFamily)
 	api("GET /users/{name}/factors", h.listFactors)
 	api("GET /users/{name}/identities", h.listIdentities)
+	api("DELETE /users/{name}/identities", h.unlinkIdentity)
 	api("POST /users/{name}/mfa-reset", h.resetFactors)
 	api("PUT /users/{name}/password", h.setPassword)
 	api("GET /clients", h.listClients)

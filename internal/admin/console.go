@@ -74,6 +74,16 @@ func (h *Handler) consoleRoutes() {
 		}
 		return h.d.Grants.RevokeFamilyOf(r.Context(), u.ID, r.PathValue("id"))
 	}))
+	page("POST /admin/users/{name}/identities/unlink", h.userAction(func(r *http.Request, name string) error {
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		issuer, subject, err := identityKey(r.PostForm)
+		if err != nil {
+			return err
+		}
+		return h.unlinkUserIdentity(r, name, issuer, subject)
+	}))
 	page("POST /admin/users", h.createUserForm)
 	page("POST /admin/users/{name}/roles", h.userAction(func(r *http.Request, name string) error {
 		_, err := h.setRolesKeepingAdmin(r.Context(), name, fields(r.PostFormValue("roles")))

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
@@ -100,6 +101,43 @@ func (h *Handler) userIdentities(r *http.Request, u auth.User) ([]Identity, erro
 			CreatedAt: rfc3339(id.CreatedAt), LastLogin: rfc3339(id.LastLogin)})
 	}
 	return out, nil
+}
+
+// identityKey reads the external account (issuer, subject) an unlink
+// names, from the API's query or the console's form; both are required.
+func identityKey(v url.Values) (issuer, subject string, err error) {
+	issuer, subject = v.Get("issuer"), v.Get("subject")
+	if issuer == "" || subject == "" {
+		return "", "", errInput("issuer and subject are required")
+	}
+	return issuer, subject, nil
+}
+
+// unlinkUserIdentity removes the link of issuer+subject to the user name
+// (user.Service.Unlink audits oidc.unlinked); a link that is not this
+// user's is auth.ErrNotFound.
+func (h *Handler) unlinkUserIdentity(r *http.Request, name, issuer, subject string) error {
+	u, err := h.d.Users.Get(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	return h.d.Users.Unlink(r.Context(), u.ID, issuer, subject)
+}
+
+// unlinkIdentity: DELETE /users/{name}/identities?issuer=&subject= — the
+// administrator's remedy when link_by_email refuses a provider's new
+// account for an address the user's old account had (already_linked,
+// docs/oidc.md). 204; 404 when that account is not linked to this user.
+func (h *Handler) unlinkIdentity(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	issuer, subject, err := identityKey(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	if err := h.unlinkUserIdentity(r, r.PathValue("name"), issuer, subject); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (h *Handler) listIdentities(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {

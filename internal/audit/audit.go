@@ -38,6 +38,10 @@ const (
 // OIDCBackchannelLogout: a login provider's logout token ended sessions.
 const OIDCBackchannelLogout = "oidc.backchannel_logout"
 
+// IdentityUnlinked: an administrator removed the link of an external
+// account (OIDC, OAuth 2.0) to a user (user.Service.Unlink).
+const IdentityUnlinked = "oidc.unlinked"
+
 // Logger stores and logs audit events. A nil Store only logs.
 type Logger struct {
 	store Store

@@ -31,6 +31,7 @@ type Users interface {
 	Get(ctx context.Context, name string) (auth.User, error)
 	CreateExternal(ctx context.Context, names, roles []string, method string, id user.Identity) (auth.User, error)
 	Identity(ctx context.Context, issuer, subject string) (user.Identity, error)
+	Identities(ctx context.Context, userID string) ([]user.Identity, error)
 	Link(ctx context.Context, id user.Identity, u auth.User) error
 	TouchIdentity(ctx context.Context, issuer, subject string) error
 }

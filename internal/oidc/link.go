@@ -42,6 +42,9 @@ func (h *Handler) resolveUser(ctx context.Context, p *provider, ext external) (a
 			if u.Disabled {
 				return auth.User{}, disabledFailure(u)
 			}
+			if f := h.secondAccountOfIssuer(ctx, ext, u); f != nil {
+				return auth.User{}, f
+			}
 			return h.link(ctx, p, ext, u)
 		case err != nil && !errors.Is(err, auth.ErrNotFound):
 			return auth.User{}, storeFailure(fmt.Errorf("find user by email: %w", err))
@@ -51,6 +54,28 @@ func (h *Handler) resolveUser(ctx context.Context, p *provider, ext external) (a
 		return auth.User{}, forbidden("no_local_account", "There is no local account for this sign-in, and this provider does not create accounts.")
 	}
 	return h.createUser(ctx, p, ext)
+}
+
+// secondAccountOfIssuer refuses to link ext by email to u when u is
+// already linked to another account (another sub) of the same issuer: a
+// provider that gave the address to a new account (a departed employee's
+// mailbox handed to a new hire, a deleted and re-registered address) would
+// otherwise hand that account the user's login. One account per issuer
+// and user, as Keycloak keeps it; an administrator can unlink the old one
+// (user.Service.Unlink). A store failure fails closed.
+func (h *Handler) secondAccountOfIssuer(ctx context.Context, ext external, u auth.User) *failure {
+	ids, err := h.deps.Users.Identities(ctx, u.ID)
+	if err != nil {
+		return storeFailure(fmt.Errorf("list identities: %w", err))
+	}
+	if slices.ContainsFunc(ids, func(id user.Identity) bool { return id.Issuer == ext.Issuer && id.Subject != ext.Subject }) {
+		// Audited under u: the refusal belongs in the user's trail, where
+		// an administrator deciding about the unlink looks.
+		f := forbidden("already_linked", "Your local account is already linked to another account of this sign-in provider; ask an administrator.")
+		f.user = u
+		return f
+	}
+	return nil
 }
 
 func (h *Handler) linkedUser(ctx context.Context, ident user.Identity) (auth.User, *failure) {

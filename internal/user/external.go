@@ -121,6 +121,40 @@ func (s *Service) Link(ctx context.Context, id Identity, u auth.User) error {
 	return nil
 }
 
+// Unlink removes the link of the external account issuer+subject to the
+// user userID and writes oidc.unlinked: an administrator's remedy when the
+// provider gave the account's address to another account, which link_by_email
+// refuses while the user is linked to another account of that issuer. The
+// next login of the unlinked account is a first login again. A link that is
+// not userID's (another user's, or none) is auth.ErrNotFound and stays.
+func (s *Service) Unlink(ctx context.Context, userID, issuer, subject string) error {
+	if s.identities == nil {
+		return errNoIdentities
+	}
+	// No stored identity holds such text; PostgreSQL would refuse it
+	// where SQLite matches nothing (the admin console posts it in a form).
+	if !auth.StorableText(issuer) || !auth.StorableText(subject) {
+		return fmt.Errorf("unlink identity: %w", auth.ErrNotFound)
+	}
+	id, err := s.identities.IdentityBySubject(ctx, issuer, subject)
+	if err == nil && id.UserID != userID {
+		err = fmt.Errorf("identity of another user: %w", auth.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("unlink identity: %w", err)
+	}
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("unlink identity: load user: %w", err)
+	}
+	if err := s.identities.DeleteIdentity(ctx, issuer, subject); err != nil {
+		return fmt.Errorf("unlink identity: %w", err)
+	}
+	s.record(ctx, audit.Event{Type: audit.IdentityUnlinked, UserID: u.ID, Username: u.Username,
+		Details: map[string]string{"provider": id.Provider, "issuer": id.Issuer, "subject": id.Subject}})
+	return nil
+}
+
 // TouchIdentity records a login through issuer+subject (LastLogin = now).
 func (s *Service) TouchIdentity(ctx context.Context, issuer, subject string) error {
 	if s.identities == nil {

@@ -28,4 +28,7 @@ type IdentityStore interface {
 	UserIdentities(ctx context.Context, userID string) ([]Identity, error)
 	// TouchIdentity sets LastLogin.
 	TouchIdentity(ctx context.Context, issuer, subject string, at time.Time) error
+	// DeleteIdentity removes the link of issuer+subject; auth.ErrNotFound
+	// when there is none.
+	DeleteIdentity(ctx context.Context, issuer, subject string) error
 }

@@ -257,6 +257,73 @@ func TestLinkedIdentitiesBelongToTheirUser(t *testing.T) {
 	}
 }
 
+// Unlink removes a link of the user it names only: another user's link, or
+// an unknown one, is ErrNotFound and stays; a removed link is audited
+// oidc.unlinked and can be linked again.
+func TestUnlinkRemovesOnlyTheUsersOwnLink(t *testing.T) {
+	st := newStore(t)
+	svc := newService(t, st, cheap, user.WithAudit(audit.New(st, slog.New(slog.DiscardHandler), time.Now)))
+	ctx := context.Background()
+	const issuer = "https://idp.example"
+	idA := user.Identity{Issuer: issuer, Subject: "s-alice", Provider: "corp", Email: "alice@corp.example"}
+	idB := user.Identity{Issuer: issuer, Subject: "s-bob", Provider: "corp"}
+	alice, err := svc.CreateExternal(ctx, []string{"alice"}, nil, "oidc:corp", idA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := svc.CreateExternal(ctx, []string{"bob"}, nil, "oidc:corp", idB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusals := []struct {
+		name                    string
+		userID, issuer, subject string
+	}{
+		{"another user's link", alice.ID, issuer, idB.Subject},
+		{"unknown subject", alice.ID, issuer, "s-nobody"},
+		{"the subject at another issuer", alice.ID, "https://other.example", idA.Subject},
+		{"unknown user", "no-such-user", issuer, idA.Subject},
+		{"not UTF-8", alice.ID, issuer, "s-\xff"},
+		{"NUL", alice.ID, issuer + "\x00", idA.Subject},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := svc.Unlink(ctx, tt.userID, tt.issuer, tt.subject); !errors.Is(err, auth.ErrNotFound) {
+				t.Errorf("Unlink = %v, want ErrNotFound", err)
+			}
+		})
+	}
+	for _, id := range []user.Identity{idA, idB} {
+		if _, err := svc.Identity(ctx, id.Issuer, id.Subject); err != nil {
+			t.Errorf("%s after the refused unlinks: %v, want it still linked", id.Subject, err)
+		}
+	}
+	if evs, _ := st.ListAudit(ctx, audit.Filter{Type: audit.IdentityUnlinked}); len(evs) != 0 {
+		t.Errorf("oidc.unlinked events after refusals = %+v, want none", evs)
+	}
+
+	if err := svc.Unlink(ctx, alice.ID, issuer, idA.Subject); err != nil {
+		t.Fatalf("Unlink of alice's own link: %v", err)
+	}
+	if _, err := svc.Identity(ctx, issuer, idA.Subject); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("alice's link after the unlink: %v, want ErrNotFound", err)
+	}
+	evs, err := st.ListAudit(ctx, audit.Filter{Type: audit.IdentityUnlinked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].UserID != alice.ID || evs[0].Username != "alice" || evs[0].Details["provider"] != "corp" ||
+		evs[0].Details["issuer"] != issuer || evs[0].Details["subject"] != idA.Subject {
+		t.Errorf("oidc.unlinked events = %+v, want one for alice naming corp, %s and %s", evs, issuer, idA.Subject)
+	}
+	if err := svc.Unlink(ctx, alice.ID, issuer, idA.Subject); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("second Unlink = %v, want ErrNotFound", err)
+	}
+	if err := svc.Link(ctx, idA, bob); err != nil {
+		t.Errorf("linking the unlinked account again: %v", err)
+	}
+}
+
 func TestLogoutEverywhereEndsSessionsAndIsAudited(t *testing.T) {
 	st := newStore(t)
 	sessions := session.NewManager(st)

@@ -40,6 +40,12 @@ func (db *Store) TouchIdentity(ctx context.Context, issuer, subject string, at t
 		`UPDATE identities SET last_login = ? WHERE issuer = ? AND subject = ?`, micros(at), issuer, subject)
 }
 
+// DeleteIdentity removes the link of issuer+subject (an administrator's
+// unlink); auth.ErrNotFound when none is stored.
+func (db *Store) DeleteIdentity(ctx context.Context, issuer, subject string) error {
+	return db.execOne(ctx, "delete identity", `DELETE FROM identities WHERE issuer = ? AND subject = ?`, issuer, subject)
+}
+
 func scanIdentity(row scanner) (user.Identity, error) {
 	var (
 		id            user.Identity

@@ -24,6 +24,7 @@ func RunIdentityStoreTests(t *testing.T, newStore func(t *testing.T) user.Identi
 		{Name: "UserIdentitiesListsOnlyThatUser", Run: testUserIdentities},
 		{Name: "TouchSetsLastLogin", Run: testTouch},
 		{Name: "DeleteUserRemovesTheirIdentities", Run: testDeleteUserCascade},
+		{Name: "DeleteIdentityRemovesOnlyThatLink", Run: testDeleteIdentity},
 	})
 }
 
@@ -157,4 +158,42 @@ func testDeleteUserCascade(t *testing.T, s user.IdentityStore) {
 		t.Fatalf("IdentityBySubject(deleted user's) error = %v, want ErrNotFound", err)
 	}
 	get(t, s, "https://a.example.com", "bob-a")
+}
+
+func testDeleteIdentity(t *testing.T, s user.IdentityStore) {
+	ctx := context.Background()
+	gone := newIdentity("https://a.example.com", "alice-a", "alice", at)
+	mustCreate(t, s, gone)
+	mustCreate(t, s, newIdentity("https://b.example.com", "alice-a", "alice", at))
+	mustCreate(t, s, newIdentity("https://a.example.com", "bob-a", "bob", at))
+	if err := s.DeleteIdentity(ctx, gone.Issuer, gone.Subject); err != nil {
+		t.Fatalf("DeleteIdentity: %v", err)
+	}
+	if _, err := s.IdentityBySubject(ctx, gone.Issuer, gone.Subject); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("IdentityBySubject(deleted) error = %v, want ErrNotFound", err)
+	}
+	ids, err := s.UserIdentities(ctx, "alice")
+	if err != nil || len(ids) != 1 || ids[0].Issuer != "https://b.example.com" {
+		t.Fatalf("UserIdentities(alice) = %+v, %v; want the other issuer's only", ids, err)
+	}
+	get(t, s, "https://a.example.com", "bob-a")
+	tests := []struct {
+		name            string
+		issuer, subject string
+	}{
+		{"AlreadyDeleted", gone.Issuer, gone.Subject},
+		{"UnknownSubject", gone.Issuer, "carol-a"},
+		{"OtherIssuer", "https://c.example.com", "bob-a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.DeleteIdentity(ctx, tt.issuer, tt.subject); !errors.Is(err, auth.ErrNotFound) {
+				t.Fatalf("DeleteIdentity(%s, %s) error = %v, want ErrNotFound", tt.issuer, tt.subject, err)
+			}
+		})
+	}
+	// Unlinked, the account can be linked again, to another user too.
+	relinked := newIdentity(gone.Issuer, gone.Subject, "bob", at.Add(time.Hour))
+	mustCreate(t, s, relinked)
+	assertIdentity(t, get(t, s, gone.Issuer, gone.Subject), relinked)
 }
