@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
 
 // limitedRoute is a route whose bucket holds burst requests and refills one
@@ -311,5 +312,47 @@ func TestRateLimitMemoryFull(t *testing.T) {
 	wantLimited(t, get("/closed/x", "203.0.113.1"), `"closed";q=1;w=3600`)
 	if ev.count("closed:unavailable") != 1 || ev.count("open:fail_open") != 1 {
 		t.Errorf("events = %v", ev.ev)
+	}
+}
+
+// TestRateLimitRetryAfterIsWhenARetrySucceeds: on the fake clock, a
+// refused request's Retry-After (and RateLimit t) is the whole seconds,
+// rounded up, until the bucket holds a token again; a retry just before
+// that instant is still refused, one at it goes through.
+func TestRateLimitRetryAfterIsWhenARetrySucceeds(t *testing.T) {
+	up := newUpstream(t)
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
+	d := deps()
+	d.Now = clock.Now
+	r := route("pub", "/pub/", "none", up.URL)
+	r.RateLimit = &gateway.RateLimitConfig{Per: "ip", Rate: 1, Burst: 1, Window: durationOf(2 * time.Second)} // a token every 2 s
+	_, srv := serve(t, []config.Route{r}, d)
+	steps := []struct {
+		advance    time.Duration
+		status     int
+		retryAfter string
+		rateLimit  string
+	}{
+		{0, http.StatusOK, "", `"pub";r=0;t=2`},
+		{0, http.StatusTooManyRequests, "2", `"pub";r=0;t=2`},
+		{2*time.Second - time.Nanosecond, http.StatusTooManyRequests, "1", `"pub";r=0;t=1`},
+		{time.Nanosecond, http.StatusOK, "", `"pub";r=0;t=2`},
+		{time.Second, http.StatusTooManyRequests, "1", `"pub";r=0;t=1`}, // half a token
+		{time.Second, http.StatusOK, "", `"pub";r=0;t=2`},
+		{time.Hour, http.StatusOK, "", `"pub";r=0;t=2`}, // refilled to the burst, no more
+		{0, http.StatusTooManyRequests, "2", `"pub";r=0;t=2`},
+	}
+	for i, st := range steps {
+		clock.Advance(st.advance)
+		resp := do(t, newRequest(t, "GET", srv.URL+"/pub/x", "X-Forwarded-For", "203.0.113.9"))
+		if resp.StatusCode != st.status {
+			t.Fatalf("step %d: status = %d, want %d", i, resp.StatusCode, st.status)
+		}
+		if got := resp.Header.Get("Retry-After"); got != st.retryAfter {
+			t.Errorf("step %d: Retry-After = %q, want %q", i, got, st.retryAfter)
+		}
+		if got := resp.Header.Get("RateLimit"); got != st.rateLimit {
+			t.Errorf("step %d: RateLimit = %q, want %q", i, got, st.rateLimit)
+		}
 	}
 }

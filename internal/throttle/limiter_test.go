@@ -577,3 +577,41 @@ func TestIPLockHoldsWhateverMaxFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestAccountLockHoldsWhileGuessingGoesOn: the account-wide key is a lock
+// that anyone may keep on: guessing from ever new addresses (no account+IP
+// or IP key ever fills), whenever the lock runs out, keeps the account
+// locked for its owner, on an address that never failed, for as long as
+// the guessing goes on — at a cost of about 4×N + log2(window/1s) guesses
+// per window (docs/security.md).
+func TestAccountLockHoldsWhileGuessingGoesOn(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store throttle.Store) {
+		ctx, c := context.Background(), newClock()
+		l := newLimiter(store, c)
+		const owner = "198.51.100.7"
+		sent := 0
+		guess := func() error {
+			sent++
+			settle, err := l.Attempt(ctx, "alice", fmt.Sprintf("10.%d.%d.1", sent/250, sent%250))
+			if err != nil {
+				return err
+			}
+			return settle(ctx, auth.ErrInvalidCredentials)
+		}
+		start, perWindow := c.Now(), map[int]int{}
+		for c.Now().Before(start.Add(3 * window)) {
+			for retryAfter(t, l, "alice", owner) == 0 { // the guesser's turn comes first
+				if err := guess(); err != nil && !errors.Is(err, auth.ErrThrottled) {
+					t.Fatal(err)
+				}
+				perWindow[int(c.Now().Sub(start)/window)]++
+			}
+			c.Advance(retryAfter(t, l, "alice", owner))
+		}
+		for w := range 3 {
+			if got, most := perWindow[w], 4*maxFailures+11; got > most {
+				t.Errorf("window %d: %d guesses kept the account locked, want at most %d", w, got, most)
+			}
+		}
+	})
+}

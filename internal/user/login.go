@@ -85,8 +85,12 @@ func (s *Service) checkPassword(ctx context.Context, a Attempt) (auth.User, stri
 	// A name that is not UTF-8 (form values are bytes) or holds NUL is no
 	// account's (CheckName); PostgreSQL would refuse the query, and the
 	// refused login would be a 400 or 500, uncounted, with no audit event.
+	// Nor is one longer than MaxNameLen: the throttle counts it under its
+	// cut (attemptName), and a spelling can be longer than the name it
+	// matches ("J" + combining caron folds to the one "ǰ"), so looking it
+	// up gave an account's guessers endless counts apart from its own.
 	u, err := auth.User{}, auth.ErrNotFound
-	if auth.StorableText(a.Username) {
+	if auth.StorableText(a.Username) && fitsName(a.Username) {
 		u, err = s.store.UserByName(ctx, a.Username)
 	}
 	switch {

@@ -20,6 +20,12 @@ func NameKey(name string) string {
 	return norm.NFKC.String(cases.Fold().String(CleanName(name)))
 }
 
+// fitsName reports whether name is at most MaxNameLen characters once
+// clean, as every account's is (CheckName).
+func fitsName(name string) bool {
+	return utf8.RuneCountInString(CleanName(name)) <= MaxNameLen
+}
+
 // attemptName is the name a login attempt is known by in the audit trail
 // and the login throttle: UTF-8 without NUL (PostgreSQL's text takes
 // neither; both become U+FFFD) and CleanName, cut after MaxNameLen

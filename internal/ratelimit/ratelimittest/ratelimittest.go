@@ -72,6 +72,45 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) ratelimit.Store) {
 		}
 	})
 
+	t.Run("a refill between writes is kept", func(t *testing.T) {
+		// One token per 1000 hours: the 50 ms slept between the first two
+		// takes refill about 1.4e-8 of a token, which the bucket must keep
+		// across its next write. A store that rounds its tokens when it
+		// writes them (six decimals) lost such a fraction at every write, so
+		// a bucket taken from more often than that precision never refilled.
+		s := newStore(t)
+		l := ratelimit.Limit{Rate: 1, Burst: 2, Window: 1000 * time.Hour}
+		const slept = 50 * time.Millisecond
+		steps := []struct {
+			name      string
+			cost      int
+			allowed   bool
+			remaining int
+		}{
+			{"first take", 1, true, 1},
+			{"second take, after the sleep", 1, true, 0},
+			{"look", 0, false, 0},
+		}
+		var last ratelimit.Result
+		for i, st := range steps {
+			if i == 1 {
+				time.Sleep(slept)
+			}
+			r, err := s.Take(ctx, "frac", l, st.cost, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Allowed != st.allowed || r.Remaining != st.remaining {
+				t.Fatalf("%s = %+v, want allowed %v with %d left", st.name, r, st.allowed, st.remaining)
+			}
+			last = r
+		}
+		// Two tokens taken, at least the slept time refilled since the first.
+		if limit := 2*l.Window - slept + time.Millisecond; last.Reset > limit {
+			t.Errorf("Reset = %v, want at most %v: the refill before the second take was lost", last.Reset, limit)
+		}
+	})
+
 	t.Run("concurrent takes never exceed the burst", func(t *testing.T) {
 		s := newStore(t)
 		l := ratelimit.Limit{Rate: 1, Burst: 50, Window: time.Hour}

@@ -17,7 +17,11 @@ var _ ratelimit.Store = (*Store)(nil)
 // hash: tk = tokens, ts = last update in µs), so it runs unchanged on a
 // Redis Cluster. It uses Redis's clock, not the callers', so instances with
 // skewed clocks still share one budget. Numbers are written with
-// string.format: tostring would drop digits of a µs timestamp.
+// string.format: tostring would drop digits of a µs timestamp. Tokens are
+// written with 17 significant digits (a double exactly): rounded to six
+// decimals, the refill since the last write was lost whenever it was under
+// half a millionth of a token (43 ms of a one-a-day limit), so a bucket
+// taken from that often never refilled.
 var takeScript = goredis.NewScript(`
 -- KEYS: bucket hash
 -- ARGV: rate, window µs, burst, cost
@@ -42,7 +46,7 @@ else
 end
 local reset = math.ceil((burst - tokens) * per_token)
 if cost > 0 then
-  redis.call('HSET', KEYS[1], 'tk', string.format('%.6f', tokens), 'ts', string.format('%.0f', ts))
+  redis.call('HSET', KEYS[1], 'tk', string.format('%.17g', tokens), 'ts', string.format('%.0f', ts))
   redis.call('PEXPIRE', KEYS[1], math.ceil(reset / 1000) + 1000)
 end
 return {allowed, math.floor(tokens), retry, reset}`)
