@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
@@ -16,14 +17,27 @@ import (
 
 func auditCmd(e *env) *cobra.Command {
 	var f audit.Filter
-	var username string
+	var username, since, until string
 	cmd := &cobra.Command{
-		Use:   "audit [--user NAME] [--type login.failed] [--limit 100]",
+		Use:   "audit [--user NAME] [--type login.failed] [--since T] [--until T] [--limit 100]",
 		Short: "Show the stored audit trail, newest first",
 		Args:  cobra.NoArgs,
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, _ []string) error {
 			if f.Limit < 1 {
 				return usagef("--limit must be positive") // 0 would be the store's default, 100
+			}
+			for _, p := range []struct {
+				flag, v string
+				dst     *time.Time
+			}{{"--since", since, &f.Since}, {"--until", until, &f.Until}} {
+				if p.v == "" {
+					continue
+				}
+				t, err := time.Parse(time.RFC3339, p.v)
+				if err != nil {
+					return usagef("%s must be an RFC 3339 time such as 2026-01-02T15:04:05Z", p.flag)
+				}
+				*p.dst = t
 			}
 			if username != "" {
 				u, err := a.Users.Get(cmd.Context(), username)
@@ -47,6 +61,8 @@ func auditCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&username, "user", "", "only events of this user")
 	cmd.Flags().StringVar(&f.Type, "type", "", "only events of this type (login.ok, login.failed, token.refresh_reuse, …)")
+	cmd.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339)")
+	cmd.Flags().StringVar(&until, "until", "", "only events before this time (RFC 3339)")
 	cmd.Flags().IntVar(&f.Limit, "limit", 100, "at most this many events")
 	return cmd
 }

@@ -319,3 +319,51 @@ func TestUserAddRefusesInvalidRole(t *testing.T) {
 		}
 	}
 }
+
+// `gatehouse audit --since --until` bound the listing as the admin API's
+// since (inclusive) and until (exclusive) do, in RFC 3339 (docs/admin.md's
+// parity table promised them; the command refused them as unknown flags).
+func TestAuditCommandTimeRange(t *testing.T) {
+	c := newCLI(t, "")
+	c.ok(pw, "user", "add", "alice", "--password-stdin")
+	past, future := "2000-01-01T00:00:00Z", "2999-01-01T00:00:00+02:00"
+	tests := []struct {
+		name string
+		args []string
+		want bool // user.created listed
+	}{
+		{"since the past", []string{"--since", past}, true},
+		{"since the future", []string{"--since", future}, false},
+		{"until the future", []string{"--until", future}, true},
+		{"until the past", []string{"--until", past}, false},
+		{"both", []string{"--since", past, "--until", future}, true},
+	}
+	for _, tt := range tests { // c reports to t: no subtests
+		out := c.ok("", append([]string{"audit"}, tt.args...)...)
+		if got := strings.Contains(out, "user.created"); got != tt.want {
+			t.Errorf("%s: audit %v lists user.created: %v, want %v\n%s", tt.name, tt.args, got, tt.want, out)
+		}
+	}
+	for _, bad := range []string{"yesterday", "2026-01-02", "2026-01-02 15:04:05"} {
+		if code, _, errOut := c.run("", "audit", "--since", bad); code != 2 || !strings.Contains(errOut, "RFC 3339") {
+			t.Errorf("audit --since %q: exit %d %q, want 2 naming RFC 3339", bad, code, errOut)
+		}
+	}
+}
+
+// `gatehouse user logout` writes the event the admin API's "sign out
+// everywhere" writes (docs/admin.md, parity table): session.revoked with
+// sessions=all, so one `--type session.revoked` query finds both. It wrote
+// logout, the type of a user's own sign-out.
+func TestUserLogoutAuditsSessionRevoked(t *testing.T) {
+	c := newCLI(t, "")
+	c.ok(pw, "user", "add", "alice", "--password-stdin")
+	c.ok("", "user", "logout", "alice")
+	out := c.ok("", "audit", "--type", "session.revoked", "--user", "alice")
+	if !strings.Contains(out, "session.revoked") || !strings.Contains(out, "sessions=all") || !strings.Contains(out, "via=cli") {
+		t.Errorf("audit --type session.revoked after user logout:\n%s", out)
+	}
+	if out := c.ok("", "audit", "--type", "logout"); strings.Contains(out, "alice") {
+		t.Errorf("user logout recorded as the user's own logout:\n%s", out)
+	}
+}

@@ -238,11 +238,9 @@ func (h *Handler) logoutUser(w http.ResponseWriter, r *http.Request, _ auth.Prin
 	if err != nil {
 		return err
 	}
-	if err := h.d.Users.RevokeAll(r.Context(), u); err != nil {
+	if _, err := h.d.Users.LogoutEverywhere(r.Context(), u.Username, "admin"); err != nil {
 		return err
 	}
-	h.d.Audit.Record(r.Context(), audit.Event{Type: audit.SessionRevoked, UserID: u.ID, Username: u.Username,
-		Details: map[string]string{"sessions": "all"}})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

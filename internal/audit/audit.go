@@ -57,8 +57,10 @@ func New(store Store, log *slog.Logger, now func() time.Time) *Logger {
 	return &Logger{store: store, log: log, now: now}
 }
 
-// Record writes e. A failure to store is logged, not returned: auditing must
-// not turn a successful logout into an error, and the slog line remains.
+// Record writes e: first its log line, then the store. A failure to store
+// is logged (an ERROR line naming the event), not returned: auditing must
+// not turn a successful logout into an error, and the event's log line
+// remains. The store's own deadline (5 s on SQL stores) bounds the wait.
 func (l *Logger) Record(ctx context.Context, e Event) {
 	if l == nil {
 		return
@@ -98,7 +100,11 @@ func (l *Logger) Record(ctx context.Context, e Event) {
 		return
 	}
 	if err := l.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
-		l.log.LogAttrs(ctx, slog.LevelError, "audit store failed", slog.String("event", e.Type), slog.String("error", err.Error()))
+		// The event's own line above holds it whole; this one names it
+		// (type, user, request) so the missing trail entry can be found
+		// among concurrent requests' lines.
+		l.log.LogAttrs(ctx, slog.LevelError, "audit store failed", slog.String("event", e.Type),
+			slog.String("user_id", e.UserID), slog.String("request_id", e.RequestID), slog.String("error", err.Error()))
 	}
 }
 

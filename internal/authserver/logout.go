@@ -60,7 +60,7 @@ func (s *Server) SessionEnded(ctx context.Context, sessionID string) error {
 	for _, g := range grants {
 		// The store revoked the family; this denies its access tokens' sid
 		// on every instance too.
-		errs = append(errs, s.Grants.RevokeGrant(ctx, g.FamilyID))
+		errs = append(errs, s.Grants.RevokeGrant(ctx, g.UserID, g.FamilyID, "session_ended"))
 	}
 	if len(grants) > 0 {
 		s.kickLogouts()

@@ -196,7 +196,7 @@ func (s *Server) Exchange(ctx context.Context, c client.Client, code, redirectUR
 	rec, err := s.Store.RedeemCode(ctx, client.HashSecret(code), s.Now())
 	switch {
 	case errors.Is(err, auth.ErrReused):
-		if rerr := s.Grants.RevokeGrant(ctx, rec.FamilyID); rerr != nil {
+		if rerr := s.Grants.RevokeGrant(ctx, rec.UserID, rec.FamilyID, "code_replay"); rerr != nil {
 			return Tokens{}, fmt.Errorf("exchange code: revoke tokens of replayed code: %w", rerr)
 		}
 		return Tokens{}, fmt.Errorf("exchange code: replayed, its tokens revoked: %w: %w", token.ErrInvalidGrant, err)
@@ -258,7 +258,7 @@ func (s *Server) Exchange(ctx context.Context, c client.Client, code, redirectUR
 		// Nothing was handed out; the family is revoked all the same so that
 		// it is not listed as a live grant, on a context of its own: the
 		// client going away must not leave it live.
-		if rerr := s.Grants.RevokeGrant(context.WithoutCancel(ctx), rec.FamilyID); rerr != nil {
+		if rerr := s.Grants.RevokeGrant(context.WithoutCancel(ctx), rec.UserID, rec.FamilyID, "unbound_while_redeemed"); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return Tokens{}, fmt.Errorf("exchange code: %w", err)
@@ -409,7 +409,7 @@ func (s *Server) WithdrawConsent(ctx context.Context, userID, clientID string) e
 	}
 	var errs []error
 	for _, id := range ids {
-		errs = append(errs, s.Grants.RevokeGrant(ctx, id))
+		errs = append(errs, s.Grants.RevokeGrant(ctx, userID, id, "consent_withdrawn"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("withdraw consent: %w", err)

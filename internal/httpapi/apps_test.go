@@ -28,9 +28,9 @@ const (
 // startApps runs gatehouse with the clients of the tests: a confidential
 // third-party web app (consent), a first-party public SPA/native app, a
 // service, and a second confidential app for cross-client attacks.
-func startApps(t *testing.T) *testutil.Instance {
+func startApps(t *testing.T, opts ...testutil.Option) *testutil.Instance {
 	t.Helper()
-	return testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
+	return testutil.Start(t, append([]testutil.Option{testutil.WithConfig(func(c *config.Config) {
 		c.Clients = []config.Client{
 			{ID: "web", Name: "Orders web", Type: "confidential", Secret: webSecret, RedirectURIs: []string{webCB},
 				GrantTypes: []string{"authorization_code", "refresh_token"},
@@ -42,7 +42,7 @@ func startApps(t *testing.T) *testutil.Instance {
 			{ID: "other", Type: "confidential", Secret: otherSec, RedirectURIs: []string{webCB},
 				GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "offline_access"}, FirstParty: true},
 		}
-	}))
+	})}, opts...)...)
 }
 
 // browser returns a cookie-carrying client signed in as user.

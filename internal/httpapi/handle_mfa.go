@@ -64,13 +64,9 @@ var amrPassword = []string{mfa.AMRPassword}
 // factor (or one who must enrol, login.require_mfa_roles) it answers with
 // the pending cookie instead of a session and returns true; otherwise it
 // returns false and the caller starts the session.
-func (s *server) secondStep(w http.ResponseWriter, r *http.Request, u auth.User, form bool, next string) (bool, error) {
-	if s.MFA == nil {
+func (s *server) secondStep(w http.ResponseWriter, r *http.Request, u auth.User, step mfa.Step, form bool, next string) (bool, error) {
+	if !step.Required {
 		return false, nil
-	}
-	step, err := s.MFA.LoginStep(r.Context(), u, s.Settings.RequireMFARoles)
-	if err != nil || !step.Required {
-		return false, err
 	}
 	if err := s.Pending.Set(w, u, amrPassword, next, step.Enrol); err != nil {
 		return false, err
@@ -85,6 +81,20 @@ func (s *server) secondStep(w http.ResponseWriter, r *http.Request, u auth.User,
 	}
 	writeJSON(w, http.StatusOK, body)
 	return true, nil
+}
+
+// loginStep is the user.Attempt.SecondStep of a password login: it asks
+// what the login needs after the password (mfa.Service.LoginStep) and
+// keeps the answer in step for the caller. nil without MFA.
+func (s *server) loginStep(step *mfa.Step) func(context.Context, auth.User) (bool, error) {
+	if s.MFA == nil {
+		return nil
+	}
+	return func(ctx context.Context, u auth.User) (bool, error) {
+		var err error
+		*step, err = s.MFA.LoginStep(ctx, u, s.Settings.RequireMFARoles)
+		return step.Required, err
+	}
 }
 
 // stepSubject is who a second step or an enrolment is for: the user of a

@@ -83,14 +83,16 @@ func (s *server) handleLogin() http.Handler {
 		if form {
 			via = "form"
 		}
+		var step mfa.Step
 		u, err := s.Users.Login(r.Context(), user.Attempt{
 			Username: creds.Username, Password: creds.Password, IP: clientIP(r), Via: via,
+			SecondStep: s.loginStep(&step),
 		})
 		if err != nil {
 			s.loginFailed(w, r, err, form, next)
 			return
 		}
-		if pending, err := s.secondStep(w, r, u, form, next); pending || err != nil {
+		if pending, err := s.secondStep(w, r, u, step, form, next); pending || err != nil {
 			if err != nil {
 				s.writeError(w, r, err)
 			}

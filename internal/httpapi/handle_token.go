@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/credential"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
@@ -222,20 +223,16 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string, cl *cli
 		g = token.Grant{ClientID: cl.ID, Scope: strings.Join(scopes, " "), Audience: cl.Audience,
 			Refresh: cl.IssuesRefresh(scopes)}
 	}
+	var step mfa.Step
 	u, err := s.Users.Login(r.Context(), user.Attempt{
 		Username: get("username"), Password: get("password"), IP: clientIP(r), Via: "token",
+		SecondStep: s.loginStep(&step),
 	})
 	if err != nil {
 		return authserver.Tokens{}, err
 	}
-	if s.MFA != nil {
-		step, err := s.MFA.LoginStep(r.Context(), u, s.Settings.RequireMFARoles)
-		if err != nil {
-			return authserver.Tokens{}, err
-		}
-		if step.Required {
-			return authserver.Tokens{}, errMFARequired
-		}
+	if step.Required {
+		return authserver.Tokens{}, errMFARequired
 	}
 	g.User = u
 	pair, err := s.Grants.Issue(r.Context(), g)

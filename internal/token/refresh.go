@@ -373,7 +373,11 @@ func (g *Grants) revokeFamilies(ctx context.Context, revoke func(context.Context
 // authorization code replayed while its first redemption is still running
 // thereby kills the refresh token that redemption stores, not only its
 // access tokens, whose sid denial lasts one access-token lifetime.
-func (g *Grants) RevokeGrant(ctx context.Context, family string) error {
+//
+// The token.revoked event names userID (the user the grant was for) and
+// reason (code_replay, consent_withdrawn, session_ended, …), so that the
+// user's audit trail shows why their tokens stopped.
+func (g *Grants) RevokeGrant(ctx context.Context, userID, family, reason string) error {
 	now := g.s.now()
 	if err := g.store.RevokeFamily(ctx, family, now); err != nil && !errors.Is(err, auth.ErrNotFound) {
 		return fmt.Errorf("revoke grant: %w", err)
@@ -381,7 +385,7 @@ func (g *Grants) RevokeGrant(ctx context.Context, family string) error {
 	if err := g.publish(ctx, g.sidEvent(family, now)); err != nil {
 		return fmt.Errorf("revoke grant: %w", err)
 	}
-	g.record(ctx, audit.TokenRevoked, "", "", "sid", family)
+	g.record(ctx, audit.TokenRevoked, userID, "", "sid", family, "reason", reason)
 	return nil
 }
 

@@ -15,6 +15,12 @@ type Attempt struct {
 	Password string
 	IP       string
 	Via      string // "form", "json", "token" — for the audit trail
+	// SecondStep, when set, is asked after a correct password whether the
+	// login needs a second step (a factor, or an enrolment) before it is
+	// complete. If so, the login.ok event says second_factor=required, as
+	// an OIDC login's does: the step that completes the login records its
+	// own. An error (a store that does not answer) fails the login.
+	SecondStep func(context.Context, auth.User) (bool, error)
 }
 
 // AdmitLogin is called by the login endpoints before they read the request
@@ -71,6 +77,15 @@ func (s *Service) Login(ctx context.Context, a Attempt) (auth.User, error) {
 	}
 	if err := settle(ctx, nil); err != nil {
 		return auth.User{}, err
+	}
+	if a.SecondStep != nil {
+		required, err := a.SecondStep(ctx, u)
+		if err != nil {
+			return auth.User{}, fmt.Errorf("login: %w", err)
+		}
+		if required {
+			ev.Details["second_factor"] = "required"
+		}
 	}
 	ev.Type, ev.UserID, ev.Username = audit.LoginOK, u.ID, u.Username
 	ev.Details["method"] = "password"

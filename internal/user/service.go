@@ -263,7 +263,9 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 }
 
 // LogoutEverywhere ends every session and refresh family of name, on
-// every instance, and records a logout event (scope all) with via.
+// every instance, and records session.revoked with sessions=all and via
+// (cli | admin): an operator's sign-out of the user, one event whichever
+// asked (a user's own sign-out is a logout event).
 func (s *Service) LogoutEverywhere(ctx context.Context, name, via string) (auth.User, error) {
 	u, err := s.Get(ctx, name)
 	if err != nil {
@@ -272,8 +274,8 @@ func (s *Service) LogoutEverywhere(ctx context.Context, name, via string) (auth.
 	if err := s.RevokeAll(ctx, u); err != nil {
 		return auth.User{}, err
 	}
-	s.record(ctx, audit.Event{Type: audit.Logout, UserID: u.ID, Username: u.Username,
-		Details: map[string]string{"via": via, "scope": "all"}})
+	s.record(ctx, audit.Event{Type: audit.SessionRevoked, UserID: u.ID, Username: u.Username,
+		Details: map[string]string{"via": via, "sessions": "all"}})
 	return u, nil
 }
 

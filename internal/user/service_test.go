@@ -345,12 +345,12 @@ func TestLogoutEverywhereEndsSessionsAndIsAudited(t *testing.T) {
 	if live, err := sessions.List(ctx, u.ID); err != nil || len(live) != 0 {
 		t.Errorf("sessions after LogoutEverywhere = %d, %v; want none", len(live), err)
 	}
-	evs, err := st.ListAudit(ctx, audit.Filter{Type: audit.Logout})
+	evs, err := st.ListAudit(ctx, audit.Filter{Type: audit.SessionRevoked})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 1 || evs[0].UserID != u.ID || evs[0].Details["via"] != "cli" || evs[0].Details["scope"] != "all" {
-		t.Errorf("logout events = %+v, want one for %s with via=cli scope=all", evs, u.ID)
+	if len(evs) != 1 || evs[0].UserID != u.ID || evs[0].Details["via"] != "cli" || evs[0].Details["sessions"] != "all" {
+		t.Errorf("session.revoked events = %+v, want one for %s with via=cli sessions=all", evs, u.ID)
 	}
 }
 
