@@ -81,6 +81,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"cluster addr", "redis: {cluster: {addrs: ['127.0.0.1:7000', 'x']}}\n", "redis.cluster.addrs[1]"},
 		{"url scheme", "redis: {url: 'http://127.0.0.1:6379'}\n", "redis.url"},
 		{"sentinel url without master", "redis: {url: 'redis-sentinel://127.0.0.1:26379'}\n", "redis.url"},
+		{"sentinel url with a bad escape in its password", "redis: {url: 'redis-sentinel://:p%zzw@127.0.0.1:26379/mymaster'}\n", "redis.url"},
 		{"sessions in redis without redis", "sessions: {store: redis}\n", "sessions.store"},
 		{"key prefix with a hash tag", "redis: {url: 'redis://127.0.0.1:6379/0', key_prefix: '{gh}:'}\n", "redis.key_prefix"},
 		{"wait_replicas", "redis: {wait_replicas: -2}\n", "redis.wait_replicas"},

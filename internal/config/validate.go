@@ -254,6 +254,11 @@ func (r Redis) validate() []error {
 func checkSentinelURL(raw string) error {
 	rest := strings.TrimPrefix(raw, "redis-sentinel://")
 	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		// The store percent-decodes user and password; a bad escape there
+		// would fail only when it opens. The error never shows them.
+		if _, err := url.PathUnescape(rest[:i]); err != nil {
+			return fmt.Errorf("malformed percent-escape in the user or password of %q", RedactURL(raw))
+		}
 		rest = rest[i+1:]
 	}
 	hosts, path, _ := strings.Cut(rest, "/")
