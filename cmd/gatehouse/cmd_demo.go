@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,7 +24,11 @@ func demoCmd(e *env) *cobra.Command {
 		Short: "Run a throw-away gatehouse with a demo user, an echo upstream and ready-to-paste curl lines",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
+			// Closing the terminal (SIGHUP) stops the demo as Ctrl-C
+			// does, so that its directory (database, keys, cookie jar)
+			// goes too instead of staying behind in $TMPDIR.
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGHUP)
+			defer stop()
 			dir, err := os.MkdirTemp("", "gatehouse-demo-")
 			if err != nil {
 				return err
