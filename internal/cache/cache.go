@@ -54,7 +54,10 @@ func New[K comparable, V any](max int, now func() time.Time) *Cache[K, V] {
 	c.c = otter.Must(&otter.Options[K, *entry[V]]{
 		MaximumSize:     max,
 		InitialCapacity: min(max, 1024),
-		ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[K, *entry[V]]) time.Duration {
+		// Writing, not Creating: a Put over a live entry stores the new
+		// value until its own deadline (Creating would keep the replaced
+		// entry's). Reads leave the expiry alone either way.
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[K, *entry[V]]) time.Duration {
 			return e.Value.deadline.Sub(now())
 		}),
 		// Synchronous, so that the index never outlives an entry and no

@@ -327,3 +327,35 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("Len() = %d, want at most 100", got)
 	}
 }
+
+// A Put over a live entry stores the new value until its own deadline, not
+// the replaced one's: a value whose deadline is earlier (a session read
+// again closer to its expiry) must not live on under the old deadline.
+func TestReplacedEntryDiesAtItsOwnDeadline(t *testing.T) {
+	tests := []struct {
+		name          string
+		first, second time.Duration // deadlines of the two Puts, from start
+		advance       time.Duration
+		found         bool
+	}{
+		{"EarlierDeadlineBefore", time.Hour, time.Minute, time.Minute - time.Nanosecond, true},
+		{"EarlierDeadlineAt", time.Hour, time.Minute, time.Minute, false},
+		{"LaterDeadlineAfterTheFirst", time.Minute, time.Hour, 2 * time.Minute, true},
+		{"LaterDeadlineAt", time.Minute, time.Hour, time.Hour, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, clock := newTestCache(t, 10)
+			c.Put(c.Generation(), "a", 1, start.Add(tt.first), Tag{"sid", "s1"})
+			c.Put(c.Generation(), "a", 2, start.Add(tt.second), Tag{"sid", "s1"})
+			clock.Advance(tt.advance)
+			got, ok := c.Get("a")
+			if ok != tt.found {
+				t.Fatalf("Get after %s: found = %v, want %v", tt.advance, ok, tt.found)
+			}
+			if ok && got != 2 {
+				t.Errorf("Get after %s = %d, want the second value 2", tt.advance, got)
+			}
+		})
+	}
+}
