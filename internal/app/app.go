@@ -205,7 +205,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		client.WithInternalAudiences(a.internalAudiences))
 
 	var revStore revocation.Store = a.Store
-	var throttleStore throttle.Store = memory.New()
+	var throttleStore throttle.Store = memory.New(memory.WithClock(a.now))
 	if a.Redis != nil {
 		revStore, throttleStore = a.Redis, a.Redis
 	}
@@ -214,7 +214,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	var sessStore session.Store = a.Store
 	switch {
 	case cfg.Sessions.Store == "memory":
-		sessStore = memory.New()
+		sessStore = memory.New(memory.WithClock(a.now))
 	case strings.HasPrefix(cfg.Sessions.Store, "redis"):
 		sessStore = a.Redis
 	}
