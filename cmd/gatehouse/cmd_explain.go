@@ -49,7 +49,7 @@ func explainCmd(e *env) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&in.Method, "method", "GET", "request method")
-	cmd.Flags().StringVar(&in.URL, "url", "", "request path (or absolute URL)")
+	cmd.Flags().StringVar(&in.URL, "url", "", "request-target: a path (with query) or an absolute URL; the host judged is its host, else --header 'Host: …'")
 	cmd.Flags().StringVar(&cookie, "cookie", "", "session cookie value")
 	cmd.Flags().StringVar(&tok, "token", "", "bearer access token")
 	cmd.Flags().StringArrayVar(&headers, "header", nil, "extra request header (repeatable)")

@@ -512,22 +512,36 @@ type ExplainRequest struct {
 }
 
 // Request builds the described request for ctx (POST /explain and
-// `gatehouse explain` both use it). The URL is a path (with query) or an
-// absolute URL; its host is ignored by the gateway's matcher.
+// `gatehouse explain` both use it) as net/http's server would read it off
+// the wire, so that the gateway judges the same request: the URL is a
+// request-target, parsed with url.ParseRequestURI as the server parses one
+// ("//app.example.com/x" is a path, not a host), and an absolute one must be
+// http(s) (the gateway refuses or cannot route the others). The host judged is the
+// absolute URL's host, else the Host header; a path without a Host header
+// names no host (only routes without match.host can match it).
 func (e ExplainRequest) Request(ctx context.Context) (*http.Request, error) {
 	if e.Method == "" {
 		e.Method = http.MethodGet
 	}
-	if e.URL == "" || !(strings.HasPrefix(e.URL, "/") || strings.HasPrefix(e.URL, "http://") || strings.HasPrefix(e.URL, "https://")) {
+	u, err := url.ParseRequestURI(e.URL)
+	if err != nil || u.Scheme != "" && u.Scheme != "http" && u.Scheme != "https" {
 		return nil, errInput("url must be a path such as /api/x or an absolute http(s) URL")
 	}
-	req, err := http.NewRequestWithContext(ctx, e.Method, e.URL, nil)
+	req, err := http.NewRequestWithContext(ctx, e.Method, "/", nil)
 	if err != nil {
 		return nil, errInput("method or url is malformed")
 	}
+	req.URL, req.RequestURI = u, e.URL
 	for k, v := range e.Headers {
 		req.Header.Add(k, v)
 	}
+	// The server moves Host out of the header map into r.Host; an
+	// absolute-form target's host overrides it (RFC 9112 section 3.2.2).
+	req.Host = u.Host
+	if req.Host == "" {
+		req.Host = req.Header.Get("Host")
+	}
+	req.Header.Del("Host")
 	return req, nil
 }
 

@@ -1,0 +1,189 @@
+package admin_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// parityRoutes covers hosts (exact, wildcard, none), path prefixes,
+// methods (GET answering HEAD, TRACE), every auth kind, roles, mfa: true,
+// a rate limit and forward: jwt.
+func parityRoutes(up string) []config.Route {
+	return []config.Route{
+		{Name: "open", Match: config.RouteMatch{PathPrefix: "/"}, Upstream: up, Auth: "none"},
+		{Name: "app", Match: config.RouteMatch{Host: "app.example.com", PathPrefix: "/"}, Upstream: up, Auth: "session"},
+		{Name: "tenant", Match: config.RouteMatch{Host: "*.tenants.example.com", PathPrefix: "/api/"}, Upstream: up, Auth: "any", Roles: []string{"user"}},
+		{Name: "orders", Match: config.RouteMatch{PathPrefix: "/api/orders/", Methods: []string{"GET", "POST"}}, Upstream: up, Auth: "token", Roles: []string{"user"}},
+		{Name: "trace", Match: config.RouteMatch{PathPrefix: "/debug/", Methods: []string{"TRACE"}}, Upstream: up, Auth: "token"},
+		{Name: "ops", Match: config.RouteMatch{PathPrefix: "/ops/"}, Upstream: up, Auth: "any", Roles: []string{"ops"}},
+		{Name: "secure", Match: config.RouteMatch{PathPrefix: "/secure/"}, Upstream: up, Auth: "any", MFA: true},
+		{Name: "limited", Match: config.RouteMatch{PathPrefix: "/limited/"}, Upstream: up, Auth: "token",
+			RateLimit: &gateway.RateLimitConfig{Per: "subject", Rate: 1000, Burst: 1000, Window: config.Duration(time.Minute)}},
+		{Name: "signed", Match: config.RouteMatch{PathPrefix: "/signed/"}, Upstream: up, Auth: "token", Forward: "jwt"},
+	}
+}
+
+// rawStatus sends one request, written byte for byte (so that the
+// request-target and Host are exactly the test's), and returns the status.
+func rawStatus(t *testing.T, base, method, target, host string, headers map[string]string) int {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if host == "" {
+		host = u.Host
+	}
+	var b strings.Builder
+	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n")
+	for k, v := range headers {
+		b.WriteString(k + ": " + v + "\r\n")
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(c, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	req := &http.Request{Method: method}
+	resp, err := http.ReadResponse(bufio.NewReader(c), req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestExplainMatchesTheGateway sends every pair of request and credential
+// through the running gateway and asks POST /admin/api/v1/explain about the
+// same request: the status must be the gateway's (contract §11), and the
+// explanation must never contain the credential.
+func TestExplainMatchesTheGateway(t *testing.T) {
+	up := testutil.StartUpstream(t)
+	e := start(t, testutil.WithConfig(func(c *config.Config) { c.Routes = parityRoutes(up.URL) }))
+	ctx := context.Background()
+
+	// An expired token: issued for a second, then the clock moves past
+	// its expiry and the leeway. Every other credential is made after.
+	alice, err := e.App.Users.Get(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, _, err := e.App.Issuer.Issue(token.Subject{UserID: alice.ID, Username: alice.Username, Roles: alice.Roles, ClientID: "gatehouse"}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Minute)
+	session, tok := e.login(t, "alice"), e.token(t, "alice")
+	revoked := e.token(t, "alice")
+	if r, body := e.do(t, "POST", "/auth/revoke", url.Values{"token": {revoked}}.Encode(), "Content-Type", "application/x-www-form-urlencoded"); r.StatusCode != 200 {
+		t.Fatalf("revoke = %d %s", r.StatusCode, body)
+	}
+	e.CreateUser(t, "dave", pw, "user", "ops")
+	disabled := e.token(t, "dave")
+	if r, body := e.do(t, "POST", "/admin/api/v1/users/dave/disable", "", bearer(e.rootToken)...); r.StatusCode != 200 {
+		t.Fatalf("disable = %d %s", r.StatusCode, body)
+	}
+	mfa := e.mfaToken(t, "alice")
+
+	creds := []struct {
+		name    string
+		headers map[string]string
+		secret  string
+	}{
+		{"none", nil, ""},
+		{"session", map[string]string{"Cookie": e.cookieName + "=" + session}, session},
+		{"token", map[string]string{"Authorization": "Bearer " + tok}, tok},
+		{"expired token", map[string]string{"Authorization": "Bearer " + expired}, expired},
+		{"revoked token", map[string]string{"Authorization": "Bearer " + revoked}, revoked},
+		{"disabled user's token", map[string]string{"Authorization": "Bearer " + disabled}, disabled},
+		{"token with mfa", map[string]string{"Authorization": "Bearer " + mfa}, mfa},
+	}
+	requests := []struct {
+		name, method, target, host string
+	}{
+		{"public", "GET", "/x", ""},
+		{"exact host", "GET", "/x", "app.example.com"},
+		{"exact host with port and case", "POST", "/x", "APP.example.com:8443"},
+		{"wildcard host", "GET", "/api/x", "a.tenants.example.com"},
+		{"wildcard host, other path", "GET", "/else", "a.tenants.example.com"},
+		{"two labels under a wildcard", "GET", "/api/x", "a.b.tenants.example.com"},
+		{"orders GET", "GET", "/api/orders/1", ""},
+		{"orders HEAD", "HEAD", "/api/orders/1", ""},
+		{"orders DELETE", "DELETE", "/api/orders/1", ""},
+		{"TRACE on a route listing it", "TRACE", "/debug/x", ""},
+		{"TRACE on a route without methods", "TRACE", "/ops/x", ""},
+		{"ops role", "GET", "/ops/x", ""},
+		{"mfa route", "GET", "/secure/x", ""},
+		{"rate limited route", "GET", "/limited/x", ""},
+		{"forward jwt", "GET", "/signed/x", ""},
+		{"dot segments", "GET", "/api/orders/../../ops/x", ""},
+		{"repeated slashes", "GET", "//ops//x", ""},
+		{"authority-like path", "GET", "//app.example.com/ops/x", ""},
+		{"encoded slash", "GET", "/ops%2Fx", ""},
+		{"encoded dot segment", "GET", "/api/orders/%2e%2e/%2e%2e/ops/x", ""},
+		{"dot segment with parameters", "GET", "/api/..;/ops/x", ""},
+		{"absolute-form target", "GET", "http://app.example.com/x", ""},
+		{"absolute-form target overriding Host", "GET", "http://app.example.com/x", "other.example.com"},
+	}
+	for _, rq := range requests {
+		for _, cr := range creds {
+			t.Run(rq.name+"/"+cr.name, func(t *testing.T) {
+				want := rawStatus(t, e.URL, rq.method, rq.target, rq.host, cr.headers)
+				headers := map[string]string{}
+				for k, v := range cr.headers {
+					headers[k] = v
+				}
+				if rq.host != "" {
+					headers["Host"] = rq.host
+				}
+				body, _ := json.Marshal(map[string]any{"method": rq.method, "url": rq.target, "headers": headers})
+				r, out := e.do(t, "POST", "/admin/api/v1/explain", string(body), append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)...)
+				if r.StatusCode != 200 {
+					t.Fatalf("explain = %d %s", r.StatusCode, out)
+				}
+				var got gateway.Explanation
+				if err := json.Unmarshal([]byte(out), &got); err != nil {
+					t.Fatal(err)
+				}
+				if got.Status != want {
+					t.Errorf("explain status %d (%s %s), gateway %d\n%s", got.Status, got.Outcome, got.Reason, want, out)
+				}
+				if cr.secret != "" && strings.Contains(out, cr.secret) {
+					t.Errorf("explain echoed the credential: %s", out)
+				}
+			})
+		}
+	}
+	// A target that net/http's server (or the gateway: an opaque target)
+	// refuses with 400 is refused by explain with 400 too.
+	for _, target := range []string{"example.com/ops/x", "ops/x", "", "/ops/x\x00", "a:ops/x"} {
+		t.Run("unparsable "+target, func(t *testing.T) {
+			if target != "" {
+				if got := rawStatus(t, e.URL, "GET", target, "", nil); got != 400 {
+					t.Fatalf("the server answered %d, want 400", got)
+				}
+			}
+			body, _ := json.Marshal(map[string]any{"method": "GET", "url": target})
+			if r, out := e.do(t, "POST", "/admin/api/v1/explain", string(body), append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)...); r.StatusCode != 400 {
+				t.Errorf("explain = %d %s, want 400", r.StatusCode, out)
+			}
+		})
+	}
+}
