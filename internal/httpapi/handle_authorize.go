@@ -222,6 +222,12 @@ func (s *server) consentForm(w http.ResponseWriter, r *http.Request, req authser
 		Token: s.consentToken(r, req)}
 	if u, err := url.Parse(req.RedirectURI); err == nil {
 		data.Host = u.Host
+		if data.Host == "" {
+			// A native app's private-use scheme (com.example.app:/cb,
+			// RFC 8252 §7.1) has no host: the scheme and path name it.
+			u.RawQuery, u.Fragment, u.RawFragment = "", "", ""
+			data.Host = u.String()
+		}
 	}
 	data.FormOrigin = formTarget(req.RedirectURI)
 	for _, k := range authorizeParams {

@@ -8,13 +8,13 @@
 //                               its data-next, else /account)
 //   [data-next]                 where to go after signing in
 //   [data-step-up]              the second factor of the current session
+//   [data-passkey-ui]           rendered hidden (useless without this script);
+//                               shown when the browser has WebAuthn
 //   #passkey-error              where errors are shown
 'use strict';
 (function () {
-  if (!window.PublicKeyCredential) {
-    document.querySelectorAll('[data-passkey-login],[data-passkey-register]').forEach(function (el) { el.hidden = true; });
-    return;
-  }
+  if (!window.PublicKeyCredential) return; // the passkey controls stay hidden
+  document.querySelectorAll('[data-passkey-ui]').forEach(function (el) { el.hidden = false; });
 
   function dec(s) {
     s = s.replace(/-/g, '+').replace(/_/g, '/');
