@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -15,36 +11,22 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
-// gatewayStatus sends one request written byte for byte (request-target
-// and Host exactly as given) to base and returns the status.
+// gatewayStatus sends one request written byte for byte (request-target and
+// Host exactly as given; "" is the server's address) and returns the status.
 func gatewayStatus(t *testing.T, base, method, target, host string, headers map[string]string) int {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
+	var h []string
+	if host != "" {
+		h = append(h, "Host", host)
 	}
-	defer c.Close()
-	if host == "" {
-		host = u.Host
-	}
-	var b strings.Builder
-	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n")
 	for k, v := range headers {
-		b.WriteString(k + ": " + v + "\r\n")
+		h = append(h, k, v)
 	}
-	b.WriteString("\r\n")
-	if _, err := io.WriteString(c, b.String()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	resp.Body.Close()
+	resp, _ := testutil.RawRequest(t, u.Host, method, target, h...)
 	return resp.StatusCode
 }
 

@@ -1,12 +1,8 @@
 package admin_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"io"
-	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -36,37 +32,22 @@ func parityRoutes(up string) []config.Route {
 	}
 }
 
-// rawStatus sends one request, written byte for byte (so that the
-// request-target and Host are exactly the test's), and returns the status.
+// rawStatus sends one request written byte for byte (request-target and
+// Host exactly as given; "" is the server's address) and returns the status.
 func rawStatus(t *testing.T, base, method, target, host string, headers map[string]string) int {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
+	var h []string
+	if host != "" {
+		h = append(h, "Host", host)
 	}
-	defer c.Close()
-	if host == "" {
-		host = u.Host
-	}
-	var b strings.Builder
-	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n")
 	for k, v := range headers {
-		b.WriteString(k + ": " + v + "\r\n")
+		h = append(h, k, v)
 	}
-	b.WriteString("\r\n")
-	if _, err := io.WriteString(c, b.String()); err != nil {
-		t.Fatal(err)
-	}
-	req := &http.Request{Method: method}
-	resp, err := http.ReadResponse(bufio.NewReader(c), req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	resp.Body.Close()
+	resp, _ := testutil.RawRequest(t, u.Host, method, target, h...)
 	return resp.StatusCode
 }
 

@@ -14,8 +14,9 @@ import (
 // RawRequest sends one HTTP/1.1 request to addr with target written byte
 // for byte as the request-target, so that paths reach the server exactly as
 // an attacker spells them (Go's client would escape or refuse some).
-// header is name, value pairs; a name may repeat. No body is sent. It
-// returns the response with its body read.
+// header is name, value pairs; a name may repeat, and a "Host" pair
+// replaces the Host line (addr by default). No body is sent. It returns
+// the response with its body read.
 func RawRequest(t testing.TB, addr, method, target string, header ...string) (*http.Response, string) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -24,16 +25,24 @@ func RawRequest(t testing.TB, addr, method, target string, header ...string) (*h
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, addr)
+	host, rest := addr, []string{}
 	for i := 0; i+1 < len(header); i += 2 {
-		fmt.Fprintf(&b, "%s: %s\r\n", header[i], header[i+1])
+		if header[i] == "Host" {
+			host = header[i+1]
+			continue
+		}
+		rest = append(rest, header[i], header[i+1])
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, host)
+	for i := 0; i+1 < len(rest); i += 2 {
+		fmt.Fprintf(&b, "%s: %s\r\n", rest[i], rest[i+1])
 	}
 	b.WriteString("\r\n")
 	if _, err := io.WriteString(conn, b.String()); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method}) // a HEAD answer has no body
 	if err != nil {
 		t.Fatalf("%s %q: read response: %v", method, target, err)
 	}
