@@ -172,7 +172,8 @@ func NewSet(ctx context.Context, store Store, alg string, opts ...Option) (*Set,
 }
 
 // configError is err, a problem with the configuration (a wrong or
-// missing keys.encryption_key), that is also auth.ErrInvalidInput so that
+// missing keys.encryption_key, another tokens.algorithm than the store's,
+// HS256 asked to rotate), that is also auth.ErrInvalidInput so that
 // the command exits 2 — without saying "invalid input" in its message.
 type configError struct{ err error }
 
@@ -258,8 +259,8 @@ func (s *Set) ensureActive(ctx context.Context) error {
 	}
 	s.cur.Store(snap)
 	if snap.storeActive != "" && !s.changeAlg {
-		return fmt.Errorf("keys: tokens.algorithm is %s but the store's active signing key %s is %s; use the running instances' tokens.algorithm (only gatehouse serve changes it): %w: %w",
-			s.alg, snap.storeActive, snap.algorithmOf(snap.storeActive), ErrAlgorithmMismatch, auth.ErrInvalidInput)
+		return configError{fmt.Errorf("keys: tokens.algorithm is %s but the store's active signing key %s is %s; use the running instances' tokens.algorithm (only gatehouse serve changes it): %w",
+			s.alg, snap.storeActive, snap.algorithmOf(snap.storeActive), ErrAlgorithmMismatch)}
 	}
 	if _, err := s.rotateLocked(ctx); err != nil && !errors.Is(err, auth.ErrConflict) {
 		return fmt.Errorf("create first %s signing key: %w", s.alg, err)
