@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -10,25 +9,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
-
-// gatewayStatus sends one request written byte for byte (request-target and
-// Host exactly as given; "" is the server's address) and returns the status.
-func gatewayStatus(t *testing.T, base, method, target, host string, headers map[string]string) int {
-	t.Helper()
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h []string
-	if host != "" {
-		h = append(h, "Host", host)
-	}
-	for k, v := range headers {
-		h = append(h, k, v)
-	}
-	resp, _ := testutil.RawRequest(t, u.Host, method, target, h...)
-	return resp.StatusCode
-}
 
 // TestExplainCommandMatchesTheGateway runs a gatehouse and `gatehouse
 // explain` on one config file and store, sends each request through the
@@ -133,7 +113,7 @@ func TestExplainCommandMatchesTheGateway(t *testing.T) {
 				if rq.host != "" {
 					args = append(args, "--header", "Host: "+rq.host)
 				}
-				want := gatewayStatus(t, i.URL, rq.method, rq.target, rq.host, headers)
+				want := testutil.RawStatus(t, i.URL, rq.method, rq.target, rq.host, headers)
 				out := c.ok("", args...)
 				var got struct {
 					Status  int    `json:"status"`

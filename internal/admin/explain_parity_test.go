@@ -32,25 +32,6 @@ func parityRoutes(up string) []config.Route {
 	}
 }
 
-// rawStatus sends one request written byte for byte (request-target and
-// Host exactly as given; "" is the server's address) and returns the status.
-func rawStatus(t *testing.T, base, method, target, host string, headers map[string]string) int {
-	t.Helper()
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h []string
-	if host != "" {
-		h = append(h, "Host", host)
-	}
-	for k, v := range headers {
-		h = append(h, k, v)
-	}
-	resp, _ := testutil.RawRequest(t, u.Host, method, target, h...)
-	return resp.StatusCode
-}
-
 // TestExplainMatchesTheGateway sends every pair of request and credential
 // through the running gateway and asks POST /admin/api/v1/explain about the
 // same request: the status must be the gateway's (contract §11), and the
@@ -126,7 +107,7 @@ func TestExplainMatchesTheGateway(t *testing.T) {
 	for _, rq := range requests {
 		for _, cr := range creds {
 			t.Run(rq.name+"/"+cr.name, func(t *testing.T) {
-				want := rawStatus(t, e.URL, rq.method, rq.target, rq.host, cr.headers)
+				want := testutil.RawStatus(t, e.URL, rq.method, rq.target, rq.host, cr.headers)
 				headers := map[string]string{}
 				for k, v := range cr.headers {
 					headers[k] = v
@@ -157,7 +138,7 @@ func TestExplainMatchesTheGateway(t *testing.T) {
 	for _, target := range []string{"example.com/ops/x", "ops/x", "", "/ops/x\x00", "a:ops/x"} {
 		t.Run("unparsable "+target, func(t *testing.T) {
 			if target != "" {
-				if got := rawStatus(t, e.URL, "GET", target, "", nil); got != 400 {
+				if got := testutil.RawStatus(t, e.URL, "GET", target, "", nil); got != 400 {
 					t.Fatalf("the server answered %d, want 400", got)
 				}
 			}

@@ -191,23 +191,7 @@ func TestClusterBehavesAsOne(t *testing.T) {
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
 
 	t.Run("session from A works on B, logout on C refuses everywhere within 1s", func(t *testing.T) {
-		login, _ := json.Marshal(map[string]string{"username": "alice", "password": password})
-		req, _ := http.NewRequest("POST", a+"/auth/login", bytes.NewReader(login))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		var cookie string
-		for _, ck := range resp.Cookies() {
-			if ck.Name == "gatehouse" {
-				cookie = ck.Name + "=" + ck.Value
-			}
-		}
-		if resp.StatusCode != http.StatusOK || cookie == "" {
-			t.Fatalf("login on A = %d, cookie %q", resp.StatusCode, cookie)
-		}
+		cookie := loginCookie(t, a)
 		for _, n := range []string{a, b} { // warm both local caches
 			if status, _ := request(t, "GET", n+"/auth/session", "", "Cookie", cookie); status != http.StatusOK {
 				t.Fatalf("session on %s = %d", n, status)

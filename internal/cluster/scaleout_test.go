@@ -76,7 +76,7 @@ func loginCookie(t *testing.T, node string) string {
 	}
 	resp.Body.Close()
 	for _, ck := range resp.Cookies() {
-		if ck.Name == "gatehouse" {
+		if ck.Name == "gatehouse" && resp.StatusCode == http.StatusOK {
 			return ck.Name + "=" + ck.Value
 		}
 	}

@@ -289,7 +289,8 @@ func TestWithdrawConsentRevokesEveryGrantOfTheApp(t *testing.T) {
 // for an app with a registered http://127.0.0.1 redirect URI (RFC 8252, any
 // port) the consent page allows that one origin, and only it; for a native
 // app's private-use scheme (RFC 8252 §7.1) that scheme; an https app needs
-// nothing added.
+// nothing added. The page also says where the answer goes: a private-use
+// scheme URI has no host, and the sentence must not end in "to ."
 func TestConsentPageFormActionAllowsTheRedirect(t *testing.T) {
 	g := grantsInstance(t, func(c *config.Config) {
 		c.Clients = append(c.Clients,
@@ -300,10 +301,10 @@ func TestConsentPageFormActionAllowsTheRedirect(t *testing.T) {
 	})
 	g.CreateUser(t, "alice", strongPassword)
 	b := browser(t, g, "alice")
-	tests := []struct{ clientID, redirect, formAction string }{
-		{"cli", "http://127.0.0.1:54321/cb", "form-action 'self' https: http://127.0.0.1:54321;"},
-		{"mobile", "com.example.app:/cb", "form-action 'self' https: com.example.app:;"},
-		{"third", thirdCB, "form-action 'self' https:;"},
+	tests := []struct{ clientID, redirect, formAction, sentence string }{
+		{"cli", "http://127.0.0.1:54321/cb", "form-action 'self' https: http://127.0.0.1:54321;", "will be sent back to 127.0.0.1:54321."},
+		{"mobile", "com.example.app:/cb", "form-action 'self' https: com.example.app:;", "will be sent back to com.example.app:/cb."},
+		{"third", thirdCB, "form-action 'self' https:;", "will be sent back to " + mustHost(t, thirdCB) + "."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.clientID, func(t *testing.T) {
@@ -316,6 +317,9 @@ func TestConsentPageFormActionAllowsTheRedirect(t *testing.T) {
 			}
 			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, tt.formAction) {
 				t.Errorf("CSP = %q, want %q", csp, tt.formAction)
+			}
+			if got := text(parsePage(t, body)); !strings.Contains(got, tt.sentence) {
+				t.Errorf("page says %q, want %q", got, tt.sentence)
 			}
 		})
 	}

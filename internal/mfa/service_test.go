@@ -62,6 +62,17 @@ func code(t *testing.T, secret string, at time.Time) string {
 	return c
 }
 
+// enrolledAndPast is a user with a confirmed TOTP, the clock past the step
+// of the confirmation code, so that the next code the test sends is fresh.
+func enrolledAndPast(t *testing.T) (fixture, *mfa.Service, string) {
+	t.Helper()
+	f := newFixture(t)
+	s := f.service(t)
+	secret := enrolled(t, f, s)
+	f.clock.Advance(2 * time.Minute)
+	return f, s, secret
+}
+
 func enrolled(t *testing.T, f fixture, s *mfa.Service) string {
 	t.Helper()
 	ctx := context.Background()
@@ -98,10 +109,7 @@ func TestTOTPCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			s := f.service(t)
-			secret := enrolled(t, f, s)
-			f.clock.Advance(2 * time.Minute) // past the confirmation code's step
+			f, s, secret := enrolledAndPast(t)
 			err := s.VerifyTOTP(context.Background(), f.user.ID, code(t, secret, f.clock.Now().Add(tt.offset)))
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("VerifyTOTP = %v, want %v", err, tt.want)
@@ -155,10 +163,7 @@ func TestTOTPWindowEdgesEachCodeOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			s := f.service(t)
-			secret := enrolled(t, f, s)
-			f.clock.Advance(2 * time.Minute) // past the confirmation code's step
+			f, s, secret := enrolledAndPast(t)
 			for i, st := range tt.steps {
 				f.clock.Advance(st.advance)
 				err := s.VerifyTOTP(context.Background(), f.user.ID, code(t, secret, f.clock.Now().Add(st.offset)))
@@ -226,10 +231,7 @@ func TestTOTPCodeSpellings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			s := f.service(t)
-			secret := enrolled(t, f, s)
-			f.clock.Advance(2 * time.Minute) // past the confirmation code's step
+			f, s, secret := enrolledAndPast(t)
 			c := code(t, secret, f.clock.Now())
 			if err := s.VerifyTOTP(context.Background(), f.user.ID, tt.spell(c)); err != nil {
 				t.Fatalf("VerifyTOTP(%q) = %v, want the code accepted", tt.spell(c), err)

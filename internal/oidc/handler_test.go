@@ -67,18 +67,7 @@ func TestStartRedirectsWithStateNonceAndPKCE(t *testing.T) {
 
 func TestStartSecureCookie(t *testing.T) {
 	e := newEnv(t, nil)
-	h, err := oidc.New(context.Background(), oidc.Deps{
-		Providers: []oidc.Provider{{Name: "corp", Issuer: e.op.Issuer(), ClientID: "x"}},
-		PublicURL: "https://gatehouse.example", Users: e.userService,
-		StartSession: func(http.ResponseWriter, *http.Request, auth.User, string) (oidc.StartedSession, error) {
-			return oidc.StartedSession{}, nil
-		},
-		StateKey:      e.key,
-		SecureCookies: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := secureHandler(t, e)
 	r := httptest.NewRequest(http.MethodGet, "/auth/oidc/corp/start", nil)
 	r.SetPathValue("name", "corp")
 	w := httptest.NewRecorder()

@@ -271,3 +271,23 @@ func (e *env) assertRefused(resp response, status int, reason string) {
 		e.t.Errorf("audit reason = %q, want %q", got, want)
 	}
 }
+
+// secureHandler is a handler of one provider, corp, on an https
+// public_url with secure (__Host-, Path=/) state cookies; it starts no
+// real session.
+func secureHandler(t *testing.T, e *env) *oidc.Handler {
+	t.Helper()
+	h, err := oidc.New(context.Background(), oidc.Deps{
+		Providers: []oidc.Provider{{Name: "corp", Issuer: e.op.Issuer(), ClientID: "x"}},
+		PublicURL: "https://gatehouse.example", Users: e.userService,
+		StartSession: func(http.ResponseWriter, *http.Request, auth.User, string) (oidc.StartedSession, error) {
+			return oidc.StartedSession{}, nil
+		},
+		StateKey:      e.key,
+		SecureCookies: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}

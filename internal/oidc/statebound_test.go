@@ -1,7 +1,6 @@
 package oidc_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 )
 
@@ -49,18 +47,7 @@ func TestStartKeepsAtMostFiveLoginsInProgress(t *testing.T) {
 // cookies from plain-http test servers.
 func TestStartKeepsAtMostFiveSecureStateCookies(t *testing.T) {
 	e := newEnv(t, nil)
-	h, err := oidc.New(context.Background(), oidc.Deps{
-		Providers: []oidc.Provider{{Name: "corp", Issuer: e.op.Issuer(), ClientID: "x"}},
-		PublicURL: "https://gatehouse.example", Users: e.userService,
-		StartSession: func(http.ResponseWriter, *http.Request, auth.User, string) (oidc.StartedSession, error) {
-			return oidc.StartedSession{}, nil
-		},
-		StateKey:      e.key,
-		SecureCookies: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := secureHandler(t, e)
 	var jar []*http.Cookie // oldest first, as browsers send them
 	var first string
 	for i := range 9 {

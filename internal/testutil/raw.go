@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -49,4 +50,24 @@ func RawRequest(t testing.TB, addr, method, target string, header ...string) (*h
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp, string(body)
+}
+
+// RawStatus sends RawRequest to the server whose URL is base, with Host
+// host ("" keeps base's) and header (a map: each name once), and returns
+// the status.
+func RawStatus(t testing.TB, base, method, target, host string, header map[string]string) int {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h []string
+	if host != "" {
+		h = append(h, "Host", host)
+	}
+	for k, v := range header {
+		h = append(h, k, v)
+	}
+	resp, _ := RawRequest(t, u.Host, method, target, h...)
+	return resp.StatusCode
 }
