@@ -214,10 +214,7 @@ const maxLoginsInProgress = 5
 // host, until they expire. Ties keep the order the browser sent, oldest
 // first (RFC 6265 section 5.4).
 func (h *Handler) dropOldStates(w http.ResponseWriter, r *http.Request) {
-	prefix := stateCookiePrefix
-	if h.deps.SecureCookies {
-		prefix = secureStateCookiePrefix
-	}
+	prefix := statePrefix(h.deps.SecureCookies)
 	type held struct {
 		name    string
 		expires int64

@@ -104,11 +104,16 @@ func StateCookiePrefixes() []string { return []string{stateCookiePrefix, secureS
 // state, which the callback receives in its query.
 func stateCookieName(secure bool, provider, state string) string {
 	sum := sha256.Sum256([]byte(provider + "\x00" + state))
-	prefix := stateCookiePrefix
+	return statePrefix(secure) + hex.EncodeToString(sum[:8])
+}
+
+// statePrefix is how the state cookies' names start, with or without
+// SecureCookies.
+func statePrefix(secure bool) string {
 	if secure {
-		prefix = secureStateCookiePrefix
+		return secureStateCookiePrefix
 	}
-	return prefix + hex.EncodeToString(sum[:8])
+	return stateCookiePrefix
 }
 
 // randomToken returns n random bytes, base64url-encoded.
