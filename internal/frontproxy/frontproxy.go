@@ -40,7 +40,18 @@ type Params struct {
 	// Cookie is gatehouse's session cookie name (sessions.cookie.name, by
 	// default "gatehouse" over plain HTTP, "__Host-gatehouse" with TLS).
 	Cookie string
+	// VerifyTimeout bounds connecting to gatehouse and waiting for its
+	// forward-auth answer ("10s"; DefaultVerifyTimeout when empty): a
+	// gatehouse that accepts and never answers is then a 5xx, not a
+	// request held open for ever (Caddy's forward_auth has no response
+	// timeout of its own).
+	VerifyTimeout string
 }
+
+// DefaultVerifyTimeout is the VerifyTimeout of an empty Params: twice the
+// 5 s bound of each of gatehouse's store calls, so that a slow store is
+// gatehouse's 503, not the proxy's timeout.
+const DefaultVerifyTimeout = "10s"
 
 // DocParams are the values docs/forward-auth.md shows.
 var DocParams = Params{
@@ -50,10 +61,14 @@ var DocParams = Params{
 	Gatehouse:  "127.0.0.1:8080",
 	App:        "127.0.0.1:9001",
 	Cookie:     "gatehouse",
+	// VerifyTimeout empty: DefaultVerifyTimeout.
 }
 
 // Render returns the configuration of proxy (Nginx, Caddy or Traefik) for p.
 func Render(proxy string, p Params) (string, error) {
+	if p.VerifyTimeout == "" {
+		p.VerifyTimeout = DefaultVerifyTimeout
+	}
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, proxy+".tmpl", p); err != nil {
 		return "", fmt.Errorf("render %s configuration: %w", proxy, err)

@@ -26,13 +26,12 @@ type frontProxy struct {
 // binaries come from scripts/services.sh; a missing one fails the test.
 func startProxy(t *testing.T, proxy, gatehouse, app string) *frontProxy {
 	t.Helper()
-	return startProxyFor(t, proxy, gatehouse, app, false)
+	return startProxyFor(t, proxy, gatehouse, app, nil)
 }
 
-// startProxyFor is startProxy; anyHost makes Caddy's site answer every
-// Host on its port (nginx's only server answers every Host anyway), for
-// tests that send several server names to one proxy.
-func startProxyFor(t *testing.T, proxy, gatehouse, app string, anyHost bool) *frontProxy {
+// startProxyFor is startProxy with adjust applied to the rendered
+// parameters (when not nil), whose Listen is then the chosen address.
+func startProxyFor(t *testing.T, proxy, gatehouse, app string, adjust func(*frontproxy.Params)) *frontProxy {
 	t.Helper()
 	var lastErr error
 	for range 3 { // a free port can be taken between probing and binding
@@ -41,8 +40,8 @@ func startProxyFor(t *testing.T, proxy, gatehouse, app string, anyHost bool) *fr
 			Listen: addr, Site: "http://" + addr, ServerName: "localhost",
 			Gatehouse: gatehouse, App: app, Cookie: "gatehouse",
 		}
-		if anyHost {
-			p.Site = "http://:" + addr[strings.LastIndexByte(addr, ':')+1:]
+		if adjust != nil {
+			adjust(&p)
 		}
 		conf, err := frontproxy.Render(proxy, p)
 		if err != nil {
