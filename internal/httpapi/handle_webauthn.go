@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -331,21 +332,51 @@ func (s *server) webauthnFailed(w http.ResponseWriter, r *http.Request, a mfa.As
 //go:embed static/webauthn.js
 var staticFS embed.FS
 
-// handleStatic serves an embedded static file with its type, an ETag and
-// a short public cache (revalidated by ETag after an upgrade).
-func handleStatic(name, contentType string) http.Handler {
+// webauthnScript is the pages' one script and the URL they load it by:
+// the path plus a version taken from its content, which the script's
+// handler lets browsers cache for good. A page served after an upgrade
+// names the new version, so a browser never runs a cached old script
+// against the new page.
+var webauthnScript = sync.OnceValue(func() staticFile {
+	return readStatic("webauthn.js", "text/javascript; charset=utf-8")
+})
+
+// staticFile is an embedded file with what its handler answers.
+type staticFile struct {
+	name, contentType string
+	body              []byte
+	version           string // hex of the first 8 bytes of its SHA-256
+}
+
+func readStatic(name, contentType string) staticFile {
 	body, err := staticFS.ReadFile("static/" + name)
 	if err != nil {
 		panic(err) // embedded at build time: a missing file is a build bug
 	}
 	sum := sha256.Sum256(body)
-	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	return staticFile{name: name, contentType: contentType, body: body, version: hex.EncodeToString(sum[:8])}
+}
+
+// URL is the path the pages load the file by, its version in the query.
+func (f staticFile) URL() string { return "/static/" + f.name + "?v=" + f.version }
+
+// handleStatic serves an embedded static file with its type and an ETag.
+// Asked for by its current versioned URL it may be cached for a year
+// (immutable); by its bare path or another version, for 5 minutes and
+// revalidated by ETag after that.
+func handleStatic(f staticFile) http.Handler {
+	etag := `"` + f.version + `"`
+	versioned := "v=" + f.version
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Type", contentType)
-		h.Set("Cache-Control", "public, max-age=300")
+		h.Set("Content-Type", f.contentType)
+		if r.URL.RawQuery == versioned {
+			h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			h.Set("Cache-Control", "public, max-age=300")
+		}
 		h.Set("ETag", etag)
 		h.Set("X-Content-Type-Options", "nosniff")
-		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(body))
+		http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.body))
 	})
 }

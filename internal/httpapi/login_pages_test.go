@@ -123,7 +123,7 @@ func TestThrottledLoginPageKeepsPasskeys(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("throttled login = %d (Retry-After %q), want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	for _, want := range []string{"Too many failed attempts", "Sign in with a passkey", `autocomplete="username webauthn"`, `<script src="/static/webauthn.js"`} {
+	for _, want := range []string{"Too many failed attempts", "Sign in with a passkey", `autocomplete="username webauthn"`, `<script src="/static/webauthn.js?v=`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("throttled login page lacks %q:\n%s", want, body)
 		}

@@ -188,7 +188,7 @@ func (p *pages) render(w http.ResponseWriter, status int, name string, data any)
 
 // flatten merges the page chrome into the data map the templates read.
 func flatten(p page) map[string]any {
-	m := map[string]any{"Title": p.Title, "Nonce": p.Nonce}
+	m := map[string]any{"Title": p.Title, "Nonce": p.Nonce, "Script": webauthnScript().URL()}
 	switch d := p.Data.(type) {
 	case loginPage:
 		m["Next"], m["Error"], m["Throttled"], m["Busy"], m["Providers"] = d.Next, d.Error, d.Throttled, d.Busy, d.Providers

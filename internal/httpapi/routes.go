@@ -60,7 +60,7 @@ func (s *server) routes() http.Handler {
 		own("POST /auth/webauthn/login/begin", csrf(s.handleWebAuthnLoginBegin()))
 		own("POST /auth/webauthn/login/finish", csrf(s.handleWebAuthnLoginFinish()))
 	}
-	own("GET /static/webauthn.js", handleStatic("webauthn.js", "text/javascript; charset=utf-8"))
+	own("GET /static/webauthn.js", handleStatic(webauthnScript()))
 
 	// Tokens (section 4)
 	own("POST /auth/token", s.handleToken())

@@ -1,12 +1,15 @@
 package httpapi_test
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -412,30 +415,51 @@ func TestPasskeyDelete(t *testing.T) {
 	})
 }
 
-// The pages load the one static script by nonce; the script is served
-// with its type and cache headers.
+// The pages load the one static script by nonce, by a URL that names its
+// version; the script is served with its type and cache headers: for good
+// by that URL, briefly (and revalidated) by its bare path, so a page after
+// an upgrade never runs a cached old script.
 func TestPasskeyPagesAndScript(t *testing.T) {
 	g := passkeyInstance(t, "sqlite")
 	g.CreateUser(t, "alice", strongPassword)
 	c := signedIn(t, g, "alice")
+	src := regexp.MustCompile(`<script src="(/static/webauthn\.js\?v=[0-9a-f]{16})" nonce="`)
+	var scriptURL string
 	for _, path := range []string{"/login", "/account"} {
 		resp, body := do(t, c, "GET", g.URL+path, "", "Accept", "text/html")
 		csp := resp.Header.Get("Content-Security-Policy")
-		if resp.StatusCode != 200 || !strings.Contains(body, `<script src="/static/webauthn.js" nonce="`) || !strings.Contains(csp, "script-src 'nonce-") ||
+		m := src.FindStringSubmatch(body)
+		if resp.StatusCode != 200 || m == nil || !strings.Contains(csp, "script-src 'nonce-") ||
 			strings.Contains(csp, "unsafe-inline") || strings.Count(body, "<script") != 1 || strings.Contains(body, "<script>") {
-			t.Fatalf("GET %s = %d, CSP %q, want one nonce'd external script", path, resp.StatusCode, csp)
+			t.Fatalf("GET %s = %d, CSP %q, want one nonce'd external script by its versioned URL", path, resp.StatusCode, csp)
 		}
+		if scriptURL != "" && m[1] != scriptURL {
+			t.Fatalf("the pages name two versions of the script: %s and %s", scriptURL, m[1])
+		}
+		scriptURL = m[1]
 	}
 	if _, body := do(t, c, "GET", g.URL+"/login", "", "Accept", "text/html"); !strings.Contains(body, `autocomplete="username webauthn"`) || !strings.Contains(body, "Sign in with a passkey") {
 		t.Fatalf("login page lacks the passkey button or autofill")
 	}
 	resp, body := do(t, c, "GET", g.URL+"/static/webauthn.js", "")
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") ||
-		resp.Header.Get("ETag") == "" || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age") || !strings.Contains(body, "navigator.credentials") {
+		resp.Header.Get("ETag") == "" || resp.Header.Get("Cache-Control") != "public, max-age=300" || !strings.Contains(body, "navigator.credentials") {
 		t.Fatalf("GET /static/webauthn.js = %d %v", resp.StatusCode, resp.Header)
 	}
 	if resp, _ := do(t, c, "GET", g.URL+"/static/webauthn.js", "", "If-None-Match", resp.Header.Get("ETag")); resp.StatusCode != 304 {
 		t.Fatalf("revalidation = %d, want 304", resp.StatusCode)
+	}
+	sum := sha256.Sum256([]byte(body))
+	if want := "/static/webauthn.js?v=" + hex.EncodeToString(sum[:8]); scriptURL != want {
+		t.Errorf("the pages load %s, want the version of the script served (%s)", scriptURL, want)
+	}
+	versioned, vbody := do(t, c, "GET", g.URL+scriptURL, "")
+	if versioned.StatusCode != 200 || vbody != body || versioned.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
+		t.Errorf("GET %s = %d, Cache-Control %q, same body %v; want the script, cacheable for good", scriptURL, versioned.StatusCode, versioned.Header.Get("Cache-Control"), vbody == body)
+	}
+	other, _ := do(t, c, "GET", g.URL+"/static/webauthn.js?v=0000000000000000", "")
+	if other.StatusCode != 200 || other.Header.Get("Cache-Control") != "public, max-age=300" {
+		t.Errorf("an old version's URL = %d, Cache-Control %q; want the current script, cached briefly", other.StatusCode, other.Header.Get("Cache-Control"))
 	}
 }
 
