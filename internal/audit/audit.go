@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -106,6 +107,26 @@ func (l *Logger) Record(ctx context.Context, e Event) {
 		l.log.LogAttrs(ctx, slog.LevelError, "audit store failed", slog.String("event", e.Type),
 			slog.String("user_id", e.UserID), slog.String("request_id", e.RequestID), slog.String("error", err.Error()))
 	}
+}
+
+// Purge deletes the stored events older than retention (by the Logger's
+// clock) and returns how many it deleted; with a retention of 0 or less,
+// or no store, it deletes nothing. A purge that deletes events says so in
+// one log line, so the trail never shrinks without a word.
+func (l *Logger) Purge(ctx context.Context, retention time.Duration) (int, error) {
+	if l == nil || l.store == nil || retention <= 0 {
+		return 0, nil
+	}
+	before := l.now().Add(-retention)
+	n, err := l.store.PurgeAudit(ctx, before)
+	if n > 0 {
+		l.log.LogAttrs(ctx, slog.LevelInfo, "audit: purged events past their retention",
+			slog.Int("events", n), slog.Time("before", before.UTC()))
+	}
+	if err != nil {
+		return n, fmt.Errorf("purge audit events: %w", err)
+	}
+	return n, nil
 }
 
 // Request identifies the HTTP request an event happens in: the client's IP

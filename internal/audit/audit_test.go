@@ -76,3 +76,35 @@ func TestStoreFailureIsLoggedWithTheEvent(t *testing.T) {
 		})
 	}
 }
+
+// Purge deletes what is older than the retention by the Logger's clock,
+// says how many in one log line, and does nothing with a retention of 0.
+func TestPurgeKeepsTheRetention(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+	store := sqlitetest.New(t)
+	var logs bytes.Buffer
+	l := audit.New(store, slog.New(slog.NewJSONHandler(&logs, nil)), func() time.Time { return now })
+	for _, age := range []time.Duration{91 * 24 * time.Hour, 90*24*time.Hour + time.Second, 89 * 24 * time.Hour, 0} {
+		l.Record(ctx, audit.Event{Type: audit.LoginOK, UserID: "u1", Time: now.Add(-age), RequestID: age.String()})
+	}
+	if n, err := l.Purge(ctx, 0); n != 0 || err != nil {
+		t.Fatalf("Purge(0) = %d, %v; want nothing deleted", n, err)
+	}
+	logs.Reset()
+	n, err := l.Purge(ctx, 90*24*time.Hour)
+	if n != 2 || err != nil {
+		t.Fatalf("Purge(90 days) = %d, %v; want 2", n, err)
+	}
+	left, err := store.ListAudit(ctx, audit.Filter{})
+	if err != nil || len(left) != 2 || left[0].RequestID != "0s" || left[1].RequestID != (89*24*time.Hour).String() {
+		t.Fatalf("left %+v, %v; want the events of the last 90 days", left, err)
+	}
+	var line struct {
+		Msg    string
+		Events int
+	}
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil || line.Events != 2 || !strings.Contains(line.Msg, "purged") {
+		t.Fatalf("log %q: want one line saying 2 events were purged", logs.String())
+	}
+}

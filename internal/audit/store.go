@@ -44,4 +44,7 @@ type Store interface {
 	AppendAudit(ctx context.Context, e Event) error
 	// ListAudit returns matching events, newest first.
 	ListAudit(ctx context.Context, f Filter) ([]Event, error)
+	// PurgeAudit deletes the events older than before (Time < before) and
+	// returns how many it deleted.
+	PurgeAudit(ctx context.Context, before time.Time) (int, error)
 }

@@ -41,6 +41,7 @@ type Config struct {
 	OIDC           OIDC      `yaml:"oidc"`
 	Clients        []Client  `yaml:"clients"`
 	Log            Log       `yaml:"log"`
+	Audit          Audit     `yaml:"audit"`
 	Admin          Admin     `yaml:"admin"`
 
 	// fileWarnings are Load's findings about the file itself (Warnings
@@ -238,6 +239,18 @@ type Admin struct {
 type Log struct {
 	Level string `yaml:"level"` // debug | info | warn | error
 }
+
+// Audit configures the stored audit trail.
+type Audit struct {
+	// Retention deletes stored events older than this (checked every 5
+	// minutes); 0, the default, keeps every event. At least MinAuditRetention.
+	Retention Duration `yaml:"retention"`
+}
+
+// MinAuditRetention is the shortest audit.retention accepted: a shorter
+// one is more likely a slip ("90s" for 90 days) than a wish to keep no
+// trail.
+const MinAuditRetention = 24 * time.Hour
 
 // Default returns the configuration with every key at its documented default.
 func Default() Config {

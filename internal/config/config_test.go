@@ -72,6 +72,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"cookie name with a separator", "sessions: {cookie: {name: 'gh;x'}}\n", "sessions.cookie.name"},
 		{"cookie domain", "sessions: {cookie: {domain: 'bad domain'}}\n", "sessions.cookie.domain"},
 		{"hashing wait zero", "passwords: {max_wait: 0s}\n", "passwords.max_wait"},
+		{"audit retention negative", "audit: {retention: -24h}\n", "audit.retention"},
+		{"audit retention below a day", "audit: {retention: 90s}\n", "audit.retention"},
 		{"hashing slots negative", "passwords: {max_concurrent: -1}\n", "passwords.max_concurrent"},
 		{"url and cluster", "redis: {url: 'redis://127.0.0.1:6379/0', cluster: {addrs: ['127.0.0.1:7000']}}\n", "redis"},
 		{"sentinel and cluster", "redis: {sentinel: {master: m, addrs: ['h:26379']}, cluster: {addrs: ['h:7000']}}\n", "redis"},
@@ -111,6 +113,20 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 				t.Errorf("error %q does not name %s", err, tt.key)
 			}
 		})
+	}
+}
+
+// audit.retention: 0 (the default) keeps every event; a day or more is a
+// retention.
+func TestAuditRetentionAccepted(t *testing.T) {
+	for yaml, want := range map[string]time.Duration{"": 0, "audit: {retention: 0s}\n": 0, "audit: {retention: 2160h}\n": 2160 * time.Hour} {
+		cfg, err := config.Load(write(t, yaml), noEnv)
+		if err != nil {
+			t.Fatalf("%q: %v", yaml, err)
+		}
+		if got := cfg.Audit.Retention.D(); got != want {
+			t.Errorf("%q: audit.retention = %v, want %v", yaml, got, want)
+		}
 	}
 }
 

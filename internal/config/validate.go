@@ -184,6 +184,9 @@ func (c Config) Validate() []error {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
+	if r := c.Audit.Retention.D(); r < 0 || (r > 0 && r < MinAuditRetention) {
+		bad("audit.retention", "must be 0 (keep every event) or at least %s, got %s", MinAuditRetention, r)
+	}
 	for i, r := range c.Admin.Roles {
 		if r == "" || strings.ContainsAny(r, ", \t\r\n") {
 			bad(fmt.Sprintf("admin.roles[%d]", i), "role %q must be non-empty UTF-8 without commas, spaces, control or invisible characters", r)

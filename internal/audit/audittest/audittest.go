@@ -3,13 +3,13 @@ package audittest
 import (
 	"context"
 	"fmt"
-	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 	"maps"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 )
 
 // RunStoreTests runs the audit.Store conformance suite. newStore must return
@@ -24,6 +24,8 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		{Name: "LimitKeepsTheNewest", Run: testLimit},
 		{Name: "ZeroLimitMeansOneHundred", Run: testDefaultLimit},
 		{Name: "TimeRangeAndPaging", Run: testRangeAndPaging},
+		{Name: "PurgeDeletesOnlyOlderEvents", Run: testPurge},
+		{Name: "PurgeDeletesABacklog", Run: testPurgeBacklog},
 	})
 }
 
@@ -172,5 +174,49 @@ func testRangeAndPaging(t *testing.T, s audit.Store) {
 	}
 	if want := []string{"r4", "r3", "r2", "r1", "r0"}; !slices.Equal(pages, want) {
 		t.Errorf("pages = %v, want %v", pages, want)
+	}
+}
+
+func purge(t *testing.T, s audit.Store, before time.Time) int {
+	t.Helper()
+	n, err := s.PurgeAudit(context.Background(), before)
+	if err != nil {
+		t.Fatalf("PurgeAudit(%v): %v", before, err)
+	}
+	return n
+}
+
+// An event exactly at the bound stays: PurgeAudit deletes Time < before.
+func testPurge(t *testing.T, s audit.Store) {
+	appendAll(t, s,
+		ev("old", audit.LoginOK, "u1", at.Add(-2*time.Second)),
+		ev("older", audit.LoginFailed, "u2", at.Add(-time.Microsecond)),
+		ev("bound", audit.Logout, "u1", at),
+		ev("new", audit.LoginOK, "u1", at.Add(time.Second)),
+	)
+	if n := purge(t, s, at); n != 2 {
+		t.Fatalf("PurgeAudit = %d, want 2", n)
+	}
+	if got, want := requestIDs(list(t, s, audit.Filter{})), []string{"new", "bound"}; !slices.Equal(got, want) {
+		t.Fatalf("after the purge ListAudit = %v, want %v", got, want)
+	}
+	if n := purge(t, s, at); n != 0 {
+		t.Fatalf("a second PurgeAudit = %d, want 0", n)
+	}
+}
+
+// A backlog larger than a batch (the SQL stores delete 500 rows a
+// statement) goes in one call.
+func testPurgeBacklog(t *testing.T, s audit.Store) {
+	const old = 501
+	for i := range old {
+		appendAll(t, s, ev(fmt.Sprint(i), audit.LoginFailed, "u1", at.Add(-time.Duration(i+1)*time.Second)))
+	}
+	appendAll(t, s, ev("kept", audit.LoginOK, "u1", at))
+	if n := purge(t, s, at); n != old {
+		t.Fatalf("PurgeAudit = %d, want %d", n, old)
+	}
+	if got := requestIDs(list(t, s, audit.Filter{Limit: 10})); !slices.Equal(got, []string{"kept"}) {
+		t.Fatalf("after the purge ListAudit = %v, want [kept]", got)
 	}
 }

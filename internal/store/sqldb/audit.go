@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 )
@@ -62,6 +63,12 @@ func (db *Store) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Event, 
 	}
 	query += ` ORDER BY time DESC, id DESC LIMIT ?`
 	return queryAll(ctx, db, "list audit events", scanAudit, query, append(args, limit)...)
+}
+
+// PurgeAudit deletes the events older than before, PurgeBatch at a time
+// (by the time index).
+func (db *Store) PurgeAudit(ctx context.Context, before time.Time) (int, error) {
+	return db.purge(ctx, "purge audit events", "audit_events", "id", `time < ?`, micros(before))
 }
 
 func scanAudit(row scanner) (audit.Event, error) {
