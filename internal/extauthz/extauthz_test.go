@@ -38,12 +38,15 @@ var users = map[string]auth.Principal{
 }
 
 // creds accepts the session cookie "sess-<user>" and the bearer token
-// "tok-<user>".
+// "tok-<user>"; "sess-down" and "tok-down" find their store down.
 type creds struct{}
 
 func (creds) AuthenticateSession(r *http.Request) (auth.Principal, error) {
 	c, err := r.Cookie(cookieName)
 	if err == nil {
+		if c.Value == "sess-down" {
+			return auth.Principal{}, fmt.Errorf("session: %w", auth.ErrUnavailable)
+		}
 		if p, ok := users[strings.TrimPrefix(c.Value, "sess-")]; ok {
 			return p, nil
 		}
@@ -52,6 +55,9 @@ func (creds) AuthenticateSession(r *http.Request) (auth.Principal, error) {
 }
 
 func (creds) Verify(_ context.Context, raw string) (auth.Principal, error) {
+	if raw == "tok-down" {
+		return auth.Principal{}, fmt.Errorf("token: %w", auth.ErrUnavailable)
+	}
 	if p, ok := users[strings.TrimPrefix(raw, "tok-")]; ok && strings.HasPrefix(raw, "tok-") {
 		return p, nil
 	}
@@ -237,6 +243,13 @@ func TestGRPCCheck(t *testing.T) {
 		{name: "no route on an unknown host", req: envoyCheck("GET", "other.example.com", "/admin/x"),
 			code: codes.NotFound, status: 404, body: `{"error":"not_found"}`},
 		{name: "no http attributes", req: &authv3.CheckRequest{}, code: codes.InvalidArgument, status: 400},
+		// A store that does not answer fails closed with the gateway's 503,
+		// a browser included (no login redirect): never an allow, never an
+		// RPC error that failure_mode_allow would let through.
+		{name: "session store down, browser", req: envoyCheck("GET", "app.example.com", "/admin/x", "cookie", cookieName+"=sess-down", "accept", "text/html"),
+			code: codes.Unavailable, status: 503, body: `{"error":"unavailable"}`},
+		{name: "token store down", req: envoyCheck("GET", "api.example.com", "/admin/x", "authorization", "Bearer tok-down"),
+			code: codes.Unavailable, status: 503, body: `{"error":"unavailable"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -201,7 +201,9 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*forward
 	if f.url != "" {
 		if v := first(r.Header, f.url); v != "" {
 			u, err := url.Parse(v)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || !validHost(u.Host) {
+			// u.Host is "" for "https:///x" and the opaque "https:h/x": such a
+			// URL names no host, and judging "" would pick the host-less routes.
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Host == "" || !validHost(u.Host) {
 				return nil, 0, fmt.Errorf("%w: invalid %s", errBadVerify, f.url)
 			}
 			fr.Host = u.Host

@@ -152,6 +152,10 @@ func TestVerifyJudgesForwardedHost(t *testing.T) {
 			"X-Original-URL", "https://other.example.com/admin/x", "X-Original-URL", "https://app.example.com/admin/x"), http.StatusBadRequest},
 		{"nginx family: X-Original-URL not absolute", srv.URL, "", append(nginx("GET", "/admin/x"), "X-Original-URL", "/admin/x"), http.StatusBadRequest},
 		{"nginx family: X-Original-URL with a bad host", srv.URL, "", append(nginx("GET", "/admin/x"), "X-Original-URL", "https://app.example.com@evil/x"), http.StatusBadRequest},
+		// Without a host (or opaque), X-Original-URL names no host at all:
+		// judged as one, it would take the request to the host-less routes.
+		{"nginx family: X-Original-URL without a host", srv.URL, "app.example.com", append(nginx("GET", "/admin/x"), "X-Original-URL", "https:///admin/x"), http.StatusBadRequest},
+		{"nginx family: X-Original-URL opaque", srv.URL, "app.example.com", append(nginx("GET", "/admin/x"), "X-Original-URL", "https:other.example.com/admin/x"), http.StatusBadRequest},
 		{"untrusted peer naming the open host", untrusted.URL, "app.example.com", fwd("other.example.com"), http.StatusBadRequest},
 	}
 	for _, tt := range tests {
