@@ -88,6 +88,14 @@ func (i *Issuer) TTL() time.Duration { return i.ttl }
 // refused (wraps auth.ErrInvalidInput): the token would pass, at that
 // route's upstream, for one the gateway sent.
 func (i *Issuer) Issue(s Subject, ttl time.Duration) (string, Claims, error) {
+	return i.issue(s, ttl, time.Time{})
+}
+
+// issue is Issue with the token issued as of at (zero, or later than the
+// clock: now). A grant passes the time it read before its store write, so
+// that a revocation of the family timed after that write outlasts the
+// token however long the signing waited (Grants.sidEvent).
+func (i *Issuer) issue(s Subject, ttl time.Duration, at time.Time) (string, Claims, error) {
 	aud := i.aud
 	if len(s.Audience) > 0 {
 		aud = s.Audience
@@ -100,7 +108,7 @@ func (i *Issuer) Issue(s Subject, ttl time.Duration) (string, Claims, error) {
 			}
 		}
 	}
-	c, err := i.claims(s, aud, ttl)
+	c, err := i.claims(s, aud, ttl, at)
 	if err != nil {
 		return "", Claims{}, err
 	}
@@ -121,14 +129,14 @@ func (i *Issuer) IssueInternal(p auth.Principal, audience string, ttl time.Durat
 		ttl = InternalTTL
 	}
 	s := Subject{UserID: p.Subject, Username: p.Username, Roles: p.Roles, Scope: p.Scope, SessionID: p.SessionID, ClientID: "gatehouse", AMR: p.AMR}
-	c, err := i.claims(s, []string{audience}, ttl)
+	c, err := i.claims(s, []string{audience}, ttl, time.Time{})
 	if err != nil {
 		return "", err
 	}
 	return i.sign(c)
 }
 
-func (i *Issuer) claims(s Subject, aud []string, ttl time.Duration) (Claims, error) {
+func (i *Issuer) claims(s Subject, aud []string, ttl time.Duration, at time.Time) (Claims, error) {
 	if ttl == 0 {
 		ttl = i.ttl
 	}
@@ -139,7 +147,11 @@ func (i *Issuer) claims(s Subject, aud []string, ttl time.Duration) (Claims, err
 	if err != nil {
 		return Claims{}, fmt.Errorf("issue token: %w", err)
 	}
-	now := i.now().Truncate(time.Second)
+	now := i.now()
+	if !at.IsZero() && at.Before(now) {
+		now = at
+	}
+	now = now.Truncate(time.Second)
 	roles := s.Roles
 	if roles == nil {
 		roles = []string{}

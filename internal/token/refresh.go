@@ -123,7 +123,7 @@ func (g *Grants) Issue(ctx context.Context, gr Grant) (Pair, error) {
 	if err := g.store.CreateRefresh(ctx, r); err != nil {
 		return Pair{}, fmt.Errorf("start grant: %w", err)
 	}
-	p, err := g.pair(u, r, r.Scope, rt, gr.Audience, ttl)
+	p, err := g.pair(u, r, r.Scope, rt, gr.Audience, ttl, now)
 	if err != nil {
 		return Pair{}, fmt.Errorf("start grant: %w", err)
 	}
@@ -230,7 +230,7 @@ func (g *Grants) RefreshFor(ctx context.Context, req RefreshRequest) (Pair, erro
 	if refused != nil { // used and revoked are for good: not reached
 		return Pair{}, fmt.Errorf("refresh: %w", refused)
 	}
-	p, err := g.pair(u, next, scope, rt, req.Audience, ttl)
+	p, err := g.pair(u, next, scope, rt, req.Audience, ttl, now)
 	if err != nil {
 		return Pair{}, fmt.Errorf("refresh: %w", err)
 	}
@@ -359,7 +359,7 @@ func (g *Grants) revokeFamilies(ctx context.Context, revoke func(context.Context
 	}
 	var errs []error
 	for _, f := range fams {
-		errs = append(errs, g.publish(ctx, g.sidEvent(f.ID, now)))
+		errs = append(errs, g.publish(ctx, g.sidEvent(f.ID)))
 	}
 	return len(fams), errors.Join(errs...)
 }
@@ -382,7 +382,7 @@ func (g *Grants) RevokeGrant(ctx context.Context, userID, family, reason string)
 	if err := g.store.RevokeFamily(ctx, family, now); err != nil && !errors.Is(err, auth.ErrNotFound) {
 		return fmt.Errorf("revoke grant: %w", err)
 	}
-	if err := g.publish(ctx, g.sidEvent(family, now)); err != nil {
+	if err := g.publish(ctx, g.sidEvent(family)); err != nil {
 		return fmt.Errorf("revoke grant: %w", err)
 	}
 	g.record(ctx, audit.TokenRevoked, userID, "", "sid", family, "reason", reason)
@@ -425,13 +425,18 @@ func (g *Grants) revokeFamily(ctx context.Context, family string) error {
 	if err := g.store.RevokeFamily(ctx, family, now); err != nil {
 		return err
 	}
-	return g.publish(ctx, g.sidEvent(family, now))
+	return g.publish(ctx, g.sidEvent(family))
 }
 
 // sidEvent lasts as long as any access token of the family can: one
-// access_ttl plus leeway.
-func (g *Grants) sidEvent(family string, now time.Time) revocation.Event {
-	return revocation.Event{Kind: revocation.KindSID, Key: family, Until: now.Add(g.s.ttl + g.s.leeway)}
+// access_ttl plus leeway from now. Call it once the family's revocation is
+// in the store: a refresh that committed before it (it waited for the
+// family's row, or this process paused) signed its token as of a time read
+// before that commit (pair), so the denial outlasts that token too; a clock
+// read before the store write left the token valid for the difference
+// after its sid was forgotten.
+func (g *Grants) sidEvent(family string) revocation.Event {
+	return revocation.Event{Kind: revocation.KindSID, Key: family, Until: g.s.now().Add(g.s.ttl + g.s.leeway)}
 }
 
 func (g *Grants) publish(ctx context.Context, ev revocation.Event) error {
@@ -505,10 +510,11 @@ func (g *Grants) accessTTL(now, familyEnd time.Time) (time.Duration, error) {
 }
 
 // pair issues the access token of family r with scope (r.Scope, or less
-// on a narrower refresh) and pairs it with refresh token rt.
-func (g *Grants) pair(u auth.User, r Refresh, scope, rt string, aud []string, ttl time.Duration) (Pair, error) {
-	at, c, err := g.issuer.Issue(Subject{UserID: u.ID, Username: u.Username, Roles: u.Roles, Scope: scope,
-		ClientID: r.ClientID, SessionID: r.FamilyID, Audience: aud, AMR: r.AMR}, ttl)
+// on a narrower refresh) as of now, the time read before the store write
+// that gave the family its token, and pairs it with refresh token rt.
+func (g *Grants) pair(u auth.User, r Refresh, scope, rt string, aud []string, ttl time.Duration, now time.Time) (Pair, error) {
+	at, c, err := g.issuer.issue(Subject{UserID: u.ID, Username: u.Username, Roles: u.Roles, Scope: scope,
+		ClientID: r.ClientID, SessionID: r.FamilyID, Audience: aud, AMR: r.AMR}, ttl, now)
 	if err != nil {
 		return Pair{}, err
 	}

@@ -142,26 +142,39 @@ func TestRefreshConcurrentExactlyOne(t *testing.T) {
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make([]error, n)
+	pairs := make([]token.Pair, n)
 	gate := make(chan struct{})
 	for i := range n {
 		wg.Go(func() {
 			<-gate
-			_, errs[i] = e.grants.Refresh(context.Background(), p.RefreshToken)
+			pairs[i], errs[i] = e.grants.Refresh(context.Background(), p.RefreshToken)
 		})
 	}
 	close(gate)
 	wg.Wait()
 	ok := 0
-	for _, err := range errs {
+	var won token.Pair
+	for i, err := range errs {
 		switch {
 		case err == nil:
 			ok++
+			won = pairs[i]
 		case !errors.Is(err, token.ErrInvalidGrant):
 			t.Errorf("loser err = %v, want ErrInvalidGrant", err)
 		}
 	}
 	if ok != 1 {
 		t.Fatalf("successful concurrent refreshes = %d, want exactly 1", ok)
+	}
+	// A loser presented a used token: reuse, so the family dies, the
+	// winner's tokens with it (docs/tokens.md: no grace window).
+	if got := e.audit.count(audit.RefreshReuse); got == 0 {
+		t.Error("token.refresh_reuse events = 0, want the losers' reuse recorded")
+	}
+	_, err := e.grants.Refresh(t.Context(), won.RefreshToken)
+	wantGrantErr(t, err, auth.ErrRevoked)
+	if _, err := e.verifier.Verify(t.Context(), won.AccessToken); !errors.Is(err, auth.ErrRevoked) {
+		t.Errorf("the winner's access token: err = %v, want ErrRevoked", err)
 	}
 }
 
