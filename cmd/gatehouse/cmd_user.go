@@ -21,7 +21,8 @@ func userCmd(e *env) *cobra.Command {
 	cmd.AddCommand(userAddCmd(e), userListCmd(e), userPasswdCmd(e), userRolesCmd(e),
 		userStateCmd(e, "disable", "Disable a user and end all their sessions and tokens", true),
 		userStateCmd(e, "enable", "Enable a disabled user", false),
-		userDeleteCmd(e), userSessionsCmd(e), userLogoutCmd(e), userMFACmd(e), userMFAResetCmd(e))
+		userDeleteCmd(e), userSessionsCmd(e), userLogoutCmd(e), userMFACmd(e), userMFAResetCmd(e),
+		userIdentitiesCmd(e), userUnlinkCmd(e))
 	return cmd
 }
 
@@ -274,4 +275,57 @@ func userLogoutCmd(e *env) *cobra.Command {
 			return nil
 		}),
 	}
+}
+
+func userIdentitiesCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use: "identities NAME", Short: "List the external sign-in accounts (OIDC, OAuth 2.0) linked to a user", Args: cobra.ExactArgs(1),
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
+			u, err := a.Users.Get(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			ids, err := a.Users.Identities(cmd.Context(), u.ID)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PROVIDER\tISSUER\tSUBJECT\tLINKED\tLAST LOGIN\tEMAIL")
+			for _, id := range ids {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(id.Provider), cell(id.Issuer), cell(id.Subject),
+					ts(id.CreatedAt), ts(id.LastLogin), lastCell(firstNonEmpty(id.Email, "-")))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%d linked account(s)\n", len(ids))
+			return nil
+		}),
+	}
+}
+
+func userUnlinkCmd(e *env) *cobra.Command {
+	var issuer, subject string
+	cmd := &cobra.Command{
+		Use:   "unlink NAME --issuer URL --subject SUB",
+		Short: "Unlink an external sign-in account from a user and end all their sessions and tokens",
+		Args:  cobra.ExactArgs(1),
+		PreRunE: func(*cobra.Command, []string) error {
+			if issuer == "" || subject == "" {
+				return usagef("--issuer and --subject are required: the linked account, as `gatehouse user identities NAME` lists it")
+			}
+			return nil
+		},
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
+			u, err := a.Users.Unlink(cmd.Context(), args[0], issuer, subject, "cli")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "unlinked issuer %s subject %s from %s; their sessions and tokens were ended\n", cell(issuer), cell(subject), u.Username)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&issuer, "issuer", "", "issuer of the linked account (ISSUER of user identities)")
+	cmd.Flags().StringVar(&subject, "subject", "", "subject of the linked account (SUBJECT of user identities)")
+	return cmd
 }

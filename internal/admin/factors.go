@@ -114,14 +114,12 @@ func identityKey(v url.Values) (issuer, subject string, err error) {
 }
 
 // unlinkUserIdentity removes the link of issuer+subject to the user name
-// (user.Service.Unlink audits oidc.unlinked); a link that is not this
-// user's is auth.ErrNotFound.
+// and ends the user's sessions and token grants (user.Service.Unlink, the
+// operation `gatehouse user unlink` shares; it audits oidc.unlinked); a
+// link that is not this user's is auth.ErrNotFound.
 func (h *Handler) unlinkUserIdentity(r *http.Request, name, issuer, subject string) error {
-	u, err := h.d.Users.Get(r.Context(), name)
-	if err != nil {
-		return err
-	}
-	return h.d.Users.Unlink(r.Context(), u.ID, issuer, subject)
+	_, err := h.d.Users.Unlink(r.Context(), name, issuer, subject, "admin")
+	return err
 }
 
 // unlinkIdentity: DELETE /users/{name}/identities?issuer=&subject= — the

@@ -52,7 +52,8 @@ func unlinkPath(name string, q url.Values) string {
 
 // DELETE /admin/api/v1/users/{name}/identities?issuer=&subject= unlinks
 // only an account of that user, only for an administrator, and refuses a
-// cookie-authenticated request from another origin.
+// cookie-authenticated request from another origin. A refusal signs nobody
+// out; an unlink ends every session and token grant of the user.
 func TestUnlinkIdentityAPI(t *testing.T) {
 	e := start(t)
 	e.link(t, "alice", "s-alice")
@@ -97,6 +98,9 @@ func TestUnlinkIdentityAPI(t *testing.T) {
 	if n := len(e.auditOf(t, audit.IdentityUnlinked)); n != 0 {
 		t.Fatalf("%d oidc.unlinked events after refusals, want none", n)
 	}
+	if resp, _ := e.do(t, "GET", "/auth/session", "", e.cookie(e.aliceCookie)...); resp.StatusCode != 200 {
+		t.Fatalf("alice's session after the refused unlinks answers %d, want 200", resp.StatusCode)
+	}
 
 	for _, cred := range []struct {
 		name    string
@@ -113,6 +117,16 @@ func TestUnlinkIdentityAPI(t *testing.T) {
 			resp, body := e.do(t, "DELETE", unlinkPath("alice", url.Values{"issuer": {idp}, "subject": {cred.subject}}), "", cred.header...)
 			if resp.StatusCode != 204 {
 				t.Fatalf("unlink = %d %s, want 204", resp.StatusCode, body)
+			}
+			// Whoever signed in through the account must not stay signed in.
+			if resp, _ := e.do(t, "GET", "/auth/session", "", e.cookie(e.aliceCookie)...); resp.StatusCode != 401 {
+				t.Errorf("alice's session after the unlink answers %d, want 401", resp.StatusCode)
+			}
+			if resp, _ := e.do(t, "GET", "/auth/userinfo", "", bearer(e.aliceToken)...); resp.StatusCode != 401 {
+				t.Errorf("alice's token grant after the unlink answers %d, want 401", resp.StatusCode)
+			}
+			if got := e.auditOf(t, audit.IdentityUnlinked)[0].Details["sessions"]; got != "all" {
+				t.Errorf("oidc.unlinked sessions = %q, want all", got)
 			}
 			if got := e.linkedTo(t, cred.subject); got != "" {
 				t.Errorf("the account after the unlink is linked to %q, want none", got)

@@ -40,7 +40,9 @@ const (
 const OIDCBackchannelLogout = "oidc.backchannel_logout"
 
 // IdentityUnlinked: an administrator removed the link of an external
-// account (OIDC, OAuth 2.0) to a user (user.Service.Unlink).
+// account (OIDC, OAuth 2.0) to a user and signed the user out everywhere
+// (user.Service.Unlink), or migration 9 removed a second link of one
+// issuer and user (reason=duplicate_issuer, via=migration).
 const IdentityUnlinked = "oidc.unlinked"
 
 // Logger stores and logs audit events. A nil Store only logs.

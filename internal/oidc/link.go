@@ -69,13 +69,20 @@ func (h *Handler) secondAccountOfIssuer(ctx context.Context, ext external, u aut
 		return storeFailure(fmt.Errorf("list identities: %w", err))
 	}
 	if slices.ContainsFunc(ids, func(id user.Identity) bool { return id.Issuer == ext.Issuer && id.Subject != ext.Subject }) {
-		// Audited under u: the refusal belongs in the user's trail, where
-		// an administrator deciding about the unlink looks.
-		f := forbidden("already_linked", "Your local account is already linked to another account of this sign-in provider; ask an administrator.")
-		f.user = u
-		return f
+		return alreadyLinked(u)
 	}
 	return nil
+}
+
+// alreadyLinked refuses a link to u, who is linked to another account of
+// the issuer: found by secondAccountOfIssuer, or linked by a parallel login
+// after that check (the store's user.ErrIssuerLinked). Audited under u: the
+// refusal belongs in the user's trail, where an administrator deciding
+// about the unlink looks.
+func alreadyLinked(u auth.User) *failure {
+	f := forbidden("already_linked", "Your local account is already linked to another account of this sign-in provider; ask an administrator.")
+	f.user = u
+	return f
 }
 
 func (h *Handler) linkedUser(ctx context.Context, ident user.Identity) (auth.User, *failure) {
@@ -110,7 +117,11 @@ func identity(p *provider, ext external) user.Identity {
 // link records (through the user service, which audits it) that ext logs in
 // as the existing user u.
 func (h *Handler) link(ctx context.Context, p *provider, ext external, u auth.User) (auth.User, *failure) {
-	if err := h.deps.Users.Link(ctx, identity(p, ext), u); err != nil {
+	err := h.deps.Users.Link(ctx, identity(p, ext), u)
+	switch {
+	case errors.Is(err, user.ErrIssuerLinked):
+		return auth.User{}, alreadyLinked(u)
+	case err != nil:
 		return h.linkFailed(ctx, ext, err)
 	}
 	return u, nil

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
@@ -93,5 +95,38 @@ func TestLoginThatLosesTheLinkRaceUsesTheWinner(t *testing.T) {
 	}
 	if got := len(e.events(audit.UserDeleted)); got != 1 {
 		t.Errorf("%d user.deleted events, want 1 (the losing login's account)", got)
+	}
+}
+
+// Two accounts of one issuer that link by email to one user at the same
+// moment both pass the "one account per issuer" check before either links;
+// the store lets one link, and the other login is refused as if it had
+// come second (403 already_linked, in the user's trail), not 503 and not
+// a second link.
+func TestLinkByEmailThatLosesTheIssuerRaceIsAlreadyLinked(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			st := &linkFault{testStore: be.open(t)}
+			e := newEnvOn(t, st, func(p *oidc.Provider) { p.CreateUsers = false; p.LinkByEmail = true })
+			local := e.createLocalUser(alice.Email, false)
+			issuer := e.op.Issuer()
+			st.before = func(ctx context.Context, _ user.Identity) error {
+				// The parallel login of alice's own account, linked first.
+				now := time.Now().UTC()
+				return st.testStore.CreateIdentity(ctx, user.Identity{Issuer: issuer, Subject: alice.Subject, UserID: local.ID,
+					Provider: "corp", CreatedAt: now, LastLogin: now})
+			}
+			e.op.SetUser(newHire)
+			e.assertRefused(e.login("/"), http.StatusForbidden, "already_linked")
+			if got, want := e.identitiesOf(local.ID), [][2]string{{issuer, alice.Subject}}; !slices.Equal(got, want) {
+				t.Errorf("identities = %v, want %v", got, want)
+			}
+			if evs := e.events(audit.OIDCLoginFailed); len(evs) != 1 || evs[0].Details["reason"] != "already_linked" || evs[0].UserID != local.ID {
+				t.Errorf("oidc.failed events = %+v, want already_linked for %s", evs, local.ID)
+			}
+			if s := e.sessionUsers(); len(s) != 0 {
+				t.Errorf("sessions = %+v, want none", s)
+			}
+		})
 	}
 }

@@ -129,7 +129,7 @@ func TestUnlinkLetsTheReassignedAccountLink(t *testing.T) {
 			e.op.SetUser(newHire)
 			e.assertRefused(e.login("/"), http.StatusForbidden, "already_linked")
 
-			if err := e.userService.Unlink(context.Background(), local.ID, issuer, alice.Subject); err != nil {
+			if _, err := e.userService.Unlink(context.Background(), local.Username, issuer, alice.Subject, "cli"); err != nil {
 				t.Fatalf("Unlink: %v", err)
 			}
 			evs := e.events(audit.IdentityUnlinked)

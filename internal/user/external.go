@@ -101,8 +101,10 @@ func (s *Service) Identities(ctx context.Context, userID string) ([]Identity, er
 }
 
 // Link records that id logs in as u and writes identity.linked. CreatedAt
-// and LastLogin are set to now. ErrIdentityLinked when issuer+subject is
-// already linked (a parallel login linked it first).
+// and LastLogin are set to now. ErrIssuerLinked when u is linked to
+// another account of id.Issuer (a parallel login of that account linked
+// it first); ErrIdentityLinked when issuer+subject is already linked (a
+// parallel login linked it first).
 func (s *Service) Link(ctx context.Context, id Identity, u auth.User) error {
 	if s.identities == nil {
 		return errNoIdentities
@@ -110,6 +112,9 @@ func (s *Service) Link(ctx context.Context, id Identity, u auth.User) error {
 	now := s.now().UTC()
 	id.UserID, id.CreatedAt, id.LastLogin = u.ID, now, now
 	err := s.identities.CreateIdentity(ctx, id)
+	if errors.Is(err, ErrIssuerLinked) {
+		return fmt.Errorf("link identity: %w", err)
+	}
 	if errors.Is(err, auth.ErrConflict) {
 		return fmt.Errorf("link identity: %w", ErrIdentityLinked)
 	}
@@ -122,37 +127,54 @@ func (s *Service) Link(ctx context.Context, id Identity, u auth.User) error {
 }
 
 // Unlink removes the link of the external account issuer+subject to the
-// user userID and writes oidc.unlinked: an administrator's remedy when the
-// provider gave the account's address to another account, which link_by_email
-// refuses while the user is linked to another account of that issuer. The
-// next login of the unlinked account is a first login again. A link that is
-// not userID's (another user's, or none) is auth.ErrNotFound and stays.
-func (s *Service) Unlink(ctx context.Context, userID, issuer, subject string) error {
+// user name, writes oidc.unlinked and then ends every session and refresh
+// family of the user, as LogoutEverywhere does: an administrator's remedy
+// when the provider gave the account's address to another account, which
+// link_by_email refuses while the user is linked to another account of
+// that issuer, and when an account was linked wrongly — whoever logged in
+// through it must not stay signed in. Sessions do not record the account
+// they came from (only "oidc:<provider>") and token grants not even that,
+// so all of them end. The next login of the unlinked account
+// is a first login again. via names the channel ("cli", "admin"); the
+// event's "actor" is via unless the request names an acting administrator
+// (audit.SetActor).
+//
+// Errors: auth.ErrNotFound for an unknown user, or a link that is not the
+// user's (another user's, or none), which stays; a failed sign-out is
+// returned after the link is gone (and audited): `user logout` ends the
+// sessions then.
+func (s *Service) Unlink(ctx context.Context, name, issuer, subject, via string) (auth.User, error) {
 	if s.identities == nil {
-		return errNoIdentities
+		return auth.User{}, errNoIdentities
+	}
+	u, err := s.Get(ctx, name)
+	if err != nil {
+		return auth.User{}, err
 	}
 	// No stored identity holds such text; PostgreSQL would refuse it
 	// where SQLite matches nothing (the admin console posts it in a form).
 	if !auth.StorableText(issuer) || !auth.StorableText(subject) {
-		return fmt.Errorf("unlink identity: %w", auth.ErrNotFound)
+		return auth.User{}, fmt.Errorf("unlink identity: %w", auth.ErrNotFound)
 	}
 	id, err := s.identities.IdentityBySubject(ctx, issuer, subject)
-	if err == nil && id.UserID != userID {
+	if err == nil && id.UserID != u.ID {
 		err = fmt.Errorf("identity of another user: %w", auth.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("unlink identity: %w", err)
-	}
-	u, err := s.store.UserByID(ctx, userID)
-	if err != nil {
-		return fmt.Errorf("unlink identity: load user: %w", err)
+		return auth.User{}, fmt.Errorf("unlink identity: %w", err)
 	}
 	if err := s.identities.DeleteIdentity(ctx, issuer, subject); err != nil {
-		return fmt.Errorf("unlink identity: %w", err)
+		return auth.User{}, fmt.Errorf("unlink identity: %w", err)
 	}
 	s.record(ctx, audit.Event{Type: audit.IdentityUnlinked, UserID: u.ID, Username: u.Username,
-		Details: map[string]string{"provider": id.Provider, "issuer": id.Issuer, "subject": id.Subject}})
-	return nil
+		Details: map[string]string{"provider": id.Provider, "issuer": id.Issuer, "subject": id.Subject,
+			"via": via, "actor": via, "sessions": "all"}})
+	// After the delete: a login through the account that lands before it
+	// would otherwise outlive the sign-out.
+	if err := s.RevokeAll(ctx, u); err != nil {
+		return u, fmt.Errorf("identity unlinked, but: %w", err)
+	}
+	return u, nil
 }
 
 // TouchIdentity records a login through issuer+subject (LastLogin = now).

@@ -2,7 +2,10 @@ package user
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
 // Identity links an external account (issuer + subject) to one local user.
@@ -16,11 +19,22 @@ type Identity struct {
 	LastLogin time.Time
 }
 
+// ErrIssuerLinked is the refusal to link an identity to a user who is
+// linked to another account (another subject) of the same issuer already:
+// one account per issuer and user (docs/oidc.md), which the store enforces
+// so that two simultaneous link_by_email logins cannot both link. It is an
+// auth.ErrConflict.
+var ErrIssuerLinked = fmt.Errorf("%w: the user is already linked to another account of this issuer", auth.ErrConflict)
+
 // IdentityStore persists external identities.
 //
 // Errors: auth.ErrNotFound, auth.ErrConflict (issuer+subject already linked),
 // auth.ErrUnavailable (wrapped).
 type IdentityStore interface {
+	// CreateIdentity links id to id.UserID: auth.ErrConflict (not
+	// ErrIssuerLinked) when issuer+subject is linked already, to any user;
+	// else ErrIssuerLinked when id.UserID is linked to another subject of
+	// id.Issuer; auth.ErrNotFound when the user does not exist.
 	CreateIdentity(ctx context.Context, id Identity) error
 	// IdentityBySubject finds the identity for issuer+subject.
 	IdentityBySubject(ctx context.Context, issuer, subject string) (Identity, error)

@@ -258,11 +258,15 @@ func TestLinkedIdentitiesBelongToTheirUser(t *testing.T) {
 }
 
 // Unlink removes a link of the user it names only: another user's link, or
-// an unknown one, is ErrNotFound and stays; a removed link is audited
-// oidc.unlinked and can be linked again.
+// an unknown one, is ErrNotFound and stays, and nobody is signed out; a
+// removed link is audited oidc.unlinked, ends every session of its user
+// (whoever logged in through a wrongly linked account must not stay signed
+// in) and none of another user's, and can be linked again.
 func TestUnlinkRemovesOnlyTheUsersOwnLink(t *testing.T) {
 	st := newStore(t)
-	svc := newService(t, st, cheap, user.WithAudit(audit.New(st, slog.New(slog.DiscardHandler), time.Now)))
+	sessions := session.NewManager(st)
+	svc := newService(t, st, cheap, user.WithRevokers(sessions),
+		user.WithAudit(audit.New(st, slog.New(slog.DiscardHandler), time.Now)))
 	ctx := context.Background()
 	const issuer = "https://idp.example"
 	idA := user.Identity{Issuer: issuer, Subject: "s-alice", Provider: "corp", Email: "alice@corp.example"}
@@ -275,23 +279,39 @@ func TestUnlinkRemovesOnlyTheUsersOwnLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, u := range []auth.User{alice, bob} {
+		if _, err := sessions.StartSession(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/auth/oidc/corp/callback", nil), u.ID, "oidc:corp"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := func(u auth.User) int {
+		t.Helper()
+		recs, err := sessions.List(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(recs)
+	}
 	refusals := []struct {
-		name                    string
-		userID, issuer, subject string
+		name                  string
+		user, issuer, subject string
 	}{
-		{"another user's link", alice.ID, issuer, idB.Subject},
-		{"unknown subject", alice.ID, issuer, "s-nobody"},
-		{"the subject at another issuer", alice.ID, "https://other.example", idA.Subject},
+		{"another user's link", "alice", issuer, idB.Subject},
+		{"unknown subject", "alice", issuer, "s-nobody"},
+		{"the subject at another issuer", "alice", "https://other.example", idA.Subject},
 		{"unknown user", "no-such-user", issuer, idA.Subject},
-		{"not UTF-8", alice.ID, issuer, "s-\xff"},
-		{"NUL", alice.ID, issuer + "\x00", idA.Subject},
+		{"not UTF-8", "alice", issuer, "s-\xff"},
+		{"NUL", "alice", issuer + "\x00", idA.Subject},
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := svc.Unlink(ctx, tt.userID, tt.issuer, tt.subject); !errors.Is(err, auth.ErrNotFound) {
+			if _, err := svc.Unlink(ctx, tt.user, tt.issuer, tt.subject, "cli"); !errors.Is(err, auth.ErrNotFound) {
 				t.Errorf("Unlink = %v, want ErrNotFound", err)
 			}
 		})
+	}
+	if live(alice) != 1 || live(bob) != 1 {
+		t.Errorf("sessions after the refused unlinks: alice %d, bob %d; want 1 each", live(alice), live(bob))
 	}
 	for _, id := range []user.Identity{idA, idB} {
 		if _, err := svc.Identity(ctx, id.Issuer, id.Subject); err != nil {
@@ -302,8 +322,11 @@ func TestUnlinkRemovesOnlyTheUsersOwnLink(t *testing.T) {
 		t.Errorf("oidc.unlinked events after refusals = %+v, want none", evs)
 	}
 
-	if err := svc.Unlink(ctx, alice.ID, issuer, idA.Subject); err != nil {
+	if _, err := svc.Unlink(ctx, "ALICE", issuer, idA.Subject, "cli"); err != nil {
 		t.Fatalf("Unlink of alice's own link: %v", err)
+	}
+	if live(alice) != 0 || live(bob) != 1 {
+		t.Errorf("sessions after alice's unlink: alice %d (want 0), bob %d (want 1)", live(alice), live(bob))
 	}
 	if _, err := svc.Identity(ctx, issuer, idA.Subject); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("alice's link after the unlink: %v, want ErrNotFound", err)
@@ -313,13 +336,22 @@ func TestUnlinkRemovesOnlyTheUsersOwnLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(evs) != 1 || evs[0].UserID != alice.ID || evs[0].Username != "alice" || evs[0].Details["provider"] != "corp" ||
-		evs[0].Details["issuer"] != issuer || evs[0].Details["subject"] != idA.Subject {
-		t.Errorf("oidc.unlinked events = %+v, want one for alice naming corp, %s and %s", evs, issuer, idA.Subject)
+		evs[0].Details["issuer"] != issuer || evs[0].Details["subject"] != idA.Subject ||
+		evs[0].Details["via"] != "cli" || evs[0].Details["actor"] != "cli" || evs[0].Details["sessions"] != "all" {
+		t.Errorf("oidc.unlinked events = %+v, want one for alice naming corp, %s and %s, via and actor cli, sessions all", evs, issuer, idA.Subject)
 	}
-	if err := svc.Unlink(ctx, alice.ID, issuer, idA.Subject); !errors.Is(err, auth.ErrNotFound) {
+	if _, err := svc.Unlink(ctx, "alice", issuer, idA.Subject, "cli"); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("second Unlink = %v, want ErrNotFound", err)
 	}
-	if err := svc.Link(ctx, idA, bob); err != nil {
+	// bob has an account of the issuer already (one per issuer and user).
+	if err := svc.Link(ctx, idA, bob); !errors.Is(err, user.ErrIssuerLinked) {
+		t.Errorf("linking the unlinked account to bob = %v, want user.ErrIssuerLinked", err)
+	}
+	carol, err := svc.Create(ctx, "carol", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Link(ctx, idA, carol); err != nil {
 		t.Errorf("linking the unlinked account again: %v", err)
 	}
 }

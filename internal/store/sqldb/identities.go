@@ -2,8 +2,11 @@ package sqldb
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
@@ -12,12 +15,25 @@ var _ user.IdentityStore = (*Store)(nil)
 const identityColumns = `issuer, subject, user_id, provider, email, created_at, last_login`
 
 // CreateIdentity links id to id.UserID; auth.ErrConflict when issuer+subject
-// is already linked, auth.ErrNotFound when the user does not exist.
+// is already linked, else user.ErrIssuerLinked when the user is linked to
+// another subject of the issuer (the unique index on user_id, issuer);
+// auth.ErrNotFound when the user does not exist. The primary key's conflict
+// is the one the statement resolves (DO NOTHING, no row): a link that
+// breaks both, the same account linked twice to the same user by two
+// parallel logins, is "already linked", whose loser logs in as the winner.
 func (db *Store) CreateIdentity(ctx context.Context, id user.Identity) error {
-	_, err := db.exec(ctx, "create identity",
-		`INSERT INTO identities (`+identityColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	n, err := db.exec(ctx, "create identity",
+		`INSERT INTO identities (`+identityColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (issuer, subject) DO NOTHING`,
 		id.Issuer, id.Subject, id.UserID, id.Provider, id.Email, micros(id.CreatedAt), micros(id.LastLogin))
-	return err
+	switch {
+	case errors.Is(err, auth.ErrConflict):
+		return fmt.Errorf("create identity: %w", user.ErrIssuerLinked)
+	case err != nil:
+		return err
+	case n == 0:
+		return fmt.Errorf("create identity: %w", auth.ErrConflict)
+	}
+	return nil
 }
 
 // IdentityBySubject returns the identity for issuer+subject, or

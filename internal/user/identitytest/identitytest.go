@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +22,8 @@ func RunIdentityStoreTests(t *testing.T, newStore func(t *testing.T) user.Identi
 	storetest.Run(t, newStore, []storetest.Case[user.IdentityStore]{
 		{Name: "CreateThenGetReturnsEveryField", Run: testRoundTrip},
 		{Name: "SameIssuerAndSubjectConflicts", Run: testConflict},
+		{Name: "SecondAccountOfAnIssuerIsRefused", Run: testSecondOfIssuer},
+		{Name: "ConcurrentLinksOfOneIssuerLinkOne", Run: testConcurrentOfIssuer},
 		{Name: "MissingIdentityIsNotFound", Run: testMissing},
 		{Name: "UserIdentitiesListsOnlyThatUser", Run: testUserIdentities},
 		{Name: "TouchSetsLastLogin", Run: testTouch},
@@ -80,6 +84,72 @@ func testConflict(t *testing.T, s user.IdentityStore) {
 	assertIdentity(t, get(t, s, first.Issuer, first.Subject), first)
 	// The same subject at another issuer is another account.
 	mustCreate(t, s, newIdentity("https://b.example.com", first.Subject, "u2", at))
+}
+
+// testSecondOfIssuer: one account per issuer and user (docs/oidc.md). A
+// second subject of an issuer the user is linked to is user.ErrIssuerLinked,
+// which the login answers with already_linked; the same account linked
+// again (to any user, this one too) is the plain conflict whose loser logs
+// in as the winner, never ErrIssuerLinked.
+func testSecondOfIssuer(t *testing.T, s user.IdentityStore) {
+	ctx := context.Background()
+	first := newIdentity("https://a.example.com", "sub-1", "u1", at)
+	mustCreate(t, s, first)
+	if err := s.CreateIdentity(ctx, newIdentity(first.Issuer, "sub-2", "u1", at.Add(time.Second))); !errors.Is(err, user.ErrIssuerLinked) {
+		t.Fatalf("CreateIdentity(another subject of the issuer, same user) error = %v, want user.ErrIssuerLinked", err)
+	}
+	if _, err := s.IdentityBySubject(ctx, first.Issuer, "sub-2"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("the refused account: IdentityBySubject error = %v, want ErrNotFound", err)
+	}
+	storetest.EnsureUser(t, s, "u2", at)
+	for _, userID := range []string{"u1", "u2"} {
+		err := s.CreateIdentity(ctx, newIdentity(first.Issuer, first.Subject, userID, at))
+		if !errors.Is(err, auth.ErrConflict) || errors.Is(err, user.ErrIssuerLinked) {
+			t.Fatalf("CreateIdentity(the linked account again, for %s) error = %v, want ErrConflict, not ErrIssuerLinked", userID, err)
+		}
+	}
+	assertIdentity(t, get(t, s, first.Issuer, first.Subject), first)
+	// Another issuer, and another user of the issuer, are no second account.
+	mustCreate(t, s, newIdentity("https://b.example.com", "sub-2", "u1", at))
+	mustCreate(t, s, newIdentity(first.Issuer, "sub-2", "u2", at))
+	// Unlinked, the user can be linked to another account of the issuer.
+	if err := s.DeleteIdentity(ctx, first.Issuer, first.Subject); err != nil {
+		t.Fatalf("DeleteIdentity: %v", err)
+	}
+	mustCreate(t, s, newIdentity(first.Issuer, "sub-3", "u1", at.Add(time.Hour)))
+}
+
+// testConcurrentOfIssuer: logins of several accounts of one issuer that
+// link to one user at the same moment (link_by_email, each having checked
+// that the user has no account of the issuer yet) link exactly one; every
+// other is refused with user.ErrIssuerLinked.
+func testConcurrentOfIssuer(t *testing.T, s user.IdentityStore) {
+	const issuer, n = "https://a.example.com", 8
+	storetest.EnsureUser(t, s, "u1", at)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.CreateIdentity(context.Background(), newIdentity(issuer, "sub-"+strconv.Itoa(i), "u1", at))
+		})
+	}
+	wg.Wait()
+	linked := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			linked++
+		case !errors.Is(err, user.ErrIssuerLinked):
+			t.Errorf("link %d error = %v, want nil or user.ErrIssuerLinked", i, err)
+		}
+	}
+	ids, err := s.UserIdentities(context.Background(), "u1")
+	if err != nil {
+		t.Fatalf("UserIdentities: %v", err)
+	}
+	if linked != 1 || len(ids) != 1 {
+		t.Fatalf("%d of %d concurrent links succeeded, %d stored; want exactly 1", linked, n, len(ids))
+	}
 }
 
 func testMissing(t *testing.T, s user.IdentityStore) {
@@ -193,7 +263,7 @@ func testDeleteIdentity(t *testing.T, s user.IdentityStore) {
 		})
 	}
 	// Unlinked, the account can be linked again, to another user too.
-	relinked := newIdentity(gone.Issuer, gone.Subject, "bob", at.Add(time.Hour))
+	relinked := newIdentity(gone.Issuer, gone.Subject, "carol", at.Add(time.Hour))
 	mustCreate(t, s, relinked)
 	assertIdentity(t, get(t, s, gone.Issuer, gone.Subject), relinked)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -130,6 +131,7 @@ func runSQLTests(t *testing.T, newStore func(t *testing.T) Store) {
 	}{
 		{"MigrateTwiceIsUpToDate", testMigrateTwice},
 		{"SchemaNewerThanTheBinaryIsRefused", testSchemaNewer},
+		{"MigrationKeepsTheOldestLinkOfAnIssuer", testDuplicateLinksMigrated},
 		{"DeleteUserRemovesTheirSessions", testSessionCascade},
 		{"SessionOfUnknownUserIsNotFound", testSessionUnknownUser},
 		{"RevokeUnknownFamilyIsNotFound", testRevokeUnknownFamily},
@@ -221,6 +223,93 @@ func testSchemaNewer(t *testing.T, s Store) {
 	}
 	if err := s.CheckSchema(ctx); !errors.Is(err, sqldb.ErrSchemaNewer) {
 		t.Fatalf("CheckSchema on a newer schema error = %v, want sqldb.ErrSchemaNewer", err)
+	}
+}
+
+// testDuplicateLinksMigrated: a database from before migration 9 (the
+// unique index on identities (user_id, issuer)) may hold two links of one
+// user to one issuer, made by two simultaneous link_by_email logins. The
+// migration must not fail on it (the instance would not start): it keeps
+// the oldest link of each user and issuer (by created_at, then subject),
+// removes the others and records each removal as oidc.unlinked
+// (reason=duplicate_issuer, via=migration) for the administrator.
+func testDuplicateLinksMigrated(t *testing.T, s Store) {
+	ctx := context.Background()
+	// Back to version 8, as migration 9's Down leaves it.
+	for _, q := range []string{
+		`CREATE INDEX identities_user_id ON identities (user_id)`,
+		`DROP INDEX identities_user_issuer`,
+		`DELETE FROM goose_db_version WHERE version_id = 9`,
+	} {
+		if _, err := s.DB().ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	const a, b, c = "https://a.example", "https://b.example", "https://c.example"
+	links := []struct {
+		issuer, subject, userID string
+		created                 time.Time
+	}{
+		{a, "s-new", "alice", t0.Add(time.Hour)},
+		{a, "s-old", "alice", t0},
+		{a, "s-newer", "alice", t0.Add(2 * time.Hour)},
+		{b, "s-b", "alice", t0.Add(time.Hour)},
+		{c, "s-2", "alice", t0}, // same time: the lower subject stays
+		{c, "s-1", "alice", t0},
+		{a, "s-bob", "bob", t0.Add(time.Hour)},
+	}
+	for _, l := range links {
+		mustUser(t, s, l.userID)
+		id := user.Identity{Issuer: l.issuer, Subject: l.subject, UserID: l.userID, Provider: "corp", CreatedAt: l.created, LastLogin: l.created}
+		if err := s.CreateIdentity(ctx, id); err != nil {
+			t.Fatalf("CreateIdentity(%s %s): %v", l.issuer, l.subject, err)
+		}
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate over duplicate links: %v", err)
+	}
+	if err := s.CheckSchema(ctx); err != nil {
+		t.Fatalf("CheckSchema after the migration: %v", err)
+	}
+	kept := func(userID string) []string {
+		t.Helper()
+		ids, err := s.UserIdentities(ctx, userID)
+		if err != nil {
+			t.Fatalf("UserIdentities(%s): %v", userID, err)
+		}
+		out := []string{}
+		for _, id := range ids {
+			out = append(out, id.Issuer+" "+id.Subject)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got, want := kept("alice"), []string{a + " s-old", b + " s-b", c + " s-1"}; !slices.Equal(got, want) {
+		t.Errorf("alice's links after the migration = %v, want %v", got, want)
+	}
+	if got, want := kept("bob"), []string{a + " s-bob"}; !slices.Equal(got, want) {
+		t.Errorf("bob's links after the migration = %v, want %v", got, want)
+	}
+	evs, err := s.ListAudit(ctx, audit.Filter{Type: "oidc.unlinked"})
+	if err != nil {
+		t.Fatalf("ListAudit: %v", err)
+	}
+	removed := []string{}
+	for _, e := range evs {
+		if e.UserID != "alice" || e.Username != "alice" || e.Details["reason"] != "duplicate_issuer" ||
+			e.Details["via"] != "migration" || e.Details["provider"] != "corp" || e.Time.IsZero() {
+			t.Errorf("oidc.unlinked event = %+v, want alice's, reason duplicate_issuer, via migration, provider corp, a time", e)
+		}
+		removed = append(removed, e.Details["issuer"]+" "+e.Details["subject"])
+	}
+	slices.Sort(removed)
+	if want := []string{a + " s-new", a + " s-newer", c + " s-2"}; !slices.Equal(removed, want) {
+		t.Errorf("oidc.unlinked events name %v, want %v", removed, want)
+	}
+	// The index holds from now on.
+	if err := s.CreateIdentity(ctx, user.Identity{Issuer: b, Subject: "s-b2", UserID: "alice", CreatedAt: t0, LastLogin: t0}); !errors.Is(err, user.ErrIssuerLinked) {
+		t.Errorf("a second link of an issuer after the migration: %v, want user.ErrIssuerLinked", err)
 	}
 }
 
