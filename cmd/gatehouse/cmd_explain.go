@@ -26,10 +26,12 @@ func explainCmd(e *env) *cobra.Command {
 				return usagef("--cookie and --token exclude each other")
 			}
 			in.Headers = map[string]string{}
-			for _, h := range headers {
+			for i, h := range headers {
 				k, v, ok := strings.Cut(h, ":")
 				if !ok || strings.TrimSpace(k) == "" {
-					return usagef("--header must look like 'Name: value', got %q", h)
+					// Not repeated: "Authorization Bearer …" without its
+					// colon holds a credential.
+					return usagef("--header number %d must look like 'Name: value'", i+1)
 				}
 				in.Headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
 			}

@@ -52,3 +52,24 @@ func TestExplainCommand(t *testing.T) {
 		t.Errorf("--cookie with --token exit = %d, want 2", code)
 	}
 }
+
+// TestExplainHeaderErrorHidesValue: a --header without ':' is refused
+// (exit 2) without repeating it: "Authorization Bearer <token>" with the
+// colon forgotten holds a credential, and the message lands in a terminal's
+// scrollback or a CI log.
+func TestExplainHeaderErrorHidesValue(t *testing.T) {
+	c := newCLI(t, "")
+	const secret = "eyJhbGciOiJFUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl"
+	for _, h := range []string{"Authorization Bearer " + secret, "Cookie gatehouse_session=" + secret, secret} {
+		code, out, errOut := c.run("", "explain", "--url", "/x", "--header", h)
+		if code != 2 {
+			t.Errorf("--header %.13q…: exit %d, want 2\n%s", h, code, errOut)
+		}
+		if strings.Contains(out+errOut, secret) {
+			t.Errorf("--header %.13q…: the output repeats the header's value:\n%s%s", h, out, errOut)
+		}
+		if !strings.Contains(errOut, "--header") {
+			t.Errorf("--header %.13q…: the error does not name the flag:\n%s", h, errOut)
+		}
+	}
+}

@@ -168,7 +168,7 @@ func (a *App) tryOpenStores(ctx context.Context, opt Options) error {
 		a.observeStore(s, strings.SplitN(a.Config.Store, ":", 2)[0])
 	}
 	if a.Redis == nil {
-		r, err := openRedis(ctx, a.Config)
+		r, err := openRedis(ctx, a.Config, a.Log)
 		if err != nil {
 			return err
 		}
@@ -261,7 +261,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 
 	a.Watcher.OnEvent(a.onRevocation)
 	a.Apps = authserver.New(authserver.Deps{
-		Store: a.Store, Grants: a.Grants, Issuer: a.Issuer, Users: a.Store, Now: a.now, Email: a.verifiedEmail,
+		Store: a.Store, Grants: a.Grants, Issuer: a.Issuer, Tokens: a.Verifier, Users: a.Store, Now: a.now, Email: a.verifiedEmail,
 		Logouts: a.Store, Clients: a.Clients, Log: a.Log,
 		HTTP: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		// A code is redeemed only while the browser session it was issued in lives.

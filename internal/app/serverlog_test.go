@@ -1,12 +1,15 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/certtest"
@@ -35,6 +38,30 @@ func TestHTTPServerErrorsGoToTheJSONLog(t *testing.T) {
 		t.Fatalf("no TLS handshake error in the JSON log:\n%s", g.Logs())
 	}
 	for line := range strings.SplitSeq(strings.TrimSpace(g.Logs()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("log line is not JSON: %s", line)
+		}
+	}
+}
+
+// What go-redis reports by itself (here a Sentinel it cannot dial) is a
+// JSON line of gatehouse's log, like net/http's: go-redis's default logger
+// writes plain text to stderr, outside the JSON stream and outside any
+// control of what it holds.
+func TestRedisClientReportsGoToTheJSONLog(t *testing.T) {
+	cfg := testutil.TestConfig(t.TempDir())
+	cfg.Redis.Sentinel.Master, cfg.Redis.Sentinel.Addrs = "mymaster", []string{"127.0.0.1:1"} // nothing listens on port 1
+	logs := &testutil.SyncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	a, err := app.New(context.Background(), cfg, log, app.Options{Migrate: true})
+	if err == nil {
+		a.Close()
+		t.Fatal("New with an unreachable Sentinel succeeded")
+	}
+	if !strings.Contains(logs.String(), "GetMasterAddrByName") {
+		t.Fatalf("go-redis's report of the unreachable Sentinel is not in the JSON log:\n%s", logs)
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
 		if !json.Valid([]byte(line)) {
 			t.Errorf("log line is not JSON: %s", line)
 		}

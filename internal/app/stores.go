@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -105,12 +106,14 @@ func waitReplicas(cfg config.Config, t redisstore.Topology) int {
 	return 0
 }
 
-// openRedis opens Redis when the config uses it, else returns nil.
-func openRedis(ctx context.Context, cfg config.Config) (*redisstore.Store, error) {
+// openRedis opens Redis when the config uses it, else returns nil; what
+// go-redis reports by itself goes to log.
+func openRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (*redisstore.Store, error) {
 	t, ok := redisTopology(cfg)
 	if !ok {
 		return nil, nil
 	}
+	redisstore.SetLogger(log)
 	r, err := redisstore.OpenTopology(ctx, t, redisstore.WithKeyPrefix(cfg.Redis.KeyPrefix),
 		redisstore.WithWait(waitReplicas(cfg, t), cfg.Redis.WaitTimeout.D()))
 	if err != nil {

@@ -35,6 +35,9 @@ type Deps struct {
 	Store  Store
 	Grants *token.Grants
 	Issuer *token.Issuer
+	// Tokens verifies access tokens whose audience is a client's own at
+	// userinfo (UserinfoPrincipal); nil accepts none of them.
+	Tokens *token.Verifier
 	Users  UserLookup
 	Email  EmailLookup
 	Now    func() time.Time

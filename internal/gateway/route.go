@@ -247,7 +247,15 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 		// check and in logs, and the proxy does not send userinfo anyway.
 		bad("upstream", "must not contain credentials (user:password@ before the host)")
 	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		bad("upstream", "must be an absolute http(s) URL, got %q", c.Upstream)
+		// Not echoed either: its query or path may hold an API key.
+		what := "it has no host"
+		switch {
+		case u.Scheme == "":
+			what = "it has no scheme"
+		case u.Scheme != "http" && u.Scheme != "https":
+			what = fmt.Sprintf("its scheme is %q", u.Scheme)
+		}
+		bad("upstream", "must be an absolute http(s) URL such as http://127.0.0.1:9001: %s", what)
 	}
 	switch Auth(c.Auth) {
 	case AuthNone:

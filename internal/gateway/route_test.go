@@ -138,9 +138,11 @@ func TestCompileRefusesBadRoutesByKey(t *testing.T) {
 }
 
 // An upstream's credentials are refused, never echoed: the error reaches
-// stderr and logs.
+// stderr and logs. Nor is a refused upstream's query (an API key of a
+// webhook-style URL whose scheme was forgotten), which config check masks.
 func TestCompileNeverPrintsUpstreamCredentials(t *testing.T) {
-	for _, upstream := range []string{"http://user:s3cret@127.0.0.1:9", "http://s3cret@127.0.0.1:9", "ftp://u:s3cret@h", "http://u:s3cret@[::1"} {
+	for _, upstream := range []string{"http://user:s3cret@127.0.0.1:9", "http://s3cret@127.0.0.1:9", "ftp://u:s3cret@h", "http://u:s3cret@[::1",
+		"ftp://h/?token=s3cret", "hooks.example.com/in?api_key=s3cret", "localhost:9000/?password=s3cret"} {
 		_, err := gateway.Compile([]gateway.RouteConfig{route("a", "/a/", "none", upstream)})
 		if err == nil || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("upstream %q: error %v (want a refusal without the secret)", upstream, err)

@@ -90,6 +90,30 @@ func (s *server) handleAuthorize() http.Handler {
 	})
 }
 
+// authorizePOST sends an authorization request made as a form POST (OIDC
+// Core §3.1.2.1: the endpoint MUST take GET and POST) on as 303 to the
+// same request as a GET, and gives consent answers (the consent form's
+// POST, which carries consent_token) to answer. A relying party posts its
+// request cross-site, which brings no SameSite=Lax session cookie and must
+// not decide anything: the GET it turns into does (login, consent page,
+// refusals). The query and the body are sent on together, so a parameter
+// in both, or repeated, is refused there as a repeat.
+func (s *server) authorizePOST(answer http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			s.authorizePage(w, http.StatusBadRequest, "The authorization request is malformed.")
+			return
+		}
+		if _, ok := r.PostForm["consent_token"]; ok {
+			answer.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		http.Redirect(w, r, "/auth/authorize?"+r.Form.Encode(), http.StatusSeeOther)
+	})
+}
+
 // requestParams are the query parameters of a GET and the form of a POST
 // (OAuth endpoints accept either, never a mix).
 func requestParams(r *http.Request) (url.Values, error) {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -426,6 +427,10 @@ func (s *server) handleUserinfo() http.Handler {
 			err = fmt.Errorf("%w: %w", auth.ErrUnauthenticated, c.Err)
 		default:
 			p, err = s.Verifier.Verify(r.Context(), c.Value)
+			if errors.Is(err, token.ErrAudience) && s.Apps != nil {
+				// An app's OpenID token with the app's own audience (§8).
+				p, err = s.Apps.UserinfoPrincipal(r.Context(), c.Value)
+			}
 		}
 		if err != nil {
 			if bearer && !httperr.Unavailable(err) {
@@ -440,9 +445,7 @@ func (s *server) handleUserinfo() http.Handler {
 		// release (§8) — the same as its ID token carries.
 		out := map[string]any{"sub": p.Subject, "username": p.Username, "roles": nonNil(p.Roles)}
 		if s.Apps != nil && p.Method == auth.MethodToken {
-			for k, v := range s.Apps.ScopeClaims(r.Context(), auth.User{ID: p.Subject, Username: p.Username}, strings.Fields(p.Scope)) {
-				out[k] = v
-			}
+			maps.Copy(out, s.Apps.ScopeClaims(r.Context(), auth.User{ID: p.Subject, Username: p.Username}, strings.Fields(p.Scope)))
 		}
 		writeJSON(w, http.StatusOK, out)
 	})

@@ -72,7 +72,10 @@ func (s *server) routes() http.Handler {
 
 	// Apps: authorization server and OpenID Provider (section 8)
 	own("GET /auth/authorize", s.handleAuthorize())
-	own("POST /auth/authorize", csrf(s.handleAuthorize()))
+	// A relying party's form POST (OIDC Core §3.1.2.1) is cross-site by
+	// design and becomes the GET; only the consent form's answer, same-origin,
+	// reaches handleAuthorize.
+	own("POST /auth/authorize", s.authorizePOST(csrf(s.handleAuthorize())))
 	own("GET /.well-known/openid-configuration", s.handleMetadata())
 	// No cross-origin wrapper: an RP may POST here with an id_token_hint;
 	// the handler checks the origin of its own confirmation form.

@@ -1,6 +1,10 @@
 package token
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/golang-jwt/jwt/v5"
+)
 
 // Errors of this package. Verification errors also wrap
 // auth.ErrUnauthenticated (and auth.ErrExpired or auth.ErrRevoked when that
@@ -18,6 +22,10 @@ var (
 	// ErrHeader: the JOSE header is not acceptable (typ, kid, or a header
 	// that carries or points at a key: jku, jwk, x5u, x5c, or crit).
 	ErrHeader = errors.New("unacceptable token header")
+	// ErrAudience: the token names none of the audiences the Verifier
+	// accepts (tokens.audience). It is jwt's own sentinel, so errors.Is
+	// finds it in Verify's errors.
+	ErrAudience = jwt.ErrTokenInvalidAudience
 	// ErrClaims: a claim gatehouse requires (sub, jti, iat) is missing.
 	ErrClaims = errors.New("missing required claim")
 	// ErrDuplicateMember: the header or payload names a member twice (at

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +42,7 @@ type Verifier struct {
 	keys    *keys.Set
 	revoked RevocationChecker
 	parser  *jwt.Parser
+	anyAud  *jwt.Parser // parser without the audience check (VerifyAnyAudience)
 	lax     *jwt.Parser // signature and header only, for revocation requests
 	now     func() time.Time
 	cache   *tokenCache
@@ -59,7 +61,6 @@ func NewVerifier(ks *keys.Set, revoked RevocationChecker, opts ...VerifierOption
 		jwt.WithTimeFunc(s.now),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithAudience(s.aud...),
 		jwt.WithStrictDecoding(),
 	}
 	if s.iss != "" {
@@ -67,7 +68,8 @@ func NewVerifier(ks *keys.Set, revoked RevocationChecker, opts ...VerifierOption
 	}
 	v := &Verifier{
 		keys: ks, revoked: revoked, now: s.now, trust: s.trust,
-		parser: jwt.NewParser(popts...),
+		parser: jwt.NewParser(append(slices.Clip(popts), jwt.WithAudience(s.aud...))...),
+		anyAud: jwt.NewParser(popts...),
 		lax:    jwt.NewParser(jwt.WithValidMethods([]string{ks.Algorithm()}), jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation()),
 	}
 	if s.cacheSize > 0 {
@@ -124,9 +126,26 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (auth.Principal, erro
 	return p, nil
 }
 
+// VerifyAnyAudience is Verify without the audience check (and without the
+// cache): signature, header, iss, exp, nbf, iat, sub, jti and the
+// deny-lists all apply, and its errors are Verify's. It is for a caller
+// that decides on the token's client itself — the OpenID Provider's
+// userinfo endpoint, which serves the OpenID tokens of registered clients
+// whatever audience they carry (authserver.Server.UserinfoPrincipal) —
+// never for a gateway route, whose tokens must name tokens.audience.
+func (v *Verifier) VerifyAnyAudience(ctx context.Context, raw string) (auth.Principal, error) {
+	p, _, err := v.verifyWith(ctx, v.anyAud, raw)
+	return p, err
+}
+
 // verify is Verify without the cache.
 func (v *Verifier) verify(ctx context.Context, raw string) (auth.Principal, string, error) {
-	c, kid, err := v.parse(ctx, raw)
+	return v.verifyWith(ctx, v.parser, raw)
+}
+
+// verifyWith is verify with the claims checks of parser.
+func (v *Verifier) verifyWith(ctx context.Context, parser *jwt.Parser, raw string) (auth.Principal, string, error) {
+	c, kid, err := v.parseWith(ctx, parser, raw)
 	if err != nil {
 		return auth.Principal{}, "", err
 	}
@@ -139,14 +158,19 @@ func (v *Verifier) verify(ctx context.Context, raw string) (auth.Principal, stri
 
 // parse checks everything but revocation.
 func (v *Verifier) parse(ctx context.Context, raw string) (Claims, string, error) {
+	return v.parseWith(ctx, v.parser, raw)
+}
+
+// parseWith is parse with the claims checks of parser.
+func (v *Verifier) parseWith(ctx context.Context, parser *jwt.Parser, raw string) (Claims, string, error) {
 	if len(raw) > MaxTokenSize {
 		return Claims{}, "", unauthenticated(ErrTooLarge)
 	}
 	var c Claims
-	t, err := v.parser.ParseWithClaims(raw, &c, v.keyFunc)
+	t, err := parser.ParseWithClaims(raw, &c, v.keyFunc)
 	if err != nil && v.learnKey(ctx, t, err) {
 		c = Claims{}
-		t, err = v.parser.ParseWithClaims(raw, &c, v.keyFunc)
+		t, err = parser.ParseWithClaims(raw, &c, v.keyFunc)
 	}
 	if err != nil {
 		return Claims{}, "", unauthenticated(err)

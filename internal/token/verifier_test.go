@@ -370,3 +370,41 @@ func samePrincipal(a, b auth.Principal) bool {
 	return a.Subject == b.Subject && a.Username == b.Username && slices.Equal(a.Roles, b.Roles) && a.Method == b.Method &&
 		a.SessionID == b.SessionID && a.TokenID == b.TokenID && a.Scope == b.Scope && a.ExpiresAt.Equal(b.ExpiresAt)
 }
+
+// VerifyAnyAudience skips the audience check and nothing else: Verify
+// refuses a token of another audience with ErrAudience (the gateway's
+// check), VerifyAnyAudience accepts it, and still refuses it expired,
+// revoked, or from another issuer.
+func TestVerifyAnyAudienceChecksAllButAudience(t *testing.T) {
+	e := newEnv(t, keys.ES256, token.WithCacheSize(100))
+	issue := func() (string, token.Claims) {
+		raw, c, err := e.issuer.Issue(token.Subject{UserID: "u-alice", SessionID: "fam-1", Scope: "openid", Audience: []string{"orders-api"}}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw, c
+	}
+	raw, c := issue()
+	if _, err := e.verifier.Verify(t.Context(), raw); !errors.Is(err, token.ErrAudience) || !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatalf("Verify of another audience = %v, want ErrAudience", err)
+	}
+	if p, err := e.verifier.VerifyAnyAudience(t.Context(), raw); err != nil || p.Subject != "u-alice" || p.Scope != "openid" {
+		t.Fatalf("VerifyAnyAudience = %+v, %v", p, err)
+	}
+
+	other := validClaims(e)
+	other.Issuer = "https://elsewhere.example"
+	other.Audience = jwt.ClaimStrings{"orders-api"}
+	if _, err := e.verifier.VerifyAnyAudience(t.Context(), signReal(t, e, nil, other)); !errors.Is(err, jwt.ErrTokenInvalidIssuer) {
+		t.Errorf("another issuer = %v, want refused", err)
+	}
+	publish(t, e, "jti", c.ID, c.ExpiresAt.Time)
+	if _, err := e.verifier.VerifyAnyAudience(t.Context(), raw); !errors.Is(err, auth.ErrRevoked) {
+		t.Errorf("revoked = %v, want ErrRevoked", err)
+	}
+	raw, _ = issue()
+	e.clock.Advance(accessTTL + leeway)
+	if _, err := e.verifier.VerifyAnyAudience(t.Context(), raw); !errors.Is(err, auth.ErrExpired) {
+		t.Errorf("expired = %v, want ErrExpired", err)
+	}
+}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -81,6 +84,34 @@ func WithWait(replicas int, timeout time.Duration) Option {
 		timeout = DefaultWaitTimeout
 	}
 	return func(s *Store) { s.wait, s.waitTimeout = replicas, timeout }
+}
+
+// SetLogger sends what go-redis reports by itself (a Sentinel or a pool
+// that cannot dial, a failover) to log as WARN lines, instead of its
+// default: plain text from the log package on stderr, between the JSON
+// lines (contract §6). go-redis has one logger per process: the last call
+// wins. go-redis's own variable is set once; later calls swap the logger
+// behind it atomically, so that instances opened concurrently (tests,
+// CLI commands beside serve) never race on that variable.
+func SetLogger(log *slog.Logger) {
+	clientLogger.log.Store(log)
+	clientLoggerOnce.Do(func() { goredis.SetLogger(&clientLogger) })
+}
+
+var (
+	clientLogger     clientLog
+	clientLoggerOnce sync.Once
+)
+
+type clientLog struct{ log atomic.Pointer[slog.Logger] }
+
+func (l *clientLog) Printf(ctx context.Context, format string, v ...any) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if log := l.log.Load(); log != nil {
+		log.WarnContext(ctx, "redis: "+strings.TrimSpace(fmt.Sprintf(format, v...)))
+	}
 }
 
 // Open returns a Store for url (redis://[user:password@]host:port/db,
