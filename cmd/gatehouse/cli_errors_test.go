@@ -21,3 +21,21 @@ func TestAuditLimitMustBePositive(t *testing.T) {
 		t.Errorf("audit --limit 1 printed %q", out)
 	}
 }
+
+// `audit --type` takes an event type (audit.Types): any other string,
+// which would match nothing, is refused with exit 2 and the valid types.
+func TestAuditTypeMustBeAnEventType(t *testing.T) {
+	c := newCLI(t, "")
+	for _, typ := range []string{"login.succeeded", "LOGIN.OK", "user"} {
+		t.Run(typ, func(t *testing.T) {
+			code, out, errOut := c.run("", "audit", "--type", typ)
+			if code != 2 || out != "" || !strings.Contains(errOut, "--type "+typ+": not an event type") ||
+				!strings.Contains(errOut, "login.ok, login.throttled") || strings.Count(errOut, "\n") != 1 {
+				t.Errorf("audit --type %s: exit %d, stdout %q, stderr %q; want exit 2 and one line listing the types", typ, code, out, errOut)
+			}
+		})
+	}
+	if out := c.ok("", "audit", "--type", "webauthn.clone_warning"); !strings.HasPrefix(out, "TIME") {
+		t.Errorf("audit --type webauthn.clone_warning printed %q", out)
+	}
+}

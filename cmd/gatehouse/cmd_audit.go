@@ -26,6 +26,9 @@ func auditCmd(e *env) *cobra.Command {
 			if f.Limit < 1 {
 				return usagef("--limit must be positive") // 0 would be the store's default, 100
 			}
+			if f.Type != "" && !audit.KnownType(f.Type) {
+				return usagef("--type %s: not an event type (one of %s)", f.Type, strings.Join(audit.Types(), ", "))
+			}
 			for _, p := range []struct {
 				flag, v string
 				dst     *time.Time

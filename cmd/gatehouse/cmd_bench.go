@@ -36,8 +36,13 @@ func benchCmd(e *env) *cobra.Command {
 			"updating line on a terminal). Ctrl-C stops the run, prints the partial report and exits with status 1.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opt.Duration <= 0 || opt.Concurrency < 0 || opt.Sessions < 0 || opt.NoiseThreshold < 0 {
-				return usagef("--duration must be positive; --concurrency, --sessions and --noise-threshold must not be negative")
+			// Below a second there is no round to measure: the numbers
+			// would be noise (the report's rounds are seconds of load).
+			if opt.Duration < time.Second {
+				return usagef("--duration %s: must be at least 1s", opt.Duration)
+			}
+			if opt.Concurrency < 0 || opt.Sessions < 0 || opt.NoiseThreshold < 0 {
+				return usagef("--concurrency, --sessions and --noise-threshold must not be negative")
 			}
 			if _, ok := logLevels[opt.LogLevel]; !ok {
 				return usagef("--log-level must be debug, info, warn or error")
@@ -70,7 +75,7 @@ func benchCmd(e *env) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.DurationVar(&opt.Duration, "duration", 10*time.Second, "measured load per mode, in interleaved rounds (one per second above 10s: a longer run narrows the CPU efficiency intervals)")
+	f.DurationVar(&opt.Duration, "duration", 10*time.Second, "measured load per mode, at least 1s, in interleaved rounds (one per second above 10s: a longer run narrows the CPU efficiency intervals)")
 	f.IntVar(&opt.Concurrency, "concurrency", 0, "load workers and connections (default 2×CPUs, at least 8)")
 	f.IntVar(&opt.Sessions, "sessions", 100_000, "sessions created for the memory-per-session measurements")
 	f.StringVar(&opt.RedisURL, "redis", "redis://127.0.0.1:6379/0", "Redis for session-redis (skipped when it does not answer; \"\" to skip)")

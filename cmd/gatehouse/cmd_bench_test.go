@@ -74,6 +74,8 @@ func TestBenchUsageErrorsExitTwo(t *testing.T) {
 		{"bare proxy without upstream", []string{"bench", "fixture", "bare-proxy", "--listen", "127.0.0.1:0"}},
 		{"relative upstream", []string{"bench", "fixture", "bare-proxy", "--upstream", "/x"}},
 		{"zero duration", []string{"bench", "--duration", "0s"}},
+		{"a nanosecond", []string{"bench", "--duration", "1ns"}},
+		{"under a second", []string{"bench", "--duration", "999ms"}},
 		{"stray argument", []string{"bench", "now"}},
 		{"unknown flag", []string{"bench", "--speed", "11"}},
 		{"unknown log level", []string{"bench", "--log-level", "loud"}},

@@ -24,6 +24,11 @@ func demoCmd(e *env) *cobra.Command {
 		Short: "Run a throw-away gatehouse with a demo user, an echo upstream and ready-to-paste curl lines",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// demo's configuration is demo.Config, whole: a file it would
+			// read none of is refused rather than ignored.
+			if cmd.Flags().Changed("config") {
+				return usagef("demo runs its own built-in configuration and reads no config file (-c/--config); use gatehouse serve -c %s", e.configPath)
+			}
 			// Closing the terminal (SIGHUP) stops the demo as Ctrl-C
 			// does, so that its directory (database, keys, cookie jar)
 			// goes too instead of staying behind in $TMPDIR.
@@ -69,7 +74,7 @@ func demoCmd(e *env) *cobra.Command {
 			if _, err := a.Users.Create(ctx, demo.AdminName, adminPW, []string{"admin"}); err != nil {
 				return stopped(err)
 			}
-			demo.PrintBanner(e.stdout, cfg.EffectivePublicURL(), "demo", pw, adminPW, filepath.Join(dir, "cookies.txt"))
+			demo.PrintBanner(e.stdout, cfg.EffectivePublicURL(), cfg.Listen, "demo", pw, adminPW, filepath.Join(dir, "cookies.txt"))
 			return a.Serve(ctx, ln, nil)
 		},
 	}

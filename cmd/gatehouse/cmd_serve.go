@@ -71,7 +71,7 @@ func serveCmd(e *env) *cobra.Command {
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			go reloadOnHUP(ctx, hup, a, path, e.getenv)
+			go reloadOnHUP(ctx, hup, a, path, e.lookupenv)
 			return a.Serve(ctx, ln, adminLn)
 		},
 	}
@@ -83,14 +83,14 @@ func serveCmd(e *env) *cobra.Command {
 // routes. A bad file keeps the running config and says why, with the same
 // verdict as `config check`; changes to other keys need a restart and are
 // reported as such.
-func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, a *app.App, path string, getenv func(string) string) {
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, a *app.App, path string, lookupenv func(string) (string, bool)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 		}
-		cfg, err := config.Load(path, getenv)
+		cfg, err := config.LoadLookup(path, lookupenv)
 		if err != nil {
 			a.Log.Error("config reload failed; keeping the running config", "file", path, "error", err.Error())
 			continue

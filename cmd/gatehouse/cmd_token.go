@@ -35,6 +35,11 @@ func tokenIssueCmd(e *env) *cobra.Command {
 				if err != nil || d < time.Second {
 					return usagef("--ttl: %q is not a duration of at least 1s", ttlText)
 				}
+				// Nothing outlives a login's refresh family: user logout
+				// and disable do not reach a CLI token (docs/tokens.md).
+				if limit := a.Config.Tokens.RefreshTTL.D(); d > limit {
+					return usagef("--ttl: %s is longer than tokens.refresh_ttl (%s), the longest a token may live", ttlText, limit)
+				}
 				ttl = d
 			}
 			u, err := a.Users.Get(cmd.Context(), name)
@@ -50,7 +55,7 @@ func tokenIssueCmd(e *env) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&name, "user", "", "username")
-	cmd.Flags().StringVar(&ttlText, "ttl", "", "lifetime (default tokens.access_ttl)")
+	cmd.Flags().StringVar(&ttlText, "ttl", "", "lifetime, 1s to tokens.refresh_ttl (default tokens.access_ttl)")
 	return cmd
 }
 

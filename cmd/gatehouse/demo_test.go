@@ -242,3 +242,55 @@ func TestDemoListenAndEarlyStop(t *testing.T) {
 		})
 	}
 }
+
+// demo runs its own built-in configuration: a config file given with -c or
+// --config is refused (exit 2, one line saying so) rather than silently
+// ignored, before anything starts (the context is already cancelled: a
+// demo that started anyway would stop at once and exit 0).
+func TestDemoRefusesAConfigFile(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cfg := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"demo", "-c", cfg}, {"demo", "--config", cfg, "--listen", "127.0.0.1:0"}, {"-c", cfg, "demo"}} {
+		t.Run(strings.ReplaceAll(strings.Join(args, " "), cfg, "FILE"), func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			var stderr strings.Builder
+			err := run(ctx, args, func(string) string { return "" }, strings.NewReader(""), io.Discard, io.Discard)
+			code := exitCode(err, &stderr)
+			want := "demo runs its own built-in configuration"
+			if code != 2 || !strings.Contains(stderr.String(), want) || strings.Count(stderr.String(), "\n") != 1 {
+				t.Errorf("gatehouse %v: exit %d, stderr %q; want exit 2 and one line with %q", args, code, stderr.String(), want)
+			}
+			if left, _ := filepath.Glob(filepath.Join(tmp, "gatehouse-demo-*")); len(left) > 0 {
+				t.Errorf("the refused demo left %v behind", left)
+			}
+		})
+	}
+}
+
+// A --listen address on every interface prints URLs a user can paste
+// (http://localhost:PORT, not 0.0.0.0 or [::]) and says that the demo
+// listens on all interfaces; the printed steps work as pasted.
+func TestDemoWildcardListenPrintsLocalhost(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatalf("curl is needed to run the demo's printed commands: %v", err)
+	}
+	for _, listen := range []string{"0.0.0.0:0", ":0"} {
+		t.Run(listen, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			text := runDemoBanner(t, listen, tmp)
+			if strings.Contains(text, "://0.0.0.0") || strings.Contains(text, "://[::]") || strings.Contains(text, "://:") {
+				t.Errorf("banner has a wildcard URL:\n%s", text)
+			}
+			if !regexp.MustCompile(`gatehouse demo is running at http://localhost:\d+ \(listening on all interfaces, \S+:\d+\)`).MatchString(text) {
+				t.Errorf("banner does not give a localhost URL and say it listens on all interfaces:\n%s", text)
+			}
+			checkDemoPaste(t, text, tmp)
+		})
+	}
+}

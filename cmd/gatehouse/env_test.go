@@ -34,3 +34,35 @@ func TestUnknownEnvIsConfigError(t *testing.T) {
 		})
 	}
 }
+
+// A variable set to "" in the environment sets its key to "": the admin
+// listener can be turned off from the environment, and a key that takes
+// no empty value (a duration) is a configuration error naming the
+// variable. A variable getenv answers (non-empty) wins, as in main, where
+// both come from the same environment.
+func TestEmptyEnvValueSetsTheKey(t *testing.T) {
+	c := newCLI(t, "")
+	tests := []struct {
+		name    string
+		environ []string
+		code    int
+		want    string
+	}{
+		{"admin listener off", []string{"GATEHOUSE_ADMIN_LISTEN="}, 0, "admin_listen: \"\"\n"},
+		{"unset keeps the default", nil, 0, "admin_listen: 127.0.0.1:9090\n"},
+		{"empty duration", []string{"GATEHOUSE_SESSIONS_IDLE_TIMEOUT="}, 2, "environment: GATEHOUSE_SESSIONS_IDLE_TIMEOUT: set but empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := run(context.Background(), []string{"config", "check", "-c", c.cfg}, func(string) string { return "" },
+				strings.NewReader(""), &out, &errb, tt.environ...)
+			if got := exitCode(err, &errb); got != tt.code {
+				t.Fatalf("exit = %d, want %d; stderr %s", got, tt.code, errb.String())
+			}
+			if !strings.Contains(out.String()+errb.String(), tt.want) {
+				t.Errorf("output = %q, want it to contain %q", out.String()+errb.String(), tt.want)
+			}
+		})
+	}
+}

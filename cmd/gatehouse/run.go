@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -159,8 +160,18 @@ func isCobraUsage(err error) bool {
 // loadConfig resolves and loads the config (exit 2 on any problem).
 func (e *env) loadConfig() (config.Config, string, error) {
 	path, _ := config.Resolve(e.configPath, e.getenv)
-	cfg, err := config.Load(path, e.getenv)
+	cfg, err := config.LoadLookup(path, e.lookupenv)
 	return cfg, path, errors.Join(config.CheckEnv(e.environ), err)
+}
+
+// lookupenv is os.LookupEnv's answer from getenv and environ: a variable
+// getenv answers is set; one it answers "" for is set to "" when environ
+// lists it with an empty value (GATEHOUSE_ADMIN_LISTEN=), else unset.
+func (e *env) lookupenv(name string) (string, bool) {
+	if v := e.getenv(name); v != "" {
+		return v, true
+	}
+	return "", slices.Contains(e.environ, name+"=")
 }
 
 // logger writes JSON lines to stderr. CLI commands log warnings only, so

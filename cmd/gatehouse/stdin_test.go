@@ -62,10 +62,24 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // token issue --ttl takes a duration of at least one second: exp and iat
 // are whole seconds, so a shorter one was a token that expired as it was
-// issued.
+// issued. It takes at most tokens.refresh_ttl, the longest a login lasts
+// (720h by default): a longer one, which no revocation of the user reaches,
+// is refused naming the key.
 func TestTokenIssueTTLBounds(t *testing.T) {
 	c := newCLI(t, "")
 	c.ok(pw, "user", "add", "alice", "--password-stdin")
+	for _, ttl := range []string{"721h", "31d", "87600h"} {
+		code, out, errOut := c.run("", "token", "issue", "--user", "alice", "--ttl", ttl)
+		if code != 2 || out != "" || !strings.Contains(errOut, "--ttl: "+ttl+" is longer than tokens.refresh_ttl (720h0m0s)") {
+			t.Errorf("--ttl %s: exit %d (want 2), stdout %q (want no token), stderr %q", ttl, code, out, errOut)
+		}
+	}
+	short := newCLI(t, "tokens: {refresh_ttl: 2h}\n")
+	short.ok(pw, "user", "add", "alice", "--password-stdin")
+	if code, _, errOut := short.run("", "token", "issue", "--user", "alice", "--ttl", "3h"); code != 2 || !strings.Contains(errOut, "tokens.refresh_ttl (2h0m0s)") {
+		t.Errorf("--ttl 3h with refresh_ttl 2h: exit %d, stderr %q; want 2 naming tokens.refresh_ttl", code, errOut)
+	}
+	short.ok("", "token", "issue", "--user", "alice", "--ttl", "2h")
 	for _, ttl := range []string{"0", "-1m", "1ns", "999ms", "soon", "1e3s"} {
 		if code, out, errOut := c.run("", "token", "issue", "--user", "alice", "--ttl", ttl); code != 2 || out != "" || !strings.Contains(errOut, "--ttl") {
 			t.Errorf("--ttl %s: exit %d (want 2), stdout %q (want no token), stderr %q", ttl, code, out, errOut)

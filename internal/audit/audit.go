@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -44,6 +45,31 @@ const OIDCBackchannelLogout = "oidc.backchannel_logout"
 // (user.Service.Unlink), or migration 9 removed a second link of one
 // issuer and user (reason=duplicate_issuer, via=migration).
 const IdentityUnlinked = "oidc.unlinked"
+
+// WebAuthnCloneWarning: a passkey assertion was refused because its
+// signature counter did not move forward (a possibly cloned authenticator).
+const WebAuthnCloneWarning = "webauthn.clone_warning"
+
+// types is every event type above: the closed set that is recorded, and
+// that a filter by type (gatehouse audit --type) may name.
+var types = []string{
+	LoginOK, LoginFailed, LoginThrottled, Logout, SessionRevoked,
+	TokenIssued, TokenRefreshed, TokenRevoked, RefreshReuse, KeyRotated,
+	UserCreated, UserChanged, UserDisabled, UserEnabled, UserDeleted,
+	OIDCLoginFailed, IdentityLinked, IdentityUnlinked, OIDCBackchannelLogout,
+	MFAEnrolled, MFARemoved, MFAReset, MFAFailed, RecoveryCodes, WebAuthnCloneWarning,
+	ClientCreated, ClientDeleted, ClientSecret,
+}
+
+// Types returns every event type, sorted.
+func Types() []string {
+	t := slices.Clone(types)
+	slices.Sort(t)
+	return t
+}
+
+// KnownType reports whether typ is an event type (one of Types).
+func KnownType(typ string) bool { return slices.Contains(types, typ) }
 
 // Logger stores and logs audit events. A nil Store only logs.
 type Logger struct {

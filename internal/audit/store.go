@@ -10,7 +10,7 @@ import (
 type Event struct {
 	ID        int64
 	Time      time.Time
-	Type      string // e.g. login.ok, login.failed, session.revoked (see events.go)
+	Type      string // e.g. login.ok, login.failed, session.revoked (see Types)
 	UserID    string
 	Username  string
 	IP        string

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -295,6 +297,18 @@ func (c Config) EffectivePublicURL() string {
 		scheme = "https"
 	}
 	return scheme + "://" + c.Listen
+}
+
+// OnAllInterfaces reports whether the listen address (host:port) binds
+// every interface: no host, 0.0.0.0 or ::. Such an address is no place to
+// send a browser or a client to ("http://0.0.0.0:8080").
+func OnAllInterfaces(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return host == "" || err == nil && ip.IsUnspecified()
 }
 
 // SecureCookies reports whether the session cookie gets Secure and the

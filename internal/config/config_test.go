@@ -423,3 +423,85 @@ func TestWarningsRotateEveryWithHS256(t *testing.T) {
 		})
 	}
 }
+
+// A GATEHOUSE_* variable set to "" (GATEHOUSE_ADMIN_LISTEN=) sets its key
+// to "": a string key where "" means something (admin_listen off, no key
+// prefix) takes it, a list key becomes empty, and a key where "" is no
+// value (a number, a duration, a boolean, or a string Validate refuses
+// empty) is a configuration error naming the variable. An unset variable
+// leaves the key alone.
+func TestEmptyEnvironmentValue(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    string
+		check  func(config.Config) bool
+		errMsg string // "" = loads
+	}{
+		{"admin_listen off", "GATEHOUSE_ADMIN_LISTEN", func(c config.Config) bool { return c.AdminListen == "" }, ""},
+		{"empty key prefix", "GATEHOUSE_REDIS_KEY_PREFIX", func(c config.Config) bool { return c.Redis.KeyPrefix == "" }, ""},
+		{"no trusted proxies", "GATEHOUSE_TRUSTED_PROXIES", func(c config.Config) bool { return len(c.TrustedProxies) == 0 }, ""},
+		{"whole number", "GATEHOUSE_LOGIN_MAX_FAILURES", nil, "environment: GATEHOUSE_LOGIN_MAX_FAILURES: set but empty: expected a whole number (unset the variable to keep the default)"},
+		{"duration", "GATEHOUSE_TOKENS_ACCESS_TTL", nil, "environment: GATEHOUSE_TOKENS_ACCESS_TTL: set but empty: expected a duration such as 30s, 10m or 24h (unset the variable to keep the default)"},
+		{"boolean", "GATEHOUSE_ADMIN_PPROF", nil, "environment: GATEHOUSE_ADMIN_PPROF: set but empty: expected true or false (unset the variable to keep the default)"},
+		{"string that must not be empty", "GATEHOUSE_LISTEN", nil, "environment: GATEHOUSE_LISTEN (listen): must be host:port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.LoadLookup("", func(k string) (string, bool) { return "", k == tt.env })
+			if tt.errMsg != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errMsg) {
+					t.Fatalf("%s= : err = %v, want one containing %q", tt.env, err, tt.errMsg)
+				}
+				var ce *config.Error
+				if !errors.As(err, &ce) {
+					t.Errorf("%s= : err %T is not a *config.Error (exit 2)", tt.env, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%s= : %v", tt.env, err)
+			}
+			if !tt.check(cfg) {
+				t.Errorf("%s= : not applied: %+v", tt.env, cfg)
+			}
+		})
+	}
+	// Load's getenv cannot tell "" from unset: there "" keeps the default.
+	cfg, err := config.Load("", func(string) string { return "" })
+	if err != nil || cfg.AdminListen != config.Default().AdminListen {
+		t.Errorf("Load with an empty getenv: admin_listen %q, err %v; want the default", cfg.AdminListen, err)
+	}
+}
+
+// A listen address on every interface (0.0.0.0, ::, or no host) with no
+// public_url makes http://0.0.0.0:8080 the issuer and redirect base, which
+// no browser or client should be sent to: config check and serve warn and
+// name public_url. A loopback or named listen address, or a public_url,
+// gets no such warning.
+func TestWarningsWildcardListenWithoutPublicURL(t *testing.T) {
+	tests := []struct {
+		listen, publicURL string
+		warn              bool
+	}{
+		{"0.0.0.0:8080", "", true},
+		{"[::]:8080", "", true},
+		{":8080", "", true},
+		{"0.0.0.0:8080", "https://auth.example.com", false},
+		{"127.0.0.1:8080", "", false},
+		{"auth.internal:8080", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.listen+" "+tt.publicURL, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Listen, cfg.PublicURL = tt.listen, tt.publicURL
+			w := strings.Join(cfg.Warnings(), "\n")
+			want := "listen " + tt.listen + " is on all interfaces and public_url is not set"
+			if got := strings.Contains(w, want); got != tt.warn {
+				t.Errorf("warnings = %q; want %q: %v", w, want, tt.warn)
+			}
+			if tt.warn && !strings.Contains(w, "set public_url to the URL clients use, e.g. http://localhost:8080") {
+				t.Errorf("warnings = %q; want the advice", w)
+			}
+		})
+	}
+}

@@ -63,8 +63,23 @@ func Resolve(path string, getenv func(string) string) (string, bool) {
 
 // Load reads the config file at path ("" for none), applies GATEHOUSE_*
 // environment overrides and secret files, and validates the result. Every
-// problem is returned, joined; each is an *Error.
+// problem is returned, joined; each is an *Error. getenv cannot tell a
+// variable set to "" from an unset one, so "" leaves the key alone; see
+// LoadLookup.
 func Load(path string, getenv func(string) string) (Config, error) {
+	return LoadLookup(path, func(name string) (string, bool) {
+		v := getenv(name)
+		return v, v != ""
+	})
+}
+
+// LoadLookup is Load with lookup (os.LookupEnv's shape) for the
+// environment: a variable set to "" sets its key to "" (a string; an empty
+// list for a list key), so GATEHOUSE_ADMIN_LISTEN= turns the admin listener
+// off. For a number, duration or boolean "" is no value: a configuration
+// error naming the variable, as is "" for a string key Validate refuses
+// empty.
+func LoadLookup(path string, lookup func(string) (string, bool)) (Config, error) {
 	cfg := Default()
 	var lines map[string]int
 	if path != "" {
@@ -80,7 +95,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		}
 		cfg.fileWarnings = exposedSecrets(path, cfg)
 	}
-	fromEnv, err := applyEnv(&cfg, getenv)
+	fromEnv, err := applyEnv(&cfg, lookup)
 	if err != nil {
 		return cfg, err
 	}
@@ -432,23 +447,37 @@ func join(path, key string) string {
 
 // applyEnv overrides scalar and list leaves from GATEHOUSE_<PATH> variables
 // (lists comma-separated). Lists of structs (routes, providers) come from
-// the file only.
+// the file only. A variable set to "" sets a string key to "" and a list
+// key to none; for any other key it is an error.
 // It returns the keys it set, each with its variable's name.
-func applyEnv(cfg *Config, getenv func(string) string) (map[string]string, error) {
+func applyEnv(cfg *Config, lookup func(string) (string, bool)) (map[string]string, error) {
 	var errs []error
 	set := map[string]string{}
 	walkLeaves(reflect.ValueOf(cfg).Elem(), "", func(key string, v reflect.Value) {
 		env := envName(key)
-		raw := getenv(env)
-		if raw == "" {
+		raw, ok := lookup(env)
+		if !ok {
 			return
 		}
 		set[key] = env
+		if raw == "" && v.Kind() != reflect.String && v.Kind() != reflect.Slice {
+			errs = append(errs, &Error{File: "environment", Key: env,
+				Msg: "set but empty: expected " + expected(v.Type()) + " (unset the variable to keep the default)"})
+			return
+		}
 		if err := setScalar(v, raw); err != nil {
 			errs = append(errs, &Error{File: "environment", Key: env, Msg: err.Error()})
 		}
 	})
 	return set, errors.Join(errs...)
+}
+
+// expected describes the values of a key of type t, for errors.
+func expected(t reflect.Type) string {
+	if t == reflect.TypeOf(Duration(0)) {
+		return "a duration such as 30s, 10m or 24h"
+	}
+	return kindName(t)
 }
 
 func walkLeaves(v reflect.Value, path string, fn func(key string, v reflect.Value)) {

@@ -457,6 +457,12 @@ func (c Config) Warnings() []string {
 	if c.Admin.RequireMFA && len(c.Admin.Roles) > 0 && c.Keys.EncryptionKey == "" {
 		w = append(w, "admin.require_mfa: without keys.encryption_key nobody can enrol TOTP, so administrators without another second factor cannot use the admin API and console")
 	}
+	if c.PublicURL == "" && OnAllInterfaces(c.Listen) {
+		_, port, _ := net.SplitHostPort(c.Listen)
+		scheme, _, _ := strings.Cut(c.EffectivePublicURL(), "://")
+		w = append(w, fmt.Sprintf("listen %s is on all interfaces and public_url is not set: the issuer and redirect base is %s, which browsers and clients cannot use; set public_url to the URL clients use, e.g. %s://%s",
+			c.Listen, c.EffectivePublicURL(), scheme, net.JoinHostPort("localhost", port)))
+	}
 	if !c.SecureCookies() && !isLoopback(c.EffectivePublicURL()) {
 		w = append(w, "session cookies are not Secure: set tls or an https public_url in production")
 	}

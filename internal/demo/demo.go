@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -17,9 +18,15 @@ import (
 
 // Config is the demo's configuration: SQLite in dir, no admin listener,
 // and the routes /app/ (session) and /api/ (token) to the echo upstream.
+// On a listen address on all interfaces, its public URL (the printed
+// URLs, the issuer, the demo client's redirect) is http://localhost:PORT.
 func Config(listen, dir, upstream string) config.Config {
 	cfg := config.Default()
 	cfg.Listen = listen
+	if config.OnAllInterfaces(listen) {
+		_, port, _ := net.SplitHostPort(listen)
+		cfg.PublicURL = "http://" + net.JoinHostPort("localhost", port)
+	}
 	cfg.AdminListen = ""
 	cfg.Store = "sqlite://" + filepath.Join(dir, "gatehouse.db")
 	cfg.Routes = []config.Route{
@@ -111,10 +118,16 @@ const AdminName = "admin"
 // adminPassword is the password of AdminName; jar is the curl cookie jar, a
 // file in the demo's private directory (a fixed name in /tmp could be
 // another local user's file, and the jar holds the session cookie).
-func PrintBanner(w io.Writer, base, username, password, adminPassword, jar string) {
+// listen is the address the demo listens on, named after base when it is
+// on all interfaces.
+func PrintBanner(w io.Writer, base, listen, username, password, adminPassword, jar string) {
 	u := func(path string) string { return shellQuote(base + path) }
+	where := base
+	if config.OnAllInterfaces(listen) {
+		where += " (listening on all interfaces, " + listen + ")"
+	}
 	fmt.Fprintf(w, `
-gatehouse demo is running at %[1]s
+gatehouse demo is running at %[17]s
   user: %[2]s
   password: %[3]s   (printed once; the database is temporary)
   admin: %[5]s
@@ -146,7 +159,7 @@ curl -si -b %[6]s %[9]s
 
 `, base, username, password, adminPassword, AdminName, shellQuote(jar), shellQuote(loginJSON(username, password)),
 		u("/auth/login"), u("/app/hello"), u("/auth/sessions"), u("/auth/token"), u("/api/hello"),
-		shellQuote(username), shellQuote(password), u("/auth/revoke"), u("/auth/logout"))
+		shellQuote(username), shellQuote(password), u("/auth/revoke"), u("/auth/logout"), where)
 	printApps(w, base, username, password, jar)
 	fmt.Fprintf(w, "\nPublic keys: %s/.well-known/jwks.json   Stop with Ctrl-C.\n", base)
 }

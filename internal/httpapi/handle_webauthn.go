@@ -19,10 +19,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
-// Audit event of a refused assertion whose signature counter did not move
-// forward (a possibly cloned authenticator).
-const auditCloneWarning = "webauthn.clone_warning"
-
 // credentialJSON is a WebAuthn credential as the API shows it.
 type credentialJSON struct {
 	ID         string  `json:"id"`
@@ -301,7 +297,7 @@ func (s *server) webauthnFailed(w http.ResponseWriter, r *http.Request, a mfa.As
 	s.metrics.SecondFactor(mfa.MethodWebAuthn, "failure")
 	ev := audit.Event{Type: audit.MFAFailed, UserID: a.UserID, Details: map[string]string{"method": mfa.MethodWebAuthn}}
 	if errors.Is(err, mfa.ErrCloneWarning) {
-		ev.Type = auditCloneWarning
+		ev.Type = audit.WebAuthnCloneWarning
 		ev.Details["credential"] = mfa.CredentialID(a.Credential.ID)
 		ev.Details["sign_count_stored"] = fmt.Sprint(a.Credential.SignCount)
 	}
