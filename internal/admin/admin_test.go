@@ -461,6 +461,7 @@ func TestBadInput(t *testing.T) {
 		{"GET", "/admin/api/v1/users?limit=-1", ""},
 		{"GET", "/admin/api/v1/audit?since=yesterday", ""},
 		{"GET", "/admin/api/v1/audit?before=zzz", ""},
+		{"GET", "/admin/api/v1/audit?type=login.okk", ""}, // a typo would match nothing
 		{"POST", "/admin/api/v1/explain", `{"method":"GET","url":"ftp://x/"}`},
 		// A client's roles travel in X-Auth-Roles like a user's: "svc,admin"
 		// would reach the upstream as two roles, one of them admin.

@@ -421,6 +421,10 @@ type Event struct {
 // previous page's next) and limit.
 func auditFilter(q url.Values) (audit.Filter, error) {
 	f := audit.Filter{UserID: q.Get("user"), Type: q.Get("type")}
+	if f.Type != "" && !audit.KnownType(f.Type) {
+		// A typo would match nothing and look like an empty trail.
+		return f, errInput("type must be an audit event type: %s", strings.Join(audit.Types(), ", "))
+	}
 	for _, p := range []struct {
 		key string
 		dst *time.Time

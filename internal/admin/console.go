@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
@@ -260,6 +261,7 @@ func (h *Handler) auditConsole(w http.ResponseWriter, r *http.Request) error {
 		// percent-encoded every key and value already.
 		"Events": evs, "Next": next, "NextQuery": template.URL(nq.Encode()),
 		"User": q.Get("user"), "Type": q.Get("type"), "Since": q.Get("since"), "Until": q.Get("until"),
+		"Types": audit.Types(),
 	})
 	return nil
 }
