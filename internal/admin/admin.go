@@ -155,6 +155,9 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 	switch {
 	case c.Kind == credential.None:
 		return auth.Principal{}, auth.ErrUnauthenticated
+	case c.Kind == credential.Token && errors.Is(c.Err, credential.ErrDuplicate):
+		// A malformed request (RFC 6750 §3.1), as at /auth/userinfo: 400.
+		return auth.Principal{}, fmt.Errorf("%w: the Authorization header is sent more than once", auth.ErrInvalidInput)
 	case c.Err != nil:
 		return auth.Principal{}, fmt.Errorf("%w: %w", auth.ErrUnauthenticated, c.Err)
 	case c.Kind == credential.Token:
@@ -276,26 +279,12 @@ func (h *Handler) setActor(r *http.Request, p auth.Principal) {
 }
 
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if detail := inputDetail(err); detail != "" {
+	if detail := httperr.InputDetail(err); detail != "" {
 		err = httperr.Describe(err, detail)
 	}
 	if p := httperr.Write(w, err); p.Status >= 500 {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "admin request failed", slog.String("error", err.Error()))
 	}
-}
-
-// inputDetail is what a 400 tells the caller: the message after
-// auth.ErrInvalidInput, which auth documents as safe to show (a bad field,
-// a weak password, a client's validation errors); "" for other errors.
-func inputDetail(err error) string {
-	if !errors.Is(err, auth.ErrInvalidInput) {
-		return ""
-	}
-	msg := err.Error()
-	if i := strings.Index(msg, auth.ErrInvalidInput.Error()+": "); i >= 0 {
-		msg = msg[i+len(auth.ErrInvalidInput.Error())+2:]
-	}
-	return strings.ReplaceAll(msg, "\n", "; ")
 }
 
 // errInput marks a malformed request (400 invalid_request).

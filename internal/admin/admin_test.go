@@ -235,6 +235,8 @@ func TestAccess(t *testing.T) {
 		{"admin token without second factor", bearer(e.rootPwdToken), 403, "forbidden"},
 		{"admin session with second factor", e.cookie(e.rootCookie), 0, ""},
 		{"admin token with second factor", bearer(e.rootToken), 0, ""},
+		// RFC 6750 §3.1: a malformed request, as at /auth/userinfo.
+		{"two Authorization headers", append(bearer(e.rootToken), bearer(e.rootToken)...), 400, "invalid_request"},
 	}
 	for _, ep := range endpoints {
 		for n, c := range creds {

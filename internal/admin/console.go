@@ -171,7 +171,7 @@ func (h *Handler) console(fn func(http.ResponseWriter, *http.Request) error) htt
 				http.StatusForbidden: "This account may not use the admin console.",
 				http.StatusNotFound:  "There is no such user, session, grant or client.",
 			}[prob.Status]
-			switch d := inputDetail(err); {
+			switch d := httperr.InputDetail(err); {
 			case d != "":
 				msg = "The request could not be carried out: " + d + "."
 			case prob.Description != "" && prob.Status != http.StatusForbidden:

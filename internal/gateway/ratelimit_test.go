@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -93,7 +94,7 @@ func TestRateLimitPerIP(t *testing.T) {
 			t.Errorf("RateLimit = %q, want prefix %q", got, want)
 		}
 	}
-	wantLimited(t, get("203.0.113.1"), `"pub";q=1;w=3600`)
+	wantLimited(t, get("203.0.113.1"), `"pub";q=3;w=10800`)
 	if r := get("203.0.113.2"); r.StatusCode != http.StatusOK {
 		t.Errorf("another client = %d, want 200 (its own bucket)", r.StatusCode)
 	}
@@ -119,7 +120,7 @@ func TestRateLimitPerIPCountsIPv6Per64(t *testing.T) {
 			t.Fatalf("request %d from %s = %d, want 200", i+1, xff, r.StatusCode)
 		}
 	}
-	wantLimited(t, get("2001:db8:1:2:ffff:ffff:ffff:fffe"), `"pub";q=1;w=3600`)
+	wantLimited(t, get("2001:db8:1:2:ffff:ffff:ffff:fffe"), `"pub";q=2;w=7200`)
 	if r := get("2001:db8:1:3::1"); r.StatusCode != http.StatusOK {
 		t.Errorf("the next /64 = %d, want 200 (its own bucket)", r.StatusCode)
 	}
@@ -144,7 +145,7 @@ func TestRateLimitPerRouteIsShared(t *testing.T) {
 			t.Fatalf("request %d = %d", i+1, r.StatusCode)
 		}
 	}
-	wantLimited(t, do(t, newRequest(t, "GET", srv.URL+"/pub/x", "X-Forwarded-For", "203.0.113.3")), `"pub";q=1;w=3600`)
+	wantLimited(t, do(t, newRequest(t, "GET", srv.URL+"/pub/x", "X-Forwarded-For", "203.0.113.3")), `"pub";q=2;w=7200`)
 }
 
 func TestRateLimitPerSubject(t *testing.T) {
@@ -160,7 +161,7 @@ func TestRateLimitPerSubject(t *testing.T) {
 			t.Fatalf("alice = %d, want 200", r.StatusCode)
 		}
 	}
-	wantLimited(t, get(tokenCred("alice")...), `"api";q=1;w=3600`)
+	wantLimited(t, get(tokenCred("alice")...), `"api";q=2;w=7200`)
 	if r := get(tokenCred("root")...); r.StatusCode != http.StatusOK {
 		t.Errorf("another user = %d, want 200 (a budget per subject)", r.StatusCode)
 	}
@@ -174,7 +175,7 @@ func TestRateLimitPerSubject(t *testing.T) {
 			}
 		}
 		for range 5 {
-			wantLimited(t, get(flood...), `"api";q=1;w=3600`)
+			wantLimited(t, get(flood...), `"api";q=2;w=7200`)
 		}
 		if got := tokens.n.Load() - before; got != 2 {
 			t.Errorf("verifier ran %d times for 7 bad requests, want 2", got)
@@ -355,4 +356,31 @@ func TestRateLimitRetryAfterIsWhenARetrySucceeds(t *testing.T) {
 			t.Errorf("step %d: RateLimit = %q, want %q", i, got, st.rateLimit)
 		}
 	}
+}
+
+// TestRateLimitPolicyStatesTheBucket: with a burst larger than the rate,
+// RateLimit-Policy states what the bucket allows (draft-ietf-httpapi-
+// ratelimit-headers: q is the quota, w the window it is granted in): q =
+// burst requests, w = the seconds an empty bucket takes to fill again
+// (burst / rate × window). Stating q = rate told clients 2 per minute
+// while the first response already said r=5 remained, and all 6 were served.
+func TestRateLimitPolicyStatesTheBucket(t *testing.T) {
+	up := newUpstream(t)
+	r := route("pub", "/pub/", "none", up.URL)
+	r.RateLimit = &gateway.RateLimitConfig{Per: "ip", Rate: 2, Burst: 6, Window: durationOf(time.Minute)}
+	_, srv := serve(t, []config.Route{r}, deps())
+	const policy = `"pub";q=6;w=180`
+	for i := range 6 {
+		r := do(t, newRequest(t, "GET", srv.URL+"/pub/x", "X-Forwarded-For", "203.0.113.9"))
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("request %d = %d, want 200 (a full bucket holds 6)", i+1, r.StatusCode)
+		}
+		if got := r.Header.Get("RateLimit-Policy"); got != policy {
+			t.Errorf("request %d: RateLimit-Policy = %q, want %q", i+1, got, policy)
+		}
+		if got, want := r.Header.Get("RateLimit"), fmt.Sprintf(`"pub";r=%d;t=`, 5-i); !strings.HasPrefix(got, want) {
+			t.Errorf("request %d: RateLimit = %q, want prefix %q", i+1, got, want)
+		}
+	}
+	wantLimited(t, do(t, newRequest(t, "GET", srv.URL+"/pub/x", "X-Forwarded-For", "203.0.113.9")), policy)
 }

@@ -7,11 +7,17 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
-// writeError answers err as JSON with the status and code of httperr's
-// table. Internal errors and store outages are logged (they never contain
-// credentials: stores and services do not put secrets in errors); client
-// errors are not.
+// writeError answers err with the status and code of httperr's table: as
+// JSON, or as an HTML error page (httperr.WritePage) to a browser that
+// posted a form (Accept: text/html), which gatehouse's own pages do and
+// which must not be left showing raw JSON. Internal errors and store
+// outages are logged (they never contain credentials: stores and services
+// do not put secrets in errors); client errors are not.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Method == http.MethodPost && isForm(r) && wantsHTML(r) {
+		s.logInternal(r, httperr.WritePage(w, err), err)
+		return
+	}
 	s.logInternal(r, httperr.Write(w, err), err)
 }
 

@@ -23,8 +23,15 @@ import (
 const DefaultClientID = client.BuiltinID
 
 // tokenForm parses an application/x-www-form-urlencoded body and refuses
-// repeated parameters (RFC 6749 §3.2).
+// repeated parameters (RFC 6749 §3.2), and any query in the URL: the token
+// and revocation endpoints take their parameters from the body only
+// (RFC 6749 §3.2, RFC 7009 §2.1), and a client_secret, password, code or
+// token put in the URL ends up in the logs of every proxy on the way, so
+// the client is told at once rather than served with the query ignored.
 func tokenForm(r *http.Request) (func(string) string, string) {
+	if r.URL.RawQuery != "" {
+		return nil, "parameters must be sent in the request body, not in the URL query"
+	}
 	if !isForm(r) {
 		return nil, "the body must be application/x-www-form-urlencoded"
 	}
@@ -406,8 +413,10 @@ func (s *server) anyClientAllows(r *http.Request, grant string) bool {
 // token or, without an Authorization header, a session: the same
 // credential.FromRequest and precedence as a gateway route with auth: any.
 // 401s carry the RFC 6750 challenge: plain for no credential or another
-// scheme, error="invalid_request" for two Authorization headers,
-// error="invalid_token" for a bearer that does not verify.
+// scheme, error="invalid_token" for a bearer that does not verify. Two
+// Authorization headers are a malformed request: 400 invalid_request with
+// the error="invalid_request" challenge (RFC 6750 §3.1; the gateway and
+// forward-auth keep their 401, contract §5).
 func (s *server) handleUserinfo() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := credential.FromRequest(r, s.Sessions.CookieName(), credential.Any)
@@ -421,7 +430,7 @@ func (s *server) handleUserinfo() http.Handler {
 			p, _, err = s.currentSession(r)
 		case errors.Is(c.Err, credential.ErrDuplicate):
 			w.Header().Set("WWW-Authenticate", httperr.Challenge+`, error="invalid_request"`)
-			httperr.JSON(w, http.StatusUnauthorized, httperr.InvalidRequest)
+			httperr.JSON(w, http.StatusBadRequest, httperr.InvalidRequest)
 			return
 		case c.Err != nil:
 			err = fmt.Errorf("%w: %w", auth.ErrUnauthenticated, c.Err)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,33 +42,80 @@ func wantsHTML(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
-// decodeJSON reads one JSON object into v, refusing unknown trailing data.
+// decodeJSON reads one JSON object into v, refusing unknown trailing data
+// and a top-level member named twice (encoding/json would keep the last,
+// matching names without regard to case, so {"username":"a","USERNAME":"b"}
+// counts as a repeat too): a body that two readers could read as
+// different requests is refused, as a form with a repeated parameter is.
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return fmt.Errorf("%w: request body too large", auth.ErrInvalidInput)
 		}
+		return fmt.Errorf("%w: unreadable body", auth.ErrInvalidInput)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: malformed JSON body", auth.ErrInvalidInput)
 	}
 	// One value only: white space may follow it, nothing else.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: data after the JSON body", auth.ErrInvalidInput)
 	}
+	if name, ok := repeatedMember(b); ok {
+		return fmt.Errorf("%w: member %.64q is repeated", auth.ErrInvalidInput, name)
+	}
 	return nil
+}
+
+// repeatedMember returns a top-level member name of the JSON object b
+// that occurs twice, compared as encoding/json matches fields (case
+// folded). b has been decoded already, so it is well-formed.
+func repeatedMember(b []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	var seen []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		name, _ := t.(string)
+		for _, s := range seen {
+			if strings.EqualFold(s, name) {
+				return name, true
+			}
+		}
+		seen = append(seen, name)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // readBody reads a request body that may be an HTML form or JSON: JSON is
 // decoded into in; for anything else the form is parsed and fromForm copies
 // its fields into in. It reports whether the body was a form, so that the
-// caller answers in kind.
+// caller answers in kind. A parameter sent twice is refused
+// (auth.ErrInvalidInput), never "first wins", as the JSON body refuses a
+// member twice and the token endpoint a repeated parameter (RFC 6749 §3.2).
 func readBody(r *http.Request, in any, fromForm func(url.Values)) (form bool, err error) {
 	if isJSON(r) {
 		return false, decodeJSON(r, in)
 	}
 	if err := r.ParseForm(); err != nil {
-		return true, errors.Join(auth.ErrInvalidInput, err)
+		return true, fmt.Errorf("%w: malformed form body (%w)", auth.ErrInvalidInput, err)
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return true, fmt.Errorf("%w: parameter %.64q is repeated", auth.ErrInvalidInput, k)
+		}
 	}
 	fromForm(r.PostForm)
 	return true, nil

@@ -337,3 +337,40 @@ func TestHS256PublishesNoKeys(t *testing.T) {
 		t.Errorf("HS256 token = %d", resp.StatusCode)
 	}
 }
+
+// TestTokenRequestWithQueryIsRefused: the token and revocation endpoints
+// take their parameters from the form body only (RFC 6749 §3.2: POST). A request
+// whose URL carries a query, such as a client_secret or a password, is
+// refused with 400 invalid_request rather than served from the body with
+// the query ignored: the URL is what proxies and servers log, so a client
+// sending secrets there must learn it at once.
+func TestTokenRequestWithQueryIsRefused(t *testing.T) {
+	g := testutil.Start(t)
+	g.CreateUser(t, "alice", strongPassword)
+	body := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {strongPassword}}.Encode()
+	for _, query := range []string{
+		"password=" + url.QueryEscape(strongPassword),
+		"client_secret=s3cret",
+		"grant_type=password",
+		"x",
+	} {
+		t.Run(query, func(t *testing.T) {
+			resp, out := do(t, testutil.Client(t), "POST", g.URL+"/auth/token?"+query, body, "Content-Type", "application/x-www-form-urlencoded")
+			m := decode(t, out)
+			if resp.StatusCode != 400 || m["error"] != "invalid_request" {
+				t.Errorf("= %d %s, want 400 invalid_request", resp.StatusCode, out)
+			}
+			if m["access_token"] != nil {
+				t.Error("a token was issued")
+			}
+		})
+	}
+	// The revocation endpoint reads the same way (RFC 7009 §2.1).
+	if resp, out := do(t, testutil.Client(t), "POST", g.URL+"/auth/revoke?token=x", "token=x", "Content-Type", "application/x-www-form-urlencoded"); resp.StatusCode != 400 || decode(t, out)["error"] != "invalid_request" {
+		t.Errorf("revoke with a query = %d %s, want 400 invalid_request", resp.StatusCode, out)
+	}
+	// The same body without a query is served.
+	if resp, out := do(t, testutil.Client(t), "POST", g.URL+"/auth/token", body, "Content-Type", "application/x-www-form-urlencoded"); resp.StatusCode != 200 {
+		t.Errorf("without a query = %d %s, want 200", resp.StatusCode, out)
+	}
+}

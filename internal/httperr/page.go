@@ -3,8 +3,12 @@ package httperr
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"html/template"
 	"net/http"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
 // PageHeaders sets the headers of every HTML page gatehouse renders and
@@ -105,4 +109,50 @@ func RenderPage(w http.ResponseWriter, p Page) {
 		Page
 		Nonce string
 	}{p, nonce})
+}
+
+// WritePage answers err as RenderPage with the status of Of (and
+// Retry-After, as Write), for a browser that posted one of gatehouse's own
+// HTML forms: the same status an API client gets as JSON, in a page it can
+// show. The message says what the status means and, for a 400, what was
+// wrong with the input (InputDetail); never an internal error. It returns
+// the Problem (callers log 5xx).
+func WritePage(w http.ResponseWriter, err error) Problem {
+	p := Of(err)
+	SetRetryAfter(w.Header(), err)
+	msg := pageMessages[p.Status]
+	switch d := InputDetail(err); {
+	case d != "":
+		msg = "The form could not be read: " + d + "."
+	case msg == "":
+		msg = "The request could not be carried out."
+	}
+	RenderPage(w, Page{Status: p.Status, Title: http.StatusText(p.Status), Message: msg})
+	return p
+}
+
+// pageMessages is what WritePage tells a browser for each status.
+var pageMessages = map[int]string{
+	http.StatusBadRequest:          "The form could not be read. Go back, reload the page and try again.",
+	http.StatusUnauthorized:        "You are not signed in, or your session has ended.",
+	http.StatusForbidden:           "This request is not allowed.",
+	http.StatusNotFound:            "There is nothing here.",
+	http.StatusConflict:            "The change conflicts with the current state. Reload the page and try again.",
+	http.StatusTooManyRequests:     "Too many attempts. Please wait a moment and try again.",
+	http.StatusServiceUnavailable:  "gatehouse is temporarily unavailable. Please try again in a moment.",
+	http.StatusInternalServerError: "Something went wrong on our side. Please try again later.",
+}
+
+// InputDetail is what a 400 may tell the caller: the message after
+// auth.ErrInvalidInput, which auth documents as safe to show (a bad field,
+// a weak password, a repeated parameter); "" for other errors.
+func InputDetail(err error) string {
+	if !errors.Is(err, auth.ErrInvalidInput) {
+		return ""
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, auth.ErrInvalidInput.Error()+": "); i >= 0 {
+		msg = msg[i+len(auth.ErrInvalidInput.Error())+2:]
+	}
+	return strings.ReplaceAll(msg, "\n", "; ")
 }

@@ -62,9 +62,9 @@ func TestHeaders(t *testing.T) {
 		limit, policy, retryAt string
 	}{
 		{"allowed", ratelimit.Result{Allowed: true, Remaining: 150, Reset: 30 * time.Second},
-			`"orders";r=150;t=30`, `"orders";q=100;w=60`, ""},
+			`"orders";r=150;t=30`, `"orders";q=200;w=120`, ""},
 		{"refused", ratelimit.Result{Remaining: 0, RetryAfter: 600 * time.Millisecond, Reset: 2 * time.Minute},
-			`"orders";r=0;t=1`, `"orders";q=100;w=60`, "1"},
+			`"orders";r=0;t=1`, `"orders";q=200;w=120`, "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,6 +22,13 @@ type Limit struct {
 // all positive.
 func (l Limit) Valid() bool { return l.Rate > 0 && l.Burst > 0 && l.Window > 0 }
 
+// fill is the time an empty bucket takes to hold Burst tokens again
+// (computed in float64: Burst × Window overflows int64 nanoseconds for
+// large bursts over long windows).
+func (l Limit) fill() time.Duration {
+	return time.Duration(math.Ceil(float64(l.Burst) * float64(l.Window) / float64(l.Rate)))
+}
+
 // perToken is the time one token takes to refill.
 func (l Limit) perToken() time.Duration { return l.Window / time.Duration(l.Rate) }
 
@@ -64,13 +71,16 @@ func bucket(tokens float64, ts, now time.Time, l Limit, cost int) (float64, Resu
 }
 
 // SetHeaders sets the RateLimit-Policy and RateLimit fields of
-// draft-ietf-httpapi-ratelimit-headers-09 for policy name: quota q = Rate
-// per window w (seconds), remaining r, and t = seconds until the bucket is
-// full (or, when refused, until the next request is allowed). A refused
+// draft-ietf-httpapi-ratelimit-headers for policy name: quota q = Burst,
+// the requests a full bucket allows at once, granted over w = the seconds
+// an empty bucket takes to fill (Burst / Rate × Window), so that q/w is the
+// sustained rate and r never exceeds q; remaining r, and t = seconds until
+// the bucket is full (or, when refused, until the next request is
+// allowed). With Burst = Rate this is q = Rate per Window. A refused
 // result also gets Retry-After (RFC 9110 section 10.2.3).
 func SetHeaders(h http.Header, name string, l Limit, r Result) {
 	item := strconv.Quote(name)
-	h.Set("RateLimit-Policy", fmt.Sprintf("%s;q=%d;w=%d", item, l.Rate, seconds(l.Window)))
+	h.Set("RateLimit-Policy", fmt.Sprintf("%s;q=%d;w=%d", item, l.Burst, seconds(l.fill())))
 	t := r.Reset
 	if !r.Allowed {
 		t = r.RetryAfter

@@ -115,8 +115,9 @@ func (t *transport) check(req *http.Request, reqBody []byte, resp *http.Response
 	route, params, err := t.router.FindRoute(r)
 	if err != nil {
 		// An unknown path under gatehouse's own prefixes may only be
-		// refused: 404, or 401/403 where authentication comes first.
-		if isOwned(req.URL.Path) && !slices.Contains([]int{401, 403, 404, 405}, resp.StatusCode) {
+		// refused: 404, or 400/401/403 where authentication comes first
+		// (400: two Authorization headers, RFC 6750 section 3.1).
+		if isOwned(req.URL.Path) && !slices.Contains([]int{400, 401, 403, 404, 405}, resp.StatusCode) {
 			t.tb.Errorf("openapi.json does not describe %s %s (answered %d): %v", req.Method, req.URL.Path, resp.StatusCode, err)
 		}
 		return
