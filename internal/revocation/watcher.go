@@ -154,10 +154,10 @@ func (w *Watcher) failed(err error, backoff time.Duration) time.Duration {
 	// may be waiting on the other side of the broken connection.
 	w.lost.Store(true)
 	if backoff == 0 {
-		w.log.Warn("revocation feed unavailable; caches untrusted until it returns", "err", err)
+		w.log.Warn("revocation feed unavailable; caches untrusted until it returns", "error", err.Error())
 		return minBackoff
 	}
-	w.log.Debug("revocation feed still unavailable", "err", err)
+	w.log.Debug("revocation feed still unavailable", "error", err.Error())
 	return min(2*backoff, maxBackoff)
 }
 
