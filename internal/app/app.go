@@ -198,10 +198,14 @@ func (a *App) observeStore(s any, name string) {
 func (a *App) build(ctx context.Context, opt Options) error {
 	cfg := a.Config
 	a.Audit = audit.New(a.Store, a.Log, a.now)
-	// A deleted client's refresh families and access tokens end with it
-	// (a.Grants is built below, before anything can delete a client).
+	// A deleted client's refresh families and access tokens end with it,
+	// and its own access tokens with its secret (a.Grants is built below,
+	// before anything can delete a client or change its secret).
 	a.Clients = client.NewRegistry(a.Store, cfg.Clients, client.WithAudit(a.Audit),
-		client.WithOnDelete(func(ctx context.Context, id string) error { return a.Grants.RevokeClient(ctx, id) }),
+		client.WithOnDelete(func(ctx context.Context, id, sid string) error { return a.Grants.RevokeClient(ctx, id, sid) }),
+		client.WithOnSecretRotated(func(ctx context.Context, id, sid string) error {
+			return a.Grants.RevokeClientTokens(ctx, id, sid, "secret_rotated")
+		}),
 		client.WithInternalAudiences(a.internalAudiences))
 
 	var revStore revocation.Store = a.Store

@@ -312,7 +312,9 @@ func (s *Server) stillBound(ctx context.Context, c client.Client, rec Code, scop
 }
 
 // ClientCredentials issues an access token to a confidential client for
-// itself: sub = client_id, roles of the client, no refresh token.
+// itself: sub = client_id, roles of the client, no refresh token, sid =
+// the client's TokenSID (none for a config client), which deleting the
+// client or changing its secret denies.
 func (s *Server) ClientCredentials(ctx context.Context, c client.Client, scope string) (Tokens, error) {
 	if c.IsPublic() || !c.AllowsGrant(client.GrantClientCredentials) {
 		return Tokens{}, fmt.Errorf("client credentials: %w", ErrUnauthorizedClient)
@@ -323,7 +325,7 @@ func (s *Server) ClientCredentials(ctx context.Context, c client.Client, scope s
 	}
 	sc := strings.Join(scopes, " ")
 	at, claims, err := s.Grants.IssueClient(ctx, token.Subject{
-		UserID: c.ID, Roles: c.Roles, Scope: sc, ClientID: c.ID, Audience: c.Audience,
+		UserID: c.ID, Roles: c.Roles, Scope: sc, ClientID: c.ID, Audience: c.Audience, SessionID: c.TokenSID,
 	})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("client credentials: %w", err)

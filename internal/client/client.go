@@ -64,9 +64,14 @@ type Client struct {
 
 	// SecretHash is the base64url SHA-256 of the secret; the secret itself
 	// is never stored.
-	SecretHash string    `yaml:"-"`
-	CreatedAt  time.Time `yaml:"-"`
-	UpdatedAt  time.Time `yaml:"-"`
+	SecretHash string `yaml:"-"`
+	// TokenSID is the sid of a stored confidential client's own access
+	// tokens (client_credentials): random, replaced with the secret, and
+	// denied when the client is deleted or its secret changes. "" for
+	// config and public clients (their tokens have no sid).
+	TokenSID  string    `yaml:"-"`
+	CreatedAt time.Time `yaml:"-"`
+	UpdatedAt time.Time `yaml:"-"`
 	// FromConfig marks a client declared in the config file: read-only.
 	FromConfig bool `yaml:"-"`
 }

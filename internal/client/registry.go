@@ -26,8 +26,9 @@ type Store interface {
 	Client(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
 	DeleteClient(ctx context.Context, id string) error
-	// SetClientSecret replaces the secret hash of a confidential client.
-	SetClientSecret(ctx context.Context, id, hash string, at time.Time) error
+	// SetClientSecret replaces the secret hash and the token sid of a
+	// confidential client.
+	SetClientSecret(ctx context.Context, id, hash, tokenSID string, at time.Time) error
 }
 
 // Registry answers for config clients first (read-only) and then for the
@@ -39,7 +40,10 @@ type Registry struct {
 	now    func() time.Time
 	audit  *audit.Logger
 	// deleted ends what a deleted client was given (WithOnDelete).
-	deleted func(ctx context.Context, id string) error
+	deleted func(ctx context.Context, id, tokenSID string) error
+	// rotated ends the tokens a client got with its old secret
+	// (WithOnSecretRotated).
+	rotated func(ctx context.Context, id, tokenSID string) error
 	// internal lists the audiences a client may not have (CheckAudience).
 	internal func() []string
 }
@@ -53,11 +57,19 @@ type Option func(*Registry)
 func WithAudit(a *audit.Logger) Option { return func(r *Registry) { r.audit = a } }
 
 // WithOnDelete has Delete call f once a client is deleted, to end what it
-// was given: its refresh families and their access tokens (token.Grants
-// RevokeClient). The store's DeleteClient has removed its consents and
-// authorization codes by then.
-func WithOnDelete(f func(ctx context.Context, id string) error) Option {
+// was given: its refresh families and their access tokens, and its own
+// access tokens, whose sid is tokenSID ("" for a public client)
+// (token.Grants RevokeClient). The store's DeleteClient has removed its
+// consents and authorization codes by then.
+func WithOnDelete(f func(ctx context.Context, id, tokenSID string) error) Option {
 	return func(r *Registry) { r.deleted = f }
+}
+
+// WithOnSecretRotated has RotateSecret call f once a client has a new
+// secret, to end the access tokens it got with the old one, whose sid is
+// tokenSID (token.Grants RevokeClientTokens).
+func WithOnSecretRotated(f func(ctx context.Context, id, tokenSID string) error) Option {
+	return func(r *Registry) { r.rotated = f }
 }
 
 // WithInternalAudiences has Add refuse a client whose audience is one of
@@ -117,7 +129,7 @@ func (r *Registry) List(ctx context.Context) ([]Client, error) {
 // public ones) — the only time the secret is ever shown. Problems with c
 // wrap auth.ErrInvalidInput; a taken ID wraps auth.ErrConflict.
 func (r *Registry) Add(ctx context.Context, c Client) (string, error) {
-	c.FromConfig, c.Secret, c.SecretFile, c.SecretHash = false, "", "", ""
+	c.FromConfig, c.Secret, c.SecretFile, c.SecretHash, c.TokenSID = false, "", "", "", ""
 	errs := Validate(c)
 	if r.internal != nil {
 		errs = append(errs, CheckAudience(c, r.internal())...)
@@ -135,6 +147,9 @@ func (r *Registry) Add(ctx context.Context, c Client) (string, error) {
 			return "", fmt.Errorf("add client: %w", err)
 		}
 		c.SecretHash = HashSecret(secret)
+		if c.TokenSID, err = newTokenSID(); err != nil {
+			return "", fmt.Errorf("add client: %w", err)
+		}
 	}
 	c.CreatedAt = r.now().UTC().Truncate(time.Microsecond)
 	c.UpdatedAt = c.CreatedAt
@@ -154,12 +169,16 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 	if _, ok := r.static[id]; ok {
 		return fmt.Errorf("delete client %q: %w", id, ErrReadOnly)
 	}
+	c, err := r.Lookup(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete client %q: %w", id, err)
+	}
 	if err := r.store.DeleteClient(ctx, id); err != nil {
 		return fmt.Errorf("delete client %q: %w", id, err)
 	}
 	r.record(ctx, audit.ClientDeleted, id, nil)
 	if r.deleted != nil {
-		if err := r.deleted(ctx, id); err != nil {
+		if err := r.deleted(ctx, id, c.TokenSID); err != nil {
 			return fmt.Errorf("delete client %q: deleted, but ending its tokens failed (register it again and delete it to retry): %w", id, err)
 		}
 	}
@@ -167,7 +186,8 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 }
 
 // RotateSecret gives a stored confidential client a new secret and returns
-// it; the old one stops working at once.
+// it; the old one stops working at once, and so do the access tokens the
+// client got with it (WithOnSecretRotated).
 func (r *Registry) RotateSecret(ctx context.Context, id string) (string, error) {
 	c, err := r.Lookup(ctx, id)
 	if err != nil {
@@ -183,10 +203,19 @@ func (r *Registry) RotateSecret(ctx context.Context, id string) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("rotate secret: %w", err)
 	}
-	if err := r.store.SetClientSecret(ctx, id, HashSecret(secret), r.now()); err != nil {
+	sid, err := newTokenSID()
+	if err != nil {
+		return "", fmt.Errorf("rotate secret: %w", err)
+	}
+	if err := r.store.SetClientSecret(ctx, id, HashSecret(secret), sid, r.now()); err != nil {
 		return "", fmt.Errorf("rotate secret: %w", err)
 	}
 	r.record(ctx, audit.ClientSecret, id, nil)
+	if r.rotated != nil && c.TokenSID != "" {
+		if err := r.rotated(ctx, id, c.TokenSID); err != nil {
+			return "", fmt.Errorf("rotate secret of %q: rotated, but ending the old secret's access tokens failed (they live until they expire, tokens.access_ttl at most): %w", id, err)
+		}
+	}
 	return secret, nil
 }
 
@@ -239,6 +268,16 @@ func (c Client) GrantableScopes(requested []string) []string {
 		}
 	}
 	return out
+}
+
+// newTokenSID returns a new TokenSID: "cc-" and 128 random bits, unlike
+// any refresh family's ID.
+func newTokenSID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("read random: %w", err)
+	}
+	return "cc-" + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // NewSecret returns 256 random bits as base64url.

@@ -67,7 +67,7 @@ func TestRefreshRacingRevocationNeverOutlivesIt(t *testing.T) {
 			return g.RevokeUser(ctx, "u-alice")
 		}},
 		{"revoke the client", func(ctx context.Context, g *token.Grants, _ token.Pair) error {
-			return g.RevokeClient(ctx, "spa")
+			return g.RevokeClient(ctx, "spa", "")
 		}},
 	}
 	for _, rv := range revocations {

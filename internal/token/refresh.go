@@ -80,9 +80,12 @@ type Grant struct {
 	// Audience of the access tokens; empty means tokens.audience.
 	Audience []string
 	// Refresh issues a refresh token too. Without it the family is still
-	// stored (revoked at once for refresh) so that sid-based revocation and
-	// the sessions view work alike.
+	// stored (NoRefresh: it ends with its access token) so that sid-based
+	// revocation, RevokeUser and the sessions view work alike.
 	Refresh bool
+	// TTL is the life of the access token of a grant without Refresh; 0
+	// means tokens.access_ttl. Ignored with Refresh.
+	TTL time.Duration
 	// AMR (RFC 8176) of the login behind the grant: the access tokens carry
 	// it, refreshed ones too (an mfa route judges it: auth.MultiFactor).
 	AMR []string
@@ -90,6 +93,16 @@ type Grant struct {
 
 // Issue begins a new family for gr.User and returns its first tokens.
 func (g *Grants) Issue(ctx context.Context, gr Grant) (Pair, error) {
+	p, err := g.issue(ctx, gr)
+	if err != nil {
+		return Pair{}, err
+	}
+	g.record(ctx, audit.TokenIssued, gr.User.ID, gr.User.Username, "client_id", gr.ClientID, "sid", p.Claims.SessionID)
+	return p, nil
+}
+
+// issue is Issue without the audit event.
+func (g *Grants) issue(ctx context.Context, gr Grant) (Pair, error) {
 	u := gr.User
 	if u.Disabled {
 		return Pair{}, fmt.Errorf("start grant: %w: %w", ErrInvalidGrant, auth.ErrDisabled)
@@ -112,11 +125,18 @@ func (g *Grants) Issue(ctx context.Context, gr Grant) (Pair, error) {
 	if req, ok := audit.RequestFrom(ctx); ok {
 		r.IP = req.IP // trusted proxies applied by the HTTP layer
 	}
+	maxTTL := g.s.ttl
 	if !gr.Refresh {
-		// The token is never handed out: it cannot be redeemed.
-		r.ExpiresAt, r.FamilyExpiresAt = now.Add(g.s.ttl+g.s.leeway), now.Add(g.s.ttl+g.s.leeway)
+		// The token is never handed out: it cannot be redeemed. The family
+		// ends with the access token, so RevokeUser reaches the token for
+		// as long as it lives.
+		if gr.TTL > 0 {
+			maxTTL = gr.TTL
+		}
+		end := now.Add(maxTTL + g.s.leeway)
+		r.ExpiresAt, r.FamilyExpiresAt, r.NoRefresh = end, end, true
 	}
-	ttl, err := g.accessTTL(now, r.FamilyExpiresAt)
+	ttl, err := g.accessTTL(now, r.FamilyExpiresAt, maxTTL)
 	if err != nil {
 		return Pair{}, fmt.Errorf("start grant: %w", err)
 	}
@@ -130,7 +150,6 @@ func (g *Grants) Issue(ctx context.Context, gr Grant) (Pair, error) {
 	if !gr.Refresh {
 		p.RefreshToken = ""
 	}
-	g.record(ctx, audit.TokenIssued, u.ID, u.Username, "client_id", gr.ClientID, "sid", family)
 	return p, nil
 }
 
@@ -211,7 +230,7 @@ func (g *Grants) RefreshFor(ctx context.Context, req RefreshRequest) (Pair, erro
 	// already used or revoked goes on: the rotation refuses it for that,
 	// and a replay is handled as reuse whatever else is wrong with it.
 	scope, refused := accessScope(old.Scope, req.Scope, req.Allows)
-	ttl, ttlErr := g.accessTTL(now, old.FamilyExpiresAt)
+	ttl, ttlErr := g.accessTTL(now, old.FamilyExpiresAt, g.s.ttl)
 	if refused == nil {
 		refused = ttlErr
 	}
@@ -338,14 +357,35 @@ func (g *Grants) RevokeUser(ctx context.Context, userID string) error {
 
 // RevokeClient revokes every live family of a client, whoever its user,
 // and denies their sids on every instance, as a withdrawn consent does
-// for one user: a deleted client's refresh and access tokens stop, and a
-// client registered again under the same client_id starts with none.
-func (g *Grants) RevokeClient(ctx context.Context, clientID string) error {
+// for one user, and denies sid, the sid of the client's own access tokens
+// (client_credentials; "" for none): a deleted client's refresh and
+// access tokens stop, and a client registered again under the same
+// client_id starts with none.
+func (g *Grants) RevokeClient(ctx context.Context, clientID, sid string) error {
 	n, err := g.revokeFamilies(ctx, g.store.RevokeClientFamilies, clientID)
+	if err == nil && sid != "" {
+		err = g.publish(ctx, g.sidEvent(Family{ID: sid}))
+	}
 	if err != nil {
 		return fmt.Errorf("revoke client tokens: %w", err)
 	}
-	g.record(ctx, audit.TokenRevoked, "", "", "client_id", clientID, "families", strconv.Itoa(n))
+	kv := []string{"client_id", clientID, "families", strconv.Itoa(n)}
+	if sid != "" {
+		kv = append(kv, "sid", sid)
+	}
+	g.record(ctx, audit.TokenRevoked, "", "", kv...)
+	return nil
+}
+
+// RevokeClientTokens denies sid, the sid of a client's own access tokens
+// (client_credentials), on every instance and records token.revoked with
+// the client and reason (secret_rotated): the tokens a client got with a
+// secret stop with that secret.
+func (g *Grants) RevokeClientTokens(ctx context.Context, clientID, sid, reason string) error {
+	if err := g.publish(ctx, g.sidEvent(Family{ID: sid})); err != nil {
+		return fmt.Errorf("revoke client tokens: %w", err)
+	}
+	g.record(ctx, audit.TokenRevoked, "", "", "client_id", clientID, "sid", sid, "reason", reason)
 	return nil
 }
 
@@ -359,7 +399,7 @@ func (g *Grants) revokeFamilies(ctx context.Context, revoke func(context.Context
 	}
 	var errs []error
 	for _, f := range fams {
-		errs = append(errs, g.publish(ctx, g.sidEvent(f.ID)))
+		errs = append(errs, g.publish(ctx, g.sidEvent(f)))
 	}
 	return len(fams), errors.Join(errs...)
 }
@@ -382,7 +422,7 @@ func (g *Grants) RevokeGrant(ctx context.Context, userID, family, reason string)
 	if err := g.store.RevokeFamily(ctx, family, now); err != nil && !errors.Is(err, auth.ErrNotFound) {
 		return fmt.Errorf("revoke grant: %w", err)
 	}
-	if err := g.publish(ctx, g.sidEvent(family)); err != nil {
+	if err := g.publish(ctx, g.sidEvent(Family{ID: family})); err != nil {
 		return fmt.Errorf("revoke grant: %w", err)
 	}
 	g.record(ctx, audit.TokenRevoked, userID, "", "sid", family, "reason", reason)
@@ -411,7 +451,7 @@ func (g *Grants) RevokeFamilyOf(ctx context.Context, userID, familyID string) er
 	if f.UserID != userID {
 		return fmt.Errorf("revoke refresh family: %w", auth.ErrNotFound)
 	}
-	if err := g.revokeFamily(ctx, familyID); err != nil {
+	if err := g.revokeFamilyOf(ctx, f); err != nil {
 		return fmt.Errorf("revoke refresh family: %w", err)
 	}
 	g.record(ctx, audit.TokenRevoked, userID, "", "family", familyID)
@@ -419,24 +459,37 @@ func (g *Grants) RevokeFamilyOf(ctx context.Context, userID, familyID string) er
 }
 
 // revokeFamily revokes a family in the store, then denies its sid so that
-// access tokens already issued from it stop too.
+// access tokens already issued from it stop too. It is for families that
+// hand out refresh tokens (whose access tokens live tokens.access_ttl at
+// most); revokeFamilyOf also serves the others.
 func (g *Grants) revokeFamily(ctx context.Context, family string) error {
-	now := g.s.now()
-	if err := g.store.RevokeFamily(ctx, family, now); err != nil {
-		return err
-	}
-	return g.publish(ctx, g.sidEvent(family))
+	return g.revokeFamilyOf(ctx, Family{ID: family})
 }
 
-// sidEvent lasts as long as any access token of the family can: one
-// access_ttl plus leeway from now. Call it once the family's revocation is
-// in the store: a refresh that committed before it (it waited for the
-// family's row, or this process paused) signed its token as of a time read
-// before that commit (pair), so the denial outlasts that token too; a clock
-// read before the store write left the token valid for the difference
-// after its sid was forgotten.
-func (g *Grants) sidEvent(family string) revocation.Event {
-	return revocation.Event{Kind: revocation.KindSID, Key: family, Until: g.s.now().Add(g.s.ttl + g.s.leeway)}
+// revokeFamilyOf is revokeFamily for f as read from the store.
+func (g *Grants) revokeFamilyOf(ctx context.Context, f Family) error {
+	now := g.s.now()
+	if err := g.store.RevokeFamily(ctx, f.ID, now); err != nil {
+		return err
+	}
+	return g.publish(ctx, g.sidEvent(f))
+}
+
+// sidEvent lasts as long as any access token of family f can: one
+// access_ttl plus leeway from now or, for a family without refresh token,
+// until its end, which is its access token's exp plus leeway however long
+// that token lives (Issue). Call it once the family's revocation is in the
+// store: a refresh that committed before it (it waited for the family's
+// row, or this process paused) signed its token as of a time read before
+// that commit (pair), so the denial outlasts that token too; a clock read
+// before the store write left the token valid for the difference after
+// its sid was forgotten.
+func (g *Grants) sidEvent(f Family) revocation.Event {
+	until := g.s.now().Add(g.s.ttl + g.s.leeway)
+	if f.NoRefresh && f.ExpiresAt.After(until) {
+		until = f.ExpiresAt
+	}
+	return revocation.Event{Kind: revocation.KindSID, Key: f.ID, Until: until}
 }
 
 func (g *Grants) publish(ctx context.Context, ev revocation.Event) error {
@@ -449,38 +502,45 @@ func (g *Grants) publish(ctx context.Context, ev revocation.Event) error {
 	return nil
 }
 
-// IssueAccess issues a lone access token for u with lifetime ttl: no
-// refresh token and no family, for clientID (`gatehouse token issue` uses
-// "gatehouse-cli"). Its sid is fresh and random, so revoking it ends nothing
-// else. It records token.issued with via. A disabled user is refused with
-// auth.ErrDisabled.
+// IssueAccess issues a lone access token for u with lifetime ttl, for
+// clientID (`gatehouse token issue` uses "gatehouse-cli"): no refresh
+// token, and a family of its own, sid via-<random>, that ends with the
+// token (Grant.Refresh false), so that RevokeUser (`user logout`,
+// `disable`, delete) and revoking that family stop it, and revoking it
+// ends nothing else. It records token.issued with via. A disabled user is
+// refused with auth.ErrDisabled.
 func (g *Grants) IssueAccess(ctx context.Context, u auth.User, clientID string, ttl time.Duration, via string) (string, error) {
 	if u.Disabled {
 		return "", fmt.Errorf("issue token for %s: %w", u.Username, auth.ErrDisabled)
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("issue token: need a positive ttl: %w", auth.ErrInvalidInput)
 	}
 	sid, err := randomID(g.s.random, 16)
 	if err != nil {
 		return "", fmt.Errorf("issue token: %w", err)
 	}
-	raw, c, err := g.issuer.Issue(Subject{UserID: u.ID, Username: u.Username, Roles: u.Roles, ClientID: clientID,
-		SessionID: via + "-" + sid}, ttl)
+	p, err := g.issue(ctx, Grant{User: u, ClientID: clientID, FamilyID: via + "-" + sid, TTL: ttl})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("issue token for %s: %w", u.Username, err)
 	}
-	g.record(ctx, audit.TokenIssued, u.ID, u.Username, "via", via, "client_id", clientID, "jti", c.ID, "ttl", ttl.String())
-	return raw, nil
+	g.record(ctx, audit.TokenIssued, u.ID, u.Username, "via", via, "client_id", clientID, "jti", p.Claims.ID,
+		"sid", p.Claims.SessionID, "ttl", ttl.String())
+	return p.AccessToken, nil
 }
 
 // IssueClient issues a client's own access token (the client_credentials
-// grant: s names the client, no refresh token, no family) and records
-// token.issued, as every other grant does (contract §6), with the client
-// in its details: the subject is no user.
+// grant: s names the client, no refresh token, no family; s.SessionID is
+// the client's token sid, which RevokeClient and RevokeClientTokens deny)
+// and records token.issued, as every other grant does (contract §6), with
+// the client in its details: the subject is no user. The token lives
+// tokens.access_ttl, as long as those denials last.
 func (g *Grants) IssueClient(ctx context.Context, s Subject) (string, Claims, error) {
-	raw, c, err := g.issuer.Issue(s, 0)
+	raw, c, err := g.issuer.Issue(s, g.s.ttl)
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("issue client token: %w", err)
 	}
-	g.record(ctx, audit.TokenIssued, "", "", "grant", "client_credentials", "client_id", s.ClientID, "jti", c.ID)
+	g.record(ctx, audit.TokenIssued, "", "", "grant", "client_credentials", "client_id", s.ClientID, "jti", c.ID, "sid", s.SessionID)
 	return raw, c, nil
 }
 
@@ -496,13 +556,13 @@ func (g *Grants) PurgeExpired(ctx context.Context) (int, error) {
 }
 
 // accessTTL is the life of an access token issued at now in a family that
-// ends at familyEnd: the access TTL, cut so that the token, leeway included,
-// ends with its family. A family past its end is neither revoked by
+// ends at familyEnd: maxTTL (the access TTL, or a lone token's own), cut so
+// that the token, leeway included, ends with its family. A family past its end is neither revoked by
 // RevokeUser (`user disable`, `user logout`) nor listed for revocation, so
 // a token outliving it would outlive those too. Less than a second left
 // wraps ErrInvalidGrant and auth.ErrExpired.
-func (g *Grants) accessTTL(now, familyEnd time.Time) (time.Duration, error) {
-	ttl := min(g.s.ttl, familyEnd.Sub(now)-g.s.leeway)
+func (g *Grants) accessTTL(now, familyEnd time.Time, maxTTL time.Duration) (time.Duration, error) {
+	ttl := min(maxTTL, familyEnd.Sub(now)-g.s.leeway)
 	if ttl < time.Second {
 		return 0, fmt.Errorf("the refresh family ends within the leeway: %w: %w", ErrInvalidGrant, auth.ErrExpired)
 	}

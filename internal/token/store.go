@@ -27,10 +27,16 @@ type Refresh struct {
 	// IP is the client IP the family started from (on the family; set by
 	// CreateRefresh, ignored by RotateRefresh).
 	IP string
+	// NoRefresh marks a family whose refresh token is never handed out
+	// (on the family; set by CreateRefresh): it ends with its one access
+	// token, which may outlive tokens.access_ttl (`gatehouse token issue
+	// --ttl`), so revoking it denies its sid until FamilyExpiresAt.
+	NoRefresh bool
 }
 
 // Family is a refresh family (one grant): as returned by RevokeUserFamilies
-// and RevokeClientFamilies (ID and ExpiresAt only) and UserFamilies (every field).
+// and RevokeClientFamilies (ID, ExpiresAt and NoRefresh only) and
+// UserFamilies (every field).
 type Family struct {
 	ID        string
 	UserID    string
@@ -41,6 +47,7 @@ type Family struct {
 	RevokedAt time.Time // zero while live
 	AMR       []string  // of the login the family came from
 	IP        string    // the client IP it started from ("" unknown)
+	NoRefresh bool      // no refresh token: it ends with its access token (Refresh.NoRefresh)
 }
 
 // RefreshStore persists refresh tokens and their families.
@@ -71,7 +78,7 @@ type RefreshStore interface {
 	// RevokeUserFamilies revokes every live family of a user and returns them.
 	RevokeUserFamilies(ctx context.Context, userID string, now time.Time) ([]Family, error)
 	// RevokeClientFamilies revokes every live family of a client and
-	// returns them (ID and ExpiresAt only).
+	// returns them (ID, ExpiresAt and NoRefresh only).
 	RevokeClientFamilies(ctx context.Context, clientID string, now time.Time) ([]Family, error)
 	// UserFamilies lists the families of userID that have not passed their
 	// absolute end at now (revoked ones included), newest first.

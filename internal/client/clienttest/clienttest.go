@@ -25,7 +25,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) client.Store) {
 		{Name: "MissingClientIsNotFound", Run: testMissing},
 		{Name: "ListReturnsEveryClientByID", Run: testList},
 		{Name: "DeleteRemovesOnlyThatClient", Run: testDelete},
-		{Name: "SetSecretReplacesHash", Run: testSetSecret},
+		{Name: "SetSecretReplacesHashAndTokenSID", Run: testSetSecret},
 	})
 }
 
@@ -39,7 +39,7 @@ func Sample(id string) client.Client {
 		GrantTypes:             []string{client.GrantAuthorizationCode, client.GrantRefreshToken},
 		Scopes:                 []string{"openid", "orders:read"}, FirstParty: true,
 		BackchannelLogoutURI: "https://app.example.com/bcl", Audience: []string{"orders"}, Roles: []string{"svc"},
-		CreatedAt: now, UpdatedAt: now,
+		CreatedAt: now, UpdatedAt: now, TokenSID: "cc-" + id,
 	}
 }
 
@@ -84,7 +84,7 @@ func testMissing(t *testing.T, s client.Store) {
 	if err := s.DeleteClient(ctx, "nope"); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("DeleteClient(missing) error = %v, want ErrNotFound", err)
 	}
-	if err := s.SetClientSecret(ctx, "nope", "h", time.Now()); !errors.Is(err, auth.ErrNotFound) {
+	if err := s.SetClientSecret(ctx, "nope", "h", "cc-h", time.Now()); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("SetClientSecret(missing) error = %v, want ErrNotFound", err)
 	}
 }
@@ -125,11 +125,11 @@ func testSetSecret(t *testing.T, s client.Store) {
 	ctx := context.Background()
 	mustCreate(t, s, Sample("svc"))
 	later := time.Now().UTC().Add(time.Minute).Truncate(time.Microsecond)
-	if err := s.SetClientSecret(ctx, "svc", "new-hash", later); err != nil {
+	if err := s.SetClientSecret(ctx, "svc", "new-hash", "cc-new", later); err != nil {
 		t.Fatalf("SetClientSecret: %v", err)
 	}
 	got, err := s.Client(ctx, "svc")
-	if err != nil || got.SecretHash != "new-hash" || !got.UpdatedAt.Equal(later) {
+	if err != nil || got.SecretHash != "new-hash" || got.TokenSID != "cc-new" || !got.UpdatedAt.Equal(later) {
 		t.Fatalf("after rotation = %+v, %v", got, err)
 	}
 }

@@ -18,7 +18,7 @@ var (
 )
 
 const clientColumns = `id, name, type, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes,
-	first_party, backchannel_logout_uri, audience, roles, created_at, updated_at`
+	first_party, backchannel_logout_uri, audience, roles, created_at, updated_at, token_sid`
 
 // CreateClient stores c; auth.ErrConflict when the ID is taken.
 func (db *Store) CreateClient(ctx context.Context, c client.Client) error {
@@ -27,9 +27,9 @@ func (db *Store) CreateClient(ctx context.Context, c client.Client) error {
 		return fmt.Errorf("create client: %w", err)
 	}
 	_, err = db.exec(ctx, "create client",
-		`INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, c.Type, c.SecretHash, lists[0], lists[1], lists[2], lists[3],
-		c.FirstParty, c.BackchannelLogoutURI, lists[4], lists[5], micros(c.CreatedAt), micros(c.UpdatedAt))
+		c.FirstParty, c.BackchannelLogoutURI, lists[4], lists[5], micros(c.CreatedAt), micros(c.UpdatedAt), c.TokenSID)
 	return err
 }
 
@@ -64,11 +64,11 @@ func (db *Store) DeleteClient(ctx context.Context, id string) error {
 	})
 }
 
-// SetClientSecret replaces a client's secret hash; auth.ErrNotFound when
-// there is no such client.
-func (db *Store) SetClientSecret(ctx context.Context, id, hash string, at time.Time) error {
+// SetClientSecret replaces a client's secret hash and token sid;
+// auth.ErrNotFound when there is no such client.
+func (db *Store) SetClientSecret(ctx context.Context, id, hash, tokenSID string, at time.Time) error {
 	return db.execOne(ctx, "set client secret",
-		`UPDATE oauth_clients SET secret_hash = ?, updated_at = ? WHERE id = ?`, hash, micros(at), id)
+		`UPDATE oauth_clients SET secret_hash = ?, token_sid = ?, updated_at = ? WHERE id = ?`, hash, tokenSID, micros(at), id)
 }
 
 func scanClient(row scanner) (client.Client, error) {
@@ -78,7 +78,7 @@ func scanClient(row scanner) (client.Client, error) {
 		created, updated int64
 	)
 	if err := row.Scan(&c.ID, &c.Name, &c.Type, &c.SecretHash, &lists[0], &lists[1], &lists[2], &lists[3],
-		&c.FirstParty, &c.BackchannelLogoutURI, &lists[4], &lists[5], &created, &updated); err != nil {
+		&c.FirstParty, &c.BackchannelLogoutURI, &lists[4], &lists[5], &created, &updated, &c.TokenSID); err != nil {
 		return client.Client{}, err
 	}
 	for i, dst := range []*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audience, &c.Roles} {

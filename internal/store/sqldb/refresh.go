@@ -17,7 +17,7 @@ var _ token.RefreshStore = (*Store)(nil)
 // revoking a family revokes every token of it, including successors stored
 // after the revocation.
 const refreshSelect = `SELECT t.hash, t.family_id, t.user_id, t.client_id, t.scope, t.issued_at, t.expires_at,
-	f.expires_at, t.used_at, f.revoked_at, f.amr, f.ip
+	f.expires_at, t.used_at, f.revoked_at, f.amr, f.ip, f.no_refresh
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id`
 
 const refreshInsert = `INSERT INTO refresh_tokens (hash, family_id, user_id, client_id, scope, issued_at, expires_at, used_at)
@@ -46,10 +46,10 @@ func (db *Store) CreateRefresh(ctx context.Context, r token.Refresh) error {
 	var revoked sql.NullInt64
 	err = db.tx(ctx, "create refresh token", func(ctx context.Context, tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, db.Rebind(
-			`INSERT INTO refresh_families (id, user_id, client_id, created_at, expires_at, amr, ip, revoked_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT revoked_at FROM refresh_family_revocations WHERE family_id = ?))
+			`INSERT INTO refresh_families (id, user_id, client_id, created_at, expires_at, amr, ip, no_refresh, revoked_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT revoked_at FROM refresh_family_revocations WHERE family_id = ?))
 			RETURNING revoked_at`),
-			r.FamilyID, r.UserID, r.ClientID, micros(r.IssuedAt), micros(familyEnd), amr, r.IP, r.FamilyID).Scan(&revoked); err != nil {
+			r.FamilyID, r.UserID, r.ClientID, micros(r.IssuedAt), micros(familyEnd), amr, r.IP, r.NoRefresh, r.FamilyID).Scan(&revoked); err != nil {
 			return err
 		}
 		return insertRefresh(ctx, db, tx, r)
@@ -227,7 +227,7 @@ func (db *Store) revokeFamilies(ctx context.Context, op, column, value string, n
 	err := db.tx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, db.Rebind(
 			`UPDATE refresh_families SET revoked_at = ?
-			 WHERE `+column+` = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id, expires_at`),
+			 WHERE `+column+` = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id, expires_at, no_refresh`),
 			micros(now), value, micros(now))
 		if err != nil {
 			return err
@@ -238,7 +238,7 @@ func (db *Store) revokeFamilies(ctx context.Context, op, column, value string, n
 				f   token.Family
 				end int64
 			)
-			if err := rows.Scan(&f.ID, &end); err != nil {
+			if err := rows.Scan(&f.ID, &end, &f.NoRefresh); err != nil {
 				return err
 			}
 			f.ExpiresAt = fromMicros(end)
@@ -252,7 +252,7 @@ func (db *Store) revokeFamilies(ctx context.Context, op, column, value string, n
 	return fams, nil
 }
 
-const familyColumns = `id, user_id, client_id, created_at, expires_at, COALESCE(rotated_at, 0), COALESCE(revoked_at, 0), amr, ip`
+const familyColumns = `id, user_id, client_id, created_at, expires_at, COALESCE(rotated_at, 0), COALESCE(revoked_at, 0), amr, ip, no_refresh`
 
 // UserFamilies lists userID's families not past their absolute end at now.
 func (db *Store) UserFamilies(ctx context.Context, userID string, now time.Time) ([]token.Family, error) {
@@ -273,7 +273,7 @@ func scanFamily(row scanner) (token.Family, error) {
 		created, expires, rotated, revoked int64
 		amr                                string
 	)
-	if err := row.Scan(&f.ID, &f.UserID, &f.ClientID, &created, &expires, &rotated, &revoked, &amr, &f.IP); err != nil {
+	if err := row.Scan(&f.ID, &f.UserID, &f.ClientID, &created, &expires, &rotated, &revoked, &amr, &f.IP, &f.NoRefresh); err != nil {
 		return token.Family{}, err
 	}
 	if err := decodeAMR(amr, &f.AMR); err != nil {
@@ -334,7 +334,7 @@ func scanRefresh(row scanner) (token.Refresh, error) {
 		amr                        string
 	)
 	if err := row.Scan(&r.Hash, &r.FamilyID, &r.UserID, &r.ClientID, &r.Scope, &issued, &expires,
-		&familyEnd, &used, &revoked, &amr, &r.IP); err != nil {
+		&familyEnd, &used, &revoked, &amr, &r.IP, &r.NoRefresh); err != nil {
 		return token.Refresh{}, err
 	}
 	if err := decodeAMR(amr, &r.AMR); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -38,6 +39,7 @@ func RunRefreshStoreTests(t *testing.T, newStore func(t *testing.T) token.Refres
 		{Name: "RevocationOfFamilyNeverStoredIsForgotten", Run: testPendingRevocationPurged},
 		{Name: "DeleteUserRemovesTheirTokens", Run: testDeleteUserCascade},
 		{Name: "FamilyKeepsAMRAndIPAcrossRotation", Run: testFamilyAMRAndIP},
+		{Name: "FamilyWithoutRefreshTokenSaysSoWhenReadAndRevoked", Run: testNoRefreshFamily},
 	})
 }
 
@@ -622,5 +624,44 @@ func testFamilyAMRAndIP(t *testing.T, s token.RefreshStore) {
 	plain := newFamily(t, s, "carol", "plain-fam", now)
 	if r := get(t, s, plain.Hash); r.AMR != nil || r.IP != "" {
 		t.Errorf("family without amr/IP reads AMR %v IP %q, want nil and \"\"", r.AMR, r.IP)
+	}
+}
+
+// A family whose refresh token is never handed out (`gatehouse token
+// issue`) says so wherever it is read, and when RevokeUserFamilies returns
+// it: its sid must then be denied until the family's end.
+func testNoRefreshFamily(t *testing.T, s token.RefreshStore) {
+	ctx := context.Background()
+	now := base()
+	storetest.EnsureUser(t, s, "dave", now)
+	end := now.Add(72 * time.Hour)
+	lone := token.Refresh{Hash: "lone-hash-0", FamilyID: "cli-lone", UserID: "dave", ClientID: "gatehouse-cli",
+		IssuedAt: now, ExpiresAt: end, FamilyExpiresAt: end, NoRefresh: true}
+	if err := s.CreateRefresh(ctx, lone); err != nil {
+		t.Fatalf("CreateRefresh: %v", err)
+	}
+	plain := newFamily(t, s, "dave", "dave-plain", now)
+	if r := get(t, s, lone.Hash); !r.NoRefresh {
+		t.Errorf("Refresh(lone).NoRefresh = false, want true")
+	}
+	if r := get(t, s, plain.Hash); r.NoRefresh {
+		t.Errorf("Refresh(plain).NoRefresh = true, want false")
+	}
+	if f, err := s.Family(ctx, lone.FamilyID); err != nil || !f.NoRefresh {
+		t.Errorf("Family(lone) = %+v, %v; want NoRefresh", f, err)
+	}
+	fams, err := s.RevokeUserFamilies(ctx, "dave", now.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("RevokeUserFamilies: %v", err)
+	}
+	got := map[string]bool{}
+	for _, f := range fams {
+		got[f.ID] = f.NoRefresh
+		if f.ID == lone.FamilyID && !f.ExpiresAt.Equal(end) {
+			t.Errorf("revoked lone family ExpiresAt = %v, want %v", f.ExpiresAt, end)
+		}
+	}
+	if want := map[string]bool{lone.FamilyID: true, plain.FamilyID: false}; !maps.Equal(got, want) {
+		t.Fatalf("RevokeUserFamilies NoRefresh by family = %v, want %v", got, want)
 	}
 }
