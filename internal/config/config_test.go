@@ -505,3 +505,52 @@ func TestWarningsWildcardListenWithoutPublicURL(t *testing.T) {
 		})
 	}
 }
+
+// ID tokens are signed with tokens.algorithm. With HS256 that is the
+// server's HMAC secret, which no relying party has, so none can verify
+// them (go-oidc refuses HS256 outright): config check and serve warn,
+// naming every client that can get one (openid scope and the code flow),
+// and the config is still accepted.
+func TestWarningsNameOpenIDClientsUnderHS256(t *testing.T) {
+	const (
+		web   = "{client_id: web, type: public, redirect_uris: ['https://app.example.com/cb'], grant_types: [authorization_code], scopes: [openid]}"
+		spa   = "{client_id: spa, type: public, redirect_uris: ['https://spa.example.com/cb'], grant_types: [authorization_code, refresh_token], scopes: [openid, offline_access]}"
+		plain = "{client_id: plain, type: public, redirect_uris: ['https://p.example.com/cb'], grant_types: [authorization_code], scopes: [orders]}"
+		svc   = "{client_id: svc, type: confidential, secret: 0123456789abcdef0123456789abcdef, grant_types: [client_credentials], scopes: [openid]}"
+		hs256 = "tokens: {algorithm: HS256, hmac_secret: 0123456789abcdef0123456789abcdef}\n"
+	)
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string // client IDs the warning names; none: no warning
+	}{
+		{"HS256, OpenID clients", hs256 + "clients: [" + web + ", " + plain + ", " + spa + ", " + svc + "]\n", []string{"web", "spa"}},
+		{"HS256, no OpenID client", hs256 + "clients: [" + plain + ", " + svc + "]\n", nil},
+		{"ES256, OpenID client", "clients: [" + web + "]\n", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Load(write(t, tc.yaml), noEnv)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			var got string
+			for _, w := range cfg.Warnings() {
+				if strings.Contains(w, "ID token") {
+					got = w
+				}
+			}
+			if (got != "") != (tc.want != nil) {
+				t.Fatalf("ID token warning = %q, want one: %v", got, tc.want != nil)
+			}
+			for _, id := range tc.want {
+				if !strings.Contains(got, id) {
+					t.Errorf("warning %q does not name client %s", got, id)
+				}
+			}
+			for _, id := range []string{"plain", "svc"} {
+				if strings.Contains(got, id) {
+					t.Errorf("warning %q names %s, which gets no ID token", got, id)
+				}
+			}
+		})
+	}
+}

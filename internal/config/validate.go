@@ -449,6 +449,10 @@ func (c Config) Warnings() []string {
 	if c.Tokens.Algorithm == "HS256" && c.Keys.RotateEvery > 0 {
 		w = append(w, "keys.rotate_every does nothing with tokens.algorithm HS256: its only key is tokens.hmac_secret, rotated by changing it")
 	}
+	if ids := c.idTokenClients(); c.Tokens.Algorithm == "HS256" && len(ids) > 0 {
+		w = append(w, fmt.Sprintf("clients %s can get OpenID Connect ID tokens, which tokens.algorithm HS256 signs with tokens.hmac_secret: no relying party has that secret, so none can verify them (go-oidc refuses HS256); use RS256, ES256 or EdDSA",
+			strings.Join(ids, ", ")))
+	}
 	if noSealSecret := c.Keys.EncryptionKey == "" && c.Tokens.HMACSecret == ""; noSealSecret && c.shared() {
 		w = append(w, "keys.encryption_key is not set: each instance seals second-factor logins in progress, passkey (WebAuthn) ceremonies and OIDC state with its own random key, so one begun on an instance fails on another; set the same value on every instance")
 	} else if noSealSecret && len(c.OIDC.Providers) > 0 {
@@ -467,6 +471,19 @@ func (c Config) Warnings() []string {
 		w = append(w, "session cookies are not Secure: set tls or an https public_url in production")
 	}
 	return w
+}
+
+// idTokenClients are the IDs of the configured clients that can get an ID
+// token: those with the openid scope and the authorization_code grant (the
+// only grant that issues one).
+func (c Config) idTokenClients() []string {
+	var ids []string
+	for _, cl := range c.Clients {
+		if cl.AllowsScope(client.ScopeOpenID) && cl.AllowsGrant(client.GrantAuthorizationCode) {
+			ids = append(ids, cl.ID)
+		}
+	}
+	return ids
 }
 
 // shared reports whether several instances can share this deployment's

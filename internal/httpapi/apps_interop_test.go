@@ -227,11 +227,11 @@ func TestClientAuthFailuresElsewhereDoNotLockTheClientOut(t *testing.T) {
 
 // TestUnusableBasicHeaderIsInvalidClient: a client that sends an
 // Authorization header with the Basic scheme attempted client_secret_basic
-// (RFC 6749 §2.3.1). When that header cannot be read — not base64, no ':',
-// sent twice — the request is 401 invalid_client with the Basic challenge
-// (§5.2), never answered as if the header were absent: the client_secret
-// in the body must not stand in for it, and a second header must not be
-// resolved by picking one.
+// (RFC 6749 §2.3.1). When that header cannot be read — not base64, no
+// ':' — the request is 401 invalid_client with the Basic challenge (§5.2),
+// never answered as if the header were absent: the client_secret in the
+// body must not stand in for it. (Two headers are invalid_request:
+// TestTwoClientAuthenticationsAreInvalidRequest.)
 func TestUnusableBasicHeaderIsInvalidClient(t *testing.T) {
 	g := startApps(t)
 	good := "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:"+svcSecret))
@@ -247,7 +247,6 @@ func TestUnusableBasicHeaderIsInvalidClient(t *testing.T) {
 		{"lower-case scheme, not base64", []string{"basic %%%"},
 			url.Values{"client_id": {"svc"}, "client_secret": {svcSecret}}},
 		{"not base64, nothing else", []string{"Basic %%%"}, url.Values{}},
-		{"two Basic headers", []string{good, "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:wrong"))}, url.Values{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,5 +281,52 @@ func TestUnusableBasicHeaderIsInvalidClient(t *testing.T) {
 	}
 	if body := testutil.ReadBody(t, resp); resp.StatusCode != http.StatusOK {
 		t.Fatalf("well-formed Basic = %d %s, want 200", resp.StatusCode, body)
+	}
+}
+
+// TestTwoClientAuthenticationsAreInvalidRequest: RFC 6749 §5.2 — a request
+// that "utilizes more than one mechanism for authenticating the client" is
+// invalid_request (400), at the token and the revocation endpoint: two
+// Authorization headers (neither is picked), or Basic and a client_secret
+// in the body.
+func TestTwoClientAuthenticationsAreInvalidRequest(t *testing.T) {
+	g := startApps(t)
+	basic := func(user, pass string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+	tests := []struct {
+		name    string
+		headers []string
+		form    url.Values
+	}{
+		{"two Basic headers", []string{basic("svc", svcSecret), basic("svc", "wrong")}, nil},
+		{"the same Basic header twice", []string{basic("svc", svcSecret), basic("svc", svcSecret)}, nil},
+		{"Basic and Bearer", []string{basic("svc", svcSecret), "Bearer x"}, nil},
+		{"two Bearer headers, secret in the body", []string{"Bearer x", "Bearer y"},
+			url.Values{"client_id": {"svc"}, "client_secret": {svcSecret}}},
+		{"Basic and client_secret in the body", []string{basic("svc", svcSecret)}, url.Values{"client_secret": {svcSecret}}},
+	}
+	for _, path := range []string{"/auth/token", "/auth/revoke"} {
+		for _, tt := range tests {
+			t.Run(path+" "+tt.name, func(t *testing.T) {
+				form := url.Values{"grant_type": {"client_credentials"}, "token": {"x"}}
+				for k, v := range tt.form {
+					form[k] = v
+				}
+				req, _ := http.NewRequest("POST", g.URL+path, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				for _, h := range tt.headers {
+					req.Header.Add("Authorization", h)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body := testutil.ReadBody(t, resp)
+				if resp.StatusCode != http.StatusBadRequest || decode(t, body)["error"] != "invalid_request" {
+					t.Fatalf("= %d %s, want 400 invalid_request", resp.StatusCode, body)
+				}
+			})
+		}
 	}
 }

@@ -333,3 +333,89 @@ func TestAuthorizeByPOST(t *testing.T) {
 		}
 	})
 }
+
+// TestPromptSelectAccount: OIDC Core §3.1.2.1 defines
+// prompt=select_account. gatehouse keeps one session per browser, so it is
+// prompt=login: the browser goes through /login (the return URL without
+// the prompt, so that it does not loop), and whoever signs in there — also
+// another user — gets the code. With none it is refused as every
+// combination of none is.
+func TestPromptSelectAccount(t *testing.T) {
+	g := startApps(t)
+	g.CreateUser(t, "alice", strongPassword)
+	g.CreateUser(t, "bob", strongPassword)
+	b := browser(t, g, "alice")
+	v := oauth2.GenerateVerifier()
+	request := func(prompt string) url.Values {
+		return url.Values{"response_type": {"code"}, "client_id": {"other"}, "redirect_uri": {webCB}, "scope": {"openid"},
+			"code_challenge": {oauth2.S256ChallengeFromVerifier(v)}, "code_challenge_method": {"S256"}, "state": {"xyz"},
+			"prompt": {prompt}}
+	}
+
+	t.Run("signs in again, as another user", func(t *testing.T) {
+		resp, _ := do(t, b, "GET", g.URL+"/auth/authorize?"+request("select_account").Encode(), "")
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		next := loc.Query().Get("next")
+		if resp.StatusCode != http.StatusSeeOther || loc.Path != "/login" || strings.Contains(next, "select_account") {
+			t.Fatalf("prompt=select_account = %d %q, want /login?next= the request without the prompt", resp.StatusCode, loc)
+		}
+		resp, _ = loginForm(t, b, g.URL, "bob", strongPassword, next)
+		resp, _ = do(t, b, "GET", g.URL+resp.Header.Get("Location"), "")
+		code := redirected(t, resp, webCB).Get("code")
+		resp, m := tokenCall(t, g, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB},
+			"code_verifier": {v}}, "other", otherSec)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("exchange = %d %v", resp.StatusCode, m)
+		}
+		if _, body := userinfo(t, g, m["access_token"].(string)); decode(t, body)["username"] != "bob" {
+			t.Errorf("userinfo after choosing bob = %s", body)
+		}
+	})
+
+	t.Run("with login or consent", func(t *testing.T) {
+		resp, _ := do(t, b, "GET", g.URL+"/auth/authorize?"+request("login select_account consent").Encode(), "")
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		next, _ := url.Parse(loc.Query().Get("next"))
+		if loc.Path != "/login" || next.Query().Get("prompt") != "consent" {
+			t.Fatalf("prompt=login select_account consent = %q, want /login returning with prompt=consent", loc)
+		}
+	})
+
+	t.Run("discovery lists it", func(t *testing.T) {
+		_, body := do(t, testutil.Client(t), "GET", g.URL+"/.well-known/openid-configuration", "")
+		if !strings.Contains(body, `"select_account"`) {
+			t.Errorf("prompt_values_supported without select_account: %s", body)
+		}
+	})
+
+	t.Run("with none", func(t *testing.T) {
+		resp, _ := do(t, b, "GET", g.URL+"/auth/authorize?"+request("none select_account").Encode(), "")
+		if q := redirected(t, resp, webCB); q.Get("error") != "invalid_request" || q.Get("state") != "xyz" || q.Get("code") != "" {
+			t.Errorf("prompt=none select_account = %v, want invalid_request", q)
+		}
+	})
+}
+
+// TestAuthorizeRefusesRepeatedClientIDOrRedirectURI: a repeated client_id
+// or redirect_uri is the 400 page, as a missing one is — never a
+// redirect to the URI registered for the first value.
+func TestAuthorizeRefusesRepeatedClientIDOrRedirectURI(t *testing.T) {
+	g := startApps(t)
+	g.CreateUser(t, "alice", strongPassword)
+	b := browser(t, g, "alice")
+	base := url.Values{"response_type": {"code"}, "scope": {"openid"}, "state": {"xyz"}, "code_challenge_method": {"S256"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}}
+	for name, extra := range map[string]string{
+		"client_id twice":            "client_id=other&client_id=web&redirect_uri=" + url.QueryEscape(webCB),
+		"client_id twice, same":      "client_id=other&client_id=other&redirect_uri=" + url.QueryEscape(webCB),
+		"client_id twice, one empty": "client_id=other&client_id=&redirect_uri=" + url.QueryEscape(webCB),
+		"redirect_uri twice":         "client_id=other&redirect_uri=" + url.QueryEscape(webCB) + "&redirect_uri=" + url.QueryEscape(webCB),
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, _ := do(t, b, "GET", g.URL+"/auth/authorize?"+base.Encode()+"&"+extra, "")
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+				t.Fatalf("= %d Location %q, want the 400 page", resp.StatusCode, resp.Header.Get("Location"))
+			}
+		})
+	}
+}

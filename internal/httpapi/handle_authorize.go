@@ -31,6 +31,9 @@ const authAfterParam = "auth_after"
 var authorizeParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
 	"code_challenge", "code_challenge_method", "prompt", "max_age", "response_mode", authAfterParam}
 
+// prompts are the prompt values of OIDC Core §3.1.2.1, all supported.
+var prompts = []string{"none", "login", "consent", "select_account"}
+
 // authzError is an error that goes back to the client's redirect_uri
 // (RFC 6749 §4.1.2.1).
 type authzError struct{ code, desc string }
@@ -60,7 +63,9 @@ func (s *server) handleAuthorize() http.Handler {
 			s.authorizeOutage(w, r, err)
 			return
 		}
-		fresh := err == nil && !prompt["login"] && (authAfter == 0 || rec.CreatedAt.Unix() >= authAfter)
+		// One session per browser: select_account is a new login, where the
+		// user may sign in as someone else (OIDC Core §3.1.2.1).
+		fresh := err == nil && !prompt["login"] && !prompt["select_account"] && (authAfter == 0 || rec.CreatedAt.Unix() >= authAfter)
 		if !fresh {
 			if prompt["none"] {
 				back(url.Values{"error": {"login_required"}, "error_description": {"the user is not signed in"}})
@@ -188,8 +193,8 @@ func parseAuthorize(c client.Client, redirectURI string, params url.Values, now 
 	}
 	prompt := map[string]bool{}
 	for _, p := range strings.Fields(params.Get("prompt")) {
-		if p != "none" && p != "login" && p != "consent" {
-			return authserver.Request{}, nil, 0, &authzError{"invalid_request", "prompt must be none, login or consent"}
+		if !slices.Contains(prompts, p) {
+			return authserver.Request{}, nil, 0, &authzError{"invalid_request", "prompt must be none, login, consent or select_account"}
 		}
 		prompt[p] = true
 	}
@@ -219,7 +224,8 @@ func parseAuthorize(c client.Client, redirectURI string, params url.Values, now 
 }
 
 // authorizeLogin sends the browser to /login, which returns it to this
-// request with prompt=login and max_age replaced by auth_after=now.
+// request with prompt=login, prompt=select_account and max_age replaced by
+// auth_after=now.
 func (s *server) authorizeLogin(w http.ResponseWriter, r *http.Request, params url.Values) {
 	again := url.Values{}
 	for _, k := range authorizeParams {
@@ -229,8 +235,8 @@ func (s *server) authorizeLogin(w http.ResponseWriter, r *http.Request, params u
 	}
 	again.Del("max_age")
 	again.Set(authAfterParam, strconv.FormatInt(time.Now().Unix(), 10))
-	if p := strings.Fields(again.Get("prompt")); slices.Contains(p, "login") {
-		again.Set("prompt", strings.Join(slices.DeleteFunc(p, func(v string) bool { return v == "login" }), " "))
+	if p := strings.Fields(again.Get("prompt")); slices.Contains(p, "login") || slices.Contains(p, "select_account") {
+		again.Set("prompt", strings.Join(slices.DeleteFunc(p, func(v string) bool { return v == "login" || v == "select_account" }), " "))
 		if again.Get("prompt") == "" {
 			again.Del("prompt")
 		}

@@ -135,14 +135,19 @@ func (s *server) clientOf(w http.ResponseWriter, r *http.Request, get func(strin
 
 // authenticateClient reads client credentials (RFC 6749 §2.3.1: HTTP
 // Basic, or client_id and client_secret in the body, never both) and
-// checks them; nil without any client_id. A Basic header that cannot be
-// read (not base64, no ':', sent twice) is invalid_client: the client
-// attempted Basic, so the body's credentials do not stand in for it.
+// checks them; nil without any client_id. Two Authorization headers, like
+// Basic with a client_secret in the body, are invalid_request (RFC 6749
+// §5.2: more than one authentication method; neither is picked). A Basic
+// header that cannot be read (not base64, no ':') is invalid_client: the
+// client attempted Basic, so the body's credentials do not stand in for it.
 // Failures are throttled per client_id and IP like password logins.
 func (s *server) authenticateClient(r *http.Request, get func(string) string) (*client.Client, error) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		return nil, fmt.Errorf("two Authorization headers: %w", authserver.ErrInvalidRequest)
+	}
 	id, secret, ok := r.BasicAuth()
 	basic := usesBasic(r.Header)
-	if basic && (!ok || len(r.Header.Values("Authorization")) > 1) {
+	if basic && !ok {
 		return nil, fmt.Errorf("unreadable Basic credentials: %w", client.ErrInvalidClient)
 	}
 	if basic {
@@ -385,7 +390,7 @@ func (s *server) handleMetadata() http.Handler {
 			"access_token_signing_alg_values_supported":  []string{s.Settings.Algorithm},
 			"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "azp",
 				"at_hash", "name", "preferred_username", "email", "email_verified"},
-			"prompt_values_supported": []string{"none", "login", "consent"},
+			"prompt_values_supported": prompts,
 			// Said outright: OIDC Discovery 1.0 §3 reads an omitted
 			// request_uri_parameter_supported as true.
 			"request_parameter_supported":                    false,
