@@ -135,6 +135,9 @@ var (
 	// their name, which any access token of gatehouse's audience would
 	// otherwise allow.
 	errThirdParty = fmt.Errorf("%w: the token was issued to a third-party application", auth.ErrForbidden)
+	// errCrossOrigin refuses a cookie-authenticated unsafe request from
+	// another origin (http.CrossOriginProtection): CSRF.
+	errCrossOrigin = fmt.Errorf("%w: cross-origin request", auth.ErrForbidden)
 )
 
 // noMFADescription tells an administrator refused for want of a second
@@ -171,7 +174,7 @@ func (h *Handler) authenticate(r *http.Request) (auth.Principal, error) {
 		}
 	default:
 		if err := h.cop.Check(r); err != nil {
-			return auth.Principal{}, fmt.Errorf("%w: %w", auth.ErrForbidden, err)
+			return auth.Principal{}, fmt.Errorf("%w: %w", errCrossOrigin, err)
 		}
 		p, _, err = h.d.Sessions.Authenticate(r.Context(), c.Value)
 		p.Method = auth.MethodSession

@@ -161,6 +161,15 @@ func (e *env) mfaToken(t *testing.T, name string) string {
 
 func (e *env) do(t *testing.T, method, path, body string, header ...string) (*http.Response, string) {
 	t.Helper()
+	c := testutil.Client(t)
+	c.Transport = openapitest.Transport(t, nil) // the document must describe every exchange
+	return e.doWith(t, c, method, path, body, header...)
+}
+
+// doWith is do with client c: testutil.Client(t) for a request the
+// OpenAPI document does not describe on purpose (an attacker's).
+func (e *env) doWith(t *testing.T, c *http.Client, method, path, body string, header ...string) (*http.Response, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, e.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -168,8 +177,6 @@ func (e *env) do(t *testing.T, method, path, body string, header ...string) (*ht
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Add(header[i], header[i+1])
 	}
-	c := testutil.Client(t)
-	c.Transport = openapitest.Transport(t, nil) // the document must describe every exchange
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)

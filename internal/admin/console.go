@@ -172,6 +172,10 @@ func (h *Handler) console(fn func(http.ResponseWriter, *http.Request) error) htt
 				http.StatusNotFound:  "There is no such user, session, grant or client.",
 			}[prob.Status]
 			switch d := httperr.InputDetail(err); {
+			case errors.Is(err, errCrossOrigin):
+				// Not "this account may not…": the administrator may be
+				// behind a proxy that rewrites Host, and should know why.
+				msg = "The form was sent from another site (or through a proxy that changes the Host header), so it was not carried out. Open the console at its own address and send the form again."
 			case d != "":
 				msg = "The request could not be carried out: " + d + "."
 			case prob.Description != "" && prob.Status != http.StatusForbidden:

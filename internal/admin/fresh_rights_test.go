@@ -19,10 +19,11 @@ func TestAdminRightsAreReadOnEveryRequest(t *testing.T) {
 		method, path string
 		body         string
 		want         []int // acceptable answers for the old credential
+		console      int   // the console's answer to the old session's form
 	}{
-		{"admin role removed", "PUT", "/admin/api/v1/users/root2/roles", `{"roles":["user"]}`, []int{403}},
-		{"disabled", "POST", "/admin/api/v1/users/root2/disable", "", []int{401}},
-		{"deleted", "DELETE", "/admin/api/v1/users/root2", "", []int{401}},
+		{"admin role removed", "PUT", "/admin/api/v1/users/root2/roles", `{"roles":["user"]}`, []int{403}, 403},
+		{"disabled", "POST", "/admin/api/v1/users/root2/disable", "", []int{401}, 302},
+		{"deleted", "DELETE", "/admin/api/v1/users/root2", "", []int{401}, 302},
 	}
 	for _, c := range changes {
 		t.Run(c.name, func(t *testing.T) {
@@ -49,6 +50,19 @@ func TestAdminRightsAreReadOnEveryRequest(t *testing.T) {
 						t.Errorf("root2's %s on %s after %s = %d %s, want %v", kind, path, c.name, resp.StatusCode, body, c.want)
 					}
 				}
+			}
+			// The console too: its page and a form (which would have made
+			// carol an administrator) are refused to the old session.
+			session := creds["session"]
+			if resp, _ := e.do(t, "GET", "/admin/users", "", append([]string{"Accept", "text/html"}, session...)...); resp.StatusCode != c.console {
+				t.Errorf("console page with root2's old session = %d, want %d", resp.StatusCode, c.console)
+			}
+			if resp, _ := e.do(t, "POST", "/admin/users/carol/roles", "roles=admin", append([]string{"Accept", "text/html", "Sec-Fetch-Site", "same-origin",
+				"Content-Type", "application/x-www-form-urlencoded"}, session...)...); resp.StatusCode != c.console {
+				t.Errorf("console form with root2's old session = %d, want %d", resp.StatusCode, c.console)
+			}
+			if u, err := e.App.Users.Get(context.Background(), "carol"); err != nil || slices.Contains(u.Roles, "admin") {
+				t.Errorf("carol = %+v, %v: the old session's form made her an administrator", u, err)
 			}
 			if _, err := e.App.Users.Get(context.Background(), "root"); err != nil {
 				t.Fatal(err)

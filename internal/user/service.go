@@ -84,7 +84,10 @@ func NewID() string {
 const MaxNameLen = 64
 
 // CheckName validates a username: UTF-8, 1..MaxNameLen characters after
-// CleanName, no control, invisible or whitespace characters inside.
+// CleanName, no control, invisible or whitespace characters inside, and
+// not "." or "..": those are dot segments, which browsers and ServeMux
+// resolve away (even percent-encoded), so the admin API and console could
+// never address such an account.
 func CheckName(name string) error {
 	if !utf8.ValidString(name) {
 		return fmt.Errorf("%w: username must be UTF-8", auth.ErrInvalidInput)
@@ -92,6 +95,9 @@ func CheckName(name string) error {
 	name = CleanName(name)
 	if n := utf8.RuneCountInString(name); n < 1 || n > MaxNameLen {
 		return fmt.Errorf("%w: username must be 1 to 64 characters", auth.ErrInvalidInput)
+	}
+	if name == "." || name == ".." {
+		return fmt.Errorf("%w: username must not be %q", auth.ErrInvalidInput, name)
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.IsOneOf(auth.Invisible, r) {
