@@ -18,6 +18,14 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.logInternal(r, httperr.WritePage(w, err), err)
 		return
 	}
+	s.writeAPIError(w, r, err)
+}
+
+// writeAPIError is writeError for an API endpoint that takes a form body
+// from clients other than gatehouse's pages (POST /auth/userinfo, RFC 7009
+// revocation): always JSON, whatever the Accept header says, since many
+// HTTP libraries send text/html in theirs.
+func (s *server) writeAPIError(w http.ResponseWriter, r *http.Request, err error) {
 	s.logInternal(r, httperr.Write(w, err), err)
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
@@ -72,31 +73,48 @@ func decodeJSON(r *http.Request, v any) error {
 
 // repeatedMember returns a top-level member name of the JSON object b
 // that occurs twice, compared as encoding/json matches fields (case
-// folded). b has been decoded already, so it is well-formed.
+// folded, strings.EqualFold). b has been decoded already, so it is
+// well-formed. The names seen are kept by their folded form in a map: a
+// 1 MiB body of 100,000 distinct names (which the decoder ignores) costs
+// one pass, not the 5·10⁹ comparisons, a minute of CPU, of comparing each
+// name with every earlier one.
 func repeatedMember(b []byte) (string, bool) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return "", false
 	}
-	var seen []string
+	seen := map[string]struct{}{}
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
 			return "", false
 		}
 		name, _ := t.(string)
-		for _, s := range seen {
-			if strings.EqualFold(s, name) {
-				return name, true
-			}
+		key := foldName(name)
+		if _, ok := seen[key]; ok {
+			return name, true
 		}
-		seen = append(seen, name)
+		seen[key] = struct{}{}
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
 			return "", false
 		}
 	}
 	return "", false
+}
+
+// foldName maps every rune of s to the least rune of its simple case
+// folding orbit, so that foldName(x) == foldName(y) exactly when
+// strings.EqualFold(x, y) (which compares runes by that orbit): "K", "k"
+// and the Kelvin sign fold alike, as do "S", "s" and "ſ".
+func foldName(s string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
 }
 
 // readBody reads a request body that may be an HTML form or JSON: JSON is
