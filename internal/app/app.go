@@ -101,6 +101,9 @@ type Options struct {
 	// same fields as the logger's) through httpapi.AccessLog, batched and
 	// never blocking a request; Run writes them. Nil: through the logger.
 	AccessLog io.Writer
+	// WrapStore, when set, wraps the opened main store before any service
+	// uses it (tests: a pause at a chosen call of the real store).
+	WrapStore func(MainStore) MainStore
 }
 
 // New opens the stores and builds every service. It starts no goroutines
@@ -164,6 +167,9 @@ func (a *App) tryOpenStores(ctx context.Context, opt Options) error {
 			return fmt.Errorf("store: %w", err)
 		}
 		a.Store = s
+		if opt.WrapStore != nil {
+			a.Store = opt.WrapStore(s)
+		}
 		a.closers = append(a.closers, s.Close)
 		a.observeStore(s, strings.SplitN(a.Config.Store, ":", 2)[0])
 	}

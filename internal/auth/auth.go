@@ -18,6 +18,11 @@ type User struct {
 	PasswordHash string    `json:"-"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	// Revocations counts the times every credential of the user was ended
+	// (user.Service.RevokeAll: disable, delete, password change, logout
+	// everywhere). A login compares it before and after it writes its
+	// session or refresh family (user.Service.ConfirmLogin).
+	Revocations int64 `json:"-"`
 }
 
 // Authentication methods, as reported in X-Auth-Method.

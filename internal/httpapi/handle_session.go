@@ -99,8 +99,10 @@ func (s *server) handleLogin() http.Handler {
 			return
 		}
 		rec, err := s.Sessions.StartSession(w, r, u.ID, "password", mfa.AMRPassword)
+		err = s.confirmLogin(r, u, via, err, func(ctx context.Context) error { return s.Sessions.RevokeOwned(ctx, u.ID, rec.ID) })
 		if err != nil {
-			s.writeError(w, r, err)
+			s.Sessions.ClearCookie(w) // after the new session's Set-Cookie: the browser keeps none
+			s.loginFailed(w, r, err, form, next)
 			return
 		}
 		if s.Pending != nil {
@@ -115,6 +117,31 @@ func (s *server) handleLogin() http.Handler {
 			"session": map[string]string{"expires_at": rfc3339(expiresAt(rec))},
 		})
 	})
+}
+
+// confirmLogin is the end of a password login, once it wrote its
+// session or refresh family (written is the write's error): a disable,
+// delete or logout everywhere that landed since the password check may
+// have ended every credential of the user before this one was written
+// (user.Service.ConfirmLogin). Then end ends what was written, on a
+// context of its own (a client going away must not leave it live), and
+// the login fails as a disabled user's does. A write refused because the
+// user is gone (auth.ErrNotFound from a store with referential integrity)
+// is the delete case.
+func (s *server) confirmLogin(r *http.Request, u auth.User, via string, written error, end func(context.Context) error) error {
+	if written != nil && !errors.Is(written, auth.ErrNotFound) {
+		return written
+	}
+	err := s.Users.ConfirmLogin(r.Context(), u, clientIP(r), via)
+	if err == nil {
+		return written
+	}
+	if written == nil {
+		if eerr := end(context.WithoutCancel(r.Context())); eerr != nil {
+			return errors.Join(err, eerr)
+		}
+	}
+	return err
 }
 
 func (s *server) loginFailed(w http.ResponseWriter, r *http.Request, err error, form bool, next string) {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -249,7 +250,13 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string, cl *cli
 	}
 	g.User = u
 	pair, err := s.Grants.Issue(r.Context(), g)
-	return authserver.Tokens{Pair: pair}, err
+	err = s.confirmLogin(r, u, "token", err, func(ctx context.Context) error {
+		return s.Grants.RevokeGrant(ctx, u.ID, pair.Claims.SessionID, "user_revoked")
+	})
+	if err != nil {
+		return authserver.Tokens{}, err
+	}
+	return authserver.Tokens{Pair: pair}, nil
 }
 
 // refreshGrant: a refresh token is bound to its client; without client_id

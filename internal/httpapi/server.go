@@ -51,6 +51,8 @@ type Grants interface {
 	Issue(ctx context.Context, g token.Grant) (token.Pair, error)
 	RefreshFor(ctx context.Context, req token.RefreshRequest) (token.Pair, error)
 	RevokeFor(ctx context.Context, token, hint string, mine func(clientID string) bool) error
+	// RevokeGrant ends the family (sid) of userID's grant everywhere.
+	RevokeGrant(ctx context.Context, userID, family, reason string) error
 }
 
 // Limiter throttles failed client authentications per client_id and IP

@@ -41,11 +41,18 @@ type Option func(*options)
 type options struct {
 	clock  *Clock
 	mutate []func(*config.Config)
+	wrap   func(app.MainStore) app.MainStore
 }
 
 // WithConfig edits the config before start.
 func WithConfig(fn func(*config.Config)) Option {
 	return func(o *options) { o.mutate = append(o.mutate, fn) }
+}
+
+// WithStore wraps the instance's main store (app.Options.WrapStore): a
+// test pauses one call of the real store there.
+func WithStore(wrap func(app.MainStore) app.MainStore) Option {
+	return func(o *options) { o.wrap = wrap }
 }
 
 // WithClock makes the instance use c instead of the real clock.
@@ -76,7 +83,7 @@ func Start(t testing.TB, opts ...Option) *Instance {
 	}
 	logs := &SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	appOpts := app.Options{Migrate: true}
+	appOpts := app.Options{Migrate: true, WrapStore: o.wrap}
 	if o.clock != nil {
 		appOpts.Now = o.clock.Now
 	}

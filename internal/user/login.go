@@ -181,3 +181,36 @@ func (s *Service) upgrade(ctx context.Context, u *auth.User, pw string) {
 		*u = next
 	}
 }
+
+// ConfirmLogin is called by a login once it has written the session or
+// refresh family of u, the user Login returned. A disable, delete,
+// password change or logout everywhere (RevokeAll) that landed after
+// Login's last read of the user may have ended every credential of the
+// user before this one was written. So the user is read again: when it is
+// gone, disabled or a revocation was counted since (a password change
+// counts one), ConfirmLogin records login.failed (reason unknown_user,
+// disabled or revoked) and returns auth.ErrInvalidCredentials, and
+// the caller ends what it wrote and answers as to a disabled user. The
+// order makes it exact: RevokeAll counts before it ends the credentials,
+// and the login reads after it wrote, so either the read sees the count or
+// the revocation finds the credential. A store failure returns a wrapped
+// auth.ErrUnavailable (the caller ends what it wrote: fail closed).
+func (s *Service) ConfirmLogin(ctx context.Context, u auth.User, ip, via string) error {
+	now, err := s.store.UserByID(ctx, u.ID)
+	reason := ""
+	switch {
+	case errors.Is(err, auth.ErrNotFound):
+		reason = "unknown_user"
+	case err != nil:
+		return fmt.Errorf("confirm login: %w", err)
+	case now.Disabled:
+		reason = "disabled"
+	case now.Revocations != u.Revocations:
+		reason = "revoked"
+	default:
+		return nil
+	}
+	s.record(ctx, audit.Event{Type: audit.LoginFailed, UserID: u.ID, Username: u.Username, IP: ip,
+		Details: map[string]string{"via": via, "reason": reason}})
+	return auth.ErrInvalidCredentials
+}

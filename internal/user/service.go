@@ -285,9 +285,17 @@ func (s *Service) LogoutEverywhere(ctx context.Context, name, via string) (auth.
 	return u, nil
 }
 
-// RevokeAll ends every session and refresh family of u.
+// RevokeAll ends every session and refresh family of u. It first counts
+// the revocation on the user (auth.User.Revocations), then ends them: a
+// login that read the user before the count and writes its credential
+// after they were ended finds the count changed when it reads the user
+// again (ConfirmLogin), and ends what it wrote. A failed count does not
+// stop the revocation; both errors are returned.
 func (s *Service) RevokeAll(ctx context.Context, u auth.User) error {
 	var errs []error
+	if _, err := s.modify(ctx, u, func(u *auth.User) { u.Revocations++ }); err != nil {
+		errs = append(errs, err)
+	}
 	for _, r := range s.revokers {
 		if err := r.RevokeUser(ctx, u.ID); err != nil {
 			errs = append(errs, err)

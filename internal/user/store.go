@@ -38,8 +38,8 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]auth.User, error)
 	// SearchUsers returns one page of users ordered by NameKey(username).
 	SearchUsers(ctx context.Context, q Query) ([]auth.User, error)
-	// UpdateUser replaces username, roles, disabled, password hash and
-	// updated_at of the user with u.ID, only while the stored updated_at is
+	// UpdateUser replaces username, roles, disabled, password hash,
+	// revocations and updated_at of the user with u.ID, only while the stored updated_at is
 	// still prev (the UpdatedAt the caller read): a whole-record write must
 	// not undo a change made in between, such as a disable landing while a
 	// password was being hashed. ErrStale when it changed, auth.ErrNotFound

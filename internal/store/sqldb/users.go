@@ -12,7 +12,7 @@ import (
 
 var _ user.Store = (*Store)(nil)
 
-const userColumns = `id, username, roles, disabled, password_hash, created_at, updated_at`
+const userColumns = `id, username, roles, disabled, password_hash, created_at, updated_at, revocations`
 
 // CreateUser stores u; auth.ErrConflict when the ID or NameKey(username) is
 // taken.
@@ -22,9 +22,9 @@ func (db *Store) CreateUser(ctx context.Context, u auth.User) error {
 		return db.wrap("create user", err)
 	}
 	_, err = db.exec(ctx, "create user",
-		`INSERT INTO users (id, username, username_key, roles, disabled, password_hash, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Username, user.NameKey(u.Username), roles, u.Disabled, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
+		`INSERT INTO users (id, username, username_key, roles, disabled, password_hash, created_at, updated_at, revocations)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, user.NameKey(u.Username), roles, u.Disabled, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt), u.Revocations)
 	return err
 }
 
@@ -64,8 +64,8 @@ func likeEscape(s string) string {
 	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }
 
-// UpdateUser replaces username, roles, disabled, password hash and
-// updated_at when the stored updated_at is still prev (compare-and-swap, so
+// UpdateUser replaces username, roles, disabled, password hash,
+// revocations and updated_at when the stored updated_at is still prev (compare-and-swap, so
 // that concurrent changes of one user are applied one after the other, not
 // lost); user.ErrStale when it is not, auth.ErrNotFound for an unknown ID,
 // auth.ErrConflict when the new username's key belongs to another user.
@@ -75,9 +75,9 @@ func (db *Store) UpdateUser(ctx context.Context, u auth.User, prev time.Time) er
 		return db.wrap("update user", err)
 	}
 	n, err := db.exec(ctx, "update user",
-		`UPDATE users SET username = ?, username_key = ?, roles = ?, disabled = ?, password_hash = ?, updated_at = ?
+		`UPDATE users SET username = ?, username_key = ?, roles = ?, disabled = ?, password_hash = ?, updated_at = ?, revocations = ?
 		 WHERE id = ? AND updated_at = ?`,
-		u.Username, user.NameKey(u.Username), roles, u.Disabled, u.PasswordHash, micros(u.UpdatedAt), u.ID, micros(prev))
+		u.Username, user.NameKey(u.Username), roles, u.Disabled, u.PasswordHash, micros(u.UpdatedAt), u.Revocations, u.ID, micros(prev))
 	if err != nil || n == 1 {
 		return err
 	}
@@ -101,7 +101,7 @@ func scanUser(row scanner) (auth.User, error) {
 		roles            string
 		created, updated int64
 	)
-	if err := row.Scan(&u.ID, &u.Username, &roles, &u.Disabled, &u.PasswordHash, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.Username, &roles, &u.Disabled, &u.PasswordHash, &created, &updated, &u.Revocations); err != nil {
 		return auth.User{}, err
 	}
 	if err := decodeJSON(roles, &u.Roles); err != nil {

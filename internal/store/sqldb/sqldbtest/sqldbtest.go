@@ -235,9 +235,16 @@ func testSchemaNewer(t *testing.T, s Store) {
 // (reason=duplicate_issuer, via=migration) for the administrator.
 func testDuplicateLinksMigrated(t *testing.T, s Store) {
 	ctx := context.Background()
-	// Back to version 8, as the Down of migrations 10 and 9 leaves it
-	// (goose refuses to apply 9 below an applied 10).
+	// The users first, on the current schema (CreateUser writes columns
+	// of later migrations); then back to version 8, as the Downs of
+	// migrations 11, 10 and 9 leave it (goose refuses to apply 9 below an
+	// applied later one).
+	for _, id := range []string{"alice", "bob"} {
+		mustUser(t, s, id)
+	}
 	for _, q := range []string{
+		`ALTER TABLE users DROP COLUMN revocations`,
+		`DELETE FROM goose_db_version WHERE version_id = 11`,
 		`ALTER TABLE oauth_clients DROP COLUMN token_sid`,
 		`ALTER TABLE refresh_families DROP COLUMN no_refresh`,
 		`DELETE FROM goose_db_version WHERE version_id = 10`,
@@ -264,7 +271,6 @@ func testDuplicateLinksMigrated(t *testing.T, s Store) {
 		{a, "s-bob", "bob", t0.Add(time.Hour)},
 	}
 	for _, l := range links {
-		mustUser(t, s, l.userID)
 		id := user.Identity{Issuer: l.issuer, Subject: l.subject, UserID: l.userID, Provider: "corp", CreatedAt: l.created, LastLogin: l.created}
 		if err := s.CreateIdentity(ctx, id); err != nil {
 			t.Fatalf("CreateIdentity(%s %s): %v", l.issuer, l.subject, err)
