@@ -35,8 +35,9 @@ func tokenIssueCmd(e *env) *cobra.Command {
 				if err != nil || d < time.Second {
 					return usagef("--ttl: %q is not a duration of at least 1s", ttlText)
 				}
-				// Nothing outlives a login's refresh family: user logout
-				// and disable do not reach a CLI token (docs/tokens.md).
+				// Nothing outlives a login's refresh family: the token's
+				// own family, which user logout and disable revoke, and its
+				// sid's denial last as long as it (docs/tokens.md).
 				if limit := a.Config.Tokens.RefreshTTL.D(); d > limit {
 					return usagef("--ttl: %s is longer than tokens.refresh_ttl (%s), the longest a token may live", ttlText, limit)
 				}

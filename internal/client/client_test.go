@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -305,4 +306,76 @@ func TestBuiltinClientIDsAreReserved(t *testing.T) {
 			t.Errorf("Add(%q) = %v, want ErrInvalidInput", id, err)
 		}
 	}
+}
+
+// racingStore is a real store whose first SetClientSecret lets another
+// rotation of the same client run to its end first: two rotations that
+// both read the client before either stored its new secret.
+type racingStore struct {
+	client.Store
+	first func()
+}
+
+func (s *racingStore) SetClientSecret(ctx context.Context, id, hash, oldSID, newSID string, at time.Time) error {
+	if f := s.first; f != nil {
+		s.first = nil
+		f()
+	}
+	return s.Store.SetClientSecret(ctx, id, hash, oldSID, newSID, at)
+}
+
+// Two rotations of one secret at once: each token sid the client ever had,
+// but its last, is denied (the secret it was given with no longer works),
+// and the secret the later rotation returns is the one that works.
+func TestConcurrentRotationsDenyEverySupersededTokenSID(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	racing := &racingStore{Store: s}
+	var denied []string
+	r := client.NewRegistry(racing, nil, client.WithOnSecretRotated(func(_ context.Context, _, sid string) error {
+		denied = append(denied, sid)
+		return nil
+	}))
+	if _, err := r.Add(ctx, client.Client{ID: "svc", Type: client.Confidential, GrantTypes: []string{"client_credentials"}}); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	sids := []string{lookupSID(t, r)}
+	racing.first = func() {
+		if _, err := r.RotateSecret(ctx, "svc"); err != nil {
+			t.Errorf("inner RotateSecret: %v", err)
+		}
+		sids = append(sids, lookupSID(t, r))
+	}
+	secret, err := r.RotateSecret(ctx, "svc")
+	if err != nil {
+		t.Fatalf("RotateSecret: %v", err)
+	}
+	sids = append(sids, lookupSID(t, r))
+	if _, err := r.Authenticate(ctx, "svc", secret); err != nil {
+		t.Errorf("the secret RotateSecret returned: %v", err)
+	}
+	for _, sid := range sids[:len(sids)-1] {
+		if !slices.Contains(denied, sid) {
+			t.Errorf("token sid %s was replaced but never denied (denied %v, sids %v)", sid, denied, sids)
+		}
+	}
+	if slices.Contains(denied, sids[len(sids)-1]) {
+		t.Errorf("the current token sid %s was denied", sids[len(sids)-1])
+	}
+}
+
+func lookupSID(t *testing.T, r *client.Registry) string {
+	t.Helper()
+	c, err := r.Lookup(context.Background(), "svc")
+	if err != nil {
+		t.Fatalf("Lookup: %v", err)
+	}
+	return c.TokenSID
 }

@@ -27,8 +27,9 @@ type Store interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	DeleteClient(ctx context.Context, id string) error
 	// SetClientSecret replaces the secret hash and the token sid of a
-	// confidential client.
-	SetClientSecret(ctx context.Context, id, hash, tokenSID string, at time.Time) error
+	// confidential client whose token sid is still oldSID; auth.ErrNotFound
+	// when there is no such client or another rotation replaced oldSID.
+	SetClientSecret(ctx context.Context, id, hash, oldSID, newSID string, at time.Time) error
 }
 
 // Registry answers for config clients first (read-only) and then for the
@@ -185,38 +186,59 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// rotateTries bounds how often RotateSecret reads the client again after
+// a concurrent rotation replaced the token sid it read.
+const rotateTries = 5
+
 // RotateSecret gives a stored confidential client a new secret and returns
 // it; the old one stops working at once, and so do the access tokens the
-// client got with it (WithOnSecretRotated).
+// client got with it (WithOnSecretRotated). The secret is replaced only if
+// the token sid is still the one read, so that two rotations at once each
+// deny the sid they replaced: the loser reads the client again.
 func (r *Registry) RotateSecret(ctx context.Context, id string) (string, error) {
+	for try := 1; ; try++ {
+		secret, old, err := r.rotateOnce(ctx, id)
+		if errors.Is(err, auth.ErrNotFound) && try < rotateTries {
+			continue // deleted (Lookup says so) or rotated meanwhile
+		}
+		if err != nil {
+			return "", err
+		}
+		r.record(ctx, audit.ClientSecret, id, nil)
+		if r.rotated != nil && old != "" {
+			if err := r.rotated(ctx, id, old); err != nil {
+				return "", fmt.Errorf("rotate secret of %q: rotated, but ending the old secret's access tokens failed (they live until they expire, tokens.access_ttl at most): %w", id, err)
+			}
+		}
+		return secret, nil
+	}
+}
+
+// rotateOnce reads the client and replaces its secret and token sid if the
+// sid is still the one read; it returns the new secret and the replaced
+// sid (auth.ErrNotFound: deleted, or rotated meanwhile).
+func (r *Registry) rotateOnce(ctx context.Context, id string) (secret, old string, err error) {
 	c, err := r.Lookup(ctx, id)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if c.FromConfig {
-		return "", fmt.Errorf("rotate secret of %q: %w", id, ErrReadOnly)
+		return "", "", fmt.Errorf("rotate secret of %q: %w", id, ErrReadOnly)
 	}
 	if c.Type != Confidential {
-		return "", fmt.Errorf("rotate secret of %q: a public client has no secret: %w", id, auth.ErrInvalidInput)
+		return "", "", fmt.Errorf("rotate secret of %q: a public client has no secret: %w", id, auth.ErrInvalidInput)
 	}
-	secret, err := NewSecret()
-	if err != nil {
-		return "", fmt.Errorf("rotate secret: %w", err)
+	if secret, err = NewSecret(); err != nil {
+		return "", "", fmt.Errorf("rotate secret: %w", err)
 	}
 	sid, err := newTokenSID()
 	if err != nil {
-		return "", fmt.Errorf("rotate secret: %w", err)
+		return "", "", fmt.Errorf("rotate secret: %w", err)
 	}
-	if err := r.store.SetClientSecret(ctx, id, HashSecret(secret), sid, r.now()); err != nil {
-		return "", fmt.Errorf("rotate secret: %w", err)
+	if err := r.store.SetClientSecret(ctx, id, HashSecret(secret), c.TokenSID, sid, r.now()); err != nil {
+		return "", "", fmt.Errorf("rotate secret: %w", err)
 	}
-	r.record(ctx, audit.ClientSecret, id, nil)
-	if r.rotated != nil && c.TokenSID != "" {
-		if err := r.rotated(ctx, id, c.TokenSID); err != nil {
-			return "", fmt.Errorf("rotate secret of %q: rotated, but ending the old secret's access tokens failed (they live until they expire, tokens.access_ttl at most): %w", id, err)
-		}
-	}
-	return secret, nil
+	return secret, c.TokenSID, nil
 }
 
 func (r *Registry) record(ctx context.Context, typ, id string, details map[string]string) {

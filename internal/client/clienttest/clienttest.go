@@ -25,7 +25,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) client.Store) {
 		{Name: "MissingClientIsNotFound", Run: testMissing},
 		{Name: "ListReturnsEveryClientByID", Run: testList},
 		{Name: "DeleteRemovesOnlyThatClient", Run: testDelete},
-		{Name: "SetSecretReplacesHashAndTokenSID", Run: testSetSecret},
+		{Name: "SetSecretReplacesHashAndTokenSIDStillRead", Run: testSetSecret},
 	})
 }
 
@@ -84,7 +84,7 @@ func testMissing(t *testing.T, s client.Store) {
 	if err := s.DeleteClient(ctx, "nope"); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("DeleteClient(missing) error = %v, want ErrNotFound", err)
 	}
-	if err := s.SetClientSecret(ctx, "nope", "h", "cc-h", time.Now()); !errors.Is(err, auth.ErrNotFound) {
+	if err := s.SetClientSecret(ctx, "nope", "h", "", "cc-h", time.Now()); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("SetClientSecret(missing) error = %v, want ErrNotFound", err)
 	}
 }
@@ -125,7 +125,11 @@ func testSetSecret(t *testing.T, s client.Store) {
 	ctx := context.Background()
 	mustCreate(t, s, Sample("svc"))
 	later := time.Now().UTC().Add(time.Minute).Truncate(time.Microsecond)
-	if err := s.SetClientSecret(ctx, "svc", "new-hash", "cc-new", later); err != nil {
+	// Another rotation replaced the token sid read: nothing changes.
+	if err := s.SetClientSecret(ctx, "svc", "lost-hash", "cc-stale", "cc-lost", later); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("SetClientSecret(stale token sid) error = %v, want ErrNotFound", err)
+	}
+	if err := s.SetClientSecret(ctx, "svc", "new-hash", "cc-svc", "cc-new", later); err != nil {
 		t.Fatalf("SetClientSecret: %v", err)
 	}
 	got, err := s.Client(ctx, "svc")

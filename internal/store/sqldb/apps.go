@@ -64,11 +64,13 @@ func (db *Store) DeleteClient(ctx context.Context, id string) error {
 	})
 }
 
-// SetClientSecret replaces a client's secret hash and token sid;
-// auth.ErrNotFound when there is no such client.
-func (db *Store) SetClientSecret(ctx context.Context, id, hash, tokenSID string, at time.Time) error {
+// SetClientSecret replaces a client's secret hash and token sid, if its
+// token sid is still oldSID; auth.ErrNotFound when there is no such client
+// or its token sid is another.
+func (db *Store) SetClientSecret(ctx context.Context, id, hash, oldSID, newSID string, at time.Time) error {
 	return db.execOne(ctx, "set client secret",
-		`UPDATE oauth_clients SET secret_hash = ?, token_sid = ?, updated_at = ? WHERE id = ?`, hash, tokenSID, micros(at), id)
+		`UPDATE oauth_clients SET secret_hash = ?, token_sid = ?, updated_at = ? WHERE id = ? AND token_sid = ?`,
+		hash, newSID, micros(at), id, oldSID)
 }
 
 func scanClient(row scanner) (client.Client, error) {
