@@ -47,7 +47,7 @@ func explainCmd(e *env) *cobra.Command {
 			}
 			enc := json.NewEncoder(e.stdout)
 			enc.SetIndent("", "  ")
-			return enc.Encode(a.Gateway().Explain(req))
+			return enc.Encode(a.Explain(req))
 		}),
 	}
 	cmd.Flags().StringVar(&in.Method, "method", "GET", "request method")

@@ -70,6 +70,7 @@ type App struct {
 	gateway atomic.Pointer[gateway.Gateway]
 	limits  ratelimit.Store // the gateway's rate limit buckets, kept across reloads
 	handler http.Handler
+	server  *httpapi.Server // handler, unwrapped: its routing decisions
 	now     func() time.Time
 	hasher  *password.Hasher
 	closers []func() error
@@ -315,13 +316,13 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		Config: cfg, Logger: a.Log, Users: a.Users, Sessions: a.Auth, Verifier: a.Verifier, Grants: a.Grants,
 		Keys: a.Keys, Audit: a.Audit, Trail: a.Store, Console: admin.ConsoleFree(cfg.Routes),
 		MFA: a.MFA, Clients: a.Clients,
-		Explain: func(r *http.Request) gateway.Explanation { return a.gateway.Load().Explain(r) },
+		Explain: a.Explain,
 	})
 	if opt.AccessLog != nil {
 		a.access = httpapi.NewAccessLog(opt.AccessLog, a.Metrics.AccessLogDropped)
 		a.closers = append(a.closers, a.access.Close)
 	}
-	a.handler, err = httpapi.NewServer(httpapi.Deps{
+	a.server, err = httpapi.NewServer(httpapi.Deps{
 		Settings: httpapi.Settings{PublicURL: cfg.EffectivePublicURL(), Algorithm: cfg.Tokens.Algorithm,
 			PasswordGrant: cfg.Tokens.PasswordGrant, TLS: cfg.TLS.Enabled(), TrustedProxies: prefixes,
 			RequireMFARoles: cfg.Login.RequireMFARoles},
@@ -336,7 +337,11 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		MFA:         a.MFA, Pending: pending, Throttle: mfaLimiter, Now: a.now, Passkeys: passkeys, PasswordlessThrottle: passwordlessLimiter,
 		Admin: adm, AdminConsole: admin.ConsoleFree(cfg.Routes),
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	a.handler = a.server
+	return nil
 }
 
 func (a *App) buildTokens(ctx context.Context, opt Options) error {
@@ -585,6 +590,16 @@ func (a *App) internalAudiences() []string {
 		return gw.InternalAudiences()
 	}
 	return nil
+}
+
+// Explain tells what gatehouse would do with r: which of its own endpoints
+// answers it, as the public server routes it, else the gateway's decision
+// (POST /admin/api/v1/explain, `gatehouse explain`).
+func (a *App) Explain(r *http.Request) gateway.Explanation {
+	if ep := a.server.Endpoint(r); ep != nil {
+		return gateway.ServedByGatehouse(r, ep)
+	}
+	return a.gateway.Load().Explain(r)
 }
 
 // Gateway is the gateway currently in use.

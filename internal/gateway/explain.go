@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
 // Explanation is the gateway's decision about one request, step by step:
@@ -20,8 +22,8 @@ type Explanation struct {
 	// Credential is what the policy read and how its checks went.
 	Credential ExplainedCredential `json:"credential"`
 	// Outcome is allow | unauthorized | step_up | forbidden | unavailable |
-	// bad_request | not_found. step_up is a credential without the second
-	// factor an mfa: true route needs.
+	// rate_limited | bad_request | not_found, or gatehouse (ServedBy). step_up
+	// is a credential without the second factor an mfa: true route needs.
 	Outcome string `json:"outcome"`
 	// Status is the HTTP status the gateway answers an API client with (a
 	// browser on a session route gets 302 to /login, or to /login/mfa for
@@ -31,7 +33,76 @@ type Explanation struct {
 	Reason string `json:"reason,omitempty"`
 	// Principal is who the credential names, when it was verified.
 	Principal *ExplainedPrincipal `json:"principal,omitempty"`
+	// ServedBy is "gateway" when the gateway judges the request (the fields
+	// above) or "gatehouse" when one of gatehouse's own endpoints answers it
+	// (Endpoint): Route is then null, Outcome "gatehouse", Status 0 (the
+	// endpoint's handler decides) unless the routing alone answers (405,
+	// or 301 to a subtree's slash).
+	ServedBy string `json:"served_by"`
+	// Endpoint is gatehouse's own endpoint that answers; nil for the gateway.
+	Endpoint *ExplainedEndpoint `json:"endpoint,omitempty"`
+	// Host is the host the routes were chosen by (lower case, without port
+	// or trailing dot); "" when the request names none.
+	Host string `json:"host"`
+	// HostRoutes is the set of routes that judged the request: exact (match.host
+	// is Host), wildcard (match.host is "*." and Host's parent) or hostless
+	// (routes without match.host: Host is "" or no route names it).
+	HostRoutes string `json:"host_routes,omitempty"`
+	// RateLimit is the matched route's rate_limit; nil without one.
+	RateLimit *ExplainedRateLimit `json:"rate_limit,omitempty"`
 }
+
+// ExplainedEndpoint is one of gatehouse's own endpoints (httpapi's routes).
+type ExplainedEndpoint struct {
+	// Family is the endpoints' group: sessions, second factor, static,
+	// tokens, apps, forward-auth, oidc, admin api, admin console, openapi,
+	// health, or "method not allowed".
+	Family string `json:"family"`
+	// Pattern is the ServeMux pattern that matched ("GET /login").
+	Pattern string `json:"pattern"`
+	// Status is the answer when the routing alone gives it, else 0.
+	Status int `json:"status,omitempty"`
+	// Allow lists the methods of a 405.
+	Allow string `json:"allow,omitempty"`
+}
+
+// ExplainedRateLimit is a route's rate_limit and the bucket the request
+// would spend from. Explain only looks at the bucket (cost 0): it never
+// spends a token.
+type ExplainedRateLimit struct {
+	Per      string `json:"per"` // subject | ip | route
+	Rate     int    `json:"rate"`
+	Burst    int    `json:"burst"`
+	Window   string `json:"window"`
+	FailOpen bool   `json:"fail_open"`
+	// Bucket is the store key the request spends from; "<client address>"
+	// or "<subject>" stands for a part the described request does not
+	// give (a described request has no peer address; a subject needs a
+	// verified credential). It holds no credential.
+	Bucket string `json:"bucket"`
+	// Remaining is the bucket's whole tokens now, when Bucket is known and
+	// the store answered.
+	Remaining *int `json:"remaining,omitempty"`
+	// Error says why the store did not answer.
+	Error string `json:"error,omitempty"`
+}
+
+// ServedByGatehouse is the explanation of a request that gatehouse's own
+// endpoint ep answers (httpapi.Server.Endpoint): no route judges it.
+func ServedByGatehouse(r *http.Request, ep *ExplainedEndpoint) Explanation {
+	host, _ := requestHost(r.Host)
+	return Explanation{
+		Method: r.Method, Path: r.URL.Path, Outcome: outcomeGatehouse, Status: ep.Status,
+		Credential: ExplainedCredential{Kind: kindNone, Checks: []Check{}},
+		ServedBy:   servedByGatehouse, Endpoint: ep, Host: host,
+	}
+}
+
+const (
+	servedByGateway   = "gateway"
+	servedByGatehouse = "gatehouse"
+	outcomeGatehouse  = "gatehouse"
+)
 
 // ExplainedRoute is a matched route and its policy.
 type ExplainedRoute struct {
@@ -69,9 +140,9 @@ type ExplainedPrincipal struct {
 
 // statusOf is the API status of each outcome (ServeHTTP's answers). An
 // outcome missing here would be explained as status 0, so every outcome
-// decide can return has an entry (rate_limited cannot occur: Explain does
-// not consult rate limits).
+// decide and a rate limit can return has an entry.
 var statusOf = map[string]int{
+	outcomeRateLimited:  http.StatusTooManyRequests,
 	outcomeAllow:        http.StatusOK,
 	outcomeUnauthorized: http.StatusUnauthorized,
 	outcomeStepUp:       http.StatusUnauthorized, // RFC 9470 insufficient_user_authentication
@@ -82,11 +153,20 @@ var statusOf = map[string]int{
 }
 
 // Explain decides r exactly as ServeHTTP would (target, then decide),
-// without proxying, logging or counting it. A route's rate_limit is not
-// consulted: explaining must not spend the caller's tokens. r is typically built from an operator's description
+// without proxying, logging or counting it. A route's rate_limit bucket is
+// looked at, never spent: explaining must not spend the caller's tokens.
+// r is typically built from an operator's description
 // ({method, url, headers}); its context must allow store calls.
+// A request that gatehouse's own endpoints answer is httpapi's to tell
+// (ServedByGatehouse): Explain judges r as the gateway would if it got it.
 func (g *Gateway) Explain(r *http.Request) Explanation {
-	e := Explanation{Method: r.Method, Credential: ExplainedCredential{Kind: kindNone, Checks: []Check{}}}
+	e := Explanation{Method: r.Method, Credential: ExplainedCredential{Kind: kindNone, Checks: []Check{}}, ServedBy: servedByGateway}
+	if h, ok := requestHost(r.Host); ok {
+		e.Host = h
+		if !inVerifyNamespace(r.URL.Path) {
+			_, e.HostRoutes = g.table.lookup(h)
+		}
+	}
 	finish := func(outcome, reason string) Explanation {
 		e.Outcome, e.Reason, e.Status = outcome, reason, statusOf[outcome]
 		return e
@@ -110,7 +190,54 @@ func (g *Gateway) Explain(r *http.Request) Explanation {
 		pr := d.principal
 		e.Principal = &ExplainedPrincipal{Subject: pr.Subject, Username: pr.Username, Roles: nonNil(pr.Roles), Method: pr.Method}
 	}
+	if rt.RateLimit != nil {
+		var stop *decision
+		e.RateLimit, stop = g.explainLimit(r, rt, d)
+		if stop != nil {
+			return finish(stop.outcome, stop.reason)
+		}
+	}
 	return finish(d.outcome, d.reason)
+}
+
+// explainLimit describes rt's rate limit for r, decided as d, and looks at
+// the bucket authorize would spend from (cost 0: nothing is written). It
+// returns the decision authorize would return instead of d when that
+// bucket is empty or its store down: where authorize checks the bucket
+// before deciding (per ip, per route) or after an allow (per subject).
+// The per subject route's bucket of failed authentications is per client
+// address, which a described request does not have: it is not looked at.
+func (g *Gateway) explainLimit(r *http.Request, rt *Route, d decision) (*ExplainedRateLimit, *decision) {
+	rl := rt.RateLimit
+	e := &ExplainedRateLimit{
+		Per: string(rl.Per), Rate: rl.Limit.Rate, Burst: rl.Limit.Burst, Window: rl.Limit.Window.String(), FailOpen: rl.FailOpen,
+	}
+	client, subject := "<client address>", "<subject>"
+	known := rl.Per == PerRoute
+	if _, ok := peerAddr(r); ok {
+		client = auth.ClientAddrKey(ClientIP(r, g.trusted))
+		known = known || rl.Per == PerIP
+	}
+	if rl.Per == PerSubject && d.outcome == outcomeAllow {
+		subject, known = d.principal.Subject, true
+	}
+	e.Bucket = bucketKey(rt, client, subject)
+	if !known {
+		return e, nil
+	}
+	res, err := g.limits.Take(r.Context(), e.Bucket, rl.Limit, 0, g.now())
+	if err != nil {
+		e.Error = err.Error()
+		if rl.FailOpen {
+			return e, nil
+		}
+		return e, &decision{outcome: outcomeUnavailable, reason: reasonUnavailable}
+	}
+	e.Remaining = &res.Remaining
+	if !res.Allowed {
+		return e, &decision{outcome: outcomeRateLimited, reason: reasonRateLimited}
+	}
+	return e, nil
 }
 
 // checksOf lists the checks decide made, in the order it made them, from

@@ -113,3 +113,94 @@ func TestExplainRefusedPathsAndNoRoute(t *testing.T) {
 		})
 	}
 }
+
+// TestExplainRateLimit asks Explain about routes with a rate_limit: it names
+// the bucket and its policy, never spends a token (the gateway still allows
+// the whole burst after many explanations), and once the gateway has
+// emptied the bucket it says rate_limited with the gateway's 429.
+func TestExplainRateLimit(t *testing.T) {
+	up := newUpstream(t)
+	routes := []config.Route{
+		limitedRoute("shared", "/shared/", "none", up.URL, "route", 2),
+		limitedRoute("peruser", "/user/", "token", up.URL, "subject", 2),
+		limitedRoute("perip", "/ip/", "none", up.URL, "ip", 2),
+		route("free", "/free/", "none", up.URL),
+	}
+	g, srv := serve(t, routes, deps())
+	tests := []struct {
+		name, path string
+		header     []string
+		per        string
+		bucket     string
+		known      bool // the bucket is looked at: remaining and 429 follow
+	}{
+		{"per route", "/shared/x", nil, "route", "shared:route", true},
+		{"per subject, verified", "/user/x", tokenCred("alice"), "subject", "peruser:subject:u-alice", true},
+		{"per subject, no credential", "/user/x", nil, "subject", "peruser:subject:<subject>", false},
+		{"per ip: a described request has no peer address", "/ip/x", nil, "ip", "perip:ip:<client address>", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			explain := func() gateway.Explanation {
+				t.Helper()
+				e := g.Explain(newRequest(t, "GET", srv.URL+tt.path, tt.header...))
+				rl := e.RateLimit
+				if rl == nil || rl.Per != tt.per || rl.Bucket != tt.bucket || rl.Rate != 1 || rl.Burst != 2 || rl.Window != "1h0m0s" {
+					t.Fatalf("rate_limit = %+v, want per %s bucket %s rate 1 burst 2 window 1h", rl, tt.per, tt.bucket)
+				}
+				if (rl.Remaining != nil) != tt.known {
+					t.Fatalf("remaining = %v, want it shown: %v", rl.Remaining, tt.known)
+				}
+				return e
+			}
+			for range 5 {
+				if e := explain(); tt.known && *e.RateLimit.Remaining != 2 {
+					t.Fatalf("remaining = %d before any request, want 2", *e.RateLimit.Remaining)
+				}
+			}
+			for i := range 2 {
+				if r := do(t, newRequest(t, "GET", srv.URL+tt.path, tt.header...)); r.StatusCode == 429 {
+					t.Fatalf("request %d refused after explanations: explain spent tokens", i+1)
+				}
+			}
+			r := do(t, newRequest(t, "GET", srv.URL+tt.path, tt.header...))
+			e := explain()
+			if tt.known {
+				if r.StatusCode != 429 || e.Status != 429 || e.Reason != "rate_limited" || *e.RateLimit.Remaining != 0 {
+					t.Errorf("gateway %d; explain %d %q remaining %d, want 429 rate_limited 0", r.StatusCode, e.Status, e.Reason, *e.RateLimit.Remaining)
+				}
+			}
+		})
+	}
+	if e := g.Explain(newRequest(t, "GET", srv.URL+"/free/x")); e.RateLimit != nil {
+		t.Errorf("a route without rate_limit explained with %+v", e.RateLimit)
+	}
+}
+
+// TestExplainNamesTheHostRoutes: the explanation says which routes judged
+// the request: a path without a host is judged by the routes without
+// match.host, and says so.
+func TestExplainNamesTheHostRoutes(t *testing.T) {
+	up := newUpstream(t)
+	app := route("app", "/", "none", up.URL)
+	app.Match.Host = "app.example.com"
+	tenant := route("tenant", "/", "none", up.URL)
+	tenant.Match.Host = "*.tenants.example.com"
+	g, _ := serve(t, []config.Route{route("any", "/", "none", up.URL), app, tenant}, deps())
+	tests := []struct{ host, wantHost, wantRoutes, wantRoute string }{
+		{"", "", "hostless", "any"},
+		{"App.Example.com:8443", "app.example.com", "exact", "app"},
+		{"a.tenants.example.com", "a.tenants.example.com", "wildcard", "tenant"},
+		{"other.example.com", "other.example.com", "hostless", "any"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			r := newRequest(t, "GET", "/x")
+			r.Host = tt.host
+			e := g.Explain(r)
+			if e.Host != tt.wantHost || e.HostRoutes != tt.wantRoutes || e.Route == nil || e.Route.Name != tt.wantRoute || e.ServedBy != "gateway" {
+				t.Errorf("host %q host_routes %q route %+v served_by %q, want %q %q %s gateway", e.Host, e.HostRoutes, e.Route, e.ServedBy, tt.wantHost, tt.wantRoutes, tt.wantRoute)
+			}
+		})
+	}
+}

@@ -139,17 +139,31 @@ func newTable(routes []*Route) *table {
 	return t
 }
 
+// The route sets a host can select (Explanation.HostRoutes).
+const (
+	routesExact    = "exact"    // routes whose match.host is the host
+	routesWildcard = "wildcard" // routes whose match.host is *. and its parent
+	routesHostless = "hostless" // routes without match.host
+)
+
 // forHost returns the routes that judge requests for host (matcher form).
 func (t *table) forHost(host string) []*Route {
+	rs, _ := t.lookup(host)
+	return rs
+}
+
+// lookup is forHost plus which set of routes it returned: a host's
+// exact-host routes, else its wildcard routes, else the host-less ones.
+func (t *table) lookup(host string) ([]*Route, string) {
 	if rs, ok := t.exact[host]; ok {
-		return rs
+		return rs, routesExact
 	}
 	if i := strings.IndexByte(host, '.'); i > 0 {
 		if rs, ok := t.wild[host[i+1:]]; ok {
-			return rs
+			return rs, routesWildcard
 		}
 	}
-	return t.none
+	return t.none, routesHostless
 }
 
 // match returns the route for a request on host with method and clean path

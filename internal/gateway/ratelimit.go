@@ -111,11 +111,7 @@ func (g *Gateway) authorize(r *http.Request, rt *Route) decision {
 	client := auth.ClientAddrKey(ClientIP(r, g.trusted)) // an IPv6 client's /64
 	switch rl.Per {
 	case PerIP, PerRoute:
-		key := ratelimit.Key(rt.Name, string(rl.Per))
-		if rl.Per == PerIP {
-			key = ratelimit.Key(rt.Name, "ip", client)
-		}
-		lim, stop := g.take(r, rt, key, 1)
+		lim, stop := g.take(r, rt, bucketKey(rt, client, ""), 1)
 		if stop != nil {
 			return *stop
 		}
@@ -123,7 +119,7 @@ func (g *Gateway) authorize(r *http.Request, rt *Route) decision {
 		d.limit = lim
 		return d
 	}
-	failures := ratelimit.Key(rt.Name, "unauthenticated", client)
+	failures := failuresKey(rt, client)
 	if _, stop := g.take(r, rt, failures, 0); stop != nil {
 		return *stop
 	}
@@ -133,7 +129,7 @@ func (g *Gateway) authorize(r *http.Request, rt *Route) decision {
 		_, _ = g.take(r, rt, failures, 1) // its refusal shows on the next request
 		return d
 	case outcomeAllow:
-		lim, stop := g.take(r, rt, ratelimit.Key(rt.Name, "subject", d.principal.Subject), 1)
+		lim, stop := g.take(r, rt, bucketKey(rt, client, d.principal.Subject), 1)
 		if stop != nil {
 			stop.kind, stop.principal = d.kind, d.principal
 			return *stop
@@ -141,6 +137,24 @@ func (g *Gateway) authorize(r *http.Request, rt *Route) decision {
 		d.limit = lim
 	}
 	return d
+}
+
+// bucketKey is the key of the bucket of rt's rate limit that a request
+// from client (auth.ClientAddrKey) by subject spends (authorize, Explain).
+func bucketKey(rt *Route, client, subject string) string {
+	switch rt.RateLimit.Per {
+	case PerIP:
+		return ratelimit.Key(rt.Name, "ip", client)
+	case PerRoute:
+		return ratelimit.Key(rt.Name, string(PerRoute))
+	}
+	return ratelimit.Key(rt.Name, "subject", subject)
+}
+
+// failuresKey is the key of the bucket that failed authentications from
+// client spend on a per subject route.
+func failuresKey(rt *Route, client string) string {
+	return ratelimit.Key(rt.Name, "unauthenticated", client)
 }
 
 // take spends cost tokens of bucket key. It returns the bucket state to

@@ -13,22 +13,24 @@ import (
 
 // routes lists every endpoint (contract sections 3–7). Cookie-authenticated
 // state-changing endpoints are wrapped in cross-origin protection.
-func (s *server) routes() http.Handler {
+func (s *server) routes() *router {
 	mux := http.NewServeMux()
-	ownFirst := map[string]bool{} // first path segments of the patterns below
-	var methods httperr.MethodSet // of the patterns below
+	rt := &router{mux: mux, ownFirst: map[string]bool{}, families: map[string]string{}}
+	family := "" // of the patterns that follow: what explain names
 	own := func(pattern string, h http.Handler) {
 		mux.Handle(pattern, s.own(h))
-		methods.Add(pattern)
+		rt.methods.Add(pattern)
+		rt.families[pattern] = family
 		p := pattern // "[METHOD ]PATH"
 		if _, after, ok := strings.Cut(pattern, " "); ok {
 			p = after
 		}
-		ownFirst[firstSegment(p)] = true
+		rt.ownFirst[firstSegment(p)] = true
 	}
 	csrf := s.cop.Handler
 
 	// Sessions (section 3)
+	family = "sessions"
 	own("POST /auth/login", csrf(s.handleLogin()))
 	own("GET /auth/session", s.handleSession())
 	own("POST /auth/logout", csrf(s.handleLogout()))
@@ -42,6 +44,7 @@ func (s *server) routes() http.Handler {
 	own("GET /account", s.handleAccountPage())
 
 	// Second factor (section 9)
+	family = "second factor"
 	if s.MFA != nil {
 		own("POST /auth/login/mfa", csrf(s.handleLoginMFA()))
 		own("GET /login/mfa", s.handleLoginMFAPage())
@@ -60,9 +63,11 @@ func (s *server) routes() http.Handler {
 		own("POST /auth/webauthn/login/begin", csrf(s.handleWebAuthnLoginBegin()))
 		own("POST /auth/webauthn/login/finish", csrf(s.handleWebAuthnLoginFinish()))
 	}
+	family = "static"
 	own("GET /static/webauthn.js", handleStatic(webauthnScript()))
 
 	// Tokens (section 4)
+	family = "tokens"
 	own("POST /auth/token", s.handleToken())
 	own("POST /auth/revoke", s.handleRevoke())
 	own("GET /.well-known/jwks.json", s.handleJWKS())
@@ -71,6 +76,7 @@ func (s *server) routes() http.Handler {
 	own("POST /auth/userinfo", s.handleUserinfo()) // OIDC Core §5.3.1: GET and POST
 
 	// Apps: authorization server and OpenID Provider (section 8)
+	family = "apps"
 	own("GET /auth/authorize", s.handleAuthorize())
 	// A relying party's form POST (OIDC Core §3.1.2.1) is cross-site by
 	// design and becomes the GET; only the consent form's answer, same-origin,
@@ -88,19 +94,20 @@ func (s *server) routes() http.Handler {
 	own("POST /auth/end_session", s.handleEndSession())
 
 	// Gateway (section 5)
+	family = "forward-auth"
 	if s.Verify != nil {
 		// One handler; the path picks the proxy family whose headers it reads.
 		for _, p := range []string{gateway.VerifyPath, gateway.VerifyNginxPath, gateway.VerifyForwardPath} {
 			own("GET "+p, s.Verify)
 		}
 	}
-	var envoy http.Handler
 	if s.VerifyEnvoy != nil { // section 12: the original method and path follow the prefix
 		own(envoyPrefix, s.VerifyEnvoy)
-		envoy = s.own(s.VerifyEnvoy)
+		rt.envoy = s.own(s.VerifyEnvoy)
 	}
 
 	// OIDC (section 7)
+	family = "oidc"
 	if s.OIDC != nil {
 		own("GET /auth/oidc/{name}/start", s.OIDC.Start())
 		own("GET /auth/oidc/{name}/callback", s.OIDC.Callback())
@@ -110,20 +117,24 @@ func (s *server) routes() http.Handler {
 
 	// Administration (section 11): internal/admin lists its endpoints.
 	if s.Admin != nil {
+		family = "admin api"
 		own("/admin/api/", s.Admin)
 		if s.AdminConsole {
+			family = "admin console"
 			own("/admin/", s.Admin)
 		}
 	}
+	family = "openapi"
 	own("GET /openapi.json", s.handleOpenAPI())
 
 	// Operations (section 6)
+	family = "health"
 	own("GET /healthz", s.handleHealthz())
 	own("GET /readyz", s.handleReadyz())
 
-	fallback := s.Gateway
-	if fallback == nil {
-		fallback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rt.fallback = s.Gateway
+	if rt.fallback == nil {
+		rt.fallback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			httperr.Write(w, auth.ErrNotFound)
 		})
 	}
@@ -131,38 +142,120 @@ func (s *server) routes() http.Handler {
 	// by itself: a path an endpoint serves with other methods only answers
 	// 405 with Allow (RFC 9110 section 15.5.6) here, and the gateway gets
 	// the rest.
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if allow := methods.Allowed(mux, r, "/"); allow != "" {
+	mux.Handle(catchAll, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if allow := rt.methods.Allowed(mux, r, catchAll); allow != "" {
 			s.own(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				httperr.MethodNotAllowed(w, allow)
 			})).ServeHTTP(w, r)
 			return
 		}
-		fallback.ServeHTTP(w, r)
+		rt.fallback.ServeHTTP(w, r)
 	}))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Envoy's HTTP ext_authz appends the client's raw path to the
-		// prefix, so this path is the client's to spell. Whatever it is,
-		// the Envoy handler answers (400 for a path that is not canonical):
-		// sent on to the gateway below, "../" segments would climb out of
-		// the prefix to a route whose upstream's 200 Envoy takes for an
-		// allow. The gateway, second, never proxies a path under
-		// /auth/verify either.
-		if envoy != nil && strings.HasPrefix(rawPath(r.URL), envoyPrefix) {
-			envoy.ServeHTTP(w, r)
-			return
+	return rt
+}
+
+// catchAll is the ServeMux pattern of everything no endpoint serves.
+const catchAll = "/"
+
+// router sends each request to one of gatehouse's own endpoints or to the
+// gateway. ServeHTTP and Endpoint (what explain reports) share its
+// decisions: first, then the ServeMux's match.
+type router struct {
+	mux      *http.ServeMux
+	ownFirst map[string]bool   // first path segments of the endpoints' patterns
+	methods  httperr.MethodSet // of the endpoints' patterns
+	families map[string]string // endpoint family by pattern
+	envoy    http.Handler      // nil without Envoy's ext_authz
+	fallback http.Handler      // the gateway
+}
+
+// Where first sends a request.
+const (
+	toMux = iota
+	toEnvoy
+	toFallback
+)
+
+// first is the router's decision before any pattern is matched.
+func (rt *router) first(r *http.Request) int {
+	// Envoy's HTTP ext_authz appends the client's raw path to the
+	// prefix, so this path is the client's to spell. Whatever it is,
+	// the Envoy handler answers (400 for a path that is not canonical):
+	// sent on to the gateway below, "../" segments would climb out of
+	// the prefix to a route whose upstream's 200 Envoy takes for an
+	// allow. The gateway, second, never proxies a path under
+	// /auth/verify either.
+	if rt.envoy != nil && strings.HasPrefix(rawPath(r.URL), envoyPrefix) {
+		return toEnvoy
+	}
+	// ServeMux would answer an unclean path ("//x", "/a/../b") with a
+	// redirect; the gateway instead normalises it (or refuses it) itself,
+	// so the path it matches is the path that goes upstream.
+	// A path whose first segment no pattern has can only reach the
+	// fallback: skip ServeMux (its matching allocates) on that hot path.
+	if !rt.ownFirst[firstSegment(r.URL.Path)] || !isClean(r.URL.Path) || r.Method == http.MethodConnect {
+		return toFallback
+	}
+	return toMux
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch rt.first(r) {
+	case toEnvoy:
+		rt.envoy.ServeHTTP(w, r)
+	case toFallback:
+		rt.fallback.ServeHTTP(w, r)
+	default:
+		rt.mux.ServeHTTP(w, r)
+	}
+}
+
+// Endpoint says which of gatehouse's own endpoints answers r, as
+// ServeHTTP would route it; nil when the gateway does. It runs no handler.
+func (rt *router) Endpoint(r *http.Request) *gateway.ExplainedEndpoint {
+	switch rt.first(r) {
+	case toEnvoy:
+		return &gateway.ExplainedEndpoint{Family: rt.families[envoyPrefix], Pattern: envoyPrefix}
+	case toFallback:
+		return nil
+	}
+	h, pattern := rt.mux.Handler(r)
+	switch {
+	case pattern == catchAll:
+		if allow := rt.methods.Allowed(rt.mux, r, catchAll); allow != "" {
+			return &gateway.ExplainedEndpoint{Family: "method not allowed", Pattern: catchAll, Status: http.StatusMethodNotAllowed, Allow: allow}
 		}
-		// ServeMux would answer an unclean path ("//x", "/a/../b") with a
-		// redirect; the gateway instead normalises it (or refuses it) itself,
-		// so the path it matches is the path that goes upstream.
-		// A path whose first segment no pattern has can only reach the
-		// fallback: skip ServeMux (its matching allocates) on that hot path.
-		if !ownFirst[firstSegment(r.URL.Path)] || !isClean(r.URL.Path) || r.Method == http.MethodConnect {
-			fallback.ServeHTTP(w, r)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
+		return nil
+	case !strings.HasSuffix(r.URL.Path, "/") && pattern == r.URL.Path+"/":
+		// ServeMux redirects "/admin" to the subtree "/admin/": h is its
+		// redirect handler, which writes nothing but the answer.
+		var w statusOnly
+		h.ServeHTTP(&w, r)
+		return &gateway.ExplainedEndpoint{Family: rt.families[pattern], Pattern: pattern, Status: w.code}
+	}
+	return &gateway.ExplainedEndpoint{Family: rt.families[pattern], Pattern: pattern}
+}
+
+// statusOnly is a ResponseWriter that keeps only the status.
+type statusOnly struct {
+	header http.Header
+	code   int
+}
+
+func (w *statusOnly) Header() http.Header {
+	if w.header == nil {
+		w.header = http.Header{}
+	}
+	return w.header
+}
+
+func (w *statusOnly) WriteHeader(code int) { w.code = code }
+
+func (w *statusOnly) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return len(b), nil
 }
 
 // envoyPrefix is where Envoy's HTTP ext_authz service sends its checks

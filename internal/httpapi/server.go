@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/authserver"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
@@ -156,8 +157,20 @@ type server struct {
 	accessLog      *AccessLog // nil: request lines go through log
 }
 
+// Server is gatehouse's public HTTP handler.
+type Server struct {
+	http.Handler
+	router *router
+}
+
+// Endpoint says which of gatehouse's own endpoints (family and ServeMux
+// pattern) the server answers r with, by the routing ServeHTTP runs,
+// without serving it; nil when the gateway gets r. POST
+// /admin/api/v1/explain asks it before the gateway's Explain.
+func (s *Server) Endpoint(r *http.Request) *gateway.ExplainedEndpoint { return s.router.Endpoint(r) }
+
 // NewServer returns gatehouse's public HTTP handler.
-func NewServer(d Deps) (http.Handler, error) {
+func NewServer(d Deps) (*Server, error) {
 	s := &server{
 		Deps: d, log: d.Logger, metrics: d.Metrics, trustedProxies: d.Settings.TrustedProxies,
 		tls: d.Settings.TLS, quiet: d.QuietLogs, cop: http.NewCrossOriginProtection(),
@@ -181,7 +194,8 @@ func NewServer(d Deps) (http.Handler, error) {
 	if d.AccessLog != nil && s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.accessLog = d.AccessLog
 	}
-	return s.observe(s.clearTossedCookies(s.routes())), nil
+	rt := s.routes()
+	return &Server{Handler: s.observe(s.clearTossedCookies(rt)), router: rt}, nil
 }
 
 // record writes an audit event about principal p for request r, with
