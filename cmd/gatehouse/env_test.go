@@ -22,14 +22,9 @@ func TestUnknownEnvIsConfigError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			err := run(context.Background(), []string{"config", "check", "-c", c.cfg}, func(string) string { return "" },
-				strings.NewReader(""), &out, &errb, tt.environ...)
-			if got := exitCode(err, &errb); got != tt.code {
-				t.Fatalf("exit = %d, want %d; stderr %s", got, tt.code, errb.String())
-			}
-			if !strings.Contains(errb.String(), tt.stderr) {
-				t.Errorf("stderr = %q, want it to contain %q", errb.String(), tt.stderr)
+			_, stderr := configCheckWith(t, c, tt.code, tt.environ...)
+			if !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.stderr)
 			}
 		})
 	}
@@ -54,15 +49,23 @@ func TestEmptyEnvValueSetsTheKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			err := run(context.Background(), []string{"config", "check", "-c", c.cfg}, func(string) string { return "" },
-				strings.NewReader(""), &out, &errb, tt.environ...)
-			if got := exitCode(err, &errb); got != tt.code {
-				t.Fatalf("exit = %d, want %d; stderr %s", got, tt.code, errb.String())
-			}
-			if !strings.Contains(out.String()+errb.String(), tt.want) {
-				t.Errorf("output = %q, want it to contain %q", out.String()+errb.String(), tt.want)
+			stdout, stderr := configCheckWith(t, c, tt.code, tt.environ...)
+			if !strings.Contains(stdout+stderr, tt.want) {
+				t.Errorf("output = %q, want it to contain %q", stdout+stderr, tt.want)
 			}
 		})
 	}
+}
+
+// configCheckWith runs `config check` on c's file with environ as the
+// environment (getenv answers nothing) and fails unless it exits with code.
+func configCheckWith(t *testing.T, c *cli, code int, environ ...string) (stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"config", "check", "-c", c.cfg}, func(string) string { return "" },
+		strings.NewReader(""), &out, &errb, environ...)
+	if got := exitCode(err, &errb); got != code {
+		t.Fatalf("exit = %d, want %d; stderr %s", got, code, errb.String())
+	}
+	return out.String(), errb.String()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,19 +13,12 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
-	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 )
 
 func newRegistry(t *testing.T, static ...client.Client) *client.Registry {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
+	s := sqlitetest.New(t)
 	return client.NewRegistry(s, static)
 }
 
@@ -101,14 +93,7 @@ func TestGrantableScopesDropsWhatTheClientMayNotHave(t *testing.T) {
 // there.
 func TestUnsafeRedirectSchemesRefused(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := sqlitetest.New(t)
 	r := client.NewRegistry(s, nil)
 	for i, uri := range []string{
 		"javascript:alert(document.cookie)//", "JavaScript:alert(1)", "vbscript:msgbox(1)",
@@ -257,14 +242,7 @@ func TestPasswordGrantIsForFirstPartyClientsOnly(t *testing.T) {
 // secret.
 func TestRegistryAuditsChanges(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
+	s := sqlitetest.New(t)
 	r := client.NewRegistry(s, nil, client.WithAudit(audit.New(s, slog.New(slog.DiscardHandler), time.Now)))
 	secret, err := r.Add(ctx, client.Client{ID: "svc", Type: client.Confidential, GrantTypes: []string{"client_credentials"}})
 	if err != nil {
@@ -329,14 +307,7 @@ func (s *racingStore) SetClientSecret(ctx context.Context, id, hash, oldSID, new
 // and the secret the later rotation returns is the one that works.
 func TestConcurrentRotationsDenyEverySupersededTokenSID(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
+	s := sqlitetest.New(t)
 	racing := &racingStore{Store: s}
 	var denied []string
 	r := client.NewRegistry(racing, nil, client.WithOnSecretRotated(func(_ context.Context, _, sid string) error {

@@ -254,16 +254,7 @@ func TestUnusableBasicHeaderIsInvalidClient(t *testing.T) {
 			for k, v := range tt.form {
 				form[k] = v
 			}
-			req, _ := http.NewRequest("POST", g.URL+"/auth/token", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			for _, h := range tt.headers {
-				req.Header.Add("Authorization", h)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body := testutil.ReadBody(t, resp)
+			resp, body := postWithAuthorization(t, g.URL+"/auth/token", form, tt.headers...)
 			if resp.StatusCode != http.StatusUnauthorized || decode(t, body)["error"] != "invalid_client" ||
 				!strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
 				t.Fatalf("= %d %s WWW-Authenticate %q, want 401 invalid_client with the Basic challenge",
@@ -272,14 +263,7 @@ func TestUnusableBasicHeaderIsInvalidClient(t *testing.T) {
 		})
 	}
 	// The well-formed header alone still authenticates.
-	req, _ := http.NewRequest("POST", g.URL+"/auth/token", strings.NewReader("grant_type=client_credentials"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", good)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body := testutil.ReadBody(t, resp); resp.StatusCode != http.StatusOK {
+	if resp, body := postWithAuthorization(t, g.URL+"/auth/token", url.Values{"grant_type": {"client_credentials"}}, good); resp.StatusCode != http.StatusOK {
 		t.Fatalf("well-formed Basic = %d %s, want 200", resp.StatusCode, body)
 	}
 }
@@ -313,20 +297,30 @@ func TestTwoClientAuthenticationsAreInvalidRequest(t *testing.T) {
 				for k, v := range tt.form {
 					form[k] = v
 				}
-				req, _ := http.NewRequest("POST", g.URL+path, strings.NewReader(form.Encode()))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				for _, h := range tt.headers {
-					req.Header.Add("Authorization", h)
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				body := testutil.ReadBody(t, resp)
+				resp, body := postWithAuthorization(t, g.URL+path, form, tt.headers...)
 				if resp.StatusCode != http.StatusBadRequest || decode(t, body)["error"] != "invalid_request" {
 					t.Fatalf("= %d %s, want 400 invalid_request", resp.StatusCode, body)
 				}
 			})
 		}
 	}
+}
+
+// postWithAuthorization posts form to u with each of authorization as an
+// Authorization header of its own: do sets one value per header name.
+func postWithAuthorization(t *testing.T, u string, form url.Values, authorization ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, h := range authorization {
+		req.Header.Add("Authorization", h)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, testutil.ReadBody(t, resp)
 }
