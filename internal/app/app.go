@@ -415,6 +415,12 @@ func (a *App) buildOIDC(ctx context.Context, pending *mfa.PendingCodec) (*oidc.H
 		ServesHost: a.servesHost,
 		StartSession: func(w http.ResponseWriter, r *http.Request, u auth.User, method string) (oidc.StartedSession, error) {
 			rec, err := a.Sessions.StartSession(w, r, u.ID, method, mfa.AMRExternal)
+			// u is the user as the callback read it: a disable, delete
+			// or logout everywhere since ends the session and fails the
+			// login (auth.ErrInvalidCredentials).
+			err = a.Users.ConfirmLogin(r.Context(), u, "", "oidc", err, func(ctx context.Context) error {
+				return a.Sessions.RevokeOwned(ctx, u.ID, rec.ID)
+			})
 			if err == nil {
 				pending.ClearSent(w, r) // as a password login does
 			}

@@ -161,17 +161,20 @@ func (sub stepSubject) method() string {
 	return "password"
 }
 
-// startLogin starts the session a second step earns sub (a step-up's
-// too) with amr. When it finishes a pending OIDC login, the session is
-// linked to the provider's session through oidc.Handler.LinkSession, as
-// a login without a second step is, so the provider's back-channel logout
-// ends it; a step-up of an OIDC session carries the old session's link
-// over (oidc.Handler.CarrySession). A link that cannot be stored ends the
+// startLogin starts the session a second step (via: its method) earns
+// sub (a step-up's too) with amr, through startSession: sub.user is the
+// user as the step read it (subject), so a disable, delete or logout
+// everywhere since then fails the step and leaves no session. When it
+// finishes a pending OIDC login, the session is linked to the provider's
+// session through oidc.Handler.LinkSession, as a login without a second
+// step is, so the provider's back-channel logout ends it; a step-up of an
+// OIDC session carries the old session's link over
+// (oidc.Handler.CarrySession). A link that cannot be stored ends the
 // session (fail closed).
 // Every second step goes through here: TOTP, recovery code, passkey, and
 // the enrolment a login required.
-func (s *server) startLogin(w http.ResponseWriter, r *http.Request, sub stepSubject, amr []string) (session.Record, error) {
-	rec, err := s.Sessions.StartSession(w, r, sub.user.ID, sub.method(), amr...)
+func (s *server) startLogin(w http.ResponseWriter, r *http.Request, sub stepSubject, via string, amr []string) (session.Record, error) {
+	rec, err := s.startSession(w, r, sub.user, via, sub.method(), amr...)
 	if err != nil {
 		return session.Record{}, err
 	}
@@ -260,9 +263,9 @@ func (s *server) handleLoginMFA() http.Handler {
 			return
 		}
 		s.metrics.SecondFactor(in.Method, "success")
-		rec, err := s.startLogin(w, r, sub, mfa.Combine(sub.amr, amr))
+		rec, err := s.startLogin(w, r, sub, in.Method, mfa.Combine(sub.amr, amr))
 		if err != nil {
-			s.writeError(w, r, err)
+			s.mfaFailed(w, r, err, form, next)
 			return
 		}
 		s.Pending.Clear(w)
@@ -411,7 +414,7 @@ func (s *server) handleTOTPConfirm() http.Handler {
 		}
 		if sub.pending != nil {
 			// The enrolment was the second step of this login.
-			rec, err := s.startLogin(w, r, sub, mfa.Combine(sub.amr, []string{mfa.AMROTP}))
+			rec, err := s.startLogin(w, r, sub, mfa.MethodTOTP, mfa.Combine(sub.amr, []string{mfa.AMROTP}))
 			if err != nil {
 				s.writeError(w, r, err)
 				return

@@ -98,10 +98,8 @@ func (s *server) handleLogin() http.Handler {
 			}
 			return
 		}
-		rec, err := s.Sessions.StartSession(w, r, u.ID, "password", mfa.AMRPassword)
-		err = s.confirmLogin(r, u, via, err, func(ctx context.Context) error { return s.Sessions.RevokeOwned(ctx, u.ID, rec.ID) })
+		rec, err := s.startSession(w, r, u, via, "password", mfa.AMRPassword)
 		if err != nil {
-			s.Sessions.ClearCookie(w) // after the new session's Set-Cookie: the browser keeps none
 			s.loginFailed(w, r, err, form, next)
 			return
 		}
@@ -119,29 +117,27 @@ func (s *server) handleLogin() http.Handler {
 	})
 }
 
-// confirmLogin is the end of a password login, once it wrote its
-// session or refresh family (written is the write's error): a disable,
-// delete or logout everywhere that landed since the password check may
-// have ended every credential of the user before this one was written
-// (user.Service.ConfirmLogin). Then end ends what was written, on a
-// context of its own (a client going away must not leave it live), and
-// the login fails as a disabled user's does. A write refused because the
-// user is gone (auth.ErrNotFound from a store with referential integrity)
-// is the delete case.
+// confirmLogin ends a login once it wrote its session or refresh family
+// (written is the write's error): user.Service.ConfirmLogin, with u the
+// user as the login's step read it. When a disable, delete or logout
+// everywhere landed since, end has ended what was written and the login
+// fails as a disabled user's does.
 func (s *server) confirmLogin(r *http.Request, u auth.User, via string, written error, end func(context.Context) error) error {
-	if written != nil && !errors.Is(written, auth.ErrNotFound) {
-		return written
+	return s.Users.ConfirmLogin(r.Context(), u, clientIP(r), via, written, end)
+}
+
+// startSession is the session write of every login on this server (a
+// password, a second step, a passkey): StartSession for u, the user as the
+// login's step read it, then confirmLogin. On an error the browser keeps
+// no session cookie.
+func (s *server) startSession(w http.ResponseWriter, r *http.Request, u auth.User, via, method string, amr ...string) (session.Record, error) {
+	rec, err := s.Sessions.StartSession(w, r, u.ID, method, amr...)
+	err = s.confirmLogin(r, u, via, err, func(ctx context.Context) error { return s.Sessions.RevokeOwned(ctx, u.ID, rec.ID) })
+	if err != nil {
+		s.Sessions.ClearCookie(w) // after the new session's Set-Cookie
+		return session.Record{}, err
 	}
-	err := s.Users.ConfirmLogin(r.Context(), u, clientIP(r), via)
-	if err == nil {
-		return written
-	}
-	if written == nil {
-		if eerr := end(context.WithoutCancel(r.Context())); eerr != nil {
-			return errors.Join(err, eerr)
-		}
-	}
-	return err
+	return rec, nil
 }
 
 func (s *server) loginFailed(w http.ResponseWriter, r *http.Request, err error, form bool, next string) {

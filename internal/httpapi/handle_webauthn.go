@@ -85,7 +85,7 @@ func (s *server) handleWebAuthnRegisterFinish() http.Handler {
 			Details: map[string]string{"method": mfa.MethodWebAuthn, "credential": mfa.CredentialID(c.ID), "kind": c.Kind}})
 		if sub.pending != nil {
 			// The registration was the second step of this login.
-			rec, err := s.startLogin(w, r, sub, mfa.Combine(sub.amr, []string{c.Kind}))
+			rec, err := s.startLogin(w, r, sub, mfa.MethodWebAuthn, mfa.Combine(sub.amr, []string{c.Kind}))
 			if err != nil {
 				s.writeError(w, r, err)
 				return
@@ -269,9 +269,9 @@ func (s *server) handleWebAuthnLoginFinish() http.Handler {
 		}
 		var rec session.Record
 		if a.Passwordless {
-			rec, err = s.Sessions.StartSession(w, r, u.ID, mfa.MethodWebAuthn, amr...)
+			rec, err = s.startSession(w, r, u, mfa.MethodWebAuthn, mfa.MethodWebAuthn, amr...)
 		} else {
-			rec, err = s.startLogin(w, r, sub, amr)
+			rec, err = s.startLogin(w, r, sub, mfa.MethodWebAuthn, amr)
 		}
 		if err != nil {
 			s.writeError(w, r, err)

@@ -47,7 +47,11 @@ type Deps struct {
 	Users     Users
 	// StartSession creates the gatehouse session for u and sets its cookie on
 	// w; method is "oidc:<provider name>". The handler then answers 303 to
-	// next. An error is shown as a 503 (auth.ErrUnavailable) or 500 page.
+	// next. An error wrapping auth.ErrInvalidCredentials means the user was
+	// disabled, deleted or had every credential ended since the handler
+	// read it (user.Service.ConfirmLogin) and the session was ended again:
+	// the login is refused with 403 as a disabled user's is. Any other
+	// error is shown as a 503 (auth.ErrUnavailable) or 500 page.
 	StartSession func(w http.ResponseWriter, r *http.Request, u auth.User, method string) (StartedSession, error)
 	// SecondStep, when set, runs before StartSession. A user who must pass
 	// a second factor (or enrol one) first gets, instead of a session, the
@@ -312,6 +316,9 @@ func (h *Handler) Callback() http.Handler {
 			// link, and may not have been able to end (the store is down).
 			w.Header()["Set-Cookie"] = w.Header()["Set-Cookie"][:cookies]
 			f := storeFailure(fmt.Errorf("start session: %w", err))
+			if errors.Is(err, auth.ErrInvalidCredentials) {
+				f = revokedFailure(err)
+			}
 			f.user = u
 			h.fail(w, r, name, f)
 			return

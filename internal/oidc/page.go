@@ -73,6 +73,15 @@ func disabledFailure(u auth.User) *failure {
 	return f
 }
 
+// revokedFailure: the user was disabled, deleted or signed out everywhere
+// while the callback ran (Deps.StartSession); refused as a disabled user
+// is, without saying which.
+func revokedFailure(err error) *failure {
+	f := forbidden("user_revoked", "Your account was disabled or signed out everywhere while you were signing in.")
+	f.err = err
+	return f
+}
+
 // providerError is the provider's own refusal: access_denied (the user or
 // the provider said no) is 403, anything else 400.
 func providerError(code string) *failure {

@@ -182,20 +182,44 @@ func (s *Service) upgrade(ctx context.Context, u *auth.User, pw string) {
 	}
 }
 
-// ConfirmLogin is called by a login once it has written the session or
-// refresh family of u, the user Login returned. A disable, delete,
-// password change or logout everywhere (RevokeAll) that landed after
-// Login's last read of the user may have ended every credential of the
-// user before this one was written. So the user is read again: when it is
-// gone, disabled or a revocation was counted since (a password change
-// counts one), ConfirmLogin records login.failed (reason unknown_user,
-// disabled or revoked) and returns auth.ErrInvalidCredentials, and
-// the caller ends what it wrote and answers as to a disabled user. The
-// order makes it exact: RevokeAll counts before it ends the credentials,
-// and the login reads after it wrote, so either the read sees the count or
-// the revocation finds the credential. A store failure returns a wrapped
-// auth.ErrUnavailable (the caller ends what it wrote: fail closed).
-func (s *Service) ConfirmLogin(ctx context.Context, u auth.User, ip, via string) error {
+// ConfirmLogin is the end of every login that starts a session or a
+// refresh family (a password, a second factor, a passkey, a "Sign in
+// with" callback), once it has written it: written is the write's error,
+// u the user as the login's step read it before the write, and end ends
+// what was written. A disable, delete, password change or logout
+// everywhere (RevokeAll) that landed after that read may have ended every
+// credential of the user before this one was written. So the user is read
+// again: when it is gone, disabled or a revocation was counted since (a
+// password change counts one), ConfirmLogin records login.failed (reason
+// unknown_user, disabled or revoked), calls end on a context of its own (a
+// client going away must not leave the credential live) and returns
+// auth.ErrInvalidCredentials, joined with end's error: the caller answers
+// as to a disabled user. The order makes it exact: RevokeAll counts before
+// it ends the credentials, and the login reads after it wrote, so either
+// the read sees the count or the revocation finds the credential. A write
+// refused because the user is gone (auth.ErrNotFound from a store with
+// referential integrity) is the delete case; any other write error is
+// returned as it is. A store failure on the read returns a wrapped
+// auth.ErrUnavailable, after end (fail closed).
+func (s *Service) ConfirmLogin(ctx context.Context, u auth.User, ip, via string, written error, end func(context.Context) error) error {
+	if written != nil && !errors.Is(written, auth.ErrNotFound) {
+		return written
+	}
+	err := s.confirm(ctx, u, ip, via)
+	if err == nil {
+		return written
+	}
+	if written == nil {
+		if eerr := end(context.WithoutCancel(ctx)); eerr != nil {
+			return errors.Join(err, eerr)
+		}
+	}
+	return err
+}
+
+// confirm reads u again for ConfirmLogin: nil while it is still the
+// enabled user the login read, with no revocation counted since.
+func (s *Service) confirm(ctx context.Context, u auth.User, ip, via string) error {
 	now, err := s.store.UserByID(ctx, u.ID)
 	reason := ""
 	switch {
