@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
-	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 )
@@ -29,14 +28,7 @@ func brokenStore(t *testing.T, kind string) audit.Store {
 		return s
 	default:
 		dsn := pgtest.DSN(t)
-		s, err := postgres.Open(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		s := pgtest.Open(t, dsn)
 		pgtest.Exec(t, dsn, `DROP TABLE audit_events`)
 		return s
 	}

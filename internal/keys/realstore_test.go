@@ -14,7 +14,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
-	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
@@ -33,17 +32,7 @@ var backends = []struct {
 	}},
 	{"postgres", func(t *testing.T) func() keys.Store {
 		dsn := pgtest.DSN(t)
-		return func() keys.Store {
-			s, err := postgres.Open(context.Background(), dsn)
-			if err != nil {
-				t.Fatalf("open postgres: %v", err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			if err := s.Migrate(context.Background()); err != nil {
-				t.Fatalf("migrate postgres: %v", err)
-			}
-			return s
-		}
+		return func() keys.Store { return pgtest.Open(t, dsn) }
 	}},
 }
 

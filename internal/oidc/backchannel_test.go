@@ -16,7 +16,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
-	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 )
@@ -27,18 +26,7 @@ var backends = []struct {
 	open func(t *testing.T) testStore
 }{
 	{"sqlite", func(t *testing.T) testStore { return sqlitetest.New(t) }},
-	{"postgres", func(t *testing.T) testStore {
-		dsn := pgtest.DSN(t)
-		s, err := postgres.Open(context.Background(), dsn)
-		if err != nil {
-			t.Fatalf("open postgres: %v", err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		if err := s.Migrate(context.Background()); err != nil {
-			t.Fatalf("migrate postgres: %v", err)
-		}
-		return s
-	}},
+	{"postgres", func(t *testing.T) testStore { return pgtest.New(t) }},
 }
 
 func withBackchannel(p *oidc.Provider) { p.BackchannelLogout = true }

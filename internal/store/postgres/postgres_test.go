@@ -19,28 +19,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqldb/sqldbtest"
 )
 
-// newStore opens a migrated store on a fresh schema.
-func newStore(t testing.TB) *postgres.Store {
-	t.Helper()
-	return openMigrated(t, pgtest.DSN(t))
-}
-
-// openMigrated opens a store on dsn, closes it at cleanup and migrates it.
-func openMigrated(t testing.TB, dsn string, opts ...postgres.Option) *postgres.Store {
-	t.Helper()
-	s, err := postgres.Open(context.Background(), dsn, opts...)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	return s
-}
-
 func TestStore(t *testing.T) {
-	sqldbtest.RunStoreTests(t, func(t *testing.T) sqldbtest.Store { return newStore(t) })
+	sqldbtest.RunStoreTests(t, func(t *testing.T) sqldbtest.Store { return pgtest.New(t) })
 }
 
 // TestDeadServerIsUnavailable: Open does not connect, so a store on a port
@@ -106,7 +86,7 @@ func TestConcurrentMigrate(t *testing.T) {
 // DSNs see different data.
 func TestPGTestSchemasAreSeparate(t *testing.T) {
 	ctx := context.Background()
-	a, b := newStore(t), newStore(t)
+	a, b := pgtest.New(t), pgtest.New(t)
 	if err := a.CreateUser(ctx, auth.User{ID: "u1", Username: "alice"}); err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
@@ -123,7 +103,7 @@ func TestPGTestSchemasAreSeparate(t *testing.T) {
 func TestStoreThroughPgBouncer(t *testing.T) {
 	sqldbtest.RunStoreTests(t, func(t *testing.T) sqldbtest.Store {
 		pooled, direct := pgtest.BouncerDSN(t)
-		return openMigrated(t, pooled, postgres.WithMigrateDSN(direct))
+		return pgtest.Open(t, pooled, postgres.WithMigrateDSN(direct))
 	})
 }
 
@@ -131,7 +111,7 @@ func TestStoreThroughPgBouncer(t *testing.T) {
 // carry as bytes. Such a request is bad input (400), not a server error
 // (500) and not a store outage (503).
 func TestNonUTF8TextIsInvalidInput(t *testing.T) {
-	s := newStore(t)
+	s := pgtest.New(t)
 	_, err := s.UserByName(context.Background(), "al\xffice")
 	if !errors.Is(err, auth.ErrInvalidInput) || errors.Is(err, auth.ErrUnavailable) {
 		t.Fatalf("UserByName(non-UTF-8) error = %v, want ErrInvalidInput", err)
@@ -153,7 +133,7 @@ func TestServerTimeoutsAreUnavailable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			dsn := pgtest.DSN(t)
-			openMigrated(t, dsn) // without the timeout, which a busy machine's DDL may exceed
+			pgtest.Open(t, dsn) // without the timeout, which a busy machine's DDL may exceed
 			s, err := postgres.Open(ctx, dsn+"&"+tt.param)
 			if err != nil {
 				t.Fatalf("Open: %v", err)
@@ -252,7 +232,7 @@ func advisoryLocks(t *testing.T, dsn string) int {
 // index, not by reading the whole table every 5 minutes. Sequential scans
 // are priced out, so the planner picks an index whenever one serves.
 func TestPurgesSearchAnIndex(t *testing.T) {
-	s := newStore(t)
+	s := pgtest.New(t)
 	for _, p := range sqldbtest.PurgeSelects {
 		t.Run(p.Table, func(t *testing.T) {
 			ctx := context.Background()
