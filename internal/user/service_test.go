@@ -44,6 +44,11 @@ func newService(t *testing.T, st *sqlite.Store, p password.Params, opts ...user.
 	return serviceOn(t, st, p, append([]user.Option{user.WithIdentities(st)}, opts...)...)
 }
 
+// auditTo records a Service's audit events in st (and no log).
+func auditTo(st *sqlite.Store) user.Option {
+	return user.WithAudit(audit.New(st, slog.New(slog.DiscardHandler), time.Now))
+}
+
 // serviceOn is a Service over users (a store, or a wrapper around one
 // that injects a change at a chosen moment) hashing with p.
 func serviceOn(t *testing.T, users user.Store, p password.Params, opts ...user.Option) *user.Service {
@@ -266,7 +271,7 @@ func TestUnlinkRemovesOnlyTheUsersOwnLink(t *testing.T) {
 	st := newStore(t)
 	sessions := session.NewManager(st)
 	svc := newService(t, st, cheap, user.WithRevokers(sessions),
-		user.WithAudit(audit.New(st, slog.New(slog.DiscardHandler), time.Now)))
+		auditTo(st))
 	ctx := context.Background()
 	const issuer = "https://idp.example"
 	idA := user.Identity{Issuer: issuer, Subject: "s-alice", Provider: "corp", Email: "alice@corp.example"}
@@ -360,7 +365,7 @@ func TestLogoutEverywhereEndsSessionsAndIsAudited(t *testing.T) {
 	st := newStore(t)
 	sessions := session.NewManager(st)
 	svc := newService(t, st, cheap, user.WithRevokers(sessions),
-		user.WithAudit(audit.New(st, slog.New(slog.DiscardHandler), time.Now)))
+		auditTo(st))
 	ctx := context.Background()
 	u, err := svc.Create(ctx, "alice", "", nil)
 	if err != nil {
@@ -397,7 +402,7 @@ func TestResetSecondFactorsRemovesFactorsAndSignsOut(t *testing.T) {
 	}
 	factors := mfa.NewService(st, st, mfa.WithSealer(sl))
 	svc := newService(t, st, cheap, user.WithRevokers(sessions), user.WithFactorReset(factors),
-		user.WithAudit(audit.New(st, slog.New(slog.DiscardHandler), time.Now)))
+		auditTo(st))
 	ctx := context.Background()
 	u, err := svc.Create(ctx, "alice", goodPassword, nil)
 	if err != nil {
