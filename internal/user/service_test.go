@@ -270,8 +270,7 @@ func TestLinkedIdentitiesBelongToTheirUser(t *testing.T) {
 func TestUnlinkRemovesOnlyTheUsersOwnLink(t *testing.T) {
 	st := newStore(t)
 	sessions := session.NewManager(st)
-	svc := newService(t, st, cheap, user.WithRevokers(sessions),
-		auditTo(st))
+	svc := newService(t, st, cheap, user.WithRevokers(sessions), auditTo(st))
 	ctx := context.Background()
 	const issuer = "https://idp.example"
 	idA := user.Identity{Issuer: issuer, Subject: "s-alice", Provider: "corp", Email: "alice@corp.example"}
@@ -364,8 +363,7 @@ func TestUnlinkRemovesOnlyTheUsersOwnLink(t *testing.T) {
 func TestLogoutEverywhereEndsSessionsAndIsAudited(t *testing.T) {
 	st := newStore(t)
 	sessions := session.NewManager(st)
-	svc := newService(t, st, cheap, user.WithRevokers(sessions),
-		auditTo(st))
+	svc := newService(t, st, cheap, user.WithRevokers(sessions), auditTo(st))
 	ctx := context.Background()
 	u, err := svc.Create(ctx, "alice", "", nil)
 	if err != nil {
@@ -401,8 +399,7 @@ func TestResetSecondFactorsRemovesFactorsAndSignsOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	factors := mfa.NewService(st, st, mfa.WithSealer(sl))
-	svc := newService(t, st, cheap, user.WithRevokers(sessions), user.WithFactorReset(factors),
-		auditTo(st))
+	svc := newService(t, st, cheap, user.WithRevokers(sessions), user.WithFactorReset(factors), auditTo(st))
 	ctx := context.Background()
 	u, err := svc.Create(ctx, "alice", goodPassword, nil)
 	if err != nil {
