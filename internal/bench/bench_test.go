@@ -255,8 +255,11 @@ func TestRunReportsEveryMode(t *testing.T) {
 func TestRunMarksUnreachableRedisSkipped(t *testing.T) {
 	opt := shortOptions()
 	opt.Sessions = 100
-	opt.RedisURL = "redis://127.0.0.1:1/0" // nothing listens on port 1
+	opt.RedisURL = "redis://:s3cret-pass@127.0.0.1:1/0" // nothing listens on port 1
 	rep, names, md := runModes(t, opt, "session-redis")
+	if strings.Contains(md, "s3cret-pass") {
+		t.Errorf("the report prints the Redis password:\n%s", md)
+	}
 	if want := []string{bench.ModeBare, bench.ModeBareCookie, "session-redis"}; !slices.Equal(names, want) {
 		t.Fatalf("modes = %v, want %v (the baseline always runs, the cookie reference with a session mode)", names, want)
 	}

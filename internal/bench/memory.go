@@ -203,7 +203,7 @@ func pingRedis(ctx context.Context, redisURL string) string {
 	}
 	defer client.Close()
 	if err := client.Ping(ctx).Err(); err != nil {
-		return fmt.Sprintf("Redis at %s did not answer PING", redactURL(redisURL))
+		return fmt.Sprintf("Redis at %s did not answer PING", config.RedactURL(redisURL))
 	}
 	return ""
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -525,18 +524,6 @@ func cachedTokenSpread(rep *Report) (lo, hi float64, ok bool) {
 		count++
 	}
 	return lo, hi, count >= 2
-}
-
-// redactURL hides a password in a URL for messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(malformed URL)"
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 // efficiencyTargets are issue 15's CPU efficiency targets against
