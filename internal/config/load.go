@@ -185,9 +185,10 @@ func CheckEnv(environ []string) error {
 }
 
 // NonKeyEnv are GATEHOUSE_* variables that are not config keys:
-// GATEHOUSE_CONFIG names the file; the others are read by the test suite
-// and the browser tests, and may be exported in a developer's shell.
-var NonKeyEnv = []string{"GATEHOUSE_CONFIG", "GATEHOUSE_TEST_POSTGRES", "GATEHOUSE_BIN"}
+// GATEHOUSE_CONFIG names the file; the others are read by the test suite,
+// the browser tests and scripts/services.sh (the test services' directory),
+// and may be exported in a developer's shell.
+var NonKeyEnv = []string{"GATEHOUSE_CONFIG", "GATEHOUSE_TEST_POSTGRES", "GATEHOUSE_BIN", "GATEHOUSE_SERVICES_DIR"}
 
 func envName(key string) string {
 	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))

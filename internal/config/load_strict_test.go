@@ -67,7 +67,7 @@ func TestCheckEnv(t *testing.T) {
 	}{
 		{"none", nil, nil},
 		{"keys and documented extras", []string{"GATEHOUSE_STORE=x", "GATEHOUSE_TOKENS_HMAC_SECRET=y", "GATEHOUSE_PASSWORDS_MAX_WAIT=1s",
-			"GATEHOUSE_CONFIG=/etc/g.yaml", "GATEHOUSE_TEST_POSTGRES=postgres://", "PATH=/bin", "HOME=/root"}, nil},
+			"GATEHOUSE_CONFIG=/etc/g.yaml", "GATEHOUSE_TEST_POSTGRES=postgres://", "GATEHOUSE_SERVICES_DIR=/tmp/s", "PATH=/bin", "HOME=/root"}, nil},
 		{"misspelt key", []string{"GATEHOUSE_TOKENS_HMAC_SECRETS=y"}, []string{"GATEHOUSE_TOKENS_HMAC_SECRETS"}},
 		{"empty value still counts", []string{"GATEHOUSE_LISTENN="}, []string{"GATEHOUSE_LISTENN"}},
 		{"list of structs", []string{"GATEHOUSE_ROUTES=[]", "GATEHOUSE_STORE=x", "GATEHOUSE_X=1"}, []string{"GATEHOUSE_ROUTES", "GATEHOUSE_X"}},
