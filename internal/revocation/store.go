@@ -37,6 +37,10 @@ type Store interface {
 	Revocations(ctx context.Context, cursor string, now time.Time, wait time.Duration) ([]Event, string, error)
 	// Revoked reports whether an event of kind with key is active at now.
 	Revoked(ctx context.Context, kind, key string, now time.Time) (bool, error)
-	// DeleteExpiredRevocations purges events past Until.
+	// DeleteExpiredRevocations purges events past Until and returns how
+	// many it removed. A store may keep ended events a bounded while longer
+	// (Redis keeps the last hour or so of its feed for watchers catching
+	// up), but never because an earlier event is still active: one long
+	// revocation must not keep every later one stored until it ends.
 	DeleteExpiredRevocations(ctx context.Context, now time.Time) (int, error)
 }

@@ -27,6 +27,8 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) revocation.Store) {
 		{Name: "DeleteExpiredRevocationsPurgesPastUntil", Run: testDeleteExpired},
 		{Name: "ConcurrentPublishesAllArrive", Run: testConcurrentPublish},
 		{Name: "RevokedJudgedByTheCallersClock", Run: testCallersClock},
+		{Name: "PurgeIsNotHeldBackByALongerEarlierEvent", Run: testPurgeBehindALongEvent},
+		{Name: "PurgeWhilePublishingKeepsEveryActiveEvent", Run: testPurgeWhilePublishing},
 	})
 }
 
@@ -285,4 +287,121 @@ func testCallersClock(t *testing.T, s revocation.Store) {
 	}
 	got, _ := revocations(t, s, "", now)
 	assertEvents(t, got, []revocation.Event{ev})
+}
+
+// testPurgeBehindALongEvent: one long revocation (a 30-day CLI token's sid,
+// revoked by "user disable") must not keep every later, short one stored
+// until it ends. Once they have ended they are purged; the long one is
+// still loaded by a starting instance, still denies, and a watcher that
+// read the feed before the purge still hears of what comes after it.
+func testPurgeBehindALongEvent(t *testing.T, s revocation.Store) {
+	ctx := context.Background()
+	now := base()
+	long := revocation.Event{Kind: revocation.KindSID, Key: "cli-family", Until: now.Add(30 * 24 * time.Hour)}
+	publish(t, s, long)
+	const short = 200
+	for i := range short {
+		publish(t, s, revocation.Event{Kind: revocation.KindJTI, Key: fmt.Sprintf("jti-%03d", i), Until: now.Add(10 * time.Minute)})
+	}
+	_, before := revocations(t, s, "", now)
+	// A day later: past the short events' end and any catch-up window a
+	// store keeps ended events for.
+	purgeAt := now.Add(24 * time.Hour)
+
+	n, err := s.DeleteExpiredRevocations(ctx, purgeAt)
+	if err != nil {
+		t.Fatalf("DeleteExpiredRevocations: %v", err)
+	}
+	if n != short {
+		t.Errorf("DeleteExpiredRevocations removed %d events, want the %d that ended", n, short)
+	}
+	got, _ := revocations(t, s, "", purgeAt)
+	assertEvents(t, got, []revocation.Event{long})
+	revoked, err := s.Revoked(ctx, long.Kind, long.Key, purgeAt)
+	if err != nil {
+		t.Fatalf("Revoked: %v", err)
+	}
+	if !revoked {
+		t.Fatal("Revoked(long event) after the purge = false, want true")
+	}
+
+	later := revocation.Event{Kind: revocation.KindSession, Key: "sess-later", Until: purgeAt.Add(time.Hour)}
+	publish(t, s, later)
+	followed, _ := revocations(t, s, before, purgeAt)
+	if !slices.ContainsFunc(followed, func(ev revocation.Event) bool { return ev.Key == later.Key }) {
+		t.Fatalf("events after a cursor read before the purge = %s, want %s among them", format(followed), format([]revocation.Event{later}))
+	}
+}
+
+// testPurgeWhilePublishingKeepsEveryActiveEvent: purges running while
+// events are published (every instance purges) never lose an active event:
+// a starting instance loads each of them.
+func testPurgeWhilePublishing(t *testing.T, s revocation.Store) {
+	const (
+		publishers = 4
+		each       = 50
+		purgers    = 2
+	)
+	ctx := context.Background()
+	now := base()
+	purgeAt := now.Add(24 * time.Hour) // past any catch-up window
+	var (
+		pub, purge sync.WaitGroup
+		mu         sync.Mutex
+		errs       []error
+		done       = make(chan struct{})
+	)
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	var want []string
+	for p := range publishers {
+		for i := range each {
+			want = append(want, fmt.Sprintf("jti-%d-%02d", p, i))
+		}
+		pub.Go(func() {
+			for i := range each {
+				ev := revocation.Event{Kind: revocation.KindJTI, Key: fmt.Sprintf("jti-%d-%02d", p, i), Until: purgeAt.Add(time.Hour)}
+				if err := s.PublishRevocation(ctx, ev); err != nil {
+					fail(err)
+				}
+			}
+		})
+	}
+	for range purgers {
+		purge.Go(func() {
+			for {
+				if _, err := s.DeleteExpiredRevocations(ctx, purgeAt); err != nil {
+					fail(err)
+				}
+				select {
+				case <-done:
+					return
+				default:
+				}
+			}
+		})
+	}
+	pub.Wait()
+	close(done)
+	purge.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("publish or purge: %v", errs)
+	}
+	evs, _ := revocations(t, s, "", purgeAt)
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		seen[ev.Key] = true
+	}
+	var missing []string
+	for _, k := range want {
+		if !seen[k] {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("a starting instance misses %d of %d active events after purges: %v", len(missing), len(want), missing)
+	}
 }

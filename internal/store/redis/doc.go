@@ -17,7 +17,9 @@
 //	                       of the ID so that a Cluster spreads them
 //	{rev}:<kind>:<key>     the Until of the longest active revocation; PXAT Until
 //	                       + 5 min (clockSlack: instance clocks behind Redis's)
-//	{rev}:stream           stream of every revocation (the feed watchers follow)
+//	{rev}:stream           stream of the revocations (the feed watchers follow): every
+//	                       active one, and ended ones for about an hour (the purge
+//	                       re-appends older active ones, then trims by age)
 //	thr:<key>              sorted set of failure timestamps (sliding window)
 //	rl:<route>:<per>:<v>   hash, one rate limit token bucket (tokens, last update);
 //	                       PEXPIRE = until the bucket is full again

@@ -524,15 +524,7 @@ func TestPurgeDropsIndexEntriesOfSessionsExpiredByTTL(t *testing.T) {
 				t.Fatalf("OpenTopology: %v", err)
 			}
 			t.Cleanup(func() { _ = s.Close() })
-			o := &goredis.UniversalOptions{Addrs: d.ClusterAddrs, IsClusterMode: kind == redistest.Cluster, MasterName: d.SentinelMaster}
-			switch kind {
-			case redistest.Single:
-				o.Addrs = []string{redistest.Addr}
-			case redistest.Sentinel:
-				o.Addrs = d.SentinelAddrs
-			}
-			raw := goredis.NewUniversalClient(o)
-			t.Cleanup(func() { _ = raw.Close() })
+			raw := rawFor(t, kind, d)
 
 			now := time.Now()
 			for _, id := range []string{"idle-1", "idle-2"} {
@@ -668,5 +660,117 @@ func TestOpenSentinelURLDecodesPassword(t *testing.T) {
 	_, err := redis.Open(ctx, "redis-sentinel://u:bad%zz-s3cret@127.0.0.1:26379/m")
 	if !errors.Is(err, auth.ErrInvalidInput) || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("Open(invalid escape in the password) = %v, want auth.ErrInvalidInput without the password", err)
+	}
+}
+
+// rawFor talks to the test deployment of kind directly, to look at what the
+// store wrote there.
+func rawFor(t testing.TB, kind redistest.Kind, d redistest.Deployment) goredis.UniversalClient {
+	t.Helper()
+	o := &goredis.UniversalOptions{Addrs: d.ClusterAddrs, IsClusterMode: kind == redistest.Cluster, MasterName: d.SentinelMaster}
+	switch kind {
+	case redistest.Single:
+		o.Addrs = []string{redistest.Addr}
+	case redistest.Sentinel:
+		o.Addrs = d.SentinelAddrs
+	}
+	raw := goredis.NewUniversalClient(o)
+	t.Cleanup(func() { _ = raw.Close() })
+	return raw
+}
+
+// TestLongRevocationDoesNotHoldTheFeed: the purge trimmed the stream only
+// up to the oldest event still active, so one long revocation (a 30-day
+// CLI token's sid, revoked by "user disable") kept every later event in
+// the stream for up to 30 days, and every starting instance read them all.
+// Once the short events have ended, the stream must hold little more than
+// the long one — which a starting instance, reading the stream as every
+// gatehouse version does, still loads.
+func TestLongRevocationDoesNotHoldTheFeed(t *testing.T) {
+	for _, kind := range redistest.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx := context.Background()
+			d, prefix := redistest.Deploy(t, kind)
+			opts := []redis.Option{redis.WithKeyPrefix(prefix)}
+			if kind != redistest.Single {
+				opts = append(opts, redis.WithWait(1, 2*time.Second))
+			}
+			s, err := redis.OpenTopology(ctx, redis.Topology(d), opts...)
+			if err != nil {
+				t.Fatalf("OpenTopology: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			raw := rawFor(t, kind, d)
+
+			now := time.Now()
+			long := revocation.Event{Kind: revocation.KindSID, Key: "cli-family", Until: now.Add(30 * 24 * time.Hour)}
+			if err := s.PublishRevocation(ctx, long); err != nil {
+				t.Fatalf("PublishRevocation: %v", err)
+			}
+			const short = 2000
+			_, err = raw.Pipelined(ctx, func(p goredis.Pipeliner) error {
+				for i := range short { // what PublishRevocation appends, faster
+					p.XAdd(ctx, &goredis.XAddArgs{Stream: prefix + "{rev}:stream", Values: []any{
+						"kind", revocation.KindJTI, "key", strconv.Itoa(i), "until", strconv.FormatInt(now.Add(10*time.Minute).UnixMicro(), 10),
+					}})
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("XADD: %v", err)
+			}
+
+			purgeAt := now.Add(24 * time.Hour)
+			n, err := s.DeleteExpiredRevocations(ctx, purgeAt)
+			if err != nil {
+				t.Fatalf("DeleteExpiredRevocations: %v", err)
+			}
+			length, err := raw.XLen(ctx, prefix+"{rev}:stream").Result()
+			if err != nil {
+				t.Fatalf("XLEN: %v", err)
+			}
+			if n != short || length != 1 {
+				t.Fatalf("after the purge a day later: %d entries removed, stream length %d; want %d removed and 1 left (the long event)", n, length, short)
+			}
+			evs, _, err := s.Revocations(ctx, "", purgeAt, 0)
+			if err != nil {
+				t.Fatalf("Revocations: %v", err)
+			}
+			if len(evs) != 1 || evs[0].Key != long.Key || !evs[0].Until.Equal(long.Until.Truncate(time.Microsecond)) {
+				t.Fatalf("a starting instance loads %v, want only the long event", evs)
+			}
+		})
+	}
+}
+
+// TestPurgeKeepsTheNewestEntry: in a quiet feed every watcher's cursor is
+// the newest entry. The purge keeps it, ended or not, so that those
+// cursors stay valid and the watchers do not all load every active event
+// again once the entry is older than the feed's window.
+func TestPurgeKeepsTheNewestEntry(t *testing.T) {
+	ctx := context.Background()
+	s, prefix := newStore(t)
+	raw := rawClient(t)
+	now := time.Now()
+	for _, key := range []string{"older", "newest"} {
+		if err := s.PublishRevocation(ctx, revocation.Event{Kind: revocation.KindSession, Key: key, Until: now.Add(time.Hour)}); err != nil {
+			t.Fatalf("PublishRevocation: %v", err)
+		}
+	}
+	_, cursor, err := s.Revocations(ctx, "", now, 0)
+	if err != nil {
+		t.Fatalf("Revocations: %v", err)
+	}
+	purgeAt := now.Add(24 * time.Hour)
+	n, err := s.DeleteExpiredRevocations(ctx, purgeAt)
+	if err != nil {
+		t.Fatalf("DeleteExpiredRevocations: %v", err)
+	}
+	left, err := raw.XRange(ctx, prefix+"{rev}:stream", "-", "+").Result()
+	if err != nil {
+		t.Fatalf("XRANGE: %v", err)
+	}
+	if n != 1 || len(left) != 1 || left[0].ID != cursor {
+		t.Fatalf("purge removed %d and left %v; want 1 removed and only the newest entry %s", n, left, cursor)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,14 +15,23 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 )
 
-// readBatch bounds one XRANGE/XREAD reply.
-//
-// The stream has no length cap: an instance that starts, or whose cursor is
-// gone, loads the active events from it, so an event trimmed while still
-// active would be forgotten there (a revoked access token valid again).
-// DeleteExpiredRevocations trims what has expired; what stays is bounded by
-// the active events, as the deny-list keys are.
+// readBatch bounds one XRANGE/XREAD reply and one pipeline of re-appended
+// events.
 const readBatch = 1000
+
+// feedKeep is how long the stream keeps an entry, ended or not: a watcher
+// whose cursor is younger resumes from it; one whose cursor is gone (an
+// outage longer than that) loads every active event again. The purge
+// re-appends the entries older than feedKeep that are still active, so the
+// stream always holds every active event (an instance that starts, or whose
+// cursor is gone, loads them from it, and one trimmed while still active
+// would be forgotten there: a revoked access token valid again) and, apart
+// from them, only the last feedKeep of the feed. An hour and clockSlack:
+// the events of the common lifetimes (session ends and key changes,
+// announced for an hour; access tokens' jti and sid, for access_ttl) have
+// ended before they leave, so only longer ones (a revoked 30-day CLI
+// token's sid) are re-appended, once per feedKeep.
+const feedKeep = time.Hour + clockSlack
 
 // clockSlack is how long a deny-list key outlives its Until. Revoked
 // judges Until by the caller's clock, but Redis expires the key by its
@@ -60,14 +70,19 @@ func (s *Store) streamKey() string              { return s.prefix + "{rev}:strea
 // stream keeps the events; a watcher that reconnects resumes from its last
 // stream ID and catches up on exactly what it missed.
 func (s *Store) PublishRevocation(ctx context.Context, ev revocation.Event) error {
+	err := s.durable(ctx, s.streamKey(), func(p goredis.Pipeliner) { s.publishIn(ctx, p, ev) })
+	return wrap("publish revocation", err)
+}
+
+// publishIn queues the publish script for ev on p: the one writer of the
+// stream's entry format (decodeEvent reads it), for new events and for the
+// ones the purge carries forward.
+func (s *Store) publishIn(ctx context.Context, p goredis.Pipeliner, ev revocation.Event) {
 	// Never expire before Until, by the clock of any instance within
 	// clockSlack of Redis's.
 	untilMs := (ev.Until.UnixMicro()+999)/1000 + clockSlack.Milliseconds()
 	keys := []string{s.revKey(ev.Kind, ev.Key), s.streamKey()}
-	err := s.durable(ctx, s.streamKey(), func(p goredis.Pipeliner) {
-		publishScript.Eval(ctx, p, keys, micros(ev.Until), untilMs, ev.Kind, ev.Key)
-	})
-	return wrap("publish revocation", err)
+	publishScript.Eval(ctx, p, keys, micros(ev.Until), untilMs, ev.Kind, ev.Key)
 }
 
 // Revocations returns events published after cursor (a stream ID) and the
@@ -179,43 +194,98 @@ func (s *Store) Revoked(ctx context.Context, kind, key string, now time.Time) (b
 	return until.After(now), nil
 }
 
-// DeleteExpiredRevocations trims the stream up to the oldest event still
-// active at now and returns how many entries it removed. Expired events
-// after that one stay until it ends; readers skip them. The rev: keys expire
-// by themselves (PXAT Until + clockSlack).
+// trimScript trims the stream below ARGV[2], or below ARGV[1] when ARGV[1]
+// is the newest entry (kept, so that the cursor of every watcher that read
+// it stays valid in a quiet feed), but only if ARGV[1], the last entry the
+// purge scanned, is still there: gone, the stream was trimmed by another
+// purge meanwhile, or a failover promoted a replica that lacks it and new
+// entries the purge never saw may sit below ARGV[2].
+var trimScript = goredis.NewScript(`
+-- KEYS: stream
+-- ARGV: last scanned ID, the ID just after it
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
+  return 0
+end
+local minid = ARGV[2]
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if newest[1][1] == ARGV[1] then
+  minid = ARGV[1]
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', minid)`)
+
+// DeleteExpiredRevocations trims the stream entries older than feedKeep by
+// now and returns how many ended events it removed. It first re-appends,
+// durably, the events among them still active at now (one per kind and key,
+// with the longest Until), so that the stream keeps every active event:
+// one long revocation no longer holds back every event after it. Entries
+// published meanwhile get larger IDs than the ones scanned and are never
+// trimmed unread. The rev: keys expire by themselves (PXAT Until +
+// clockSlack).
+//
+// The stream's format does not change: a gatehouse that trims only up to
+// the oldest active event reads, follows and trims the same stream (a
+// re-appended event is one more event it applies again), so instances of
+// both kinds can share it during a rolling upgrade or a rollback.
 func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (int, error) {
-	minID, err := s.oldestNeeded(ctx, now)
-	if err != nil || minID == "" {
+	cutoff := now.Add(-feedKeep).UnixMilli()
+	if cutoff <= 0 {
+		return 0, nil
+	}
+	last, active, err := s.scanOld(ctx, strconv.FormatInt(cutoff, 10)+"-0", now)
+	if err != nil || last == "" {
 		return 0, err
 	}
-	n, err := s.client.XTrimMinID(ctx, s.streamKey(), minID).Result()
+	for batch := range slices.Chunk(active, readBatch) {
+		err := s.durable(ctx, s.streamKey(), func(p goredis.Pipeliner) {
+			for _, ev := range batch {
+				s.publishIn(ctx, p, ev)
+			}
+		})
+		if err != nil {
+			return 0, wrap("re-append active revocations", err)
+		}
+	}
+	n, err := trimScript.Run(ctx, s.client, []string{s.streamKey()}, last, nextStreamID(last)).Int()
 	if err != nil {
 		return 0, wrap("trim revocations", err)
 	}
-	return int(n), nil
+	return max(n-len(active), 0), nil
 }
 
-// oldestNeeded returns the ID of the oldest entry active at now, or the ID
-// just after the last entry when none is; "" for an empty stream. Entries
-// appended meanwhile get larger IDs, so trimming below it never loses one.
-func (s *Store) oldestNeeded(ctx context.Context, now time.Time) (string, error) {
-	last, start := "", "-"
+// scanOld reads the entries below the stream ID before and returns the ID
+// of the last one ("" when there is none) and the events among them still
+// active at now, one per kind and key with the longest Until, in the order
+// of their first entry.
+func (s *Store) scanOld(ctx context.Context, before string, now time.Time) (string, []revocation.Event, error) {
+	type kindKey struct{ kind, key string }
+	var (
+		last, start = "", "-"
+		active      []revocation.Event
+		at          = map[kindKey]int{}
+	)
 	for {
-		msgs, err := s.client.XRangeN(ctx, s.streamKey(), start, "+", readBatch).Result()
+		msgs, err := s.client.XRangeN(ctx, s.streamKey(), start, "("+before, readBatch).Result()
 		if err != nil {
-			return "", wrap("scan revocations", err)
+			return "", nil, wrap("scan revocations", err)
 		}
 		for _, m := range msgs {
-			if ev, ok := decodeEvent(m); ok && ev.Until.After(now) {
-				return m.ID, nil
-			}
 			last = m.ID
+			ev, ok := decodeEvent(m)
+			if !ok || !ev.Until.After(now) {
+				continue
+			}
+			k := kindKey{ev.Kind, ev.Key}
+			if i, seen := at[k]; seen {
+				if ev.Until.After(active[i].Until) {
+					active[i].Until = ev.Until
+				}
+				continue
+			}
+			at[k] = len(active)
+			active = append(active, ev)
 		}
 		if len(msgs) < readBatch {
-			if last == "" {
-				return "", nil
-			}
-			return nextStreamID(last), nil
+			return last, active, nil
 		}
 		start = "(" + last
 	}
