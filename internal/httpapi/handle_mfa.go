@@ -109,7 +109,9 @@ type stepSubject struct {
 
 // subject finds the user of the request's pending login, else of its
 // session. A pending cookie is only honoured while it belongs to the
-// user's current password; it never authenticates anything else.
+// user's current password and no revocation of the user (a sign-out
+// everywhere, a disable) was counted since its first factor (mfa.Pending.
+// Bound); it never authenticates anything else.
 func (s *server) subject(r *http.Request) (stepSubject, error) {
 	if p, err := s.Pending.FromRequest(r); err == nil {
 		u, err := s.Users.ByID(r.Context(), p.UserID)
@@ -164,7 +166,8 @@ func (sub stepSubject) method() string {
 // startLogin starts the session a second step (via: its method) earns
 // sub (a step-up's too) with amr, through startSession: sub.user is the
 // user as the step read it (subject), so a disable, delete or logout
-// everywhere since then fails the step and leaves no session. When it
+// everywhere since then fails the step and leaves no session (one since
+// the first factor already failed subject). When it
 // finishes a pending OIDC login, the session is linked to the provider's
 // session through oidc.Handler.LinkSession, as a login without a second
 // step is, so the provider's back-channel logout ends it; a step-up of an

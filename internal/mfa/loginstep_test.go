@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 )
 
@@ -95,6 +96,34 @@ func TestPendingCarriesFirstFactor(t *testing.T) {
 			}
 			if p.Method != tt.wantMethod || !slices.Equal(p.AMR, tt.wantAMR) || p.Next != "/app/" || !p.Bound(f.user) {
 				t.Fatalf("pending = %+v, want method %q amr %v next /app/ bound to the user", p, tt.wantMethod, tt.wantAMR)
+			}
+		})
+	}
+}
+
+// A pending login belongs to its user as the first factor read it: a
+// password change, or any revocation counted since (a sign-out everywhere,
+// a disable), unbinds it, and it never binds another user.
+func TestPendingBound(t *testing.T) {
+	u := auth.User{ID: "u1", Username: "alice", PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", Revocations: 2}
+	p := mfa.Pending{UserID: u.ID, Bind: mfa.BindOf(u)}
+	tests := []struct {
+		name   string
+		change func(u *auth.User)
+		want   bool
+	}{
+		{"Unchanged", func(*auth.User) {}, true},
+		{"RolesChanged", func(u *auth.User) { u.Roles = []string{"admin"} }, true},
+		{"PasswordChanged", func(u *auth.User) { u.PasswordHash += "x" }, false},
+		{"RevocationCounted", func(u *auth.User) { u.Revocations++ }, false},
+		{"AnotherUser", func(u *auth.User) { u.ID = "u2" }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := u
+			tt.change(&now)
+			if got := p.Bound(now); got != tt.want {
+				t.Fatalf("Bound = %v, want %v", got, tt.want)
 			}
 		})
 	}

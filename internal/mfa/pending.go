@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -25,8 +26,10 @@ const PendingTTL = 5 * time.Minute
 // credential, and opens only as this cookie (associated data).
 type Pending struct {
 	UserID string `json:"u"`
-	// Bind is a digest of the user's password hash at the password step:
-	// the cookie dies when the password changes.
+	// Bind is a digest of the user's password hash and revocation count
+	// (auth.User.Revocations) at the first factor (BindOf): the
+	// cookie dies when the password changes, and with every revocation
+	// counted since (a sign-out everywhere, a disable, even one undone).
 	Bind    string    `json:"b"`
 	AMR     []string  `json:"a"`
 	Expires time.Time `json:"e"`
@@ -68,15 +71,21 @@ func NewPendingCodec(key []byte, secure bool, now func() time.Time) (*PendingCod
 
 var pendingAD = []byte("gatehouse-mfa-pending\x00" + PendingCookie)
 
-// PasswordBind is the Bind value for a user.
-func PasswordBind(u auth.User) string {
-	sum := sha256.Sum256([]byte("gatehouse-mfa-bind\x00" + u.ID + "\x00" + u.PasswordHash))
+// BindOf is the Bind value for a user: a digest of its ID, password
+// hash and revocation count. The count makes a sign-out everywhere or a
+// disable between the steps (user.Service.RevokeAll) end the pending
+// login as it ends the user's sessions: the second step's own check
+// (user.Service.ConfirmLogin) compares the count only from the second
+// step's read of the user on.
+func BindOf(u auth.User) string {
+	sum := sha256.Sum256([]byte("gatehouse-mfa-bind\x00" + u.ID + "\x00" + u.PasswordHash + "\x00" + strconv.FormatInt(u.Revocations, 10)))
 	return base64.RawURLEncoding.EncodeToString(sum[:12])
 }
 
-// Bound reports whether p still belongs to u's current password.
+// Bound reports whether p still belongs to u: the same user, with the
+// password and revocation count of the first factor (BindOf).
 func (p Pending) Bound(u auth.User) bool {
-	return p.UserID == u.ID && subtle.ConstantTimeCompare([]byte(p.Bind), []byte(PasswordBind(u))) == 1
+	return p.UserID == u.ID && subtle.ConstantTimeCompare([]byte(p.Bind), []byte(BindOf(u))) == 1
 }
 
 // Set writes the pending cookie for u after the password step.
@@ -91,7 +100,7 @@ func (c *PendingCodec) Set(w http.ResponseWriter, u auth.User, amr []string, nex
 // page carries next in its URL. When even that is too large, nothing is
 // set and the error wraps ErrPendingTooLarge.
 func (c *PendingCodec) Start(w http.ResponseWriter, u auth.User, p Pending) error {
-	p.UserID, p.Bind, p.Expires = u.ID, PasswordBind(u), c.now().Add(PendingTTL).UTC()
+	p.UserID, p.Bind, p.Expires = u.ID, BindOf(u), c.now().Add(PendingTTL).UTC()
 	value, err := c.seal(p)
 	if err == nil && !c.fits(value) && p.Next != "" {
 		p.Next = ""

@@ -169,7 +169,7 @@ func (s *Service) checkPassword(ctx context.Context, a Attempt) (auth.User, stri
 // upgrade must not fail the login; the next one retries. Nor may it undo
 // a change made since u was read (a disable, a new password): update then
 // refuses with ErrStale. u keeps the hash that is stored, which the
-// pending second step is bound to (mfa.PasswordBind).
+// pending second step is bound to (mfa.BindOf).
 func (s *Service) upgrade(ctx context.Context, u *auth.User, pw string) {
 	h, err := s.hasher.Hash(ctx, pw)
 	if err != nil {

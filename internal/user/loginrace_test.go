@@ -108,7 +108,7 @@ func TestLoginReturnsTheStoredPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pending := mfa.Pending{UserID: u.ID, Bind: mfa.PasswordBind(u)}
+	pending := mfa.Pending{UserID: u.ID, Bind: mfa.BindOf(u)}
 	if !pending.Bound(stored) {
 		t.Errorf("the second step of the login is bound to a hash that is not stored (login's %q, stored %q)", u.PasswordHash, stored.PasswordHash)
 	}
