@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -8,25 +9,40 @@ import (
 )
 
 // writeError answers err with the status and code of httperr's table: as
-// JSON, or as an HTML error page (httperr.WritePage) to a browser that
-// posted a form (Accept: text/html), which gatehouse's own pages do and
-// which must not be left showing raw JSON. Internal errors and store
-// outages are logged (they never contain credentials: stores and services
-// do not put secrets in errors); client errors are not.
+// JSON, or as an HTML error page (httperr.WritePage) where answersWithPage
+// says so. Internal errors and store outages are logged (they never
+// contain credentials: stores and services do not put secrets in errors);
+// client errors are not.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Method == http.MethodPost && isForm(r) && wantsHTML(r) {
-		s.logInternal(r, httperr.WritePage(w, err), err)
-		return
+	write := httperr.Write
+	if answersWithPage(r) {
+		write = httperr.WritePage
 	}
-	s.writeAPIError(w, r, err)
+	s.logInternal(r, write(w, err), err)
 }
 
-// writeAPIError is writeError for an API endpoint that takes a form body
-// from clients other than gatehouse's pages (POST /auth/userinfo, RFC 7009
-// revocation): always JSON, whatever the Accept header says, since many
-// HTTP libraries send text/html in theirs.
-func (s *server) writeAPIError(w http.ResponseWriter, r *http.Request, err error) {
-	s.logInternal(r, httperr.Write(w, err), err)
+// formPageKey marks, in a request's context, an endpoint that formPage
+// wraps.
+type formPageKey struct{}
+
+// formPage marks h as an endpoint that gatehouse's own HTML forms post to
+// (routes registers each one with it): the only endpoints whose errors a
+// browser gets as an HTML page. Every other endpoint (the OAuth token,
+// revocation and userinfo endpoints, the JSON APIs, the WebAuthn
+// ceremonies) answers JSON whatever Accept says, since many HTTP
+// libraries send text/html in theirs.
+func formPage(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), formPageKey{}, true)))
+	})
+}
+
+// answersWithPage reports whether writeError answers r with an HTML error
+// page: a browser (Accept: text/html) posting a form to a formPage
+// endpoint, which must not be left showing raw JSON. API clients posting
+// the same keep the JSON error.
+func answersWithPage(r *http.Request) bool {
+	return r.Method == http.MethodPost && isForm(r) && wantsHTML(r) && r.Context().Value(formPageKey{}) != nil
 }
 
 // logInternal logs err when it was answered with a 5xx.

@@ -343,7 +343,7 @@ func (s *server) handleRevoke() http.Handler {
 		if err := s.Grants.RevokeFor(r.Context(), get("token"), get("token_type_hint"), mine); err != nil {
 			// Only an outage is worth telling the client: it should retry.
 			if httperr.Unavailable(err) {
-				s.writeAPIError(w, r, err)
+				s.writeError(w, r, err)
 				return
 			}
 			s.log.WarnContext(r.Context(), "revoke failed", "request_id", requestID(r.Context()), "error", err.Error())
@@ -459,7 +459,7 @@ func (s *server) handleUserinfo() http.Handler {
 				httperr.JSON(w, http.StatusUnauthorized, httperr.InvalidToken)
 				return
 			}
-			s.writeAPIError(w, r, err) // 401 with the plain challenge, or 503
+			s.writeError(w, r, err) // 401 with the plain challenge, or 503
 			return
 		}
 		// Contract §4's fields, plus the OpenID claims the token's scopes

@@ -27,39 +27,44 @@ func (s *server) routes() *router {
 		}
 		rt.ownFirst[firstSegment(p)] = true
 	}
+	// page registers an endpoint that gatehouse's own HTML forms post to
+	// (templates/*.html): the one place that decides which failures a
+	// browser gets as an HTML error page (formPage); every endpoint
+	// registered with own alone answers errors with JSON.
+	page := func(pattern string, h http.Handler) { own(pattern, formPage(h)) }
 	csrf := s.cop.Handler
 
 	// Sessions (section 3)
 	family = "sessions"
-	own("POST /auth/login", csrf(s.handleLogin()))
+	page("POST /auth/login", csrf(s.handleLogin()))
 	own("GET /auth/session", s.handleSession())
-	own("POST /auth/logout", csrf(s.handleLogout()))
+	page("POST /auth/logout", csrf(s.handleLogout()))
 	own("GET /auth/sessions", s.handleListSessions())
 	own("DELETE /auth/sessions/{id}", csrf(s.handleRevokeSession()))
-	own("POST /auth/sessions/{id}/revoke", csrf(s.handleRevokeSession())) // HTML form on /account
+	page("POST /auth/sessions/{id}/revoke", csrf(s.handleRevokeSession())) // HTML form on /account
 	own("DELETE /auth/sessions", csrf(s.handleRevokeOtherSessions()))
-	own("POST /auth/sessions/revoke-others", csrf(s.handleRevokeOtherSessions())) // HTML form on /account
-	own("POST /auth/password", csrf(s.handleChangePassword()))
+	page("POST /auth/sessions/revoke-others", csrf(s.handleRevokeOtherSessions())) // HTML form on /account
+	page("POST /auth/password", csrf(s.handleChangePassword()))
 	own("GET /login", s.handleLoginPage())
 	own("GET /account", s.handleAccountPage())
 
 	// Second factor (section 9)
 	family = "second factor"
 	if s.MFA != nil {
-		own("POST /auth/login/mfa", csrf(s.handleLoginMFA()))
+		page("POST /auth/login/mfa", csrf(s.handleLoginMFA()))
 		own("GET /login/mfa", s.handleLoginMFAPage())
-		own("POST /auth/mfa/totp", csrf(s.handleTOTPEnrol()))
-		own("POST /auth/mfa/totp/confirm", csrf(s.handleTOTPConfirm()))
+		page("POST /auth/mfa/totp", csrf(s.handleTOTPEnrol()))
+		page("POST /auth/mfa/totp/confirm", csrf(s.handleTOTPConfirm()))
 		own("DELETE /auth/mfa/totp", csrf(s.handleTOTPDelete()))
-		own("POST /auth/mfa/totp/delete", csrf(s.handleTOTPDelete())) // HTML form on /account
-		own("POST /auth/mfa/recovery-codes", csrf(s.handleRecoveryCodes()))
+		page("POST /auth/mfa/totp/delete", csrf(s.handleTOTPDelete())) // HTML form on /account
+		page("POST /auth/mfa/recovery-codes", csrf(s.handleRecoveryCodes()))
 	}
 	if s.MFA != nil && s.Passkeys != nil {
-		own("POST /auth/webauthn/register/begin", csrf(s.handleWebAuthnRegisterBegin()))
+		page("POST /auth/webauthn/register/begin", csrf(s.handleWebAuthnRegisterBegin())) // the form webauthn.js takes over
 		own("POST /auth/webauthn/register/finish", csrf(s.handleWebAuthnRegisterFinish()))
 		own("GET /auth/webauthn", s.handleWebAuthnList())
 		own("DELETE /auth/webauthn/{id}", csrf(s.handleWebAuthnDelete()))
-		own("POST /auth/webauthn/{id}/delete", csrf(s.handleWebAuthnDelete())) // HTML form on /account
+		page("POST /auth/webauthn/{id}/delete", csrf(s.handleWebAuthnDelete())) // HTML form on /account
 		own("POST /auth/webauthn/login/begin", csrf(s.handleWebAuthnLoginBegin()))
 		own("POST /auth/webauthn/login/finish", csrf(s.handleWebAuthnLoginFinish()))
 	}
@@ -81,17 +86,17 @@ func (s *server) routes() *router {
 	// A relying party's form POST (OIDC Core §3.1.2.1) is cross-site by
 	// design and becomes the GET; only the consent form's answer, same-origin,
 	// reaches handleAuthorize.
-	own("POST /auth/authorize", s.authorizePOST(csrf(s.handleAuthorize())))
+	page("POST /auth/authorize", s.authorizePOST(csrf(s.handleAuthorize())))
 	own("GET /.well-known/openid-configuration", s.handleMetadata())
-	// No cross-origin wrapper: an RP may POST here with an id_token_hint;
-	// the handler checks the origin of its own confirmation form.
-	own("POST /auth/consents/{client}/revoke", csrf(s.handleWithdrawConsent())) // HTML form on /account
+	page("POST /auth/consents/{client}/revoke", csrf(s.handleWithdrawConsent())) // HTML form on /account
 	own("DELETE /auth/consents/{client}", csrf(s.handleWithdrawConsent()))
 	// Grants (refresh families) that no browser session holds (contract §8).
 	own("DELETE /auth/grants/{id}", csrf(s.handleRevokeGrant()))
-	own("POST /auth/grants/{id}/revoke", csrf(s.handleRevokeGrant())) // HTML form on /account
+	page("POST /auth/grants/{id}/revoke", csrf(s.handleRevokeGrant())) // HTML form on /account
 	own("GET /auth/end_session", s.handleEndSession())
-	own("POST /auth/end_session", s.handleEndSession())
+	// No cross-origin wrapper: an RP may POST here with an id_token_hint;
+	// the handler checks the origin of its own confirmation form.
+	page("POST /auth/end_session", s.handleEndSession())
 
 	// Gateway (section 5)
 	family = "forward-auth"

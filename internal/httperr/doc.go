@@ -14,8 +14,8 @@
 //   - RenderPage: the one HTML error page (html/template), with the
 //     security headers of every gatehouse page (PageHeaders), so that every
 //     page carries the same Content-Security-Policy; WritePage answers an
-//     error with it (status of Of, InputDetail for a 400) to a browser
-//     that posted a form.
+//     error with it (status of Of and the headers Write sets, InputDetail
+//     for a 400) to a browser that posted one of gatehouse's forms.
 //
 // The package is a leaf: it imports only auth, so any HTTP-facing package
 // can use it.

@@ -127,6 +127,42 @@ func TestWrite(t *testing.T) {
 	}
 }
 
+// WritePage sets the headers Write sets on the same error: the Bearer
+// challenge on a 401 unauthorized (unless one is set), Retry-After.
+func TestWritePageHeaders(t *testing.T) {
+	tests := []struct {
+		name      string
+		err       error
+		preset    string // WWW-Authenticate set before WritePage
+		challenge string
+		retry     string
+	}{
+		{"unauthorized gets the Bearer challenge", auth.ErrUnauthenticated, "", `Bearer realm="gatehouse"`, ""},
+		{"a challenge already set is kept", auth.ErrUnauthenticated, `Basic realm="gatehouse"`, `Basic realm="gatehouse"`, ""},
+		{"invalid credentials carry no challenge", auth.ErrInvalidCredentials, "", "", ""},
+		{"throttled gets Retry-After", &auth.ThrottledError{RetryAfter: 1500 * time.Millisecond}, "", "", "2"},
+		{"store down", wrap(auth.ErrUnavailable), "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page, api := httptest.NewRecorder(), httptest.NewRecorder()
+			if tt.preset != "" {
+				page.Header().Set("WWW-Authenticate", tt.preset)
+				api.Header().Set("WWW-Authenticate", tt.preset)
+			}
+			p := httperr.WritePage(page, tt.err)
+			if got, want := p, httperr.Write(api, tt.err); got != want || page.Code != api.Code {
+				t.Errorf("page answered %+v (status %d), JSON %+v (status %d)", got, page.Code, want, api.Code)
+			}
+			for k, want := range map[string]string{"WWW-Authenticate": tt.challenge, "Retry-After": tt.retry, "Content-Type": "text/html; charset=utf-8"} {
+				if got := page.Header().Get(k); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}
+
 func TestWriteOAuth(t *testing.T) {
 	w := httptest.NewRecorder()
 	httperr.WriteOAuth(w, &auth.ThrottledError{RetryAfter: 30 * time.Second})

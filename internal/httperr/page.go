@@ -112,14 +112,16 @@ func RenderPage(w http.ResponseWriter, p Page) {
 }
 
 // WritePage answers err as RenderPage with the status of Of (and
-// Retry-After, as Write), for a browser that posted one of gatehouse's own
-// HTML forms: the same status an API client gets as JSON, in a page it can
-// show. The message says what the status means and, for a 400, what was
-// wrong with the input (InputDetail); never an internal error. It returns
-// the Problem (callers log 5xx).
+// Retry-After and a 401's challenge, as Write), for a browser that posted
+// one of gatehouse's own HTML forms: the same status and headers an API
+// client gets with the JSON, in a page it can show. The message says what
+// the status means and, for a 400, what was wrong with the input
+// (InputDetail); never an internal error. It returns the Problem (callers
+// log 5xx).
 func WritePage(w http.ResponseWriter, err error) Problem {
 	p := Of(err)
 	SetRetryAfter(w.Header(), err)
+	setChallenge(w.Header(), p)
 	msg := pageMessages[p.Status]
 	switch d := InputDetail(err); {
 	case d != "":

@@ -32,11 +32,17 @@ func JSON(w http.ResponseWriter, status int, code string) {
 func Write(w http.ResponseWriter, err error) Problem {
 	p := Of(err)
 	SetRetryAfter(w.Header(), err)
-	if p.Status == http.StatusUnauthorized && p.Code == "unauthorized" && w.Header().Get("WWW-Authenticate") == "" {
-		w.Header().Set("WWW-Authenticate", Challenge)
-	}
+	setChallenge(w.Header(), p)
 	write(w, p)
 	return p
+}
+
+// setChallenge sets the Bearer challenge on a 401 unauthorized unless one
+// is set already (RFC 9110 section 15.5.2), for Write and WritePage alike.
+func setChallenge(h http.Header, p Problem) {
+	if p.Status == http.StatusUnauthorized && p.Code == "unauthorized" && h.Get("WWW-Authenticate") == "" {
+		h.Set("WWW-Authenticate", Challenge)
+	}
 }
 
 // WriteOAuth answers a failed grant with the RFC 6749 section 5.2 error of
