@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/jsonmember"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -83,17 +85,49 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decode reads one JSON object into v; unknown fields are refused, so a
-// misspelt key is an error rather than a silent default.
+// misspelt key is an error rather than a silent default. So is a member
+// named twice in any object of the body, exactly or in names that differ
+// only in case ({"roles":["user"],"Roles":["admin"]}): encoding/json would
+// keep the last, where a proxy or firewall in front may have judged the
+// first (jsonmember.Repeated). The description names the member.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return errInput("request body too large")
+		}
+		return errInput("unreadable body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if name, ok := unknownMember(err); ok {
+			return errInput("unknown member %.64q", name)
+		}
 		return errInput("malformed JSON body")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errInput("trailing data after the JSON body")
 	}
+	if rep, ok := jsonmember.Repeated(b); ok {
+		if rep.In == "" {
+			return errInput("member %.64q is repeated", rep.Name)
+		}
+		return errInput("member %.64q of %.64q is repeated", rep.Name, rep.In)
+	}
 	return nil
+}
+
+// unknownMember returns the key DisallowUnknownFields refused, so that the
+// description names it (encoding/json has no error type for it, only the
+// text "json: unknown field \"name\"").
+func unknownMember(err error) (string, bool) {
+	quoted, ok := strings.CutPrefix(err.Error(), "json: unknown field ")
+	if !ok {
+		return "", false
+	}
+	name, uerr := strconv.Unquote(quoted)
+	return name, uerr == nil
 }
 
 // User is a user on the admin API. It never holds the password hash.

@@ -11,9 +11,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/jsonmember"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -46,8 +46,9 @@ func wantsHTML(r *http.Request) bool {
 // decodeJSON reads one JSON object into v, refusing unknown trailing data
 // and a top-level member named twice (encoding/json would keep the last,
 // matching names without regard to case, so {"username":"a","USERNAME":"b"}
-// counts as a repeat too): a body that two readers could read as
-// different requests is refused, as a form with a repeated parameter is.
+// counts as a repeat too; jsonmember.RepeatedTopLevel): a body that two
+// readers could read as different requests is refused, as a form with a
+// repeated parameter is.
 func decodeJSON(r *http.Request, v any) error {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -65,56 +66,10 @@ func decodeJSON(r *http.Request, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: data after the JSON body", auth.ErrInvalidInput)
 	}
-	if name, ok := repeatedMember(b); ok {
-		return fmt.Errorf("%w: member %.64q is repeated", auth.ErrInvalidInput, name)
+	if rep, ok := jsonmember.RepeatedTopLevel(b); ok {
+		return fmt.Errorf("%w: member %.64q is repeated", auth.ErrInvalidInput, rep.Name)
 	}
 	return nil
-}
-
-// repeatedMember returns a top-level member name of the JSON object b
-// that occurs twice, compared as encoding/json matches fields (case
-// folded, strings.EqualFold). b has been decoded already, so it is
-// well-formed. The names seen are kept by their folded form in a map: a
-// 1 MiB body of 100,000 distinct names (which the decoder ignores) costs
-// one pass, not the 5·10⁹ comparisons, a minute of CPU, of comparing each
-// name with every earlier one.
-func repeatedMember(b []byte) (string, bool) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return "", false
-	}
-	seen := map[string]struct{}{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return "", false
-		}
-		name, _ := t.(string)
-		key := foldName(name)
-		if _, ok := seen[key]; ok {
-			return name, true
-		}
-		seen[key] = struct{}{}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return "", false
-		}
-	}
-	return "", false
-}
-
-// foldName maps every rune of s to the least rune of its simple case
-// folding orbit, so that foldName(x) == foldName(y) exactly when
-// strings.EqualFold(x, y) (which compares runes by that orbit): "K", "k"
-// and the Kelvin sign fold alike, as do "S", "s" and "ſ".
-func foldName(s string) string {
-	return strings.Map(func(r rune) rune {
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
-		}
-		return least
-	}, s)
 }
 
 // readBody reads a request body that may be an HTML form or JSON: JSON is
