@@ -1,7 +1,6 @@
 package jsonmember
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -20,91 +19,101 @@ type Repeat struct {
 // Repeated returns the first member of the JSON text b named twice in one
 // object, at any depth (in arrays too), names compared as encoding/json
 // matches struct fields (strings.EqualFold); ok is false when there is
-// none. It is meant for a body already decoded, hence well-formed; of a
-// malformed b it reports at most a repeat before the fault. The names of
-// each object are kept by their folded form in a map: a 1 MiB body of
-// 100,000 distinct names costs one pass, not the 5·10⁹ comparisons (a
-// minute of CPU) of comparing each name with every earlier one.
+// none, and for a b that is not valid JSON (callers check a body they have
+// decoded already). b is read in one pass over its bytes, with the names
+// of each object kept by their folded form in a map: a 1 MiB body of
+// 100,000 distinct names costs about what decoding it does, not the
+// 5·10⁹ comparisons (a minute of CPU) of comparing each name with every
+// earlier one, nor the allocation per token of json.Decoder.Token (ten
+// times the decoding, which an unauthenticated login body could ask for).
 func Repeated(b []byte) (r Repeat, ok bool) { return find(b, false) }
 
 // RepeatedTopLevel is Repeated for the members of the top-level object
-// only: names in nested objects are not compared (their values are
-// skipped whole), and a b that is not an object has no repeat.
+// only: names in nested objects are not compared, and a b that is not an
+// object has no repeat.
 func RepeatedTopLevel(b []byte) (r Repeat, ok bool) { return find(b, true) }
 
 // frame is one open object or array while b is walked.
 type frame struct {
 	object    bool
-	expectKey bool                // object: the next token is a name (or '}')
+	expectKey bool                // object: the next string is a name
 	seen      map[string]struct{} // object: folded names so far
 	name      string              // object: the current member's name
 	index     int                 // array: the current element's index
 }
 
+// find walks the valid JSON text b byte by byte: outside strings, only
+// the structural characters matter, and a string is a member's name when
+// its object expects one (after '{' or ',').
 func find(b []byte, topOnly bool) (Repeat, bool) {
-	dec := json.NewDecoder(bytes.NewReader(b))
+	if !json.Valid(b) {
+		return Repeat{}, false
+	}
 	var stack []frame
-	for {
-		t, err := dec.Token()
-		if err != nil {
-			return Repeat{}, false // io.EOF: the end; otherwise malformed
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = &stack[len(stack)-1]
-		}
-		switch t {
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			valueDone(stack)
-			continue
-		}
-		if top != nil && top.object && top.expectKey {
-			name, _ := t.(string)
-			top.name, top.expectKey = name, false
-			if top.seen == nil {
-				top.seen = map[string]struct{}{}
-			}
-			key := fold(name)
-			if _, dup := top.seen[key]; dup {
-				return Repeat{Name: name, In: pointer(stack[:len(stack)-1])}, true
-			}
-			top.seen[key] = struct{}{}
-			if topOnly {
-				// The top-level object's member: skip its value whole,
-				// nothing in it is compared.
-				var skip json.RawMessage
-				if err := dec.Decode(&skip); err != nil {
-					return Repeat{}, false
-				}
-				valueDone(stack)
-			}
-			continue
-		}
-		switch t {
-		case json.Delim('{'):
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{':
 			stack = append(stack, frame{object: true, expectKey: true})
-		case json.Delim('['):
-			if topOnly {
-				return Repeat{}, false // the top-level value (members' values are skipped): no object
-			}
+		case '[':
 			stack = append(stack, frame{})
-		default:
-			valueDone(stack)
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case ',':
+			if f := &stack[len(stack)-1]; f.object {
+				f.expectKey = true
+			} else {
+				f.index++
+			}
+		case '"':
+			end := stringEnd(b, i)
+			f := &stack[len(stack)-1]
+			if f.object && f.expectKey && (!topOnly || len(stack) == 1) {
+				name := unquote(b[i : end+1])
+				f.name, f.expectKey = name, false
+				if f.seen == nil {
+					f.seen = map[string]struct{}{}
+				}
+				key := fold(name)
+				if _, dup := f.seen[key]; dup {
+					return Repeat{Name: name, In: pointer(stack[:len(stack)-1])}, true
+				}
+				f.seen[key] = struct{}{}
+			} else if f.object && f.expectKey {
+				// A name below the top level for RepeatedTopLevel: not
+				// compared, but it is the member's name, not a value.
+				f.expectKey = false
+			}
+			i = end
+		}
+	}
+	return Repeat{}, false
+}
+
+// stringEnd returns the index of the quote that closes the string whose
+// opening quote is at b[start].
+func stringEnd(b []byte, start int) int {
+	for i := start + 1; ; i++ {
+		switch b[i] {
+		case '\\':
+			i++ // the escaped byte (\" or \\ included) is not the end
+		case '"':
+			return i
 		}
 	}
 }
 
-// valueDone moves the innermost open container past the value just read.
-func valueDone(stack []frame) {
-	if len(stack) == 0 {
-		return
+// unquote returns the name the quoted JSON string q decodes to, as
+// encoding/json reads it (escapes resolved, invalid UTF-8 replaced by
+// U+FFFD); a plain ASCII name is copied as it is.
+func unquote(q []byte) string {
+	for _, c := range q {
+		if c == '\\' || c >= 0x80 {
+			var s string
+			_ = json.Unmarshal(q, &s) // q is a valid JSON string
+			return s
+		}
 	}
-	if f := &stack[len(stack)-1]; f.object {
-		f.expectKey = true
-	} else {
-		f.index++
-	}
+	return string(q[1 : len(q)-1])
 }
 
 // pointer is the RFC 6901 JSON Pointer of the value the innermost frame
@@ -129,6 +138,11 @@ func pointer(stack []frame) string {
 // (which compares runes by that orbit, as encoding/json matches field
 // names): "K", "k" and the Kelvin sign fold alike, as do "S", "s" and "ſ".
 func fold(s string) string {
+	if ascii(s) {
+		// The least rune of an ASCII letter's orbit is its upper case
+		// ('K' below the Kelvin sign, 'S' below 'ſ'); the fast path.
+		return strings.ToUpper(s)
+	}
 	return strings.Map(func(r rune) rune {
 		least := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
@@ -136,4 +150,13 @@ func fold(s string) string {
 		}
 		return least
 	}, s)
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -10,9 +10,9 @@ import (
 // (encoding/json's field matching) says so, also for the runes whose
 // folding is not plain ASCII case; Repeated compares the names of every
 // object at any depth and says which object holds the repeat,
-// RepeatedTopLevel only those of the top-level object; and a body of 1 MiB
+// RepeatedTopLevel only those of the top-level object; a body of 1 MiB
 // of distinct names is read in one pass with its last member's repeat
-// found.
+// found; and a text that is not valid JSON has no repeat.
 func TestRepeated(t *testing.T) {
 	var many strings.Builder
 	many.WriteString("{")
@@ -46,7 +46,9 @@ func TestRepeated(t *testing.T) {
 		{"deep", deep, Repeat{Name: "B", In: strings.Repeat("/a", 5000)}, none},
 		{"many distinct", many.String() + `"x":0}`, none, none},
 		{"many, last repeats", many.String() + `"0":1}`, Repeat{Name: "0"}, Repeat{Name: "0"}},
-		{"malformed after the repeat", `{"a":1,"a":`, Repeat{Name: "a"}, Repeat{Name: "a"}},
+		{"invalid UTF-8 decodes to the same name", "{\"a\xff\":1,\"a\xfe\":2}", Repeat{Name: "a\ufffd"}, Repeat{Name: "a\ufffd"}},
+		{"names below the top level", `{"a":{"x":{"y":1},"x":2},"b":[{"k":1,"k":2}]}`, Repeat{Name: "x", In: "/a"}, none},
+		{"malformed after the repeat", `{"a":1,"a":`, none, none},
 		{"malformed before the repeat", `{"a":1,,"a":2}`, none, none},
 	}
 	for _, tt := range tests {
@@ -71,6 +73,25 @@ func TestFold(t *testing.T) {
 		{"ǅ", "ǆ"}, {"roles", "ROLES"}, {"roles", "role"}} {
 		if a, b := fold(pair[0]) == fold(pair[1]), strings.EqualFold(pair[0], pair[1]); a != b {
 			t.Errorf("fold(%q) == fold(%q) is %v, strings.EqualFold %v", pair[0], pair[1], a, b)
+		}
+	}
+}
+
+// BenchmarkRepeatedTopLevel: the check of a 1 MiB body of distinct names,
+// the worst an unauthenticated JSON login can send. It should cost the
+// same order as decoding the body (json.Unmarshal), not ten times that.
+func BenchmarkRepeatedTopLevel(b *testing.B) {
+	var body strings.Builder
+	body.WriteString(`{"username":"a"`)
+	for n := 0; body.Len() < 1<<20-16; n++ {
+		fmt.Fprintf(&body, `,"m%x":0`, n)
+	}
+	body.WriteString("}")
+	raw := []byte(body.String())
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, ok := RepeatedTopLevel(raw); ok {
+			b.Fatal("a repeat in distinct names")
 		}
 	}
 }
