@@ -25,6 +25,22 @@ type User struct {
 	Revocations int64 `json:"-"`
 }
 
+// Lapsed is the one rule for a credential written for u, the account as
+// read before the write, once the account is read again after it as now:
+// "disabled" when it was disabled since, "revoked" when a revocation was
+// counted since (Revocations: a sign-out everywhere, a password change, a
+// disable undone), "" when the credential stands. A deleted account is the
+// second read's ErrNotFound.
+func (u User) Lapsed(now User) string {
+	switch {
+	case now.Disabled:
+		return "disabled"
+	case now.Revocations != u.Revocations:
+		return "revoked"
+	}
+	return ""
+}
+
 // Authentication methods, as reported in X-Auth-Method.
 const (
 	MethodSession = "session"

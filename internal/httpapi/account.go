@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -152,7 +153,8 @@ func (s *server) handleChangePassword() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if err := s.Users.SetPassword(r.Context(), p.Username, in.New); err != nil {
+		changed, err := s.Users.ChangePassword(r.Context(), p.Username, in.New, cur.ID)
+		if err != nil {
 			if form && errors.Is(err, auth.ErrInvalidInput) {
 				http.Redirect(w, r, "/account?password=weak", http.StatusSeeOther)
 				return
@@ -160,20 +162,32 @@ func (s *server) handleChangePassword() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		// SetPassword ended every session, this one too; the caller keeps
-		// working in a new one with the same login: its methods and its
-		// login time. The password typed again is no new login, or a
-		// password-only session past the five minutes would become fresh
-		// enough to change factors without the second factor (contract
-		// §9), and an OIDC app's max_age would count from the change.
+		// ChangePassword ended every session but this one, which the
+		// caller keeps working in under a new ID with the same login: its
+		// methods and its login time. The password typed again is no new
+		// login, or a password-only session past the five minutes would
+		// become fresh enough to change factors without the second factor
+		// (contract §9), and an OIDC app's max_age would count from the
+		// change. A logout everywhere, disable or delete that landed
+		// meanwhile ended this session (ReplaceSession then refuses) or is
+		// counted on the user after the change's own count (confirmLogin
+		// ends the successor): either way the caller is signed out.
 		rec, err := s.Sessions.ReplaceSession(w, r, cur)
+		err = s.confirmLogin(r, changed, "password_change", err, func(ctx context.Context) error {
+			return s.Sessions.RevokeOwned(ctx, changed.ID, rec.ID)
+		})
+		if errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrUnauthenticated) {
+			s.Sessions.ClearCookie(w)
+			s.accountError(w, r, fmt.Errorf("password changed, but the session was ended meanwhile: %w", auth.ErrUnauthenticated))
+			return
+		}
 		if err == nil && s.OIDC != nil && strings.HasPrefix(cur.Method, "oidc:") {
 			// The provider's logout must still end the replacement.
-			if err = s.OIDC.CarrySession(r.Context(), cur.ID, oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}); err != nil {
-				s.Sessions.ClearCookie(w)
-			}
+			err = s.OIDC.CarrySession(r.Context(), cur.ID, oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt})
 		}
 		if err != nil {
+			// The old session is ended; the successor is not to be used.
+			s.Sessions.ClearCookie(w)
 			s.writeError(w, r, err)
 			return
 		}

@@ -58,9 +58,17 @@ func (p *pauseAfterRead) UserByID(ctx context.Context, id string) (auth.User, er
 // public_url and the test OpenID provider op as "corp".
 func raceInstances(t *testing.T, backend string) (login *testutil.Instance, pause *pauseAfterRead, operator *testutil.Instance, op *oidctestop.Provider) {
 	t.Helper()
-	op = oidctestop.Start(t)
 	pause = &pauseAfterRead{}
-	wrap := testutil.WithStore(func(s app.MainStore) app.MainStore { pause.MainStore = s; return pause })
+	login, operator, op = raceInstancesOver(t, backend, func(s app.MainStore) app.MainStore { pause.MainStore = s; return pause })
+	return login, pause, operator, op
+}
+
+// raceInstancesOver is raceInstances with the login instance's main store
+// wrapped by wrap (a pause of the test's own).
+func raceInstancesOver(t *testing.T, backend string, wrapStore func(app.MainStore) app.MainStore) (login, operator *testutil.Instance, op *oidctestop.Provider) {
+	t.Helper()
+	op = oidctestop.Start(t)
+	wrap := testutil.WithStore(wrapStore)
 	dsn, redisURL, prefix := "", "", ""
 	if backend != "sqlite" {
 		dsn = pgtest.DSN(t)
@@ -80,9 +88,9 @@ func raceInstances(t *testing.T, backend string) (login *testutil.Instance, paus
 	login = testutil.Start(t, append(shared, wrap)...)
 	op.AddRedirectURI(passkeyOrigin + "/auth/oidc/corp/callback")
 	if backend == "sqlite" {
-		return login, pause, login, op
+		return login, login, op
 	}
-	return login, pause, testutil.Start(t, shared...), op
+	return login, testutil.Start(t, shared...), op
 }
 
 // raceLogin is one login of the user name on g whose last read of the

@@ -395,8 +395,48 @@ func (m *Manager) StartSession(w http.ResponseWriter, r *http.Request, userID, m
 // not count as a fresh login (contract §9: changing factors needs a login
 // at most 5 minutes old or a second factor; OIDC max_age reads the login
 // time as well).
+//
+// The successor is written first, then old is ended: when old is no
+// longer in the store (another request, a logout everywhere or a revocation
+// ended it meanwhile), the successor is ended again and the error wraps
+// auth.ErrUnauthenticated: the caller is signed out. A revocation that ends
+// every session of the user either ends old before that check, or runs
+// after the successor was written and ends it too. A store failure ends
+// both (fail closed); the cookie is set only on success.
 func (m *Manager) ReplaceSession(w http.ResponseWriter, r *http.Request, old Record) (Record, error) {
-	return m.start(w, r, old.UserID, Meta{Method: old.Method, AMR: old.AMR, LoginAt: old.CreatedAt})
+	ctx := r.Context()
+	req, _ := audit.RequestFrom(ctx)
+	value, rec, err := m.Create(ctx, old.UserID, Meta{Method: old.Method, AMR: old.AMR, LoginAt: old.CreatedAt,
+		IP: req.IP, UserAgent: r.UserAgent()})
+	ended := m.store.DeleteSession(context.WithoutCancel(ctx), old.ID)
+	if ended == nil {
+		_ = m.publish(ctx, revocation.KindSession, old.ID)
+	}
+	if err != nil {
+		if ended != nil && !errors.Is(ended, auth.ErrNotFound) {
+			err = errors.Join(err, fmt.Errorf("end replaced session: %w", ended))
+		}
+		return Record{}, err
+	}
+	if ended != nil {
+		rerr := m.Revoke(context.WithoutCancel(ctx), rec.ID)
+		if errors.Is(rerr, auth.ErrNotFound) {
+			rerr = nil // a revocation ended it already
+		}
+		if errors.Is(ended, auth.ErrNotFound) {
+			ended = fmt.Errorf("the session was ended meanwhile: %w", auth.ErrUnauthenticated)
+		}
+		return Record{}, errors.Join(fmt.Errorf("replace session: %w", ended), rerr)
+	}
+	m.SetCookie(w, value)
+	return rec, nil
+}
+
+// RevokeUserExcept is RevokeUser sparing session keepID, which a password
+// change then replaces (user.SessionRevoker).
+func (m *Manager) RevokeUserExcept(ctx context.Context, userID, keepID string) error {
+	_, err := m.RevokeOthers(ctx, userID, keepID)
+	return errors.Join(err, m.publish(ctx, revocation.KindUser, userID))
 }
 
 // start ends the request's session, creates one for userID with meta

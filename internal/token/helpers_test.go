@@ -12,7 +12,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/store/memory"
-	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -31,11 +30,12 @@ var algorithms = []string{keys.HS256, keys.RS256, keys.ES256, keys.EdDSA}
 func newClock() *clocktest.Clock { return clocktest.New(time.Now().UTC().Truncate(time.Second)) }
 
 // env is one gatehouse instance's token machinery over real stores: SQLite
-// for keys, users and refresh tokens; a revocation.Watcher over the
-// in-memory revocation store as deny-list and publisher.
+// (or another main store: newEnvOn) for keys, users and refresh tokens; a
+// revocation.Watcher over the in-memory revocation store as deny-list and
+// publisher.
 type env struct {
 	clock    *clocktest.Clock
-	db       *sqlite.Store
+	db       mainStore
 	keys     *keys.Set
 	issuer   *token.Issuer
 	verifier *token.Verifier
@@ -46,11 +46,24 @@ type env struct {
 	audit    *auditLog
 }
 
+// mainStore is what env keeps in its main store (SQLite or PostgreSQL).
+type mainStore interface {
+	user.Store
+	token.RefreshStore
+	keys.Store
+}
+
 func newEnv(t testing.TB, alg string, opts ...token.Option) *env {
+	t.Helper()
+	return newEnvOn(t, alg, sqlitetest.New(t), opts...)
+}
+
+// newEnvOn is newEnv over db, a migrated main store of its own.
+func newEnvOn(t testing.TB, alg string, db mainStore, opts ...token.Option) *env {
 	t.Helper()
 	c := newClock()
 	e := &env{clock: c, audit: &auditLog{}}
-	e.db = sqlitetest.New(t)
+	e.db = db
 	e.users = newUsers(t, e.db, c)
 	e.refresh = e.db
 	e.keys = newKeySet(t, alg, c, e.db)

@@ -509,6 +509,17 @@ func (g *Grants) publish(ctx context.Context, ev revocation.Event) error {
 // `disable`, delete) and revoking that family stop it, and revoking it
 // ends nothing else. It records token.issued with via. A disabled user is
 // refused with auth.ErrDisabled.
+//
+// u is the user as the caller read it. A disable, delete or logout
+// everywhere (user.Service.RevokeAll) that landed after that read may have
+// ended the user's families before this one was written, so the user is
+// read again once it is written, as a login does (user.Service.ConfirmLogin):
+// when it is gone, disabled or a revocation was counted since, the family
+// is revoked (token.revoked with reason user_revoked), no token is
+// returned and the error wraps auth.ErrRevoked. RevokeAll counts before it
+// ends the families, so either this read sees the count or the revocation
+// finds the family. A store failure on that read revokes the family too
+// and returns the error (fail closed).
 func (g *Grants) IssueAccess(ctx context.Context, u auth.User, clientID string, ttl time.Duration, via string) (string, error) {
 	if u.Disabled {
 		return "", fmt.Errorf("issue token for %s: %w", u.Username, auth.ErrDisabled)
@@ -520,13 +531,49 @@ func (g *Grants) IssueAccess(ctx context.Context, u auth.User, clientID string, 
 	if err != nil {
 		return "", fmt.Errorf("issue token: %w", err)
 	}
-	p, err := g.issue(ctx, Grant{User: u, ClientID: clientID, FamilyID: via + "-" + sid, TTL: ttl})
+	family := via + "-" + sid
+	p, err := g.issue(ctx, Grant{User: u, ClientID: clientID, FamilyID: family, TTL: ttl})
+	if errors.Is(err, auth.ErrNotFound) {
+		// A store with referential integrity refused the family: the
+		// user was deleted since it was read.
+		return "", fmt.Errorf("issue token for %s: the user was deleted while the token was issued: %w", u.Username, auth.ErrRevoked)
+	}
 	if err != nil {
 		return "", fmt.Errorf("issue token for %s: %w", u.Username, err)
+	}
+	if reason, err := g.revokedSince(ctx, u); reason != "" || err != nil {
+		// The token is never handed out; its sid is denied all the same
+		// for as long as it would live.
+		f := Family{ID: family, NoRefresh: true, ExpiresAt: p.Claims.ExpiresAt.Add(g.s.leeway)}
+		rerr := g.revokeFamilyOf(context.WithoutCancel(ctx), f)
+		if rerr == nil {
+			g.record(ctx, audit.TokenRevoked, u.ID, u.Username, "via", via, "sid", family, "reason", "user_revoked")
+		}
+		if err == nil {
+			err = fmt.Errorf("the user was %s while the token was issued: %w", reason, auth.ErrRevoked)
+		}
+		return "", fmt.Errorf("issue token for %s: %w", u.Username, errors.Join(err, rerr))
 	}
 	g.record(ctx, audit.TokenIssued, u.ID, u.Username, "via", via, "client_id", clientID, "jti", p.Claims.ID,
 		"sid", p.Claims.SessionID, "ttl", ttl.String())
 	return p.AccessToken, nil
+}
+
+// revokedSince reads u again: "" while it is still the enabled user
+// read before, with no revocation counted since; otherwise what happened
+// to it (deleted, disabled, logged out everywhere or its password
+// changed). A store failure is returned as it is.
+func (g *Grants) revokedSince(ctx context.Context, u auth.User) (string, error) {
+	now, err := g.users.UserByID(ctx, u.ID)
+	switch {
+	case errors.Is(err, auth.ErrNotFound):
+		return "deleted", nil
+	case err != nil:
+		return "", fmt.Errorf("read the user again: %w", err)
+	case u.Lapsed(now) == "revoked":
+		return "logged out everywhere (or its password changed)", nil
+	}
+	return u.Lapsed(now), nil
 }
 
 // IssueClient issues a client's own access token (the client_credentials

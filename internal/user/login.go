@@ -227,12 +227,10 @@ func (s *Service) confirm(ctx context.Context, u auth.User, ip, via string) erro
 		reason = "unknown_user"
 	case err != nil:
 		return fmt.Errorf("confirm login: %w", err)
-	case now.Disabled:
-		reason = "disabled"
-	case now.Revocations != u.Revocations:
-		reason = "revoked"
 	default:
-		return nil
+		if reason = u.Lapsed(now); reason == "" {
+			return nil
+		}
 	}
 	s.record(ctx, audit.Event{Type: audit.LoginFailed, UserID: u.ID, Username: u.Username, IP: ip,
 		Details: map[string]string{"via": via, "reason": reason}})

@@ -32,6 +32,14 @@ type Revoker interface {
 	RevokeUser(ctx context.Context, userID string) error
 }
 
+// SessionRevoker is a Revoker that can spare one session of the user:
+// the one a password change replaces (ChangePassword). session.Manager
+// implements it.
+type SessionRevoker interface {
+	Revoker
+	RevokeUserExcept(ctx context.Context, userID, keepID string) error
+}
+
 // Service manages accounts and checks passwords.
 type Service struct {
 	store      Store
@@ -195,22 +203,39 @@ func PageLimit(n int) int {
 // user's sessions and refresh tokens (a password change is how users evict
 // an intruder).
 func (s *Service) SetPassword(ctx context.Context, name, pw string) error {
+	_, err := s.setPassword(ctx, name, pw, "")
+	return err
+}
+
+// ChangePassword is SetPassword for a user changing their own password
+// from session keep: it ends every credential of the user but that
+// session (a SessionRevoker spares it), which the caller then replaces
+// (session.Manager.ReplaceSession; the replacement fails when keep was
+// ended meanwhile by another revocation). It returns the user as the
+// change left it, its revocation counted: the caller confirms the
+// replacement against it (ConfirmLogin). When ending the credentials
+// fails, keep is ended too (fail closed).
+func (s *Service) ChangePassword(ctx context.Context, name, pw, keep string) (auth.User, error) {
+	return s.setPassword(ctx, name, pw, keep)
+}
+
+func (s *Service) setPassword(ctx context.Context, name, pw, keep string) (auth.User, error) {
 	u, err := s.Get(ctx, name)
 	if err != nil {
-		return err
+		return auth.User{}, err
 	}
 	if err := password.CheckStrength(pw, u.Username); err != nil {
-		return fmt.Errorf("%w: %w", auth.ErrInvalidInput, err)
+		return auth.User{}, fmt.Errorf("%w: %w", auth.ErrInvalidInput, err)
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
-		return err
+		return auth.User{}, err
 	}
 	if u, err = s.modify(ctx, u, func(u *auth.User) { u.PasswordHash = hash }); err != nil {
-		return err
+		return auth.User{}, err
 	}
 	s.record(ctx, audit.Event{Type: audit.UserChanged, UserID: u.ID, Username: u.Username, Details: map[string]string{"change": "password"}})
-	return s.RevokeAll(ctx, u)
+	return s.revokeAll(ctx, u, keep)
 }
 
 // SetRoles replaces name's roles. Credentials already issued keep the old
@@ -292,19 +317,41 @@ func (s *Service) LogoutEverywhere(ctx context.Context, name, via string) (auth.
 // again (ConfirmLogin), and ends what it wrote. A failed count does not
 // stop the revocation; both errors are returned.
 func (s *Service) RevokeAll(ctx context.Context, u auth.User) error {
+	_, err := s.revokeAll(ctx, u, "")
+	return err
+}
+
+// revokeAll is RevokeAll sparing session keep ("" spares none), and
+// returns the user as the count left it. When it fails, keep is ended
+// too.
+func (s *Service) revokeAll(ctx context.Context, u auth.User, keep string) (auth.User, error) {
 	var errs []error
-	if _, err := s.modify(ctx, u, func(u *auth.User) { u.Revocations++ }); err != nil {
+	counted, err := s.modify(ctx, u, func(u *auth.User) { u.Revocations++ })
+	if err != nil {
 		errs = append(errs, err)
 	}
 	for _, r := range s.revokers {
-		if err := r.RevokeUser(ctx, u.ID); err != nil {
+		sr, ok := r.(SessionRevoker)
+		if keep != "" && ok {
+			err = sr.RevokeUserExcept(ctx, u.ID, keep)
+		} else {
+			err = r.RevokeUser(ctx, u.ID)
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("revoke credentials of %q: %w", u.Username, err)
+	if keep != "" && len(errs) > 0 {
+		for _, r := range s.revokers {
+			if _, ok := r.(SessionRevoker); ok {
+				errs = append(errs, r.RevokeUser(ctx, u.ID))
+			}
+		}
 	}
-	return nil
+	if err := errors.Join(errs...); err != nil {
+		return auth.User{}, fmt.Errorf("revoke credentials of %q: %w", u.Username, err)
+	}
+	return counted, nil
 }
 
 // modifyTries bounds how often modify reads a user again after another
