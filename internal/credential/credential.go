@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 )
 
@@ -142,18 +143,45 @@ var b64tokenChars = [256]uint8{
 func SessionCookie(h http.Header, name string) (value string, count int) {
 	for _, line := range h["Cookie"] {
 		for line != "" {
-			var pair string
-			pair, line, _ = strings.Cut(line, ";")
-			n, v, _ := strings.Cut(textproto.TrimString(pair), "=")
-			if textproto.TrimString(n) != name {
-				continue
+			var v string
+			var ok bool
+			if v, line, ok = nextCookie(line, name); ok {
+				value = v
+				count++
 			}
-			count++
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			value = v
 		}
 	}
 	return value, count
+}
+
+// SessionCookies returns every value of the cookie called name, in the
+// order sent (read as SessionCookie reads them). A request with more than
+// one authenticates as none, but a logout or login must still end each
+// session they name: knowing a session's cookie is owning it.
+func SessionCookies(h http.Header, name string) []string {
+	var values []string
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var v string
+			var ok bool
+			if v, line, ok = nextCookie(line, name); ok && !slices.Contains(values, v) {
+				values = append(values, v)
+			}
+		}
+	}
+	return values
+}
+
+// nextCookie reads the first pair of a Cookie header line: the pair's
+// value when its name is name (ok), and the rest of the line.
+func nextCookie(line, name string) (value, rest string, ok bool) {
+	pair, rest, _ := strings.Cut(line, ";")
+	n, v, _ := strings.Cut(textproto.TrimString(pair), "=")
+	if textproto.TrimString(n) != name {
+		return "", rest, false
+	}
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	return v, rest, true
 }

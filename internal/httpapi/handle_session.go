@@ -215,18 +215,23 @@ func nonNil(s []string) []string {
 
 // handleLogout ends the session server-side and clears the cookie; 204 for
 // API clients, 303 to /login for forms. It answers the same when there was
-// no session.
+// no session. A request carrying the session cookie more than once ends
+// every live session those cookies name (session.Service.AuthenticateAll):
+// it authenticates as none, yet its user must not be told they signed out
+// while a session of theirs lives on.
 func (s *server) handleLogout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p, rec, err := s.currentSession(r); err == nil {
-			if err := s.Sessions.RevokeOwned(r.Context(), p.Subject, rec.ID); err != nil && !errors.Is(err, auth.ErrNotFound) {
+		live, err := s.Sessions.AuthenticateAll(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		for _, l := range live {
+			if err := s.Sessions.RevokeOwned(r.Context(), l.Principal.Subject, l.Record.ID); err != nil && !errors.Is(err, auth.ErrNotFound) {
 				s.writeError(w, r, err)
 				return
 			}
-			s.record(r, audit.Logout, p)
-		} else if errors.Is(err, auth.ErrUnavailable) {
-			s.writeError(w, r, err)
-			return
+			s.record(r, audit.Logout, l.Principal)
 		}
 		s.Sessions.ClearCookie(w)
 		// The browser also drops every cookie of this origin, including

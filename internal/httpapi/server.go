@@ -31,7 +31,10 @@ type TokenVerifier interface {
 type Sessions interface {
 	// Authenticate returns the principal and record of r's session cookie.
 	Authenticate(r *http.Request) (auth.Principal, session.Record, error)
-	// StartSession logs userID in: ends the request's old session, creates
+	// AuthenticateAll returns every live session r's session cookies
+	// name (logout ends each).
+	AuthenticateAll(r *http.Request) ([]session.Live, error)
+	// StartSession logs userID in: ends the request's old sessions, creates
 	// a new one (with the login's amr) and sets its cookie.
 	StartSession(w http.ResponseWriter, r *http.Request, userID, method string, amr ...string) (session.Record, error)
 	// ReplaceSession gives the request's session old a new ID without a

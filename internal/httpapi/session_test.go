@@ -478,3 +478,52 @@ func TestBodyLimit(t *testing.T) {
 		t.Errorf("2 MiB login body = %d, want 400", resp.StatusCode)
 	}
 }
+
+// TestLogoutWithSeveralSessionCookiesEndsEach: a browser may hold the
+// session cookie twice (under another path or domain; a sibling subdomain
+// can toss one in for /auth/logout alone). Such a request authenticates as
+// none, but its logout must still end every session it names, or the user
+// is told they are signed out while their session lives on. A login from
+// such a browser ends each too (no session is adopted or left behind).
+func TestLogoutWithSeveralSessionCookiesEndsEach(t *testing.T) {
+	g := testutil.Start(t)
+	g.CreateUser(t, "alice", strongPassword)
+	g.CreateUser(t, "bob", strongPassword)
+	login := func(name string) *http.Cookie {
+		t.Helper()
+		resp, _ := loginJSON(t, testutil.Client(t), g.URL, name, strongPassword)
+		return sessionCookie(t, resp, "gatehouse")
+	}
+	live := func(ck *http.Cookie) bool {
+		t.Helper()
+		resp, _ := do(t, withCookie(t, g.URL, ck), "GET", g.URL+"/auth/session", "")
+		return resp.StatusCode == http.StatusOK
+	}
+	tests := []struct {
+		name  string
+		end   func(cookie string) (*http.Response, string)
+		other string // the second session's user
+	}{
+		{"logout", func(cookie string) (*http.Response, string) {
+			return do(t, testutil.Client(t), "POST", g.URL+"/auth/logout", "", "Cookie", cookie)
+		}, "alice"},
+		{"logout, another user's session too", func(cookie string) (*http.Response, string) {
+			return do(t, testutil.Client(t), "POST", g.URL+"/auth/logout", "", "Cookie", cookie)
+		}, "bob"},
+		{"login", func(cookie string) (*http.Response, string) {
+			return loginJSON(t, testutil.Client(t), g.URL, "alice", strongPassword, "Cookie", cookie)
+		}, "alice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := login("alice"), login(tt.other)
+			resp, body := tt.end("gatehouse=" + a.Value + "; gatehouse=not-a-session; gatehouse=" + b.Value)
+			if resp.StatusCode >= 300 {
+				t.Fatalf("= %d %s", resp.StatusCode, body)
+			}
+			if live(a) || live(b) {
+				t.Errorf("sessions still live after the request: first %v, second %v", live(a), live(b))
+			}
+		})
+	}
+}

@@ -439,11 +439,17 @@ func (m *Manager) RevokeUserExcept(ctx context.Context, userID, keepID string) e
 	return errors.Join(err, m.publish(ctx, revocation.KindUser, userID))
 }
 
-// start ends the request's session, creates one for userID with meta
-// (IP and User-Agent from the request) and sets its cookie.
+// start ends the request's sessions, creates one for userID with meta
+// (IP and User-Agent from the request) and sets its cookie. Every session
+// cookie the request carries is ended, not only a lone one: a browser
+// holding the cookie under two paths or domains must not keep the older
+// session alive behind the new login.
 func (m *Manager) start(w http.ResponseWriter, r *http.Request, userID string, meta Meta) (Record, error) {
 	ctx := r.Context()
-	if old := m.CookieValue(r); plausibleCookie(old) {
+	for _, old := range credential.SessionCookies(r.Header, m.cookie.Name) {
+		if !plausibleCookie(old) {
+			continue
+		}
 		if err := m.store.DeleteSession(ctx, IDFromCookie(old)); err == nil {
 			_ = m.publish(ctx, revocation.KindSession, IDFromCookie(old))
 		}
