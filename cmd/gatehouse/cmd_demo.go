@@ -39,6 +39,9 @@ func demoCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer os.RemoveAll(dir)
+			log := e.logger("info")
+			// A second Ctrl-C exits at once, and takes the directory too.
+			defer forceExitOnSecondSignal(ctx, log, func() { os.RemoveAll(dir) })()
 
 			upLn, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -62,7 +65,7 @@ func demoCmd(e *env) *cobra.Command {
 				return err
 			}
 			cfg := demo.Config(ln.Addr().String(), dir, "http://"+upLn.Addr().String())
-			a, err := app.New(ctx, cfg, e.logger("info"), app.Options{Migrate: true, Demo: true})
+			a, err := app.New(ctx, cfg, log, app.Options{Migrate: true, Demo: true})
 			if err != nil {
 				return stopped(err)
 			}

@@ -31,6 +31,7 @@ func serveCmd(e *env) *cobra.Command {
 				log.Warn(w)
 			}
 			ctx := cmd.Context()
+			defer forceExitOnSecondSignal(ctx, log)()
 			a, err := app.New(ctx, cfg, log, app.Options{Migrate: !noMigrate, RetryStartup: true, ChangeAlgorithm: true, AccessLog: e.stderr})
 			if err != nil && ctx.Err() != nil {
 				// Stopped (SIGTERM, SIGINT) while waiting for a store: a

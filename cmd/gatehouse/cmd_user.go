@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -49,7 +50,7 @@ func userAddCmd(e *env) *cobra.Command {
 			pw := ""
 			if !noPassword {
 				var err error
-				if pw, err = e.readPassword(fromStdin); err != nil {
+				if pw, err = e.readPassword(cmd.Context(), fromStdin); err != nil {
 					return err
 				}
 			}
@@ -73,8 +74,9 @@ func userAddCmd(e *env) *cobra.Command {
 const maxPasswordLine = 64 << 10
 
 // readPassword reads a new password: the first line of stdin with
-// --password-stdin, else twice without echo from the terminal.
-func (e *env) readPassword(fromStdin bool) (string, error) {
+// --password-stdin, else twice without echo from the terminal. Ctrl-C at
+// the prompt (ctx ends) is errInterrupted, the terminal's echo back on.
+func (e *env) readPassword(ctx context.Context, fromStdin bool) (string, error) {
 	if fromStdin {
 		// At most maxPasswordLine bytes are read: a first line without an
 		// end (cat /dev/zero) must not grow without bound in memory.
@@ -97,7 +99,7 @@ func (e *env) readPassword(fromStdin bool) (string, error) {
 	}
 	read := func(prompt string) (string, error) {
 		fmt.Fprint(e.stderr, prompt)
-		b, err := term.ReadPassword(int(f.Fd()))
+		b, err := readHidden(ctx, f)
 		fmt.Fprintln(e.stderr)
 		return string(b), err
 	}
@@ -172,7 +174,7 @@ func userPasswdCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "passwd NAME", Short: "Set a user's password (ends their sessions and tokens)", Args: cobra.ExactArgs(1),
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
-			pw, err := e.readPassword(fromStdin)
+			pw, err := e.readPassword(cmd.Context(), fromStdin)
 			if err != nil {
 				return err
 			}

@@ -26,13 +26,17 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 
 // exitCode prints err as one sentence per problem and returns the
 // contract's exit code: 0 ok, 2 usage or configuration error, 1 anything
-// else.
+// else; 130 (128 + SIGINT, as a shell reports) for a command that Ctrl-C
+// stopped while it waited for its user.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
 	for _, line := range sentences(err.Error()) {
 		fmt.Fprintf(stderr, "gatehouse: %s\n", line)
+	}
+	if errors.Is(err, errInterrupted) {
+		return 130
 	}
 	var ue usageError
 	var ce *config.Error

@@ -19,19 +19,54 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// Ports of the private services; chosen away from the test services
-// (6379-6381, 7000-7005, 26379, 5432, 6432).
-const (
-	redisBasePort = 7100
-	redisNodes    = 6
-	pgPort        = 5442
-	bouncerPort   = 6442
-)
+// redisNodes is the size of the run's Redis Cluster: 3 primaries, 3 replicas.
+const redisNodes = 6
+
+// ports are the TCP ports of one run's private services on 127.0.0.1, free
+// when the run starts: two runs at once, or a machine where something
+// already listens on a port, do not collide.
+type ports struct {
+	redis   []int       // the cluster's nodes
+	bus     map[int]int // a node's cluster bus port (--cluster-port), by node port
+	pg      int
+	bouncer int
+}
+
+// pickPorts chooses the ports of one run.
+func pickPorts() (ports, error) {
+	free, err := freePorts(2*redisNodes + 2)
+	if err != nil {
+		return ports{}, fmt.Errorf("choose free ports: %w", err)
+	}
+	p := ports{redis: free[:redisNodes], bus: map[int]int{}, pg: free[2*redisNodes], bouncer: free[2*redisNodes+1]}
+	for i, port := range p.redis {
+		p.bus[port] = free[redisNodes+i]
+	}
+	return p, nil
+}
+
+// freePorts returns n different TCP ports that are free on 127.0.0.1: the
+// system picks each, and all stay held until the last is picked, so that
+// none comes twice. Another process may still take one before the service
+// binds it; that service then fails to start and the run says which.
+func freePorts(n int) ([]int, error) {
+	var out []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		out = append(out, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
 
 // env is the private deployment of one run.
 type env struct {
 	dir     string
 	binary  string
+	ports   ports
 	redis   map[int]*exec.Cmd // by port
 	pgBin   string
 	pgData  string
@@ -51,6 +86,15 @@ type instance struct {
 }
 
 func (i *instance) base() string { return "http://" + i.listen }
+
+// newEnv returns the deployment of a run in dir, on ports of its own.
+func newEnv(dir, binary string, log func(format string, args ...any)) (*env, error) {
+	p, err := pickPorts()
+	if err != nil {
+		return nil, err
+	}
+	return &env{dir: dir, binary: binary, ports: p, redis: map[int]*exec.Cmd{}, log: log}, nil
+}
 
 // run runs a command and returns its combined output in the error.
 func run(name string, args ...string) error {
@@ -108,6 +152,7 @@ func (e *env) startRedis(ctx context.Context, port int) error {
 	cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"),
 		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+		"--cluster-port", strconv.Itoa(e.ports.bus[port]),
 		"--cluster-node-timeout", "2000")
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
@@ -122,15 +167,15 @@ func redisAddr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
 func (e *env) clusterAddrs() []string {
 	var out []string
-	for i := range redisNodes {
-		out = append(out, redisAddr(redisBasePort+i))
+	for _, port := range e.ports.redis {
+		out = append(out, redisAddr(port))
 	}
 	return out
 }
 
 func (e *env) startCluster(ctx context.Context) error {
-	for i := range redisNodes {
-		if err := e.startRedis(ctx, redisBasePort+i); err != nil {
+	for _, port := range e.ports.redis {
+		if err := e.startRedis(ctx, port); err != nil {
 			return err
 		}
 	}
@@ -189,7 +234,7 @@ func (e *env) startPostgres(ctx context.Context) error {
 func (e *env) pgCtl(ctx context.Context, action string) error {
 	args := []string{"-D", e.pgData, "-w"}
 	if action != "stop" {
-		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", pgPort, e.pgData)
+		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", e.ports.pg, e.pgData)
 		args = append(args, "-l", filepath.Join(e.pgData, "server.log"), "-o", opts)
 	}
 	if action != "start" {
@@ -218,7 +263,7 @@ pool_mode = transaction
 max_client_conn = 500
 default_pool_size = 20
 logfile = %s/pgbouncer.log
-`, pgPort, bouncerPort, dir, dir)
+`, e.ports.pg, e.ports.bouncer, dir, dir)
 	if err := os.WriteFile(filepath.Join(dir, "pgbouncer.ini"), []byte(ini), 0o644); err != nil {
 		return err
 	}
@@ -237,7 +282,7 @@ logfile = %s/pgbouncer.log
 		return fmt.Errorf("start pgbouncer: %w", err)
 	}
 	return waitFor(ctx, "pgbouncer", 10*time.Second, func() bool {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(bouncerPort))
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(e.ports.bouncer))
 		if err == nil {
 			c.Close()
 		}
@@ -262,7 +307,7 @@ log: { level: warn }
 routes:
   - { name: app, match: { path_prefix: /app/ }, upstream: %q, auth: session }
   - { name: api, match: { path_prefix: /api/ }, upstream: %q, auth: token }
-`, bouncerPort, pgPort, strings.Join(e.clusterAddrs(), ", "), upstream, upstream)
+`, e.ports.bouncer, e.ports.pg, strings.Join(e.clusterAddrs(), ", "), upstream, upstream)
 	return os.WriteFile(e.cfgFile, []byte(cfg), 0o600)
 }
 

@@ -2,8 +2,10 @@ package soak
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +70,56 @@ func TestChildrenIgnoreOperatorEnv(t *testing.T) {
 	}
 	if !strings.Contains(got, "GATEHOUSE_LISTEN=127.0.0.1:1") {
 		t.Errorf("gatehouse serve lost its own GATEHOUSE_LISTEN:\n%s", got)
+	}
+}
+
+// Each run picks free ports for its private services: two runs at once,
+// or a machine where something already listens on a port (the ports the
+// harness used to fix included), do not collide. Each run's first Redis
+// node, with its cluster bus port, starts beside the other's.
+func TestRunsGetFreePortsOfTheirOwn(t *testing.T) {
+	// Something already listens where the harness used to put its
+	// services (Redis 7100-7105 and their bus ports, PostgreSQL 5442,
+	// PgBouncer 6442), when this machine lets the test listen there.
+	busy := map[int]bool{}
+	for _, port := range []int{7100, 7101, 7102, 7103, 7104, 7105, 17100, 17101, 17102, 17103, 17104, 17105, 5442, 6442} {
+		if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			t.Cleanup(func() { ln.Close() })
+			busy[port] = true
+		}
+	}
+	if len(busy) == 0 {
+		t.Fatal("none of the former fixed ports could be held for the test")
+	}
+	seen := map[int]string{}
+	var envs []*env
+	for _, run := range []string{"run 1", "run 2"} {
+		e, err := newEnv(t.TempDir(), "gatehouse", t.Logf)
+		if err != nil {
+			t.Fatalf("%s: newEnv: %v", run, err)
+		}
+		envs = append(envs, e)
+		all := append([]int{e.ports.pg, e.ports.bouncer}, e.ports.redis...)
+		for _, p := range e.ports.redis {
+			all = append(all, e.ports.bus[p])
+		}
+		if len(e.ports.redis) != redisNodes || len(e.ports.bus) != redisNodes {
+			t.Fatalf("%s: %d Redis ports and %d bus ports, want %d of each", run, len(e.ports.redis), len(e.ports.bus), redisNodes)
+		}
+		for _, p := range all {
+			if busy[p] {
+				t.Errorf("%s: port %d is already in use on this machine", run, p)
+			}
+			if other, ok := seen[p]; ok {
+				t.Errorf("%s: port %d is also used by %s", run, p, other)
+			}
+			seen[p] = run
+		}
+	}
+	for _, e := range envs {
+		t.Cleanup(e.close)
+		if err := e.startRedis(context.Background(), e.ports.redis[0]); err != nil {
+			t.Fatalf("start Redis on %d (bus %d): %v", e.ports.redis[0], e.ports.bus[e.ports.redis[0]], err)
+		}
 	}
 }

@@ -121,10 +121,14 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(opts.Progress, "soak: "+format+"\n", args...)
 	}
-	e := &env{dir: dir, binary: opts.Binary, redis: map[int]*exec.Cmd{}, log: logf}
+	e, err := newEnv(dir, opts.Binary, logf)
+	if err != nil {
+		return nil, err
+	}
 	defer e.close()
 
-	logf("starting a 6-node Redis Cluster, PostgreSQL and PgBouncer under %s", dir)
+	logf("starting a 6-node Redis Cluster (ports %v), PostgreSQL (port %d) and PgBouncer (port %d) under %s",
+		e.ports.redis, e.ports.pg, e.ports.bouncer, dir)
 	if err := e.startCluster(ctx); err != nil {
 		return nil, err
 	}
@@ -249,7 +253,7 @@ func (e *env) clusterHealed(ctx context.Context) bool {
 	if e.waitClusterOK(ctx) != nil {
 		return false
 	}
-	out, err := exec.CommandContext(ctx, "redis-cli", "-p", fmt.Sprint(redisBasePort), "cluster", "nodes").Output()
+	out, err := exec.CommandContext(ctx, "redis-cli", "-p", fmt.Sprint(e.ports.redis[0]), "cluster", "nodes").Output()
 	if err != nil {
 		return false
 	}

@@ -114,11 +114,11 @@ func (s *Store) Revocations(ctx context.Context, cursor string, now time.Time, w
 	if wait > 0 {
 		block = max(wait, time.Millisecond)
 	}
-	streams, err := s.client.XRead(ctx, &goredis.XReadArgs{
+	streams, err := s.xread(ctx, &goredis.XReadArgs{
 		Streams: []string{s.streamKey(), cursor},
 		Count:   readBatch,
 		Block:   block,
-	}).Result()
+	})
 	if errors.Is(err, goredis.Nil) {
 		return nil, cursor, nil
 	}
