@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/authserver"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 )
 
@@ -53,9 +54,18 @@ func (s *server) handleAuthorize() http.Handler {
 			return
 		}
 		back := func(v url.Values) { s.authorizeRedirect(w, r, redirectURI, v, params.Get("state")) }
-		req, prompt, authAfter, aerr := parseAuthorize(c, redirectURI, params, time.Now())
+		now := s.now()
+		req, prompt, authAfter, aerr := parseAuthorize(c, redirectURI, params, now)
 		if aerr != nil {
 			back(url.Values{"error": {aerr.code}, "error_description": {aerr.desc}})
+			return
+		}
+		// The request must fit the next that /login returns to (2048 bytes,
+		// oidc.SafeNext), signed in or not: a longer one would be lost at
+		// /login, and state and nonce are echoed and stored.
+		if next := loginNext(params, now); oidc.SafeNext(next) != next {
+			back(url.Values{"error": {"invalid_request"}, "error_description": {"the authorization request is too long: " +
+				"state, nonce, scope and the rest must fit 2048 bytes"}})
 			return
 		}
 		p, rec, err := s.currentSession(r)
@@ -71,7 +81,7 @@ func (s *server) handleAuthorize() http.Handler {
 				back(url.Values{"error": {"login_required"}, "error_description": {"the user is not signed in"}})
 				return
 			}
-			s.authorizeLogin(w, r, params)
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(loginNext(params, now)), http.StatusSeeOther)
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -223,10 +233,10 @@ func parseAuthorize(c client.Client, redirectURI string, params url.Values, now 
 	}, prompt, authAfter, nil
 }
 
-// authorizeLogin sends the browser to /login, which returns it to this
-// request with prompt=login, prompt=select_account and max_age replaced by
-// auth_after=now.
-func (s *server) authorizeLogin(w http.ResponseWriter, r *http.Request, params url.Values) {
+// loginNext is the authorization request that /login returns the browser
+// to: prompt=login, prompt=select_account and max_age replaced by
+// auth_after=now, so that the new login satisfies them.
+func loginNext(params url.Values, now time.Time) string {
 	again := url.Values{}
 	for _, k := range authorizeParams {
 		if v := params.Get(k); v != "" {
@@ -234,15 +244,14 @@ func (s *server) authorizeLogin(w http.ResponseWriter, r *http.Request, params u
 		}
 	}
 	again.Del("max_age")
-	again.Set(authAfterParam, strconv.FormatInt(time.Now().Unix(), 10))
+	again.Set(authAfterParam, strconv.FormatInt(now.Unix(), 10))
 	if p := strings.Fields(again.Get("prompt")); slices.Contains(p, "login") || slices.Contains(p, "select_account") {
 		again.Set("prompt", strings.Join(slices.DeleteFunc(p, func(v string) bool { return v == "login" || v == "select_account" }), " "))
 		if again.Get("prompt") == "" {
 			again.Del("prompt")
 		}
 	}
-	next := "/auth/authorize?" + again.Encode()
-	http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+	return "/auth/authorize?" + again.Encode()
 }
 
 // consentForm renders the consent page; the form repeats the request and
