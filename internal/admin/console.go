@@ -87,11 +87,17 @@ func (h *Handler) consoleRoutes() {
 	}))
 	page("POST /admin/users", h.createUserForm)
 	page("POST /admin/users/{name}/roles", h.userAction(func(r *http.Request, name string) error {
-		_, err := h.setRolesKeepingAdmin(r.Context(), name, fields(r.PostFormValue("roles")))
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		_, err := h.setRolesKeepingAdmin(r.Context(), name, fields(r.PostForm.Get("roles")))
 		return err
 	}))
 	page("POST /admin/users/{name}/password", h.userAction(func(r *http.Request, name string) error {
-		return h.d.Users.SetPassword(r.Context(), name, r.PostFormValue("password"))
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		return h.d.Users.SetPassword(r.Context(), name, r.PostForm.Get("password"))
 	}))
 	page("POST /admin/users/{name}/mfa-reset", h.userAction(func(r *http.Request, name string) error {
 		_, err := h.d.Users.ResetSecondFactors(r.Context(), name, "admin")
@@ -278,8 +284,8 @@ var explainMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "
 func (h *Handler) explainPage(w http.ResponseWriter, r *http.Request) error {
 	data := map[string]any{"Methods": explainMethods, "Method": "GET", "URL": ""}
 	if r.Method == http.MethodPost {
-		if err := r.ParseForm(); err != nil {
-			return errInput("malformed form")
+		if err := parseForm(r); err != nil {
+			return err
 		}
 		in := ExplainRequest{Method: r.PostForm.Get("method"), URL: r.PostForm.Get("url"), Headers: map[string]string{}}
 		if c := r.PostForm.Get("cookie"); c != "" {
