@@ -187,6 +187,7 @@ func (a *App) tryOpenStores(ctx context.Context, opt Options) error {
 			a.Redis = r
 			a.closers = append(a.closers, r.Close)
 			a.observeStore(r, "redis")
+			checkRedisEviction(ctx, r, a.Log)
 		}
 	}
 	return nil

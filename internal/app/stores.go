@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -120,6 +121,45 @@ func openRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (*redis
 		return nil, fmt.Errorf("open redis: %w", err)
 	}
 	return r, nil
+}
+
+// evictionCheckTimeout bounds the maxmemory-policy check at start, so that
+// a slow node delays startup by at most this much.
+const evictionCheckTimeout = 5 * time.Second
+
+// checkRedisEviction logs, once per node, a Redis whose maxmemory-policy
+// may delete gatehouse's keys before their TTL (docs/deploy.md): an ERROR
+// line naming the policy, the node and what eviction undoes, also while
+// maxmemory is 0, because a limit can be set at run time and the policy
+// then applies at once. A node that refuses CONFIG (managed Redis renames
+// or blocks it; an ACL without +config) is an INFO line: the policy could
+// not be checked and must be noeviction. Neither stops the start: refusing
+// an evicting Redis would stop, at the upgrade, deployments that ran on one
+// before this check existed.
+func checkRedisEviction(ctx context.Context, r *redisstore.Store, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, evictionCheckTimeout)
+	defer cancel()
+	nodes, err := r.MemoryPolicies(ctx)
+	if err != nil {
+		log.InfoContext(ctx, "redis maxmemory-policy could not be checked; it must be noeviction (docs/deploy.md)",
+			"error", err.Error())
+		return
+	}
+	for _, n := range nodes {
+		switch {
+		case n.Err != nil:
+			log.InfoContext(ctx, "redis maxmemory-policy could not be checked; it must be noeviction (docs/deploy.md)",
+				"node", n.Addr, "error", n.Err.Error())
+		case n.Evicts():
+			attrs := []any{"node", n.Addr, "maxmemory_policy", n.Policy, "maxmemory", n.MaxMemory}
+			if n.MaxMemory == 0 {
+				attrs = append(attrs, "note", "nothing is evicted while maxmemory is 0 (no limit), but a limit can be set at run time")
+			}
+			log.ErrorContext(ctx, "redis maxmemory-policy evicts keys: a full Redis deletes gatehouse keys early, "+
+				"so that a revoked token or ended session is valid again and a used TOTP code or login-failure count is given back; "+
+				"set maxmemory-policy noeviction (docs/deploy.md)", attrs...)
+		}
+	}
 }
 
 // unavailable reports whether err means "a store did not answer".

@@ -29,7 +29,8 @@
 // Every key but the stream and the expiry buckets has a TTL, and each is
 // state that must not vanish early: Redis must run with maxmemory-policy
 // noeviction (docs/deploy.md), under which a full Redis refuses writes and
-// gatehouse answers 503.
+// gatehouse answers 503. MemoryPolicies reads the policy of every node, so
+// that the app can warn at start when one evicts.
 //
 // Redis Cluster: every command and script touches one key, except the
 // revocation publish script, whose two keys share the {rev} hash tag; the

@@ -48,6 +48,7 @@ var (
 type Store struct {
 	client      goredis.UniversalClient
 	cluster     *goredis.ClusterClient // client, when it is a Cluster; else nil
+	sentinel    string                 // the Sentinel master name, when client is a failover client
 	prefix      string
 	wait        int // replicas that must acknowledge a durable write (WAIT)
 	waitTimeout time.Duration
@@ -139,7 +140,7 @@ func OpenTopology(_ context.Context, t Topology, opts ...Option) (*Store, error)
 		if err != nil {
 			return nil, err
 		}
-		s.client = goredis.NewFailoverClient(s.failoverDefaults(o))
+		s.client, s.sentinel = goredis.NewFailoverClient(s.failoverDefaults(o)), o.MasterName
 	case t.URL != "":
 		o, err := goredis.ParseURL(t.URL)
 		if err != nil {
@@ -155,6 +156,7 @@ func OpenTopology(_ context.Context, t Topology, opts ...Option) (*Store, error)
 			Password:         t.Password,
 			SentinelPassword: t.Password,
 		}))
+		s.sentinel = t.SentinelMaster
 	case len(t.ClusterAddrs) > 0:
 		o := &goredis.ClusterOptions{Addrs: t.ClusterAddrs, Password: t.Password}
 		s.setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
