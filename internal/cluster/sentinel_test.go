@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,31 +19,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/tcpproxy"
 )
-
-// redisProcess runs redis-server in the foreground on a free loopback port
-// (no persistence; conf, when not "", is its config file) and kills it at
-// cleanup; it returns the address and the process, which a test may kill.
-func redisProcess(t *testing.T, dir, conf string, args ...string) (string, *exec.Cmd) {
-	t.Helper()
-	addr := freeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	var argv []string
-	if conf != "" {
-		argv = append(argv, conf) // redis-server wants the file first
-	}
-	argv = append(argv, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
-	cmd := exec.Command("redis-server", append(argv, args...)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := goredis.NewClient(&goredis.Options{Addr: addr})
-	defer c.Close()
-	if !clocktest.Within(10*time.Second, func() bool { return c.Ping(context.Background()).Err() == nil }) {
-		t.Fatalf("redis-server on %s did not start", addr)
-	}
-	return addr, cmd
-}
 
 // TestSentinelFailoverFailsClosedAndKeepsLogouts runs gatehouse on a
 // Sentinel group of its own (primary, replica, one sentinel), so that
@@ -61,10 +35,10 @@ func redisProcess(t *testing.T, dir, conf string, args ...string) (string, *exec
 func TestSentinelFailoverFailsClosedAndKeepsLogouts(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	primary, primaryCmd := redisProcess(t, dir, "")
+	primary, primaryCmd := redistest.Start(t, "")
 	link := tcpproxy.New(t, primary)
 	linkHost, linkPort, _ := net.SplitHostPort(link.Addr())
-	replica, _ := redisProcess(t, dir, "", "--replicaof", linkHost, linkPort)
+	replica, _ := redistest.Start(t, "", "--replicaof", linkHost, linkPort)
 
 	// down-after is long so that only the test's SENTINEL FAILOVER moves the
 	// primary: the outage window is then the test's, not a timer's.
@@ -82,7 +56,7 @@ func TestSentinelFailoverFailsClosedAndKeepsLogouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	sentinelLog := filepath.Join(dir, "sentinel.log")
-	sentinel, _ := redisProcess(t, dir, sentinelConf, "--sentinel", "--logfile", sentinelLog) // it rewrites sentinelConf
+	sentinel, _ := redistest.Start(t, sentinelConf, "--sentinel", "--logfile", sentinelLog) // it rewrites sentinelConf
 	t.Cleanup(func() {
 		if t.Failed() { // what Sentinel did (+switch-master, -failover-abort-…) says why
 			b, _ := os.ReadFile(sentinelLog)

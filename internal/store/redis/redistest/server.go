@@ -20,6 +20,15 @@ import (
 // another process answers on the port.
 func StartServer(t testing.TB, args ...string) string {
 	t.Helper()
+	addr, _ := Start(t, "", args...)
+	return addr
+}
+
+// Start is StartServer with a config file (conf, "" for none; a Sentinel's
+// must be a writable file, which it rewrites) and returns the process too,
+// which a test may kill to simulate a failure.
+func Start(t testing.TB, conf string, args ...string) (string, *exec.Cmd) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("redistest: free port: %v", err)
@@ -27,8 +36,12 @@ func StartServer(t testing.TB, args ...string) string {
 	addr := ln.Addr().String()
 	_, port, _ := net.SplitHostPort(addr)
 	_ = ln.Close()
-	argv := append([]string{"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", t.TempDir()}, args...)
-	cmd := exec.Command("redis-server", argv...)
+	var argv []string
+	if conf != "" {
+		argv = append(argv, conf) // redis-server wants the file first
+	}
+	argv = append(argv, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	cmd := exec.Command("redis-server", append(argv, args...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("redistest: start redis-server: %v", err)
 	}
@@ -53,7 +66,7 @@ func StartServer(t testing.TB, args ...string) string {
 			_ = c.Close()
 			if err == nil {
 				if strings.Contains(info, "\r\nprocess_id:"+strconv.Itoa(cmd.Process.Pid)+"\r\n") {
-					return addr
+					return addr, cmd
 				}
 				t.Fatalf("redistest: another server answers on %s", addr)
 			}
