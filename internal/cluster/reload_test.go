@@ -121,38 +121,58 @@ func TestSIGHUPReloadsRoutes(t *testing.T) {
 	}
 }
 
-// SIGTERM drains: a request in flight completes, then the process exits 0.
-func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
-	release := make(chan struct{})
-	arrived := make(chan struct{}, 1)
+// drainingServe is a serve whose route /slow/ reaches an upstream that
+// holds every request until release is closed; get sends one such request
+// and, once it has reached the upstream, returns a channel with its
+// outcome ("200 drained ok" when released), for the shutdown tests.
+type drainingServe struct {
+	*node
+	release chan struct{}
+	arrived chan struct{}
+}
+
+func startDrainingServe(t *testing.T) *drainingServe {
+	t.Helper()
+	d := &drainingServe{release: make(chan struct{}), arrived: make(chan struct{}, 1)}
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		<-release
+		d.arrived <- struct{}{}
+		<-d.release
 		w.Write([]byte("drained ok"))
 	}))
 	t.Cleanup(slow.Close)
-	t.Cleanup(func() { closeOnce(release) })
+	t.Cleanup(func() { closeOnce(d.release) })
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "gatehouse.yaml")
 	body := fmt.Sprintf("store: sqlite://%s\nadmin_listen: \"\"\nroutes:\n  - {name: slow, match: {path_prefix: /slow/}, upstream: %q, auth: none}\n", filepath.Join(dir, "gh.db"), slow.URL)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := startServe(t, cfg)
-	base, cmd, exited := n.base, n.cmd, n.exited
+	d.node = startServe(t, cfg)
+	return d
+}
 
+// get sends GET /slow/x and waits until the upstream holds it.
+func (d *drainingServe) get() <-chan string {
 	result := make(chan string, 1)
 	go func() {
-		resp, err := http.Get(base + "/slow/x")
+		resp, err := http.Get(d.base + "/slow/x")
 		if err != nil {
-			result <- err.Error()
+			result <- "error: " + err.Error()
 			return
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		result <- fmt.Sprintf("%d %s", resp.StatusCode, b)
 	}()
-	<-arrived
+	<-d.arrived
+	return result
+}
+
+// SIGTERM drains: a request in flight completes, then the process exits 0.
+func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
+	n := startDrainingServe(t)
+	base, cmd, exited, release := n.base, n.cmd, n.exited, n.release
+	result := n.get()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -2,13 +2,7 @@ package cluster_test
 
 import (
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,35 +26,8 @@ func TestSecondSignalForcesExit(t *testing.T) {
 		{"SIGTERM twice", syscall.SIGTERM, syscall.SIGTERM},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			release := make(chan struct{})
-			arrived := make(chan struct{}, 1)
-			slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				arrived <- struct{}{}
-				<-release
-				w.Write([]byte("drained ok"))
-			}))
-			t.Cleanup(slow.Close)
-			t.Cleanup(func() { closeOnce(release) })
-			dir := t.TempDir()
-			cfg := filepath.Join(dir, "gatehouse.yaml")
-			body := fmt.Sprintf("store: sqlite://%s\nadmin_listen: \"\"\nroutes:\n  - {name: slow, match: {path_prefix: /slow/}, upstream: %q, auth: none}\n", filepath.Join(dir, "gh.db"), slow.URL)
-			if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			n := startServe(t, cfg)
-
-			result := make(chan string, 1)
-			go func() {
-				resp, err := http.Get(n.base + "/slow/x")
-				if err != nil {
-					result <- "error: " + err.Error()
-					return
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				result <- fmt.Sprintf("%d %s", resp.StatusCode, b)
-			}()
-			<-arrived
+			n := startDrainingServe(t)
+			result := n.get()
 			if err := n.cmd.Process.Signal(tc.first); err != nil {
 				t.Fatal(err)
 			}
