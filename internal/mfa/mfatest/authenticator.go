@@ -31,6 +31,22 @@ type Authenticator struct {
 	BackupEligible bool
 	// NoUserVerification clears flag UV (a key without PIN or biometric).
 	NoUserVerification bool
+	// NoUserPresence clears flag UP (no touch: a forged or silent answer).
+	NoUserPresence bool
+	// BackupStateOnly sets flag BS without BE, a combination WebAuthn
+	// forbids (§6.1.3).
+	BackupStateOnly bool
+	// CrossOrigin and TopOrigin go into clientDataJSON: the call came
+	// from an iframe whose top-level page is TopOrigin.
+	CrossOrigin bool
+	TopOrigin   string
+	// CredentialID, when set, is the ID of the next credential Create
+	// makes (default: 32 random bytes).
+	CredentialID []byte
+	// AttestationFormat and AttestationStatement replace the attestation
+	// "none" with an empty statement that Create sends by default.
+	AttestationFormat    string
+	AttestationStatement map[string]any
 }
 
 // Key is a credential the authenticator holds.
@@ -57,7 +73,13 @@ const (
 )
 
 func (a *Authenticator) flags() byte {
-	f := byte(flagUP)
+	var f byte
+	if !a.NoUserPresence {
+		f |= flagUP
+	}
+	if a.BackupStateOnly {
+		f |= flagBS
+	}
 	if !a.NoUserVerification {
 		f |= flagUV
 	}
@@ -77,9 +99,13 @@ func (a *Authenticator) authData(rpID string, flags byte, count uint32) []byte {
 	return binary.BigEndian.AppendUint32(out, count)
 }
 
-func clientData(t testing.TB, typ, challenge, origin string) []byte {
+func (a *Authenticator) clientData(t testing.TB, typ, challenge string) []byte {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": origin, "crossOrigin": false})
+	cd := map[string]any{"type": typ, "challenge": challenge, "origin": a.Origin, "crossOrigin": a.CrossOrigin}
+	if a.TopOrigin != "" {
+		cd["topOrigin"] = a.TopOrigin
+	}
+	b, err := json.Marshal(cd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +142,11 @@ func (a *Authenticator) Create(t testing.TB, optionsJSON []byte) (json.RawMessag
 	if err != nil {
 		t.Fatalf("user.id %q: %v", o.PublicKey.User.ID, err)
 	}
-	k := &Key{ID: make([]byte, 32), UserHandle: userHandle, priv: priv}
-	_, _ = rand.Read(k.ID)
+	k := &Key{ID: a.CredentialID, UserHandle: userHandle, priv: priv}
+	if k.ID == nil {
+		k.ID = make([]byte, 32)
+		_, _ = rand.Read(k.ID)
+	}
 	pub, err := priv.PublicKey.ECDH()
 	if err != nil {
 		t.Fatal(err)
@@ -135,18 +164,22 @@ func (a *Authenticator) Create(t testing.TB, optionsJSON []byte) (json.RawMessag
 	ad = binary.BigEndian.AppendUint16(ad, uint16(len(k.ID)))
 	ad = append(ad, k.ID...)
 	ad = append(ad, cose...)
+	format, stmt := "none", map[string]any{}
+	if a.AttestationFormat != "" {
+		format, stmt = a.AttestationFormat, a.AttestationStatement
+	}
 	att, err := webauthncbor.Marshal(struct {
 		Fmt      string         `cbor:"fmt"`
 		AttStmt  map[string]any `cbor:"attStmt"`
 		AuthData []byte         `cbor:"authData"`
-	}{"none", map[string]any{}, ad})
+	}{format, stmt, ad})
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, err := json.Marshal(map[string]any{
 		"id": b64(k.ID), "rawId": b64(k.ID), "type": "public-key", "authenticatorAttachment": a.Attachment,
 		"response": map[string]any{
-			"clientDataJSON":    b64(clientData(t, "webauthn.create", o.PublicKey.Challenge, a.Origin)),
+			"clientDataJSON":    b64(a.clientData(t, "webauthn.create", o.PublicKey.Challenge)),
 			"attestationObject": b64(att),
 			"transports":        []string{"usb"},
 		},
@@ -177,7 +210,7 @@ func (a *Authenticator) Get(t testing.TB, optionsJSON []byte, k *Key) json.RawMe
 	}
 	k.Count++
 	ad := a.authData(o.PublicKey.RPID, a.flags(), k.Count)
-	cd := clientData(t, "webauthn.get", o.PublicKey.Challenge, a.Origin)
+	cd := a.clientData(t, "webauthn.get", o.PublicKey.Challenge)
 	h := sha256.Sum256(cd)
 	digest := sha256.Sum256(append(append([]byte{}, ad...), h[:]...))
 	sig, err := ecdsa.SignASN1(rand.Reader, k.priv, digest[:])
