@@ -65,7 +65,7 @@ func demoCmd(e *env) *cobra.Command {
 				return err
 			}
 			cfg := demo.Config(ln.Addr().String(), dir, "http://"+upLn.Addr().String())
-			a, err := app.New(ctx, cfg, log, app.Options{Migrate: true, Demo: true})
+			a, err := app.New(ctx, cfg, log, app.Options{Migrate: true, Demo: true, Version: version()})
 			if err != nil {
 				return stopped(err)
 			}

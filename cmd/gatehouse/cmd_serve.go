@@ -32,7 +32,7 @@ func serveCmd(e *env) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			defer forceExitOnSecondSignal(ctx, log)()
-			a, err := app.New(ctx, cfg, log, app.Options{Migrate: !noMigrate, RetryStartup: true, ChangeAlgorithm: true, AccessLog: e.stderr})
+			a, err := app.New(ctx, cfg, log, app.Options{Migrate: !noMigrate, RetryStartup: true, ChangeAlgorithm: true, AccessLog: e.stderr, Version: version()})
 			if err != nil && ctx.Err() != nil {
 				// Stopped (SIGTERM, SIGINT) while waiting for a store: a
 				// requested stop, exit 0 as when serving.

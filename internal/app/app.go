@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/peers"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
@@ -66,6 +67,9 @@ type App struct {
 	// authorization (ext_authz_listen).
 	ExtAuthzListener net.Listener
 	MFA              *mfa.Service
+	// Peers records this instance's settings in the shared store and
+	// compares them with the other live instances' (Run; docs/deploy.md).
+	Peers *peers.Monitor
 
 	gateway atomic.Pointer[gateway.Gateway]
 	limits  ratelimit.Store // the gateway's rate limit buckets, kept across reloads
@@ -102,6 +106,9 @@ type Options struct {
 	// same fields as the logger's) through httpapi.AccessLog, batched and
 	// never blocking a request; Run writes them. Nil: through the logger.
 	AccessLog io.Writer
+	// Version is the gatehouse version this instance reports to its peers
+	// (docs/deploy.md, "Instances must agree"); "" = "devel".
+	Version string
 	// WrapStore, when set, wraps the opened main store before any service
 	// uses it (tests: a pause at a chosen call of the real store).
 	WrapStore func(MainStore) MainStore
@@ -239,6 +246,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	if err := a.buildTokens(ctx, opt); err != nil {
 		return err
 	}
+	a.Peers = a.newPeerMonitor(opt.Version)
 
 	hasher, err := password.NewHasher(password.Params{
 		MemoryKiB: cfg.Passwords.MemoryKiB, Iterations: cfg.Passwords.Iterations, Parallelism: cfg.Passwords.Parallelism,
@@ -656,6 +664,11 @@ const purgeEvery = 5 * time.Minute
 // component owns its loop or its purge rule; Run only starts them and logs
 // their errors. waitBackground reports when they have all returned.
 func (a *App) Run(ctx context.Context) {
+	// Compared with the peers at once, before serving, so that a
+	// difference is in the log from the start; a store that does not
+	// answer only delays it to the next refresh.
+	a.Peers.CheckLogged(ctx)
+	a.bg.Go(func() { a.Peers.Run(ctx) })
 	a.bg.Go(func() {
 		if err := a.Watcher.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			a.Log.Error("revocation watcher stopped", "error", err.Error())

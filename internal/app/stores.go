@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/peers"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
@@ -42,6 +43,7 @@ type MainStore interface {
 	authserver.Store
 	authserver.LogoutStore
 	oidc.LogoutStore
+	peers.Store
 	Ping(ctx context.Context) error
 	Migrate(ctx context.Context) error
 	// CheckSchema is nil when the store is at exactly the schema version

@@ -26,6 +26,10 @@ type Metrics struct {
 	// AccessLogDropped counts access log lines dropped because the log
 	// writer could not keep up (the request path never waits for it).
 	AccessLogDropped prometheus.Counter
+	// ConfigMismatch is, per setting every instance must agree on, the
+	// number of live peer instances sharing the stores whose value
+	// differs from this instance's (internal/peers).
+	ConfigMismatch *prometheus.GaugeVec // field
 
 	decisions pairs[prometheus.Counter]  // AuthDecisions by method, outcome
 	storeOps  pairs[prometheus.Observer] // StoreLatency by store, op
@@ -83,9 +87,13 @@ func New() *Metrics {
 		AccessLogDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatehouse_access_log_dropped_total", Help: "Access log lines dropped under back-pressure.",
 		}),
+		ConfigMismatch: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gatehouse_config_mismatch",
+			Help: "Live peer instances sharing the stores whose value of a setting every instance must agree on differs from this instance's.",
+		}, []string{"field"}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Duration, m.AuthDecisions, m.LoginFailures, m.Tokens, m.StoreLatency, m.RateLimits, m.MFA,
-		m.AccessLogDropped,
+		m.AccessLogDropped, m.ConfigMismatch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -117,6 +125,15 @@ func (m *Metrics) RateLimit(route, outcome string) {
 		return
 	}
 	m.RateLimits.WithLabelValues(route, outcome).Inc()
+}
+
+// PeerMismatch sets the number of live peer instances whose value of
+// field differs from this instance's.
+func (m *Metrics) PeerMismatch(field string, peers int) {
+	if m == nil {
+		return
+	}
+	m.ConfigMismatch.WithLabelValues(field).Set(float64(peers))
 }
 
 // Token counts one token event.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/peers"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/throttle"
@@ -26,7 +27,7 @@ var (
 	_ throttle.Store   = (*Store)(nil)
 )
 
-// Store is an in-process session, revocation and throttle store. The zero
+// Store is an in-process session, revocation, throttle and peer store. The zero
 // value is not usable; create one with New. It is safe for concurrent use.
 type Store struct {
 	now             func() time.Time
@@ -55,6 +56,8 @@ type Store struct {
 	// failuresIdle: likewise for when the first held throttle key goes
 	// idle (its latest failure leaves its window).
 	failuresIdle sweepGate
+
+	peers map[string]peers.Record // by ID; nil until the first PutPeer
 }
 
 type storedEvent struct {

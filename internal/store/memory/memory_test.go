@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/peers"
+	"github.com/gatehouse-auth/gatehouse/internal/peers/peerstest"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation/revocationtest"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -27,6 +29,10 @@ func TestRevocationStore(t *testing.T) {
 
 func TestThrottleStore(t *testing.T) {
 	throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store { return memory.New() })
+}
+
+func TestPeerStore(t *testing.T) {
+	peerstest.RunStoreTests(t, func(t *testing.T) peers.Store { return memory.New() })
 }
 
 func record(id string, now time.Time) session.Record {

@@ -18,6 +18,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
+	"github.com/gatehouse-auth/gatehouse/internal/peers"
+	"github.com/gatehouse-auth/gatehouse/internal/peers/peerstest"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation/revocationtest"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -88,6 +90,14 @@ func TestThrottleStore(t *testing.T) {
 	for _, kind := range redistest.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store { return openDeployment(t, kind) })
+		})
+	}
+}
+
+func TestPeerStore(t *testing.T) {
+	for _, kind := range redistest.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			peerstest.RunStoreTests(t, func(t *testing.T) peers.Store { return openDeployment(t, kind) })
 		})
 	}
 }

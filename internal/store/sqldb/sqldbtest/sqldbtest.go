@@ -22,6 +22,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctest"
+	"github.com/gatehouse-auth/gatehouse/internal/peers"
+	"github.com/gatehouse-auth/gatehouse/internal/peers/peerstest"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/internal/revocation/revocationtest"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -50,6 +52,7 @@ type Store interface {
 	authserver.Store
 	authserver.LogoutStore
 	oidc.LogoutStore
+	peers.Store
 	Migrate(ctx context.Context) error
 	MigrationVersion(ctx context.Context) (current, latest int64, err error)
 	CheckSchema(ctx context.Context) error
@@ -117,6 +120,10 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("OIDCLogout", func(t *testing.T) {
 		t.Parallel()
 		oidctest.RunLogoutStoreTests(t, func(t *testing.T) oidc.LogoutStore { return newStore(t) })
+	})
+	t.Run("Peers", func(t *testing.T) {
+		t.Parallel()
+		peerstest.RunStoreTests(t, func(t *testing.T) peers.Store { return newStore(t) })
 	})
 	t.Run("SQL", func(t *testing.T) {
 		t.Parallel()
@@ -237,12 +244,14 @@ func testDuplicateLinksMigrated(t *testing.T, s Store) {
 	ctx := context.Background()
 	// The users first, on the current schema (CreateUser writes columns
 	// of later migrations); then back to version 8, as the Downs of
-	// migrations 11, 10 and 9 leave it (goose refuses to apply 9 below an
+	// migrations 12, 11, 10 and 9 leave it (goose refuses to apply 9 below an
 	// applied later one).
 	for _, id := range []string{"alice", "bob"} {
 		mustUser(t, s, id)
 	}
 	for _, q := range []string{
+		`DROP TABLE peers`,
+		`DELETE FROM goose_db_version WHERE version_id = 12`,
 		`ALTER TABLE users DROP COLUMN revocations`,
 		`DELETE FROM goose_db_version WHERE version_id = 11`,
 		`ALTER TABLE oauth_clients DROP COLUMN token_sid`,
