@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Event types (contract section 6).
@@ -104,14 +107,20 @@ func (l *Logger) Record(ctx context.Context, e Event) {
 		if e.RequestID == "" {
 			e.RequestID = req.ID
 		}
-		if req.ActorID != "" {
+		if req.ActorID != "" || req.UserAgent != "" {
 			// The acting administrator (admin API): who did it, next to
-			// whom it was done to. A copy: callers may share Details.
-			d := make(map[string]string, len(e.Details)+2)
+			// whom it was done to; and the client that sent the request.
+			// A copy: callers may share Details.
+			d := make(map[string]string, len(e.Details)+3)
 			for k, v := range e.Details {
 				d[k] = v
 			}
-			d["actor_id"], d["actor"] = req.ActorID, req.Actor
+			if req.ActorID != "" {
+				d["actor_id"], d["actor"] = req.ActorID, req.Actor
+			}
+			if req.UserAgent != "" {
+				d["user_agent"] = cleanUserAgent(req.UserAgent)
+			}
 			e.Details = d
 		}
 	}
@@ -158,9 +167,9 @@ func (l *Logger) Purge(ctx context.Context, retention time.Duration) (int, error
 }
 
 // Request identifies the HTTP request an event happens in: the client's IP
-// (trusted proxies applied) and the request ID. httpapi stores it in every
-// request's context, so services deep below (token grants, OIDC) need not
-// pass them along for the audit trail.
+// (trusted proxies applied), the request ID and the User-Agent. httpapi
+// stores it in every request's context, so services deep below (token
+// grants, OIDC) need not pass them along for the audit trail.
 type Request struct {
 	IP string
 	ID string
@@ -171,6 +180,13 @@ type Request struct {
 	// (user ID and username); every event recorded in the request names
 	// them in Details["actor_id"] and Details["actor"].
 	ActorID, Actor string
+	// UserAgent is the request's User-Agent header as the client sent it:
+	// the header's own string, not a copy, so that recording it costs the
+	// proxied path no allocation (issue 15). Every event recorded in the
+	// request carries it in Details["user_agent"] as cleanUserAgent
+	// returns it (the work is done only when an event is recorded); ""
+	// adds nothing.
+	UserAgent string
 	// gateway is the gateway's per-request state (opaque here), kept in the
 	// same context value so that a proxied request needs no second one.
 	gateway any
@@ -242,4 +258,55 @@ func RequestFrom(ctx context.Context) (Request, bool) {
 		return Request{}, false
 	}
 	return *r, true
+}
+
+// maxUserAgent is how many bytes of a User-Agent an event keeps (as many
+// as a session keeps).
+const maxUserAgent = 256
+
+// cleanUserAgent returns a client's User-Agent as an event carries it:
+// valid UTF-8 (a run of invalid bytes becomes one U+FFFD, as with
+// strings.ToValidUTF8), every control character (NUL, tab, CR, LF, ESC,
+// DEL, C1), format character (bidirectional overrides, zero-width spaces)
+// and line or paragraph separator replaced by U+FFFD — a header must not
+// forge a log line, drive an operator's terminal or reorder what a console
+// shows — and cut to at most maxUserAgent bytes before a whole character.
+// A printable ASCII value that fits is returned as it is, without an
+// allocation.
+func cleanUserAgent(ua string) string {
+	if len(ua) <= maxUserAgent && printableASCII(ua) {
+		return ua
+	}
+	var b strings.Builder
+	b.Grow(min(len(ua), maxUserAgent))
+	invalid := false // the previous byte was invalid UTF-8
+	for i := 0; i < len(ua); {
+		r, n := utf8.DecodeRuneInString(ua[i:])
+		i += n
+		switch {
+		case r == utf8.RuneError && n == 1:
+			if invalid {
+				continue
+			}
+			invalid = true
+		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp):
+			invalid, r = false, utf8.RuneError
+		default:
+			invalid = false
+		}
+		if b.Len()+utf8.RuneLen(r) > maxUserAgent {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }

@@ -143,6 +143,11 @@ func (s *server) observe(next http.Handler) http.Handler {
 		st.sw.ResponseWriter = w
 		st.info.ID = s.ids.next(st.idBuf[:0])
 		st.info.IP = s.realIP(r, st.ipBuf[:0])
+		// The header's own string (no copy, no allocation): audit
+		// sanitizes it only when an event is recorded.
+		if ua := r.Header["User-Agent"]; len(ua) > 0 {
+			st.info.UserAgent = ua[0]
+		}
 		st.idHdr[0] = st.info.ID
 		w.Header()["X-Request-Id"] = st.idHdr[:]
 		st.ctx = audit.Context{Context: r.Context(), Req: &st.info}
