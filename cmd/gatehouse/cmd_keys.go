@@ -28,7 +28,7 @@ func keysCmd(e *env) *cobra.Command {
 			}),
 		},
 		&cobra.Command{
-			Use: "rotate", Short: "Create a new signing key and use it at once (old keys keep verifying until access_ttl+leeway)", Args: cobra.NoArgs,
+			Use: "rotate", Short: "Sign with a new key at once: the published next key if one is pending, else a new one (old keys keep verifying until access_ttl+leeway)", Args: cobra.NoArgs,
 			RunE: withApp(e, func(cmd *cobra.Command, a *app.App, _ []string) error {
 				kid, err := a.Keys.Rotate(cmd.Context())
 				if err != nil {

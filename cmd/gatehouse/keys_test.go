@@ -1,9 +1,19 @@
 package main
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 )
 
 // Configuration errors of the keys exit 2 (contract section 1) with one
@@ -58,5 +68,57 @@ func TestKeysConfigErrorsExitTwo(t *testing.T) {
 				t.Errorf("keys changed by a refused command:\nbefore %s\nafter  %s", before, after)
 			}
 		})
+	}
+}
+
+// `keys list` shows the pending key of a scheduled rotation (keys.rotate_every)
+// with the time it becomes active, `keys jwks` publishes it, and `keys
+// rotate` makes that key active instead of making another (docs/tokens.md).
+func TestKeysListShowsThePendingKey(t *testing.T) {
+	c := newCLI(t, "")
+	c.ok("", "keys", "list") // creates the first key
+	st := sqlitetest.Open(t, filepath.Join(filepath.Dir(c.cfg), "gh.db"))
+	ctx := context.Background()
+	stored, err := st.Keys(ctx)
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("stored keys = %d, %v; want the first one", len(stored), err)
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := time.Now().Add(keys.PublishAhead).UTC().Truncate(time.Second)
+	next := keys.Key{ID: "next-key-test-kid", Algorithm: keys.ES256, Private: pkcs8, Public: pub,
+		CreatedAt: time.Now().UTC().Truncate(time.Microsecond), ActivatedAt: due, Pending: true}
+	if err := st.AddPendingKey(ctx, stored[0].ID, next); err != nil {
+		t.Fatal(err)
+	}
+
+	list := c.ok("", "keys", "list")
+	var line string
+	for l := range strings.Lines(list) {
+		if strings.HasPrefix(l, next.ID) {
+			line = l
+		}
+	}
+	if f := strings.Fields(line); len(f) != 6 || f[2] != "pending" || f[4] != due.Format(time.RFC3339) || f[5] != "-" {
+		t.Errorf("keys list line of the pending key = %q, want state pending, activated %s, retires -\n%s", line, due.Format(time.RFC3339), list)
+	}
+	if jwks := c.ok("", "keys", "jwks"); !strings.Contains(jwks, `"kid":"`+next.ID+`"`) {
+		t.Errorf("keys jwks = %s, want the pending key published", jwks)
+	}
+	if out := c.ok("", "keys", "rotate"); !strings.Contains(out, next.ID+" is active") {
+		t.Errorf("keys rotate = %q, want the pending key %s activated", out, next.ID)
+	}
+	if list := c.ok("", "keys", "list"); strings.Contains(list, "pending") || strings.Count(list, "\n") != 3 {
+		t.Errorf("keys list after rotate = %s, want the active and the verifying key, none pending", list)
 	}
 }

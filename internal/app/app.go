@@ -360,6 +360,11 @@ func (a *App) buildTokens(ctx context.Context, opt Options) error {
 		keys.WithOnRotate(func(ctx context.Context, kid string) {
 			a.Audit.Record(ctx, audit.Event{Type: audit.KeyRotated, Details: map[string]string{"kid": kid}})
 			_ = a.Watcher.Publish(ctx, revocation.Event{Kind: revocation.KindKeys, Until: a.now().Add(time.Hour)})
+		}),
+		// The next key of a scheduled rotation: every instance reloads and
+		// publishes it in its JWKS at once (not audited: nothing rotated yet).
+		keys.WithOnPublish(func(ctx context.Context, _ string) {
+			_ = a.Watcher.Publish(ctx, revocation.Event{Kind: revocation.KindKeys, Until: a.now().Add(time.Hour)})
 		})}
 	if cfg.Tokens.Algorithm == "HS256" {
 		keyOpts = append(keyOpts, keys.WithHMACSecret([]byte(cfg.Tokens.HMACSecret)))

@@ -18,6 +18,11 @@ import (
 type memStore struct {
 	mu   sync.Mutex
 	keys []keys.Key
+	// pending is the announced next key (Pending set), pendingAfter the
+	// active key it was announced after; it is listed only while that key
+	// is still the active one.
+	pending      *keys.Key
+	pendingAfter string
 	// beforeRotate runs inside RotateKey before the check, to let a test
 	// play "another instance got there first".
 	beforeRotate func(s *memStore)
@@ -30,7 +35,11 @@ func (s *memStore) Keys(ctx context.Context) ([]keys.Key, error) {
 	if s.fail != nil {
 		return nil, s.fail
 	}
-	return append([]keys.Key(nil), s.keys...), nil
+	out := append([]keys.Key(nil), s.keys...)
+	if s.pending != nil && s.pendingAfter == s.active() {
+		out = append(out, *s.pending)
+	}
+	return out, nil
 }
 
 func (s *memStore) active() string {
@@ -56,6 +65,19 @@ func (s *memStore) RotateKey(ctx context.Context, expectActive string, next keys
 	if s.active() != expectActive {
 		return fmt.Errorf("rotate key: %w", auth.ErrConflict)
 	}
+	if p := s.pending; p != nil && s.pendingAfter == expectActive {
+		if p.ID == next.ID {
+			activated := next.ActivatedAt
+			next = *p
+			next.ActivatedAt = activated
+		} else {
+			retired := *p
+			retired.RetiresAt, retired.Pending = time.Time{}, false // retired below with the others
+			s.keys = append(s.keys, retired)
+		}
+	}
+	s.pending, s.pendingAfter = nil, ""
+	next.Pending = false
 	for i := range s.keys {
 		if s.keys[i].ID == next.ID {
 			return fmt.Errorf("rotate key: %w", auth.ErrConflict)
@@ -69,11 +91,31 @@ func (s *memStore) RotateKey(ctx context.Context, expectActive string, next keys
 	return nil
 }
 
+func (s *memStore) AddPendingKey(ctx context.Context, expectActive string, next keys.Key) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	if expectActive == "" {
+		return fmt.Errorf("add pending key: no active key: %w", auth.ErrInvalidInput)
+	}
+	if s.active() != expectActive || (s.pending != nil && s.pendingAfter == expectActive) {
+		return fmt.Errorf("add pending key: %w", auth.ErrConflict)
+	}
+	next.Pending, next.RetiresAt = true, time.Time{}
+	s.pending, s.pendingAfter = &next, expectActive
+	return nil
+}
+
 func (s *memStore) SealKey(ctx context.Context, id string, sealed []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
 		return s.fail
+	}
+	if p := s.pending; p != nil && p.ID == id && !p.Encrypted {
+		p.Private, p.Encrypted = sealed, true
 	}
 	for i := range s.keys {
 		if s.keys[i].ID == id && !s.keys[i].Encrypted {
@@ -98,9 +140,7 @@ func (s *memStore) DeleteRetiredKeys(ctx context.Context, cutoff time.Time) (int
 }
 
 func (s *memStore) stored() []keys.Key {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := append([]keys.Key(nil), s.keys...)
+	out, _ := s.Keys(context.Background())
 	sort.Slice(out, func(i, j int) bool { return out[i].ActivatedAt.Before(out[j].ActivatedAt) })
 	return out
 }

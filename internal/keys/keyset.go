@@ -20,9 +20,33 @@ import (
 // Key states reported by List.
 const (
 	StateActive    = "active"    // signs new tokens
+	StatePending   = "pending"   // published next key of a scheduled rotation; signs from ActivatedAt
 	StateVerifying = "verifying" // rotated out; verifies until RetiresAt
 	StateRetired   = "retired"   // past RetiresAt; verifies nothing
 )
+
+// JWKSMaxAge is how long a verifier may cache /.well-known/jwks.json: the
+// max-age of its Cache-Control header (set by httpapi; contract section 4).
+const JWKSMaxAge = 60 * time.Second
+
+// PublishAhead is how long before a scheduled rotation (keys.rotate_every)
+// the next key is published in the JWKS without signing: ten times
+// JWKSMaxAge, and at least ten minutes, so that a verifier that caches the
+// JWKS and refetches it on its own schedule (not on an unknown kid) has the
+// new key before the first token it signs. PublishLead shortens it for short
+// rotation periods.
+const PublishAhead = 10 * time.Minute
+
+// PublishLead is how long before a scheduled rotation the next key is
+// published: PublishAhead, but at most half of rotateEvery, so that the
+// lead is always shorter than the period. Zero when rotateEvery is not
+// positive (no scheduled rotation).
+func PublishLead(rotateEvery time.Duration) time.Duration {
+	if rotateEvery <= 0 {
+		return 0
+	}
+	return min(PublishAhead, rotateEvery/2)
+}
 
 // Info describes a key for `gatehouse keys list`. It holds no key material.
 type Info struct {
@@ -69,6 +93,15 @@ func WithOnRotate(fn func(ctx context.Context, newKID string)) Option {
 	return func(s *Set) { s.onRotate = fn }
 }
 
+// WithOnPublish registers fn, called after this Set stored the next key of
+// a scheduled rotation (pending), so that serve can publish a "keys"
+// revocation event and the other instances put it in their JWKS at once
+// instead of at their next periodic reload. It is not a rotation: nothing
+// signs with that key yet.
+func WithOnPublish(fn func(ctx context.Context, nextKID string)) Option {
+	return func(s *Set) { s.onPublish = fn }
+}
+
 // WithAlgorithmChange lets NewSet make a new key of the configured
 // algorithm the store's active key when the active key is of another
 // algorithm: changing tokens.algorithm, which only `gatehouse serve` may
@@ -93,6 +126,8 @@ type Set struct {
 	log      *slog.Logger
 	rsaBits  int
 	onRotate func(context.Context, string)
+	// onPublish is WithOnPublish's callback.
+	onPublish func(context.Context, string)
 	// changeAlg allows NewSet to replace an active key of another
 	// algorithm (WithAlgorithmChange).
 	changeAlg bool
@@ -116,10 +151,14 @@ type entry struct {
 type snapshot struct {
 	activeKID   string // the active key of the configured algorithm ("" if none)
 	storeActive string // the store's active key, whatever its algorithm
-	signer      any
-	byKID       map[string]*entry
-	order       []*entry // active first, then newest activation first
-	infos       []Info   // every stored key, for List
+	// The store's pending key, whatever its algorithm ("" if none), and
+	// when it is due to become active.
+	pendingKID, pendingAlg string
+	pendingAt              time.Time
+	signer                 any
+	byKID                  map[string]*entry
+	order                  []*entry // active first, then newest activation first
+	infos                  []Info   // every stored key, for List
 }
 
 // NewSet loads the keys of alg from store. For RS256, ES256 and EdDSA it
@@ -396,6 +435,8 @@ func (s *Set) List() []Info {
 		switch {
 		case in.KID == snap.storeActive:
 			in.State = StateActive
+		case in.KID == snap.pendingKID:
+			in.State = StatePending
 		case retired(in.RetiresAt, now):
 			in.State = StateRetired
 		}
@@ -431,12 +472,14 @@ func (s *Set) reloadLocked(ctx context.Context) error {
 	return nil
 }
 
-// Rotate makes a new key active at once. Every key that was not yet retiring
-// keeps verifying until now + the verify grace. If another instance rotated
-// since this Set last loaded, nothing is stored, the Set reloads and the
-// error wraps auth.ErrConflict. HS256 returns ErrUnsupported (and
-// auth.ErrInvalidInput, a configuration error): its secret lives in
-// configuration.
+// Rotate makes a new key active at once: the pending key of a scheduled
+// rotation when this Set has loaded one (it is already in the JWKS), else a
+// new key. Every key that was not yet retiring keeps verifying until now +
+// the verify grace; so does a pending key this Set had not loaded yet, which
+// the store retires with them. If another instance rotated since this Set
+// last loaded, nothing is stored, the Set reloads and the error wraps
+// auth.ErrConflict. HS256 returns ErrUnsupported (and auth.ErrInvalidInput,
+// a configuration error): its secret lives in configuration.
 func (s *Set) Rotate(ctx context.Context) (string, error) {
 	if s.alg == HS256 {
 		return "", configError{fmt.Errorf("rotate: HS256 keys come from tokens.hmac_secret (change it to rotate): %w", ErrUnsupported)}
@@ -450,13 +493,23 @@ func (s *Set) Rotate(ctx context.Context) (string, error) {
 	return kid, err
 }
 
+// rotateLocked makes the snapshot's pending key of the configured algorithm
+// active, or a new key when there is none, by a compare-and-swap on the
+// snapshot's active key.
 func (s *Set) rotateLocked(ctx context.Context) (string, error) {
-	prev := s.cur.Load().storeActive
-	next, err := s.newKey()
-	if err != nil {
-		return "", err
+	snap := s.cur.Load()
+	prev := snap.storeActive
+	var next Key
+	if snap.pendingKID != "" && snap.pendingAlg == s.alg {
+		next = Key{ID: snap.pendingKID, Algorithm: s.alg, ActivatedAt: s.now().UTC().Truncate(time.Microsecond)}
+		next.CreatedAt = next.ActivatedAt // not stored: the pending key keeps its own
+	} else {
+		var err error
+		if next, err = s.newKey(); err != nil {
+			return "", err
+		}
 	}
-	err = s.store.RotateKey(ctx, prev, next, next.CreatedAt.Add(s.grace))
+	err := s.store.RotateKey(ctx, prev, next, next.ActivatedAt.Add(s.grace))
 	if errors.Is(err, auth.ErrConflict) {
 		if rerr := s.reloadLocked(ctx); rerr != nil {
 			return "", fmt.Errorf("rotate signing key: lost race, then %w", rerr)
@@ -512,7 +565,12 @@ func (s *Set) load(ctx context.Context) (*snapshot, error) {
 	sort.SliceStable(stored, func(i, j int) bool { return stored[i].ActivatedAt.After(stored[j].ActivatedAt) })
 	snap := &snapshot{byKID: make(map[string]*entry)}
 	for _, k := range stored {
-		if k.RetiresAt.IsZero() && snap.storeActive == "" {
+		switch {
+		case k.Pending:
+			if snap.pendingKID == "" {
+				snap.pendingKID, snap.pendingAlg, snap.pendingAt = k.ID, k.Algorithm, k.ActivatedAt
+			}
+		case k.RetiresAt.IsZero() && snap.storeActive == "":
 			snap.storeActive = k.ID
 		}
 	}
@@ -607,9 +665,16 @@ func publicEqual(a, b any) bool {
 func retired(at, now time.Time) bool { return !at.IsZero() && !now.Before(at) }
 
 // Run keeps the Set current until ctx ends: every reloadEvery (default 1m)
-// it reloads the store and, when rotateEvery > 0 and the active key is older
-// than that, rotates. Deciding by the stored activation time rather than a
-// local timer means N instances rotate once per period, not N times.
+// it reloads the store and, when rotateEvery > 0, rotates on schedule: once
+// the active key is older than rotateEvery - PublishLead(rotateEvery), the
+// next key is stored as pending (published in the JWKS, not signing) to
+// become active rotateEvery after the active key did (or PublishLead from
+// now, if that is later: a rotation found overdue is still published
+// first); once that time has come, it is made active. Deciding by the
+// stored times rather than a local timer, and storing both steps with a
+// compare-and-swap on the active key, means N instances publish one next key
+// and rotate once per period, not N times, and an instance restarted in
+// between finds the pending key instead of making another.
 // Keys retired for more than Retention (a week) are purged.
 func (s *Set) Run(ctx context.Context, rotateEvery, reloadEvery time.Duration) {
 	if s.alg == HS256 {
@@ -640,8 +705,8 @@ func (s *Set) tick(ctx context.Context, rotateEvery time.Duration) {
 		s.log.Warn("reload signing keys failed", slog.String("error", err.Error()))
 		return
 	}
-	if rotateEvery > 0 && s.activeSince().Add(rotateEvery).Compare(s.now()) <= 0 {
-		if _, err := s.Rotate(ctx); err != nil && !errors.Is(err, auth.ErrConflict) {
+	if rotateEvery > 0 {
+		if err := s.schedule(ctx, rotateEvery); err != nil && !errors.Is(err, auth.ErrConflict) {
 			s.log.Warn("scheduled key rotation failed", slog.String("error", err.Error()))
 		}
 	}
@@ -660,10 +725,76 @@ func (s *Set) PurgeRetired(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-func (s *Set) activeSince() time.Time {
-	snap := s.cur.Load()
+// schedule takes the scheduled rotation one step, deciding from one
+// snapshot and storing with a compare-and-swap on its active key: it makes
+// a due pending key active, or publishes the next key once the active one
+// is within PublishLead of its period.
+func (s *Set) schedule(ctx context.Context, every time.Duration) error {
+	s.mu.Lock()
+	snap, now := s.cur.Load(), s.now()
+	var (
+		kid                string
+		err                error
+		rotated, published bool
+	)
+	switch {
+	case snap.pendingKID != "":
+		// A pending key of another algorithm is left to the instances
+		// running that algorithm.
+		if snap.pendingAlg == s.alg && !now.Before(snap.pendingAt) {
+			kid, err = s.rotateLocked(ctx)
+			rotated = err == nil
+		}
+	case !now.Before(activeSince(snap, now).Add(every - PublishLead(every))):
+		kid, err = s.publishNextLocked(ctx, snap, every)
+		published = err == nil
+	}
+	s.mu.Unlock()
+	switch {
+	case rotated && s.onRotate != nil:
+		s.onRotate(ctx, kid)
+	case published && s.onPublish != nil:
+		s.onPublish(ctx, kid)
+	}
+	return err
+}
+
+// publishNextLocked stores a new key as the pending one, due every after
+// the snapshot's active key became active but no sooner than PublishLead
+// from now. If another instance published one (or rotated) first, nothing
+// is stored, the Set reloads and the error wraps auth.ErrConflict.
+func (s *Set) publishNextLocked(ctx context.Context, snap *snapshot, every time.Duration) (string, error) {
+	next, err := s.newKey()
+	if err != nil {
+		return "", err
+	}
+	due := activeSince(snap, next.CreatedAt).Add(every)
+	if earliest := next.CreatedAt.Add(PublishLead(every)); due.Before(earliest) {
+		due = earliest
+	}
+	next.ActivatedAt = due.UTC().Truncate(time.Microsecond)
+	err = s.store.AddPendingKey(ctx, snap.storeActive, next)
+	if errors.Is(err, auth.ErrConflict) {
+		if rerr := s.reloadLocked(ctx); rerr != nil {
+			return "", fmt.Errorf("publish next signing key: lost race, then %w", rerr)
+		}
+		return "", fmt.Errorf("publish next signing key: another instance did first: %w", err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("publish next signing key: %w", err)
+	}
+	s.log.Info("next signing key published", slog.String("kid", next.ID), slog.Time("activates_at", next.ActivatedAt),
+		slog.String("active_kid", snap.storeActive), slog.String("alg", s.alg))
+	if err := s.reloadLocked(ctx); err != nil {
+		return next.ID, fmt.Errorf("published %s but reload failed: %w", next.ID, err)
+	}
+	return next.ID, nil
+}
+
+// activeSince is when snap's active key became active (now if unknown).
+func activeSince(snap *snapshot, now time.Time) time.Time {
 	if e := snap.byKID[snap.activeKID]; e != nil {
 		return e.info.ActivatedAt
 	}
-	return s.now()
+	return now
 }

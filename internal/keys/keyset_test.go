@@ -459,6 +459,11 @@ func TestRunRotatesOncePerPeriodAcrossInstances(t *testing.T) {
 	for _, s := range []*keys.Set{a, b} {
 		wg.Go(func() { s.Run(ctx, 24*time.Hour, 5*time.Millisecond) })
 	}
+	// Overdue, the rotation is still published PublishLead ahead.
+	clocktest.Eventually(t, "both instances publish the one next key", func() bool {
+		return len(jwksKIDs(t, a)) == 2 && equal(jwksKIDs(t, a), jwksKIDs(t, b))
+	})
+	c.Advance(keys.PublishLead(24 * time.Hour))
 	clocktest.Eventually(t, "both instances sign with the one new key", func() bool {
 		ka, _, _ := a.Signing()
 		kb, _, _ := b.Signing()

@@ -210,6 +210,16 @@ func TestRunRotatesOnceOnRealStores(t *testing.T) {
 			for _, s := range sets {
 				wg.Go(func() { s.Run(ctx, 24*time.Hour, 5*time.Millisecond) })
 			}
+			// Overdue, the rotation is still published PublishLead ahead.
+			clocktest.Eventually(t, "every instance publishes the one next key", func() bool {
+				for _, s := range sets {
+					if len(jwksKIDs(t, s)) != 2 || !equal(jwksKIDs(t, s), jwksKIDs(t, sets[0])) {
+						return false
+					}
+				}
+				return true
+			})
+			c.Advance(keys.PublishLead(24 * time.Hour))
 			clocktest.Eventually(t, "every instance signs with the one new key", func() bool {
 				k0, _, _ := sets[0].Signing()
 				for _, s := range sets[1:] {

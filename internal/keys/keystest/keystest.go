@@ -28,6 +28,13 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) keys.Store) {
 		{Name: "ConcurrentFirstKeysHaveOneWinner", Run: testConcurrentFirst},
 		{Name: "DeleteRetiredKeysRemovesOnlyRetiredBeforeCutoff", Run: testDeleteRetired},
 		{Name: "SealKeySealsOnlyAKeyInClear", Run: testSealKey},
+		{Name: "PendingKeyIsListedWithItsActivation", Run: testPendingListed},
+		{Name: "AddPendingKeyConflictsAndChangesNothing", Run: testPendingConflicts},
+		{Name: "ConcurrentPendingKeysHaveOneWinner", Run: testConcurrentPending},
+		{Name: "RotateKeyActivatesThePendingKey", Run: testActivatePending},
+		{Name: "ConcurrentActivationsHaveOneWinner", Run: testConcurrentActivation},
+		{Name: "RotateKeyToAnotherKeyRetiresThePendingKey", Run: testRotatePastPending},
+		{Name: "SealKeySealsAPendingKey", Run: testSealPending},
 	})
 }
 
@@ -252,5 +259,232 @@ func testSealKey(t *testing.T, s keys.Store) {
 	}
 	if len(got) != 2 {
 		t.Errorf("%d keys stored, want 2", len(got))
+	}
+}
+
+// addPending stores a pending key after expect and fails the test on error.
+func addPending(t *testing.T, s keys.Store, expect string, next keys.Key) {
+	t.Helper()
+	if err := s.AddPendingKey(context.Background(), expect, next); err != nil {
+		t.Fatalf("AddPendingKey(%q, %s): %v", expect, next.ID, err)
+	}
+}
+
+// pendingKey is newKey marked pending, as a Set announces it.
+func pendingKey(id string, due time.Time) keys.Key {
+	k := newKey(id, due)
+	k.Pending = true
+	return k
+}
+
+// testPendingListed: Keys lists the pending key as stored, with its
+// activation time, beside an unchanged active key; it retires nothing.
+func testPendingListed(t *testing.T, s keys.Store) {
+	k1 := newKey("k1", at)
+	rotate(t, s, "", k1, time.Time{})
+	p := pendingKey("p", at.Add(24*time.Hour))
+	p.RetiresAt = at // ignored: a pending key does not retire
+	addPending(t, s, "k1", p)
+	got := all(t, s)
+	if len(got) != 2 {
+		t.Fatalf("Keys() = %v, want k1 and p", got)
+	}
+	assertKey(t, got["k1"], k1)
+	want := p
+	want.RetiresAt = time.Time{}
+	assertKey(t, got["p"], want)
+	if !got["p"].Pending || got["k1"].Pending {
+		t.Fatalf("Pending: k1 %v, p %v; want false, true", got["k1"].Pending, got["p"].Pending)
+	}
+	// DeleteRetiredKeys never removes the pending key.
+	if _, err := s.DeleteRetiredKeys(context.Background(), at.Add(1000*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := all(t, s)["p"]; !ok {
+		t.Fatal("DeleteRetiredKeys removed the pending key")
+	}
+}
+
+func testPendingConflicts(t *testing.T, s keys.Store) {
+	rotate(t, s, "", newKey("k1", at), time.Time{})
+	rotate(t, s, "k1", newKey("k2", at.Add(time.Hour)), at.Add(2*time.Hour))
+	addPending(t, s, "k2", pendingKey("p1", at.Add(3*time.Hour)))
+	tests := []struct {
+		name, expect string
+		want         error
+	}{
+		{"NoKeyExpected", "", auth.ErrInvalidInput},
+		{"RetiredKeyExpected", "k1", auth.ErrConflict},
+		{"UnknownKeyExpected", "k9", auth.ErrConflict},
+		{"AlreadyPending", "k2", auth.ErrConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.AddPendingKey(context.Background(), tt.expect, pendingKey("p2", at.Add(4*time.Hour)))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("AddPendingKey(%q) error = %v, want %v", tt.expect, err, tt.want)
+			}
+			got := all(t, s)
+			if _, ok := got["p2"]; ok || len(got) != 3 || !got["p1"].Pending || !got["k2"].RetiresAt.IsZero() {
+				t.Fatalf("a refused AddPendingKey changed the keys: %v", got)
+			}
+		})
+	}
+}
+
+func testConcurrentPending(t *testing.T, s keys.Store) {
+	rotate(t, s, "", newKey("k1", at), time.Time{})
+	var (
+		wg            sync.WaitGroup
+		mu            sync.Mutex
+		ok, conflicts int
+		start         = make(chan struct{})
+	)
+	for i := range 4 {
+		wg.Go(func() {
+			<-start
+			err := s.AddPendingKey(context.Background(), "k1", pendingKey(fmt.Sprintf("p%d", i), at.Add(time.Hour)))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, auth.ErrConflict):
+				conflicts++
+			default:
+				t.Errorf("AddPendingKey: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if ok != 1 || conflicts != 3 {
+		t.Fatalf("four concurrent AddPendingKey: %d ok, %d ErrConflict; want 1 and 3", ok, conflicts)
+	}
+	pending := 0
+	for _, k := range all(t, s) {
+		if k.Pending {
+			pending++
+		}
+	}
+	if pending != 1 {
+		t.Fatalf("pending keys = %d, want 1", pending)
+	}
+}
+
+// testActivatePending: RotateKey to the pending key's ID makes the stored
+// pending key active (its material, next's activation time) and retires the
+// previous one; nothing is pending afterwards, and a second activation by a
+// stale instance conflicts.
+func testActivatePending(t *testing.T, s keys.Store) {
+	k1 := newKey("k1", at)
+	rotate(t, s, "", k1, time.Time{})
+	p := pendingKey("p", at.Add(24*time.Hour))
+	addPending(t, s, "k1", p)
+	activated := at.Add(24*time.Hour + time.Second)
+	retire := activated.Add(10 * time.Minute)
+	rotate(t, s, "k1", keys.Key{ID: "p", ActivatedAt: activated}, retire)
+	got := all(t, s)
+	if len(got) != 2 {
+		t.Fatalf("Keys() = %v, want k1 and p", got)
+	}
+	k1.RetiresAt = retire
+	assertKey(t, got["k1"], k1)
+	want := p
+	want.Pending, want.ActivatedAt = false, activated
+	assertKey(t, got["p"], want)
+	if got["p"].Pending {
+		t.Fatal("the activated key is still pending")
+	}
+	if ids := active(t, s); len(ids) != 1 || ids[0] != "p" {
+		t.Fatalf("active keys = %v, want [p]", ids)
+	}
+	err := s.RotateKey(context.Background(), "k1", keys.Key{ID: "p", ActivatedAt: activated}, retire)
+	if !errors.Is(err, auth.ErrConflict) {
+		t.Fatalf("second activation error = %v, want ErrConflict", err)
+	}
+	// The next announcement follows the new active key.
+	addPending(t, s, "p", pendingKey("q", at.Add(48*time.Hour)))
+}
+
+func testConcurrentActivation(t *testing.T, s keys.Store) {
+	rotate(t, s, "", newKey("k1", at), time.Time{})
+	addPending(t, s, "k1", pendingKey("p", at.Add(time.Hour)))
+	var (
+		wg            sync.WaitGroup
+		mu            sync.Mutex
+		ok, conflicts int
+		start         = make(chan struct{})
+	)
+	for range 4 {
+		wg.Go(func() {
+			<-start
+			err := s.RotateKey(context.Background(), "k1", keys.Key{ID: "p", ActivatedAt: at.Add(time.Hour)}, at.Add(2*time.Hour))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, auth.ErrConflict):
+				conflicts++
+			default:
+				t.Errorf("RotateKey: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if ok != 1 || conflicts != 3 {
+		t.Fatalf("four concurrent activations: %d ok, %d ErrConflict; want 1 and 3", ok, conflicts)
+	}
+	if got := all(t, s); len(got) != 2 || got["p"].Pending || !got["p"].RetiresAt.IsZero() {
+		t.Fatalf("after the activations keys = %v, want k1 and the active p", got)
+	}
+}
+
+// testRotatePastPending: a rotation to another key (an instance that had not
+// loaded the pending one) retires the pending key with the others, so that
+// it stays published as long as they do.
+func testRotatePastPending(t *testing.T, s keys.Store) {
+	rotate(t, s, "", newKey("k1", at), time.Time{})
+	p := pendingKey("p", at.Add(24*time.Hour))
+	addPending(t, s, "k1", p)
+	k2 := newKey("k2", at.Add(time.Hour))
+	retire := at.Add(time.Hour + 10*time.Minute)
+	rotate(t, s, "k1", k2, retire)
+	got := all(t, s)
+	if len(got) != 3 {
+		t.Fatalf("Keys() = %v, want k1, p and k2", got)
+	}
+	want := p
+	want.Pending, want.RetiresAt = false, retire
+	assertKey(t, got["p"], want)
+	if got["p"].Pending {
+		t.Fatal("p is still pending after a rotation to k2")
+	}
+	assertKey(t, got["k2"], k2)
+	if ids := active(t, s); len(ids) != 1 || ids[0] != "k2" {
+		t.Fatalf("active keys = %v, want [k2]", ids)
+	}
+}
+
+func testSealPending(t *testing.T, s keys.Store) {
+	ctx := context.Background()
+	rotate(t, s, "", newKey("k1", at), time.Time{})
+	p := pendingKey("p", at.Add(time.Hour))
+	p.Encrypted = false
+	addPending(t, s, "k1", p)
+	for _, sealed := range []string{"sealed-1", "sealed-2"} {
+		if err := s.SealKey(ctx, "p", []byte(sealed)); err != nil {
+			t.Fatalf("SealKey(p): %v", err)
+		}
+	}
+	if k := all(t, s)["p"]; !k.Encrypted || string(k.Private) != "sealed-1" || !k.Pending {
+		t.Errorf("p = encrypted %v, private %q, pending %v; want the first sealed form, still pending", k.Encrypted, k.Private, k.Pending)
+	}
+	// The sealed form is the one the activation keeps.
+	rotate(t, s, "k1", keys.Key{ID: "p", ActivatedAt: at.Add(time.Hour)}, at.Add(2*time.Hour))
+	if k := all(t, s)["p"]; !k.Encrypted || string(k.Private) != "sealed-1" {
+		t.Errorf("activated p = encrypted %v, private %q; want sealed-1", k.Encrypted, k.Private)
 	}
 }
