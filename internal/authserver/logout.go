@@ -44,6 +44,24 @@ type ClientLookup interface {
 	Lookup(ctx context.Context, id string) (client.Client, error)
 }
 
+// SessionSucceeded hands the apps' grants of userID's browser session from
+// to session to, which succeeded it without a new login (a step-up: the
+// same user proved a second factor in the same session), so that ending
+// from does not end them: they keep their refresh tokens, get no
+// back-channel logout, and end with to, under the sid their ID tokens
+// named. The caller writes to before and ends from after; a session end
+// that deletes either meanwhile must make the caller end to (and thus the
+// grants) as well. Without Logouts there is nothing to hand over.
+func (s *Server) SessionSucceeded(ctx context.Context, userID, from, to string) error {
+	if s.Logouts == nil || from == "" || to == "" {
+		return nil
+	}
+	if _, err := s.Logouts.MoveSessionGrants(ctx, userID, from, to); err != nil {
+		return fmt.Errorf("move session grants: %w", err)
+	}
+	return nil
+}
+
 // SessionEnded revokes the refresh families that apps got in a browser
 // session and queues their back-channel logouts. Every instance may call
 // it for the same session: the store hands the grants to one of them.

@@ -62,6 +62,12 @@ type Store interface {
 type SessionGrant struct {
 	FamilyID  string
 	SessionID string
+	// SID is the sid the client was told (its ID token's, and the one its
+	// back-channel logout names): the session the grant was made in.
+	// SessionID differs from it once a step-up moved the grant to its
+	// successor session (MoveSessionGrants). "" when written means
+	// SessionID; stores return it set.
+	SID       string
 	ClientID  string
 	UserID    string
 	CreatedAt time.Time
@@ -72,7 +78,7 @@ type Delivery struct {
 	ID        string
 	ClientID  string
 	UserID    string
-	SessionID string
+	SessionID string // the sid the logout token names (SessionGrant.SID)
 	Attempts  int
 	Deadline  time.Time
 }
@@ -88,8 +94,15 @@ type LogoutStore interface {
 	// EndSession, in one transaction, takes the session's grants (so that
 	// of several instances reacting to the same logout exactly one gets
 	// them), revokes their refresh families, and queues one delivery per
-	// client, due at now and given up after deadline. It returns the grants.
+	// client and grant SID (a Delivery's SessionID is that SID), due at now
+	// and given up after deadline. It returns the grants.
 	EndSession(ctx context.Context, sessionID string, now, deadline time.Time) ([]SessionGrant, error)
+	// MoveSessionGrants hands the grants of userID's session from to
+	// session to, which succeeded it (a step-up), keeping each grant's SID,
+	// and returns how many it moved. Grants of another user, or made in
+	// from after the move, stay where they are. The deliveries EndSession
+	// later queues for them name their SID, one per SID and client.
+	MoveSessionGrants(ctx context.Context, userID, from, to string) (int, error)
 	// ClaimLogouts leases up to limit due deliveries to owner until
 	// now+lease with a conditional UPDATE: a delivery is leased by one
 	// owner at a time, and a crashed owner's lease runs out.

@@ -164,37 +164,71 @@ func (sub stepSubject) method() string {
 }
 
 // startLogin starts the session a second step (via: its method) earns
-// sub (a step-up's too) with amr, through startSession: sub.user is the
-// user as the step read it (subject), so a disable, delete or logout
-// everywhere since then fails the step and leaves no session (one since
-// the first factor already failed subject). When it
-// finishes a pending OIDC login, the session is linked to the provider's
-// session through oidc.Handler.LinkSession, as a login without a second
-// step is, so the provider's back-channel logout ends it; a step-up of an
-// OIDC session carries the old session's link over
-// (oidc.Handler.CarrySession). A link that cannot be stored ends the
-// session (fail closed).
+// sub with amr. sub.user is the user as the step read it (subject), so a
+// disable, delete or logout everywhere since then fails the step and
+// leaves no session (one since the first factor already failed subject).
+// A pending login (sub.pending: the password or the OIDC login just
+// before) is a new login through startSession, which ends any session
+// the browser had, with its apps' grants; when it finishes a pending OIDC
+// login, the session is linked to the provider's session through
+// oidc.Handler.LinkSession, as a login without a second step is, so the
+// provider's back-channel logout ends it. A link that cannot be stored
+// ends the session (fail closed). A step-up of the request's session
+// (sub.session) is stepUp.
 // Every second step goes through here: TOTP, recovery code, passkey, and
 // the enrolment a login required.
 func (s *server) startLogin(w http.ResponseWriter, r *http.Request, sub stepSubject, via string, amr []string) (session.Record, error) {
+	if sub.pending == nil && sub.session != nil {
+		return s.stepUp(w, r, sub, via, amr)
+	}
 	rec, err := s.startSession(w, r, sub.user, via, sub.method(), amr...)
 	if err != nil {
 		return session.Record{}, err
 	}
-	if s.OIDC == nil {
+	if s.OIDC == nil || sub.pending == nil || sub.pending.Provider == "" {
 		return rec, nil
 	}
-	started := oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}
-	switch p := sub.pending; {
-	case p != nil && p.Provider != "":
-		ps := oidc.ProviderSession{Provider: p.Provider, SID: p.ProviderSID, Subject: p.ProviderSubject}
-		err = s.OIDC.LinkSession(r.Context(), ps, sub.user.ID, started)
-	case sub.session != nil && strings.HasPrefix(sub.session.Method, "oidc:"):
-		// A step-up replaces the OIDC session: its link moves along.
-		err = s.OIDC.CarrySession(r.Context(), sub.session.ID, started)
-	}
-	if err != nil {
+	p := sub.pending
+	ps := oidc.ProviderSession{Provider: p.Provider, SID: p.ProviderSID, Subject: p.ProviderSubject}
+	if err := s.OIDC.LinkSession(r.Context(), ps, sub.user.ID, oidc.StartedSession{ID: rec.ID, ExpiresAt: rec.ExpiresAt}); err != nil {
 		s.Sessions.ClearCookie(w)
+		return session.Record{}, err
+	}
+	return rec, nil
+}
+
+// stepUp gives the request's session, whose user just passed a second
+// factor in it, a successor: a new ID (fixation), the combined amr, a new
+// login time (session.Manager.StepUpSession). The same person proved
+// more, so what belongs to the signed-in browser rather than to the
+// session ID goes along before the old session ends: an OIDC session's
+// provider link (oidc.Handler.CarrySession: the provider's back-channel
+// logout still ends it) and the grants of the apps authorised in it
+// (authserver.Server.SessionSucceeded: they keep their refresh tokens and
+// get no back-channel logout). A session end racing the step-up signs the
+// caller out and ends what was carried with the successor.
+func (s *server) stepUp(w http.ResponseWriter, r *http.Request, sub stepSubject, via string, amr []string) (session.Record, error) {
+	old := *sub.session
+	old.Method = sub.method()
+	rec, err := s.Sessions.StepUpSession(w, r, old, amr, func(ctx context.Context, next session.Record) error {
+		if s.OIDC != nil && strings.HasPrefix(old.Method, "oidc:") {
+			if err := s.OIDC.CarrySession(ctx, old.ID, oidc.StartedSession{ID: next.ID, ExpiresAt: next.ExpiresAt}); err != nil {
+				return err
+			}
+		}
+		if s.Apps != nil {
+			return s.Apps.SessionSucceeded(ctx, sub.user.ID, old.ID, next.ID)
+		}
+		return nil
+	})
+	written := err == nil
+	err = s.confirmLogin(r, sub.user, via, err, func(ctx context.Context) error { return s.Sessions.RevokeOwned(ctx, sub.user.ID, rec.ID) })
+	if err != nil {
+		// Without a successor no cookie was set: old is ended, or (the
+		// successor could not be written) still the browser's.
+		if written {
+			s.Sessions.ClearCookie(w) // after the successor's Set-Cookie
+		}
 		return session.Record{}, err
 	}
 	return rec, nil

@@ -40,6 +40,11 @@ type Sessions interface {
 	// ReplaceSession gives the request's session old a new ID without a
 	// new login: the successor keeps old's login time, method and amr.
 	ReplaceSession(w http.ResponseWriter, r *http.Request, old session.Record) (session.Record, error)
+	// StepUpSession gives the request's session old, whose user just
+	// passed a second factor, a successor with a new ID and amr; carry
+	// moves what belongs to the browser's sign-in (apps' grants, provider
+	// link) to it before old ends (session.Manager.StepUpSession).
+	StepUpSession(w http.ResponseWriter, r *http.Request, old session.Record, amr []string, carry func(ctx context.Context, successor session.Record) error) (session.Record, error)
 	List(ctx context.Context, userID string) ([]session.Record, error)
 	// RevokeOwned ends session id of userID; auth.ErrNotFound otherwise.
 	RevokeOwned(ctx context.Context, userID, id string) error

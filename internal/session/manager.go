@@ -432,6 +432,74 @@ func (m *Manager) ReplaceSession(w http.ResponseWriter, r *http.Request, old Rec
 	return rec, nil
 }
 
+// StepUpSession gives the request's session old, whose user just passed a
+// second factor in it (a step-up), a successor with a new ID (fixation)
+// that is a new login with amr: old's user and method, this request's
+// client, a fresh login time. carry (nil: nothing) hands what belongs to
+// the signed-in browser rather than to one session ID — the apps' grants,
+// an upstream provider's session link — from old to the successor; it
+// runs after the successor is written and before old is ended, so that
+// old's end, which follows, finds nothing of it. The request must carry
+// old's cookie alone (Authenticate found it).
+//
+// A session end racing the step-up cannot leave what carry moved on a
+// session nobody holds: when old is no longer in the store as it is
+// ended (a logout, a revocation of the user ended it meanwhile), or the
+// successor is gone after it (revoked as soon as written), the successor
+// is ended and its end announced whether or not the store still had it,
+// so that everything carried ends with it (the announcement comes after
+// carry); the error then wraps auth.ErrUnauthenticated: the caller is
+// signed out. When the successor cannot be written, old stays as it was;
+// when carry fails, part of what it moves may be on either session, and
+// both are ended (fail closed). The cookie is set only on success.
+func (m *Manager) StepUpSession(w http.ResponseWriter, r *http.Request, old Record, amr []string, carry func(ctx context.Context, successor Record) error) (Record, error) {
+	ctx := r.Context()
+	req, _ := audit.RequestFrom(ctx)
+	value, rec, err := m.Create(ctx, old.UserID, Meta{Method: old.Method, AMR: amr, IP: req.IP, UserAgent: r.UserAgent()})
+	if err != nil {
+		return Record{}, err
+	}
+	var carried error
+	if carry != nil {
+		carried = carry(ctx, rec)
+	}
+	ended := m.store.DeleteSession(context.WithoutCancel(ctx), old.ID)
+	if ended == nil {
+		_ = m.publish(ctx, revocation.KindSession, old.ID)
+	}
+	if carried != nil {
+		// Part of it may be on either session: both end (fail closed).
+		return Record{}, errors.Join(fmt.Errorf("step up session: %w", carried), m.endSuccessor(ctx, rec.ID))
+	}
+	if ended == nil {
+		_, ended = m.store.Session(context.WithoutCancel(ctx), rec.ID)
+	}
+	if ended != nil {
+		if errors.Is(ended, auth.ErrNotFound) {
+			ended = fmt.Errorf("the session was ended meanwhile: %w", auth.ErrUnauthenticated)
+		}
+		return Record{}, errors.Join(fmt.Errorf("step up session: %w", ended), m.endSuccessor(ctx, rec.ID))
+	}
+	m.SetCookie(w, value)
+	return rec, nil
+}
+
+// endSuccessor ends session id, which a step-up wrote and is not handing
+// out, and announces its end even when the store no longer has it: what
+// the step-up carried to it must end with it, and a revocation that
+// deleted it before carry ran found nothing to end yet.
+func (m *Manager) endSuccessor(ctx context.Context, id string) error {
+	ctx = context.WithoutCancel(ctx)
+	err := m.store.DeleteSession(ctx, id)
+	if errors.Is(err, auth.ErrNotFound) {
+		err = nil
+	}
+	if err != nil {
+		err = fmt.Errorf("end successor session: %w", err)
+	}
+	return errors.Join(err, m.publish(ctx, revocation.KindSession, id))
+}
+
 // RevokeUserExcept is RevokeUser sparing session keepID, which a password
 // change then replaces (user.SessionRevoker).
 func (m *Manager) RevokeUserExcept(ctx context.Context, userID, keepID string) error {

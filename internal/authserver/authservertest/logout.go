@@ -3,6 +3,7 @@ package authservertest
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ func RunLogoutStoreTests(t *testing.T, newStore func(t *testing.T) authserver.Lo
 		{Name: "ReleaseHandsUnfinishedLeasesBack", Run: testRelease},
 		{Name: "DeleteExpiredRemovesOnlyDeliveriesPastTheirDeadline", Run: testDeleteExpired},
 		{Name: "DeleteSessionGrantsRemovesOnlyGrantsMadeBefore", Run: testDeleteSessionGrants},
+		{Name: "MoveSessionGrantsKeepsTheSIDTheClientKnows", Run: testMoveSessionGrants},
 	})
 }
 
@@ -188,5 +190,57 @@ func testDeleteSessionGrants(t *testing.T, s authserver.LogoutStore) {
 	}
 	if got, err := s.EndSession(ctx, "old", at, at.Add(time.Minute)); err != nil || len(got) != 0 {
 		t.Fatalf("EndSession of the purged session = %v, %v; want no grants", got, err)
+	}
+}
+
+func testMoveSessionGrants(t *testing.T, s authserver.LogoutStore) {
+	ctx, at := context.Background(), storetest.Now()
+	other := grant("f4", "s1", "spa")
+	other.UserID = "u2" // session IDs are one user's; the move is too
+	queue(t, s, grant("f1", "s1", "web"), grant("f2", "s1", "cli"), grant("f3", "s9", "web"), other)
+	if n, err := s.MoveSessionGrants(ctx, "u1", "s1", "s2"); err != nil || n != 2 {
+		t.Fatalf("MoveSessionGrants = %d, %v; want the 2 grants of u1's session s1", n, err)
+	}
+	if n, err := s.MoveSessionGrants(ctx, "u1", "s1", "s2"); err != nil || n != 0 {
+		t.Fatalf("second MoveSessionGrants = %d, %v; want nothing left to move", n, err)
+	}
+	listed, err := s.UserSessionGrants(ctx, "u1")
+	if err != nil || len(listed) != 3 {
+		t.Fatalf("UserSessionGrants = %+v, %v", listed, err)
+	}
+	for _, g := range listed {
+		want := map[string][2]string{"f1": {"s2", "s1"}, "f2": {"s2", "s1"}, "f3": {"s9", "s9"}}[g.FamilyID]
+		if g.SessionID != want[0] || g.SID != want[1] {
+			t.Errorf("grant %s in session %q with sid %q, want %q with sid %q", g.FamilyID, g.SessionID, g.SID, want[0], want[1])
+		}
+	}
+	// A second step-up moves them on; their sid stays the first session's.
+	queue(t, s, grant("f5", "s2", "web"))
+	if n, err := s.MoveSessionGrants(ctx, "u1", "s2", "s3"); err != nil || n != 3 {
+		t.Fatalf("MoveSessionGrants s2 → s3 = %d, %v; want 3", n, err)
+	}
+	if got, err := s.EndSession(ctx, "s1", at, at.Add(time.Minute)); err != nil || len(got) != 1 || got[0].FamilyID != "f4" {
+		t.Fatalf("EndSession of the old session = %+v, %v; want only the other user's grant", got, err)
+	}
+	if got, err := s.EndSession(ctx, "s2", at, at.Add(time.Minute)); err != nil || len(got) != 0 {
+		t.Fatalf("EndSession of the intermediate session = %+v, %v; want nothing", got, err)
+	}
+	got, err := s.EndSession(ctx, "s3", at, at.Add(time.Minute))
+	if err != nil || len(got) != 3 {
+		t.Fatalf("EndSession of the successor = %+v, %v; want the 3 moved grants", got, err)
+	}
+	due, err := s.ClaimLogouts(ctx, "me", at, time.Minute, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deliveries []string
+	for _, d := range due {
+		if d.UserID == "u1" {
+			deliveries = append(deliveries, d.ClientID+"@"+d.SessionID)
+		}
+	}
+	slices.Sort(deliveries)
+	if want := []string{"cli@s1", "web@s1", "web@s2"}; !slices.Equal(deliveries, want) {
+		t.Fatalf("deliveries = %v, want %v: one per client and the sid each grant's client was told", deliveries, want)
 	}
 }

@@ -14,16 +14,32 @@ var _ authserver.LogoutStore = (*Store)(nil)
 
 // AddSessionGrant records that a client got tokens in a session.
 func (db *Store) AddSessionGrant(ctx context.Context, g authserver.SessionGrant) error {
+	sid := g.SID
+	if sid == "" {
+		sid = g.SessionID
+	}
 	_, err := db.exec(ctx, "add session grant",
-		`INSERT INTO session_grants (family_id, session_id, client_id, user_id, created_at) VALUES (?, ?, ?, ?, ?)`,
-		g.FamilyID, g.SessionID, g.ClientID, g.UserID, micros(g.CreatedAt))
+		`INSERT INTO session_grants (family_id, session_id, sid, client_id, user_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		g.FamilyID, g.SessionID, sid, g.ClientID, g.UserID, micros(g.CreatedAt))
 	return err
+}
+
+// MoveSessionGrants hands the grants of userID's session from to its
+// successor to in one UPDATE, keeping the sid their clients were told (a
+// row from before the sid column has an empty one: its session_id is
+// that sid). A concurrent EndSession of from either took the rows first or
+// finds none.
+func (db *Store) MoveSessionGrants(ctx context.Context, userID, from, to string) (int, error) {
+	n, err := db.exec(ctx, "move session grants",
+		`UPDATE session_grants SET sid = CASE WHEN sid = '' THEN session_id ELSE sid END, session_id = ?
+		WHERE session_id = ? AND user_id = ?`, to, from, userID)
+	return int(n), err
 }
 
 // UserSessionGrants lists a user's session grants, oldest first.
 func (db *Store) UserSessionGrants(ctx context.Context, userID string) ([]authserver.SessionGrant, error) {
 	return queryAll(ctx, db, "list session grants", scanSessionGrant,
-		`SELECT family_id, session_id, client_id, user_id, created_at FROM session_grants WHERE user_id = ? ORDER BY created_at, family_id`, userID)
+		`SELECT family_id, session_id, sid, client_id, user_id, created_at FROM session_grants WHERE user_id = ? ORDER BY created_at, family_id`, userID)
 }
 
 func scanSessionGrant(row scanner) (authserver.SessionGrant, error) {
@@ -31,18 +47,22 @@ func scanSessionGrant(row scanner) (authserver.SessionGrant, error) {
 		g       authserver.SessionGrant
 		created int64
 	)
-	err := row.Scan(&g.FamilyID, &g.SessionID, &g.ClientID, &g.UserID, &created)
+	err := row.Scan(&g.FamilyID, &g.SessionID, &g.SID, &g.ClientID, &g.UserID, &created)
 	g.CreatedAt = fromMicros(created)
+	if g.SID == "" { // a row from before the sid column
+		g.SID = g.SessionID
+	}
 	return g, err
 }
 
 // EndSession takes the session's grants, revokes their families and
-// queues one delivery per client, in one transaction.
+// queues one delivery per client and sid, in one transaction: a grant a
+// step-up moved here is logged out under the sid its client knows.
 func (db *Store) EndSession(ctx context.Context, sessionID string, now, deadline time.Time) ([]authserver.SessionGrant, error) {
 	var grants []authserver.SessionGrant
 	err := db.tx(ctx, "end session", func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, db.Rebind(
-			`DELETE FROM session_grants WHERE session_id = ? RETURNING family_id, session_id, client_id, user_id, created_at`), sessionID)
+			`DELETE FROM session_grants WHERE session_id = ? RETURNING family_id, session_id, sid, client_id, user_id, created_at`), sessionID)
 		if err != nil {
 			return err
 		}
@@ -64,14 +84,15 @@ func (db *Store) EndSession(ctx context.Context, sessionID string, now, deadline
 				`UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), micros(now), g.FamilyID); err != nil {
 				return err
 			}
-			if queued[g.ClientID] {
+			id := deliveryID(g.SID, g.ClientID)
+			if queued[id] {
 				continue
 			}
-			queued[g.ClientID] = true
+			queued[id] = true
 			if _, err := tx.ExecContext(ctx, db.Rebind(
 				`INSERT INTO logout_outbox (id, client_id, user_id, session_id, next_attempt_at, deadline, created_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
-				deliveryID(sessionID, g.ClientID), g.ClientID, g.UserID, sessionID, micros(now), micros(deadline), micros(now)); err != nil {
+				id, g.ClientID, g.UserID, g.SID, micros(now), micros(deadline), micros(now)); err != nil {
 				return err
 			}
 		}
@@ -80,7 +101,7 @@ func (db *Store) EndSession(ctx context.Context, sessionID string, now, deadline
 	return grants, err
 }
 
-// deliveryID makes the logout of one session at one client a single row.
+// deliveryID makes the logout of one sid at one client a single row.
 func deliveryID(sessionID, clientID string) string {
 	sum := sha256.Sum256([]byte(sessionID + "\x00" + clientID))
 	return base64.RawURLEncoding.EncodeToString(sum[:])

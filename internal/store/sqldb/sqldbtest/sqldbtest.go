@@ -244,12 +244,14 @@ func testDuplicateLinksMigrated(t *testing.T, s Store) {
 	ctx := context.Background()
 	// The users first, on the current schema (CreateUser writes columns
 	// of later migrations); then back to version 8, as the Downs of
-	// migrations 13, 12, 11, 10 and 9 leave it (goose refuses to apply 9 below an
+	// migrations 14, 13, 12, 11, 10 and 9 leave it (goose refuses to apply 9 below an
 	// applied later one).
 	for _, id := range []string{"alice", "bob"} {
 		mustUser(t, s, id)
 	}
 	for _, q := range []string{
+		`ALTER TABLE session_grants DROP COLUMN sid`,
+		`DELETE FROM goose_db_version WHERE version_id = 14`,
 		`DROP TABLE pending_signing_key`,
 		`DELETE FROM goose_db_version WHERE version_id = 13`,
 		`DROP TABLE peers`,
