@@ -13,7 +13,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
-	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
@@ -26,17 +25,7 @@ import (
 // tables of refused answers below (each counts as a failure).
 func l3Instance(t *testing.T, store string) *testutil.Instance {
 	t.Helper()
-	dsn := ""
-	if store == "postgres" {
-		dsn = pgtest.DSN(t)
-	}
-	return mfaInstance(t, func(c *config.Config) {
-		c.PublicURL = passkeyOrigin
-		c.Login.MaxFailures = 100
-		if dsn != "" {
-			c.Store = dsn
-		}
-	})
+	return passkeyInstance(t, store, func(c *config.Config) { c.Login.MaxFailures = 100 })
 }
 
 func eachL3Store(t *testing.T, fn func(t *testing.T, g *testutil.Instance)) {

@@ -32,8 +32,8 @@ const passkeyOrigin = "http://localhost:8099"
 var stores = []string{"sqlite", "postgres"}
 
 // passkeyInstance starts gatehouse with public_url on localhost and the
-// main store named by store.
-func passkeyInstance(t *testing.T, store string) *testutil.Instance {
+// main store named by store, then changed by more.
+func passkeyInstance(t *testing.T, store string, more ...func(*config.Config)) *testutil.Instance {
 	t.Helper()
 	dsn := ""
 	if store == "postgres" {
@@ -43,6 +43,9 @@ func passkeyInstance(t *testing.T, store string) *testutil.Instance {
 		c.PublicURL = passkeyOrigin
 		if dsn != "" {
 			c.Store = dsn
+		}
+		for _, fn := range more {
+			fn(c)
 		}
 	})
 }

@@ -158,17 +158,25 @@ func testStale(t *testing.T, s keys.Store) {
 // succeeded and how many conflicted.
 func race(t *testing.T, s keys.Store, expect string, n int) (ok, conflicts int) {
 	t.Helper()
+	return raceCalls(t, n, func(i int) error {
+		return s.RotateKey(context.Background(), expect, newKey(fmt.Sprintf("n%d", i), at.Add(time.Hour)), at.Add(2*time.Hour))
+	})
+}
+
+// raceCalls runs call(i) for i < n from n goroutines released at once and
+// returns how many succeeded and how many failed with auth.ErrConflict
+// (any other error fails the test).
+func raceCalls(t *testing.T, n int, call func(i int) error) (ok, conflicts int) {
+	t.Helper()
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		start = make(chan struct{})
 	)
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			<-start
-			err := s.RotateKey(context.Background(), expect, newKey(fmt.Sprintf("n%d", i), at.Add(time.Hour)), at.Add(2*time.Hour))
+			err := call(i)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -177,9 +185,9 @@ func race(t *testing.T, s keys.Store, expect string, n int) (ok, conflicts int) 
 			case errors.Is(err, auth.ErrConflict):
 				conflicts++
 			default:
-				t.Errorf("RotateKey: %v", err)
+				t.Errorf("call %d: %v", i, err)
 			}
-		}()
+		})
 	}
 	close(start)
 	wg.Wait()
@@ -334,30 +342,9 @@ func testPendingConflicts(t *testing.T, s keys.Store) {
 
 func testConcurrentPending(t *testing.T, s keys.Store) {
 	rotate(t, s, "", newKey("k1", at), time.Time{})
-	var (
-		wg            sync.WaitGroup
-		mu            sync.Mutex
-		ok, conflicts int
-		start         = make(chan struct{})
-	)
-	for i := range 4 {
-		wg.Go(func() {
-			<-start
-			err := s.AddPendingKey(context.Background(), "k1", pendingKey(fmt.Sprintf("p%d", i), at.Add(time.Hour)))
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, auth.ErrConflict):
-				conflicts++
-			default:
-				t.Errorf("AddPendingKey: %v", err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
+	ok, conflicts := raceCalls(t, 4, func(i int) error {
+		return s.AddPendingKey(context.Background(), "k1", pendingKey(fmt.Sprintf("p%d", i), at.Add(time.Hour)))
+	})
 	if ok != 1 || conflicts != 3 {
 		t.Fatalf("four concurrent AddPendingKey: %d ok, %d ErrConflict; want 1 and 3", ok, conflicts)
 	}
@@ -410,30 +397,9 @@ func testActivatePending(t *testing.T, s keys.Store) {
 func testConcurrentActivation(t *testing.T, s keys.Store) {
 	rotate(t, s, "", newKey("k1", at), time.Time{})
 	addPending(t, s, "k1", pendingKey("p", at.Add(time.Hour)))
-	var (
-		wg            sync.WaitGroup
-		mu            sync.Mutex
-		ok, conflicts int
-		start         = make(chan struct{})
-	)
-	for range 4 {
-		wg.Go(func() {
-			<-start
-			err := s.RotateKey(context.Background(), "k1", keys.Key{ID: "p", ActivatedAt: at.Add(time.Hour)}, at.Add(2*time.Hour))
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, auth.ErrConflict):
-				conflicts++
-			default:
-				t.Errorf("RotateKey: %v", err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
+	ok, conflicts := raceCalls(t, 4, func(int) error {
+		return s.RotateKey(context.Background(), "k1", keys.Key{ID: "p", ActivatedAt: at.Add(time.Hour)}, at.Add(2*time.Hour))
+	})
 	if ok != 1 || conflicts != 3 {
 		t.Fatalf("four concurrent activations: %d ok, %d ErrConflict; want 1 and 3", ok, conflicts)
 	}
