@@ -265,7 +265,7 @@ func RequestFrom(ctx context.Context) (Request, bool) {
 const maxUserAgent = 256
 
 // cleanUserAgent returns a client's User-Agent as an event carries it:
-// valid UTF-8 (a run of invalid bytes becomes one U+FFFD, as with
+// valid UTF-8 (a run of invalid bytes becomes one U+FFFD:
 // strings.ToValidUTF8), every control character (NUL, tab, CR, LF, ESC,
 // DEL, C1), format character (bidirectional overrides, zero-width spaces)
 // and line or paragraph separator replaced by U+FFFD — a header must not
@@ -277,29 +277,20 @@ func cleanUserAgent(ua string) string {
 	if len(ua) <= maxUserAgent && printableASCII(ua) {
 		return ua
 	}
-	var b strings.Builder
-	b.Grow(min(len(ua), maxUserAgent))
-	invalid := false // the previous byte was invalid UTF-8
-	for i := 0; i < len(ua); {
-		r, n := utf8.DecodeRuneInString(ua[i:])
-		i += n
-		switch {
-		case r == utf8.RuneError && n == 1:
-			if invalid {
-				continue
-			}
-			invalid = true
-		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp):
-			invalid, r = false, utf8.RuneError
-		default:
-			invalid = false
+	ua = strings.Map(func(r rune) rune {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return utf8.RuneError
 		}
-		if b.Len()+utf8.RuneLen(r) > maxUserAgent {
-			break
-		}
-		b.WriteRune(r)
+		return r
+	}, strings.ToValidUTF8(ua, string(utf8.RuneError)))
+	if len(ua) <= maxUserAgent {
+		return ua
 	}
-	return b.String()
+	n := maxUserAgent
+	for n > 0 && !utf8.RuneStart(ua[n]) {
+		n--
+	}
+	return ua[:n]
 }
 
 func printableASCII(s string) bool {
