@@ -570,10 +570,11 @@ func (g *Grants) revokedSince(ctx context.Context, u auth.User) (string, error) 
 		return "deleted", nil
 	case err != nil:
 		return "", fmt.Errorf("read the user again: %w", err)
-	case u.Lapsed(now) == "revoked":
-		return "logged out everywhere (or its password changed)", nil
 	}
-	return u.Lapsed(now), nil
+	if reason := u.Lapsed(now); reason != "revoked" {
+		return reason, nil
+	}
+	return "logged out everywhere (or its password changed)", nil
 }
 
 // IssueClient issues a client's own access token (the client_credentials
