@@ -8,13 +8,16 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/authserver"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/credential"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -355,12 +358,15 @@ func (s *server) handleRevoke() http.Handler {
 	})
 }
 
+// jwksCacheControl lets verifiers cache the JWKS for keys.JWKSMaxAge, the
+// one value a scheduled rotation's lead is judged by: short, since a manual
+// rotation's key is used at once (verifiers also refetch on an unknown kid).
+var jwksCacheControl = "public, max-age=" + strconv.Itoa(int(keys.JWKSMaxAge/time.Second))
+
 func (s *server) handleJWKS() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/jwk-set+json")
-		// Short: a rotated key is used at once, and verifiers also refetch
-		// on an unknown kid.
-		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.Header().Set("Cache-Control", jwksCacheControl)
 		_, _ = w.Write(s.Keys.JWKS())
 	})
 }

@@ -26,7 +26,7 @@ const (
 )
 
 // JWKSMaxAge is how long a verifier may cache /.well-known/jwks.json: the
-// max-age of its Cache-Control header (set by httpapi; contract section 4).
+// max-age of the Cache-Control header httpapi sends with it.
 const JWKSMaxAge = 60 * time.Second
 
 // PublishAhead is how long before a scheduled rotation (keys.rotate_every)
