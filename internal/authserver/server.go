@@ -368,6 +368,31 @@ func (s *Server) SessionApps(ctx context.Context, userID string) (map[string][]s
 	return out, nil
 }
 
+// SessionKnownAs reports whether clientID knows userID's browser session
+// sessionID by sid: sid is the session's ID, or the sid of a grant the
+// client got in an earlier session that a step-up handed on to this one
+// (MoveSessionGrants keeps each grant's SID). RP-initiated logout asks no
+// question for the session the hint names, and after a step-up the app's
+// ID token still names the session it authorised in.
+func (s *Server) SessionKnownAs(ctx context.Context, userID, sessionID, clientID, sid string) (bool, error) {
+	if sid == "" || sid == sessionID {
+		return sid != "", nil
+	}
+	if s.Logouts == nil {
+		return false, nil
+	}
+	grants, err := s.Logouts.UserSessionGrants(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("session sid: %w", err)
+	}
+	for _, g := range grants {
+		if g.SessionID == sessionID && g.SID == sid && g.ClientID == clientID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Consents lists the apps the user allowed.
 func (s *Server) Consents(ctx context.Context, userID string) ([]Consent, error) {
 	cs, err := s.Store.UserConsents(ctx, userID)

@@ -66,9 +66,16 @@ func (s *server) handleEndSession() http.Handler {
 		}
 		if err == nil {
 			confirmed := r.Method == http.MethodPost && params.Get("confirm") == "yes" && s.cop.Check(r) == nil
-			if hintSID != rec.ID && !confirmed {
-				s.endSessionConfirm(w, cl, params)
-				return
+			if !confirmed {
+				named, err := s.hintNames(r, p.Subject, rec.ID, clientID, hintSID)
+				if err != nil {
+					s.authorizeOutage(w, r, err)
+					return
+				}
+				if !named {
+					s.endSessionConfirm(w, cl, params)
+					return
+				}
 			}
 			if err := s.Sessions.RevokeOwned(r.Context(), p.Subject, rec.ID); err != nil && !errors.Is(err, auth.ErrNotFound) {
 				s.authorizeOutage(w, r, err)
@@ -93,6 +100,16 @@ func (s *server) handleEndSession() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, loc, http.StatusSeeOther)
 	})
+}
+
+// hintNames reports whether the id_token_hint's sid names the current
+// session, also after a step-up gave it a new ID (the app's grant keeps
+// the sid its ID token carries).
+func (s *server) hintNames(r *http.Request, userID, sessionID, clientID, sid string) (bool, error) {
+	if s.Apps == nil {
+		return sid != "" && sid == sessionID, nil
+	}
+	return s.Apps.SessionKnownAs(r.Context(), userID, sessionID, clientID, sid)
 }
 
 func (s *server) endSessionConfirm(w http.ResponseWriter, cl *client.Client, params url.Values) {

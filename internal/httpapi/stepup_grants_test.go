@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,4 +146,41 @@ func TestFreshSecondStepLoginDoesNotInheritAppGrants(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An app that got its ID token before a step-up knows the session by the
+// sid in it; the step-up gave the session a new ID but kept the app's
+// grant under that sid. RP-initiated logout with that ID token as the hint
+// is the app's own session, so it ends without a question. A hint naming
+// another session of the same user still asks.
+func TestEndSessionAfterStepUpKnowsTheAppsSID(t *testing.T) {
+	r := newRP(t)
+	g := startStepUpRP(t, r)
+
+	other := browser(t, g, "alice") // a second session of the same user
+	otherToks := webTokens(t, g, other)
+
+	b := browser(t, g, "alice")
+	toks := webTokens(t, g, b)
+	secret := enrolTOTPIn(t, g, b)
+	if resp, body := postJSON(t, b, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("step-up = %d %s", resp.StatusCode, body)
+	}
+
+	q := url.Values{"id_token_hint": {otherToks["id_token"].(string)}, "post_logout_redirect_uri": {"https://rp.example.com/bye"}}
+	resp, page := do(t, b, "GET", g.URL+"/auth/end_session?"+q.Encode(), "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="confirm"`) {
+		t.Fatalf("end_session with another session's ID token = %d, want the confirmation page", resp.StatusCode)
+	}
+
+	q.Set("id_token_hint", toks["id_token"].(string))
+	q.Set("state", "st")
+	resp, _ = do(t, b, "GET", g.URL+"/auth/end_session?"+q.Encode(), "")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://rp.example.com/bye?state=st" {
+		t.Fatalf("end_session with the ID token from before the step-up = %d %q, want 303 back to the RP", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := do(t, b, "GET", g.URL+"/auth/session", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("session after end_session = %d, want 401", resp.StatusCode)
+	}
+	checkLogoutToken(t, g, r.await(t, 5*time.Second), toks["id_token"].(string))
 }
