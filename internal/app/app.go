@@ -679,7 +679,7 @@ func (a *App) Run(ctx context.Context) {
 			a.Log.Error("revocation watcher stopped", "error", err.Error())
 		}
 	})
-	a.bg.Go(func() { a.Keys.Run(ctx, a.Config.Keys.RotateEvery.D(), 30*time.Second) })
+	a.bg.Go(func() { a.Keys.Run(ctx, a.Config.Keys.RotateEvery.D(), keys.ReloadEvery) })
 	a.bg.Go(func() {
 		a.every(ctx, purgeEvery, a.Sessions.PurgeExpired, a.Grants.PurgeExpired, a.Watcher.PurgeExpired, a.Apps.PurgeExpired,
 			func(ctx context.Context) (int, error) { return a.Audit.Purge(ctx, a.Config.Audit.Retention.D()) })

@@ -424,6 +424,35 @@ func TestWarningsRotateEveryWithHS256(t *testing.T) {
 	}
 }
 
+// A scheduled rotation publishes the next key half a period ahead at
+// most. Below about three minutes that lead is shorter than a verifier's
+// JWKS cache (max-age) plus the instances' reload interval, so tokens can
+// be signed with a key some verifiers have not fetched yet: config check
+// says so and names the shortest period that is safe.
+func TestWarningsShortRotateEvery(t *testing.T) {
+	for _, tc := range []struct {
+		every time.Duration
+		want  bool
+	}{
+		{0, false},
+		{time.Minute, true},
+		{2*time.Minute + 59*time.Second, true},
+		{3 * time.Minute, false},
+		{24 * time.Hour, false},
+	} {
+		t.Run(tc.every.String(), func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Keys.EncryptionKey = strings.Repeat("k", 32)
+			cfg.Keys.RotateEvery = config.Duration(tc.every)
+			w := strings.Join(cfg.Warnings(), "\n")
+			got := strings.Contains(w, "keys.rotate_every") && strings.Contains(w, "3m0s")
+			if got != tc.want {
+				t.Errorf("warns that rotate_every %v is too short = %v, want %v:\n%s", tc.every, got, tc.want, w)
+			}
+		})
+	}
+}
+
 // A GATEHOUSE_* variable set to "" (GATEHOUSE_ADMIN_LISTEN=) sets its key
 // to "": a string key where "" means something (admin_listen off, no key
 // prefix) takes it, a list key becomes empty, and a key where "" is no

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
 )
 
 // MinSecretLen is the shortest accepted HMAC secret or encryption key (bytes).
@@ -448,6 +449,10 @@ func (c Config) Warnings() []string {
 	}
 	if c.Tokens.Algorithm == "HS256" && c.Keys.RotateEvery > 0 {
 		w = append(w, "keys.rotate_every does nothing with tokens.algorithm HS256: its only key is tokens.hmac_secret, rotated by changing it")
+	}
+	if every := c.Keys.RotateEvery.D(); c.Tokens.Algorithm != "HS256" && every > 0 && every < keys.MinSafeRotateEvery {
+		w = append(w, fmt.Sprintf("keys.rotate_every %s publishes each next key only %s before it signs, less than a verifier's JWKS cache (%s) plus the instances' key reload (%s): some verifiers may refuse the first tokens of each new key; use %s or more",
+			every, keys.PublishLead(every), keys.JWKSMaxAge, keys.ReloadEvery, keys.MinSafeRotateEvery))
 	}
 	if ids := c.idTokenClients(); c.Tokens.Algorithm == "HS256" && len(ids) > 0 {
 		w = append(w, fmt.Sprintf("clients %s can get OpenID Connect ID tokens, which tokens.algorithm HS256 signs with tokens.hmac_secret: no relying party has that secret, so none can verify them (go-oidc refuses HS256); use RS256, ES256 or EdDSA",

@@ -37,6 +37,16 @@ const JWKSMaxAge = 60 * time.Second
 // rotation periods.
 const PublishAhead = 10 * time.Minute
 
+// ReloadEvery is how often a running instance reloads the key set from the
+// store; the steps of a scheduled rotation are taken from that reload.
+const ReloadEvery = 30 * time.Second
+
+// MinSafeRotateEvery is the shortest keys.rotate_every whose lead
+// (PublishLead, half the period here) still covers a verifier's cached
+// JWKS (JWKSMaxAge) plus the reload that takes the step: with a shorter
+// period a token can be signed by a key some verifiers have not fetched.
+const MinSafeRotateEvery = 2 * (JWKSMaxAge + ReloadEvery)
+
 // PublishLead is how long before a scheduled rotation the next key is
 // published: PublishAhead, but at most half of rotateEvery, so that the
 // lead is always shorter than the period. Zero when rotateEvery is not
