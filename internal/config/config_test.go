@@ -453,6 +453,31 @@ func TestWarningsShortRotateEvery(t *testing.T) {
 	}
 }
 
+// Browsers write host names in lower case (the Origin header, WebAuthn's
+// client data), while public_url is used as written: for the issuer, the
+// OIDC callback URLs and the passkey relying party ID. An upper-case
+// letter in its host is a mistake config check names.
+func TestWarningsUpperCasePublicURLHost(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		want bool
+	}{
+		{"https://auth.example.com", false},
+		{"https://Auth.Example.com", true},
+		{"https://auth.example.com/Path", false},
+		{"http://LOCALHOST:8080", true},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.PublicURL = tc.url
+			w := strings.Join(cfg.Warnings(), "\n")
+			if got := strings.Contains(w, "public_url") && strings.Contains(w, "lower case"); got != tc.want {
+				t.Errorf("warns about the host's case = %v, want %v:\n%s", got, tc.want, w)
+			}
+		})
+	}
+}
+
 // A GATEHOUSE_* variable set to "" (GATEHOUSE_ADMIN_LISTEN=) sets its key
 // to "": a string key where "" means something (admin_listen off, no key
 // prefix) takes it, a list key becomes empty, and a key where "" is no

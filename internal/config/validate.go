@@ -472,6 +472,10 @@ func (c Config) Warnings() []string {
 		w = append(w, fmt.Sprintf("listen %s is on all interfaces and public_url is not set: the issuer and redirect base is %s, which browsers and clients cannot use; set public_url to the URL clients use, e.g. %s://%s",
 			c.Listen, c.EffectivePublicURL(), scheme, net.JoinHostPort("localhost", port)))
 	}
+	if u, err := url.Parse(c.PublicURL); err == nil && u.Host != strings.ToLower(u.Host) {
+		w = append(w, fmt.Sprintf("public_url %s has upper-case letters in its host: browsers send host names in lower case, while gatehouse uses public_url as written (the issuer, OIDC callback URLs, the passkey relying party ID, which browsers may refuse); write it as %s",
+			c.PublicURL, strings.Replace(c.PublicURL, u.Host, strings.ToLower(u.Host), 1)))
+	}
 	if !c.SecureCookies() && !isLoopback(c.EffectivePublicURL()) {
 		w = append(w, "session cookies are not Secure: set tls or an https public_url in production")
 	}
