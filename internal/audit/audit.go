@@ -183,9 +183,9 @@ type Request struct {
 	// UserAgent is the request's User-Agent header as the client sent it:
 	// the header's own string, not a copy, so that recording it costs the
 	// proxied path no allocation (issue 15). Every event recorded in the
-	// request carries it in Details["user_agent"] as cleanUserAgent
-	// returns it (the work is done only when an event is recorded); ""
-	// adds nothing.
+	// request carries it in Details["user_agent"] as Printable returns
+	// it, cut to MaxUserAgent bytes (the work is done only when an event
+	// is recorded); "" adds nothing.
 	UserAgent string
 	// gateway is the gateway's per-request state (opaque here), kept in the
 	// same context value so that a proxied request needs no second one.
@@ -260,37 +260,48 @@ func RequestFrom(ctx context.Context) (Request, bool) {
 	return *r, true
 }
 
-// maxUserAgent is how many bytes of a User-Agent an event keeps (as many
-// as a session keeps).
-const maxUserAgent = 256
+// MaxUserAgent is how many bytes of a User-Agent an event and a session
+// keep.
+const MaxUserAgent = 256
 
-// cleanUserAgent returns a client's User-Agent as an event carries it:
-// valid UTF-8 (a run of invalid bytes becomes one U+FFFD:
-// strings.ToValidUTF8), every control character (NUL, tab, CR, LF, ESC,
-// DEL, C1), format character (bidirectional overrides, zero-width spaces)
-// and line or paragraph separator replaced by U+FFFD — a header must not
-// forge a log line, drive an operator's terminal or reorder what a console
-// shows — and cut to at most maxUserAgent bytes before a whole character.
-// A printable ASCII value that fits is returned as it is, without an
-// allocation.
+// cleanUserAgent returns a client's User-Agent as an event carries it.
 func cleanUserAgent(ua string) string {
-	if len(ua) <= maxUserAgent && printableASCII(ua) {
-		return ua
+	ua, _ = Printable(ua, MaxUserAgent)
+	return ua
+}
+
+// Printable returns s, text a client chose (a User-Agent, a name or an
+// error code from a URL), as it may be stored, logged and shown: valid
+// UTF-8 (a run of invalid bytes becomes one U+FFFD: strings.ToValidUTF8),
+// every control character (NUL, tab, CR, LF, ESC, DEL, C1), format
+// character (bidirectional overrides, zero-width spaces) and line or
+// paragraph separator replaced by U+FFFD — such text must not forge a log
+// line, drive an operator's terminal or reorder what a page or console
+// shows — and cut to at most max bytes before a whole character; cut
+// reports that something was dropped (a caller may mark it). It is the
+// one rule for such text: an event's user_agent, a session's stored
+// User-Agent (so the two agree) and the OIDC handler's names and codes
+// from the URL all come from here. A printable ASCII value that fits is
+// returned as it is, without an allocation: every audited request pays
+// for its User-Agent here.
+func Printable(s string, max int) (clean string, cut bool) {
+	if len(s) <= max && printableASCII(s) {
+		return s, false
 	}
-	ua = strings.Map(func(r rune) rune {
+	s = strings.Map(func(r rune) rune {
 		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return utf8.RuneError
 		}
 		return r
-	}, strings.ToValidUTF8(ua, string(utf8.RuneError)))
-	if len(ua) <= maxUserAgent {
-		return ua
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
+	if len(s) <= max {
+		return s, false
 	}
-	n := maxUserAgent
-	for n > 0 && !utf8.RuneStart(ua[n]) {
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return ua[:n]
+	return s[:n], true
 }
 
 func printableASCII(s string) bool {

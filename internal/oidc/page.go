@@ -3,9 +3,6 @@ package oidc
 import (
 	"log/slog"
 	"net/http"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -20,25 +17,15 @@ const maxProviderErrorLen = 64
 const maxAuditNameLen = 64
 
 // printable returns s, which came from the URL, as it may be audited,
-// logged and shown: invalid UTF-8, control characters (terminal escape
-// sequences, NUL, line breaks) and format characters (bidirectional
-// overrides, zero-width spaces) as U+FFFD, cut to at most max bytes at a
-// character boundary, "…" marking a cut.
+// logged and shown: audit.Printable (invalid UTF-8, control, format and
+// separator characters as U+FFFD, at most max bytes at a character
+// boundary), "…" marking a cut.
 func printable(s string, max int) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return utf8.RuneError
-		}
-		return r
-	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
-	if len(s) <= max {
-		return s
+	s, cut := audit.Printable(s, max)
+	if cut {
+		s += "…"
 	}
-	i := max
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
+	return s
 }
 
 // failure is why a login stopped. reason is a stable identifier for audit

@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -154,24 +152,15 @@ func (m *Manager) Create(ctx context.Context, userID string, meta Meta) (string,
 	return value, rec, nil
 }
 
-// maxUserAgent is how many bytes of a User-Agent a session keeps.
-const maxUserAgent = 256
-
-// clipUserAgent is the User-Agent as a session stores it: valid UTF-8
-// (invalid bytes become U+FFFD) and at most maxUserAgent bytes, cut
-// before a whole character. PostgreSQL refuses text that is not UTF-8:
-// a header with a Latin-1 byte, or a long one cut inside a character,
-// would fail every login of that browser.
+// clipUserAgent is the User-Agent as a session stores it: exactly as the
+// login's audit event carries it (audit.Printable, audit.MaxUserAgent
+// bytes), so that the session list and the audit trail agree and neither
+// shows a control character. Valid UTF-8 matters on its own: PostgreSQL
+// refuses text that is not, and a header with a Latin-1 byte, or a long
+// one cut inside a character, would fail every login of that browser.
 func clipUserAgent(ua string) string {
-	ua = strings.ToValidUTF8(ua, "\uFFFD")
-	if len(ua) <= maxUserAgent {
-		return ua
-	}
-	n := maxUserAgent
-	for n > 0 && !utf8.RuneStart(ua[n]) {
-		n--
-	}
-	return ua[:n]
+	ua, _ = audit.Printable(ua, audit.MaxUserAgent)
+	return ua
 }
 
 // LookupID returns the live session with public ID id, recording activity

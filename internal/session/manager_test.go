@@ -328,7 +328,8 @@ func TestRevocationEventOutlivesTheSessionCache(t *testing.T) {
 // A session keeps at most 256 bytes of the User-Agent, always as valid
 // UTF-8: PostgreSQL refuses anything else, which failed the logins of
 // browsers whose header carries a Latin-1 byte or is cut inside a
-// character.
+// character. Control, format and separator characters become U+FFFD, as
+// in the audit event's user_agent.
 func TestSessionUserAgentIsClippedValidUTF8(t *testing.T) {
 	e := newEnv(t)
 	tests := []struct {
@@ -338,6 +339,8 @@ func TestSessionUserAgentIsClippedValidUTF8(t *testing.T) {
 		{"CutInsideACharacter", strings.Repeat("a", 255) + "é", strings.Repeat("a", 255)},
 		{"CutAfterACharacter", strings.Repeat("a", 254) + "é" + "b", strings.Repeat("a", 254) + "é"},
 		{"Latin1Byte", "Mozilla/5.0 (T\xe9l\xe9phone)", "Mozilla/5.0 (T\uFFFDl\uFFFDphone)"},
+		// Cleaned as the audit event's user_agent is (audit.Printable).
+		{"ControlAndFormat", "curl/8\x1b[2J\r\t\u202eb\u2028", "curl/8\uFFFD[2J\uFFFD\uFFFD\uFFFDb\uFFFD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
