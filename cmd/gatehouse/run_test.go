@@ -110,6 +110,8 @@ func TestConfigCheck(t *testing.T) {
 		{"bad URL", "public_url: not a url\n", nil, 2, "public_url"},
 		{"short HS256 secret", "tokens: {algorithm: HS256, hmac_secret: short}\n", nil, 2, "tokens.hmac_secret"},
 		{"shadowing routes", "routes:\n- {name: a, match: {path_prefix: /api/}, upstream: 'http://127.0.0.1:1', auth: none}\n- {name: b, match: {path_prefix: /api/}, upstream: 'http://127.0.0.1:2', auth: token}\n", nil, 2, "shadow"},
+		{"skip_auth_preflight printed", "routes:\n- {name: api, match: {path_prefix: /api/, methods: [GET]}, upstream: 'http://127.0.0.1:1', auth: token, skip_auth_preflight: true}\n", nil, 0, "skip_auth_preflight: true"},
+		{"skip_auth_preflight without effect warned", "routes:\n- {name: pub, match: {path_prefix: /pub/}, upstream: 'http://127.0.0.1:1', auth: none, skip_auth_preflight: true}\n", nil, 0, "routes[0].skip_auth_preflight has no effect"},
 		{"env override", "", map[string]string{"GATEHOUSE_LISTEN": "127.0.0.1:9999"}, 0, "listen: 127.0.0.1:9999"},
 		{"bad env override", "", map[string]string{"GATEHOUSE_TOKENS_ACCESS_TTL": "soon"}, 2, "GATEHOUSE_TOKENS_ACCESS_TTL"},
 	}

@@ -479,6 +479,7 @@ func (c Config) Warnings() []string {
 	if !c.SecureCookies() && !isLoopback(c.EffectivePublicURL()) {
 		w = append(w, "session cookies are not Secure: set tls or an https public_url in production")
 	}
+	w = append(w, gateway.Warnings(c.Routes)...) // the gateway owns the route rules
 	return w
 }
 

@@ -58,6 +58,9 @@ type decision struct {
 	principal auth.Principal
 	err       error    // the dependency's error, for logging
 	limit     *limited // the route's rate limit bucket, when it has one
+	// preflight: allowed without authentication as a CORS preflight of a
+	// skip_auth_preflight route (kind none, no principal).
+	preflight bool
 }
 
 // accepts is the credential each route auth kind reads.
@@ -72,7 +75,15 @@ var accepts = map[Auth]credential.Accept{
 // Authorization and the session cookie. Authentication errors map to
 // outcomes here, once: auth.ErrUnavailable fails closed (503) and anything
 // unrecognised is a 401, never an allow.
+//
+// A CORS preflight on a skip_auth_preflight route is allowed first, as on
+// an auth: none route: no credential is read, roles and mfa do not apply
+// (the browser sends none with it), and no identity goes upstream. Every
+// other request pays one method comparison for it.
 func (g *Gateway) decide(r *http.Request, rt *Route) decision {
+	if r.Method == http.MethodOptions && rt.Policy.SkipAuthPreflight && preflight(r.Header) {
+		return decision{outcome: outcomeAllow, kind: kindNone, preflight: true}
+	}
 	if rt.Policy.Auth == AuthNone {
 		return decision{outcome: outcomeAllow, kind: kindNone}
 	}

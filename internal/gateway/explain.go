@@ -113,6 +113,9 @@ type ExplainedRoute struct {
 	Auth       string   `json:"auth"`
 	Roles      []string `json:"roles"`
 	Forward    string   `json:"forward"`
+	// SkipAuthPreflight is routes[].skip_auth_preflight: CORS preflights
+	// pass unauthenticated.
+	SkipAuthPreflight bool `json:"skip_auth_preflight"`
 }
 
 // ExplainedCredential is the credential kind evaluated (none | session |
@@ -125,7 +128,7 @@ type ExplainedCredential struct {
 // Check is one step of credential verification. Detail says why it failed;
 // it never holds a credential value.
 type Check struct {
-	Name   string `json:"name"` // present, origin, signature (token) | session, expiry, revoked, store, roles, mfa
+	Name   string `json:"name"` // present, origin, signature (token) | session, expiry, revoked, store, roles, mfa; preflight
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail,omitempty"`
 }
@@ -183,6 +186,7 @@ func (g *Gateway) Explain(r *http.Request) Explanation {
 	e.Route = &ExplainedRoute{
 		Name: rt.Name, Host: rt.Match.Host, PathPrefix: rt.Match.PathPrefix, Methods: nonNil(rt.Match.Methods),
 		Auth: string(rt.Policy.Auth), Roles: nonNil(rt.Policy.Roles), Forward: string(rt.Policy.Forward),
+		SkipAuthPreflight: rt.Policy.SkipAuthPreflight,
 	}
 	d := g.decide(r, rt)
 	e.Credential = ExplainedCredential{Kind: d.kind, Checks: checksOf(d, rt)}
@@ -214,14 +218,19 @@ func (g *Gateway) explainLimit(r *http.Request, rt *Route, d decision) (*Explain
 	}
 	client, subject := "<client address>", "<subject>"
 	known := rl.Per == PerRoute
-	if _, ok := peerAddr(r); ok {
+	_, hasPeer := peerAddr(r)
+	if hasPeer {
 		client = auth.ClientAddrKey(ClientIP(r, g.trusted))
 		known = known || rl.Per == PerIP
 	}
-	if rl.Per == PerSubject && d.outcome == outcomeAllow {
-		subject, known = d.principal.Subject, true
-	}
 	e.Bucket = bucketKey(rt, client, subject)
+	switch {
+	case rl.Per == PerSubject && d.preflight:
+		e.Bucket, known = preflightKey(rt, client), hasPeer
+	case rl.Per == PerSubject && d.outcome == outcomeAllow:
+		subject, known = d.principal.Subject, true
+		e.Bucket = bucketKey(rt, client, subject)
+	}
 	if !known {
 		return e, nil
 	}
@@ -244,6 +253,11 @@ func (g *Gateway) explainLimit(r *http.Request, rt *Route, d decision) (*Explain
 // the decision it returned: which one failed follows from its reason and
 // error, so the list cannot disagree with the outcome.
 func checksOf(d decision, rt *Route) []Check {
+	if d.preflight {
+		// decide read no credential: the one check is the one it made.
+		return []Check{{Name: "preflight", OK: true, Detail: "CORS preflight (OPTIONS with Origin and Access-Control-Request-Method): " +
+			"skip_auth_preflight passes it to the upstream without authentication, roles or mfa"}}
+	}
 	if rt.Policy.Auth == AuthNone {
 		return []Check{}
 	}

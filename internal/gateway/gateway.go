@@ -169,7 +169,9 @@ func (g *Gateway) checkDeps(rt *Route) error {
 
 // Match returns the route that a request without a host-specific route
 // (method and escaped path, as sent on the wire) would use; false when the
-// path is refused or no route matches.
+// path is refused or no route matches. It sees no headers, so it does not
+// route a CORS preflight by its Access-Control-Request-Method as ServeHTTP
+// does for skip_auth_preflight routes (matchPreflight).
 func (g *Gateway) Match(method, path string) (*Route, bool) { return g.MatchHost("", method, path) }
 
 // MatchHost is Match for a request whose Host header is host (port, case
@@ -283,7 +285,7 @@ func (g *Gateway) target(r *http.Request) (string, *Route, error) {
 	if !ok {
 		return "", nil, fmt.Errorf("%w: Host %q", ErrBadPath, r.Host)
 	}
-	return p, g.table.match(host, r.Method, p), nil
+	return p, g.table.route(host, r, p), nil
 }
 
 // inVerifyNamespace reports whether p is VerifyPath or below it, where

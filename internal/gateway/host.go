@@ -172,6 +172,18 @@ func (t *table) match(host, method, p string) *Route {
 	return match(t.forHost(host), method, p)
 }
 
+// route returns the route for r, a request on host for the clean path p:
+// the one its method selects, else, for an OPTIONS request, a
+// skip_auth_preflight route its CORS preflight asks about
+// (matchPreflight). Any other method costs one comparison more than match.
+func (t *table) route(host string, r *http.Request, p string) *Route {
+	routes := t.forHost(host)
+	if rt := match(routes, r.Method, p); rt != nil || r.Method != http.MethodOptions {
+		return rt
+	}
+	return matchPreflight(routes, r.Header, p)
+}
+
 // servesHost reports whether some route names host, exactly or by wildcard.
 // Host-less routes do not count: they would make every host "served".
 func (t *table) servesHost(host string) bool {

@@ -24,7 +24,7 @@ func (g *Gateway) judge(w http.ResponseWriter, fr *http.Request, mode loginMode,
 		g.refuseVerify(w, fr, reasonBadVerify, fmt.Errorf("%w: host %q", errBadVerify, fr.Host))
 		return nil
 	}
-	rt := g.table.match(host, fr.Method, p)
+	rt := g.table.route(host, fr, p)
 	if rt == nil {
 		g.refuseNotFound(w, fr, p)
 		return nil

@@ -98,7 +98,9 @@ type limited struct {
 // around its policy (decide).
 //
 // per ip and per route spend a token before any credential is looked at.
-// per subject spends the user's token after authentication; so that a flood
+// per subject spends the user's token after authentication (a CORS
+// preflight let through by skip_auth_preflight, which names no user, its
+// client address's preflight bucket); so that a flood
 // of bad or missing credentials costs no token verification or session
 // lookup, each client address also has a bucket of the same size that only
 // failed authentications spend, and that is checked (without spending)
@@ -129,7 +131,11 @@ func (g *Gateway) authorize(r *http.Request, rt *Route) decision {
 		_, _ = g.take(r, rt, failures, 1) // its refusal shows on the next request
 		return d
 	case outcomeAllow:
-		lim, stop := g.take(r, rt, bucketKey(rt, client, d.principal.Subject), 1)
+		key := bucketKey(rt, client, d.principal.Subject)
+		if d.preflight {
+			key = preflightKey(rt, client)
+		}
+		lim, stop := g.take(r, rt, key, 1)
 		if stop != nil {
 			stop.kind, stop.principal = d.kind, d.principal
 			return *stop
@@ -149,6 +155,14 @@ func bucketKey(rt *Route, client, subject string) string {
 		return ratelimit.Key(rt.Name, string(PerRoute))
 	}
 	return ratelimit.Key(rt.Name, "subject", subject)
+}
+
+// preflightKey is the key of the bucket that CORS preflights from client
+// spend on a per subject route with skip_auth_preflight: a preflight names
+// no subject, and one bucket for every client's preflights would let one
+// client exhaust it for all.
+func preflightKey(rt *Route, client string) string {
+	return ratelimit.Key(rt.Name, "preflight", client)
 }
 
 // failuresKey is the key of the bucket that failed authentications from

@@ -72,6 +72,12 @@ type Policy struct {
 	Roles   []string // any-of; empty means any authenticated user
 	MFA     bool     // the credential's amr must show a second factor
 	Forward Forward
+	// SkipAuthPreflight lets CORS preflights (see preflight) through to the
+	// upstream without authentication (routes[].skip_auth_preflight,
+	// oauth2-proxy's --skip-auth-preflight): a browser sends them without
+	// credentials, so on a token route every cross-origin call with
+	// Authorization would otherwise fail at its preflight's 401.
+	SkipAuthPreflight bool
 }
 
 // Upstream is where a route's requests go.
@@ -143,6 +149,10 @@ type RouteConfig struct {
 	AllowUnderscoreHeaders bool `yaml:"allow_underscore_headers"`
 	// RateLimit is optional (contract section 12).
 	RateLimit *RateLimitConfig `yaml:"rate_limit,omitempty"`
+	// SkipAuthPreflight passes CORS preflights (OPTIONS with Origin and
+	// Access-Control-Request-Method) to the upstream unauthenticated, even
+	// when match.methods leaves OPTIONS out; default false.
+	SkipAuthPreflight bool `yaml:"skip_auth_preflight"`
 }
 
 // RouteMatch is the match section of a RouteConfig.
@@ -216,6 +226,22 @@ func Compile(cfgs []RouteConfig) ([]*Route, error) {
 	return routes, nil
 }
 
+// Warnings returns what config check and serve should say about cfgs
+// without refusing them, each starting with the key at fault: a
+// skip_auth_preflight that changes nothing, on an auth: none route whose
+// methods already accept OPTIONS. On an auth: none route that lists its
+// methods without OPTIONS the key still admits preflights (matchPreflight),
+// so it is not warned about.
+func Warnings(cfgs []RouteConfig) []string {
+	var w []string
+	for i, c := range cfgs {
+		if c.SkipAuthPreflight && Auth(c.Auth) == AuthNone && methodAccepted(c.Match.Methods, http.MethodOptions) {
+			w = append(w, fmt.Sprintf("routes[%d].skip_auth_preflight has no effect: auth none already lets every request through, preflights included, and match.methods accepts OPTIONS", i))
+		}
+	}
+	return w
+}
+
 // compileRoute checks the configured route at index i and turns it into a
 // Route (without its proxy, which New attaches). It returns a nil Route when
 // the match cannot be compiled.
@@ -284,7 +310,8 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 		RateLimit: limit,
 		Name:      c.Name,
 		Match:     Match{Host: host, PathPrefix: prefix, Methods: slices.Clone(c.Match.Methods)},
-		Policy:    Policy{Auth: Auth(c.Auth), Roles: slices.Clone(c.Roles), MFA: c.MFA, Forward: forward},
+		Policy: Policy{Auth: Auth(c.Auth), Roles: slices.Clone(c.Roles), MFA: c.MFA, Forward: forward,
+			SkipAuthPreflight: c.SkipAuthPreflight},
 		Upstream: Upstream{
 			URL:                    u,
 			StripPrefix:            c.StripPrefix,
@@ -350,4 +377,33 @@ func match(routes []*Route, method, p string) *Route {
 		return nil
 	}
 	return nil
+}
+
+// preflight reports whether h, the headers of an OPTIONS request, make it
+// a CORS preflight (Fetch standard, "CORS-preflight request"): exactly one
+// non-empty Origin and exactly one non-empty Access-Control-Request-Method,
+// as a browser sends them. Anything else, a repeated header included, is
+// an ordinary OPTIONS request and is authenticated like any other.
+func preflight(h http.Header) bool {
+	o, m := h["Origin"], h["Access-Control-Request-Method"]
+	return len(o) == 1 && o[0] != "" && len(m) == 1 && m[0] != ""
+}
+
+// matchPreflight returns the route among routes (one host's, longest
+// prefix first) that judges an OPTIONS request with headers h for the
+// clean path p when match found none: for a CORS preflight, the route that
+// serves the method it asks about (Access-Control-Request-Method), when
+// that route sets skip_auth_preflight. A preflight asks whether that
+// request may be sent, so that route's upstream is the one to answer it.
+// Otherwise nil: without the key an OPTIONS the methods leave out is
+// unrouted, as before.
+func matchPreflight(routes []*Route, h http.Header, p string) *Route {
+	if !preflight(h) {
+		return nil
+	}
+	rt := match(routes, h["Access-Control-Request-Method"][0], p)
+	if rt == nil || !rt.Policy.SkipAuthPreflight {
+		return nil
+	}
+	return rt
 }
