@@ -9,7 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/duration"
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
 
 func write(t *testing.T, body string) string {
@@ -475,6 +479,40 @@ func TestWarningsUpperCasePublicURLHost(t *testing.T) {
 				t.Errorf("warns about the host's case = %v, want %v:\n%s", got, tc.want, w)
 			}
 		})
+	}
+}
+
+// config check prints the effective configuration: a route that leaves
+// forward and timeout out shows the values the gateway uses for them, and
+// one that sets them shows its own.
+func TestMaskedShowsRouteDefaults(t *testing.T) {
+	cfg := config.Default()
+	cfg.Routes = []gateway.RouteConfig{
+		{Name: "plain", Match: gateway.RouteMatch{PathPrefix: "/a/"}, Upstream: "http://127.0.0.1:9001", Auth: "none"},
+		{Name: "set", Match: gateway.RouteMatch{PathPrefix: "/b/"}, Upstream: "http://127.0.0.1:9002", Auth: "token",
+			Forward: "jwt", Timeout: duration.Duration(5 * time.Second)},
+	}
+	var out struct {
+		Routes []struct {
+			Name    string `yaml:"name"`
+			Forward string `yaml:"forward"`
+			Timeout string `yaml:"timeout"`
+		} `yaml:"routes"`
+	}
+	if err := yaml.Unmarshal([]byte(cfg.Masked()), &out); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{"plain": {"headers", "30s"}, "set": {"jwt", "5s"}}
+	if len(out.Routes) != 2 {
+		t.Fatalf("routes printed = %+v", out.Routes)
+	}
+	for _, r := range out.Routes {
+		if got := [2]string{r.Forward, r.Timeout}; got != want[r.Name] {
+			t.Errorf("route %s printed forward, timeout = %v, want %v", r.Name, got, want[r.Name])
+		}
+	}
+	if cfg.Routes[0].Forward != "" {
+		t.Errorf("Masked changed the configuration it printed")
 	}
 }
 

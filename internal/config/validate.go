@@ -522,7 +522,10 @@ func isLoopback(raw string) bool {
 func (c Config) Masked() string {
 	masked := c
 	masked.PublicURL = c.EffectivePublicURL()
-	masked.Routes = slices.Clone(c.Routes)
+	masked.Routes = make([]gateway.RouteConfig, len(c.Routes))
+	for i, r := range c.Routes {
+		masked.Routes[i] = r.WithDefaults()
+	}
 	masked.OIDC.Providers = slices.Clone(c.OIDC.Providers)
 	masked.Clients = slices.Clone(c.Clients)
 	maskSecrets(reflect.ValueOf(&masked).Elem())

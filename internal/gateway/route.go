@@ -242,6 +242,15 @@ func Warnings(cfgs []RouteConfig) []string {
 	return w
 }
 
+// WithDefaults returns c with the values Compile uses for what it leaves
+// out (forward headers, timeout DefaultTimeout), so that config check
+// prints the route as it runs.
+func (c RouteConfig) WithDefaults() RouteConfig {
+	c.Forward = cmp.Or(c.Forward, string(ForwardHeaders))
+	c.Timeout = cmp.Or(c.Timeout, duration.Duration(DefaultTimeout))
+	return c
+}
+
 // compileRoute checks the configured route at index i and turns it into a
 // Route (without its proxy, which New attaches). It returns a nil Route when
 // the match cannot be compiled.
@@ -250,6 +259,7 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &RouteError{i, field, fmt.Sprintf(format, args...)})
 	}
+	c = c.WithDefaults()
 	if !routeName.MatchString(c.Name) {
 		bad("name", "must be a non-empty name of letters, digits, '-', '_' or '.', got %q", c.Name)
 	}
@@ -295,7 +305,7 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 	default:
 		bad("auth", "must be none, session, token or any, got %q", c.Auth)
 	}
-	forward := Forward(cmp.Or(c.Forward, string(ForwardHeaders)))
+	forward := Forward(c.Forward)
 	if forward != ForwardHeaders && forward != ForwardJWT {
 		bad("forward", "must be headers or jwt, got %q", c.Forward)
 	}
@@ -316,7 +326,7 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 			URL:                    u,
 			StripPrefix:            c.StripPrefix,
 			PreserveHost:           c.PreserveHost,
-			Timeout:                cmp.Or(c.Timeout.D(), DefaultTimeout),
+			Timeout:                c.Timeout.D(),
 			AllowUnderscoreHeaders: c.AllowUnderscoreHeaders,
 		},
 		base: strings.TrimSuffix(prefix, "/"),
