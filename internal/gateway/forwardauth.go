@@ -82,10 +82,10 @@ var verifyFamilies = map[string][]family{
 //   - No matching route: 404 {"error":"not_found"}, so that a typo in a
 //     proxy's configuration never opens a service.
 //   - Allowed: 200 with X-Auth-Subject, X-Auth-User, X-Auth-Roles,
-//     X-Auth-Method (and Authorization: Bearer <internal JWT> for forward:
+//     X-Auth-Method, X-Auth-AMR (and Authorization: Bearer <internal JWT> for forward:
 //     jwt routes) for the proxy to copy onto the upstream request. On auth:
 //     none routes, and for a CORS preflight on a skip_auth_preflight route
-//     (see decide), the four headers are present and empty.
+//     (see decide), the five headers are present and empty.
 //   - 401 (with WWW-Authenticate), 403 or 503 otherwise. A browser on a
 //     session route is sent to {public_url}/login?next=<path and query>:
 //     with a 302 for the forward family, with 401 plus an X-Auth-Redirect
