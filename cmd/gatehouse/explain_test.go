@@ -7,7 +7,8 @@ import (
 )
 
 // TestExplainCommand: `gatehouse explain` prints the gateway's decision
-// (the JSON of POST /admin/api/v1/explain) for each denial class.
+// (the JSON of POST /admin/api/v1/explain) for each denial class, and that
+// a CORS preflight passes a skip_auth_preflight route.
 func TestExplainCommand(t *testing.T) {
 	c := newCLI(t, `routes:
   - name: ops
@@ -15,6 +16,11 @@ func TestExplainCommand(t *testing.T) {
     upstream: http://127.0.0.1:9
     auth: token
     roles: [ops]
+  - name: api
+    match: { path_prefix: /api/, methods: [GET] }
+    upstream: http://127.0.0.1:9
+    auth: token
+    skip_auth_preflight: true
 `)
 	c.ok(pw, "user", "add", "alice", "--role", "user", "--password-stdin")
 	tok := strings.TrimSpace(c.ok("", "token", "issue", "--user", "alice"))
@@ -23,12 +29,19 @@ func TestExplainCommand(t *testing.T) {
 		args   []string
 		status int
 		reason string
+		check  string // a check the output must list ("" none)
 	}{
-		{"no credential", []string{"--url", "/ops/x"}, 401, "no_credentials"},
-		{"garbage token", []string{"--url", "/ops/x", "--token", "a.b.c"}, 401, "invalid_token"},
-		{"wrong role", []string{"--url", "/ops/x", "--token", tok}, 403, "wrong_role"},
-		{"no route", []string{"--method", "POST", "--url", "/elsewhere"}, 404, "no_route"},
-		{"refused path", []string{"--url", "/ops/%2e%2e/x"}, 400, "bad_path"},
+		{"no credential", []string{"--url", "/ops/x"}, 401, "no_credentials", ""},
+		{"garbage token", []string{"--url", "/ops/x", "--token", "a.b.c"}, 401, "invalid_token", ""},
+		{"wrong role", []string{"--url", "/ops/x", "--token", tok}, 403, "wrong_role", ""},
+		{"no route", []string{"--method", "POST", "--url", "/elsewhere"}, 404, "no_route", ""},
+		{"refused path", []string{"--url", "/ops/%2e%2e/x"}, 400, "bad_path", ""},
+		{"CORS preflight passes", []string{"--method", "OPTIONS", "--url", "/api/x",
+			"--header", "Origin: https://app.example.com", "--header", "Access-Control-Request-Method: GET"}, 200, "", `"name": "preflight"`},
+		{"OPTIONS that is not a preflight", []string{"--method", "OPTIONS", "--url", "/api/x",
+			"--header", "Origin: https://app.example.com"}, 404, "no_route", ""},
+		{"GET with the preflight headers", []string{"--url", "/api/x",
+			"--header", "Origin: https://app.example.com", "--header", "Access-Control-Request-Method: GET"}, 401, "no_credentials", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,6 +55,9 @@ func TestExplainCommand(t *testing.T) {
 			}
 			if e.Status != tt.status || e.Reason != tt.reason {
 				t.Errorf("explain = %d %q, want %d %q\n%s", e.Status, e.Reason, tt.status, tt.reason, out)
+			}
+			if tt.check != "" && !strings.Contains(out, tt.check) {
+				t.Errorf("explain lacks the check %s\n%s", tt.check, out)
 			}
 			if strings.Contains(out, tok) {
 				t.Error("explain printed the token")
