@@ -3,7 +3,9 @@
 // its relying party (a small Node server on loopback) exchanges the code,
 // a second visit skips consent, RP-initiated logout returns to the RP, and
 // gatehouse's back-channel logout reaches the RP within 2 s of /auth/logout
-// — also when gatehouse restarts while the delivery is being retried.
+// — also when gatehouse restarts while the delivery is being retried — and
+// an SPA page on the RP origin runs the code exchange and userinfo with
+// fetch (CORS) while a page on an unregistered origin is blocked.
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import http from 'node:http';
@@ -274,4 +276,91 @@ test('a back-channel logout being retried survives a gatehouse restart', async (
   assert.equal(back.base_url, base);
   const lt = await awaitLogoutToken(sid, 20_000);
   await assertLogoutToken(lt.token, sid);
+});
+
+/** A page on a loopback origin no client registered (same host as the RP, another port). */
+async function startUnregisteredOrigin() {
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><title>unregistered</title><h1>unregistered</h1>');
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
+  };
+}
+
+test('an SPA on the RP origin exchanges its code and reads userinfo with fetch (CORS); another origin is blocked', async () => {
+  const page = await browser.newPage();
+  await signIn(page, base, fx.info.username, fx.info.password, '/account');
+  const req = authorizeRequest();
+  await page.goto(req.url);
+  if (new URL(page.url()).origin !== rp.url) { // consent not given yet (this test run alone)
+    await Promise.all([
+      page.waitForURL((u) => u.origin === rp.url),
+      page.getByRole('button', { name: 'Allow', exact: true }).click(),
+    ]);
+  }
+  const code = codeFrom(page, req);
+
+  // The page the browser is on (the RP's /cb) runs the exchange itself, as
+  // docs/apps.md's SPA does: fetch, no credentials, the browser's CORS rules.
+  const spa = await page.evaluate(async ({ base, clientId, redirectUri, code, verifier }) => {
+    const exchange = () => fetch(`${base}/auth/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: clientId, code, redirect_uri: redirectUri, code_verifier: verifier }),
+    });
+    const blocked = async (p) => { try { await p; return false; } catch (e) { return e instanceof TypeError; } };
+    const t = await exchange();
+    const tokens = await t.json();
+    // Authorization makes this a preflighted request.
+    const u = await fetch(`${base}/auth/userinfo`, { headers: { Authorization: `Bearer ${tokens.access_token}` } });
+    const userinfo = await u.json();
+    // The code again: the OAuth error is readable too.
+    const r = await exchange();
+    return {
+      origin: location.origin, tokenStatus: t.status, cacheControl: t.headers.get('cache-control'), tokens,
+      userinfoStatus: u.status, userinfo, replayStatus: r.status, replay: await r.json(),
+      // Cookie-authenticated answers stay unreadable, userinfo's session
+      // fallback included: no Access-Control-Allow-Credentials, ever.
+      sessionBlocked: await blocked(fetch(`${base}/auth/session`, { credentials: 'include' })),
+      cookieUserinfoBlocked: await blocked(fetch(`${base}/auth/userinfo`, { credentials: 'include' })),
+    };
+  }, { base, clientId: fx.info.spa_client_id, redirectUri: `${rp.url}/cb`, code, verifier: req.verifier });
+  assert.equal(spa.origin, rp.url);
+  assert.equal(spa.tokenStatus, 200, JSON.stringify(spa.tokens));
+  assert.equal(spa.cacheControl, 'no-store');
+  assert.equal(spa.tokens.token_type, 'Bearer');
+  const { claims } = await verifyJWT(spa.tokens.id_token);
+  assert.equal(spa.userinfoStatus, 200, JSON.stringify(spa.userinfo));
+  assert.equal(spa.userinfo.sub, claims.sub);
+  assert.equal(spa.userinfo.preferred_username, fx.info.username);
+  assert.equal(spa.replayStatus, 400);
+  assert.equal(spa.replay.error, 'invalid_grant');
+  assert.equal(spa.sessionBlocked, true, 'GET /auth/session readable cross-origin');
+  assert.equal(spa.cookieUserinfoBlocked, true, 'userinfo by session cookie readable cross-origin');
+
+  // A page on an origin no client registered: the browser blocks the token
+  // POST (no Access-Control-Allow-Origin) and the userinfo preflight; the
+  // public JWKS stays readable.
+  const other = await startUnregisteredOrigin();
+  try {
+    const page2 = await browser.newPage();
+    await page2.goto(`${other.url}/`);
+    const out = await page2.evaluate(async ({ base, clientId, access }) => {
+      const blocked = async (p) => { try { await p; return false; } catch (e) { return e instanceof TypeError; } };
+      return {
+        token: await blocked(fetch(`${base}/auth/token`, {
+          method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'x', client_id: clientId }),
+        })),
+        userinfo: await blocked(fetch(`${base}/auth/userinfo`, { headers: { Authorization: `Bearer ${access}` } })),
+        jwks: (await (await fetch(`${base}/.well-known/jwks.json`)).json()).keys.length,
+      };
+    }, { base, clientId: fx.info.spa_client_id, access: spa.tokens.access_token });
+    assert.deepEqual({ token: out.token, userinfo: out.userinfo }, { token: true, userinfo: true }, 'an unregistered origin was not blocked');
+    assert.ok(out.jwks > 0, 'the JWKS is readable from any origin');
+  } finally {
+    await other.close();
+  }
 });

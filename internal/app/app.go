@@ -216,7 +216,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	// A deleted client's refresh families and access tokens end with it,
 	// and its own access tokens with its secret (a.Grants is built below,
 	// before anything can delete a client or change its secret).
-	a.Clients = client.NewRegistry(a.Store, cfg.Clients, client.WithAudit(a.Audit),
+	a.Clients = client.NewRegistry(a.Store, cfg.Clients, client.WithAudit(a.Audit), client.WithClock(a.now),
 		client.WithOnDelete(func(ctx context.Context, id, sid string) error { return a.Grants.RevokeClient(ctx, id, sid) }),
 		client.WithOnSecretRotated(func(ctx context.Context, id, sid string) error {
 			return a.Grants.RevokeClientTokens(ctx, id, sid, "secret_rotated")

@@ -350,3 +350,73 @@ func lookupSID(t *testing.T, r *client.Registry) string {
 	}
 	return c.TokenSID
 }
+
+// AllowsOrigin: the origins of http(s) redirect URIs as a browser writes
+// them in Origin, exact; native apps' schemes have none.
+func TestAllowsOriginIsTheBrowserOriginOfARedirectURI(t *testing.T) {
+	r := newRegistry(t, client.Client{ID: "spa", Type: client.Public, GrantTypes: []string{client.GrantAuthorizationCode}, RedirectURIs: []string{
+		"https://App.Example.COM/cb", "https://api.example.com:443/cb", "http://intranet.example:80/cb",
+		"http://[::1]:8080/cb", "https://alt.example.com:8443/x?y=1", "com.example.app:/oauth", "http://127.0.0.1/native",
+	}})
+	tests := []struct {
+		origin string
+		want   bool
+	}{
+		{"https://app.example.com", true},
+		{"https://api.example.com", true},
+		{"http://intranet.example", true},
+		{"http://[::1]:8080", true},
+		{"https://alt.example.com:8443", true},
+		{"http://127.0.0.1", true},
+		{"http://127.0.0.1:9000", false}, // no RFC 8252 any-port rule
+		{"https://App.Example.COM", false},
+		{"https://app.example.com:443", false},
+		{"https://app.example.com/", false},
+		{"http://app.example.com", false},
+		{"https://alt.example.com", false},
+		{"com.example.app:", false},
+		{"com.example.app://", false},
+		{"null", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		got, err := r.AllowsOrigin(context.Background(), tt.origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("AllowsOrigin(%q) = %v, want %v", tt.origin, got, tt.want)
+		}
+	}
+}
+
+// Add and Delete change the set at once, with no clock involved.
+func TestAllowsOriginFollowsAddAndDelete(t *testing.T) {
+	r := newRegistry(t)
+	ctx := context.Background()
+	const origin = "https://late.example.com"
+	allowed := func() bool {
+		t.Helper()
+		ok, err := r.AllowsOrigin(ctx, origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if allowed() {
+		t.Fatal("allowed before any client")
+	}
+	if _, err := r.Add(ctx, client.Client{ID: "late", Type: client.Public, GrantTypes: []string{client.GrantAuthorizationCode},
+		RedirectURIs: []string{origin + "/cb"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !allowed() {
+		t.Error("not allowed after Add")
+	}
+	if err := r.Delete(ctx, "late"); err != nil {
+		t.Fatal(err)
+	}
+	if allowed() {
+		t.Error("allowed after Delete")
+	}
+}

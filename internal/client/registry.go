@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -47,6 +49,13 @@ type Registry struct {
 	rotated func(ctx context.Context, id, tokenSID string) error
 	// internal lists the audiences a client may not have (CheckAudience).
 	internal func() []string
+
+	// The origins of the clients' redirect URIs (AllowsOrigin): the last
+	// listing, the lock of whoever lists again, and the generation that
+	// Add and Delete bump to make the listing stale.
+	origins    atomic.Pointer[originSet]
+	originsMu  sync.Mutex
+	originsGen atomic.Uint64
 }
 
 // Option configures a Registry.
@@ -78,6 +87,10 @@ func WithOnSecretRotated(f func(ctx context.Context, id, tokenSID string) error)
 func WithInternalAudiences(f func() []string) Option {
 	return func(r *Registry) { r.internal = f }
 }
+
+// WithClock sets the clock of creation times and of the origin set's age
+// (default time.Now).
+func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now = now } }
 
 // NewRegistry returns a registry over store and the clients of the config
 // file, which must already have been validated (config.Load does).
@@ -157,6 +170,7 @@ func (r *Registry) Add(ctx context.Context, c Client) (string, error) {
 	if err := r.store.CreateClient(ctx, c); err != nil {
 		return "", fmt.Errorf("add client: %w", err)
 	}
+	r.originsChanged()
 	r.record(ctx, audit.ClientCreated, c.ID, map[string]string{"type": c.Type})
 	return secret, nil
 }
@@ -177,6 +191,7 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 	if err := r.store.DeleteClient(ctx, id); err != nil {
 		return fmt.Errorf("delete client %q: %w", id, err)
 	}
+	r.originsChanged()
 	r.record(ctx, audit.ClientDeleted, id, nil)
 	if r.deleted != nil {
 		if err := r.deleted(ctx, id, c.TokenSID); err != nil {

@@ -33,6 +33,21 @@ func (s *server) routes() *router {
 	// registered with own alone answers errors with JSON.
 	page := func(pattern string, h http.Handler) { own(pattern, formPage(h)) }
 	csrf := s.cop.Handler
+	// methodNotAllowed is the catch-all's answer (below) to a method the
+	// path's endpoints do not serve.
+	methodNotAllowed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httperr.MethodNotAllowed(w, rt.methods.Allowed(mux, r, catchAll))
+	})
+	// preflight answers CORS preflights for path (cors.go); its OPTIONS
+	// pattern stays out of rt.methods, so an OPTIONS request that is no
+	// preflight gets the same 405 with Allow as before.
+	preflight := func(path string, p corsPolicy) {
+		pattern := http.MethodOptions + " " + path
+		mux.Handle(pattern, s.own(s.preflight(p, func(r *http.Request) string {
+			return rt.methods.Allowed(mux, r, catchAll)
+		}, methodNotAllowed)))
+		rt.families[pattern] = family
+	}
 
 	// Sessions (section 3)
 	family = "sessions"
@@ -71,14 +86,21 @@ func (s *server) routes() *router {
 	family = "static"
 	own("GET /static/webauthn.js", handleStatic(webauthnScript()))
 
-	// Tokens (section 4)
+	// Tokens (section 4). A single-page app on a registered client's
+	// origin calls these with fetch (CORS, docs/apps.md); discovery and
+	// JWKS are public documents. Nothing else gets CORS.
 	family = "tokens"
-	own("POST /auth/token", s.handleToken())
-	own("POST /auth/revoke", s.handleRevoke())
-	own("GET /.well-known/jwks.json", s.handleJWKS())
-	own("GET /.well-known/oauth-authorization-server", s.handleMetadata())
-	own("GET /auth/userinfo", s.handleUserinfo())
-	own("POST /auth/userinfo", s.handleUserinfo()) // OIDC Core §5.3.1: GET and POST
+	own("POST /auth/token", s.cors(corsClients, s.handleToken()))
+	preflight("/auth/token", corsClients)
+	own("POST /auth/revoke", s.cors(corsClients, s.handleRevoke()))
+	preflight("/auth/revoke", corsClients)
+	own("GET /.well-known/jwks.json", s.cors(corsPublic, s.handleJWKS()))
+	preflight("/.well-known/jwks.json", corsPublic)
+	own("GET /.well-known/oauth-authorization-server", s.cors(corsPublic, s.handleMetadata()))
+	preflight("/.well-known/oauth-authorization-server", corsPublic)
+	own("GET /auth/userinfo", s.cors(corsClients, s.handleUserinfo()))
+	own("POST /auth/userinfo", s.cors(corsClients, s.handleUserinfo())) // OIDC Core §5.3.1: GET and POST
+	preflight("/auth/userinfo", corsClients)
 
 	// Apps: authorization server and OpenID Provider (section 8)
 	family = "apps"
@@ -87,7 +109,8 @@ func (s *server) routes() *router {
 	// design and becomes the GET; only the consent form's answer, same-origin,
 	// reaches handleAuthorize.
 	page("POST /auth/authorize", s.authorizePOST(csrf(s.handleAuthorize())))
-	own("GET /.well-known/openid-configuration", s.handleMetadata())
+	own("GET /.well-known/openid-configuration", s.cors(corsPublic, s.handleMetadata()))
+	preflight("/.well-known/openid-configuration", corsPublic)
 	page("POST /auth/consents/{client}/revoke", csrf(s.handleWithdrawConsent())) // HTML form on /account
 	own("DELETE /auth/consents/{client}", csrf(s.handleWithdrawConsent()))
 	// Grants (refresh families) that no browser session holds (contract §8).
