@@ -79,6 +79,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"audit retention negative", "audit: {retention: -24h}\n", "audit.retention"},
 		{"audit retention below a day", "audit: {retention: 90s}\n", "audit.retention"},
 		{"hashing slots negative", "passwords: {max_concurrent: -1}\n", "passwords.max_concurrent"},
+		// A negative cache size silently meant "off"; 0 is the documented off.
+		{"token cache size negative", "tokens: {cache_size: -1}\n", "tokens.cache_size"},
 		{"url and cluster", "redis: {url: 'redis://127.0.0.1:6379/0', cluster: {addrs: ['127.0.0.1:7000']}}\n", "redis"},
 		{"sentinel and cluster", "redis: {sentinel: {master: m, addrs: ['h:26379']}, cluster: {addrs: ['h:7000']}}\n", "redis"},
 		{"sentinel without master", "redis: {sentinel: {addrs: ['127.0.0.1:26379']}}\n", "redis.sentinel.master"},

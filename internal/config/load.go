@@ -99,19 +99,27 @@ func LoadLookup(path string, lookup func(string) (string, bool)) (Config, error)
 	if err != nil {
 		return cfg, err
 	}
-	if err := readSecretFiles(&cfg); err != nil {
-		return cfg, err
+	// Secret files and values are named where they were set, as every
+	// other problem is (docs/configuration.md, "Errors").
+	if errs := readSecretFiles(&cfg); len(errs) > 0 {
+		return cfg, locateAll(errs, path, lines, fromEnv)
 	}
 	if errs := slices.Concat(cfg.Validate(), loadTLS(cfg.TLS), checkSQLiteDir(cfg.Store)); len(errs) > 0 {
-		for _, e := range errs {
-			var ce *Error
-			if errors.As(e, &ce) && ce.File == "" {
-				locate(ce, path, lines, fromEnv)
-			}
-		}
-		return cfg, errors.Join(errs...)
+		return cfg, locateAll(errs, path, lines, fromEnv)
 	}
 	return cfg, nil
+}
+
+// locateAll points every *Error of errs that names no file at where its
+// value came from (locate) and joins them.
+func locateAll(errs []error, path string, lines map[string]int, fromEnv map[string]string) error {
+	for _, e := range errs {
+		var ce *Error
+		if errors.As(e, &ce) && ce.File == "" {
+			locate(ce, path, lines, fromEnv)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // exposedSecrets warns when the file at path, which cfg was just read
@@ -587,8 +595,9 @@ func checkSQLiteDir(store string) []error {
 	return nil
 }
 
-// readSecretFiles loads *_file secrets. A file's trailing newline is dropped.
-func readSecretFiles(cfg *Config) error {
+// readSecretFiles loads *_file secrets, returning every problem. A file's
+// trailing newline is dropped.
+func readSecretFiles(cfg *Config) []error {
 	var errs []error
 	load := func(key, file string, dst *string) {
 		if file == "" {
@@ -617,5 +626,5 @@ func readSecretFiles(cfg *Config) error {
 		c := &cfg.Clients[i]
 		load(fmt.Sprintf("clients[%d].secret", i), c.SecretFile, &c.Secret)
 	}
-	return errors.Join(errs...)
+	return errs
 }

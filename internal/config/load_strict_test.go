@@ -22,6 +22,10 @@ func TestLoadErrorsNameTheLine(t *testing.T) {
 		{"negative duration", "passwords:\n  max_wait: -1s\n", "passwords.max_wait", 2},
 		{"route value", "routes:\n  - name: a\n    match: {path_prefix: /a/}\n    upstream: 'ftp://x'\n    auth: none\n", "routes[0].upstream", 4},
 		{"trusted proxy item", "trusted_proxies:\n  - 127.0.0.0/8\n  - nonsense\n", "trusted_proxies[1]", 3},
+		// A secret file that cannot be read, or a secret set twice, is a
+		// problem of the key that names it, on its line like any other.
+		{"unreadable secret file", "tokens:\n  algorithm: HS256\n  hmac_secret_file: /nonexistent/gatehouse-secret\n", "tokens.hmac_secret_file", 3},
+		{"secret and its file", "keys:\n  encryption_key: 0123456789abcdef0123456789abcdef\n  encryption_key_file: /nonexistent/k\n", "keys.encryption_key", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,6 +57,17 @@ func TestLoadEnvValueErrorNamesTheVariable(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "environment: GATEHOUSE_STORE") {
 		t.Errorf("error %v does not name GATEHOUSE_STORE in the environment", err)
+	}
+}
+
+// A secret file named by the environment is blamed on its variable.
+func TestLoadEnvSecretFileErrorNamesTheVariable(t *testing.T) {
+	path := write(t, "tokens: {algorithm: HS256}\n")
+	_, err := config.Load(path, func(k string) string {
+		return map[string]string{"GATEHOUSE_TOKENS_HMAC_SECRET_FILE": "/nonexistent/gatehouse-secret"}[k]
+	})
+	if err == nil || !strings.Contains(err.Error(), "environment: GATEHOUSE_TOKENS_HMAC_SECRET_FILE") {
+		t.Errorf("error %v does not name GATEHOUSE_TOKENS_HMAC_SECRET_FILE in the environment", err)
 	}
 }
 

@@ -127,6 +127,9 @@ func (c Config) Validate() []error {
 	if c.Tokens.Leeway < 0 {
 		bad("tokens.leeway", "must not be negative")
 	}
+	if c.Tokens.CacheSize < 0 {
+		bad("tokens.cache_size", "must not be negative (0 = off)")
+	}
 	switch c.Tokens.Algorithm {
 	case "HS256":
 		if len(c.Tokens.HMACSecret) < MinSecretLen {

@@ -395,6 +395,11 @@ func (s *server) handleTOTPEnrol() http.Handler {
 			return
 		}
 		e, err := s.MFA.EnrolTOTP(r.Context(), sub.user)
+		if errors.Is(err, mfa.ErrNoEncryptionKey) {
+			// The operator's fix is a config key: say which one in the
+			// JSON too, as the form's error page does (docs/mfa.md).
+			err = httperr.Describe(err, httperr.InputDetail(err))
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -304,6 +304,12 @@ func TestTOTPEnrolmentNeedsEncryptionKey(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Fatalf("enrol without keys.encryption_key = %d %s, want 400", resp.StatusCode, body)
 	}
+	// docs/mfa.md: the JSON answer names the key to set, as the form's
+	// error page does; a bare invalid_request leaves the operator guessing.
+	got := decode(t, body)
+	if got["error"] != "invalid_request" || !strings.Contains(descr(got), "keys.encryption_key") {
+		t.Fatalf("enrol without keys.encryption_key: body %s, want invalid_request with an error_description naming keys.encryption_key", body)
+	}
 }
 
 func anyStrings(v any) []string {
@@ -466,4 +472,10 @@ func TestIDTokenCarriesSessionAMR(t *testing.T) {
 			}
 		})
 	}
+}
+
+// descr is the error_description of a decoded JSON error ("" without one).
+func descr(m map[string]any) string {
+	s, _ := m["error_description"].(string)
+	return s
 }
