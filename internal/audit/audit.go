@@ -277,15 +277,15 @@ func cleanUserAgent(ua string) string {
 // character (bidirectional overrides, zero-width spaces) and line or
 // paragraph separator replaced by U+FFFD — such text must not forge a log
 // line, drive an operator's terminal or reorder what a page or console
-// shows — and cut to at most max bytes before a whole character; cut
+// shows — and cut to at most limit bytes before a whole character; cut
 // reports that something was dropped (a caller may mark it). It is the
 // one rule for such text: an event's user_agent, a session's stored
 // User-Agent (so the two agree) and the OIDC handler's names and codes
 // from the URL all come from here. A printable ASCII value that fits is
 // returned as it is, without an allocation: every audited request pays
 // for its User-Agent here.
-func Printable(s string, max int) (clean string, cut bool) {
-	if len(s) <= max && printableASCII(s) {
+func Printable(s string, limit int) (clean string, cut bool) {
+	if len(s) <= limit && printableASCII(s) {
 		return s, false
 	}
 	s = strings.Map(func(r rune) rune {
@@ -294,10 +294,10 @@ func Printable(s string, max int) (clean string, cut bool) {
 		}
 		return r
 	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
-	if len(s) <= max {
+	if len(s) <= limit {
 		return s, false
 	}
-	n := max
+	n := limit
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}

@@ -18,10 +18,10 @@ const maxAuditNameLen = 64
 
 // printable returns s, which came from the URL, as it may be audited,
 // logged and shown: audit.Printable (invalid UTF-8, control, format and
-// separator characters as U+FFFD, at most max bytes at a character
+// separator characters as U+FFFD, at most limit bytes at a character
 // boundary), "…" marking a cut.
-func printable(s string, max int) string {
-	s, cut := audit.Printable(s, max)
+func printable(s string, limit int) string {
+	s, cut := audit.Printable(s, limit)
 	if cut {
 		s += "…"
 	}
