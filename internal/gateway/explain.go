@@ -216,20 +216,18 @@ func (g *Gateway) explainLimit(r *http.Request, rt *Route, d decision) (*Explain
 	e := &ExplainedRateLimit{
 		Per: string(rl.Per), Rate: rl.Limit.Rate, Burst: rl.Limit.Burst, Window: rl.Limit.Window.String(), FailOpen: rl.FailOpen,
 	}
-	client, subject := "<client address>", "<subject>"
+	client := "<client address>"
 	known := rl.Per == PerRoute
 	_, hasPeer := peerAddr(r)
 	if hasPeer {
 		client = auth.ClientAddrKey(ClientIP(r, g.trusted))
 		known = known || rl.Per == PerIP
 	}
-	e.Bucket = bucketKey(rt, client, subject)
-	switch {
-	case rl.Per == PerSubject && d.preflight:
-		e.Bucket, known = preflightKey(rt, client), hasPeer
-	case rl.Per == PerSubject && d.outcome == outcomeAllow:
-		subject, known = d.principal.Subject, true
-		e.Bucket = bucketKey(rt, client, subject)
+	e.Bucket = bucketKey(rt, client, "<subject>")
+	if rl.Per == PerSubject && d.outcome == outcomeAllow {
+		// A preflight's bucket is its client address's, which a
+		// described request may not have.
+		e.Bucket, known = allowedKey(rt, client, d), hasPeer || !d.preflight
 	}
 	if !known {
 		return e, nil

@@ -131,11 +131,7 @@ func (g *Gateway) authorize(r *http.Request, rt *Route) decision {
 		_, _ = g.take(r, rt, failures, 1) // its refusal shows on the next request
 		return d
 	case outcomeAllow:
-		key := bucketKey(rt, client, d.principal.Subject)
-		if d.preflight {
-			key = preflightKey(rt, client)
-		}
-		lim, stop := g.take(r, rt, key, 1)
+		lim, stop := g.take(r, rt, allowedKey(rt, client, d), 1)
 		if stop != nil {
 			stop.kind, stop.principal = d.kind, d.principal
 			return *stop
@@ -157,12 +153,16 @@ func bucketKey(rt *Route, client, subject string) string {
 	return ratelimit.Key(rt.Name, "subject", subject)
 }
 
-// preflightKey is the key of the bucket that CORS preflights from client
-// spend on a per subject route with skip_auth_preflight: a preflight names
-// no subject, and one bucket for every client's preflights would let one
-// client exhaust it for all.
-func preflightKey(rt *Route, client string) string {
-	return ratelimit.Key(rt.Name, "preflight", client)
+// allowedKey is the key of the bucket that a request from client, allowed
+// as d, spends on a per subject route (authorize, Explain): its user's, or
+// for a CORS preflight let through by skip_auth_preflight, which names no
+// user, its client address's preflight bucket — one bucket for every
+// client's preflights would let one client exhaust it for all.
+func allowedKey(rt *Route, client string, d decision) string {
+	if d.preflight {
+		return ratelimit.Key(rt.Name, "preflight", client)
+	}
+	return bucketKey(rt, client, d.principal.Subject)
 }
 
 // failuresKey is the key of the bucket that failed authentications from
