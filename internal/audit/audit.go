@@ -119,7 +119,7 @@ func (l *Logger) Record(ctx context.Context, e Event) {
 				d["actor_id"], d["actor"] = req.ActorID, req.Actor
 			}
 			if req.UserAgent != "" {
-				d["user_agent"] = cleanUserAgent(req.UserAgent)
+				d["user_agent"] = UserAgent(req.UserAgent)
 			}
 			e.Details = d
 		}
@@ -264,8 +264,10 @@ func RequestFrom(ctx context.Context) (Request, bool) {
 // keep.
 const MaxUserAgent = 256
 
-// cleanUserAgent returns a client's User-Agent as an event carries it.
-func cleanUserAgent(ua string) string {
+// UserAgent returns a client's User-Agent as an event carries it and a
+// session stores it (so the session list and the audit trail agree):
+// Printable, cut to MaxUserAgent bytes.
+func UserAgent(ua string) string {
 	ua, _ = Printable(ua, MaxUserAgent)
 	return ua
 }

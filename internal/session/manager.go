@@ -141,26 +141,20 @@ func (m *Manager) Create(ctx context.Context, userID string, meta Meta) (string,
 	if !meta.LoginAt.IsZero() && meta.LoginAt.Before(now) {
 		loginAt = meta.LoginAt.UTC()
 	}
+	// The User-Agent is stored as the login's audit event carries it
+	// (audit.UserAgent): the session list and the audit trail agree,
+	// neither shows a control character, and it is valid UTF-8, which
+	// PostgreSQL requires (a Latin-1 byte would fail every login of that
+	// browser).
 	rec := Record{
 		ID: IDFromCookie(value), UserID: userID, CreatedAt: loginAt, LastSeenAt: now,
 		IdleExpiresAt: now.Add(m.idle), ExpiresAt: loginAt.Add(m.absolute),
-		IP: meta.IP, UserAgent: clipUserAgent(meta.UserAgent), Method: meta.Method, AMR: meta.AMR,
+		IP: meta.IP, UserAgent: audit.UserAgent(meta.UserAgent), Method: meta.Method, AMR: meta.AMR,
 	}
 	if err := m.store.CreateSession(ctx, rec); err != nil {
 		return "", Record{}, fmt.Errorf("create session: %w", err)
 	}
 	return value, rec, nil
-}
-
-// clipUserAgent is the User-Agent as a session stores it: exactly as the
-// login's audit event carries it (audit.Printable, audit.MaxUserAgent
-// bytes), so that the session list and the audit trail agree and neither
-// shows a control character. Valid UTF-8 matters on its own: PostgreSQL
-// refuses text that is not, and a header with a Latin-1 byte, or a long
-// one cut inside a character, would fail every login of that browser.
-func clipUserAgent(ua string) string {
-	ua, _ = audit.Printable(ua, audit.MaxUserAgent)
-	return ua
 }
 
 // LookupID returns the live session with public ID id, recording activity
