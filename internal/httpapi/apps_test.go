@@ -344,6 +344,52 @@ func TestTokenEndpointAttacks(t *testing.T) {
 	})
 }
 
+// TestRefusedCodeIsDescribedAsACode: a code the token endpoint refuses is
+// invalid_grant with a description that names the authorization code, not
+// the refresh token (whose refusals keep theirs): a developer debugging an
+// exchange is not sent looking for a refresh token.
+func TestRefusedCodeIsDescribedAsACode(t *testing.T) {
+	g := startApps(t)
+	g.CreateUser(t, "alice", strongPassword)
+	b := browser(t, g, "alice")
+	v := oauth2.GenerateVerifier()
+	exchange := func(code, verifier, redirect string) url.Values {
+		return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "code_verifier": {verifier}}
+	}
+	const codeRefused = "the authorization code is invalid, expired, used or revoked"
+	tests := []struct {
+		name       string
+		form       func() url.Values
+		user, pass string
+		descr      string
+	}{
+		{"unknown code", func() url.Values { return exchange("no-such-code", v, webCB) }, "other", otherSec, codeRefused},
+		{"wrong PKCE verifier", func() url.Values {
+			return exchange(codeFor(t, g, b, "other", webCB, v, "openid"), oauth2.GenerateVerifier(), webCB)
+		}, "other", otherSec, codeRefused},
+		{"another client's code", func() url.Values { return exchange(codeFor(t, g, b, "other", webCB, v, "openid"), v, webCB) }, "web", webSecret, codeRefused},
+		{"other redirect_uri", func() url.Values { return exchange(codeFor(t, g, b, "other", webCB, v, "openid"), v, webCB+"x") }, "other", otherSec, codeRefused},
+		{"replayed code", func() url.Values {
+			code := codeFor(t, g, b, "other", webCB, v, "openid")
+			if resp, m := tokenCall(t, g, exchange(code, v, webCB), "other", otherSec); resp.StatusCode != http.StatusOK {
+				t.Fatalf("first exchange = %d %v", resp.StatusCode, m)
+			}
+			return exchange(code, v, webCB)
+		}, "other", otherSec, codeRefused},
+		{"unknown refresh token", func() url.Values {
+			return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"no-such-token"}}
+		}, "other", otherSec, "the refresh token is invalid, expired or revoked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, m := tokenCall(t, g, tt.form(), tt.user, tt.pass)
+			if resp.StatusCode != http.StatusBadRequest || m["error"] != "invalid_grant" || m["error_description"] != tt.descr {
+				t.Errorf("= %d %v, want 400 invalid_grant %q", resp.StatusCode, m, tt.descr)
+			}
+		})
+	}
+}
+
 func TestAuthorizeAttacks(t *testing.T) {
 	g := startApps(t)
 	g.CreateUser(t, "alice", strongPassword)

@@ -100,6 +100,9 @@ func (s *server) handleToken() http.Handler {
 			if errors.Is(err, auth.ErrReused) {
 				s.metrics.Token("reuse_detected")
 			}
+			if errors.Is(err, token.ErrInvalidGrant) {
+				err = httperr.Describe(err, httperr.CodeRefused)
+			}
 		case "client_credentials":
 			if cl == nil {
 				err = fmt.Errorf("client_credentials needs client authentication: %w", client.ErrInvalidClient)

@@ -71,6 +71,8 @@ func TestOAuthOfMapsGrantFailures(t *testing.T) {
 		{"disabled user", auth.ErrDisabled, 400, "invalid_grant", dead},
 		{"unauthenticated", auth.ErrUnauthenticated, 400, "invalid_grant", dead},
 		{"invalid input", auth.ErrInvalidInput, 400, "invalid_request", ""},
+		{"described refusal", httperr.Describe(wrap(auth.ErrNotFound), httperr.CodeRefused), 400, "invalid_grant", httperr.CodeRefused},
+		{"described outage shows no description", httperr.Describe(wrap(auth.ErrUnavailable), "secret detail"), 503, "unavailable", ""},
 		{"store down", auth.ErrUnavailable, 503, "unavailable", ""},
 		{"forbidden", auth.ErrForbidden, 403, "forbidden", ""},
 		{"unknown error", errors.New("disk on fire"), 500, "internal_error", ""},

@@ -28,6 +28,13 @@ const (
 // cause (unknown, reused, revoked, expired, user disabled) is not told.
 const deadGrant = "the refresh token is invalid, expired or revoked"
 
+// CodeRefused is the description of an authorization code the token
+// endpoint refuses (Describe it onto the refusal): deadGrant names the
+// refresh token, which would send a developer debugging an exchange the
+// wrong way. The cause (unknown, expired, used, another client, redirect
+// URI or verifier, session ended) is not told either.
+const CodeRefused = "the authorization code is invalid, expired, used or revoked"
+
 // oauthTable maps the errors of the token endpoint's grants to RFC 6749
 // section 5.2 errors, in order. Throttling shares the password grant's
 // code (the client may retry after Retry-After); everything else falls back
@@ -50,5 +57,6 @@ var oauthTable = []row{
 }
 
 // OAuthOf returns the OAuth error for a failed grant, or Of(err) when err
-// is not a grant refusal.
-func OAuthOf(err error) Problem { return lookup(oauthTable, err, Of(err)) }
+// is not a grant refusal. A Describe'd error below 500 carries its
+// description, as with Of.
+func OAuthOf(err error) Problem { return described(lookup(oauthTable, err, Of(err)), err) }

@@ -46,8 +46,11 @@ var Internal = Problem{http.StatusInternalServerError, "internal_error", ""}
 // Of returns the status and code for err; Internal for an error no sentinel
 // matches (including nil, which callers should not pass).
 // A Describe'd error below 500 carries its description.
-func Of(err error) Problem {
-	p := lookup(table, err, Internal)
+func Of(err error) Problem { return described(lookup(table, err, Internal), err) }
+
+// described gives p the description Describe attached to err, when p is a
+// client's error (below 500): a server fault's answer never tells more.
+func described(p Problem, err error) Problem {
 	var d *describedError
 	if p.Status < http.StatusInternalServerError && errors.As(err, &d) {
 		p.Description = d.desc
