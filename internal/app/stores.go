@@ -118,7 +118,7 @@ func openRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (*redis
 	}
 	redisstore.SetLogger(log)
 	r, err := redisstore.OpenTopology(ctx, t, redisstore.WithKeyPrefix(cfg.Redis.KeyPrefix),
-		redisstore.WithWait(waitReplicas(cfg, t), cfg.Redis.WaitTimeout.D()))
+		redisstore.WithWait(waitReplicas(cfg, t), cfg.Redis.EffectiveWaitTimeout()))
 	if err != nil {
 		return nil, fmt.Errorf("open redis: %w", err)
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -149,9 +150,22 @@ type Redis struct {
 	// cannot lose it. -1 (default) means 1 on Sentinel and Cluster, 0 on a
 	// single node.
 	WaitReplicas int `yaml:"wait_replicas"`
-	// WaitTimeout bounds that wait (0 means 1s); when it runs out the write
-	// fails (503).
+	// WaitTimeout bounds that wait (0 means DefaultWaitTimeout, 1s:
+	// EffectiveWaitTimeout); when it runs out the write fails (503).
 	WaitTimeout Duration `yaml:"wait_timeout"`
+}
+
+// DefaultWaitTimeout is redis.wait_timeout's default, and what 0 means.
+const DefaultWaitTimeout = time.Second
+
+// EffectiveWaitTimeout is WaitTimeout, or DefaultWaitTimeout when it is 0:
+// Redis WAIT with a timeout of 0 would block until enough replicas answer,
+// for ever while one is gone. (Validate refuses a negative one.)
+func (r Redis) EffectiveWaitTimeout() time.Duration {
+	if d := r.WaitTimeout.D(); d > 0 {
+		return d
+	}
+	return DefaultWaitTimeout
 }
 
 // RedisSentinel names a Sentinel-managed primary and its sentinels.
@@ -280,14 +294,16 @@ func Default() Config {
 			ShedDelay: Duration(time.Second)},
 		Login:          Login{MaxFailures: 5, Window: Duration(15 * time.Minute)},
 		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
-		Redis:          Redis{KeyPrefix: "gatehouse:", WaitReplicas: -1, WaitTimeout: Duration(time.Second)},
+		Redis:          Redis{KeyPrefix: "gatehouse:", WaitReplicas: -1, WaitTimeout: Duration(DefaultWaitTimeout)},
 		Log:            Log{Level: "info"},
 		GCHeadroomMiB:  64,
 		Admin:          Admin{Roles: []string{"admin"}, RequireMFA: true},
 	}
 }
 
-// EffectivePublicURL is public_url, or http(s)://listen when it is unset.
+// EffectivePublicURL is public_url, or http(s)://listen when it is unset,
+// with a port named by service (127.0.0.1:http) written as its number
+// (listenNumeric): url.Parse refuses "http://127.0.0.1:http".
 func (c Config) EffectivePublicURL() string {
 	if c.PublicURL != "" {
 		return strings.TrimRight(c.PublicURL, "/")
@@ -296,7 +312,25 @@ func (c Config) EffectivePublicURL() string {
 	if c.TLS.Enabled() {
 		scheme = "https"
 	}
-	return scheme + "://" + c.Listen
+	return scheme + "://" + listenNumeric(c.Listen)
+}
+
+// listenNumeric is listen (host:port) with a port named by service ("http",
+// "https") replaced by its number, as net.LookupPort resolves it: the port
+// net.Listen binds (Go knows http and https without /etc/services), and
+// the name Validate accepts. So a named port is judged, and written in
+// URLs, as its number. A numeric port, or an address that does not split
+// or resolve (Validate reports it), is returned as written.
+func listenNumeric(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || strings.Trim(port, "0123456789") == "" {
+		return listen
+	}
+	n, err := net.LookupPort("tcp", port)
+	if err != nil {
+		return listen
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n))
 }
 
 // OnAllInterfaces reports whether the listen address (host:port) binds

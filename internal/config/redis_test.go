@@ -3,6 +3,9 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 )
@@ -45,5 +48,54 @@ func TestMaskedHidesRedisPasswords(t *testing.T) {
 	}
 	if out := cfg.Masked(); strings.Contains(out, "s3cret-pw") {
 		t.Errorf("Masked leaks the cluster password:\n%s", out)
+	}
+}
+
+// redis.wait_timeout: 0 means the default, 1s (Redis WAIT with a timeout
+// of 0 would block until the replicas answer, for ever if one is gone):
+// EffectiveWaitTimeout, what serve passes to the Redis store, says so, and
+// config check prints that effective value as it prints the other
+// defaults it fills in (public_url, a route's forward and timeout). A
+// negative value is an error.
+func TestRedisWaitTimeoutZeroMeansOneSecond(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    time.Duration
+		printed string
+	}{
+		{"0", time.Second, "1s"},
+		{"0s", time.Second, "1s"},
+		{"250ms", 250 * time.Millisecond, "250ms"},
+		{"", time.Second, "1s"}, // key left out: the default
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			body := "redis: {url: 'redis://127.0.0.1:6379/0'}\n"
+			if tt.value != "" {
+				body = "redis: {url: 'redis://127.0.0.1:6379/0', wait_timeout: " + tt.value + "}\n"
+			}
+			cfg, err := config.Load(write(t, body), noEnv)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got := cfg.Redis.EffectiveWaitTimeout(); got != tt.want {
+				t.Errorf("EffectiveWaitTimeout() = %v, want %v", got, tt.want)
+			}
+			var out struct {
+				Redis struct {
+					WaitTimeout string `yaml:"wait_timeout"`
+				} `yaml:"redis"`
+			}
+			if err := yaml.Unmarshal([]byte(cfg.Masked()), &out); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.Redis.WaitTimeout; got != tt.printed {
+				t.Errorf("config check prints wait_timeout: %s, want %s", got, tt.printed)
+			}
+		})
+	}
+	if _, err := config.Load(write(t, "redis: {url: 'redis://127.0.0.1:6379/0', wait_timeout: -1s}\n"), noEnv); err == nil ||
+		!strings.Contains(err.Error(), "redis.wait_timeout") {
+		t.Errorf("wait_timeout: -1s: err = %v, want one naming redis.wait_timeout", err)
 	}
 }

@@ -453,6 +453,11 @@ func (c Config) Warnings() []string {
 	if c.Tokens.Algorithm == "HS256" && c.Keys.RotateEvery > 0 {
 		w = append(w, "keys.rotate_every does nothing with tokens.algorithm HS256: its only key is tokens.hmac_secret, rotated by changing it")
 	}
+	if c.StoreMigrate != "" && !strings.HasPrefix(c.Store, "postgres") {
+		// A key another key's value makes do nothing is a warning, as
+		// keys.rotate_every under HS256 (the URL itself is still checked).
+		w = append(w, "store_migrate does nothing while store is SQLite: only the migrations of a postgres:// store read it (a store behind PgBouncer); remove it, or set store to the PostgreSQL URL")
+	}
 	if every := c.Keys.RotateEvery.D(); c.Tokens.Algorithm != "HS256" && every > 0 && every < keys.MinSafeRotateEvery {
 		w = append(w, fmt.Sprintf("keys.rotate_every %s publishes each next key only %s before it signs, less than a verifier's JWKS cache (%s) plus the instances' key reload (%s): some verifiers may refuse the first tokens of each new key; use %s or more",
 			every, keys.PublishLead(every), keys.JWKSMaxAge, keys.ReloadEvery, keys.MinSafeRotateEvery))
@@ -470,7 +475,7 @@ func (c Config) Warnings() []string {
 		w = append(w, "admin.require_mfa: without keys.encryption_key nobody can enrol TOTP, so administrators without another second factor cannot use the admin API and console")
 	}
 	if c.PublicURL == "" && OnAllInterfaces(c.Listen) {
-		_, port, _ := net.SplitHostPort(c.Listen)
+		_, port, _ := net.SplitHostPort(listenNumeric(c.Listen))
 		scheme, _, _ := strings.Cut(c.EffectivePublicURL(), "://")
 		w = append(w, fmt.Sprintf("listen %s is on all interfaces and public_url is not set: the issuer and redirect base is %s, which browsers and clients cannot use; set public_url to the URL clients use, e.g. %s://%s",
 			c.Listen, c.EffectivePublicURL(), scheme, net.JoinHostPort("localhost", port)))
@@ -521,10 +526,13 @@ func isLoopback(raw string) bool {
 }
 
 // Masked returns c as YAML with every secret replaced by "********" and
-// passwords removed from URLs, for `config check` and logs.
+// passwords removed from URLs, for `config check` and logs. Where a key's
+// empty or zero value stands for another (public_url, a route's forward
+// and timeout, redis.wait_timeout), it prints the value gatehouse uses.
 func (c Config) Masked() string {
 	masked := c
 	masked.PublicURL = c.EffectivePublicURL()
+	masked.Redis.WaitTimeout = Duration(c.Redis.EffectiveWaitTimeout())
 	masked.Routes = make([]gateway.RouteConfig, len(c.Routes))
 	for i, r := range c.Routes {
 		masked.Routes[i] = r.WithDefaults()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/jsonmember"
 )
 
@@ -67,9 +68,19 @@ func decodeJSON(r *http.Request, v any) error {
 		return fmt.Errorf("%w: data after the JSON body", auth.ErrInvalidInput)
 	}
 	if rep, ok := jsonmember.RepeatedTopLevel(b); ok {
-		return fmt.Errorf("%w: member %.64q is repeated", auth.ErrInvalidInput, rep.Name)
+		return errRepeated("member", rep.Name)
 	}
 	return nil
+}
+
+// errRepeated is the 400 invalid_request of a body that names a member or
+// parameter twice. Its error_description names it (member "username" is
+// repeated), as the admin API's and the token endpoint's do, so that the
+// client learns what to fix; it never holds a value, which may be a
+// password. The name is the client's own, cut to 64 characters.
+func errRepeated(kind, name string) error {
+	err := fmt.Errorf("%w: %s %.64q is repeated", auth.ErrInvalidInput, kind, name)
+	return httperr.Describe(err, httperr.InputDetail(err))
 }
 
 // readBody reads a request body that may be an HTML form or JSON: JSON is
@@ -87,7 +98,7 @@ func readBody(r *http.Request, in any, fromForm func(url.Values)) (form bool, er
 	}
 	for k, v := range r.PostForm {
 		if len(v) > 1 {
-			return true, fmt.Errorf("%w: parameter %.64q is repeated", auth.ErrInvalidInput, k)
+			return true, errRepeated("parameter", k)
 		}
 	}
 	fromForm(r.PostForm)

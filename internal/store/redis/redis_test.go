@@ -427,6 +427,34 @@ func TestUnacknowledgedLogoutFailsClosed(t *testing.T) {
 	}
 }
 
+// TestWaitTimeoutZeroMeansDefault: WithWait with a timeout of 0 (the
+// config's redis.wait_timeout: 0) waits DefaultWaitTimeout, 1s, for the
+// replicas: Redis WAIT with 0 would block for ever, and an unacknowledged
+// logout must still fail closed, neither at once nor never.
+func TestWaitTimeoutZeroMeansDefault(t *testing.T) {
+	ctx := context.Background()
+	url, prefix := redistest.New(t)
+	s, err := redis.Open(ctx, url, redis.WithKeyPrefix(prefix), redis.WithWait(1, 0))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.CreateSession(ctx, liveRecord("a", "alice", time.Now())); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*redis.DefaultWaitTimeout) // "for ever" fails here
+	defer cancel()
+	start := time.Now()
+	err = s.DeleteSession(ctx, "a")
+	took := time.Since(start)
+	if !errors.Is(err, redis.ErrNotReplicated) {
+		t.Fatalf("DeleteSession with no replica: error = %v after %v, want redis.ErrNotReplicated", err, took)
+	}
+	if took < redis.DefaultWaitTimeout-50*time.Millisecond || took > 5*redis.DefaultWaitTimeout {
+		t.Errorf("the unacknowledged logout failed after %v, want about %v", took, redis.DefaultWaitTimeout)
+	}
+}
+
 // TestRevocationFeedSurvivesLostEntries: after a failover the new primary
 // may lack the entry a watcher's cursor names, and new entries may get
 // lower IDs than that cursor. The feed must start over rather than skip
