@@ -125,6 +125,8 @@ var (
 	// ErrInvalidScope: a requested scope the client may not have
 	// (invalid_scope).
 	ErrInvalidScope = errors.New("invalid_scope")
-	// ErrInvalidRequest: a missing or malformed parameter (invalid_request).
+	// ErrInvalidRequest: a missing or malformed parameter (invalid_request);
+	// the message wrapped directly around it says which and is safe to
+	// show to the client ("refresh_token is required: invalid_request").
 	ErrInvalidRequest = errors.New("invalid_request")
 )

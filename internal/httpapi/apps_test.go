@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"html"
 	"net/http"
 	"net/url"
@@ -515,4 +516,36 @@ func TestAuthorizeAttacks(t *testing.T) {
 			t.Errorf("after the new login no code")
 		}
 	})
+}
+
+// TestTokenInvalidRequestIsDescribed: every 400 invalid_request of the
+// token endpoint says what is missing or malformed, so that a developer
+// need not guess which of RFC 6749's rules the request broke.
+func TestTokenInvalidRequestIsDescribed(t *testing.T) {
+	g := startApps(t)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("other:"+otherSec))
+	tests := []struct {
+		name       string
+		form       url.Values
+		user, pass string
+		header     []string
+		descr      string
+	}{
+		{"code without code_verifier", url.Values{"grant_type": {"authorization_code"}, "code": {"c"}, "redirect_uri": {webCB}},
+			"other", otherSec, nil, "code and code_verifier are required"},
+		{"no code", url.Values{"grant_type": {"authorization_code"}, "code_verifier": {"v"}, "redirect_uri": {webCB}},
+			"other", otherSec, nil, "code and code_verifier are required"},
+		{"refresh without refresh_token", url.Values{"grant_type": {"refresh_token"}},
+			"other", otherSec, nil, "refresh_token is required"},
+		{"Basic and a client_secret in the body", url.Values{"grant_type": {"client_credentials"}, "client_secret": {otherSec}},
+			"", "", []string{"Authorization", basic}, "two client authentication methods"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, m := tokenCall(t, g, tt.form, tt.user, tt.pass, tt.header...)
+			if resp.StatusCode != http.StatusBadRequest || m["error"] != "invalid_request" || m["error_description"] != tt.descr {
+				t.Errorf("= %d %v, want 400 invalid_request %q", resp.StatusCode, m, tt.descr)
+			}
+		})
+	}
 }

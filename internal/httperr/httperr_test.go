@@ -71,6 +71,7 @@ func TestOAuthOfMapsGrantFailures(t *testing.T) {
 		{"disabled user", auth.ErrDisabled, 400, "invalid_grant", dead},
 		{"unauthenticated", auth.ErrUnauthenticated, 400, "invalid_grant", dead},
 		{"invalid input", auth.ErrInvalidInput, 400, "invalid_request", ""},
+		{"missing parameter says which", fmt.Errorf("refresh_token is required: %w", auth.ErrInvalidRequest), 400, "invalid_request", "refresh_token is required"},
 		{"described refusal", httperr.Describe(wrap(auth.ErrNotFound), httperr.CodeRefused), 400, "invalid_grant", httperr.CodeRefused},
 		{"described outage shows no description", httperr.Describe(wrap(auth.ErrUnavailable), "secret detail"), 503, "unavailable", ""},
 		{"store down", auth.ErrUnavailable, 503, "unavailable", ""},

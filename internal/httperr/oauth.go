@@ -1,7 +1,9 @@
 package httperr
 
 import (
+	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
@@ -58,5 +60,28 @@ var oauthTable = []row{
 
 // OAuthOf returns the OAuth error for a failed grant, or Of(err) when err
 // is not a grant refusal. A Describe'd error below 500 carries its
-// description, as with Of.
-func OAuthOf(err error) Problem { return described(lookup(oauthTable, err, Of(err)), err) }
+// description, as with Of; an invalid_request says what is missing or
+// malformed (requestDetail).
+func OAuthOf(err error) Problem {
+	p := described(lookup(oauthTable, err, Of(err)), err)
+	if p.Code == InvalidRequest && p.Description == "" {
+		p.Description = requestDetail(err)
+	}
+	return p
+}
+
+// requestDetail is what an invalid_request may tell the client: the
+// message wrapped directly around auth.ErrInvalidRequest ("exchange code:
+// refresh_token is required: invalid_request" gives "refresh_token is
+// required"), which auth documents as safe to show. "" when there is
+// no such message.
+func requestDetail(err error) string {
+	msg, ok := strings.CutSuffix(err.Error(), ": "+auth.ErrInvalidRequest.Error())
+	if !ok || !errors.Is(err, auth.ErrInvalidRequest) {
+		return ""
+	}
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return msg
+}
