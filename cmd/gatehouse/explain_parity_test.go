@@ -84,21 +84,29 @@ func TestExplainCommandMatchesTheGateway(t *testing.T) {
 		{"session", "--cookie", session, "Cookie: " + cfg.CookieName() + "=" + session},
 		{"token", "--token", tok, "Authorization: Bearer " + tok},
 	}
+	preflight := []string{"Origin: https://spa.example.com", "Access-Control-Request-Method: POST"}
 	requests := []struct {
 		name, method, target, host string
+		header                     []string // "Name: value"
 	}{
-		{"no host", "GET", "/x", ""},
-		{"exact host", "GET", "/x", "app.example.com"},
-		{"exact host with port and case", "GET", "/x", "App.Example.com:8443"},
-		{"wildcard host", "GET", "/api/x", "a.tenants.example.com"},
-		{"wildcard host, other path", "GET", "/x", "a.tenants.example.com"},
-		{"HEAD for GET", "HEAD", "/ops/x", ""},
-		{"TRACE", "TRACE", "/debug/x", ""},
-		{"TRACE elsewhere", "TRACE", "/ops/x", ""},
-		{"authority-like path", "GET", "//app.example.com/ops/x", ""},
-		{"dot segments", "GET", "/x/../ops/x", ""},
-		{"encoded slash", "GET", "/ops%2Fx", ""},
-		{"absolute URL", "GET", "http://app.example.com/x", ""},
+		{"no host", "GET", "/x", "", nil},
+		{"exact host", "GET", "/x", "app.example.com", nil},
+		{"exact host with port and case", "GET", "/x", "App.Example.com:8443", nil},
+		{"wildcard host", "GET", "/api/x", "a.tenants.example.com", nil},
+		{"wildcard host, other path", "GET", "/x", "a.tenants.example.com", nil},
+		{"HEAD for GET", "HEAD", "/ops/x", "", nil},
+		{"TRACE", "TRACE", "/debug/x", "", nil},
+		{"TRACE elsewhere", "TRACE", "/ops/x", "", nil},
+		{"authority-like path", "GET", "//app.example.com/ops/x", "", nil},
+		{"dot segments", "GET", "/x/../ops/x", "", nil},
+		{"encoded slash", "GET", "/ops%2Fx", "", nil},
+		{"absolute URL", "GET", "http://app.example.com/x", "", nil},
+		// gatehouse's own endpoints with CORS: a plain OPTIONS is 405, a
+		// preflight 204 (gateway.IsPreflight).
+		{"token endpoint, plain OPTIONS", "OPTIONS", "/auth/token", "", nil},
+		{"token endpoint, OPTIONS with Origin only", "OPTIONS", "/auth/token", "", preflight[:1]},
+		{"token endpoint, preflight", "OPTIONS", "/auth/token", "", preflight},
+		{"JWKS, preflight", "OPTIONS", "/.well-known/jwks.json", "", preflight},
 	}
 	for _, rq := range requests {
 		for _, cr := range creds {
@@ -112,6 +120,11 @@ func TestExplainCommandMatchesTheGateway(t *testing.T) {
 				}
 				if rq.host != "" {
 					args = append(args, "--header", "Host: "+rq.host)
+				}
+				for _, h := range rq.header {
+					k, v, _ := strings.Cut(h, ": ")
+					headers[k] = v
+					args = append(args, "--header", h)
 				}
 				want := testutil.RawStatus(t, i.URL, rq.method, rq.target, rq.host, headers)
 				out := c.ok("", args...)

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
 
 func newRegistry(t *testing.T, static ...client.Client) *client.Registry {
@@ -418,5 +419,127 @@ func TestAllowsOriginFollowsAddAndDelete(t *testing.T) {
 	}
 	if allowed() {
 		t.Error("allowed after Delete")
+	}
+}
+
+// A host written in Unicode has the origin a browser sends for it: its
+// ASCII (punycode) form, as the WHATWG URL parser maps it (UTS #46,
+// nontransitional, no STD3 or hyphen checks), lower case, without the
+// default port. The redirect URI itself is stored, and matched at
+// /auth/authorize, as written.
+func TestAllowsOriginOfAnInternationalisedHost(t *testing.T) {
+	st := sqlitetest.New(t)
+	r := client.NewRegistry(st, []client.Client{{ID: "config-spa", Type: client.Public, GrantTypes: []string{client.GrantAuthorizationCode},
+		RedirectURIs: []string{"https://bücher.example/cb"}}})
+	ctx := context.Background()
+	stored := []string{
+		"https://BÜCHER.example:443/upper",   // case mapped, default port elided
+		"http://ＡＰＰ.example:80/fullwidth",    // width mapped
+		"https://faß.example/sharp-s",        // nontransitional: ß stays (xn--fa-hia)
+		"https://b%C3%BCcher.test:8443/pct",  // percent-encoded UTF-8 host
+		"https://r3---sn-x.example/hyphens",  // no CheckHyphens, as browsers
+		"https://under_score.example/std3",   // no UseSTD3ASCIIRules, as browsers
+		"https://xn--bcher-kva.org/puny",     // already ASCII
+		"https://xn--a.example/bad-punycode", // invalid punycode: a browser has no origin for it
+	}
+	if _, err := r.Add(ctx, client.Client{ID: "stored-spa", Type: client.Public, GrantTypes: []string{client.GrantAuthorizationCode},
+		RedirectURIs: stored}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		origin string
+		want   bool
+	}{
+		{"https://xn--bcher-kva.example", true}, // config client
+		{"https://bücher.example", false},       // Unicode: no browser sends it
+		{"https://BÜCHER.example", false},
+		{"https://xn--bcher-kva.example:443", false},
+		{"http://app.example", true},
+		{"http://ＡＰＰ.example", false},
+		{"https://xn--fa-hia.example", true},
+		{"https://fass.example", false}, // the transitional mapping
+		{"https://xn--bcher-kva.test:8443", true},
+		{"https://r3---sn-x.example", true},
+		{"https://under_score.example", true},
+		{"https://xn--bcher-kva.org", true},
+		{"https://xn--a.example", false},
+	}
+	for _, tt := range tests {
+		got, err := r.AllowsOrigin(ctx, tt.origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("AllowsOrigin(%q) = %v, want %v", tt.origin, got, tt.want)
+		}
+	}
+	// Stored and matched as written: the punycode spelling is another
+	// redirect URI.
+	for id, uri := range map[string]string{"config-spa": "https://bücher.example/cb", "stored-spa": stored[0]} {
+		c, err := r.Lookup(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(c.RedirectURIs, uri) {
+			t.Errorf("%s: redirect URIs %q, want %q among them as written", id, c.RedirectURIs, uri)
+		}
+		if !c.RedirectAllowed(uri) {
+			t.Errorf("%s: RedirectAllowed(%q) = false", id, uri)
+		}
+	}
+	c, _ := r.Lookup(ctx, "config-spa")
+	if c.RedirectAllowed("https://xn--bcher-kva.example/cb") {
+		t.Error("the punycode spelling of a Unicode redirect URI is allowed at /auth/authorize")
+	}
+}
+
+// AnyAllowsGrant answers from the same listing as AllowsOrigin: a grant
+// some client may use (a first-party client for the password grant), a
+// change through the registry at once, one behind its back within
+// OriginsMaxAge, and no listing per call.
+func TestAnyAllowsGrantIsCached(t *testing.T) {
+	st := sqlitetest.New(t)
+	clock := clocktest.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := client.NewRegistry(st, []client.Client{{ID: "third", Type: client.Confidential, Secret: strings.Repeat("s", 32),
+		GrantTypes: []string{client.GrantClientCredentials, client.GrantPassword}}}, client.WithClock(clock.Now))
+	ctx := context.Background()
+	allows := func(g string) bool {
+		t.Helper()
+		ok, err := r.AnyAllowsGrant(ctx, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !allows(client.GrantClientCredentials) {
+		t.Error("client_credentials: a config client has it")
+	}
+	if allows(client.GrantPassword) {
+		t.Error("password: only a client that is not first-party has it")
+	}
+	first := client.Client{ID: "first", Type: client.Public, FirstParty: true, GrantTypes: []string{client.GrantPassword}}
+	if _, err := r.Add(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if !allows(client.GrantPassword) {
+		t.Error("password: not allowed at once after Add")
+	}
+	if err := r.Delete(ctx, "first"); err != nil {
+		t.Fatal(err)
+	}
+	if allows(client.GrantPassword) {
+		t.Error("password: still allowed after Delete")
+	}
+	// Behind the registry's back (another instance, the CLI): the
+	// listing is kept for OriginsMaxAge, so the store is not asked again.
+	if err := st.CreateClient(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if allows(client.GrantPassword) {
+		t.Error("password: the store was listed again within OriginsMaxAge")
+	}
+	clock.Advance(client.OriginsMaxAge)
+	if !allows(client.GrantPassword) {
+		t.Errorf("password: a stored first-party client not seen after %v", client.OriginsMaxAge)
 	}
 }

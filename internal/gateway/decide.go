@@ -81,7 +81,7 @@ var accepts = map[Auth]credential.Accept{
 // (the browser sends none with it), and no identity goes upstream. Every
 // other request pays one method comparison for it.
 func (g *Gateway) decide(r *http.Request, rt *Route) decision {
-	if r.Method == http.MethodOptions && rt.Policy.SkipAuthPreflight && preflight(r.Header) {
+	if r.Method == http.MethodOptions && rt.Policy.SkipAuthPreflight && IsPreflight(r.Header) {
 		return decision{outcome: outcomeAllow, kind: kindNone, preflight: true}
 	}
 	if rt.Policy.Auth == AuthNone {

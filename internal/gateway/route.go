@@ -389,12 +389,15 @@ func match(routes []*Route, method, p string) *Route {
 	return nil
 }
 
-// preflight reports whether h, the headers of an OPTIONS request, make it
-// a CORS preflight (Fetch standard, "CORS-preflight request"): exactly one
-// non-empty Origin and exactly one non-empty Access-Control-Request-Method,
-// as a browser sends them. Anything else, a repeated header included, is
-// an ordinary OPTIONS request and is authenticated like any other.
-func preflight(h http.Header) bool {
+// IsPreflight reports whether h, the headers of an OPTIONS request, make
+// it a CORS preflight (Fetch standard, "CORS-preflight request"): exactly
+// one non-empty Origin and exactly one non-empty
+// Access-Control-Request-Method, as a browser sends them. Anything else, a
+// repeated header included, is an ordinary OPTIONS request: a route
+// authenticates it like any other (skip_auth_preflight), and gatehouse's
+// own CORS endpoints answer it with 405 and Allow (httpapi). It is the one
+// rule of both; the caller checks the method.
+func IsPreflight(h http.Header) bool {
 	o, m := h["Origin"], h["Access-Control-Request-Method"]
 	return len(o) == 1 && o[0] != "" && len(m) == 1 && m[0] != ""
 }
@@ -408,7 +411,7 @@ func preflight(h http.Header) bool {
 // Otherwise nil: without the key an OPTIONS the methods leave out is
 // unrouted, as before.
 func matchPreflight(routes []*Route, h http.Header, p string) *Route {
-	if !preflight(h) {
+	if !IsPreflight(h) {
 		return nil
 	}
 	rt := match(routes, h["Access-Control-Request-Method"][0], p)

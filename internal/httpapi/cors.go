@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 )
 
 // corsPolicy says which other origins may read an endpoint's answers
@@ -57,16 +59,19 @@ func (s *server) cors(p corsPolicy, next http.Handler) http.Handler {
 	})
 }
 
-// preflight answers a CORS preflight (OPTIONS with
-// Access-Control-Request-Method) for an endpoint of policy p: 204, with
+// preflight answers a CORS preflight for an endpoint of policy p: 204, with
 // the allow headers only when the origin may read the endpoint. A refused
 // origin gets the same 204 without them (a 2xx without allow headers, as
 // rs/cors in Ory Hydra and Authelia answer): the browser then blocks the
-// request, and nothing tells the page more. methods lists the endpoint's methods (its Allow). Any
-// other OPTIONS request is served by otherwise (405 with Allow).
+// request, and nothing tells the page more. methods lists the endpoint's
+// methods (its Allow). What a preflight is — exactly one non-empty Origin
+// and exactly one non-empty Access-Control-Request-Method — is
+// gateway.IsPreflight, the rule of skip_auth_preflight routes too; any
+// other OPTIONS request is served by otherwise (405 with Allow), and
+// explain says so (router.Endpoint).
 func (s *server) preflight(p corsPolicy, methods func(*http.Request) string, otherwise http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Access-Control-Request-Method") == "" {
+		if !gateway.IsPreflight(r.Header) {
 			otherwise.ServeHTTP(w, r)
 			return
 		}

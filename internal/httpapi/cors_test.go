@@ -465,3 +465,167 @@ func (c *countingLists) ListClients(ctx context.Context) ([]client.Client, error
 	c.n.Add(1)
 	return c.MainStore.ListClients(ctx)
 }
+
+// Discovery's grant_types_supported lists password when tokens.password_grant
+// is on or some first-party client has the grant. It asks the registry's
+// listing (client.AnyAllowsGrant, the one behind CORS), not the store: one
+// listing per OriginsMaxAge however many requests, a change made behind
+// this instance's back seen within OriginsMaxAge, and no password (the
+// document still served) while the clients cannot be listed.
+func TestDiscoveryListsClientsOncePerMaxAge(t *testing.T) {
+	var lists countingLists
+	g := startApps(t, testutil.WithClock(testutil.NewClock()),
+		testutil.WithConfig(func(c *config.Config) { c.Tokens.PasswordGrant = false }),
+		testutil.WithStore(func(s app.MainStore) app.MainStore { lists.MainStore = s; return &lists }))
+	password := func(t *testing.T) bool {
+		t.Helper()
+		resp, body := do(t, testutil.Client(t), "GET", g.URL+"/.well-known/openid-configuration", "")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("discovery = %d %s", resp.StatusCode, body)
+		}
+		var m struct {
+			Grants []string `json:"grant_types_supported"`
+		}
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(m.Grants, "password")
+	}
+	n0 := lists.n.Load()
+	for range 20 {
+		if password(t) {
+			t.Fatal("password advertised with no client having it")
+		}
+	}
+	if n := lists.n.Load() - n0; n > 1 {
+		t.Errorf("20 discovery requests listed the clients %d times, want at most 1", n)
+	}
+	if err := g.App.Store.CreateClient(context.Background(), client.Client{ID: "first", Type: client.Public, FirstParty: true,
+		GrantTypes: []string{client.GrantPassword}}); err != nil {
+		t.Fatal(err)
+	}
+	if password(t) {
+		t.Log("seen before the listing expired (it was made meanwhile)")
+	}
+	g.Clock.Advance(client.OriginsMaxAge)
+	if !password(t) {
+		t.Errorf("a first-party password client added to the shared store: not advertised after %v", client.OriginsMaxAge)
+	}
+	if n := lists.n.Load() - n0; n > 2 {
+		t.Errorf("%d listings over two OriginsMaxAge windows, want at most 2", n)
+	}
+}
+
+// With the clients' listing down, discovery is served without password
+// (fail closed), and the outage is logged once, not per request.
+func TestDiscoveryWhenClientsCannotBeListed(t *testing.T) {
+	g := startApps(t, testutil.WithClock(testutil.NewClock()), // the retry does not run out meanwhile
+		testutil.WithConfig(func(c *config.Config) { c.Tokens.PasswordGrant = false }),
+		testutil.WithStore(func(s app.MainStore) app.MainStore { return failingClients{s} }))
+	for range 3 {
+		resp, body := do(t, testutil.Client(t), "GET", g.URL+"/.well-known/oauth-authorization-server", "")
+		if resp.StatusCode != http.StatusOK || strings.Contains(body, `"password"`) {
+			t.Fatalf("discovery = %d %s, want 200 without password", resp.StatusCode, body)
+		}
+	}
+	if n := strings.Count(g.Logs(), "discovery: clients unavailable"); n != 1 {
+		t.Errorf("the outage is logged %d times for three requests within the retry, want once", n)
+	}
+}
+
+// A client whose redirect URI has a Unicode host lends the origin a
+// browser sends for it: the host in ASCII (punycode). An Origin in
+// Unicode is none a browser sends, and is refused. /auth/authorize still
+// matches the redirect URI as registered.
+func TestCORSInternationalisedRedirectHost(t *testing.T) {
+	const (
+		unicodeCB   = "https://bücher.example/cb"
+		asciiOrigin = "https://xn--bcher-kva.example"
+	)
+	g := startCORS(t, testutil.WithConfig(func(c *config.Config) {
+		c.Clients = append(c.Clients, config.Client{ID: "buecher", Type: "public", RedirectURIs: []string{unicodeCB},
+			GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}})
+	}))
+	for _, tt := range []struct {
+		origin  string
+		allowed bool
+	}{
+		{asciiOrigin, true},
+		{"https://bücher.example", false},
+		{"https://XN--BCHER-KVA.example", false},
+	} {
+		t.Run(tt.origin, func(t *testing.T) {
+			resp, body := do(t, testutil.Client(t), "POST", g.URL+"/auth/token", badCode, "Content-Type", formType, "Origin", tt.origin)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("= %d %s, want 400", resp.StatusCode, body)
+			}
+			assertCORS(t, resp, tt.origin, tt.allowed)
+			resp, _ = do(t, testutil.Client(t), "OPTIONS", g.URL+"/auth/token", "", "Origin", tt.origin, "Access-Control-Request-Method", "POST")
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); resp.StatusCode != http.StatusNoContent || (got == tt.origin) != tt.allowed {
+				t.Errorf("preflight = %d Access-Control-Allow-Origin %q, want 204 and allowed %v", resp.StatusCode, got, tt.allowed)
+			}
+		})
+	}
+	// The redirect URI as written is the one /auth/authorize accepts (an
+	// error goes back to it); its punycode spelling is another URI (400).
+	b := browser(t, g, "alice")
+	q := url.Values{"response_type": {"code"}, "client_id": {"buecher"}, "scope": {"openid admin"}, "state": {"s"},
+		"code_challenge": {strings.Repeat("c", 43)}, "code_challenge_method": {"S256"}}
+	q.Set("redirect_uri", unicodeCB)
+	resp, _ := do(t, b, "GET", g.URL+"/auth/authorize?"+q.Encode(), "")
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || (resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther) || loc.Hostname() != "bücher.example" || loc.Query().Get("error") != "invalid_scope" {
+		t.Errorf("authorize with %s = %d Location %q, want a redirect to it with error=invalid_scope", unicodeCB, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	q.Set("redirect_uri", asciiOrigin+"/cb")
+	if resp, _ := do(t, b, "GET", g.URL+"/auth/authorize?"+q.Encode(), ""); resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+		t.Errorf("authorize with the punycode spelling = %d Location %q, want a 400 page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// A preflight is what the Fetch standard sends: exactly one non-empty
+// Origin and exactly one non-empty Access-Control-Request-Method
+// (gateway.IsPreflight, the gateway's skip_auth_preflight rule too).
+// Anything else is an ordinary OPTIONS request: 405 with Allow, no CORS.
+func TestCORSPreflightNeedsOneOriginAndOneMethod(t *testing.T) {
+	g := startCORS(t)
+	tests := []struct {
+		name    string
+		headers map[string][]string
+		want    int
+	}{
+		{"one of each", map[string][]string{"Origin": {spaOrigin}, "Access-Control-Request-Method": {"POST"}}, http.StatusNoContent},
+		{"no Origin", map[string][]string{"Access-Control-Request-Method": {"POST"}}, http.StatusMethodNotAllowed},
+		{"empty Origin", map[string][]string{"Origin": {""}, "Access-Control-Request-Method": {"POST"}}, http.StatusMethodNotAllowed},
+		{"two Origins", map[string][]string{"Origin": {spaOrigin, spaOrigin}, "Access-Control-Request-Method": {"POST"}}, http.StatusMethodNotAllowed},
+		{"two Access-Control-Request-Method", map[string][]string{"Origin": {spaOrigin}, "Access-Control-Request-Method": {"POST", "POST"}}, http.StatusMethodNotAllowed},
+		{"empty Access-Control-Request-Method", map[string][]string{"Origin": {spaOrigin}, "Access-Control-Request-Method": {""}}, http.StatusMethodNotAllowed},
+	}
+	for _, path := range []string{"/auth/token", "/auth/revoke", "/auth/userinfo", "/.well-known/jwks.json", "/.well-known/openid-configuration"} {
+		for _, tt := range tests {
+			t.Run(path+"/"+tt.name, func(t *testing.T) {
+				req, err := http.NewRequest("OPTIONS", g.URL+path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k, vs := range tt.headers {
+					req.Header[k] = vs
+				}
+				resp, err := testutil.Client(t).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				testutil.ReadBody(t, resp)
+				if resp.StatusCode != tt.want {
+					t.Fatalf("= %d, want %d", resp.StatusCode, tt.want)
+				}
+				if tt.want == http.StatusMethodNotAllowed {
+					if resp.Header.Get("Allow") == "" {
+						t.Error("405 without Allow")
+					}
+					assertNoCORS(t, resp)
+				}
+			})
+		}
+	}
+}

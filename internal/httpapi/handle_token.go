@@ -418,16 +418,21 @@ func (s *server) handleMetadata() http.Handler {
 	})
 }
 
-// anyClientAllows reports whether a registered client may use grant.
+// anyClientAllows reports whether a registered client may use grant. It
+// asks the registry's listing (client.Registry.AnyAllowsGrant, the one
+// behind CORS), not the store: a discovery request lists no clients, and a
+// change counts within client.OriginsMaxAge. Clients that cannot be
+// listed allow nothing (logged once per failed listing).
 func (s *server) anyClientAllows(r *http.Request, grant string) bool {
 	if s.Clients == nil {
 		return false
 	}
-	cs, err := s.Clients.List(r.Context())
+	ok, err := s.Clients.AnyAllowsGrant(r.Context(), grant)
 	if err != nil {
+		s.log.ErrorContext(r.Context(), "discovery: clients unavailable", "request_id", requestID(r.Context()), "error", err.Error())
 		return false
 	}
-	return slices.ContainsFunc(cs, func(c client.Client) bool { return c.AllowsGrant(grant) })
+	return ok
 }
 
 // handleUserinfo answers GET and POST (OIDC Core §5.3.1) for a bearer

@@ -15,7 +15,7 @@ import (
 // state-changing endpoints are wrapped in cross-origin protection.
 func (s *server) routes() *router {
 	mux := http.NewServeMux()
-	rt := &router{mux: mux, ownFirst: map[string]bool{}, families: map[string]string{}}
+	rt := &router{mux: mux, ownFirst: map[string]bool{}, families: map[string]string{}, preflights: map[string]bool{}}
 	family := "" // of the patterns that follow: what explain names
 	own := func(pattern string, h http.Handler) {
 		mux.Handle(pattern, s.own(h))
@@ -47,6 +47,7 @@ func (s *server) routes() *router {
 			return rt.methods.Allowed(mux, r, catchAll)
 		}, methodNotAllowed)))
 		rt.families[pattern] = family
+		rt.preflights[pattern] = true
 	}
 
 	// Sessions (section 3)
@@ -193,8 +194,11 @@ type router struct {
 	ownFirst map[string]bool   // first path segments of the endpoints' patterns
 	methods  httperr.MethodSet // of the endpoints' patterns
 	families map[string]string // endpoint family by pattern
-	envoy    http.Handler      // nil without Envoy's ext_authz
-	fallback http.Handler      // the gateway
+	// preflights holds the OPTIONS patterns of the CORS endpoints, whose
+	// answer the routing gives (204 or 405, Endpoint).
+	preflights map[string]bool
+	envoy      http.Handler // nil without Envoy's ext_authz
+	fallback   http.Handler // the gateway
 }
 
 // Where first sends a request.
@@ -260,6 +264,15 @@ func (rt *router) Endpoint(r *http.Request) *gateway.ExplainedEndpoint {
 		var w statusOnly
 		h.ServeHTTP(&w, r)
 		return &gateway.ExplainedEndpoint{Family: rt.families[pattern], Pattern: pattern, Status: w.code}
+	case rt.preflights[pattern]:
+		// A CORS endpoint's OPTIONS pattern answers a preflight with 204
+		// (allow headers or not, by Origin) and any other OPTIONS request
+		// with 405 and Allow (cors.go preflight).
+		if gateway.IsPreflight(r.Header) {
+			return &gateway.ExplainedEndpoint{Family: rt.families[pattern], Pattern: pattern, Status: http.StatusNoContent}
+		}
+		return &gateway.ExplainedEndpoint{Family: "method not allowed", Pattern: pattern, Status: http.StatusMethodNotAllowed,
+			Allow: rt.methods.Allowed(rt.mux, r, catchAll)}
 	}
 	return &gateway.ExplainedEndpoint{Family: rt.families[pattern], Pattern: pattern}
 }
