@@ -102,8 +102,7 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p stri
 func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, p string, d decision, mode loginMode) {
 	switch mode {
 	case loginRedirect, loginRedirectPublic:
-		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, g.loginLocation(r, mode, p), http.StatusFound)
+		sendToLogin(w, r, g.loginLocation(r, mode, p))
 		return
 	case loginHint:
 		w.Header().Set("X-Auth-Redirect", g.loginLocation(r, mode, p))
@@ -114,6 +113,17 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, p string,
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
 	httperr.Write(w, auth.ErrUnauthenticated)
+}
+
+// sendToLogin answers a browser with 302 to loc, the login or step-up
+// page, with the headers of every answer gatehouse writes itself
+// (docs/security.md, "Response headers"): never cached (it depends on the
+// credential), never sniffed (http.Redirect writes a small HTML body).
+func sendToLogin(w http.ResponseWriter, r *http.Request, loc string) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	http.Redirect(w, r, loc, http.StatusFound)
 }
 
 // logDenial writes one line per refused request. It never logs credentials:
@@ -174,8 +184,7 @@ func (g *Gateway) stepUp(w http.ResponseWriter, r *http.Request, p string, d dec
 	loc := strings.Replace(g.loginLocation(r, where, p), "/login?", "/login/mfa?", 1)
 	if d.kind == kindSession && acceptsHTML(r) {
 		if mode != loginHint {
-			w.Header().Set("Cache-Control", "no-store")
-			http.Redirect(w, r, loc, http.StatusFound)
+			sendToLogin(w, r, loc)
 			return
 		}
 		w.Header().Set("X-Auth-Redirect", loc)

@@ -26,6 +26,12 @@ type pages struct {
 // scriptPages are the templates that load the WebAuthn glue.
 var scriptPages = map[string]bool{"login": true, "mfa_login": true, "account": true}
 
+// popupPages are the templates of the sign-in and sign-out flows that an
+// app may open in a popup: they go without Cross-Origin-Opener-Policy
+// (httperr.AllowOpener). Every other page (account, recovery codes, the
+// admin console, error pages) keeps same-origin.
+var popupPages = map[string]bool{"login": true, "mfa_login": true, "mfa_enrol": true, "consent": true, "end_session": true}
+
 func newPages() *pages {
 	return &pages{t: template.Must(template.ParseFS(templateFS, "templates/*.html"))}
 }
@@ -172,6 +178,9 @@ func (p *pages) render(w http.ResponseWriter, status int, name string, data any)
 		n = httperr.PageHeadersScript(w.Header())
 	} else {
 		n = httperr.PageHeaders(w.Header())
+	}
+	if popupPages[name] {
+		httperr.AllowOpener(w.Header())
 	}
 	if f, ok := data.(formAnswered); ok && f.formOrigin() != "" {
 		csp := httperr.CSPFormTo(n, f.formOrigin())

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -26,6 +27,12 @@ func (s *server) routes() *router {
 			p = after
 		}
 		rt.ownFirst[firstSegment(p)] = true
+		if len(p) > 1 && strings.HasSuffix(p, "/") {
+			// ServeMux answers the path without the slash itself, with a
+			// redirect to the subtree (307) that no pattern's handler
+			// wraps.
+			rt.toSubtree = append(rt.toSubtree, strings.TrimSuffix(p, "/"))
+		}
 	}
 	// page registers an endpoint that gatehouse's own HTML forms post to
 	// (templates/*.html): the one place that decides which failures a
@@ -161,6 +168,7 @@ func (s *server) routes() *router {
 	own("GET /healthz", s.handleHealthz())
 	own("GET /readyz", s.handleReadyz())
 
+	rt.ownMux = s.own(mux)
 	rt.fallback = s.Gateway
 	if rt.fallback == nil {
 		rt.fallback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -199,6 +207,11 @@ type router struct {
 	preflights map[string]bool
 	envoy      http.Handler // nil without Envoy's ext_authz
 	fallback   http.Handler // the gateway
+	// toSubtree are the paths that ServeMux redirects to a subtree
+	// pattern ("/admin" to "/admin/"); ownMux is the mux under s.own, which
+	// gives those redirects the headers of every own answer.
+	toSubtree []string
+	ownMux    http.Handler
 }
 
 // Where first sends a request.
@@ -238,6 +251,10 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case toFallback:
 		rt.fallback.ServeHTTP(w, r)
 	default:
+		if slices.Contains(rt.toSubtree, r.URL.Path) {
+			rt.ownMux.ServeHTTP(w, r)
+			return
+		}
 		rt.mux.ServeHTTP(w, r)
 	}
 }

@@ -15,6 +15,11 @@ import (
 // returns the nonce that the page's one inline <style> must carry. The
 // Content-Security-Policy allows nothing else: no scripts, no inline
 // styles without the nonce ('unsafe-inline' never), no framing.
+// Cross-Origin-Opener-Policy: same-origin puts the page in a browsing
+// context group of its own (OWASP ASVS 5.0 3.4.8), so that a window of
+// another site that opened it keeps no handle on it to navigate it
+// (tabnabbing) or probe it (XS-Leaks); the pages of the sign-in flows an
+// app may open in a popup take it off again (AllowOpener).
 func PageHeaders(h http.Header) (nonce string) {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)                             // never fails (crypto/rand, Go 1.24+)
@@ -23,8 +28,17 @@ func PageHeaders(h http.Header) (nonce string) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", CSP(nonce))
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	return nonce
 }
+
+// AllowOpener takes PageHeaders' Cross-Origin-Opener-Policy off a page of
+// the sign-in and sign-out flows that an app may run in a popup (OIDC Core
+// §3.1.2.1 display=popup; oidc-client-ts signinPopup, MSAL loginPopup):
+// behind same-origin the popup would leave the app's browsing context
+// group for good, and the app's own callback page, last in the popup,
+// would find window.opener null and never hand the code back.
+func AllowOpener(h http.Header) { h.Del("Cross-Origin-Opener-Policy") }
 
 // CSP is the Content-Security-Policy of every gatehouse page, for the
 // style nonce of one response.
