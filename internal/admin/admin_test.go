@@ -170,18 +170,7 @@ func (e *env) do(t *testing.T, method, path, body string, header ...string) (*ht
 // OpenAPI document does not describe on purpose (an attacker's).
 func (e *env) doWith(t *testing.T, c *http.Client, method, path, body string, header ...string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, e.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Add(header[i], header[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, testutil.ReadBody(t, resp)
+	return testutil.Send(t, c, method, e.URL+path, body, header...)
 }
 
 func (e *env) cookie(v string) []string { return []string{"Cookie", e.cookieName + "=" + v} }

@@ -13,20 +13,9 @@ import (
 // repeat (two Authorization or Cookie lines on the wire).
 func send(t *testing.T, method, u string, header ...string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Add(header[i], header[i+1])
-	}
 	c := testutil.Client(t)
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, testutil.ReadBody(t, resp)
+	return testutil.Send(t, c, method, u, "", header...)
 }
 
 // TestUserinfoAndGatewayReadCredentialsAlike sends each credential spelling

@@ -105,24 +105,13 @@ func issueToken(t *testing.T, g *testutil.Instance, name string, amr ...string) 
 	return tok
 }
 
-// call is plain with client c (nil: a fresh one without cookies).
+// call is testutil.Send with client c (nil: a fresh one without cookies).
 func call(t *testing.T, c *http.Client, method, u, body string, header ...string) (*http.Response, string) {
 	t.Helper()
 	if c == nil {
 		c = testutil.Client(t)
 	}
-	req, err := http.NewRequest(method, u, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Add(header[i], header[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, testutil.ReadBody(t, resp)
+	return testutil.Send(t, c, method, u, body, header...)
 }
 
 // leaks are what an answer must never show: a stack trace, Go source
