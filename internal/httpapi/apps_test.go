@@ -257,18 +257,22 @@ func codeFor(t *testing.T, g *testutil.Instance, b *http.Client, clientID, redir
 	return redirected(t, resp, redirect).Get("code")
 }
 
+// exchangeForm is the token request of an authorization code; an empty
+// verifier is left out.
+func exchangeForm(code, verifier, redirect string) url.Values {
+	f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}}
+	if verifier != "" {
+		f.Set("code_verifier", verifier)
+	}
+	return f
+}
+
 func TestTokenEndpointAttacks(t *testing.T) {
 	g := startApps(t)
 	g.CreateUser(t, "alice", strongPassword)
 	b := browser(t, g, "alice")
 	v := oauth2.GenerateVerifier()
-	exchange := func(code, verifier, redirect string) url.Values {
-		f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}}
-		if verifier != "" {
-			f.Set("code_verifier", verifier)
-		}
-		return f
-	}
+	exchange := exchangeForm
 	tests := []struct {
 		name       string
 		form       func() url.Values
@@ -354,9 +358,7 @@ func TestRefusedCodeIsDescribedAsACode(t *testing.T) {
 	g.CreateUser(t, "alice", strongPassword)
 	b := browser(t, g, "alice")
 	v := oauth2.GenerateVerifier()
-	exchange := func(code, verifier, redirect string) url.Values {
-		return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "code_verifier": {verifier}}
-	}
+	exchange := exchangeForm
 	const codeRefused = "the authorization code is invalid, expired, used or revoked"
 	tests := []struct {
 		name       string
