@@ -55,17 +55,17 @@ func decodeJSON(r *http.Request, v any) error {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return fmt.Errorf("%w: request body too large", auth.ErrInvalidInput)
+			return errBody("request body too large")
 		}
-		return fmt.Errorf("%w: unreadable body", auth.ErrInvalidInput)
+		return errBody("unreadable body")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: malformed JSON body", auth.ErrInvalidInput)
+		return errBody("malformed JSON body")
 	}
 	// One value only: white space may follow it, nothing else.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: data after the JSON body", auth.ErrInvalidInput)
+		return errBody("data after the JSON body")
 	}
 	if rep, ok := jsonmember.RepeatedTopLevel(b); ok {
 		return errRepeated("member", rep.Name)
@@ -73,14 +73,19 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// errRepeated is the 400 invalid_request of a body that names a member or
-// parameter twice. Its error_description names it (member "username" is
-// repeated), as the admin API's and the token endpoint's do, so that the
-// client learns what to fix; it never holds a value, which may be a
-// password. The name is the client's own, cut to 64 characters.
+// errBody is the 400 invalid_request of a body gatehouse cannot read as
+// one request, with detail as its error_description so that the client
+// learns what to fix. detail is gatehouse's own sentence, never a value
+// sent, which may be a password.
+func errBody(detail string) error {
+	return httperr.Describe(fmt.Errorf("%w: %s", auth.ErrInvalidInput, detail), detail)
+}
+
+// errRepeated is errBody for a member or parameter named twice (member
+// "username" is repeated), as the admin API and the token endpoint name
+// one. The name is the client's own, cut to 64 characters.
 func errRepeated(kind, name string) error {
-	err := fmt.Errorf("%w: %s %.64q is repeated", auth.ErrInvalidInput, kind, name)
-	return httperr.Describe(err, httperr.InputDetail(err))
+	return errBody(fmt.Sprintf("%s %.64q is repeated", kind, name))
 }
 
 // readBody reads a request body that may be an HTML form or JSON: JSON is

@@ -8,13 +8,14 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
-// TestRepeatedMemberIsNamed: a body that names a member or form parameter
+// TestBodyRefusalIsDescribed: a body that names a member or form parameter
 // twice is refused with 400 invalid_request whose error_description names
 // it — as the admin API names a repeated member and the token endpoint a
 // repeated parameter — on /auth/login (JSON and form) and the other
-// endpoints that read the same bodies. The status is unchanged, and no
+// endpoints that read the same bodies; a JSON body that does not parse, or
+// has data after it, is described too. The status is unchanged, and no
 // value sent (a password above all) is ever echoed.
-func TestRepeatedMemberIsNamed(t *testing.T) {
+func TestBodyRefusalIsDescribed(t *testing.T) {
 	g := startAlice(t)
 	const (
 		secret1 = "first-Secret-value-9f3a"
@@ -37,6 +38,10 @@ func TestRepeatedMemberIsNamed(t *testing.T) {
 			`{"code":"123456","code":"654321"}`, `member "code" is repeated`},
 		{"form password change, new_password twice", "/auth/password", formType,
 			"current_password=" + secret1 + "&new_password=" + secret2 + "&new_password=" + secret2, `parameter "new_password" is repeated`},
+		{"JSON login cut short", "/auth/login", "application/json",
+			`{"username":"alice","password":"` + secret1, "malformed JSON body"},
+		{"JSON login with data after it", "/auth/login", "application/json",
+			`{"username":"alice","password":"` + secret1 + `"} {"x":1}`, "data after the JSON body"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
