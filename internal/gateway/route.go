@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -276,6 +277,8 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 	}
 	u, uerr := url.Parse(c.Upstream)
 	switch {
+	case uerr != nil && schemeless(c.Upstream):
+		bad("upstream", "must be an absolute http(s) URL such as http://127.0.0.1:9001: it has no scheme")
 	case uerr != nil:
 		bad("upstream", "must be an absolute http(s) URL such as http://127.0.0.1:9001")
 	case u.User != nil:
@@ -286,12 +289,14 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 		// Not echoed either: its query or path may hold an API key.
 		what := "it has no host"
 		switch {
-		case u.Scheme == "":
+		case u.Scheme == "" || (u.Opaque != "" && schemeless(c.Upstream)):
 			what = "it has no scheme"
 		case u.Scheme != "http" && u.Scheme != "https":
 			what = fmt.Sprintf("its scheme is %q", u.Scheme)
 		}
 		bad("upstream", "must be an absolute http(s) URL such as http://127.0.0.1:9001: %s", what)
+	case !validPort(u.Port()):
+		bad("upstream", "its port is not between 1 and 65535")
 	}
 	switch Auth(c.Auth) {
 	case AuthNone:
@@ -419,4 +424,23 @@ func matchPreflight(routes []*Route, h http.Header, p string) *Route {
 		return nil
 	}
 	return rt
+}
+
+// schemeless reports whether raw is host:port (and perhaps a path) with the
+// http:// left out, which url.Parse refuses ("127.0.0.1:9001") or reads as
+// a scheme ("localhost:9001" has scheme "localhost"): it parses as an http
+// URL with a host and a numeric port once the scheme is added.
+func schemeless(raw string) bool {
+	u, err := url.Parse("http://" + raw)
+	return err == nil && u.Hostname() != "" && u.Port() != "" && validPort(u.Port())
+}
+
+// validPort reports whether port, a URL's port (digits, url.Parse checks
+// that), is empty or a TCP port a connection can use.
+func validPort(port string) bool {
+	if port == "" {
+		return true
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }

@@ -150,6 +150,38 @@ func TestCompileNeverPrintsUpstreamCredentials(t *testing.T) {
 	}
 }
 
+// The most common slip, host:port without http://, is named as such: Go's
+// URL parser reads "localhost:9001" as the scheme "localhost" and refuses
+// "127.0.0.1:9001" outright, and neither reading helps the user. A port that
+// no TCP connection can use is refused at load, not left to a 502 per request.
+func TestCompileExplainsABadUpstream(t *testing.T) {
+	tests := []struct {
+		upstream, want string
+	}{
+		{"127.0.0.1:9001", "it has no scheme"},
+		{"localhost:9001", "it has no scheme"},
+		{"orders.internal:8080/v1/", "it has no scheme"},
+		{"[::1]:9001", "it has no scheme"},
+		{"localhost:9000/?password=s3cret", "it has no scheme"},
+		{"ftp://h/", `its scheme is "ftp"`},
+		{"mailto:ops", `its scheme is "mailto"`},
+		{"http://127.0.0.1:99999", "its port is not between 1 and 65535"},
+		{"http://127.0.0.1:0/", "its port is not between 1 and 65535"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.upstream, func(t *testing.T) {
+			_, err := gateway.Compile([]gateway.RouteConfig{route("a", "/a/", "none", tt.upstream)})
+			var re *gateway.RouteError
+			if !errors.As(err, &re) || re.Key() != "routes[0].upstream" {
+				t.Fatalf("Compile(%q) error = %v, want a routes[0].upstream error", tt.upstream, err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestCompileReportsEveryProblem(t *testing.T) {
 	_, err := gateway.Compile([]gateway.RouteConfig{
 		route("a", "/a/", "maybe", "http://127.0.0.1:1"),
