@@ -271,7 +271,9 @@ func (w *Watcher) Revoked(ctx context.Context, kind, key string) (bool, error) {
 	}
 	revoked, err := w.store.Revoked(ctx, kind, key, w.now())
 	if err != nil {
-		return false, fmt.Errorf("check revocation: %w", unavailable(err))
+		// The store's error names the operation ("check revocation: …");
+		// this says why the store was asked at all.
+		return false, fmt.Errorf("revocation feed not fresh: %w", unavailable(err))
 	}
 	return revoked, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,8 +213,14 @@ func TestWatcherOnDeadStoreFailsClosed(t *testing.T) {
 	if w.Fresh() {
 		t.Fatal("Fresh with a dead store = true")
 	}
-	if _, err := w.Revoked(ctx, revocation.KindJTI, "jti-1"); !errors.Is(err, auth.ErrUnavailable) {
+	_, err := w.Revoked(ctx, revocation.KindJTI, "jti-1")
+	if !errors.Is(err, auth.ErrUnavailable) {
 		t.Fatalf("Revoked error = %v, want auth.ErrUnavailable", err)
+	}
+	// The operator reads this in the log: the operation named once, and why
+	// the store was asked.
+	if msg := err.Error(); strings.Count(msg, "check revocation") != 1 || !strings.Contains(msg, "revocation feed not fresh") {
+		t.Errorf("Revoked error = %q, want the operation named once and the stale feed named", msg)
 	}
 	if err := w.Ready(ctx); !errors.Is(err, auth.ErrUnavailable) {
 		t.Fatalf("Ready error = %v, want auth.ErrUnavailable", err)
