@@ -158,3 +158,59 @@ func TestPostgresDownFailsClosedAndRecovers(t *testing.T) {
 	proxy.Start()
 	recovers(t, g.URL, probes)
 }
+
+// TestReuseDetectedDuringRedisOutageReachesThePeers: a used refresh token
+// replayed on B while Redis is down revokes its family in PostgreSQL, but
+// the denial of the family's sid cannot be published then. The access
+// token issued from the family must not verify again on A once Redis is
+// back: the next refresh with the family's current token (the holder the
+// theft was taken from, refused with invalid_grant) denies the sid again.
+func TestReuseDetectedDuringRedisOutageReachesThePeers(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	_, prefix := redistest.New(t)
+	proxy := tcpproxy.New(t, "127.0.0.1:6379")
+	redisURL := "redis://" + proxy.Addr() + "/0"
+	start := func() *testutil.Instance {
+		return testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
+			c.Store = dsn
+			c.PublicURL = "http://gatehouse.test"
+			c.Sessions.Store = "redis"
+			c.Redis = config.Redis{URL: redisURL, KeyPrefix: prefix}
+		}))
+	}
+	a, b := start(), start()
+	a.CreateUser(t, "alice", password)
+	refresh := func(node, rt string) (int, map[string]any) {
+		return tokens(t, node, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	}
+	userinfo := func(node, at string) int {
+		status, _ := request(t, "GET", node+"/auth/userinfo", "", "Authorization", "Bearer "+at)
+		return status
+	}
+	_, first := tokens(t, a.URL, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {password}})
+	rt1, _ := first["refresh_token"].(string)
+	status, second := refresh(a.URL, rt1)
+	at2, _ := second["access_token"].(string)
+	rt2, _ := second["refresh_token"].(string)
+	if status != http.StatusOK || at2 == "" || rt2 == "" {
+		t.Fatalf("refresh = %d %v", status, second)
+	}
+	if got := userinfo(a.URL, at2); got != http.StatusOK {
+		t.Fatalf("userinfo on A before the outage = %d, want 200", got)
+	}
+
+	proxy.Stop()
+	if status, body := refresh(b.URL, rt1); status != http.StatusServiceUnavailable {
+		t.Fatalf("replayed refresh token with Redis down = %d %v, want 503", status, body)
+	}
+	proxy.Start()
+	testutil.WaitReady(t, a.URL)
+	testutil.WaitReady(t, b.URL)
+
+	if status, body := refresh(b.URL, rt2); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Fatalf("refresh with the family's current token after the reuse = %d %v, want 400 invalid_grant", status, body)
+	}
+	if !clocktest.Within(2*time.Second, func() bool { return userinfo(a.URL, at2) == http.StatusUnauthorized }) {
+		t.Fatalf("access token of the family revoked by reuse detection still verifies on A after Redis returned (%d)", userinfo(a.URL, at2))
+	}
+}

@@ -244,6 +244,11 @@ func (g *Grants) RefreshFor(ctx context.Context, req RefreshRequest) (Pair, erro
 		if errors.Is(err, auth.ErrReused) {
 			return Pair{}, g.reused(ctx, u, old)
 		}
+		if errors.Is(err, auth.ErrRevoked) {
+			if err := g.denyAgain(ctx, old); err != nil {
+				return Pair{}, fmt.Errorf("refresh: deny revoked family: %w", err)
+			}
+		}
 		return Pair{}, grantErr(err)
 	}
 	if refused != nil { // used and revoked are for good: not reached
@@ -265,6 +270,21 @@ func (g *Grants) reused(ctx context.Context, u auth.User, old Refresh) error {
 	}
 	g.record(ctx, audit.RefreshReuse, u.ID, u.Username, "client_id", old.ClientID, "sid", old.FamilyID)
 	return fmt.Errorf("refresh: token already used, family revoked: %w: %w", ErrInvalidGrant, auth.ErrReused)
+}
+
+// denyAgain publishes the sid denial of old's family again while an access
+// token of it may still be valid (revoked less than access_ttl + leeway
+// ago). A revocation is stored first and published second, so a broadcast
+// outage in between (reuse detected while Redis is down) leaves the
+// family revoked in the store and its access tokens valid on the other
+// instances; the next refresh with one of its tokens mends that. Publishing
+// again is idempotent, and /auth/revoke with the same token publishes it
+// as well.
+func (g *Grants) denyAgain(ctx context.Context, old Refresh) error {
+	if old.RevokedAt.IsZero() || !g.s.now().Before(old.RevokedAt.Add(g.s.ttl+g.s.leeway)) {
+		return nil
+	}
+	return g.publish(ctx, g.sidEvent(Family{ID: old.FamilyID}))
 }
 
 // Revoke implements RFC 7009. A refresh token revokes its family (and
