@@ -480,6 +480,24 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// An RFC 3339 offset typed into a URL as it is written ("+01:00") reaches
+// the server as a space, since a query string's '+' is one; the 400 says
+// to send %2B instead of claiming the time is not RFC 3339.
+func TestAuditTimeOffsetPlusIsExplained(t *testing.T) {
+	e := start(t)
+	for _, q := range []string{"since=2026-01-02T15:04:05+01:00", "until=2026-01-02T15:04:05+01:00"} {
+		t.Run(q, func(t *testing.T) {
+			resp, body := e.do(t, "GET", "/admin/api/v1/audit?"+q, "", bearer(e.rootToken)...)
+			if resp.StatusCode != 400 || !strings.Contains(body, "%2B") {
+				t.Errorf("= %d %s, want 400 saying to send + as %%2B", resp.StatusCode, body)
+			}
+		})
+	}
+	if resp, body := e.do(t, "GET", "/admin/api/v1/audit?since=2026-01-02T15:04:05%2B01:00", "", bearer(e.rootToken)...); resp.StatusCode != 200 {
+		t.Errorf("since with %%2B = %d %s, want 200", resp.StatusCode, body)
+	}
+}
+
 // The admin API's reset is the CLI's: every factor goes, the user is
 // signed out everywhere (a compromised account), and mfa.reset names the
 // acting administrator.

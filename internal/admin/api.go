@@ -252,12 +252,17 @@ func (h *Handler) setDisabled(disabled bool) func(http.ResponseWriter, *http.Req
 
 func (h *Handler) setRoles(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	var in struct {
-		Roles []string `json:"roles"`
+		Roles *[]string `json:"roles"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	u, err := h.setRolesKeepingAdmin(r.Context(), r.PathValue("name"), in.Roles)
+	if in.Roles == nil {
+		// A missing member (or null) is not "no roles": the roles are
+		// replaced, so only an explicit [] removes them all.
+		return errInput(`member "roles" is required (send [] to remove every role)`)
+	}
+	u, err := h.setRolesKeepingAdmin(r.Context(), r.PathValue("name"), *in.Roles)
 	if err != nil {
 		return err
 	}
@@ -465,6 +470,10 @@ func auditFilter(q url.Values) (audit.Filter, error) {
 	}{{"since", &f.Since}, {"until", &f.Until}} {
 		if v := q.Get(p.key); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
+			if err != nil && strings.Contains(v, " ") {
+				// "+01:00" written into a URL arrives as " 01:00".
+				return f, errInput("%s must be an RFC 3339 time such as 2026-01-02T15:04:05Z; it holds a space, which is how a query string reads '+': send the offset's + as %%2B", p.key)
+			}
 			if err != nil {
 				return f, errInput("%s must be an RFC 3339 time such as 2026-01-02T15:04:05Z", p.key)
 			}

@@ -90,6 +90,9 @@ func (h *Handler) consoleRoutes() {
 		if err := parseForm(r); err != nil {
 			return err
 		}
+		if !r.PostForm.Has("roles") {
+			return errInput("field \"roles\" is missing (send it empty to remove every role)")
+		}
 		_, err := h.setRolesKeepingAdmin(r.Context(), name, fields(r.PostForm.Get("roles")))
 		return err
 	}))

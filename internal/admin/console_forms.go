@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,7 +23,14 @@ func fields(s string) []string {
 // a proxy or firewall in front judge another request than the one run, so
 // a repeat is refused here as the public forms and every JSON body refuse
 // theirs.
+//
+// The body must be application/x-www-form-urlencoded, as the console's
+// forms send it: ParseForm reads no other body (text/plain, multipart,
+// none), and a form read as empty would run with every field blank.
 func parseForm(r *http.Request, lists ...string) error {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		return errInput("the form must be sent as application/x-www-form-urlencoded, as the console's forms are")
+	}
 	if err := r.ParseForm(); err != nil {
 		return errInput("malformed form")
 	}

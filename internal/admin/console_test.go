@@ -183,6 +183,57 @@ func TestConsoleSendsAdminWithoutSecondFactorToStepUp(t *testing.T) {
 	}
 }
 
+// TestRolesNeedTheirValue: "Save roles" and PUT /users/{name}/roles
+// replace the roles with the ones sent, so a request that sends none — a
+// body the form parser does not read (text/plain, multipart, no body) or
+// one without the roles field or member — is a 400 that changes nothing,
+// not "no roles". Such a body used to clear every role of the user.
+func TestRolesNeedTheirValue(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	carolRoles := func(t *testing.T) {
+		t.Helper()
+		if u, _ := e.App.Users.Get(ctx, "carol"); strings.Join(u.Roles, ",") != "user" {
+			t.Errorf("carol's roles = %v, want [user]", u.Roles)
+		}
+	}
+	tests := []struct {
+		name, path, body string
+		header           []string
+	}{
+		{"console, text/plain body", "/admin/users/carol/roles", "roles=admin", []string{"Content-Type", "text/plain"}},
+		{"console, multipart body", "/admin/users/carol/roles", "--x\r\nContent-Disposition: form-data; name=\"roles\"\r\n\r\nadmin\r\n--x--\r\n",
+			[]string{"Content-Type", "multipart/form-data; boundary=x"}},
+		{"console, no body", "/admin/users/carol/roles", "", nil},
+		{"console, no roles field", "/admin/users/carol/roles", "role=admin", []string{"Content-Type", "application/x-www-form-urlencoded"}},
+		{"console, add user as text/plain", "/admin/users", "username=eve&password=x", []string{"Content-Type", "text/plain"}},
+		{"API, no roles member", "/admin/api/v1/users/carol/roles", "{}", []string{"Content-Type", "application/json"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := e.App.Users.SetRoles(ctx, "carol", []string{"user"}); err != nil {
+				t.Fatal(err)
+			}
+			method, cred := "POST", append([]string{"Sec-Fetch-Site", "same-origin", "Accept", "text/html"}, e.cookie(e.rootCookie)...)
+			if strings.HasPrefix(tt.path, "/admin/api/") {
+				method, cred = "PUT", bearer(e.rootToken)
+			}
+			// Not e.do: openapi.json describes no text/plain or multipart body.
+			resp, body := e.doWith(t, testutil.Client(t), method, tt.path, tt.body, append(cred, tt.header...)...)
+			if resp.StatusCode != 400 {
+				t.Fatalf("= %d, want 400:\n%.600s", resp.StatusCode, body)
+			}
+			carolRoles(t)
+		})
+	}
+	if resp, body := e.form(t, "/admin/users/carol/roles", url.Values{"roles": {""}}); resp.StatusCode != 303 {
+		t.Fatalf("an empty roles field = %d, want 303 (it removes every role):\n%.600s", resp.StatusCode, body)
+	}
+	if u, _ := e.App.Users.Get(ctx, "carol"); len(u.Roles) != 0 {
+		t.Errorf("after an empty roles field carol's roles = %v, want none", u.Roles)
+	}
+}
+
 // form posts a same-origin console form as root.
 func (e *env) form(t *testing.T, path string, v url.Values) (*http.Response, string) {
 	t.Helper()

@@ -57,6 +57,30 @@ func TestStoreURLPasswordsAreNeverPrinted(t *testing.T) {
 	}
 }
 
+// A route's upstream may carry an API key in its query (a webhook-style
+// URL: the proxy sends the query on), under names other than pass, secret
+// or token; `config check` and the admin API's GET /config print the
+// upstream masked, never the key.
+func TestUpstreamQueryKeysAreNeverPrinted(t *testing.T) {
+	const key = "k3yV4lue"
+	for _, param := range []string{"api_key", "apikey", "key", "access_key", "X-Api-Key", "sig", "signature", "auth", "credential"} {
+		t.Run(param, func(t *testing.T) {
+			yaml := "routes:\n  - name: hook\n    match: {path_prefix: /hook/}\n    auth: token\n    upstream: 'https://hooks.example.com/in?" + param + "=" + key + "&v=2'\n"
+			cfg, err := config.Load(write(t, yaml), noEnv)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			out := cfg.Masked()
+			if strings.Contains(out, key) {
+				t.Errorf("the key is printed:\n%s", out)
+			}
+			if want := "https://hooks.example.com/in?" + param + "=xxxxx&v=2"; !strings.Contains(out, want) {
+				t.Errorf("the output lost the URL; want %q in:\n%s", want, out)
+			}
+		})
+	}
+}
+
 // A SQLite path has no password: an '@' in it is printed as it is.
 func TestSQLitePathWithAtIsNotMasked(t *testing.T) {
 	const store = "sqlite:///srv/gh@eu/gatehouse.db"

@@ -640,8 +640,14 @@ func redactUnparsed(raw string) string {
 	return scheme + rest
 }
 
+// secretParams are the parts of a query parameter's name that mark its
+// value as a secret: a password, secret or token (pgx's ?password=), and
+// the API keys and signatures of webhook-style upstream URLs (?api_key=,
+// ?key=, ?sig=, ?auth=, ?credential=).
+var secretParams = []string{"pass", "secret", "token", "key", "sig", "auth", "credential"}
+
 // redactQuery replaces the value of every parameter of a raw query whose
-// name (in any case) contains "pass", "secret" or "token".
+// name (in any case) contains one of secretParams.
 func redactQuery(query string) string {
 	if query == "" {
 		return query
@@ -654,7 +660,7 @@ func redactQuery(query string) string {
 			name = n
 		}
 		name = strings.ToLower(name)
-		if strings.Contains(name, "pass") || strings.Contains(name, "secret") || strings.Contains(name, "token") {
+		if slices.ContainsFunc(secretParams, func(s string) bool { return strings.Contains(name, s) }) {
 			params[i] = raw + "=xxxxx"
 		}
 	}
