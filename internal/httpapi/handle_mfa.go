@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -125,6 +126,12 @@ func (s *server) subject(r *http.Request) (stepSubject, error) {
 		}
 		return stepSubject{user: u, amr: p.AMR, pending: &p}, nil
 	}
+	return s.sessionSubject(r)
+}
+
+// sessionSubject is the user of the request's session, whatever pending
+// cookie the request carries.
+func (s *server) sessionSubject(r *http.Request) (stepSubject, error) {
 	p, rec, err := s.currentSession(r)
 	if err != nil {
 		return stepSubject{}, err
@@ -356,18 +363,33 @@ func (s *server) mfaFailed(w http.ResponseWriter, r *http.Request, err error, fo
 }
 
 // factorChanger authenticates a request that changes factors: a session
-// whose login is recent or used a second factor, or (enrolment only,
-// allowEnrol) a pending login that must enrol.
+// whose login is recent or used a second factor (403 with
+// reauthDescription otherwise), or (enrolment only, allowEnrol) a pending
+// login that must enrol, which takes precedence over the session.
 func (s *server) factorChanger(r *http.Request, allowEnrol bool) (stepSubject, error) {
-	sub, err := s.subject(r)
-	if err != nil {
-		return stepSubject{}, err
+	// A pending cookie authenticates only its second step and the
+	// enrolment its login must make: removing a factor or new recovery
+	// codes are always the session's, and so is an enrolment beside a
+	// pending login that has a factor to pass (another login begun in a
+	// signed-in browser and left at its second step).
+	var sub stepSubject
+	if allowEnrol {
+		p, err := s.subject(r)
+		switch {
+		case err == nil && p.pending != nil && p.pending.Enrol:
+			sub = p
+		case httperr.Unavailable(err):
+			return stepSubject{}, err
+		}
+	}
+	if sub.pending == nil {
+		var err error
+		if sub, err = s.sessionSubject(r); err != nil {
+			return stepSubject{}, err
+		}
 	}
 	switch {
 	case sub.pending != nil:
-		if !allowEnrol || !sub.pending.Enrol {
-			return stepSubject{}, auth.ErrUnauthenticated
-		}
 		// The cookie's Enrol was decided at the password step. A factor
 		// enrolled since (in another browser) makes this login a second
 		// step: the first enrolment is the trusted one, and an older
@@ -380,10 +402,14 @@ func (s *server) factorChanger(r *http.Request, allowEnrol bool) (stepSubject, e
 			return stepSubject{}, fmt.Errorf("%w: a second factor was enrolled since this login began; sign in again", auth.ErrUnauthenticated)
 		}
 	case !mfa.MayChangeFactors(sub.session.AMR, sub.session.CreatedAt, s.now()):
-		return stepSubject{}, fmt.Errorf("%w: %w: sign in again (or with your second factor) to change factors", auth.ErrForbidden, mfa.ErrReauthRequired)
+		return stepSubject{}, httperr.Describe(fmt.Errorf("%w: %w", auth.ErrForbidden, mfa.ErrReauthRequired), reauthDescription)
 	}
 	return sub, nil
 }
+
+// reauthDescription is the error_description of a factor change that the
+// session is too old for (mfa.MayChangeFactors).
+var reauthDescription = fmt.Sprintf("changing second factors needs a login at most %d minutes old or one that used a second factor: sign in again", int(mfa.ReauthWindow/time.Minute))
 
 // handleTOTPEnrol is POST /auth/mfa/totp: a new secret, its otpauth URI
 // and QR code; active only after /auth/mfa/totp/confirm.
@@ -480,6 +506,10 @@ func (s *server) handleTOTPConfirm() http.Handler {
 // field, mfa.Enrolment.Proof): another login of the user does not read
 // the key by sending a wrong code. The API gets its JSON error.
 func (s *server) confirmFailed(w http.ResponseWriter, r *http.Request, sub stepSubject, form bool, err error) {
+	if errors.Is(err, mfa.ErrNotEnrolled) {
+		// Nothing to confirm (none begun, or already on): say so.
+		err = httperr.Describe(err, httperr.InputDetail(err))
+	}
 	wrong, throttled := errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrThrottled)
 	if form && (wrong || throttled) {
 		if e, perr := s.MFA.PendingTOTP(r.Context(), sub.user, r.PostFormValue("enrolment")); perr == nil {
