@@ -39,6 +39,13 @@ func TestSessionCookieNeverReachesTheApp(t *testing.T) {
 		{"three session cookies", []string{"gatehouse=a; gatehouse=b; lang=en; gatehouse=c"}, nil},
 		{"two Cookie header lines", []string{"gatehouse=a; theme=dark", "lang=en; gatehouse=b"}, nil},
 		{"session cookie and a lookalike", []string{"gatehouse=a; xgatehouse=1; gatehouse=b"}, nil},
+		// gatehouse (like net/http) trims white space around a cookie's
+		// name, so "gatehouse =a" is the session: the proxies' expressions
+		// matched only "gatehouse=" and passed it on.
+		{"white space before =", []string{"theme=dark; gatehouse =a"}, []string{"theme=dark"}},
+		{"tab before =, first", []string{"gatehouse\t=a; theme=dark"}, []string{"theme=dark"}},
+		{"white space before =, alone", []string{"gatehouse =a"}, []string{}},
+		{"two session cookies, one with white space", []string{"gatehouse=a; theme=dark; gatehouse =b"}, nil},
 	}
 	for _, name := range []string{frontproxy.Nginx, frontproxy.Caddy} {
 		t.Run(name, func(t *testing.T) {

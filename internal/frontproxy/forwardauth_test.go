@@ -196,3 +196,39 @@ func TestForwardAuthBehindRealProxies(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardAuthRefusesConnect: a CONNECT request names an authority, not
+// a path. Caddy (Go's server) accepts "CONNECT host:port", describes it to
+// gatehouse as X-Forwarded-Uri "/" and, on an allow, sends the CONNECT on
+// to the application: behind a public catch-all route, anyone's tunnel
+// request reached it, judged as a request for "/". The built-in gateway
+// refuses CONNECT; forward-auth must too. (nginx refuses CONNECT itself.)
+func TestForwardAuthRefusesConnect(t *testing.T) {
+	a := testutil.StartUpstream(t)
+	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
+		c.PublicURL = publicURL
+		c.Routes = []config.Route{{Name: "site", Match: config.RouteMatch{PathPrefix: "/"}, Upstream: a.URL, Auth: "none"}}
+	}))
+	gatehouse, appAddr := strings.TrimPrefix(g.URL, "http://"), strings.TrimPrefix(a.URL, "http://")
+	for _, name := range []string{frontproxy.Nginx, frontproxy.Caddy} {
+		t.Run(name, func(t *testing.T) {
+			p := startProxy(t, name, gatehouse, appAddr)
+			for _, target := range []string{p.addr, "127.0.0.1:22"} {
+				t.Run(target, func(t *testing.T) {
+					n := a.Count()
+					resp, body := testutil.RawRequest(t, p.addr, "CONNECT", target)
+					if got := a.Since(n); len(got) > 0 {
+						t.Errorf("CONNECT %s reached the application as %s %q", target, got[0].Method, got[0].RequestURI)
+					}
+					if resp.StatusCode < 300 {
+						t.Errorf("status = %d, want a refusal (body %q)", resp.StatusCode, body)
+					}
+				})
+			}
+			// The catch-all still serves ordinary requests.
+			if resp, body := testutil.RawRequest(t, p.addr, "GET", "/x"); resp.StatusCode != http.StatusOK {
+				t.Errorf("GET /x = %d, want 200 (body %q)", resp.StatusCode, body)
+			}
+		})
+	}
+}

@@ -178,6 +178,12 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*forward
 	if !validMethod(method) {
 		return nil, 0, fmt.Errorf("%w: missing or invalid %s", errBadVerify, f.method)
 	}
+	// A CONNECT names an authority, never a path: Caddy describes
+	// "CONNECT host:port" as the URI "/" and sends the tunnel request on.
+	// The gateway refuses CONNECT (target); so does forward-auth.
+	if method == http.MethodConnect {
+		return nil, 0, fmt.Errorf("%w: CONNECT", ErrBadPath)
+	}
 	rawPath, rawQuery, _ := strings.Cut(uri, "?")
 	if !strings.HasPrefix(rawPath, "/") || strings.ContainsAny(rawQuery, "# \t\r\n") {
 		return nil, 0, fmt.Errorf("%w: %s is not an origin-form path", errBadVerify, f.uri)

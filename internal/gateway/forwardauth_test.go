@@ -117,6 +117,12 @@ func TestVerify(t *testing.T) {
 		{"encoded slash", with(nginx("GET", "/public%2f..%2fadmin/x"), sessionCred("root")), 400, "bad_request", nil},
 		{"invalid escape", with(traefik("GET", "/admin/%zz"), sessionCred("root")), 400, "bad_request", nil},
 		{"NUL", with(traefik("GET", "/admin/%00"), sessionCred("root")), 400, "bad_request", nil},
+		// A CONNECT names an authority, not a path: Caddy describes
+		// "CONNECT app.example:443" as X-Forwarded-Uri "/" and sends the
+		// tunnel request on to the application. The gateway refuses CONNECT
+		// (400); forward-auth judged it as a request for "/".
+		{"CONNECT, forward family", with(traefik("CONNECT", "/public/x"), sessionCred("root")), 400, "bad_request", nil},
+		{"CONNECT, nginx family", with(nginx("CONNECT", "/public/x"), sessionCred("root")), 400, "bad_request", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
