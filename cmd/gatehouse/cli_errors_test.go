@@ -39,3 +39,47 @@ func TestAuditTypeMustBeAnEventType(t *testing.T) {
 		t.Errorf("audit --type webauthn.clone_warning printed %q", out)
 	}
 }
+
+// A command called wrongly — a missing required flag, too few or too many
+// arguments — exits 2 with one line on stderr that names the command and
+// how it is called, not cobra's bare "accepts 1 arg(s), received 0".
+func TestUsageErrorsNameTheCommand(t *testing.T) {
+	c := newCLI(t, "")
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"client", "add", "svc"}, []string{`"type"`, "gatehouse client add"}},
+		{[]string{"user", "add"}, []string{"gatehouse user add NAME", "received 0"}},
+		{[]string{"user", "mfa"}, []string{"gatehouse user mfa NAME", "received 0"}},
+		{[]string{"token", "verify", "a", "b"}, []string{"gatehouse token verify TOKEN", "received 2"}},
+		{[]string{"client", "show"}, []string{"gatehouse client show ID"}},
+		{[]string{"explain"}, []string{`"url" not set`, "gatehouse explain --method M --url U"}},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := c.run("", tt.args...)
+			if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line", code, out, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr %q does not name %q", errOut, w)
+				}
+			}
+		})
+	}
+}
+
+// A command against a Redis that is down fails with exit 1 and one line,
+// not go-redis's own dial warnings as JSON lines before it.
+func TestRedisDownIsOneLine(t *testing.T) {
+	c := newCLI(t, "")
+	c.env["GATEHOUSE_REDIS_URL"] = "redis://:s3cr3t-pw@127.0.0.1:1/0"
+	code, out, errOut := c.run("", "user", "list")
+	if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "gatehouse: ") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and one line", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "redis") || !strings.Contains(errOut, "127.0.0.1:1") || strings.Contains(errOut, "s3cr3t-pw") {
+		t.Errorf("stderr %q: want redis and its address named, without its password", errOut)
+	}
+}

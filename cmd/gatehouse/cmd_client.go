@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -9,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
 )
 
 func clientCmd(e *env) *cobra.Command {
@@ -29,7 +33,7 @@ func clientAddCmd(e *env) *cobra.Command {
 			c.ID, c.BackchannelLogoutURI = args[0], backchannel
 			secret, err := a.Clients.Add(cmd.Context(), c)
 			if err != nil {
-				return err
+				return e.clientError(err, a, c.ID)
 			}
 			fmt.Fprintf(e.stdout, "registered %s client %s\n", c.Type, c.ID)
 			if secret != "" {
@@ -102,7 +106,7 @@ func clientDeleteCmd(e *env) *cobra.Command {
 		Use: "delete ID", Short: "Delete a stored client, its consents and codes, and revoke its tokens", Args: cobra.ExactArgs(1),
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
 			if err := a.Clients.Delete(cmd.Context(), args[0]); err != nil {
-				return err
+				return e.clientError(err, a, args[0])
 			}
 			fmt.Fprintf(e.stdout, "deleted client %s\n", args[0])
 			return nil
@@ -116,12 +120,67 @@ func clientSecretCmd(e *env) *cobra.Command {
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
 			secret, err := a.Clients.RotateSecret(cmd.Context(), args[0])
 			if err != nil {
-				return err
+				return e.clientError(err, a, args[0])
 			}
 			fmt.Fprintf(e.stdout, "new client secret for %s (shown once, store it now): %s\n", args[0], secret)
 			return nil
 		}),
 	}
+}
+
+// clientError puts the registry's refusal in the terms of the command
+// line. A client the config file declares is changed there: a
+// configuration error (exit 2) that names the file and the client's key.
+// The password grant's refusal names the flag that marks a client
+// first-party.
+func (e *env) clientError(err error, a *app.App, id string) error {
+	if errors.Is(err, client.ErrReadOnly) {
+		path, _ := config.Resolve(e.configPath, e.getenv)
+		key := "clients"
+		if i := slices.IndexFunc(a.Config.Clients, func(c client.Client) bool { return c.ID == id }); i >= 0 {
+			key = fmt.Sprintf("clients[%d]", i)
+		}
+		return usageError{reworded{fmt.Sprintf("client %q is declared in the config file %s (%s); change or remove it there", id, path, key), err}}
+	}
+	if !errors.Is(err, client.ErrPasswordGrantNotFirstParty) {
+		return err
+	}
+	var problems []error
+	for _, fe := range fieldErrors(err) {
+		if errors.Is(fe, client.ErrPasswordGrantNotFirstParty) {
+			fe = &client.FieldError{Field: fe.Field, Msg: fe.Msg + " (add --first-party, or drop --grant password)", Err: fe.Err}
+		}
+		problems = append(problems, fe)
+	}
+	return fmt.Errorf("add client: %w: %w", auth.ErrInvalidInput, errors.Join(problems...))
+}
+
+// reworded says err in other words and still wraps it.
+type reworded struct {
+	msg string
+	err error
+}
+
+func (r reworded) Error() string { return r.msg }
+func (r reworded) Unwrap() error { return r.err }
+
+// fieldErrors returns the client.FieldErrors in err's tree, in order.
+func fieldErrors(err error) []*client.FieldError {
+	if fe, ok := err.(*client.FieldError); ok {
+		return []*client.FieldError{fe}
+	}
+	var out []*client.FieldError
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			out = append(out, fieldErrors(e)...)
+		}
+	case interface{ Unwrap() error }:
+		if next := u.Unwrap(); next != nil {
+			out = fieldErrors(next)
+		}
+	}
+	return out
 }
 
 func source(c client.Client) string {

@@ -66,3 +66,40 @@ func TestClientAddRefusesAJWTRoutesAudience(t *testing.T) {
 	}
 	c.ok("", "client", "add", "svc", "--type", "confidential", "--grant", "client_credentials", "--audience", "billing")
 }
+
+// The password grant needs a first-party client: client add says so with
+// its own flag (--first-party), config check with the key at fault.
+func TestPasswordGrantRefusalNamesTheKnob(t *testing.T) {
+	c := newCLI(t, "")
+	code, _, errOut := c.run("", "client", "add", "script", "--type", "confidential", "--grant", "password")
+	if code != 2 || !strings.Contains(errOut, "--first-party") || strings.Contains(errOut, "first_party: true") {
+		t.Errorf("client add --grant password: exit %d %q; want 2 naming --first-party", code, errOut)
+	}
+	c = newCLI(t, "clients: [{client_id: script, type: confidential, secret: '"+strings.Repeat("x", 32)+"', grant_types: [refresh_token, password]}]\n")
+	code, _, errOut = c.run("", "config", "check")
+	if code != 2 || !strings.Contains(errOut, "clients[0].grant_types") || !strings.Contains(errOut, "clients[0].first_party: true") ||
+		strings.Contains(errOut, "--first-party") {
+		t.Errorf("config check: exit %d %q; want 2 naming clients[0].first_party", code, errOut)
+	}
+}
+
+// A client ID that the config file declares is the file's: client add,
+// delete and secret of it are refused as configuration errors (exit 2),
+// naming the file and the key where it is declared.
+func TestConfigClientIsAConfigError(t *testing.T) {
+	c := newCLI(t, "clients:\n- {client_id: web, type: public, redirect_uris: ['https://w.example/cb'], grant_types: [authorization_code]}\n"+
+		"- {client_id: gitops, type: public, redirect_uris: ['https://g.example/cb'], grant_types: [authorization_code]}\n")
+	for _, args := range [][]string{
+		{"client", "add", "gitops", "--type", "public", "--grant", "refresh_token"},
+		{"client", "delete", "gitops"},
+		{"client", "secret", "gitops"},
+	} {
+		t.Run(args[1], func(t *testing.T) {
+			code, out, errOut := c.run("", args...)
+			if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 ||
+				!strings.Contains(errOut, c.cfg) || !strings.Contains(errOut, "clients[1]") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line naming %s and clients[1]", code, out, errOut, c.cfg)
+			}
+		})
+	}
+}

@@ -55,5 +55,6 @@ func explainCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&cookie, "cookie", "", "session cookie value")
 	cmd.Flags().StringVar(&tok, "token", "", "bearer access token")
 	cmd.Flags().StringArrayVar(&headers, "header", nil, "extra request header (repeatable)")
+	_ = cmd.MarkFlagRequired("url")
 	return cmd
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -105,7 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{inCommand(cmd, err)} })
 	root.AddCommand(
 		serveCmd(e), demoCmd(e), userCmd(e), keysCmd(e), tokenCmd(e), configCmd(e), migrateCmd(e),
 		benchCmd(e), auditCmd(e), clientCmd(e), explainCmd(e), versionCmd(e),
@@ -116,11 +118,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	for _, c := range root.Commands() {
 		refuseUnknownSubcommands(c)
 	}
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil && isCobraUsage(err) {
-		return usageError{err}
+		if strings.HasPrefix(err.Error(), "unknown command") { // names the command already
+			return usageError{err}
+		}
+		// cobra's "accepts 1 arg(s), received 0" names neither the
+		// command nor what it takes.
+		return usageError{inCommand(cmd, fmt.Errorf("%w (usage: %s)", err, cmd.UseLine()))}
 	}
 	return err
+}
+
+// inCommand prefixes err with the command it is about ("user add: …"),
+// the root's own errors as they are: every line on stderr already starts
+// with "gatehouse: ".
+func inCommand(cmd *cobra.Command, err error) error {
+	if !cmd.HasParent() {
+		return err
+	}
+	return fmt.Errorf("%s: %w", strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "), err)
 }
 
 // refuseUnknownSubcommands makes every command group below the root (user,
@@ -153,7 +170,7 @@ func isCobraUsage(err error) bool {
 		return false
 	}
 	msg := err.Error()
-	for _, s := range []string{"unknown command", "accepts ", "requires at least", "arg(s)", "unknown flag", "unknown shorthand"} {
+	for _, s := range []string{"unknown command", "accepts ", "requires at least", "arg(s)", "unknown flag", "unknown shorthand", "required flag(s)", "if any flags in the group"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
@@ -180,17 +197,53 @@ func (e *env) lookupenv(name string) (string, bool) {
 
 // logger writes JSON lines to stderr. CLI commands log warnings only, so
 // their output stays readable; serve logs at the configured level.
-func (e *env) logger(level string) *slog.Logger {
+func (e *env) logger(level string) *slog.Logger { return loggerTo(e.stderr, level) }
+
+func loggerTo(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: l}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// openApp loads the config and opens the stores for a CLI command.
+// openApp loads the config and opens the stores for a CLI command. What
+// is logged while they open reaches stderr only once they are open: a
+// command whose store is down fails with the one sentence that says so,
+// not also the warnings of a client library that could not dial.
 func (e *env) openApp(ctx context.Context) (*app.App, error) {
 	cfg, _, err := e.loadConfig()
 	if err != nil {
 		return nil, err
 	}
-	return app.New(ctx, cfg, e.logger("warn"), app.Options{Migrate: true})
+	held := &heldWriter{w: e.stderr}
+	a, err := app.New(ctx, cfg, loggerTo(held, "warn"), app.Options{Migrate: true})
+	if err != nil {
+		return nil, err
+	}
+	held.release()
+	return a, nil
+}
+
+// heldWriter keeps what is written until release, then writes it and
+// everything after it through to w.
+type heldWriter struct {
+	mu       sync.Mutex
+	w        io.Writer
+	buf      bytes.Buffer
+	released bool
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.released {
+		return h.w.Write(p)
+	}
+	return h.buf.Write(p)
+}
+
+func (h *heldWriter) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.released = true
+	_, _ = h.buf.WriteTo(h.w)
 }

@@ -123,9 +123,16 @@ func (c Client) DisplayName() string {
 type FieldError struct {
 	Field string // client_id, redirect_uris[0], …
 	Msg   string
+	// Err is the sentinel of a problem that each surface explains in its
+	// own terms (ErrPasswordGrantNotFirstParty: the config names the key
+	// first_party, the CLI its flag), or nil.
+	Err error
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Unwrap returns e.Err.
+func (e *FieldError) Unwrap() error { return e.Err }
 
 // CheckAudience returns a problem for each audience of c that is one of
 // internal: the names of the gateway routes with forward: jwt. The internal
@@ -181,7 +188,7 @@ func Validate(c Client) []error {
 		}
 	}
 	if slices.Contains(c.GrantTypes, GrantPassword) && !c.FirstParty {
-		bad("grant_types", "the password grant is for first-party clients only (set first_party: true or drop it)")
+		errs = append(errs, &FieldError{Field: "grant_types", Msg: ErrPasswordGrantNotFirstParty.Error(), Err: ErrPasswordGrantNotFirstParty})
 	}
 	if c.AllowsGrant(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 		bad("redirect_uris", "authorization_code needs at least one redirect URI")
@@ -251,4 +258,9 @@ var (
 	ErrInvalidClient = auth.ErrInvalidClient
 	// ErrReadOnly: the client is declared in the config file.
 	ErrReadOnly = errors.New("client is declared in the config file")
+	// ErrPasswordGrantNotFirstParty: a client that is not first-party
+	// lists the password grant (contract §4). The caller says how its user
+	// marks a client first-party (the key first_party, the flag
+	// --first-party) or drops the grant.
+	ErrPasswordGrantNotFirstParty = errors.New("the password grant is for first-party clients only")
 )

@@ -141,7 +141,8 @@ func (r *Registry) List(ctx context.Context) ([]Client, error) {
 
 // Add registers c and returns its secret (confidential clients; "" for
 // public ones) — the only time the secret is ever shown. Problems with c
-// wrap auth.ErrInvalidInput; a taken ID wraps auth.ErrConflict.
+// wrap auth.ErrInvalidInput; a taken ID wraps auth.ErrConflict, and also
+// ErrReadOnly when the config file declares it.
 func (r *Registry) Add(ctx context.Context, c Client) (string, error) {
 	c.FromConfig, c.Secret, c.SecretFile, c.SecretHash, c.TokenSID = false, "", "", "", ""
 	errs := Validate(c)
@@ -152,7 +153,7 @@ func (r *Registry) Add(ctx context.Context, c Client) (string, error) {
 		return "", fmt.Errorf("add client: %w: %w", auth.ErrInvalidInput, errors.Join(errs...))
 	}
 	if _, ok := r.static[c.ID]; ok {
-		return "", fmt.Errorf("add client %q: declared in the config file: %w", c.ID, auth.ErrConflict)
+		return "", fmt.Errorf("add client %q: %w: %w", c.ID, ErrReadOnly, auth.ErrConflict)
 	}
 	secret := ""
 	if c.Type == Confidential {

@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/duration"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
 
 // Config is the whole configuration. Field tags are the YAML keys of the
@@ -126,6 +127,24 @@ type Passwords struct {
 	// so that a client ignoring Retry-After cannot loop on refusals; 0
 	// answers at once.
 	ShedDelay Duration `yaml:"shed_delay"`
+}
+
+// EffectiveMaxConcurrent is MaxConcurrent, or what the hasher takes 0 for:
+// password.DefaultMaxConcurrent, half the CPUs.
+func (p Passwords) EffectiveMaxConcurrent() int {
+	if p.MaxConcurrent > 0 {
+		return p.MaxConcurrent
+	}
+	return password.DefaultMaxConcurrent()
+}
+
+// EffectiveMaxPerClient is MaxPerClient, or what the hasher takes 0 for:
+// password.DefaultMaxPerClient. A negative value (no cap) stays as it is.
+func (p Passwords) EffectiveMaxPerClient() int {
+	if p.MaxPerClient == 0 {
+		return password.DefaultMaxPerClient
+	}
+	return p.MaxPerClient
 }
 
 // Login configures failure throttling for /auth/login and the password grant.

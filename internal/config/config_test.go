@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/duration"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
 
 func write(t *testing.T, body string) string {
@@ -644,6 +646,44 @@ func TestWarningsNameOpenIDClientsUnderHS256(t *testing.T) {
 				if strings.Contains(got, id) {
 					t.Errorf("warning %q names %s, which gets no ID token", got, id)
 				}
+			}
+		})
+	}
+}
+
+// passwords.max_concurrent and passwords.max_per_client of 0 mean a
+// computed default (half the CPUs; 8): config check prints the value that
+// applies, as it prints redis.wait_timeout's, not the 0 that means it. A
+// value set is printed as set; a negative max_per_client (no cap) too.
+func TestMaskedPrintsEffectivePasswordLimits(t *testing.T) {
+	half := max(1, runtime.GOMAXPROCS(0)/2)
+	tests := []struct {
+		yaml                  string
+		concurrent, perClient int
+	}{
+		{"", half, password.DefaultMaxPerClient},
+		{"passwords: {max_concurrent: 0, max_per_client: 0}\n", half, password.DefaultMaxPerClient},
+		{"passwords: {max_concurrent: 3, max_per_client: 2}\n", 3, 2},
+		{"passwords: {max_per_client: -1}\n", half, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.yaml, func(t *testing.T) {
+			cfg, err := config.Load(write(t, tt.yaml), noEnv)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			var out struct {
+				Passwords struct {
+					MaxConcurrent int `yaml:"max_concurrent"`
+					MaxPerClient  int `yaml:"max_per_client"`
+				} `yaml:"passwords"`
+			}
+			if err := yaml.Unmarshal([]byte(cfg.Masked()), &out); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.Passwords; got.MaxConcurrent != tt.concurrent || got.MaxPerClient != tt.perClient {
+				t.Errorf("config check prints max_concurrent: %d, max_per_client: %d; want %d, %d",
+					got.MaxConcurrent, got.MaxPerClient, tt.concurrent, tt.perClient)
 			}
 		})
 	}

@@ -391,7 +391,11 @@ func (c Config) validateClients() []error {
 		cl.FromConfig = true
 		for _, e := range append(client.Validate(cl), client.CheckAudience(cl, internal)...) {
 			if fe, ok := errors.AsType[*client.FieldError](e); ok {
-				e = &Error{Key: fmt.Sprintf("clients[%d].%s", i, fe.Field), Msg: fe.Msg}
+				msg := fe.Msg
+				if errors.Is(fe, client.ErrPasswordGrantNotFirstParty) {
+					msg += fmt.Sprintf(" (set clients[%d].first_party: true or drop password)", i)
+				}
+				e = &Error{Key: fmt.Sprintf("clients[%d].%s", i, fe.Field), Msg: msg}
 			}
 			errs = append(errs, e)
 		}
@@ -528,11 +532,14 @@ func isLoopback(raw string) bool {
 // Masked returns c as YAML with every secret replaced by "********" and
 // passwords removed from URLs, for `config check` and logs. Where a key's
 // empty or zero value stands for another (public_url, a route's forward
-// and timeout, redis.wait_timeout), it prints the value gatehouse uses.
+// and timeout, redis.wait_timeout, passwords.max_concurrent and
+// max_per_client), it prints the value gatehouse uses.
 func (c Config) Masked() string {
 	masked := c
 	masked.PublicURL = c.EffectivePublicURL()
 	masked.Redis.WaitTimeout = Duration(c.Redis.EffectiveWaitTimeout())
+	masked.Passwords.MaxConcurrent = c.Passwords.EffectiveMaxConcurrent()
+	masked.Passwords.MaxPerClient = c.Passwords.EffectiveMaxPerClient()
 	masked.Routes = make([]gateway.RouteConfig, len(c.Routes))
 	for i, r := range c.Routes {
 		masked.Routes[i] = r.WithDefaults()
