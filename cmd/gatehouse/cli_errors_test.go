@@ -83,3 +83,27 @@ func TestRedisDownIsOneLine(t *testing.T) {
 		t.Errorf("stderr %q: want redis and its address named, without its password", errOut)
 	}
 }
+
+// An error names its subject once: the client an unknown ID names, the
+// config path that cannot be read (a directory here).
+func TestErrorsNameTheirSubjectOnce(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name    string
+		cli     *cli
+		args    []string
+		code    int
+		subject string
+		want    string
+	}{
+		{"unknown client", newCLI(t, ""), []string{"client", "delete", "nope"}, 1, `"nope"`, "not found"},
+		{"config is a directory", &cli{t: t, cfg: dir}, []string{"config", "check"}, 2, dir, "is a directory"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := tt.cli.run("", tt.args...)
+			if code != tt.code || strings.Count(errOut, tt.subject) != 1 || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d, stderr %q; want exit %d, %s named once, and %q", code, errOut, tt.code, tt.subject, tt.want)
+			}
+		})
+	}
+}

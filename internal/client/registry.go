@@ -187,7 +187,7 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 	}
 	c, err := r.Lookup(ctx, id)
 	if err != nil {
-		return fmt.Errorf("delete client %q: %w", id, err)
+		return fmt.Errorf("delete: %w", err) // Lookup names the client
 	}
 	if err := r.store.DeleteClient(ctx, id); err != nil {
 		return fmt.Errorf("delete client %q: %w", id, err)

@@ -88,7 +88,12 @@ func LoadLookup(path string, lookup func(string) (string, bool)) (Config, error)
 			if errors.Is(err, fs.ErrNotExist) {
 				return cfg, &Error{File: path, Msg: "config file not found"}
 			}
-			return cfg, &Error{File: path, Msg: err.Error()}
+			// The error names the path, which Error already leads with.
+			msg := err.Error()
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				msg = pe.Err.Error()
+			}
+			return cfg, &Error{File: path, Msg: msg}
 		}
 		if lines, err = parse(data, path, &cfg); err != nil {
 			return cfg, err
