@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -297,6 +298,9 @@ func (s *server) handleLoginMFA() http.Handler {
 		}
 		amr, err := s.MFA.Verify(r.Context(), sub.user.ID, in.Method, in.Code)
 		settle(err)
+		if errors.Is(err, auth.ErrInvalidInput) && in.Method != mfa.MethodTOTP && in.Method != mfa.MethodRecovery {
+			err = s.methodRefusal(r.Context(), sub.user.ID)
+		}
 		if err != nil {
 			if errors.Is(err, auth.ErrInvalidCredentials) {
 				s.metrics.SecondFactor(in.Method, "failure")
@@ -323,6 +327,39 @@ func (s *server) handleLoginMFA() http.Handler {
 			"session": map[string]any{"expires_at": rfc3339(expiresAt(rec)), "amr": rec.AMR},
 		})
 	})
+}
+
+// methodRefusal is the 400 invalid_request of a second step whose method
+// POST /auth/login/mfa does not take. Its error_description names the
+// methods of the login's "methods" (mfa.Factors.Methods) that are codes
+// sent here, and sends a passkey to the WebAuthn ceremony, which has
+// endpoints of its own; it never repeats the method sent, the client's
+// text. A store that does not answer is 503.
+func (s *server) methodRefusal(ctx context.Context, userID string) error {
+	f, err := s.MFA.Factors(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("second step: list factors: %w", err)
+	}
+	var codes []string
+	passkey := false
+	for _, m := range f.Methods() {
+		switch m {
+		case mfa.MethodTOTP, mfa.MethodRecovery:
+			codes = append(codes, strconv.Quote(m))
+		case mfa.MethodWebAuthn:
+			passkey = s.Passkeys != nil
+		}
+	}
+	const viaPasskey = `a passkey ("webauthn") signs in with POST /auth/webauthn/login/begin and /auth/webauthn/login/finish`
+	switch {
+	case len(codes) > 0 && passkey:
+		return errBody("method must be " + strings.Join(codes, " or ") + "; " + viaPasskey)
+	case len(codes) > 0:
+		return errBody("method must be " + strings.Join(codes, " or "))
+	case passkey:
+		return errBody("this login takes no code: " + viaPasskey)
+	}
+	return errBody(fmt.Sprintf("method must be %q or %q, and the account has no second factor yet: enrol one first", mfa.MethodTOTP, mfa.MethodRecovery))
 }
 
 // loginOK records the login.ok of a second step by method that started

@@ -142,11 +142,13 @@ func (s *server) clientOf(w http.ResponseWriter, r *http.Request, get func(strin
 
 // authenticateClient reads client credentials (RFC 6749 §2.3.1: HTTP
 // Basic, or client_id and client_secret in the body, never both) and
-// checks them; nil without any client_id. Two Authorization headers, like
-// Basic with a client_secret in the body, are invalid_request (RFC 6749
-// §5.2: more than one authentication method; neither is picked). A Basic
-// header that cannot be read (not base64, no ':') is invalid_client: the
-// client attempted Basic, so the body's credentials do not stand in for it.
+// checks them; nil without any client_id, or with the built-in client's
+// (client.BuiltinID, without a secret: the same request). Two
+// Authorization headers, like Basic with a client_secret in the body, are
+// invalid_request (RFC 6749 §5.2: more than one authentication method;
+// neither is picked). A Basic header that cannot be read (not base64, no
+// ':') is invalid_client: the client attempted Basic, so the body's
+// credentials do not stand in for it.
 // Failures are throttled per client_id and IP like password logins.
 func (s *server) authenticateClient(r *http.Request, get func(string) string) (*client.Client, error) {
 	if len(r.Header.Values("Authorization")) > 1 {
@@ -174,6 +176,15 @@ func (s *server) authenticateClient(r *http.Request, get func(string) string) (*
 	if id == "" {
 		if secret != "" || basic {
 			return nil, fmt.Errorf("client_secret without client_id: %w", client.ErrInvalidClient)
+		}
+		return nil, nil
+	}
+	if id == client.BuiltinID {
+		// The built-in client named (as every client is named to Keycloak
+		// or Hydra) is the built-in client left out: it has no secret,
+		// so one sent cannot be right, and nothing is worth throttling.
+		if secret != "" {
+			return nil, fmt.Errorf("a secret for the built-in client: %w", client.ErrInvalidClient)
 		}
 		return nil, nil
 	}
@@ -220,9 +231,10 @@ func mustUnescape(s string) string {
 }
 
 // passwordGrant: for a client listing the password grant, or without
-// client_id (the built-in client "gatehouse") while tokens.password_grant
-// is on. Scopes are those the client may have; the built-in client has
-// none, so a requested scope never lands in the token unchecked.
+// client_id or with client_id=gatehouse (the built-in client) while
+// tokens.password_grant is on. Scopes are those the client may have; the
+// built-in client has none, so a requested scope never lands in the token
+// unchecked.
 func (s *server) passwordGrant(r *http.Request, get func(string) string, cl *client.Client) (authserver.Tokens, error) {
 	if get("username") == "" || get("password") == "" {
 		return authserver.Tokens{}, fmt.Errorf("username and password are required: %w", authserver.ErrInvalidRequest)
@@ -477,9 +489,12 @@ func (s *server) handleUserinfo() http.Handler {
 			return
 		}
 		// Contract §4's fields, plus the OpenID claims the token's scopes
-		// release (§8) — the same as its ID token carries.
+		// release (§8) — the same as its ID token carries. A client's own
+		// token (client_credentials: sub = client_id, username "") has no
+		// user for them to describe (OIDC Core §5.3: claims about the
+		// End-User), so it gets the three fields only.
 		out := map[string]any{"sub": p.Subject, "username": p.Username, "roles": nonNil(p.Roles)}
-		if s.Apps != nil && p.Method == auth.MethodToken {
+		if s.Apps != nil && p.Method == auth.MethodToken && p.Username != "" {
 			maps.Copy(out, s.Apps.ScopeClaims(r.Context(), auth.User{ID: p.Subject, Username: p.Username}, strings.Fields(p.Scope)))
 		}
 		writeJSON(w, http.StatusOK, out)
