@@ -96,19 +96,6 @@ func redisTopology(cfg config.Config) (t redisstore.Topology, ok bool) {
 	return redisstore.Topology{}, false
 }
 
-// waitReplicas is redis.wait_replicas, with -1 resolved: one replica on
-// Sentinel and Cluster (where a failover could otherwise lose a logout or
-// revocation), none on a single node.
-func waitReplicas(cfg config.Config, t redisstore.Topology) int {
-	if n := cfg.Redis.WaitReplicas; n >= 0 {
-		return n
-	}
-	if t.URL == "" || strings.HasPrefix(t.URL, "redis-sentinel:") {
-		return 1
-	}
-	return 0
-}
-
 // openRedis opens Redis when the config uses it, else returns nil; what
 // go-redis reports by itself goes to log.
 func openRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (*redisstore.Store, error) {
@@ -118,7 +105,7 @@ func openRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (*redis
 	}
 	redisstore.SetLogger(log)
 	r, err := redisstore.OpenTopology(ctx, t, redisstore.WithKeyPrefix(cfg.Redis.KeyPrefix),
-		redisstore.WithWait(waitReplicas(cfg, t), cfg.Redis.EffectiveWaitTimeout()))
+		redisstore.WithWait(cfg.Redis.EffectiveWaitReplicas(), cfg.Redis.EffectiveWaitTimeout()))
 	if err != nil {
 		return nil, fmt.Errorf("open redis: %w", err)
 	}

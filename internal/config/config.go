@@ -167,7 +167,7 @@ type Redis struct {
 	// WaitReplicas is how many replicas must acknowledge a logout or
 	// revocation (Redis WAIT) before it counts as done, so that a failover
 	// cannot lose it. -1 (default) means 1 on Sentinel and Cluster, 0 on a
-	// single node.
+	// single node: EffectiveWaitReplicas.
 	WaitReplicas int `yaml:"wait_replicas"`
 	// WaitTimeout bounds that wait (0 means DefaultWaitTimeout, 1s:
 	// EffectiveWaitTimeout); when it runs out the write fails (503).
@@ -185,6 +185,23 @@ func (r Redis) EffectiveWaitTimeout() time.Duration {
 		return d
 	}
 	return DefaultWaitTimeout
+}
+
+// EffectiveWaitReplicas is WaitReplicas, or what -1 (automatic) means for
+// the deployment configured: 1 on Sentinel (redis.sentinel or a
+// redis-sentinel:// URL) and Cluster, where a failover could otherwise lose
+// a logout or revocation; 0 on a single node (redis.url, or a
+// sessions.store URL beside an empty redis section) and without Redis.
+// It is what serve passes to the Redis store, and what config check prints.
+func (r Redis) EffectiveWaitReplicas() int {
+	switch {
+	case r.WaitReplicas >= 0:
+		return r.WaitReplicas
+	case r.Sentinel.Master != "", len(r.Sentinel.Addrs) > 0, len(r.Cluster.Addrs) > 0,
+		strings.HasPrefix(r.URL, "redis-sentinel:"):
+		return 1
+	}
+	return 0
 }
 
 // RedisSentinel names a Sentinel-managed primary and its sentinels.

@@ -21,7 +21,8 @@ func TestStoreURLPasswordsAreNeverPrinted(t *testing.T) {
 		{"userinfo", "store: 'postgres://gh:" + pw + "@127.0.0.1:5432/test'", true, "127.0.0.1:5432/test"},
 		{"password query parameter", "store: 'postgres://gh@127.0.0.1:5432/test?password=" + pw + "&sslmode=disable'", true, "sslmode=disable"},
 		{"sslpassword query parameter", "store: 'postgres://gh@127.0.0.1:5432/test?sslpassword=" + pw + "'", true, "127.0.0.1:5432"},
-		{"session store query parameter", "sessions: {store: 'redis://127.0.0.1:6379/0?password=" + pw + "'}", true, "127.0.0.1:6379"},
+		// go-redis reads no ?password= (the Redis store would refuse it).
+		{"session store query parameter", "sessions: {store: 'redis://127.0.0.1:6379/0?password=" + pw + "'}", false, "unexpected option: password"},
 		{"slash in the password", "store: 'postgres://gh:s3cr/" + pw + "@db.internal/gatehouse'", false, "db.internal/gatehouse"},
 		{"question mark in the password", "redis: {url: 'redis://u:s3cr?" + pw + "@127.0.0.1:6379/0'}", false, "127.0.0.1:6379"},
 		{"mistyped scheme", "store: 'postgress://gh:" + pw + "@db.internal/gatehouse'", false, "postgress://"},

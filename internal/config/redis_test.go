@@ -99,3 +99,43 @@ func TestRedisWaitTimeoutZeroMeansOneSecond(t *testing.T) {
 		t.Errorf("wait_timeout: -1s: err = %v, want one naming redis.wait_timeout", err)
 	}
 }
+
+// redis.wait_replicas: -1 (the default) means 1 on Sentinel (section or
+// redis-sentinel:// URL) and Cluster, 0 on one node (redis.url or a
+// sessions.store URL): the deployment's kind, which the config alone
+// says. config check prints that effective number, as it prints
+// wait_timeout's; a number set is printed as it is.
+func TestRedisWaitReplicasPrintsTheEffectiveNumber(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       int
+	}{
+		{"single node", "redis: {url: 'redis://127.0.0.1:6379/0'}\n", 0},
+		{"sessions.store URL", "sessions: {store: 'redis://127.0.0.1:6379/0'}\n", 0},
+		{"sentinel URL", "redis: {url: 'redis-sentinel://127.0.0.1:26379/mymaster'}\n", 1},
+		{"sentinel section", "redis: {sentinel: {master: mymaster, addrs: ['127.0.0.1:26379']}}\n", 1},
+		{"cluster", "redis: {cluster: {addrs: ['127.0.0.1:7000']}}\n", 1},
+		{"set on a cluster", "redis: {cluster: {addrs: ['127.0.0.1:7000']}, wait_replicas: 2}\n", 2},
+		{"set to 0 on sentinel", "redis: {sentinel: {master: mymaster, addrs: ['127.0.0.1:26379']}, wait_replicas: 0}\n", 0},
+		{"no redis", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Load(write(t, tt.yaml), noEnv)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			var out struct {
+				Redis struct {
+					WaitReplicas int `yaml:"wait_replicas"`
+				} `yaml:"redis"`
+			}
+			if err := yaml.Unmarshal([]byte(cfg.Masked()), &out); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.Redis.WaitReplicas; got != tt.want {
+				t.Errorf("config check prints wait_replicas: %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

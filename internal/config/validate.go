@@ -18,6 +18,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
+	redisstore "github.com/gatehouse-auth/gatehouse/internal/store/redis"
 )
 
 // MinSecretLen is the shortest accepted HMAC secret or encryption key (bytes).
@@ -60,9 +62,17 @@ func (c Config) Validate() []error {
 		bad("store", "%v", err)
 	} else if _, err := sqlitePath(c.Store); err != nil && !errors.Is(err, errNotSQLite) {
 		bad("store", "%v", err)
+	} else if err != nil {
+		// A PostgreSQL DSN: the store's rule (pgx's), so that what config
+		// check accepts, serve opens.
+		if err := postgres.CheckDSN(c.Store); err != nil {
+			bad("store", "%v", err)
+		}
 	}
 	if c.StoreMigrate != "" {
 		if err := checkLowerStoreURL(c.StoreMigrate, "postgres", "postgresql"); err != nil {
+			bad("store_migrate", "%v", err)
+		} else if err := postgres.CheckDSN(c.StoreMigrate); err != nil {
 			bad("store_migrate", "%v", err)
 		}
 	}
@@ -75,7 +85,11 @@ func (c Config) Validate() []error {
 	default:
 		if err := checkLowerStoreURL(s, "redis", "rediss"); err != nil {
 			bad("sessions.store", "%v (use \"\", memory, redis or redis://host:port/db)", err)
-		} else if c.Redis.Configured() && s != c.Redis.URL {
+		} else if !c.Redis.Configured() {
+			if err := redisstore.CheckURL(s); err != nil {
+				bad("sessions.store", "%v", err)
+			}
+		} else if s != c.Redis.URL {
 			// gatehouse talks to one Redis: the redis section's would win,
 			// and this URL would never be used.
 			bad("sessions.store", "names a Redis of its own, %q, while the redis section configures another; gatehouse uses one Redis: set sessions.store: redis", RedactURL(s))
@@ -219,13 +233,17 @@ func (r Redis) validate() []error {
 	if n > 1 {
 		bad("redis", "set exactly one of redis.url, redis.sentinel and redis.cluster")
 	}
+	// The shape is the store's rule (redisstore.CheckURL), so that what
+	// config check accepts, serve opens.
 	switch {
 	case strings.HasPrefix(r.URL, "redis-sentinel:"):
-		if err := checkSentinelURL(r.URL); err != nil {
+		if err := redisstore.CheckURL(r.URL); err != nil {
 			bad("redis.url", "%v", err)
 		}
 	case r.URL != "":
 		if err := checkStoreURL(r.URL, "redis", "rediss"); err != nil {
+			bad("redis.url", "%v", err)
+		} else if err := redisstore.CheckURL(r.URL); err != nil {
 			bad("redis.url", "%v", err)
 		}
 	}
@@ -254,26 +272,6 @@ func (r Redis) validate() []error {
 		bad("redis.wait_timeout", "must not be negative")
 	}
 	return errs
-}
-
-// checkSentinelURL checks the shape
-// redis-sentinel://[user:password@]host:port[,host:port...]/master[/db].
-func checkSentinelURL(raw string) error {
-	rest := strings.TrimPrefix(raw, "redis-sentinel://")
-	if i := strings.LastIndex(rest, "@"); i >= 0 {
-		// The store percent-decodes user and password; a bad escape there
-		// would fail only when it opens. The error never shows them.
-		if _, err := url.PathUnescape(rest[:i]); err != nil {
-			return fmt.Errorf("malformed percent-escape in the user or password of %q", RedactURL(raw))
-		}
-		rest = rest[i+1:]
-	}
-	hosts, path, _ := strings.Cut(rest, "/")
-	master, _, _ := strings.Cut(path, "/")
-	if hosts == "" || master == "" || rest == raw {
-		return fmt.Errorf("must be redis-sentinel://host:port[,host:port...]/master[/db], got %q", RedactURL(raw))
-	}
-	return nil
 }
 
 // checkLowerStoreURL is checkStoreURL for the keys whose stores are chosen
@@ -532,12 +530,13 @@ func isLoopback(raw string) bool {
 // Masked returns c as YAML with every secret replaced by "********" and
 // passwords removed from URLs, for `config check` and logs. Where a key's
 // empty or zero value stands for another (public_url, a route's forward
-// and timeout, redis.wait_timeout, passwords.max_concurrent and
+// and timeout, redis.wait_replicas and wait_timeout, passwords.max_concurrent and
 // max_per_client), it prints the value gatehouse uses.
 func (c Config) Masked() string {
 	masked := c
 	masked.PublicURL = c.EffectivePublicURL()
 	masked.Redis.WaitTimeout = Duration(c.Redis.EffectiveWaitTimeout())
+	masked.Redis.WaitReplicas = c.Redis.EffectiveWaitReplicas()
 	masked.Passwords.MaxConcurrent = c.Passwords.EffectiveMaxConcurrent()
 	masked.Passwords.MaxPerClient = c.Passwords.EffectiveMaxPerClient()
 	masked.Routes = make([]gateway.RouteConfig, len(c.Routes))

@@ -69,10 +69,9 @@ func WithMigrateDSN(dsn string) Option { return func(s *Store) { s.migrateDSN = 
 //
 // Errors: auth.ErrInvalidInput for a DSN pgx cannot parse.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := parseDSN(dsn)
 	if err != nil {
-		// pgx redacts the password in its parse errors.
-		return nil, fmt.Errorf("postgres store: %w: %w", auth.ErrInvalidInput, err)
+		return nil, fmt.Errorf("postgres store: %w", err)
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = connectTimeout
@@ -97,6 +96,24 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		opt(s)
 	}
 	return s, nil
+}
+
+// CheckDSN returns the error Open would return for dsn, or nil: the one
+// rule for a PostgreSQL DSN (pgx's), which config check applies too (store,
+// store_migrate). The error wraps auth.ErrInvalidInput; pgx masks the
+// password in the DSN it quotes.
+func CheckDSN(dsn string) error {
+	_, err := parseDSN(dsn)
+	return err
+}
+
+func parseDSN(dsn string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx redacts the password in its parse errors.
+		return nil, fmt.Errorf("%w: %w", err, auth.ErrInvalidInput)
+	}
+	return cfg, nil
 }
 
 // Migrate applies pending migrations, on the WithMigrateDSN connection when

@@ -87,13 +87,16 @@ func WithWait(replicas int, timeout time.Duration) Option {
 	return func(s *Store) { s.wait, s.waitTimeout = replicas, timeout }
 }
 
-// SetLogger sends what go-redis reports by itself (a Sentinel or a pool
-// that cannot dial, a failover) to log as WARN lines, instead of its
+// SetLogger sends what go-redis reports by itself to log, instead of its
 // default: plain text from the log package on stderr, between the JSON
-// lines (contract §6). go-redis has one logger per process: the last call
-// wins. go-redis's own variable is set once; later calls swap the logger
-// behind it atomically, so that instances opened concurrently (tests,
-// CLI commands beside serve) never race on that variable.
+// lines (contract §6). Its routine lines — the sentinel it picked, the
+// primary it found, a sentinel it discovered, Cluster slots that moved —
+// are INFO; everything else (a Sentinel or a pool that cannot dial, a
+// failed lookup) is WARN. Each line starts with one "redis: ". go-redis has
+// one logger per process: the last call wins. go-redis's own variable is
+// set once; later calls swap the logger behind it atomically, so that
+// instances opened concurrently (tests, CLI commands beside serve) never
+// race on that variable.
 func SetLogger(log *slog.Logger) {
 	clientLogger.log.Store(log)
 	clientLoggerOnce.Do(func() { goredis.SetLogger(&clientLogger) })
@@ -104,15 +107,35 @@ var (
 	clientLoggerOnce sync.Once
 )
 
+// routine holds the formats of go-redis's lines that report normal
+// operation, by the format string it logs them with (go-redis v9
+// sentinel.go, osscluster.go). A line whose format changes in a later
+// go-redis falls back to WARN, which TestGoRedisLogLevels notices.
+var routine = map[string]bool{
+	"sentinel: selected addr=%s masterAddr=%s":                  true,
+	"sentinel: new master=%q addr=%q":                           true,
+	"sentinel: discovered new sentinel=%q for master=%q":        true,
+	"sentinel: ignore addr for master=%q":                       true,
+	"cluster: slots %v migrated to %s, reloading cluster state": true,
+}
+
 type clientLog struct{ log atomic.Pointer[slog.Logger] }
 
 func (l *clientLog) Printf(ctx context.Context, format string, v ...any) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if log := l.log.Load(); log != nil {
-		log.WarnContext(ctx, "redis: "+strings.TrimSpace(fmt.Sprintf(format, v...)))
+	log := l.log.Load()
+	if log == nil {
+		return
 	}
+	level := slog.LevelWarn
+	if routine[format] {
+		level = slog.LevelInfo
+	}
+	// Some of go-redis's lines already start with "redis: ".
+	msg := strings.TrimPrefix(strings.TrimSpace(fmt.Sprintf(format, v...)), "redis: ")
+	log.Log(ctx, level, "redis: "+msg)
 }
 
 // Open returns a Store for url (redis://[user:password@]host:port/db,
@@ -132,7 +155,7 @@ func OpenTopology(_ context.Context, t Topology, opts ...Option) (*Store, error)
 		opt(s)
 	}
 	if strings.ContainsAny(s.prefix, "{}") {
-		return nil, fmt.Errorf("open redis: key prefix must not contain { or }: %w", auth.ErrInvalidInput)
+		return nil, fmt.Errorf("key prefix must not contain { or }: %w", auth.ErrInvalidInput)
 	}
 	switch {
 	case strings.HasPrefix(t.URL, "redis-sentinel:"):
@@ -142,9 +165,9 @@ func OpenTopology(_ context.Context, t Topology, opts ...Option) (*Store, error)
 		}
 		s.client, s.sentinel = goredis.NewFailoverClient(s.failoverDefaults(o)), o.MasterName
 	case t.URL != "":
-		o, err := goredis.ParseURL(t.URL)
+		o, err := parseURL(t.URL)
 		if err != nil {
-			return nil, fmt.Errorf("open redis: malformed redis URL: %w", auth.ErrInvalidInput)
+			return nil, err
 		}
 		s.setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
 		setRetries(&o.MaxRetries, &o.DialerRetries, &o.MaxRetryBackoff)
@@ -164,7 +187,7 @@ func OpenTopology(_ context.Context, t Topology, opts ...Option) (*Store, error)
 		s.cluster = goredis.NewClusterClient(o)
 		s.client = s.cluster
 	default:
-		return nil, fmt.Errorf("open redis: no URL, sentinel or cluster given: %w", auth.ErrInvalidInput)
+		return nil, fmt.Errorf("no redis URL, sentinel or cluster given: %w", auth.ErrInvalidInput)
 	}
 	return s, nil
 }
@@ -202,12 +225,53 @@ func (s *Store) failoverDefaults(o *goredis.FailoverOptions) *goredis.FailoverOp
 	return o
 }
 
+// CheckURL returns the error OpenTopology would return for the URL raw, or
+// nil: the one rule for a Redis URL, which config check applies too
+// (redis.url, sessions.store). redis:// and rediss:// URLs are read by
+// go-redis, with its query parameters (dial_timeout, pool_size, …) and no
+// others: a password goes in the userinfo, not in ?password=.
+// redis-sentinel:// URLs are read by gatehouse and take no query. The
+// error wraps auth.ErrInvalidInput and never repeats the URL, which may
+// hold a password.
+func CheckURL(raw string) error {
+	var err error
+	if strings.HasPrefix(raw, "redis-sentinel:") {
+		_, err = parseSentinelURL(raw)
+	} else {
+		_, err = parseURL(raw)
+	}
+	return err
+}
+
+// parseURL reads a redis:// or rediss:// URL as go-redis does. go-redis's
+// reason is kept: it names a query parameter, its value or a path, never
+// the userinfo; but when the userinfo did not parse as one (an unescaped
+// '/', '?' or '#' in the password ended the host early), that reason
+// could hold part of the password, so it is dropped.
+func parseURL(raw string) (*goredis.Options, error) {
+	o, err := goredis.ParseURL(raw)
+	if err == nil {
+		return o, nil
+	}
+	var reason string
+	switch u, perr := url.Parse(raw); {
+	case perr != nil:
+		reason = "not a URL"
+	case u.User == nil && strings.Contains(raw, "@"):
+		reason = "percent-encode '/', '?' and '#' in a password"
+	default:
+		reason = strings.TrimPrefix(err.Error(), "redis: ")
+	}
+	return nil, fmt.Errorf("malformed redis URL (%s): %w", reason, auth.ErrInvalidInput)
+}
+
 // parseSentinelURL reads
 // redis-sentinel://[user:password@]host:port[,host:port…]/master[/db].
 // The password applies to the Redis nodes and the sentinels; user and
-// password are percent-decoded, as in a redis:// URL.
+// password are percent-decoded, as in a redis:// URL. It takes no query
+// parameters: one would become part of the master name or the database.
 func parseSentinelURL(raw string) (*goredis.FailoverOptions, error) {
-	bad := fmt.Errorf("open redis: malformed redis-sentinel URL (want redis-sentinel://host:port[,host:port…]/master[/db]): %w", auth.ErrInvalidInput)
+	bad := fmt.Errorf("malformed redis-sentinel URL (want redis-sentinel://[user:password@]host:port[,host:port…]/master[/db], without query parameters): %w", auth.ErrInvalidInput)
 	rest, ok := strings.CutPrefix(raw, "redis-sentinel://")
 	if !ok {
 		return nil, bad
@@ -228,7 +292,7 @@ func parseSentinelURL(raw string) (*goredis.FailoverOptions, error) {
 	}
 	hosts, path, _ := strings.Cut(rest, "/")
 	master, db, _ := strings.Cut(path, "/")
-	if hosts == "" || master == "" {
+	if hosts == "" || master == "" || strings.ContainsAny(rest, "?#") {
 		return nil, bad
 	}
 	o.MasterName, o.SentinelAddrs = master, strings.Split(hosts, ",")

@@ -812,3 +812,52 @@ func TestPurgeKeepsTheNewestEntry(t *testing.T) {
 		t.Fatalf("purge removed %d and left %v; want 1 removed and only the newest entry %s", n, left, cursor)
 	}
 }
+
+// TestCheckURLIsWhatOpenAccepts: CheckURL, which config check applies to
+// redis.url and sessions.store, accepts exactly the URLs Open accepts; a
+// query parameter go-redis does not read (?password=, a misspelt option),
+// a value it cannot read, a Sentinel URL with a query or a database that is
+// not a number are refused by both, as auth.ErrInvalidInput without the
+// password.
+func TestCheckURLIsWhatOpenAccepts(t *testing.T) {
+	sentinel := "redis-sentinel://:s3cret-pw@" + strings.Join(redistest.SentinelAddrs, ",") + "/" + redistest.SentinelMaster
+	tests := []struct {
+		url string
+		ok  bool
+	}{
+		{"redis://:s3cret-pw@127.0.0.1:6379/0", true},
+		{"rediss://:s3cret-pw@127.0.0.1:6379/0?dial_timeout=3s&skip_verify=true", true},
+		{"redis://:s3cret-pw@127.0.0.1:6379/0?client_name=gh@eu", true},
+		{sentinel, true},
+		{sentinel + "/1", true},
+		{"redis://127.0.0.1:6379/0?password=s3cret-pw", false},
+		{"redis://:s3cret-pw@127.0.0.1:6379/0?timeout=1s", false},
+		{"redis://:s3cret-pw@127.0.0.1:6379/0?dial_timeout=soon", false},
+		{"redis://:s3cret-pw@127.0.0.1:6379/zero", false},
+		{"redis://:s3cret-pw@127.0.0.1:6379/0/1", false},
+		{"redis://:s3cret/pw@127.0.0.1:6379/0", false},
+		{sentinel + "?dial_timeout=1s", false},
+		{sentinel + "/0?db=1", false},
+		{sentinel + "/zero", false},
+		{sentinel + "#x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			checkErr := redis.CheckURL(tt.url)
+			s, openErr := redis.Open(context.Background(), tt.url)
+			if openErr == nil {
+				t.Cleanup(func() { _ = s.Close() })
+			}
+			for name, err := range map[string]error{"CheckURL": checkErr, "Open": openErr} {
+				switch {
+				case tt.ok && err != nil:
+					t.Errorf("%s = %v, want nil", name, err)
+				case !tt.ok && !errors.Is(err, auth.ErrInvalidInput):
+					t.Errorf("%s = %v, want auth.ErrInvalidInput", name, err)
+				case err != nil && (strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "open redis")):
+					t.Errorf("%s error %q shows the password, or says open redis (its caller does)", name, err)
+				}
+			}
+		})
+	}
+}
