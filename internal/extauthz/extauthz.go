@@ -244,7 +244,9 @@ func lower(names []string) []string {
 // original Host, and the headers its allowed_headers list names. Allowed:
 // 200 with the headers to set upstream (list them in Envoy's
 // allowed_upstream_headers) and X-Envoy-Auth-Headers-To-Remove naming the
-// client headers to remove. Denied: the gateway's status, headers and body.
+// client headers to remove. Denied: the gateway's status, headers and body
+// (400 for the method CONNECT, which names a tunnel, not the path after the
+// prefix).
 func HTTPHandler(check CheckFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		target := strings.TrimPrefix(r.RequestURI, HTTPPath)

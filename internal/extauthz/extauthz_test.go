@@ -243,6 +243,14 @@ func TestGRPCCheck(t *testing.T) {
 		{name: "no route on an unknown host", req: envoyCheck("GET", "other.example.com", "/admin/x"),
 			code: codes.NotFound, status: 404, body: `{"error":"not_found"}`},
 		{name: "no http attributes", req: &authv3.CheckRequest{}, code: codes.InvalidArgument, status: 400},
+		// A CONNECT names a host and port, not a path: with CONNECT
+		// upgrades enabled, Envoy passes an HTTP/2 CONNECT's :path (which
+		// it may carry) and, for HTTP/1.1, none. Judged as the path, the
+		// tunnel was allowed wherever a GET of that path would be.
+		{name: "CONNECT with a path", req: envoyCheck("CONNECT", "api.example.com", "/admin/x", "authorization", "Bearer tok-alice"),
+			code: codes.InvalidArgument, status: 400, body: `{"error":"bad_request"}`},
+		{name: "CONNECT without a path", req: envoyCheck("CONNECT", "api.example.com:443", "", "authorization", "Bearer tok-alice"),
+			code: codes.InvalidArgument, status: 400, body: `{"error":"bad_request"}`},
 		// A store that does not answer fails closed with the gateway's 503,
 		// a browser included (no login redirect): never an allow, never an
 		// RPC error that failure_mode_allow would let through.
@@ -371,6 +379,12 @@ func TestHTTPService(t *testing.T) {
 	}
 	if resp, _ := check("GET", "api.example.com", "//admin/x", "Authorization", "Bearer tok-alice"); resp.StatusCode != 400 {
 		t.Errorf("non-canonical path = %d, want 400", resp.StatusCode)
+	}
+	// Envoy's HTTP service sends the original method: a CONNECT with a
+	// path (HTTP/2) arrives as "CONNECT /auth/verify/envoy/admin/x", which
+	// names a tunnel, not that path.
+	if resp, body := check("CONNECT", "api.example.com", "/admin/x", "Authorization", "Bearer tok-alice"); resp.StatusCode != 400 || strings.TrimSpace(body) != `{"error":"bad_request"}` {
+		t.Errorf("CONNECT = %d %q, want 400 bad_request", resp.StatusCode, body)
 	}
 	// The client's routing and address headers, when allowed_headers lets
 	// them through, are named for removal; Envoy's own are not.

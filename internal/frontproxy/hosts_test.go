@@ -1,7 +1,9 @@
 package frontproxy_test
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -97,6 +99,86 @@ func TestForwardAuthTwoServerNames(t *testing.T) {
 					t.Errorf("= %d Location %q, want 302 %q", resp.StatusCode, got, want)
 				}
 			})
+		})
+	}
+}
+
+// TestForwardAuthOriginalURLFromClientHost runs nginx configured as the
+// snippet's migration note warns against: X-Original-URL built from the
+// client's own Host ($http_host) and no "proxy_set_header Host $host" on
+// the subrequest. nginx before 1.29.4 accepts "?", "#", "\" and "@" in a
+// Host header, so the client spells the URL gatehouse reads; whatever it
+// spells, the host judged is either the one it names in full or the request
+// is refused. "www.example.test#.admin.example.test" was judged as
+// www.example.test and sent on to the application, where a wildcard
+// server_name or virtual host for *.admin.example.test would serve it.
+func TestForwardAuthOriginalURLFromClientHost(t *testing.T) {
+	a := testutil.StartUpstream(t)
+	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
+		c.PublicURL = publicURL
+		c.Routes = []config.Route{
+			{Name: "docs-www", Match: config.RouteMatch{Host: "www.example.test", PathPrefix: "/docs/"}, Upstream: a.URL, Auth: "none"},
+			{Name: "docs-admin", Match: config.RouteMatch{Host: "admin.example.test", PathPrefix: "/docs/"}, Upstream: a.URL, Auth: "any", Roles: []string{"admin"}},
+		}
+	}))
+	gatehouse, appAddr := strings.TrimPrefix(g.URL, "http://"), strings.TrimPrefix(a.URL, "http://")
+	p := startProxyEdited(t, frontproxy.Nginx, gatehouse, appAddr, nil, func(conf string) string {
+		for _, r := range [][2]string{
+			{"proxy_set_header Host $host;\n        proxy_set_header X-Original-Method", "proxy_set_header X-Original-Method"},
+			{"X-Original-URL $scheme://$host$request_uri", "X-Original-URL $scheme://$http_host$request_uri"},
+		} {
+			if strings.Count(conf, r[0]) != 1 {
+				t.Fatalf("the nginx template no longer has %q once", r[0])
+			}
+			conf = strings.Replace(conf, r[0], r[1], 1)
+		}
+		return conf
+	})
+	// The Host header goes on the wire as written: Go's client refuses to
+	// send these.
+	send := func(t *testing.T, host string) (int, []testutil.Seen) {
+		t.Helper()
+		n := a.Count()
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "GET /docs/x HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, a.Since(n)
+	}
+	// The application here is a Go server, which itself answers 400 to a
+	// Host with these characters: what tells an allow from a refusal is
+	// nginx's answer, 500 for gatehouse's 400 (401 passes through).
+	tests := []struct {
+		name, host string
+		status     int
+	}{
+		{"public host", "www.example.test", http.StatusOK},
+		{"admin host, no credential", "admin.example.test", http.StatusUnauthorized},
+		{"query after the public host", "www.example.test?.admin.example.test", http.StatusInternalServerError},
+		{"fragment after the public host", "www.example.test#.admin.example.test", http.StatusInternalServerError},
+		{"backslash after the public host", `www.example.test\.admin.example.test`, http.StatusInternalServerError},
+		{"public host as userinfo", "admin.example.test@www.example.test", http.StatusInternalServerError},
+		{"admin host as userinfo", "www.example.test@admin.example.test", http.StatusInternalServerError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, seen := send(t, tt.host)
+			if status != tt.status {
+				t.Errorf("status = %d, want %d", status, tt.status)
+			}
+			if want := tt.status == http.StatusOK; (len(seen) > 0) != want {
+				t.Errorf("application saw %d requests, want it to see the request: %v", len(seen), want)
+			}
 		})
 	}
 }

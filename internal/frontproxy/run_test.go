@@ -33,6 +33,14 @@ func startProxy(t *testing.T, proxy, gatehouse, app string) *frontProxy {
 // parameters (when not nil), whose Listen is then the chosen address.
 func startProxyFor(t *testing.T, proxy, gatehouse, app string, adjust func(*frontproxy.Params)) *frontProxy {
 	t.Helper()
+	return startProxyEdited(t, proxy, gatehouse, app, adjust, nil)
+}
+
+// startProxyEdited is startProxyFor running the rendered configuration as
+// edit returns it (when not nil): a deployment that departs from the
+// documented snippet.
+func startProxyEdited(t *testing.T, proxy, gatehouse, app string, adjust func(*frontproxy.Params), edit func(string) string) *frontProxy {
+	t.Helper()
 	var lastErr error
 	for range 3 { // a free port can be taken between probing and binding
 		addr := testutil.FreeAddr(t)
@@ -46,6 +54,9 @@ func startProxyFor(t *testing.T, proxy, gatehouse, app string, adjust func(*fron
 		conf, err := frontproxy.Render(proxy, p)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if edit != nil {
+			conf = edit(conf)
 		}
 		dir := t.TempDir()
 		var cmd *exec.Cmd

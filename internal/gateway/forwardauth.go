@@ -178,11 +178,8 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*forward
 	if !validMethod(method) {
 		return nil, 0, fmt.Errorf("%w: missing or invalid %s", errBadVerify, f.method)
 	}
-	// A CONNECT names an authority, never a path: Caddy describes
-	// "CONNECT host:port" as the URI "/" and sends the tunnel request on.
-	// The gateway refuses CONNECT (target); so does forward-auth.
-	if method == http.MethodConnect {
-		return nil, 0, fmt.Errorf("%w: CONNECT", ErrBadPath)
+	if err := noTunnel(method); err != nil {
+		return nil, 0, err
 	}
 	rawPath, rawQuery, _ := strings.Cut(uri, "?")
 	if !strings.HasPrefix(rawPath, "/") || strings.ContainsAny(rawQuery, "# \t\r\n") {
@@ -207,13 +204,11 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*forward
 	}
 	if f.url != "" {
 		if v := first(r.Header, f.url); v != "" {
-			u, err := url.Parse(v)
-			// u.Host is "" for "https:///x" and the opaque "https:h/x": such a
-			// URL names no host, and judging "" would pick the host-less routes.
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Host == "" || !validHost(u.Host) {
+			host, ok := originalURLHost(v)
+			if !ok {
 				return nil, 0, fmt.Errorf("%w: invalid %s", errBadVerify, f.url)
 			}
-			fr.Host = u.Host
+			fr.Host = host
 		}
 	}
 	if f.proto != "" {
@@ -231,6 +226,52 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*forward
 		fr.RemoteAddr = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	return fw, f.login, nil
+}
+
+// originalURLHost returns the host[:port] of an X-Original-URL, which must
+// have exactly the shape of the snippet's $scheme://$host$request_uri: the
+// scheme http or https, "://", a plain host[:port] (validHost: no userinfo,
+// no "\", "?" or "#" at which one URL parser or another ends the
+// authority), then an origin-form path ("/" first) and an optional query,
+// with no fragment, white space or control character, and no "\" in the
+// path. ok is false for anything else. A generic URL parser accepted
+// "http://open.example?x/admin", "http://open.example#x" or a URL without a
+// path and judged the host open.example: harmless while the subrequest's
+// Host is $host, which gatehouse's HTTP server refuses first for such a
+// host, but a configuration that builds the URL from $http_host without
+// setting Host would let the client choose the host judged. The path and
+// query are not compared with X-Original-URI, which is what is judged.
+func originalURLHost(v string) (host string, ok bool) {
+	var rest string
+	switch {
+	case len(v) > len("https://") && strings.EqualFold(v[:len("https://")], "https://"):
+		rest = v[len("https://"):]
+	case len(v) > len("http://") && strings.EqualFold(v[:len("http://")], "http://"):
+		rest = v[len("http://"):]
+	default:
+		return "", false
+	}
+	i := strings.IndexByte(rest, '/')
+	// An empty host ("https:///x") names none: judging "" would pick the
+	// host-less routes.
+	if i <= 0 || !validHost(rest[:i]) {
+		return "", false
+	}
+	inQuery := false
+	for j := i; j < len(rest); j++ {
+		switch c := rest[j]; {
+		case c <= ' ' || c == 0x7f || c == '#':
+			return "", false
+		case c == '?':
+			inQuery = true
+		case c == '\\' && !inQuery:
+			// In the query a raw "\" is data (browsers send it, and
+			// X-Original-URI accepts it there); in the path WHATWG parsers
+			// read it as "/".
+			return "", false
+		}
+	}
+	return rest[:i], true
 }
 
 // forwarded is the original request a forward-auth subrequest describes,

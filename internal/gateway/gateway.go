@@ -251,8 +251,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // when none matches), or an error for a request it refuses with 400.
 // ServeHTTP and Explain both start here.
 func (g *Gateway) target(r *http.Request) (string, *Route, error) {
-	if r.Method == http.MethodConnect { // a tunnel has no path for a route to match
-		return "", nil, fmt.Errorf("%w: CONNECT", ErrBadPath)
+	if err := noTunnel(r.Method); err != nil {
+		return "", nil, err
 	}
 	// "GET a:admin/x HTTP/1.1" parses with an opaque URL and an empty path:
 	// the matcher would judge "/" while ReverseProxy sends the opaque part

@@ -158,6 +158,45 @@ func TestVerifyJudgesForwardedHost(t *testing.T) {
 		{"nginx family: X-Original-URL opaque", srv.URL, "app.example.com", append(nginx("GET", "/admin/x"), "X-Original-URL", "https:other.example.com/admin/x"), http.StatusBadRequest},
 		{"untrusted peer naming the open host", untrusted.URL, "app.example.com", fwd("other.example.com"), http.StatusBadRequest},
 	}
+	// X-Original-URL must be exactly scheme://host[:port] then an
+	// origin-form path and query: a configuration that builds it from
+	// $http_host (the client's Host, which nginx lets carry "?", "#", "\\"
+	// or "@") without setting the subrequest's Host must not have a host
+	// judged that the client spelled around (issue: lenient X-Original-URL).
+	// The subrequest's Host here is gatehouse's own address, as without
+	// "proxy_set_header Host $host".
+	originalURL := func(u string) []string { return append(nginx("GET", "/admin/x"), "X-Original-URL", u) }
+	for _, tt := range []struct {
+		name, url string
+		status    int
+	}{
+		{"plain", "http://other.example.com/admin/x", http.StatusOK},
+		{"https, port and query", "https://app.example.com:8443/admin/x?y=1", http.StatusUnauthorized},
+		{"IPv6 literal", "http://[::1]/admin/x", http.StatusOK},
+		{"query right after the host", "http://other.example.com?x/admin/x", http.StatusBadRequest},
+		{"fragment right after the host", "http://other.example.com#x/admin/x", http.StatusBadRequest},
+		{"fragment after the path", "http://other.example.com/admin/x#y", http.StatusBadRequest},
+		{"backslash right after the host", "http://other.example.com\\x/admin/x", http.StatusBadRequest},
+		{"backslash in the path", "http://other.example.com/admin\\x", http.StatusBadRequest},
+		{"userinfo", "http://a@other.example.com/admin/x", http.StatusBadRequest},
+		{"userinfo naming the open host", "http://other.example.com@app.example.com/admin/x", http.StatusBadRequest},
+		{"no path", "http://other.example.com", http.StatusBadRequest},
+		{"no path, port", "http://other.example.com:80", http.StatusBadRequest},
+		{"space in the path", "http://other.example.com/admin/x y", http.StatusBadRequest},
+		{"tab in the query", "http://other.example.com/admin/x?a=\tb", http.StatusBadRequest},
+		{"scheme not http(s)", "ftp://other.example.com/admin/x", http.StatusBadRequest},
+		{"scheme-relative", "//other.example.com/admin/x", http.StatusBadRequest},
+		{"empty host", "http:///admin/x", http.StatusBadRequest},
+		{"empty port", "http://other.example.com:/admin/x", http.StatusBadRequest},
+	} {
+		tests = append(tests, struct {
+			name   string
+			base   string
+			host   string
+			header []string
+			status int
+		}{"nginx family: X-Original-URL " + tt.name, srv.URL, "", originalURL(tt.url), tt.status})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := verify(tt.base, tt.host, tt.header...); got != tt.status {

@@ -98,10 +98,11 @@ func (v Verdict) Allowed() bool { return v.Status == http.StatusOK }
 // r.Header (the client's headers plus the proxy's X-Forwarded-For and
 // X-Forwarded-Proto) and r.RemoteAddr (the proxy). It makes the decision of
 // ServeHTTP and the forward-auth endpoints: a peer that is not a trusted
-// proxy, or a path that is not in canonical form (see canonicalPath: the
-// proxy forwards the raw path, so gatehouse must judge exactly that), is
-// refused with 400; browsers without a session get 302 to the login page
-// on public_url, as from the forward-auth endpoints.
+// proxy, the method CONNECT (see noTunnel), or a path that is not in
+// canonical form (see canonicalPath: the proxy forwards the raw path, so
+// gatehouse must judge exactly that), is refused with 400; browsers
+// without a session get 302 to the login page on public_url, as from the
+// forward-auth endpoints.
 func (g *Gateway) Check(r *http.Request) Verdict {
 	rec := &recorder{header: http.Header{}}
 	rt := g.check(rec, r)
@@ -181,6 +182,10 @@ var alwaysRemoved = [...]string{
 func (g *Gateway) check(w http.ResponseWriter, r *http.Request) *Route {
 	if !g.trusted.peerTrusted(r) {
 		g.refuseVerify(w, r, reasonUntrustedPeer, fmt.Errorf("%w: peer is not a trusted proxy", errBadVerify))
+		return nil
+	}
+	if err := noTunnel(r.Method); err != nil {
+		g.refuseVerify(w, r, reasonBadPath, err)
 		return nil
 	}
 	raw := r.URL.EscapedPath()

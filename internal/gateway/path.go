@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -10,8 +11,28 @@ import (
 // route: encoded "/" or "\", a raw "\", encoded or ";"-decorated dot
 // segments, NUL and other control characters, or an invalid escape. Such
 // spellings exist only to make a matcher and an upstream disagree about the
-// path, so they are refused (400) rather than repaired.
+// path, so they are refused (400) rather than repaired. The method CONNECT,
+// which names no path at all, is refused with it too (noTunnel).
 var ErrBadPath = errors.New("refused request path")
+
+// errConnect is ErrBadPath for the method CONNECT (see noTunnel).
+var errConnect = fmt.Errorf("%w: CONNECT names a host and port, not a path", ErrBadPath)
+
+// noTunnel refuses the method CONNECT with ErrBadPath, the one rule of the
+// gateway, forward-auth and Envoy's ext_authz (Check). A CONNECT asks for a
+// tunnel to a host and port, not for a path, so no route can judge it:
+// the gateway would match it as "/", Caddy describes "CONNECT host:port" to
+// forward-auth as the URI "/", and Envoy passes an HTTP/2 CONNECT's :path
+// (which it may carry) as if the tunnel were a request for that path. The
+// same holds for an HTTP/2 or HTTP/3 extended CONNECT (RFC 8441, RFC 9220:
+// a WebSocket with a :path): it is refused, not judged as its path
+// (docs/forward-auth.md says what that means for WebSockets).
+func noTunnel(method string) error {
+	if method == http.MethodConnect {
+		return errConnect
+	}
+	return nil
+}
 
 // cleanPath checks an escaped request path (URL.EscapedPath, or the path
 // part of X-Forwarded-Uri) and returns it decoded and normalised: repeated
