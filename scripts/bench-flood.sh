@@ -68,7 +68,7 @@ printf '%s\n' "$password" | "$BIN" user add bench --password-stdin -c "$work/gat
 start upstream "$BIN" bench fixture upstream --listen "127.0.0.1:$UP"
 wait_http upstream "http://127.0.0.1:$UP/"
 start gatehouse env GATEHOUSE_TOKENS_ACCESS_TTL="$token_ttl" "$BIN" serve -c "$work/gatehouse.yaml"
-wait_http gatehouse "http://127.0.0.1:$GH/healthz"
+wait_http gatehouse "http://127.0.0.1:$GH/readyz" # /healthz answers while the stores open
 
 form="grant_type=password&username=bench&password=$password"
 token=$(curl -fsS -d "$form" "http://127.0.0.1:$GH/auth/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')

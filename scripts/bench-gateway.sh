@@ -111,7 +111,7 @@ start_gatehouse() {
 		{ cat "$work/$1.user.log" >&2; die "user add failed for $1"; }
 	start "$1" env GATEHOUSE_TOKENS_ACCESS_TTL="$token_ttl" "$BIN" serve -c "$work/$1.yaml"
 	admin_of[$1]=$3
-	wait_http "$1" "http://127.0.0.1:$2/healthz"
+	wait_http "$1" "http://127.0.0.1:$2/readyz" # /healthz answers while the stores open
 }
 
 cookie_for() { # port → "Cookie: gatehouse=…"

@@ -32,21 +32,8 @@ func serveCmd(e *env) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			defer forceExitOnSecondSignal(ctx, log)()
-			a, err := app.New(ctx, cfg, log, app.Options{Migrate: !noMigrate, RetryStartup: true, ChangeAlgorithm: true, AccessLog: e.stderr, Version: version()})
-			if err != nil && ctx.Err() != nil {
-				// Stopped (SIGTERM, SIGINT) while waiting for a store: a
-				// requested stop, exit 0 as when serving.
-				log.Info("stopped before serving", "error", err.Error())
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			a.ReserveHashingProcs(e.getenv)
-			paceCtx, stopPacing := context.WithCancel(ctx)
-			defer stopPacing()
-			a.PaceGC(paceCtx, e.getenv)
+			// Listening before the stores are open: while serve waits for
+			// one, /healthz answers and everything else 503 (docs/deploy.md).
 			ln, err := net.Listen("tcp", cfg.Listen)
 			if err != nil {
 				return fmt.Errorf("listen on %s (key listen): %w", cfg.Listen, err)
@@ -58,12 +45,34 @@ func serveCmd(e *env) *cobra.Command {
 					return fmt.Errorf("listen on %s (key admin_listen): %w", cfg.AdminListen, err)
 				}
 			}
+			front, err := app.StartFront(cfg, log, ln, adminLn)
+			if err != nil {
+				ln.Close()
+				if adminLn != nil {
+					adminLn.Close()
+				}
+				return err
+			}
+			a, err := app.New(ctx, cfg, log, app.Options{Migrate: !noMigrate, RetryStartup: true, ChangeAlgorithm: true,
+				AccessLog: e.stderr, Version: version(), Front: front})
+			if err != nil {
+				front.Stop()
+				if ctx.Err() != nil {
+					// Stopped (SIGTERM, SIGINT) while waiting for a store: a
+					// requested stop, exit 0 as when serving.
+					log.Info("stopped before serving", "error", err.Error())
+					return nil
+				}
+				return err
+			}
+			defer a.Close()
+			a.ReserveHashingProcs(e.getenv)
+			paceCtx, stopPacing := context.WithCancel(ctx)
+			defer stopPacing()
+			a.PaceGC(paceCtx, e.getenv)
 			if cfg.ExtAuthzListen != "" {
 				if a.ExtAuthzListener, err = net.Listen("tcp", cfg.ExtAuthzListen); err != nil {
-					ln.Close()
-					if adminLn != nil {
-						adminLn.Close()
-					}
+					front.Stop()
 					return fmt.Errorf("listen on %s (key ext_authz_listen): %w", cfg.ExtAuthzListen, err)
 				}
 			}
@@ -73,7 +82,7 @@ func serveCmd(e *env) *cobra.Command {
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
 			go reloadOnHUP(ctx, hup, a, path, e.lookupenv)
-			return a.Serve(ctx, ln, adminLn)
+			return a.ServeFront(ctx, front)
 		},
 	}
 	cmd.Flags().BoolVar(&noMigrate, "no-migrate", false, "do not apply pending store migrations at start")

@@ -112,6 +112,10 @@ type Options struct {
 	// WrapStore, when set, wraps the opened main store before any service
 	// uses it (tests: a pause at a chosen call of the real store).
 	WrapStore func(MainStore) MainStore
+	// Front, when set (serve), already answers on the listeners
+	// (StartFront): New tells it which store it waits for and uses its
+	// metrics registry; ServeFront then serves the App on it.
+	Front *Front
 }
 
 // New opens the stores and builds every service. It starts no goroutines
@@ -119,6 +123,9 @@ type Options struct {
 // for HTTP.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) (*App, error) {
 	a := &App{Config: cfg, Log: log, Metrics: metrics.New(), now: opt.Now}
+	if opt.Front != nil {
+		a.Metrics = opt.Front.metrics
+	}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -139,8 +146,21 @@ func (a *App) openStores(ctx context.Context, opt Options) error {
 	delay := 500 * time.Millisecond
 	for {
 		err := a.tryOpenStores(ctx, opt)
+		if err == nil && opt.Front != nil {
+			// Open: what is left before serving is loading the feed.
+			opt.Front.wait([]string{partRevocations}, time.Second)
+		}
 		if err == nil || !opt.RetryStartup || !unavailable(err) {
 			return err
+		}
+		if opt.Front != nil {
+			// The main store is opened first: Redis is waited for once
+			// it is open.
+			part := partStore
+			if a.Store != nil {
+				part = partRedis
+			}
+			opt.Front.wait([]string{part, partRevocations}, delay)
 		}
 		a.Log.Warn("a store is not reachable at start; retrying", "error", err.Error(), "retry_in", delay.String())
 		select {

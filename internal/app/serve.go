@@ -8,49 +8,153 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
+	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 )
 
 // ShutdownGrace is how long in-flight requests may take to finish after
 // SIGINT/SIGTERM.
 const ShutdownGrace = 30 * time.Second
 
+// Front is serve's public and admin listeners, answering from before the
+// stores are open. StartFront serves them at once: the public one with
+// httpapi.Waiting (/healthz 200, /readyz 503 naming the store waited for,
+// everything else 503 with Retry-After), the admin one with /metrics of
+// the registry New then uses. New, given the Front in Options, tells it
+// which store it waits for; ServeFront switches the public listener to the
+// App's handler on the same http.Server, so that no connection is dropped.
+type Front struct {
+	cfg         config.Config
+	metrics     *metrics.Metrics
+	ln, adminLn net.Listener
+	srv, admin  *http.Server
+	handler     atomic.Pointer[http.Handler] // what the public listener answers with
+	waiting     atomic.Pointer[waitState]
+	start       sync.Once
+	errc        chan error // the servers' own failures (public, admin, ext_authz)
+}
+
+// waitState is what the waiting handler reports: the parts that do not
+// answer yet and when they are tried again.
+type waitState struct {
+	failing []string
+	retryIn time.Duration
+}
+
+// The parts /readyz names (App.Ready).
+const (
+	partStore       = "store"
+	partRedis       = "redis"
+	partRevocations = "revocations"
+)
+
+// StartFront serves ln (TLS when configured) and adminLn (may be nil) at
+// once, before the stores are open; pass it to New in Options.Front, then
+// to ServeFront, or Stop it when New fails.
+func StartFront(cfg config.Config, log *slog.Logger, ln, adminLn net.Listener) (*Front, error) {
+	prefixes, err := httpapi.ParsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	f := newFront(cfg, log, metrics.New(), ln, adminLn)
+	// The main store is opened first; the revocation feed is loaded
+	// only once the App runs.
+	f.wait([]string{partStore, partRevocations}, time.Second)
+	waiting := httpapi.Waiting(httpapi.Deps{
+		Settings: httpapi.Settings{TLS: cfg.TLS.Enabled(), TrustedProxies: prefixes},
+		Logger:   log, Metrics: f.metrics,
+		Ready: func(context.Context) []string { return f.waiting.Load().failing },
+	}, func() time.Duration { return f.waiting.Load().retryIn })
+	f.handler.Store(&waiting)
+	f.serve()
+	log.Info("gatehouse listening; opening the stores", "listen", ln.Addr().String(), "admin", addrOf(adminLn))
+	return f, nil
+}
+
+func newFront(cfg config.Config, log *slog.Logger, m *metrics.Metrics, ln, adminLn net.Listener) *Front {
+	f := &Front{cfg: cfg, metrics: m, ln: ln, adminLn: adminLn, errc: make(chan error, 3)}
+	f.srv = newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*f.handler.Load()).ServeHTTP(w, r)
+	}), log)
+	if adminLn != nil {
+		f.admin = newHTTPServer(adminHandler(m, cfg.AdminPprof), log)
+	}
+	return f
+}
+
+// wait records that the stores are waited for: failing are the parts that
+// do not answer yet, retryIn when they are tried again.
+func (f *Front) wait(failing []string, retryIn time.Duration) {
+	f.waiting.Store(&waitState{failing: failing, retryIn: retryIn})
+}
+
+// serve starts serving the listeners, once.
+func (f *Front) serve() {
+	f.start.Do(func() {
+		go func() {
+			if f.cfg.TLS.Enabled() {
+				f.errc <- f.srv.ServeTLS(f.ln, f.cfg.TLS.Cert, f.cfg.TLS.Key)
+			} else {
+				f.errc <- f.srv.Serve(f.ln)
+			}
+		}()
+		if f.admin != nil {
+			go func() { f.errc <- f.admin.Serve(f.adminLn) }()
+		}
+	})
+}
+
+// Stop stops serving (New failed or was stopped): requests in flight, all
+// answered at once while waiting, get ShutdownGrace to finish.
+func (f *Front) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+	defer cancel()
+	f.shutdown(ctx)
+}
+
+func (f *Front) shutdown(ctx context.Context) error {
+	err := f.srv.Shutdown(ctx)
+	if f.admin != nil {
+		_ = f.admin.Shutdown(ctx)
+	}
+	return err
+}
+
 // Serve runs the background work and serves the public handler on ln (TLS
 // when configured) and the admin handler on adminLn (may be nil) until ctx
 // ends, then drains in-flight requests and stops the background work
 // (waiting for it to record what it was doing) within ShutdownGrace.
 func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
+	f := newFront(a.Config, a.Log, a.Metrics, ln, adminLn)
+	f.handler.Store(&a.handler)
+	return a.ServeFront(ctx, f)
+}
+
+// ServeFront is Serve on f's listeners, which StartFront serves already
+// (f was given to New): the public one switches from the waiting handler
+// to the App's once the background work has started.
+func (a *App) ServeFront(ctx context.Context, f *Front) error {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	a.Run(runCtx)
 
-	srv := newHTTPServer(a.handler, a.Log)
-	errc := make(chan error, 2)
-	go func() {
-		var err error
-		if a.Config.TLS.Enabled() {
-			err = srv.ServeTLS(ln, a.Config.TLS.Cert, a.Config.TLS.Key)
-		} else {
-			err = srv.Serve(ln)
-		}
-		errc <- err
-	}()
+	f.handler.Store(&a.handler)
+	f.serve()
+	errc := f.errc
 	if a.ExtAuthzListener != nil {
 		grpcSrv := extauthz.NewGRPC(a.check, a.Log)
 		go func() { errc <- grpcSrv.Serve(a.ExtAuthzListener) }()
 		defer grpcSrv.GracefulStop()
 	}
-	var admin *http.Server
-	if adminLn != nil {
-		admin = newHTTPServer(a.AdminHandler(), a.Log)
-		go func() { errc <- admin.Serve(adminLn) }()
-	}
-	a.Log.Info("gatehouse serving", "listen", ln.Addr().String(), "public_url", a.Config.EffectivePublicURL(),
-		"admin", addrOf(adminLn), "ext_authz", addrOf(a.ExtAuthzListener), "store", config.RedactURL(a.Config.Store))
+	a.Log.Info("gatehouse serving", "listen", f.ln.Addr().String(), "public_url", a.Config.EffectivePublicURL(),
+		"admin", addrOf(f.adminLn), "ext_authz", addrOf(a.ExtAuthzListener), "store", config.RedactURL(a.Config.Store))
 
 	var err error
 	select {
@@ -60,11 +164,8 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()
 	a.Log.Info("shutting down: draining in-flight requests")
-	if e := srv.Shutdown(shutdownCtx); e != nil && err == nil {
+	if e := f.shutdown(shutdownCtx); e != nil && err == nil {
 		err = fmt.Errorf("shutdown: %w", e)
-	}
-	if admin != nil {
-		_ = admin.Shutdown(shutdownCtx)
 	}
 	stop()
 	if !a.waitBackground(shutdownCtx) {
@@ -96,10 +197,12 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 // AdminHandler serves /metrics, and /debug/pprof/ when admin_pprof is on
 // (admin_listen only, never the public listener). Profiles expose memory
 // contents and cost CPU while taken, so they are opt-in.
-func (a *App) AdminHandler() http.Handler {
+func (a *App) AdminHandler() http.Handler { return adminHandler(a.Metrics, a.Config.AdminPprof) }
+
+func adminHandler(m *metrics.Metrics, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", a.Metrics.Handler())
-	if a.Config.AdminPprof {
+	mux.Handle("GET /metrics", m.Handler())
+	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -16,16 +16,28 @@ func (s *server) handleHealthz() http.Handler {
 // failing parts, so a load balancer stops sending traffic here.
 func (s *server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var failing []string
-		if s.Ready != nil {
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-			failing = s.Ready(ctx)
-			cancel()
-		}
-		if len(failing) > 0 {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "failing": failing})
+		if failing := s.readyFailing(r.Context()); len(failing) > 0 {
+			writeUnready(w, failing)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+}
+
+// readyTimeout bounds the store pings of one /readyz.
+const readyTimeout = 2 * time.Second
+
+// readyFailing names the parts that do not answer (Deps.Ready).
+func (s *server) readyFailing(ctx context.Context) []string {
+	if s.Ready == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	return s.Ready(ctx)
+}
+
+// writeUnready is /readyz's 503, naming the parts that do not answer.
+func writeUnready(w http.ResponseWriter, failing []string) {
+	writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "failing": failing})
 }
