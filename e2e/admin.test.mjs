@@ -43,12 +43,16 @@ test('admin finds a user, revokes a session, the user is refused, explain says w
   ]);
   const secret = (await admin.locator('#totp-secret').textContent()).trim();
   await admin.getByLabel('Code shown by the app').fill(totp(secret));
-  // Enrolment alone does not give this session a second factor: back at
-  // the console, the step-up page now asks for a code (the next one: a
-  // code is accepted once).
+  // The enrolment shows the first recovery codes once. Enrolment alone
+  // does not give this session a second factor: Continue goes back to the
+  // step-up page, which now asks for a code (the next one: a code is
+  // accepted once).
+  await admin.getByRole('button', { name: 'Turn on' }).click();
+  await admin.getByRole('heading', { name: 'Recovery codes' }).waitFor();
+  assert.equal(await admin.locator('ul.codes li').count(), 10, 'the step-up enrolment shows 10 recovery codes');
   await Promise.all([
     admin.waitForURL((u) => u.pathname === '/login/mfa' && u.searchParams.get('next') === '/admin/'),
-    admin.getByRole('button', { name: 'Turn on' }).click(),
+    admin.getByRole('link', { name: 'Continue' }).click(),
   ]);
   await admin.getByLabel('Code from your authenticator app').fill(totp(secret, { step: 1 }));
   await Promise.all([

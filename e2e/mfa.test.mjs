@@ -40,7 +40,8 @@ async function session(page) {
 
 /**
  * On the enrolment page (QR code + key): reads the key, types the current
- * code and turns TOTP on; waits for the page after it (landing path).
+ * code and turns TOTP on; on the recovery codes page it shows then, goes
+ * on to the page after it (landing path).
  * Returns the secret.
  */
 async function confirmEnrolment(page, landing, screenshot) {
@@ -50,9 +51,13 @@ async function confirmEnrolment(page, landing, screenshot) {
   assert.match(secret, /^[A-Z2-7]{16,}$/);
   if (screenshot) await page.screenshot({ path: path.join(outputDir, screenshot), fullPage: true });
   await page.getByLabel('Code shown by the app').fill(totp(secret));
+  await page.getByRole('button', { name: 'Turn on' }).click();
+  // The first recovery codes, shown once; Continue goes on (docs/mfa.md).
+  await page.getByRole('heading', { name: 'Recovery codes' }).waitFor();
+  assert.equal(await page.locator('ul.codes li').count(), 10, 'the enrolment shows 10 recovery codes');
   await Promise.all([
     page.waitForURL((u) => u.pathname === landing),
-    page.getByRole('button', { name: 'Turn on' }).click(),
+    page.getByRole('link', { name: 'Continue' }).click(),
   ]);
   return secret;
 }

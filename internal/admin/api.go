@@ -214,12 +214,23 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, _ auth.Prin
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	u, err := h.d.Users.Create(r.Context(), in.Username, in.Password, in.Roles)
+	u, err := h.createUserNamed(r, in.Username, in.Password, in.Roles)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, toUser(u))
 	return nil
+}
+
+// createUserNamed creates a user (user.Service.Create, as `gatehouse user
+// add`); a taken name is the 409 whose description names it, as a taken
+// client_id's does.
+func (h *Handler) createUserNamed(r *http.Request, name, password string, roles []string) (auth.User, error) {
+	u, err := h.d.Users.Create(r.Context(), name, password, roles)
+	if errors.Is(err, auth.ErrConflict) {
+		return auth.User{}, httperr.Describe(err, fmt.Sprintf("username %s is taken (names that differ only in case or width are the same account)", user.CleanName(name)))
+	}
+	return u, err
 }
 
 func (h *Handler) showUser(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
@@ -393,12 +404,19 @@ func (h *Handler) listFamilies(w http.ResponseWriter, r *http.Request, _ auth.Pr
 	return nil
 }
 
+// revokeUserFamily revokes one refresh family of u (token.Grants audits
+// token.revoked, naming u); a family of another user is auth.ErrNotFound,
+// like an unknown one, and one revoked already is left as it is (nil).
+func (h *Handler) revokeUserFamily(r *http.Request, u auth.User, id string) error {
+	return h.d.Grants.RevokeFamilyOf(audit.WithUser(r.Context(), u.ID, u.Username), u.ID, id)
+}
+
 func (h *Handler) revokeFamily(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	u, err := h.pathUser(r)
 	if err != nil {
 		return err
 	}
-	if err := h.d.Grants.RevokeFamilyOf(r.Context(), u.ID, r.PathValue("id")); err != nil {
+	if err := h.revokeUserFamily(r, u, r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -479,6 +497,12 @@ func auditFilter(q url.Values) (audit.Filter, error) {
 			}
 			*p.dst = t
 		}
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		// since is inclusive and until exclusive: no time lies between
+		// them, and an empty page would read as "nothing happened".
+		return f, errInput("since must be before until (since is inclusive, until exclusive): %s is not before %s",
+			f.Since.UTC().Format(time.RFC3339Nano), f.Until.UTC().Format(time.RFC3339Nano))
 	}
 	if v := q.Get("before"); v != "" {
 		c, err := parseCursor(v)

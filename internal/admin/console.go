@@ -3,6 +3,7 @@ package admin
 import (
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -41,7 +42,9 @@ func (p *pages) render(w http.ResponseWriter, name, nav, title string, data any)
 // consoleRoutes are the HTML pages at /admin/. Forms POST to the same
 // services as the API and answer 303 back to the page.
 func (h *Handler) consoleRoutes() {
+	var methods httperr.MethodSet // of the console's patterns
 	page := func(pattern string, fn func(http.ResponseWriter, *http.Request) error) {
+		methods.Add(pattern)
 		h.mux.Handle(pattern, h.console(fn))
 	}
 	page("GET /admin/{$}", func(w http.ResponseWriter, r *http.Request) error {
@@ -73,7 +76,7 @@ func (h *Handler) consoleRoutes() {
 		if err != nil {
 			return err
 		}
-		return h.d.Grants.RevokeFamilyOf(r.Context(), u.ID, r.PathValue("id"))
+		return h.revokeUserFamily(r, u, r.PathValue("id"))
 	}))
 	page("POST /admin/users/{name}/identities/unlink", h.userAction(func(r *http.Request, name string) error {
 		if err := parseForm(r); err != nil {
@@ -137,10 +140,27 @@ func (h *Handler) consoleRoutes() {
 		http.Redirect(w, r, "/admin/keys", http.StatusSeeOther)
 		return nil
 	})
-	page("/admin/", func(http.ResponseWriter, *http.Request) error { return auth.ErrNotFound })
+	// Authenticated first, as the API's catch-all: a path a page or form
+	// serves with other methods (a form's POST-only target opened as a
+	// link) answers 405 with Allow, any other path the console's 404 page
+	// (not "no such user": no user was named).
+	const catchAll = "/admin/"
+	page(catchAll, func(w http.ResponseWriter, r *http.Request) error {
+		allow := methods.Allowed(h.mux, r, catchAll)
+		if allow == "" {
+			return errNoPage
+		}
+		w.Header().Set("Allow", allow)
+		httperr.RenderPage(w, httperr.Page{Status: http.StatusMethodNotAllowed, Title: http.StatusText(http.StatusMethodNotAllowed),
+			Message: "This address takes " + allow + " only: it is where one of the console's forms is sent. Open the console's page and use its button."})
+		return nil
+	})
 	page("GET /admin/explain", h.explainPage)
 	page("POST /admin/explain", h.explainPage)
 }
+
+// errNoPage is a console path that no page or form serves (404).
+var errNoPage = fmt.Errorf("%w: no such console page", auth.ErrNotFound)
 
 // discard is a ResponseWriter for reusing an API handler's effect from a
 // form handler that answers with a redirect instead.
@@ -181,6 +201,8 @@ func (h *Handler) console(fn func(http.ResponseWriter, *http.Request) error) htt
 				http.StatusNotFound:  "There is no such user, session, grant or client.",
 			}[prob.Status]
 			switch d := httperr.InputDetail(err); {
+			case errors.Is(err, errNoPage):
+				msg = "The admin console has no page at this address."
 			case errors.Is(err, errCrossOrigin):
 				// Not "this account may not…": the administrator may be
 				// behind a proxy that rewrites Host, and should know why.

@@ -49,7 +49,7 @@ func (h *Handler) createUserForm(w http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(r); err != nil {
 		return err
 	}
-	u, err := h.d.Users.Create(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"), fields(r.PostForm.Get("roles")))
+	u, err := h.createUserNamed(r, r.PostForm.Get("username"), r.PostForm.Get("password"), fields(r.PostForm.Get("roles")))
 	if err != nil {
 		return err
 	}

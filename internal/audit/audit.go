@@ -100,6 +100,11 @@ func (l *Logger) Record(ctx context.Context, e Event) {
 	if e.Time.IsZero() {
 		e.Time = l.now()
 	}
+	if e.Username == "" && e.UserID != "" {
+		if u, ok := ctx.Value(userKey{}).(namedUser); ok && u.id == e.UserID {
+			e.Username = u.name
+		}
+	}
 	if req, ok := RequestFrom(ctx); ok {
 		if e.IP == "" {
 			e.IP = req.IP
@@ -222,6 +227,19 @@ func SetRoute(ctx context.Context, route string) {
 	if r, ok := ctx.Value(requestKey{}).(*Request); ok && r != nil {
 		r.Route = route
 	}
+}
+
+type userKey struct{}
+
+type namedUser struct{ id, name string }
+
+// WithUser returns ctx naming the user (id, username) that the operations
+// run with it act on. Record gives an event about that user ID without a
+// Username the name: a service that knows only the user ID (token.Grants
+// revoking refresh families) then records the name that its caller
+// (user.Service, the admin API, /auth/grants) knows.
+func WithUser(ctx context.Context, id, username string) context.Context {
+	return context.WithValue(ctx, userKey{}, namedUser{id: id, name: username})
 }
 
 // SetActor records the administrator acting in ctx's request, if the

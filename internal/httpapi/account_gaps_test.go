@@ -122,8 +122,11 @@ func TestTOTPEnrolmentFormWrongCodeShowsThePageAgain(t *testing.T) {
 	if got := resp.Header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store (the page shows the key)", got)
 	}
-	if resp, body := confirm(again, totpCode(t, secret, g.Clock.Now())); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
-		t.Fatalf("right code = %d %q %s, want 303 /account", resp.StatusCode, resp.Header.Get("Location"), body)
+	// The right code: the app is on, and the first recovery codes are
+	// shown once, with a link back to /account.
+	if resp, body := confirm(again, totpCode(t, secret, g.Clock.Now())); resp.StatusCode != http.StatusOK || len(recoveryCodesOn(body)) != 10 ||
+		!strings.Contains(body, `<a class="button" href="/account">Continue</a>`) {
+		t.Fatalf("right code = %d %q %s, want 200 with 10 recovery codes and Continue to /account", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	if _, body := do(t, c, "GET", g.URL+"/account", ""); !strings.Contains(body, "Authenticator app: <strong>on</strong>") {
 		t.Error("/account does not show the authenticator app on")

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -96,7 +97,8 @@ func (s *server) ownAppAction(key string, act func(ctx context.Context, userID, 
 			s.writeError(w, r, auth.ErrNotFound)
 			return
 		}
-		if err := act(r.Context(), p.Subject, id); err != nil {
+		// The events of act (token.revoked) name the user, not only its ID.
+		if err := act(audit.WithUser(r.Context(), p.Subject, p.Username), p.Subject, id); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

@@ -514,7 +514,7 @@ func (s *server) handleTOTPConfirm() http.Handler {
 			// than a password thief) added it, so the session stays as it
 			// is and the step-up still asks for a code, which must be the
 			// app's next one (the confirmation spent this one).
-			http.Redirect(w, r, "/login/mfa?enrolled=1&next="+url.QueryEscape(next), http.StatusSeeOther)
+			s.enrolled(w, r, sub.user, "/login/mfa?enrolled=1&next="+url.QueryEscape(next))
 			return
 		}
 		if sub.pending != nil {
@@ -528,11 +528,37 @@ func (s *server) handleTOTPConfirm() http.Handler {
 			s.loginOK(r, sub.user, mfa.MethodTOTP, rec, map[string]string{"enrolment": "true"})
 		}
 		if form {
-			http.Redirect(w, r, next, http.StatusSeeOther)
+			s.enrolled(w, r, sub.user, next)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// enrolled answers a form's TOTP confirmation, whichever page began it
+// (/account, the step-up offer of /login/mfa, a login that had to enrol):
+// a user without recovery codes gets a set now, shown once on the codes
+// page with a link on to next; a TOTP without them is lost with the phone
+// (docs/mfa.md). A user who has codes left (beside a passkey) keeps them
+// and goes to next. The JSON confirmation stays 204 (contract §9): an API
+// client takes its codes with POST /auth/mfa/recovery-codes.
+func (s *server) enrolled(w http.ResponseWriter, r *http.Request, u auth.User, next string) {
+	f, err := s.MFA.Factors(r.Context(), u.ID)
+	if err == nil && f.RecoveryLeft > 0 {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	var codes []string
+	if err == nil {
+		codes, err = s.MFA.NewRecoveryCodes(r.Context(), u.ID)
+	}
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("recovery codes after enrolment: %w", err))
+		return
+	}
+	s.Audit.Record(r.Context(), audit.Event{Type: audit.RecoveryCodes, UserID: u.ID, Username: u.Username,
+		Details: map[string]string{"enrolment": "true"}})
+	s.pages.render(w, http.StatusOK, "mfa_codes", mfaCodesPage{Codes: codes, Next: next})
 }
 
 // confirmFailed answers a refused confirmation code. The enrolment form

@@ -79,12 +79,24 @@ func TestAccountRecoveryCodesForAnySecondFactor(t *testing.T) {
 	})
 }
 
+// recoveryCodesOn returns the recovery codes a codes page shows.
+func recoveryCodesOn(page string) []string {
+	var codes []string
+	for _, m := range regexp.MustCompile(`<li><code>([^<]+)</code></li>`).FindAllStringSubmatch(page, -1) {
+		codes = append(codes, m[1])
+	}
+	return codes
+}
+
 // Enrolling an authenticator app from the step-up offer of /login/mfa does
 // not upgrade the password-only session (the confirmation proves the new
-// authenticator, not the account owner): the browser goes back to the
-// code form, which says to wait for the app's next code; the confirmation
-// code is refused there (spent), the next one steps up. Enrolling from
-// /account goes back to /account without that text.
+// authenticator, not the account owner): the confirmation shows the first
+// recovery codes once, whose Continue goes back to the code form, which
+// says to wait for the app's next code; the confirmation code is refused
+// there (spent), the next one steps up. Enrolling from /account goes back
+// to /account without that text. Without the codes page the step-up
+// enrolment left a TOTP and no recovery codes: a lost phone locked the
+// user out.
 func TestTOTPEnrolmentInASessionWaitsForTheNextCode(t *testing.T) {
 	g := mfaInstance(t)
 	const waitText = "wait until the app shows a new code"
@@ -131,9 +143,14 @@ func TestTOTPEnrolmentInASessionWaitsForTheNextCode(t *testing.T) {
 			for _, h := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(body, -1) {
 				confirm.Set(h[1], html.UnescapeString(h[2]))
 			}
-			resp, _ = do(t, c, "POST", g.URL+"/auth/mfa/totp/confirm", confirm.Encode(), "Content-Type", "application/x-www-form-urlencoded")
-			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tc.location {
-				t.Fatalf("confirm = %d %q, want 303 %s", resp.StatusCode, resp.Header.Get("Location"), tc.location)
+			resp, body = do(t, c, "POST", g.URL+"/auth/mfa/totp/confirm", confirm.Encode(), "Content-Type", "application/x-www-form-urlencoded")
+			link := regexp.MustCompile(`<a class="button" href="([^"]+)">Continue</a>`).FindStringSubmatch(body)
+			if resp.StatusCode != http.StatusOK || len(recoveryCodesOn(body)) != 10 || link == nil || html.UnescapeString(link[1]) != tc.location {
+				t.Fatalf("confirm = %d %q with %d recovery codes and Continue %v, want 200 with 10 and Continue to %s:\n%s",
+					resp.StatusCode, resp.Header.Get("Location"), len(recoveryCodesOn(body)), link, tc.location, body)
+			}
+			if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+				t.Errorf("codes page Cache-Control = %q, want no-store", got)
 			}
 			// Not upgraded: same session, password only.
 			if id, amr := sessionInfo(t, g, c); id != before || !slices.Equal(amr, []string{"pwd"}) {
@@ -204,5 +221,37 @@ func TestAccountTimeElementsUseRFC3339(t *testing.T) {
 	}
 	if want := loggedIn.UTC().Format(time.RFC3339); times[0][1] != want || times[0][3] != "3 minutes ago" {
 		t.Errorf("session started = %q (%s), want %q (3 minutes ago)", times[0][1], times[0][3], want)
+	}
+}
+
+// A user who has recovery codes already (beside a passkey) keeps them when
+// adding an authenticator app by the form: the confirmation goes on to
+// /account without a new set, and the codes they saved still work.
+func TestTOTPEnrolmentKeepsRecoveryCodesLeft(t *testing.T) {
+	g := passkeyInstance(t, "sqlite")
+	g.CreateUser(t, "alice", strongPassword)
+	c := signedIn(t, g, "alice")
+	registerPasskey(t, g, c, securityKey(), "YubiKey")
+	resp, body := postJSON(t, c, g.URL+"/auth/mfa/recovery-codes", map[string]string{})
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /auth/mfa/recovery-codes = %d %s", resp.StatusCode, body)
+	}
+	saved, _ := decode(t, body)["codes"].([]any)
+	resp, body = do(t, c, "POST", g.URL+"/auth/mfa/totp", "", "Content-Type", "application/x-www-form-urlencoded")
+	m := regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`).FindStringSubmatch(body)
+	if resp.StatusCode != 200 || m == nil || len(saved) != 10 {
+		t.Fatalf("enrolment page = %d (%d codes saved): %s", resp.StatusCode, len(saved), body)
+	}
+	confirm := url.Values{"code": {totpCode(t, m[1], g.Clock.Now())}}
+	for _, h := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(body, -1) {
+		confirm.Set(h[1], html.UnescapeString(h[2]))
+	}
+	resp, body = do(t, c, "POST", g.URL+"/auth/mfa/totp/confirm", confirm.Encode(), "Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
+		t.Fatalf("confirm = %d %q, want 303 /account (codes left, none minted): %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	p, _ := pendingLogin(t, g, "alice")
+	if resp, body := postJSON(t, p, g.URL+"/auth/login/mfa", map[string]string{"method": "recovery", "code": saved[0].(string)}); resp.StatusCode != 200 {
+		t.Fatalf("second step with a saved recovery code = %d %s, want 200", resp.StatusCode, body)
 	}
 }

@@ -108,8 +108,12 @@ type mfaEnrolPage struct {
 // QR is the inline SVG as trusted HTML: mfa.QRSVG writes only rects.
 func (p mfaEnrolPage) QR() template.HTML { return template.HTML(p.QRSVG) } //nolint:gosec // generated, no user input
 
-// mfaCodesPage shows new recovery codes once.
-type mfaCodesPage struct{ Codes []string }
+// mfaCodesPage shows new recovery codes once. Next is where its link goes
+// on after an enrolment ("" = back to /account).
+type mfaCodesPage struct {
+	Codes []string
+	Next  string
+}
 
 // factorsView is the factor list on /account.
 type factorsView struct {

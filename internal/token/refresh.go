@@ -459,10 +459,13 @@ func (g *Grants) Families(ctx context.Context, userID string) ([]Family, error) 
 	return fams, nil
 }
 
-// RevokeFamilyOf revokes one refresh family of userID (the admin API) and
-// denies its sid on every instance. A family of another user is
-// auth.ErrNotFound, like an unknown one, so a caller cannot reach past the
-// user it named.
+// RevokeFamilyOf revokes one refresh family of userID (the admin API,
+// /auth/grants) and denies its sid on every instance. A family of another
+// user is auth.ErrNotFound, like an unknown one, so a caller cannot reach
+// past the user it named. A family revoked already stays as it is (nil,
+// and no second token.revoked event: it is still the user's, listed as
+// revoked until its end); its sid is denied again, so that a retry after
+// a denial that did not reach the feed still stops its access tokens.
 func (g *Grants) RevokeFamilyOf(ctx context.Context, userID, familyID string) error {
 	f, err := g.store.Family(ctx, familyID)
 	if err != nil {
@@ -471,10 +474,17 @@ func (g *Grants) RevokeFamilyOf(ctx context.Context, userID, familyID string) er
 	if f.UserID != userID {
 		return fmt.Errorf("revoke refresh family: %w", auth.ErrNotFound)
 	}
-	if err := g.revokeFamilyOf(ctx, f); err != nil {
+	if f.RevokedAt.IsZero() {
+		if err := g.store.RevokeFamily(ctx, f.ID, g.s.now()); err != nil {
+			return fmt.Errorf("revoke refresh family: %w", err)
+		}
+		// Recorded once the store holds the revocation, before the sid
+		// denial: a retry after a failed denial finds it revoked.
+		g.record(ctx, audit.TokenRevoked, userID, "", "family", familyID)
+	}
+	if err := g.publish(ctx, g.sidEvent(f)); err != nil {
 		return fmt.Errorf("revoke refresh family: %w", err)
 	}
-	g.record(ctx, audit.TokenRevoked, userID, "", "family", familyID)
 	return nil
 }
 

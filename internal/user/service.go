@@ -325,6 +325,7 @@ func (s *Service) RevokeAll(ctx context.Context, u auth.User) error {
 // returns the user as the count left it. When it fails, keep is ended
 // too.
 func (s *Service) revokeAll(ctx context.Context, u auth.User, keep string) (auth.User, error) {
+	ctx = audit.WithUser(ctx, u.ID, u.Username) // the revokers' events name the user
 	var errs []error
 	counted, err := s.modify(ctx, u, func(u *auth.User) { u.Revocations++ })
 	if err != nil {
