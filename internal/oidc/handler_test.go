@@ -322,13 +322,17 @@ func TestAllowedEmailDomains(t *testing.T) {
 		name   string
 		user   oidctestop.User
 		status int
+		// says is what the error page tells the user: an address in an
+		// allowed domain that the provider did not verify is refused
+		// for that, not for its domain.
+		says string
 	}{
-		{"verified email in domain", alice, http.StatusSeeOther},
-		{"domain compared case-insensitively", withEmail(alice, "alice@CORP.example", true), http.StatusSeeOther},
-		{"other domain", withEmail(alice, "alice@other.example", true), http.StatusForbidden},
-		{"subdomain", withEmail(alice, "alice@x.corp.example", true), http.StatusForbidden},
-		{"unverified email in domain", withEmail(alice, "alice@corp.example", false), http.StatusForbidden},
-		{"no email", withEmail(alice, "", false), http.StatusForbidden},
+		{"verified email in domain", alice, http.StatusSeeOther, ""},
+		{"domain compared case-insensitively", withEmail(alice, "alice@CORP.example", true), http.StatusSeeOther, ""},
+		{"other domain", withEmail(alice, "alice@other.example", true), http.StatusForbidden, "email domain is not allowed"},
+		{"subdomain", withEmail(alice, "alice@x.corp.example", true), http.StatusForbidden, "email domain is not allowed"},
+		{"unverified email in domain", withEmail(alice, "alice@corp.example", false), http.StatusForbidden, "did not confirm an email address"},
+		{"no email", withEmail(alice, "", false), http.StatusForbidden, "did not confirm an email address"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -342,6 +346,9 @@ func TestAllowedEmailDomains(t *testing.T) {
 				return
 			}
 			e.assertRefused(resp, tc.status, "email_domain_not_allowed")
+			if !strings.Contains(resp.body, tc.says) {
+				t.Errorf("page does not say %q: %s", tc.says, resp.body)
+			}
 			if got := len(e.users()); got != 0 {
 				t.Errorf("%d users created, want 0", got)
 			}
@@ -723,5 +730,56 @@ func TestReSignedIDTokenWithRightAudienceIsAccepted(t *testing.T) {
 	e.op.SetBehaviour(oidctestop.Behaviour{IDTokenAudience: []string{e.op.ClientID()}})
 	if resp := e.login("/"); resp.status != http.StatusSeeOther {
 		t.Errorf("status = %d, want 303 (body %q)", resp.status, resp.body)
+	}
+}
+
+// keysDown is a transport that fails every request for the provider's
+// JWKS (its path ends in /keys) and passes the rest.
+type keysDown struct{}
+
+func (keysDown) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/keys") {
+		return nil, errors.New("connection refused")
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// An unreachable or misconfigured provider is logged as the provider's
+// failure with its cause: the operator reading the log must not be sent
+// to gatehouse's own store ("store unavailable"), which answered fine.
+func TestProviderFailureLogNamesTheProvider(t *testing.T) {
+	tests := []struct {
+		name   string
+		edit   func(e *env)
+		status int
+		want   string // in the log line
+	}{
+		{"issuer with a trailing slash", func(e *env) {
+			e.configure(e.providerConfig(), func(p *oidc.Provider) { p.Issuer += "/" })
+		}, http.StatusBadGateway, "did not match the issuer URL returned by provider"},
+		{"provider keys unreachable", func(e *env) {
+			e.client = &http.Client{Transport: keysDown{}}
+			e.configure(e.providerConfig(), nil)
+		}, http.StatusBadGateway, "fetching keys"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			var logs strings.Builder
+			e.logs = &logs
+			tc.edit(e)
+			resp := e.get(e.srv.URL + "/auth/oidc/corp/start")
+			if resp.status == http.StatusFound {
+				resp = e.login("/")
+			}
+			e.assertRefused(resp, tc.status, "provider_unavailable")
+			line := logs.String()
+			if !strings.Contains(line, tc.want) || !strings.Contains(line, "provider") {
+				t.Errorf("log does not name the cause %q: %s", tc.want, line)
+			}
+			if strings.Contains(line, "store unavailable") {
+				t.Errorf("log blames gatehouse's store for the provider: %s", line)
+			}
+		})
 	}
 }

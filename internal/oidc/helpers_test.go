@@ -62,6 +62,8 @@ type env struct {
 	secondStep func(w http.ResponseWriter, r *http.Request, u auth.User, method string, ps oidc.ProviderSession, next string) (string, error)
 	// client, when set before configure, is Deps.HTTPClient.
 	client *http.Client
+	// logs, when set before configure, receives the handler's log.
+	logs io.Writer
 }
 
 // newEnv starts everything with provider "corp" (create_users, roles
@@ -106,7 +108,11 @@ func (e *env) configure(p oidc.Provider, edit func(*oidc.Provider)) {
 
 func (e *env) configureProviders(ps ...oidc.Provider) {
 	e.t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := e.logs
+	if logs == nil {
+		logs = io.Discard
+	}
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	h, err := oidc.New(context.Background(), oidc.Deps{
 		Providers: ps,
 		PublicURL: e.srv.URL,

@@ -25,8 +25,8 @@ type external struct {
 // an existing link, else a link by verified email (link_by_email), else a new
 // user (create_users), else refusal.
 func (h *Handler) resolveUser(ctx context.Context, p *provider, ext external) (auth.User, *failure) {
-	if !emailDomainAllowed(p.cfg.AllowedEmailDomains, ext) {
-		return auth.User{}, forbidden("email_domain_not_allowed", "Your account's email domain is not allowed to sign in here.")
+	if f := emailDomainFailure(p.cfg.AllowedEmailDomains, ext); f != nil {
+		return auth.User{}, f
 	}
 	ident, err := h.deps.Users.Identity(ctx, ext.Issuer, ext.Subject)
 	switch {
@@ -208,22 +208,29 @@ func sameAddress(username, email string) bool {
 	return strings.Map(lower, user.CleanName(username)) == strings.Map(lower, user.CleanName(email))
 }
 
-// emailDomainAllowed applies allowed_email_domains: empty allows everyone;
+// emailDomainFailure applies allowed_email_domains: empty allows everyone;
 // otherwise the provider must vouch for the email (email_verified) and its
-// domain must be listed exactly (no subdomains), case-insensitively.
-func emailDomainAllowed(domains []string, ext external) bool {
+// domain must be listed exactly (no subdomains), case-insensitively. Both
+// refusals have one reason; the page and the log say which it was, so that
+// a user in a listed domain whose provider sends no email_verified (Entra
+// ID, GitHub) is not told that the domain is not allowed.
+func emailDomainFailure(domains []string, ext external) *failure {
 	if len(domains) == 0 {
-		return true
+		return nil
 	}
 	at := strings.LastIndexByte(ext.Email, '@')
 	if !ext.EmailVerified || at < 0 {
-		return false
+		f := forbidden("email_domain_not_allowed", "The sign-in provider did not confirm an email address for your account, and signing in here requires one in an allowed domain.")
+		f.err = errors.New("the provider sent no verified email address (email_verified)")
+		return f
 	}
 	domain := strings.ToLower(ext.Email[at+1:])
 	for _, d := range domains {
 		if strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d), "@")) == domain {
-			return true
+			return nil
 		}
 	}
-	return false
+	f := forbidden("email_domain_not_allowed", "Your account's email domain is not allowed to sign in here.")
+	f.err = fmt.Errorf("email domain %q is not in allowed_email_domains", printable(domain, maxAuditNameLen))
+	return f
 }

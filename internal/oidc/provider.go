@@ -150,7 +150,7 @@ func (p *provider) endpoints(ctx context.Context) (*endpoints, error) {
 	p.lastTry = p.now()
 	ep, err := p.discover(ctx)
 	if err != nil {
-		p.lastErr = fmt.Errorf("discover provider %q: %w: %w", p.cfg.Name, auth.ErrUnavailable, err)
+		p.lastErr = fmt.Errorf("discover provider %q: %w", p.cfg.Name, providerDown{err})
 		return nil, p.lastErr
 	}
 	p.ep, p.lastErr = ep, nil
@@ -208,10 +208,21 @@ func (ep *endpoints) verify(ctx context.Context, raw string) (*gooidc.IDToken, e
 	var fetchErr error
 	idt, err := ep.verifier.Verify(context.WithValue(ctx, keyFetchKey{}, &fetchErr), raw)
 	if fetchErr != nil {
-		return nil, fmt.Errorf("verify token: provider keys: %w: %w", auth.ErrUnavailable, fetchErr)
+		return nil, fmt.Errorf("verify token: provider keys: %w", providerDown{fetchErr})
 	}
 	return idt, err
 }
+
+// providerDown is a provider that could not be reached or used (discovery,
+// its keys). It is an auth.ErrUnavailable (errors.Is), so that callers
+// answer as for any outage, but its message is the provider's cause alone:
+// auth.ErrUnavailable's text, "store unavailable", sent operators to
+// gatehouse's own store.
+type providerDown struct{ err error }
+
+func (e providerDown) Error() string        { return "provider unavailable: " + e.err.Error() }
+func (e providerDown) Unwrap() error        { return e.err }
+func (e providerDown) Is(target error) bool { return target == auth.ErrUnavailable }
 
 // fetchAwareKeys is a provider's remote key set that tells a failure to
 // fetch the keys from a bad signature: go-oidc's IDTokenVerifier reports
