@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,11 +19,7 @@ func keysCmd(e *env) *cobra.Command {
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRES")
 				for _, k := range a.Keys.List() {
-					retires := "-"
-					if !k.RetiresAt.IsZero() {
-						retires = ts(k.RetiresAt)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.State, ts(k.CreatedAt), ts(k.ActivatedAt), retires)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.State, keyTime(k.CreatedAt), keyTime(k.ActivatedAt), keyTime(k.RetiresAt))
 				}
 				return tw.Flush()
 			}),
@@ -47,4 +44,14 @@ func keysCmd(e *env) *cobra.Command {
 		},
 	)
 	return cmd
+}
+
+// keyTime prints a key's time, or "-" when it has none (HS256's key, derived
+// from tokens.hmac_secret, has no creation or activation time; no key
+// retires before it is superseded).
+func keyTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return ts(t)
 }

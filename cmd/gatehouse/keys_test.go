@@ -122,3 +122,21 @@ func TestKeysListShowsThePendingKey(t *testing.T) {
 		t.Errorf("keys list after rotate = %s, want the active and the verifying key, none pending", list)
 	}
 }
+
+// `keys list` with HS256 shows its one key, derived from tokens.hmac_secret,
+// without made-up times: it has no creation or activation time, so those
+// columns say "-" (as RETIRES does), not Go's zero time 0001-01-01T00:00:00Z.
+func TestKeysListHS256ShowsNoZeroTimes(t *testing.T) {
+	c := newCLI(t, "tokens: {algorithm: HS256, hmac_secret: 0123456789abcdef0123456789abcdef-hs}\n")
+	list := c.ok("", "keys", "list")
+	if strings.Contains(list, "0001-01-01") {
+		t.Errorf("keys list shows the zero time:\n%s", list)
+	}
+	lines := strings.Split(strings.TrimSuffix(list, "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("keys list = %q, want the header and the HS256 key", list)
+	}
+	if f := strings.Fields(lines[1]); len(f) != 6 || f[1] != "HS256" || f[2] != "active" || f[3] != "-" || f[4] != "-" || f[5] != "-" {
+		t.Errorf("keys list line = %q, want HS256 active - - -", lines[1])
+	}
+}

@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -108,6 +110,43 @@ func TestCheckEnv(t *testing.T) {
 			}
 			if got, want := strings.Count(err.Error(), "unknown variable"), len(tt.bad); got != want {
 				t.Errorf("CheckEnv reported %d variables, want %d: %v", got, want, err)
+			}
+		})
+	}
+}
+
+// An HS256 secret that is too short is blamed on where it came from: the
+// secret file (named in the file or by the environment) or the variable,
+// and the message does not tell a user who set one to go and set one.
+func TestLoadShortHMACSecretNamesItsSource(t *testing.T) {
+	short := filepath.Join(t.TempDir(), "short")
+	if err := os.WriteFile(short, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, yaml string
+		env        map[string]string
+		want       string // in the error
+	}{
+		{"file in the config", "tokens:\n  algorithm: HS256\n  hmac_secret_file: " + short + "\n", nil,
+			":3: tokens.hmac_secret_file: "},
+		{"file from the environment", "tokens:\n  algorithm: HS256\n", map[string]string{"GATEHOUSE_TOKENS_HMAC_SECRET_FILE": short},
+			"environment: GATEHOUSE_TOKENS_HMAC_SECRET_FILE"},
+		{"secret from the environment", "tokens:\n  algorithm: HS256\n", map[string]string{"GATEHOUSE_TOKENS_HMAC_SECRET": "short"},
+			"environment: GATEHOUSE_TOKENS_HMAC_SECRET (tokens.hmac_secret)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(write(t, tt.yaml), func(k string) string { return tt.env[k] })
+			if err == nil {
+				t.Fatal("a 5-byte HS256 secret was accepted")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.want) || !strings.Contains(msg, "32 bytes") {
+				t.Errorf("error %q, want it to name %q and the 32 bytes", msg, tt.want)
+			}
+			if strings.Contains(msg, "set GATEHOUSE_TOKENS_HMAC_SECRET or") {
+				t.Errorf("error %q tells a user who set a secret to set one", msg)
 			}
 		})
 	}

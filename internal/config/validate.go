@@ -146,7 +146,16 @@ func (c Config) Validate() []error {
 	}
 	switch c.Tokens.Algorithm {
 	case "HS256":
-		if len(c.Tokens.HMACSecret) < MinSecretLen {
+		// Blame a short secret on where it came from (the file, named in
+		// the config or by the environment, or the key or variable), and
+		// tell how to set one only when none is set.
+		switch {
+		case len(c.Tokens.HMACSecret) >= MinSecretLen:
+		case c.Tokens.HMACSecretFile != "":
+			bad("tokens.hmac_secret_file", "the secret in %s is shorter than the %d bytes HS256 needs", c.Tokens.HMACSecretFile, MinSecretLen)
+		case c.Tokens.HMACSecret != "":
+			bad("tokens.hmac_secret", "the secret is shorter than the %d bytes HS256 needs", MinSecretLen)
+		default:
 			bad("tokens.hmac_secret", "HS256 needs a secret of at least %d bytes (set GATEHOUSE_TOKENS_HMAC_SECRET or tokens.hmac_secret_file)", MinSecretLen)
 		}
 	case "RS256", "ES256", "EdDSA":
