@@ -107,3 +107,24 @@ func TestErrorsNameTheirSubjectOnce(t *testing.T) {
 		})
 	}
 }
+
+// `audit --since` must come before `--until` (inclusive, exclusive): an
+// empty range is refused with exit 2, as the admin API refuses it with
+// 400, rather than printed as "no events".
+func TestAuditSinceMustBeBeforeUntil(t *testing.T) {
+	c := newCLI(t, "")
+	for _, tt := range []struct{ since, until string }{
+		{"2026-12-02T10:00:00Z", "2026-12-02T09:00:00Z"},
+		{"2026-12-02T10:00:00Z", "2026-12-02T11:00:00+01:00"}, // the same instant
+	} {
+		t.Run(tt.since+" "+tt.until, func(t *testing.T) {
+			code, out, errOut := c.run("", "audit", "--since", tt.since, "--until", tt.until)
+			if code != 2 || out != "" || !strings.Contains(errOut, "--since must be before --until") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and the reason", code, out, errOut)
+			}
+		})
+	}
+	if out := c.ok("", "audit", "--since", "2026-12-02T09:00:00Z", "--until", "2026-12-02T10:00:00Z"); !strings.HasPrefix(out, "TIME") {
+		t.Errorf("a range one hour long printed %q", out)
+	}
+}

@@ -42,6 +42,9 @@ func auditCmd(e *env) *cobra.Command {
 				}
 				*p.dst = t
 			}
+			if err := f.CheckRange(); err != nil {
+				return usagef("--since must be before --until (--since is inclusive, --until exclusive): %v", err)
+			}
 			if username != "" {
 				u, err := a.Users.Get(cmd.Context(), username)
 				if err != nil {

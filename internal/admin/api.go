@@ -498,11 +498,8 @@ func auditFilter(q url.Values) (audit.Filter, error) {
 			*p.dst = t
 		}
 	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		// since is inclusive and until exclusive: no time lies between
-		// them, and an empty page would read as "nothing happened".
-		return f, errInput("since must be before until (since is inclusive, until exclusive): %s is not before %s",
-			f.Since.UTC().Format(time.RFC3339Nano), f.Until.UTC().Format(time.RFC3339Nano))
+	if err := f.CheckRange(); err != nil {
+		return f, errInput("since must be before until (since is inclusive, until exclusive): %v", err)
 	}
 	if v := q.Get("before"); v != "" {
 		c, err := parseCursor(v)

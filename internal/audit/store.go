@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -30,6 +31,17 @@ type Filter struct {
 	// newest.
 	Before Cursor
 	Limit  int // 0 = 100
+}
+
+// CheckRange reports a time range that holds no time: Since is inclusive
+// and Until exclusive, so Since must be before Until when both are set. An
+// empty listing would read as "nothing happened". The error names both
+// times; callers name their own parameters or flags.
+func (f Filter) CheckRange() error {
+	if f.Since.IsZero() || f.Until.IsZero() || f.Since.Before(f.Until) {
+		return nil
+	}
+	return fmt.Errorf("%s is not before %s", f.Since.UTC().Format(time.RFC3339Nano), f.Until.UTC().Format(time.RFC3339Nano))
 }
 
 // Cursor is the position of one event in ListAudit's order (newest first):
