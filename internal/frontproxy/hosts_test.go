@@ -19,14 +19,7 @@ import (
 // gatehouse judges is the one the proxy sets ($host for nginx,
 // X-Forwarded-Host for Caddy), never one the client sends.
 func TestForwardAuthTwoServerNames(t *testing.T) {
-	a := testutil.StartUpstream(t)
-	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
-		c.PublicURL = publicURL
-		c.Routes = []config.Route{
-			{Name: "docs-www", Match: config.RouteMatch{Host: "www.example.test", PathPrefix: "/docs/"}, Upstream: a.URL, Auth: "none"},
-			{Name: "docs-admin", Match: config.RouteMatch{Host: "admin.example.test", PathPrefix: "/docs/"}, Upstream: a.URL, Auth: "any", Roles: []string{"admin"}},
-		}
-	}))
+	g, a := startTwoServerNames(t)
 	g.CreateUser(t, "alice", password, "user")
 	g.CreateUser(t, "root", password, "admin", "user")
 	alice, root := bearer(t, g, "alice"), bearer(t, g, "root")
@@ -113,14 +106,7 @@ func TestForwardAuthTwoServerNames(t *testing.T) {
 // www.example.test and sent on to the application, where a wildcard
 // server_name or virtual host for *.admin.example.test would serve it.
 func TestForwardAuthOriginalURLFromClientHost(t *testing.T) {
-	a := testutil.StartUpstream(t)
-	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
-		c.PublicURL = publicURL
-		c.Routes = []config.Route{
-			{Name: "docs-www", Match: config.RouteMatch{Host: "www.example.test", PathPrefix: "/docs/"}, Upstream: a.URL, Auth: "none"},
-			{Name: "docs-admin", Match: config.RouteMatch{Host: "admin.example.test", PathPrefix: "/docs/"}, Upstream: a.URL, Auth: "any", Roles: []string{"admin"}},
-		}
-	}))
+	g, a := startTwoServerNames(t)
 	gatehouse, appAddr := strings.TrimPrefix(g.URL, "http://"), strings.TrimPrefix(a.URL, "http://")
 	p := startProxyEdited(t, frontproxy.Nginx, gatehouse, appAddr, nil, func(conf string) string {
 		for _, r := range [][2]string{
@@ -181,4 +167,20 @@ func TestForwardAuthOriginalURLFromClientHost(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startTwoServerNames starts an application and a gatehouse with the same
+// path on two server names under two policies: public on
+// www.example.test, admins only on admin.example.test.
+func startTwoServerNames(t *testing.T) (*testutil.Instance, *testutil.Upstream) {
+	t.Helper()
+	a := testutil.StartUpstream(t)
+	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
+		c.PublicURL = publicURL
+		c.Routes = []config.Route{
+			{Name: "docs-www", Match: config.RouteMatch{Host: "www.example.test", PathPrefix: "/docs/"}, Upstream: a.URL, Auth: "none"},
+			{Name: "docs-admin", Match: config.RouteMatch{Host: "admin.example.test", PathPrefix: "/docs/"}, Upstream: a.URL, Auth: "any", Roles: []string{"admin"}},
+		}
+	}))
+	return g, a
 }

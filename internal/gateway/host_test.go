@@ -128,13 +128,14 @@ func TestVerifyJudgesForwardedHost(t *testing.T) {
 	fwd := func(host string) []string {
 		return []string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/admin/x", "X-Forwarded-Host", host, "X-Forwarded-Proto", "https"}
 	}
-	tests := []struct {
+	type verifyCase struct {
 		name   string
 		base   string
 		host   string // the subrequest's own Host ("" = the server address)
 		header []string
 		status int
-	}{
+	}
+	tests := []verifyCase{
 		{"forward family: app host", srv.URL, "", fwd("app.example.com"), http.StatusUnauthorized},
 		{"forward family: other host", srv.URL, "", fwd("other.example.com"), http.StatusOK},
 		{"forward family: X-Forwarded-Host wins over the subrequest Host", srv.URL, "other.example.com",
@@ -189,13 +190,7 @@ func TestVerifyJudgesForwardedHost(t *testing.T) {
 		{"empty host", "http:///admin/x", http.StatusBadRequest},
 		{"empty port", "http://other.example.com:/admin/x", http.StatusBadRequest},
 	} {
-		tests = append(tests, struct {
-			name   string
-			base   string
-			host   string
-			header []string
-			status int
-		}{"nginx family: X-Original-URL " + tt.name, srv.URL, "", originalURL(tt.url), tt.status})
+		tests = append(tests, verifyCase{"nginx family: X-Original-URL " + tt.name, srv.URL, "", originalURL(tt.url), tt.status})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
