@@ -432,6 +432,30 @@ func TestWarningsRotateEveryWithHS256(t *testing.T) {
 	}
 }
 
+// An idle timeout at least as long as the absolute one is valid but never
+// ends a session (the absolute limit comes first): config check warns,
+// naming both keys, as for the likely swap of the two values.
+func TestWarningsIdleTimeoutNotShorterThanAbsolute(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		idle, abs time.Duration
+		want      bool
+	}{
+		{"defaults", 30 * time.Minute, 24 * time.Hour, false},
+		{"swapped", 24 * time.Hour, 30 * time.Minute, true},
+		{"equal", time.Hour, time.Hour, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Sessions.IdleTimeout, cfg.Sessions.AbsoluteTimeout = config.Duration(tc.idle), config.Duration(tc.abs)
+			w := strings.Join(cfg.Warnings(), "\n")
+			if got := strings.Contains(w, "sessions.idle_timeout") && strings.Contains(w, "sessions.absolute_timeout"); got != tc.want {
+				t.Errorf("warnings name both timeouts = %v, want %v:\n%s", got, tc.want, w)
+			}
+		})
+	}
+}
+
 // A scheduled rotation publishes the next key half a period ahead at
 // most. Below about three minutes that lead is shorter than a verifier's
 // JWKS cache (max-age) plus the instances' reload interval, so tokens can

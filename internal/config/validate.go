@@ -495,6 +495,11 @@ func (c Config) Warnings() []string {
 		w = append(w, fmt.Sprintf("public_url %s has upper-case letters in its host: browsers send host names in lower case, while gatehouse uses public_url as written (the issuer, OIDC callback URLs, the passkey relying party ID, which browsers may refuse); write it as %s",
 			c.PublicURL, strings.Replace(c.PublicURL, u.Host, strings.ToLower(u.Host), 1)))
 	}
+	if idle, abs := c.Sessions.IdleTimeout.D(), c.Sessions.AbsoluteTimeout.D(); idle > 0 && abs > 0 && idle >= abs {
+		// Valid (the earlier limit ends a session), but the idle one then
+		// never ends anything: likely the two values swapped.
+		w = append(w, fmt.Sprintf("sessions.idle_timeout %s is not shorter than sessions.absolute_timeout %s: every session ends at the absolute limit and the idle one never applies; were the two swapped?", idle, abs))
+	}
 	if !c.SecureCookies() && !isLoopback(c.EffectivePublicURL()) {
 		w = append(w, "session cookies are not Secure: set tls or an https public_url in production")
 	}
