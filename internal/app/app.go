@@ -660,19 +660,27 @@ func (a *App) ReloadRoutes(routes []config.Route) error {
 	return nil
 }
 
+// The parts /readyz names: by Ready once serving, by the Front while
+// serve waits for its stores.
+const (
+	partStore       = "store"
+	partRedis       = "redis"
+	partRevocations = "revocations"
+)
+
 // Ready names the parts that do not answer (for /readyz).
 func (a *App) Ready(ctx context.Context) []string {
 	var failing []string
 	if err := a.Store.Ping(ctx); err != nil {
-		failing = append(failing, "store")
+		failing = append(failing, partStore)
 	}
 	if a.Redis != nil {
 		if err := a.Redis.Ping(ctx); err != nil {
-			failing = append(failing, "redis")
+			failing = append(failing, partRedis)
 		}
 	}
 	if err := a.Watcher.Ready(ctx); err != nil {
-		failing = append(failing, "revocations")
+		failing = append(failing, partRevocations)
 	}
 	return failing
 }

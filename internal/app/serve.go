@@ -48,13 +48,6 @@ type waitState struct {
 	retryIn time.Duration
 }
 
-// The parts /readyz names (App.Ready).
-const (
-	partStore       = "store"
-	partRedis       = "redis"
-	partRevocations = "revocations"
-)
-
 // StartFront serves ln (TLS when configured) and adminLn (may be nil) at
 // once, before the stores are open; pass it to New in Options.Front, then
 // to ServeFront, or Stop it when New fails.
