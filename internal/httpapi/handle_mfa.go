@@ -115,19 +115,29 @@ type stepSubject struct {
 // everywhere, a disable) was counted since its first factor (mfa.Pending.
 // Bound); it never authenticates anything else.
 func (s *server) subject(r *http.Request) (stepSubject, error) {
-	if p, err := s.Pending.FromRequest(r); err == nil {
-		u, err := s.Users.ByID(r.Context(), p.UserID)
-		switch {
-		case errors.Is(err, auth.ErrNotFound):
-			return stepSubject{}, auth.ErrUnauthenticated
-		case err != nil:
-			return stepSubject{}, err
-		case u.Disabled || !p.Bound(u):
-			return stepSubject{}, auth.ErrUnauthenticated
-		}
-		return stepSubject{user: u, amr: p.AMR, pending: &p}, nil
+	if sub, ok, err := s.pendingSubject(r); ok {
+		return sub, err
 	}
 	return s.sessionSubject(r)
+}
+
+// pendingSubject is the user of the request's pending login; ok is false
+// when the request carries no readable pending cookie.
+func (s *server) pendingSubject(r *http.Request) (sub stepSubject, ok bool, err error) {
+	p, err := s.Pending.FromRequest(r)
+	if err != nil {
+		return stepSubject{}, false, nil
+	}
+	u, err := s.Users.ByID(r.Context(), p.UserID)
+	switch {
+	case errors.Is(err, auth.ErrNotFound):
+		return stepSubject{}, true, auth.ErrUnauthenticated
+	case err != nil:
+		return stepSubject{}, true, err
+	case u.Disabled || !p.Bound(u):
+		return stepSubject{}, true, auth.ErrUnauthenticated
+	}
+	return stepSubject{user: u, amr: p.AMR, pending: &p}, true, nil
 }
 
 // sessionSubject is the user of the request's session, whatever pending
@@ -411,9 +421,9 @@ func (s *server) factorChanger(r *http.Request, allowEnrol bool) (stepSubject, e
 	// signed-in browser and left at its second step).
 	var sub stepSubject
 	if allowEnrol {
-		p, err := s.subject(r)
+		p, ok, err := s.pendingSubject(r)
 		switch {
-		case err == nil && p.pending != nil && p.pending.Enrol:
+		case ok && err == nil && p.pending.Enrol:
 			sub = p
 		case httperr.Unavailable(err):
 			return stepSubject{}, err
@@ -550,14 +560,12 @@ func (s *server) enrolled(w http.ResponseWriter, r *http.Request, u auth.User, n
 	}
 	var codes []string
 	if err == nil {
-		codes, err = s.MFA.NewRecoveryCodes(r.Context(), u.ID)
+		codes, err = s.newRecoveryCodes(r.Context(), u, map[string]string{"enrolment": "true"})
 	}
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("recovery codes after enrolment: %w", err))
 		return
 	}
-	s.Audit.Record(r.Context(), audit.Event{Type: audit.RecoveryCodes, UserID: u.ID, Username: u.Username,
-		Details: map[string]string{"enrolment": "true"}})
 	s.pages.render(w, http.StatusOK, "mfa_codes", mfaCodesPage{Codes: codes, Next: next})
 }
 
@@ -644,18 +652,28 @@ func (s *server) handleRecoveryCodes() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		codes, err := s.MFA.NewRecoveryCodes(r.Context(), sub.user.ID)
+		codes, err := s.newRecoveryCodes(r.Context(), sub.user, nil)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		s.Audit.Record(r.Context(), audit.Event{Type: audit.RecoveryCodes, UserID: sub.user.ID, Username: sub.user.Username})
 		if isForm(r) || wantsHTML(r) {
 			s.pages.render(w, http.StatusOK, "mfa_codes", mfaCodesPage{Codes: codes})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"codes": codes})
 	})
+}
+
+// newRecoveryCodes replaces u's recovery codes with a new set and audits
+// it (mfa.recovery_codes, with details: why, e.g. an enrolment).
+func (s *server) newRecoveryCodes(ctx context.Context, u auth.User, details map[string]string) ([]string, error) {
+	codes, err := s.MFA.NewRecoveryCodes(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.Audit.Record(ctx, audit.Event{Type: audit.RecoveryCodes, UserID: u.ID, Username: u.Username, Details: details})
+	return codes, nil
 }
 
 // handleLoginMFAPage is GET /login/mfa: the second-step form for a pending
