@@ -266,3 +266,17 @@ func TestPurgesSearchAnIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestUpgrade: a database of an earlier release, in a schema of its own,
+// keeps its data through today's migrations.
+func TestUpgrade(t *testing.T) {
+	sqldbtest.RunUpgradeTests(t, func(t *testing.T) sqldbtest.Store {
+		t.Helper()
+		s, err := postgres.Open(context.Background(), pgtest.DSN(t))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}

@@ -295,3 +295,17 @@ func TestPurgesSearchAnIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestUpgrade: a database of an earlier release, on a file of its own, keeps
+// its data through today's migrations.
+func TestUpgrade(t *testing.T) {
+	sqldbtest.RunUpgradeTests(t, func(t *testing.T) sqldbtest.Store {
+		t.Helper()
+		s, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}

@@ -54,6 +54,7 @@ type Store interface {
 	oidc.LogoutStore
 	peers.Store
 	Migrate(ctx context.Context) error
+	MigrateTo(ctx context.Context, version int64) error
 	MigrationVersion(ctx context.Context) (current, latest int64, err error)
 	CheckSchema(ctx context.Context) error
 	Ping(ctx context.Context) error
