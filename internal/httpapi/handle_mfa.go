@@ -191,13 +191,24 @@ func (sub stepSubject) method() string {
 // login, the session is linked to the provider's session through
 // oidc.Handler.LinkSession, as a login without a second step is, so the
 // provider's back-channel logout ends it. A link that cannot be stored
-// ends the session (fail closed). A step-up of the request's session
-// (sub.session) is stepUp.
+// ends the session (fail closed). A pending login earns one session: it
+// is ended (mfa.Service.EndPending) before the session is written, so a
+// copy of its cookie, or a second step sent beside this one, gets
+// mfa.ErrPendingEnded (401, audited login.failed), whatever factor it
+// passed. A step-up of the request's session (sub.session) is stepUp.
 // Every second step goes through here: TOTP, recovery code, passkey, and
 // the enrolment a login required.
 func (s *server) startLogin(w http.ResponseWriter, r *http.Request, sub stepSubject, via string, amr []string) (session.Record, error) {
 	if sub.pending == nil && sub.session != nil {
 		return s.stepUp(w, r, sub, via, amr)
+	}
+	if err := s.MFA.EndPending(r.Context(), *sub.pending); err != nil {
+		if errors.Is(err, mfa.ErrPendingEnded) {
+			s.Pending.Clear(w)
+			s.Audit.Record(r.Context(), audit.Event{Type: audit.LoginFailed, UserID: sub.user.ID, Username: sub.user.Username,
+				Details: map[string]string{"method": via, "reason": "pending_login_ended"}})
+		}
+		return session.Record{}, err
 	}
 	rec, err := s.startSession(w, r, sub.user, via, sub.method(), amr...)
 	if err != nil {
@@ -323,6 +334,11 @@ func (s *server) handleLoginMFA() http.Handler {
 		s.metrics.SecondFactor(in.Method, "success")
 		rec, err := s.startLogin(w, r, sub, in.Method, mfa.Combine(sub.amr, amr))
 		if err != nil {
+			if form && errors.Is(err, mfa.ErrPendingEnded) {
+				// As with an expired pending cookie: sign in again.
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+				return
+			}
 			s.mfaFailed(w, r, err, form, next)
 			return
 		}

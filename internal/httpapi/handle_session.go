@@ -218,7 +218,8 @@ func nonNil(s []string) []string {
 // no session. A request carrying the session cookie more than once ends
 // every live session those cookies name (session.Service.AuthenticateAll):
 // it authenticates as none, yet its user must not be told they signed out
-// while a session of theirs lives on.
+// while a session of theirs lives on. A login the browser left at its
+// second step ends too (endPendingLogin).
 func (s *server) handleLogout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		live, err := s.Sessions.AuthenticateAll(r)
@@ -233,6 +234,10 @@ func (s *server) handleLogout() http.Handler {
 			}
 			s.record(r, audit.Logout, l.Principal)
 		}
+		if err := s.endPendingLogin(w, r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		s.Sessions.ClearCookie(w)
 		// The browser also drops every cookie of this origin, including
 		// ones planted under another path or name (W3C Clear Site Data).
@@ -243,6 +248,25 @@ func (s *server) handleLogout() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// endPendingLogin ends the login that r's browser left at its second step
+// (the gatehouse_mfa cookie), as a sign-out in that browser must: the
+// cookie is cleared, and ended on every instance (mfa.Service.EndPending),
+// so neither the browser nor a copy of the cookie finishes that login
+// after the sign-out. Browsers that honour the response's Clear-Site-Data
+// drop the cookie anyway; other clients, and copies, did not.
+func (s *server) endPendingLogin(w http.ResponseWriter, r *http.Request) error {
+	if s.Pending == nil || s.MFA == nil {
+		return nil
+	}
+	if p, err := s.Pending.FromRequest(r); err == nil {
+		if err := s.MFA.EndPending(r.Context(), p); err != nil && !errors.Is(err, mfa.ErrPendingEnded) {
+			return err
+		}
+	}
+	s.Pending.ClearSent(w, r)
+	return nil
 }
 
 func (s *server) handleListSessions() http.Handler {

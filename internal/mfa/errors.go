@@ -28,4 +28,9 @@ var (
 	// auth.MaxCookieSize even without next (an OIDC provider's sid and sub are
 	// too long to carry), so a browser would drop it.
 	ErrPendingTooLarge = errors.New("pending login too large for a cookie")
+	// ErrPendingEnded: the pending login's second step was passed already
+	// and earned its session (Service.EndPending). It wraps
+	// auth.ErrUnauthenticated: the step is refused as with an expired
+	// pending cookie.
+	ErrPendingEnded = fmt.Errorf("%w: this login's second step is done; sign in again", auth.ErrUnauthenticated)
 )

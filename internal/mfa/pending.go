@@ -47,6 +47,12 @@ type Pending struct {
 	Provider        string `json:"p,omitempty"`
 	ProviderSID     string `json:"ps,omitempty"`
 	ProviderSubject string `json:"pu,omitempty"`
+
+	// digest names the sealed cookie this pending login was read from
+	// (FromRequest), for Service.EndPending. It is taken over the sealed
+	// bytes, which no one without the key can vary, rather than over the
+	// cookie's text, which base64 lets an attacker spell several ways.
+	digest string
 }
 
 // PendingCodec seals and opens pending-login cookies.
@@ -192,5 +198,7 @@ func (c *PendingCodec) FromRequest(r *http.Request) (Pending, error) {
 	if err := json.Unmarshal(plain, &p); err != nil || !c.now().Before(p.Expires) {
 		return Pending{}, fmt.Errorf("%w: pending login expired", auth.ErrUnauthenticated)
 	}
+	sum := sha256.Sum256(append([]byte("gatehouse-mfa-pending-end\x00"), raw...))
+	p.digest = base64.RawURLEncoding.EncodeToString(sum[:])
 	return p, nil
 }

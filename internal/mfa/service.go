@@ -515,6 +515,28 @@ func (s *Service) Reset(ctx context.Context, userID string) error {
 	return nil
 }
 
+// EndPending ends the pending login p (read by PendingCodec.FromRequest)
+// once its second step has been passed, before that step's session is
+// written: the first call for a pending cookie succeeds, every later one,
+// on any instance, gets ErrPendingEnded. A pending cookie stands for one
+// first factor and so earns one session; a copy kept after the second
+// step, or second steps sent at once with different codes, earn no more.
+// Each ended cookie is remembered, in the store that spends WebAuthn
+// challenges, until it would have expired anyway.
+func (s *Service) EndPending(ctx context.Context, p Pending) error {
+	if p.digest == "" {
+		return ErrPendingEnded // not read from a request: nothing to end
+	}
+	first, err := s.store.UseChallenge(ctx, p.digest, p.Expires, s.now())
+	switch {
+	case err != nil:
+		return fmt.Errorf("end pending login: %w", err)
+	case !first:
+		return ErrPendingEnded
+	}
+	return nil
+}
+
 // MayChangeFactors reports whether a session created at loginAt with amr
 // may change factors at now: it used a second factor, or its login is at
 // most ReauthWindow old.
