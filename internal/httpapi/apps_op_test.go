@@ -419,3 +419,66 @@ func TestAuthorizeRefusesRepeatedClientIDOrRedirectURI(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthorizeHonoursIDTokenHint: an id_token_hint names the user the
+// relying party expects (OIDC Core §3.1.2.1). A silent request
+// (prompt=none) in a browser signed in as someone else is login_required,
+// never a code for the other user; an interactive one goes through /login,
+// where signing in satisfies it. A hint that is not an ID token gatehouse
+// issued is invalid_request; an expired one still names its user.
+func TestAuthorizeHonoursIDTokenHint(t *testing.T) {
+	g := startApps(t)
+	g.CreateUser(t, "alice", strongPassword)
+	g.CreateUser(t, "bob", strongPassword)
+	alice, bob := browser(t, g, "alice"), browser(t, g, "bob")
+	aliceHint := exchangeCode(t, g, alice, "other", otherSec, webCB, "openid")["id_token"].(string)
+	aliceAccess := exchangeCode(t, g, alice, "other", otherSec, webCB, "openid")["access_token"].(string)
+	v := oauth2.GenerateVerifier()
+	request := func(prompt, hint string) string {
+		q := url.Values{"response_type": {"code"}, "client_id": {"other"}, "redirect_uri": {webCB}, "scope": {"openid"},
+			"code_challenge": {oauth2.S256ChallengeFromVerifier(v)}, "code_challenge_method": {"S256"}, "state": {"xyz"},
+			"id_token_hint": {hint}}
+		if prompt != "" {
+			q.Set("prompt", prompt)
+		}
+		return g.URL + "/auth/authorize?" + q.Encode()
+	}
+	tests := []struct {
+		name      string
+		b         *http.Client
+		prompt    string
+		hint      string
+		wantError string // "" = a code
+	}{
+		{"silent, the hinted user signed in", alice, "none", aliceHint, ""},
+		{"interactive, the hinted user signed in", alice, "", aliceHint, ""},
+		{"silent, another user signed in", bob, "none", aliceHint, "login_required"},
+		{"silent, not a JWT", alice, "none", "not-a-token", "invalid_request"},
+		{"interactive, an access token", alice, "", aliceAccess, "invalid_request"},
+		{"silent, a forged signature", alice, "none", aliceHint[:strings.LastIndex(aliceHint, ".")+1] + "AAAA", "invalid_request"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, _ := do(t, tc.b, "GET", request(tc.prompt, tc.hint), "")
+			q := redirected(t, resp, webCB)
+			if q.Get("error") != tc.wantError || (tc.wantError == "") != (q.Get("code") != "") || q.Get("state") != "xyz" {
+				t.Errorf("= %v, want error %q", q, tc.wantError)
+			}
+		})
+	}
+
+	t.Run("interactive, another user signed in: /login, which satisfies it", func(t *testing.T) {
+		b := browser(t, g, "bob")
+		resp, _ := do(t, b, "GET", request("", aliceHint), "")
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		next := loc.Query().Get("next")
+		if resp.StatusCode != http.StatusSeeOther || loc.Path != "/login" || strings.Contains(next, "id_token_hint") {
+			t.Fatalf("= %d %q, want /login?next= the request without the hint", resp.StatusCode, loc)
+		}
+		resp, _ = loginForm(t, b, g.URL, "alice", strongPassword, next)
+		resp, _ = do(t, b, "GET", g.URL+resp.Header.Get("Location"), "")
+		if q := redirected(t, resp, webCB); q.Get("code") == "" {
+			t.Errorf("after signing in as alice = %v, want a code", q)
+		}
+	})
+}

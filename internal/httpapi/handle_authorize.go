@@ -68,6 +68,11 @@ func (s *server) handleAuthorize() http.Handler {
 				"state, nonce, scope and the rest must fit 2048 bytes"}})
 			return
 		}
+		hintSub, ok := s.idTokenHintSubject(params.Get("id_token_hint"))
+		if !ok {
+			back(url.Values{"error": {"invalid_request"}, "error_description": {"id_token_hint is not an ID token this server issued"}})
+			return
+		}
 		p, rec, err := s.currentSession(r)
 		if err != nil && httperr.Unavailable(err) {
 			s.authorizeOutage(w, r, err)
@@ -76,9 +81,19 @@ func (s *server) handleAuthorize() http.Handler {
 		// One session per browser: select_account is a new login, where the
 		// user may sign in as someone else (OIDC Core §3.1.2.1).
 		fresh := err == nil && !prompt["login"] && !prompt["select_account"] && (authAfter == 0 || rec.CreatedAt.Unix() >= authAfter)
-		if !fresh {
+		// An id_token_hint names the user the client expects (OIDC Core
+		// §3.1.2.1): another user signed in is not a session for this
+		// request. /login (which returns without the hint: signing in there
+		// is the user's choice) or, silently, login_required — never a code
+		// for someone the client did not ask about.
+		other := fresh && hintSub != "" && hintSub != p.Subject
+		if !fresh || other {
 			if prompt["none"] {
-				back(url.Values{"error": {"login_required"}, "error_description": {"the user is not signed in"}})
+				desc := "the user is not signed in"
+				if other {
+					desc = "the signed-in user is not the one id_token_hint names"
+				}
+				back(url.Values{"error": {"login_required"}, "error_description": {desc}})
 				return
 			}
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(loginNext(params, now)), http.StatusSeeOther)
@@ -231,6 +246,26 @@ func parseAuthorize(c client.Client, redirectURI string, params url.Values, now 
 		Client: c, RedirectURI: redirectURI, Scopes: scopes, State: params.Get("state"),
 		Nonce: params.Get("nonce"), Challenge: params.Get("code_challenge"),
 	}, prompt, authAfter, nil
+}
+
+// idTokenHintSubject returns the sub of an authorization request's
+// id_token_hint: "" and true without one, false when it is not an ID token
+// this server signed (another typ, a bad signature, another issuer). Its
+// expiry is not checked: an expired ID token still names its user, as at
+// end_session (OIDC Core §3.1.2.1; the server need not be its audience).
+func (s *server) idTokenHintSubject(hint string) (string, bool) {
+	if hint == "" {
+		return "", true
+	}
+	if s.IDTokens == nil {
+		return "", false
+	}
+	c, err := s.IDTokens.VerifyOwn(hint, authserver.IDTokenType)
+	if err != nil {
+		return "", false
+	}
+	sub, _ := c["sub"].(string)
+	return sub, sub != ""
 }
 
 // loginNext is the authorization request that /login returns the browser

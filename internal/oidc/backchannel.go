@@ -69,7 +69,9 @@ type logoutClaims struct {
 	SessionID string                     `json:"sid"`
 	JTI       string                     `json:"jti"`
 	Events    map[string]json.RawMessage `json:"events"`
-	Nonce     *json.RawMessage           `json:"nonce"`
+	// Nonce is not nil when the claim is present, null included: a
+	// json.RawMessage value (not a pointer) is handed JSON null too.
+	Nonce json.RawMessage `json:"nonce"`
 }
 
 // BackchannelLogout handles POST /auth/oidc/{name}/backchannel-logout for a

@@ -102,6 +102,8 @@ func TestBackchannelLogoutRefusesBadTokens(t *testing.T) {
 		{"wrong issuer", func(_ *env, lt *oidctestop.LogoutToken) { lt.Issuer = other.Issuer() }, false},
 		{"signed by another provider", nil, true},
 		{"nonce present", func(_ *env, lt *oidctestop.LogoutToken) { lt.Nonce = "n-0S6_WzA2Mj" }, false},
+		// §2.6: the token must not contain a nonce claim, whatever its value.
+		{"nonce present as null", func(_ *env, lt *oidctestop.LogoutToken) { lt.Extra = map[string]any{"nonce": nil} }, false},
 		{"expired", func(_ *env, lt *oidctestop.LogoutToken) {
 			lt.IssuedAt, lt.Expiry = lt.IssuedAt.Add(-3*time.Minute), lt.IssuedAt.Add(-time.Minute)
 		}, false},

@@ -255,6 +255,8 @@ type LogoutToken struct {
 	Nonce string
 	// Type is the JOSE typ header (default logout+jwt).
 	Type string
+	// Extra claims, set as given (a nil value is JSON null).
+	Extra map[string]any
 }
 
 // BackchannelLogoutEvent is the member of events that marks a logout token.
@@ -287,6 +289,7 @@ func (p *Provider) Sign(lt LogoutToken) (string, error) {
 	if lt.Nonce != "" {
 		claims["nonce"] = lt.Nonce
 	}
+	maps.Copy(claims, lt.Extra)
 	typ := lt.Type
 	if typ == "" {
 		typ = "logout+jwt"
