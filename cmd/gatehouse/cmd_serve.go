@@ -33,24 +33,41 @@ func serveCmd(e *env) *cobra.Command {
 			ctx := cmd.Context()
 			defer forceExitOnSecondSignal(ctx, log)()
 			// Listening before the stores are open: while serve waits for
-			// one, /healthz answers and everything else 503 (docs/deploy.md).
-			ln, err := net.Listen("tcp", cfg.Listen)
-			if err != nil {
-				return fmt.Errorf("listen on %s (key listen): %w", cfg.Listen, err)
-			}
-			var adminLn net.Listener
-			if cfg.AdminListen != "" {
-				if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
-					ln.Close()
-					return fmt.Errorf("listen on %s (key admin_listen): %w", cfg.AdminListen, err)
+			// one, /healthz answers and everything else 503, ext_authz
+			// Checks included (docs/deploy.md); a taken port fails at once.
+			var listeners []net.Listener
+			closeAll := func() {
+				for _, l := range listeners {
+					l.Close()
 				}
 			}
-			front, err := app.StartFront(cfg, log, ln, adminLn)
-			if err != nil {
-				ln.Close()
-				if adminLn != nil {
-					adminLn.Close()
+			listen := func(key, addr string) (net.Listener, error) {
+				if addr == "" {
+					return nil, nil
 				}
+				l, err := net.Listen("tcp", addr)
+				if err != nil {
+					closeAll()
+					return nil, fmt.Errorf("listen on %s (key %s): %w", addr, key, err)
+				}
+				listeners = append(listeners, l)
+				return l, nil
+			}
+			ln, err := listen("listen", cfg.Listen)
+			if err != nil {
+				return err
+			}
+			adminLn, err := listen("admin_listen", cfg.AdminListen)
+			if err != nil {
+				return err
+			}
+			extAuthzLn, err := listen("ext_authz_listen", cfg.ExtAuthzListen)
+			if err != nil {
+				return err
+			}
+			front, err := app.StartFront(cfg, log, ln, adminLn, extAuthzLn)
+			if err != nil {
+				closeAll()
 				return err
 			}
 			a, err := app.New(ctx, cfg, log, app.Options{Migrate: !noMigrate, RetryStartup: true, ChangeAlgorithm: true,
@@ -70,12 +87,6 @@ func serveCmd(e *env) *cobra.Command {
 			paceCtx, stopPacing := context.WithCancel(ctx)
 			defer stopPacing()
 			a.PaceGC(paceCtx, e.getenv)
-			if cfg.ExtAuthzListen != "" {
-				if a.ExtAuthzListener, err = net.Listen("tcp", cfg.ExtAuthzListen); err != nil {
-					front.Stop()
-					return fmt.Errorf("listen on %s (key ext_authz_listen): %w", cfg.ExtAuthzListen, err)
-				}
-			}
 			// Registered before serving, so that a SIGHUP never meets the
 			// default action (exit) once the server answers.
 			hup := make(chan os.Signal, 1)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -63,10 +62,7 @@ type App struct {
 	OIDC     *oidc.Handler
 	Clients  *client.Registry
 	Apps     *authserver.Server
-	// ExtAuthzListener, when set before Serve, serves Envoy's gRPC external
-	// authorization (ext_authz_listen).
-	ExtAuthzListener net.Listener
-	MFA              *mfa.Service
+	MFA      *mfa.Service
 	// Peers records this instance's settings in the shared store and
 	// compares them with the other live instances' (Run; docs/deploy.md).
 	Peers *peers.Monitor
@@ -113,8 +109,9 @@ type Options struct {
 	// uses it (tests: a pause at a chosen call of the real store).
 	WrapStore func(MainStore) MainStore
 	// Front, when set (serve), already answers on the listeners
-	// (StartFront): New tells it which store it waits for and uses its
-	// metrics registry; ServeFront then serves the App on it.
+	// (StartFront): New tells it every part it waits for (the main store,
+	// Redis) and uses its metrics registry; ServeFront then serves the App
+	// on it.
 	Front *Front
 }
 
@@ -145,7 +142,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 func (a *App) openStores(ctx context.Context, opt Options) error {
 	delay := 500 * time.Millisecond
 	for {
-		err := a.tryOpenStores(ctx, opt)
+		failing, err := a.tryOpenStores(ctx, opt)
 		if err == nil && opt.Front != nil {
 			// Open: what is left before serving is loading the feed.
 			opt.Front.wait([]string{partRevocations}, time.Second)
@@ -154,13 +151,7 @@ func (a *App) openStores(ctx context.Context, opt Options) error {
 			return err
 		}
 		if opt.Front != nil {
-			// The main store is opened first: Redis is waited for once
-			// it is open.
-			part := partStore
-			if a.Store != nil {
-				part = partRedis
-			}
-			opt.Front.wait([]string{part, partRevocations}, delay)
+			opt.Front.wait(append(failing, partRevocations), delay)
 		}
 		a.Log.Warn("a store is not reachable at start; retrying", "error", err.Error(), "retry_in", delay.String())
 		select {
@@ -172,51 +163,75 @@ func (a *App) openStores(ctx context.Context, opt Options) error {
 	}
 }
 
-func (a *App) tryOpenStores(ctx context.Context, opt Options) error {
+// tryOpenStores opens the main store and Redis where not open yet. When
+// one does not answer (auth.ErrUnavailable) and startup is retried, the
+// other is still tried, so that failing names every part that does not
+// answer (/readyz while waiting); any other error is returned at once.
+func (a *App) tryOpenStores(ctx context.Context, opt Options) (failing []string, err error) {
+	var errs []error
 	if a.Store == nil {
-		s, err := OpenMainStore(ctx, a.Config.Store, a.Config.StoreMigrate)
-		if err != nil {
-			return err
-		}
-		if err := s.Ping(ctx); err != nil {
-			s.Close()
-			return fmt.Errorf("store: %w", err)
-		}
-		if opt.Migrate {
-			if err := s.Migrate(ctx); err != nil {
-				s.Close()
-				return fmt.Errorf("migrate store: %w", err)
+		if err := a.openMainStore(ctx, opt); err != nil {
+			if !opt.RetryStartup || !unavailable(err) {
+				return nil, err
 			}
-		} else if err := s.CheckSchema(ctx); err != nil {
-			// Without migrating (serve --no-migrate), serve only on the
-			// schema this binary was built for: not before gatehouse
-			// migrate ran, nor on one a newer gatehouse migrated.
-			s.Close()
-			return fmt.Errorf("store: %w", err)
+			failing, errs = append(failing, partStore), append(errs, err)
 		}
-		a.Store = s
-		if opt.WrapStore != nil {
-			a.Store = opt.WrapStore(s)
-		}
-		a.closers = append(a.closers, s.Close)
-		a.observeStore(s, strings.SplitN(a.Config.Store, ":", 2)[0])
 	}
 	if a.Redis == nil {
-		r, err := openRedis(ctx, a.Config, a.Log)
-		if err != nil {
-			return err
-		}
-		if r != nil {
-			if err := r.Ping(ctx); err != nil {
-				r.Close()
-				return fmt.Errorf("redis: %w", err)
+		if err := a.openRedisStore(ctx); err != nil {
+			if !opt.RetryStartup || !unavailable(err) {
+				return nil, err
 			}
-			a.Redis = r
-			a.closers = append(a.closers, r.Close)
-			a.observeStore(r, "redis")
-			checkRedisEviction(ctx, r, a.Log)
+			failing, errs = append(failing, partRedis), append(errs, err)
 		}
 	}
+	return failing, errors.Join(errs...)
+}
+
+func (a *App) openMainStore(ctx context.Context, opt Options) error {
+	s, err := OpenMainStore(ctx, a.Config.Store, a.Config.StoreMigrate)
+	if err != nil {
+		return err
+	}
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return fmt.Errorf("store: %w", err)
+	}
+	if opt.Migrate {
+		if err := s.Migrate(ctx); err != nil {
+			s.Close()
+			return fmt.Errorf("migrate store: %w", err)
+		}
+	} else if err := s.CheckSchema(ctx); err != nil {
+		// Without migrating (serve --no-migrate), serve only on the
+		// schema this binary was built for: not before gatehouse
+		// migrate ran, nor on one a newer gatehouse migrated.
+		s.Close()
+		return fmt.Errorf("store: %w", err)
+	}
+	a.Store = s
+	if opt.WrapStore != nil {
+		a.Store = opt.WrapStore(s)
+	}
+	a.closers = append(a.closers, s.Close)
+	a.observeStore(s, strings.SplitN(a.Config.Store, ":", 2)[0])
+	return nil
+}
+
+// openRedisStore opens Redis when configured.
+func (a *App) openRedisStore(ctx context.Context) error {
+	r, err := openRedis(ctx, a.Config, a.Log)
+	if err != nil || r == nil {
+		return err
+	}
+	if err := r.Ping(ctx); err != nil {
+		r.Close()
+		return fmt.Errorf("redis: %w", err)
+	}
+	a.Redis = r
+	a.closers = append(a.closers, r.Close)
+	a.observeStore(r, "redis")
+	checkRedisEviction(ctx, r, a.Log)
 	return nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
@@ -23,19 +25,24 @@ import (
 // SIGINT/SIGTERM.
 const ShutdownGrace = 30 * time.Second
 
-// Front is serve's public and admin listeners, answering from before the
-// stores are open. StartFront serves them at once: the public one with
-// httpapi.Waiting (/healthz 200, /readyz 503 naming the store waited for,
-// everything else 503 with Retry-After), the admin one with /metrics of
-// the registry New then uses. New, given the Front in Options, tells it
-// which store it waits for; ServeFront switches the public listener to the
-// App's handler on the same http.Server, so that no connection is dropped.
+// Front is serve's public, admin and ext_authz listeners, answering from
+// before the stores are open. StartFront serves them at once: the public
+// one with httpapi.Waiting (/healthz 200, /readyz 503 naming the parts
+// waited for, everything else 503 with Retry-After), the admin one with
+// /metrics of the registry New then uses, the ext_authz one (Envoy's gRPC
+// Check) with extauthz.Waiting (a denial, 503 with Retry-After). New, given
+// the Front in Options, tells it which parts it waits for; ServeFront
+// switches the public listener to the App's handler and the ext_authz one
+// to the App's check on the same servers, so that no connection is dropped.
 type Front struct {
 	cfg         config.Config
 	metrics     *metrics.Metrics
 	ln, adminLn net.Listener
+	extAuthzLn  net.Listener
 	srv, admin  *http.Server
-	handler     atomic.Pointer[http.Handler] // what the public listener answers with
+	grpc        *grpc.Server
+	handler     atomic.Pointer[http.Handler]       // what the public listener answers with
+	check       atomic.Pointer[extauthz.CheckFunc] // what the ext_authz listener judges with
 	waiting     atomic.Pointer[waitState]
 	start       sync.Once
 	errc        chan error // the servers' own failures (public, admin, ext_authz)
@@ -48,36 +55,52 @@ type waitState struct {
 	retryIn time.Duration
 }
 
-// StartFront serves ln (TLS when configured) and adminLn (may be nil) at
-// once, before the stores are open; pass it to New in Options.Front, then
-// to ServeFront, or Stop it when New fails.
-func StartFront(cfg config.Config, log *slog.Logger, ln, adminLn net.Listener) (*Front, error) {
+// StartFront serves ln (TLS when configured), adminLn and extAuthzLn (each
+// may be nil) at once, before the stores are open; pass it to New in
+// Options.Front, then to ServeFront, or Stop it when New fails.
+func StartFront(cfg config.Config, log *slog.Logger, ln, adminLn, extAuthzLn net.Listener) (*Front, error) {
 	prefixes, err := httpapi.ParsePrefixes(cfg.TrustedProxies)
 	if err != nil {
 		return nil, err
 	}
-	f := newFront(cfg, log, metrics.New(), ln, adminLn)
-	// The main store is opened first; the revocation feed is loaded
-	// only once the App runs.
-	f.wait([]string{partStore, partRevocations}, time.Second)
+	f := newFront(cfg, log, metrics.New(), ln, adminLn, extAuthzLn)
+	// Nothing is open yet; the revocation feed is loaded only once the
+	// App runs.
+	f.wait(storeParts(cfg), time.Second)
+	retryIn := func() time.Duration { return f.waiting.Load().retryIn }
 	waiting := httpapi.Waiting(httpapi.Deps{
 		Settings: httpapi.Settings{TLS: cfg.TLS.Enabled(), TrustedProxies: prefixes},
 		Logger:   log, Metrics: f.metrics,
 		Ready: func(context.Context) []string { return f.waiting.Load().failing },
-	}, func() time.Duration { return f.waiting.Load().retryIn })
+	}, retryIn)
 	f.handler.Store(&waiting)
+	check := extauthz.Waiting(retryIn)
+	f.check.Store(&check)
 	f.serve()
-	log.Info("gatehouse listening; opening the stores", "listen", ln.Addr().String(), "admin", addrOf(adminLn))
+	log.Info("gatehouse listening; opening the stores", "listen", ln.Addr().String(), "admin", addrOf(adminLn),
+		"ext_authz", addrOf(extAuthzLn))
 	return f, nil
 }
 
-func newFront(cfg config.Config, log *slog.Logger, m *metrics.Metrics, ln, adminLn net.Listener) *Front {
-	f := &Front{cfg: cfg, metrics: m, ln: ln, adminLn: adminLn, errc: make(chan error, 3)}
+// storeParts are the parts /readyz names before any store is open: the
+// main store, Redis when configured, and the revocation feed.
+func storeParts(cfg config.Config) []string {
+	if _, ok := redisTopology(cfg); ok {
+		return []string{partStore, partRedis, partRevocations}
+	}
+	return []string{partStore, partRevocations}
+}
+
+func newFront(cfg config.Config, log *slog.Logger, m *metrics.Metrics, ln, adminLn, extAuthzLn net.Listener) *Front {
+	f := &Front{cfg: cfg, metrics: m, ln: ln, adminLn: adminLn, extAuthzLn: extAuthzLn, errc: make(chan error, 3)}
 	f.srv = newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*f.handler.Load()).ServeHTTP(w, r)
 	}), log)
 	if adminLn != nil {
 		f.admin = newHTTPServer(adminHandler(m, cfg.AdminPprof), log)
+	}
+	if extAuthzLn != nil {
+		f.grpc = extauthz.NewGRPC(func(r *http.Request) gateway.Verdict { return (*f.check.Load())(r) }, log)
 	}
 	return f
 }
@@ -101,6 +124,9 @@ func (f *Front) serve() {
 		if f.admin != nil {
 			go func() { f.errc <- f.admin.Serve(f.adminLn) }()
 		}
+		if f.grpc != nil {
+			go func() { f.errc <- f.grpc.Serve(f.extAuthzLn) }()
+		}
 	})
 }
 
@@ -117,6 +143,17 @@ func (f *Front) shutdown(ctx context.Context) error {
 	if f.admin != nil {
 		_ = f.admin.Shutdown(ctx)
 	}
+	if f.grpc != nil {
+		// GracefulStop lets the Checks in flight finish; past ctx they
+		// are cut.
+		stopped := make(chan struct{})
+		go func() { f.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			f.grpc.Stop()
+		}
+	}
 	return err
 }
 
@@ -125,34 +162,29 @@ func (f *Front) shutdown(ctx context.Context) error {
 // ends, then drains in-flight requests and stops the background work
 // (waiting for it to record what it was doing) within ShutdownGrace.
 func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
-	f := newFront(a.Config, a.Log, a.Metrics, ln, adminLn)
-	f.handler.Store(&a.handler)
-	return a.ServeFront(ctx, f)
+	return a.ServeFront(ctx, newFront(a.Config, a.Log, a.Metrics, ln, adminLn, nil))
 }
 
 // ServeFront is Serve on f's listeners, which StartFront serves already
 // (f was given to New): the public one switches from the waiting handler
-// to the App's once the background work has started.
+// to the App's, and the ext_authz one from the waiting check to the App's,
+// once the background work has started.
 func (a *App) ServeFront(ctx context.Context, f *Front) error {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	a.Run(runCtx)
 
+	check := extauthz.CheckFunc(a.check)
+	f.check.Store(&check)
 	f.handler.Store(&a.handler)
 	f.serve()
-	errc := f.errc
-	if a.ExtAuthzListener != nil {
-		grpcSrv := extauthz.NewGRPC(a.check, a.Log)
-		go func() { errc <- grpcSrv.Serve(a.ExtAuthzListener) }()
-		defer grpcSrv.GracefulStop()
-	}
 	a.Log.Info("gatehouse serving", "listen", f.ln.Addr().String(), "public_url", a.Config.EffectivePublicURL(),
-		"admin", addrOf(f.adminLn), "ext_authz", addrOf(a.ExtAuthzListener), "store", config.RedactURL(a.Config.Store))
+		"admin", addrOf(f.adminLn), "ext_authz", addrOf(f.extAuthzLn), "store", config.RedactURL(a.Config.Store))
 
 	var err error
 	select {
 	case <-ctx.Done():
-	case err = <-errc:
+	case err = <-f.errc:
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
@@ -69,6 +71,23 @@ func recoverPanic(log *slog.Logger) grpc.UnaryServerInterceptor {
 			resp, err = nil, status.Error(codes.Internal, "internal error")
 		}()
 		return handler(ctx, req)
+	}
+}
+
+// Waiting is the CheckFunc of an instance whose stores do not answer yet
+// at start (`gatehouse serve` retries them, docs/deploy.md): it refuses
+// every request as the public listener's httpapi.Waiting does, 503
+// {"error":"unavailable"} with Retry-After (retryAfter: when the stores are
+// tried again). Over gRPC that is a denial (status UNAVAILABLE), which
+// Envoy passes on to the client, never an RPC error, which
+// failure_mode_allow would turn into an allow.
+func Waiting(retryAfter func() time.Duration) CheckFunc {
+	p := httperr.Of(auth.ErrUnavailable)
+	return func(*http.Request) gateway.Verdict {
+		v := errorVerdict(p.Status, p.Code)
+		v.Header.Set("Cache-Control", "no-store")
+		v.Header.Set("Retry-After", httperr.RetryAfter(retryAfter()))
+		return v
 	}
 }
 

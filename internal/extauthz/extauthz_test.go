@@ -114,11 +114,17 @@ func startGRPC(t *testing.T, g *gateway.Gateway) authv3.AuthorizationClient {
 // startGRPCLog is startGRPC logging to log.
 func startGRPCLog(t *testing.T, g *gateway.Gateway, log *slog.Logger) authv3.AuthorizationClient {
 	t.Helper()
+	return startGRPCCheck(t, g.Check, log)
+}
+
+// startGRPCCheck is startGRPCLog judging with check.
+func startGRPCCheck(t *testing.T, check extauthz.CheckFunc, log *slog.Logger) authv3.AuthorizationClient {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := extauthz.NewGRPC(g.Check, log)
+	srv := extauthz.NewGRPC(check, log)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -483,5 +489,30 @@ func TestGRPCRefusalLogHoldsNoQuery(t *testing.T) {
 				t.Errorf("log = %q, holds the query's secret", logs.String())
 			}
 		})
+	}
+}
+
+// While serve waits for its stores, every Check is a denial (never an RPC
+// error, which failure_mode_allow would turn into an allow): UNAVAILABLE,
+// 503 {"error":"unavailable"} with Retry-After in whole seconds, what the
+// public listener answers meanwhile.
+func TestGRPCWaiting(t *testing.T) {
+	client := startGRPCCheck(t, extauthz.Waiting(func() time.Duration { return 1500 * time.Millisecond }), nil)
+	for _, req := range []*authv3.CheckRequest{
+		envoyCheck("GET", "api.example.com", "/limited/x"),
+		envoyCheck("GET", "app.example.com", "/admin/x", "cookie", cookieName+"=sess-root"),
+	} {
+		resp, err := client.Check(context.Background(), req)
+		if err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+		dr := resp.GetDeniedResponse()
+		h := headerMap(dr.GetHeaders())
+		if codes.Code(resp.GetStatus().GetCode()) != codes.Unavailable || dr.GetStatus().GetCode() != http.StatusServiceUnavailable ||
+			h["retry-after"] != "2" || h["content-type"] != "application/json" || h["cache-control"] != "no-store" ||
+			strings.TrimSpace(dr.GetBody()) != `{"error":"unavailable"}` {
+			t.Errorf("Check = %v, denied %d %v %q; want UNAVAILABLE, 503 {\"error\":\"unavailable\"}, Retry-After 2, no-store",
+				codes.Code(resp.GetStatus().GetCode()), dr.GetStatus().GetCode(), h, dr.GetBody())
+		}
 	}
 }
