@@ -139,19 +139,10 @@ func (s *Server) NeedsConsent(ctx context.Context, c client.Client, userID strin
 }
 
 // Consent records that the user allowed c the scopes (added to what they
-// allowed before).
+// allowed before, by the store in one step: consents given at once add up,
+// and one racing a withdrawal does not bring the withdrawn scopes back).
 func (s *Server) Consent(ctx context.Context, c client.Client, userID string, scopes []string) error {
-	all := slices.Clone(scopes)
-	if old, err := s.Store.Consent(ctx, userID, c.ID); err == nil {
-		for _, sc := range old.Scopes {
-			if !slices.Contains(all, sc) {
-				all = append(all, sc)
-			}
-		}
-	} else if !errors.Is(err, auth.ErrNotFound) {
-		return fmt.Errorf("load consent: %w", err)
-	}
-	if err := s.Store.SaveConsent(ctx, Consent{UserID: userID, ClientID: c.ID, Scopes: all, GrantedAt: s.Now()}); err != nil {
+	if err := s.Store.AddConsent(ctx, Consent{UserID: userID, ClientID: c.ID, Scopes: scopes, GrantedAt: s.Now()}); err != nil {
 		return fmt.Errorf("save consent: %w", err)
 	}
 	return nil

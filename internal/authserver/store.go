@@ -51,8 +51,11 @@ type Store interface {
 	DeleteExpiredCodes(ctx context.Context, now time.Time) (int, error)
 
 	Consent(ctx context.Context, userID, clientID string) (Consent, error)
-	// SaveConsent creates or replaces the consent of c.UserID to c.ClientID.
-	SaveConsent(ctx context.Context, c Consent) error
+	// AddConsent adds c.Scopes to the consent of c.UserID to c.ClientID
+	// (creating it) and sets its GrantedAt, in one step: concurrent adds
+	// keep every scope, and an add racing DeleteConsent ends as if one ran
+	// after the other (never the deleted scopes back with the new ones).
+	AddConsent(ctx context.Context, c Consent) error
 	UserConsents(ctx context.Context, userID string) ([]Consent, error)
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 }

@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,4 +46,26 @@ func EnsureUser(t *testing.T, s any, id string, at time.Time) {
 	if err != nil && !errors.Is(err, auth.ErrConflict) {
 		t.Fatalf("CreateUser(%s): %v", id, err)
 	}
+}
+
+// Workers is how many goroutines the concurrent conformance cases start.
+const Workers = 16
+
+// Together runs f(0) … f(n-1) in n goroutines released at the same moment
+// (all are started and waiting before any runs) and waits for them: the
+// concurrent cases race real store calls, not goroutine start-up.
+func Together(n int, f func(i int)) {
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		ready.Add(1)
+		done.Go(func() {
+			ready.Done()
+			<-start
+			f(i)
+		})
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
 }

@@ -1,6 +1,7 @@
 // Package authservertest is the conformance suite every authserver.Store
 // backend runs: codes (round trip, single use under concurrency, expiry,
-// replay returning the record) and consents (upsert, list, withdraw).
+// replay returning the record) and consents (add, list, withdraw, all
+// under concurrency).
 //
 // Stores with referential integrity also implement user.Store; the suite
 // then creates the users its rows belong to.
@@ -9,7 +10,9 @@ package authservertest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -31,7 +34,9 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) authserver.Store) {
 		{Name: "UnknownCodeIsNotFound", Run: testCodeUnknown},
 		{Name: "ConcurrentRedeemsHaveExactlyOneWinner", Run: testCodeConcurrent},
 		{Name: "DeleteExpiredCodesPurgesOnlyExpired", Run: testCodePurge},
-		{Name: "ConsentUpsertListWithdraw", Run: testConsents},
+		{Name: "ConsentAddListWithdraw", Run: testConsents},
+		{Name: "ConcurrentConsentAddsKeepEveryScope", Run: testConsentConcurrent},
+		{Name: "ConsentAddRacingDeleteNeverRestoresDeletedScopes", Run: testConsentAddRacingDelete},
 	})
 }
 
@@ -109,28 +114,97 @@ func testCodeUnknown(t *testing.T, s authserver.Store) {
 func testCodeConcurrent(t *testing.T, s authserver.Store) {
 	at := storetest.Now()
 	mustCode(t, s, sampleCode("h1", at))
-	const n = 8
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		wins int
+		mu     sync.Mutex
+		wins   int
+		reused int
 	)
-	for range n {
-		wg.Go(func() {
-			_, err := s.RedeemCode(context.Background(), "h1", at)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				wins++
-			case !errors.Is(err, auth.ErrReused):
-				t.Errorf("losing RedeemCode error = %v, want ErrReused", err)
+	storetest.Together(storetest.Workers, func(int) {
+		rec, err := s.RedeemCode(context.Background(), "h1", at)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			wins++
+		case errors.Is(err, auth.ErrReused):
+			reused++
+			// The loser revokes what the code gave (contract §8): it
+			// needs the record's family and user.
+			if rec.FamilyID != "fam-h1" || rec.UserID != "u1" {
+				t.Errorf("losing RedeemCode record = %+v, want family fam-h1 of u1", rec)
+			}
+		default:
+			t.Errorf("losing RedeemCode error = %v, want ErrReused", err)
+		}
+	})
+	if wins != 1 || reused != storetest.Workers-1 {
+		t.Fatalf("%d concurrent redemptions: %d won, %d ErrReused; want exactly 1 and %d", storetest.Workers, wins, reused, storetest.Workers-1)
+	}
+}
+
+// testConsentConcurrent: consents to one client added at once (two tabs,
+// two instances), each with a scope of its own, add up to one consent
+// holding every scope once, granted at the time of one of them.
+func testConsentConcurrent(t *testing.T, s authserver.Store) {
+	ctx := context.Background()
+	ensureUser(t, s, "u1")
+	at := storetest.Now()
+	want := []string{"openid"}
+	for i := range storetest.Workers {
+		want = append(want, fmt.Sprintf("scope-%02d", i))
+	}
+	storetest.Together(storetest.Workers, func(i int) {
+		c := authserver.Consent{UserID: "u1", ClientID: "web", Scopes: []string{"openid", want[i+1]}, GrantedAt: at.Add(time.Duration(i) * time.Second)}
+		if err := s.AddConsent(ctx, c); err != nil {
+			t.Errorf("AddConsent %d: %v", i, err)
+		}
+	})
+	list, err := s.UserConsents(ctx, "u1")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("UserConsents after %d concurrent adds = %+v, %v; want one consent", storetest.Workers, list, err)
+	}
+	got := slices.Sorted(slices.Values(list[0].Scopes))
+	if !slices.Equal(got, want) {
+		t.Errorf("scopes after %d concurrent adds = %v, want every one of %v once", storetest.Workers, got, want)
+	}
+	if d := list[0].GrantedAt.Sub(at); d < 0 || d >= storetest.Workers*time.Second || d%time.Second != 0 {
+		t.Errorf("GrantedAt = %v, want the time of one of the adds", list[0].GrantedAt)
+	}
+}
+
+// testConsentAddRacingDelete: an add racing the deletion of the same
+// consent ends as if one ran after the other: no consent, or one with just
+// the added scopes, never the deleted scopes back.
+func testConsentAddRacingDelete(t *testing.T, s authserver.Store) {
+	ctx := context.Background()
+	ensureUser(t, s, "u1")
+	at := storetest.Now()
+	for round := range 10 {
+		if err := s.AddConsent(ctx, authserver.Consent{UserID: "u1", ClientID: "web", Scopes: []string{"old"}, GrantedAt: at}); err != nil {
+			t.Fatalf("AddConsent: %v", err)
+		}
+		storetest.Together(2, func(i int) {
+			var err error
+			if i == 0 {
+				err = s.DeleteConsent(ctx, "u1", "web")
+			} else {
+				err = s.AddConsent(ctx, authserver.Consent{UserID: "u1", ClientID: "web", Scopes: []string{"new"}, GrantedAt: at})
+			}
+			if err != nil {
+				t.Errorf("round %d: %v", round, err)
 			}
 		})
-	}
-	wg.Wait()
-	if wins != 1 {
-		t.Fatalf("%d of %d concurrent redemptions won, want exactly 1", wins, n)
+		got, err := s.Consent(ctx, "u1", "web")
+		switch {
+		case errors.Is(err, auth.ErrNotFound):
+		case err != nil:
+			t.Fatalf("Consent: %v", err)
+		case !slices.Equal(got.Scopes, []string{"new"}):
+			t.Fatalf("round %d: consent after an add racing its deletion = %v, want none or [new]", round, got.Scopes)
+		}
+		if err := s.DeleteConsent(ctx, "u1", "web"); err != nil && !errors.Is(err, auth.ErrNotFound) {
+			t.Fatalf("DeleteConsent: %v", err)
+		}
 	}
 }
 
@@ -161,14 +235,14 @@ func testConsents(t *testing.T, s authserver.Store) {
 		{UserID: "u1", ClientID: "cli", Scopes: []string{"openid"}, GrantedAt: at},
 		{UserID: "u2", ClientID: "web", Scopes: []string{"profile"}, GrantedAt: at},
 	} {
-		if err := s.SaveConsent(ctx, c); err != nil {
-			t.Fatalf("SaveConsent(%+v): %v", c, err)
+		if err := s.AddConsent(ctx, c); err != nil {
+			t.Fatalf("AddConsent(%+v): %v", c, err)
 		}
 	}
 	got, err := s.Consent(ctx, "u1", "web")
 	want := authserver.Consent{UserID: "u1", ClientID: "web", Scopes: []string{"openid", "email"}, GrantedAt: at.Add(time.Second)}
 	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Fatalf("Consent after upsert = %+v, %v; want %+v", got, err, want)
+		t.Fatalf("Consent after the second add = %+v, %v; want %+v", got, err, want)
 	}
 	list, err := s.UserConsents(ctx, "u1")
 	if err != nil || len(list) != 2 || list[0].ClientID != "cli" || list[1].ClientID != "web" {

@@ -3,6 +3,7 @@ package authservertest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ func RunLogoutStoreTests(t *testing.T, newStore func(t *testing.T) authserver.Lo
 	storetest.Run(t, newStore, []storetest.Case[authserver.LogoutStore]{
 		{Name: "EndSessionHandsGrantsOutOnceAndQueuesOnePerClient", Run: testEndSession},
 		{Name: "ConcurrentClaimsLeaseEachDeliveryOnce", Run: testClaimExclusive},
+		{Name: "ConcurrentEndSessionsHandEachGrantOutOnce", Run: testEndSessionConcurrent},
 		{Name: "FinishRetriesDeliversOrGivesUp", Run: testFinish},
 		{Name: "ReleaseHandsUnfinishedLeasesBack", Run: testRelease},
 		{Name: "DeleteExpiredRemovesOnlyDeliveriesPastTheirDeadline", Run: testDeleteExpired},
@@ -94,6 +96,50 @@ func testClaimExclusive(t *testing.T, s authserver.LogoutStore) {
 	}
 	if due, _ := s.ClaimLogouts(ctx, "late", at.Add(2*time.Minute), time.Minute, 10); len(due) != 5 {
 		t.Fatalf("after the lease ran out %d claimable, want 5 (the owner crashed)", len(due))
+	}
+}
+
+// testEndSessionConcurrent: one session ended on several instances at once
+// (logout racing sign-out-everywhere, a user disable, an inbound
+// back-channel logout): every grant is handed out by exactly one of the
+// calls, whose caller revokes its family, and each client is queued one
+// logout, not one per call.
+func testEndSessionConcurrent(t *testing.T, s authserver.LogoutStore) {
+	ctx, at := context.Background(), storetest.Now()
+	clients := []string{"a", "b", "c", "d"}
+	for i, c := range clients {
+		queue(t, s, grant("f"+c, "s", c), grant(fmt.Sprintf("g%d", i), "s", c))
+	}
+	var (
+		mu     sync.Mutex
+		handed []string
+	)
+	storetest.Together(storetest.Workers, func(int) {
+		got, err := s.EndSession(ctx, "s", at, at.Add(time.Minute))
+		if err != nil {
+			t.Errorf("EndSession: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, g := range got {
+			handed = append(handed, g.FamilyID)
+		}
+	})
+	slices.Sort(handed)
+	if want := []string{"fa", "fb", "fc", "fd", "g0", "g1", "g2", "g3"}; !slices.Equal(handed, want) {
+		t.Fatalf("grants handed out by %d concurrent EndSession = %v, want each of %v exactly once", storetest.Workers, handed, want)
+	}
+	due, err := s.ClaimLogouts(ctx, "me", at, time.Minute, 100)
+	if err != nil {
+		t.Fatalf("ClaimLogouts: %v", err)
+	}
+	var got []string
+	for _, d := range due {
+		got = append(got, d.ClientID)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, clients) {
+		t.Fatalf("deliveries queued = %v, want one per client %v", got, clients)
 	}
 }
 

@@ -6,7 +6,9 @@ package clienttest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +28,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) client.Store) {
 		{Name: "ListReturnsEveryClientByID", Run: testList},
 		{Name: "DeleteRemovesOnlyThatClient", Run: testDelete},
 		{Name: "SetSecretReplacesHashAndTokenSIDStillRead", Run: testSetSecret},
+		{Name: "ConcurrentSecretSetsFromOneTokenSIDHaveOneWinner", Run: testSetSecretConcurrent},
 	})
 }
 
@@ -135,5 +138,42 @@ func testSetSecret(t *testing.T, s client.Store) {
 	got, err := s.Client(ctx, "svc")
 	if err != nil || got.SecretHash != "new-hash" || got.TokenSID != "cc-new" || !got.UpdatedAt.Equal(later) {
 		t.Fatalf("after rotation = %+v, %v", got, err)
+	}
+}
+
+// testSetSecretConcurrent: rotations that all read the same token sid and
+// store at once: exactly one replaces it, the others are auth.ErrNotFound
+// (the rotation then reads the client again), so no rotation's secret is
+// stored over another's unnoticed and the stored pair is the winner's.
+func testSetSecretConcurrent(t *testing.T, s client.Store) {
+	ctx := context.Background()
+	mustCreate(t, s, Sample("svc"))
+	later := time.Now().UTC().Add(time.Minute).Truncate(time.Microsecond)
+	var (
+		mu       sync.Mutex
+		winners  []int
+		notFound int
+	)
+	storetest.Together(storetest.Workers, func(i int) {
+		err := s.SetClientSecret(ctx, "svc", fmt.Sprintf("hash-%d", i), "cc-svc", fmt.Sprintf("cc-%d", i), later)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			winners = append(winners, i)
+		case errors.Is(err, auth.ErrNotFound):
+			notFound++
+		default:
+			t.Errorf("SetClientSecret: %v, want nil or auth.ErrNotFound", err)
+		}
+	})
+	if len(winners) != 1 || notFound != storetest.Workers-1 {
+		t.Fatalf("%d concurrent SetClientSecret from one token sid: winners %v, %d ErrNotFound; want 1 winner and %d",
+			storetest.Workers, winners, notFound, storetest.Workers-1)
+	}
+	got, err := s.Client(ctx, "svc")
+	w := winners[0]
+	if err != nil || got.SecretHash != fmt.Sprintf("hash-%d", w) || got.TokenSID != fmt.Sprintf("cc-%d", w) {
+		t.Fatalf("after the race = %+v, %v; want the winner's hash and token sid (%d)", got, err, w)
 	}
 }

@@ -55,6 +55,7 @@ func RunStepStoreTests(t *testing.T, newStore func(t *testing.T) mfa.StepStore) 
 	storetest.Run(t, newStore, []storetest.Case[mfa.StepStore]{
 		{Name: "EachStepIsAcceptedOnce", Run: testStepOnce},
 		{Name: "ConcurrentSameStepExactlyOneWins", Run: testStepConcurrent},
+		{Name: "ConcurrentStepsNeverMoveBack", Run: testStepsConcurrent},
 	})
 }
 
@@ -291,26 +292,22 @@ func testRecoveryConcurrent(t *testing.T, s mfa.Store) {
 	})
 }
 
-// exactlyOneWins runs try from 8 goroutines at once and fails unless
-// exactly one of them wins.
+// exactlyOneWins runs try from storetest.Workers goroutines released at
+// once and fails unless exactly one of them wins.
 func exactlyOneWins(t *testing.T, what string, try func() (bool, error)) {
 	t.Helper()
 	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			won, err := try()
-			if err != nil {
-				t.Errorf("%s: %v", what, err)
-			}
-			if won {
-				wins.Add(1)
-			}
-		})
-	}
-	wg.Wait()
+	storetest.Together(storetest.Workers, func(int) {
+		won, err := try()
+		if err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+		if won {
+			wins.Add(1)
+		}
+	})
 	if wins.Load() != 1 {
-		t.Fatalf("%d concurrent attempts (%s) succeeded, want exactly 1", wins.Load(), what)
+		t.Fatalf("%d of %d concurrent attempts (%s) succeeded, want exactly 1", wins.Load(), storetest.Workers, what)
 	}
 }
 
@@ -372,4 +369,41 @@ func testStepConcurrent(t *testing.T, s mfa.StepStore) {
 	exactlyOneWins(t, "acceptance of one TOTP step", func() (bool, error) {
 		return s.AcceptTOTPStep(ctx, "u1", 5000, time.Now().Add(time.Minute))
 	})
+}
+
+// testStepsConcurrent: codes of neighbouring steps (the ±1 window) sent at
+// once, each several times. However they interleave, no step is accepted
+// twice, the latest step is accepted exactly once (nothing at or after it
+// came before), and afterwards every one of them is refused: the stored
+// step only moves forward, so an earlier step landing last cannot reopen a
+// later one.
+func testStepsConcurrent(t *testing.T, s mfa.StepStore) {
+	storetest.EnsureUser(t, s, "u1", at)
+	ctx := context.Background()
+	const first, steps = 7000, 4
+	keep := time.Now().Add(time.Minute)
+	var accepted [steps]atomic.Int32
+	storetest.Together(storetest.Workers, func(i int) {
+		step := i % steps
+		ok, err := s.AcceptTOTPStep(ctx, "u1", first+int64(step), keep)
+		if err != nil {
+			t.Errorf("AcceptTOTPStep(%d): %v", first+step, err)
+		}
+		if ok {
+			accepted[step].Add(1)
+		}
+	})
+	for step := range steps {
+		if n := accepted[step].Load(); n > 1 {
+			t.Errorf("step %d accepted %d times, want at most once", first+step, n)
+		}
+	}
+	if n := accepted[steps-1].Load(); n != 1 {
+		t.Errorf("latest step %d accepted %d times, want exactly once", first+steps-1, n)
+	}
+	for step := range steps {
+		if ok, err := s.AcceptTOTPStep(ctx, "u1", first+int64(step), keep); ok || err != nil {
+			t.Errorf("AcceptTOTPStep(%d) after the race = %v, %v; want refused", first+step, ok, err)
+		}
+	}
 }

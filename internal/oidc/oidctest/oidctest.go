@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ func RunLogoutStoreTests(t *testing.T, newStore func(t *testing.T) oidc.LogoutSt
 		{Name: "ExpiredLinksAreNotListedAndArePurged", Run: testExpiry},
 		{Name: "MoveRenamesTheLinkAndItsExpiry", Run: testMove},
 		{Name: "LogoutTokenIDIsGoodOncePerProvider", Run: testJTI},
+		{Name: "ConcurrentUsesOfOneLogoutTokenIDAcceptOne", Run: testJTIConcurrent},
 	})
 }
 
@@ -141,5 +143,34 @@ func testJTI(t *testing.T, s oidc.LogoutStore) {
 	}
 	if err := s.ReleaseLogoutJTI(ctx, "corp", "never-used"); err != nil {
 		t.Errorf("ReleaseLogoutJTI of an unknown jti: %v, want nil", err)
+	}
+}
+
+// testJTIConcurrent: one logout token delivered many times at once (a
+// provider retrying, or a replay racing the original) is acted on once:
+// exactly one UseLogoutJTI succeeds, every other one is auth.ErrConflict.
+func testJTIConcurrent(t *testing.T, s oidc.LogoutStore) {
+	ctx, exp := context.Background(), storetest.Now().Add(time.Hour)
+	var (
+		mu        sync.Mutex
+		accepted  int
+		conflicts int
+	)
+	storetest.Together(storetest.Workers, func(int) {
+		err := s.UseLogoutJTI(ctx, "corp", "jti-race", exp)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			accepted++
+		case errors.Is(err, auth.ErrConflict):
+			conflicts++
+		default:
+			t.Errorf("UseLogoutJTI: %v, want nil or auth.ErrConflict", err)
+		}
+	})
+	if accepted != 1 || conflicts != storetest.Workers-1 {
+		t.Fatalf("%d concurrent uses of one logout token ID: %d accepted, %d conflicts; want 1 and %d",
+			storetest.Workers, accepted, conflicts, storetest.Workers-1)
 	}
 }

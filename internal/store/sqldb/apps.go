@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -184,18 +185,39 @@ func (db *Store) Consent(ctx context.Context, userID, clientID string) (authserv
 	return c, db.wrap("load consent", err)
 }
 
-// SaveConsent creates or replaces a consent; auth.ErrNotFound when the
-// user does not exist.
-func (db *Store) SaveConsent(ctx context.Context, c authserver.Consent) error {
-	scopes, err := encodeJSON(c.Scopes, "[]")
-	if err != nil {
-		return fmt.Errorf("save consent: %w", err)
-	}
-	_, err = db.exec(ctx, "save consent",
-		`INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`,
-		c.UserID, c.ClientID, scopes, micros(c.GrantedAt))
-	return err
+// AddConsent adds c.Scopes to the user's consent to c.ClientID (the new
+// scopes first, then those allowed before), creating it; auth.ErrNotFound
+// when the user does not exist. It reads and writes under the user's lock,
+// as DeleteConsent deletes, so that concurrent adds keep every scope and an
+// add racing a withdrawal never writes the withdrawn scopes back.
+func (db *Store) AddConsent(ctx context.Context, c authserver.Consent) error {
+	return db.tx(ctx, "save consent", func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.lockUser(ctx, tx, c.UserID); err != nil {
+			return err
+		}
+		scopes := slices.Clone(c.Scopes)
+		old, err := scanConsent(tx.QueryRowContext(ctx, db.Rebind(
+			`SELECT user_id, client_id, scopes, granted_at FROM consents WHERE user_id = ? AND client_id = ?`), c.UserID, c.ClientID))
+		switch {
+		case err == nil:
+			for _, sc := range old.Scopes {
+				if !slices.Contains(scopes, sc) {
+					scopes = append(scopes, sc)
+				}
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		encoded, err := encodeJSON(scopes, "[]")
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.Rebind(
+			`INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`),
+			c.UserID, c.ClientID, encoded, micros(c.GrantedAt))
+		return err
+	})
 }
 
 // UserConsents lists a user's consents by client.
@@ -205,8 +227,21 @@ func (db *Store) UserConsents(ctx context.Context, userID string) ([]authserver.
 }
 
 // DeleteConsent withdraws a consent; auth.ErrNotFound when there is none.
+// It takes the user's lock first, as AddConsent does.
 func (db *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
-	return db.execOne(ctx, "delete consent", `DELETE FROM consents WHERE user_id = ? AND client_id = ?`, userID, clientID)
+	return db.tx(ctx, "delete consent", func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM consents WHERE user_id = ? AND client_id = ?`), userID, clientID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(err, sql.ErrNoRows)
+		}
+		return nil
+	})
 }
 
 func scanConsent(row scanner) (authserver.Consent, error) {

@@ -262,34 +262,27 @@ func testDelete(t *testing.T, s user.Store) {
 }
 
 func testConcurrentCreate(t *testing.T, s user.Store) {
-	const workers = 8
 	var (
-		wg        sync.WaitGroup
 		mu        sync.Mutex
 		ok, other int
 		conflicts int
 	)
-	for i := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := s.CreateUser(context.Background(), newUser(string(rune('a'+i)), "Alice"))
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, auth.ErrConflict):
-				conflicts++
-			default:
-				other++
-				t.Errorf("CreateUser: %v", err)
-			}
-		}()
-	}
-	wg.Wait()
-	if ok != 1 || conflicts != workers-1 {
-		t.Fatalf("concurrent CreateUser: %d ok, %d conflicts, %d other errors; want 1, %d, 0", ok, conflicts, other, workers-1)
+	storetest.Together(storetest.Workers, func(i int) {
+		err := s.CreateUser(context.Background(), newUser(fmt.Sprintf("id-%02d", i), "Alice"))
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, auth.ErrConflict):
+			conflicts++
+		default:
+			other++
+			t.Errorf("CreateUser: %v", err)
+		}
+	})
+	if ok != 1 || conflicts != storetest.Workers-1 {
+		t.Fatalf("concurrent CreateUser: %d ok, %d conflicts, %d other errors; want 1, %d, 0", ok, conflicts, other, storetest.Workers-1)
 	}
 }
 

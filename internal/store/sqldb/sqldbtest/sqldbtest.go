@@ -381,8 +381,8 @@ func testDeleteClientDropsGrants(t *testing.T, s Store) {
 		if err := s.CreateClient(ctx, client.Client{ID: id, Type: client.Public, CreatedAt: now, UpdatedAt: now}); err != nil {
 			t.Fatalf("CreateClient: %v", err)
 		}
-		if err := s.SaveConsent(ctx, authserver.Consent{UserID: "u1", ClientID: id, Scopes: []string{"openid"}, GrantedAt: now}); err != nil {
-			t.Fatalf("SaveConsent: %v", err)
+		if err := s.AddConsent(ctx, authserver.Consent{UserID: "u1", ClientID: id, Scopes: []string{"openid"}, GrantedAt: now}); err != nil {
+			t.Fatalf("AddConsent: %v", err)
 		}
 		if err := s.CreateCode(ctx, authserver.Code{Hash: id + "-code", ClientID: id, UserID: "u1", RedirectURI: "https://a.example/cb",
 			Challenge: "c", FamilyID: id + "-fam", AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
