@@ -69,3 +69,25 @@ func Together(n int, f func(i int)) {
 	close(start)
 	done.Wait()
 }
+
+// RaceConflicts runs call(0) … call(n-1) Together and returns how many
+// succeeded and how many failed with auth.ErrConflict; any other error
+// fails the test. The at-most-once cases check ok == 1.
+func RaceConflicts(t *testing.T, n int, call func(i int) error) (ok, conflicts int) {
+	t.Helper()
+	var mu sync.Mutex
+	Together(n, func(i int) {
+		err := call(i)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, auth.ErrConflict):
+			conflicts++
+		default:
+			t.Errorf("call %d: %v, want nil or auth.ErrConflict", i, err)
+		}
+	})
+	return ok, conflicts
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -158,40 +157,9 @@ func testStale(t *testing.T, s keys.Store) {
 // succeeded and how many conflicted.
 func race(t *testing.T, s keys.Store, expect string, n int) (ok, conflicts int) {
 	t.Helper()
-	return raceCalls(t, n, func(i int) error {
+	return storetest.RaceConflicts(t, n, func(i int) error {
 		return s.RotateKey(context.Background(), expect, newKey(fmt.Sprintf("n%d", i), at.Add(time.Hour)), at.Add(2*time.Hour))
 	})
-}
-
-// raceCalls runs call(i) for i < n from n goroutines released at once and
-// returns how many succeeded and how many failed with auth.ErrConflict
-// (any other error fails the test).
-func raceCalls(t *testing.T, n int, call func(i int) error) (ok, conflicts int) {
-	t.Helper()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		start = make(chan struct{})
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			err := call(i)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, auth.ErrConflict):
-				conflicts++
-			default:
-				t.Errorf("call %d: %v", i, err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	return ok, conflicts
 }
 
 func testConcurrentRotate(t *testing.T, s keys.Store) {
@@ -342,7 +310,7 @@ func testPendingConflicts(t *testing.T, s keys.Store) {
 
 func testConcurrentPending(t *testing.T, s keys.Store) {
 	rotate(t, s, "", newKey("k1", at), time.Time{})
-	ok, conflicts := raceCalls(t, 4, func(i int) error {
+	ok, conflicts := storetest.RaceConflicts(t, 4, func(i int) error {
 		return s.AddPendingKey(context.Background(), "k1", pendingKey(fmt.Sprintf("p%d", i), at.Add(time.Hour)))
 	})
 	if ok != 1 || conflicts != 3 {
@@ -397,7 +365,7 @@ func testActivatePending(t *testing.T, s keys.Store) {
 func testConcurrentActivation(t *testing.T, s keys.Store) {
 	rotate(t, s, "", newKey("k1", at), time.Time{})
 	addPending(t, s, "k1", pendingKey("p", at.Add(time.Hour)))
-	ok, conflicts := raceCalls(t, 4, func(int) error {
+	ok, conflicts := storetest.RaceConflicts(t, 4, func(int) error {
 		return s.RotateKey(context.Background(), "k1", keys.Key{ID: "p", ActivatedAt: at.Add(time.Hour)}, at.Add(2*time.Hour))
 	})
 	if ok != 1 || conflicts != 3 {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -151,23 +150,8 @@ func testJTI(t *testing.T, s oidc.LogoutStore) {
 // exactly one UseLogoutJTI succeeds, every other one is auth.ErrConflict.
 func testJTIConcurrent(t *testing.T, s oidc.LogoutStore) {
 	ctx, exp := context.Background(), storetest.Now().Add(time.Hour)
-	var (
-		mu        sync.Mutex
-		accepted  int
-		conflicts int
-	)
-	storetest.Together(storetest.Workers, func(int) {
-		err := s.UseLogoutJTI(ctx, "corp", "jti-race", exp)
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case err == nil:
-			accepted++
-		case errors.Is(err, auth.ErrConflict):
-			conflicts++
-		default:
-			t.Errorf("UseLogoutJTI: %v, want nil or auth.ErrConflict", err)
-		}
+	accepted, conflicts := storetest.RaceConflicts(t, storetest.Workers, func(int) error {
+		return s.UseLogoutJTI(ctx, "corp", "jti-race", exp)
 	})
 	if accepted != 1 || conflicts != storetest.Workers-1 {
 		t.Fatalf("%d concurrent uses of one logout token ID: %d accepted, %d conflicts; want 1 and %d",

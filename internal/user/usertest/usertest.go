@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -262,27 +261,11 @@ func testDelete(t *testing.T, s user.Store) {
 }
 
 func testConcurrentCreate(t *testing.T, s user.Store) {
-	var (
-		mu        sync.Mutex
-		ok, other int
-		conflicts int
-	)
-	storetest.Together(storetest.Workers, func(i int) {
-		err := s.CreateUser(context.Background(), newUser(fmt.Sprintf("id-%02d", i), "Alice"))
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case err == nil:
-			ok++
-		case errors.Is(err, auth.ErrConflict):
-			conflicts++
-		default:
-			other++
-			t.Errorf("CreateUser: %v", err)
-		}
+	ok, conflicts := storetest.RaceConflicts(t, storetest.Workers, func(i int) error {
+		return s.CreateUser(context.Background(), newUser(fmt.Sprintf("id-%02d", i), "Alice"))
 	})
 	if ok != 1 || conflicts != storetest.Workers-1 {
-		t.Fatalf("concurrent CreateUser: %d ok, %d conflicts, %d other errors; want 1, %d, 0", ok, conflicts, other, storetest.Workers-1)
+		t.Fatalf("concurrent CreateUser: %d ok, %d conflicts; want 1 and %d", ok, conflicts, storetest.Workers-1)
 	}
 }
 
