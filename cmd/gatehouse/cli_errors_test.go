@@ -52,7 +52,7 @@ func TestUsageErrorsNameTheCommand(t *testing.T) {
 		{[]string{"client", "add", "svc"}, []string{`"type"`, "gatehouse client add"}},
 		{[]string{"user", "add"}, []string{"gatehouse user add NAME", "received 0"}},
 		{[]string{"user", "mfa"}, []string{"gatehouse user mfa NAME", "received 0"}},
-		{[]string{"token", "verify", "a", "b"}, []string{"gatehouse token verify TOKEN", "received 2"}},
+		{[]string{"token", "verify", "a", "b"}, []string{"gatehouse token verify [TOKEN | -]", "received 2"}},
 		{[]string{"client", "show"}, []string{"gatehouse client show ID"}},
 		{[]string{"explain"}, []string{`"url" not set`, "gatehouse explain --method M --url U"}},
 	} {

@@ -25,6 +25,19 @@ func explainCmd(e *env) *cobra.Command {
 			if cookie != "" && tok != "" {
 				return usagef("--cookie and --token exclude each other")
 			}
+			// "-" reads the value from standard input, as token verify -
+			// does: it stays out of shell history.
+			for _, f := range []struct {
+				name string
+				v    *string
+			}{{"--cookie", &cookie}, {"--token", &tok}} {
+				if *f.v == "-" {
+					var err error
+					if *f.v, err = e.readSecret(f.name); err != nil {
+						return err
+					}
+				}
+			}
 			in.Headers = map[string]string{}
 			for i, h := range headers {
 				k, v, ok := strings.Cut(h, ":")
@@ -52,8 +65,8 @@ func explainCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&in.Method, "method", "GET", "request method")
 	cmd.Flags().StringVar(&in.URL, "url", "", "request-target: a path (with query) or an absolute URL; the host judged is its host, else --header 'Host: …'")
-	cmd.Flags().StringVar(&cookie, "cookie", "", "session cookie value")
-	cmd.Flags().StringVar(&tok, "token", "", "bearer access token")
+	cmd.Flags().StringVar(&cookie, "cookie", "", "session cookie value (- reads it from standard input)")
+	cmd.Flags().StringVar(&tok, "token", "", "bearer access token (- reads it from standard input)")
 	cmd.Flags().StringArrayVar(&headers, "header", nil, "extra request header (repeatable)")
 	_ = cmd.MarkFlagRequired("url")
 	return cmd

@@ -4,9 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
@@ -62,9 +66,26 @@ func tokenIssueCmd(e *env) *cobra.Command {
 
 func tokenVerifyCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use: "verify TOKEN", Short: "Verify an access token and print its header, claims and the check that failed", Args: cobra.ExactArgs(1),
+		Use:   "verify [TOKEN | -]",
+		Short: "Verify an access token and print its header, claims and the check that failed",
+		Long: "Verify an access token and print its header, claims and the check that failed.\n\n" +
+			"With - (or no argument and standard input not a terminal) the token is read from standard input,\n" +
+			"which keeps it out of shell history: gatehouse token verify - < token.txt",
+		Args: cobra.MaximumNArgs(1),
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
-			rep := a.Verifier.ExplainContext(cmd.Context(), args[0])
+			raw := "-"
+			if len(args) == 1 {
+				raw = args[0]
+			} else if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				return usagef("give the token as an argument, or pipe it in with `gatehouse token verify -` to keep it out of shell history")
+			}
+			if raw == "-" {
+				var err error
+				if raw, err = e.readSecret("token verify -"); err != nil {
+					return err
+				}
+			}
+			rep := a.Verifier.ExplainContext(cmd.Context(), raw)
 			out := map[string]any{"header": rep.Header, "claims": rep.Claims, "valid": rep.Valid}
 			if !rep.Valid {
 				out["failed_check"] = rep.Check
@@ -86,4 +107,28 @@ func tokenVerifyCmd(e *env) *cobra.Command {
 			return nil
 		}),
 	}
+}
+
+// maxStdinSecret bounds what readSecret reads, in bytes: far above the
+// longest token the verifier accepts (8 KiB) or any session cookie.
+const maxStdinSecret = 64 << 10
+
+// readSecret reads a token or cookie value given as "-" from standard input
+// (so that it stays out of shell history and ps), without the white space
+// and line end around it. At most maxStdinSecret+1 bytes are read: an input
+// without end (cat /dev/zero) must not grow without bound in memory. An
+// empty or too long input is a usage error naming what asked for it.
+func (e *env) readSecret(what string) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(e.stdin, maxStdinSecret+1))
+	if err != nil {
+		return "", fmt.Errorf("%s: read standard input: %w", what, err)
+	}
+	if len(b) > maxStdinSecret {
+		return "", usagef("%s: standard input is longer than %d bytes", what, maxStdinSecret)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", usagef("%s: standard input is empty", what)
+	}
+	return s, nil
 }

@@ -91,3 +91,78 @@ func TestTokenIssueTTLBounds(t *testing.T) {
 		}
 	}
 }
+
+// token verify - (and token verify with no argument when standard input is
+// not a terminal) reads the token from standard input, so that it stays out
+// of shell history and ps: surrounding white space and the line end are
+// trimmed; an empty input, or one far longer than any token, is refused
+// with exit 2 after reading a bounded amount. The positional form still
+// works (contract §1).
+func TestTokenVerifyReadsStdin(t *testing.T) {
+	c := newCLI(t, "")
+	c.ok(pw, "user", "add", "alice", "--password-stdin")
+	tok := strings.TrimSpace(c.ok("", "token", "issue", "--user", "alice"))
+	tests := []struct {
+		name, stdin string
+		args        []string
+		code        int
+		out, stderr string // parts of stdout and stderr
+	}{
+		{"dash, line end", tok + "\n", []string{"-"}, 0, `"valid": true`, ""},
+		{"dash, CRLF and spaces", "  " + tok + " \r\n", []string{"-"}, 0, `"valid": true`, ""},
+		{"no argument, piped", tok + "\n", nil, 0, `"valid": true`, ""},
+		{"positional", "", []string{tok}, 0, `"valid": true`, ""},
+		{"dash, empty", "", []string{"-"}, 2, "", "standard input is empty"},
+		{"dash, only white space", " \n\t\n", []string{"-"}, 2, "", "standard input is empty"},
+		{"no argument, empty", "", nil, 2, "", "standard input is empty"},
+		{"dash, endless input", strings.Repeat("a", 10<<20), []string{"-"}, 2, "", "longer than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := &countingReader{r: strings.NewReader(tt.stdin)}
+			var out, errb bytes.Buffer
+			err := run(context.Background(), append([]string{"token", "verify"}, append(tt.args, "-c", c.cfg)...),
+				func(string) string { return "" }, in, &out, &errb)
+			code := exitCode(err, &errb)
+			if code != tt.code || !strings.Contains(out.String(), tt.out) || !strings.Contains(errb.String(), tt.stderr) {
+				t.Errorf("exit %d (want %d), stdout %q (want %q), stderr %q (want %q)", code, tt.code, out.String(), tt.out, errb.String(), tt.stderr)
+			}
+			if in.n > 1<<20 {
+				t.Errorf("read %d bytes of standard input for one token", in.n)
+			}
+		})
+	}
+}
+
+// explain --token - and --cookie - read the credential from standard
+// input, as token verify - does: the decision is the one the value on the
+// command line gets.
+func TestExplainCredentialFromStdin(t *testing.T) {
+	c := newCLI(t, `routes:
+  - name: ops
+    match: { path_prefix: /ops/ }
+    upstream: http://127.0.0.1:9
+    auth: any
+    roles: [ops]
+`)
+	c.ok(pw, "user", "add", "alice", "--role", "user", "--password-stdin")
+	tok := strings.TrimSpace(c.ok("", "token", "issue", "--user", "alice"))
+	for _, tt := range []struct {
+		name, stdin string
+		args        []string
+		code        int
+		want        string // part of stdout or stderr
+	}{
+		{"token from stdin", tok + "\n", []string{"--token", "-"}, 0, `"reason": "wrong_role"`},
+		{"empty stdin for --token", "\n", []string{"--token", "-"}, 2, "--token: standard input is empty"},
+		{"empty stdin for --cookie", " \r\n", []string{"--cookie", "-"}, 2, "--cookie: standard input is empty"},
+		{"both from stdin", tok + "\n", []string{"--token", "-", "--cookie", "-"}, 2, "exclude each other"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := c.run(tt.stdin, append([]string{"explain", "--url", "/ops/x"}, tt.args...)...)
+			if code != tt.code || !strings.Contains(out+errOut, tt.want) {
+				t.Errorf("exit %d (want %d), stdout %q, stderr %q; want %q", code, tt.code, out, errOut, tt.want)
+			}
+		})
+	}
+}

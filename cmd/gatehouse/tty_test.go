@@ -57,3 +57,16 @@ func TestEmptyPasswordAtTheTerminalIsRefused(t *testing.T) {
 		t.Errorf("a user was created with an empty password:\n%s", out)
 	}
 }
+
+// token verify without an argument reads standard input only when it is
+// not a terminal: at a terminal it would wait silently for a token, so it
+// is a usage error (exit 2) that names both forms.
+func TestTokenVerifyWithoutArgumentAtTheTerminal(t *testing.T) {
+	c := newCLI(t, "")
+	_, tty := openPTY(t)
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"token", "verify", "-c", c.cfg}, func(string) string { return "" }, tty, &out, &errb)
+	if code := exitCode(err, &errb); code != 2 || !strings.Contains(errb.String(), "token verify -") {
+		t.Errorf("exit %d (want 2), stdout %q, stderr %q (want the usage naming `token verify -`)", code, out.String(), errb.String())
+	}
+}

@@ -526,7 +526,7 @@ func (a *App) buildMFA(opt Options) (*mfa.PendingCodec, error) {
 	if a.Redis != nil {
 		steps = a.Redis
 	}
-	mfaOpts := []mfa.Option{mfa.WithClock(a.now)}
+	mfaOpts := []mfa.Option{mfa.WithClock(a.now), mfa.WithIssuer(a.Config.MFA.TOTPIssuer)}
 	sealKey := []byte(nil)
 	switch {
 	case a.Config.Keys.EncryptionKey != "":

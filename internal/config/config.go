@@ -39,6 +39,7 @@ type Config struct {
 	Keys           Keys      `yaml:"keys"`
 	Passwords      Passwords `yaml:"passwords"`
 	Login          Login     `yaml:"login"`
+	MFA            MFA       `yaml:"mfa"`
 	TrustedProxies []string  `yaml:"trusted_proxies"`
 	Redis          Redis     `yaml:"redis"`
 	Routes         []Route   `yaml:"routes"`
@@ -155,6 +156,19 @@ type Login struct {
 	// factor at their next login before they get a session.
 	RequireMFARoles []string `yaml:"require_mfa_roles"`
 }
+
+// MFA configures second factors (contract section 9).
+type MFA struct {
+	// TOTPIssuer names this deployment in authenticator apps: the otpauth
+	// URI's issuer parameter and label prefix ("Acme:alice"). Default
+	// "gatehouse"; Validate refuses one an app would show wrongly
+	// (MaxTOTPIssuerLen).
+	TOTPIssuer string `yaml:"totp_issuer"`
+}
+
+// MaxTOTPIssuerLen is the longest mfa.totp_issuer accepted, in characters:
+// an authenticator app shows the issuer on one line beside the code.
+const MaxTOTPIssuerLen = 64
 
 // Redis configures the optional shared Redis (contract section 10): one
 // node (URL, or a redis-sentinel:// URL), a Sentinel group or a Cluster,
@@ -329,6 +343,7 @@ func Default() Config {
 		Passwords: Passwords{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MaxWait: Duration(2 * time.Second),
 			ShedDelay: Duration(time.Second)},
 		Login:          Login{MaxFailures: 5, Window: Duration(15 * time.Minute)},
+		MFA:            MFA{TOTPIssuer: "gatehouse"},
 		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 		Redis:          Redis{KeyPrefix: "gatehouse:", WaitReplicas: -1, WaitTimeout: Duration(DefaultWaitTimeout)},
 		Log:            Log{Level: "info"},

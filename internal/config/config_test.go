@@ -63,6 +63,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"reserved prefix", "routes: [{name: a, match: {path_prefix: /auth/x/}, upstream: 'http://x', auth: none}]\n", "routes[0].match.path_prefix"},
 		{"route named like an audience", "routes: [{name: gatehouse, match: {path_prefix: /a/}, upstream: 'http://x', auth: none}]\n", "routes[0].name"},
 		{"trusted proxy", "trusted_proxies: [nonsense]\n", "trusted_proxies[0]"},
+		{"wildcard host over a top-level domain", "routes: [{name: a, match: {host: '*.com', path_prefix: /a/}, upstream: 'http://x', auth: none}]\n", "routes[0].match.host"},
 		{"__Host- with domain", "sessions: {cookie: {secure: 'true', domain: example.com}}\n", "sessions.cookie.name"},
 		// Browsers drop a prefixed cookie that breaks its prefix's rules,
 		// and compare the prefixes case-insensitively (RFC 6265bis 4.1.3):
@@ -708,6 +709,65 @@ func TestMaskedPrintsEffectivePasswordLimits(t *testing.T) {
 			if got := out.Passwords; got.MaxConcurrent != tt.concurrent || got.MaxPerClient != tt.perClient {
 				t.Errorf("config check prints max_concurrent: %d, max_per_client: %d; want %d, %d",
 					got.MaxConcurrent, got.MaxPerClient, tt.concurrent, tt.perClient)
+			}
+		})
+	}
+}
+
+// mfa.totp_issuer names the deployment in authenticator apps (the otpauth
+// URI's issuer parameter and label prefix), default "gatehouse"; it comes
+// from the file or GATEHOUSE_MFA_TOTP_ISSUER and config check prints it. A
+// value an app would show wrongly or not at all is refused naming the key:
+// empty, with ':' (it ends the label's issuer prefix), control characters,
+// white space around it, or longer than 64 characters.
+func TestMFATOTPIssuer(t *testing.T) {
+	tests := []struct {
+		name, yaml, env string
+		want            string // "" when refused
+	}{
+		{"default", "", "", "gatehouse"},
+		{"from the file", "mfa: {totp_issuer: Acme Staging}\n", "", "Acme Staging"},
+		{"from the environment", "", "Acme Prod", "Acme Prod"},
+		{"not ASCII", "mfa: {totp_issuer: Bücher GmbH}\n", "", "Bücher GmbH"},
+		{"64 characters", "mfa: {totp_issuer: " + strings.Repeat("é", 64) + "}\n", "", strings.Repeat("é", 64)},
+		{"empty", "mfa: {totp_issuer: ''}\n", "", ""},
+		{"colon", "mfa: {totp_issuer: 'Acme:Prod'}\n", "", ""},
+		{"control character", "mfa: {totp_issuer: \"Acme\\tProd\"}\n", "", ""},
+		{"white space around it", "mfa: {totp_issuer: ' Acme'}\n", "", ""},
+		{"65 characters", "mfa: {totp_issuer: " + strings.Repeat("a", 65) + "}\n", "", ""},
+		{"not UTF-8", "", "Acme\xff", ""}, // YAML's "\xff" is ÿ
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Load(write(t, tt.yaml), func(k string) string {
+				if k == "GATEHOUSE_MFA_TOTP_ISSUER" {
+					return tt.env
+				}
+				return ""
+			})
+			if tt.want == "" {
+				var ce *config.Error
+				if !errors.As(err, &ce) || !strings.Contains(err.Error(), "mfa.totp_issuer") {
+					t.Fatalf("error %v, want a *config.Error naming mfa.totp_issuer", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got := cfg.MFA.TOTPIssuer; got != tt.want {
+				t.Errorf("mfa.totp_issuer = %q, want %q", got, tt.want)
+			}
+			var out struct {
+				MFA struct {
+					TOTPIssuer string `yaml:"totp_issuer"`
+				} `yaml:"mfa"`
+			}
+			if err := yaml.Unmarshal([]byte(cfg.Masked()), &out); err != nil {
+				t.Fatal(err)
+			}
+			if out.MFA.TOTPIssuer != tt.want {
+				t.Errorf("config check prints mfa.totp_issuer %q, want %q", out.MFA.TOTPIssuer, tt.want)
 			}
 		})
 	}

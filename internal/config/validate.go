@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -172,6 +174,9 @@ func (c Config) Validate() []error {
 		// Those users could never enrol (TOTP secrets are sealed with it),
 		// so they could never sign in again.
 		bad("login.require_mfa_roles", "needs keys.encryption_key (TOTP secrets are encrypted with it)")
+	}
+	if msg := checkTOTPIssuer(c.MFA.TOTPIssuer); msg != "" {
+		bad("mfa.totp_issuer", "%s", msg)
 	}
 	if c.Keys.RotateEvery < 0 {
 		bad("keys.rotate_every", "must not be negative")
@@ -690,4 +695,27 @@ func redactQuery(query string) string {
 // hasPrefixFold is strings.HasPrefix ignoring ASCII case.
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// checkTOTPIssuer says what is wrong with an mfa.totp_issuer, "" if
+// nothing. The issuer is the otpauth label's prefix up to its first ':'
+// (Google's Key URI Format), so a ':' in it would move the account name;
+// apps show it on one line, so no control characters, no white space
+// around it, at most MaxTOTPIssuerLen characters.
+func checkTOTPIssuer(s string) string {
+	switch {
+	case s == "":
+		return "must name this deployment in authenticator apps (default gatehouse)"
+	case !utf8.ValidString(s):
+		return "must be UTF-8"
+	case strings.Contains(s, ":"):
+		return "must not contain ':', which ends the issuer in the otpauth label (issuer:account)"
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return "must not contain control characters"
+	case strings.TrimSpace(s) != s:
+		return "must not start or end with white space"
+	case utf8.RuneCountInString(s) > MaxTOTPIssuerLen:
+		return fmt.Sprintf("must be at most %d characters, got %d", MaxTOTPIssuerLen, utf8.RuneCountInString(s))
+	}
+	return ""
 }

@@ -23,8 +23,12 @@ const (
 
 // checkHost validates a configured match.host and returns it in the form
 // the matcher compares: lower case, no trailing dot; "" (no host) stays "".
-// "*." followed by a name matches exactly one more label. Internationalised
-// names must be written in punycode (xn--…): the Host header on the wire is
+// "*." followed by a name matches exactly one more label; the name needs two
+// labels or more, localhost excepted: "*.com" would match every name.com,
+// and ServesHost would take any of them as a login's next URL (an open
+// redirect). "*.localhost" names only this machine (RFC 6761 section 6.3).
+// Without a public-suffix list, "*.co.uk" passes. Internationalised names
+// must be written in punycode (xn--…): the Host header on the wire is
 // ASCII, so a Unicode name would never match.
 func checkHost(h string) (string, error) {
 	if h == "" {
@@ -47,6 +51,9 @@ func checkHost(h string) (string, error) {
 		return "", fmt.Errorf("%q is not a host name such as app.example.com or *.tenants.example.com", h)
 	}
 	if wild {
+		if !strings.Contains(name, ".") && name != "localhost" {
+			return "", fmt.Errorf("%q would match every name under %q: a wildcard needs at least two labels after *. (*.tenants.example.com), or list the hosts", h, name)
+		}
 		return "*." + name, nil
 	}
 	return name, nil

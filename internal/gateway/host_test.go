@@ -223,6 +223,16 @@ func TestCompileRefusesBadHosts(t *testing.T) {
 		{"wildcard in the middle", []config.Route{onHost("a", "app.*.com", "/")}, "routes[0].match.host", "host name"},
 		{"bare star", []config.Route{onHost("a", "*", "/")}, "routes[0].match.host", "host name"},
 		{"two-label wildcard", []config.Route{onHost("a", "*.*.example.com", "/")}, "routes[0].match.host", "host name"},
+		// *.com would match every name.com, and ServesHost would take any
+		// of them as a login's next URL (an open redirect): a wildcard
+		// needs two labels after "*.". Without a public-suffix list,
+		// *.co.uk still passes (docs/gateway.md); *.localhost names only
+		// this machine (RFC 6761 section 6.3).
+		{"wildcard over a top-level domain", []config.Route{onHost("a", "*.com", "/")}, "routes[0].match.host", "at least two labels"},
+		{"wildcard over a top-level domain, folded", []config.Route{onHost("a", "*.COM.", "/")}, "routes[0].match.host", "at least two labels"},
+		{"wildcard over a private top-level domain", []config.Route{onHost("a", "*.internal", "/")}, "routes[0].match.host", "at least two labels"},
+		{"wildcard over localhost", []config.Route{onHost("a", "*.localhost", "/")}, "", ""},
+		{"wildcard over a two-label public suffix", []config.Route{onHost("a", "*.co.uk", "/")}, "", ""},
 		{"underscore", []config.Route{onHost("a", "my_app.example.com", "/")}, "routes[0].match.host", "host name"},
 		{"empty label", []config.Route{onHost("a", "app..example.com", "/")}, "routes[0].match.host", "host name"},
 		{"scheme", []config.Route{onHost("a", "https://app.example.com", "/")}, "routes[0].match.host", ""},

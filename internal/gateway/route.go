@@ -57,7 +57,8 @@ type Route struct {
 // Match selects the requests of a route.
 type Match struct {
 	// Host is "" (any host), an exact lower-case name, or "*." plus a name
-	// (exactly one more label); see checkHost and table.forHost.
+	// of two labels or more, or localhost (exactly one more label); see
+	// checkHost and table.forHost.
 	Host string
 	// PathPrefix matches at a segment boundary: "/app" and "/app/" both match
 	// "/app", "/app/" and "/app/x" but never "/apple".

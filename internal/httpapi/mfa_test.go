@@ -479,3 +479,36 @@ func descr(m map[string]any) string {
 	s, _ := m["error_description"].(string)
 	return s
 }
+
+// The otpauth URI names the deployment by mfa.totp_issuer, in its issuer
+// parameter and its label prefix ("Acme Staging:alice"), so that several
+// deployments tell apart in an authenticator app; "gatehouse" by default.
+func TestTOTPEnrolmentNamesTheConfiguredIssuer(t *testing.T) {
+	for _, tt := range []struct{ issuer, want string }{{"", "gatehouse"}, {"Acme Staging", "Acme Staging"}} {
+		t.Run(tt.want, func(t *testing.T) {
+			g := mfaInstance(t, func(c *config.Config) {
+				if tt.issuer != "" {
+					c.MFA.TOTPIssuer = tt.issuer
+				}
+			})
+			g.CreateUser(t, "alice", strongPassword)
+			c := testutil.Client(t)
+			loginJSON(t, c, g.URL, "alice", strongPassword)
+			resp, body := do(t, c, "POST", g.URL+"/auth/mfa/totp", "", "Content-Type", "application/json")
+			if resp.StatusCode != 200 {
+				t.Fatalf("POST /auth/mfa/totp = %d %s", resp.StatusCode, body)
+			}
+			raw, _ := decode(t, body)["otpauth_uri"].(string)
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatalf("otpauth_uri %q: %v", raw, err)
+			}
+			if got := u.Query().Get("issuer"); got != tt.want {
+				t.Errorf("issuer parameter = %q, want %q (%s)", got, tt.want, raw)
+			}
+			if got, want := u.Path, "/"+tt.want+":alice"; got != want {
+				t.Errorf("label = %q, want %q (%s)", got, want, raw)
+			}
+		})
+	}
+}

@@ -281,15 +281,21 @@ func (rs *routeSeries) counter(status int) prometheus.Counter {
 }
 
 // own wraps gatehouse's own endpoints: capped bodies and security headers.
+// Every answer is Cache-Control: no-store unless its handler sets another
+// (the public documents: discovery, JWKS, /openapi.json, the static
+// script): redirects and 204s that set or clear a cookie included, so that
+// no shared cache stores a Set-Cookie (RFC 9111 section 3) or a login's
+// redirect. The gateway's answers do not pass here.
 func (s *server) own(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		// One allocation for the three values; each slice is capped so that
+		// One allocation for the four values; each slice is capped so that
 		// an append to one header cannot write into the next.
-		v := append(make([]string, 0, 3), "nosniff", "no-referrer", "DENY")
+		v := append(make([]string, 0, 4), "nosniff", "no-referrer", "DENY", "no-store")
 		h["X-Content-Type-Options"] = v[0:1:1]
 		h["Referrer-Policy"] = v[1:2:2]
 		h["X-Frame-Options"] = v[2:3:3]
+		h["Cache-Control"] = v[3:4:4]
 		if s.tls {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}

@@ -39,7 +39,9 @@ const (
 	// public is a public document (discovery, JWKS, OpenAPI, the script):
 	// cacheable.
 	public
-	// redirect is a 3xx to Location.
+	// redirect is a 3xx to Location: no-store, as every answer of
+	// gatehouse's own that is no public document (a redirect that sets a
+	// cookie above all: a shared cache must never store a Set-Cookie).
 	redirect
 	// empty is a 2xx without a body.
 	empty
@@ -48,12 +50,14 @@ const (
 // headersFixture is a gatehouse with every optional surface switched on:
 // second factors and passkeys, an app that needs consent, a login
 // provider, a gateway route to an upstream that is down, and the admin
-// console; with alice (signed in), mfa (TOTP, between her two steps) and
-// root (an administrator with a second factor).
+// console; with alice (signed in, in three sessions), mfa (TOTP, between
+// her two steps twice) and root (an administrator with a second factor).
 type headersFixture struct {
 	g                              *testutil.Instance
 	alice, leaving, pending, admin *http.Client
+	leavingForm, pendingForm       *http.Client // for the form answers that end these
 	aliceToken, rootToken          string
+	mfaSecret                      string
 }
 
 func startHeadersFixture(t *testing.T) *headersFixture {
@@ -76,9 +80,10 @@ func startHeadersFixture(t *testing.T) *headersFixture {
 	for _, name := range []string{"bob", "carol", "dave"} { // one refused login each
 		g.CreateUser(t, name, strongPassword)
 	}
-	enrolTOTP(t, g, "mfa")
-	f := &headersFixture{g: g, alice: browser(t, g, "alice"), leaving: browser(t, g, "alice")}
+	mfaSecret := enrolTOTP(t, g, "mfa")
+	f := &headersFixture{g: g, alice: browser(t, g, "alice"), leaving: browser(t, g, "alice"), leavingForm: browser(t, g, "alice"), mfaSecret: mfaSecret}
 	f.pending, _ = pendingLogin(t, g, "mfa")
+	f.pendingForm, _ = pendingLogin(t, g, "mfa")
 
 	secret := enrolTOTP(t, g, "root")
 	f.admin, _ = pendingLogin(t, g, "root")
@@ -130,6 +135,11 @@ func checkHeaders(t *testing.T, kind answerKind, resp *http.Response, body strin
 	}
 	if m := leaks.FindString(body); m != "" {
 		t.Errorf("body shows internals (%q):\n%s", m, body)
+	}
+	// RFC 9111 section 3: a shared cache may store a response with
+	// Set-Cookie and replay the cookie to the next client.
+	if len(h.Values("Set-Cookie")) > 0 && kind != page && kind != flowPage && h.Get("Cache-Control") != "no-store" {
+		t.Errorf("sets a cookie with Cache-Control %q, want no-store", h.Get("Cache-Control"))
 	}
 	if resp.StatusCode >= 400 && kind != page && kind != flowPage {
 		if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") || !strings.HasPrefix(body, `{"error":"`) {
@@ -186,9 +196,15 @@ func checkHeaders(t *testing.T, kind answerKind, resp *http.Response, body strin
 		if resp.StatusCode/100 != 3 || h.Get("Location") == "" {
 			t.Errorf("= %d Location %q, want a redirect", resp.StatusCode, h.Get("Location"))
 		}
+		if got := h.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("Cache-Control = %q, want no-store", got)
+		}
 	case empty:
 		if body != "" {
 			t.Errorf("body %q, want none", body)
+		}
+		if got := h.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("Cache-Control = %q, want no-store", got)
 		}
 	}
 }
@@ -255,6 +271,11 @@ func TestResponseHeaders(t *testing.T) {
 		{"login form", nil, "POST", "/auth/login", "username=alice&password=" + url.QueryEscape(strongPassword), []string{"Content-Type", form, "Origin", base}, 303, redirect},
 		{"login form refused", nil, "POST", "/auth/login", "username=bob&password=wrong", []string{"Content-Type", form, "Origin", base}, 303, redirect},
 		{"OIDC start", nil, "GET", "/auth/oidc/corp/start?next=/account", "", nil, 302, redirect},
+		// Redirects that set a cookie.
+		{"login form, second factor needed", nil, "POST", "/auth/login", "username=mfa&password=" + url.QueryEscape(strongPassword), []string{"Content-Type", form, "Origin", base}, 303, redirect},
+		{"second step form", f.pendingForm, "POST", "/auth/login/mfa", "method=totp&next=/account&code=" + totpCode(t, f.mfaSecret, g.Clock.Now()), browserForm, 303, redirect},
+		{"logout form", f.leavingForm, "POST", "/auth/logout", "", browserForm, 303, redirect},
+		{"ServeMux redirect clearing a tossed cookie", nil, "GET", "/admin", "", []string{"Cookie", g.App.Sessions.CookieName() + "=a; " + g.App.Sessions.CookieName() + "=b"}, 307, redirect},
 		{"gateway route, browser without a session", nil, "GET", "/app/x", "", []string{"Accept", "text/html"}, 302, redirect},
 		// JSON with credentials or user data.
 		{"login JSON", nil, "POST", "/auth/login", `{"username":"alice","password":"` + strongPassword + `"}`, []string{"Content-Type", jsonType}, 200, private},
@@ -337,6 +358,19 @@ func TestResponseHeaders(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestOIDCCallbackRedirectIsNoStore: the callback's 303 that ends an OIDC
+// login sets the session cookie, and carries the headers of every redirect
+// of gatehouse's own (no-store), which TestResponseHeaders cannot reach
+// without the provider's round trip.
+func TestOIDCCallbackRedirectIsNoStore(t *testing.T) {
+	g, _ := oidcMFAInstance(t, nil)
+	resp, body := oidcLogin(t, g, testutil.Client(t), "/account")
+	if resp.StatusCode != http.StatusSeeOther || !hasSessionCookie(g, resp) {
+		t.Fatalf("callback = %d, session cookie %v; want 303 with one\n%s", resp.StatusCode, hasSessionCookie(g, resp), body)
+	}
+	checkHeaders(t, redirect, resp, body)
 }
 
 // TestEveryCookieHasItsFlags: every cookie gatehouse sets — session, pending second

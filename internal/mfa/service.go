@@ -77,9 +77,17 @@ type Option func(*Service)
 // either).
 func WithSealer(s *seal.Sealer) Option { return func(svc *Service) { svc.sealer = s } }
 
-// WithIssuer sets the issuer shown by authenticator apps (default
-// "gatehouse").
-func WithIssuer(name string) Option { return func(s *Service) { s.issuer = name } }
+// WithIssuer sets the issuer shown by authenticator apps, the otpauth
+// URI's issuer parameter and label prefix (mfa.totp_issuer; default
+// "gatehouse", which "" keeps). The name must not contain ':', which ends
+// the label's issuer; config validates it.
+func WithIssuer(name string) Option {
+	return func(s *Service) {
+		if name != "" {
+			s.issuer = name
+		}
+	}
+}
 
 // WithClock sets the clock (tests move time instead of sleeping).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
