@@ -7,9 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gatehouse-auth/gatehouse/internal/config"
-	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 )
 
 // TestPendingLoginEndsWithItsSession: the gatehouse_mfa cookie stands for
@@ -27,27 +24,7 @@ func TestPendingLoginEndsWithItsSession(t *testing.T) {
 }
 
 func pendingLoginOnce(t *testing.T, store string) {
-	dsn := ""
-	if store == "postgres" {
-		dsn = pgtest.DSN(t)
-	}
-	g := mfaInstance(t, func(c *config.Config) {
-		c.Login.MaxFailures = 50 // the refused steps below are not guesses
-		if dsn != "" {
-			c.Store = dsn
-		}
-	})
-	g.CreateUser(t, "alice", strongPassword)
-	secret := enrolTOTP(t, g, "alice")
-	owner, _ := pendingLogin(t, g, "alice")
-	if resp, body := postJSON(t, owner, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
-		t.Fatalf("second step = %d %s", resp.StatusCode, body)
-	}
-	resp, body := do(t, owner, "POST", g.URL+"/auth/mfa/recovery-codes", "", "Content-Type", "application/json")
-	if resp.StatusCode != 200 {
-		t.Fatalf("recovery codes = %d %s", resp.StatusCode, body)
-	}
-	codes := anyStrings(decode(t, body)["codes"])
+	g, secret, codes := totpUserWithCodes(t, store)
 
 	// finished is a browser whose pending login's second step earned a
 	// session, and a copy of its pending cookie kept beside it.

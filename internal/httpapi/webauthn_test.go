@@ -874,6 +874,35 @@ func TestPasskeyNameWithControlOrInvisibleCharactersRefused(t *testing.T) {
 	})
 }
 
+// totpUserWithCodes starts an mfa instance on the main store named
+// (stores) with alice enrolled in TOTP, and returns its TOTP secret and her
+// recovery codes. Wrong codes up to 50 do not lock her: the tests using it
+// refuse steps on purpose.
+func totpUserWithCodes(t *testing.T, store string) (g *testutil.Instance, secret string, codes []string) {
+	t.Helper()
+	dsn := ""
+	if store == "postgres" {
+		dsn = pgtest.DSN(t)
+	}
+	g = mfaInstance(t, func(c *config.Config) {
+		c.Login.MaxFailures = 50
+		if dsn != "" {
+			c.Store = dsn
+		}
+	})
+	g.CreateUser(t, "alice", strongPassword)
+	secret = enrolTOTP(t, g, "alice")
+	c, _ := pendingLogin(t, g, "alice")
+	if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+		t.Fatalf("second step = %d %s", resp.StatusCode, body)
+	}
+	resp, body := do(t, c, "POST", g.URL+"/auth/mfa/recovery-codes", "", "Content-Type", "application/json")
+	if resp.StatusCode != 200 {
+		t.Fatalf("recovery codes = %d %s", resp.StatusCode, body)
+	}
+	return g, secret, anyStrings(decode(t, body)["codes"])
+}
+
 // Second steps of one user racing with one code, on every main store: of
 // pending logins sending the same TOTP code, or the same recovery code, at
 // once, exactly one gets a session (each code works once, contract §9).
@@ -884,27 +913,8 @@ func TestSecondStepsRacingWithOneCodeExactlyOneWins(t *testing.T) {
 }
 
 func secondStepRace(t *testing.T, store string) {
-	dsn := ""
-	if store == "postgres" {
-		dsn = pgtest.DSN(t)
-	}
-	g := mfaInstance(t, func(c *config.Config) {
-		c.Login.MaxFailures = 50 // the losers are wrong codes: counted, but no lock
-		if dsn != "" {
-			c.Store = dsn
-		}
-	})
-	g.CreateUser(t, "alice", strongPassword)
-	secret := enrolTOTP(t, g, "alice")
-	c, _ := pendingLogin(t, g, "alice")
-	if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
-		t.Fatalf("second step = %d %s", resp.StatusCode, body)
-	}
-	resp, body := do(t, c, "POST", g.URL+"/auth/mfa/recovery-codes", "", "Content-Type", "application/json")
-	if resp.StatusCode != 200 {
-		t.Fatalf("recovery codes = %d %s", resp.StatusCode, body)
-	}
-	recovery := anyStrings(decode(t, body)["codes"])[3]
+	g, secret, codes := totpUserWithCodes(t, store)
+	recovery := codes[3]
 	g.Clock.Advance(30 * time.Second) // the race's TOTP code is a new step's
 	tests := []struct {
 		name string
