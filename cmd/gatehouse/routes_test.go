@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -37,12 +36,8 @@ func TestSIGHUPReloadGivesTheConfigCheckVerdict(t *testing.T) {
 		return "listen: 127.0.0.1:0\nadmin_listen: ''\nroutes:\n- {name: a, match: {path_prefix: /a/}, upstream: '" + upstream + "', auth: none}\n"
 	}
 	c := newCLI(t, route("http://127.0.0.1:9"))
-	logs := make(logLines, 256)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "-c", c.cfg}, func(string) string { return "" }, strings.NewReader(""), io.Discard, logs)
-	}()
+	logs, done := c.serve(ctx)
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

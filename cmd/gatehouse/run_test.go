@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,6 +39,18 @@ func (c *cli) run(stdin string, args ...string) (int, string, string) {
 	err := run(context.Background(), append(args, "-c", c.cfg), getenv, strings.NewReader(stdin), &out, &errb)
 	code := exitCode(err, &errb)
 	return code, out.String(), errb.String()
+}
+
+// serve runs `gatehouse serve` on c's config and environment until ctx
+// ends: its log lines arrive on logs, its result on done (buffered, so a
+// test that takes it can put it back for its cleanup).
+func (c *cli) serve(ctx context.Context) (logs logLines, done chan error) {
+	logs, done = make(logLines, 256), make(chan error, 1)
+	getenv := func(k string) string { return c.env[k] }
+	go func() {
+		done <- run(ctx, []string{"serve", "-c", c.cfg}, getenv, strings.NewReader(""), io.Discard, logs)
+	}()
+	return logs, done
 }
 
 func (c *cli) ok(stdin string, args ...string) string {

@@ -66,12 +66,8 @@ func TestServeLogsTheStoreWithoutItsPassword(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := newCLI(t, "listen: 127.0.0.1:0\nadmin_listen: ''\n")
 			c.env["GATEHOUSE_STORE"] = dsn
-			logs := make(logLines, 256)
 			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() {
-				done <- run(ctx, []string{"serve", "-c", c.cfg}, func(k string) string { return c.env[k] }, strings.NewReader(""), io.Discard, logs)
-			}()
+			logs, done := c.serve(ctx)
 			line := logs.await(t, "gatehouse serving")
 			cancel()
 			if err := <-done; err != nil {
@@ -93,12 +89,8 @@ func TestServeLogsTheStoreWithoutItsPassword(t *testing.T) {
 func TestServeStoppedWhileWaitingForTheStoreExitsZero(t *testing.T) {
 	c := newCLI(t, "listen: 127.0.0.1:0\nadmin_listen: ''\n")
 	c.env["GATEHOUSE_STORE"] = "postgres://postgres@127.0.0.1:1/test?sslmode=disable"
-	logs := make(logLines, 256)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "-c", c.cfg}, func(k string) string { return c.env[k] }, strings.NewReader(""), io.Discard, logs)
-	}()
+	logs, done := c.serve(ctx)
 	logs.await(t, "a store is not reachable at start; retrying")
 	cancel()
 	var stderr strings.Builder

@@ -84,12 +84,8 @@ func TestServeAnswersWhileWaitingForItsStores(t *testing.T) {
 					c.env[k] = v
 				}
 			}
-			logs := make(logLines, 256)
 			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() {
-				done <- run(ctx, []string{"serve", "-c", c.cfg}, func(k string) string { return c.env[k] }, strings.NewReader(""), io.Discard, logs)
-			}()
+			logs, done := c.serve(ctx)
 			t.Cleanup(func() {
 				cancel()
 				if err := <-done; err != nil {
@@ -271,12 +267,8 @@ func TestServeRefusesATakenPortBeforeWaitingForItsStores(t *testing.T) {
 			proxy.Stop() // Redis is down at start
 			c.env["GATEHOUSE_REDIS_URL"] = "redis://" + proxy.Addr() + "/0"
 
-			logs := make(logLines, 256)
 			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() {
-				done <- run(ctx, []string{"serve", "-c", c.cfg}, func(k string) string { return c.env[k] }, strings.NewReader(""), io.Discard, logs)
-			}()
+			logs, done := c.serve(ctx)
 			t.Cleanup(func() {
 				cancel()
 				<-done
