@@ -87,7 +87,7 @@ func (c *cluster) startNode() string {
 type node struct {
 	base string
 	cmd  *exec.Cmd
-	logs *lockedBuffer
+	logs *testutil.SyncBuffer
 	// exited is closed when the process has ended; err is then its exit
 	// status. A closed channel (not a value sent once) lets a test and the
 	// cleanup both wait for the exit: a consumed value made the cleanup wait
@@ -111,7 +111,7 @@ func startServe(t *testing.T, cfg string, env ...string) *node {
 func launch(t *testing.T, cfg string, env ...string) *node {
 	t.Helper()
 	addr := freeAddr(t)
-	n := &node{base: "http://" + addr, logs: &lockedBuffer{}, exited: make(chan struct{})}
+	n := &node{base: "http://" + addr, logs: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	n.cmd = exec.Command(binary, "serve", "-c", cfg)
 	n.cmd.Env = append(append(childEnv(), "GATEHOUSE_LISTEN="+addr), env...)
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs

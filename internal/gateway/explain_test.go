@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
 // TestExplainGivesTheGatewaysReason sends every denial class of the policy
@@ -15,7 +16,7 @@ import (
 // must be the gateway's own (issue 16: explain is the same code path).
 func TestExplainGivesTheGatewaysReason(t *testing.T) {
 	up := newUpstream(t)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	d := deps()
 	d.Logger = slogText(&logs)
 	// mfa needs a second factor: a credential without one is refused with

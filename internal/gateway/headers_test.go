@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
 func TestIdentityHeadersCannotBeSpoofed(t *testing.T) {
@@ -168,7 +169,7 @@ func TestForwardJWTIssuerFailureFailsClosed(t *testing.T) {
 func TestInvalidStoredRoleFailsClosed(t *testing.T) {
 	up := newUpstream(t)
 	d := deps()
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	d.Logger = slogText(&logs)
 	_, srv := serve(t, []config.Route{route("app", "/app/", "session", up.URL)}, d)
 	wantJSONError(t, do(t, newRequest(t, "GET", srv.URL+"/app/x", sessionCred("badrole")...)), 500, "internal_error")
@@ -283,7 +284,7 @@ func TestStripPrefixAndHost(t *testing.T) {
 
 func TestObserveAndDenialLog(t *testing.T) {
 	up := newUpstream(t)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	type call struct{ route, method, outcome string }
 	calls := make(chan call, 10)
 	d := deps()
@@ -337,7 +338,7 @@ func TestUpstreamCannotSetGatehouseCookies(t *testing.T) {
 		w.Header()["Set-Cookie"] = append(r.Header.Values("X-Set"), "theme=dark; Path=/")
 	}))
 	t.Cleanup(up.Close)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	d := deps()
 	d.PrivateCookies = []string{"pending"}
 	d.PrivateCookiePrefixes = []string{"state-"}

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -208,24 +207,6 @@ func wantJSONError(t *testing.T, r reply, status int, code string) {
 	if got, want := strings.TrimSpace(r.Body), `{"error":"`+code+`"}`; got != want {
 		t.Errorf("body = %q, want %q", got, want)
 	}
-}
-
-// syncBuffer is a log sink that server goroutines can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func slogText(w io.Writer) *slog.Logger {
