@@ -772,3 +772,53 @@ func TestMFATOTPIssuer(t *testing.T) {
 		})
 	}
 }
+
+// Token lifetimes that would make every token grant fail are refused,
+// naming the key: JWT times are whole seconds, so an access_ttl under 1s
+// gives tokens whose exp is their iat (the grants refuse to issue them),
+// and a refresh family that ends within the leeway cannot carry an access
+// token (exp + leeway must not pass the family's end). Lifetimes that
+// work but make another setting idle are warnings, as for sessions.
+func TestTokenLifetimesAreChecked(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, key string
+	}{
+		{"tokens: {access_ttl: 500ms}\n", "tokens.access_ttl"},
+		{"tokens: {access_ttl: 999ms}\n", "tokens.access_ttl"},
+		{"tokens: {refresh_ttl: 30s, leeway: 30s}\n", "tokens.refresh_ttl"},
+		{"tokens: {refresh_ttl: 30500ms, leeway: 30s}\n", "tokens.refresh_ttl"},
+		{"tokens: {refresh_ttl: 10s, leeway: 0s}\n", ""},
+		{"tokens: {access_ttl: 1s}\n", ""},
+		{"tokens: {refresh_ttl: 31s, leeway: 30s}\n", ""},
+	} {
+		_, err := config.Load(write(t, tc.yaml), noEnv)
+		switch {
+		case tc.key == "" && err != nil:
+			t.Errorf("%q: %v, want accepted", tc.yaml, err)
+		case tc.key != "" && (err == nil || !strings.Contains(err.Error(), tc.key+":")):
+			t.Errorf("%q: error %v, want one naming %s", tc.yaml, err, tc.key)
+		}
+	}
+	for _, tc := range []struct {
+		yaml, want string
+	}{
+		{"tokens: {access_ttl: 1h, refresh_ttl: 30m}\n", "tokens.access_ttl"},
+		{"tokens: {access_ttl: 10m, leeway: 30s, refresh_ttl: 10m}\n", "tokens.access_ttl"},
+		{"tokens: {refresh_idle_ttl: 720h, refresh_ttl: 720h}\n", "tokens.refresh_idle_ttl"},
+		{"tokens: {access_ttl: 10m, leeway: 30s, refresh_ttl: 630s, refresh_idle_ttl: 629s}\n", ""},
+	} {
+		cfg, err := config.Load(write(t, tc.yaml), noEnv)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		var got string
+		for _, w := range cfg.Warnings() {
+			if strings.HasPrefix(w, "tokens.") {
+				got += w + "\n"
+			}
+		}
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%q: token warnings %q, want one naming %q", tc.yaml, got, tc.want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -142,6 +143,17 @@ func (c Config) Validate() []error {
 	positive("tokens.refresh_idle_ttl", c.Tokens.RefreshIdleTTL)
 	if c.Tokens.Leeway < 0 {
 		bad("tokens.leeway", "must not be negative")
+	}
+	// Token times (exp, iat, nbf) are whole seconds: a shorter access token
+	// would expire as it is issued, and the grants refuse to issue one.
+	if ttl := c.Tokens.AccessTTL.D(); ttl > 0 && ttl < time.Second {
+		bad("tokens.access_ttl", "must be at least 1s (token times are whole seconds), got %s", ttl)
+	}
+	// An access token's exp + leeway may not pass its refresh family's end
+	// (docs/tokens.md): a family that ends within the leeway can carry no
+	// token of at least a second, and every token grant would be refused.
+	if rt, lw := c.Tokens.RefreshTTL.D(), c.Tokens.Leeway.D(); rt > 0 && lw >= 0 && rt < lw+time.Second {
+		bad("tokens.refresh_ttl", "must be at least tokens.leeway (%s) + 1s, or no access token fits in a refresh family and every token grant fails, got %s", lw, rt)
 	}
 	if c.Tokens.CacheSize < 0 {
 		bad("tokens.cache_size", "must not be negative (0 = off)")
@@ -504,6 +516,14 @@ func (c Config) Warnings() []string {
 		// Valid (the earlier limit ends a session), but the idle one then
 		// never ends anything: likely the two values swapped.
 		w = append(w, fmt.Sprintf("sessions.idle_timeout %s is not shorter than sessions.absolute_timeout %s: every session ends at the absolute limit and the idle one never applies; were the two swapped?", idle, abs))
+	}
+	if at, lw, rt := c.Tokens.AccessTTL.D(), c.Tokens.Leeway.D(), c.Tokens.RefreshTTL.D(); at > 0 && rt > lw && at+lw > rt {
+		// Valid, but no access token of a refresh family lives access_ttl:
+		// each ends with its family (exp + leeway at the family's end).
+		w = append(w, fmt.Sprintf("tokens.access_ttl %s + tokens.leeway %s is longer than tokens.refresh_ttl %s: every access token of a login or refresh is cut to at most %s so that it ends with its refresh family; were access_ttl and refresh_ttl swapped?", at, lw, rt, rt-lw))
+	}
+	if idle, abs := c.Tokens.RefreshIdleTTL.D(), c.Tokens.RefreshTTL.D(); idle > 0 && abs > 0 && idle >= abs {
+		w = append(w, fmt.Sprintf("tokens.refresh_idle_ttl %s is not shorter than tokens.refresh_ttl %s: every refresh family ends at the absolute limit and the idle one never applies; were the two swapped?", idle, abs))
 	}
 	if !c.SecureCookies() && !isLoopback(c.EffectivePublicURL()) {
 		w = append(w, "session cookies are not Secure: set tls or an https public_url in production")

@@ -59,6 +59,14 @@ const RecoveryCodeCount = 10
 // second factor in the session.
 const ReauthWindow = 5 * time.Minute
 
+// SpentSkew is how long past its expiry a finished WebAuthn ceremony or an
+// ended pending login is remembered as spent (Store.UseChallenge). Each
+// instance judges the expiry on its own clock: one whose clock is behind
+// still accepts the cookie for that difference, and must still find it
+// spent after an instance whose clock is ahead purged what it took for
+// expired. Instances' clocks may differ by up to this much.
+const SpentSkew = time.Minute
+
 // Service enrols and verifies second factors.
 type Service struct {
 	store  Store
@@ -530,12 +538,13 @@ func (s *Service) Reset(ctx context.Context, userID string) error {
 // first factor and so earns one session; a copy kept after the second
 // step, or second steps sent at once with different codes, earn no more.
 // Each ended cookie is remembered, in the store that spends WebAuthn
-// challenges, until it would have expired anyway.
+// challenges, until it would have expired anyway on every instance
+// (SpentSkew past its expiry).
 func (s *Service) EndPending(ctx context.Context, p Pending) error {
 	if p.digest == "" {
 		return ErrPendingEnded // not read from a request: nothing to end
 	}
-	first, err := s.store.UseChallenge(ctx, p.digest, p.Expires, s.now())
+	first, err := s.store.UseChallenge(ctx, p.digest, p.Expires.Add(SpentSkew), s.now())
 	switch {
 	case err != nil:
 		return fmt.Errorf("end pending login: %w", err)

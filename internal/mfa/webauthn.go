@@ -204,7 +204,7 @@ func (p *Passkeys) takeCeremony(ctx context.Context, w http.ResponseWriter, r *h
 		return ceremony{}, ErrCeremony
 	}
 	sum := sha256.Sum256([]byte("gatehouse-webauthn-challenge\x00" + c.Session.Challenge))
-	first, err := p.store.UseChallenge(ctx, base64.RawURLEncoding.EncodeToString(sum[:]), c.Expires, now)
+	first, err := p.store.UseChallenge(ctx, base64.RawURLEncoding.EncodeToString(sum[:]), c.Expires.Add(SpentSkew), now)
 	if err != nil {
 		return ceremony{}, fmt.Errorf("webauthn ceremony: %w", err)
 	}

@@ -273,15 +273,15 @@ func (g *Grants) reused(ctx context.Context, u auth.User, old Refresh) error {
 }
 
 // denyAgain publishes the sid denial of old's family again while an access
-// token of it may still be valid (revoked less than access_ttl + leeway
-// ago). A revocation is stored first and published second, so a broadcast
-// outage in between (reuse detected while Redis is down) leaves the
+// token of it may still be valid (revoked less than sidDenial ago). A
+// revocation is stored first and published second, so a broadcast outage
+// in between (reuse detected while Redis is down) leaves the
 // family revoked in the store and its access tokens valid on the other
 // instances; the next refresh with one of its tokens mends that. Publishing
 // again is idempotent, and /auth/revoke with the same token publishes it
 // as well.
 func (g *Grants) denyAgain(ctx context.Context, old Refresh) error {
-	if old.RevokedAt.IsZero() || !g.s.now().Before(old.RevokedAt.Add(g.s.ttl+g.s.leeway)) {
+	if old.RevokedAt.IsZero() || !g.s.now().Before(old.RevokedAt.Add(g.sidDenial())) {
 		return nil
 	}
 	return g.publish(ctx, g.sidEvent(Family{ID: old.FamilyID}))
@@ -506,21 +506,29 @@ func (g *Grants) revokeFamilyOf(ctx context.Context, f Family) error {
 }
 
 // sidEvent lasts as long as any access token of family f can: one
-// access_ttl plus leeway from now or, for a family without refresh token,
-// until its end, which is its access token's exp plus leeway however long
-// that token lives (Issue). Call it once the family's revocation is in the
-// store: a refresh that committed before it (it waited for the family's
-// row, or this process paused) signed its token as of a time read before
-// that commit (pair), so the denial outlasts that token too; a clock read
-// before the store write left the token valid for the difference after
-// its sid was forgotten.
+// access_ttl plus twice the leeway from now (sidDenial) or, for a family
+// without refresh token, until its end, which is its access token's exp
+// plus leeway however long that token lives (Issue). Call it once the
+// family's revocation is in the store: a refresh that committed before it
+// (it waited for the family's row, or this process paused) signed its
+// token as of a time read before that commit (pair), so the denial
+// outlasts that token too; a clock read before the store write left the
+// token valid for the difference after its sid was forgotten.
 func (g *Grants) sidEvent(f Family) revocation.Event {
-	until := g.s.now().Add(g.s.ttl + g.s.leeway)
+	until := g.s.now().Add(g.sidDenial())
 	if f.NoRefresh && f.ExpiresAt.After(until) {
 		until = f.ExpiresAt
 	}
 	return revocation.Event{Kind: revocation.KindSID, Key: f.ID, Until: until}
 }
+
+// sidDenial is how long after now an access token of a family revoked
+// now can still be accepted: access_ttl, plus the leeway of the instance
+// that issued it (its clock may be ahead of this one's by up to the
+// leeway, and its exp with it), plus the leeway every verifier adds to
+// exp. One leeway would let such a token come back for the skew once its
+// sid was forgotten.
+func (g *Grants) sidDenial() time.Duration { return g.s.ttl + 2*g.s.leeway }
 
 func (g *Grants) publish(ctx context.Context, ev revocation.Event) error {
 	if g.pub == nil {

@@ -69,7 +69,8 @@ func (db *Store) DeleteCredentials(ctx context.Context, userID string) error {
 
 // UseChallenge records a finished ceremony's challenge digest: the insert
 // changes no row when it is there already. Expired digests are dropped on
-// the way (the table holds at most five minutes of ceremonies).
+// the way (the table holds at most a few minutes of ceremonies: their
+// life plus mfa.SpentSkew).
 func (db *Store) UseChallenge(ctx context.Context, digest string, expires, now time.Time) (bool, error) {
 	if _, err := db.exec(ctx, "purge webauthn challenges",
 		`DELETE FROM webauthn_challenges WHERE expires_at < ?`, micros(now)); err != nil {
