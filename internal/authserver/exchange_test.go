@@ -27,13 +27,14 @@ const (
 )
 
 var (
-	// thirdParty needs the user's consent; firstParty does not.
+	// thirdParty needs the user's consent; firstParty does not. Both are
+	// config clients: the store does not hold them.
 	thirdParty = client.Client{ID: "web", Type: client.Confidential, RedirectURIs: []string{callback},
 		GrantTypes: []string{client.GrantAuthorizationCode, client.GrantRefreshToken},
-		Scopes:     []string{client.ScopeOpenID, client.ScopeOfflineAccess}}
+		Scopes:     []string{client.ScopeOpenID, client.ScopeOfflineAccess}, FromConfig: true}
 	firstParty = client.Client{ID: "spa", Type: client.Public, RedirectURIs: []string{callback}, FirstParty: true,
 		GrantTypes: []string{client.GrantAuthorizationCode, client.GrantRefreshToken},
-		Scopes:     []string{client.ScopeOpenID, client.ScopeOfflineAccess}}
+		Scopes:     []string{client.ScopeOpenID, client.ScopeOfflineAccess}, FromConfig: true}
 )
 
 // holdable is a real SQLite store whose first CreateRefresh or

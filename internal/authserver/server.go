@@ -142,7 +142,8 @@ func (s *Server) NeedsConsent(ctx context.Context, c client.Client, userID strin
 // allowed before, by the store in one step: consents given at once add up,
 // and one racing a withdrawal does not bring the withdrawn scopes back).
 func (s *Server) Consent(ctx context.Context, c client.Client, userID string, scopes []string) error {
-	if err := s.Store.AddConsent(ctx, Consent{UserID: userID, ClientID: c.ID, Scopes: scopes, GrantedAt: s.Now()}); err != nil {
+	err := s.Store.AddConsent(ctx, Consent{UserID: userID, ClientID: c.ID, Scopes: scopes, GrantedAt: s.Now(), StoredClient: !c.FromConfig})
+	if err != nil {
 		return fmt.Errorf("save consent: %w", err)
 	}
 	return nil

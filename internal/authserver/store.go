@@ -33,6 +33,12 @@ type Consent struct {
 	ClientID  string
 	Scopes    []string
 	GrantedAt time.Time
+	// StoredClient, when AddConsent is given it, says that ClientID is a
+	// client of client.Store (registered at run time), not one of the config
+	// file: AddConsent then saves the consent only while that client is
+	// still stored, so that a consent saved while its client is deleted
+	// never outlives it. Stores return it false.
+	StoredClient bool
 }
 
 // Store persists codes and consents.

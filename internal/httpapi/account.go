@@ -117,7 +117,7 @@ func relativeTime(t, now time.Time) string {
 // callers keep their 401 and 403.
 func (s *server) accountError(w http.ResponseWriter, r *http.Request, err error) {
 	if isForm(r) && (errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, mfa.ErrReauthRequired)) {
-		http.Redirect(w, r, "/login?next="+url.QueryEscape("/account"), http.StatusSeeOther)
+		toLogin(w, r, "/account", http.StatusSeeOther)
 		return
 	}
 	s.writeError(w, r, err)

@@ -96,7 +96,7 @@ func (s *server) handleAuthorize() http.Handler {
 				back(url.Values{"error": {"login_required"}, "error_description": {desc}})
 				return
 			}
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(loginNext(params, now)), http.StatusSeeOther)
+			toLogin(w, r, loginNext(params, now), http.StatusSeeOther)
 			return
 		}
 		if r.Method == http.MethodPost {

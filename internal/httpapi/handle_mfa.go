@@ -300,7 +300,7 @@ func (s *server) handleLoginMFA() http.Handler {
 		sub, err := s.subject(r)
 		if err != nil {
 			if form && !httperr.Unavailable(err) {
-				http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+				toLogin(w, r, next, http.StatusSeeOther)
 				return
 			}
 			s.writeError(w, r, err)
@@ -336,7 +336,7 @@ func (s *server) handleLoginMFA() http.Handler {
 		if err != nil {
 			if form && errors.Is(err, mfa.ErrPendingEnded) {
 				// As with an expired pending cookie: sign in again.
-				http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+				toLogin(w, r, next, http.StatusSeeOther)
 				return
 			}
 			s.mfaFailed(w, r, err, form, next)
@@ -704,7 +704,7 @@ func (s *server) handleLoginMFAPage() http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusFound)
+			toLogin(w, r, next, http.StatusFound)
 			return
 		}
 		if q.Get("next") == "" && sub.pending != nil {

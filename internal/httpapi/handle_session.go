@@ -332,8 +332,12 @@ func (s *server) handleRevokeOtherSessions() http.Handler {
 			s.accountError(w, r, err)
 			return
 		}
+		// Counted first, as user.Service.RevokeAll counts: the user's
+		// pending logins end with the sessions, and so does a login that
+		// read the user before and writes its session after them.
+		counted := s.Users.CountRevocation(r.Context(), p.Subject)
 		n, err := s.Sessions.RevokeOthers(r.Context(), p.Subject, cur.ID)
-		if err != nil {
+		if err := errors.Join(counted, err); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

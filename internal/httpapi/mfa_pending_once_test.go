@@ -162,3 +162,52 @@ func TestLogoutEndsThePendingLogin(t *testing.T) {
 		})
 	}
 }
+
+// TestSignOutOthersEndsPendingLogins: "sign out my other sessions"
+// (DELETE /auth/sessions, and its form on /account) also ends a login of
+// the same user left at its second step in another browser, as a password
+// change does: it counts a revocation on the user (auth.User.Revocations),
+// which the pending cookie is bound to (mfa.BindOf). Before, it ended the
+// sessions only, and whoever held that browser, or a copy of its cookie,
+// could still finish the login with the user's second factor for its 5
+// minutes. The session that signed the others out stays.
+func TestSignOutOthersEndsPendingLogins(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st, func(t *testing.T) {
+			g, secret, _ := totpUserWithCodes(t, st)
+			ways := []struct {
+				name, method, path string
+				header             []string
+				want               int
+			}{
+				{"DELETE /auth/sessions", "DELETE", "/auth/sessions", nil, http.StatusNoContent},
+				{"the form on /account", "POST", "/auth/sessions/revoke-others", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusSeeOther},
+			}
+			for _, w := range ways {
+				t.Run(w.name, func(t *testing.T) {
+					g.Clock.Advance(30 * time.Second) // the app's next code
+					me, _ := pendingLogin(t, g, "alice")
+					if resp, body := postJSON(t, me, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+						t.Fatalf("second step = %d %s", resp.StatusCode, body)
+					}
+					elsewhere, _ := pendingLogin(t, g, "alice")
+					kept := withCookie(t, g.URL, pendingCookieOf(t, g, elsewhere))
+					if resp, body := do(t, me, w.method, g.URL+w.path, "", w.header...); resp.StatusCode != w.want {
+						t.Fatalf("%s %s = %d %s, want %d", w.method, w.path, resp.StatusCode, body, w.want)
+					}
+					g.Clock.Advance(30 * time.Second)
+					for _, c := range []*http.Client{elsewhere, kept} {
+						resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())})
+						if resp.StatusCode != http.StatusUnauthorized || hasSessionCookie(g, resp) {
+							t.Fatalf("second step of a login pending at the sign-out = %d %s (session cookie %v), want 401 without a session",
+								resp.StatusCode, body, hasSessionCookie(g, resp))
+						}
+					}
+					if resp, body := do(t, me, "GET", g.URL+"/auth/session", ""); resp.StatusCode != 200 {
+						t.Fatalf("own session after signing out the others = %d %s, want 200", resp.StatusCode, body)
+					}
+				})
+			}
+		})
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -252,7 +251,7 @@ func (s *server) handleAccountPage() http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
-			http.Redirect(w, r, "/login?next="+url.QueryEscape("/account"), http.StatusFound)
+			toLogin(w, r, "/account", http.StatusFound)
 			return
 		}
 		recs, err := s.Sessions.List(r.Context(), p.Subject)

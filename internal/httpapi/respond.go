@@ -120,6 +120,13 @@ func doneOnAccount(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// toLogin sends the browser to the login page, to come back to next (a
+// same-origin path, already checked) once signed in: status is 303 in
+// answer to a form's POST, 302 for a page.
+func toLogin(w http.ResponseWriter, r *http.Request, next string, status int) {
+	http.Redirect(w, r, "/login?next="+url.QueryEscape(next), status)
+}
+
 type userJSON struct {
 	ID       string   `json:"id"`
 	Username string   `json:"username"`

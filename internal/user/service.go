@@ -321,6 +321,24 @@ func (s *Service) RevokeAll(ctx context.Context, u auth.User) error {
 	return err
 }
 
+// CountRevocation counts a revocation on user id (auth.User.Revocations),
+// as RevokeAll does before it ends anything, for a caller that then ends
+// only some of the user's credentials itself: a user's sign-out of their
+// other sessions (session.Manager.RevokeOthers). The count ends the user's
+// pending logins, whose cookie is bound to it (mfa.BindOf), and the logins
+// in flight that read the user before it (ConfirmLogin); it ends no session
+// or refresh family by itself.
+func (s *Service) CountRevocation(ctx context.Context, id string) error {
+	u, err := s.store.UserByID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("count revocation: %w", err)
+	}
+	if _, err := s.modify(ctx, u, func(u *auth.User) { u.Revocations++ }); err != nil {
+		return fmt.Errorf("count revocation: %w", err)
+	}
+	return nil
+}
+
 // revokeAll is RevokeAll sparing session keep ("" spares none), and
 // returns the user as the count left it. When it fails, keep is ended
 // too.

@@ -143,8 +143,10 @@ func dialect() sqldb.Dialect {
 		Classify:           classify,
 		LockRevocations:    `LOCK TABLE revocations IN EXCLUSIVE MODE`,
 		// NO KEY UPDATE: does not wait for, nor block, rows being inserted
-		// that reference the user (their foreign key takes KEY SHARE).
+		// that reference the user (their foreign key takes KEY SHARE). KEY
+		// SHARE on the client waits for, and blocks, only its deletion.
 		LockUser:        `SELECT 1 FROM users WHERE id = ? FOR NO KEY UPDATE`,
+		LockClient:      `SELECT 1 FROM oauth_clients WHERE id = ? FOR KEY SHARE`,
 		MigrationLocker: migrationLocker,
 	}
 }

@@ -1,17 +1,16 @@
 package redis_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
 // logRecord is one JSON line of a captured slog logger.
@@ -20,24 +19,11 @@ type logRecord struct {
 	Msg   string `json:"msg"`
 }
 
-// syncBuffer is a bytes.Buffer safe for go-redis's goroutines to log into.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) records(t *testing.T) []logRecord {
+// records parses the JSON lines logged into buf.
+func records(t *testing.T, buf *testutil.SyncBuffer) []logRecord {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var recs []logRecord
-	for line := range strings.SplitSeq(strings.TrimSpace(b.buf.String()), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(buf.String()), "\n") {
 		if line == "" {
 			continue
 		}
@@ -50,11 +36,12 @@ func (b *syncBuffer) records(t *testing.T) []logRecord {
 	return recs
 }
 
-// captureRedisLog sends what go-redis logs by itself to a JSON logger at
-// DEBUG, as serve does with its own (SetLogger), until the test ends.
-func captureRedisLog(t *testing.T) *syncBuffer {
+// captureRedisLog sends what go-redis logs by itself (from its own
+// goroutines too) to a JSON logger at DEBUG, as serve does with its own
+// (SetLogger), until the test ends.
+func captureRedisLog(t *testing.T) *testutil.SyncBuffer {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testutil.SyncBuffer{}
 	redis.SetLogger(slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() { redis.SetLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))) })
 	return buf
@@ -93,7 +80,7 @@ func TestGoRedisLogLevels(t *testing.T) {
 			if (pingErr != nil) != tt.wantWarn {
 				t.Fatalf("Ping = %v", pingErr)
 			}
-			recs := logs.records(t)
+			recs := records(t, logs)
 			warned, quiet := false, tt.wantQuiet == ""
 			for _, r := range recs {
 				if strings.HasPrefix(r.Msg, "redis: redis:") {

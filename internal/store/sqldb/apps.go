@@ -46,20 +46,23 @@ func (db *Store) ListClients(ctx context.Context) ([]client.Client, error) {
 }
 
 // DeleteClient removes client id, the consents given to it and its
-// authorization codes; auth.ErrNotFound when there is none.
+// authorization codes; auth.ErrNotFound when there is none. It deletes the
+// client row first: that waits for the AddConsent transactions that found
+// the client (LockClient) to commit, so that the consents they saved are
+// deleted too, and makes those that come later refuse the client.
 func (db *Store) DeleteClient(ctx context.Context, id string) error {
 	return db.tx(ctx, "delete client", func(ctx context.Context, tx *sql.Tx) error {
-		for _, q := range []string{`DELETE FROM consents WHERE client_id = ?`, `DELETE FROM authorization_codes WHERE client_id = ?`} {
-			if _, err := tx.ExecContext(ctx, db.Rebind(q), id); err != nil {
-				return err
-			}
-		}
 		res, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM oauth_clients WHERE id = ?`), id)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return errors.Join(err, sql.ErrNoRows)
+		}
+		for _, q := range []string{`DELETE FROM consents WHERE client_id = ?`, `DELETE FROM authorization_codes WHERE client_id = ?`} {
+			if _, err := tx.ExecContext(ctx, db.Rebind(q), id); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -187,13 +190,21 @@ func (db *Store) Consent(ctx context.Context, userID, clientID string) (authserv
 
 // AddConsent adds c.Scopes to the user's consent to c.ClientID (the new
 // scopes first, then those allowed before), creating it; auth.ErrNotFound
-// when the user does not exist. It reads and writes under the user's lock,
-// as DeleteConsent deletes, so that concurrent adds keep every scope and an
-// add racing a withdrawal never writes the withdrawn scopes back.
+// when the user does not exist, or when c.StoredClient and the client is
+// not (or no longer) stored. It reads and writes under the user's lock, as
+// DeleteConsent deletes, so that concurrent adds keep every scope and an
+// add racing a withdrawal never writes the withdrawn scopes back; and, for
+// a stored client, under the client's lock (LockClient), so that an add
+// racing DeleteClient is either deleted with the client or refused.
 func (db *Store) AddConsent(ctx context.Context, c authserver.Consent) error {
 	return db.tx(ctx, "save consent", func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.lockUser(ctx, tx, c.UserID); err != nil {
 			return err
+		}
+		if c.StoredClient {
+			if err := db.lockClient(ctx, tx, c.ClientID); err != nil {
+				return err
+			}
 		}
 		scopes := slices.Clone(c.Scopes)
 		old, err := scanConsent(tx.QueryRowContext(ctx, db.Rebind(

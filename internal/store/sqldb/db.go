@@ -43,6 +43,14 @@ type Dialect struct {
 	// both sets; the user row's lock makes the second wait and then delete
 	// the first one's rows. SQLite has one writer and needs nothing.
 	LockUser string
+	// LockClient, when set, replaces the SELECT by which a transaction that
+	// writes a row naming a stored client (AddConsent) finds that client,
+	// with its ID as argument, so that it also locks the client row against
+	// deletion until the transaction ends. Without the lock, under read
+	// committed, DeleteClient deletes only the consents committed before it
+	// and a consent saved meanwhile outlives its client. SQLite has one
+	// writer and needs nothing.
+	LockClient string
 	// MigrationLocker, when set, returns a goose locker so that instances
 	// starting together migrate one at a time. It must hold no session
 	// state (a pooler may run each statement on another server session).
@@ -322,6 +330,17 @@ func (db *Store) lockUser(ctx context.Context, tx *sql.Tx, userID string) error 
 	}
 	_, err := tx.ExecContext(ctx, db.Rebind(db.d.LockUser), userID)
 	return err
+}
+
+// lockClient finds stored client id in tx with the dialect's LockClient
+// (a plain SELECT without one); sql.ErrNoRows when it is not stored.
+func (db *Store) lockClient(ctx context.Context, tx *sql.Tx, id string) error {
+	q := db.d.LockClient
+	if q == "" {
+		q = `SELECT 1 FROM oauth_clients WHERE id = ?`
+	}
+	var one int
+	return tx.QueryRowContext(ctx, db.Rebind(q), id).Scan(&one)
 }
 
 // exec runs one write statement and returns the number of affected rows.

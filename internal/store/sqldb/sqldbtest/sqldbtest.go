@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/session/sessiontest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqldb"
+	"github.com/gatehouse-auth/gatehouse/internal/storetest"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/token/tokentest"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -145,6 +146,7 @@ func runSQLTests(t *testing.T, newStore func(t *testing.T) Store) {
 		{"RevokeUnknownFamilyIsNotFound", testRevokeUnknownFamily},
 		{"SuccessorInAnotherFamilyIsRefused", testSuccessorOtherFamily},
 		{"DeleteClientDropsItsConsentsAndCodes", testDeleteClientDropsGrants},
+		{"ConsentRacingItsClientsDeletionDoesNotOutliveIt", testConsentRacingDeleteClient},
 		{"MalformedRevocationCursorIsInvalid", testBadCursor},
 		{"ClosedStoreIsUnavailable", testClosed},
 		{"WriteStuckBehindALockIsUnavailable", testStuckWrite},
@@ -403,6 +405,59 @@ func testDeleteClientDropsGrants(t *testing.T, s Store) {
 	}
 	if _, err := s.RedeemCode(ctx, "kept-code", now); err != nil {
 		t.Errorf("code of another client: %v", err)
+	}
+}
+
+// A consent saved while its client is deleted ends as if one ran after
+// the other: saved first, the deletion drops it; saved after, it is
+// refused (auth.ErrNotFound). No consent of a deleted client remains for a
+// client registered again under its ID to inherit.
+func testConsentRacingDeleteClient(t *testing.T, s Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	users := make([]string, storetest.Workers)
+	for i := range users {
+		users[i] = fmt.Sprintf("u%d", i)
+		mustUser(t, s, users[i])
+	}
+	for round := range 5 {
+		if err := s.CreateClient(ctx, client.Client{ID: "app", Type: client.Public, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatalf("round %d: CreateClient: %v", round, err)
+		}
+		storetest.Together(storetest.Workers, func(i int) {
+			if i == 0 {
+				if err := s.DeleteClient(ctx, "app"); err != nil {
+					t.Errorf("round %d: DeleteClient: %v", round, err)
+				}
+				return
+			}
+			err := s.AddConsent(ctx, authserver.Consent{UserID: users[i], ClientID: "app", Scopes: []string{"openid"}, GrantedAt: now, StoredClient: true})
+			if err != nil && !errors.Is(err, auth.ErrNotFound) {
+				t.Errorf("round %d: AddConsent(%s): %v, want nil or ErrNotFound", round, users[i], err)
+			}
+		})
+		for _, u := range users {
+			if c, err := s.Consent(ctx, u, "app"); !errors.Is(err, auth.ErrNotFound) {
+				t.Fatalf("round %d: consent of %s to the deleted client = %+v, %v; want ErrNotFound", round, u, c, err)
+			}
+		}
+	}
+	err := s.AddConsent(ctx, authserver.Consent{UserID: "u1", ClientID: "app", Scopes: []string{"openid"}, GrantedAt: now, StoredClient: true})
+	if !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("AddConsent to a deleted client = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Consent(ctx, "u1", "app"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("consent to a deleted client after a refused add: error = %v, want ErrNotFound", err)
+	}
+	// Registered again: it starts without consents, and gets new ones.
+	if err := s.CreateClient(ctx, client.Client{ID: "app", Type: client.Public, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatalf("CreateClient again: %v", err)
+	}
+	if got, err := s.UserConsents(ctx, "u1"); err != nil || len(got) != 0 {
+		t.Errorf("consents of u1 to a client registered again = %+v, %v; want none", got, err)
+	}
+	if err := s.AddConsent(ctx, authserver.Consent{UserID: "u1", ClientID: "app", Scopes: []string{"openid"}, GrantedAt: now, StoredClient: true}); err != nil {
+		t.Errorf("AddConsent to the client registered again: %v", err)
 	}
 }
 
