@@ -703,8 +703,9 @@ func (a *App) Ready(ctx context.Context) []string {
 // closeSessionEnds bounds the session ends Close still works through.
 const closeSessionEnds = 5 * time.Second
 
-// purgeEvery is how often expired sessions, refresh tokens and revocation
-// events are deleted.
+// purgeEvery is how often expired sessions, refresh tokens, revocation
+// events, authorization codes and the rest of what each component purges
+// are deleted.
 const purgeEvery = 5 * time.Minute
 
 // Run does the background work until ctx ends: follows the revocation

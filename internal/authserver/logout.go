@@ -31,6 +31,14 @@ const (
 	// PurgeExpired deletes it.
 	logoutKeep = 24 * time.Hour
 
+	// CodeKeep is how long an authorization code stays in the store after
+	// it expired before PurgeExpired deletes it: long enough that a spent
+	// code replayed by whoever stole it still finds its record and revokes
+	// what it was exchanged for (RFC 6749 section 4.1.2, RFC 9700 section
+	// 4.5), short enough that a browser's authorization requests, exchanged
+	// or not, cannot grow the table for ever.
+	CodeKeep = 24 * time.Hour
+
 	logoutLease   = 30 * time.Second
 	logoutBatch   = 20
 	logoutPoll    = time.Second
@@ -183,20 +191,30 @@ func (s *Server) releaseLogouts(ctx context.Context, owner string) {
 	}
 }
 
-// PurgeExpired deletes back-channel logout deliveries a day past their
-// deadline (delivered, given up, or too late to send) and the session
-// grants of sessions that have ended by expiring: a session that ends any
-// other way hands its grants to SessionEnded, but one that expires does
-// not, and its grants would stay forever. A grant is made after its
-// session began, so a grant older than SessionLifetime belongs to a session
-// that is gone; logoutKeep more covers a session made under a longer
-// absolute_timeout shortly before the setting was lowered.
+// PurgeExpired deletes the authorization codes that expired CodeKeep ago
+// (used or not: a code is stored for every authorization request, and one
+// never exchanged would otherwise stay forever), back-channel logout deliveries
+// a day past their deadline (delivered, given up, or too late to send) and
+// the session grants of sessions that have ended by expiring: a session
+// that ends any other way hands its grants to SessionEnded, but one that
+// expires does not, and its grants would stay forever. A grant is made
+// after its session began, so a grant older than SessionLifetime belongs
+// to a session that is gone; logoutKeep more covers a session made under a
+// longer absolute_timeout shortly before the setting was lowered.
 func (s *Server) PurgeExpired(ctx context.Context) (int, error) {
-	if s.Logouts == nil {
-		return 0, nil
-	}
 	now := s.Now()
+	codes := 0
+	if s.Store != nil {
+		var err error
+		if codes, err = s.Store.DeleteExpiredCodes(ctx, now.Add(-CodeKeep)); err != nil {
+			return codes, fmt.Errorf("purge authorization codes: %w", err)
+		}
+	}
+	if s.Logouts == nil {
+		return codes, nil
+	}
 	n, err := s.Logouts.DeleteExpiredLogouts(ctx, now.Add(-logoutKeep))
+	n += codes
 	if err != nil {
 		return n, fmt.Errorf("purge back-channel logouts: %w", err)
 	}
