@@ -208,6 +208,10 @@ func TestServeAnswersWhileWaitingForItsStores(t *testing.T) {
 				t.Errorf("waiting: ext_authz Check = %v, denied %d, Retry-After %q, %q; want UNAVAILABLE, 503 {\"error\":\"unavailable\"} with Retry-After",
 					codes.Code(denied.GetStatus().GetCode()), dr.GetStatus().GetCode(), retryAfter, dr.GetBody())
 			}
+			// Counted as the HTTP requests refused meanwhile are.
+			if _, body := get(listening.Admin, "/metrics"); !strings.Contains(body, `gatehouse_http_requests_total{code="503",route="`+grpcCheckRoute+`"} 1`) {
+				t.Errorf("waiting: /metrics does not count the refused Check under route %s", grpcCheckRoute)
+			}
 
 			for _, proxy := range proxies {
 				proxy.Start() // the store answers now

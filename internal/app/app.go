@@ -75,7 +75,10 @@ type App struct {
 	hasher  *password.Hasher
 	closers []func() error
 	access  *httpapi.AccessLog // nil without Options.AccessLog
-	bg      sync.WaitGroup     // the loops Run started
+	// observer logs and counts the gRPC ext_authz Checks as server's
+	// requests (the same logger, access log and metrics).
+	observer *httpapi.Observer
+	bg       sync.WaitGroup // the loops Run started
 }
 
 // Options tune New.
@@ -366,7 +369,7 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		a.access = httpapi.NewAccessLog(opt.AccessLog, a.Metrics.AccessLogDropped)
 		a.closers = append(a.closers, a.access.Close)
 	}
-	a.server, err = httpapi.NewServer(httpapi.Deps{
+	deps := httpapi.Deps{
 		Settings: httpapi.Settings{PublicURL: cfg.EffectivePublicURL(), Algorithm: cfg.Tokens.Algorithm,
 			PasswordGrant: cfg.Tokens.PasswordGrant, TLS: cfg.TLS.Enabled(), TrustedProxies: prefixes,
 			RequireMFARoles: cfg.Login.RequireMFARoles},
@@ -380,10 +383,12 @@ func (a *App) build(ctx context.Context, opt Options) error {
 		VerifyEnvoy: extauthz.HTTPHandler(a.check),
 		MFA:         a.MFA, Pending: pending, Throttle: mfaLimiter, Now: a.now, Passkeys: passkeys, PasswordlessThrottle: passwordlessLimiter,
 		Admin: adm, AdminConsole: admin.ConsoleFree(cfg.Routes),
-	})
+	}
+	a.server, err = httpapi.NewServer(deps)
 	if err != nil {
 		return err
 	}
+	a.observer = httpapi.NewObserver(deps)
 	a.handler = a.server
 	return nil
 }

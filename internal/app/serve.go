@@ -43,6 +43,7 @@ type Front struct {
 	grpc        *grpc.Server
 	handler     atomic.Pointer[http.Handler]       // what the public listener answers with
 	check       atomic.Pointer[extauthz.CheckFunc] // what the ext_authz listener judges with
+	observer    atomic.Pointer[httpapi.Observer]   // what logs and counts its Checks (nil: nothing)
 	waiting     atomic.Pointer[waitState]
 	start       sync.Once
 	errc        chan error // the servers' own failures (public, admin, ext_authz)
@@ -68,14 +69,16 @@ func StartFront(cfg config.Config, log *slog.Logger, ln, adminLn, extAuthzLn net
 	// App runs.
 	f.wait(storeParts(cfg), time.Second)
 	retryIn := func() time.Duration { return f.waiting.Load().retryIn }
-	waiting := httpapi.Waiting(httpapi.Deps{
+	deps := httpapi.Deps{
 		Settings: httpapi.Settings{TLS: cfg.TLS.Enabled(), TrustedProxies: prefixes},
 		Logger:   log, Metrics: f.metrics,
 		Ready: func(context.Context) []string { return f.waiting.Load().failing },
-	}, retryIn)
+	}
+	waiting := httpapi.Waiting(deps, retryIn)
 	f.handler.Store(&waiting)
 	check := extauthz.Waiting(retryIn)
 	f.check.Store(&check)
+	f.observer.Store(httpapi.NewObserver(deps))
 	f.serve()
 	log.Info("gatehouse listening; opening the stores", "listen", ln.Addr().String(), "admin", addrOf(adminLn),
 		"ext_authz", addrOf(extAuthzLn))
@@ -100,7 +103,10 @@ func newFront(cfg config.Config, log *slog.Logger, m *metrics.Metrics, ln, admin
 		f.admin = newHTTPServer(adminHandler(m, cfg.AdminPprof), log)
 	}
 	if extAuthzLn != nil {
-		f.grpc = extauthz.NewGRPC(func(r *http.Request) gateway.Verdict { return (*f.check.Load())(r) }, log)
+		f.grpc = extauthz.NewGRPC(func(r *http.Request) gateway.Verdict { return (*f.check.Load())(r) },
+			func(r *http.Request, status, bytes int, start time.Time) {
+				f.observer.Load().Observe(extauthz.Route, r, status, bytes, start)
+			}, log)
 	}
 	return f
 }
@@ -176,6 +182,7 @@ func (a *App) ServeFront(ctx context.Context, f *Front) error {
 
 	check := extauthz.CheckFunc(a.check)
 	f.check.Store(&check)
+	f.observer.Store(a.observer)
 	f.handler.Store(&a.handler)
 	f.serve()
 	a.Log.Info("gatehouse serving", "listen", f.ln.Addr().String(), "public_url", a.Config.EffectivePublicURL(),

@@ -38,14 +38,31 @@ const HTTPPath = gateway.VerifyEnvoyPath
 // service names request headers Envoy must remove before the upstream.
 const HeadersToRemove = "X-Envoy-Auth-Headers-To-Remove"
 
+// Route is the route of a gRPC Check in the request log and the request
+// metrics (gatehouse_http_requests_total): the gRPC method, which is the
+// path of the HTTP/2 request that carries it.
+const Route = authv3.Authorization_Check_FullMethodName
+
+// ObserveFunc is told of every Check once it is answered, for the request
+// log and metrics (app gives httpapi.Observer.Observe with Route). r is the
+// request as judged — for a Check that describes none (a denial 400), what
+// it does describe: method, host, the path without its query, headers and
+// the peer; status is the HTTP status of the answer (200 allowed, else the
+// denied_response status), bytes the length of the denied_response body,
+// start when the Check arrived.
+type ObserveFunc func(r *http.Request, status, bytes int, start time.Time)
+
 // NewGRPC returns a gRPC server with the Authorization service registered.
-// log receives refused requests that could not be described (nil discards).
-// A panic in a handler is answered as recoverPanic says, never by the
-// process dying.
-func NewGRPC(check CheckFunc, log *slog.Logger, opts ...grpc.ServerOption) *grpc.Server {
+// observe is told of every Check answered (nil: none); log receives
+// refused requests that could not be described (nil discards). A panic in
+// a handler is answered as recoverPanic says, never by the process dying.
+func NewGRPC(check CheckFunc, observe ObserveFunc, log *slog.Logger, opts ...grpc.ServerOption) *grpc.Server {
 	log = orDiscard(log)
+	if observe == nil {
+		observe = func(*http.Request, int, int, time.Time) {}
+	}
 	s := grpc.NewServer(append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(recoverPanic(log))}, opts...)...)
-	authv3.RegisterAuthorizationServer(s, &service{check: check, log: log})
+	authv3.RegisterAuthorizationServer(s, &service{check: check, observe: observe, log: log})
 	return s
 }
 
@@ -107,25 +124,40 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 
 type service struct {
 	authv3.UnimplementedAuthorizationServer
-	check CheckFunc
-	log   *slog.Logger
+	check   CheckFunc
+	observe ObserveFunc
+	log     *slog.Logger
 }
 
 // Check implements envoy.service.auth.v3.Authorization/Check. It never
 // returns an RPC error for a request it can judge: a malformed description
 // is a denial (400), so that Envoy's failure_mode_allow cannot turn it into
-// an allow.
+// an allow. Every answer is observed, a panic of check's too (as the 500
+// recoverPanic answers it).
 func (s *service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	start := time.Now()
 	r, err := originalRequest(ctx, req)
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelInfo, "ext_authz: refused", slog.Bool("granted", false),
 			slog.String("reason", "bad_check_request"), slog.String("error", err.Error()))
-		return denied(errorVerdict(http.StatusBadRequest, "bad_request")), nil
-	}
-	v := s.check(r)
-	if !v.Allowed() {
+		v := errorVerdict(http.StatusBadRequest, "bad_request")
+		s.observe(described(ctx, req), v.Status, len(v.Body), start)
 		return denied(v), nil
 	}
+	answered := false
+	defer func() {
+		if !answered { // check panicked
+			v := errorVerdict(httperr.Internal.Status, httperr.Internal.Code)
+			s.observe(r, v.Status, len(v.Body), start)
+		}
+	}()
+	v := s.check(r)
+	answered = true
+	if !v.Allowed() {
+		s.observe(r, v.Status, len(v.Body), start)
+		return denied(v), nil
+	}
+	s.observe(r, v.Status, 0, start)
 	ok := &authv3.OkHttpResponse{HeadersToRemove: lower(v.RemoveUpstream)}
 	ok.Headers = headerOptions(v.SetUpstream)
 	ok.ResponseHeadersToAdd = headerOptions(v.Header)
@@ -149,6 +181,33 @@ func originalRequest(ctx context.Context, req *authv3.CheckRequest) (*http.Reque
 	if !ok || p.Addr == nil {
 		return nil, fmt.Errorf("no peer address")
 	}
+	h := headers(hr)
+	if src := req.GetAttributes().GetSource().GetAddress().GetSocketAddress().GetAddress(); src != "" {
+		if xff := h.Get("X-Forwarded-For"); xff != "" {
+			h.Set("X-Forwarded-For", xff+", "+src)
+		} else {
+			h.Set("X-Forwarded-For", src)
+		}
+	}
+	return build(ctx, hr.GetMethod(), hr.GetPath(), hr.GetHost(), h, p.Addr.String())
+}
+
+// described is what a Check that originalRequest refused describes, for
+// its log line: method, host, the path without its query, the headers
+// (X-Request-Id, X-Forwarded-For) and the peer, as far as they are there.
+func described(ctx context.Context, req *authv3.CheckRequest) *http.Request {
+	hr := req.GetAttributes().GetRequest().GetHttp()
+	path, _, _ := strings.Cut(hr.GetPath(), "?")
+	r := &http.Request{Method: hr.GetMethod(), Host: hr.GetHost(), URL: &url.URL{Path: path}, Header: headers(hr)}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		r.RemoteAddr = p.Addr.String()
+	}
+	return r.WithContext(ctx)
+}
+
+// headers are the request headers a Check describes (header_map when
+// Envoy sends it, else headers), without pseudo-headers.
+func headers(hr *authv3.AttributeContext_HttpRequest) http.Header {
 	h := http.Header{}
 	if hm := hr.GetHeaderMap(); hm != nil {
 		for _, hv := range hm.GetHeaders() {
@@ -158,19 +217,12 @@ func originalRequest(ctx context.Context, req *authv3.CheckRequest) (*http.Reque
 			}
 			addHeader(h, hv.GetKey(), val)
 		}
-	} else {
-		for k, v := range hr.GetHeaders() {
-			addHeader(h, k, v)
-		}
+		return h
 	}
-	if src := req.GetAttributes().GetSource().GetAddress().GetSocketAddress().GetAddress(); src != "" {
-		if xff := h.Get("X-Forwarded-For"); xff != "" {
-			h.Set("X-Forwarded-For", xff+", "+src)
-		} else {
-			h.Set("X-Forwarded-For", src)
-		}
+	for k, v := range hr.GetHeaders() {
+		addHeader(h, k, v)
 	}
-	return build(ctx, hr.GetMethod(), hr.GetPath(), hr.GetHost(), h, p.Addr.String())
+	return h
 }
 
 func addHeader(h http.Header, k, v string) {

@@ -124,7 +124,7 @@ func startGRPCCheck(t *testing.T, check extauthz.CheckFunc, log *slog.Logger) au
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := extauthz.NewGRPC(check, log)
+	srv := extauthz.NewGRPC(check, nil, log)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -14,7 +14,8 @@ import (
 
 // AccessLog writes one JSON line per request — the fields and spelling of
 // the slog JSON handler's "request" record (time, level, msg, request_id,
-// method, path, status, duration in ns, route, ip, bytes) — without slog:
+// method, path, status, duration in ns, route, ip, bytes, and host on an
+// Observer's lines) — without slog:
 // the fixed field set is encoded with no allocation into a batch buffer, and
 // Run writes full batches to w. A request never waits for w: when every
 // batch buffer is waiting to be written, its line is dropped and counted
@@ -146,6 +147,7 @@ type accessLine struct {
 	gwRoute  string
 	ip       string
 	bytes    int64
+	host     string // the judged Host of a request answered outside the handler (Observer); "" = no field
 }
 
 // log appends one line to the current batch; it never blocks on the
@@ -215,6 +217,10 @@ func (a *accessLine) append(b []byte, stamps *stamper) []byte {
 	b = appendJSONString(b, a.ip)
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, a.bytes, 10)
+	if a.host != "" {
+		b = append(b, `,"host":`...)
+		b = appendJSONString(b, a.host)
+	}
 	return append(b, "}\n"...)
 }
 

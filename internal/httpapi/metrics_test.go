@@ -51,3 +51,34 @@ func TestMetrics(t *testing.T) {
 		t.Error("/metrics is served on the public listener")
 	}
 }
+
+// TestEnvoyHTTPServiceRoute: Envoy's HTTP ext_authz decisions are counted
+// and logged under their endpoint's pattern, /auth/verify/envoy/, as
+// forward-auth's are under GET /auth/verify, not under "gateway", the
+// route of requests the gateway found no route for.
+func TestEnvoyHTTPServiceRoute(t *testing.T) {
+	up := newUpstream(t)
+	g := gatewayInstance(t, testutil.NewClock(), up)
+	for _, target := range []string{"/auth/verify/envoy/public/x", "/auth/verify/envoy/api/x", "/auth/verify/envoy/a/../b"} {
+		testutil.RawRequest(t, strings.TrimPrefix(g.URL, "http://"), "GET", target)
+	}
+	admin := httptest.NewServer(g.App.AdminHandler())
+	t.Cleanup(admin.Close)
+	_, body := do(t, testutil.Client(t), "GET", admin.URL+"/metrics", "")
+	for _, want := range []string{
+		`gatehouse_http_requests_total{code="200",route="/auth/verify/envoy/"} 1`,
+		`gatehouse_http_requests_total{code="401",route="/auth/verify/envoy/"} 1`,
+		`gatehouse_http_requests_total{code="400",route="/auth/verify/envoy/"} 1`,
+		`gatehouse_http_request_duration_seconds_count{route="/auth/verify/envoy/"} 3`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `route="gateway"`) {
+		t.Errorf("an Envoy decision is counted under route=\"gateway\" (no route matched)")
+	}
+	if n := strings.Count(g.Logs(), `"route":"/auth/verify/envoy/"`); n != 3 {
+		t.Errorf("%d request lines name route /auth/verify/envoy/, want 3:\n%s", n, g.Logs())
+	}
+}

@@ -185,17 +185,28 @@ func (s *server) finish(st *requestState, r *http.Request, start time.Time) {
 	}
 	line := accessLine{start: start, id: st.info.ID, method: r.Method, path: r.URL.Path, status: status,
 		duration: elapsed, route: route, gwRoute: gw, ip: st.info.IP, bytes: sw.bytes}
+	s.logRequest(r.Context(), &line)
+}
+
+// logRequest writes one request line: through the access log when there
+// is one, else through the logger (the same fields either way).
+func (s *server) logRequest(ctx context.Context, line *accessLine) {
 	if s.accessLog != nil {
-		s.accessLog.log(&line)
+		s.accessLog.log(line)
 		return
 	}
-	if gw != "" {
-		route = "gateway:" + gw
+	route := line.route
+	if line.gwRoute != "" {
+		route = "gateway:" + line.gwRoute
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-		slog.String("request_id", st.info.ID), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-		slog.Int("status", status), slog.Duration("duration", elapsed), slog.String("route", route),
-		slog.String("ip", st.info.IP), slog.Int64("bytes", sw.bytes))
+	attrs := [...]slog.Attr{slog.String("request_id", line.id), slog.String("method", line.method),
+		slog.String("path", line.path), slog.Int("status", line.status), slog.Duration("duration", line.duration),
+		slog.String("route", route), slog.String("ip", line.ip), slog.Int64("bytes", line.bytes), slog.String("host", line.host)}
+	n := len(attrs)
+	if line.host == "" {
+		n-- // host is an Observer's field only
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs[:n]...)
 }
 
 // requestIDs makes request IDs: a random per-process prefix and a counter.

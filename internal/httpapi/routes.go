@@ -247,6 +247,10 @@ func (rt *router) first(r *http.Request) int {
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch rt.first(r) {
 	case toEnvoy:
+		// The pattern ServeMux would have matched: the log line's and
+		// metrics' route, as for every endpoint (not "gateway", which
+		// names requests no gateway route matched).
+		r.Pattern = envoyPrefix
 		rt.envoy.ServeHTTP(w, r)
 	case toFallback:
 		rt.fallback.ServeHTTP(w, r)

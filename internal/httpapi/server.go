@@ -179,10 +179,8 @@ func (s *Server) Endpoint(r *http.Request) *gateway.ExplainedEndpoint { return s
 
 // NewServer returns gatehouse's public HTTP handler.
 func NewServer(d Deps) (*Server, error) {
-	s := &server{
-		Deps: d, log: d.Logger, metrics: d.Metrics, trustedProxies: d.Settings.TrustedProxies,
-		tls: d.Settings.TLS, quiet: d.QuietLogs, cop: http.NewCrossOriginProtection(),
-	}
+	s := observing(d)
+	s.cop = http.NewCrossOriginProtection()
 	if s.Now == nil {
 		s.Now = time.Now
 	}
@@ -191,19 +189,27 @@ func NewServer(d Deps) (*Server, error) {
 	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, auth.ErrForbidden)
 	}))
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
 	s.pages = newPages()
 	s.pages.scripts = d.Passkeys != nil
 	s.devices = &deviceNames{idle: deviceParserIdle}
-	s.ids = newRequestIDs()
-	s.requestMetrics = &requestMetrics{m: d.Metrics}
+	rt := s.routes()
+	return &Server{Handler: s.observe(s.clearTossedCookies(rt)), router: rt}, nil
+}
+
+// observing is the part of a server that every request passes through
+// (observe): of d it uses Settings.TLS, Settings.TrustedProxies, Logger
+// (nil discards), Metrics, QuietLogs and AccessLog (only when Logger is
+// enabled at info). NewServer, Waiting and NewObserver start from it.
+func observing(d Deps) *server {
+	s := &server{Deps: d, log: d.Logger, metrics: d.Metrics, trustedProxies: d.Settings.TrustedProxies,
+		tls: d.Settings.TLS, quiet: d.QuietLogs, ids: newRequestIDs(), requestMetrics: &requestMetrics{m: d.Metrics}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	if d.AccessLog != nil && s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.accessLog = d.AccessLog
 	}
-	rt := s.routes()
-	return &Server{Handler: s.observe(s.clearTossedCookies(rt)), router: rt}, nil
+	return s
 }
 
 // record writes an audit event about principal p for request r, with

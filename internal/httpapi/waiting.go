@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -19,13 +18,9 @@ import (
 // (retryAfter: when the stores are tried again), never proxied nor
 // redirected. Requests get the request ID, log line, metrics and security
 // headers of NewServer's. Of d it uses Settings.TLS,
-// Settings.TrustedProxies, Logger, Metrics, QuietLogs and Ready.
+// Settings.TrustedProxies, Logger, Metrics, QuietLogs, AccessLog and Ready.
 func Waiting(d Deps, retryAfter func() time.Duration) http.Handler {
-	s := &server{Deps: d, log: d.Logger, metrics: d.Metrics, trustedProxies: d.Settings.TrustedProxies,
-		tls: d.Settings.TLS, quiet: d.QuietLogs, ids: newRequestIDs(), requestMetrics: &requestMetrics{m: d.Metrics}}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
+	s := observing(d)
 	healthz := s.handleHealthz()
 	// No ServeMux: it would redirect an unclean path ("//x") or answer 405
 	// where every request but the two probes gets the same 503.

@@ -15,14 +15,14 @@ import (
 // Metrics are the collectors of contract section 6.
 type Metrics struct {
 	Registry      *prometheus.Registry
-	Requests      *prometheus.CounterVec   // route, code
+	Requests      *prometheus.CounterVec   // route, code (HTTP requests and gRPC ext_authz Checks)
 	Duration      *prometheus.HistogramVec // route
 	AuthDecisions *prometheus.CounterVec   // method, outcome
 	LoginFailures *prometheus.CounterVec   // reason
 	Tokens        *prometheus.CounterVec   // event: issued|refreshed|reuse_detected|revoked
 	StoreLatency  *prometheus.HistogramVec // store, op
 	RateLimits    *prometheus.CounterVec   // route, outcome: limited|unavailable|fail_open
-	MFA           *prometheus.CounterVec   // method: totp|recovery, outcome: success|failure
+	MFA           *prometheus.CounterVec   // method: totp|recovery|webauthn, outcome: success|failure
 	// AccessLogDropped counts access log lines dropped because the log
 	// writer could not keep up (the request path never waits for it).
 	AccessLogDropped prometheus.Counter
@@ -58,10 +58,10 @@ func New() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatehouse_http_requests_total", Help: "HTTP requests by route and status code.",
+			Name: "gatehouse_http_requests_total", Help: "HTTP requests and Envoy gRPC ext_authz Checks by route and status code; a Check's code is the HTTP status of its decision.",
 		}, []string{"route", "code"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gatehouse_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Name: "gatehouse_http_request_duration_seconds", Help: "HTTP request and Envoy gRPC ext_authz Check latency by route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
 		AuthDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -78,7 +78,7 @@ func New() *Metrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}, []string{"store", "op"}),
 		MFA: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatehouse_mfa_total", Help: "Second-factor verifications by method (totp, recovery) and outcome (success, failure).",
+			Name: "gatehouse_mfa_total", Help: "Second-factor verifications by method (totp, recovery, webauthn) and outcome (success, failure).",
 		}, []string{"method", "outcome"}),
 		RateLimits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_rate_limit_total",
