@@ -67,6 +67,25 @@ func TestClientAddRefusesAJWTRoutesAudience(t *testing.T) {
 	c.ok("", "client", "add", "svc", "--type", "confidential", "--grant", "client_credentials", "--audience", "billing")
 }
 
+// Nor may a client be named as a forward: jwt route: its ID and logout
+// tokens carry aud = client_id with gatehouse's issuer and keys, and would
+// pass at the route's upstream for its internal JWTs (docs/gateway.md).
+// client add and config check both refuse it, naming client_id.
+func TestClientIDCannotBeAJWTRoutesName(t *testing.T) {
+	route := "routes: [{name: orders, match: {path_prefix: /orders/}, upstream: 'http://127.0.0.1:1', auth: token, forward: jwt}]\n"
+	c := newCLI(t, route)
+	code, _, errOut := c.run("", "client", "add", "orders", "--type", "confidential", "--grant", "authorization_code",
+		"--redirect-uri", "https://orders.example.com/cb", "--scope", "openid")
+	if code != 2 || !strings.Contains(errOut, "client_id") {
+		t.Errorf("client add orders: exit %d %q, want 2 naming client_id", code, errOut)
+	}
+	c = newCLI(t, route+"clients: [{client_id: orders, type: public, redirect_uris: ['https://orders.example.com/cb'], grant_types: [authorization_code], scopes: [openid]}]\n")
+	code, _, errOut = c.run("", "config", "check")
+	if code != 2 || !strings.Contains(errOut, "clients[0].client_id") {
+		t.Errorf("config check: exit %d %q, want 2 naming clients[0].client_id", code, errOut)
+	}
+}
+
 // The password grant needs a first-party client: client add says so with
 // its own flag (--first-party), config check with the key at fault.
 func TestPasswordGrantRefusalNamesTheKnob(t *testing.T) {

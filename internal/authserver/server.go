@@ -223,6 +223,13 @@ func (s *Server) Exchange(ctx context.Context, c client.Client, code, redirectUR
 	if err := s.stillBound(ctx, c, rec, scopes); err != nil {
 		return Tokens{}, fmt.Errorf("exchange code: %w", err)
 	}
+	// The ID token's aud is the client_id: a client named as a forward:
+	// jwt route (stored before the route was made one) gets no tokens, and
+	// nothing is written for it (token.Issuer.CheckAudience). The message
+	// is the error_description, so it holds no ": ".
+	if slices.Contains(scopes, client.ScopeOpenID) && s.Issuer.CheckAudience(c.ID) != nil {
+		return Tokens{}, fmt.Errorf("exchange code: the client_id is the name of a forward-jwt route, so no ID token can be issued to it: %w", ErrInvalidRequest)
+	}
 	// A session end or consent withdrawal may still run from here on. The
 	// session grant is therefore written before the tokens are stored, and
 	// the session and consent are checked again after: a session end

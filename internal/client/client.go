@@ -138,9 +138,14 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // internal: the names of the gateway routes with forward: jwt. The internal
 // JWT such a route sends upstream has aud = the route name and gatehouse's
 // issuer and keys, so an access token of c with that aud would pass at the
-// route's upstream for one the gateway vouched for.
+// route's upstream for one the gateway vouched for. The same goes for c's
+// client_id, the aud of its ID and logout tokens.
 func CheckAudience(c Client, internal []string) []error {
 	var errs []error
+	if slices.Contains(internal, c.ID) {
+		errs = append(errs, &FieldError{Field: "client_id",
+			Msg: fmt.Sprintf("%q is the name of a forward: jwt route; the client's ID and logout tokens would pass for that route's internal JWTs", c.ID)})
+	}
 	for i, a := range c.Audience {
 		if slices.Contains(internal, a) {
 			errs = append(errs, &FieldError{Field: fmt.Sprintf("audience[%d]", i),

@@ -100,13 +100,8 @@ func (i *Issuer) issue(s Subject, ttl time.Duration, at time.Time) (string, Clai
 	if len(s.Audience) > 0 {
 		aud = s.Audience
 	}
-	if i.internal != nil {
-		internal := i.internal()
-		for _, a := range aud {
-			if slices.Contains(internal, a) {
-				return "", Claims{}, fmt.Errorf("issue token: audience %q is a forward: jwt route's name: %w", a, auth.ErrInvalidInput)
-			}
-		}
+	if err := i.CheckAudience(aud...); err != nil {
+		return "", Claims{}, fmt.Errorf("issue token: %w", err)
 	}
 	c, err := i.claims(s, aud, ttl, at)
 	if err != nil {
@@ -114,6 +109,26 @@ func (i *Issuer) issue(s Subject, ttl time.Duration, at time.Time) (string, Clai
 	}
 	raw, err := i.sign(c)
 	return raw, c, err
+}
+
+// CheckAudience refuses (wraps auth.ErrInvalidInput) an audience that is
+// the aud of internal JWTs (WithInternalAudiences): the name of a forward:
+// jwt route. Every token gatehouse signs has its issuer and keys, so one
+// with such an aud — an app's access token, or the ID and logout tokens
+// of a client whose client_id is the route's name — would pass, at that
+// route's upstream, for a JWT the gateway sent. Only IssueInternal signs
+// one.
+func (i *Issuer) CheckAudience(aud ...string) error {
+	if i.internal == nil {
+		return nil
+	}
+	internal := i.internal()
+	for _, a := range aud {
+		if slices.Contains(internal, a) {
+			return fmt.Errorf("audience %q is a forward: jwt route's name: %w", a, auth.ErrInvalidInput)
+		}
+	}
+	return nil
 }
 
 // IssueInternal signs the short-lived JWT that a `forward: jwt` route sends
@@ -133,7 +148,7 @@ func (i *Issuer) IssueInternal(p auth.Principal, audience string, ttl time.Durat
 	if err != nil {
 		return "", err
 	}
-	return i.sign(c)
+	return i.signAs(c, TypeAccessToken)
 }
 
 func (i *Issuer) claims(s Subject, aud []string, ttl time.Duration, at time.Time) (Claims, error) {
@@ -166,12 +181,27 @@ func (i *Issuer) claims(s Subject, aud []string, ttl time.Duration, at time.Time
 	}, nil
 }
 
-func (i *Issuer) sign(c Claims) (string, error) { return i.Sign(c, TypeAccessToken) }
+func (i *Issuer) sign(c Claims) (string, error) { return i.signAs(c, TypeAccessToken) }
 
 // Sign signs any claims with the active key and JOSE typ typ: ID tokens
 // ("JWT") and logout tokens ("logout+jwt") share the keys and JWKS of the
-// access tokens, and their typ keeps them from passing as access tokens.
+// access tokens, and their typ keeps them from passing as access tokens
+// here. An aud that names a forward: jwt route is refused (CheckAudience):
+// the route's upstream is told to check iss, aud and the signature, not
+// typ, so such a token would pass there for an internal JWT.
 func (i *Issuer) Sign(c jwt.Claims, typ string) (string, error) {
+	aud, err := c.GetAudience()
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	if err := i.CheckAudience(aud...); err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return i.signAs(c, typ)
+}
+
+// signAs is Sign without the audience check.
+func (i *Issuer) signAs(c jwt.Claims, typ string) (string, error) {
 	kid, alg, key := i.keys.Signing()
 	m := jwt.GetSigningMethod(alg)
 	if key == nil || m == nil {

@@ -97,8 +97,9 @@ func WithRefreshIdleTTL(d time.Duration) Option { return func(s *settings) { s.i
 
 // WithInternalAudiences names the audiences no access token may carry:
 // internal() returns the names of the current forward: jwt routes, the aud
-// of the internal JWTs they send upstream (IssueInternal). Issue refuses
-// them, so that no app's token passes for an internal JWT.
+// of the internal JWTs they send upstream (IssueInternal). Issue and Sign
+// refuse them (CheckAudience), so that no access, ID or logout token
+// passes for an internal JWT.
 func WithInternalAudiences(internal func() []string) Option {
 	return func(s *settings) { s.internal = internal }
 }

@@ -311,6 +311,30 @@ func TestIssueInternal(t *testing.T) {
 	}
 }
 
+// Only IssueInternal signs a token whose aud is a forward: jwt route's
+// name: Sign (ID tokens, aud = client_id; logout tokens) refuses one, as
+// Issue does for an access token, whatever the typ.
+func TestOnlyInternalJWTsCarryARoutesName(t *testing.T) {
+	e := newEnv(t, keys.ES256, token.WithInternalAudiences(func() []string { return []string{"orders"} }))
+	p := auth.Principal{Subject: "u-alice", Username: "alice", Method: auth.MethodToken}
+	if _, err := e.issuer.IssueInternal(p, "orders", 0); err != nil {
+		t.Fatalf("IssueInternal for the route: %v", err)
+	}
+	for _, aud := range []any{"orders", []string{"web", "orders"}} {
+		for _, typ := range []string{"JWT", "logout+jwt"} {
+			if _, err := e.issuer.Sign(jwt.MapClaims{"iss": testIssuer, "sub": "u-alice", "aud": aud}, typ); !errors.Is(err, auth.ErrInvalidInput) {
+				t.Errorf("Sign(%s, aud %v): err = %v, want ErrInvalidInput", typ, aud, err)
+			}
+		}
+	}
+	if _, err := e.issuer.Sign(jwt.MapClaims{"iss": testIssuer, "sub": "u-alice", "aud": "web"}, "JWT"); err != nil {
+		t.Errorf("Sign(JWT, aud web): %v", err)
+	}
+	if _, _, err := e.issuer.Issue(token.Subject{UserID: "u-alice", Audience: []string{"orders"}}, 0); !errors.Is(err, auth.ErrInvalidInput) {
+		t.Errorf("Issue(aud orders): err = %v, want ErrInvalidInput", err)
+	}
+}
+
 func TestExplain(t *testing.T) {
 	e := newEnv(t, keys.ES256)
 	good, _ := e.issue(t)
