@@ -79,6 +79,8 @@ type Logger struct {
 	store Store
 	log   *slog.Logger
 	now   func() time.Time
+	// coalesce is RecordCoalesced's state.
+	coalesce coalescer
 }
 
 // New returns a Logger writing to store (may be nil) and log.

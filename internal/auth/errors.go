@@ -60,12 +60,26 @@ func retryMessage(what string, d time.Duration) string {
 // errors.Is(err, ErrThrottled) matches it.
 type ThrottledError struct {
 	RetryAfter time.Duration
+	// Key is the throttle key whose lock refused the attempt (for example
+	// "acct-ip:<user>|<ip>"): the audit trail records one login.throttled
+	// event per key and period (audit.Logger.RecordCoalesced). It is not
+	// part of Error, and never shown to the client.
+	Key string
 }
 
 // ErrThrottled matches any *ThrottledError.
 var ErrThrottled = errors.New("too many attempts")
 
 func (e *ThrottledError) Error() string { return retryMessage("too many attempts", e.RetryAfter) }
+
+// ThrottleKey returns the Key of the *ThrottledError in err's chain, or "".
+func ThrottleKey(err error) string {
+	var t *ThrottledError
+	if errors.As(err, &t) {
+		return t.Key
+	}
+	return ""
+}
 
 // Wait is RetryAfter (RetryLater).
 func (e *ThrottledError) Wait() time.Duration { return e.RetryAfter }

@@ -312,7 +312,7 @@ func (s *server) handleLoginMFA() http.Handler {
 		settle, err := s.codeAttempt(r.Context(), user.NameKey(sub.user.Username), clientIP(r))
 		if err != nil {
 			if errors.Is(err, auth.ErrThrottled) {
-				s.loginThrottled(r, sub.user, in.Method)
+				s.loginThrottled(r, sub.user, in.Method, err)
 			}
 			s.mfaFailed(w, r, err, form, next)
 			return
@@ -400,16 +400,20 @@ func (s *server) loginOK(r *http.Request, u auth.User, method string, rec sessio
 }
 
 // loginThrottled records a second-factor step of u (method) that the login
-// throttle refused: the password step records its own (user.Login), and
-// the trail shows every refused step of a login (contract §6). method is
-// the client's until checked, so only a known one is kept.
-func (s *server) loginThrottled(r *http.Request, u auth.User, method string) {
+// throttle refused (err): the password step records its own (user.Login),
+// and the trail shows the refused steps of a login (contract §6), one
+// event per throttle key and minute with the count of the refusals in
+// between (audit.RecordCoalesced); each refusal counts in
+// gatehouse_login_failures_total{reason="throttled"}. method is the
+// client's until checked, so only a known one is kept.
+func (s *server) loginThrottled(r *http.Request, u auth.User, method string, err error) {
 	switch method {
 	case mfa.MethodTOTP, mfa.MethodRecovery, mfa.MethodWebAuthn:
 	default:
 		method = "unknown"
 	}
-	s.Audit.Record(r.Context(), audit.Event{Type: audit.LoginThrottled, UserID: u.ID, Username: u.Username,
+	s.countLoginFailure("throttled")
+	s.Audit.RecordCoalesced(r.Context(), auth.ThrottleKey(err), audit.Event{Type: audit.LoginThrottled, UserID: u.ID, Username: u.Username,
 		Details: map[string]string{"method": method}})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
@@ -50,11 +51,20 @@ func (s *server) handleWebAuthnRegisterBegin() http.Handler {
 		}
 		opts, err := s.Passkeys.BeginRegistration(r.Context(), w, sub.user)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.writeError(w, r, describePasskeyCap(err))
 			return
 		}
 		writeJSON(w, http.StatusOK, opts)
 	})
+}
+
+// describePasskeyCap gives a registration refused at mfa.MaxPasskeys its
+// error_description (409), so the caller knows to remove a passkey.
+func describePasskeyCap(err error) error {
+	if errors.Is(err, mfa.ErrTooManyPasskeys) {
+		return httperr.Describe(err, mfa.TooManyPasskeysDescription)
+	}
+	return err
 }
 
 // handleWebAuthnRegisterFinish is POST /auth/webauthn/register/finish
@@ -78,7 +88,7 @@ func (s *server) handleWebAuthnRegisterFinish() http.Handler {
 		}
 		c, err := s.Passkeys.FinishRegistration(r.Context(), w, r, sub.user, in.Name, in.Credential)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.writeError(w, r, describePasskeyCap(err))
 			return
 		}
 		s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAEnrolled, UserID: sub.user.ID, Username: sub.user.Username,
@@ -185,7 +195,7 @@ func (s *server) handleWebAuthnLoginBegin() http.Handler {
 		if l, key := s.passkeyThrottle(who, clientIP(r)); l != nil {
 			if err := l.Check(r.Context(), key, clientIP(r)); err != nil {
 				if errors.Is(err, auth.ErrThrottled) {
-					s.loginThrottled(r, who, mfa.MethodWebAuthn)
+					s.loginThrottled(r, who, mfa.MethodWebAuthn, err)
 				}
 				s.writeError(w, r, err)
 				return
@@ -222,7 +232,7 @@ func (s *server) handleWebAuthnLoginFinish() http.Handler {
 		if l, key := s.passkeyThrottle(who, ip); l != nil {
 			if err := l.Check(r.Context(), key, ip); err != nil {
 				if errors.Is(err, auth.ErrThrottled) {
-					s.loginThrottled(r, who, mfa.MethodWebAuthn)
+					s.loginThrottled(r, who, mfa.MethodWebAuthn, err)
 				}
 				s.writeError(w, r, err)
 				return

@@ -124,7 +124,13 @@ type factorsView struct {
 	RecoveryLeft int
 	WebAuthn     bool // passkeys can be added (public_url has a domain)
 	Passkeys     []passkeyRow
+	// MaxPasskeys is mfa.MaxPasskeys; with as many passkeys, the page says
+	// to remove one instead of offering a registration refused with 409.
+	MaxPasskeys int
 }
+
+// PasskeysFull reports whether the user has mfa.MaxPasskeys passkeys.
+func (f factorsView) PasskeysFull() bool { return len(f.Passkeys) >= f.MaxPasskeys }
 
 // passkeyRow is one WebAuthn credential on /account.
 type passkeyRow struct {
@@ -303,7 +309,8 @@ func (s *server) handleAccountPage() http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
-			data.Factors = factorsView{Enabled: true, TOTP: f.TOTP, Any: f.TOTP || len(f.Passkeys) > 0, RecoveryLeft: f.RecoveryLeft, WebAuthn: s.Passkeys != nil}
+			data.Factors = factorsView{Enabled: true, TOTP: f.TOTP, Any: f.TOTP || len(f.Passkeys) > 0, RecoveryLeft: f.RecoveryLeft, WebAuthn: s.Passkeys != nil,
+				MaxPasskeys: mfa.MaxPasskeys}
 			for _, c := range f.Passkeys {
 				row := passkeyRow{ID: mfa.CredentialID(c.ID), Name: c.Name, Kind: c.Kind,
 					Created: relativeTime(c.CreatedAt, now), CreatedAt: exactTime(c.CreatedAt), LastUsed: "never"}

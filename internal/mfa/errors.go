@@ -21,6 +21,11 @@ var (
 	// factor (a confirmed TOTP or a passkey). They back up a factor and
 	// are none themselves (docs/mfa.md).
 	ErrNoFactor = fmt.Errorf("%w: recovery codes back up an authenticator app or a passkey; set one up first", auth.ErrConflict)
+	// ErrTooManyPasskeys: the user has MaxPasskeys passkeys already
+	// (BeginRegistration, and the store's AddCredential under the user's
+	// lock). It wraps auth.ErrConflict (409); TooManyPasskeysDescription
+	// is its error_description.
+	ErrTooManyPasskeys = fmt.Errorf("%w: %s", auth.ErrConflict, TooManyPasskeysDescription)
 	// ErrReauthRequired: changing factors needs a login within the last
 	// five minutes or a session that used a second factor.
 	ErrReauthRequired = errors.New("recent login or second factor required")

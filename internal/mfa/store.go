@@ -70,8 +70,10 @@ type Credential struct {
 // finished ceremonies. Errors as for Store.
 type CredentialStore interface {
 	// AddCredential stores a new credential; auth.ErrConflict when its ID
-	// is registered already (to anyone), auth.ErrNotFound when the user
-	// does not exist.
+	// is registered already (to anyone), ErrTooManyPasskeys (an
+	// auth.ErrConflict) when the user has MaxPasskeys credentials already
+	// — counted atomically with the add, so concurrent adds never pass it
+	// — auth.ErrNotFound when the user does not exist.
 	AddCredential(ctx context.Context, c Credential) error
 	// Credentials lists the user's credentials, oldest first (empty, not
 	// an error, when there are none).

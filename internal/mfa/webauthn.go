@@ -37,6 +37,17 @@ const CeremonyTTL = 5 * time.Minute
 // MaxCredentialName is the longest name a credential may have (runes).
 const MaxCredentialName = 64
 
+// MaxPasskeys is the most WebAuthn credentials a user may have: every
+// registration and second-factor login lists them all (in the ceremony's
+// options and the login cookie), and so does /account. Registration is
+// refused beyond it with ErrTooManyPasskeys (409), when it begins and again
+// when the credential is stored (docs/mfa.md).
+const MaxPasskeys = 20
+
+// TooManyPasskeysDescription is the error_description of
+// ErrTooManyPasskeys.
+const TooManyPasskeysDescription = "at most 20 passkeys; remove one first"
+
 // Ceremony purposes.
 const (
 	PurposeRegister = "register"
@@ -216,11 +227,16 @@ func (p *Passkeys) takeCeremony(ctx context.Context, w http.ResponseWriter, r *h
 
 // BeginRegistration starts registering a new credential for the user:
 // the options for navigator.credentials.create, with the user's existing
-// credentials excluded. It sets the ceremony cookie.
+// credentials excluded. It sets the ceremony cookie. A user with
+// MaxPasskeys credentials gets ErrTooManyPasskeys (the store's
+// AddCredential checks again when the ceremony finishes).
 func (p *Passkeys) BeginRegistration(ctx context.Context, w http.ResponseWriter, u auth.User) (*protocol.CredentialCreation, error) {
 	wu, _, err := p.loadUser(ctx, u.ID, u.Username)
 	if err != nil {
 		return nil, err
+	}
+	if len(wu.creds) >= MaxPasskeys {
+		return nil, fmt.Errorf("webauthn begin registration: %w", ErrTooManyPasskeys)
 	}
 	opts, sess, err := p.wa.BeginRegistration(wu, webauthn.WithExclusions(webauthn.Credentials(wu.creds).CredentialDescriptors()))
 	if err != nil {
@@ -234,7 +250,9 @@ func (p *Passkeys) BeginRegistration(ctx context.Context, w http.ResponseWriter,
 
 // FinishRegistration verifies the authenticator's answer (response, the
 // JSON of the PublicKeyCredential) to the request's registration ceremony
-// and stores the credential under name for u.
+// and stores the credential under name for u: ErrTooManyPasskeys when u
+// has MaxPasskeys already (counted by the store with the add, so two
+// finishes at once cannot pass it).
 func (p *Passkeys) FinishRegistration(ctx context.Context, w http.ResponseWriter, r *http.Request, u auth.User, name string, response []byte) (Credential, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > MaxCredentialName || !validCredentialName(name) {

@@ -147,6 +147,7 @@ func (l *Limiter) Check(ctx context.Context, userKey, ip string) error {
 func (l *Limiter) look(ctx context.Context, rules []rule, now time.Time) (room []int, err error) {
 	room = make([]int, len(rules))
 	var wait time.Duration
+	var locked string
 	for i, r := range rules {
 		n, latest, err := l.store.Failures(ctx, r.key, now, l.window)
 		if err != nil {
@@ -154,11 +155,13 @@ func (l *Limiter) look(ctx context.Context, rules []rule, now time.Time) (room [
 		}
 		room[i] = max(r.limit, n+1)
 		if n >= r.limit {
-			wait = max(wait, latest.Add(l.lockFor(n-r.limit)).Sub(now))
+			if w := latest.Add(l.lockFor(n - r.limit)).Sub(now); w > wait {
+				wait, locked = w, r.key
+			}
 		}
 	}
 	if wait > 0 {
-		return nil, &auth.ThrottledError{RetryAfter: roundUp(wait)}
+		return nil, &auth.ThrottledError{RetryAfter: roundUp(wait), Key: locked}
 	}
 	return room, nil
 }
@@ -220,7 +223,7 @@ func (l *Limiter) Attempt(ctx context.Context, userKey, ip string) (settle func(
 			// Attempts at once took the room: they lock the key as their
 			// failures would (at least the lock of room[i] failures).
 			_ = undo(ctx)
-			return nil, &auth.ThrottledError{RetryAfter: roundUp(l.lockFor(room[i] - r.limit))}
+			return nil, &auth.ThrottledError{RetryAfter: roundUp(l.lockFor(room[i] - r.limit)), Key: r.key}
 		}
 	}
 	return func(ctx context.Context, checked error) error {

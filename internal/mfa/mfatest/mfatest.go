@@ -40,6 +40,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) mfa.Store) {
 		{Name: "CredentialRoundTripAndOrder", Run: testCredentialRoundTrip},
 		{Name: "CredentialIDIsUnique", Run: testCredentialUnique},
 		{Name: "CredentialOfMissingUserIsNotFound", Run: testCredentialNoUser},
+		{Name: "CredentialsAtMostMaxPasskeysEvenAtOnce", Run: testCredentialCap},
 		{Name: "CredentialSignCountOnlyMovesForward", Run: testCredentialUse},
 		{Name: "ConcurrentCredentialUseExactlyOneWins", Run: testCredentialUseConcurrent},
 		{Name: "DeleteCredentialOnlyTheOwners", Run: testCredentialDelete},

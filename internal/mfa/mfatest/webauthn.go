@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,4 +215,37 @@ func testChallengeConcurrent(t *testing.T, s mfa.Store) {
 	exactlyOneWins(t, "finish of one ceremony", func() (bool, error) {
 		return s.UseChallenge(ctx, "same", at.Add(time.Minute), at)
 	})
+}
+
+// testCredentialCap: a user has at most mfa.MaxPasskeys credentials. Adds
+// racing for the last places (on any instance) never pass it: the count is
+// taken with the add, under the user's lock.
+func testCredentialCap(t *testing.T, s mfa.Store) {
+	storetest.EnsureUser(t, s, "u1", at)
+	storetest.EnsureUser(t, s, "u2", at)
+	ctx := context.Background()
+	const left = 3 // places left when the race starts
+	for i := range mfa.MaxPasskeys - left {
+		if err := s.AddCredential(ctx, cred("u1", byte(i), at)); err != nil {
+			t.Fatalf("AddCredential %d: %v", i+1, err)
+		}
+	}
+	var added atomic.Int32
+	storetest.Together(storetest.Workers, func(i int) {
+		err := s.AddCredential(ctx, cred("u1", byte(100+i), at))
+		switch {
+		case err == nil:
+			added.Add(1)
+		case !errors.Is(err, mfa.ErrTooManyPasskeys) || !errors.Is(err, auth.ErrConflict):
+			t.Errorf("AddCredential past the cap = %v, want ErrTooManyPasskeys (ErrConflict)", err)
+		}
+	})
+	if n := len(creds(t, s, "u1")); n != mfa.MaxPasskeys || added.Load() != left {
+		t.Fatalf("%d concurrent adds with %d places left: %d added, %d stored; want %d stored",
+			storetest.Workers, left, added.Load(), n, mfa.MaxPasskeys)
+	}
+	// Another user's count is their own.
+	if err := s.AddCredential(ctx, cred("u2", 200, at)); err != nil {
+		t.Fatalf("AddCredential of another user: %v", err)
+	}
 }

@@ -11,13 +11,28 @@ import (
 var _ mfa.CredentialStore = (*Store)(nil)
 
 // AddCredential stores a new WebAuthn credential; auth.ErrConflict for a
-// credential ID already registered, auth.ErrNotFound for a missing user.
+// credential ID already registered, mfa.ErrTooManyPasskeys (an
+// auth.ErrConflict) when the user has mfa.MaxPasskeys already,
+// auth.ErrNotFound for a missing user. The count and the insert are one
+// transaction under the user's lock (SQLite: one writer), so adds racing
+// for the last places never pass the cap.
 func (db *Store) AddCredential(ctx context.Context, c mfa.Credential) error {
-	_, err := db.exec(ctx, "add webauthn credential",
-		`INSERT INTO webauthn_credentials (credential_id, user_id, name, kind, data, sign_count, created_at, last_used_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.UserID, c.Name, c.Kind, c.Data, int64(c.SignCount), micros(c.CreatedAt), nullMicros(c.LastUsedAt))
-	return err
+	return db.tx(ctx, "add webauthn credential", func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.lockUser(ctx, tx, c.UserID); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, db.Rebind(`SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = ?`), c.UserID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= mfa.MaxPasskeys {
+			return mfa.ErrTooManyPasskeys
+		}
+		_, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO webauthn_credentials (credential_id, user_id, name, kind, data, sign_count, created_at, last_used_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+			c.ID, c.UserID, c.Name, c.Kind, c.Data, int64(c.SignCount), micros(c.CreatedAt), nullMicros(c.LastUsedAt))
+		return err
+	})
 }
 
 // Credentials lists the user's WebAuthn credentials, oldest first.
