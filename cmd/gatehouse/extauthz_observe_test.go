@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -31,14 +30,7 @@ func TestServeLogsAndCountsEnvoyGRPCChecks(t *testing.T) {
 	c := newCLI(t, "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\next_authz_listen: 127.0.0.1:0\n"+
 		"routes:\n- {name: public, match: {path_prefix: /public/}, upstream: 'http://127.0.0.1:1', auth: none}\n"+
 		"- {name: api, match: {path_prefix: /api/}, upstream: 'http://127.0.0.1:1', auth: token}\n")
-	ctx, cancel := context.WithCancel(context.Background())
-	logs, done := c.serve(ctx)
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	logs := c.serveInTest()
 	var serving struct {
 		Admin    string
 		ExtAuthz string `json:"ext_authz"`
@@ -66,7 +58,7 @@ func TestServeLogsAndCountsEnvoyGRPCChecks(t *testing.T) {
 		if method != "" {
 			hr = &authv3.AttributeContext_HttpRequest{Method: method, Path: path, Host: host, Scheme: "https", Headers: h}
 		}
-		resp, err := authz.Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		resp, err := authz.Check(t.Context(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 			Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
 				SocketAddress: &corev3.SocketAddress{Address: "203.0.113.9", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 40000}}}}},
 			Request: &authv3.AttributeContext_Request{Http: hr},

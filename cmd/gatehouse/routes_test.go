@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -36,14 +35,7 @@ func TestSIGHUPReloadGivesTheConfigCheckVerdict(t *testing.T) {
 		return "listen: 127.0.0.1:0\nadmin_listen: ''\nroutes:\n- {name: a, match: {path_prefix: /a/}, upstream: '" + upstream + "', auth: none}\n"
 	}
 	c := newCLI(t, route("http://127.0.0.1:9"))
-	ctx, cancel := context.WithCancel(context.Background())
-	logs, done := c.serve(ctx)
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	logs := c.serveInTest()
 	var serving struct{ Listen string }
 	if err := json.Unmarshal([]byte(logs.await(t, "gatehouse serving")), &serving); err != nil {
 		t.Fatal(err)

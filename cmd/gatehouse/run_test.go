@@ -53,6 +53,20 @@ func (c *cli) serve(ctx context.Context) (logs logLines, done chan error) {
 	return logs, done
 }
 
+// serveInTest starts serve in the background until the test ends, when
+// it is stopped and must have returned without error.
+func (c *cli) serveInTest() logLines {
+	ctx, cancel := context.WithCancel(context.Background())
+	logs, done := c.serve(ctx)
+	c.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			c.t.Errorf("serve: %v", err)
+		}
+	})
+	return logs
+}
+
 func (c *cli) ok(stdin string, args ...string) string {
 	c.t.Helper()
 	code, out, errOut := c.run(stdin, args...)

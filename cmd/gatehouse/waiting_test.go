@@ -84,14 +84,7 @@ func TestServeAnswersWhileWaitingForItsStores(t *testing.T) {
 					c.env[k] = v
 				}
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			logs, done := c.serve(ctx)
-			t.Cleanup(func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("serve: %v", err)
-				}
-			})
+			logs := c.serveInTest()
 			var listening struct {
 				Listen, Admin string
 				ExtAuthz      string `json:"ext_authz"`
@@ -118,7 +111,7 @@ func TestServeAnswersWhileWaitingForItsStores(t *testing.T) {
 				if m, p, ok := strings.Cut(path, " "); ok { // "POST /path": a form
 					method, path, form = m, p, strings.NewReader("grant_type=password&username=a&password=b")
 				}
-				req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, "http://"+base+path, form)
+				req, err := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), method, "http://"+base+path, form)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -182,7 +175,7 @@ func TestServeAnswersWhileWaitingForItsStores(t *testing.T) {
 			authz := authv3.NewAuthorizationClient(conn)
 			check := func() *authv3.CheckResponse {
 				t.Helper()
-				resp, err := authz.Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+				resp, err := authz.Check(t.Context(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 					Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
 						SocketAddress: &corev3.SocketAddress{Address: "198.51.100.4"}}}},
 					Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{

@@ -35,16 +35,6 @@ func TestEndPendingOnce(t *testing.T) {
 			break
 		}
 	}
-	read := func(t *testing.T, v string) mfa.Pending {
-		t.Helper()
-		r := httptest.NewRequest("POST", "/auth/login/mfa", nil)
-		r.AddCookie(&http.Cookie{Name: mfa.PendingCookie, Value: v})
-		p, err := codec.FromRequest(r)
-		if err != nil {
-			t.Fatalf("FromRequest: %v", err)
-		}
-		return p
-	}
 	respelt := respell(t, value)
 	a, b := f.service(t), f.service(t) // two instances, one store
 	tests := []struct {
@@ -53,10 +43,10 @@ func TestEndPendingOnce(t *testing.T) {
 		pending mfa.Pending
 		wantErr error
 	}{
-		{"the first second step", a, read(t, value), nil},
-		{"the same cookie again", a, read(t, value), mfa.ErrPendingEnded},
-		{"the same cookie on another instance", b, read(t, value), mfa.ErrPendingEnded},
-		{"the cookie spelt another way", b, read(t, respelt), mfa.ErrPendingEnded},
+		{"the first second step", a, pendingOf(t, codec, value), nil},
+		{"the same cookie again", a, pendingOf(t, codec, value), mfa.ErrPendingEnded},
+		{"the same cookie on another instance", b, pendingOf(t, codec, value), mfa.ErrPendingEnded},
+		{"the cookie spelt another way", b, pendingOf(t, codec, respelt), mfa.ErrPendingEnded},
 		{"a pending login not read from a request", a, mfa.Pending{UserID: f.user.ID, Expires: f.clock.Now().Add(time.Minute)}, mfa.ErrPendingEnded},
 	}
 	for _, tt := range tests {
@@ -86,4 +76,17 @@ func respell(t *testing.T, v string) string {
 		t.Fatalf("respelt value does not decode to the same bytes (%v)", err)
 	}
 	return other
+}
+
+// pendingOf reads the pending login of cookie value v as codec sees it in
+// a second step's request.
+func pendingOf(t *testing.T, codec *mfa.PendingCodec, v string) mfa.Pending {
+	t.Helper()
+	r := httptest.NewRequest("POST", "/auth/login/mfa", nil)
+	r.AddCookie(&http.Cookie{Name: mfa.PendingCookie, Value: v})
+	p, err := codec.FromRequest(r)
+	if err != nil {
+		t.Fatalf("FromRequest: %v", err)
+	}
+	return p
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -80,28 +79,18 @@ func testEndedPendingOnSlowerClock(t *testing.T, store mainStore, skew time.Dura
 		}
 		return rec.Result().Cookies()[0].Value
 	}
-	read := func(c *mfa.PendingCodec, v string) mfa.Pending {
-		t.Helper()
-		r := httptest.NewRequest("POST", "/auth/login/mfa", nil)
-		r.AddCookie(&http.Cookie{Name: mfa.PendingCookie, Value: v})
-		p, err := c.FromRequest(r)
-		if err != nil {
-			t.Fatalf("FromRequest: %v", err)
-		}
-		return p
-	}
 
 	value := set(slowCodec)
-	if err := slow.EndPending(t.Context(), read(slowCodec, value)); err != nil {
+	if err := slow.EndPending(t.Context(), pendingOf(t, slowCodec, value)); err != nil {
 		t.Fatalf("first second step: %v", err)
 	}
 	// 1s before the cookie expires on the slow clock; the fast one
 	// is past it and ends a pending login of its own.
 	f.clock.Advance(mfa.PendingTTL - time.Second)
-	if err := fast.EndPending(t.Context(), read(fastCodec, set(fastCodec))); err != nil {
+	if err := fast.EndPending(t.Context(), pendingOf(t, fastCodec, set(fastCodec))); err != nil {
 		t.Fatalf("another pending login on the fast instance: %v", err)
 	}
-	if err := slow.EndPending(t.Context(), read(slowCodec, value)); !errors.Is(err, mfa.ErrPendingEnded) {
+	if err := slow.EndPending(t.Context(), pendingOf(t, slowCodec, value)); !errors.Is(err, mfa.ErrPendingEnded) {
 		t.Fatalf("the ended pending login again, on the slow instance 1s before it expires there: %v, want ErrPendingEnded", err)
 	}
 }
