@@ -46,7 +46,7 @@ const MaxPasskeys = 20
 
 // TooManyPasskeysDescription is the error_description of
 // ErrTooManyPasskeys.
-const TooManyPasskeysDescription = "at most 20 passkeys; remove one first"
+var TooManyPasskeysDescription = fmt.Sprintf("at most %d passkeys; remove one first", MaxPasskeys)
 
 // Ceremony purposes.
 const (
