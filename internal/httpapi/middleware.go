@@ -179,13 +179,21 @@ func (s *server) finish(st *requestState, r *http.Request, start time.Time) {
 	if route == "" || route == "/" {
 		route, gw = "gateway", st.info.Route
 	}
-	s.requestMetrics.observe(route, gw, status, elapsed)
-	if s.quiet && status < 400 {
-		return
-	}
 	line := accessLine{start: start, id: st.info.ID, method: r.Method, path: r.URL.Path, status: status,
 		duration: elapsed, route: route, gwRoute: gw, ip: st.info.IP, bytes: sw.bytes}
-	s.logRequest(r.Context(), &line)
+	s.answered(r.Context(), &line)
+}
+
+// answered counts a request that has been answered in the request metrics
+// and writes its line (finish, and Observer for Envoy's gRPC Checks):
+// every request is counted, and with QuietLogs only one that failed
+// (status 400 and up) is logged.
+func (s *server) answered(ctx context.Context, line *accessLine) {
+	s.requestMetrics.observe(line.route, line.gwRoute, line.status, line.duration)
+	if s.quiet && line.status < 400 {
+		return
+	}
+	s.logRequest(ctx, line)
 }
 
 // logRequest writes one request line: through the access log when there

@@ -31,11 +31,6 @@ func (o *Observer) Observe(route string, r *http.Request, status, bytes int, sta
 		return
 	}
 	s := o.s
-	elapsed := time.Since(start)
-	s.requestMetrics.observe(route, "", status, elapsed)
-	if s.quiet && status < 400 {
-		return
-	}
 	var idBuf [24]byte
 	var ipBuf [48]byte
 	id, ok := proxyRequestID(r.Header)
@@ -43,8 +38,8 @@ func (o *Observer) Observe(route string, r *http.Request, status, bytes int, sta
 		id = s.ids.next(idBuf[:0])
 	}
 	line := accessLine{start: start, id: id, method: r.Method, path: r.URL.Path, status: status,
-		duration: elapsed, route: route, ip: s.realIP(r, ipBuf[:0]), bytes: int64(bytes), host: r.Host}
-	s.logRequest(r.Context(), &line)
+		duration: time.Since(start), route: route, ip: s.realIP(r, ipBuf[:0]), bytes: int64(bytes), host: r.Host}
+	s.answered(r.Context(), &line)
 }
 
 // maxProxyRequestID is the longest request ID taken from a proxy: a UUID
