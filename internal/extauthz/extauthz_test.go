@@ -120,11 +120,17 @@ func startGRPCLog(t *testing.T, g *gateway.Gateway, log *slog.Logger) authv3.Aut
 // startGRPCCheck is startGRPCLog judging with check.
 func startGRPCCheck(t *testing.T, check extauthz.CheckFunc, log *slog.Logger) authv3.AuthorizationClient {
 	t.Helper()
+	return startGRPCObserved(t, check, nil, log)
+}
+
+// startGRPCObserved is startGRPCCheck telling observe of every Check.
+func startGRPCObserved(t *testing.T, check extauthz.CheckFunc, observe extauthz.ObserveFunc, log *slog.Logger) authv3.AuthorizationClient {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := extauthz.NewGRPC(check, nil, log)
+	srv := extauthz.NewGRPC(check, observe, log)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -2,17 +2,12 @@ package extauthz_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
 )
 
 // observed is one call of an ObserveFunc.
@@ -39,19 +34,7 @@ func TestGRPCChecksAreObserved(t *testing.T) {
 			r.Header.Get("X-Forwarded-For"), status, bytes})
 	}
 	g := newGatewayWith(t, failingIssuer{panics: true})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := extauthz.NewGRPC(g.Check, observe, nil)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	client := authv3.NewAuthorizationClient(conn)
+	client := startGRPCObserved(t, g.Check, observe, nil)
 
 	id := "6b1a2c3d-0000-4000-8000-000000000001"
 	for _, req := range []*authv3.CheckRequest{
