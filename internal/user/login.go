@@ -57,7 +57,7 @@ func (s *Service) Login(ctx context.Context, a Attempt) (auth.User, error) {
 	if s.limiter != nil {
 		var err error
 		if settle, err = s.limiter.Attempt(ctx, key, a.IP); err != nil {
-			if errors.Is(err, auth.ErrThrottled) && s.audit != nil {
+			if errors.Is(err, auth.ErrThrottled) {
 				// Refused before any hashing, so free to repeat: one
 				// event per throttle key and minute, with the count of
 				// the refusals in between (audit.RecordCoalesced).

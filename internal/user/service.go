@@ -333,10 +333,16 @@ func (s *Service) CountRevocation(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("count revocation: %w", err)
 	}
-	if _, err := s.modify(ctx, u, func(u *auth.User) { u.Revocations++ }); err != nil {
+	if _, err := s.countRevocation(ctx, u); err != nil {
 		return fmt.Errorf("count revocation: %w", err)
 	}
 	return nil
+}
+
+// countRevocation adds one to u's Revocations in the store and returns the
+// user as it left it.
+func (s *Service) countRevocation(ctx context.Context, u auth.User) (auth.User, error) {
+	return s.modify(ctx, u, func(u *auth.User) { u.Revocations++ })
 }
 
 // revokeAll is RevokeAll sparing session keep ("" spares none), and
@@ -345,7 +351,7 @@ func (s *Service) CountRevocation(ctx context.Context, id string) error {
 func (s *Service) revokeAll(ctx context.Context, u auth.User, keep string) (auth.User, error) {
 	ctx = audit.WithUser(ctx, u.ID, u.Username) // the revokers' events name the user
 	var errs []error
-	counted, err := s.modify(ctx, u, func(u *auth.User) { u.Revocations++ })
+	counted, err := s.countRevocation(ctx, u)
 	if err != nil {
 		errs = append(errs, err)
 	}
