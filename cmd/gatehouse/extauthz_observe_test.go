@@ -146,3 +146,29 @@ func TestServeLogsAndCountsEnvoyGRPCChecks(t *testing.T) {
 		}
 	}
 }
+
+// Envoy's gRPC ext_authz service is off by default (contract §12): serve
+// without ext_authz_listen names it "off" in its serving line, while the
+// HTTP service at /auth/verify/envoy answers on listen.
+func TestServeWithoutExtAuthzListenHasNoGRPCService(t *testing.T) {
+	c := newCLI(t, "listen: 127.0.0.1:0\nadmin_listen: ''\n"+
+		"routes:\n- {name: public, match: {path_prefix: /public/}, upstream: 'http://127.0.0.1:1', auth: none}\n")
+	var serving struct {
+		Listen   string
+		ExtAuthz string `json:"ext_authz"`
+	}
+	if err := json.Unmarshal([]byte(c.serveInTest().await(t, "gatehouse serving")), &serving); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := serving.ExtAuthz, "off"; got != want {
+		t.Errorf("serving line ext_authz = %q, want %q", got, want)
+	}
+	resp, err := http.Get("http://" + serving.Listen + "/auth/verify/envoy/public/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("HTTP ext_authz service = %d, want 200", resp.StatusCode)
+	}
+}

@@ -822,3 +822,45 @@ func TestTokenLifetimesAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewayDefaults: with the keys absent, trusted_proxies is loopback
+// only (contract §5) and ext_authz_listen is "" — Envoy's gRPC service is
+// off (contract §12).
+func TestGatewayDefaults(t *testing.T) {
+	cfg, err := config.Load(write(t, "routes: []\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(cfg.TrustedProxies), "[127.0.0.0/8 ::1/128]"; got != want {
+		t.Errorf("trusted_proxies = %s, want %s", got, want)
+	}
+	if cfg.ExtAuthzListen != "" {
+		t.Errorf("ext_authz_listen = %q, want \"\" (off)", cfg.ExtAuthzListen)
+	}
+}
+
+// TestOIDCClientSecretFromFile: oidc.providers[].client_secret_file
+// (contract §7) is read like the other *_file secrets: its trailing newline
+// dropped, masked by config check, and refused beside client_secret.
+func TestOIDCClientSecretFromFile(t *testing.T) {
+	secret := "oidc-client-secret-" + strings.Repeat("s", 24)
+	f := filepath.Join(t.TempDir(), "client-secret")
+	if err := os.WriteFile(f, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	provider := "oidc: {providers: [{name: corp, issuer: 'https://sso.example.com', client_id: gatehouse, %s}]}\n"
+	cfg, err := config.Load(write(t, fmt.Sprintf(provider, "client_secret_file: "+f)), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.OIDC.Providers[0].ClientSecret; got != secret {
+		t.Errorf("client secret = %q, want the file's content without its newline", got)
+	}
+	if strings.Contains(cfg.Masked(), secret) {
+		t.Error("config check prints the client secret read from the file")
+	}
+	_, err = config.Load(write(t, fmt.Sprintf(provider, "client_secret: inline, client_secret_file: "+f)), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "oidc.providers[0].client_secret") {
+		t.Errorf("client_secret and client_secret_file together: err = %v, want one naming oidc.providers[0].client_secret", err)
+	}
+}

@@ -259,3 +259,29 @@ func TestNewAcceptsSameprefixWithDisjointMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileAppliesTheContractDefaults: a route that sets only name,
+// match, upstream and auth runs with the defaults of contract §5 — no
+// roles (any authenticated user), strip_prefix false, forward headers and a
+// 30 s upstream timeout — not only in what config check prints
+// (config.TestMaskedShowsRouteDefaults) but in the compiled route the
+// proxy uses.
+func TestCompileAppliesTheContractDefaults(t *testing.T) {
+	routes, err := gateway.Compile([]config.Route{route("orders", "/api/orders/", "token", "http://127.0.0.1:9001")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := routes[0]
+	if got, want := rt.Upstream.Timeout, 30*time.Second; got != want {
+		t.Errorf("timeout = %s, want %s", got, want)
+	}
+	if got, want := rt.Policy.Forward, gateway.ForwardHeaders; got != want {
+		t.Errorf("forward = %q, want %q", got, want)
+	}
+	if rt.Upstream.StripPrefix {
+		t.Error("strip_prefix = true, want false")
+	}
+	if len(rt.Policy.Roles) != 0 || len(rt.Match.Methods) != 0 {
+		t.Errorf("roles = %q, methods = %q, want none of either", rt.Policy.Roles, rt.Match.Methods)
+	}
+}

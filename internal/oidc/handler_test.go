@@ -532,6 +532,24 @@ func TestCreatedUserRolesFollowTheRoleRule(t *testing.T) {
 	}
 }
 
+// Without default_roles a created user has no roles, like `gatehouse user
+// add` without --role: the [user] of contract §7's example is a value to
+// set, not a default that would grant a role nobody configured
+// (docs/oidc.md). The user passes routes that ask for no role.
+func TestCreatedUserWithoutDefaultRolesHasNone(t *testing.T) {
+	e := newEnv(t, func(p *oidc.Provider) { p.DefaultRoles = nil })
+	if resp := e.login("/"); resp.status != http.StatusSeeOther {
+		t.Fatalf("login = %d (body %q), want 303", resp.status, resp.body)
+	}
+	users := e.users()
+	if len(users) != 1 {
+		t.Fatalf("users created = %+v, want one", users)
+	}
+	if got := users[0].Roles; len(got) != 0 {
+		t.Errorf("roles = %q, want none", got)
+	}
+}
+
 func TestClaimsFromUserinfo(t *testing.T) {
 	e := newEnv(t, nil)
 	e.op.SetBehaviour(oidctestop.Behaviour{ClaimsOnlyInUserinfo: true})
