@@ -269,16 +269,20 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	a.Watcher = revocation.NewWatcher(revStore, revocation.WithLogger(a.Log), revocation.WithClock(a.now))
 
 	var sessStore session.Store = a.Store
+	var sessOpts []session.Option
 	switch {
 	case cfg.Sessions.Store == "memory":
 		sessStore = memory.New(memory.WithClock(a.now))
+		// `gatehouse user logout` and the like, run beside serve, reach
+		// serve's sessions only through the revocation feed.
+		sessOpts = append(sessOpts, session.WithLocalStore())
 	case strings.HasPrefix(cfg.Sessions.Store, "redis"):
 		sessStore = a.Redis
 	}
-	a.Sessions = session.NewManager(sessStore,
+	a.Sessions = session.NewManager(sessStore, append([]session.Option{
 		session.WithTimeouts(cfg.Sessions.IdleTimeout.D(), cfg.Sessions.AbsoluteTimeout.D()),
 		session.WithCachedFor(cfg.Sessions.CacheTTL.D()),
-		session.WithCookie(cookieOf(cfg)), session.WithClock(a.now), session.WithPublisher(a.Watcher))
+		session.WithCookie(cookieOf(cfg)), session.WithClock(a.now), session.WithPublisher(a.Watcher)}, sessOpts...)...)
 	a.Auth = session.NewAuthenticator(a.Sessions, a.Store, cfg.Sessions.CacheTTL.D(), a.Watcher.Fresh)
 
 	if err := a.buildTokens(ctx, opt); err != nil {
@@ -335,6 +339,26 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	a.Watcher.OnEvent(func(ev revocation.Event) {
 		if ev.Kind == revocation.KindSession {
 			a.Apps.EndSessionLater(ev.Key)
+		}
+	})
+	// A process-local session store (sessions.store: memory) ends the
+	// sessions that a sign-out everywhere in another process (a `gatehouse
+	// user …` command) could not reach; each then ends as an announced
+	// session does here: out of the cache, its apps logged out. Quick: the
+	// store is this process's memory.
+	a.Watcher.OnEvent(func(ev revocation.Event) {
+		if ev.Kind != revocation.KindUserSessions {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ids, err := a.Sessions.EndRevokedSessions(ctx, ev)
+		if err != nil {
+			a.Log.Error("end revoked sessions", "error", err.Error())
+		}
+		for _, id := range ids {
+			a.Auth.Forget(revocation.Event{Kind: revocation.KindSession, Key: id})
+			a.Apps.EndSessionLater(id)
 		}
 	})
 

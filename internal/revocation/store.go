@@ -12,6 +12,11 @@ const (
 	KindJTI     = "jti"     // Key: access token jti — deny until Until
 	KindSID     = "sid"     // Key: refresh family / sid — deny access tokens until Until
 	KindKeys    = "keys"    // Key: "" — signing keys changed, reload
+	// KindUserSessions: Key: user ID and time (session.Manager) — every
+	// session of the user that began by then has ended; published only
+	// with a process-local session store (sessions.store: memory), whose
+	// sessions a command run beside serve cannot reach itself.
+	KindUserSessions = "user_sessions"
 )
 
 // Event is one revocation. It is active (denies, and is replayed to new

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -47,6 +49,7 @@ type Manager struct {
 	random     io.Reader
 	publisher  Publisher
 	announce   time.Duration
+	local      bool
 }
 
 // Option configures a Manager.
@@ -65,6 +68,14 @@ func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = 
 
 // WithPublisher broadcasts revocations so other instances drop their caches.
 func WithPublisher(p Publisher) Option { return func(m *Manager) { m.publisher = p } }
+
+// WithLocalStore says that the store lives in this process
+// (sessions.store: memory): another process sharing the main store and
+// the revocation feed (a `gatehouse user …` command beside serve) cannot
+// end its sessions itself. RevokeUser then also announces
+// revocation.KindUserSessions, and every process ends, in its own store,
+// the user's sessions that began before (EndRevokedSessions).
+func WithLocalStore() Option { return func(m *Manager) { m.local = true } }
 
 // WithCachedFor tells the manager how long an instance may cache a
 // session (sessions.cache_ttl). A revocation event then lives at least that
@@ -282,10 +293,64 @@ func (m *Manager) RevokeOthers(ctx context.Context, userID, keepID string) (int,
 }
 
 // RevokeUser ends every session of userID (user.Revoker). The user event
-// is announced even when ending the sessions failed part-way.
+// is announced even when ending the sessions failed part-way; with a
+// process-local store (WithLocalStore) so is a KindUserSessions event, for
+// the process that holds the sessions.
 func (m *Manager) RevokeUser(ctx context.Context, userID string) error {
+	at := m.now()
 	_, err := m.RevokeOthers(ctx, userID, "")
-	return errors.Join(err, m.publish(ctx, revocation.KindUser, userID))
+	err = errors.Join(err, m.publish(ctx, revocation.KindUser, userID))
+	if m.local {
+		err = errors.Join(err, m.publish(ctx, revocation.KindUserSessions, userSessionsKey(userID, at)))
+	}
+	return err
+}
+
+// userSessionsKey is the Key of a KindUserSessions event: the user ID and
+// the time of the revocation in Unix microseconds.
+func userSessionsKey(userID string, at time.Time) string {
+	return userID + "/" + strconv.FormatInt(at.UnixMicro(), 10)
+}
+
+// EndRevokedSessions applies ev, when it is a KindUserSessions event and
+// the store is this process's (WithLocalStore): it ends every session of
+// the user whose login (CreatedAt; a successor keeps its login's) was at
+// or before the revocation, and returns their IDs, for the caller to drop
+// from caches and log out of apps, as an announced session end does. A
+// session begun after the revocation is kept, so an event applied late or
+// twice (the feed may repeat one) ends no later login. Other events, and
+// a shared store, whose sessions the revoker ended itself, end nothing.
+func (m *Manager) EndRevokedSessions(ctx context.Context, ev revocation.Event) ([]string, error) {
+	if !m.local || ev.Kind != revocation.KindUserSessions {
+		return nil, nil
+	}
+	i := strings.LastIndexByte(ev.Key, '/')
+	micros, err := strconv.ParseInt(ev.Key[i+1:], 10, 64)
+	if i < 0 || err != nil {
+		return nil, fmt.Errorf("end revoked sessions: malformed event key %q", ev.Key)
+	}
+	userID, at := ev.Key[:i], time.UnixMicro(micros)
+	recs, err := m.store.UserSessions(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("end revoked sessions: %w", err)
+	}
+	var ended []string
+	var errs []error
+	for _, rec := range recs {
+		if rec.CreatedAt.After(at) {
+			continue
+		}
+		switch err := m.store.DeleteSession(ctx, rec.ID); {
+		case err == nil:
+			ended = append(ended, rec.ID)
+		case !errors.Is(err, auth.ErrNotFound):
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return ended, fmt.Errorf("end revoked sessions: %w", err)
+	}
+	return ended, nil
 }
 
 // PurgeExpired deletes expired sessions from the store and returns how many

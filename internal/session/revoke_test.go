@@ -138,3 +138,77 @@ func TestHalfFailedRevocationReachesEveryCache(t *testing.T) {
 		}
 	}
 }
+
+// eventLog is a Publisher that keeps what it is given.
+type eventLog struct{ events []revocation.Event }
+
+func (l *eventLog) Publish(_ context.Context, ev revocation.Event) error {
+	l.events = append(l.events, ev)
+	return nil
+}
+
+// A sign-out everywhere in one process (a `gatehouse user logout`) ends
+// the sessions another process holds in its own memory store
+// (sessions.store: memory) once that process applies the announcement:
+// the sessions that began before it, not one begun after. A shared store
+// (no WithLocalStore) is not asked to end anything twice.
+func TestUserSessionsEventEndsEarlierSessionsInAProcessLocalStore(t *testing.T) {
+	ctx := t.Context()
+	clock := clocktest.New(time.Now())
+	served := session.NewManager(memory.New(memory.WithClock(clock.Now)), session.WithClock(clock.Now), session.WithLocalStore())
+	_, before, err := served.Create(ctx, "u1", session.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := served.Create(ctx, "u2", session.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	var feed eventLog
+	command := session.NewManager(memory.New(memory.WithClock(clock.Now)), session.WithClock(clock.Now),
+		session.WithLocalStore(), session.WithPublisher(&feed))
+	if err := command.RevokeUser(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	_, after, err := served.Create(ctx, "u1", session.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ended []string
+	for range 2 { // the feed may hand an event over twice
+		for _, ev := range feed.events {
+			ids, err := served.EndRevokedSessions(ctx, ev)
+			if err != nil {
+				t.Fatalf("EndRevokedSessions(%+v): %v", ev, err)
+			}
+			ended = append(ended, ids...)
+		}
+	}
+	if len(ended) != 1 || ended[0] != before.ID {
+		t.Errorf("ended %v, want only the session begun before the revocation (%s)", ended, before.ID)
+	}
+	for _, tc := range []struct {
+		rec  session.Record
+		live bool
+	}{{before, false}, {after, true}, {other, true}} {
+		_, err := served.LookupID(ctx, tc.rec.ID)
+		if live := err == nil; live != tc.live {
+			t.Errorf("session of %s created %s: live = %v (%v), want %v", tc.rec.UserID, tc.rec.CreatedAt, live, err, tc.live)
+		}
+	}
+
+	shared := session.NewManager(memory.New(), session.WithPublisher(&feed))
+	if err := shared.RevokeUser(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range feed.events {
+		if ev.Kind == revocation.KindUserSessions && ev.Until.IsZero() {
+			t.Errorf("event without Until: %+v", ev)
+		}
+	}
+	if n := len(feed.events); n != 3 {
+		t.Errorf("events after a local and a shared store's RevokeUser = %d (%+v), want 3: user, user_sessions, user", n, feed.events)
+	}
+}

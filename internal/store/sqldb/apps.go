@@ -45,8 +45,13 @@ func (db *Store) ListClients(ctx context.Context) ([]client.Client, error) {
 	return queryAll(ctx, db, "list clients", scanClient, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY id`)
 }
 
-// DeleteClient removes client id, the consents given to it and its
-// authorization codes; auth.ErrNotFound when there is none. It deletes the
+// DeleteClient removes client id, the consents given to it, its
+// authorization codes, its session grants and its queued back-channel
+// logouts; auth.ErrNotFound when there is none. A client registered again
+// under the same ID thereby inherits nothing: no consent, no code, no
+// session it would be listed in on /account or sent a logout token for
+// (the deleted client's families are revoked by its caller,
+// token.Grants.RevokeClient, and a deleted client gets no logout). It deletes the
 // client row first: that waits for the AddConsent transactions that found
 // the client (LockClient) to commit, so that the consents they saved are
 // deleted too, and makes those that come later refuse the client.
@@ -59,7 +64,8 @@ func (db *Store) DeleteClient(ctx context.Context, id string) error {
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return errors.Join(err, sql.ErrNoRows)
 		}
-		for _, q := range []string{`DELETE FROM consents WHERE client_id = ?`, `DELETE FROM authorization_codes WHERE client_id = ?`} {
+		for _, q := range []string{`DELETE FROM consents WHERE client_id = ?`, `DELETE FROM authorization_codes WHERE client_id = ?`,
+			`DELETE FROM session_grants WHERE client_id = ?`, `DELETE FROM logout_outbox WHERE client_id = ?`} {
 			if _, err := tx.ExecContext(ctx, db.Rebind(q), id); err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -374,7 +375,10 @@ func testRevokeUnknownFamily(t *testing.T, s Store) {
 }
 
 // A client registered again under a deleted client's ID must not inherit
-// what the deleted one was given: its consents and pending codes go with it.
+// what the deleted one was given: its consents, pending codes, the record
+// of the browser sessions it got tokens in (which /account shows and
+// back-channel logout follows) and its queued logouts go with it, so the
+// new registrant is never told the old one's users (sub, sid).
 func testDeleteClientDropsGrants(t *testing.T, s Store) {
 	ctx := context.Background()
 	mustUser(t, s, "u1")
@@ -390,6 +394,16 @@ func testDeleteClientDropsGrants(t *testing.T, s Store) {
 			Challenge: "c", FamilyID: id + "-fam", AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
 			t.Fatalf("CreateCode: %v", err)
 		}
+		for _, sess := range []string{"s-live", "s-ended"} {
+			if err := s.AddSessionGrant(ctx, authserver.SessionGrant{FamilyID: id + "-" + sess, SessionID: sess, ClientID: id,
+				UserID: "u1", CreatedAt: now}); err != nil {
+				t.Fatalf("AddSessionGrant: %v", err)
+			}
+		}
+	}
+	// s-ended ended before the deletion: a logout is queued for each client.
+	if _, err := s.EndSession(ctx, "s-ended", now, now.Add(10*time.Minute)); err != nil {
+		t.Fatalf("EndSession: %v", err)
 	}
 	if err := s.DeleteClient(ctx, "gone"); err != nil {
 		t.Fatalf("DeleteClient: %v", err)
@@ -405,6 +419,28 @@ func testDeleteClientDropsGrants(t *testing.T, s Store) {
 	}
 	if _, err := s.RedeemCode(ctx, "kept-code", now); err != nil {
 		t.Errorf("code of another client: %v", err)
+	}
+	grants, err := s.UserSessionGrants(ctx, "u1")
+	if err != nil {
+		t.Fatalf("UserSessionGrants: %v", err)
+	}
+	var granted []string
+	for _, g := range grants {
+		granted = append(granted, g.ClientID+"/"+g.SessionID)
+	}
+	if got, want := strings.Join(granted, " "), "kept/s-live"; got != want {
+		t.Errorf("session grants after the deletion = %q, want %q (none of the deleted client)", got, want)
+	}
+	due, err := s.ClaimLogouts(ctx, "owner", now, time.Minute, 10)
+	if err != nil {
+		t.Fatalf("ClaimLogouts: %v", err)
+	}
+	var queued []string
+	for _, d := range due {
+		queued = append(queued, d.ClientID)
+	}
+	if got, want := strings.Join(queued, " "), "kept"; got != want {
+		t.Errorf("queued logouts after the deletion = %q, want %q (none for the deleted client)", got, want)
 	}
 }
 
