@@ -122,3 +122,40 @@ func TestConfigClientIsAConfigError(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigClientDefaults: a config client's absent keys take the values
+// contract §8's example shows (every key has a working default, §2):
+// type public (confidential when a secret is given), grant_types
+// [authorization_code, refresh_token], scopes [openid, profile, email,
+// offline_access]. A key given empty is not absent: grant_types: [] is
+// still refused, and scopes: [] leaves the client without scopes.
+func TestConfigClientDefaults(t *testing.T) {
+	c := newCLI(t, "clients:\n"+
+		"  - {client_id: spa, redirect_uris: ['https://app.example.com/cb']}\n"+
+		"  - {client_id: web, secret: 0123456789abcdef0123456789abcdef, redirect_uris: ['https://web.example.com/cb']}\n"+
+		"  - {client_id: svc, secret: 0123456789abcdef0123456789abcdef, grant_types: [client_credentials], scopes: []}\n")
+	c.ok("", "config", "check")
+	for _, tc := range []struct{ id, typ, grants, scopes string }{
+		{"spa", "public", "authorization_code refresh_token", "openid profile email offline_access"},
+		{"web", "confidential", "authorization_code refresh_token", "openid profile email offline_access"},
+		{"svc", "confidential", "client_credentials", "-"},
+	} {
+		out := c.ok("", "client", "show", tc.id)
+		for key, want := range map[string]string{"type": tc.typ, "grant_types": tc.grants, "scopes": tc.scopes} {
+			if !regexp.MustCompile(`(?m)^` + key + `:\s+` + regexp.QuoteMeta(want) + `$`).MatchString(out) {
+				t.Errorf("client show %s: %s is not %q:\n%s", tc.id, key, want, out)
+			}
+		}
+	}
+
+	empty := newCLI(t, "clients: [{client_id: spa, redirect_uris: ['https://app.example.com/cb'], grant_types: []}]\n")
+	if code, _, errOut := empty.run("", "config", "check"); code != 2 || !strings.Contains(errOut, "clients[0].grant_types: must list at least one grant") {
+		t.Errorf("grant_types: [] = exit %d %q, want 2 naming clients[0].grant_types", code, errOut)
+	}
+	// Without a redirect URI the default authorization_code grant is
+	// refused by name, not silently dropped.
+	bare := newCLI(t, "clients: [{client_id: spa}]\n")
+	if code, _, errOut := bare.run("", "config", "check"); code != 2 || !strings.Contains(errOut, "clients[0].redirect_uris:") {
+		t.Errorf("a client without redirect_uris = exit %d %q, want 2 naming clients[0].redirect_uris", code, errOut)
+	}
+}

@@ -241,6 +241,10 @@ func (h *Handler) current(ctx context.Context, p auth.Principal) (auth.Principal
 func (h *Handler) api(fn func(w http.ResponseWriter, r *http.Request, admin auth.Principal) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := h.authenticate(r)
+		if err != nil && refusedBearer(r, err) {
+			// RFC 6750 §3.1, as the gateway answers (contract §5).
+			w.Header().Set("WWW-Authenticate", httperr.Challenge+`, error="invalid_token"`)
+		}
 		if err == nil {
 			err = checkText(r)
 		}
@@ -252,6 +256,15 @@ func (h *Handler) api(fn func(w http.ResponseWriter, r *http.Request, admin auth
 			h.writeError(w, r, err)
 		}
 	})
+}
+
+// refusedBearer reports whether err refuses with a 401 the bearer token r
+// sent, malformed or not; its challenge then says error="invalid_token",
+// as the gateway's does. Another scheme is no bearer token, and two
+// Authorization headers are a 400.
+func refusedBearer(r *http.Request, err error) bool {
+	c := credential.FromRequest(r, "", credential.Bearer)
+	return c.Kind == credential.Token && !errors.Is(c.Err, credential.ErrScheme) && httperr.Of(err).Status == http.StatusUnauthorized
 }
 
 // checkText refuses, before any store sees them, path and query values

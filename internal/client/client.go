@@ -76,6 +76,26 @@ type Client struct {
 	FromConfig bool `yaml:"-"`
 }
 
+// DefaultType is the type of a config client that gives none: public, as
+// contract §8 shows it, unless it has a secret (secret or secret_file),
+// which only a confidential client can have.
+func DefaultType(c Client) string {
+	if c.Secret != "" || c.SecretFile != "" {
+		return Confidential
+	}
+	return Public
+}
+
+// DefaultGrantTypes returns the grants of a config client that lists none
+// (contract §8): the authorization code flow with refresh tokens.
+func DefaultGrantTypes() []string { return []string{GrantAuthorizationCode, GrantRefreshToken} }
+
+// DefaultScopes returns the scopes of a config client that lists none
+// (contract §8): the standard OpenID ones; custom scopes are added by name.
+func DefaultScopes() []string {
+	return []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess}
+}
+
 // IsPublic reports whether c has no secret and must prove itself with PKCE
 // alone.
 func (c Client) IsPublic() bool { return c.Type == Public }

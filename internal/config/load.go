@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gatehouse-auth/gatehouse/internal/client"
 )
 
 // DefaultPath is read when neither -c nor GATEHOUSE_CONFIG names a file.
@@ -253,7 +255,32 @@ func parse(data []byte, file string, cfg *Config) (map[string]int, error) {
 	if err := root.Content[0].Decode(cfg); err != nil {
 		return nil, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
+	clientDefaults(cfg, c.lines)
 	return c.lines, nil
+}
+
+// clientDefaults gives each client of the file the keys it left out
+// (every key has a working default, contract §2; the values are those
+// contract §8 shows). A key given, even empty (grant_types: []), is kept
+// and judged by Validate: only an absent one, which has no line, is
+// filled in.
+func clientDefaults(cfg *Config, lines map[string]int) {
+	for i := range cfg.Clients {
+		cl := &cfg.Clients[i]
+		absent := func(key string) bool {
+			_, ok := lines[fmt.Sprintf("clients[%d].%s", i, key)]
+			return !ok
+		}
+		if absent("type") {
+			cl.Type = client.DefaultType(*cl)
+		}
+		if absent("grant_types") {
+			cl.GrantTypes = client.DefaultGrantTypes()
+		}
+		if absent("scopes") {
+			cl.Scopes = client.DefaultScopes()
+		}
+	}
 }
 
 // maxCheckedNodes bounds the nodes checker visits. Aliases are followed, so

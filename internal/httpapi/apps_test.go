@@ -448,11 +448,16 @@ func TestAuthorizeAttacks(t *testing.T) {
 		b    *http.Client
 		want string
 	}{
-		"PKCE plain":              {with("code_challenge_method", "plain"), b, "invalid_request"},
-		"PKCE missing":            {with("code_challenge", "\x00"), b, "invalid_request"},
-		"PKCE method missing":     {with("code_challenge_method", "\x00"), b, "invalid_request"},
-		"disallowed scope":        {with("scope", "openid admin"), b, "invalid_scope"},
-		"implicit flow":           {with("response_type", "token"), b, "unsupported_response_type"},
+		"PKCE plain":          {with("code_challenge_method", "plain"), b, "invalid_request"},
+		"PKCE missing":        {with("code_challenge", "\x00"), b, "invalid_request"},
+		"PKCE method missing": {with("code_challenge_method", "\x00"), b, "invalid_request"},
+		"disallowed scope":    {with("scope", "openid admin"), b, "invalid_scope"},
+		"implicit flow":       {with("response_type", "token"), b, "unsupported_response_type"},
+		// RFC 6749 §4.1.2.1: a missing required parameter is
+		// invalid_request; unsupported_response_type is for a value the
+		// server does not support.
+		"response_type missing":   {with("response_type", "\x00"), b, "invalid_request"},
+		"response_type empty":     {with("response_type", ""), b, "invalid_request"},
 		"prompt=none, no session": {with("prompt", "none"), testutil.Client(t), "login_required"},
 		"prompt=none, no consent": {with("prompt", "none"), b, "consent_required"},
 	} {

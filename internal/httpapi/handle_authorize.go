@@ -201,6 +201,10 @@ func parseAuthorize(c client.Client, redirectURI string, params url.Values, now 
 		return authserver.Request{}, nil, 0, &authzError{"request_not_supported", "request objects are not supported"}
 	case params.Get("request_uri") != "":
 		return authserver.Request{}, nil, 0, &authzError{"request_uri_not_supported", "request objects are not supported"}
+	case params.Get("response_type") == "":
+		// A missing required parameter (RFC 6749 §4.1.2.1);
+		// unsupported_response_type is for a value gatehouse does not serve.
+		return authserver.Request{}, nil, 0, &authzError{"invalid_request", "response_type is required"}
 	case params.Get("response_type") != "code":
 		return authserver.Request{}, nil, 0, &authzError{"unsupported_response_type", "only response_type=code is supported"}
 	case params.Get("response_mode") != "" && params.Get("response_mode") != "query":
