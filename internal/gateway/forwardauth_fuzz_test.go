@@ -79,10 +79,12 @@ func FuzzVerifyHeaders(f *testing.F) {
 
 // canonicalURI is the fuzz oracle: an origin-form URI whose path has no
 // empty, "." or ".." segment, no ";", no "\", no control character, and no
-// escape of an unreserved character, "/", "\" or a control character.
+// escape of an unreserved character, "/", "\" or a control character, and
+// whose query has no "#", space or control character.
 func canonicalURI(uri string) bool {
-	p, _, _ := strings.Cut(uri, "?")
-	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, ";\\#") {
+	p, q, _ := strings.Cut(uri, "?")
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, ";\\#") ||
+		strings.ContainsFunc(q, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' }) {
 		return false
 	}
 	segs := strings.Split(p[1:], "/")

@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -357,5 +359,40 @@ func TestVerifyLoginRedirectUsesPublicURL(t *testing.T) {
 	r := do(t, newRequest(t, "GET", gw.URL+"/admin/x?a=1", html...))
 	if got, want := r.Header.Get("Location"), "/login?next=%2Fadmin%2Fx%3Fa%3D1"; r.StatusCode != 302 || got != want {
 		t.Errorf("gateway: status %d Location %q, want 302 %q", r.StatusCode, got, want)
+	}
+}
+
+// TestVerifyRefusesControlCharactersInTheQuery: a described URI whose query
+// holds a control character (NUL, DEL, …) is malformed, as it is to
+// gatehouse's own HTTP server and to the Envoy endpoints
+// (url.ParseRequestURI): 400, never an allow or a login URL whose next
+// the login page would refuse. FuzzVerifyHost found "/?\x00" (corpus
+// entry cd880d4be0b935dc). The handler is called directly: net/http's
+// client refuses to send such a header.
+func TestVerifyRefusesControlCharactersInTheQuery(t *testing.T) {
+	g, err := gateway.New([]config.Route{route("public", "/", "none", "http://127.0.0.1:1")}, verifyDeps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	for _, ep := range []struct {
+		path string
+		desc func(method, uri string) []string
+	}{{gateway.VerifyPath, nginx}, {gateway.VerifyNginxPath, nginx}, {gateway.VerifyForwardPath, traefik}} {
+		for _, uri := range []string{"/x?\x00", "/x?a=\x01", "/x?a=b\x1f", "/x?\x7f", "/x?a=\x0b"} {
+			t.Run(fmt.Sprintf("%s %q", ep.path, uri), func(t *testing.T) {
+				req := httptest.NewRequest("GET", ep.path, nil)
+				req.RemoteAddr = "127.0.0.1:40000"
+				h := ep.desc("GET", uri)
+				for i := 0; i+1 < len(h); i += 2 {
+					req.Header[http.CanonicalHeaderKey(h[i])] = []string{h[i+1]}
+				}
+				rec := httptest.NewRecorder()
+				g.VerifyHandler().ServeHTTP(rec, req)
+				if got, want := rec.Code, http.StatusBadRequest; got != want {
+					t.Errorf("status = %d, want %d (body %q)", got, want, rec.Body.String())
+				}
+			})
+		}
 	}
 }
