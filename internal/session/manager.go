@@ -548,6 +548,13 @@ func (m *Manager) endSuccessor(ctx context.Context, id string) error {
 	return errors.Join(err, m.publish(ctx, revocation.KindSession, id))
 }
 
+// ForgetUser makes every instance drop its cached sessions of userID
+// without ending them (user.Forgetter): the next request reads the account
+// again, with the roles it has now.
+func (m *Manager) ForgetUser(ctx context.Context, userID string) error {
+	return m.publish(ctx, revocation.KindUser, userID)
+}
+
 // RevokeUserExcept is RevokeUser sparing session keepID, which a password
 // change then replaces (user.SessionRevoker).
 func (m *Manager) RevokeUserExcept(ctx context.Context, userID, keepID string) error {

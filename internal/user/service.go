@@ -40,6 +40,14 @@ type SessionRevoker interface {
 	RevokeUserExcept(ctx context.Context, userID, keepID string) error
 }
 
+// Forgetter is a Revoker that can also make every instance drop its
+// cached copies of a user's credentials without ending them, so that they
+// are judged by the account as it is now (its roles after SetRoles).
+// session.Manager implements it.
+type Forgetter interface {
+	ForgetUser(ctx context.Context, userID string) error
+}
+
 // Service manages accounts and checks passwords.
 type Service struct {
 	store      Store
@@ -238,8 +246,12 @@ func (s *Service) setPassword(ctx context.Context, name, pw, keep string) (auth.
 	return s.revokeAll(ctx, u, keep)
 }
 
-// SetRoles replaces name's roles. Credentials already issued keep the old
-// roles until they are refreshed (tokens) or the session cache expires.
+// SetRoles replaces name's roles. Sessions are judged by the new roles on
+// every instance once the Forgetters have announced the change (a session
+// is server-side state: a cached copy must not keep a role taken away for
+// sessions.cache_ttl); access tokens keep the roles they carry until they
+// are refreshed. When an announcement fails, the roles are changed all the
+// same and the error says that cached sessions may keep the old ones.
 func (s *Service) SetRoles(ctx context.Context, name string, roles []string) (auth.User, error) {
 	if err := auth.CheckRoles(roles); err != nil {
 		return auth.User{}, err
@@ -253,6 +265,15 @@ func (s *Service) SetRoles(ctx context.Context, name string, roles []string) (au
 		return auth.User{}, err
 	}
 	s.record(ctx, audit.Event{Type: audit.UserChanged, UserID: u.ID, Username: u.Username, Details: map[string]string{"roles": strings.Join(u.Roles, ",")}})
+	var errs []error
+	for _, r := range s.revokers {
+		if f, ok := r.(Forgetter); ok {
+			errs = append(errs, f.ForgetUser(ctx, u.ID))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return u, fmt.Errorf("set roles of %q: %w", u.Username, err)
+	}
 	return u, nil
 }
 
