@@ -46,6 +46,12 @@ func userAddCmd(e *env) *cobra.Command {
 		Use:   "add NAME",
 		Short: "Create a user (prompts for the password, or reads it with --password-stdin)",
 		Args:  cobra.ExactArgs(1),
+		PreRunE: func(*cobra.Command, []string) error {
+			if noPassword {
+				return nil
+			}
+			return e.canReadPassword(fromStdin)
+		},
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
 			pw := ""
 			if !noPassword {
@@ -73,6 +79,19 @@ func userAddCmd(e *env) *cobra.Command {
 // and a line end).
 const maxPasswordLine = 64 << 10
 
+// canReadPassword reports, before the store is opened (or created), a
+// password that could not be read: without --password-stdin standard
+// input must be a terminal to prompt at.
+func (e *env) canReadPassword(fromStdin bool) error {
+	if fromStdin {
+		return nil
+	}
+	if f, ok := e.stdin.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		return usagef("standard input is not a terminal: pass the password with --password-stdin")
+	}
+	return nil
+}
+
 // readPassword reads a new password: the first line of stdin with
 // --password-stdin, else twice without echo from the terminal. Ctrl-C at
 // the prompt (ctx ends) is errInterrupted, the terminal's echo back on.
@@ -93,10 +112,10 @@ func (e *env) readPassword(ctx context.Context, fromStdin bool) (string, error) 
 		}
 		return pw, nil
 	}
-	f, ok := e.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return "", usagef("standard input is not a terminal: pass the password with --password-stdin")
+	if err := e.canReadPassword(false); err != nil {
+		return "", err
 	}
+	f := e.stdin.(*os.File)
 	read := func(prompt string) (string, error) {
 		fmt.Fprint(e.stderr, prompt)
 		b, err := readHidden(ctx, f)
@@ -173,6 +192,7 @@ func userPasswdCmd(e *env) *cobra.Command {
 	var fromStdin bool
 	cmd := &cobra.Command{
 		Use: "passwd NAME", Short: "Set a user's password (ends their sessions and tokens)", Args: cobra.ExactArgs(1),
+		PreRunE: func(*cobra.Command, []string) error { return e.canReadPassword(fromStdin) },
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
 			pw, err := e.readPassword(cmd.Context(), fromStdin)
 			if err != nil {

@@ -191,3 +191,22 @@ func TestTokenIssueTTL(t *testing.T) {
 		})
 	}
 }
+
+// TestPasswordCommandsWithoutATerminalLeaveNoStore: `user add` and `user
+// passwd` without --password-stdin need a terminal to prompt at; without
+// one they are a usage error (exit 2) before the store is opened, so a
+// mistyped first command creates no gatehouse.db.
+func TestPasswordCommandsWithoutATerminalLeaveNoStore(t *testing.T) {
+	for _, args := range [][]string{{"user", "add", "alice"}, {"user", "passwd", "alice"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			code, _, errOut := runIn(t, dir, nil, args...)
+			if code != 2 || !strings.Contains(errOut, "--password-stdin") {
+				t.Errorf("exit %d (want 2), stderr %q (want a pointer to --password-stdin)", code, errOut)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "gatehouse.db")); !os.IsNotExist(err) {
+				t.Errorf("gatehouse.db after the refused command: %v, want none", err)
+			}
+		})
+	}
+}
