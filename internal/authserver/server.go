@@ -244,13 +244,19 @@ func (s *Server) Exchange(ctx context.Context, c client.Client, code, redirectUR
 			return Tokens{}, fmt.Errorf("exchange code: %w", err)
 		}
 	}
+	// The family records c's registration, and the store writes it only
+	// while that registration is stored (token.RefreshStore.CreateRefresh):
+	// a deletion of c that committed since c was authenticated leaves no
+	// family behind, for the deletion's revocation to miss or a client
+	// registered again under c's ID to refresh.
 	pair, err := s.Grants.Issue(ctx, token.Grant{
-		User: u, ClientID: c.ID, Scope: rec.Scope, FamilyID: rec.FamilyID, Audience: c.Audience,
-		Refresh: c.IssuesRefresh(scopes), AMR: rec.AMR,
+		User: u, ClientID: c.ID, ClientRegistration: c.Registration, Scope: rec.Scope, FamilyID: rec.FamilyID,
+		Audience: c.Audience, Refresh: c.IssuesRefresh(scopes), AMR: rec.AMR,
 	})
 	if errors.Is(err, auth.ErrRevoked) {
 		// The family was revoked before it was stored: a replay of this
-		// code, a session end or a consent withdrawal ran meanwhile.
+		// code, a session end or a consent withdrawal ran meanwhile; or
+		// the client was deleted.
 		return Tokens{}, fmt.Errorf("exchange code: revoked while redeemed: %w: %w", token.ErrInvalidGrant, err)
 	}
 	if err != nil {

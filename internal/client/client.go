@@ -69,9 +69,17 @@ type Client struct {
 	// tokens (client_credentials): random, replaced with the secret, and
 	// denied when the client is deleted or its secret changes. "" for
 	// config and public clients (their tokens have no sid).
-	TokenSID  string    `yaml:"-"`
-	CreatedAt time.Time `yaml:"-"`
-	UpdatedAt time.Time `yaml:"-"`
+	TokenSID string `yaml:"-"`
+	// Registration identifies this registration of the client_id: 128
+	// random bits, set when a stored client is registered and never
+	// changed; "" for config clients. A refresh family records the
+	// registration it was granted to, and only that registration may
+	// refresh it (token.RefreshRequest): a client registered again under
+	// a deleted client's ID, or a config client and a stored one that
+	// took the ID one after the other, never share a grant.
+	Registration string    `yaml:"-"`
+	CreatedAt    time.Time `yaml:"-"`
+	UpdatedAt    time.Time `yaml:"-"`
 	// FromConfig marks a client declared in the config file: read-only.
 	FromConfig bool `yaml:"-"`
 }

@@ -100,7 +100,7 @@ func NewRegistry(store Store, static []Client, opts ...Option) *Registry {
 		o(r)
 	}
 	for _, c := range static {
-		c.FromConfig = true
+		c.FromConfig, c.Registration = true, "" // one registration for as long as the file declares it
 		if c.Secret != "" {
 			c.SecretHash = HashSecret(c.Secret)
 			c.Secret = ""
@@ -144,7 +144,7 @@ func (r *Registry) List(ctx context.Context) ([]Client, error) {
 // wrap auth.ErrInvalidInput; a taken ID wraps auth.ErrConflict, and also
 // ErrReadOnly when the config file declares it.
 func (r *Registry) Add(ctx context.Context, c Client) (string, error) {
-	c.FromConfig, c.Secret, c.SecretFile, c.SecretHash, c.TokenSID = false, "", "", "", ""
+	c.FromConfig, c.Secret, c.SecretFile, c.SecretHash, c.TokenSID, c.Registration = false, "", "", "", "", ""
 	errs := Validate(c)
 	if r.internal != nil {
 		errs = append(errs, CheckAudience(c, r.internal())...)
@@ -165,6 +165,10 @@ func (r *Registry) Add(ctx context.Context, c Client) (string, error) {
 		if c.TokenSID, err = newTokenSID(); err != nil {
 			return "", fmt.Errorf("add client: %w", err)
 		}
+	}
+	var err error
+	if c.Registration, err = newRegistration(); err != nil {
+		return "", fmt.Errorf("add client: %w", err)
 	}
 	c.CreatedAt = r.now().UTC().Truncate(time.Microsecond)
 	c.UpdatedAt = c.CreatedAt
@@ -316,6 +320,17 @@ func newTokenSID() (string, error) {
 		return "", fmt.Errorf("read random: %w", err)
 	}
 	return "cc-" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// newRegistration returns a new Registration: 128 random bits as
+// base64url, never "" (a config client's) nor any earlier registration of
+// the same client_id.
+func newRegistration() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("read random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // NewSecret returns 256 random bits as base64url.

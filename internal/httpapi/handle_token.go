@@ -252,8 +252,8 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string, cl *cli
 		if err != nil {
 			return authserver.Tokens{}, err
 		}
-		g = token.Grant{ClientID: cl.ID, Scope: strings.Join(scopes, " "), Audience: cl.Audience,
-			Refresh: cl.IssuesRefresh(scopes)}
+		g = token.Grant{ClientID: cl.ID, ClientRegistration: cl.Registration, Scope: strings.Join(scopes, " "),
+			Audience: cl.Audience, Refresh: cl.IssuesRefresh(scopes)}
 	}
 	var step mfa.Step
 	u, err := s.Users.Login(r.Context(), user.Attempt{
@@ -277,8 +277,10 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string, cl *cli
 	return authserver.Tokens{Pair: pair}, nil
 }
 
-// refreshGrant: a refresh token is bound to its client; without client_id
-// only tokens of the built-in client refresh. The scope parameter may
+// refreshGrant: a refresh token is bound to its client, and to the
+// registration of its client_id it was granted to (a client registered
+// again under a deleted one's ID gets none of its tokens); without
+// client_id only tokens of the built-in client refresh. The scope parameter may
 // narrow the grant (token.Grants.RefreshFor), and a registered client gets
 // only the scopes it may still be given.
 func (s *server) refreshGrant(r *http.Request, get func(string) string, cl *client.Client) (authserver.Tokens, error) {
@@ -290,7 +292,10 @@ func (s *server) refreshGrant(r *http.Request, get func(string) string, cl *clie
 		if !cl.AllowsGrant(client.GrantRefreshToken) {
 			return authserver.Tokens{}, fmt.Errorf("refresh grant: %w", authserver.ErrUnauthorizedClient)
 		}
-		req.ClientID, req.Audience, req.Allows = cl.ID, cl.Audience, cl.AllowsScope
+		req.ClientID, req.ClientRegistration, req.Audience, req.Allows = cl.ID, cl.Registration, cl.Audience, cl.AllowsScope
+		if cl.Registration != "" {
+			req.ClientRegisteredAt = cl.CreatedAt
+		}
 	}
 	pair, err := s.Grants.RefreshFor(r.Context(), req)
 	if errors.Is(err, auth.ErrReused) {

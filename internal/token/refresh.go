@@ -89,6 +89,11 @@ type Grant struct {
 	// AMR (RFC 8176) of the login behind the grant: the access tokens carry
 	// it, refreshed ones too (an mfa route judges it: auth.MultiFactor).
 	AMR []string
+	// ClientRegistration is the registration of ClientID
+	// (client.Client.Registration; "" for a config or built-in client).
+	// The family records it, and the store refuses a family of a stored
+	// registration that is no longer stored (RefreshStore.CreateRefresh).
+	ClientRegistration string
 }
 
 // Issue begins a new family for gr.User and returns its first tokens.
@@ -121,7 +126,8 @@ func (g *Grants) issue(ctx context.Context, gr Grant) (Pair, error) {
 	now := g.s.now()
 	end := now.Add(g.s.refreshTTL)
 	r := Refresh{Hash: hashRefresh(rt), FamilyID: family, UserID: u.ID, ClientID: gr.ClientID, Scope: gr.Scope,
-		IssuedAt: now, ExpiresAt: earliest(now.Add(g.s.idleTTL), end), FamilyExpiresAt: end, AMR: gr.AMR}
+		IssuedAt: now, ExpiresAt: earliest(now.Add(g.s.idleTTL), end), FamilyExpiresAt: end, AMR: gr.AMR,
+		ClientRegistration: gr.ClientRegistration}
 	if req, ok := audit.RequestFrom(ctx); ok {
 		r.IP = req.IP // trusted proxies applied by the HTTP layer
 	}
@@ -182,12 +188,22 @@ type RefreshRequest struct {
 	// Allows reports whether the client may still be given a scope
 	// (client.Client.AllowsScope); nil allows every scope of the grant.
 	Allows func(scope string) bool
+	// ClientRegistration is the calling client's registration
+	// (client.Client.Registration; "" for a config or built-in client),
+	// checked with ClientID.
+	ClientRegistration string
+	// ClientRegisteredAt is when that registration was stored
+	// (client.Client.CreatedAt; zero for a config or built-in client).
+	ClientRegisteredAt time.Time
 }
 
 // RefreshFor is Refresh for the client req.ClientID: a refresh token issued
-// to another client is refused with ErrInvalidGrant and auth.ErrNotFound
-// without being used up (RFC 6749 §6: refresh tokens are bound to their
-// client), and the new access token carries audience req.Audience and the
+// to another client, or to another registration of req.ClientID (one
+// deleted before req.ClientRegistration was registered, or a config client
+// and a stored one that held the ID one after the other), is refused with
+// ErrInvalidGrant and auth.ErrNotFound without being used up (RFC 6749
+// §6: refresh tokens are bound to their client), and the new access token
+// carries audience req.Audience and the
 // scope accessScope gives: req.Scope, or the family's grant when it is
 // empty, less what req.Allows no longer lets the client have. A requested
 // scope outside the grant, or one the client may no longer have, is
@@ -206,6 +222,9 @@ func (g *Grants) RefreshFor(ctx context.Context, req RefreshRequest) (Pair, erro
 	}
 	if req.ClientID != "" && old.ClientID != req.ClientID {
 		return Pair{}, fmt.Errorf("refresh: token of another client: %w: %w", ErrInvalidGrant, auth.ErrNotFound)
+	}
+	if req.ClientID != "" && !grantedTo(old, req) {
+		return Pair{}, fmt.Errorf("refresh: token of another registration of the client: %w: %w", ErrInvalidGrant, auth.ErrNotFound)
 	}
 	// The user is checked before the rotation: a user-store outage must not
 	// burn the client's only refresh token.
@@ -742,4 +761,18 @@ func earliest(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// grantedTo reports whether family token old was granted to the
+// registration of the client req names. A family without a registration
+// ("") for a stored client was written by an instance of the release
+// before registrations, still serving during a rolling upgrade on the
+// migrated schema: it is this registration's when it began at or after the
+// registration was stored (an earlier registration of the ID, or a config
+// client the ID belonged to, had it before).
+func grantedTo(old Refresh, req RefreshRequest) bool {
+	if old.ClientRegistration == req.ClientRegistration {
+		return true
+	}
+	return old.ClientRegistration == "" && !req.ClientRegisteredAt.IsZero() && !old.FamilyCreatedAt.Before(req.ClientRegisteredAt)
 }

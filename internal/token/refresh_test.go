@@ -434,3 +434,41 @@ func TestRefreshScopeRefusalKeepsTokenButNotReplay(t *testing.T) {
 	_, err = e.grants.Refresh(t.Context(), next.RefreshToken)
 	wantGrantErr(t, err, auth.ErrRevoked)
 }
+
+// A refresh token belongs to the registration of its client_id it was
+// granted to: another registration of the same client_id (registered again
+// after a deletion, or a stored client where a config one was) is refused
+// as another client is, without using the token up, so that the
+// registration it was granted to can still refresh it.
+func TestRefreshOfAnotherClientRegistrationIsRefusedWithoutUsingItUp(t *testing.T) {
+	e := newEnv(t, keys.ES256)
+	p, err := e.grants.Issue(t.Context(), token.Grant{User: e.users.get(t, "u-alice"), ClientID: "spa", Refresh: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.grants.RefreshFor(t.Context(), token.RefreshRequest{Token: p.RefreshToken, ClientID: "spa", ClientRegistration: "r2"})
+	wantGrantErr(t, err, auth.ErrNotFound)
+	if _, err := e.grants.RefreshFor(t.Context(), token.RefreshRequest{Token: p.RefreshToken, ClientID: "spa"}); err != nil {
+		t.Fatalf("refresh by the registration it was granted to: %v", err)
+	}
+}
+
+// A family written without a registration by an instance of the previous
+// release (a rolling upgrade: old instances serve on the migrated schema)
+// keeps refreshing for the stored client registered before it began, and
+// for no registration stored after it began (the ID had another owner).
+func TestRefreshOfAFamilyWithoutRegistrationDuringARollingUpgrade(t *testing.T) {
+	e := newEnv(t, keys.ES256)
+	registered := e.clock.Now().Add(-time.Hour)
+	p, err := e.grants.Issue(t.Context(), token.Grant{User: e.users.get(t, "u-alice"), ClientID: "spa", Refresh: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := token.RefreshRequest{Token: p.RefreshToken, ClientID: "spa", ClientRegistration: "r2", ClientRegisteredAt: e.clock.Now().Add(time.Second)}
+	_, err = e.grants.RefreshFor(t.Context(), later)
+	wantGrantErr(t, err, auth.ErrNotFound)
+	before := token.RefreshRequest{Token: p.RefreshToken, ClientID: "spa", ClientRegistration: "r1", ClientRegisteredAt: registered}
+	if _, err := e.grants.RefreshFor(t.Context(), before); err != nil {
+		t.Fatalf("refresh by the registration stored before the family began: %v", err)
+	}
+}

@@ -32,6 +32,14 @@ type Refresh struct {
 	// token, which may outlive tokens.access_ttl (`gatehouse token issue
 	// --ttl`), so revoking it denies its sid until FamilyExpiresAt.
 	NoRefresh bool
+	// ClientRegistration is the registration of ClientID the family was
+	// granted to (client.Client.Registration; "" for a config or built-in
+	// client), on the family: set by CreateRefresh, ignored by
+	// RotateRefresh. Only that registration may refresh the family.
+	ClientRegistration string
+	// FamilyCreatedAt is when the family began (on the family; read by
+	// Refresh and RotateRefresh, ignored when storing).
+	FamilyCreatedAt time.Time
 }
 
 // Family is a refresh family (one grant): as returned by RevokeUserFamilies
@@ -57,7 +65,11 @@ type Family struct {
 type RefreshStore interface {
 	// CreateRefresh stores the first token of a new family. A family that
 	// RevokeFamily named before it existed is stored revoked, and
-	// CreateRefresh returns auth.ErrRevoked.
+	// CreateRefresh returns auth.ErrRevoked. A family of a stored client
+	// (r.ClientRegistration set) is stored only while that registration
+	// of r.ClientID is stored, checked in the same transaction under a
+	// lock that DeleteClient waits for; otherwise nothing is stored and
+	// the error is auth.ErrRevoked.
 	CreateRefresh(ctx context.Context, r Refresh) error
 	// Refresh reads a token by hash (used, revoked and expired included).
 	Refresh(ctx context.Context, hash string) (Refresh, error)

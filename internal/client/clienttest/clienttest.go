@@ -42,7 +42,7 @@ func Sample(id string) client.Client {
 		GrantTypes:             []string{client.GrantAuthorizationCode, client.GrantRefreshToken},
 		Scopes:                 []string{"openid", "orders:read"}, FirstParty: true,
 		BackchannelLogoutURI: "https://app.example.com/bcl", Audience: []string{"orders"}, Roles: []string{"svc"},
-		CreatedAt: now, UpdatedAt: now, TokenSID: "cc-" + id,
+		CreatedAt: now, UpdatedAt: now, TokenSID: "cc-" + id, Registration: "reg-" + id,
 	}
 }
 

@@ -146,7 +146,7 @@ func dialect() sqldb.Dialect {
 		// that reference the user (their foreign key takes KEY SHARE). KEY
 		// SHARE on the client waits for, and blocks, only its deletion.
 		LockUser:        `SELECT 1 FROM users WHERE id = ? FOR NO KEY UPDATE`,
-		LockClient:      `SELECT 1 FROM oauth_clients WHERE id = ? FOR KEY SHARE`,
+		LockClient:      `SELECT registration FROM oauth_clients WHERE id = ? FOR KEY SHARE`,
 		MigrationLocker: migrationLocker,
 	}
 }

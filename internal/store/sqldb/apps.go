@@ -19,7 +19,7 @@ var (
 )
 
 const clientColumns = `id, name, type, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes,
-	first_party, backchannel_logout_uri, audience, roles, created_at, updated_at, token_sid`
+	first_party, backchannel_logout_uri, audience, roles, created_at, updated_at, token_sid, registration`
 
 // CreateClient stores c; auth.ErrConflict when the ID is taken.
 func (db *Store) CreateClient(ctx context.Context, c client.Client) error {
@@ -28,9 +28,9 @@ func (db *Store) CreateClient(ctx context.Context, c client.Client) error {
 		return fmt.Errorf("create client: %w", err)
 	}
 	_, err = db.exec(ctx, "create client",
-		`INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, c.Type, c.SecretHash, lists[0], lists[1], lists[2], lists[3],
-		c.FirstParty, c.BackchannelLogoutURI, lists[4], lists[5], micros(c.CreatedAt), micros(c.UpdatedAt), c.TokenSID)
+		c.FirstParty, c.BackchannelLogoutURI, lists[4], lists[5], micros(c.CreatedAt), micros(c.UpdatedAt), c.TokenSID, c.Registration)
 	return err
 }
 
@@ -51,10 +51,12 @@ func (db *Store) ListClients(ctx context.Context) ([]client.Client, error) {
 // under the same ID thereby inherits nothing: no consent, no code, no
 // session it would be listed in on /account or sent a logout token for
 // (the deleted client's families are revoked by its caller,
-// token.Grants.RevokeClient, and a deleted client gets no logout). It deletes the
-// client row first: that waits for the AddConsent transactions that found
-// the client (LockClient) to commit, so that the consents they saved are
-// deleted too, and makes those that come later refuse the client.
+// token.Grants.RevokeClient, are another registration's in any case, and
+// a deleted client gets no logout). It deletes the client row first: that
+// waits for the AddConsent and CreateRefresh transactions that found the
+// client (LockClient) to commit, so that the consents they saved are
+// deleted too and the families they stored are there for RevokeClient,
+// and makes those that come later refuse the client.
 func (db *Store) DeleteClient(ctx context.Context, id string) error {
 	return db.tx(ctx, "delete client", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM oauth_clients WHERE id = ?`), id)
@@ -90,7 +92,7 @@ func scanClient(row scanner) (client.Client, error) {
 		created, updated int64
 	)
 	if err := row.Scan(&c.ID, &c.Name, &c.Type, &c.SecretHash, &lists[0], &lists[1], &lists[2], &lists[3],
-		&c.FirstParty, &c.BackchannelLogoutURI, &lists[4], &lists[5], &created, &updated, &c.TokenSID); err != nil {
+		&c.FirstParty, &c.BackchannelLogoutURI, &lists[4], &lists[5], &created, &updated, &c.TokenSID, &c.Registration); err != nil {
 		return client.Client{}, err
 	}
 	for i, dst := range []*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.Scopes, &c.Audience, &c.Roles} {
@@ -208,7 +210,7 @@ func (db *Store) AddConsent(ctx context.Context, c authserver.Consent) error {
 			return err
 		}
 		if c.StoredClient {
-			if err := db.lockClient(ctx, tx, c.ClientID); err != nil {
+			if _, err := db.lockClient(ctx, tx, c.ClientID); err != nil {
 				return err
 			}
 		}

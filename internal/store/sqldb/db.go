@@ -44,12 +44,14 @@ type Dialect struct {
 	// the first one's rows. SQLite has one writer and needs nothing.
 	LockUser string
 	// LockClient, when set, replaces the SELECT by which a transaction that
-	// writes a row naming a stored client (AddConsent) finds that client,
-	// with its ID as argument, so that it also locks the client row against
-	// deletion until the transaction ends. Without the lock, under read
-	// committed, DeleteClient deletes only the consents committed before it
-	// and a consent saved meanwhile outlives its client. SQLite has one
-	// writer and needs nothing.
+	// writes a row naming a stored client (AddConsent, CreateRefresh) finds
+	// that client and its registration, with its ID as argument, so that it
+	// also locks the client row against deletion until the transaction
+	// ends. Without the lock, under read committed, DeleteClient deletes
+	// only the consents committed before it and a consent saved meanwhile
+	// outlives its client, and a family stored meanwhile is missed by the
+	// revocation that follows the deletion. SQLite has one writer and needs
+	// nothing.
 	LockClient string
 	// MigrationLocker, when set, returns a goose locker so that instances
 	// starting together migrate one at a time. It must hold no session
@@ -333,14 +335,16 @@ func (db *Store) lockUser(ctx context.Context, tx *sql.Tx, userID string) error 
 }
 
 // lockClient finds stored client id in tx with the dialect's LockClient
-// (a plain SELECT without one); sql.ErrNoRows when it is not stored.
-func (db *Store) lockClient(ctx context.Context, tx *sql.Tx, id string) error {
+// (a plain SELECT without one) and returns its registration; sql.ErrNoRows
+// when it is not stored.
+func (db *Store) lockClient(ctx context.Context, tx *sql.Tx, id string) (string, error) {
 	q := db.d.LockClient
 	if q == "" {
-		q = `SELECT 1 FROM oauth_clients WHERE id = ?`
+		q = `SELECT registration FROM oauth_clients WHERE id = ?`
 	}
-	var one int
-	return tx.QueryRowContext(ctx, db.Rebind(q), id).Scan(&one)
+	var reg string
+	err := tx.QueryRowContext(ctx, db.Rebind(q), id).Scan(&reg)
+	return reg, err
 }
 
 // exec runs one write statement and returns the number of affected rows.

@@ -17,7 +17,7 @@ var _ token.RefreshStore = (*Store)(nil)
 // revoking a family revokes every token of it, including successors stored
 // after the revocation.
 const refreshSelect = `SELECT t.hash, t.family_id, t.user_id, t.client_id, t.scope, t.issued_at, t.expires_at,
-	f.expires_at, t.used_at, f.revoked_at, f.amr, f.ip, f.no_refresh
+	f.expires_at, t.used_at, f.revoked_at, f.amr, f.ip, f.no_refresh, f.client_registration, f.created_at
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id`
 
 const refreshInsert = `INSERT INTO refresh_tokens (hash, family_id, user_id, client_id, scope, issued_at, expires_at, used_at)
@@ -34,6 +34,14 @@ const pendingRevocationKeep = 24 * time.Hour
 // auth.ErrConflict when the family or hash exists, auth.ErrNotFound when
 // r.UserID is not a user. A family that RevokeFamily revoked before it was
 // stored is stored revoked, and the error is auth.ErrRevoked.
+//
+// A family of a stored client (r.ClientRegistration set) is stored only
+// while that registration of r.ClientID is, which the transaction checks
+// under the client's lock (LockClient): a grant that authenticated the
+// client before DeleteClient committed either stores its family first, for
+// the revocation that follows the deletion to find, or stores nothing and
+// gets auth.ErrRevoked (the client was deleted, or deleted and registered
+// again).
 func (db *Store) CreateRefresh(ctx context.Context, r token.Refresh) error {
 	familyEnd := r.FamilyExpiresAt
 	if familyEnd.IsZero() {
@@ -45,11 +53,21 @@ func (db *Store) CreateRefresh(ctx context.Context, r token.Refresh) error {
 	}
 	var revoked sql.NullInt64
 	err = db.tx(ctx, "create refresh token", func(ctx context.Context, tx *sql.Tx) error {
+		if r.ClientRegistration != "" {
+			reg, err := db.lockClient(ctx, tx, r.ClientID)
+			if errors.Is(err, sql.ErrNoRows) || err == nil && reg != r.ClientRegistration {
+				return fmt.Errorf("the registration of client %q was deleted while the grant ran: %w", r.ClientID, auth.ErrRevoked)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		if err := tx.QueryRowContext(ctx, db.Rebind(
-			`INSERT INTO refresh_families (id, user_id, client_id, created_at, expires_at, amr, ip, no_refresh, revoked_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT revoked_at FROM refresh_family_revocations WHERE family_id = ?))
+			`INSERT INTO refresh_families (id, user_id, client_id, client_registration, created_at, expires_at, amr, ip, no_refresh, revoked_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT revoked_at FROM refresh_family_revocations WHERE family_id = ?))
 			RETURNING revoked_at`),
-			r.FamilyID, r.UserID, r.ClientID, micros(r.IssuedAt), micros(familyEnd), amr, r.IP, r.NoRefresh, r.FamilyID).Scan(&revoked); err != nil {
+			r.FamilyID, r.UserID, r.ClientID, r.ClientRegistration, micros(r.IssuedAt), micros(familyEnd), amr, r.IP, r.NoRefresh,
+			r.FamilyID).Scan(&revoked); err != nil {
 			return err
 		}
 		return insertRefresh(ctx, db, tx, r)
@@ -330,17 +348,19 @@ func scanRefresh(row scanner) (token.Refresh, error) {
 	var (
 		r                          token.Refresh
 		issued, expires, familyEnd int64
+		familyStart                int64
 		used, revoked              sql.NullInt64
 		amr                        string
 	)
 	if err := row.Scan(&r.Hash, &r.FamilyID, &r.UserID, &r.ClientID, &r.Scope, &issued, &expires,
-		&familyEnd, &used, &revoked, &amr, &r.IP, &r.NoRefresh); err != nil {
+		&familyEnd, &used, &revoked, &amr, &r.IP, &r.NoRefresh, &r.ClientRegistration, &familyStart); err != nil {
 		return token.Refresh{}, err
 	}
 	if err := decodeAMR(amr, &r.AMR); err != nil {
 		return token.Refresh{}, err
 	}
 	r.IssuedAt, r.ExpiresAt, r.FamilyExpiresAt = fromMicros(issued), fromMicros(expires), fromMicros(familyEnd)
+	r.FamilyCreatedAt = fromMicros(familyStart)
 	r.UsedAt, r.RevokedAt = fromNullMicros(used), fromNullMicros(revoked)
 	return r, nil
 }

@@ -148,6 +148,8 @@ func runSQLTests(t *testing.T, newStore func(t *testing.T) Store) {
 		{"SuccessorInAnotherFamilyIsRefused", testSuccessorOtherFamily},
 		{"DeleteClientDropsItsConsentsAndCodes", testDeleteClientDropsGrants},
 		{"ConsentRacingItsClientsDeletionDoesNotOutliveIt", testConsentRacingDeleteClient},
+		{"RefreshFamilyNeedsItsClientRegistration", testFamilyNeedsClientRegistration},
+		{"RefreshFamilyRacingItsClientsDeletionDoesNotOutliveIt", testFamilyRacingDeleteClient},
 		{"MalformedRevocationCursorIsInvalid", testBadCursor},
 		{"ClosedStoreIsUnavailable", testClosed},
 		{"WriteStuckBehindALockIsUnavailable", testStuckWrite},
@@ -248,12 +250,15 @@ func testDuplicateLinksMigrated(t *testing.T, s Store) {
 	ctx := context.Background()
 	// The users first, on the current schema (CreateUser writes columns
 	// of later migrations); then back to version 8, as the Downs of
-	// migrations 14, 13, 12, 11, 10 and 9 leave it (goose refuses to apply 9 below an
+	// migrations 15, 14, 13, 12, 11, 10 and 9 leave it (goose refuses to apply 9 below an
 	// applied later one).
 	for _, id := range []string{"alice", "bob"} {
 		mustUser(t, s, id)
 	}
 	for _, q := range []string{
+		`ALTER TABLE refresh_families DROP COLUMN client_registration`,
+		`ALTER TABLE oauth_clients DROP COLUMN registration`,
+		`DELETE FROM goose_db_version WHERE version_id = 15`,
 		`ALTER TABLE session_grants DROP COLUMN sid`,
 		`DELETE FROM goose_db_version WHERE version_id = 14`,
 		`DROP TABLE pending_signing_key`,
@@ -494,6 +499,110 @@ func testConsentRacingDeleteClient(t *testing.T, s Store) {
 	}
 	if err := s.AddConsent(ctx, authserver.Consent{UserID: "u1", ClientID: "app", Scopes: []string{"openid"}, GrantedAt: now, StoredClient: true}); err != nil {
 		t.Errorf("AddConsent to the client registered again: %v", err)
+	}
+}
+
+// clientFamily is the first token of family id for client app,
+// registration reg, of user u1.
+func clientFamily(id, reg string, now time.Time) token.Refresh {
+	return token.Refresh{Hash: id + "-h", FamilyID: id, UserID: "u1", ClientID: "app", ClientRegistration: reg,
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(time.Hour)}
+}
+
+// A family of a stored client records the registration it was granted to
+// and is stored only while that registration is stored: a code redeemed
+// (or a password grant run) while its client was deleted stores no family
+// once the deletion has committed, and none for the client registered
+// again under the same ID, which is another registration. A config
+// client's family (no registration) needs no stored client.
+func testFamilyNeedsClientRegistration(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustUser(t, s, "u1")
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	register := func(reg string) {
+		t.Helper()
+		if err := s.CreateClient(ctx, client.Client{ID: "app", Type: client.Public, Registration: reg, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatalf("CreateClient(%s): %v", reg, err)
+		}
+	}
+	stored := func(id, reg string) {
+		t.Helper()
+		if err := s.CreateRefresh(ctx, clientFamily(id, reg, now)); err != nil {
+			t.Fatalf("CreateRefresh(%s of registration %q): %v", id, reg, err)
+		}
+		if got, err := s.Refresh(ctx, id+"-h"); err != nil || got.ClientRegistration != reg {
+			t.Errorf("Refresh(%s) = registration %q, %v; want %q", id, got.ClientRegistration, err, reg)
+		}
+	}
+	refused := func(id, reg string) {
+		t.Helper()
+		if err := s.CreateRefresh(ctx, clientFamily(id, reg, now)); !errors.Is(err, auth.ErrRevoked) {
+			t.Errorf("CreateRefresh(%s of registration %q) error = %v, want ErrRevoked", id, reg, err)
+		}
+		if got, err := s.Refresh(ctx, id+"-h"); !errors.Is(err, auth.ErrNotFound) {
+			t.Errorf("Refresh(%s) after a refused CreateRefresh = %+v, %v; want ErrNotFound", id, got, err)
+		}
+		if f, err := s.Family(ctx, id); !errors.Is(err, auth.ErrNotFound) {
+			t.Errorf("Family(%s) after a refused CreateRefresh = %+v, %v; want ErrNotFound", id, f, err)
+		}
+	}
+	register("r1")
+	if c, err := s.Client(ctx, "app"); err != nil || c.Registration != "r1" {
+		t.Fatalf("Client(app) = registration %q, %v; want r1", c.Registration, err)
+	}
+	stored("f-live", "r1")
+	if err := s.DeleteClient(ctx, "app"); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
+	refused("f-late", "r1")
+	register("r2")
+	refused("f-old", "r1")
+	stored("f-new", "r2")
+	// A config client is in no store: its family has no registration.
+	cfg := clientFamily("f-config", "", now)
+	cfg.ClientID = "config-app"
+	if err := s.CreateRefresh(ctx, cfg); err != nil {
+		t.Errorf("CreateRefresh(config client's family): %v", err)
+	}
+}
+
+// A family stored while its client is deleted ends as if one ran after
+// the other: stored first, the revocation of the client's families that
+// follows the deletion (token.Grants.RevokeClient) finds it; stored after,
+// it is refused. No live family of a deleted client remains.
+func testFamilyRacingDeleteClient(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustUser(t, s, "u1")
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for round := range 5 {
+		reg := fmt.Sprintf("r%d", round)
+		if err := s.CreateClient(ctx, client.Client{ID: "app", Type: client.Public, Registration: reg, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatalf("round %d: CreateClient: %v", round, err)
+		}
+		storetest.Together(storetest.Workers, func(i int) {
+			if i == 0 {
+				if err := s.DeleteClient(ctx, "app"); err != nil {
+					t.Errorf("round %d: DeleteClient: %v", round, err)
+				}
+				if _, err := s.RevokeClientFamilies(ctx, "app", now); err != nil {
+					t.Errorf("round %d: RevokeClientFamilies: %v", round, err)
+				}
+				return
+			}
+			err := s.CreateRefresh(ctx, clientFamily(fmt.Sprintf("f%d-%d", round, i), reg, now))
+			if err != nil && !errors.Is(err, auth.ErrRevoked) {
+				t.Errorf("round %d: CreateRefresh: %v, want nil or ErrRevoked", round, err)
+			}
+		})
+		fams, err := s.UserFamilies(ctx, "u1", now)
+		if err != nil {
+			t.Fatalf("round %d: UserFamilies: %v", round, err)
+		}
+		for _, f := range fams {
+			if f.RevokedAt.IsZero() {
+				t.Fatalf("round %d: family %s of the deleted client is live", round, f.ID)
+			}
+		}
 	}
 }
 

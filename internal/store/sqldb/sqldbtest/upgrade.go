@@ -24,6 +24,72 @@ func RunUpgradeTests(t *testing.T, newEmpty func(t *testing.T) Store) {
 	t.Run("Release010DataSurvivesTheUpgrade", func(t *testing.T) {
 		testUpgradeFrom010(t, newEmpty(t))
 	})
+	t.Run("FamiliesKeepTheirClientRegistrationThroughMigration15", func(t *testing.T) {
+		testUpgradeClientRegistrations(t, newEmpty(t))
+	})
+}
+
+// testUpgradeClientRegistrations: migration 15 gives every stored client a
+// registration and every family the registration it was granted to. A
+// family a stored client got since it was registered is that client's and
+// keeps refreshing for it; one older than the client was an earlier
+// registration's (a client deleted and registered again under its ID) and
+// is no registration's; one of a client not stored (a config client) has
+// none, as a config client's new families do, and keeps refreshing for it.
+func testUpgradeClientRegistrations(t *testing.T, s Store) {
+	ctx := context.Background()
+	if err := s.MigrateTo(ctx, 14); err != nil {
+		t.Fatalf("MigrateTo(14): %v", err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	us := func(t time.Time) int64 { return t.UnixMicro() }
+	const family = `INSERT INTO refresh_families (id, user_id, client_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`
+	const tok = `INSERT INTO refresh_tokens (hash, family_id, user_id, client_id, scope, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO users (id, username, username_key, roles, disabled, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			[]any{"u-alice", "alice", "alice", `[]`, false, "", us(now), us(now)}},
+		{`INSERT INTO oauth_clients (id, type, created_at, updated_at) VALUES (?, ?, ?, ?)`,
+			[]any{"app", "public", us(now.Add(-time.Hour)), us(now.Add(-time.Hour))}},
+		{family, []any{"fam-app", "u-alice", "app", us(now), us(now.Add(720 * time.Hour))}},
+		{tok, []any{"rt-app", "fam-app", "u-alice", "app", "", us(now), us(now.Add(336 * time.Hour))}},
+		{family, []any{"fam-earlier", "u-alice", "app", us(now.Add(-2 * time.Hour)), us(now.Add(720 * time.Hour))}},
+		{tok, []any{"rt-earlier", "fam-earlier", "u-alice", "app", "", us(now), us(now.Add(336 * time.Hour))}},
+		{family, []any{"fam-config", "u-alice", "config-app", us(now), us(now.Add(720 * time.Hour))}},
+		{tok, []any{"rt-config", "fam-config", "u-alice", "config-app", "", us(now), us(now.Add(336 * time.Hour))}},
+	} {
+		if _, err := s.DB().ExecContext(ctx, s.Rebind(q.sql), q.args...); err != nil {
+			t.Fatalf("schema 14 row: %s: %v", q.sql, err)
+		}
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate from schema 14: %v", err)
+	}
+	app, err := s.Client(ctx, "app")
+	if err != nil || app.Registration == "" {
+		t.Fatalf("Client(app) after the upgrade = registration %q, %v; want one", app.Registration, err)
+	}
+	for _, tt := range []struct{ hash, want string }{{"rt-app", app.Registration}, {"rt-config", ""}} {
+		r, err := s.Refresh(ctx, tt.hash)
+		if err != nil || r.ClientRegistration != tt.want {
+			t.Errorf("Refresh(%s) after the upgrade = registration %q, %v; want %q", tt.hash, r.ClientRegistration, err, tt.want)
+		}
+		next := token.Refresh{Hash: tt.hash + "-next", IssuedAt: now.Add(time.Second), ExpiresAt: now.Add(336 * time.Hour)}
+		if _, err := s.RotateRefresh(ctx, tt.hash, now.Add(time.Second), next); err != nil {
+			t.Errorf("RotateRefresh(%s) after the upgrade: %v", tt.hash, err)
+		}
+	}
+	if r, err := s.Refresh(ctx, "rt-earlier"); err != nil || r.ClientRegistration == "" || r.ClientRegistration == app.Registration {
+		t.Errorf("Refresh(rt-earlier) after the upgrade = registration %q, %v; want neither app's %q nor a config client's", r.ClientRegistration, err, app.Registration)
+	}
+	// The client gets new families under its registration.
+	fresh := token.Refresh{Hash: "rt-fresh", FamilyID: "fam-fresh", UserID: "u-alice", ClientID: "app", ClientRegistration: app.Registration,
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateRefresh(ctx, fresh); err != nil {
+		t.Errorf("CreateRefresh for the upgraded client: %v", err)
+	}
 }
 
 // testUpgradeFrom010 builds 0.1.0's schema with the migrations up to its
