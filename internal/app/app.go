@@ -712,16 +712,23 @@ const (
 	partRevocations = "revocations"
 )
 
-// Ready names the parts that do not answer (for /readyz).
+// Ready names the parts that do not answer (for /readyz). The stores are
+// pinged at once, each within ctx: one after the other, a store that
+// hangs until ctx ends would leave the next none of it, and a healthy
+// Redis would be named beside a silent PostgreSQL.
 func (a *App) Ready(ctx context.Context) []string {
 	var failing []string
+	redisDown := make(chan bool, 1)
+	if a.Redis != nil {
+		go func() { redisDown <- a.Redis.Ping(ctx) != nil }()
+	} else {
+		redisDown <- false
+	}
 	if err := a.Store.Ping(ctx); err != nil {
 		failing = append(failing, partStore)
 	}
-	if a.Redis != nil {
-		if err := a.Redis.Ping(ctx); err != nil {
-			failing = append(failing, partRedis)
-		}
+	if <-redisDown {
+		failing = append(failing, partRedis)
 	}
 	if err := a.Watcher.Ready(ctx); err != nil {
 		failing = append(failing, partRevocations)

@@ -1,5 +1,6 @@
 // Package tcpproxy is a TCP proxy that tests stop and start to make a real
-// service (PostgreSQL, Redis) vanish and come back on the same address.
+// service (PostgreSQL, Redis) vanish and come back on the same address, or
+// black-hole to make it hang.
 package tcpproxy
 
 import (
@@ -12,7 +13,10 @@ import (
 // Proxy is a TCP proxy to a real service (PostgreSQL, Redis) that a test
 // stops and starts to make the service vanish and come back on the same
 // address — what a crashed server or a partition looks like to a client —
-// without disturbing the shared server other test packages use.
+// without disturbing the shared server other test packages use. Blackhole
+// makes it hang instead: connections are accepted, and bytes read and
+// dropped, but nothing ever answers, as with a server stuck or a network
+// dropping packets, where only the client's own timeouts end a call.
 type Proxy struct {
 	t      testing.TB
 	target string
@@ -21,6 +25,9 @@ type Proxy struct {
 	mu    sync.Mutex
 	ln    net.Listener
 	conns map[net.Conn]struct{}
+	// silent is the black hole: while set, every
+	// connection (open or new) drops what it reads and forwards nothing.
+	silent bool
 }
 
 // New starts a proxy to target on a free loopback port; it is stopped at
@@ -44,24 +51,54 @@ func (p *Proxy) Addr() string { return p.addr }
 func (p *Proxy) Stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.silent = false
 	if p.ln != nil {
 		p.ln.Close()
 		p.ln = nil
 	}
+	p.cutLocked()
+}
+
+func (p *Proxy) cutLocked() {
 	for c := range p.conns {
 		c.Close()
 	}
 	clear(p.conns)
 }
 
-// Start listens again on the same address.
+// Start listens again on the same address; after Blackhole, it ends the
+// black hole instead: the connections that fell into it are cut (what they
+// sent is lost, as after a long partition) and new ones reach the target.
 func (p *Proxy) Start() {
 	p.t.Helper()
+	p.mu.Lock()
+	if p.ln != nil {
+		p.silent = false
+		p.cutLocked()
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
 	ln, err := net.Listen("tcp", p.addr)
 	if err != nil {
 		p.t.Fatalf("proxy restart on %s: %v", p.addr, err)
 	}
 	p.serve(ln)
+}
+
+// Blackhole makes every open and new connection silent: accepted, what the
+// client sends read and dropped, nothing answered, nothing cut, until Start
+// or Stop.
+func (p *Proxy) Blackhole() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.silent = true
+}
+
+func (p *Proxy) isSilent() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.silent
 }
 
 func (p *Proxy) serve(ln net.Listener) {
@@ -94,6 +131,14 @@ func (p *Proxy) pipe(client net.Conn) {
 	if !p.track(client) {
 		return
 	}
+	if p.isSilent() {
+		// Never dial: a black-holed service answers nothing, not even the
+		// handshake. Read until Start or Stop cuts the connection.
+		_, _ = io.Copy(io.Discard, client)
+		client.Close()
+		p.untrack(client)
+		return
+	}
 	server, err := net.Dial("tcp", p.target)
 	if err != nil || !p.track(server) {
 		client.Close()
@@ -101,7 +146,7 @@ func (p *Proxy) pipe(client net.Conn) {
 	}
 	done := make(chan struct{}, 2)
 	cp := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+		_, _ = io.Copy(dropWriter{p, dst}, src)
 		dst.Close()
 		src.Close()
 		done <- struct{}{}
@@ -110,8 +155,27 @@ func (p *Proxy) pipe(client net.Conn) {
 	go cp(client, server)
 	<-done
 	<-done
+	p.untrack(client, server)
+}
+
+func (p *Proxy) untrack(cs ...net.Conn) {
 	p.mu.Lock()
-	delete(p.conns, client)
-	delete(p.conns, server)
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	for _, c := range cs {
+		delete(p.conns, c)
+	}
+}
+
+// dropWriter forwards to a connection unless the proxy is black-holed, when
+// it drops the bytes (and reports them written, so the copy keeps reading).
+type dropWriter struct {
+	p   *Proxy
+	dst net.Conn
+}
+
+func (w dropWriter) Write(b []byte) (int, error) {
+	if w.p.isSilent() {
+		return len(b), nil
+	}
+	return w.dst.Write(b)
 }
