@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -118,20 +119,7 @@ var (
 // markdownLinks returns the relative link targets of a page outside code.
 func markdownLinks(text string) []markdownLink {
 	var out []markdownLink
-	fence := ""
-	for i, line := range strings.Split(text, "\n") {
-		if f := fenceOf(line); f != "" {
-			switch {
-			case fence == "":
-				fence = f
-			case strings.HasPrefix(f, fence[:1]) && len(f) >= len(fence):
-				fence = ""
-			}
-			continue
-		}
-		if fence != "" {
-			continue
-		}
+	for i, line := range proseLines(text) {
 		line = codeSpan.ReplaceAllString(line, "")
 		var targets []string
 		for _, m := range inlineLink.FindAllStringSubmatch(line, -1) {
@@ -148,6 +136,28 @@ func markdownLinks(text string) []markdownLink {
 		}
 	}
 	return out
+}
+
+// proseLines yields the index and text of each line of a page outside
+// fenced code blocks.
+func proseLines(text string) iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		fence := ""
+		for i, line := range strings.Split(text, "\n") {
+			if f := fenceOf(line); f != "" {
+				switch {
+				case fence == "":
+					fence = f
+				case strings.HasPrefix(f, fence[:1]) && len(f) >= len(fence):
+					fence = ""
+				}
+				continue
+			}
+			if fence == "" && !yield(i, line) {
+				return
+			}
+		}
+	}
 }
 
 // fenceOf returns the fence (``` or ~~~, at least three) that opens or
@@ -177,20 +187,7 @@ func isAbsoluteURL(target string) bool {
 func markdownAnchors(text string) map[string]bool {
 	anchors := map[string]bool{}
 	seen := map[string]int{}
-	fence := ""
-	for _, line := range strings.Split(text, "\n") {
-		if f := fenceOf(line); f != "" {
-			switch {
-			case fence == "":
-				fence = f
-			case strings.HasPrefix(f, fence[:1]) && len(f) >= len(fence):
-				fence = ""
-			}
-			continue
-		}
-		if fence != "" {
-			continue
-		}
+	for _, line := range proseLines(text) {
 		for _, m := range htmlAnchor.FindAllStringSubmatch(line, -1) {
 			anchors[m[1]] = true
 		}
