@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -95,6 +96,9 @@ func decode(r *http.Request, v any) error {
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return errInput("request body too large")
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) { // httpapi.BodyTimeout
+			return errInput("request body not received in time")
 		}
 		return errInput("unreadable body")
 	}

@@ -150,7 +150,7 @@ func (s *server) handleChangePassword() http.Handler {
 				http.Redirect(w, r, "/account?password=wrong", http.StatusSeeOther)
 				return
 			}
-			s.writeError(w, r, err)
+			s.writeError(w, r, describeInput(err))
 			return
 		}
 		changed, err := s.Users.ChangePassword(r.Context(), p.Username, in.New, cur.ID)

@@ -169,7 +169,7 @@ func (s *server) loginFailed(w http.ResponseWriter, r *http.Request, err error, 
 			return
 		}
 	}
-	s.writeError(w, r, err)
+	s.writeError(w, r, describeInput(err))
 }
 
 func (s *server) countLoginFailure(reason string) {

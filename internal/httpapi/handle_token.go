@@ -40,6 +40,9 @@ func tokenForm(r *http.Request) (func(string) string, string) {
 		return nil, "the body must be application/x-www-form-urlencoded"
 	}
 	if err := r.ParseForm(); err != nil {
+		if d := unread(err); d != "" {
+			return nil, d
+		}
 		return nil, "malformed form body"
 	}
 	for k, v := range r.PostForm {
@@ -261,7 +264,7 @@ func (s *server) passwordGrant(r *http.Request, get func(string) string, cl *cli
 		SecondStep: s.loginStep(&step),
 	})
 	if err != nil {
-		return authserver.Tokens{}, err
+		return authserver.Tokens{}, describeInput(err)
 	}
 	if step.Required {
 		return authserver.Tokens{}, errMFARequired

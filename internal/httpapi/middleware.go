@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,6 +29,17 @@ import (
 // MaxBodyBytes caps request bodies of gatehouse's own endpoints. Gateway
 // routes stream bodies to upstreams uncapped.
 const MaxBodyBytes = 1 << 20
+
+// BodyTimeout is how long gatehouse's own endpoints wait for a request's
+// body, from the end of its headers (which the server's ReadHeaderTimeout
+// bounds, also 10 s). The server has no ReadTimeout, since gateway routes
+// stream uploads for as long as they take; without this a client sending
+// a body a byte at a time held its connection, and on a login one of its
+// passwords.max_per_client slots, for as long as it liked. A body this
+// late is refused with 400 ("request body not received in time") and the
+// connection closed. Bodies of these endpoints are small (at most
+// MaxBodyBytes); a client that cannot send one within this is not served.
+const BodyTimeout = 10 * time.Second
 
 // info is what the middleware learned about a request (audit.Request: the
 // audit trail reads the same value).
@@ -319,10 +331,41 @@ func (s *server) own(next http.Handler) http.Handler {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
 		if r.Body != nil && r.Body != http.NoBody { // a GET's body needs no cap (nor its allocation)
-			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+			r.Body = http.MaxBytesReader(w, deadlineBody(w, r.Body), MaxBodyBytes)
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// deadlineBody sets the connection's read deadline to BodyTimeout from now
+// and returns body, which lifts it again once read to its end. Lifted,
+// because net/http's background read (for a client going away) waits on
+// the connection from then on, under the same deadline: reached while the
+// handler still works (a login queued for a hashing slot, a slow store),
+// it would cancel the request's context. A handler that does not read the
+// body to its end leaves the deadline, which then bounds what net/http
+// reads of the rest before answering. HTTP/2 sets it on the stream.
+func deadlineBody(w http.ResponseWriter, body io.ReadCloser) io.ReadCloser {
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(BodyTimeout)) != nil {
+		return body // a writer without a connection (tests' recorders)
+	}
+	return &timedBody{ReadCloser: body, rc: rc}
+}
+
+type timedBody struct {
+	io.ReadCloser
+	rc     *http.ResponseController
+	lifted bool
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.lifted {
+		b.lifted = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // clearTossedCookies expires the session cookie when a request carries it

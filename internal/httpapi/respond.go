@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -53,9 +54,8 @@ func wantsHTML(r *http.Request) bool {
 func decodeJSON(r *http.Request, v any) error {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errBody("request body too large")
+		if d := unread(err); d != "" {
+			return errBody(d)
 		}
 		return errBody("unreadable body")
 	}
@@ -73,12 +73,36 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
+// unread describes a body that was not read to its end: over the
+// MaxBodyBytes cap, or not received within BodyTimeout (own); "" for any
+// other error, a body that was read but does not parse among them.
+func unread(err error) string {
+	switch {
+	case errors.As(err, new(*http.MaxBytesError)):
+		return "request body too large"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "request body not received in time"
+	}
+	return ""
+}
+
 // errBody is the 400 invalid_request of a body gatehouse cannot read as
 // one request, with detail as its error_description so that the client
 // learns what to fix. detail is gatehouse's own sentence, never a value
 // sent, which may be a password.
 func errBody(detail string) error {
 	return httperr.Describe(fmt.Errorf("%w: %s", auth.ErrInvalidInput, detail), detail)
+}
+
+// describeInput gives an auth.ErrInvalidInput from a service (a login's
+// password over the length limit) its message as error_description, as
+// errBody does for the refusals of a body; other errors are returned as
+// they are.
+func describeInput(err error) error {
+	if errors.Is(err, auth.ErrInvalidInput) {
+		return httperr.Describe(err, httperr.InputDetail(err))
+	}
+	return err
 }
 
 // errRepeated is errBody for a member or parameter named twice (member
@@ -99,6 +123,9 @@ func readBody(r *http.Request, in any, fromForm func(url.Values)) (form bool, er
 		return false, decodeJSON(r, in)
 	}
 	if err := r.ParseForm(); err != nil {
+		if d := unread(err); d != "" {
+			return true, errBody(d)
+		}
 		return true, fmt.Errorf("%w: malformed form body (%w)", auth.ErrInvalidInput, err)
 	}
 	for k, v := range r.PostForm {
