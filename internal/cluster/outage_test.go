@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -40,9 +41,9 @@ type outcome struct {
 	err     error
 }
 
-// call sends one request with its own short-lived client (no cookie jar,
+// timedCall sends one request with its own short-lived client (no cookie jar,
 // redirects not followed) and times it.
-func call(method, u, body string, header ...string) outcome {
+func timedCall(method, u, body string, header ...string) outcome {
 	req, err := http.NewRequest(method, u, strings.NewReader(body))
 	if err != nil {
 		return outcome{err: err}
@@ -60,16 +61,8 @@ func call(method, u, body string, header ...string) outcome {
 		return outcome{err: err, elapsed: time.Since(start)}
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, rerr := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if rerr != nil {
-			break
-		}
-	}
-	return outcome{status: resp.StatusCode, body: b.String(), header: resp.Header, elapsed: time.Since(start)}
+	b, _ := io.ReadAll(resp.Body) // what arrived before an error is kept
+	return outcome{status: resp.StatusCode, body: string(b), header: resp.Header, elapsed: time.Since(start)}
 }
 
 // outageCreds are the credentials made before a store goes away.
@@ -165,19 +158,7 @@ func cookieOf(t *testing.T, o outcome, name string) string {
 
 func jsonLogin(base, name string) outcome {
 	b, _ := json.Marshal(map[string]string{"username": name, "password": password})
-	return call("POST", base+"/auth/login", string(b), "Content-Type", "application/json")
-}
-
-func passwordGrant(t *testing.T, base, name string) map[string]any {
-	t.Helper()
-	o := call("POST", base+"/auth/token", url.Values{"grant_type": {"password"}, "username": {name}, "password": {password}}.Encode(),
-		"Content-Type", "application/x-www-form-urlencoded")
-	var m map[string]any
-	_ = json.Unmarshal([]byte(o.body), &m)
-	if o.status != http.StatusOK {
-		t.Fatalf("password grant for %s = %d %s", name, o.status, o.body)
-	}
-	return m
+	return timedCall("POST", base+"/auth/login", string(b), "Content-Type", "application/json")
 }
 
 func totpAt(t *testing.T, secret string, at time.Time) string {
@@ -217,23 +198,23 @@ func (e *outageEnv) credentialsBefore(t *testing.T) outageCreds {
 	// The revoked token is verified (cached) first, then revoked: the
 	// deny-list must beat the cache during the outage.
 	for _, tok := range []string{c.access, c.revoked} {
-		if o := call("GET", base+"/api/x", "", "Authorization", "Bearer "+tok); o.status != http.StatusOK {
+		if o := timedCall("GET", base+"/api/x", "", "Authorization", "Bearer "+tok); o.status != http.StatusOK {
 			t.Fatalf("token route before the outage = %d %s", o.status, o.body)
 		}
 	}
-	if o := call("POST", base+"/auth/revoke", url.Values{"token": {c.revoked}}.Encode(), "Content-Type", "application/x-www-form-urlencoded"); o.status != http.StatusOK {
+	if o := timedCall("POST", base+"/auth/revoke", url.Values{"token": {c.revoked}}.Encode(), "Content-Type", "application/x-www-form-urlencoded"); o.status != http.StatusOK {
 		t.Fatalf("revoke before the outage = %d %s", o.status, o.body)
 	}
-	if o := call("GET", base+"/api/x", "", "Authorization", "Bearer "+c.revoked); o.status != http.StatusUnauthorized {
+	if o := timedCall("GET", base+"/api/x", "", "Authorization", "Bearer "+c.revoked); o.status != http.StatusUnauthorized {
 		t.Fatalf("revoked token before the outage = %d %s", o.status, o.body)
 	}
-	if o := call("GET", base+"/auth/session", "", "Cookie", c.cookie); o.status != http.StatusOK {
+	if o := timedCall("GET", base+"/auth/session", "", "Cookie", c.cookie); o.status != http.StatusOK {
 		t.Fatalf("session before the outage = %d %s", o.status, o.body)
 	}
 	// bob enrols TOTP, then does the password step of a new login.
 	o = jsonLogin(base, "bob")
 	bobCookie := cookieOf(t, o, "gatehouse")
-	o = call("POST", base+"/auth/mfa/totp", "", "Cookie", bobCookie, "Content-Type", "application/json")
+	o = timedCall("POST", base+"/auth/mfa/totp", "", "Cookie", bobCookie, "Content-Type", "application/json")
 	var en map[string]any
 	_ = json.Unmarshal([]byte(o.body), &en)
 	c.totpSecret, _ = en["secret"].(string)
@@ -241,7 +222,7 @@ func (e *outageEnv) credentialsBefore(t *testing.T) outageCreds {
 		t.Fatalf("TOTP enrolment = %d %s", o.status, o.body)
 	}
 	b, _ := json.Marshal(map[string]string{"code": totpAt(t, c.totpSecret, time.Now())})
-	if o := call("POST", base+"/auth/mfa/totp/confirm", string(b), "Cookie", bobCookie, "Content-Type", "application/json"); o.status != http.StatusNoContent {
+	if o := timedCall("POST", base+"/auth/mfa/totp/confirm", string(b), "Cookie", bobCookie, "Content-Type", "application/json"); o.status != http.StatusNoContent {
 		t.Fatalf("TOTP confirm = %d %s", o.status, o.body)
 	}
 	o = jsonLogin(base, "bob")
@@ -285,92 +266,98 @@ func outageProbes(t *testing.T) []outageProbe {
 			send: func(base string, _ outageCreds) outcome { return jsonLogin(base, "alice") }},
 		{name: "login form", needs: []string{"store", "sessions", "limits"}, okStatus: []int{303}, html: true,
 			send: func(base string, _ outageCreds) outcome {
-				return call("POST", base+"/auth/login", url.Values{"username": {"alice"}, "password": {password}, "next": {"/app/"}}.Encode(),
+				return timedCall("POST", base+"/auth/login", url.Values{"username": {"alice"}, "password": {password}, "next": {"/app/"}}.Encode(),
 					append(formHeader(), "Accept", "text/html")...)
 			}},
 		{name: "logout", needs: []string{"sessions", "feed", "store"}, okStatus: []int{204},
 			send: func(base string, c outageCreds) outcome {
-				return call("POST", base+"/auth/logout", "", "Cookie", c.logoutCookie, "Content-Type", "application/json")
+				return timedCall("POST", base+"/auth/logout", "", "Cookie", c.logoutCookie, "Content-Type", "application/json")
 			}},
 		{name: "account page", needs: []string{"sessions", "store"}, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				return call("GET", base+"/account", "", "Cookie", c.cookie, "Accept", "text/html")
+				return timedCall("GET", base+"/account", "", "Cookie", c.cookie, "Accept", "text/html")
 			}},
 		{name: "session check", needs: []string{"sessions"}, cached: true, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				return call("GET", base+"/auth/session", "", "Cookie", c.cookie)
+				return timedCall("GET", base+"/auth/session", "", "Cookie", c.cookie)
 			}},
 		{name: "gateway session route", needs: []string{"sessions"}, cached: true, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				return call("GET", base+"/app/x", "", "Cookie", c.cookie)
+				return timedCall("GET", base+"/app/x", "", "Cookie", c.cookie)
 			}},
 		{name: "gateway token route, cached token", needs: []string{"feed"}, okStatus: []int{200},
-			send: func(base string, c outageCreds) outcome { return call("GET", base+"/api/x", "", bearer(c.access)...) }},
+			send: func(base string, c outageCreds) outcome {
+				return timedCall("GET", base+"/api/x", "", bearer(c.access)...)
+			}},
 		{name: "gateway token route, uncached token", needs: []string{"feed"}, okStatus: []int{200},
-			send: func(base string, c outageCreds) outcome { return call("GET", base+"/api/x", "", bearer(c.fresh)...) }},
+			send: func(base string, c outageCreds) outcome {
+				return timedCall("GET", base+"/api/x", "", bearer(c.fresh)...)
+			}},
 		{name: "gateway token route, revoked token", needs: []string{"feed"}, denied: true, okStatus: []int{401},
-			send: func(base string, c outageCreds) outcome { return call("GET", base+"/api/x", "", bearer(c.revoked)...) }},
+			send: func(base string, c outageCreds) outcome {
+				return timedCall("GET", base+"/api/x", "", bearer(c.revoked)...)
+			}},
 		{name: "userinfo, revoked token", needs: []string{"feed"}, denied: true, okStatus: []int{401},
 			send: func(base string, c outageCreds) outcome {
-				return call("GET", base+"/auth/userinfo", "", bearer(c.revoked)...)
+				return timedCall("GET", base+"/auth/userinfo", "", bearer(c.revoked)...)
 			}},
 		{name: "forward-auth nginx, cookie", needs: []string{"sessions"}, cached: true, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				return call("GET", base+"/auth/verify/nginx", "", "Cookie", c.cookie, "X-Original-Method", "GET", "X-Original-URI", "/app/x")
+				return timedCall("GET", base+"/auth/verify/nginx", "", "Cookie", c.cookie, "X-Original-Method", "GET", "X-Original-URI", "/app/x")
 			}},
 		{name: "forward-auth forward, token", needs: []string{"feed"}, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				return call("GET", base+"/auth/verify/forward", "", "Authorization", "Bearer "+c.fresh,
+				return timedCall("GET", base+"/auth/verify/forward", "", "Authorization", "Bearer "+c.fresh,
 					"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/x", "X-Forwarded-Host", "127.0.0.1", "X-Forwarded-Proto", "http")
 			}},
 		{name: "forward-auth envoy, revoked token", needs: []string{"feed"}, denied: true, okStatus: []int{401},
 			send: func(base string, c outageCreds) outcome {
-				return call("GET", base+"/auth/verify/envoy/api/x", "", bearer(c.revoked)...)
+				return timedCall("GET", base+"/auth/verify/envoy/api/x", "", bearer(c.revoked)...)
 			}},
 		{name: "rate-limited open route", needs: []string{"limits"}, okStatus: []int{200},
-			send: func(base string, _ outageCreds) outcome { return call("GET", base+"/open/x", "") }},
+			send: func(base string, _ outageCreds) outcome { return timedCall("GET", base+"/open/x", "") }},
 		{name: "password grant", needs: []string{"store", "limits"}, okStatus: []int{200},
 			send: func(base string, _ outageCreds) outcome {
-				return call("POST", base+"/auth/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {password}}.Encode(), formHeader()...)
+				return timedCall("POST", base+"/auth/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {password}}.Encode(), formHeader()...)
 			}},
 		{name: "client credentials grant", needs: []string{"limits"}, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				return call("POST", base+"/auth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"svc"}, "client_secret": {c.clientSecret}}.Encode(), formHeader()...)
+				return timedCall("POST", base+"/auth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"svc"}, "client_secret": {c.clientSecret}}.Encode(), formHeader()...)
 			}},
 		{name: "refresh", needs: []string{"store"}, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				return call("POST", base+"/auth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.refresh}}.Encode(), formHeader()...)
+				return timedCall("POST", base+"/auth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.refresh}}.Encode(), formHeader()...)
 			}},
 		{name: "revoke access token", needs: []string{"feed"}, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				return call("POST", base+"/auth/revoke", url.Values{"token": {c.revoked}}.Encode(), formHeader()...)
+				return timedCall("POST", base+"/auth/revoke", url.Values{"token": {c.revoked}}.Encode(), formHeader()...)
 			}},
 		{name: "revoke refresh token", needs: []string{"store", "feed"}, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				return call("POST", base+"/auth/revoke", url.Values{"token": {c.refreshRevoke}, "token_type_hint": {"refresh_token"}}.Encode(), formHeader()...)
+				return timedCall("POST", base+"/auth/revoke", url.Values{"token": {c.refreshRevoke}, "token_type_hint": {"refresh_token"}}.Encode(), formHeader()...)
 			}},
 		{name: "authorize with a session", needs: []string{"sessions", "store"}, okStatus: []int{302, 303}, html: true,
 			send: func(base string, c outageCreds) outcome {
 				q := url.Values{"response_type": {"code"}, "client_id": {"web"}, "redirect_uri": {"http://127.0.0.1/cb"},
 					"scope": {"openid"}, "state": {"s1"}, "code_challenge": {c.codeChallenge}, "code_challenge_method": {"S256"}}
-				return call("GET", base+"/auth/authorize?"+q.Encode(), "", "Cookie", c.cookie)
+				return timedCall("GET", base+"/auth/authorize?"+q.Encode(), "", "Cookie", c.cookie)
 			}},
 		{name: "MFA verification", needs: []string{"store", "limits", "sessions"}, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
 				b, _ := json.Marshal(map[string]string{"method": "totp", "code": totpAt(t, c.totpSecret, time.Now().Add(30*time.Second))})
-				return call("POST", base+"/auth/login/mfa", string(b), "Cookie", c.mfaPending, "Content-Type", "application/json")
+				return timedCall("POST", base+"/auth/login/mfa", string(b), "Cookie", c.mfaPending, "Content-Type", "application/json")
 			}},
 		{name: "admin API, session", needs: []string{"store", "sessions"}, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				return call("GET", base+"/admin/api/v1/users", "", "Cookie", c.adminCookie)
+				return timedCall("GET", base+"/admin/api/v1/users", "", "Cookie", c.adminCookie)
 			}},
 		{name: "admin API, token", needs: []string{"store", "feed"}, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				return call("GET", base+"/admin/api/v1/users", "", bearer(c.adminToken)...)
+				return timedCall("GET", base+"/admin/api/v1/users", "", bearer(c.adminToken)...)
 			}},
 		{name: "admin console, session", needs: []string{"store", "sessions"}, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				return call("GET", base+"/admin/users", "", "Cookie", c.adminCookie, "Accept", "text/html")
+				return timedCall("GET", base+"/admin/users", "", "Cookie", c.adminCookie, "Accept", "text/html")
 			}},
 	}
 }
@@ -447,8 +434,8 @@ func runOutage(t *testing.T, s outageSetup, part, mode string) {
 		_ = json.Unmarshal([]byte(o.body), &m)
 		return o.status == http.StatusServiceUnavailable && fmt.Sprint(m.Failing) == fmt.Sprint(failing)
 	}
-	if !clocktest.Within(30*time.Second, func() bool { return readyNames(call("GET", base+"/readyz", "")) }) {
-		o := call("GET", base+"/readyz", "")
+	if !clocktest.Within(30*time.Second, func() bool { return readyNames(timedCall("GET", base+"/readyz", "")) }) {
+		o := timedCall("GET", base+"/readyz", "")
 		t.Fatalf("/readyz with %s %s = %d %s, want 503 naming %v", part, mode, o.status, o.body, failing)
 	}
 	results := make([]outcome, len(probes))
@@ -481,10 +468,10 @@ func runOutage(t *testing.T, s outageSetup, part, mode string) {
 			t.Errorf("%s with %s %s = 503 %s, want the contract's body", p.name, part, mode, o.body)
 		}
 	}
-	if o := call("GET", base+"/readyz", ""); !readyNames(o) {
+	if o := timedCall("GET", base+"/readyz", ""); !readyNames(o) {
 		t.Errorf("/readyz with %s %s = %d %s, want 503 naming %v", part, mode, o.status, o.body, failing)
 	}
-	if o := call("GET", base+"/healthz", ""); o.status != http.StatusOK {
+	if o := timedCall("GET", base+"/healthz", ""); o.status != http.StatusOK {
 		t.Errorf("/healthz with %s %s = %d, want 200", part, mode, o.status)
 	}
 
@@ -546,18 +533,18 @@ func TestRevocationsMissedInABlackHoleApplyWhenRedisReturns(t *testing.T) {
 	cookie := cookieOf(t, o, "gatehouse")
 	access, _ := passwordGrant(t, a.URL, "alice")["access_token"].(string)
 	onA := func() (session, token int) {
-		return call("GET", a.URL+"/app/x", "", "Cookie", cookie).status,
-			call("GET", a.URL+"/api/x", "", "Authorization", "Bearer "+access).status
+		return timedCall("GET", a.URL+"/app/x", "", "Cookie", cookie).status,
+			timedCall("GET", a.URL+"/api/x", "", "Authorization", "Bearer "+access).status
 	}
 	if s, tk := onA(); s != http.StatusOK || tk != http.StatusOK {
 		t.Fatalf("on A before the outage: session %d, token %d; want 200, 200", s, tk)
 	}
 
 	link.Blackhole()
-	if o := call("POST", b.URL+"/auth/logout", "", "Cookie", cookie); o.status != http.StatusNoContent {
+	if o := timedCall("POST", b.URL+"/auth/logout", "", "Cookie", cookie); o.status != http.StatusNoContent {
 		t.Fatalf("logout on B = %d %s", o.status, o.body)
 	}
-	if o := call("POST", b.URL+"/auth/revoke", url.Values{"token": {access}}.Encode(), formHeader()...); o.status != http.StatusOK {
+	if o := timedCall("POST", b.URL+"/auth/revoke", url.Values{"token": {access}}.Encode(), formHeader()...); o.status != http.StatusOK {
 		t.Fatalf("revoke on B = %d %s", o.status, o.body)
 	}
 	// A cannot hear of it: once its feed is stale it must not answer from
