@@ -56,35 +56,18 @@ func TestListenersCutOffSlowHeaders(t *testing.T) {
 			// would take ten minutes.
 			const total = 30_000
 			head := "GET /healthz HTTP/1.1\r\nHost: gatehouse.test\r\nX-Slow: "
-			closed := make(chan error, 1)
+			closed := make(chan struct{})
+			var readErr error
 			go func() {
-				_, err := conn.Read(make([]byte, 1))
-				closed <- err
+				_, readErr = conn.Read(make([]byte, 1))
+				close(closed)
 			}()
-			sent := 0
-			tick := time.NewTicker(20 * time.Millisecond)
-			defer tick.Stop()
-		send:
-			for sent < total {
-				select {
-				case err := <-closed:
-					closed <- err
-					break send
-				case <-tick.C:
-				}
-				b := byte('a')
-				if sent < len(head) {
-					b = head[sent]
-				}
-				if _, err := conn.Write([]byte{b}); err != nil {
-					break
-				}
-				sent++
-			}
+			sent := testutil.Trickle(conn, head, total, closed)
+			<-closed
 			// The server closing the connection ends the read at once; the
 			// test's own deadline ending it means the server never did.
 			var ne net.Error
-			if err := <-closed; sent >= total || errors.As(err, &ne) && ne.Timeout() {
+			if err := readErr; sent >= total || errors.As(err, &ne) && ne.Timeout() {
 				t.Fatalf("the server still waits after %d bytes of headers (read: %v)", sent, err)
 			}
 		})

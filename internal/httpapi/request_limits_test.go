@@ -210,24 +210,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 			conn, br := rawSend(t, g.URL, tt.method, tt.path, total, header...)
 			stop := make(chan struct{})
 			sent := make(chan int, 1)
-			go func() {
-				n := 0
-				tick := time.NewTicker(20 * time.Millisecond)
-				defer tick.Stop()
-			send:
-				for n < total {
-					select {
-					case <-stop:
-						break send
-					case <-tick.C:
-					}
-					if _, err := conn.Write([]byte("a")); err != nil {
-						break
-					}
-					n++
-				}
-				sent <- n
-			}()
+			go func() { sent <- testutil.Trickle(conn, "", total, stop) }()
 			resp, err := http.ReadResponse(br, nil)
 			close(stop)
 			if err != nil {

@@ -71,3 +71,27 @@ func RawStatus(t testing.TB, base, method, target, host string, header map[strin
 	resp, _ := RawRequest(t, u.Host, method, target, h...)
 	return resp.StatusCode
 }
+
+// Trickle writes to conn one byte every 20 ms — prefix first, then 'a's —
+// until total bytes are written, a write fails, or stop is closed, and
+// returns how many it wrote: a client that sends a request as slowly as it
+// likes, for a server's timeouts to cut off.
+func Trickle(conn net.Conn, prefix string, total int, stop <-chan struct{}) int {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for n := 0; n < total; n++ {
+		select {
+		case <-stop:
+			return n
+		case <-tick.C:
+		}
+		b := byte('a')
+		if n < len(prefix) {
+			b = prefix[n]
+		}
+		if _, err := conn.Write([]byte{b}); err != nil {
+			return n
+		}
+	}
+	return total
+}
