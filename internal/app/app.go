@@ -343,22 +343,17 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	})
 	// A process-local session store (sessions.store: memory) ends the
 	// sessions that a sign-out everywhere in another process (a `gatehouse
-	// user …` command) could not reach; each then ends as an announced
-	// session does here: out of the cache, its apps logged out. Quick: the
-	// store is this process's memory.
+	// user …` command) could not reach; the manager announces each end,
+	// which the hooks above apply: out of the cache, its apps logged out.
+	// Quick: the store is this process's memory.
 	a.Watcher.OnEvent(func(ev revocation.Event) {
 		if ev.Kind != revocation.KindUserSessions {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		ids, err := a.Sessions.EndRevokedSessions(ctx, ev)
-		if err != nil {
+		if _, err := a.Sessions.EndRevokedSessions(ctx, ev); err != nil {
 			a.Log.Error("end revoked sessions", "error", err.Error())
-		}
-		for _, id := range ids {
-			a.Auth.Forget(revocation.Event{Kind: revocation.KindSession, Key: id})
-			a.Apps.EndSessionLater(id)
 		}
 	})
 

@@ -315,8 +315,9 @@ func userSessionsKey(userID string, at time.Time) string {
 // EndRevokedSessions applies ev, when it is a KindUserSessions event and
 // the store is this process's (WithLocalStore): it ends every session of
 // the user whose login (CreatedAt; a successor keeps its login's) was at
-// or before the revocation, and returns their IDs, for the caller to drop
-// from caches and log out of apps, as an announced session end does. A
+// or before the revocation, announces each end as every other way a
+// session ends does (caches drop it, its apps are logged out), and returns
+// their IDs. A
 // session begun after the revocation is kept, so an event applied late or
 // twice (the feed may repeat one) ends no later login. Other events, and
 // a shared store, whose sessions the revoker ended itself, end nothing.
@@ -343,6 +344,7 @@ func (m *Manager) EndRevokedSessions(ctx context.Context, ev revocation.Event) (
 		switch err := m.store.DeleteSession(ctx, rec.ID); {
 		case err == nil:
 			ended = append(ended, rec.ID)
+			errs = append(errs, m.publish(ctx, revocation.KindSession, rec.ID))
 		case !errors.Is(err, auth.ErrNotFound):
 			errs = append(errs, err)
 		}
