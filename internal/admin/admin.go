@@ -243,7 +243,7 @@ func (h *Handler) api(fn func(w http.ResponseWriter, r *http.Request, admin auth
 		p, err := h.authenticate(r)
 		if err != nil && refusedBearer(r, err) {
 			// RFC 6750 §3.1, as the gateway answers (contract §5).
-			w.Header().Set("WWW-Authenticate", httperr.Challenge+`, error="invalid_token"`)
+			w.Header().Set("WWW-Authenticate", httperr.ChallengeWith(httperr.InvalidToken))
 		}
 		if err == nil {
 			err = checkText(r)

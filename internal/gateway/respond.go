@@ -91,7 +91,7 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p stri
 		g.stepUp(w, r, p, d, mode)
 	case outcomeForbidden:
 		if d.kind == kindToken { // RFC 6750 §3.1: a valid token without the needed role
-			w.Header().Set("WWW-Authenticate", httperr.Challenge+`, error="insufficient_scope"`)
+			w.Header().Set("WWW-Authenticate", httperr.ChallengeWith("insufficient_scope"))
 		}
 		httperr.Write(w, auth.ErrForbidden)
 	default:
@@ -107,11 +107,7 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, p string,
 	case loginHint:
 		w.Header().Set("X-Auth-Redirect", g.loginLocation(r, mode, p))
 	}
-	challenge := httperr.Challenge
-	if d.challenge != "" {
-		challenge += `, error="` + d.challenge + `"`
-	}
-	w.Header().Set("WWW-Authenticate", challenge)
+	w.Header().Set("WWW-Authenticate", httperr.ChallengeWith(d.challenge))
 	httperr.Write(w, auth.ErrUnauthenticated)
 }
 

@@ -475,7 +475,7 @@ func (s *server) handleUserinfo() http.Handler {
 		case c.Kind != credential.Token:
 			p, _, err = s.currentSession(r)
 		case errors.Is(c.Err, credential.ErrDuplicate):
-			w.Header().Set("WWW-Authenticate", httperr.Challenge+`, error="invalid_request"`)
+			w.Header().Set("WWW-Authenticate", httperr.ChallengeWith(httperr.InvalidRequest))
 			httperr.JSON(w, http.StatusBadRequest, httperr.InvalidRequest)
 			return
 		case c.Err != nil:
@@ -489,7 +489,7 @@ func (s *server) handleUserinfo() http.Handler {
 		}
 		if err != nil {
 			if bearer && !httperr.Unavailable(err) {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token"`)
+				w.Header().Set("WWW-Authenticate", httperr.ChallengeWith(httperr.InvalidToken))
 				httperr.JSON(w, http.StatusUnauthorized, httperr.InvalidToken)
 				return
 			}

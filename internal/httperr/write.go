@@ -14,6 +14,15 @@ import (
 // one (RFC 6750 section 3).
 const Challenge = `Bearer realm="gatehouse"`
 
+// ChallengeWith is Challenge naming the RFC 6750 section 3.1 error code
+// (invalid_token, invalid_request); Challenge itself when code is "".
+func ChallengeWith(code string) string {
+	if code == "" {
+		return Challenge
+	}
+	return Challenge + `, error="` + code + `"`
+}
+
 // body is the JSON error object; field order is the wire order.
 type body struct {
 	Error       string `json:"error"`
