@@ -11,12 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
-
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/openapitest"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -100,11 +98,7 @@ func (e *env) token(t *testing.T, name string) string {
 // totp is the code of secret at the instance's clock.
 func (e *env) totp(t *testing.T, secret string) string {
 	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, e.clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return mfatest.TOTPCode(t, secret, e.clock.Now())
 }
 
 // enrolTOTP enrols and confirms TOTP with a fresh session and returns the

@@ -14,12 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
-
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/demo"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
@@ -161,15 +159,6 @@ func jsonLogin(base, name string) outcome {
 	return timedCall("POST", base+"/auth/login", string(b), "Content-Type", "application/json")
 }
 
-func totpAt(t *testing.T, secret string, at time.Time) string {
-	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // credentialsBefore makes every credential the probes use while the stores
 // still answer, and warms the caches with those meant to be cached.
 func (e *outageEnv) credentialsBefore(t *testing.T) outageCreds {
@@ -221,7 +210,7 @@ func (e *outageEnv) credentialsBefore(t *testing.T) outageCreds {
 	if c.totpSecret == "" {
 		t.Fatalf("TOTP enrolment = %d %s", o.status, o.body)
 	}
-	b, _ := json.Marshal(map[string]string{"code": totpAt(t, c.totpSecret, time.Now())})
+	b, _ := json.Marshal(map[string]string{"code": mfatest.TOTPCode(t, c.totpSecret, time.Now())})
 	if o := timedCall("POST", base+"/auth/mfa/totp/confirm", string(b), "Cookie", bobCookie, "Content-Type", "application/json"); o.status != http.StatusNoContent {
 		t.Fatalf("TOTP confirm = %d %s", o.status, o.body)
 	}
@@ -344,7 +333,7 @@ func outageProbes(t *testing.T) []outageProbe {
 			}},
 		{name: "MFA verification", needs: []string{"store", "limits", "sessions"}, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
-				b, _ := json.Marshal(map[string]string{"method": "totp", "code": totpAt(t, c.totpSecret, time.Now().Add(30*time.Second))})
+				b, _ := json.Marshal(map[string]string{"method": "totp", "code": mfatest.TOTPCode(t, c.totpSecret, time.Now().Add(30*time.Second))})
 				return timedCall("POST", base+"/auth/login/mfa", string(b), "Cookie", c.mfaPending, "Content-Type", "application/json")
 			}},
 		{name: "admin API, session", needs: []string{"store", "sessions"}, okStatus: []int{200},

@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
-
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
@@ -216,14 +214,6 @@ func TestSecondFactorAcrossInstancesOnCluster(t *testing.T) {
 		_ = json.Unmarshal([]byte(testutil.ReadBody(t, resp)), &m)
 		return resp.StatusCode, m
 	}
-	code := func(secret string, at time.Time) string {
-		t.Helper()
-		s, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	creds := map[string]string{"username": "alice", "password": password}
 	if status, m := post(a+"/auth/login", creds); status != http.StatusOK {
 		t.Fatalf("login on A = %d %v", status, m)
@@ -234,11 +224,11 @@ func TestSecondFactorAcrossInstancesOnCluster(t *testing.T) {
 		t.Fatalf("TOTP enrolment on A = %d %v", status, m)
 	}
 	now := time.Now()
-	if status, m := post(b+"/auth/mfa/totp/confirm", map[string]string{"code": code(secret, now)}); status != http.StatusNoContent {
+	if status, m := post(b+"/auth/mfa/totp/confirm", map[string]string{"code": mfatest.TOTPCode(t, secret, now)}); status != http.StatusNoContent {
 		t.Fatalf("confirm on B = %d %v", status, m)
 	}
 
-	next := code(secret, now.Add(30*time.Second)) // one step on: within the ±1 step window
+	next := mfatest.TOTPCode(t, secret, now.Add(30*time.Second)) // one step on: within the ±1 step window
 	if status, m := post(a+"/auth/login", creds); status != http.StatusOK || m["mfa_required"] != true {
 		t.Fatalf("password step on A = %d %v, want mfa_required", status, m)
 	}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
@@ -106,7 +107,7 @@ func TestTOTPEnrolmentFormWrongCodeShowsThePageAgain(t *testing.T) {
 	}
 	secret := secretOf(page)
 	wrong := "000000"
-	if wrong == totpCode(t, secret, g.Clock.Now()) {
+	if wrong == mfatest.TOTPCode(t, secret, g.Clock.Now()) {
 		wrong = "111111"
 	}
 	resp, again := confirm(page, wrong)
@@ -124,7 +125,7 @@ func TestTOTPEnrolmentFormWrongCodeShowsThePageAgain(t *testing.T) {
 	}
 	// The right code: the app is on, and the first recovery codes are
 	// shown once, with a link back to /account.
-	if resp, body := confirm(again, totpCode(t, secret, g.Clock.Now())); resp.StatusCode != http.StatusOK || len(recoveryCodesOn(body)) != 10 ||
+	if resp, body := confirm(again, mfatest.TOTPCode(t, secret, g.Clock.Now())); resp.StatusCode != http.StatusOK || len(recoveryCodesOn(body)) != 10 ||
 		!strings.Contains(body, `<a class="button" href="/account">Continue</a>`) {
 		t.Fatalf("right code = %d %q %s, want 200 with 10 recovery codes and Continue to /account", resp.StatusCode, resp.Header.Get("Location"), body)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
@@ -120,7 +121,7 @@ func TestCodeFlowTokensKeepSessionAMR(t *testing.T) {
 	g.CreateUser(t, "bob", strongPassword)
 	secret := enrolTOTP(t, g, "alice")
 	alice, _ := pendingLogin(t, g, "alice")
-	if resp, body := postJSON(t, alice, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+	if resp, body := postJSON(t, alice, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
 		t.Fatalf("second step = %d %s", resp.StatusCode, body)
 	}
 	tests := []struct {

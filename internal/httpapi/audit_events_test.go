@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
@@ -53,7 +54,7 @@ func TestAuditEventPerKind(t *testing.T) {
 			act: func(t *testing.T, g *testutil.Instance) {
 				secret := enrolTOTP(t, g, "alice")
 				c, _ := pendingLogin(t, g, "alice")
-				wrong := wrongCode(totpCode(t, secret, g.Clock.Now()))
+				wrong := wrongCode(mfatest.TOTPCode(t, secret, g.Clock.Now()))
 				for range 2 {
 					postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": wrong})
 				}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
@@ -70,7 +71,7 @@ func TestInboundBackchannelLogoutAfterSecondStep(t *testing.T) {
 		{"totp", "", false, []string{"ext", "otp", "mfa"}, func(t *testing.T, g *testutil.Instance, first *http.Client) func(*http.Client) {
 			secret := enrolTOTPIn(t, g, first)
 			return func(c *http.Client) {
-				form := url.Values{"method": {"totp"}, "code": {totpCode(t, secret, g.Clock.Now())}}
+				form := url.Values{"method": {"totp"}, "code": {mfatest.TOTPCode(t, secret, g.Clock.Now())}}
 				resp, _ := do(t, c, "POST", g.URL+"/auth/login/mfa", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
 				if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
 					t.Fatalf("TOTP second step = %d %q, want 303 /account", resp.StatusCode, resp.Header.Get("Location"))
@@ -191,7 +192,7 @@ func TestInboundBackchannelLogoutAfterSessionReplaced(t *testing.T) {
 	}{
 		{"step-up with TOTP", false, func(t *testing.T, g *testutil.Instance, c *http.Client) {
 			secret := enrolTOTPIn(t, g, c)
-			if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != http.StatusOK {
+			if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != http.StatusOK {
 				t.Fatalf("step-up = %d %s", resp.StatusCode, body)
 			}
 		}},

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
@@ -57,7 +58,7 @@ func TestPendingCookieNeverReachesAnUpstream(t *testing.T) {
 		t.Fatalf("enrol with the pending cookie = %d %s", resp.StatusCode, body)
 	}
 	secret := decode(t, body)["secret"].(string)
-	if resp, body := postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != http.StatusNoContent {
+	if resp, body := postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("confirm = %d %s", resp.StatusCode, body)
 	}
 	if resp, body := do(t, c, "GET", g.URL+"/auth/session", ""); resp.StatusCode != http.StatusOK {

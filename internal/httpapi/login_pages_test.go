@@ -9,6 +9,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
@@ -182,7 +183,7 @@ func TestLongAuthorizationRequestSurvivesLogin(t *testing.T) {
 					t.Fatalf("pending cookie of %d bytes, over browsers' 4096", n)
 				}
 				g.Clock.Advance(31e9) // a fresh TOTP step
-				resp = form(c, "/auth/login/mfa", url.Values{"method": {"totp"}, "code": {totpCode(t, secret, g.Clock.Now())}})
+				resp = form(c, "/auth/login/mfa", url.Values{"method": {"totp"}, "code": {mfatest.TOTPCode(t, secret, g.Clock.Now())}})
 			}
 			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != next {
 				t.Fatalf("login = %d Location %q, want 303 to the authorization request", resp.StatusCode, resp.Header.Get("Location"))

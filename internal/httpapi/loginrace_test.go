@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
@@ -168,7 +169,7 @@ func TestLoginRacingUserRevocationLeavesNoCredential(t *testing.T) {
 				t.Fatalf("password step = %d %s, want mfa_required", resp.StatusCode, body)
 			}
 			l.arm() // the second step reads the pending login's user
-			resp, body := postJSON(t, c, l.g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": totpCode(t, secret, l.g.Clock.Now())})
+			resp, body := postJSON(t, c, l.g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": mfatest.TOTPCode(t, secret, l.g.Clock.Now())})
 			if resp.StatusCode != 401 {
 				t.Logf("second step = %d %s", resp.StatusCode, body)
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
@@ -71,7 +72,7 @@ func TestTOTPEnrolmentKeyShownOnlyToItsBrowser(t *testing.T) {
 			owner := st.login(t, g)
 			page, key := enrolPage(owner)
 			other := st.login(t, g)
-			wrong := wrongCode(totpCode(t, key, g.Clock.Now()))
+			wrong := wrongCode(mfatest.TOTPCode(t, key, g.Clock.Now()))
 			// The other login sends a wrong code without the owner's page.
 			resp, body := do(t, other, "POST", g.URL+"/auth/mfa/totp/confirm", url.Values{"code": {wrong}}.Encode(),
 				"Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html")
@@ -87,7 +88,7 @@ func TestTOTPEnrolmentKeyShownOnlyToItsBrowser(t *testing.T) {
 			// Another login replaces the enrolment: the owner's next wrong
 			// (old) code does not show the replacing key.
 			_, replaced := enrolPage(other)
-			resp, body = confirmForm(t, g, owner, again, totpCode(t, key, g.Clock.Now()))
+			resp, body = confirmForm(t, g, owner, again, mfatest.TOTPCode(t, key, g.Clock.Now()))
 			if resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, replaced) {
 				t.Fatalf("owner's code after another login replaced the key = %d, shows the replacing key: %v; want 401 without it",
 					resp.StatusCode, strings.Contains(body, replaced))
@@ -114,7 +115,7 @@ func TestLoginByEnrolmentIsAudited(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("enrol = %d %s", resp.StatusCode, body)
 			}
-			code := totpCode(t, decode(t, body)["secret"].(string), g.Clock.Now())
+			code := mfatest.TOTPCode(t, decode(t, body)["secret"].(string), g.Clock.Now())
 			if resp, body := postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": code}); resp.StatusCode != http.StatusNoContent {
 				t.Fatalf("confirm = %d %s", resp.StatusCode, body)
 			}

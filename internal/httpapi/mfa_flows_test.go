@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
@@ -62,7 +63,7 @@ func enrolTOTPIn(t *testing.T, g *testutil.Instance, c *http.Client) string {
 		t.Fatalf("POST /auth/mfa/totp = %d %s", resp.StatusCode, body)
 	}
 	secret := decode(t, body)["secret"].(string)
-	if resp, body := postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 204 {
+	if resp, body := postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != 204 {
 		t.Fatalf("confirm = %d %s", resp.StatusCode, body)
 	}
 	g.Clock.Advance(time.Minute)
@@ -87,7 +88,7 @@ func TestOIDCLoginAsksForSecondFactor(t *testing.T) {
 	secret := enrolTOTPIn(t, g, first)
 	// Step-up of that OIDC session: the new session keeps the provider's
 	// method and adds otp + mfa to ext.
-	if resp, body := postJSON(t, first, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+	if resp, body := postJSON(t, first, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
 		t.Fatalf("step-up of the OIDC session = %d %s", resp.StatusCode, body)
 	}
 	if sess := sessionOf(t, g, first); !slices.Equal(anyStrings(sess["amr"]), []string{"ext", "otp", "mfa"}) || sess["method"] != "oidc:corp" {
@@ -113,7 +114,7 @@ func TestOIDCLoginAsksForSecondFactor(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, `action="/auth/login/mfa"`) {
 		t.Fatalf("GET /login/mfa = %d %s", resp.StatusCode, body)
 	}
-	form := url.Values{"method": {"totp"}, "code": {totpCode(t, secret, g.Clock.Now())}}
+	form := url.Values{"method": {"totp"}, "code": {mfatest.TOTPCode(t, secret, g.Clock.Now())}}
 	resp, _ = do(t, c, "POST", g.URL+"/auth/login/mfa", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
 	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/app/x" {
 		t.Fatalf("second step = %d %q, want 303 /app/x (the OIDC login's next)", resp.StatusCode, resp.Header.Get("Location"))
@@ -193,7 +194,7 @@ func TestMFANextIsHostAware(t *testing.T) {
 				t.Fatalf("password step = %d %q, want 303 %q", resp.StatusCode, resp.Header.Get("Location"), want)
 			}
 			// The form posts next again; it is checked again.
-			form := url.Values{"code": {totpCode(t, secret, g.Clock.Now())}, "next": {tt.next}}
+			form := url.Values{"code": {mfatest.TOTPCode(t, secret, g.Clock.Now())}, "next": {tt.next}}
 			resp, _ = do(t, c, "POST", g.URL+"/auth/login/mfa", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
 			if resp.StatusCode != 303 || resp.Header.Get("Location") != tt.want {
 				t.Fatalf("second step = %d %q, want 303 %q", resp.StatusCode, resp.Header.Get("Location"), tt.want)
@@ -204,7 +205,7 @@ func TestMFANextIsHostAware(t *testing.T) {
 			c := testutil.Client(t)
 			// A session that passed only the password: /login/mfa?next= is a step-up.
 			loginJSON(t, c, g.URL, "alice", strongPassword)
-			form := url.Values{"code": {totpCode(t, secret, g.Clock.Now())}}
+			form := url.Values{"code": {mfatest.TOTPCode(t, secret, g.Clock.Now())}}
 			if resp, _ := do(t, c, "POST", g.URL+"/auth/login/mfa", form.Encode(), "Content-Type", "application/x-www-form-urlencoded"); resp.StatusCode != 303 {
 				t.Fatalf("second step = %d", resp.StatusCode)
 			}
@@ -213,7 +214,7 @@ func TestMFANextIsHostAware(t *testing.T) {
 			if resp.StatusCode != 200 || !strings.Contains(body, `name="next" value="`+htmlAttr(tt.want)+`"`) {
 				t.Fatalf("step-up page = %d, want next %q in the form: %s", resp.StatusCode, tt.want, body)
 			}
-			form = url.Values{"code": {totpCode(t, secret, g.Clock.Now())}, "next": {tt.next}}
+			form = url.Values{"code": {mfatest.TOTPCode(t, secret, g.Clock.Now())}, "next": {tt.next}}
 			resp, _ = do(t, c, "POST", g.URL+"/auth/login/mfa", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
 			if resp.StatusCode != 303 || resp.Header.Get("Location") != tt.want {
 				t.Fatalf("step-up = %d %q, want 303 %q", resp.StatusCode, resp.Header.Get("Location"), tt.want)
@@ -304,16 +305,16 @@ func TestMFAAttacksBetweenTheSteps(t *testing.T) {
 		if resp, body := loginJSON(t, a, g.URL, "bob", strongPassword); resp.StatusCode != 200 {
 			t.Fatalf("bob's password step = %d %s", resp.StatusCode, body)
 		}
-		if resp, body := second(a, totpCode(t, aliceSecret, g.Clock.Now())); resp.StatusCode != 401 {
+		if resp, body := second(a, mfatest.TOTPCode(t, aliceSecret, g.Clock.Now())); resp.StatusCode != 401 {
 			t.Fatalf("alice's code on bob's pending login = %d %s, want 401", resp.StatusCode, body)
 		}
 		// Alice's old pending cookie with bob's code: refused.
 		old := withCookie(t, g.URL, aliceCookie)
-		if resp, body := second(old, totpCode(t, bobSecret, g.Clock.Now())); resp.StatusCode != 401 {
+		if resp, body := second(old, mfatest.TOTPCode(t, bobSecret, g.Clock.Now())); resp.StatusCode != 401 {
 			t.Fatalf("alice's pending cookie with bob's code = %d %s, want 401", resp.StatusCode, body)
 		}
 		// Bob's own code finishes bob's login, as bob.
-		resp, body := second(a, totpCode(t, bobSecret, g.Clock.Now()))
+		resp, body := second(a, mfatest.TOTPCode(t, bobSecret, g.Clock.Now()))
 		if resp.StatusCode != 200 || decode(t, body)["user"].(map[string]any)["username"] != "bob" {
 			t.Fatalf("bob's code = %d %s, want a session for bob", resp.StatusCode, body)
 		}
@@ -326,7 +327,7 @@ func TestMFAAttacksBetweenTheSteps(t *testing.T) {
 		if err := g.App.Users.SetPassword(t.Context(), "carol", strongPassword+" again"); err != nil {
 			t.Fatal(err)
 		}
-		if resp, body := second(c, totpCode(t, carolSecret, g.Clock.Now())); resp.StatusCode != 401 {
+		if resp, body := second(c, mfatest.TOTPCode(t, carolSecret, g.Clock.Now())); resp.StatusCode != 401 {
 			t.Fatalf("pending cookie after the password changed = %d %s, want 401", resp.StatusCode, body)
 		}
 	})
@@ -340,7 +341,7 @@ func TestMFAAttacksBetweenTheSteps(t *testing.T) {
 		}
 		secret := decode(t, body)["secret"].(string)
 		g.Clock.Advance(6 * time.Minute)
-		if resp, body := postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 403 {
+		if resp, body := postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != 403 {
 			t.Fatalf("confirm 6 min after login = %d %s, want 403", resp.StatusCode, body)
 		}
 		form := url.Values{}
@@ -390,7 +391,7 @@ func TestTOTPReplayAcrossInstancesPostgres(t *testing.T) {
 			b := testutil.Start(t, testutil.WithClock(clock), testutil.WithConfig(shared))
 			a.CreateUser(t, "alice", strongPassword)
 			secret := enrolTOTP(t, a, "alice")
-			code := totpCode(t, secret, clock.Now())
+			code := mfatest.TOTPCode(t, secret, clock.Now())
 			ca, _ := pendingLogin(t, a, "alice")
 			if resp, body := postJSON(t, ca, a.URL+"/auth/login/mfa", map[string]string{"code": code}); resp.StatusCode != 200 {
 				t.Fatalf("code on instance A = %d %s", resp.StatusCode, body)
@@ -401,7 +402,7 @@ func TestTOTPReplayAcrossInstancesPostgres(t *testing.T) {
 			}
 			// The next step's code works on B: the refusal was the replay.
 			clock.Advance(30 * time.Second)
-			if resp, body := postJSON(t, cb, b.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, clock.Now())}); resp.StatusCode != 200 {
+			if resp, body := postJSON(t, cb, b.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, clock.Now())}); resp.StatusCode != 200 {
 				t.Fatalf("next code on instance B = %d %s", resp.StatusCode, body)
 			}
 			// The session B started is known to A (shared store).
@@ -485,7 +486,7 @@ func TestWrongCodesCountInLoginThrottle(t *testing.T) {
 	g.CreateUser(t, "alice", strongPassword)
 	secret := enrolTOTP(t, g, "alice")
 	c, _ := pendingLogin(t, g, "alice")
-	good := totpCode(t, secret, g.Clock.Now())
+	good := mfatest.TOTPCode(t, secret, g.Clock.Now())
 	wrong := "000000"
 	if wrong == good {
 		wrong = "111111"

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
@@ -136,7 +137,7 @@ func TestTOTPEnrolmentInASessionWaitsForTheNextCode(t *testing.T) {
 				t.Errorf("enrolment page says to wait for the next code = %v, want %v", got, tc.next != "")
 			}
 			secret := m[1]
-			code := totpCode(t, secret, g.Clock.Now())
+			code := mfatest.TOTPCode(t, secret, g.Clock.Now())
 			// The confirmation form as the browser sends it: its hidden
 			// fields and the code.
 			confirm := url.Values{"code": {code}}
@@ -175,7 +176,7 @@ func TestTOTPEnrolmentInASessionWaitsForTheNextCode(t *testing.T) {
 				t.Fatalf("step-up with the confirmation code = %d %q, want 303 /login/mfa?error=1…", resp.StatusCode, resp.Header.Get("Location"))
 			}
 			g.Clock.Advance(30 * time.Second)
-			if resp := step(totpCode(t, secret, g.Clock.Now())); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tc.next {
+			if resp := step(mfatest.TOTPCode(t, secret, g.Clock.Now())); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tc.next {
 				t.Fatalf("step-up with the next code = %d %q, want 303 %s", resp.StatusCode, resp.Header.Get("Location"), tc.next)
 			}
 			if id, amr := sessionInfo(t, g, c); id == before || !slices.Equal(amr, []string{"pwd", "otp", "mfa"}) {
@@ -242,7 +243,7 @@ func TestTOTPEnrolmentKeepsRecoveryCodesLeft(t *testing.T) {
 	if resp.StatusCode != 200 || m == nil || len(saved) != 10 {
 		t.Fatalf("enrolment page = %d (%d codes saved): %s", resp.StatusCode, len(saved), body)
 	}
-	confirm := url.Values{"code": {totpCode(t, m[1], g.Clock.Now())}}
+	confirm := url.Values{"code": {mfatest.TOTPCode(t, m[1], g.Clock.Now())}}
 	for _, h := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(body, -1) {
 		confirm.Set(h[1], html.UnescapeString(h[2]))
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 )
 
 // TestPendingLoginEndsWithItsSession: the gatehouse_mfa cookie stands for
@@ -33,7 +35,7 @@ func pendingLoginOnce(t *testing.T, store string) {
 		g.Clock.Advance(30 * time.Second) // the app's next code
 		c, _ := pendingLogin(t, g, "alice")
 		kept := pendingCookieOf(t, g, c)
-		if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+		if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
 			t.Fatalf("second step = %d %s", resp.StatusCode, body)
 		}
 		g.Clock.Advance(30 * time.Second)
@@ -53,7 +55,7 @@ func pendingLoginOnce(t *testing.T, store string) {
 			_, kept := finished(t)
 			copied := withCookie(t, g.URL, kept)
 			if tt.in["method"] == "totp" {
-				tt.in["code"] = totpCode(t, secret, g.Clock.Now())
+				tt.in["code"] = mfatest.TOTPCode(t, secret, g.Clock.Now())
 			}
 			var resp *http.Response
 			var body string
@@ -90,7 +92,7 @@ func pendingLoginOnce(t *testing.T, store string) {
 		ins := []map[string]string{
 			{"method": "recovery", "code": codes[2]},
 			{"method": "recovery", "code": codes[3]},
-			{"method": "totp", "code": totpCode(t, secret, g.Clock.Now())},
+			{"method": "totp", "code": mfatest.TOTPCode(t, secret, g.Clock.Now())},
 		}
 		statuses := make([]int, len(ins))
 		var wg sync.WaitGroup
@@ -114,7 +116,7 @@ func pendingLoginOnce(t *testing.T, store string) {
 		if resp, body := loginJSON(t, c, g.URL, "alice", strongPassword); resp.StatusCode != 200 {
 			t.Fatalf("password step = %d %s", resp.StatusCode, body)
 		}
-		if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+		if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
 			t.Fatalf("second step of a new login = %d %s", resp.StatusCode, body)
 		}
 	})
@@ -155,7 +157,7 @@ func TestLogoutEndsThePendingLogin(t *testing.T) {
 			if cleared != 2 {
 				t.Fatalf("logout cleared %d gatehouse_mfa cookies, want both paths", cleared)
 			}
-			resp, body = postJSON(t, tt.client(t, c, kept), g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())})
+			resp, body = postJSON(t, tt.client(t, c, kept), g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())})
 			if resp.StatusCode != 401 {
 				t.Fatalf("second step after logout = %d %s, want 401", resp.StatusCode, body)
 			}
@@ -187,7 +189,7 @@ func TestSignOutOthersEndsPendingLogins(t *testing.T) {
 				t.Run(w.name, func(t *testing.T) {
 					g.Clock.Advance(30 * time.Second) // the app's next code
 					me, _ := pendingLogin(t, g, "alice")
-					if resp, body := postJSON(t, me, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+					if resp, body := postJSON(t, me, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
 						t.Fatalf("second step = %d %s", resp.StatusCode, body)
 					}
 					elsewhere, _ := pendingLogin(t, g, "alice")
@@ -197,7 +199,7 @@ func TestSignOutOthersEndsPendingLogins(t *testing.T) {
 					}
 					g.Clock.Advance(30 * time.Second)
 					for _, c := range []*http.Client{elsewhere, kept} {
-						resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())})
+						resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())})
 						if resp.StatusCode != http.StatusUnauthorized || hasSessionCookie(g, resp) {
 							t.Fatalf("second step of a login pending at the sign-out = %d %s (session cookie %v), want 401 without a session",
 								resp.StatusCode, body, hasSessionCookie(g, resp))

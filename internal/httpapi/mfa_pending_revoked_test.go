@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
@@ -37,7 +38,7 @@ func TestSecondStepAfterRevocationRefused(t *testing.T) {
 		{"totp", false, func(t *testing.T, g *testutil.Instance, first *http.Client) pendingStep {
 			secret := enrolTOTPIn(t, g, first)
 			return pendingStep{finish: func(c *http.Client) (*http.Response, string) {
-				return postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": totpCode(t, secret, g.Clock.Now())})
+				return postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": mfatest.TOTPCode(t, secret, g.Clock.Now())})
 			}}
 		}},
 		{"recovery code", false, func(t *testing.T, g *testutil.Instance, first *http.Client) pendingStep {
@@ -73,7 +74,7 @@ func TestSecondStepAfterRevocationRefused(t *testing.T) {
 					secret = decode(t, body)["secret"].(string)
 				},
 				finish: func(c *http.Client) (*http.Response, string) {
-					return postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": totpCode(t, secret, g.Clock.Now())})
+					return postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())})
 				},
 			}
 		}},

@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 	goredis "github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
@@ -35,15 +34,6 @@ func mfaInstance(t *testing.T, edit ...func(*config.Config)) *testutil.Instance 
 			e(c)
 		}
 	}))
-}
-
-func totpCode(t *testing.T, secret string, at time.Time) string {
-	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func postJSON(t *testing.T, c *http.Client, u string, v any) (*http.Response, string) {
@@ -69,7 +59,7 @@ func enrolTOTP(t *testing.T, g *testutil.Instance, name string) string {
 	if secret == "" || !strings.HasPrefix(m["otpauth_uri"].(string), "otpauth://totp/") || !strings.HasPrefix(m["qr_svg"].(string), "<svg") {
 		t.Fatalf("enrolment body = %s", body)
 	}
-	if resp, body := postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 204 {
+	if resp, body := postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != 204 {
 		t.Fatalf("confirm = %d %s", resp.StatusCode, body)
 	}
 	g.Clock.Advance(time.Minute)
@@ -115,7 +105,7 @@ func TestMFALoginTwoSteps(t *testing.T) {
 	if resp, _ := do(t, c, "GET", g.URL+"/account", ""); resp.StatusCode != http.StatusFound {
 		t.Fatalf("GET /account with only the pending cookie = %d, want 302 to /login", resp.StatusCode)
 	}
-	resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": totpCode(t, secret, g.Clock.Now())})
+	resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": mfatest.TOTPCode(t, secret, g.Clock.Now())})
 	if resp.StatusCode != 200 {
 		t.Fatalf("second step = %d %s", resp.StatusCode, body)
 	}
@@ -147,7 +137,7 @@ func TestMFAFormGoesToSecondStepPage(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, `action="/auth/login/mfa"`) || strings.Contains(body, "<script") {
 		t.Fatalf("GET /login/mfa = %d %s", resp.StatusCode, body)
 	}
-	form := url.Values{"method": {"totp"}, "code": {totpCode(t, secret, g.Clock.Now())}, "next": {"/app/x"}}
+	form := url.Values{"method": {"totp"}, "code": {mfatest.TOTPCode(t, secret, g.Clock.Now())}, "next": {"/app/x"}}
 	resp, _ = do(t, c, "POST", g.URL+"/auth/login/mfa", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
 	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/app/x" {
 		t.Fatalf("second step form = %d %q, want 303 to /app/x", resp.StatusCode, resp.Header.Get("Location"))
@@ -167,13 +157,13 @@ func TestMFAAttacks(t *testing.T) {
 
 	t.Run("PendingCookieOfAWithCodeOfB", func(t *testing.T) {
 		a, _ := pendingLogin(t, g, "alice")
-		if resp, body := second(a, totpCode(t, bobSecret, g.Clock.Now())); resp.StatusCode != 401 {
+		if resp, body := second(a, mfatest.TOTPCode(t, bobSecret, g.Clock.Now())); resp.StatusCode != 401 {
 			t.Fatalf("alice's pending cookie + bob's code = %d %s, want 401", resp.StatusCode, body)
 		}
 	})
 	t.Run("ReplayRefused", func(t *testing.T) {
 		g.Clock.Advance(time.Minute)
-		code := totpCode(t, bobSecret, g.Clock.Now())
+		code := mfatest.TOTPCode(t, bobSecret, g.Clock.Now())
 		b1, _ := pendingLogin(t, g, "bob")
 		if resp, body := second(b1, code); resp.StatusCode != 200 {
 			t.Fatalf("first use = %d %s", resp.StatusCode, body)
@@ -185,7 +175,7 @@ func TestMFAAttacks(t *testing.T) {
 	})
 	t.Run("ForgedPendingCookie", func(t *testing.T) {
 		c := withCookie(t, g.URL, &http.Cookie{Name: "gatehouse_mfa", Value: strings.Repeat("A", 80)})
-		if resp, body := second(c, totpCode(t, aliceSecret, g.Clock.Now())); resp.StatusCode != 401 {
+		if resp, body := second(c, mfatest.TOTPCode(t, aliceSecret, g.Clock.Now())); resp.StatusCode != 401 {
 			t.Fatalf("forged pending cookie = %d %s, want 401", resp.StatusCode, body)
 		}
 	})
@@ -194,7 +184,7 @@ func TestMFAAttacks(t *testing.T) {
 		// not clear it): start after the window.
 		g.Clock.Advance(time.Hour)
 		a, _ := pendingLogin(t, g, "alice")
-		good := totpCode(t, aliceSecret, g.Clock.Now())
+		good := mfatest.TOTPCode(t, aliceSecret, g.Clock.Now())
 		var last int
 		for i := range 6 {
 			code := "000000"
@@ -246,7 +236,7 @@ func TestRecoveryCodeLogin(t *testing.T) {
 	g.CreateUser(t, "alice", strongPassword)
 	secret := enrolTOTP(t, g, "alice")
 	c, _ := pendingLogin(t, g, "alice")
-	if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+	if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
 		t.Fatalf("second step = %d %s", resp.StatusCode, body)
 	}
 	// Older than 5 minutes, but the session used a second factor.
@@ -285,7 +275,7 @@ func TestRequireMFARolesEnrolsBeforeSession(t *testing.T) {
 		t.Fatalf("enrol with pending cookie = %d %s", resp.StatusCode, body)
 	}
 	secret := decode(t, body)["secret"].(string)
-	resp, body = postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": totpCode(t, secret, g.Clock.Now())})
+	resp, body = postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())})
 	if resp.StatusCode != 204 {
 		t.Fatalf("confirm = %d %s", resp.StatusCode, body)
 	}
@@ -353,7 +343,7 @@ func TestMFARouteStepUp(t *testing.T) {
 
 	// Alice after both steps passes, and the upstream sees X-Auth-AMR.
 	a, _ := pendingLogin(t, g, "alice")
-	postJSON(t, a, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())})
+	postJSON(t, a, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())})
 	resp, body = do(t, a, "GET", g.URL+"/admin/x", "", "Accept", "text/html")
 	if resp.StatusCode != 200 {
 		t.Fatalf("session with second factor = %d %s", resp.StatusCode, body)
@@ -365,10 +355,10 @@ func TestMFARouteStepUp(t *testing.T) {
 	g.Clock.Advance(time.Minute)
 	s := testutil.Client(t)
 	loginJSON(t, s, g.URL, "alice", strongPassword) // pending cookie only
-	postJSON(t, s, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())})
+	postJSON(t, s, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())})
 	_, before := do(t, s, "GET", g.URL+"/auth/session", "")
 	g.Clock.Advance(time.Minute)
-	resp, body = postJSON(t, s, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())})
+	resp, body = postJSON(t, s, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())})
 	_, after := do(t, s, "GET", g.URL+"/auth/session", "")
 	if resp.StatusCode != 200 || decode(t, before)["session"].(map[string]any)["id"] == decode(t, after)["session"].(map[string]any)["id"] {
 		t.Fatalf("step-up = %d %s; session id before %s after %s, want a new one", resp.StatusCode, body, before, after)
@@ -402,7 +392,7 @@ func TestTOTPReplayOnSecondInstance(t *testing.T) {
 					t.Fatalf("Redis key %stotp-step:<id> exists = %d, %v; want 1", prefix, n, err)
 				}
 			}
-			code := totpCode(t, secret, clock.Now())
+			code := mfatest.TOTPCode(t, secret, clock.Now())
 
 			ca, _ := pendingLogin(t, a, "alice")
 			if resp, body := postJSON(t, ca, a.URL+"/auth/login/mfa", map[string]string{"code": code}); resp.StatusCode != 200 {
@@ -452,7 +442,7 @@ func TestIDTokenCarriesSessionAMR(t *testing.T) {
 	g.CreateUser(t, "bob", strongPassword)
 	secret := enrolTOTP(t, g, "alice")
 	c, _ := pendingLogin(t, g, "alice")
-	if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+	if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
 		t.Fatalf("second step = %d %s", resp.StatusCode, body)
 	}
 	tests := []struct {

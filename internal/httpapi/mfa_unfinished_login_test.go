@@ -68,7 +68,7 @@ func TestFactorChangesOfASessionBesideAnUnfinishedLogin(t *testing.T) {
 					tc.name, resp.StatusCode, body, resp.Header.Get("Location"), tc.want)
 			}
 			// The unfinished login is still its own.
-			resp, body = postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": totpCode(t, f.secret, g.Clock.Now())})
+			resp, body = postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": mfatest.TOTPCode(t, f.secret, g.Clock.Now())})
 			if resp.StatusCode != tc.code {
 				t.Fatalf("second step of the unfinished login = %d %s, want %d", resp.StatusCode, body, tc.code)
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
@@ -94,7 +95,7 @@ func TestOIDCSecondStepPendingCookieFits(t *testing.T) {
 					resp.StatusCode, resp.Header.Get("Location"), setsPending(resp))
 			}
 			// The second step's form carries next, as the page writes it.
-			form := url.Values{"method": {"totp"}, "code": {totpCode(t, secret, g.Clock.Now())}, "next": {longNext}}
+			form := url.Values{"method": {"totp"}, "code": {mfatest.TOTPCode(t, secret, g.Clock.Now())}, "next": {longNext}}
 			resp, body = do(t, c, "POST", g.URL+"/auth/login/mfa", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
 			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != longNext {
 				t.Fatalf("TOTP second step = %d %q %s, want 303 to next", resp.StatusCode, resp.Header.Get("Location"), body)

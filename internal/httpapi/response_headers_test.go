@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -87,7 +88,7 @@ func startHeadersFixture(t *testing.T) *headersFixture {
 
 	secret := enrolTOTP(t, g, "root")
 	f.admin, _ = pendingLogin(t, g, "root")
-	if resp, body := postJSON(t, f.admin, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != http.StatusOK {
+	if resp, body := postJSON(t, f.admin, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("root's second step = %d %s", resp.StatusCode, body)
 	}
 	f.aliceToken = issueToken(t, g, "alice", "pwd")
@@ -273,7 +274,7 @@ func TestResponseHeaders(t *testing.T) {
 		{"OIDC start", nil, "GET", "/auth/oidc/corp/start?next=/account", "", nil, 302, redirect},
 		// Redirects that set a cookie.
 		{"login form, second factor needed", nil, "POST", "/auth/login", "username=mfa&password=" + url.QueryEscape(strongPassword), []string{"Content-Type", form, "Origin", base}, 303, redirect},
-		{"second step form", f.pendingForm, "POST", "/auth/login/mfa", "method=totp&next=/account&code=" + totpCode(t, f.mfaSecret, g.Clock.Now()), browserForm, 303, redirect},
+		{"second step form", f.pendingForm, "POST", "/auth/login/mfa", "method=totp&next=/account&code=" + mfatest.TOTPCode(t, f.mfaSecret, g.Clock.Now()), browserForm, 303, redirect},
 		{"logout form", f.leavingForm, "POST", "/auth/logout", "", browserForm, 303, redirect},
 		{"ServeMux redirect clearing a tossed cookie", nil, "GET", "/admin", "", []string{"Cookie", g.App.Sessions.CookieName() + "=a; " + g.App.Sessions.CookieName() + "=b"}, 307, redirect},
 		{"gateway route, browser without a session", nil, "GET", "/app/x", "", []string{"Accept", "text/html"}, 302, redirect},

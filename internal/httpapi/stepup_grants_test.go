@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
@@ -67,7 +68,7 @@ func TestStepUpKeepsTheSessionsAppGrants(t *testing.T) {
 	toks := webTokens(t, g, b)
 	before, _ := currentApps(t, g, b)
 	secret := enrolTOTPIn(t, g, b)
-	if resp, body := postJSON(t, b, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != http.StatusOK {
+	if resp, body := postJSON(t, b, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("step-up = %d %s", resp.StatusCode, body)
 	}
 	after, apps := currentApps(t, g, b)
@@ -125,7 +126,7 @@ func TestFreshSecondStepLoginDoesNotInheritAppGrants(t *testing.T) {
 			secrets := map[string]string{"alice": enrolTOTP(t, g, "alice"), "bob": enrolTOTP(t, g, "bob")}
 
 			b, _ := pendingLogin(t, g, "alice")
-			if resp, body := postJSON(t, b, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secrets["alice"], g.Clock.Now())}); resp.StatusCode != http.StatusOK {
+			if resp, body := postJSON(t, b, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secrets["alice"], g.Clock.Now())}); resp.StatusCode != http.StatusOK {
 				t.Fatalf("alice's second step = %d %s", resp.StatusCode, body)
 			}
 			toks := webTokens(t, g, b)
@@ -134,7 +135,7 @@ func TestFreshSecondStepLoginDoesNotInheritAppGrants(t *testing.T) {
 			if resp, body := loginJSON(t, b, g.URL, tt.as, strongPassword); resp.StatusCode != http.StatusOK {
 				t.Fatalf("password step = %d %s", resp.StatusCode, body)
 			}
-			if resp, body := postJSON(t, b, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secrets[tt.as], g.Clock.Now())}); resp.StatusCode != http.StatusOK {
+			if resp, body := postJSON(t, b, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secrets[tt.as], g.Clock.Now())}); resp.StatusCode != http.StatusOK {
 				t.Fatalf("second step = %d %s", resp.StatusCode, body)
 			}
 			checkLogoutToken(t, g, r.await(t, 5*time.Second), toks["id_token"].(string))
@@ -163,7 +164,7 @@ func TestEndSessionAfterStepUpKnowsTheAppsSID(t *testing.T) {
 	b := browser(t, g, "alice")
 	toks := webTokens(t, g, b)
 	secret := enrolTOTPIn(t, g, b)
-	if resp, body := postJSON(t, b, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != http.StatusOK {
+	if resp, body := postJSON(t, b, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("step-up = %d %s", resp.StatusCode, body)
 	}
 

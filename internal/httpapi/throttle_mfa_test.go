@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
@@ -91,7 +92,7 @@ func TestParallelWrongCodesStopAtMaxFailures(t *testing.T) {
 			g.CreateUser(t, "alice", strongPassword)
 			secret := enrolTOTP(t, g, "alice")
 			c, _ := pendingLogin(t, g, "alice")
-			good := totpCode(t, secret, g.Clock.Now())
+			good := mfatest.TOTPCode(t, secret, g.Clock.Now())
 			statuses := postInParallel(t, g, c, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": wrongCode(good)}, n)
 			return statuses, func() int {
 				resp, _ := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": good})
@@ -105,7 +106,7 @@ func TestParallelWrongCodesStopAtMaxFailures(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("POST /auth/mfa/totp = %d %s", resp.StatusCode, body)
 			}
-			good := totpCode(t, decode(t, body)["secret"].(string), g.Clock.Now())
+			good := mfatest.TOTPCode(t, decode(t, body)["secret"].(string), g.Clock.Now())
 			statuses := postInParallel(t, g, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": wrongCode(good)}, n)
 			return statuses, func() int {
 				resp, _ := postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": good})
@@ -165,7 +166,7 @@ func TestPasswordSuccessKeepsSecondFactorFailures(t *testing.T) {
 		enrol func(t *testing.T, g *testutil.Instance) (guess func(c *http.Client) int)
 	}{
 		{"TOTP", func(t *testing.T, g *testutil.Instance) func(*http.Client) int {
-			good := totpCode(t, enrolTOTP(t, g, "alice"), g.Clock.Now())
+			good := mfatest.TOTPCode(t, enrolTOTP(t, g, "alice"), g.Clock.Now())
 			return func(c *http.Client) int {
 				resp, _ := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"method": "totp", "code": wrongCode(good)})
 				return resp.StatusCode

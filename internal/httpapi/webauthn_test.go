@@ -917,7 +917,7 @@ func totpUserWithCodes(t *testing.T, store string) (g *testutil.Instance, secret
 	g.CreateUser(t, "alice", strongPassword)
 	secret = enrolTOTP(t, g, "alice")
 	c, _ := pendingLogin(t, g, "alice")
-	if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": totpCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
+	if resp, body := postJSON(t, c, g.URL+"/auth/login/mfa", map[string]string{"code": mfatest.TOTPCode(t, secret, g.Clock.Now())}); resp.StatusCode != 200 {
 		t.Fatalf("second step = %d %s", resp.StatusCode, body)
 	}
 	resp, body := do(t, c, "POST", g.URL+"/auth/mfa/recovery-codes", "", "Content-Type", "application/json")
@@ -944,7 +944,7 @@ func secondStepRace(t *testing.T, store string) {
 		name string
 		in   map[string]string
 	}{
-		{"one TOTP code", map[string]string{"method": "totp", "code": totpCode(t, secret, g.Clock.Now())}},
+		{"one TOTP code", map[string]string{"method": "totp", "code": mfatest.TOTPCode(t, secret, g.Clock.Now())}},
 		{"one recovery code", map[string]string{"method": "recovery", "code": recovery}},
 	}
 	for _, tt := range tests {

@@ -8,11 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
-
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa/mfatest"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
@@ -52,16 +50,6 @@ func (f fixture) service(t *testing.T) *mfa.Service {
 	return mfa.NewService(f.store, f.store, mfa.WithSealer(sl), mfa.WithClock(f.clock.Now))
 }
 
-// code computes the TOTP code for secret at t, as an authenticator app does.
-func code(t *testing.T, secret string, at time.Time) string {
-	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // enrolledAndPast is a user with a confirmed TOTP, the clock past the step
 // of the confirmation code, so that the next code the test sends is fresh.
 func enrolledAndPast(t *testing.T) (fixture, *mfa.Service, string) {
@@ -83,13 +71,13 @@ func enrolled(t *testing.T, f fixture, s *mfa.Service) string {
 	if !strings.HasPrefix(e.OTPAuthURI, "otpauth://totp/") || !strings.HasPrefix(e.QRSVG, "<svg") {
 		t.Fatalf("enrolment = %q, %.20q", e.OTPAuthURI, e.QRSVG)
 	}
-	if err := s.VerifyTOTP(ctx, f.user.ID, code(t, e.Secret, f.clock.Now())); !errors.Is(err, mfa.ErrInvalidCode) {
+	if err := s.VerifyTOTP(ctx, f.user.ID, mfatest.TOTPCode(t, e.Secret, f.clock.Now())); !errors.Is(err, mfa.ErrInvalidCode) {
 		t.Fatalf("VerifyTOTP before confirmation = %v, want ErrInvalidCode", err)
 	}
-	if err := s.ConfirmTOTP(ctx, f.user.ID, "000000"); !errors.Is(err, mfa.ErrInvalidCode) && code(t, e.Secret, f.clock.Now()) != "000000" {
+	if err := s.ConfirmTOTP(ctx, f.user.ID, "000000"); !errors.Is(err, mfa.ErrInvalidCode) && mfatest.TOTPCode(t, e.Secret, f.clock.Now()) != "000000" {
 		t.Fatalf("ConfirmTOTP(wrong) = %v, want ErrInvalidCode", err)
 	}
-	if err := s.ConfirmTOTP(ctx, f.user.ID, code(t, e.Secret, f.clock.Now())); err != nil {
+	if err := s.ConfirmTOTP(ctx, f.user.ID, mfatest.TOTPCode(t, e.Secret, f.clock.Now())); err != nil {
 		t.Fatalf("ConfirmTOTP: %v", err)
 	}
 	return e.Secret
@@ -110,7 +98,7 @@ func TestTOTPCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, s, secret := enrolledAndPast(t)
-			err := s.VerifyTOTP(context.Background(), f.user.ID, code(t, secret, f.clock.Now().Add(tt.offset)))
+			err := s.VerifyTOTP(context.Background(), f.user.ID, mfatest.TOTPCode(t, secret, f.clock.Now().Add(tt.offset)))
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("VerifyTOTP = %v, want %v", err, tt.want)
 			}
@@ -123,18 +111,18 @@ func TestTOTPReplayRefusedOnAnotherInstance(t *testing.T) {
 	a, b := f.service(t), f.service(t)
 	secret := enrolled(t, f, a)
 	ctx := context.Background()
-	if err := a.VerifyTOTP(ctx, f.user.ID, code(t, secret, f.clock.Now())); !errors.Is(err, mfa.ErrInvalidCode) {
+	if err := a.VerifyTOTP(ctx, f.user.ID, mfatest.TOTPCode(t, secret, f.clock.Now())); !errors.Is(err, mfa.ErrInvalidCode) {
 		t.Fatalf("the confirmation code again = %v, want ErrInvalidCode (used up)", err)
 	}
 	f.clock.Advance(30 * time.Second)
-	c := code(t, secret, f.clock.Now())
+	c := mfatest.TOTPCode(t, secret, f.clock.Now())
 	if err := a.VerifyTOTP(ctx, f.user.ID, c); err != nil {
 		t.Fatalf("VerifyTOTP on A: %v", err)
 	}
 	if err := b.VerifyTOTP(ctx, f.user.ID, c); !errors.Is(err, mfa.ErrInvalidCode) {
 		t.Fatalf("same code on B = %v, want ErrInvalidCode", err)
 	}
-	if err := b.VerifyTOTP(ctx, f.user.ID, code(t, secret, f.clock.Now().Add(-30*time.Second))); !errors.Is(err, mfa.ErrInvalidCode) {
+	if err := b.VerifyTOTP(ctx, f.user.ID, mfatest.TOTPCode(t, secret, f.clock.Now().Add(-30*time.Second))); !errors.Is(err, mfa.ErrInvalidCode) {
 		t.Fatalf("older code after a newer one = %v, want ErrInvalidCode", err)
 	}
 }
@@ -166,7 +154,7 @@ func TestTOTPWindowEdgesEachCodeOnce(t *testing.T) {
 			f, s, secret := enrolledAndPast(t)
 			for i, st := range tt.steps {
 				f.clock.Advance(st.advance)
-				err := s.VerifyTOTP(context.Background(), f.user.ID, code(t, secret, f.clock.Now().Add(st.offset)))
+				err := s.VerifyTOTP(context.Background(), f.user.ID, mfatest.TOTPCode(t, secret, f.clock.Now().Add(st.offset)))
 				if st.ok && err != nil || !st.ok && !errors.Is(err, mfa.ErrInvalidCode) {
 					t.Fatalf("code %d (clock +%v, code at %+v) = %v, want accepted %v", i, st.advance, st.offset, err, st.ok)
 				}
@@ -232,12 +220,12 @@ func TestTOTPCodeSpellings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, s, secret := enrolledAndPast(t)
-			c := code(t, secret, f.clock.Now())
+			c := mfatest.TOTPCode(t, secret, f.clock.Now())
 			if err := s.VerifyTOTP(context.Background(), f.user.ID, tt.spell(c)); err != nil {
 				t.Fatalf("VerifyTOTP(%q) = %v, want the code accepted", tt.spell(c), err)
 			}
 			f.clock.Advance(30 * time.Second)
-			wrong := code(t, secret, f.clock.Now().Add(5*time.Minute))
+			wrong := mfatest.TOTPCode(t, secret, f.clock.Now().Add(5*time.Minute))
 			if err := s.VerifyTOTP(context.Background(), f.user.ID, tt.spell(wrong)); !errors.Is(err, mfa.ErrInvalidCode) {
 				t.Fatalf("a wrong code spelt %q = %v, want ErrInvalidCode", tt.spell(wrong), err)
 			}
@@ -445,7 +433,7 @@ func TestPendingTOTPUntilConfirmed(t *testing.T) {
 		t.Fatalf("PendingTOTP with the replaced enrolment's proof = %q, %v; want no secret and ErrNotEnrolled", got.Secret, err)
 	}
 	e = newer
-	if err := s.ConfirmTOTP(ctx, f.user.ID, code(t, e.Secret, f.clock.Now())); err != nil {
+	if err := s.ConfirmTOTP(ctx, f.user.ID, mfatest.TOTPCode(t, e.Secret, f.clock.Now())); err != nil {
 		t.Fatalf("ConfirmTOTP: %v", err)
 	}
 	if got, err := s.PendingTOTP(ctx, f.user, e.Proof); !errors.Is(err, mfa.ErrNotEnrolled) || got.Secret != "" {
