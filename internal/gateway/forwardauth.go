@@ -182,7 +182,7 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*forward
 		return nil, 0, err
 	}
 	rawPath, rawQuery, _ := strings.Cut(uri, "?")
-	if !strings.HasPrefix(rawPath, "/") || !queryText(rawQuery) {
+	if !strings.HasPrefix(rawPath, "/") || !targetText(rawQuery) {
 		return nil, 0, fmt.Errorf("%w: %s is not an origin-form path", errBadVerify, f.uri)
 	}
 	p, err := canonicalPath(rawPath)
@@ -228,12 +228,13 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*forward
 	return fw, f.login, nil
 }
 
-// queryText reports whether q can be the query of a request-target: no
-// "#", space or other control character (RFC 9112 section 3.2), which
-// gatehouse's own HTTP server and the Envoy endpoints (url.ParseRequestURI)
-// refuse as well; a proxy that sends one is describing no request a
-// client could have made. FuzzVerifyHost found "/?\x00" allowed.
-func queryText(q string) bool {
+// targetText reports whether q can be the path or query of a
+// request-target: no "#", space or other control character (RFC 9112
+// section 3.2), which gatehouse's own HTTP server and the Envoy endpoints
+// (url.ParseRequestURI) refuse as well; a proxy that sends one is
+// describing no request a client could have made. FuzzVerifyHost found
+// "/?\x00" allowed.
+func targetText(q string) bool {
 	for i := 0; i < len(q); i++ {
 		if c := q[i]; c <= ' ' || c == 0x7f || c == '#' {
 			return false
@@ -271,19 +272,11 @@ func originalURLHost(v string) (host string, ok bool) {
 	if i <= 0 || !validHost(rest[:i]) {
 		return "", false
 	}
-	inQuery := false
-	for j := i; j < len(rest); j++ {
-		switch c := rest[j]; {
-		case c <= ' ' || c == 0x7f || c == '#':
-			return "", false
-		case c == '?':
-			inQuery = true
-		case c == '\\' && !inQuery:
-			// In the query a raw "\" is data (browsers send it, and
-			// X-Original-URI accepts it there); in the path WHATWG parsers
-			// read it as "/".
-			return "", false
-		}
+	// In the query a raw "\" is data (browsers send it, and X-Original-URI
+	// accepts it there); in the path WHATWG parsers read it as "/".
+	path, query, _ := strings.Cut(rest[i:], "?")
+	if strings.ContainsRune(path, '\\') || !targetText(path) || !targetText(query) {
+		return "", false
 	}
 	return rest[:i], true
 }
