@@ -295,10 +295,8 @@ func (s *server) refreshGrant(r *http.Request, get func(string) string, cl *clie
 		if !cl.AllowsGrant(client.GrantRefreshToken) {
 			return authserver.Tokens{}, fmt.Errorf("refresh grant: %w", authserver.ErrUnauthorizedClient)
 		}
-		req.ClientID, req.ClientRegistration, req.Audience, req.Allows = cl.ID, cl.Registration, cl.Audience, cl.AllowsScope
-		if cl.Registration != "" {
-			req.ClientRegisteredAt = cl.CreatedAt
-		}
+		req.ClientID, req.ClientRegistration, req.ClientRegisteredAt = cl.ID, cl.Registration, cl.CreatedAt
+		req.Audience, req.Allows = cl.Audience, cl.AllowsScope
 	}
 	pair, err := s.Grants.RefreshFor(r.Context(), req)
 	if errors.Is(err, auth.ErrReused) {

@@ -193,7 +193,7 @@ type RefreshRequest struct {
 	// checked with ClientID.
 	ClientRegistration string
 	// ClientRegisteredAt is when that registration was stored
-	// (client.Client.CreatedAt; zero for a config or built-in client).
+	// (client.Client.CreatedAt; read only for a stored registration).
 	ClientRegisteredAt time.Time
 }
 
