@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
@@ -117,6 +118,10 @@ func TestRemovingLastFactorDeletesRecoveryCodes(t *testing.T) {
 	}
 	if got := recoveryLeft(t, g, "alice"); got != 10 {
 		t.Fatalf("recovery codes left with the passkey still there = %d, want 10", got)
+	}
+	// docs/mfa.md's endpoint table: no TOTP left to remove is 404.
+	if resp, body := do(t, c, "DELETE", g.URL+"/auth/mfa/totp", ""); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `"not_found"`) {
+		t.Fatalf("delete a TOTP already removed = %d %s, want 404 not_found", resp.StatusCode, body)
 	}
 	if resp, body := do(t, c, "DELETE", g.URL+"/auth/webauthn/"+key.ID64(), ""); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("delete passkey = %d %s", resp.StatusCode, body)
