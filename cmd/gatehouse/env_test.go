@@ -69,3 +69,39 @@ func configCheckWith(t *testing.T, c *cli, code int, environ ...string) (stdout,
 	}
 	return out.String(), errb.String()
 }
+
+// A list key from the environment written as a YAML flow sequence, as the
+// file writes it, is the sequence's items in the effective config; a
+// malformed one stops config check with exit 2 naming the variable.
+func TestEnvFlowListInConfigCheck(t *testing.T) {
+	c := newCLI(t, "")
+	tests := []struct {
+		name string
+		raw  string
+		code int
+		want string
+	}{
+		{"flow sequence", "[api, web]", 0, "audience:\n        - api\n        - web\n"},
+		{"comma-separated", "api,web", 0, "audience:\n        - api\n        - web\n"},
+		{"malformed flow sequence", "[api, web", 2, "environment: GATEHOUSE_TOKENS_AUDIENCE: expected a YAML list"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string {
+				if k == "GATEHOUSE_TOKENS_AUDIENCE" {
+					return tt.raw
+				}
+				return ""
+			}
+			var out, errb bytes.Buffer
+			err := run(context.Background(), []string{"config", "check", "-c", c.cfg}, getenv,
+				strings.NewReader(""), &out, &errb, "GATEHOUSE_TOKENS_AUDIENCE="+tt.raw)
+			if got := exitCode(err, &errb); got != tt.code {
+				t.Fatalf("exit = %d, want %d; stderr %s", got, tt.code, errb.String())
+			}
+			if got := out.String() + errb.String(); !strings.Contains(got, tt.want) {
+				t.Errorf("output = %q, want it to contain %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -144,22 +144,21 @@ func (f *Front) Stop() {
 	f.shutdown(ctx)
 }
 
+// shutdown drains the listeners together, each within ctx: one after the
+// other, a request held on the public listener (a long upload, an SSE
+// stream) used up ctx before the ext_authz listener's drain began, which
+// then cut its Checks in flight at once.
 func (f *Front) shutdown(ctx context.Context) error {
-	err := f.srv.Shutdown(ctx)
+	var wg sync.WaitGroup
 	if f.admin != nil {
-		_ = f.admin.Shutdown(ctx)
+		wg.Go(func() { _ = f.admin.Shutdown(ctx) })
 	}
 	if f.grpc != nil {
-		// GracefulStop lets the Checks in flight finish; past ctx they
-		// are cut.
-		stopped := make(chan struct{})
-		go func() { f.grpc.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-ctx.Done():
-			f.grpc.Stop()
-		}
+		// The Checks in flight finish; past ctx they are cut.
+		wg.Go(func() { _ = extauthz.GracefulStop(ctx, f.grpc) })
 	}
+	err := f.srv.Shutdown(ctx)
+	wg.Wait()
 	return err
 }
 

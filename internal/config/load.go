@@ -487,7 +487,8 @@ func join(path, key string) string {
 }
 
 // applyEnv overrides scalar and list leaves from GATEHOUSE_<PATH> variables
-// (lists comma-separated). Lists of structs (routes, providers) come from
+// (lists comma-separated, or a YAML flow sequence when the value starts
+// with "["). Lists of structs (routes, providers) come from
 // the file only. A variable set to "" sets a string key to "" and a list
 // key to none; for any other key it is an error.
 // It returns the keys it set, each with its variable's name.
@@ -573,6 +574,15 @@ func setScalar(v reflect.Value, raw string) error {
 		}
 		v.SetUint(n)
 	case reflect.Slice:
+		if t := strings.TrimSpace(raw); strings.HasPrefix(t, "[") {
+			// A YAML flow sequence, as the file writes the list: [api, web].
+			var items []string
+			if err := yaml.Unmarshal([]byte(t), &items); err != nil || !strings.HasSuffix(t, "]") {
+				return fmt.Errorf("expected a YAML list such as [a, b] or a comma-separated list, got %q", raw)
+			}
+			v.Set(reflect.ValueOf(items))
+			return nil
+		}
 		var items []string
 		for _, s := range strings.Split(raw, ",") {
 			if s = strings.TrimSpace(s); s != "" {

@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/net/publicsuffix"
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -117,6 +118,10 @@ func (c Config) Validate() []error {
 	if d := c.Sessions.Cookie.Domain; d != "" {
 		if err := (&http.Cookie{Name: "x", Value: "x", Domain: d}).Valid(); err != nil {
 			bad("sessions.cookie.domain", "%q is not a valid cookie domain", d)
+		} else if publicSuffix(d) && cookieDomain(d) != publicURLHost(c.EffectivePublicURL()) {
+			// Browsers ignore a cookie whose domain is a public suffix
+			// (RFC 6265 section 5.3 step 5), on every host.
+			bad("sessions.cookie.domain", "%s is a public suffix (a top-level or shared domain such as com, co.uk or github.io): browsers drop a cookie set for it, so no login would get a session; set your own domain or leave it empty", d)
 		}
 	}
 	// Browsers drop a cookie that breaks its name prefix's rules, and
@@ -528,6 +533,7 @@ func (c Config) Warnings() []string {
 	if !c.SecureCookies() && !isLoopback(c.EffectivePublicURL()) {
 		w = append(w, "session cookies are not Secure: set tls or an https public_url in production")
 	}
+	w = append(w, c.cookieWarnings()...)
 	w = append(w, gateway.Warnings(c.Routes)...) // the gateway owns the route rules
 	return w
 }
@@ -551,6 +557,65 @@ func (c Config) shared() bool {
 	r := c.Redis
 	return strings.HasPrefix(c.Store, "postgres") || r.URL != "" || r.Sentinel.Master != "" || len(r.Cluster.Addrs) > 0 ||
 		strings.HasPrefix(c.Sessions.Store, "redis")
+}
+
+// cookieWarnings are the session cookie settings that make browsers at
+// public_url's host drop the cookie, so that a login there gets no session.
+// They are warnings, not errors: gatehouse may also be reached under other
+// host names (routes matching on host) or over a TLS proxy that public_url
+// does not name, where the same cookie works. Without public_url there is
+// no host to judge.
+func (c Config) cookieWarnings() []string {
+	if c.PublicURL == "" {
+		return nil
+	}
+	var w []string
+	host := publicURLHost(c.PublicURL)
+	if d := c.Sessions.Cookie.Domain; d != "" && host != "" && !domainMatch(host, cookieDomain(d)) {
+		w = append(w, fmt.Sprintf("sessions.cookie.domain %s does not match public_url's host %s: browsers drop a cookie whose domain is neither the host that sets it nor a parent domain of it, so logins at public_url get no session; set it to %s or a parent domain of it, or leave it empty",
+			d, host, host))
+	}
+	if c.Sessions.Cookie.Secure == "true" && !c.TLS.Enabled() && !hasPrefixFold(c.PublicURL, "https://") && !isLoopback(c.PublicURL) {
+		w = append(w, fmt.Sprintf("sessions.cookie.secure is true but public_url %s is plain http and tls is not set: browsers drop a Secure cookie set over http, so logins at public_url get no session; set tls or an https public_url (the URL browsers use), or secure: auto",
+			c.PublicURL))
+	}
+	return w
+}
+
+// publicURLHost is raw's host in lower case, without port or brackets; ""
+// when raw does not parse.
+func publicURLHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
+}
+
+// cookieDomain is a Domain attribute as browsers compare it: without a
+// leading dot, in lower case (RFC 6265 section 5.2.3).
+func cookieDomain(d string) string {
+	return strings.ToLower(strings.TrimPrefix(d, "."))
+}
+
+// domainMatch is RFC 6265 section 5.1.3's domain-match of host by domain:
+// the same name, or a parent domain of a host that is not an IP address.
+func domainMatch(host, domain string) bool {
+	if host == domain {
+		return true
+	}
+	_, err := netip.ParseAddr(host)
+	return err != nil && strings.HasSuffix(host, "."+domain)
+}
+
+// publicSuffix reports whether the cookie domain d is on the Public Suffix
+// List (ICANN or private section), as browsers check it. A single label
+// the list does not name ("localhost", an intranet name) is not one: the
+// list's default rule would call every such label a suffix.
+func publicSuffix(d string) bool {
+	d = cookieDomain(d)
+	suffix, icann := publicsuffix.PublicSuffix(d)
+	return suffix == d && (icann || strings.Contains(suffix, "."))
 }
 
 func isLoopback(raw string) bool {

@@ -56,12 +56,16 @@ type ObserveFunc func(r *http.Request, status, bytes int, start time.Time)
 // observe is told of every Check answered (nil: none); log receives
 // refused requests that could not be described (nil discards). A panic in
 // a handler is answered as recoverPanic says, never by the process dying.
+// The server has explicit limits, not grpc-go's defaults: MaxCheckBytes,
+// MinPingInterval and those of serverLimits; opts come after them (a later
+// option of the same kind wins). Stop it with GracefulStop.
 func NewGRPC(check CheckFunc, observe ObserveFunc, log *slog.Logger, opts ...grpc.ServerOption) *grpc.Server {
 	log = orDiscard(log)
 	if observe == nil {
 		observe = func(*http.Request, int, int, time.Time) {}
 	}
-	s := grpc.NewServer(append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(recoverPanic(log))}, opts...)...)
+	base := append(serverLimits(), grpc.ChainUnaryInterceptor(recoverPanic(log)))
+	s := grpc.NewServer(append(base, opts...)...)
 	authv3.RegisterAuthorizationServer(s, &service{check: check, observe: observe, log: log})
 	return s
 }

@@ -195,6 +195,9 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 		{"admin API", "POST", "/admin/api/v1/users", "application/json", admin, http.StatusBadRequest},
 		{"admin API without credentials", "POST", "/admin/api/v1/users", "application/json", "", http.StatusUnauthorized},
 		{"health check", "GET", "/healthz", "text/plain", "", http.StatusOK},
+		// Envoy's HTTP ext_authz with with_request_body: judged without
+		// the body (no route here: 404), under the own endpoints' limits.
+		{"Envoy HTTP service", "POST", "/auth/verify/envoy/app/x", "text/plain", "", http.StatusNotFound},
 	}
 	// Under the 256 KiB that net/http reads of a body its handler left,
 	// so that it waits for the rest instead of closing at once; at a byte

@@ -97,12 +97,12 @@ func (h *Handler) BackchannelLogout() http.Handler {
 		ended, err := h.backchannelLogout(w, r, p)
 		switch {
 		case errors.Is(err, errLogoutToken):
-			h.log.Info("back-channel logout refused", "provider", name, "reason", err.Error())
+			h.log.Info("back-channel logout refused", "provider", name, "reason", printable(err.Error(), maxLoggedErrorLen))
 			h.deps.Audit.Record(r.Context(), audit.Event{Type: audit.OIDCLoginFailed,
 				Details: map[string]string{"provider": name, "reason": "logout_token_invalid"}})
 			httperr.JSON(w, http.StatusBadRequest, httperr.InvalidRequest)
 		case err != nil:
-			h.log.Warn("back-channel logout failed", "provider", name, "error", err.Error())
+			h.log.Warn("back-channel logout failed", "provider", name, "error", printable(err.Error(), maxLoggedErrorLen))
 			httperr.Write(w, err)
 		default:
 			h.deps.Audit.Record(r.Context(), audit.Event{Type: audit.OIDCBackchannelLogout,

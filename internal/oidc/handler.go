@@ -76,8 +76,9 @@ type Deps struct {
 	StateKey []byte
 	// SecureCookies adds Secure and the __Host- prefix to the state cookie.
 	SecureCookies bool
-	// HTTPClient makes discovery, token and userinfo calls; nil means a
-	// client with a 15 s timeout.
+	// HTTPClient makes discovery, key set, token and userinfo calls; nil
+	// means a client with a 15 s timeout. Whichever it is, the handler
+	// reads at most maxProviderResponse (1 MiB) of each answer.
 	HTTPClient *http.Client
 	// Now is the clock (state expiry, ID token expiry); nil means time.Now.
 	Now func() time.Time
@@ -122,6 +123,7 @@ func New(ctx context.Context, deps Deps) (*Handler, error) {
 	if h.client == nil {
 		h.client = &http.Client{Timeout: 15 * time.Second}
 	}
+	h.client = boundedClient(h.client)
 	if h.now == nil {
 		h.now = time.Now
 	}

@@ -12,6 +12,11 @@ import (
 // maxProviderErrorLen bounds the provider's error code shown and audited.
 const maxProviderErrorLen = 64
 
+// maxLoggedErrorLen bounds the cause a failed login or back-channel
+// logout logs: a provider's error can carry its answer (go-oidc puts the
+// body of a failed discovery or key fetch into its error).
+const maxLoggedErrorLen = 1024
+
 // maxAuditNameLen bounds a provider name from the URL as audited and
 // logged: configured names have at most 64 characters (config check).
 const maxAuditNameLen = 64
@@ -137,7 +142,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, providerName stri
 	h.audit(r.Context(), audit.OIDCLoginFailed, f.user, details)
 	attrs := []any{"provider", providerName, "reason", f.reason, "status", f.status}
 	if f.err != nil {
-		attrs = append(attrs, "error", f.err.Error())
+		attrs = append(attrs, "error", printable(f.err.Error(), maxLoggedErrorLen))
 	}
 	level := slog.LevelWarn
 	if f.status >= 500 {

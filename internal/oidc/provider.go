@@ -2,7 +2,9 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -243,6 +245,64 @@ func (k fetchAwareKeys) VerifySignature(ctx context.Context, jwt string) ([]byte
 		}
 	}
 	return payload, err
+}
+
+// maxProviderResponse bounds each response body read from a provider
+// (discovery document, key set, token and userinfo responses): go-oidc
+// reads discovery, keys and userinfo whole (io.ReadAll), and puts the body
+// of a failed discovery or key fetch into its error. Real ones are a few
+// KB; x/oauth2 already stops reading token responses here.
+const maxProviderResponse = 1 << 20
+
+// errResponseTooLarge is the read error of a provider's response body past
+// maxProviderResponse.
+var errResponseTooLarge = errors.New("provider response over 1 MiB")
+
+// boundedClient returns a copy of c (c is not changed) whose response
+// bodies fail with errResponseTooLarge after maxProviderResponse bytes.
+func boundedClient(c *http.Client) *http.Client {
+	bc := *c
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	bc.Transport = boundedTransport{base: base}
+	return &bc
+}
+
+// boundedTransport wraps each response body of base in a boundedBody.
+type boundedTransport struct{ base http.RoundTripper }
+
+func (t boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		return resp, err
+	}
+	resp.Body = &boundedBody{ReadCloser: resp.Body, left: maxProviderResponse}
+	return resp, nil
+}
+
+// boundedBody reads at most left bytes of a body, then fails: unlike
+// io.LimitReader, a longer body is an error, not a cut document.
+type boundedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, errResponseTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	if int64(n) <= b.left {
+		b.left -= int64(n)
+		return n, err
+	}
+	n, b.left = int(b.left), -1
+	return n, errResponseTooLarge
 }
 
 // authStyle picks client_secret_basic, the method every provider must

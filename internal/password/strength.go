@@ -18,6 +18,15 @@ const (
 	MinScore = 3
 )
 
+// TooLong reports whether password has more than MaxLength characters
+// (runes; a byte of invalid UTF-8 counts as one). It is the one count of the
+// upper bound: CheckStrength refuses such a password when it is set, and a
+// login refuses it before hashing, since no account can have it.
+func TooLong(password string) bool {
+	// Each character is at least one byte: a short string needs no count.
+	return len(password) > MaxLength && utf8.RuneCountInString(password) > MaxLength
+}
+
 // ErrWeak matches every refusal of CheckStrength; the message says why.
 var ErrWeak = errors.New("password too weak")
 
@@ -27,13 +36,12 @@ var ErrWeak = errors.New("password too weak")
 // Invalid UTF-8 is refused because JSON (the login and admin APIs) decodes
 // it as U+FFFD: such a password could not be typed there.
 func CheckStrength(password string, userInputs ...string) error {
-	n := utf8.RuneCountInString(password)
 	switch {
 	case !utf8.ValidString(password):
 		return fmt.Errorf("%w: it must be UTF-8 text", ErrWeak)
-	case n < MinLength:
+	case utf8.RuneCountInString(password) < MinLength:
 		return fmt.Errorf("%w: it must be at least %d characters", ErrWeak, MinLength)
-	case n > MaxLength:
+	case TooLong(password):
 		return fmt.Errorf("%w: it must be at most %d characters", ErrWeak, MaxLength)
 	}
 	// zxcvbn's cost grows with length; the first 100 characters decide.

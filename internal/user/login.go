@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -43,15 +42,16 @@ func (s *Service) AdmitLogin(ctx context.Context, ip string) (release func(), er
 // same amount of hashing work, so neither the response nor its timing tells
 // them apart. Too many failures return *auth.ThrottledError before any
 // hashing. A store failure returns a wrapped auth.ErrUnavailable. A
-// password longer than password.MaxLength characters returns a wrapped
-// auth.ErrInvalidInput (its message names the limit) before anything else.
+// password longer than password.MaxLength characters (password.TooLong)
+// returns a wrapped auth.ErrInvalidInput (its message names the limit)
+// before anything else.
 func (s *Service) Login(ctx context.Context, a Attempt) (auth.User, error) {
 	// No account's password is longer (CheckStrength refuses it on every
 	// path that sets one), so such a password is no guess at any: it is
 	// refused at once, for every username alike, neither counted by the
 	// throttle nor audited, and never hashed — argon2id would first read
 	// all of it, up to the 1 MiB body cap, on a hashing slot.
-	if utf8.RuneCountInString(a.Password) > password.MaxLength {
+	if password.TooLong(a.Password) {
 		return auth.User{}, fmt.Errorf("%w: the password must be at most %d characters", auth.ErrInvalidInput, password.MaxLength)
 	}
 	name := attemptName(a.Username)

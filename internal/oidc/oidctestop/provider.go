@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -75,6 +77,16 @@ type Behaviour struct {
 	// UserinfoSubject, when set, is the userinfo endpoint's sub instead of
 	// the user's (the ID token keeps the real one).
 	UserinfoSubject string
+	// IDTokenAlg, when set, re-signs the ID token (after the other ID
+	// token knobs) with "none" (no signature) or "HS256" (HMAC with the
+	// client secret as the key, as OIDC Core 10.1 allows for symmetric
+	// signing), keeping the kid of the provider's published key: what a
+	// forger who knows the client secret, or a broken provider, sends.
+	IDTokenAlg string
+	// SigningAlgs, when set, replaces the discovery document's
+	// id_token_signing_alg_values_supported (a provider advertising
+	// "none" or "HS256" beside its published ES256 key).
+	SigningAlgs []string
 }
 
 // Option configures a Provider.
@@ -308,6 +320,7 @@ func (p *Provider) SetBehaviour(b Behaviour) {
 	defer p.st.mu.Unlock()
 	b.IDTokenAudience = slices.Clone(b.IDTokenAudience)
 	b.IDTokenClaims = maps.Clone(b.IDTokenClaims)
+	b.SigningAlgs = slices.Clone(b.SigningAlgs)
 	p.st.behave = b
 }
 
@@ -408,6 +421,9 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	if !b.NoIssSupport {
 		doc["authorization_response_iss_parameter_supported"] = true
 	}
+	if b.SigningAlgs != nil {
+		doc["id_token_signing_alg_values_supported"] = b.SigningAlgs
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(doc)
 }
@@ -415,12 +431,13 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 // handleToken is op's token endpoint, without an ID token when the
 // authorization request lacked the openid scope, with the ID token's audience replaced
 // when Behaviour.IDTokenAudience is set, its sub removed with
-// IDTokenWithoutSubject and its claims edited with IDTokenClaims. op itself always adds the client ID to aud and
+// IDTokenWithoutSubject, its claims edited with IDTokenClaims and its
+// signature replaced with IDTokenAlg. op itself always adds the client ID to aud and
 // the subject, so these are applied afterwards.
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	b := p.behaviour()
 	openid := p.codeHasOpenID(r)
-	if b.IDTokenAudience == nil && !b.IDTokenWithoutSubject && b.IDTokenClaims == nil && openid {
+	if b.IDTokenAudience == nil && !b.IDTokenWithoutSubject && b.IDTokenClaims == nil && b.IDTokenAlg == "" && openid {
 		p.op.ServeHTTP(w, r)
 		return
 	}
@@ -505,10 +522,35 @@ func (p *Provider) rewriteIDToken(tokenResponse []byte, b Behaviour) ([]byte, er
 	if payload, err = json.Marshal(claims); err != nil {
 		return nil, err
 	}
-	if resp["id_token"], err = p.sign(payload, "JWT"); err != nil {
+	switch b.IDTokenAlg {
+	case "":
+		resp["id_token"], err = p.sign(payload, "JWT")
+	case "none", "HS256":
+		resp["id_token"], err = p.signWeak(payload, b.IDTokenAlg)
+	default:
+		err = fmt.Errorf("oidctestop: IDTokenAlg %q is not none or HS256", b.IDTokenAlg)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return json.Marshal(resp)
+}
+
+// signWeak encodes payload as a JWS with alg "none" (an empty signature)
+// or "HS256" (HMAC-SHA256 keyed with the client secret), under the kid of
+// the provider's real key.
+func (p *Provider) signWeak(payload []byte, alg string) (string, error) {
+	header, err := json.Marshal(map[string]string{"alg": alg, "typ": "JWT", "kid": p.st.key.id})
+	if err != nil {
+		return "", err
+	}
+	input := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	if alg == "none" {
+		return input + ".", nil
+	}
+	mac := hmac.New(sha256.New, []byte(p.ClientSecret()))
+	mac.Write([]byte(input))
+	return input + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), nil
 }
 
 // sign signs payload with the provider's key and JOSE typ.

@@ -267,6 +267,55 @@ func TestPurgesSearchAnIndex(t *testing.T) {
 	}
 }
 
+// TestClientDeletionSearchesAnIndex: deleting a client finds its session
+// grants and queued back-channel logouts through the index on client_id
+// that pg_indexes lists. Sequential scans are priced out, so the planner
+// picks an index whenever one serves.
+func TestClientDeletionSearchesAnIndex(t *testing.T) {
+	s := pgtest.New(t)
+	for _, q := range sqldbtest.ClientDeletes {
+		t.Run(q.Table, func(t *testing.T) {
+			ctx := context.Background()
+			index := q.Table + "_client_id"
+			var def string
+			if err := s.DB().QueryRowContext(ctx, `SELECT indexdef FROM pg_indexes
+				WHERE schemaname = current_schema() AND tablename = $1 AND indexname = $2`, q.Table, index).Scan(&def); err != nil {
+				t.Fatalf("index %s in pg_indexes: %v", index, err)
+			}
+			if !strings.HasSuffix(def, "(client_id)") {
+				t.Errorf("index %s = %q, want one on (client_id)", index, def)
+			}
+			tx, err := s.DB().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatalf("BeginTx: %v", err)
+			}
+			defer tx.Rollback()
+			if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+				t.Fatalf("set: %v", err)
+			}
+			rows, err := tx.QueryContext(ctx, `EXPLAIN `+s.Rebind(q.Query), "web")
+			if err != nil {
+				t.Fatalf("explain: %v", err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var line string
+				if err := rows.Scan(&line); err != nil {
+					t.Fatalf("scan plan: %v", err)
+				}
+				plan = append(plan, line)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatalf("plan: %v", err)
+			}
+			if got := strings.Join(plan, "\n"); !strings.Contains(got, index) {
+				t.Fatalf("%s does not search %s:\n%s", q.Query, index, got)
+			}
+		})
+	}
+}
+
 // TestUpgrade: a database of an earlier release, in a schema of its own,
 // keeps its data through today's migrations.
 func TestUpgrade(t *testing.T) {

@@ -46,6 +46,10 @@
 // replicas acknowledge them, on the connection that wrote them, and fail
 // with ErrNotReplicated (auth.ErrUnavailable, 503) otherwise; a revocation
 // feed cursor whose entry a failover lost restarts from every active event.
+// On a Cluster, those writes go to the key's primary directly, so they
+// follow MOVED and ASK themselves (a reshard), and the cluster client
+// reloads its slot map whenever a node cannot be reached (go-redis alone
+// waits for a MOVED, which a dead primary never sends, or 60 s).
 //
 // A session costs about 700 bytes of Redis memory with a short User-Agent
 // and about 1.3 KB with a typical 110-byte browser one, because a hash value

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -185,6 +187,7 @@ func OpenTopology(_ context.Context, t Topology, opts ...Option) (*Store, error)
 		s.setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout)
 		setRetries(&o.MaxRetries, &o.DialerRetries, &o.MaxRetryBackoff)
 		s.cluster = goredis.NewClusterClient(o)
+		s.cluster.AddHook(reloadOnNetError{s.cluster})
 		s.client = s.cluster
 	default:
 		return nil, fmt.Errorf("no redis URL, sentinel or cluster given: %w", auth.ErrInvalidInput)
@@ -327,16 +330,50 @@ func (s *Store) Close() error {
 // one pipeline on one connection followed by WAIT when the store waits for
 // replicas (WithWait). WAIT covers the writes of its own connection only,
 // hence one pipeline on the key's primary rather than the cluster client.
-// Every key queue touches must live in key's slot.
+// Every key queue touches must live on key's primary.
+//
+// On a Cluster, that pipeline goes to one node directly, so the cluster
+// client's own handling of MOVED and ASK does not apply: durable follows
+// them itself (followRedirects). Before, a logout whose session's slot was
+// being resharded, or had just moved, failed with 503 and left the session
+// in place.
 func (s *Store) durable(ctx context.Context, key string, queue func(p goredis.Pipeliner)) error {
-	var node goredis.Cmdable = s.client
-	if s.cluster != nil && s.wait > 0 {
-		c, err := s.cluster.MasterForKey(ctx, key)
-		if err != nil {
-			return err
-		}
-		node = c
+	if s.cluster == nil || s.wait <= 0 {
+		_, err := s.writeAndWait(ctx, s.client, queue)
+		return err
 	}
+	node, err := s.cluster.MasterForKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	cmds, err := s.writeAndWait(ctx, node, queue)
+	for range maxRedirects {
+		if !errors.Is(err, errRedirected) {
+			break
+		}
+		cmds, err = s.followRedirects(ctx, cmds)
+	}
+	if err != nil && unreachable(err) {
+		s.cluster.ReloadState(ctx) // the node pipeline bypasses reloadOnNetError
+	}
+	return err
+}
+
+// maxRedirects bounds how many MOVED or ASK replies in a row one durable
+// write follows.
+const maxRedirects = 3
+
+// errRedirected reports that some of a durable write's commands were
+// answered MOVED or ASK: they ran nowhere yet.
+var errRedirected = errors.New("redis cluster slot moved during the write")
+
+// writeAndWait runs the commands queue adds and, with WithWait, WAIT, in
+// one pipeline on node, and returns queue's commands (the ones with a
+// result, and the ones to resend). Its error is the first failure other
+// than redis.Nil (a session already gone), a MOVED or an ASK; else
+// ErrNotReplicated when too few replicas acknowledged; else errRedirected
+// when some commands were redirected.
+func (s *Store) writeAndWait(ctx context.Context, node goredis.Cmdable, queue func(p goredis.Pipeliner)) ([]goredis.Cmder, error) {
 	var ack *goredis.IntCmd
 	cmds, err := node.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		queue(p)
@@ -346,21 +383,170 @@ func (s *Store) durable(ctx context.Context, key string, queue func(p goredis.Pi
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
-		return err
+	if err != nil && !errors.Is(err, goredis.Nil) && !redirected(err) {
+		return nil, err
 	}
 	// go-redis reports the first failed command only, and an empty reply
 	// (redis.Nil: a session already gone) counts: a real error after it
 	// (a Cluster primary that is down) would pass unseen.
+	written, moved := cmds[:0], false
 	for _, c := range cmds {
-		if err := c.Err(); err != nil && !errors.Is(err, goredis.Nil) {
-			return err
+		if c == goredis.Cmder(ack) || c.Name() == "asking" {
+			continue
 		}
+		switch err := c.Err(); {
+		case err == nil, errors.Is(err, goredis.Nil):
+		case redirected(err):
+			moved = true
+		default:
+			return nil, err
+		}
+		written = append(written, c)
 	}
 	if ack != nil && ack.Val() < int64(s.wait) {
-		return ErrNotReplicated
+		return nil, ErrNotReplicated
 	}
-	return nil
+	if moved {
+		return written, errRedirected
+	}
+	return written, nil
+}
+
+func redirected(err error) bool {
+	_, moved := goredis.IsMovedError(err)
+	_, ask := goredis.IsAskError(err)
+	return moved || ask
+}
+
+// followRedirects resends the commands of cmds that a MOVED or ASK reply
+// sent elsewhere to the primary it named (after ASK, each behind ASKING:
+// the slot is still migrating there), each group followed by its own
+// WAIT, and returns them. The commands that ran already keep their
+// results; the ones redirected had not run anywhere.
+func (s *Store) followRedirects(ctx context.Context, cmds []goredis.Cmder) ([]goredis.Cmder, error) {
+	type target struct {
+		addr string
+		ask  bool
+	}
+	groups := map[target][]goredis.Cmder{}
+	var order []target
+	for _, c := range cmds {
+		var t target
+		var ok bool
+		if t.addr, ok = goredis.IsMovedError(c.Err()); !ok {
+			if t.addr, ok = goredis.IsAskError(c.Err()); !ok {
+				continue
+			}
+			t.ask = true
+		}
+		if _, seen := groups[t]; !seen {
+			order = append(order, t)
+		}
+		groups[t] = append(groups[t], c)
+	}
+	var out []goredis.Cmder
+	var again bool
+	for _, t := range order {
+		if !t.ask {
+			s.cluster.ReloadState(ctx) // the next MasterForKey then knows the move
+		}
+		node, done, err := s.primaryAt(ctx, t.addr)
+		if err != nil {
+			return nil, err
+		}
+		sent, err := s.writeAndWait(ctx, node, func(p goredis.Pipeliner) {
+			for _, c := range groups[t] {
+				if t.ask {
+					_ = p.Process(ctx, goredis.NewStatusCmd(ctx, "asking"))
+				}
+				_ = p.Process(ctx, c)
+			}
+		})
+		done()
+		switch {
+		case errors.Is(err, errRedirected):
+			again = true
+		case err != nil:
+			return nil, err
+		}
+		out = append(out, sent...)
+	}
+	if again {
+		return out, errRedirected
+	}
+	return out, nil
+}
+
+// primaryAt returns a client of the Cluster primary at addr and a function
+// to call when done with it: the cluster client's own when addr serves
+// slots, else (a new, empty primary that slots are being resharded into)
+// a short-lived client with the cluster's settings.
+func (s *Store) primaryAt(ctx context.Context, addr string) (*goredis.Client, func(), error) {
+	var (
+		mu    sync.Mutex
+		found *goredis.Client
+	)
+	err := s.cluster.ForEachMaster(ctx, func(_ context.Context, c *goredis.Client) error {
+		if c.Options().Addr == addr {
+			mu.Lock()
+			found = c
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if found != nil {
+		return found, func() {}, nil
+	}
+	o := s.cluster.Options()
+	c := goredis.NewClient(&goredis.Options{
+		Addr: addr, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig, Dialer: o.Dialer,
+		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		MaxRetries: o.MaxRetries, PoolSize: 1,
+	})
+	return c, func() { _ = c.Close() }, nil
+}
+
+// reloadOnNetError makes a Cluster client reload its slot map when a
+// command or pipeline could not reach a node. go-redis reloads it only on
+// MOVED, ASK and READONLY replies, or once ClusterStateReloadInterval (60 s)
+// has passed: after a failover, the commands for the dead primary's slots
+// kept dialling it, never got a MOVED from the promoted replica, and failed
+// (503) for up to a minute after the cluster had recovered. The reload is
+// go-redis's lazy one: asynchronous, one at a time, so an outage costs at
+// most a CLUSTER SLOTS every 200 ms per instance.
+type reloadOnNetError struct{ c *goredis.ClusterClient }
+
+func (h reloadOnNetError) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h reloadOnNetError) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		if err != nil && unreachable(err) {
+			h.c.ReloadState(ctx)
+		}
+		return err
+	}
+}
+
+func (h reloadOnNetError) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		err := next(ctx, cmds)
+		if err != nil && unreachable(err) {
+			h.c.ReloadState(ctx)
+		}
+		return err
+	}
+}
+
+// unreachable reports whether err says a node could not be reached or
+// dropped the connection (a refused dial, a timeout, EOF), as opposed to a
+// reply from Redis.
+func unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // wrap adds op as context and maps the error to the auth sentinels. Only

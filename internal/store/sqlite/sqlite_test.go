@@ -296,6 +296,37 @@ func TestPurgesSearchAnIndex(t *testing.T) {
 	}
 }
 
+// TestClientDeletionSearchesAnIndex: deleting a client finds its session
+// grants and queued back-channel logouts through an index on client_id.
+func TestClientDeletionSearchesAnIndex(t *testing.T) {
+	s := newStore(t)
+	for _, q := range sqldbtest.ClientDeletes {
+		t.Run(q.Table, func(t *testing.T) {
+			rows, err := s.DB().Query(`EXPLAIN QUERY PLAN `+q.Query, "web")
+			if err != nil {
+				t.Fatalf("explain: %v", err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatalf("scan plan: %v", err)
+				}
+				plan = append(plan, detail)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatalf("plan: %v", err)
+			}
+			want := "USING INDEX " + q.Table + "_client_id (client_id=?)"
+			if got := strings.Join(plan, "; "); !strings.Contains(got, want) {
+				t.Fatalf("%s: plan %q does not search %s", q.Query, got, q.Table+"_client_id")
+			}
+		})
+	}
+}
+
 // TestUpgrade: a database of an earlier release, on a file of its own, keeps
 // its data through today's migrations.
 func TestUpgrade(t *testing.T) {

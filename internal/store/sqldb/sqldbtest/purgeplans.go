@@ -16,3 +16,13 @@ var PurgeSelects = []struct{ Table, Query string }{
 	{"refresh_families", `SELECT id FROM refresh_families WHERE expires_at <= ? ORDER BY expires_at, id LIMIT ?`},
 	{"refresh_family_revocations", `SELECT family_id FROM refresh_family_revocations WHERE revoked_at <= ? LIMIT ?`},
 }
+
+// ClientDeletes are the statements of sqldb's DeleteClient whose table grows
+// with traffic (a row per app token granted in a browser session, a row per
+// queued back-channel logout), with the placeholders of the "?" dialect.
+// Each must search an index on client_id (migration 16), not read the whole
+// table inside the transaction that holds the client's row.
+var ClientDeletes = []struct{ Table, Query string }{
+	{"session_grants", `DELETE FROM session_grants WHERE client_id = ?`},
+	{"logout_outbox", `DELETE FROM logout_outbox WHERE client_id = ?`},
+}
