@@ -228,6 +228,39 @@ func advisoryLocks(t *testing.T, dsn string) int {
 	return n
 }
 
+// pgPlan returns PostgreSQL's EXPLAIN of query (in ? form) with args, with
+// sequential scans priced out so that the planner picks an index whenever
+// one serves.
+func pgPlan(t *testing.T, s *postgres.Store, query string, args ...any) string {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatalf("BeginTx: %v", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		t.Fatalf("set: %v", err)
+	}
+	rows, err := tx.QueryContext(ctx, `EXPLAIN `+s.Rebind(query), args...)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatalf("scan plan: %v", err)
+		}
+		plan = append(plan, line)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	return strings.Join(plan, "\n")
+}
+
 // TestPurgesSearchAnIndex: every purge finds its expired rows through an
 // index, not by reading the whole table every 5 minutes. Sequential scans
 // are priced out, so the planner picks an index whenever one serves.
@@ -235,32 +268,7 @@ func TestPurgesSearchAnIndex(t *testing.T) {
 	s := pgtest.New(t)
 	for _, p := range sqldbtest.PurgeSelects {
 		t.Run(p.Table, func(t *testing.T) {
-			ctx := context.Background()
-			tx, err := s.DB().BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatalf("BeginTx: %v", err)
-			}
-			defer tx.Rollback()
-			if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
-				t.Fatalf("set: %v", err)
-			}
-			rows, err := tx.QueryContext(ctx, `EXPLAIN `+s.Rebind(p.Query), int64(1), 500)
-			if err != nil {
-				t.Fatalf("explain: %v", err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var line string
-				if err := rows.Scan(&line); err != nil {
-					t.Fatalf("scan plan: %v", err)
-				}
-				plan = append(plan, line)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatalf("plan: %v", err)
-			}
-			if got := strings.Join(plan, "\n"); strings.Contains(got, "Seq Scan") {
+			if got := pgPlan(t, s, p.Query, int64(1), 500); strings.Contains(got, "Seq Scan") {
 				t.Fatalf("purge of %s reads the whole table:\n%s", p.Table, got)
 			}
 		})
@@ -285,31 +293,7 @@ func TestClientDeletionSearchesAnIndex(t *testing.T) {
 			if !strings.HasSuffix(def, "(client_id)") {
 				t.Errorf("index %s = %q, want one on (client_id)", index, def)
 			}
-			tx, err := s.DB().BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatalf("BeginTx: %v", err)
-			}
-			defer tx.Rollback()
-			if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
-				t.Fatalf("set: %v", err)
-			}
-			rows, err := tx.QueryContext(ctx, `EXPLAIN `+s.Rebind(q.Query), "web")
-			if err != nil {
-				t.Fatalf("explain: %v", err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var line string
-				if err := rows.Scan(&line); err != nil {
-					t.Fatalf("scan plan: %v", err)
-				}
-				plan = append(plan, line)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatalf("plan: %v", err)
-			}
-			if got := strings.Join(plan, "\n"); !strings.Contains(got, index) {
+			if got := pgPlan(t, s, q.Query, "web"); !strings.Contains(got, index) {
 				t.Fatalf("%s does not search %s:\n%s", q.Query, index, got)
 			}
 		})

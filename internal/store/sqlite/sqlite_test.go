@@ -266,30 +266,37 @@ func TestConcurrentMigrateOnOneFile(t *testing.T) {
 	}
 }
 
+// sqlitePlan returns SQLite's EXPLAIN QUERY PLAN of query with args, its
+// steps joined by "; ".
+func sqlitePlan(t *testing.T, s *sqlite.Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.DB().Query(`EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatalf("scan plan: %v", err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	return strings.Join(plan, "; ")
+}
+
 // TestPurgesSearchAnIndex: every purge finds its expired rows through an
 // index, not by reading the whole table every 5 minutes.
 func TestPurgesSearchAnIndex(t *testing.T) {
 	s := newStore(t)
 	for _, p := range sqldbtest.PurgeSelects {
 		t.Run(p.Table, func(t *testing.T) {
-			rows, err := s.DB().Query(`EXPLAIN QUERY PLAN `+p.Query, 1, 500)
-			if err != nil {
-				t.Fatalf("explain: %v", err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatalf("scan plan: %v", err)
-				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatalf("plan: %v", err)
-			}
-			if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX") && !strings.Contains(got, "USING COVERING INDEX") {
+			if got := sqlitePlan(t, s, p.Query, 1, 500); !strings.Contains(got, "USING INDEX") && !strings.Contains(got, "USING COVERING INDEX") {
 				t.Fatalf("purge of %s: plan %q does not search an index", p.Table, got)
 			}
 		})
@@ -302,25 +309,8 @@ func TestClientDeletionSearchesAnIndex(t *testing.T) {
 	s := newStore(t)
 	for _, q := range sqldbtest.ClientDeletes {
 		t.Run(q.Table, func(t *testing.T) {
-			rows, err := s.DB().Query(`EXPLAIN QUERY PLAN `+q.Query, "web")
-			if err != nil {
-				t.Fatalf("explain: %v", err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatalf("scan plan: %v", err)
-				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatalf("plan: %v", err)
-			}
 			want := "USING INDEX " + q.Table + "_client_id (client_id=?)"
-			if got := strings.Join(plan, "; "); !strings.Contains(got, want) {
+			if got := sqlitePlan(t, s, q.Query, "web"); !strings.Contains(got, want) {
 				t.Fatalf("%s: plan %q does not search %s", q.Query, got, q.Table+"_client_id")
 			}
 		})
