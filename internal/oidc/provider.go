@@ -2,9 +2,7 @@ package oidc
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -254,12 +252,8 @@ func (k fetchAwareKeys) VerifySignature(ctx context.Context, jwt string) ([]byte
 // KB; x/oauth2 already stops reading token responses here.
 const maxProviderResponse = 1 << 20
 
-// errResponseTooLarge is the read error of a provider's response body past
-// maxProviderResponse.
-var errResponseTooLarge = errors.New("provider response over 1 MiB")
-
 // boundedClient returns a copy of c (c is not changed) whose response
-// bodies fail with errResponseTooLarge after maxProviderResponse bytes.
+// bodies fail after maxProviderResponse bytes.
 func boundedClient(c *http.Client) *http.Client {
 	bc := *c
 	base := c.Transport
@@ -270,7 +264,8 @@ func boundedClient(c *http.Client) *http.Client {
 	return &bc
 }
 
-// boundedTransport wraps each response body of base in a boundedBody.
+// boundedTransport caps each response body of base at maxProviderResponse
+// (http.MaxBytesReader: a longer body is a read error, not a cut document).
 type boundedTransport struct{ base http.RoundTripper }
 
 func (t boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -278,31 +273,8 @@ func (t boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, err
 	}
-	resp.Body = &boundedBody{ReadCloser: resp.Body, left: maxProviderResponse}
+	resp.Body = http.MaxBytesReader(nil, resp.Body, maxProviderResponse)
 	return resp, nil
-}
-
-// boundedBody reads at most left bytes of a body, then fails: unlike
-// io.LimitReader, a longer body is an error, not a cut document.
-type boundedBody struct {
-	io.ReadCloser
-	left int64
-}
-
-func (b *boundedBody) Read(p []byte) (int, error) {
-	if b.left < 0 {
-		return 0, errResponseTooLarge
-	}
-	if int64(len(p)) > b.left+1 {
-		p = p[:b.left+1]
-	}
-	n, err := b.ReadCloser.Read(p)
-	if int64(n) <= b.left {
-		b.left -= int64(n)
-		return n, err
-	}
-	n, b.left = int(b.left), -1
-	return n, errResponseTooLarge
 }
 
 // authStyle picks client_secret_basic, the method every provider must
