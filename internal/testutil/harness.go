@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 )
 
@@ -81,6 +83,7 @@ func Start(t testing.TB, opts ...Option) *Instance {
 	for _, fn := range o.mutate {
 		fn(&cfg)
 	}
+	seedSQLite(t, cfg.Store)
 	logs := &SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	appOpts := app.Options{Migrate: true, WrapStore: o.wrap}
@@ -98,6 +101,20 @@ func Start(t testing.TB, opts ...Option) *Instance {
 	})
 	t.Cleanup(stop)
 	return &Instance{URL: l.URL, App: l.App, Config: l.App.Config, Clock: o.clock, logs: logs, stop: stop}
+}
+
+// seedSQLite gives a new SQLite file of the config the migrated schema at
+// once (sqlitetest.Seed): the instance's own Migrate, which runs as in
+// production, then finds nothing to do. Stores elsewhere are left alone.
+func seedSQLite(t testing.TB, store string) {
+	t.Helper()
+	path, ok := strings.CutPrefix(store, "sqlite://")
+	if !ok || path == ":memory:" {
+		return
+	}
+	if _, err := os.Stat(filepath.Dir(path)); err == nil {
+		sqlitetest.Seed(t, path)
+	}
 }
 
 // Stop shuts the instance down as SIGTERM does (draining requests, then

@@ -16,10 +16,11 @@ func New(t testing.TB) *sqlite.Store {
 	return Open(t, filepath.Join(t.TempDir(), "gatehouse.db"))
 }
 
-// Open opens (creating if needed) and migrates the SQLite file at path;
-// several calls on one path are several instances sharing a database.
+// Open opens (seeding if needed, see Seed) and migrates the SQLite file at
+// path; several calls on one path are several instances sharing a database.
 func Open(t testing.TB, path string) *sqlite.Store {
 	t.Helper()
+	Seed(t, path)
 	ctx := context.Background()
 	s, err := sqlite.Open(ctx, "sqlite://"+path)
 	if err != nil {
