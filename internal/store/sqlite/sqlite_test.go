@@ -17,20 +17,15 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqldb/sqldbtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
 )
 
-// newStore opens a migrated store on a fresh file.
+// newStore opens a migrated store on a fresh file, seeded with the schema
+// migrated once per test binary (sqlitetest.Seed); the tests below that
+// migrate a new file themselves are the ones about migrating.
 func newStore(t testing.TB) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	return s
+	return sqlitetest.New(t)
 }
 
 func TestStore(t *testing.T) {
