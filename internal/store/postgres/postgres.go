@@ -130,15 +130,22 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return direct.Store.Migrate(ctx)
 }
 
-func dialect() sqldb.Dialect {
+// Migrations returns the goose migrations Migrate applies, one
+// NNNNN_name.sql file per schema version (tests name a migrated template
+// database after their content).
+func Migrations() fs.FS {
 	migrations, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		panic(err) // the embedded directory is fixed at build time
 	}
+	return migrations
+}
+
+func dialect() sqldb.Dialect {
 	return sqldb.Dialect{
 		Name:               "postgres",
 		Goose:              goose.DialectPostgres,
-		Migrations:         migrations,
+		Migrations:         Migrations(),
 		DollarPlaceholders: true,
 		Classify:           classify,
 		LockRevocations:    `LOCK TABLE revocations IN EXCLUSIVE MODE`,

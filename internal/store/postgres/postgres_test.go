@@ -102,7 +102,7 @@ func TestPGTestSchemasAreSeparate(t *testing.T) {
 // hands a statement to another server connection.
 func TestStoreThroughPgBouncer(t *testing.T) {
 	sqldbtest.RunStoreTests(t, func(t *testing.T) sqldbtest.Store {
-		pooled, direct := pgtest.BouncerDSN(t)
+		pooled, direct := pgtest.MigratedBouncerDSN(t)
 		return pgtest.Open(t, pooled, postgres.WithMigrateDSN(direct))
 	})
 }

@@ -23,10 +23,7 @@ const DefaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 // answer fails the test.
 func DSN(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("GATEHOUSE_TEST_POSTGRES")
-	if base == "" {
-		base = DefaultDSN
-	}
+	base := baseDSN()
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatalf("pgtest: parse GATEHOUSE_TEST_POSTGRES: %v", err)
@@ -38,6 +35,14 @@ func DSN(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// baseDSN is the test database: GATEHOUSE_TEST_POSTGRES, else DefaultDSN.
+func baseDSN() string {
+	if dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES"); dsn != "" {
+		return dsn
+	}
+	return DefaultDSN
 }
 
 // BouncerAddr is the test PgBouncer (transaction pooling) that

@@ -7,10 +7,11 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
 )
 
-// New returns a migrated store on a fresh schema of its own (DSN).
+// New returns a migrated store on a fresh database of its own
+// (MigratedDSN).
 func New(t testing.TB) *postgres.Store {
 	t.Helper()
-	return Open(t, DSN(t))
+	return Open(t, MigratedDSN(t))
 }
 
 // Open opens and migrates a store on dsn, closed at the test's cleanup;
