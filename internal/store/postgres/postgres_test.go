@@ -82,16 +82,35 @@ func TestConcurrentMigrate(t *testing.T) {
 	}
 }
 
-// TestPGTestSchemasAreSeparate checks the helper other packages rely on: two
-// DSNs see different data.
+// TestPGTestSchemasAreSeparate checks the helpers other packages rely on:
+// two stores of each see different data, and the copies of the migrated
+// template are at the newest schema version, directly and through
+// PgBouncer as the role that owns them.
 func TestPGTestSchemasAreSeparate(t *testing.T) {
 	ctx := context.Background()
-	a, b := pgtest.New(t), pgtest.New(t)
-	if err := a.CreateUser(ctx, auth.User{ID: "u1", Username: "alice"}); err != nil {
-		t.Fatalf("CreateUser: %v", err)
+	bouncer := func(t *testing.T) *postgres.Store {
+		pooled, direct := pgtest.MigratedBouncerDSN(t)
+		return pgtest.Open(t, pooled, postgres.WithMigrateDSN(direct))
 	}
-	if _, err := b.UserByID(ctx, "u1"); !errors.Is(err, auth.ErrNotFound) {
-		t.Fatalf("other schema UserByID error = %v, want ErrNotFound", err)
+	for name, open := range map[string]func(t *testing.T) *postgres.Store{
+		"New":                func(t *testing.T) *postgres.Store { return pgtest.New(t) },
+		"MigratedBouncerDSN": bouncer,
+		"DSN":                func(t *testing.T) *postgres.Store { return pgtest.Open(t, pgtest.DSN(t)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			a, b := open(t), open(t)
+			for _, s := range []*postgres.Store{a, b} {
+				if err := s.CheckSchema(ctx); err != nil {
+					t.Fatalf("CheckSchema: %v", err)
+				}
+			}
+			if err := a.CreateUser(ctx, auth.User{ID: "u1", Username: "alice"}); err != nil {
+				t.Fatalf("CreateUser: %v", err)
+			}
+			if _, err := b.UserByID(ctx, "u1"); !errors.Is(err, auth.ErrNotFound) {
+				t.Fatalf("other store's UserByID error = %v, want ErrNotFound", err)
+			}
+		})
 	}
 }
 
