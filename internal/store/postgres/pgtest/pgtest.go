@@ -66,11 +66,18 @@ func BouncerDSN(t testing.TB) (pooled, direct string) {
 		Exec(t, base, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
 		Exec(t, base, "DROP ROLE IF EXISTS "+name)
 	})
-	u, err := url.Parse(base)
+	return asRole(t, base, name)
+}
+
+// asRole returns dsn as role (direct) and the same through PgBouncer
+// (pooled).
+func asRole(t testing.TB, dsn, role string) (pooled, direct string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	u.User = url.User(name)
+	u.User = url.User(role)
 	direct = u.String()
 	u.Host = BouncerAddr
 	return u.String(), direct

@@ -48,14 +48,7 @@ func MigratedBouncerDSN(t testing.TB) (pooled, direct string) {
 		FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
 			EXECUTE format('ALTER TABLE public.%I OWNER TO %I', r.tablename, '`+name+`');
 		END LOOP; END $$`)
-	u, err := url.Parse(owned)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	u.User = url.User(name)
-	direct = u.String()
-	u.Host = BouncerAddr
-	return u.String(), direct
+	return asRole(t, owned, name)
 }
 
 // copyTemplate creates database name from the migrated template (owned by
