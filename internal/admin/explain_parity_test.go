@@ -16,7 +16,7 @@ import (
 
 // parityRoutes covers hosts (exact, wildcard, none), path prefixes,
 // methods (GET answering HEAD, TRACE), every auth kind, roles, mfa: true,
-// a rate limit and forward: jwt.
+// scopes, a rate limit and forward: jwt.
 func parityRoutes(up string) []config.Route {
 	return []config.Route{
 		{Name: "open", Match: config.RouteMatch{PathPrefix: "/"}, Upstream: up, Auth: "none"},
@@ -29,6 +29,7 @@ func parityRoutes(up string) []config.Route {
 		{Name: "limited", Match: config.RouteMatch{PathPrefix: "/limited/"}, Upstream: up, Auth: "token",
 			RateLimit: &gateway.RateLimitConfig{Per: "subject", Rate: 1000, Burst: 1000, Window: config.Duration(time.Minute)}},
 		{Name: "signed", Match: config.RouteMatch{PathPrefix: "/signed/"}, Upstream: up, Auth: "token", Forward: "jwt"},
+		{Name: "scoped", Match: config.RouteMatch{PathPrefix: "/scoped/"}, Upstream: up, Auth: "any", Scopes: []string{"orders:read"}},
 	}
 }
 
@@ -98,6 +99,7 @@ func TestExplainMatchesTheGateway(t *testing.T) {
 		{"mfa route", "GET", "/secure/x", "", nil},
 		{"rate limited route", "GET", "/limited/x", "", nil},
 		{"forward jwt", "GET", "/signed/x", "", nil},
+		{"scopes", "GET", "/scoped/x", "", nil},
 		{"dot segments", "GET", "/api/orders/../../ops/x", "", nil},
 		{"repeated slashes", "GET", "//ops//x", "", nil},
 		{"authority-like path", "GET", "//app.example.com/ops/x", "", nil},
@@ -189,6 +191,50 @@ func TestExplainMatchesTheGateway(t *testing.T) {
 			body, _ := json.Marshal(map[string]any{"method": "GET", "url": target})
 			if r, out := e.do(t, "POST", "/admin/api/v1/explain", string(body), append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)...); r.StatusCode != 400 {
 				t.Errorf("explain = %d %s, want 400", r.StatusCode, out)
+			}
+		})
+	}
+}
+
+// Explain names a route's scopes and, for a token without them, the
+// failed scopes check with the reason the gateway logs; a session on an
+// auth: any route passes it unchecked.
+func TestExplainShowsScopes(t *testing.T) {
+	up := testutil.StartUpstream(t)
+	e := start(t, testutil.WithConfig(func(c *config.Config) { c.Routes = parityRoutes(up.URL) }))
+	session, tok := e.login(t, "alice"), e.token(t, "alice") // the built-in client's token has no scopes
+	for _, tt := range []struct {
+		name    string
+		headers map[string]string
+		outcome string
+		check   gateway.Check
+	}{
+		{"token without the scope", map[string]string{"Authorization": "Bearer " + tok}, "forbidden",
+			gateway.Check{Name: "scopes", OK: false, Detail: `needs all of [orders:read], the token's scope is ""`}},
+		{"session", map[string]string{"Cookie": e.cookieName + "=" + session}, "allow",
+			gateway.Check{Name: "scopes", OK: true, Detail: "not checked: a session is the user's own login and carries no scopes"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body, _ := json.Marshal(map[string]any{"method": "GET", "url": "/scoped/x", "headers": tt.headers})
+			r, out := e.do(t, "POST", "/admin/api/v1/explain", string(body), append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)...)
+			if r.StatusCode != 200 {
+				t.Fatalf("explain = %d %s", r.StatusCode, out)
+			}
+			var got gateway.Explanation
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Route == nil || len(got.Route.Scopes) != 1 || got.Route.Scopes[0] != "orders:read" {
+				t.Errorf("route = %+v, want scopes [orders:read]", got.Route)
+			}
+			if got.Outcome != tt.outcome {
+				t.Errorf("outcome = %s (%s), want %s", got.Outcome, got.Reason, tt.outcome)
+			}
+			if tt.outcome == "forbidden" && got.Reason != "insufficient_scope" {
+				t.Errorf("reason = %q, want insufficient_scope", got.Reason)
+			}
+			if cs := got.Credential.Checks; len(cs) == 0 || cs[len(cs)-1] != tt.check {
+				t.Errorf("checks = %+v, want the last %+v", cs, tt.check)
 			}
 		})
 	}

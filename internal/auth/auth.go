@@ -69,7 +69,9 @@ type Principal struct {
 	TokenID string
 	// AMR lists the RFC 8176 authentication methods behind the credential
 	// (session amr, or the token's amr claim); see HasSecondFactor.
-	AMR   []string
+	AMR []string
+	// Scope is the access token's scope claim: the granted scopes,
+	// space-separated (RFC 9068 §2.2.3); empty for sessions. See HasScopes.
 	Scope string
 	// ClientID is the access token's client_id claim: the application the
 	// token was issued to. Empty for sessions.
@@ -125,6 +127,53 @@ func (p Principal) HasAnyRole(roles []string) bool {
 		}
 	}
 	return false
+}
+
+// HasScopes reports whether p's scope claim holds every scope of required,
+// each as a whole space-separated scope-token (RFC 6749 §3.3): "orders:rea"
+// and "orders:readx" are not "orders:read". An empty required list always
+// matches. It is the one rule behind a gateway route's scopes (all-of,
+// like Oathkeeper's required_scope) and runs on every request to such a
+// route, so it walks the claim in place instead of splitting it.
+func (p Principal) HasScopes(required []string) bool {
+	for _, want := range required {
+		if !hasScope(p.Scope, want) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasScope reports whether the space-separated claim holds want.
+func hasScope(claim, want string) bool {
+	for claim != "" {
+		i := strings.IndexByte(claim, ' ')
+		if i < 0 {
+			return claim == want
+		}
+		if claim[:i] == want {
+			return true
+		}
+		claim = claim[i+1:]
+	}
+	return false
+}
+
+// ValidScope reports whether s is an RFC 6749 §3.3 scope-token: one or
+// more of the printable ASCII characters %x21 / %x23-5B / %x5D-7E (no
+// space, '"' or '\'). It is the one scope rule: registered clients'
+// scopes (client.Validate) and gateway routes' required scopes
+// (routes[].scopes) alike.
+func ValidScope(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Invisible are the characters that show as nothing (Unicode's

@@ -40,9 +40,8 @@ const (
 const MinSecretLen = 32
 
 var (
-	idPattern    = regexp.MustCompile(`^[A-Za-z0-9._-]{3,64}$`)
-	scopePattern = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`) // RFC 6749 §3.3 scope-token
-	knownGrants  = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantPassword}
+	idPattern   = regexp.MustCompile(`^[A-Za-z0-9._-]{3,64}$`)
+	knownGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantPassword}
 )
 
 // Client is one registered client. The YAML keys are those of `clients:`
@@ -227,7 +226,7 @@ func Validate(c Client) []error {
 		bad("redirect_uris", "authorization_code needs at least one redirect URI")
 	}
 	for i, s := range c.Scopes {
-		if !scopePattern.MatchString(s) {
+		if !auth.ValidScope(s) { // RFC 6749 §3.3 scope-token
 			bad(fmt.Sprintf("scopes[%d]", i), "%q is not a valid scope token", s)
 		}
 	}

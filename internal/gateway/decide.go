@@ -38,15 +38,18 @@ const (
 	reasonExpired        = "expired"
 	reasonRevoked        = "revoked"
 	reasonWrongRole      = "wrong_role"
-	reasonNoSecondFactor = "no_second_factor"
-	reasonCrossOrigin    = "cross_origin"
-	reasonUnavailable    = "unavailable"
-	reasonBadPath        = "bad_path"
-	reasonBadBody        = "bad_body"
-	reasonNoRoute        = "no_route"
-	reasonBadVerify      = "bad_verify_request"
-	reasonUntrustedPeer  = "untrusted_peer"
-	reasonRateLimited    = "rate_limited"
+	// reasonInsufficientScope: a token without every scope of the route's
+	// scopes (RFC 6750 §3.1 insufficient_scope).
+	reasonInsufficientScope = "insufficient_scope"
+	reasonNoSecondFactor    = "no_second_factor"
+	reasonCrossOrigin       = "cross_origin"
+	reasonUnavailable       = "unavailable"
+	reasonBadPath           = "bad_path"
+	reasonBadBody           = "bad_body"
+	reasonNoRoute           = "no_route"
+	reasonBadVerify         = "bad_verify_request"
+	reasonUntrustedPeer     = "untrusted_peer"
+	reasonRateLimited       = "rate_limited"
 )
 
 // decision is the result of applying a route's policy to a request.
@@ -70,9 +73,10 @@ var accepts = map[Auth]credential.Accept{
 	AuthAny:     credential.Any,
 }
 
-// decide authenticates r as rt.Policy requires and checks its roles. The
-// credential comes from credential.FromRequest, the one reader of
-// Authorization and the session cookie. Authentication errors map to
+// decide authenticates r as rt.Policy requires and checks its roles, a
+// token's scopes and the second factor, in that order. The credential
+// comes from credential.FromRequest, the one reader of Authorization and
+// the session cookie. Authentication errors map to
 // outcomes here, once: auth.ErrUnavailable fails closed (503) and anything
 // unrecognised is a 401, never an allow.
 //
@@ -106,6 +110,11 @@ func (g *Gateway) decide(r *http.Request, rt *Route) decision {
 	switch {
 	case !d.principal.HasAnyRole(rt.Policy.Roles):
 		d.outcome, d.reason = outcomeForbidden, reasonWrongRole
+	case d.kind == kindToken && !d.principal.HasScopes(rt.Policy.Scopes):
+		// Only a token carries scopes: a session on an auth: any route is
+		// the user's own first-party login and is not asked for them.
+		// Before mfa: a second factor would not grant the scope.
+		d.outcome, d.reason = outcomeForbidden, reasonInsufficientScope
 	case rt.Policy.MFA && !d.principal.HasSecondFactor():
 		d.outcome, d.reason = outcomeStepUp, reasonNoSecondFactor
 	}

@@ -112,7 +112,9 @@ type ExplainedRoute struct {
 	Methods    []string `json:"methods"`
 	Auth       string   `json:"auth"`
 	Roles      []string `json:"roles"`
-	Forward    string   `json:"forward"`
+	// Scopes is routes[].scopes: every one a token must carry.
+	Scopes  []string `json:"scopes"`
+	Forward string   `json:"forward"`
 	// SkipAuthPreflight is routes[].skip_auth_preflight: CORS preflights
 	// pass unauthenticated.
 	SkipAuthPreflight bool `json:"skip_auth_preflight"`
@@ -128,7 +130,7 @@ type ExplainedCredential struct {
 // Check is one step of credential verification. Detail says why it failed;
 // it never holds a credential value.
 type Check struct {
-	Name   string `json:"name"` // present, origin, signature (token) | session, expiry, revoked, store, roles, mfa; preflight
+	Name   string `json:"name"` // present, origin, signature (token) | session, expiry, revoked, store, roles, scopes, mfa; preflight
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail,omitempty"`
 }
@@ -185,7 +187,7 @@ func (g *Gateway) Explain(r *http.Request) Explanation {
 	}
 	e.Route = &ExplainedRoute{
 		Name: rt.Name, Host: rt.Match.Host, PathPrefix: rt.Match.PathPrefix, Methods: nonNil(rt.Match.Methods),
-		Auth: string(rt.Policy.Auth), Roles: nonNil(rt.Policy.Roles), Forward: string(rt.Policy.Forward),
+		Auth: string(rt.Policy.Auth), Roles: nonNil(rt.Policy.Roles), Scopes: nonNil(rt.Policy.Scopes), Forward: string(rt.Policy.Forward),
 		SkipAuthPreflight: rt.Policy.SkipAuthPreflight,
 	}
 	d := g.decide(r, rt)
@@ -313,7 +315,19 @@ func checksOf(d decision, rt *Route) []Check {
 		return cs
 	}
 	add("roles", true, "")
-	// decide checks the second factor last, after the roles.
+	// Then a token's scopes; a session is not asked for them.
+	if len(rt.Policy.Scopes) > 0 {
+		switch {
+		case d.reason == reasonInsufficientScope:
+			add("scopes", false, fmt.Sprintf("needs all of %v, the token's scope is %q", rt.Policy.Scopes, d.principal.Scope))
+			return cs
+		case d.kind == kindSession:
+			add("scopes", true, "not checked: a session is the user's own login and carries no scopes")
+		default:
+			add("scopes", true, "")
+		}
+	}
+	// decide checks the second factor last, after the roles and scopes.
 	if rt.Policy.MFA {
 		if d.reason == reasonNoSecondFactor {
 			add("mfa", false, "the route needs a second factor; the credential's amr shows none")

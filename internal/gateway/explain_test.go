@@ -24,12 +24,16 @@ func TestExplainGivesTheGatewaysReason(t *testing.T) {
 	// must report too.
 	mfa := route("mfa", "/mfa/", "any", up.URL, "user")
 	mfa.MFA = true
+	// scoped needs a token with orders:read; sessions pass unasked.
+	scoped := route("scoped", "/scoped/", "any", up.URL, "user")
+	scoped.Scopes = []string{"orders:read"}
 	routes := []config.Route{
 		route("none", "/none/", "none", up.URL),
 		route("session", "/session/", "session", up.URL, "user"),
 		route("token", "/token/", "token", up.URL, "user"),
 		route("any", "/any/", "any", up.URL, "user"),
 		mfa,
+		scoped,
 	}
 	g, srv := serve(t, routes, d)
 	creds := []credential{
@@ -50,12 +54,13 @@ func TestExplainGivesTheGatewaysReason(t *testing.T) {
 		{"basic credentials", []string{"Authorization", "Basic YWxpY2U6cHc="}},
 		{"session with wrong role", sessionCred("guest")},
 		{"token with wrong role", tokenCred("guest")},
+		{"token with a scope", tokenCred("scoped")},
 		{"session store down", sessionCred("down")},
 		{"revocation store down", tokenCred("down")},
 	}
 	reasonRE := regexp.MustCompile(`reason=(\S+)`)
 	for _, c := range creds {
-		for _, rt := range []string{"none", "session", "token", "any", "mfa"} {
+		for _, rt := range []string{"none", "session", "token", "any", "mfa", "scoped"} {
 			for _, method := range []string{"GET", "POST"} {
 				t.Run(c.name+"/"+rt+"/"+method, func(t *testing.T) {
 					hdr := c.header

@@ -45,6 +45,8 @@ func outcome(value string) (auth.Principal, error) {
 		return second, nil
 	case "passkey":
 		return passkey, nil
+	case "scoped": // an application's token with scope orders:read
+		return auth.Principal{Subject: "u-alice", Username: "alice", Roles: []string{"user"}, Scope: "openid orders:read"}, nil
 	case "badrole": // a role stored before auth.CheckRoles refused controls
 		return auth.Principal{Subject: "u-badrole", Username: "badrole", Roles: []string{"user", "a\x01b"}}, nil
 	case "expired":

@@ -90,7 +90,10 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p stri
 	case outcomeStepUp:
 		g.stepUp(w, r, p, d, mode)
 	case outcomeForbidden:
-		if d.kind == kindToken { // RFC 6750 §3.1: a valid token without the needed role
+		switch {
+		case d.reason == reasonInsufficientScope: // RFC 6750 §3.1, naming the scopes the route needs
+			w.Header().Set("WWW-Authenticate", rt.scopeChallenge)
+		case d.kind == kindToken: // RFC 6750 §3.1: a valid token without the needed role
 			w.Header().Set("WWW-Authenticate", httperr.ChallengeWith("insufficient_scope"))
 		}
 		httperr.Write(w, auth.ErrForbidden)

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/duration"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
 // Auth names how a route authenticates requests (config key routes[].auth).
@@ -50,8 +52,12 @@ type Route struct {
 	// RateLimit is nil when the route has none.
 	RateLimit *RateLimit
 
-	base  string // Match.PathPrefix without its trailing slash; "" for "/"
-	proxy *httputil.ReverseProxy
+	base string // Match.PathPrefix without its trailing slash; "" for "/"
+	// scopeChallenge is the WWW-Authenticate of a token refused for its
+	// scopes (RFC 6750 §3.1): error="insufficient_scope" and scope= the
+	// route's Policy.Scopes, made once here rather than per refusal.
+	scopeChallenge string
+	proxy          *httputil.ReverseProxy
 }
 
 // Match selects the requests of a route.
@@ -70,9 +76,14 @@ type Match struct {
 
 // Policy decides who may use a route.
 type Policy struct {
-	Auth    Auth
-	Roles   []string // any-of; empty means any authenticated user
-	MFA     bool     // the credential's amr must show a second factor
+	Auth  Auth
+	Roles []string // any-of; empty means any authenticated user
+	MFA   bool     // the credential's amr must show a second factor
+	// Scopes are all-of: a token's scope claim must hold every one
+	// (auth.Principal.HasScopes; Oathkeeper's required_scope). Empty means
+	// no scope check. A session (auth any) is not checked: it is the
+	// user's own first-party login and carries no scopes.
+	Scopes  []string
 	Forward Forward
 	// SkipAuthPreflight lets CORS preflights (see preflight) through to the
 	// upstream without authentication (routes[].skip_auth_preflight,
@@ -139,10 +150,14 @@ type RouteConfig struct {
 	Auth     string     `yaml:"auth"`
 	Roles    []string   `yaml:"roles"`
 	// MFA requires a second factor in the credential's amr (step-up).
-	MFA          bool   `yaml:"mfa"`
-	StripPrefix  bool   `yaml:"strip_prefix"`
-	PreserveHost bool   `yaml:"preserve_host"`
-	Forward      string `yaml:"forward"`
+	MFA bool `yaml:"mfa"`
+	// Scopes are the OAuth scopes a bearer token must all carry in its
+	// scope claim (RFC 6749 §3.3 scope-tokens, each once); only on auth
+	// token or any routes. Empty: no scope check.
+	Scopes       []string `yaml:"scopes"`
+	StripPrefix  bool     `yaml:"strip_prefix"`
+	PreserveHost bool     `yaml:"preserve_host"`
+	Forward      string   `yaml:"forward"`
 	// Timeout 0 means DefaultTimeout.
 	Timeout duration.Duration `yaml:"timeout"`
 	// AllowUnderscoreHeaders forwards client headers whose names contain
@@ -311,6 +326,7 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 	default:
 		bad("auth", "must be none, session, token or any, got %q", c.Auth)
 	}
+	checkScopes(c, bad)
 	forward := Forward(c.Forward)
 	if forward != ForwardHeaders && forward != ForwardJWT {
 		bad("forward", "must be headers or jwt, got %q", c.Forward)
@@ -326,7 +342,7 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 		RateLimit: limit,
 		Name:      c.Name,
 		Match:     Match{Host: host, PathPrefix: prefix, Methods: slices.Clone(c.Match.Methods)},
-		Policy: Policy{Auth: Auth(c.Auth), Roles: slices.Clone(c.Roles), MFA: c.MFA, Forward: forward,
+		Policy: Policy{Auth: Auth(c.Auth), Roles: slices.Clone(c.Roles), MFA: c.MFA, Scopes: slices.Clone(c.Scopes), Forward: forward,
 			SkipAuthPreflight: c.SkipAuthPreflight},
 		Upstream: Upstream{
 			URL:                    u,
@@ -335,8 +351,31 @@ func compileRoute(i int, c RouteConfig) (*Route, []error) {
 			Timeout:                c.Timeout.D(),
 			AllowUnderscoreHeaders: c.AllowUnderscoreHeaders,
 		},
-		base: strings.TrimSuffix(prefix, "/"),
+		base:           strings.TrimSuffix(prefix, "/"),
+		scopeChallenge: httperr.ChallengeWith("insufficient_scope") + `, scope="` + strings.Join(c.Scopes, " ") + `"`,
 	}, errs
+}
+
+// checkScopes checks a route's required scopes: RFC 6749 §3.3
+// scope-tokens (auth.ValidScope), each once, and only where a token is
+// read (auth token or any). A session carries no scope claim, so on an
+// auth session route the key would refuse every request, and on auth none
+// it would check nothing: both are refused rather than guessed at.
+func checkScopes(c RouteConfig, bad func(field, format string, args ...any)) {
+	if len(c.Scopes) > 0 {
+		switch a := Auth(c.Auth); a {
+		case AuthNone, AuthSession:
+			bad("scopes", "route %q has auth %s, whose credential carries no scopes; scopes need auth token or any", c.Name, a)
+		}
+	}
+	for i, s := range c.Scopes {
+		switch {
+		case !auth.ValidScope(s):
+			bad(fmt.Sprintf("scopes[%d]", i), "route %q: %q is not an RFC 6749 scope-token (printable ASCII without spaces, '\"' or '\\')", c.Name, s)
+		case slices.Contains(c.Scopes[:i], s):
+			bad(fmt.Sprintf("scopes[%d]", i), "route %q: scope %q is listed twice", c.Name, s)
+		}
+	}
 }
 
 // checkPrefix accepts only a path_prefix that cleanPath leaves unchanged

@@ -46,6 +46,7 @@ import (
 type fastPath struct {
 	handler http.Handler
 	bearer  string // "Bearer <a valid access token>"
+	scoped  string // "Bearer <a valid access token with scope openid orders:read orders:write>"
 	cookie  string // Cookie header of a live session
 }
 
@@ -68,6 +69,11 @@ func newFastPath(b *testing.B, upstream string) *fastPath {
 	if err != nil {
 		b.Fatal(err)
 	}
+	scoped, _, err := token.NewIssuer(ks).Issue(token.Subject{UserID: "u1", Username: "alice", Roles: []string{"user"},
+		Scope: "openid orders:read orders:write"}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
 	m := session.NewManager(store)
 	sa := session.NewAuthenticator(m, benchUsers{}, 5*time.Second, w.Fresh)
 	value, _, err := m.Create(ctx, "u1", session.Meta{Method: "password"})
@@ -79,10 +85,13 @@ func newFastPath(b *testing.B, upstream string) *fastPath {
 	route := func(name, prefix, authKind string, roles ...string) gateway.RouteConfig {
 		return gateway.RouteConfig{Name: name, Match: gateway.RouteMatch{PathPrefix: prefix}, Upstream: upstream, Auth: authKind, Roles: roles}
 	}
+	scopedRoute := route("scoped", "/scoped/", "token", "user")
+	scopedRoute.Scopes = []string{"orders:read", "orders:write"}
 	gw, err := gateway.New([]gateway.RouteConfig{
 		route("none", "/none/", "none"),
 		route("token", "/token/", "token", "user"),
 		route("session", "/session/", "session", "user"),
+		scopedRoute,
 	}, gateway.Deps{Sessions: sa, Tokens: v, CookieName: m.CookieName(), TrustedProxies: loopback})
 	if err != nil {
 		b.Fatal(err)
@@ -104,7 +113,7 @@ func newFastPath(b *testing.B, upstream string) *fastPath {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &fastPath{handler: h, bearer: "Bearer " + raw, cookie: (&http.Cookie{Name: m.CookieName(), Value: value}).String()}
+	return &fastPath{handler: h, bearer: "Bearer " + raw, scoped: "Bearer " + scoped, cookie: (&http.Cookie{Name: m.CookieName(), Value: value}).String()}
 }
 
 type benchUsers struct{}
@@ -225,6 +234,12 @@ func BenchmarkProxiedNone(b *testing.B) {
 
 func BenchmarkProxiedToken(b *testing.B) {
 	benchProxied(b, "/token/orders/42", func(fp *fastPath) []string { return []string{"Authorization", fp.bearer} })
+}
+
+// BenchmarkProxiedTokenScoped is BenchmarkProxiedToken on a route with
+// scopes (routes[].scopes): the scope check must cost no allocation.
+func BenchmarkProxiedTokenScoped(b *testing.B) {
+	benchProxied(b, "/scoped/orders/42", func(fp *fastPath) []string { return []string{"Authorization", fp.scoped} })
 }
 
 func BenchmarkProxiedSession(b *testing.B) {
