@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/gcpace"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
@@ -148,7 +149,7 @@ func (a *App) openStores(ctx context.Context, opt Options) error {
 		failing, err := a.tryOpenStores(ctx, opt)
 		if err == nil && opt.Front != nil {
 			// Open: what is left before serving is loading the feed.
-			opt.Front.wait([]string{partRevocations}, time.Second)
+			opt.Front.wait([]string{partRevocations}, httperr.StoreRetry)
 		}
 		if err == nil || !opt.RetryStartup || !unavailable(err) {
 			return err

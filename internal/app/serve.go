@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 )
 
@@ -67,7 +68,7 @@ func StartFront(cfg config.Config, log *slog.Logger, ln, adminLn, extAuthzLn net
 	f := newFront(cfg, log, metrics.New(), ln, adminLn, extAuthzLn)
 	// Nothing is open yet; the revocation feed is loaded only once the
 	// App runs.
-	f.wait(storeParts(cfg), time.Second)
+	f.wait(storeParts(cfg), httperr.StoreRetry)
 	retryIn := func() time.Duration { return f.waiting.Load().retryIn }
 	deps := httpapi.Deps{
 		Settings: httpapi.Settings{TLS: cfg.TLS.Enabled(), TrustedProxies: prefixes},

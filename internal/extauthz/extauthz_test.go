@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/duration"
 	"github.com/gatehouse-auth/gatehouse/internal/extauthz"
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
 const cookieName = "gatehouse"
@@ -263,13 +264,16 @@ func TestGRPCCheck(t *testing.T) {
 			code: codes.InvalidArgument, status: 400, body: `{"error":"bad_request"}`},
 		{name: "CONNECT without a path", req: envoyCheck("CONNECT", "api.example.com:443", "", "authorization", "Bearer tok-alice"),
 			code: codes.InvalidArgument, status: 400, body: `{"error":"bad_request"}`},
-		// A store that does not answer fails closed with the gateway's 503,
-		// a browser included (no login redirect): never an allow, never an
-		// RPC error that failure_mode_allow would let through.
+		// A store that does not answer fails closed with the gateway's 503
+		// and Retry-After, a browser included (no login redirect, the HTML
+		// error page): never an allow, never an RPC error that
+		// failure_mode_allow would let through.
 		{name: "session store down, browser", req: envoyCheck("GET", "app.example.com", "/admin/x", "cookie", cookieName+"=sess-down", "accept", "text/html"),
-			code: codes.Unavailable, status: 503, body: `{"error":"unavailable"}`},
+			code: codes.Unavailable, status: 503,
+			header: map[string]string{"content-type": "text/html; charset=utf-8", "retry-after": httperr.RetryAfter(httperr.StoreRetry)}},
 		{name: "token store down", req: envoyCheck("GET", "api.example.com", "/admin/x", "authorization", "Bearer tok-down"),
-			code: codes.Unavailable, status: 503, body: `{"error":"unavailable"}`},
+			code: codes.Unavailable, status: 503, body: `{"error":"unavailable"}`,
+			header: map[string]string{"retry-after": httperr.RetryAfter(httperr.StoreRetry)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -73,7 +73,8 @@ type Verdict struct {
 	// WWW-Authenticate, Location, Retry-After, RateLimit…), or on 200 the
 	// RateLimit fields for the client.
 	Header http.Header
-	// Body is a refusal's body: the gateway's JSON error.
+	// Body is a refusal's body: the gateway's JSON error, or its HTML
+	// error page for a browser on a session route whose store is down.
 	Body []byte
 	// SetUpstream (on 200) are the headers to put on the upstream request,
 	// replacing any the client sent: X-Auth-*, Authorization for forward:

@@ -77,7 +77,9 @@ func (g *Gateway) loginLocation(fr *http.Request, mode loginMode, p string) stri
 	return login + sep + "next=" + url.QueryEscape(next)
 }
 
-// deny logs and answers a refused decision.
+// deny logs and answers a refused decision. A store outage is 503 with
+// Retry-After (httperr): as the HTML error page to a browser that signs in
+// with the session (as wantsLogin), else as JSON.
 func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p string, d decision, mode loginMode) {
 	g.logDenial(r, rt.Name, p, d)
 	g.observe(rt.Name, d.kind, d.outcome)
@@ -86,6 +88,11 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p stri
 	case outcomeRateLimited:
 		httperr.Write(w, &auth.RateLimitedError{RetryAfter: d.limit.res.RetryAfter})
 	case outcomeUnavailable:
+		if d.kind == kindSession && acceptsHTML(r) {
+			// A browser, as wantsLogin: a page, not raw JSON.
+			httperr.WritePage(w, d.err)
+			return
+		}
 		httperr.Write(w, d.err)
 	case outcomeStepUp:
 		g.stepUp(w, r, p, d, mode)

@@ -59,7 +59,8 @@ func errorKind(t *testing.T, resp *http.Response, body string) string {
 // browser with an HTML error page and the API client with JSON; the OAuth
 // token endpoint (RFC 6749 §5.2), revocation (RFC 7009), userinfo and the
 // JSON login answer JSON to both, whatever Accept says; the authorization
-// and end-session endpoints answer with their own pages.
+// and end-session endpoints answer a request they refuse with their own
+// pages, and a store outage as the form endpoints do.
 func TestErrorAnswerKindPerEndpoint(t *testing.T) {
 	g, proxy, cookie, tok := errorKindInstance(t)
 	proxy.Stop()
@@ -87,7 +88,7 @@ func TestErrorAnswerKindPerEndpoint(t *testing.T) {
 		{"withdraw consent", "/auth/consents/web/revoke", form, "", false, "html", "json"},
 		{"revoke a grant", "/auth/grants/x/revoke", form, "", false, "html", "json"},
 		{"consent form", "/auth/authorize", form, "consent_token=x&client_id=web", false, "html", "html"},
-		{"end-session confirmation", "/auth/end_session", form, "", false, "html", "html"},
+		{"end-session confirmation", "/auth/end_session", form, "", false, "html", "json"},
 		{"token endpoint", "/auth/token", form, "grant_type=password&username=alice&password=x", true, "json", "json"},
 		{"revocation", "/auth/revoke", form, "token=" + tok, true, "json", "json"},
 		{"userinfo", "/auth/userinfo", form, "", true, "json", "json"},

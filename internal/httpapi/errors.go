@@ -21,28 +21,37 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.logInternal(r, write(w, err), err)
 }
 
-// formPageKey marks, in a request's context, an endpoint that formPage
-// wraps.
-type formPageKey struct{}
+// pageKey marks, in a request's context, an endpoint that htmlPage wraps.
+type pageKey struct{}
 
-// formPage marks h as an endpoint that gatehouse's own HTML forms post to
-// (routes registers each one with it): the only endpoints whose errors a
-// browser gets as an HTML page. Every other endpoint (the OAuth token,
-// revocation and userinfo endpoints, the JSON APIs, the WebAuthn
-// ceremonies) answers JSON whatever Accept says, since many HTTP
-// libraries send text/html in theirs.
-func formPage(h http.Handler) http.Handler {
+// htmlPage marks h as one of gatehouse's own HTML pages or an endpoint
+// that its HTML forms post to (routes registers each one with it): the
+// only endpoints whose errors a browser gets as an HTML page. Every other
+// endpoint (the OAuth token, revocation and userinfo endpoints, the JSON
+// APIs, the WebAuthn ceremonies) answers JSON whatever Accept says, since
+// many HTTP libraries send text/html in theirs.
+func htmlPage(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), formPageKey{}, true)))
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), pageKey{}, true)))
 	})
 }
 
 // answersWithPage reports whether writeError answers r with an HTML error
-// page: a browser (Accept: text/html) posting a form to a formPage
-// endpoint, which must not be left showing raw JSON. API clients posting
-// the same keep the JSON error.
+// page: a browser (Accept: text/html) on an htmlPage endpoint, navigating
+// to the page (GET) or posting a form to it, which must not be left
+// showing raw JSON. API clients asking or posting the same keep the JSON
+// error.
 func answersWithPage(r *http.Request) bool {
-	return r.Method == http.MethodPost && isForm(r) && wantsHTML(r) && r.Context().Value(formPageKey{}) != nil
+	if !wantsHTML(r) || r.Context().Value(pageKey{}) == nil {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return true
+	case http.MethodPost:
+		return isForm(r)
+	}
+	return false
 }
 
 // logInternal logs err when it was answered with a 5xx.

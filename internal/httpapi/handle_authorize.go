@@ -5,7 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -464,10 +464,14 @@ func (s *server) authorizePage(w http.ResponseWriter, status int, msg string) {
 	httperr.RenderPage(w, httperr.Page{Status: status, Title: "Cannot continue to the application", Message: msg})
 }
 
+// authorizeOutage answers a failure of the authorization or end-session
+// endpoint that is not the request's fault: 503 unavailable through
+// writeError (a page for a browser, JSON for an API client, Retry-After
+// either way), the error logged. An error that is no store outage is
+// answered as one all the same: the request cannot go on now.
 func (s *server) authorizeOutage(w http.ResponseWriter, r *http.Request, err error) {
-	if !httperr.Unavailable(err) && !errors.Is(err, auth.ErrUnavailable) {
-		s.log.ErrorContext(r.Context(), "authorize failed", "request_id", requestID(r.Context()), "error", err.Error())
+	if !httperr.Unavailable(err) {
+		err = fmt.Errorf("%w: %w", auth.ErrUnavailable, err)
 	}
-	httperr.RenderPage(w, httperr.Page{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
-		Message: "Signing in to the application is not possible right now. Please try again in a moment."})
+	s.writeError(w, r, err)
 }

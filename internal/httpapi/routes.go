@@ -34,11 +34,12 @@ func (s *server) routes() *router {
 			rt.toSubtree = append(rt.toSubtree, strings.TrimSuffix(p, "/"))
 		}
 	}
-	// page registers an endpoint that gatehouse's own HTML forms post to
-	// (templates/*.html): the one place that decides which failures a
-	// browser gets as an HTML error page (formPage); every endpoint
-	// registered with own alone answers errors with JSON.
-	page := func(pattern string, h http.Handler) { own(pattern, formPage(h)) }
+	// page registers one of gatehouse's own HTML pages or an endpoint
+	// that its HTML forms post to (templates/*.html): the one place that
+	// decides which failures a browser gets as an HTML error page
+	// (htmlPage); every endpoint registered with own alone answers errors
+	// with JSON.
+	page := func(pattern string, h http.Handler) { own(pattern, htmlPage(h)) }
 	csrf := s.cop.Handler
 	// methodNotAllowed is the catch-all's answer (below) to a method the
 	// path's endpoints do not serve.
@@ -68,14 +69,14 @@ func (s *server) routes() *router {
 	own("DELETE /auth/sessions", csrf(s.handleRevokeOtherSessions()))
 	page("POST /auth/sessions/revoke-others", csrf(s.handleRevokeOtherSessions())) // HTML form on /account
 	page("POST /auth/password", csrf(s.handleChangePassword()))
-	own("GET /login", s.handleLoginPage())
-	own("GET /account", s.handleAccountPage())
+	page("GET /login", s.handleLoginPage())
+	page("GET /account", s.handleAccountPage())
 
 	// Second factor (section 9)
 	family = "second factor"
 	if s.MFA != nil {
 		page("POST /auth/login/mfa", csrf(s.handleLoginMFA()))
-		own("GET /login/mfa", s.handleLoginMFAPage())
+		page("GET /login/mfa", s.handleLoginMFAPage())
 		page("POST /auth/mfa/totp", csrf(s.handleTOTPEnrol()))
 		page("POST /auth/mfa/totp/confirm", csrf(s.handleTOTPConfirm()))
 		own("DELETE /auth/mfa/totp", csrf(s.handleTOTPDelete()))
@@ -112,7 +113,7 @@ func (s *server) routes() *router {
 
 	// Apps: authorization server and OpenID Provider (section 8)
 	family = "apps"
-	own("GET /auth/authorize", s.handleAuthorize())
+	page("GET /auth/authorize", s.handleAuthorize())
 	// A relying party's form POST (OIDC Core §3.1.2.1) is cross-site by
 	// design and becomes the GET; only the consent form's answer, same-origin,
 	// reaches handleAuthorize.
@@ -124,7 +125,7 @@ func (s *server) routes() *router {
 	// Grants (refresh families) that no browser session holds (contract §8).
 	own("DELETE /auth/grants/{id}", csrf(s.handleRevokeGrant()))
 	page("POST /auth/grants/{id}/revoke", csrf(s.handleRevokeGrant())) // HTML form on /account
-	own("GET /auth/end_session", s.handleEndSession())
+	page("GET /auth/end_session", s.handleEndSession())
 	// No cross-origin wrapper: an RP may POST here with an id_token_hint;
 	// the handler checks the origin of its own confirmation form.
 	page("POST /auth/end_session", s.handleEndSession())

@@ -15,7 +15,10 @@
 //     security headers of every gatehouse page (PageHeaders), so that every
 //     page carries the same Content-Security-Policy; WritePage answers an
 //     error with it (status of Of and the headers Write sets, InputDetail
-//     for a 400) to a browser that posted one of gatehouse's forms.
+//     for a 400) to a browser on one of gatehouse's pages or forms.
+//   - StoreRetry: how soon to try again after a store outage, the one
+//     owner of that number: the Retry-After of every 503 these writers
+//     answer without a wait of its own.
 //
 // The package is a leaf: it imports only auth, so any HTTP-facing package
 // can use it.

@@ -101,7 +101,8 @@ func TestWrite(t *testing.T) {
 		{"a challenge already set is kept", auth.ErrUnauthenticated, `Bearer realm="gatehouse", error="invalid_token"`, `{"error":"unauthorized"}`, `Bearer realm="gatehouse", error="invalid_token"`, ""},
 		{"invalid credentials carry no challenge", auth.ErrInvalidCredentials, "", `{"error":"invalid_credentials"}`, "", ""},
 		{"throttled gets Retry-After rounded up", &auth.ThrottledError{RetryAfter: 1500 * time.Millisecond}, "", `{"error":"too_many_attempts"}`, "", "2"},
-		{"store down", wrap(auth.ErrUnavailable), "", `{"error":"unavailable"}`, "", ""},
+		{"store down gets Retry-After of StoreRetry", wrap(auth.ErrUnavailable), "", `{"error":"unavailable"}`, "", httperr.RetryAfter(httperr.StoreRetry)},
+		{"store down keeps a Retry-After set already", wrap(auth.ErrUnavailable), "", `{"error":"unavailable"}`, "", "7"},
 		{"shed gets Retry-After", wrap(&auth.OverloadedError{RetryAfter: 2100 * time.Millisecond}), "", `{"error":"temporarily_unavailable"}`, "", "3"},
 		{"rate limited gets 429 and Retry-After", fmt.Errorf("route x: %w", &auth.RateLimitedError{RetryAfter: 200 * time.Millisecond}), "", `{"error":"rate_limited"}`, "", "1"},
 	}
@@ -110,6 +111,9 @@ func TestWrite(t *testing.T) {
 			w := httptest.NewRecorder()
 			if tt.preset != "" {
 				w.Header().Set("WWW-Authenticate", tt.preset)
+			}
+			if strings.Contains(tt.name, "set already") {
+				w.Header().Set("Retry-After", tt.retry) // httpapi.Waiting's own
 			}
 			p := httperr.Write(w, tt.err)
 			if got, want := w.Code, p.Status; got != want {
@@ -144,7 +148,8 @@ func TestWritePageHeaders(t *testing.T) {
 		{"a challenge already set is kept", auth.ErrUnauthenticated, `Basic realm="gatehouse"`, `Basic realm="gatehouse"`, ""},
 		{"invalid credentials carry no challenge", auth.ErrInvalidCredentials, "", "", ""},
 		{"throttled gets Retry-After", &auth.ThrottledError{RetryAfter: 1500 * time.Millisecond}, "", "", "2"},
-		{"store down", wrap(auth.ErrUnavailable), "", "", ""},
+		{"store down gets Retry-After of StoreRetry", wrap(auth.ErrUnavailable), "", "", httperr.RetryAfter(httperr.StoreRetry)},
+		{"shed gets its own Retry-After", &auth.OverloadedError{RetryAfter: 4 * time.Second}, "", "", "4"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,6 +304,43 @@ func TestDescribe(t *testing.T) {
 			}
 			if !errors.Is(err, auth.ErrForbidden) && !errors.Is(err, auth.ErrConflict) && !errors.Is(err, auth.ErrUnavailable) {
 				t.Error("errors.Is does not see through Describe")
+			}
+		})
+	}
+}
+
+// Every 503 the package writes carries Retry-After (RFC 9110 section
+// 10.2.3), also through the writers that take a status rather than an
+// error (a gateway's or an OAuth endpoint's own, a page rendered with
+// RenderPage); other statuses get none.
+func TestEvery503CarriesRetryAfter(t *testing.T) {
+	store := httperr.RetryAfter(httperr.StoreRetry)
+	tests := []struct {
+		name   string
+		write  func(http.ResponseWriter)
+		status int
+		retry  string
+	}{
+		{"JSON 503", func(w http.ResponseWriter) { httperr.JSON(w, 503, "unavailable") }, 503, store},
+		{"OAuth 503", func(w http.ResponseWriter) { httperr.OAuth(w, 503, "temporarily_unavailable", "") }, 503, store},
+		{"WriteOAuth store down", func(w http.ResponseWriter) { httperr.WriteOAuth(w, wrap(auth.ErrUnavailable)) }, 503, store},
+		{"RenderPage 503", func(w http.ResponseWriter) { httperr.RenderPage(w, httperr.Page{Status: 503, Title: "Down"}) }, 503, store},
+		{"RenderPage 503 keeps its own", func(w http.ResponseWriter) {
+			w.Header().Set("Retry-After", "9")
+			httperr.RenderPage(w, httperr.Page{Status: 503, Title: "Down"})
+		}, 503, "9"},
+		{"JSON 500 gets none", func(w http.ResponseWriter) { httperr.JSON(w, 500, "internal_error") }, 500, ""},
+		{"RenderPage 400 gets none", func(w http.ResponseWriter) { httperr.RenderPage(w, httperr.Page{Status: 400, Title: "Bad"}) }, 400, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			tt.write(w)
+			if w.Code != tt.status {
+				t.Fatalf("status = %d, want %d", w.Code, tt.status)
+			}
+			if got := w.Header().Get("Retry-After"); got != tt.retry {
+				t.Errorf("Retry-After = %q, want %q", got, tt.retry)
 			}
 		})
 	}

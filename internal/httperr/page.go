@@ -114,10 +114,12 @@ var pageTemplate = template.Must(template.New("error").Parse(`<!doctype html>
 
 // RenderPage writes p with the headers of every page. The page may be
 // shown at a URL holding secrets (an OAuth callback's code and state), so
-// it sends no Referer when the user follows its link.
+// it sends no Referer when the user follows its link. A 503 page carries
+// Retry-After: one set before, else that of StoreRetry.
 func RenderPage(w http.ResponseWriter, p Page) {
 	nonce := PageHeaders(w.Header())
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	retryUnavailable(w.Header(), p.Status)
 	w.WriteHeader(p.Status)
 	_ = pageTemplate.Execute(w, struct {
 		Page
@@ -126,9 +128,9 @@ func RenderPage(w http.ResponseWriter, p Page) {
 }
 
 // WritePage answers err as RenderPage with the status of Of (and
-// Retry-After and a 401's challenge, as Write), for a browser that posted
-// one of gatehouse's own HTML forms: the same status and headers an API
-// client gets with the JSON, in a page it can show. The message says what
+// Retry-After and a 401's challenge, as Write), for a browser on one of
+// gatehouse's own pages or posting one of its forms: the same status and
+// headers an API client gets with the JSON, in a page it can show. The message says what
 // the status means and, for a 400, what was wrong with the input
 // (InputDetail); never an internal error. It returns the Problem (callers
 // log 5xx).

@@ -37,7 +37,8 @@ func JSON(w http.ResponseWriter, status int, code string) {
 
 // Write answers err as JSON with the status and code of Of, and returns
 // them (callers log 5xx). A throttled, shed or rate-limited error adds
-// Retry-After; a 401 unauthorized adds the Bearer challenge unless one is set already.
+// Retry-After, any other 503 (a store down) that of StoreRetry; a 401
+// unauthorized adds the Bearer challenge unless one is set already.
 func Write(w http.ResponseWriter, err error) Problem {
 	p := Of(err)
 	SetRetryAfter(w.Header(), err)
@@ -77,6 +78,7 @@ func write(w http.ResponseWriter, p Problem) {
 		h.Set("Cache-Control", "no-store")
 	}
 	h.Set("X-Content-Type-Options", "nosniff")
+	retryUnavailable(h, p.Status)
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(body{Error: p.Code, Description: p.Description})
 }
@@ -87,6 +89,23 @@ func write(w http.ResponseWriter, p Problem) {
 func SetRetryAfter(h http.Header, err error) {
 	if rl, ok := errors.AsType[auth.RetryLater](err); ok {
 		h.Set("Retry-After", RetryAfter(rl.Wait()))
+	}
+}
+
+// StoreRetry is how soon a client may try again after a 503 that says
+// nothing more precise: a store (or another dependency) did not answer.
+// Every 503 that Write, JSON, OAuth, WritePage and RenderPage answer
+// carries Retry-After (RFC 9110 section 10.2.3): the error's own wait
+// (SetRetryAfter), one set before, else StoreRetry. It is also the first
+// wait of serve's retries of the stores at start (internal/app), which
+// the waiting instance's 503s announce, so clients and proxies back off
+// alike whether the stores are down at start or later.
+const StoreRetry = time.Second
+
+// retryUnavailable gives a 503 without Retry-After that of StoreRetry.
+func retryUnavailable(h http.Header, status int) {
+	if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", RetryAfter(StoreRetry))
 	}
 }
 
