@@ -319,6 +319,98 @@ func TestClientDeletionSearchesAnIndex(t *testing.T) {
 	}
 }
 
+// TestColumnSearchesUseAnIndex: every statement that finds the rows of one
+// user, client or refresh family by a column that is not the primary key
+// (the DELETEs being what ON DELETE CASCADE runs) searches an index on that
+// column, with an Index Cond on it: sequential scans are priced out, so a
+// plan without one would walk another index (or the table) whole. Every
+// foreign key of the schema has its cascade listed.
+func TestColumnSearchesUseAnIndex(t *testing.T) {
+	s := pgtest.New(t)
+	listed := map[string]bool{}
+	for _, q := range sqldbtest.ColumnSearches {
+		listed[q.Table+"."+q.Column] = true
+		t.Run(strings.Fields(q.Query)[0]+" "+q.Table+"."+q.Column, func(t *testing.T) {
+			got := pgPlan(t, s, q.Query, q.Args...)
+			if strings.Contains(got, "Seq Scan") || !strings.Contains(got, "Index Cond: ("+q.Column+" = ") {
+				t.Fatalf("%s does not search an index on %s:\n%s", q.Query, q.Column, got)
+			}
+		})
+	}
+	rows, err := s.DB().QueryContext(context.Background(), `SELECT r.relname, a.attname
+		FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+		JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+		WHERE c.contype = 'f' AND r.relnamespace = current_schema()::regnamespace`)
+	if err != nil {
+		t.Fatalf("foreign keys: %v", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var table, column string
+		if err := rows.Scan(&table, &column); err != nil {
+			t.Fatalf("scan foreign key: %v", err)
+		}
+		n++
+		if !listed[table+"."+column] {
+			t.Errorf("foreign key %s.%s: its cascade is not in sqldbtest.ColumnSearches", table, column)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("foreign keys: %v", err)
+	}
+	if n == 0 {
+		t.Fatal("no foreign key found in the schema")
+	}
+}
+
+// TestMigration17KeepsIndexesBuiltBeforehand: the indexes of migration 17,
+// built CONCURRENTLY on a schema-16 database under the migration's names
+// while the previous release serves (docs/deploy.md, "Migration 17 builds
+// indexes"), are kept by the migration, which then completes.
+func TestMigration17KeepsIndexesBuiltBeforehand(t *testing.T) {
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, pgtest.DSN(t))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.MigrateTo(ctx, 16); err != nil {
+		t.Fatalf("MigrateTo(16): %v", err)
+	}
+	indexes := map[string]string{
+		"refresh_families_client_id":    "refresh_families (client_id)",
+		"consents_client_id":            "consents (client_id)",
+		"authorization_codes_client_id": "authorization_codes (client_id)",
+		"authorization_codes_user_id":   "authorization_codes (user_id)",
+		"session_grants_user_id":        "session_grants (user_id)",
+		"oidc_login_sessions_user_id":   "oidc_login_sessions (user_id)",
+	}
+	oids := map[string]int64{}
+	for name, on := range indexes {
+		if _, err := s.DB().ExecContext(ctx, `CREATE INDEX CONCURRENTLY IF NOT EXISTS `+name+` ON `+on); err != nil {
+			t.Fatalf("build %s beforehand: %v", name, err)
+		}
+		var oid int64
+		if err := s.DB().QueryRowContext(ctx, `SELECT to_regclass($1)::oid`, name).Scan(&oid); err != nil {
+			t.Fatalf("oid of %s: %v", name, err)
+		}
+		oids[name] = oid
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate over indexes built beforehand: %v", err)
+	}
+	if current, latest, err := s.MigrationVersion(ctx); err != nil || current != latest || current < 17 {
+		t.Fatalf("MigrationVersion = %d of %d, %v; want up to date and at least 17", current, latest, err)
+	}
+	for name, oid := range oids {
+		var after int64
+		if err := s.DB().QueryRowContext(ctx, `SELECT to_regclass($1)::oid`, name).Scan(&after); err != nil || after != oid {
+			t.Errorf("index %s after the migration = oid %d, %v; want the one built beforehand (%d)", name, after, err, oid)
+		}
+	}
+}
+
 // TestUpgrade: a database of an earlier release, in a schema of its own,
 // keeps its data through today's migrations.
 func TestUpgrade(t *testing.T) {

@@ -304,11 +304,55 @@ func TestClientDeletionSearchesAnIndex(t *testing.T) {
 	s := newStore(t)
 	for _, q := range sqldbtest.ClientDeletes {
 		t.Run(q.Table, func(t *testing.T) {
-			want := "USING INDEX " + q.Table + "_client_id (client_id=?)"
-			if got := sqlitePlan(t, s, q.Query, "web"); !strings.Contains(got, want) {
+			// "USING COVERING INDEX" when the index holds every column
+			// the statement needs.
+			want := "INDEX " + q.Table + "_client_id (client_id=?)"
+			if got := sqlitePlan(t, s, q.Query, "web"); !strings.Contains(got, "SEARCH "+q.Table+" USING ") || !strings.Contains(got, want) {
 				t.Fatalf("%s: plan %q does not search %s", q.Query, got, q.Table+"_client_id")
 			}
 		})
+	}
+}
+
+// TestColumnSearchesUseAnIndex: every statement that finds the rows of one
+// user, client or refresh family by a column that is not the primary key
+// (the DELETEs being what ON DELETE CASCADE runs) searches an index on that
+// column rather than scanning the table or another index. Every foreign key
+// of the schema has its cascade listed.
+func TestColumnSearchesUseAnIndex(t *testing.T) {
+	s := newStore(t)
+	listed := map[string]bool{}
+	for _, q := range sqldbtest.ColumnSearches {
+		listed[q.Table+"."+q.Column] = true
+		t.Run(strings.Fields(q.Query)[0]+" "+q.Table+"."+q.Column, func(t *testing.T) {
+			got := sqlitePlan(t, s, q.Query, q.Args...)
+			if !strings.Contains(got, "SEARCH "+q.Table+" USING ") || !strings.Contains(got, "("+q.Column+"=?") {
+				t.Fatalf("%s: plan %q does not search an index on %s", q.Query, got, q.Column)
+			}
+		})
+	}
+	rows, err := s.DB().Query(`SELECT m.name, f."from" FROM sqlite_schema m, pragma_foreign_key_list(m.name) f
+		WHERE m.type = 'table' AND f.seq = 0`)
+	if err != nil {
+		t.Fatalf("foreign keys: %v", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var table, column string
+		if err := rows.Scan(&table, &column); err != nil {
+			t.Fatalf("scan foreign key: %v", err)
+		}
+		n++
+		if !listed[table+"."+column] {
+			t.Errorf("foreign key %s.%s: its cascade is not in sqldbtest.ColumnSearches", table, column)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("foreign keys: %v", err)
+	}
+	if n == 0 {
+		t.Fatal("no foreign key found in the schema")
 	}
 }
 

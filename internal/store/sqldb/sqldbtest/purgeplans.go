@@ -19,10 +19,57 @@ var PurgeSelects = []struct{ Table, Query string }{
 
 // ClientDeletes are the statements of sqldb's DeleteClient whose table grows
 // with traffic (a row per app token granted in a browser session, a row per
-// queued back-channel logout), with the placeholders of the "?" dialect.
-// Each must search an index on client_id (migration 16), not read the whole
-// table inside the transaction that holds the client's row.
+// queued back-channel logout, a consent per user of the client, a code per
+// authorization of the last minute), with the placeholders of the "?"
+// dialect. Each must search an index on client_id (migrations 16 and 17),
+// not read the whole table inside the transaction that holds the client's
+// row.
 var ClientDeletes = []struct{ Table, Query string }{
 	{"session_grants", `DELETE FROM session_grants WHERE client_id = ?`},
 	{"logout_outbox", `DELETE FROM logout_outbox WHERE client_id = ?`},
+	{"consents", `DELETE FROM consents WHERE client_id = ?`},
+	{"authorization_codes", `DELETE FROM authorization_codes WHERE client_id = ?`},
+}
+
+// ColumnSearches are the statements that find the rows of one user, client
+// or refresh family by a column that is not the table's primary key (or
+// not its leading column), on tables that grow with traffic, with the
+// placeholders of the "?" dialect and arguments for them. Each must search
+// an index whose leading column is Column, not read the whole table.
+//
+// The DELETEs of a user's rows are the ones PostgreSQL's and SQLite's
+// ON DELETE CASCADE run when a user (or a refresh family) is deleted, one
+// per referencing table: every foreign key of the schema is listed here.
+var ColumnSearches = []struct {
+	Table, Column, Query string
+	Args                 []any
+}{
+	// RevokeClientFamilies: deleting a client and changing its secret
+	// (migration 17).
+	{"refresh_families", "client_id", `UPDATE refresh_families SET revoked_at = ?
+			 WHERE client_id = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id, expires_at, no_refresh`,
+		[]any{int64(1), "web", int64(1)}},
+	// UserSessionGrants: the sessions view and RP-initiated logout
+	// (migration 17).
+	{"session_grants", "user_id",
+		`SELECT family_id, session_id, sid, client_id, user_id, created_at FROM session_grants WHERE user_id = ? ORDER BY created_at, family_id`,
+		[]any{"u1"}},
+	// RevokeUserFamilies: disabling or deleting a user, a password change,
+	// logout everywhere.
+	{"refresh_families", "user_id", `UPDATE refresh_families SET revoked_at = ?
+			 WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? RETURNING id, expires_at, no_refresh`,
+		[]any{int64(1), "u1", int64(1)}},
+	// ON DELETE CASCADE of users (id).
+	{"sessions", "user_id", `DELETE FROM sessions WHERE user_id = ?`, []any{"u1"}},
+	{"refresh_families", "user_id", `DELETE FROM refresh_families WHERE user_id = ?`, []any{"u1"}},
+	{"identities", "user_id", `DELETE FROM identities WHERE user_id = ?`, []any{"u1"}},
+	{"authorization_codes", "user_id", `DELETE FROM authorization_codes WHERE user_id = ?`, []any{"u1"}}, // migration 17
+	{"consents", "user_id", `DELETE FROM consents WHERE user_id = ?`, []any{"u1"}},
+	{"mfa_totp", "user_id", `DELETE FROM mfa_totp WHERE user_id = ?`, []any{"u1"}},
+	{"mfa_totp_steps", "user_id", `DELETE FROM mfa_totp_steps WHERE user_id = ?`, []any{"u1"}},
+	{"mfa_recovery_codes", "user_id", `DELETE FROM mfa_recovery_codes WHERE user_id = ?`, []any{"u1"}},
+	{"webauthn_credentials", "user_id", `DELETE FROM webauthn_credentials WHERE user_id = ?`, []any{"u1"}},
+	{"oidc_login_sessions", "user_id", `DELETE FROM oidc_login_sessions WHERE user_id = ?`, []any{"u1"}}, // migration 17
+	// ON DELETE CASCADE of refresh_families (id).
+	{"refresh_tokens", "family_id", `DELETE FROM refresh_tokens WHERE family_id = ?`, []any{"f1"}},
 }
