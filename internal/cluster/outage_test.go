@@ -329,7 +329,8 @@ func outageProbes(t *testing.T) []outageProbe {
 			send: func(base string, c outageCreds) outcome {
 				q := url.Values{"response_type": {"code"}, "client_id": {"web"}, "redirect_uri": {"http://127.0.0.1/cb"},
 					"scope": {"openid"}, "state": {"s1"}, "code_challenge": {c.codeChallenge}, "code_challenge_method": {"S256"}}
-				return timedCall("GET", base+"/auth/authorize?"+q.Encode(), "", "Cookie", c.cookie)
+				// A browser's navigation: it asks for HTML, and gets an error page.
+				return timedCall("GET", base+"/auth/authorize?"+q.Encode(), "", "Cookie", c.cookie, "Accept", "text/html")
 			}},
 		{name: "MFA verification", needs: []string{"store", "limits", "sessions"}, okStatus: []int{200},
 			send: func(base string, c outageCreds) outcome {
