@@ -1,5 +1,12 @@
 package sqldbtest
 
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+)
+
 // PurgeSelects are the row searches of the purges whose table grows with
 // traffic and that run every 5 minutes on every instance, as sqldb's purge
 // runs them (with the placeholders of the "?" dialect). Each must search an
@@ -72,4 +79,42 @@ var ColumnSearches = []struct {
 	{"oidc_login_sessions", "user_id", `DELETE FROM oidc_login_sessions WHERE user_id = ?`, []any{"u1"}}, // migration 17
 	// ON DELETE CASCADE of refresh_families (id).
 	{"refresh_tokens", "family_id", `DELETE FROM refresh_tokens WHERE family_id = ?`, []any{"f1"}},
+}
+
+// RunColumnSearches runs searches on every ColumnSearches entry, each a
+// subtest that fails unless the store's plan searches an index on its
+// column, and fails when a foreign key of the schema (the table and column
+// rows foreignKeys selects on db) has no entry: the cascade of a new
+// foreign key must be indexed too.
+func RunColumnSearches(t *testing.T, db *sql.DB, foreignKeys string, searches func(t *testing.T, table, column, query string, args []any)) {
+	t.Helper()
+	listed := map[string]bool{}
+	for _, q := range ColumnSearches {
+		listed[q.Table+"."+q.Column] = true
+		t.Run(strings.Fields(q.Query)[0]+" "+q.Table+"."+q.Column, func(t *testing.T) {
+			searches(t, q.Table, q.Column, q.Query, q.Args)
+		})
+	}
+	rows, err := db.QueryContext(context.Background(), foreignKeys)
+	if err != nil {
+		t.Fatalf("foreign keys: %v", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var table, column string
+		if err := rows.Scan(&table, &column); err != nil {
+			t.Fatalf("scan foreign key: %v", err)
+		}
+		n++
+		if !listed[table+"."+column] {
+			t.Errorf("foreign key %s.%s: its cascade is not in sqldbtest.ColumnSearches", table, column)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("foreign keys: %v", err)
+	}
+	if n == 0 {
+		t.Fatal("no foreign key found in the schema")
+	}
 }
