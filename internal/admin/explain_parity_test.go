@@ -151,15 +151,7 @@ func TestExplainMatchesTheGateway(t *testing.T) {
 				if rq.host != "" {
 					headers["Host"] = rq.host
 				}
-				body, _ := json.Marshal(map[string]any{"method": rq.method, "url": rq.target, "headers": headers})
-				r, out := e.do(t, "POST", "/admin/api/v1/explain", string(body), append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)...)
-				if r.StatusCode != 200 {
-					t.Fatalf("explain = %d %s", r.StatusCode, out)
-				}
-				var got gateway.Explanation
-				if err := json.Unmarshal([]byte(out), &got); err != nil {
-					t.Fatal(err)
-				}
+				got, out := e.explain(t, map[string]any{"method": rq.method, "url": rq.target, "headers": headers})
 				// An own endpoint's handler decides its status (explain
 				// says 0), except an OPTIONS request, whose answer (405 or a
 				// preflight's 204) the routing gives; everything else is
@@ -215,15 +207,7 @@ func TestExplainShowsScopes(t *testing.T) {
 			gateway.Check{Name: "scopes", OK: true, Detail: "not checked: a session is the user's own login and carries no scopes"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			body, _ := json.Marshal(map[string]any{"method": "GET", "url": "/scoped/x", "headers": tt.headers})
-			r, out := e.do(t, "POST", "/admin/api/v1/explain", string(body), append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)...)
-			if r.StatusCode != 200 {
-				t.Fatalf("explain = %d %s", r.StatusCode, out)
-			}
-			var got gateway.Explanation
-			if err := json.Unmarshal([]byte(out), &got); err != nil {
-				t.Fatal(err)
-			}
+			got, _ := e.explain(t, map[string]any{"method": "GET", "url": "/scoped/x", "headers": tt.headers})
 			if got.Route == nil || len(got.Route.Scopes) != 1 || got.Route.Scopes[0] != "orders:read" {
 				t.Errorf("route = %+v, want scopes [orders:read]", got.Route)
 			}
@@ -238,4 +222,20 @@ func TestExplainShowsScopes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// explain asks POST /admin/api/v1/explain, as root, about the request req
+// describes and returns the answer (200) decoded and as sent.
+func (e *env) explain(t *testing.T, req map[string]any) (gateway.Explanation, string) {
+	t.Helper()
+	body, _ := json.Marshal(req)
+	r, out := e.do(t, "POST", "/admin/api/v1/explain", string(body), append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)...)
+	if r.StatusCode != 200 {
+		t.Fatalf("explain = %d %s", r.StatusCode, out)
+	}
+	var got gateway.Explanation
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	return got, out
 }
