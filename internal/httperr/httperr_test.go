@@ -96,15 +96,17 @@ func TestWrite(t *testing.T) {
 		body      string
 		challenge string
 		retry     string
+		// presetRetry: Retry-After set before Write (httpapi.Waiting's own).
+		presetRetry string
 	}{
-		{"unauthorized gets the Bearer challenge", auth.ErrUnauthenticated, "", `{"error":"unauthorized"}`, `Bearer realm="gatehouse"`, ""},
-		{"a challenge already set is kept", auth.ErrUnauthenticated, `Bearer realm="gatehouse", error="invalid_token"`, `{"error":"unauthorized"}`, `Bearer realm="gatehouse", error="invalid_token"`, ""},
-		{"invalid credentials carry no challenge", auth.ErrInvalidCredentials, "", `{"error":"invalid_credentials"}`, "", ""},
-		{"throttled gets Retry-After rounded up", &auth.ThrottledError{RetryAfter: 1500 * time.Millisecond}, "", `{"error":"too_many_attempts"}`, "", "2"},
-		{"store down gets Retry-After of StoreRetry", wrap(auth.ErrUnavailable), "", `{"error":"unavailable"}`, "", httperr.RetryAfter(httperr.StoreRetry)},
-		{"store down keeps a Retry-After set already", wrap(auth.ErrUnavailable), "", `{"error":"unavailable"}`, "", "7"},
-		{"shed gets Retry-After", wrap(&auth.OverloadedError{RetryAfter: 2100 * time.Millisecond}), "", `{"error":"temporarily_unavailable"}`, "", "3"},
-		{"rate limited gets 429 and Retry-After", fmt.Errorf("route x: %w", &auth.RateLimitedError{RetryAfter: 200 * time.Millisecond}), "", `{"error":"rate_limited"}`, "", "1"},
+		{"unauthorized gets the Bearer challenge", auth.ErrUnauthenticated, "", `{"error":"unauthorized"}`, `Bearer realm="gatehouse"`, "", ""},
+		{"a challenge already set is kept", auth.ErrUnauthenticated, `Bearer realm="gatehouse", error="invalid_token"`, `{"error":"unauthorized"}`, `Bearer realm="gatehouse", error="invalid_token"`, "", ""},
+		{"invalid credentials carry no challenge", auth.ErrInvalidCredentials, "", `{"error":"invalid_credentials"}`, "", "", ""},
+		{"throttled gets Retry-After rounded up", &auth.ThrottledError{RetryAfter: 1500 * time.Millisecond}, "", `{"error":"too_many_attempts"}`, "", "2", ""},
+		{"store down gets Retry-After of StoreRetry", wrap(auth.ErrUnavailable), "", `{"error":"unavailable"}`, "", httperr.RetryAfter(httperr.StoreRetry), ""},
+		{"store down keeps a Retry-After set already", wrap(auth.ErrUnavailable), "", `{"error":"unavailable"}`, "", "7", "7"},
+		{"shed gets Retry-After", wrap(&auth.OverloadedError{RetryAfter: 2100 * time.Millisecond}), "", `{"error":"temporarily_unavailable"}`, "", "3", ""},
+		{"rate limited gets 429 and Retry-After", fmt.Errorf("route x: %w", &auth.RateLimitedError{RetryAfter: 200 * time.Millisecond}), "", `{"error":"rate_limited"}`, "", "1", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,8 +114,8 @@ func TestWrite(t *testing.T) {
 			if tt.preset != "" {
 				w.Header().Set("WWW-Authenticate", tt.preset)
 			}
-			if strings.Contains(tt.name, "set already") {
-				w.Header().Set("Retry-After", tt.retry) // httpapi.Waiting's own
+			if tt.presetRetry != "" {
+				w.Header().Set("Retry-After", tt.presetRetry)
 			}
 			p := httperr.Write(w, tt.err)
 			if got, want := w.Code, p.Status; got != want {
