@@ -532,6 +532,13 @@ func (s *server) handleTOTPConfirm() http.Handler {
 		err = s.MFA.ConfirmTOTP(r.Context(), sub.user.ID, in.Code)
 		settle(err)
 		if err != nil {
+			if errors.Is(err, auth.ErrInvalidCredentials) {
+				// A wrong code here is a guess at a code as much as one at
+				// /auth/login/mfa: audited alike (not the code), with a
+				// reason and enrolment=true to tell the two apart.
+				s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAFailed, UserID: sub.user.ID, Username: sub.user.Username,
+					Details: map[string]string{"method": mfa.MethodTOTP, "reason": "wrong_code", "enrolment": "true"}})
+			}
 			s.confirmFailed(w, r, sub, form, err)
 			return
 		}

@@ -141,7 +141,8 @@ func TestPasskeyAssertionOfAnotherCeremonyRefused(t *testing.T) {
 }
 
 // The audit trail and metrics of an authenticator app's life, as
-// docs/mfa.md lists them: mfa.enrolled (method totp), mfa.recovery_codes
+// docs/mfa.md lists them: mfa.failed (reason wrong_code, enrolment=true)
+// for a wrong confirmation code, mfa.enrolled (method totp), mfa.recovery_codes
 // (enrolment=true for the codes the form's confirmation shows), mfa.failed
 // for a wrong TOTP and a wrong recovery code, login.ok with method
 // recovery and the amr, mfa.recovery_codes for a new set, mfa.removed
@@ -159,7 +160,12 @@ func TestTOTPAndRecoveryCodeAuditTrail(t *testing.T) {
 		t.Fatalf("enrolment page = %d, no secret: %s", resp.StatusCode, body)
 	}
 	secret := m[1]
-	confirm := url.Values{"code": {mfatest.TOTPCode(t, secret, g.Clock.Now())}}
+	right := mfatest.TOTPCode(t, secret, g.Clock.Now())
+	wrong := wrongCode(right)
+	if resp, body := do(t, c, "POST", g.URL+"/auth/mfa/totp/confirm", url.Values{"code": {wrong}}.Encode(), "Content-Type", form); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("confirmation with a wrong code = %d %s, want 401", resp.StatusCode, body)
+	}
+	confirm := url.Values{"code": {right}}
 	resp, body = do(t, c, "POST", g.URL+"/auth/mfa/totp/confirm", confirm.Encode(), "Content-Type", form)
 	var codes []string
 	for _, m := range regexp.MustCompile(`<li><code>([^<]+)</code></li>`).FindAllStringSubmatch(body, -1) {
@@ -195,7 +201,10 @@ func TestTOTPAndRecoveryCodeAuditTrail(t *testing.T) {
 		typ     string
 		details map[string]string
 	}
+	// The wrong confirmation code first: the login's mfa.failed below
+	// must not take its event.
 	wants := []want{
+		{audit.MFAFailed, map[string]string{"method": "totp", "reason": "wrong_code", "enrolment": "true"}},
 		{audit.MFAEnrolled, map[string]string{"method": "totp"}},
 		{audit.RecoveryCodes, map[string]string{"enrolment": "true"}},
 		{audit.MFAFailed, map[string]string{"method": "totp"}},
@@ -230,6 +239,13 @@ func TestTOTPAndRecoveryCodeAuditTrail(t *testing.T) {
 	}
 	for _, ev := range evs {
 		text := fmt.Sprint(ev.Details)
+		// Six digits may turn up inside other text: the confirmation
+		// codes are looked for as whole values.
+		for k, v := range ev.Details {
+			if v == wrong || v == right {
+				t.Errorf("audit event %s carries a TOTP code in %s", ev.Type, k)
+			}
+		}
 		for _, s := range append([]string{secret}, codes...) {
 			if strings.Contains(text, s) || strings.Contains(text, strings.ReplaceAll(s, "-", "")) {
 				t.Errorf("audit event %s carries a secret or code (%d characters)", ev.Type, len(s))

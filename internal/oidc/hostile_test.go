@@ -223,8 +223,9 @@ func TestHungProviderEndsTheLogin(t *testing.T) {
 // An ID token is verified against the keys the provider publishes (ES256
 // here): one with alg none, or HS256 keyed with the client secret (which
 // anyone holding the secret can mint), is refused even when the provider's
-// discovery document advertises that algorithm, and the client secret,
-// the code and the state appear in no log line, audit event or page.
+// discovery document advertises that algorithm (beside one that gatehouse
+// accepts, so that the login starts), and the client secret, the code and
+// the state appear in no log line, audit event or page.
 func TestCallbackRefusesUnsignedOrSymmetricIDToken(t *testing.T) {
 	tests := []struct {
 		name string
@@ -233,9 +234,9 @@ func TestCallbackRefusesUnsignedOrSymmetricIDToken(t *testing.T) {
 	}{
 		{"alg none", "none", nil},
 		{"alg none, advertised", "none", []string{"ES256", "none"}},
+		{"alg none, advertised beside RS256", "none", []string{"RS256", "none"}},
 		{"HS256 with the client secret", "HS256", nil},
 		{"HS256 with the client secret, advertised", "HS256", []string{"ES256", "HS256"}},
-		{"HS256 with the client secret, the only one advertised", "HS256", []string{"HS256"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,6 +256,50 @@ func TestCallbackRefusesUnsignedOrSymmetricIDToken(t *testing.T) {
 				t.Errorf("%d users created, want 0", got)
 			}
 			e.assertNothingSecretRecorded(logs.String()+resp.body, secrets...)
+		})
+	}
+}
+
+// The ID token verifier takes from the discovery document's
+// id_token_signing_alg_values_supported only the asymmetric algorithms
+// gatehouse accepts. A provider that offers none of them (only HS256 or
+// "none") cannot be used: the login start fails as for a provider that is
+// down (502 provider_unavailable, audited), and the log line names the
+// algorithms it offered. One that offers an accepted algorithm beside them
+// works; one that names none is taken to sign with RS256 (OIDC Core
+// 3.1.3.7), so the test provider's ES256 token is refused.
+func TestDiscoveryKeepsOnlyAcceptedSigningAlgorithms(t *testing.T) {
+	tests := []struct {
+		name string
+		algs []string // the discovery document's id_token_signing_alg_values_supported
+		want string   // "unavailable", "login" or "id_token_invalid"
+	}{
+		{"only HS256", []string{"HS256"}, "unavailable"},
+		{"only none", []string{"none"}, "unavailable"},
+		{"HS256 and none", []string{"HS256", "none"}, "unavailable"},
+		{"ES256 beside HS256 and none", []string{"HS256", "none", "ES256"}, "login"},
+		{"none named: RS256", []string{}, "id_token_invalid"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			var logs strings.Builder
+			e.logs = &logs
+			e.configure(e.providerConfig(), nil)
+			e.op.SetBehaviour(oidctestop.Behaviour{SigningAlgs: tc.algs})
+			switch tc.want {
+			case "unavailable":
+				e.assertRefused(e.get(e.srv.URL+"/auth/oidc/corp/start"), http.StatusBadGateway, "provider_unavailable")
+				if offered := "id_token_signing_alg_values_supported: " + strings.Join(tc.algs, ", ") + ")"; !strings.Contains(logs.String(), offered) {
+					t.Errorf("the log does not name the algorithms offered (%q):\n%s", offered, logs.String())
+				}
+			case "login":
+				if resp := e.login("/"); resp.status != http.StatusSeeOther {
+					t.Fatalf("login = %d, want 303 (body %q)", resp.status, resp.body)
+				}
+			default:
+				e.assertRefused(e.login("/"), http.StatusBadRequest, tc.want)
+			}
 		})
 	}
 }

@@ -175,6 +175,10 @@ func (p *provider) discover(ctx context.Context) (*endpoints, error) {
 	if err := op.Claims(&meta); err != nil {
 		return nil, err
 	}
+	algs, err := signingAlgs(meta.Algs)
+	if err != nil {
+		return nil, err
+	}
 	ep := op.Endpoint()
 	ep.AuthStyle = authStyle(meta.AuthMethods)
 	scopes := p.cfg.Scopes
@@ -189,14 +193,47 @@ func (p *provider) discover(ctx context.Context) (*endpoints, error) {
 	}
 	return &endpoints{
 		oauth: p.oauthConfig(ep, scopes),
-		// As op.Verifier builds it (the discovered algorithms; go-oidc
-		// defaults to RS256 alone), over a key set that reports fetch
-		// failures (endpoints.verify).
+		// As op.Verifier builds it, but with the discovered algorithms
+		// that gatehouse accepts (signingAlgs), over a key set that
+		// reports fetch failures (endpoints.verify).
 		verifier: gooidc.NewVerifier(p.cfg.Issuer, fetchAwareKeys{gooidc.NewRemoteKeySet(gooidc.ClientContext(ctx, p.client), meta.JWKS)},
-			&gooidc.Config{ClientID: p.cfg.ClientID, Now: p.now, SupportedSigningAlgs: meta.Algs}),
+			&gooidc.Config{ClientID: p.cfg.ClientID, Now: p.now, SupportedSigningAlgs: algs}),
 		op:       op,
 		issParam: meta.IssParam,
 	}, nil
+}
+
+// acceptedSigningAlgs are the ID token (and logout token) signing
+// algorithms gatehouse accepts from a provider: asymmetric ones only. An
+// HS256 token is keyed with the client secret, which anyone holding it can
+// mint tokens with, and "none" is no signature at all.
+var acceptedSigningAlgs = []string{
+	gooidc.RS256, gooidc.RS384, gooidc.RS512,
+	gooidc.PS256, gooidc.PS384, gooidc.PS512,
+	gooidc.ES256, gooidc.ES384, gooidc.ES512,
+	gooidc.EdDSA,
+}
+
+// signingAlgs returns the algorithms of a discovery document's
+// id_token_signing_alg_values_supported (offered) that gatehouse accepts,
+// in the provider's order. A document that names none means RS256, the
+// default of OIDC Core 3.1.3.7. A provider that offers none of them cannot
+// be used: the error names what it offered, for the operator's log.
+func signingAlgs(offered []string) ([]string, error) {
+	if len(offered) == 0 {
+		return []string{gooidc.RS256}, nil
+	}
+	var algs []string
+	for _, a := range offered {
+		if slices.Contains(acceptedSigningAlgs, a) && !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
+	}
+	if len(algs) == 0 {
+		return nil, fmt.Errorf("no ID token signing algorithm that gatehouse accepts (%s) among those the provider offers (id_token_signing_alg_values_supported: %s)",
+			strings.Join(acceptedSigningAlgs, ", "), strings.Join(offered, ", "))
+	}
+	return algs, nil
 }
 
 // verify checks an ID token or logout token (signature, iss, aud, exp). A

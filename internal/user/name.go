@@ -21,7 +21,8 @@ func NameKey(name string) string {
 }
 
 // fitsName reports whether name is at most MaxNameLen characters once
-// clean, as every account's is (CheckName).
+// clean, as every account's is: the one check of the length, for CheckName
+// and for a login's name (checkPassword).
 func fitsName(name string) bool {
 	return utf8.RuneCountInString(CleanName(name)) <= MaxNameLen
 }

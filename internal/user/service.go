@@ -109,8 +109,8 @@ func CheckName(name string) error {
 		return fmt.Errorf("%w: username must be UTF-8", auth.ErrInvalidInput)
 	}
 	name = CleanName(name)
-	if n := utf8.RuneCountInString(name); n < 1 || n > MaxNameLen {
-		return fmt.Errorf("%w: username must be 1 to 64 characters", auth.ErrInvalidInput)
+	if name == "" || !fitsName(name) {
+		return fmt.Errorf("%w: username must be 1 to %d characters", auth.ErrInvalidInput, MaxNameLen)
 	}
 	if name == "." || name == ".." {
 		return fmt.Errorf("%w: username must not be %q", auth.ErrInvalidInput, name)

@@ -3,6 +3,7 @@ package user_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -73,26 +74,31 @@ func withAlice(t *testing.T) (*sqlite.Store, *user.Service) {
 }
 
 func TestCreateAppliesTheNameRule(t *testing.T) {
+	limit := user.MaxNameLen
+	lengthRule := fmt.Sprintf("1 to %d characters", limit)
 	tests := []struct {
 		name, username, stored string
 		ok                     bool
+		msg                    string // in the refusal's message, when set
 	}{
-		{"plain", "alice", "alice", true},
-		{"trimmed and NFKC-normalised", "  ａｌｉｃｅ２ ", "alice2", true},
-		{"64 characters", strings.Repeat("a", 64), strings.Repeat("a", 64), true},
-		{"65 characters", strings.Repeat("a", 65), "", false},
-		{"empty", "  ", "", false},
-		{"space inside", "alice smith", "", false},
-		{"control character", "alice\x00", "", false},
-		{"not UTF-8", "al\xffice", "", false},
-		{"zero-width space", "ad\u200bmin", "", false},
-		{"zero-width joiner", "admin\u200d", "", false},
-		{"right-to-left override", "\u202eadmin", "", false},
-		{"byte order mark", "\ufeffadmin", "", false},
-		{"soft hyphen", "ad\u00admin", "", false},
-		{"Hangul filler", "admin\u3164", "", false},
-		{"variation selector", "admin\ufe0f", "", false},
-		{"non-Latin letters and marks", "José-Łukasz_日本", "José-Łukasz_日本", true},
+		{"plain", "alice", "alice", true, ""},
+		{"trimmed and NFKC-normalised", "  ａｌｉｃｅ２ ", "alice2", true, ""},
+		{"the limit", strings.Repeat("a", limit), strings.Repeat("a", limit), true, ""},
+		{"the limit in two-byte characters", strings.Repeat("\u00e9", limit), strings.Repeat("\u00e9", limit), true, ""},
+		{"the limit plus one", strings.Repeat("a", limit+1), "", false, lengthRule},
+		{"the limit plus one after NFKC", strings.Repeat("a", limit-1) + "\ufb00", "", false, lengthRule}, // U+FB00 ﬀ is "ff"
+		{"empty", "  ", "", false, lengthRule},
+		{"space inside", "alice smith", "", false, ""},
+		{"control character", "alice\x00", "", false, ""},
+		{"not UTF-8", "al\xffice", "", false, ""},
+		{"zero-width space", "ad\u200bmin", "", false, ""},
+		{"zero-width joiner", "admin\u200d", "", false, ""},
+		{"right-to-left override", "\u202eadmin", "", false, ""},
+		{"byte order mark", "\ufeffadmin", "", false, ""},
+		{"soft hyphen", "ad\u00admin", "", false, ""},
+		{"Hangul filler", "admin\u3164", "", false, ""},
+		{"variation selector", "admin\ufe0f", "", false, ""},
+		{"non-Latin letters and marks", "José-Łukasz_日本", "José-Łukasz_日本", true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +107,9 @@ func TestCreateAppliesTheNameRule(t *testing.T) {
 			if !tt.ok {
 				if !errors.Is(err, auth.ErrInvalidInput) {
 					t.Fatalf("Create(%q) = %v, want ErrInvalidInput", tt.username, err)
+				}
+				if !strings.Contains(err.Error(), tt.msg) {
+					t.Errorf("Create(%q) = %v, want a message with %q", tt.username, err, tt.msg)
 				}
 				return
 			}
