@@ -31,7 +31,8 @@ func (g *Gateway) judge(w http.ResponseWriter, fr *http.Request, mode loginMode,
 	}
 	d := g.authorize(fr, rt)
 	if d.outcome != outcomeAllow {
-		if !wantsLogin(fr, d) && d.outcome != outcomeStepUp {
+		// An outage keeps mode too: its page links to the login URL.
+		if !wantsLogin(fr, d) && d.outcome != outcomeStepUp && d.outcome != outcomeUnavailable {
 			mode = loginNone
 		}
 		g.deny(w, fr, rt, p, d, mode)

@@ -27,18 +27,9 @@ const (
 
 // wantsLogin reports whether a denial should send a browser to the login
 // page: a session credential was expected (auth session, or any without an
-// Authorization header) and the client accepts HTML.
+// Authorization header) and the client accepts HTML (httperr.WantsHTML).
 func wantsLogin(r *http.Request, d decision) bool {
-	return d.outcome == outcomeUnauthorized && d.kind == kindSession && acceptsHTML(r)
-}
-
-func acceptsHTML(r *http.Request) bool {
-	for _, v := range r.Header.Values("Accept") {
-		if strings.Contains(v, "text/html") {
-			return true
-		}
-	}
-	return false
+	return d.outcome == outcomeUnauthorized && d.kind == kindSession && httperr.WantsHTML(r)
 }
 
 func (g *Gateway) redirectBrowser(r *http.Request, d decision) loginMode {
@@ -79,7 +70,10 @@ func (g *Gateway) loginLocation(fr *http.Request, mode loginMode, p string) stri
 
 // deny logs and answers a refused decision. A store outage is 503 with
 // Retry-After (httperr): as the HTML error page to a browser that signs in
-// with the session (as wantsLogin), else as JSON.
+// with the session (as wantsLogin), else as JSON. The page's link back to
+// sign-in is the URL a login redirect in mode would name (loginNone: the
+// built-in gateway's), since a forward-auth proxy passes the page on to a
+// browser on the app's host, where a relative /login is the app's.
 func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p string, d decision, mode loginMode) {
 	g.logDenial(r, rt.Name, p, d)
 	g.observe(rt.Name, d.kind, d.outcome)
@@ -88,9 +82,9 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p stri
 	case outcomeRateLimited:
 		httperr.Write(w, &auth.RateLimitedError{RetryAfter: d.limit.res.RetryAfter})
 	case outcomeUnavailable:
-		if d.kind == kindSession && acceptsHTML(r) {
+		if d.kind == kindSession && httperr.WantsHTML(r) {
 			// A browser, as wantsLogin: a page, not raw JSON.
-			httperr.WritePage(w, d.err)
+			httperr.WritePageSignIn(w, d.err, g.loginLocation(r, orRedirect(mode), p))
 			return
 		}
 		httperr.Write(w, d.err)
@@ -107,6 +101,16 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p stri
 	default:
 		g.unauthorized(w, r, p, d, mode)
 	}
+}
+
+// orRedirect is mode, or loginRedirect for loginNone: where the login page
+// is for a browser the built-in gateway serves, on gatehouse's own
+// listener whatever its host (/login is served on every host).
+func orRedirect(mode loginMode) loginMode {
+	if mode == loginNone {
+		return loginRedirect
+	}
+	return mode
 }
 
 func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, p string, d decision, mode loginMode) {
@@ -183,12 +187,8 @@ func (g *Gateway) refuseNotFound(w http.ResponseWriter, r *http.Request, p strin
 // new ID there) — or, behind nginx, gets the 401 with X-Auth-Redirect
 // pointing there; anything else gets RFC 9470's 401.
 func (g *Gateway) stepUp(w http.ResponseWriter, r *http.Request, p string, d decision, mode loginMode) {
-	where := mode
-	if where == loginNone { // built-in gateway: gatehouse's own host
-		where = loginRedirect
-	}
-	loc := strings.Replace(g.loginLocation(r, where, p), "/login?", "/login/mfa?", 1)
-	if d.kind == kindSession && acceptsHTML(r) {
+	loc := strings.Replace(g.loginLocation(r, orRedirect(mode), p), "/login?", "/login/mfa?", 1)
+	if d.kind == kindSession && httperr.WantsHTML(r) {
 		if mode != loginHint {
 			sendToLogin(w, r, loc)
 			return

@@ -42,7 +42,7 @@ func htmlPage(h http.Handler) http.Handler {
 // showing raw JSON. API clients asking or posting the same keep the JSON
 // error.
 func answersWithPage(r *http.Request) bool {
-	if !wantsHTML(r) || r.Context().Value(pageKey{}) == nil {
+	if !httperr.WantsHTML(r) || r.Context().Value(pageKey{}) == nil {
 		return false
 	}
 	switch r.Method {

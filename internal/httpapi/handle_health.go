@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 )
 
 func (s *server) handleHealthz() http.Handler {
@@ -13,11 +15,12 @@ func (s *server) handleHealthz() http.Handler {
 }
 
 // handleReadyz is 200 only while every store answers; else 503 naming the
-// failing parts, so a load balancer stops sending traffic here.
+// failing parts, so a load balancer stops sending traffic here, with
+// Retry-After of httperr.StoreRetry.
 func (s *server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if failing := s.readyFailing(r.Context()); len(failing) > 0 {
-			writeUnready(w, failing)
+			writeUnready(w, failing, httperr.StoreRetry)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -37,7 +40,9 @@ func (s *server) readyFailing(ctx context.Context) []string {
 	return s.Ready(ctx)
 }
 
-// writeUnready is /readyz's 503, naming the parts that do not answer.
-func writeUnready(w http.ResponseWriter, failing []string) {
+// writeUnready is /readyz's 503, naming the parts that do not answer,
+// with Retry-After of wait, as every 503 gatehouse writes (httperr).
+func writeUnready(w http.ResponseWriter, failing []string, wait time.Duration) {
+	w.Header().Set("Retry-After", httperr.RetryAfter(wait))
 	writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "failing": failing})
 }

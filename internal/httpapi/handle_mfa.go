@@ -497,7 +497,7 @@ func (s *server) handleTOTPEnrol() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if isForm(r) || wantsHTML(r) {
+		if isForm(r) || httperr.WantsHTML(r) {
 			next := s.formNext(r, sub)
 			s.pages.render(w, http.StatusOK, "mfa_enrol", mfaEnrolPage{Enrolment: e, Next: next,
 				StepUp: sub.session != nil && r.FormValue("next") != "", FormOrigin: s.nextFormTarget(r.Context(), next)})
@@ -684,7 +684,7 @@ func (s *server) handleRecoveryCodes() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if isForm(r) || wantsHTML(r) {
+		if isForm(r) || httperr.WantsHTML(r) {
 			s.pages.render(w, http.StatusOK, "mfa_codes", mfaCodesPage{Codes: codes})
 			return
 		}

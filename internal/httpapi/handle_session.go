@@ -242,7 +242,7 @@ func (s *server) handleLogout() http.Handler {
 		// The browser also drops every cookie of this origin, including
 		// ones planted under another path or name (W3C Clear Site Data).
 		w.Header().Set("Clear-Site-Data", `"cookies"`)
-		if isForm(r) || wantsHTML(r) {
+		if isForm(r) || httperr.WantsHTML(r) {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -37,12 +36,6 @@ func isJSON(r *http.Request) bool {
 func isForm(r *http.Request) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data"
-}
-
-// wantsHTML reports whether the client is a browser navigating (Accept
-// names text/html).
-func wantsHTML(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // decodeJSON reads one JSON object into v, refusing unknown trailing data

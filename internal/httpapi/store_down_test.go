@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -17,8 +19,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
 
@@ -162,5 +166,40 @@ func TestStoreDownAnswersInKindWithRetryAfter(t *testing.T) {
 	}
 	if !errors.Is(store.fail(), auth.ErrUnavailable) {
 		t.Fatal("the store was not down")
+	}
+}
+
+// TestReadyzUnavailableCarriesRetryAfter: /readyz's 503, like every other
+// 503 gatehouse writes, says when to ask again (RFC 9110 §10.2.3): a
+// serving instance whose Redis stopped answering httperr.StoreRetry, one
+// still waiting for its stores at start the wait until they are tried
+// again, as its other 503s (httpapi.Waiting).
+func TestReadyzUnavailableCarriesRetryAfter(t *testing.T) {
+	proxy := redistest.NewProxy(t)
+	_, prefix := redistest.New(t)
+	g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
+		c.Redis.URL, c.Redis.KeyPrefix = proxy.URL(), prefix
+		c.Sessions.Store = "redis"
+	}))
+	proxy.Stop()
+	waiting := httptest.NewServer(httpapi.Waiting(httpapi.Deps{Ready: func(context.Context) []string { return []string{"store"} }},
+		func() time.Duration { return 2500 * time.Millisecond }))
+	t.Cleanup(waiting.Close)
+	tests := []struct {
+		name, base, part, retry string
+	}{
+		{"serving, Redis down", g.URL, "redis", httperr.RetryAfter(httperr.StoreRetry)},
+		{"waiting for the stores at start", waiting.URL, "store", "3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := do(t, testutil.Client(t), "GET", tt.base+"/readyz", "")
+			if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"`+tt.part+`"`) {
+				t.Fatalf("/readyz = %d %s, want 503 naming %q", resp.StatusCode, body, tt.part)
+			}
+			if got := resp.Header.Get("Retry-After"); got != tt.retry {
+				t.Errorf("Retry-After = %q, want %q", got, tt.retry)
+			}
+		})
 	}
 }

@@ -13,9 +13,10 @@ import (
 // listener is up, so a liveness probe sees the process, but nothing that
 // needs a store is served. GET /healthz answers 200 as always; GET /readyz
 // 503 with the body of a failing /readyz, d.Ready naming the parts not
-// answering yet; every other request, whatever its path or method and the
-// gateway's routes included, 503 {"error":"unavailable"} with Retry-After
-// (retryAfter: when the stores are tried again), never proxied nor
+// answering yet, with the Retry-After below; every other request,
+// whatever its path or method and the gateway's routes included, 503
+// {"error":"unavailable"} with Retry-After (retryAfter: when the stores
+// are tried again), never proxied nor
 // redirected. Requests get the request ID, log line, metrics and security
 // headers of NewServer's. Of d it uses Settings.TLS,
 // Settings.TrustedProxies, Logger, Metrics, QuietLogs, AccessLog and Ready.
@@ -32,7 +33,7 @@ func Waiting(d Deps, retryAfter func() time.Duration) http.Handler {
 			healthz.ServeHTTP(w, r)
 		case get && r.URL.Path == "/readyz":
 			r.Pattern = "GET /readyz"
-			writeUnready(w, s.readyFailing(r.Context()))
+			writeUnready(w, s.readyFailing(r.Context()), retryAfter())
 		default:
 			w.Header().Set("Retry-After", httperr.RetryAfter(retryAfter()))
 			httperr.Write(w, auth.ErrUnavailable)

@@ -16,6 +16,9 @@
 //     page carries the same Content-Security-Policy; WritePage answers an
 //     error with it (status of Of and the headers Write sets, InputDetail
 //     for a 400) to a browser on one of gatehouse's pages or forms.
+//   - WantsHTML: whether a client is a browser navigating (any Accept line
+//     names text/html), the one rule by which httpapi and the gateway
+//     answer with a page or a login redirect instead of JSON.
 //   - StoreRetry: how soon to try again after a store outage, the one
 //     owner of that number: the Retry-After of every 503 these writers
 //     answer without a wait of its own.

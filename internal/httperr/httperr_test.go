@@ -347,3 +347,73 @@ func TestEvery503CarriesRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestWantsHTML: a client wants HTML when any Accept line names
+// text/html; browsers send one line, but a proxy may split the list.
+func TestWantsHTML(t *testing.T) {
+	tests := []struct {
+		name   string
+		accept []string
+		want   bool
+	}{
+		{"browser, one line", []string{"text/html,application/xhtml+xml,*/*;q=0.8"}, true},
+		{"text/html on the second line", []string{"application/json", "text/html"}, true},
+		{"no Accept", nil, false},
+		{"API client", []string{"application/json"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/x", nil)
+			for _, v := range tt.accept {
+				r.Header.Add("Accept", v)
+			}
+			if got := httperr.WantsHTML(r); got != tt.want {
+				t.Errorf("WantsHTML(Accept %q) = %v, want %v", tt.accept, got, tt.want)
+			}
+		})
+	}
+}
+
+// signInHref finds the page's link back to sign-in.
+var signInHref = regexp.MustCompile(`<a href="([^"]*)">Back to sign-in</a>`)
+
+// TestPageSignInLink: the page's link back to sign-in is /login unless the
+// caller names another URL (the gateway, on an app's host, names
+// gatehouse's absolute login URL); the URL stays escaped for the href
+// attribute, and a script URL never becomes a link.
+func TestPageSignInLink(t *testing.T) {
+	const abs = "https://auth.example/login?next=https%3A%2F%2Fapp.example%2Fx%3Fa%3D1%26b%3D2"
+	tests := []struct {
+		name, signIn, want string
+	}{
+		{"default", "", "/login"},
+		{"absolute with next", abs, abs},
+		{"attribute breakout is escaped", `/login?next="><b>x`, "/login?next=%22%3e%3cb%3ex"},
+		{"script URL refused", "javascript:alert(1)", "#ZgotmplZ"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for name, write := range map[string]func(http.ResponseWriter){
+				"RenderPage": func(w http.ResponseWriter) {
+					httperr.RenderPage(w, httperr.Page{Status: 503, Title: "Down", SignIn: tt.signIn})
+				},
+				"WritePageSignIn": func(w http.ResponseWriter) { httperr.WritePageSignIn(w, wrap(auth.ErrUnavailable), tt.signIn) },
+			} {
+				w := httptest.NewRecorder()
+				write(w)
+				m := signInHref.FindStringSubmatch(w.Body.String())
+				if m == nil {
+					t.Fatalf("%s: no sign-in link in %s", name, w.Body.String())
+				}
+				if got := html.UnescapeString(m[1]); got != tt.want {
+					t.Errorf("%s: link = %q, want %q", name, got, tt.want)
+				}
+			}
+		})
+	}
+	w := httptest.NewRecorder()
+	httperr.WritePage(w, wrap(auth.ErrUnavailable))
+	if m := signInHref.FindStringSubmatch(w.Body.String()); m == nil || m[1] != "/login" {
+		t.Errorf("WritePage's link = %v, want /login", m)
+	}
+}

@@ -80,15 +80,32 @@ func ScriptCSPFormTo(nonce, origin string) string {
 	return CSPFormTo(nonce, origin) + "; script-src 'nonce-" + nonce + "'; connect-src 'self'"
 }
 
+// WantsHTML reports whether the client is a browser navigating: any of
+// its Accept header lines names text/html (a proxy may split the list
+// over several lines). It is the one rule by which httpapi and the
+// gateway choose a page or a redirect over JSON.
+func WantsHTML(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		if strings.Contains(v, "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
 // Page is an HTML error page: a title, one sentence for the user and,
 // when Code is set, a short code shown escaped after CodeLabel (such as a
 // sign-in provider's error parameter). It never holds an internal error.
+// Its link back to sign-in goes to SignIn, "" meaning /login: a page shown
+// on another host than gatehouse's (the gateway's, passed on by a
+// forward-auth proxy) names gatehouse's absolute login URL there.
 type Page struct {
 	Status    int
 	Title     string
 	Message   string
 	CodeLabel string
 	Code      string
+	SignIn    string
 }
 
 var pageTemplate = template.Must(template.New("error").Parse(`<!doctype html>
@@ -106,7 +123,7 @@ var pageTemplate = template.Must(template.New("error").Parse(`<!doctype html>
 {{- if .Code}}
 <p>{{.CodeLabel}}: <code>{{.Code}}</code></p>
 {{- end}}
-<p><a href="/login">Back to sign-in</a></p>
+<p><a href="{{.SignIn}}">Back to sign-in</a></p>
 </main>
 </body>
 </html>
@@ -120,6 +137,9 @@ func RenderPage(w http.ResponseWriter, p Page) {
 	nonce := PageHeaders(w.Header())
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	retryUnavailable(w.Header(), p.Status)
+	if p.SignIn == "" {
+		p.SignIn = "/login"
+	}
 	w.WriteHeader(p.Status)
 	_ = pageTemplate.Execute(w, struct {
 		Page
@@ -134,7 +154,13 @@ func RenderPage(w http.ResponseWriter, p Page) {
 // the status means and, for a 400, what was wrong with the input
 // (InputDetail); never an internal error. It returns the Problem (callers
 // log 5xx).
-func WritePage(w http.ResponseWriter, err error) Problem {
+func WritePage(w http.ResponseWriter, err error) Problem { return WritePageSignIn(w, err, "") }
+
+// WritePageSignIn is WritePage whose link back to sign-in goes to signIn
+// ("" is /login, as Page.SignIn): the gateway's page names the URL its
+// login redirect would, absolute on public_url where the browser is on an
+// app's host.
+func WritePageSignIn(w http.ResponseWriter, err error, signIn string) Problem {
 	p := Of(err)
 	SetRetryAfter(w.Header(), err)
 	setChallenge(w.Header(), p)
@@ -145,7 +171,7 @@ func WritePage(w http.ResponseWriter, err error) Problem {
 	case msg == "":
 		msg = "The request could not be carried out."
 	}
-	RenderPage(w, Page{Status: p.Status, Title: http.StatusText(p.Status), Message: msg})
+	RenderPage(w, Page{Status: p.Status, Title: http.StatusText(p.Status), Message: msg, SignIn: signIn})
 	return p
 }
 
