@@ -62,7 +62,31 @@ func TestAuditEventPerKind(t *testing.T) {
 					t.Fatalf("code after max_failures = %d %s, want 429", resp.StatusCode, body)
 				}
 			},
-			want: func(e audit.Event) bool { return e.Username == "alice" && e.UserID != "" }},
+			want: func(e audit.Event) bool {
+				return e.Username == "alice" && e.UserID != "" && e.Details["method"] == "totp" && e.Details["enrolment"] == ""
+			}},
+		{name: "login throttled: TOTP confirmation code", kind: audit.LoginThrottled,
+			start: func(t *testing.T) *testutil.Instance {
+				g := mfaInstance(t, func(c *config.Config) { c.Login.MaxFailures = 1 })
+				g.CreateUser(t, "alice", strongPassword)
+				return g
+			},
+			act: func(t *testing.T, g *testutil.Instance) {
+				c := signedIn(t, g, "alice")
+				resp, body := do(t, c, "POST", g.URL+"/auth/mfa/totp", "", "Content-Type", "application/json")
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("POST /auth/mfa/totp = %d %s", resp.StatusCode, body)
+				}
+				wrong := wrongCode(mfatest.TOTPCode(t, decode(t, body)["secret"].(string), g.Clock.Now()))
+				postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": wrong})
+				if resp, body := postJSON(t, c, g.URL+"/auth/mfa/totp/confirm", map[string]string{"code": wrong}); resp.StatusCode != http.StatusTooManyRequests {
+					t.Fatalf("confirmation after max_failures = %d %s, want 429", resp.StatusCode, body)
+				}
+			},
+			// enrolment=true tells it from a login's second step.
+			want: func(e audit.Event) bool {
+				return e.Username == "alice" && e.UserID != "" && e.Details["method"] == "totp" && e.Details["enrolment"] == "true"
+			}},
 		{name: "logout", kind: audit.Logout, act: func(t *testing.T, g *testutil.Instance) {
 			c := browser(t, g, "alice")
 			do(t, c, "POST", g.URL+"/auth/logout", "")

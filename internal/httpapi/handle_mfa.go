@@ -312,7 +312,7 @@ func (s *server) handleLoginMFA() http.Handler {
 		settle, err := s.codeAttempt(r.Context(), user.NameKey(sub.user.Username), clientIP(r))
 		if err != nil {
 			if errors.Is(err, auth.ErrThrottled) {
-				s.loginThrottled(r, sub.user, in.Method, err)
+				s.loginThrottled(r, sub.user, in.Method, err, nil)
 			}
 			s.mfaFailed(w, r, err, form, next)
 			return
@@ -324,9 +324,12 @@ func (s *server) handleLoginMFA() http.Handler {
 		}
 		if err != nil {
 			if errors.Is(err, auth.ErrInvalidCredentials) {
+				// The same reason as at the confirmation. A replayed TOTP
+				// code is wrong_code too: mfa.ErrInvalidCode does not tell
+				// them apart, so that the answer does not either.
 				s.metrics.SecondFactor(in.Method, "failure")
 				s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAFailed, UserID: sub.user.ID, Username: sub.user.Username,
-					Details: map[string]string{"method": in.Method}})
+					Details: map[string]string{"method": in.Method, "reason": "wrong_code"}})
 			}
 			s.mfaFailed(w, r, err, form, next)
 			return
@@ -405,16 +408,19 @@ func (s *server) loginOK(r *http.Request, u auth.User, method string, rec sessio
 // event per throttle key and minute with the count of the refusals in
 // between (audit.RecordCoalesced); each refusal counts in
 // gatehouse_login_failures_total{reason="throttled"}. method is the
-// client's until checked, so only a known one is kept.
-func (s *server) loginThrottled(r *http.Request, u auth.User, method string, err error) {
+// client's until checked, so only a known one is kept; details (may be
+// nil) tell the step apart, e.g. enrolment=true for a TOTP confirmation.
+func (s *server) loginThrottled(r *http.Request, u auth.User, method string, err error, details map[string]string) {
 	switch method {
 	case mfa.MethodTOTP, mfa.MethodRecovery, mfa.MethodWebAuthn:
 	default:
 		method = "unknown"
 	}
+	d := map[string]string{"method": method}
+	maps.Copy(d, details)
 	s.countLoginFailure("throttled")
 	s.Audit.RecordCoalesced(r.Context(), auth.ThrottleKey(err), audit.Event{Type: audit.LoginThrottled, UserID: u.ID, Username: u.Username,
-		Details: map[string]string{"method": method}})
+		Details: d})
 }
 
 func (s *server) mfaFailed(w http.ResponseWriter, r *http.Request, err error, form bool, next string) {
@@ -526,6 +532,11 @@ func (s *server) handleTOTPConfirm() http.Handler {
 		}
 		settle, err := s.codeAttempt(r.Context(), user.NameKey(sub.user.Username), clientIP(r))
 		if err != nil {
+			if errors.Is(err, auth.ErrThrottled) {
+				// The same login throttle refused it as a second step's
+				// code: the same event, coalesced per throttle key.
+				s.loginThrottled(r, sub.user, mfa.MethodTOTP, err, map[string]string{"enrolment": "true"})
+			}
 			s.confirmFailed(w, r, sub, form, err)
 			return
 		}
@@ -534,8 +545,8 @@ func (s *server) handleTOTPConfirm() http.Handler {
 		if err != nil {
 			if errors.Is(err, auth.ErrInvalidCredentials) {
 				// A wrong code here is a guess at a code as much as one at
-				// /auth/login/mfa: audited alike (not the code), with a
-				// reason and enrolment=true to tell the two apart.
+				// /auth/login/mfa: audited alike (not the code, the same
+				// reason), with enrolment=true to tell the two apart.
 				s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAFailed, UserID: sub.user.ID, Username: sub.user.Username,
 					Details: map[string]string{"method": mfa.MethodTOTP, "reason": "wrong_code", "enrolment": "true"}})
 			}

@@ -144,7 +144,8 @@ func TestPasskeyAssertionOfAnotherCeremonyRefused(t *testing.T) {
 // docs/mfa.md lists them: mfa.failed (reason wrong_code, enrolment=true)
 // for a wrong confirmation code, mfa.enrolled (method totp), mfa.recovery_codes
 // (enrolment=true for the codes the form's confirmation shows), mfa.failed
-// for a wrong TOTP and a wrong recovery code, login.ok with method
+// (reason wrong_code, no enrolment) for a wrong TOTP and a wrong recovery
+// code at the login's second step, login.ok with method
 // recovery and the amr, mfa.recovery_codes for a new set, mfa.removed
 // (method totp); gatehouse_mfa_total by method and outcome. No event and
 // no log line carries the secret or a code.
@@ -207,8 +208,8 @@ func TestTOTPAndRecoveryCodeAuditTrail(t *testing.T) {
 		{audit.MFAFailed, map[string]string{"method": "totp", "reason": "wrong_code", "enrolment": "true"}},
 		{audit.MFAEnrolled, map[string]string{"method": "totp"}},
 		{audit.RecoveryCodes, map[string]string{"enrolment": "true"}},
-		{audit.MFAFailed, map[string]string{"method": "totp"}},
-		{audit.MFAFailed, map[string]string{"method": "recovery"}},
+		{audit.MFAFailed, map[string]string{"method": "totp", "reason": "wrong_code", "enrolment": ""}},
+		{audit.MFAFailed, map[string]string{"method": "recovery", "reason": "wrong_code", "enrolment": ""}},
 		{audit.LoginOK, map[string]string{"method": "recovery", "amr": "[pwd otp mfa]"}},
 		{audit.RecoveryCodes, map[string]string{}},
 		{audit.MFARemoved, map[string]string{"method": "totp"}},

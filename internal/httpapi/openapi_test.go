@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/gateway"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/openapitest"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 func TestOpenAPIIsServed(t *testing.T) {
@@ -54,5 +57,63 @@ func TestOpenAPIDescribesEveryEndpoint(t *testing.T) {
 		if _, ok := doc.Paths[path][method]; !ok {
 			t.Errorf("openapi.json lacks %s %s", m[1], path)
 		}
+	}
+}
+
+// TestDocumentedNameLimitsAreTheCodes: the length limits the documents
+// spell out as text are the constants the code checks, so that changing a
+// constant without its texts fails here. The OpenAPI "1 to 64 characters"
+// is a passkey's name (mfa.MaxCredentialName), not a username's.
+func TestDocumentedNameLimitsAreTheCodes(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			RequestBody struct {
+				Content map[string]struct {
+					Schema struct {
+						Properties map[string]struct {
+							Description string `json:"description"`
+						} `json:"properties"`
+					} `json:"schema"`
+				} `json:"content"`
+			} `json:"requestBody"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(httpapi.OpenAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	passkeyName := doc.Paths["/auth/webauthn/register/finish"]["post"].RequestBody.Content["application/json"].Schema.Properties["name"].Description
+	tests := []struct {
+		name string
+		text func(t *testing.T) string
+		re   string
+		want int
+	}{
+		{"oidc.md username of a new OIDC user", readDoc("oidc.md"), `username \(1 to (\d+) characters after normalisation`, user.MaxNameLen},
+		{"architecture.md usernames", readDoc("architecture.md"), `Usernames \(1\.\.(\d+) characters after NFKC`, user.MaxNameLen},
+		{"openapi.json passkey name at register finish", func(*testing.T) string { return passkeyName }, `^1 to (\d+) characters$`, mfa.MaxCredentialName},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := regexp.MustCompile(tt.re).FindStringSubmatch(tt.text(t))
+			if m == nil {
+				t.Fatalf("no text matching %q", tt.re)
+			}
+			if got, err := strconv.Atoi(m[1]); err != nil || got != tt.want {
+				t.Errorf("the text says %s, the code %d", m[1], tt.want)
+			}
+		})
+	}
+}
+
+// readDoc returns a reader of docs/name whose text joins lines with
+// spaces, as a sentence wraps in Markdown.
+func readDoc(name string) func(*testing.T) string {
+	return func(t *testing.T) string {
+		t.Helper()
+		b, err := os.ReadFile("../../docs/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(strings.Fields(string(b)), " ")
 	}
 }
