@@ -240,11 +240,7 @@ func TestCallbackRefusesUnsignedOrSymmetricIDToken(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, nil)
-			var logs strings.Builder
-			e.logs = &logs
-			e.configure(e.providerConfig(), nil)
-			e.op.SetBehaviour(oidctestop.Behaviour{IDTokenAlg: tc.alg, SigningAlgs: tc.algs})
+			e, logs := newBehavingEnv(t, oidctestop.Behaviour{IDTokenAlg: tc.alg, SigningAlgs: tc.algs})
 			cb := e.begin("corp", "/")
 			secrets := []string{e.op.ClientSecret(), cb.Query().Get("code"), cb.Query().Get("state")}
 			for _, c := range e.stateCookies() {
@@ -258,6 +254,18 @@ func TestCallbackRefusesUnsignedOrSymmetricIDToken(t *testing.T) {
 			e.assertNothingSecretRecorded(logs.String()+resp.body, secrets...)
 		})
 	}
+}
+
+// newBehavingEnv is newEnv with the provider configured, behaving as b,
+// and its log kept.
+func newBehavingEnv(t *testing.T, b oidctestop.Behaviour) (*env, *strings.Builder) {
+	t.Helper()
+	e := newEnv(t, nil)
+	var logs strings.Builder
+	e.logs = &logs
+	e.configure(e.providerConfig(), nil)
+	e.op.SetBehaviour(b)
+	return e, &logs
 }
 
 // The ID token verifier takes from the discovery document's
@@ -282,11 +290,7 @@ func TestDiscoveryKeepsOnlyAcceptedSigningAlgorithms(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, nil)
-			var logs strings.Builder
-			e.logs = &logs
-			e.configure(e.providerConfig(), nil)
-			e.op.SetBehaviour(oidctestop.Behaviour{SigningAlgs: tc.algs})
+			e, logs := newBehavingEnv(t, oidctestop.Behaviour{SigningAlgs: tc.algs})
 			switch tc.want {
 			case "unavailable":
 				e.assertRefused(e.get(e.srv.URL+"/auth/oidc/corp/start"), http.StatusBadGateway, "provider_unavailable")
