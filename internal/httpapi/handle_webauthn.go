@@ -305,9 +305,12 @@ func (s *server) webauthnFailed(w http.ResponseWriter, r *http.Request, a mfa.As
 	}
 	ip := clientIP(r)
 	s.metrics.SecondFactor(mfa.MethodWebAuthn, "failure")
-	ev := audit.Event{Type: audit.MFAFailed, UserID: a.UserID, Details: map[string]string{"method": mfa.MethodWebAuthn}}
+	// reason as a code's wrong_code: the assertion, whatever in it failed
+	// (signature, challenge, credential), which the answer does not say.
+	ev := audit.Event{Type: audit.MFAFailed, UserID: a.UserID, Details: map[string]string{"method": mfa.MethodWebAuthn, "reason": "invalid_assertion"}}
 	if errors.Is(err, mfa.ErrCloneWarning) {
 		ev.Type = audit.WebAuthnCloneWarning
+		delete(ev.Details, "reason")
 		ev.Details["credential"] = mfa.CredentialID(a.Credential.ID)
 		ev.Details["sign_count_stored"] = fmt.Sprint(a.Credential.SignCount)
 	}

@@ -90,6 +90,8 @@ func TestDocumentedNameLimitsAreTheCodes(t *testing.T) {
 	}{
 		{"oidc.md username of a new OIDC user", readDoc("oidc.md"), `username \(1 to (\d+) characters after normalisation`, user.MaxNameLen},
 		{"architecture.md usernames", readDoc("architecture.md"), `Usernames \(1\.\.(\d+) characters after NFKC`, user.MaxNameLen},
+		{"security.md passwords: a longer username", readDoc("security.md"), `a username longer than (\d+) characters \(after NFKC\)`, user.MaxNameLen},
+		{"security.md limits table: username at login", readDoc("security.md"), `\| username at login \| (\d+) characters \|`, user.MaxNameLen},
 		{"openapi.json passkey name at register finish", func(*testing.T) string { return passkeyName }, `^1 to (\d+) characters$`, mfa.MaxCredentialName},
 	}
 	for _, tt := range tests {

@@ -365,9 +365,9 @@ func TestPasskeyL3AuditWithoutCredentialMaterial(t *testing.T) {
 		evs := auditTypes(t, g, want.typ)
 		if !slices.ContainsFunc(evs, func(ev audit.Event) bool {
 			return ev.UserID == alice.ID && ev.Details["method"] == want.method &&
-				(want.typ == audit.MFAFailed || ev.Details["credential"] == key.ID64())
+				(want.typ == audit.MFAFailed && ev.Details["reason"] == "invalid_assertion" || ev.Details["credential"] == key.ID64())
 		}) {
-			t.Errorf("%s events %+v, want one of alice's with method %s naming the credential", want.typ, evs, want.method)
+			t.Errorf("%s events %+v, want one of alice's with method %s naming the credential (mfa.failed: reason invalid_assertion)", want.typ, evs, want.method)
 		}
 	}
 
