@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/client"
@@ -18,7 +16,7 @@ var errNotOpenIDClient = fmt.Errorf("%w: %w: not an OpenID token of a registered
 
 // isOpenID reports whether p is an OpenID access token (scope openid).
 func isOpenID(p auth.Principal) bool {
-	return p.Method == auth.MethodToken && slices.Contains(strings.Fields(p.Scope), client.ScopeOpenID)
+	return p.Method == auth.MethodToken && p.HasScopes([]string{client.ScopeOpenID})
 }
 
 // UserinfoPrincipal verifies raw for the userinfo endpoint once the
