@@ -312,7 +312,7 @@ func (s *server) handleLoginMFA() http.Handler {
 		settle, err := s.codeAttempt(r.Context(), user.NameKey(sub.user.Username), clientIP(r))
 		if err != nil {
 			if errors.Is(err, auth.ErrThrottled) {
-				s.loginThrottled(r, sub.user, in.Method, err, nil)
+				s.loginThrottled(r, sub.user, in.Method, err, false)
 			}
 			s.mfaFailed(w, r, err, form, next)
 			return
@@ -328,8 +328,7 @@ func (s *server) handleLoginMFA() http.Handler {
 				// code is wrong_code too: mfa.ErrInvalidCode does not tell
 				// them apart, so that the answer does not either.
 				s.metrics.SecondFactor(in.Method, "failure")
-				s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAFailed, UserID: sub.user.ID, Username: sub.user.Username,
-					Details: map[string]string{"method": in.Method, "reason": "wrong_code"}})
+				s.wrongCode(r, sub.user, in.Method, false)
 			}
 			s.mfaFailed(w, r, err, form, next)
 			return
@@ -408,19 +407,37 @@ func (s *server) loginOK(r *http.Request, u auth.User, method string, rec sessio
 // event per throttle key and minute with the count of the refusals in
 // between (audit.RecordCoalesced); each refusal counts in
 // gatehouse_login_failures_total{reason="throttled"}. method is the
-// client's until checked, so only a known one is kept; details (may be
-// nil) tell the step apart, e.g. enrolment=true for a TOTP confirmation.
-func (s *server) loginThrottled(r *http.Request, u auth.User, method string, err error, details map[string]string) {
+// client's until checked, so only a known one is kept; enrolment marks
+// the TOTP confirmation (stepDetails).
+func (s *server) loginThrottled(r *http.Request, u auth.User, method string, err error, enrolment bool) {
 	switch method {
 	case mfa.MethodTOTP, mfa.MethodRecovery, mfa.MethodWebAuthn:
 	default:
 		method = "unknown"
 	}
-	d := map[string]string{"method": method}
-	maps.Copy(d, details)
 	s.countLoginFailure("throttled")
 	s.Audit.RecordCoalesced(r.Context(), auth.ThrottleKey(err), audit.Event{Type: audit.LoginThrottled, UserID: u.ID, Username: u.Username,
-		Details: d})
+		Details: stepDetails(method, enrolment)})
+}
+
+// wrongCode records mfa.failed for a wrong TOTP or recovery code of u
+// (reason wrong_code; never the code), at the login's second step or, with
+// enrolment, at the TOTP confirmation.
+func (s *server) wrongCode(r *http.Request, u auth.User, method string, enrolment bool) {
+	d := stepDetails(method, enrolment)
+	d["reason"] = "wrong_code"
+	s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAFailed, UserID: u.ID, Username: u.Username, Details: d})
+}
+
+// stepDetails are the audit details of a second-factor step: its method
+// and, at the TOTP confirmation, enrolment=true, which tells it apart
+// from the login's second step.
+func stepDetails(method string, enrolment bool) map[string]string {
+	d := map[string]string{"method": method}
+	if enrolment {
+		d["enrolment"] = "true"
+	}
+	return d
 }
 
 func (s *server) mfaFailed(w http.ResponseWriter, r *http.Request, err error, form bool, next string) {
@@ -535,7 +552,7 @@ func (s *server) handleTOTPConfirm() http.Handler {
 			if errors.Is(err, auth.ErrThrottled) {
 				// The same login throttle refused it as a second step's
 				// code: the same event, coalesced per throttle key.
-				s.loginThrottled(r, sub.user, mfa.MethodTOTP, err, map[string]string{"enrolment": "true"})
+				s.loginThrottled(r, sub.user, mfa.MethodTOTP, err, true)
 			}
 			s.confirmFailed(w, r, sub, form, err)
 			return
@@ -547,8 +564,7 @@ func (s *server) handleTOTPConfirm() http.Handler {
 				// A wrong code here is a guess at a code as much as one at
 				// /auth/login/mfa: audited alike (not the code, the same
 				// reason), with enrolment=true to tell the two apart.
-				s.Audit.Record(r.Context(), audit.Event{Type: audit.MFAFailed, UserID: sub.user.ID, Username: sub.user.Username,
-					Details: map[string]string{"method": mfa.MethodTOTP, "reason": "wrong_code", "enrolment": "true"}})
+				s.wrongCode(r, sub.user, mfa.MethodTOTP, true)
 			}
 			s.confirmFailed(w, r, sub, form, err)
 			return

@@ -195,7 +195,7 @@ func (s *server) handleWebAuthnLoginBegin() http.Handler {
 		if l, key := s.passkeyThrottle(who, clientIP(r)); l != nil {
 			if err := l.Check(r.Context(), key, clientIP(r)); err != nil {
 				if errors.Is(err, auth.ErrThrottled) {
-					s.loginThrottled(r, who, mfa.MethodWebAuthn, err, nil)
+					s.loginThrottled(r, who, mfa.MethodWebAuthn, err, false)
 				}
 				s.writeError(w, r, err)
 				return
@@ -232,7 +232,7 @@ func (s *server) handleWebAuthnLoginFinish() http.Handler {
 		if l, key := s.passkeyThrottle(who, ip); l != nil {
 			if err := l.Check(r.Context(), key, ip); err != nil {
 				if errors.Is(err, auth.ErrThrottled) {
-					s.loginThrottled(r, who, mfa.MethodWebAuthn, err, nil)
+					s.loginThrottled(r, who, mfa.MethodWebAuthn, err, false)
 				}
 				s.writeError(w, r, err)
 				return
