@@ -26,10 +26,18 @@ const (
 )
 
 // wantsLogin reports whether a denial should send a browser to the login
-// page: a session credential was expected (auth session, or any without an
-// Authorization header) and the client accepts HTML (httperr.WantsHTML).
+// page: the credential is missing or invalid, and browserOnSession.
 func wantsLogin(r *http.Request, d decision) bool {
-	return d.outcome == outcomeUnauthorized && d.kind == kindSession && httperr.WantsHTML(r)
+	return d.outcome == outcomeUnauthorized && browserOnSession(r, d)
+}
+
+// browserOnSession reports whether a denial goes to a browser that signs
+// in with the session: a session credential was expected (auth session,
+// or any without an Authorization header) and the client accepts HTML
+// (httperr.WantsHTML). It gets a login redirect, a page or a step-up
+// redirect, where an API client gets JSON.
+func browserOnSession(r *http.Request, d decision) bool {
+	return d.kind == kindSession && httperr.WantsHTML(r)
 }
 
 func (g *Gateway) redirectBrowser(r *http.Request, d decision) loginMode {
@@ -82,8 +90,8 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, p stri
 	case outcomeRateLimited:
 		httperr.Write(w, &auth.RateLimitedError{RetryAfter: d.limit.res.RetryAfter})
 	case outcomeUnavailable:
-		if d.kind == kindSession && httperr.WantsHTML(r) {
-			// A browser, as wantsLogin: a page, not raw JSON.
+		if browserOnSession(r, d) {
+			// A page, not raw JSON.
 			httperr.WritePageSignIn(w, d.err, g.loginLocation(r, orRedirect(mode), p))
 			return
 		}
@@ -188,7 +196,7 @@ func (g *Gateway) refuseNotFound(w http.ResponseWriter, r *http.Request, p strin
 // pointing there; anything else gets RFC 9470's 401.
 func (g *Gateway) stepUp(w http.ResponseWriter, r *http.Request, p string, d decision, mode loginMode) {
 	loc := strings.Replace(g.loginLocation(r, orRedirect(mode), p), "/login?", "/login/mfa?", 1)
-	if d.kind == kindSession && httperr.WantsHTML(r) {
+	if browserOnSession(r, d) {
 		if mode != loginHint {
 			sendToLogin(w, r, loc)
 			return
