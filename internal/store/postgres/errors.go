@@ -1,8 +1,12 @@
 package postgres
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -46,4 +50,37 @@ func classify(err error) error {
 		return auth.ErrUnavailable
 	}
 	return nil
+}
+
+// deadConn reports whether err says that the connection a statement went
+// out on was already dead (sqldb.Dialect.DeadConn): PgBouncer, PostgreSQL
+// or the network closed it while it sat in the pool, and the statement met
+// the closed socket. pgx turns that into driver.ErrBadConn, which
+// database/sql retries itself, only when nothing was written
+// (pgconn.SafeToRetry); pgx pings a pooled connection first only after a
+// second idle. Otherwise the write goes into the closed socket and the read
+// that follows fails: pgx v5.12 returns io.ErrUnexpectedEOF (or io.EOF)
+// from it, or pgconn.ErrConnClosed when the failed read already closed the
+// connection (a BEGIN, sent in the simple protocol), and a reset peer gives
+// ECONNRESET or EPIPE, a socket closed under pgx net.ErrClosed.
+//
+// Not dead connections, whatever they wrap: a failed connection attempt
+// (pgconn.ConnectError: the server is down, and connecting again would only
+// delay the 503), an answer of the server (PgError), a timeout or a
+// canceled context.
+func deadConn(err error) bool {
+	var (
+		ce     *pgconn.ConnectError
+		pe     *pgconn.PgError
+		netErr net.Error
+	)
+	switch {
+	case errors.As(err, &ce), errors.As(err, &pe), pgconn.Timeout(err),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return false
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -148,6 +148,7 @@ func dialect() sqldb.Dialect {
 		Migrations:         Migrations(),
 		DollarPlaceholders: true,
 		Classify:           classify,
+		DeadConn:           deadConn,
 		LockRevocations:    `LOCK TABLE revocations IN EXCLUSIVE MODE`,
 		// NO KEY UPDATE: does not wait for, nor block, rows being inserted
 		// that reference the user (their foreign key takes KEY SHARE). KEY

@@ -31,6 +31,16 @@ type Dialect struct {
 	// auth.ErrNotFound (foreign key to a missing row) or auth.ErrUnavailable
 	// (the database did not answer), or returns nil when it is none of them.
 	Classify func(error) error
+	// DeadConn reports whether err says that the connection a statement
+	// went out on was already dead: the server, a pooler in front of it or
+	// the network closed it while it sat in the pool (a PgBouncer restart),
+	// and the statement met the closed socket. The driver has closed that
+	// connection and database/sql drops it, so a read or a BEGIN that fails
+	// so runs again on another one (retryLimit). It must not match a timeout,
+	// a canceled context, an error the server answered or a failed
+	// connection attempt: a database that is down or slow fails the call at
+	// once, as before. nil means never (SQLite has no connection to lose).
+	DeadConn func(error) bool
 	// LockRevocations, when set, runs inside the transaction that publishes a
 	// revocation before the INSERT. PostgreSQL needs it so that sequence
 	// order equals commit order and a reader's cursor never skips a row that
@@ -300,10 +310,41 @@ func (db *Store) timed(op string, start time.Time) {
 	}
 }
 
+// unlimitedRetries is retryLimit for a pool without a connection limit.
+// Such a pool keeps at most its idle limit of connections between calls
+// (database/sql's default is 2) for a restart to kill; 10, the PostgreSQL
+// store's pool size, covers any idle limit a caller is likely to set, and
+// each retry on a dead connection costs one failed write and read, not a
+// wait.
+const unlimitedRetries = 10
+
+// deadConn reports whether err is the dialect's dead connection (DeadConn).
+func (db *Store) deadConn(err error) bool {
+	return err != nil && db.d.DeadConn != nil && db.d.DeadConn(err)
+}
+
+// retryLimit is how many times a call on pool runs again after meeting a
+// dead connection: as many as the pool can hold connections. A restart can
+// have killed every one of them, and each is dropped when met, so a call
+// meets at most that many before it gets a fresh connection, whose failure
+// to connect (a server still down) ends the call. The call timeout bounds
+// the retries too. Read only once a call has met a dead connection.
+func retryLimit(pool *sql.DB) int {
+	if n := pool.Stats().MaxOpenConnections; n > 0 {
+		return n
+	}
+	return unlimitedRetries
+}
+
 // tx runs fn in a write transaction and commits when fn returns nil. fn
 // must run its statements with the ctx it is given, which carries the
 // call timeout. Errors from fn and from the driver come back wrapped by
 // wrap(op, …).
+//
+// A BEGIN that meets a dead connection ran nothing, so it runs again on
+// another connection (retryLimit). Once BEGIN succeeded nothing is run
+// again: fn may have side effects, and a COMMIT that fails on a dead
+// connection may have committed.
 func (db *Store) tx(ctx context.Context, op string, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	defer db.timed(op, time.Now())
 	if db.closed.Load() {
@@ -312,6 +353,9 @@ func (db *Store) tx(ctx context.Context, op string, fn func(ctx context.Context,
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	tx, err := db.write.BeginTx(ctx, nil)
+	for retries := 0; db.deadConn(err) && retries < retryLimit(db.write); retries++ {
+		tx, err = db.write.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return db.wrap(op, err)
 	}
@@ -348,6 +392,11 @@ func (db *Store) lockClient(ctx context.Context, tx *sql.Tx, id string) (string,
 }
 
 // exec runs one write statement and returns the number of affected rows.
+// A statement that meets a dead connection is not run again, unlike reads
+// and BEGIN: the error may come after the server ran it (the connection
+// died before the answer), and running an INSERT or a conditional UPDATE
+// twice is not the same as once. The call fails closed (auth.ErrUnavailable)
+// and the caller may retry the request.
 func (db *Store) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
 	defer db.timed(op, time.Now())
 	ctx, cancel := db.bound(ctx)
@@ -390,19 +439,34 @@ func (r row) Scan(dest ...any) error {
 	return r.Row.Scan(dest...)
 }
 
-// queryRow reads one row with the read pool; the caller must Scan it.
+// queryRow reads one row with the read pool; the caller must Scan it. A
+// read that meets a dead connection runs again on another one
+// (retryLimit): reading twice is reading once. The driver (pgx) reads the
+// first row before QueryRowContext returns, so that failure shows in Err
+// before any Scan.
 func (db *Store) queryRow(ctx context.Context, op, query string, args ...any) row {
 	defer db.timed(op, time.Now())
 	ctx, cancel := db.bound(ctx)
-	return row{db.read.QueryRowContext(ctx, db.Rebind(query), args...), cancel}
+	q := db.Rebind(query)
+	r := db.read.QueryRowContext(ctx, q, args...)
+	for retries := 0; db.deadConn(r.Err()) && retries < retryLimit(db.read); retries++ {
+		r = db.read.QueryRowContext(ctx, q, args...)
+	}
+	return row{r, cancel}
 }
 
-// queryAll reads every row of query with scan, on the read pool.
+// queryAll reads every row of query with scan, on the read pool. A query
+// that meets a dead connection runs again on another one, as in queryRow;
+// one that fails after rows came back is not (its connection was alive).
 func queryAll[T any](ctx context.Context, db *Store, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	defer db.timed(op, time.Now())
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	rows, err := db.read.QueryContext(ctx, db.Rebind(query), args...)
+	q := db.Rebind(query)
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	for retries := 0; db.deadConn(err) && retries < retryLimit(db.read); retries++ {
+		rows, err = db.read.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, db.wrap(op, err)
 	}

@@ -1,0 +1,326 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
+	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil/tcpproxy"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// linkedStore is a migrated store whose connections run through a link
+// that the test cuts, in front of PostgreSQL or of PgBouncer.
+type linkedStore struct {
+	*postgres.Store
+	link *tcpproxy.Proxy
+}
+
+// linkTargets are the two places a pool restart cuts connections: the
+// server itself and PgBouncer (transaction pooling) in front of it.
+var linkTargets = []struct {
+	name string
+	open func(t *testing.T) linkedStore
+}{
+	{"PostgreSQL", func(t *testing.T) linkedStore {
+		dsn := pgtest.MigratedDSN(t)
+		return openLinked(t, dsn, dsn)
+	}},
+	{"PgBouncer", func(t *testing.T) linkedStore {
+		pooled, direct := pgtest.MigratedBouncerDSN(t)
+		return openLinked(t, pooled, direct)
+	}},
+}
+
+// openLinked opens a store on dsn through a link to dsn's host, with a
+// fixture: user u1, its session s1 and its refresh token r1.
+func openLinked(t *testing.T, dsn, direct string) linkedStore {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse DSN: %v", err)
+	}
+	link := tcpproxy.New(t, u.Host)
+	u.Host = link.Addr()
+	s := pgtest.Open(t, u.String(), postgres.WithMigrateDSN(direct))
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.CreateUser(ctx, auth.User{ID: "u1", Username: "alice", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if err := s.CreateSession(ctx, session.Record{ID: "s1", UserID: "u1", CreatedAt: now, LastSeenAt: now,
+		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	if err := s.CreateRefresh(ctx, token.Refresh{Hash: "r1", FamilyID: "f1", UserID: "u1", ClientID: "c",
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatalf("CreateRefresh: %v", err)
+	}
+	return linkedStore{s, link}
+}
+
+// fillPool leaves every connection the pool may open idle in it, each
+// used (and so reset by pgx) a moment ago: pgx pings a pooled connection
+// before reuse only after a second idle, so these are handed out as they
+// are, as a busy instance's are.
+func fillPool(t *testing.T, db *sql.DB) {
+	t.Helper()
+	n := db.Stats().MaxOpenConnections
+	if n <= 0 {
+		t.Fatal("the store's pool has no connection limit")
+	}
+	ctx := context.Background()
+	// Start from an empty pool: drop what an earlier step left, dead or not.
+	db.SetMaxIdleConns(0)
+	db.SetMaxIdleConns(n)
+	for range 2 { // the first round opens them, the second reuses them
+		txs := make([]*sql.Tx, n)
+		for i := range txs {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatalf("fill the pool: %v", err)
+			}
+			txs[i] = tx
+		}
+		for _, tx := range txs {
+			if err := tx.Rollback(); err != nil {
+				t.Fatalf("fill the pool: %v", err)
+			}
+		}
+	}
+	if got := db.Stats().Idle; got != n {
+		t.Fatalf("idle connections after filling the pool = %d, want %d", got, n)
+	}
+}
+
+// restart cuts every connection of s's pool, as a PgBouncer restart does,
+// after filling the pool: every pooled connection is dead.
+func (s linkedStore) restart(t *testing.T) {
+	t.Helper()
+	fillPool(t, s.DB())
+	s.link.Stop()
+	s.link.Start()
+}
+
+// reads are the read calls of the request paths: the session lookup, the
+// user lookup (userinfo, refresh) and a list (a user's sessions).
+func reads(s *postgres.Store) []struct {
+	name string
+	call func(context.Context) error
+} {
+	return []struct {
+		name string
+		call func(context.Context) error
+	}{
+		{"Session", func(ctx context.Context) error { _, err := s.Session(ctx, "s1"); return err }},
+		{"UserByID", func(ctx context.Context) error { _, err := s.UserByID(ctx, "u1"); return err }},
+		{"UserSessions", func(ctx context.Context) error {
+			l, err := s.UserSessions(ctx, "u1")
+			if err == nil && len(l) != 1 {
+				err = fmt.Errorf("%d sessions, want 1", len(l))
+			}
+			return err
+		}},
+	}
+}
+
+// TestReadsSurviveAPoolRestart: after every pooled connection was cut
+// (PgBouncer or PostgreSQL restarted), reads meet connections the server
+// closed; nothing ran on them, so each read runs again on another
+// connection and succeeds, whether requests come one after another or
+// together. The dead connections are dropped, not handed out again.
+func TestReadsSurviveAPoolRestart(t *testing.T) {
+	for _, target := range linkTargets {
+		t.Run(target.name, func(t *testing.T) {
+			s := target.open(t)
+			ctx := context.Background()
+			for _, r := range reads(s.Store) {
+				t.Run(r.name+"/InARow", func(t *testing.T) {
+					s.restart(t)
+					n := s.DB().Stats().MaxOpenConnections
+					for i := range n {
+						if err := r.call(ctx); err != nil {
+							t.Fatalf("%s #%d after the restart: %v, want success", r.name, i+1, err)
+						}
+						if i == 0 {
+							// The first call met every dead connection in turn.
+							if got := s.DB().Stats().OpenConnections; got != 1 {
+								t.Fatalf("open connections after the first %s = %d, want 1 (the dead ones dropped)", r.name, got)
+							}
+						}
+					}
+				})
+				t.Run(r.name+"/Together", func(t *testing.T) {
+					s.restart(t)
+					n := s.DB().Stats().MaxOpenConnections
+					errs := make(chan error, n)
+					var wg sync.WaitGroup
+					for range n {
+						wg.Go(func() { errs <- r.call(ctx) })
+					}
+					wg.Wait()
+					close(errs)
+					for err := range errs {
+						if err != nil {
+							t.Errorf("%s concurrently after the restart: %v, want success", r.name, err)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestTransactionSurvivesAPoolRestart: a transaction whose BEGIN meets a
+// dead connection ran nothing; it begins again on another connection and
+// commits (a refresh rotation, the write of every refresh).
+func TestTransactionSurvivesAPoolRestart(t *testing.T) {
+	for _, target := range linkTargets {
+		t.Run(target.name, func(t *testing.T) {
+			s := target.open(t)
+			s.restart(t)
+			now := time.Now()
+			if _, err := s.RotateRefresh(context.Background(), "r1", now,
+				token.Refresh{Hash: "r2", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatalf("RotateRefresh after the restart: %v, want success", err)
+			}
+			if _, err := s.Refresh(context.Background(), "r2"); err != nil {
+				t.Fatalf("the rotated token: %v", err)
+			}
+		})
+	}
+}
+
+// TestServerGoneAfterARestartFailsClosed: when the server does not come
+// back, the dead pooled connections are run through and the first fresh
+// connection fails: the call answers auth.ErrUnavailable at once, with the
+// failed connect, not after retrying until the call timeout.
+func TestServerGoneAfterARestartFailsClosed(t *testing.T) {
+	for _, target := range linkTargets {
+		t.Run(target.name, func(t *testing.T) {
+			s := target.open(t)
+			s.SetTimeout(time.Minute) // reaching it would show a retry loop
+			calls := reads(s.Store)
+			calls = append(calls, struct {
+				name string
+				call func(context.Context) error
+			}{"RotateRefresh", func(ctx context.Context) error {
+				_, err := s.RotateRefresh(ctx, "r1", time.Now(), token.Refresh{Hash: "r3"})
+				return err
+			}})
+			for _, c := range calls {
+				t.Run(c.name, func(t *testing.T) {
+					fillPool(t, s.DB())
+					s.link.Stop()
+					defer s.link.Start()
+					err := c.call(context.Background())
+					var ce *pgconn.ConnectError
+					if !errors.Is(err, auth.ErrUnavailable) || !errors.As(err, &ce) || errors.Is(err, context.DeadlineExceeded) {
+						t.Fatalf("%s with the server gone = %v, want ErrUnavailable from the failed connect", c.name, err)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestRetriedCallIsObservedOnce: the store latency histogram counts store
+// calls, so a read that ran again on another connection is one call.
+func TestRetriedCallIsObservedOnce(t *testing.T) {
+	s := linkTargets[0].open(t)
+	var (
+		mu  sync.Mutex
+		ops []string
+	)
+	s.SetObserver(func(op string, _ time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		ops = append(ops, op)
+	})
+	s.restart(t)
+	mu.Lock()
+	ops = nil
+	mu.Unlock()
+	if _, err := s.Session(context.Background(), "s1"); err != nil {
+		t.Fatalf("Session after the restart: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got, want := fmt.Sprint(ops), "[load session]"; got != want {
+		t.Fatalf("observed calls = %s, want %s", got, want)
+	}
+}
+
+// TestDeadConnIsNarrow: only the ways a statement meets a connection that
+// was already closed count as a dead connection (run again on another
+// one); a failed connect, even one that read EOF (a pooler that accepts
+// and hangs up), a timeout, a canceled call and the server's own errors
+// do not, so that a database that is down fails at once.
+func TestDeadConnIsNarrow(t *testing.T) {
+	sysErr := func(op string, errno syscall.Errno) error {
+		return fmt.Errorf("pgx: %w", &net.OpError{Op: op, Net: "tcp", Err: os.NewSyscallError(op, errno)})
+	}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"UnexpectedEOF", fmt.Errorf("load session: %w", io.ErrUnexpectedEOF), true},
+		{"EOF", io.EOF, true},
+		{"ConnClosed", fmt.Errorf("begin: %w", pgconn.ErrConnClosed), true},
+		{"UseOfClosedConn", &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}, true},
+		{"ConnectionReset", sysErr("read", syscall.ECONNRESET), true},
+		{"BrokenPipe", sysErr("write", syscall.EPIPE), true},
+		{"ConnectHangUp", connectThroughHangUp(t), false},
+		{"ConnectRefused", sysErr("dial", syscall.ECONNREFUSED), false},
+		{"ReadTimeout", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, false},
+		{"Deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), false},
+		{"Canceled", context.Canceled, false},
+		{"AdminShutdown", &pgconn.PgError{Code: "57P01", Severity: "FATAL"}, false},
+		{"Nil", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := postgres.DeadConn(tt.err); got != tt.want {
+				t.Fatalf("DeadConn(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+// connectThroughHangUp returns pgx's error for a connection attempt that
+// the listener accepts and closes at once (a link to a server that is
+// gone): a ConnectError that wraps an EOF or a reset, as a statement on
+// a dead connection fails.
+func connectThroughHangUp(t *testing.T) error {
+	t.Helper()
+	link := tcpproxy.New(t, "127.0.0.1:1") // nothing listens on port 1
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, "postgres://postgres@"+link.Addr()+"/test?sslmode=disable")
+	if err == nil {
+		conn.Close(ctx)
+		t.Fatal("connect through a link to nothing succeeded")
+	}
+	var ce *pgconn.ConnectError
+	hangUp := errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+	if !errors.As(err, &ce) || !hangUp {
+		t.Fatalf("connect through a link to nothing = %v, want a ConnectError wrapping EOF or a reset", err)
+	}
+	return err
+}
