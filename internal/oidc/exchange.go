@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"unicode"
@@ -16,9 +15,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
-
-// maxUserinfoSize bounds a plain OAuth 2.0 userinfo response.
-const maxUserinfoSize = 1 << 20
 
 // maxIdentifierLen bounds, in bytes, the provider's sub and sid that
 // gatehouse stores in indexed columns (identities, provider-session links):
@@ -183,7 +179,8 @@ func (h *Handler) oauth2Identity(ctx context.Context, p *provider, tok *oauth2.T
 	if resp.StatusCode != http.StatusOK {
 		return external{}, badGateway("userinfo_failed", fmt.Errorf("userinfo: status %d", resp.StatusCode))
 	}
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxUserinfoSize))
+	// h.client fails a body past maxProviderResponse (boundedClient).
+	dec := json.NewDecoder(resp.Body)
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
