@@ -117,8 +117,10 @@ func (s linkedStore) restart(t *testing.T) {
 	s.link.Start()
 }
 
-// reads are the read calls of the request paths: the session lookup, the
-// user lookup (userinfo, refresh) and a list (a user's sessions).
+// reads are the calls of the request paths that run again after meeting
+// a dead connection: the session lookup, the user lookup (userinfo,
+// refresh), a list (a user's sessions), and the session's last-seen
+// update, a write whose second run leaves what the first did.
 func reads(s *postgres.Store) []struct {
 	name string
 	call func(context.Context) error
@@ -135,6 +137,10 @@ func reads(s *postgres.Store) []struct {
 				err = fmt.Errorf("%d sessions, want 1", len(l))
 			}
 			return err
+		}},
+		{"TouchSession", func(ctx context.Context) error {
+			now := time.Now()
+			return s.TouchSession(ctx, "s1", now, now.Add(time.Hour))
 		}},
 	}
 }

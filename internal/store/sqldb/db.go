@@ -396,12 +396,32 @@ func (db *Store) lockClient(ctx context.Context, tx *sql.Tx, id string) (string,
 // and BEGIN: the error may come after the server ran it (the connection
 // died before the answer), and running an INSERT or a conditional UPDATE
 // twice is not the same as once. The call fails closed (auth.ErrUnavailable)
-// and the caller may retry the request.
+// and the caller may retry the request. Statements whose second run leaves
+// what the first did use execSame.
 func (db *Store) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
+	return db.execOn(ctx, op, false, query, args...)
+}
+
+// execSame is execOne for a statement that leaves the same rows, and
+// counts the same ones, whether it runs once or twice (an UPDATE that sets
+// fixed values by primary key): like a read, it runs again on another
+// connection when it meets a dead one.
+func (db *Store) execSame(ctx context.Context, op, query string, args ...any) error {
+	n, err := db.execOn(ctx, op, true, query, args...)
+	return db.one(op, n, err)
+}
+
+// execOn is exec, running the statement again after a dead connection
+// (retryLimit) when again is set.
+func (db *Store) execOn(ctx context.Context, op string, again bool, query string, args ...any) (int64, error) {
 	defer db.timed(op, time.Now())
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	res, err := db.write.ExecContext(ctx, db.Rebind(query), args...)
+	q := db.Rebind(query)
+	res, err := db.write.ExecContext(ctx, q, args...)
+	for retries := 0; again && db.deadConn(err) && retries < retryLimit(db.write); retries++ {
+		res, err = db.write.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
 		return 0, db.wrap(op, err)
 	}
@@ -416,6 +436,12 @@ func (db *Store) exec(ctx context.Context, op, query string, args ...any) (int64
 // is auth.ErrNotFound.
 func (db *Store) execOne(ctx context.Context, op, query string, args ...any) error {
 	n, err := db.exec(ctx, op, query, args...)
+	return db.one(op, n, err)
+}
+
+// one is the result of a statement that must touch exactly one row: err,
+// or auth.ErrNotFound when it touched none.
+func (db *Store) one(op string, n int64, err error) error {
 	if err != nil {
 		return err
 	}

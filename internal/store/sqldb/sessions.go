@@ -35,7 +35,9 @@ func (db *Store) Session(ctx context.Context, id string) (session.Record, error)
 // TouchSession sets LastSeenAt and IdleExpiresAt; auth.ErrNotFound when the
 // session is gone.
 func (db *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error {
-	return db.execOne(ctx, "touch session",
+	// Fixed values by primary key: running it twice is running it once
+	// (PostgreSQL and SQLite count a matched row as touched either way).
+	return db.execSame(ctx, "touch session",
 		`UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id = ?`,
 		micros(lastSeen), micros(idleExpiresAt), id)
 }
