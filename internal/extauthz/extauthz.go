@@ -60,11 +60,16 @@ type ObserveFunc func(r *http.Request, status, bytes int, start time.Time)
 // MinPingInterval and those of serverLimits; opts come after them (a later
 // option of the same kind wins). Stop it with GracefulStop.
 func NewGRPC(check CheckFunc, observe ObserveFunc, log *slog.Logger, opts ...grpc.ServerOption) *grpc.Server {
+	return newGRPC(defaultLimits(), check, observe, log, opts...)
+}
+
+// newGRPC is NewGRPC with the limits l.
+func newGRPC(l limits, check CheckFunc, observe ObserveFunc, log *slog.Logger, opts ...grpc.ServerOption) *grpc.Server {
 	log = orDiscard(log)
 	if observe == nil {
 		observe = func(*http.Request, int, int, time.Time) {}
 	}
-	base := append(serverLimits(), grpc.ChainUnaryInterceptor(recoverPanic(log)))
+	base := append(serverLimits(l), grpc.ChainUnaryInterceptor(recoverPanic(log)))
 	s := grpc.NewServer(append(base, opts...)...)
 	authv3.RegisterAuthorizationServer(s, &service{check: check, observe: observe, log: log})
 	return s

@@ -41,31 +41,72 @@ const (
 	// as net/http's HTTP/2 on the public listener (grpc-go's default:
 	// unlimited). Envoy opens another connection when it needs more.
 	maxStreams = 250
-	// handshakeTimeout bounds a new connection's handshake (the HTTP/2
-	// preface and settings), as ReadHeaderTimeout bounds a request's
-	// headers on the public listener (grpc-go's default: 120 s).
-	handshakeTimeout = 10 * time.Second
-	// idleTimeout closes a connection without a Check for this long
-	// (GOAWAY, then close; Envoy reconnects when it needs to), as the
-	// public listener's IdleTimeout (grpc-go's default: never).
-	idleTimeout = 2 * time.Minute
-	// pingAfter and pingTimeout find dead peers: after pingAfter
-	// without a frame from the client the server pings it and closes
-	// the connection when no answer comes within pingTimeout (grpc-go's
-	// defaults: 2 hours, 20 s).
-	pingAfter   = time.Minute
-	pingTimeout = 20 * time.Second
 )
 
-// serverLimits are the options of NewGRPC's limits.
-func serverLimits() []grpc.ServerOption {
+// limits are the durations of the gRPC server's connection limits. NewGRPC
+// uses defaultLimits; the tests build the same server with shorter ones
+// (export_test.go) to see each limit act without waiting minutes.
+type limits struct {
+	// handshake bounds a new connection's handshake (the HTTP/2 preface
+	// and settings); the connection is closed past it.
+	handshake time.Duration
+	// idle closes a connection without a Check in flight for this long
+	// (GOAWAY, then close).
+	idle time.Duration
+	// pingAfter and pingTimeout find dead peers: after pingAfter without
+	// a frame from the client the server pings it, and closes the
+	// connection when no answer comes within pingTimeout.
+	pingAfter, pingTimeout time.Duration
+	// maxAge ends every connection after this long (±10 % jitter, added by
+	// grpc-go so that connections opened together do not end together):
+	// GOAWAY, and the Checks in flight get ageGrace to be answered before
+	// the connection is closed.
+	maxAge, ageGrace time.Duration
+}
+
+// defaultLimits are NewGRPC's limits.
+func defaultLimits() limits {
+	return limits{
+		// As ReadHeaderTimeout bounds a request's headers on the public
+		// listener (grpc-go's default: 120 s).
+		handshake: 10 * time.Second,
+		// As the public listener's IdleTimeout (grpc-go's default: never);
+		// Envoy reconnects when it needs to.
+		idle: 2 * time.Minute,
+		// grpc-go's defaults: 2 hours, 20 s.
+		pingAfter:   time.Minute,
+		pingTimeout: 20 * time.Second,
+		// Envoy keeps its connection to the ext_authz cluster for as long
+		// as both live (grpc-go's default age: never), so instances added
+		// to scale out would get none of the existing Envoys' Checks. On
+		// GOAWAY Envoy opens a new connection to the instance its load
+		// balancing picks: within one age every instance has its share.
+		// 5 minutes costs one new connection per Envoy connection every 5
+		// minutes, nothing next to the Checks sent meanwhile. The grace is
+		// the drain of SIGTERM (app.ShutdownGrace, 30 s): a Check in flight
+		// gets as long as at shutdown (grpc-go's default: forever), and one
+		// still unanswered then is cut (UNAVAILABLE), long after Envoy's
+		// own timeout for it has passed.
+		maxAge:   5 * time.Minute,
+		ageGrace: 30 * time.Second,
+	}
+}
+
+// serverLimits are the options of NewGRPC's limits, with l's durations.
+func serverLimits(l limits) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxCheckBytes),
 		grpc.MaxHeaderListSize(maxHeaderListBytes),
 		grpc.MaxConcurrentStreams(maxStreams),
-		grpc.ConnectionTimeout(handshakeTimeout),
+		grpc.ConnectionTimeout(l.handshake),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: MinPingInterval, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleTimeout, Time: pingAfter, Timeout: pingTimeout}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle:     l.idle,
+			Time:                  l.pingAfter,
+			Timeout:               l.pingTimeout,
+			MaxConnectionAge:      l.maxAge,
+			MaxConnectionAgeGrace: l.ageGrace,
+		}),
 	}
 }
 
