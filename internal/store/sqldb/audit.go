@@ -31,6 +31,20 @@ func (db *Store) AppendAudit(ctx context.Context, e audit.Event) error {
 // ListAudit returns events matching f, newest first (by time, then by
 // insertion order).
 func (db *Store) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Event, error) {
+	query, args := ListAuditQuery(f)
+	return queryAll(ctx, db, "list audit events", scanAudit, query, args...)
+}
+
+// ListAuditQuery returns the statement ListAudit runs for f, with "?"
+// placeholders, and its arguments. Exported so that the stores' plan tests
+// explain the statement ListAudit runs, not a copy of it.
+//
+// A type filter searches audit_events_type_time (type, time, id), migration
+// 18: the equality on type, the time bounds and the (time, id) cursor are
+// all conditions of that index, whose order is ListAudit's, so a page reads
+// its rows and no others. Without it, a rare type walked the time index
+// over every event of every other type.
+func ListAuditQuery(f audit.Filter) (string, []any) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = defaultAuditLimit
@@ -56,13 +70,14 @@ func (db *Store) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Event, 
 	}
 	if f.Before.ID != 0 {
 		// A row-value comparison, not "time < ? OR (time = ? AND id < ?)":
-		// both dialects walk the time index from the cursor (the index holds
-		// the row ID too) instead of scanning the OR.
+		// both dialects search an index from the cursor instead of
+		// scanning the OR (SQLite's indexes end in the row ID;
+		// PostgreSQL's audit_events_type_time holds id as a column).
 		query += ` AND (time, id) < (?, ?)`
 		args = append(args, micros(f.Before.Time), f.Before.ID)
 	}
 	query += ` ORDER BY time DESC, id DESC LIMIT ?`
-	return queryAll(ctx, db, "list audit events", scanAudit, query, append(args, limit)...)
+	return query, append(args, limit)
 }
 
 // PurgeAudit deletes the events older than before, PurgeBatch at a time

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqldb"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqldb/sqldbtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite/sqlitetest"
@@ -329,6 +330,23 @@ func TestColumnSearchesUseAnIndex(t *testing.T) {
 				t.Fatalf("%s: plan %q does not search an index on %s", query, got, column)
 			}
 		})
+}
+
+// TestAuditByTypeSearchesAnIndex: listing the audit trail by event type
+// (first page, cursor page, time range), with the statement ListAudit
+// runs, searches audit_events_type_time by type and reads it in ListAudit's
+// order (the index ends in the row ID), without a sort.
+func TestAuditByTypeSearchesAnIndex(t *testing.T) {
+	s := newStore(t)
+	for _, l := range sqldbtest.AuditTypeListings {
+		t.Run(l.Name, func(t *testing.T) {
+			query, args := sqldb.ListAuditQuery(l.Filter)
+			got := sqlitePlan(t, s, query, args...)
+			if !strings.Contains(got, "SEARCH audit_events USING INDEX audit_events_type_time (type=?") || strings.Contains(got, "TEMP B-TREE") {
+				t.Fatalf("%+v: plan %q does not search audit_events_type_time in order", l.Filter, got)
+			}
+		})
+	}
 }
 
 // TestUpgrade: a database of an earlier release, on a file of its own, keeps

@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 )
 
 // PurgeSelects are the row searches of the purges whose table grows with
@@ -117,4 +120,23 @@ func RunColumnSearches(t *testing.T, db *sql.DB, foreignKeys string, searches fu
 	if n == 0 {
 		t.Fatal("no foreign key found in the schema")
 	}
+}
+
+// AuditTypeListings are listings of the audit trail by event type
+// (`gatehouse audit --type`, the admin API's and console's type filter):
+// a first page, a later page (the (time, id) cursor) and a time range.
+// Run sqldb.ListAuditQuery on each Filter for ListAudit's statement. Each
+// must search audit_events_type_time (migration 18) in ListAudit's order:
+// the time index would read every event of every other type, newest
+// first, until it found a page of a rare one.
+var AuditTypeListings = []struct {
+	Name   string
+	Filter audit.Filter
+}{
+	{"first page", audit.Filter{Type: audit.RefreshReuse}},
+	{"cursor page", audit.Filter{Type: audit.RefreshReuse,
+		Before: audit.Cursor{Time: time.Unix(1_700_000_000, 0), ID: 42}}},
+	{"since", audit.Filter{Type: audit.RefreshReuse, Since: time.Unix(1_700_000_000, 0)}},
+	{"since, until and cursor", audit.Filter{Type: audit.RefreshReuse, Since: time.Unix(1_700_000_000, 0),
+		Until: time.Unix(1_700_086_400, 0), Before: audit.Cursor{Time: time.Unix(1_700_003_600, 0), ID: 42}, Limit: 50}},
 }
