@@ -352,3 +352,21 @@ func TestCodeReplayRacingTheFirstRedemptionRevokesItsFamily(t *testing.T) {
 	}
 	f.assertNothingLives(t, firstParty, r.out)
 }
+
+// Every code is issued for the redirect_uri its authorization request
+// named (/auth/authorize refuses a request without one), so an exchange
+// without redirect_uri can never succeed. It is a malformed request, told
+// as such ("redirect_uri is required", not an invalid code), and refused
+// before the code is looked up, like one without code or code_verifier:
+// the code is not burnt, and the client's corrected request gets tokens.
+func TestExchangeWithoutRedirectURIIsInvalidRequestAndKeepsTheCode(t *testing.T) {
+	f := newFixture(t, "")
+	code, _ := f.code(t, firstParty)
+	_, err := f.server.Exchange(context.Background(), firstParty, code, "", verifier)
+	if !errors.Is(err, authserver.ErrInvalidRequest) || errors.Is(err, token.ErrInvalidGrant) {
+		t.Fatalf("Exchange without redirect_uri: error = %v, want ErrInvalidRequest", err)
+	}
+	if _, err := f.exchange(firstParty, code); err != nil {
+		t.Fatalf("Exchange with redirect_uri after the refusal: %v, want tokens (the code must not be used up)", err)
+	}
+}

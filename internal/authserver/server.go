@@ -174,7 +174,7 @@ func (s *Server) IssueCode(ctx context.Context, req Request, userID, sessionID s
 // Exchange redeems an authorization code for client c (already
 // authenticated). Every refusal wraps token.ErrInvalidGrant: unknown,
 // expired or used code, another client's code, another redirect_uri, a
-// missing or wrong PKCE verifier, a browser session that ended or (clients
+// wrong PKCE verifier, a browser session that ended or (clients
 // that are not first-party) a consent withdrawn since the code was issued
 // (contract §8: codes are bound to user and session). A code used a second
 // time also revokes every token issued from it (RFC 6749 §4.1.2). When the
@@ -187,6 +187,13 @@ func (s *Server) Exchange(ctx context.Context, c client.Client, code, redirectUR
 	}
 	if code == "" || verifier == "" {
 		return Tokens{}, fmt.Errorf("exchange code: code and code_verifier are required: %w", ErrInvalidRequest)
+	}
+	// Every code was issued for a redirect_uri (the authorization request
+	// must name one), so an exchange without it cannot succeed: say so,
+	// and leave the code for the corrected request rather than burn it as
+	// "invalid, expired, used or revoked".
+	if redirectURI == "" {
+		return Tokens{}, fmt.Errorf("exchange code: redirect_uri is required: %w", ErrInvalidRequest)
 	}
 	rec, err := s.Store.RedeemCode(ctx, client.HashSecret(code), s.Now())
 	switch {

@@ -542,6 +542,8 @@ func TestTokenInvalidRequestIsDescribed(t *testing.T) {
 			"other", otherSec, nil, "code and code_verifier are required"},
 		{"no code", url.Values{"grant_type": {"authorization_code"}, "code_verifier": {"v"}, "redirect_uri": {webCB}},
 			"other", otherSec, nil, "code and code_verifier are required"},
+		{"code without redirect_uri", url.Values{"grant_type": {"authorization_code"}, "code": {"c"}, "code_verifier": {"v"}},
+			"other", otherSec, nil, "redirect_uri is required"},
 		{"refresh without refresh_token", url.Values{"grant_type": {"refresh_token"}},
 			"other", otherSec, nil, "refresh_token is required"},
 		{"Basic and a client_secret in the body", url.Values{"grant_type": {"client_credentials"}, "client_secret": {otherSec}},
