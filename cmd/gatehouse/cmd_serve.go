@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"reflect"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -120,10 +119,15 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, a *app.App, path str
 			a.Log.Error("config reload failed; keeping the running routes", "file", path, "error", err.Error())
 			continue
 		}
-		old, now := a.Config, cfg
-		old.Routes, now.Routes = nil, nil
-		if !reflect.DeepEqual(old, now) {
-			a.Log.Warn("config reloaded: routes applied; other changed keys take effect after a restart", "file", path)
+		// As at start: a reloaded route can bring a warning of its own
+		// (a secret in a world-readable file, a key that does nothing).
+		for _, w := range cfg.Warnings() {
+			a.Log.Warn(w)
+		}
+		// Compared key by key, not as whole structs: the file's warnings
+		// change with its routes and are no reason for a restart.
+		if changed := a.Config.ChangedKeys(cfg); len(changed) > 0 {
+			a.Log.Warn("config reloaded: routes applied; other changed keys take effect after a restart", "file", path, "keys", changed)
 		} else {
 			a.Log.Info("config reloaded: routes applied", "file", path, "routes", len(cfg.Routes))
 		}

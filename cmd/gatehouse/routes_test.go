@@ -102,3 +102,45 @@ func (l logLines) await(t *testing.T, s string) string {
 		}
 	}
 }
+
+// A reload whose file changed only its routes says so, naming no other
+// key; the restart warning names the keys that changed (docs/configuration.md,
+// "Reloading"). A route upstream with a secret in a world-readable file
+// changes the file's warnings, not a key: that is warned about, as serve
+// does at start, and is no reason for a restart.
+func TestSIGHUPReloadWarnsOnlyWhenOtherKeysChanged(t *testing.T) {
+	c := newCLI(t, "listen: 127.0.0.1:0\nadmin_listen: ''\n")
+	logs := c.serveInTest()
+	logs.await(t, "gatehouse serving")
+	body, err := os.ReadFile(c.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := "routes:\n- {name: a, match: {path_prefix: /a/}, upstream: 'http://127.0.0.1:9/?key=abc', auth: none}\n"
+	for _, tc := range []struct {
+		name, add, warn, reload, keys string
+	}{
+		{"routes only", route, "is readable by every user (mode 0644) and holds secrets (routes[0].upstream)",
+			`"msg":"config reloaded: routes applied","file"`, ""},
+		{"another key too", route + "log: {level: debug}\n", "",
+			`"msg":"config reloaded: routes applied; other changed keys take effect after a restart","file":`, `"keys":["log"]`},
+	} {
+		if err := os.WriteFile(c.cfg, append(body[:len(body):len(body)], tc.add...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(c.cfg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		if tc.warn != "" {
+			logs.await(t, tc.warn) // logged before the reload's verdict
+		}
+		if line := logs.await(t, "config reload"); !strings.Contains(line, tc.reload) {
+			t.Errorf("%s: reload logged %q, want %q", tc.name, line, tc.reload)
+		} else if !strings.Contains(line, tc.keys) {
+			t.Errorf("%s: reload logged %q, want the changed keys named: %s", tc.name, line, tc.keys)
+		}
+	}
+}

@@ -476,6 +476,26 @@ func (c Config) validateProviders() []error {
 	return errs
 }
 
+// ChangedKeys names the top-level keys other than routes whose values
+// differ between c and o, in file order: what a SIGHUP reload (which
+// applies routes only) leaves for a restart. Load's findings about the file
+// (Warnings) are not values and never count.
+func (c Config) ChangedKeys(o Config) []string {
+	var keys []string
+	cv, ov := reflect.ValueOf(c), reflect.ValueOf(o)
+	for i := range cv.NumField() {
+		f := cv.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || name == "routes" {
+			continue
+		}
+		if !reflect.DeepEqual(cv.Field(i).Interface(), ov.Field(i).Interface()) {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
 // Warnings are problems that do not stop gatehouse but that an operator
 // should know about.
 func (c Config) Warnings() []string {
