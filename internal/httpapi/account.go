@@ -159,7 +159,9 @@ func (s *server) handleChangePassword() http.Handler {
 				http.Redirect(w, r, "/account?password=weak", http.StatusSeeOther)
 				return
 			}
-			s.writeError(w, r, err)
+			// Say why a new password is refused (too short, easy to
+			// guess), as the admin API does; the text never holds it.
+			s.writeError(w, r, describeInput(err))
 			return
 		}
 		// ChangePassword ended every session but this one, which the

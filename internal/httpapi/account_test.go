@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -84,5 +85,27 @@ func TestChangePassword(t *testing.T) {
 	}
 	if resp, _ := loginJSON(t, testutil.Client(t), g.URL, "alice", strongPassword); resp.StatusCode != 401 {
 		t.Fatalf("login with the old password = %d, want 401", resp.StatusCode)
+	}
+}
+
+// An API client refused a weak new password is told why, as the admin API
+// and `gatehouse user passwd` say it; the form has its own ?password=weak.
+func TestChangePasswordWeakJSONSaysWhy(t *testing.T) {
+	g := testutil.Start(t)
+	g.CreateUser(t, "alice", strongPassword)
+	me := testutil.Client(t)
+	loginJSON(t, me, g.URL, "alice", strongPassword)
+	tests := []struct{ name, next, want string }{
+		{"TooShort", "short", "at least 8 characters"},
+		{"Guessable", "password1", "easy to guess"},
+	}
+	for _, tt := range tests {
+		b, _ := json.Marshal(map[string]string{"current_password": strongPassword, "new_password": tt.next})
+		resp, body := do(t, me, "POST", g.URL+"/auth/password", string(b), "Content-Type", "application/json")
+		m := decode(t, body)
+		desc, _ := m["error_description"].(string)
+		if resp.StatusCode != 400 || m["error"] != "invalid_request" || !strings.Contains(desc, tt.want) || strings.Contains(desc, tt.next) {
+			t.Errorf("%s: %d %s, want 400 invalid_request describing %q without the password", tt.name, resp.StatusCode, body, tt.want)
+		}
 	}
 }
