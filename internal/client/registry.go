@@ -246,7 +246,9 @@ func (r *Registry) rotateOnce(ctx context.Context, id string) (secret, old strin
 		return "", "", fmt.Errorf("rotate secret of %q: %w", id, ErrReadOnly)
 	}
 	if c.Type != Confidential {
-		return "", "", fmt.Errorf("rotate secret of %q: a public client has no secret: %w", id, auth.ErrInvalidInput)
+		// The sentinel before the reason: httperr.InputDetail answers
+		// what follows it as the error_description.
+		return "", "", fmt.Errorf("rotate secret of %q: %w: a public client has no secret", id, auth.ErrInvalidInput)
 	}
 	if secret, err = NewSecret(); err != nil {
 		return "", "", fmt.Errorf("rotate secret: %w", err)

@@ -511,10 +511,13 @@ func (s *server) handleTOTPEnrol() http.Handler {
 			return
 		}
 		e, err := s.MFA.EnrolTOTP(r.Context(), sub.user)
-		if errors.Is(err, mfa.ErrNoEncryptionKey) {
+		switch {
+		case errors.Is(err, mfa.ErrNoEncryptionKey):
 			// The operator's fix is a config key: say which one in the
 			// JSON too, as the form's error page does (docs/mfa.md).
 			err = httperr.Describe(err, httperr.InputDetail(err))
+		case errors.Is(err, mfa.ErrTOTPActive):
+			err = httperr.Describe(err, mfa.TOTPActiveDescription)
 		}
 		if err != nil {
 			s.writeError(w, r, err)
@@ -700,7 +703,7 @@ func (s *server) handleRecoveryCodes() http.Handler {
 		// be a second "factor" that a password alone can create.
 		f, err := s.MFA.Factors(r.Context(), sub.user.ID)
 		if err == nil && !f.Enrolled() {
-			err = mfa.ErrNoFactor
+			err = httperr.Describe(mfa.ErrNoFactor, mfa.NoFactorDescription)
 		}
 		if err != nil {
 			s.writeError(w, r, err)

@@ -142,3 +142,28 @@ func TestRemovingLastFactorDeletesRecoveryCodes(t *testing.T) {
 		t.Fatalf("recovery codes left after TOTP, the last factor, went = %d, want 0", got)
 	}
 }
+
+// The 409s of the factor endpoints say what to do: a bare
+// {"error":"conflict"} left an API client guessing why its enrolment or
+// its recovery codes were refused (docs/mfa.md, "Endpoints").
+func TestFactorConflictsSayWhatToDo(t *testing.T) {
+	g := mfaInstance(t)
+	g.CreateUser(t, "bob", strongPassword)
+	c := signedIn(t, g, "bob")
+	for _, tt := range []struct {
+		name, path, description string
+		before                  func()
+	}{
+		{"recovery codes without a factor", "/auth/mfa/recovery-codes", "recovery codes back up an authenticator app or a passkey; set one up first", func() {}},
+		{"a second TOTP while one is active", "/auth/mfa/totp", "TOTP is already active; delete it first (DELETE /auth/mfa/totp)", func() { enrolTOTPIn(t, g, c) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.before()
+			resp, body := do(t, c, "POST", g.URL+tt.path, "", "Content-Type", "application/json")
+			got := decode(t, body)
+			if resp.StatusCode != http.StatusConflict || got["error"] != "conflict" || got["error_description"] != tt.description {
+				t.Fatalf("POST %s = %d %s, want 409 conflict with error_description %q", tt.path, resp.StatusCode, body, tt.description)
+			}
+		})
+	}
+}

@@ -7,6 +7,13 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
+// The error_descriptions of ErrNoFactor and ErrTOTPActive (409): the
+// sentence tells the caller what to do, which a bare "conflict" does not.
+const (
+	NoFactorDescription   = "recovery codes back up an authenticator app or a passkey; set one up first"
+	TOTPActiveDescription = "TOTP is already active; delete it first (DELETE /auth/mfa/totp)"
+)
+
 var (
 	// ErrInvalidCode: a TOTP or recovery code is wrong, already used, or
 	// the factor is not enrolled. It wraps auth.ErrInvalidCredentials, so
@@ -20,7 +27,10 @@ var (
 	// ErrNoFactor: recovery codes are asked for by a user without a real
 	// factor (a confirmed TOTP or a passkey). They back up a factor and
 	// are none themselves (docs/mfa.md).
-	ErrNoFactor = fmt.Errorf("%w: recovery codes back up an authenticator app or a passkey; set one up first", auth.ErrConflict)
+	ErrNoFactor = fmt.Errorf("%w: %s", auth.ErrConflict, NoFactorDescription)
+	// ErrTOTPActive: a TOTP enrolment is asked for while a confirmed one
+	// is active (EnrolTOTP); TOTPActiveDescription is its error_description.
+	ErrTOTPActive = fmt.Errorf("%w: %s", auth.ErrConflict, TOTPActiveDescription)
 	// ErrTooManyPasskeys: the user has MaxPasskeys passkeys already
 	// (BeginRegistration, and the store's AddCredential under the user's
 	// lock). It wraps auth.ErrConflict (409); TooManyPasskeysDescription

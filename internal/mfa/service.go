@@ -141,7 +141,8 @@ func enrolmentProof(userID, secret string) string {
 func secretAD(userID string) []byte { return []byte("gatehouse-totp\x00" + userID) }
 
 // EnrolTOTP creates a new, unconfirmed TOTP secret for u (replacing an
-// unconfirmed one). A confirmed TOTP must be deleted first (auth.ErrConflict).
+// unconfirmed one). A confirmed TOTP must be deleted first (ErrTOTPActive,
+// an auth.ErrConflict).
 func (s *Service) EnrolTOTP(ctx context.Context, u auth.User) (Enrolment, error) {
 	if s.sealer == nil {
 		return Enrolment{}, ErrNoEncryptionKey
@@ -149,7 +150,7 @@ func (s *Service) EnrolTOTP(ctx context.Context, u auth.User) (Enrolment, error)
 	cur, err := s.store.TOTP(ctx, u.ID)
 	switch {
 	case err == nil && cur.Confirmed():
-		return Enrolment{}, fmt.Errorf("enrol totp: %w: TOTP is already active; delete it first", auth.ErrConflict)
+		return Enrolment{}, fmt.Errorf("enrol totp: %w", ErrTOTPActive)
 	case err != nil && !errors.Is(err, auth.ErrNotFound):
 		return Enrolment{}, fmt.Errorf("enrol totp: %w", err)
 	}
