@@ -27,10 +27,10 @@ func TestChangedKeys(t *testing.T) {
 		{"one key", base + "log: {level: debug}\n", 0o600, []string{"log"}},
 		{"keys in file order", "public_url: 'http://localhost:9'\n" + base + "log: {level: debug}\n", 0o600, []string{"public_url", "log"}},
 	}
-	running := load(t, base, 0o600)
+	running := loadWithMode(t, base, 0o600)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			next := load(t, tt.yaml, tt.mode)
+			next := loadWithMode(t, tt.yaml, tt.mode)
 			if tt.mode != 0o600 && slices.Equal(next.Warnings(), running.Warnings()) {
 				t.Fatalf("the %o file brought no warning of its own: %q", tt.mode, next.Warnings())
 			}
@@ -41,8 +41,8 @@ func TestChangedKeys(t *testing.T) {
 	}
 }
 
-// load reads yaml from a file with mode, as serve and its reload do.
-func load(t *testing.T, yaml string, mode os.FileMode) config.Config {
+// loadWithMode reads yaml from a file with mode, as serve and its reload do.
+func loadWithMode(t *testing.T, yaml string, mode os.FileMode) config.Config {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
 	if err := os.WriteFile(path, []byte(yaml), mode); err != nil {
