@@ -71,6 +71,11 @@ type watchedConn struct {
 	goAwayDebug string        // its debug data, set before goAway is closed
 	closed      chan struct{}
 	closeOnce   sync.Once
+	// copying is held (read) by each Write until its copy is read, and
+	// (write) by Close before it ends the copy: a connection the client
+	// hangs up on right after a GOAWAY must not end the copy before the
+	// GOAWAY written to it is read.
+	copying sync.RWMutex
 }
 
 func watchConn(c net.Conn) *watchedConn {
@@ -96,14 +101,23 @@ func watchConn(c net.Conn) *watchedConn {
 }
 
 func (w *watchedConn) Write(b []byte) (int, error) {
+	w.copying.RLock()
+	defer w.copying.RUnlock()
 	n, err := w.Conn.Write(b)
 	_, _ = w.frames.Write(b[:n])
 	return n, err
 }
 
+// Close closes the connection first, which ends a Write blocked on it, then
+// waits for the Writes in flight to be copied.
 func (w *watchedConn) Close() error {
 	err := w.Conn.Close()
-	w.closeOnce.Do(func() { _ = w.frames.Close(); close(w.closed) })
+	w.closeOnce.Do(func() {
+		w.copying.Lock()
+		defer w.copying.Unlock()
+		_ = w.frames.Close()
+		close(w.closed)
+	})
 	return err
 }
 
