@@ -336,6 +336,18 @@ func retryLimit(pool *sql.DB) int {
 	return unlimitedRetries
 }
 
+// onLiveConn runs call on pool, and again while it fails on a dead
+// connection (DeadConn), at most retryLimit times: the one place a store
+// call is run again, for the calls that ran nothing when they failed so (a
+// read, a BEGIN) or whose second run is their first (execSame).
+func onLiveConn[T any](db *Store, pool *sql.DB, call func() (T, error)) (T, error) {
+	v, err := call()
+	for retries := 0; db.deadConn(err) && retries < retryLimit(pool); retries++ {
+		v, err = call()
+	}
+	return v, err
+}
+
 // tx runs fn in a write transaction and commits when fn returns nil. fn
 // must run its statements with the ctx it is given, which carries the
 // call timeout. Errors from fn and from the driver come back wrapped by
@@ -352,10 +364,7 @@ func (db *Store) tx(ctx context.Context, op string, fn func(ctx context.Context,
 	}
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	tx, err := db.write.BeginTx(ctx, nil)
-	for retries := 0; db.deadConn(err) && retries < retryLimit(db.write); retries++ {
-		tx, err = db.write.BeginTx(ctx, nil)
-	}
+	tx, err := onLiveConn(db, db.write, func() (*sql.Tx, error) { return db.write.BeginTx(ctx, nil) })
 	if err != nil {
 		return db.wrap(op, err)
 	}
@@ -412,15 +421,19 @@ func (db *Store) execSame(ctx context.Context, op, query string, args ...any) er
 }
 
 // execOn is exec, running the statement again after a dead connection
-// (retryLimit) when again is set.
+// (onLiveConn) when again is set.
 func (db *Store) execOn(ctx context.Context, op string, again bool, query string, args ...any) (int64, error) {
 	defer db.timed(op, time.Now())
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	q := db.Rebind(query)
-	res, err := db.write.ExecContext(ctx, q, args...)
-	for retries := 0; again && db.deadConn(err) && retries < retryLimit(db.write); retries++ {
-		res, err = db.write.ExecContext(ctx, q, args...)
+	run := func() (sql.Result, error) { return db.write.ExecContext(ctx, q, args...) }
+	var res sql.Result
+	var err error
+	if again {
+		res, err = onLiveConn(db, db.write, run)
+	} else {
+		res, err = run()
 	}
 	if err != nil {
 		return 0, db.wrap(op, err)
@@ -474,10 +487,10 @@ func (db *Store) queryRow(ctx context.Context, op, query string, args ...any) ro
 	defer db.timed(op, time.Now())
 	ctx, cancel := db.bound(ctx)
 	q := db.Rebind(query)
-	r := db.read.QueryRowContext(ctx, q, args...)
-	for retries := 0; db.deadConn(r.Err()) && retries < retryLimit(db.read); retries++ {
-		r = db.read.QueryRowContext(ctx, q, args...)
-	}
+	r, _ := onLiveConn(db, db.read, func() (*sql.Row, error) {
+		r := db.read.QueryRowContext(ctx, q, args...)
+		return r, r.Err() // Scan reports it
+	})
 	return row{r, cancel}
 }
 
@@ -489,10 +502,7 @@ func queryAll[T any](ctx context.Context, db *Store, op string, scan func(scanne
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	q := db.Rebind(query)
-	rows, err := db.read.QueryContext(ctx, q, args...)
-	for retries := 0; db.deadConn(err) && retries < retryLimit(db.read); retries++ {
-		rows, err = db.read.QueryContext(ctx, q, args...)
-	}
+	rows, err := onLiveConn(db, db.read, func() (*sql.Rows, error) { return db.read.QueryContext(ctx, q, args...) })
 	if err != nil {
 		return nil, db.wrap(op, err)
 	}
