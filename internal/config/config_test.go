@@ -300,6 +300,41 @@ func TestOIDCDefaultRolesFollowTheRoleRule(t *testing.T) {
 	}
 }
 
+// allowed_email_domains is compared with the email's domain exactly
+// (docs/oidc.md): a wildcard or leading-dot entry meant for subdomains, or
+// a whole address, matches no login, so every login through the provider
+// would be refused with 403 although the config loaded. Load refuses them.
+func TestOIDCAllowedEmailDomainsAreDomains(t *testing.T) {
+	provider := "oidc: {providers: [{name: corp, issuer: 'https://idp.example', client_id: x, allowed_email_domains: %s}]}\n"
+	for _, tt := range []struct {
+		name, domains string
+		ok            bool
+	}{
+		{"domains", "[example.com, Sub.Example.com]", true},
+		{"with the at sign", "['@example.com']", true},
+		{"internationalised", "[bücher.example]", true},
+		{"wildcard", "['*.example.com']", false},
+		{"leading dot", "[.example.com]", false},
+		{"an address", "[alice@example.com]", false},
+		{"empty", "['']", false},
+		{"space inside", "['example .com']", false},
+		{"a URL", "['https://example.com']", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(write(t, fmt.Sprintf(provider, tt.domains)), noEnv)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "oidc.providers[0].allowed_email_domains:") {
+				t.Errorf("Load error = %v, want one naming oidc.providers[0].allowed_email_domains", err)
+			}
+		})
+	}
+}
+
 func TestClientsValidatedAtLoad(t *testing.T) {
 	ok := "{client_id: web, type: public, redirect_uris: ['https://app.example.com/cb'], grant_types: [authorization_code], scopes: [openid]}"
 	tests := []struct {

@@ -455,6 +455,12 @@ func (c Config) validateProviders() []error {
 		if auth.CheckRoles(p.DefaultRoles) != nil {
 			bad(i, "default_roles", "role names must be non-empty UTF-8 without commas, spaces, control or invisible characters (X-Auth-Roles is comma-separated), got %q", p.DefaultRoles)
 		}
+		for _, d := range p.AllowedEmailDomains {
+			if !isMailDomain(d) {
+				bad(i, "allowed_email_domains", "must list mail domains exactly, such as example.com (subdomains are not included: list each one), got %q", d)
+				break
+			}
+		}
 		switch p.Type {
 		case "", "oidc":
 			if u, err := url.Parse(p.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
@@ -474,6 +480,18 @@ func (c Config) validateProviders() []error {
 		}
 	}
 	return errs
+}
+
+// isMailDomain reports whether an allowed_email_domains entry can equal an
+// email's domain: the login compares them exactly (an "@" in front aside),
+// so a wildcard, a leading dot, an address or a URL would match no login
+// and refuse every one through the provider although the config loaded.
+func isMailDomain(d string) bool {
+	d = strings.TrimPrefix(strings.TrimSpace(d), "@")
+	return d != "" && !strings.HasPrefix(d, ".") && !strings.HasSuffix(d, ".") &&
+		!strings.ContainsFunc(d, func(r rune) bool {
+			return r <= ' ' || r == 0x7f || strings.ContainsRune("*@/:\\?#[]", r) || unicode.IsSpace(r)
+		})
 }
 
 // ChangedKeys names the top-level keys other than routes whose values

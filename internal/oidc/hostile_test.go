@@ -256,6 +256,26 @@ func TestCallbackRefusesUnsignedOrSymmetricIDToken(t *testing.T) {
 	}
 }
 
+// Only a key the provider publishes verifies an ID token: one signed with
+// the provider's algorithm by a key it does not publish — under the kid of
+// its published key, or under a kid of its own, which makes gatehouse fetch
+// the provider's keys again (key rotation) — is refused as invalid, not
+// taken for an outage of the provider's keys, and starts no session.
+func TestCallbackRefusesIDTokenSignedByAnotherKey(t *testing.T) {
+	for _, tc := range []struct{ name, kid string }{
+		{"the published key's kid", ""},
+		{"a kid the provider does not publish", "forger-key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := newBehavingEnv(t, oidctestop.Behaviour{IDTokenForeignKey: true, IDTokenForeignKeyID: tc.kid})
+			e.assertRefused(e.login("/"), http.StatusBadRequest, "id_token_invalid")
+			if got := len(e.users()); got != 0 {
+				t.Errorf("%d users created, want 0", got)
+			}
+		})
+	}
+}
+
 // newBehavingEnv is newEnv with the provider configured, behaving as b,
 // and its log kept.
 func newBehavingEnv(t *testing.T, b oidctestop.Behaviour) (*env, *strings.Builder) {

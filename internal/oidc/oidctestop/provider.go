@@ -83,6 +83,13 @@ type Behaviour struct {
 	// signing), keeping the kid of the provider's published key: what a
 	// forger who knows the client secret, or a broken provider, sends.
 	IDTokenAlg string
+	// IDTokenForeignKey re-signs the ID token (after the other ID token
+	// knobs) with ES256, the provider's own algorithm, but under a key the
+	// provider does not publish: what a forger without its key sends.
+	IDTokenForeignKey bool
+	// IDTokenForeignKeyID is the kid of that token; "" keeps the kid of
+	// the provider's published key.
+	IDTokenForeignKeyID string
 	// SigningAlgs, when set, replaces the discovery document's
 	// id_token_signing_alg_values_supported (a provider advertising
 	// "none" or "HS256" beside its published ES256 key).
@@ -437,7 +444,7 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	b := p.behaviour()
 	openid := p.codeHasOpenID(r)
-	if b.IDTokenAudience == nil && !b.IDTokenWithoutSubject && b.IDTokenClaims == nil && b.IDTokenAlg == "" && openid {
+	if b.IDTokenAudience == nil && !b.IDTokenWithoutSubject && b.IDTokenClaims == nil && b.IDTokenAlg == "" && !b.IDTokenForeignKey && openid {
 		p.op.ServeHTTP(w, r)
 		return
 	}
@@ -522,10 +529,12 @@ func (p *Provider) rewriteIDToken(tokenResponse []byte, b Behaviour) ([]byte, er
 	if payload, err = json.Marshal(claims); err != nil {
 		return nil, err
 	}
-	switch b.IDTokenAlg {
-	case "":
+	switch {
+	case b.IDTokenForeignKey:
+		resp["id_token"], err = p.signForeign(payload, b.IDTokenForeignKeyID)
+	case b.IDTokenAlg == "":
 		resp["id_token"], err = p.sign(payload, "JWT")
-	case "none", "HS256":
+	case b.IDTokenAlg == "none" || b.IDTokenAlg == "HS256":
 		resp["id_token"], err = p.signWeak(payload, b.IDTokenAlg)
 	default:
 		err = fmt.Errorf("oidctestop: IDTokenAlg %q is not none or HS256", b.IDTokenAlg)
@@ -551,6 +560,28 @@ func (p *Provider) signWeak(payload []byte, alg string) (string, error) {
 	mac := hmac.New(sha256.New, []byte(p.ClientSecret()))
 	mac.Write([]byte(input))
 	return input + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), nil
+}
+
+// signForeign signs payload with ES256 under a fresh key that the
+// provider does not publish, with kid (or, when "", its published key's).
+func (p *Provider) signForeign(payload []byte, kid string) (string, error) {
+	if kid == "" {
+		kid = p.st.key.id
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
 }
 
 // sign signs payload with the provider's key and JOSE typ.
