@@ -154,7 +154,7 @@ func (s *server) loginFailed(w http.ResponseWriter, r *http.Request, err error, 
 			httperr.SetRetryAfter(w.Header(), err)
 			p := s.loginPage(r, next)
 			p.Throttled = true
-			s.pages.render(w, http.StatusTooManyRequests, "login", p)
+			s.pages.render(w, httperr.Of(err).Status, "login", p) // 429: httperr maps the sentinel
 			return
 		}
 	case errors.Is(err, auth.ErrOverloaded):
@@ -165,7 +165,7 @@ func (s *server) loginFailed(w http.ResponseWriter, r *http.Request, err error, 
 			httperr.SetRetryAfter(w.Header(), err)
 			p := s.loginPage(r, next)
 			p.Busy = true
-			s.pages.render(w, http.StatusServiceUnavailable, "login", p)
+			s.pages.render(w, httperr.Of(err).Status, "login", p) // 503
 			return
 		}
 	}
