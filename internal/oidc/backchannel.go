@@ -97,12 +97,11 @@ func (h *Handler) BackchannelLogout() http.Handler {
 		ended, err := h.backchannelLogout(w, r, p)
 		switch {
 		case errors.Is(err, errLogoutToken):
-			h.log.Info("back-channel logout refused", "provider", name, "reason", printable(err.Error(), maxLoggedErrorLen))
-			h.deps.Audit.Record(r.Context(), audit.Event{Type: audit.OIDCLoginFailed,
-				Details: map[string]string{"provider": name, "reason": "logout_token_invalid"}})
+			h.log.Info("back-channel logout refused", "request_id", requestID(r.Context()), "provider", name, "reason", printable(err.Error(), maxLoggedErrorLen))
+			h.auditFailure(r.Context(), true, auth.User{}, map[string]string{"provider": name, "reason": "logout_token_invalid"})
 			httperr.JSON(w, http.StatusBadRequest, httperr.InvalidRequest)
 		case err != nil:
-			h.log.Warn("back-channel logout failed", "provider", name, "error", printable(err.Error(), maxLoggedErrorLen))
+			h.log.Warn("back-channel logout failed", "request_id", requestID(r.Context()), "provider", name, "error", printable(err.Error(), maxLoggedErrorLen))
 			httperr.Write(w, err)
 		default:
 			h.deps.Audit.Record(r.Context(), audit.Event{Type: audit.OIDCBackchannelLogout,

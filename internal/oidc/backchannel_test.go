@@ -412,7 +412,10 @@ func TestProviderKeysUnreachable(t *testing.T) {
 		t.Errorf("login with the keys unreachable = %d, want 502 provider unavailable:\n%s", resp.status, resp.body)
 	}
 
+	// The keys are asked for again once the floor of the failed fetch
+	// has passed (TestProviderKeysDownWithinTheFloor).
 	keys.down.Store(false)
+	e.clock.Advance(oidc.KeyRefetchFloor + 1)
 	if resp := e.postLogout("corp", url.Values{"logout_token": {raw}}); resp.status != http.StatusOK {
 		t.Errorf("the provider's retry = %d %s, want 200", resp.status, resp.body)
 	}

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode"
 
@@ -61,9 +64,13 @@ func (h *Handler) identify(ctx context.Context, p *provider, ep *endpoints, code
 
 // exchangeFailure: a 4xx from the token endpoint means the provider refused
 // the code (replayed, expired, wrong verifier) — the request's fault, 400.
-// Anything else means the provider is broken or unreachable — 502. Only the
-// RFC 6749 error code is kept: response bodies are not logged.
+// Anything else means the provider is broken or unreachable — 502, the page
+// saying which (unreachable). Only the RFC 6749 error code is kept:
+// response bodies are not logged.
 func exchangeFailure(err error) *failure {
+	if unreached(err) {
+		return unreachable("token_exchange_failed", err)
+	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
 		f := badRequest("code_rejected", "The sign-in provider refused the authorization code. Please start again.")
@@ -74,6 +81,19 @@ func exchangeFailure(err error) *failure {
 		err = fmt.Errorf("token endpoint: %d %q", re.Response.StatusCode, re.ErrorCode)
 	}
 	return badGateway("token_exchange_failed", err)
+}
+
+// unreached reports whether err (an HTTP client's) is a request that got
+// no answer: the connection refused or reset, the name not resolved, no
+// answer in time (net.Error, which *url.Error is itself, hence its Err),
+// or the connection closed before one (EOF).
+func unreached(err error) bool {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return false
+	}
+	var ne net.Error
+	return ue.Timeout() || errors.As(ue.Err, &ne) || errors.Is(ue.Err, io.EOF) || errors.Is(ue.Err, io.ErrUnexpectedEOF)
 }
 
 // idClaims are the ID token / userinfo claims gatehouse uses.
@@ -142,6 +162,9 @@ func (h *Handler) fillFromUserinfo(ctx context.Context, ep *endpoints, tok *oaut
 		return nil
 	}
 	ui, err := ep.op.UserInfo(gooidc.ClientContext(ctx, h.client), oauth2.StaticTokenSource(tok))
+	if unreached(err) {
+		return unreachable("userinfo_failed", errors.New("userinfo request got no answer"))
+	}
 	if err != nil {
 		return badGateway("userinfo_failed", errors.New("userinfo request failed"))
 	}
@@ -172,6 +195,9 @@ func (h *Handler) oauth2Identity(ctx context.Context, p *provider, tok *oauth2.T
 	tok.SetAuthHeader(req)
 	req.Header.Set("Accept", "application/json")
 	resp, err := h.client.Do(req)
+	if unreached(err) {
+		return external{}, unreachable("userinfo_failed", errors.New("userinfo request got no answer"))
+	}
 	if err != nil {
 		return external{}, badGateway("userinfo_failed", errors.New("userinfo request failed"))
 	}

@@ -89,12 +89,33 @@ func newEnvOn(t *testing.T, st testStore, edit func(*oidc.Provider)) *env {
 	mux.HandleFunc("POST /auth/oidc/{name}/backchannel-logout", func(w http.ResponseWriter, r *http.Request) {
 		e.handler().BackchannelLogout().ServeHTTP(w, r)
 	})
-	e.srv = httptest.NewServer(mux)
+	e.srv = httptest.NewServer(withTestRequest(mux))
 	t.Cleanup(e.srv.Close)
 	e.op = oidctestop.Start(t, oidctestop.WithRedirectURIs(e.srv.URL+"/auth/oidc/corp/callback"), oidctestop.WithUser(alice))
 	e.newBrowser()
 	e.configure(e.providerConfig(), edit)
 	return e
+}
+
+// testClientIP and testRequestID are the request headers that give a
+// test's request the client IP and request ID that httpapi's middleware
+// puts into a real request's context (audit.Request): the handler's audit
+// events and log lines carry them.
+const (
+	testClientIP  = "X-Test-Client-IP"
+	testRequestID = "X-Test-Request-ID"
+)
+
+// withTestRequest is next with the audit.Request of testClientIP and
+// testRequestID, when the request sets either.
+func withTestRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip, id := r.Header.Get(testClientIP), r.Header.Get(testRequestID)
+		if ip != "" || id != "" {
+			r = r.WithContext(audit.WithRequest(r.Context(), &audit.Request{IP: ip, ID: id}))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // configure replaces the handler with one for p (after edit).

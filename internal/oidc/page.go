@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -110,7 +111,14 @@ func identifierInvalid(reason string, err error) *failure {
 
 // unavailable: the provider could not be reached (discovery failed).
 func unavailable(err error) *failure {
-	f := badGateway("provider_unavailable", err)
+	return unreachable("provider_unavailable", err)
+}
+
+// unreachable: a provider endpoint gave no answer at all (the connection
+// refused, no answer in time): the page says it cannot be reached, not
+// that its answer was unusable.
+func unreachable(reason string, err error) *failure {
+	f := badGateway(reason, err)
 	f.message = "The sign-in provider cannot be reached right now. Please try again later."
 	return f
 }
@@ -133,14 +141,15 @@ func internal(reason string, err error) *failure {
 // fail audits f, logs it and renders the error page. No session exists at
 // this point; the page holds no token, code or internal error.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, providerName string, f *failure) {
+	_, known := h.providers[providerName]
 	// An unknown provider's name is whatever the URL held.
 	providerName = printable(providerName, maxAuditNameLen)
 	details := map[string]string{"provider": providerName, "reason": f.reason}
 	if f.code != "" {
 		details["error"] = f.code
 	}
-	h.audit(r.Context(), audit.OIDCLoginFailed, f.user, details)
-	attrs := []any{"provider", providerName, "reason", f.reason, "status", f.status}
+	h.auditFailure(r.Context(), known, f.user, details)
+	attrs := []any{"request_id", requestID(r.Context()), "provider", providerName, "reason", f.reason, "status", f.status}
 	if f.err != nil {
 		attrs = append(attrs, "error", printable(f.err.Error(), maxLoggedErrorLen))
 	}
@@ -150,6 +159,38 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, providerName stri
 	}
 	h.log.Log(r.Context(), level, "oidc login failed", attrs...)
 	renderError(w, f)
+}
+
+// requestID is the ID of ctx's request (audit.Request, set by httpapi's
+// middleware), which the log lines of failures carry as their audit
+// events do; "" outside it.
+func requestID(ctx context.Context) string {
+	req, _ := audit.RequestFrom(ctx)
+	return req.ID
+}
+
+// auditFailure records an oidc.failed event with details (provider,
+// reason, …). One about a user (u) is recorded every time: it is that
+// account's trail. One about no user is what any client can cause at no
+// cost — a start at a provider that does not exist, a forged callback, a
+// garbage logout token — so it is coalesced (audit.RecordCoalesced: the
+// first per key and audit.CoalescePeriod recorded, the others counted into
+// the key's next) per reason, provider and client (auth.ClientKey: an IPv6
+// client per /64); otherwise a client grew the audit table without bound.
+// The provider is part of the key only when it is configured (known): an
+// unknown one is whatever the URL held, a fresh key per request.
+func (h *Handler) auditFailure(ctx context.Context, known bool, u auth.User, details map[string]string) {
+	e := audit.Event{Type: audit.OIDCLoginFailed, UserID: u.ID, Username: u.Username, Details: details}
+	if u.ID != "" {
+		h.deps.Audit.Record(ctx, e)
+		return
+	}
+	provider := ""
+	if known {
+		provider = details["provider"]
+	}
+	req, _ := audit.RequestFrom(ctx)
+	h.deps.Audit.RecordCoalesced(ctx, details["reason"]+"\x00"+provider+"\x00"+auth.ClientKey(req.IP), e)
 }
 
 // renderError shows f on gatehouse's one HTML error page, with the same

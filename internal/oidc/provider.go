@@ -1,8 +1,10 @@
 package oidc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,6 +21,16 @@ import (
 // discoveryRetry is how long a failed discovery is remembered before the
 // next login tries again, so a provider outage is not hammered by every click.
 const discoveryRetry = 10 * time.Second
+
+// keyRefetchFloor is the least time between two fetches of a provider's
+// key set (keyFetchFloor). Anyone can send a token naming a kid gatehouse
+// has not seen, and each such token made go-oidc fetch the keys again: the
+// floor makes a flood of them cost the provider at most one fetch per
+// 10 s, per instance, as discoveryRetry does for discovery. It is also
+// the longest a token under a key the provider has just rotated to (and
+// did not publish before using) is refused when a fetch happened just
+// before: a retried login or logout then succeeds.
+const keyRefetchFloor = 10 * time.Second
 
 // discoveryTimeout bounds one discovery attempt.
 const discoveryTimeout = 10 * time.Second
@@ -196,7 +208,7 @@ func (p *provider) discover(ctx context.Context) (*endpoints, error) {
 		// As op.Verifier builds it, but with the discovered algorithms
 		// that gatehouse accepts (signingAlgs), over a key set that
 		// reports fetch failures (endpoints.verify).
-		verifier: gooidc.NewVerifier(p.cfg.Issuer, fetchAwareKeys{gooidc.NewRemoteKeySet(gooidc.ClientContext(ctx, p.client), meta.JWKS)},
+		verifier: gooidc.NewVerifier(p.cfg.Issuer, fetchAwareKeys{gooidc.NewRemoteKeySet(gooidc.ClientContext(ctx, p.keysClient()), meta.JWKS)},
 			&gooidc.Config{ClientID: p.cfg.ClientID, Now: p.now, SupportedSigningAlgs: algs}),
 		op:       op,
 		issParam: meta.IssParam,
@@ -280,6 +292,72 @@ func (k fetchAwareKeys) VerifySignature(ctx context.Context, jwt string) ([]byte
 		}
 	}
 	return payload, err
+}
+
+// keysClient is the provider's client for its key set alone, which it
+// fetches at most once per keyRefetchFloor (keyFetchFloor).
+func (p *provider) keysClient() *http.Client {
+	c := *p.client
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = &keyFetchFloor{base: base, floor: keyRefetchFloor, now: p.now}
+	return &c
+}
+
+// keyFetchFloor is the transport of one provider's key set (go-oidc's
+// RemoteKeySet, which fetches the keys whenever a token names a kid it
+// has not seen, one fetch at a time). It asks base at most once per
+// floor; inside the floor of the last fetch it answers with that fetch's
+// response, or its error, again. go-oidc then makes of it what it made of
+// the fetch: the same keys, so that a token under a kid still unknown is
+// a bad signature (no outage), or the same failure, so that it stays
+// "provider down" (fetchAwareKeys). The floor runs from the end of the
+// fetch. It holds at most one response body, which base bounds
+// (boundedTransport).
+type keyFetchFloor struct {
+	base  http.RoundTripper
+	floor time.Duration
+	now   func() time.Time
+
+	mu   sync.Mutex // held during a fetch: a request inside it waits for its answer
+	at   time.Time  // the end of the last fetch; zero before the first
+	resp *http.Response
+	body []byte // resp's body, read whole
+	err  error  // the last fetch's failure, or nil
+}
+
+func (t *keyFetchFloor) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// A clock set back (before the last fetch) does not stretch the floor.
+	if now := t.now(); t.at.IsZero() || now.Before(t.at) || !now.Before(t.at.Add(t.floor)) {
+		t.resp, t.body, t.err = t.fetch(r)
+		t.at = t.now()
+	}
+	if t.err != nil {
+		return nil, t.err
+	}
+	resp := *t.resp
+	resp.Header = t.resp.Header.Clone()
+	resp.Body = io.NopCloser(bytes.NewReader(t.body))
+	resp.Request = r
+	return &resp, nil
+}
+
+// fetch asks base and reads the answer whole.
+func (t *keyFetchFloor) fetch(r *http.Request) (*http.Response, []byte, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read key set: %w", err)
+	}
+	return resp, body, nil
 }
 
 // maxProviderResponse bounds each response body read from a provider

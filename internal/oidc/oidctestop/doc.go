@@ -8,7 +8,10 @@
 // authorization code flow with plain redirects. Behaviour knobs make the
 // provider misbehave the ways a relying party must survive: an error instead
 // of a code, ID tokens with a wrong nonce, audience or issuer, expired ID
-// tokens, a wrong or missing RFC 9207 iss parameter, and discovery outages.
+// tokens, a wrong or missing RFC 9207 iss parameter, and discovery and key
+// set outages. RotateKey switches to a new signing key, KeySetRequests
+// counts the key set fetches a relying party makes, and SignForeign forges
+// a logout token under a key the provider does not publish.
 //
 // zitadel's op worked within the time box, so there is no mockoidc or
 // hand-rolled fallback. op always puts the client ID into an ID token's aud,

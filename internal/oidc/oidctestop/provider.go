@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,6 +72,8 @@ type Behaviour struct {
 	NoIssSupport bool
 	// DiscoveryDown makes /.well-known/openid-configuration answer 503.
 	DiscoveryDown bool
+	// KeysDown makes the key set (JWKS, jwks_uri) answer 503.
+	KeysDown bool
 	// ClaimsOnlyInUserinfo leaves email and profile claims out of the ID
 	// token, so the relying party must call the userinfo endpoint.
 	ClaimsOnlyInUserinfo bool
@@ -126,6 +129,8 @@ type Provider struct {
 	st     *storage
 	op     *op.Provider
 	srv    *http.Server
+	// keyRequests counts the requests for the key set (KeySetRequests).
+	keyRequests atomic.Int64
 }
 
 // Start starts a Provider on a free loopback port and closes it when the
@@ -176,6 +181,7 @@ func New(addr string, opts ...Option) (*Provider, error) {
 	mux.HandleFunc("/login", p.handleLogin)
 	mux.HandleFunc(oidc.DiscoveryEndpoint, p.handleDiscovery)
 	mux.HandleFunc(op.DefaultEndpoints.Token.Relative(), p.handleToken)
+	mux.HandleFunc(op.DefaultEndpoints.JwksURI.Relative(), p.handleKeys)
 	mux.Handle("/", p.op)
 	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
@@ -278,6 +284,37 @@ type LogoutToken struct {
 	Extra map[string]any
 }
 
+// KeySetRequests is how many requests for the key set (jwks_uri) the
+// provider has received, answered or not (Behaviour.KeysDown): what a
+// relying party costs the provider by fetching its keys.
+func (p *Provider) KeySetRequests() int { return int(p.keyRequests.Load()) }
+
+// RotateKey makes a new signing key, under a new kid, the one that signs
+// ID and logout tokens from now on, and returns that kid. The key set
+// publishes it at once, and the previous keys too.
+func (p *Provider) RotateKey() (string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", fmt.Errorf("generate signing key: %w", err)
+	}
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	p.st.retired = append(p.st.retired, p.st.key)
+	p.st.key = signingKey{id: randomID()[:16], key: key}
+	return p.st.key.id, nil
+}
+
+// handleKeys is op's key set endpoint, counted, and 503 with
+// Behaviour.KeysDown.
+func (p *Provider) handleKeys(w http.ResponseWriter, r *http.Request) {
+	p.keyRequests.Add(1)
+	if p.behaviour().KeysDown {
+		http.Error(w, "key set is down", http.StatusServiceUnavailable)
+		return
+	}
+	p.op.ServeHTTP(w, r)
+}
+
 // BackchannelLogoutEvent is the member of events that marks a logout token.
 const BackchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -295,6 +332,26 @@ func (p *Provider) NewLogoutToken(subject string) LogoutToken {
 
 // Sign signs lt with the provider's key (the one in its JWKS).
 func (p *Provider) Sign(lt LogoutToken) (string, error) {
+	payload, typ, err := lt.payload()
+	if err != nil {
+		return "", err
+	}
+	return p.sign(payload, typ)
+}
+
+// SignForeign signs lt with ES256, the provider's algorithm, under a fresh
+// key that the provider does not publish, with kid (or, when "", the kid
+// of its published key): a forged logout token, as anyone can make.
+func (p *Provider) SignForeign(lt LogoutToken, kid string) (string, error) {
+	payload, typ, err := lt.payload()
+	if err != nil {
+		return "", err
+	}
+	return p.signForeign(payload, kid, typ)
+}
+
+// payload is lt's claim set as JSON, and its JOSE typ.
+func (lt LogoutToken) payload() ([]byte, string, error) {
 	claims := map[string]any{"iss": lt.Issuer, "aud": lt.Audience, "iat": lt.IssuedAt.Unix(), "exp": lt.Expiry.Unix(), "jti": lt.JTI}
 	if lt.Subject != "" {
 		claims["sub"] = lt.Subject
@@ -314,10 +371,7 @@ func (p *Provider) Sign(lt LogoutToken) (string, error) {
 		typ = "logout+jwt"
 	}
 	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	return p.sign(payload, typ)
+	return payload, typ, err
 }
 
 // SetBehaviour replaces the misbehaviour settings; Behaviour{} restores a
@@ -531,7 +585,7 @@ func (p *Provider) rewriteIDToken(tokenResponse []byte, b Behaviour) ([]byte, er
 	}
 	switch {
 	case b.IDTokenForeignKey:
-		resp["id_token"], err = p.signForeign(payload, b.IDTokenForeignKeyID)
+		resp["id_token"], err = p.signForeign(payload, b.IDTokenForeignKeyID, "JWT")
 	case b.IDTokenAlg == "":
 		resp["id_token"], err = p.sign(payload, "JWT")
 	case b.IDTokenAlg == "none" || b.IDTokenAlg == "HS256":
@@ -549,7 +603,7 @@ func (p *Provider) rewriteIDToken(tokenResponse []byte, b Behaviour) ([]byte, er
 // or "HS256" (HMAC-SHA256 keyed with the client secret), under the kid of
 // the provider's real key.
 func (p *Provider) signWeak(payload []byte, alg string) (string, error) {
-	header, err := json.Marshal(map[string]string{"alg": alg, "typ": "JWT", "kid": p.st.key.id})
+	header, err := json.Marshal(map[string]string{"alg": alg, "typ": "JWT", "kid": p.st.signingKey().id})
 	if err != nil {
 		return "", err
 	}
@@ -562,18 +616,19 @@ func (p *Provider) signWeak(payload []byte, alg string) (string, error) {
 	return input + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), nil
 }
 
-// signForeign signs payload with ES256 under a fresh key that the
-// provider does not publish, with kid (or, when "", its published key's).
-func (p *Provider) signForeign(payload []byte, kid string) (string, error) {
+// signForeign signs payload with ES256 and JOSE typ under a fresh key
+// that the provider does not publish, with kid (or, when "", its published
+// key's).
+func (p *Provider) signForeign(payload []byte, kid, typ string) (string, error) {
 	if kid == "" {
-		kid = p.st.key.id
+		kid = p.st.signingKey().id
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", err
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
-		(&jose.SignerOptions{}).WithType("JWT"))
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
 		return "", err
 	}
@@ -586,7 +641,7 @@ func (p *Provider) signForeign(payload []byte, kid string) (string, error) {
 
 // sign signs payload with the provider's key and JOSE typ.
 func (p *Provider) sign(payload []byte, typ string) (string, error) {
-	k := p.st.key
+	k := p.st.signingKey()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k.key, KeyID: k.id}},
 		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {

@@ -32,7 +32,11 @@ type storage struct {
 	tokens   map[string]accessToken
 	behave   Behaviour
 	key      signingKey
-	sid      string // the provider session of the next logins: the ID token's sid
+	// retired are keys the provider signed with before RotateKey: still
+	// published, as a provider keeps a rotated-out key in its JWKS while
+	// tokens it signed may be in use.
+	retired []signingKey
+	sid     string // the provider session of the next logins: the ID token's sid
 }
 
 type accessToken struct {
@@ -146,14 +150,27 @@ func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, 
 	return "", "", op.ErrInvalidRefreshToken
 }
 
-func (s *storage) SigningKey(context.Context) (op.SigningKey, error) { return s.key, nil }
+func (s *storage) SigningKey(context.Context) (op.SigningKey, error) { return s.signingKey(), nil }
+
+// signingKey is the key the provider signs with now.
+func (s *storage) signingKey() signingKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.key
+}
 
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
 	return []jose.SignatureAlgorithm{jose.ES256}, nil
 }
 
 func (s *storage) KeySet(context.Context) ([]op.Key, error) {
-	return []op.Key{publicKey{s.key}}, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := []op.Key{publicKey{s.key}}
+	for _, k := range s.retired {
+		keys = append(keys, publicKey{k})
+	}
+	return keys, nil
 }
 
 func (s *storage) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
