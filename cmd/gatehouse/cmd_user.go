@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 func userCmd(e *env) *cobra.Command {
@@ -340,6 +341,10 @@ func userUnlinkCmd(e *env) *cobra.Command {
 		},
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
 			u, err := a.Users.Unlink(cmd.Context(), args[0], issuer, subject, "cli")
+			var nl *user.NotLinkedError
+			if errors.As(err, &nl) {
+				return fmt.Errorf("%w (gatehouse user identities %s lists them)", err, nl.Username)
+			}
 			if err != nil {
 				return err
 			}

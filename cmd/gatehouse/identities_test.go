@@ -86,7 +86,50 @@ func TestUserIdentitiesAndUnlink(t *testing.T) {
 	if !strings.Contains(out, "alice") || !strings.Contains(out, "via=cli") || !strings.Contains(out, "subject=s-alice") || strings.Count(out, "oidc.unlinked") != 1 {
 		t.Errorf("audit --type oidc.unlinked after user unlink:\n%s", out)
 	}
-	if code, _, errOut := c.run("", "user", "unlink", "alice", "--issuer", issuer, "--subject", "s-alice"); code != 1 || !strings.Contains(errOut, "not found") {
-		t.Errorf("a second unlink: exit %d %q, want 1 not found", code, errOut)
+	if code, _, errOut := c.run("", "user", "unlink", "alice", "--issuer", issuer, "--subject", "s-alice"); code != 1 || !strings.Contains(errOut, "alice has no linked account") {
+		t.Errorf("a second unlink: exit %d %q, want 1 and alice has no linked account", code, errOut)
+	}
+}
+
+// `user unlink` of an account the user has no link to says so in one
+// sentence that names the user, issuer and subject it was given (and where
+// the user's links are listed), with exit 1 as before. It printed the
+// store's "unlink identity: load identity: not found".
+func TestUserUnlinkNotLinkedSaysWhat(t *testing.T) {
+	const issuer = "https://idp.example"
+	c := newCLI(t, "")
+	c.ok("", "user", "add", "alice", "--no-password")
+	c.ok("", "user", "add", "carol", "--no-password")
+	ctx := context.Background()
+	env := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
+	a, err := env.openApp(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol, err := a.Users.Get(ctx, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Users.Link(ctx, user.Identity{Issuer: issuer, Subject: "s-carol", Provider: "corp"}, carol); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+
+	for _, tt := range []struct{ name, issuer, subject string }{
+		{"no link at all", issuer, "s-alice"},
+		{"another user's link", issuer, "s-carol"},
+		{"another issuer", "https://other.example", "s-carol"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := c.run("", "user", "unlink", "alice", "--issuer", tt.issuer, "--subject", tt.subject)
+			want := `gatehouse: alice has no linked account with issuer "` + tt.issuer + `" and subject "` + tt.subject +
+				`" (gatehouse user identities alice lists them)` + "\n"
+			if code != 1 || out != "" || errOut != want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errOut, want)
+			}
+		})
+	}
+	if out := c.ok("", "user", "identities", "carol"); !strings.Contains(out, "1 linked account(s)") {
+		t.Errorf("carol's identities after alice's refused unlinks:\n%s", out)
 	}
 }

@@ -478,8 +478,9 @@ type Event struct {
 	Details   map[string]string `json:"details"`
 }
 
-// auditFilter reads user, type, since, until (RFC 3339), before (the
-// previous page's next) and limit.
+// auditFilter reads user (a username or user ID, which auditPage
+// resolves), type, since, until (RFC 3339), before (the previous page's
+// next) and limit.
 func auditFilter(q url.Values) (audit.Filter, error) {
 	f := audit.Filter{UserID: q.Get("user"), Type: q.Get("type")}
 	if f.Type != "" && !audit.KnownType(f.Type) {
@@ -539,6 +540,13 @@ func (h *Handler) auditPage(r *http.Request) ([]Event, string, error) {
 	f, err := auditFilter(r.URL.Query())
 	if err != nil {
 		return nil, "", err
+	}
+	if f.UserID != "" {
+		// user= is a username or an ID, as `gatehouse audit --user` takes
+		// a name: an ID-form value is always an ID (user.Service.IDOf).
+		if f.UserID, err = h.d.Users.IDOf(r.Context(), f.UserID); err != nil {
+			return nil, "", err
+		}
 	}
 	evs, err := h.d.Trail.ListAudit(r.Context(), f)
 	if err != nil {

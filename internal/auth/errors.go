@@ -139,6 +139,10 @@ var (
 	// ErrInvalidScope: a requested scope the client may not have
 	// (invalid_scope).
 	ErrInvalidScope = errors.New("invalid_scope")
+	// ErrScopeNotGranted: a refresh asks for a scope that its grant never
+	// carried, though the client may have it (RFC 6749 §6: invalid_scope,
+	// with a description of its own). It wraps ErrInvalidScope.
+	ErrScopeNotGranted = fmt.Errorf("scope not granted: %w", ErrInvalidScope)
 	// ErrInvalidRequest: a missing or malformed parameter (invalid_request);
 	// the message wrapped directly around it says which and is safe to
 	// show to the client ("refresh_token is required: invalid_request").

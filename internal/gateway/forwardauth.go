@@ -46,9 +46,10 @@ var (
 	// nginxFamily: auth_request can only turn a 401 into its own
 	// error_page redirect, so browsers get 401 plus X-Auth-Redirect. The
 	// host is that of X-Original-URL when sent (contract §12; the snippet
-	// sets it to $scheme://$host$request_uri, so a client's copy never
-	// survives), else the subrequest's own Host, which the snippet sets to
-	// $host.
+	// sets it to $scheme://$host$gatehouse_port$request_uri, so a client's
+	// copy never survives), else the subrequest's own Host, which the
+	// snippet sets to $host$gatehouse_port (":port" off the default port, as
+	// the browser's Origin has it).
 	nginxFamily = family{method: "X-Original-Method", uri: "X-Original-Uri", url: "X-Original-Url", login: loginHint}
 	// forwardFamily: Traefik and Caddy pass any non-2xx answer, so a 302 to
 	// the login page reaches the browser.
@@ -244,18 +245,20 @@ func targetText(q string) bool {
 }
 
 // originalURLHost returns the host[:port] of an X-Original-URL, which must
-// have exactly the shape of the snippet's $scheme://$host$request_uri: the
-// scheme http or https, "://", a plain host[:port] (validHost: no userinfo,
-// no "\", "?" or "#" at which one URL parser or another ends the
-// authority), then an origin-form path ("/" first) and an optional query,
-// with no fragment, white space or control character, and no "\" in the
-// path. ok is false for anything else. A generic URL parser accepted
-// "http://open.example?x/admin", "http://open.example#x" or a URL without a
-// path and judged the host open.example: harmless while the subrequest's
-// Host is $host, which gatehouse's HTTP server refuses first for such a
-// host, but a configuration that builds the URL from $http_host without
-// setting Host would let the client choose the host judged. The path and
-// query are not compared with X-Original-URI, which is what is judged.
+// have exactly the shape of the snippet's
+// $scheme://$host$gatehouse_port$request_uri: the scheme http or https,
+// "://", a plain host[:port] (validHost: no userinfo, no "\", "?" or "#" at
+// which one URL parser or another ends the authority), then an origin-form
+// path ("/" first) and an optional query, with no fragment, white space or
+// control character, and no "\" in the path. ok is false for anything
+// else. A generic URL parser accepted "http://open.example?x/admin",
+// "http://open.example#x" or a URL without a path and judged the host
+// open.example: harmless while the subrequest's Host is the snippet's
+// $host$gatehouse_port, which gatehouse's HTTP server refuses first for
+// such a host, but a configuration that builds the URL from $http_host
+// without setting Host would let the client choose the host judged. The
+// path and query are not compared with X-Original-URI, which is what is
+// judged.
 func originalURLHost(v string) (host string, ok bool) {
 	var rest string
 	switch {

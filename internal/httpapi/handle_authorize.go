@@ -218,7 +218,9 @@ func parseAuthorize(c client.Client, redirectURI string, params url.Values, now 
 	}
 	scopes, err := authserver.ParseScope(c, params.Get("scope"))
 	if err != nil {
-		return authserver.Request{}, nil, 0, &authzError{"invalid_scope", "a requested scope is not allowed for this client"}
+		// invalid_scope, worded where the token endpoint's is (httperr).
+		p := httperr.OAuthOf(err)
+		return authserver.Request{}, nil, 0, &authzError{p.Code, p.Description}
 	}
 	prompt := map[string]bool{}
 	for _, p := range strings.Fields(params.Get("prompt")) {

@@ -123,3 +123,47 @@ func TestRefreshDropsScopesTheClientLost(t *testing.T) {
 		t.Errorf("refresh without scope: token scope %v, response scope %v, want %q", got, m["scope"], want)
 	}
 }
+
+// A refused refresh scope is invalid_scope either way (RFC 6749 §6 and
+// §5.2), and the description says which refusal it is: a scope the client
+// may have but the refresh token's grant never carried was described as
+// "not allowed for this client", which sent developers to the client's
+// registration instead of the authorization request.
+func TestRefreshInvalidScopeSaysWhy(t *testing.T) {
+	g := startApps(t)
+	g.CreateUser(t, "alice", strongPassword)
+	b := browser(t, g, "alice")
+	verifier := oauth2.GenerateVerifier()
+	code := codeFor(t, g, b, "web", webCB, verifier, "openid offline_access orders:read")
+	resp, m := tokenCall(t, g, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {webCB}, "code_verifier": {verifier}}, "web", webSecret)
+	rt, _ := m["refresh_token"].(string)
+	if resp.StatusCode != http.StatusOK || rt == "" {
+		t.Fatalf("code exchange = %d %v", resp.StatusCode, m)
+	}
+	for _, tt := range []struct{ name, scope, desc string }{
+		{"the client may have it, the grant never carried it", "openid email", "a requested scope was not granted to this refresh token"},
+		{"the client may not have it", "orders:write", "a requested scope is not allowed for this client"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, m := refreshScoped(t, g, "web", webSecret, rt, tt.scope)
+			if status != http.StatusBadRequest || m["error"] != "invalid_scope" || m["error_description"] != tt.desc || len(m) != 2 {
+				t.Errorf("refresh with scope %q = %d %v, want 400 {error: invalid_scope, error_description: %q}", tt.scope, status, m, tt.desc)
+			}
+		})
+	}
+	// Neither refusal used the refresh token up.
+	if status, m := refreshScoped(t, g, "web", webSecret, rt, ""); status != http.StatusOK {
+		t.Errorf("refresh after the refusals = %d %v, want 200", status, m)
+	}
+	// An authorization request has no grant yet: its only invalid_scope
+	// is a scope the client may not have, worded as the token endpoint's.
+	resp, _ = do(t, b, "GET", g.URL+"/auth/authorize?"+url.Values{
+		"response_type": {"code"}, "client_id": {"web"}, "redirect_uri": {webCB}, "scope": {"openid orders:write"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}, "state": {"s"},
+	}.Encode(), "")
+	q := redirected(t, resp, webCB)
+	if q.Get("error") != "invalid_scope" || q.Get("error_description") != "a requested scope is not allowed for this client" {
+		t.Errorf("authorize with a scope the client may not have: redirect with %v, want invalid_scope, not allowed for this client", q)
+	}
+}

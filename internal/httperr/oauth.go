@@ -46,6 +46,7 @@ var oauthTable = []row{
 	{auth.ErrThrottled, Problem{http.StatusTooManyRequests, InvalidGrant, "too many failed attempts; retry later"}},
 	{auth.ErrInvalidClient, Problem{http.StatusUnauthorized, InvalidClient, "client authentication failed"}},
 	{auth.ErrUnauthorizedClient, Problem{http.StatusBadRequest, UnauthorizedClient, "the client may not use this grant"}},
+	{auth.ErrScopeNotGranted, Problem{http.StatusBadRequest, InvalidScope, "a requested scope was not granted to this refresh token"}},
 	{auth.ErrInvalidScope, Problem{http.StatusBadRequest, InvalidScope, "a requested scope is not allowed for this client"}},
 	{auth.ErrInvalidRequest, Problem{http.StatusBadRequest, InvalidRequest, ""}},
 	{auth.ErrInvalidCredentials, Problem{http.StatusBadRequest, InvalidGrant, "invalid username or password"}},

@@ -690,9 +690,10 @@ func (g *Grants) pair(u auth.User, r Refresh, scope, rt string, aud []string, tt
 // accessScope is the scope of an access token refreshed from a family
 // granted granted (RFC 6749 §6): requested, or the whole grant when
 // requested names no scope, without repeats and limited to the scopes
-// allows still lets the client have (nil: all). A requested scope that was
-// not granted, or that the client may no longer have, wraps
-// auth.ErrInvalidScope; one dropped from the client is left out of an
+// allows still lets the client have (nil: all). A requested scope that
+// the client may not have (any more) wraps auth.ErrInvalidScope, one that
+// it may have but was not granted auth.ErrScopeNotGranted (which httperr
+// describes as such); one dropped from the client is left out of an
 // omitted request silently, as a grant issues fewer scopes than asked
 // (RFC 6749 §3.3).
 func accessScope(granted, requested string, allows func(string) bool) (string, error) {
@@ -705,8 +706,10 @@ func accessScope(granted, requested string, allows func(string) bool) (string, e
 	for _, s := range want {
 		switch {
 		case slices.Contains(out, s):
+		case !slices.Contains(have, s) && allows != nil && !allows(s):
+			return "", fmt.Errorf("scope %q is not allowed for the client: %w", s, auth.ErrInvalidScope)
 		case !slices.Contains(have, s):
-			return "", fmt.Errorf("scope %q was not granted: %w", s, auth.ErrInvalidScope)
+			return "", fmt.Errorf("scope %q: %w", s, auth.ErrScopeNotGranted)
 		case allows == nil || allows(s):
 			out = append(out, s)
 		case explicit:

@@ -139,8 +139,9 @@ func (s *Service) Link(ctx context.Context, id Identity, u auth.User) error {
 // event's "actor" is via unless the request names an acting administrator
 // (audit.SetActor).
 //
-// Errors: auth.ErrNotFound for an unknown user, or a link that is not the
-// user's (another user's, or none), which stays; a failed sign-out is
+// Errors: auth.ErrNotFound for an unknown user, and a *NotLinkedError
+// (also auth.ErrNotFound) for a link that is not the user's (another
+// user's, which stays, or none); a failed sign-out is
 // returned after the link is gone (and audited): `user logout` ends the
 // sessions then.
 func (s *Service) Unlink(ctx context.Context, name, issuer, subject, via string) (auth.User, error) {
@@ -151,16 +152,17 @@ func (s *Service) Unlink(ctx context.Context, name, issuer, subject, via string)
 	if err != nil {
 		return auth.User{}, err
 	}
+	notLinked := &NotLinkedError{Username: u.Username, Issuer: issuer, Subject: subject}
 	// No stored identity holds such text; PostgreSQL would refuse it
 	// where SQLite matches nothing (the admin console posts it in a form).
 	if !auth.StorableText(issuer) || !auth.StorableText(subject) {
-		return auth.User{}, fmt.Errorf("unlink identity: %w", auth.ErrNotFound)
+		return auth.User{}, notLinked
 	}
 	id, err := s.identities.IdentityBySubject(ctx, issuer, subject)
-	if err == nil && id.UserID != u.ID {
-		err = fmt.Errorf("identity of another user: %w", auth.ErrNotFound)
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, auth.ErrNotFound), err == nil && id.UserID != u.ID:
+		return auth.User{}, notLinked
+	case err != nil:
 		return auth.User{}, fmt.Errorf("unlink identity: %w", err)
 	}
 	if err := s.identities.DeleteIdentity(ctx, issuer, subject); err != nil {
@@ -176,6 +178,19 @@ func (s *Service) Unlink(ctx context.Context, name, issuer, subject, via string)
 	}
 	return u, nil
 }
+
+// NotLinkedError is Unlink's error for an external account (Issuer,
+// Subject) that is not linked to the user Username: linked to nobody, or
+// to another user, whom it does not name. errors.Is finds
+// auth.ErrNotFound in it.
+type NotLinkedError struct{ Username, Issuer, Subject string }
+
+func (e *NotLinkedError) Error() string {
+	return fmt.Sprintf("%s has no linked account with issuer %q and subject %q", e.Username, e.Issuer, e.Subject)
+}
+
+// Unwrap returns auth.ErrNotFound.
+func (e *NotLinkedError) Unwrap() error { return auth.ErrNotFound }
 
 // TouchIdentity records a login through issuer+subject (LastLogin = now).
 func (s *Service) TouchIdentity(ctx context.Context, issuer, subject string) error {

@@ -180,6 +180,42 @@ func (s *Service) Get(ctx context.Context, name string) (auth.User, error) {
 	return u, nil
 }
 
+// IDOf returns the user ID that ref names in a filter over records that
+// outlive their user, such as the audit trail: ref itself, lower-cased,
+// when it has the form of NewID's IDs (32 hexadecimal digits); else the ID
+// of the user called ref; else ref unchanged (no such user, whose records
+// then match nothing). An ID-form ref is never read as a username: anyone
+// may be called after another user's ID, or a deleted user's, and must not
+// thereby have that user's records show theirs. Errors are the store's,
+// never auth.ErrNotFound.
+func (s *Service) IDOf(ctx context.Context, ref string) (string, error) {
+	if isIDForm(ref) {
+		return strings.ToLower(ref), nil
+	}
+	u, err := s.store.UserByName(ctx, ref)
+	switch {
+	case err == nil:
+		return u.ID, nil
+	case errors.Is(err, auth.ErrNotFound):
+		return ref, nil
+	}
+	return "", fmt.Errorf("user %q: %w", CleanName(ref), err)
+}
+
+// isIDForm reports whether s has the form of NewID's IDs, in either case.
+func isIDForm(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 // ByID returns the user with id; auth.ErrNotFound when there is none.
 func (s *Service) ByID(ctx context.Context, id string) (auth.User, error) {
 	u, err := s.store.UserByID(ctx, id)
