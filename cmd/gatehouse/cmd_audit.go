@@ -89,27 +89,18 @@ func details(d map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
-// cell is a value as the table shows it: in Go quotes when it holds a
-// space, '=', '"' or anything not graphic (a line break, a tab, a terminal
-// escape). Some values are a client's to choose — the name of a refused
-// login, a provider's error code — and shown as they are, such a value
-// would add a forged row or column to the table, or drive the operator's
-// terminal.
-func cell(s string) string {
-	return quoteIf(s, func(r rune) bool { return r == ' ' || r == '=' || r == '"' })
-}
+// cell is a value as the table shows it (audit.Field): a client-chosen
+// one — the name of a refused login, a provider's error code — cannot add
+// a forged row or column, or drive the operator's terminal.
+func cell(s string) string { return audit.Field(s) }
 
 // lastCell is a value in a table's last column, where a space or '='
 // splits nothing: in Go quotes only when it holds anything not graphic.
 // Clients choose some of these too (a session's User-Agent, an identity
 // provider's email and subject).
-func lastCell(s string) string { return quoteIf(s, func(rune) bool { return false }) }
-
-// quoteIf is s in Go quotes when it holds a rune that is special or not
-// graphic, else s.
-func quoteIf(s string, special func(rune) bool) string {
+func lastCell(s string) string {
 	for _, r := range s {
-		if special(r) || !unicode.IsGraphic(r) {
+		if !unicode.IsGraphic(r) {
 			return strconv.Quote(s)
 		}
 	}

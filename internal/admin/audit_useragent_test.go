@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -11,8 +12,9 @@ import (
 // The audit trail shows each event's User-Agent (details.user_agent) on
 // the admin API and the console, as the event stored it: control and
 // format characters replaced, cut at 256 bytes, and on the console
-// HTML-escaped. An administrator's own change carries the administrator's
-// User-Agent next to the actor.
+// HTML-escaped (and in Go quotes when it holds a space). An
+// administrator's own change carries the administrator's User-Agent next
+// to the actor.
 func TestAuditShowsTheUserAgent(t *testing.T) {
 	e := start(t)
 	const agent = "Mozilla/5.0\t\u009b2J\u202eevil\xff\xfe <script>x</script> "
@@ -27,10 +29,11 @@ func TestAuditShowsTheUserAgent(t *testing.T) {
 		t.Fatalf("disable = %d %s", resp.StatusCode, body)
 	}
 
-	for _, tt := range []struct{ typ, want, actor string }{
-		{"login.failed", want, ""},
-		{"login.ok", want, ""},
-		{"user.disabled", "ops-script/1.0", "root"},
+	for _, tt := range []struct{ typ, want, actor, shown string }{
+		// The console quotes a value with a space (TestConsoleAuditDetailsReadBackAsStored).
+		{"login.failed", want, "", strconv.Quote(want)},
+		{"login.ok", want, "", strconv.Quote(want)},
+		{"user.disabled", "ops-script/1.0", "root", "ops-script/1.0"},
 	} {
 		q := url.Values{"type": {tt.typ}, "limit": {"1"}}.Encode()
 		resp, body := e.do(t, "GET", "/admin/api/v1/audit?"+q, "", bearer(e.rootToken)...)
@@ -49,8 +52,8 @@ func TestAuditShowsTheUserAgent(t *testing.T) {
 		}
 
 		resp, page2 := e.do(t, "GET", "/admin/audit?"+q, "", append([]string{"Accept", "text/html"}, e.cookie(e.rootCookie)...)...)
-		if resp.StatusCode != 200 || !strings.Contains(page2, "user_agent="+template.HTMLEscapeString(tt.want)) {
-			t.Errorf("console %s (%d): no escaped user_agent=%q\n%s", tt.typ, resp.StatusCode, tt.want, page2)
+		if resp.StatusCode != 200 || !strings.Contains(page2, "user_agent="+template.HTMLEscapeString(tt.shown)) {
+			t.Errorf("console %s (%d): no escaped user_agent=%s\n%s", tt.typ, resp.StatusCode, tt.shown, page2)
 		}
 		if strings.Contains(page2, "<script>x") || strings.ContainsAny(page2, "\u202e\u009b") {
 			t.Errorf("console %s shows the User-Agent unescaped", tt.typ)

@@ -24,8 +24,11 @@ type pages struct{ t *template.Template }
 // session IDs): html/template only normalises a URL attribute and leaves
 // "/", "?" and "#" alone, so the Disable form of a user named
 // "alice/delete#" would post to /admin/users/alice/delete. The mux's
-// r.PathValue decodes the escaped segment back to the name.
-var templateFuncs = template.FuncMap{"pathSegment": url.PathEscape}
+// r.PathValue decodes the escaped segment back to the name. detailValue
+// (audit.Field) must wrap every audit detail value the audit page lists:
+// some are a client's to choose (details.user_agent of every event of its
+// request).
+var templateFuncs = template.FuncMap{"pathSegment": url.PathEscape, "detailValue": audit.Field}
 
 func newPages() *pages {
 	return &pages{t: template.Must(template.New("console").Funcs(templateFuncs).ParseFS(templateFS, "templates/*.html"))}

@@ -3,9 +3,12 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"html"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -188,5 +191,121 @@ func TestEveryCreatableUserIsAddressable(t *testing.T) {
 				t.Errorf("console delete of %q = %d %s", u.Username, resp.StatusCode, body)
 			}
 		})
+	}
+}
+
+// TestConsoleAuditDetailsReadBackAsStored: the audit page's details cell
+// (key=value pairs) reads back as exactly the details the API gives for
+// the event. A User-Agent is the client's to choose and lands in
+// details.user_agent of every event of its request; written out bare,
+// "x actor=root via=admin" made a user's own login or password change
+// read as root's doing, to an administrator skimming the trail. A value
+// holding a space, '=', '"' or anything not graphic is shown in Go
+// quotes, as `gatehouse audit` shows it.
+func TestConsoleAuditDetailsReadBackAsStored(t *testing.T) {
+	e := start(t)
+	root, err := e.App.Users.Get(context.Background(), "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := `x" actor=root actor_id=` + root.ID + ` via="admin sessions=all`
+	attacks := []struct{ name, typ, user, password string }{
+		{"anonymous refused login", "login.failed", "carol", "not the password at all"},
+		{"a user's own login", "login.ok", "alice", pw},
+	}
+	cell := regexp.MustCompile(`<tbody>\s*<tr><td class="muted">.*?<td>([^<]*)</td></tr>`)
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			b, _ := json.Marshal(map[string]string{"username": a.user, "password": a.password})
+			e.do(t, "POST", "/auth/login", string(b), "Content-Type", "application/json", "User-Agent", forged)
+			q := url.Values{"type": {a.typ}, "limit": {"1"}}.Encode()
+			_, body := e.do(t, "GET", "/admin/api/v1/audit?"+q, "", bearer(e.rootToken)...)
+			var page struct {
+				Events []struct{ Details map[string]string }
+			}
+			if err := json.Unmarshal([]byte(body), &page); err != nil || len(page.Events) != 1 || page.Events[0].Details["user_agent"] != forged {
+				t.Fatalf("API audit?%s = %s (%v): want the event with the forged User-Agent", q, body, err)
+			}
+			_, doc := e.do(t, "GET", "/admin/audit?"+q, "", append([]string{"Accept", "text/html"}, e.cookie(e.rootCookie)...)...)
+			m := cell.FindStringSubmatch(doc)
+			if m == nil {
+				t.Fatalf("no event row on the console's audit page:\n%s", doc)
+			}
+			if got := readDetails(t, m[1]); !maps.Equal(got, page.Events[0].Details) {
+				t.Errorf("the console's details read as %q, the stored ones are %q", got, page.Events[0].Details)
+			}
+		})
+	}
+}
+
+// readDetails reads a details cell as an administrator does: key=value
+// pairs separated by spaces, a value in Go quotes when it starts with one.
+func readDetails(t *testing.T, cell string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for s := strings.TrimSpace(html.UnescapeString(cell)); s != ""; s = strings.TrimLeft(s, " ") {
+		k, rest, ok := strings.Cut(s, "=")
+		if !ok {
+			t.Fatalf("details cell %q: %q is no key=value", cell, s)
+		}
+		var v string
+		if q, err := strconv.QuotedPrefix(rest); err == nil {
+			v, _ = strconv.Unquote(q)
+			rest = rest[len(q):]
+		} else {
+			v, rest, _ = strings.Cut(rest, " ")
+		}
+		if _, dup := out[k]; dup {
+			t.Fatalf("details cell %q names %q twice", cell, k)
+		}
+		out[k], s = v, rest
+	}
+	return out
+}
+
+// TestAdminPathVariantsNeedAnAdministrator: spellings of admin paths
+// that other layers see differently — a trailing slash, an encoded or
+// doubled slash, another case, a dot segment — and the methods no page
+// lists (HEAD, a CORS preflight from another origin) are answered
+// without anything of the admin surface to a caller who is no
+// administrator: refused (401/403, the console's sign-in redirect) or
+// not found by the router (400/404), never served, never with CORS
+// headers that would let another origin read an answer.
+func TestAdminPathVariantsNeedAnAdministrator(t *testing.T) {
+	e := start(t)
+	variants := []struct{ method, path string }{
+		{"HEAD", "/admin/api/v1/users"},
+		{"OPTIONS", "/admin/api/v1/users"},
+		{"GET", "/admin/api/v1/users/"},
+		{"GET", "/admin/api/v1//users"},
+		{"GET", "/admin/api/v1/../v1/users"},
+		{"GET", "/admin/api/v1/%2e%2e/v1/users"},
+		{"GET", "/admin/api%2Fv1%2Fusers"},
+		{"GET", "/admin%2Fapi%2Fv1%2Fusers"},
+		{"GET", "/ADMIN/api/v1/users"},
+		{"GET", "/Admin/users"},
+		{"GET", "/admin/users/"},
+		{"GET", "/admin//users"},
+		{"OPTIONS", "/admin/users"},
+		{"GET", "/admin/api/v1/config"},
+	}
+	callers := map[string][]string{"anonymous": nil, "non-admin session": e.cookie(e.aliceCookie), "non-admin token": bearer(e.aliceToken)}
+	for _, v := range variants {
+		for who, cred := range callers {
+			t.Run(v.method+" "+v.path+"/"+who, func(t *testing.T) {
+				h := append([]string{"Origin", "https://evil.example", "Access-Control-Request-Method", "PUT"}, cred...)
+				resp, body := e.doWith(t, testutil.Client(t), v.method, v.path, "", h...)
+				refused := resp.StatusCode == 401 || resp.StatusCode == 403 || resp.StatusCode == 400 || resp.StatusCode == 404 ||
+					resp.StatusCode == 302 && strings.HasPrefix(resp.Header.Get("Location"), "/login?")
+				if !refused || strings.Contains(body, "root") {
+					t.Errorf("= %d (Location %q) %.300s: want a refusal", resp.StatusCode, resp.Header.Get("Location"), body)
+				}
+				for k := range resp.Header {
+					if strings.HasPrefix(k, "Access-Control-") {
+						t.Errorf("answer carries %s: %q", k, resp.Header.Get(k))
+					}
+				}
+			})
+		}
 	}
 }

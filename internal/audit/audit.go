@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -324,6 +325,22 @@ func Printable(s string, limit int) (clean string, cut bool) {
 		n--
 	}
 	return s[:n], true
+}
+
+// Field is a value as a list of space-separated key=value fields shows
+// it (`gatehouse audit`'s table, the console's audit details): in Go
+// quotes when it holds a space, '=', '"' or anything not graphic, else as
+// it is. Clients choose some such values (every event's user_agent, the
+// name of a refused login); bare, "x actor=root" would read as a second
+// field naming an administrator who did nothing, and a line break or a
+// terminal escape would forge a row or drive the operator's terminal.
+func Field(s string) string {
+	for _, r := range s {
+		if r == ' ' || r == '=' || r == '"' || !unicode.IsGraphic(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 func printableASCII(s string) bool {

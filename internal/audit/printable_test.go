@@ -56,3 +56,23 @@ func TestPrintableASCIIDoesNotAllocate(t *testing.T) {
 		t.Errorf("MaxUserAgent cut at %d bytes, want 256", len(got))
 	}
 }
+
+// Field quotes exactly the values that would split or forge a key=value
+// list (the console's audit details and `gatehouse audit`'s table).
+func TestField(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"curl/8.0", "curl/8.0"},
+		{"Büro", "Büro"},
+		{"", ""},
+		{`x" actor=root via="admin`, `"x\" actor=root via=\"admin"`},
+		{"a b", `"a b"`},
+		{"k=v", `"k=v"`},
+		{"line\nbreak", `"line\nbreak"`},
+		{"\x1b[31m", `"\x1b[31m"`},
+	}
+	for _, tt := range tests {
+		if got := audit.Field(tt.in); got != tt.want {
+			t.Errorf("Field(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
