@@ -19,7 +19,7 @@ func auditCmd(e *env) *cobra.Command {
 	var f audit.Filter
 	var username, since, until string
 	cmd := &cobra.Command{
-		Use:   "audit [--user NAME] [--type login.failed] [--since T] [--until T] [--limit 100]",
+		Use:   "audit [--user NAME|ID] [--type login.failed] [--since T] [--until T] [--limit 100]",
 		Short: "Show the stored audit trail, newest first",
 		Args:  cobra.NoArgs,
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, _ []string) error {
@@ -46,11 +46,13 @@ func auditCmd(e *env) *cobra.Command {
 				return usagef("--since must be before --until (--since is inclusive, --until exclusive): %v", err)
 			}
 			if username != "" {
-				u, err := a.Users.Get(cmd.Context(), username)
+				// A name or an ID, as GET /admin/api/v1/audit?user= takes:
+				// a deleted user's events are found by its ID.
+				id, err := a.Users.IDOf(cmd.Context(), username)
 				if err != nil {
 					return err
 				}
-				f.UserID = u.ID
+				f.UserID = id
 			}
 			events, err := a.Store.ListAudit(cmd.Context(), f)
 			if err != nil {
@@ -65,7 +67,7 @@ func auditCmd(e *env) *cobra.Command {
 			return tw.Flush()
 		}),
 	}
-	cmd.Flags().StringVar(&username, "user", "", "only events of this user")
+	cmd.Flags().StringVar(&username, "user", "", "only events of this user (a username, or a user ID: a deleted user's events are found by its ID)")
 	cmd.Flags().StringVar(&f.Type, "type", "", "only events of this type (login.ok, login.failed, token.refresh_reuse, …)")
 	cmd.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339)")
 	cmd.Flags().StringVar(&until, "until", "", "only events before this time (RFC 3339)")

@@ -273,6 +273,32 @@ func TestAuditCommand(t *testing.T) {
 // a refused login — quoted when they hold a line break, a tab, a space or a
 // terminal escape: such a name cannot add a forged row or column, nor
 // drive the operator's terminal.
+// --user takes a name or an ID, as the admin API's audit filter does: a
+// deleted user's events are found by its ID, and a name nobody has is an
+// error, not an empty table.
+func TestAuditCommandUserByNameOrID(t *testing.T) {
+	c := newCLI(t, "")
+	c.ok(pw, "user", "add", "carol", "--password-stdin")
+	env := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
+	a, err := env.openApp(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := a.Users.Get(context.Background(), "carol")
+	a.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ok("", "user", "delete", "carol")
+	out := c.ok("", "audit", "--user", strings.ToUpper(u.ID))
+	if !strings.Contains(out, "user.created") || !strings.Contains(out, "user.deleted") {
+		t.Errorf("audit --user <deleted carol's ID> = %q, want her created and deleted events", out)
+	}
+	if code, _, errOut := c.run("", "audit", "--user", "carol"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("audit --user <a name nobody has> = exit %d %q, want 1 and not found", code, errOut)
+	}
+}
+
 func TestAuditCommandQuotesClientValues(t *testing.T) {
 	c := newCLI(t, "")
 	forged := "eve\n2026-01-01T00:00:00Z  login.ok  admin  10.0.0.1  method=password\x1b[2J"

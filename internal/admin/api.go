@@ -543,10 +543,17 @@ func (h *Handler) auditPage(r *http.Request) ([]Event, string, error) {
 	}
 	if f.UserID != "" {
 		// user= is a username or an ID, as `gatehouse audit --user` takes
-		// a name: an ID-form value is always an ID (user.Service.IDOf).
-		if f.UserID, err = h.d.Users.IDOf(r.Context(), f.UserID); err != nil {
+		// a name: an ID-form value is always an ID (user.Service.IDOf). A
+		// value that names no user is not an ID either (every ID has the
+		// ID form): it matches no event, an empty page as for any filter.
+		id, err := h.d.Users.IDOf(r.Context(), f.UserID)
+		switch {
+		case errors.Is(err, auth.ErrNotFound):
+			return []Event{}, "", nil
+		case err != nil:
 			return nil, "", err
 		}
+		f.UserID = id
 	}
 	evs, err := h.d.Trail.ListAudit(r.Context(), f)
 	if err != nil {

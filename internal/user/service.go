@@ -182,24 +182,20 @@ func (s *Service) Get(ctx context.Context, name string) (auth.User, error) {
 
 // IDOf returns the user ID that ref names in a filter over records that
 // outlive their user, such as the audit trail: ref itself, lower-cased,
-// when it has the form of NewID's IDs (32 hexadecimal digits); else the ID
-// of the user called ref; else ref unchanged (no such user, whose records
-// then match nothing). An ID-form ref is never read as a username: anyone
-// may be called after another user's ID, or a deleted user's, and must not
-// thereby have that user's records show theirs. Errors are the store's,
-// never auth.ErrNotFound.
+// when it has the form of NewID's IDs (32 hexadecimal digits), else the ID
+// of the user called ref; auth.ErrNotFound (wrapped) when there is no such
+// user. An ID-form ref is never read as a username: anyone may be called
+// after another user's ID, or a deleted user's, and must not thereby have
+// that user's records show theirs.
 func (s *Service) IDOf(ctx context.Context, ref string) (string, error) {
 	if isIDForm(ref) {
 		return strings.ToLower(ref), nil
 	}
 	u, err := s.store.UserByName(ctx, ref)
-	switch {
-	case err == nil:
-		return u.ID, nil
-	case errors.Is(err, auth.ErrNotFound):
-		return ref, nil
+	if err != nil {
+		return "", fmt.Errorf("user %q: %w", CleanName(ref), err)
 	}
-	return "", fmt.Errorf("user %q: %w", CleanName(ref), err)
+	return u.ID, nil
 }
 
 // isIDForm reports whether s has the form of NewID's IDs, in either case.
