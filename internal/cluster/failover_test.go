@@ -1,7 +1,9 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/demo"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/clocktest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/tcpproxy"
 )
@@ -611,8 +615,12 @@ routes:
 		link.Start()
 
 		// One after another: the first request to each instance meets
-		// every dead pooled connection.
+		// every dead pooled connection. A login and a logout first: their
+		// session writes run again too, when they meet a dead connection.
 		for _, n := range []string{a, b} {
+			if e := loginLogout(t, n); e != "" {
+				t.Errorf("after the cut (idle %v): %s", idle, e)
+			}
 			for _, p := range probes {
 				if status, out := request(t, p.method, n+p.path, "", p.header...); status != http.StatusOK {
 					t.Errorf("%s on %s after the cut (idle %v) = %d %.80q, want 200", p.name, n, idle, status, out)
@@ -625,12 +633,25 @@ routes:
 		} else {
 			refresh = next
 		}
-		// Cut again, and send requests in parallel: they meet the dead
-		// connections together.
+		// Cut again, with the pools full (requests in parallel open every
+		// connection a pool may hold), and send requests in parallel: they
+		// meet the dead connections together.
+		fillPools(t, []string{a, b}, probes[2])
 		link.Stop()
 		link.Start()
-		errs := make(chan string, 16)
+		errs := make(chan string, 32)
 		done := make(chan struct{})
+		for i := range 2 { // a login and a logout at a time per instance
+			n := []string{a, b}[i]
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for range 5 {
+					if e := loginLogout(t, n); e != "" {
+						errs <- e
+					}
+				}
+			}()
+		}
 		for i := range 4 {
 			n := []string{a, b}[i%2]
 			go func() {
@@ -643,7 +664,7 @@ routes:
 				}
 			}()
 		}
-		for range 4 {
+		for range 2 + 4 {
 			<-done
 		}
 		close(errs)
@@ -652,7 +673,53 @@ routes:
 		}
 	}
 
-	logout := probe{"logout", "POST", "/auth/logout", []string{"Cookie", cookie}}
-	failoverAnswers(t, b, logout, 5*time.Second, []int{http.StatusNoContent}, http.StatusServiceUnavailable)
+	if status, out := request(t, "POST", b+"/auth/logout", "", "Cookie", cookie); status != http.StatusNoContent {
+		t.Fatalf("logout on B = %d %.80q, want 204", status, out)
+	}
 	failoverAnswers(t, a, probes[2], 3*time.Second, []int{http.StatusUnauthorized}, http.StatusOK)
+}
+
+// fillPools sends p to every node in parallel, as many at once as a
+// PostgreSQL store's pool holds connections (10), so that each instance's
+// pool then holds that many idle ones.
+func fillPools(t *testing.T, nodes []string, p probe) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		for range 10 {
+			wg.Go(func() { _, _ = request(t, p.method, n+p.path, "", p.header...) })
+		}
+	}
+	wg.Wait()
+}
+
+// loginLogout logs alice in on node and out again, and describes what
+// went wrong ("" when the login answered 200 and the logout 204, and the
+// session is gone).
+func loginLogout(t *testing.T, node string) string {
+	t.Helper()
+	login, _ := json.Marshal(map[string]string{"username": "alice", "password": password})
+	req, _ := http.NewRequest("POST", node+"/auth/login", bytes.NewReader(login))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Sprintf("login on %s: %v", node, err)
+	}
+	out := testutil.ReadBody(t, resp)
+	var cookie string
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "gatehouse" {
+			cookie = ck.Name + "=" + ck.Value
+		}
+	}
+	if resp.StatusCode != http.StatusOK || cookie == "" {
+		return fmt.Sprintf("login on %s = %d %.80q, want 200 with a session cookie", node, resp.StatusCode, out)
+	}
+	if status, out := request(t, "POST", node+"/auth/logout", "", "Cookie", cookie); status != http.StatusNoContent {
+		return fmt.Sprintf("logout on %s = %d %.80q, want 204", node, status, out)
+	}
+	if status, _ := request(t, "GET", node+"/auth/session", "", "Cookie", cookie); status != http.StatusUnauthorized {
+		return fmt.Sprintf("logged-out session on %s = %d, want 401", node, status)
+	}
+	return ""
 }

@@ -458,10 +458,7 @@ func (m *Manager) ReplaceSession(w http.ResponseWriter, r *http.Request, old Rec
 	req, _ := audit.RequestFrom(ctx)
 	value, rec, err := m.Create(ctx, old.UserID, Meta{Method: old.Method, AMR: old.AMR, LoginAt: old.CreatedAt,
 		IP: req.IP, UserAgent: r.UserAgent()})
-	ended := m.store.DeleteSession(context.WithoutCancel(ctx), old.ID)
-	if ended == nil {
-		_ = m.publish(ctx, revocation.KindSession, old.ID)
-	}
+	ended := m.endReplaced(ctx, old.ID)
 	if err != nil {
 		if ended != nil && !errors.Is(ended, auth.ErrNotFound) {
 			err = errors.Join(err, fmt.Errorf("end replaced session: %w", ended))
@@ -513,10 +510,7 @@ func (m *Manager) StepUpSession(w http.ResponseWriter, r *http.Request, old Reco
 	if carry != nil {
 		carried = carry(ctx, rec)
 	}
-	ended := m.store.DeleteSession(context.WithoutCancel(ctx), old.ID)
-	if ended == nil {
-		_ = m.publish(ctx, revocation.KindSession, old.ID)
-	}
+	ended := m.endReplaced(ctx, old.ID)
 	if carried != nil {
 		// Part of it may be on either session: both end (fail closed).
 		return Record{}, errors.Join(fmt.Errorf("step up session: %w", carried), m.endSuccessor(ctx, rec.ID))
@@ -532,6 +526,33 @@ func (m *Manager) StepUpSession(w http.ResponseWriter, r *http.Request, old Reco
 	}
 	m.SetCookie(w, value)
 	return rec, nil
+}
+
+// endReplaced ends session id, which a successor written before the call
+// replaces, and announces its end. It answers as DeleteSession: nil when
+// id was still stored, an error wrapping auth.ErrNotFound when something
+// else (a logout, a revocation) had ended it, in which case the successor
+// must end too. id is read before it is deleted, because a store's
+// DeleteSession may answer nil for a session already gone (the SQL stores
+// once the DELETE ran again after a dead connection: the lost run may have
+// deleted it), which alone would let the successor outlive a revocation of
+// the user that ended id before the successor was written. A revocation of
+// the user after the read ends the successor as well. A failed read fails
+// closed: its error is returned, after the DELETE.
+func (m *Manager) endReplaced(ctx context.Context, id string) error {
+	store := context.WithoutCancel(ctx)
+	_, seen := m.store.Session(store, id)
+	if errors.Is(seen, auth.ErrNotFound) {
+		return fmt.Errorf("end replaced session: %w", seen)
+	}
+	ended := m.store.DeleteSession(store, id)
+	if ended == nil {
+		_ = m.publish(ctx, revocation.KindSession, id)
+	}
+	if seen != nil {
+		return errors.Join(fmt.Errorf("end replaced session: %w", seen), ended)
+	}
+	return ended
 }
 
 // endSuccessor ends session id, which a step-up wrote and is not handing

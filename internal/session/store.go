@@ -32,12 +32,17 @@ type Record struct {
 // Errors: auth.ErrNotFound for a missing session, auth.ErrConflict when ID
 // exists, auth.ErrUnavailable (wrapped) when the backend does not answer.
 type Store interface {
+	// CreateSession stores r, whose ID is fresh (Manager.Create draws it);
+	// auth.ErrConflict when the ID exists.
 	CreateSession(ctx context.Context, r Record) error
 	Session(ctx context.Context, id string) (Record, error)
 	// TouchSession records activity: sets LastSeenAt and IdleExpiresAt.
 	// auth.ErrNotFound when the session is gone.
 	TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error
-	// DeleteSession removes one session; auth.ErrNotFound when absent.
+	// DeleteSession removes one session; auth.ErrNotFound when absent. A
+	// store that ran the delete twice (the SQL stores, after a dead
+	// connection) may answer nil for a session that was already gone: nil
+	// means the session is gone, not that this call ended it.
 	DeleteSession(ctx context.Context, id string) error
 	// UserSessions lists a user's sessions (any order, may include expired).
 	UserSessions(ctx context.Context, userID string) ([]Record, error)

@@ -33,23 +33,25 @@ type linkedStore struct {
 
 // linkTargets are the two places a pool restart cuts connections: the
 // server itself and PgBouncer (transaction pooling) in front of it.
+// open's params are key, value pairs added to the store's DSN.
 var linkTargets = []struct {
 	name string
-	open func(t *testing.T) linkedStore
+	open func(t *testing.T, params ...string) linkedStore
 }{
-	{"PostgreSQL", func(t *testing.T) linkedStore {
+	{"PostgreSQL", func(t *testing.T, params ...string) linkedStore {
 		dsn := pgtest.MigratedDSN(t)
-		return openLinked(t, dsn, dsn)
+		return openLinked(t, dsn, dsn, params...)
 	}},
-	{"PgBouncer", func(t *testing.T) linkedStore {
+	{"PgBouncer", func(t *testing.T, params ...string) linkedStore {
 		pooled, direct := pgtest.MigratedBouncerDSN(t)
-		return openLinked(t, pooled, direct)
+		return openLinked(t, pooled, direct, params...)
 	}},
 }
 
-// openLinked opens a store on dsn through a link to dsn's host, with a
-// fixture: user u1, its session s1 and its refresh token r1.
-func openLinked(t *testing.T, dsn, direct string) linkedStore {
+// openLinked opens a store on dsn, with params (key, value pairs) added,
+// through a link to dsn's host, with a fixture: user u1, its session s1
+// and its refresh token r1.
+func openLinked(t *testing.T, dsn, direct string, params ...string) linkedStore {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -57,6 +59,11 @@ func openLinked(t *testing.T, dsn, direct string) linkedStore {
 	}
 	link := tcpproxy.New(t, u.Host)
 	u.Host = link.Addr()
+	q := u.Query()
+	for i := 0; i+1 < len(params); i += 2 {
+		q.Set(params[i], params[i+1])
+	}
+	u.RawQuery = q.Encode()
 	s := pgtest.Open(t, u.String(), postgres.WithMigrateDSN(direct))
 	ctx := context.Background()
 	now := time.Now()
@@ -329,4 +336,232 @@ func connectThroughHangUp(t *testing.T) error {
 		t.Fatalf("connect through a link to nothing = %v, want a ConnectError wrapping EOF or a reset", err)
 	}
 	return err
+}
+
+// newSession is a session of u1 with id, the same for the same id, as
+// session.Manager.Create makes one (its ID is fresh); the store keeps
+// expired sessions until they are purged.
+func newSession(id string) session.Record {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
+	return session.Record{ID: id, UserID: "u1", CreatedAt: now, LastSeenAt: now,
+		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(24 * time.Hour),
+		IP: "192.0.2.1", UserAgent: "test", Method: "password", AMR: []string{"pwd"}}
+}
+
+// sameSession reports whether got is want as stored (times in
+// microseconds).
+func sameSession(got, want session.Record) bool {
+	same := func(a, b time.Time) bool { return a.UnixMicro() == b.UnixMicro() }
+	return got.ID == want.ID && got.UserID == want.UserID && same(got.CreatedAt, want.CreatedAt) &&
+		same(got.LastSeenAt, want.LastSeenAt) && same(got.IdleExpiresAt, want.IdleExpiresAt) &&
+		same(got.ExpiresAt, want.ExpiresAt) && got.IP == want.IP && got.UserAgent == want.UserAgent &&
+		got.Method == want.Method && fmt.Sprint(got.AMR) == fmt.Sprint(want.AMR)
+}
+
+// sessionWrite is a session write of a login or a logout, on the i-th
+// session of a test step: prepare runs before the cut, call after it, and
+// check verifies the store afterwards.
+type sessionWrite struct {
+	name    string
+	prepare func(t *testing.T, s *postgres.Store, id string)
+	call    func(ctx context.Context, s *postgres.Store, id string) error
+	check   func(t *testing.T, s *postgres.Store, id string)
+}
+
+// sessionWrites are the two session writes a login and a logout make:
+// storing the new session (a fresh ID) and deleting one by its ID.
+var sessionWrites = []sessionWrite{
+	{
+		name:    "CreateSession",
+		prepare: func(*testing.T, *postgres.Store, string) {},
+		call: func(ctx context.Context, s *postgres.Store, id string) error {
+			return s.CreateSession(ctx, newSession(id))
+		},
+		check: func(t *testing.T, s *postgres.Store, id string) {
+			t.Helper()
+			if _, err := s.Session(context.Background(), id); err != nil {
+				t.Errorf("session %s after CreateSession: %v, want it stored", id, err)
+			}
+		},
+	},
+	{
+		name: "DeleteSession",
+		prepare: func(t *testing.T, s *postgres.Store, id string) {
+			t.Helper()
+			if err := s.CreateSession(context.Background(), newSession(id)); err != nil {
+				t.Fatalf("CreateSession: %v", err)
+			}
+		},
+		call: func(ctx context.Context, s *postgres.Store, id string) error { return s.DeleteSession(ctx, id) },
+		check: func(t *testing.T, s *postgres.Store, id string) {
+			t.Helper()
+			if _, err := s.Session(context.Background(), id); !errors.Is(err, auth.ErrNotFound) {
+				t.Errorf("session %s after DeleteSession: %v, want it gone", id, err)
+			}
+		},
+	},
+}
+
+// TestSessionWritesSurviveAPoolRestart: after every pooled connection was
+// cut, a login's and a logout's session write (CreateSession,
+// DeleteSession) meets a dead connection, runs again on another one and
+// succeeds from the first call, one after another or together; they are
+// the writes whose second run is safe (sqldb.insertFresh, deleteByKey).
+func TestSessionWritesSurviveAPoolRestart(t *testing.T) {
+	for _, target := range linkTargets {
+		t.Run(target.name, func(t *testing.T) {
+			s := target.open(t)
+			ctx := context.Background()
+			for _, w := range sessionWrites {
+				t.Run(w.name+"/InARow", func(t *testing.T) {
+					n := s.DB().Stats().MaxOpenConnections
+					ids := make([]string, n)
+					for i := range ids {
+						ids[i] = fmt.Sprintf("row-%s-%d", w.name, i)
+						w.prepare(t, s.Store, ids[i])
+					}
+					s.restart(t)
+					for i, id := range ids {
+						if err := w.call(ctx, s.Store, id); err != nil {
+							t.Fatalf("%s #%d after the restart: %v, want success", w.name, i+1, err)
+						}
+						if i == 0 {
+							if got := s.DB().Stats().OpenConnections; got != 1 {
+								t.Fatalf("open connections after the first %s = %d, want 1 (the dead ones dropped)", w.name, got)
+							}
+						}
+					}
+					for _, id := range ids {
+						w.check(t, s.Store, id)
+					}
+				})
+				t.Run(w.name+"/Together", func(t *testing.T) {
+					n := s.DB().Stats().MaxOpenConnections
+					ids := make([]string, n)
+					for i := range ids {
+						ids[i] = fmt.Sprintf("together-%s-%d", w.name, i)
+						w.prepare(t, s.Store, ids[i])
+					}
+					s.restart(t)
+					errs := make(chan error, n)
+					var wg sync.WaitGroup
+					for _, id := range ids {
+						wg.Go(func() { errs <- w.call(ctx, s.Store, id) })
+					}
+					wg.Wait()
+					close(errs)
+					for err := range errs {
+						if err != nil {
+							t.Errorf("%s concurrently after the restart: %v, want success", w.name, err)
+						}
+					}
+					for _, id := range ids {
+						w.check(t, s.Store, id)
+					}
+				})
+			}
+		})
+	}
+}
+
+// loseAnswer runs call with every connection of s's pool idle and used a
+// moment ago (no ping before reuse), the answer to the first statement it
+// sends lost on the way back, and checks that an answer was lost. With
+// the store opened in a one-round-trip exec mode (lostAnswerMode), that
+// answer is the one to a statement the server ran.
+func (s linkedStore) loseAnswer(t *testing.T, call func() error) error {
+	t.Helper()
+	fillPool(t, s.DB())
+	s.link.LoseNextAnswer()
+	err := call()
+	if !s.link.AnswerLost() {
+		t.Fatal("no answer was lost during the call")
+	}
+	return err
+}
+
+// lostAnswerMode is the DSN parameter under which each statement is one
+// round trip, answered only once the server ran it (default_query_exec_mode
+// exec; the store's default first describes a new query text on each
+// connection, and losing that answer would lose a statement never run).
+var lostAnswerMode = []string{"default_query_exec_mode", "exec"}
+
+// TestSessionWriteWhoseAnswerIsLost: the server ran the statement, but the
+// connection died before its answer came back, so the store runs it again
+// on another connection. A login's CreateSession then finds its own row
+// (the ID is fresh: only the first run can have stored it) and a logout's
+// DeleteSession finds nothing left to delete: both succeed, not
+// auth.ErrConflict or auth.ErrNotFound, and the store holds what one run
+// leaves. Without a fault, a taken ID is still auth.ErrConflict and a
+// missing session still auth.ErrNotFound; after a cut, a taken ID whose
+// row is another session is still auth.ErrConflict.
+func TestSessionWriteWhoseAnswerIsLost(t *testing.T) {
+	const (
+		none = iota
+		lose // the answer to the call's statement is lost
+		cut  // every pooled connection is dead (restart)
+	)
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, s *postgres.Store, id string)
+		fault   int
+		call    func(ctx context.Context, s *postgres.Store, id string) error
+		want    error // nil: success
+		check   func(t *testing.T, s *postgres.Store, id string)
+	}{
+		{"CreateSession", func(*testing.T, *postgres.Store, string) {}, lose,
+			func(ctx context.Context, s *postgres.Store, id string) error {
+				return s.CreateSession(ctx, newSession(id))
+			},
+			nil, func(t *testing.T, s *postgres.Store, id string) {
+				t.Helper()
+				got, err := s.Session(context.Background(), id)
+				if want := newSession(id); err != nil || !sameSession(got, want) {
+					t.Errorf("stored session = %+v, %v; want %+v", got, err, want)
+				}
+			}},
+		{"DeleteSession", sessionWrites[1].prepare, lose, sessionWrites[1].call, nil, sessionWrites[1].check},
+		{"CreateSession/TakenID", func(*testing.T, *postgres.Store, string) {}, none,
+			func(ctx context.Context, s *postgres.Store, _ string) error {
+				return s.CreateSession(ctx, newSession("s1"))
+			},
+			auth.ErrConflict, nil},
+		{"CreateSession/TakenIDAfterACut", func(*testing.T, *postgres.Store, string) {}, cut,
+			func(ctx context.Context, s *postgres.Store, _ string) error {
+				return s.CreateSession(ctx, newSession("s1"))
+			},
+			auth.ErrConflict, nil},
+		{"DeleteSession/Missing", func(*testing.T, *postgres.Store, string) {}, none,
+			sessionWrites[1].call, auth.ErrNotFound, nil},
+	}
+	for _, target := range linkTargets {
+		t.Run(target.name, func(t *testing.T) {
+			s := target.open(t, lostAnswerMode...)
+			for i, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					ctx := context.Background()
+					id := fmt.Sprintf("lost-%d", i)
+					tt.prepare(t, s.Store, id)
+					call := func() error { return tt.call(ctx, s.Store, id) }
+					var err error
+					switch tt.fault {
+					case lose:
+						err = s.loseAnswer(t, call)
+					case cut:
+						s.restart(t)
+						err = call()
+					default:
+						fillPool(t, s.DB()) // live connections only
+						err = call()
+					}
+					if tt.want == nil && err != nil || !errors.Is(err, tt.want) {
+						t.Fatalf("%s = %v, want %v", tt.name, err, tt.want)
+					}
+					if tt.check != nil {
+						tt.check(t, s.Store, id)
+					}
+				})
+			}
+		})
+	}
 }

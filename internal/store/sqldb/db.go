@@ -14,6 +14,8 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
 // Dialect is what differs between SQL backends. The zero value of every
@@ -339,7 +341,8 @@ func retryLimit(pool *sql.DB) int {
 // onLiveConn runs call on pool, and again while it fails on a dead
 // connection (DeadConn), at most retryLimit times: the one place a store
 // call is run again, for the calls that ran nothing when they failed so (a
-// read, a BEGIN) or whose second run is their first (execSame).
+// read, a BEGIN) or whose second run is provably their first (execSame,
+// deleteByKey, insertFresh).
 func onLiveConn[T any](db *Store, pool *sql.DB, call func() (T, error)) (T, error) {
 	v, err := call()
 	for retries := 0; db.deadConn(err) && retries < retryLimit(pool); retries++ {
@@ -405,10 +408,17 @@ func (db *Store) lockClient(ctx context.Context, tx *sql.Tx, id string) (string,
 // and BEGIN: the error may come after the server ran it (the connection
 // died before the answer), and running an INSERT or a conditional UPDATE
 // twice is not the same as once. The call fails closed (auth.ErrUnavailable)
-// and the caller may retry the request. Statements whose second run leaves
-// what the first did use execSame.
+// and the caller may retry the request. That holds for every write whose
+// second run would answer otherwise than its first, which only the caller
+// could tell apart from a failure: a second factor's one-time step or code
+// (a conditional UPDATE whose second run counts no row, read as a replayed
+// code), a refresh rotation (a transaction: a COMMIT cut in flight may have
+// committed), a counter (attempts = attempts + 1 would count twice).
+// Statements whose second run is provably the first one's are run again:
+// execSame, deleteByKey, insertFresh.
 func (db *Store) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
-	return db.execOn(ctx, op, false, query, args...)
+	n, _, err := db.execOn(ctx, op, false, query, args...)
+	return n, err
 }
 
 // execSame is execOne for a statement that leaves the same rows, and
@@ -416,33 +426,69 @@ func (db *Store) exec(ctx context.Context, op, query string, args ...any) (int64
 // fixed values by primary key): like a read, it runs again on another
 // connection when it meets a dead one.
 func (db *Store) execSame(ctx context.Context, op, query string, args ...any) error {
-	n, err := db.execOn(ctx, op, true, query, args...)
+	n, _, err := db.execOn(ctx, op, true, query, args...)
 	return db.one(op, n, err)
 }
 
+// deleteByKey is execOne for a DELETE of one row by its primary key: it
+// leaves the same rows whether it runs once or twice, so it runs again on
+// another connection when it meets a dead one, like execSame. But only the
+// run that deleted the row counts it, and the run that met the dead
+// connection may have deleted it before the connection died. So once the
+// statement ran again, zero rows means "deleted, or already gone" and is
+// success: the caller asked for the row to be gone, and it is. Only a
+// statement that ran once answers auth.ErrNotFound for zero rows.
+func (db *Store) deleteByKey(ctx context.Context, op, query string, args ...any) error {
+	n, again, err := db.execOn(ctx, op, true, query, args...)
+	if again && err == nil && n == 0 {
+		return nil
+	}
+	return db.one(op, n, err)
+}
+
+// insertFresh runs an INSERT of a row whose primary key is fresh: a random
+// value drawn for this call (a session ID: 256 bits from the session
+// manager), which no other call can store. It runs again on another
+// connection when it meets a dead one. Once it ran again, a unique
+// violation (auth.ErrConflict) can only mean that the run that met the
+// dead connection stored the row before the connection died, with the same
+// arguments: success, when stored confirms that the row under the key is
+// the one this call wrote (so that a caller that did reuse a key still
+// gets auth.ErrConflict). A first run's conflict is auth.ErrConflict.
+func (db *Store) insertFresh(ctx context.Context, op string, stored func(context.Context) bool, query string, args ...any) error {
+	_, again, err := db.execOn(ctx, op, true, query, args...)
+	if again && errors.Is(err, auth.ErrConflict) && stored(ctx) {
+		return nil
+	}
+	return err
+}
+
 // execOn is exec, running the statement again after a dead connection
-// (onLiveConn) when again is set.
-func (db *Store) execOn(ctx context.Context, op string, again bool, query string, args ...any) (int64, error) {
+// (onLiveConn) when again is set; ranAgain reports whether it did.
+func (db *Store) execOn(ctx context.Context, op string, again bool, query string, args ...any) (n int64, ranAgain bool, err error) {
 	defer db.timed(op, time.Now())
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	q := db.Rebind(query)
-	run := func() (sql.Result, error) { return db.write.ExecContext(ctx, q, args...) }
+	runs := 0
+	run := func() (sql.Result, error) {
+		runs++
+		return db.write.ExecContext(ctx, q, args...)
+	}
 	var res sql.Result
-	var err error
 	if again {
 		res, err = onLiveConn(db, db.write, run)
 	} else {
 		res, err = run()
 	}
 	if err != nil {
-		return 0, db.wrap(op, err)
+		return 0, runs > 1, db.wrap(op, err)
 	}
-	n, err := res.RowsAffected()
+	n, err = res.RowsAffected()
 	if err != nil {
-		return 0, db.wrap(op, err)
+		return 0, runs > 1, db.wrap(op, err)
 	}
-	return n, nil
+	return n, runs > 1, nil
 }
 
 // execOne is exec for statements that must touch exactly one row; zero rows

@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -14,16 +15,35 @@ const sessionColumns = `id, user_id, created_at, last_seen_at, idle_expires_at, 
 
 // CreateSession stores r; auth.ErrConflict when r.ID exists, auth.ErrNotFound
 // when r.UserID is not a user (sessions die with their user).
+//
+// r.ID is fresh (session.Manager.Create: the hash of 256 random bits drawn
+// for this login), so the INSERT runs again after a dead connection
+// (insertFresh): a conflict after that is this call's own row, stored by
+// the run whose answer was lost, and is success once the stored row is
+// read back as r.
 func (db *Store) CreateSession(ctx context.Context, r session.Record) error {
 	amr, err := encodeJSON(r.AMR, "[]")
 	if err != nil {
 		return db.wrap("create session", err)
 	}
-	_, err = db.exec(ctx, "create session",
+	stored := func(ctx context.Context) bool {
+		got, err := db.Session(ctx, r.ID)
+		return err == nil && sameSession(got, r)
+	}
+	return db.insertFresh(ctx, "create session", stored,
 		`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.UserID, micros(r.CreatedAt), micros(r.LastSeenAt), micros(r.IdleExpiresAt), micros(r.ExpiresAt),
 		r.IP, r.UserAgent, r.Method, amr)
-	return err
+}
+
+// sameSession reports whether stored, read back from the store, is r as
+// CreateSession stores it (times in microseconds, no AMR as an empty one).
+func sameSession(stored, r session.Record) bool {
+	same := func(a, b time.Time) bool { return micros(a) == micros(b) }
+	return stored.ID == r.ID && stored.UserID == r.UserID && same(stored.CreatedAt, r.CreatedAt) &&
+		same(stored.LastSeenAt, r.LastSeenAt) && same(stored.IdleExpiresAt, r.IdleExpiresAt) &&
+		same(stored.ExpiresAt, r.ExpiresAt) && stored.IP == r.IP && stored.UserAgent == r.UserAgent &&
+		stored.Method == r.Method && slices.Equal(stored.AMR, r.AMR)
 }
 
 // Session returns the session with id, expired or not, or auth.ErrNotFound.
@@ -42,9 +62,15 @@ func (db *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpi
 		micros(lastSeen), micros(idleExpiresAt), id)
 }
 
-// DeleteSession removes one session; auth.ErrNotFound when absent.
+// DeleteSession removes one session; auth.ErrNotFound when absent. The
+// DELETE by primary key runs again after a dead connection (deleteByKey),
+// and then finding no row is success: the run whose answer was lost may
+// have deleted it, and either way the session is gone. So is one that
+// another call deleted meanwhile; session.Manager, which tells the two
+// apart where it matters (a successor replacing a session), reads the
+// session first.
 func (db *Store) DeleteSession(ctx context.Context, id string) error {
-	return db.execOne(ctx, "delete session", `DELETE FROM sessions WHERE id = ?`, id)
+	return db.deleteByKey(ctx, "delete session", `DELETE FROM sessions WHERE id = ?`, id)
 }
 
 // UserSessions lists a user's sessions, oldest first, expired ones included.

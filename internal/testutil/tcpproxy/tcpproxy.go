@@ -4,6 +4,7 @@
 package tcpproxy
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -28,6 +29,9 @@ type Proxy struct {
 	// silent is the black hole: while set, every
 	// connection (open or new) drops what it reads and forwards nothing.
 	silent bool
+	// loseAnswer cuts the next connection the target answers on, instead
+	// of forwarding the answer (LoseNextAnswer).
+	loseAnswer bool
 }
 
 // New starts a proxy to target on a free loopback port; it is stopped at
@@ -95,6 +99,35 @@ func (p *Proxy) Blackhole() {
 	p.silent = true
 }
 
+// LoseNextAnswer makes the next bytes the target sends, on any open or
+// new connection, cut that connection instead of reaching the client: the
+// request reached the service, which ran it, but its answer is lost, as
+// when the service or the link dies between running a statement and
+// answering it. Only that one answer is lost; later ones pass.
+func (p *Proxy) LoseNextAnswer() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.loseAnswer = true
+}
+
+// AnswerLost reports whether the answer that LoseNextAnswer asked to lose
+// has been lost (false while it is still to come).
+func (p *Proxy) AnswerLost() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.loseAnswer
+}
+
+// takeLostAnswer reports whether the answer being forwarded is the one
+// LoseNextAnswer asked to lose, and clears the request.
+func (p *Proxy) takeLostAnswer() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lose := p.loseAnswer
+	p.loseAnswer = false
+	return lose
+}
+
 func (p *Proxy) isSilent() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -145,14 +178,14 @@ func (p *Proxy) pipe(client net.Conn) {
 		return
 	}
 	done := make(chan struct{}, 2)
-	cp := func(dst, src net.Conn) {
-		_, _ = io.Copy(dropWriter{p, dst}, src)
+	cp := func(dst, src net.Conn, answers bool) {
+		_, _ = io.Copy(dropWriter{p, dst, answers}, src)
 		dst.Close()
 		src.Close()
 		done <- struct{}{}
 	}
-	go cp(server, client)
-	go cp(client, server)
+	go cp(server, client, false)
+	go cp(client, server, true)
 	<-done
 	<-done
 	p.untrack(client, server)
@@ -166,16 +199,25 @@ func (p *Proxy) untrack(cs ...net.Conn) {
 	}
 }
 
+// errAnswerLost ends the copy of an answer that LoseNextAnswer loses; the
+// copy's end cuts both sides.
+var errAnswerLost = errors.New("tcpproxy: answer lost")
+
 // dropWriter forwards to a connection unless the proxy is black-holed, when
 // it drops the bytes (and reports them written, so the copy keeps reading).
+// On the target's side (answers), it loses the answer LoseNextAnswer names.
 type dropWriter struct {
-	p   *Proxy
-	dst net.Conn
+	p       *Proxy
+	dst     net.Conn
+	answers bool
 }
 
 func (w dropWriter) Write(b []byte) (int, error) {
 	if w.p.isSilent() {
 		return len(b), nil
+	}
+	if w.answers && w.p.takeLostAnswer() {
+		return 0, errAnswerLost
 	}
 	return w.dst.Write(b)
 }
