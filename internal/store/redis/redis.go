@@ -549,6 +549,37 @@ func unreachable(err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
+// sentOnce is a command that go-redis sends at most once: it retries
+// neither it nor a pipeline holding it after a network error (MaxRetries),
+// so that its caller, which runs it again itself (writeAgain), knows when
+// a second run happened.
+type sentOnce struct{ *goredis.Cmd }
+
+func (sentOnce) NoRetry() bool { return true }
+
+// writeAgain runs write, whose commands are sentOnce, and runs it once more
+// after the failures go-redis would have retried (setRetries): a dead or
+// unreachable connection, or a server that refused to run it for now
+// (LOADING, READONLY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN). again reports
+// that the second run came after a first that may have run on the server
+// with its answer lost: a connection that died or timed out once the
+// commands were sent, not a dial that failed or a refusal.
+func writeAgain(ctx context.Context, write func() error) (again bool, err error) {
+	err = write()
+	if err == nil || ctx.Err() != nil || !retryable(err) {
+		return false, err
+	}
+	var op *net.OpError
+	again = unreachable(err) && !(errors.As(err, &op) && op.Op == "dial") && !errors.Is(err, goredis.ErrPoolTimeout)
+	return again, write()
+}
+
+func retryable(err error) bool {
+	return unreachable(err) || errors.Is(err, goredis.ErrPoolTimeout) ||
+		goredis.IsLoadingError(err) || goredis.IsReadOnlyError(err) || goredis.IsMasterDownError(err) ||
+		goredis.IsTryAgainError(err) || goredis.IsClusterDownError(err)
+}
+
 // wrap adds op as context and maps the error to the auth sentinels. Only
 // redis.Nil means "absent"; anything else means Redis did not answer as it
 // should, and callers must fail closed.

@@ -36,10 +36,21 @@ const expiryBuckets = 16
 // and Redis would format them with 14 significant digits, so scripts format
 // with %d before handing them back to Redis.
 var (
+	// createScript stores a session unless its key exists, and returns 1
+	// when the key holds this very record: stored now, or by a run of the
+	// same call whose answer a dead connection lost before go-redis sent it
+	// again (MaxRetries). IDs are fresh per login (256 random bits), so an
+	// existing key with every field equal is that first run's write; a key
+	// holding another record returns 0 (auth.ErrConflict).
 	createScript = goredis.NewScript(`
 -- KEYS: session hash
 -- ARGV: ttl ms, field/value pairs...
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  for i = 2, #ARGV, 2 do
+    if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then return 0 end
+  end
+  return 1
+end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`)
@@ -65,15 +76,7 @@ if ttl < 1 then ttl = 1 end
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 1`)
 
-	// deleteScript deletes a session when it belongs to ARGV[1] ("" = any
-	// owner) and returns its owner, or false.
-	deleteScript = goredis.NewScript(`
--- KEYS: session hash
--- ARGV: owner or ""
-local u = redis.call('HGET', KEYS[1], 'u')
-if not u or (ARGV[1] ~= '' and u ~= ARGV[1]) then return false end
-redis.call('DEL', KEYS[1])
-return u`)
+	deleteScript = goredis.NewScript(deleteSource)
 
 	// purgeScript deletes a session whose earlier expiry is before now.
 	// It returns {0} when the session is absent, {1, owner} when it deleted
@@ -90,6 +93,28 @@ if exp < tonumber(ARGV[1]) then
 end
 return {2, string.format('%d', exp)}`)
 )
+
+// deleteSource deletes a session when it belongs to ARGV[1] ("" = any
+// owner) and returns its owner, or false. DeleteSession sends it itself
+// (EVAL, as a pipeline does) so that go-redis never sends it twice.
+//
+// ARGV[2] "again" marks DeleteSession's second run, after a first whose
+// answer was lost: the session it finds absent may be the first run's
+// delete, made on the dead connection, and WAIT covers only what its own
+// connection wrote. A write that leaves nothing (SET then DEL of the absent
+// key, replicated after that delete) makes the WAIT behind it cover the
+// first run's delete too.
+const deleteSource = `
+-- KEYS: session hash
+-- ARGV: owner or "", "again" on a second run
+local u = redis.call('HGET', KEYS[1], 'u')
+if not u and ARGV[2] == 'again' and redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], '', 'PX', 1)
+  redis.call('DEL', KEYS[1])
+end
+if not u or (ARGV[1] ~= '' and u ~= ARGV[1]) then return false end
+redis.call('DEL', KEYS[1])
+return u`
 
 func (s *Store) sessionKey(id string) string  { return s.prefix + "s:" + id }
 func (s *Store) userKey(userID string) string { return s.prefix + "u:" + userID }
@@ -231,17 +256,31 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpir
 // auth.ErrNotFound when absent. The removal is durable (WithWait) before
 // it returns; a failure to clean the indexes afterwards is not reported,
 // since the session is gone and readers skip and prune such entries.
+//
+// The script runs again, once, after a connection that died once it was
+// sent (writeAgain), and only the run that deleted the session finds it:
+// the first may have, before the connection died. So after such a second
+// run "absent" means "deleted, or already gone" and is success, as the SQL
+// stores' deleteByKey; a single run's "absent" is auth.ErrNotFound. The
+// owner is then unknown: the session's index entries stay until a reader
+// or the purge drops them, as for a session that expired by its TTL.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	key := s.sessionKey(id)
 	var del *goredis.Cmd
-	err := s.durable(ctx, key, func(p goredis.Pipeliner) {
-		del = deleteScript.Eval(ctx, p, []string{key}, "")
+	run := ""
+	again, err := writeAgain(ctx, func() error {
+		del = goredis.NewCmd(ctx, "eval", deleteSource, 1, key, "", run)
+		run = "again"
+		return s.durable(ctx, key, func(p goredis.Pipeliner) { _ = p.Process(ctx, sentOnce{del}) })
 	})
 	if err != nil {
 		return wrap("delete session", err)
 	}
 	owner, err := del.Text()
 	if errors.Is(err, goredis.Nil) {
+		if again {
+			return nil
+		}
 		return fmt.Errorf("delete session: %w", auth.ErrNotFound)
 	}
 	if err != nil {
