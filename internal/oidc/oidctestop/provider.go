@@ -627,22 +627,18 @@ func (p *Provider) signForeign(payload []byte, kid, typ string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
-		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
-	if err != nil {
-		return "", err
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
+	return signES256(payload, key, kid, typ)
 }
 
 // sign signs payload with the provider's key and JOSE typ.
 func (p *Provider) sign(payload []byte, typ string) (string, error) {
 	k := p.st.signingKey()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k.key, KeyID: k.id}},
+	return signES256(payload, k.key, k.id, typ)
+}
+
+// signES256 is payload as a compact JWS under key, with kid and JOSE typ.
+func signES256(payload []byte, key *ecdsa.PrivateKey, kid, typ string) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
 		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
 		return "", err
