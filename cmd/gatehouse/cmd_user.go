@@ -24,7 +24,7 @@ func userCmd(e *env) *cobra.Command {
 		userStateCmd(e, "disable", "Disable a user and end all their sessions and tokens", true),
 		userStateCmd(e, "enable", "Enable a disabled user", false),
 		userDeleteCmd(e), userSessionsCmd(e), userLogoutCmd(e), userMFACmd(e), userMFAResetCmd(e),
-		userIdentitiesCmd(e), userUnlinkCmd(e))
+		userIdentitiesCmd(e), userLinkCmd(e), userUnlinkCmd(e))
 	return cmd
 }
 
@@ -316,7 +316,7 @@ func userIdentitiesCmd(e *env) *cobra.Command {
 			fmt.Fprintln(tw, "PROVIDER\tISSUER\tSUBJECT\tLINKED\tLAST LOGIN\tEMAIL")
 			for _, id := range ids {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(id.Provider), cell(id.Issuer), cell(id.Subject),
-					ts(id.CreatedAt), ts(id.LastLogin), lastCell(firstNonEmpty(id.Email, "-")))
+					ts(id.CreatedAt), lastLogin(id.LastLogin), lastCell(firstNonEmpty(id.Email, "-")))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -325,6 +325,47 @@ func userIdentitiesCmd(e *env) *cobra.Command {
 			return nil
 		}),
 	}
+}
+
+// lastLogin is when an account was last signed in through: "never" for
+// one an administrator linked that has not signed in yet.
+func lastLogin(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return ts(t)
+}
+
+// userLinkCmd links an account of a configured provider to a user. It
+// takes the provider's name, not an issuer as unlink does: the issuer is
+// the one the provider's logins record (a mistyped one would link an
+// account nobody can sign in through), while unlink must also remove the
+// links of providers no longer configured, which only the issuer names.
+func userLinkCmd(e *env) *cobra.Command {
+	var provider, subject string
+	cmd := &cobra.Command{
+		Use:   "link NAME --provider NAME --subject SUB",
+		Short: "Link an external sign-in account (OIDC, OAuth 2.0) to a user, who can then sign in through it",
+		Args:  cobra.ExactArgs(1),
+		PreRunE: func(*cobra.Command, []string) error {
+			if provider == "" || subject == "" {
+				return usagef("--provider and --subject are required: a provider of oidc.providers and the account's sub, exactly as the provider sends it")
+			}
+			return nil
+		},
+		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
+			u, id, err := a.Users.LinkAccount(cmd.Context(), args[0], provider, subject, "cli")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "linked %s account %s (issuer %s) to %s; their sessions and tokens are unchanged\n",
+				cell(id.Provider), cell(id.Subject), cell(id.Issuer), u.Username)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&provider, "provider", "", "name of the login provider (oidc.providers[].name)")
+	cmd.Flags().StringVar(&subject, "subject", "", "the account's subject (sub), exactly as the provider sends it")
+	return cmd
 }
 
 func userUnlinkCmd(e *env) *cobra.Command {

@@ -3,9 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc/oidctestop"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
@@ -132,4 +139,125 @@ func TestUserUnlinkNotLinkedSaysWhat(t *testing.T) {
 	if out := c.ok("", "user", "identities", "carol"); !strings.Contains(out, "1 linked account(s)") {
 		t.Errorf("carol's identities after alice's refused unlinks:\n%s", out)
 	}
+}
+
+// `gatehouse user link NAME --provider P --subject SUB` is the admin
+// API's link (user.Service.LinkAccount): the issuer is the configured
+// provider's, so the login finds the link and signs in as that user. It
+// signs nobody out and audits oidc.linked with via=cli. Exit codes: 2 for
+// a call without --provider or --subject, an unknown provider (the message
+// lists the configured ones) or a subject no login could match; 1 for an
+// unknown user and an account linked already (the message says to whom).
+func TestUserLinkThenTheProviderLoginSignsInAsTheUser(t *testing.T) {
+	op := oidctestop.Start(t, oidctestop.WithUser(oidctestop.User{Subject: "sub-7f3a", Email: "a.smith@corp.example", EmailVerified: true}))
+	srv := httptest.NewUnstartedServer(nil) // its address is public_url before gatehouse is built
+	c := newCLI(t, fmt.Sprintf("public_url: http://%s\noidc:\n  providers:\n  - {name: corp, issuer: %q, client_id: %q, client_secret: %q}\n",
+		srv.Listener.Addr(), op.Issuer(), op.ClientID(), op.ClientSecret()))
+	c.ok("", "user", "add", "alice", "--no-password")
+	c.ok("", "user", "add", "carol", "--no-password")
+	ctx := context.Background()
+	env := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
+	a, err := env.openApp(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := a.Users.Get(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Sessions.Create(ctx, alice.ID, session.Meta{IP: "192.0.2.1", Method: "pwd"}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+
+	refusals := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"user", "link", "alice", "--provider", "corp"}, 2, "--provider and --subject are required"},
+		{[]string{"user", "link", "alice", "--subject", "sub-7f3a"}, 2, "--provider and --subject are required"},
+		{[]string{"user", "link", "--provider", "corp", "--subject", "sub-7f3a"}, 2, "gatehouse user link NAME"},
+		{[]string{"user", "link", "alice", "--provider", "nope", "--subject", "sub-7f3a"}, 2, `unknown login provider "nope": oidc.providers names corp`},
+		{[]string{"user", "link", "alice", "--provider", "corp", "--subject", "sub-7f3a "}, 2, "white space"},
+		{[]string{"user", "link", "nobody", "--provider", "corp", "--subject", "sub-7f3a"}, 1, "not found"},
+	}
+	for _, tt := range refusals { // c reports to t: no subtests
+		if code, out, errOut := c.run("", tt.args...); code != tt.code || out != "" || !strings.Contains(errOut, tt.want) {
+			t.Errorf("gatehouse %s: exit %d, stdout %q, stderr %q; want exit %d and %q", strings.Join(tt.args, " "), code, out, errOut, tt.code, tt.want)
+		}
+	}
+	if out := c.ok("", "user", "identities", "alice"); !strings.Contains(out, "0 linked account(s)") {
+		t.Errorf("alice's identities after the refusals:\n%s", out)
+	}
+
+	out := c.ok("", "user", "link", "alice", "--provider", "corp", "--subject", "sub-7f3a")
+	if want := "linked corp account sub-7f3a (issuer " + op.Issuer() + ") to alice; their sessions and tokens are unchanged\n"; out != want {
+		t.Errorf("user link printed %q, want %q", out, want)
+	}
+	for _, name := range []string{"alice", "carol"} {
+		if code, _, errOut := c.run("", "user", "link", name, "--provider", "corp", "--subject", "sub-7f3a"); code != 1 || !strings.Contains(errOut, `"sub-7f3a" is already linked to alice`) {
+			t.Errorf("linking the account to %s again: exit %d %q, want 1 and already linked to alice", name, code, errOut)
+		}
+	}
+	out = c.ok("", "user", "identities", "alice")
+	if lines := strings.Split(out, "\n"); len(lines) != 4 || strings.Join(append(strings.Fields(lines[1])[:3:3], strings.Fields(lines[1])[4:]...), " ") != "corp "+op.Issuer()+" sub-7f3a never -" {
+		t.Errorf("user identities alice after the link (never signed in through, no email) =\n%s", out)
+	}
+	if out := c.ok("", "user", "sessions", "alice"); !strings.Contains(out, "1 session(s)") {
+		t.Errorf("alice's sessions after the link:\n%s", out)
+	}
+	out = c.ok("", "audit", "--type", "oidc.linked")
+	if !strings.Contains(out, "alice") || !strings.Contains(out, "via=cli") || !strings.Contains(out, "actor=cli") ||
+		!strings.Contains(out, "subject=sub-7f3a") || strings.Count(out, "oidc.linked") != 1 {
+		t.Errorf("audit --type oidc.linked after user link:\n%s", out)
+	}
+
+	a, err = env.openApp(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv.Config.Handler = a.Handler()
+	srv.Start()
+	defer srv.Close()
+	op.AddRedirectURI(srv.URL + "/auth/oidc/corp/callback")
+	if status, loc := providerLogin(t, srv.URL+"/auth/oidc/corp/start?next=/account"); status != http.StatusSeeOther || loc != "/account" {
+		t.Fatalf("the linked account's login = %d to %q, want 303 to /account", status, loc)
+	}
+	evs, err := a.Store.ListAudit(ctx, audit.Filter{Type: audit.LoginOK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].UserID != alice.ID || evs[0].Details["method"] != "oidc:corp" {
+		t.Errorf("login.ok events = %+v, want one for alice with method oidc:corp", evs)
+	}
+}
+
+// providerLogin follows a login from start through the provider's pages
+// (which sign the test user in at once) to gatehouse's last answer, with
+// one browser's cookies; it returns that answer's status and Location.
+func providerLogin(t *testing.T, start string) (int, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	next := start
+	for range 10 {
+		resp, err := hc.Get(next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther || loc == "/account" {
+			return resp.StatusCode, loc
+		}
+		if strings.HasPrefix(loc, "/") {
+			u, _ := url.Parse(next)
+			loc = u.Scheme + "://" + u.Host + loc
+		}
+		next = loc
+	}
+	t.Fatal("too many redirects")
+	return 0, ""
 }

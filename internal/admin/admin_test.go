@@ -190,6 +190,7 @@ func TestAccess(t *testing.T) {
 		{"GET", "/admin/api/v1/users/alice/factors", "", 200},
 		{"GET", "/admin/api/v1/users/alice/identities", "", 200},
 		{"DELETE", "/admin/api/v1/users/alice/identities?issuer=https%3A%2F%2Fidp.example&subject=nobody", "", 404},
+		{"POST", "/admin/api/v1/users/alice/identities", `{"provider":"corp","subject":"s-{n}"}`, 400}, // no provider configured
 		{"PUT", "/admin/api/v1/users/alice/roles", `{"roles":["user"]}`, 200},
 		{"POST", "/admin/api/v1/users/alice/enable", "", 200},
 		{"POST", "/admin/api/v1/users/new-{n}/disable", "", 200},
@@ -282,7 +283,7 @@ func TestWrongMethodOnAdminEndpoint(t *testing.T) {
 		{"PATCH", "/admin/api/v1/users/alice", bearer(e.rootToken), 405, "DELETE, GET, HEAD"},
 		{"GET", "/admin/api/v1/keys/rotate", bearer(e.rootToken), 405, "POST"},
 		{"POST", "/admin/api/v1/users/alice/roles", e.cookie(e.rootCookie), 405, "PUT"},
-		{"POST", "/admin/api/v1/users/alice/identities", bearer(e.rootToken), 405, "DELETE, GET, HEAD"},
+		{"PUT", "/admin/api/v1/users/alice/identities", bearer(e.rootToken), 405, "DELETE, GET, HEAD, POST"},
 		{"DELETE", "/admin/api/v1/config", nil, 401, ""},
 		{"DELETE", "/admin/api/v1/config", bearer(e.aliceToken), 403, ""},
 		{"GET", "/admin/api/v1/nothing-here", bearer(e.rootToken), 404, ""},
@@ -326,7 +327,7 @@ func TestCrossOriginCookieChangesAreRefused(t *testing.T) {
 // TestChangesAreAuditedWithTheActingAdmin makes every change the API offers
 // and checks its audit row names root as the actor.
 func TestChangesAreAuditedWithTheActingAdmin(t *testing.T) {
-	e := start(t)
+	e := start(t, testutil.WithConfig(withLinkProviders))
 	admin := bearer(e.rootToken)
 	aliceUser, _ := e.App.Users.Get(context.Background(), "alice")
 	sessID := e.sessionsOf(t, "alice")[0]
@@ -345,6 +346,7 @@ func TestChangesAreAuditedWithTheActingAdmin(t *testing.T) {
 		{"DELETE", "/admin/api/v1/users/alice/families/" + famID, "", 204, audit.TokenRevoked},
 		{"POST", "/admin/api/v1/users/alice/logout", "", 204, audit.SessionRevoked},
 		{"DELETE", "/admin/api/v1/users/alice/identities?issuer=https%3A%2F%2Fidp.example&subject=s-alice", "", 204, audit.IdentityUnlinked},
+		{"POST", "/admin/api/v1/users/alice/identities", `{"provider":"corp","subject":"s-alice-2"}`, 201, audit.IdentityLinked},
 		{"POST", "/admin/api/v1/keys/rotate", "", 200, audit.KeyRotated},
 		{"PUT", "/admin/api/v1/users/bob/password", `{"password":"` + pw + ` again"}`, 204, audit.UserChanged},
 		{"POST", "/admin/api/v1/users/bob/mfa-reset", "", 204, audit.MFAReset},

@@ -49,6 +49,7 @@ func (h *Handler) routes() {
 	api("DELETE /users/{name}/families/{id}", h.revokeFamily)
 	api("GET /users/{name}/factors", h.listFactors)
 	api("GET /users/{name}/identities", h.listIdentities)
+	api("POST /users/{name}/identities", h.linkIdentity)
 	api("DELETE /users/{name}/identities", h.unlinkIdentity)
 	api("POST /users/{name}/mfa-reset", h.resetFactors)
 	api("PUT /users/{name}/password", h.setPassword)

@@ -91,6 +91,13 @@ func (h *Handler) consoleRoutes() {
 		}
 		return h.unlinkUserIdentity(r, name, issuer, subject)
 	}))
+	page("POST /admin/users/{name}/identities/link", h.userAction(func(r *http.Request, name string) error {
+		if err := parseForm(r); err != nil {
+			return err
+		}
+		_, err := h.linkUserIdentity(r, name, r.PostForm.Get("provider"), r.PostForm.Get("subject"))
+		return err
+	}))
 	page("POST /admin/users", h.createUserForm)
 	page("POST /admin/users/{name}/roles", h.userAction(func(r *http.Request, name string) error {
 		if err := parseForm(r); err != nil {
@@ -275,7 +282,7 @@ func (h *Handler) userPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.pages.render(w, "user", "users", u.Username, map[string]any{"User": toUser(u), "Sessions": ss, "Families": fams,
-		"Factors": f, "Identities": ids})
+		"Factors": f, "Identities": ids, "Providers": h.d.Users.Providers()})
 	return nil
 }
 

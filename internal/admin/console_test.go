@@ -385,6 +385,7 @@ func TestConsoleAccessMatrix(t *testing.T) {
 		{"POST", "/admin/users/new-{n}/sessions/unknown/revoke", nil, 404},
 		{"POST", "/admin/users/new-{n}/families/unknown/revoke", nil, 404},
 		{"POST", "/admin/users/new-{n}/identities/unlink", url.Values{"issuer": {"https://idp.example"}, "subject": {"unknown"}}, 404},
+		{"POST", "/admin/users/new-{n}/identities/link", url.Values{"provider": {"corp"}, "subject": {"x"}}, 400}, // no provider configured
 		{"POST", "/admin/users/new-{n}/delete", nil, 303},
 		{"GET", "/admin/clients", nil, 200},
 		{"POST", "/admin/clients", url.Values{"client_id": {"x-{n}"}, "type": {"confidential"}, "grant_types": {"client_credentials"}}, 200},

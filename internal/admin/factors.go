@@ -1,11 +1,14 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httperr"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 // FactorList is a user's second factors on the admin API: never a secret
@@ -90,6 +93,11 @@ type Identity struct {
 	LastLogin string `json:"last_login"`
 }
 
+func toIdentity(id user.Identity) Identity {
+	return Identity{Provider: id.Provider, Issuer: id.Issuer, Subject: id.Subject, Email: id.Email,
+		CreatedAt: rfc3339(id.CreatedAt), LastLogin: rfc3339(id.LastLogin)}
+}
+
 func (h *Handler) userIdentities(r *http.Request, u auth.User) ([]Identity, error) {
 	ids, err := h.d.Users.Identities(r.Context(), u.ID)
 	if err != nil {
@@ -97,10 +105,46 @@ func (h *Handler) userIdentities(r *http.Request, u auth.User) ([]Identity, erro
 	}
 	out := make([]Identity, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, Identity{Provider: id.Provider, Issuer: id.Issuer, Subject: id.Subject, Email: id.Email,
-			CreatedAt: rfc3339(id.CreatedAt), LastLogin: rfc3339(id.LastLogin)})
+		out = append(out, toIdentity(id))
 	}
 	return out, nil
+}
+
+// linkUserIdentity links the account subject of the configured provider
+// to the user name (user.Service.LinkAccount, the operation `gatehouse
+// user link` shares; it audits oidc.linked and signs nobody out). A
+// refused link's 409 says why, naming the user the account is linked to:
+// an administrator may list every user anyway.
+func (h *Handler) linkUserIdentity(r *http.Request, name, provider, subject string) (Identity, error) {
+	_, id, err := h.d.Users.LinkAccount(r.Context(), name, provider, subject, "admin")
+	if lc, ok := errors.AsType[*user.LinkConflictError](err); ok {
+		return Identity{}, httperr.Describe(err, lc.Error())
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	return toIdentity(id), nil
+}
+
+// linkIdentity: POST /users/{name}/identities {"provider","subject"} — an
+// administrator's link, symmetric to unlinkIdentity: 201 with the
+// identity; 400 for an unknown provider or a subject no login could
+// match; 409 when the account is linked already or the user has another
+// account of the provider's issuer.
+func (h *Handler) linkIdentity(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	var in struct {
+		Provider string `json:"provider"`
+		Subject  string `json:"subject"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	id, err := h.linkUserIdentity(r, r.PathValue("name"), in.Provider, in.Subject)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, id)
+	return nil
 }
 
 // identityKey reads the external account (issuer, subject) an unlink

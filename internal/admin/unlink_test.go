@@ -213,6 +213,13 @@ func TestConsoleUnlinkIdentity(t *testing.T) {
 // returns gatehouse's last answer: 303 to /account, or the refusal page.
 func (e *env) providerLogin(t *testing.T) *http.Response {
 	t.Helper()
+	resp, _ := e.providerLoginPage(t)
+	return resp
+}
+
+// providerLoginPage is providerLogin with the last answer's body.
+func (e *env) providerLoginPage(t *testing.T) (*http.Response, string) {
+	t.Helper()
 	provider := testutil.Client(t) // the provider's pages are not gatehouse's
 	b := *provider
 	b.Transport = openapitest.Transport(t, nil) // gatehouse's answers match the document
@@ -226,10 +233,10 @@ func (e *env) providerLogin(t *testing.T) *http.Response {
 		if err != nil {
 			t.Fatal(err)
 		}
-		testutil.ReadBody(t, resp)
+		body := testutil.ReadBody(t, resp)
 		loc := resp.Header.Get("Location")
 		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther || loc == "/account" {
-			return resp
+			return resp, body
 		}
 		if strings.HasPrefix(loc, "/") {
 			loc = e.URL + loc
@@ -237,7 +244,7 @@ func (e *env) providerLogin(t *testing.T) *http.Response {
 		next = loc
 	}
 	t.Fatal("too many redirects")
-	return nil
+	return nil, ""
 }
 
 // The whole remedy: a provider gave alice's verified address to another

@@ -318,9 +318,13 @@ func (a *App) build(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
+	linkable, err := linkProviders(cfg.OIDC.Providers)
+	if err != nil {
+		return err
+	}
 	a.Users = user.NewService(a.Store, hasher, user.WithLimiter(limiter), user.WithAudit(a.Audit),
 		user.WithRevokers(a.Sessions, a.Grants), user.WithIdentities(a.Store), user.WithClock(a.now),
-		user.WithFactorReset(a.MFA))
+		user.WithFactorReset(a.MFA), user.WithProviders(linkable))
 
 	a.Watcher.OnEvent(a.onRevocation)
 	a.Apps = authserver.New(authserver.Deps{
@@ -540,6 +544,21 @@ func providersOf(ps []config.Provider) []oidc.Provider {
 		})
 	}
 	return out
+}
+
+// linkProviders are the oidc.providers an administrator can link accounts
+// of (user.Service.LinkAccount), each with the issuer its logins record
+// (oidc.Provider.AccountIssuer), so that a link is found by the login.
+func linkProviders(ps []config.Provider) ([]user.Provider, error) {
+	out := make([]user.Provider, 0, len(ps))
+	for _, p := range providersOf(ps) {
+		issuer, err := p.AccountIssuer()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, user.Provider{Name: p.Name, Issuer: issuer})
+	}
+	return out, nil
 }
 
 // buildMFA builds the second-factor service and the pending-login codec.

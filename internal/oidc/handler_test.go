@@ -309,11 +309,18 @@ func TestNextIsSameOriginPathOnly(t *testing.T) {
 	}
 }
 
+// Without create_users an account nobody linked is refused; the page
+// tells the person that an administrator can link it and the account's
+// subject to give them (`gatehouse user link … --subject`), escaped.
 func TestNoLocalAccountWithoutCreateUsers(t *testing.T) {
 	e := newEnv(t, func(p *oidc.Provider) { p.CreateUsers = false })
-	e.assertRefused(e.login("/"), http.StatusForbidden, "no_local_account")
+	resp := e.login("/")
+	e.assertRefused(resp, http.StatusForbidden, "no_local_account")
 	if got := len(e.users()); got != 0 {
 		t.Errorf("%d users created, want 0", got)
+	}
+	if !strings.Contains(resp.body, "an administrator can link it") || !strings.Contains(resp.body, "<code>"+alice.Subject+"</code>") {
+		t.Errorf("the page does not name the account for an administrator:\n%s", resp.body)
 	}
 }
 

@@ -436,15 +436,20 @@ func TestCallbackReplayedInTheSameBrowser(t *testing.T) {
 }
 
 // docs/oidc.md, step 3: if every username candidate is taken, 403
-// username_unavailable and no account.
+// username_unavailable and no account; the page says an administrator can
+// link the account to an existing user, and names its subject.
 func TestNewUserWithEveryUsernameTaken(t *testing.T) {
 	e := newEnv(t, nil)
 	for _, name := range []string{"alice", "alice@corp.example", "corp-a1b2c3d4"} {
 		e.createLocalUser(name, false)
 	}
-	e.assertRefused(e.login("/"), http.StatusForbidden, "username_unavailable")
+	resp := e.login("/")
+	e.assertRefused(resp, http.StatusForbidden, "username_unavailable")
 	if got := len(e.users()); got != 3 {
 		t.Errorf("%d users, want only the 3 local ones", got)
+	}
+	if !strings.Contains(resp.body, "an administrator can link it to an existing account") || !strings.Contains(resp.body, "<code>"+alice.Subject+"</code>") {
+		t.Errorf("the page does not say an administrator can link the account, naming it:\n%s", resp.body)
 	}
 }
 

@@ -51,7 +51,7 @@ func (h *Handler) resolveUser(ctx context.Context, p *provider, ext external) (a
 		}
 	}
 	if !p.cfg.CreateUsers {
-		return auth.User{}, forbidden("no_local_account", "There is no local account for this sign-in, and this provider does not create accounts.")
+		return auth.User{}, unlinkedAccount("no_local_account", "There is no local account for this sign-in, and this provider does not create accounts; an administrator can link it to a local account.", ext)
 	}
 	return h.createUser(ctx, p, ext)
 }
@@ -138,7 +138,7 @@ func (h *Handler) createUser(ctx context.Context, p *provider, ext external) (au
 	case errors.Is(err, user.ErrIdentityLinked):
 		return h.linkFailed(ctx, ext, err)
 	case errors.Is(err, auth.ErrConflict):
-		return auth.User{}, forbidden("username_unavailable", "No free username could be found for your account; ask an administrator to create it.")
+		return auth.User{}, unlinkedAccount("username_unavailable", "No free username could be found for your account; an administrator can link it to an existing account, or free a name for it.", ext)
 	case err != nil:
 		return auth.User{}, storeFailure(fmt.Errorf("create user: %w", err))
 	}

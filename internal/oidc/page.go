@@ -43,6 +43,10 @@ type failure struct {
 	title   string
 	message string
 	code    string // the provider's error parameter, shown escaped
+	// account is the subject of an account no local user has, shown
+	// (escaped, never audited) so that the person can give it to an
+	// administrator, who can link it (`gatehouse user link`).
+	account string
 	err     error
 	user    auth.User
 }
@@ -196,7 +200,19 @@ func (h *Handler) auditFailure(ctx context.Context, known bool, u auth.User, det
 // renderError shows f on gatehouse's one HTML error page, with the same
 // security headers (and Content-Security-Policy) as every other page.
 func renderError(w http.ResponseWriter, f *failure) {
-	httperr.RenderPage(w, httperr.Page{
-		Status: f.status, Title: f.title, Message: f.message, CodeLabel: "Provider error", Code: f.code,
-	})
+	p := httperr.Page{Status: f.status, Title: f.title, Message: f.message, CodeLabel: "Provider error", Code: f.code}
+	if f.code == "" && f.account != "" {
+		p.CodeLabel, p.Code = "Your account's subject at this provider", f.account
+	}
+	httperr.RenderPage(w, p)
+}
+
+// unlinkedAccount refuses a login of ext, an account that no local user
+// has and none could be made for (reason, msg), naming its subject for an
+// administrator's link. The sub passed checkIdentifiers (at most 255 bytes,
+// no control character); printable keeps format characters off the page.
+func unlinkedAccount(reason, msg string, ext external) *failure {
+	f := forbidden(reason, msg)
+	f.account = printable(ext.Subject, maxIdentifierLen)
+	return f
 }

@@ -104,27 +104,44 @@ type endpoints struct {
 }
 
 func newProvider(cfg Provider, publicURL string, client *http.Client, now func() time.Time) (*provider, error) {
+	issuer, err := cfg.AccountIssuer()
+	if err != nil {
+		return nil, err
+	}
 	p := &provider{
 		cfg:         cfg,
 		redirectURL: publicURL + "/auth/oidc/" + url.PathEscape(cfg.Name) + "/callback",
-		issuer:      cfg.Issuer,
+		issuer:      issuer,
 		client:      client,
 		now:         now,
 	}
 	if !p.isOAuth2() {
 		return p, nil
 	}
-	auth, err := url.Parse(cfg.AuthURL)
-	if err != nil || auth.Scheme == "" || auth.Host == "" {
-		return nil, fmt.Errorf("oidc: provider %q: auth_url must be an absolute URL", cfg.Name)
-	}
-	if p.issuer == "" {
-		p.issuer = auth.Scheme + "://" + auth.Host
-	}
 	p.ep = &endpoints{oauth: p.oauthConfig(oauth2.Endpoint{
 		AuthURL: cfg.AuthURL, TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleAutoDetect,
 	}, cfg.Scopes)}
 	return p, nil
+}
+
+// AccountIssuer is the issuer that the provider's logins record as their
+// accounts' (user.Identity.Issuer, with the sub): Issuer, which an OIDC
+// provider's ID tokens must carry; for plain OAuth 2.0 Issuer when set,
+// else the origin of AuthURL. An administrator's link
+// (user.Service.LinkAccount) takes it from here, so that the login finds
+// the link.
+func (cfg Provider) AccountIssuer() (string, error) {
+	if cfg.Type != "oauth2" {
+		return cfg.Issuer, nil
+	}
+	auth, err := url.Parse(cfg.AuthURL)
+	if err != nil || auth.Scheme == "" || auth.Host == "" {
+		return "", fmt.Errorf("oidc: provider %q: auth_url must be an absolute URL", cfg.Name)
+	}
+	if cfg.Issuer != "" {
+		return cfg.Issuer, nil
+	}
+	return auth.Scheme + "://" + auth.Host, nil
 }
 
 func (p *provider) isOAuth2() bool { return p.cfg.Type == "oauth2" }

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -178,6 +182,169 @@ func (s *Service) Unlink(ctx context.Context, name, issuer, subject, via string)
 	}
 	return u, nil
 }
+
+// Provider is a configured login provider as an administrator's link
+// names it: its name (oidc.providers[].name) and the issuer that its
+// logins record as the account's (oidc.Provider.AccountIssuer).
+type Provider struct{ Name, Issuer string }
+
+// WithProviders are the login providers LinkAccount can link accounts of,
+// in configuration order.
+func WithProviders(ps []Provider) Option {
+	return func(s *Service) { s.providers = slices.Clone(ps) }
+}
+
+// Providers lists the login providers LinkAccount knows, in
+// configuration order.
+func (s *Service) Providers() []Provider { return slices.Clone(s.providers) }
+
+// ErrUnknownProvider is LinkAccount's refusal of a provider name that no
+// oidc.providers entry has. It is an auth.ErrInvalidInput.
+var ErrUnknownProvider = fmt.Errorf("%w: unknown login provider", auth.ErrInvalidInput)
+
+// MaxSubjectLen is the longest subject LinkAccount takes, in bytes: the
+// longest sub a login accepts (OpenID Connect Core §2 allows 255 ASCII
+// characters; internal/oidc's maxIdentifierLen).
+const MaxSubjectLen = 255
+
+// LinkAccount is an administrator's link: the account subject of the
+// configured login provider named provider logs in as the user name from
+// now on, exactly as if a login had linked it (docs/admin.md, "One
+// link"). The issuer is the provider's (Provider.Issuer), so that it is
+// the one its logins look up; the identity has no email (nobody verified
+// one) and no last login. It writes oidc.linked with via ("cli",
+// "admin") and actor as Unlink does (audit.SetActor names the acting
+// administrator).
+//
+// The user's sessions and token grants are left alone: nothing was taken
+// away from them. A disabled user can be linked (their logins stay
+// refused until they are enabled).
+//
+// Errors: ErrUnknownProvider, or another auth.ErrInvalidInput for a
+// subject that is empty, over MaxSubjectLen bytes, not UTF-8, holds a
+// control character or begins or ends with white space (no login could
+// ever match it); auth.ErrNotFound for an unknown user; a
+// *LinkConflictError (an auth.ErrConflict) when the account is linked
+// already, to this user or another, or the user is linked to another
+// account of that issuer (ErrIssuerLinked: one account per issuer and
+// user).
+func (s *Service) LinkAccount(ctx context.Context, name, provider, subject, via string) (auth.User, Identity, error) {
+	if s.identities == nil {
+		return auth.User{}, Identity{}, errNoIdentities
+	}
+	p, err := s.provider(provider)
+	if err != nil {
+		return auth.User{}, Identity{}, err
+	}
+	if err := checkSubject(subject); err != nil {
+		return auth.User{}, Identity{}, err
+	}
+	u, err := s.Get(ctx, name)
+	if err != nil {
+		return auth.User{}, Identity{}, err
+	}
+	id := Identity{Issuer: p.Issuer, Subject: subject, UserID: u.ID, Provider: p.Name, CreatedAt: s.now().UTC()}
+	switch err := s.identities.CreateIdentity(ctx, id); {
+	case errors.Is(err, ErrIssuerLinked):
+		return auth.User{}, Identity{}, s.issuerLinked(ctx, u, id, err)
+	case errors.Is(err, auth.ErrConflict):
+		return auth.User{}, Identity{}, s.identityLinked(ctx, u, id)
+	case err != nil:
+		return auth.User{}, Identity{}, fmt.Errorf("link identity: %w", err)
+	}
+	s.record(ctx, audit.Event{Type: audit.IdentityLinked, UserID: u.ID, Username: u.Username,
+		Details: map[string]string{"provider": id.Provider, "issuer": id.Issuer, "subject": id.Subject,
+			"via": via, "actor": via}})
+	return u, id, nil
+}
+
+// provider is the configured provider name, or ErrUnknownProvider naming
+// the configured ones.
+func (s *Service) provider(name string) (Provider, error) {
+	if i := slices.IndexFunc(s.providers, func(p Provider) bool { return p.Name == name }); i >= 0 {
+		return s.providers[i], nil
+	}
+	if name == "" {
+		return Provider{}, fmt.Errorf("%w: provider is required", auth.ErrInvalidInput)
+	}
+	if len(s.providers) == 0 {
+		return Provider{}, fmt.Errorf("%w %.64q: no login provider is configured (oidc.providers)", ErrUnknownProvider, name)
+	}
+	names := make([]string, 0, len(s.providers))
+	for _, p := range s.providers {
+		names = append(names, p.Name)
+	}
+	return Provider{}, fmt.Errorf("%w %.64q: oidc.providers names %s", ErrUnknownProvider, name, strings.Join(names, ", "))
+}
+
+// checkSubject refuses a subject that no login's sub can equal: the
+// login refuses a sub over MaxSubjectLen bytes or with a control
+// character, and no provider's sub begins or ends with white space (a
+// pasted one that does would link nothing that can sign in).
+func checkSubject(sub string) error {
+	switch {
+	case sub == "":
+		return fmt.Errorf("%w: subject is required", auth.ErrInvalidInput)
+	case len(sub) > MaxSubjectLen || !utf8.ValidString(sub) || strings.ContainsFunc(sub, unicode.IsControl):
+		return fmt.Errorf("%w: subject must be UTF-8 of at most %d bytes without control characters, as a provider's sub is", auth.ErrInvalidInput, MaxSubjectLen)
+	case strings.TrimSpace(sub) != sub:
+		return fmt.Errorf("%w: subject begins or ends with white space; give it exactly as the provider sends it", auth.ErrInvalidInput)
+	}
+	return nil
+}
+
+// issuerLinked is LinkAccount's refusal to link id to u, who is linked to
+// another account of id.Issuer (cause, ErrIssuerLinked), naming that
+// account when it can be found.
+func (s *Service) issuerLinked(ctx context.Context, u auth.User, id Identity, cause error) error {
+	e := &LinkConflictError{Username: u.Username, Issuer: id.Issuer, Subject: id.Subject, err: cause}
+	if ids, err := s.identities.UserIdentities(ctx, u.ID); err == nil {
+		if i := slices.IndexFunc(ids, func(o Identity) bool { return o.Issuer == id.Issuer }); i >= 0 {
+			e.OtherSubject = ids[i].Subject
+		}
+	}
+	return e
+}
+
+// identityLinked is LinkAccount's refusal of id, linked already,
+// naming the user it is linked to when it can be found: the caller is an
+// administrator, who may list every user anyway.
+func (s *Service) identityLinked(ctx context.Context, u auth.User, id Identity) error {
+	e := &LinkConflictError{Username: u.Username, Issuer: id.Issuer, Subject: id.Subject, err: ErrIdentityLinked}
+	if other, err := s.identities.IdentityBySubject(ctx, id.Issuer, id.Subject); err == nil {
+		if owner, err := s.store.UserByID(ctx, other.UserID); err == nil {
+			e.LinkedTo = owner.Username
+		}
+	}
+	return e
+}
+
+// LinkConflictError is LinkAccount's refusal of a link that exists
+// already (errors.Is finds ErrIdentityLinked; LinkedTo is the user it
+// belongs to, "" when that could not be read) or that would give the user
+// Username a second account of the issuer (ErrIssuerLinked; OtherSubject
+// is the one linked). Both are auth.ErrConflict.
+type LinkConflictError struct {
+	Username, Issuer, Subject string
+	LinkedTo                  string
+	OtherSubject              string
+	err                       error
+}
+
+func (e *LinkConflictError) Error() string {
+	switch {
+	case errors.Is(e.err, ErrIssuerLinked) && e.OtherSubject != "":
+		return fmt.Sprintf("%s is already linked to another account of issuer %q (subject %q), and a user has one account per issuer: unlink that one first", e.Username, e.Issuer, e.OtherSubject)
+	case errors.Is(e.err, ErrIssuerLinked):
+		return fmt.Sprintf("%s is already linked to another account of issuer %q, and a user has one account per issuer: unlink that one first", e.Username, e.Issuer)
+	case e.LinkedTo != "":
+		return fmt.Sprintf("the account with issuer %q and subject %q is already linked to %s", e.Issuer, e.Subject, e.LinkedTo)
+	}
+	return fmt.Sprintf("the account with issuer %q and subject %q is already linked", e.Issuer, e.Subject)
+}
+
+// Unwrap returns ErrIssuerLinked or ErrIdentityLinked.
+func (e *LinkConflictError) Unwrap() error { return e.err }
 
 // NotLinkedError is Unlink's error for an external account (Issuer,
 // Subject) that is not linked to the user Username: linked to nobody, or

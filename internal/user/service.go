@@ -57,6 +57,7 @@ type Service struct {
 	revokers   []Revoker
 	identities IdentityStore
 	factors    FactorResetter
+	providers  []Provider
 	now        func() time.Time
 }
 
