@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -21,11 +20,7 @@ func TestAuditCommandShowsTheUserAgent(t *testing.T) {
 		t.Errorf("audit --type user.disabled, want the event without user_agent:\n%s", out)
 	}
 
-	env := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
-	a, err := env.openApp(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := c.openApp(t)
 	ctx := audit.WithRequest(context.Background(), &audit.Request{IP: "192.0.2.1", ID: "r1", UserAgent: "Mozilla/5.0 (X11)\u202e\u009b2J"})
 	if _, err := a.Users.Login(ctx, user.Attempt{Username: "nobody", Password: "wrong password", IP: "192.0.2.1", Via: "json"}); err == nil {
 		t.Fatal("login of an unknown user succeeded")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -30,11 +29,7 @@ func TestUserIdentitiesAndUnlink(t *testing.T) {
 	c.ok("", "user", "add", "alice", "--no-password")
 	c.ok("", "user", "add", "carol", "--no-password")
 	ctx := context.Background()
-	env := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
-	a, err := env.openApp(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := c.openApp(t)
 	for _, name := range []string{"alice", "carol"} {
 		u, err := a.Users.Get(ctx, name)
 		if err != nil {
@@ -108,11 +103,7 @@ func TestUserUnlinkNotLinkedSaysWhat(t *testing.T) {
 	c.ok("", "user", "add", "alice", "--no-password")
 	c.ok("", "user", "add", "carol", "--no-password")
 	ctx := context.Background()
-	env := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
-	a, err := env.openApp(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := c.openApp(t)
 	carol, err := a.Users.Get(ctx, "carol")
 	if err != nil {
 		t.Fatal(err)
@@ -156,11 +147,7 @@ func TestUserLinkThenTheProviderLoginSignsInAsTheUser(t *testing.T) {
 	c.ok("", "user", "add", "alice", "--no-password")
 	c.ok("", "user", "add", "carol", "--no-password")
 	ctx := context.Background()
-	env := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
-	a, err := env.openApp(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := c.openApp(t)
 	alice, err := a.Users.Get(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -213,10 +200,7 @@ func TestUserLinkThenTheProviderLoginSignsInAsTheUser(t *testing.T) {
 		t.Errorf("audit --type oidc.linked after user link:\n%s", out)
 	}
 
-	a, err = env.openApp(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a = c.openApp(t)
 	defer a.Close()
 	srv.Config.Handler = a.Handler()
 	srv.Start()

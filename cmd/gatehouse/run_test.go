@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
@@ -65,6 +66,19 @@ func (c *cli) serveInTest() logLines {
 		}
 	})
 	return logs
+}
+
+// openApp opens the instance c's config describes, as a command does,
+// for a test to set up or inspect what the commands cannot; the caller
+// closes it (before a command that opens the store itself, on SQLite).
+func (c *cli) openApp(t *testing.T) *app.App {
+	t.Helper()
+	e := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
+	a, err := e.openApp(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func (c *cli) ok(stdin string, args ...string) string {
@@ -279,11 +293,7 @@ func TestAuditCommand(t *testing.T) {
 func TestAuditCommandUserByNameOrID(t *testing.T) {
 	c := newCLI(t, "")
 	c.ok(pw, "user", "add", "carol", "--password-stdin")
-	env := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
-	a, err := env.openApp(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := c.openApp(t)
 	u, err := a.Users.Get(context.Background(), "carol")
 	a.Close()
 	if err != nil {
@@ -302,11 +312,7 @@ func TestAuditCommandUserByNameOrID(t *testing.T) {
 func TestAuditCommandQuotesClientValues(t *testing.T) {
 	c := newCLI(t, "")
 	forged := "eve\n2026-01-01T00:00:00Z  login.ok  admin  10.0.0.1  method=password\x1b[2J"
-	env := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
-	a, err := env.openApp(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := c.openApp(t)
 	if _, err := a.Users.Login(context.Background(), user.Attempt{Username: forged, Password: "wrong password", IP: "192.0.2.1", Via: "json"}); err == nil {
 		t.Fatal("login of an unknown user succeeded")
 	}
@@ -327,11 +333,7 @@ func TestUserTablesQuoteClientValues(t *testing.T) {
 	c := newCLI(t, "")
 	c.ok(pw, "user", "add", "alice", "--password-stdin")
 	ctx := context.Background()
-	env := &env{configPath: c.cfg, getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}}
-	a, err := env.openApp(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := c.openApp(t)
 	u, err := a.Users.Get(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
