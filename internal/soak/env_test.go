@@ -93,6 +93,7 @@ func TestRunsGetFreePortsOfTheirOwn(t *testing.T) {
 	}
 	seen := map[int]string{}
 	var envs []*env
+	var holders []net.Listener
 	for _, run := range []string{"run 1", "run 2"} {
 		e, err := newEnv(t.TempDir(), "gatehouse", t.Logf)
 		if err != nil {
@@ -115,6 +116,19 @@ func TestRunsGetFreePortsOfTheirOwn(t *testing.T) {
 			}
 			seen[p] = run
 		}
+		// Run 1's services listen by the time another run picks its
+		// ports (the kernel would hand a released port out again): hold
+		// them while run 2 picks.
+		for _, p := range all {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				t.Fatalf("%s: port %d cannot be held: %v", run, p, err)
+			}
+			holders = append(holders, ln)
+		}
+	}
+	for _, ln := range holders {
+		ln.Close()
 	}
 	for _, e := range envs {
 		t.Cleanup(e.close)
