@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 // Inbound back-channel logout (OIDC Back-Channel Logout 1.0 §2.5–2.8).
@@ -150,12 +151,12 @@ func (h *Handler) backchannelLogout(w http.ResponseWriter, r *http.Request, p *p
 		return 0, fmt.Errorf("%w: neither sid nor sub", errLogoutToken)
 	case c.JTI == "":
 		return 0, fmt.Errorf("%w: no jti", errLogoutToken)
-	// The identifiers get the login's bound (validIdentifier): they are
-	// looked up, and the jti stored, in indexed columns, where an
+	// The identifiers get the login's bound (user.ValidIdentifier): they
+	// are looked up, and the jti stored, in indexed columns, where an
 	// over-long one failed the insert on PostgreSQL (a 5xx the provider
 	// would retry) instead of being refused.
-	case !validIdentifier(c.JTI) || !validIdentifier(c.SessionID) || !validIdentifier(idt.Subject):
-		return 0, fmt.Errorf("%w: jti, sid or sub over %d bytes or with a control character", errLogoutToken, maxIdentifierLen)
+	case !user.ValidIdentifier(c.JTI) || !user.ValidIdentifier(c.SessionID) || !user.ValidIdentifier(idt.Subject):
+		return 0, fmt.Errorf("%w: jti, sid or sub over %d bytes or with a control character", errLogoutToken, user.MaxIdentifierLen)
 	}
 	// Multiple audiences: azp is not defined for logout tokens, but our
 	// client must be among them (checked by Verify).

@@ -3,12 +3,14 @@ package oidc
 import (
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 func TestCheckIdentifiers(t *testing.T) {
 	plain := &provider{cfg: Provider{Name: "corp"}}
 	bcl := &provider{cfg: Provider{Name: "corp", BackchannelLogout: true}}
-	long := strings.Repeat("a", maxIdentifierLen+1)
+	long := strings.Repeat("a", user.MaxIdentifierLen+1)
 	tests := []struct {
 		name   string
 		p      *provider

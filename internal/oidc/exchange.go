@@ -11,40 +11,27 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"unicode"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
-// maxIdentifierLen bounds, in bytes, the provider's sub and sid that
-// gatehouse stores in indexed columns (identities, provider-session links):
-// OIDC Core §2 allows a sub of at most 255 ASCII characters; OIDC
-// Back-Channel Logout 1.0 gives sid the syntax of a client ID and no limit,
-// and real providers send UUID-sized ones. PostgreSQL refuses index entries
-// over about 2.7 KB, which would fail the login as a store error.
-const maxIdentifierLen = 255
-
 // checkIdentifiers refuses (502) a sub, or a sid of a provider with
-// back-channel logout, longer than maxIdentifierLen or with a control
-// character (PostgreSQL text cannot hold NUL; neither spec allows
-// controls). A provider without back-channel logout never uses sid
-// (provider.session drops it), so its sid is not checked.
+// back-channel logout, that is not a user.ValidIdentifier (too long for an
+// indexed column, or with a control character). A provider without
+// back-channel logout never uses sid (provider.session drops it), so its
+// sid is not checked.
 func (p *provider) checkIdentifiers(ext external) *failure {
-	if !validIdentifier(ext.Subject) {
+	if !user.ValidIdentifier(ext.Subject) {
 		return identifierInvalid("subject_invalid", fmt.Errorf("sub of %d bytes or with a control character", len(ext.Subject)))
 	}
-	if p.cfg.BackchannelLogout && !validIdentifier(ext.SessionID) {
+	if p.cfg.BackchannelLogout && !user.ValidIdentifier(ext.SessionID) {
 		return identifierInvalid("session_id_invalid", fmt.Errorf("sid of %d bytes or with a control character", len(ext.SessionID)))
 	}
 	return nil
-}
-
-// validIdentifier: at most maxIdentifierLen bytes, no control character.
-func validIdentifier(s string) bool {
-	return len(s) <= maxIdentifierLen && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // identify exchanges code (with the PKCE verifier) and returns the identity

@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httperr"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 )
 
 // maxProviderErrorLen bounds the provider's error code shown and audited.
@@ -213,6 +214,6 @@ func renderError(w http.ResponseWriter, f *failure) {
 // no control character); printable keeps format characters off the page.
 func unlinkedAccount(reason, msg string, ext external) *failure {
 	f := forbidden(reason, msg)
-	f.account = printable(ext.Subject, maxIdentifierLen)
+	f.account = printable(ext.Subject, user.MaxIdentifierLen)
 	return f
 }

@@ -202,10 +202,23 @@ func (s *Service) Providers() []Provider { return slices.Clone(s.providers) }
 // oidc.providers entry has. It is an auth.ErrInvalidInput.
 var ErrUnknownProvider = fmt.Errorf("%w: unknown login provider", auth.ErrInvalidInput)
 
-// MaxSubjectLen is the longest subject LinkAccount takes, in bytes: the
-// longest sub a login accepts (OpenID Connect Core §2 allows 255 ASCII
-// characters; internal/oidc's maxIdentifierLen).
-const MaxSubjectLen = 255
+// MaxIdentifierLen bounds, in bytes, an external account's identifiers
+// that gatehouse stores in indexed columns (an identity's sub, a
+// provider-session link's sid): OIDC Core §2 allows a sub of at most 255
+// ASCII characters; OIDC Back-Channel Logout 1.0 gives sid the syntax of a
+// client ID and no limit, and real providers send UUID-sized ones.
+// PostgreSQL refuses index entries over about 2.7 KB, which would fail the
+// login as a store error.
+const MaxIdentifierLen = 255
+
+// ValidIdentifier reports whether s may be stored as an external
+// account's identifier: at most MaxIdentifierLen bytes and no control
+// character (PostgreSQL text cannot hold NUL; neither spec allows
+// controls). The one rule for a login's sub and sid, a logout token's
+// identifiers and an administrator's link.
+func ValidIdentifier(s string) bool {
+	return len(s) <= MaxIdentifierLen && !strings.ContainsFunc(s, unicode.IsControl)
+}
 
 // LinkAccount is an administrator's link: the account subject of the
 // configured login provider named provider logs in as the user name from
@@ -221,7 +234,7 @@ const MaxSubjectLen = 255
 // refused until they are enabled).
 //
 // Errors: ErrUnknownProvider, or another auth.ErrInvalidInput for a
-// subject that is empty, over MaxSubjectLen bytes, not UTF-8, holds a
+// subject that is empty, over MaxIdentifierLen bytes, not UTF-8, holds a
 // control character or begins or ends with white space (no login could
 // ever match it); auth.ErrNotFound for an unknown user; a
 // *LinkConflictError (an auth.ErrConflict) when the account is linked
@@ -278,15 +291,15 @@ func (s *Service) provider(name string) (Provider, error) {
 }
 
 // checkSubject refuses a subject that no login's sub can equal: the
-// login refuses a sub over MaxSubjectLen bytes or with a control
-// character, and no provider's sub begins or ends with white space (a
-// pasted one that does would link nothing that can sign in).
+// login refuses a sub that is not a ValidIdentifier, and no provider's sub
+// begins or ends with white space (a pasted one that does would link
+// nothing that can sign in).
 func checkSubject(sub string) error {
 	switch {
 	case sub == "":
 		return fmt.Errorf("%w: subject is required", auth.ErrInvalidInput)
-	case len(sub) > MaxSubjectLen || !utf8.ValidString(sub) || strings.ContainsFunc(sub, unicode.IsControl):
-		return fmt.Errorf("%w: subject must be UTF-8 of at most %d bytes without control characters, as a provider's sub is", auth.ErrInvalidInput, MaxSubjectLen)
+	case !ValidIdentifier(sub) || !utf8.ValidString(sub):
+		return fmt.Errorf("%w: subject must be UTF-8 of at most %d bytes without control characters, as a provider's sub is", auth.ErrInvalidInput, MaxIdentifierLen)
 	case strings.TrimSpace(sub) != sub:
 		return fmt.Errorf("%w: subject begins or ends with white space; give it exactly as the provider sends it", auth.ErrInvalidInput)
 	}
