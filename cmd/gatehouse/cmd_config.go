@@ -49,19 +49,34 @@ func migrateCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer s.Close()
+			before, known := schemaVersion(cmd.Context(), s)
 			if err := s.Migrate(cmd.Context()); err != nil {
 				return fmt.Errorf("migrate: %w", err)
 			}
-			if v, ok := s.(interface {
-				MigrationVersion(context.Context) (int64, int64, error)
-			}); ok {
-				if cur, _, err := v.MigrationVersion(cmd.Context()); err == nil {
-					fmt.Fprintf(e.stdout, "store is up to date (schema version %d)\n", cur)
-					return nil
-				}
+			after, ok := schemaVersion(cmd.Context(), s)
+			switch {
+			case !ok:
+				fmt.Fprintln(e.stdout, "store is up to date")
+			case known && after > before:
+				fmt.Fprintf(e.stdout, "applied %d migrations: schema version %d → %d\n", after-before, before, after)
+			default:
+				fmt.Fprintf(e.stdout, "store is up to date (schema version %d)\n", after)
 			}
-			fmt.Fprintln(e.stdout, "store is up to date")
 			return nil
 		},
 	}
+}
+
+// schemaVersion is the store's current schema version, when it can say.
+// Migrations are numbered 1, 2, … without gaps, so the difference of two
+// versions is the number applied between them.
+func schemaVersion(ctx context.Context, s app.MainStore) (int64, bool) {
+	v, ok := s.(interface {
+		MigrationVersion(context.Context) (int64, int64, error)
+	})
+	if !ok {
+		return 0, false
+	}
+	cur, _, err := v.MigrationVersion(ctx)
+	return cur, err == nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -248,13 +249,17 @@ func TestKeysAndTokenCommands(t *testing.T) {
 	}
 }
 
+// TestMigrate: the first migrate of a fresh store says what it applied,
+// the second that there was nothing to do, at the same version.
 func TestMigrate(t *testing.T) {
 	c := newCLI(t, "")
-	if out := c.ok("", "migrate"); !strings.Contains(out, "up to date") {
-		t.Errorf("migrate = %q", out)
+	var n, from, to int64
+	first := c.ok("", "migrate")
+	if _, err := fmt.Sscanf(first, "applied %d migrations: schema version %d → %d", &n, &from, &to); err != nil || from != 0 || to < 1 || n != to {
+		t.Fatalf("migrate of a fresh store = %q (%v), want \"applied N migrations: schema version 0 → N\"", first, err)
 	}
-	if out := c.ok("", "migrate"); !strings.Contains(out, "up to date") {
-		t.Errorf("second migrate = %q", out)
+	if out, want := c.ok("", "migrate"), fmt.Sprintf("store is up to date (schema version %d)\n", to); out != want {
+		t.Errorf("second migrate = %q, want %q", out, want)
 	}
 }
 
