@@ -205,11 +205,13 @@ func (g *Gateway) forwardedRequest(r *http.Request, families []family) (*forward
 	}
 	if f.url != "" {
 		if v := first(r.Header, f.url); v != "" {
-			host, ok := originalURLHost(v)
+			scheme, host, ok := originalURL(v)
 			if !ok {
 				return nil, 0, fmt.Errorf("%w: invalid %s", errBadVerify, f.url)
 			}
-			fr.Host = host
+			// The scheme is nginx's $scheme, kept as that of an absolute
+			// login next, as the forward family's X-Forwarded-Proto is.
+			fr.Host, fr.URL.Scheme = host, scheme
 		}
 	}
 	if f.proto != "" {
@@ -244,7 +246,8 @@ func targetText(q string) bool {
 	return true
 }
 
-// originalURLHost returns the host[:port] of an X-Original-URL, which must
+// originalURL returns the scheme ("http" or "https", lower case) and the
+// host[:port] of an X-Original-URL, which must
 // have exactly the shape of the snippet's
 // $scheme://$host$gatehouse_port$request_uri: the scheme http or https,
 // "://", a plain host[:port] (validHost: no userinfo, no "\", "?" or "#" at
@@ -259,29 +262,29 @@ func targetText(q string) bool {
 // without setting Host would let the client choose the host judged. The
 // path and query are not compared with X-Original-URI, which is what is
 // judged.
-func originalURLHost(v string) (host string, ok bool) {
+func originalURL(v string) (scheme, host string, ok bool) {
 	var rest string
 	switch {
 	case len(v) > len("https://") && strings.EqualFold(v[:len("https://")], "https://"):
-		rest = v[len("https://"):]
+		scheme, rest = "https", v[len("https://"):]
 	case len(v) > len("http://") && strings.EqualFold(v[:len("http://")], "http://"):
-		rest = v[len("http://"):]
+		scheme, rest = "http", v[len("http://"):]
 	default:
-		return "", false
+		return "", "", false
 	}
 	i := strings.IndexByte(rest, '/')
 	// An empty host ("https:///x") names none: judging "" would pick the
 	// host-less routes.
 	if i <= 0 || !validHost(rest[:i]) {
-		return "", false
+		return "", "", false
 	}
 	// In the query a raw "\" is data (browsers send it, and X-Original-URI
 	// accepts it there); in the path WHATWG parsers read it as "/".
 	path, query, _ := strings.Cut(rest[i:], "?")
 	if strings.ContainsRune(path, '\\') || !targetText(path) || !targetText(query) {
-		return "", false
+		return "", "", false
 	}
-	return rest[:i], true
+	return scheme, rest[:i], true
 }
 
 // forwarded is the original request a forward-auth subrequest describes,

@@ -291,8 +291,8 @@ func TestServesHost(t *testing.T) {
 
 // TestVerifyLoginReturnsToTheRouteHost: forward-auth sends browsers to the
 // login page on public_url; for a host that a route names, next is an
-// absolute URL on that host (the scheme the proxy reported, else
-// public_url's), so the browser comes back to it after login.
+// absolute URL on that host (the scheme the proxy reported in
+// X-Forwarded-Proto or X-Original-URL, else public_url's), so the browser comes back to it after login.
 func TestVerifyLoginReturnsToTheRouteHost(t *testing.T) {
 	d := deps()
 	d.PublicURL = "https://auth.example.com"
@@ -314,6 +314,11 @@ func TestVerifyLoginReturnsToTheRouteHost(t *testing.T) {
 		{"nginx family: public_url's scheme", gateway.VerifyNginxPath, "app.example.com",
 			append(nginx("GET", "/admin/x?a=1"), "Accept", "text/html", "X-Forwarded-Proto", "http"),
 			"", login("https://app.example.com/admin/x?a=1")},
+		// nginx serving plain http on 8080 in front of an https public_url:
+		// the scheme is X-Original-URL's ($scheme), not public_url's.
+		{"nginx family: X-Original-URL's scheme", gateway.VerifyNginxPath, "app.example.com:8080",
+			append(nginx("GET", "/admin/x?a=1"), "Accept", "text/html", "X-Original-Url", "http://app.example.com:8080/admin/x?a=1"),
+			"", login("http://app.example.com:8080/admin/x?a=1")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
