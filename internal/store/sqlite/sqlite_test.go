@@ -110,6 +110,28 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 	}
 }
 
+// TestWriterSettings: the writer connection runs with the settings that
+// docs/configuration.md promises: WAL, synchronous FULL (a write that
+// answered survives a power cut, not only a crash of gatehouse), foreign
+// keys on, busy_timeout 5 s.
+func TestWriterSettings(t *testing.T) {
+	db := newStore(t).DB()
+	for _, tt := range []struct{ pragma, want string }{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"foreign_keys", "1"},
+		{"busy_timeout", "5000"},
+	} {
+		var got string
+		if err := db.QueryRowContext(t.Context(), "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", tt.pragma, err)
+		}
+		if got != tt.want {
+			t.Errorf("PRAGMA %s = %s, want %s", tt.pragma, got, tt.want)
+		}
+	}
+}
+
 func TestOpenDoesNotMigrate(t *testing.T) {
 	ctx := context.Background()
 	s, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
