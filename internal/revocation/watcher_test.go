@@ -385,3 +385,60 @@ func BenchmarkRevokedParallel(b *testing.B) {
 		b.Errorf("Revoked(jti 42) = %v, %v; want true", r, err)
 	}
 }
+
+// TestDuplicatedRevocationIsHarmless: Redis appended a revocation to the
+// feed, but the connection died before the answer came back, and go-redis
+// sent the publish again: the feed holds the event twice. That is
+// harmless, so the publish is not sent once: a watcher keeps the longest
+// Until per kind and key, so the copy neither extends nor shortens the
+// revocation, and its hooks (dropping cached sessions and tokens, ending a
+// session's apps) redo what is done already, as for the events every
+// instance replays at start.
+func TestDuplicatedRevocationIsHarmless(t *testing.T) {
+	ctx := context.Background()
+	_, prefix := redistest.New(t)
+	proxy := redistest.NewProxy(t)
+	publisher := openRedis(t, proxy.URL(), prefix)
+	now := time.Now()
+	ev := revocation.Event{Kind: revocation.KindSession, Key: "sess-1", Until: now.Add(time.Hour).Truncate(time.Microsecond)}
+	proxy.LoseAnswerTo("XADD") // the publish script's, not a connection's handshake
+	if err := publisher.PublishRevocation(ctx, ev); err != nil {
+		t.Fatalf("PublishRevocation after a lost answer: %v", err)
+	}
+	if !proxy.AnswerLost() {
+		t.Fatal("no answer was lost")
+	}
+	store := openRedis(t, redistest.URL, prefix)
+	feed, _, err := store.Revocations(ctx, "", now, 0)
+	if err != nil {
+		t.Fatalf("Revocations: %v", err)
+	}
+	same := func(got revocation.Event) bool {
+		return got.Kind == ev.Kind && got.Key == ev.Key && got.Until.Equal(ev.Until)
+	}
+	if len(feed) != 2 || !same(feed[0]) || !same(feed[1]) {
+		t.Fatalf("feed = %v, want the event twice", feed)
+	}
+
+	var (
+		mu    sync.Mutex
+		clock = now
+	)
+	w := revocation.NewWatcher(store, revocation.WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }))
+	var seen recorder
+	w.OnEvent(seen.hook)
+	run(t, w)
+	clocktest.Eventually(t, "the watcher is fresh", w.Fresh)
+	if !revoked(t, w, ev.Kind, ev.Key) || !seen.saw(ev.Kind, ev.Key) {
+		t.Fatal("the duplicated event is not applied")
+	}
+	mu.Lock()
+	clock = ev.Until
+	mu.Unlock()
+	if revoked(t, w, ev.Kind, ev.Key) {
+		t.Fatal("Revoked at Until = true: the copy extended the revocation")
+	}
+	if got, err := store.Revoked(ctx, ev.Kind, ev.Key, ev.Until.Add(-time.Microsecond)); err != nil || !got {
+		t.Fatalf("store's Revoked just before Until = %v, %v; want true", got, err)
+	}
+}

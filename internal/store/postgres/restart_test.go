@@ -9,17 +9,22 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/peers"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil/tcpproxy"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/user"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -561,6 +566,138 @@ func TestSessionWriteWhoseAnswerIsLost(t *testing.T) {
 						tt.check(t, s.Store, id)
 					}
 				})
+			}
+		})
+	}
+}
+
+// keyedDelete is a DELETE of one row by its key: put stores the row for
+// the user uid (created first), del deletes it, and gone reports whether
+// it is gone. missing is what del answers for a row that is not there.
+type keyedDelete struct {
+	name    string
+	put     func(ctx context.Context, s *postgres.Store, uid string) error
+	del     func(ctx context.Context, s *postgres.Store, uid string) error
+	gone    func(ctx context.Context, s *postgres.Store, uid string) (bool, error)
+	missing error // nil: success
+}
+
+// isNotFound is gone for a read that answers auth.ErrNotFound once the row
+// is gone.
+func isNotFound(err error) (bool, error) {
+	if errors.Is(err, auth.ErrNotFound) {
+		return true, nil
+	}
+	return false, err
+}
+
+const testIssuer = "https://idp.example"
+
+// keyedDeletes are the store's deletes of one row by its key (the
+// sqldb.deleteByKey ones besides DeleteSession).
+var keyedDeletes = []keyedDelete{
+	{"DeleteIdentity",
+		func(ctx context.Context, s *postgres.Store, uid string) error {
+			return s.CreateIdentity(ctx, user.Identity{Issuer: testIssuer, Subject: "sub-" + uid, UserID: uid, CreatedAt: time.Now()})
+		},
+		func(ctx context.Context, s *postgres.Store, uid string) error {
+			return s.DeleteIdentity(ctx, testIssuer, "sub-"+uid)
+		},
+		func(ctx context.Context, s *postgres.Store, uid string) (bool, error) {
+			_, err := s.IdentityBySubject(ctx, testIssuer, "sub-"+uid)
+			return isNotFound(err)
+		},
+		auth.ErrNotFound},
+	{"DeleteCredential",
+		func(ctx context.Context, s *postgres.Store, uid string) error {
+			return s.AddCredential(ctx, mfa.Credential{ID: []byte("cred-" + uid), UserID: uid, Name: "key",
+				Kind: mfa.AMRHardware, Data: []byte("{}"), CreatedAt: time.Now()})
+		},
+		func(ctx context.Context, s *postgres.Store, uid string) error {
+			return s.DeleteCredential(ctx, uid, []byte("cred-"+uid))
+		},
+		func(ctx context.Context, s *postgres.Store, uid string) (bool, error) {
+			l, err := s.Credentials(ctx, uid)
+			return len(l) == 0, err
+		},
+		auth.ErrNotFound},
+	{"DeleteTOTP",
+		func(ctx context.Context, s *postgres.Store, uid string) error {
+			now := time.Now()
+			return s.PutTOTP(ctx, mfa.TOTP{UserID: uid, Secret: []byte("sealed"), CreatedAt: now, ConfirmedAt: now})
+		},
+		func(ctx context.Context, s *postgres.Store, uid string) error { return s.DeleteTOTP(ctx, uid) },
+		func(ctx context.Context, s *postgres.Store, uid string) (bool, error) {
+			_, err := s.TOTP(ctx, uid)
+			return isNotFound(err)
+		},
+		auth.ErrNotFound},
+	{"DeleteUser",
+		func(context.Context, *postgres.Store, string) error { return nil },
+		func(ctx context.Context, s *postgres.Store, uid string) error { return s.DeleteUser(ctx, uid) },
+		func(ctx context.Context, s *postgres.Store, uid string) (bool, error) {
+			_, err := s.UserByID(ctx, uid)
+			return isNotFound(err)
+		},
+		auth.ErrNotFound},
+	{"DeletePeer",
+		func(ctx context.Context, s *postgres.Store, uid string) error {
+			now := time.Now()
+			return s.PutPeer(ctx, peers.Record{ID: "peer-" + uid, Host: "h", Listen: ":8080", SeenAt: now, ExpiresAt: now.Add(time.Hour)})
+		},
+		func(ctx context.Context, s *postgres.Store, uid string) error { return s.DeletePeer(ctx, "peer-"+uid) },
+		func(ctx context.Context, s *postgres.Store, uid string) (bool, error) {
+			l, err := s.Peers(ctx, time.Now())
+			return !slices.ContainsFunc(l, func(r peers.Record) bool { return r.ID == "peer-"+uid }), err
+		},
+		nil},
+}
+
+// TestDeleteByKeyWhoseAnswerIsLost: the server ran a DELETE of one row by
+// its key, but the connection died before its answer came back, so the
+// store runs it again on another connection, which finds nothing left to
+// delete: success, not auth.ErrNotFound (or auth.ErrUnavailable), and the
+// row is gone. Without a fault, a missing row is still what it was.
+func TestDeleteByKeyWhoseAnswerIsLost(t *testing.T) {
+	for _, target := range linkTargets {
+		t.Run(target.name, func(t *testing.T) {
+			s := target.open(t, lostAnswerMode...)
+			for _, d := range keyedDeletes {
+				for _, lose := range []bool{true, false} {
+					name := d.name
+					if !lose {
+						name += "/Missing"
+					}
+					t.Run(name, func(t *testing.T) {
+						ctx := context.Background()
+						uid := "del-" + strings.ReplaceAll(name, "/", "-")
+						now := time.Now()
+						if err := s.CreateUser(ctx, auth.User{ID: uid, Username: uid, CreatedAt: now, UpdatedAt: now}); err != nil {
+							t.Fatalf("CreateUser: %v", err)
+						}
+						call := func() error { return d.del(ctx, s.Store, uid) }
+						var err error
+						want := d.missing
+						if lose {
+							if err := d.put(ctx, s.Store, uid); err != nil {
+								t.Fatalf("put the row: %v", err)
+							}
+							err, want = s.loseAnswer(t, call), nil
+						} else {
+							if d.name == "DeleteUser" {
+								uid += "-none"
+							}
+							fillPool(t, s.DB()) // live connections only
+							err = call()
+						}
+						if want == nil && err != nil || !errors.Is(err, want) {
+							t.Fatalf("%s = %v, want %v", name, err, want)
+						}
+						if gone, err := d.gone(ctx, s.Store, uid); err != nil || !gone {
+							t.Fatalf("row gone after %s: %v, %v; want true", name, gone, err)
+						}
+					})
+				}
 			}
 		})
 	}

@@ -69,6 +69,16 @@ func (s *Store) streamKey() string              { return s.prefix + "{rev}:strea
 // lost its connection for a second would keep trusting a revoked session. A
 // stream keeps the events; a watcher that reconnects resumes from its last
 // stream ID and catches up on exactly what it missed.
+//
+// go-redis sends the publish again after a connection that died once it
+// was sent (MaxRetries), so a publish whose answer was lost appends the
+// event twice. That is harmless, and so it is not sent once (sentOnce):
+// the script keeps the longest Until, which the copy neither extends nor
+// shortens; watchers keep the longest Until per kind and key; and their
+// hooks are idempotent (revocation.Watcher.OnEvent: they may see an event
+// more than once, as every instance does when it replays the feed at
+// start). The second run's WAIT covers the first run's writes too: its
+// own XADD comes after them in the replication stream.
 func (s *Store) PublishRevocation(ctx context.Context, ev revocation.Event) error {
 	err := s.durable(ctx, s.streamKey(), func(p goredis.Pipeliner) { s.publishIn(ctx, p, ev) })
 	return wrap("publish revocation", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,8 +77,6 @@ if ttl < 1 then ttl = 1 end
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 1`)
 
-	deleteScript = goredis.NewScript(deleteSource)
-
 	// purgeScript deletes a session whose earlier expiry is before now.
 	// It returns {0} when the session is absent, {1, owner} when it deleted
 	// it, and {2, expiry} when it is live (a touch moved its expiry on).
@@ -95,13 +94,14 @@ return {2, string.format('%d', exp)}`)
 )
 
 // deleteSource deletes a session when it belongs to ARGV[1] ("" = any
-// owner) and returns its owner, or false. DeleteSession sends it itself
-// (EVAL, as a pipeline does) so that go-redis never sends it twice.
+// owner) and returns its owner, or false. DeleteSession and
+// DeleteUserSessions send it themselves (EVAL, as a pipeline does) so that
+// go-redis never sends it twice.
 //
-// ARGV[2] "again" marks DeleteSession's second run, after a first whose
-// answer was lost: the session it finds absent may be the first run's
-// delete, made on the dead connection, and WAIT covers only what its own
-// connection wrote. A write that leaves nothing (SET then DEL of the absent
+// ARGV[2] "again" marks a second run, after a first whose answer was
+// lost: the session it finds absent may be the first run's delete, made
+// on the dead connection, and WAIT covers only what its own connection
+// wrote. A write that leaves nothing (SET then DEL of the absent
 // key, replicated after that delete) makes the WAIT behind it cover the
 // first run's delete too.
 const deleteSource = `
@@ -347,29 +347,57 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]session.Reco
 // returns the IDs of the sessions it removed. The removals are durable
 // (WithWait) before it returns: grouped per primary, each group is one
 // pipeline followed by one WAIT.
+//
+// Its caller announces exactly the returned sessions as revoked, so the
+// list must hold every session the call removed, also when the answer to
+// a group's deletes was lost: go-redis would send them again, and that
+// second run finds the sessions gone and reports none. So the deletes are
+// sent once (sentOnce) and run again by the store (writeAgain), as
+// DeleteSession's. On that second run, a session it finds absent was
+// removed by the first run or had gone before the call: the owners read
+// first tell them apart (owned: a session present and userID's then,
+// and absent now, was removed by this call, or by a concurrent deletion
+// that announces it as well). Session IDs are never reused, so a session
+// read absent stays absent; its index entry is dropped with the others.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, keepID string) ([]string, error) {
 	ids, err := s.client.HKeys(ctx, s.userKey(userID)).Result()
 	if err != nil {
 		return nil, wrap("delete user sessions", err)
 	}
-	groups, err := s.byNode(ctx, ids, keepID)
+	ids = slices.DeleteFunc(ids, func(id string) bool { return id == keepID })
+	owned, stale, err := s.owned(ctx, userID, ids)
 	if err != nil {
 		return nil, wrap("delete user sessions", err)
 	}
-	var removed, processed []string
+	groups, err := s.byNode(ctx, owned)
+	if err != nil {
+		return nil, wrap("delete user sessions", err)
+	}
+	var removed []string
+	processed := stale
 	for _, g := range groups {
-		dels := make([]*goredis.Cmd, len(g))
-		err := s.durable(ctx, s.sessionKey(g[0]), func(p goredis.Pipeliner) {
+		var dels []*goredis.Cmd
+		run := ""
+		again, err := writeAgain(ctx, func() error {
+			dels = make([]*goredis.Cmd, len(g))
 			for i, id := range g {
-				dels[i] = deleteScript.Eval(ctx, p, []string{s.sessionKey(id)}, userID)
+				dels[i] = goredis.NewCmd(ctx, "eval", deleteSource, 1, s.sessionKey(id), userID, run)
 			}
+			run = "again"
+			return s.durable(ctx, s.sessionKey(g[0]), func(p goredis.Pipeliner) {
+				for _, del := range dels {
+					_ = p.Process(ctx, sentOnce{del})
+				}
+			})
 		})
 		if err != nil {
 			s.unindex(ctx, userID, processed)
 			return nil, wrap("delete user sessions", err)
 		}
 		for i, id := range g {
-			if dels[i].Err() == nil {
+			// Absent on a second run: the first run removed it (owned
+			// found it userID's before the call).
+			if err := dels[i].Err(); err == nil || again && errors.Is(err, goredis.Nil) {
 				removed = append(removed, id)
 			}
 		}
@@ -379,16 +407,40 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, keepID string) (
 	return removed, nil
 }
 
-// byNode groups the IDs other than skip by the primary that owns their
-// session key (one group on a single node or Sentinel), so that a durable
-// write covers each group with one WAIT.
-func (s *Store) byNode(ctx context.Context, ids []string, skip string) ([][]string, error) {
+// owned splits ids, entries of userID's index, into the sessions that are
+// there and userID's, and the rest: entries whose session expired by its
+// TTL or was deleted, and, never written by CreateSession, another user's.
+func (s *Store) owned(ctx context.Context, userID string, ids []string) (owned, stale []string, err error) {
+	owners := make([]*goredis.StringCmd, len(ids))
+	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range ids {
+			owners[i] = p.HGet(ctx, s.sessionKey(id), "u")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, nil, err
+	}
+	for i, id := range ids {
+		switch owner, err := owners[i].Result(); {
+		case err == nil && owner == userID:
+			owned = append(owned, id)
+		case err == nil, errors.Is(err, goredis.Nil):
+			stale = append(stale, id)
+		default:
+			return nil, nil, err
+		}
+	}
+	return owned, stale, nil
+}
+
+// byNode groups ids by the primary that owns their session key (one group
+// on a single node or Sentinel), so that a durable write covers each group
+// with one WAIT.
+func (s *Store) byNode(ctx context.Context, ids []string) ([][]string, error) {
 	var groups [][]string
 	index := map[*goredis.Client]int{}
 	for _, id := range ids {
-		if id == skip {
-			continue
-		}
 		var node *goredis.Client
 		if s.cluster != nil && s.wait > 0 {
 			c, err := s.cluster.MasterForKey(ctx, s.sessionKey(id))

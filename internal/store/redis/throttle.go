@@ -47,6 +47,13 @@ func (s *Store) throttleKey(key string) string { return s.prefix + "thr:" + key 
 // AddFailure records a failure for key at now and returns the failures
 // within (now-window, now]. The key expires one window after its latest
 // failure.
+//
+// go-redis sends the script again after a connection that died once it was
+// sent (MaxRetries). That second run counts nothing more: it carries the
+// same member, drawn once per call, which ZADD finds in the set already,
+// so a failure whose answer was lost counts once. Were it counted twice,
+// the error would be on the strict side (a lock one failure early), never
+// a failure left uncounted.
 func (s *Store) AddFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
 	// Failures at the same microsecond on two instances must both count, so
 	// the member is the time plus a random suffix.

@@ -430,7 +430,8 @@ func (db *Store) execSame(ctx context.Context, op, query string, args ...any) er
 	return db.one(op, n, err)
 }
 
-// deleteByKey is execOne for a DELETE of one row by its primary key: it
+// deleteByKey is execOne for a DELETE of one row by its primary key
+// (which a condition on the row's owner may narrow, never widen): it
 // leaves the same rows whether it runs once or twice, so it runs again on
 // another connection when it meets a dead one, like execSame. But only the
 // run that deleted the row counts it, and the run that met the dead

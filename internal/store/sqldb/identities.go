@@ -57,9 +57,12 @@ func (db *Store) TouchIdentity(ctx context.Context, issuer, subject string, at t
 }
 
 // DeleteIdentity removes the link of issuer+subject (an administrator's
-// unlink); auth.ErrNotFound when none is stored.
+// unlink); auth.ErrNotFound when none is stored. issuer+subject is the
+// primary key, so the DELETE runs again after a dead connection
+// (deleteByKey), and then finding no link is success: the run whose
+// answer was lost may have deleted it.
 func (db *Store) DeleteIdentity(ctx context.Context, issuer, subject string) error {
-	return db.execOne(ctx, "delete identity", `DELETE FROM identities WHERE issuer = ? AND subject = ?`, issuer, subject)
+	return db.deleteByKey(ctx, "delete identity", `DELETE FROM identities WHERE issuer = ? AND subject = ?`, issuer, subject)
 }
 
 func scanIdentity(row scanner) (user.Identity, error) {

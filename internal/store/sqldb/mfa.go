@@ -56,9 +56,12 @@ func (db *Store) ConfirmTOTP(ctx context.Context, userID string, created, at tim
 		micros(at), userID, micros(created))
 }
 
-// DeleteTOTP removes the user's TOTP; auth.ErrNotFound when absent.
+// DeleteTOTP removes the user's TOTP; auth.ErrNotFound when absent. The
+// user ID is the primary key (one TOTP per user), so the DELETE runs again
+// after a dead connection (deleteByKey), and then finding no TOTP is
+// success: the run whose answer was lost may have deleted it.
 func (db *Store) DeleteTOTP(ctx context.Context, userID string) error {
-	return db.execOne(ctx, "delete totp", `DELETE FROM mfa_totp WHERE user_id = ?`, userID)
+	return db.deleteByKey(ctx, "delete totp", `DELETE FROM mfa_totp WHERE user_id = ?`, userID)
 }
 
 // AcceptTOTPStep moves the user's last accepted step forward, in one

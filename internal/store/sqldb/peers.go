@@ -36,9 +36,11 @@ func (db *Store) Peers(ctx context.Context, now time.Time) ([]peers.Record, erro
 		`SELECT id, host, listen, settings, seen_at, expires_at FROM peers WHERE expires_at > ? ORDER BY id`, micros(now))
 }
 
-// DeletePeer removes the record of id.
+// DeletePeer removes the record of id, if any. The DELETE is by primary
+// key and counts nothing, so it runs again after a dead connection, like
+// execSame: a second run leaves what the first did.
 func (db *Store) DeletePeer(ctx context.Context, id string) error {
-	_, err := db.exec(ctx, "delete peer", `DELETE FROM peers WHERE id = ?`, id)
+	_, _, err := db.execOn(ctx, "delete peer", true, `DELETE FROM peers WHERE id = ?`, id)
 	return err
 }
 

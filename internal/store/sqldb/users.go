@@ -91,8 +91,15 @@ func (db *Store) UpdateUser(ctx context.Context, u auth.User, prev time.Time) er
 
 // DeleteUser removes the user and, by cascade, their sessions, refresh
 // families and tokens, and linked identities; auth.ErrNotFound when absent.
+//
+// The DELETE is by primary key and runs again after a dead connection
+// (deleteByKey), and then finding no user is success: the run whose answer
+// was lost may have deleted it. The cascade is part of the one statement,
+// so a second run leaves what the first did: once the user row is gone no
+// row can name it (the foreign keys refuse it), and user IDs are never
+// reused (user.NewID).
 func (db *Store) DeleteUser(ctx context.Context, id string) error {
-	return db.execOne(ctx, "delete user", `DELETE FROM users WHERE id = ?`, id)
+	return db.deleteByKey(ctx, "delete user", `DELETE FROM users WHERE id = ?`, id)
 }
 
 func scanUser(row scanner) (auth.User, error) {

@@ -70,9 +70,13 @@ func (db *Store) UseCredential(ctx context.Context, userID string, id []byte, si
 }
 
 // DeleteCredential removes the user's credential; auth.ErrNotFound when the
-// user has no credential with this ID.
+// user has no credential with this ID. The credential ID is the primary
+// key (the owner only narrows it), so the DELETE runs again after a dead
+// connection (deleteByKey), and then finding none is success: the run
+// whose answer was lost may have deleted it, and either way the user has
+// no credential with this ID.
 func (db *Store) DeleteCredential(ctx context.Context, userID string, id []byte) error {
-	return db.execOne(ctx, "delete webauthn credential",
+	return db.deleteByKey(ctx, "delete webauthn credential",
 		`DELETE FROM webauthn_credentials WHERE credential_id = ? AND user_id = ?`, id, userID)
 }
 

@@ -4,6 +4,7 @@
 package tcpproxy
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -32,6 +33,9 @@ type Proxy struct {
 	// loseAnswer cuts the next connection the target answers on, instead
 	// of forwarding the answer (LoseNextAnswer).
 	loseAnswer bool
+	// loseTo, when set, narrows loseAnswer to the answers on a connection
+	// that has sent a request containing it (LoseAnswerTo).
+	loseTo []byte
 }
 
 // New starts a proxy to target on a free loopback port; it is stopped at
@@ -110,22 +114,62 @@ func (p *Proxy) LoseNextAnswer() {
 	p.loseAnswer = true
 }
 
-// AnswerLost reports whether the answer that LoseNextAnswer asked to lose
-// has been lost (false while it is still to come).
+// LoseAnswerTo is LoseNextAnswer for the answer to the next request that
+// contains request (a command's name, a statement's text): the answers to
+// earlier requests of the same call (a read before a write) pass, and the
+// first answer the target sends on that request's connection after it
+// cuts the connection instead.
+func (p *Proxy) LoseAnswerTo(request string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.loseAnswer = true
+	p.loseTo = []byte(request)
+}
+
+// AnswerLost reports whether the answer that LoseNextAnswer or
+// LoseAnswerTo asked to lose has been lost (false while it is still to
+// come).
 func (p *Proxy) AnswerLost() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return !p.loseAnswer
 }
 
-// takeLostAnswer reports whether the answer being forwarded is the one
-// LoseNextAnswer asked to lose, and clears the request.
-func (p *Proxy) takeLostAnswer() bool {
+// takeLostAnswer reports whether the answer being forwarded on l is the
+// one LoseNextAnswer or LoseAnswerTo asked to lose, and clears the request.
+func (p *Proxy) takeLostAnswer(l *link) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	lose := p.loseAnswer
-	p.loseAnswer = false
-	return lose
+	if !p.loseAnswer || p.loseTo != nil && !l.sent {
+		return false
+	}
+	p.loseAnswer, p.loseTo = false, nil
+	return true
+}
+
+// sawRequest records on l, before b is forwarded to the target, whether
+// the client's bytes so far end in a request that contains LoseAnswerTo's
+// text.
+func (p *Proxy) sawRequest(l *link, b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loseTo == nil || l.sent {
+		return
+	}
+	// A request may straddle two reads: keep the tail that could start it.
+	l.tail = append(l.tail, b...)
+	if bytes.Contains(l.tail, p.loseTo) {
+		l.sent = true
+	}
+	if keep := len(p.loseTo) - 1; len(l.tail) > keep {
+		l.tail = append(l.tail[:0], l.tail[len(l.tail)-keep:]...)
+	}
+}
+
+// link is what the proxy knows of one proxied connection.
+type link struct {
+	tail []byte // the client's last bytes, for sawRequest (under Proxy.mu)
+	sent bool   // the client sent LoseAnswerTo's request (under Proxy.mu)
 }
 
 func (p *Proxy) isSilent() bool {
@@ -178,8 +222,9 @@ func (p *Proxy) pipe(client net.Conn) {
 		return
 	}
 	done := make(chan struct{}, 2)
+	l := &link{}
 	cp := func(dst, src net.Conn, answers bool) {
-		_, _ = io.Copy(dropWriter{p, dst, answers}, src)
+		_, _ = io.Copy(dropWriter{p, l, dst, answers}, src)
 		dst.Close()
 		src.Close()
 		done <- struct{}{}
@@ -208,6 +253,7 @@ var errAnswerLost = errors.New("tcpproxy: answer lost")
 // On the target's side (answers), it loses the answer LoseNextAnswer names.
 type dropWriter struct {
 	p       *Proxy
+	l       *link
 	dst     net.Conn
 	answers bool
 }
@@ -216,8 +262,11 @@ func (w dropWriter) Write(b []byte) (int, error) {
 	if w.p.isSilent() {
 		return len(b), nil
 	}
-	if w.answers && w.p.takeLostAnswer() {
+	if w.answers && w.p.takeLostAnswer(w.l) {
 		return 0, errAnswerLost
+	}
+	if !w.answers {
+		w.p.sawRequest(w.l, b)
 	}
 	return w.dst.Write(b)
 }
