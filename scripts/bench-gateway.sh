@@ -339,7 +339,8 @@ done
 IFS=',' read -r -a profiled <<<"$PROFILE"
 for name in "${profiled[@]}"; do
 	[ -f "bin/bench-gateway-$name.pprof" ] || continue
-	printf '\nCPU profile of gatehouse during %s (bin/bench-gateway-%s.pprof):\n\n' "$name" "$name"
+	# bare is the bare proxy's profile (its --admin), not a gatehouse's.
+	printf '\nCPU profile of the process serving %s (bin/bench-gateway-%s.pprof):\n\n' "$name" "$name"
 	go tool pprof -top -nodecount=35 "$BIN" "bin/bench-gateway-$name.pprof" 2>/dev/null
 done
 printf '\nproxy CPU/request: user+system CPU of the process serving the target (the bare proxy or that gatehouse\n'

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,9 +258,17 @@ func TestRunMarksUnreachableRedisSkipped(t *testing.T) {
 	opt := shortOptions()
 	opt.Sessions = 100
 	opt.RedisURL = "redis://:s3cret-pass@127.0.0.1:1/0" // nothing listens on port 1
+	// go-redis reports its failed dials itself; they belong in the bench's
+	// logger (the command's, at level error), not as plain lines on stderr
+	// between the bench's progress lines.
+	var logs syncBuffer
+	opt.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rep, names, md := runModes(t, opt, "session-redis")
 	if strings.Contains(md, "s3cret-pass") {
 		t.Errorf("the report prints the Redis password:\n%s", md)
+	}
+	if !strings.Contains(logs.String(), "redis: ") {
+		t.Errorf("go-redis's own lines did not reach Options.Logger (so they went to stderr); logger got:\n%s", logs.String())
 	}
 	if want := []string{bench.ModeBare, bench.ModeBareCookie, "session-redis"}; !slices.Equal(names, want) {
 		t.Fatalf("modes = %v, want %v (the baseline always runs, the cookie reference with a session mode)", names, want)
@@ -417,4 +427,23 @@ func svgTexts(t *testing.T, doc string) []string {
 		t.Fatalf("root element is %q, want svg", root)
 	}
 	return texts
+}
+
+// syncBuffer is a bytes.Buffer that a logger may write from several
+// goroutines (go-redis's pool dials in its own).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -297,7 +298,13 @@ func overBare(m, bare ModeResult) string {
 	if m.Name == ModeBare || m.CPUMicros <= 0 || bare.CPUMicros <= 0 {
 		return ""
 	}
-	return fmt.Sprintf("%+.0f µs", m.CPUMicros-bare.CPUMicros)
+	// Rounded first: a difference under half a µs either way is "+0 µs",
+	// not "-0 µs" (Sprintf keeps the sign of a negative that rounds to 0).
+	d := math.Round(m.CPUMicros - bare.CPUMicros)
+	if d == 0 {
+		d = 0 // -0 becomes +0
+	}
+	return fmt.Sprintf("%+.0f µs", d)
 }
 
 func credentialText(m ModeResult) string {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	redisstore "github.com/gatehouse-auth/gatehouse/internal/store/redis"
 )
 
 // Options configure Run. The zero value of each field means its default.
@@ -193,6 +194,10 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	defer r.client.CloseIdleConnections()
 	defer r.progress.clear()
+	// go-redis logs what it meets by itself (a pool that cannot dial) on
+	// stderr in plain text, between the progress lines; the bench's own
+	// Redis clients report to its logger instead, as its stores do.
+	redisstore.SetLogger(opt.Logger)
 	r.redisSkip = pingRedis(ctx, opt.RedisURL)
 	if r.redisSkip == "" {
 		defer func() {
@@ -454,8 +459,9 @@ func notes(rep *Report) []string {
 			"requests: the proxy's own work, without the generator's or the upstream's.",
 		fmt.Sprintf("× bare is requests/s divided by bare-proxy's in the same run; CPU efficiency is bare-proxy's "+
 			"CPU/req divided by the mode's (1.00 = as cheap as the bare proxy; issue 15's target is ≥ %.2f, ≥ %.2f "+
-			"for auth none). bare-proxy is httputil.ReverseProxy (Rewrite, the gateway's transport pool sizes and a "+
-			"copy-buffer pool) with no authentication; bare-proxy-nopool is the same without the buffer pool.",
+			"for auth none). bare-proxy is httputil.ReverseProxy (Rewrite, a gateway route's transport: its pool sizes, "+
+			"dial, response-header and expect-continue timeouts; and a copy-buffer pool) with no authentication; "+
+			"bare-proxy-nopool is the same without the buffer pool.",
 			efficiencyTargets[KindToken], efficiencyTargets[KindNone]),
 		"The modes take turns in interleaved rounds, so that changes in the machine's load during the run " +
 			"spread over all of them.",
