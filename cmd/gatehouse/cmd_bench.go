@@ -29,11 +29,12 @@ func benchCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the session-vs-token trade-off on this machine",
-		Long: "bench starts an upstream, two bare reverse proxies and one gatehouse per mode, each in a process of\n" +
-			"its own on loopback, drives them in interleaved rounds with a keep-alive load generator in this process,\n" +
-			"and prints a Markdown report (also written to <out>.md, <out>.json and <out>.svg): req/s, p50/p99, CPU per\n" +
-			"request of each server process and CPU efficiency against the bare proxy. Progress goes to stderr (one\n" +
-			"updating line on a terminal). Ctrl-C stops the run, prints the partial report and exits with status 1.",
+		Long: "bench starts an upstream, the bare reference proxy (and the variants of it that the chosen modes are\n" +
+			"compared with) and one gatehouse per mode, each in a process of its own on loopback, drives them in\n" +
+			"interleaved rounds with a keep-alive load generator in this process, and prints a Markdown report (also\n" +
+			"written to <out>.md, <out>.json and <out>.svg): req/s, p50/p99, CPU per request of each server process\n" +
+			"and CPU efficiency against the bare proxy. Progress goes to stderr (one updating line on a terminal).\n" +
+			"Ctrl-C stops the run, prints the partial report and exits with status 1.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Below a second there is no round to measure: the numbers

@@ -1,7 +1,8 @@
 // Package bench measures the session-versus-token trade-off and the
 // gateway's cost on the machine it runs on (issues 7 and 15): it starts an
-// upstream, two bare reverse proxies as baselines and one `gatehouse serve`
-// per mode, each in a process of its own on loopback, drives them in
+// upstream, the bare reference proxy (and its variants the chosen modes
+// are compared with: without a copy-buffer pool, sent the modes'
+// credential) and one `gatehouse serve` per mode, each in a process of its own on loopback, drives them in
 // interleaved rounds with its own keep-alive load generator, reads each
 // server process's CPU time from /proc, and writes the results as Markdown,
 // JSON and an SVG chart.
