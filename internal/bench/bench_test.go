@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -261,7 +260,7 @@ func TestRunMarksUnreachableRedisSkipped(t *testing.T) {
 	// go-redis reports its failed dials itself; they belong in the bench's
 	// logger (the command's, at level error), not as plain lines on stderr
 	// between the bench's progress lines.
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	opt.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rep, names, md := runModes(t, opt, "session-redis")
 	if strings.Contains(md, "s3cret-pass") {
@@ -427,23 +426,4 @@ func svgTexts(t *testing.T, doc string) []string {
 		t.Fatalf("root element is %q, want svg", root)
 	}
 	return texts
-}
-
-// syncBuffer is a bytes.Buffer that a logger may write from several
-// goroutines (go-redis's pool dials in its own).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

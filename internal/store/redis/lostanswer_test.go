@@ -55,22 +55,7 @@ func TestSessionWriteWhoseAnswerIsLost(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			_, prefix := redistest.New(t)
-			proxy := redistest.NewProxy(t)
-			s, err := redis.Open(ctx, proxy.URL(), redis.WithKeyPrefix(prefix))
-			if err != nil {
-				t.Fatalf("Open: %v", err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			// A first login and logout load the scripts and leave a pooled
-			// connection, so that the answer lost is the call's own.
-			warm := liveRecord("warm-up", "user-0", now)
-			if err := s.CreateSession(ctx, warm); err != nil {
-				t.Fatalf("CreateSession(warm-up): %v", err)
-			}
-			if err := s.DeleteSession(ctx, warm.ID); err != nil {
-				t.Fatalf("DeleteSession(warm-up): %v", err)
-			}
+			s, proxy, _ := openProxied(t)
 			id := "lost-" + tt.name
 			if tt.stored != nil {
 				if err := s.CreateSession(ctx, *tt.stored(id)); err != nil {
@@ -80,7 +65,7 @@ func TestSessionWriteWhoseAnswerIsLost(t *testing.T) {
 			if tt.lose {
 				proxy.LoseNextAnswer()
 			}
-			err = tt.call(ctx, s, id)
+			err := tt.call(ctx, s, id)
 			if tt.lose && !proxy.AnswerLost() {
 				t.Fatal("no answer was lost")
 			}
