@@ -354,9 +354,14 @@ func userLinkCmd(e *env) *cobra.Command {
 			return nil
 		},
 		RunE: withApp(e, func(cmd *cobra.Command, a *app.App, args []string) error {
-			u, id, err := a.Users.LinkAccount(cmd.Context(), args[0], provider, subject, "cli")
+			u, id, linked, err := a.Users.LinkAccount(cmd.Context(), args[0], provider, subject, "cli")
 			if err != nil {
 				return err
+			}
+			if !linked {
+				fmt.Fprintf(e.stdout, "%s account %s (issuer %s) is already linked to %s; nothing changed\n",
+					cell(id.Provider), cell(id.Subject), cell(id.Issuer), u.Username)
+				return nil
 			}
 			fmt.Fprintf(e.stdout, "linked %s account %s (issuer %s) to %s; their sessions and tokens are unchanged\n",
 				cell(id.Provider), cell(id.Subject), cell(id.Issuer), u.Username)

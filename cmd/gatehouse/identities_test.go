@@ -138,7 +138,8 @@ func TestUserUnlinkNotLinkedSaysWhat(t *testing.T) {
 // signs nobody out and audits oidc.linked with via=cli. Exit codes: 2 for
 // a call without --provider or --subject, an unknown provider (the message
 // lists the configured ones) or a subject no login could match; 1 for an
-// unknown user and an account linked already (the message says to whom).
+// unknown user and an account linked to another user (the message says to
+// whom). Linking it to its own user again changes nothing and exits 0.
 func TestUserLinkThenTheProviderLoginSignsInAsTheUser(t *testing.T) {
 	op := oidctestop.Start(t, oidctestop.WithUser(oidctestop.User{Subject: "sub-7f3a", Email: "a.smith@corp.example", EmailVerified: true}))
 	srv := httptest.NewUnstartedServer(nil) // its address is public_url before gatehouse is built
@@ -182,10 +183,13 @@ func TestUserLinkThenTheProviderLoginSignsInAsTheUser(t *testing.T) {
 	if want := "linked corp account sub-7f3a (issuer " + op.Issuer() + ") to alice; their sessions and tokens are unchanged\n"; out != want {
 		t.Errorf("user link printed %q, want %q", out, want)
 	}
-	for _, name := range []string{"alice", "carol"} {
-		if code, _, errOut := c.run("", "user", "link", name, "--provider", "corp", "--subject", "sub-7f3a"); code != 1 || !strings.Contains(errOut, `"sub-7f3a" is already linked to alice`) {
-			t.Errorf("linking the account to %s again: exit %d %q, want 1 and already linked to alice", name, code, errOut)
-		}
+	// Linking it to alice again changes nothing and succeeds; to carol it
+	// is refused, naming alice.
+	if out := c.ok("", "user", "link", "alice", "--provider", "corp", "--subject", "sub-7f3a"); out != "corp account sub-7f3a (issuer "+op.Issuer()+") is already linked to alice; nothing changed\n" {
+		t.Errorf("linking the account to alice again printed %q, want that it is already linked", out)
+	}
+	if code, _, errOut := c.run("", "user", "link", "carol", "--provider", "corp", "--subject", "sub-7f3a"); code != 1 || !strings.Contains(errOut, `"sub-7f3a" is already linked to alice`) {
+		t.Errorf("linking the account to carol: exit %d %q, want 1 and already linked to alice", code, errOut)
 	}
 	out = c.ok("", "user", "identities", "alice")
 	if lines := strings.Split(out, "\n"); len(lines) != 4 || strings.Join(append(strings.Fields(lines[1])[:3:3], strings.Fields(lines[1])[4:]...), " ") != "corp "+op.Issuer()+" sub-7f3a never -" {
@@ -215,6 +219,11 @@ func TestUserLinkThenTheProviderLoginSignsInAsTheUser(t *testing.T) {
 	}
 	if len(evs) != 1 || evs[0].UserID != alice.ID || evs[0].Details["method"] != "oidc:corp" {
 		t.Errorf("login.ok events = %+v, want one for alice with method oidc:corp", evs)
+	}
+	// The link had no email; the login recorded the one the provider
+	// verified, which gatehouse gives its apps.
+	if out := c.ok("", "user", "identities", "alice"); !strings.Contains(out, "a.smith@corp.example") || strings.Contains(out, "never") {
+		t.Errorf("user identities alice after the login (signed in through, the verified email) =\n%s", out)
 	}
 }
 

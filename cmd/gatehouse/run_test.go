@@ -103,6 +103,11 @@ func TestUserLifecycle(t *testing.T) {
 	if code, _, errOut := c.run(pw, "user", "add", "alice", "--password-stdin"); code == 0 || !strings.Contains(errOut, "already exists") {
 		t.Errorf("duplicate user add = %d %q", code, errOut)
 	}
+	// A name in the form of a user ID, which `audit --user` would read as
+	// an ID, is refused with the reason, exit 2.
+	if code, _, errOut := c.run(pw, "user", "add", "0123456789abcdef0123456789abcdef", "--password-stdin"); code != 2 || !strings.Contains(errOut, "must not look like a user ID") {
+		t.Errorf("ID-form username: exit %d, stderr %q", code, errOut)
+	}
 	// A weak password is refused with the reason, exit 2.
 	if code, _, errOut := c.run("password1\n", "user", "add", "bob", "--password-stdin"); code != 2 || !strings.Contains(errOut, "easy to guess") {
 		t.Errorf("weak password: exit %d, stderr %q", code, errOut)

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
 // TestAuditFilterByNameOrID: the audit trail's user filter takes a
@@ -31,10 +33,12 @@ func TestAuditFilterByNameOrID(t *testing.T) {
 	if err := e.App.Users.Delete(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	// Named after carol's ID, and after the deleted bob's in upper case.
-	mallory := e.CreateUser(t, carol.ID, pw, "user")
+	// Named after carol's ID, and after the deleted bob's in upper case
+	// (names no new account may have: accounts from before that rule).
+	mallory := e.legacyUser(t, "mallory", carol.ID)
 	e.login(t, carol.ID)
-	upperBob := e.CreateUser(t, strings.ToUpper(bob.ID), pw, "user")
+	upperBob := e.legacyUser(t, "upper-bob", strings.ToUpper(bob.ID))
+	e.login(t, upperBob.Username)
 
 	tests := []struct {
 		name, user, want string // want: the one user ID every event must have
@@ -90,4 +94,41 @@ func TestAuditFilterByNameOrID(t *testing.T) {
 			}
 		}
 	})
+}
+
+// legacyUser is a user (password pw, role user) called name, a name in
+// the form of a user ID that user.CheckName refuses to new accounts: an
+// account from before that rule, created as first and renamed in the
+// store, as such accounts were stored.
+func (e *env) legacyUser(t *testing.T, first, name string) auth.User {
+	t.Helper()
+	u := e.CreateUser(t, first, pw, "user")
+	renamed := u
+	renamed.Username = name
+	if err := e.App.Store.UpdateUser(context.Background(), renamed, u.UpdatedAt); err != nil {
+		t.Fatalf("rename %s to %s: %v", first, name, err)
+	}
+	return renamed
+}
+
+// No new account may be named like a user ID (32 hexadecimal digits,
+// either case): the audit filter reads such a value as an ID. The admin
+// API and the console's "Add a user" refuse it with the reason.
+func TestCreateUserRefusesAnIDFormName(t *testing.T) {
+	e := start(t)
+	const want = "username must not look like a user ID (32 hex digits)"
+	for _, name := range []string{"0123456789abcdef0123456789abcdef", "0123456789ABCDEF0123456789ABCDEF"} {
+		resp, body := e.do(t, "POST", "/admin/api/v1/users", `{"username":"`+name+`","password":"`+pw+`"}`,
+			append([]string{"Content-Type", "application/json"}, bearer(e.rootToken)...)...)
+		if resp.StatusCode != 400 || !strings.Contains(body, want) {
+			t.Errorf("POST /users %s = %d %s, want 400 saying %q", name, resp.StatusCode, body, want)
+		}
+		resp, body = e.form(t, "/admin/users", url.Values{"username": {name}, "password": {pw}, "roles": {""}})
+		if resp.StatusCode != 400 || !strings.Contains(body, want) {
+			t.Errorf("console Add a user %s = %d, want 400 saying %q:\n%s", name, resp.StatusCode, want, body)
+		}
+		if _, err := e.App.Users.Get(context.Background(), name); err == nil {
+			t.Errorf("user %s was created", name)
+		}
+	}
 }

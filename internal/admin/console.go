@@ -91,13 +91,7 @@ func (h *Handler) consoleRoutes() {
 		}
 		return h.unlinkUserIdentity(r, name, issuer, subject)
 	}))
-	page("POST /admin/users/{name}/identities/link", h.userAction(func(r *http.Request, name string) error {
-		if err := parseForm(r); err != nil {
-			return err
-		}
-		_, err := h.linkUserIdentity(r, name, r.PostForm.Get("provider"), r.PostForm.Get("subject"))
-		return err
-	}))
+	page("POST /admin/users/{name}/identities/link", h.linkIdentityForm)
 	page("POST /admin/users", h.createUserForm)
 	page("POST /admin/users/{name}/roles", h.userAction(func(r *http.Request, name string) error {
 		if err := parseForm(r); err != nil {
@@ -260,11 +254,39 @@ func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// linkIdentityForm is the user page's "Link an account": back to the page
+// (303) after a new link; the page itself, saying so, when the account was
+// linked to the user already and nothing changed.
+func (h *Handler) linkIdentityForm(w http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(r); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	id, linked, err := h.linkUserIdentity(r, name, r.PostForm.Get("provider"), r.PostForm.Get("subject"))
+	if err != nil {
+		return err
+	}
+	if linked {
+		http.Redirect(w, r, "/admin/users/"+url.PathEscape(name), http.StatusSeeOther)
+		return nil
+	}
+	u, err := h.pathUser(r)
+	if err != nil {
+		return err
+	}
+	return h.renderUser(w, r, u, fmt.Sprintf("The %s account %s is already linked to %s; nothing changed.", id.Provider, id.Subject, u.Username))
+}
+
 func (h *Handler) userPage(w http.ResponseWriter, r *http.Request) error {
 	u, err := h.pathUser(r)
 	if err != nil {
 		return err
 	}
+	return h.renderUser(w, r, u, "")
+}
+
+// renderUser renders u's page with notice ("" for none) above it.
+func (h *Handler) renderUser(w http.ResponseWriter, r *http.Request, u auth.User, notice string) error {
 	ss, err := h.userSessions(r, u)
 	if err != nil {
 		return err
@@ -282,7 +304,7 @@ func (h *Handler) userPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.pages.render(w, "user", "users", u.Username, map[string]any{"User": toUser(u), "Sessions": ss, "Families": fams,
-		"Factors": f, "Identities": ids, "Providers": h.d.Users.Providers()})
+		"Factors": f, "Identities": ids, "Providers": h.d.Users.Providers(), "Notice": notice})
 	return nil
 }
 

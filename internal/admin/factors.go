@@ -112,25 +112,27 @@ func (h *Handler) userIdentities(r *http.Request, u auth.User) ([]Identity, erro
 
 // linkUserIdentity links the account subject of the configured provider
 // to the user name (user.Service.LinkAccount, the operation `gatehouse
-// user link` shares; it audits oidc.linked and signs nobody out). A
-// refused link's 409 says why, naming the user the account is linked to:
-// an administrator may list every user anyway.
-func (h *Handler) linkUserIdentity(r *http.Request, name, provider, subject string) (Identity, error) {
-	_, id, err := h.d.Users.LinkAccount(r.Context(), name, provider, subject, "admin")
+// user link` shares; it audits oidc.linked and signs nobody out); linked
+// is false when the account was linked to the user already (nothing
+// changed). A refused link's 409 says why, naming the user the account is
+// linked to: an administrator may list every user anyway.
+func (h *Handler) linkUserIdentity(r *http.Request, name, provider, subject string) (id Identity, linked bool, err error) {
+	_, stored, linked, err := h.d.Users.LinkAccount(r.Context(), name, provider, subject, "admin")
 	if lc, ok := errors.AsType[*user.LinkConflictError](err); ok {
-		return Identity{}, httperr.Describe(err, lc.Error())
+		return Identity{}, false, httperr.Describe(err, lc.Error())
 	}
 	if err != nil {
-		return Identity{}, err
+		return Identity{}, false, err
 	}
-	return toIdentity(id), nil
+	return toIdentity(stored), linked, nil
 }
 
 // linkIdentity: POST /users/{name}/identities {"provider","subject"} — an
 // administrator's link, symmetric to unlinkIdentity: 201 with the
-// identity; 400 for an unknown provider or a subject no login could
-// match; 409 when the account is linked already or the user has another
-// account of the provider's issuer.
+// identity; 200 with it as stored when it was linked to the user already
+// (a repeated request changes nothing); 400 for an unknown provider or a
+// subject no login could match; 409 when the account is linked to
+// another user or the user has another account of the provider's issuer.
 func (h *Handler) linkIdentity(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	var in struct {
 		Provider string `json:"provider"`
@@ -139,11 +141,15 @@ func (h *Handler) linkIdentity(w http.ResponseWriter, r *http.Request, _ auth.Pr
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	id, err := h.linkUserIdentity(r, r.PathValue("name"), in.Provider, in.Subject)
+	id, linked, err := h.linkUserIdentity(r, r.PathValue("name"), in.Provider, in.Subject)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, id)
+	status := http.StatusCreated
+	if !linked {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, id)
 	return nil
 }
 

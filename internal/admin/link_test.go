@@ -41,8 +41,9 @@ func linkPath(name string) string {
 // issuer (an OAuth 2.0 provider's auth_url origin), only for an
 // administrator, on SQLite and PostgreSQL: 201 with the identity; 400 for
 // a body or subject no login could match and an unknown provider; 404 for
-// an unknown user; 409 when the account is linked already (naming the
-// user it is linked to) or the user has another account of the issuer. A
+// an unknown user; 409 when the account is linked to another user (naming
+// that user) or the user has another account of the issuer; 200 with the
+// stored link, and no event, for an account linked to the user already. A
 // refusal links nothing; a link signs nobody out and is audited
 // oidc.linked with via=admin and the acting administrator.
 func TestLinkIdentityAPI(t *testing.T) {
@@ -88,7 +89,6 @@ func TestLinkIdentityAPI(t *testing.T) {
 				{"unknown user", "nobody", `{"provider":"gh","subject":"1"}`, admin, 404, "not_found", ""},
 				{"another user's account", "alice", `{"provider":"corp","subject":"s-carol"}`, admin, 409, "conflict", "is already linked to carol"},
 				{"a second account of the issuer", "alice", `{"provider":"corp","subject":"s-alice-2"}`, admin, 409, "conflict", `alice is already linked to another account of issuer \"` + idp + `\" (subject \"s-alice\")`},
-				{"the account linked already", "alice", `{"provider":"corp","subject":"s-alice"}`, admin, 409, "conflict", "is already linked to alice"},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
@@ -105,7 +105,25 @@ func TestLinkIdentityAPI(t *testing.T) {
 				t.Fatalf("%d oidc.linked events after the refusals, want the 2 of the setup", n)
 			}
 
-			resp, body := e.do(t, "POST", linkPath("alice"), `{"provider":"gh","subject":"4711"}`, admin...)
+			// Linking the account to the user it is linked to already
+			// changes nothing and succeeds: 200 with the link as stored
+			// (e.link's email), no second oidc.linked.
+			resp, body := e.do(t, "POST", linkPath("alice"), `{"provider":"corp","subject":"s-alice"}`, admin...)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("linking alice's own account again = %d %s, want 200", resp.StatusCode, body)
+			}
+			var again map[string]string
+			if err := json.Unmarshal([]byte(body), &again); err != nil {
+				t.Fatal(err)
+			}
+			if again["provider"] != "corp" || again["issuer"] != idp || again["subject"] != "s-alice" || again["email"] != "alice@corp.example" || again["created_at"] == "" {
+				t.Errorf("linking alice's own account again answered %v, want the stored link", again)
+			}
+			if n := len(e.auditOf(t, audit.IdentityLinked)); n != 2 {
+				t.Fatalf("%d oidc.linked events after linking an account again, want the 2 of the setup", n)
+			}
+
+			resp, body = e.do(t, "POST", linkPath("alice"), `{"provider":"gh","subject":"4711"}`, admin...)
 			if resp.StatusCode != http.StatusCreated {
 				t.Fatalf("link = %d %s, want 201", resp.StatusCode, body)
 			}
@@ -184,8 +202,8 @@ func TestLinkedAccountSignsInAsTheUser(t *testing.T) {
 	if len(evs) == 0 || evs[0].UserID != alice.ID || evs[0].Details["method"] != "oidc:corp" {
 		t.Errorf("login.ok events = %+v, want the newest for alice with method oidc:corp", evs)
 	}
-	if id, err := e.App.Users.Identity(context.Background(), op.Issuer(), "sub-7f3a"); err != nil || id.LastLogin.IsZero() {
-		t.Errorf("the link after its login = %+v, %v; want a last login", id, err)
+	if id, err := e.App.Users.Identity(context.Background(), op.Issuer(), "sub-7f3a"); err != nil || id.LastLogin.IsZero() || id.Email != "a.smith@corp.example" {
+		t.Errorf("the link after its login = %+v, %v; want a last login and the email the provider verified", id, err)
 	}
 }
 
@@ -249,6 +267,15 @@ func TestConsoleLinkIdentity(t *testing.T) {
 	}
 	if evs := e.auditOf(t, audit.IdentityLinked); len(evs) != 2 || evs[0].Details["actor"] != "root" || evs[0].Details["via"] != "admin" {
 		t.Errorf("oidc.linked events = %+v, want the newest with via admin, actor root", evs)
+	}
+	// The same account again: the user page, saying it was linked
+	// already, and no second oidc.linked.
+	resp, body = e.form(t, m[1], form)
+	if resp.StatusCode != 200 || !strings.Contains(html.UnescapeString(body), `The gh account 4711 is already linked to alice; nothing changed.`) || !strings.Contains(body, "<code>4711</code>") {
+		t.Errorf("linking the same account again = %d, want 200 with the user page saying it is linked already:\n%s", resp.StatusCode, body)
+	}
+	if evs := e.auditOf(t, audit.IdentityLinked); len(evs) != 2 {
+		t.Errorf("%d oidc.linked events after linking the same account again, want 2", len(evs))
 	}
 
 	bare := start(t)

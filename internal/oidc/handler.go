@@ -33,7 +33,7 @@ type Users interface {
 	Identity(ctx context.Context, issuer, subject string) (user.Identity, error)
 	Identities(ctx context.Context, userID string) ([]user.Identity, error)
 	Link(ctx context.Context, id user.Identity, u auth.User) error
-	TouchIdentity(ctx context.Context, issuer, subject string) error
+	TouchIdentity(ctx context.Context, issuer, subject, email string) error
 }
 
 // Deps are the Handler's dependencies. Users, StartSession and a 32-byte

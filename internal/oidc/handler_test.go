@@ -508,6 +508,15 @@ func TestNewUsernameFallsBack(t *testing.T) {
 		{"username over 64 characters falls back to the email", nil,
 			oidctestop.User{Subject: "s-123456789", PreferredUsername: strings.Repeat("a", 100), Email: "alice@corp.example", EmailVerified: true},
 			"alice@corp.example"},
+		// The audit filters read 32 hex digits as a user ID, so no account
+		// is named so (user.CheckName): such a preferred_username is
+		// skipped as a name with a space is, not a failed login.
+		{"username of 32 hex digits falls back to the email", nil,
+			oidctestop.User{Subject: "s-123456789", PreferredUsername: "0123456789abcdef0123456789abcdef", Email: "alice@corp.example", EmailVerified: true},
+			"alice@corp.example"},
+		{"username of 32 uppercase hex digits falls back to provider and subject", nil,
+			oidctestop.User{Subject: "s-123456789", PreferredUsername: "0123456789ABCDEF0123456789ABCDEF"},
+			"corp-s-123456"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

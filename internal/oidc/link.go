@@ -31,7 +31,7 @@ func (h *Handler) resolveUser(ctx context.Context, p *provider, ext external) (a
 	ident, err := h.deps.Users.Identity(ctx, ext.Issuer, ext.Subject)
 	switch {
 	case err == nil:
-		return h.linkedUser(ctx, ident)
+		return h.linkedUser(ctx, p, ext, ident)
 	case !errors.Is(err, auth.ErrNotFound):
 		return auth.User{}, storeFailure(err)
 	}
@@ -85,7 +85,12 @@ func alreadyLinked(u auth.User) *failure {
 	return f
 }
 
-func (h *Handler) linkedUser(ctx context.Context, ident user.Identity) (auth.User, *failure) {
+// linkedUser is the user that ident, the link of ext through p, logs in
+// as. It records the login on the link with the email the provider
+// verified now (identity's rule, as a new link keeps it): a link an
+// administrator made has none until this login, and an address the
+// provider verified may have changed since the link.
+func (h *Handler) linkedUser(ctx context.Context, p *provider, ext external, ident user.Identity) (auth.User, *failure) {
 	u, err := h.deps.Users.ByID(ctx, ident.UserID)
 	if errors.Is(err, auth.ErrNotFound) {
 		return auth.User{}, forbidden("linked_user_missing", "The account linked to this sign-in no longer exists.")
@@ -96,7 +101,7 @@ func (h *Handler) linkedUser(ctx context.Context, ident user.Identity) (auth.Use
 	if u.Disabled {
 		return auth.User{}, disabledFailure(u)
 	}
-	if err := h.deps.Users.TouchIdentity(ctx, ident.Issuer, ident.Subject); err != nil {
+	if err := h.deps.Users.TouchIdentity(ctx, ident.Issuer, ident.Subject, identity(p, ext).Email); err != nil {
 		// Last-login bookkeeping must not block a login the store just allowed.
 		h.log.WarnContext(ctx, "oidc: touch identity", "user_id", u.ID, "error", err.Error())
 	}
@@ -122,7 +127,7 @@ func (h *Handler) link(ctx context.Context, p *provider, ext external, u auth.Us
 	case errors.Is(err, user.ErrIssuerLinked):
 		return auth.User{}, alreadyLinked(u)
 	case err != nil:
-		return h.linkFailed(ctx, ext, err)
+		return h.linkFailed(ctx, p, ext, err)
 	}
 	return u, nil
 }
@@ -136,7 +141,7 @@ func (h *Handler) createUser(ctx context.Context, p *provider, ext external) (au
 	u, err := h.deps.Users.CreateExternal(ctx, usernameCandidates(p.cfg.Name, ext), p.cfg.DefaultRoles, "oidc:"+p.cfg.Name, identity(p, ext))
 	switch {
 	case errors.Is(err, user.ErrIdentityLinked):
-		return h.linkFailed(ctx, ext, err)
+		return h.linkFailed(ctx, p, ext, err)
 	case errors.Is(err, auth.ErrConflict):
 		return auth.User{}, unlinkedAccount("username_unavailable", "No free username could be found for your account; an administrator can link it to an existing account, or free a name for it.", ext)
 	case err != nil:
@@ -148,7 +153,7 @@ func (h *Handler) createUser(ctx context.Context, p *provider, ext external) (au
 // linkFailed handles a failed link of ext: when a parallel login linked
 // the same identity first (user.ErrIdentityLinked), that link wins and the
 // login goes on as its user; any other error fails the login.
-func (h *Handler) linkFailed(ctx context.Context, ext external, err error) (auth.User, *failure) {
+func (h *Handler) linkFailed(ctx context.Context, p *provider, ext external, err error) (auth.User, *failure) {
 	if !errors.Is(err, user.ErrIdentityLinked) {
 		return auth.User{}, storeFailure(err)
 	}
@@ -156,7 +161,7 @@ func (h *Handler) linkFailed(ctx context.Context, ext external, err error) (auth
 	if err != nil {
 		return auth.User{}, storeFailure(fmt.Errorf("reload identity: %w", err))
 	}
-	return h.linkedUser(ctx, ident)
+	return h.linkedUser(ctx, p, ext, ident)
 }
 
 // usernameCandidates lists the usernames a new user may get, best first:

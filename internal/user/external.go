@@ -233,42 +233,50 @@ func ValidIdentifier(s string) bool {
 // away from them. A disabled user can be linked (their logins stay
 // refused until they are enabled).
 //
+// The account linked to this user already is no refusal: an
+// administrator who repeats a link (a retried request, a second click)
+// gets what they asked for. LinkAccount then returns the link as stored
+// (its email and last login included) with linked false, changes nothing
+// and writes no event; linked is true when it stored a new link.
+//
 // Errors: ErrUnknownProvider, or another auth.ErrInvalidInput for a
 // subject that is empty, over MaxIdentifierLen bytes, not UTF-8, holds a
 // control character or begins or ends with white space (no login could
 // ever match it); auth.ErrNotFound for an unknown user; a
-// *LinkConflictError (an auth.ErrConflict) when the account is linked
-// already, to this user or another, or the user is linked to another
-// account of that issuer (ErrIssuerLinked: one account per issuer and
-// user).
-func (s *Service) LinkAccount(ctx context.Context, name, provider, subject, via string) (auth.User, Identity, error) {
+// *LinkConflictError (an auth.ErrConflict) when the account is linked to
+// another user, or the user is linked to another account of that issuer
+// (ErrIssuerLinked: one account per issuer and user).
+func (s *Service) LinkAccount(ctx context.Context, name, provider, subject, via string) (u auth.User, id Identity, linked bool, err error) {
 	if s.identities == nil {
-		return auth.User{}, Identity{}, errNoIdentities
+		return auth.User{}, Identity{}, false, errNoIdentities
 	}
 	p, err := s.provider(provider)
 	if err != nil {
-		return auth.User{}, Identity{}, err
+		return auth.User{}, Identity{}, false, err
 	}
 	if err := checkSubject(subject); err != nil {
-		return auth.User{}, Identity{}, err
+		return auth.User{}, Identity{}, false, err
 	}
-	u, err := s.Get(ctx, name)
-	if err != nil {
-		return auth.User{}, Identity{}, err
+	if u, err = s.Get(ctx, name); err != nil {
+		return auth.User{}, Identity{}, false, err
 	}
-	id := Identity{Issuer: p.Issuer, Subject: subject, UserID: u.ID, Provider: p.Name, CreatedAt: s.now().UTC()}
+	id = Identity{Issuer: p.Issuer, Subject: subject, UserID: u.ID, Provider: p.Name, CreatedAt: s.now().UTC()}
 	switch err := s.identities.CreateIdentity(ctx, id); {
 	case errors.Is(err, ErrIssuerLinked):
-		return auth.User{}, Identity{}, s.issuerLinked(ctx, u, id, err)
+		return auth.User{}, Identity{}, false, s.issuerLinked(ctx, u, id, err)
 	case errors.Is(err, auth.ErrConflict):
-		return auth.User{}, Identity{}, s.identityLinked(ctx, u, id)
+		stored, err := s.identityLinked(ctx, u, id)
+		if err != nil {
+			return auth.User{}, Identity{}, false, err
+		}
+		return u, stored, false, nil
 	case err != nil:
-		return auth.User{}, Identity{}, fmt.Errorf("link identity: %w", err)
+		return auth.User{}, Identity{}, false, fmt.Errorf("link identity: %w", err)
 	}
 	s.record(ctx, audit.Event{Type: audit.IdentityLinked, UserID: u.ID, Username: u.Username,
 		Details: map[string]string{"provider": id.Provider, "issuer": id.Issuer, "subject": id.Subject,
 			"via": via, "actor": via}})
-	return u, id, nil
+	return u, id, true, nil
 }
 
 // provider is the configured provider name, or ErrUnknownProvider naming
@@ -319,22 +327,31 @@ func (s *Service) issuerLinked(ctx context.Context, u auth.User, id Identity, ca
 	return e
 }
 
-// identityLinked is LinkAccount's refusal of id, linked already,
-// naming the user it is linked to when it can be found: the caller is an
-// administrator, who may list every user anyway.
-func (s *Service) identityLinked(ctx context.Context, u auth.User, id Identity) error {
+// identityLinked handles LinkAccount's id, which the store found linked
+// already: linked to u, it returns the stored link; linked to another
+// user, a *LinkConflictError naming that user when it can be found (the
+// caller is an administrator, who may list every user anyway). A store
+// that cannot tell whose link it is fails the link: it may be u's own.
+func (s *Service) identityLinked(ctx context.Context, u auth.User, id Identity) (Identity, error) {
 	e := &LinkConflictError{Username: u.Username, Issuer: id.Issuer, Subject: id.Subject, err: ErrIdentityLinked}
-	if other, err := s.identities.IdentityBySubject(ctx, id.Issuer, id.Subject); err == nil {
-		if owner, err := s.store.UserByID(ctx, other.UserID); err == nil {
-			e.LinkedTo = owner.Username
-		}
+	stored, err := s.identities.IdentityBySubject(ctx, id.Issuer, id.Subject)
+	switch {
+	case errors.Is(err, auth.ErrNotFound):
+		return Identity{}, e // unlinked since: a retry links it
+	case err != nil:
+		return Identity{}, fmt.Errorf("link identity: %w", err)
+	case stored.UserID == u.ID:
+		return stored, nil
 	}
-	return e
+	if owner, err := s.store.UserByID(ctx, stored.UserID); err == nil {
+		e.LinkedTo = owner.Username
+	}
+	return Identity{}, e
 }
 
 // LinkConflictError is LinkAccount's refusal of a link that exists
-// already (errors.Is finds ErrIdentityLinked; LinkedTo is the user it
-// belongs to, "" when that could not be read) or that would give the user
+// already for another user (errors.Is finds ErrIdentityLinked; LinkedTo is
+// that user, "" when it could not be read) or that would give the user
 // Username a second account of the issuer (ErrIssuerLinked; OtherSubject
 // is the one linked). Both are auth.ErrConflict.
 type LinkConflictError struct {
@@ -372,12 +389,17 @@ func (e *NotLinkedError) Error() string {
 // Unwrap returns auth.ErrNotFound.
 func (e *NotLinkedError) Unwrap() error { return auth.ErrNotFound }
 
-// TouchIdentity records a login through issuer+subject (LastLogin = now).
-func (s *Service) TouchIdentity(ctx context.Context, issuer, subject string) error {
+// TouchIdentity records a login through issuer+subject: LastLogin = now,
+// and Email = email unless email is "". The caller passes the address the
+// provider verified at this login, as a login's link stores it (""
+// when it verified none): an administrator's link has no email until
+// then (LinkAccount), and a provider's verified address may change; an
+// unverified one never replaces the stored one.
+func (s *Service) TouchIdentity(ctx context.Context, issuer, subject, email string) error {
 	if s.identities == nil {
 		return errNoIdentities
 	}
-	if err := s.identities.TouchIdentity(ctx, issuer, subject, s.now().UTC()); err != nil {
+	if err := s.identities.TouchIdentity(ctx, issuer, subject, s.now().UTC(), email); err != nil {
 		return fmt.Errorf("touch identity: %w", err)
 	}
 	return nil

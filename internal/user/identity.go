@@ -40,8 +40,10 @@ type IdentityStore interface {
 	IdentityBySubject(ctx context.Context, issuer, subject string) (Identity, error)
 	// UserIdentities lists a user's linked identities.
 	UserIdentities(ctx context.Context, userID string) ([]Identity, error)
-	// TouchIdentity sets LastLogin.
-	TouchIdentity(ctx context.Context, issuer, subject string, at time.Time) error
+	// TouchIdentity records a login: it sets LastLogin to at and, when
+	// email is not "", Email to email (an empty one keeps the stored
+	// email); auth.ErrNotFound when the identity is gone.
+	TouchIdentity(ctx context.Context, issuer, subject string, at time.Time, email string) error
 	// DeleteIdentity removes the link of issuer+subject; auth.ErrNotFound
 	// when there is none.
 	DeleteIdentity(ctx context.Context, issuer, subject string) error

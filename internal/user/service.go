@@ -101,10 +101,14 @@ func NewID() string {
 const MaxNameLen = 64
 
 // CheckName validates a username: UTF-8, 1..MaxNameLen characters after
-// CleanName, no control, invisible or whitespace characters inside, and
-// not "." or "..": those are dot segments, which browsers and ServeMux
+// CleanName, no control, invisible or whitespace characters inside, not
+// "." or "..": those are dot segments, which browsers and ServeMux
 // resolve away (even percent-encoded), so the admin API and console could
-// never address such an account.
+// never address such an account; and not 32 hexadecimal digits, the form
+// of every user ID: the audit filters read such a value as an ID (IDOf),
+// so the account's events could never be found by its name. Only new names
+// are checked (Create, CreateExternal): an account named so earlier still
+// loads, logs in and is managed by name.
 func CheckName(name string) error {
 	if !utf8.ValidString(name) {
 		return fmt.Errorf("%w: username must be UTF-8", auth.ErrInvalidInput)
@@ -115,6 +119,9 @@ func CheckName(name string) error {
 	}
 	if name == "." || name == ".." {
 		return fmt.Errorf("%w: username must not be %q", auth.ErrInvalidInput, name)
+	}
+	if isIDForm(name) {
+		return fmt.Errorf("%w: username must not look like a user ID (32 hex digits)", auth.ErrInvalidInput)
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.IsOneOf(auth.Invisible, r) {

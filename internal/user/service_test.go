@@ -99,6 +99,16 @@ func TestCreateAppliesTheNameRule(t *testing.T) {
 		{"Hangul filler", "admin\u3164", "", false, ""},
 		{"variation selector", "admin\ufe0f", "", false, ""},
 		{"non-Latin letters and marks", "José-Łukasz_日本", "José-Łukasz_日本", true, ""},
+		// The audit filters read 32 hex digits as a user ID (IDOf): an
+		// account named so could never be found there by its name.
+		{"32 lowercase hex digits", "0123456789abcdef0123456789abcdef", "", false, "must not look like a user ID"},
+		{"32 uppercase hex digits", "0123456789ABCDEF0123456789ABCDEF", "", false, "must not look like a user ID"},
+		{"32 mixed-case hex digits", "0123456789abcDEF0123456789ABCdef", "", false, "must not look like a user ID"},
+		{"32 hex digits after NFKC", "０123456789abcdef0123456789abcdef", "", false, "must not look like a user ID"}, // U+FF10 fullwidth 0
+		{"32 hex digits after trimming", " 0123456789abcdef0123456789abcdef ", "", false, "must not look like a user ID"},
+		{"31 hex digits", "0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcde", true, ""},
+		{"33 hex digits", "0123456789abcdef0123456789abcdef0", "0123456789abcdef0123456789abcdef0", true, ""},
+		{"32 characters, one not hex", "0123456789abcdef0123456789abcdeg", "0123456789abcdef0123456789abcdeg", true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,6 +130,46 @@ func TestCreateAppliesTheNameRule(t *testing.T) {
 				t.Errorf("stored name = %q, want %q", u.Username, tt.stored)
 			}
 		})
+	}
+}
+
+// An account named like a user ID before CheckName refused such names
+// (stored directly here, as an older version stored it) still loads, logs
+// in and is managed: only new names are refused.
+func TestExistingIDFormNameStaysUsable(t *testing.T) {
+	st := newStore(t)
+	svc := newService(t, st, cheap)
+	ctx := context.Background()
+	const name = "0123456789abcdef0123456789abcdef"
+	h, err := password.NewHasher(cheap, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := h.Hash(ctx, goodPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := st.CreateUser(ctx, auth.User{ID: user.NewID(), Username: name, PasswordHash: hash, Roles: []string{}, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Get(ctx, name); err != nil {
+		t.Errorf("Get: %v", err)
+	}
+	if _, err := svc.Login(ctx, user.Attempt{Username: name, Password: goodPassword, IP: "192.0.2.1", Via: "form"}); err != nil {
+		t.Errorf("Login: %v", err)
+	}
+	if _, err := svc.SetRoles(ctx, name, []string{"user"}); err != nil {
+		t.Errorf("SetRoles: %v", err)
+	}
+	if err := svc.SetPassword(ctx, name, newPassword); err != nil {
+		t.Errorf("SetPassword: %v", err)
+	}
+	if _, err := svc.SetDisabled(ctx, name, true); err != nil {
+		t.Errorf("SetDisabled: %v", err)
+	}
+	if err := svc.Delete(ctx, name); err != nil {
+		t.Errorf("Delete: %v", err)
 	}
 }
 

@@ -50,10 +50,12 @@ func (db *Store) UserIdentities(ctx context.Context, userID string) ([]user.Iden
 		`SELECT `+identityColumns+` FROM identities WHERE user_id = ? ORDER BY created_at, issuer, subject`, userID)
 }
 
-// TouchIdentity sets LastLogin; auth.ErrNotFound when the identity is gone.
-func (db *Store) TouchIdentity(ctx context.Context, issuer, subject string, at time.Time) error {
+// TouchIdentity sets LastLogin, and Email when email is not ""; auth.ErrNotFound when
+// the identity is gone.
+func (db *Store) TouchIdentity(ctx context.Context, issuer, subject string, at time.Time, email string) error {
 	return db.execOne(ctx, "touch identity",
-		`UPDATE identities SET last_login = ? WHERE issuer = ? AND subject = ?`, micros(at), issuer, subject)
+		`UPDATE identities SET last_login = ?, email = CASE WHEN ? = '' THEN email ELSE ? END WHERE issuer = ? AND subject = ?`,
+		micros(at), email, email, issuer, subject)
 }
 
 // DeleteIdentity removes the link of issuer+subject (an administrator's

@@ -26,7 +26,7 @@ func RunIdentityStoreTests(t *testing.T, newStore func(t *testing.T) user.Identi
 		{Name: "ConcurrentLinksOfOneIssuerLinkOne", Run: testConcurrentOfIssuer},
 		{Name: "MissingIdentityIsNotFound", Run: testMissing},
 		{Name: "UserIdentitiesListsOnlyThatUser", Run: testUserIdentities},
-		{Name: "TouchSetsLastLogin", Run: testTouch},
+		{Name: "TouchSetsLastLoginAndAGivenEmail", Run: testTouch},
 		{Name: "DeleteUserRemovesTheirIdentities", Run: testDeleteUserCascade},
 		{Name: "DeleteIdentityRemovesOnlyThatLink", Run: testDeleteIdentity},
 	})
@@ -166,7 +166,7 @@ func testMissing(t *testing.T, s user.IdentityStore) {
 			if _, err := s.IdentityBySubject(context.Background(), tt.issuer, tt.subject); !errors.Is(err, auth.ErrNotFound) {
 				t.Fatalf("IdentityBySubject error = %v, want ErrNotFound", err)
 			}
-			if err := s.TouchIdentity(context.Background(), tt.issuer, tt.subject, at); !errors.Is(err, auth.ErrNotFound) {
+			if err := s.TouchIdentity(context.Background(), tt.issuer, tt.subject, at, "a@example.com"); !errors.Is(err, auth.ErrNotFound) {
 				t.Fatalf("TouchIdentity error = %v, want ErrNotFound", err)
 			}
 		})
@@ -203,15 +203,31 @@ func testUserIdentities(t *testing.T, s user.IdentityStore) {
 	}
 }
 
+// testTouch: a login sets LastLogin, and Email when it brings one (an
+// administrator's link has none until its first login); without one the
+// stored email stays.
 func testTouch(t *testing.T, s user.IdentityStore) {
-	id := newIdentity("https://a.example.com", "sub-1", "u1", at)
-	mustCreate(t, s, id)
 	later := at.Add(48 * time.Hour)
-	if err := s.TouchIdentity(context.Background(), id.Issuer, id.Subject, later); err != nil {
-		t.Fatalf("TouchIdentity: %v", err)
+	tests := []struct {
+		name, stored, email, want string
+	}{
+		{"no email given keeps the stored one", "old@example.com", "", "old@example.com"},
+		{"an email replaces the stored one", "old@example.com", "new@example.com", "new@example.com"},
+		{"an email fills an empty one", "", "new@example.com", "new@example.com"},
+		{"no email on none stays none", "", "", ""},
 	}
-	id.LastLogin = later
-	assertIdentity(t, get(t, s, id.Issuer, id.Subject), id)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := newIdentity("https://a.example.com", "sub-"+strconv.Itoa(i), "u"+strconv.Itoa(i), at)
+			id.Email = tt.stored
+			mustCreate(t, s, id)
+			if err := s.TouchIdentity(context.Background(), id.Issuer, id.Subject, later, tt.email); err != nil {
+				t.Fatalf("TouchIdentity: %v", err)
+			}
+			id.LastLogin, id.Email = later, tt.want
+			assertIdentity(t, get(t, s, id.Issuer, id.Subject), id)
+		})
+	}
 }
 
 func testDeleteUserCascade(t *testing.T, s user.IdentityStore) {
