@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"testing"
@@ -17,14 +18,20 @@ import (
 // kept there: otherwise an account created from an unverified address
 // (Entra, a self-registered Keycloak user, GitHub) is vouched for to apps
 // that link accounts by verified email — the nOAuth takeover one hop on.
+//
+// An account an administrator linked has no email until its first login,
+// which records the one the provider verified: apps get it from then on.
 func TestAppsGetOnlyAVerifiedEmailOfALoginProvider(t *testing.T) {
 	tests := []struct {
-		name      string
-		verified  bool
-		wantEmail any // nil: no email claim
+		name        string
+		verified    bool
+		adminLinked bool // alice, linked by an administrator, not created at the login
+		wantEmail   any  // nil: no email claim
 	}{
-		{"verified at the provider", true, "victim@corp.example"},
-		{"unverified at the provider", false, nil},
+		{"verified at the provider", true, false, "victim@corp.example"},
+		{"unverified at the provider", false, false, nil},
+		{"linked by an administrator, verified at the provider", true, true, "victim@corp.example"},
+		{"linked by an administrator, unverified at the provider", false, true, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -32,11 +39,17 @@ func TestAppsGetOnlyAVerifiedEmailOfALoginProvider(t *testing.T) {
 				Email: "victim@corp.example", EmailVerified: tc.verified}))
 			g := testutil.Start(t, testutil.WithConfig(func(c *config.Config) {
 				c.OIDC.Providers = []config.Provider{{Name: "corp", Issuer: op.Issuer(), ClientID: op.ClientID(),
-					ClientSecret: op.ClientSecret(), CreateUsers: true}}
+					ClientSecret: op.ClientSecret(), CreateUsers: !tc.adminLinked}}
 				c.Clients = []config.Client{{ID: "web", Type: "confidential", Secret: webSecret, RedirectURIs: []string{webCB},
 					FirstParty: true, GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "email"}}}
 			}))
 			op.AddRedirectURI(g.URL + "/auth/oidc/corp/callback")
+			if tc.adminLinked {
+				g.CreateUser(t, "alice", "correct horse battery staple")
+				if _, id, _, err := g.App.Users.LinkAccount(context.Background(), "alice", "corp", "sub-mallory", "admin"); err != nil || id.Email != "" {
+					t.Fatalf("LinkAccount = %+v, %v; want a link without an email", id, err)
+				}
+			}
 
 			b := testutil.Client(t)
 			providerLogin(t, g, b)
