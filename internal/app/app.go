@@ -236,6 +236,7 @@ func (a *App) openRedisStore(ctx context.Context) error {
 	a.closers = append(a.closers, r.Close)
 	a.observeStore(r, "redis")
 	checkRedisEviction(ctx, r, a.Log)
+	checkRedisReplicas(ctx, r, a.Config.Redis.EffectiveWaitReplicas(), a.Log)
 	return nil
 }
 

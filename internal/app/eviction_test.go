@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/store/redis/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/testutil"
 )
@@ -40,46 +41,56 @@ func TestOpeningRedisReportsAnEvictingPolicy(t *testing.T) {
 			addr := redistest.StartServer(t, tt.args...)
 			cfg := testutil.TestConfig(t.TempDir())
 			cfg.Redis.URL = "redis://" + addr + "/0"
-			logs := &testutil.SyncBuffer{}
-			log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			a, err := app.New(context.Background(), cfg, log, app.Options{Migrate: true})
-			if err != nil {
-				t.Fatalf("New: %v", err)
-			}
-			a.Close()
-
-			var found []map[string]any
-			for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
-				var rec map[string]any
-				if err := json.Unmarshal([]byte(line), &rec); err != nil {
-					t.Fatalf("log line is not JSON: %s", line)
-				}
-				if msg, _ := rec["msg"].(string); strings.Contains(msg, "maxmemory-policy") {
-					found = append(found, rec)
-				}
-			}
-			if tt.wantLevel == "" {
-				if len(found) != 0 {
-					t.Fatalf("lines about maxmemory-policy under noeviction: %v", found)
-				}
-				return
-			}
-			if len(found) != 1 {
-				t.Fatalf("%d lines about maxmemory-policy, want 1:\n%s", len(found), logs)
-			}
-			rec := found[0]
-			if got, want := rec["level"], tt.wantLevel; got != want {
-				t.Errorf("level = %v, want %v", got, want)
-			}
-			if got, want := rec["node"], addr; got != want {
-				t.Errorf("node = %v, want %v", got, want)
-			}
-			line, _ := json.Marshal(rec)
-			for _, w := range tt.wantIn {
-				if !strings.Contains(string(line), w) {
-					t.Errorf("line does not mention %q: %s", w, line)
-				}
-			}
+			startupLine(t, cfg, "maxmemory-policy", tt.wantLevel, addr, tt.wantIn)
 		})
 	}
+}
+
+// startupLine opens an app on cfg and checks the lines of its start-up
+// log whose message mentions about: none when wantLevel is "", else
+// exactly one, at wantLevel, naming node and mentioning each of wantIn.
+// It returns that line (nil for none).
+func startupLine(t *testing.T, cfg config.Config, about, wantLevel, node string, wantIn []string) map[string]any {
+	t.Helper()
+	logs := &testutil.SyncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := app.New(context.Background(), cfg, log, app.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	a.Close()
+
+	var found []map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+		if msg, _ := rec["msg"].(string); strings.Contains(msg, about) {
+			found = append(found, rec)
+		}
+	}
+	if wantLevel == "" {
+		if len(found) != 0 {
+			t.Fatalf("lines about %s: %v", about, found)
+		}
+		return nil
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d lines about %s, want 1:\n%s", len(found), about, logs)
+	}
+	rec := found[0]
+	if got := rec["level"]; got != wantLevel {
+		t.Errorf("level = %v, want %v", got, wantLevel)
+	}
+	if got := rec["node"]; got != node {
+		t.Errorf("node = %v, want %v", got, node)
+	}
+	line, _ := json.Marshal(rec)
+	for _, w := range wantIn {
+		if !strings.Contains(string(line), w) {
+			t.Errorf("line does not mention %q: %s", w, line)
+		}
+	}
+	return rec
 }

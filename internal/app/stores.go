@@ -151,5 +151,43 @@ func checkRedisEviction(ctx context.Context, r *redisstore.Store, log *slog.Logg
 	}
 }
 
+// replicasCheckTimeout bounds the connected-replicas check at start, so
+// that a slow primary delays startup by at most this much.
+const replicasCheckTimeout = 5 * time.Second
+
+// checkRedisReplicas logs, once per primary, one with fewer connected
+// replicas than wait (redis.wait_replicas, effective): a WARN line naming
+// the node, the count and the setting, because every logout and
+// revocation written there answers 503 (redisstore.ErrNotReplicated) until
+// enough replicas connect (docs/deploy.md). A primary that refuses INFO is
+// an INFO line: the count could not be checked. Neither stops the start: a
+// replica may connect a moment later, and whatever does not need a durable
+// write keeps working meanwhile. With wait 0 nothing is asked.
+func checkRedisReplicas(ctx context.Context, r *redisstore.Store, wait int, log *slog.Logger) {
+	if wait <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, replicasCheckTimeout)
+	defer cancel()
+	const unchecked = "redis connected replicas could not be checked; a logout or revocation answers 503 " +
+		"while a primary has fewer than redis.wait_replicas (docs/deploy.md)"
+	primaries, err := r.ConnectedReplicas(ctx)
+	if err != nil {
+		log.InfoContext(ctx, unchecked, "wait_replicas", wait, "error", err.Error())
+		return
+	}
+	for _, p := range primaries {
+		switch {
+		case p.Err != nil:
+			log.InfoContext(ctx, unchecked, "node", p.Addr, "wait_replicas", wait, "error", p.Err.Error())
+		case p.Replicas < wait:
+			log.WarnContext(ctx, "redis primary has fewer connected replicas than redis.wait_replicas: "+
+				"every logout and revocation answers 503 until enough replicas connect; "+
+				"or set redis.wait_replicas: 0 (docs/deploy.md)",
+				"node", p.Addr, "connected_replicas", p.Replicas, "wait_replicas", wait)
+		}
+	}
+}
+
 // unavailable reports whether err means "a store did not answer".
 func unavailable(err error) bool { return errors.Is(err, auth.ErrUnavailable) }

@@ -52,38 +52,68 @@ func (p MemoryPolicy) Evicts() bool {
 // the call; the error (a wrapped auth.ErrUnavailable) is only for a
 // Cluster whose node list cannot be loaded. Nodes are sorted by Addr.
 func (s *Store) MemoryPolicies(ctx context.Context) ([]MemoryPolicy, error) {
+	return perNode(ctx, s, false, func(ctx context.Context, c goredis.Cmdable, addr string) MemoryPolicy {
+		p := readMemoryPolicy(ctx, c)
+		p.Addr = addr
+		return p
+	})
+}
+
+// perNode asks each node that a check reads, with read, and returns the
+// answers sorted by the node's name: the node of a URL or the current
+// Sentinel-managed primary (named by nodeAddr), or on a Cluster every
+// node (primariesOnly: every primary that owns slots), concurrently. The
+// error (a wrapped auth.ErrUnavailable) is only for a Cluster whose node
+// list cannot be loaded: read reports a node's own failure in its answer.
+func perNode[T any](ctx context.Context, s *Store, primariesOnly bool, read func(ctx context.Context, c goredis.Cmdable, addr string) T) ([]T, error) {
 	if s.cluster == nil {
-		p := readMemoryPolicy(ctx, s.client)
-		switch {
-		case s.sentinel == "":
-			if c, ok := s.client.(*goredis.Client); ok {
-				p.Addr = c.Options().Addr
-			}
-		default:
-			p.Addr = "sentinel master " + s.sentinel
-			if info, err := s.client.ClientInfo(ctx).Result(); err == nil && info.LAddr != "" {
-				p.Addr = info.LAddr
-			}
-		}
-		return []MemoryPolicy{p}, nil
+		return []T{read(ctx, s.client, s.nodeAddr(ctx))}, nil
+	}
+	type answer struct {
+		addr string
+		v    T
 	}
 	var (
 		mu  sync.Mutex
-		out []MemoryPolicy
+		out []answer
 	)
-	err := s.cluster.ForEachShard(ctx, func(ctx context.Context, c *goredis.Client) error {
-		p := readMemoryPolicy(ctx, c)
-		p.Addr = c.Options().Addr
+	visit := func(ctx context.Context, c *goredis.Client) error {
+		addr := c.Options().Addr
+		v := read(ctx, c, addr)
 		mu.Lock()
-		out = append(out, p)
+		out = append(out, answer{addr, v})
 		mu.Unlock()
 		return nil
-	})
-	if err != nil {
-		return nil, wrap("read redis cluster nodes", err)
 	}
-	slices.SortFunc(out, func(a, b MemoryPolicy) int { return cmp.Compare(a.Addr, b.Addr) })
-	return out, nil
+	each, what := s.cluster.ForEachShard, "read redis cluster nodes"
+	if primariesOnly {
+		each, what = s.cluster.ForEachMaster, "read redis cluster primaries"
+	}
+	if err := each(ctx, visit); err != nil {
+		return nil, wrap(what, err)
+	}
+	slices.SortFunc(out, func(a, b answer) int { return cmp.Compare(a.addr, b.addr) })
+	vs := make([]T, len(out))
+	for i, a := range out {
+		vs[i] = a.v
+	}
+	return vs, nil
+}
+
+// nodeAddr names the node of a store that is no Cluster: its address as
+// configured, or the address the Sentinel-managed primary reports for the
+// connection (CLIENT INFO laddr), else "sentinel master <name>".
+func (s *Store) nodeAddr(ctx context.Context) string {
+	if s.sentinel == "" {
+		if c, ok := s.client.(*goredis.Client); ok {
+			return c.Options().Addr
+		}
+		return ""
+	}
+	if info, err := s.client.ClientInfo(ctx).Result(); err == nil && info.LAddr != "" {
+		return info.LAddr
+	}
+	return "sentinel master " + s.sentinel
 }
 
 // readMemoryPolicy asks one node (a Sentinel failover client: its

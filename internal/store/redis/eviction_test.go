@@ -86,24 +86,13 @@ func TestMemoryPoliciesVisitsEveryNode(t *testing.T) {
 	ctx := context.Background()
 	for _, kind := range redistest.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
-			d, prefix := redistest.Deploy(t, kind)
-			s, err := redis.OpenTopology(ctx, redis.Topology(d), redis.WithKeyPrefix(prefix))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
+			s := openDeployed(t, kind)
 			var want []string
 			switch kind {
 			case redistest.Single:
 				want = []string{redistest.Addr}
 			case redistest.Sentinel:
-				sc := goredis.NewSentinelClient(&goredis.Options{Addr: redistest.SentinelAddrs[0]})
-				defer sc.Close()
-				hp, err := sc.GetMasterAddrByName(ctx, redistest.SentinelMaster).Result()
-				if err != nil {
-					t.Fatal(err)
-				}
-				want = []string{net.JoinHostPort(hp[0], hp[1])}
+				want = []string{sentinelPrimary(t)}
 			case redistest.Cluster:
 				want = slices.Sorted(slices.Values(redistest.ClusterAddrs))
 			}
@@ -123,4 +112,30 @@ func TestMemoryPoliciesVisitsEveryNode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openDeployed opens a store on the shared deployment of kind, under a
+// key prefix of its own.
+func openDeployed(t *testing.T, kind redistest.Kind) *redis.Store {
+	t.Helper()
+	d, prefix := redistest.Deploy(t, kind)
+	s, err := redis.OpenTopology(context.Background(), redis.Topology(d), redis.WithKeyPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// sentinelPrimary is the address of the shared Sentinel group's current
+// primary, as the sentinels name it.
+func sentinelPrimary(t *testing.T) string {
+	t.Helper()
+	sc := goredis.NewSentinelClient(&goredis.Options{Addr: redistest.SentinelAddrs[0]})
+	defer sc.Close()
+	hp, err := sc.GetMasterAddrByName(context.Background(), redistest.SentinelMaster).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort(hp[0], hp[1])
 }
