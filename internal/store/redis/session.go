@@ -310,30 +310,13 @@ func (s *Store) unindex(ctx context.Context, userID string, ids []string) {
 // UserSessions lists userID's sessions, reading only that user's index, and
 // prunes index entries whose session has expired.
 func (s *Store) UserSessions(ctx context.Context, userID string) ([]session.Record, error) {
-	ids, err := s.client.HKeys(ctx, s.userKey(userID)).Result()
-	if err != nil {
-		return nil, wrap("list sessions", err)
-	}
-	cmds := make([]*goredis.MapStringStringCmd, len(ids))
-	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.sessionKey(id))
-		}
-		return nil
-	})
+	ids, fields, stale, err := s.indexed(ctx, userID, "")
 	if err != nil {
 		return nil, wrap("list sessions", err)
 	}
 	out := make([]session.Record, 0, len(ids))
-	var stale []string
-	for i, cmd := range cmds {
-		// A session written under another user's ID never happens through
-		// CreateSession; skip it rather than list it.
-		if len(cmd.Val()) == 0 || cmd.Val()["u"] != userID {
-			stale = append(stale, ids[i])
-			continue
-		}
-		r, err := decodeSession(ids[i], cmd.Val())
+	for i, id := range ids {
+		r, err := decodeSession(id, fields[i])
 		if err != nil {
 			return nil, fmt.Errorf("list sessions: %w", err)
 		}
@@ -341,6 +324,36 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]session.Reco
 	}
 	s.unindex(ctx, userID, stale)
 	return out, nil
+}
+
+// indexed reads the sessions that userID's index lists, but skip ("":
+// none): those that are there and userID's, with their fields, and the
+// rest (stale): entries whose session expired by its TTL or was deleted,
+// and, never written by CreateSession, another user's, which is skipped
+// rather than listed or deleted.
+func (s *Store) indexed(ctx context.Context, userID, skip string) (ids []string, fields []map[string]string, stale []string, err error) {
+	all, err := s.client.HKeys(ctx, s.userKey(userID)).Result()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	all = slices.DeleteFunc(all, func(id string) bool { return id == skip })
+	cmds := make([]*goredis.MapStringStringCmd, len(all))
+	if _, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range all {
+			cmds[i] = p.HGetAll(ctx, s.sessionKey(id))
+		}
+		return nil
+	}); err != nil {
+		return nil, nil, nil, err
+	}
+	for i, cmd := range cmds {
+		if f := cmd.Val(); len(f) != 0 && f["u"] == userID {
+			ids, fields = append(ids, all[i]), append(fields, f)
+		} else {
+			stale = append(stale, all[i])
+		}
+	}
+	return ids, fields, stale, nil
 }
 
 // DeleteUserSessions removes every session of userID except keepID and
@@ -354,18 +367,13 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]session.Reco
 // second run finds the sessions gone and reports none. So the deletes are
 // sent once (sentOnce) and run again by the store (writeAgain), as
 // DeleteSession's. On that second run, a session it finds absent was
-// removed by the first run or had gone before the call: the owners read
-// first tell them apart (owned: a session present and userID's then,
+// removed by the first run or had gone before the call: the sessions read
+// first tell them apart (indexed: a session present and userID's then,
 // and absent now, was removed by this call, or by a concurrent deletion
 // that announces it as well). Session IDs are never reused, so a session
 // read absent stays absent; its index entry is dropped with the others.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, keepID string) ([]string, error) {
-	ids, err := s.client.HKeys(ctx, s.userKey(userID)).Result()
-	if err != nil {
-		return nil, wrap("delete user sessions", err)
-	}
-	ids = slices.DeleteFunc(ids, func(id string) bool { return id == keepID })
-	owned, stale, err := s.owned(ctx, userID, ids)
+	owned, _, stale, err := s.indexed(ctx, userID, keepID)
 	if err != nil {
 		return nil, wrap("delete user sessions", err)
 	}
@@ -395,7 +403,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, keepID string) (
 			return nil, wrap("delete user sessions", err)
 		}
 		for i, id := range g {
-			// Absent on a second run: the first run removed it (owned
+			// Absent on a second run: the first run removed it (indexed
 			// found it userID's before the call).
 			if err := dels[i].Err(); err == nil || again && errors.Is(err, goredis.Nil) {
 				removed = append(removed, id)
@@ -405,33 +413,6 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, keepID string) (
 	}
 	s.unindex(ctx, userID, processed)
 	return removed, nil
-}
-
-// owned splits ids, entries of userID's index, into the sessions that are
-// there and userID's, and the rest: entries whose session expired by its
-// TTL or was deleted, and, never written by CreateSession, another user's.
-func (s *Store) owned(ctx context.Context, userID string, ids []string) (owned, stale []string, err error) {
-	owners := make([]*goredis.StringCmd, len(ids))
-	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, id := range ids {
-			owners[i] = p.HGet(ctx, s.sessionKey(id), "u")
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
-		return nil, nil, err
-	}
-	for i, id := range ids {
-		switch owner, err := owners[i].Result(); {
-		case err == nil && owner == userID:
-			owned = append(owned, id)
-		case err == nil, errors.Is(err, goredis.Nil):
-			stale = append(stale, id)
-		default:
-			return nil, nil, err
-		}
-	}
-	return owned, stale, nil
 }
 
 // byNode groups ids by the primary that owns their session key (one group
