@@ -262,17 +262,13 @@ func (h *Handler) linkIdentityForm(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	name := r.PathValue("name")
-	id, linked, err := h.linkUserIdentity(r, name, r.PostForm.Get("provider"), r.PostForm.Get("subject"))
+	u, id, linked, err := h.linkUserIdentity(r, name, r.PostForm.Get("provider"), r.PostForm.Get("subject"))
 	if err != nil {
 		return err
 	}
 	if linked {
 		http.Redirect(w, r, "/admin/users/"+url.PathEscape(name), http.StatusSeeOther)
 		return nil
-	}
-	u, err := h.pathUser(r)
-	if err != nil {
-		return err
 	}
 	return h.renderUser(w, r, u, fmt.Sprintf("The %s account %s is already linked to %s; nothing changed.", id.Provider, id.Subject, u.Username))
 }

@@ -114,17 +114,18 @@ func (h *Handler) userIdentities(r *http.Request, u auth.User) ([]Identity, erro
 // to the user name (user.Service.LinkAccount, the operation `gatehouse
 // user link` shares; it audits oidc.linked and signs nobody out); linked
 // is false when the account was linked to the user already (nothing
-// changed). A refused link's 409 says why, naming the user the account is
-// linked to: an administrator may list every user anyway.
-func (h *Handler) linkUserIdentity(r *http.Request, name, provider, subject string) (id Identity, linked bool, err error) {
-	_, stored, linked, err := h.d.Users.LinkAccount(r.Context(), name, provider, subject, "admin")
+// changed); u is the user, as read for the link. A refused link's 409
+// says why, naming the user the account is linked to: an administrator
+// may list every user anyway.
+func (h *Handler) linkUserIdentity(r *http.Request, name, provider, subject string) (u auth.User, id Identity, linked bool, err error) {
+	u, stored, linked, err := h.d.Users.LinkAccount(r.Context(), name, provider, subject, "admin")
 	if lc, ok := errors.AsType[*user.LinkConflictError](err); ok {
-		return Identity{}, false, httperr.Describe(err, lc.Error())
+		return auth.User{}, Identity{}, false, httperr.Describe(err, lc.Error())
 	}
 	if err != nil {
-		return Identity{}, false, err
+		return auth.User{}, Identity{}, false, err
 	}
-	return toIdentity(stored), linked, nil
+	return u, toIdentity(stored), linked, nil
 }
 
 // linkIdentity: POST /users/{name}/identities {"provider","subject"} — an
@@ -141,7 +142,7 @@ func (h *Handler) linkIdentity(w http.ResponseWriter, r *http.Request, _ auth.Pr
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	id, linked, err := h.linkUserIdentity(r, r.PathValue("name"), in.Provider, in.Subject)
+	_, id, linked, err := h.linkUserIdentity(r, r.PathValue("name"), in.Provider, in.Subject)
 	if err != nil {
 		return err
 	}
