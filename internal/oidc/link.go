@@ -31,11 +31,11 @@ func (h *Handler) resolveUser(ctx context.Context, p *provider, ext external) (a
 	ident, err := h.deps.Users.Identity(ctx, ext.Issuer, ext.Subject)
 	switch {
 	case err == nil:
-		return h.linkedUser(ctx, p, ext, ident)
+		return h.linkedUser(ctx, ext, ident)
 	case !errors.Is(err, auth.ErrNotFound):
 		return auth.User{}, storeFailure(err)
 	}
-	if p.cfg.LinkByEmail && ext.EmailVerified && ext.Email != "" {
+	if p.cfg.LinkByEmail && ext.verifiedEmail() != "" {
 		u, err := h.deps.Users.Get(ctx, ext.Email)
 		switch {
 		case err == nil && sameAddress(u.Username, ext.Email):
@@ -85,12 +85,12 @@ func alreadyLinked(u auth.User) *failure {
 	return f
 }
 
-// linkedUser is the user that ident, the link of ext through p, logs in
-// as. It records the login on the link with the email the provider
-// verified now (identity's rule, as a new link keeps it): a link an
-// administrator made has none until this login, and an address the
-// provider verified may have changed since the link.
-func (h *Handler) linkedUser(ctx context.Context, p *provider, ext external, ident user.Identity) (auth.User, *failure) {
+// linkedUser is the user that ident, the link of ext, logs in as. It
+// records the login on the link with the email the provider verified now
+// (verifiedEmail, as a new link keeps it): a link an administrator made
+// has none until this login, and an address the provider verified may
+// have changed since the link.
+func (h *Handler) linkedUser(ctx context.Context, ext external, ident user.Identity) (auth.User, *failure) {
 	u, err := h.deps.Users.ByID(ctx, ident.UserID)
 	if errors.Is(err, auth.ErrNotFound) {
 		return auth.User{}, forbidden("linked_user_missing", "The account linked to this sign-in no longer exists.")
@@ -101,22 +101,26 @@ func (h *Handler) linkedUser(ctx context.Context, p *provider, ext external, ide
 	if u.Disabled {
 		return auth.User{}, disabledFailure(u)
 	}
-	if err := h.deps.Users.TouchIdentity(ctx, ident.Issuer, ident.Subject, identity(p, ext).Email); err != nil {
+	if err := h.deps.Users.TouchIdentity(ctx, ident.Issuer, ident.Subject, ext.verifiedEmail()); err != nil {
 		// Last-login bookkeeping must not block a login the store just allowed.
 		h.log.WarnContext(ctx, "oidc: touch identity", "user_id", u.ID, "error", err.Error())
 	}
 	return u, nil
 }
 
-// identity is the link of ext through p. It keeps the email only when the
-// provider verified it: gatehouse gives it to its apps as a verified email
-// (docs/apps.md).
+// identity is the link of ext through p, with its verified email.
 func identity(p *provider, ext external) user.Identity {
-	id := user.Identity{Issuer: ext.Issuer, Subject: ext.Subject, Provider: p.cfg.Name}
+	return user.Identity{Issuer: ext.Issuer, Subject: ext.Subject, Provider: p.cfg.Name, Email: ext.verifiedEmail()}
+}
+
+// verifiedEmail is the email a link keeps: ext's when the provider
+// verified it, else "". gatehouse gives it to its apps as a verified
+// email (docs/apps.md).
+func (ext external) verifiedEmail() string {
 	if ext.EmailVerified {
-		id.Email = ext.Email
+		return ext.Email
 	}
-	return id
+	return ""
 }
 
 // link records (through the user service, which audits it) that ext logs in
@@ -127,7 +131,7 @@ func (h *Handler) link(ctx context.Context, p *provider, ext external, u auth.Us
 	case errors.Is(err, user.ErrIssuerLinked):
 		return auth.User{}, alreadyLinked(u)
 	case err != nil:
-		return h.linkFailed(ctx, p, ext, err)
+		return h.linkFailed(ctx, ext, err)
 	}
 	return u, nil
 }
@@ -141,7 +145,7 @@ func (h *Handler) createUser(ctx context.Context, p *provider, ext external) (au
 	u, err := h.deps.Users.CreateExternal(ctx, usernameCandidates(p.cfg.Name, ext), p.cfg.DefaultRoles, "oidc:"+p.cfg.Name, identity(p, ext))
 	switch {
 	case errors.Is(err, user.ErrIdentityLinked):
-		return h.linkFailed(ctx, p, ext, err)
+		return h.linkFailed(ctx, ext, err)
 	case errors.Is(err, auth.ErrConflict):
 		return auth.User{}, unlinkedAccount("username_unavailable", "No free username could be found for your account; an administrator can link it to an existing account, or free a name for it.", ext)
 	case err != nil:
@@ -153,7 +157,7 @@ func (h *Handler) createUser(ctx context.Context, p *provider, ext external) (au
 // linkFailed handles a failed link of ext: when a parallel login linked
 // the same identity first (user.ErrIdentityLinked), that link wins and the
 // login goes on as its user; any other error fails the login.
-func (h *Handler) linkFailed(ctx context.Context, p *provider, ext external, err error) (auth.User, *failure) {
+func (h *Handler) linkFailed(ctx context.Context, ext external, err error) (auth.User, *failure) {
 	if !errors.Is(err, user.ErrIdentityLinked) {
 		return auth.User{}, storeFailure(err)
 	}
@@ -161,7 +165,7 @@ func (h *Handler) linkFailed(ctx context.Context, p *provider, ext external, err
 	if err != nil {
 		return auth.User{}, storeFailure(fmt.Errorf("reload identity: %w", err))
 	}
-	return h.linkedUser(ctx, p, ext, ident)
+	return h.linkedUser(ctx, ext, ident)
 }
 
 // usernameCandidates lists the usernames a new user may get, best first:
@@ -182,10 +186,7 @@ func usernameCandidates(providerName string, ext external) []string {
 		}
 		out = append(out, name)
 	}
-	verifiedEmail := ""
-	if ext.EmailVerified {
-		verifiedEmail = ext.Email
-	}
+	verifiedEmail := ext.verifiedEmail()
 	// Normalised before the "@" test, as the name it would become: NFKC
 	// turns a fullwidth "＠" (U+FF20) or small "﹫" (U+FE6B) into "@", and
 	// "victim＠corp.example" would otherwise pass as no email at all.
